@@ -1,0 +1,110 @@
+"""The exception tree of wasmweld, drawn in one place.
+
+Every failure wasmweld reports for bad input is one of these classes, so a
+caller can catch :class:`WasmError` and know nothing else escapes::
+
+    WasmError                 root: anything wasmweld rejects
+    ├── DecodeError           the bytes are not a well-formed module (carries .offset)
+    ├── EncodeError           a Module cannot be written (e.g. an index too large)
+    ├── ValidationError       well-formed but does not type-check (wasmtime's verdict)
+    ├── LinkError             merge / World: an import cannot be bound (names both sides)
+    ├── EditError             a binary-surgery request cannot be done as asked
+    ├── SnapshotError         pre-initialisation refused or failed
+    └── ExecutionError        running Wasm trapped, ran out of fuel/time/memory
+        └── CacheError        (subclass of WasmError) a compiled-artifact cache problem
+
+Example::
+
+    >>> import wasmweld
+    >>> try:
+    ...     wasmweld.parse(b"\\0asm\\x01\\0\\0\\0\\x01\\x05")
+    ... except wasmweld.DecodeError as e:
+    ...     print(e.offset)
+    10
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "WasmError",
+    "DecodeError",
+    "EncodeError",
+    "ValidationError",
+    "LinkError",
+    "EditError",
+    "SnapshotError",
+    "ExecutionError",
+    "CacheError",
+]
+
+
+class WasmError(Exception):
+    """Root of every error wasmweld raises for bad input or a refused request."""
+
+
+class DecodeError(WasmError):
+    """The bytes are not a well-formed WebAssembly module.
+
+    ``offset`` is the absolute byte offset in the input where the problem was
+    found; ``context`` says what was being read (e.g. ``"code body 17"``).
+    ``str(err)`` reads like
+    ``"unexpected end of section while reading code body 17 at offset 0x1f3a"``.
+    """
+
+    def __init__(self, message: str, offset: int | None = None, context: str | None = None):
+        self.message = message
+        self.offset = offset
+        self.context = context
+        super().__init__(self._format())
+
+    def _format(self) -> str:
+        text = self.message
+        if self.context:
+            text += f" while reading {self.context}"
+        if self.offset is not None:
+            text += f" at offset 0x{self.offset:x}"
+        return text
+
+    def with_context(self, context: str) -> "DecodeError":
+        """Return this error with ``context`` set if it has none yet (innermost wins)."""
+        if self.context is None:
+            self.context = context
+            self.args = (self._format(),)
+        return self
+
+
+class EncodeError(WasmError):
+    """A Module (or a piece of one) cannot be encoded as asked."""
+
+
+class ValidationError(WasmError):
+    """The module is well-formed but invalid (it does not type-check).
+
+    ``offset`` is the byte offset wasmtime reported, when it reported one.
+    """
+
+    def __init__(self, message: str, offset: int | None = None):
+        self.message = message
+        self.offset = offset
+        text = message if offset is None or f"0x{offset:x}" in message else f"{message} (at offset 0x{offset:x})"
+        super().__init__(text)
+
+
+class LinkError(WasmError):
+    """An import cannot be bound to an export (missing, type mismatch, conflict, cycle)."""
+
+
+class EditError(WasmError):
+    """A binary-surgery request cannot be carried out (unknown item, clash, type mismatch)."""
+
+
+class SnapshotError(WasmError):
+    """Pre-initialisation was refused (unsound to snapshot) or the init function failed."""
+
+
+class ExecutionError(WasmError):
+    """Running Wasm failed: a trap, fuel or deadline exhausted, a memory cap exceeded."""
+
+
+class CacheError(WasmError):
+    """A compiled-artifact cache entry is unusable (normally handled by recompiling)."""
