@@ -1,0 +1,62 @@
+# wasmweld developer entry points. Everything runs from the repository root; ../shared must sit beside it.
+#   make demo    create .venv, install wasmweld, run it on the bundled examples
+#   make test    install the peer tools and the corpus if missing, then the whole test suite
+#   make bench   timings of wasmweld and its peers -> bench/results.md
+#   make lint    ruff
+PYTHON   ?= python3
+VENV     := .venv
+PY       := $(VENV)/bin/python
+SHARED   ?= ../shared
+PEERS    ?= $(HOME)/.cache/wasmweld-peers
+CORPUS   ?= $(HOME)/.cache/wasmweld-corpus
+# pytest-xdist workers: auto = one per core; JOBS=0 runs in one process
+JOBS     ?= auto
+PYTEST_ARGS ?=
+STAMP    := $(VENV)/.installed
+
+export PEERS CORPUS
+
+.PHONY: demo test bench lint peers corpus shared clean
+
+# The venv is (re)built when pyproject.toml changes; the stamp keeps it from being redone.
+$(STAMP): pyproject.toml
+	@test -x $(PY) || $(PYTHON) -m venv $(VENV) || { \
+	  echo "error: '$(PYTHON) -m venv' failed; on Debian/Ubuntu: apt-get install python3-venv" >&2; exit 1; }
+	$(PY) -m pip install -q --disable-pip-version-check -e '.[test]'
+	@touch $@
+
+shared:
+	@test -d $(SHARED)/conformance || { echo "error: $(SHARED) not found: the shared/ folder must sit beside the repository" >&2; exit 1; }
+
+# Peer tools (clang/lld/wasi-libc, go, binaryen, wabt, wizer, walrus): setup.sh is idempotent but slow-ish
+# (its smoke test builds C and Go), so it only runs when something it provides is missing.
+peers: shared
+	@ok=1; \
+	for t in clang wasm-ld node; do command -v $$t >/dev/null || ok=0; done; \
+	command -v go >/dev/null || test -x /usr/lib/go-1.19/bin/go || ok=0; \
+	for f in env.sh go_wasm_run.cjs node_modules/@napi-rs/wasm-tools-linux-x64-gnu/package.json \
+	         node_modules/.bin/wasm-merge node_modules/.bin/wasm-opt node_modules/.bin/wasm-validate \
+	         node_modules/.bin/wasm2wat node_modules/.bin/wizer; do test -e $(PEERS)/$$f || ok=0; done; \
+	if [ $$ok = 1 ]; then echo "peer tools: present in $(PEERS)"; \
+	else echo "peer tools: installing (bash $(SHARED)/peers/setup.sh)"; bash $(SHARED)/peers/setup.sh; fi
+
+# The real-world corpus: fetch.sh checks every file's sha256 and downloads only what is missing (~1 s when done).
+corpus: shared
+	@log=$$(mktemp); bash $(SHARED)/corpus/fetch.sh > $$log 2>&1 || { cat $$log >&2; rm -f $$log; exit 1; }; \
+	tail -n 1 $$log; rm -f $$log
+
+demo: $(STAMP)
+	$(PY) examples/demo.py
+
+test: $(STAMP) peers corpus
+	$(PY) -m pytest -q -n $(JOBS) $(PYTEST_ARGS)
+
+bench: $(STAMP) peers corpus
+	$(PY) bench/run.py $(BENCH_ARGS)
+
+lint: $(STAMP)
+	@$(VENV)/bin/ruff --version >/dev/null 2>&1 || $(PY) -m pip install -q --disable-pip-version-check ruff
+	$(VENV)/bin/ruff check src tests
+
+clean:
+	rm -rf $(VENV) build dist src/*.egg-info .pytest_cache .ruff_cache .hypothesis

@@ -1,0 +1,213 @@
+"""The wasmtime engine wasmweld validates, compiles and runs with.
+
+This module (with the rest of :mod:`wasmweld.runtime`) is the only place that
+imports :mod:`wasmtime`, and it does so inside functions, so ``import
+wasmweld`` works without wasmtime installed; only the calls below need it::
+
+    >>> from wasmweld.runtime import engine
+    >>> data = engine.wat2wasm('(module (func (export "f") (result i32) i32.const 7))')
+    >>> engine.validate_bytes(data)          # None: valid
+    >>> engine.validate_bytes(engine.wat2wasm("(module (func (result i32) i64.const 0))"))
+    Traceback (most recent call last):
+    wasmweld.errors.ValidationError: type mismatch: expected i32, found i64 (at offset 0x1a)
+
+Every feature of Wasm 3.0 that wasmtime implements is switched on (multi-value,
+bulk memory, reference types, SIMD and relaxed SIMD, tail calls, typed function
+references, GC, exception handling, memory64, multi-memory), plus threads
+(shared memories and atomics), which real toolchains emit. Proposals that are
+not part of Wasm 3.0 (stack switching, wide arithmetic, custom page sizes) stay
+off unless asked for through ``make_config(**overrides)``.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import threading
+from typing import TYPE_CHECKING, Any, Union
+
+from wasmweld.errors import DecodeError, ValidationError, WasmError
+
+if TYPE_CHECKING:  # pragma: no cover
+    import wasmtime
+
+__all__ = [
+    "FEATURES",
+    "require_wasmtime",
+    "make_config",
+    "engine",
+    "wat2wasm",
+    "validate_bytes",
+    "looks_like_wat",
+    "load_bytes",
+]
+
+#: wasmtime.Config switches turned on by :func:`make_config` (those wasmtime knows).
+FEATURES: tuple[str, ...] = (
+    "wasm_multi_value",
+    "wasm_bulk_memory",
+    "wasm_reference_types",
+    "wasm_simd",
+    "wasm_relaxed_simd",
+    "wasm_tail_call",
+    "wasm_function_references",
+    "wasm_gc",
+    "wasm_exceptions",
+    "wasm_memory64",
+    "wasm_multi_memory",
+    "wasm_threads",
+)
+
+BytesLike = Union[bytes, bytearray, memoryview]
+
+_OFFSET_RE = re.compile(r"\s*\(at offset (0x[0-9a-fA-F]+|\d+)\)")
+_WAT_LOCATION_RE = re.compile(r"-->\s*\S*?:(\d+):(\d+)")
+
+_engines: dict[tuple, Any] = {}
+_engines_lock = threading.Lock()
+
+
+def require_wasmtime():
+    """Return the :mod:`wasmtime` module, or raise a :class:`WasmError` saying how to get it."""
+    try:
+        import wasmtime
+    except ImportError as exc:
+        raise WasmError(
+            "this needs wasmtime, which is not installed: pip install 'wasmweld[runtime]'"
+        ) from exc
+    return wasmtime
+
+
+def make_config(*, fuel: bool = False, epoch: bool = False, **overrides: Any) -> wasmtime.Config:
+    """A fresh ``wasmtime.Config`` with every supported Wasm 3.0 feature on.
+
+    ``fuel`` turns on fuel metering (``Store.set_fuel``), ``epoch`` epoch
+    interruption (``Engine.increment_epoch``). ``overrides`` are further
+    ``wasmtime.Config`` properties, e.g. ``wasm_threads=False`` or
+    ``cranelift_opt_level="none"``; an unknown name raises :class:`WasmError`.
+    A Config can build one Engine only, hence a fresh one per call.
+    """
+    wasmtime = require_wasmtime()
+    cfg = wasmtime.Config()
+    cls = type(cfg)
+    for name in FEATURES:
+        if isinstance(getattr(cls, name, None), property):
+            setattr(cfg, name, True)
+    cfg.consume_fuel = bool(fuel)
+    cfg.epoch_interruption = bool(epoch)
+    for name, value in overrides.items():
+        if not isinstance(getattr(cls, name, None), property):
+            raise WasmError(f"unknown wasmtime configuration option {name!r}")
+        setattr(cfg, name, value)
+    return cfg
+
+
+def engine(**kw: Any) -> wasmtime.Engine:
+    """The shared ``wasmtime.Engine`` for a configuration (``make_config(**kw)``), built once.
+
+    ``engine()`` is the default engine everything in wasmweld validates and
+    compiles with. Keyword values must be hashable.
+    """
+    key = tuple(sorted(kw.items()))
+    eng = _engines.get(key)
+    if eng is None:
+        with _engines_lock:
+            eng = _engines.get(key)
+            if eng is None:
+                wasmtime = require_wasmtime()
+                eng = wasmtime.Engine(make_config(**kw))
+                _engines[key] = eng
+    return eng
+
+
+def _one_line(text: str) -> str:
+    return " ".join(line.strip() for line in text.strip().splitlines() if line.strip())
+
+
+def wat2wasm(text: str | BytesLike) -> bytes:
+    """Compile WebAssembly text (a single module) to binary.
+
+    Syntax errors raise :class:`DecodeError` (``offset`` None, context
+    ``"WAT text"``) whose one-line message carries wasmtime's line and column.
+    """
+    wasmtime = require_wasmtime()
+    if not isinstance(text, str):
+        try:
+            text = bytes(text).decode("utf-8")
+        except UnicodeDecodeError as exc:
+            raise DecodeError(f"text is not UTF-8 ({exc.reason})", exc.start, "WAT text") from None
+    try:
+        return bytes(wasmtime.wat2wasm(text))
+    except wasmtime.WasmtimeError as exc:
+        raw = str(exc)
+        lines = [ln for ln in raw.strip().splitlines() if ln.strip()]
+        message = lines[0].strip() if lines else "invalid WebAssembly text"
+        loc = _WAT_LOCATION_RE.search(raw)
+        if loc:
+            message += f" (line {loc.group(1)}, column {loc.group(2)})"
+        err = DecodeError(message, None, "WAT text")
+        err.detail = raw  # wasmtime's full report, with the source line and a caret
+        raise err from None
+
+
+def validate_bytes(data: BytesLike) -> None:
+    """Validate a binary module with :func:`engine`; raise :class:`ValidationError` if invalid.
+
+    The error's ``offset`` is the byte offset wasmtime reported (``None`` if it
+    gave none) and its message is wasmtime's, on one line, without the offset.
+    """
+    wasmtime = require_wasmtime()
+    if not isinstance(data, (bytes, bytearray)):
+        data = bytes(data)
+    try:
+        wasmtime.Module.validate(engine(), data)
+    except wasmtime.WasmtimeError as exc:
+        text = _one_line(str(exc))
+        offset = None
+        match = _OFFSET_RE.search(text)
+        if match:
+            offset = int(match.group(1), 0)
+            text = (text[: match.start()] + text[match.end():]).strip()
+        raise ValidationError(text or "invalid module", offset) from None
+
+
+def looks_like_wat(data: BytesLike, name: str | os.PathLike | None = None) -> bool:
+    """True if ``data`` is WebAssembly text rather than a binary module.
+
+    Binary modules start with ``\\0asm``; anything else is text when ``name``
+    ends in ``.wat``/``.wast`` or its first non-blank bytes open an
+    s-expression (``(``) or a comment (``;;``).
+    """
+    head = bytes(data[:4096])
+    if head.startswith(b"\0asm"):
+        return False
+    if name is not None and str(name).endswith((".wat", ".wast")):
+        return True
+    stripped = head.lstrip(b"\xef\xbb\xbf").lstrip()
+    return stripped.startswith((b"(", b";;"))
+
+
+def load_bytes(source: str | os.PathLike | BytesLike) -> bytes:
+    """Binary module bytes from a path or from bytes; WebAssembly text is compiled first.
+
+    A ``str`` or path-like is a file name; bytes-like values are the contents.
+    Unreadable files raise :class:`WasmError` naming the file.
+    """
+    if isinstance(source, (bytes, bytearray, memoryview)):
+        data, name = bytes(source), None
+    else:
+        name = os.fspath(source)
+        try:
+            with open(name, "rb") as fh:
+                data = fh.read()
+        except FileNotFoundError:
+            raise WasmError(f"{name}: no such file") from None
+        except IsADirectoryError:
+            raise WasmError(f"{name}: is a directory") from None
+        except PermissionError:
+            raise WasmError(f"{name}: permission denied") from None
+        except OSError as exc:
+            raise WasmError(f"{name}: cannot read: {exc.strerror or exc}") from None
+    if looks_like_wat(data, name):
+        return wat2wasm(data)
+    return data
