@@ -1,0 +1,590 @@
+"""Decode and encode the items of each known section.
+
+Every decoder takes the whole input ``data`` (bytes) and the absolute payload
+bounds ``pos``/``end`` and returns ``(items, starts)``: the item objects and
+the absolute offset where each item starts, plus a final entry for the end of
+the last item, so item ``i`` is ``data[starts[i]:starts[i+1]]``. That span is
+what :class:`~wasmweld.module.Module` copies back for an unchanged item.
+
+The export section of ``(module (func) (export "f" (func 0)))`` is::
+
+    07 05                        section id 7, 5 bytes
+    01                           1 export
+    01 66 00 00                  "f", func, index 0
+
+and ``decode_exports(data, pos, end)`` gives ``([Export("f", FUNC, 0)], [pos+1, pos+5])``.
+
+Element segments keep their encoding (``flags`` 0..7), data segments theirs
+(0..2), tables the ``0x40 0x00`` form with an init expression. Counts are
+checked against the remaining bytes before anything is allocated.
+"""
+
+from __future__ import annotations
+
+from ..errors import DecodeError, EncodeError
+from ..types import FUNCREF, ExternKind, RefType
+from . import typecodec as tc
+from .leb import read_s32, read_s64, read_u32, write_u
+from .reader import decode_name
+
+# the item classes live in wasmweld.module (which imports this module lazily)
+from ..module import ConstExpr, Data, Elem, Export, FuncBody, Global, Import, Table, Tag  # noqa: E402
+
+__all__ = [
+    "DECODERS", "ENCODERS", "decode_const_expr", "decode_index_section",
+    "decode_types", "decode_imports", "decode_funcs", "decode_tables", "decode_memories", "decode_tags",
+    "decode_globals", "decode_exports", "decode_elems", "decode_code", "decode_datas",
+    "encode_type", "encode_import", "encode_func", "encode_table", "encode_memory", "encode_tag",
+    "encode_global", "encode_export", "encode_elem", "encode_code", "encode_data", "encode_items",
+]
+
+_KINDS = (ExternKind.FUNC, ExternKind.TABLE, ExternKind.MEMORY, ExternKind.GLOBAL, ExternKind.TAG)
+
+
+def _count(data, pos: int, end: int, min_size: int, what: str) -> tuple[int, int]:
+    n, p = read_u32(data, pos, end)
+    if n * min_size > end - p:
+        raise DecodeError("unexpected end of section or function", pos,
+                          f"{what} count {n} ({end - p} bytes left)")
+    return n, p
+
+
+def _finish(pos: int, end: int, what: str) -> None:
+    if pos != end:
+        raise DecodeError("section size mismatch", pos, f"{what} section ({end - pos} bytes left over)")
+
+
+# ---------------------------------------------------------------------------------------------
+# constant expressions
+# ---------------------------------------------------------------------------------------------
+
+def decode_const_expr(data, pos: int, end: int, base: int = 0) -> tuple[ConstExpr, int]:
+    """Read a constant expression up to and including its ``end``; positions absolute + ``base``."""
+    if pos < end:
+        op = data[pos]
+        p = -1
+        if op == 0x41:
+            _v, p = read_s32(data, pos + 1, end, base)
+        elif op == 0x23 or op == 0xD2:
+            _v, p = read_u32(data, pos + 1, end, base)
+        elif op == 0x42:
+            _v, p = read_s64(data, pos + 1, end, base)
+        elif op == 0x44:
+            p = pos + 9
+        elif op == 0x43:
+            p = pos + 5
+        if 0 <= p < end and data[p] == 0x0B:
+            return ConstExpr(data[pos:p + 1]), p + 1
+    from .instr import decode_expr
+    instrs, p = decode_expr(data, pos, end, base)
+    ce = ConstExpr(data[pos:p])
+    object.__setattr__(ce, "_cache", tuple(instrs))
+    return ce, p
+
+
+# ---------------------------------------------------------------------------------------------
+# decoders
+# ---------------------------------------------------------------------------------------------
+
+def decode_types(data, pos: int, end: int):
+    n, pos = _count(data, pos, end, 1, "type")
+    dec = tc.decode_recgroup
+    items = []
+    starts = []
+    for i in range(n):
+        starts.append(pos)
+        try:
+            rg, pos = dec(data, pos, end, 0)
+        except DecodeError as e:
+            raise e.with_context(f"type {i}") from None
+        items.append(rg)
+    starts.append(pos)
+    _finish(pos, end, "type")
+    return items, starts
+
+
+def _import_desc(data, kind: int, pos: int, end: int):
+    if kind == 0:
+        return read_u32(data, pos, end)
+    if kind == 1:
+        return tc.decode_tabletype(data, pos, end, 0)
+    if kind == 2:
+        return tc.decode_memorytype(data, pos, end, 0)
+    if kind == 3:
+        return tc.decode_globaltype(data, pos, end, 0)
+    return tc.decode_tagtype(data, pos, end, 0)
+
+
+def decode_imports(data, pos: int, end: int):
+    n, pos = _count(data, pos, end, 1, "import")
+    items = []
+    starts = []
+    kinds = _KINDS
+    for i in range(n):
+        starts.append(pos)
+        try:
+            module, pos = decode_name(data, pos, end)
+            name, pos = decode_name(data, pos, end)
+            if pos >= end:
+                raise DecodeError("unexpected end", pos)
+            kind = data[pos]
+            if kind > 4:
+                raise DecodeError("malformed import kind", pos, f"kind byte 0x{kind:02x}")
+            desc, pos = _import_desc(data, kind, pos + 1, end)
+        except DecodeError as e:
+            raise e.with_context(f"import {i}") from None
+        items.append(Import(module, name, kinds[kind], desc))
+    starts.append(pos)
+    _finish(pos, end, "import")
+    return items, starts
+
+
+def decode_funcs(data, pos: int, end: int):
+    n, pos = _count(data, pos, end, 1, "func")
+    items = []
+    starts = []
+    append = items.append
+    sappend = starts.append
+    for _ in range(n):
+        sappend(pos)
+        if pos < end:
+            b = data[pos]
+            if b < 0x80:
+                append(b)
+                pos += 1
+                continue
+        v, pos = read_u32(data, pos, end)
+        append(v)
+    sappend(pos)
+    _finish(pos, end, "func")
+    return items, starts
+
+
+def decode_tables(data, pos: int, end: int):
+    n, pos = _count(data, pos, end, 1, "table")
+    items = []
+    starts = []
+    for i in range(n):
+        starts.append(pos)
+        try:
+            if pos < end and data[pos] == 0x40:
+                if pos + 1 >= end:
+                    raise DecodeError("unexpected end", pos + 1)
+                if data[pos + 1] != 0x00:
+                    raise DecodeError("malformed table", pos + 1, "reserved byte after 0x40")
+                tt, pos = tc.decode_tabletype(data, pos + 2, end, 0)
+                init, pos = decode_const_expr(data, pos, end)
+                items.append(Table(tt, init))
+            else:
+                tt, pos = tc.decode_tabletype(data, pos, end, 0)
+                items.append(Table(tt))
+        except DecodeError as e:
+            raise e.with_context(f"table {i}") from None
+    starts.append(pos)
+    _finish(pos, end, "table")
+    return items, starts
+
+
+def decode_memories(data, pos: int, end: int):
+    n, pos = _count(data, pos, end, 1, "memory")
+    items = []
+    starts = []
+    for i in range(n):
+        starts.append(pos)
+        try:
+            mt, pos = tc.decode_memorytype(data, pos, end, 0)
+        except DecodeError as e:
+            raise e.with_context(f"memory {i}") from None
+        items.append(mt)
+    starts.append(pos)
+    _finish(pos, end, "memory")
+    return items, starts
+
+
+def decode_tags(data, pos: int, end: int):
+    n, pos = _count(data, pos, end, 1, "tag")
+    items = []
+    starts = []
+    for i in range(n):
+        starts.append(pos)
+        try:
+            tt, pos = tc.decode_tagtype(data, pos, end, 0)
+        except DecodeError as e:
+            raise e.with_context(f"tag {i}") from None
+        items.append(Tag(tt))
+    starts.append(pos)
+    _finish(pos, end, "tag")
+    return items, starts
+
+
+def decode_globals(data, pos: int, end: int):
+    n, pos = _count(data, pos, end, 1, "global")
+    items = []
+    starts = []
+    for i in range(n):
+        starts.append(pos)
+        try:
+            gt, pos = tc.decode_globaltype(data, pos, end, 0)
+            init, pos = decode_const_expr(data, pos, end)
+        except DecodeError as e:
+            raise e.with_context(f"global {i}") from None
+        items.append(Global(gt, init))
+    starts.append(pos)
+    _finish(pos, end, "global")
+    return items, starts
+
+
+def decode_exports(data, pos: int, end: int):
+    n, pos = _count(data, pos, end, 1, "export")
+    items = []
+    starts = []
+    kinds = _KINDS
+    for i in range(n):
+        starts.append(pos)
+        try:
+            name, pos = decode_name(data, pos, end)
+            if pos >= end:
+                raise DecodeError("unexpected end", pos)
+            kind = data[pos]
+            if kind > 4:
+                raise DecodeError("malformed export kind", pos, f"kind byte 0x{kind:02x}")
+            index, pos = read_u32(data, pos + 1, end)
+        except DecodeError as e:
+            raise e.with_context(f"export {i}") from None
+        items.append(Export(name, kinds[kind], index))
+    starts.append(pos)
+    _finish(pos, end, "export")
+    return items, starts
+
+
+def _func_indices(data, pos: int, end: int) -> tuple[tuple[int, ...], int]:
+    n, pos = _count(data, pos, end, 1, "element function index")
+    out = []
+    append = out.append
+    for _ in range(n):
+        if pos < end:
+            b = data[pos]
+            if b < 0x80:
+                append(b)
+                pos += 1
+                continue
+        v, pos = read_u32(data, pos, end)
+        append(v)
+    return tuple(out), pos
+
+
+def _exprs(data, pos: int, end: int) -> tuple[tuple[ConstExpr, ...], int]:
+    n, pos = _count(data, pos, end, 1, "element expression")
+    out = []
+    for _ in range(n):
+        ce, pos = decode_const_expr(data, pos, end)
+        out.append(ce)
+    return tuple(out), pos
+
+
+def decode_elems(data, pos: int, end: int):
+    n, pos = _count(data, pos, end, 1, "elem")
+    items = []
+    starts = []
+    for i in range(n):
+        starts.append(pos)
+        try:
+            at = pos
+            flags, pos = read_u32(data, pos, end)
+            if flags > 7:
+                raise DecodeError("malformed elements segment kind", at, f"flags {flags}")
+            table = 0
+            offset = None
+            if flags & 1 == 0:
+                mode = "active"
+                if flags & 2:
+                    table, pos = read_u32(data, pos, end)
+                offset, pos = decode_const_expr(data, pos, end)
+            else:
+                mode = "declarative" if flags & 2 else "passive"
+            if flags & 4 == 0:
+                if flags & 3:
+                    if pos >= end:
+                        raise DecodeError("unexpected end", pos)
+                    if data[pos] != 0x00:
+                        raise DecodeError("malformed elements segment kind", pos, f"elemkind 0x{data[pos]:02x}")
+                    pos += 1
+                init, pos = _func_indices(data, pos, end)
+                et = FUNCREF
+            else:
+                if flags & 3:
+                    et, pos = tc.decode_reftype(data, pos, end, 0)
+                else:
+                    et = FUNCREF
+                init, pos = _exprs(data, pos, end)
+        except DecodeError as e:
+            raise e.with_context(f"elem segment {i}") from None
+        items.append(Elem(mode, table, offset, et, init, flags))
+    starts.append(pos)
+    _finish(pos, end, "elem")
+    return items, starts
+
+
+def decode_code(data, pos: int, end: int):
+    n, pos = _count(data, pos, end, 1, "code")
+    items = []
+    starts = []
+    append = items.append
+    sappend = starts.append
+    for i in range(n):
+        sappend(pos)
+        if pos < end and data[pos] < 0x80:
+            size = data[pos]
+            p = pos + 1
+        else:
+            try:
+                size, p = read_u32(data, pos, end)
+            except DecodeError as e:
+                raise e.with_context(f"code body {i} size") from None
+        q = p + size
+        if q > end:
+            raise DecodeError("unexpected end of section or function", end,
+                              f"code body {i} ({size} bytes declared, {end - p} left)")
+        append(FuncBody(data[p:q], p))
+        pos = q
+    sappend(pos)
+    _finish(pos, end, "code")
+    return items, starts
+
+
+def decode_datas(data, pos: int, end: int):
+    n, pos = _count(data, pos, end, 1, "data")
+    items = []
+    starts = []
+    for i in range(n):
+        starts.append(pos)
+        try:
+            at = pos
+            flags, pos = read_u32(data, pos, end)
+            memory = 0
+            offset = None
+            if flags == 0:
+                mode = "active"
+                offset, pos = decode_const_expr(data, pos, end)
+            elif flags == 1:
+                mode = "passive"
+            elif flags == 2:
+                mode = "active"
+                memory, pos = read_u32(data, pos, end)
+                offset, pos = decode_const_expr(data, pos, end)
+            else:
+                raise DecodeError("malformed data segment kind", at, f"flags {flags}")
+            size, pos = read_u32(data, pos, end)
+            if size > end - pos:
+                raise DecodeError("unexpected end of section or function", pos,
+                                  f"{size} data bytes declared, {end - pos} left")
+            init = data[pos:pos + size]
+            pos += size
+        except DecodeError as e:
+            raise e.with_context(f"data segment {i}") from None
+        items.append(Data(mode, memory, offset, init, flags))
+    starts.append(pos)
+    _finish(pos, end, "data")
+    return items, starts
+
+
+def decode_index_section(data, pos: int, end: int) -> int:
+    """The start and data count sections: a single u32."""
+    v, p = read_u32(data, pos, end)
+    _finish(p, end, "start/datacount")
+    return v
+
+
+DECODERS = {
+    1: decode_types, 2: decode_imports, 3: decode_funcs, 4: decode_tables, 5: decode_memories,
+    13: decode_tags, 6: decode_globals, 7: decode_exports, 9: decode_elems, 10: decode_code,
+    11: decode_datas,
+}
+
+
+# ---------------------------------------------------------------------------------------------
+# encoders (one item -> bytes)
+# ---------------------------------------------------------------------------------------------
+
+def _name(s: str) -> bytes:
+    b = s.encode("utf-8")
+    return write_u(len(b)) + b
+
+
+def _expr(ce) -> bytes:
+    if not isinstance(ce, ConstExpr):
+        raise EncodeError(f"expected a ConstExpr, got {type(ce).__name__}")
+    return ce.raw
+
+
+def encode_type(rg) -> bytes:
+    return tc.encode_recgroup(rg)
+
+
+def encode_import(imp: Import) -> bytes:
+    kind = ExternKind(imp.kind)
+    head = _name(imp.module) + _name(imp.name) + bytes((int(kind),))
+    d = imp.desc
+    if kind == ExternKind.FUNC:
+        if not isinstance(d, int):
+            raise EncodeError(f"func import {imp.module}.{imp.name}: desc must be a type index")
+        return head + write_u(d)
+    if kind == ExternKind.TABLE:
+        return head + tc.encode_tabletype(d)
+    if kind == ExternKind.MEMORY:
+        return head + tc.encode_memorytype(d)
+    if kind == ExternKind.GLOBAL:
+        return head + tc.encode_globaltype(d)
+    return head + tc.encode_tagtype(d)
+
+
+def encode_func(typeidx: int) -> bytes:
+    return write_u(typeidx)
+
+
+def encode_table(t: Table) -> bytes:
+    if t.init is None:
+        return tc.encode_tabletype(t.type)
+    return b"\x40\x00" + tc.encode_tabletype(t.type) + _expr(t.init)
+
+
+def encode_memory(mt) -> bytes:
+    return tc.encode_memorytype(mt)
+
+
+def encode_tag(t: Tag) -> bytes:
+    return tc.encode_tagtype(t.type)
+
+
+def encode_global(g: Global) -> bytes:
+    return tc.encode_globaltype(g.type) + _expr(g.init)
+
+
+def encode_export(e: Export) -> bytes:
+    return _name(e.name) + bytes((int(ExternKind(e.kind)),)) + write_u(e.index)
+
+
+def _is_funcref(rt) -> bool:
+    return isinstance(rt, RefType) and rt.heap == "func"
+
+
+def _elem_flags(e: Elem) -> int:
+    """The encoding to use: ``e.flags`` when it can express ``e``, else the shortest that can."""
+    if e.mode not in ("active", "passive", "declarative"):
+        raise EncodeError(f"elem mode must be active, passive or declarative, not {e.mode!r}")
+    all_ints = all(isinstance(x, int) for x in e.init)
+    # func-index forms (0-3) mean funcref elements (the spec's `ref func` for 3.0)
+    index_ok = all_ints and _is_funcref(e.elem_type)
+    mode_bits = {"active": 0, "passive": 1, "declarative": 3}[e.mode]
+    if e.mode == "active":
+        explicit_needed = e.table != 0 or not (e.elem_type == FUNCREF or index_ok)
+    else:
+        explicit_needed = True
+    f = e.flags
+    if f is not None and 0 <= f <= 7:
+        fm = f & 3
+        ok_mode = (fm in (0, 2) and e.mode == "active") or (fm == 1 and e.mode == "passive") or \
+                  (fm == 3 and e.mode == "declarative")
+        ok_table = not (e.mode == "active" and fm == 0 and e.table != 0)
+        ok_kind = index_ok if f < 4 else True
+        ok_type = not (f in (0, 4) and e.elem_type != FUNCREF and not (f == 0 and index_ok))
+        if ok_mode and ok_table and ok_kind and ok_type:
+            return f
+    if e.mode == "active":
+        base = 2 if explicit_needed else 0
+    else:
+        base = mode_bits
+    return base if index_ok else base | 4
+
+
+def encode_elem(e: Elem) -> bytes:
+    f = _elem_flags(e)
+    parts = [write_u(f)]
+    if f & 1 == 0:
+        if f & 2:
+            parts.append(write_u(e.table))
+        if e.offset is None:
+            raise EncodeError("active elem segment without an offset expression")
+        parts.append(_expr(e.offset))
+    if f & 4 == 0:
+        if f & 3:
+            parts.append(b"\x00")
+        parts.append(write_u(len(e.init)))
+        parts.extend(write_u(x) for x in e.init)
+    else:
+        if f & 3:
+            parts.append(tc.encode_reftype(e.elem_type))
+        parts.append(write_u(len(e.init)))
+        for x in e.init:
+            parts.append(ConstExpr.ref_func(x).raw if isinstance(x, int) else _expr(x))
+    return b"".join(parts)
+
+
+def encode_code(body: FuncBody) -> bytes:
+    return body.encode()
+
+
+def encode_data(d: Data) -> bytes:
+    f = d.flags
+    if d.mode == "passive":
+        f = 1
+    elif d.mode == "active":
+        if f not in (0, 2) or (f == 0 and d.memory != 0):
+            f = 0 if d.memory == 0 else 2
+    else:
+        raise EncodeError(f"data mode must be active or passive, not {d.mode!r}")
+    parts = [write_u(f)]
+    if f == 2:
+        parts.append(write_u(d.memory))
+    if f != 1:
+        if d.offset is None:
+            raise EncodeError("active data segment without an offset expression")
+        parts.append(_expr(d.offset))
+    init = bytes(d.init)
+    parts.append(write_u(len(init)))
+    parts.append(init)
+    return b"".join(parts)
+
+
+ENCODERS = {
+    1: encode_type, 2: encode_import, 3: encode_func, 4: encode_table, 5: encode_memory,
+    13: encode_tag, 6: encode_global, 7: encode_export, 9: encode_elem, 10: encode_code,
+    11: encode_data,
+}
+
+
+def encode_items(sid: int, items: list, orig, starts, buf) -> bytes:
+    """A section payload: count + items; items identical to ``orig[j]`` are copied from ``buf[starts[j]:starts[j+1]]``."""
+    enc = ENCODERS[sid]
+    parts = [write_u(len(items))]
+    append = parts.append
+    if not orig or starts is None:
+        for it in items:
+            append(enc(it))
+        return b"".join(parts)
+    mv = memoryview(buf)
+    norig = len(orig)
+    index = None
+    is_code = sid == 10
+    for i, it in enumerate(items):
+        if i < norig and orig[i] is it:
+            j = i
+        else:
+            if index is None:
+                index = {}
+                for k in range(norig - 1, -1, -1):
+                    index[id(orig[k])] = k
+            j = index.get(id(it))
+            if j is not None and orig[j] is not it:
+                j = None
+        if j is not None and not (is_code and it.modified):
+            append(mv[starts[j]:starts[j + 1]])
+        else:
+            try:
+                append(enc(it))
+            except EncodeError:
+                raise
+            except (TypeError, ValueError, AttributeError, KeyError) as e:
+                raise EncodeError(f"cannot encode {type(it).__name__} #{i} of the "
+                                  f"{sid} section: {e}") from None
+    return b"".join(parts)

@@ -1,0 +1,1003 @@
+"""The Module: typed, lazy, lossless access to every section of a binary module.
+
+::
+
+    (module
+      (import "env" "log" (func $log (param i32)))
+      (memory 1)
+      (func (export "run") i32.const 42 call $log))
+
+    >>> wasm = bytes.fromhex(
+    ...     "0061736d01000000" "01080260017f00600000" "020b0103656e76036c6f670000"
+    ...     "03020101" "0503010001" "0707010372756e0001" "0a08010600412a10000b")
+    >>> m = parse(wasm)                        # lazy: sections split, nothing decoded yet
+    >>> m.imports                              # decodes the import section on first access
+    [Import(module='env', name='log', kind=<ExternKind.FUNC: 0>, desc=0)]
+    >>> m.exports[0]
+    Export(name='run', kind=<ExternKind.FUNC: 0>, index=1)
+    >>> m.code[0].instrs                       # bodies decode only when asked
+    [Instr(i32.const 42), Instr(call 0), Instr(end)]
+    >>> m.encode() == wasm                     # byte for byte
+    True
+    >>> m.exports.append(Export("log", ExternKind.FUNC, 0))
+    >>> parse(m.encode()).exports[1].name      # only the export section was re-encoded
+    'log'
+
+Section item lists are plain lists of frozen dataclasses (``Import``,
+``Export``, ``Global``, ``Table``, ``Elem``, ``Data``, ``Tag``; ``RecGroup``
+for types, ``MemoryType`` for memories, ``int`` type indices for funcs) and
+``FuncBody`` objects for code. Edit them in place or assign new lists.
+
+Lossless rule: each decoded section remembers the item objects it produced
+and their byte spans. On :meth:`Module.encode`, a section whose list is
+element-wise identical (``is``) to what was decoded is copied raw, header
+included; otherwise the count is re-encoded and every item identical to an
+original one is copied from its span, the others are encoded fresh. A section
+never accessed is copied raw. Custom sections stay after the known section
+they followed; new known sections go to their canonical place (type, import,
+func, table, memory, tag, global, export, start, elem, datacount, code, data).
+
+``parse(data, lazy=False)`` decodes every section, every function body and
+the known custom sections, and runs every structural check of the binary
+format (the spec's "malformed" cases), raising :class:`DecodeError`.
+"""
+
+from __future__ import annotations
+
+import operator
+import struct
+from dataclasses import dataclass, field
+from typing import Any, Iterable, Union
+
+from .binary.leb import write_s, write_u
+from .binary.reader import (
+    CANONICAL_ORDER, PREAMBLE, SECTION_NAMES, Section, split_sections, split_sections_partial,
+)
+from .errors import DecodeError, EditError, EncodeError
+from .types import (
+    ABSTRACT_HEAP_CODES, FUNCREF, FuncType, GlobalType, MemoryType, RefType, SubType,
+    TableType, TagType, ExternKind,
+)
+
+__all__ = [
+    "Module", "parse", "Section",
+    "Import", "Export", "Global", "Table", "Elem", "Data", "Tag", "FuncBody", "ConstExpr", "CustomSection",
+]
+
+_is = operator.is_
+
+
+# ---------------------------------------------------------------------------------------------
+# items
+# ---------------------------------------------------------------------------------------------
+
+@dataclass(frozen=True, slots=True)
+class ConstExpr:
+    """A constant expression: its encoding *including* the final ``end`` (0x0B).
+
+    >>> ConstExpr.i32(5).raw
+    b'A\\x05\\x0b'
+    """
+
+    raw: bytes
+    _cache: Any = field(default=None, init=False, repr=False, compare=False)
+
+    def __post_init__(self):
+        if not isinstance(self.raw, bytes):
+            object.__setattr__(self, "raw", bytes(self.raw))
+
+    @property
+    def instrs(self) -> list:
+        """The instructions, final ``end`` included (decoded on first access)."""
+        cached = self._cache
+        if cached is None:
+            from .binary.instr import decode_expr
+            instrs, pos = decode_expr(self.raw, 0, len(self.raw), 0)
+            if pos != len(self.raw):
+                raise DecodeError("unexpected content after constant expression end", pos)
+            cached = tuple(instrs)
+            object.__setattr__(self, "_cache", cached)
+        return list(cached)
+
+    @classmethod
+    def from_instrs(cls, instrs: Iterable) -> "ConstExpr":
+        """Encode ``instrs``; the final ``end`` is added when missing."""
+        from .binary.instr import Instr, encode_instrs
+        instrs = list(instrs)
+        if not instrs or instrs[-1].name != "end":
+            instrs.append(Instr.make("end"))
+        return cls(encode_instrs(instrs))
+
+    @classmethod
+    def i32(cls, value: int) -> "ConstExpr":
+        value &= 0xFFFFFFFF
+        if value >= 1 << 31:
+            value -= 1 << 32
+        return cls(b"\x41" + write_s(value) + b"\x0b")
+
+    @classmethod
+    def i64(cls, value: int) -> "ConstExpr":
+        value &= 0xFFFFFFFFFFFFFFFF
+        if value >= 1 << 63:
+            value -= 1 << 64
+        return cls(b"\x42" + write_s(value) + b"\x0b")
+
+    @classmethod
+    def f32(cls, value: float) -> "ConstExpr":
+        return cls(b"\x43" + struct.pack("<f", value) + b"\x0b")
+
+    @classmethod
+    def f64(cls, value: float) -> "ConstExpr":
+        return cls(b"\x44" + struct.pack("<d", value) + b"\x0b")
+
+    @classmethod
+    def global_get(cls, index: int) -> "ConstExpr":
+        return cls(b"\x23" + write_u(index) + b"\x0b")
+
+    @classmethod
+    def ref_func(cls, index: int) -> "ConstExpr":
+        return cls(b"\xd2" + write_u(index) + b"\x0b")
+
+    @classmethod
+    def ref_null(cls, heap: Union[str, int] = "func") -> "ConstExpr":
+        if isinstance(heap, str):
+            if heap not in ABSTRACT_HEAP_CODES:
+                raise EncodeError(f"unknown heap type {heap!r}")
+            ht = bytes((ABSTRACT_HEAP_CODES[heap],))
+        else:
+            ht = write_s(heap)
+        return cls(b"\xd0" + ht + b"\x0b")
+
+    @property
+    def int_value(self) -> int | None:
+        """The value of a lone ``i32.const``/``i64.const`` (signed), else None."""
+        raw = self.raw
+        if len(raw) >= 3 and raw[0] in (0x41, 0x42) and raw[-1] == 0x0B:
+            from .binary.leb import read_sN
+            try:
+                v, p = read_sN(raw, 1, len(raw), 32 if raw[0] == 0x41 else 64)
+            except DecodeError:
+                return None
+            if p == len(raw) - 1:
+                return v
+        return None
+
+    @property
+    def global_index(self) -> int | None:
+        """The index of a lone ``global.get``, else None."""
+        raw = self.raw
+        if len(raw) >= 3 and raw[0] == 0x23 and raw[-1] == 0x0B:
+            from .binary.leb import read_u32
+            try:
+                v, p = read_u32(raw, 1, len(raw))
+            except DecodeError:
+                return None
+            if p == len(raw) - 1:
+                return v
+        return None
+
+    def __repr__(self) -> str:
+        return f"ConstExpr({self.raw.hex(' ')})"
+
+
+@dataclass(frozen=True, slots=True)
+class Import:
+    """``(import "module" "name" desc)``; ``desc`` is a type index (func) or a TableType/MemoryType/GlobalType/TagType."""
+
+    module: str
+    name: str
+    kind: ExternKind
+    desc: Any
+
+
+@dataclass(frozen=True, slots=True)
+class Export:
+    name: str
+    kind: ExternKind
+    index: int
+
+
+@dataclass(frozen=True, slots=True)
+class Global:
+    type: GlobalType
+    init: ConstExpr
+
+
+@dataclass(frozen=True, slots=True)
+class Table:
+    """A defined table; ``init`` is the explicit init expression (the ``0x40 0x00`` form) or None."""
+
+    type: TableType
+    init: ConstExpr | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Tag:
+    type: TagType
+
+
+@dataclass(frozen=True, slots=True)
+class Elem:
+    """An element segment.
+
+    ``mode``: ``"active"`` (``table``, ``offset`` set), ``"passive"`` or ``"declarative"``.
+    ``init``: func indices (flags 0-3) or ConstExprs (flags 4-7). ``flags`` is the encoding
+    as written (0..7), None to pick the shortest; an encoding that cannot express the item
+    falls back to the shortest one that can.
+    """
+
+    mode: str
+    table: int = 0
+    offset: ConstExpr | None = None
+    elem_type: RefType = FUNCREF
+    init: tuple = ()
+    flags: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Data:
+    """A data segment: ``mode`` ``"active"`` (``memory``, ``offset``) or ``"passive"``; ``flags`` 0..2 or None."""
+
+    mode: str
+    memory: int = 0
+    offset: ConstExpr | None = None
+    init: bytes = b""
+    flags: int | None = None
+
+    def __repr__(self) -> str:
+        init = self.init if len(self.init) <= 32 else self.init[:32] + b"..."
+        return (f"Data(mode={self.mode!r}, memory={self.memory}, offset={self.offset!r}, "
+                f"init={init!r} ({len(self.init)} bytes), flags={self.flags})")
+
+
+@dataclass(frozen=True, slots=True)
+class CustomSection:
+    """A custom section: ``name`` and its ``data`` (the bytes after the name)."""
+
+    name: str
+    data: bytes
+
+    def __repr__(self) -> str:
+        return f"CustomSection({self.name!r}, {len(self.data)} bytes)"
+
+
+def _same(cur, orig) -> bool:
+    return len(cur) == len(orig) and all(map(_is, cur, orig))
+
+
+class FuncBody:
+    """A function body: locals and instructions, decoded on first access.
+
+    ``raw`` is the body without its size prefix (locals vector + expression);
+    ``offset`` the absolute offset of ``raw`` in the input (None for new bodies).
+    ``locals`` is a list of ``(count, ValType)``; ``instrs`` a list of ``Instr``
+    ending with ``end``. A body whose ``locals``/``instrs`` were never decoded,
+    or are element-wise identical to what was decoded, encodes as ``raw``.
+
+    >>> body = FuncBody.from_instrs([], [Instr.make("i32.const", 1), Instr.make("drop")])
+    >>> body.raw.hex()
+    '0041011a0b'
+    """
+
+    __slots__ = ("_raw", "offset", "_locals", "_instrs", "_orig_locals", "_orig_instrs")
+
+    def __init__(self, raw: bytes | None = None, offset: int | None = None):
+        self._raw = None if raw is None else bytes(raw)
+        self.offset = offset
+        self._locals = None
+        self._instrs = None
+        self._orig_locals = None
+        self._orig_instrs = None
+
+    @classmethod
+    def from_instrs(cls, locals: Iterable, instrs: Iterable) -> "FuncBody":
+        """A new body; the final function-level ``end`` is added when missing."""
+        body = cls()
+        body._locals = list(locals)
+        body._instrs = _with_final_end(list(instrs))
+        return body
+
+    def _decode(self) -> None:
+        if self._raw is None:
+            raise EncodeError("FuncBody has neither raw bytes nor instructions")
+        from .binary.instr import decode_body
+        self._set_decoded(*decode_body(self._raw, self.offset or 0))
+
+    def _set_decoded(self, locals_: list, instrs: list) -> None:
+        self._orig_locals = tuple(locals_)
+        self._orig_instrs = tuple(instrs)
+        if self._locals is None:
+            self._locals = locals_   # instr.LocalList: remembers its bytes
+        if self._instrs is None:
+            self._instrs = instrs
+
+    @property
+    def decoded(self) -> bool:
+        """True once locals/instrs were decoded (or given)."""
+        return self._instrs is not None
+
+    @property
+    def locals(self) -> list:
+        if self._locals is None:
+            self._decode()
+        return self._locals
+
+    @locals.setter
+    def locals(self, value: Iterable) -> None:
+        self._locals = value if isinstance(value, list) else list(value)
+
+    @property
+    def instrs(self) -> list:
+        if self._instrs is None:
+            self._decode()
+        return self._instrs
+
+    @instrs.setter
+    def instrs(self, value: Iterable) -> None:
+        self._instrs = value if isinstance(value, list) else list(value)
+
+    @property
+    def modified(self) -> bool:
+        """True when encoding would not reproduce ``raw`` verbatim."""
+        if self._raw is None:
+            return True
+        if self._instrs is not None and (self._orig_instrs is None or not _same(self._instrs, self._orig_instrs)):
+            return True
+        if self._locals is not None and (self._orig_locals is None or not _same(self._locals, self._orig_locals)):
+            return True
+        return False
+
+    @property
+    def raw(self) -> bytes:
+        """The encoded body (without size prefix): the input bytes when unchanged."""
+        if not self.modified:
+            return self._raw
+        from .binary.instr import encode_body
+        if self._orig_instrs is None and self._raw is not None:
+            self._decode()  # fill whichever of locals/instrs the caller did not set
+        return encode_body(self._locals, self._instrs)
+
+    def encode(self) -> bytes:
+        """``size:u32`` + body, as in the code section."""
+        raw = self.raw
+        return write_u(len(raw)) + raw
+
+    def __repr__(self) -> str:
+        where = f" at 0x{self.offset:x}" if self.offset is not None else ""
+        size = f"{len(self._raw)} bytes" if self._raw is not None else "new"
+        state = ", modified" if self._raw is not None and self.modified else ""
+        return f"<FuncBody {size}{where}{state}>"
+
+
+def _span(out: list, start: int, end: int) -> None:
+    """Append the input span [start, end) to ``out``, merging it with a span it continues."""
+    last = out[-1]
+    if type(last) is list and last[1] == start:
+        last[1] = end
+    else:
+        out.append([start, end])
+
+
+def _may_use_data_index(raw: bytes) -> bool:
+    """Cheap pre-check: could this body contain memory.init (0xFC 8) or data.drop (0xFC 9)?"""
+    return b"\xfc\x08" in raw or b"\xfc\x09" in raw or b"\xfc\x88" in raw or b"\xfc\x89" in raw
+
+
+_OPENERS = frozenset({"block", "loop", "if", "try", "try_table"})
+
+
+def _with_final_end(instrs: list) -> list:
+    depth = 0
+    for ins in instrs:
+        name = ins.name
+        if name in _OPENERS:
+            depth += 1
+        elif name == "end" or name == "delegate":
+            depth -= 1
+    if depth >= 0:
+        from .binary.instr import Instr
+        instrs.append(Instr.make("end"))
+    return instrs
+
+
+# ---------------------------------------------------------------------------------------------
+# module
+# ---------------------------------------------------------------------------------------------
+
+class _CustomRec:
+    __slots__ = ("cs", "anchor", "section", "orig")
+
+    def __init__(self, cs: CustomSection | None, anchor: int, section: Section | None):
+        self.cs = cs            # None until materialised (lazy)
+        self.anchor = anchor    # 0: before every known section; else the id of the known section it follows
+        self.section = section  # original Section, or None for added ones
+        self.orig = cs
+
+
+_LIST_IDS = (1, 2, 3, 4, 5, 13, 6, 7, 9, 10, 11)
+_MALFORMED = object()  # stands for an original value that could not be decoded
+_SCALAR_IDS = (8, 12)
+
+
+def _list_property(sid: int, doc: str) -> property:
+    def get(self: "Module") -> list:
+        items = self._items.get(sid)
+        if items is None:
+            items = self._decode_section(sid)
+        return items
+
+    def set_(self: "Module", value: Iterable) -> None:
+        self._items[sid] = value if isinstance(value, list) else list(value)
+
+    return property(get, set_, doc=doc)
+
+
+class Module:
+    """A WebAssembly module. ``Module()`` is empty; :func:`parse` reads one. See the module docstring."""
+
+    types = _list_property(1, "list[RecGroup]: the type section (recursion groups)")
+    imports = _list_property(2, "list[Import]")
+    funcs = _list_property(3, "list[int]: the type index of each defined function")
+    tables = _list_property(4, "list[Table]: defined tables")
+    memories = _list_property(5, "list[MemoryType]: defined memories")
+    tags = _list_property(13, "list[Tag]: defined tags")
+    globals = _list_property(6, "list[Global]: defined globals")
+    exports = _list_property(7, "list[Export]")
+    elems = _list_property(9, "list[Elem]: element segments")
+    code = _list_property(10, "list[FuncBody]: function bodies")
+    datas = _list_property(11, "list[Data]: data segments")
+
+    def __init__(self) -> None:
+        self._buf: bytes = b""
+        self._sections: list[Section] = []
+        self._known: dict[int, Section] = {}
+        self._items: dict[int, list] = {}
+        self._orig: dict[int, tuple] = {}
+        self._starts: dict[int, list[int]] = {}
+        self._scalars: dict[int, int | None] = {}
+        self._orig_scalars: dict[int, int | None] = {}
+        self._customs: list[_CustomRec] = []
+        self._views: dict[int, Any] = {}
+        #: problems found in custom sections that do not make the module malformed
+        self.warnings: list[str] = []
+
+    # -- construction -------------------------------------------------------------------------
+
+    @classmethod
+    def parse(cls, data, *, lazy: bool = True) -> "Module":
+        return parse(data, lazy=lazy)
+
+    def _load(self, buf: bytes, sections: list[Section] | None = None) -> None:
+        self._buf = buf
+        if sections is None:
+            sections = split_sections(buf)
+        self._sections = sections
+        anchor = 0
+        for sec in sections:
+            if sec.id == 0:
+                self._customs.append(_CustomRec(None, anchor, sec))
+            else:
+                self._known[sec.id] = sec
+                anchor = sec.id
+
+    # -- lazy decoding ------------------------------------------------------------------------
+
+    def _wrap(self, e: DecodeError, what: str, section_end: int | None = None) -> DecodeError:
+        """Word running out of bytes inside a section as the spec does, and add the context."""
+        if e.offset is not None:
+            if e.message == "unexpected end" or (e.message == "END opcode expected" and e.offset == section_end):
+                e.message = "unexpected end of section or function"
+                e.args = (e._format(),)
+        return e.with_context(what)
+
+    def _decode_section(self, sid: int) -> list:
+        from .binary import sections as _sec
+        sec = self._known.get(sid)
+        if sec is None:
+            items: list = []
+            self._items[sid] = items
+            self._orig[sid] = ()
+            return items
+        decoder = _sec.DECODERS[sid]
+        try:
+            items, starts = decoder(self._buf, sec.payload_offset, sec.end)
+        except DecodeError as e:
+            if e.message == "unexpected end" and e.offset == sec.end < len(self._buf):
+                # an integer running over the section end: the spec reports the integer's problem
+                try:
+                    decoder(self._buf, sec.payload_offset, len(self._buf))
+                except DecodeError as e2:
+                    if e2.offset is not None and e2.offset >= sec.end and e2.message != "unexpected end":
+                        e = e2
+                except Exception:
+                    pass
+            raise self._wrap(e, f"{SECTION_NAMES[sid]} section", sec.end) from None
+        self._orig[sid] = tuple(items)
+        self._starts[sid] = starts
+        self._items[sid] = items
+        return items
+
+    def _get_scalar(self, sid: int) -> int | None:
+        if sid in self._scalars:
+            return self._scalars[sid]
+        from .binary import sections as _sec
+        sec = self._known.get(sid)
+        value = None
+        if sec is not None:
+            try:
+                value = _sec.decode_index_section(self._buf, sec.payload_offset, sec.end)
+            except DecodeError as e:
+                raise self._wrap(e, f"{SECTION_NAMES[sid]} section", sec.end) from None
+        self._scalars[sid] = value
+        self._orig_scalars[sid] = value
+        return value
+
+    @property
+    def start(self) -> int | None:
+        """The start function index, or None."""
+        return self._get_scalar(8)
+
+    @start.setter
+    def start(self, value: int | None) -> None:
+        self._set_scalar(8, value)
+
+    def _set_scalar(self, sid: int, value: int | None) -> None:
+        if value is not None and (not isinstance(value, int) or value < 0):
+            raise EditError(f"{SECTION_NAMES[sid]} must be a non-negative int or None, not {value!r}")
+        try:
+            self._get_scalar(sid)
+        except DecodeError:  # the original is malformed: anything set now replaces it
+            self._orig_scalars[sid] = _MALFORMED
+        self._scalars[sid] = value
+
+    @property
+    def datacount(self) -> int | None:
+        """The data count section's value, or None when absent."""
+        return self._get_scalar(12)
+
+    @datacount.setter
+    def datacount(self, value: int | None) -> None:
+        self._set_scalar(12, value)
+
+    # -- custom sections ----------------------------------------------------------------------
+
+    def _materialise(self, rec: _CustomRec) -> CustomSection:
+        if rec.cs is None:
+            sec = rec.section
+            rec.cs = rec.orig = CustomSection(sec.name, self._buf[sec.data_offset:sec.end])
+        return rec.cs
+
+    @property
+    def customs(self) -> list[CustomSection]:
+        """Custom sections in file order (a copy: use add_custom / remove_custom / set_custom to change)."""
+        return [self._materialise(r) for r in self._customs]
+
+    def custom(self, name: str) -> CustomSection | None:
+        """The first custom section called ``name``, or None."""
+        for r in self._customs:
+            if (r.cs.name if r.cs is not None else r.section.name) == name:
+                return self._materialise(r)
+        return None
+
+    def add_custom(self, name: str | CustomSection, data: bytes = b"", *, after: int | str | None = None) -> CustomSection:
+        """Append a custom section; ``after`` is a known section id or name it should follow
+        (0: before every known section; None: at the end of the module)."""
+        cs = name if isinstance(name, CustomSection) else CustomSection(name, bytes(data))
+        if after is None:
+            anchor = CANONICAL_ORDER[-1]
+        elif isinstance(after, str):
+            from .binary.reader import SECTION_IDS
+            if after not in SECTION_IDS or after == "custom":
+                raise EditError(f"unknown section name {after!r}")
+            anchor = SECTION_IDS[after]
+        else:
+            if after != 0 and after not in SECTION_NAMES:
+                raise EditError(f"unknown section id {after}")
+            anchor = after
+        self._customs.append(_CustomRec(cs, anchor, None))
+        return cs
+
+    def remove_custom(self, which: str | CustomSection) -> int:
+        """Remove custom sections by name (all of them) or one by identity; returns how many."""
+        before = len(self._customs)
+        if isinstance(which, CustomSection):
+            self._customs = [r for r in self._customs if r.cs is not which]
+        else:
+            self._customs = [r for r in self._customs
+                             if (r.cs.name if r.cs is not None else r.section.name) != which]
+        for key in [k for k in self._views if not any(id(r) == k for r in self._customs)]:
+            del self._views[key]
+        return before - len(self._customs)
+
+    def set_custom(self, name: str, data: bytes) -> CustomSection:
+        """Replace the data of the first custom section ``name`` in place, or add it at the end."""
+        cs = CustomSection(name, bytes(data))
+        for r in self._customs:
+            if (r.cs.name if r.cs is not None else r.section.name) == name:
+                self._materialise(r)
+                r.cs = cs
+                self._views.pop(id(r), None)
+                return cs
+        return self.add_custom(cs)
+
+    def _custom_view(self, name: str):
+        for r in self._customs:
+            if (r.cs.name if r.cs is not None else r.section.name) == name:
+                key = id(r)
+                if key in self._views:
+                    return self._views[key]
+                cs = self._materialise(r)
+                base = r.section.data_offset if (r.section is not None and cs is r.orig) else 0
+                view = _decode_custom(name, cs.data, base)
+                self._views[key] = view
+                return view
+        return None
+
+    @property
+    def names(self):
+        """The decoded ``name`` section (:class:`wasmweld.custom.name.NameSection`) or None.
+
+        The object is decoded once and kept: changes made to it are written back by
+        :meth:`encode` (as for ``producers``, ``target_features`` and ``dylink``);
+        assigning ``m.names = ns`` replaces it (None removes the section).
+        """
+        return self._custom_view("name")
+
+    @names.setter
+    def names(self, ns) -> None:
+        if ns is None:
+            self.remove_custom("name")
+        else:
+            self.set_custom("name", ns.encode())
+
+    @property
+    def producers(self):
+        """The decoded ``producers`` section or None."""
+        return self._custom_view("producers")
+
+    @property
+    def target_features(self):
+        """The decoded ``target_features`` section or None."""
+        return self._custom_view("target_features")
+
+    @property
+    def dylink(self):
+        """The decoded ``dylink.0`` section (or the legacy ``dylink``) as a
+        :class:`wasmweld.custom.dylink.Dylink`, or None."""
+        view = self._custom_view("dylink.0")
+        return view if view is not None else self._custom_view("dylink")
+
+    # -- file layout --------------------------------------------------------------------------
+
+    @property
+    def sections(self) -> list[Section]:
+        """The sections of the *input* in file order (id, name, offset, size, raw)."""
+        return list(self._sections)
+
+    @property
+    def data(self) -> bytes:
+        """The input bytes this module was parsed from (b"" for a new module)."""
+        return self._buf
+
+    # -- index spaces -------------------------------------------------------------------------
+
+    def num_imported(self, kind: ExternKind | int) -> int:
+        kind = ExternKind(kind)
+        return sum(1 for imp in self.imports if imp.kind == kind)
+
+    def imported(self, kind: ExternKind | int) -> list[Import]:
+        kind = ExternKind(kind)
+        return [imp for imp in self.imports if imp.kind == kind]
+
+    @property
+    def num_funcs(self) -> int:
+        """Imported + defined functions."""
+        return self.num_imported(ExternKind.FUNC) + len(self.funcs)
+
+    @property
+    def num_tables(self) -> int:
+        return self.num_imported(ExternKind.TABLE) + len(self.tables)
+
+    @property
+    def num_memories(self) -> int:
+        return self.num_imported(ExternKind.MEMORY) + len(self.memories)
+
+    @property
+    def num_globals(self) -> int:
+        return self.num_imported(ExternKind.GLOBAL) + len(self.globals)
+
+    @property
+    def num_tags(self) -> int:
+        return self.num_imported(ExternKind.TAG) + len(self.tags)
+
+    def type_list(self) -> list[SubType]:
+        """The type index space: every SubType of every rec group, flattened."""
+        return [st for rg in self.types for st in rg.types]
+
+    def func_type_index(self, funcidx: int) -> int:
+        """The type index of function ``funcidx`` (imports first, then defined functions)."""
+        if funcidx < 0:
+            raise IndexError(f"function index {funcidx} out of range")
+        for imp in self.imports:
+            if imp.kind == ExternKind.FUNC:
+                if funcidx == 0:
+                    return imp.desc
+                funcidx -= 1
+        funcs = self.funcs
+        if funcidx >= len(funcs):
+            raise IndexError(f"function index out of range ({self.num_funcs} functions)")
+        return funcs[funcidx]
+
+    def func_type(self, funcidx: int) -> FuncType:
+        """The FuncType of function ``funcidx``."""
+        tidx = self.func_type_index(funcidx)
+        types = self.type_list()
+        if tidx >= len(types):
+            raise IndexError(f"type index {tidx} out of range ({len(types)} types)")
+        comp = types[tidx].comp
+        if not isinstance(comp, FuncType):
+            raise TypeError(f"type {tidx} is not a function type")
+        return comp
+
+    def global_type(self, globalidx: int) -> GlobalType:
+        imported = self.imported(ExternKind.GLOBAL)
+        if globalidx < len(imported):
+            return imported[globalidx].desc
+        return self.globals[globalidx - len(imported)].type
+
+    def table_type(self, tableidx: int) -> TableType:
+        imported = self.imported(ExternKind.TABLE)
+        if tableidx < len(imported):
+            return imported[tableidx].desc
+        return self.tables[tableidx - len(imported)].type
+
+    def memory_type(self, memidx: int) -> MemoryType:
+        imported = self.imported(ExternKind.MEMORY)
+        if memidx < len(imported):
+            return imported[memidx].desc
+        return self.memories[memidx - len(imported)]
+
+    def tag_type(self, tagidx: int) -> TagType:
+        imported = self.imported(ExternKind.TAG)
+        if tagidx < len(imported):
+            return imported[tagidx].desc
+        return self.tags[tagidx - len(imported)].type
+
+    def export(self, name: str) -> Export | None:
+        for e in self.exports:
+            if e.name == name:
+                return e
+        return None
+
+    # -- full decode ---------------------------------------------------------------------------
+
+    def decode_all(self, _complete: bool = True) -> "Module":
+        """Decode every section, body and known custom section and run the cross-section checks.
+
+        Problems are reported in file order, like a streaming decoder would.
+        """
+        for sec in self._sections:
+            sid = sec.id
+            if sid == 0:
+                continue
+            if sid in _SCALAR_IDS:
+                self._get_scalar(sid)
+                continue
+            if sid not in self._items:
+                self._decode_section(sid)
+            if sid == 10:
+                self._decode_bodies()
+        if not _complete:
+            return self
+        self._check_func_code()
+        self._check_datacount()
+        for rec in self._customs:
+            name = rec.section.name if rec.section is not None else rec.cs.name
+            if name in _KNOWN_CUSTOM and id(rec) not in self._views:
+                cs = self._materialise(rec)
+                base = rec.section.data_offset if rec.section is not None else 0
+                try:
+                    self._views[id(rec)] = _decode_custom(name, cs.data, base)
+                except DecodeError as e:
+                    self.warnings.append(f"custom section {name!r} kept raw: {e}")
+        return self
+
+    def _check_func_code(self) -> None:
+        nfunc = len(self.funcs)
+        ncode = len(self.code)
+        if nfunc != ncode:
+            sec = self._known.get(10) or self._known.get(3)
+            raise DecodeError("function and code section have inconsistent lengths",
+                              sec.offset if sec else len(self._buf),
+                              f"{nfunc} functions, {ncode} bodies")
+
+    def _check_datacount(self) -> None:
+        dc = self.datacount
+        if dc is not None and dc != len(self.datas):
+            sec = self._known.get(11) or self._known.get(12)
+            raise DecodeError("data count and data section have inconsistent lengths",
+                              sec.offset, f"data count {dc}, {len(self.datas)} data segments")
+
+    def _decode_bodies(self) -> None:
+        from .binary.instr import decode_body
+        buf = self._buf
+        sec = self._known[10]
+        need_datacount = self.datacount is None and buf.find(b"\xfc", sec.payload_offset, sec.end) >= 0
+        for i, body in enumerate(self.code):
+            if body._orig_instrs is not None or body._raw is None:
+                continue
+            try:
+                locals_, instrs = decode_body(body._raw, body.offset)
+            except DecodeError as e:
+                raise self._wrap(self._overrun(e, body, decode_body), f"code body {i}", sec.end) from None
+            except RecursionError:
+                raise DecodeError("nesting too deep", body.offset, f"code body {i}") from None
+            body._set_decoded(locals_, instrs)
+            if need_datacount and _may_use_data_index(body._raw):
+                for ins in instrs:
+                    op = ins.op
+                    if op.prefix == 0xFC and (op.code == 8 or op.code == 9):
+                        raise DecodeError("data count section required", body.offset,
+                                          f"code body {i} ({op.name})")
+
+    def _overrun(self, e: DecodeError, body: "FuncBody", decode_body) -> DecodeError:
+        """An integer that runs over the end of a body: report the integer's problem, as the spec does."""
+        end = body.offset + len(body._raw)
+        if e.offset is not None and e.offset >= end - 1 and end < len(self._buf) \
+                and e.message in ("unexpected end", "END opcode expected"):
+            try:
+                decode_body(self._buf[body.offset:], body.offset)
+            except DecodeError as e2:
+                if e2.message.startswith("integer") and e2.offset is not None and e2.offset >= end:
+                    return e2
+            except Exception:
+                pass
+        return e
+
+    # -- encoding ------------------------------------------------------------------------------
+
+    def _section_parts(self, sid: int, out: list) -> None:
+        sec = self._known.get(sid)
+        if sid in _SCALAR_IDS:
+            if sid not in self._scalars or self._scalars[sid] == self._orig_scalars.get(sid):
+                if sec is not None:
+                    _span(out, sec.offset, sec.end)
+                return
+            value = self._scalars[sid]
+            if value is not None:
+                payload = write_u(value)
+                out.append(bytes((sid,)) + write_u(len(payload)) + payload)
+            return
+        items = self._items.get(sid)
+        orig = self._orig.get(sid)
+        if items is None or (orig is not None and _same(items, orig)
+                             and (sid != 10 or not any(b.modified for b in items))):
+            if sec is not None:
+                _span(out, sec.offset, sec.end)
+            return
+        if not items:
+            return
+        from .binary import sections as _sec
+        payload = _sec.encode_items(sid, items, orig or (), self._starts.get(sid), self._buf)
+        out.append(bytes((sid,)))
+        out.append(write_u(len(payload)))
+        out.append(payload)
+
+    def _changed(self, sid: int) -> bool:
+        if sid in _SCALAR_IDS:
+            return sid in self._scalars and self._scalars[sid] != self._orig_scalars.get(sid)
+        items = self._items.get(sid)
+        if items is None:
+            return False
+        orig = self._orig.get(sid)
+        return orig is None or not _same(items, orig)
+
+    def _check_counts(self) -> None:
+        """Refuse to write a module whose edits broke the function/code or data count pairing."""
+        if self._changed(3) or self._changed(10):
+            if len(self.funcs) != len(self.code):
+                raise EncodeError(f"{len(self.funcs)} functions but {len(self.code)} bodies")
+        if self._changed(11) or self._changed(12):
+            dc = self.datacount
+            if dc is not None and dc != len(self.datas):
+                raise EncodeError(f"data count {dc} but {len(self.datas)} data segments")
+
+    def _write_back_views(self) -> None:
+        """Typed custom views (names, producers, ...) that were edited replace their section's data."""
+        for r in self._customs:
+            view = self._views.get(id(r))
+            if view is None or not hasattr(view, "encode"):
+                continue
+            data = view.encode()
+            cs = self._materialise(r)
+            if data != cs.data:
+                r.cs = CustomSection(cs.name, data)
+
+    def encode(self) -> bytes:
+        """The module as bytes; unchanged sections, items and bodies are copied from the input."""
+        self._check_counts()
+        if self._views:
+            self._write_back_views()
+        out: list = [PREAMBLE]
+        by_anchor: dict[int, list[_CustomRec]] = {}
+        for r in self._customs:
+            by_anchor.setdefault(r.anchor, []).append(r)
+        self._custom_parts(by_anchor.get(0, ()), out)
+        for sid in CANONICAL_ORDER:
+            self._section_parts(sid, out)
+            recs = by_anchor.get(sid)
+            if recs:
+                self._custom_parts(recs, out)
+        buf = self._buf
+        if len(out) == 2 and out[1] == [8, len(buf)]:
+            return buf  # nothing changed: the input itself (bytes are immutable)
+        mv = memoryview(buf)
+        return b"".join([mv[p[0]:p[1]] if type(p) is list else p for p in out])
+
+    def _custom_parts(self, recs, out: list) -> None:
+        for r in recs:
+            if r.section is not None and (r.cs is None or r.cs is r.orig):
+                _span(out, r.section.offset, r.section.end)
+            else:
+                nb = r.cs.name.encode("utf-8")
+                payload_len = len(write_u(len(nb))) + len(nb) + len(r.cs.data)
+                out.append(b"\x00" + write_u(payload_len) + write_u(len(nb)) + nb)
+                out.append(r.cs.data)
+
+    def __repr__(self) -> str:
+        parts = []
+        for sec in self._sections:
+            parts.append(sec.kind if sec.id else f"custom:{sec.name}")
+        return f"<Module {len(self._buf)} bytes: {', '.join(parts) or 'empty'}>"
+
+
+_KNOWN_CUSTOM = ("name", "producers", "target_features", "dylink.0", "dylink")
+
+
+def _decode_custom(name: str, data, base: int):
+    if name == "name":
+        from .custom.name import NameSection
+        return NameSection.decode(data, base)
+    if name == "producers":
+        from .custom.producers import Producers
+        return Producers.decode(data, base)
+    if name == "target_features":
+        from .custom.target_features import TargetFeatures
+        return TargetFeatures.decode(data, base)
+    if name == "dylink.0" or name == "dylink":
+        try:
+            from .custom.dylink import Dylink
+        except ImportError:  # the dylink decoder is optional
+            return None
+        try:
+            return Dylink.decode(data, base, legacy=(name == "dylink"))
+        except DecodeError:
+            raise
+        except Exception as e:  # a gap in the dylink decoder must not escape as a non-WasmError
+            raise DecodeError(f"malformed {name} section ({type(e).__name__}: {e})", base) from None
+    return None
+
+
+def parse(data, *, lazy: bool = True) -> Module:
+    """Read a binary module. ``lazy=False`` decodes and checks everything up front.
+
+    ``data``: bytes, bytearray or memoryview (copied once unless bytes).
+    Raises :class:`~wasmweld.errors.DecodeError` for malformed input.
+    """
+    if isinstance(data, bytes):
+        buf = data
+    elif isinstance(data, (bytearray, memoryview)):
+        buf = bytes(data)
+    else:
+        raise TypeError(f"parse() takes bytes, bytearray or memoryview, not {type(data).__name__}")
+    m = Module()
+    if lazy:
+        m._load(buf)
+        return m
+    sections, error = split_sections_partial(buf)
+    m._load(buf, sections)
+    # problems are reported in file order: a bad section before a broken header wins
+    m.decode_all(_complete=error is None)
+    if error is not None:
+        raise error
+    return m
