@@ -21,6 +21,7 @@ off unless asked for through ``make_config(**overrides)``.
 
 from __future__ import annotations
 
+import atexit
 import os
 import re
 import threading
@@ -65,6 +66,9 @@ _WAT_LOCATION_RE = re.compile(r"-->\s*\S*?:(\d+):(\d+)")
 
 _engines: dict[tuple, Any] = {}
 _engines_lock = threading.Lock()
+# Drop the engines while wasmtime's module globals still exist: at interpreter teardown its
+# finalizers would otherwise run against half-cleared modules and print ignored exceptions.
+atexit.register(_engines.clear)
 
 
 def require_wasmtime():
