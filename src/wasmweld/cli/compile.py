@@ -1,0 +1,57 @@
+"""``wasmweld compile IN -o OUT.cwasm``: compile a module ahead of time for ``wasmweld run``.
+
+The output is wasmtime's serialized machine code with a wasmweld trailer
+(wasmtime version, engine settings, checksum; see
+:mod:`wasmweld.runtime.cache`), the same format as the World's artifact
+cache. ``wasmweld run OUT.cwasm`` maps it into memory instead of compiling::
+
+    $ wasmweld compile app.wasm -o app.cwasm
+    app.wasm -> app.cwasm: 1,204,224 bytes of machine code (wasmtime 50.0.1)
+    $ wasmweld run app.cwasm --invoke main
+
+An artifact only loads with the same wasmtime version and engine settings;
+``--fuel`` compiles with fuel metering (then run it with ``--fuel N``).
+"""
+
+from __future__ import annotations
+
+import sys
+
+NAME = "compile"
+
+
+def register(subparsers):
+    p = subparsers.add_parser(
+        NAME,
+        help="compile a module to a .cwasm artifact for `wasmweld run`",
+        description="Compile IN (.wasm or .wat) to machine code with wasmtime and write it, with a checksummed "
+        "trailer, to OUT (.cwasm). `wasmweld run OUT.cwasm` loads it without compiling.",
+    )
+    p.add_argument("input", metavar="IN", help="module to compile (.wasm or .wat; '-' for stdin)")
+    p.add_argument("-o", "--output", metavar="OUT", required=True, help="artifact to write ('-': standard output)")
+    p.add_argument("--force", action="store_true", help="allow OUT to replace IN")
+    p.add_argument("--fuel", action="store_true", help="compile with fuel metering (run with --fuel N)")
+    return p
+
+
+def compile_bytes(data: bytes, *, fuel: bool = False, name: str | None = None) -> bytes:
+    """The artifact bytes for module ``data`` (what ``wasmweld compile`` writes)."""
+    from wasmweld.runtime.cache import compile_module, engine_settings, make_engine, serialize_artifact
+
+    settings = engine_settings(fuel=fuel)
+    engine = make_engine(settings)
+    module = compile_module(engine, data, name)
+    return serialize_artifact(module, settings, wasm=data, name=name)
+
+
+def run(args) -> int:
+    from wasmweld.cli.io import display_name, read_input, write_output
+    from wasmweld.runtime.cache import wasmtime_version
+
+    data = read_input(args.input)
+    art = compile_bytes(data, fuel=args.fuel, name=display_name(args.input))
+    write_output(args.output, art, inputs=[args.input], force=args.force)
+    if args.output != "-":
+        print(f"{display_name(args.input)} -> {args.output}: {len(art):,} bytes of machine code "
+              f"(wasmtime {wasmtime_version()}{', fuel metering' if args.fuel else ''})", file=sys.stderr)
+    return 0

@@ -1,0 +1,922 @@
+"""Loading shared-everything side modules (``dylink.0``) into a World: a small ``ld.so``.
+
+A side module made by ``clang -fPIC`` + ``wasm-ld --experimental-pic -shared``
+(or emscripten ``SIDE_MODULE``) has no memory or table of its own. It imports
+them, together with where its own part of them starts, and reaches symbols of
+other modules through imported "GOT" globals::
+
+    (module
+      (@custom "dylink.0" mem_size=12 table_size=1)
+      (import "env" "memory" (memory 1))
+      (import "env" "__indirect_function_table" (table 1 funcref))
+      (import "env" "__memory_base" (global i32))     ;; where its 12 bytes of data go
+      (import "env" "__table_base" (global i32))      ;; where its 1 table slot goes
+      (import "env" "__stack_pointer" (global (mut i32)))
+      (import "env" "main_twice" (func (param i32) (result i32)))   ;; direct call
+      (import "GOT.mem" "main_counter" (global (mut i32)))          ;; address of data
+      (import "GOT.func" "main_twice" (global (mut i32)))           ;; table index of a function
+      ...)
+
+:class:`DynamicLinker` plays the part of the dynamic loader for one World:
+
+1. The *main* module owns memory and table: either an ordinary module added
+   to the World that exports ``memory`` and ``__indirect_function_table``
+   (and optionally ``__stack_pointer`` and ``malloc``), or, when there is none,
+   the first side module loaded (an emscripten ``MAIN_MODULE`` or ``-pie``
+   executable), for which the linker creates memory, table and stack itself
+   (data at 1024, then the stack, then the heap; table slot 0 stays null).
+2. For each loaded library it reserves ``mem_size`` bytes (the main's
+   ``malloc`` when it exports one, else fresh pages) and ``table_size`` slots
+   (the table grows), zero-filled and aligned as the section asks.
+3. Imports are bound: ``env.memory``/``env.__indirect_function_table``/
+   ``env.__stack_pointer``/``env.__memory_base``/``env.__table_base`` as above;
+   ``env.f`` to a function of the main module or an earlier library (else a
+   host function, a stub, or a small emscripten runtime shim);
+   ``GOT.mem.x`` to a mutable i32 global holding the address of data symbol
+   ``x``; ``GOT.func.f`` to one holding a table slot that contains ``f``.
+   Other import modules (``wasi_snapshot_preview1``, World modules, host
+   namespaces) are resolved as for any World module.
+4. After instantiation it runs ``__wasm_apply_data_relocs`` and
+   ``__wasm_call_ctors`` (or ``_initialize``), then publishes the library's
+   exports: functions by name and data symbols as ``__memory_base + value``.
+
+With ``allow_undefined=True`` a function that no loaded module defines yet is
+bound through a trampoline slot (see :mod:`wasmweld.runtime.trampoline`) that a
+later load fills (lazy binding); otherwise it is a LinkError naming the library
+and the symbol.
+
+This module also holds :func:`scan_module`, a minimal reader for the parts of
+a binary the World needs before (or without) instantiating it.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+import wasmtime
+
+from wasmweld.custom.dylink import Dylink, SYMBOL_BINDING_WEAK, _Cursor, iter_sections
+from wasmweld.errors import DecodeError, EditError, ExecutionError, LinkError, WasmError
+
+__all__ = ["DynamicLinker", "LibHandle", "ModuleScan", "ScanExport", "scan_module", "export_all_funcs",
+           "EMSCRIPTEN_SHIMS"]
+
+PAGE = 65536
+
+
+# ----------------------------------------------------------------------------------------
+# minimal binary scan
+
+
+@dataclass(frozen=True)
+class ScanExport:
+    name: str
+    kind: int  # 0 func, 1 table, 2 memory, 3 global, 4 tag
+    index: int
+
+
+@dataclass
+class ModuleScan:
+    """What :func:`scan_module` reads: exports, counts and simple global initial values."""
+
+    exports: list[ScanExport] = field(default_factory=list)
+    imported: dict[int, int] = field(default_factory=lambda: {0: 0, 1: 0, 2: 0, 3: 0, 4: 0})
+    num_defined_funcs: int = 0
+    # defined globals: (valtype name, mutable, constant value or None)
+    globals: list[tuple[str, bool, Any]] = field(default_factory=list)
+    has_start: bool = False
+
+    def global_value(self, index: int):
+        """Initial value of global ``index`` (global index space) when it is a constant, else None."""
+        i = index - self.imported[3]
+        if 0 <= i < len(self.globals):
+            return self.globals[i][2]
+        return None
+
+    def global_info(self, index: int):
+        i = index - self.imported[3]
+        if 0 <= i < len(self.globals):
+            return self.globals[i]
+        return None
+
+
+_NUM = {0x7F: "i32", 0x7E: "i64", 0x7D: "f32", 0x7C: "f64", 0x7B: "v128"}
+
+
+def _leb(cur: _Cursor, signed: bool = False, what: str = "LEB128") -> int:
+    start = cur.pos
+    result = shift = 0
+    while True:
+        if cur.pos >= cur.end:
+            raise DecodeError(f"unexpected end of data in {what}", cur.abs(start))
+        b = cur.data[cur.pos]
+        cur.pos += 1
+        result |= (b & 0x7F) << shift
+        shift += 7
+        if not b & 0x80:
+            break
+        if shift > 70:
+            raise DecodeError(f"{what} is too long", cur.abs(start))
+    if signed and b & 0x40:
+        result -= 1 << shift
+    return result
+
+
+def _valtype(cur: _Cursor) -> str:
+    b = cur.u8("value type")
+    if b in _NUM:
+        return _NUM[b]
+    if b in (0x63, 0x64):
+        _leb(cur, True, "heap type")
+        return "ref"
+    if 0x69 <= b <= 0x74:
+        return "ref"
+    raise DecodeError(f"unknown value type 0x{b:02x}", cur.abs(cur.pos - 1))
+
+
+def _limits(cur: _Cursor) -> None:
+    flags = cur.u8("limits flags")
+    _leb(cur, what="limits min")
+    if flags & 1:
+        _leb(cur, what="limits max")
+    if flags & 8:
+        _leb(cur, what="page size")
+
+
+def _const_expr(cur: _Cursor, imported_globals: int, known: list) -> Any:
+    """Evaluate a constant expression if it is simple; return None when unknown."""
+    stack: list = []
+    unknown = False
+    while True:
+        op = cur.u8("constant expression opcode")
+        if op == 0x0B:
+            break
+        if op == 0x41:
+            stack.append(_leb(cur, True, "i32.const") & 0xFFFFFFFF)
+        elif op == 0x42:
+            stack.append(_leb(cur, True, "i64.const") & 0xFFFFFFFFFFFFFFFF)
+        elif op == 0x43:
+            cur.pos += 4
+            stack.append(None)
+        elif op == 0x44:
+            cur.pos += 8
+            stack.append(None)
+        elif op == 0x23:
+            idx = _leb(cur, what="global index")
+            j = idx - imported_globals
+            stack.append(known[j] if 0 <= j < len(known) else None)
+        elif op in (0x6A, 0x6B, 0x6C, 0x7C, 0x7D, 0x7E):
+            if len(stack) < 2:
+                unknown = True
+                stack = [None]
+                continue
+            b_, a_ = stack.pop(), stack.pop()
+            if a_ is None or b_ is None:
+                stack.append(None)
+            else:
+                mask = 0xFFFFFFFF if op < 0x70 else 0xFFFFFFFFFFFFFFFF
+                r = {0x6A: a_ + b_, 0x6B: a_ - b_, 0x6C: a_ * b_, 0x7C: a_ + b_, 0x7D: a_ - b_, 0x7E: a_ * b_}[op]
+                stack.append(r & mask)
+        elif op == 0xD0:
+            _leb(cur, True, "heap type")
+            stack.append(None)
+        elif op == 0xD2:
+            _leb(cur, what="func index")
+            stack.append(None)
+        elif op == 0xFD:
+            sub = _leb(cur, what="simd opcode")
+            if sub != 12:
+                raise DecodeError(f"unsupported SIMD opcode {sub} in a constant expression", cur.abs())
+            cur.pos += 16
+            stack.append(None)
+        else:
+            raise DecodeError(f"opcode 0x{op:02x} in a constant expression is not understood by the scanner",
+                              cur.abs(cur.pos - 1))
+    if unknown or len(stack) != 1:
+        return None
+    return stack[0]
+
+
+def scan_module(wasm: bytes, imported: dict[int, int] | None = None) -> ModuleScan:
+    """Read exports, function/global counts and constant global initialisers of a module.
+
+    ``imported`` (kind -> count) may be supplied (e.g. from wasmtime's import
+    list); otherwise the import section is read.
+    """
+    scan = ModuleScan()
+    if imported is not None:
+        scan.imported.update(imported)
+    data = wasm
+    for sid, start, end, _name in iter_sections(data):
+        cur = _Cursor(data, start, end, 0)
+        if sid == 2 and imported is None:
+            n = cur.count("imports", 4)
+            for _ in range(n):
+                cur.name("import module")
+                cur.name("import field")
+                kind = cur.u8("import kind")
+                if kind == 0:
+                    _leb(cur, what="type index")
+                elif kind == 1:
+                    _valtype(cur)
+                    _limits(cur)
+                elif kind == 2:
+                    _limits(cur)
+                elif kind == 3:
+                    _valtype(cur)
+                    cur.u8("global mutability")
+                elif kind == 4:
+                    cur.u8("tag attribute")
+                    _leb(cur, what="tag type")
+                else:
+                    raise DecodeError(f"unknown import kind 0x{kind:02x}", cur.abs(cur.pos - 1))
+                scan.imported[kind] += 1
+        elif sid == 3:
+            scan.num_defined_funcs = cur.u32("function count")
+        elif sid == 6:
+            n = cur.count("globals", 3)
+            known: list = []
+            for _ in range(n):
+                vt = _valtype(cur)
+                mut = cur.u8("global mutability") & 1 == 1
+                val = _const_expr(cur, scan.imported[3], known)
+                known.append(val)
+                scan.globals.append((vt, mut, val))
+        elif sid == 7:
+            n = cur.count("exports", 3)
+            for _ in range(n):
+                name = cur.name("export name")
+                kind = cur.u8("export kind")
+                idx = cur.u32("export index")
+                scan.exports.append(ScanExport(name, kind, idx))
+        elif sid == 8:
+            scan.has_start = True
+    return scan
+
+
+_ORDER = {1: 1, 2: 2, 3: 3, 4: 4, 5: 5, 13: 6, 6: 7, 7: 8, 8: 9, 9: 10, 12: 11, 10: 12, 11: 13}
+
+
+def export_all_funcs(wasm: bytes, prefix: str = "__wasmweld_func_") -> bytes:
+    """Return ``wasm`` with every defined function exported (as ``<prefix><index>``) if not exported yet.
+
+    Every section except the export section is copied byte for byte.
+    """
+    from wasmweld.custom.dylink import _leb_u32, _name
+
+    try:
+        scan = scan_module(wasm)
+    except DecodeError as e:
+        raise EditError(f"cannot export all functions: {e}") from None
+    have = {e.index for e in scan.exports if e.kind == 0}
+    names = {e.name for e in scan.exports}
+    extra = []
+    nimp = scan.imported[0]
+    for idx in range(nimp, nimp + scan.num_defined_funcs):
+        if idx not in have:
+            nm = f"{prefix}{idx}"
+            while nm in names:
+                nm += "_"
+            extra.append((nm, idx))
+    if not extra:
+        return wasm
+    out = bytearray(wasm[:8])
+    inserted = False
+
+    def export_section(old: bytes | None) -> bytes:
+        count = len(scan.exports) + len(extra)
+        body = bytearray(_leb_u32(count))
+        if old is not None:
+            c = _Cursor(old, 0, len(old), 0)
+            c.u32("export count")
+            body += old[c.pos:]
+        for nm, idx in extra:
+            body += _name(nm) + b"\x00" + _leb_u32(idx)
+        return b"\x07" + _leb_u32(len(body)) + bytes(body)
+
+    pos = 8
+    for sid, start, end, _custom in iter_sections(wasm):
+        # the header of this section starts at `pos`
+        raw = wasm[pos:end]
+        if sid == 7:
+            out += export_section(wasm[start:end])
+            inserted = True
+        else:
+            if not inserted and sid != 0 and _ORDER.get(sid, 0) > _ORDER[7]:
+                out += export_section(None)
+                inserted = True
+            out += raw
+        pos = end
+    if not inserted:
+        out += export_section(None)
+    return bytes(out)
+
+
+# ----------------------------------------------------------------------------------------
+# the loader
+
+
+@dataclass
+class _Sym:
+    kind: str  # "func" | "data" | "global"
+    value: Any  # wasmtime.Func | int address | wasmtime.Global
+    provider: str
+    type: Any = None
+
+
+class LibHandle:
+    """A library loaded by :meth:`World.dlopen`: ``sym(name)`` like ``dlsym``.
+
+    Functions come back as callable :class:`~wasmweld.runtime.world.Function`;
+    data symbols as their absolute address in the shared memory (an ``int``).
+    """
+
+    def __init__(self, world, name: str, memory_base: int, table_base: int, dylink: Dylink):
+        self.world = world
+        self.name = name
+        self.memory_base = memory_base
+        self.table_base = table_base
+        self.dylink = dylink
+
+    @property
+    def ready(self) -> bool:
+        return True
+
+    def sym(self, name: str):
+        from wasmweld.runtime.world import Function
+
+        e = self.world._entries[self.name]
+        ext = e.exports.get(name)
+        if isinstance(ext, wasmtime.Func):
+            return Function(ext, self.world.store, f"{self.name}.{name}")
+        if isinstance(ext, wasmtime.Global):
+            t = ext.type(self.world.store)
+            if not t.mutable and str(t.content) in ("i32", "i64"):
+                return self.memory_base + ext.value(self.world.store)
+        raise LinkError(f"library {self.name!r} has no symbol {name!r}")
+
+    def exports(self) -> dict[str, Any]:
+        return self.world.exports(self.name)
+
+    @property
+    def memory(self):
+        return self.world.dynamic_linker.memory_view
+
+    def __repr__(self) -> str:
+        return f"<LibHandle {self.name} memory_base={self.memory_base} table_base={self.table_base}>"
+
+
+def _align(x: int, a: int) -> int:
+    return (x + a - 1) // a * a
+
+
+class DynamicLinker:
+    """The dynamic-linking state of a World: shared memory/table/stack and the global symbol table."""
+
+    def __init__(self, world):
+        self.world = world
+        self.store = world.store
+        self.memory: wasmtime.Memory | None = None
+        self.table: wasmtime.Table | None = None
+        self.stack_pointer: wasmtime.Global | None = None
+        self.main_name: str | None = None
+        self.standalone = False
+        self.symbols: dict[str, _Sym] = {}
+        self.specials: dict[str, int] = {}
+        self.func_slots: dict[str, int] = {}
+        self._got_mem: dict[tuple[str, bool], wasmtime.Global] = {}
+        self._got_func: dict[tuple[str, bool], wasmtime.Global] = {}
+        self._unresolved_mem: dict[str, list[wasmtime.Global]] = {}
+        self._empty_slots: dict[str, list[int]] = {}
+        self._lazy: dict[str, list[tuple[Any, int, Any]]] = {}  # name -> (trampoline, slot, functype)
+        self.libs: dict[str, LibHandle] = {}
+        self.emscripten_shims = True
+
+    # -- set-up ---------------------------------------------------------------------------
+    @classmethod
+    def create(cls, world, main: str | None = None) -> "DynamicLinker":
+        self = cls(world)
+        if main is None:
+            cands = []
+            for n in world._order:
+                e = world._entries[n]
+                if e.ready and e.kind == "module" and isinstance(e.exports.get("__indirect_function_table"), wasmtime.Table) \
+                        and any(isinstance(x, wasmtime.Memory) for x in e.exports.values()):
+                    cands.append(n)
+            if len(cands) > 1:
+                raise LinkError("several modules could be the main module of dynamic linking ("
+                                + ", ".join(map(repr, cands)) + "); pass dlopen(..., main=NAME)")
+            main = cands[0] if cands else None
+        if main is not None:
+            self._attach_main(main)
+        else:
+            self.standalone = True
+        return self
+
+    def _attach_main(self, main: str) -> None:
+        e = self.world._ready_entry(main)
+        mem = e.exports.get("memory")
+        if not isinstance(mem, wasmtime.Memory):
+            mem = next((x for x in e.exports.values() if isinstance(x, wasmtime.Memory)), None)
+        if mem is None:
+            raise LinkError(f"module {main!r} cannot be the main module of dynamic linking: it exports no memory")
+        tab = e.exports.get("__indirect_function_table")
+        if not isinstance(tab, wasmtime.Table):
+            tabs = [x for x in e.exports.values() if isinstance(x, wasmtime.Table)]
+            tab = tabs[0] if len(tabs) == 1 else None
+        if tab is None:
+            raise LinkError(f"module {main!r} cannot be the main module of dynamic linking: it exports no table "
+                            "(link it with -Wl,--export-table -Wl,--growable-table)")
+        self.memory, self.table, self.main_name = mem, tab, main
+        sp = e.exports.get("__stack_pointer")
+        if isinstance(sp, wasmtime.Global) and sp.type(self.store).mutable:
+            self.stack_pointer = sp
+        for n, x in e.exports.items():
+            self._define(n, x, main, memory_base=0, relocatable=False)
+
+    @property
+    def memory_view(self):
+        from wasmweld.runtime.world import Memory
+
+        return Memory(self.memory, self.store, "dynamic-linking memory")
+
+    def _define(self, name: str, ext, provider: str, memory_base: int, relocatable: bool) -> None:
+        """Publish one export as a symbol (first definition wins, as in ELF)."""
+        if name.startswith("__wasm_") or name in ("__memory_base", "__table_base", "__indirect_function_table",
+                                                   "memory", "__stack_pointer", "__dso_handle"):
+            if name == "__stack_pointer" and isinstance(ext, wasmtime.Global) and name not in self.symbols:
+                self.symbols[name] = _Sym("global", ext, provider)
+            return
+        if name in self.symbols:
+            return
+        if isinstance(ext, wasmtime.Func):
+            sym = _Sym("func", ext, provider, ext.type(self.store))
+        elif isinstance(ext, wasmtime.Global):
+            t = ext.type(self.store)
+            if t.mutable:
+                sym = _Sym("global", ext, provider)
+            elif str(t.content) in ("i32", "i64"):
+                sym = _Sym("data", (memory_base if relocatable else 0) + ext.value(self.store), provider)
+            else:
+                return
+        else:
+            return
+        self.symbols[name] = sym
+        self._resolve_waiting(name, sym)
+
+    def _resolve_waiting(self, name: str, sym: _Sym) -> None:
+        if sym.kind == "data":
+            for g in self._unresolved_mem.pop(name, ()):
+                g.set_value(self.store, sym.value)
+        if sym.kind == "func":
+            slots = self._empty_slots.pop(name, ())
+            for idx in slots:
+                self.table.set(self.store, idx, sym.value)
+            for tramp, slot, ft in self._lazy.pop(name, ()):
+                from wasmweld.runtime.world import _fmt_type, _type_mismatch
+
+                if _type_mismatch(ft, sym.type):
+                    raise LinkError(f"{sym.provider} defines {name} as {_fmt_type(sym.type)}, but an earlier "
+                                    f"library imported it (lazily) as {_fmt_type(ft)}")
+                tramp.fill(slot, sym.value)
+
+    # -- memory / table ---------------------------------------------------------------------
+    def _grow_memory_to(self, nbytes: int, who: str) -> None:
+        have = self.memory.data_len(self.store)
+        if nbytes > have:
+            try:
+                self.memory.grow(self.store, math.ceil((nbytes - have) / PAGE))
+            except wasmtime.WasmtimeError as e:
+                raise LinkError(f"{who}: cannot grow the shared memory to {nbytes} bytes: "
+                                f"{str(e).splitlines()[0]}") from None
+
+    def _zero(self, addr: int, size: int) -> None:
+        import ctypes
+
+        if size:
+            ctypes.memset(self.memory.get_buffer_ptr(self.store, size, addr), 0, size)
+
+    def _alloc_memory(self, size: int, align: int, who: str) -> int:
+        malloc = self.symbols.get("malloc")
+        if malloc is not None and malloc.kind == "func" and [str(t) for t in malloc.type.params] == ["i32"]:
+            try:
+                p = malloc.value(self.store, size + align)
+            except (wasmtime.Trap, wasmtime.WasmtimeError) as e:
+                raise LinkError(f"{who}: malloc({size + align}) in {malloc.provider} failed: "
+                                f"{str(e).splitlines()[0]}") from None
+            if not p:
+                raise LinkError(f"{who}: malloc({size + align}) in {malloc.provider} returned NULL")
+            addr = _align(p, align)
+        else:
+            old = self.memory.data_len(self.store)
+            addr = _align(old, align)
+            self._grow_memory_to(addr + size, who)
+        if addr + size > self.memory.data_len(self.store):
+            raise LinkError(f"{who}: allocated region [{addr}, {addr + size}) lies outside the memory")
+        self._zero(addr, size)
+        return addr
+
+    def _new_slot(self, func, who: str) -> int:
+        try:
+            return self.table.grow(self.store, 1, func)
+        except wasmtime.WasmtimeError as e:
+            raise LinkError(f"{who}: cannot grow the shared function table: {str(e).splitlines()[0]} "
+                            "(link the main module with -Wl,--growable-table)") from None
+
+    def _alloc_table(self, size: int, align: int, who: str) -> int:
+        cur = self.table.size(self.store)
+        base = _align(cur, align)
+        if base + size > cur:
+            try:
+                self.table.grow(self.store, base + size - cur, None)
+            except wasmtime.WasmtimeError as e:
+                raise LinkError(f"{who}: cannot reserve {size} table slots: {str(e).splitlines()[0]} "
+                                "(link the main module with -Wl,--growable-table)") from None
+        return base
+
+    def _create_environment(self, name: str, imports, dl: Dylink) -> tuple[int, int]:
+        """First library of a standalone domain: create memory, table and stack; return its bases."""
+        mem_imp = next((i for i in imports if i.module == "env" and i.name == "memory"
+                        and isinstance(i.type, wasmtime.MemoryType)), None)
+        if mem_imp is None:
+            raise LinkError(f"cannot load {name!r} as the main module of dynamic linking: it does not import "
+                            "env.memory, and no module of the World exports memory and __indirect_function_table")
+        mt = mem_imp.type
+        if mt.is_shared or mt.is_64:
+            raise LinkError(f"{name!r}: shared or 64-bit memories are not supported for dynamic linking")
+        align = dl.mem_alignment
+        memory_base = _align(1024, align)
+        data_end = memory_base + dl.mem_size
+        stack_low = _align(data_end, 16)
+        stack_high = stack_low + _align(self.world.dl_stack_size, 16)
+        heap_base = _align(stack_high, 16)
+        pages = max(mt.limits.min, math.ceil(heap_base / PAGE) + 1)
+        if mt.limits.max is not None and pages > mt.limits.max:
+            raise LinkError(f"{name!r}: needs {pages} memory pages but its import allows at most {mt.limits.max}")
+        self.memory = wasmtime.Memory(self.store, wasmtime.MemoryType(wasmtime.Limits(pages, mt.limits.max)))
+        tab_imp = next((i for i in imports if i.module == "env" and i.name in ("__indirect_function_table", "table")
+                        and isinstance(i.type, wasmtime.TableType)), None)
+        table_base = 1
+        tmin = max(tab_imp.type.limits.min if tab_imp else 0, table_base + dl.table_size)
+        tmax = tab_imp.type.limits.max if tab_imp else None
+        if tmax is not None and tmin > tmax:
+            raise LinkError(f"{name!r}: needs {tmin} table slots but its import allows at most {tmax}")
+        self.table = wasmtime.Table(self.store, wasmtime.TableType(wasmtime.ValType.funcref(),
+                                                                   wasmtime.Limits(tmin, tmax)), None)
+        self.stack_pointer = wasmtime.Global(self.store, wasmtime.GlobalType(wasmtime.ValType.i32(), True), stack_high)
+        self.specials = {"__heap_base": heap_base, "__stack_low": stack_low, "__stack_high": stack_high,
+                         "__data_end": data_end, "__global_base": memory_base}
+        self.main_name = name
+        self._zero(memory_base, dl.mem_size)
+        return memory_base, table_base
+
+    def _private_stack(self, who: str) -> wasmtime.Global:
+        size = max(64 * 1024, _align(self.world.dl_stack_size, 16))
+        base = self._alloc_memory(size, 16, who)
+        self.stack_pointer = wasmtime.Global(self.store, wasmtime.GlobalType(wasmtime.ValType.i32(), True), base + size)
+        return self.stack_pointer
+
+    # -- GOT ----------------------------------------------------------------------------------
+    def _got_global(self, cache: dict, name: str, value: int, ty) -> wasmtime.Global:
+        key = (name, ty.mutable)
+        g = cache.get(key)
+        if g is None:
+            g = wasmtime.Global(self.store, wasmtime.GlobalType(wasmtime.ValType.i32(), ty.mutable), value)
+            cache[key] = g
+        return g
+
+    def data_address(self, name: str) -> int | None:
+        sym = self.symbols.get(name)
+        if sym is not None and sym.kind == "data":
+            return sym.value
+        return self.specials.get(name)
+
+    def symbol(self, name: str):
+        """Look a symbol up in the global symbol table (``dlsym(RTLD_DEFAULT, name)``)."""
+        from wasmweld.runtime.world import Function
+
+        sym = self.symbols.get(name)
+        if sym is None:
+            raise LinkError(f"no loaded module defines symbol {name!r}")
+        if sym.kind == "func":
+            return Function(sym.value, self.store, f"{sym.provider}.{name}")
+        if sym.kind == "data":
+            return sym.value
+        from wasmweld.runtime.world import Global
+
+        return Global(sym.value, self.store, f"{sym.provider}.{name}")
+
+    # -- loading --------------------------------------------------------------------------
+    def _load_needed(self, lib: str, path: str | None, dl: Dylink, who: str) -> None:
+        stem = os.path.basename(lib)
+        for ext in (".so", ".wasm"):
+            if stem.endswith(ext):
+                stem = stem[: -len(ext)]
+        if lib in self.libs or stem in self.libs or any(getattr(h, "soname", None) == lib for h in self.libs.values()):
+            return
+        dirs = []
+        origin = os.path.dirname(os.path.abspath(path)) if path else None
+        for rp in dl.runtime_path:
+            if "$ORIGIN" in rp and origin is None:
+                continue
+            dirs.append(rp.replace("$ORIGIN", origin or ""))
+        if origin:
+            dirs.append(origin)
+        for d in dirs:
+            cand = os.path.join(d, lib)
+            if os.path.isfile(cand):
+                h = self.world.dlopen(cand, name=stem if stem not in self.world._entries else None)
+                h.soname = lib
+                return
+        raise LinkError(f"side module {who!r} needs library {lib!r}, which is not loaded and was not found"
+                        + (f" in {', '.join(dirs)}" if dirs else " (load it first with dlopen)"))
+
+    def load(self, name: str, wasm: bytes, dl: Dylink, path: str | None, *, allow_undefined: bool = False) -> LibHandle:
+        from wasmweld.runtime.world import _Entry, _Import, _exec_error, _first_line
+
+        world = self.world
+        for lib in dl.needed:
+            self._load_needed(lib, path, dl, name)
+        module = world._compile_bytes(wasm, name)
+        imports = [_Import(i.module, i.name or "", i.type) for i in module.imports]
+        counts = {0: 0, 1: 0, 2: 0, 3: 0, 4: 0}
+        for imp in imports:
+            counts[{"func": 0, "table": 1, "memory": 2, "global": 3}.get(_kind_of(imp.type), 4)] += 1
+        try:
+            scan = scan_module(wasm, imported=counts)
+        except DecodeError as e:
+            raise DecodeError(f"side module {name!r}: {e.message}", e.offset, e.context) from None
+        who = f"side module {name!r}"
+        first = self.memory is None
+        if first:
+            memory_base, table_base = self._create_environment(name, imports, dl)
+        else:
+            memory_base = self._alloc_memory(dl.mem_size, dl.mem_alignment, who) if dl.mem_size else 0
+            table_base = self._alloc_table(dl.table_size, dl.table_alignment, who) if dl.table_size else \
+                self.table.size(self.store)
+        own_data: dict[str, int] = {}
+        own_funcs: set[str] = set()
+        for ex in scan.exports:
+            if ex.kind == 0:
+                own_funcs.add(ex.name)
+            elif ex.kind == 3:
+                info = scan.global_info(ex.index)
+                if info and not info[1] and info[0] in ("i32", "i64") and info[2] is not None:
+                    own_data[ex.name] = memory_base + info[2]
+        late_slots: list[tuple[str, int]] = []
+        undo: list = []
+        try:
+            externs = [self._bind(name, imp, dl, memory_base, table_base, own_data, own_funcs, allow_undefined,
+                                  late_slots, undo) for imp in imports]
+            try:
+                inst = wasmtime.Instance(self.store, module, externs)
+            except wasmtime.Trap as e:
+                raise _exec_error(e, f"instantiating {who} (start function)") from None
+            except wasmtime.WasmtimeError as e:
+                raise LinkError(f"cannot instantiate {who}: {_first_line(e)}") from None
+        except WasmError:
+            for fn in reversed(undo):
+                fn()
+            if first:  # the World keeps no half-made environment
+                self.memory = self.table = self.stack_pointer = None
+                self.main_name = None
+                self.specials = {}
+                self.func_slots.clear()
+                self._got_mem.clear()
+                self._got_func.clear()
+            raise
+        exports = dict(inst.exports(self.store))
+        for sym, idx in late_slots:
+            self.table.set(self.store, idx, exports[sym])
+        entry = _Entry(name, module, wasm, imports, {e.name: e.type for e in module.exports}, kind="side")
+        entry.instance, entry.bound, entry.exports, entry.scan = inst, externs, exports, scan
+        entry.meta = {"memory_base": memory_base, "table_base": table_base, "dylink": dl}
+        # publish symbols before running constructors (they may call back into other libraries)
+        for n, x in exports.items():
+            self._define(n, x, name, memory_base, relocatable=True)
+        world._register_loaded(entry)
+        handle = LibHandle(world, name, memory_base, table_base, dl)
+        self.libs[name] = handle
+        for init in ("__wasm_apply_data_relocs", "__wasm_call_ctors", "__post_instantiate"):
+            f = exports.get(init)
+            if isinstance(f, wasmtime.Func):
+                try:
+                    f(self.store)
+                except (wasmtime.Trap, wasmtime.WasmtimeError) as e:
+                    raise _exec_error(e, f"{name}.{init}") from None
+        if "__wasm_call_ctors" not in exports and isinstance(exports.get("_initialize"), wasmtime.Func):
+            try:
+                exports["_initialize"](self.store)
+            except (wasmtime.Trap, wasmtime.WasmtimeError) as e:
+                raise _exec_error(e, f"{name}._initialize") from None
+        return handle
+
+    def _bind(self, lib: str, imp, dl: Dylink, memory_base: int, table_base: int, own_data: dict, own_funcs: set,
+              allow_undefined: bool, late_slots: list, undo: list):
+        from wasmweld.runtime.world import _fmt_type, _type_mismatch
+
+        world = self.world
+        k = _kind_of(imp.type)
+        who = f"side module {lib!r}"
+        weak = bool(dl.import_flags(imp.module, imp.name) & SYMBOL_BINDING_WEAK)
+        if imp.module == "env":
+            nm = imp.name
+            if k == "memory" and nm == "memory":
+                self._grow_memory_to(imp.type.limits.min * PAGE, who)
+                return self.memory
+            if k == "table" and nm in ("__indirect_function_table", "table"):
+                need = imp.type.limits.min
+                cur = self.table.size(self.store)
+                if need > cur:
+                    self._alloc_table(need - cur, 1, who)
+                return self.table
+            if k == "global" and nm == "__stack_pointer":
+                sp = self.stack_pointer or self._private_stack(who)
+                return sp
+            if k == "global" and nm in ("__memory_base", "__table_base"):
+                v = memory_base if nm == "__memory_base" else table_base
+                return wasmtime.Global(self.store, imp.type, v)
+            if k == "func":
+                sym = self.symbols.get(nm)
+                if sym is not None and sym.kind == "func":
+                    why = _type_mismatch(imp.type, sym.type)
+                    if why:
+                        raise LinkError(f"{who} imports env.{nm} as {_fmt_type(imp.type)}, but {sym.provider} "
+                                        f"defines it as {_fmt_type(sym.type)}")
+                    return sym.value
+                host = world._hosts.get(("env", nm))
+                if host is not None:
+                    if _type_mismatch(imp.type, host.type):
+                        raise LinkError(f"{who} imports env.{nm} as {_fmt_type(imp.type)}, but the host function "
+                                        f"has type {_fmt_type(host.type)}")
+                    return host.func
+                if self.emscripten_shims and nm in EMSCRIPTEN_SHIMS:
+                    shim = EMSCRIPTEN_SHIMS[nm](self, imp.type)
+                    if shim is not None:
+                        return shim
+                act = world._stub_action(imp)
+                if act is not None:
+                    return world._make_stub(lib, imp, act)
+                if allow_undefined or weak:
+                    return self._lazy_func(lib, imp, undo)
+                raise LinkError(f"{who} needs function {nm} (import env.{nm}), which neither the main module nor "
+                                "a loaded side module defines and no host function provides")
+            if k == "global":
+                sym = self.symbols.get(nm)
+                if sym is not None and sym.kind == "global":
+                    return sym.value
+                addr = self.data_address(nm)
+                if addr is not None and not imp.type.mutable:
+                    return wasmtime.Global(self.store, imp.type, addr)
+                act = world._stub_action(imp)
+                if act is not None:
+                    return world._make_stub(lib, imp, act)
+                raise LinkError(f"{who} imports global env.{nm}, which no loaded module provides")
+        if imp.module == "GOT.mem" and k == "global":
+            nm = imp.name
+            addr = self.data_address(nm)
+            if addr is None:
+                addr = own_data.get(nm)
+            if addr is None:
+                sym = self.symbols.get(nm)
+                if sym is not None and sym.kind == "func":
+                    raise LinkError(f"{who} uses {nm} as data (GOT.mem.{nm}), but {sym.provider} defines a function")
+                if not (weak or allow_undefined):
+                    raise LinkError(f"{who} needs data symbol {nm} (import GOT.mem.{nm}), which no loaded module "
+                                    "defines")
+                g = wasmtime.Global(self.store, imp.type, 0)
+                lst = self._unresolved_mem.setdefault(nm, [])
+                lst.append(g)
+                undo.append(lambda: lst.remove(g) if g in lst else None)
+                return g
+            return self._got_global(self._got_mem, nm, addr, imp.type)
+        if imp.module == "GOT.func" and k == "global":
+            nm = imp.name
+            idx = self.func_slots.get(nm)
+            if idx is None:
+                sym = self.symbols.get(nm)
+                if sym is not None and sym.kind == "func":
+                    idx = self._new_slot(sym.value, who)
+                elif nm in own_funcs:
+                    idx = self._new_slot(None, who)
+                    late_slots.append((nm, idx))
+                elif weak or allow_undefined:
+                    idx = self._new_slot(None, who)
+                    self._empty_slots.setdefault(nm, []).append(idx)
+                else:
+                    raise LinkError(f"{who} needs the address of function {nm} (import GOT.func.{nm}), which no "
+                                    "loaded module defines")
+                self.func_slots[nm] = idx
+            return self._got_global(self._got_func, nm, idx, imp.type)
+        # anything else: the World's ordinary resolution (WASI, World modules, host namespaces, stubs)
+        from wasmweld.runtime.world import _DEP, _OK, _Entry
+
+        fake = _Entry(lib, None, None, [], {})
+        kind, v = world._lookup(fake, imp)
+        if kind == _OK:
+            return v
+        if kind == _DEP:
+            raise LinkError(f"{who} imports {imp.label} from module {v.name!r}, which is not instantiated yet")
+        raise LinkError(f"{who}: unresolved import {v}")
+
+    def _lazy_func(self, lib: str, imp, undo: list):
+        from wasmweld.runtime.trampoline import Trampoline, TrampolineSpec
+
+        spec = TrampolineSpec()
+        spec.add([str(t) for t in imp.type.params], [str(t) for t in imp.type.results], f"{lib} -> env.{imp.name}")
+        tramp = Trampoline(self.world, spec)
+        lst = self._lazy.setdefault(imp.name, [])
+        item = (tramp, 0, imp.type)
+        lst.append(item)
+        undo.append(lambda: lst.remove(item) if item in lst else None)
+        return tramp.func(0)
+
+
+def _kind_of(t) -> str:
+    if isinstance(t, wasmtime.FuncType):
+        return "func"
+    if isinstance(t, wasmtime.GlobalType):
+        return "global"
+    if isinstance(t, wasmtime.MemoryType):
+        return "memory"
+    if isinstance(t, wasmtime.TableType):
+        return "table"
+    return "tag"
+
+
+# ----------------------------------------------------------------------------------------
+# emscripten runtime shims: the few JS-side functions emscripten-built main/side modules
+# import from "env" that have an obvious meaning without a browser.
+
+
+def _shim(params: list[str], results: list[str]):
+    def deco(fn):
+        def make(linker: DynamicLinker, ty: wasmtime.FuncType):
+            if [str(t) for t in ty.params] != params or [str(t) for t in ty.results] != results:
+                return None
+            return wasmtime.Func(linker.store, ty, lambda *a: fn(linker, *a))
+        return make
+    return deco
+
+
+@_shim(["i32"], ["i32"])
+def _resize_heap(linker: DynamicLinker, requested: int) -> int:
+    requested &= 0xFFFFFFFF
+    have = linker.memory.data_len(linker.store)
+    if requested <= have:
+        return 1
+    try:
+        linker.memory.grow(linker.store, math.ceil((requested - have) / PAGE))
+        return 1
+    except wasmtime.WasmtimeError:
+        return 0
+
+
+@_shim([], [])
+def _abort(linker: DynamicLinker) -> None:
+    raise ExecutionError("the module called abort()")
+
+
+@_shim(["i32", "i32", "i32", "i32"], [])
+def _assert_fail(linker: DynamicLinker, cond: int, file: int, line: int, func: int) -> None:
+    mem = linker.memory_view
+
+    def s(p):
+        try:
+            return mem.read_cstr(p, 4096) if p else "?"
+        except WasmError:
+            return "?"
+    raise ExecutionError(f"assertion failed: {s(cond)} at {s(file)}:{line} in {s(func)}")
+
+
+@_shim(["i32"], [])
+def _notify_growth(linker: DynamicLinker, _idx: int) -> None:
+    return None
+
+
+@_shim([], ["f64"])
+def _now(linker: DynamicLinker) -> float:
+    return time.monotonic() * 1000.0
+
+
+@_shim(["i32", "i32", "i32"], [])
+def _memcpy_js(linker: DynamicLinker, dest: int, src: int, n: int) -> None:
+    mem = linker.memory_view
+    mem.write(dest, mem.read(src, n))
+
+
+EMSCRIPTEN_SHIMS = {
+    "emscripten_resize_heap": _resize_heap,
+    "_abort_js": _abort,
+    "abort": _abort,
+    "__assert_fail": _assert_fail,
+    "emscripten_notify_memory_growth": _notify_growth,
+    "emscripten_get_now": _now,
+    "_emscripten_memcpy_js": _memcpy_js,
+    "emscripten_memcpy_js": _memcpy_js,
+    "emscripten_memcpy_big": _memcpy_js,
+}
