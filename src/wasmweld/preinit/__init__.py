@@ -1,0 +1,243 @@
+"""Pre-initialisation (``wasmweld snapshot``): run a module's init function once, ship the result.
+
+A module whose start-up work is the same every time (building tables, parsing
+a config, booting an interpreter) can do it at build time. :func:`snapshot`
+instantiates the module in wasmtime, calls its init function
+(``wizer-initialize``, or ``wizer.initialize`` when that is absent, as Wizer;
+a WASI reactor's ``_initialize`` export runs first and is not exported
+afterwards, also as Wizer),
+records every global and every memory, and returns a module that starts in that
+state: the init work is gone from the start-up path::
+
+    (module
+      (memory 1)
+      (global $ready (mut i32) (i32.const 0))
+      (func (export "wizer-initialize")
+        (i32.store (i32.const 64) (i32.const 42))
+        (global.set $ready (i32.const 1)))
+      (func (export "answer") (result i32) (i32.load (i32.const 64))))
+
+    >>> out = wasmweld.preinit.snapshot(wasm)
+    >>> # out: $ready starts at 1, (data (i32.const 64) "\\2a"), no "wizer-initialize" export
+
+Four stages with plain data between them, the engine behind a small interface:
+
+1. :mod:`~wasmweld.preinit.instrument` checks the module (no imported
+   memories/globals/tables, no shared memories) and exports every memory and
+   mutable global under private names;
+2. a :class:`~wasmweld.preinit.runner.Runner` (wasmtime:
+   :class:`wasmweld.runtime.preinit_runner.WasmtimeRunner`) runs the start
+   and init functions, bounded by fuel or a wall-clock deadline and a memory
+   cap, with WASI only if asked for, and refuses a changed table or a
+   reference global holding a new non-null value;
+3. :mod:`~wasmweld.preinit.snapshot` holds the result: globals, memory sizes,
+   non-zero memory regions as data segments (merged across gaps of up to 8
+   zero bytes, at most 10,000 segments by default);
+4. :mod:`~wasmweld.preinit.rewrite` writes it into the input module.
+
+The returned module has been validated by wasmtime. Pass ``report`` (a
+callable) to receive a :class:`SnapshotReport`.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+
+from ..errors import SnapshotError, WasmError
+from .instrument import DEFAULT_INIT_FUNCS, instrument
+from .rewrite import rewrite
+from .runner import InitError, Limits, Runner, WasiOptions
+from .snapshot import MAX_SEGMENTS, MERGE_GAP, GlobalValue, MemorySnapshot, Snapshot
+
+__all__ = [
+    "snapshot",
+    "snapshot_bytes",
+    "SnapshotReport",
+    "WasiOptions",
+    "Limits",
+    "InitError",
+    "Runner",
+    "Snapshot",
+    "MemorySnapshot",
+    "GlobalValue",
+    "MAX_SEGMENTS",
+    "MERGE_GAP",
+    "DEFAULT_INIT_FUNCS",
+]
+
+
+@dataclass
+class SnapshotReport:
+    """What a snapshot did; ``str(report)`` is the text the CLI prints."""
+
+    init_func: str
+    input_size: int
+    output_size: int
+    captured_bytes: int
+    segments: int
+    globals_set: int
+    mutable_globals: int
+    memory_pages: list[tuple[int, int]] = field(default_factory=list)  # (before, after) minimum per memory
+    dropped_datas: int = 0
+    dropped_elems: int = 0
+    init_seconds: float = 0.0
+    total_seconds: float = 0.0
+    fuel_used: int | None = None
+    memory_bytes: int = 0
+    ran_first: list[str] = field(default_factory=list)  # "start function", "'_initialize'": ran before init
+
+    def lines(self) -> list[str]:
+        ratio = self.output_size / self.input_size if self.input_size else 0.0
+        first = f" (after {' and '.join(self.ran_first)})" if self.ran_first else ""
+        out = [
+            f"init function: {self.init_func!r}{first} ran in {self.init_seconds * 1000:.1f} ms"
+            + (f", {self.fuel_used} fuel" if self.fuel_used is not None else ""),
+            f"memory captured: {self.captured_bytes} bytes of {self.memory_bytes} in {self.segments} data segments",
+            f"globals set: {self.globals_set} of {self.mutable_globals} mutable",
+        ]
+        for i, (before, after) in enumerate(self.memory_pages):
+            if before != after:
+                out.append(f"memory {i}: minimum {before} -> {after} pages")
+        if self.dropped_datas or self.dropped_elems:
+            out.append(f"segments dropped by init: {self.dropped_datas} data, {self.dropped_elems} elem")
+        out.append(f"size: {self.input_size} -> {self.output_size} bytes ({ratio:.2f}x)")
+        out.append(f"total time: {self.total_seconds * 1000:.1f} ms")
+        return out
+
+    def __str__(self) -> str:
+        return "\n".join(self.lines())
+
+
+def _as_bytes(module_or_bytes) -> bytes:
+    from ..module import Module
+
+    if isinstance(module_or_bytes, Module):
+        return module_or_bytes.encode()
+    if isinstance(module_or_bytes, (bytes, bytearray, memoryview)):
+        data = bytes(module_or_bytes)
+        from ..runtime.engine import looks_like_wat, wat2wasm
+
+        return wat2wasm(data) if looks_like_wat(data) else data
+    if isinstance(module_or_bytes, (str, os.PathLike)):
+        from ..runtime.engine import load_bytes
+
+        return load_bytes(module_or_bytes)
+    raise TypeError(f"snapshot() takes a Module, bytes or a path, not {type(module_or_bytes).__name__}")
+
+
+def snapshot_bytes(
+    module_or_bytes,
+    init_func: str | None = None,
+    *,
+    keep_init_func: bool = False,
+    rename_funcs: Mapping[str, str] | None = None,
+    wasi: WasiOptions | bool | None = None,
+    fuel: int | None = None,
+    timeout: float | None = None,
+    max_memory: int | None = None,
+    max_segments: int = MAX_SEGMENTS,
+    report: Callable[[SnapshotReport], object] | None = None,
+    runner: Runner | None = None,
+) -> bytes:
+    """:func:`snapshot`, returning the encoded output module."""
+    from ..module import parse
+    from ..runtime.engine import validate_bytes
+
+    t0 = time.perf_counter()
+    data = _as_bytes(module_or_bytes)
+    validate_bytes(data)  # errors point into the input, not into our instrumented copy
+    if max_segments < 1:
+        raise SnapshotError("max_segments must be at least 1")
+    if wasi is True:
+        wasi = WasiOptions()
+    elif wasi is False:
+        wasi = None
+    module = parse(data)
+    inst = instrument(module, init_func, guard_memory_growth=max_memory is not None)
+    init_name = inst.init_export.name
+    if runner is None:
+        from ..runtime.preinit_runner import WasmtimeRunner
+
+        runner = WasmtimeRunner(wasi, Limits(fuel, timeout, max_memory, max_segments))
+    snap = runner.run_init(inst.wasm, init_name, inst.probes)
+
+    mems_before = [mt.limits.min for mt in module.memories]
+    ran = (inst.probes.reactor_init,) if inst.probes.reactor_init else ()
+    out_module = rewrite(parse(data), snap, init_export_name=init_name, keep_init_func=keep_init_func,
+                         rename_funcs=rename_funcs, ran_exports=ran)
+    out = out_module.encode()
+    try:
+        validate_bytes(out)
+    except WasmError as e:  # a bug in the rewriter: say so plainly
+        raise SnapshotError(f"internal error: the snapshot output does not validate: {e}") from None
+    if report is not None:
+        report(SnapshotReport(
+            init_func=init_name,
+            input_size=len(data),
+            output_size=len(out),
+            captured_bytes=snap.captured_bytes,
+            segments=snap.segment_count,
+            globals_set=sum(1 for g in snap.globals if not g.unchanged),
+            mutable_globals=len(snap.globals),
+            memory_pages=[(b, ms.size_pages) for b, ms in zip(mems_before, snap.memories)],
+            dropped_datas=len(snap.dropped_datas),
+            dropped_elems=len(snap.dropped_elems),
+            init_seconds=snap.stats.get("init_seconds", 0.0),
+            total_seconds=time.perf_counter() - t0,
+            fuel_used=snap.stats.get("fuel_used"),
+            memory_bytes=snap.stats.get("memory_bytes", 0),
+            ran_first=(["the start function"] if inst.probes.start else [])
+            + ([repr(inst.probes.reactor_init)] if inst.probes.reactor_init else []),
+        ))
+    return out
+
+
+def snapshot(
+    module_or_bytes,
+    init_func: str | None = None,
+    *,
+    keep_init_func: bool = False,
+    rename_funcs: Mapping[str, str] | None = None,
+    wasi: WasiOptions | bool | None = None,
+    fuel: int | None = None,
+    timeout: float | None = None,
+    max_memory: int | None = None,
+    max_segments: int = MAX_SEGMENTS,
+    report: Callable[[SnapshotReport], object] | bool | None = None,
+    runner: Runner | None = None,
+):
+    """Pre-initialise a module: run its init function and return a Module that starts in the resulting state.
+
+    ``module_or_bytes``: a :class:`~wasmweld.module.Module`, binary or text
+    bytes, or a path. ``init_func``: the export to run (default
+    ``"wizer-initialize"``, falling back to ``"wizer.initialize"``); it must
+    be ``[] -> []``. ``keep_init_func``: keep its export in the output.
+    ``rename_funcs``: ``{dst: src}`` export renames applied afterwards.
+    ``wasi``: None (off: any import call traps), True (WASI with nothing
+    granted) or :class:`WasiOptions` (directories, env, stdio; the World's
+    ``wasmweld.WasiOptions`` is accepted too, its grants used as given). ``fuel``
+    (units), ``timeout`` (seconds, wall clock), ``max_memory`` (bytes per
+    memory) bound the run; ``max_segments`` caps the data segments written.
+    ``report``: a callable receiving the :class:`SnapshotReport`, or True to
+    print it to stderr. ``runner``: another :class:`Runner` implementation.
+
+    Raises :class:`~wasmweld.errors.SnapshotError` for what cannot be
+    snapshotted (naming the memory/global/table/import) and
+    :class:`InitError` (a SnapshotError and an ExecutionError) when the init
+    function traps, exits, or exceeds a bound.
+    """
+    from ..module import parse
+
+    if report is True:
+        def report(r: SnapshotReport) -> None:
+            print(str(r), file=sys.stderr)
+    elif report is False:
+        report = None
+    out = snapshot_bytes(module_or_bytes, init_func, keep_init_func=keep_init_func, rename_funcs=rename_funcs,
+                         wasi=wasi, fuel=fuel, timeout=timeout, max_memory=max_memory,
+                         max_segments=max_segments, report=report, runner=runner)
+    return parse(out)

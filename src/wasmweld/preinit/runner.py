@@ -1,0 +1,208 @@
+"""The small interface between ``wasmweld snapshot`` and the engine that runs the init function.
+
+Stage 2 of ``wasmweld snapshot`` (instrument -> **run** -> snapshot -> rewrite).
+The instrumenter hands the runner an instrumented module (bytes) and a
+:class:`Probes` record naming, by private export names, everything the runner
+must read back; the runner instantiates the module, calls the start function
+(exported by the instrumenter, since the output has none) and then the init
+function, and returns a :class:`~wasmweld.preinit.snapshot.Snapshot`. Nothing
+here imports wasmtime; :class:`wasmweld.runtime.preinit_runner.WasmtimeRunner`
+is the implementation::
+
+    class Runner(Protocol):
+        def run_init(self, wasm: bytes, init_func: str, export_names: Probes) -> Snapshot: ...
+
+For ``(module (memory 1) (global (mut i32) (i32.const 0)) ...)`` the probes
+are ``Probes(memories=(MemoryProbe(0, "__wasmweld_snapshot:memory:0", ...),),
+globals=(GlobalProbe(0, "i32", True, "__wasmweld_snapshot:global:0"),))``.
+
+Failure while running the init function (a trap, fuel or deadline exhausted,
+the memory cap reached, ``proc_exit``) raises :class:`InitError`, which is both
+a :class:`~wasmweld.errors.SnapshotError` and an
+:class:`~wasmweld.errors.ExecutionError`.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Protocol, runtime_checkable
+
+from ..errors import ExecutionError, SnapshotError
+from .snapshot import MAX_SEGMENTS, Snapshot
+
+__all__ = [
+    "Runner",
+    "Probes",
+    "MemoryProbe",
+    "GlobalProbe",
+    "TableProbe",
+    "SegmentProbe",
+    "CodeSpan",
+    "WasiOptions",
+    "Limits",
+    "InitError",
+]
+
+
+class InitError(SnapshotError, ExecutionError):
+    """The init function (or the start function before it) did not complete.
+
+    ``reason``: ``"trap"``, ``"fuel"``, ``"timeout"``, ``"memory"``,
+    ``"exit"`` (WASI ``proc_exit``), ``"import"`` (called an import that is not
+    provided) or ``"instantiate"``. ``backtrace``: lines ``"#0 func 12 <name> @ 0x1a2b"``
+    (offsets in the *input* module), innermost first. ``output``: what the init
+    wrote to stdout/stderr when they were captured (the last 4 KiB of each).
+    """
+
+    def __init__(self, message: str, reason: str, backtrace: Sequence[str] = (), output: str = ""):
+        self.reason = reason
+        self.backtrace = list(backtrace)
+        self.output = output
+        text = message
+        if self.backtrace:
+            text += "\nwasm backtrace:\n" + "\n".join("  " + line for line in self.backtrace)
+        if output:
+            text += "\ninit output (tail):\n" + "\n".join("  " + line for line in output.rstrip("\n").splitlines())
+        super().__init__(text)
+        self.message = message
+
+
+@dataclass(frozen=True, slots=True)
+class MemoryProbe:
+    """Defined memory ``index``, exported as ``export``; ``label`` names it in messages."""
+
+    index: int
+    export: str
+    is64: bool = False
+    shared: bool = False
+    label: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class GlobalProbe:
+    """Mutable defined global ``index`` of type ``valtype`` (``"i32"``... ``"v128"``, ``"ref"``).
+
+    ``export`` is an exported global (i32/i64/ref) or, when ``getter`` is True,
+    an exported function with no parameters returning the bits: ``i32`` for
+    f32, ``i64`` for f64, two ``i64`` (low, high) for v128. For a reference
+    global, ``null_probe`` is an exported function returning
+    ``ref.is_null`` of it, ``funcref`` says whether it holds functions (whose
+    identity the host can compare), and ``heap`` names its heap type
+    (``"func"``, ``"extern"``, ...; ``"concrete"`` for a type index).
+    """
+
+    index: int
+    valtype: str
+    mutable: bool
+    export: str
+    getter: bool = False
+    heap: str = ""
+    label: str = ""
+    null_probe: str | None = None
+    funcref: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class TableProbe:
+    """Defined table ``index`` exported as ``export`` (compared before and after init).
+
+    Tables of functions are compared element by element (function identity);
+    for other tables ``nonnull_counter`` is an exported function returning
+    how many elements are not null (their identity cannot be compared, so they
+    must stay all null).
+    """
+
+    index: int
+    export: str
+    label: str = ""
+    nonnull_counter: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class SegmentProbe:
+    """A passive data/elem segment and an exported function that traps iff the segment was dropped."""
+
+    index: int
+    export: str
+
+
+@dataclass(frozen=True, slots=True)
+class CodeSpan:
+    """Where a function body sits in the instrumented module and in the input (for backtraces)."""
+
+    func: int
+    start: int  # offset of the body in the instrumented module
+    end: int
+    input_start: int | None  # offset of the same body in the input (None: added by the instrumenter)
+    changed: bool = False  # the instrumenter rewrote instructions in it (offsets inside are approximate)
+
+
+@dataclass(frozen=True, slots=True)
+class Probes:
+    """Everything the runner reads back, by export name in the instrumented module."""
+
+    memories: tuple[MemoryProbe, ...] = ()
+    globals: tuple[GlobalProbe, ...] = ()
+    tables: tuple[TableProbe, ...] = ()
+    passive_datas: tuple[SegmentProbe, ...] = ()
+    passive_elems: tuple[SegmentProbe, ...] = ()
+    start: str | None = None  # the start function, exported: call it before init
+    reactor_init: str | None = None  # the WASI reactor's `_initialize` export: called after start, before init
+    grow_guard: str | None = None  # exported i32 global: 1 + the memory whose growth hit the cap
+    grow_guard_delta: str | None = None  # exported i64 global: pages the failed memory.grow asked for
+    func_names: Mapping[int, str] = field(default_factory=dict)
+    code_spans: tuple[CodeSpan, ...] = ()
+    num_funcs: int = 0  # functions of the input; indices >= are the instrumenter's helpers
+
+
+@dataclass(frozen=True, slots=True)
+class WasiOptions:
+    """What the init function may reach through WASI (nothing unless granted).
+
+    ``dirs``: ``(host, guest)`` pairs or ``"HOST"`` / ``"HOST::GUEST"`` strings
+    (a bare ``HOST`` is visible under the same path); ``env``: variables;
+    ``inherit_stdio``: share this process's stdin/stdout/stderr (otherwise
+    stdin is empty and the output is captured and shown when init fails);
+    ``args``: argv.
+    """
+
+    dirs: Sequence[tuple[str, str] | str] = ()
+    env: Mapping[str, str] = field(default_factory=dict)
+    inherit_stdio: bool = False
+    args: Sequence[str] = ()
+
+    def dir_pairs(self) -> list[tuple[str, str]]:
+        """``dirs`` as ``(host, guest)`` pairs; each host directory must exist."""
+        out = []
+        for item in self.dirs:
+            if isinstance(item, str):
+                host, sep, guest = item.partition("::")
+                if not sep:
+                    guest = host
+            else:
+                host, guest = item
+            if not host or not guest:
+                raise SnapshotError(f"bad WASI directory {item!r}: expected HOST or HOST::GUEST")
+            if not os.path.isdir(host):
+                raise SnapshotError(f"WASI directory {host!r} does not exist or is not a directory")
+            out.append((host, guest))
+        return out
+
+
+@dataclass(frozen=True, slots=True)
+class Limits:
+    """Bounds on the init run: ``fuel`` units, ``timeout`` seconds (wall clock), ``max_memory`` bytes per memory."""
+
+    fuel: int | None = None
+    timeout: float | None = None
+    max_memory: int | None = None
+    max_segments: int = MAX_SEGMENTS
+
+
+@runtime_checkable
+class Runner(Protocol):
+    """Instantiate ``wasm``, call its start export (if any) and ``init_func``, return the state."""
+
+    def run_init(self, wasm: bytes, init_func: str, export_names: Probes) -> Snapshot: ...

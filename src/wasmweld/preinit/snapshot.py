@@ -1,0 +1,243 @@
+"""The snapshot: plain data describing an instance's state after its init function ran.
+
+Stage 3 of ``wasmweld snapshot`` (instrument -> run -> **snapshot** -> rewrite).
+A :class:`Snapshot` holds, for one instance,
+
+* every defined global's value (:class:`GlobalValue`, index order),
+* every defined memory's size in pages and its non-zero contents as
+  ``(offset, bytes)`` segments (:class:`MemorySnapshot`),
+* which passive data / elem segments the init function dropped.
+
+No wasmtime here: the runner (``wasmweld.runtime.preinit_runner``) reads the
+instance and calls :func:`capture_segments` on each memory's bytes; the
+rewriter turns the snapshot into initialisers and data segments. For::
+
+    (module
+      (memory 1)
+      (global $n (mut i32) (i32.const 0))
+      (func (export "wizer-initialize")
+        (i32.store (i32.const 16) (i32.const 0x01020304))
+        (global.set $n (i32.const 7))))
+
+the snapshot is ``Snapshot(globals=[GlobalValue(0, "i32", 7)],
+memories=[MemorySnapshot(1, [(16, b"\\x04\\x03\\x02\\x01")])])``.
+
+Segments: runs of non-zero bytes separated by at most :data:`MERGE_GAP` zero
+bytes are merged into one segment (a new active segment costs at least 5 bytes
+of header, typically 8 or 9: flags, ``i32.const``, the offset LEB128, ``end``
+and the length LEB128, so gluing across a short gap is smaller). If more than
+``max_segments`` (default :data:`MAX_SEGMENTS` = 10,000, Wizer's limit; engines
+accept 100,000) remain, the segments with the smallest gaps between them are
+merged until the count fits. Zero bytes never need a segment: memory starts
+zeroed.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+__all__ = [
+    "MERGE_GAP",
+    "MAX_SEGMENTS",
+    "GlobalValue",
+    "MemorySnapshot",
+    "Snapshot",
+    "capture_segments",
+    "segment_ranges",
+]
+
+#: runs of non-zero bytes at most this many zero bytes apart share one segment
+MERGE_GAP = 8
+
+#: default cap on the number of data segments written for all memories together
+MAX_SEGMENTS = 10_000
+
+
+@dataclass(frozen=True, slots=True)
+class GlobalValue:
+    """The value of defined global ``index`` after init.
+
+    ``valtype`` is ``"i32"``, ``"i64"``, ``"f32"``, ``"f64"``, ``"v128"`` or
+    ``"ref"``. ``value``: a Python int for i32/i64 (signed), the IEEE bit
+    pattern as an unsigned int for f32/f64 (NaN payloads survive), 16
+    little-endian bytes for v128, and ``None`` for a null reference.
+    ``unchanged`` is True when the value is known to equal the global's initial
+    value (immutable globals; references that still hold what they held after
+    instantiation): the rewriter then keeps the original initialiser.
+    """
+
+    index: int
+    valtype: str
+    value: int | bytes | None
+    unchanged: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class MemorySnapshot:
+    """One defined memory: its size in pages and its non-zero ``(offset, bytes)`` segments, ascending."""
+
+    size_pages: int
+    segments: list[tuple[int, bytes]] = field(default_factory=list)
+
+    @property
+    def captured_bytes(self) -> int:
+        """Bytes of memory the segments carry (zeros inside merged gaps included)."""
+        return sum(len(data) for _, data in self.segments)
+
+
+@dataclass(slots=True)
+class Snapshot:
+    """The state the rewriter writes into the module (see the module docstring).
+
+    ``globals`` and ``memories`` are in index order over the *defined* items
+    (``GlobalValue.index`` is the module-wide global index).
+    ``dropped_datas`` / ``dropped_elems``: indices of passive segments the
+    init function dropped (``data.drop`` / ``elem.drop``). ``stats`` carries
+    run facts for the report (``init_seconds``, ``fuel_used``, ``stdout``,
+    ``stderr``, ...).
+    """
+
+    globals: list[GlobalValue] = field(default_factory=list)
+    memories: list[MemorySnapshot] = field(default_factory=list)
+    dropped_datas: list[int] = field(default_factory=list)
+    dropped_elems: list[int] = field(default_factory=list)
+    stats: dict = field(default_factory=dict)
+
+    @property
+    def captured_bytes(self) -> int:
+        return sum(m.captured_bytes for m in self.memories)
+
+    @property
+    def segment_count(self) -> int:
+        return sum(len(m.segments) for m in self.memories)
+
+
+_NONZERO = bytes([0]) + b"\x01" * 255
+
+
+#: memories are scanned in windows of this many bytes (bounds the scratch copies for huge memories)
+SCAN_CHUNK = 16 << 20
+
+
+def _ranges_in(data, base: int, gap: bytes, out: list[tuple[int, int]]) -> None:
+    if isinstance(data, memoryview):
+        data = data.tobytes()
+    flags = data.translate(_NONZERO)
+    find = flags.find
+    merge_gap = len(gap) - 1
+    pos = find(b"\x01")
+    while pos >= 0:
+        # the first run of merge_gap+1 zeros after pos starts right after a non-zero byte
+        end = find(gap, pos)
+        if end < 0:
+            end = flags.rfind(b"\x01") + 1
+        start = base + pos
+        if out and start - out[-1][1] <= merge_gap:  # continues a range of the previous window
+            out[-1] = (out[-1][0], base + end)
+        else:
+            out.append((start, base + end))
+        pos = find(b"\x01", end)
+
+
+def segment_ranges(data: bytes | bytearray | memoryview, merge_gap: int = MERGE_GAP) -> list[tuple[int, int]]:
+    """``(start, end)`` ranges covering every non-zero byte of ``data``.
+
+    Ranges are separated by more than ``merge_gap`` zero bytes and start and
+    end on a non-zero byte. The scan runs at C speed: each window of
+    :data:`SCAN_CHUNK` bytes is mapped to 0/1 bytes with one ``translate``,
+    then ``find`` jumps from each range to the next run of ``merge_gap + 1``
+    zeros and from there to the next 1. ``data`` may be a memoryview of the
+    live memory: only one window is copied at a time.
+    """
+    if merge_gap < 0:
+        raise ValueError("merge_gap must be >= 0")
+    gap = bytes(merge_gap + 1)
+    ranges: list[tuple[int, int]] = []
+    n = len(data)
+    if n <= SCAN_CHUNK:
+        _ranges_in(data, 0, gap, ranges)
+        return ranges
+    view = memoryview(data)
+    for base in range(0, n, SCAN_CHUNK):
+        _ranges_in(view[base:base + SCAN_CHUNK], base, gap, ranges)
+    return ranges
+
+
+def _merge_choice(gaps: list[int], excess: int) -> list[bool]:
+    """Which gaps to close so that ``excess`` fewer segments remain: the smallest, earliest first on ties."""
+    if excess <= 0:
+        return [False] * len(gaps)
+    threshold = sorted(gaps)[excess - 1]
+    ties = excess - sum(1 for g in gaps if g < threshold)
+    out = []
+    for g in gaps:
+        if g < threshold:
+            out.append(True)
+        elif g == threshold and ties > 0:
+            out.append(True)
+            ties -= 1
+        else:
+            out.append(False)
+    return out
+
+
+def _apply_merges(ranges: list[tuple[int, int]], merge_after: list[bool]) -> list[tuple[int, int]]:
+    out: list[tuple[int, int]] = []
+    start = ranges[0][0]
+    last = len(ranges) - 1
+    for i, (_, e) in enumerate(ranges):
+        if i < last and merge_after[i]:
+            continue
+        out.append((start, e))
+        if i < last:
+            start = ranges[i + 1][0]
+    return out
+
+
+def limit_ranges(ranges: list[tuple[int, int]], limit: int) -> list[tuple[int, int]]:
+    """Merge the ranges with the smallest gaps between them until at most ``limit`` remain."""
+    if limit < 1:
+        raise ValueError("the segment limit must be at least 1")
+    excess = len(ranges) - limit
+    if excess <= 0:
+        return ranges
+    gaps = [ranges[i + 1][0] - ranges[i][1] for i in range(len(ranges) - 1)]
+    return _apply_merges(ranges, _merge_choice(gaps, excess))
+
+
+def capture_segments(
+    data: bytes | bytearray | memoryview,
+    *,
+    merge_gap: int = MERGE_GAP,
+    max_segments: int = MAX_SEGMENTS,
+) -> list[tuple[int, bytes]]:
+    """The non-zero contents of one memory as ``(offset, bytes)`` segments (see the module docstring)."""
+    ranges = limit_ranges(segment_ranges(data, merge_gap), max_segments)
+    view = memoryview(data)
+    return [(s, bytes(view[s:e])) for s, e in ranges]
+
+
+def limit_memories(
+    memories: list[list[tuple[int, int]]], max_segments: int = MAX_SEGMENTS
+) -> list[list[tuple[int, int]]]:
+    """Apply one segment cap across several memories' ranges (smallest gaps merged first, within a memory).
+
+    Each memory keeps at least one segment if it has any data.
+    """
+    total = sum(len(r) for r in memories)
+    if total <= max_segments:
+        return memories
+    needed = sum(1 for r in memories if r)
+    if max_segments < needed:
+        raise ValueError(f"{needed} memories hold data, more than {max_segments} segments")
+    gaps: list[int] = []
+    for ranges in memories:
+        gaps.extend(ranges[i + 1][0] - ranges[i][1] for i in range(len(ranges) - 1))
+    choice = _merge_choice(gaps, total - max_segments)
+    out = []
+    k = 0
+    for ranges in memories:
+        n = max(len(ranges) - 1, 0)
+        out.append(_apply_merges(ranges, choice[k:k + n]) if ranges else ranges)
+        k += n
+    return out

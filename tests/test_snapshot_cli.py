@@ -1,0 +1,151 @@
+"""``wasmweld snapshot IN -o OUT ...``: the command line of issue 5.
+
+The output is written atomically and validated, the report goes to stderr,
+errors are one ``error:`` line (plus the backtrace for traps) with exit status
+1, usage errors exit 2.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+
+from fixtures.snapshot.snaputil import Instance, build
+
+import wasmweld.module as wm
+from wasmweld.cli.main import main
+from wasmweld.runtime.engine import validate_bytes
+
+COUNTER = """(module
+  (memory (export "memory") 1)
+  (global $n (mut i32) (i32.const 0))
+  (func (export "wizer-initialize")
+    (global.set $n (i32.const 41))
+    (i32.store (i32.const 1024) (i32.const 0xabcdef)))
+  (func (export "answer") (result i32) (i32.add (global.get $n) (i32.const 1)))
+  (func (export "stored") (result i32) (i32.load (i32.const 1024))))"""
+
+
+@pytest.fixture
+def counter(tmp_path):
+    path = tmp_path / "counter.wat"
+    path.write_text(COUNTER)
+    return path
+
+
+def test_snapshot_writes_a_valid_module_and_reports(counter, tmp_path, capsys):
+    out = tmp_path / "out.wasm"
+    assert main(["snapshot", str(counter), "-o", str(out)]) == 0
+    err = capsys.readouterr().err
+    data = out.read_bytes()
+    validate_bytes(data)
+    inst = Instance(data)
+    assert (inst("answer"), inst("stored")) == (42, 0xABCDEF)
+    assert not inst.has("wizer-initialize")
+    assert "snapshot: memory captured: 3 bytes of 65536 in 1 data segments" in err
+    assert "snapshot: globals set: 1 of 1 mutable" in err
+    assert f"-> {len(data)} bytes" in err
+
+
+def test_options_reach_the_snapshot(counter, tmp_path, capsys):
+    out, report = tmp_path / "out.wasm", tmp_path / "report.json"
+    status = main(["snapshot", str(counter), "-o", str(out), "--keep-init-func", "--rename-func", "get=answer",
+                   "--fuel", "100000", "--max-memory", "1MiB", "--report", str(report), "-q"])
+    assert status == 0
+    assert capsys.readouterr().err == ""
+    m = wm.parse(out.read_bytes())
+    assert [e.name for e in m.exports] == ["memory", "wizer-initialize", "get", "stored"]
+    doc = json.loads(report.read_text())
+    assert doc["globals_set"] == 1 and doc["output_size"] == len(out.read_bytes())
+    assert 0 < doc["fuel_used"] < 100000
+
+
+def test_wasi_directory_and_env(tmp_path, capsys):
+    calc = tmp_path / "calc.wasm"
+    calc.write_bytes(build("calc"))
+    scripts = tmp_path / "scripts"
+    scripts.mkdir()
+    (scripts / "prog.calc").write_text("def cube(x) = x * x * x;\n")
+    out = tmp_path / "out.wasm"
+    assert main(["snapshot", str(calc), "-o", str(out), "--allow-wasi", "--dir", f"{scripts}::/script"]) == 0
+    inst = Instance(out.read_bytes())
+    assert inst("script_source") == 1 and inst.eval("cube(7)") == 343
+    assert main(["snapshot", str(calc), "-o", str(out), "--allow-wasi", "--env", "CALC_SCRIPT=def h(x) = x / 2;"]) == 0
+    inst = Instance(out.read_bytes())
+    assert inst("script_source") == 2 and inst.eval("h(9)") == 4
+    capsys.readouterr()
+    # WASI off: the first WASI call (wasi-libc's preopen scan in the reactor's _initialize, which runs
+    # before the init function) is the error, with its backtrace
+    assert main(["snapshot", str(calc), "-o", str(tmp_path / "x.wasm")]) == 1
+    err = capsys.readouterr().err
+    assert err.startswith(f"error: {calc}: the reactor initialiser '_initialize' called the imported function "
+                          "wasi_snapshot_preview1.fd_prestat_get")
+    assert "wasm backtrace:" in err and "<__wasilibc_populate_preopens>" in err and "<_initialize>" in err
+    assert not (tmp_path / "x.wasm").exists()
+
+
+def test_trap_and_bounds_exit_1(tmp_path, capsys):
+    loop = tmp_path / "loop.wat"
+    loop.write_text('(module (func $spin (export "wizer-initialize") (loop $l (br $l))))')
+    out = tmp_path / "out.wasm"
+    assert main(["snapshot", str(loop), "-o", str(out), "--fuel", "5000"]) == 1
+    err = capsys.readouterr().err
+    assert "ran out of fuel after 5000 units" in err and "#0 func 0 <spin>" in err
+    assert main(["snapshot", str(loop), "-o", str(out), "--timeout", "0.1"]) == 1
+    assert "deadline" in capsys.readouterr().err
+    assert not out.exists()
+
+
+def test_refusal_is_one_error_line(tmp_path, capsys):
+    src = tmp_path / "imp.wat"
+    src.write_text('(module (import "env" "memory" (memory 1)) (func (export "wizer-initialize")))')
+    assert main(["snapshot", str(src), "-o", str(tmp_path / "o.wasm")]) == 1
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("error: cannot snapshot: the module imports memory env.memory")
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["--dir", "/tmp"], "--dir, --env and --inherit-stdio need --allow-wasi"),
+    (["--allow-wasi", "--dir", "/no/such/dir"], "does not exist"),
+    (["--rename-func", "a=b", "--rename-func", "a=c"], "two sources for 'a'"),
+])
+def test_option_errors(counter, tmp_path, capsys, argv, message):
+    assert main(["snapshot", str(counter), "-o", str(tmp_path / "o.wasm"), *argv]) == 1
+    assert message in capsys.readouterr().err
+
+
+def test_usage_errors_exit_2(counter, tmp_path, capsys):
+    out = str(tmp_path / "o.wasm")
+    assert main(["snapshot", str(counter), "-o", out, "--fuel", "10", "--timeout", "1"]) == 2
+    assert main(["snapshot", str(counter), "-o", out, "--max-memory", "lots"]) == 2
+    assert main(["snapshot", str(counter), "-o", out, "--rename-func", "nodst"]) == 2
+    capsys.readouterr()
+
+
+def test_refuses_to_overwrite_the_input(tmp_path, capsys):
+    src = tmp_path / "m.wasm"
+    from wasmweld.runtime.engine import wat2wasm
+
+    original = wat2wasm(COUNTER)
+    src.write_bytes(original)
+    assert main(["snapshot", str(src), "-o", str(src)]) == 1
+    assert "refusing to overwrite input" in capsys.readouterr().err
+    assert src.read_bytes() == original
+    assert main(["snapshot", str(src), "-o", str(src), "--force", "-q"]) == 0
+    assert Instance(src.read_bytes())("answer") == 42
+
+
+def test_runs_as_a_program(counter, tmp_path):
+    out = tmp_path / "out.wasm"
+    env = dict(os.environ)
+    src_dir = str(os.path.join(os.path.dirname(__file__), "..", "src"))
+    env["PYTHONPATH"] = src_dir + os.pathsep + env.get("PYTHONPATH", "")
+    proc = subprocess.run([sys.executable, "-m", "wasmweld", "snapshot", str(counter), "-o", str(out)],
+                          capture_output=True, text=True, env=env, timeout=60)
+    assert proc.returncode == 0, proc.stderr
+    assert "snapshot: globals set: 1 of 1 mutable" in proc.stderr
+    assert Instance(out.read_bytes())("answer") == 42
