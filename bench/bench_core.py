@@ -1,0 +1,90 @@
+"""Core benchmarks (issue 2): reading and writing whole modules, and renumbering them.
+
+Tasks, per corpus module (MB/s in the notes is the input size over the median time):
+
+``lazy parse+encode``    ``parse(data).encode()``: sections split, nothing decoded, copied back.
+``decode+encode``        ``parse(data, lazy=False).encode()``: every section, body and known custom
+                         section decoded into objects, then written; next to binaryen
+                         ``wasm-opt -all --disable-compact-imports IN -o OUT`` (no passes) and walrus
+                         parse + emit (native, through @napi-rs/wasm-tools under node).
+``renumber all funcs``   ``renumber(parse(data), IndexMaps(func=reversal)).encode()``: every defined
+                         function index reversed, so every call, ref.func, export, element and name
+                         entry changes. The peers have no renumber-only mode; their rows repeat
+                         their parse+write time (the least a renumbering through them costs).
+
+Peers run as child processes; their times include process start-up (walrus's own
+parse/emit timings are in its notes). Run with ``make bench`` or ``python bench/run.py -k core``.
+"""
+
+from __future__ import annotations
+
+import statistics
+
+from wasmweld.binary.reencode import IndexMaps, renumber
+from wasmweld.module import parse
+from wasmweld.types import ExternKind
+
+QUICK = ["as-rabin", "em-sqljs"]
+FULL = ["em-sqljs", "rs-tiktoken", "wasisdk-starlingmonkey", "rs-swc", "em-ffmpeg"]
+
+
+def _reversal(data: bytes) -> IndexMaps:
+    m = parse(data)
+    n_imp = m.num_imported(ExternKind.FUNC)
+    n = n_imp + len(m.funcs)
+    return IndexMaps(func=list(range(n_imp)) + list(range(n - 1, n_imp - 1, -1)))
+
+
+def run(ctx):
+    rows = []
+    for cid in QUICK if ctx.quick else FULL:
+        rows.extend(_bench_module(ctx, cid))
+    return rows
+
+
+def _bench_module(ctx, cid: str) -> list:
+    path = ctx.corpus(cid)
+    data = path.read_bytes()
+    mb = len(data) / 1e6
+    size = f"{mb:.2f} MB"
+    # slow peers on big inputs: fewer runs (still a median)
+    peer_repeats = min(ctx.repeats, 3) if mb > 5 else ctx.repeats
+
+    def rate(row):
+        if row.median_s:
+            row.extra["MB/s"] = mb / row.median_s
+        return row
+
+    rows = [
+        rate(ctx.measure("lazy parse+encode", cid, "wasmweld", lambda: parse(data).encode(), warmup=1, size=size)),
+        rate(ctx.measure("decode+encode", cid, "wasmweld", lambda: parse(data, lazy=False).encode(),
+                         warmup=1, size=size)),
+    ]
+    maps = _reversal(data)
+    rows.append(rate(ctx.measure("renumber all funcs", cid, "wasmweld",
+                                 lambda: renumber(parse(data), maps).encode(), warmup=1, size=size)))
+
+    opt_out = ctx.tmp / f"{cid}.opt.wasm"
+    wasm_opt = _measure(ctx, "decode+encode", cid, f"wasm-opt (binaryen {ctx.peers.version('binaryen')})",
+                        lambda: ctx.peers.wasm_opt(path, opt_out), peer_repeats)
+    walrus_info: dict = {}
+
+    def walrus():
+        walrus_info.update(ctx.peers.walrus_roundtrip(path, ctx.tmp / f"{cid}.walrus.wasm"))
+
+    walrus_row = _measure(ctx, "decode+encode", cid, "walrus (napi, parse+emit)", walrus, peer_repeats)
+    if walrus_info:
+        walrus_row.extra["walrus_own_s"] = round(walrus_info["parse_s"] + walrus_info["emit_s"], 3)
+    for row in (wasm_opt, walrus_row):
+        rows.append(rate(row))
+        rows.append(ctx.row("renumber all funcs", cid, row.tool, row.median_s, **dict(row.extra, work="parse+write")))
+    return rows
+
+
+def _measure(ctx, task, cid, tool, fn, repeats):
+    """``ctx.measure`` with its own number of runs (Context.measure has no ``repeats``)."""
+    try:
+        ts = ctx.times(fn, repeats=repeats)
+    except Exception as exc:  # a peer that cannot do the job is a result, not a crash
+        return ctx.row(task, cid, tool, None, error=f"{type(exc).__name__}: {exc}"[:200])
+    return ctx.row(task, cid, tool, statistics.median(ts), runs=len(ts))
