@@ -57,6 +57,8 @@ FEATURES: tuple[str, ...] = (
     "wasm_memory64",
     "wasm_multi_memory",
     "wasm_threads",
+    # lets modules with shared memories (threads-enabled toolchains emit them) be instantiated
+    "shared_memory",
 )
 
 BytesLike = Union[bytes, bytearray, memoryview]
