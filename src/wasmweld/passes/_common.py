@@ -1,0 +1,224 @@
+"""Helpers shared by the surgery passes: finding functions, adding types and functions, constants.
+
+Functions are named the way a user knows them::
+
+    (module
+      (func $engine (export "run") ...)    ;; "run" (export name), "engine" (name section), "#0" (index)
+      (func $helper ...))                  ;; "helper", "#1"
+
+:func:`find_func` accepts an export name first, then a ``name``-section name,
+then ``#N`` for a raw index, and raises :class:`~wasmweld.errors.EditError`
+naming the function when none (or more than one) matches.
+"""
+
+from __future__ import annotations
+
+import math
+import struct
+
+from wasmweld.binary.instr import Instr
+from wasmweld.errors import EditError, WasmError
+from wasmweld.module import FuncBody, Module
+from wasmweld.types import (
+    F32, F64, I32, I64, V128, ExternKind, FuncType, NumType, RecGroup, RefType, SubType,
+)
+
+__all__ = [
+    "FuncLookup", "find_func", "func_label", "ensure_func_type", "add_function", "check_export_name",
+    "const_instrs", "default_instrs", "parse_constant", "memory_addr_type", "set_body",
+]
+
+
+class FuncLookup:
+    """Resolves function references of one module; build once when resolving many names."""
+
+    def __init__(self, m: Module):
+        self.m = m
+        self.exports: dict[str, tuple[ExternKind, int]] = {}
+        for e in m.exports:
+            self.exports.setdefault(e.name, (e.kind, e.index))
+        self._names: dict[str, list[int]] | None = None
+        self.num_funcs = m.num_funcs
+
+    @property
+    def names(self) -> dict[str, list[int]]:
+        if self._names is None:
+            rev: dict[str, list[int]] = {}
+            try:
+                ns = self.m.names
+            except WasmError:  # an unreadable name section just means "no names"
+                ns = None
+            if ns is not None:
+                for idx, name in ns.funcs.items():
+                    rev.setdefault(name, []).append(idx)
+            self._names = rev
+        return self._names
+
+    def find(self, ref, what: str = "function", context: str | None = None) -> int:
+        """The index of function ``ref`` (int, ``#N``, export name or name-section name).
+
+        Errors read ``unknown function 'x' (<context>): ...``.
+        """
+        ctx = f" ({context})" if context else ""
+        if isinstance(ref, bool) or not isinstance(ref, (int, str)):
+            raise EditError(f"{what}{ctx}: expected a function name or index, not {ref!r}")
+        if isinstance(ref, int) or (ref.startswith("#") and ref[1:].isdigit()):
+            idx = ref if isinstance(ref, int) else int(ref[1:])
+            if not 0 <= idx < self.num_funcs:
+                raise EditError(f"unknown {what} #{idx}{ctx}: the module has {self.num_funcs} functions")
+            return idx
+        hit = self.exports.get(ref)
+        if hit is not None:
+            kind, idx = hit
+            if kind != ExternKind.FUNC:
+                raise EditError(f"{what} {ref!r}{ctx}: the export {ref!r} is a {kind}, not a function")
+            return idx
+        found = self.names.get(ref)
+        if not found:
+            raise EditError(f"unknown {what} {ref!r}{ctx}: no function export and no function in the name "
+                            "section has that name")
+        if len(found) > 1:
+            raise EditError(f"ambiguous {what} {ref!r}{ctx}: the name section gives it to functions "
+                            f"{', '.join('#%d' % i for i in found)}; use #N")
+        return found[0]
+
+    def label(self, idx: int) -> str:
+        """``'name' (#12)`` for messages."""
+        try:
+            ns = self.m.names
+        except WasmError:
+            ns = None
+        name = ns.funcs.get(idx) if ns is not None else None
+        if name is None:
+            for e in self.m.exports:
+                if e.kind == ExternKind.FUNC and e.index == idx:
+                    name = e.name
+                    break
+        return f"{name!r} (#{idx})" if name is not None else f"#{idx}"
+
+
+def find_func(m: Module, ref, what: str = "function", context: str | None = None) -> int:
+    return FuncLookup(m).find(ref, what, context)
+
+
+def func_label(m: Module, idx: int) -> str:
+    return FuncLookup(m).label(idx)
+
+
+def ensure_func_type(m: Module, ft: FuncType) -> int:
+    """The index of a plain (single, final, no supertype) function type ``ft``, added if missing."""
+    idx = 0
+    for rg in m.types:
+        if len(rg.types) == 1:
+            st = rg.types[0]
+            if st.comp == ft and not st.supers and st.final:
+                return idx
+        idx += len(rg.types)
+    m.types.append(RecGroup((SubType(ft),), explicit=False))
+    return idx
+
+
+def add_function(m: Module, ft: FuncType, body: FuncBody) -> int:
+    """Append a defined function of type ``ft``; returns its function index (no index shifts)."""
+    tidx = ensure_func_type(m, ft)
+    nimp = m.num_imported(ExternKind.FUNC)
+    m.funcs.append(tidx)
+    m.code.append(body)
+    return nimp + len(m.funcs) - 1
+
+
+def set_body(m: Module, idx: int, body: FuncBody, label: str) -> None:
+    """Replace the body of defined function ``idx``."""
+    nimp = m.num_imported(ExternKind.FUNC)
+    if idx < nimp:
+        imp = m.imported(ExternKind.FUNC)[idx]
+        raise EditError(f"function {label} is imported ({imp.module!r} {imp.name!r}): it has no body to replace")
+    m.code[idx - nimp] = body
+
+
+def check_export_name(m: Module, name: str, taken: set[str] | None = None) -> None:
+    """EditError if ``name`` is already an export name (``taken``: a precomputed set)."""
+    if not isinstance(name, str) or not name:
+        raise EditError(f"export name must be a non-empty string, not {name!r}")
+    try:
+        name.encode("utf-8")
+    except UnicodeEncodeError:
+        raise EditError(f"export name {name!r} is not valid UTF-8") from None
+    if taken is None:
+        taken = {e.name for e in m.exports}
+    if name in taken:
+        raise EditError(f"export name clash: the module already exports {name!r}")
+
+
+def memory_addr_type(m: Module, mem: int = 0) -> NumType:
+    """``i32`` or ``i64`` (memory64): the address type of memory ``mem``."""
+    if mem >= m.num_memories:
+        raise EditError(f"the module has no memory {mem} (it has {m.num_memories})")
+    return I64 if m.memory_type(mem).limits.is64 else I32
+
+
+# ------------------------------------------------------------------------------- constants
+
+_INT_BITS = {I32: 32, I64: 64}
+
+
+def parse_constant(text: str):
+    """A constant written on the command line: int (dec/hex/binary, ``_`` allowed), float, ``nan``, ``inf``, ``null``."""
+    t = text.strip()
+    if t == "null":
+        return None
+    low = t.lower().replace("_", "")
+    try:
+        return int(low, 0)
+    except ValueError:
+        pass
+    try:
+        return float(low)
+    except ValueError:
+        raise EditError(f"cannot read constant {text!r} (expected an integer, a float or null)") from None
+
+
+def const_instrs(vt, value, where: str) -> list[Instr]:
+    """Instructions pushing ``value`` as a ``vt``; EditError on a type mismatch."""
+    if isinstance(value, str):
+        value = parse_constant(value)
+    if vt in _INT_BITS:
+        bits = _INT_BITS[vt]
+        if isinstance(value, float) and value.is_integer():
+            value = int(value)
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise EditError(f"type mismatch: {where} is {vt}, got {value!r}")
+        if not -(1 << (bits - 1)) <= value < (1 << bits):
+            raise EditError(f"type mismatch: {value} does not fit {where} ({vt})")
+        if value >= 1 << (bits - 1):
+            value -= 1 << bits
+        return [Instr.make(f"{vt}.const", value)]
+    if vt in (F32, F64):
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise EditError(f"type mismatch: {where} is {vt}, got {value!r}")
+        x = float(value)
+        if vt == F32:
+            if math.isfinite(x) and abs(x) > 3.4028234663852886e38:
+                raise EditError(f"type mismatch: {value} does not fit {where} (f32)")
+            bits_ = struct.unpack("<I", struct.pack("<f", x))[0]
+        else:
+            bits_ = struct.unpack("<Q", struct.pack("<d", x))[0]
+        return [Instr.make(f"{vt}.const", bits_)]
+    if isinstance(vt, RefType):
+        if value is not None:
+            raise EditError(f"type mismatch: {where} is {vt}; the only constant for it is null")
+        if not vt.nullable:
+            raise EditError(f"type mismatch: {where} is the non-nullable {vt}; it has no constant")
+        return [Instr.make("ref.null", vt.heap)]
+    raise EditError(f"{where} has type {vt}, which has no constant form here")
+
+
+def default_instrs(vt, where: str) -> list[Instr]:
+    """Instructions pushing the default (zero / null) value of ``vt``."""
+    if vt == V128:
+        return [Instr.make("v128.const", bytes(16))]
+    if isinstance(vt, RefType):
+        if not vt.nullable:
+            raise EditError(f"{where} has the non-nullable type {vt}: it has no default value")
+        return [Instr.make("ref.null", vt.heap)]
+    return const_instrs(vt, 0, where)

@@ -1,0 +1,69 @@
+"""Replace a function's body: with a constant, a call to another function, a trap, or instructions.
+
+::
+
+    replace_body(m, "feature_enabled", const=1)
+    ;; (func $feature_enabled (result i32) (i32.const 1))
+    replace_body(m, "log", call="log_to_buffer", args=["..."])
+    ;; (func $log (param i32 i32) (call $log_to_buffer (local.get 0) (local.get 1)))
+    replace_body(m, "debug_hook", trap=True)
+    ;; (func $debug_hook (unreachable))
+
+The function keeps its index and type, so nothing else moves. ``const`` gives
+one value per result (a list for several results); ``call`` follows the rules
+of :mod:`wasmweld.passes.entry` (constants, a final ``"..."`` passes the
+function's own parameters through) and the callee's results must be the
+function's results.
+"""
+
+from __future__ import annotations
+
+from wasmweld.binary.instr import Instr
+from wasmweld.errors import EditError
+from wasmweld.module import FuncBody, Module
+from wasmweld.passes._common import FuncLookup, const_instrs, set_body
+from wasmweld.passes.entry import call_instrs
+
+__all__ = ["replace_body"]
+
+
+def replace_body(m: Module, func, *, const=None, call=None, args=(), trap: bool = False,
+                 locals=None, instrs=None) -> int:
+    """Replace the body of ``func`` (exactly one of ``const``, ``call``, ``trap``, ``instrs``); returns its index."""
+    chosen = [k for k, v in (("const", const), ("call", call), ("trap", trap or None), ("instrs", instrs))
+              if v is not None]
+    if len(chosen) != 1:
+        raise EditError("replace_body: give exactly one of const=, call=, trap=True or instrs=")
+    lookup = FuncLookup(m)
+    idx = lookup.find(func)
+    label = lookup.label(idx)
+    ft = m.func_type(idx)
+    if const is not None:
+        values = list(const) if isinstance(const, (list, tuple)) else [const]
+        if len(values) != len(ft.results):
+            raise EditError(f"type mismatch: {label} returns {len(ft.results)} value(s) "
+                            f"({', '.join(map(str, ft.results)) or 'none'}), got {len(values)} constant(s)")
+        body = []
+        for i, (vt, v) in enumerate(zip(ft.results, values)):
+            body += const_instrs(vt, v, f"result {i} of {label}")
+    elif call is not None:
+        tidx = lookup.find(call, "called function")
+        tlabel = lookup.label(tidx)
+        args = list(args)
+        if args and args[-1] == "...":
+            # pass this function's own parameters through: the callee must take them
+            body, tft, rest = call_instrs(m, tidx, tlabel, args)
+            if tuple(rest) != ft.params:
+                raise EditError(f"type mismatch: {label} has parameters ({', '.join(map(str, ft.params))}) but "
+                                f"{tlabel} would take ({', '.join(map(str, rest))}) from it")
+        else:
+            body, tft, _rest = call_instrs(m, tidx, tlabel, args)
+        if tft.results != ft.results:
+            raise EditError(f"type mismatch: {label} returns ({', '.join(map(str, ft.results))}) but {tlabel} "
+                            f"returns ({', '.join(map(str, tft.results))})")
+    elif trap:
+        body = [Instr.make("unreachable")]
+    else:
+        body = list(instrs)
+    set_body(m, idx, FuncBody.from_instrs(list(locals or []), body), label)
+    return idx

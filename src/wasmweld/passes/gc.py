@@ -1,0 +1,244 @@
+"""Remove unused items: functions, globals, tables, memories, tags, types, element and data segments.
+
+::
+
+    (module
+      (import "env" "dead_import" (func))      ;; removed: nothing calls it
+      (func $f (export "f") (call $h))
+      (func $h)
+      (func $dead))                            ;; removed
+    ->
+    (module (func $f (export "f") (call $h)) (func $h))
+
+What is used comes from :func:`wasmweld.passes.used.analyze` (roots: exports,
+start, active segments, plus ``roots``). Everything else goes, imports
+included (``keep_imports=True`` keeps every import); then every index space is
+renumbered in one pass of the re-encoder (references to a removed item would
+raise :class:`~wasmweld.errors.EditError` rather than produce a broken module).
+Declarative element segments keep only the functions that are still used
+(and disappear when none are, unless ``elem.drop`` names them).
+
+Private tables (defined, not exported) are pruned by type (``prune_tables``,
+on by default, as binaryen does): a function that only such a table holds is
+kept only if a kept ``call_indirect`` of a matching type reads that table (or
+something reads it otherwise: ``table.get``, ``table.copy``...); its entries
+become ``ref.null func``. A ``call_indirect`` of another type traps on that
+entry either way (a null entry instead of a signature mismatch). The name
+section follows (names of removed items are dropped); the data count follows
+the data segments. Sections gc does not change are copied byte for byte.
+
+Relocatable object files (a ``linking`` section) are refused: their symbol
+tables name function indices that gc would invalidate. DWARF (``.debug_*``)
+describes code offsets; when functions are removed it is stale, which
+:func:`remove_unused` reports in ``GcResult.warnings``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Iterable
+
+from wasmweld.binary.reencode import IndexMaps, renumber
+from wasmweld.errors import EditError
+from wasmweld.module import ConstExpr, Elem, Module
+from wasmweld.passes.used import SPACES, Used, analyze
+from wasmweld.types import ExternKind
+
+__all__ = ["remove_unused", "gc", "GcResult"]
+
+_KIND_SPACE = {ExternKind.FUNC: "func", ExternKind.TABLE: "table", ExternKind.MEMORY: "memory",
+               ExternKind.GLOBAL: "global", ExternKind.TAG: "tag"}
+
+
+@dataclass
+class GcResult:
+    module: Module
+    removed: dict[str, int] = field(default_factory=dict)   # space -> how many removed
+    kept: dict[str, int] = field(default_factory=dict)      # space -> how many remain
+    warnings: list[str] = field(default_factory=list)
+
+    def summary(self) -> str:
+        parts = [f"{n} {space}{'s' if n != 1 else ''}" for space, n in self.removed.items() if n]
+        return "gc removed " + (", ".join(parts) if parts else "nothing")
+
+
+def remove_unused(module: Module, *, roots: Iterable | None = None, keep_imports: bool = False,
+                  prune_tables: bool = True) -> Module:
+    """The module without the items nothing uses (see the module docstring)."""
+    return gc(module, roots=roots, keep_imports=keep_imports, prune_tables=prune_tables).module
+
+
+def _index_map(keep: list[bool]) -> list[int | None]:
+    out: list[int | None] = []
+    n = 0
+    for k in keep:
+        if k:
+            out.append(n)
+            n += 1
+        else:
+            out.append(None)
+    return out
+
+
+def gc(module: Module, *, roots: Iterable | None = None, keep_imports: bool = False,
+       prune_tables: bool = True) -> GcResult:
+    """Like :func:`remove_unused`, with what was removed."""
+    m = module
+    for cs_name in ("linking",):
+        if m.custom(cs_name) is not None:
+            raise EditError("gc refuses relocatable object files (the module has a 'linking' section)")
+    used: Used = analyze(m, roots=roots, prune_tables=prune_tables)
+    # which imports stay
+    imports = m.imports
+    imp_keep: list[bool] = []
+    counters = {s: 0 for s in _KIND_SPACE.values()}
+    for imp in imports:
+        space = _KIND_SPACE[imp.kind]
+        idx = counters[space]
+        counters[space] += 1
+        keep = keep_imports or idx in used.space(space)
+        if keep_imports:
+            used.space(space).add(idx)
+        imp_keep.append(keep)
+    if keep_imports:
+        # kept imports keep their types
+        for imp in imports:
+            if imp.kind == ExternKind.FUNC:
+                used.types.add(imp.desc)
+            elif imp.kind == ExternKind.TAG:
+                used.types.add(imp.desc.type_idx)
+        _close_types(m, used)
+    nimp = counters
+    defined_lists = {"func": m.funcs, "table": m.tables, "memory": m.memories, "global": m.globals, "tag": m.tags}
+    keep_flags: dict[str, list[bool]] = {}
+    for space, items in defined_lists.items():
+        s = used.space(space)
+        keep_flags[space] = [i in s for i in range(nimp[space] + len(items))]
+    # element segments: declarative ones shrink to the functions still used
+    new_elems: list = []
+    elem_keep = []
+    elems_changed = False
+    for i, el in enumerate(m.elems):
+        if el.mode == "declarative":
+            init = tuple(x for x in el.init if _elem_item_used(x, used))
+            if init or i in used.elems:
+                if len(init) != len(el.init):
+                    el = Elem(el.mode, el.table, el.offset, el.elem_type, init, el.flags)
+                    elems_changed = True
+                new_elems.append(el)
+                elem_keep.append(True)
+                used.elems.add(i)
+                continue
+            elem_keep.append(False)
+            continue
+        keep = i in used.elems
+        elem_keep.append(keep)
+        if keep:
+            if el.mode == "active" and not all(_elem_item_used(x, used) for x in el.init):
+                # a private table's entries that no used call_indirect can reach become null
+                init = tuple(_as_expr(x) if _elem_item_used(x, used) else _NULL_FUNC for x in el.init)
+                el = Elem("active", el.table, el.offset, el.elem_type, init, None)
+                elems_changed = True
+            new_elems.append(el)
+    keep_flags["elem"] = elem_keep
+    keep_flags["data"] = [i in used.datas for i in range(len(m.datas))]
+    # types: whole recursion groups
+    type_keep: list[bool] = []
+    new_groups = []
+    at = 0
+    for rg in m.types:
+        keep = any(j in used.types for j in range(at, at + len(rg.types)))
+        type_keep.extend([keep] * len(rg.types))
+        if keep:
+            new_groups.append(rg)
+        at += len(rg.types)
+    keep_flags["type"] = type_keep
+
+    result = GcResult(m)
+    for space in SPACES:
+        flags = keep_flags[space]
+        result.removed[space] = flags.count(False)
+        result.kept[space] = flags.count(True)
+    if not any(result.removed.values()):
+        return result
+
+    maps = {space: _index_map(flags) for space, flags in keep_flags.items()}
+    # move the items
+    new_imports = [imp for imp, k in zip(imports, imp_keep) if k]
+    if len(new_imports) != len(imports):
+        m.imports = new_imports
+    for space, items in defined_lists.items():
+        flags = keep_flags[space][nimp[space]:]
+        if not all(flags):
+            kept = [it for it, k in zip(items, flags) if k]
+            if space == "func":
+                m.funcs = kept
+                m.code = [b for b, k in zip(m.code, flags) if k]
+            elif space == "table":
+                m.tables = kept
+            elif space == "memory":
+                m.memories = kept
+            elif space == "global":
+                m.globals = kept
+            else:
+                m.tags = kept
+    if result.removed["elem"] or elems_changed:
+        m.elems = new_elems
+    if result.removed["data"]:
+        m.datas = [d for d, k in zip(m.datas, keep_flags["data"]) if k]
+        if m.datacount is not None:
+            m.datacount = len(m.datas)
+    if result.removed["type"]:
+        m.types = new_groups
+    if result.removed["func"] and any(cs.name.startswith(".debug_") for cs in m.customs):
+        result.warnings.append("DWARF (.debug_*) sections now describe removed code; strip them (--strip-debug)")
+    result.module = renumber(m, IndexMaps(type=maps["type"], func=maps["func"], table=maps["table"],
+                                          memory=maps["memory"], global_=maps["global"], tag=maps["tag"],
+                                          elem=maps["elem"], data=maps["data"]))
+    return result
+
+
+_NULL_FUNC = ConstExpr.ref_null("func")
+
+
+def _as_expr(item):
+    return ConstExpr.ref_func(item) if isinstance(item, int) else item
+
+
+def _elem_item_used(item, used: Used) -> bool:
+    if isinstance(item, int):
+        return item in used.funcs
+    # a ConstExpr: ref.func N or ref.null ...; keep unless it is a ref.func of a removed function
+    raw = item.raw
+    if raw[:1] == b"\xd2":
+        from wasmweld.binary.leb import read_u32
+        try:
+            idx, _ = read_u32(raw, 1, len(raw))
+        except Exception:
+            return True
+        return idx in used.funcs
+    return True
+
+
+def _close_types(m: Module, used: Used) -> None:
+    """Add the types reachable from ``used.types`` (recursion groups, fields, supertypes)."""
+    from wasmweld.passes.used import _subtype_types
+    types = m.type_list()
+    group_of = []
+    at = 0
+    for rg in m.types:
+        for _ in rg.types:
+            group_of.append((at, len(rg.types)))
+        at += len(rg.types)
+    work = list(used.types)
+    while work:
+        t = work.pop()
+        first, size = group_of[t]
+        more: set = set()
+        for j in range(first, first + size):
+            more.add(j)
+            _subtype_types(types[j], more)
+        for j in more:
+            if j not in used.types:
+                used.types.add(j)
+                work.append(j)
