@@ -38,10 +38,29 @@ from wasmweld.link import MergePlan, merge, merge_plan  # noqa: E402
 _merge_all: list[str] = ["merge", "merge_plan", "MergePlan"]
 
 # --- snapshot (preinit/) exports: added by the snapshot engineer ----------------------------
-_snapshot_all: list[str] = []
+# wasmweld.snapshot(module, init_func=..., ...) -> Module; preinit imports no wasmtime until it runs.
+from wasmweld.preinit import InitError, SnapshotReport, snapshot  # noqa: E402, F401
+
+_snapshot_all: list[str] = ["snapshot", "SnapshotReport", "InitError"]
 
 # --- World (runtime/world.py) exports: added by the World engineer --------------------------
-_world_all: list[str] = []
+# World imports wasmtime, so it is loaded on first use (PEP 562 module __getattr__).
+_LAZY = {
+    "World": "wasmweld.runtime.world",
+    "WasiOptions": "wasmweld.runtime.wasi",
+}
+_world_all: list[str] = ["World", "WasiOptions"]
+
+
+def __getattr__(name: str):
+    target = _LAZY.get(name)
+    if target is None:
+        raise AttributeError(f"module 'wasmweld' has no attribute {name!r}")
+    import importlib
+
+    value = getattr(importlib.import_module(target), name)
+    globals()[name] = value
+    return value
 
 __all__ = [
     "__version__", "parse", "validate", "Module", "Section",

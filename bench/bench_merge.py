@@ -1,0 +1,89 @@
+"""Merge time: wasmweld vs Binaryen's wasm-merge on the same inputs (issue 3).
+
+(a) the three C services of the seed scenario (logger, ledger, bank; clang, bare
+wasm32) and (b) pairs of large real modules from the corpus, each under its own
+name: em-sqljs + em-quickjs, and wasisdk-starlingmonkey + rs-swc (28 MB
+together; skipped by ``--quick``).
+
+Both sides do the same job: read the inputs, fuse, renumber, rename conflicting
+exports (``-rec`` / ``export_conflicts="rename"``), remove what is unused
+(wasm-merge always runs remove-unused-module-elements; wasmweld's gc is on by
+default) and write the result. Rows:
+
+* ``wasmweld``: in this process, files in and out (``merge`` + ``encode`` + write);
+* ``wasmweld CLI``: ``python -m wasmweld merge ... -rec -o OUT`` as a child process
+  (interpreter start-up and wasmtime validation of the output included);
+* ``wasm-merge``: binaryen 132 under node, ``-all --disable-compact-imports -rec``
+  (start-up included, as a user sees it; it validates its inputs and output).
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+from wasmweld.link import merge
+
+SERVICES = ("logger", "ledger", "bank")
+PAIRS_QUICK = [("em-sqljs", "em-quickjs")]
+PAIRS_FULL = [("em-sqljs", "em-quickjs"), ("wasisdk-starlingmonkey", "rs-swc")]
+
+
+def _clang_services(ctx) -> list[tuple[Path, str]]:
+    src = ctx.repo / "tests" / "fixtures" / "merge" / "c" / "services"
+    out = []
+    for name in SERVICES:
+        dest = ctx.tmp / f"{name}.wasm"
+        subprocess.run(["clang", "--target=wasm32", "-O2", "-nostdlib", "-Wl,--no-entry", "-o", str(dest),
+                        str(src / f"{name}.c")], check=True, capture_output=True)
+        out.append((dest, name))
+    return out
+
+
+def _wasmweld_files(inputs: list[tuple[Path, str]], out: Path) -> None:
+    pairs = [(name, path.read_bytes()) for path, name in inputs]
+    data = merge(pairs, export_conflicts="rename", warn=lambda text: None).encode()
+    out.write_bytes(data)
+
+
+def _wasmweld_cli(inputs: list[tuple[Path, str]], out: Path) -> None:
+    argv = [sys.executable, "-m", "wasmweld", "merge", *(f"{p}={n}" for p, n in inputs), "-rec", "-q",
+            "--force", "-o", str(out)]
+    env = dict(os.environ)
+    env["PYTHONPATH"] = os.pathsep.join([str(Path(__file__).resolve().parent.parent / "src"),
+                                         env.get("PYTHONPATH", "")])
+    proc = subprocess.run(argv, capture_output=True, env=env)
+    if proc.returncode != 0:
+        raise RuntimeError(proc.stderr.decode(errors="replace")[-500:])
+
+
+def _size(n: int) -> str:
+    return f"{n / 1e6:.2f} MB" if n >= 1e6 else f"{n / 1e3:.1f} KB"
+
+
+def _case(ctx, label: str, inputs: list[tuple[Path, str]]) -> list:
+    size_in = sum(p.stat().st_size for p, _n in inputs)
+    out_w = ctx.tmp / f"{label}.wasmweld.wasm"
+    out_c = ctx.tmp / f"{label}.cli.wasm"
+    out_b = ctx.tmp / f"{label}.binaryen.wasm"
+    rows = [ctx.measure("merge", label, "wasmweld", lambda: _wasmweld_files(inputs, out_w),
+                        size=f"{_size(size_in)} in")]
+    if out_w.exists():
+        rows[-1].extra["out"] = f"{_size(out_w.stat().st_size)} out"
+    rows.append(ctx.measure("merge", label, "wasmweld CLI", lambda: _wasmweld_cli(inputs, out_c)))
+    rows.append(ctx.measure("merge", label, f"wasm-merge (binaryen {ctx.peers.version('binaryen')})",
+                            lambda: ctx.peers.wasm_merge(inputs, out_b, "-rec")))
+    if out_b.exists():
+        rows[-1].extra["out"] = f"{_size(out_b.stat().st_size)} out"
+    return rows
+
+
+def run(ctx):
+    rows = []
+    rows += _case(ctx, "C services (3)", _clang_services(ctx))
+    for a, b in PAIRS_QUICK if ctx.quick else PAIRS_FULL:
+        inputs = [(ctx.corpus(a), a.replace("-", "_")), (ctx.corpus(b), b.replace("-", "_"))]
+        rows += _case(ctx, f"{a} + {b}", inputs)
+    return rows

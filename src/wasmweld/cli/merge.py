@@ -1,0 +1,208 @@
+"""``wasmweld merge``: many modules that import each other become one module.
+
+Inputs are named, either ``FILE=NAME`` or (as in Binaryen's wasm-merge) ``FILE NAME``::
+
+    $ wasmweld merge logger.wasm=logger ledger.wasm=ledger bank.wasm=bank -o world.wasm
+    $ wasmweld merge logger.wasm logger ledger.wasm ledger bank.wasm bank -o world.wasm
+    merged 3 inputs: 4 fusions, 0 unresolved imports, 9 exports -> world.wasm (1234 bytes)
+
+An import ``(import "ledger" "credit" ...)`` of any input binds to the export
+``credit`` of the input named ``ledger``. ``--plan`` prints the fusion table
+and writes nothing. Errors (missing exports, type mismatches, export
+conflicts: all of them at once) exit with status 1 and write nothing.
+
+Export conflicts are an error unless ``--rename-export-conflicts`` (a later
+input's ``name`` becomes ``INPUT:name``, then ``INPUT:name#2``...) or
+``--skip-export-conflicts`` (later ones are not exported).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+from wasmweld.errors import LinkError, WasmError
+
+NAME = "merge"
+
+
+def register(subparsers):
+    p = subparsers.add_parser(
+        NAME,
+        help="merge modules that import each other into one module",
+        description="Merge named modules into one: imports of another input's exports become direct "
+        "references (every kind: func, table, memory, global, tag; re-export chains followed), "
+        "all index spaces are renumbered, start functions chained.",
+        epilog="Inputs: FILE=NAME ... or FILE NAME ... (wasm-merge's order). Example: "
+        "wasmweld merge ledger.wasm=ledger bank.wasm=bank -o world.wasm",
+    )
+    add_input_arguments(p)
+    from wasmweld.cli.io import add_output_options
+
+    add_output_options(p, in_place=False)
+    p.add_argument("--plan", action="store_true",
+                   help="print every fusion and unresolved import; write nothing")
+    p.add_argument("--json", action="store_true", help="with --plan: print the plan as JSON")
+    conflicts = p.add_mutually_exclusive_group()
+    conflicts.add_argument("--rename-export-conflicts", "-rec", action="store_true",
+                           help="rename a later input's conflicting export NAME to INPUT:NAME (INPUT:NAME#2 ... "
+                           "if taken) instead of failing")
+    conflicts.add_argument("--skip-export-conflicts", "-sec", action="store_true",
+                           help="do not export later inputs' conflicting exports instead of failing")
+    p.add_argument("--export-from", metavar="A,B", help="export only the exports of these inputs")
+    p.add_argument("--allow-unresolved", action="store_true",
+                   help="an import of another input's missing export stays an import instead of an error")
+    p.add_argument("--single-memory", action="store_true",
+                   help="lay every memory out in one memory (for hosts without multi-memory)")
+    p.add_argument("--drop-memory-exports", action="store_true",
+                   help="with --single-memory: do not export memories that move away from base 0")
+    p.add_argument("--memory-reserve", type=int, metavar="PAGES",
+                   help="with --single-memory: room (in 64 KiB pages) added to a lower memory without a "
+                   "maximum (default 256)")
+    gc = p.add_mutually_exclusive_group()
+    gc.add_argument("--gc", dest="gc", action="store_true", default=True,
+                    help="after fusing, remove every item nothing uses (fused-away imports, functions "
+                    "only dropped exports reached, unused types...; default, as wasm-merge does)")
+    gc.add_argument("--no-gc", dest="gc", action="store_false", help="keep every item of every input")
+    p.add_argument("--module-name", metavar="NAME", help="module name for the merged name section")
+    p.add_argument("--no-names", action="store_true", help="drop the name sections instead of merging them")
+    p.add_argument("--no-validate", action="store_true", help="do not validate the result with wasmtime")
+    p.add_argument("-q", "--quiet", action="store_true", help="no warnings, no summary")
+    return p
+
+
+def add_input_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("inputs", nargs="+", metavar="INPUT",
+                   help="FILE=NAME, or FILE NAME as with wasm-merge (.wasm or .wat; '-' is stdin)")
+
+
+def parse_inputs(tokens: list[str]) -> list[tuple[str, str]]:
+    """``(path, name)`` pairs from ``FILE=NAME`` tokens and ``FILE NAME`` pairs (mixable)."""
+    out = []
+    i = 0
+    while i < len(tokens):
+        tok = tokens[i]
+        if "=" in tok and not os.path.exists(tok):
+            path, name = tok.rsplit("=", 1)
+            if not path or not name:
+                raise WasmError(f"input {tok!r}: expected FILE=NAME")
+            out.append((path, name))
+            i += 1
+            continue
+        if i + 1 >= len(tokens):
+            raise WasmError(f"input {tok!r} has no name: write {tok}=NAME (or FILE NAME pairs, as wasm-merge)")
+        name = tokens[i + 1]
+        if name.endswith((".wasm", ".wat", ".wast")) or (os.path.sep in name and os.path.exists(name)):
+            raise WasmError(f"input {tok!r} has no name ({name!r} looks like a file): write {tok}=NAME")
+        out.append((tok, name))
+        i += 2
+    return out
+
+
+def load_inputs(tokens: list[str]) -> list[tuple[str, "Module"]]:  # noqa: F821
+    """``(name, Module)`` for each input, read and split into sections (a malformed one names its file)."""
+    from wasmweld.cli.io import blame, read_input
+    from wasmweld.module import parse
+
+    out = []
+    for path, name in parse_inputs(tokens):
+        data = read_input(path)
+        with blame(path):
+            out.append((name, parse(data)))
+    return out
+
+
+@contextmanager
+def blame_inputs(tokens: list[str]) -> Iterator[None]:
+    """An error the merge raises about input NAME (``merge_input``) names that input's file."""
+    from wasmweld.cli.io import display_name
+
+    files = {name: path for path, name in parse_inputs(tokens)}
+    try:
+        yield
+    except WasmError as exc:
+        name = getattr(exc, "merge_input", None)
+        if name in files and getattr(exc, "input_name", None) is None:
+            exc.input_name = display_name(files[name])
+        raise
+
+
+def _options(args) -> dict:
+    policy = "rename" if args.rename_export_conflicts else "skip" if args.skip_export_conflicts else "error"
+    opts = dict(
+        allow_unresolved=args.allow_unresolved,
+        export_conflicts=policy,
+        export_from=args.export_from,
+        single_memory=args.single_memory,
+        drop_memory_exports=args.drop_memory_exports,
+        memory_reserve=args.memory_reserve,
+        gc=args.gc,
+        module_name=args.module_name,
+        names=not args.no_names,
+    )
+    if (args.drop_memory_exports or args.memory_reserve is not None) and not args.single_memory:
+        raise WasmError("--drop-memory-exports and --memory-reserve need --single-memory")
+    return opts
+
+
+def _print_error(exc: LinkError) -> None:
+    text = str(exc).strip()
+    print(f"error: {text}", file=sys.stderr)
+
+
+def run(args) -> int:
+    from wasmweld.link import merge, merge_plan
+    from wasmweld.link.plan import format_plan
+
+    from wasmweld.cli.io import check_output, output_target, write_output
+
+    opts = _options(args)
+    pairs = parse_inputs(args.inputs)
+    if args.plan:
+        if args.output is not None:
+            raise WasmError("--plan writes nothing; drop -o/--output")
+        inputs = load_inputs(args.inputs)
+        with blame_inputs(args.inputs):
+            mp = merge_plan(inputs, **opts)
+        sys.stdout.write(format_plan(mp, "json" if args.json else "text"))
+        return 1 if mp.problems else 0
+    if args.json:
+        raise WasmError("--json goes with --plan")
+    path, force = output_target(args)
+    check_output(path, inputs=[p for p, _n in pairs], force=force)  # before the work, not after
+    inputs = load_inputs(args.inputs)
+    warnings: list[str] = []
+
+    def warn(text: str) -> None:
+        warnings.append(text)
+        if not args.quiet:
+            print(f"warning: {text}", file=sys.stderr)
+
+    plans = []
+    try:
+        with blame_inputs(args.inputs):
+            module = merge(inputs, warn=warn, report=plans.append, **opts)
+    except LinkError as exc:
+        if getattr(exc, "input_name", None) is not None:
+            raise  # about one input: main prints it as FILE: message
+        _print_error(exc)
+        return 1
+    data = module.encode()
+    if not args.no_validate:
+        from wasmweld.runtime.engine import validate_bytes
+        from wasmweld.errors import ValidationError
+        try:
+            validate_bytes(data)
+        except ValidationError as exc:
+            raise WasmError(f"the merged module does not validate (a wasmweld bug; --no-validate writes it "
+                            f"anyway): {exc}") from None
+    write_output(path, data, inputs=[p for p, _n in pairs], force=force)
+    if not args.quiet:
+        n_exports = len(module.exports)
+        print(f"merged {len(inputs)} inputs: {len(plans[0].fusions)} fusions, {len(module.imports)} imports left, "
+              f"{n_exports} exports -> {path if path != '-' else '<stdout>'} ({len(data)} bytes)",
+              file=sys.stderr)
+    return 0
