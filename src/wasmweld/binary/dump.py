@@ -1,0 +1,1114 @@
+"""Annotated hex dump of a binary module: every byte, once, in order, with what it means.
+
+The engine behind ``wasmweld dump`` (the wasm-tools ``dump`` style). For::
+
+    (module (func (export "inc") (param i32) (result i32)
+      local.get 0  i32.const 1  i32.add))
+
+:func:`dump` yields one :class:`DumpLine` ``(offset, bytes, meaning)`` per field;
+:func:`format_lines` renders them::
+
+    0x00 | 00 61 73 6d          | magic
+    0x04 | 01 00 00 00          | version 1
+    0x08 | 01 06                | type section, size 6
+    0x0a | 01                   | 1 count
+    0x0b | 60 01 7f 01 7f       | [type 0] func [i32] -> [i32]
+    ...
+    0x17 | 03 69 6e 63 00 00    | export "inc": func 0
+    0x1d | 0a 09                | code section, size 9
+    0x1f | 01                   | 1 count
+         |                      | == func 0 ==
+    0x20 | 07                   | size of function 7
+    0x21 | 00                   | 0 local declarations
+    0x22 | 20 00                | local.get 0
+    0x24 | 41 01                | i32.const 1
+    0x26 | 6a                   | i32.add
+    0x27 | 0b                   | end
+
+(the bytes column is 16 bytes wide in real output.)
+
+Every section header, count and item is a line; code bodies give one line per
+instruction in its text form (indented by block depth); the ``name``,
+``producers``, ``target_features`` and ``dylink.0`` custom sections are
+decoded entry by entry; data segment contents and other custom sections are
+hex rows of 16 bytes. A few lines carry no bytes (a ``== func 3 ==``
+heading before each body). The ``bytes`` of all lines, concatenated, are the
+input exactly; :func:`format_lines` renders lines as text.
+
+Malformed input: the lines decoded before the problem are yielded, then the
+:class:`~wasmweld.errors.DecodeError` (with its offset) is raised. The walker
+checks what :func:`wasmweld.parse` with ``lazy=False`` checks; if it finishes,
+``parse(data, lazy=False)`` runs as a final check, so the dump and the library
+never disagree on whether a module is well-formed. A malformed known custom
+section is not an error (the library keeps it raw too): its undecodable rest
+is shown as hex rows after a note.
+
+:func:`read_instr` reads one instruction with full checks (``(OpInfo, args,
+end)``) and :func:`instr_text` prints it; both are shared with
+:mod:`wasmweld.features`.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import struct
+from collections.abc import Iterator
+from typing import NamedTuple
+
+from ..errors import DecodeError
+from . import typecodec as tc
+from .leb import read_s32, read_s64, read_u32, read_u64
+from .opcodes import BLOCK_OPS, PREFIXED, SINGLE, OpInfo
+from .reader import MAGIC, ORDER_RANK, SECTION_NAMES, VERSION, decode_name
+
+__all__ = [
+    "DumpLine", "dump", "format_lines", "read_instr", "instr_text", "valtype_text", "heap_text",
+    "ROW", "MAX_LOCALS",
+]
+
+#: bytes per hex row (data contents, raw custom sections, wrapped fields)
+ROW = 16
+MAX_LOCALS = 2 ** 32 - 1
+
+_KINDS = ("func", "table", "memory", "global", "tag")
+
+
+class DumpLine(NamedTuple):
+    """One line of the dump: absolute ``offset``, the ``bytes`` it covers, and their ``meaning``.
+
+    Headings (``== func 3 ==``) have empty ``bytes``.
+    """
+
+    offset: int
+    bytes: bytes
+    meaning: str
+
+
+# ====================================================================== one instruction
+
+class MemArg(NamedTuple):
+    align: int
+    offset: int
+    memory: int
+    explicit: bool   # bit 6 of the flags was set (the memory index was written)
+
+
+class Catch(NamedTuple):
+    kind: str
+    tag: int | None
+    label: int
+
+
+_CATCH_KINDS = ("catch", "catch_ref", "catch_all", "catch_all_ref")
+
+
+def _r_u32(d, p, end):
+    return read_u32(d, p, end)
+
+
+def _r_byte(d, p, end):
+    if p >= end:
+        raise DecodeError("unexpected end", p)
+    return d[p], p + 1
+
+
+def _r_fixed(n):
+    def r(d, p, end):
+        if p + n > end:
+            raise DecodeError("unexpected end", min(p, end))
+        return int.from_bytes(d[p:p + n], "little"), p + n
+    return r
+
+
+def _r_16(d, p, end):
+    if p + 16 > end:
+        raise DecodeError("unexpected end", min(p, end))
+    return bytes(d[p:p + 16]), p + 16
+
+
+def _r_zero(d, p, end):
+    if p >= end:
+        raise DecodeError("unexpected end", p)
+    if d[p] != 0:
+        raise DecodeError("zero byte expected", p)
+    return None, p + 1
+
+
+def _r_labels(d, p, end):
+    n, q = read_u32(d, p, end)
+    if n > end - q:
+        raise DecodeError(f"length out of bounds: br_table with {n} labels in {end - q} bytes", p)
+    out = []
+    for _ in range(n):
+        v, q = read_u32(d, q, end)
+        out.append(v)
+    return tuple(out), q
+
+
+def _r_memarg(d, p, end):
+    flags, q = read_u32(d, p, end)
+    if flags >= 0x80:
+        raise DecodeError(f"malformed memop flags 0x{flags:x}", p)
+    mem = 0
+    explicit = bool(flags & 0x40)
+    if explicit:
+        flags &= ~0x40
+        mem, q = read_u32(d, q, end)
+    off, q = read_u64(d, q, end)
+    return MemArg(flags, off, mem, explicit), q
+
+
+def _r_castflags(d, p, end):
+    if p >= end:
+        raise DecodeError("unexpected end", p)
+    if d[p] > 3:
+        raise DecodeError(f"malformed cast flags 0x{d[p]:02x}", p)
+    return d[p], p + 1
+
+
+def _r_catches(d, p, end):
+    n, q = read_u32(d, p, end)
+    if 2 * n > end - q:
+        raise DecodeError(f"length out of bounds: {n} catch clauses in {end - q} bytes", p)
+    out = []
+    for _ in range(n):
+        if q >= end:
+            raise DecodeError("unexpected end", q)
+        k = d[q]
+        if k > 3:
+            raise DecodeError(f"malformed catch clause kind 0x{k:02x}", q)
+        q += 1
+        tag = None
+        if k < 2:
+            tag, q = read_u32(d, q, end)
+        label, q = read_u32(d, q, end)
+        out.append(Catch(_CATCH_KINDS[k], tag, label))
+    return tuple(out), q
+
+
+_READERS = {
+    "i32": read_s32, "i64": read_s64, "f32": _r_fixed(4), "f64": _r_fixed(8),
+    "v128": _r_16, "lanes16": _r_16, "lane": _r_byte, "labels": _r_labels, "memarg": _r_memarg,
+    "castflags": _r_castflags, "catches": _r_catches, "zero": _r_zero,
+    "blocktype": lambda d, p, end: tc.decode_blocktype(d, p, end, 0),
+    "heaptype": lambda d, p, end: tc.decode_heaptype(d, p, end, 0),
+    "valtypes": lambda d, p, end: tc.decode_valtypes(d, p, end, 0),
+}
+for _k in ("u32", "label", "func", "type", "table", "memory", "global", "tag", "elem", "data", "local", "field"):
+    _READERS[_k] = _r_u32
+del _k
+_OP_READERS: dict = {}
+
+
+def read_instr(data, pos: int, end: int) -> tuple[OpInfo, tuple, int]:
+    """Read the instruction at ``data[pos]`` (absolute positions, bounded by ``end``).
+
+    Returns ``(op, args, new_pos)``; ``args`` has one value per immediate kind
+    of ``op.imm`` (``None`` for ``zero``), memargs as :class:`MemArg` with an
+    ``explicit`` flag. Raises DecodeError for an illegal opcode or a bad immediate.
+    """
+    if pos >= end:
+        raise DecodeError("unexpected end", pos)
+    b = data[pos]
+    if b in PREFIXED:
+        code, p = read_u32(data, pos + 1, end)
+        op = PREFIXED[b].get(code)
+        if op is None:
+            raise DecodeError(f"illegal opcode 0x{b:02x} 0x{code:x}", pos)
+    else:
+        op = SINGLE[b]
+        if op is None:
+            raise DecodeError(f"illegal opcode 0x{b:02x}", pos)
+        p = pos + 1
+    readers = _OP_READERS.get(op)
+    if readers is None:
+        readers = _OP_READERS[op] = tuple(_READERS[k] for k in op.imm)
+    if not readers:
+        return op, (), p
+    args = []
+    for r in readers:
+        v, p = r(data, p, end)
+        args.append(v)
+    return op, tuple(args), p
+
+
+# ====================================================================== text forms
+
+def heap_text(heap) -> str:
+    return heap if isinstance(heap, str) else str(heap)
+
+
+def valtype_text(t) -> str:
+    """``i32``, ``funcref``, ``(ref null 3)``, ``(ref any)`` ..."""
+    return str(t)
+
+
+def _ref_text(nullable: bool, heap) -> str:
+    return f"(ref {'null ' if nullable else ''}{heap_text(heap)})"
+
+
+def _f32_text(bits: int) -> str:
+    sign = "-" if bits >> 31 else ""
+    exp = (bits >> 23) & 0xFF
+    frac = bits & 0x7FFFFF
+    if exp == 0xFF:
+        if frac == 0:
+            return sign + "inf"
+        return sign + ("nan" if frac == 0x400000 else f"nan:0x{frac:x}")
+    v = struct.unpack("<f", struct.pack("<I", bits))[0]
+    for prec in range(1, 10):
+        s = f"{v:.{prec}g}"
+        try:
+            if struct.unpack("<I", struct.pack("<f", float(s)))[0] == bits:
+                return s
+        except OverflowError:  # rounded past the largest finite f32
+            continue
+    return repr(v)  # pragma: no cover
+
+
+def _f64_text(bits: int) -> str:
+    sign = "-" if bits >> 63 else ""
+    exp = (bits >> 52) & 0x7FF
+    frac = bits & ((1 << 52) - 1)
+    if exp == 0x7FF:
+        if frac == 0:
+            return sign + "inf"
+        return sign + ("nan" if frac == 1 << 51 else f"nan:0x{frac:x}")
+    return repr(struct.unpack("<d", struct.pack("<Q", bits))[0])
+
+
+def _natural_align(name: str) -> int:
+    """log2 of the natural alignment of a memory instruction, from its name."""
+    if re.search(r"\d+x\d+", name):  # v128.load8x8_s and friends read 64 bits
+        return 3
+    m = re.search(r"(?:load|store|rmw|wait)(\d+)", name)
+    if m:
+        return {8: 0, 16: 1, 32: 2, 64: 3}[int(m.group(1))]
+    if name.endswith("notify"):
+        return 2
+    ty = name.split(".", 1)[0]
+    return {"i32": 2, "f32": 2, "i64": 3, "f64": 3, "v128": 4}.get(ty, 0)
+
+
+_ALIGN_CACHE: dict[str, int] = {}
+
+
+def _memarg_text(name: str, m: MemArg) -> str:
+    parts = []
+    if m.memory or m.explicit:
+        parts.append(str(m.memory))
+    if m.offset:
+        parts.append(f"offset={m.offset}")
+    nat = _ALIGN_CACHE.get(name)
+    if nat is None:
+        nat = _ALIGN_CACHE[name] = _natural_align(name)
+    if m.align != nat:
+        parts.append(f"align={1 << m.align}")
+    return " ".join(parts)
+
+
+def _blocktype_text(bt) -> str:
+    if bt is None:
+        return ""
+    if isinstance(bt, int):
+        return f"(type {bt})"
+    return f"(result {valtype_text(bt)})"
+
+
+def _catch_text(c: Catch) -> str:
+    if c.tag is None:
+        return f"({c.kind} {c.label})"
+    return f"({c.kind} {c.tag} {c.label})"
+
+
+def instr_text(op: OpInfo, args: tuple) -> str:
+    """The text form of an instruction read by :func:`read_instr` (``i32.load offset=8``, ``block (result i32)``)."""
+    name = op.name
+    if not args:
+        return name
+    imm = op.imm
+    if name in ("ref.test", "ref.cast", "ref.test_null", "ref.cast_null"):
+        return f"{name[:8]} {_ref_text(name.endswith('_null'), args[0])}"
+    if name in ("br_on_cast", "br_on_cast_fail"):
+        flags, label, h1, h2 = args
+        return f"{name} {label} {_ref_text(bool(flags & 1), h1)} {_ref_text(bool(flags & 2), h2)}"
+    if name == "select_t":
+        return "select " + " ".join(f"(result {valtype_text(t)})" for t in args[0]) if args[0] else "select (result)"
+    if name in ("call_indirect", "return_call_indirect"):
+        t, table = args
+        return f"{name} {table} (type {t})" if table else f"{name} (type {t})"
+    parts = [name]
+    for kind, v in zip(imm, args):
+        if kind == "zero":
+            continue
+        if kind == "memarg":
+            s = _memarg_text(name, v)
+            if s:
+                parts.append(s)
+        elif kind == "blocktype":
+            s = _blocktype_text(v)
+            if s:
+                parts.append(s)
+        elif kind == "labels":
+            parts.extend(map(str, v))
+        elif kind == "f32":
+            parts.append(_f32_text(v))
+        elif kind == "f64":
+            parts.append(_f64_text(v))
+        elif kind == "v128":
+            lanes = struct.unpack("<4I", v)
+            parts.append("i32x4 " + " ".join(f"0x{x:08x}" for x in lanes))
+        elif kind == "lanes16":
+            parts.append(" ".join(map(str, v)))
+        elif kind == "heaptype":
+            parts.append(heap_text(v))
+        elif kind == "valtypes":
+            parts.append(" ".join(map(valtype_text, v)))
+        elif kind == "catches":
+            parts.extend(map(_catch_text, v))
+        else:
+            parts.append(str(v))
+    return " ".join(parts)
+
+
+# ====================================================================== small text helpers
+
+def _q(s: str) -> str:
+    """A name as a quoted string with escapes (ASCII only, stable)."""
+    return json.dumps(s, ensure_ascii=True)
+
+
+def _limits_text(lim) -> str:
+    parts = ["i64" if lim.is64 else "i32", f"min {lim.min}"]
+    if lim.max is not None:
+        parts.append(f"max {lim.max}")
+    if lim.shared:
+        parts.append("shared")
+    return " ".join(parts)
+
+
+def _subtype_text(st) -> str:
+    comp = st.comp
+    from ..types import ArrayType, FuncType, StructType
+    if isinstance(comp, FuncType):
+        body = f"func {comp}"
+    elif isinstance(comp, StructType):
+        fields = " ".join(f"(field {_field_text(f)})" for f in comp.fields)
+        body = f"struct {fields}".rstrip()
+    elif isinstance(comp, ArrayType):
+        body = f"array {_field_text(comp.field)}"
+    else:  # pragma: no cover
+        body = repr(comp)
+    if st.form in ("sub", "sub_final"):
+        head = "sub final" if st.final else "sub"
+        supers = "".join(f" {s}" for s in st.supers)
+        return f"{head}{supers} ({body})"
+    return body
+
+
+def _field_text(f) -> str:
+    t = str(f.storage)
+    return f"(mut {t})" if f.mutable else t
+
+
+def _ascii(b: bytes) -> str:
+    return "".join(chr(c) if 0x20 <= c < 0x7F else "." for c in b)
+
+
+def _plural(n: int, word: str, many: str | None = None) -> str:
+    return f"{n} {word if n == 1 else (many or word + 's')}"
+
+
+# ====================================================================== the walker
+
+class _Walker:
+    """Walks ``data`` field by field, appending DumpLines to ``out`` (flushed by the caller)."""
+
+    def __init__(self, data: bytes, elide: int | None):
+        self.d = data
+        self.elide = elide
+        self.out: list[DumpLine] = []
+        # index space counters
+        self.imported = dict.fromkeys(_KINDS, 0)
+        self.nfuncs_declared: int | None = None
+        self.ntypes = 0
+        self.ntables = 0
+        self.nmemories = 0
+        self.nglobals = 0
+        self.ntags = 0
+        self.datacount: int | None = None
+        self.saw_code = False
+        self.saw_data = False
+
+    # -- emitting ---------------------------------------------------------------------------
+    def line(self, start: int, end: int, meaning: str) -> None:
+        self.out.append(DumpLine(start, self.d[start:end], meaning))
+
+    def heading(self, at: int, text: str) -> None:
+        self.out.append(DumpLine(at, b"", text))
+
+    def rows(self, start: int, end: int):
+        """Generator: hex rows of ROW bytes for ``data[start:end]``, the middle elided when asked."""
+        d = self.d
+        nrows = (end - start + ROW - 1) // ROW
+        head = nrows
+        tail = 0
+        if self.elide is not None and nrows > self.elide + 2:  # hide at least 3 rows
+            tail = 2 if self.elide >= 4 else 1
+            head = max(self.elide - tail, 1)
+        pos = start
+        for r in range(head):
+            q = min(pos + ROW, end)
+            self.out.append(DumpLine(pos, d[pos:q], _ascii(d[pos:q])))
+            pos = q
+            if r % 4096 == 4095:
+                yield
+        if tail:
+            skip_end = start + (nrows - tail) * ROW
+            self.out.append(DumpLine(pos, d[pos:skip_end], f"... {skip_end - pos} bytes not shown"))
+            pos = skip_end
+            while pos < end:
+                q = min(pos + ROW, end)
+                self.out.append(DumpLine(pos, d[pos:q], _ascii(d[pos:q])))
+                pos = q
+
+    @staticmethod
+    def drain(gen) -> None:
+        for _ in gen:
+            pass
+
+    # -- primitives ---------------------------------------------------------------------------
+    def u32(self, p: int, end: int) -> tuple[int, int]:
+        return read_u32(self.d, p, end)
+
+    def count(self, p: int, end: int, what: str, min_size: int = 1) -> tuple[int, int]:
+        n, q = read_u32(self.d, p, end)
+        if n * min_size > end - q:
+            raise DecodeError("unexpected end of section or function", p, f"{what} count {n} ({end - q} bytes left)")
+        self.line(p, q, f"{n} count")
+        return n, q
+
+    def name(self, p: int, end: int) -> tuple[str, int]:
+        return decode_name(self.d, p, end)
+
+    # -- expressions ----------------------------------------------------------------------------
+    def expr(self, p: int, end: int, indent: int, where: str | None = None) -> int:
+        """Instruction lines up to the ``end`` that closes the expression; returns the position after it."""
+        d = self.d
+        out = self.out
+        depth = 0
+        pad = "  " * indent
+        datacount_needed = self.datacount is None and where is not None
+        while True:
+            if p >= end:
+                raise DecodeError("END opcode expected", end)
+            op, args, q = read_instr(d, p, end)
+            name = op.name
+            if name == "end" or name == "delegate":
+                if depth == 0:
+                    if name == "delegate":
+                        raise DecodeError("delegate outside of a try block", p)
+                    out.append(DumpLine(p, d[p:q], pad + "end"))
+                    return q
+                depth -= 1
+                out.append(DumpLine(p, d[p:q], pad + "  " * depth + instr_text(op, args)))
+            elif name in ("else", "catch", "catch_all"):
+                out.append(DumpLine(p, d[p:q], pad + "  " * max(depth - 1, 0) + instr_text(op, args)))
+            else:
+                if datacount_needed and op.prefix == 0xFC and op.code in (8, 9):
+                    raise DecodeError("data count section required", p, f"{where} ({name})")
+                out.append(DumpLine(p, d[p:q], pad + "  " * depth + instr_text(op, args)))
+                if op in BLOCK_OPS:
+                    depth += 1
+            p = q
+
+    def const_expr(self, p: int, end: int) -> int:
+        return self.expr(p, end, 1)
+
+    # -- module ---------------------------------------------------------------------------------
+    def run(self) -> Iterator[None]:
+        d = self.d
+        total = len(d)
+        if total < 4:
+            raise DecodeError("unexpected end", total, "module preamble")
+        if d[:4] != MAGIC:
+            raise DecodeError("magic header not detected", 0)
+        self.line(0, 4, "magic")
+        if total < 8:
+            raise DecodeError("unexpected end", total, "module preamble")
+        if d[4:8] != VERSION:
+            raise DecodeError("unknown binary version", 4)
+        self.line(4, 8, "version 1")
+        pos = 8
+        last_rank = -1
+        seen: set[int] = set()
+        while pos < total:
+            yield
+            start = pos
+            sid = d[pos]
+            if sid not in SECTION_NAMES:
+                raise DecodeError("malformed section id", pos, f"section header (id {sid})")
+            kind = SECTION_NAMES[sid]
+            try:
+                size, p = read_u32(d, pos + 1, total)
+            except DecodeError as e:
+                raise e.with_context(f"{kind} section size") from None
+            end = p + size
+            if end > total:
+                raise DecodeError("length out of bounds", p, f"{kind} section size ({size} bytes, {total - p} left)")
+            if sid != 0:
+                rank = ORDER_RANK[sid]
+                if sid in seen:
+                    raise DecodeError("unexpected content after last section", start, f"{kind} section (duplicate)")
+                if rank < last_rank:
+                    raise DecodeError("unexpected content after last section", start, f"{kind} section (out of order)")
+                seen.add(sid)
+                last_rank = rank
+            if sid == 0:
+                self.line(start, p, f"custom section, size {size}")
+                r = self.custom(p, end)
+            else:
+                self.precheck(sid, start, p, end)
+                self.line(start, p, f"{kind} section, size {size}")
+                r = getattr(self, f"sec_{kind}")(p, end)
+            if r is not None:
+                yield from r
+            pos = end
+        # cross-section checks the streaming walk could not make yet
+        if not self.saw_code and self.nfuncs_declared:
+            raise DecodeError("function and code section have inconsistent lengths", total,
+                              f"{self.nfuncs_declared} functions, 0 bodies")
+        if not self.saw_data and self.datacount:
+            raise DecodeError("data count and data section have inconsistent lengths", total,
+                              f"data count {self.datacount}, 0 data segments")
+
+    @staticmethod
+    def finish(p: int, end: int, what: str) -> None:
+        if p != end:
+            raise DecodeError("section size mismatch", p, f"{what} section ({end - p} bytes left over)")
+
+    # -- known sections -------------------------------------------------------------------------
+    def sec_type(self, p: int, end: int) -> None:
+        d = self.d
+        n, p = self.count(p, end, "type")
+        for i in range(n):
+            try:
+                if p < end and d[p] == 0x4E:
+                    k, q = read_u32(d, p + 1, end)
+                    if k > end - q:
+                        raise DecodeError(f"length out of bounds: vector of {k} items in {end - q} bytes", p + 1)
+                    self.line(p, q, f"rec group {i}: {_plural(k, 'type')}")
+                    p = q
+                    for _ in range(k):
+                        st, q = tc.decode_subtype(d, p, end, 0)
+                        self.line(p, q, f"  [type {self.ntypes}] {_subtype_text(st)}")
+                        self.ntypes += 1
+                        p = q
+                else:
+                    st, q = tc.decode_subtype(d, p, end, 0)
+                    self.line(p, q, f"[type {self.ntypes}] {_subtype_text(st)}")
+                    self.ntypes += 1
+                    p = q
+            except DecodeError as e:
+                raise e.with_context(f"type {i}") from None
+        self.finish(p, end, "type")
+
+    def sec_import(self, p: int, end: int) -> None:
+        d = self.d
+        n, p = self.count(p, end, "import")
+        for i in range(n):
+            try:
+                start = p
+                module, p = self.name(p, end)
+                name, p = self.name(p, end)
+                if p >= end:
+                    raise DecodeError("unexpected end", p)
+                k = d[p]
+                if k > 4:
+                    raise DecodeError("malformed import kind", p, f"kind byte 0x{k:02x}")
+                kind = _KINDS[k]
+                idx = self.imported[kind]
+                p += 1
+                if k == 0:
+                    t, p = read_u32(d, p, end)
+                    desc = f"type {t}"
+                elif k == 1:
+                    tt, p = tc.decode_tabletype(d, p, end, 0)
+                    desc = f"{valtype_text(tt.elem)} {_limits_text(tt.limits)}"
+                elif k == 2:
+                    mt, p = tc.decode_memorytype(d, p, end, 0)
+                    desc = _limits_text(mt.limits)
+                elif k == 3:
+                    gt, p = tc.decode_globaltype(d, p, end, 0)
+                    desc = f"(mut {valtype_text(gt.val)})" if gt.mutable else valtype_text(gt.val)
+                else:
+                    tg, p = tc.decode_tagtype(d, p, end, 0)
+                    desc = f"type {tg.type_idx}"
+                self.imported[kind] = idx + 1
+                self.line(start, p, f"import [{kind} {idx}] {_q(module)} {_q(name)}: {kind} {desc}")
+            except DecodeError as e:
+                raise e.with_context(f"import {i}") from None
+        self.ntables = self.imported["table"]
+        self.nmemories = self.imported["memory"]
+        self.nglobals = self.imported["global"]
+        self.ntags = self.imported["tag"]
+        self.finish(p, end, "import")
+
+    def sec_func(self, p: int, end: int) -> None:
+        n, p = self.count(p, end, "func")
+        base = self.imported["func"]
+        for i in range(n):
+            t, q = self.u32(p, end)
+            self.line(p, q, f"[func {base + i}] type {t}")
+            p = q
+        self.nfuncs_declared = n
+        self.finish(p, end, "func")
+
+    def sec_table(self, p: int, end: int) -> None:
+        d = self.d
+        n, p = self.count(p, end, "table")
+        for i in range(n):
+            try:
+                idx = self.ntables
+                if p < end and d[p] == 0x40:
+                    if p + 1 >= end:
+                        raise DecodeError("unexpected end", p + 1)
+                    if d[p + 1] != 0x00:
+                        raise DecodeError("malformed table", p + 1, "reserved byte after 0x40")
+                    tt, q = tc.decode_tabletype(d, p + 2, end, 0)
+                    self.line(p, q, f"[table {idx}] {valtype_text(tt.elem)} {_limits_text(tt.limits)}, init:")
+                    p = self.const_expr(q, end)
+                else:
+                    tt, q = tc.decode_tabletype(d, p, end, 0)
+                    self.line(p, q, f"[table {idx}] {valtype_text(tt.elem)} {_limits_text(tt.limits)}")
+                    p = q
+                self.ntables += 1
+            except DecodeError as e:
+                raise e.with_context(f"table {i}") from None
+        self.finish(p, end, "table")
+
+    def sec_memory(self, p: int, end: int) -> None:
+        n, p = self.count(p, end, "memory")
+        for i in range(n):
+            try:
+                mt, q = tc.decode_memorytype(self.d, p, end, 0)
+            except DecodeError as e:
+                raise e.with_context(f"memory {i}") from None
+            self.line(p, q, f"[memory {self.nmemories}] {_limits_text(mt.limits)}")
+            self.nmemories += 1
+            p = q
+        self.finish(p, end, "memory")
+
+    def sec_tag(self, p: int, end: int) -> None:
+        n, p = self.count(p, end, "tag")
+        for i in range(n):
+            try:
+                tg, q = tc.decode_tagtype(self.d, p, end, 0)
+            except DecodeError as e:
+                raise e.with_context(f"tag {i}") from None
+            self.line(p, q, f"[tag {self.ntags}] type {tg.type_idx}")
+            self.ntags += 1
+            p = q
+        self.finish(p, end, "tag")
+
+    def sec_global(self, p: int, end: int) -> None:
+        n, p = self.count(p, end, "global")
+        for i in range(n):
+            try:
+                gt, q = tc.decode_globaltype(self.d, p, end, 0)
+                t = f"(mut {valtype_text(gt.val)})" if gt.mutable else valtype_text(gt.val)
+                self.line(p, q, f"[global {self.nglobals}] {t}")
+                p = self.const_expr(q, end)
+            except DecodeError as e:
+                raise e.with_context(f"global {i}") from None
+            self.nglobals += 1
+        self.finish(p, end, "global")
+
+    def sec_export(self, p: int, end: int) -> None:
+        d = self.d
+        n, p = self.count(p, end, "export")
+        for i in range(n):
+            try:
+                start = p
+                name, p = self.name(p, end)
+                if p >= end:
+                    raise DecodeError("unexpected end", p)
+                k = d[p]
+                if k > 4:
+                    raise DecodeError("malformed export kind", p, f"kind byte 0x{k:02x}")
+                idx, p = read_u32(d, p + 1, end)
+            except DecodeError as e:
+                raise e.with_context(f"export {i}") from None
+            self.line(start, p, f"export {_q(name)}: {_KINDS[k]} {idx}")
+        self.finish(p, end, "export")
+
+    def sec_start(self, p: int, end: int) -> None:
+        v, q = self.u32(p, end)
+        self.line(p, q, f"start func {v}")
+        self.finish(q, end, "start")
+
+    def sec_datacount(self, p: int, end: int) -> None:
+        v, q = self.u32(p, end)
+        self.line(p, q, f"data count {v}")
+        self.datacount = v
+        self.finish(q, end, "datacount")
+
+    def sec_elem(self, p: int, end: int) -> None:
+        d = self.d
+        n, p = self.count(p, end, "elem")
+        for i in range(n):
+            yield
+            try:
+                at = p
+                flags, p = read_u32(d, p, end)
+                if flags > 7:
+                    raise DecodeError("malformed elements segment kind", at, f"flags {flags}")
+                if flags & 1 == 0:
+                    mode = "active"
+                elif flags & 2:
+                    mode = "declarative"
+                else:
+                    mode = "passive"
+                form = "expressions" if flags & 4 else "func indices"
+                self.line(at, p, f"[elem {i}] flags {flags}: {mode}, {form}")
+                if mode == "active":
+                    if flags & 2:
+                        t, q = read_u32(d, p, end)
+                        self.line(p, q, f"table {t}")
+                        p = q
+                    p = self.const_expr(p, end)
+                if flags & 4 == 0:
+                    if flags & 3:
+                        if p >= end:
+                            raise DecodeError("unexpected end", p)
+                        if d[p] != 0x00:
+                            raise DecodeError("malformed elements segment kind", p, f"elemkind 0x{d[p]:02x}")
+                        self.line(p, p + 1, "elemkind funcref")
+                        p += 1
+                    k, p = self.count(p, end, "element function index")
+                    for j in range(k):
+                        f, q = read_u32(d, p, end)
+                        self.line(p, q, f"  [{j}] func {f}")
+                        p = q
+                else:
+                    if flags & 3:
+                        rt, q = tc.decode_reftype(d, p, end, 0)
+                        self.line(p, q, f"element type {valtype_text(rt)}")
+                        p = q
+                    k, p = self.count(p, end, "element expression")
+                    for j in range(k):
+                        self.heading(p, f"  [{j}]")
+                        p = self.const_expr(p, end)
+            except DecodeError as e:
+                raise e.with_context(f"elem segment {i}") from None
+        self.finish(p, end, "elem")
+
+    def precheck(self, sid: int, start: int, p: int, end: int) -> None:
+        """Count checks against earlier sections, reported at the section (as the library does)."""
+        if sid == 10:
+            self.saw_code = True
+            n, _q = read_u32(self.d, p, end)
+            nf = self.nfuncs_declared or 0
+            if n != nf:
+                raise DecodeError("function and code section have inconsistent lengths", start,
+                                  f"{nf} functions, {n} bodies")
+        elif sid == 11:
+            self.saw_data = True
+            n, _q = read_u32(self.d, p, end)
+            if self.datacount is not None and n != self.datacount:
+                raise DecodeError("data count and data section have inconsistent lengths", start,
+                                  f"data count {self.datacount}, {n} data segments")
+
+    def sec_code(self, p: int, end: int) -> None:
+        d = self.d
+        n, p = self.count(p, end, "code")
+        base = self.imported["func"]
+        for i in range(n):
+            yield
+            try:
+                size, q = read_u32(d, p, end)
+            except DecodeError as e:
+                raise e.with_context(f"code body {i} size") from None
+            bend = q + size
+            if bend > end:
+                raise DecodeError("unexpected end of section or function", end,
+                                  f"code body {i} ({size} bytes declared, {end - q} left)")
+            self.heading(p, f"== func {base + i} ==")
+            self.line(p, q, f"size of function {size}")
+            where = f"code body {i}"
+            try:
+                p = self.locals(q, bend)
+                p = self.expr(p, bend, 0, where)
+                if p != bend:
+                    raise DecodeError("operators remaining after end of function body", p)
+            except DecodeError as e:
+                raise e.with_context(where) from None
+            p = bend
+        self.finish(p, end, "code")
+
+    def locals(self, p: int, end: int) -> int:
+        d = self.d
+        start = p
+        n, q = read_u32(d, p, end)
+        if 2 * n > end - q:
+            raise DecodeError(f"length out of bounds: {n} local declarations in {end - q} bytes", start)
+        self.line(p, q, _plural(n, "local declaration"))
+        p = q
+        total = 0
+        for _ in range(n):
+            c, q = read_u32(d, p, end)
+            total += c
+            if total > MAX_LOCALS:
+                raise DecodeError("too many locals", p)
+            t, q = tc.decode_valtype(d, q, end, 0)
+            self.line(p, q, f"{_plural(c, 'local')} of type {valtype_text(t)}")
+            p = q
+        return p
+
+    def sec_data(self, p: int, end: int) -> None:
+        d = self.d
+        n, p = self.count(p, end, "data")
+        for i in range(n):
+            yield
+            try:
+                at = p
+                flags, p = read_u32(d, p, end)
+                if flags == 0:
+                    self.line(at, p, f"[data {i}] flags 0: active, memory 0")
+                    p = self.const_expr(p, end)
+                elif flags == 1:
+                    self.line(at, p, f"[data {i}] flags 1: passive")
+                elif flags == 2:
+                    self.line(at, p, f"[data {i}] flags 2: active")
+                    m, q = read_u32(d, p, end)
+                    self.line(p, q, f"memory {m}")
+                    p = self.const_expr(q, end)
+                else:
+                    raise DecodeError("malformed data segment kind", at, f"flags {flags}")
+                size, q = read_u32(d, p, end)
+                if size > end - q:
+                    raise DecodeError("unexpected end of section or function", q,
+                                      f"{size} data bytes declared, {end - q} left")
+                self.line(p, q, f"{size} bytes of data")
+                yield from self.rows(q, q + size)
+                p = q + size
+            except DecodeError as e:
+                raise e.with_context(f"data segment {i}") from None
+        self.finish(p, end, "data")
+
+    # -- custom sections ------------------------------------------------------------------------
+    def custom(self, p: int, end: int) -> None:
+        try:
+            name, q = self.name(p, end)
+        except DecodeError as e:
+            raise e.with_context("custom section name") from None
+        self.line(p, q, f"name: {_q(name)}")
+        decoder = _CUSTOM_DECODERS.get(name)
+        if decoder is None:
+            yield from self.rows(q, end)
+            return
+        mark = len(self.out)
+        try:
+            decoder(self, q, end)
+        except DecodeError as e:
+            # the library keeps a malformed known custom section raw: show the rest as bytes
+            done = self.out[mark:]
+            resume = q
+            for ln in done:
+                if ln.bytes:
+                    resume = ln.offset + len(ln.bytes)
+            self.heading(resume, f"(malformed {name} section, kept raw: {e})")
+            yield from self.rows(resume, end)
+
+    def custom_name(self, p: int, end: int) -> None:
+        d = self.d
+        names = {0: "module", 1: "function", 2: "local", 3: "label", 4: "type", 5: "table", 6: "memory",
+                 7: "global", 8: "elem", 9: "data", 10: "field", 11: "tag"}
+        while p < end:
+            sid = d[p]
+            size, q = read_u32(d, p + 1, end)
+            sub_end = q + size
+            if sub_end > end:
+                raise DecodeError("length out of bounds", q, f"name subsection {sid} size")
+            what = names.get(sid)
+            self.line(p, q, f"{what or 'unknown'} names subsection (id {sid}), size {size}")
+            p = q
+            if what is None:
+                self.drain(self.rows(p, sub_end))
+                p = sub_end
+            elif sid == 0:
+                s, q = self.name(p, sub_end)
+                self.line(p, q, f"module name {_q(s)}")
+                p = q
+            elif sid in (2, 3, 10):
+                outer = {2: "func", 3: "func", 10: "type"}[sid]
+                n, p = self.count(p, sub_end, "indirect name map", 2)
+                for _ in range(n):
+                    idx, q = read_u32(d, p, sub_end)
+                    k, r = read_u32(d, q, sub_end)
+                    if 2 * k > sub_end - r:
+                        raise DecodeError("length out of bounds", q, f"name map of {k} entries")
+                    self.line(p, r, f"{outer} {idx}: {_plural(k, what + ' name')}")
+                    p = r
+                    for _ in range(k):
+                        j, q = read_u32(d, p, sub_end)
+                        s, q = self.name(q, sub_end)
+                        self.line(p, q, f"  {what} {j} {_q(s)}")
+                        p = q
+            else:
+                n, p = self.count(p, sub_end, "name map", 2)
+                for _ in range(n):
+                    idx, q = read_u32(d, p, sub_end)
+                    s, q = self.name(q, sub_end)
+                    self.line(p, q, f"{what} {idx} {_q(s)}")
+                    p = q
+            if p != sub_end:
+                raise DecodeError("section size mismatch", p, f"name subsection {sid}")
+
+    def custom_producers(self, p: int, end: int) -> None:
+        n, p = self.count(p, end, "producers field", 2)
+        for _ in range(n):
+            fname, q = self.name(p, end)
+            k, r = read_u32(self.d, q, end)
+            if 2 * k > end - r:
+                raise DecodeError("length out of bounds", q, f"{k} producer values")
+            self.line(p, r, f"field {_q(fname)}: {_plural(k, 'value')}")
+            p = r
+            for _ in range(k):
+                name, q = self.name(p, end)
+                version, q = self.name(q, end)
+                self.line(p, q, f"  {_q(name)} version {_q(version)}")
+                p = q
+        if p != end:
+            raise DecodeError("section size mismatch", p, "producers section")
+
+    def custom_target_features(self, p: int, end: int) -> None:
+        n, p = self.count(p, end, "target features", 2)
+        for _ in range(n):
+            if p >= end:
+                raise DecodeError("unexpected end", p)
+            prefix = chr(self.d[p])
+            if prefix not in "+-=":
+                raise DecodeError(f"malformed target feature prefix 0x{self.d[p]:02x}", p)
+            name, q = self.name(p + 1, end)
+            self.line(p, q, f"{prefix}{name}")
+            p = q
+        if p != end:
+            raise DecodeError("section size mismatch", p, "target_features section")
+
+    def custom_dylink(self, p: int, end: int) -> None:
+        d = self.d
+        names = {1: "mem info", 2: "needed", 3: "export info", 4: "import info", 5: "runtime path"}
+        while p < end:
+            sid = d[p]
+            size, q = read_u32(d, p + 1, end)
+            sub_end = q + size
+            if sub_end > end:
+                raise DecodeError("length out of bounds", q, f"dylink.0 subsection {sid} size")
+            self.line(p, q, f"{names.get(sid, 'unknown')} subsection (id {sid}), size {size}")
+            p = q
+            if sid == 1:
+                for field in ("memory size", "memory alignment (log2)", "table size", "table alignment (log2)"):
+                    v, q = read_u32(d, p, sub_end)
+                    self.line(p, q, f"{field} {v}")
+                    p = q
+            elif sid in (2, 5):
+                n, p = self.count(p, sub_end, "dylink names")
+                for _ in range(n):
+                    s, q = self.name(p, sub_end)
+                    self.line(p, q, _q(s))
+                    p = q
+            elif sid == 3:
+                n, p = self.count(p, sub_end, "export info", 2)
+                for _ in range(n):
+                    s, q = self.name(p, sub_end)
+                    fl, q = read_u32(d, q, sub_end)
+                    self.line(p, q, f"{_q(s)} flags 0x{fl:x}")
+                    p = q
+            elif sid == 4:
+                n, p = self.count(p, sub_end, "import info", 3)
+                for _ in range(n):
+                    m, q = self.name(p, sub_end)
+                    s, q = self.name(q, sub_end)
+                    fl, q = read_u32(d, q, sub_end)
+                    self.line(p, q, f"{_q(m)} {_q(s)} flags 0x{fl:x}")
+                    p = q
+            else:
+                self.drain(self.rows(p, sub_end))
+                p = sub_end
+            if p != sub_end:
+                raise DecodeError("section size mismatch", p, f"dylink.0 subsection {sid}")
+
+
+_CUSTOM_DECODERS = {
+    "name": _Walker.custom_name,
+    "producers": _Walker.custom_producers,
+    "target_features": _Walker.custom_target_features,
+    "dylink.0": _Walker.custom_dylink,
+}
+
+
+def dump(data, *, elide: int | None = None) -> Iterator[DumpLine]:
+    """Yield the :class:`DumpLine` s of the module ``data`` (bytes, bytearray or memoryview), in file order.
+
+    ``elide``: show about this many 16-byte rows of a raw run (data segment
+    contents, unknown custom sections); the middle of a run of more than
+    ``elide + 2`` rows becomes one line ``... N bytes not shown`` (whose
+    ``bytes`` still hold them). None shows all.
+    Raises DecodeError after the lines decoded before a malformation.
+    """
+    data = bytes(data)
+    w = _Walker(data, elide)
+    try:
+        for _ in w.run():
+            if w.out:
+                out, w.out = w.out, []
+                yield from out
+    except DecodeError:
+        out, w.out = w.out, []
+        yield from out
+        raise
+    yield from w.out
+    w.out = []
+    # everything the walk checks passed: let the library have the last word
+    from ..module import parse
+    parse(data, lazy=False)
+
+
+# ====================================================================== rendering
+
+def format_lines(lines, *, offset_width: int | None = None, max_rows: int | None = 4) -> Iterator[str]:
+    """Render DumpLines as text: ``offset | bytes | meaning``, 16 bytes per row.
+
+    A field longer than 16 bytes wraps onto continuation rows (offset column
+    blank); with ``max_rows`` set, a field of more rows shows its first rows
+    and ``...``. Elided runs (``... N bytes not shown``) show no bytes.
+    ``offset_width``: hex digits of the offset column (default: 2, growing as needed).
+    """
+    width = offset_width or 2
+    col = ROW * 3 - 1
+    blank_off = " " * (width + 2)
+    for off, b, meaning in lines:
+        if not b:
+            yield f"{blank_off} | {' ' * col} | {meaning}".rstrip()
+            continue
+        offs = f"0x{off:0{width}x}"
+        if len(offs) > width + 2:
+            width = len(offs) - 2
+            blank_off = " " * (width + 2)
+        n = len(b)
+        if n > ROW and meaning.startswith("... ") and meaning.endswith(" bytes not shown"):
+            yield f"{offs} | {'...':<{col}} | {meaning}"
+            continue
+        if n <= ROW:
+            yield f"{offs} | {b.hex(' '):<{col}} | {meaning}"
+            continue
+        nrows = (n + ROW - 1) // ROW
+        shown = nrows if max_rows is None or nrows <= max_rows else max(max_rows - 1, 1)
+        yield f"{offs} | {b[:ROW].hex(' '):<{col}} | {meaning}"
+        for r in range(1, shown):
+            yield f"{blank_off} | {b[r * ROW:(r + 1) * ROW].hex(' '):<{col}} |"
+        if shown < nrows:
+            rest = n - shown * ROW
+            yield f"{blank_off} | {'...':<{col}} | ({rest} more bytes)"
