@@ -105,7 +105,7 @@ def test_refusal_is_one_error_line(tmp_path, capsys):
     src.write_text('(module (import "env" "memory" (memory 1)) (func (export "wizer-initialize")))')
     assert main(["snapshot", str(src), "-o", str(tmp_path / "o.wasm")]) == 1
     err = capsys.readouterr().err.strip().splitlines()
-    assert len(err) == 1 and err[0].startswith("error: cannot snapshot: the module imports memory env.memory")
+    assert len(err) == 1 and err[0].startswith(f"error: {src}: cannot snapshot: the module imports memory env.memory")
 
 
 @pytest.mark.parametrize("argv, message", [

@@ -181,8 +181,9 @@ def parse_manifest(text: str, base_dir: str = ".", origin: str | None = None) ->
     if "name" in world:
         man.name = _str(world["name"], where, "world.name")
     if "fuel" in world:
-        if not isinstance(world["fuel"], int) or isinstance(world["fuel"], bool) or world["fuel"] < 0:
-            raise ManifestError(f"{where}: world.fuel must be a non-negative integer")
+        if not isinstance(world["fuel"], int) or isinstance(world["fuel"], bool) or \
+                not 0 <= world["fuel"] < 1 << 64:
+            raise ManifestError(f"{where}: world.fuel must be a whole number from 0 to {(1 << 64) - 1}")
         man.fuel = world["fuel"]
     if "cache_dir" in world:
         man.cache_dir = abspath(_str(world["cache_dir"], where, "world.cache_dir"))
@@ -238,6 +239,12 @@ def parse_manifest(text: str, base_dir: str = ".", origin: str | None = None) ->
     merge = data.get("merge", {})
     if not isinstance(merge, dict):
         raise ManifestError(f"{where}: [merge] must be a table of merge options")
+    from wasmweld.link.merge import check_options  # stdlib-only, like the manifest
+
+    try:
+        check_options(merge)
+    except LinkError as e:
+        raise ManifestError(f"{where}: [merge]: {e}") from None
     man.merge_options = dict(merge)
     return man
 
@@ -261,9 +268,20 @@ def _wasi(w: Any, where: str, abspath):
     env = w.get("env", {})
     if not isinstance(env, dict) or not all(isinstance(v, str) for v in env.values()):
         raise ManifestError(f"{where}: wasi.env must be a table of strings")
-    readonly = set(w.get("readonly", []))
+    if not isinstance(w.get("inherit_env", False), bool):
+        raise ManifestError(f"{where}: wasi.inherit_env must be true or false")
+    readonly = w.get("readonly", [])
+    if not isinstance(readonly, list) or not all(isinstance(g, str) for g in readonly):
+        raise ManifestError(f"{where}: wasi.readonly must be a list of guest paths (strings)")
+    preopens = w.get("preopens") or {}
+    if not isinstance(preopens, dict):
+        raise ManifestError(f"{where}: wasi.preopens must be a table of \"guest path\" = \"host directory\"")
+    unknown = sorted(set(readonly) - set(preopens))
+    if unknown:
+        raise ManifestError(f"{where}: wasi.readonly names {', '.join(map(repr, unknown))}, which wasi.preopens "
+                            "does not open")
     pre = []
-    for guest, host in (w.get("preopens") or {}).items():
+    for guest, host in preopens.items():
         pre.append(Preopen(abspath(_str(host, where, f"wasi.preopens.{guest}")), guest, guest not in readonly))
 
     def stream(key: str, default):

@@ -542,8 +542,9 @@ class Module:
         self._set_scalar(8, value)
 
     def _set_scalar(self, sid: int, value: int | None) -> None:
-        if value is not None and (not isinstance(value, int) or value < 0):
-            raise EditError(f"{SECTION_NAMES[sid]} must be a non-negative int or None, not {value!r}")
+        if value is not None and (isinstance(value, bool) or not isinstance(value, int)
+                                  or not 0 <= value <= 0xFFFFFFFF):
+            raise EditError(f"{SECTION_NAMES[sid]} must be an int from 0 to 2**32-1 or None, not {value!r}")
         try:
             self._get_scalar(sid)
         except DecodeError:  # the original is malformed: anything set now replaces it
@@ -582,7 +583,15 @@ class Module:
     def add_custom(self, name: str | CustomSection, data: bytes = b"", *, after: int | str | None = None) -> CustomSection:
         """Append a custom section; ``after`` is a known section id or name it should follow
         (0: before every known section; None: at the end of the module)."""
-        cs = name if isinstance(name, CustomSection) else CustomSection(name, bytes(data))
+        if not isinstance(name, CustomSection):
+            if not isinstance(data, (bytes, bytearray, memoryview)):
+                raise EditError(f"custom section data must be bytes, not {type(data).__name__}")
+            name = CustomSection(name, bytes(data))
+        cs = name
+        if not isinstance(cs.name, str):
+            raise EditError(f"a custom section name must be a str, not {type(cs.name).__name__}")
+        if not isinstance(cs.data, (bytes, bytearray, memoryview)):
+            raise EditError(f"custom section {cs.name!r}: data must be bytes, not {type(cs.data).__name__}")
         if after is None:
             anchor = CANONICAL_ORDER[-1]
         elif isinstance(after, str):
@@ -802,6 +811,40 @@ class Module:
                     self.warnings.append(f"custom section {name!r} kept raw: {e}")
         return self
 
+    def _header_count(self, sid: int) -> int | None:
+        """The item count a section starts with (0 when absent; None when it does not decode)."""
+        sec = self._known.get(sid)
+        if sec is None:
+            return 0
+        from .binary.leb import read_u32
+        try:
+            return read_u32(self._buf, sec.payload_offset, sec.end)[0]
+        except DecodeError:
+            return None  # reported, with its context, when the section is decoded
+
+    def _check_header_counts(self) -> None:
+        """Lazy parse: the cross-section count checks that need only the counts at the section starts.
+
+        A function section without as many bodies (or a data count that does not match
+        the data section) would otherwise surface as an index error in whatever reads
+        the module later.
+        """
+        nfunc, ncode = self._header_count(3), self._header_count(10)
+        if nfunc is not None and ncode is not None and nfunc != ncode:
+            sec = self._known.get(10) or self._known.get(3)
+            raise DecodeError("function and code section have inconsistent lengths",
+                              sec.offset, f"{nfunc} functions, {ncode} bodies")
+        if 12 in self._known:
+            ndata = self._header_count(11)
+            try:
+                dc = self.datacount
+            except DecodeError:
+                dc = None
+            if dc is not None and ndata is not None and dc != ndata:
+                sec = self._known.get(11) or self._known.get(12)
+                raise DecodeError("data count and data section have inconsistent lengths",
+                                  sec.offset, f"data count {dc}, {ndata} data segments")
+
     def _check_func_code(self) -> None:
         nfunc = len(self.funcs)
         ncode = len(self.code)
@@ -939,10 +982,17 @@ class Module:
             if r.section is not None and (r.cs is None or r.cs is r.orig):
                 _span(out, r.section.offset, r.section.end)
             else:
-                nb = r.cs.name.encode("utf-8")
-                payload_len = len(write_u(len(nb))) + len(nb) + len(r.cs.data)
+                data = r.cs.data
+                if not isinstance(r.cs.name, str) or not isinstance(data, (bytes, bytearray, memoryview)):
+                    raise EncodeError(f"cannot encode custom section {r.cs.name!r}: the name must be a str "
+                                      f"and the data bytes, not {type(data).__name__}")
+                try:
+                    nb = r.cs.name.encode("utf-8")
+                except UnicodeEncodeError as e:
+                    raise EncodeError(f"cannot encode custom section {r.cs.name!r}: {e}") from None
+                payload_len = len(write_u(len(nb))) + len(nb) + len(data)
                 out.append(b"\x00" + write_u(payload_len) + write_u(len(nb)) + nb)
-                out.append(r.cs.data)
+                out.append(data)
 
     def __repr__(self) -> str:
         parts = []
@@ -993,6 +1043,7 @@ def parse(data, *, lazy: bool = True) -> Module:
     m = Module()
     if lazy:
         m._load(buf)
+        m._check_header_counts()
         return m
     sections, error = split_sections_partial(buf)
     m._load(buf, sections)

@@ -25,7 +25,7 @@ from ..errors import DecodeError, EncodeError
 from ..types import FUNCREF, ExternKind, RefType
 from . import typecodec as tc
 from .leb import read_s32, read_s64, read_u32, write_u
-from .reader import decode_name
+from .reader import SECTION_NAMES, decode_name
 
 # the item classes live in wasmweld.module (which imports this module lazily)
 from ..module import ConstExpr, Data, Elem, Export, FuncBody, Global, Import, Table, Tag  # noqa: E402
@@ -407,13 +407,26 @@ DECODERS = {
 # ---------------------------------------------------------------------------------------------
 
 def _name(s: str) -> bytes:
+    if not isinstance(s, str):
+        raise EncodeError(f"a name must be a str, not {type(s).__name__}")
     b = s.encode("utf-8")
     return write_u(len(b)) + b
+
+
+def _u32(v: int) -> bytes:
+    """An index or count: a u32 (a bigger int would be a malformed over-long LEB128)."""
+    if isinstance(v, bool) or not isinstance(v, int):
+        raise EncodeError(f"an index must be an int, not {type(v).__name__} {v!r}")
+    if not 0 <= v <= 0xFFFFFFFF:
+        raise EncodeError(f"index {v} does not fit in 32 bits")
+    return write_u(v)
 
 
 def _expr(ce) -> bytes:
     if not isinstance(ce, ConstExpr):
         raise EncodeError(f"expected a ConstExpr, got {type(ce).__name__}")
+    if not ce.raw.endswith(b"\x0b"):
+        raise EncodeError(f"a constant expression must end with end (0x0b): {ce.raw.hex() or 'empty'}")
     return ce.raw
 
 
@@ -428,7 +441,7 @@ def encode_import(imp: Import) -> bytes:
     if kind == ExternKind.FUNC:
         if not isinstance(d, int):
             raise EncodeError(f"func import {imp.module}.{imp.name}: desc must be a type index")
-        return head + write_u(d)
+        return head + _u32(d)
     if kind == ExternKind.TABLE:
         return head + tc.encode_tabletype(d)
     if kind == ExternKind.MEMORY:
@@ -439,7 +452,7 @@ def encode_import(imp: Import) -> bytes:
 
 
 def encode_func(typeidx: int) -> bytes:
-    return write_u(typeidx)
+    return _u32(typeidx)
 
 
 def encode_table(t: Table) -> bytes:
@@ -461,7 +474,7 @@ def encode_global(g: Global) -> bytes:
 
 
 def encode_export(e: Export) -> bytes:
-    return _name(e.name) + bytes((int(ExternKind(e.kind)),)) + write_u(e.index)
+    return _name(e.name) + bytes((int(ExternKind(e.kind)),)) + _u32(e.index)
 
 
 def _is_funcref(rt) -> bool:
@@ -502,7 +515,7 @@ def encode_elem(e: Elem) -> bytes:
     parts = [write_u(f)]
     if f & 1 == 0:
         if f & 2:
-            parts.append(write_u(e.table))
+            parts.append(_u32(e.table))
         if e.offset is None:
             raise EncodeError("active elem segment without an offset expression")
         parts.append(_expr(e.offset))
@@ -510,7 +523,7 @@ def encode_elem(e: Elem) -> bytes:
         if f & 3:
             parts.append(b"\x00")
         parts.append(write_u(len(e.init)))
-        parts.extend(write_u(x) for x in e.init)
+        parts.extend(_u32(x) for x in e.init)
     else:
         if f & 3:
             parts.append(tc.encode_reftype(e.elem_type))
@@ -535,7 +548,7 @@ def encode_data(d: Data) -> bytes:
         raise EncodeError(f"data mode must be active or passive, not {d.mode!r}")
     parts = [write_u(f)]
     if f == 2:
-        parts.append(write_u(d.memory))
+        parts.append(_u32(d.memory))
     if f != 1:
         if d.offset is None:
             raise EncodeError("active data segment without an offset expression")
@@ -553,14 +566,25 @@ ENCODERS = {
 }
 
 
+def _encode_one(enc, sid: int, i: int, it) -> bytes:
+    try:
+        return enc(it)
+    except EncodeError as e:
+        raise EncodeError(f"cannot encode {type(it).__name__} #{i} of the {SECTION_NAMES.get(sid, sid)} section: "
+                          f"{e}") from None
+    except (TypeError, ValueError, AttributeError, KeyError, IndexError, OverflowError) as e:
+        raise EncodeError(f"cannot encode {type(it).__name__} #{i} of the {SECTION_NAMES.get(sid, sid)} section: "
+                          f"{e}") from None
+
+
 def encode_items(sid: int, items: list, orig, starts, buf) -> bytes:
     """A section payload: count + items; items identical to ``orig[j]`` are copied from ``buf[starts[j]:starts[j+1]]``."""
     enc = ENCODERS[sid]
     parts = [write_u(len(items))]
     append = parts.append
     if not orig or starts is None:
-        for it in items:
-            append(enc(it))
+        for i, it in enumerate(items):
+            append(_encode_one(enc, sid, i, it))
         return b"".join(parts)
     mv = memoryview(buf)
     norig = len(orig)
@@ -580,11 +604,5 @@ def encode_items(sid: int, items: list, orig, starts, buf) -> bytes:
         if j is not None and not (is_code and it.modified):
             append(mv[starts[j]:starts[j + 1]])
         else:
-            try:
-                append(enc(it))
-            except EncodeError:
-                raise
-            except (TypeError, ValueError, AttributeError, KeyError) as e:
-                raise EncodeError(f"cannot encode {type(it).__name__} #{i} of the "
-                                  f"{sid} section: {e}") from None
+            append(_encode_one(enc, sid, i, it))
     return b"".join(parts)

@@ -45,11 +45,15 @@ def compile_bytes(data: bytes, *, fuel: bool = False, name: str | None = None) -
 
 
 def run(args) -> int:
-    from wasmweld.cli.io import display_name, read_input, write_output
+    from wasmweld.cli.io import blame, check_output, display_name, read_input, write_output
+    from wasmweld.module import parse
     from wasmweld.runtime.cache import wasmtime_version
 
+    check_output(args.output, inputs=[args.input], force=args.force)  # before compiling, not after
     data = read_input(args.input)
-    art = compile_bytes(data, fuel=args.fuel, name=display_name(args.input))
+    with blame(args.input):
+        parse(data)  # the framing (magic, version, section sizes), with wasmweld's messages and offsets
+        art = compile_bytes(data, fuel=args.fuel, name=display_name(args.input))
     write_output(args.output, art, inputs=[args.input], force=args.force)
     if args.output != "-":
         print(f"{display_name(args.input)} -> {args.output}: {len(art):,} bytes of machine code "

@@ -48,7 +48,10 @@ def run(args) -> int:
     files = [p for p, _n in parse_inputs(args.inputs)]
     check_output(out, inputs=files, force=args.force, binary=False)
     inputs = load_inputs(args.inputs)
+    from wasmweld.link.merge import check_inputs
+
     with blame_inputs(args.inputs):
+        check_inputs(inputs)  # the graph reads imports and exports only: refuse a broken module all the same
         mp = merge_plan(inputs, allow_unresolved=True, export_conflicts="rename")
         stats = {name: input_stats(module) for name, module in inputs}
     for problem in mp.problems:

@@ -16,6 +16,14 @@ to a terminal. Subcommands add the usual options with :func:`add_output_options`
     ...
     path, force = output_target(args, args.input)
     write_output(path, data, inputs=[args.input], force=force)
+
+Errors about an input name it: ``with blame(path): ...`` tags a
+:class:`WasmError` raised inside with the input's display name, and the CLI
+prints ``error: FILE: message``. When a command read exactly one input, a
+:class:`~wasmweld.errors.DecodeError` or
+:class:`~wasmweld.errors.ValidationError` that names no input is about that
+input too (see :func:`input_of`). Standard input can be read once per run;
+reading it again is an error rather than an empty module.
 """
 
 from __future__ import annotations
@@ -25,12 +33,63 @@ import os
 import stat
 import sys
 import tempfile
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 
-from wasmweld.errors import WasmError
+from wasmweld.errors import DecodeError, ValidationError, WasmError
 from wasmweld.runtime.engine import load_bytes
 
-__all__ = ["read_input", "write_output", "display_name", "add_output_options", "output_target"]
+__all__ = [
+    "read_input", "write_output", "check_output", "display_name", "add_output_options", "output_target",
+    "blame", "input_of", "begin_command",
+]
+
+#: display names of the inputs :func:`read_input` read since :func:`begin_command`
+_inputs_read: list[str] = []
+#: the standard input stream once read (it cannot be read twice)
+_stdin_consumed: object | None = None
+
+
+def begin_command() -> None:
+    """Forget the inputs read so far (``wasmweld.cli.main`` calls this before each command)."""
+    _inputs_read.clear()
+
+
+@contextmanager
+def blame(path: str | os.PathLike) -> Iterator[None]:
+    """Attribute a :class:`WasmError` raised inside to the input ``path`` (innermost wins).
+
+    The error gets an ``input_name`` attribute (the display name); its message is
+    left alone, the CLI prefixes it when printing (see :func:`input_of`)::
+
+        with blame(args.input):
+            module = parse(data)
+    """
+    try:
+        yield
+    except WasmError as exc:
+        if getattr(exc, "input_name", None) is None:
+            exc.input_name = display_name(path)
+        raise
+
+
+def _names(text: str, name: str) -> bool:
+    return text.startswith(f"{name}:") or f"{name}: " in text or repr(name) in text
+
+
+def input_of(exc: WasmError) -> str | None:
+    """The display name to print before ``exc``'s message, or None.
+
+    The input :func:`blame` attached, else -- for a DecodeError or ValidationError
+    (a problem in a module's bytes) when the command read exactly one input --
+    that input. None when the message names it already.
+    """
+    name = getattr(exc, "input_name", None)
+    if name is None and isinstance(exc, (DecodeError, ValidationError)) and len(set(_inputs_read)) == 1:
+        name = _inputs_read[0]
+    if name is None or _names(str(exc), name):
+        return None
+    return name
 
 
 def display_name(path: str | os.PathLike) -> str:
@@ -45,13 +104,19 @@ def read_input(path: str | os.PathLike) -> bytes:
     A missing or unreadable file raises :class:`WasmError` naming it; a text
     syntax error raises :class:`~wasmweld.errors.DecodeError`.
     """
+    global _stdin_consumed
     path = os.fspath(path)
-    if path != "-":
-        return load_bytes(path)
-    stream = getattr(sys.stdin, "buffer", None)
-    if stream is None:
-        raise WasmError("<stdin>: no standard input to read")
-    return load_bytes(stream.read())
+    _inputs_read.append(display_name(path))
+    with blame(path):
+        if path != "-":
+            return load_bytes(path)
+        stream = getattr(sys.stdin, "buffer", None)
+        if stream is None:
+            raise WasmError("<stdin>: no standard input to read")
+        if _stdin_consumed is sys.stdin:
+            raise WasmError("<stdin>: standard input was read already; it can be given as an input only once")
+        _stdin_consumed = sys.stdin
+        return load_bytes(stream.read())
 
 
 def _same_file(a: str, b: str) -> bool:
@@ -59,6 +124,39 @@ def _same_file(a: str, b: str) -> bool:
         return os.path.samefile(a, b)
     except OSError:
         return os.path.realpath(a) == os.path.realpath(b)
+
+
+def check_output(
+    path: str | os.PathLike,
+    *,
+    inputs: Iterable[str | os.PathLike] = (),
+    force: bool = False,
+    binary: bool = True,
+) -> None:
+    """Raise :class:`WasmError` if :func:`write_output` would refuse ``path`` or could not write there.
+
+    Commands call it before the work (and before writing anything) when they
+    write more than one file, so that a bad second destination does not leave
+    the first one written. It checks: binary to a terminal, replacing an input
+    without ``force``, a directory in the way, a missing folder.
+    """
+    path = os.fspath(path)
+    if path == "-":
+        if binary and sys.stdout.isatty():
+            raise WasmError("refusing to write binary to a terminal; use -o FILE")
+        return
+    if not force:
+        for inp in inputs:
+            inp = os.fspath(inp)
+            if inp != "-" and _same_file(path, inp):
+                raise WasmError(f"refusing to overwrite input {path}; use --force (or --in-place) to replace it")
+    target = os.path.realpath(path)
+    folder = os.path.dirname(target) or "."
+    if os.path.isdir(target):
+        raise WasmError(f"{path}: is a directory")
+    if not os.path.isdir(folder):
+        what = "not a directory" if os.path.exists(folder) else "no such directory"
+        raise WasmError(f"{path}: cannot write: {what}: {folder}")
 
 
 def write_output(
@@ -80,10 +178,9 @@ def write_output(
     text = isinstance(data, str)
     payload = data.encode("utf-8") if text else bytes(data)
     path = os.fspath(path)
+    check_output(path, inputs=inputs, force=force, binary=not text)
 
     if path == "-":
-        if not text and sys.stdout.isatty():
-            raise WasmError("refusing to write binary to a terminal; use -o FILE")
         stream = getattr(sys.stdout, "buffer", None)
         if stream is None:
             sys.stdout.write(payload.decode("utf-8", errors="replace"))
@@ -93,20 +190,12 @@ def write_output(
             stream.flush()
         return
 
-    if not force:
-        for inp in inputs:
-            inp = os.fspath(inp)
-            if inp != "-" and _same_file(path, inp):
-                raise WasmError(f"refusing to overwrite input {path}; use --force (or --in-place) to replace it")
-
     target = os.path.realpath(path)
     folder = os.path.dirname(target) or "."
-    if os.path.isdir(target):
-        raise WasmError(f"{path}: is a directory")
     try:
         fd, tmp = tempfile.mkstemp(dir=folder, prefix=f".{os.path.basename(target)}.", suffix=".tmp")
     except FileNotFoundError:
-        raise WasmError(f"{path}: cannot write: no such directory {folder}") from None
+        raise WasmError(f"{path}: cannot write: no such directory: {folder}") from None
     except OSError as exc:
         raise WasmError(f"{path}: cannot write: {exc.strerror or exc}") from None
     try:

@@ -11,7 +11,8 @@ that exists but fails to import still shows up and reports the failure as an
 internal error when it is used, without breaking the other subcommands.
 
 Exit status: 0 success; 1 a :class:`~wasmweld.errors.WasmError` (bad input or
-refused request, printed as one ``error: ...`` line); 2 usage errors and
+refused request, printed as one ``error: ...`` line, ``error: FILE: ...`` when
+it is about an input: see :func:`wasmweld.cli.io.input_of`); 2 usage errors and
 internal errors (bugs: rerun with ``--debug`` for the traceback); 130
 interrupted; 141 output pipe closed.
 """
@@ -113,7 +114,10 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the CLI with ``argv`` (default ``sys.argv[1:]``) and return the exit status."""
+    from wasmweld.cli import io as cli_io
+
     debug = bool(os.environ.get("WASMWELD_DEBUG"))
+    cli_io.begin_command()
     try:
         parser = build_parser()
         try:
@@ -131,7 +135,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     except WasmError as exc:
         if debug:
             traceback.print_exc()
-        print(f"error: {_one_line(exc)}", file=sys.stderr)
+        name = cli_io.input_of(exc)
+        print(f"error: {name + ': ' if name else ''}{_one_line(exc)}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)

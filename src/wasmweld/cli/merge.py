@@ -14,6 +14,16 @@ conflicts: all of them at once) exit with status 1 and write nothing.
 Export conflicts are an error unless ``--rename-export-conflicts`` (a later
 input's ``name`` becomes ``INPUT:name``, then ``INPUT:name#2``...) or
 ``--skip-export-conflicts`` (later ones are not exported).
+
+``--world world.toml`` merges the modules of a world manifest (see
+:mod:`wasmweld.manifest`) instead of named inputs: the one-world module that
+``wasmweld run world.toml --merged`` runs, each entry point also exported
+under its entry name. Merge options given here override the manifest's
+``[merge]`` table::
+
+    $ wasmweld merge --world world.toml -o one.wasm
+    $ wasmweld run one.wasm --invoke transfer 1 2 50     # same answer as:
+    $ wasmweld run world.toml --invoke bank.transfer 1 2 50
 """
 
 from __future__ import annotations
@@ -39,7 +49,10 @@ def register(subparsers):
         epilog="Inputs: FILE=NAME ... or FILE NAME ... (wasm-merge's order). Example: "
         "wasmweld merge ledger.wasm=ledger bank.wasm=bank -o world.wasm",
     )
-    add_input_arguments(p)
+    add_input_arguments(p, nargs="*")  # none with --world
+    p.add_argument("--world", metavar="TOML",
+                   help="merge the modules of this world manifest (instead of INPUTs); its entry points are "
+                   "also exported under their entry names")
     from wasmweld.cli.io import add_output_options
 
     add_output_options(p, in_place=False)
@@ -74,8 +87,8 @@ def register(subparsers):
     return p
 
 
-def add_input_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("inputs", nargs="+", metavar="INPUT",
+def add_input_arguments(p: argparse.ArgumentParser, nargs: str = "+") -> None:
+    p.add_argument("inputs", nargs=nargs, metavar="INPUT",
                    help="FILE=NAME, or FILE NAME as with wasm-merge (.wasm or .wat; '-' is stdin)")
 
 
@@ -154,6 +167,10 @@ def _print_error(exc: LinkError) -> None:
 
 
 def run(args) -> int:
+    if getattr(args, "world", None) is not None:
+        return _run_world(args)
+    if not args.inputs:
+        raise WasmError("no inputs: give FILE=NAME ... (or --world world.toml)")
     from wasmweld.link import merge, merge_plan
     from wasmweld.link.plan import format_plan
 
@@ -165,7 +182,10 @@ def run(args) -> int:
         if args.output is not None:
             raise WasmError("--plan writes nothing; drop -o/--output")
         inputs = load_inputs(args.inputs)
+        from wasmweld.link.merge import check_inputs
+
         with blame_inputs(args.inputs):
+            check_inputs(inputs)  # the plan reads imports and exports only: refuse what cannot be merged
             mp = merge_plan(inputs, **opts)
         sys.stdout.write(format_plan(mp, "json" if args.json else "text"))
         return 1 if mp.problems else 0
@@ -197,6 +217,10 @@ def run(args) -> int:
         try:
             validate_bytes(data)
         except ValidationError as exc:
+            from wasmweld.link.merge import check_inputs
+
+            with blame_inputs(args.inputs):
+                check_inputs(inputs)  # a malformed or invalid input is the input's fault, not the merge's
             raise WasmError(f"the merged module does not validate (a wasmweld bug; --no-validate writes it "
                             f"anyway): {exc}") from None
     write_output(path, data, inputs=[p for p, _n in pairs], force=force)
@@ -204,5 +228,111 @@ def run(args) -> int:
         n_exports = len(module.exports)
         print(f"merged {len(inputs)} inputs: {len(plans[0].fusions)} fusions, {len(module.imports)} imports left, "
               f"{n_exports} exports -> {path if path != '-' else '<stdout>'} ({len(data)} bytes)",
+              file=sys.stderr)
+    return 0
+
+
+# ------------------------------------------------------------------------------- --world (issue 6)
+
+def _world_options(args) -> dict:
+    """The merge options set on the command line; with --world the rest come from the manifest."""
+    _options(args)  # the same checks as for named inputs
+    opts: dict = {}
+    if args.allow_unresolved:
+        opts["allow_unresolved"] = True
+    if args.rename_export_conflicts:
+        opts["export_conflicts"] = "rename"
+    if args.skip_export_conflicts:
+        opts["export_conflicts"] = "skip"
+    if args.export_from is not None:
+        opts["export_from"] = args.export_from
+    if args.single_memory:
+        opts["single_memory"] = True
+    if args.drop_memory_exports:
+        opts["drop_memory_exports"] = True
+    if args.memory_reserve is not None:
+        opts["memory_reserve"] = args.memory_reserve
+    if not args.gc:
+        opts["gc"] = False
+    if args.module_name is not None:
+        opts["module_name"] = args.module_name
+    if args.no_names:
+        opts["names"] = False
+    return opts
+
+
+@contextmanager
+def _blame_world(man) -> Iterator[None]:
+    """An error about one module of the manifest names that module's file."""
+    try:
+        yield
+    except WasmError as exc:
+        spec = next((m for m in man.modules if m.name == getattr(exc, "merge_input", None)), None)
+        if spec is not None and getattr(exc, "input_name", None) is None:
+            exc.input_name = spec.path
+        raise
+
+
+def _run_world(args) -> int:
+    """``wasmweld merge --world world.toml -o one.wasm`` (:func:`wasmweld.manifest.merge_world`)."""
+    from wasmweld.cli.io import check_output, output_target, write_output
+    from wasmweld.manifest import load_manifest, merge_world
+    from wasmweld.module import parse
+
+    if args.inputs:
+        raise WasmError("--world takes the modules from the manifest; drop the INPUT arguments")
+    opts = _world_options(args)
+    man = load_manifest(args.world)
+    files = [args.world] + [m.path for m in man.modules]
+    if args.plan:
+        from wasmweld.link import merge_plan
+        from wasmweld.link.plan import format_plan
+
+        if args.output is not None:
+            raise WasmError("--plan writes nothing; drop -o/--output")
+        popts = {"export_conflicts": "rename", **man.merge_options, **opts}  # as merge_world does
+        with _blame_world(man):
+            mp = merge_plan([(m.name, m.path) for m in man.modules], **popts)
+        sys.stdout.write(format_plan(mp, "json" if args.json else "text"))
+        return 1 if mp.problems else 0
+    if args.json:
+        raise WasmError("--json goes with --plan")
+    path, force = output_target(args)
+    check_output(path, inputs=files, force=force)
+
+    def warn(text: str) -> None:
+        if not args.quiet:
+            print(f"warning: {text}", file=sys.stderr)
+
+    plans: list = []
+    try:
+        with _blame_world(man):
+            data = merge_world(man, warn=warn, report=plans.append, **opts)
+    except LinkError as exc:
+        if getattr(exc, "input_name", None) is not None:
+            raise
+        _print_error(exc)
+        return 1
+    if not args.no_validate:
+        from wasmweld.errors import ValidationError
+        from wasmweld.runtime.engine import validate_bytes
+
+        try:
+            validate_bytes(data)
+        except ValidationError as exc:
+            from wasmweld.link.merge import check_inputs
+
+            from wasmweld.cli.io import read_input
+
+            with _blame_world(man):  # a malformed or invalid module is that module's fault, not the merge's
+                check_inputs([(m.name, parse(read_input(m.path))) for m in man.modules])
+            raise WasmError(f"the merged module does not validate (a wasmweld bug; --no-validate writes it "
+                            f"anyway): {exc}") from None
+    write_output(path, data, inputs=files, force=force)
+    if not args.quiet:
+        module = parse(data)
+        fusions = len(plans[0].fusions) if plans else 0
+        print(f"merged {len(man.modules)} modules of {args.world}: {fusions} fusions, {len(module.imports)} imports "
+              f"left, {len(module.exports)} exports -> {path if path != '-' else '<stdout>'} ({len(data)} bytes)",
               file=sys.stderr)
     return 0

@@ -35,7 +35,7 @@ def register(subparsers):
         description="Run TARGET (.wasm/.wat module, .cwasm artifact, or .toml world manifest). Without --invoke, "
         "runs the WASI command's _start with ARGS as its arguments; with --invoke FUNC, calls FUNC with ARGS.",
     )
-    p.add_argument("target", metavar="TARGET", help="module, compiled artifact or world manifest")
+    p.add_argument("target", metavar="TARGET", help="module, compiled artifact or world manifest ('-': a module on stdin)")
     p.add_argument("--invoke", nargs="+", metavar=("FUNC", "ARG"),
                    help="call FUNC (EXPORT or MODULE.EXPORT; worlds: also an entry point name) with ARGs")
     p.add_argument("args", nargs="*", metavar="ARG",
@@ -132,16 +132,27 @@ def run(args) -> int:
     return _run(args)
 
 
+def _check_entries(world, man, target: str) -> None:
+    """Every entry point of the manifest must name an export (the merged variant checks this too)."""
+    for ent in man.entries.values():
+        if ent.func not in world.exports(ent.module):
+            raise LinkError(f"{target}: entry point {ent.name!r}: {ent.module}.{ent.func} is not an export of "
+                            f"module {ent.module!r}")
+
+
 def _run(args) -> int:
+    from wasmweld.cli.io import blame, display_name, read_input
     from wasmweld.manifest import is_manifest, load_manifest, merge_world
     from wasmweld.runtime.world import World
 
     target = args.target
-    if not os.path.exists(target):
+    if target != "-" and not os.path.exists(target):
         raise WasmError(f"{target}: no such file")
     stubs = []
     for s in args.stub:
         mod, dot, nm = s.partition(".")
+        if not mod or (dot and not nm):
+            raise LinkError(f"--stub wants MODULE or MODULE.NAME, got {s!r}")
         stubs.append((mod, nm if dot else None))
 
     if is_manifest(target):
@@ -154,7 +165,13 @@ def _run(args) -> int:
         fuel = args.fuel if args.fuel is not None else man.fuel
         cache = args.cache or man.cache_dir
         if args.merged:
-            data = merge_world(man)
+            try:
+                data = merge_world(man)
+            except WasmError as exc:  # about one module of the manifest: name its file
+                spec = next((m for m in man.modules if m.name == getattr(exc, "merge_input", None)), None)
+                if spec is not None and getattr(exc, "input_name", None) is None:
+                    exc.input_name = spec.path
+                raise
             world = World(wasi=wasi or False, cache_dir=cache, fuel=fuel,
                           stub_missing=args.stub_missing or man.stub_missing)
             for st in man.stubs:
@@ -162,7 +179,8 @@ def _run(args) -> int:
             for mod, nm in stubs:
                 world.stub(mod, nm)
             name = man.name or "world"
-            world.add(name, data)
+            with blame(target):
+                world.add(name, data)
             module_of = lambda text: (name, text)  # noqa: E731 - merged: every entry is an export
         else:
             world = World(wasi=wasi or False, cache_dir=cache, fuel=fuel,
@@ -172,11 +190,15 @@ def _run(args) -> int:
             for mod, nm in stubs:
                 world.stub(mod, nm)
             for spec in man.modules:
-                world.add(spec.name, spec.path)
+                with blame(spec.path):
+                    world.add(spec.name, spec.path)
             module_of = man.resolve_entry
         for side in args.dlopen:
-            world.dlopen(side)
+            with blame(side):
+                world.dlopen(side)
         world.link()
+        if not args.merged:
+            _check_entries(world, man, target)
         if args.invoke is None:
             entry = next((e for e in ("main", "_start") if e in man.entries), None)
             if entry is None:
@@ -190,16 +212,21 @@ def _run(args) -> int:
 
     if args.merged:
         raise LinkError("--merged applies to world manifests (.toml) only")
-    _artifact_fuel_hint(target, args.fuel)
-    base = os.path.basename(target)
-    name = base.rsplit(".", 1)[0] or "main"
+    if target == "-":
+        source, base, name = read_input("-"), display_name("-"), "main"
+    else:
+        _artifact_fuel_hint(target, args.fuel)
+        source, base = target, os.path.basename(target)
+        name = base.rsplit(".", 1)[0] or "main"
     wasi = False if args.wasi is False else _wasi_options(args, [base] + (args.args if args.invoke is None else []))
     world = World(wasi=wasi, cache_dir=args.cache, fuel=args.fuel, stub_missing=args.stub_missing)
     for mod, nm in stubs:
         world.stub(mod, nm)
-    world.add(name, target)
+    with blame(target):
+        world.add(name, source)
     for side in args.dlopen:
-        world.dlopen(side)
+        with blame(side):
+            world.dlopen(side)
     world.link()
     if args.invoke is None:
         status = world.run_command(name)

@@ -26,8 +26,11 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
+import os
 import re
 import sys
+import threading
 
 from wasmweld.errors import WasmError
 
@@ -54,6 +57,13 @@ def _positive_int(text: str) -> int:
     return value
 
 
+def _fuel(text: str) -> int:
+    value = _positive_int(text)
+    if value >= 1 << 64:
+        raise argparse.ArgumentTypeError(f"at most {(1 << 64) - 1} (wasmtime's fuel is 64 bits)")
+    return value
+
+
 def _seconds(text: str) -> float:
     try:
         value = float(text.rstrip("s"))
@@ -61,6 +71,8 @@ def _seconds(text: str) -> float:
         raise argparse.ArgumentTypeError(f"not a number of seconds: {text!r}") from None
     if not value > 0:
         raise argparse.ArgumentTypeError("must be positive")
+    if not math.isfinite(value) or value > threading.TIMEOUT_MAX:
+        raise argparse.ArgumentTypeError(f"at most {threading.TIMEOUT_MAX:g} seconds (leave it out for no deadline)")
     return value
 
 
@@ -69,6 +81,10 @@ def _pair(text: str) -> tuple[str, str]:
     if not sep or not key:
         raise argparse.ArgumentTypeError(f"expected NAME=VALUE, got {text!r}")
     return key, value
+
+
+def _same_path(a: str, b: str) -> bool:
+    return b != "-" and os.path.realpath(a) == os.path.realpath(b)
 
 
 def register(subparsers):
@@ -97,7 +113,7 @@ def register(subparsers):
                    help="share this process's stdin/stdout/stderr (default: captured, shown on failure)")
     b = p.add_argument_group("bounds on the init function")
     ex = b.add_mutually_exclusive_group()
-    ex.add_argument("--fuel", metavar="N", type=_positive_int, help="stop after N units of fuel")
+    ex.add_argument("--fuel", metavar="N", type=_fuel, help="stop after N units of fuel")
     ex.add_argument("--timeout", metavar="S", type=_seconds, help="stop after S seconds (wall clock)")
     b.add_argument("--max-memory", metavar="BYTES", type=_size,
                    help="cap each memory at BYTES (suffixes K, M, G: powers of 1024)")
@@ -109,7 +125,7 @@ def register(subparsers):
 
 
 def run(args) -> int:
-    from wasmweld.cli.io import display_name, output_target, read_input, write_output
+    from wasmweld.cli.io import blame, check_output, display_name, output_target, read_input, write_output
     from wasmweld.preinit import MAX_SEGMENTS, InitError, WasiOptions, snapshot_bytes
 
     if not args.allow_wasi and (args.dir or args.env or args.inherit_stdio):
@@ -117,6 +133,13 @@ def run(args) -> int:
     path, force = output_target(args, args.input)
     if args.report == "-" and path == "-":
         raise WasmError("--report - and -o - would both write to standard output")
+    # both destinations are checked before the init runs: an unwritable --report must not
+    # leave the output written (nor cost an init run)
+    check_output(path, inputs=[args.input], force=force)
+    if args.report:
+        if args.report != "-" and _same_path(args.report, path):
+            raise WasmError(f"--report {args.report} is also the output module")
+        check_output(args.report, inputs=[args.input], force=force, binary=False)
     renames: dict[str, str] = {}
     for dst, src in args.rename_func:
         if dst in renames:
@@ -129,18 +152,19 @@ def run(args) -> int:
     data = read_input(args.input)
     reports = []
     try:
-        out = snapshot_bytes(
-            data,
-            args.init_func,
-            keep_init_func=args.keep_init_func,
-            rename_funcs=renames,
-            wasi=wasi,
-            fuel=args.fuel,
-            timeout=args.timeout,
-            max_memory=args.max_memory,
-            max_segments=args.max_segments or MAX_SEGMENTS,
-            report=reports.append,
-        )
+        with blame(args.input):
+            out = snapshot_bytes(
+                data,
+                args.init_func,
+                keep_init_func=args.keep_init_func,
+                rename_funcs=renames,
+                wasi=wasi,
+                fuel=args.fuel,
+                timeout=args.timeout,
+                max_memory=args.max_memory,
+                max_segments=args.max_segments or MAX_SEGMENTS,
+                report=reports.append,
+            )
     except InitError as exc:
         # multi-line: the cause, then the backtrace and captured output
         print(f"error: {display_name(args.input)}: {exc}", file=sys.stderr)

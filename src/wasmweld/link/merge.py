@@ -77,7 +77,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
-from ..errors import DecodeError, EditError, LinkError
+from ..errors import DecodeError, EditError, LinkError, ValidationError, WasmError
 from ..types import ExternKind, FuncType, GlobalType, TableType, TagType
 from .typecheck import TypeSpace, describe
 
@@ -309,9 +309,8 @@ def _blame(name: str):
         raise
     except (EditError, IndexError, KeyError, TypeError) as e:
         detail = str(e) if isinstance(e, EditError) else f"an index out of range ({type(e).__name__}: {e})"
-        err = LinkError(f"input {name!r} is not a valid module: {detail}; check it with wasmweld validate")
-        err.merge_input = name
-        raise err from None
+        raise _input_error(name, f"input {name!r} is not a valid module: {detail}; check it with wasmweld "
+                                 "validate") from None
 
 
 def _load(inputs) -> list[_Input]:
@@ -358,7 +357,8 @@ def _fold_types(ins: list[_Input]) -> TypeSpace:
         try:
             inp.tmap = space.add_module(inp.name, inp.module.types)
         except IndexError as e:
-            raise LinkError(f"input {inp.name!r}: type index {e} out of range in its type section") from None
+            raise _input_error(inp.name, f"input {inp.name!r}: type index {e} out of range in its type section") \
+                from None
     return space
 
 
@@ -376,7 +376,8 @@ def _out_desc(inp: _Input, kind: ExternKind, desc, space: TypeSpace):
             return TableType(_out_val(desc.elem, t), desc.limits)
         return desc
     except IndexError:
-        raise LinkError(f"input {inp.name!r}: a {kind} type refers to a type index out of range") from None
+        raise _input_error(inp.name, f"input {inp.name!r}: a {kind} type refers to a type index out of range") \
+            from None
 
 
 def _out_val(v, t):
@@ -589,30 +590,78 @@ def _prepare(inputs, opts: _Options):
     try:
         space = _fold_types(ins)
         res = _resolve(ins, space, opts)
-    except (IndexError, KeyError, TypeError) as exc:
+        problems = list(res.problems)
+        exports = _export_policy(ins, opts, res, problems)
+    except (IndexError, KeyError, TypeError, DecodeError) as exc:
         raise _diagnose(ins, exc) from None
-    problems = list(res.problems)
-    exports = _export_policy(ins, opts, res, problems)
     mp = MergePlan([inp.name for inp in ins], res.fusions, res.hosts, exports, [], problems)
     return ins, space, res, mp
 
 
-def _diagnose(ins: list[_Input], exc: BaseException) -> BaseException:
-    """An index error while reading the inputs: blame the invalid input (wasmtime's verdict), else it is a bug."""
+def _input_error(name: str, text: str) -> LinkError:
+    """A LinkError about one input (``merge_input`` lets the CLI name the file it came from)."""
+    err = LinkError(text)
+    err.merge_input = name
+    return err
+
+
+def _input_problem(name: str, module) -> WasmError | None:
+    """What is wrong with one input, at its own offsets, or None when wasmtime finds it valid.
+
+    An input wasmtime refuses is decoded in full: where it is malformed (wasmweld's
+    DecodeError with the offset), else wasmtime's verdict. Without wasmtime the decoder alone decides.
+    """
+    from ..module import parse
+
+    try:
+        data = module.encode()
+    except WasmError:
+        return None
+    verdict = None
     try:
         from ..runtime.engine import validate_bytes
-    except ImportError:  # pragma: no cover
-        return exc
+
+        validate_bytes(data)
+        return None
+    except ValidationError as e:
+        verdict = e
+    except (ImportError, WasmError):  # no wasmtime
+        pass
+    try:
+        parse(data, lazy=False)
+    except DecodeError as e:
+        e.message = f"input {name!r}: {e.message}"
+        e.args = (e._format(),)
+        e.merge_input = name
+        return e
+    if verdict is not None:
+        return _input_error(name, f"input {name!r} is not a valid module: {verdict}")
+    return None
+
+
+def _diagnose(ins: list[_Input], exc: BaseException) -> BaseException:
+    """Merging failed on something an input should not contain: blame the malformed or invalid input
+    (in its own offsets and wasmtime's words), else ``exc`` stands (a refusal, or a bug)."""
     for inp in ins:
-        try:
-            validate_bytes(inp.module.encode())
-        except Exception as verdict:   # ValidationError, or no wasmtime at all
-            if type(verdict).__name__ == "ValidationError":
-                err = LinkError(f"input {inp.name!r} is not a valid module: {verdict}")
-                err.merge_input = inp.name
-                return err
-            return exc
+        problem = _input_problem(inp.name, inp.module)
+        if problem is not None:
+            return problem
     return exc
+
+
+def check_inputs(inputs) -> None:
+    """Raise the problem of the first malformed or invalid input of ``(name, Module)`` pairs, if any.
+
+    Each input is validated by wasmtime (fast); one that fails is decoded in full to say
+    where it is malformed, in its own offsets, or else what wasmtime found invalid.
+    ``wasmweld merge`` calls it when the merged module fails validation (to tell a bad
+    input from a merge bug); ``merge --plan`` and ``graph``, which read only the imports
+    and exports, call it so that they do not draw a module that cannot be merged.
+    """
+    for name, module in inputs:
+        problem = _input_problem(name, module)
+        if problem is not None:
+            raise problem
 
 
 def merge_plan(inputs, **options) -> MergePlan:
@@ -675,8 +724,9 @@ def merge(inputs, **options):
     builder = _Builder(ins, space, res, mp, opts, warn)
     try:
         module = builder.build()
-    except (IndexError, KeyError, TypeError) as exc:
-        # an index that points nowhere: an invalid input (wasmtime names it), else a bug
+    except (IndexError, KeyError, TypeError, WasmError) as exc:
+        # lazily decoded parts of the inputs are read here: a malformed or invalid input is named
+        # (with its own offsets) rather than reported as a problem of the merged module
         raise _diagnose(ins, exc) from None
     mp.warnings.extend(warn_list)
     if opts.report is not None:

@@ -149,14 +149,20 @@ def snapshot_bytes(
 
     t0 = time.perf_counter()
     data = _as_bytes(module_or_bytes)
+    module = parse(data)  # malformed input: wasmweld's DecodeError with its offset
     validate_bytes(data)  # errors point into the input, not into our instrumented copy
-    if max_segments < 1:
-        raise SnapshotError("max_segments must be at least 1")
+    if isinstance(max_segments, bool) or not isinstance(max_segments, int) or max_segments < 1:
+        raise SnapshotError(f"max_segments must be a whole number, at least 1, not {max_segments!r}")
     if wasi is True:
         wasi = WasiOptions()
     elif wasi is False:
         wasi = None
-    module = parse(data)
+    if rename_funcs is not None and (not isinstance(rename_funcs, Mapping) or not all(
+            isinstance(k, str) and isinstance(v, str) for k, v in rename_funcs.items())):
+        raise SnapshotError(f"rename_funcs must map new export names to existing ones (str -> str), "
+                            f"not {rename_funcs!r}")
+    if init_func is not None and not isinstance(init_func, str):
+        raise SnapshotError(f"init_func must be an export name (a str), not {init_func!r}")
     inst = instrument(module, init_func, guard_memory_growth=max_memory is not None)
     init_name = inst.init_export.name
     if runner is None:

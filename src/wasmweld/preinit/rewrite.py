@@ -106,7 +106,7 @@ def apply_exports(module: Module, init_export_name: str, keep_init_func: bool,
             continue  # overwritten by a rename
         else:
             out.append(e)
-    if len(out) != len(exports) or any(a is not b for a, b in zip(out, module.exports)):
+    if len(out) != len(module.exports) or any(a is not b for a, b in zip(out, module.exports)):
         module.exports = out
 
 

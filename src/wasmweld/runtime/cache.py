@@ -39,13 +39,14 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
 import struct
 import tempfile
 import warnings
 from dataclasses import dataclass, field
 from typing import Any
 
-from wasmweld.errors import CacheError, ValidationError
+from wasmweld.errors import CacheError, DecodeError, ValidationError
 
 __all__ = [
     "ArtifactCache",
@@ -120,15 +121,22 @@ def compile_module(engine, wasm: bytes, name: str | None = None):
     """Compile ``wasm`` (binary, or WAT text) to a ``wasmtime.Module``; errors -> ValidationError."""
     import wasmtime
 
+    from wasmweld.runtime.engine import looks_like_wat
+
+    what = f"module {name!r}" if name else "module"
+    if bytes(wasm[:4]) != b"\0asm" and not looks_like_wat(wasm):
+        # wasmtime would read any other bytes as WAT text and complain about a missing '('
+        raise DecodeError(f"{what} does not compile: not a WebAssembly module (magic header not detected)", 0)
     try:
         return wasmtime.Module(engine, wasm)
     except wasmtime.WasmtimeError as e:
-        what = f"module {name!r}" if name else "module"
-        msg = str(e).strip().splitlines()
-        detail = "; ".join(line.strip() for line in msg if line.strip())
+        lines = [line.strip() for line in str(e).strip().splitlines() if line.strip()]
+        if "Caused by:" in lines:  # "failed to parse WebAssembly module: <the cause>"
+            i = lines.index("Caused by:")
+            causes = "; ".join(re.sub(r"^\d+:\s*", "", line) for line in lines[i + 1:])
+            lines = [": ".join(x for x in ("; ".join(lines[:i]), causes) if x)]
+        detail = "; ".join(lines)
         offset = None
-        import re
-
         m = re.search(r"at offset (\d+)|\(at offset 0x([0-9a-f]+)\)", detail)
         if m:
             offset = int(m.group(1)) if m.group(1) else int(m.group(2), 16)

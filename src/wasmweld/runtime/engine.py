@@ -174,6 +174,8 @@ def validate_bytes(data: BytesLike) -> None:
         if match:
             offset = int(match.group(1), 0)
             text = (text[: match.start()] + text[match.end():]).strip()
+        elif text.startswith("magic header not detected"):
+            offset = 0  # wasmtime gives no offset for the magic
         raise ValidationError(text or "invalid module", offset) from None
 
 

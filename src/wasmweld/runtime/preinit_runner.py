@@ -50,6 +50,8 @@ _UNKNOWN_IMPORT_RE = re.compile(r"unknown import: `([^`]*)::([^`]*)` has not bee
 _BT_LINE_RE = re.compile(r"^\s*(\d+):\s+(0x[0-9a-fA-F]+)\s+-\s+(.*)$")
 _OUTPUT_TAIL = 4096
 _UNLIMITED_FUEL = 1 << 62
+_MAX_FUEL = (1 << 64) - 1  # wasmtime's fuel is a u64
+_MAX_MEMORY_LIMIT = (1 << 63) - 1  # Store.set_limits takes an i64
 _FAR_EPOCH = 1 << 62
 
 
@@ -109,14 +111,24 @@ class WasmtimeRunner:
     def __init__(self, wasi: WasiOptions | None = None, limits: Limits | None = None):
         self.wasi = wasi
         self.limits = limits or Limits()
-        if self.limits.fuel is not None and self.limits.fuel <= 0:
-            raise SnapshotError("fuel must be a positive number of units")
-        if self.limits.timeout is not None and not self.limits.timeout > 0:
-            raise SnapshotError("the timeout must be a positive number of seconds")
-        if self.limits.max_memory is not None and self.limits.max_memory < 0:
-            raise SnapshotError("max_memory must be >= 0 bytes")
+        fuel, timeout, max_memory = self.limits.fuel, self.limits.timeout, self.limits.max_memory
+        if fuel is not None and (isinstance(fuel, bool) or not isinstance(fuel, int) or not 0 < fuel <= _MAX_FUEL):
+            raise SnapshotError(f"fuel must be a whole number of units from 1 to {_MAX_FUEL}, not {fuel!r}")
+        if timeout is not None:
+            if isinstance(timeout, bool) or not isinstance(timeout, (int, float)) or not timeout > 0:
+                raise SnapshotError(f"the timeout must be a positive number of seconds, not {timeout!r}")
+            if not timeout <= threading.TIMEOUT_MAX:  # also inf and nan: the timer thread cannot wait that long
+                raise SnapshotError(f"the timeout must be at most {threading.TIMEOUT_MAX:g} seconds, not {timeout!r}")
+        if max_memory is not None and (isinstance(max_memory, bool) or not isinstance(max_memory, int)
+                                       or max_memory < 0):
+            raise SnapshotError(f"max_memory must be a whole number of bytes (0 or more), not {max_memory!r}")
         if isinstance(self.wasi, WasiOptions):
             self._dirs = self.wasi.dir_pairs()  # fail early on a missing directory
+        elif self.wasi is not None:
+            from .wasi import WasiOptions as WorldWasiOptions
+
+            if not isinstance(self.wasi, WorldWasiOptions):
+                raise SnapshotError(f"wasi must be None, True, False or WasiOptions, not {self.wasi!r}")
 
     # ------------------------------------------------------------------ engine, store, linker
 
@@ -136,7 +148,8 @@ class WasmtimeRunner:
         if self.limits.timeout is not None:
             store.set_epoch_deadline(_FAR_EPOCH)
         if self.limits.max_memory is not None:
-            store.set_limits(memory_size=self.limits.max_memory)
+            # wasmtime takes an i64: a larger cap is no cap (and must not wrap around to a small one)
+            store.set_limits(memory_size=min(self.limits.max_memory, _MAX_MEMORY_LIMIT))
         if self.wasi is not None and not isinstance(self.wasi, WasiOptions):
             # the World's WasiOptions (wasmweld.WasiOptions): its grants, as it states them
             from .wasi import make_wasi_config

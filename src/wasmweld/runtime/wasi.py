@@ -97,7 +97,20 @@ def _stream(cfg, which: str, value: Stream) -> None:
         setattr(cfg, f"{which}_custom", lambda data: value(bytes(data)))
         return
     path = os.fspath(value)
-    setattr(cfg, f"{which}_file", path)
+    import wasmtime
+
+    try:
+        setattr(cfg, f"{which}_file", path)
+    except wasmtime.WasmtimeError:
+        # wasmtime says only "failed to set stdin file": say which file and why
+        if which == "stdin":
+            why = "no such file" if not os.path.exists(path) else \
+                "is a directory" if os.path.isdir(path) else "cannot be read"
+        else:
+            folder = os.path.dirname(os.path.abspath(path))
+            why = f"no such directory {folder}" if not os.path.isdir(folder) else \
+                "is a directory" if os.path.isdir(path) else "cannot be written"
+        raise LinkError(f"WASI {which}: {path}: {why}") from None
 
 
 def make_wasi_config(opts: WasiOptions, default_argv: Iterable[str] = ()):

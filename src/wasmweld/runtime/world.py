@@ -39,7 +39,7 @@ from typing import Any, Callable, Iterable
 
 import wasmtime
 
-from wasmweld.errors import DecodeError, ExecutionError, LinkError, WasmError
+from wasmweld.errors import CacheError, DecodeError, ExecutionError, LinkError, WasmError
 from wasmweld.runtime.cache import ArtifactCache, compile_module, engine_settings, is_artifact, load_artifact, make_engine
 from wasmweld.runtime.engine import looks_like_wat, wat2wasm
 from wasmweld.runtime.wasi import WASI_MODULES, WasiOptions, make_wasi_config
@@ -160,6 +160,15 @@ def _type_mismatch(imp_ty, exp_ty) -> str | None:
     return None
 
 
+_MAX_FUEL = (1 << 64) - 1  # wasmtime's fuel is a u64 (a larger int would wrap around)
+
+
+def _check_fuel(fuel: Any) -> int:
+    if isinstance(fuel, bool) or not isinstance(fuel, int) or not 0 <= fuel <= _MAX_FUEL:
+        raise ExecutionError(f"fuel must be a whole number from 0 to {_MAX_FUEL}, not {fuel!r}")
+    return fuel
+
+
 def _first_line(e: BaseException) -> str:
     text = str(e).strip()
     lines = [ln.strip() for ln in text.splitlines() if ln.strip()]
@@ -205,6 +214,9 @@ def _exec_error(e: BaseException, what: str) -> ExecutionError:
 # wrappers handed to users
 
 
+_INT_RANGES = {"i32": (-(1 << 31), 1 << 32), "i64": (-(1 << 63), 1 << 64)}
+
+
 class Function:
     """A Wasm (or host) function bound to the World's store: call it like a Python function.
 
@@ -212,13 +224,23 @@ class Function:
     :class:`ExecutionError` naming ``module.name``.
     """
 
-    __slots__ = ("_func", "_store", "name", "_ty")
+    __slots__ = ("_func", "_store", "name", "_ty", "_ranges")
 
     def __init__(self, func: wasmtime.Func, store, name: str):
         self._func = func
         self._store = store
         self.name = name
         self._ty = None
+        self._ranges = None
+
+    def _check_ints(self, args) -> None:
+        """wasmtime wraps an out-of-range int around silently: refuse it instead (i32 also takes 0..2**32-1)."""
+        ranges = self._ranges
+        if ranges is None:
+            ranges = self._ranges = [_INT_RANGES.get(p) for p in self.params]
+        for i, (a, r) in enumerate(zip(args, ranges)):
+            if r is not None and type(a) is int and not r[0] <= a < r[1]:
+                raise ExecutionError(f"{self.name}: argument {i} ({a}) does not fit in {self.params[i]}")
 
     @property
     def type(self) -> wasmtime.FuncType:
@@ -240,6 +262,7 @@ class Function:
         return self._func
 
     def __call__(self, *args):
+        self._check_ints(args)
         try:
             r = self._func(self._store, *args)
         except (wasmtime.Trap, wasmtime.WasmtimeError) as e:
@@ -511,9 +534,7 @@ class World:
         self.engine = make_engine(self.settings)
         self.store = wasmtime.Store(self.engine)
         if fuel is not None:
-            if fuel < 0:
-                raise ExecutionError("fuel must be >= 0")
-            self.store.set_fuel(int(fuel))
+            self.store.set_fuel(_check_fuel(fuel))
         self.cache = ArtifactCache(os.fspath(cache_dir), self.engine, self.settings) if cache_dir is not None else None
         self.wasi_options = WasiOptions.coerce(wasi)
         self._linker: wasmtime.Linker | None = None
@@ -594,6 +615,9 @@ class World:
                     data = f.read()
             except OSError as e:
                 raise LinkError(f"module {name!r}: cannot read {path}: {e.strerror or e}") from None
+            if data[:4] == b"\x7fELF":  # wasmtime's serialized code without the trailer is_artifact looks for
+                raise CacheError(f"compiled artifact {path}: truncated or damaged (machine code without the "
+                                 "wasmweld trailer); compile it again with wasmweld compile")
             return self._bytes_or_text(data, name), None, path
         raise LinkError(f"module {name!r}: unsupported source type {type(source).__name__} "
                         "(give a path, bytes, WAT text or a Module)")
@@ -1109,7 +1133,7 @@ class World:
     def set_fuel(self, fuel: int) -> None:
         if not self.settings["fuel"]:
             raise ExecutionError("this World was created without fuel metering (World(fuel=...))")
-        self.store.set_fuel(int(fuel))
+        self.store.set_fuel(_check_fuel(fuel))
 
     def run_command(self, module: str | int, argv: Iterable[str] | None = None) -> int:
         """Run a WASI command module (its ``_start``); return the exit status."""
