@@ -229,3 +229,36 @@ def test_real_entry_point(files):
     store, ex = instantiate(out.read_bytes())
     ex["canister_update set"](store)
     assert read_u32s(ex["memory"], store, ex["call_log"](store), 2) == (3, 4)
+
+
+def test_add_export_with_bad_arguments_says_both_readings(tmp_path, capsys):
+    """'f(abc)' is no call (abc is no constant) and no function is named 'f(abc)': say both."""
+    src = REPO / "examples" / "ledger.wat"
+    out = tmp_path / "out.wasm"
+    status = main(["edit", str(src), "-o", str(out), "--add-export", "x=balance(abc)"])
+    err = capsys.readouterr().err
+    assert status == 1 and not out.exists()
+    assert "unknown function 'balance(abc)'" in err
+    assert "cannot read constant 'abc'" in err
+
+
+def test_plan_that_is_a_directory(tmp_path, capsys):
+    status = main(["edit", str(REPO / "examples" / "ledger.wat"), "-o", str(tmp_path / "o.wasm"),
+                   "--plan", str(tmp_path)])
+    err = capsys.readouterr().err
+    assert status == 1 and "is a directory, not a plan file" in err and "Errno" not in err
+
+
+def test_check_wellformed_fast_path_and_decoder(tmp_path):
+    """Valid input passes via wasmtime; a malformed section that a lazy parse would copy is caught."""
+    from wasmweld.errors import DecodeError
+    from wasmweld.validate import check_wellformed
+    from wasmweld.runtime.engine import wat2wasm
+
+    good = wat2wasm("(module (func (export \"f\") (result i32) i32.const 1))")
+    check_wellformed(good)
+    # a type section claiming 0xFFFFFFFF entries in a 5-byte payload
+    bad = b"\0asm\x01\0\0\0" + b"\x01\x05\xff\xff\xff\xff\x0f"
+    with pytest.raises(DecodeError) as info:
+        check_wellformed(bad)
+    assert info.value.offset is not None

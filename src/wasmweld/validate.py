@@ -14,7 +14,7 @@
 
 from __future__ import annotations
 
-__all__ = ["validate"]
+__all__ = ["validate", "check_wellformed"]
 
 
 def validate(module_or_bytes) -> None:
@@ -27,3 +27,28 @@ def validate(module_or_bytes) -> None:
             raise TypeError(f"validate() takes a Module or bytes, not {type(data).__name__}")
         data = data.encode()
     validate_bytes(data)
+
+
+def check_wellformed(data) -> None:
+    """Raise :class:`~wasmweld.errors.DecodeError` (with the offset) if ``data`` is malformed.
+
+    For commands that copy sections they do not read (strip, metadata, edit): a malformed
+    section must not pass through silently. When wasmtime is installed and accepts the
+    module, it is well-formed (valid implies well-formed) and nothing more is decoded;
+    otherwise wasmweld's own decoder reads every section and body (``parse(lazy=False)``).
+    A module that decodes but that wasmtime rejects is well-formed and passes (for example
+    one using legacy exception handling, which wasmtime does not validate).
+    """
+    from wasmweld.errors import ValidationError, WasmError
+    from wasmweld.module import parse
+
+    try:
+        from wasmweld.runtime.engine import validate_bytes
+
+        validate_bytes(data)
+        return
+    except ValidationError:
+        pass
+    except (ImportError, WasmError):  # no wasmtime: the decoder alone decides
+        pass
+    parse(data, lazy=False)

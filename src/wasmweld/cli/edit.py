@@ -211,7 +211,10 @@ def build_ops(args) -> list:
             if spec.reexport:
                 if mod.get("drop_results"):
                     raise EditError(f"--drop-results: {value!r} re-exports a function; it has no call to drop")
-                ops.append(Op("add-export", {"name": spec.name, "func": spec.target}, where))
+                params = {"name": spec.name, "func": spec.target}
+                if spec.call_error:
+                    params["call_error"] = spec.call_error
+                ops.append(Op("add-export", params, where))
             else:
                 ops.append(Op("add-export", {"name": spec.name, "call": spec.target, "args": list(spec.args),
                                              "drop_results": bool(mod.get("drop_results"))}, where))
@@ -272,17 +275,20 @@ def run(args) -> int:
         return 0
     if args.input is None:
         raise WasmError("no input module given (wasmweld edit IN -o OUT [edits...])")
-    from wasmweld.cli.io import display_name, output_target, read_input, write_output
+    from wasmweld.cli.io import blame, display_name, output_target, read_input, write_output
     from wasmweld.module import parse
     from wasmweld.passes.registry import apply_ops
+    from wasmweld.validate import check_wellformed
 
     ops = build_ops(args)
     if not ops:
         raise EditError("no edits given (see wasmweld edit --help)")
     query_only = all(op.name == "list-uncalled-imports" for op in ops)
     data = read_input(args.input)
-    module = parse(data)
-    module, ctx = apply_ops(module, ops)
+    with blame(args.input):
+        check_wellformed(data)
+        module = parse(data)
+        module, ctx = apply_ops(module, ops)
     log = sys.stderr
     for line in ctx.listings:
         print(line)

@@ -48,14 +48,17 @@ def register(subparsers):
 
 
 def run(args) -> int:
-    from wasmweld.cli.io import display_name, output_target, read_input, write_output
+    from wasmweld.cli.io import blame, display_name, output_target, read_input, write_output
     from wasmweld.module import parse
     from wasmweld.passes import metadata as md
+    from wasmweld.validate import check_wellformed
 
     if args.metadata_cmd is None:
         raise WasmError("wasmweld metadata: say 'show' or 'add' (see wasmweld metadata --help)")
     data = read_input(args.input)
-    m = parse(data)
+    with blame(args.input):
+        check_wellformed(data)
+        m = parse(data)
     if args.metadata_cmd == "show":
         info = md.show_metadata(m)
         if args.json:

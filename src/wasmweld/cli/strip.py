@@ -36,13 +36,16 @@ def register(subparsers):
 
 
 def run(args) -> int:
-    from wasmweld.cli.io import display_name, output_target, read_input, write_output
+    from wasmweld.cli.io import blame, display_name, output_target, read_input, write_output
     from wasmweld.module import parse
     from wasmweld.passes.strip import strip_custom
+    from wasmweld.validate import check_wellformed
 
     everything = args.all or not (args.debug or args.producers or args.name or args.regex)
     data = read_input(args.input)
-    m = parse(data)
+    with blame(args.input):
+        check_wellformed(data)  # sections strip copies unread must not carry a malformation through
+        m = parse(data)
     removed = strip_custom(m, all=everything, names=args.name, regex=args.regex, debug=args.debug,
                            producers=args.producers)
     out = m.encode()

@@ -44,6 +44,9 @@ class EntryPoint:
     args: tuple = ()
     drop_results: bool = False
     reexport: bool = False
+    #: for ``F(x)`` read as a re-export of a function named ``F(x)`` because ``x`` is no constant:
+    #: why the call reading failed, said if no such function exists either
+    call_error: str | None = None
 
 
 def parse_entry_spec(text: str) -> EntryPoint:
@@ -64,9 +67,9 @@ def parse_entry_spec(text: str) -> EntryPoint:
             raise EditError(f"export spec {text!r}: empty argument")
         try:
             values = tuple(a if a == PASS else parse_constant(a) for a in args)
-        except EditError:
+        except EditError as exc:
             # not a call: a function whose name ends in (...) (a demangled C++ name), re-exported
-            return EntryPoint(name, rhs, reexport=True)
+            return EntryPoint(name, rhs, reexport=True, call_error=str(exc))
         if not func:
             raise EditError(f"export spec {text!r}: no function name before '('")
         return EntryPoint(name, func, values)
@@ -109,7 +112,12 @@ def add_entry_points(m: Module, entries: Iterable[EntryPoint]) -> list[int]:
     for e in entries:
         check_export_name(m, e.name, taken)
         taken.add(e.name)
-        idx = lookup.find(e.target, "function", f"for export {e.name!r}")
+        try:
+            idx = lookup.find(e.target, "function", f"for export {e.name!r}")
+        except EditError as exc:
+            if e.call_error is None:
+                raise
+            raise EditError(f"{exc}; read as a call, its arguments are bad: {e.call_error}") from None
         if e.reexport:
             plans.append((e, idx, None))
             continue

@@ -46,8 +46,11 @@ def load_plan(path: str | os.PathLike) -> list[Op]:
         text = path.read_text(encoding="utf-8")
     except FileNotFoundError:
         raise EditError(f"{path}: no such plan file") from None
+    except IsADirectoryError:
+        raise EditError(f"{path}: is a directory, not a plan file") from None
     except (OSError, UnicodeDecodeError) as exc:
-        raise EditError(f"{path}: cannot read plan: {exc}") from None
+        reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+        raise EditError(f"{path}: cannot read plan: {reason}") from None
     return parse_plan(text, base_dir=path.parent, origin=str(path))
 
 

@@ -75,7 +75,7 @@ def _add_data(m, p, ctx):
 def _add_export(m, p, ctx):
     from wasmweld.passes.entry import EntryPoint, add_entry_points
     if _p(p, "func") is not None:
-        e = EntryPoint(p["name"], p["func"], reexport=True)
+        e = EntryPoint(p["name"], p["func"], reexport=True, call_error=_p(p, "call_error"))
         verb = "re-exported"
     else:
         e = EntryPoint(p["name"], p["call"], tuple(_p(p, "args", ())), bool(_p(p, "drop_results", False)))
