@@ -10,46 +10,46 @@
     >>> out = m.encode()              # only the export section is re-encoded
     >>> wasmweld.validate(out)        # wasmtime's verdict, ValidationError if invalid
 
-The core (parse/encode, the item classes, the errors and types) needs only the
-standard library; ``validate`` imports wasmtime when called.
+What is here:
+
+- the binary core: :func:`parse`, :class:`Module` and its items, the types, the errors;
+- :func:`merge` / :func:`merge_plan` (``wasmweld.link``): many modules into one;
+- :func:`snapshot` (``wasmweld.preinit``): pre-initialise a module, like Wizer;
+- :class:`World` (``wasmweld.runtime.world``): link and run modules in wasmtime;
+- binary surgery passes in :mod:`wasmweld.passes`, renumbering in :mod:`wasmweld.binary.reencode`.
+
+The core needs only the standard library. ``validate``, ``snapshot`` and ``World``
+import wasmtime when they are used, never at ``import wasmweld``.
 """
 
 from __future__ import annotations
 
-from wasmweld.errors import *  # noqa: F403
-from wasmweld.errors import __all__ as _errors_all
+from wasmweld.errors import (
+    CacheError, DecodeError, EditError, EncodeError, ExecutionError, InitError, LinkError, SnapshotError,
+    ValidationError, WasmError,
+)
+from wasmweld.link import MergePlan, merge, merge_plan
 from wasmweld.module import (
     ConstExpr, CustomSection, Data, Elem, Export, FuncBody, Global, Import, Module, Section, Table, Tag, parse,
 )
-from wasmweld.types import *  # noqa: F403
-from wasmweld.types import __all__ as _types_all
+from wasmweld.preinit import SnapshotReport, snapshot
+from wasmweld.types import (
+    ABSTRACT_HEAP_CODES, ABSTRACT_HEAP_NAMES, EXNREF, EXTERNREF, F32, F64, FUNCREF, I8, I16, I32, I64, V128,
+    ArrayType, CompType, ExternKind, FieldType, FuncType, GlobalType, HeapType, Limits, MemoryType, NumType,
+    PackedType, RecGroup, RefType, StorageType, StructType, SubType, TableType, TagType, ValType,
+)
 
-# validate.py imports wasmtime only when called, so importing wasmweld never needs it.
-# (Imported eagerly so the function, not the submodule, is wasmweld.validate.)
-from wasmweld.validate import validate
+# Imported eagerly so that wasmweld.validate is the function, not the submodule;
+# it imports wasmtime only when called.
+from wasmweld.validate import check_wellformed, validate
 
 __version__ = "0.1.0"
 
-
-
-# --- merge (link/) exports: added by the merge engineer -------------------------------------
-from wasmweld.link import MergePlan, merge, merge_plan  # noqa: E402
-
-_merge_all: list[str] = ["merge", "merge_plan", "MergePlan"]
-
-# --- snapshot (preinit/) exports: added by the snapshot engineer ----------------------------
-# wasmweld.snapshot(module, init_func=..., ...) -> Module; preinit imports no wasmtime until it runs.
-from wasmweld.preinit import InitError, SnapshotReport, snapshot  # noqa: E402, F401
-
-_snapshot_all: list[str] = ["snapshot", "SnapshotReport", "InitError"]
-
-# --- World (runtime/world.py) exports: added by the World engineer --------------------------
 # World imports wasmtime, so it is loaded on first use (PEP 562 module __getattr__).
 _LAZY = {
     "World": "wasmweld.runtime.world",
     "WasiOptions": "wasmweld.runtime.wasi",
 }
-_world_all: list[str] = ["World", "WasiOptions"]
 
 
 def __getattr__(name: str):
@@ -62,8 +62,20 @@ def __getattr__(name: str):
     globals()[name] = value
     return value
 
+
 __all__ = [
-    "__version__", "parse", "validate", "Module", "Section",
-    "Import", "Export", "Global", "Table", "Elem", "Data", "Tag", "FuncBody", "ConstExpr", "CustomSection",
+    "__version__",
+    # binary core
+    "parse", "Module", "Section", "Import", "Export", "Global", "Table", "Elem", "Data", "Tag", "FuncBody",
+    "ConstExpr", "CustomSection", "validate", "check_wellformed",
+    # types
+    "NumType", "I32", "I64", "F32", "F64", "V128", "PackedType", "I8", "I16", "RefType", "FUNCREF", "EXTERNREF",
+    "EXNREF", "HeapType", "ValType", "StorageType", "ABSTRACT_HEAP_CODES", "ABSTRACT_HEAP_NAMES", "FieldType",
+    "FuncType", "StructType", "ArrayType", "CompType", "SubType", "RecGroup", "Limits", "TableType", "MemoryType",
+    "GlobalType", "TagType", "ExternKind",
+    # errors
+    "WasmError", "DecodeError", "EncodeError", "ValidationError", "LinkError", "EditError", "SnapshotError",
+    "ExecutionError", "CacheError", "InitError",
+    # merge, snapshot, World
+    "merge", "merge_plan", "MergePlan", "snapshot", "SnapshotReport", "World", "WasiOptions",
 ]
-__all__ += _errors_all + _types_all + _merge_all + _snapshot_all + _world_all

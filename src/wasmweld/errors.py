@@ -10,8 +10,9 @@ caller can catch :class:`WasmError` and know nothing else escapes::
     ├── LinkError             merge / World: an import cannot be bound (names both sides)
     ├── EditError             a binary-surgery request cannot be done as asked
     ├── SnapshotError         pre-initialisation refused or failed
-    └── ExecutionError        running Wasm trapped, ran out of fuel/time/memory
-        └── CacheError        (subclass of WasmError) a compiled-artifact cache problem
+    ├── ExecutionError        running Wasm trapped, ran out of fuel/time/memory
+    │   └── InitError         (also a SnapshotError) the init function of a snapshot did not complete
+    └── CacheError            a compiled-artifact cache entry is unusable
 
 Example::
 
@@ -25,6 +26,8 @@ Example::
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 __all__ = [
     "WasmError",
     "DecodeError",
@@ -35,6 +38,7 @@ __all__ = [
     "SnapshotError",
     "ExecutionError",
     "CacheError",
+    "InitError",
 ]
 
 
@@ -108,3 +112,26 @@ class ExecutionError(WasmError):
 
 class CacheError(WasmError):
     """A compiled-artifact cache entry is unusable (normally handled by recompiling)."""
+
+
+class InitError(SnapshotError, ExecutionError):
+    """The init function (or the start function before it) did not complete.
+
+    ``reason``: ``"trap"``, ``"fuel"``, ``"timeout"``, ``"memory"``,
+    ``"exit"`` (WASI ``proc_exit``), ``"import"`` (called an import that is not
+    provided) or ``"instantiate"``. ``backtrace``: lines ``"#0 func 12 <name> @ 0x1a2b"``
+    (offsets in the *input* module), innermost first. ``output``: what the init
+    wrote to stdout/stderr when they were captured (the last 4 KiB of each).
+    """
+
+    def __init__(self, message: str, reason: str, backtrace: Sequence[str] = (), output: str = ""):
+        self.reason = reason
+        self.backtrace = list(backtrace)
+        self.output = output
+        text = message
+        if self.backtrace:
+            text += "\nwasm backtrace:\n" + "\n".join("  " + line for line in self.backtrace)
+        if output:
+            text += "\ninit output (tail):\n" + "\n".join("  " + line for line in output.rstrip("\n").splitlines())
+        super().__init__(text)
+        self.message = message

@@ -29,7 +29,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Protocol, runtime_checkable
 
-from ..errors import ExecutionError, SnapshotError
+from ..errors import ExecutionError, InitError, SnapshotError  # noqa: F401  (InitError re-exported)
 from .snapshot import MAX_SEGMENTS, Snapshot
 
 __all__ = [
@@ -44,29 +44,6 @@ __all__ = [
     "Limits",
     "InitError",
 ]
-
-
-class InitError(SnapshotError, ExecutionError):
-    """The init function (or the start function before it) did not complete.
-
-    ``reason``: ``"trap"``, ``"fuel"``, ``"timeout"``, ``"memory"``,
-    ``"exit"`` (WASI ``proc_exit``), ``"import"`` (called an import that is not
-    provided) or ``"instantiate"``. ``backtrace``: lines ``"#0 func 12 <name> @ 0x1a2b"``
-    (offsets in the *input* module), innermost first. ``output``: what the init
-    wrote to stdout/stderr when they were captured (the last 4 KiB of each).
-    """
-
-    def __init__(self, message: str, reason: str, backtrace: Sequence[str] = (), output: str = ""):
-        self.reason = reason
-        self.backtrace = list(backtrace)
-        self.output = output
-        text = message
-        if self.backtrace:
-            text += "\nwasm backtrace:\n" + "\n".join("  " + line for line in self.backtrace)
-        if output:
-            text += "\ninit output (tail):\n" + "\n".join("  " + line for line in output.rstrip("\n").splitlines())
-        super().__init__(text)
-        self.message = message
 
 
 @dataclass(frozen=True, slots=True)
