@@ -122,6 +122,18 @@ class BuildError(AssertionError):
     """A fixture failed to build (carries the compiler's output)."""
 
 
+def clang_env() -> dict[str, str]:
+    """The environment to run clang in: PATH without the folders that hold ``wasm-opt``.
+
+    clang's wasm driver runs ``wasm-opt`` on its output whenever one is on PATH (which
+    strips names and drops functions), so a developer who sourced the peer tools would
+    otherwise build other fixtures than CI does.
+    """
+    parts = os.environ.get("PATH", "").split(os.pathsep)
+    path = os.pathsep.join(p for p in parts if p and not os.path.exists(os.path.join(p, "wasm-opt")))
+    return dict(os.environ, PATH=path)
+
+
 def _find_clang() -> str:
     for name in ("clang", "clang-14"):
         found = shutil.which(name)
@@ -167,7 +179,8 @@ def compile_c(
     if not cached.is_file():
         with tempfile.TemporaryDirectory() as tmp:
             dest = Path(tmp) / "out.wasm"
-            proc = subprocess.run([*argv, *map(str, srcs), "-o", str(dest)], capture_output=True, text=True)
+            proc = subprocess.run([*argv, *map(str, srcs), "-o", str(dest)], capture_output=True, text=True,
+                                  env=clang_env())
             if proc.returncode != 0:
                 raise BuildError(f"clang failed ({' '.join(argv)} ...):\n{proc.stderr}")
             _put_atomic(cached, dest.read_bytes())

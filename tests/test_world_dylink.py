@@ -19,7 +19,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from helpers import FIXTURES, build_cache_dir, compile_c
+from helpers import FIXTURES, build_cache_dir, clang_env, compile_c
 from wasmweld.custom.dylink import (
     EXPORT_INFO, IMPORT_INFO, MEM_INFO, NEEDED, RUNTIME_PATH, SYMBOL_BINDING_WEAK, SYMBOL_TLS, Dylink, ExportInfo,
     ImportInfo, find_dylink, iter_sections,
@@ -201,7 +201,8 @@ def build_side(src: Path) -> bytes:
     if not cached.is_file():
         with tempfile.TemporaryDirectory() as tmp:
             out = Path(tmp) / "side.wasm"
-            proc = subprocess.run([*argv, str(src), "-o", str(out)], capture_output=True, text=True)
+            proc = subprocess.run([*argv, str(src), "-o", str(out)], capture_output=True, text=True,
+                                  env=clang_env())
             assert proc.returncode == 0, proc.stderr
             tmpc = cached.with_name(cached.name + f".{Path(tmp).name}")
             tmpc.write_bytes(out.read_bytes())
