@@ -33,7 +33,9 @@ import helpers
 from wasmweld.binary.instr import decode_body, decode_expr
 from wasmweld.binary.leb import write_s, write_u
 from wasmweld.binary.opcodes import INDEX_KINDS, OPCODES
-from wasmweld.binary.reencode import SPACES, IndexMaps, Renumberer, reindex, renumber, renumber_bytes
+from wasmweld.binary.reencode import (
+    SPACES, IndexMaps, Renumberer, Scanner, references, reindex, renumber, renumber_bytes,
+)
 from wasmweld.errors import DecodeError, EditError, WasmError
 from wasmweld.module import Import, parse
 from wasmweld.runtime.engine import engine, validate_bytes, wat2wasm
@@ -741,3 +743,194 @@ def test_mutated_modules_only_raise_wasm_errors(data):
 
 
 _FUZZ_SEED = wat2wasm((WAT_DIR / "renumber_core.wat").read_text())
+
+
+# ----------------------------------------------------------------------------- Scanner / references
+
+def _vt_type(vt):
+    return vt.heap if isinstance(vt, RefType) and isinstance(vt.heap, int) else None
+
+
+def decoded_sites(instrs, spaces=SPACES) -> list:
+    """The oracle of Scanner.sites: every decoded instruction's index immediates, in order."""
+    out = []
+    for ins in instrs:
+        pairs = []
+        for kind, a in zip([k for k in ins.op.imm if k != "zero"], ins.args):
+            if kind in INDEX_KINDS:
+                pairs.append((kind, a))
+            elif kind == "memarg":
+                pairs.append(("memory", a.memory))
+            elif kind in ("heaptype", "blocktype"):
+                t = a if isinstance(a, int) else _vt_type(a)
+                if t is not None:
+                    pairs.append(("type", t))
+            elif kind == "valtypes":
+                pairs.extend(("type", t) for t in map(_vt_type, a) if t is not None)
+            elif kind == "catches":
+                pairs.extend(("tag", c.tag) for c in a if c.tag is not None)
+        pairs = tuple(p for p in pairs if p[0] in spaces)
+        if pairs:
+            out.append((ins.op.name, pairs))
+    return out
+
+
+def decoded_refs(locals_, instrs, spaces=SPACES) -> dict:
+    """The oracle of Scanner.body / const_expr: decode everything, collect every index by space."""
+    out = {s: set() for s in SPACES if s in spaces}
+    if "type" in spaces:
+        out["type"].update(t for _n, vt in locals_ for t in [_vt_type(vt)] if t is not None)
+    for _name, pairs in decoded_sites(instrs, spaces):
+        for s, i in pairs:
+            out[s].add(i)
+    return out
+
+
+def const_exprs(m) -> list[bytes]:
+    out = [g.init.raw for g in m.globals] + [t.init.raw for t in m.tables if t.init is not None]
+    for el in m.elems:
+        if el.offset is not None:
+            out.append(el.offset.raw)
+        out.extend(x.raw for x in el.init if not isinstance(x, int))
+    return out + [d.offset.raw for d in m.datas if d.offset is not None]
+
+
+def check_scanner(m, spaces_list=(SPACES,)) -> int:
+    """Scanner results == the decoding oracle for every body and constant expression of ``m``."""
+    scanners = [Scanner(spaces) for spaces in spaces_list]
+    for i, body in enumerate(m.code):
+        locals_, instrs = decode_body(body.raw)
+        for sc in scanners:
+            assert sc.body(body.raw) == decoded_refs(locals_, instrs, sc.spaces), (i, sc)
+            assert sc.sites(body.raw) == decoded_sites(instrs, sc.spaces), (i, sc)
+    for raw in const_exprs(m):
+        instrs = decode_expr(raw, 0, len(raw))[0]
+        for sc in scanners:
+            assert sc.const_expr(raw) == decoded_refs((), instrs, sc.spaces), (raw.hex(), sc)
+            assert sc.sites(raw, body=False) == decoded_sites(instrs, sc.spaces), (raw.hex(), sc)
+    return len(m.code)
+
+
+EACH_SPACE = [SPACES] + [(s,) for s in SPACES] + [("type", "table"), ("func", "memory", "global")]
+
+
+@pytest.mark.parametrize("name", FIXTURES)
+def test_scanner_matches_decoding_on_fixtures(name):
+    """The fixtures use every index-carrying instruction (see the coverage test above)."""
+    assert check_scanner(parse(fixture_bytes(name)), EACH_SPACE) > 0
+
+
+def test_scanner_on_legacy_exceptions():
+    m = parse(legacy_module())
+    check_scanner(m, EACH_SPACE)
+    assert Scanner({"tag"}).body(LEGACY_BODY) == {"tag": {0, 1}}
+
+
+def test_scanner_matches_decoding_on_conformance(conformance_dir):
+    rows = helpers.conformance_rows("valid")
+    assert len(rows) > 2400
+    bodies = 0
+    for row in rows:
+        m = parse((conformance_dir / row["path"]).read_bytes())
+        try:
+            bodies += check_scanner(m)
+        except AssertionError as e:
+            raise AssertionError(f"{row['path']}: {e}") from None
+    assert bodies > 8000
+
+
+@pytest.mark.parametrize("cid", ["as-sha256-simd", "jco-p1-adapter-reactor", "ts-web-tree-sitter",
+                                 "em-webp-enc-simd", "rs-walrus-wasi-threads"])
+def test_scanner_matches_decoding_on_corpus(cid, corpus_dir):
+    m = parse(helpers.corpus_path(cid).read_bytes())
+    assert check_scanner(m, [SPACES, ("type", "table")]) == len(m.code) > 0
+
+
+def _memarg_op(memory: int, width: int, implicit: bool) -> bytes:
+    """i32.load of ``memory`` (implicit memory 0 when asked, else explicit in ``width`` bytes)."""
+    if implicit:
+        return b"\x28\x02\x00"
+    return b"\x28\x42" + leb_width(memory, width) + b"\x04"
+
+
+def leb_width(v: int, width: int) -> bytes:
+    out = bytearray()
+    for i in range(width):
+        b = v & 0x7F
+        v >>= 7
+        out.append(b | (0x80 if i < width - 1 else 0))
+    return bytes(out)
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.one_of(
+    st.tuples(st.just("mem"), st.sampled_from([0, 1, 2, 5, 127, 128, 300]), st.integers(1, 3), st.booleans()),
+    st.tuples(st.just("call"), st.integers(0, 300), st.integers(1, 3), st.booleans()),
+    st.tuples(st.just("msize"), st.sampled_from([0, 1, 3, 129]), st.integers(1, 2), st.booleans()),
+    st.tuples(st.just("plain"), st.integers(0, 0x7F), st.integers(1, 1), st.booleans()),
+), max_size=40))
+def test_scanner_memory_skipping_never_loses_a_reference(ops):
+    """Once a memory was seen in a body, the scanner no longer stops at its memargs: random mixes of
+    memargs (implicit memory 0, explicit ones, padded ones, indices above 127), memory.size and calls
+    must still give exactly what decoding gives, with scanners reused from body to body."""
+    code = bytearray(b"\x00")
+    for kind, v, width, flag in ops:
+        width = max(width, (v.bit_length() + 6) // 7)
+        if kind == "mem":
+            code += _memarg_op(v, width, flag and v == 0)
+        elif kind == "call":
+            code += b"\x10" + leb_width(v, width)
+        elif kind == "msize":
+            code += b"\x3f" + leb_width(v, width)
+        else:
+            code += b"\x41" + bytes((v,)) + b"\x1a"        # i32.const v; drop
+    code += b"\x0b"
+    raw = bytes(code)
+    locals_, instrs = decode_body(raw)
+    for sc in _REUSED_SCANNERS:
+        assert sc.body(raw) == decoded_refs(locals_, instrs, sc.spaces)
+        assert sc.sites(raw) == decoded_sites(instrs, sc.spaces)
+
+
+_REUSED_SCANNERS = [Scanner(SPACES), Scanner({"memory"}), Scanner({"memory", "func"})]
+
+
+def test_scanner_api():
+    raw = bytes.fromhex("00 10 05 41 00 28 02 00 1a 23 02 1a 02 03 0b d2 07 1a 0b")
+    assert Scanner().body(raw) == {"type": {3}, "func": {5, 7}, "table": set(), "memory": {0}, "global": {2},
+                                   "tag": set(), "elem": set(), "data": set()}
+    assert Scanner(["func", "global_"]).body(raw) == {"func": {5, 7}, "global": {2}}
+    assert Scanner("memory").body(raw) == {"memory": {0}}
+    assert Scanner(()).body(raw) == {}
+    assert references(raw, {"func"}) == {"func": {5, 7}}
+    assert references(raw) == Scanner().body(raw)
+    assert Scanner({"func", "memory"}).sites(raw) == [("call", (("func", 5),)), ("i32.load", (("memory", 0),)),
+                                                      ("ref.func", (("func", 7),))]
+    # call_indirect (type 3, table 1): both, in immediate order
+    assert Scanner({"type", "table"}).sites(bytes.fromhex("00 41 00 11 03 01 0b")) == [
+        ("call_indirect", (("type", 3), ("table", 1)))]
+    assert Scanner({"global"}).const_expr(bytes.fromhex("23 04 41 01 6a 0b")) == {"global": {4}}
+    assert Scanner().expr(bytes.fromhex("23 04 0b"))["global"] == {4}
+    # locals: (local (ref null 9)) is a type reference of the body, not a site
+    assert Scanner({"type"}).body(bytes.fromhex("01 01 63 09 0b")) == {"type": {9}}
+    assert Scanner({"type"}).sites(bytes.fromhex("01 01 63 09 0b")) == []
+    assert "func" in repr(Scanner({"func"}))
+    with pytest.raises(ValueError, match="unknown index space"):
+        Scanner({"function"})
+
+
+def test_scanner_bad_input_raises_decode_errors_with_offsets():
+    """The same errors, at the same offsets, as decoding and re-encoding."""
+    sc = Scanner()
+    for raw in (b"\x00\x10\x80\x80",                           # call with a truncated index
+                b"\x00\x10\x80\x80\x80\x80\x80\x00\x0b",          # a 6-byte u32
+                b"\x00\x10\xff\xff\xff\xff\x7f\x0b",               # beyond 32 bits
+                b"\x00\x28\x42\x80",                           # memarg: truncated memory index
+                b"\x00\xff\x0b"):                               # illegal opcode
+        with pytest.raises(DecodeError) as want:
+            decode_body(raw, 100)
+        for scan in (sc.body, sc.sites, Scanner({"func"}).body):
+            with pytest.raises(DecodeError) as got:
+                scan(raw, 100)
+            assert (str(got.value), got.value.offset) == (str(want.value), want.value.offset), raw.hex()
+            assert got.value.offset >= 100

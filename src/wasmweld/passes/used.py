@@ -31,10 +31,9 @@ A declarative element segment only *declares* functions for ``ref.func``: it
 keeps no function alive. :func:`collect_references` is the non-transitive
 variant: everything referenced from anywhere in the module.
 
-Code bodies are scanned by the renumbering re-encoder's byte scanner
-(:mod:`wasmweld.binary.reencode`) in recording mode, so one compiled regular
-expression skips the instructions that carry no index; if that scanner is
-not usable, decoded instructions are walked instead (slower, same answer).
+Code bodies are never decoded: :class:`wasmweld.binary.reencode.Scanner` finds
+their references (one compiled regular expression skips the instructions that
+carry no index), each body once.
 """
 
 from __future__ import annotations
@@ -42,7 +41,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Iterable
 
-from wasmweld.binary.leb import read_sN, read_uN
+from wasmweld.binary.leb import read_uN
+from wasmweld.binary.reencode import Scanner
 from wasmweld.errors import EditError
 from wasmweld.module import Module
 from wasmweld.types import ArrayType, ExternKind, FuncType, RefType, StructType
@@ -92,65 +92,19 @@ class Used(Refs):
 
 # ----------------------------------------------------------------------------- body scanning
 
-def _make_recording_scanner():
-    """A Renumberer that records every index it sees instead of rewriting it."""
-    from wasmweld.binary import reencode as rx
+_SCANNERS: dict[str, Scanner] = {}
 
-    ident = lambda i: i            # noqa: E731
-    shifted = lambda i: i + 1      # noqa: E731  (memory 0 must "move" so implicit memargs are captured)
 
-    class _Recorder(rx.Renumberer):
-        def __init__(self):
-            self._cur = None
-            super().__init__(rx.IndexMaps(type=ident, func=ident, table=ident, memory=shifted, global_=ident,
-                                          tag=ident, elem=ident, data=ident))
-
-        def _make_fill(self, space, codec):
-            def fill(key, offset, space=space, codec=codec):
-                cur = self._cur
-                if codec == "a0":
-                    cur["memory"].add(0)
-                elif codec == "s":
-                    cur[space].add(read_sN(key, 0, len(key), 33, offset)[0])
-                else:
-                    cur[space].add(read_uN(key, 0, len(key), 32, offset)[0])
-                return False
-            return fill
-
-        def _fresh(self):
-            cur = {s: set() for s in SPACES}
-            self._cur = cur
-            return cur
-
-        def body_refs(self, raw, base=0):
-            cur = self._fresh()
-            raw = bytes(raw)
-            self._body_into(raw, 0, len(raw), base, rx._Edits(raw, 0))
-            return cur
-
-        def expr_refs(self, raw, base=0):
-            cur = self._fresh()
-            raw = bytes(raw)
-            self._expr(raw, 0, len(raw), base, rx._Edits(raw, 0))
-            return cur
-
-    rec = _Recorder()
-    # the generic path writes implicit memory-0 memargs through maps.lookup, not a fill: record those too
-    orig_memarg = rec._memarg
-
-    def memarg(buf, p, end, base, edits):
-        align = buf[p] if p < end else 0
-        if not align & 0x40:
-            rec._cur["memory"].add(0)
-        return orig_memarg(buf, p, end, base, edits)
-
-    rec._memarg = memarg
-    rec._single, rec._prefixed = rec._build_handlers()
-    return rec
+def _scanner(which: str = "all") -> Scanner:
+    """The shared scanners: every space, or ``"tables"`` (type + table, for call_indirect sites)."""
+    sc = _SCANNERS.get(which)
+    if sc is None:
+        sc = _SCANNERS[which] = Scanner(SPACES if which == "all" else ("type", "table"))
+    return sc
 
 
 def _instr_refs(instrs, locals_=()) -> dict[str, set]:
-    """Reference sets from decoded instructions (the slow, obviously-right way)."""
+    """Reference sets from decoded instructions: the slow, obviously-right way (the tests' oracle)."""
     from wasmweld.binary.opcodes import INDEX_KINDS
     cur = {s: set() for s in SPACES}
     for _n, vt in locals_:
@@ -181,33 +135,19 @@ def _instr_refs(instrs, locals_=()) -> dict[str, set]:
 
 
 class _Scanner:
-    """Reference sets of bodies and constant expressions."""
+    """Reference sets of :class:`FuncBody` and :class:`ConstExpr` items, through the
+    re-encoder's public :class:`~wasmweld.binary.reencode.Scanner` (``rec``)."""
 
     def __init__(self):
-        self.rec = None
-        try:
-            rec = _make_recording_scanner()
-            # self-test: call 5; i32.load (memory 0); global.get 2; block (type 3); ref.func 7
-            probe = bytes.fromhex("00" "1005" "410028020" "0" "1a" "2302" "1a" "0203" "0b" "d2071a" "0b")
-            got = rec.body_refs(probe)
-            if got["func"] == {5, 7} and got["memory"] == {0} and got["global"] == {2} and got["type"] == {3}:
-                self.rec = rec
-        except Exception:
-            self.rec = None
+        self.rec = _scanner()
 
     def body(self, body) -> dict[str, set]:
-        if self.rec is not None and not body.modified:
-            return self.rec.body_refs(body.raw, body.offset or 0)
-        if self.rec is not None:
-            return self.rec.body_refs(body.raw, 0)
-        return _instr_refs(body.instrs, body.locals)
+        return self.rec.body(body.raw, 0 if body.modified else (body.offset or 0))
 
     def expr(self, ce) -> dict[str, set]:
         if ce is None:
             return {}
-        if self.rec is not None:
-            return self.rec.expr_refs(ce.raw)
-        return _instr_refs(ce.instrs)
+        return self.rec.const_expr(ce.raw)
 
 
 def body_references(m: Module, defined_index: int) -> dict[str, set]:
@@ -305,17 +245,15 @@ def _mem_min(m: Module, mem: int) -> int:
 def _table_accesses(body) -> list[tuple[int, int | None]]:
     """(table, type) for each call_indirect of ``body``; (table, None) for every other table access."""
     out = []
-    for ins in body.instrs:
-        kinds = [k for k in ins.op.imm if k != "zero"]
-        if "table" not in kinds:
-            continue
-        name = ins.name
+    base = 0 if body.modified else (body.offset or 0)
+    for name, pairs in _scanner("tables").sites(body.raw, base):
         if name in ("call_indirect", "return_call_indirect"):
-            out.append((ins.args[1], ins.args[0]))
+            (_t, ctype), (_s, table) = pairs
+            out.append((table, ctype))
         else:
-            for kind, arg in zip(kinds, ins.args):
-                if kind == "table":
-                    out.append((arg, None))
+            for space, i in pairs:
+                if space == "table":
+                    out.append((i, None))
     return out
 
 
@@ -382,8 +320,13 @@ def analyze(m: Module, *, roots: Iterable | None = None, prune_tables: bool = Tr
             type_cache[key] = hit
         return hit
 
+    func_imports = imports["func"]
+    n_func_imports = nimp["func"]
+    func_types = m.funcs
+    code = m.code
+
     def func_type_index(f: int) -> int:
-        return imports["func"][f].desc if f < nimp["func"] else m.funcs[f - nimp["func"]]
+        return func_imports[f].desc if f < n_func_imports else func_types[f - n_func_imports]
 
     def release(table: int) -> None:
         """Mark the waiting functions of ``table`` its accesses can now reach."""
@@ -397,8 +340,13 @@ def analyze(m: Module, *, roots: Iterable | None = None, prune_tables: bool = Tr
             return
         ctypes = typed_access.get(table, ())
         rest = []
+        reached: dict[int, bool] = {}       # function type -> can a call_indirect of ``ctypes`` reach it
         for f in funcs:
-            if any(matches(func_type_index(f), c) for c in ctypes):
+            ft = func_type_index(f)
+            hit = reached.get(ft)
+            if hit is None:
+                hit = reached[ft] = any(matches(ft, c) for c in ctypes)
+            if hit:
                 mark("func", f, f"table {table}")
             else:
                 rest.append(f)
@@ -450,17 +398,17 @@ def analyze(m: Module, *, roots: Iterable | None = None, prune_tables: bool = Tr
         space, idx = work.pop()
         tset: set = set()
         if space == "func":
-            if idx < nimp["func"]:
-                tset.add(imports["func"][idx].desc)
+            if idx < n_func_imports:
+                tset.add(func_imports[idx].desc)
             else:
-                d = idx - nimp["func"]
-                tset.add(m.funcs[d])
-                refs = scanner.body(m.code[d])
+                d = idx - n_func_imports
+                tset.add(func_types[d])
+                body = code[d]
+                refs = scanner.body(body)
                 mark_all(refs, f"function #{idx}")
-                if private and refs.get("table"):
-                    if refs["table"] & private:
-                        for table, ctype in _table_accesses(m.code[d]):
-                            access(table, ctype)
+                if private and refs["table"] & private:
+                    for table, ctype in _table_accesses(body):
+                        access(table, ctype)
         elif space in ("table", "memory", "global", "tag"):
             for seg_space, seg in pending.pop((space, idx), ()):
                 mark(seg_space, seg, f"{space} {idx}")
