@@ -14,7 +14,8 @@ import wasmtime
 from fixtures.surgery.check import assert_only_changed, instantiate, read_u32s
 from wasmweld import EditError, ExternKind, parse
 from wasmweld import passes
-from wasmweld.passes import _toml
+from wasmweld import _toml
+from wasmweld.manifest import ManifestError
 from wasmweld.runtime.engine import validate_bytes
 
 SURGERY = r"""(module $surgery
@@ -73,18 +74,7 @@ def base(wat) -> bytes:
 
 def run_module(data: bytes):
     """(store, exports) with the env/go host functions and the go.debug global provided."""
-    eng_imports = dict(HOST)
-    from wasmweld.runtime.engine import engine
-    eng = engine()
-    store = wasmtime.Store(eng)
-    module = wasmtime.Module(eng, data)
-    linker = wasmtime.Linker(eng)
-    for imp in module.imports:
-        if isinstance(imp.type, wasmtime.GlobalType):
-            linker.define(store, imp.module, imp.name, wasmtime.Global(store, imp.type, wasmtime.Val.i32(3)))
-        else:
-            linker.define(store, imp.module, imp.name, wasmtime.Func(store, imp.type, eng_imports[imp.module][imp.name]))
-    return store, linker.instantiate(store, module).exports(store)
+    return instantiate(data, {"env": HOST["env"], "go": {**HOST["go"], "debug": 3}})
 
 
 def names_of(body) -> list[str]:
@@ -600,12 +590,14 @@ TOML_EXPECTED = {
 }
 
 
-def test_toml_fallback_reader():
-    # the fallback serves Python 3.10 (no tomllib); it must read plans as tomllib does
-    assert _toml._Reader(TOML_SAMPLE, "t").parse() == TOML_EXPECTED
-    assert _toml._Reader(PLAN, "t").parse() == _toml.loads(PLAN)
-    with pytest.raises(EditError, match="t: invalid TOML at line 2: inline tables"):
-        _toml._Reader("a = 1\nb = {x = 1}\n", "t").parse()
+def test_toml_loader():
+    # one loader (tomllib, or tomli on 3.10) for plans and manifests; the caller picks error class and wording
+    assert _toml.loads(TOML_SAMPLE, "t", EditError) == TOML_EXPECTED
+    assert _toml.loads("a = 1\nb = {x = 1}\n", "t", EditError) == {"a": 1, "b": {"x": 1}}
+    with pytest.raises(EditError, match="^t: invalid TOML: .*line 2"):
+        _toml.loads("a = 1\nb = {x = \n", "t", EditError)
+    with pytest.raises(ManifestError, match="^w.toml: not valid TOML: "):
+        _toml.loads("[[module]\n", "w.toml", ManifestError, "not valid TOML")
 
 
 def test_registry_describes_every_pass():

@@ -43,7 +43,7 @@ bank.transfer 1 2 50``) calls ``bank.transfer``; the merged module
 (:func:`merge_world`) keeps every module's exports (a clash is renamed
 ``module:name``) and also exports each entry point under its entry name.
 
-Only the standard library is used (``tomllib``; ``tomli`` on Python 3.10).
+Only the standard library is used (``tomllib``; ``tomli`` on Python 3.10, see :mod:`wasmweld._toml`).
 """
 
 from __future__ import annotations
@@ -52,6 +52,7 @@ import os
 from dataclasses import dataclass, field
 from typing import Any
 
+from wasmweld import _toml
 from wasmweld.errors import LinkError, WasmError
 
 __all__ = ["WorldManifest", "ModuleSpec", "StubSpec", "EntryPoint", "ManifestError", "load_manifest",
@@ -121,20 +122,6 @@ class WorldManifest:
         return self.path or "world manifest"
 
 
-def _loads(text: str, origin: str) -> dict:
-    try:
-        import tomllib  # Python >= 3.11
-    except ImportError:  # pragma: no cover - Python 3.10
-        try:
-            import tomli as tomllib
-        except ImportError:
-            raise ManifestError("reading a world manifest on Python 3.10 needs tomli (pip install tomli)") from None
-    try:
-        return tomllib.loads(text)
-    except tomllib.TOMLDecodeError as e:
-        raise ManifestError(f"{origin}: not valid TOML: {e}") from None
-
-
 def is_manifest(path: str | os.PathLike) -> bool:
     """True for a ``.toml`` file (what ``wasmweld run`` treats as a world manifest)."""
     return os.fspath(path).endswith(".toml")
@@ -161,7 +148,7 @@ def _str(v: Any, where: str, key: str) -> str:
 def parse_manifest(text: str, base_dir: str = ".", origin: str | None = None) -> WorldManifest:
     """Parse manifest ``text``; relative paths are taken from ``base_dir``."""
     where = origin or "world manifest"
-    data = _loads(text, where)
+    data = _toml.loads(text, where, ManifestError, "not valid TOML")
     base_dir = os.path.abspath(base_dir)
     known = {"world", "module", "modules", "stubs", "wasi", "entries", "merge"}
     extra = sorted(set(data) - known)

@@ -29,8 +29,8 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+from wasmweld import _toml
 from wasmweld.errors import EditError
-from wasmweld.passes import _toml
 from wasmweld.passes.registry import Op
 
 __all__ = ["load_plan", "parse_plan", "PLAN_ORDER"]
@@ -56,7 +56,7 @@ def load_plan(path: str | os.PathLike) -> list[Op]:
 
 def parse_plan(text: str, *, base_dir: str | os.PathLike = ".", origin: str = "plan") -> list[Op]:
     """The operations of the plan in ``text``, in application order."""
-    doc = _toml.loads(text, origin)
+    doc = _toml.loads(text, origin, EditError)
     base = Path(base_dir)
     known = set(PLAN_ORDER)
     for key in doc:
