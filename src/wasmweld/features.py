@@ -53,12 +53,12 @@ from __future__ import annotations
 import itertools
 import json
 import re
-import sys
 from collections.abc import Iterable
 
 from .binary.dump import MemArg, read_instr
-from .binary.leb import read_u32, write_u
+from .binary.leb import read_u32
 from .binary.opcodes import BY_NAME, OPCODES, OpInfo
+from .binary.scanpat import POSSESSIVE, opcode_pattern
 from .binary.typecodec import decode_valtype
 from .errors import DecodeError
 from .types import ArrayType, ExternKind, FuncType, NumType, RefType, StructType
@@ -266,15 +266,14 @@ def instr_features(op: OpInfo, args: tuple, raw: bytes = b"") -> frozenset[str]:
 # the code scanner
 # ---------------------------------------------------------------------------------------------
 
-_POSSESSIVE = "+" if sys.version_info >= (3, 11) else ""
 # LEB128s exactly as the decoder accepts them (at most 5 or 10 bytes, unused bits of the last
 # byte clear or sign copies), so a malformed integer never passes the fast path.
-_LEB = rf"(?:[\x80-\xff]{{0,3}}{_POSSESSIVE}[\x00-\x7f]|[\x80-\xff]{{4}}[\x00-\x0f])"          # u32
-_S32 = rf"(?:[\x80-\xff]{{0,3}}{_POSSESSIVE}[\x00-\x7f]|[\x80-\xff]{{4}}[\x00-\x07\x78-\x7f])"
-_S64 = rf"(?:[\x80-\xff]{{0,8}}{_POSSESSIVE}[\x00-\x7f]|[\x80-\xff]{{9}}[\x00\x7f])"
-_U64 = rf"(?:[\x80-\xff]{{0,8}}{_POSSESSIVE}[\x00-\x7f]|[\x80-\xff]{{9}}[\x00\x01])"
-_NONZERO_U32 = rf"(?:[\x01-\x7f]|[\x80-\xff]{{1,3}}{_POSSESSIVE}[\x00-\x7f]|[\x80-\xff]{{4}}[\x00-\x0f])"
-_S33POS = rf"(?:[\x80-\xff]{{0,3}}{_POSSESSIVE}[\x00-\x3f]|[\x80-\xff]{{4}}[\x00-\x0f])"  # a type index
+_LEB = rf"(?:[\x80-\xff]{{0,3}}{POSSESSIVE}[\x00-\x7f]|[\x80-\xff]{{4}}[\x00-\x0f])"          # u32
+_S32 = rf"(?:[\x80-\xff]{{0,3}}{POSSESSIVE}[\x00-\x7f]|[\x80-\xff]{{4}}[\x00-\x07\x78-\x7f])"
+_S64 = rf"(?:[\x80-\xff]{{0,8}}{POSSESSIVE}[\x00-\x7f]|[\x80-\xff]{{9}}[\x00\x7f])"
+_U64 = rf"(?:[\x80-\xff]{{0,8}}{POSSESSIVE}[\x00-\x7f]|[\x80-\xff]{{9}}[\x00\x01])"
+_NONZERO_U32 = rf"(?:[\x01-\x7f]|[\x80-\xff]{{1,3}}{POSSESSIVE}[\x00-\x7f]|[\x80-\xff]{{4}}[\x00-\x0f])"
+_S33POS = rf"(?:[\x80-\xff]{{0,3}}{POSSESSIVE}[\x00-\x3f]|[\x80-\xff]{{4}}[\x00-\x0f])"  # a type index
 _ANY = r"[\x00-\xff]"
 _GC_HEAP_CLASS = r"[\x6a-\x6e\x71-\x73]"
 _V = tuple[str, frozenset]          # (regex fragment, features)
@@ -316,32 +315,6 @@ def _variants(op: OpInfo, kind: str) -> list[_V] | None:
     if kind == "heaptype" and op.name in _CASTS:  # (ref ht) may be non-null: an upper bound
         return [(frag, feats | {"reference-types", "function-references"}) for frag, feats in _KIND_VARIANTS[kind]]
     return _KIND_VARIANTS[kind]
-
-
-def _byte_class(codes: Iterable[int]) -> str:
-    codes = sorted(set(codes))
-    if len(codes) == 1:
-        return f"\\x{codes[0]:02x}"
-    parts = []
-    for _, grp in itertools.groupby(enumerate(codes), lambda ic: ic[1] - ic[0]):
-        run = [c for _, c in grp]
-        if len(run) >= 3:
-            parts.append(f"\\x{run[0]:02x}-\\x{run[-1]:02x}")
-        else:
-            parts.extend(f"\\x{c:02x}" for c in run)
-    return "[" + "".join(parts) + "]"
-
-
-def _opcode_pattern(prefix: int | None, codes: list[int]) -> str:
-    if prefix is None:
-        return _byte_class(codes)
-    groups: dict[bytes, list[int]] = {}
-    for c in codes:
-        enc = write_u(c)
-        groups.setdefault(enc[1:], []).append(enc[0])
-    alts = [_byte_class(firsts) + "".join(f"\\x{b:02x}" for b in tail) for tail, firsts in groups.items()]
-    inner = alts[0] if len(alts) == 1 else "(?:" + "|".join(alts) + ")"
-    return f"\\x{prefix:02x}{inner}"
 
 
 # Shapes: (prefix, fragment, code, features) of every regex-readable instruction form; built once.
@@ -390,8 +363,8 @@ def _pattern(found: frozenset) -> re.Pattern:
         (prefix, frag), codes = item
         return (prefix is not None, frag != "", -len(codes))
 
-    alts = [_opcode_pattern(p, codes) + frag for (p, frag), codes in sorted(groups.items(), key=rank)]
-    src = "(?:" + "|".join(alts) + ")*" + _POSSESSIVE
+    alts = [opcode_pattern(p, codes) + frag for (p, frag), codes in sorted(groups.items(), key=rank)]
+    src = "(?:" + "|".join(alts) + ")*" + POSSESSIVE
     pat = _PATTERNS[found] = re.compile(src.encode("ascii"))
     return pat
 
@@ -468,17 +441,9 @@ class _Scan:
                 if m is not None:
                     p = m.end()
                     continue
-            try:
-                op, args, q = read_instr(raw, p, end)
-            except DecodeError as e:
-                raise DecodeError(e.message, base + (e.offset or 0), where) from None
-            self.check(op, base + p, where)
-            f = instr_features(op, args, raw[p:q])
-            if not f <= self.fset:
-                at = base + p
-                self.add(f, f"{op.name} at 0x{at:x} ({where})")
+            p, new = self.instr(raw, p, end, base, where)
+            if new:
                 match = _pattern(self.fset | self.hidden).match
-            p = q
 
     def body_exhaustive(self, raw: bytes, base: int, where: str) -> None:
         """The reference walk: every instruction decoded in Python (what the fast path must agree with)."""
@@ -488,16 +453,21 @@ class _Scan:
         if end < p or raw[end] != 0x0B:
             raise DecodeError("END opcode expected", base + size, where)
         while p < end:
-            try:
-                op, args, q = read_instr(raw, p, end)
-            except DecodeError as e:
-                raise DecodeError(e.message, base + (e.offset or 0), where) from None
-            self.check(op, base + p, where)
-            f = instr_features(op, args, raw[p:q])
-            if not f <= self.fset:
-                at = base + p
-                self.add(f, f"{op.name} at 0x{at:x} ({where})")
-            p = q
+            p = self.instr(raw, p, end, base, where)[0]
+
+    def instr(self, raw: bytes, p: int, end: int, base: int, where: str) -> tuple[int, bool]:
+        """Decode the instruction at ``p`` with full checks and record its features:
+        (the position after it, whether it added a feature)."""
+        try:
+            op, args, q = read_instr(raw, p, end)
+        except DecodeError as e:
+            raise DecodeError(e.message, base + (e.offset or 0), where) from None
+        self.check(op, base + p, where)
+        f = instr_features(op, args, raw[p:q])
+        if f <= self.fset:
+            return q, False
+        self.add(f, f"{op.name} at 0x{base + p:x} ({where})")
+        return q, True
 
     def locals(self, raw: bytes, base: int, where: str) -> int:
         end = len(raw)

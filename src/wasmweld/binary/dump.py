@@ -44,8 +44,10 @@ section is not an error (the library keeps it raw too): its undecodable rest
 is shown as hex rows after a note.
 
 :func:`read_instr` reads one instruction with full checks (``(OpInfo, args,
-end)``) and :func:`instr_text` prints it; both are shared with
-:mod:`wasmweld.features`.
+end)``; the library's :func:`~wasmweld.binary.instr.read_opcode` and
+:data:`~wasmweld.binary.instr.IMM_READERS`, keeping each memarg's ``explicit``
+bit and a None for each ``zero`` byte) and :func:`instr_text` prints it; both
+are shared with :mod:`wasmweld.features`.
 """
 
 from __future__ import annotations
@@ -58,8 +60,9 @@ from typing import NamedTuple
 
 from ..errors import DecodeError
 from . import typecodec as tc
-from .leb import read_s32, read_s64, read_u32, read_u64
-from .opcodes import BLOCK_OPS, PREFIXED, SINGLE, OpInfo
+from .instr import IMM_READERS, Catch, read_opcode
+from .leb import read_u32, read_u64
+from .opcodes import BLOCK_OPS, SINGLE, OpInfo
 from .reader import MAGIC, ORDER_RANK, SECTION_NAMES, VERSION, decode_name
 
 __all__ = [
@@ -94,110 +97,22 @@ class MemArg(NamedTuple):
     explicit: bool   # bit 6 of the flags was set (the memory index was written)
 
 
-class Catch(NamedTuple):
-    kind: str
-    tag: int | None
-    label: int
-
-
-_CATCH_KINDS = ("catch", "catch_ref", "catch_all", "catch_all_ref")
-
-
-def _r_u32(d, p, end):
-    return read_u32(d, p, end)
-
-
-def _r_byte(d, p, end):
-    if p >= end:
-        raise DecodeError("unexpected end", p)
-    return d[p], p + 1
-
-
-def _r_fixed(n):
-    def r(d, p, end):
-        if p + n > end:
-            raise DecodeError("unexpected end", min(p, end))
-        return int.from_bytes(d[p:p + n], "little"), p + n
-    return r
-
-
-def _r_16(d, p, end):
-    if p + 16 > end:
-        raise DecodeError("unexpected end", min(p, end))
-    return bytes(d[p:p + 16]), p + 16
-
-
-def _r_zero(d, p, end):
-    if p >= end:
-        raise DecodeError("unexpected end", p)
-    if d[p] != 0:
-        raise DecodeError("zero byte expected", p)
-    return None, p + 1
-
-
-def _r_labels(d, p, end):
-    n, q = read_u32(d, p, end)
-    if n > end - q:
-        raise DecodeError(f"length out of bounds: br_table with {n} labels in {end - q} bytes", p)
-    out = []
-    for _ in range(n):
-        v, q = read_u32(d, q, end)
-        out.append(v)
-    return tuple(out), q
-
-
-def _r_memarg(d, p, end):
-    flags, q = read_u32(d, p, end)
+def _r_memarg(d, p, end, base):
+    """A memarg, as :data:`~wasmweld.binary.instr.IMM_READERS` reads it plus the ``explicit`` bit."""
+    flags, q = read_u32(d, p, end, base)
     if flags >= 0x80:
-        raise DecodeError(f"malformed memop flags 0x{flags:x}", p)
+        raise DecodeError(f"malformed memop flags 0x{flags:x}", base + p)
     mem = 0
     explicit = bool(flags & 0x40)
     if explicit:
         flags &= ~0x40
-        mem, q = read_u32(d, q, end)
-    off, q = read_u64(d, q, end)
+        mem, q = read_u32(d, q, end, base)
+    off, q = read_u64(d, q, end, base)
     return MemArg(flags, off, mem, explicit), q
 
 
-def _r_castflags(d, p, end):
-    if p >= end:
-        raise DecodeError("unexpected end", p)
-    if d[p] > 3:
-        raise DecodeError(f"malformed cast flags 0x{d[p]:02x}", p)
-    return d[p], p + 1
-
-
-def _r_catches(d, p, end):
-    n, q = read_u32(d, p, end)
-    if 2 * n > end - q:
-        raise DecodeError(f"length out of bounds: {n} catch clauses in {end - q} bytes", p)
-    out = []
-    for _ in range(n):
-        if q >= end:
-            raise DecodeError("unexpected end", q)
-        k = d[q]
-        if k > 3:
-            raise DecodeError(f"malformed catch clause kind 0x{k:02x}", q)
-        q += 1
-        tag = None
-        if k < 2:
-            tag, q = read_u32(d, q, end)
-        label, q = read_u32(d, q, end)
-        out.append(Catch(_CATCH_KINDS[k], tag, label))
-    return tuple(out), q
-
-
-_READERS = {
-    "i32": read_s32, "i64": read_s64, "f32": _r_fixed(4), "f64": _r_fixed(8),
-    "v128": _r_16, "lanes16": _r_16, "lane": _r_byte, "labels": _r_labels, "memarg": _r_memarg,
-    "castflags": _r_castflags, "catches": _r_catches, "zero": _r_zero,
-    "blocktype": lambda d, p, end: tc.decode_blocktype(d, p, end, 0),
-    "heaptype": lambda d, p, end: tc.decode_heaptype(d, p, end, 0),
-    "valtypes": lambda d, p, end: tc.decode_valtypes(d, p, end, 0),
-}
-for _k in ("u32", "label", "func", "type", "table", "memory", "global", "tag", "elem", "data", "local", "field"):
-    _READERS[_k] = _r_u32
-del _k
+#: the library's immediate readers (``zero`` kept as None), memargs with their ``explicit`` bit
+_READERS = {**IMM_READERS, "memarg": _r_memarg}
 _OP_READERS: dict = {}
 
 
@@ -208,18 +123,10 @@ def read_instr(data, pos: int, end: int) -> tuple[OpInfo, tuple, int]:
     of ``op.imm`` (``None`` for ``zero``), memargs as :class:`MemArg` with an
     ``explicit`` flag. Raises DecodeError for an illegal opcode or a bad immediate.
     """
-    if pos >= end:
-        raise DecodeError("unexpected end", pos)
-    b = data[pos]
-    if b in PREFIXED:
-        code, p = read_u32(data, pos + 1, end)
-        op = PREFIXED[b].get(code)
-        if op is None:
-            raise DecodeError(f"illegal opcode 0x{b:02x} 0x{code:x}", pos)
+    op = SINGLE[data[pos]] if pos < end else None
+    if op is None:      # a prefixed, illegal or missing opcode
+        op, p = read_opcode(data, pos, end)
     else:
-        op = SINGLE[b]
-        if op is None:
-            raise DecodeError(f"illegal opcode 0x{b:02x}", pos)
         p = pos + 1
     readers = _OP_READERS.get(op)
     if readers is None:
@@ -228,7 +135,7 @@ def read_instr(data, pos: int, end: int) -> tuple[OpInfo, tuple, int]:
         return op, (), p
     args = []
     for r in readers:
-        v, p = r(data, p, end)
+        v, p = r(data, p, end, 0)
         args.append(v)
     return op, tuple(args), p
 

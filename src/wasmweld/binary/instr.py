@@ -39,7 +39,7 @@ from .typecodec import (
 )
 
 __all__ = [
-    "Instr", "MemArg", "Catch", "CATCH_KINDS", "LocalList",
+    "Instr", "MemArg", "Catch", "CATCH_KINDS", "LocalList", "IMM_READERS", "read_opcode",
     "decode_expr", "decode_body", "decode_locals", "encode_instrs", "encode_expr",
     "encode_body", "encode_locals", "f32_bits", "f64_bits", "bits_f32", "bits_f64",
 ]
@@ -242,16 +242,18 @@ def _r_catches(data, pos, end, base):
     return tuple(out), p
 
 
-_READERS = {
+#: immediate kind -> its reader ``(data, pos, end, base) -> (value, new_pos)`` (full checks; a
+#: DecodeError's offset is ``base + pos``); the values are what :attr:`Instr.args` holds
+IMM_READERS = {
     "u32": read_u32, "i32": read_s32, "i64": read_s64, "f32": _r_f32, "f64": _r_f64,
     "v128": _r_16, "lanes16": _r_16, "lane": _r_byte, "blocktype": decode_blocktype,
     "label": read_u32, "labels": _r_labels, "memarg": _r_memarg, "heaptype": decode_heaptype,
     "valtypes": decode_valtypes, "castflags": _r_castflags, "catches": _r_catches, "zero": _r_zero,
 }
 for _k in ("func", "type", "table", "memory", "global", "tag", "elem", "data", "local", "field"):
-    _READERS[_k] = read_u32
+    IMM_READERS[_k] = read_u32
 del _k
-assert set(_READERS) == _opc.IMM_KINDS
+assert set(IMM_READERS) == _opc.IMM_KINDS
 
 # ====================================================================== immediate writers + normalisation
 
@@ -439,7 +441,7 @@ def _encode_one(op: OpInfo, args: tuple) -> bytes:
 _VKINDS: dict[OpInfo, tuple[str, ...]] = {op: _value_kinds(op) for op in _opc.OPCODES}
 #: OpInfo -> tuple of (reader, keeps_value)
 _OP_READERS: dict[OpInfo, tuple] = {
-    op: tuple((_READERS[k], k not in _opc.VALUELESS_KINDS) for k in op.imm) for op in _opc.OPCODES
+    op: tuple((IMM_READERS[k], k not in _opc.VALUELESS_KINDS) for k in op.imm) for op in _opc.OPCODES
 }
 
 # Every distinct instruction byte string decoded so far -> its Instr (shared, immutable).
@@ -480,20 +482,31 @@ _END_INSTR = _tuple_new(Instr, (_opc.END, (), b"\x0b"))
 _PREFIX_BYTES = frozenset(_opc.PREFIXES)
 
 
-def _decode_one(data, pos: int, end: int, base: int):
-    """Decode the instruction at ``pos`` (any opcode, full checks); returns (Instr, new_pos)."""
-    start = pos
+def read_opcode(data, pos: int, end: int, base: int = 0) -> tuple[OpInfo, int]:
+    """The opcode at ``data[pos]`` (one byte, or a prefix byte and its LEB128 sub-opcode): ``(op, new_pos)``.
+
+    ``new_pos`` is where the immediates start; read them with :data:`IMM_READERS` (one per kind of
+    ``op.imm``). Raises DecodeError (offset ``base + pos``) for a truncated or illegal opcode.
+    """
+    if pos >= end:
+        raise DecodeError("unexpected end", base + pos)
     b = data[pos]
     if b in _PREFIX_BYTES:
         code, p = read_u32(data, pos + 1, end, base)
         op = PREFIXED[b].get(code)
         if op is None:
             raise DecodeError(f"illegal opcode 0x{b:02x} 0x{code:x}", base + pos)
-    else:
-        op = SINGLE[b]
-        if op is None:
-            raise DecodeError(f"illegal opcode 0x{b:02x}", base + pos)
-        p = pos + 1
+        return op, p
+    op = SINGLE[b]
+    if op is None:
+        raise DecodeError(f"illegal opcode 0x{b:02x}", base + pos)
+    return op, pos + 1
+
+
+def _decode_one(data, pos: int, end: int, base: int):
+    """Decode the instruction at ``pos`` (any opcode, full checks); returns (Instr, new_pos)."""
+    start = pos
+    op, p = read_opcode(data, pos, end, base)
     args = []
     for reader, keep in _OP_READERS[op]:
         v, p = reader(data, p, end, base)

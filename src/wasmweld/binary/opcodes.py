@@ -50,6 +50,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from .leb import write_u
+
 __all__ = [
     "OpInfo", "OPCODES", "BY_NAME", "lookup", "SINGLE", "PREFIXED",
     "IMM_KINDS", "INDEX_KINDS", "VALUELESS_KINDS", "PREFIXES",
@@ -88,20 +90,7 @@ class OpInfo:
         for kind in self.imm:
             if kind not in IMM_KINDS:
                 raise ValueError(f"unknown immediate kind {kind!r} for {self.name}")
-        if self.prefix is None:
-            enc = bytes((self.code,))
-        else:
-            out = bytearray((self.prefix,))
-            v = self.code
-            while True:
-                b = v & 0x7F
-                v >>= 7
-                if v:
-                    out.append(b | 0x80)
-                else:
-                    out.append(b)
-                    break
-            enc = bytes(out)
+        enc = bytes((self.code,)) if self.prefix is None else bytes((self.prefix,)) + write_u(self.code)
         object.__setattr__(self, "opcode", enc)
 
     def __str__(self) -> str:

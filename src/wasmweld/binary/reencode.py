@@ -45,7 +45,6 @@ from __future__ import annotations
 
 import itertools
 import re
-import sys
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import replace
 from typing import Any, Union
@@ -58,6 +57,7 @@ from ..types import (
 from .leb import encode_u_width, read_s33, read_u32, read_u64, read_uN, read_sN, write_s, write_u
 from .opcodes import OPCODES, PREFIXES
 from .reader import decode_name, split_sections
+from .scanpat import POSSESSIVE, byte_class, opcode_pattern
 
 __all__ = ["SPACES", "IndexMaps", "Renumberer", "renumber", "renumber_bytes", "reindex", "Scanner",
            "references"]
@@ -150,9 +150,8 @@ def _normalize(m):
 
 # --------------------------------------------------------------------------- the scanner regex
 
-_POSSESSIVE = "+" if sys.version_info >= (3, 11) else ""
-_LEB = rf"[\x80-\xff]*{_POSSESSIVE}[\x00-\x7f]"
-_S33POS = rf"[\x80-\xff]*{_POSSESSIVE}[\x00-\x3f]"   # a non-negative s33: a type index
+_LEB = rf"[\x80-\xff]*{POSSESSIVE}[\x00-\x7f]"
+_S33POS = rf"[\x80-\xff]*{POSSESSIVE}[\x00-\x3f]"   # a non-negative s33: a type index
 _ABS_HEAP = r"[\x69-\x74]"                            # abstract heap types (one byte)
 _NUM_VT = r"[\x7b-\x7f]"                              # i32 i64 f32 f64 v128
 _ANY = r"[\x00-\xff]"
@@ -224,42 +223,13 @@ def _kind_variants(kind: str, active: frozenset[str], mem0_moves: bool,
             return [(rf"(?:[\x00-\x3f]{_LEB}|[\x40-\x7f]{_LEB}{_LEB})", ())]
         explicit = (rf"[\x40-\x7f]({_LEB}){_LEB}", (("memory", "u"),))
         # (a skipped memory also matches ``explicit``: the fast loop tries the skipping variant first)
-        skip = [(rf"[\x40-\x7f]{_byte_class(skip_memories)}{_LEB}", ())] if skip_memories else []
+        skip = [(rf"[\x40-\x7f]{byte_class(skip_memories)}{_LEB}", ())] if skip_memories else []
         if mem0_moves:
             return [(rf"([\x00-\x3f]){_LEB}", (("memory", "a0"),)), explicit] + skip
         return [(rf"[\x00-\x3f]{_LEB}", ()), explicit] + skip
     if kind in ("labels", "catches"):
         return None
     raise AssertionError(f"reencode does not know immediate kind {kind!r}")
-
-
-def _byte_class(codes) -> str:
-    codes = sorted(set(codes))
-    if len(codes) == 1:
-        return f"\\x{codes[0]:02x}"
-    parts = []
-    for _, grp in itertools.groupby(enumerate(codes), lambda ic: ic[1] - ic[0]):
-        run = [c for _, c in grp]
-        if len(run) >= 3:
-            parts.append(f"\\x{run[0]:02x}-\\x{run[-1]:02x}")
-        else:
-            parts.extend(f"\\x{c:02x}" for c in run)
-    return "[" + "".join(parts) + "]"
-
-
-def _opcode_pattern(prefix: int | None, codes: list[int]) -> str:
-    """Regex for a set of opcodes sharing ``prefix`` (sub-opcodes in their minimal LEB form)."""
-    if prefix is None:
-        return _byte_class(codes)
-    single = [c for c in codes if c < 0x80]
-    multi = [c for c in codes if c >= 0x80]
-    alts = []
-    if single:
-        alts.append(_byte_class(single))
-    for c in multi:
-        alts.append("".join(f"\\x{b:02x}" for b in write_u(c)))
-    inner = alts[0] if len(alts) == 1 else "(?:" + "|".join(alts) + ")"
-    return f"\\x{prefix:02x}{inner}"
 
 
 class _Pattern:
@@ -296,13 +266,13 @@ class _Pattern:
             (prefix, frag, caps), codes = item
             return (prefix is not None, -len(codes), order[(prefix, frag, caps)])
 
-        fast_alts = [_opcode_pattern(p, codes) + frag for (p, frag, _), codes in sorted(fast.items(), key=rank)]
+        fast_alts = [opcode_pattern(p, codes) + frag for (p, frag, _), codes in sorted(fast.items(), key=rank)]
         cap_alts = []
         self.captures: dict[int, tuple[tuple[int, str, str], ...]] = {}
         self.opgroups: dict[int, int] = {}      # lastindex -> the group of the opcode (opgroup only)
         group = 0
         for (p, frag, caps), codes in sorted(slow_caps.items(), key=rank):
-            op = _opcode_pattern(p, codes)
+            op = opcode_pattern(p, codes)
             if opgroup:
                 group += 1
                 opg = group
@@ -313,7 +283,7 @@ class _Pattern:
             self.captures[group] = groups      # lastindex of this alternative -> its groups
             if opgroup:
                 self.opgroups[group] = opg
-        src = "(?:" + "|".join(fast_alts) + ")*" + _POSSESSIVE
+        src = "(?:" + "|".join(fast_alts) + ")*" + POSSESSIVE
         if cap_alts:
             src += "(?:" + "|".join(cap_alts) + ")?"
         self.pattern = re.compile(src.encode("ascii"))
@@ -664,21 +634,19 @@ class Renumberer:
 
     def body(self, raw: bytes, base: int = 0) -> bytes:
         """Rewrite one function body (locals + expression, without its size prefix)."""
-        if not self.active:
-            return raw
-        raw = bytes(raw)
-        edits = _Edits(raw, 0)
-        self._body_into(raw, 0, len(raw), base, edits)
-        out = edits.result(len(raw))
-        return raw if out is None else _join(out)
+        return self._rewrite(raw, base, self._body_into)
 
     def const_expr(self, raw: bytes, base: int = 0) -> bytes:
         """Rewrite a constant expression (or any instruction sequence), final ``end`` included."""
+        return self._rewrite(raw, base, self._expr)
+
+    def _rewrite(self, raw, base: int, walk) -> bytes:
+        """``raw`` with ``walk(buf, 0, len, base, edits)``'s edits applied (``raw`` itself when none)."""
         if not self.active:
             return raw
         raw = bytes(raw)
         edits = _Edits(raw, 0)
-        self._expr(raw, 0, len(raw), base, edits)
+        walk(raw, 0, len(raw), base, edits)
         out = edits.result(len(raw))
         return raw if out is None else _join(out)
 

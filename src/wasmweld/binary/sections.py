@@ -86,21 +86,34 @@ def decode_const_expr(data, pos: int, end: int, base: int = 0) -> tuple[ConstExp
 # decoders
 # ---------------------------------------------------------------------------------------------
 
-def decode_types(data, pos: int, end: int):
-    n, pos = _count(data, pos, end, 1, "type")
-    dec = tc.decode_recgroup
+def _decode_items(data, pos: int, end: int, what: str, label: str, read_one):
+    """The loop every section with one item after another shares: ``read_one(data, pos, end) -> (item, pos)``.
+
+    A decode error gets the context ``"{label} {i}"``; ``what`` names the section in count/size errors.
+    """
+    n, pos = _count(data, pos, end, 1, what)
     items = []
     starts = []
+    append = items.append
+    sappend = starts.append
     for i in range(n):
-        starts.append(pos)
+        sappend(pos)
         try:
-            rg, pos = dec(data, pos, end, 0)
+            item, pos = read_one(data, pos, end)
         except DecodeError as e:
-            raise e.with_context(f"type {i}") from None
-        items.append(rg)
-    starts.append(pos)
-    _finish(pos, end, "type")
+            raise e.with_context(f"{label} {i}") from None
+        append(item)
+    sappend(pos)
+    _finish(pos, end, what)
     return items, starts
+
+
+def _read_recgroup(data, pos: int, end: int):
+    return tc.decode_recgroup(data, pos, end, 0)
+
+
+def decode_types(data, pos: int, end: int):
+    return _decode_items(data, pos, end, "type", "type", _read_recgroup)
 
 
 def _import_desc(data, kind: int, pos: int, end: int):
@@ -115,28 +128,25 @@ def _import_desc(data, kind: int, pos: int, end: int):
     return tc.decode_tagtype(data, pos, end, 0)
 
 
+def _bad_kind(data, pos: int, end: int, what: str) -> DecodeError:
+    """The error for a missing or out-of-range (> 4) import/export kind byte at ``pos``."""
+    if pos >= end:
+        return DecodeError("unexpected end", pos)
+    return DecodeError(f"malformed {what} kind", pos, f"kind byte 0x{data[pos]:02x}")
+
+
+def _read_import(data, pos: int, end: int):
+    module, pos = decode_name(data, pos, end)
+    name, pos = decode_name(data, pos, end)
+    kind = data[pos] if pos < end else 5
+    if kind > 4:
+        raise _bad_kind(data, pos, end, "import")
+    desc, pos = _import_desc(data, kind, pos + 1, end)
+    return Import(module, name, _KINDS[kind], desc), pos
+
+
 def decode_imports(data, pos: int, end: int):
-    n, pos = _count(data, pos, end, 1, "import")
-    items = []
-    starts = []
-    kinds = _KINDS
-    for i in range(n):
-        starts.append(pos)
-        try:
-            module, pos = decode_name(data, pos, end)
-            name, pos = decode_name(data, pos, end)
-            if pos >= end:
-                raise DecodeError("unexpected end", pos)
-            kind = data[pos]
-            if kind > 4:
-                raise DecodeError("malformed import kind", pos, f"kind byte 0x{kind:02x}")
-            desc, pos = _import_desc(data, kind, pos + 1, end)
-        except DecodeError as e:
-            raise e.with_context(f"import {i}") from None
-        items.append(Import(module, name, kinds[kind], desc))
-    starts.append(pos)
-    _finish(pos, end, "import")
-    return items, starts
+    return _decode_items(data, pos, end, "import", "import", _read_import)
 
 
 def decode_funcs(data, pos: int, end: int):
@@ -160,101 +170,61 @@ def decode_funcs(data, pos: int, end: int):
     return items, starts
 
 
+def _read_table(data, pos: int, end: int):
+    if pos < end and data[pos] == 0x40:
+        if pos + 1 >= end:
+            raise DecodeError("unexpected end", pos + 1)
+        if data[pos + 1] != 0x00:
+            raise DecodeError("malformed table", pos + 1, "reserved byte after 0x40")
+        tt, pos = tc.decode_tabletype(data, pos + 2, end, 0)
+        init, pos = decode_const_expr(data, pos, end)
+        return Table(tt, init), pos
+    tt, pos = tc.decode_tabletype(data, pos, end, 0)
+    return Table(tt), pos
+
+
 def decode_tables(data, pos: int, end: int):
-    n, pos = _count(data, pos, end, 1, "table")
-    items = []
-    starts = []
-    for i in range(n):
-        starts.append(pos)
-        try:
-            if pos < end and data[pos] == 0x40:
-                if pos + 1 >= end:
-                    raise DecodeError("unexpected end", pos + 1)
-                if data[pos + 1] != 0x00:
-                    raise DecodeError("malformed table", pos + 1, "reserved byte after 0x40")
-                tt, pos = tc.decode_tabletype(data, pos + 2, end, 0)
-                init, pos = decode_const_expr(data, pos, end)
-                items.append(Table(tt, init))
-            else:
-                tt, pos = tc.decode_tabletype(data, pos, end, 0)
-                items.append(Table(tt))
-        except DecodeError as e:
-            raise e.with_context(f"table {i}") from None
-    starts.append(pos)
-    _finish(pos, end, "table")
-    return items, starts
+    return _decode_items(data, pos, end, "table", "table", _read_table)
+
+
+def _read_memory(data, pos: int, end: int):
+    return tc.decode_memorytype(data, pos, end, 0)
 
 
 def decode_memories(data, pos: int, end: int):
-    n, pos = _count(data, pos, end, 1, "memory")
-    items = []
-    starts = []
-    for i in range(n):
-        starts.append(pos)
-        try:
-            mt, pos = tc.decode_memorytype(data, pos, end, 0)
-        except DecodeError as e:
-            raise e.with_context(f"memory {i}") from None
-        items.append(mt)
-    starts.append(pos)
-    _finish(pos, end, "memory")
-    return items, starts
+    return _decode_items(data, pos, end, "memory", "memory", _read_memory)
+
+
+def _read_tag(data, pos: int, end: int):
+    tt, pos = tc.decode_tagtype(data, pos, end, 0)
+    return Tag(tt), pos
 
 
 def decode_tags(data, pos: int, end: int):
-    n, pos = _count(data, pos, end, 1, "tag")
-    items = []
-    starts = []
-    for i in range(n):
-        starts.append(pos)
-        try:
-            tt, pos = tc.decode_tagtype(data, pos, end, 0)
-        except DecodeError as e:
-            raise e.with_context(f"tag {i}") from None
-        items.append(Tag(tt))
-    starts.append(pos)
-    _finish(pos, end, "tag")
-    return items, starts
+    return _decode_items(data, pos, end, "tag", "tag", _read_tag)
+
+
+def _read_global(data, pos: int, end: int):
+    gt, pos = tc.decode_globaltype(data, pos, end, 0)
+    init, pos = decode_const_expr(data, pos, end)
+    return Global(gt, init), pos
 
 
 def decode_globals(data, pos: int, end: int):
-    n, pos = _count(data, pos, end, 1, "global")
-    items = []
-    starts = []
-    for i in range(n):
-        starts.append(pos)
-        try:
-            gt, pos = tc.decode_globaltype(data, pos, end, 0)
-            init, pos = decode_const_expr(data, pos, end)
-        except DecodeError as e:
-            raise e.with_context(f"global {i}") from None
-        items.append(Global(gt, init))
-    starts.append(pos)
-    _finish(pos, end, "global")
-    return items, starts
+    return _decode_items(data, pos, end, "global", "global", _read_global)
+
+
+def _read_export(data, pos: int, end: int):
+    name, pos = decode_name(data, pos, end)
+    kind = data[pos] if pos < end else 5
+    if kind > 4:
+        raise _bad_kind(data, pos, end, "export")
+    index, pos = read_u32(data, pos + 1, end)
+    return Export(name, _KINDS[kind], index), pos
 
 
 def decode_exports(data, pos: int, end: int):
-    n, pos = _count(data, pos, end, 1, "export")
-    items = []
-    starts = []
-    kinds = _KINDS
-    for i in range(n):
-        starts.append(pos)
-        try:
-            name, pos = decode_name(data, pos, end)
-            if pos >= end:
-                raise DecodeError("unexpected end", pos)
-            kind = data[pos]
-            if kind > 4:
-                raise DecodeError("malformed export kind", pos, f"kind byte 0x{kind:02x}")
-            index, pos = read_u32(data, pos + 1, end)
-        except DecodeError as e:
-            raise e.with_context(f"export {i}") from None
-        items.append(Export(name, kinds[kind], index))
-    starts.append(pos)
-    _finish(pos, end, "export")
-    return items, starts
+    return _decode_items(data, pos, end, "export", "export", _read_export)
 
 
 def _func_indices(data, pos: int, end: int) -> tuple[tuple[int, ...], int]:
@@ -282,47 +252,40 @@ def _exprs(data, pos: int, end: int) -> tuple[tuple[ConstExpr, ...], int]:
     return tuple(out), pos
 
 
+def _read_elem(data, pos: int, end: int):
+    at = pos
+    flags, pos = read_u32(data, pos, end)
+    if flags > 7:
+        raise DecodeError("malformed elements segment kind", at, f"flags {flags}")
+    table = 0
+    offset = None
+    if flags & 1 == 0:
+        mode = "active"
+        if flags & 2:
+            table, pos = read_u32(data, pos, end)
+        offset, pos = decode_const_expr(data, pos, end)
+    else:
+        mode = "declarative" if flags & 2 else "passive"
+    if flags & 4 == 0:
+        if flags & 3:
+            if pos >= end:
+                raise DecodeError("unexpected end", pos)
+            if data[pos] != 0x00:
+                raise DecodeError("malformed elements segment kind", pos, f"elemkind 0x{data[pos]:02x}")
+            pos += 1
+        init, pos = _func_indices(data, pos, end)
+        et = FUNCREF
+    else:
+        if flags & 3:
+            et, pos = tc.decode_reftype(data, pos, end, 0)
+        else:
+            et = FUNCREF
+        init, pos = _exprs(data, pos, end)
+    return Elem(mode, table, offset, et, init, flags), pos
+
+
 def decode_elems(data, pos: int, end: int):
-    n, pos = _count(data, pos, end, 1, "elem")
-    items = []
-    starts = []
-    for i in range(n):
-        starts.append(pos)
-        try:
-            at = pos
-            flags, pos = read_u32(data, pos, end)
-            if flags > 7:
-                raise DecodeError("malformed elements segment kind", at, f"flags {flags}")
-            table = 0
-            offset = None
-            if flags & 1 == 0:
-                mode = "active"
-                if flags & 2:
-                    table, pos = read_u32(data, pos, end)
-                offset, pos = decode_const_expr(data, pos, end)
-            else:
-                mode = "declarative" if flags & 2 else "passive"
-            if flags & 4 == 0:
-                if flags & 3:
-                    if pos >= end:
-                        raise DecodeError("unexpected end", pos)
-                    if data[pos] != 0x00:
-                        raise DecodeError("malformed elements segment kind", pos, f"elemkind 0x{data[pos]:02x}")
-                    pos += 1
-                init, pos = _func_indices(data, pos, end)
-                et = FUNCREF
-            else:
-                if flags & 3:
-                    et, pos = tc.decode_reftype(data, pos, end, 0)
-                else:
-                    et = FUNCREF
-                init, pos = _exprs(data, pos, end)
-        except DecodeError as e:
-            raise e.with_context(f"elem segment {i}") from None
-        items.append(Elem(mode, table, offset, et, init, flags))
-    starts.append(pos)
-    _finish(pos, end, "elem")
-    return items, starts
+    return _decode_items(data, pos, end, "elem", "elem segment", _read_elem)
 
 
 def decode_code(data, pos: int, end: int):
@@ -352,40 +315,31 @@ def decode_code(data, pos: int, end: int):
     return items, starts
 
 
+def _read_data(data, pos: int, end: int):
+    at = pos
+    flags, pos = read_u32(data, pos, end)
+    memory = 0
+    offset = None
+    if flags == 0:
+        mode = "active"
+        offset, pos = decode_const_expr(data, pos, end)
+    elif flags == 1:
+        mode = "passive"
+    elif flags == 2:
+        mode = "active"
+        memory, pos = read_u32(data, pos, end)
+        offset, pos = decode_const_expr(data, pos, end)
+    else:
+        raise DecodeError("malformed data segment kind", at, f"flags {flags}")
+    size, pos = read_u32(data, pos, end)
+    if size > end - pos:
+        raise DecodeError("unexpected end of section or function", pos,
+                          f"{size} data bytes declared, {end - pos} left")
+    return Data(mode, memory, offset, data[pos:pos + size], flags), pos + size
+
+
 def decode_datas(data, pos: int, end: int):
-    n, pos = _count(data, pos, end, 1, "data")
-    items = []
-    starts = []
-    for i in range(n):
-        starts.append(pos)
-        try:
-            at = pos
-            flags, pos = read_u32(data, pos, end)
-            memory = 0
-            offset = None
-            if flags == 0:
-                mode = "active"
-                offset, pos = decode_const_expr(data, pos, end)
-            elif flags == 1:
-                mode = "passive"
-            elif flags == 2:
-                mode = "active"
-                memory, pos = read_u32(data, pos, end)
-                offset, pos = decode_const_expr(data, pos, end)
-            else:
-                raise DecodeError("malformed data segment kind", at, f"flags {flags}")
-            size, pos = read_u32(data, pos, end)
-            if size > end - pos:
-                raise DecodeError("unexpected end of section or function", pos,
-                                  f"{size} data bytes declared, {end - pos} left")
-            init = data[pos:pos + size]
-            pos += size
-        except DecodeError as e:
-            raise e.with_context(f"data segment {i}") from None
-        items.append(Data(mode, memory, offset, init, flags))
-    starts.append(pos)
-    _finish(pos, end, "data")
-    return items, starts
+    return _decode_items(data, pos, end, "data", "data segment", _read_data)
 
 
 def decode_index_section(data, pos: int, end: int) -> int:

@@ -164,6 +164,17 @@ def _run(args) -> int:
             wasi = None
         fuel = args.fuel if args.fuel is not None else man.fuel
         cache = args.cache or man.cache_dir
+
+        def manifest_world() -> World:
+            """The World the manifest describes, its stubs and the --stub ones declared, no module added."""
+            w = World(wasi=wasi or False, cache_dir=cache, fuel=fuel,
+                      stub_missing=args.stub_missing or man.stub_missing)
+            for st in man.stubs:
+                w.stub(st.module, st.name, action=st.action)
+            for mod, nm in stubs:
+                w.stub(mod, nm)
+            return w
+
         if args.merged:
             try:
                 data = merge_world(man)
@@ -172,23 +183,13 @@ def _run(args) -> int:
                 if spec is not None and getattr(exc, "input_name", None) is None:
                     exc.input_name = spec.path
                 raise
-            world = World(wasi=wasi or False, cache_dir=cache, fuel=fuel,
-                          stub_missing=args.stub_missing or man.stub_missing)
-            for st in man.stubs:
-                world.stub(st.module, st.name, action=st.action)
-            for mod, nm in stubs:
-                world.stub(mod, nm)
+            world = manifest_world()
             name = man.name or "world"
             with blame(target):
                 world.add(name, data)
             module_of = lambda text: (name, text)  # noqa: E731 - merged: every entry is an export
         else:
-            world = World(wasi=wasi or False, cache_dir=cache, fuel=fuel,
-                          stub_missing=args.stub_missing or man.stub_missing)
-            for st in man.stubs:
-                world.stub(st.module, st.name, action=st.action)
-            for mod, nm in stubs:
-                world.stub(mod, nm)
+            world = manifest_world()
             for spec in man.modules:
                 with blame(spec.path):
                     world.add(spec.name, spec.path)

@@ -42,6 +42,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from wasmweld.binary.leb import write_u
 from wasmweld.errors import DecodeError
 
 __all__ = [
@@ -169,15 +170,7 @@ def _leb_u32(v: int) -> bytes:
         from wasmweld.errors import EncodeError
 
         raise EncodeError(f"value {v} does not fit in u32")
-    out = bytearray()
-    while True:
-        b = v & 0x7F
-        v >>= 7
-        if v:
-            out.append(b | 0x80)
-        else:
-            out.append(b)
-            return bytes(out)
+    return write_u(v)
 
 
 def _name(s: str) -> bytes:

@@ -988,17 +988,19 @@ class _Builder:
             out.add_custom(CustomSection("target_features", tf.encode()))
         return dwarf
 
+    def _typed_custom(self, inp, attr: str, section: str):
+        """``inp.module.<attr>``: the decoded ``section`` custom section, or None when absent or
+        malformed (a malformed one is dropped with a warning)."""
+        try:
+            return getattr(inp.module, attr)
+        except DecodeError as e:
+            self.warn(f"the {section} section of {inp.name} is malformed and was dropped ({e})")
+            return None
+
     def _merge_names(self):
         from ..custom.name import NameSection
 
-        sections = []
-        for inp in self.ins:
-            try:
-                ns = inp.module.names
-            except DecodeError as e:
-                self.warn(f"the name section of {inp.name} is malformed and was dropped ({e})")
-                ns = None
-            sections.append(ns)
+        sections = [self._typed_custom(inp, "names", "name") for inp in self.ins]
         if all(ns is None for ns in sections) and self.opts.module_name is None:
             return None
         out = NameSection(module=self.opts.module_name)
@@ -1059,11 +1061,7 @@ class _Builder:
 
         out = None
         for inp in self.ins:
-            try:
-                p = inp.module.producers
-            except DecodeError as e:
-                self.warn(f"the producers section of {inp.name} is malformed and was dropped ({e})")
-                continue
+            p = self._typed_custom(inp, "producers", "producers")
             if p is None:
                 continue
             if out is None:
@@ -1082,11 +1080,7 @@ class _Builder:
         merged: dict[str, str] = {}
         any_tf = False
         for inp in self.ins:
-            try:
-                tf = inp.module.target_features
-            except DecodeError as e:
-                self.warn(f"the target_features section of {inp.name} is malformed and was dropped ({e})")
-                continue
+            tf = self._typed_custom(inp, "target_features", "target_features")
             if tf is None:
                 continue
             any_tf = True

@@ -103,56 +103,21 @@ def _scanner(which: str = "all") -> Scanner:
     return sc
 
 
-def _instr_refs(instrs, locals_=()) -> dict[str, set]:
-    """Reference sets from decoded instructions: the slow, obviously-right way (the tests' oracle)."""
-    from wasmweld.binary.opcodes import INDEX_KINDS
-    cur = {s: set() for s in SPACES}
-    for _n, vt in locals_:
-        _valtype_types(vt, cur["type"])
-    for ins in instrs:
-        kinds = [k for k in ins.op.imm if k != "zero"]
-        for kind, arg in zip(kinds, ins.args):
-            if kind in INDEX_KINDS:
-                cur[kind].add(arg)
-            elif kind == "memarg":
-                cur["memory"].add(arg.memory)
-            elif kind in ("blocktype", "heaptype"):
-                if isinstance(arg, int) and not isinstance(arg, bool):
-                    cur["type"].add(arg)
-                elif arg is not None and not isinstance(arg, str):
-                    _valtype_types(arg, cur["type"])
-            elif kind in ("valtypes",):
-                for vt in arg:
-                    _valtype_types(vt, cur["type"])
-            elif kind == "reftype":
-                _valtype_types(arg, cur["type"])
-            elif kind == "catches":
-                for c in arg:
-                    tag = getattr(c, "tag", None)
-                    if tag is not None:
-                        cur["tag"].add(tag)
-    return cur
+def _body_refs(body) -> dict[str, set]:
+    """What a :class:`FuncBody` refers to (error offsets absolute while it is the input's body)."""
+    return _scanner().body(body.raw, 0 if body.modified else (body.offset or 0))
 
 
-class _Scanner:
-    """Reference sets of :class:`FuncBody` and :class:`ConstExpr` items, through the
-    re-encoder's public :class:`~wasmweld.binary.reencode.Scanner` (``rec``)."""
-
-    def __init__(self):
-        self.rec = _scanner()
-
-    def body(self, body) -> dict[str, set]:
-        return self.rec.body(body.raw, 0 if body.modified else (body.offset or 0))
-
-    def expr(self, ce) -> dict[str, set]:
-        if ce is None:
-            return {}
-        return self.rec.const_expr(ce.raw)
+def _expr_refs(ce) -> dict[str, set]:
+    """What a :class:`ConstExpr` (or None) refers to."""
+    if ce is None:
+        return {}
+    return _scanner().const_expr(ce.raw)
 
 
 def body_references(m: Module, defined_index: int) -> dict[str, set]:
     """Everything the body of defined function ``defined_index`` refers to, by space."""
-    return _Scanner().body(m.code[defined_index])
+    return _body_refs(m.code[defined_index])
 
 
 # ----------------------------------------------------------------------------- types inside types
@@ -265,7 +230,6 @@ def analyze(m: Module, *, roots: Iterable | None = None, prune_tables: bool = Tr
     table is read some other way (``table.get``, ``table.copy``, ...).
     """
     used = Used()
-    scanner = _Scanner()
     work: list[tuple[str, int]] = []
     sets = {s: used.space(s) for s in SPACES}
     totals = {"type": len(m.type_list()), "func": m.num_funcs, "table": m.num_tables, "memory": m.num_memories,
@@ -404,7 +368,7 @@ def analyze(m: Module, *, roots: Iterable | None = None, prune_tables: bool = Tr
                 d = idx - n_func_imports
                 tset.add(func_types[d])
                 body = code[d]
-                refs = scanner.body(body)
+                refs = _body_refs(body)
                 mark_all(refs, f"function #{idx}")
                 if private and refs["table"] & private:
                     for table, ctype in _table_accesses(body):
@@ -420,11 +384,11 @@ def analyze(m: Module, *, roots: Iterable | None = None, prune_tables: bool = Tr
                 if space == "table":
                     t = m.tables[d]
                     _valtype_types(t.type.elem, tset)
-                    mark_all(scanner.expr(t.init), f"table {idx}")
+                    mark_all(_expr_refs(t.init), f"table {idx}")
                 elif space == "global":
                     g = m.globals[d]
                     _valtype_types(g.type.val, tset)
-                    mark_all(scanner.expr(g.init), f"global {idx}")
+                    mark_all(_expr_refs(g.init), f"global {idx}")
                 elif space == "tag":
                     tset.add(m.tags[d].type.type_idx)
         elif space == "elem":
@@ -433,13 +397,13 @@ def analyze(m: Module, *, roots: Iterable | None = None, prune_tables: bool = Tr
             _valtype_types(el.elem_type, tset)
             if el.mode == "active":
                 mark("table", el.table, why)
-                mark_all(scanner.expr(el.offset), why)
+                mark_all(_expr_refs(el.offset), why)
             if el.mode == "active" and el.table in private:
                 # its functions wait for a call_indirect that can reach them
                 for item in el.init:
                     f = item if isinstance(item, int) else _ref_func(item)
                     if f is None:
-                        mark_all(scanner.expr(item), why)
+                        mark_all(_expr_refs(item), why)
                     else:
                         if not 0 <= f < totals["func"]:
                             raise EditError(f"{why} refers to func {f}, which does not exist")
@@ -450,12 +414,12 @@ def analyze(m: Module, *, roots: Iterable | None = None, prune_tables: bool = Tr
                     if isinstance(item, int):
                         mark("func", item, why)
                     else:
-                        mark_all(scanner.expr(item), why)
+                        mark_all(_expr_refs(item), why)
         elif space == "data":
             d = m.datas[idx]
             if d.mode == "active":
                 mark("memory", d.memory, f"data segment {idx}")
-                mark_all(scanner.expr(d.offset), f"data segment {idx}")
+                mark_all(_expr_refs(d.offset), f"data segment {idx}")
         elif space == "type":
             first, size = group_of[idx]
             for j in range(first, first + size):
@@ -469,26 +433,25 @@ def analyze(m: Module, *, roots: Iterable | None = None, prune_tables: bool = Tr
 def collect_references(m: Module) -> Refs:
     """Everything referenced from anywhere (every body, export, start, segment, global, table)."""
     refs = Refs()
-    scanner = _Scanner()
     for b in m.code:
-        refs.merge(scanner.body(b))
+        refs.merge(_body_refs(b))
     for e in m.exports:
         refs.space(_KIND_SPACE[e.kind]).add(e.index)
     if m.start is not None:
         refs.funcs.add(m.start)
     for g in m.globals:
-        refs.merge(scanner.expr(g.init))
+        refs.merge(_expr_refs(g.init))
     for t in m.tables:
-        refs.merge(scanner.expr(t.init))
+        refs.merge(_expr_refs(t.init))
     for el in m.elems:
         if el.mode == "active":
-            refs.merge(scanner.expr(el.offset))
+            refs.merge(_expr_refs(el.offset))
         for item in el.init:
             if isinstance(item, int):
                 refs.funcs.add(item)
             else:
-                refs.merge(scanner.expr(item))
+                refs.merge(_expr_refs(item))
     for d in m.datas:
         if d.mode == "active":
-            refs.merge(scanner.expr(d.offset))
+            refs.merge(_expr_refs(d.offset))
     return refs

@@ -636,7 +636,7 @@ class DynamicLinker:
                         + (f" in {', '.join(dirs)}" if dirs else " (load it first with dlopen)"))
 
     def load(self, name: str, wasm: bytes, dl: Dylink, path: str | None, *, allow_undefined: bool = False) -> LibHandle:
-        from wasmweld.runtime.world import _Entry, _Import, _exec_error, _first_line
+        from wasmweld.runtime.world import _Entry, _Import, _exec_error, _first_line, _kind
 
         world = self.world
         for lib in dl.needed:
@@ -645,7 +645,7 @@ class DynamicLinker:
         imports = [_Import(i.module, i.name or "", i.type) for i in module.imports]
         counts = {0: 0, 1: 0, 2: 0, 3: 0, 4: 0}
         for imp in imports:
-            counts[{"func": 0, "table": 1, "memory": 2, "global": 3}.get(_kind_of(imp.type), 4)] += 1
+            counts[{"func": 0, "table": 1, "memory": 2, "global": 3}.get(_kind(imp.type), 4)] += 1
         try:
             scan = scan_module(wasm, imported=counts)
         except DecodeError as e:
@@ -717,10 +717,10 @@ class DynamicLinker:
 
     def _bind(self, lib: str, imp, dl: Dylink, memory_base: int, table_base: int, own_data: dict, own_funcs: set,
               allow_undefined: bool, late_slots: list, undo: list):
-        from wasmweld.runtime.world import _fmt_type, _type_mismatch
+        from wasmweld.runtime.world import _fmt_type, _kind, _type_mismatch
 
         world = self.world
-        k = _kind_of(imp.type)
+        k = _kind(imp.type)
         who = f"side module {lib!r}"
         weak = bool(dl.import_flags(imp.module, imp.name) & SYMBOL_BINDING_WEAK)
         if imp.module == "env":
@@ -834,18 +834,6 @@ class DynamicLinker:
         lst.append(item)
         undo.append(lambda: lst.remove(item) if item in lst else None)
         return tramp.func(0)
-
-
-def _kind_of(t) -> str:
-    if isinstance(t, wasmtime.FuncType):
-        return "func"
-    if isinstance(t, wasmtime.GlobalType):
-        return "global"
-    if isinstance(t, wasmtime.MemoryType):
-        return "memory"
-    if isinstance(t, wasmtime.TableType):
-        return "table"
-    return "tag"
 
 
 # ----------------------------------------------------------------------------------------
