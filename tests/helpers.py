@@ -255,6 +255,36 @@ def run_go_js(wasm: bytes, *args: str, timeout: float = 120) -> subprocess.Compl
         return subprocess.run(["node", str(runner), str(mod), *args], capture_output=True, timeout=timeout)
 
 
+# ------------------------------------------------------------------ the services world (bank, ledger, logger)
+
+SERVICES = FIXTURES / "merge" / "c" / "services"
+SERVICE_NAMES = ("bank", "ledger", "logger")   # bank imports ledger and logger, ledger imports logger
+
+
+def build_services(d: Path) -> dict[str, Path]:
+    """The three C services of ``fixtures/merge/c/services`` built for bare wasm32 into ``d``: name -> path."""
+    out = {}
+    for name in SERVICE_NAMES:
+        path = d / f"{name}.wasm"
+        path.write_bytes(compile_c(SERVICES / f"{name}.c", target="wasm32"))
+        out[name] = path
+    return out
+
+
+def services_world(d: Path, entries: dict[str, str]) -> Path:
+    """:func:`build_services` into ``d`` plus ``d/world.toml``: world "bank", the modules listed in
+    reverse dependency order (on purpose: the manifest must not depend on it), ``entries`` as
+    ``[entries]`` (entry name -> ``"MODULE.EXPORT"``). Returns the manifest's path."""
+    build_services(d)
+    lines = ["[world]", 'name = "bank"', ""]
+    for name in SERVICE_NAMES:
+        lines += ["[[module]]", f'name = "{name}"', f'path = "{name}.wasm"', ""]
+    lines += ["[entries]", *(f'{k} = "{v}"' for k, v in entries.items())]
+    path = d / "world.toml"
+    path.write_text("\n".join(lines) + "\n")
+    return path
+
+
 # ------------------------------------------------------------------ running
 
 
@@ -266,6 +296,39 @@ class RunResult:
     stdout: bytes
     stderr: bytes
     exit_code: int | None  # set when the program called proc_exit
+
+
+def host_linker(wasm: bytes, imports: dict | None = None, *, fuel: int | None = None, strict: bool = False):
+    """``(store, linker, module)`` for ``wasm`` on wasmweld's engine, ``imports`` defined in the linker.
+
+    ``imports``: ``{"module": {"name": item}}``; a plain callable for a function import is wrapped
+    with the import's type (it gets and returns Python values), a number for a global import becomes
+    a global of the import's type holding it, anything else (a ``wasmtime.Func``, ``Memory``, ...)
+    is defined as given. ``strict``: an import without an item is an AssertionError
+    (otherwise it is left to the caller, e.g. WASI). ``fuel`` bounds the work done.
+    """
+    import wasmtime
+
+    from wasmweld.runtime.engine import engine
+
+    eng = engine(fuel=True) if fuel is not None else engine()
+    store = wasmtime.Store(eng)
+    if fuel is not None:
+        store.set_fuel(fuel)
+    module = wasmtime.Module(eng, wasm)
+    linker = wasmtime.Linker(eng)
+    for imp in module.imports:
+        fn = (imports or {}).get(imp.module, {}).get(imp.name)
+        if fn is None:
+            if strict:
+                raise AssertionError(f"no host function for import {imp.module} {imp.name}")
+            continue
+        if callable(fn) and not isinstance(fn, wasmtime.Func) and isinstance(imp.type, wasmtime.FuncType):
+            fn = wasmtime.Func(store, imp.type, fn)
+        elif isinstance(fn, (int, float)) and isinstance(imp.type, wasmtime.GlobalType):
+            fn = wasmtime.Global(store, imp.type, fn)
+        linker.define(store, imp.module, imp.name, fn)
+    return store, linker, module
 
 
 def run_wasm(
@@ -291,21 +354,7 @@ def run_wasm(
     """
     import wasmtime
 
-    from wasmweld.runtime.engine import engine
-
-    eng = engine(fuel=True) if fuel is not None else engine()
-    store = wasmtime.Store(eng)
-    if fuel is not None:
-        store.set_fuel(fuel)
-    module = wasmtime.Module(eng, wasm)
-    linker = wasmtime.Linker(eng)
-    for imp in module.imports:
-        fn = (imports or {}).get(imp.module, {}).get(imp.name)
-        if fn is None:
-            continue
-        if callable(fn) and not isinstance(fn, wasmtime.Func) and isinstance(imp.type, wasmtime.FuncType):
-            fn = wasmtime.Func(store, imp.type, fn)
-        linker.define(store, imp.module, imp.name, fn)
+    store, linker, module = host_linker(wasm, imports, fuel=fuel)
     if not wasi:
         instance = linker.instantiate(store, module)
         return instance.exports(store)[export](store, *args)
@@ -327,3 +376,56 @@ def run_wasm(
         except wasmtime.ExitTrap as exc:
             code = exc.code
         return RunResult(value, out.read_bytes(), err.read_bytes(), code)
+
+
+# ------------------------------------------------------------------ reference oracles
+
+
+def _vt_type(vt):
+    from wasmweld.types import RefType
+
+    return vt.heap if isinstance(vt, RefType) and isinstance(vt.heap, int) else None
+
+
+def decoded_sites(instrs, spaces: Iterable[str] | None = None) -> list:
+    """The oracle of ``reencode.Scanner.sites``: every decoded instruction's index immediates, in order
+    (``spaces``: the index spaces to keep, default all)."""
+    from wasmweld.binary.opcodes import INDEX_KINDS
+    from wasmweld.binary.reencode import SPACES
+
+    spaces = SPACES if spaces is None else spaces
+    out = []
+    for ins in instrs:
+        pairs = []
+        for kind, a in zip([k for k in ins.op.imm if k != "zero"], ins.args):
+            if kind in INDEX_KINDS:
+                pairs.append((kind, a))
+            elif kind == "memarg":
+                pairs.append(("memory", a.memory))
+            elif kind in ("heaptype", "blocktype"):
+                t = a if isinstance(a, int) else _vt_type(a)
+                if t is not None:
+                    pairs.append(("type", t))
+            elif kind == "valtypes":
+                pairs.extend(("type", t) for t in map(_vt_type, a) if t is not None)
+            elif kind == "catches":
+                pairs.extend(("tag", c.tag) for c in a if c.tag is not None)
+        pairs = tuple(p for p in pairs if p[0] in spaces)
+        if pairs:
+            out.append((ins.op.name, pairs))
+    return out
+
+
+def decoded_refs(locals_, instrs, spaces: Iterable[str] | None = None) -> dict:
+    """The oracle of ``reencode.Scanner.body`` / ``const_expr`` (and ``references``): decode everything,
+    collect every index by space (``{space: set}``, one entry per space of ``spaces``, default all)."""
+    from wasmweld.binary.reencode import SPACES
+
+    spaces = SPACES if spaces is None else spaces
+    out = {s: set() for s in SPACES if s in spaces}
+    if "type" in spaces:
+        out["type"].update(t for _n, vt in locals_ for t in [_vt_type(vt)] if t is not None)
+    for _name, pairs in decoded_sites(instrs, spaces):
+        for s, i in pairs:
+            out[s].add(i)
+    return out

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import pytest
 
-from helpers import FIXTURES, REPO, compile_c
+from helpers import REPO, services_world
 from wasmweld.cli.main import main as cli
 from wasmweld.errors import ExecutionError
 from wasmweld.manifest import load_manifest
@@ -17,28 +17,8 @@ from wasmweld.module import parse
 from wasmweld.runtime.engine import validate_bytes
 from wasmweld.runtime.world import World
 
-SERVICES = FIXTURES / "merge" / "c" / "services"
-
-MANIFEST = """
-[world]
-name = "bank"
-
-[[module]]
-name = "bank"
-path = "bank.wasm"
-[[module]]
-name = "ledger"
-path = "ledger.wasm"
-[[module]]
-name = "logger"
-path = "logger.wasm"
-
-[entries]
-transfer = "bank.transfer"
-open = "bank.open"
-balance = "ledger.balance"
-count = "logger.count"
-"""
+#: entry name -> MODULE.EXPORT (the merged module also exports each entry under its name)
+ENTRIES = {"transfer": "bank.transfer", "open": "bank.open", "balance": "ledger.balance", "count": "logger.count"}
 
 # (entry name in the merged module, MODULE.EXPORT in the swarm, args)
 CALLS = [
@@ -57,9 +37,7 @@ CALLS = [
 @pytest.fixture(scope="module")
 def world_dir(tmp_path_factory):
     d = tmp_path_factory.mktemp("merge_world")
-    for name in ("bank", "ledger", "logger"):
-        (d / f"{name}.wasm").write_bytes(compile_c(SERVICES / f"{name}.c", target="wasm32"))
-    (d / "world.toml").write_text(MANIFEST)
+    services_world(d, ENTRIES)
     return d
 
 

@@ -11,9 +11,8 @@ same instruction in the original and in the merged module.
 from __future__ import annotations
 
 import struct
-from pathlib import Path
 
-from helpers import compile_c
+from helpers import SERVICES, compile_c
 
 from wasmweld import parse
 from wasmweld.binary.instr import decode_body
@@ -22,7 +21,6 @@ from wasmweld.binary.reader import split_sections
 from wasmweld.link import merge
 from wasmweld.runtime.engine import wat2wasm
 
-SERVICES = Path(__file__).resolve().parent / "fixtures" / "merge" / "c" / "services"
 
 
 # ------------------------------------------------------------------------------------------ DWARF 4 .debug_line

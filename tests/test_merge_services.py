@@ -21,26 +21,19 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE / "fixtures" / "merge"))
 
 import harness  # noqa: E402
-from helpers import compile_c, go_build_js, run_go_js  # noqa: E402
+from helpers import build_services, go_build_js, run_go_js  # noqa: E402
 from test_merge_diff import SERVICE_CALLS  # noqa: E402
 
 from wasmweld import parse  # noqa: E402
 from wasmweld.cli.main import main  # noqa: E402
 
-SERVICES = HERE / "fixtures" / "merge" / "c" / "services"
 GO_HELLO = HERE / "fixtures" / "merge" / "go" / "hello"
 GO_OUTPUT = "hello from go: sum of squares = 385"
 
 
 @pytest.fixture(scope="module")
 def service_files(tmp_path_factory):
-    d = tmp_path_factory.mktemp("services")
-    out = {}
-    for name in ("logger", "ledger", "bank"):
-        path = d / f"{name}.wasm"
-        path.write_bytes(compile_c(SERVICES / f"{name}.c", target="wasm32"))
-        out[name] = path
-    return out
+    return build_services(tmp_path_factory.mktemp("services"))
 
 
 def _modules(files):

@@ -17,9 +17,11 @@ import pytest
 import wasmtime
 
 from fixtures.surgery.check import changed_sections, instantiate
-from helpers import corpus_ids, corpus_path
+from helpers import corpus_ids, corpus_path, decoded_refs
 from wasmweld import EditError, ExternKind, parse
 from wasmweld import passes
+from wasmweld.binary.reencode import SPACES, Scanner, references
+from wasmweld.passes.used import body_references
 from wasmweld.runtime.engine import engine, validate_bytes
 
 GC_WAT = r"""(module $gc
@@ -95,23 +97,12 @@ def gc_module(wat) -> bytes:
     return data
 
 
-def host(live_g: int = 7):
-    return {"env": {"used": lambda x: 2 * x}}
+#: the host side of GC_WAT's imports (whichever of them a module still has)
+HOST = {"env": {"used": lambda v: 2 * v, "dead": lambda *a: None, "dead_g": 7, "live_g": 7}}
 
 
 def run_main(data: bytes, x: int) -> tuple[int, int]:
-    eng = engine()
-    store = wasmtime.Store(eng)
-    module = wasmtime.Module(eng, data)
-    linker = wasmtime.Linker(eng)
-    for imp in module.imports:
-        if isinstance(imp.type, wasmtime.GlobalType):
-            linker.define(store, imp.module, imp.name, wasmtime.Global(store, imp.type, wasmtime.Val.i32(7)))
-        elif imp.name == "used":
-            linker.define(store, imp.module, imp.name, wasmtime.Func(store, imp.type, lambda v: 2 * v))
-        else:
-            linker.define(store, imp.module, imp.name, wasmtime.Func(store, imp.type, lambda *a: None))
-    ex = linker.instantiate(store, module).exports(store)
+    store, ex = instantiate(data, HOST)
     return ex["main"](store, x), ex["g1"].value(store)
 
 
@@ -336,23 +327,19 @@ def test_private_table_pruned_by_call_indirect_type(wat):
 def test_fast_reference_scanner_agrees_with_decoded_instructions(cid, corpus_dir):
     """The used analysis scans bodies with the re-encoder's byte scanner; decoding every
     instruction must find exactly the same references."""
-    from wasmweld.passes.used import _instr_refs, _Scanner
-
-    scanner = _Scanner()
-    assert scanner.rec is not None, "the recording scanner failed its self-test"
+    scanner = Scanner(SPACES)
+    assert scanner.spaces == frozenset(SPACES), "the scanner must record every index space"
     m = parse(corpus_path(cid).read_bytes())
     for i, body in enumerate(m.code):
-        fast = scanner.body(body)
-        slow = _instr_refs(body.instrs, body.locals)
+        fast = scanner.body(body.raw, body.offset)
+        assert body_references(m, i) == fast, f"{cid} body {i}: the used analysis sees what the scanner finds"
+        slow = decoded_refs(body.locals, body.instrs)
         assert {k: v for k, v in fast.items() if v} == {k: v for k, v in slow.items() if v}, f"{cid} body {i}"
 
 
 def test_fast_reference_scanner_on_gc_and_exceptions(gc_module):
-    from wasmweld.passes.used import _instr_refs, _Scanner
-
-    scanner = _Scanner()
     m = parse(gc_module)
     for body in m.code:
-        fast = scanner.body(body)
-        assert {k: v for k, v in fast.items() if v} == {k: v for k, v in _instr_refs(body.instrs, body.locals).items()
+        fast = references(body.raw, base=body.offset)
+        assert {k: v for k, v in fast.items() if v} == {k: v for k, v in decoded_refs(body.locals, body.instrs).items()
                                                       if v}

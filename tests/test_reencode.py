@@ -747,45 +747,6 @@ _FUZZ_SEED = wat2wasm((WAT_DIR / "renumber_core.wat").read_text())
 
 # ----------------------------------------------------------------------------- Scanner / references
 
-def _vt_type(vt):
-    return vt.heap if isinstance(vt, RefType) and isinstance(vt.heap, int) else None
-
-
-def decoded_sites(instrs, spaces=SPACES) -> list:
-    """The oracle of Scanner.sites: every decoded instruction's index immediates, in order."""
-    out = []
-    for ins in instrs:
-        pairs = []
-        for kind, a in zip([k for k in ins.op.imm if k != "zero"], ins.args):
-            if kind in INDEX_KINDS:
-                pairs.append((kind, a))
-            elif kind == "memarg":
-                pairs.append(("memory", a.memory))
-            elif kind in ("heaptype", "blocktype"):
-                t = a if isinstance(a, int) else _vt_type(a)
-                if t is not None:
-                    pairs.append(("type", t))
-            elif kind == "valtypes":
-                pairs.extend(("type", t) for t in map(_vt_type, a) if t is not None)
-            elif kind == "catches":
-                pairs.extend(("tag", c.tag) for c in a if c.tag is not None)
-        pairs = tuple(p for p in pairs if p[0] in spaces)
-        if pairs:
-            out.append((ins.op.name, pairs))
-    return out
-
-
-def decoded_refs(locals_, instrs, spaces=SPACES) -> dict:
-    """The oracle of Scanner.body / const_expr: decode everything, collect every index by space."""
-    out = {s: set() for s in SPACES if s in spaces}
-    if "type" in spaces:
-        out["type"].update(t for _n, vt in locals_ for t in [_vt_type(vt)] if t is not None)
-    for _name, pairs in decoded_sites(instrs, spaces):
-        for s, i in pairs:
-            out[s].add(i)
-    return out
-
-
 def const_exprs(m) -> list[bytes]:
     out = [g.init.raw for g in m.globals] + [t.init.raw for t in m.tables if t.init is not None]
     for el in m.elems:
@@ -801,13 +762,13 @@ def check_scanner(m, spaces_list=(SPACES,)) -> int:
     for i, body in enumerate(m.code):
         locals_, instrs = decode_body(body.raw)
         for sc in scanners:
-            assert sc.body(body.raw) == decoded_refs(locals_, instrs, sc.spaces), (i, sc)
-            assert sc.sites(body.raw) == decoded_sites(instrs, sc.spaces), (i, sc)
+            assert sc.body(body.raw) == helpers.decoded_refs(locals_, instrs, sc.spaces), (i, sc)
+            assert sc.sites(body.raw) == helpers.decoded_sites(instrs, sc.spaces), (i, sc)
     for raw in const_exprs(m):
         instrs = decode_expr(raw, 0, len(raw))[0]
         for sc in scanners:
-            assert sc.const_expr(raw) == decoded_refs((), instrs, sc.spaces), (raw.hex(), sc)
-            assert sc.sites(raw, body=False) == decoded_sites(instrs, sc.spaces), (raw.hex(), sc)
+            assert sc.const_expr(raw) == helpers.decoded_refs((), instrs, sc.spaces), (raw.hex(), sc)
+            assert sc.sites(raw, body=False) == helpers.decoded_sites(instrs, sc.spaces), (raw.hex(), sc)
     return len(m.code)
 
 
@@ -888,8 +849,8 @@ def test_scanner_memory_skipping_never_loses_a_reference(ops):
     raw = bytes(code)
     locals_, instrs = decode_body(raw)
     for sc in _REUSED_SCANNERS:
-        assert sc.body(raw) == decoded_refs(locals_, instrs, sc.spaces)
-        assert sc.sites(raw) == decoded_sites(instrs, sc.spaces)
+        assert sc.body(raw) == helpers.decoded_refs(locals_, instrs, sc.spaces)
+        assert sc.sites(raw) == helpers.decoded_sites(instrs, sc.spaces)
 
 
 _REUSED_SCANNERS = [Scanner(SPACES), Scanner({"memory"}), Scanner({"memory", "func"})]

@@ -6,51 +6,21 @@ import random
 
 import pytest
 
-from helpers import FIXTURES, REPO, compile_c
+from helpers import REPO, services_world
 from wasmweld.cli.main import main as cli
 from wasmweld.errors import ExecutionError, WasmError
 from wasmweld.manifest import ManifestError, load_manifest, merge_world, parse_manifest
 from wasmweld.runtime.world import World
 
-SERVICES = FIXTURES / "merge" / "c" / "services"
-
-SERVICES_TOML = """
-[world]
-name = "bank"
-
-[[module]]            # listed in reverse dependency order on purpose
-name = "bank"
-path = "bank.wasm"
-
-[[module]]
-name = "ledger"
-path = "ledger.wasm"
-
-[[module]]
-name = "logger"
-path = "logger.wasm"
-
-[entries]
-transfer = "bank.transfer"
-open = "bank.open"
-set_policy = "bank.set_policy"
-fees = "bank.fees"
-total = "bank.total"
-balance = "ledger.balance"
-changes = "ledger.changes"
-count = "logger.count"
-checksum = "logger.checksum"
-"""
+#: entry name -> MODULE.EXPORT
+ENTRIES = {"transfer": "bank.transfer", "open": "bank.open", "set_policy": "bank.set_policy", "fees": "bank.fees",
+           "total": "bank.total", "balance": "ledger.balance", "changes": "ledger.changes",
+           "count": "logger.count", "checksum": "logger.checksum"}
 
 
 @pytest.fixture(scope="module")
 def services_manifest(tmp_path_factory):
-    d = tmp_path_factory.mktemp("world")
-    for name in ("bank", "ledger", "logger"):
-        (d / f"{name}.wasm").write_bytes(compile_c(SERVICES / f"{name}.c", target="wasm32"))
-    path = d / "world.toml"
-    path.write_text(SERVICES_TOML)
-    return path
+    return services_world(tmp_path_factory.mktemp("world"), ENTRIES)
 
 
 def call_script(n: int, seed: int = 6):
