@@ -211,3 +211,25 @@ def test_malformed_messages_summary():
                 "unexpected content after last section", "malformed import kind"):
         a, n = by_expected[msg]
         assert a == n, f"{msg!r}: only {a} of {n} rejections use the spec's message"
+
+
+def test_cli_validate_rejects_every_malformed_module(capsys):
+    """``wasmweld validate`` over the whole malformed suite at once: exit 1 and one line per module,
+    ``FILE: message ... at offset 0x...``, on stderr, nothing on stdout."""
+    from wasmweld.cli.main import main
+
+    files = [CONFORMANCE_DIR / r["path"] for r in ROWS if r["kind"] == "malformed"]
+    paths = [str(f) for f in files]
+    assert len(paths) == 711
+    assert main(["validate", *paths]) == 1
+    captured = capsys.readouterr()
+    assert captured.out == ""
+    lines = captured.err.splitlines()
+    assert len(lines) == 711, f"{len(lines)} lines for 711 modules"
+    for file, path, line in zip(files, paths, lines):  # in the order given
+        assert line.startswith(f"{path}: "), (path, line)
+        assert "offset 0x" in line, line
+        assert "Traceback" not in line and "internal error" not in line, line
+        with pytest.raises(DecodeError) as info:  # the same offset the library reports
+            parse(file.read_bytes(), lazy=False)
+        assert f"offset 0x{info.value.offset:x}" in line, (line, info.value.offset)

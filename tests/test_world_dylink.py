@@ -2,8 +2,8 @@
 
 C fixtures in tests/fixtures/world/: a main module that owns memory and table
 (dl_main.c) and two side modules built with clang -fPIC + wasm-ld -shared
-(dl_side1.c, dl_side2.c; the second calls the first and reads the main's
-data). The corpus part loads emscripten's tree-sitter language side modules
+(dl_side1.c, dl_side2.c; the first has a constructor that counts itself in
+the main's data, the second calls the first and reads the main's data). The corpus part loads emscripten's tree-sitter language side modules
 into web-tree-sitter.wasm and parses a snippet.
 """
 
@@ -274,6 +274,39 @@ def test_dlopen_main_and_two_side_modules(dl_modules):
     assert w.invoke("two", "side2_compute", 0) == 0 + 44 + 4 + 14
     assert w.dynamic_linker.symbol("side1_data") == h1.sym("side1_data")
     assert w.dynamic_linker.symbol("side2_compute")(1) == 1 + 45 + 4 + 14
+
+
+def test_dlopen_runs_side_module_constructors_once(dl_modules, tmp_path):
+    """side1's __attribute__((constructor)) runs exactly once per load, after the data relocations."""
+    side1 = dl_modules["side1"].read_bytes()
+    exports = {e.name for e in scan_module(side1).exports}
+    # (wasm-ld 14 applies the data relocations at the start of __wasm_call_ctors; later ones export
+    # __wasm_apply_data_relocs too, and the loader calls it first)
+    assert {"__wasm_call_ctors", "side1_ctor_value"} <= exports
+    w = World()
+    w.add("main", dl_modules["main"])
+    runs_addr = w.exports("main")["main_ctor_runs"].value
+    mem = w.memory("main")
+    assert mem.read_i32(runs_addr) == 0
+    h1 = w.dlopen(dl_modules["side1"])
+    # the constructor set its static from the relocated side1_name ("side-one"): 's' == 115, not
+    # 115115 (run twice) and not whatever an unrelocated pointer reads; and bumped the main's counter
+    assert h1.sym("side1_ctor_value")() == ord("s")
+    assert mem.read_i32(runs_addr) == 1
+    # calling into the library, or loading another one that uses it, does not run it again
+    assert h1.sym("side1_add")(1, 2) == 7
+    h2 = w.dlopen(dl_modules["side2"])
+    assert h2.sym("side2_compute")(5) == 5 + 42 + 4 + 14
+    assert mem.read_i32(runs_addr) == 1 and h1.sym("side1_ctor_value")() == ord("s")
+    # loaded as a NEEDED library of another side module: also once
+    (tmp_path / "side1.wasm").write_bytes(side1)
+    (tmp_path / "app.wasm").write_bytes(with_needed(dl_modules["side2"].read_bytes(), ["side1.wasm"]))
+    w2 = World()
+    w2.add("main", dl_modules["main"])
+    w2.dlopen(tmp_path / "app.wasm")
+    assert w2.modules == ["main", "side1", "app"]
+    assert w2.memory("main").read_i32(w2.exports("main")["main_ctor_runs"].value) == 1
+    assert w2.invoke("side1", "side1_ctor_value") == ord("s")
 
 
 def test_missing_symbol_is_a_link_error_then_lazy_binding(dl_modules):
