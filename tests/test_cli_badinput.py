@@ -11,6 +11,7 @@ Pinned messages live in ``tests/cli/badinput_*`` (golden tests).
 
 from __future__ import annotations
 
+import importlib
 import io
 import os
 import pty
@@ -24,6 +25,7 @@ import pytest
 import wasmweld
 from wasmweld import DecodeError, EditError, EncodeError, ExecutionError, LinkError, SnapshotError, WasmError
 from wasmweld.cli.main import main
+from wasmweld.errors import InitError
 from wasmweld.runtime.engine import wat2wasm
 
 REPO = Path(__file__).resolve().parent.parent
@@ -152,6 +154,50 @@ def test_bad_module(command, case, tmp_path, monkeypatch):
     assert not out.exists()
     assert src.read_bytes() == data
     assert sorted(p.name for p in tmp_path.iterdir()) == [src.name]  # no temporary files left either
+
+
+# ------------------------------------------------------------------ multi-line messages: one line for every command
+
+_TRAP = InitError("init function 'wizer-initialize' trapped: integer divide by zero", "trap",
+                  ["#0 func 3 <div> at offset 0x1a", "#1 func 4 <init> at offset 0x30"], "[stdout] hi\n  there\n")
+_TRAP_LINE = ("error: init function 'wizer-initialize' trapped: integer divide by zero; "
+              "wasm backtrace: #0 func 3 <div> at offset 0x1a; #1 func 4 <init> at offset 0x30; "
+              "init output (tail): [stdout] hi; there")
+
+
+@pytest.mark.parametrize("exc, expect", [
+    (_TRAP, _TRAP_LINE),
+    (LinkError("cannot merge:\n  a.f: type mismatch\n  b.g: missing\n"), "error: cannot merge: a.f: type mismatch; b.g: missing"),
+], ids=["init-error", "link-error"])
+@pytest.mark.parametrize("command", sorted(COMMANDS))
+def test_every_command_prints_a_multiline_error_as_one_line(command, exc, expect, good_file, monkeypatch):
+    """Whatever a subcommand raises, the CLI prints it as one line: newlines become "; ", indentation goes."""
+    assert "\n" in str(exc)  # the library's message may have several lines; the CLI's may not
+    name = command.split("-")[0]
+    mod = importlib.import_module(f"wasmweld.cli.{name}")
+
+    def run(args):
+        raise exc
+
+    monkeypatch.setattr(mod, "run", run)
+    status, out, err = run_cli(monkeypatch, COMMANDS[command][0]("good.wasm", "out.bin"))
+    assert (status, out) == (1, b""), err
+    assert err == expect + "\n"
+
+
+def test_process_prints_a_trap_in_init_as_one_line(tmp_path):
+    """The real program: the snapshot trap's message and its backtrace frames on one stderr line."""
+    (tmp_path / "trap.wat").write_text(
+        '(module (func $div (param i32) (result i32) (i32.div_s (local.get 0) (i32.const 0)))'
+        ' (func $init (export "wizer-initialize") (drop (call $div (i32.const 1)))))')
+    r = _wasmweld("snapshot", "trap.wat", "-o", "out.wasm", cwd=tmp_path)
+    assert (r.returncode, r.stdout) == (1, b"")
+    lines = r.stderr.decode().splitlines()
+    assert len(lines) == 1, lines
+    assert lines[0].startswith("error: trap.wat: init function 'wizer-initialize' trapped: integer divide by zero; "
+                               "wasm backtrace: #0 func 0 <div> at offset 0x"), lines[0]
+    assert "; #1 func 1 <init> at offset 0x" in lines[0]
+    assert not (tmp_path / "out.wasm").exists()
 
 
 # ------------------------------------------------------------------ files that are not there or not files

@@ -5,6 +5,8 @@ with clang to bare wasm32 and to wasm32-wasi), the merged module -- default
 (multi-memory) and --single-memory -- must validate in wasmtime, and every
 export must give the same results, traps, globals, memories, host calls and
 stdout as the separate modules instantiated through a ``wasmtime.Linker``.
+With --single-memory, every input's own memory (exported or not) is compared
+with its region of the one memory, at the base the merge reports.
 Both worlds run inside the test (see tests/fixtures/merge/harness.py).
 """
 
@@ -29,14 +31,17 @@ MERGE_FIX = HERE / "fixtures" / "merge"
 MODES = ["multi", "single"]
 
 
-def _merge(modules, mode: str, **kw) -> tuple[bytes, list[str]]:
+def _merge(modules, mode: str, **kw) -> tuple[bytes, list[str], list | None]:
+    """(merged bytes, warnings, memory layout: the regions of a single-memory merge, else None)."""
     warnings: list[str] = []
+    plans = []
     opts = dict(kw)
     if mode == "single":
         opts.update(single_memory=True, drop_memory_exports=True)
-    merged = merge(modules, warn=warnings.append, **opts).encode()
+    merged = merge(modules, warn=warnings.append, report=plans.append, **opts).encode()
     harness.validate(merged, multi_memory=(mode == "multi"))
-    return merged, warnings
+    layout = plans[0].memory_layout if mode == "single" else None   # compare() checks it covers every memory
+    return merged, warnings, layout
 
 
 def _assert_same(linked, merged_t, calls) -> None:
@@ -61,14 +66,14 @@ def _no_cross_imports(merged: bytes, names) -> None:
 @pytest.mark.parametrize("path", harness.wat_programs(), ids=lambda p: Path(p).stem)
 def test_wat_program(path, mode):
     prog = harness.load_wat_program(path)
-    merged, _warnings = _merge(prog.modules, mode)
+    merged, _warnings, layout = _merge(prog.modules, mode)
     _no_cross_imports(merged, [n for n, _ in prog.modules])
     m = parse(merged)
     if mode == "single":
         assert m.num_memories <= 1
         harness.validate(merged, multi_memory=False)
     linked, merged_t = harness.compare(prog.modules, merged, prog.calls, multi_memory=(mode == "multi"),
-                                       memories=(mode == "multi"), nosweep=prog.nosweep)
+                                       layout=layout, nosweep=prog.nosweep)
     _assert_same(linked, merged_t, prog.calls)
 
 
@@ -122,10 +127,10 @@ def services(debug_first: bool = False):
 @pytest.mark.parametrize("mode", MODES)
 def test_c_services(mode):
     modules = services()
-    merged, _ = _merge(modules, mode, export_conflicts="rename")
+    merged, _, layout = _merge(modules, mode, export_conflicts="rename")
     _no_cross_imports(merged, ["logger", "ledger", "bank"])
     linked, merged_t = harness.compare(modules, merged, SERVICE_CALLS, policy="rename",
-                                       multi_memory=(mode == "multi"), memories=(mode == "multi"))
+                                       multi_memory=(mode == "multi"), layout=layout)
     _assert_same(linked, merged_t, SERVICE_CALLS)
     m = parse(merged)
     assert m.num_memories == (3 if mode == "multi" else 1)
@@ -156,7 +161,7 @@ def wasi_program():
 @pytest.mark.parametrize("mode", MODES)
 def test_c_wasi(mode):
     modules = wasi_program()
-    merged, warnings = _merge(modules, mode, export_conflicts="rename")
+    merged, warnings, layout = _merge(modules, mode, export_conflicts="rename")
     _no_cross_imports(merged, ["app", "textlib"])
     # textlib links wasi-libc's stdio (snprintf) and so imports WASI with a memory of its own: said out loud
     assert any("textlib imports WASI" in w for w in warnings), warnings
@@ -165,7 +170,63 @@ def test_c_wasi(mode):
     assert len(wasi) == len({(i.name, i.desc) for i in wasi})          # deduplicated
     assert {"fd_write", "fd_close", "fd_seek"} <= {i.name for i in wasi}
     linked, merged_t = harness.compare(modules, merged, WASI_CALLS, policy="rename", initialize=True,
-                                       multi_memory=(mode == "multi"), memories=(mode == "multi"))
+                                       multi_memory=(mode == "multi"), layout=layout)
     _assert_same(linked, merged_t, WASI_CALLS)
     stdout = linked[-1][1]
     assert "report 3: 7^1 has 1 digits" in stdout and "churn(6)" in stdout
+
+
+# ------------------------------------------------------------------------------------------ the oracle itself
+
+WRITE_ONLY = [
+    ("a", harness.wasmtime.wat2wasm('(module (memory 1) (data (i32.const 0) "first")'
+                                    ' (func (export "first") (result i32) i32.const 0 i32.load8_u))')),
+    ("b", harness.wasmtime.wat2wasm('(module (memory 1) (data (i32.const 100) "write-only")'
+                                    ' (func (export "put") (param i32 i32) local.get 0 local.get 1 i32.store)'
+                                    ' (func (export "ping") (result i32) i32.const 7))')),
+]
+WRITE_ONLY_CALLS = [("a", "first", ()), ("b", "put", (200, 77)), ("b", "ping", ())]
+
+
+def _break_rebasing(monkeypatch, what: str) -> None:
+    """Make --single-memory misplace what lives above base 0 by 8 bytes: data segments or stores."""
+    from wasmweld.binary.instr import Instr, MemArg
+    from wasmweld.link import single_memory
+    from wasmweld.module import ConstExpr, Data
+
+    real = single_memory.lower_memories
+
+    def broken(module, **kw):
+        out = real(module, **kw)
+        moved = min(r.base for r in kw["layout"].regions if r.base)
+        if what == "data":
+            for k, d in enumerate(out.datas):
+                if d.mode == "active" and d.offset.int_value >= moved:
+                    out.datas[k] = Data("active", 0, ConstExpr.i32(d.offset.int_value + 8), d.init, None)
+        else:
+            for body in out.code:
+                body.instrs = [Instr(i.op, [MemArg(a.align, a.offset + 8, a.memory) if isinstance(a, MemArg)
+                                            and a.offset >= moved else a for a in i.args]) for i in body.instrs]
+        return out
+
+    monkeypatch.setattr(single_memory, "lower_memories", broken)
+
+
+@pytest.mark.parametrize("what", ["data", "store"])
+def test_single_memory_comparison_catches_broken_rebasing(what, monkeypatch):
+    """b's data and stores are never read back by an export: only the memory comparison can see them."""
+    merged, _, layout = _merge(WRITE_ONLY, "single")
+    assert [(r.input, r.input_memory, r.base > 0) for r in layout] == [("a", 0, False), ("b", 0, True)]
+    linked, merged_t = harness.compare(WRITE_ONLY, merged, WRITE_ONLY_CALLS, multi_memory=False, layout=layout)
+    _assert_same(linked, merged_t, WRITE_ONLY_CALLS)
+
+    _break_rebasing(monkeypatch, what)
+    broken, _, layout = _merge(WRITE_ONLY, "single")
+    assert broken != merged
+    linked, merged_t = harness.compare(WRITE_ONLY, broken, WRITE_ONLY_CALLS, multi_memory=False, layout=layout)
+    differ = [(a, b) for a, b in zip(linked, merged_t) if a != b]
+    assert [a[:3] for a, _b in differ] == [("memory-region", "b", 0)], differ
+    assert "first difference at +0x" in differ[0][1][-1]
+    # without the memory comparison (what single-memory runs compared before) the breakage went unseen
+    linked, merged_t = harness.compare(WRITE_ONLY, broken, WRITE_ONLY_CALLS, multi_memory=False, memories=False)
+    assert linked == merged_t

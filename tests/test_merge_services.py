@@ -26,6 +26,7 @@ from test_merge_diff import SERVICE_CALLS  # noqa: E402
 
 from wasmweld import parse  # noqa: E402
 from wasmweld.cli.main import main  # noqa: E402
+from wasmweld.link import merge_plan  # noqa: E402
 
 GO_HELLO = HERE / "fixtures" / "merge" / "go" / "hello"
 GO_OUTPUT = "hello from go: sum of squares = 385"
@@ -59,8 +60,20 @@ def test_services_into_one_world(service_files, tmp_path, single, capsys):
     assert len(m.datas) == sum(len(parse(b).datas) for _n, b in _modules(service_files))
 
     modules = _modules(service_files)
+    layout = None
+    if single:  # where the CLI put each service's memory: the plan of the same merge says
+        mp = merge_plan(modules, export_conflicts="rename", single_memory=True, drop_memory_exports=True)
+        layout = mp.memory_layout
+        assert [r.input for r in layout] == ["logger", "ledger", "bank"]
+        assert mp.memory_base("logger") == 0 < mp.memory_base("ledger") < mp.memory_base("bank")
+        plan_argv = [a for a in argv if a not in ("-o", str(world))] + ["--plan", "--json"]
+        assert main(plan_argv) == 0                                     # the CLI's plan says the same
+        doc = json.loads(capsys.readouterr().out)
+        assert [(r["input"], r["base"]) for r in doc["memory_layout"]] == [(r.input, r.base) for r in layout]
     linked, merged = harness.compare(modules, data, SERVICE_CALLS, policy="rename",
-                                     multi_memory=not single, memories=not single)
+                                     multi_memory=not single, layout=layout)
+    if single:  # each service's memory was compared with its region of the one memory
+        assert [e[1] for e in merged if e[0] == "memory-region"] == ["logger", "ledger", "bank"]
     assert linked == merged
     answers = {(mod, fn, args): out for mod, fn, args, out in linked[: len(SERVICE_CALLS)]}
     # the scenario really happened: money moved, the fee was charged, the refused transfer was logged

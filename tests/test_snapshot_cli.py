@@ -1,8 +1,9 @@
 """``wasmweld snapshot IN -o OUT ...``: the command line of issue 5.
 
 The output is written atomically and validated, the report goes to stderr,
-errors are one ``error:`` line (plus the backtrace for traps) with exit status
-1, usage errors exit 2.
+errors are exactly one ``error:`` line with exit status 1 (for a trap, running
+out of fuel or time: the cause, the wasm backtrace and the init's output tail
+joined with "; "), usage errors exit 2.
 """
 
 from __future__ import annotations
@@ -81,23 +82,72 @@ def test_wasi_directory_and_env(tmp_path, capsys):
     # WASI off: the first WASI call (wasi-libc's preopen scan in the reactor's _initialize, which runs
     # before the init function) is the error, with its backtrace
     assert main(["snapshot", str(calc), "-o", str(tmp_path / "x.wasm")]) == 1
-    err = capsys.readouterr().err
+    err = _one_error_line(capsys.readouterr().err)
     assert err.startswith(f"error: {calc}: the reactor initialiser '_initialize' called the imported function "
                           "wasi_snapshot_preview1.fd_prestat_get")
-    assert "wasm backtrace:" in err and "<__wasilibc_populate_preopens>" in err and "<_initialize>" in err
+    assert "; wasm backtrace: #0 func " in err
+    assert err.index("<__wasilibc_populate_preopens>") < err.index("<_initialize>")
     assert not (tmp_path / "x.wasm").exists()
 
 
-def test_trap_and_bounds_exit_1(tmp_path, capsys):
-    loop = tmp_path / "loop.wat"
-    loop.write_text('(module (func $spin (export "wizer-initialize") (loop $l (br $l))))')
+def _one_error_line(err: str) -> str:
+    lines = err.splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: "), f"expected exactly one error line, got {err!r}"
+    return lines[0]
+
+
+# $inner does the work and fails; $init calls it: the backtrace names both, innermost first
+_FAILING_INIT = {
+    "trap": ('(module (global $z (mut i32) (i32.const 0))'
+             ' (func $divide (param i32) (result i32) (i32.div_s (local.get 0) (global.get $z)))'
+             ' (func $init (export "wizer-initialize") (drop (call $divide (i32.const 7)))))',
+             [], "init function 'wizer-initialize' trapped: integer divide by zero", "divide"),
+    "fuel": ('(module (func $spin (loop $l (br $l))) (func $init (export "wizer-initialize") (call $spin)))',
+             ["--fuel", "5000"], "init function 'wizer-initialize' ran out of fuel after 5000 units", "spin"),
+    "timeout": ('(module (func $spin (loop $l (br $l))) (func $init (export "wizer-initialize") (call $spin)))',
+                ["--timeout", "0.1"], "init function 'wizer-initialize' did not finish within the 0.1 s deadline",
+                "spin"),
+}
+
+
+@pytest.mark.parametrize("case", sorted(_FAILING_INIT))
+def test_trap_and_bounds_are_one_line_with_the_backtrace(case, tmp_path, capsys):
+    wat, options, cause, inner = _FAILING_INIT[case]
+    src = tmp_path / "app.wat"
+    src.write_text(wat)
     out = tmp_path / "out.wasm"
-    assert main(["snapshot", str(loop), "-o", str(out), "--fuel", "5000"]) == 1
-    err = capsys.readouterr().err
-    assert "ran out of fuel after 5000 units" in err and "#0 func 0 <spin>" in err
-    assert main(["snapshot", str(loop), "-o", str(out), "--timeout", "0.1"]) == 1
-    assert "deadline" in capsys.readouterr().err
+    assert main(["snapshot", str(src), "-o", str(out), *options]) == 1
+    captured = capsys.readouterr()
+    line = _one_error_line(captured.err)
+    assert captured.out == ""
+    assert line.startswith(f"error: {src}: {cause}"), line
+    # the frames of the function that failed and of its caller, in order, after the cause
+    assert f"; wasm backtrace: #0 func 0 <{inner}> at offset 0x" in line, line
+    assert "; #1 func 1 <init> at offset 0x" in line, line
+    assert line.index(cause) < line.index("#0 func 0") < line.index("#1 func 1")
+    assert "  " not in line  # the library's indentation is gone
     assert not out.exists()
+
+
+def test_trap_shows_the_init_output_on_the_same_line(tmp_path, capsys):
+    """With WASI on, stdout is captured: its tail is part of the one error line."""
+    src = tmp_path / "chatty.wat"
+    src.write_text("""(module
+      (import "wasi_snapshot_preview1" "fd_write" (func $fd_write (param i32 i32 i32 i32) (result i32)))
+      (memory (export "memory") 1)
+      (data (i32.const 16) "booting\\n  step 1 done\\n")
+      (func $fail (unreachable))
+      (func $init (export "wizer-initialize")
+        (i32.store (i32.const 0) (i32.const 16))
+        (i32.store (i32.const 4) (i32.const 22))
+        (drop (call $fd_write (i32.const 1) (i32.const 0) (i32.const 1) (i32.const 8)))
+        (call $fail)))""")
+    assert main(["snapshot", str(src), "-o", str(tmp_path / "o.wasm"), "--allow-wasi"]) == 1
+    line = _one_error_line(capsys.readouterr().err)
+    assert line.startswith(f"error: {src}: init function 'wizer-initialize' trapped: wasm `unreachable`"), line
+    assert "; wasm backtrace: #0 func 1 <fail> at offset 0x" in line and "; #1 func 2 <init> at offset 0x" in line
+    assert line.endswith("; init output (tail): [stdout] booting; step 1 done"), line
+    assert not (tmp_path / "o.wasm").exists()
 
 
 def test_refusal_is_one_error_line(tmp_path, capsys):

@@ -95,7 +95,23 @@ class ValidationError(WasmError):
 
 
 class LinkError(WasmError):
-    """An import cannot be bound to an export (missing, type mismatch, conflict, cycle)."""
+    """An import cannot be bound to an export (missing, type mismatch, conflict, cycle).
+
+    ``problems`` lists every problem found, one text each: a merge checks all
+    its fusions and reports them in one error (``str(err)`` lists them all, one
+    a line); an error about one thing has that one problem::
+
+        >>> LinkError("3 link problems:\\n  - a\\n  - b\\n  - c", problems=["a", "b", "c"]).problems
+        ['a', 'b', 'c']
+        >>> LinkError("no module named 'x'").problems
+        ["no module named 'x'"]
+    """
+
+    def __init__(self, *args, problems: Sequence[str] | None = None):
+        super().__init__(*args)
+        if problems is None:
+            problems = [str(args[0])] if args else []
+        self.problems: list[str] = list(problems)
 
 
 class EditError(WasmError):

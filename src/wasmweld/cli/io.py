@@ -41,7 +41,7 @@ from wasmweld.runtime.engine import load_bytes
 
 __all__ = [
     "read_input", "write_output", "check_output", "display_name", "add_output_options", "output_target",
-    "blame", "input_of", "begin_command",
+    "blame", "input_of", "begin_command", "one_line",
 ]
 
 #: display names of the inputs :func:`read_input` read since :func:`begin_command`
@@ -90,6 +90,24 @@ def input_of(exc: WasmError) -> str | None:
     if name is None or _names(str(exc), name):
         return None
     return name
+
+
+def one_line(text: object) -> str:
+    r"""``text`` (an error message) as one line: the CLI prints every error on one line.
+
+    Lines are stripped of their indentation and joined with ``"; "``; a line
+    ending in ``:`` introduces what follows it, so it is joined with a space::
+
+        >>> one_line("trapped: integer divide by zero\nwasm backtrace:\n  #0 func 3 <div>\n  #1 func 4 <init>")
+        'trapped: integer divide by zero; wasm backtrace: #0 func 3 <div>; #1 func 4 <init>'
+    """
+    out = ""
+    for line in str(text).splitlines():
+        line = line.strip()
+        if not line:
+            continue
+        out = line if not out else out + (" " if out.endswith(":") else "; ") + line
+    return out
 
 
 def display_name(path: str | os.PathLike) -> str:

@@ -44,10 +44,6 @@ def _version() -> str:
     return __version__
 
 
-def _one_line(text: str) -> str:
-    return "; ".join(line.strip() for line in str(text).strip().splitlines() if line.strip())
-
-
 def _load(name: str):
     """The subcommand module ``wasmweld.cli.<name>``, None if it does not exist, or the import error."""
     modname = f"{__package__}.{name}"
@@ -115,6 +111,7 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the CLI with ``argv`` (default ``sys.argv[1:]``) and return the exit status."""
     from wasmweld.cli import io as cli_io
+    from wasmweld.cli.io import one_line
 
     debug = bool(os.environ.get("WASMWELD_DEBUG"))
     cli_io.begin_command()
@@ -136,7 +133,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         if debug:
             traceback.print_exc()
         name = cli_io.input_of(exc)
-        print(f"error: {name + ': ' if name else ''}{_one_line(exc)}", file=sys.stderr)
+        print(f"error: {name + ': ' if name else ''}{one_line(exc)}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
@@ -152,7 +149,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except Exception as exc:
         if debug:
             traceback.print_exc()
-        print(f"internal error: {type(exc).__name__}: {_one_line(exc)}", file=sys.stderr)
+        print(f"internal error: {type(exc).__name__}: {one_line(exc)}", file=sys.stderr)
         if not debug:
             print("this is a bug in wasmweld; rerun with --debug for a traceback", file=sys.stderr)
         return 2

@@ -9,7 +9,10 @@ Inputs are named, either ``FILE=NAME`` or (as in Binaryen's wasm-merge) ``FILE N
 An import ``(import "ledger" "credit" ...)`` of any input binds to the export
 ``credit`` of the input named ``ledger``. ``--plan`` prints the fusion table
 and writes nothing. Errors (missing exports, type mismatches, export
-conflicts: all of them at once) exit with status 1 and write nothing.
+conflicts: all of them at once) exit with status 1 and write nothing; the
+error is one line, naming the first ten problems and counting the rest::
+
+    error: 55 link problems: export conflict: ...; ...; and 45 more (wasmweld merge --plan lists them all)
 
 Export conflicts are an error unless ``--rename-export-conflicts`` (a later
 input's ``name`` becomes ``INPUT:name``, then ``INPUT:name#2``...) or
@@ -161,9 +164,30 @@ def _options(args) -> dict:
     return opts
 
 
-def _print_error(exc: LinkError) -> None:
-    text = str(exc).strip()
-    print(f"error: {text}", file=sys.stderr)
+#: at most this many problems are spelled out on the one error line (``--plan`` lists them all)
+MAX_SHOWN = 10
+
+
+def error_line(exc: LinkError, plan: str = "wasmweld merge --plan") -> str:
+    """A LinkError as one line: ``N link problems: p1; p2; ...`` (the first :data:`MAX_SHOWN`), then
+    ``; and K more (wasmweld merge --plan lists them all)``. ``exc.problems`` keeps every one."""
+    from wasmweld.cli.io import one_line
+
+    problems = [one_line(p) for p in getattr(exc, "problems", None) or []]
+    if len(problems) <= 1:
+        return one_line(exc)
+    head = str(exc).strip().splitlines()[0].strip()     # "N link problems:", "--single-memory refused:"
+    if not head.endswith(":"):
+        head = f"{len(problems)} link problems:"
+    text = f"{head} " + "; ".join(problems[:MAX_SHOWN])
+    if len(problems) > MAX_SHOWN:
+        text += f"; and {len(problems) - MAX_SHOWN} more ({plan} lists them all)"
+    return text
+
+
+def _print_error(exc: LinkError, plan: str = "wasmweld merge --plan") -> None:
+    """The project's rule: a CLI error is exactly one line ``error: ...``."""
+    print(f"error: {error_line(exc, plan)}", file=sys.stderr)
 
 
 def run(args) -> int:
@@ -311,7 +335,7 @@ def _run_world(args) -> int:
     except LinkError as exc:
         if getattr(exc, "input_name", None) is not None:
             raise
-        _print_error(exc)
+        _print_error(exc, f"wasmweld merge --world {args.world} --plan")
         return 1
     if not args.no_validate:
         from wasmweld.errors import ValidationError

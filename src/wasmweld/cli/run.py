@@ -182,6 +182,11 @@ def _run(args) -> int:
                 spec = next((m for m in man.modules if m.name == getattr(exc, "merge_input", None)), None)
                 if spec is not None and getattr(exc, "input_name", None) is None:
                     exc.input_name = spec.path
+                if isinstance(exc, LinkError) and len(exc.problems) > 1 and getattr(exc, "input_name", None) is None:
+                    from wasmweld.cli.merge import error_line  # one line, as `wasmweld merge` prints it
+
+                    print(f"error: {error_line(exc, f'wasmweld merge --world {target} --plan')}", file=sys.stderr)
+                    return 1
                 raise
             world = manifest_world()
             name = man.name or "world"

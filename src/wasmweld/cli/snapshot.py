@@ -17,9 +17,13 @@ WASI is off unless ``--allow-wasi``; then only the ``--dir``/``--env``
 granted are visible and stdio is captured (shown if init fails) unless
 ``--inherit-stdio``. ``--fuel``/``--timeout`` and ``--max-memory`` bound the
 init function; exceeding one, a trap, or something that cannot be snapshotted
-(imported memory/global/table, a changed table, a shared memory, ...) is an
-error naming the cause, with the wasm backtrace for traps. Exit status 0 on
-success, 1 on such errors.
+(imported memory/global/table, a changed table, a shared memory, ...) is one
+``error:`` line naming the cause, with the wasm backtrace (and the captured
+output) joined in::
+
+    error: app.wat: init function 'wizer-initialize' trapped: integer divide by zero; wasm backtrace: #0 func 0 <div> at offset 0x3f; #1 func 1 <init> at offset 0x45
+
+Exit status 0 on success, 1 on such errors.
 """
 
 from __future__ import annotations
@@ -125,8 +129,8 @@ def register(subparsers):
 
 
 def run(args) -> int:
-    from wasmweld.cli.io import blame, check_output, display_name, output_target, read_input, write_output
-    from wasmweld.preinit import MAX_SEGMENTS, InitError, WasiOptions, snapshot_bytes
+    from wasmweld.cli.io import blame, check_output, output_target, read_input, write_output
+    from wasmweld.preinit import MAX_SEGMENTS, WasiOptions, snapshot_bytes
 
     if not args.allow_wasi and (args.dir or args.env or args.inherit_stdio):
         raise WasmError("--dir, --env and --inherit-stdio need --allow-wasi")
@@ -151,24 +155,21 @@ def run(args) -> int:
 
     data = read_input(args.input)
     reports = []
-    try:
-        with blame(args.input):
-            out = snapshot_bytes(
-                data,
-                args.init_func,
-                keep_init_func=args.keep_init_func,
-                rename_funcs=renames,
-                wasi=wasi,
-                fuel=args.fuel,
-                timeout=args.timeout,
-                max_memory=args.max_memory,
-                max_segments=args.max_segments or MAX_SEGMENTS,
-                report=reports.append,
-            )
-    except InitError as exc:
-        # multi-line: the cause, then the backtrace and captured output
-        print(f"error: {display_name(args.input)}: {exc}", file=sys.stderr)
-        return 1
+    # an InitError (trap, fuel, deadline, ...) is printed like every other error, by
+    # wasmweld.cli.main: one line, with the backtrace and the init's output tail joined in
+    with blame(args.input):
+        out = snapshot_bytes(
+            data,
+            args.init_func,
+            keep_init_func=args.keep_init_func,
+            rename_funcs=renames,
+            wasi=wasi,
+            fuel=args.fuel,
+            timeout=args.timeout,
+            max_memory=args.max_memory,
+            max_segments=args.max_segments or MAX_SEGMENTS,
+            report=reports.append,
+        )
     write_output(path, out, inputs=[args.input], force=force)
     report = reports[0]
     if not args.quiet:

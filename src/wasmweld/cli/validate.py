@@ -41,12 +41,8 @@ def _parse_fn():
     return parse
 
 
-def _one_line(exc: BaseException) -> str:
-    return "; ".join(line.strip() for line in str(exc).splitlines() if line.strip())
-
-
 def run(args) -> int:
-    from wasmweld.cli.io import display_name, read_input
+    from wasmweld.cli.io import display_name, one_line, read_input
     from wasmweld.runtime.engine import validate_bytes
 
     parse = _parse_fn()
@@ -59,11 +55,11 @@ def run(args) -> int:
             validate_bytes(data)
         except (DecodeError, ValidationError) as exc:
             status = 1
-            print(f"{name}: {_one_line(exc)}", file=sys.stderr)
+            print(f"{name}: {one_line(exc)}", file=sys.stderr)
             continue
         except WasmError as exc:  # the file cannot be read: the message names it already
             status = 1
-            print(_one_line(exc), file=sys.stderr)
+            print(one_line(exc), file=sys.stderr)
             continue
         if args.verbose:
             print(f"{name}: ok")

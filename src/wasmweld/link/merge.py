@@ -147,6 +147,16 @@ class MergePlan:
     warnings: list[str] = field(default_factory=list)
     #: LinkError lines (empty when the merge can proceed)
     problems: list[str] = field(default_factory=list)
+    #: with ``single_memory``: where each memory sits in the one memory
+    #: (:class:`~wasmweld.link.single_memory.MemoryRegion`, with ``input`` and ``input_memory`` set)
+    memory_layout: list = field(default_factory=list)
+
+    def memory_base(self, input: str, memory: int = 0) -> int | None:
+        """With ``single_memory``: the byte offset where ``input``'s memory ``memory`` (its own index) starts."""
+        for r in self.memory_layout:
+            if r.input == input and r.input_memory == memory:
+                return r.base
+        return None
 
     def export_name(self, input: str, name: str) -> str | None:
         """The merged export name of ``input``'s export ``name`` (None: not exported)."""
@@ -162,12 +172,11 @@ class MergePlan:
 
 
 def _link_error(problems: list[str]) -> LinkError:
+    """One LinkError for all ``problems``: ``err.problems`` keeps each, ``str(err)`` lists them one a line."""
     if len(problems) == 1:
-        err = LinkError(problems[0])
-    else:
-        err = LinkError(f"{len(problems)} link problems:\n" + "\n".join(f"  - {p}" for p in problems))
-    err.problems = list(problems)
-    return err
+        return LinkError(problems[0], problems=problems)
+    return LinkError(f"{len(problems)} link problems:\n" + "\n".join(f"  - {p}" for p in problems),
+                     problems=problems)
 
 
 # --------------------------------------------------------------------------------------------- options
@@ -667,10 +676,18 @@ def check_inputs(inputs) -> None:
 def merge_plan(inputs, **options) -> MergePlan:
     """Resolve, type-check and lay out a merge without building it (``wasmweld merge --plan``).
 
-    Problems are collected in ``plan.problems`` instead of raised.
+    Problems are collected in ``plan.problems`` instead of raised. With ``single_memory``
+    (and no other problem) ``plan.memory_layout`` says where each input's memory goes, and
+    what refuses the layout is a problem too.
     """
     opts = _options(options)
-    _ins, _space, _res, mp = _prepare(inputs, opts)
+    ins, space, res, mp = _prepare(inputs, opts)
+    if opts.single_memory and not mp.problems:
+        try:
+            layout = _Builder(ins, space, res, mp, opts, lambda text: None).plan_memory_layout()
+        except (IndexError, KeyError, TypeError, DecodeError) as exc:
+            raise _diagnose(ins, exc) from None
+        mp.problems.extend(f"--single-memory refused: {p}" for p in layout.problems)
     return mp
 
 
@@ -779,8 +796,9 @@ class _Builder:
             inp.maps["data"] = list(range(db, db + nd))
             eb += ne
             db += nd
-        # which input owns each combined memory (for messages and single-memory)
+        # which input owns each combined memory (for messages and single-memory), and its index there
         self.memory_owner: list[str] = [""] * self.total[ExternKind.MEMORY]
+        self.memory_source: list[tuple[str, int] | None] = [None] * self.total[ExternKind.MEMORY]
         for h in res.hosts:
             if h.kind == ExternKind.MEMORY:
                 self.memory_owner[h.index] = f"host import {h.module}.{h.name}"
@@ -788,6 +806,43 @@ class _Builder:
             b = self.base[(inp.pos, ExternKind.MEMORY)]
             for d in range(inp.n_defined(ExternKind.MEMORY)):
                 self.memory_owner[b + d] = inp.name
+                self.memory_source[b + d] = (inp.name, inp.n_imp[ExternKind.MEMORY] + d)
+
+    def memory_layout(self, mtypes, exports, imported):
+        """Step 10's plan (:func:`~.single_memory.plan_layout`) for the combined memories, regions
+        attributed to their inputs; also recorded as ``plan.memory_layout``."""
+        from dataclasses import replace
+
+        from .single_memory import plan_layout
+
+        opts = self.opts
+        layout = plan_layout(mtypes, exports, imported=imported, owners=self.memory_owner,
+                             drop_exports=opts.drop_memory_exports, reserve=opts.memory_reserve)
+        regions = []
+        for r in layout.regions:
+            src = self.memory_source[r.memory]
+            regions.append(r if src is None else replace(r, input=src[0], input_memory=src[1]))
+        layout.regions = regions
+        self.mp.memory_layout = regions
+        return layout
+
+    def plan_memory_layout(self):
+        """The single-memory layout from the plan alone (``merge_plan``): nothing is built."""
+        from ..module import Export
+
+        self._plan_spaces()
+        imported = [imp for _pos, imp in self.res.host_first if imp.kind == ExternKind.MEMORY]
+        mtypes = [imp.desc for imp in imported]
+        for inp in self.ins:
+            mtypes.extend(inp.module.memories)
+        exports = []
+        for entry in self.mp.exports:
+            if entry.out_name is None or entry.kind != ExternKind.MEMORY:
+                continue
+            inp = next(i for i in self.ins if i.name == entry.input)
+            orig = _find_export(inp, entry.name)
+            exports.append(Export(entry.out_name, orig.kind, inp.maps["memory"][orig.index]))
+        return self.memory_layout(mtypes, exports, imported)
 
     # steps 6-9 ------------------------------------------------------------------------------------
     def build(self):
@@ -868,8 +923,10 @@ class _Builder:
 
         if self.opts.single_memory:
             from .single_memory import lower_memories
+            imported = out.imported(ExternKind.MEMORY)
+            layout = self.memory_layout([imp.desc for imp in imported] + list(out.memories), out.exports, imported)
             out = lower_memories(out, owners=self.memory_owner, drop_exports=self.opts.drop_memory_exports,
-                                 reserve=self.opts.memory_reserve, warn=self.warn)
+                                 reserve=self.opts.memory_reserve, warn=self.warn, layout=layout)
 
         if self.opts.gc:
             out = self._gc(out, dwarf)

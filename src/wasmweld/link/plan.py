@@ -17,7 +17,8 @@ For the bank example (``logger``, ``ledger``, ``bank``; ledger and bank import
 
     exports (9): 8 exported, 1 renamed, 0 not exported
 
-Nothing is written; the problems a merge would raise are listed last.
+With ``--single-memory`` the plan also shows where each memory goes in the one
+memory. Nothing is written; every problem a merge would raise is listed last.
 """
 
 from __future__ import annotations
@@ -53,6 +54,9 @@ def format_plan(plan: MergePlan, fmt: str = "text") -> str:
                            for u in plan.unresolved],
             "exports": [{"input": e.input, "name": e.name, "kind": str(e.kind), "out_name": e.out_name,
                          "note": e.reason} for e in plan.exports],
+            "memory_layout": [{"memory": r.memory, "input": r.input, "input_memory": r.input_memory,
+                               "owner": r.owner, "base": r.base, "pages": r.pages,
+                               "initial_pages": r.initial_pages, "top": r.top} for r in plan.memory_layout],
             "problems": plan.problems,
         }, indent=2) + "\n"
     if fmt != "text":
@@ -84,6 +88,13 @@ def format_plan(plan: MergePlan, fmt: str = "text") -> str:
         lines.append(f"  {e.input}: {e.name!r} -> {e.out_name!r}")
     for e in dropped:
         lines.append(f"  {e.input}: {e.name!r} not exported ({e.reason})")
+    if plan.memory_layout:
+        lines.append("")
+        lines.append(f"single memory layout ({len(plan.memory_layout)} regions): each memory at its own base")
+        lines += _table(["memory", "owner", "base", "pages", "room"],
+                        [[str(r.memory), r.owner + (f" memory {r.input_memory}" if r.input is not None else ""),
+                          f"0x{r.base:x}", str(r.initial_pages),
+                          f"{r.pages}{' (grows)' if r.top else ''}"] for r in plan.memory_layout])
     if plan.problems:
         lines.append("")
         lines.append(f"problems ({len(plan.problems)}): the merge would fail")

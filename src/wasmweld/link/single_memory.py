@@ -27,6 +27,10 @@ Rules:
 * Active data segments are rebased (a ``global.get`` offset becomes an extended
   constant ``global.get + base``).
 
+:func:`plan_layout` computes the regions (a :class:`MemoryRegion` per memory: base, room)
+and the refusals without changing anything; ``merge_plan``/``--plan`` show them and
+``MergePlan.memory_layout`` tells where each input's memory went.
+
 Refused, with a :class:`~wasmweld.errors.LinkError` that names the construct (never
 silently wrong code):
 
@@ -39,10 +43,12 @@ silently wrong code):
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
+
 from ..errors import LinkError
 from ..types import I32, ExternKind, FuncType, Limits, MemoryType, RecGroup, SubType
 
-__all__ = ["lower_memories", "DEFAULT_RESERVE"]
+__all__ = ["lower_memories", "plan_layout", "MemoryLayout", "MemoryRegion", "DEFAULT_RESERVE"]
 
 PAGE = 65536
 MAX_PAGES = 65536
@@ -50,24 +56,66 @@ MAX_PAGES = 65536
 DEFAULT_RESERVE = 256
 
 
-def lower_memories(module, *, owners=None, drop_exports: bool = False, reserve: int | None = None, warn=None):
-    """Rewrite ``module`` (in place) to use one memory; returns it. See the module docstring."""
-    from ..binary.instr import Instr, MemArg
-    from ..module import ConstExpr, Data, FuncBody, Global
+@dataclass(frozen=True)
+class MemoryRegion:
+    """Where memory ``memory`` of the multi-memory merge sits in the single memory.
 
-    warn = warn or (lambda text: None)
+    ``base``: byte offset of its address 0; ``pages``: its room (a lower memory: its
+    maximum or ``min + reserve``; the top one: up to its maximum, or to 4 GiB);
+    ``initial_pages``: its declared minimum; ``top``: the last region, which grows with
+    the real memory. ``input``/``input_memory``: the merge input that defines it and the
+    memory's index in that input's own index space (set by the merge; None otherwise).
+    """
+
+    memory: int
+    base: int
+    pages: int
+    initial_pages: int
+    top: bool
+    owner: str = ""
+    input: str | None = None
+    input_memory: int | None = None
+
+    @property
+    def size(self) -> int:
+        """Room in bytes."""
+        return self.pages * PAGE
+
+
+@dataclass
+class MemoryLayout:
+    """The plan of :func:`lower_memories`: one region per memory, what refuses it, which exports go."""
+
+    regions: list[MemoryRegion] = field(default_factory=list)
+    #: reasons the memories cannot be laid out in one (empty: they can)
+    problems: list[str] = field(default_factory=list)
+    #: names of memory exports removed (``drop_exports``)
+    dropped: list[str] = field(default_factory=list)
+
+
+def plan_layout(mtypes, exports=(), *, imported=(), owners=None, drop_exports: bool = False,
+                reserve: int | None = None) -> MemoryLayout:
+    """Lay out memories of types ``mtypes`` (imported ones first) in one; nothing is changed.
+
+    ``exports``: items with ``name``, ``kind`` and ``index`` (only memory exports matter);
+    ``imported``: the memory imports (for messages); ``owners``: a label per memory.
+    """
     reserve = DEFAULT_RESERVE if reserve is None else int(reserve)
-    imported = module.imported(ExternKind.MEMORY)
-    mtypes = [imp.desc for imp in imported] + list(module.memories)
     n = len(mtypes)
-    if n <= 1:
-        return module
     owners = list(owners) if owners is not None else [f"memory {j}" for j in range(n)]
+    layout = MemoryLayout()
+    if n == 0:
+        return layout
+    if n == 1:
+        lim = mtypes[0].limits
+        layout.regions.append(MemoryRegion(0, 0, MAX_PAGES if lim.max is None else lim.max, lim.min, True,
+                                           owners[0]))
+        return layout
 
     def who(j: int) -> str:
         return f"memory {j} ({owners[j]})" if owners[j] else f"memory {j}"
 
-    problems = []
+    problems = layout.problems
     if imported:
         problems.append(f"memory 0 is imported from the host ({imported[0].module}.{imported[0].name}); its size "
                         f"is the host's, so the other memories cannot be laid out in it")
@@ -92,28 +140,65 @@ def lower_memories(module, *, owners=None, drop_exports: bool = False, reserve: 
         acc += r
     if acc > MAX_PAGES:
         problems.append(f"the memories need {acc} pages together, more than the 65536 pages (4 GiB) of one memory")
-    exports = module.exports
-    new_exports = []
-    dropped = []
     for e in exports:
-        if e.kind != ExternKind.MEMORY:
-            new_exports.append(e)
-            continue
-        if bases[e.index] == 0 and e.index == 0:
-            new_exports.append(type(e)(e.name, e.kind, 0))
+        if e.kind != ExternKind.MEMORY or (bases[e.index] == 0 and e.index == 0):
             continue
         if drop_exports:
-            dropped.append(e.name)
+            layout.dropped.append(e.name)
             continue
         problems.append(f"{who(e.index)} is exported to the host as {e.name!r} but would move to base "
                         f"0x{bases[e.index] * PAGE:x} of the single memory, so the host would read other "
                         f"addresses; drop the export (--drop-memory-exports, or --export-from) or merge without "
                         f"--single-memory")
+    last = n - 1
+    for j, mt in enumerate(mtypes):
+        lim = mt.limits
+        if j == last:
+            room = (MAX_PAGES - bases[j]) if lim.max is None else min(lim.max, MAX_PAGES - bases[j])
+        else:
+            room = regions[j]
+        layout.regions.append(MemoryRegion(j, bases[j] * PAGE, max(room, 0), lim.min, j == last, owners[j]))
+    return layout
+
+
+def lower_memories(module, *, owners=None, drop_exports: bool = False, reserve: int | None = None, warn=None,
+                   layout: MemoryLayout | None = None):
+    """Rewrite ``module`` (in place) to use one memory; returns it. See the module docstring.
+
+    ``layout``: the :func:`plan_layout` of this module with the same options, when the caller made it.
+    """
+    from ..binary.instr import Instr, MemArg
+    from ..module import ConstExpr, Data, FuncBody, Global
+
+    warn = warn or (lambda text: None)
+    imported = module.imported(ExternKind.MEMORY)
+    mtypes = [imp.desc for imp in imported] + list(module.memories)
+    n = len(mtypes)
+    if n <= 1:
+        return module
+    owners = list(owners) if owners is not None else [f"memory {j}" for j in range(n)]
+    if layout is None:
+        layout = plan_layout(mtypes, module.exports, imported=imported, owners=owners, drop_exports=drop_exports,
+                             reserve=reserve)
+
+    def who(j: int) -> str:
+        return f"memory {j} ({owners[j]})" if owners[j] else f"memory {j}"
+
+    problems = layout.problems
     if problems:
-        err = LinkError("--single-memory refused:\n" + "\n".join(f"  - {p}" for p in problems)
-                        if len(problems) > 1 else f"--single-memory refused: {problems[0]}")
-        err.problems = problems
-        raise err
+        raise LinkError("--single-memory refused:\n" + "\n".join(f"  - {p}" for p in problems)
+                        if len(problems) > 1 else f"--single-memory refused: {problems[0]}", problems=problems)
+    bases = [r.base // PAGE for r in layout.regions]
+    regions = [r.pages for r in layout.regions]
+    new_exports = []
+    dropped = []
+    for e in module.exports:
+        if e.kind != ExternKind.MEMORY:
+            new_exports.append(e)
+        elif bases[e.index] == 0 and e.index == 0:
+            new_exports.append(type(e)(e.name, e.kind, 0))
+        else:
+            dropped.append(e.name)
     if dropped:
         warn(f"--single-memory: dropped memory export{'s' if len(dropped) > 1 else ''} "
              f"{', '.join(map(repr, dropped))} (not at base 0 of the single memory)")
