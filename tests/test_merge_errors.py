@@ -386,3 +386,40 @@ def test_fusion_type_check_agrees_with_wasmtime_linker(provider, consumer, links
     validate_bytes(data)
     assert merged.imports == []
     assert _run_merged(data) == verdict[1]
+
+
+def _malformed_unused_body_inputs():
+    from wasmweld.module import FuncBody, parse as parse_module
+
+    m = parse_module(wat2wasm('(module (func (export "f") (result i32) i32.const 1)'
+                              ' (func $dead (result i32) i32.const 2))'))
+    raw = bytearray(m.code[1].raw)
+    assert raw[1] == 0x41  # i32.const
+    raw[1] = 0xFF          # an illegal opcode in the body nothing reaches
+    m.code[1] = FuncBody(bytes(raw))
+    consumer = wat2wasm('(module (import "a" "f" (func (result i32))) (func (export "g") (result i32) call 0))')
+    return m.encode(), consumer
+
+
+def test_malformed_body_of_an_unused_function_is_an_error():
+    """gc drops the function, but its malformed body is still input: an error naming the input, not silence."""
+    from wasmweld.errors import DecodeError
+
+    bad, consumer = _malformed_unused_body_inputs()
+    with pytest.raises(DecodeError) as info:
+        merge([("a", bad), ("b", consumer)])
+    assert "input 'a'" in str(info.value) and "illegal opcode" in str(info.value)
+    assert info.value.offset is not None
+
+
+@pytest.mark.parametrize("extra", [[], ["--no-gc"]])
+def test_cli_malformed_body_of_an_unused_function(extra, tmp_path, capsys):
+    """With gc (the body dropped) and without (the body copied): exit 1 naming the input, nothing written."""
+    bad, consumer = _malformed_unused_body_inputs()
+    (tmp_path / "a.wasm").write_bytes(bad)
+    (tmp_path / "b.wasm").write_bytes(consumer)
+    out = tmp_path / "out.wasm"
+    status = main(["merge", f"{tmp_path / 'a.wasm'}=a", f"{tmp_path / 'b.wasm'}=b", "-o", str(out), *extra])
+    err = capsys.readouterr().err
+    assert status == 1 and not out.exists()
+    assert len(err.strip().splitlines()) == 1 and "a.wasm" in err and "illegal opcode" in err and "offset 0x" in err

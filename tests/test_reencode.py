@@ -895,3 +895,67 @@ def test_scanner_bad_input_raises_decode_errors_with_offsets():
                 scan(raw, 100)
             assert (str(got.value), got.value.offset) == (str(want.value), want.value.offset), raw.hex()
             assert got.value.offset >= 100
+
+
+def _random_chain(rng: random.Random, sizes: dict, removal: bool) -> tuple[IndexMaps, IndexMaps]:
+    """A first map per space (shifts across LEB width limits, shuffles) and a second one (optionally removing)."""
+    first, then = {}, {}
+    for space, k in sizes.items():
+        shift = rng.choice([0, 1, 5, 100, 127, 128, 16000])
+        f = [i + shift for i in range(k + 300)]
+        if rng.random() < 0.5:
+            rng.shuffle(f)
+        first[space] = f
+        t, c = [], 0
+        for _ in range(max(f) + 1):
+            if removal and rng.random() < 0.3:
+                t.append(None)
+            else:
+                t.append(c)
+                c += 1
+        then[space] = t
+
+    def mk(d):
+        return IndexMaps(type=d["type"], func=d["func"], table=d["table"], memory=d["memory"], global_=d["global"],
+                         tag=d["tag"], elem=d["elem"], data=d["data"])
+    return mk(first), mk(then)
+
+
+def _outcome(fn):
+    try:
+        return fn()
+    except WasmError as exc:
+        return ("error", type(exc).__name__)
+
+
+@pytest.mark.parametrize("cid", ["rs-tiktoken", "em-quickjs", "as-sha256-simd", "ts-c-side"])
+def test_chained_renumberer_equals_two_passes(cid, corpus_dir):
+    """Renumberer(a, then=b) writes exactly what Renumberer(b) after Renumberer(a) writes (merge's one-pass gc)."""
+    m = parse((corpus_dir / f"{cid}.wasm").read_bytes())
+    sizes = {"type": len(m.type_list()), "func": m.num_funcs, "table": m.num_tables, "memory": max(m.num_memories, 3),
+             "global": m.num_globals, "tag": m.num_tags, "elem": len(m.elems), "data": len(m.datas)}
+    rng = random.Random(cid)
+    bodies = m.code[:300]
+    compared = 0
+    for trial in range(4):
+        first, then = _random_chain(rng, sizes, removal=trial % 2 == 1)
+        r1, r2, chained = Renumberer(first), Renumberer(then), Renumberer(first, then=then)
+        for body in bodies:
+            two = _outcome(lambda r1=r1, r2=r2, raw=body.raw: r2.body(r1.body(raw)))
+            one = _outcome(lambda rc=chained, raw=body.raw: rc.body(raw))
+            assert one == two, f"{cid} trial {trial}: chained renumbering differs from two passes"
+            compared += 1
+    assert compared == 4 * len(bodies) > 0
+
+
+@pytest.mark.parametrize("first,then", [
+    ([1, 0, 2], [None, 0, 1]), ([0, 1, 2], [5, None, 200]), ([200, 1, 2], [0, 1, 2] + [None] * 197 + [3]),
+    ([3, 4, 5], [0, 1, 2, 0, 1, 2]), ([1, 0, 2], [1, 0, 2]), ([0, 1, 2], [2, 0, 1]),
+])
+def test_chained_renumberer_memory_index_forms(first, then):
+    """Implicit memory 0 made explicit by the first map, and back, gives the two-pass bytes."""
+    wat = ('(module (memory 1) (memory 1) (memory 1) (func (param i32) (result i32) (i32.load (local.get 0)) '
+           '(i32.load 1 (local.get 0)) i32.add (i32.store 2 (local.get 0) (i32.const 1))))')
+    raw = parse(wat2wasm(wat)).code[0].raw
+    f, t = IndexMaps(memory=first), IndexMaps(memory=then)
+    assert _outcome(lambda: Renumberer(f, then=t).body(raw)) == _outcome(lambda: Renumberer(t).body(Renumberer(f).body(raw)))

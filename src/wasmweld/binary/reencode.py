@@ -134,6 +134,42 @@ class IndexMaps:
         return f"IndexMaps({inner})"
 
 
+def _target_or_none(maps: IndexMaps, space: str, old: int):
+    try:
+        return maps.target(space, old)
+    except EditError:
+        return None
+
+
+def _compose(first: IndexMaps, then: IndexMaps) -> IndexMaps:
+    """``first`` followed by ``then`` (None, a removed item, stays None)."""
+    out = IndexMaps()
+    for space in first.active | then.active:
+        def both(old, space=space):
+            mid = first.target(space, old)
+            return None if mid is None else then.target(space, mid)
+        out._maps[space] = both
+    return out
+
+
+def _recode(lookup, space: str, signed: bool, key: bytes, offset: int):
+    """The encoded index ``key`` rewritten by ``lookup`` keeping its width when it fits; False if unchanged."""
+    n = len(key)
+    if signed:
+        old, _ = read_sN(key, 0, n, 33, offset)
+    else:
+        old, _ = read_uN(key, 0, n, 32, offset)
+    new = lookup(space, old, offset)
+    if new == old:
+        return False
+    if not signed:
+        return encode_u_width(new, n)
+    try:
+        return write_s(new, n) if n > 1 else write_s(new)
+    except ValueError:
+        return write_s(new)
+
+
 def _normalize(m):
     if m is None:
         return None
@@ -349,12 +385,22 @@ class Renumberer:
     the input, so errors can name the place.
     """
 
-    def __init__(self, maps: IndexMaps, *, _fast: bool = True):
-        if not isinstance(maps, IndexMaps):
+    def __init__(self, maps: IndexMaps, *, then: IndexMaps | None = None, _fast: bool = True):
+        if not isinstance(maps, IndexMaps) or not (then is None or isinstance(then, IndexMaps)):
             raise TypeError("Renumberer needs an IndexMaps")
+        # ``then``: renumber by ``maps``, then by ``then``, in one pass. Code and constant
+        # expressions come out byte for byte as the two passes would write them (an index keeps
+        # the width the first pass gave it), so a caller can fold a second renumbering (gc's) into
+        # the first (merge's) without changing its output.
+        self._first = self._then = None
+        if then is not None and not then.is_identity():
+            self._first, self._then = maps, then
+            maps = _compose(maps, then)
         self.maps = maps
         self.active = maps.active
-        self._mem0_moves = "memory" in self.active and self._map_or_none("memory", 0) != 0
+        self._mem0_moves = "memory" in self.active and (
+            self._map_or_none("memory", 0) != 0
+            or (self._first is not None and _target_or_none(self._first, "memory", 0) != 0))
         self._table0_moves = "table" in self.active and self._map_or_none("table", 0) != 0
         self._caches: dict[tuple[str, str], dict[bytes, Any]] = {
             (s, codec): {} for s in SPACES for codec in ("u", "s")}
@@ -383,6 +429,8 @@ class Renumberer:
         return self.maps.lookup(space, old)
 
     def _make_fill(self, space: str, codec: str):
+        if self._first is not None:
+            return self._make_chained_fill(space, codec)
         cache = self._caches[(space, codec)]
         lookup = self.maps.lookup
         signed = codec == "s"
@@ -407,6 +455,35 @@ class Renumberer:
                     rep = write_s(new)
             else:
                 rep = encode_u_width(new, n)
+            cache[key] = rep
+            return rep
+
+        return fill
+
+    def _make_chained_fill(self, space: str, codec: str):
+        """The fill of a ``then`` renumberer: the first map's rewrite of the bytes, then the second's."""
+        cache = self._caches[(space, codec)]
+        first, then = self._first.lookup, self._then.lookup
+        if codec == "a0":
+            m1 = _target_or_none(self._first, "memory", 0)
+
+            def fill(key: bytes, offset: int):
+                flags = encode_u_width(read_uN(key, 0, len(key), 32, offset)[0] | 0x40, len(key))
+                if m1 != 0:         # the first pass names the memory; the second renumbers that index
+                    idx = write_u(first("memory", 0, offset))
+                    rep = flags + (_recode(then, "memory", False, idx, offset) or idx)
+                else:               # the first pass leaves memory 0 implicit; the second moves it
+                    rep = flags + write_u(then("memory", 0, offset))
+                cache[key] = rep
+                return rep
+            return fill
+        signed = codec == "s"
+
+        def fill(key: bytes, offset: int):
+            mid = _recode(first, space, signed, key, offset) or key
+            rep = _recode(then, space, signed, mid, offset) or mid
+            if rep == key:
+                rep = False
             cache[key] = rep
             return rep
 
@@ -549,6 +626,13 @@ class Renumberer:
             np = self._leb_index("memory", False, buf, mp, end, base, edits)
         elif self._mem0_moves:
             # memory 0 is implicit here: write the flags with bit 6 and the new memory index
+            if self._first is not None:
+                key = bytes(buf[p:np])
+                rep = self._caches[("memory", "a0")].get(key)
+                if rep is None:
+                    rep = self._fills[("memory", "a0")](key, base + p)
+                edits.replace(p, np, rep)
+                return read_u64(buf, np, end, base)[1]
             new = self.maps.lookup("memory", 0, base + p)
             edits.replace(p, np, encode_u_width(align | 0x40, np - p) + write_u(new))
         return read_u64(buf, np, end, base)[1]
@@ -1333,14 +1417,20 @@ def references(raw_body, spaces: Iterable[str] = SPACES, base: int = 0) -> dict[
 
 # --------------------------------------------------------------------------- whole modules
 
-def renumber_bytes(data, maps: IndexMaps) -> bytes:
-    """Rewrite every index of the binary module ``data`` by ``maps``; one pass, unchanged spans copied."""
+def renumber_bytes(data, maps: IndexMaps, *, skip: Iterable[int] = ()) -> bytes:
+    """Rewrite every index of the binary module ``data`` by ``maps``; one pass, unchanged spans copied.
+
+    Sections whose id is in ``skip`` are copied as they are (say, a code section already renumbered).
+    """
     data = bytes(data)
     r = maps if isinstance(maps, Renumberer) else Renumberer(maps)
     if not r.active:
         return data
+    skip = frozenset(skip)
     edits = _Edits(data, 0)
     for sec in split_sections(data):
+        if sec.id in skip:
+            continue
         try:
             out = r._section_pieces(sec.id, data, sec.payload_offset, sec.end, 0)
         except DecodeError:

@@ -865,10 +865,18 @@ class _Builder:
             r = renumberers[pos]
             imports.append(Import(imp.module, imp.name, imp.kind, self._import_desc(r, imp)))
 
+        # With gc (and no single-memory lowering, which rewrites code itself), the bodies are not
+        # copied here: gc's analysis reads the inputs' own bodies, and each body it keeps is then
+        # renumbered once, by this merge's maps and gc's together (see _gc_fused).
+        fused = self.opts.gc and not self.opts.single_memory
+        extra_bodies: dict[int, Any] = {}       # with ``fused``: bodies made here (merged numbering)
         funcs, tables, memories, tags, globals_, elems, datas, code = [], [], [], [], [], [], [], []
         for inp in ins:
             with _blame(inp.name):
-                self._copy(inp, renumberers[inp.pos], funcs, tables, memories, tags, globals_, elems, datas, code)
+                self._copy(inp, renumberers[inp.pos], funcs, tables, memories, tags, globals_, elems, datas,
+                           None if fused else code)
+        if fused:
+            code = list(range(len(funcs)))      # placeholders: the defined function each body is
 
         # constant expressions that now read a defined (fused) global
         n_gimp = self.n_host[ExternKind.GLOBAL]
@@ -889,7 +897,12 @@ class _Builder:
             start = self.total[ExternKind.FUNC]          # appended after every input's functions
             self.extra_func_names[start] = "wasmweld:start"
             funcs.append(t)
-            code.append(FuncBody(b"\x00" + b"".join(b"\x10" + write_u(s) for s in starts) + b"\x0b"))
+            body = FuncBody(b"\x00" + b"".join(b"\x10" + write_u(s) for s in starts) + b"\x0b")
+            if fused:
+                extra_bodies[len(code)] = body
+                code.append(len(code))
+            else:
+                code.append(body)
 
         # step 8: exports
         exports = []
@@ -928,10 +941,12 @@ class _Builder:
             out = lower_memories(out, owners=self.memory_owner, drop_exports=self.opts.drop_memory_exports,
                                  reserve=self.opts.memory_reserve, warn=self.warn, layout=layout)
 
-        if self.opts.gc:
-            out = self._gc(out, dwarf)
-
-        data = out.encode()
+        if fused:
+            data = self._gc_fused(out, dwarf, extra_bodies)
+        else:
+            if self.opts.gc:
+                out = self._gc(out, dwarf)
+            data = out.encode()
         if dwarf:
             data = self._check_dwarf(data)
         return parse(data)
@@ -963,7 +978,8 @@ class _Builder:
             datas.append(Data(d.mode, memmap[d.memory] if d.mode == "active" else 0,
                               None if d.offset is None else _ce(r.const_expr(d.offset.raw)), d.init, d.flags))
         body = r.body
-        code.extend(FuncBody(body(b.raw)) for b in m.code)
+        if code is not None:
+            code.extend(FuncBody(body(b.raw)) for b in m.code)
 
     def _import_desc(self, r, imp):
         kind = imp.kind
@@ -1155,14 +1171,82 @@ class _Builder:
         return TargetFeatures([(p, n) for n, p in merged.items()])
 
     # step 11: gc ------------------------------------------------------------------------------------------
+    def _gc_roots(self, dwarf: bool):
+        if not dwarf:
+            return None
+        # the first input's code must stay where its DWARF says it is
+        base = self.base[(0, ExternKind.FUNC)]
+        return [("func", base + k) for k in range(self.ins[0].n_defined(ExternKind.FUNC))]
+
     def _gc(self, out, dwarf: bool):
         from ..passes.gc import gc
-        roots = None
-        if dwarf:   # the first input's code must stay where its DWARF says it is
-            base = self.base[(0, ExternKind.FUNC)]
-            roots = [("func", base + k) for k in range(self.ins[0].n_defined(ExternKind.FUNC))]
-        result = gc(out, roots=roots)
-        return result.module
+        return gc(out, roots=self._gc_roots(dwarf)).module
+
+    def _gc_fused(self, out, dwarf: bool, extra_bodies: dict) -> bytes:
+        """Steps 6 (code) and 11 in one: ``out.code`` holds placeholders (defined function ``d`` of
+        the merged module); gc analyses the merged module reading each input's own body (its
+        references mapped into the merged spaces), then every body it keeps is renumbered once,
+        by the merge maps followed by gc's (:class:`Renumberer` ``then``), which writes the same
+        bytes as the two passes would. The other sections are renumbered by gc's maps as
+        :func:`~wasmweld.passes.gc.gc` does. Returns the encoded module."""
+        from ..binary.reencode import IndexMaps, Renumberer, renumber_bytes
+        from ..module import FuncBody
+        from ..passes.gc import gc_plan
+        from ..passes.used import _body_refs, _table_accesses
+
+        src: list = []                  # merged defined function -> (input, its defined index)
+        for inp in self.ins:
+            src.extend((inp, k) for k in range(len(inp.module.funcs)))
+
+        def body_refs(d: int) -> dict:
+            if d >= len(src):
+                return _body_refs(extra_bodies[d])
+            inp, k = src[d]
+            with _blame(inp.name):
+                refs = _body_refs(inp.module.code[k])
+                maps, tmap = inp.maps, inp.tmap
+                return {space: ({tmap[i] for i in items} if space == "type" else
+                                {maps[space][i] for i in items}) if items else items
+                        for space, items in refs.items()}
+
+        def table_accesses(d: int) -> list:
+            if d >= len(src):
+                return _table_accesses(extra_bodies[d])
+            inp, k = src[d]
+            with _blame(inp.name):
+                tabmap, tmap = inp.maps["table"], inp.tmap
+                return [(tabmap[t], None if c is None else tmap[c])
+                        for t, c in _table_accesses(inp.module.code[k])]
+
+        _result, gmaps = gc_plan(out, roots=self._gc_roots(dwarf), body_refs=body_refs,
+                                 table_accesses=table_accesses)
+        # A body gc drops is never rewritten, but it is still read: a malformed input must be an
+        # error (as in the two-pass path), not silently dropped with the function holding it.
+        kept = set(out.code)
+        for d, (inp, k) in enumerate(src):
+            if d not in kept:
+                with _blame(inp.name):
+                    _body_refs(inp.module.code[k])
+        renumberers: dict[int, Renumberer] = {}
+        extra_r = Renumberer(gmaps) if gmaps is not None else None
+        code = []
+        for d in out.code:
+            if d >= len(src):
+                body = extra_bodies[d]
+                code.append(body if extra_r is None else FuncBody(extra_r.body(body.raw)))
+                continue
+            inp, k = src[d]
+            r = renumberers.get(inp.pos)
+            if r is None:
+                m = inp.maps
+                r = renumberers[inp.pos] = Renumberer(IndexMaps(
+                    type=inp.tmap, func=m["func"], table=m["table"], memory=m["memory"], global_=m["global"],
+                    tag=m["tag"], elem=m["elem"], data=m["data"]), then=gmaps)
+            with _blame(inp.name):
+                code.append(FuncBody(r.body(inp.module.code[k].raw)))
+        out.code = code
+        data = out.encode()
+        return data if gmaps is None else renumber_bytes(data, gmaps, skip=(10,))
 
     # step 12: DWARF check ---------------------------------------------------------------------------------
     def _check_dwarf(self, data: bytes) -> bytes:

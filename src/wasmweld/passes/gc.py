@@ -83,11 +83,24 @@ def _index_map(keep: list[bool]) -> list[int | None]:
 def gc(module: Module, *, roots: Iterable | None = None, keep_imports: bool = False,
        prune_tables: bool = True) -> GcResult:
     """Like :func:`remove_unused`, with what was removed."""
+    result, maps = gc_plan(module, roots=roots, keep_imports=keep_imports, prune_tables=prune_tables)
+    if maps is not None:
+        result.module = renumber(result.module, maps)
+    return result
+
+
+def gc_plan(module: Module, *, roots: Iterable | None = None, keep_imports: bool = False,
+            prune_tables: bool = True, body_refs=None, table_accesses=None) -> tuple[GcResult, IndexMaps | None]:
+    """:func:`gc` up to the renumbering: the unused items are removed from ``module`` (in place,
+    ``result.module``), and the maps that renumber what remains are returned (None: nothing was
+    removed). The caller renumbers (merge folds these maps into its own renumbering of the code).
+    ``body_refs``/``table_accesses``: see :func:`~wasmweld.passes.used.analyze`."""
     m = module
     for cs_name in ("linking",):
         if m.custom(cs_name) is not None:
             raise EditError("gc refuses relocatable object files (the module has a 'linking' section)")
-    used: Used = analyze(m, roots=roots, prune_tables=prune_tables)
+    used: Used = analyze(m, roots=roots, prune_tables=prune_tables, body_refs=body_refs,
+                         table_accesses=table_accesses)
     # which imports stay
     imports = m.imports
     imp_keep: list[bool] = []
@@ -160,7 +173,7 @@ def gc(module: Module, *, roots: Iterable | None = None, keep_imports: bool = Fa
         result.removed[space] = flags.count(False)
         result.kept[space] = flags.count(True)
     if not any(result.removed.values()):
-        return result
+        return result, None
 
     maps = {space: _index_map(flags) for space, flags in keep_flags.items()}
     # move the items
@@ -192,10 +205,8 @@ def gc(module: Module, *, roots: Iterable | None = None, keep_imports: bool = Fa
         m.types = new_groups
     if result.removed["func"] and any(cs.name.startswith(".debug_") for cs in m.customs):
         result.warnings.append("DWARF (.debug_*) sections now describe removed code; strip them (--strip-debug)")
-    result.module = renumber(m, IndexMaps(type=maps["type"], func=maps["func"], table=maps["table"],
-                                          memory=maps["memory"], global_=maps["global"], tag=maps["tag"],
-                                          elem=maps["elem"], data=maps["data"]))
-    return result
+    return result, IndexMaps(type=maps["type"], func=maps["func"], table=maps["table"], memory=maps["memory"],
+                             global_=maps["global"], tag=maps["tag"], elem=maps["elem"], data=maps["data"])
 
 
 _NULL_FUNC = ConstExpr.ref_null("func")

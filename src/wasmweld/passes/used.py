@@ -39,7 +39,7 @@ carry no index), each body once.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Iterable
+from typing import Callable, Iterable
 
 from wasmweld.binary.leb import read_uN
 from wasmweld.binary.reencode import Scanner
@@ -222,12 +222,20 @@ def _table_accesses(body) -> list[tuple[int, int | None]]:
     return out
 
 
-def analyze(m: Module, *, roots: Iterable | None = None, prune_tables: bool = True) -> Used:
+def analyze(m: Module, *, roots: Iterable | None = None, prune_tables: bool = True,
+            body_refs: Callable[[int], dict] | None = None,
+            table_accesses: Callable[[int], list] | None = None) -> Used:
     """The items reachable from the module's roots (see the module docstring), plus ``roots``.
 
     ``prune_tables``: a function that sits only in a private table (defined, not exported)
     is used only if a used ``call_indirect`` of a matching type can reach it, or if the
     table is read some other way (``table.get``, ``table.copy``, ...).
+
+    ``body_refs`` and ``table_accesses`` (given together) answer for the code of defined
+    function ``d`` instead of ``m.code[d]``: what its body refers to (``{space: set}``, every
+    space) and its table accesses (``[(table, type or None), ...]``). Merge uses them to analyse
+    the merged module before its bodies are renumbered (it reads each input's own body and maps
+    the answer).
     """
     used = Used()
     work: list[tuple[str, int]] = []
@@ -367,12 +375,19 @@ def analyze(m: Module, *, roots: Iterable | None = None, prune_tables: bool = Tr
             else:
                 d = idx - n_func_imports
                 tset.add(func_types[d])
-                body = code[d]
-                refs = _body_refs(body)
-                mark_all(refs, f"function #{idx}")
-                if private and refs["table"] & private:
-                    for table, ctype in _table_accesses(body):
-                        access(table, ctype)
+                if body_refs is None:
+                    body = code[d]
+                    refs = _body_refs(body)
+                    mark_all(refs, f"function #{idx}")
+                    if private and refs["table"] & private:
+                        for table, ctype in _table_accesses(body):
+                            access(table, ctype)
+                else:
+                    refs = body_refs(d)
+                    mark_all(refs, f"function #{idx}")
+                    if private and refs["table"] & private:
+                        for table, ctype in table_accesses(d):
+                            access(table, ctype)
         elif space in ("table", "memory", "global", "tag"):
             for seg_space, seg in pending.pop((space, idx), ()):
                 mark(seg_space, seg, f"{space} {idx}")
