@@ -478,6 +478,25 @@ for _op in _opc.OPCODES:
         _DELTA[_c] = -1
 del _op, _c
 
+#: prefixed opcodes (0xFB..0xFE): ``_PSHAPE[prefix][subop]`` is the layout of the immediates,
+#: enough to find the instruction's extent and look its bytes up in the cache (a miss, or
+#: an unknown/odd layout, takes the fully checked path): 0 none, 1 one byte, 2 16 bytes,
+#: 3 memarg, 4 memarg + lane byte, 5 one LEB128, 6 two LEB128s
+_PSHAPE: list = [None] * 256
+_PSHAPE_OF = {(): 0, ("lane",): 1, ("v128",): 2, ("lanes16",): 2, ("memarg",): 3, ("memarg", "lane"): 4}
+for _op in _opc.OPCODES:
+    if _op.prefix is None:
+        continue
+    if _PSHAPE[_op.prefix] is None:
+        _PSHAPE[_op.prefix] = {}
+        _SHAPE[_op.prefix] = 4
+    _k = _PSHAPE_OF.get(_op.imm)
+    if _k is None and all(k in _U32_KINDS for k in _op.imm) and len(_op.imm) <= 2:
+        _k = 4 + len(_op.imm)
+    if _k is not None:
+        _PSHAPE[_op.prefix][_op.code] = _k
+del _op, _k
+
 _END_INSTR = _tuple_new(Instr, (_opc.END, (), b"\x0b"))
 _PREFIX_BYTES = frozenset(_opc.PREFIXES)
 
@@ -538,6 +557,7 @@ def decode_expr(data, pos: int, end: int, base: int = 0) -> tuple[list, int]:
     simple = _SIMPLE
     shape = _SHAPE
     small = _SMALL
+    pshape = _PSHAPE
     cache_get = _CACHE.get
     depth = 0
     last = end - 1
@@ -601,6 +621,49 @@ def decode_expr(data, pos: int, end: int, base: int = 0) -> tuple[list, int]:
                 pos += 2
             append(ins)
             depth += 1
+            continue
+        if s == 4:
+            # prefixed opcode: find the extent from the sub-opcode's layout, then the cache
+            c = data[pos + 1]
+            if c < 0x80:
+                p = pos + 2
+                k = pshape[b].get(c)
+            elif pos + 2 < end and data[pos + 2] < 0x80:
+                p = pos + 3
+                k = pshape[b].get((c & 0x7F) | (data[pos + 2] << 7))
+            else:
+                k = None
+            if k is not None:
+                if k == 0:
+                    q = p
+                elif k == 1:
+                    q = p + 1
+                elif k == 2:
+                    q = p + 16
+                elif k <= 4:
+                    q = -1
+                    if p < end and data[p] < 0x40:
+                        q = p + 1
+                        while q < end and data[q] >= 0x80:
+                            q += 1
+                        q += k - 2
+                else:
+                    q = p
+                    while q < end and data[q] >= 0x80:
+                        q += 1
+                    q += 1
+                    if k == 6:
+                        while q < end and data[q] >= 0x80:
+                            q += 1
+                        q += 1
+                if 0 < q <= end:
+                    ins = cache_get(data[pos:q])
+                    if ins is not None:
+                        append(ins)
+                        pos = q
+                        continue
+            ins, pos = _decode_one(data, pos, end, base)
+            append(ins)
             continue
         if b == 0x0B:
             append(_END_INSTR)
