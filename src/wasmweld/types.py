@@ -32,7 +32,7 @@ __all__ = [
     "RefType", "FUNCREF", "EXTERNREF", "EXNREF", "HeapType", "ValType", "StorageType",
     "ABSTRACT_HEAP_CODES", "ABSTRACT_HEAP_NAMES",
     "FieldType", "FuncType", "StructType", "ArrayType", "CompType", "SubType", "RecGroup",
-    "Limits", "TableType", "MemoryType", "GlobalType", "TagType", "ExternKind",
+    "Limits", "TableType", "MemoryType", "GlobalType", "TagType", "ExternKind", "IndexSpace",
 ]
 
 
@@ -211,3 +211,36 @@ class ExternKind(enum.IntEnum):
 
     def __str__(self) -> str:
         return self.name.lower()
+
+    @property
+    def space(self) -> "IndexSpace":
+        """The index space items of this kind are numbered in (``ExternKind.GLOBAL.space is IndexSpace.GLOBAL``)."""
+        return IndexSpace(self.name.lower())
+
+
+class IndexSpace(str, enum.Enum):
+    """The module's index spaces, the one name for them everywhere (re-encoder maps, used analysis, merge).
+
+    A ``str`` enum: ``IndexSpace.FUNC == "func"``, so code and data that spell spaces as strings keep working.
+    """
+
+    TYPE = "type"
+    FUNC = "func"
+    TABLE = "table"
+    MEMORY = "memory"
+    GLOBAL = "global"
+    TAG = "tag"
+    ELEM = "elem"
+    DATA = "data"
+
+    def __str__(self) -> str:
+        return self.value
+
+    @property
+    def kind(self) -> "ExternKind | None":
+        """The import/export kind of this space, None for type, elem and data."""
+        return _SPACE_KIND.get(self)
+
+
+_SPACE_KIND = {IndexSpace.FUNC: ExternKind.FUNC, IndexSpace.TABLE: ExternKind.TABLE,
+               IndexSpace.MEMORY: ExternKind.MEMORY, IndexSpace.GLOBAL: ExternKind.GLOBAL, IndexSpace.TAG: ExternKind.TAG}
