@@ -98,8 +98,8 @@ def test_corrupt_entry_is_discarded_and_recompiled(tmp_path, how):
 
 
 def _rewrite_meta(path, change):
-    """Replace the meta JSON of an artifact and re-seal it with a valid checksum."""
-    import hashlib
+    """Replace the meta JSON of an artifact and re-seal it with a valid MAC."""
+    from wasmweld.runtime.trust import mac, user_key
 
     data = open(path, "rb").read()
     meta_len = struct.unpack("<I", data[-44:-40])[0]
@@ -108,7 +108,7 @@ def _rewrite_meta(path, change):
     change(meta)
     raw = json.dumps(meta).encode()
     body = elf + raw + struct.pack("<I", len(raw))
-    open(path, "wb").write(body + hashlib.sha256(body).digest() + MAGIC)
+    open(path, "wb").write(body + mac(user_key(), body) + MAGIC)  # sealed with this user's key: only the field differs
 
 
 @pytest.mark.parametrize("field, value", [("wasmtime", "1.0.0"), ("fingerprint", "0" * 16),

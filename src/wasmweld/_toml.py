@@ -33,3 +33,5 @@ def loads(text: str, origin: str, error: type[WasmError], invalid: str = "invali
         return tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         raise error(f"{origin}: {invalid}: {exc}") from None
+    except RecursionError:  # tomllib recurses once per nested array or inline table
+        raise error(f"{origin}: {invalid}: arrays or inline tables nested too deeply") from None

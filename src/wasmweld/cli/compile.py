@@ -1,9 +1,11 @@
 """``wasmweld compile IN -o OUT.cwasm``: compile a module ahead of time for ``wasmweld run``.
 
 The output is wasmtime's serialized machine code with a wasmweld trailer
-(wasmtime version, engine settings, checksum; see
-:mod:`wasmweld.runtime.cache`), the same format as the World's artifact
-cache. ``wasmweld run OUT.cwasm`` maps it into memory instead of compiling::
+(wasmtime version, engine settings, and a MAC made with this user's artifact
+key; see :mod:`wasmweld.runtime.cache` and docs/security.md), the same format
+as the World's artifact cache. ``wasmweld run OUT.cwasm`` maps it into memory
+instead of compiling; an artifact made by another user (or patched by anyone
+without the key) is refused unless ``run --trust-artifact``::
 
     $ wasmweld compile app.wasm -o app.cwasm
     app.wasm -> app.cwasm: 1,204,224 bytes of machine code (wasmtime 50.0.1)
@@ -24,8 +26,9 @@ def register(subparsers):
     p = subparsers.add_parser(
         NAME,
         help="compile a module to a .cwasm artifact for `wasmweld run`",
-        description="Compile IN (.wasm or .wat) to machine code with wasmtime and write it, with a checksummed "
-        "trailer, to OUT (.cwasm). `wasmweld run OUT.cwasm` loads it without compiling.",
+        description="Compile IN (.wasm or .wat) to machine code with wasmtime and write it, with a trailer "
+        "authenticated by this user's artifact key (HMAC-SHA256, key in ~/.config/wasmweld), to OUT (.cwasm). "
+        "`wasmweld run OUT.cwasm` loads it without compiling; other users' artifacts need --trust-artifact.",
     )
     p.add_argument("input", metavar="IN", help="module to compile (.wasm or .wat; '-' for stdin)")
     p.add_argument("-o", "--output", metavar="OUT", required=True, help="artifact to write ('-': standard output)")

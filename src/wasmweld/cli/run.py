@@ -49,7 +49,12 @@ def register(subparsers):
     p.add_argument("--env", action="append", default=[], metavar="NAME=VALUE",
                    help="environment variable for WASI (repeatable)")
     p.add_argument("--fuel", type=int, metavar="N", help="stop after N units of fuel (about N instructions)")
-    p.add_argument("--cache", metavar="DIR", help="compiled-artifact cache directory")
+    p.add_argument("--cache", metavar="DIR", help="compiled-artifact cache directory (private to this user: "
+                   "refused when another user owns it or others can write it)")
+    p.add_argument("--user-cache", action="store_true",
+                   help="use the per-user artifact cache (~/.cache/wasmweld/artifacts)")
+    p.add_argument("--trust-artifact", action="store_true",
+                   help="load .cwasm files not made with this user's key (their machine code runs unchecked)")
     p.add_argument("--stub", action="append", default=[], metavar="MODULE[.NAME]",
                    help="satisfy these imports with stubs that trap when called (repeatable)")
     p.add_argument("--stub-missing", action="store_true", help="stub every import nothing else provides")
@@ -113,11 +118,11 @@ def _print_results(result) -> None:
         print(v)
 
 
-def _artifact_fuel_hint(path: str, fuel) -> None:
+def _artifact_fuel_hint(path: str, fuel, trusted: bool) -> None:
     from wasmweld.runtime.cache import is_artifact, read_artifact_meta
 
     if fuel is None and is_artifact(path):
-        meta = read_artifact_meta(path, verify=False)
+        meta = read_artifact_meta(path, trusted=trusted)
         settings = meta.get("settings")
         if isinstance(settings, dict) and settings.get("fuel"):
             raise ExecutionError(f"{path} was compiled with fuel metering (wasmweld compile --fuel): "
@@ -163,11 +168,11 @@ def _run(args) -> int:
         elif args.wasi is False:
             wasi = None
         fuel = args.fuel if args.fuel is not None else man.fuel
-        cache = args.cache or man.cache_dir
+        cache = args.cache or (True if args.user_cache else man.cache_dir)
 
         def manifest_world() -> World:
             """The World the manifest describes, its stubs and the --stub ones declared, no module added."""
-            w = World(wasi=wasi or False, cache_dir=cache, fuel=fuel,
+            w = World(wasi=wasi or False, cache_dir=cache, fuel=fuel, trust_artifacts=args.trust_artifact,
                       stub_missing=args.stub_missing or man.stub_missing)
             for st in man.stubs:
                 w.stub(st.module, st.name, action=st.action)
@@ -221,11 +226,12 @@ def _run(args) -> int:
     if target == "-":
         source, base, name = read_input("-"), display_name("-"), "main"
     else:
-        _artifact_fuel_hint(target, args.fuel)
+        _artifact_fuel_hint(target, args.fuel, args.trust_artifact)
         source, base = target, os.path.basename(target)
         name = base.rsplit(".", 1)[0] or "main"
     wasi = False if args.wasi is False else _wasi_options(args, [base] + (args.args if args.invoke is None else []))
-    world = World(wasi=wasi, cache_dir=args.cache, fuel=args.fuel, stub_missing=args.stub_missing)
+    world = World(wasi=wasi, cache_dir=args.cache or (True if args.user_cache else None), fuel=args.fuel,
+                  stub_missing=args.stub_missing, trust_artifacts=args.trust_artifact)
     for mod, nm in stubs:
         world.stub(mod, nm)
     with blame(target):

@@ -5,48 +5,60 @@ milliseconds. A *compiled artifact* (``.cwasm``) is what wasmtime's
 ``Module.serialize`` writes (an ELF image), followed by a wasmweld trailer::
 
     +-----------------------------+
-    | wasmtime serialized module  |   <- Module.deserialize_file mmaps the file;
+    | wasmtime serialized module  |   <- mapped from the descriptor that was checked;
     | (ELF)                       |      wasmtime ignores what follows the ELF
     +-----------------------------+
     | meta: JSON                  |   wasmtime version, engine settings, fingerprint,
-    |                             |   sha256 + size of the source .wasm
+    |                             |   sha256 + size of the source .wasm, sha256 of the ELF
     +-----------------------------+
     | u32 LE  len(meta)           |
-    | sha256 of all bytes above   |   32 bytes: detects truncation / bit rot
-    | magic  b"WWCWASM\\x01"       |   8 bytes
+    | HMAC-SHA256 of all above    |   32 bytes, keyed with this user's artifact key
+    | magic  b"WWCWASM\\x02"       |   8 bytes
     +-----------------------------+
+
+wasmtime runs whatever machine code it is given, so an artifact loads only if
+its MAC was made with this user's key (:mod:`wasmweld.runtime.trust`): patched
+code with a recomputed checksum is refused. An artifact made elsewhere loads
+only when the caller trusts it (``trusted=True``, ``run --trust-artifact``);
+then the plain ``elf_sha256`` still catches damage.
 
 The same format serves ``wasmweld compile IN -o OUT.cwasm`` / ``wasmweld run
 OUT.cwasm`` and the cache directory of :class:`ArtifactCache`, whose entries
 are named ``<sha256 of the wasm>-<engine fingerprint>.cwasm``. The
 fingerprint hashes the wasmtime version and the engine settings (features,
 fuel, optimisation level), so an entry from another wasmtime or another
-configuration is never even looked at; a damaged, truncated or mismatched entry
-is detected before wasmtime sees it, deleted and recompiled (with a
-:class:`CacheWarning` naming the module and the reason, and a record in
-``cache.stats.events``).
+configuration is never even looked at; a damaged, truncated, unauthenticated
+or mismatched entry is detected before wasmtime sees it, deleted and
+recompiled (with a :class:`CacheWarning` naming the module and the reason, and
+a record in ``cache.stats.events``). The cache directory must be private to
+the user (see :class:`ArtifactCache`).
 
 Example::
 
     engine = make_engine(engine_settings())
-    cache = ArtifactCache("/tmp/cc", engine, engine_settings())
+    cache = ArtifactCache(None, engine, engine_settings())     # ~/.cache/wasmweld/artifacts
     module = cache.load_or_compile(wasm_bytes, name="app")   # compiles and stores
-    module = cache.load_or_compile(wasm_bytes, name="app")   # mmaps the stored code
+    module = cache.load_or_compile(wasm_bytes, name="app")   # maps the stored code
 """
 
 from __future__ import annotations
 
 import hashlib
+import hmac
 import json
+import mmap
 import os
 import re
+import stat
 import struct
 import tempfile
+import time
 import warnings
 from dataclasses import dataclass, field
 from typing import Any
 
 from wasmweld.errors import CacheError, DecodeError, ValidationError
+from wasmweld.runtime.trust import check_private_dir, default_cache_dir, mac, user_key
 
 __all__ = [
     "ArtifactCache",
@@ -65,9 +77,10 @@ __all__ = [
     "MAGIC",
 ]
 
-MAGIC = b"WWCWASM\x01"
-FORMAT = "wasmweld-cwasm/1"
-_TRAILER = struct.Struct("<I32s8s")  # meta length, sha256, magic
+MAGIC = b"WWCWASM\x02"
+OLD_MAGIC = b"WWCWASM\x01"  # format 1: a plain sha256 anyone could recompute; refused
+FORMAT = "wasmweld-cwasm/2"
+_TRAILER = struct.Struct("<I32s8s")  # meta length, HMAC-SHA256, magic
 _MAX_META = 1 << 20
 
 def wasmtime_version() -> str:
@@ -156,13 +169,18 @@ def _meta(settings: dict[str, Any], wasm_sha256: str | None, wasm_size: int | No
 
 
 def serialize_artifact(module, settings: dict[str, Any], *, wasm: bytes | None = None,
-                       name: str | None = None) -> bytes:
-    """The bytes of a compiled artifact for an already compiled ``wasmtime.Module``."""
+                       name: str | None = None, key: bytes | None = None) -> bytes:
+    """The bytes of a compiled artifact for an already compiled ``wasmtime.Module``.
+
+    The trailer's MAC is made with ``key`` (default: this user's key, :func:`wasmweld.runtime.trust.user_key`).
+    """
     elf = bytes(module.serialize())
-    meta = json.dumps(_meta(settings, hashlib.sha256(wasm).hexdigest() if wasm is not None else None,
-                            len(wasm) if wasm is not None else None, name), sort_keys=True).encode()
+    meta_d = _meta(settings, hashlib.sha256(wasm).hexdigest() if wasm is not None else None,
+                   len(wasm) if wasm is not None else None, name)
+    meta_d["elf_sha256"] = hashlib.sha256(elf).hexdigest()
+    meta = json.dumps(meta_d, sort_keys=True).encode()
     body = elf + meta + struct.pack("<I", len(meta))
-    return body + hashlib.sha256(body).digest() + MAGIC
+    return body + mac(key if key is not None else user_key(), body) + MAGIC
 
 
 def _atomic_write(path: str, data: bytes) -> None:
@@ -189,75 +207,163 @@ def write_artifact(path: str, data: bytes) -> None:
 
 
 def is_artifact(data_or_path: bytes | str) -> bool:
-    """True when the bytes (or file) end with the wasmweld artifact magic."""
+    """True when the bytes (or file) end with a wasmweld artifact magic (this format or an older one)."""
     if isinstance(data_or_path, (bytes, bytearray, memoryview)):
-        return bytes(data_or_path[-8:]) == MAGIC
+        return bytes(data_or_path[-8:]) in (MAGIC, OLD_MAGIC)
     try:
         with open(data_or_path, "rb") as f:
             f.seek(0, os.SEEK_END)
             if f.tell() < _TRAILER.size:
                 return False
             f.seek(-8, os.SEEK_END)
-            return f.read(8) == MAGIC
+            return f.read(8) in (MAGIC, OLD_MAGIC)
     except OSError:
         return False
 
 
-def read_artifact_meta(path: str, *, verify: bool = True) -> dict[str, Any]:
-    """Read and check an artifact's trailer; return its meta dict.
-
-    With ``verify`` the sha256 over the whole file is checked. Raises CacheError
-    naming the file and what is wrong.
-    """
+def _parse_meta(raw: bytes, path: str) -> dict[str, Any]:
     try:
-        with open(path, "rb") as f:
-            f.seek(0, os.SEEK_END)
-            size = f.tell()
+        meta = json.loads(raw.decode("utf-8"))
+    except (UnicodeDecodeError, ValueError, RecursionError):
+        raise CacheError(f"compiled artifact {path}: corrupt metadata") from None
+    if not isinstance(meta, dict) or meta.get("format") != FORMAT:
+        fmt = meta.get("format") if isinstance(meta, dict) else type(meta).__name__
+        raise CacheError(f"compiled artifact {path}: unknown format {str(fmt)[:60]!r}")
+    return meta
+
+
+class _Opened:
+    """An artifact file opened once: its descriptor, identity, trailer; everything checked is what gets mapped."""
+
+    def __init__(self, path: str):
+        self.path = path
+        self.data: bytes | None = None
+        try:
+            self.fd = os.open(path, os.O_RDONLY | getattr(os, "O_CLOEXEC", 0))
+        except OSError as e:
+            raise CacheError(f"compiled artifact {path}: cannot read: {e.strerror or e}") from None
+        try:
+            self.st = os.fstat(self.fd)
+            if not stat.S_ISREG(self.st.st_mode):
+                raise CacheError(f"compiled artifact {path}: not a regular file")
+            size = self.size = self.st.st_size
             if size < _TRAILER.size + 16:
                 raise CacheError(f"compiled artifact {path}: truncated ({size} bytes)")
-            f.seek(size - _TRAILER.size)
-            meta_len, digest, magic = _TRAILER.unpack(f.read(_TRAILER.size))
+            meta_len, self.tag, magic = _TRAILER.unpack(os.pread(self.fd, _TRAILER.size, size - _TRAILER.size))
+            if magic == OLD_MAGIC:
+                raise CacheError(f"compiled artifact {path}: made by an older wasmweld without an authenticated "
+                                 "trailer; compile it again with wasmweld compile")
             if magic != MAGIC:
                 raise CacheError(f"compiled artifact {path}: not a wasmweld .cwasm file (no trailer magic)")
             if meta_len > min(_MAX_META, size - _TRAILER.size):
                 raise CacheError(f"compiled artifact {path}: corrupt trailer (meta length {meta_len})")
-            body_len = size - 40  # everything before digest + magic
-            if verify:
-                h = hashlib.sha256()
-                f.seek(0)
-                left = body_len
-                while left:
-                    chunk = f.read(min(left, 1 << 22))
-                    if not chunk:
-                        raise CacheError(f"compiled artifact {path}: truncated while reading")
-                    h.update(chunk)
-                    left -= len(chunk)
-                if h.digest() != digest:
-                    raise CacheError(f"compiled artifact {path}: checksum mismatch (file is corrupt)")
-            f.seek(body_len - 4 - meta_len)
-            raw_meta = f.read(meta_len)
-    except OSError as e:
-        raise CacheError(f"compiled artifact {path}: cannot read: {e.strerror or e}") from None
-    try:
-        meta = json.loads(raw_meta.decode("utf-8"))
-    except (UnicodeDecodeError, ValueError):
-        raise CacheError(f"compiled artifact {path}: corrupt metadata") from None
-    if not isinstance(meta, dict) or meta.get("format") != FORMAT:
-        raise CacheError(f"compiled artifact {path}: unknown format {meta.get('format') if isinstance(meta, dict) else meta!r}")
-    return meta
+            self.body_len = size - 40  # everything before the MAC and the magic
+            self.meta_len = meta_len
+        except BaseException:
+            self.close()
+            raise
+
+    def close(self) -> None:
+        if self.fd >= 0:
+            os.close(self.fd)
+            self.fd = -1
+
+    def __enter__(self) -> "_Opened":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    def identity(self) -> bytes:
+        """What identifies this very file version (ctime cannot be set by users)."""
+        st = self.st
+        return f"{st.st_dev}:{st.st_ino}:{st.st_size}:{st.st_ctime_ns}:{st.st_mtime_ns}".encode()
+
+    @property
+    def private(self) -> bool:
+        """Only this user can change the file: mapping it after the check maps what was checked."""
+        return self.st.st_uid == os.geteuid() and not self.st.st_mode & 0o022
+
+    def _digests(self, elf: bool) -> tuple[bytes, str | None]:
+        """(MAC of the body, sha256 of the ELF part when asked) over the file's bytes."""
+        elf_len = self.body_len - 4 - self.meta_len
+        if self.data is None and not self.private:
+            # someone else may write this file: take one copy, check it and load that copy
+            self.data = _pread_all(self.fd, self.size, self.path)
+        if self.data is not None:
+            view = memoryview(self.data)
+            tag = mac(user_key(), view[: self.body_len])
+            return tag, hashlib.sha256(view[:elf_len]).hexdigest() if elf else None
+        with mmap.mmap(self.fd, self.size, prot=mmap.PROT_READ) as mm:
+            view = memoryview(mm)
+            try:
+                tag = mac(user_key(), view[: self.body_len])
+                sha = hashlib.sha256(view[:elf_len]).hexdigest() if elf else None
+            finally:
+                view.release()
+        return tag, sha
+
+    def verify(self, trusted: bool) -> dict[str, Any]:
+        """Check the MAC over the whole body, or with ``trusted`` (another key) the plain checksum of the code."""
+        tag, sha = self._digests(elf=trusted)
+        if hmac.compare_digest(tag, self.tag):
+            return self.meta()
+        if not trusted:
+            raise CacheError(f"compiled artifact {self.path}: checksum mismatch: the file is corrupt, or it was not "
+                             "made by this user's wasmweld (its code is not authenticated); pass --trust-artifact "
+                             "(trusted=True) to load an artifact from elsewhere")
+        meta = self.meta()
+        if meta.get("elf_sha256") != sha:
+            raise CacheError(f"compiled artifact {self.path}: checksum mismatch (file is corrupt)")
+        return meta
+
+    def meta(self) -> dict[str, Any]:
+        start = self.body_len - 4 - self.meta_len
+        raw = self.data[start: start + self.meta_len] if self.data is not None else \
+            os.pread(self.fd, self.meta_len, start)
+        return _parse_meta(bytes(raw), self.path)
+
+    def deserialize(self, engine):
+        """Load what was checked: the copy, or the checked descriptor (``/proc/self/fd/N``), never the path again."""
+        import wasmtime
+
+        proc = f"/proc/self/fd/{self.fd}"
+        try:
+            if self.data is not None:
+                return wasmtime.Module.deserialize(engine, self.data[: self.body_len])
+            if os.path.exists(proc):
+                return wasmtime.Module.deserialize_file(engine, proc)
+            return wasmtime.Module.deserialize(engine, _pread_all(self.fd, self.body_len, self.path))  # pragma: no cover
+        except wasmtime.WasmtimeError as e:
+            first = " ".join(str(e).split())
+            raise CacheError(f"compiled artifact {self.path}: wasmtime refused it: {first}") from None
 
 
-def load_artifact(path: str, engine, settings: dict[str, Any], *, verify: bool = True):
-    """Load a compiled artifact written by :func:`serialize_artifact` (mmap).
+def _pread_all(fd: int, size: int, path: str) -> bytes:
+    chunks, pos = [], 0
+    while pos < size:
+        chunk = os.pread(fd, min(size - pos, 1 << 24), pos)
+        if not chunk:
+            raise CacheError(f"compiled artifact {path}: truncated while reading")
+        chunks.append(chunk)
+        pos += len(chunk)
+    return b"".join(chunks)
 
-    Raises CacheError if the file is damaged, or was made by another wasmtime or
-    for another engine configuration.
+
+def read_artifact_meta(path: str, *, verify: bool = True, trusted: bool = False) -> dict[str, Any]:
+    """Read and check an artifact's trailer; return its meta dict.
+
+    With ``verify`` the MAC over the whole file is checked (``trusted``: a file
+    not made with this user's key passes if its plain checksum matches). Raises
+    CacheError naming the file and what is wrong.
     """
-    import wasmtime
+    with _Opened(os.fspath(path)) as art:
+        return art.verify(trusted) if verify else art.meta()
 
-    meta = read_artifact_meta(path, verify=verify)
+
+def _check_meta(meta: dict[str, Any], path: str, settings: dict[str, Any]) -> None:
     if meta.get("wasmtime") != wasmtime_version():
-        raise CacheError(f"compiled artifact {path}: made by wasmtime {meta.get('wasmtime')}, "
+        raise CacheError(f"compiled artifact {path}: made by wasmtime {str(meta.get('wasmtime'))[:40]}, "
                          f"this is wasmtime {wasmtime_version()}")
     if meta.get("fingerprint") != fingerprint(settings):
         theirs = meta.get("settings")
@@ -266,11 +372,20 @@ def load_artifact(path: str, engine, settings: dict[str, Any], *, verify: bool =
             diffs = [k for k in sorted(set(theirs) | set(settings)) if theirs.get(k) != settings.get(k)]
             diff = f" (differs in: {', '.join(diffs)})" if diffs else ""
         raise CacheError(f"compiled artifact {path}: compiled for another engine configuration{diff}")
-    try:
-        return wasmtime.Module.deserialize_file(engine, os.fspath(path))
-    except wasmtime.WasmtimeError as e:
-        first = " ".join(str(e).split())
-        raise CacheError(f"compiled artifact {path}: wasmtime refused it: {first}") from None
+
+
+def load_artifact(path: str, engine, settings: dict[str, Any], *, verify: bool = True, trusted: bool = False):
+    """Load a compiled artifact written by :func:`serialize_artifact` (mmap of the checked descriptor).
+
+    The artifact must carry this user's MAC unless ``trusted``. Raises
+    CacheError if the file is damaged, not authenticated, or was made by another
+    wasmtime or for another engine configuration.
+    """
+    path = os.fspath(path)
+    with _Opened(path) as art:
+        meta = art.verify(trusted) if verify or not trusted else art.meta()
+        _check_meta(meta, path, settings)
+        return art.deserialize(engine)
 
 
 class CacheWarning(UserWarning):
@@ -286,43 +401,101 @@ class CacheStats:
 
 
 class ArtifactCache:
-    """A directory of compiled artifacts keyed by wasm content + wasmtime + engine settings."""
+    """A directory of compiled artifacts keyed by wasm content + wasmtime + engine settings.
 
-    def __init__(self, cache_dir: str, engine, settings: dict[str, Any], *, verify: bool = True):
-        self.dir = os.path.abspath(os.fspath(cache_dir))
+    The directory must belong to this user and not be writable by group or
+    others (:func:`~wasmweld.runtime.trust.check_private_dir`); ``cache_dir=None``
+    is the per-user default (:func:`~wasmweld.runtime.trust.default_cache_dir`).
+    Every entry carries this user's MAC; the full MAC is computed once per file
+    version and remembered in a ``.ok`` stamp next to the entry (itself a MAC of
+    the file's identity: device, inode, size, ctime, mtime), so a warm start
+    maps the code without reading it all. Entries that fail any check are
+    discarded with a :class:`CacheWarning`; temp files left by a killed writer
+    are removed once they are a minute old.
+    """
+
+    STALE_SECONDS = 60
+
+    def __init__(self, cache_dir: str | None, engine, settings: dict[str, Any], *, verify: bool = True):
+        self.dir = check_private_dir(default_cache_dir() if cache_dir is None else os.fspath(cache_dir),
+                                     "cache directory")
         self.engine = engine
         self.settings = settings
         self.fingerprint = fingerprint(settings)
         self.verify = verify
         self.stats = CacheStats()
-        try:
-            os.makedirs(self.dir, exist_ok=True)
-        except OSError as e:
-            raise CacheError(f"cannot create cache directory {self.dir}: {e.strerror or e}") from None
+        self._clean_stale()
 
-    def path_for(self, wasm: bytes) -> str:
-        return os.path.join(self.dir, f"{hashlib.sha256(wasm).hexdigest()}-{self.fingerprint}.cwasm")
+    def _clean_stale(self) -> None:
+        """Remove temp files of our own naming that a killed writer left behind."""
+        now = time.time()
+        try:
+            names = [n for n in os.listdir(self.dir) if n.startswith(".tmp-")]
+        except OSError:
+            return
+        for n in names:
+            p = os.path.join(self.dir, n)
+            try:
+                if now - os.lstat(p).st_mtime > self.STALE_SECONDS:
+                    os.unlink(p)
+                    self.stats.events.append(("stale-removed", n, p))
+            except OSError:
+                pass
+
+    def path_for(self, wasm: bytes, digest: str | None = None) -> str:
+        return os.path.join(self.dir, f"{digest or hashlib.sha256(wasm).hexdigest()}-{self.fingerprint}.cwasm")
 
     def _discard(self, path: str, name: str, reason: str) -> None:
         self.stats.discarded += 1
         self.stats.events.append(("discard", name, reason))
-        try:
-            os.unlink(path)
-        except OSError:
-            pass
+        for p in (path, path + ".ok"):
+            try:
+                os.unlink(p)
+            except OSError:
+                pass
         warnings.warn(f"compiled-artifact cache: discarded the entry of module {name!r} and recompiled it: {reason}",
                       CacheWarning, stacklevel=4)
+
+    def _stamp(self, art: _Opened) -> bytes:
+        return mac(user_key(), b"wasmweld-cache-stamp\0", os.path.basename(art.path).encode(), b"\0",
+                   art.identity())
+
+    def _load(self, path: str, digest: str):
+        with _Opened(path) as art:
+            st = art.st
+            if st.st_uid != os.geteuid() or st.st_mode & 0o022:
+                raise CacheError(f"cache entry {path}: not a private file of this user "
+                                 f"(uid {st.st_uid}, mode {stat.S_IMODE(st.st_mode):04o})")
+            stamp = self._stamp(art)
+            known = False
+            try:
+                with open(path + ".ok", "rb") as f:
+                    known = hmac.compare_digest(f.read(64), stamp)
+            except OSError:
+                pass
+            if known:
+                meta = art.meta()
+            elif self.verify:
+                meta = art.verify(trusted=False)
+                try:
+                    _atomic_write(path + ".ok", stamp)
+                except OSError:
+                    pass
+            else:
+                meta = art.meta()
+            if meta.get("wasm_sha256") != digest:
+                raise CacheError(f"cache entry {path}: belongs to other wasm content")
+            _check_meta(meta, path, self.settings)
+            return art.deserialize(self.engine)
 
     def load_or_compile(self, wasm: bytes, name: str | None = None):
         """Return a ``wasmtime.Module`` for ``wasm``: from the cache when possible."""
         label = name or "<module>"
-        path = self.path_for(wasm)
-        if os.path.exists(path):
+        digest = hashlib.sha256(wasm).hexdigest()
+        path = self.path_for(wasm, digest)
+        if os.path.lexists(path):
             try:
-                meta = read_artifact_meta(path, verify=self.verify)
-                if meta.get("wasm_sha256") != hashlib.sha256(wasm).hexdigest():
-                    raise CacheError(f"cache entry {path}: belongs to other wasm content")
-                module = load_artifact(path, self.engine, self.settings, verify=False)
+                module = self._load(path, digest)
             except CacheError as e:
                 self._discard(path, label, str(e))
             else:
@@ -343,10 +516,10 @@ class ArtifactCache:
         """Delete every artifact in the directory; return how many were removed."""
         n = 0
         for entry in os.listdir(self.dir):
-            if entry.endswith(".cwasm"):
+            if entry.endswith((".cwasm", ".cwasm.ok")):
                 try:
                     os.unlink(os.path.join(self.dir, entry))
-                    n += 1
+                    n += entry.endswith(".cwasm")
                 except OSError:
                     pass
         return n

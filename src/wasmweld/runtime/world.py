@@ -522,20 +522,27 @@ class World:
     """Many Wasm modules in one store, linked by name. See the module docstring.
 
     ``wasi``: False, True (inherit stdio, nothing else) or :class:`WasiOptions`.
-    ``cache_dir``: directory of compiled artifacts (None: compile every time).
+    ``cache_dir``: directory of compiled artifacts (None: compile every time; True: the
+    per-user default ``~/.cache/wasmweld/artifacts``). It must belong to this user and
+    not be writable by others; its entries are authenticated (docs/security.md).
+    ``trust_artifacts``: load ``.cwasm`` files not made with this user's key (their machine
+    code runs unchecked: only for artifacts from a source you trust).
     ``fuel``: instructions budget for everything run in this World (None: unlimited).
     ``stub_missing``: satisfy imports nothing else provides with stubs that trap when called.
     """
 
     def __init__(self, *, wasi: bool | WasiOptions = False, cache_dir: str | os.PathLike | None = None,
                  fuel: int | None = None, stub_missing: bool = False, features: dict[str, bool] | None = None,
-                 dl_stack_size: int = 1 << 20):
+                 dl_stack_size: int = 1 << 20, trust_artifacts: bool = False):
         self.settings = engine_settings(fuel=fuel is not None, **(features or {}))
         self.engine = make_engine(self.settings)
         self.store = wasmtime.Store(self.engine)
         if fuel is not None:
             self.store.set_fuel(_check_fuel(fuel))
-        self.cache = ArtifactCache(os.fspath(cache_dir), self.engine, self.settings) if cache_dir is not None else None
+        self.trust_artifacts = bool(trust_artifacts)
+        self.cache = None
+        if cache_dir is not None and cache_dir is not False:
+            self.cache = ArtifactCache(None if cache_dir is True else os.fspath(cache_dir), self.engine, self.settings)
         self.wasi_options = WasiOptions.coerce(wasi)
         self._linker: wasmtime.Linker | None = None
         if self.wasi_options is not None:
@@ -609,7 +616,7 @@ class World:
         if isinstance(source, (str, os.PathLike)):
             path = os.fspath(source)
             if is_artifact(path):
-                return None, load_artifact(path, self.engine, self.settings), path
+                return None, load_artifact(path, self.engine, self.settings, trusted=self.trust_artifacts), path
             try:
                 with open(path, "rb") as f:
                     data = f.read()

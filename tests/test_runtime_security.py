@@ -1,0 +1,275 @@
+"""Issue 17: native code only from places this user controls; bounded side modules; no aborts.
+
+Hostile artifacts, caches and side modules are built here; each test fails on
+the code before the fix (a patched artifact ran, a planted cache entry loaded,
+``../x`` was followed, ...).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import stat
+import struct
+import time
+
+import pytest
+
+from wasmweld.cli.main import main as cli
+from wasmweld.errors import CacheError
+from wasmweld.runtime import trust
+from wasmweld.runtime.cache import (
+    MAGIC, OLD_MAGIC, ArtifactCache, CacheWarning, compile_module, engine_settings, load_artifact, make_engine,
+    serialize_artifact,
+)
+from wasmweld.runtime.engine import wat2wasm
+from wasmweld.runtime.world import World
+
+SECRET = 1234567
+CONST = wat2wasm(f'(module (func (export "f") (result i32) i32.const {SECRET}))')
+
+
+@pytest.fixture()
+def keydir(tmp_path, monkeypatch):
+    """A fresh per-user configuration directory (so the key is made here)."""
+    d = tmp_path / "config"
+    monkeypatch.setenv("WASMWELD_CONFIG_DIR", str(d))
+    return d
+
+
+def _artifact(wasm=CONST, **kw) -> bytes:
+    s = engine_settings()
+    return serialize_artifact(compile_module(make_engine(s), wasm), s, wasm=wasm, **kw)
+
+
+def _split(art: bytes):
+    meta_len = struct.unpack("<I", art[-44:-40])[0]
+    elf = art[: len(art) - 44 - meta_len]
+    return elf, json.loads(art[len(elf): len(elf) + meta_len])
+
+
+def _patched(art: bytes, magic: bytes = MAGIC) -> bytes:
+    """The attacker's artifact: `i32.const 1234567` patched to 42 in the machine code, every checksum recomputed."""
+    elf, meta = _split(art)
+    pat = b"\xb8" + struct.pack("<I", SECRET)  # x86-64 `mov eax, imm32`
+    assert elf.count(pat) == 1
+    elf = elf.replace(pat, b"\xb8" + struct.pack("<I", 42))
+    meta["elf_sha256"] = hashlib.sha256(elf).hexdigest()
+    raw = json.dumps(meta, sort_keys=True).encode()
+    body = elf + raw + struct.pack("<I", len(raw))
+    return body + hashlib.sha256(body).digest() + magic  # a plain sha256 in the MAC's place
+
+
+def test_key_is_private_and_created_once(keydir):
+    k1 = trust.user_key()
+    path = keydir / trust.KEY_NAME
+    assert len(k1) == 32 and stat.S_IMODE(path.stat().st_mode) == 0o600
+    assert stat.S_IMODE(keydir.stat().st_mode) == 0o700
+    trust._keys.clear()
+    assert trust.user_key() == k1  # read back, not replaced
+    os.chmod(path, 0o644)
+    trust._keys.clear()
+    with pytest.raises(CacheError, match="mode 0600"):
+        trust.user_key()
+
+
+def test_patched_machine_code_is_refused(keydir, tmp_path):
+    art = _artifact()
+    good, bad = tmp_path / "good.cwasm", tmp_path / "bad.cwasm"
+    good.write_bytes(art)
+    bad.write_bytes(_patched(art))
+    w = World()
+    w.add("g", str(good))
+    assert w.invoke("g", "f") == SECRET
+    with pytest.raises(CacheError, match="checksum mismatch.*not authenticated"):
+        World().add("b", str(bad))
+    # the patch is real: a caller who explicitly trusts the file gets the attacker's code
+    assert World(trust_artifacts=True).add("b", str(bad)).sym("f")() == 42
+    # from the command line: refused with one error line, loaded only with --trust-artifact
+    assert cli(["run", str(bad), "--invoke", "f"]) == 1
+
+
+def test_cli_trust_artifact(keydir, tmp_path, capsys):
+    other = _artifact(key=b"k" * 32)  # made with someone else's key
+    (tmp_path / "o.cwasm").write_bytes(other)
+    assert cli(["run", str(tmp_path / "o.cwasm"), "--invoke", "f"]) == 1
+    err = capsys.readouterr().err
+    assert err.startswith("error: ") and "--trust-artifact" in err and len(err.splitlines()) == 1
+    assert cli(["run", str(tmp_path / "o.cwasm"), "--trust-artifact", "--invoke", "f"]) == 0
+    assert capsys.readouterr().out.split() == [str(SECRET)]
+    # trusted, but damaged: the plain checksum of the code still catches it
+    data = bytearray(other)
+    data[len(data) // 3] ^= 0xFF
+    (tmp_path / "o.cwasm").write_bytes(bytes(data))
+    assert cli(["run", str(tmp_path / "o.cwasm"), "--trust-artifact", "--invoke", "f"]) == 1
+    assert "checksum mismatch" in capsys.readouterr().err
+
+
+def test_nested_json_metadata_is_a_clean_error(keydir, tmp_path):
+    elf, _meta = _split(_artifact())
+    raw = b"[" * 100000 + b"]" * 100000
+    body = elf + raw + struct.pack("<I", len(raw))
+    (tmp_path / "n.cwasm").write_bytes(body + trust.mac(trust.user_key(), body) + MAGIC)
+    s = engine_settings()
+    with pytest.raises(CacheError, match="corrupt metadata"):
+        load_artifact(str(tmp_path / "n.cwasm"), make_engine(s), s)
+    with pytest.raises(CacheError, match="corrupt metadata"):
+        load_artifact(str(tmp_path / "n.cwasm"), make_engine(s), s, trusted=True)
+
+
+# ------------------------------------------------------------------ the artifact cache
+
+
+def test_cache_dir_world_writable_or_foreign_is_refused(keydir, tmp_path, capsys):
+    d = tmp_path / "shared"
+    d.mkdir()
+    os.chmod(d, 0o777)
+    with pytest.raises(CacheError, match=r"writable by others \(mode 0777\)"):
+        World(cache_dir=d)
+    os.chmod(d, 0o700)
+    os.chown(d, 12345, 12345)
+    with pytest.raises(CacheError, match="belongs to uid 12345"):
+        World(cache_dir=d)
+    (tmp_path / "x.wasm").write_bytes(CONST)
+    assert cli(["run", "--cache", str(d), str(tmp_path / "x.wasm"), "--invoke", "f"]) == 1
+    err = capsys.readouterr().err
+    assert err.startswith("error: refusing cache directory") and "uid 12345" in err
+
+
+def test_default_cache_dir_is_per_user(keydir, tmp_path, monkeypatch):
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
+    w = World(cache_dir=True)
+    assert w.cache.dir == str(tmp_path / "xdg" / "wasmweld" / "artifacts")
+    assert stat.S_IMODE(os.stat(w.cache.dir).st_mode) == 0o700
+    w.add("c", CONST)
+    assert w.invoke("c", "f") == SECRET and w.cache.stats.misses == 1
+
+
+def _entry(d):
+    [e] = [p for p in os.listdir(d) if p.endswith(".cwasm")]
+    return d / e
+
+
+def test_planted_cache_entry_is_discarded(keydir, tmp_path):
+    d = tmp_path / "cache"
+    World(cache_dir=d).add("c", CONST)
+    entry = _entry(d)
+    # the attacker writes a patched artifact under the right name (names are computable from the .wasm)
+    entry.write_bytes(_patched(entry.read_bytes(), OLD_MAGIC))  # the format-1 trailer
+    with pytest.warns(CacheWarning, match="older wasmweld without an authenticated trailer"):
+        w = World(cache_dir=d)
+        w.add("c", CONST)
+    assert w.invoke("c", "f") == SECRET and w.cache.stats.discarded == 1
+    # same with a current-format trailer whose MAC the attacker cannot make
+    elf, meta = _split(entry.read_bytes())
+    elf = elf.replace(b"\xb8" + struct.pack("<I", SECRET), b"\xb8" + struct.pack("<I", 42))
+    raw = json.dumps(meta).encode()
+    body = elf + raw + struct.pack("<I", len(raw))
+    entry.write_bytes(body + hashlib.sha256(body).digest() + MAGIC)
+    with pytest.warns(CacheWarning, match="checksum mismatch"):
+        w = World(cache_dir=d)
+        w.add("c", CONST)
+    assert w.invoke("c", "f") == SECRET
+
+
+def test_warm_start_uses_the_stamp_and_notices_changes(keydir, tmp_path):
+    d = tmp_path / "cache"
+    World(cache_dir=d).add("c", CONST)
+    entry = _entry(d)
+    w = World(cache_dir=d)
+    w.add("c", CONST)
+    assert w.cache.stats.hits == 1 and (d / (entry.name + ".ok")).exists()
+    # an in-place change keeps the name but changes the identity (ctime): verified again, refused
+    data = bytearray(entry.read_bytes())
+    data[len(data) // 3] ^= 0xFF
+    with open(entry, "r+b") as f:
+        f.write(bytes(data))
+    with pytest.warns(CacheWarning, match="checksum mismatch"):
+        w = World(cache_dir=d)
+        w.add("c", CONST)
+    assert w.invoke("c", "f") == SECRET
+
+
+def test_stale_temp_files_are_removed(keydir, tmp_path):
+    d = tmp_path / "cache"
+    World(cache_dir=d)
+    old, fresh = d / ".tmp-abc123.cwasm", d / ".tmp-def456.cwasm"
+    old.write_bytes(b"half written")
+    fresh.write_bytes(b"being written")
+    past = time.time() - 3600
+    os.utime(old, (past, past))
+    World(cache_dir=d)
+    assert not old.exists() and fresh.exists()
+
+
+def test_cache_entry_with_nested_metadata_is_discarded(keydir, tmp_path):
+    d = tmp_path / "cache"
+    World(cache_dir=d).add("c", CONST)
+    entry = _entry(d)
+    elf, _ = _split(entry.read_bytes())
+    raw = b"[" * 100000 + b"]" * 100000
+    body = elf + raw + struct.pack("<I", len(raw))
+    entry.write_bytes(body + trust.mac(trust.user_key(), body) + MAGIC)
+    with pytest.warns(CacheWarning, match="corrupt metadata"):
+        w = World(cache_dir=d)
+        w.add("c", CONST)
+    assert w.invoke("c", "f") == SECRET
+
+
+def test_cache_never_maps_a_swapped_file(keydir, tmp_path, monkeypatch):
+    """What is checked is what is mapped: the descriptor opened for the check, not the path again."""
+    import wasmtime
+
+    d = tmp_path / "cache"
+    World(cache_dir=d).add("c", CONST)
+    seen = []
+    real = wasmtime.Module.deserialize_file
+
+    def spy(engine, path):
+        seen.append(path)
+        return real(engine, path)
+
+    monkeypatch.setattr(wasmtime.Module, "deserialize_file", staticmethod(spy))
+    w = World(cache_dir=d)
+    w.add("c", CONST)
+    assert w.cache.stats.hits == 1 and seen and all(p.startswith("/proc/self/fd/") for p in seen)
+
+
+def test_manifest_cache_dir_checked_too(keydir, tmp_path, capsys):
+    (tmp_path / "c.wasm").write_bytes(CONST)
+    (tmp_path / "pub").mkdir()
+    os.chmod(tmp_path / "pub", 0o777)
+    (tmp_path / "w.toml").write_text('[world]\ncache_dir = "pub"\n[[module]]\nname = "c"\npath = "c.wasm"\n')
+    assert cli(["run", str(tmp_path / "w.toml"), "--invoke", "c.f"]) == 1
+    assert "writable by others (mode 0777)" in capsys.readouterr().err
+    os.chmod(tmp_path / "pub", 0o700)
+    assert cli(["run", str(tmp_path / "w.toml"), "--invoke", "c.f"]) == 0
+    assert capsys.readouterr().out.split() == [str(SECRET)]
+
+
+def test_artifact_cache_class_default(keydir, tmp_path, monkeypatch):
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "x"))
+    s = engine_settings()
+    c = ArtifactCache(None, make_engine(s), s)
+    assert c.dir.startswith(str(tmp_path / "x"))
+
+
+# ------------------------------------------------------------------ TOML nesting (item 9)
+
+
+def test_deeply_nested_toml_is_a_clean_error(tmp_path, capsys):
+    from wasmweld.manifest import ManifestError, parse_manifest
+
+    deep = "x = " + "[" * 500 + "]" * 500 + "\n"
+    with pytest.raises(ManifestError, match="nested too deeply"):
+        parse_manifest(deep)
+    (tmp_path / "w.toml").write_text(deep)
+    assert cli(["run", str(tmp_path / "w.toml")]) == 1
+    err = capsys.readouterr().err
+    assert err.startswith("error: ") and "nested too deeply" in err and "internal error" not in err
+    (tmp_path / "m.wasm").write_bytes(CONST)
+    (tmp_path / "p.toml").write_text("gc = " + "{a = " * 600 + "1" + "}" * 600 + "\n")
+    assert cli(["edit", str(tmp_path / "m.wasm"), "--plan", str(tmp_path / "p.toml"), "-o", str(tmp_path / "o.wasm")]) == 1
+    err = capsys.readouterr().err
+    assert err.startswith("error: ") and "nested too deeply" in err and not (tmp_path / "o.wasm").exists()
