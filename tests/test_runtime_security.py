@@ -17,7 +17,7 @@ import time
 import pytest
 
 from wasmweld.cli.main import main as cli
-from wasmweld.errors import CacheError
+from wasmweld.errors import CacheError, LinkError
 from wasmweld.runtime import trust
 from wasmweld.runtime.cache import (
     MAGIC, OLD_MAGIC, ArtifactCache, CacheWarning, compile_module, engine_settings, load_artifact, make_engine,
@@ -273,3 +273,128 @@ def test_deeply_nested_toml_is_a_clean_error(tmp_path, capsys):
     assert cli(["edit", str(tmp_path / "m.wasm"), "--plan", str(tmp_path / "p.toml"), "-o", str(tmp_path / "o.wasm")]) == 1
     err = capsys.readouterr().err
     assert err.startswith("error: ") and "nested too deeply" in err and not (tmp_path / "o.wasm").exists()
+
+
+# ------------------------------------------------------------------ side modules: containment and limits
+
+
+def _side(value: int = 5, **fields) -> bytes:
+    """A minimal side module: dylink.0 with ``fields`` (mem_size, table_align, needed, runtime_path ...)."""
+    from wasmweld.custom.dylink import Dylink, find_dylink
+    from wasmweld.module import Module
+
+    wasm = wat2wasm(f'''(module (import "env" "memory" (memory 0))
+      (import "env" "__indirect_function_table" (table 0 funcref))
+      (func (export "f") (result i32) i32.const {value}))''')
+    d = Dylink()
+    for k, v in fields.items():
+        setattr(d, k, v)
+    m = Module.parse(wasm)
+    m.add_custom("dylink.0", d.encode(), after=0)
+    out = m.encode()
+    assert find_dylink(out) == d
+    return out
+
+
+def _main_world(**kw) -> World:
+    w = World(**kw)
+    w.add("main", wat2wasm('''(module (memory (export "memory") 1)
+      (table (export "__indirect_function_table") 1 funcref))'''))
+    return w
+
+
+@pytest.mark.parametrize("needed", ["../outside.wasm", "sub/../../outside.wasm"])
+def test_needed_outside_the_folder_is_refused(tmp_path, needed):
+    (tmp_path / "outside.wasm").write_bytes(_side(99))
+    lib = tmp_path / "lib"
+    lib.mkdir()
+    (lib / "sub").mkdir()
+    (lib / "app.wasm").write_bytes(_side(needed=[needed]))
+    w = _main_world()
+    with pytest.raises(LinkError, match=r"refused, a NEEDED name must stay inside the search path"):
+        w.dlopen(lib / "app.wasm")
+    assert w.modules == ["main"]
+    # explicitly allowed: loads
+    w = _main_world(dlopen_anywhere=True)
+    w.dlopen(lib / "app.wasm")
+    assert w.modules == ["main", "outside", "app"]
+
+
+def test_needed_absolute_and_cwasm_and_runtime_path(keydir, tmp_path):
+    other = tmp_path / "other"
+    other.mkdir()
+    (other / "x.wasm").write_bytes(_side(7))
+    lib = tmp_path / "lib"
+    lib.mkdir()
+    (lib / "abs.wasm").write_bytes(_side(needed=[str(other / "x.wasm")]))
+    with pytest.raises(LinkError, match="no absolute paths"):
+        _main_world().dlopen(lib / "abs.wasm")
+    (lib / "y.cwasm").write_bytes(_artifact())
+    (lib / "nat.wasm").write_bytes(_side(needed=["y.cwasm"]))
+    with pytest.raises(LinkError, match=r"never loads compiled artifacts \(.cwasm\)"):
+        _main_world().dlopen(lib / "nat.wasm")
+    # a RUNTIME_PATH leading out of the folder is ignored: the library is not found
+    (lib / "rp.wasm").write_bytes(_side(needed=["x.wasm"], runtime_path=[str(other), "$ORIGIN/../other"]))
+    with pytest.raises(LinkError, match="needs library 'x.wasm', which is not loaded and was not found"):
+        _main_world().dlopen(lib / "rp.wasm")
+    # ... unless the folder is on the explicit search path
+    w = _main_world(dlopen_path=[other])
+    w.dlopen(lib / "rp.wasm")
+    assert "x" in w.modules
+    # a symbolic link inside the folder that points outside is refused too
+    (lib / "ln.wasm").symlink_to(other / "x.wasm")
+    (lib / "sl.wasm").write_bytes(_side(needed=["ln.wasm"]))
+    with pytest.raises(LinkError, match="leads outside the search path"):
+        _main_world().dlopen(lib / "sl.wasm")
+
+
+def test_cli_dlopen_path(tmp_path, capsys):
+    other = tmp_path / "other"
+    other.mkdir()
+    (other / "x.wasm").write_bytes(_side(7))
+    (tmp_path / "app.wasm").write_bytes(_side(3, needed=["x.wasm"]))
+    (tmp_path / "main.wasm").write_bytes(wat2wasm('''(module (memory (export "memory") 1)
+      (table (export "__indirect_function_table") 1 funcref) (func (export "g") (result i32) i32.const 1))'''))
+    argv = ["run", str(tmp_path / "main.wasm"), "--dlopen", str(tmp_path / "app.wasm"), "--invoke", "g"]
+    assert cli(argv) == 1
+    assert "needs library 'x.wasm'" in capsys.readouterr().err
+    assert cli(argv[:2] + ["--dlopen-path", str(other)] + argv[2:]) == 0
+    assert capsys.readouterr().out.split() == ["1"]
+
+
+@pytest.mark.parametrize("fields, message", [
+    ({"table_align": 31, "table_size": 1}, r"table alignment of 2\*\*31"),
+    ({"mem_size": 3 << 30}, "asks for 3,221,225,472 bytes of memory"),
+    ({"mem_size": 0xFFFFFFFF}, "asks for 4,294,967,295 bytes"),
+    ({"table_size": 1 << 31}, "table slots"),
+    ({"mem_align": 30, "mem_size": 4}, r"memory alignment of 2\*\*30"),
+])
+def test_side_module_requests_are_bounded(fields, message):
+    with pytest.raises(LinkError, match=message):
+        _main_world().dlopen(_side(**fields), name="evil")
+    with pytest.raises(LinkError, match=message):  # standalone: the side module would be the main
+        World().dlopen(_side(**fields), name="evil")
+
+
+def test_huge_mem_size_without_main_memory_is_a_clean_error():
+    from wasmweld.runtime.dylink_loader import DlLimits
+
+    w = World(dl_limits=DlLimits(max_mem_size=1 << 40))
+    with pytest.raises(LinkError, match="cannot create a memory"):
+        w.dlopen(_side(mem_size=0xFFFFFFFF), name="evil")
+    assert w.modules == []
+    w.dlopen(_side(mem_size=64), name="ok")  # the World is still usable
+    assert w.get_fn("ok", "f")() == 5
+
+
+def test_fresh_pages_are_not_cleared_by_hand(monkeypatch):
+    import ctypes
+
+    calls = []
+    monkeypatch.setattr(ctypes, "memset", lambda *a: calls.append(a))
+    w = _main_world()
+    w.dlopen(_side(mem_size=64 << 20), name="big")  # no malloc in the main: fresh pages, zero already
+    assert calls == [] and w.get_fn("big", "f")() == 5
+    w2 = World()
+    w2.dlopen(_side(mem_size=8 << 20), name="standalone")
+    assert calls == []

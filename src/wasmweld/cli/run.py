@@ -60,6 +60,11 @@ def register(subparsers):
     p.add_argument("--stub-missing", action="store_true", help="stub every import nothing else provides")
     p.add_argument("--dlopen", action="append", default=[], metavar="SIDE",
                    help="load a side module (dylink.0) into the main module before running (repeatable)")
+    p.add_argument("--dlopen-path", action="append", default=[], metavar="DIR",
+                   help="another folder where NEEDED libraries of side modules may be found (besides the side "
+                   "module's own folder; repeatable)")
+    p.add_argument("--dlopen-anywhere", action="store_true",
+                   help="let NEEDED entries name absolute paths or '..' (off: they stay in the search path)")
     return p
 
 
@@ -82,6 +87,11 @@ def _wasi_options(args, argv: list[str], base=None):
         base = WasiOptions(stdin="inherit")
     return replace(base, argv=tuple(argv) if base.argv is None else base.argv,
                    env={**dict(base.env), **env}, preopens=tuple(base.preopens) + tuple(pre))
+
+
+def _world_options(args) -> dict:
+    return {"trust_artifacts": args.trust_artifact, "dlopen_path": args.dlopen_path,
+            "dlopen_anywhere": args.dlopen_anywhere}
 
 
 def convert_args(fn, raw: list[str]) -> list:
@@ -172,8 +182,8 @@ def _run(args) -> int:
 
         def manifest_world() -> World:
             """The World the manifest describes, its stubs and the --stub ones declared, no module added."""
-            w = World(wasi=wasi or False, cache_dir=cache, fuel=fuel, trust_artifacts=args.trust_artifact,
-                      stub_missing=args.stub_missing or man.stub_missing)
+            w = World(wasi=wasi or False, cache_dir=cache, fuel=fuel, stub_missing=args.stub_missing or man.stub_missing,
+                      **_world_options(args))
             for st in man.stubs:
                 w.stub(st.module, st.name, action=st.action)
             for mod, nm in stubs:
@@ -231,7 +241,7 @@ def _run(args) -> int:
         name = base.rsplit(".", 1)[0] or "main"
     wasi = False if args.wasi is False else _wasi_options(args, [base] + (args.args if args.invoke is None else []))
     world = World(wasi=wasi, cache_dir=args.cache or (True if args.user_cache else None), fuel=args.fuel,
-                  stub_missing=args.stub_missing, trust_artifacts=args.trust_artifact)
+                  stub_missing=args.stub_missing, **_world_options(args))
     for mod, nm in stubs:
         world.stub(mod, nm)
     with blame(target):

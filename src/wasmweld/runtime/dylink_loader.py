@@ -62,10 +62,24 @@ import wasmtime
 from wasmweld.custom.dylink import Dylink, SYMBOL_BINDING_WEAK, _Cursor, iter_sections
 from wasmweld.errors import DecodeError, EditError, ExecutionError, LinkError, WasmError
 
-__all__ = ["DynamicLinker", "LibHandle", "ModuleScan", "ScanExport", "scan_module", "export_all_funcs",
+__all__ = ["DynamicLinker", "DlLimits", "LibHandle", "ModuleScan", "ScanExport", "scan_module", "export_all_funcs",
            "EMSCRIPTEN_SHIMS"]
 
 PAGE = 65536
+
+
+@dataclass(frozen=True)
+class DlLimits:
+    """What one side module's ``dylink.0`` may ask of the shared memory and table (``World(dl_limits=...)``).
+
+    A 90-byte side module can claim ``table_align=31`` or ``mem_size=3 GiB``; these bounds
+    refuse such requests with a LinkError before anything grows.
+    """
+
+    max_mem_size: int = 1 << 30  # bytes of data + bss
+    max_table_size: int = 1 << 20  # table slots
+    max_mem_align: int = 16  # log2: 64 KiB
+    max_table_align: int = 12  # log2: 4096 slots
 
 
 # ----------------------------------------------------------------------------------------
@@ -511,13 +525,16 @@ class DynamicLinker:
             if not p:
                 raise LinkError(f"{who}: malloc({size + align}) in {malloc.provider} returned NULL")
             addr = _align(p, align)
+            fresh = False
         else:
             old = self.memory.data_len(self.store)
             addr = _align(old, align)
             self._grow_memory_to(addr + size, who)
+            fresh = True  # pages wasmtime just added are zero already
         if addr + size > self.memory.data_len(self.store):
             raise LinkError(f"{who}: allocated region [{addr}, {addr + size}) lies outside the memory")
-        self._zero(addr, size)
+        if not fresh:  # malloc may hand out memory it used before
+            self._zero(addr, size)
         return addr
 
     def _new_slot(self, func, who: str) -> int:
@@ -557,7 +574,11 @@ class DynamicLinker:
         pages = max(mt.limits.min, math.ceil(heap_base / PAGE) + 1)
         if mt.limits.max is not None and pages > mt.limits.max:
             raise LinkError(f"{name!r}: needs {pages} memory pages but its import allows at most {mt.limits.max}")
-        self.memory = wasmtime.Memory(self.store, wasmtime.MemoryType(wasmtime.Limits(pages, mt.limits.max)))
+        try:
+            self.memory = wasmtime.Memory(self.store, wasmtime.MemoryType(wasmtime.Limits(pages, mt.limits.max)))
+        except wasmtime.WasmtimeError as e:
+            raise LinkError(f"{name!r}: cannot create a memory of {pages:,} pages for its {dl.mem_size:,} bytes of "
+                            f"data and the stack: {str(e).splitlines()[0]}") from None
         tab_imp = next((i for i in imports if i.module == "env" and i.name in ("__indirect_function_table", "table")
                         and isinstance(i.type, wasmtime.TableType)), None)
         table_base = 1
@@ -565,13 +586,16 @@ class DynamicLinker:
         tmax = tab_imp.type.limits.max if tab_imp else None
         if tmax is not None and tmin > tmax:
             raise LinkError(f"{name!r}: needs {tmin} table slots but its import allows at most {tmax}")
-        self.table = wasmtime.Table(self.store, wasmtime.TableType(wasmtime.ValType.funcref(),
-                                                                   wasmtime.Limits(tmin, tmax)), None)
+        try:
+            self.table = wasmtime.Table(self.store, wasmtime.TableType(wasmtime.ValType.funcref(),
+                                                                       wasmtime.Limits(tmin, tmax)), None)
+        except wasmtime.WasmtimeError as e:
+            self.memory = None
+            raise LinkError(f"{name!r}: cannot create a table of {tmin:,} slots: {str(e).splitlines()[0]}") from None
         self.stack_pointer = wasmtime.Global(self.store, wasmtime.GlobalType(wasmtime.ValType.i32(), True), stack_high)
         self.specials = {"__heap_base": heap_base, "__stack_low": stack_low, "__stack_high": stack_high,
                          "__data_end": data_end, "__global_base": memory_base}
-        self.main_name = name
-        self._zero(memory_base, dl.mem_size)
+        self.main_name = name  # a fresh memory is zero: nothing to clear
         return memory_base, table_base
 
     def _private_stack(self, who: str) -> wasmtime.Global:
@@ -611,6 +635,12 @@ class DynamicLinker:
         return Global(sym.value, self.store, f"{sym.provider}.{name}")
 
     # -- loading --------------------------------------------------------------------------
+    def _search_roots(self, path: str | None) -> list[str]:
+        """Folders NEEDED libraries may come from: the side module's own folder, then ``dlopen_path``."""
+        roots = [os.path.realpath(os.path.dirname(os.path.abspath(path)))] if path else []
+        roots += [os.path.realpath(os.fspath(d)) for d in self.world.dlopen_path]
+        return roots
+
     def _load_needed(self, lib: str, path: str | None, dl: Dylink, who: str) -> None:
         stem = os.path.basename(lib)
         for ext in (".so", ".wasm"):
@@ -618,27 +648,58 @@ class DynamicLinker:
                 stem = stem[: -len(ext)]
         if lib in self.libs or stem in self.libs or any(getattr(h, "soname", None) == lib for h in self.libs.values()):
             return
+        outside = self.world.dlopen_anywhere
+        parts = lib.replace("\\", "/").split("/")
+        if not lib or "\0" in lib or ((os.path.isabs(lib) or ".." in parts) and not outside):
+            raise LinkError(f"side module {who!r} needs library {lib!r}: refused, a NEEDED name must stay inside "
+                            "the search path (no absolute paths, no '..'); see docs/security.md")
+        if lib.endswith(".cwasm") and not self.world.trust_artifacts:
+            raise LinkError(f"side module {who!r} needs library {lib!r}: refused, NEEDED never loads compiled "
+                            "artifacts (.cwasm) unless artifacts are trusted (--trust-artifact)")
+        roots = self._search_roots(path)
+        origin = roots[0] if path else None
         dirs = []
-        origin = os.path.dirname(os.path.abspath(path)) if path else None
         for rp in dl.runtime_path:
             if "$ORIGIN" in rp and origin is None:
                 continue
-            dirs.append(rp.replace("$ORIGIN", origin or ""))
-        if origin:
-            dirs.append(origin)
-        for d in dirs:
+            d = os.path.realpath(rp.replace("$ORIGIN", origin or ""))
+            if outside or any(d == r or d.startswith(r + os.sep) for r in roots):
+                dirs.append(d)
+        dirs += roots
+        for d in dict.fromkeys(dirs):
             cand = os.path.join(d, lib)
-            if os.path.isfile(cand):
-                h = self.world.dlopen(cand, name=stem if stem not in self.world._entries else None)
-                h.soname = lib
-                return
+            if not os.path.isfile(cand):
+                continue
+            real = os.path.realpath(cand)
+            if not outside and not any(real.startswith(r + os.sep) for r in roots):
+                raise LinkError(f"side module {who!r} needs library {lib!r}: refused, {cand} leads outside the "
+                                "search path (a symbolic link?)")
+            h = self.world.dlopen(real, name=stem if stem not in self.world._entries else None)
+            h.soname = lib
+            return
         raise LinkError(f"side module {who!r} needs library {lib!r}, which is not loaded and was not found"
-                        + (f" in {', '.join(dirs)}" if dirs else " (load it first with dlopen)"))
+                        + (f" in {', '.join(dict.fromkeys(dirs))}" if dirs else " (load it first with dlopen)"))
+
+    def _check_limits(self, dl: Dylink, who: str) -> None:
+        lim = self.world.dl_limits
+        if dl.mem_size > lim.max_mem_size:
+            raise LinkError(f"{who} asks for {dl.mem_size:,} bytes of memory (dylink.0 mem_size); the limit is "
+                            f"{lim.max_mem_size:,} (World(dl_limits=DlLimits(max_mem_size=...)))")
+        if dl.table_size > lim.max_table_size:
+            raise LinkError(f"{who} asks for {dl.table_size:,} table slots (dylink.0 table_size); the limit is "
+                            f"{lim.max_table_size:,}")
+        if dl.mem_align > lim.max_mem_align:
+            raise LinkError(f"{who} asks for a memory alignment of 2**{dl.mem_align}; the limit is "
+                            f"2**{lim.max_mem_align}")
+        if dl.table_align > lim.max_table_align:
+            raise LinkError(f"{who} asks for a table alignment of 2**{dl.table_align} slots; the limit is "
+                            f"2**{lim.max_table_align}")
 
     def load(self, name: str, wasm: bytes, dl: Dylink, path: str | None, *, allow_undefined: bool = False) -> LibHandle:
         from wasmweld.runtime.world import _Entry, _Import, _exec_error, _first_line, _kind
 
         world = self.world
+        self._check_limits(dl, f"side module {name!r}")
         for lib in dl.needed:
             self._load_needed(lib, path, dl, name)
         module = world._compile_bytes(wasm, name)

@@ -525,6 +525,9 @@ class World:
     ``cache_dir``: directory of compiled artifacts (None: compile every time; True: the
     per-user default ``~/.cache/wasmweld/artifacts``). It must belong to this user and
     not be writable by others; its entries are authenticated (docs/security.md).
+    ``dlopen_path``: folders (besides the side module's own) where ``dylink.0`` NEEDED
+    libraries may be found; ``dlopen_anywhere`` lifts the containment (absolute and ``..``
+    names); ``dl_limits``: :class:`~wasmweld.runtime.dylink_loader.DlLimits`.
     ``trust_artifacts``: load ``.cwasm`` files not made with this user's key (their machine
     code runs unchecked: only for artifacts from a source you trust).
     ``fuel``: instructions budget for everything run in this World (None: unlimited).
@@ -533,13 +536,21 @@ class World:
 
     def __init__(self, *, wasi: bool | WasiOptions = False, cache_dir: str | os.PathLike | None = None,
                  fuel: int | None = None, stub_missing: bool = False, features: dict[str, bool] | None = None,
-                 dl_stack_size: int = 1 << 20, trust_artifacts: bool = False):
+                 dl_stack_size: int = 1 << 20, trust_artifacts: bool = False,
+                 dlopen_path: Iterable[str | os.PathLike] = (), dlopen_anywhere: bool = False, dl_limits=None):
         self.settings = engine_settings(fuel=fuel is not None, **(features or {}))
         self.engine = make_engine(self.settings)
         self.store = wasmtime.Store(self.engine)
         if fuel is not None:
             self.store.set_fuel(_check_fuel(fuel))
         self.trust_artifacts = bool(trust_artifacts)
+        self.dlopen_path = tuple(os.fspath(p) for p in dlopen_path)
+        self.dlopen_anywhere = bool(dlopen_anywhere)
+        if dl_limits is None:
+            from wasmweld.runtime.dylink_loader import DlLimits
+
+            dl_limits = DlLimits()
+        self.dl_limits = dl_limits
         self.cache = None
         if cache_dir is not None and cache_dir is not False:
             self.cache = ArtifactCache(None if cache_dir is True else os.fspath(cache_dir), self.engine, self.settings)
