@@ -61,6 +61,10 @@ import wasmtime
 
 from wasmweld.custom.dylink import Dylink, SYMBOL_BINDING_WEAK, _Cursor, iter_sections
 from wasmweld.errors import DecodeError, EditError, ExecutionError, LinkError, WasmError
+from wasmweld.runtime._linking import (
+    DEP, OK, Entry, ImportSlot, exec_error, first_line, fmt_type, kind_of, type_mismatch,
+)
+from wasmweld.runtime.objects import Function, Global, Memory
 
 __all__ = ["DynamicLinker", "DlLimits", "LibHandle", "ModuleScan", "ScanExport", "scan_module", "export_all_funcs",
            "EMSCRIPTEN_SHIMS"]
@@ -361,7 +365,6 @@ class LibHandle:
         return True
 
     def sym(self, name: str):
-        from wasmweld.runtime.world import Function
 
         e = self.world._entries[self.name]
         ext = e.exports.get(name)
@@ -454,7 +457,6 @@ class DynamicLinker:
 
     @property
     def memory_view(self):
-        from wasmweld.runtime.world import Memory
 
         return Memory(self.memory, self.store, "dynamic-linking memory")
 
@@ -491,11 +493,10 @@ class DynamicLinker:
             for idx in slots:
                 self.table.set(self.store, idx, sym.value)
             for tramp, slot, ft in self._lazy.pop(name, ()):
-                from wasmweld.runtime.world import _fmt_type, _type_mismatch
 
-                if _type_mismatch(ft, sym.type):
-                    raise LinkError(f"{sym.provider} defines {name} as {_fmt_type(sym.type)}, but an earlier "
-                                    f"library imported it (lazily) as {_fmt_type(ft)}")
+                if type_mismatch(ft, sym.type):
+                    raise LinkError(f"{sym.provider} defines {name} as {fmt_type(sym.type)}, but an earlier "
+                                    f"library imported it (lazily) as {fmt_type(ft)}")
                 tramp.fill(slot, sym.value)
 
     # -- memory / table ---------------------------------------------------------------------
@@ -621,7 +622,6 @@ class DynamicLinker:
 
     def symbol(self, name: str):
         """Look a symbol up in the global symbol table (``dlsym(RTLD_DEFAULT, name)``)."""
-        from wasmweld.runtime.world import Function
 
         sym = self.symbols.get(name)
         if sym is None:
@@ -630,7 +630,6 @@ class DynamicLinker:
             return Function(sym.value, self.store, f"{sym.provider}.{name}")
         if sym.kind == "data":
             return sym.value
-        from wasmweld.runtime.world import Global
 
         return Global(sym.value, self.store, f"{sym.provider}.{name}")
 
@@ -696,17 +695,16 @@ class DynamicLinker:
                             f"2**{lim.max_table_align}")
 
     def load(self, name: str, wasm: bytes, dl: Dylink, path: str | None, *, allow_undefined: bool = False) -> LibHandle:
-        from wasmweld.runtime.world import _Entry, _Import, _exec_error, _first_line, _kind
 
         world = self.world
         self._check_limits(dl, f"side module {name!r}")
         for lib in dl.needed:
             self._load_needed(lib, path, dl, name)
         module = world._compile_bytes(wasm, name)
-        imports = [_Import(i.module, i.name or "", i.type) for i in module.imports]
+        imports = [ImportSlot(i.module, i.name or "", i.type) for i in module.imports]
         counts = {0: 0, 1: 0, 2: 0, 3: 0, 4: 0}
         for imp in imports:
-            counts[{"func": 0, "table": 1, "memory": 2, "global": 3}.get(_kind(imp.type), 4)] += 1
+            counts[{"func": 0, "table": 1, "memory": 2, "global": 3}.get(kind_of(imp.type), 4)] += 1
         try:
             scan = scan_module(wasm, imported=counts)
         except DecodeError as e:
@@ -736,9 +734,9 @@ class DynamicLinker:
             try:
                 inst = wasmtime.Instance(self.store, module, externs)
             except wasmtime.Trap as e:
-                raise _exec_error(e, f"instantiating {who} (start function)") from None
+                raise exec_error(e, f"instantiating {who} (start function)") from None
             except wasmtime.WasmtimeError as e:
-                raise LinkError(f"cannot instantiate {who}: {_first_line(e)}") from None
+                raise LinkError(f"cannot instantiate {who}: {first_line(e)}") from None
         except WasmError:
             for fn in reversed(undo):
                 fn()
@@ -753,7 +751,7 @@ class DynamicLinker:
         exports = dict(inst.exports(self.store))
         for sym, idx in late_slots:
             self.table.set(self.store, idx, exports[sym])
-        entry = _Entry(name, module, wasm, imports, {e.name: e.type for e in module.exports}, kind="side")
+        entry = Entry(name, module, wasm, imports, {e.name: e.type for e in module.exports}, kind="side")
         entry.instance, entry.bound, entry.exports, entry.scan = inst, externs, exports, scan
         entry.meta = {"memory_base": memory_base, "table_base": table_base, "dylink": dl}
         # publish symbols before running constructors (they may call back into other libraries)
@@ -768,20 +766,19 @@ class DynamicLinker:
                 try:
                     f(self.store)
                 except (wasmtime.Trap, wasmtime.WasmtimeError) as e:
-                    raise _exec_error(e, f"{name}.{init}") from None
+                    raise exec_error(e, f"{name}.{init}") from None
         if "__wasm_call_ctors" not in exports and isinstance(exports.get("_initialize"), wasmtime.Func):
             try:
                 exports["_initialize"](self.store)
             except (wasmtime.Trap, wasmtime.WasmtimeError) as e:
-                raise _exec_error(e, f"{name}._initialize") from None
+                raise exec_error(e, f"{name}._initialize") from None
         return handle
 
     def _bind(self, lib: str, imp, dl: Dylink, memory_base: int, table_base: int, own_data: dict, own_funcs: set,
               allow_undefined: bool, late_slots: list, undo: list):
-        from wasmweld.runtime.world import _fmt_type, _kind, _type_mismatch
 
         world = self.world
-        k = _kind(imp.type)
+        k = kind_of(imp.type)
         who = f"side module {lib!r}"
         weak = bool(dl.import_flags(imp.module, imp.name) & SYMBOL_BINDING_WEAK)
         if imp.module == "env":
@@ -804,16 +801,16 @@ class DynamicLinker:
             if k == "func":
                 sym = self.symbols.get(nm)
                 if sym is not None and sym.kind == "func":
-                    why = _type_mismatch(imp.type, sym.type)
+                    why = type_mismatch(imp.type, sym.type)
                     if why:
-                        raise LinkError(f"{who} imports env.{nm} as {_fmt_type(imp.type)}, but {sym.provider} "
-                                        f"defines it as {_fmt_type(sym.type)}")
+                        raise LinkError(f"{who} imports env.{nm} as {fmt_type(imp.type)}, but {sym.provider} "
+                                        f"defines it as {fmt_type(sym.type)}")
                     return sym.value
                 host = world._hosts.get(("env", nm))
                 if host is not None:
-                    if _type_mismatch(imp.type, host.type):
-                        raise LinkError(f"{who} imports env.{nm} as {_fmt_type(imp.type)}, but the host function "
-                                        f"has type {_fmt_type(host.type)}")
+                    if type_mismatch(imp.type, host.type):
+                        raise LinkError(f"{who} imports env.{nm} as {fmt_type(imp.type)}, but the host function "
+                                        f"has type {fmt_type(host.type)}")
                     return host.func
                 if self.emscripten_shims and nm in EMSCRIPTEN_SHIMS:
                     shim = EMSCRIPTEN_SHIMS[nm](self, imp.type)
@@ -874,13 +871,12 @@ class DynamicLinker:
                 self.func_slots[nm] = idx
             return self._got_global(self._got_func, nm, idx, imp.type)
         # anything else: the World's ordinary resolution (WASI, World modules, host namespaces, stubs)
-        from wasmweld.runtime.world import _DEP, _OK, _Entry
 
-        fake = _Entry(lib, None, None, [], {})
+        fake = Entry(lib, None, None, [], {})
         kind, v = world._lookup(fake, imp)
-        if kind == _OK:
+        if kind == OK:
             return v
-        if kind == _DEP:
+        if kind == DEP:
             raise LinkError(f"{who} imports {imp.label} from module {v.name!r}, which is not instantiated yet")
         raise LinkError(f"{who}: unresolved import {v}")
 

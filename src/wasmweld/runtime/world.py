@@ -33,450 +33,21 @@ import or export involved; a failed ``add`` leaves the World as it was.
 from __future__ import annotations
 
 import os
-import re
-from dataclasses import dataclass, field
 from typing import Any, Callable, Iterable
 
 import wasmtime
 
 from wasmweld.errors import CacheError, DecodeError, ExecutionError, LinkError, WasmError
+from wasmweld.runtime._linking import (
+    DEP, OK, WAIT, Entry, Host, ImportSlot, ProcExit, check_fuel, exec_error, extern_type, first_line, fmt_type,
+    kind_of, parse_functype, type_mismatch,
+)
 from wasmweld.runtime.cache import ArtifactCache, compile_module, engine_settings, is_artifact, load_artifact, make_engine
 from wasmweld.runtime.engine import looks_like_wat, wat2wasm
+from wasmweld.runtime.objects import Function, Global, Memory, Table
 from wasmweld.runtime.wasi import WASI_MODULES, WasiOptions, make_wasi_config
 
 __all__ = ["World", "WasiOptions", "Function", "Memory", "Global", "Table", "Handle", "ProcExit", "parse_functype"]
-
-
-class ProcExit(ExecutionError):
-    """A WASI guest called ``proc_exit(code)``; ``code`` is its exit status."""
-
-    def __init__(self, message: str, code: int):
-        super().__init__(message)
-        self.code = code
-
-
-# ----------------------------------------------------------------------------------------
-# types
-
-
-_VALTYPES = {
-    "i32": wasmtime.ValType.i32, "i64": wasmtime.ValType.i64, "f32": wasmtime.ValType.f32,
-    "f64": wasmtime.ValType.f64, "funcref": wasmtime.ValType.funcref, "externref": wasmtime.ValType.externref,
-}
-
-
-def _valtype(t: Any) -> wasmtime.ValType:
-    if isinstance(t, wasmtime.ValType):
-        return t
-    name = str(t).strip()
-    ctor = _VALTYPES.get(name)
-    if ctor is None:
-        raise LinkError(f"unsupported value type {name!r} for a host function (use i32, i64, f32, f64, funcref, externref)")
-    return ctor()
-
-
-def parse_functype(ty: Any) -> wasmtime.FuncType:
-    """Accept a function type in any of the forms the World's API takes.
-
-    - ``wasmweld.types.FuncType((I32, I32), (I64,))``
-    - ``(["i32", "i32"], ["i64"])`` (two sequences of names or types)
-    - ``"i32 i32 -> i64"``, ``"(i32, i32) -> (i64)"``, ``"[i32 i32] -> [i64]"``, ``"-> i32"``
-    - a ``wasmtime.FuncType``
-    """
-    if isinstance(ty, wasmtime.FuncType):
-        return ty
-    if hasattr(ty, "params") and hasattr(ty, "results"):
-        params, results = ty.params, ty.results
-    elif isinstance(ty, str):
-        if "->" not in ty:
-            raise LinkError(f"function type {ty!r} needs '->' between params and results")
-        left, right = ty.split("->", 1)
-        params = re.findall(r"[a-z0-9]+", left)
-        results = re.findall(r"[a-z0-9]+", right)
-    elif isinstance(ty, (tuple, list)) and len(ty) == 2:
-        params, results = ty
-    else:
-        raise LinkError(f"cannot read a function type from {ty!r}")
-    return wasmtime.FuncType([_valtype(p) for p in params], [_valtype(r) for r in results])
-
-
-def _kind(t) -> str:
-    if isinstance(t, wasmtime.FuncType):
-        return "func"
-    if isinstance(t, wasmtime.GlobalType):
-        return "global"
-    if isinstance(t, wasmtime.MemoryType):
-        return "memory"
-    if isinstance(t, wasmtime.TableType):
-        return "table"
-    return "tag"
-
-
-def _fmt_type(t) -> str:
-    k = _kind(t)
-    if k == "func":
-        return f"func ({', '.join(map(str, t.params))}) -> ({', '.join(map(str, t.results))})"
-    if k == "global":
-        return f"global {'(mut ' + str(t.content) + ')' if t.mutable else str(t.content)}"
-    if k == "memory":
-        lim = t.limits
-        return f"memory {lim.min}{'' if lim.max is None else '..' + str(lim.max)}{' i64' if t.is_64 else ''}"
-    if k == "table":
-        lim = t.limits
-        return f"table {t.element} {lim.min}{'' if lim.max is None else '..' + str(lim.max)}"
-    return "tag"
-
-
-def _extern_type(store, ext):
-    if isinstance(ext, (wasmtime.Func, wasmtime.Global, wasmtime.Memory, wasmtime.Table)):
-        return ext.type(store)
-    return None
-
-
-def _simple(ts) -> bool:
-    return all(str(t) in _VALTYPES or str(t) == "v128" for t in ts)
-
-
-def _type_mismatch(imp_ty, exp_ty) -> str | None:
-    """Why an export of type ``exp_ty`` cannot satisfy an import of ``imp_ty`` (None: fine or for wasmtime to judge)."""
-    if exp_ty is None:
-        return None
-    ki, ke = _kind(imp_ty), _kind(exp_ty)
-    if ki != ke:
-        return f"it is a {ke}, the import wants a {ki}"
-    if ki == "func":
-        ip, ir = [str(x) for x in imp_ty.params], [str(x) for x in imp_ty.results]
-        ep, er = [str(x) for x in exp_ty.params], [str(x) for x in exp_ty.results]
-        if (ip, ir) != (ep, er) and _simple(imp_ty.params) and _simple(imp_ty.results) \
-                and _simple(exp_ty.params) and _simple(exp_ty.results):
-            return f"it has type {_fmt_type(exp_ty)}, the import wants {_fmt_type(imp_ty)}"
-        return None
-    if ki == "global":
-        if imp_ty.mutable != exp_ty.mutable:
-            return f"it is {_fmt_type(exp_ty)}, the import wants {_fmt_type(imp_ty)}"
-        if str(imp_ty.content) != str(exp_ty.content) and (imp_ty.mutable or _simple([imp_ty.content])):
-            return f"it is {_fmt_type(exp_ty)}, the import wants {_fmt_type(imp_ty)}"
-        return None
-    return None
-
-
-_MAX_FUEL = (1 << 64) - 1  # wasmtime's fuel is a u64 (a larger int would wrap around)
-
-
-def _check_fuel(fuel: Any) -> int:
-    if isinstance(fuel, bool) or not isinstance(fuel, int) or not 0 <= fuel <= _MAX_FUEL:
-        raise ExecutionError(f"fuel must be a whole number from 0 to {_MAX_FUEL}, not {fuel!r}")
-    return fuel
-
-
-def _first_line(e: BaseException) -> str:
-    text = str(e).strip()
-    lines = [ln.strip() for ln in text.splitlines() if ln.strip()]
-    if not lines:
-        return type(e).__name__
-    # wasmtime puts the cause after "Caused by:"; keep the most specific bits
-    if "Caused by:" in lines:
-        i = lines.index("Caused by:")
-        cause = "; ".join(re.sub(r"^\d+:\s*", "", ln) for ln in lines[i + 1:])
-        return f"{lines[0]}: {cause}" if cause else lines[0]
-    return lines[0]
-
-
-def _trap_text(message: str) -> str:
-    """The reason of a wasmtime trap message, on one line (the backtrace is dropped)."""
-    lines = [ln.strip() for ln in message.strip().splitlines() if ln.strip()]
-    if "Caused by:" in lines:
-        causes = [re.sub(r"^\d+:\s*", "", ln) for ln in lines[lines.index("Caused by:") + 1:]]
-        if causes:
-            main = re.sub(r"^wasm trap:\s*", "", causes[-1])
-            return main + (f" ({'; '.join(causes[:-1])})" if len(causes) > 1 else "")
-    if lines and lines[0].startswith("error while executing"):
-        rest = [ln for ln in lines[1:] if not re.match(r"^\d+:\s+0x", ln)]
-        return "; ".join(rest) or "trap"
-    return lines[0] if lines else "trap"
-
-
-def _exec_error(e: BaseException, what: str) -> ExecutionError:
-    if isinstance(e, wasmtime.ExitTrap):
-        return ProcExit(f"{what}: exited with status {e.code}", e.code)
-    if isinstance(e, wasmtime.Trap):
-        msg = _trap_text(e.message or "")
-        code = getattr(e, "trap_code", None)
-        if code is not None and getattr(code, "name", "") == "OUT_OF_FUEL":
-            return ExecutionError(f"{what}: ran out of fuel")
-        if "uninitialized element" in msg or (code is not None and getattr(code, "name", "") == "INDIRECT_CALL_TO_NULL"):
-            msg += " (a call through an unfilled trampoline slot or table entry: the callee is not loaded yet)"
-        return ExecutionError(f"{what}: trapped: {msg}")
-    return ExecutionError(f"{what}: {_first_line(e)}")
-
-
-# ----------------------------------------------------------------------------------------
-# wrappers handed to users
-
-
-_INT_RANGES = {"i32": (-(1 << 31), 1 << 32), "i64": (-(1 << 63), 1 << 64)}
-
-
-class Function:
-    """A Wasm (or host) function bound to the World's store: call it like a Python function.
-
-    Returns None, one value, or a tuple for several results. Traps raise
-    :class:`ExecutionError` naming ``module.name``.
-    """
-
-    __slots__ = ("_func", "_store", "name", "_ty", "_ranges")
-
-    def __init__(self, func: wasmtime.Func, store, name: str):
-        self._func = func
-        self._store = store
-        self.name = name
-        self._ty = None
-        self._ranges = None
-
-    def _check_ints(self, args) -> None:
-        """wasmtime wraps an out-of-range int around silently: refuse it instead (i32 also takes 0..2**32-1)."""
-        ranges = self._ranges
-        if ranges is None:
-            ranges = self._ranges = [_INT_RANGES.get(p) for p in self.params]
-        for i, (a, r) in enumerate(zip(args, ranges)):
-            if r is not None and type(a) is int and not r[0] <= a < r[1]:
-                raise ExecutionError(f"{self.name}: argument {i} ({a}) does not fit in {self.params[i]}")
-
-    @property
-    def type(self) -> wasmtime.FuncType:
-        if self._ty is None:
-            self._ty = self._func.type(self._store)
-        return self._ty
-
-    @property
-    def params(self) -> list[str]:
-        return [str(t) for t in self.type.params]
-
-    @property
-    def results(self) -> list[str]:
-        return [str(t) for t in self.type.results]
-
-    @property
-    def raw(self) -> wasmtime.Func:
-        """The underlying ``wasmtime.Func``."""
-        return self._func
-
-    def __call__(self, *args):
-        self._check_ints(args)
-        try:
-            r = self._func(self._store, *args)
-        except (wasmtime.Trap, wasmtime.WasmtimeError) as e:
-            if isinstance(e, wasmtime.WasmtimeError) and "parameters provided" in str(e):
-                raise ExecutionError(f"{self.name} takes {len(self.type.params)} arguments "
-                                     f"({', '.join(self.params)}), got {len(args)}") from None
-            raise _exec_error(e, self.name) from None
-        except TypeError as e:
-            raise ExecutionError(f"{self.name}: bad argument for ({', '.join(self.params)}): {e}") from None
-        if isinstance(r, list):
-            return tuple(r)
-        return r
-
-    def __repr__(self) -> str:
-        return f"<Function {self.name} {_fmt_type(self.type)}>"
-
-
-class Memory:
-    """A linear memory: read and write bytes (bounds-checked; errors are ExecutionError)."""
-
-    __slots__ = ("_mem", "_store", "name")
-
-    PAGE = 65536
-
-    def __init__(self, mem: wasmtime.Memory, store, name: str):
-        self._mem = mem
-        self._store = store
-        self.name = name
-
-    @property
-    def raw(self) -> wasmtime.Memory:
-        return self._mem
-
-    @property
-    def size(self) -> int:
-        """Current size in bytes."""
-        return self._mem.data_len(self._store)
-
-    def __len__(self) -> int:
-        return self.size
-
-    @property
-    def pages(self) -> int:
-        return self._mem.size(self._store)
-
-    def grow(self, pages: int) -> int:
-        """Grow by ``pages`` 64 KiB pages; return the old size in pages."""
-        try:
-            return self._mem.grow(self._store, pages)
-        except wasmtime.WasmtimeError as e:
-            raise ExecutionError(f"memory {self.name}: cannot grow by {pages} pages: {_first_line(e)}") from None
-
-    def _check(self, offset: int, length: int) -> None:
-        if offset < 0 or length < 0 or offset + length > self.size:
-            raise ExecutionError(f"memory {self.name}: access [{offset}, {offset + length}) is out of bounds "
-                                 f"(size {self.size})")
-
-    def read(self, offset: int, length: int) -> bytes:
-        self._check(offset, length)
-        if length == 0:
-            return b""
-        return bytes(self._mem.read(self._store, offset, offset + length))
-
-    def write(self, offset: int, data: bytes) -> None:
-        data = bytes(data)
-        self._check(offset, len(data))
-        if data:
-            self._mem.write(self._store, bytearray(data), offset)
-
-    def fill(self, offset: int, length: int, value: int = 0) -> None:
-        self._check(offset, length)
-        if length:
-            import ctypes
-
-            ctypes.memset(self._mem.get_buffer_ptr(self._store, length, offset), value, length)
-
-    def read_cstr(self, offset: int, max_len: int = 1 << 20) -> str:
-        """Read a NUL-terminated UTF-8 string."""
-        end = min(self.size, offset + max_len)
-        self._check(offset, 0)
-        chunk = self.read(offset, end - offset)
-        n = chunk.find(b"\0")
-        if n < 0:
-            raise ExecutionError(f"memory {self.name}: no NUL terminator within {max_len} bytes of {offset}")
-        return chunk[:n].decode("utf-8", "replace")
-
-    def read_u32(self, offset: int) -> int:
-        return int.from_bytes(self.read(offset, 4), "little")
-
-    def read_i32(self, offset: int) -> int:
-        return int.from_bytes(self.read(offset, 4), "little", signed=True)
-
-    def write_u32(self, offset: int, value: int) -> None:
-        self.write(offset, (value & 0xFFFFFFFF).to_bytes(4, "little"))
-
-    def __getitem__(self, key):
-        if isinstance(key, slice):
-            start, stop, step = key.indices(self.size)
-            if step != 1:
-                raise ExecutionError("memory slices must be contiguous")
-            return self.read(start, max(0, stop - start))
-        return self.read(key, 1)[0]
-
-    def __setitem__(self, key, value) -> None:
-        if isinstance(key, slice):
-            start = key.start or 0
-            self.write(start, value)
-        else:
-            self.write(key, bytes([value]))
-
-    def __repr__(self) -> str:
-        return f"<Memory {self.name} {self.pages} pages>"
-
-
-class Global:
-    """A global: ``.value`` reads it, ``.set(v)`` writes a mutable one."""
-
-    __slots__ = ("_g", "_store", "name")
-
-    def __init__(self, g: wasmtime.Global, store, name: str):
-        self._g = g
-        self._store = store
-        self.name = name
-
-    @property
-    def raw(self) -> wasmtime.Global:
-        return self._g
-
-    @property
-    def value(self):
-        return self._g.value(self._store)
-
-    @property
-    def mutable(self) -> bool:
-        return self._g.type(self._store).mutable
-
-    def set(self, v) -> None:
-        try:
-            self._g.set_value(self._store, v)
-        except (wasmtime.WasmtimeError, TypeError) as e:
-            raise ExecutionError(f"global {self.name}: cannot set {v!r}: {_first_line(e)}") from None
-
-    def __repr__(self) -> str:
-        return f"<Global {self.name} = {self.value!r}>"
-
-
-class Table:
-    """A table: ``len()``, ``[i]`` (a Function or None for funcref tables), ``grow``."""
-
-    __slots__ = ("_t", "_store", "name")
-
-    def __init__(self, t: wasmtime.Table, store, name: str):
-        self._t = t
-        self._store = store
-        self.name = name
-
-    @property
-    def raw(self) -> wasmtime.Table:
-        return self._t
-
-    def __len__(self) -> int:
-        return self._t.size(self._store)
-
-    def __getitem__(self, i: int):
-        if not 0 <= i < len(self):
-            raise ExecutionError(f"table {self.name}: index {i} out of bounds (size {len(self)})")
-        v = self._t.get(self._store, i)
-        if isinstance(v, wasmtime.Func):
-            return Function(v, self._store, f"{self.name}[{i}]")
-        if isinstance(v, wasmtime.Val):
-            return None
-        return v
-
-    def grow(self, n: int, init=None) -> int:
-        try:
-            return self._t.grow(self._store, n, init)
-        except wasmtime.WasmtimeError as e:
-            raise ExecutionError(f"table {self.name}: cannot grow by {n}: {_first_line(e)}") from None
-
-
-# ----------------------------------------------------------------------------------------
-# world entries
-
-
-@dataclass(eq=False)
-class _Import:
-    module: str
-    name: str
-    type: Any
-
-    @property
-    def label(self) -> str:
-        return f"{self.module}.{self.name}"
-
-
-@dataclass(eq=False)
-class _Entry:
-    name: str
-    module: wasmtime.Module
-    wasm: bytes | None
-    imports: list[_Import]
-    export_types: dict[str, Any]
-    index: int = -1
-    instance: wasmtime.Instance | None = None
-    exports: dict[str, Any] | None = None  # name -> extern, once instantiated
-    bound: list[Any] | None = None  # externs the imports were bound to
-    kind: str = "module"  # "module" | "side" (dylink) | "trampoline"
-    export_all: bool = False
-    scan: Any = None
-    meta: dict = field(default_factory=dict)
-
-    @property
-    def ready(self) -> bool:
-        return self.instance is not None
 
 
 class Handle:
@@ -505,18 +76,6 @@ class Handle:
         return f"<{type(self).__name__} {self.name}{'' if self.ready else ' (pending)'}>"
 
 
-@dataclass
-class _Host:
-    module: str
-    name: str
-    func: wasmtime.Func
-    type: wasmtime.FuncType
-
-
-_WAIT = "wait"
-_DEP = "dep"
-_OK = "ok"
-
 
 class World:
     """Many Wasm modules in one store, linked by name. See the module docstring.
@@ -542,7 +101,7 @@ class World:
         self.engine = make_engine(self.settings)
         self.store = wasmtime.Store(self.engine)
         if fuel is not None:
-            self.store.set_fuel(_check_fuel(fuel))
+            self.store.set_fuel(check_fuel(fuel))
         self.trust_artifacts = bool(trust_artifacts)
         self.dlopen_path = tuple(os.fspath(p) for p in dlopen_path)
         self.dlopen_anywhere = bool(dlopen_anywhere)
@@ -560,9 +119,9 @@ class World:
             self._linker = wasmtime.Linker(self.engine)
             self._linker.define_wasi()
             self.store.set_wasi(make_wasi_config(self.wasi_options, ["main"]))
-        self._entries: dict[str, _Entry] = {}
+        self._entries: dict[str, Entry] = {}
         self._order: list[str] = []
-        self._hosts: dict[tuple[str, str], _Host] = {}
+        self._hosts: dict[tuple[str, str], Host] = {}
         self._stubs: dict[tuple[str, str | None], str] = {}
         self._stub_cache: dict[tuple, Any] = {}
         self.stub_missing = stub_missing
@@ -692,12 +251,12 @@ class World:
                 wasm = export_all_funcs(wasm)
         if module is None:
             module = self._compile_bytes(wasm, name)
-        entry = _Entry(name, module, wasm, [_Import(i.module, i.name or "", i.type) for i in module.imports],
+        entry = Entry(name, module, wasm, [ImportSlot(i.module, i.name or "", i.type) for i in module.imports],
                        {e.name: e.type for e in module.exports}, export_all=export_all)
         self._admit(entry)
         return Handle(self, name)
 
-    def _admit(self, entry: _Entry) -> None:
+    def _admit(self, entry: Entry) -> None:
         # 1. the new module's own imports must not be wrong (a missing provider is fine: it waits)
         for imp in entry.imports:
             self._lookup(entry, imp)
@@ -705,7 +264,7 @@ class World:
         #    trampoline slots of a cycle whose member of this name failed earlier
         for _tramp, _i, export, ty in self._late_fills.get(entry.name, ()):
             ety = entry.export_types.get(export)
-            why = "it has no such export" if ety is None else _type_mismatch(ty, ety)
+            why = "it has no such export" if ety is None else type_mismatch(ty, ety)
             if why:
                 raise LinkError(f"module {entry.name!r} cannot take the place of the earlier {entry.name!r} in an "
                                 f"import cycle: {entry.name}.{export} is called through a trampoline, but {why}")
@@ -760,17 +319,17 @@ class World:
         results = [str(t) for t in ft.results]
         wrapped = _wrap_host(fn, label, results)
         func = wasmtime.Func(self.store, ft, wrapped, access_caller=access_caller)
-        host = _Host(module, name, func, ft)
+        host = Host(module, name, func, ft)
         # modules waiting for it must agree on the type
         for e in self._entries.values():
             if e.ready:
                 continue
             for imp in e.imports:
                 if imp.module == module and imp.name == name:
-                    why = _type_mismatch(imp.type, ft)
+                    why = type_mismatch(imp.type, ft)
                     if why:
-                        raise LinkError(f"module {e.name!r} imports {label} as {_fmt_type(imp.type)}, "
-                                        f"but the host function {label} has type {_fmt_type(ft)}")
+                        raise LinkError(f"module {e.name!r} imports {label} as {fmt_type(imp.type)}, "
+                                        f"but the host function {label} has type {fmt_type(ft)}")
         self._hosts[(module, name)] = host
         self._settle()
 
@@ -786,14 +345,14 @@ class World:
         self._settle()
 
     # -- resolution ----------------------------------------------------------------------
-    def _check_against_entry(self, importer: _Entry, imp: _Import, target: _Entry, adding: bool = False):
+    def _check_against_entry(self, importer: Entry, imp: ImportSlot, target: Entry, adding: bool = False):
         ety = target.export_types.get(imp.name)
         if ety is None:
-            have = sorted(n for n, t in target.export_types.items() if _kind(t) == _kind(imp.type))
-            hint = f"; its {_kind(imp.type)} exports: {', '.join(have[:8])}{' ...' if len(have) > 8 else ''}" if have else ""
-            raise LinkError(f"module {importer.name!r} imports {imp.label} ({_fmt_type(imp.type)}), "
+            have = sorted(n for n, t in target.export_types.items() if kind_of(t) == kind_of(imp.type))
+            hint = f"; its {kind_of(imp.type)} exports: {', '.join(have[:8])}{' ...' if len(have) > 8 else ''}" if have else ""
+            raise LinkError(f"module {importer.name!r} imports {imp.label} ({fmt_type(imp.type)}), "
                             f"but module {target.name!r} has no export {imp.name!r}{hint}")
-        why = _type_mismatch(imp.type, ety)
+        why = type_mismatch(imp.type, ety)
         if why:
             raise LinkError(f"module {importer.name!r} imports {imp.label}, but {target.name}.{imp.name} "
                             f"does not fit: {why}")
@@ -809,21 +368,21 @@ class World:
             self._wasi_cache[name] = ext
         return ext
 
-    def _stub_action(self, imp: _Import) -> str | None:
+    def _stub_action(self, imp: ImportSlot) -> str | None:
         act = self._stubs.get((imp.module, imp.name)) or self._stubs.get((imp.module, None))
         if act is None and self.stub_missing:
             act = "trap"
         return act
 
-    def _make_stub(self, importer: str, imp: _Import, action: str):
-        key = (importer, imp.module, imp.name, _fmt_type(imp.type), action)
+    def _make_stub(self, importer: str, imp: ImportSlot, action: str):
+        key = (importer, imp.module, imp.name, fmt_type(imp.type), action)
         ext = self._stub_cache.get(key)
         if ext is None:
             ext = self._stub_cache[key] = self._new_stub(importer, imp, action)
         return ext
 
-    def _new_stub(self, importer: str, imp: _Import, action: str):
-        k = _kind(imp.type)
+    def _new_stub(self, importer: str, imp: ImportSlot, action: str):
+        k = kind_of(imp.type)
         if k == "func":
             label = imp.label
             nres = len(imp.type.results)
@@ -846,35 +405,35 @@ class World:
             return wasmtime.Table(self.store, imp.type, None)
         raise LinkError(f"module {importer!r}: cannot stub {imp.label} (a tag)")
 
-    def _lookup(self, entry: _Entry, imp: _Import):
-        """-> (_OK, extern) | (_DEP, entry) | (_WAIT, reason). Raises LinkError when it can never work."""
+    def _lookup(self, entry: Entry, imp: ImportSlot):
+        """-> (OK, extern) | (DEP, entry) | (WAIT, reason). Raises LinkError when it can never work."""
         target = self._entries.get(imp.module)
         if target is not None:
             self._check_against_entry(entry, imp, target)
             if target.ready:
-                return _OK, target.exports[imp.name]
-            return _DEP, target
+                return OK, target.exports[imp.name]
+            return DEP, target
         host = self._hosts.get((imp.module, imp.name))
         if host is not None:
-            why = _type_mismatch(imp.type, host.type)
+            why = type_mismatch(imp.type, host.type)
             if why:
-                raise LinkError(f"module {entry.name!r} imports {imp.label} as {_fmt_type(imp.type)}, "
-                                f"but the host function {imp.label} has type {_fmt_type(host.type)}")
-            return _OK, host.func
+                raise LinkError(f"module {entry.name!r} imports {imp.label} as {fmt_type(imp.type)}, "
+                                f"but the host function {imp.label} has type {fmt_type(host.type)}")
+            return OK, host.func
         if imp.module in WASI_MODULES and self._linker is not None:
             ext = self._wasi_extern(imp.name)
             if ext is None:
                 raise LinkError(f"module {entry.name!r} imports {imp.label}, which WASI preview 1 does not provide")
-            why = _type_mismatch(imp.type, _extern_type(self.store, ext))
+            why = type_mismatch(imp.type, extern_type(self.store, ext))
             if why:
                 raise LinkError(f"module {entry.name!r} imports {imp.label}, but WASI's {imp.name} does not fit: {why}")
-            return _OK, ext
+            return OK, ext
         action = self._stub_action(imp)
         if action is not None:
-            return _OK, self._make_stub(entry.name, imp, action)
-        return _WAIT, self._why_missing(imp)
+            return OK, self._make_stub(entry.name, imp, action)
+        return WAIT, self._why_missing(imp)
 
-    def _why_missing(self, imp: _Import) -> str:
+    def _why_missing(self, imp: ImportSlot) -> str:
         if imp.module in WASI_MODULES:
             return (f"{imp.label}: WASI is not enabled (World(wasi=True)) and no module named "
                     f"{imp.module!r} was added")
@@ -882,15 +441,15 @@ class World:
             return f"{imp.label}: host namespace {imp.module!r} has no function {imp.name!r}"
         return f"{imp.label}: no module named {imp.module!r} has been added and no host function {imp.label} is defined"
 
-    def _instantiate(self, entry: _Entry, externs: list) -> None:
+    def _instantiate(self, entry: Entry, externs: list) -> None:
         try:
             inst = wasmtime.Instance(self.store, entry.module, externs)
         except wasmtime.Trap as e:
-            raise _exec_error(e, f"instantiating module {entry.name!r} (start function)") from None
+            raise exec_error(e, f"instantiating module {entry.name!r} (start function)") from None
         except wasmtime.WasmtimeError as e:
             if isinstance(e, wasmtime.ExitTrap):
-                raise _exec_error(e, f"instantiating module {entry.name!r}") from None
-            raise LinkError(f"cannot instantiate module {entry.name!r}: {_first_line(e)}") from None
+                raise exec_error(e, f"instantiating module {entry.name!r}") from None
+            raise LinkError(f"cannot instantiate module {entry.name!r}: {first_line(e)}") from None
         entry.instance = inst
         entry.bound = list(externs)
         entry.exports = dict(inst.exports(self.store))
@@ -905,7 +464,7 @@ class World:
                 if e is None or e.ready or e.kind != "module":
                     continue
                 res = [self._lookup(e, imp) for imp in e.imports]
-                if all(r[0] == _OK for r in res):
+                if all(r[0] == OK for r in res):
                     try:
                         self._instantiate(e, [r[1] for r in res])
                     except WasmError:
@@ -929,9 +488,9 @@ class World:
             d = set()
             for imp in e.imports:
                 kind, v = self._lookup(e, imp)
-                if kind == _DEP:
+                if kind == DEP:
                     d.add(v.name)
-                elif kind == _WAIT:
+                elif kind == WAIT:
                     blocked.add(e.name)
             deps[e.name] = d
         cand = {e.name for e in pending if e.name not in blocked}
@@ -960,9 +519,9 @@ class World:
         hard: dict[str, set[str]] = {e.name: set() for e in members}
         for e in members:
             for imp in e.imports:
-                if imp.module in names and _kind(imp.type) != "func":
+                if imp.module in names and kind_of(imp.type) != "func":
                     hard[e.name].add(imp.module)
-        order: list[_Entry] = []
+        order: list[Entry] = []
         placed: set[str] = set()
         while len(order) < len(members):
             nxt = next((e for e in members if e.name not in placed and hard[e.name] <= placed), None)
@@ -996,7 +555,7 @@ class World:
                     externs.append(tramp.func(slot_of[(e.name, k)]))
                 else:
                     kind, v = self._lookup(e, imp)
-                    if kind != _OK:  # provider earlier in the order is ready by now
+                    if kind != OK:  # provider earlier in the order is ready by now
                         raise LinkError(f"internal: {e.name} import {imp.label} unresolved in cycle")
                     externs.append(v)
             try:
@@ -1014,7 +573,7 @@ class World:
                 tramp.fill(i, e.exports[export])
 
     # -- access -----------------------------------------------------------------------------
-    def _ready_entry(self, module: str | int) -> _Entry:
+    def _ready_entry(self, module: str | int) -> Entry:
         if isinstance(module, int) and not isinstance(module, bool):
             if not 0 <= module < len(self._order):
                 raise LinkError(f"no module with index {module} (the World has {len(self._order)})")
@@ -1045,9 +604,9 @@ class World:
                 except LinkError as err:
                     reasons.append(str(err))
                     continue
-                if kind == _WAIT:
+                if kind == WAIT:
                     reasons.append(v)
-                elif kind == _DEP:
+                elif kind == DEP:
                     reasons.append(f"{imp.label}: module {v.name!r} is itself waiting")
             out[n] = reasons
         return out
@@ -1094,11 +653,11 @@ class World:
         (add the module with ``export_all=True`` to reach all of them).
         """
         e = self._ready_entry(module_idx)
-        nimp = sum(1 for imp in e.imports if _kind(imp.type) == "func")
+        nimp = sum(1 for imp in e.imports if kind_of(imp.type) == "func")
         if func_idx < 0:
             raise LinkError(f"module {e.name!r}: function index {func_idx} is negative")
         if func_idx < nimp:
-            k = [i for i, imp in enumerate(e.imports) if _kind(imp.type) == "func"][func_idx]
+            k = [i for i, imp in enumerate(e.imports) if kind_of(imp.type) == "func"][func_idx]
             return Function(e.bound[k], self.store, f"{e.name}.func[{func_idx}] (import {e.imports[k].label})")
         if e.wasm is None:
             raise LinkError(f"module {e.name!r} was loaded precompiled; function indices are not available")
@@ -1151,7 +710,7 @@ class World:
     def set_fuel(self, fuel: int) -> None:
         if not self.settings["fuel"]:
             raise ExecutionError("this World was created without fuel metering (World(fuel=...))")
-        self.store.set_fuel(_check_fuel(fuel))
+        self.store.set_fuel(check_fuel(fuel))
 
     def run_command(self, module: str | int, argv: Iterable[str] | None = None) -> int:
         """Run a WASI command module (its ``_start``); return the exit status."""
@@ -1168,7 +727,7 @@ class World:
         except wasmtime.ExitTrap as x:
             return x.code
         except (wasmtime.Trap, wasmtime.WasmtimeError) as x:
-            raise _exec_error(x, f"{e.name}._start") from None
+            raise exec_error(x, f"{e.name}._start") from None
         return 0
 
     # -- dynamic linking ------------------------------------------------------------------
@@ -1233,7 +792,7 @@ class World:
         """The :class:`~wasmweld.runtime.dylink_loader.DynamicLinker` (None before the first side module)."""
         return self._dl
 
-    def _register_loaded(self, entry: _Entry) -> None:
+    def _register_loaded(self, entry: Entry) -> None:
         entry.index = len(self._order)
         self._entries[entry.name] = entry
         self._order.append(entry.name)

@@ -1,0 +1,232 @@
+"""What the World and the dynamic linker share: wasmtime type checks, error wording, World entries.
+
+Private to :mod:`wasmweld.runtime` (world.py and dylink_loader.py import it; neither
+imports the other's private names). Types are described and compared without
+asking wasmtime-py about value types it cannot represent (see :mod:`wasmweld.runtime.typecheck`)::
+
+    fmt_type(func_type)                 # 'func (i32, i32) -> (i64)'
+    type_mismatch(import_type, export_type)   # None, or why the export cannot satisfy the import
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from typing import Any
+
+import wasmtime
+
+from wasmweld.errors import ExecutionError, LinkError
+
+__all__ = ["ProcExit", "HOST_VALTYPES", "host_valtype", "parse_functype", "kind_of", "fmt_type", "extern_type",
+           "is_simple", "type_mismatch", "MAX_FUEL", "check_fuel", "first_line", "trap_text", "exec_error",
+           "ImportSlot", "Entry", "Host", "WAIT", "DEP", "OK"]
+
+
+class ProcExit(ExecutionError):
+    """A WASI guest called ``proc_exit(code)``; ``code`` is its exit status."""
+
+    def __init__(self, message: str, code: int):
+        super().__init__(message)
+        self.code = code
+
+
+
+
+HOST_VALTYPES = {
+    "i32": wasmtime.ValType.i32, "i64": wasmtime.ValType.i64, "f32": wasmtime.ValType.f32,
+    "f64": wasmtime.ValType.f64, "funcref": wasmtime.ValType.funcref, "externref": wasmtime.ValType.externref,
+}
+
+
+def host_valtype(t: Any) -> wasmtime.ValType:
+    if isinstance(t, wasmtime.ValType):
+        return t
+    name = str(t).strip()
+    ctor = HOST_VALTYPES.get(name)
+    if ctor is None:
+        raise LinkError(f"unsupported value type {name!r} for a host function (use i32, i64, f32, f64, funcref, externref)")
+    return ctor()
+
+
+def parse_functype(ty: Any) -> wasmtime.FuncType:
+    """Accept a function type in any of the forms the World's API takes.
+
+    - ``wasmweld.types.FuncType((I32, I32), (I64,))``
+    - ``(["i32", "i32"], ["i64"])`` (two sequences of names or types)
+    - ``"i32 i32 -> i64"``, ``"(i32, i32) -> (i64)"``, ``"[i32 i32] -> [i64]"``, ``"-> i32"``
+    - a ``wasmtime.FuncType``
+    """
+    if isinstance(ty, wasmtime.FuncType):
+        return ty
+    if hasattr(ty, "params") and hasattr(ty, "results"):
+        params, results = ty.params, ty.results
+    elif isinstance(ty, str):
+        if "->" not in ty:
+            raise LinkError(f"function type {ty!r} needs '->' between params and results")
+        left, right = ty.split("->", 1)
+        params = re.findall(r"[a-z0-9]+", left)
+        results = re.findall(r"[a-z0-9]+", right)
+    elif isinstance(ty, (tuple, list)) and len(ty) == 2:
+        params, results = ty
+    else:
+        raise LinkError(f"cannot read a function type from {ty!r}")
+    return wasmtime.FuncType([host_valtype(p) for p in params], [host_valtype(r) for r in results])
+
+
+def kind_of(t) -> str:
+    if isinstance(t, wasmtime.FuncType):
+        return "func"
+    if isinstance(t, wasmtime.GlobalType):
+        return "global"
+    if isinstance(t, wasmtime.MemoryType):
+        return "memory"
+    if isinstance(t, wasmtime.TableType):
+        return "table"
+    return "tag"
+
+
+def fmt_type(t) -> str:
+    k = kind_of(t)
+    if k == "func":
+        return f"func ({', '.join(map(str, t.params))}) -> ({', '.join(map(str, t.results))})"
+    if k == "global":
+        return f"global {'(mut ' + str(t.content) + ')' if t.mutable else str(t.content)}"
+    if k == "memory":
+        lim = t.limits
+        return f"memory {lim.min}{'' if lim.max is None else '..' + str(lim.max)}{' i64' if t.is_64 else ''}"
+    if k == "table":
+        lim = t.limits
+        return f"table {t.element} {lim.min}{'' if lim.max is None else '..' + str(lim.max)}"
+    return "tag"
+
+
+def extern_type(store, ext):
+    if isinstance(ext, (wasmtime.Func, wasmtime.Global, wasmtime.Memory, wasmtime.Table)):
+        return ext.type(store)
+    return None
+
+
+def is_simple(ts) -> bool:
+    return all(str(t) in HOST_VALTYPES or str(t) == "v128" for t in ts)
+
+
+def type_mismatch(imp_ty, exp_ty) -> str | None:
+    """Why an export of type ``exp_ty`` cannot satisfy an import of ``imp_ty`` (None: fine or for wasmtime to judge)."""
+    if exp_ty is None:
+        return None
+    ki, ke = kind_of(imp_ty), kind_of(exp_ty)
+    if ki != ke:
+        return f"it is a {ke}, the import wants a {ki}"
+    if ki == "func":
+        ip, ir = [str(x) for x in imp_ty.params], [str(x) for x in imp_ty.results]
+        ep, er = [str(x) for x in exp_ty.params], [str(x) for x in exp_ty.results]
+        if (ip, ir) != (ep, er) and is_simple(imp_ty.params) and is_simple(imp_ty.results) \
+                and is_simple(exp_ty.params) and is_simple(exp_ty.results):
+            return f"it has type {fmt_type(exp_ty)}, the import wants {fmt_type(imp_ty)}"
+        return None
+    if ki == "global":
+        if imp_ty.mutable != exp_ty.mutable:
+            return f"it is {fmt_type(exp_ty)}, the import wants {fmt_type(imp_ty)}"
+        if str(imp_ty.content) != str(exp_ty.content) and (imp_ty.mutable or is_simple([imp_ty.content])):
+            return f"it is {fmt_type(exp_ty)}, the import wants {fmt_type(imp_ty)}"
+        return None
+    return None
+
+
+MAX_FUEL = (1 << 64) - 1  # wasmtime's fuel is a u64 (a larger int would wrap around)
+
+
+def check_fuel(fuel: Any) -> int:
+    if isinstance(fuel, bool) or not isinstance(fuel, int) or not 0 <= fuel <= MAX_FUEL:
+        raise ExecutionError(f"fuel must be a whole number from 0 to {MAX_FUEL}, not {fuel!r}")
+    return fuel
+
+
+def first_line(e: BaseException) -> str:
+    text = str(e).strip()
+    lines = [ln.strip() for ln in text.splitlines() if ln.strip()]
+    if not lines:
+        return type(e).__name__
+    # wasmtime puts the cause after "Caused by:"; keep the most specific bits
+    if "Caused by:" in lines:
+        i = lines.index("Caused by:")
+        cause = "; ".join(re.sub(r"^\d+:\s*", "", ln) for ln in lines[i + 1:])
+        return f"{lines[0]}: {cause}" if cause else lines[0]
+    return lines[0]
+
+
+def trap_text(message: str) -> str:
+    """The reason of a wasmtime trap message, on one line (the backtrace is dropped)."""
+    lines = [ln.strip() for ln in message.strip().splitlines() if ln.strip()]
+    if "Caused by:" in lines:
+        causes = [re.sub(r"^\d+:\s*", "", ln) for ln in lines[lines.index("Caused by:") + 1:]]
+        if causes:
+            main = re.sub(r"^wasm trap:\s*", "", causes[-1])
+            return main + (f" ({'; '.join(causes[:-1])})" if len(causes) > 1 else "")
+    if lines and lines[0].startswith("error while executing"):
+        rest = [ln for ln in lines[1:] if not re.match(r"^\d+:\s+0x", ln)]
+        return "; ".join(rest) or "trap"
+    return lines[0] if lines else "trap"
+
+
+def exec_error(e: BaseException, what: str) -> ExecutionError:
+    if isinstance(e, wasmtime.ExitTrap):
+        return ProcExit(f"{what}: exited with status {e.code}", e.code)
+    if isinstance(e, wasmtime.Trap):
+        msg = trap_text(e.message or "")
+        code = getattr(e, "trap_code", None)
+        if code is not None and getattr(code, "name", "") == "OUT_OF_FUEL":
+            return ExecutionError(f"{what}: ran out of fuel")
+        if "uninitialized element" in msg or (code is not None and getattr(code, "name", "") == "INDIRECT_CALL_TO_NULL"):
+            msg += " (a call through an unfilled trampoline slot or table entry: the callee is not loaded yet)"
+        return ExecutionError(f"{what}: trapped: {msg}")
+    return ExecutionError(f"{what}: {first_line(e)}")
+
+
+
+
+
+@dataclass(eq=False)
+class ImportSlot:
+    module: str
+    name: str
+    type: Any
+
+    @property
+    def label(self) -> str:
+        return f"{self.module}.{self.name}"
+
+
+@dataclass(eq=False)
+class Entry:
+    name: str
+    module: wasmtime.Module
+    wasm: bytes | None
+    imports: list[ImportSlot]
+    export_types: dict[str, Any]
+    index: int = -1
+    instance: wasmtime.Instance | None = None
+    exports: dict[str, Any] | None = None  # name -> extern, once instantiated
+    bound: list[Any] | None = None  # externs the imports were bound to
+    kind: str = "module"  # "module" | "side" (dylink) | "trampoline"
+    export_all: bool = False
+    scan: Any = None
+    meta: dict = field(default_factory=dict)
+
+    @property
+    def ready(self) -> bool:
+        return self.instance is not None
+
+
+@dataclass
+class Host:
+    module: str
+    name: str
+    func: wasmtime.Func
+    type: wasmtime.FuncType
+
+
+WAIT = "wait"
+DEP = "dep"
+OK = "ok"

@@ -1,0 +1,249 @@
+"""Wrappers the World hands out: :class:`Function`, :class:`Memory`, :class:`Global`, :class:`Table`.
+
+Each holds a wasmtime object and the store it lives in; errors are
+:class:`~wasmweld.errors.ExecutionError` naming the item::
+
+    f = world.get_fn("math", "add")      # a Function
+    f(2, 3)                              # 5
+    f.params                             # ['i32', 'i32'] (from the module's own type section)
+    mem = world.memory("app")            # a Memory: mem.read(0, 4), mem.write(0, b"hi")
+"""
+
+from __future__ import annotations
+
+import wasmtime
+
+from wasmweld.errors import ExecutionError
+from wasmweld.runtime._linking import exec_error, first_line, fmt_type
+
+__all__ = ["Function", "Memory", "Global", "Table", "INT_RANGES"]
+
+
+
+INT_RANGES = {"i32": (-(1 << 31), 1 << 32), "i64": (-(1 << 63), 1 << 64)}
+
+
+class Function:
+    """A Wasm (or host) function bound to the World's store: call it like a Python function.
+
+    Returns None, one value, or a tuple for several results. Traps raise
+    :class:`ExecutionError` naming ``module.name``.
+    """
+
+    __slots__ = ("_func", "_store", "name", "_ty", "_ranges")
+
+    def __init__(self, func: wasmtime.Func, store, name: str):
+        self._func = func
+        self._store = store
+        self.name = name
+        self._ty = None
+        self._ranges = None
+
+    def _check_ints(self, args) -> None:
+        """wasmtime wraps an out-of-range int around silently: refuse it instead (i32 also takes 0..2**32-1)."""
+        ranges = self._ranges
+        if ranges is None:
+            ranges = self._ranges = [INT_RANGES.get(p) for p in self.params]
+        for i, (a, r) in enumerate(zip(args, ranges)):
+            if r is not None and type(a) is int and not r[0] <= a < r[1]:
+                raise ExecutionError(f"{self.name}: argument {i} ({a}) does not fit in {self.params[i]}")
+
+    @property
+    def type(self) -> wasmtime.FuncType:
+        if self._ty is None:
+            self._ty = self._func.type(self._store)
+        return self._ty
+
+    @property
+    def params(self) -> list[str]:
+        return [str(t) for t in self.type.params]
+
+    @property
+    def results(self) -> list[str]:
+        return [str(t) for t in self.type.results]
+
+    @property
+    def raw(self) -> wasmtime.Func:
+        """The underlying ``wasmtime.Func``."""
+        return self._func
+
+    def __call__(self, *args):
+        self._check_ints(args)
+        try:
+            r = self._func(self._store, *args)
+        except (wasmtime.Trap, wasmtime.WasmtimeError) as e:
+            if isinstance(e, wasmtime.WasmtimeError) and "parameters provided" in str(e):
+                raise ExecutionError(f"{self.name} takes {len(self.type.params)} arguments "
+                                     f"({', '.join(self.params)}), got {len(args)}") from None
+            raise exec_error(e, self.name) from None
+        except TypeError as e:
+            raise ExecutionError(f"{self.name}: bad argument for ({', '.join(self.params)}): {e}") from None
+        if isinstance(r, list):
+            return tuple(r)
+        return r
+
+    def __repr__(self) -> str:
+        return f"<Function {self.name} {fmt_type(self.type)}>"
+
+
+class Memory:
+    """A linear memory: read and write bytes (bounds-checked; errors are ExecutionError)."""
+
+    __slots__ = ("_mem", "_store", "name")
+
+    PAGE = 65536
+
+    def __init__(self, mem: wasmtime.Memory, store, name: str):
+        self._mem = mem
+        self._store = store
+        self.name = name
+
+    @property
+    def raw(self) -> wasmtime.Memory:
+        return self._mem
+
+    @property
+    def size(self) -> int:
+        """Current size in bytes."""
+        return self._mem.data_len(self._store)
+
+    def __len__(self) -> int:
+        return self.size
+
+    @property
+    def pages(self) -> int:
+        return self._mem.size(self._store)
+
+    def grow(self, pages: int) -> int:
+        """Grow by ``pages`` 64 KiB pages; return the old size in pages."""
+        try:
+            return self._mem.grow(self._store, pages)
+        except wasmtime.WasmtimeError as e:
+            raise ExecutionError(f"memory {self.name}: cannot grow by {pages} pages: {first_line(e)}") from None
+
+    def _check(self, offset: int, length: int) -> None:
+        if offset < 0 or length < 0 or offset + length > self.size:
+            raise ExecutionError(f"memory {self.name}: access [{offset}, {offset + length}) is out of bounds "
+                                 f"(size {self.size})")
+
+    def read(self, offset: int, length: int) -> bytes:
+        self._check(offset, length)
+        if length == 0:
+            return b""
+        return bytes(self._mem.read(self._store, offset, offset + length))
+
+    def write(self, offset: int, data: bytes) -> None:
+        data = bytes(data)
+        self._check(offset, len(data))
+        if data:
+            self._mem.write(self._store, bytearray(data), offset)
+
+    def fill(self, offset: int, length: int, value: int = 0) -> None:
+        self._check(offset, length)
+        if length:
+            import ctypes
+
+            ctypes.memset(self._mem.get_buffer_ptr(self._store, length, offset), value, length)
+
+    def read_cstr(self, offset: int, max_len: int = 1 << 20) -> str:
+        """Read a NUL-terminated UTF-8 string."""
+        end = min(self.size, offset + max_len)
+        self._check(offset, 0)
+        chunk = self.read(offset, end - offset)
+        n = chunk.find(b"\0")
+        if n < 0:
+            raise ExecutionError(f"memory {self.name}: no NUL terminator within {max_len} bytes of {offset}")
+        return chunk[:n].decode("utf-8", "replace")
+
+    def read_u32(self, offset: int) -> int:
+        return int.from_bytes(self.read(offset, 4), "little")
+
+    def read_i32(self, offset: int) -> int:
+        return int.from_bytes(self.read(offset, 4), "little", signed=True)
+
+    def write_u32(self, offset: int, value: int) -> None:
+        self.write(offset, (value & 0xFFFFFFFF).to_bytes(4, "little"))
+
+    def __getitem__(self, key):
+        if isinstance(key, slice):
+            start, stop, step = key.indices(self.size)
+            if step != 1:
+                raise ExecutionError("memory slices must be contiguous")
+            return self.read(start, max(0, stop - start))
+        return self.read(key, 1)[0]
+
+    def __setitem__(self, key, value) -> None:
+        if isinstance(key, slice):
+            start = key.start or 0
+            self.write(start, value)
+        else:
+            self.write(key, bytes([value]))
+
+    def __repr__(self) -> str:
+        return f"<Memory {self.name} {self.pages} pages>"
+
+
+class Global:
+    """A global: ``.value`` reads it, ``.set(v)`` writes a mutable one."""
+
+    __slots__ = ("_g", "_store", "name")
+
+    def __init__(self, g: wasmtime.Global, store, name: str):
+        self._g = g
+        self._store = store
+        self.name = name
+
+    @property
+    def raw(self) -> wasmtime.Global:
+        return self._g
+
+    @property
+    def value(self):
+        return self._g.value(self._store)
+
+    @property
+    def mutable(self) -> bool:
+        return self._g.type(self._store).mutable
+
+    def set(self, v) -> None:
+        try:
+            self._g.set_value(self._store, v)
+        except (wasmtime.WasmtimeError, TypeError) as e:
+            raise ExecutionError(f"global {self.name}: cannot set {v!r}: {first_line(e)}") from None
+
+    def __repr__(self) -> str:
+        return f"<Global {self.name} = {self.value!r}>"
+
+
+class Table:
+    """A table: ``len()``, ``[i]`` (a Function or None for funcref tables), ``grow``."""
+
+    __slots__ = ("_t", "_store", "name")
+
+    def __init__(self, t: wasmtime.Table, store, name: str):
+        self._t = t
+        self._store = store
+        self.name = name
+
+    @property
+    def raw(self) -> wasmtime.Table:
+        return self._t
+
+    def __len__(self) -> int:
+        return self._t.size(self._store)
+
+    def __getitem__(self, i: int):
+        if not 0 <= i < len(self):
+            raise ExecutionError(f"table {self.name}: index {i} out of bounds (size {len(self)})")
+        v = self._t.get(self._store, i)
+        if isinstance(v, wasmtime.Func):
+            return Function(v, self._store, f"{self.name}[{i}]")
+        if isinstance(v, wasmtime.Val):
+            return None
+        return v
+
+    def grow(self, n: int, init=None) -> int:
+        try:
+            return self._t.grow(self._store, n, init)
+        except wasmtime.WasmtimeError as e:
+            raise ExecutionError(f"table {self.name}: cannot grow by {n}: {first_line(e)}") from None
