@@ -17,8 +17,9 @@ from typing import Any
 import wasmtime
 
 from wasmweld.errors import ExecutionError, LinkError
+from wasmweld.runtime.typecheck import Unsupported
 
-__all__ = ["ProcExit", "HOST_VALTYPES", "host_valtype", "parse_functype", "kind_of", "fmt_type", "extern_type",
+__all__ = ["ProcExit", "vt_name", "HOST_VALTYPES", "host_valtype", "parse_functype", "kind_of", "fmt_type", "extern_type",
            "is_simple", "type_mismatch", "MAX_FUEL", "check_fuel", "first_line", "trap_text", "exec_error",
            "ImportSlot", "Entry", "Host", "WAIT", "DEP", "OK"]
 
@@ -29,8 +30,6 @@ class ProcExit(ExecutionError):
     def __init__(self, message: str, code: int):
         super().__init__(message)
         self.code = code
-
-
 
 
 HOST_VALTYPES = {
@@ -86,18 +85,30 @@ def kind_of(t) -> str:
     return "tag"
 
 
-def fmt_type(t) -> str:
+def vt_name(vt) -> str:
+    """The WAT name of a wasmtime value type (only ever called on types wasmtime-py can represent).
+
+    wasmtime-py calls externref "anyref" (the C API's name); wasmweld says externref.
+    """
+    name = str(vt)
+    return "externref" if name == "anyref" else name
+
+
+def fmt_type(t, bad: Unsupported | None = None) -> str:
+    """A WAT-style description; ``bad`` (from the module's type report) replaces types wasmtime cannot show."""
+    if bad is not None:
+        return bad.desc
     k = kind_of(t)
     if k == "func":
-        return f"func ({', '.join(map(str, t.params))}) -> ({', '.join(map(str, t.results))})"
+        return f"func ({', '.join(map(vt_name, t.params))}) -> ({', '.join(map(vt_name, t.results))})"
     if k == "global":
-        return f"global {'(mut ' + str(t.content) + ')' if t.mutable else str(t.content)}"
+        return f"global {'(mut ' + vt_name(t.content) + ')' if t.mutable else vt_name(t.content)}"
     if k == "memory":
         lim = t.limits
         return f"memory {lim.min}{'' if lim.max is None else '..' + str(lim.max)}{' i64' if t.is_64 else ''}"
     if k == "table":
         lim = t.limits
-        return f"table {t.element} {lim.min}{'' if lim.max is None else '..' + str(lim.max)}"
+        return f"table {vt_name(t.element)} {lim.min}{'' if lim.max is None else '..' + str(lim.max)}"
     return "tag"
 
 
@@ -108,16 +119,33 @@ def extern_type(store, ext):
 
 
 def is_simple(ts) -> bool:
-    return all(str(t) in HOST_VALTYPES or str(t) == "v128" for t in ts)
+    """Only ever called on representable types (see :mod:`wasmweld.runtime.typecheck`)."""
+    return all(str(t) in ("i32", "i64", "f32", "f64", "funcref", "anyref") for t in ts)
 
 
-def type_mismatch(imp_ty, exp_ty) -> str | None:
-    """Why an export of type ``exp_ty`` cannot satisfy an import of ``imp_ty`` (None: fine or for wasmtime to judge)."""
+def _bad_mismatch(imp_ty, exp_ty, ib: Unsupported | None, eb: Unsupported | None) -> str | None:
+    """type_mismatch when one side uses a type wasmtime-py cannot show: compare the modules' own descriptions."""
+    if ib is not None and eb is not None:
+        if ib.desc == eb.desc or any(c.isdigit() for c in ib.desc + eb.desc):
+            return None  # equal, or concrete type indices: for wasmtime to judge at instantiation
+    if ib is not None and eb is not None or exp_ty is not None and kind_of(imp_ty) == kind_of(exp_ty):
+        return f"it has type {fmt_type(exp_ty, eb)}, the import wants {fmt_type(imp_ty, ib)}"
+    return None
+
+
+def type_mismatch(imp_ty, exp_ty, ib: Unsupported | None = None, eb: Unsupported | None = None) -> str | None:
+    """Why an export of type ``exp_ty`` cannot satisfy an import of ``imp_ty`` (None: fine or for wasmtime to judge).
+
+    ``ib``/``eb``: the type reports' records of the import and the export when they use value
+    types wasmtime-py cannot represent (their wasmtime types are then never looked into).
+    """
     if exp_ty is None:
         return None
     ki, ke = kind_of(imp_ty), kind_of(exp_ty)
     if ki != ke:
         return f"it is a {ke}, the import wants a {ki}"
+    if ib is not None or eb is not None:
+        return _bad_mismatch(imp_ty, exp_ty, ib, eb)
     if ki == "func":
         ip, ir = [str(x) for x in imp_ty.params], [str(x) for x in imp_ty.results]
         ep, er = [str(x) for x in exp_ty.params], [str(x) for x in exp_ty.results]
@@ -128,7 +156,7 @@ def type_mismatch(imp_ty, exp_ty) -> str | None:
     if ki == "global":
         if imp_ty.mutable != exp_ty.mutable:
             return f"it is {fmt_type(exp_ty)}, the import wants {fmt_type(imp_ty)}"
-        if str(imp_ty.content) != str(exp_ty.content) and (imp_ty.mutable or is_simple([imp_ty.content])):
+        if str(imp_ty.content) != str(exp_ty.content):
             return f"it is {fmt_type(exp_ty)}, the import wants {fmt_type(imp_ty)}"
         return None
     return None
@@ -192,6 +220,8 @@ class ImportSlot:
     module: str
     name: str
     type: Any
+    bad: Unsupported | None = None  # set when the type uses a value type wasmtime-py cannot represent
+    index: int = -1  # position in the module's import list
 
     @property
     def label(self) -> str:
@@ -213,6 +243,7 @@ class Entry:
     export_all: bool = False
     scan: Any = None
     meta: dict = field(default_factory=dict)
+    bad_exports: dict[str, Unsupported] = field(default_factory=dict)
 
     @property
     def ready(self) -> bool:

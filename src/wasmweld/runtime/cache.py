@@ -58,6 +58,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from wasmweld.errors import CacheError, DecodeError, ValidationError
+from wasmweld.runtime.typecheck import TypeReport, type_report
 from wasmweld.runtime.trust import check_private_dir, default_cache_dir, mac, user_key
 
 __all__ = [
@@ -169,15 +170,23 @@ def _meta(settings: dict[str, Any], wasm_sha256: str | None, wasm_size: int | No
 
 
 def serialize_artifact(module, settings: dict[str, Any], *, wasm: bytes | None = None,
-                       name: str | None = None, key: bytes | None = None) -> bytes:
+                       name: str | None = None, key: bytes | None = None, types: TypeReport | None = None,
+                       digest: str | None = None) -> bytes:
     """The bytes of a compiled artifact for an already compiled ``wasmtime.Module``.
 
     The trailer's MAC is made with ``key`` (default: this user's key, :func:`wasmweld.runtime.trust.user_key`).
+    The metadata keeps the module's type report (imports/exports wasmtime-py cannot
+    represent, :mod:`wasmweld.runtime.typecheck`), computed from ``wasm`` unless given.
     """
     elf = bytes(module.serialize())
-    meta_d = _meta(settings, hashlib.sha256(wasm).hexdigest() if wasm is not None else None,
-                   len(wasm) if wasm is not None else None, name)
+    if digest is None and wasm is not None:
+        digest = hashlib.sha256(wasm).hexdigest()
+    meta_d = _meta(settings, digest, len(wasm) if wasm is not None else None, name)
     meta_d["elf_sha256"] = hashlib.sha256(elf).hexdigest()
+    if types is None and wasm is not None:
+        types = type_report(wasm)
+    if types is not None:
+        meta_d["types"] = types.to_json()
     meta = json.dumps(meta_d, sort_keys=True).encode()
     body = elf + meta + struct.pack("<I", len(meta))
     return body + mac(key if key is not None else user_key(), body) + MAGIC
@@ -374,18 +383,23 @@ def _check_meta(meta: dict[str, Any], path: str, settings: dict[str, Any]) -> No
         raise CacheError(f"compiled artifact {path}: compiled for another engine configuration{diff}")
 
 
-def load_artifact(path: str, engine, settings: dict[str, Any], *, verify: bool = True, trusted: bool = False):
+def load_artifact(path: str, engine, settings: dict[str, Any], *, verify: bool = True, trusted: bool = False,
+                  with_types: bool = False):
     """Load a compiled artifact written by :func:`serialize_artifact` (mmap of the checked descriptor).
 
     The artifact must carry this user's MAC unless ``trusted``. Raises
     CacheError if the file is damaged, not authenticated, or was made by another
-    wasmtime or for another engine configuration.
+    wasmtime or for another engine configuration. ``with_types``: return
+    ``(module, TypeReport or None)``.
     """
     path = os.fspath(path)
     with _Opened(path) as art:
         meta = art.verify(trusted) if verify or not trusted else art.meta()
         _check_meta(meta, path, settings)
-        return art.deserialize(engine)
+        module = art.deserialize(engine)
+    if with_types:
+        return module, TypeReport.from_json(meta.get("types"))
+    return module
 
 
 class CacheWarning(UserWarning):
@@ -486,31 +500,39 @@ class ArtifactCache:
             if meta.get("wasm_sha256") != digest:
                 raise CacheError(f"cache entry {path}: belongs to other wasm content")
             _check_meta(meta, path, self.settings)
-            return art.deserialize(self.engine)
+            types = TypeReport.from_json(meta.get("types"))
+            if types is None:
+                raise CacheError(f"cache entry {path}: no type report")
+            return art.deserialize(self.engine), types
 
     def load_or_compile(self, wasm: bytes, name: str | None = None):
         """Return a ``wasmtime.Module`` for ``wasm``: from the cache when possible."""
+        return self.load_or_compile_typed(wasm, name)[0]
+
+    def load_or_compile_typed(self, wasm: bytes, name: str | None = None) -> tuple[Any, TypeReport]:
+        """``(wasmtime.Module, TypeReport)`` for ``wasm``: from the cache when possible."""
         label = name or "<module>"
         digest = hashlib.sha256(wasm).hexdigest()
         path = self.path_for(wasm, digest)
         if os.path.lexists(path):
             try:
-                module = self._load(path, digest)
+                module, types = self._load(path, digest)
             except CacheError as e:
                 self._discard(path, label, str(e))
             else:
                 self.stats.hits += 1
                 self.stats.events.append(("hit", label, path))
-                return module
+                return module, types
         self.stats.misses += 1
         module = compile_module(self.engine, wasm, name)
+        types = type_report(wasm)
         try:
-            data = serialize_artifact(module, self.settings, wasm=wasm, name=name)
+            data = serialize_artifact(module, self.settings, wasm=wasm, name=name, types=types, digest=digest)
             _atomic_write(path, data)
             self.stats.events.append(("store", label, path))
         except Exception as e:  # a read-only or full cache dir must not break loading (OSError, wasmtime)
             self.stats.events.append(("store-failed", label, str(e)))
-        return module
+        return module, types
 
     def clear(self) -> int:
         """Delete every artifact in the directory; return how many were removed."""

@@ -344,6 +344,7 @@ class _Sym:
     value: Any  # wasmtime.Func | int address | wasmtime.Global
     provider: str
     type: Any = None
+    bad: Any = None  # typecheck.Unsupported: a type wasmtime-py cannot represent
 
 
 class LibHandle:
@@ -365,12 +366,12 @@ class LibHandle:
         return True
 
     def sym(self, name: str):
-
-        e = self.world._entries[self.name]
+        e = self.world.entry(self.name)
         ext = e.exports.get(name)
+        bad = e.bad_exports.get(name)
         if isinstance(ext, wasmtime.Func):
-            return Function(ext, self.world.store, f"{self.name}.{name}")
-        if isinstance(ext, wasmtime.Global):
+            return Function(ext, self.world.store, f"{self.name}.{name}", bad, self.world.lock)
+        if isinstance(ext, wasmtime.Global) and bad is None:
             t = ext.type(self.world.store)
             if not t.mutable and str(t.content) in ("i32", "i64"):
                 return self.memory_base + ext.value(self.world.store)
@@ -412,6 +413,7 @@ class DynamicLinker:
         self._lazy: dict[str, list[tuple[Any, int, Any]]] = {}  # name -> (trampoline, slot, functype)
         self.libs: dict[str, LibHandle] = {}
         self.emscripten_shims = True
+        self._loading: bytes | None = None  # the side module being bound (for Wasm-level stubs)
 
     # -- set-up ---------------------------------------------------------------------------
     @classmethod
@@ -453,15 +455,17 @@ class DynamicLinker:
         if isinstance(sp, wasmtime.Global) and sp.type(self.store).mutable:
             self.stack_pointer = sp
         for n, x in e.exports.items():
-            self._define(n, x, main, memory_base=0, relocatable=False)
+            self._define(n, x, main, memory_base=0, relocatable=False, bad=e.bad_exports.get(n))
 
     @property
     def memory_view(self):
 
         return Memory(self.memory, self.store, "dynamic-linking memory")
 
-    def _define(self, name: str, ext, provider: str, memory_base: int, relocatable: bool) -> None:
+    def _define(self, name: str, ext, provider: str, memory_base: int, relocatable: bool, bad=None) -> None:
         """Publish one export as a symbol (first definition wins, as in ELF)."""
+        if bad is not None and not isinstance(ext, wasmtime.Func):
+            return  # a v128 / GC-typed global or table is no symbol the linker can handle
         if name.startswith("__wasm_") or name in ("__memory_base", "__table_base", "__indirect_function_table",
                                                    "memory", "__stack_pointer", "__dso_handle"):
             if name == "__stack_pointer" and isinstance(ext, wasmtime.Global) and name not in self.symbols:
@@ -470,7 +474,7 @@ class DynamicLinker:
         if name in self.symbols:
             return
         if isinstance(ext, wasmtime.Func):
-            sym = _Sym("func", ext, provider, ext.type(self.store))
+            sym = _Sym("func", ext, provider, ext.type(self.store), bad)
         elif isinstance(ext, wasmtime.Global):
             t = ext.type(self.store)
             if t.mutable:
@@ -494,8 +498,8 @@ class DynamicLinker:
                 self.table.set(self.store, idx, sym.value)
             for tramp, slot, ft in self._lazy.pop(name, ()):
 
-                if type_mismatch(ft, sym.type):
-                    raise LinkError(f"{sym.provider} defines {name} as {fmt_type(sym.type)}, but an earlier "
+                if type_mismatch(ft, sym.type, None, sym.bad):
+                    raise LinkError(f"{sym.provider} defines {name} as {fmt_type(sym.type, sym.bad)}, but an earlier "
                                     f"library imported it (lazily) as {fmt_type(ft)}")
                 tramp.fill(slot, sym.value)
 
@@ -517,7 +521,8 @@ class DynamicLinker:
 
     def _alloc_memory(self, size: int, align: int, who: str) -> int:
         malloc = self.symbols.get("malloc")
-        if malloc is not None and malloc.kind == "func" and [str(t) for t in malloc.type.params] == ["i32"]:
+        if malloc is not None and malloc.kind == "func" and malloc.bad is None \
+                and [str(t) for t in malloc.type.params] == ["i32"]:
             try:
                 p = malloc.value(self.store, size + align)
             except (wasmtime.Trap, wasmtime.WasmtimeError) as e:
@@ -627,7 +632,7 @@ class DynamicLinker:
         if sym is None:
             raise LinkError(f"no loaded module defines symbol {name!r}")
         if sym.kind == "func":
-            return Function(sym.value, self.store, f"{sym.provider}.{name}")
+            return Function(sym.value, self.store, f"{sym.provider}.{name}", sym.bad, self.world.lock)
         if sym.kind == "data":
             return sym.value
 
@@ -700,8 +705,10 @@ class DynamicLinker:
         self._check_limits(dl, f"side module {name!r}")
         for lib in dl.needed:
             self._load_needed(lib, path, dl, name)
-        module = world._compile_bytes(wasm, name)
-        imports = [ImportSlot(i.module, i.name or "", i.type) for i in module.imports]
+        module, types = world._compile_bytes(wasm, name)
+        imports = [ImportSlot(i.module, i.name or "", i.type, types.imports.get(k), k)
+                   for k, i in enumerate(module.imports)]
+        self._loading = wasm
         counts = {0: 0, 1: 0, 2: 0, 3: 0, 4: 0}
         for imp in imports:
             counts[{"func": 0, "table": 1, "memory": 2, "global": 3}.get(kind_of(imp.type), 4)] += 1
@@ -751,12 +758,13 @@ class DynamicLinker:
         exports = dict(inst.exports(self.store))
         for sym, idx in late_slots:
             self.table.set(self.store, idx, exports[sym])
-        entry = Entry(name, module, wasm, imports, {e.name: e.type for e in module.exports}, kind="side")
+        entry = Entry(name, module, wasm, imports, {e.name: e.type for e in module.exports}, kind="side",
+                      bad_exports=types.exports)
         entry.instance, entry.bound, entry.exports, entry.scan = inst, externs, exports, scan
         entry.meta = {"memory_base": memory_base, "table_base": table_base, "dylink": dl}
         # publish symbols before running constructors (they may call back into other libraries)
         for n, x in exports.items():
-            self._define(n, x, name, memory_base, relocatable=True)
+            self._define(n, x, name, memory_base, relocatable=True, bad=types.exports.get(n))
         world._register_loaded(entry)
         handle = LibHandle(world, name, memory_base, table_base, dl)
         self.libs[name] = handle
@@ -801,24 +809,24 @@ class DynamicLinker:
             if k == "func":
                 sym = self.symbols.get(nm)
                 if sym is not None and sym.kind == "func":
-                    why = type_mismatch(imp.type, sym.type)
+                    why = type_mismatch(imp.type, sym.type, imp.bad, sym.bad)
                     if why:
-                        raise LinkError(f"{who} imports env.{nm} as {fmt_type(imp.type)}, but {sym.provider} "
-                                        f"defines it as {fmt_type(sym.type)}")
+                        raise LinkError(f"{who} imports env.{nm} as {fmt_type(imp.type, imp.bad)}, but {sym.provider} "
+                                        f"defines it as {fmt_type(sym.type, sym.bad)}")
                     return sym.value
                 host = world._hosts.get(("env", nm))
                 if host is not None:
-                    if type_mismatch(imp.type, host.type):
-                        raise LinkError(f"{who} imports env.{nm} as {fmt_type(imp.type)}, but the host function "
+                    if type_mismatch(imp.type, host.type, imp.bad):
+                        raise LinkError(f"{who} imports env.{nm} as {fmt_type(imp.type, imp.bad)}, but the host function "
                                         f"has type {fmt_type(host.type)}")
                     return host.func
                 if self.emscripten_shims and nm in EMSCRIPTEN_SHIMS:
-                    shim = EMSCRIPTEN_SHIMS[nm](self, imp.type)
+                    shim = EMSCRIPTEN_SHIMS[nm](self, imp.type) if imp.bad is None else None
                     if shim is not None:
                         return shim
                 act = world._stub_action(imp)
                 if act is not None:
-                    return world._make_stub(lib, imp, act)
+                    return world._make_stub(lib, imp, act, self._loading)
                 if allow_undefined or weak:
                     return self._lazy_func(lib, imp, undo)
                 raise LinkError(f"{who} needs function {nm} (import env.{nm}), which neither the main module nor "
@@ -832,7 +840,7 @@ class DynamicLinker:
                     return wasmtime.Global(self.store, imp.type, addr)
                 act = world._stub_action(imp)
                 if act is not None:
-                    return world._make_stub(lib, imp, act)
+                    return world._make_stub(lib, imp, act, self._loading)
                 raise LinkError(f"{who} imports global env.{nm}, which no loaded module provides")
         if imp.module == "GOT.mem" and k == "global":
             nm = imp.name
@@ -881,6 +889,10 @@ class DynamicLinker:
         raise LinkError(f"{who}: unresolved import {v}")
 
     def _lazy_func(self, lib: str, imp, undo: list):
+        if imp.bad is not None:
+            raise LinkError(f"side module {lib!r} imports env.{imp.name} ({imp.bad.desc}), which no loaded module "
+                            f"defines; it cannot be bound lazily: {imp.bad.bad} is not supported by the wasmtime "
+                            "Python API")
         from wasmweld.runtime.trampoline import Trampoline, TrampolineSpec
 
         spec = TrampolineSpec()

@@ -11,14 +11,18 @@ Each holds a wasmtime object and the store it lives in; errors are
 
 from __future__ import annotations
 
+import contextlib
+
 import wasmtime
 
 from wasmweld.errors import ExecutionError
-from wasmweld.runtime._linking import exec_error, first_line, fmt_type
+from wasmweld.runtime._linking import exec_error, first_line, fmt_type, vt_name
+from wasmweld.runtime.typecheck import Unsupported
 
-__all__ = ["Function", "Memory", "Global", "Table", "INT_RANGES"]
+__all__ = ["Function", "Memory", "Global", "Table", "INT_RANGES", "NO_LOCK"]
 
-
+#: what wrappers made outside a World lock with (nothing)
+NO_LOCK = contextlib.nullcontext()
 
 INT_RANGES = {"i32": (-(1 << 31), 1 << 32), "i64": (-(1 << 63), 1 << 64)}
 
@@ -30,14 +34,16 @@ class Function:
     :class:`ExecutionError` naming ``module.name``.
     """
 
-    __slots__ = ("_func", "_store", "name", "_ty", "_ranges")
+    __slots__ = ("_func", "_store", "name", "_ty", "_ranges", "_sig", "_lock")
 
-    def __init__(self, func: wasmtime.Func, store, name: str):
+    def __init__(self, func: wasmtime.Func, store, name: str, sig: Unsupported | None = None, lock=None):
         self._func = func
         self._store = store
         self.name = name
         self._ty = None
         self._ranges = None
+        self._sig = sig  # the module's own description when wasmtime-py cannot represent the type
+        self._lock = lock if lock is not None else NO_LOCK
 
     def _check_ints(self, args) -> None:
         """wasmtime wraps an out-of-range int around silently: refuse it instead (i32 also takes 0..2**32-1)."""
@@ -56,11 +62,21 @@ class Function:
 
     @property
     def params(self) -> list[str]:
-        return [str(t) for t in self.type.params]
+        """Parameter types by WAT name (``externref``, ``v128``, ``(ref null 3)`` ...)."""
+        if self._sig is not None:
+            return list(self._sig.params)
+        return [vt_name(t) for t in self.type.params]
 
     @property
     def results(self) -> list[str]:
-        return [str(t) for t in self.type.results]
+        if self._sig is not None:
+            return list(self._sig.results)
+        return [vt_name(t) for t in self.type.results]
+
+    @property
+    def unsupported(self) -> str | None:
+        """The first value type of the signature wasmtime-py cannot pass (then the function cannot be called)."""
+        return self._sig.bad if self._sig is not None else None
 
     @property
     def raw(self) -> wasmtime.Func:
@@ -68,9 +84,13 @@ class Function:
         return self._func
 
     def __call__(self, *args):
+        if self._sig is not None:  # checked before calling: no side effect happens
+            raise ExecutionError(f"{self.name} cannot be called from Python: its type {self._sig.desc} uses "
+                                 f"{self._sig.bad}, which the wasmtime Python API cannot represent")
         self._check_ints(args)
         try:
-            r = self._func(self._store, *args)
+            with self._lock:
+                r = self._func(self._store, *args)
         except (wasmtime.Trap, wasmtime.WasmtimeError) as e:
             if isinstance(e, wasmtime.WasmtimeError) and "parameters provided" in str(e):
                 raise ExecutionError(f"{self.name} takes {len(self.type.params)} arguments "
@@ -83,7 +103,7 @@ class Function:
         return r
 
     def __repr__(self) -> str:
-        return f"<Function {self.name} {fmt_type(self.type)}>"
+        return f"<Function {self.name} {fmt_type(self.type, self._sig)}>"
 
 
 class Memory:
@@ -186,12 +206,18 @@ class Memory:
 class Global:
     """A global: ``.value`` reads it, ``.set(v)`` writes a mutable one."""
 
-    __slots__ = ("_g", "_store", "name")
+    __slots__ = ("_g", "_store", "name", "_sig")
 
-    def __init__(self, g: wasmtime.Global, store, name: str):
+    def __init__(self, g: wasmtime.Global, store, name: str, sig: Unsupported | None = None):
         self._g = g
         self._store = store
         self.name = name
+        self._sig = sig
+
+    def _check(self) -> None:
+        if self._sig is not None:
+            raise ExecutionError(f"global {self.name}: its type {self._sig.desc} uses {self._sig.bad}, which the "
+                                 "wasmtime Python API cannot represent")
 
     @property
     def raw(self) -> wasmtime.Global:
@@ -199,6 +225,7 @@ class Global:
 
     @property
     def value(self):
+        self._check()
         return self._g.value(self._store)
 
     @property
@@ -206,13 +233,14 @@ class Global:
         return self._g.type(self._store).mutable
 
     def set(self, v) -> None:
+        self._check()
         try:
             self._g.set_value(self._store, v)
         except (wasmtime.WasmtimeError, TypeError) as e:
             raise ExecutionError(f"global {self.name}: cannot set {v!r}: {first_line(e)}") from None
 
     def __repr__(self) -> str:
-        return f"<Global {self.name} = {self.value!r}>"
+        return f"<Global {self.name} = {self.value!r}>" if self._sig is None else f"<Global {self.name} {self._sig.desc}>"
 
 
 class Table:

@@ -33,6 +33,7 @@ import or export involved; a failed ``add`` leaves the World as it was.
 from __future__ import annotations
 
 import os
+import threading
 from typing import Any, Callable, Iterable
 
 import wasmtime
@@ -45,6 +46,7 @@ from wasmweld.runtime._linking import (
 from wasmweld.runtime.cache import ArtifactCache, compile_module, engine_settings, is_artifact, load_artifact, make_engine
 from wasmweld.runtime.engine import looks_like_wat, wat2wasm
 from wasmweld.runtime.objects import Function, Global, Memory, Table
+from wasmweld.runtime.typecheck import TypeReport, trap_stub, type_report
 from wasmweld.runtime.wasi import WASI_MODULES, WasiOptions, make_wasi_config
 
 __all__ = ["World", "WasiOptions", "Function", "Memory", "Global", "Table", "Handle", "ProcExit", "parse_functype"]
@@ -100,6 +102,8 @@ class World:
         self.settings = engine_settings(fuel=fuel is not None, **(features or {}))
         self.engine = make_engine(self.settings)
         self.store = wasmtime.Store(self.engine)
+        #: held around every call into the store (one thread at a time; re-entrant for host callbacks)
+        self._lock = threading.RLock()
         if fuel is not None:
             self.store.set_fuel(check_fuel(fuel))
         self.trust_artifacts = bool(trust_artifacts)
@@ -155,19 +159,20 @@ class World:
     def _compile_wat(self, text: str, name: str) -> wasmtime.Module:
         mod = self._wat_cache.get(text)
         if mod is None:
-            mod = self._compile_bytes(wat2wasm(text), name)
+            mod = self._compile_bytes(wat2wasm(text), name)[0]
             self._wat_cache[text] = mod
         return mod
 
-    def _compile_bytes(self, wasm: bytes, name: str) -> wasmtime.Module:
+    def _compile_bytes(self, wasm: bytes, name: str) -> tuple[wasmtime.Module, TypeReport]:
+        """The compiled module and its type report (what wasmtime-py cannot be asked about)."""
         if self.cache is not None:
-            return self.cache.load_or_compile(wasm, name)
-        return compile_module(self.engine, wasm, name)
+            return self.cache.load_or_compile_typed(wasm, name)
+        return compile_module(self.engine, wasm, name), type_report(wasm)
 
-    def _read_source(self, source: Any, name: str) -> tuple[bytes | None, wasmtime.Module | None, str | None]:
-        """-> (wasm bytes or None, precompiled module or None, path or None)."""
+    def _read_source(self, source: Any, name: str) -> tuple[bytes | None, Any, str | None]:
+        """-> (wasm bytes or None, (precompiled module, its type report or None) or None, path or None)."""
         if isinstance(source, wasmtime.Module):
-            return None, source, None
+            return None, (source, None), None
         if hasattr(source, "encode") and not isinstance(source, str):
             try:
                 data = source.encode()
@@ -186,7 +191,8 @@ class World:
         if isinstance(source, (str, os.PathLike)):
             path = os.fspath(source)
             if is_artifact(path):
-                return None, load_artifact(path, self.engine, self.settings, trusted=self.trust_artifacts), path
+                return None, load_artifact(path, self.engine, self.settings, trusted=self.trust_artifacts,
+                                           with_types=True), path
             try:
                 with open(path, "rb") as f:
                     data = f.read()
@@ -249,10 +255,16 @@ class World:
                 from wasmweld.runtime.dylink_loader import export_all_funcs
 
                 wasm = export_all_funcs(wasm)
-        if module is None:
-            module = self._compile_bytes(wasm, name)
-        entry = Entry(name, module, wasm, [ImportSlot(i.module, i.name or "", i.type) for i in module.imports],
-                       {e.name: e.type for e in module.exports}, export_all=export_all)
+        return self._add_compiled(name, wasm, module, export_all=export_all)
+
+    def _add_compiled(self, name: str, wasm: bytes | None, compiled: tuple | None, *,
+                      export_all: bool = False) -> Handle:
+        module, types = compiled if compiled is not None else self._compile_bytes(wasm, name)
+        types = types or TypeReport()
+        imports = [ImportSlot(i.module, i.name or "", i.type, types.imports.get(k), k)
+                   for k, i in enumerate(module.imports)]
+        entry = Entry(name, module, wasm, imports, {e.name: e.type for e in module.exports}, export_all=export_all,
+                      bad_exports=types.exports)
         self._admit(entry)
         return Handle(self, name)
 
@@ -326,9 +338,9 @@ class World:
                 continue
             for imp in e.imports:
                 if imp.module == module and imp.name == name:
-                    why = type_mismatch(imp.type, ft)
+                    why = type_mismatch(imp.type, ft, imp.bad)
                     if why:
-                        raise LinkError(f"module {e.name!r} imports {label} as {fmt_type(imp.type)}, "
+                        raise LinkError(f"module {e.name!r} imports {label} as {fmt_type(imp.type, imp.bad)}, "
                                         f"but the host function {label} has type {fmt_type(ft)}")
         self._hosts[(module, name)] = host
         self._settle()
@@ -337,10 +349,15 @@ class World:
         """Satisfy ``module.name`` (all of ``module`` when name is None) with a stub.
 
         Functions: ``action="trap"`` traps with a message naming the import when called,
-        ``"zero"`` returns zeros. Globals get 0, memories and tables are created empty.
+        ``"default"`` (as ``edit --stub-default``; also spelled ``"zero"``) returns zeros/nulls.
+        Globals get 0, memories and tables are created empty. A function whose type uses a
+        value type wasmtime-py cannot represent (v128, GC references) is stubbed by a small
+        generated Wasm function that traps (``unreachable``) whatever the action.
         """
+        if action == "default":
+            action = "zero"
         if action not in ("trap", "zero"):
-            raise LinkError(f"stub action must be 'trap' or 'zero', not {action!r}")
+            raise LinkError(f"stub action must be 'trap' or 'default' (or 'zero'), not {action!r}")
         self._stubs[(module, name)] = action
         self._settle()
 
@@ -350,9 +367,9 @@ class World:
         if ety is None:
             have = sorted(n for n, t in target.export_types.items() if kind_of(t) == kind_of(imp.type))
             hint = f"; its {kind_of(imp.type)} exports: {', '.join(have[:8])}{' ...' if len(have) > 8 else ''}" if have else ""
-            raise LinkError(f"module {importer.name!r} imports {imp.label} ({fmt_type(imp.type)}), "
+            raise LinkError(f"module {importer.name!r} imports {imp.label} ({fmt_type(imp.type, imp.bad)}), "
                             f"but module {target.name!r} has no export {imp.name!r}{hint}")
-        why = type_mismatch(imp.type, ety)
+        why = type_mismatch(imp.type, ety, imp.bad, target.bad_exports.get(imp.name))
         if why:
             raise LinkError(f"module {importer.name!r} imports {imp.label}, but {target.name}.{imp.name} "
                             f"does not fit: {why}")
@@ -374,14 +391,24 @@ class World:
             act = "trap"
         return act
 
-    def _make_stub(self, importer: str, imp: ImportSlot, action: str):
-        key = (importer, imp.module, imp.name, fmt_type(imp.type), action)
+    def _make_stub(self, importer: str, imp: ImportSlot, action: str, wasm: bytes | None = None):
+        key = (importer, imp.module, imp.name, fmt_type(imp.type, imp.bad), action)
         ext = self._stub_cache.get(key)
         if ext is None:
-            ext = self._stub_cache[key] = self._new_stub(importer, imp, action)
+            ext = self._stub_cache[key] = self._new_stub(importer, imp, action, wasm)
         return ext
 
-    def _new_stub(self, importer: str, imp: ImportSlot, action: str):
+    def _wasm_stub(self, importer: str, imp: ImportSlot, wasm: bytes | None):
+        """A trapping stub for an import whose type wasmtime-py cannot represent: a generated Wasm function."""
+        if wasm is None or imp.index < 0 or kind_of(imp.type) != "func":
+            raise LinkError(f"module {importer!r}: cannot stub {imp.label}: its type {imp.bad.desc} uses "
+                            f"{imp.bad.bad}, which the wasmtime Python API cannot represent")
+        module = compile_module(self.engine, trap_stub(wasm, imp.index), f"stub of {imp.label}")
+        return wasmtime.Instance(self.store, module, []).exports(self.store)["stub"]
+
+    def _new_stub(self, importer: str, imp: ImportSlot, action: str, wasm: bytes | None = None):
+        if imp.bad is not None:
+            return self._wasm_stub(importer, imp, wasm)
         k = kind_of(imp.type)
         if k == "func":
             label = imp.label
@@ -415,22 +442,22 @@ class World:
             return DEP, target
         host = self._hosts.get((imp.module, imp.name))
         if host is not None:
-            why = type_mismatch(imp.type, host.type)
+            why = type_mismatch(imp.type, host.type, imp.bad)
             if why:
-                raise LinkError(f"module {entry.name!r} imports {imp.label} as {fmt_type(imp.type)}, "
+                raise LinkError(f"module {entry.name!r} imports {imp.label} as {fmt_type(imp.type, imp.bad)}, "
                                 f"but the host function {imp.label} has type {fmt_type(host.type)}")
             return OK, host.func
         if imp.module in WASI_MODULES and self._linker is not None:
             ext = self._wasi_extern(imp.name)
             if ext is None:
                 raise LinkError(f"module {entry.name!r} imports {imp.label}, which WASI preview 1 does not provide")
-            why = type_mismatch(imp.type, extern_type(self.store, ext))
+            why = type_mismatch(imp.type, extern_type(self.store, ext), imp.bad)
             if why:
                 raise LinkError(f"module {entry.name!r} imports {imp.label}, but WASI's {imp.name} does not fit: {why}")
             return OK, ext
         action = self._stub_action(imp)
         if action is not None:
-            return OK, self._make_stub(entry.name, imp, action)
+            return OK, self._make_stub(entry.name, imp, action, entry.wasm)
         return WAIT, self._why_missing(imp)
 
     def _why_missing(self, imp: ImportSlot) -> str:
@@ -542,6 +569,10 @@ class World:
             for k, imp in enumerate(e.imports):
                 if imp.module in names and pos[imp.module] >= pos[e.name]:
                     ft = imp.type
+                    if imp.bad is not None:
+                        raise LinkError(f"cannot route {e.name} -> {imp.label} through a trampoline (the modules import "
+                                        f"each other in a cycle): its type {imp.bad.desc} uses {imp.bad.bad}, which "
+                                        "the wasmtime Python API cannot represent")
                     i = spec.add([str(t) for t in ft.params], [str(t) for t in ft.results],
                                  f"{e.name} -> {imp.label}")
                     slot_of[(e.name, k)] = i
@@ -618,13 +649,13 @@ class World:
             parts = [f"module {n!r}: " + "; ".join(r[:3]) for n, r in pend.items()]
             raise LinkError("unsatisfied imports: " + " | ".join(parts))
 
-    def _wrap(self, ext, label: str):
+    def _wrap(self, ext, label: str, sig=None):
         if isinstance(ext, wasmtime.Func):
-            return Function(ext, self.store, label)
+            return Function(ext, self.store, label, sig, self._lock)
         if isinstance(ext, wasmtime.Memory):
             return Memory(ext, self.store, label)
         if isinstance(ext, wasmtime.Global):
-            return Global(ext, self.store, label)
+            return Global(ext, self.store, label, sig)
         if isinstance(ext, wasmtime.Table):
             return Table(ext, self.store, label)
         return ext
@@ -639,7 +670,7 @@ class World:
             raise LinkError(f"module {e.name!r} has no export {name!r}{hint}")
         if not isinstance(ext, wasmtime.Func):
             raise LinkError(f"{e.name}.{name} is a {type(ext).__name__.lower()}, not a function")
-        return Function(ext, self.store, f"{e.name}.{name}")
+        return Function(ext, self.store, f"{e.name}.{name}", e.bad_exports.get(name), self._lock)
 
     def invoke(self, module: str | int, name: str, *args):
         """Call ``module.name(*args)``."""
@@ -658,7 +689,8 @@ class World:
             raise LinkError(f"module {e.name!r}: function index {func_idx} is negative")
         if func_idx < nimp:
             k = [i for i, imp in enumerate(e.imports) if kind_of(imp.type) == "func"][func_idx]
-            return Function(e.bound[k], self.store, f"{e.name}.func[{func_idx}] (import {e.imports[k].label})")
+            return Function(e.bound[k], self.store, f"{e.name}.func[{func_idx}] (import {e.imports[k].label})",
+                            e.imports[k].bad, self._lock)
         if e.wasm is None:
             raise LinkError(f"module {e.name!r} was loaded precompiled; function indices are not available")
         if e.scan is None:
@@ -670,14 +702,15 @@ class World:
             raise LinkError(f"module {e.name!r} has {total} functions; index {func_idx} is out of range")
         for ex in e.scan.exports:
             if ex.kind == 0 and ex.index == func_idx:
-                return Function(e.exports[ex.name], self.store, f"{e.name}.func[{func_idx}] ({ex.name})")
+                return Function(e.exports[ex.name], self.store, f"{e.name}.func[{func_idx}] ({ex.name})",
+                                e.bad_exports.get(ex.name), self._lock)
         raise LinkError(f"function {func_idx} of module {e.name!r} is not exported; "
                         f"add the module with export_all=True to call it by index")
 
     def exports(self, module: str | int) -> dict[str, Any]:
         """All exports of a module: Function, Memory, Global or Table wrappers by export name."""
         e = self._ready_entry(module)
-        return {n: self._wrap(x, f"{e.name}.{n}") for n, x in e.exports.items()}
+        return {n: self._wrap(x, f"{e.name}.{n}", e.bad_exports.get(n)) for n, x in e.exports.items()}
 
     def memory(self, module: str | int, name: str | None = None) -> Memory:
         """The memory of a module (its first exported memory, else the one it imports)."""
@@ -694,6 +727,15 @@ class World:
             if isinstance(x, wasmtime.Memory):
                 return Memory(x, self.store, f"{e.name} (imported {imp.label})")
         raise LinkError(f"module {e.name!r} has no memory (neither exported nor imported)")
+
+    @property
+    def lock(self) -> threading.RLock:
+        """The lock held around every call into this World's store (see docs/security.md, thread model)."""
+        return self._lock
+
+    def entry(self, module: str | int) -> Entry:
+        """The World's record of an instantiated module (for the runtime package's own use)."""
+        return self._ready_entry(module)
 
     def instance(self, module: str | int) -> wasmtime.Instance:
         """The underlying ``wasmtime.Instance`` (for uses the wrappers do not cover)."""
@@ -758,8 +800,7 @@ class World:
             except DecodeError as e:
                 raise DecodeError(f"side module {name!r}: {e.message}", e.offset, e.context) from None
         if dl is None:
-            entry_source = module if module is not None else wasm
-            return self.add(name, entry_source)
+            return self._add_compiled(name, wasm, module)
         return self._dl_load(name, wasm, dl, path, main=main, allow_undefined=allow_undefined)
 
     def _derive_name(self, source: Any) -> str:
