@@ -504,3 +504,57 @@ def test_cycle_through_v128_is_a_clean_error():
     w.add("a", a)
     with pytest.raises(LinkError, match="through a trampoline.*uses v128"):
         w.add("b", b)
+
+
+def test_dlclose_of_the_last_side_module(tmp_path):
+    w = _main_world()
+    w.dlopen(_side(3), name="one")
+    w.dlopen(_side(4), name="two")
+    with pytest.raises(LinkError, match="'two' were loaded after it"):
+        w.remove("one")
+    with pytest.raises(LinkError, match="main module of dynamic linking"):
+        w.remove("main")
+    w.remove("two")
+    assert "two" not in w and "two" not in w.dynamic_linker.libs
+    assert all(s.provider != "two" for s in w.dynamic_linker.symbols.values())
+    w.remove("one")
+    w.dlopen(_side(5), name="one")  # loadable again under the same name
+    assert w.get_fn("one", "f")() == 5
+
+
+# ------------------------------------------------------------------ threads (item 13)
+
+_THREADS = r"""
+import threading
+from wasmweld.errors import ExecutionError
+from wasmweld.runtime.world import World
+w = World()
+w.add("c", '''(module (global $n (export "n") (mut i32) (i32.const 0))
+  (func (export "bump") (param i32) (local i32)
+    (loop $l (global.set $n (i32.add (global.get $n) (i32.const 1)))
+      (local.set 1 (i32.add (local.get 1) (i32.const 1)))
+      (br_if $l (i32.lt_u (local.get 1) (local.get 0)))))
+  (func (export "trap") (param i32) (call 0 (local.get 0)) unreachable))''')
+f = w.get_fn("c", "trap")
+def work():
+    for _ in range(300):
+        try:
+            f(1000)
+        except ExecutionError:
+            pass
+ts = [threading.Thread(target=work) for _ in range(4)]
+for t in ts: t.start()
+for t in ts: t.join()
+print(w.exports("c")["n"].value)
+"""
+
+
+def test_one_world_from_several_threads():
+    """Calls from several threads into one store run one at a time: without the lock wasmtime's unwinder
+    panics on concurrent traps (SIGABRT, exit 134); with it every update counts."""
+    import subprocess
+    import sys
+
+    p = subprocess.run([sys.executable, "-c", _THREADS], capture_output=True, text=True, timeout=300)
+    assert p.returncode == 0, p.stderr[-2000:]
+    assert p.stdout.split() == [str(4 * 300 * 1000)]

@@ -398,9 +398,16 @@ def test_remove_pending_module():
     w.add("waiter", '(module (import "x" "y" (func)))')
     w.remove("waiter")
     assert "waiter" not in w
-    w.add("ok", "(module)")
-    with pytest.raises(LinkError, match="cannot be removed"):
-        w.remove("ok")
+    # issue 15: an instantiated module can go when nothing imports it; a provider cannot
+    w.add("lib", '(module (func (export "f") (result i32) i32.const 7))')
+    w.add("user", '(module (import "lib" "f" (func (result i32))) (func (export "g") (result i32) call 0))')
+    with pytest.raises(LinkError, match="module 'lib' cannot be removed: 'user' imports from it"):
+        w.remove("lib")
+    w.remove("user")
+    w.remove("lib")
+    assert w.modules == []
+    w.add("lib", '(module (func (export "f") (result i32) i32.const 8))')  # the name is free again
+    assert w.invoke("lib", "f") == 8
 
 
 def test_stubs_trap_or_return_zero():

@@ -638,6 +638,27 @@ class DynamicLinker:
 
         return Global(sym.value, self.store, f"{sym.provider}.{name}")
 
+    def unload(self, name: str) -> None:
+        """``dlclose``: forget library ``name`` (the most recent one, nothing bound to it); raise LinkError otherwise."""
+        if name == self.main_name:
+            raise LinkError(f"module {name!r} is the main module of dynamic linking; it cannot be removed")
+        if name not in self.libs:
+            if any(s.provider == name for s in self.symbols.values()):
+                raise LinkError(f"module {name!r} cannot be removed: loaded side modules may use its symbols")
+            return
+        if list(self.libs)[-1] != name:
+            later = list(self.libs)[list(self.libs).index(name) + 1:]
+            raise LinkError(f"side module {name!r} cannot be removed: {', '.join(map(repr, later))} were loaded after "
+                            "it and may use its symbols (remove those first)")
+        if any(getattr(h, "soname", None) for h in self.libs.values() if h.name == name) \
+                and self.world.modules[-1] != name:
+            raise LinkError(f"side module {name!r} cannot be removed: another module needs it")
+        gone = {n for n, s in self.symbols.items() if s.provider == name}
+        self.symbols = {n: s for n, s in self.symbols.items() if n not in gone}
+        for n in gone:  # its table slots keep the functions (nothing else may call through them)
+            self.func_slots.pop(n, None)
+        del self.libs[name]
+
     # -- loading --------------------------------------------------------------------------
     def _search_roots(self, path: str | None) -> list[str]:
         """Folders NEEDED libraries may come from: the side module's own folder, then ``dlopen_path``."""

@@ -52,6 +52,18 @@ from wasmweld.runtime.wasi import WASI_MODULES, WasiOptions, make_wasi_config
 __all__ = ["World", "WasiOptions", "Function", "Memory", "Global", "Table", "Handle", "ProcExit", "parse_functype"]
 
 
+def _locked(method: Callable) -> Callable:
+    """Run a World method under the World's store lock (see :attr:`World.lock`)."""
+    import functools
+
+    @functools.wraps(method)
+    def run(self, *args, **kwargs):
+        with self._lock:
+            return method(self, *args, **kwargs)
+
+    return run
+
+
 class Handle:
     """What :meth:`World.add` / :meth:`World.dlopen` return: a module of the World by name.
 
@@ -232,6 +244,7 @@ class World:
     def __contains__(self, name: str) -> bool:
         return name in self._entries
 
+    @_locked
     def add(self, name: str, source: Any, *, export_all: bool = False) -> Handle:
         """Add a module under ``name``; instantiate it (and whatever waited for it) when possible.
 
@@ -304,15 +317,32 @@ class World:
         for i, n in enumerate(self._order):
             self._entries[n].index = i
 
+    @_locked
     def remove(self, name: str) -> None:
-        """Forget a module that is still waiting for imports (instantiated ones stay)."""
+        """Forget a module: a waiting one, or an instantiated one that nothing else imports.
+
+        A side module is unloaded like ``dlclose``: its symbols leave the symbol table
+        (only the most recently loaded library, and only when no other module bound to
+        it); the memory and table slots it used are not reused. The wasmtime instance
+        itself lives on in the store until the World is dropped.
+        """
         e = self._entries.get(name)
         if e is None:
             raise LinkError(f"no module named {name!r} in the World")
         if e.ready:
-            raise LinkError(f"module {name!r} is instantiated; instances cannot be removed")
+            users = sorted(o.name for o in self._entries.values()
+                           if o is not e and any(imp.module == name for imp in o.imports))
+            if users:
+                raise LinkError(f"module {name!r} cannot be removed: {', '.join(map(repr, users))} import"
+                                f"{'s' if len(users) == 1 else ''} from it")
+            if name in self._late_fills or any(name in (t.spec.slots[0].label if t.spec.slots else "")
+                                               for t in self._trampolines):
+                raise LinkError(f"module {name!r} cannot be removed: it is part of an import cycle")
+            if self._dl is not None:
+                self._dl.unload(name)
         self._drop(name)
 
+    @_locked
     def define_host(self, module: str, name: str, fn: Callable, type: Any, *, access_caller: bool = False) -> None:
         """Provide ``module.name`` as a host function ``fn`` of type ``type``.
 
@@ -345,6 +375,7 @@ class World:
         self._hosts[(module, name)] = host
         self._settle()
 
+    @_locked
     def stub(self, module: str, name: str | None = None, *, action: str = "trap") -> None:
         """Satisfy ``module.name`` (all of ``module`` when name is None) with a stub.
 
@@ -749,11 +780,13 @@ class World:
             return None
         return self.store.get_fuel()
 
+    @_locked
     def set_fuel(self, fuel: int) -> None:
         if not self.settings["fuel"]:
             raise ExecutionError("this World was created without fuel metering (World(fuel=...))")
         self.store.set_fuel(check_fuel(fuel))
 
+    @_locked
     def run_command(self, module: str | int, argv: Iterable[str] | None = None) -> int:
         """Run a WASI command module (its ``_start``); return the exit status."""
         e = self._ready_entry(module)
@@ -773,6 +806,7 @@ class World:
         return 0
 
     # -- dynamic linking ------------------------------------------------------------------
+    @_locked
     def dlopen(self, source: Any, name: str | None = None, *, main: str | None = None,
                allow_undefined: bool = False) -> Handle:
         """Load a module at run time and return a handle with ``.sym(name)``.
