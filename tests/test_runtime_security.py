@@ -8,6 +8,7 @@ the code before the fix (a patched artifact ran, a planted cache entry loaded,
 from __future__ import annotations
 
 import hashlib
+
 import json
 import os
 import stat
@@ -558,3 +559,110 @@ def test_one_world_from_several_threads():
     p = subprocess.run([sys.executable, "-c", _THREADS], capture_output=True, text=True, timeout=300)
     assert p.returncode == 0, p.stderr[-2000:]
     assert p.stdout.split() == [str(4 * 300 * 1000)]
+
+
+# ------------------------------------------------------------------ world manifests (item 18)
+
+HELLO = wat2wasm('''(module (import "wasi_snapshot_preview1" "fd_write" (func $w (param i32 i32 i32 i32) (result i32)))
+  (memory (export "memory") 1) (data (i32.const 16) "pwned\\n")
+  (func (export "main") (result i32)
+    (i32.store (i32.const 0) (i32.const 16)) (i32.store (i32.const 4) (i32.const 6))
+    (call $w (i32.const 1) (i32.const 0) (i32.const 1) (i32.const 8))))''')
+
+
+@pytest.mark.parametrize("wasi, key", [
+    ('stdout = "../victim.txt"', "wasi.stdout"),
+    ('stderr = "/tmp/../etc/victim"', "wasi.stderr"),
+    ('stdin = "/etc/hostname"', "wasi.stdin"),
+    ('preopens = { "/" = "/" }', "wasi.preopens"),
+    ('preopens = { "/up" = ".." }', "wasi.preopens"),
+    ('inherit_env = true', "wasi.inherit_env"),
+])
+def test_manifest_is_confined_to_its_folder(tmp_path, capsys, wasi, key):
+    d = tmp_path / "m"
+    d.mkdir()
+    (d / "h.wasm").write_bytes(HELLO)
+    victim = tmp_path / "victim.txt"
+    victim.write_text("precious")
+    (d / "w.toml").write_text(f'[[module]]\nname = "h"\npath = "h.wasm"\n[wasi]\n{wasi}\n[entries]\nmain = "h.main"\n')
+    assert cli(["run", str(d / "w.toml")]) == 1
+    err = capsys.readouterr().err
+    assert err.startswith("error: ") and key in err and "--trust-manifest" in err, err
+    assert victim.read_text() == "precious"
+    if key == "wasi.stdout":  # trusted: it may write where it says
+        assert cli(["run", "--trust-manifest", str(d / "w.toml")]) == 0
+        assert victim.read_text() == "pwned\n"
+
+
+def test_manifest_inside_its_folder_and_help_says_so(tmp_path, capsys):
+    (tmp_path / "h.wasm").write_bytes(HELLO)
+    (tmp_path / "w.toml").write_text('[[module]]\nname = "h"\npath = "h.wasm"\n[wasi]\nstdout = "sub/../out.txt"\n'
+                                     '[entries]\nmain = "h.main"\n')
+    assert cli(["run", str(tmp_path / "w.toml")]) == 0
+    assert (tmp_path / "out.txt").read_text() == "pwned\n"
+    capsys.readouterr()
+    assert cli(["run", "--help"]) == 0
+    out = " ".join(capsys.readouterr().out.split())
+    assert "as powerful as a script" in out and "--trust-manifest" in out and "--trust-artifact" in out
+
+
+# ------------------------------------------------------------------ issue 15: run's vocabulary and exit status
+
+
+def test_run_errors_name_cli_options(tmp_path, capsys):
+    (tmp_path / "h.wasm").write_bytes(HELLO)
+    assert cli(["run", "--no-wasi", str(tmp_path / "h.wasm"), "--invoke", "main"]) == 1
+    err = capsys.readouterr().err
+    assert "WASI is not enabled (--wasi)" in err and "World(" not in err
+    assert "--stub-missing" in err
+    assert cli(["run", "--no-wasi", "--stub-missing", str(tmp_path / "h.wasm"), "--invoke", "main", "--json"]) == 1
+    assert "stubbed import wasi_snapshot_preview1.fd_write" in capsys.readouterr().err
+    (tmp_path / "c.wasm").write_bytes(CONST)
+    assert cli(["run", str(tmp_path / "c.wasm"), "--invoke", "f", "--json"]) == 0
+    assert json.loads(capsys.readouterr().out) == {"schema": 1, "target": str(tmp_path / "c.wasm"), "invoke": "c.f",
+                                                   "results": [SECRET], "exit_status": None}
+
+
+def test_stub_default_is_the_edit_vocabulary():
+    w = World()
+    w.stub("env", "now", action="default")
+    w.add("m", '(module (import "env" "now" (func (result i64))) (func (export "f") (result i64) call 0))')
+    assert w.invoke("m", "f") == 0
+    with pytest.raises(LinkError, match="'trap' or 'default'"):
+        w.stub("env", "x", action="nothing")
+
+
+_NO_WASMTIME = r"""
+import sys
+class Block:
+    def find_spec(self, name, path=None, target=None):
+        if name == "wasmtime" or name.startswith("wasmtime."):
+            raise ModuleNotFoundError("No module named 'wasmtime'", name=name)
+sys.meta_path.insert(0, Block())
+from wasmweld.cli.main import main
+what = sys.argv[1]
+if what == "world":
+    import wasmweld
+    from wasmweld.errors import WasmError
+    try:
+        wasmweld.World()
+    except WasmError as e:
+        print("WasmError:", e)
+else:
+    sys.exit(main(sys.argv[2:]))
+"""
+
+
+@pytest.mark.parametrize("what, argv", [("world", []), ("cli", ["run", "{m}", "--invoke", "f"]),
+                                        ("cli", ["compile", "{m}", "-o", "{o}"])])
+def test_without_wasmtime_the_install_hint(tmp_path, what, argv):
+    import subprocess
+    import sys
+
+    (tmp_path / "m.wasm").write_bytes(CONST)
+    argv = [a.format(m=tmp_path / "m.wasm", o=tmp_path / "o.cwasm") for a in argv]
+    p = subprocess.run([sys.executable, "-c", _NO_WASMTIME, what, *argv], capture_output=True, text=True, timeout=120)
+    text = p.stdout + p.stderr
+    assert "pip install 'wasmweld[runtime]'" in text and "internal error" not in text and "Traceback" not in text, text
+    if what == "cli":
+        assert p.returncode == 1 and p.stderr.startswith("error: ") and not (tmp_path / "o.cwasm").exists()

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 from helpers import FIXTURES, compile_c
 from wasmweld.cli.main import main as cli
 from wasmweld.runtime.wasi import Preopen, WasiOptions
@@ -43,10 +45,23 @@ def test_cli_runs_a_wasi_command(tmp_path, capfd):
     path = tmp_path / "echo.wasm"
     path.write_bytes(compile_c(W / "wasi_echo.c", target="wasm32-wasi"))
     (tmp_path / "greeting.txt").write_text("hi\n")
-    status = cli(["run", "--env", "WHO=cli", "--dir", f"{tmp_path}::/data", str(path), "a", "b", "c"])
+    status = cli(["run", "--propagate-exit", "--env", "WHO=cli", "--dir", f"{tmp_path}::/data", str(path), "a", "b", "c"])
     assert status == 3
     out = capfd.readouterr().out
     assert out == "arg1=a\narg2=b\narg3=c\nwho=cli\nfile=hi\n"
+    # issue 15: by default the guest's status is named on stderr and wasmweld's own status is 0; arguments
+    # after TARGET that are not wasmweld options (-V) and everything after -- belong to the guest
+    status = cli(["run", "--env", "WHO=cli", str(path), "--dir", f"{tmp_path}::/data", "-V", "--", "--fuel"])
+    cap = capfd.readouterr()
+    assert status == 0 and cap.out == "arg1=-V\narg2=--\narg3=--fuel\nwho=cli\nfile=hi\n"
+    assert "the guest exited with status 3" in cap.err
+    status = cli(["run", str(path), "--env", "WHO=x", "--", "--fuel", "1"])
+    cap = capfd.readouterr()
+    assert status == 0 and cap.out == "arg1=--fuel\narg2=1\nwho=x\nfile=(none)\n"
+    assert "the guest exited with status 2" in cap.err
+    assert cli(["run", str(path), "--json", "x"]) == 0
+    doc = json.loads(capfd.readouterr().out.splitlines()[-1])
+    assert doc == {"schema": 1, "target": str(path), "invoke": None, "results": None, "exit_status": 1}
 
 
 def test_c_modules_in_a_cycle():

@@ -127,7 +127,8 @@ def is_manifest(path: str | os.PathLike) -> bool:
     return os.fspath(path).endswith(".toml")
 
 
-def load_manifest(path: str | os.PathLike) -> WorldManifest:
+def load_manifest(path: str | os.PathLike, *, confine: bool = True) -> WorldManifest:
+    """Read and parse a manifest file (see :func:`parse_manifest` for ``confine``)."""
     path = os.fspath(path)
     try:
         with open(path, encoding="utf-8") as f:
@@ -136,7 +137,7 @@ def load_manifest(path: str | os.PathLike) -> WorldManifest:
         raise ManifestError(f"{path}: cannot read: {e.strerror or e}") from None
     except UnicodeDecodeError:
         raise ManifestError(f"{path}: not UTF-8 text") from None
-    return parse_manifest(text, os.path.dirname(os.path.abspath(path)), path)
+    return parse_manifest(text, os.path.dirname(os.path.abspath(path)), path, confine=confine)
 
 
 def _str(v: Any, where: str, key: str) -> str:
@@ -145,19 +146,35 @@ def _str(v: Any, where: str, key: str) -> str:
     return v
 
 
-def parse_manifest(text: str, base_dir: str = ".", origin: str | None = None) -> WorldManifest:
-    """Parse manifest ``text``; relative paths are taken from ``base_dir``."""
+def parse_manifest(text: str, base_dir: str = ".", origin: str | None = None, *,
+                   confine: bool = True) -> WorldManifest:
+    """Parse manifest ``text``; relative paths are taken from ``base_dir``.
+
+    A manifest is as powerful as a script: it picks the files its guests may read and
+    write and what they see of the host. With ``confine`` (the default) every path that
+    grants something (the cache, WASI stdin/stdout/stderr, preopened directories) must lie
+    inside ``base_dir`` (symbolic links resolved; absolute paths and ``..`` only when
+    they stay inside) and ``wasi.inherit_env`` is refused; ``confine=False``
+    (``wasmweld run --trust-manifest``) lifts both.
+    """
     where = origin or "world manifest"
     data = _toml.loads(text, where, ManifestError, "not valid TOML")
     base_dir = os.path.abspath(base_dir)
+    base_real = os.path.realpath(base_dir)
     known = {"world", "module", "modules", "stubs", "wasi", "entries", "merge"}
     extra = sorted(set(data) - known)
     if extra:
         raise ManifestError(f"{where}: unknown key(s) {', '.join(extra)} (known: {', '.join(sorted(known))})")
     man = WorldManifest(origin, base_dir)
 
-    def abspath(p: str) -> str:
-        return p if os.path.isabs(p) else os.path.normpath(os.path.join(base_dir, p))
+    def abspath(p: str, key: str = "") -> str:
+        full = p if os.path.isabs(p) else os.path.normpath(os.path.join(base_dir, p))
+        if confine and key:
+            real = os.path.realpath(full)
+            if real != base_real and not real.startswith(base_real.rstrip(os.sep) + os.sep):
+                raise ManifestError(f"{where}: {key} = {p!r} is outside the manifest's folder {base_dir}; a manifest "
+                                    "may name only files inside its folder (wasmweld run --trust-manifest lifts this)")
+        return full
 
     world = data.get("world", {})
     if not isinstance(world, dict):
@@ -173,7 +190,7 @@ def parse_manifest(text: str, base_dir: str = ".", origin: str | None = None) ->
             raise ManifestError(f"{where}: world.fuel must be a whole number from 0 to {(1 << 64) - 1}")
         man.fuel = world["fuel"]
     if "cache_dir" in world:
-        man.cache_dir = abspath(_str(world["cache_dir"], where, "world.cache_dir"))
+        man.cache_dir = abspath(_str(world["cache_dir"], where, "world.cache_dir"), "world.cache_dir")
     if "stub_missing" in world:
         if not isinstance(world["stub_missing"], bool):
             raise ManifestError(f"{where}: world.stub_missing must be true or false")
@@ -196,7 +213,7 @@ def parse_manifest(text: str, base_dir: str = ".", origin: str | None = None) ->
         if name in seen:
             raise ManifestError(f"{where}: module name {name!r} appears twice")
         seen.add(name)
-        man.modules.append(ModuleSpec(name, abspath(path)))
+        man.modules.append(ModuleSpec(name, abspath(path)))  # code runs sandboxed: read from anywhere
 
     stubs = data.get("stubs", {})
     if not isinstance(stubs, dict):
@@ -210,7 +227,7 @@ def parse_manifest(text: str, base_dir: str = ".", origin: str | None = None) ->
         man.stubs.append(StubSpec(mod, nm if dot else None, action))
 
     if "wasi" in data:
-        man.wasi = _wasi(data["wasi"], where, abspath)
+        man.wasi = _wasi(data["wasi"], where, abspath, confine)
 
     entries = data.get("entries", {})
     if not isinstance(entries, dict):
@@ -236,7 +253,7 @@ def parse_manifest(text: str, base_dir: str = ".", origin: str | None = None) ->
     return man
 
 
-def _wasi(w: Any, where: str, abspath):
+def _wasi(w: Any, where: str, abspath, confine: bool = True):
     from wasmweld.runtime.wasi import Preopen, WasiOptions  # stdlib-only module (wasmtime imported lazily)
 
     if w is True:
@@ -257,6 +274,9 @@ def _wasi(w: Any, where: str, abspath):
         raise ManifestError(f"{where}: wasi.env must be a table of strings")
     if not isinstance(w.get("inherit_env", False), bool):
         raise ManifestError(f"{where}: wasi.inherit_env must be true or false")
+    if w.get("inherit_env") and confine:
+        raise ManifestError(f"{where}: wasi.inherit_env = true would give the guests this process's whole "
+                            "environment; refused unless the manifest is trusted (wasmweld run --trust-manifest)")
     readonly = w.get("readonly", [])
     if not isinstance(readonly, list) or not all(isinstance(g, str) for g in readonly):
         raise ManifestError(f"{where}: wasi.readonly must be a list of guest paths (strings)")
@@ -269,13 +289,14 @@ def _wasi(w: Any, where: str, abspath):
                             "does not open")
     pre = []
     for guest, host in preopens.items():
-        pre.append(Preopen(abspath(_str(host, where, f"wasi.preopens.{guest}")), guest, guest not in readonly))
+        pre.append(Preopen(abspath(_str(host, where, f"wasi.preopens.{guest}"), f"wasi.preopens.{guest!r}"), guest,
+                           guest not in readonly))
 
     def stream(key: str, default):
         v = w.get(key, default)
         if v is None or v == "inherit":
             return v
-        return abspath(_str(v, where, f"wasi.{key}"))
+        return abspath(_str(v, where, f"wasi.{key}"), f"wasi.{key}")
 
     return WasiOptions(argv=tuple(args) if args is not None else None, env=dict(env),
                        inherit_env=bool(w.get("inherit_env", False)), stdin=stream("stdin", None),

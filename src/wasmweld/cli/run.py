@@ -1,9 +1,10 @@
-"""``wasmweld run TARGET [--invoke FUNC ARGS...]``: run a module, a compiled artifact or a world.
+"""``wasmweld run TARGET [OPTIONS] [--] [ARG...]``: run a module, a compiled artifact or a world.
 
 TARGET is a ``.wasm``/``.wat`` module, a ``.cwasm`` artifact from ``wasmweld
 compile``, or a ``.toml`` world manifest (see :mod:`wasmweld.manifest`)::
 
-    $ wasmweld run hello.wasm a b          # a WASI command: runs _start, exits with its status
+    $ wasmweld run hello.wasm a -V         # a WASI command: runs _start with argv [hello.wasm, a, -V]
+    $ wasmweld run hello.wasm --fuel 9999 -- --fuel   # wasmweld's options first; after -- all is the guest's
     $ wasmweld run math.wasm --invoke add 2 3
     5
     $ wasmweld run world.toml --invoke bank.transfer 1 2 50      # the manifest as a swarm
@@ -11,15 +12,31 @@ compile``, or a ``.toml`` world manifest (see :mod:`wasmweld.manifest`)::
     $ wasmweld run world.toml --merged --invoke transfer 1 2 50  # the manifest as one merged module
     1
 
+After TARGET, wasmweld's own options are read as long as they come first; the
+first other argument (or everything after ``--``) starts the guest's
+arguments, which all belong to the guest (``-V`` included).
+
+Exit status: 0 when the guest ran (whatever its own exit status: a non-zero
+one is named on stderr, ``wasmweld: hello.wasm: the guest exited with status
+3``); 1 for an error (bad input, a trap, unsatisfied imports); 2 for a bug in
+wasmweld. ``--propagate-exit`` makes the guest's status wasmweld's (as
+``wasmtime run`` does). ``--json`` prints one JSON object on stdout:
+``{"schema": 1, "target": ..., "invoke": FUNC or null, "results": [...],
+"exit_status": N or null}``.
+
 Arguments of ``--invoke`` are converted to the function's parameter types
 (integers may be hex or negative; i32 also takes 0..2**32-1); results are
-printed one per line. A trap is reported as ``error: ...`` with status 1.
-WASI is on for single modules (stdio inherited, no files unless ``--dir``) and
-as the manifest says for worlds (``--wasi`` forces it on).
+printed one per line. WASI is on for single modules (stdio inherited, no
+files unless ``--dir``) and as the manifest says for worlds (``--wasi``
+forces it on). A world manifest is as powerful as a script (it chooses the
+files its guests read and write): it may only name paths inside its own
+folder and cannot pass on the environment unless ``--trust-manifest``.
 """
 
 from __future__ import annotations
 
+import argparse
+import json
 import os
 import sys
 
@@ -27,19 +44,34 @@ from wasmweld.errors import ExecutionError, LinkError, WasmError
 
 NAME = "run"
 
+_EPILOG = """\
+trust model (docs/security.md):
+  .cwasm    native code: loaded only when made by this user's wasmweld (authenticated with the key in
+            ~/.config/wasmweld), or with --trust-artifact
+  --cache   must be a directory of this user that others cannot write (--user-cache: ~/.cache/wasmweld)
+  --dlopen  NEEDED libraries only from the side module's folder and --dlopen-path
+  .toml     a world manifest is as powerful as a script: only paths inside its folder, no inherited
+            environment, unless --trust-manifest
+exit status: 0 ran (the guest's non-zero exit status is named on stderr), 1 error, 2 wasmweld bug;
+  --propagate-exit: the guest's exit status instead
+"""
+
 
 def register(subparsers):
     p = subparsers.add_parser(
         NAME,
         help="run a module, a compiled .cwasm or a world manifest",
         description="Run TARGET (.wasm/.wat module, .cwasm artifact, or .toml world manifest). Without --invoke, "
-        "runs the WASI command's _start with ARGS as its arguments; with --invoke FUNC, calls FUNC with ARGS.",
+        "runs the WASI command's _start with ARGs as its arguments; with --invoke FUNC, calls FUNC with ARGs. "
+        "After TARGET, wasmweld's options come first; the first other argument, or everything after --, "
+        "belongs to the guest.",
+        epilog=_EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     p.add_argument("target", metavar="TARGET", help="module, compiled artifact or world manifest ('-': a module on stdin)")
+    p.add_argument("args", nargs=argparse.REMAINDER, metavar="ARG",
+                   help="the guest's arguments (after wasmweld's options; `--` ends wasmweld's options)")
     p.add_argument("--invoke", nargs="+", metavar=("FUNC", "ARG"),
                    help="call FUNC (EXPORT or MODULE.EXPORT; worlds: also an entry point name) with ARGs")
-    p.add_argument("args", nargs="*", metavar="ARG",
-                   help="arguments of the WASI command (right after TARGET; options go before TARGET or after them)")
     p.add_argument("--merged", action="store_true",
                    help="(world manifests) run the one merged module instead of the swarm")
     p.add_argument("--wasi", dest="wasi", action="store_true", default=None, help="enable WASI")
@@ -49,6 +81,11 @@ def register(subparsers):
     p.add_argument("--env", action="append", default=[], metavar="NAME=VALUE",
                    help="environment variable for WASI (repeatable)")
     p.add_argument("--fuel", type=int, metavar="N", help="stop after N units of fuel (about N instructions)")
+    p.add_argument("--propagate-exit", action="store_true",
+                   help="exit with the guest's exit status (default: 0 when the guest ran; its status on stderr)")
+    p.add_argument("--json", action="store_true", help='print {"schema": 1, ...} with the results on stdout')
+    p.add_argument("--trust-manifest", action="store_true",
+                   help="let a world manifest name paths outside its folder and pass on the environment")
     p.add_argument("--cache", metavar="DIR", help="compiled-artifact cache directory (private to this user: "
                    "refused when another user owns it or others can write it)")
     p.add_argument("--user-cache", action="store_true",
@@ -65,9 +102,8 @@ def register(subparsers):
                    "module's own folder; repeatable)")
     p.add_argument("--dlopen-anywhere", action="store_true",
                    help="let NEEDED entries name absolute paths or '..' (off: they stay in the search path)")
+    p.set_defaults(run_parser=p)
     return p
-
-
 def _wasi_options(args, argv: list[str], base=None):
     from dataclasses import replace
 
@@ -120,14 +156,6 @@ def convert_args(fn, raw: list[str]) -> list:
     return out
 
 
-def _print_results(result) -> None:
-    if result is None:
-        return
-    values = result if isinstance(result, tuple) else (result,)
-    for v in values:
-        print(v)
-
-
 def _artifact_fuel_hint(path: str, fuel, trusted: bool) -> None:
     from wasmweld.runtime.cache import is_artifact, read_artifact_meta
 
@@ -139,12 +167,55 @@ def _artifact_fuel_hint(path: str, fuel, trusted: bool) -> None:
                                  "run it with --fuel N")
 
 
+def split_guest_args(parser: argparse.ArgumentParser, rest: list[str]) -> tuple[list[str], list[str]]:
+    """Split what follows TARGET into (wasmweld's options, the guest's arguments).
+
+    wasmweld's options are read while they come first; the first other argument,
+    or everything after ``--``, belongs to the guest.
+    """
+    actions = parser._option_string_actions  # argparse's own table of option strings
+    opts: list[str] = []
+    i = 0
+    while i < len(rest):
+        tok = rest[i]
+        if tok == "--":
+            return opts, rest[i + 1:]
+        act = actions.get(tok.split("=", 1)[0] if tok.startswith("--") else tok)
+        if act is None:
+            break
+        opts.append(tok)
+        i += 1
+        if tok.startswith("--") and "=" in tok:
+            continue
+        n = act.nargs
+        if n in ("+", "*"):
+            k = 0
+            while i + k < len(rest) and rest[i + k] != "--" and rest[i + k] not in actions:
+                k += 1
+        else:
+            k = 1 if n is None else (n if isinstance(n, int) else 0)
+        opts.extend(rest[i:i + k])
+        i += k
+    return opts, rest[i:]
+
+
 def run(args) -> int:
+    parser = getattr(args, "run_parser", None)
+    rest = list(args.args or [])
+    if parser is not None and rest:
+        opts, guest = split_guest_args(parser, rest)
+        if opts:
+            try:
+                parser.parse_args([*opts, "--", args.target], namespace=args)
+            except SystemExit as exc:  # a usage error in the options after TARGET
+                return exc.code if isinstance(exc.code, int) else 2
+        args.args = guest
     if args.invoke is not None:
-        if args.args:
-            raise ExecutionError("give the function's arguments after --invoke FUNC")
-        args.invoke, args.args = args.invoke[0], list(args.invoke[1:])
-    return _run(args)
+        args.invoke, args.args = args.invoke[0], list(args.invoke[1:]) + list(args.args)
+    outcome = _run(args)
+    if outcome.get("failed"):  # already reported on stderr
+        return 1
+    return _finish(args, outcome)
 
 
 def _check_entries(world, man, target: str) -> None:
@@ -155,81 +226,128 @@ def _check_entries(world, man, target: str) -> None:
                             f"module {ent.module!r}")
 
 
-def _run(args) -> int:
-    from wasmweld.cli.io import blame, display_name, read_input
-    from wasmweld.manifest import is_manifest, load_manifest, merge_world
-    from wasmweld.runtime.world import World
+_CLI_OPTION_NAMES = {"wasi": "--wasi", "stub_missing": "--stub-missing", "stub": "--stub MODULE[.NAME]"}
 
-    target = args.target
-    if target != "-" and not os.path.exists(target):
-        raise WasmError(f"{target}: no such file")
+
+def _parse_stubs(args) -> list[tuple[str, str | None]]:
     stubs = []
     for s in args.stub:
         mod, dot, nm = s.partition(".")
         if not mod or (dot and not nm):
             raise LinkError(f"--stub wants MODULE or MODULE.NAME, got {s!r}")
         stubs.append((mod, nm if dot else None))
+    return stubs
 
-    if is_manifest(target):
-        man = load_manifest(target)
-        wasi = man.wasi
-        if args.wasi is True or (wasi is not None and args.wasi is not False) or args.dir or args.env:
-            wasi = _wasi_options(args, [man.name or os.path.basename(target)], wasi)
-        elif args.wasi is False:
-            wasi = None
-        fuel = args.fuel if args.fuel is not None else man.fuel
-        cache = args.cache or (True if args.user_cache else man.cache_dir)
 
-        def manifest_world() -> World:
-            """The World the manifest describes, its stubs and the --stub ones declared, no module added."""
-            w = World(wasi=wasi or False, cache_dir=cache, fuel=fuel, stub_missing=args.stub_missing or man.stub_missing,
-                      **_world_options(args))
-            for st in man.stubs:
-                w.stub(st.module, st.name, action=st.action)
-            for mod, nm in stubs:
-                w.stub(mod, nm)
-            return w
+def _call(fn, raw: list[str]) -> dict:
+    from wasmweld.runtime.world import ProcExit
 
-        if args.merged:
-            try:
-                data = merge_world(man)
-            except WasmError as exc:  # about one module of the manifest: name its file
-                spec = next((m for m in man.modules if m.name == getattr(exc, "merge_input", None)), None)
-                if spec is not None and getattr(exc, "input_name", None) is None:
-                    exc.input_name = spec.path
-                if isinstance(exc, LinkError) and len(exc.problems) > 1 and getattr(exc, "input_name", None) is None:
-                    from wasmweld.cli.merge import error_line  # one line, as `wasmweld merge` prints it
+    try:
+        result = fn(*convert_args(fn, raw))
+    except ProcExit as exc:  # a WASI guest's proc_exit from an invoked function
+        return {"invoke": fn.name, "results": None, "exit_status": exc.code}
+    values = [] if result is None else list(result) if isinstance(result, tuple) else [result]
+    return {"invoke": fn.name, "results": values, "exit_status": None}
 
-                    print(f"error: {error_line(exc, f'wasmweld merge --world {target} --plan')}", file=sys.stderr)
-                    return 1
-                raise
-            world = manifest_world()
-            name = man.name or "world"
-            with blame(target):
-                world.add(name, data)
-            module_of = lambda text: (name, text)  # noqa: E731 - merged: every entry is an export
-        else:
-            world = manifest_world()
-            for spec in man.modules:
-                with blame(spec.path):
-                    world.add(spec.name, spec.path)
-            module_of = man.resolve_entry
-        for side in args.dlopen:
-            with blame(side):
-                world.dlopen(side)
-        world.link()
-        if not args.merged:
-            _check_entries(world, man, target)
-        if args.invoke is None:
-            entry = next((e for e in ("main", "_start") if e in man.entries), None)
-            if entry is None:
-                raise ExecutionError(f"{target}: nothing to run: give --invoke ENTRY (entries: "
-                                     f"{', '.join(sorted(man.entries)) or 'none'})")
-            args.invoke = entry
-        mod, func = module_of(args.invoke)
-        fn = world.get_fn(mod, func)
-        _print_results(fn(*convert_args(fn, args.args)))
-        return 0
+
+def _finish(args, outcome: dict) -> int:
+    """Print the results (or the JSON object); the exit status (see the module docstring)."""
+    status = outcome.get("exit_status")
+    if args.json:
+        results = outcome.get("results")
+        doc = {"schema": 1, "target": args.target, "invoke": outcome.get("invoke"),
+               "results": None if results is None else [v if isinstance(v, (int, float)) else repr(v) for v in results],
+               "exit_status": status}
+        sys.stdout.flush()
+        print(json.dumps(doc))
+    else:
+        for v in outcome.get("results") or ():
+            print(v)
+    sys.stdout.flush()
+    if status:
+        if args.propagate_exit:
+            return status
+        print(f"wasmweld: {args.target}: the guest exited with status {status} (--propagate-exit makes it "
+              "wasmweld's exit status)", file=sys.stderr)
+    return 0
+
+
+def _manifest_world(args, man, target: str, stubs):
+    """The World a manifest describes (its stubs and the --stub ones declared), no module added yet."""
+    from wasmweld.runtime.world import World
+
+    wasi = man.wasi
+    if args.wasi is True or (wasi is not None and args.wasi is not False) or args.dir or args.env:
+        wasi = _wasi_options(args, [man.name or os.path.basename(target)], wasi)
+    elif args.wasi is False:
+        wasi = None
+    w = World(wasi=wasi or False, cache_dir=args.cache or (True if args.user_cache else man.cache_dir),
+              fuel=args.fuel if args.fuel is not None else man.fuel,
+              stub_missing=args.stub_missing or man.stub_missing, **_world_options(args))
+    w.option_names.update(_CLI_OPTION_NAMES)
+    for st in man.stubs:
+        w.stub(st.module, st.name, action=st.action)
+    for mod, nm in stubs:
+        w.stub(mod, nm)
+    return w
+
+
+def _merged(man, target: str) -> bytes | None:
+    from wasmweld.manifest import merge_world
+
+    try:
+        return merge_world(man)
+    except WasmError as exc:  # about one module of the manifest: name its file
+        spec = next((m for m in man.modules if m.name == getattr(exc, "merge_input", None)), None)
+        if spec is not None and getattr(exc, "input_name", None) is None:
+            exc.input_name = spec.path
+        if isinstance(exc, LinkError) and len(exc.problems) > 1 and getattr(exc, "input_name", None) is None:
+            from wasmweld.cli.merge import error_line  # one line, as `wasmweld merge` prints it
+
+            print(f"error: {error_line(exc, f'wasmweld merge --world {target} --plan')}", file=sys.stderr)
+            return None
+        raise
+
+
+def _run_manifest(args, target: str, stubs) -> dict:
+    from wasmweld.cli.io import blame
+    from wasmweld.manifest import load_manifest
+
+    man = load_manifest(target, confine=not args.trust_manifest)
+    if args.merged:
+        data = _merged(man, target)
+        if data is None:
+            return {"failed": True}
+        world = _manifest_world(args, man, target, stubs)
+        name = man.name or "world"
+        with blame(target):
+            world.add(name, data)
+        module_of = lambda text: (name, text)  # noqa: E731 - merged: every entry is an export
+    else:
+        world = _manifest_world(args, man, target, stubs)
+        for spec in man.modules:
+            with blame(spec.path):
+                world.add(spec.name, spec.path)
+        module_of = man.resolve_entry
+    for side in args.dlopen:
+        with blame(side):
+            world.dlopen(side)
+    world.link()
+    if not args.merged:
+        _check_entries(world, man, target)
+    if args.invoke is None:
+        entry = next((e for e in ("main", "_start") if e in man.entries), None)
+        if entry is None:
+            raise ExecutionError(f"{target}: nothing to run: give --invoke ENTRY (entries: "
+                                 f"{', '.join(sorted(man.entries)) or 'none'})")
+        args.invoke = entry
+    mod, func = module_of(args.invoke)
+    return _call(world.get_fn(mod, func), args.args)
+
+
+def _run_module(args, target: str, stubs) -> dict:
+    from wasmweld.cli.io import blame, display_name, read_input
+    from wasmweld.runtime.world import World
 
     if args.merged:
         raise LinkError("--merged applies to world manifests (.toml) only")
@@ -242,6 +360,7 @@ def _run(args) -> int:
     wasi = False if args.wasi is False else _wasi_options(args, [base] + (args.args if args.invoke is None else []))
     world = World(wasi=wasi, cache_dir=args.cache or (True if args.user_cache else None), fuel=args.fuel,
                   stub_missing=args.stub_missing, **_world_options(args))
+    world.option_names.update(_CLI_OPTION_NAMES)
     for mod, nm in stubs:
         world.stub(mod, nm)
     with blame(target):
@@ -251,14 +370,22 @@ def _run(args) -> int:
             world.dlopen(side)
     world.link()
     if args.invoke is None:
-        status = world.run_command(name)
-        sys.stdout.flush()
-        return status
+        return {"invoke": None, "results": None, "exit_status": world.run_command(name)}
     mod, func = name, args.invoke
     if "." in args.invoke and args.invoke not in world.exports(name):
         m, _, f = args.invoke.partition(".")
         if m in world:
             mod, func = m, f
-    fn = world.get_fn(mod, func)
-    _print_results(fn(*convert_args(fn, args.args)))
-    return 0
+    return _call(world.get_fn(mod, func), args.args)
+
+
+def _run(args) -> dict:
+    from wasmweld.manifest import is_manifest
+
+    target = args.target
+    if target != "-" and not os.path.exists(target):
+        raise WasmError(f"{target}: no such file")
+    stubs = _parse_stubs(args)
+    if is_manifest(target):
+        return _run_manifest(args, target, stubs)
+    return _run_module(args, target, stubs)

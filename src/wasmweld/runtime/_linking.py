@@ -14,10 +14,12 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
-import wasmtime
+from wasmweld.runtime.engine import require_wasmtime
 
 from wasmweld.errors import ExecutionError, LinkError
 from wasmweld.runtime.typecheck import Unsupported
+
+wasmtime = require_wasmtime()  # a WasmError with the install hint when it is missing
 
 __all__ = ["ProcExit", "vt_name", "HOST_VALTYPES", "host_valtype", "parse_functype", "kind_of", "fmt_type", "extern_type",
            "is_simple", "type_mismatch", "MAX_FUEL", "check_fuel", "first_line", "trap_text", "exec_error",

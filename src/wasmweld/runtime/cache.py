@@ -58,6 +58,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from wasmweld.errors import CacheError, DecodeError, ValidationError
+from wasmweld.runtime.engine import require_wasmtime
 from wasmweld.runtime.typecheck import TypeReport, type_report
 from wasmweld.runtime.trust import check_private_dir, default_cache_dir, mac, user_key
 
@@ -91,7 +92,7 @@ def wasmtime_version() -> str:
 
         return version("wasmtime")
     except Exception:  # pragma: no cover - metadata missing in odd installs
-        import wasmtime
+        wasmtime = require_wasmtime()
 
         return getattr(wasmtime, "__version__", None) or "unknown"
 
@@ -122,7 +123,7 @@ def fingerprint(settings: dict[str, Any]) -> str:
 
 def make_engine(settings: dict[str, Any]):
     """Create a ``wasmtime.Engine`` for ``settings`` (see :func:`engine_settings`)."""
-    import wasmtime
+    wasmtime = require_wasmtime()
 
     from wasmweld.runtime.engine import make_config
 
@@ -133,7 +134,7 @@ def make_engine(settings: dict[str, Any]):
 
 def compile_module(engine, wasm: bytes, name: str | None = None):
     """Compile ``wasm`` (binary, or WAT text) to a ``wasmtime.Module``; errors -> ValidationError."""
-    import wasmtime
+    wasmtime = require_wasmtime()
 
     from wasmweld.runtime.engine import looks_like_wat
 
@@ -334,7 +335,7 @@ class _Opened:
 
     def deserialize(self, engine):
         """Load what was checked: the copy, or the checked descriptor (``/proc/self/fd/N``), never the path again."""
-        import wasmtime
+        wasmtime = require_wasmtime()
 
         proc = f"/proc/self/fd/{self.fd}"
         try:

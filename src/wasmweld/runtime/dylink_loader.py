@@ -57,7 +57,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
-import wasmtime
+from wasmweld.runtime.engine import require_wasmtime
 
 from wasmweld.custom.dylink import Dylink, SYMBOL_BINDING_WEAK, _Cursor, iter_sections
 from wasmweld.errors import DecodeError, EditError, ExecutionError, LinkError, WasmError
@@ -65,6 +65,8 @@ from wasmweld.runtime._linking import (
     DEP, OK, Entry, ImportSlot, exec_error, first_line, fmt_type, kind_of, type_mismatch,
 )
 from wasmweld.runtime.objects import Function, Global, Memory
+
+wasmtime = require_wasmtime()  # a WasmError with the install hint when it is missing
 
 __all__ = ["DynamicLinker", "DlLimits", "LibHandle", "ModuleScan", "ScanExport", "scan_module", "export_all_funcs",
            "EMSCRIPTEN_SHIMS"]

@@ -13,11 +13,13 @@ from __future__ import annotations
 
 import contextlib
 
-import wasmtime
+from wasmweld.runtime.engine import require_wasmtime
 
 from wasmweld.errors import ExecutionError
 from wasmweld.runtime._linking import exec_error, first_line, fmt_type, vt_name
 from wasmweld.runtime.typecheck import Unsupported
+
+wasmtime = require_wasmtime()  # a WasmError with the install hint when it is missing
 
 __all__ = ["Function", "Memory", "Global", "Table", "INT_RANGES", "NO_LOCK"]
 

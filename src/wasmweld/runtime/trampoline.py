@@ -28,6 +28,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from wasmweld.errors import LinkError
+from wasmweld.runtime.engine import require_wasmtime
 
 __all__ = ["TrampolineSpec", "Slot", "build_wat", "Trampoline"]
 
@@ -87,7 +88,7 @@ class Trampoline:
         wat = build_wat(spec)
         self._world = world
         self.module = world._compile_wat(wat, "<trampoline>")
-        import wasmtime
+        wasmtime = require_wasmtime()
 
         self.instance = wasmtime.Instance(world.store, self.module, [])
         ex = self.instance.exports(world.store)

@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 from typing import Callable, Iterable, Mapping, Union
 
 from wasmweld.errors import LinkError
+from wasmweld.runtime.engine import require_wasmtime
 
 __all__ = ["WasiOptions", "Preopen", "WASI_MODULES", "make_wasi_config"]
 
@@ -97,7 +98,7 @@ def _stream(cfg, which: str, value: Stream) -> None:
         setattr(cfg, f"{which}_custom", lambda data: value(bytes(data)))
         return
     path = os.fspath(value)
-    import wasmtime
+    wasmtime = require_wasmtime()
 
     try:
         setattr(cfg, f"{which}_file", path)
@@ -115,7 +116,7 @@ def _stream(cfg, which: str, value: Stream) -> None:
 
 def make_wasi_config(opts: WasiOptions, default_argv: Iterable[str] = ()):
     """Build a ``wasmtime.WasiConfig`` from ``opts``; bad grants raise LinkError."""
-    import wasmtime
+    wasmtime = require_wasmtime()
 
     cfg = wasmtime.WasiConfig()
     try:

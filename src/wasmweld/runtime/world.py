@@ -36,7 +36,7 @@ import os
 import threading
 from typing import Any, Callable, Iterable
 
-import wasmtime
+from wasmweld.runtime.engine import require_wasmtime
 
 from wasmweld.errors import CacheError, DecodeError, ExecutionError, LinkError, WasmError
 from wasmweld.runtime._linking import (
@@ -48,6 +48,8 @@ from wasmweld.runtime.engine import looks_like_wat, wat2wasm
 from wasmweld.runtime.objects import Function, Global, Memory, Table
 from wasmweld.runtime.typecheck import TypeReport, trap_stub, type_report
 from wasmweld.runtime.wasi import WASI_MODULES, WasiOptions, make_wasi_config
+
+wasmtime = require_wasmtime()  # a WasmError with the install hint when it is missing
 
 __all__ = ["World", "WasiOptions", "Function", "Memory", "Global", "Table", "Handle", "ProcExit", "parse_functype"]
 
@@ -148,15 +150,21 @@ class World:
         self._late_fills: dict[str, list] = {}
         self._wat_cache: dict[str, wasmtime.Module] = {}
         self._anon = 0
+        #: how errors name the options that would help (the CLI puts its own option names here)
+        self.option_names = {"wasi": "World(wasi=True)", "stub_missing": "World(stub_missing=True)",
+                             "stub": "World.stub(MODULE, NAME)"}
 
     # -- construction helpers ---------------------------------------------------------------
     @classmethod
-    def from_manifest(cls, manifest, **overrides) -> "World":
-        """Build a World from a :class:`wasmweld.manifest.WorldManifest` (or a path to one) and add its modules."""
+    def from_manifest(cls, manifest, *, trust: bool = False, **overrides) -> "World":
+        """Build a World from a :class:`wasmweld.manifest.WorldManifest` (or a path to one) and add its modules.
+
+        A manifest read from a path is confined to its folder unless ``trust`` (docs/security.md).
+        """
         from wasmweld.manifest import WorldManifest, load_manifest
 
         if not isinstance(manifest, WorldManifest):
-            manifest = load_manifest(manifest)
+            manifest = load_manifest(manifest, confine=not trust)
         kw = dict(wasi=manifest.wasi if manifest.wasi is not None else False,
                   cache_dir=manifest.cache_dir, fuel=manifest.fuel, stub_missing=manifest.stub_missing)
         kw.update(overrides)
@@ -493,7 +501,7 @@ class World:
 
     def _why_missing(self, imp: ImportSlot) -> str:
         if imp.module in WASI_MODULES:
-            return (f"{imp.label}: WASI is not enabled (World(wasi=True)) and no module named "
+            return (f"{imp.label}: WASI is not enabled ({self.option_names['wasi']}) and no module named "
                     f"{imp.module!r} was added")
         if any(m == imp.module for (m, _n) in self._hosts):
             return f"{imp.label}: host namespace {imp.module!r} has no function {imp.name!r}"
@@ -678,7 +686,9 @@ class World:
         pend = self.pending
         if pend:
             parts = [f"module {n!r}: " + "; ".join(r[:3]) for n, r in pend.items()]
-            raise LinkError("unsatisfied imports: " + " | ".join(parts))
+            hint = (f" (to run anyway, {self.option_names['stub_missing']} stubs every missing import with a "
+                    f"function that traps when called, or {self.option_names['stub']} stubs one)")
+            raise LinkError("unsatisfied imports: " + " | ".join(parts) + hint)
 
     def _wrap(self, ext, label: str, sig=None):
         if isinstance(ext, wasmtime.Func):
