@@ -173,6 +173,70 @@ def _startup(ctx):
     return rows
 
 
+_FIRST_WORLD = """
+import time
+import wasmtime
+import wasmweld
+t = time.perf_counter()
+e = wasmtime.Engine(); s = wasmtime.Store(e); l = wasmtime.Linker(e)
+plain = time.perf_counter() - t
+t = time.perf_counter()
+wasmweld.World()
+print(time.perf_counter() - t, plain)
+"""
+
+
+def _construction(ctx):
+    """``World()`` before anything is added (issue 16: <= 15 ms), in a fresh process after ``import wasmweld``."""
+    import subprocess
+    import sys
+
+    times, plains = [], []
+    for _ in range(1 if ctx.quick else max(3, ctx.repeats)):
+        out = subprocess.run([sys.executable, "-c", _FIRST_WORLD], capture_output=True, text=True, check=True)
+        w, p = map(float, out.stdout.split())
+        times.append(w)
+        plains.append(p)
+    label = "first World() in a process (wasmweld and wasmtime imported)"
+    return [ctx.row("World construction", label, "wasmweld World()", sorted(times)[len(times) // 2], runs=len(times)),
+            ctx.row("World construction", label, "wasmtime Engine+Store+Linker", sorted(plains)[len(plains) // 2],
+                    runs=len(plains))]
+
+
+def _chain(n):
+    from wasmweld.runtime.engine import wat2wasm
+
+    mods = []
+    for i in range(n):
+        if i == n - 1:
+            mods.append(wat2wasm('(module (func (export "f") (result i32) i32.const 1))'))
+        else:
+            mods.append(wat2wasm(f'(module (import "m{i + 1}" "f" (func $g (result i32))) '
+                                 '(func (export "f") (result i32) (i32.add (call $g) (i32.const 1))))'))
+    return mods
+
+
+def _reverse_order(ctx):
+    """Issue 17 item 21: World.add of N modules, each importing the next, added dependents first (was O(n^2-n^3))."""
+    from wasmweld.runtime.world import World
+
+    rows = []
+    for n in ((100, 200) if ctx.quick else (400, 800)):
+        mods = _chain(n)
+
+        def add_all():
+            w = World()
+            for i in range(n):
+                w.add(f"m{i}", mods[i])
+            assert w.invoke("m0", "f") == n
+
+        rows.append(ctx.measure("World.add, reverse dependency order", f"{n} modules in a chain", "wasmweld", add_all))
+        r = rows[-1]
+        if r.median_s is not None:
+            r.extra["per_module_ms"] = round(r.median_s / n * 1e3, 2)
+    return rows
+
+
 def run(ctx):
-    """Rows for `make bench` (bench/run.py): cross-module call overhead and cache start-up."""
-    return _calls(ctx) + _startup(ctx)
+    """Rows for `make bench` (bench/run.py): cross-module calls, construction, reverse-order adds, cache start-up."""
+    return _calls(ctx) + _construction(ctx) + _reverse_order(ctx) + _startup(ctx)

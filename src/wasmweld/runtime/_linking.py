@@ -23,7 +23,7 @@ wasmtime = require_wasmtime()  # a WasmError with the install hint when it is mi
 
 __all__ = ["ProcExit", "vt_name", "HOST_VALTYPES", "host_valtype", "parse_functype", "kind_of", "fmt_type", "extern_type",
            "is_simple", "type_mismatch", "MAX_FUEL", "check_fuel", "first_line", "trap_text", "exec_error",
-           "ImportSlot", "Entry", "Host", "WAIT", "DEP", "OK"]
+           "ImportSlot", "Entry", "DlLimits", "Host", "WAIT", "DEP", "OK"]
 
 
 class ProcExit(ExecutionError):
@@ -263,3 +263,17 @@ class Host:
 WAIT = "wait"
 DEP = "dep"
 OK = "ok"
+
+
+@dataclass(frozen=True)
+class DlLimits:
+    """What one side module's ``dylink.0`` may ask of the shared memory and table (``World(dl_limits=...)``).
+
+    A 90-byte side module can claim ``table_align=31`` or ``mem_size=3 GiB``; these bounds
+    refuse such requests with a LinkError before anything grows.
+    """
+
+    max_mem_size: int = 1 << 30  # bytes of data + bss
+    max_table_size: int = 1 << 20  # table slots
+    max_mem_align: int = 16  # log2: 64 KiB
+    max_table_align: int = 12  # log2: 4096 slots

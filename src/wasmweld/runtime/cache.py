@@ -51,7 +51,6 @@ import os
 import re
 import stat
 import struct
-import tempfile
 import time
 import warnings
 from dataclasses import dataclass, field
@@ -85,8 +84,17 @@ FORMAT = "wasmweld-cwasm/2"
 _TRAILER = struct.Struct("<I32s8s")  # meta length, HMAC-SHA256, magic
 _MAX_META = 1 << 20
 
+_VERSION: list[str] = []
+
+
 def wasmtime_version() -> str:
-    """The installed wasmtime-py version (the artifact format is tied to it)."""
+    """The installed wasmtime-py version (the artifact format is tied to it); looked up once per process."""
+    if not _VERSION:
+        _VERSION.append(_lookup_version())
+    return _VERSION[0]
+
+
+def _lookup_version() -> str:
     try:
         from importlib.metadata import version
 
@@ -115,10 +123,16 @@ def engine_settings(*, fuel: bool = False, opt_level: str = "speed", **features:
     return {"fuel": bool(fuel), "opt_level": opt_level, "features": dict(sorted(feats.items()))}
 
 
+_FINGERPRINTS: dict[str, str] = {}
+
+
 def fingerprint(settings: dict[str, Any]) -> str:
     """Hex digest identifying (wasmtime version, engine settings): 16 hex chars."""
-    blob = json.dumps({"wasmtime": wasmtime_version(), "settings": settings}, sort_keys=True).encode()
-    return hashlib.sha256(blob).hexdigest()[:16]
+    blob = json.dumps({"wasmtime": wasmtime_version(), "settings": settings}, sort_keys=True)
+    fp = _FINGERPRINTS.get(blob)
+    if fp is None:
+        fp = _FINGERPRINTS[blob] = hashlib.sha256(blob.encode()).hexdigest()[:16]
+    return fp
 
 
 def make_engine(settings: dict[str, Any]):
@@ -196,6 +210,8 @@ def serialize_artifact(module, settings: dict[str, Any], *, wasm: bytes | None =
 def _atomic_write(path: str, data: bytes) -> None:
     d = os.path.dirname(os.path.abspath(path))
     os.makedirs(d, exist_ok=True)
+    import tempfile  # imported when first needed: it costs start-up time
+
     fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=".cwasm", dir=d)
     try:
         with os.fdopen(fd, "wb") as f:

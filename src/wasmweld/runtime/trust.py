@@ -26,7 +26,6 @@ import hashlib
 import hmac
 import os
 import stat
-import tempfile
 
 from wasmweld.errors import CacheError
 
@@ -115,6 +114,8 @@ def user_key() -> bytes:
     key = _read_key(path)
     if key is None:
         check_private_dir(d, "configuration directory")
+        import tempfile  # imported when first needed: it costs start-up time
+
         fd, tmp = tempfile.mkstemp(prefix=".tmp-key-", dir=d)  # mkstemp: mode 0600
         try:
             os.write(fd, os.urandom(_KEY_SIZE))

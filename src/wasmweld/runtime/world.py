@@ -40,7 +40,7 @@ from wasmweld.runtime.engine import require_wasmtime
 
 from wasmweld.errors import CacheError, DecodeError, ExecutionError, LinkError, WasmError
 from wasmweld.runtime._linking import (
-    DEP, OK, WAIT, Entry, Host, ImportSlot, ProcExit, check_fuel, exec_error, extern_type, first_line, fmt_type,
+    DEP, OK, WAIT, DlLimits, Entry, Host, ImportSlot, ProcExit, check_fuel, exec_error, extern_type, first_line, fmt_type,
     kind_of, parse_functype, type_mismatch,
 )
 from wasmweld.runtime.cache import ArtifactCache, compile_module, engine_settings, is_artifact, load_artifact, make_engine
@@ -123,11 +123,7 @@ class World:
         self.trust_artifacts = bool(trust_artifacts)
         self.dlopen_path = tuple(os.fspath(p) for p in dlopen_path)
         self.dlopen_anywhere = bool(dlopen_anywhere)
-        if dl_limits is None:
-            from wasmweld.runtime.dylink_loader import DlLimits
-
-            dl_limits = DlLimits()
-        self.dl_limits = dl_limits
+        self.dl_limits = DlLimits() if dl_limits is None else dl_limits
         self.cache = None
         if cache_dir is not None and cache_dir is not False:
             self.cache = ArtifactCache(None if cache_dir is True else os.fspath(cache_dir), self.engine, self.settings)
@@ -149,6 +145,7 @@ class World:
         self._trampolines: list = []
         self._late_fills: dict[str, list] = {}
         self._wat_cache: dict[str, wasmtime.Module] = {}
+        self._importers: dict[str, set[str]] = {}  # module name -> names of the entries importing from it
         self._anon = 0
         #: how errors name the options that would help (the CLI puts its own option names here)
         self.option_names = {"wasi": "World(wasi=True)", "stub_missing": "World(stub_missing=True)",
@@ -301,15 +298,14 @@ class World:
             if why:
                 raise LinkError(f"module {entry.name!r} cannot take the place of the earlier {entry.name!r} in an "
                                 f"import cycle: {entry.name}.{export} is called through a trampoline, but {why}")
-        for other in self._entries.values():
+        for other_name in self._importers.get(entry.name, ()):
+            other = self._entries[other_name]
             if other.ready:
                 continue
             for imp in other.imports:
                 if imp.module == entry.name:
                     self._check_against_entry(other, imp, entry, adding=True)
-        entry.index = len(self._order)
-        self._entries[entry.name] = entry
-        self._order.append(entry.name)
+        self._register(entry)
         try:
             self._settle(new=entry.name)
         except WasmError:
@@ -318,12 +314,23 @@ class World:
                 self._drop(entry.name)
             raise
 
+    def _register(self, entry: Entry) -> None:
+        entry.index = len(self._order)
+        self._entries[entry.name] = entry
+        self._order.append(entry.name)
+        for imp in entry.imports:
+            self._importers.setdefault(imp.module, set()).add(entry.name)
+
     def _drop(self, name: str) -> None:
-        self._entries.pop(name, None)
+        e = self._entries.pop(name, None)
         if name in self._order:
             self._order.remove(name)
         for i, n in enumerate(self._order):
             self._entries[n].index = i
+        for imp in e.imports if e is not None else ():
+            users = self._importers.get(imp.module)
+            if users is not None:
+                users.discard(name)
 
     @_locked
     def remove(self, name: str) -> None:
@@ -523,43 +530,73 @@ class World:
             tramp.fill(i, entry.exports[export])
 
     def _settle(self, new: str | None = None) -> None:
-        while True:
-            progressed = False
-            for name in list(self._order):
-                e = self._entries.get(name)
-                if e is None or e.ready or e.kind != "module":
-                    continue
-                res = [self._lookup(e, imp) for imp in e.imports]
-                if all(r[0] == OK for r in res):
-                    try:
-                        self._instantiate(e, [r[1] for r in res])
-                    except WasmError:
-                        self._drop(e.name)
-                        raise
-                    progressed = True
-            if progressed:
-                continue
-            if not self._break_one_cycle():
+        """Instantiate what can be: ``new`` (a module just added) and whatever waited for it.
+
+        Work is proportional to the modules it touches: an instantiation wakes only the
+        modules importing from it, and cycles are looked for only among the pending modules
+        reachable from those touched (``new=None``: after a host function or stub, all).
+        """
+        if new is None:
+            work = [n for n in self._order if not self._entries[n].ready and self._entries[n].kind == "module"]
+        elif self._entries[new].ready:
+            work = sorted(self._importers.get(new, ()), key=lambda n: self._entries[n].index)
+        else:
+            work = [new]
+        while work:
+            touched = self._drain(work)
+            scc = self._find_cycle(touched) if touched else None
+            if scc is None:
                 return
+            self._instantiate_cycle(scc)
+            work = [u for n in scc for u in sorted(self._importers.get(n, ()), key=lambda x: self._entries[x].index)]
+
+    def _drain(self, work: list[str]) -> list[str]:
+        """Instantiate the modules of ``work`` that can be, waking their importers; return those still waiting."""
+        from collections import deque
+
+        queue = deque(work)
+        waiting: dict[str, None] = {}
+        while queue:
+            name = queue.popleft()
+            e = self._entries.get(name)
+            if e is None or e.ready or e.kind != "module":
+                waiting.pop(name, None)
+                continue
+            res = [self._lookup(e, imp) for imp in e.imports]
+            if not all(r[0] == OK for r in res):
+                waiting[name] = None
+                continue
+            try:
+                self._instantiate(e, [r[1] for r in res])
+            except WasmError:
+                self._drop(e.name)
+                raise
+            waiting.pop(name, None)
+            queue.extend(sorted(self._importers.get(name, ()), key=lambda n: self._entries[n].index))
+        return [n for n in waiting if n in self._entries and not self._entries[n].ready]
 
     # -- cycles ---------------------------------------------------------------------------
-    def _break_one_cycle(self) -> bool:
-        pending = [self._entries[n] for n in self._order if not self._entries[n].ready
-                   and self._entries[n].kind == "module"]
-        if not pending:
-            return False
+    def _find_cycle(self, touched: list[str]) -> list[str] | None:
+        """An import cycle that can be instantiated now, among the pending modules reachable from ``touched``."""
         deps: dict[str, set[str]] = {}
         blocked: set[str] = set()
-        for e in pending:
-            d = set()
+        stack = list(touched)
+        while stack:
+            n = stack.pop()
+            if n in deps:
+                continue
+            e = self._entries[n]
+            d: set[str] = set()
             for imp in e.imports:
                 kind, v = self._lookup(e, imp)
                 if kind == DEP:
                     d.add(v.name)
+                    if v.name not in deps and v.kind == "module":
+                        stack.append(v.name)
                 elif kind == WAIT:
-                    blocked.add(e.name)
-            deps[e.name] = d
-        cand = {e.name for e in pending if e.name not in blocked}
+                    blocked.add(n)
+            deps[n] = d
+        cand = {n for n in deps if n not in blocked}
         changed = True
         while changed:
             changed = False
@@ -568,13 +605,12 @@ class World:
                     cand.discard(n)
                     changed = True
         if not cand:
-            return False
-        order = [n for n in self._order if n in cand]
+            return None
+        order = sorted(cand, key=lambda n: self._entries[n].index)
         for scc in _tarjan(order, {n: deps[n] & cand for n in order}):
             if len(scc) > 1 or scc[0] in deps[scc[0]]:
-                self._instantiate_cycle(scc)
-                return True
-        return False
+                return scc
+        return None
 
     def _instantiate_cycle(self, scc: list[str]) -> None:
         from wasmweld.runtime.trampoline import Trampoline, TrampolineSpec
@@ -878,10 +914,8 @@ class World:
         return self._dl
 
     def _register_loaded(self, entry: Entry) -> None:
-        entry.index = len(self._order)
-        self._entries[entry.name] = entry
-        self._order.append(entry.name)
-        self._settle()
+        self._register(entry)
+        self._settle(new=entry.name)
 
 
 def _wrap_host(fn: Callable, label: str, results: list[str]):
@@ -919,10 +953,11 @@ def _tarjan(nodes: list[str], edges: dict[str, set[str]]) -> list[list[str]]:
     stack: list[str] = []
     out: list[list[str]] = []
     counter = 0
+    pos = {n: i for i, n in enumerate(nodes)}
     for root in nodes:
         if root in index:
             continue
-        work = [(root, iter(sorted(edges.get(root, ()), key=nodes.index)))]
+        work = [(root, iter(sorted(edges.get(root, ()), key=pos.__getitem__)))]
         index[root] = low[root] = counter
         counter += 1
         stack.append(root)
@@ -936,7 +971,7 @@ def _tarjan(nodes: list[str], edges: dict[str, set[str]]) -> list[list[str]]:
                     counter += 1
                     stack.append(w)
                     on.add(w)
-                    work.append((w, iter(sorted(edges.get(w, ()), key=nodes.index))))
+                    work.append((w, iter(sorted(edges.get(w, ()), key=pos.__getitem__))))
                     advanced = True
                     break
                 if w in on:
@@ -954,5 +989,5 @@ def _tarjan(nodes: list[str], edges: dict[str, set[str]]) -> list[list[str]]:
                     comp.append(w)
                     if w == v:
                         break
-                out.append(sorted(comp, key=nodes.index))
+                out.append(sorted(comp, key=pos.__getitem__))
     return out
