@@ -224,7 +224,7 @@ def _reverse_order(ctx):
     for n in ((100, 200) if ctx.quick else (400, 800)):
         mods = _chain(n)
 
-        def add_all():
+        def add_all(n=n, mods=mods):
             w = World()
             for i in range(n):
                 w.add(f"m{i}", mods[i])
