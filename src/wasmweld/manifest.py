@@ -176,25 +176,7 @@ def parse_manifest(text: str, base_dir: str = ".", origin: str | None = None, *,
                                     "may name only files inside its folder (wasmweld run --trust-manifest lifts this)")
         return full
 
-    world = data.get("world", {})
-    if not isinstance(world, dict):
-        raise ManifestError(f"{where}: [world] must be a table")
-    for k in world:
-        if k not in ("name", "fuel", "cache_dir", "stub_missing"):
-            raise ManifestError(f"{where}: unknown key world.{k}")
-    if "name" in world:
-        man.name = _str(world["name"], where, "world.name")
-    if "fuel" in world:
-        if not isinstance(world["fuel"], int) or isinstance(world["fuel"], bool) or \
-                not 0 <= world["fuel"] < 1 << 64:
-            raise ManifestError(f"{where}: world.fuel must be a whole number from 0 to {(1 << 64) - 1}")
-        man.fuel = world["fuel"]
-    if "cache_dir" in world:
-        man.cache_dir = abspath(_str(world["cache_dir"], where, "world.cache_dir"), "world.cache_dir")
-    if "stub_missing" in world:
-        if not isinstance(world["stub_missing"], bool):
-            raise ManifestError(f"{where}: world.stub_missing must be true or false")
-        man.stub_missing = world["stub_missing"]
+    _parse_world(data.get("world", {}), man, where, abspath)
 
     mods = data.get("module", data.get("modules", []))
     if "module" in data and "modules" in data:
@@ -215,16 +197,7 @@ def parse_manifest(text: str, base_dir: str = ".", origin: str | None = None, *,
         seen.add(name)
         man.modules.append(ModuleSpec(name, abspath(path)))  # code runs sandboxed: read from anywhere
 
-    stubs = data.get("stubs", {})
-    if not isinstance(stubs, dict):
-        raise ManifestError(f"{where}: [stubs] must be a table of \"module.name\" = \"trap\" | \"zero\"")
-    for key, action in stubs.items():
-        if action not in ("trap", "zero"):
-            raise ManifestError(f"{where}: stubs.{key!r} must be \"trap\" or \"zero\", not {action!r}")
-        mod, dot, nm = key.partition(".")
-        if not mod:
-            raise ManifestError(f"{where}: bad stub key {key!r}")
-        man.stubs.append(StubSpec(mod, nm if dot else None, action))
+    man.stubs = _parse_stubs(data.get("stubs", {}), where)
 
     if "wasi" in data:
         man.wasi = _wasi(data["wasi"], where, abspath, confine)
@@ -251,6 +224,46 @@ def parse_manifest(text: str, base_dir: str = ".", origin: str | None = None, *,
         raise ManifestError(f"{where}: [merge]: {e}") from None
     man.merge_options = dict(merge)
     return man
+
+
+def _parse_world(world: Any, man: WorldManifest, where: str, abspath) -> None:
+    """The ``[world]`` table: name, fuel, cache_dir, stub_missing."""
+    if not isinstance(world, dict):
+        raise ManifestError(f"{where}: [world] must be a table")
+    for k in world:
+        if k not in ("name", "fuel", "cache_dir", "stub_missing"):
+            raise ManifestError(f"{where}: unknown key world.{k}")
+    if "name" in world:
+        man.name = _str(world["name"], where, "world.name")
+    if "fuel" in world:
+        if not isinstance(world["fuel"], int) or isinstance(world["fuel"], bool) or \
+                not 0 <= world["fuel"] < 1 << 64:
+            raise ManifestError(f"{where}: world.fuel must be a whole number from 0 to {(1 << 64) - 1}")
+        man.fuel = world["fuel"]
+    if "cache_dir" in world:
+        man.cache_dir = abspath(_str(world["cache_dir"], where, "world.cache_dir"), "world.cache_dir")
+    if "stub_missing" in world:
+        if not isinstance(world["stub_missing"], bool):
+            raise ManifestError(f"{where}: world.stub_missing must be true or false")
+        man.stub_missing = world["stub_missing"]
+
+
+def _parse_stubs(stubs: Any, where: str) -> list[StubSpec]:
+    """The ``[stubs]`` table: ``"module.name" = "trap" | "default"`` (``"zero"``: the old name of default)."""
+    out = []
+    if not isinstance(stubs, dict):
+        raise ManifestError(f"{where}: [stubs] must be a table of \"module.name\" = \"trap\" | \"zero\"")
+    for key, action in stubs.items():
+        if action == "default":  # edit --stub-default's word for it
+            action = "zero"
+        if action not in ("trap", "zero"):
+            raise ManifestError(f"{where}: stubs.{key!r} must be \"trap\" or \"zero\" (also spelled \"default\"), "
+                                f"not {action!r}")
+        mod, dot, nm = key.partition(".")
+        if not mod:
+            raise ManifestError(f"{where}: bad stub key {key!r}")
+        out.append(StubSpec(mod, nm if dot else None, action))
+    return out
 
 
 def _wasi(w: Any, where: str, abspath, confine: bool = True):

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Callable
 
 from wasmweld.runtime.engine import require_wasmtime
 
@@ -23,7 +23,7 @@ wasmtime = require_wasmtime()  # a WasmError with the install hint when it is mi
 
 __all__ = ["ProcExit", "vt_name", "HOST_VALTYPES", "host_valtype", "parse_functype", "kind_of", "fmt_type", "extern_type",
            "is_simple", "type_mismatch", "MAX_FUEL", "check_fuel", "first_line", "trap_text", "exec_error",
-           "ImportSlot", "Entry", "DlLimits", "Host", "WAIT", "DEP", "OK"]
+           "ImportSlot", "Entry", "DlLimits", "wrap_host", "tarjan", "Host", "WAIT", "DEP", "OK"]
 
 
 class ProcExit(ExecutionError):
@@ -277,3 +277,79 @@ class DlLimits:
     max_table_size: int = 1 << 20  # table slots
     max_mem_align: int = 16  # log2: 64 KiB
     max_table_align: int = 12  # log2: 4096 slots
+
+
+def wrap_host(fn: Callable, label: str, results: list[str]):
+    """Wrap a Python host function so that a wrong return value is an ExecutionError naming ``label``."""
+    n = len(results)
+    if n == 0:
+        def host(*args):
+            r = fn(*args)
+            if r is not None:
+                raise ExecutionError(f"host function {label} returned {r!r}, but its type has no results")
+            return None
+    elif n == 1:
+        t = results[0]
+        if t in ("i32", "i64"):
+            def host(*args):
+                r = fn(*args)
+                if isinstance(r, bool) or not isinstance(r, int):
+                    raise ExecutionError(f"host function {label} returned {r!r}, but its type says {t}")
+                return r
+        else:
+            host = fn
+    else:
+        def host(*args):
+            r = fn(*args)
+            if not isinstance(r, (tuple, list)) or len(r) != n:
+                raise ExecutionError(f"host function {label} must return {n} values ({', '.join(results)}), got {r!r}")
+            return list(r)
+    return host
+
+
+def tarjan(nodes: list[str], edges: dict[str, set[str]]) -> list[list[str]]:
+    """Strongly connected components, dependencies first (iterative Tarjan)."""
+    index: dict[str, int] = {}
+    low: dict[str, int] = {}
+    on: set[str] = set()
+    stack: list[str] = []
+    out: list[list[str]] = []
+    counter = 0
+    pos = {n: i for i, n in enumerate(nodes)}
+    for root in nodes:
+        if root in index:
+            continue
+        work = [(root, iter(sorted(edges.get(root, ()), key=pos.__getitem__)))]
+        index[root] = low[root] = counter
+        counter += 1
+        stack.append(root)
+        on.add(root)
+        while work:
+            v, it = work[-1]
+            advanced = False
+            for w in it:
+                if w not in index:
+                    index[w] = low[w] = counter
+                    counter += 1
+                    stack.append(w)
+                    on.add(w)
+                    work.append((w, iter(sorted(edges.get(w, ()), key=pos.__getitem__))))
+                    advanced = True
+                    break
+                if w in on:
+                    low[v] = min(low[v], index[w])
+            if advanced:
+                continue
+            work.pop()
+            if work:
+                low[work[-1][0]] = min(low[work[-1][0]], low[v])
+            if low[v] == index[v]:
+                comp = []
+                while True:
+                    w = stack.pop()
+                    on.discard(w)
+                    comp.append(w)
+                    if w == v:
+                        break
+                out.append(sorted(comp, key=pos.__getitem__))
+    return out

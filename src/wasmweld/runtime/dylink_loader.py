@@ -45,8 +45,9 @@ bound through a trampoline slot (see :mod:`wasmweld.runtime.trampoline`) that a
 later load fills (lazy binding); otherwise it is a LinkError naming the library
 and the symbol.
 
-This module also holds :func:`scan_module`, a minimal reader for the parts of
-a binary the World needs before (or without) instantiating it.
+This module also holds :func:`scan_module`: the exports, counts and constant
+global values the World needs before (or without) instantiating a module, read
+through the lazy :class:`wasmweld.Module`.
 """
 
 from __future__ import annotations
@@ -59,7 +60,7 @@ from typing import Any
 
 from wasmweld.runtime.engine import require_wasmtime
 
-from wasmweld.custom.dylink import Dylink, SYMBOL_BINDING_WEAK, _Cursor, iter_sections
+from wasmweld.custom.dylink import Dylink, SYMBOL_BINDING_WEAK
 from wasmweld.errors import DecodeError, EditError, ExecutionError, LinkError, WasmError
 from wasmweld.runtime._linking import (  # noqa: F401 - DlLimits re-exported here
     DEP, OK, DlLimits, Entry, ImportSlot, exec_error, first_line, fmt_type, kind_of, type_mismatch,
@@ -110,216 +111,99 @@ class ModuleScan:
         return None
 
 
-_NUM = {0x7F: "i32", 0x7E: "i64", 0x7D: "f32", 0x7C: "f64", 0x7B: "v128"}
+_MASK = {"i32": 0xFFFFFFFF, "i64": 0xFFFFFFFFFFFFFFFF}
+_ARITH = {"add": lambda a, b: a + b, "sub": lambda a, b: a - b, "mul": lambda a, b: a * b}
 
 
-def _leb(cur: _Cursor, signed: bool = False, what: str = "LEB128") -> int:
-    start = cur.pos
-    result = shift = 0
-    while True:
-        if cur.pos >= cur.end:
-            raise DecodeError(f"unexpected end of data in {what}", cur.abs(start))
-        b = cur.data[cur.pos]
-        cur.pos += 1
-        result |= (b & 0x7F) << shift
-        shift += 7
-        if not b & 0x80:
-            break
-        if shift > 70:
-            raise DecodeError(f"{what} is too long", cur.abs(start))
-    if signed and b & 0x40:
-        result -= 1 << shift
-    return result
+def _const_value(expr, imported_globals: int, known: list) -> Any:
+    """The value of a constant expression built from integer constants, ``global.get`` of an
+    earlier defined global and extended-const arithmetic; None when it is anything else.
 
-
-def _valtype(cur: _Cursor) -> str:
-    b = cur.u8("value type")
-    if b in _NUM:
-        return _NUM[b]
-    if b in (0x63, 0x64):
-        _leb(cur, True, "heap type")
-        return "ref"
-    if 0x69 <= b <= 0x74:
-        return "ref"
-    raise DecodeError(f"unknown value type 0x{b:02x}", cur.abs(cur.pos - 1))
-
-
-def _limits(cur: _Cursor) -> None:
-    flags = cur.u8("limits flags")
-    _leb(cur, what="limits min")
-    if flags & 1:
-        _leb(cur, what="limits max")
-    if flags & 8:
-        _leb(cur, what="page size")
-
-
-def _const_expr(cur: _Cursor, imported_globals: int, known: list) -> Any:
-    """Evaluate a constant expression if it is simple; return None when unknown."""
+    Reads ``ConstExpr.instrs`` (the one decoder and opcode table), e.g.
+    ``(global.get $__memory_base) (i32.const 16) (i32.add)`` -> None (an import: unknown),
+    ``(i32.const 16)`` -> 16.
+    """
+    if expr.int_value is not None:
+        v = expr.int_value
+        return v & _MASK["i64" if expr.raw[:1] == b"\x42" else "i32"]
+    g = expr.global_index
+    if g is not None:
+        j = g - imported_globals
+        return known[j] if 0 <= j < len(known) else None
     stack: list = []
-    unknown = False
-    while True:
-        op = cur.u8("constant expression opcode")
-        if op == 0x0B:
+    for ins in expr.instrs:
+        name = ins.name
+        if name == "end":
             break
-        if op == 0x41:
-            stack.append(_leb(cur, True, "i32.const") & 0xFFFFFFFF)
-        elif op == 0x42:
-            stack.append(_leb(cur, True, "i64.const") & 0xFFFFFFFFFFFFFFFF)
-        elif op == 0x43:
-            cur.pos += 4
-            stack.append(None)
-        elif op == 0x44:
-            cur.pos += 8
-            stack.append(None)
-        elif op == 0x23:
-            idx = _leb(cur, what="global index")
-            j = idx - imported_globals
+        if name in ("i32.const", "i64.const"):
+            stack.append(ins.args[0] & _MASK[name[:3]])
+        elif name == "global.get":
+            j = ins.args[0] - imported_globals
             stack.append(known[j] if 0 <= j < len(known) else None)
-        elif op in (0x6A, 0x6B, 0x6C, 0x7C, 0x7D, 0x7E):
-            if len(stack) < 2:
-                unknown = True
-                stack = [None]
-                continue
-            b_, a_ = stack.pop(), stack.pop()
-            if a_ is None or b_ is None:
-                stack.append(None)
-            else:
-                mask = 0xFFFFFFFF if op < 0x70 else 0xFFFFFFFFFFFFFFFF
-                r = {0x6A: a_ + b_, 0x6B: a_ - b_, 0x6C: a_ * b_, 0x7C: a_ + b_, 0x7D: a_ - b_, 0x7E: a_ * b_}[op]
-                stack.append(r & mask)
-        elif op == 0xD0:
-            _leb(cur, True, "heap type")
-            stack.append(None)
-        elif op == 0xD2:
-            _leb(cur, what="func index")
-            stack.append(None)
-        elif op == 0xFD:
-            sub = _leb(cur, what="simd opcode")
-            if sub != 12:
-                raise DecodeError(f"unsupported SIMD opcode {sub} in a constant expression", cur.abs())
-            cur.pos += 16
-            stack.append(None)
+        elif name[:4] in ("i32.", "i64.") and name[4:] in _ARITH and len(stack) >= 2:
+            b, a = stack.pop(), stack.pop()
+            stack.append(None if a is None or b is None else _ARITH[name[4:]](a, b) & _MASK[name[:3]])
         else:
-            raise DecodeError(f"opcode 0x{op:02x} in a constant expression is not understood by the scanner",
-                              cur.abs(cur.pos - 1))
-    if unknown or len(stack) != 1:
-        return None
-    return stack[0]
+            return None
+    return stack[0] if len(stack) == 1 else None
 
 
 def scan_module(wasm: bytes, imported: dict[int, int] | None = None) -> ModuleScan:
     """Read exports, function/global counts and constant global initialisers of a module.
 
-    ``imported`` (kind -> count) may be supplied (e.g. from wasmtime's import
-    list); otherwise the import section is read.
+    Decodes through the lazy :class:`wasmweld.Module` (only the import, function, global,
+    export and start sections). ``imported`` (kind -> count) may be supplied (e.g. from
+    wasmtime's import list); otherwise the import section is read.
     """
+    from wasmweld.module import parse
+
+    m = parse(wasm)
     scan = ModuleScan()
     if imported is not None:
         scan.imported.update(imported)
-    data = wasm
-    for sid, start, end, _name in iter_sections(data):
-        cur = _Cursor(data, start, end, 0)
-        if sid == 2 and imported is None:
-            n = cur.count("imports", 4)
-            for _ in range(n):
-                cur.name("import module")
-                cur.name("import field")
-                kind = cur.u8("import kind")
-                if kind == 0:
-                    _leb(cur, what="type index")
-                elif kind == 1:
-                    _valtype(cur)
-                    _limits(cur)
-                elif kind == 2:
-                    _limits(cur)
-                elif kind == 3:
-                    _valtype(cur)
-                    cur.u8("global mutability")
-                elif kind == 4:
-                    cur.u8("tag attribute")
-                    _leb(cur, what="tag type")
-                else:
-                    raise DecodeError(f"unknown import kind 0x{kind:02x}", cur.abs(cur.pos - 1))
-                scan.imported[kind] += 1
-        elif sid == 3:
-            scan.num_defined_funcs = cur.u32("function count")
-        elif sid == 6:
-            n = cur.count("globals", 3)
-            known: list = []
-            for _ in range(n):
-                vt = _valtype(cur)
-                mut = cur.u8("global mutability") & 1 == 1
-                val = _const_expr(cur, scan.imported[3], known)
-                known.append(val)
-                scan.globals.append((vt, mut, val))
-        elif sid == 7:
-            n = cur.count("exports", 3)
-            for _ in range(n):
-                name = cur.name("export name")
-                kind = cur.u8("export kind")
-                idx = cur.u32("export index")
-                scan.exports.append(ScanExport(name, kind, idx))
-        elif sid == 8:
-            scan.has_start = True
+    else:
+        for imp in m.imports:
+            scan.imported[int(imp.kind)] += 1
+    scan.num_defined_funcs = len(m.funcs)
+    known: list = []
+    for g in m.globals:
+        val = _const_value(g.init, scan.imported[3], known)
+        known.append(val)
+        vt = str(g.type.val)
+        scan.globals.append((vt if vt in ("i32", "i64", "f32", "f64", "v128") else "ref", g.type.mutable, val))
+    scan.exports = [ScanExport(e.name, int(e.kind), e.index) for e in m.exports]
+    scan.has_start = m.start is not None
     return scan
-
-
-_ORDER = {1: 1, 2: 2, 3: 3, 4: 4, 5: 5, 13: 6, 6: 7, 7: 8, 8: 9, 9: 10, 12: 11, 10: 12, 11: 13}
 
 
 def export_all_funcs(wasm: bytes, prefix: str = "__wasmweld_func_") -> bytes:
     """Return ``wasm`` with every defined function exported (as ``<prefix><index>``) if not exported yet.
 
-    Every section except the export section is copied byte for byte.
+    Every section except the export section is copied byte for byte (the lazy Module re-encodes
+    only what changed).
     """
-    from wasmweld.custom.dylink import _leb_u32, _name
+    from wasmweld.module import Export, parse
+    from wasmweld.types import ExternKind
 
     try:
-        scan = scan_module(wasm)
+        m = parse(wasm)
+        exports = m.exports
+        have = {e.index for e in exports if e.kind == ExternKind.FUNC}
+        names = {e.name for e in exports}
+        nimp = m.num_imported(ExternKind.FUNC)
+        extra = []
+        for idx in range(nimp, nimp + len(m.funcs)):
+            if idx not in have:
+                nm = f"{prefix}{idx}"
+                while nm in names:
+                    nm += "_"
+                extra.append(Export(nm, ExternKind.FUNC, idx))
+        if not extra:
+            return wasm
+        m.exports = list(exports) + extra
+        return m.encode()
     except DecodeError as e:
         raise EditError(f"cannot export all functions: {e}") from None
-    have = {e.index for e in scan.exports if e.kind == 0}
-    names = {e.name for e in scan.exports}
-    extra = []
-    nimp = scan.imported[0]
-    for idx in range(nimp, nimp + scan.num_defined_funcs):
-        if idx not in have:
-            nm = f"{prefix}{idx}"
-            while nm in names:
-                nm += "_"
-            extra.append((nm, idx))
-    if not extra:
-        return wasm
-    out = bytearray(wasm[:8])
-    inserted = False
-
-    def export_section(old: bytes | None) -> bytes:
-        count = len(scan.exports) + len(extra)
-        body = bytearray(_leb_u32(count))
-        if old is not None:
-            c = _Cursor(old, 0, len(old), 0)
-            c.u32("export count")
-            body += old[c.pos:]
-        for nm, idx in extra:
-            body += _name(nm) + b"\x00" + _leb_u32(idx)
-        return b"\x07" + _leb_u32(len(body)) + bytes(body)
-
-    pos = 8
-    for sid, start, end, _custom in iter_sections(wasm):
-        # the header of this section starts at `pos`
-        raw = wasm[pos:end]
-        if sid == 7:
-            out += export_section(wasm[start:end])
-            inserted = True
-        else:
-            if not inserted and sid != 0 and _ORDER.get(sid, 0) > _ORDER[7]:
-                out += export_section(None)
-                inserted = True
-            out += raw
-        pos = end
-    if not inserted:
-        out += export_section(None)
-    return bytes(out)
 
 
 # ----------------------------------------------------------------------------------------
@@ -852,41 +736,9 @@ class DynamicLinker:
                     return world._make_stub(lib, imp, act, self._loading)
                 raise LinkError(f"{who} imports global env.{nm}, which no loaded module provides")
         if imp.module == "GOT.mem" and k == "global":
-            nm = imp.name
-            addr = self.data_address(nm)
-            if addr is None:
-                addr = own_data.get(nm)
-            if addr is None:
-                sym = self.symbols.get(nm)
-                if sym is not None and sym.kind == "func":
-                    raise LinkError(f"{who} uses {nm} as data (GOT.mem.{nm}), but {sym.provider} defines a function")
-                if not (weak or allow_undefined):
-                    raise LinkError(f"{who} needs data symbol {nm} (import GOT.mem.{nm}), which no loaded module "
-                                    "defines")
-                g = wasmtime.Global(self.store, imp.type, 0)
-                lst = self._unresolved_mem.setdefault(nm, [])
-                lst.append(g)
-                undo.append(lambda: lst.remove(g) if g in lst else None)
-                return g
-            return self._got_global(self._got_mem, nm, addr, imp.type)
+            return self._bind_got_mem(imp, who, own_data, weak or allow_undefined, undo)
         if imp.module == "GOT.func" and k == "global":
-            nm = imp.name
-            idx = self.func_slots.get(nm)
-            if idx is None:
-                sym = self.symbols.get(nm)
-                if sym is not None and sym.kind == "func":
-                    idx = self._new_slot(sym.value, who)
-                elif nm in own_funcs:
-                    idx = self._new_slot(None, who)
-                    late_slots.append((nm, idx))
-                elif weak or allow_undefined:
-                    idx = self._new_slot(None, who)
-                    self._empty_slots.setdefault(nm, []).append(idx)
-                else:
-                    raise LinkError(f"{who} needs the address of function {nm} (import GOT.func.{nm}), which no "
-                                    "loaded module defines")
-                self.func_slots[nm] = idx
-            return self._got_global(self._got_func, nm, idx, imp.type)
+            return self._bind_got_func(imp, who, own_funcs, weak or allow_undefined, late_slots)
         # anything else: the World's ordinary resolution (WASI, World modules, host namespaces, stubs)
 
         fake = Entry(lib, None, None, [], {})
@@ -896,6 +748,46 @@ class DynamicLinker:
         if kind == DEP:
             raise LinkError(f"{who} imports {imp.label} from module {v.name!r}, which is not instantiated yet")
         raise LinkError(f"{who}: unresolved import {v}")
+
+    def _bind_got_mem(self, imp, who: str, own_data: dict, lenient: bool, undo: list):
+        """``GOT.mem.x``: a global holding the address of data symbol ``x`` (0 until defined, when ``lenient``)."""
+        nm = imp.name
+        addr = self.data_address(nm)
+        if addr is None:
+            addr = own_data.get(nm)
+        if addr is None:
+            sym = self.symbols.get(nm)
+            if sym is not None and sym.kind == "func":
+                raise LinkError(f"{who} uses {nm} as data (GOT.mem.{nm}), but {sym.provider} defines a function")
+            if not lenient:
+                raise LinkError(f"{who} needs data symbol {nm} (import GOT.mem.{nm}), which no loaded module "
+                                "defines")
+            g = wasmtime.Global(self.store, imp.type, 0)
+            lst = self._unresolved_mem.setdefault(nm, [])
+            lst.append(g)
+            undo.append(lambda: lst.remove(g) if g in lst else None)
+            return g
+        return self._got_global(self._got_mem, nm, addr, imp.type)
+
+    def _bind_got_func(self, imp, who: str, own_funcs: set, lenient: bool, late_slots: list):
+        """``GOT.func.f``: a global holding the table slot of function ``f``."""
+        nm = imp.name
+        idx = self.func_slots.get(nm)
+        if idx is None:
+            sym = self.symbols.get(nm)
+            if sym is not None and sym.kind == "func":
+                idx = self._new_slot(sym.value, who)
+            elif nm in own_funcs:
+                idx = self._new_slot(None, who)
+                late_slots.append((nm, idx))
+            elif lenient:
+                idx = self._new_slot(None, who)
+                self._empty_slots.setdefault(nm, []).append(idx)
+            else:
+                raise LinkError(f"{who} needs the address of function {nm} (import GOT.func.{nm}), which no "
+                                "loaded module defines")
+            self.func_slots[nm] = idx
+        return self._got_global(self._got_func, nm, idx, imp.type)
 
     def _lazy_func(self, lib: str, imp, undo: list):
         if imp.bad is not None:

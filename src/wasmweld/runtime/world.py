@@ -41,7 +41,7 @@ from wasmweld.runtime.engine import require_wasmtime
 from wasmweld.errors import CacheError, DecodeError, ExecutionError, LinkError, WasmError
 from wasmweld.runtime._linking import (
     DEP, OK, WAIT, DlLimits, Entry, Host, ImportSlot, ProcExit, check_fuel, exec_error, extern_type, first_line, fmt_type,
-    kind_of, parse_functype, type_mismatch,
+    kind_of, parse_functype, tarjan, type_mismatch, wrap_host,
 )
 from wasmweld.runtime.cache import ArtifactCache, compile_module, engine_settings, is_artifact, load_artifact, make_engine
 from wasmweld.runtime.engine import looks_like_wat, wat2wasm
@@ -374,7 +374,7 @@ class World:
         ft = parse_functype(type)
         label = f"{module}.{name}"
         results = [str(t) for t in ft.results]
-        wrapped = _wrap_host(fn, label, results)
+        wrapped = wrap_host(fn, label, results)
         func = wasmtime.Func(self.store, ft, wrapped, access_caller=access_caller)
         host = Host(module, name, func, ft)
         # modules waiting for it must agree on the type
@@ -607,7 +607,7 @@ class World:
         if not cand:
             return None
         order = sorted(cand, key=lambda n: self._entries[n].index)
-        for scc in _tarjan(order, {n: deps[n] & cand for n in order}):
+        for scc in tarjan(order, {n: deps[n] & cand for n in order}):
             if len(scc) > 1 or scc[0] in deps[scc[0]]:
                 return scc
         return None
@@ -916,78 +916,3 @@ class World:
     def _register_loaded(self, entry: Entry) -> None:
         self._register(entry)
         self._settle(new=entry.name)
-
-
-def _wrap_host(fn: Callable, label: str, results: list[str]):
-    n = len(results)
-    if n == 0:
-        def host(*args):
-            r = fn(*args)
-            if r is not None:
-                raise ExecutionError(f"host function {label} returned {r!r}, but its type has no results")
-            return None
-    elif n == 1:
-        t = results[0]
-        if t in ("i32", "i64"):
-            def host(*args):
-                r = fn(*args)
-                if isinstance(r, bool) or not isinstance(r, int):
-                    raise ExecutionError(f"host function {label} returned {r!r}, but its type says {t}")
-                return r
-        else:
-            host = fn
-    else:
-        def host(*args):
-            r = fn(*args)
-            if not isinstance(r, (tuple, list)) or len(r) != n:
-                raise ExecutionError(f"host function {label} must return {n} values ({', '.join(results)}), got {r!r}")
-            return list(r)
-    return host
-
-
-def _tarjan(nodes: list[str], edges: dict[str, set[str]]) -> list[list[str]]:
-    """Strongly connected components, dependencies first (iterative Tarjan)."""
-    index: dict[str, int] = {}
-    low: dict[str, int] = {}
-    on: set[str] = set()
-    stack: list[str] = []
-    out: list[list[str]] = []
-    counter = 0
-    pos = {n: i for i, n in enumerate(nodes)}
-    for root in nodes:
-        if root in index:
-            continue
-        work = [(root, iter(sorted(edges.get(root, ()), key=pos.__getitem__)))]
-        index[root] = low[root] = counter
-        counter += 1
-        stack.append(root)
-        on.add(root)
-        while work:
-            v, it = work[-1]
-            advanced = False
-            for w in it:
-                if w not in index:
-                    index[w] = low[w] = counter
-                    counter += 1
-                    stack.append(w)
-                    on.add(w)
-                    work.append((w, iter(sorted(edges.get(w, ()), key=pos.__getitem__))))
-                    advanced = True
-                    break
-                if w in on:
-                    low[v] = min(low[v], index[w])
-            if advanced:
-                continue
-            work.pop()
-            if work:
-                low[work[-1][0]] = min(low[work[-1][0]], low[v])
-            if low[v] == index[v]:
-                comp = []
-                while True:
-                    w = stack.pop()
-                    on.discard(w)
-                    comp.append(w)
-                    if w == v:
-                        break
-                out.append(sorted(comp, key=pos.__getitem__))
-    return out
