@@ -48,7 +48,6 @@ import hmac
 import json
 import mmap
 import os
-import re
 import stat
 import struct
 import time
@@ -56,8 +55,8 @@ import warnings
 from dataclasses import dataclass, field
 from typing import Any
 
-from wasmweld.errors import CacheError, DecodeError, ValidationError
-from wasmweld.runtime.engine import require_wasmtime
+from wasmweld.errors import CacheError
+from wasmweld.runtime.engine import compile_module, engine_settings, make_engine, require_wasmtime  # noqa: F401
 from wasmweld.runtime.typecheck import TypeReport, type_report
 from wasmweld.runtime.trust import check_private_dir, default_cache_dir, mac, user_key
 
@@ -105,24 +104,6 @@ def _lookup_version() -> str:
         return getattr(wasmtime, "__version__", None) or "unknown"
 
 
-def engine_settings(*, fuel: bool = False, opt_level: str = "speed", **features: bool) -> dict[str, Any]:
-    """The canonical description of an engine configuration (JSON-serialisable).
-
-    Every feature of :data:`wasmweld.runtime.engine.FEATURES` is on (the engine
-    everything else in wasmweld validates with); ``features`` switch some off
-    (e.g. ``wasm_gc=False``). ``fuel`` turns on fuel metering, which changes the
-    generated code and therefore the artifact.
-    """
-    from wasmweld.runtime.engine import FEATURES
-
-    feats = {name: True for name in FEATURES}
-    for k, v in features.items():
-        if k not in feats:
-            raise ValueError(f"unknown wasm feature setting {k!r}")
-        feats[k] = bool(v)
-    return {"fuel": bool(fuel), "opt_level": opt_level, "features": dict(sorted(feats.items()))}
-
-
 _FINGERPRINTS: dict[str, str] = {}
 
 
@@ -133,43 +114,6 @@ def fingerprint(settings: dict[str, Any]) -> str:
     if fp is None:
         fp = _FINGERPRINTS[blob] = hashlib.sha256(blob.encode()).hexdigest()[:16]
     return fp
-
-
-def make_engine(settings: dict[str, Any]):
-    """Create a ``wasmtime.Engine`` for ``settings`` (see :func:`engine_settings`)."""
-    wasmtime = require_wasmtime()
-
-    from wasmweld.runtime.engine import make_config
-
-    cfg = make_config(fuel=bool(settings["fuel"]), cranelift_opt_level=settings.get("opt_level", "speed"),
-                      **settings["features"])
-    return wasmtime.Engine(cfg)
-
-
-def compile_module(engine, wasm: bytes, name: str | None = None):
-    """Compile ``wasm`` (binary, or WAT text) to a ``wasmtime.Module``; errors -> ValidationError."""
-    wasmtime = require_wasmtime()
-
-    from wasmweld.runtime.engine import looks_like_wat
-
-    what = f"module {name!r}" if name else "module"
-    if bytes(wasm[:4]) != b"\0asm" and not looks_like_wat(wasm):
-        # wasmtime would read any other bytes as WAT text and complain about a missing '('
-        raise DecodeError(f"{what} does not compile: not a WebAssembly module (magic header not detected)", 0)
-    try:
-        return wasmtime.Module(engine, wasm)
-    except wasmtime.WasmtimeError as e:
-        lines = [line.strip() for line in str(e).strip().splitlines() if line.strip()]
-        if "Caused by:" in lines:  # "failed to parse WebAssembly module: <the cause>"
-            i = lines.index("Caused by:")
-            causes = "; ".join(re.sub(r"^\d+:\s*", "", line) for line in lines[i + 1:])
-            lines = [": ".join(x for x in ("; ".join(lines[:i]), causes) if x)]
-        detail = "; ".join(lines)
-        offset = None
-        m = re.search(r"at offset (\d+)|\(at offset 0x([0-9a-f]+)\)", detail)
-        if m:
-            offset = int(m.group(1)) if m.group(1) else int(m.group(2), 16)
-        raise ValidationError(f"{what} does not compile: {detail}", offset) from None
 
 
 def _meta(settings: dict[str, Any], wasm_sha256: str | None, wasm_size: int | None, name: str | None) -> dict:

@@ -41,6 +41,9 @@ __all__ = [
     "validate_bytes",
     "looks_like_wat",
     "load_bytes",
+    "engine_settings",
+    "make_engine",
+    "compile_module",
 ]
 
 #: wasmtime.Config switches turned on by :func:`make_config` (those wasmtime knows).
@@ -219,3 +222,54 @@ def load_bytes(source: str | os.PathLike | BytesLike) -> bytes:
     if looks_like_wat(data, name):
         return wat2wasm(data)
     return data
+
+
+# ----------------------------------------------------------------------------------------
+# engines as the World and the artifact cache describe them
+
+
+def engine_settings(*, fuel: bool = False, opt_level: str = "speed", **features: bool) -> dict[str, Any]:
+    """The canonical description of an engine configuration (JSON-serialisable).
+
+    Every feature of :data:`wasmweld.runtime.engine.FEATURES` is on (the engine
+    everything else in wasmweld validates with); ``features`` switch some off
+    (e.g. ``wasm_gc=False``). ``fuel`` turns on fuel metering, which changes the
+    generated code and therefore the artifact.
+    """
+    feats = {name: True for name in FEATURES}
+    for k, v in features.items():
+        if k not in feats:
+            raise ValueError(f"unknown wasm feature setting {k!r}")
+        feats[k] = bool(v)
+    return {"fuel": bool(fuel), "opt_level": opt_level, "features": dict(sorted(feats.items()))}
+
+
+def make_engine(settings: dict[str, Any]):
+    """Create a ``wasmtime.Engine`` for ``settings`` (see :func:`engine_settings`)."""
+    wasmtime = require_wasmtime()
+    cfg = make_config(fuel=bool(settings["fuel"]), cranelift_opt_level=settings.get("opt_level", "speed"),
+                      **settings["features"])
+    return wasmtime.Engine(cfg)
+
+
+def compile_module(engine, wasm: bytes, name: str | None = None):
+    """Compile ``wasm`` (binary, or WAT text) to a ``wasmtime.Module``; errors -> ValidationError."""
+    wasmtime = require_wasmtime()
+    what = f"module {name!r}" if name else "module"
+    if bytes(wasm[:4]) != b"\0asm" and not looks_like_wat(wasm):
+        # wasmtime would read any other bytes as WAT text and complain about a missing '('
+        raise DecodeError(f"{what} does not compile: not a WebAssembly module (magic header not detected)", 0)
+    try:
+        return wasmtime.Module(engine, wasm)
+    except wasmtime.WasmtimeError as e:
+        lines = [line.strip() for line in str(e).strip().splitlines() if line.strip()]
+        if "Caused by:" in lines:  # "failed to parse WebAssembly module: <the cause>"
+            i = lines.index("Caused by:")
+            causes = "; ".join(re.sub(r"^\d+:\s*", "", line) for line in lines[i + 1:])
+            lines = [": ".join(x for x in ("; ".join(lines[:i]), causes) if x)]
+        detail = "; ".join(lines)
+        offset = None
+        m = re.search(r"at offset (\d+)|\(at offset 0x([0-9a-f]+)\)", detail)
+        if m:
+            offset = int(m.group(1)) if m.group(1) else int(m.group(2), 16)
+        raise ValidationError(f"{what} does not compile: {detail}", offset) from None

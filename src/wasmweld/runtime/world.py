@@ -43,8 +43,7 @@ from wasmweld.runtime._linking import (
     DEP, OK, WAIT, DlLimits, Entry, Host, ImportSlot, ProcExit, check_fuel, exec_error, extern_type, first_line, fmt_type,
     kind_of, parse_functype, tarjan, type_mismatch, wrap_host,
 )
-from wasmweld.runtime.cache import ArtifactCache, compile_module, engine_settings, is_artifact, load_artifact, make_engine
-from wasmweld.runtime.engine import looks_like_wat, wat2wasm
+from wasmweld.runtime.engine import compile_module, engine_settings, looks_like_wat, make_engine, wat2wasm
 from wasmweld.runtime.objects import Function, Global, Memory, Table
 from wasmweld.runtime.typecheck import TypeReport, trap_stub, type_report
 from wasmweld.runtime.wasi import WASI_MODULES, WasiOptions, make_wasi_config
@@ -126,6 +125,8 @@ class World:
         self.dl_limits = DlLimits() if dl_limits is None else dl_limits
         self.cache = None
         if cache_dir is not None and cache_dir is not False:
+            from wasmweld.runtime.cache import ArtifactCache  # imported when used: World() stays cheap
+
             self.cache = ArtifactCache(None if cache_dir is True else os.fspath(cache_dir), self.engine, self.settings)
         self.wasi_options = WasiOptions.coerce(wasi)
         self._linker: wasmtime.Linker | None = None
@@ -188,6 +189,8 @@ class World:
 
     def _read_source(self, source: Any, name: str) -> tuple[bytes | None, Any, str | None]:
         """-> (wasm bytes or None, (precompiled module, its type report or None) or None, path or None)."""
+        from wasmweld.runtime.cache import is_artifact, load_artifact
+
         if isinstance(source, wasmtime.Module):
             return None, (source, None), None
         if hasattr(source, "encode") and not isinstance(source, str):
