@@ -666,3 +666,10 @@ def test_without_wasmtime_the_install_hint(tmp_path, what, argv):
     assert "pip install 'wasmweld[runtime]'" in text and "internal error" not in text and "Traceback" not in text, text
     if what == "cli":
         assert p.returncode == 1 and p.stderr.startswith("error: ") and not (tmp_path / "o.cwasm").exists()
+
+
+def test_nul_in_runtime_path_is_ignored(tmp_path):
+    """Found by the fuzz test (tests/test_runtime_fuzz.py): a NUL byte in RUNTIME_PATH raised ValueError."""
+    (tmp_path / "app.wasm").write_bytes(_side(needed=["x.wasm"], runtime_path=["$ORIGIN/a\0b"]))
+    with pytest.raises(LinkError, match="needs library 'x.wasm', which is not loaded and was not found"):
+        _main_world().dlopen(tmp_path / "app.wasm")

@@ -557,7 +557,7 @@ class DynamicLinker:
         origin = roots[0] if path else None
         dirs = []
         for rp in dl.runtime_path:
-            if "$ORIGIN" in rp and origin is None:
+            if ("$ORIGIN" in rp and origin is None) or "\0" in rp:
                 continue
             d = os.path.realpath(rp.replace("$ORIGIN", origin or ""))
             if outside or any(d == r or d.startswith(r + os.sep) for r in roots):
