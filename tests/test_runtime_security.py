@@ -673,3 +673,31 @@ def test_nul_in_runtime_path_is_ignored(tmp_path):
     (tmp_path / "app.wasm").write_bytes(_side(needed=["x.wasm"], runtime_path=["$ORIGIN/a\0b"]))
     with pytest.raises(LinkError, match="needs library 'x.wasm', which is not loaded and was not found"):
         _main_world().dlopen(tmp_path / "app.wasm")
+
+
+def test_digest_memo_follows_file_changes(keydir, tmp_path):
+    """Warm starts skip hashing a module file seen before, never at the price of running stale code."""
+    d = tmp_path / "cache"
+    mod = tmp_path / "m.wasm"
+    mod.write_bytes(CONST)
+    w = World(cache_dir=d)
+    w.add("m", str(mod))
+    assert w.invoke("m", "f") == SECRET and w.cache.stats.misses == 1
+    assert len(list((d / "paths").iterdir())) == 1  # the digest remembered for this file version
+    w = World(cache_dir=d)
+    w.add("m", str(mod))
+    assert w.cache.stats.hits == 1 and w.invoke("m", "f") == SECRET
+    # the same file rewritten in place, same size, other code: a new identity, hence a new digest
+    other = wat2wasm(f'(module (func (export "f") (result i32) i32.const {SECRET + 1}))')
+    assert len(other) == len(CONST)
+    with open(mod, "r+b") as f:
+        f.write(other)
+    w = World(cache_dir=d)
+    w.add("m", str(mod))
+    assert w.invoke("m", "f") == SECRET + 1 and w.cache.stats.misses == 1
+    # a forged memo (right name, digest of the old content, no valid MAC) is ignored
+    for p in (d / "paths").iterdir():
+        p.write_bytes(hashlib.sha256(CONST).digest() + b"\0" * 32)
+    w = World(cache_dir=d)
+    w.add("m", str(mod))
+    assert w.invoke("m", "f") == SECRET + 1

@@ -470,10 +470,35 @@ class ArtifactCache:
         """Return a ``wasmtime.Module`` for ``wasm``: from the cache when possible."""
         return self.load_or_compile_typed(wasm, name)[0]
 
+    def digest(self, wasm: bytes) -> str:
+        """sha256 of ``wasm``, remembered per file version when ``wasm`` carries one (``FileBytes.ident``).
+
+        The memo (``paths/<hash of the identity>``) holds the digest and a MAC of identity +
+        digest with this user's key; a file changed in place has a new ctime, hence a new identity.
+        """
+        ident = getattr(wasm, "ident", None)
+        if not ident:
+            return hashlib.sha256(wasm).hexdigest()
+        memo = os.path.join(self.dir, "paths", hashlib.sha256(ident).hexdigest()[:40])
+        try:
+            with open(memo, "rb") as f:
+                raw = f.read(65)
+            if len(raw) == 64 and hmac.compare_digest(raw[32:], mac(user_key(), b"wasm-digest\0", ident, raw[:32])):
+                return raw[:32].hex()
+        except OSError:
+            pass
+        digest = hashlib.sha256(wasm).digest()
+        try:
+            os.makedirs(os.path.dirname(memo), mode=0o700, exist_ok=True)
+            _atomic_write(memo, digest + mac(user_key(), b"wasm-digest\0", ident, digest))
+        except OSError:
+            pass
+        return digest.hex()
+
     def load_or_compile_typed(self, wasm: bytes, name: str | None = None) -> tuple[Any, TypeReport]:
         """``(wasmtime.Module, TypeReport)`` for ``wasm``: from the cache when possible."""
         label = name or "<module>"
-        digest = hashlib.sha256(wasm).hexdigest()
+        digest = self.digest(wasm)
         path = self.path_for(wasm, digest)
         if os.path.lexists(path):
             try:
@@ -496,7 +521,10 @@ class ArtifactCache:
         return module, types
 
     def clear(self) -> int:
-        """Delete every artifact in the directory; return how many were removed."""
+        """Delete every artifact (and every remembered digest) in the directory; return how many artifacts went."""
+        import shutil
+
+        shutil.rmtree(os.path.join(self.dir, "paths"), ignore_errors=True)
         n = 0
         for entry in os.listdir(self.dir):
             if entry.endswith((".cwasm", ".cwasm.ok")):

@@ -53,6 +53,33 @@ wasmtime = require_wasmtime()  # a WasmError with the install hint when it is mi
 __all__ = ["World", "WasiOptions", "Function", "Memory", "Global", "Table", "Handle", "ProcExit", "parse_functype"]
 
 
+class FileBytes(bytes):
+    """The bytes of a module file, with the identity of the file version they were read from.
+
+    ``ident`` (path, device, inode, size, mtime, ctime; None if the file changed while being
+    read) lets the artifact cache skip hashing a file it has seen before
+    (:meth:`~wasmweld.runtime.cache.ArtifactCache.digest`).
+    """
+
+    ident: bytes | None = None
+
+
+def _read_file(path: str, name: str) -> bytes:
+    def identity(st) -> str:
+        return f"{st.st_dev}:{st.st_ino}:{st.st_size}:{st.st_mtime_ns}:{st.st_ctime_ns}"
+
+    try:
+        with open(path, "rb") as f:
+            before = identity(os.fstat(f.fileno()))
+            data = FileBytes(f.read())
+            after = identity(os.fstat(f.fileno()))
+    except OSError as e:
+        raise LinkError(f"module {name!r}: cannot read {path}: {e.strerror or e}") from None
+    if before == after:
+        data.ident = f"{os.path.realpath(path)}\0{before}".encode("utf-8", "surrogateescape")
+    return data
+
+
 def _locked(method: Callable) -> Callable:
     """Run a World method under the World's store lock (see :attr:`World.lock`)."""
     import functools
@@ -213,11 +240,7 @@ class World:
             if is_artifact(path):
                 return None, load_artifact(path, self.engine, self.settings, trusted=self.trust_artifacts,
                                            with_types=True), path
-            try:
-                with open(path, "rb") as f:
-                    data = f.read()
-            except OSError as e:
-                raise LinkError(f"module {name!r}: cannot read {path}: {e.strerror or e}") from None
+            data = _read_file(path, name)
             if data[:4] == b"\x7fELF":  # wasmtime's serialized code without the trailer is_artifact looks for
                 raise CacheError(f"compiled artifact {path}: truncated or damaged (machine code without the "
                                  "wasmweld trailer); compile it again with wasmweld compile")
