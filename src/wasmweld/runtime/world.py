@@ -28,6 +28,12 @@ code is kept on disk (:mod:`wasmweld.runtime.cache`).
 
 Every failure is a :class:`wasmweld.errors.WasmError` naming the module and the
 import or export involved; a failed ``add`` leaves the World as it was.
+
+Threads: a World is one wasmtime store; its methods and calls take the World's
+re-entrant lock (:attr:`World.lock`), so calls from several threads run one at a
+time. Trust: compiled artifacts load only when authenticated with this user's key,
+cache directories must be private, side modules' NEEDED libraries stay in their
+search path (docs/security.md).
 """
 
 from __future__ import annotations
