@@ -701,3 +701,16 @@ def test_digest_memo_follows_file_changes(keydir, tmp_path):
     w = World(cache_dir=d)
     w.add("m", str(mod))
     assert w.invoke("m", "f") == SECRET + 1
+
+
+def test_cycle_through_externref_functions():
+    """Trampolines spelled externref as wasmtime-py's "anyref" (a GC type): the cycle could not be instantiated."""
+    a = wat2wasm('''(module (import "b" "g" (func $g (param externref) (result i32)))
+      (func (export "f") (param externref) (result i32) (i32.add (i32.const 1) (ref.is_null (local.get 0))))
+      (func (export "go") (result i32) (call $g (ref.null extern))))''')
+    b = wat2wasm('''(module (import "a" "f" (func $f (param externref) (result i32)))
+      (func (export "g") (param externref) (result i32) (i32.mul (i32.const 10) (call $f (local.get 0)))))''')
+    w = World()
+    w.add("a", a)
+    w.add("b", b)
+    assert w.invoke("a", "go") == 20 and w.get_fn("b", "g").params == ["externref"]

@@ -63,7 +63,7 @@ from wasmweld.runtime.engine import require_wasmtime
 from wasmweld.custom.dylink import Dylink, SYMBOL_BINDING_WEAK
 from wasmweld.errors import DecodeError, EditError, ExecutionError, LinkError, WasmError
 from wasmweld.runtime._linking import (  # noqa: F401 - DlLimits re-exported here
-    DEP, OK, DlLimits, Entry, ImportSlot, exec_error, first_line, fmt_type, kind_of, type_mismatch,
+    DEP, OK, DlLimits, Entry, ImportSlot, exec_error, first_line, fmt_type, kind_of, type_mismatch, vt_name,
 )
 from wasmweld.runtime.objects import Function, Global, Memory
 
@@ -797,7 +797,8 @@ class DynamicLinker:
         from wasmweld.runtime.trampoline import Trampoline, TrampolineSpec
 
         spec = TrampolineSpec()
-        spec.add([str(t) for t in imp.type.params], [str(t) for t in imp.type.results], f"{lib} -> env.{imp.name}")
+        spec.add([vt_name(t) for t in imp.type.params], [vt_name(t) for t in imp.type.results],
+                 f"{lib} -> env.{imp.name}")
         tramp = Trampoline(self.world, spec)
         lst = self._lazy.setdefault(imp.name, [])
         item = (tramp, 0, imp.type)

@@ -47,7 +47,7 @@ from wasmweld.runtime.engine import require_wasmtime
 from wasmweld.errors import CacheError, DecodeError, ExecutionError, LinkError, WasmError
 from wasmweld.runtime._linking import (
     DEP, OK, WAIT, DlLimits, Entry, Host, ImportSlot, ProcExit, check_fuel, exec_error, extern_type, first_line, fmt_type,
-    kind_of, parse_functype, tarjan, type_mismatch, wrap_host,
+    kind_of, parse_functype, tarjan, type_mismatch, vt_name, wrap_host,
 )
 from wasmweld.runtime.engine import compile_module, engine_settings, looks_like_wat, make_engine, wat2wasm
 from wasmweld.runtime.objects import Function, Global, Memory, Table
@@ -326,7 +326,8 @@ class World:
         #    trampoline slots of a cycle whose member of this name failed earlier
         for _tramp, _i, export, ty in self._late_fills.get(entry.name, ()):
             ety = entry.export_types.get(export)
-            why = "it has no such export" if ety is None else type_mismatch(ty, ety)
+            why = "it has no such export" if ety is None else type_mismatch(ty, ety, None,
+                                                                             entry.bad_exports.get(export))
             if why:
                 raise LinkError(f"module {entry.name!r} cannot take the place of the earlier {entry.name!r} in an "
                                 f"import cycle: {entry.name}.{export} is called through a trampoline, but {why}")
@@ -680,7 +681,7 @@ class World:
                         raise LinkError(f"cannot route {e.name} -> {imp.label} through a trampoline (the modules import "
                                         f"each other in a cycle): its type {imp.bad.desc} uses {imp.bad.bad}, which "
                                         "the wasmtime Python API cannot represent")
-                    i = spec.add([str(t) for t in ft.params], [str(t) for t in ft.results],
+                    i = spec.add([vt_name(t) for t in ft.params], [vt_name(t) for t in ft.results],
                                  f"{e.name} -> {imp.label}")
                     slot_of[(e.name, k)] = i
                     fills.setdefault(imp.module, []).append((i, imp.name))
