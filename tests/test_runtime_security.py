@@ -714,3 +714,19 @@ def test_cycle_through_externref_functions():
     w.add("a", a)
     w.add("b", b)
     assert w.invoke("a", "go") == 20 and w.get_fn("b", "g").params == ["externref"]
+
+
+def test_side_module_import_minimums_are_bounded():
+    """A side module importing env.memory (min 60,000 pages) or a 2^31-slot table cannot make the main grow that much."""
+    from wasmweld.custom.dylink import Dylink
+    from wasmweld.module import parse
+
+    for imports, message in [('(import "env" "memory" (memory 60000))', "grow the shared memory"),
+                             ('(import "env" "memory" (memory 0)) (import "env" "__indirect_function_table" '
+                              '(table 3000000 funcref))', "imports a table of at least 3,000,000 slots")]:
+        m = parse(wat2wasm(f'(module {imports} (func (export "f") (result i32) i32.const 5))'))
+        m.add_custom("dylink.0", Dylink().encode(), after=0)
+        w = _main_world()
+        with pytest.raises(LinkError, match=message):
+            w.dlopen(m.encode(), name="greedy")
+        assert w.memory("main").pages == 1 and len(w.exports("main")["__indirect_function_table"]) == 1

@@ -684,12 +684,20 @@ class DynamicLinker:
         weak = bool(dl.import_flags(imp.module, imp.name) & SYMBOL_BINDING_WEAK)
         if imp.module == "env":
             nm = imp.name
+            lim = world.dl_limits
             if k == "memory" and nm == "memory":
+                grow = imp.type.limits.min * PAGE - self.memory.data_len(self.store)
+                if grow > lim.max_mem_size:
+                    raise LinkError(f"{who} imports env.memory with at least {imp.type.limits.min:,} pages: that "
+                                    f"would grow the shared memory by {grow:,} bytes; the limit is {lim.max_mem_size:,}")
                 self._grow_memory_to(imp.type.limits.min * PAGE, who)
                 return self.memory
             if k == "table" and nm in ("__indirect_function_table", "table"):
                 need = imp.type.limits.min
                 cur = self.table.size(self.store)
+                if need - cur > lim.max_table_size:
+                    raise LinkError(f"{who} imports a table of at least {need:,} slots: that would add {need - cur:,}; "
+                                    f"the limit is {lim.max_table_size:,}")
                 if need > cur:
                     self._alloc_table(need - cur, 1, who)
                 return self.table
