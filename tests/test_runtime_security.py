@@ -730,3 +730,31 @@ def test_side_module_import_minimums_are_bounded():
         with pytest.raises(LinkError, match=message):
             w.dlopen(m.encode(), name="greedy")
         assert w.memory("main").pages == 1 and len(w.exports("main")["__indirect_function_table"]) == 1
+
+
+def test_devices_and_pipes_are_not_read_whole(tmp_path, capsys):
+    """A manifest module path, --dlopen or a manifest itself naming /dev/zero ended in MemoryError."""
+    (tmp_path / "w.toml").write_text('[[module]]\nname = "z"\npath = "/dev/zero"\n')
+    assert cli(["run", str(tmp_path / "w.toml"), "--invoke", "z.f"]) == 1
+    err = capsys.readouterr().err
+    assert err.startswith("error: ") and "/dev/zero is not a regular file" in err
+    with pytest.raises(LinkError, match="not a regular file"):
+        World().add("z", "/dev/zero")
+    with pytest.raises(LinkError, match="not a regular file"):
+        _main_world().dlopen("/dev/zero")
+    os.mkfifo(tmp_path / "p.toml")
+    from wasmweld.manifest import ManifestError, load_manifest
+
+    import threading
+
+    def writer():  # an endless writer on the other end of the pipe
+        try:
+            with open(tmp_path / "p.toml", "w") as f:
+                f.write("x = 1\n" * 10)
+        except OSError:
+            pass
+
+    t = threading.Thread(target=writer, daemon=True)
+    t.start()
+    with pytest.raises(ManifestError, match="not a regular file"):
+        load_manifest(tmp_path / "p.toml")

@@ -49,6 +49,7 @@ Only the standard library is used (``tomllib``; ``tomli`` on Python 3.10, see :m
 from __future__ import annotations
 
 import os
+import stat
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -57,6 +58,10 @@ from wasmweld.errors import LinkError, WasmError
 
 __all__ = ["WorldManifest", "ModuleSpec", "StubSpec", "EntryPoint", "ManifestError", "load_manifest",
            "parse_manifest", "merge_world", "is_manifest"]
+
+
+#: a manifest larger than this is refused (it describes a handful of modules)
+MAX_MANIFEST_SIZE = 1 << 24
 
 
 class ManifestError(WasmError):
@@ -132,7 +137,12 @@ def load_manifest(path: str | os.PathLike, *, confine: bool = True) -> WorldMani
     path = os.fspath(path)
     try:
         with open(path, encoding="utf-8") as f:
-            text = f.read()
+            st = os.fstat(f.fileno())
+            if not stat.S_ISREG(st.st_mode):  # a device or a pipe could be endless
+                raise ManifestError(f"{path}: not a regular file")
+            text = f.read(MAX_MANIFEST_SIZE + 1)
+            if len(text) > MAX_MANIFEST_SIZE:
+                raise ManifestError(f"{path}: larger than {MAX_MANIFEST_SIZE:,} characters; not a world manifest")
     except OSError as e:
         raise ManifestError(f"{path}: cannot read: {e.strerror or e}") from None
     except UnicodeDecodeError:

@@ -39,6 +39,7 @@ search path (docs/security.md).
 from __future__ import annotations
 
 import os
+import stat
 import threading
 from typing import Any, Callable, Iterable
 
@@ -76,7 +77,10 @@ def _read_file(path: str, name: str) -> bytes:
 
     try:
         with open(path, "rb") as f:
-            before = identity(os.fstat(f.fileno()))
+            st = os.fstat(f.fileno())
+            if not stat.S_ISREG(st.st_mode):  # a device or a pipe could be endless
+                raise LinkError(f"module {name!r}: {path} is not a regular file")
+            before = identity(st)
             data = FileBytes(f.read())
             after = identity(os.fstat(f.fileno()))
     except OSError as e:
