@@ -124,8 +124,7 @@ def _const_value(expr, imported_globals: int, known: list) -> Any:
     ``(i32.const 16)`` -> 16.
     """
     if expr.int_value is not None:
-        v = expr.int_value
-        return v & _MASK["i64" if expr.raw[:1] == b"\x42" else "i32"]
+        return expr.int_value & _MASK[expr.instrs[0].name[:3]]
     g = expr.global_index
     if g is not None:
         j = g - imported_globals
