@@ -758,3 +758,12 @@ def test_devices_and_pipes_are_not_read_whole(tmp_path, capsys):
     t.start()
     with pytest.raises(ManifestError, match="not a regular file"):
         load_manifest(tmp_path / "p.toml")
+
+
+def test_compile_and_run_say_a_component_is_a_component(tmp_path, capsys):
+    (tmp_path / "c.wasm").write_bytes(b"\0asm\x0d\x00\x01\x00")
+    assert cli(["compile", str(tmp_path / "c.wasm"), "-o", str(tmp_path / "c.cwasm")]) == 1
+    assert "is a WebAssembly component, not a core module" in capsys.readouterr().err
+    assert cli(["run", str(tmp_path / "c.wasm")]) == 1
+    assert "components are not modules" in capsys.readouterr().err
+    assert not (tmp_path / "c.cwasm").exists()
