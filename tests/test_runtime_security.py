@@ -767,3 +767,28 @@ def test_compile_and_run_say_a_component_is_a_component(tmp_path, capsys):
     assert cli(["run", str(tmp_path / "c.wasm")]) == 1
     assert "components are not modules" in capsys.readouterr().err
     assert not (tmp_path / "c.cwasm").exists()
+
+
+_GC_TABLES = r"""
+from wasmweld.errors import ExecutionError
+from wasmweld.runtime.world import World
+w = World()
+w.add("m", '(module (type $s (struct)) (table (export "t") 2 (ref null $s)) (table (export "a") 1 anyref)'
+           ' (global (export "g") (mut v128) (v128.const i64x2 0 0)) (table (export "f") 1 funcref))')
+ex = w.exports("m")
+for n in ("t", "a", "g"):
+    try:
+        ex[n][0] if n != "g" else ex[n].value
+    except ExecutionError as e:
+        print("refused", n)
+print(len(ex["t"]), ex["f"][0])
+"""
+
+
+def test_gc_tables_and_v128_globals_are_refused_not_read():
+    import subprocess
+    import sys
+
+    p = subprocess.run([sys.executable, "-c", _GC_TABLES], capture_output=True, text=True, timeout=120)
+    assert p.returncode == 0, p.stderr[-1500:]
+    assert p.stdout.split("\n")[:4] == ["refused t", "refused a", "refused g", "2 None"]

@@ -248,12 +248,18 @@ class Global:
 class Table:
     """A table: ``len()``, ``[i]`` (a Function or None for funcref tables), ``grow``."""
 
-    __slots__ = ("_t", "_store", "name")
+    __slots__ = ("_t", "_store", "name", "_sig")
 
-    def __init__(self, t: wasmtime.Table, store, name: str):
+    def __init__(self, t: wasmtime.Table, store, name: str, sig: Unsupported | None = None):
         self._t = t
         self._store = store
         self.name = name
+        self._sig = sig
+
+    def _check(self) -> None:
+        if self._sig is not None:
+            raise ExecutionError(f"table {self.name}: its type {self._sig.desc} uses {self._sig.bad}, which the "
+                                 "wasmtime Python API cannot represent")
 
     @property
     def raw(self) -> wasmtime.Table:
@@ -265,6 +271,7 @@ class Table:
     def __getitem__(self, i: int):
         if not 0 <= i < len(self):
             raise ExecutionError(f"table {self.name}: index {i} out of bounds (size {len(self)})")
+        self._check()
         v = self._t.get(self._store, i)
         if isinstance(v, wasmtime.Func):
             return Function(v, self._store, f"{self.name}[{i}]")
@@ -273,6 +280,7 @@ class Table:
         return v
 
     def grow(self, n: int, init=None) -> int:
+        self._check()
         try:
             return self._t.grow(self._store, n, init)
         except wasmtime.WasmtimeError as e:

@@ -771,7 +771,7 @@ class World:
         if isinstance(ext, wasmtime.Global):
             return Global(ext, self.store, label, sig)
         if isinstance(ext, wasmtime.Table):
-            return Table(ext, self.store, label)
+            return Table(ext, self.store, label, sig)
         return ext
 
     def get_fn(self, module: str | int, name: str) -> Function:
