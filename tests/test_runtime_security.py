@@ -792,3 +792,15 @@ def test_gc_tables_and_v128_globals_are_refused_not_read():
     p = subprocess.run([sys.executable, "-c", _GC_TABLES], capture_output=True, text=True, timeout=120)
     assert p.returncode == 0, p.stderr[-1500:]
     assert p.stdout.split("\n")[:4] == ["refused t", "refused a", "refused g", "2 None"]
+
+
+def test_cache_dir_under_a_foreign_parent_is_refused(keydir, tmp_path):
+    parent = tmp_path / "theirs"
+    parent.mkdir()
+    (parent / "cache").mkdir(mode=0o700)
+    os.chown(parent, 12345, 12345)  # another user could rename our "cache" and put theirs in its place
+    with pytest.raises(CacheError, match="parent folder .*theirs can be changed by others"):
+        World(cache_dir=parent / "cache")
+    os.chown(parent, os.geteuid(), os.getegid())
+    os.chmod(parent, 0o1777)  # sticky and world-writable, like /tmp: others cannot rename what is ours
+    assert World(cache_dir=parent / "cache").cache is not None

@@ -80,7 +80,28 @@ def check_private_dir(path: str, what: str, *, create: bool = True) -> str:
     if st.st_mode & 0o022:
         raise CacheError(f"refusing {what} {path}: it is writable by {'others' if st.st_mode & 0o002 else 'its group'} "
                          f"(mode {stat.S_IMODE(st.st_mode):04o}); use a private directory (chmod 700) or the default")
-    return os.path.realpath(path)
+    real = os.path.realpath(path)
+    _check_ancestors(real, what)
+    return real
+
+
+def _check_ancestors(real: str, what: str) -> None:
+    """Whoever may rename entries of a parent folder could swap the directory itself: only this user or root,
+    or a sticky folder such as /tmp (where others cannot rename what is ours)."""
+    me = os.geteuid()
+    parent = os.path.dirname(real)
+    while True:
+        try:
+            st = os.stat(parent)
+        except OSError:
+            return
+        if st.st_uid not in (me, 0) or (st.st_mode & 0o022 and not st.st_mode & stat.S_ISVTX):
+            raise CacheError(f"refusing {what} {real}: its parent folder {parent} can be changed by others "
+                             f"(uid {st.st_uid}, mode {stat.S_IMODE(st.st_mode):04o}), who could swap the directory")
+        up = os.path.dirname(parent)
+        if up == parent:
+            return
+        parent = up
 
 
 def _read_key(path: str) -> bytes | None:
