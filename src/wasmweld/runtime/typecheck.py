@@ -138,23 +138,58 @@ def type_report(wasm: bytes) -> TypeReport:
 
 
 def trap_stub(wasm: bytes, import_index: int) -> bytes:
-    """A module exporting ``stub``: a function of the type of function import ``import_index`` of ``wasm`` that traps.
+    """A module exporting ``stub``: what import ``import_index`` of ``wasm`` asks for, for a type wasmtime-py
+    cannot represent (a host-made stub would need it to).
 
-    Used for imports whose type wasmtime-py cannot represent (a host-function stub would
-    need it to); the stub module copies the importer's whole type section so that
-    concrete reference types keep their meaning::
+    Functions trap (``unreachable``); globals hold their type's default (``ref.null``,
+    ``v128.const 0``, or for a non-nullable function reference a trapping function);
+    tables are filled the same way. The stub module copies the importer's whole type
+    section so that concrete reference types keep their meaning::
 
         (module (type ...the importer's types...) (func (export "stub") (type $t) unreachable))
+
+    Raises LinkError when no such value exists (a non-nullable non-function reference).
     """
     from wasmweld.binary.instr import Instr
-    from wasmweld.module import Export, FuncBody, Module, parse
-    from wasmweld.types import ExternKind
+    from wasmweld.errors import LinkError
+    from wasmweld.module import ConstExpr, Export, FuncBody, Global, Module, Table, parse
+    from wasmweld.types import ExternKind, FuncType, RecGroup, SubType
 
     src = parse(wasm)
     imp = src.imports[import_index]
     m = Module()
     m.types = list(src.types)
-    m.funcs = [imp.desc]
-    m.code = [FuncBody.from_instrs([], [Instr.make("unreachable")])]
-    m.exports = [Export("stub", ExternKind.FUNC, 0)]
+    types = src.type_list()
+
+    def trap_func(tidx: int | None) -> int:
+        """Index of a new function that traps, of type ``tidx`` (None: a new ``(func)`` type)."""
+        if tidx is None:
+            tidx = len(types) + len(m.types) - len(src.types)
+            m.types = list(m.types) + [RecGroup((SubType(FuncType()),))]
+        m.funcs = list(m.funcs) + [tidx]
+        m.code = list(m.code) + [FuncBody.from_instrs([], [Instr.make("unreachable")])]
+        return len(m.funcs) - 1
+
+    def default(vt) -> ConstExpr:
+        if getattr(vt, "name", None) == "v128":
+            return ConstExpr.from_instrs([Instr.make("v128.const", bytes(16))])
+        if getattr(vt, "nullable", False):
+            return ConstExpr.ref_null(vt.heap)
+        heap = getattr(vt, "heap", None)
+        if heap == "func" or (isinstance(heap, int) and heap < len(types) and isinstance(types[heap].comp, FuncType)):
+            return ConstExpr.from_instrs([Instr.make("ref.func", trap_func(heap if isinstance(heap, int) else None))])
+        raise LinkError(f"cannot stub {imp.module}.{imp.name}: no default value of type {vt} exists")
+
+    if imp.kind == ExternKind.FUNC:
+        trap_func(imp.desc)
+        m.exports = [Export("stub", ExternKind.FUNC, 0)]
+    elif imp.kind == ExternKind.GLOBAL:
+        m.globals = [Global(imp.desc, default(imp.desc.val))]
+        m.exports = [Export("stub", ExternKind.GLOBAL, 0)]
+    elif imp.kind == ExternKind.TABLE:
+        elem = imp.desc.elem
+        m.tables = [Table(imp.desc, None if elem.nullable else default(elem))]
+        m.exports = [Export("stub", ExternKind.TABLE, 0)]
+    else:
+        raise LinkError(f"cannot stub {imp.module}.{imp.name} (a {imp.kind})")
     return m.encode()

@@ -482,8 +482,8 @@ class World:
         return ext
 
     def _wasm_stub(self, importer: str, imp: ImportSlot, wasm: bytes | None):
-        """A trapping stub for an import whose type wasmtime-py cannot represent: a generated Wasm function."""
-        if wasm is None or imp.index < 0 or kind_of(imp.type) != "func":
+        """A stub for an import whose type wasmtime-py cannot represent, made in Wasm (see ``trap_stub``)."""
+        if wasm is None or imp.index < 0 or kind_of(imp.type) not in ("func", "global", "table"):
             raise LinkError(f"module {importer!r}: cannot stub {imp.label}: its type {imp.bad.desc} uses "
                             f"{imp.bad.bad}, which the wasmtime Python API cannot represent")
         module = compile_module(self.engine, trap_stub(wasm, imp.index), f"stub of {imp.label}")
