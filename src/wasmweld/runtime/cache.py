@@ -55,12 +55,14 @@ import warnings
 from dataclasses import dataclass, field
 from typing import Any
 
-from wasmweld.errors import CacheError
+from wasmweld.errors import CacheError, LinkError
 from wasmweld.runtime.engine import compile_module, engine_settings, make_engine, require_wasmtime  # noqa: F401
 from wasmweld.runtime.typecheck import TypeReport, type_report
 from wasmweld.runtime.trust import check_private_dir, default_cache_dir, mac, user_key
 
 __all__ = [
+    "FileBytes",
+    "read_module_file",
     "ArtifactCache",
     "CacheStats",
     "CacheWarning",
@@ -114,6 +116,37 @@ def fingerprint(settings: dict[str, Any]) -> str:
     if fp is None:
         fp = _FINGERPRINTS[blob] = hashlib.sha256(blob.encode()).hexdigest()[:16]
     return fp
+
+
+class FileBytes(bytes):
+    """The bytes of a module file, with the identity of the file version they were read from.
+
+    ``ident`` (path, device, inode, size, mtime, ctime; None if the file changed while being
+    read) lets the artifact cache skip hashing a file it has seen before
+    (:meth:`~wasmweld.runtime.cache.ArtifactCache.digest`).
+    """
+
+    ident: bytes | None = None
+
+
+def read_module_file(path: str, what: str) -> FileBytes:
+    """Read a module file (a regular file only: a device or pipe could be endless), with its identity."""
+    def identity(st) -> str:
+        return f"{st.st_dev}:{st.st_ino}:{st.st_size}:{st.st_mtime_ns}:{st.st_ctime_ns}"
+
+    try:
+        with open(path, "rb") as f:
+            st = os.fstat(f.fileno())
+            if not stat.S_ISREG(st.st_mode):  # a device or a pipe could be endless
+                raise LinkError(f"{what}: {path} is not a regular file")
+            before = identity(st)
+            data = FileBytes(f.read())
+            after = identity(os.fstat(f.fileno()))
+    except OSError as e:
+        raise LinkError(f"{what}: cannot read {path}: {e.strerror or e}") from None
+    if before == after:
+        data.ident = f"{os.path.realpath(path)}\0{before}".encode("utf-8", "surrogateescape")
+    return data
 
 
 def _meta(settings: dict[str, Any], wasm_sha256: str | None, wasm_size: int | None, name: str | None) -> dict:

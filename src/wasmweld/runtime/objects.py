@@ -12,6 +12,7 @@ Each holds a wasmtime object and the store it lives in; errors are
 from __future__ import annotations
 
 import contextlib
+from typing import Any
 
 from wasmweld.runtime.engine import require_wasmtime
 
@@ -21,7 +22,7 @@ from wasmweld.runtime.typecheck import Unsupported
 
 wasmtime = require_wasmtime()  # a WasmError with the install hint when it is missing
 
-__all__ = ["Function", "Memory", "Global", "Table", "INT_RANGES", "NO_LOCK"]
+__all__ = ["Function", "Memory", "Global", "Table", "Handle", "INT_RANGES", "NO_LOCK"]
 
 #: what wrappers made outside a World lock with (nothing)
 NO_LOCK = contextlib.nullcontext()
@@ -285,3 +286,29 @@ class Table:
             return self._t.grow(self._store, n, init)
         except wasmtime.WasmtimeError as e:
             raise ExecutionError(f"table {self.name}: cannot grow by {n}: {first_line(e)}") from None
+
+
+class Handle:
+    """What :meth:`World.add` / :meth:`World.dlopen` return: a module of the World by name.
+
+    ``sym(name)`` gives a callable :class:`Function` for a function export, or,
+    for a side module, the absolute address of a data symbol (an ``int``).
+    """
+
+    def __init__(self, world, name: str):
+        self.world = world
+        self.name = name
+
+    @property
+    def ready(self) -> bool:
+        e = self.world._entries.get(self.name)
+        return bool(e and e.ready)
+
+    def sym(self, name: str):
+        return self.world.get_fn(self.name, name)
+
+    def exports(self) -> dict[str, Any]:
+        return self.world.exports(self.name)
+
+    def __repr__(self) -> str:
+        return f"<{type(self).__name__} {self.name}{'' if self.ready else ' (pending)'}>"

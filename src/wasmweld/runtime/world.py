@@ -39,7 +39,6 @@ search path (docs/security.md).
 from __future__ import annotations
 
 import os
-import stat
 import threading
 from typing import Any, Callable, Iterable
 
@@ -51,43 +50,13 @@ from wasmweld.runtime._linking import (
     kind_of, parse_functype, tarjan, type_mismatch, vt_name, wrap_host,
 )
 from wasmweld.runtime.engine import compile_module, engine_settings, looks_like_wat, make_engine, wat2wasm
-from wasmweld.runtime.objects import Function, Global, Memory, Table
+from wasmweld.runtime.objects import Function, Global, Handle, Memory, Table
 from wasmweld.runtime.typecheck import TypeReport, trap_stub, type_report
 from wasmweld.runtime.wasi import WASI_MODULES, WasiOptions, make_wasi_config
 
 wasmtime = require_wasmtime()  # a WasmError with the install hint when it is missing
 
 __all__ = ["World", "WasiOptions", "Function", "Memory", "Global", "Table", "Handle", "ProcExit", "parse_functype"]
-
-
-class FileBytes(bytes):
-    """The bytes of a module file, with the identity of the file version they were read from.
-
-    ``ident`` (path, device, inode, size, mtime, ctime; None if the file changed while being
-    read) lets the artifact cache skip hashing a file it has seen before
-    (:meth:`~wasmweld.runtime.cache.ArtifactCache.digest`).
-    """
-
-    ident: bytes | None = None
-
-
-def _read_file(path: str, name: str) -> bytes:
-    def identity(st) -> str:
-        return f"{st.st_dev}:{st.st_ino}:{st.st_size}:{st.st_mtime_ns}:{st.st_ctime_ns}"
-
-    try:
-        with open(path, "rb") as f:
-            st = os.fstat(f.fileno())
-            if not stat.S_ISREG(st.st_mode):  # a device or a pipe could be endless
-                raise LinkError(f"module {name!r}: {path} is not a regular file")
-            before = identity(st)
-            data = FileBytes(f.read())
-            after = identity(os.fstat(f.fileno()))
-    except OSError as e:
-        raise LinkError(f"module {name!r}: cannot read {path}: {e.strerror or e}") from None
-    if before == after:
-        data.ident = f"{os.path.realpath(path)}\0{before}".encode("utf-8", "surrogateescape")
-    return data
 
 
 def _locked(method: Callable) -> Callable:
@@ -100,33 +69,6 @@ def _locked(method: Callable) -> Callable:
             return method(self, *args, **kwargs)
 
     return run
-
-
-class Handle:
-    """What :meth:`World.add` / :meth:`World.dlopen` return: a module of the World by name.
-
-    ``sym(name)`` gives a callable :class:`Function` for a function export, or,
-    for a side module, the absolute address of a data symbol (an ``int``).
-    """
-
-    def __init__(self, world: "World", name: str):
-        self.world = world
-        self.name = name
-
-    @property
-    def ready(self) -> bool:
-        e = self.world._entries.get(self.name)
-        return bool(e and e.ready)
-
-    def sym(self, name: str):
-        return self.world.get_fn(self.name, name)
-
-    def exports(self) -> dict[str, Any]:
-        return self.world.exports(self.name)
-
-    def __repr__(self) -> str:
-        return f"<{type(self).__name__} {self.name}{'' if self.ready else ' (pending)'}>"
-
 
 
 class World:
@@ -226,7 +168,7 @@ class World:
 
     def _read_source(self, source: Any, name: str) -> tuple[bytes | None, Any, str | None]:
         """-> (wasm bytes or None, (precompiled module, its type report or None) or None, path or None)."""
-        from wasmweld.runtime.cache import is_artifact, load_artifact
+        from wasmweld.runtime.cache import is_artifact, load_artifact, read_module_file
 
         if isinstance(source, wasmtime.Module):
             return None, (source, None), None
@@ -250,7 +192,7 @@ class World:
             if is_artifact(path):
                 return None, load_artifact(path, self.engine, self.settings, trusted=self.trust_artifacts,
                                            with_types=True), path
-            data = _read_file(path, name)
+            data = read_module_file(path, f"module {name!r}")
             if data[:4] == b"\x7fELF":  # wasmtime's serialized code without the trailer is_artifact looks for
                 raise CacheError(f"compiled artifact {path}: truncated or damaged (machine code without the "
                                  "wasmweld trailer); compile it again with wasmweld compile")
