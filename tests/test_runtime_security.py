@@ -195,13 +195,17 @@ def test_warm_start_uses_the_stamp_and_notices_changes(keydir, tmp_path):
 def test_stale_temp_files_are_removed(keydir, tmp_path):
     d = tmp_path / "cache"
     World(cache_dir=d)
-    old, fresh = d / ".tmp-abc123.cwasm", d / ".tmp-def456.cwasm"
-    old.write_bytes(b"half written")
-    fresh.write_bytes(b"being written")
+    old, fresh, other = d / ".tmp-abc123.cwasm", d / ".tmp-def456.cwasm", d / "notes.txt"
+    for p in (old, fresh, other):
+        p.write_bytes(b"half written")
     past = time.time() - 3600
     os.utime(old, (past, past))
-    World(cache_dir=d)
-    assert not old.exists() and fresh.exists()
+    w = World(cache_dir=d)
+    assert not old.exists() and not fresh.exists() and other.exists()  # only files of our own naming
+    assert sorted(e[1] for e in w.cache.stats.events if e[0] == "stale-removed") == sorted([fresh.name, old.name])
+    # a writer whose temp file vanished only misses storing its entry
+    w.add("c", CONST)
+    assert w.invoke("c", "f") == SECRET
 
 
 def test_cache_entry_with_nested_metadata_is_discarded(keydir, tmp_path):

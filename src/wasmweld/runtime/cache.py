@@ -419,10 +419,11 @@ class ArtifactCache:
     the file's identity: device, inode, size, ctime, mtime), so a warm start
     maps the code without reading it all. Entries that fail any check are
     discarded with a :class:`CacheWarning`; temp files left by a killed writer
-    are removed once they are a minute old.
+    are removed when the next cache is opened (``STALE_SECONDS``: 0; a writer still at work
+    then only misses storing its entry: its rename fails and is recorded as ``store-failed``).
     """
 
-    STALE_SECONDS = 60
+    STALE_SECONDS = 0.0
 
     def __init__(self, cache_dir: str | None, engine, settings: dict[str, Any], *, verify: bool = True):
         self.dir = check_private_dir(default_cache_dir() if cache_dir is None else os.fspath(cache_dir),
@@ -444,7 +445,7 @@ class ArtifactCache:
         for n in names:
             p = os.path.join(self.dir, n)
             try:
-                if now - os.lstat(p).st_mtime > self.STALE_SECONDS:
+                if now - os.lstat(p).st_mtime >= self.STALE_SECONDS:
                     os.unlink(p)
                     self.stats.events.append(("stale-removed", n, p))
             except OSError:
