@@ -47,7 +47,7 @@ def run(args) -> int:
         fmt = "dot" if out.endswith((".dot", ".gv")) else "svg"
     files = [p for p, _n in parse_inputs(args.inputs)]
     check_output(out, inputs=files, force=args.force, binary=False)
-    inputs = load_inputs(args.inputs)
+    inputs = load_inputs(args.inputs, command="graph")
     from wasmweld.link.merge import check_inputs
 
     with blame_inputs(args.inputs):

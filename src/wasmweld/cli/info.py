@@ -21,6 +21,8 @@ place that needs each, see :mod:`wasmweld.features`), the ``producers`` and
 
 ``--json`` prints one JSON object with these keys (stable; new keys may be added):
 
+``schema``
+    ``1``: the version of this layout (a change that breaks readers increments it)
 ``size``
     file size in bytes
 ``sections``
@@ -332,10 +334,10 @@ def render(info: dict, m, name: str, summary: bool = False) -> str:
 def run(args) -> int:
     from wasmweld.cli.io import display_name, read_input
 
-    data = read_input(args.file)
+    data = read_input(args.file, core_only="info")
     info, m = _collect(data)
     if args.json:
-        sys.stdout.write(json.dumps(info, indent=2, ensure_ascii=False) + "\n")
+        sys.stdout.write(json.dumps({"schema": 1, **info}, indent=2, ensure_ascii=False) + "\n")
     else:
         sys.stdout.write(render(info, m, display_name(args.file), args.summary))
     return 0

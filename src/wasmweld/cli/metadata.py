@@ -55,7 +55,7 @@ def run(args) -> int:
 
     if args.metadata_cmd is None:
         raise WasmError("wasmweld metadata: say 'show' or 'add' (see wasmweld metadata --help)")
-    data = read_input(args.input)
+    data = read_input(args.input, core_only="metadata")
     with blame(args.input):
         check_wellformed(data)
         m = parse(data)
