@@ -146,14 +146,42 @@ def register(subparsers):
     return p
 
 
-def _read_file(path: str, what: str) -> bytes:
+def read_option_file(path: str, what: str) -> bytes:
+    """The bytes of the file an option names (``what``: the option), bounded and only a regular file.
+
+    The file is remembered as read, so the command's output may not replace it
+    (see :mod:`wasmweld.cli.files`).
+    """
+    import os
+
+    from wasmweld.cli.files import read_file
+
+    if not os.path.lexists(path):
+        raise EditError(f"{what}: no such file {path!r}")
     try:
-        with open(path, "rb") as fh:
-            return fh.read()
-    except FileNotFoundError:
-        raise EditError(f"{what}: no such file {path!r}") from None
-    except OSError as exc:
-        raise EditError(f"{what}: cannot read {path!r}: {exc.strerror or exc}") from None
+        return read_file(path, f"{what} {path!r}")
+    except WasmError as exc:
+        raise EditError(str(exc)) from None
+
+
+def load_plan_file(path: str) -> list:
+    """The operations of the edit plan in ``path`` (read like every other input: see :func:`read_option_file`)."""
+    from pathlib import Path
+
+    import os
+
+    from wasmweld.passes.plan import parse_plan
+
+    if not os.path.lexists(path):
+        raise EditError(f"{path}: no such plan file")
+    if os.path.isdir(path):
+        raise EditError(f"{path}: is a directory, not a plan file")
+    data = read_option_file(path, "--plan")
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise EditError(f"{path}: cannot read plan: {exc}") from None
+    return parse_plan(text, base_dir=Path(path).parent, origin=str(path))
 
 
 def _split_eq(text: str, option: str, what: str) -> tuple[str, str]:
@@ -165,10 +193,10 @@ def _split_eq(text: str, option: str, what: str) -> tuple[str, str]:
     return a, b
 
 
-def _custom_payload(value: str, option: str) -> tuple[str, bytes]:
+def custom_payload(value: str, option: str) -> tuple[str, bytes]:
     name, rhs = _split_eq(value, option, "NAME=@FILE or NAME=TEXT")
     if rhs.startswith("@"):
-        return name, _read_file(rhs[1:], option)
+        return name, read_option_file(rhs[1:], option)
     return name, rhs.encode("utf-8")
 
 
@@ -190,7 +218,6 @@ def _replace_body_params(text: str, option: str) -> dict:
 def build_ops(args) -> list:
     """The :class:`~wasmweld.passes.registry.Op` list for the parsed options."""
     from wasmweld.passes.entry import parse_entry_spec
-    from wasmweld.passes.plan import load_plan
     from wasmweld.passes.registry import Op
 
     raw = getattr(args, _OPS, None) or []
@@ -201,7 +228,7 @@ def build_ops(args) -> list:
         where = option
         if kind in ("passive", "active"):
             name, path = _split_eq(value, option, "NAME=FILE")
-            params = {"name": name, "data": _read_file(path, option), "mode": kind}
+            params = {"name": name, "data": read_option_file(path, option), "mode": kind}
             for key in ("size_func", "init_func", "addr_func", "accessors", "align"):
                 if key in mod:
                     params[key] = mod[key]
@@ -248,7 +275,7 @@ def build_ops(args) -> list:
                       "regex": [value] if kind == "strip-regex" else []}
             ops.append(Op("strip", params, where))
         elif kind in ("add-custom", "replace-custom"):
-            name, data = _custom_payload(value, option)
+            name, data = custom_payload(value, option)
             ops.append(Op("add-custom", {"name": name, "data": data, "replace": kind == "replace-custom"}, where))
         elif kind == "add-producer":
             if not 2 <= len(value) <= 3:
@@ -258,7 +285,7 @@ def build_ops(args) -> list:
         elif kind == "gc":
             ops.append(Op("gc", {}, where))
         elif kind == "plan":
-            ops.extend(load_plan(value))
+            ops.extend(load_plan_file(value))
         else:  # pragma: no cover
             raise AssertionError(kind)
     return ops
@@ -292,7 +319,8 @@ def run(args) -> int:
     if args.input is None:
         raise WasmError("no input module given (wasmweld edit IN -o OUT [edits...])")
     from wasmweld.cli.io import (
-        blame, display_name, elapsed, output_target, progress, progress_done, read_input, write_output,
+        blame, check_output, display_name, elapsed, output_target, progress, progress_done, read_input,
+        write_output,
     )
     from wasmweld.module import parse
     from wasmweld.passes.registry import apply_ops
@@ -302,6 +330,10 @@ def run(args) -> int:
     if not ops:
         raise EditError("no edits given (see wasmweld edit --help)")
     query_only = all(op.name == "list-uncalled-imports" for op in ops)
+    if not query_only or args.output is not None or getattr(args, "in_place", False):
+        # before the work: the output may not replace a file the edits read (data, @FILE, plan)
+        early_path, early_force = output_target(args, args.input)
+        check_output(early_path, inputs=[args.input], force=early_force)
     progress(f"reading {display_name(args.input)}")
     data = read_input(args.input, core_only="edit")
     with blame(args.input):

@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import re
 import stat
 import sys
 import tempfile
@@ -37,13 +38,14 @@ import time
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 
+from wasmweld.cli.files import files_read, forget_files, read_file, read_stream
 from wasmweld.errors import DecodeError, ValidationError, WasmError
-from wasmweld.runtime.engine import load_bytes
 
 __all__ = [
     "read_input", "write_output", "check_output", "display_name", "add_output_options", "output_target",
     "blame", "input_of", "begin_command", "one_line", "validate_result", "VALIDATION_SKIPPED",
-    "elapsed", "elapsed_seconds", "plural", "progress", "progress_done", "say", "set_quiet", "refuse_component",
+    "elapsed", "elapsed_seconds", "plural", "progress", "progress_done", "say", "set_quiet", "missing_runtime",
+    "clean_stale_temporaries", "refuse_component",
     "is_component", "COMPONENT_VERSION",
 ]
 
@@ -75,6 +77,7 @@ PROGRESS_AFTER = 0.5
 def begin_command() -> None:
     """Forget the inputs read so far and start the clock (``wasmweld.cli.main`` calls this before each command)."""
     _inputs_read.clear()
+    forget_files()
     _started[0] = time.perf_counter()
     _quiet[0] = False
     _progress_shown[0] = False
@@ -208,7 +211,7 @@ def read_input(path: str | os.PathLike, *, core_only: str | None = None) -> byte
     _inputs_read.append(display_name(path))
     with blame(path):
         if path != "-":
-            data = load_bytes(path)
+            data = read_file(path)
         else:
             stream = getattr(sys.stdin, "buffer", None)
             if stream is None:
@@ -216,7 +219,11 @@ def read_input(path: str | os.PathLike, *, core_only: str | None = None) -> byte
             if _stdin_consumed is sys.stdin:
                 raise WasmError("<stdin>: standard input was read already; it can be given as an input only once")
             _stdin_consumed = sys.stdin
-            data = load_bytes(stream.read())
+            data = read_stream(stream)
+        from wasmweld.runtime.engine import looks_like_wat, wat2wasm
+
+        if looks_like_wat(data, None if path == "-" else path):
+            data = wat2wasm(data)
         if core_only is not None:
             refuse_component(data, core_only)
         return data
@@ -234,7 +241,8 @@ def refuse_component(data: bytes | bytearray | memoryview, command: str) -> None
                         f"not a core module: wasmweld {command} works on core modules")
 
 
-def _needs_missing_runtime(exc: BaseException) -> bool:
+def missing_runtime(exc: BaseException | None) -> bool:
+    """True if ``exc`` (or an exception that caused it) is the failed import of wasmtime."""
     seen = 0
     while exc is not None and seen < 20:
         if isinstance(exc, ModuleNotFoundError) and (exc.name or "").split(".")[0] == "wasmtime":
@@ -257,13 +265,79 @@ def validate_result(data: bytes, *, quiet: bool = False) -> bool:
     try:
         validate(data)
     except (ImportError, WasmError) as exc:
-        if isinstance(exc, ValidationError) or not _needs_missing_runtime(exc):
+        if isinstance(exc, ValidationError) or not missing_runtime(exc):
             raise
         if not quiet:
             progress_done()
             print(VALIDATION_SKIPPED, file=sys.stderr)
         return False
     return True
+
+
+def _read_only(target: str) -> bool:
+    """True if ``target`` exists and its permission bits let nobody (or not us) write it.
+
+    The mode bits decide, not :func:`os.access`: for root, ``access`` says every
+    file is writable, yet a ``chmod a-w`` file is one its owner meant to keep.
+    """
+    try:
+        st = os.stat(target)
+    except OSError:
+        return False
+    if not stat.S_ISREG(st.st_mode):
+        return False
+    if st.st_mode & 0o222 == 0:
+        return True
+    return hasattr(os, "geteuid") and os.geteuid() != 0 and not os.access(target, os.W_OK)
+
+
+#: temporary files of :func:`write_output`: ``.NAME.PID.XXXXXXXX.tmp`` beside the target
+def _temp_prefix(base: str) -> str:
+    return f".{base}.{os.getpid()}."
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except (PermissionError, OSError):
+        return True  # someone else's process: alive
+    return True
+
+
+#: a temporary file of a dead process is removed once it is this old (seconds): a run on another
+#: machine sharing the folder (network file system) has a pid that means nothing here
+STALE_AFTER = 60.0
+
+
+def clean_stale_temporaries(folder: str, base: str) -> list[str]:
+    """Remove ``.BASE.PID.XXXXXXXX.tmp`` files in ``folder`` left by a killed run; returns their names.
+
+    A file qualifies when its process is gone and it is older than :data:`STALE_AFTER`
+    seconds; a run still writing keeps its file. Only our own naming is touched.
+    """
+    pattern = re.compile(rf"\.{re.escape(base)}\.(\d+)\.[A-Za-z0-9_]{{8}}\.tmp")
+    removed = []
+    try:
+        names = os.listdir(folder)
+    except OSError:
+        return removed
+    now = time.time()
+    for name in names:
+        m = pattern.fullmatch(name)
+        if not m:
+            continue
+        full = os.path.join(folder, name)
+        try:
+            st = os.lstat(full)
+            if not stat.S_ISREG(st.st_mode) or now - st.st_mtime < STALE_AFTER or _pid_alive(int(m.group(1))):
+                continue
+            os.unlink(full)
+            removed.append(name)
+        except OSError:
+            continue
+    return removed
 
 
 def _same_file(a: str, b: str) -> bool:
@@ -293,7 +367,7 @@ def check_output(
             raise WasmError("refusing to write binary to a terminal; use -o FILE")
         return
     if not force:
-        for inp in inputs:
+        for inp in [*inputs, *files_read()]:
             inp = os.fspath(inp)
             if inp != "-" and _same_file(path, inp):
                 raise WasmError(f"refusing to overwrite input {path}; use --force (or --in-place) to replace it")
@@ -301,6 +375,8 @@ def check_output(
     folder = os.path.dirname(target) or "."
     if os.path.isdir(target):
         raise WasmError(f"{path}: is a directory")
+    if not force and _read_only(target):
+        raise WasmError(f"{path}: is read-only; refusing to replace it (--force replaces it)")
     if not os.path.isdir(folder):
         what = "not a directory" if os.path.exists(folder) else "no such directory"
         raise WasmError(f"{path}: cannot write: {what}: {folder}")
@@ -339,8 +415,9 @@ def write_output(
 
     target = os.path.realpath(path)
     folder = os.path.dirname(target) or "."
+    clean_stale_temporaries(folder, os.path.basename(target))
     try:
-        fd, tmp = tempfile.mkstemp(dir=folder, prefix=f".{os.path.basename(target)}.", suffix=".tmp")
+        fd, tmp = tempfile.mkstemp(dir=folder, prefix=_temp_prefix(os.path.basename(target)), suffix=".tmp")
     except FileNotFoundError:
         raise WasmError(f"{path}: cannot write: no such directory: {folder}") from None
     except OSError as exc:

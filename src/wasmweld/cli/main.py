@@ -61,6 +61,15 @@ def version_text() -> str:
     return f"wasmweld {ours} ({'wasmtime ' + runtime if runtime else 'wasmtime not installed'})"
 
 
+class Parser(argparse.ArgumentParser):
+    """argparse, except that ``-=NAME`` (standard input named NAME: merge, graph) is an argument, not an option."""
+
+    def _parse_optional(self, arg_string):  # type: ignore[override]
+        if arg_string.startswith("-="):
+            return None
+        return super()._parse_optional(arg_string)
+
+
 class _VersionAction(argparse.Action):
     """``--version``: the text is computed when asked for, not each time the parser is built."""
 
@@ -79,16 +88,6 @@ def command_of(argv: Sequence[str]) -> str | None:
             continue
         return tok if tok in SUBCOMMANDS else None
     return None
-
-
-def missing_runtime(exc: BaseException) -> bool:
-    """True if ``exc`` (or what caused it) is the failed import of wasmtime."""
-    seen = 0
-    while exc is not None and seen < 20:
-        if isinstance(exc, ModuleNotFoundError) and (exc.name or "").split(".")[0] == "wasmtime":
-            return True
-        exc, seen = exc.__cause__ or exc.__context__, seen + 1
-    return False
 
 
 def _load(name: str):
@@ -122,7 +121,7 @@ def _broken(sub, name: str, exc: BaseException) -> None:
 
 def build_parser(argv: Sequence[str] | None = None) -> argparse.ArgumentParser:
     """The argument parser; with ``argv``, only the subcommand it names is imported (all if it names none)."""
-    parser = argparse.ArgumentParser(
+    parser = Parser(
         prog="wasmweld",
         description="Read, write, merge, edit, pre-initialise and link WebAssembly core modules.",
     )
@@ -208,7 +207,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except Exception as exc:
         if debug:
             __import__("traceback").print_exc()
-        if missing_runtime(exc):
+        if cli_io.missing_runtime(exc):
             print(f"error: this needs wasmtime, which is not installed: {RUNTIME_HINT}", file=sys.stderr)
             return 1
         print(f"internal error: {type(exc).__name__}: {one_line(exc)}", file=sys.stderr)
