@@ -20,9 +20,12 @@ from __future__ import annotations
 
 import os
 import stat
-from typing import BinaryIO
 
 from wasmweld.errors import WasmError
+
+TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing (start-up time)
+if TYPE_CHECKING:  # pragma: no cover
+    from typing import BinaryIO
 
 __all__ = ["read_file", "read_stream", "max_input", "files_read", "forget_files", "note_read", "DEFAULT_MAX_INPUT"]
 

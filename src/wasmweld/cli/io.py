@@ -33,7 +33,6 @@ import os
 import re
 import stat
 import sys
-import tempfile
 import time
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
@@ -220,10 +219,11 @@ def read_input(path: str | os.PathLike, *, core_only: str | None = None) -> byte
                 raise WasmError("<stdin>: standard input was read already; it can be given as an input only once")
             _stdin_consumed = sys.stdin
             data = read_stream(stream)
-        from wasmweld.runtime.engine import looks_like_wat, wat2wasm
+        if not data.startswith(b"\0asm"):  # text (or garbage): the engine module decides, and compiles text
+            from wasmweld.runtime.engine import looks_like_wat, wat2wasm
 
-        if looks_like_wat(data, None if path == "-" else path):
-            data = wat2wasm(data)
+            if looks_like_wat(data, None if path == "-" else path):
+                data = wat2wasm(data)
         if core_only is not None:
             refuse_component(data, core_only)
         return data
@@ -416,6 +416,8 @@ def write_output(
     target = os.path.realpath(path)
     folder = os.path.dirname(target) or "."
     clean_stale_temporaries(folder, os.path.basename(target))
+    import tempfile  # here, not at the top: most commands start without writing (start-up time)
+
     try:
         fd, tmp = tempfile.mkstemp(dir=folder, prefix=_temp_prefix(os.path.basename(target)), suffix=".tmp")
     except FileNotFoundError:
