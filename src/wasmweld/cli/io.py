@@ -151,7 +151,7 @@ def blame(path: str | os.PathLike) -> Iterator[None]:
         yield
     except WasmError as exc:
         if getattr(exc, "input_name", None) is None:
-            exc.input_name = display_name(path)
+            exc.input_name = display_name(path)  # type: ignore[attr-defined]  # read back by input_of()
         raise
 
 
@@ -318,7 +318,7 @@ def clean_stale_temporaries(folder: str, base: str) -> list[str]:
     seconds; a run still writing keeps its file. Only our own naming is touched.
     """
     pattern = re.compile(rf"\.{re.escape(base)}\.(\d+)\.[A-Za-z0-9_]{{8}}\.tmp")
-    removed = []
+    removed: list[str] = []
     try:
         names = os.listdir(folder)
     except OSError:
@@ -399,7 +399,7 @@ def write_output(
       through; an existing file keeps its permission bits.
     """
     text = isinstance(data, str)
-    payload = data.encode("utf-8") if text else bytes(data)
+    payload = data.encode("utf-8") if isinstance(data, str) else bytes(data)
     path = os.fspath(path)
     check_output(path, inputs=inputs, force=force, binary=not text)
 
