@@ -69,12 +69,12 @@ def script_line(line: str) -> str | None:
     cmd, comment = split_comment(line)
     if cmd.startswith(SKIPPED_PREFIXES):
         return None
-    m = re.match(r"(?:[^:]*: )?prints (\S+)", comment)
+    m = re.match(r"(?:[^:]*: )?prints (.+?)(?:\s+\(.*\))?$", comment)  # "prints X" or "prints X (remark)"
     if not m:
         return cmd
     want = m.group(1)
     return (f"out=$({cmd}); if [ \"$out\" != {shlex.quote(want)} ]; then "
-            f"echo {shlex.quote('README: ' + cmd)}\": printed '$out', the README says {want}\" >&2; exit 1; fi")
+            f"echo {shlex.quote(cmd)}\": printed '$out', the text says {want}\" >&2; exit 1; fi")
 
 
 def table_commands() -> list[str]:
