@@ -69,8 +69,8 @@ bench: $(STAMP) peers corpus
 	$(PY) bench/run.py $(BENCH_ARGS)
 
 # mypy covers the files the CLI helper owns for now (the rest of the code gets its pass separately)
-MYPY_FILES := src/wasmweld/cli/main.py src/wasmweld/cli/io.py src/wasmweld/cli/files.py \
-              src/wasmweld/cli/version.py src/wasmweld/cli/strip.py src/wasmweld/link/graph.py
+MYPY_FILES := $(addprefix src/wasmweld/cli/,__init__.py main.py io.py files.py version.py info.py dump.py \
+                merge.py graph.py edit.py strip.py metadata.py) src/wasmweld/link/graph.py
 
 lint: $(STAMP)
 	@$(VENV)/bin/ruff --version >/dev/null 2>&1 || $(PY) -m pip install -q --disable-pip-version-check ruff
@@ -82,7 +82,8 @@ lint: $(STAMP)
 docs: $(STAMP)
 	@$(VENV)/bin/pdoc --version >/dev/null 2>&1 || $(PY) -m pip install -q --disable-pip-version-check pdoc
 	rm -rf docs/api
-	PYTHONWARNINGS=error::UserWarning $(VENV)/bin/pdoc -o docs/api wasmweld
+	$(PY) -W error::UserWarning -W "ignore:The module specification:UserWarning" -m pdoc -o docs/api \
+	  $$($(PY) docs/api_modules.py)
 
 clean:
 	rm -rf $(VENV) build dist src/*.egg-info .pytest_cache .ruff_cache .hypothesis

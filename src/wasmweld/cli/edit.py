@@ -264,7 +264,7 @@ def build_ops(args) -> list:
         elif kind == "resolve-import":
             ops.append(Op("resolve-import", {"module": value[0], "name": value[1], "target": value[2]}, where))
         elif kind in ("stub-imports", "stub-import"):
-            module, name = (value, None) if kind == "stub-imports" else value
+            module, name = (value, None) if kind == "stub-imports" else tuple(value)
             ops.append(Op("stub-imports", {"module": module, "name": name, "mode": mod.get("mode", "trap")}, where))
         elif kind == "list-uncalled-imports":
             ops.append(Op("list-uncalled-imports", {}, where))

@@ -217,7 +217,7 @@ def _cheap_checks(m) -> None:
     dc = m.datacount
     if dc is not None and dc != len(m.datas):
         sec = secs.get(11) or secs.get(12)
-        raise DecodeError("data count and data section have inconsistent lengths", sec.offset,
+        raise DecodeError("data count and data section have inconsistent lengths", sec.offset if sec else len(m.data),
                           f"data count {dc}, {len(m.datas)} data segments")
 
 

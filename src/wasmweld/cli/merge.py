@@ -39,6 +39,10 @@ from contextlib import contextmanager
 
 from wasmweld.errors import LinkError, WasmError
 
+TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing (start-up time)
+if TYPE_CHECKING:  # pragma: no cover
+    from wasmweld.module import Module
+
 NAME = "merge"
 
 
@@ -120,7 +124,7 @@ def parse_inputs(tokens: list[str]) -> list[tuple[str, str]]:
     return out
 
 
-def load_inputs(tokens: list[str], command: str = "merge") -> list[tuple[str, "Module"]]:  # noqa: F821
+def load_inputs(tokens: list[str], command: str = "merge") -> list[tuple[str, Module]]:
     """``(name, Module)`` for each input, read and split into sections (a malformed one names its file)."""
     from wasmweld.cli.io import blame, read_input
     from wasmweld.module import parse
@@ -144,7 +148,7 @@ def blame_inputs(tokens: list[str]) -> Iterator[None]:
     except WasmError as exc:
         name = getattr(exc, "merge_input", None)
         if name in files and getattr(exc, "input_name", None) is None:
-            exc.input_name = display_name(files[name])
+            exc.input_name = display_name(files[name])  # type: ignore[attr-defined]
         raise
 
 
@@ -263,7 +267,7 @@ def run(args) -> int:
             progress_done()
             print(f"warning: {text}", file=sys.stderr)
 
-    plans = []
+    plans: list = []
     progress("merging")
     try:
         with blame_inputs(args.inputs):
@@ -340,7 +344,7 @@ def _blame_world(man) -> Iterator[None]:
     except WasmError as exc:
         spec = next((m for m in man.modules if m.name == getattr(exc, "merge_input", None)), None)
         if spec is not None and getattr(exc, "input_name", None) is None:
-            exc.input_name = spec.path
+            exc.input_name = spec.path  # type: ignore[attr-defined]
         raise
 
 
