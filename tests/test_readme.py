@@ -49,9 +49,6 @@ def logical_lines(block: str) -> list[str]:
 
 def split_comment(line: str) -> tuple[str, str]:
     """``(command, comment)``: the comment is what follows the first `` #`` outside quotes."""
-    lexer = shlex.shlex(line, posix=True, punctuation_chars=False)
-    lexer.whitespace_split = True
-    lexer.commenters = ""
     quote, i = None, 0
     while i < len(line):
         c = line[i]
@@ -65,9 +62,10 @@ def split_comment(line: str) -> tuple[str, str]:
     return line, ""
 
 
-def script_line(line: str) -> str | None:
+def script_line(line: str, skipped: tuple[str, ...] = SKIPPED_PREFIXES) -> str | None:
+    """The bash line for a README/tutorial command: None for ``skipped`` ones, a check for ``# prints X``."""
     cmd, comment = split_comment(line)
-    if cmd.startswith(SKIPPED_PREFIXES):
+    if cmd.startswith(skipped):
         return None
     m = re.match(r"(?:[^:]*: )?prints (.+?)(?:\s+\(.*\))?$", comment)  # "prints X" or "prints X (remark)"
     if not m:
