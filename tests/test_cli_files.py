@@ -173,6 +173,17 @@ def test_fresh_temporary_of_a_dead_process_is_kept_for_a_while(folder):
     assert cli_io.clean_stale_temporaries(str(folder), "out.wasm") == [young.name]
 
 
+def test_old_naming_temporaries_go_by_age(folder):
+    """Files of the naming before pids (.NAME.XXXXXXXX.tmp) carry no pid: removed once an hour old."""
+    young, old = folder / ".out.wasm.abcd1234.tmp", folder / ".out.wasm.efgh5678.tmp"
+    young.write_bytes(b"")
+    old.write_bytes(b"")
+    t = time.time() - 2 * cli_io.STALE_OLD_NAMING_AFTER
+    os.utime(old, (t, t))
+    assert cli_io.clean_stale_temporaries(str(folder), "out.wasm") == [old.name]
+    assert young.exists()
+
+
 def test_read_only_target_is_refused(folder, capsys):
     target = folder / "ro.wasm"
     target.write_bytes(b"keep me")

@@ -311,13 +311,19 @@ def _pid_alive(pid: int) -> bool:
 STALE_AFTER = 60.0
 
 
+#: temporary files of versions before 0.2 (``.NAME.XXXXXXXX.tmp``, no pid) are removed once this old (seconds)
+STALE_OLD_NAMING_AFTER = 3600.0
+
+
 def clean_stale_temporaries(folder: str, base: str) -> list[str]:
     """Remove ``.BASE.PID.XXXXXXXX.tmp`` files in ``folder`` left by a killed run; returns their names.
 
     A file qualifies when its process is gone and it is older than :data:`STALE_AFTER`
-    seconds; a run still writing keeps its file. Only our own naming is touched.
+    seconds; a run still writing keeps its file. Files of the older naming without a pid
+    (``.BASE.XXXXXXXX.tmp``) go once older than :data:`STALE_OLD_NAMING_AFTER`. Only our
+    own naming is touched.
     """
-    pattern = re.compile(rf"\.{re.escape(base)}\.(\d+)\.[A-Za-z0-9_]{{8}}\.tmp")
+    pattern = re.compile(rf"\.{re.escape(base)}\.(?:(\d+)\.)?[A-Za-z0-9_]{{8}}\.tmp")
     removed: list[str] = []
     try:
         names = os.listdir(folder)
@@ -331,7 +337,12 @@ def clean_stale_temporaries(folder: str, base: str) -> list[str]:
         full = os.path.join(folder, name)
         try:
             st = os.lstat(full)
-            if not stat.S_ISREG(st.st_mode) or now - st.st_mtime < STALE_AFTER or _pid_alive(int(m.group(1))):
+            if not stat.S_ISREG(st.st_mode):
+                continue
+            if m.group(1) is None:  # the old naming: no pid to ask, so only by age
+                if now - st.st_mtime < STALE_OLD_NAMING_AFTER:
+                    continue
+            elif now - st.st_mtime < STALE_AFTER or _pid_alive(int(m.group(1))):
                 continue
             os.unlink(full)
             removed.append(name)
