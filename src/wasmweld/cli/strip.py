@@ -37,9 +37,6 @@ NAME = "strip"
 #: custom sections that change behaviour: kept unless ``--all`` or named (besides ``component-type*``)
 BEHAVIOUR_SECTIONS = frozenset({"dylink.0", "dylink", "target_features"})
 
-#: debug-info sections besides the ``.debug_*`` DWARF family (as in :mod:`wasmweld.passes.strip`)
-DEBUG_SECTIONS = frozenset({"name", "sourceMappingURL", "external_debug_info"})
-
 
 def is_behaviour_section(name: str) -> bool:
     """One of :data:`BEHAVIOUR_SECTIONS` or a ``component-type*`` section (component model type info)."""
@@ -72,6 +69,7 @@ def register(subparsers):
 def selection(customs: list[str], args) -> list[str]:
     """The names (in file order, repeated as they occur) of the custom sections ``args`` selects."""
     from wasmweld.errors import EditError
+    from wasmweld.passes.strip import is_debug_section
 
     compiled = []
     for r in args.regex:
@@ -90,7 +88,7 @@ def selection(customs: list[str], args) -> list[str]:
             return True
         if not chosen:
             return not is_behaviour_section(name)
-        return (name in named or (args.debug and (name.startswith(".debug_") or name in DEBUG_SECTIONS))
+        return (name in named or (args.debug and is_debug_section(name))
                 or any(c.fullmatch(name) for c in compiled))
 
     return [n for n in customs if selected(n)]
