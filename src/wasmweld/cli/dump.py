@@ -48,7 +48,7 @@ def run(args) -> int:
 
     if args.rows < 3 and not args.full:
         raise WasmError("--rows must be at least 3")
-    data = read_input(args.file, core_only="dump")
+    data = read_input(args.file)
     rows = None if args.full else args.rows
     width = max(2, len(f"{len(data):x}"))
     out = sys.stdout

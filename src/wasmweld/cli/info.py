@@ -334,7 +334,7 @@ def render(info: dict, m, name: str, summary: bool = False) -> str:
 def run(args) -> int:
     from wasmweld.cli.io import display_name, read_input
 
-    data = read_input(args.file, core_only="info")
+    data = read_input(args.file)
     info, m = _collect(data)
     if args.json:
         sys.stdout.write(json.dumps({"schema": 1, **info}, indent=2, ensure_ascii=False) + "\n")
