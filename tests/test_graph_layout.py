@@ -201,3 +201,21 @@ def test_graphviz_layout_has_no_overlaps(wat, world):
     for a in labels:
         for b in boxes:
             assert not overlap((a[0] - 2, a[1] - 2, a[2] + 4, a[3] + 4), b)
+
+
+def test_cli_layout_option(tmp_path, wat, monkeypatch, capsys):
+    from wasmweld.cli.main import main
+
+    monkeypatch.chdir(tmp_path)
+    args = []
+    for name, data in cycle(wat):
+        (tmp_path / f"{name}.wasm").write_bytes(data)
+        args.append(f"{name}.wasm={name}")
+    assert main(["graph", *args, "--layout", "builtin", "-o", "b.svg"]) == 0
+    check_builtin((tmp_path / "b.svg").read_text(), n_nodes=4, n_edges=6)
+    if dot_available():
+        assert main(["graph", *args, "--layout", "dot", "-o", "d.svg"]) == 0
+        assert 'class="graph"' in (tmp_path / "d.svg").read_text()  # Graphviz's own markup
+    else:
+        assert main(["graph", *args, "--layout", "dot", "-o", "d.svg"]) == 1
+        assert "Graphviz 'dot' is not installed" in capsys.readouterr().err
