@@ -340,7 +340,7 @@ def test_run_reads_stdin(monkeypatch):
     (["merge", "good.wasm=a", "good.wasm=a", "-o", "x.wasm"], 1, "two inputs are named 'a'"),
     (["merge", "good.wasm=a"], 1, "no output given"),
     (["merge", "good.wasm=a", "--plan", "-o", "x.wasm"], 1, "--plan writes nothing"),
-    (["merge", "good.wasm=a", "--json", "-o", "x.wasm"], 1, "--json goes with --plan"),
+    (["merge", "good.wasm=a", "--json", "-o", "-"], 1, "--json prints on standard output"),
     (["merge", "good.wasm=a", "-o", "x.wasm", "--export-from", "zz"], 1, "which is not an input"),
     (["merge", "good.wasm=a", "-o", "x.wasm", "--export-from", ","], 1, "export_from has an empty input name"),
     (["merge", "good.wasm=a", "-o", "x.wasm", "--single-memory", "--memory-reserve", "-5"], 1,

@@ -66,12 +66,12 @@ def test_read_errors(tmp_path):
 
 
 def test_read_permission_denied(tmp_path, monkeypatch):
-    def denied(path, mode="r"):
+    def denied(path, *args, **kwargs):
         raise PermissionError(13, "Permission denied", str(path))
 
-    from wasmweld.runtime import engine
+    from wasmweld.cli import files
 
-    monkeypatch.setattr(engine, "open", denied, raising=False)
+    monkeypatch.setattr(files.os, "open", denied)  # inputs are opened by wasmweld.cli.files.read_file
     with pytest.raises(WasmError, match=r"m\.wasm: permission denied$"):
         cio.read_input(tmp_path / "m.wasm")
 

@@ -282,7 +282,7 @@ def test_plan_text_lists_fusions_and_unresolved():
 
 def test_graph_svg_and_dot():
     mp = merge_plan(_bank_world())
-    svg = to_svg(mp, {"even": "1 func", "odd": "2 funcs"})
+    svg = to_svg(mp, {"even": "1 func", "odd": "2 funcs"}, engine="builtin")
     root = ET.fromstring(svg)
     ns = {"s": "http://www.w3.org/2000/svg"}
     texts = [t.text for t in root.iter("{http://www.w3.org/2000/svg}text")]

@@ -28,39 +28,78 @@ from wasmweld.errors import (
     CacheError, DecodeError, EditError, EncodeError, ExecutionError, InitError, LinkError, SnapshotError,
     ValidationError, WasmError,
 )
-from wasmweld.link import MergePlan, merge, merge_plan
-from wasmweld.module import (
-    ConstExpr, CustomSection, Data, Elem, Export, FuncBody, Global, Import, Module, Section, Table, Tag, parse,
-)
-from wasmweld.preinit import SnapshotReport, snapshot
-from wasmweld.types import (
-    ABSTRACT_HEAP_CODES, ABSTRACT_HEAP_NAMES, EXNREF, EXTERNREF, F32, F64, FUNCREF, I8, I16, I32, I64, V128,
-    ArrayType, CompType, ExternKind, FieldType, FuncType, GlobalType, HeapType, Limits, MemoryType, NumType,
-    PackedType, RecGroup, RefType, StorageType, StructType, SubType, TableType, TagType, ValType,
-)
 
-# Imported eagerly so that wasmweld.validate is the function, not the submodule;
-# it imports wasmtime only when called.
+# Imported eagerly (it is small and imports nothing else at import time) so that
+# ``wasmweld.validate`` is the function, not the submodule; it imports wasmtime only when called.
 from wasmweld.validate import check_wellformed, validate
 
-__version__ = "0.1.0"
+TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing (start-up time)
 
-# World imports wasmtime, so it is loaded on first use (PEP 562 module __getattr__).
+# Everything else is loaded on first use (PEP 562 module __getattr__), so that
+# ``import wasmweld`` (and the CLI's start-up) costs only what is used.
 _LAZY = {
+    **dict.fromkeys(("MergePlan", "merge", "merge_plan"), "wasmweld.link"),
+    **dict.fromkeys(
+        ("ConstExpr", "CustomSection", "Data", "Elem", "Export", "FuncBody", "Global", "Import", "Module",
+         "Section", "Table", "Tag", "parse"),
+        "wasmweld.module",
+    ),
+    **dict.fromkeys(("SnapshotReport", "snapshot"), "wasmweld.preinit"),
+    **dict.fromkeys(
+        ("ABSTRACT_HEAP_CODES", "ABSTRACT_HEAP_NAMES", "EXNREF", "EXTERNREF", "F32", "F64", "FUNCREF", "I8",
+         "I16", "I32", "I64", "V128", "ArrayType", "CompType", "ExternKind", "FieldType", "FuncType", "GlobalType",
+         "HeapType", "Limits", "MemoryType", "NumType", "PackedType", "RecGroup", "RefType", "StorageType",
+         "StructType", "SubType", "TableType", "TagType", "ValType"),
+        "wasmweld.types",
+    ),
+    # World imports wasmtime
     "World": "wasmweld.runtime.world",
     "WasiOptions": "wasmweld.runtime.wasi",
 }
 
+if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs only
+    from wasmweld.link import MergePlan, merge, merge_plan
+    from wasmweld.module import (
+        ConstExpr, CustomSection, Data, Elem, Export, FuncBody, Global, Import, Module, Section, Table, Tag, parse,
+    )
+    from wasmweld.preinit import SnapshotReport, snapshot
+    from wasmweld.runtime.wasi import WasiOptions
+    from wasmweld.runtime.world import World
+    from wasmweld.types import (
+        ABSTRACT_HEAP_CODES, ABSTRACT_HEAP_NAMES, EXNREF, EXTERNREF, F32, F64, FUNCREF, I8, I16, I32, I64, V128,
+        ArrayType, CompType, ExternKind, FieldType, FuncType, GlobalType, HeapType, Limits, MemoryType, NumType,
+        PackedType, RecGroup, RefType, StorageType, StructType, SubType, TableType, TagType, ValType,
+    )
+
+    __version__: str
+
+
+def _dist_version() -> str:
+    """The installed distribution's version (the one source: ``version`` in pyproject.toml)."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("wasmweld")
+    except PackageNotFoundError:  # running from a source tree that was never installed
+        return "0+unknown"
+
 
 def __getattr__(name: str):
-    target = _LAZY.get(name)
-    if target is None:
-        raise AttributeError(f"module 'wasmweld' has no attribute {name!r}")
-    import importlib
+    if name == "__version__":
+        value = _dist_version()
+    else:
+        target = _LAZY.get(name)
+        if target is None:
+            raise AttributeError(f"module 'wasmweld' has no attribute {name!r}")
+        import importlib
 
-    value = getattr(importlib.import_module(target), name)
+        value = getattr(importlib.import_module(target), name)
     globals()[name] = value
     return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_LAZY) | {"__version__"})
 
 
 __all__ = [

@@ -16,7 +16,7 @@ Options that qualify an edit (``--size-func``, ``--init-func``,
 ``--drop-results`` after ``--add-export``; ``--stub-default`` after
 ``--stub-import(s)``) apply to the edit just before them. ``--plan FILE``
 runs an edit plan (docs/edit-plan.md) at its place in the order. The result
-is validated with wasmtime before it is written (``--no-validate`` skips
+is validated before it is written (``--no-validate`` skips
 that); on any error nothing is written.
 """
 
@@ -70,7 +70,7 @@ _TARGET_OPTS = {
 def register(subparsers):
     p = subparsers.add_parser(
         NAME, help="binary surgery: inject data, add entry points, rewire imports, strip, gc",
-        description="Apply edits to a module, in the order given, and write the result (validated with wasmtime). "
+        description="Apply edits to a module, in the order given, and write the result (validated; without wasmtime and without wasmweld's own validator, written with a note). "
                     "Functions are named by export name, name-section name, or #INDEX.",
         formatter_class=argparse.RawDescriptionHelpFormatter,
         epilog="example:\n  wasmweld edit template.wasm -o out.wasm --add-passive-data js=bundle.js "
@@ -138,20 +138,50 @@ def register(subparsers):
     g = p.add_argument_group("whole module")
     g.add_argument("--gc", nargs=0, action=_append("gc", None), help="remove everything nothing uses")
     g.add_argument("--plan", metavar="FILE", action=_append("plan", None), help="apply an edit plan (TOML)")
-    g.add_argument("--no-validate", action="store_true", help="do not validate the result with wasmtime")
+    g.add_argument("--no-validate", action="store_true", help="do not validate the result")
     g.add_argument("--list-passes", action="store_true", help="list the passes and exit")
     g.add_argument("-q", "--quiet", action="store_true", help="print nothing but errors")
+    g.add_argument("--json", action="store_true",
+                   help="print the result as one JSON object with \"schema\": 1 (fields: docs/cli.md)")
     return p
 
 
-def _read_file(path: str, what: str) -> bytes:
+def read_option_file(path: str, what: str) -> bytes:
+    """The bytes of the file an option names (``what``: the option), bounded and only a regular file.
+
+    The file is remembered as read, so the command's output may not replace it
+    (see :mod:`wasmweld.cli.files`).
+    """
+    import os
+
+    from wasmweld.cli.files import read_file
+
+    if not os.path.lexists(path):
+        raise EditError(f"{what}: no such file {path!r}")
     try:
-        with open(path, "rb") as fh:
-            return fh.read()
-    except FileNotFoundError:
-        raise EditError(f"{what}: no such file {path!r}") from None
-    except OSError as exc:
-        raise EditError(f"{what}: cannot read {path!r}: {exc.strerror or exc}") from None
+        return read_file(path, f"{what} {path!r}")
+    except WasmError as exc:
+        raise EditError(str(exc)) from None
+
+
+def load_plan_file(path: str) -> list:
+    """The operations of the edit plan in ``path`` (read like every other input: see :func:`read_option_file`)."""
+    from pathlib import Path
+
+    import os
+
+    from wasmweld.passes.plan import parse_plan
+
+    if not os.path.lexists(path):
+        raise EditError(f"{path}: no such plan file")
+    if os.path.isdir(path):
+        raise EditError(f"{path}: is a directory, not a plan file")
+    data = read_option_file(path, "--plan")
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise EditError(f"{path}: cannot read plan: {exc}") from None
+    return parse_plan(text, base_dir=Path(path).parent, origin=str(path))
 
 
 def _split_eq(text: str, option: str, what: str) -> tuple[str, str]:
@@ -163,10 +193,10 @@ def _split_eq(text: str, option: str, what: str) -> tuple[str, str]:
     return a, b
 
 
-def _custom_payload(value: str, option: str) -> tuple[str, bytes]:
+def custom_payload(value: str, option: str) -> tuple[str, bytes]:
     name, rhs = _split_eq(value, option, "NAME=@FILE or NAME=TEXT")
     if rhs.startswith("@"):
-        return name, _read_file(rhs[1:], option)
+        return name, read_option_file(rhs[1:], option)
     return name, rhs.encode("utf-8")
 
 
@@ -188,7 +218,6 @@ def _replace_body_params(text: str, option: str) -> dict:
 def build_ops(args) -> list:
     """The :class:`~wasmweld.passes.registry.Op` list for the parsed options."""
     from wasmweld.passes.entry import parse_entry_spec
-    from wasmweld.passes.plan import load_plan
     from wasmweld.passes.registry import Op
 
     raw = getattr(args, _OPS, None) or []
@@ -199,7 +228,7 @@ def build_ops(args) -> list:
         where = option
         if kind in ("passive", "active"):
             name, path = _split_eq(value, option, "NAME=FILE")
-            params = {"name": name, "data": _read_file(path, option), "mode": kind}
+            params = {"name": name, "data": read_option_file(path, option), "mode": kind}
             for key in ("size_func", "init_func", "addr_func", "accessors", "align"):
                 if key in mod:
                     params[key] = mod[key]
@@ -235,7 +264,7 @@ def build_ops(args) -> list:
         elif kind == "resolve-import":
             ops.append(Op("resolve-import", {"module": value[0], "name": value[1], "target": value[2]}, where))
         elif kind in ("stub-imports", "stub-import"):
-            module, name = (value, None) if kind == "stub-imports" else value
+            module, name = (value, None) if kind == "stub-imports" else tuple(value)
             ops.append(Op("stub-imports", {"module": module, "name": name, "mode": mod.get("mode", "trap")}, where))
         elif kind == "list-uncalled-imports":
             ops.append(Op("list-uncalled-imports", {}, where))
@@ -246,7 +275,7 @@ def build_ops(args) -> list:
                       "regex": [value] if kind == "strip-regex" else []}
             ops.append(Op("strip", params, where))
         elif kind in ("add-custom", "replace-custom"):
-            name, data = _custom_payload(value, option)
+            name, data = custom_payload(value, option)
             ops.append(Op("add-custom", {"name": name, "data": data, "replace": kind == "replace-custom"}, where))
         elif kind == "add-producer":
             if not 2 <= len(value) <= 3:
@@ -256,7 +285,7 @@ def build_ops(args) -> list:
         elif kind == "gc":
             ops.append(Op("gc", {}, where))
         elif kind == "plan":
-            ops.extend(load_plan(value))
+            ops.extend(load_plan_file(value))
         else:  # pragma: no cover
             raise AssertionError(kind)
     return ops
@@ -269,13 +298,30 @@ def _print_passes() -> None:
         print(f"{name:<{width}}  {desc}")
 
 
+def _print_json(input_path: str, path: str, data: bytes, out: bytes, ctx, validated: bool) -> None:
+    """``edit --json``: what was written, as one JSON object (fields: docs/cli.md)."""
+    import json
+
+    from wasmweld.cli.io import display_name, elapsed_seconds
+
+    print(json.dumps({
+        "schema": 1, "input": display_name(input_path), "output": display_name(path),
+        "bytes_in": len(data), "bytes_out": len(out), "messages": list(ctx.messages),
+        "warnings": list(ctx.warnings), "listings": list(ctx.listings), "validated": validated,
+        "seconds": elapsed_seconds(),
+    }, indent=2, ensure_ascii=False))
+
+
 def run(args) -> int:
     if args.list_passes:
         _print_passes()
         return 0
     if args.input is None:
         raise WasmError("no input module given (wasmweld edit IN -o OUT [edits...])")
-    from wasmweld.cli.io import blame, display_name, output_target, read_input, write_output
+    from wasmweld.cli.io import (
+        blame, check_output, display_name, elapsed, output_target, progress, progress_done, read_input,
+        write_output,
+    )
     from wasmweld.module import parse
     from wasmweld.passes.registry import apply_ops
     from wasmweld.validate import check_wellformed
@@ -284,27 +330,43 @@ def run(args) -> int:
     if not ops:
         raise EditError("no edits given (see wasmweld edit --help)")
     query_only = all(op.name == "list-uncalled-imports" for op in ops)
-    data = read_input(args.input)
+    if not query_only or args.output is not None or getattr(args, "in_place", False):
+        # before the work: the output may not replace a file the edits read (data, @FILE, plan)
+        early_path, early_force = output_target(args, args.input)
+        check_output(early_path, inputs=[args.input], force=early_force)
+    progress(f"reading {display_name(args.input)}")
+    data = read_input(args.input, core_only="edit")
     with blame(args.input):
         check_wellformed(data)
         module = parse(data)
+        progress("editing")
         module, ctx = apply_ops(module, ops)
     log = sys.stderr
-    for line in ctx.listings:
+    progress_done()
+    for line in ctx.listings if not args.json else ():
         print(line)
     if query_only and args.output is None and not getattr(args, "in_place", False):
         return 0
-    out = module.encode()
-    if not args.no_validate:
-        from wasmweld.runtime.engine import validate_bytes
-        validate_bytes(out)
     path, force = output_target(args, args.input)
+    if args.json and path == "-":
+        raise WasmError("--json prints on standard output: write the module with -o FILE")
+    progress("encoding")
+    out = module.encode()
+    validated = False
+    if not args.no_validate:
+        from wasmweld.cli.io import validate_result
+
+        progress("validating")
+        validated = validate_result(out, quiet=args.quiet)
     write_output(path, out, inputs=[args.input], force=force)
-    if not args.quiet:
+    if args.json:
+        _print_json(args.input, path, data, out, ctx, validated)
+    elif not args.quiet:
+        progress_done()
         for line in ctx.messages:
             print(line, file=log)
         for line in ctx.warnings:
             print(f"warning: {line}", file=log)
         if path != "-":
-            print(f"wrote {display_name(path)} ({len(out)} bytes, was {len(data)})", file=log)
+            print(f"wrote {display_name(path)} ({len(out)} bytes, was {len(data)}) in {elapsed()}", file=log)
     return 0

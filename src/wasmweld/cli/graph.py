@@ -8,7 +8,9 @@
 Inputs are boxes; each fusion (an import bound to another input's export) is
 an arrow from the importer to the exporter labelled with the import names;
 imports no input provides point at a dashed "host" box. The format follows
-``--format``, else the output's extension (.dot/.gv: DOT), else SVG.
+``--format``, else the output's extension (.dot/.gv: DOT), else SVG. The SVG is
+laid out by Graphviz ``dot`` when it is installed, else by wasmweld itself
+(``--layout dot|builtin`` chooses).
 """
 
 from __future__ import annotations
@@ -32,6 +34,9 @@ def register(subparsers):
     add_input_arguments(p)
     add_output_options(p, in_place=False)
     p.add_argument("--format", choices=("svg", "dot"), help="output format (default: from -o's extension, else svg)")
+    p.add_argument("--layout", choices=("auto", "dot", "builtin"), default="auto",
+                   help="SVG layout: Graphviz dot, wasmweld's own (no overlaps, no Graphviz needed), or auto "
+                   "(dot when installed; the default)")
     return p
 
 
@@ -47,7 +52,7 @@ def run(args) -> int:
         fmt = "dot" if out.endswith((".dot", ".gv")) else "svg"
     files = [p for p, _n in parse_inputs(args.inputs)]
     check_output(out, inputs=files, force=args.force, binary=False)
-    inputs = load_inputs(args.inputs)
+    inputs = load_inputs(args.inputs, command="graph")
     from wasmweld.link.merge import check_inputs
 
     with blame_inputs(args.inputs):
@@ -56,6 +61,6 @@ def run(args) -> int:
         stats = {name: input_stats(module) for name, module in inputs}
     for problem in mp.problems:
         print(f"warning: {problem}", file=sys.stderr)
-    text = to_dot(mp, stats) if fmt == "dot" else to_svg(mp, stats)
+    text = to_dot(mp, stats) if fmt == "dot" else to_svg(mp, stats, engine=args.layout)
     write_output(out, text, inputs=files, force=args.force)
     return 0

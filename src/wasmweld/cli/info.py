@@ -21,6 +21,8 @@ place that needs each, see :mod:`wasmweld.features`), the ``producers`` and
 
 ``--json`` prints one JSON object with these keys (stable; new keys may be added):
 
+``schema``
+    ``1``: the version of this layout (a change that breaks readers increments it)
 ``size``
     file size in bytes
 ``sections``
@@ -215,7 +217,7 @@ def _cheap_checks(m) -> None:
     dc = m.datacount
     if dc is not None and dc != len(m.datas):
         sec = secs.get(11) or secs.get(12)
-        raise DecodeError("data count and data section have inconsistent lengths", sec.offset,
+        raise DecodeError("data count and data section have inconsistent lengths", sec.offset if sec else len(m.data),
                           f"data count {dc}, {len(m.datas)} data segments")
 
 
@@ -335,7 +337,7 @@ def run(args) -> int:
     data = read_input(args.file)
     info, m = _collect(data)
     if args.json:
-        sys.stdout.write(json.dumps(info, indent=2, ensure_ascii=False) + "\n")
+        sys.stdout.write(json.dumps({"schema": 1, **info}, indent=2, ensure_ascii=False) + "\n")
     else:
         sys.stdout.write(render(info, m, display_name(args.file), args.summary))
     return 0

@@ -30,19 +30,32 @@ from __future__ import annotations
 
 import argparse
 import os
+import re
 import stat
 import sys
-import tempfile
+import time
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 
+from wasmweld.cli.files import files_read, forget_files, read_file, read_stream
 from wasmweld.errors import DecodeError, ValidationError, WasmError
-from wasmweld.runtime.engine import load_bytes
 
 __all__ = [
     "read_input", "write_output", "check_output", "display_name", "add_output_options", "output_target",
-    "blame", "input_of", "begin_command", "one_line",
+    "blame", "input_of", "begin_command", "one_line", "validate_result", "VALIDATION_SKIPPED",
+    "elapsed", "elapsed_seconds", "plural", "progress", "progress_done", "say", "set_quiet", "missing_runtime",
+    "clean_stale_temporaries", "refuse_component",
+    "is_component", "COMPONENT_VERSION",
 ]
+
+#: the version field (bytes 4..8) of a component-model binary: version 0x0d, layer 1
+COMPONENT_VERSION = b"\x0d\x00\x01\x00"
+
+#: the note printed when a result cannot be validated (no wasmtime, no own validator)
+VALIDATION_SKIPPED = (
+    "note: the result was not validated: wasmtime is not installed (pip install 'wasmweld[runtime]'; "
+    "--no-validate silences this note)"
+)
 
 #: display names of the inputs :func:`read_input` read since :func:`begin_command`
 _inputs_read: list[str] = []
@@ -50,9 +63,78 @@ _inputs_read: list[str] = []
 _stdin_consumed: object | None = None
 
 
+#: when the current command started (``time.perf_counter``), for :func:`elapsed`
+_started: list[float] = [0.0]
+#: progress lines are not printed (``--quiet``)
+_quiet: list[bool] = [False]
+#: a progress line is showing on stderr (it is cleared before anything else is printed)
+_progress_shown: list[bool] = [False]
+#: progress lines appear only once a command has run this long (seconds): quick commands never flicker
+PROGRESS_AFTER = 0.5
+
+
 def begin_command() -> None:
-    """Forget the inputs read so far (``wasmweld.cli.main`` calls this before each command)."""
+    """Forget the inputs read so far and start the clock (``wasmweld.cli.main`` calls this before each command)."""
     _inputs_read.clear()
+    forget_files()
+    _started[0] = time.perf_counter()
+    _quiet[0] = False
+    _progress_shown[0] = False
+
+
+def elapsed_seconds() -> float:
+    """Seconds since the command started (for ``--json`` results), rounded to milliseconds."""
+    return round(time.perf_counter() - _started[0], 3)
+
+
+def elapsed() -> str:
+    """The time since the command started, for summary lines: ``0.042 s``, ``1.35 s``, ``12.1 s``."""
+    t = time.perf_counter() - _started[0]
+    return f"{t:.3f} s" if t < 1 else f"{t:.2f} s" if t < 10 else f"{t:.1f} s"
+
+
+def plural(n: int, word: str, many: str | None = None) -> str:
+    """``1 input``, ``3 inputs`` (``many``: the plural when it is not ``word + "s"``)."""
+    return f"{n} {word if n == 1 else (many or word + 's')}"
+
+
+def set_quiet(quiet: bool) -> None:
+    """``--quiet``: no progress lines for the rest of the command."""
+    _quiet[0] = bool(quiet)
+
+
+def progress(text: str) -> None:
+    """Show ``text`` as the current step on stderr, when stderr is a terminal and not ``--quiet``.
+
+    The line is rewritten in place (carriage return, erase to end of line) and
+    cleared by :func:`progress_done`, so nothing of it stays in a log. Steps
+    reached before :data:`PROGRESS_AFTER` seconds are not shown.
+    """
+    if _quiet[0] or time.perf_counter() - _started[0] < PROGRESS_AFTER:
+        return
+    stream = sys.stderr
+    try:
+        if not stream.isatty():
+            return
+    except (AttributeError, ValueError):
+        return
+    stream.write(f"\r{text} ({elapsed()})\x1b[K")
+    stream.flush()
+    _progress_shown[0] = True
+
+
+def say(text: str) -> None:
+    """Print ``text`` (a summary or warning line) on stderr, erasing a progress line first."""
+    progress_done()
+    print(text, file=sys.stderr)
+
+
+def progress_done() -> None:
+    """Erase the progress line, if one is showing."""
+    if _progress_shown[0]:
+        sys.stderr.write("\r\x1b[K")
+        sys.stderr.flush()
+        _progress_shown[0] = False
 
 
 @contextmanager
@@ -69,7 +151,7 @@ def blame(path: str | os.PathLike) -> Iterator[None]:
         yield
     except WasmError as exc:
         if getattr(exc, "input_name", None) is None:
-            exc.input_name = display_name(path)
+            exc.input_name = display_name(path)  # type: ignore[attr-defined]  # read back by input_of()
         raise
 
 
@@ -116,25 +198,157 @@ def display_name(path: str | os.PathLike) -> str:
     return "<stdin>" if path == "-" else path
 
 
-def read_input(path: str | os.PathLike) -> bytes:
+def read_input(path: str | os.PathLike, *, core_only: str | None = None) -> bytes:
     """The binary module in ``path`` (``-``: standard input), compiling WebAssembly text.
 
     A missing or unreadable file raises :class:`WasmError` naming it; a text
-    syntax error raises :class:`~wasmweld.errors.DecodeError`.
+    syntax error raises :class:`~wasmweld.errors.DecodeError`. ``core_only``
+    (the command's name): a component is refused with a message saying it is one.
     """
     global _stdin_consumed
     path = os.fspath(path)
     _inputs_read.append(display_name(path))
     with blame(path):
         if path != "-":
-            return load_bytes(path)
-        stream = getattr(sys.stdin, "buffer", None)
-        if stream is None:
-            raise WasmError("<stdin>: no standard input to read")
-        if _stdin_consumed is sys.stdin:
-            raise WasmError("<stdin>: standard input was read already; it can be given as an input only once")
-        _stdin_consumed = sys.stdin
-        return load_bytes(stream.read())
+            data = read_file(path)
+        else:
+            stream = getattr(sys.stdin, "buffer", None)
+            if stream is None:
+                raise WasmError("<stdin>: no standard input to read")
+            if _stdin_consumed is sys.stdin:
+                raise WasmError("<stdin>: standard input was read already; it can be given as an input only once")
+            _stdin_consumed = sys.stdin
+            data = read_stream(stream)
+        if not data.startswith(b"\0asm"):  # text (or garbage): the engine module decides, and compiles text
+            from wasmweld.runtime.engine import looks_like_wat, wat2wasm
+
+            if looks_like_wat(data, None if path == "-" else path):
+                data = wat2wasm(data)
+        if core_only is not None:
+            refuse_component(data, core_only)
+        return data
+
+
+def is_component(data: bytes | bytearray | memoryview) -> bool:
+    """True if ``data`` is a component-model binary (``\\0asm`` then version 0x0d, layer 1), not a core module."""
+    return bytes(data[:4]) == b"\0asm" and bytes(data[4:8]) == COMPONENT_VERSION
+
+
+def refuse_component(data: bytes | bytearray | memoryview, command: str) -> None:
+    """Raise :class:`WasmError` if ``data`` is a component: ``command`` works on core modules only."""
+    if is_component(data):
+        raise WasmError(f"this is a WebAssembly component (binary version 0x0d, layer 1, at offset 0x4), "
+                        f"not a core module: wasmweld {command} works on core modules")
+
+
+def missing_runtime(exc: BaseException | None) -> bool:
+    """True if ``exc`` (or an exception that caused it) is the failed import of wasmtime."""
+    seen = 0
+    while exc is not None and seen < 20:
+        if isinstance(exc, ModuleNotFoundError) and (exc.name or "").split(".")[0] == "wasmtime":
+            return True
+        exc, seen = exc.__cause__ or exc.__context__, seen + 1
+    return False
+
+
+def validate_result(data: bytes, *, quiet: bool = False) -> bool:
+    """Validate a command's result before it is written; False if it could not be validated.
+
+    :func:`wasmweld.validate.validate` decides (wasmweld's own validator where it
+    has one, else wasmtime). Without either -- plain ``pip install wasmweld`` --
+    the result is written unvalidated and :data:`VALIDATION_SKIPPED` is printed on
+    stderr (unless ``quiet``), rather than failing the command. An invalid result
+    raises :class:`~wasmweld.errors.ValidationError`.
+    """
+    from wasmweld.validate import validate
+
+    try:
+        validate(data)
+    except (ImportError, WasmError) as exc:
+        if isinstance(exc, ValidationError) or not missing_runtime(exc):
+            raise
+        if not quiet:
+            progress_done()
+            print(VALIDATION_SKIPPED, file=sys.stderr)
+        return False
+    return True
+
+
+def _read_only(target: str) -> bool:
+    """True if ``target`` exists and its permission bits let nobody (or not us) write it.
+
+    The mode bits decide, not :func:`os.access`: for root, ``access`` says every
+    file is writable, yet a ``chmod a-w`` file is one its owner meant to keep.
+    """
+    try:
+        st = os.stat(target)
+    except OSError:
+        return False
+    if not stat.S_ISREG(st.st_mode):
+        return False
+    if st.st_mode & 0o222 == 0:
+        return True
+    return hasattr(os, "geteuid") and os.geteuid() != 0 and not os.access(target, os.W_OK)
+
+
+#: temporary files of :func:`write_output`: ``.NAME.PID.XXXXXXXX.tmp`` beside the target
+def _temp_prefix(base: str) -> str:
+    return f".{base}.{os.getpid()}."
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except (PermissionError, OSError):
+        return True  # someone else's process: alive
+    return True
+
+
+#: a temporary file of a dead process is removed once it is this old (seconds): a run on another
+#: machine sharing the folder (network file system) has a pid that means nothing here
+STALE_AFTER = 60.0
+
+
+#: temporary files of versions before 0.2 (``.NAME.XXXXXXXX.tmp``, no pid) are removed once this old (seconds)
+STALE_OLD_NAMING_AFTER = 3600.0
+
+
+def clean_stale_temporaries(folder: str, base: str) -> list[str]:
+    """Remove ``.BASE.PID.XXXXXXXX.tmp`` files in ``folder`` left by a killed run; returns their names.
+
+    A file qualifies when its process is gone and it is older than :data:`STALE_AFTER`
+    seconds; a run still writing keeps its file. Files of the older naming without a pid
+    (``.BASE.XXXXXXXX.tmp``) go once older than :data:`STALE_OLD_NAMING_AFTER`. Only our
+    own naming is touched.
+    """
+    pattern = re.compile(rf"\.{re.escape(base)}\.(?:(\d+)\.)?[A-Za-z0-9_]{{8}}\.tmp")
+    removed: list[str] = []
+    try:
+        names = os.listdir(folder)
+    except OSError:
+        return removed
+    now = time.time()
+    for name in names:
+        m = pattern.fullmatch(name)
+        if not m:
+            continue
+        full = os.path.join(folder, name)
+        try:
+            st = os.lstat(full)
+            if not stat.S_ISREG(st.st_mode):
+                continue
+            if m.group(1) is None:  # the old naming: no pid to ask, so only by age
+                if now - st.st_mtime < STALE_OLD_NAMING_AFTER:
+                    continue
+            elif now - st.st_mtime < STALE_AFTER or _pid_alive(int(m.group(1))):
+                continue
+            os.unlink(full)
+            removed.append(name)
+        except OSError:
+            continue
+    return removed
 
 
 def _same_file(a: str, b: str) -> bool:
@@ -164,7 +378,7 @@ def check_output(
             raise WasmError("refusing to write binary to a terminal; use -o FILE")
         return
     if not force:
-        for inp in inputs:
+        for inp in [*inputs, *files_read()]:
             inp = os.fspath(inp)
             if inp != "-" and _same_file(path, inp):
                 raise WasmError(f"refusing to overwrite input {path}; use --force (or --in-place) to replace it")
@@ -172,6 +386,8 @@ def check_output(
     folder = os.path.dirname(target) or "."
     if os.path.isdir(target):
         raise WasmError(f"{path}: is a directory")
+    if not force and _read_only(target):
+        raise WasmError(f"{path}: is read-only; refusing to replace it (--force replaces it)")
     if not os.path.isdir(folder):
         what = "not a directory" if os.path.exists(folder) else "no such directory"
         raise WasmError(f"{path}: cannot write: {what}: {folder}")
@@ -194,7 +410,7 @@ def write_output(
       through; an existing file keeps its permission bits.
     """
     text = isinstance(data, str)
-    payload = data.encode("utf-8") if text else bytes(data)
+    payload = data.encode("utf-8") if isinstance(data, str) else bytes(data)
     path = os.fspath(path)
     check_output(path, inputs=inputs, force=force, binary=not text)
 
@@ -210,8 +426,11 @@ def write_output(
 
     target = os.path.realpath(path)
     folder = os.path.dirname(target) or "."
+    clean_stale_temporaries(folder, os.path.basename(target))
+    import tempfile  # here, not at the top: most commands start without writing (start-up time)
+
     try:
-        fd, tmp = tempfile.mkstemp(dir=folder, prefix=f".{os.path.basename(target)}.", suffix=".tmp")
+        fd, tmp = tempfile.mkstemp(dir=folder, prefix=_temp_prefix(os.path.basename(target)), suffix=".tmp")
     except FileNotFoundError:
         raise WasmError(f"{path}: cannot write: no such directory: {folder}") from None
     except OSError as exc:

@@ -13,8 +13,15 @@ internal error when it is used, without breaking the other subcommands.
 Exit status: 0 success; 1 a :class:`~wasmweld.errors.WasmError` (bad input or
 refused request, printed as one ``error: ...`` line, ``error: FILE: ...`` when
 it is about an input: see :func:`wasmweld.cli.io.input_of`); 2 usage errors and
-internal errors (bugs: rerun with ``--debug`` for the traceback); 130
-interrupted; 141 output pipe closed.
+internal errors (bugs: rerun with ``--traceback`` for the traceback); 130
+interrupted; 141 output pipe closed. A missing optional dependency (wasmtime)
+is not a bug: it prints the install hint and exits 1.
+
+Start-up is kept short: only the subcommand named on the command line is
+imported (``wasmweld --version`` imports none; ``--help`` all of them).
+``--traceback`` (before or after the subcommand; ``--debug`` before it, the
+old name, or ``WASMWELD_DEBUG=1``) prints tracebacks; ``strip --debug`` is
+strip's own option (debug sections).
 """
 
 from __future__ import annotations
@@ -23,7 +30,7 @@ import argparse
 import importlib
 import os
 import sys
-import traceback
+
 from collections.abc import Sequence
 
 from wasmweld.errors import WasmError
@@ -38,10 +45,49 @@ SUBCOMMANDS: list[str] = [
 _RUN = "_wasmweld_run"
 
 
-def _version() -> str:
-    from wasmweld import __version__
+#: the install hint printed when an optional dependency is missing
+RUNTIME_HINT = "pip install 'wasmweld[runtime]'"
 
-    return __version__
+#: global options that take no value (skipped when looking for the subcommand's name)
+_GLOBAL_FLAGS = frozenset({"--traceback", "--debug"})
+
+
+def version_text() -> str:
+    """``wasmweld X.Y.Z (wasmtime A.B.C)``, or ``(wasmtime not installed)``: what ``--version`` prints."""
+    from wasmweld.cli.version import distribution_version
+
+    ours = distribution_version("wasmweld") or "0+unknown"
+    runtime = distribution_version("wasmtime")
+    return f"wasmweld {ours} ({'wasmtime ' + runtime if runtime else 'wasmtime not installed'})"
+
+
+class Parser(argparse.ArgumentParser):
+    """argparse, except that ``-=NAME`` (standard input named NAME: merge, graph) is an argument, not an option."""
+
+    def _parse_optional(self, arg_string):  # type: ignore[override]
+        if arg_string.startswith("-="):
+            return None
+        return super()._parse_optional(arg_string)
+
+
+class _VersionAction(argparse.Action):
+    """``--version``: the text is computed when asked for, not each time the parser is built."""
+
+    def __init__(self, option_strings, dest=argparse.SUPPRESS, default=argparse.SUPPRESS, help=None):
+        super().__init__(option_strings=option_strings, dest=dest, default=default, nargs=0, help=help)
+
+    def __call__(self, parser, namespace, values, option_string=None):
+        print(version_text())
+        parser.exit()
+
+
+def command_of(argv: Sequence[str]) -> str | None:
+    """The subcommand named in ``argv`` (the first word that is not a global option), or None."""
+    for tok in argv:
+        if tok in _GLOBAL_FLAGS:
+            continue
+        return tok if tok in SUBCOMMANDS else None
+    return None
 
 
 def _load(name: str):
@@ -73,17 +119,22 @@ def _broken(sub, name: str, exc: BaseException) -> None:
     parser.set_defaults(**{_RUN: _failing_run(name, exc)})
 
 
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+def build_parser(argv: Sequence[str] | None = None) -> argparse.ArgumentParser:
+    """The argument parser; with ``argv``, only the subcommand it names is imported (all if it names none)."""
+    parser = Parser(
         prog="wasmweld",
         description="Read, write, merge, edit, pre-initialise and link WebAssembly core modules.",
     )
-    parser.add_argument("--version", action="version", version=f"wasmweld {_version()}")
+    parser.add_argument("--version", action=_VersionAction, help="print the versions of wasmweld and wasmtime")
     parser.add_argument(
-        "--debug", action="store_true", default=False, help="show tracebacks (also: WASMWELD_DEBUG=1)"
+        "--traceback", action="store_true", default=False, help="show tracebacks (also: WASMWELD_DEBUG=1)"
     )
+    parser.add_argument("--debug", dest="traceback", action="store_true", help=argparse.SUPPRESS)  # the old name
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", title="commands")
-    for name in SUBCOMMANDS:
+    wanted = command_of(argv) if argv is not None else None
+    if argv is not None and wanted is None and "--version" in argv and not ({"-h", "--help"} & set(argv)):
+        return parser  # `wasmweld --version`: no subcommand needed
+    for name in SUBCOMMANDS if wanted is None else [wanted]:
         mod = _load(name)
         if mod is None:
             continue
@@ -100,11 +151,13 @@ def build_parser() -> argparse.ArgumentParser:
             p = sub.choices[added]
             if p.get_default(_RUN) is None:
                 p.set_defaults(**{_RUN: mod.run})
-            # --debug is accepted after the subcommand too (unless the subcommand took the name)
-            try:
-                p.add_argument("--debug", action="store_true", default=argparse.SUPPRESS, help=argparse.SUPPRESS)
-            except argparse.ArgumentError:
-                pass
+            # --traceback is accepted after the subcommand too; so is --debug unless the subcommand has its own
+            for flag, shown in (("--traceback", "show tracebacks"), ("--debug", argparse.SUPPRESS)):
+                try:
+                    p.add_argument(flag, dest="traceback", action="store_true", default=argparse.SUPPRESS,
+                                   help=shown)
+                except argparse.ArgumentError:
+                    pass
     return parser
 
 
@@ -116,22 +169,27 @@ def main(argv: Sequence[str] | None = None) -> int:
     debug = bool(os.environ.get("WASMWELD_DEBUG"))
     cli_io.begin_command()
     try:
-        parser = build_parser()
+        argv = list(sys.argv[1:] if argv is None else argv)
+        parser = build_parser(argv)
         try:
             args = parser.parse_args(argv)
         except SystemExit as exc:  # --help, --version, usage errors
             return exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 2)
-        debug = debug or args.debug
+        debug = debug or getattr(args, "traceback", False)
         run = getattr(args, _RUN, None)
         if run is None:
             parser.print_help(sys.stderr)
             return 2
-        status = run(args)
+        cli_io.set_quiet(bool(getattr(args, "quiet", False)))
+        try:
+            status = run(args)
+        finally:
+            cli_io.progress_done()  # a progress line on a terminal never mixes with what follows
         sys.stdout.flush()
         return int(status or 0)
     except WasmError as exc:
         if debug:
-            traceback.print_exc()
+            __import__("traceback").print_exc()
         name = cli_io.input_of(exc)
         print(f"error: {name + ': ' if name else ''}{one_line(exc)}", file=sys.stderr)
         return 1
@@ -148,10 +206,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 141
     except Exception as exc:
         if debug:
-            traceback.print_exc()
+            __import__("traceback").print_exc()
+        if cli_io.missing_runtime(exc):
+            print(f"error: this needs wasmtime, which is not installed: {RUNTIME_HINT}", file=sys.stderr)
+            return 1
         print(f"internal error: {type(exc).__name__}: {one_line(exc)}", file=sys.stderr)
         if not debug:
-            print("this is a bug in wasmweld; rerun with --debug for a traceback", file=sys.stderr)
+            print("this is a bug in wasmweld; rerun with --traceback for a traceback", file=sys.stderr)
         return 2
 
 

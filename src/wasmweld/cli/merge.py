@@ -4,7 +4,7 @@ Inputs are named, either ``FILE=NAME`` or (as in Binaryen's wasm-merge) ``FILE N
 
     $ wasmweld merge logger.wasm=logger ledger.wasm=ledger bank.wasm=bank -o world.wasm
     $ wasmweld merge logger.wasm logger ledger.wasm ledger bank.wasm bank -o world.wasm
-    merged 3 inputs: 4 fusions, 0 unresolved imports, 9 exports -> world.wasm (1234 bytes)
+    merged 3 inputs: 4 fusions, 0 imports left, 9 exports -> world.wasm (1234 bytes) in 0.021 s
 
 An import ``(import "ledger" "credit" ...)`` of any input binds to the export
 ``credit`` of the input named ``ledger``. ``--plan`` prints the fusion table
@@ -39,6 +39,10 @@ from contextlib import contextmanager
 
 from wasmweld.errors import LinkError, WasmError
 
+TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing (start-up time)
+if TYPE_CHECKING:  # pragma: no cover
+    from wasmweld.module import Module
+
 NAME = "merge"
 
 
@@ -61,7 +65,9 @@ def register(subparsers):
     add_output_options(p, in_place=False)
     p.add_argument("--plan", action="store_true",
                    help="print every fusion and unresolved import; write nothing")
-    p.add_argument("--json", action="store_true", help="with --plan: print the plan as JSON")
+    p.add_argument("--json", action="store_true",
+                   help="print the result (or, with --plan, the plan) as one JSON object with \"schema\": 1 "
+                   "(fields: docs/cli.md)")
     conflicts = p.add_mutually_exclusive_group()
     conflicts.add_argument("--rename-export-conflicts", "-rec", action="store_true",
                            help="rename a later input's conflicting export NAME to INPUT:NAME (INPUT:NAME#2 ... "
@@ -85,7 +91,7 @@ def register(subparsers):
     gc.add_argument("--no-gc", dest="gc", action="store_false", help="keep every item of every input")
     p.add_argument("--module-name", metavar="NAME", help="module name for the merged name section")
     p.add_argument("--no-names", action="store_true", help="drop the name sections instead of merging them")
-    p.add_argument("--no-validate", action="store_true", help="do not validate the result with wasmtime")
+    p.add_argument("--no-validate", action="store_true", help="do not validate the result")
     p.add_argument("-q", "--quiet", action="store_true", help="no warnings, no summary")
     return p
 
@@ -118,14 +124,14 @@ def parse_inputs(tokens: list[str]) -> list[tuple[str, str]]:
     return out
 
 
-def load_inputs(tokens: list[str]) -> list[tuple[str, "Module"]]:  # noqa: F821
+def load_inputs(tokens: list[str], command: str = "merge") -> list[tuple[str, Module]]:
     """``(name, Module)`` for each input, read and split into sections (a malformed one names its file)."""
     from wasmweld.cli.io import blame, read_input
     from wasmweld.module import parse
 
     out = []
     for path, name in parse_inputs(tokens):
-        data = read_input(path)
+        data = read_input(path, core_only=command)
         with blame(path):
             out.append((name, parse(data)))
     return out
@@ -142,7 +148,7 @@ def blame_inputs(tokens: list[str]) -> Iterator[None]:
     except WasmError as exc:
         name = getattr(exc, "merge_input", None)
         if name in files and getattr(exc, "input_name", None) is None:
-            exc.input_name = display_name(files[name])
+            exc.input_name = display_name(files[name])  # type: ignore[attr-defined]
         raise
 
 
@@ -185,8 +191,43 @@ def error_line(exc: LinkError, plan: str = "wasmweld merge --plan") -> str:
     return text
 
 
+def plan_text(mp, as_json: bool) -> str:
+    """``--plan`` output: the plan's table, or its JSON document with ``"schema": 1`` first (docs/cli.md)."""
+    import json
+
+    from wasmweld.link.plan import format_plan
+
+    if not as_json:
+        return format_plan(mp, "text")
+    return json.dumps({"schema": 1, **json.loads(format_plan(mp, "json"))}, indent=2) + "\n"
+
+
+def print_result(inputs: list[tuple[str, str]], path: str, data: bytes, module, plans: list, warnings: list[str],
+                 validated: bool) -> None:
+    """``merge --json`` (without --plan): what was written, as one JSON object (fields: docs/cli.md)."""
+    import json
+
+    from wasmweld.cli.io import display_name, elapsed_seconds
+
+    print(json.dumps({
+        "schema": 1,
+        "inputs": [{"name": name, "file": display_name(file)} for name, file in inputs],
+        "output": display_name(path),
+        "bytes": len(data),
+        "fusions": len(plans[0].fusions) if plans else 0,
+        "imports": [{"module": i.module, "name": i.name, "kind": str(i.kind)} for i in module.imports],
+        "exports": [e.name for e in module.exports],
+        "warnings": warnings,
+        "validated": validated,
+        "seconds": elapsed_seconds(),
+    }, indent=2, ensure_ascii=False))
+
+
 def _print_error(exc: LinkError, plan: str = "wasmweld merge --plan") -> None:
     """The project's rule: a CLI error is exactly one line ``error: ...``."""
+    from wasmweld.cli.io import progress_done
+
+    progress_done()
     print(f"error: {error_line(exc, plan)}", file=sys.stderr)
 
 
@@ -196,9 +237,8 @@ def run(args) -> int:
     if not args.inputs:
         raise WasmError("no inputs: give FILE=NAME ... (or --world world.toml)")
     from wasmweld.link import merge, merge_plan
-    from wasmweld.link.plan import format_plan
 
-    from wasmweld.cli.io import check_output, output_target, write_output
+    from wasmweld.cli.io import check_output, elapsed, output_target, plural, progress, progress_done, write_output
 
     opts = _options(args)
     pairs = parse_inputs(args.inputs)
@@ -211,21 +251,24 @@ def run(args) -> int:
         with blame_inputs(args.inputs):
             check_inputs(inputs)  # the plan reads imports and exports only: refuse what cannot be merged
             mp = merge_plan(inputs, **opts)
-        sys.stdout.write(format_plan(mp, "json" if args.json else "text"))
+        sys.stdout.write(plan_text(mp, args.json))
         return 1 if mp.problems else 0
-    if args.json:
-        raise WasmError("--json goes with --plan")
     path, force = output_target(args)
+    if args.json and path == "-":
+        raise WasmError("--json prints on standard output: write the module with -o FILE")
     check_output(path, inputs=[p for p, _n in pairs], force=force)  # before the work, not after
+    progress(f"reading {plural(len(pairs), 'input')}")
     inputs = load_inputs(args.inputs)
     warnings: list[str] = []
 
     def warn(text: str) -> None:
         warnings.append(text)
         if not args.quiet:
+            progress_done()
             print(f"warning: {text}", file=sys.stderr)
 
-    plans = []
+    plans: list = []
+    progress("merging")
     try:
         with blame_inputs(args.inputs):
             module = merge(inputs, warn=warn, report=plans.append, **opts)
@@ -234,12 +277,16 @@ def run(args) -> int:
             raise  # about one input: main prints it as FILE: message
         _print_error(exc)
         return 1
+    progress("encoding")
     data = module.encode()
+    validated = False
     if not args.no_validate:
-        from wasmweld.runtime.engine import validate_bytes
+        progress("validating")
+        from wasmweld.cli.io import validate_result
         from wasmweld.errors import ValidationError
+
         try:
-            validate_bytes(data)
+            validated = validate_result(data, quiet=args.quiet)
         except ValidationError as exc:
             from wasmweld.link.merge import check_inputs
 
@@ -248,10 +295,14 @@ def run(args) -> int:
             raise WasmError(f"the merged module does not validate (a wasmweld bug; --no-validate writes it "
                             f"anyway): {exc}") from None
     write_output(path, data, inputs=[p for p, _n in pairs], force=force)
-    if not args.quiet:
+    if args.json:
+        print_result([(n, p) for p, n in pairs], path, data, module, plans, warnings, validated)
+    elif not args.quiet:
+        progress_done()
         n_exports = len(module.exports)
-        print(f"merged {len(inputs)} inputs: {len(plans[0].fusions)} fusions, {len(module.imports)} imports left, "
-              f"{n_exports} exports -> {path if path != '-' else '<stdout>'} ({len(data)} bytes)",
+        print(f"merged {plural(len(inputs), 'input')}: {plural(len(plans[0].fusions), 'fusion')}, "
+              f"{plural(len(module.imports), 'import')} left, {plural(n_exports, 'export')} -> "
+              f"{path if path != '-' else '<stdout>'} ({plural(len(data), 'byte')}) in {elapsed()}",
               file=sys.stderr)
     return 0
 
@@ -293,13 +344,13 @@ def _blame_world(man) -> Iterator[None]:
     except WasmError as exc:
         spec = next((m for m in man.modules if m.name == getattr(exc, "merge_input", None)), None)
         if spec is not None and getattr(exc, "input_name", None) is None:
-            exc.input_name = spec.path
+            exc.input_name = spec.path  # type: ignore[attr-defined]
         raise
 
 
 def _run_world(args) -> int:
     """``wasmweld merge --world world.toml -o one.wasm`` (:func:`wasmweld.manifest.merge_world`)."""
-    from wasmweld.cli.io import check_output, output_target, write_output
+    from wasmweld.cli.io import check_output, elapsed, output_target, plural, progress, progress_done, write_output
     from wasmweld.manifest import load_manifest, merge_world
     from wasmweld.module import parse
 
@@ -310,25 +361,28 @@ def _run_world(args) -> int:
     files = [args.world] + [m.path for m in man.modules]
     if args.plan:
         from wasmweld.link import merge_plan
-        from wasmweld.link.plan import format_plan
-
         if args.output is not None:
             raise WasmError("--plan writes nothing; drop -o/--output")
         popts = {"export_conflicts": "rename", **man.merge_options, **opts}  # as merge_world does
         with _blame_world(man):
             mp = merge_plan([(m.name, m.path) for m in man.modules], **popts)
-        sys.stdout.write(format_plan(mp, "json" if args.json else "text"))
+        sys.stdout.write(plan_text(mp, args.json))
         return 1 if mp.problems else 0
-    if args.json:
-        raise WasmError("--json goes with --plan")
     path, force = output_target(args)
+    if args.json and path == "-":
+        raise WasmError("--json prints on standard output: write the module with -o FILE")
     check_output(path, inputs=files, force=force)
 
+    warnings: list[str] = []
+
     def warn(text: str) -> None:
+        warnings.append(text)
         if not args.quiet:
+            progress_done()
             print(f"warning: {text}", file=sys.stderr)
 
     plans: list = []
+    progress(f"merging {plural(len(man.modules), 'module')} of {args.world}")
     try:
         with _blame_world(man):
             data = merge_world(man, warn=warn, report=plans.append, **opts)
@@ -337,26 +391,31 @@ def _run_world(args) -> int:
             raise
         _print_error(exc, f"wasmweld merge --world {args.world} --plan")
         return 1
+    validated = False
     if not args.no_validate:
+        from wasmweld.cli.io import validate_result
         from wasmweld.errors import ValidationError
-        from wasmweld.runtime.engine import validate_bytes
 
         try:
-            validate_bytes(data)
+            validated = validate_result(data, quiet=args.quiet)
         except ValidationError as exc:
             from wasmweld.link.merge import check_inputs
 
             from wasmweld.cli.io import read_input
 
             with _blame_world(man):  # a malformed or invalid module is that module's fault, not the merge's
-                check_inputs([(m.name, parse(read_input(m.path))) for m in man.modules])
+                check_inputs([(m.name, parse(read_input(m.path, core_only='merge'))) for m in man.modules])
             raise WasmError(f"the merged module does not validate (a wasmweld bug; --no-validate writes it "
                             f"anyway): {exc}") from None
     write_output(path, data, inputs=files, force=force)
-    if not args.quiet:
+    if args.json:
+        print_result([(m.name, m.path) for m in man.modules], path, data, parse(data), plans, warnings, validated)
+    elif not args.quiet:
+        progress_done()
         module = parse(data)
         fusions = len(plans[0].fusions) if plans else 0
-        print(f"merged {len(man.modules)} modules of {args.world}: {fusions} fusions, {len(module.imports)} imports "
-              f"left, {len(module.exports)} exports -> {path if path != '-' else '<stdout>'} ({len(data)} bytes)",
+        print(f"merged {plural(len(man.modules), 'module')} of {args.world}: {plural(fusions, 'fusion')}, "
+              f"{plural(len(module.imports), 'import')} left, {plural(len(module.exports), 'export')} -> "
+              f"{path if path != '-' else '<stdout>'} ({plural(len(data), 'byte')}) in {elapsed()}",
               file=sys.stderr)
     return 0

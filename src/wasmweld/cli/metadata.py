@@ -48,14 +48,14 @@ def register(subparsers):
 
 
 def run(args) -> int:
-    from wasmweld.cli.io import blame, display_name, output_target, read_input, write_output
+    from wasmweld.cli.io import blame, display_name, elapsed, output_target, read_input, write_output
     from wasmweld.module import parse
     from wasmweld.passes import metadata as md
     from wasmweld.validate import check_wellformed
 
     if args.metadata_cmd is None:
         raise WasmError("wasmweld metadata: say 'show' or 'add' (see wasmweld metadata --help)")
-    data = read_input(args.input)
+    data = read_input(args.input, core_only="metadata")
     with blame(args.input):
         check_wellformed(data)
         m = parse(data)
@@ -68,7 +68,7 @@ def run(args) -> int:
         return 0
     if not args.producer and not args.custom:
         raise WasmError("metadata add: nothing to add (use --producer and/or --custom)")
-    from wasmweld.cli.edit import _custom_payload
+    from wasmweld.cli.edit import custom_payload
     done = []
     for values in args.producer:
         if not 2 <= len(values) <= 3:
@@ -76,7 +76,7 @@ def run(args) -> int:
         md.add_producer(m, values[0], values[1], values[2] if len(values) == 3 else "")
         done.append(f"producer {values[0]}: {' '.join(values[1:])}")
     for spec in args.custom:
-        name, payload = _custom_payload(spec, "--custom")
+        name, payload = custom_payload(spec, "--custom")
         md.add_custom(m, name, payload, replace=args.replace)
         done.append(f"custom section {name!r} ({len(payload)} bytes)")
     out = m.encode()
@@ -86,5 +86,5 @@ def run(args) -> int:
         for line in done:
             print(f"added {line}", file=sys.stderr)
         if path != "-":
-            print(f"wrote {display_name(path)} ({len(out)} bytes)", file=sys.stderr)
+            print(f"wrote {display_name(path)} ({len(out)} bytes) in {elapsed()}", file=sys.stderr)
     return 0

@@ -16,8 +16,9 @@ importing ``logger.log`` and ``env.now``, the DOT form is::
       "ledger" -> "host" [label="env.now"];
     }
 
-:func:`to_svg` lays the same graph out by itself (no Graphviz needed):
-exporters to the left of their importers, the host box leftmost.
+:func:`to_svg` draws the graph with Graphviz's ``dot`` when it is installed, else
+with its own layout (:func:`svg_layout`), in which no box, label or edge overlaps
+another: boxes in a column, each edge in its own lane.
 """
 
 from __future__ import annotations
@@ -26,7 +27,7 @@ from html import escape
 
 from .merge import MergePlan
 
-__all__ = ["graph_edges", "to_dot", "to_svg"]
+__all__ = ["graph_edges", "to_dot", "to_svg", "svg_layout", "dot_available", "input_stats"]
 
 HOST = "host"
 MAX_LABEL_LINES = 4
@@ -58,8 +59,9 @@ def to_dot(plan: MergePlan, stats: dict[str, str] | None = None) -> str:
     """The graph in Graphviz DOT."""
     stats = stats or {}
     edges = graph_edges(plan)
-    lines = ["digraph world {", "  rankdir=RL;", '  node [shape=box, style=rounded, fontname="sans-serif"];',
-             '  edge [fontname="sans-serif", fontsize=10];']
+    lines = ["digraph world {", "  rankdir=RL;", "  nodesep=0.35; ranksep=0.6;",
+             '  node [shape=box, style=rounded, fontname="sans-serif"];',
+             '  edge [fontname="sans-serif", fontsize=10, penwidth=1.3, color="#333333"];']
     for name in plan.inputs:
         text = name + (f"\\n{stats[name]}" if name in stats else "")
         lines.append(f"  {_dot_str(name)} [label=\"{text.replace(chr(34), '')}\"];")
@@ -73,126 +75,171 @@ def to_dot(plan: MergePlan, stats: dict[str, str] | None = None) -> str:
     return "\n".join(lines) + "\n"
 
 
-def _levels(plan: MergePlan, edges) -> dict[str, int]:
-    """Column of each input: 0 for inputs that import from no other input, else 1 + the deepest exporter."""
-    level = {n: 0 for n in plan.inputs}
-    deps = {n: set() for n in plan.inputs}
-    for (src, dst) in edges:
-        if dst != HOST and src != dst:
-            deps[src].add(dst)
-    for _ in range(len(plan.inputs)):       # longest path, bounded (cycles stop growing)
-        changed = False
-        for n in plan.inputs:
-            want = max((level[d] + 1 for d in deps[n]), default=0)
-            if want > level[n] and want < len(plan.inputs):
-                level[n] = want
-                changed = True
-        if not changed:
-            break
-    return level
+# ------------------------------------------------------------------------------------------ SVG layout
+#
+# The built-in layout (used when Graphviz is not installed) is a "bus" drawing that cannot overlap:
+#
+#   +--------+  label of edge 1 (above its own wire)
+#   | bank   |--------------------------------------+      lane 1
+#   |        |  label of edge 2                      |  +   lane 2
+#   |        |-----------------------------------------+  |
+#   +--------+                                     |  |  |
+#   +--------+                                     |  |  |
+#   | ledger |<------------------------------------+  |  |
+#   ...
+#
+# Boxes stand in one column. Every edge leaves its source's right side at its own slot, runs right to
+# its own vertical lane (lanes lie right of every box and every label), along the lane, and back left
+# into its target's right side at the target's own slot. A slot is a band of y that no other edge
+# uses, so an edge's horizontal runs never meet another's; its label sits just above its first run,
+# inside the source's slot, left of every lane: labels meet no box, no other label and no other edge.
+
+BOX_W = 200          # box width
+HEADER_H = 46        # title + stats lines at the top of a box
+LINE_H = 13          # one label line
+IN_SLOT_H = 16       # the band an incoming edge needs
+PAD = 6
+LANE_GAP = 14        # between two vertical lanes
+MARGIN = 24
+GAP_Y = 22           # between two boxes
+CHAR_W = 6.6         # width of one character at font-size 11 (generous, so that labels never spill)
 
 
-def to_svg(plan: MergePlan, stats: dict[str, str] | None = None) -> str:
-    """The graph as a standalone SVG document."""
+def _label_size(lines: list[str]) -> tuple[float, float]:
+    return max(len(s) for s in lines) * CHAR_W + 2 * PAD, LINE_H * len(lines) + 4
+
+
+def svg_layout(plan: MergePlan, stats: dict[str, str] | None = None) -> dict:
+    """The built-in layout as numbers: ``{"width", "height", "boxes", "edges", "labels"}``.
+
+    ``boxes``: name -> (x, y, w, h); ``edges``: list of ``{"src", "dst", "points", "items"}`` with
+    the orthogonal polyline from the source's right side to the target's; ``labels``: list of
+    ``(x, y, w, h, lines)``. :func:`to_svg` draws it; the tests check it has no overlaps.
+    """
     stats = stats or {}
     edges = graph_edges(plan)
     has_host = any(dst == HOST for _s, dst in edges)
-    level = _levels(plan, edges)
-    col_of = {n: level[n] + (1 if has_host else 0) for n in plan.inputs}
-    if has_host:
-        col_of[HOST] = 0
-    columns: dict[int, list[str]] = {}
-    for n in ([HOST] if has_host else []) + plan.inputs:
-        columns.setdefault(col_of[n], []).append(n)
-    box_w, box_h, gap_x, gap_y, margin = 190, 54, 200, 70, 30
-    ncols = max(columns) + 1 if columns else 1
-    nrows = max(len(v) for v in columns.values()) if columns else 1
-    width = margin * 2 + ncols * box_w + (ncols - 1) * gap_x
-    band = 90                                  # room above and below the boxes for arrows that bow around
-    height = margin * 2 + band * 2 + nrows * box_h + (nrows - 1) * gap_y
-    pos: dict[str, tuple[float, float]] = {}
-    for c, names in columns.items():
-        total = len(names) * box_h + (len(names) - 1) * gap_y
-        y0 = (height - total) / 2
-        for r, n in enumerate(names):
-            pos[n] = (margin + c * (box_w + gap_x), y0 + r * (box_h + gap_y))
-    top = min(y for _x, y in pos.values()) if pos else margin
-    bottom = max(y for _x, y in pos.values()) + box_h if pos else height - margin
+    names = list(plan.inputs) + ([HOST] if has_host else [])
+    labels_of = {key: _label(items) for key, items in edges.items()}
+    out_of: dict[str, list] = {n: [] for n in names}
+    in_of: dict[str, list] = {n: [] for n in names}
+    for key in edges:
+        out_of[key[0]].append(key)
+        in_of[key[1]].append(key)
+    label_w = max((_label_size(lines)[0] for lines in labels_of.values()), default=0.0)
+    left = MARGIN
+    box_right = left + BOX_W
+    # y of each slot, box by box: outgoing edges (label above the wire), then incoming ones
+    boxes: dict[str, tuple[float, float, float, float]] = {}
+    out_y: dict[tuple[str, str], float] = {}
+    in_y: dict[tuple[str, str], float] = {}
+    y = float(MARGIN)
+    for n in names:
+        cur = y + HEADER_H
+        for key in out_of[n]:
+            cur += _label_size(labels_of[key])[1] + PAD
+            out_y[key] = cur
+            cur += PAD
+        for key in in_of[n]:
+            cur += IN_SLOT_H / 2
+            in_y[key] = cur
+            cur += IN_SLOT_H / 2
+        h = max(cur + PAD - y, 54.0)
+        boxes[n] = (left, y, BOX_W, h)
+        y += h + GAP_Y
+    # lanes: shorter vertical runs nearer the boxes (fewer crossings)
+    lane_x0 = box_right + PAD + label_w + 2 * LANE_GAP
+    order = sorted(edges, key=lambda k: (abs(out_y[k] - in_y[k]), out_y[k]))
+    lane = {key: lane_x0 + i * LANE_GAP for i, key in enumerate(order)}
+    drawn = []
+    labels = []
+    for key, items in edges.items():
+        y1, y2, x = out_y[key], in_y[key], lane[key]
+        drawn.append({"src": key[0], "dst": key[1], "items": items,
+                      "points": [(box_right, y1), (x, y1), (x, y2), (box_right, y2)]})
+        w, h = _label_size(labels_of[key])
+        labels.append((box_right + PAD, y1 - h - 2, w, h, labels_of[key]))
+    width = (max(lane.values()) if lane else box_right) + MARGIN
+    height = max(y - GAP_Y + MARGIN, 2 * MARGIN + 54)
+    return {"width": width, "height": height, "boxes": boxes, "edges": drawn, "labels": labels,
+            "host": HOST if has_host else None}
+
+
+def _svg_builtin(plan: MergePlan, stats: dict[str, str]) -> str:
+    lay = svg_layout(plan, stats)
+    width, height = lay["width"], lay["height"]
     out = [
         f'<svg xmlns="http://www.w3.org/2000/svg" width="{width:.0f}" height="{height:.0f}" '
         f'viewBox="0 0 {width:.0f} {height:.0f}" font-family="sans-serif">',
         "<title>wasmweld merge: " + escape(", ".join(plan.inputs)) + "</title>",
-        '<defs><marker id="arrow" viewBox="0 0 10 10" refX="10" refY="5" markerWidth="8" markerHeight="8" '
-        'orient="auto-start-reverse"><path d="M 0 0 L 10 5 L 0 10 z" fill="#444"/></marker></defs>',
+        '<defs><marker id="arrow" viewBox="0 0 10 10" refX="10" refY="5" markerWidth="7" markerHeight="7" '
+        'orient="auto-start-reverse"><path d="M 0 0 L 10 5 L 0 10 z" fill="#333"/></marker></defs>',
         f'<rect width="{width:.0f}" height="{height:.0f}" fill="white"/>',
     ]
-    # where each arrow leaves its source and reaches its target: spread along the box edges
-    outgoing: dict[str, list] = {}
-    incoming: dict[str, list] = {}
-    for key in edges:
-        outgoing.setdefault(key[0], []).append(key)
-        incoming.setdefault(key[1], []).append(key)
-    for lst in list(outgoing.values()) + list(incoming.values()):
-        lst.sort(key=lambda k: (pos[k[1]][1], pos[k[0]][1]))
-
-    def spread(lst, key):
-        i = lst.index(key)
-        return box_h * (i + 1) / (len(lst) + 1)
-
-    labels = []
-    n_bowed = 0
-    for (src, dst), items in edges.items():
-        sx, sy = pos[src]
-        dx, dy = pos[dst]
-        span = col_of[src] - col_of[dst]
-        if src == dst:      # an input importing its own export
-            x1, y1 = sx + box_w * 0.7, sy
-            path = f"M {x1:.1f} {y1:.1f} C {x1 + 40:.1f} {y1 - 60:.1f}, {x1 - 80:.1f} {y1 - 60:.1f}, " \
-                   f"{sx + box_w * 0.3:.1f} {y1:.1f}"
-            lx, ly = sx + box_w / 2, sy - 48
-        elif span == 1:       # to the next column on the left: a straight arrow
-            x1, y1 = sx, sy + spread(outgoing[src], (src, dst))
-            x2, y2 = dx + box_w, dy + spread(incoming[dst], (src, dst))
-            path = f"M {x1:.1f} {y1:.1f} L {x2:.1f} {y2:.1f}"
-            lx, ly = (x1 + x2) / 2, (y1 + y2) / 2
-        else:                   # further away, the same column or backwards: bow around the boxes
-            up = n_bowed % 2 == 0
-            n_bowed += 1
-            yb = (top - band * 0.8) if up else (bottom + band * 0.8)
-            x1, y1 = sx + box_w / 2, (sy if up else sy + box_h)
-            x2, y2 = dx + box_w / 2, (dy if up else dy + box_h)
-            path = f"M {x1:.1f} {y1:.1f} C {x1:.1f} {yb:.1f}, {x2:.1f} {yb:.1f}, {x2:.1f} {y2:.1f}"
-            lx, ly = (x1 + x2) / 2, 0.125 * y1 + 0.75 * yb + 0.125 * y2
-        dash = ' stroke-dasharray="6 4"' if dst == HOST else ""
-        out.append(f'<path d="{path}" fill="none" stroke="#444" stroke-width="1.4"{dash} '
-                   f'marker-end="url(#arrow)"><title>{escape(src)} imports from {escape(dst)}: '
-                   f'{escape(", ".join(items))}</title></path>')
-        labels.append((lx, ly, _label(items)))
-    for n in ([HOST] if has_host else []) + plan.inputs:
-        x, y = pos[n]
-        if n == HOST:
-            out.append(f'<rect x="{x:.1f}" y="{y:.1f}" width="{box_w}" height="{box_h}" rx="8" fill="#f4f4f4" '
-                       f'stroke="#888" stroke-dasharray="6 4"/>')
-            out.append(f'<text x="{x + box_w / 2:.1f}" y="{y + box_h / 2 + 5:.1f}" text-anchor="middle" '
-                       f'font-size="15" fill="#555">host</text>')
-            continue
-        out.append(f'<rect x="{x:.1f}" y="{y:.1f}" width="{box_w}" height="{box_h}" rx="8" fill="#e8f0fe" '
-                   f'stroke="#3b6fd8" stroke-width="1.5"/>')
-        out.append(f'<text x="{x + box_w / 2:.1f}" y="{y + 22:.1f}" text-anchor="middle" font-size="15" '
-                   f'font-weight="bold">{escape(n)}</text>')
+    for n, (x, y, w, h) in lay["boxes"].items():
+        host = n == lay["host"]
+        fill, stroke = ("#f4f4f4", "#666") if host else ("#e8f0fe", "#3b6fd8")
+        dash = ' stroke-dasharray="6 4"' if host else ""
+        out.append(f'<rect class="node" x="{x:.1f}" y="{y:.1f}" width="{w:.1f}" height="{h:.1f}" rx="8" '
+                   f'fill="{fill}" stroke="{stroke}" stroke-width="1.5"{dash}><title>{escape(n)}</title></rect>')
+        out.append(f'<text x="{x + 12:.1f}" y="{y + 20:.1f}" font-size="15" font-weight="bold"'
+                   f'{" fill=" + chr(34) + "#555" + chr(34) if host else ""}>{escape(n)}</text>')
         if n in stats:
-            out.append(f'<text x="{x + box_w / 2:.1f}" y="{y + 40:.1f}" text-anchor="middle" font-size="11" '
-                       f'fill="#444">{escape(stats[n])}</text>')
-    for lx, ly, lines in labels:
-        h = 13 * len(lines) + 4
-        w = max(len(s) for s in lines) * 6.2 + 8
-        out.append(f'<rect x="{lx - w / 2:.1f}" y="{ly - h / 2:.1f}" width="{w:.1f}" height="{h}" fill="white" '
-                   f'fill-opacity="0.85"/>')
-        for i, s in enumerate(lines):
-            out.append(f'<text x="{lx:.1f}" y="{ly - h / 2 + 13 * (i + 1):.1f}" text-anchor="middle" '
-                       f'font-size="11" fill="#222">{escape(s)}</text>')
+            out.append(f'<text x="{x + 12:.1f}" y="{y + 37:.1f}" font-size="11" fill="#444">'
+                       f'{escape(stats[n])}</text>')
+    for e in lay["edges"]:
+        d = "M " + " L ".join(f"{px:.1f} {py:.1f}" for px, py in e["points"])
+        host = e["dst"] == HOST
+        style = ' stroke="#555" stroke-width="1.6" stroke-dasharray="7 4"' if host else \
+            ' stroke="#333" stroke-width="1.5"'
+        out.append(f'<path class="edge" d="{d}" fill="none"{style} marker-end="url(#arrow)">'
+                   f'<title>{escape(e["src"])} imports from {escape(e["dst"])}: '
+                   f'{escape(", ".join(e["items"]))}</title></path>')
+    for x, y, w, h, lines in lay["labels"]:
+        out.append(f'<rect class="label" x="{x:.1f}" y="{y:.1f}" width="{w:.1f}" height="{h:.1f}" fill="white"/>')
+        for i, text in enumerate(lines):
+            out.append(f'<text x="{x + PAD:.1f}" y="{y + LINE_H * (i + 1) - 1:.1f}" font-size="11" '
+                       f'fill="#222">{escape(text)}</text>')
     out.append("</svg>")
     return "\n".join(out) + "\n"
+
+
+def dot_available() -> str | None:
+    """The path of Graphviz's ``dot``, or None."""
+    import shutil
+
+    return shutil.which("dot")
+
+
+def to_svg(plan: MergePlan, stats: dict[str, str] | None = None, *, engine: str = "auto") -> str:
+    """The graph as a standalone SVG document.
+
+    ``engine``: ``"dot"`` lays it out with Graphviz (``dot -Tsvg`` on :func:`to_dot`'s text),
+    ``"builtin"`` with wasmweld's own layout (no overlaps by construction; see
+    :func:`svg_layout`), ``"auto"`` (default) Graphviz when ``dot`` is installed, else built-in.
+    """
+    stats = stats or {}
+    if engine not in ("auto", "dot", "builtin"):
+        raise ValueError(f"unknown graph layout engine {engine!r}")
+    dot = dot_available() if engine != "builtin" else None
+    if engine == "dot" and dot is None:
+        from ..errors import WasmError
+
+        raise WasmError("Graphviz 'dot' is not installed (Debian: apt-get install graphviz)")
+    if dot is None:
+        return _svg_builtin(plan, stats)
+    import subprocess
+
+    from ..errors import WasmError
+
+    try:
+        proc = subprocess.run([dot, "-Tsvg"], input=to_dot(plan, stats).encode("utf-8"), capture_output=True,
+                              timeout=60)
+    except (OSError, subprocess.TimeoutExpired) as exc:
+        raise WasmError(f"Graphviz 'dot' failed: {exc}") from None
+    if proc.returncode != 0:
+        raise WasmError(f"Graphviz 'dot' failed: {proc.stderr.decode('utf-8', 'replace').strip()[:300]}")
+    return proc.stdout.decode("utf-8")
 
 
 def input_stats(module) -> str:
