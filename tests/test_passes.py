@@ -606,3 +606,27 @@ def test_registry_describes_every_pass():
     assert all(desc and "\n" not in desc for desc in described.values())
     with pytest.raises(EditError, match="unknown pass 'frobnicate'"):
         passes.apply_ops(parse(b"\0asm\x01\0\0\0"), [passes.Op("frobnicate", {})])
+
+
+def test_strip_all_keeps_behaviour_sections_everything_removes_them():
+    """strip's default (all) keeps dylink.0, target_features and component-type*; everything removes them;
+    keep protects a name."""
+    from wasmweld.module import CustomSection
+    from wasmweld.passes.strip import strip_custom
+    names = ["dylink.0", "producers", "target_features", "component-type:x", "name", "foo"]
+
+    def fresh():
+        m = parse(b"\0asm\x01\0\0\0")
+        for n in names:
+            m.add_custom(CustomSection(n, b"\x00"))
+        return parse(m.encode())
+
+    m = fresh()
+    gone = strip_custom(m, all=True)
+    assert gone == ["producers", "name", "foo"]
+    assert [cs.name for cs in parse(m.encode()).customs] == ["dylink.0", "target_features", "component-type:x"]
+    m = fresh()
+    assert strip_custom(m, everything=True, keep=["foo"]) == [n for n in names if n != "foo"]
+    assert [cs.name for cs in parse(m.encode()).customs] == ["foo"]
+    m = fresh()
+    assert strip_custom(m, names=["dylink.0"]) == ["dylink.0"]    # named: removed

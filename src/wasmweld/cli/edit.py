@@ -171,7 +171,7 @@ def _custom_payload(value: str, option: str) -> tuple[str, bytes]:
 
 
 def _replace_body_params(text: str, option: str) -> dict:
-    from wasmweld.passes._common import parse_constant
+    from wasmweld.passes.common import parse_constant
     func, rhs = _split_eq(text, option, "FUNC=VALUE, FUNC=OTHER(ARGS) or FUNC=unreachable")
     rhs = rhs.strip()
     if rhs in ("unreachable", "trap"):

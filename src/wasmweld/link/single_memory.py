@@ -46,7 +46,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from ..errors import LinkError
-from ..types import I32, ExternKind, FuncType, Limits, MemoryType, RecGroup, SubType
+from ..passes.common import FuncTypes
+from ..types import I32, ExternKind, FuncType, Limits, MemoryType
 
 __all__ = ["lower_memories", "plan_layout", "MemoryLayout", "MemoryRegion", "DEFAULT_RESERVE"]
 
@@ -215,23 +216,10 @@ def lower_memories(module, *, owners=None, drop_exports: bool = False, reserve: 
     base_bytes = [b * PAGE for b in bases]
 
     # -- new items: globals for the sizes of lower memories, types, helper functions ------------
-    types = module.types
-    type_cache: dict[FuncType, int] = {}
+    func_types = FuncTypes(module.types)
 
     def func_type(params, results) -> int:
-        ft = FuncType(tuple(params), tuple(results))
-        if ft in type_cache:
-            return type_cache[ft]
-        idx = 0
-        for rg in types:
-            if len(rg.types) == 1 and not rg.explicit and rg.types[0].comp == ft and rg.types[0].final \
-                    and not rg.types[0].supers:
-                type_cache[ft] = idx
-                return idx
-            idx += len(rg.types)
-        types.append(RecGroup((SubType(ft),), explicit=False))
-        type_cache[ft] = idx
-        return idx
+        return func_types.index(FuncType(tuple(params), tuple(results)))
 
     n_globals = module.num_globals
     size_global = {}

@@ -47,12 +47,13 @@ from wasmweld.binary.instr import Instr
 from wasmweld.binary.leb import write_s, write_u
 from wasmweld.errors import EditError, WasmError
 from wasmweld.module import ConstExpr, Data, Export, FuncBody, Global, Module
-from wasmweld.passes._common import (
+from wasmweld.passes.common import (
     FuncLookup, add_function, check_export_name, memory_addr_type, set_body,
 )
 from wasmweld.types import I32, I64, ExternKind, FuncType, Limits, MemoryType
+from wasmweld.passes.result import PassResult
 
-__all__ = ["DataResult", "Layout", "add_passive_data", "add_active_data", "inject_data", "find_layout",
+__all__ = ["run_add_data", "DataResult", "Layout", "add_passive_data", "add_active_data", "inject_data", "find_layout",
            "check_active_placement"]
 
 PAGE = 65536
@@ -491,3 +492,15 @@ def add_active_data(m: Module, name: str, data: bytes, *, size_func=None, init_f
         f"__data_end 0x{de.value:x} -> 0x{end:x}, __heap_base 0x{hb.value:x} -> 0x{new_heap:x}{msg_mem}"))
     result.messages.insert(1, f"rule: {rule}")
     return result
+
+
+def run_add_data(module: Module, *, name: str, data: bytes, mode: str = "passive", size_func=None, init_func=None,
+                 addr_func=None, accessors: bool | None = None, align: int | None = 16) -> PassResult:
+    """Pass ``add-data``: :func:`inject_data` (``addr_func``/``align`` only for active data)."""
+    kw = dict(size_func=size_func, init_func=init_func, accessors=accessors)
+    if mode == "active":
+        kw.update(addr_func=addr_func, align=align or 16)
+    elif addr_func is not None:
+        raise EditError("addr_func is only for active data (passive data has no address)")
+    res = inject_data(module, name, data, mode=mode, **kw)
+    return PassResult(res.module, {"bytes": len(data)}, list(res.messages), value=res)

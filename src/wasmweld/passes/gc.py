@@ -43,8 +43,9 @@ from wasmweld.errors import EditError
 from wasmweld.module import ConstExpr, Elem, Module
 from wasmweld.passes.used import SPACES, Used, analyze
 from wasmweld.types import ExternKind
+from wasmweld.passes.result import PassResult
 
-__all__ = ["remove_unused", "gc", "GcResult"]
+__all__ = ["run_gc", "remove_unused", "gc", "GcResult"]
 
 _KIND_SPACE = {ExternKind.FUNC: "func", ExternKind.TABLE: "table", ExternKind.MEMORY: "memory",
                ExternKind.GLOBAL: "global", ExternKind.TAG: "tag"}
@@ -253,3 +254,10 @@ def _close_types(m: Module, used: Used) -> None:
             if j not in used.types:
                 used.types.add(j)
                 work.append(j)
+
+
+def run_gc(module: Module, *, roots: Iterable | None = None, keep_imports: bool = False,
+           prune_tables: bool = True) -> PassResult:
+    """Pass ``gc``: :func:`gc`; ``counts`` are the removed items per index space."""
+    res = gc(module, roots=roots, keep_imports=bool(keep_imports), prune_tables=prune_tables)
+    return PassResult(res.module, dict(res.removed), [res.summary()], list(res.warnings), value=res)

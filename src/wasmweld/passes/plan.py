@@ -227,9 +227,11 @@ def _strip(t: _Table, base: Path) -> Op:
     names = t.str_list("names") + t.str_list("name")
     regex = t.str_list("regex")
     op = t.op("strip", all=t.get("all", bool, False), names=names, regex=regex,
-              debug=t.get("debug", bool, False), producers=t.get("producers", bool, False))
-    if not (op.params["all"] or names or regex or op.params["debug"] or op.params["producers"]):
-        raise t.error("says nothing to strip (use all, names, regex, debug or producers)")
+              debug=t.get("debug", bool, False), producers=t.get("producers", bool, False),
+              everything=t.get("everything", bool, False), keep=t.str_list("keep"))
+    p = op.params
+    if not (p["all"] or names or regex or p["debug"] or p["producers"] or p["everything"]):
+        raise t.error("says nothing to strip (use all, everything, names, regex, debug or producers)")
     return op
 
 

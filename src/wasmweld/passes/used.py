@@ -161,7 +161,7 @@ def _root_items(m: Module, roots) -> list[tuple[str, int]]:
     out = []
     if roots is None:
         return out
-    from wasmweld.passes._common import FuncLookup
+    from wasmweld.passes.common import FuncLookup
     lookup = None
     for r in roots:
         if isinstance(r, (str, int)) and not isinstance(r, bool):

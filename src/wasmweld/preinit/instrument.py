@@ -37,11 +37,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from ..binary.leb import write_s, write_u
+from ..binary.instr import Instr
+from ..binary.opcodes import BY_NAME
 from ..errors import DecodeError, SnapshotError
+from ..passes.common import FuncTypes
 from ..module import ConstExpr, Export, FuncBody, Global, Module, Table, parse
 from ..types import (
-    I32, I64, ExternKind, FuncType, GlobalType, Limits, NumType, RecGroup, RefType, SubType, TableType,
+    I32, I64, ExternKind, FuncType, GlobalType, Limits, NumType, RefType, TableType,
 )
 from .runner import CodeSpan, GlobalProbe, MemoryProbe, Probes, SegmentProbe, TableProbe
 
@@ -156,24 +158,6 @@ def _private_name(taken: set[str], kind: str, index: int | str) -> str:
     return name
 
 
-class _Types:
-    """Appends function types to the instrumented module on demand (one rec group each)."""
-
-    def __init__(self, module: Module):
-        self.module = module
-        self.count = len(module.type_list())
-        self.cache: dict[tuple, int] = {}
-
-    def index(self, params: tuple, results: tuple) -> int:
-        key = (params, results)
-        idx = self.cache.get(key)
-        if idx is None:
-            self.module.types.append(RecGroup((SubType(FuncType(params, results)),)))
-            idx = self.cache[key] = self.count
-            self.count += 1
-        return idx
-
-
 def _heap_name(rt: RefType) -> str:
     return rt.heap if isinstance(rt.heap, str) else "concrete"
 
@@ -189,59 +173,85 @@ def _is_func_heap(module: Module, rt: RefType) -> bool:
         return False
 
 
-def _nonnull_counter_body(table: int, is64: bool) -> bytes:
-    """``(func (result i32))``: how many elements of ``table`` are not null."""
-    t = write_u(table)
-    if is64:
-        locals_, ge, one, add_i = b"\x02\x01\x7e\x01\x7f", b"\x5a", b"\x42\x01", b"\x7c"
-    else:
-        locals_, ge, one, add_i = b"\x01\x02\x7f", b"\x4f", b"\x41\x01", b"\x6a"
-    return b"".join([
-        locals_,
-        b"\x02\x40\x03\x40",                      # block loop
-        b"\x20\x00\xfc\x10", t, ge, b"\x0d\x01",  # i >= table.size: br_if 1
-        b"\x20\x00\x25", t, b"\xd1\x45",          # !ref.is_null(table.get i)
-        b"\x20\x01\x6a\x21\x01",                  # n += that
-        b"\x20\x00", one, add_i, b"\x21\x00",      # i += 1
-        b"\x0c\x00\x0b\x0b",                       # br 0; end; end
-        b"\x20\x01\x0b",                            # n
+def _nonnull_counter_body(table: int, is64: bool) -> FuncBody:
+    """``(func (result i32))``: how many elements of ``table`` are not null::
+
+        (local $i it) (local $n i32)
+        block loop
+          (br_if 1 (it.ge_u (local.get $i) (table.size $table)))
+          (local.set $n (i32.add (local.get $n) (i32.eqz (ref.is_null (table.get $table (local.get $i))))))
+          (local.set $i (it.add (local.get $i) (it.const 1)))
+          br 0
+        end end
+        (local.get $n)
+    """
+    it = "i64" if is64 else "i32"
+    mk = Instr.make
+    locals_ = [(1, I64), (1, I32)] if is64 else [(2, I32)]
+    return FuncBody.from_instrs(locals_, [
+        mk("block", None), mk("loop", None),
+        mk("local.get", 0), mk("table.size", table), mk(f"{it}.ge_u"), mk("br_if", 1),
+        mk("local.get", 0), mk("table.get", table), mk("ref.is_null"), mk("i32.eqz"),
+        mk("local.get", 1), mk("i32.add"), mk("local.set", 1),
+        mk("local.get", 0), mk(f"{it}.const", 1), mk(f"{it}.add"), mk("local.set", 0),
+        mk("br", 0), mk("end"), mk("end"),
+        mk("local.get", 1),
     ])
 
 
-def _guard_body(mem: int, is64: bool, max_pages: int, hit_global: int, delta_global: int) -> bytes:
-    """``(func (param it) (result it) (local it) ...)``: memory.grow that traps when the cap, not the limits, refused."""
-    m = write_u(mem)
-    if is64:
-        const, eq, sub, le_u, vt = b"\x42", b"\x51", b"\x7d", b"\x58", b"\x7e"
-        extend = b""
-    else:
-        const, eq, sub, le_u, vt = b"\x41", b"\x46", b"\x6b", b"\x4d", b"\x7f"
-        extend = b"\xad"  # i64.extend_i32_u
-    max_enc = write_s(max_pages if is64 or max_pages < (1 << 31) else max_pages - (1 << 32))
-    return b"".join([
-        b"\x01\x01", vt,                                  # one local of the index type
-        b"\x20\x00", b"\x40", m, b"\x22\x01",             # local.get 0; memory.grow m; local.tee 1
-        const, b"\x7f", eq,                               # -1 ==
-        b"\x04\x40",                                      # if
-        b"\x20\x00", const, max_enc, b"\x3f", m, sub, le_u,  # delta <=u max - memory.size
-        b"\x04\x40",                                      # if: the limits allow it, so the cap refused
-        b"\x41", write_s(mem + 1), b"\x24", write_u(hit_global),
-        b"\x20\x00", extend, b"\x24", write_u(delta_global),
-        b"\x00",                                          # unreachable
-        b"\x0b", b"\x0b",
-        b"\x20\x01", b"\x0b",
+def _guard_body(mem: int, is64: bool, max_pages: int, hit_global: int, delta_global: int) -> FuncBody:
+    """``(func (param $delta it) (result it) (local $r it))``: memory.grow that traps when the cap refused::
+
+        (local.tee $r (memory.grow $mem (local.get $delta)))
+        (if (it.eq (local.get $r) (it.const -1))
+          (if (it.le_u (local.get $delta) (it.sub (it.const max_pages) (memory.size $mem)))
+            ;; the limits allow it, so the cap refused
+            (global.set $hit (i32.const mem+1)) (global.set $delta (i64.extend (local.get $delta)))
+            unreachable))
+        (local.get $r)
+    """
+    it = "i64" if is64 else "i32"
+    vt = I64 if is64 else I32
+    mk = Instr.make
+    max_enc = max_pages if is64 or max_pages < (1 << 31) else max_pages - (1 << 32)
+    record_delta = [mk("local.get", 0)] + ([] if is64 else [mk("i64.extend_i32_u")])
+    return FuncBody.from_instrs([(1, vt)], [
+        mk("local.get", 0), mk("memory.grow", mem), mk("local.tee", 1),
+        mk(f"{it}.const", -1), mk(f"{it}.eq"),
+        mk("if", None),
+        mk("local.get", 0), mk(f"{it}.const", max_enc), mk("memory.size", mem), mk(f"{it}.sub"), mk(f"{it}.le_u"),
+        mk("if", None),
+        mk("i32.const", mem + 1), mk("global.set", hit_global),
+        *record_delta, mk("global.set", delta_global),
+        mk("unreachable"),
+        mk("end"), mk("end"),
+        mk("local.get", 1),
     ])
+
+
+def _global_getter_body(gi: int, vt) -> tuple[FuncBody, FuncType]:
+    """A function returning the bits of non-integer global ``gi`` (f32/f64 as integers, v128 as two i64 lanes)."""
+    mk = Instr.make
+    if isinstance(vt, RefType):
+        return FuncBody.from_instrs([], [mk("global.get", gi), mk("ref.is_null")]), FuncType((), (I32,))
+    if vt.name == "f32":
+        return FuncBody.from_instrs([], [mk("global.get", gi), mk("i32.reinterpret_f32")]), FuncType((), (I32,))
+    if vt.name == "f64":
+        return FuncBody.from_instrs([], [mk("global.get", gi), mk("i64.reinterpret_f64")]), FuncType((), (I64,))
+    return FuncBody.from_instrs([], [mk("global.get", gi), mk("i64x2.extract_lane", 0),
+                                     mk("global.get", gi), mk("i64x2.extract_lane", 1)]), FuncType((), (I64, I64))
+
+
+_MEMORY_GROW = BY_NAME["memory.grow"].opcode
 
 
 def _replace_memory_grow(module: Module, guards: dict[int, int]) -> set[int]:
     """Replace ``memory.grow m`` by ``call guards[m]`` in every body; return the changed body indices."""
-    from ..binary.instr import Instr
-
     changed = set()
     calls = {m: Instr.make("call", f) for m, f in guards.items()}
     for i, body in enumerate(module.code):
         raw = body.raw
-        if b"\x40" not in raw:
+        if _MEMORY_GROW not in raw:  # quick filter: no byte of that value, no memory.grow
             continue
         instrs = body.instrs
         new = None
@@ -263,7 +273,7 @@ def instrument(module: Module, init_func: str | None = None, *, guard_memory_gro
     m = parse(data)
     orig_code = module.code if module.data == data else parse(data).code
     taken = {e.name for e in m.exports}
-    types = _Types(m)
+    types = FuncTypes(m.types)
 
     n_imp_funcs = m.num_imported(ExternKind.FUNC)
     num_funcs_in = m.num_funcs
@@ -282,10 +292,10 @@ def instrument(module: Module, init_func: str | None = None, *, guard_memory_gro
     new_funcs: list[int] = []
     new_bodies: list[FuncBody] = []
 
-    def add_func(type_idx: int, body: bytes, export: str | None) -> int:
+    def add_func(type_idx: int, body: FuncBody, export: str | None) -> int:
         idx = num_funcs_in + len(new_funcs)
         new_funcs.append(type_idx)
-        new_bodies.append(FuncBody(body))
+        new_bodies.append(body)
         if export is not None:
             new_exports.append(Export(export, ExternKind.FUNC, idx))
         return idx
@@ -309,25 +319,17 @@ def instrument(module: Module, init_func: str | None = None, *, guard_memory_gro
         name = _private_name(taken, "global", gi)
         if isinstance(vt, RefType):
             new_exports.append(Export(name, ExternKind.GLOBAL, gi))
-            void_i32 = types.index((), (I32,))
             null_name = _private_name(taken, "global-is-null", gi)
-            add_func(void_i32, b"\x00\x23" + write_u(gi) + b"\xd1\x0b", null_name)
+            body, ft = _global_getter_body(gi, vt)
+            add_func(types.index(ft), body, null_name)
             glob_probes.append(GlobalProbe(gi, "ref", True, name, heap=_heap_name(vt), label=label,
                                            null_probe=null_name, funcref=_is_func_heap(m, vt)))
         elif vt.name in ("i32", "i64"):
             new_exports.append(Export(name, ExternKind.GLOBAL, gi))
             glob_probes.append(GlobalProbe(gi, vt.name, True, name, label=label))
         else:
-            gg = b"\x23" + write_u(gi)
-            if vt.name == "f32":
-                body = b"\x00" + gg + b"\xbc\x0b"
-                ti = types.index((), (I32,))
-            elif vt.name == "f64":
-                body = b"\x00" + gg + b"\xbd\x0b"
-                ti = types.index((), (I64,))
-            else:  # v128: (low, high) i64 lanes
-                body = b"\x00" + gg + b"\xfd\x1d\x00" + gg + b"\xfd\x1d\x01\x0b"
-                ti = types.index((), (I64, I64))
+            body, ft = _global_getter_body(gi, vt)
+            ti = types.index(ft)
             add_func(ti, body, name)
             glob_probes.append(GlobalProbe(gi, vt.name, True, name, getter=True, label=label))
 
@@ -340,7 +342,7 @@ def instrument(module: Module, init_func: str | None = None, *, guard_memory_gro
         counter = None
         if not _is_func_heap(m, table.type.elem):
             counter = _private_name(taken, "table-nonnull", ti)
-            add_func(types.index((), (I32,)), _nonnull_counter_body(ti, table.type.limits.is64), counter)
+            add_func(types.index(FuncType((), (I32,))), _nonnull_counter_body(ti, table.type.limits.is64), counter)
         table_probes.append(TableProbe(ti, name, _label("table", ti, tnames.get(ti),
                                                         exports_by.get((ExternKind.TABLE, ti))), counter))
 
@@ -360,9 +362,11 @@ def instrument(module: Module, init_func: str | None = None, *, guard_memory_gro
         for di, d in enumerate(m.datas):
             if d.mode != "passive" or not d.init:
                 continue
-            void = void if void is not None else types.index((), ())
-            dest = b"\x42\x00" if mem0_64 else b"\x41\x00"
-            body = b"\x00" + dest + b"\x41\x01\x41\x00\xfc\x08" + write_u(di) + b"\x00\x0b"
+            void = void if void is not None else types.index(FuncType((), ()))
+            # (memory.init $di (it.const 0) (i32.const 1) (i32.const 0)): traps iff the init dropped it
+            body = FuncBody.from_instrs([], [Instr.make("i64.const" if mem0_64 else "i32.const", 0),
+                                             Instr.make("i32.const", 1), Instr.make("i32.const", 0),
+                                             Instr.make("memory.init", di, 0)])
             name = _private_name(taken, "data", di)
             add_func(void, body, name)
             data_probes.append(SegmentProbe(di, name))
@@ -380,8 +384,10 @@ def instrument(module: Module, init_func: str | None = None, *, guard_memory_gro
         if key not in probe_tables:
             probe_tables[key] = m.num_tables
             m.tables.append(Table(TableType(RefType(True, rt.heap), Limits(0))))
-        void = void if void is not None else types.index((), ())
-        body = b"\x00\x41\x00\x41\x01\x41\x00\xfc\x0c" + write_u(ei) + write_u(probe_tables[key]) + b"\x0b"
+        void = void if void is not None else types.index(FuncType((), ()))
+        # (table.init $probe $ei (i32.const 0) (i32.const 1) (i32.const 0)): traps iff the init dropped it
+        body = FuncBody.from_instrs([], [Instr.make("i32.const", 0), Instr.make("i32.const", 1),
+                                         Instr.make("i32.const", 0), Instr.make("table.init", ei, probe_tables[key])])
         name = _private_name(taken, "elem", ei)
         add_func(void, body, name)
         elem_probes.append(SegmentProbe(ei, name))
@@ -403,7 +409,7 @@ def instrument(module: Module, init_func: str | None = None, *, guard_memory_gro
             lim = mt.limits
             vt: NumType = I64 if lim.is64 else I32
             max_pages = lim.max if lim.max is not None else (_MAX_PAGES_64 if lim.is64 else _MAX_PAGES_32)
-            ti = types.index((vt,), (vt,))
+            ti = types.index(FuncType((vt,), (vt,)))
             guards[i] = add_func(ti, _guard_body(i, lim.is64, max_pages, hit_g, delta_g), None)
         try:
             changed_bodies = _replace_memory_grow(m, guards)
