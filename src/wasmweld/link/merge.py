@@ -87,8 +87,6 @@ __all__ = [
 
 KINDS = (ExternKind.FUNC, ExternKind.TABLE, ExternKind.MEMORY, ExternKind.GLOBAL, ExternKind.TAG)
 EXPORT_POLICIES = ("error", "rename", "skip")
-_KIND_SPACE = {ExternKind.FUNC: "func", ExternKind.TABLE: "table", ExternKind.MEMORY: "memory",
-               ExternKind.GLOBAL: "global", ExternKind.TAG: "tag"}
 _WASI_MODULES = ("wasi_snapshot_preview1", "wasi_unstable")
 
 
@@ -788,7 +786,7 @@ class _Builder:
                         m.append(self.base[(t[1], kind)] + t[2])
                 b = self.base[(inp.pos, kind)]
                 m.extend(range(b, b + inp.n_defined(kind)))
-                inp.maps[_KIND_SPACE[kind]] = m
+                inp.maps[kind.space.value] = m
         eb = db = 0
         for inp in ins:
             ne, nd = len(inp.module.elems), len(inp.module.datas)
@@ -911,7 +909,7 @@ class _Builder:
                 continue
             inp = next(i for i in ins if i.name == entry.input)
             orig = _find_export(inp, entry.name)
-            exports.append(Export(entry.out_name, orig.kind, inp.maps[_KIND_SPACE[orig.kind]][orig.index]))
+            exports.append(Export(entry.out_name, orig.kind, inp.maps[orig.kind.space.value][orig.index]))
 
         datacount = None
         if any(inp.module.datacount is not None for inp in ins):
@@ -1192,7 +1190,7 @@ class _Builder:
         from ..binary.reencode import IndexMaps, Renumberer, renumber_bytes
         from ..module import FuncBody
         from ..passes.gc import gc_plan
-        from ..passes.used import _body_refs, _table_accesses
+        from ..passes.used import CodeView, body_refs as refs_of, body_table_accesses
 
         src: list = []                  # merged defined function -> (input, its defined index)
         for inp in self.ins:
@@ -1200,10 +1198,10 @@ class _Builder:
 
         def body_refs(d: int) -> dict:
             if d >= len(src):
-                return _body_refs(extra_bodies[d])
+                return refs_of(extra_bodies[d])
             inp, k = src[d]
             with _blame(inp.name):
-                refs = _body_refs(inp.module.code[k])
+                refs = refs_of(inp.module.code[k])
                 maps, tmap = inp.maps, inp.tmap
                 return {space: ({tmap[i] for i in items} if space == "type" else
                                 {maps[space][i] for i in items}) if items else items
@@ -1211,22 +1209,21 @@ class _Builder:
 
         def table_accesses(d: int) -> list:
             if d >= len(src):
-                return _table_accesses(extra_bodies[d])
+                return body_table_accesses(extra_bodies[d])
             inp, k = src[d]
             with _blame(inp.name):
                 tabmap, tmap = inp.maps["table"], inp.tmap
                 return [(tabmap[t], None if c is None else tmap[c])
-                        for t, c in _table_accesses(inp.module.code[k])]
+                        for t, c in body_table_accesses(inp.module.code[k])]
 
-        _result, gmaps = gc_plan(out, roots=self._gc_roots(dwarf), body_refs=body_refs,
-                                 table_accesses=table_accesses)
+        _result, gmaps = gc_plan(out, roots=self._gc_roots(dwarf), code=CodeView(body_refs, table_accesses))
         # A body gc drops is never rewritten, but it is still read: a malformed input must be an
         # error (as in the two-pass path), not silently dropped with the function holding it.
         kept = set(out.code)
         for d, (inp, k) in enumerate(src):
             if d not in kept:
                 with _blame(inp.name):
-                    _body_refs(inp.module.code[k])
+                    refs_of(inp.module.code[k])
         renumberers: dict[int, Renumberer] = {}
         extra_r = Renumberer(gmaps) if gmaps is not None else None
         code = []
@@ -1289,15 +1286,20 @@ def _code_layout(data: bytes):
 
 
 def _find_export(inp: _Input, name: str):
-    for e in inp.module.exports:
-        if e.name == name:
-            return e
-    raise LinkError(f"{inp.name} has no export {name!r}")
+    """The export ``name`` of ``inp`` (from the input's dict by name: linear in the exports overall)."""
+    e = inp.exports.get(name)
+    if e is None:
+        raise LinkError(f"{inp.name} has no export {name!r}")
+    return e
 
 
 def _version() -> str:
-    from .. import __version__
-    return __version__
+    """wasmweld's version from the package metadata (no import of the package: no import cycle)."""
+    from importlib.metadata import PackageNotFoundError, version
+    try:
+        return version("wasmweld")
+    except PackageNotFoundError:
+        return "0+unknown"
 
 
 def _ce(raw: bytes):
@@ -1307,32 +1309,19 @@ def _ce(raw: bytes):
 
 # --------------------------------------------------------------------------------------------- const exprs
 
-_SIMPLE_CONST_OPS = (0x41, 0x42, 0x43, 0x44, 0xD0, 0xD2)
+_SIMPLE_CONST_NAMES = frozenset({"i32.const", "i64.const", "f32.const", "f64.const", "v128.const", "ref.null",
+                                 "ref.func"})
 
 
 def _is_simple_const(ce) -> bool:
     """A single constant instruction (no global.get): i32/i64/f32/f64.const, ref.null, ref.func, v128.const."""
-    raw = ce.raw
-    if not raw:
-        return False
-    if raw[0] in _SIMPLE_CONST_OPS:
-        if ce.int_value is not None:
-            return True
-        op = raw[0]
-        if op == 0x43:
-            return len(raw) == 6
-        if op == 0x44:
-            return len(raw) == 10
-        if op in (0xD0, 0xD2):
-            try:
-                instrs = ce.instrs
-            except (DecodeError, ImportError):
-                return False
-            return len(instrs) == 2
-        return False
-    if raw[:2] == b"\xfd\x0c" and len(raw) == 19:
+    if ce.int_value is not None:
         return True
-    return False
+    try:
+        instrs = ce.instrs
+    except WasmError:
+        return False
+    return len(instrs) == 2 and instrs[0].name in _SIMPLE_CONST_NAMES
 
 
 def _inline(ce, globals_, n_gimp: int):

@@ -41,14 +41,13 @@ from typing import Iterable
 from wasmweld.binary.reencode import IndexMaps, renumber
 from wasmweld.errors import EditError
 from wasmweld.module import ConstExpr, Elem, Module
-from wasmweld.passes.used import SPACES, Used, analyze
+from wasmweld.passes.used import SPACES, CodeView, Used, analyze, ref_func_index, subtype_types
 from wasmweld.types import ExternKind
 from wasmweld.passes.result import PassResult
 
 __all__ = ["run_gc", "remove_unused", "gc", "GcResult"]
 
-_KIND_SPACE = {ExternKind.FUNC: "func", ExternKind.TABLE: "table", ExternKind.MEMORY: "memory",
-               ExternKind.GLOBAL: "global", ExternKind.TAG: "tag"}
+_EXTERN_SPACES = tuple(k.space.value for k in ExternKind)
 
 
 @dataclass
@@ -91,23 +90,22 @@ def gc(module: Module, *, roots: Iterable | None = None, keep_imports: bool = Fa
 
 
 def gc_plan(module: Module, *, roots: Iterable | None = None, keep_imports: bool = False,
-            prune_tables: bool = True, body_refs=None, table_accesses=None) -> tuple[GcResult, IndexMaps | None]:
+            prune_tables: bool = True, code: CodeView | None = None) -> tuple[GcResult, IndexMaps | None]:
     """:func:`gc` up to the renumbering: the unused items are removed from ``module`` (in place,
     ``result.module``), and the maps that renumber what remains are returned (None: nothing was
     removed). The caller renumbers (merge folds these maps into its own renumbering of the code).
-    ``body_refs``/``table_accesses``: see :func:`~wasmweld.passes.used.analyze`."""
+    ``code``: how to read the code (:class:`~wasmweld.passes.used.CodeView`, the module's own by default)."""
     m = module
     for cs_name in ("linking",):
         if m.custom(cs_name) is not None:
             raise EditError("gc refuses relocatable object files (the module has a 'linking' section)")
-    used: Used = analyze(m, roots=roots, prune_tables=prune_tables, body_refs=body_refs,
-                         table_accesses=table_accesses)
+    used: Used = analyze(m, roots=roots, prune_tables=prune_tables, code=code)
     # which imports stay
     imports = m.imports
     imp_keep: list[bool] = []
-    counters = {s: 0 for s in _KIND_SPACE.values()}
+    counters = {s: 0 for s in _EXTERN_SPACES}
     for imp in imports:
-        space = _KIND_SPACE[imp.kind]
+        space = imp.kind.space.value
         idx = counters[space]
         counters[space] += 1
         keep = keep_imports or idx in used.space(space)
@@ -221,20 +219,12 @@ def _elem_item_used(item, used: Used) -> bool:
     if isinstance(item, int):
         return item in used.funcs
     # a ConstExpr: ref.func N or ref.null ...; keep unless it is a ref.func of a removed function
-    raw = item.raw
-    if raw[:1] == b"\xd2":
-        from wasmweld.binary.leb import read_u32
-        try:
-            idx, _ = read_u32(raw, 1, len(raw))
-        except Exception:
-            return True
-        return idx in used.funcs
-    return True
+    f = ref_func_index(item)
+    return f is None or f in used.funcs
 
 
 def _close_types(m: Module, used: Used) -> None:
     """Add the types reachable from ``used.types`` (recursion groups, fields, supertypes)."""
-    from wasmweld.passes.used import _subtype_types
     types = m.type_list()
     group_of = []
     at = 0
@@ -249,7 +239,7 @@ def _close_types(m: Module, used: Used) -> None:
         more: set = set()
         for j in range(first, first + size):
             more.add(j)
-            _subtype_types(types[j], more)
+            subtype_types(types[j], more)
         for j in more:
             if j not in used.types:
                 used.types.add(j)
