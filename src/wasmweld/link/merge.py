@@ -72,6 +72,7 @@ CLI's ``--plan`` prints it and ``wasmweld graph`` draws it.
 from __future__ import annotations
 
 import os
+import sys
 import warnings
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -1294,12 +1295,9 @@ def _find_export(inp: _Input, name: str):
 
 
 def _version() -> str:
-    """wasmweld's version from the package metadata (no import of the package: no import cycle)."""
-    from importlib.metadata import PackageNotFoundError, version
-    try:
-        return version("wasmweld")
-    except PackageNotFoundError:
-        return "0+unknown"
+    """wasmweld's version. The package is always loaded before its submodules, so it is read from
+    ``sys.modules`` rather than imported (an import would make a wasmweld <-> link.merge cycle)."""
+    return getattr(sys.modules.get("wasmweld"), "__version__", "0+unknown")
 
 
 def _ce(raw: bytes):
