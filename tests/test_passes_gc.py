@@ -343,3 +343,37 @@ def test_fast_reference_scanner_on_gc_and_exceptions(gc_module):
         fast = references(body.raw, base=body.offset)
         assert {k: v for k, v in fast.items() if v} == {k: v for k, v in decoded_refs(body.locals, body.instrs).items()
                                                       if v}
+
+
+DECLARING_WAT = """(module
+  (type $t (func (result i32)))
+  (elem func $f)                         ;; passive: nothing table.inits it, but it declares $f
+  (elem declare func $h)
+  (func $f (type $t) (i32.const 7))
+  (func $h (type $t) (i32.const 8))
+  (func $dead (type $t) (i32.const 9))
+  (elem func $dead)                      ;; names only a dead function: goes
+  (func (export "g") (result i32) (call_ref $t (ref.func $f))))"""
+
+
+@pytest.mark.parametrize("spec", ["", "br_on_null.0", "br_on_null.2", "br_on_non_null.0", "br_on_non_null.2",
+                                  "ref_as_non_null.0"])
+def test_gc_keeps_the_declaration_ref_func_needs(spec):
+    """Issue 17.16: gc removed a passive segment nothing reads though it declared $f for ref.func (the output
+    was invalid: undeclared function reference). The declaration stays (a declarative segment); the output
+    validates, is no larger, and still computes."""
+    if spec:
+        from helpers import CONFORMANCE_DIR
+        data = (CONFORMANCE_DIR / "valid" / "core" / f"{spec}.wasm").read_bytes()
+    else:
+        data = wasmtime.wat2wasm(DECLARING_WAT)
+    res = passes.gc(parse(data))
+    out = res.module.encode()
+    validate_bytes(out)
+    assert len(out) <= len(data)
+    if not spec:
+        # $dead and $h go, with the segments naming only them; $f's passive segment stays as a declaration
+        assert res.removed["func"] == 2 and res.removed["elem"] == 2
+        assert [e.mode for e in res.module.elems] == ["declarative"]
+        store, exports = instantiate(out)
+        assert exports["g"](store) == 7

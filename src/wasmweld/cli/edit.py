@@ -296,8 +296,12 @@ def run(args) -> int:
         return 0
     out = module.encode()
     if not args.no_validate:
+        from wasmweld.errors import ValidationError
         from wasmweld.runtime.engine import validate_bytes
-        validate_bytes(out)
+        try:
+            validate_bytes(out)
+        except ValidationError as exc:  # about the output (its offsets), not the input
+            raise EditError(f"the edited module does not validate, nothing written: {exc}") from None
     path, force = output_target(args, args.input)
     write_output(path, out, inputs=[args.input], force=force)
     if not args.quiet:

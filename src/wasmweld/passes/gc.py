@@ -144,13 +144,23 @@ def gc_plan(module: Module, *, roots: Iterable | None = None, keep_imports: bool
             elem_keep.append(False)
             continue
         keep = i in used.elems
+        if not keep:
+            declared = _still_declared(el, used)
+            if declared:
+                # nothing reads the segment, but it declares functions for ref.func: keep that
+                el = Elem("declarative", 0, None, el.elem_type, declared, None)
+                elems_changed = True
+                keep = True
+                used.elems.add(i)
         elem_keep.append(keep)
-        if keep:
+        if keep and el.mode != "declarative":
             if el.mode == "active" and not all(_elem_item_used(x, used) for x in el.init):
                 # a private table's entries that no used call_indirect can reach become null
                 init = tuple(_as_expr(x) if _elem_item_used(x, used) else _NULL_FUNC for x in el.init)
                 el = Elem("active", el.table, el.offset, el.elem_type, init, None)
                 elems_changed = True
+            new_elems.append(el)
+        elif keep:
             new_elems.append(el)
     keep_flags["elem"] = elem_keep
     keep_flags["data"] = [i in used.datas for i in range(len(m.datas))]
@@ -221,6 +231,18 @@ def _elem_item_used(item, used: Used) -> bool:
     # a ConstExpr: ref.func N or ref.null ...; keep unless it is a ref.func of a removed function
     f = ref_func_index(item)
     return f is None or f in used.funcs
+
+
+def _still_declared(el: Elem, used: Used) -> tuple:
+    """The used functions an unused passive or active segment names (it declares them for ``ref.func``)."""
+    if not el.init or not isinstance(el.init[0], int):
+        found = []
+        for item in el.init:
+            f = item if isinstance(item, int) else ref_func_index(item)
+            if f is not None and f in used.funcs:
+                found.append(ConstExpr.ref_func(f) if not isinstance(item, int) else f)
+        return tuple(found)
+    return tuple(f for f in el.init if f in used.funcs)
 
 
 def _close_types(m: Module, used: Used) -> None:
