@@ -630,3 +630,28 @@ def test_strip_all_keeps_behaviour_sections_everything_removes_them():
     assert [cs.name for cs in parse(m.encode()).customs] == ["foo"]
     m = fresh()
     assert strip_custom(m, names=["dylink.0"]) == ["dylink.0"]    # named: removed
+
+
+def test_plan_files_stay_in_the_plan_folder(tmp_path):
+    """Issue 17.18: a plan's files are confined to its folder (an absolute path embedded /etc/hostname);
+    allow_outside lifts that; a non-regular file is refused."""
+    from wasmweld.passes.plan import load_plan
+    (tmp_path / "plans").mkdir()
+    (tmp_path / "plans" / "in.txt").write_bytes(b"inside")
+    (tmp_path / "secret.txt").write_bytes(b"outside")
+    (tmp_path / "plans" / "link.txt").symlink_to(tmp_path / "secret.txt")
+    plan = tmp_path / "plans" / "p.toml"
+
+    def load(file, **kw):
+        plan.write_text(f'[[custom]]\nname = "x"\nfile = "{file}"\n')
+        return load_plan(plan, **kw)
+
+    assert load("in.txt")[0].params["data"] == b"inside"
+    for bad, why in ((str(tmp_path / "secret.txt"), "absolute path"), ("../secret.txt", "outside the plan"),
+                     ("link.txt", "outside the plan")):
+        with pytest.raises(EditError, match=why):
+            load(bad)
+    assert load("../secret.txt", allow_outside=True)[0].params["data"] == b"outside"
+    assert load(str(tmp_path / "secret.txt"), allow_outside=True)[0].params["data"] == b"outside"
+    with pytest.raises(EditError, match="not a regular file"):
+        load("/dev/zero", allow_outside=True)

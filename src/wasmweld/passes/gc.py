@@ -39,8 +39,9 @@ from dataclasses import dataclass, field
 from typing import Iterable
 
 from wasmweld.binary.reencode import IndexMaps, renumber
-from wasmweld.errors import EditError
-from wasmweld.module import ConstExpr, Elem, Module
+from wasmweld.binary.instr import Instr
+from wasmweld.errors import EditError, WasmError
+from wasmweld.module import ConstExpr, Elem, FuncBody, Module
 from wasmweld.passes.used import SPACES, CodeView, Used, analyze, ref_func_index, subtype_types
 from wasmweld.types import ExternKind
 from wasmweld.passes.result import PassResult
@@ -100,6 +101,7 @@ def gc_plan(module: Module, *, roots: Iterable | None = None, keep_imports: bool
         if m.custom(cs_name) is not None:
             raise EditError("gc refuses relocatable object files (the module has a 'linking' section)")
     used: Used = analyze(m, roots=roots, prune_tables=prune_tables, code=code)
+    trap = _trap_function(m, used, m.num_imported(ExternKind.FUNC))
     # which imports stay
     imports = m.imports
     imp_keep: list[bool] = []
@@ -155,9 +157,14 @@ def gc_plan(module: Module, *, roots: Iterable | None = None, keep_imports: bool
         elem_keep.append(keep)
         if keep and el.mode != "declarative":
             if el.mode == "active" and not all(_elem_item_used(x, used) for x in el.init):
-                # a private table's entries that no used call_indirect can reach become null
-                init = tuple(_as_expr(x) if _elem_item_used(x, used) else _NULL_FUNC for x in el.init)
-                el = Elem("active", el.table, el.offset, el.elem_type, init, None)
+                # a private table's entries that no used call_indirect can reach trap: the shared trap
+                # function in an index-encoded segment (its encoding kept), ref.null in an expression one
+                if isinstance(el.init[0], int):
+                    init = tuple(x if x in used.funcs else trap for x in el.init)
+                    el = Elem("active", el.table, el.offset, el.elem_type, init, el.flags)
+                else:
+                    init = tuple(x if _elem_item_used(x, used) else _NULL_FUNC for x in el.init)
+                    el = Elem("active", el.table, el.offset, el.elem_type, init, el.flags)
                 elems_changed = True
             new_elems.append(el)
         elif keep:
@@ -221,8 +228,46 @@ def gc_plan(module: Module, *, roots: Iterable | None = None, keep_imports: bool
 _NULL_FUNC = ConstExpr.ref_null("func")
 
 
-def _as_expr(item):
-    return ConstExpr.ref_func(item) if isinstance(item, int) else item
+def _trap_function(m: Module, used: Used, nimp_funcs: int) -> int | None:
+    """The function that stands for the unreachable entries of kept index-encoded active segments.
+
+    Such an entry cannot become ``ref.null`` without re-encoding its whole segment as expressions
+    (which grows it), so the entry points to one shared function whose body is ``unreachable``
+    (a ``call_indirect`` there traps, as on a null entry). It is the unused defined function of
+    smallest index among those entries (so no entry's index gets longer), its body replaced and
+    its name dropped; its type is kept. Unused imported functions in such entries are kept as
+    they are when no defined function can serve. None when there are no such entries.
+    """
+    candidates = [f for i in used.elems for el in (m.elems[i],)
+                  if el.mode == "active" and el.init and isinstance(el.init[0], int)
+                  for f in el.init if f not in used.funcs]
+    if not candidates:
+        return None
+    defined = [f for f in candidates if f >= nimp_funcs]
+    if not defined:
+        for f in candidates:           # imports only: keep them (nothing to replace a body of)
+            used.funcs.add(f)
+            used.types.add(m.imported(ExternKind.FUNC)[f].desc)
+        _close_types(m, used)
+        return None
+    trap = min(defined)
+    used.funcs.add(trap)
+    used.types.add(m.funcs[trap - nimp_funcs])
+    _close_types(m, used)
+    for f in candidates:
+        if f < nimp_funcs:             # an import stays in its slot (an entry may not use the trap's index)
+            used.funcs.add(f)
+            used.types.add(m.imported(ExternKind.FUNC)[f].desc)
+    _close_types(m, used)
+    m.code[trap - nimp_funcs] = FuncBody.from_instrs([], [Instr.make("unreachable")])
+    try:
+        names = m.names
+    except WasmError:
+        names = None
+    if names is not None and (trap in names.funcs or trap in names.locals):
+        names.funcs.pop(trap, None)
+        names.locals.pop(trap, None)
+    return trap
 
 
 def _elem_item_used(item, used: Used) -> bool:
