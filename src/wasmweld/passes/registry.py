@@ -152,8 +152,10 @@ def apply_ops(module, ops, ctx: EditContext | None = None):
 
 
 def run_checked(run: Callable[..., PassResult], m, /, **options) -> PassResult:
-    """``run(module, **options)``, with the index errors of an invalid module turned into EditError."""
+    """``run(module, **options)``; a lookup error no check caught (an index of an invalid module the
+    pass met first) comes out as EditError, never as an IndexError/KeyError."""
     try:
         return run(m, **options)
     except (IndexError, KeyError) as exc:
-        raise EditError(f"the module is invalid ({type(exc).__name__}: {exc}); validate it first") from None
+        raise EditError(f"cannot apply the pass: {exc} (is the module valid? `wasmweld validate` says where "
+                        "it is not)") from None
