@@ -73,6 +73,7 @@ from __future__ import annotations
 
 import os
 import sys
+import threading
 import warnings
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -191,16 +192,17 @@ class _Options:
     gc: bool = True
     module_name: str | None = None
     names: bool = True
+    validate_inputs: bool = False
     warn: Callable[[str], None] | None = None
     report: Callable[["MergePlan"], None] | None = None
 
 
-_BOOL_OPTIONS = ("allow_unresolved", "single_memory", "drop_memory_exports", "gc", "names")
+_BOOL_OPTIONS = ("allow_unresolved", "single_memory", "drop_memory_exports", "gc", "names", "validate_inputs")
 
 #: the options :func:`merge` takes besides the callbacks ``warn`` and ``report``
 MERGE_OPTIONS: tuple[str, ...] = (
     "allow_unresolved", "export_conflicts", "export_from", "single_memory", "drop_memory_exports",
-    "memory_reserve", "gc", "module_name", "names",
+    "memory_reserve", "gc", "module_name", "names", "validate_inputs",
 )
 
 
@@ -657,6 +659,37 @@ def _diagnose(ins: list[_Input], exc: BaseException) -> BaseException:
     return exc
 
 
+def _validate_in_background(ins: list[_Input]) -> Callable[[], WasmError | None]:
+    """Start validating the inputs with wasmtime in a second thread (wasmtime runs without the GIL);
+    the returned function waits and gives the first invalid input's problem, or None. The bytes
+    are taken here, in the calling thread (a Module's lazy decoding is not shared across threads).
+    Without wasmtime nothing is checked."""
+    try:
+        from ..runtime.engine import require_wasmtime, validate_bytes
+        require_wasmtime()
+    except (ImportError, WasmError):
+        return lambda: None
+    blobs = [(inp, inp.module.encode()) for inp in ins]
+    bad: list[_Input] = []
+
+    def work() -> None:
+        for inp, data in blobs:
+            try:
+                validate_bytes(data)
+            except ValidationError:
+                bad.append(inp)
+                return
+
+    thread = threading.Thread(target=work, name="wasmweld-validate-inputs", daemon=True)
+    thread.start()
+
+    def finish() -> WasmError | None:
+        thread.join()
+        return _input_problem(bad[0].name, bad[0].module) if bad else None
+
+    return finish
+
+
 def check_inputs(inputs) -> None:
     """Raise the problem of the first malformed or invalid input of ``(name, Module)`` pairs, if any.
 
@@ -715,6 +748,10 @@ def merge(inputs, **options):
         the module name written in the merged ``name`` section.
     ``names`` (True)
         merge the ``name`` sections (False: drop them).
+    ``validate_inputs`` (False)
+        validate every input with wasmtime (in a second thread, while the merge runs) and raise
+        the first input's problem: without it, an invalid part of an input that gc removes goes
+        unnoticed (the output validates).
     ``warn``
         a callable receiving each warning text (default: :func:`warnings.warn`
         with :class:`MergeWarning`).
@@ -737,6 +774,7 @@ def merge(inputs, **options):
     ins, space, res, mp = _prepare(inputs, opts)
     if mp.problems:
         raise _link_error(mp.problems)
+    checked = _validate_in_background(ins) if opts.validate_inputs else None
     builder = _Builder(ins, space, res, mp, opts, warn)
     try:
         module = builder.build()
@@ -744,6 +782,10 @@ def merge(inputs, **options):
         # lazily decoded parts of the inputs are read here: a malformed or invalid input is named
         # (with its own offsets) rather than reported as a problem of the merged module
         raise _diagnose(ins, exc) from None
+    if checked is not None:
+        problem = checked()
+        if problem is not None:
+            raise problem
     mp.warnings.extend(warn_list)
     if opts.report is not None:
         opts.report(mp)
