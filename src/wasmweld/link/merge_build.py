@@ -15,6 +15,8 @@ one (:mod:`wasmweld.link.single_memory`).
 from __future__ import annotations
 
 from dataclasses import replace
+
+import wasmweld.link.single_memory as single_memory
 from typing import Any
 
 from ..binary.instr import Instr
@@ -27,7 +29,6 @@ from .merge_gc import check_dwarf, gc_fused, gc_two_pass
 from .merge_inputs import blame_input, find_export
 from .merge_model import KINDS, WASI_MODULES, MergeOptions, MergePlan
 from .merge_resolve import Resolution
-from . import single_memory
 from .typecheck import TypeSpace
 
 __all__ = ["Builder"]
