@@ -116,7 +116,12 @@ def resolve(ins: list[MergeInput], space: TypeSpace, opts: MergeOptions) -> Reso
                 out.append(result)
             res.targets[(inp.pos, kind)] = out
 
-    # the type check of every fusion edge (each link of a chain on its own)
+    _check_fusions(ins, space, res, edges, memo)
+    return res
+
+
+def _check_fusions(ins: list[MergeInput], space: TypeSpace, res: Resolution, edges: list, memo: dict) -> None:
+    """Step 4: record and type-check every fusion edge (each link of a chain on its own)."""
     seen_edges = set()
     for imp_inp, kind, j, imp, target, exp in edges:
         ek = (imp_inp.pos, kind, j)
@@ -141,7 +146,6 @@ def resolve(ins: list[MergeInput], space: TypeSpace, opts: MergeOptions) -> Reso
             res.problems.append(
                 f"type mismatch: {imp_inp.name} imports {imp.module}.{imp.name} as {imp_text}, "
                 f"but {target.name} exports {exp.name!r} as {got} ({why})")
-    return res
 
 
 def _missing_message(inp: MergeInput, imp, kind: ExternKind, imp_text: str, target: MergeInput) -> str:
