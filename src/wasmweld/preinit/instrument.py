@@ -267,173 +267,31 @@ def _replace_memory_grow(module: Module, guards: dict[int, int]) -> set[int]:
 
 
 def instrument(module: Module, init_func: str | None = None, *, guard_memory_growth: bool = False) -> Instrumented:
-    """Build the instrumented module for ``module`` (which is not changed) and the probes for the runner."""
+    """Build the instrumented module for ``module`` (which is not changed) and the probes for the runner.
+
+    Steps (:class:`_Instrumenter`): export every memory, table and mutable global (getters for the
+    ones the host cannot read), the start function, probes for the passive segments, the
+    ``memory.grow`` guards of the memory cap; then the code spans that map offsets back.
+    """
     init_export = check(module, init_func)
     data = module.encode()
     m = parse(data)
     orig_code = module.code if module.data == data else parse(data).code
-    taken = {e.name for e in m.exports}
-    types = FuncTypes(m.types)
-
-    n_imp_funcs = m.num_imported(ExternKind.FUNC)
-    num_funcs_in = m.num_funcs
-    n_imp_globals = m.num_imported(ExternKind.GLOBAL)
-    n_imp_tables = m.num_imported(ExternKind.TABLE)
-    names = _names(m)
-    func_names = {e.index: f"export {e.name!r}" for e in m.exports if e.kind == ExternKind.FUNC}
-    if names is not None:
-        func_names.update(names.funcs)
-    gnames = names.globals if names is not None else {}
-    tnames = names.tables if names is not None else {}
-    mnames = names.memories if names is not None else {}
-    exports_by = {(e.kind, e.index): e.name for e in m.exports}
-
-    new_exports: list[Export] = []
-    new_funcs: list[int] = []
-    new_bodies: list[FuncBody] = []
-
-    def add_func(type_idx: int, body: FuncBody, export: str | None) -> int:
-        idx = num_funcs_in + len(new_funcs)
-        new_funcs.append(type_idx)
-        new_bodies.append(body)
-        if export is not None:
-            new_exports.append(Export(export, ExternKind.FUNC, idx))
-        return idx
-
-    # memories
-    mem_probes = []
-    for i, mt in enumerate(m.memories):
-        name = _private_name(taken, "memory", i)
-        new_exports.append(Export(name, ExternKind.MEMORY, i))
-        mem_probes.append(MemoryProbe(i, name, mt.limits.is64, mt.limits.shared,
-                                      _label("memory", i, mnames.get(i), exports_by.get((ExternKind.MEMORY, i)))))
-
-    # mutable globals (immutable ones cannot change: nothing to read)
-    glob_probes = []
-    for k, g in enumerate(m.globals):
-        gi = n_imp_globals + k
-        if not g.type.mutable:
-            continue
-        vt = g.type.val
-        label = _label("global", gi, gnames.get(gi), exports_by.get((ExternKind.GLOBAL, gi)))
-        name = _private_name(taken, "global", gi)
-        if isinstance(vt, RefType):
-            new_exports.append(Export(name, ExternKind.GLOBAL, gi))
-            null_name = _private_name(taken, "global-is-null", gi)
-            body, ft = _global_getter_body(gi, vt)
-            add_func(types.index(ft), body, null_name)
-            glob_probes.append(GlobalProbe(gi, "ref", True, name, heap=_heap_name(vt), label=label,
-                                           null_probe=null_name, funcref=_is_func_heap(m, vt)))
-        elif vt.name in ("i32", "i64"):
-            new_exports.append(Export(name, ExternKind.GLOBAL, gi))
-            glob_probes.append(GlobalProbe(gi, vt.name, True, name, label=label))
-        else:
-            body, ft = _global_getter_body(gi, vt)
-            ti = types.index(ft)
-            add_func(ti, body, name)
-            glob_probes.append(GlobalProbe(gi, vt.name, True, name, getter=True, label=label))
-
-    # tables
-    table_probes = []
-    for k, table in enumerate(list(m.tables)):
-        ti = n_imp_tables + k
-        name = _private_name(taken, "table", ti)
-        new_exports.append(Export(name, ExternKind.TABLE, ti))
-        counter = None
-        if not _is_func_heap(m, table.type.elem):
-            counter = _private_name(taken, "table-nonnull", ti)
-            add_func(types.index(FuncType((), (I32,))), _nonnull_counter_body(ti, table.type.limits.is64), counter)
-        table_probes.append(TableProbe(ti, name, _label("table", ti, tnames.get(ti),
-                                                        exports_by.get((ExternKind.TABLE, ti))), counter))
-
-    # start function: exported, called by the runner after it looked at the tables
-    start_name = None
-    if m.start is not None:
-        start_name = _private_name(taken, "start", m.start)
-        new_exports.append(Export(start_name, ExternKind.FUNC, m.start))
-        m.start = None
-
-    void = None
-
-    # passive data segments: does the init function drop them?
-    data_probes = []
-    if m.num_memories:
-        mem0_64 = m.memory_type(0).limits.is64
-        for di, d in enumerate(m.datas):
-            if d.mode != "passive" or not d.init:
-                continue
-            void = void if void is not None else types.index(FuncType((), ()))
-            # (memory.init $di (it.const 0) (i32.const 1) (i32.const 0)): traps iff the init dropped it
-            body = FuncBody.from_instrs([], [Instr.make("i64.const" if mem0_64 else "i32.const", 0),
-                                             Instr.make("i32.const", 1), Instr.make("i32.const", 0),
-                                             Instr.make("memory.init", di, 0)])
-            name = _private_name(taken, "data", di)
-            add_func(void, body, name)
-            data_probes.append(SegmentProbe(di, name))
-        if data_probes and m.datacount is None:
-            m.datacount = len(m.datas)
-
-    # passive elem segments: probed through a fresh empty table of their type
-    elem_probes = []
-    probe_tables: dict[object, int] = {}
-    for ei, e in enumerate(m.elems):
-        if e.mode != "passive" or not e.init:
-            continue
-        rt = e.elem_type
-        key = (rt.heap,)
-        if key not in probe_tables:
-            probe_tables[key] = m.num_tables
-            m.tables.append(Table(TableType(RefType(True, rt.heap), Limits(0))))
-        void = void if void is not None else types.index(FuncType((), ()))
-        # (table.init $probe $ei (i32.const 0) (i32.const 1) (i32.const 0)): traps iff the init dropped it
-        body = FuncBody.from_instrs([], [Instr.make("i32.const", 0), Instr.make("i32.const", 1),
-                                         Instr.make("i32.const", 0), Instr.make("table.init", ei, probe_tables[key])])
-        name = _private_name(taken, "elem", ei)
-        add_func(void, body, name)
-        elem_probes.append(SegmentProbe(ei, name))
-
-    # memory cap: guard every memory.grow
+    ins = _Instrumenter(m)
+    mem_probes = ins.memory_probes()
+    glob_probes = ins.global_probes()
+    table_probes = ins.table_probes()
+    start_name = ins.export_start()
+    data_probes = ins.data_probes()
+    elem_probes = ins.elem_probes()
     grow_guard = grow_delta = None
     changed_bodies: set[int] = set()
     if guard_memory_growth and m.memories:
-        hit_g = m.num_globals
-        delta_g = hit_g + 1
-        m.globals.append(Global(GlobalType(I32, True), ConstExpr.i32(0)))
-        m.globals.append(Global(GlobalType(I64, True), ConstExpr.i64(0)))
-        grow_guard = _private_name(taken, "grow-cap-hit", "memory")
-        grow_delta = _private_name(taken, "grow-cap-hit", "delta")
-        new_exports.append(Export(grow_guard, ExternKind.GLOBAL, hit_g))
-        new_exports.append(Export(grow_delta, ExternKind.GLOBAL, delta_g))
-        guards = {}
-        for i, mt in enumerate(m.memories):
-            lim = mt.limits
-            vt: NumType = I64 if lim.is64 else I32
-            max_pages = lim.max if lim.max is not None else (_MAX_PAGES_64 if lim.is64 else _MAX_PAGES_32)
-            ti = types.index(FuncType((vt,), (vt,)))
-            guards[i] = add_func(ti, _guard_body(i, lim.is64, max_pages, hit_g, delta_g), None)
-        try:
-            changed_bodies = _replace_memory_grow(m, guards)
-        except DecodeError as e:
-            raise SnapshotError(f"cannot instrument memory.grow for the memory cap: {e}") from None
-
-    m.funcs.extend(new_funcs)
-    m.code.extend(new_bodies)
-    m.exports.extend(new_exports)
+        grow_guard, grow_delta, changed_bodies = ins.grow_guards()
+    m.funcs.extend(ins.new_funcs)
+    m.code.extend(ins.new_bodies)
+    m.exports.extend(ins.new_exports)
     wasm = m.encode()
-
-    # where each body landed, for mapping backtrace offsets back to the input
-    placed = parse(wasm).code
-    spans = []
-    for i, body in enumerate(placed):
-        if body.offset is None:
-            continue
-        if i < len(orig_code):
-            ob = orig_code[i]
-            spans.append(CodeSpan(n_imp_funcs + i, body.offset, body.offset + len(body.raw), ob.offset,
-                                  changed=i in changed_bodies))
-        else:
-            spans.append(CodeSpan(n_imp_funcs + i, body.offset, body.offset + len(body.raw), None))
-
     reactor = reactor_init_export(m, init_export.name)
     probes = Probes(
         memories=tuple(mem_probes),
@@ -445,8 +303,191 @@ def instrument(module: Module, init_func: str | None = None, *, guard_memory_gro
         reactor_init=reactor.name if reactor is not None else None,
         grow_guard=grow_guard,
         grow_guard_delta=grow_delta,
-        func_names=func_names,
-        code_spans=tuple(spans),
-        num_funcs=num_funcs_in,
+        func_names=ins.func_names,
+        code_spans=tuple(_code_spans(wasm, orig_code, ins.n_imp_funcs, changed_bodies)),
+        num_funcs=ins.num_funcs_in,
     )
     return Instrumented(wasm, probes, init_export)
+
+
+def _code_spans(wasm: bytes, orig_code: list, n_imp_funcs: int, changed_bodies: set[int]) -> list[CodeSpan]:
+    """Where each body landed in ``wasm``, for mapping backtrace offsets back to the input."""
+    spans = []
+    for i, body in enumerate(parse(wasm).code):
+        if body.offset is None:
+            continue
+        if i < len(orig_code):
+            ob = orig_code[i]
+            spans.append(CodeSpan(n_imp_funcs + i, body.offset, body.offset + len(body.raw), ob.offset,
+                                  changed=i in changed_bodies))
+        else:
+            spans.append(CodeSpan(n_imp_funcs + i, body.offset, body.offset + len(body.raw), None))
+    return spans
+
+
+class _Instrumenter:
+    """The additions to one module: new functions (appended after the module's own), new exports
+    under private names, and the names used in messages."""
+
+    def __init__(self, m: Module):
+        self.m = m
+        self.taken = {e.name for e in m.exports}
+        self.types = FuncTypes(m.types)
+        self.n_imp_funcs = m.num_imported(ExternKind.FUNC)
+        self.num_funcs_in = m.num_funcs
+        names = _names(m)
+        self.func_names = {e.index: f"export {e.name!r}" for e in m.exports if e.kind == ExternKind.FUNC}
+        if names is not None:
+            self.func_names.update(names.funcs)
+        self.gnames = names.globals if names is not None else {}
+        self.tnames = names.tables if names is not None else {}
+        self.mnames = names.memories if names is not None else {}
+        self.exports_by = {(e.kind, e.index): e.name for e in m.exports}
+        self.new_exports: list[Export] = []
+        self.new_funcs: list[int] = []
+        self.new_bodies: list[FuncBody] = []
+        self._void: int | None = None
+
+    def add_func(self, type_idx: int, body: FuncBody, export: str | None) -> int:
+        idx = self.num_funcs_in + len(self.new_funcs)
+        self.new_funcs.append(type_idx)
+        self.new_bodies.append(body)
+        if export is not None:
+            self.new_exports.append(Export(export, ExternKind.FUNC, idx))
+        return idx
+
+    def void(self) -> int:
+        if self._void is None:
+            self._void = self.types.index(FuncType((), ()))
+        return self._void
+
+    def memory_probes(self) -> list[MemoryProbe]:
+        out = []
+        for i, mt in enumerate(self.m.memories):
+            name = _private_name(self.taken, "memory", i)
+            self.new_exports.append(Export(name, ExternKind.MEMORY, i))
+            label = _label("memory", i, self.mnames.get(i), self.exports_by.get((ExternKind.MEMORY, i)))
+            out.append(MemoryProbe(i, name, mt.limits.is64, mt.limits.shared, label))
+        return out
+
+    def global_probes(self) -> list[GlobalProbe]:
+        """Mutable globals (immutable ones cannot change: nothing to read); getters for non-integer ones."""
+        m = self.m
+        n_imp_globals = m.num_imported(ExternKind.GLOBAL)
+        out = []
+        for k, g in enumerate(m.globals):
+            gi = n_imp_globals + k
+            if not g.type.mutable:
+                continue
+            vt = g.type.val
+            label = _label("global", gi, self.gnames.get(gi), self.exports_by.get((ExternKind.GLOBAL, gi)))
+            name = _private_name(self.taken, "global", gi)
+            if isinstance(vt, RefType):
+                self.new_exports.append(Export(name, ExternKind.GLOBAL, gi))
+                null_name = _private_name(self.taken, "global-is-null", gi)
+                body, ft = _global_getter_body(gi, vt)
+                self.add_func(self.types.index(ft), body, null_name)
+                out.append(GlobalProbe(gi, "ref", True, name, heap=_heap_name(vt), label=label,
+                                       null_probe=null_name, funcref=_is_func_heap(m, vt)))
+            elif vt.name in ("i32", "i64"):
+                self.new_exports.append(Export(name, ExternKind.GLOBAL, gi))
+                out.append(GlobalProbe(gi, vt.name, True, name, label=label))
+            else:
+                body, ft = _global_getter_body(gi, vt)
+                self.add_func(self.types.index(ft), body, name)
+                out.append(GlobalProbe(gi, vt.name, True, name, getter=True, label=label))
+        return out
+
+    def table_probes(self) -> list[TableProbe]:
+        m = self.m
+        n_imp_tables = m.num_imported(ExternKind.TABLE)
+        out = []
+        for k, table in enumerate(list(m.tables)):
+            ti = n_imp_tables + k
+            name = _private_name(self.taken, "table", ti)
+            self.new_exports.append(Export(name, ExternKind.TABLE, ti))
+            counter = None
+            if not _is_func_heap(m, table.type.elem):
+                counter = _private_name(self.taken, "table-nonnull", ti)
+                self.add_func(self.types.index(FuncType((), (I32,))),
+                              _nonnull_counter_body(ti, table.type.limits.is64), counter)
+            label = _label("table", ti, self.tnames.get(ti), self.exports_by.get((ExternKind.TABLE, ti)))
+            out.append(TableProbe(ti, name, label, counter))
+        return out
+
+    def export_start(self) -> str | None:
+        """The start function, exported: the runner calls it after it looked at the tables."""
+        m = self.m
+        if m.start is None:
+            return None
+        name = _private_name(self.taken, "start", m.start)
+        self.new_exports.append(Export(name, ExternKind.FUNC, m.start))
+        m.start = None
+        return name
+
+    def data_probes(self) -> list[SegmentProbe]:
+        """Passive data segments: does the init function drop them?"""
+        m = self.m
+        out: list[SegmentProbe] = []
+        if not m.num_memories:
+            return out
+        mem0_64 = m.memory_type(0).limits.is64
+        for di, d in enumerate(m.datas):
+            if d.mode != "passive" or not d.init:
+                continue
+            # (memory.init $di (it.const 0) (i32.const 1) (i32.const 0)): traps iff the init dropped it
+            body = FuncBody.from_instrs([], [Instr.make("i64.const" if mem0_64 else "i32.const", 0),
+                                             Instr.make("i32.const", 1), Instr.make("i32.const", 0),
+                                             Instr.make("memory.init", di, 0)])
+            name = _private_name(self.taken, "data", di)
+            self.add_func(self.void(), body, name)
+            out.append(SegmentProbe(di, name))
+        if out and m.datacount is None:
+            m.datacount = len(m.datas)
+        return out
+
+    def elem_probes(self) -> list[SegmentProbe]:
+        """Passive element segments, probed through a fresh empty table of their type."""
+        m = self.m
+        out = []
+        probe_tables: dict[object, int] = {}
+        for ei, e in enumerate(m.elems):
+            if e.mode != "passive" or not e.init:
+                continue
+            rt = e.elem_type
+            key = (rt.heap,)
+            if key not in probe_tables:
+                probe_tables[key] = m.num_tables
+                m.tables.append(Table(TableType(RefType(True, rt.heap), Limits(0))))
+            # (table.init $probe $ei (i32.const 0) (i32.const 1) (i32.const 0)): traps iff the init dropped it
+            body = FuncBody.from_instrs([], [Instr.make("i32.const", 0), Instr.make("i32.const", 1),
+                                             Instr.make("i32.const", 0),
+                                             Instr.make("table.init", ei, probe_tables[key])])
+            name = _private_name(self.taken, "elem", ei)
+            self.add_func(self.void(), body, name)
+            out.append(SegmentProbe(ei, name))
+        return out
+
+    def grow_guards(self) -> tuple[str, str, set[int]]:
+        """The memory cap: every memory.grow calls a guard; (hit export, delta export, changed bodies)."""
+        m = self.m
+        hit_g = m.num_globals
+        delta_g = hit_g + 1
+        m.globals.append(Global(GlobalType(I32, True), ConstExpr.i32(0)))
+        m.globals.append(Global(GlobalType(I64, True), ConstExpr.i64(0)))
+        grow_guard = _private_name(self.taken, "grow-cap-hit", "memory")
+        grow_delta = _private_name(self.taken, "grow-cap-hit", "delta")
+        self.new_exports.append(Export(grow_guard, ExternKind.GLOBAL, hit_g))
+        self.new_exports.append(Export(grow_delta, ExternKind.GLOBAL, delta_g))
+        guards = {}
+        for i, mt in enumerate(m.memories):
+            lim = mt.limits
+            vt: NumType = I64 if lim.is64 else I32
+            max_pages = lim.max if lim.max is not None else (_MAX_PAGES_64 if lim.is64 else _MAX_PAGES_32)
+            ti = self.types.index(FuncType((vt,), (vt,)))
+            guards[i] = self.add_func(ti, _guard_body(i, lim.is64, max_pages, hit_g, delta_g), None)
+        try:
+            changed = _replace_memory_grow(m, guards)
+        except DecodeError as e:
+            raise SnapshotError(f"cannot instrument memory.grow for the memory cap: {e}") from None
+        return grow_guard, grow_delta, changed
