@@ -20,6 +20,7 @@ import wasmweld.link.single_memory as single_memory
 from typing import Any
 
 from ..binary.instr import Instr
+from ..binary.opcodes import BY_NAME
 from ..binary.reencode import IndexMaps, Renumberer
 from ..errors import DecodeError, LinkError, WasmError
 from ..module import ConstExpr, Data, Elem, Export, FuncBody, Global, Import, Module, Table, Tag, parse
@@ -331,11 +332,14 @@ def _fix_elem(e, globals_, n_gimp):
     return Elem(e.mode, e.table, offset, e.elem_type, init, e.flags)
 
 
+_GLOBAL_GET = BY_NAME["global.get"].opcode
+
+
 def _global_refs(ce) -> list[int]:
     g = ce.global_index
     if g is not None:
         return [g]
-    if 0x23 not in ce.raw:
+    if _GLOBAL_GET not in ce.raw:      # quick filter before decoding
         return []
     try:
         return [ins.args[0] for ins in ce.instrs if ins.name == "global.get"]

@@ -11,7 +11,7 @@ it keeps is rewritten once by the merge's maps followed by gc's::
 from __future__ import annotations
 
 from ..binary.leb import read_u32
-from ..binary.reader import split_sections
+from ..binary.reader import SECTION_IDS, split_sections
 from ..binary.reencode import IndexMaps, Renumberer, renumber_bytes
 from ..module import FuncBody, parse
 from ..passes.gc import gc, gc_plan
@@ -117,7 +117,7 @@ def _code_layout(data: bytes):
     """(count width, [(offset in payload, size) per body]) of a module's code section, or None."""
 
     for sec in split_sections(data):
-        if sec.id == 10:
+        if sec.id == SECTION_IDS["code"]:
             p = sec.payload_offset
             n, q = read_u32(data, p, sec.end)
             width = q - p

@@ -45,6 +45,8 @@ from dataclasses import dataclass, field
 
 from wasmweld.binary.instr import Instr
 from wasmweld.binary.leb import write_s, write_u
+from wasmweld.binary.opcodes import BY_NAME
+from wasmweld.binary.reader import SECTION_IDS
 from wasmweld.errors import EditError, WasmError
 from wasmweld.module import ConstExpr, Data, Export, FuncBody, Global, Module
 from wasmweld.passes.common import (
@@ -300,6 +302,9 @@ def _body_spans(m: Module):
     return spans
 
 
+_I32_CONST, _I64_CONST, _GLOBAL_GET = (BY_NAME[n].opcode for n in ("i32.const", "i64.const", "global.get"))
+
+
 def _code_refs(m: Module, values: dict[int, str], globals_: dict[int, str]) -> list[str]:
     """Functions whose code contains ``i32.const``/``i64.const`` of one of ``values`` or
     ``global.get`` of one of ``globals_``: ["'dlmalloc' (#12) uses __heap_base (0x1080)", ...]."""
@@ -308,17 +313,17 @@ def _code_refs(m: Module, values: dict[int, str], globals_: dict[int, str]) -> l
     for v, what in values.items():
         sv = v if v < 1 << 31 else v - (1 << 32)
         for w in range(len(_sleb(sv)), 6):
-            patterns.append((b"\x41" + write_s(sv, w), what))
+            patterns.append((_I32_CONST + write_s(sv, w), what))
         for w in range(len(_sleb(v)), 11):
-            patterns.append((b"\x42" + write_s(v, w), what))
+            patterns.append((_I64_CONST + write_s(v, w), what))
     for g, what in globals_.items():
         for w in range(len(write_u(g)), 6):
-            patterns.append((b"\x23" + write_u(g, w), what))
+            patterns.append((_GLOBAL_GET + write_u(g, w), what))
     nimp = m.num_imported(ExternKind.FUNC)
     candidates: dict[int, set[str]] = {}
     code = m.code
     buf = m.data
-    sec = next((s for s in m.sections if s.id == 10), None)
+    sec = next((s for s in m.sections if s.id == SECTION_IDS["code"]), None)
     spans = _body_spans(m)
     starts = [s for s, _e, _i in spans]
     if sec is not None and spans:
