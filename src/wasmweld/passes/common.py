@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import math
 import struct
+import weakref
 
 from wasmweld.binary.instr import Instr
 from wasmweld.errors import EditError, WasmError
@@ -111,7 +112,8 @@ class FuncTypes:
     A *plain* function type is a recursion group of one final function type without supertypes
     (``(type (func (param i32)))``). :meth:`index` returns the index of an existing plain type equal
     to ``ft``, or appends one. Groups appended to ``groups`` by others between calls are seen (the
-    lookup scans new groups incrementally), so one instance can serve a whole edit::
+    lookup scans new groups incrementally, stopping at the first match), so one instance can serve
+    a whole edit::
 
         types = FuncTypes(m.types)
         t = types.index(FuncType((I32,), ()))     # found or appended to m.types
@@ -119,35 +121,58 @@ class FuncTypes:
 
     def __init__(self, groups: list[RecGroup]):
         self.groups = groups
+        self._reset()
+
+    def _reset(self) -> None:
         self._scanned = 0          # groups looked at so far
         self._count = 0            # type indices they hold
-        self._plain: dict[FuncType, int] = {}
+        self._plain: dict[FuncType, tuple[int, int]] = {}   # type -> (type index, group position)
 
-    def _scan(self) -> None:
+    def _scan(self, want: FuncType) -> int | None:
+        """Look at the groups not seen yet, stopping at the first plain type equal to ``want``."""
         groups = self.groups
+        plain = self._plain
         while self._scanned < len(groups):
-            rg = groups[self._scanned]
-            if len(rg.types) == 1:
-                st = rg.types[0]
-                if isinstance(st.comp, FuncType) and not st.supers and st.final:
-                    self._plain.setdefault(st.comp, self._count)
+            pos = self._scanned
+            rg = groups[pos]
+            at = self._count
             self._count += len(rg.types)
             self._scanned += 1
+            if len(rg.types) == 1:
+                st = rg.types[0]
+                comp = st.comp
+                if isinstance(comp, FuncType) and not st.supers and st.final:
+                    if comp == want:
+                        return plain.setdefault(comp, (at, pos))[0]
+                    plain.setdefault(comp, (at, pos))
+        return None
 
     def index(self, ft: FuncType) -> int:
         """The type index of plain function type ``ft``, appended when the groups have none."""
-        self._scan()
-        idx = self._plain.get(ft)
+        hit = self._plain.get(ft)
+        if hit is not None:
+            pos = hit[1]
+            if pos < len(self.groups) and self.groups[pos].types[0].comp == ft:
+                return hit[0]
+            self._reset()               # the groups were changed other than by appending: look again
+        idx = self._scan(ft)
         if idx is None:
             self.groups.append(RecGroup((SubType(ft),), explicit=False))
-            self._scan()
-            idx = self._plain[ft]
+            idx = self._scan(ft)
         return idx
 
 
+_MODULE_TYPES: "weakref.WeakKeyDictionary[Module, FuncTypes]" = weakref.WeakKeyDictionary()
+
+
 def ensure_func_type(m: Module, ft: FuncType) -> int:
-    """The index of a plain (single, final, no supertype) function type ``ft``, added if missing."""
-    return FuncTypes(m.types).index(ft)
+    """The index of a plain (single, final, no supertype) function type ``ft``, added if missing
+    (one :class:`FuncTypes` kept per module, so many additions scan the types once)."""
+    groups = m.types
+    types = _MODULE_TYPES.get(m)
+    if types is None or types.groups is not groups or len(groups) < types._scanned:
+        types = _MODULE_TYPES[m] = FuncTypes(groups)
+    return types.index(ft)
 
 
 def check_indices(m: Module) -> None:
@@ -175,8 +200,6 @@ def check_indices(m: Module) -> None:
     for i, tag in enumerate(m.tags):
         if not 0 <= tag.type.type_idx < ntypes:
             raise bad(f"tag #{counts[ExternKind.TAG] + i}", tag.type.type_idx, "type", ntypes)
-    if len(m.code) != len(m.funcs):
-        raise EditError(f"invalid module: {len(m.funcs)} functions declared but {len(m.code)} bodies")
     totals = {ExternKind.FUNC: m.num_funcs, ExternKind.TABLE: m.num_tables, ExternKind.MEMORY: m.num_memories,
               ExternKind.GLOBAL: m.num_globals, ExternKind.TAG: m.num_tags}
     for e in m.exports:

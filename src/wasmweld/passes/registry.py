@@ -19,6 +19,7 @@ prefixed with where the operation came from (``--add-export`` or
 
 from __future__ import annotations
 
+import functools
 import inspect
 from dataclasses import dataclass, field
 from typing import Callable
@@ -93,12 +94,24 @@ PASSES: dict[str, PassInfo] = {p.name: p for p in (
 )}
 
 
-def _bind(info: PassInfo, module, params: dict) -> None:
+@functools.lru_cache(maxsize=None)
+def _option_names(run: Callable) -> tuple[frozenset, frozenset, bool]:
+    """(every option ``run`` takes, the required ones, whether it takes any keyword)."""
+    params = list(inspect.signature(run).parameters.values())[1:]
+    names = frozenset(p.name for p in params if p.kind in (p.KEYWORD_ONLY, p.POSITIONAL_OR_KEYWORD))
+    required = frozenset(p.name for p in params if p.kind == p.KEYWORD_ONLY and p.default is p.empty)
+    return names, required, any(p.kind == p.VAR_KEYWORD for p in params)
+
+
+def _bind(info: PassInfo, params: dict) -> None:
     """EditError unless ``params`` are options ``info.run`` takes (names and required ones)."""
-    try:
-        inspect.signature(info.run).bind(module, **params)
-    except TypeError as exc:
-        raise EditError(f"pass {info.name!r}: {exc}") from None
+    names, required, any_keyword = _option_names(info.run)
+    unknown = [k for k in params if k not in names] if not any_keyword else []
+    missing = [k for k in required if k not in params]
+    if unknown or missing:
+        what = [f"unknown option(s) {', '.join(map(repr, unknown))}"] if unknown else []
+        what += [f"missing option(s) {', '.join(map(repr, sorted(missing)))}"] if missing else []
+        raise EditError(f"pass {info.name!r}: {'; '.join(what)}")
 
 
 def _fold(messages: list[str], new: list[str], key: str | None, last_key: str | None) -> None:
@@ -134,7 +147,7 @@ def apply_ops(module, ops, ctx: EditContext | None = None):
         if info is None:
             raise EditError(f"{op.origin + ': ' if op.origin else ''}unknown pass {op.name!r}")
         try:
-            _bind(info, module, op.params)
+            _bind(info, op.params)
             result = run_checked(info.run, module, **op.params)
         except WasmError as exc:
             if op.origin and not isinstance(exc, EditError):
