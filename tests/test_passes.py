@@ -655,3 +655,22 @@ def test_plan_files_stay_in_the_plan_folder(tmp_path):
     assert load(str(tmp_path / "secret.txt"), allow_outside=True)[0].params["data"] == b"outside"
     with pytest.raises(EditError, match="not a regular file"):
         load("/dev/zero", allow_outside=True)
+
+
+def test_func_types_one_helper_finds_appends_and_notices_changes():
+    """Issue 9: FuncTypes is the one way to add a function type; it reuses a plain type, appends a missing
+    one once, sees groups others appended, and does not trust a cached index after an in-place change."""
+    from wasmweld.passes.common import FuncTypes, ensure_func_type
+    from wasmweld.types import I32, I64, FuncType, RecGroup, SubType
+    m = parse(wasmtime.wat2wasm('(module (type (func (param i32))) (rec (type (func)) (type (func))))'))
+    ft_i32, ft_none, ft_i64 = FuncType((I32,), ()), FuncType((), ()), FuncType((I64,), ())
+    assert ensure_func_type(m, ft_i32) == 0
+    assert ensure_func_type(m, ft_none) == 3 and len(m.types) == 3     # a rec group of 2 is not plain: appended
+    assert ensure_func_type(m, ft_none) == 3 and len(m.types) == 3     # once
+    m.types.append(RecGroup((SubType(ft_i64),)))                        # appended by someone else: seen
+    assert ensure_func_type(m, ft_i64) == 4 and len(m.types) == 4
+    m.types[0] = RecGroup((SubType(ft_i64),))                           # changed in place: looked up again
+    assert ensure_func_type(m, ft_i32) == 5 and m.type_list()[5].comp == ft_i32
+    groups = []
+    types = FuncTypes(groups)
+    assert [types.index(ft_i32), types.index(ft_i64), types.index(ft_i32)] == [0, 1, 0] and len(groups) == 2
