@@ -97,6 +97,7 @@ from .merge_model import (
     check_options, link_error, parse_options,
 )
 from .merge_resolve import export_policy, resolve
+from .parallel import pause_cyclic_gc
 
 __all__ = [
     "merge", "merge_plan", "check_inputs", "check_options", "MergePlan", "Fusion", "Unresolved", "ExportEntry",
@@ -191,7 +192,8 @@ def merge(inputs, **options):
     checked = validate_in_background(ins) if opts.validate_inputs else None
     builder = Builder(ins, space, res, mp, opts, warn)
     try:
-        module = builder.build()
+        with pause_cyclic_gc():
+            module = builder.build()
     except (IndexError, KeyError, TypeError, WasmError) as exc:
         # lazily decoded parts of the inputs are read here: a malformed or invalid input is named
         # (with its own offsets) rather than reported as a problem of the merged module

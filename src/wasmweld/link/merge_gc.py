@@ -18,6 +18,7 @@ from ..passes.gc import gc, gc_plan
 from ..passes.used import CodeView, body_refs as refs_of, body_table_accesses
 from ..types import ExternKind
 from .merge_inputs import blame_input
+from .parallel import fork_map
 
 __all__ = ["gc_two_pass", "gc_fused", "check_dwarf"]
 
@@ -28,8 +29,10 @@ def _gc_roots(b, dwarf: bool):
     base = b.base[(0, ExternKind.FUNC)]
     return [("func", base + k) for k in range(b.ins[0].n_defined(ExternKind.FUNC))]
 
+
 def gc_two_pass(b, out, dwarf: bool):
     return gc(out, roots=_gc_roots(b, dwarf)).module
+
 
 def gc_fused(b, out, dwarf: bool, extra_bodies: dict) -> bytes:
     """Steps 6 (code) and 11 in one: ``out.code`` holds placeholders (defined function ``d`` of
@@ -41,10 +44,9 @@ def gc_fused(b, out, dwarf: bool, extra_bodies: dict) -> bytes:
     src: list = []                  # merged defined function -> (input, its defined index)
     for inp in b.ins:
         src.extend((inp, k) for k in range(len(inp.module.funcs)))
+        _ = inp.module.code         # decoded here, before a forked child could decode its own copy
 
-    def body_refs(d: int) -> dict:
-        if d >= len(src):
-            return refs_of(extra_bodies[d])
+    def input_refs(d: int) -> dict:
         inp, k = src[d]
         with blame_input(inp.name):
             refs = refs_of(inp.module.code[k])
@@ -52,6 +54,13 @@ def gc_fused(b, out, dwarf: bool, extra_bodies: dict) -> bytes:
             return {space: ({tmap[i] for i in items} if space == "type" else
                             {maps[space][i] for i in items}) if items else items
                     for space, items in refs.items()}
+
+    # Every body is read (a malformed one is an error even when gc drops its function), by two
+    # processes when the code is big; the analysis then looks the answers up.
+    scanned = fork_map(input_refs, range(len(src)))
+
+    def body_refs(d: int) -> dict:
+        return scanned[d] if d < len(src) else refs_of(extra_bodies[d])
 
     def table_accesses(d: int) -> list:
         if d >= len(src):
@@ -63,36 +72,29 @@ def gc_fused(b, out, dwarf: bool, extra_bodies: dict) -> bytes:
                     for t, c in body_table_accesses(inp.module.code[k])]
 
     _result, gmaps = gc_plan(out, roots=_gc_roots(b, dwarf), code=CodeView(body_refs, table_accesses))
-    # A body gc drops is never rewritten, but it is still read: a malformed input must be an
-    # error (as in the two-pass path), not silently dropped with the function holding it.
-    kept = set(out.code)
-    for d, (inp, k) in enumerate(src):
-        if d not in kept:
-            with blame_input(inp.name):
-                refs_of(inp.module.code[k])
     renumberers: dict[int, Renumberer] = {}
+    for inp in b.ins:
+        m = inp.maps
+        renumberers[inp.pos] = Renumberer(IndexMaps(
+            type=inp.tmap, func=m["func"], table=m["table"], memory=m["memory"], global_=m["global"],
+            tag=m["tag"], elem=m["elem"], data=m["data"]), then=gmaps)
     extra_r = Renumberer(gmaps) if gmaps is not None else None
-    code = []
-    for d in out.code:
+
+    def renumbered(d) -> FuncBody | bytes:
+        """The merged body ``d`` (a placeholder) renumbered once: its bytes."""
         if isinstance(d, FuncBody):     # made by gc itself (its shared trap function): nothing to renumber
-            code.append(d)
-            continue
+            return d
         if d >= len(src):
             body = extra_bodies[d]
-            code.append(body if extra_r is None else FuncBody(extra_r.body(body.raw)))
-            continue
+            return body if extra_r is None else extra_r.body(body.raw)
         inp, k = src[d]
-        r = renumberers.get(inp.pos)
-        if r is None:
-            m = inp.maps
-            r = renumberers[inp.pos] = Renumberer(IndexMaps(
-                type=inp.tmap, func=m["func"], table=m["table"], memory=m["memory"], global_=m["global"],
-                tag=m["tag"], elem=m["elem"], data=m["data"]), then=gmaps)
         with blame_input(inp.name):
-            code.append(FuncBody(r.body(inp.module.code[k].raw)))
-    out.code = code
+            return renumberers[inp.pos].body(inp.module.code[k].raw)
+
+    out.code = [x if isinstance(x, FuncBody) else FuncBody(x) for x in fork_map(renumbered, out.code)]
     data = out.encode()
     return data if gmaps is None else renumber_bytes(data, gmaps, skip=(10,))
+
 
 def check_dwarf(b, data: bytes) -> bytes:
     """Keep the first input's DWARF only if its code still sits at the same code-section offsets."""
