@@ -90,14 +90,12 @@ from __future__ import annotations
 import warnings
 
 from ..errors import DecodeError, WasmError
-from .merge_build import Builder
 from .merge_inputs import check_inputs, diagnose, fold_types, load_inputs, validate_in_background
 from .merge_model import (
     EXPORT_POLICIES, MERGE_OPTIONS, ExportEntry, Fusion, MergeOptions, MergePlan, MergeWarning, Unresolved,
     check_options, link_error, parse_options,
 )
 from .merge_resolve import export_policy, resolve
-from .parallel import pause_cyclic_gc
 
 __all__ = [
     "merge", "merge_plan", "check_inputs", "check_options", "MergePlan", "Fusion", "Unresolved", "ExportEntry",
@@ -130,6 +128,7 @@ def merge_plan(inputs, **options) -> MergePlan:
     opts = parse_options(options)
     ins, space, res, mp = _prepare(inputs, opts)
     if opts.single_memory and not mp.problems:
+        from .merge_build import Builder   # the build machinery loads on first use: `import wasmweld` stays light
         try:
             layout = Builder(ins, space, res, mp, opts, lambda text: None).plan_memory_layout()
         except (IndexError, KeyError, TypeError, DecodeError) as exc:
@@ -190,6 +189,8 @@ def merge(inputs, **options):
     if mp.problems:
         raise link_error(mp.problems)
     checked = validate_in_background(ins) if opts.validate_inputs else None
+    from .merge_build import Builder       # the build machinery loads on first use: `import wasmweld` stays light
+    from .parallel import pause_cyclic_gc
     builder = Builder(ins, space, res, mp, opts, warn)
     try:
         with pause_cyclic_gc():

@@ -12,7 +12,6 @@ not contain, :func:`diagnose` names the malformed or invalid input::
 from __future__ import annotations
 
 import os
-import threading
 from contextlib import contextmanager
 from typing import Any, Callable
 
@@ -234,6 +233,8 @@ def validate_in_background(ins: list[MergeInput]) -> Callable[[], WasmError | No
         require_wasmtime()
     except (ImportError, WasmError):
         return lambda: None
+    import threading                      # only when inputs are validated (the CLI's merge)
+
     blobs = [(inp, inp.module.encode()) for inp in ins]
     bad: list[MergeInput] = []
 

@@ -24,7 +24,6 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-from ..passes.common import FuncTypes
 from ..types import (
     ArrayType, ExternKind, FieldType, FuncType, GlobalType, Limits, MemoryType, NumType, PackedType, RecGroup,
     RefType, StructType, SubType, TableType, TagType,
@@ -77,7 +76,7 @@ class TypeSpace:
         self.types: list[SubType] = []
         self.map: dict[str, list[int]] = {}
         self._canon: dict[tuple, int] = {}      # group key -> first combined index of the group
-        self._func_types: FuncTypes | None = None
+        self._func_types = None                 # a passes.common.FuncTypes, made on first use
 
     # -- building -------------------------------------------------------------------------------
 
@@ -108,6 +107,7 @@ class TypeSpace:
         """The combined index of a plain (final, non-recursive) function type, adding it if new
         (through :class:`wasmweld.passes.common.FuncTypes`, the one way to add a type)."""
         if self._func_types is None:
+            from ..passes.common import FuncTypes   # loaded on first use: importing the linker stays light
             self._func_types = FuncTypes(self.groups)
         n = len(self.groups)
         idx = self._func_types.index(ft)

@@ -37,10 +37,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from ..binary.instr import Instr
-from ..binary.opcodes import BY_NAME
 from ..errors import DecodeError, SnapshotError
-from ..passes.common import FuncTypes
 from ..module import ConstExpr, Export, FuncBody, Global, Module, Table, parse
 from ..types import (
     I32, I64, ExternKind, FuncType, GlobalType, Limits, NumType, RefType, TableType,
@@ -186,7 +183,7 @@ def _nonnull_counter_body(table: int, is64: bool) -> FuncBody:
         (local.get $n)
     """
     it = "i64" if is64 else "i32"
-    mk = Instr.make
+    mk = _make
     locals_ = [(1, I64), (1, I32)] if is64 else [(2, I32)]
     return FuncBody.from_instrs(locals_, [
         mk("block", None), mk("loop", None),
@@ -212,7 +209,7 @@ def _guard_body(mem: int, is64: bool, max_pages: int, hit_global: int, delta_glo
     """
     it = "i64" if is64 else "i32"
     vt = I64 if is64 else I32
-    mk = Instr.make
+    mk = _make
     max_enc = max_pages if is64 or max_pages < (1 << 31) else max_pages - (1 << 32)
     record_delta = [mk("local.get", 0)] + ([] if is64 else [mk("i64.extend_i32_u")])
     return FuncBody.from_instrs([(1, vt)], [
@@ -231,7 +228,7 @@ def _guard_body(mem: int, is64: bool, max_pages: int, hit_global: int, delta_glo
 
 def _global_getter_body(gi: int, vt) -> tuple[FuncBody, FuncType]:
     """A function returning the bits of non-integer global ``gi`` (f32/f64 as integers, v128 as two i64 lanes)."""
-    mk = Instr.make
+    mk = _make
     if isinstance(vt, RefType):
         return FuncBody.from_instrs([], [mk("global.get", gi), mk("ref.is_null")]), FuncType((), (I32,))
     if vt.name == "f32":
@@ -242,16 +239,21 @@ def _global_getter_body(gi: int, vt) -> tuple[FuncBody, FuncType]:
                                      mk("global.get", gi), mk("i64x2.extract_lane", 1)]), FuncType((), (I64, I64))
 
 
-_MEMORY_GROW = BY_NAME["memory.grow"].opcode
+def _make(name: str, *args):
+    """``Instr.make`` (the instruction module loads on first use: `import wasmweld` stays light)."""
+    from ..binary.instr import Instr
+    return Instr.make(name, *args)
 
 
 def _replace_memory_grow(module: Module, guards: dict[int, int]) -> set[int]:
     """Replace ``memory.grow m`` by ``call guards[m]`` in every body; return the changed body indices."""
+    from ..binary.opcodes import BY_NAME
+    memory_grow = BY_NAME["memory.grow"].opcode
     changed = set()
-    calls = {m: Instr.make("call", f) for m, f in guards.items()}
+    calls = {m: _make("call", f) for m, f in guards.items()}
     for i, body in enumerate(module.code):
         raw = body.raw
-        if _MEMORY_GROW not in raw:  # quick filter: no byte of that value, no memory.grow
+        if memory_grow not in raw:  # quick filter: no byte of that value, no memory.grow
             continue
         instrs = body.instrs
         new = None
@@ -331,6 +333,7 @@ class _Instrumenter:
 
     def __init__(self, m: Module):
         self.m = m
+        from ..passes.common import FuncTypes   # loaded on first use: `import wasmweld` stays light
         self.taken = {e.name for e in m.exports}
         self.types = FuncTypes(m.types)
         self.n_imp_funcs = m.num_imported(ExternKind.FUNC)
@@ -436,9 +439,9 @@ class _Instrumenter:
             if d.mode != "passive" or not d.init:
                 continue
             # (memory.init $di (it.const 0) (i32.const 1) (i32.const 0)): traps iff the init dropped it
-            body = FuncBody.from_instrs([], [Instr.make("i64.const" if mem0_64 else "i32.const", 0),
-                                             Instr.make("i32.const", 1), Instr.make("i32.const", 0),
-                                             Instr.make("memory.init", di, 0)])
+            body = FuncBody.from_instrs([], [_make("i64.const" if mem0_64 else "i32.const", 0),
+                                             _make("i32.const", 1), _make("i32.const", 0),
+                                             _make("memory.init", di, 0)])
             name = _private_name(self.taken, "data", di)
             self.add_func(self.void(), body, name)
             out.append(SegmentProbe(di, name))
@@ -460,9 +463,9 @@ class _Instrumenter:
                 probe_tables[key] = m.num_tables
                 m.tables.append(Table(TableType(RefType(True, rt.heap), Limits(0))))
             # (table.init $probe $ei (i32.const 0) (i32.const 1) (i32.const 0)): traps iff the init dropped it
-            body = FuncBody.from_instrs([], [Instr.make("i32.const", 0), Instr.make("i32.const", 1),
-                                             Instr.make("i32.const", 0),
-                                             Instr.make("table.init", ei, probe_tables[key])])
+            body = FuncBody.from_instrs([], [_make("i32.const", 0), _make("i32.const", 1),
+                                             _make("i32.const", 0),
+                                             _make("table.init", ei, probe_tables[key])])
             name = _private_name(self.taken, "elem", ei)
             self.add_func(self.void(), body, name)
             out.append(SegmentProbe(ei, name))
