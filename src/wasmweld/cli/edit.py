@@ -25,7 +25,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from wasmweld.errors import EditError, WasmError
+from wasmweld.errors import EditError, ValidationError, WasmError
 
 NAME = "edit"
 
@@ -201,7 +201,7 @@ def custom_payload(value: str, option: str) -> tuple[str, bytes]:
 
 
 def _replace_body_params(text: str, option: str) -> dict:
-    from wasmweld.passes._common import parse_constant
+    from wasmweld.passes.common import parse_constant
     func, rhs = _split_eq(text, option, "FUNC=VALUE, FUNC=OTHER(ARGS) or FUNC=unreachable")
     rhs = rhs.strip()
     if rhs in ("unreachable", "trap"):
@@ -357,7 +357,10 @@ def run(args) -> int:
         from wasmweld.cli.io import validate_result
 
         progress("validating")
-        validated = validate_result(out, quiet=args.quiet)
+        try:
+            validated = validate_result(out, quiet=args.quiet)
+        except ValidationError as exc:  # about the output (its offsets), not the input
+            raise EditError(f"the edited module does not validate, nothing written: {exc}") from None
     write_output(path, out, inputs=[args.input], force=force)
     if args.json:
         _print_json(args.input, path, data, out, ctx, validated)

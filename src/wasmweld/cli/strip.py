@@ -10,7 +10,7 @@
     $ wasmweld strip app.wasm -o small.wasm --json        # what was removed, as JSON (schema below)
 
 With no selection, every custom section goes except the ones that change what
-the module means to a loader or linker (:data:`BEHAVIOUR_SECTIONS`:
+the module means to a loader or linker (:data:`wasmweld.passes.strip.BEHAVIOUR_SECTIONS`:
 ``dylink.0``/``dylink`` of a side module, ``target_features``,
 ``component-type*``): removing those silently breaks side modules. ``--all``
 removes them too; naming one (``--name``, ``--regex``) removes it; ``--keep
@@ -33,15 +33,6 @@ import re
 import sys
 
 NAME = "strip"
-
-#: custom sections that change behaviour: kept unless ``--all`` or named (besides ``component-type*``)
-BEHAVIOUR_SECTIONS = frozenset({"dylink.0", "dylink", "target_features"})
-
-
-def is_behaviour_section(name: str) -> bool:
-    """One of :data:`BEHAVIOUR_SECTIONS` or a ``component-type*`` section (component model type info)."""
-    return name in BEHAVIOUR_SECTIONS or name.startswith("component-type")
-
 
 def register(subparsers):
     p = subparsers.add_parser(
@@ -69,7 +60,7 @@ def register(subparsers):
 def selection(customs: list[str], args) -> list[str]:
     """The names (in file order, repeated as they occur) of the custom sections ``args`` selects."""
     from wasmweld.errors import EditError
-    from wasmweld.passes.strip import is_debug_section
+    from wasmweld.passes.strip import is_behaviour_section, is_debug_section
 
     compiled = []
     for r in args.regex:
@@ -101,7 +92,7 @@ def run(args) -> int:
     )
     from wasmweld.errors import WasmError
     from wasmweld.module import parse
-    from wasmweld.passes.strip import strip_custom
+    from wasmweld.passes.strip import is_behaviour_section, strip_custom
     from wasmweld.validate import check_wellformed
 
     path, force = output_target(args, args.input)
