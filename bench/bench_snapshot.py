@@ -35,7 +35,7 @@ sys.path.insert(0, str(HERE.parent / "tests"))
 
 from fixtures.snapshot.snaputil import build, run_wizer  # noqa: E402
 
-from wasmweld.preinit import WasiOptions, snapshot_bytes  # noqa: E402
+from wasmweld.preinit import Preopen, WasiOptions, snapshot_bytes  # noqa: E402
 
 INNER = 20  # instantiations per timed call (each is well under a millisecond)
 
@@ -75,7 +75,7 @@ def run(ctx):
 
     cases = {
         "primes": dict(wasi=None, wizer_args=("--allow-wasi",), dirs=()),
-        "calc": dict(wasi=WasiOptions(dirs=[(str(script_dir), "/script")]),
+        "calc": dict(wasi=WasiOptions(preopens=[Preopen(str(script_dir), "/script", writable=False)], stdout=None, stderr=None),
                      wizer_args=("--allow-wasi", "--mapdir", f"/script::{script_dir}"),
                      dirs=((str(script_dir), "/script"),)),
     }

@@ -23,7 +23,7 @@ import pytest
 from fixtures.snapshot.snaputil import Instance, build, python_primes, run_wizer
 
 import wasmweld.module as wm
-from wasmweld.preinit import WasiOptions, snapshot, snapshot_bytes
+from wasmweld.preinit import Preopen, WasiOptions, snapshot, snapshot_bytes
 from wasmweld.runtime.engine import validate_bytes
 from wasmweld.types import ExternKind
 
@@ -176,7 +176,7 @@ def _calc_answers(inst: Instance) -> list:
 
 
 def test_calc_answers_without_rerunning_init(calc_wasm, script_dir):
-    wasi = WasiOptions(dirs=[(str(script_dir), "/script")])
+    wasi = WasiOptions(preopens=[Preopen(str(script_dir), "/script", writable=False)])
     out = snapshot_bytes(calc_wasm, wasi=wasi)
     validate_bytes(out)
 
@@ -196,7 +196,7 @@ def test_calc_answers_without_rerunning_init(calc_wasm, script_dir):
 
 
 def test_calc_matches_wizer(calc_wasm, script_dir):
-    ours = snapshot_bytes(calc_wasm, wasi=WasiOptions(dirs=[(str(script_dir), "/script")]))
+    ours = snapshot_bytes(calc_wasm, wasi=WasiOptions(preopens=[Preopen(str(script_dir), "/script", writable=False)]))
     theirs = run_wizer(calc_wasm, "--allow-wasi", "--mapdir", f"/script::{script_dir}")
     a, b = Instance(ours), Instance(theirs)
     assert _calc_answers(a) == _calc_answers(b)
@@ -210,7 +210,7 @@ def test_calc_wasi_grants_only_what_is_given(calc_wasm, script_dir):
     assert inst("script_source") == 3
     assert inst.eval("fib(10) + gcd(12, 18)") == 61
     # a directory granted under another guest path is not /script either
-    inst = Instance(snapshot_bytes(calc_wasm, wasi=WasiOptions(dirs=[f"{script_dir}::/elsewhere"])))
+    inst = Instance(snapshot_bytes(calc_wasm, wasi=WasiOptions(preopens=[Preopen(str(script_dir), "/elsewhere", writable=False)])))
     assert inst("script_source") == 3
     # an environment variable, when granted
     inst = Instance(snapshot_bytes(calc_wasm, wasi=WasiOptions(env={"CALC_SCRIPT": "def dbl(x) = 2 * x;"})))

@@ -366,7 +366,7 @@ def test_random_state_round_trips(writes, grow, values):
 def test_stages_exchange_plain_data(wat):
     """The runner is a small interface: a fake one returning a hand-made Snapshot drives the rewrite."""
     from wasmweld.preinit import GlobalValue, MemorySnapshot, Runner, Snapshot
-    from wasmweld.preinit.runner import Probes
+    from wasmweld.preinit.probes import Probes
 
     src = wat("""(module (memory (export "memory") 1) (global $g (mut i64) (i64.const 0))
       (func $s) (start $s)
