@@ -99,7 +99,8 @@ class SnapshotReport:
     #: start, init), ``capture`` (read the state back), ``rewrite`` (rewrite, encode), ``write`` (validate
     #: the output; the CLI adds writing the files)
     times: dict[str, float] = field(default_factory=dict)
-    isolated: bool = False  # the init ran in a child process (killed at the deadline)
+    timeout: float | None = None  # the bounds the run had (None: lifted)
+    max_memory: int | None = None
 
     def lines(self) -> list[str]:
         ratio = self.output_size / self.input_size if self.input_size else 0.0
@@ -182,7 +183,6 @@ def _make_report(init_name, data, out, snap, module, inst, times, t0) -> Snapsho
         ran_first=(["the start function"] if inst.probes.start else [])
         + ([repr(inst.probes.reactor_init)] if inst.probes.reactor_init else []),
         times=times,
-        isolated=bool(snap.stats.get("isolated")),
     )
 
 
@@ -233,7 +233,9 @@ def snapshot_bytes(
         times = {"compile": compile_s, "instrument": t1 - t0, "init": init_s,
                  "capture": max(t2 - t1 - compile_s - init_s, 0.0), "rewrite": t3 - t2,
                  "write": time.perf_counter() - t3}
-        report(_make_report(init_name, data, out, snap, module, inst, times, t0))
+        rep = _make_report(init_name, data, out, snap, module, inst, times, t0)
+        rep.timeout, rep.max_memory = timeout, max_memory
+        report(rep)
     return out
 
 
