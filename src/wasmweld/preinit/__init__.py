@@ -27,12 +27,12 @@ Four stages with plain data between them, the engine behind a small interface:
    mutable global under private names;
 2. a :class:`~wasmweld.preinit.runner.Runner` (wasmtime:
    :class:`wasmweld.runtime.preinit_runner.WasmtimeRunner`) runs the start
-   and init functions, bounded by fuel or a wall-clock deadline and a memory
-   cap, with WASI only if asked for, and refuses a changed table or a
+   and init functions, bounded (by default) by a wall-clock deadline for the
+   whole run and a memory cap, optionally by fuel, with WASI only if asked for, and refuses a changed table or a
    reference global holding a new non-null value;
 3. :mod:`~wasmweld.preinit.snapshot` holds the result: globals, memory sizes,
-   non-zero memory regions as data segments (merged across gaps of up to 8
-   zero bytes, at most 10,000 segments by default);
+   non-zero memory regions as data segments (merged across gaps of up to 4
+   zero bytes, at most 10,000 segments by default: Wizer's rule);
 4. :mod:`~wasmweld.preinit.rewrite` writes it into the input module.
 
 The returned module has been validated by wasmtime. Pass ``report`` (a

@@ -22,14 +22,15 @@ rewriter turns the snapshot into initialisers and data segments. For::
 the snapshot is ``Snapshot(globals=[GlobalValue(0, "i32", 7)],
 memories=[MemorySnapshot(1, [(16, b"\\x04\\x03\\x02\\x01")])])``.
 
-Segments: runs of non-zero bytes separated by at most :data:`MERGE_GAP` zero
-bytes are merged into one segment (a new active segment costs at least 5 bytes
-of header, typically 8 or 9: flags, ``i32.const``, the offset LEB128, ``end``
-and the length LEB128, so gluing across a short gap is smaller). If more than
-``max_segments`` (default :data:`MAX_SEGMENTS` = 10,000, Wizer's limit; engines
-accept 100,000) remain, the segments with the smallest gaps between them are
-merged until the count fits. Zero bytes never need a segment: memory starts
-zeroed.
+Segments follow Wizer's rule exactly, so that both tools write the same
+segments: runs of non-zero bytes separated by at most :data:`MERGE_GAP` (4)
+zero bytes are merged into one segment (Wizer's "minimum overhead of a new
+active segment": memory index, ``i32.const``, offset, length, one byte each).
+If more than ``max_segments`` (default :data:`MAX_SEGMENTS` = 10,000, Wizer's
+limit; engines accept 100,000) remain, the segments with the smallest gaps
+between them are merged until the count fits (among equal gaps the earliest
+first; Wizer's unstable sort picks some of them, so equal-gap choices, not
+sizes, may differ). Zero bytes never need a segment: memory starts zeroed.
 """
 
 from __future__ import annotations
@@ -46,8 +47,8 @@ __all__ = [
     "segment_ranges",
 ]
 
-#: runs of non-zero bytes at most this many zero bytes apart share one segment
-MERGE_GAP = 8
+#: runs of non-zero bytes at most this many zero bytes apart share one segment (Wizer's rule)
+MERGE_GAP = 4
 
 #: default cap on the number of data segments written for all memories together
 MAX_SEGMENTS = 10_000
