@@ -61,6 +61,7 @@ __all__ = [
     "SnapshotReport",
     "WasiOptions",
     "Preopen",
+    "OutputTail",
     "Bounds",
     "DEFAULT_TIMEOUT",
     "DEFAULT_MAX_MEMORY",
@@ -74,6 +75,15 @@ __all__ = [
     "MERGE_GAP",
     "DEFAULT_INIT_FUNCS",
 ]
+
+
+def __getattr__(name: str):
+    # OutputTail lives with the engine side (runtime.preinit_runner); loaded only when asked for
+    if name == "OutputTail":
+        from ..runtime.preinit_runner import OutputTail
+
+        return OutputTail
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 @dataclass
