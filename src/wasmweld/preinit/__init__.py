@@ -25,7 +25,8 @@ Four stages with plain data between them, the engine behind a small interface:
 1. :mod:`~wasmweld.preinit.instrument` checks the module (no imported
    memories/globals/tables, no shared memories) and exports every memory and
    mutable global under private names;
-2. a :class:`~wasmweld.preinit.runner.Runner` (wasmtime:
+2. a :class:`~wasmweld.preinit.probes.Runner` (default:
+   :class:`~wasmweld.preinit.run.EngineRunner`, which drives
    :class:`wasmweld.runtime.preinit_runner.WasmtimeRunner`) runs the start
    and init functions, bounded (by default) by a wall-clock deadline for the
    whole run and a memory cap, optionally by fuel, with WASI only if asked for, and refuses a changed table or a

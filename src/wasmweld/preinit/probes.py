@@ -6,8 +6,10 @@ The instrumenter hands the runner an instrumented module (bytes) and a
 must read back; the runner instantiates the module, calls the start function
 (exported by the instrumenter, since the output has none) and then the init
 function, and returns a :class:`~wasmweld.preinit.snapshot.Snapshot`. Nothing
-here imports wasmtime; :class:`wasmweld.runtime.preinit_runner.WasmtimeRunner`
-is the implementation::
+here imports wasmtime; :class:`wasmweld.preinit.run.EngineRunner` (over
+:class:`wasmweld.runtime.preinit_runner.WasmtimeRunner`) is the implementation.
+:class:`Bounds` holds the bounds on a run (defaults: a 120 s deadline, 2 GiB
+per memory)::
 
     class Runner(Protocol):
         def run_init(self, wasm: bytes, init_func: str, export_names: Probes) -> Snapshot: ...
