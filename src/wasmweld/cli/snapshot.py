@@ -218,13 +218,14 @@ def register(subparsers):
                    help="share this process's stdin/stdout/stderr (default: captured, shown on failure)")
     b = p.add_argument_group("bounds on the init run (on by default)")
     b.add_argument("--fuel", metavar="N", type=_fuel, help="stop the module's code after N units of fuel")
-    b.add_argument("--timeout", metavar="S", type=_seconds,
+    deadline = b.add_mutually_exclusive_group()
+    deadline.add_argument("--timeout", metavar="S", type=_seconds,
                    help="stop the whole run after S seconds of wall clock, blocking WASI calls included "
                    "(default 120)")
     b.add_argument("--max-memory", metavar="BYTES", type=_size,
                    help="cap each memory at BYTES and each table at BYTES/8 elements (suffixes K, M, G: "
                    "powers of 1024; default 2G)")
-    b.add_argument("--no-limits", action="store_true",
+    deadline.add_argument("--no-limits", action="store_true",
                    help="no deadline and no memory cap (not with --timeout or --max-memory; --fuel still applies)")
     b.add_argument("--max-segments", metavar="N", type=_positive_int, default=None,
                    help="write at most N data segments (default 10000)")
@@ -260,7 +261,7 @@ def run(args) -> int:
         streams = dict(stdin="inherit", stdout="inherit", stderr="inherit") if args.inherit_stdio else \
             dict(stdin=None, stdout=OutputTail(), stderr=OutputTail())
         wasi = WasiOptions(argv=(), env=dict(args.env), preopens=tuple(_preopens(args.dir, args.dir_rw)), **streams)
-    if args.no_limits and (args.timeout is not None or args.max_memory is not None):
+    if args.no_limits and args.max_memory is not None:
         raise WasmError("--no-limits lifts --timeout and --max-memory: give one or the other")
     timeout = args.timeout if args.timeout is not None else (None if args.no_limits else DEFAULT_TIMEOUT)
     max_memory = args.max_memory if args.max_memory is not None else \
