@@ -255,3 +255,20 @@ def test_report_write_failure_leaves_no_output(tmp_path, capsys):
     assert main(["snapshot", str(src), "-o", str(out), "--report", "/dev/full", "-q"]) == 1
     assert out.read_bytes() == b"old"
     capsys.readouterr()
+
+
+GROW_BIG = '''(module (memory (export "m") 1)
+  (func (export "wizer-initialize") (i32.store (i32.const 0) (memory.grow (i32.const 40000)))))'''
+
+
+def test_the_default_memory_cap_refuses_growth_inside_the_module():
+    # 40,000 pages (2.4 GiB) is past the default cap of 2 GiB: memory.grow returns -1, no guard is needed
+    out = snapshot_bytes(wat2wasm(GROW_BIG))
+    assert memory_of(out, 4) == b"\xff\xff\xff\xff"
+    from wasmweld.module import parse
+
+    assert parse(out).memories[0].limits.min == 1
+    # a cap asked for stops init with a message naming it (the memory.grow guard)
+    with pytest.raises(InitError, match="past the memory cap of 1048576 bytes") as info:
+        snapshot_bytes(wat2wasm(GROW_BIG), max_memory=1 << 20)
+    assert info.value.reason == "memory"

@@ -221,7 +221,9 @@ def snapshot_bytes(
     validate_bytes(data)  # errors point into the input, not into our instrumented copy
     _check_options(max_segments, rename_funcs, init_func)
     wasi = _wasi_options(wasi)
-    inst = instrument(module, init_func, guard_memory_growth=max_memory is not None)
+    # the memory.grow guard (which names the cap when it stops init) costs decoding every body that may
+    # hold memory.grow: only for a cap asked for; past the default cap a memory.grow just fails (-1)
+    inst = instrument(module, init_func, guard_memory_growth=max_memory not in (None, DEFAULT_MAX_MEMORY))
     init_name = inst.init_export.name
     if runner is None:
         runner = EngineRunner(wasi, Bounds(fuel, timeout, max_memory, max_segments),
