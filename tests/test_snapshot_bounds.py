@@ -272,3 +272,18 @@ def test_the_default_memory_cap_refuses_growth_inside_the_module():
     with pytest.raises(InitError, match="past the memory cap of 1048576 bytes") as info:
         snapshot_bytes(wat2wasm(GROW_BIG), max_memory=1 << 20)
     assert info.value.reason == "memory"
+
+
+def test_a_deadline_passed_before_init_starts_still_stops_it(monkeypatch):
+    """The epoch deadline is relative: a tick that came before it was set must not leave init unbounded."""
+    real = preinit_runner.WasmtimeRunner._init_export
+
+    def slow_init_export(self, exports, init_func):
+        time.sleep(0.5)  # the 0.2 s deadline passes while the runner is still getting ready
+        return real(self, exports, init_func)
+
+    monkeypatch.setattr(preinit_runner.WasmtimeRunner, "_init_export", slow_init_export)
+    src = wat2wasm('(module (func (export "wizer-initialize") (loop $l (br $l))))')
+    with pytest.raises(InitError, match="before the init code could start") as info:
+        snapshot_bytes(src, timeout=0.2)  # not "abandoned": that would leave the loop spinning in its thread
+    assert info.value.reason == "timeout"

@@ -281,8 +281,13 @@ class WasmtimeRunner:
         """Instantiate, run and read back, in the thread that calls it."""
         wasmtime = require_wasmtime()
         timer = None
+        expired = threading.Event()
         if self.timeout is not None:  # the deadline counts from the start of the run (compiling included)
-            timer = threading.Timer(max(started + self.timeout - time.monotonic(), 0.0), eng.increment_epoch)
+            def tick() -> None:
+                expired.set()
+                eng.increment_epoch()
+
+            timer = threading.Timer(max(started + self.timeout - time.monotonic(), 0.0), tick)
             timer.daemon = True
             timer.start()
         files = _OutputFiles(self._stream_tails())
@@ -300,7 +305,7 @@ class WasmtimeRunner:
             before = (self._table_state(store, exports, probes), self._ref_globals(store, exports, probes),
                       self._numeric_globals(store, exports, probes))
             t0 = time.perf_counter()
-            fuel_used = self._call_init(store, exports, instance, func, init_func, probes, files)
+            fuel_used = self._call_init(store, exports, instance, func, init_func, probes, files, expired)
             init_seconds = time.perf_counter() - t0
         finally:
             if timer is not None:
@@ -349,14 +354,18 @@ class WasmtimeRunner:
             raise SnapshotError(f"export {init_func!r} is not a function")
         return func
 
-    def _call_init(self, store, exports, instance, func, init_func: str, probes: Any, files) -> int | None:
+    def _call_init(self, store, exports, instance, func, init_func: str, probes: Any, files,
+                   expired: threading.Event) -> int | None:
         """Run start, ``_initialize`` and the init function under the bounds; return the fuel used."""
         wasmtime = require_wasmtime()
         # the bounds apply to the module's own code from here on, not to the probes
         if self.fuel is not None:
             store.set_fuel(self.fuel)
         if self.timeout is not None:
-            store.set_epoch_deadline(1)
+            store.set_epoch_deadline(1)  # one tick from now: the timer's tick must come after this
+            if expired.is_set():  # it came before (a slow instantiation): no module code runs at all
+                raise InitError(f"the deadline of {self.timeout:g} s passed before the init code could start "
+                                "(raise --timeout)", "timeout")
         steps = []
         if probes.start is not None:
             steps.append((exports[probes.start], "the start function"))
