@@ -40,8 +40,8 @@ from __future__ import annotations
 
 import ctypes
 import os
-import tempfile
 import re
+import tempfile
 import threading
 import time
 from bisect import bisect_right
