@@ -18,8 +18,9 @@ Tasks:
   the answers are checked to be equal.
 * ``compile``: wasmtime compiling each module (the snapshots carry the state as
   data segments, which wasmtime turns into a copy-on-write memory image here).
-* ``snapshot``: producing the snapshot -- wasmweld in process vs the native
-  Wizer binary as a child process (its start-up included, as a user sees it).
+* ``snapshot``: producing the snapshot -- wasmweld in process (notes: the
+  report's time per stage) and as a CLI child process, vs the native Wizer
+  binary as a child process (start-up included, as a user sees it).
 """
 
 from __future__ import annotations
@@ -35,7 +36,7 @@ sys.path.insert(0, str(HERE.parent / "tests"))
 
 from fixtures.snapshot.snaputil import build, run_wizer  # noqa: E402
 
-from wasmweld.preinit import WasiOptions, snapshot_bytes  # noqa: E402
+from wasmweld.preinit import Preopen, WasiOptions, snapshot_bytes  # noqa: E402
 
 INNER = 20  # instantiations per timed call (each is well under a millisecond)
 
@@ -75,13 +76,27 @@ def run(ctx):
 
     cases = {
         "primes": dict(wasi=None, wizer_args=("--allow-wasi",), dirs=()),
-        "calc": dict(wasi=WasiOptions(dirs=[(str(script_dir), "/script")]),
+        "calc": dict(wasi=WasiOptions(preopens=[Preopen(str(script_dir), "/script", writable=False)],
+                                      stdout=None, stderr=None),
                      wizer_args=("--allow-wasi", "--mapdir", f"/script::{script_dir}"),
                      dirs=((str(script_dir), "/script"),)),
     }
     for name, case in cases.items():
         rows += _bench_case(ctx, wasmtime, eng, name, case, wizer_version)
     return rows
+
+
+def _cli_snapshot(ctx, src: bytes, name: str, case: dict) -> None:
+    """``wasmweld snapshot`` as a user runs it: a fresh process, start-up included (like the Wizer row)."""
+    import subprocess
+
+    folder = Path(tempfile.mkdtemp(dir=ctx.tmp))
+    (folder / "in.wasm").write_bytes(src)
+    argv = [sys.executable, "-m", "wasmweld", "snapshot", str(folder / "in.wasm"), "-o", str(folder / "out.wasm"),
+            "-q", "--init-func", "wizer.initialize", "--allow-wasi"]
+    for host, guest in case["dirs"]:
+        argv += ["--dir", f"{host}::{guest}"]
+    subprocess.run(argv, check=True, capture_output=True)
 
 
 def _bench_case(ctx, wasmtime, eng, name: str, case: dict, wizer_version: str) -> list:
@@ -134,9 +149,12 @@ def _bench_case(ctx, wasmtime, eng, name: str, case: dict, wizer_version: str) -
         rows.append(ctx.row("instantiate->first answer", name, tool, medians[label], answer=answers[label]))
 
     report = reports[0]
-    rows.append(ctx.measure("snapshot", name, "wasmweld",
+    stages = " ".join(f"{k}={v * 1000:.0f}ms" for k, v in report.times.items())
+    rows.append(ctx.measure("snapshot", name, "wasmweld (in process)",
                             lambda: snapshot_bytes(src, wasi=case["wasi"] or True),
-                            segments=report.segments, bytes=len(ours)))
+                            segments=report.segments, bytes=len(ours), stages=stages))
+    rows.append(ctx.measure("snapshot", name, "wasmweld CLI (child process)",
+                            lambda: _cli_snapshot(ctx, src, name, case), bytes=len(ours)))
     rows.append(ctx.measure("snapshot", name, f"{wizer_version} (native, child process)",
                             lambda: run_wizer(src, *case["wizer_args"]), bytes=len(theirs)))
     return rows

@@ -299,7 +299,7 @@ def test_run_reads_stdin(monkeypatch):
     (["snapshot", "good.wasm", "-o", "x.wasm", "--timeout", "nan"], 2, "--timeout: must be positive"),
     (["snapshot", "good.wasm", "-o", "x.wasm", "--timeout", "inf"], 2, "--timeout: at most"),
     (["snapshot", "good.wasm", "-o", "x.wasm", "--timeout", "1e400"], 2, "--timeout: at most"),
-    (["snapshot", "good.wasm", "-o", "x.wasm", "--fuel", "9", "--timeout", "1"], 2, "not allowed with argument"),
+    (["snapshot", "good.wasm", "-o", "x.wasm", "--no-limits", "--timeout", "1"], 2, "not allowed with argument"),
     (["snapshot", "good.wasm", "-o", "x.wasm", "--max-memory", "lots"], 2, "--max-memory: not a size"),
     (["snapshot", "good.wasm", "-o", "x.wasm", "--max-memory", "-1"], 2, "--max-memory: not a size"),
     (["snapshot", "good.wasm", "-o", "x.wasm", "--max-segments", "0"], 2, "--max-segments: must be positive"),

@@ -159,7 +159,7 @@ def test_refusal_is_one_error_line(tmp_path, capsys):
 
 
 @pytest.mark.parametrize("argv, message", [
-    (["--dir", "/tmp"], "--dir, --env and --inherit-stdio need --allow-wasi"),
+    (["--dir", "/tmp"], "--dir, --dir-rw, --env and --inherit-stdio need --allow-wasi"),
     (["--allow-wasi", "--dir", "/no/such/dir"], "does not exist"),
     (["--rename-func", "a=b", "--rename-func", "a=c"], "two sources for 'a'"),
 ])
@@ -170,10 +170,19 @@ def test_option_errors(counter, tmp_path, capsys, argv, message):
 
 def test_usage_errors_exit_2(counter, tmp_path, capsys):
     out = str(tmp_path / "o.wasm")
-    assert main(["snapshot", str(counter), "-o", out, "--fuel", "10", "--timeout", "1"]) == 2
+    assert main(["snapshot", str(counter), "-o", out, "--fuel", "0"]) == 2
     assert main(["snapshot", str(counter), "-o", out, "--max-memory", "lots"]) == 2
     assert main(["snapshot", str(counter), "-o", out, "--rename-func", "nodst"]) == 2
     capsys.readouterr()
+
+
+def test_no_limits_contradicting_a_bound_is_refused(counter, tmp_path, capsys):
+    out = tmp_path / "o.wasm"
+    assert main(["snapshot", str(counter), "-o", str(out), "--no-limits", "--timeout", "1"]) == 2
+    assert "not allowed with argument" in capsys.readouterr().err
+    assert main(["snapshot", str(counter), "-o", str(out), "--no-limits", "--max-memory", "1M"]) == 1
+    assert "--no-limits lifts --timeout and --max-memory" in capsys.readouterr().err
+    assert not out.exists()
 
 
 def test_refuses_to_overwrite_the_input(tmp_path, capsys):

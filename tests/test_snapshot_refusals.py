@@ -14,7 +14,7 @@ from fixtures.snapshot.snaputil import build
 
 import wasmweld.module as wm
 from wasmweld.errors import ExecutionError, SnapshotError, ValidationError
-from wasmweld.preinit import InitError, WasiOptions, snapshot_bytes
+from wasmweld.preinit import InitError, snapshot_bytes
 
 
 def refused(wasm: bytes, match: str, **kw) -> SnapshotError:
@@ -139,7 +139,7 @@ def test_proc_exit_during_init_is_an_error_with_captured_output(wat):
         (drop (call $w (i32.const 2) (i32.const 0) (i32.const 1) (i32.const 8)))
         (call $exit (i32.const 3))))""")
     with pytest.raises(InitError, match=r"proc_exit\(3\)") as info:
-        snapshot_bytes(src, wasi=WasiOptions())
+        snapshot_bytes(src, wasi=True)
     assert info.value.reason == "exit"
     assert "config missing" in info.value.output  # stderr was captured, not inherited
 

@@ -366,7 +366,7 @@ def test_random_state_round_trips(writes, grow, values):
 def test_stages_exchange_plain_data(wat):
     """The runner is a small interface: a fake one returning a hand-made Snapshot drives the rewrite."""
     from wasmweld.preinit import GlobalValue, MemorySnapshot, Runner, Snapshot
-    from wasmweld.preinit.runner import Probes
+    from wasmweld.preinit.probes import Probes
 
     src = wat("""(module (memory (export "memory") 1) (global $g (mut i64) (i64.const 0))
       (func $s) (start $s)
@@ -406,3 +406,32 @@ def test_top_level_api_and_world_wasi_options(tmp_path):
     assert isinstance(out, wasmweld.Module)
     inst = Instance(out.encode())
     assert inst("script_source") == 1 and inst.eval("half(84)") == 42
+
+
+def test_snapshot_of_the_passive_data_accessor(wat):
+    """Issue 15: init copies an injected passive segment (memory.init, then data.drop); the copy is captured.
+
+    Wizer refuses any module containing data.drop; wasmweld runs it and records the drop (the
+    segment is empty in the output, as it is in the instance after init).
+    """
+    import wasmtime
+
+    from wasmweld import passes
+    from wasmweld.module import parse
+    from wasmweld.preinit import snapshot_bytes
+
+    src = parse(wat('''(module
+      (memory (export "memory") 1)
+      (func $size_stub (export "size_stub") (result i32) (i32.const 0))
+      (func $init_stub (export "init_stub") (param i32) (result i32) (local.get 0))
+      (func (export "wizer-initialize") (drop (call $init_stub (i32.const 1024)))))'''))
+    payload = b"console.log('hi');" * 3
+    passes.add_passive_data(src, "js", payload, size_func="size_stub", init_func="init_stub")
+    out = snapshot_bytes(src.encode())
+    seg = [d for d in parse(out).datas if d.mode == "passive"]
+    assert len(seg) == 1 and seg[0].init == b""   # dropped during init: empty, index kept
+    eng = wasmtime.Engine()
+    store = wasmtime.Store(eng)
+    inst = wasmtime.Instance(store, wasmtime.Module(eng, out), [])
+    mem = inst.exports(store)["memory"]
+    assert bytes(mem.read(store, 1024, 1024 + len(payload))) == payload

@@ -14,16 +14,20 @@ The report goes to standard error::
     snapshot: total time: 493.9 ms
 
 WASI is off unless ``--allow-wasi``; then only the ``--dir``/``--env``
-granted are visible and stdio is captured (shown if init fails) unless
-``--inherit-stdio``. ``--fuel``/``--timeout`` and ``--max-memory`` bound the
-init function; exceeding one, a trap, or something that cannot be snapshotted
+granted are visible (directories read-only unless ``--dir-rw`` or
+``HOST::GUEST::rw``) and stdio is captured (its last 4 KiB shown if init
+fails) unless ``--inherit-stdio``. The run is bounded by default (a
+``--timeout`` of 120 s for the whole run, ``--max-memory`` 2 GiB per memory
+and 2 GiB / 8 elements per table; ``--no-limits`` lifts both) and ``--fuel``
+if given; exceeding one, a trap, or something that cannot be snapshotted
 (imported memory/global/table, a changed table, a shared memory, ...) is one
 ``error:`` line naming the cause, with the wasm backtrace (and the captured
 output) joined in::
 
     error: app.wat: init function 'wizer-initialize' trapped: integer divide by zero; wasm backtrace: #0 func 0 <div> at offset 0x3f; #1 func 1 <init> at offset 0x45
 
-Exit status 0 on success, 1 on such errors.
+Exit status 0 on success, 1 on such errors. The output module and the
+``--report`` file are written together or not at all.
 """
 
 from __future__ import annotations
@@ -33,8 +37,11 @@ import json
 import math
 import os
 import re
+import stat
 import sys
+import tempfile
 import threading
+import time
 
 from wasmweld.errors import WasmError
 
@@ -91,6 +98,97 @@ def _same_path(a: str, b: str) -> bool:
     return b != "-" and os.path.realpath(a) == os.path.realpath(b)
 
 
+def _preopens(dirs: list[str], dirs_rw: list[str]):
+    """``--dir`` (read-only unless ``::rw``) and ``--dir-rw`` as Preopens."""
+    from wasmweld.runtime.wasi import Preopen
+
+    out = []
+    for item, writable in [(d, False) for d in dirs] + [(d, True) for d in dirs_rw]:
+        parts = item.split("::")
+        if len(parts) == 3 and parts[2] == "rw" and not writable:
+            parts, writable = parts[:2], True
+        if len(parts) > 2 or not all(parts):
+            raise WasmError(f"bad WASI directory {item!r}: expected HOST, HOST::GUEST or HOST::GUEST::rw")
+        host, guest = parts[0], parts[-1]
+        if not os.path.isdir(host):
+            raise WasmError(f"WASI directory {host!r} does not exist or is not a directory")
+        out.append(Preopen(host, guest, writable=writable))
+    return out
+
+
+def _stage(path: str, payload: bytes):
+    """Write ``payload`` next to ``path`` in a temporary file; return a function that puts it in place.
+
+    Paths that are not regular files (``-``, a device such as /dev/full, a
+    pipe) are written straight away, since renaming onto them would replace
+    them: a failure there happens before any rename.
+    """
+    from wasmweld.cli.io import write_output
+
+    target = os.path.realpath(path) if path != "-" else path
+    if path == "-" or (os.path.exists(target) and not stat.S_ISREG(os.stat(target).st_mode)):
+        if path == "-":
+            write_output(path, payload)
+        else:
+            try:
+                with open(target, "wb") as fh:
+                    fh.write(payload)
+            except OSError as exc:
+                raise WasmError(f"{path}: cannot write: {exc.strerror or exc}") from None
+        return lambda: None
+    folder = os.path.dirname(target) or "."
+    try:
+        fd, tmp = tempfile.mkstemp(dir=folder, prefix=f".{os.path.basename(target)}.", suffix=".tmp")
+    except OSError as exc:
+        raise WasmError(f"{path}: cannot write: {exc.strerror or exc}") from None
+    try:
+        try:
+            mode = stat.S_IMODE(os.stat(target).st_mode)
+        except FileNotFoundError:
+            umask = os.umask(0)
+            os.umask(umask)
+            mode = 0o666 & ~umask
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(payload)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.chmod(tmp, mode)
+    except OSError as exc:
+        _unlink(tmp)
+        raise WasmError(f"{path}: cannot write: {exc.strerror or exc}") from None
+
+    def commit() -> None:
+        try:
+            os.replace(tmp, target)
+        except OSError as exc:
+            _unlink(tmp)
+            raise WasmError(f"{path}: cannot write: {exc.strerror or exc}") from None
+
+    commit.discard = lambda: _unlink(tmp)  # type: ignore[attr-defined]
+    return commit
+
+
+def _unlink(path: str) -> None:
+    try:
+        os.unlink(path)
+    except OSError:
+        pass
+
+
+def _write_all(outputs: list[tuple[str, bytes]]) -> None:
+    """Write every ``(path, payload)`` or none: all staged first, renamed into place last."""
+    staged = []
+    try:
+        for path, payload in outputs:
+            staged.append(_stage(path, payload))
+    except BaseException:
+        for commit in staged:
+            getattr(commit, "discard", lambda: None)()
+        raise
+    for commit in staged:
+        commit()
+
+
 def register(subparsers):
     from wasmweld.cli.io import add_output_options
 
@@ -109,18 +207,26 @@ def register(subparsers):
                    help="rename function export SRC to DST, replacing any DST export (repeatable)")
     w = p.add_argument_group("WASI (off unless --allow-wasi)")
     w.add_argument("--allow-wasi", action="store_true", help="give the init function WASI preview 1")
-    w.add_argument("--dir", metavar="HOST[::GUEST]", action="append", default=[],
-                   help="make host directory HOST visible as GUEST (default: the same path); repeatable")
+    w.add_argument("--dir", metavar="HOST[::GUEST[::rw]]", action="append", default=[],
+                   help="make host directory HOST visible, read-only, as GUEST (default: the same path); "
+                   "'::rw' at the end makes it writable; repeatable")
+    w.add_argument("--dir-rw", metavar="HOST[::GUEST]", action="append", default=[],
+                   help="like --dir, writable: the init function may create, change and delete files there")
     w.add_argument("--env", metavar="K=V", action="append", type=_pair, default=[],
                    help="set environment variable K to V; repeatable")
     w.add_argument("--inherit-stdio", action="store_true",
                    help="share this process's stdin/stdout/stderr (default: captured, shown on failure)")
-    b = p.add_argument_group("bounds on the init function")
-    ex = b.add_mutually_exclusive_group()
-    ex.add_argument("--fuel", metavar="N", type=_fuel, help="stop after N units of fuel")
-    ex.add_argument("--timeout", metavar="S", type=_seconds, help="stop after S seconds (wall clock)")
+    b = p.add_argument_group("bounds on the init run (on by default)")
+    b.add_argument("--fuel", metavar="N", type=_fuel, help="stop the module's code after N units of fuel")
+    deadline = b.add_mutually_exclusive_group()
+    deadline.add_argument("--timeout", metavar="S", type=_seconds,
+                   help="stop the whole run after S seconds of wall clock, blocking WASI calls included "
+                   "(default 120)")
     b.add_argument("--max-memory", metavar="BYTES", type=_size,
-                   help="cap each memory at BYTES (suffixes K, M, G: powers of 1024)")
+                   help="cap each memory at BYTES and each table at BYTES/8 elements (suffixes K, M, G: "
+                   "powers of 1024; default 2G)")
+    deadline.add_argument("--no-limits", action="store_true",
+                   help="no deadline and no memory cap (not with --timeout or --max-memory; --fuel still applies)")
     b.add_argument("--max-segments", metavar="N", type=_positive_int, default=None,
                    help="write at most N data segments (default 10000)")
     p.add_argument("--report", metavar="FILE", help="also write the report as JSON to FILE ('-': stdout)")
@@ -129,11 +235,12 @@ def register(subparsers):
 
 
 def run(args) -> int:
-    from wasmweld.cli.io import blame, check_output, output_target, read_input, write_output
-    from wasmweld.preinit import MAX_SEGMENTS, WasiOptions, snapshot_bytes
+    from wasmweld.cli.io import blame, check_output, output_target, read_input
+    from wasmweld.preinit import DEFAULT_MAX_MEMORY, DEFAULT_TIMEOUT, MAX_SEGMENTS, WasiOptions, snapshot_bytes
+    from wasmweld.runtime.preinit_runner import OutputTail
 
-    if not args.allow_wasi and (args.dir or args.env or args.inherit_stdio):
-        raise WasmError("--dir, --env and --inherit-stdio need --allow-wasi")
+    if not args.allow_wasi and (args.dir or args.dir_rw or args.env or args.inherit_stdio):
+        raise WasmError("--dir, --dir-rw, --env and --inherit-stdio need --allow-wasi")
     path, force = output_target(args, args.input)
     if args.report == "-" and path == "-":
         raise WasmError("--report - and -o - would both write to standard output")
@@ -151,7 +258,14 @@ def run(args) -> int:
         renames[dst] = src
     wasi = None
     if args.allow_wasi:
-        wasi = WasiOptions(dirs=list(args.dir), env=dict(args.env), inherit_stdio=args.inherit_stdio)
+        streams = dict(stdin="inherit", stdout="inherit", stderr="inherit") if args.inherit_stdio else \
+            dict(stdin=None, stdout=OutputTail(), stderr=OutputTail())
+        wasi = WasiOptions(argv=(), env=dict(args.env), preopens=tuple(_preopens(args.dir, args.dir_rw)), **streams)
+    if args.no_limits and args.max_memory is not None:
+        raise WasmError("--no-limits lifts --timeout and --max-memory: give one or the other")
+    timeout = args.timeout if args.timeout is not None else (None if args.no_limits else DEFAULT_TIMEOUT)
+    max_memory = args.max_memory if args.max_memory is not None else \
+        (None if args.no_limits else DEFAULT_MAX_MEMORY)
 
     data = read_input(args.input)
     reports = []
@@ -165,16 +279,22 @@ def run(args) -> int:
             rename_funcs=renames,
             wasi=wasi,
             fuel=args.fuel,
-            timeout=args.timeout,
-            max_memory=args.max_memory,
+            timeout=timeout,
+            max_memory=max_memory,
             max_segments=args.max_segments or MAX_SEGMENTS,
             report=reports.append,
         )
-    write_output(path, out, inputs=[args.input], force=force)
     report = reports[0]
+    t0 = time.perf_counter()
+    outputs = [(path, out)]
+    if args.report:
+        # the report cannot include the time taken to write itself
+        doc = json.dumps({k: v for k, v in vars(report).items()}, indent=2) + "\n"
+        outputs.append((args.report, doc.encode("utf-8")))
+    _write_all(outputs)
+    written = time.perf_counter() - t0
+    report.times["write"] = report.times.get("write", 0.0) + written
+    report.total_seconds += written
     if not args.quiet:
         print("\n".join(f"snapshot: {line}" for line in report.lines()), file=sys.stderr)
-    if args.report:
-        doc = json.dumps({k: v for k, v in vars(report).items()}, indent=2) + "\n"
-        write_output(args.report, doc, inputs=[args.input], force=force)
     return 0

@@ -25,14 +25,15 @@ Four stages with plain data between them, the engine behind a small interface:
 1. :mod:`~wasmweld.preinit.instrument` checks the module (no imported
    memories/globals/tables, no shared memories) and exports every memory and
    mutable global under private names;
-2. a :class:`~wasmweld.preinit.runner.Runner` (wasmtime:
+2. a :class:`~wasmweld.preinit.probes.Runner` (default:
+   :class:`~wasmweld.preinit.run.EngineRunner`, which drives
    :class:`wasmweld.runtime.preinit_runner.WasmtimeRunner`) runs the start
-   and init functions, bounded by fuel or a wall-clock deadline and a memory
-   cap, with WASI only if asked for, and refuses a changed table or a
+   and init functions, bounded (by default) by a wall-clock deadline for the
+   whole run and a memory cap, optionally by fuel, with WASI only if asked for, and refuses a changed table or a
    reference global holding a new non-null value;
 3. :mod:`~wasmweld.preinit.snapshot` holds the result: globals, memory sizes,
-   non-zero memory regions as data segments (merged across gaps of up to 8
-   zero bytes, at most 10,000 segments by default);
+   non-zero memory regions as data segments (merged across gaps of up to 4
+   zero bytes, at most 10,000 segments by default: Wizer's rule);
 4. :mod:`~wasmweld.preinit.rewrite` writes it into the input module.
 
 The returned module has been validated by wasmtime. Pass ``report`` (a
@@ -50,7 +51,9 @@ from dataclasses import dataclass, field
 from ..errors import SnapshotError, WasmError
 from .instrument import DEFAULT_INIT_FUNCS, instrument
 from .rewrite import rewrite
-from .runner import InitError, Limits, Runner, WasiOptions
+from ..runtime.wasi import Preopen, WasiOptions
+from .probes import DEFAULT_MAX_MEMORY, DEFAULT_TIMEOUT, Bounds, InitError, Runner
+from .run import EngineRunner, tables_may_change
 from .snapshot import MAX_SEGMENTS, MERGE_GAP, GlobalValue, MemorySnapshot, Snapshot
 
 __all__ = [
@@ -58,9 +61,14 @@ __all__ = [
     "snapshot_bytes",
     "SnapshotReport",
     "WasiOptions",
-    "Limits",
+    "Preopen",
+    "OutputTail",
+    "Bounds",
+    "DEFAULT_TIMEOUT",
+    "DEFAULT_MAX_MEMORY",
     "InitError",
     "Runner",
+    "EngineRunner",
     "Snapshot",
     "MemorySnapshot",
     "GlobalValue",
@@ -68,6 +76,15 @@ __all__ = [
     "MERGE_GAP",
     "DEFAULT_INIT_FUNCS",
 ]
+
+
+def __getattr__(name: str):
+    # OutputTail lives with the engine side (runtime.preinit_runner); loaded only when asked for
+    if name == "OutputTail":
+        from ..runtime.preinit_runner import OutputTail
+
+        return OutputTail
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 @dataclass
@@ -89,6 +106,12 @@ class SnapshotReport:
     fuel_used: int | None = None
     memory_bytes: int = 0
     ran_first: list[str] = field(default_factory=list)  # "start function", "'_initialize'": ran before init
+    #: seconds per stage: ``compile``, ``instrument`` (parse, validate, instrument), ``init`` (instantiate,
+    #: start, init), ``capture`` (read the state back), ``rewrite`` (rewrite, encode), ``write`` (validate
+    #: the output; the CLI adds writing the files)
+    times: dict[str, float] = field(default_factory=dict)
+    timeout: float | None = None  # the bounds the run had (None: lifted)
+    max_memory: int | None = None
 
     def lines(self) -> list[str]:
         ratio = self.output_size / self.input_size if self.input_size else 0.0
@@ -105,7 +128,8 @@ class SnapshotReport:
         if self.dropped_datas or self.dropped_elems:
             out.append(f"segments dropped by init: {self.dropped_datas} data, {self.dropped_elems} elem")
         out.append(f"size: {self.input_size} -> {self.output_size} bytes ({ratio:.2f}x)")
-        out.append(f"total time: {self.total_seconds * 1000:.1f} ms")
+        parts = ", ".join(f"{k} {v * 1000:.1f}" for k, v in self.times.items())
+        out.append(f"total time: {self.total_seconds * 1000:.1f} ms" + (f" ({parts} ms)" if parts else ""))
         return out
 
     def __str__(self) -> str:
@@ -129,6 +153,50 @@ def _as_bytes(module_or_bytes) -> bytes:
     raise TypeError(f"snapshot() takes a Module, bytes or a path, not {type(module_or_bytes).__name__}")
 
 
+def _check_options(max_segments, rename_funcs, init_func) -> None:
+    if isinstance(max_segments, bool) or not isinstance(max_segments, int) or max_segments < 1:
+        raise SnapshotError(f"max_segments must be a whole number, at least 1, not {max_segments!r}")
+    if rename_funcs is not None and (not isinstance(rename_funcs, Mapping) or not all(
+            isinstance(k, str) and isinstance(v, str) for k, v in rename_funcs.items())):
+        raise SnapshotError(f"rename_funcs must map new export names to existing ones (str -> str), "
+                            f"not {rename_funcs!r}")
+    if init_func is not None and not isinstance(init_func, str):
+        raise SnapshotError(f"init_func must be an export name (a str), not {init_func!r}")
+
+
+def _wasi_options(wasi) -> WasiOptions | None:
+    """``True``: WASI with nothing granted and the output captured (its tail shown if init fails)."""
+    if wasi is True:
+        from ..runtime.preinit_runner import OutputTail
+
+        return WasiOptions(stdin=None, stdout=OutputTail(), stderr=OutputTail())
+    if wasi is False or wasi is None:
+        return None
+    return wasi  # anything else is checked by the runner
+
+
+def _make_report(init_name, data, out, snap, module, inst, times, t0) -> SnapshotReport:
+    return SnapshotReport(
+        init_func=init_name,
+        input_size=len(data),
+        output_size=len(out),
+        captured_bytes=snap.captured_bytes,
+        segments=snap.segment_count,
+        globals_set=sum(1 for g in snap.globals if not g.unchanged),
+        mutable_globals=len(snap.globals),
+        memory_pages=[(mt.limits.min, ms.size_pages) for mt, ms in zip(module.memories, snap.memories)],
+        dropped_datas=len(snap.dropped_datas),
+        dropped_elems=len(snap.dropped_elems),
+        init_seconds=snap.stats.get("init_seconds", 0.0),
+        total_seconds=time.perf_counter() - t0,
+        fuel_used=snap.stats.get("fuel_used"),
+        memory_bytes=snap.stats.get("memory_bytes", 0),
+        ran_first=(["the start function"] if inst.probes.start else [])
+        + ([repr(inst.probes.reactor_init)] if inst.probes.reactor_init else []),
+        times=times,
+    )
+
+
 def snapshot_bytes(
     module_or_bytes,
     init_func: str | None = None,
@@ -137,8 +205,8 @@ def snapshot_bytes(
     rename_funcs: Mapping[str, str] | None = None,
     wasi: WasiOptions | bool | None = None,
     fuel: int | None = None,
-    timeout: float | None = None,
-    max_memory: int | None = None,
+    timeout: float | None = DEFAULT_TIMEOUT,
+    max_memory: int | None = DEFAULT_MAX_MEMORY,
     max_segments: int = MAX_SEGMENTS,
     report: Callable[[SnapshotReport], object] | None = None,
     runner: Runner | None = None,
@@ -151,54 +219,36 @@ def snapshot_bytes(
     data = _as_bytes(module_or_bytes)
     module = parse(data)  # malformed input: wasmweld's DecodeError with its offset
     validate_bytes(data)  # errors point into the input, not into our instrumented copy
-    if isinstance(max_segments, bool) or not isinstance(max_segments, int) or max_segments < 1:
-        raise SnapshotError(f"max_segments must be a whole number, at least 1, not {max_segments!r}")
-    if wasi is True:
-        wasi = WasiOptions()
-    elif wasi is False:
-        wasi = None
-    if rename_funcs is not None and (not isinstance(rename_funcs, Mapping) or not all(
-            isinstance(k, str) and isinstance(v, str) for k, v in rename_funcs.items())):
-        raise SnapshotError(f"rename_funcs must map new export names to existing ones (str -> str), "
-                            f"not {rename_funcs!r}")
-    if init_func is not None and not isinstance(init_func, str):
-        raise SnapshotError(f"init_func must be an export name (a str), not {init_func!r}")
-    inst = instrument(module, init_func, guard_memory_growth=max_memory is not None)
+    _check_options(max_segments, rename_funcs, init_func)
+    wasi = _wasi_options(wasi)
+    # the memory.grow guard (which names the cap when it stops init) costs decoding every body that may
+    # hold memory.grow: only for a cap asked for; past the default cap a memory.grow just fails (-1)
+    inst = instrument(module, init_func, guard_memory_growth=max_memory not in (None, DEFAULT_MAX_MEMORY))
     init_name = inst.init_export.name
     if runner is None:
-        from ..runtime.preinit_runner import WasmtimeRunner
-
-        runner = WasmtimeRunner(wasi, Limits(fuel, timeout, max_memory, max_segments))
+        runner = EngineRunner(wasi, Bounds(fuel, timeout, max_memory, max_segments),
+                              tables_may_change=tables_may_change(module))
+    t1 = time.perf_counter()
     snap = runner.run_init(inst.wasm, init_name, inst.probes)
-
-    mems_before = [mt.limits.min for mt in module.memories]
+    t2 = time.perf_counter()
     ran = (inst.probes.reactor_init,) if inst.probes.reactor_init else ()
-    out_module = rewrite(parse(data), snap, init_export_name=init_name, keep_init_func=keep_init_func,
-                         rename_funcs=rename_funcs, ran_exports=ran)
-    out = out_module.encode()
+    out = rewrite(parse(data), snap, init_export_name=init_name, keep_init_func=keep_init_func,
+                  rename_funcs=rename_funcs, ran_exports=ran).encode()
+    t3 = time.perf_counter()
     try:
         validate_bytes(out)
     except WasmError as e:  # a bug in the rewriter: say so plainly
         raise SnapshotError(f"internal error: the snapshot output does not validate: {e}") from None
     if report is not None:
-        report(SnapshotReport(
-            init_func=init_name,
-            input_size=len(data),
-            output_size=len(out),
-            captured_bytes=snap.captured_bytes,
-            segments=snap.segment_count,
-            globals_set=sum(1 for g in snap.globals if not g.unchanged),
-            mutable_globals=len(snap.globals),
-            memory_pages=[(b, ms.size_pages) for b, ms in zip(mems_before, snap.memories)],
-            dropped_datas=len(snap.dropped_datas),
-            dropped_elems=len(snap.dropped_elems),
-            init_seconds=snap.stats.get("init_seconds", 0.0),
-            total_seconds=time.perf_counter() - t0,
-            fuel_used=snap.stats.get("fuel_used"),
-            memory_bytes=snap.stats.get("memory_bytes", 0),
-            ran_first=(["the start function"] if inst.probes.start else [])
-            + ([repr(inst.probes.reactor_init)] if inst.probes.reactor_init else []),
-        ))
+        st = snap.stats
+        compile_s = st.get("compile_seconds", 0.0)
+        init_s = st.get("instantiate_seconds", 0.0) + st.get("init_seconds", 0.0)
+        times = {"compile": compile_s, "instrument": t1 - t0, "init": init_s,
+                 "capture": max(t2 - t1 - compile_s - init_s, 0.0), "rewrite": t3 - t2,
+                 "write": time.perf_counter() - t3}
+        rep = _make_report(init_name, data, out, snap, module, inst, times, t0)
+        rep.timeout, rep.max_memory = timeout, max_memory
+        report(rep)
     return out
 
 
@@ -210,8 +260,8 @@ def snapshot(
     rename_funcs: Mapping[str, str] | None = None,
     wasi: WasiOptions | bool | None = None,
     fuel: int | None = None,
-    timeout: float | None = None,
-    max_memory: int | None = None,
+    timeout: float | None = DEFAULT_TIMEOUT,
+    max_memory: int | None = DEFAULT_MAX_MEMORY,
     max_segments: int = MAX_SEGMENTS,
     report: Callable[[SnapshotReport], object] | bool | None = None,
     runner: Runner | None = None,
@@ -224,10 +274,15 @@ def snapshot(
     be ``[] -> []``. ``keep_init_func``: keep its export in the output.
     ``rename_funcs``: ``{dst: src}`` export renames applied afterwards.
     ``wasi``: None (off: any import call traps), True (WASI with nothing
-    granted) or :class:`WasiOptions` (directories, env, stdio; the World's
-    ``wasmweld.WasiOptions`` is accepted too, its grants used as given). ``fuel``
-    (units), ``timeout`` (seconds, wall clock), ``max_memory`` (bytes per
-    memory) bound the run; ``max_segments`` caps the data segments written.
+    granted, output captured) or :class:`WasiOptions` (the World's class:
+    preopens, env, streams, used as given; directories are read-only only
+    with ``Preopen(..., writable=False)``; an ``OutputTail`` stream keeps the
+    last 4 KiB, shown when init fails). ``fuel`` (units), ``timeout``
+    (seconds of wall clock for the whole run, default
+    :data:`DEFAULT_TIMEOUT`), ``max_memory`` (bytes per memory, and
+    ``max_memory // 8`` elements per table, default
+    :data:`DEFAULT_MAX_MEMORY`) bound the run; ``None`` lifts a bound.
+    ``max_segments`` caps the data segments written.
     ``report``: a callable receiving the :class:`SnapshotReport`, or True to
     print it to stderr. ``runner``: another :class:`Runner` implementation.
 

@@ -42,7 +42,7 @@ from ..module import ConstExpr, Export, FuncBody, Global, Module, Table, parse
 from ..types import (
     I32, I64, ExternKind, FuncType, GlobalType, Limits, NumType, RefType, TableType,
 )
-from .runner import CodeSpan, GlobalProbe, MemoryProbe, Probes, SegmentProbe, TableProbe
+from .probes import CodeSpan, GlobalProbe, MemoryProbe, Probes, SegmentProbe, TableProbe
 
 __all__ = ["PREFIX", "DEFAULT_INIT_FUNCS", "REACTOR_INIT", "reactor_init_export", "Instrumented", "check", "find_init_func", "instrument"]
 

@@ -22,19 +22,22 @@ rewriter turns the snapshot into initialisers and data segments. For::
 the snapshot is ``Snapshot(globals=[GlobalValue(0, "i32", 7)],
 memories=[MemorySnapshot(1, [(16, b"\\x04\\x03\\x02\\x01")])])``.
 
-Segments: runs of non-zero bytes separated by at most :data:`MERGE_GAP` zero
-bytes are merged into one segment (a new active segment costs at least 5 bytes
-of header, typically 8 or 9: flags, ``i32.const``, the offset LEB128, ``end``
-and the length LEB128, so gluing across a short gap is smaller). If more than
-``max_segments`` (default :data:`MAX_SEGMENTS` = 10,000, Wizer's limit; engines
-accept 100,000) remain, the segments with the smallest gaps between them are
-merged until the count fits. Zero bytes never need a segment: memory starts
-zeroed.
+Segments follow Wizer's rule exactly, so that both tools write the same
+segments: runs of non-zero bytes separated by at most :data:`MERGE_GAP` (4)
+zero bytes are merged into one segment (Wizer's "minimum overhead of a new
+active segment": memory index, ``i32.const``, offset, length, one byte each).
+If more than ``max_segments`` (default :data:`MAX_SEGMENTS` = 10,000, Wizer's
+limit; engines accept 100,000) remain, the segments with the smallest gaps
+between them are merged until the count fits (among equal gaps the earliest
+first; Wizer's unstable sort picks some of them, so equal-gap choices, not
+sizes, may differ). Zero bytes never need a segment: memory starts zeroed.
 """
 
 from __future__ import annotations
 
+from bisect import bisect_left
 from dataclasses import dataclass, field
+from itertools import islice
 
 __all__ = [
     "MERGE_GAP",
@@ -44,10 +47,12 @@ __all__ = [
     "Snapshot",
     "capture_segments",
     "segment_ranges",
+    "limit_ranges",
+    "limit_memories",
 ]
 
-#: runs of non-zero bytes at most this many zero bytes apart share one segment
-MERGE_GAP = 8
+#: runs of non-zero bytes at most this many zero bytes apart share one segment (Wizer's rule)
+MERGE_GAP = 4
 
 #: default cap on the number of data segments written for all memories together
 MAX_SEGMENTS = 10_000
@@ -167,31 +172,20 @@ def _merge_choice(gaps: list[int], excess: int) -> list[bool]:
     """Which gaps to close so that ``excess`` fewer segments remain: the smallest, earliest first on ties."""
     if excess <= 0:
         return [False] * len(gaps)
-    threshold = sorted(gaps)[excess - 1]
-    ties = excess - sum(1 for g in gaps if g < threshold)
-    out = []
-    for g in gaps:
-        if g < threshold:
-            out.append(True)
-        elif g == threshold and ties > 0:
-            out.append(True)
-            ties -= 1
-        else:
-            out.append(False)
+    ordered = sorted(gaps)
+    threshold = ordered[excess - 1]
+    ties = excess - bisect_left(ordered, threshold)  # how many gaps equal to the threshold close
+    out = [g < threshold for g in gaps]
+    for i in islice((i for i, g in enumerate(gaps) if g == threshold), ties):
+        out[i] = True
     return out
 
 
 def _apply_merges(ranges: list[tuple[int, int]], merge_after: list[bool]) -> list[tuple[int, int]]:
-    out: list[tuple[int, int]] = []
-    start = ranges[0][0]
-    last = len(ranges) - 1
-    for i, (_, e) in enumerate(ranges):
-        if i < last and merge_after[i]:
-            continue
-        out.append((start, e))
-        if i < last:
-            start = ranges[i + 1][0]
-    return out
+    cuts = [i for i, merge in enumerate(merge_after) if not merge]  # a segment ends after range i
+    starts = [ranges[0][0]] + [ranges[i + 1][0] for i in cuts]
+    ends = [ranges[i][1] for i in cuts] + [ranges[-1][1]]
+    return list(zip(starts, ends))
 
 
 def limit_ranges(ranges: list[tuple[int, int]], limit: int) -> list[tuple[int, int]]:
@@ -201,7 +195,7 @@ def limit_ranges(ranges: list[tuple[int, int]], limit: int) -> list[tuple[int, i
     excess = len(ranges) - limit
     if excess <= 0:
         return ranges
-    gaps = [ranges[i + 1][0] - ranges[i][1] for i in range(len(ranges) - 1)]
+    gaps = [b[0] - a[1] for a, b in zip(ranges, islice(ranges, 1, None))]
     return _apply_merges(ranges, _merge_choice(gaps, excess))
 
 
@@ -232,7 +226,7 @@ def limit_memories(
         raise ValueError(f"{needed} memories hold data, more than {max_segments} segments")
     gaps: list[int] = []
     for ranges in memories:
-        gaps.extend(ranges[i + 1][0] - ranges[i][1] for i in range(len(ranges) - 1))
+        gaps.extend(b[0] - a[1] for a, b in zip(ranges, islice(ranges, 1, None)))
     choice = _merge_choice(gaps, total - max_segments)
     out = []
     k = 0
@@ -241,3 +235,4 @@ def limit_memories(
         out.append(_apply_merges(ranges, choice[k:k + n]) if ranges else ranges)
         k += n
     return out
+

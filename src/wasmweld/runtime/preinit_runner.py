@@ -1,117 +1,233 @@
-"""Run a module's init function in wasmtime and read back its state: the snapshot runner.
+"""Run a module's init function in wasmtime and read back its state: the engine side of ``wasmweld snapshot``.
 
-Implements :class:`wasmweld.preinit.runner.Runner` for stage 2 of
-``wasmweld snapshot``. Given the instrumented module (every memory and mutable
-global exported under a private name, see :mod:`wasmweld.preinit.instrument`)
-it
+Stage 2 of ``wasmweld snapshot`` (instrument -> **run** -> snapshot -> rewrite).
+Given the instrumented module (every memory, table and mutable global exported
+under a private name) and its probes, :class:`WasmtimeRunner`
 
-1. compiles it with wasmweld's engine (a private engine when a wall-clock
-   deadline is asked for, so the epoch ticks of one run never interrupt
-   another), sets the fuel, the epoch deadline and the per-memory size cap
-   (``Store.set_limits(memory_size=...)``);
-2. links imports: WASI preview 1 only if :class:`WasiOptions` were given, with
-   only the granted directories, environment and stdio; every other function
-   import traps when called ("init called env.f, which is not available");
-3. instantiates, records each table's contents and each mutable reference
-   global, calls the exported start function (if any) and the init function;
-4. refuses what cannot be snapshotted (a table changed, a reference global
-   holding a new non-null value), reads every mutable global, finds which
-   passive segments were dropped, and captures each memory's non-zero
-   regions (:func:`wasmweld.preinit.snapshot.segment_ranges`).
+1. compiles it (in this process, with a private engine whose epoch only this
+   run ticks), with fuel if asked for;
+2. runs the rest in a worker thread the caller stops waiting for at the
+   deadline, so the whole run is bounded: wasm code is stopped by epoch
+   interruption (keeping its backtrace), reading a table back looks at the
+   clock, and a worker blocked outside wasm code (a WASI sleep in
+   ``poll_oneoff``) is abandoned a second later (it traps as soon as it is
+   back in wasm code); a forked child process would be killable, but
+   wasmtime's WASI runs on thread pools that do not survive a fork;
+3. in the worker: links WASI preview 1 only if a
+   :class:`~wasmweld.runtime.wasi.WasiOptions` was given (only its grants;
+   :class:`OutputTail` streams keep only the last 4 KiB of the output); every
+   other function import traps when called; instantiates under the memory
+   cap (``Store.set_limits``: bytes per memory, ``max_memory // 8`` elements
+   per table), records the tables (only when the code can change them) and
+   the reference globals, calls the start function, ``_initialize`` and the
+   init function;
+4. refuses what cannot be snapshotted (a changed table, a reference global
+   holding a new non-null value), reads every mutable global and the dropped
+   passive segments, and sends back the non-zero memory ranges chosen by the
+   caller's ``ranges`` function, written straight from the live memory into
+   the pipe.
 
+It returns an :class:`InitState` (plain data); :mod:`wasmweld.preinit` turns
+it into a ``Snapshot``. Nothing here imports :mod:`wasmweld.preinit`.
 Example (the probes come from the instrumenter)::
 
-    runner = WasmtimeRunner(wasi=None, limits=Limits(fuel=10**9))
-    snap = runner.run_init(instrumented_bytes, "wizer-initialize", probes)
+    runner = WasmtimeRunner(None, timeout=10, max_memory=64 << 20)
+    state = runner.run(instrumented_bytes, "wizer-initialize", probes, ranges=my_ranges)
+    state.memories   # [(pages, [(offset, b"..."), ...])]
 """
 
 from __future__ import annotations
 
+import ctypes
 import os
 import re
 import tempfile
 import threading
 import time
 from bisect import bisect_right
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field, replace
 from typing import Any
 
-from ..errors import SnapshotError, WasmError
-from ..preinit.runner import InitError, Limits, Probes, WasiOptions
-from ..preinit.snapshot import GlobalValue, MemorySnapshot, Snapshot, limit_memories, segment_ranges
-from .engine import engine as shared_engine
+from ..errors import InitError, SnapshotError, WasmError
 from .engine import make_config, require_wasmtime
+from .wasi import WASI_MODULES, WasiOptions, make_wasi_config
 
-__all__ = ["WasmtimeRunner", "WASI_MODULES"]
+__all__ = ["WasmtimeRunner", "InitState", "OutputTail", "WASI_MODULES", "Ranges", "TABLE_ELEMENT_BYTES"]
 
-#: import modules served by wasmtime's WASI preview 1 implementation
-WASI_MODULES = ("wasi_snapshot_preview1", "wasi_unstable")
+#: ``ranges(buffers)``: per memory (a view of its bytes), the ``(start, end)`` ranges to capture
+Ranges = Callable[[list[memoryview]], list[list[tuple[int, int]]]]
+
+#: bytes one table element counts for against ``max_memory``
+TABLE_ELEMENT_BYTES = 8
 
 _UNKNOWN_IMPORT_RE = re.compile(r"unknown import: `([^`]*)::([^`]*)` has not been defined")
 _BT_LINE_RE = re.compile(r"^\s*(\d+):\s+(0x[0-9a-fA-F]+)\s+-\s+(.*)$")
 _OUTPUT_TAIL = 4096
 _UNLIMITED_FUEL = 1 << 62
 _MAX_FUEL = (1 << 64) - 1  # wasmtime's fuel is a u64
-_MAX_MEMORY_LIMIT = (1 << 63) - 1  # Store.set_limits takes an i64
+_MAX_LIMIT = (1 << 63) - 1  # Store.set_limits takes an i64
 _FAR_EPOCH = 1 << 62
+_TABLE_CHUNK = 1 << 16  # table elements read between two looks at the deadline
+_KILL_GRACE = 1.0  # seconds past the deadline before a worker blocked outside wasm code is abandoned
 
 
-class _Output:
-    """Captured stdout/stderr of the init function (when stdio is not inherited)."""
+class OutputTail:
+    """A WASI output stream keeping only the last ``limit`` bytes: ``WasiOptions(stdout=OutputTail())``.
 
-    def __init__(self) -> None:
-        self.dir = tempfile.TemporaryDirectory(prefix="wasmweld-snapshot-")
-        self.stdout = os.path.join(self.dir.name, "stdout")
-        self.stderr = os.path.join(self.dir.name, "stderr")
-        self.stdin = os.path.join(self.dir.name, "stdin")
-        open(self.stdin, "wb").close()
+    ``total`` counts every byte written; ``data`` is the tail; ``text()`` the
+    tail decoded (UTF-8, errors replaced). Works as a stream of a World too.
+    """
 
-    def read(self, which: str) -> bytes:
-        try:
-            with open(getattr(self, which), "rb") as fh:
-                return fh.read()
-        except OSError:
-            return b""
+    def __init__(self, limit: int = _OUTPUT_TAIL):
+        self.limit = limit
+        self.total = 0
+        self._buf = bytearray()
 
-    def tail(self) -> str:
-        parts = []
-        for which in ("stdout", "stderr"):
-            data = self.read(which)
-            if data:
-                text = data[-_OUTPUT_TAIL:].decode("utf-8", errors="replace")
-                parts.append(f"[{which}] " + text)
-        return "\n".join(parts)
+    def __call__(self, chunk: bytes) -> None:
+        self.total += len(chunk)
+        if len(chunk) >= self.limit:
+            self._buf[:] = chunk[len(chunk) - self.limit:]
+            return
+        self._buf += chunk
+        if len(self._buf) > self.limit:
+            del self._buf[:len(self._buf) - self.limit]
+
+    def replace(self, data: bytes, total: int) -> None:
+        """Set the tail to ``data`` (its last ``limit`` bytes) after ``total`` bytes were written in all."""
+        self._buf[:] = data[max(len(data) - self.limit, 0):]
+        self.total = total
+
+    @property
+    def data(self) -> bytes:
+        return bytes(self._buf)
+
+    def text(self) -> str:
+        return self._buf.decode("utf-8", errors="replace")
+
+
+class _OutputFiles:
+    """Temporary files standing in for the :class:`OutputTail` streams during a run.
+
+    WASI writes the output there (nothing of it in memory); :meth:`collect`
+    reads only the last ``limit`` bytes of each file into its OutputTail.
+    """
+
+    def __init__(self, tails: dict[str, OutputTail]):
+        self.tails = tails
+        self.dir = tempfile.TemporaryDirectory(prefix="wasmweld-snapshot-") if tails else None
+        self.paths = {which: os.path.join(self.dir.name, which) for which in tails} if self.dir else {}
+        self._collected = False
+
+    def collect(self) -> None:
+        if self._collected:
+            return
+        self._collected = True
+        for which, tail in self.tails.items():
+            try:
+                with open(self.paths[which], "rb") as fh:
+                    size = fh.seek(0, os.SEEK_END)
+                    fh.seek(max(size - tail.limit, 0))
+                    tail.replace(fh.read(tail.limit), size)
+            except OSError:
+                continue
 
     def close(self) -> None:
-        self.dir.cleanup()
+        self.collect()
+        if self.dir is not None:
+            self.dir.cleanup()
+            self.dir = None
+
+
+@dataclass
+class InitState:
+    """The state the init run left, as plain data.
+
+    ``globals``: ``(index, valtype, value, unchanged)`` per mutable global of
+    the probes (value as in ``wasmweld.preinit.GlobalValue``); ``memories``:
+    ``(size in pages, [(offset, bytes)])`` per probed memory; dropped passive
+    segments; ``stats`` (``compile_seconds``, ``instantiate_seconds``,
+    ``init_seconds``, ``capture_seconds``, ``fuel_used``, ``memory_bytes``,
+    ``stdout`` / ``stderr`` tails).
+    """
+
+    globals: list[tuple[int, str, Any, bool]] = field(default_factory=list)
+    memories: list[tuple[int, list[tuple[int, bytes]]]] = field(default_factory=list)
+    dropped_datas: list[int] = field(default_factory=list)
+    dropped_elems: list[int] = field(default_factory=list)
+    stats: dict = field(default_factory=dict)
+
+
+@dataclass
+class _Live:
+    """A finished run inside the process that ran it: the state, and the live memories to copy from."""
+
+    state: InitState
+    sizes: list[int]
+    buffers: list[memoryview]
+    ranges: list[list[tuple[int, int]]]
+    store: Any
 
 
 def _ref_identity(value: Any) -> Any:
-    """A comparable identity for a reference read from wasmtime (None for null).
-
-    A ``Func``'s identity is its raw ``wasmtime_func_t`` (store id + the
-    pointer to the function's VMFuncRef), equal for the same function of the
-    same instance however it was reached.
-    """
+    """A comparable identity for a reference read from wasmtime (None for null)."""
     wasmtime = require_wasmtime()
     if value is None:
         return None
     if isinstance(value, wasmtime.Val):
-        inner = value.value
-        if inner is None:
+        value = value.value
+        if value is None:
             return None
-        value = inner
     if isinstance(value, wasmtime.Func):
         return ("func", bytes(value._func))
     return ("object", id(value), type(value).__name__)
 
 
-class WasmtimeRunner:
-    """The wasmtime implementation of :class:`~wasmweld.preinit.runner.Runner`."""
+def _func_table_ids(store, table, n: int, deadline: float | None) -> list[int]:
+    """The identity of each element of a table of functions (the VMFuncRef pointer; 0 for null).
 
-    def __init__(self, wasi: WasiOptions | None = None, limits: Limits | None = None):
-        self.wasi = wasi
-        self.limits = limits or Limits()
-        fuel, timeout, max_memory = self.limits.fuel, self.limits.timeout, self.limits.max_memory
+    Straight through wasmtime's C API with one reused value slot: about ten
+    times faster than ``Table.get``, which wraps every element in Python objects.
+    Past ``deadline`` (``time.monotonic()``) it raises a timeout :class:`InitError`.
+    """
+    from wasmtime import _ffi as ffi
+
+    get = ffi.wasmtime_table_get
+    ctx = store._context()
+    tref = ctypes.byref(table._table)
+    raw = ffi.wasmtime_val_t()
+    rref = ctypes.byref(raw)
+    func = raw.of.funcref
+    field_name = ffi.wasmtime_func_t._fields_[1][0]
+    out = []
+    append = out.append
+    for base in range(0, n, _TABLE_CHUNK):
+        if deadline is not None and time.monotonic() > deadline:
+            raise InitError(f"reading back a table of {n} elements did not finish within the deadline "
+                            "(raise --timeout)", "timeout")
+        for i in range(base, min(base + _TABLE_CHUNK, n)):
+            get(ctx, tref, i, rref)
+            append(getattr(func, field_name) or 0)
+    return out
+
+
+def _wasi_streams(wasi: WasiOptions) -> dict[str, Any]:
+    return {"stdout": wasi.stdout, "stderr": wasi.stderr}
+
+
+class WasmtimeRunner:
+    """Runs an instrumented module's init function; see the module docstring.
+
+    ``wasi``: None (no WASI: every import traps) or the grants. ``fuel``,
+    ``timeout`` (seconds for the whole run), ``max_memory`` (bytes per memory,
+    ``// 8`` elements per table): None lifts a bound. ``isolate``: run in a
+    worker thread abandoned at the deadline (default); without it a blocking
+    WASI call keeps the caller waiting. ``tables_may_change``: False when the code
+    has no instruction that can change a table (then they are not read back).
+    """
+
+    def __init__(self, wasi: WasiOptions | None = None, *, fuel: int | None = None, timeout: float | None = None,
+                 max_memory: int | None = None, isolate: bool | None = None, tables_may_change: bool = True):
         if fuel is not None and (isinstance(fuel, bool) or not isinstance(fuel, int) or not 0 < fuel <= _MAX_FUEL):
             raise SnapshotError(f"fuel must be a whole number of units from 1 to {_MAX_FUEL}, not {fuel!r}")
         if timeout is not None:
@@ -122,59 +238,208 @@ class WasmtimeRunner:
         if max_memory is not None and (isinstance(max_memory, bool) or not isinstance(max_memory, int)
                                        or max_memory < 0):
             raise SnapshotError(f"max_memory must be a whole number of bytes (0 or more), not {max_memory!r}")
-        if isinstance(self.wasi, WasiOptions):
-            self._dirs = self.wasi.dir_pairs()  # fail early on a missing directory
-        elif self.wasi is not None:
-            from .wasi import WasiOptions as WorldWasiOptions
+        if wasi is not None and not isinstance(wasi, WasiOptions):
+            raise SnapshotError(f"wasi must be None, True, False or WasiOptions, not {wasi!r}")
+        self.wasi = wasi
+        self.fuel, self.timeout, self.max_memory = fuel, timeout, max_memory
+        self.isolate = True if isolate is None else bool(isolate)
+        self.tables_may_change = tables_may_change
+        self._deadline: float | None = None
 
-            if not isinstance(self.wasi, WorldWasiOptions):
-                raise SnapshotError(f"wasi must be None, True, False or WasiOptions, not {self.wasi!r}")
+    # ------------------------------------------------------------------ the run
 
-    # ------------------------------------------------------------------ engine, store, linker
+    def run(self, wasm: bytes, init_func: str, probes: Any, ranges: Ranges) -> InitState:
+        """Compile ``wasm``, run it (start, ``_initialize``, ``init_func``) and return its state."""
+        try:
+            return self._run(wasm, init_func, probes, ranges)
+        except WasmError as exc:
+            # drop the frames (also those of the wasmtime error it replaced) that hold the store and
+            # engine, so they are freed now rather than at interpreter exit
+            exc.__context__ = None
+            raise exc.with_traceback(None) from None
 
-    def _engine(self):
+    def _run(self, wasm: bytes, init_func: str, probes: Any, ranges: Ranges) -> InitState:
         wasmtime = require_wasmtime()
-        fuel = self.limits.fuel is not None
-        if self.limits.timeout is not None:
-            # a private engine: its epoch is ticked by this run's timer only
-            return wasmtime.Engine(make_config(fuel=fuel, epoch=True))
-        return shared_engine(fuel=True) if fuel else shared_engine()
+        started = time.monotonic()
+        self._deadline = None if self.timeout is None else started + self.timeout
+        t0 = time.perf_counter()
+        # a private engine: its epoch is ticked by this run's timer only
+        eng = wasmtime.Engine(make_config(fuel=self.fuel is not None, epoch=self.timeout is not None))
+        try:
+            module = wasmtime.Module(eng, bytes(wasm))
+        except wasmtime.WasmtimeError as exc:
+            raise SnapshotError(f"the instrumented module does not compile: {_one_line(str(exc))}") from None
+        compile_seconds = time.perf_counter() - t0
+        if self.isolate:
+            state = self._run_bounded(eng, module, init_func, probes, ranges, started)
+        else:
+            state = _materialise(self._execute(eng, module, init_func, probes, ranges, started))
+        state.stats["compile_seconds"] = compile_seconds
+        return state
 
-    def _store(self, eng, output: _Output | None):
+    def _execute(self, eng, module, init_func: str, probes: Any, ranges: Ranges, started: float) -> _Live:
+        """Instantiate, run and read back, in the thread that calls it."""
+        wasmtime = require_wasmtime()
+        timer = None
+        expired = threading.Event()
+        if self.timeout is not None:  # the deadline counts from the start of the run (compiling included)
+            def tick() -> None:
+                expired.set()
+                eng.increment_epoch()
+
+            timer = threading.Timer(max(started + self.timeout - time.monotonic(), 0.0), tick)
+            timer.daemon = True
+            timer.start()
+        files = _OutputFiles(self._stream_tails())
+        try:
+            store = self._store(eng, files)
+            linker = self._linker(eng, store, module)
+            t0 = time.perf_counter()
+            try:
+                instance = linker.instantiate(store, module)
+            except (wasmtime.Trap, wasmtime.WasmtimeError) as exc:
+                raise self._instantiate_error(exc, probes, store, files) from None
+            instantiate_seconds = time.perf_counter() - t0
+            exports = instance.exports(store)
+            func = self._init_export(exports, init_func)
+            before = (self._table_state(store, exports, probes), self._ref_globals(store, exports, probes),
+                      self._numeric_globals(store, exports, probes))
+            t0 = time.perf_counter()
+            fuel_used = self._call_init(store, exports, instance, func, init_func, probes, files, expired)
+            init_seconds = time.perf_counter() - t0
+        finally:
+            if timer is not None:
+                timer.cancel()
+            files.close()
+        if self.timeout is not None:
+            store.set_epoch_deadline(_FAR_EPOCH)  # the probes below must not be stopped by the rest of the bound
+        t0 = time.perf_counter()
+        live = self._read_back(store, exports, probes, init_func, before, ranges)
+        live.state.stats.update({
+            "instantiate_seconds": instantiate_seconds,
+            "init_seconds": init_seconds,
+            "capture_seconds": time.perf_counter() - t0,
+            "fuel_used": fuel_used,
+        })
+        for which, tail in files.tails.items():
+            live.state.stats[which] = tail.data
+        return live
+
+    def _read_back(self, store, exports, probes: Any, init_func: str, before, ranges: Ranges) -> _Live:
+        """Check the tables, read the globals, the dropped segments and the memories' chosen ranges."""
+        tables_before, refs_before, numeric_before = before
+        self._check_tables(init_func, probes, tables_before, self._table_state(store, exports, probes))
+        globals_out = self._globals_after(store, exports, probes, init_func, refs_before, numeric_before)
+        dropped_datas = [sp.index for sp in probes.passive_datas if self._dropped(exports, store, sp.export)]
+        dropped_elems = [sp.index for sp in probes.passive_elems if self._dropped(exports, store, sp.export)]
+        sizes, buffers = [], []
+        for mp in probes.memories:
+            mem = exports[mp.export]
+            sizes.append(mem.size(store))
+            n = mem.data_len(store)
+            # a view of the live memory, not a copy: the scan copies one window at a time
+            buffers.append(memoryview(mem.get_buffer_ptr(store, n)).cast("B") if n else memoryview(b""))
+        chosen = ranges(buffers)
+        stats = {"memory_bytes": sum(len(b) for b in buffers)}
+        state = InitState(globals_out, [], dropped_datas, dropped_elems, stats)
+        return _Live(state, sizes, buffers, chosen, store)
+
+    def _init_export(self, exports, init_func: str):
+        wasmtime = require_wasmtime()
+        try:
+            func = exports[init_func]
+        except KeyError:
+            raise SnapshotError(f"the module has no export named {init_func!r}") from None
+        if not isinstance(func, wasmtime.Func):
+            raise SnapshotError(f"export {init_func!r} is not a function")
+        return func
+
+    def _call_init(self, store, exports, instance, func, init_func: str, probes: Any, files,
+                   expired: threading.Event) -> int | None:
+        """Run start, ``_initialize`` and the init function under the bounds; return the fuel used."""
+        wasmtime = require_wasmtime()
+        # the bounds apply to the module's own code from here on, not to the probes
+        if self.fuel is not None:
+            store.set_fuel(self.fuel)
+        if self.timeout is not None:
+            store.set_epoch_deadline(1)  # one tick from now: the timer's tick must come after this
+            if expired.is_set():  # it came before (a slow instantiation): no module code runs at all
+                raise InitError(f"the deadline of {self.timeout:g} s passed before the init code could start "
+                                "(raise --timeout)", "timeout")
+        steps = []
+        if probes.start is not None:
+            steps.append((exports[probes.start], "the start function"))
+        if probes.reactor_init is not None:
+            steps.append((exports[probes.reactor_init], f"the reactor initialiser {probes.reactor_init!r}"))
+        steps.append((func, f"init function {init_func!r}"))
+        for fn, what in steps:
+            try:
+                fn(store)
+            except (wasmtime.Trap, wasmtime.WasmtimeError) as exc:
+                raise self._translate(exc, what, probes, store, instance, files) from None
+        if self.fuel is None:
+            return None
+        used = self.fuel - store.get_fuel()
+        store.set_fuel(_UNLIMITED_FUEL)
+        return used
+
+    # ------------------------------------------------------------------ the bounded run
+
+    def _run_bounded(self, eng, module, init_func: str, probes: Any, ranges: Ranges, started: float) -> InitState:
+        """Run :meth:`_execute` in a worker thread and stop waiting for it at the deadline.
+
+        Wasm code is stopped at the deadline by the epoch; Python work (reading tables) checks the
+        deadline itself; a thread still busy a moment later is blocked outside both (a WASI call such
+        as a sleep in ``poll_oneoff``): it is abandoned, and traps as soon as it is back in wasm code.
+        """
+        result: dict[str, Any] = {}
+
+        def work() -> None:
+            try:
+                live = self._execute(eng, module, init_func, probes, ranges, started)
+                result["state"] = _materialise(live)
+            except BaseException as e:  # handed to the caller's thread
+                result["error"] = e
+
+        worker = threading.Thread(target=work, name="wasmweld-snapshot-init", daemon=True)
+        worker.start()
+        limit = None if self.timeout is None else max(started + self.timeout + _KILL_GRACE - time.monotonic(), 0.0)
+        worker.join(limit)
+        if worker.is_alive():
+            eng.increment_epoch()  # in case it is back in wasm code by now
+            raise InitError(f"the init run did not finish within the {self.timeout:g} s deadline; it was "
+                            "stopped while outside wasm code (e.g. blocked in a WASI call such as a sleep) "
+                            "and abandoned; raise --timeout, or check it for an endless wait", "timeout")
+        if "error" in result:
+            raise result["error"]
+        return result["state"]
+
+    # ------------------------------------------------------------------ store, linker
+
+    def _stream_tails(self) -> dict[str, OutputTail]:
+        """The tail buffers for output streams that are callables (the only output read back)."""
+        if self.wasi is None:
+            return {}
+        return {which: target for which, target in _wasi_streams(self.wasi).items() if isinstance(target, OutputTail)}
+
+    def _store(self, eng, files: _OutputFiles):
         wasmtime = require_wasmtime()
         store = wasmtime.Store(eng)
-        if self.limits.fuel is not None:
+        if self.fuel is not None:
             store.set_fuel(_UNLIMITED_FUEL)  # the init budget is set just before the module's code runs
-        if self.limits.timeout is not None:
+        if self.timeout is not None:
             store.set_epoch_deadline(_FAR_EPOCH)
-        if self.limits.max_memory is not None:
+        if self.max_memory is not None:
             # wasmtime takes an i64: a larger cap is no cap (and must not wrap around to a small one)
-            store.set_limits(memory_size=min(self.limits.max_memory, _MAX_MEMORY_LIMIT))
-        if self.wasi is not None and not isinstance(self.wasi, WasiOptions):
-            # the World's WasiOptions (wasmweld.WasiOptions): its grants, as it states them
-            from .wasi import make_wasi_config
-
+            store.set_limits(memory_size=min(self.max_memory, _MAX_LIMIT),
+                             table_elements=min(self.max_memory // TABLE_ELEMENT_BYTES, _MAX_LIMIT))
+        if self.wasi is not None:
+            # captured streams go to temporary files, of which only the tail is ever read
+            opts = replace(self.wasi, **files.paths) if files.paths else self.wasi
             try:
-                store.set_wasi(make_wasi_config(self.wasi))
+                store.set_wasi(make_wasi_config(opts))
             except WasmError as e:
                 raise SnapshotError(str(e)) from None
-        elif self.wasi is not None:
-            cfg = wasmtime.WasiConfig()
-            cfg.argv = list(self.wasi.args)
-            if self.wasi.env:
-                cfg.env = [(str(k), str(v)) for k, v in self.wasi.env.items()]
-            for host, guest in self._dirs:
-                cfg.preopen_dir(host, guest)
-            if self.wasi.inherit_stdio:
-                cfg.inherit_stdin()
-                cfg.inherit_stdout()
-                cfg.inherit_stderr()
-            else:
-                assert output is not None
-                cfg.stdin_file = output.stdin
-                cfg.stdout_file = output.stdout
-                cfg.stderr_file = output.stderr
-            store.set_wasi(cfg)
         return store
 
     def _linker(self, eng, store, module):
@@ -182,14 +447,18 @@ class WasmtimeRunner:
         linker = wasmtime.Linker(eng)
         if self.wasi is not None:
             linker.define_wasi()
+        tag_type = getattr(wasmtime, "TagType", None)
+        defined: set[tuple[str, str]] = set()
         for imp in module.imports:
             ty = imp.type
             if isinstance(ty, wasmtime.FuncType):
                 continue
-            tag_type = getattr(wasmtime, "TagType", None)
             if tag_type is not None and isinstance(ty, tag_type):
-                # a fresh tag: exceptions thrown and caught inside init work the same
-                linker.define(store, imp.module, imp.name, wasmtime.Tag(store, ty))
+                # a fresh tag: exceptions thrown and caught inside init work the same; a tag imported
+                # twice under one name is one tag (as a host linking it would give)
+                if (imp.module, imp.name) not in defined:
+                    linker.define(store, imp.module, imp.name, wasmtime.Tag(store, ty))
+                    defined.add((imp.module, imp.name))
                 continue
             raise SnapshotError(
                 f"cannot snapshot a module that imports {imp.module}.{imp.name} ({type(ty).__name__}): "
@@ -201,53 +470,22 @@ class WasmtimeRunner:
 
     # ------------------------------------------------------------------ errors
 
-    def _backtrace_from_frames(self, frames, probes: Probes) -> list[str]:
+    def _backtrace_from_frames(self, frames, probes: Any) -> list[str]:
         lines = []
-        for i, fr in enumerate(frames):
+        for i, fr in enumerate(frames or ()):
             try:
                 idx = fr.func_index
                 off = fr.module_offset
             except Exception:  # pragma: no cover - defensive: frame data unavailable
                 continue
-            lines.append(self._frame_line(i, idx, off, probes))
+            lines.append(_frame_line(i, idx, off, probes))
         return lines
 
-    def _frame_line(self, i: int, func: int | None, offset: int | None, probes: Probes) -> str:
-        span = self._span(offset, probes)
-        if func is None and span is not None:
-            func = span.func
-        input_off, approx = None, False
-        if span is not None and span.input_start is not None:
-            input_off, approx = span.input_start + (offset - span.start), span.changed
-        elif not probes.code_spans:
-            input_off = offset
-        name = None
-        if func is not None:
-            if probes.num_funcs and func >= probes.num_funcs:
-                name = "wasmweld memory.grow guard"
-            else:
-                name = probes.func_names.get(func)
-        head = f"#{i} func {func}" if func is not None else f"#{i}"
-        if name:
-            head += f" <{name}>"
-        if input_off is not None:
-            head += f" at offset {'~' if approx else ''}0x{input_off:x}"
-        return head
-
-    @staticmethod
-    def _span(offset: int | None, probes: Probes):
-        if offset is None or not probes.code_spans:
-            return None
-        spans = probes.code_spans
-        k = bisect_right([s.start for s in spans], offset) - 1
-        if k < 0 or offset >= spans[k].end:
-            return None
-        return spans[k]
-
-    def _translate(self, exc: BaseException, what: str, probes: Probes, store, instance, output) -> InitError:
+    def _translate(self, exc: BaseException, what: str, probes: Any, store, instance, files) -> InitError:
         """Turn a wasmtime failure while running ``what`` into an :class:`InitError`."""
         wasmtime = require_wasmtime()
-        tail = output.tail() if output is not None else ""
+        files.collect()
+        tail = _tail_text(files.tails)
         if isinstance(exc, wasmtime.ExitTrap):
             return InitError(f"{what} called WASI proc_exit({exc.code}); a snapshot needs it to return", "exit",
                              output=tail)
@@ -255,28 +493,23 @@ class WasmtimeRunner:
             code = exc.trap_code
             frames = self._backtrace_from_frames(exc.frames, probes)
             if code == wasmtime.TrapCode.OUT_OF_FUEL:
-                return InitError(f"{what} ran out of fuel after {self.limits.fuel} units "
+                return InitError(f"{what} ran out of fuel after {self.fuel} units "
                                  "(raise --fuel, or check it for an endless loop)", "fuel", frames, tail)
             if code == wasmtime.TrapCode.INTERRUPT:
-                return InitError(f"{what} did not finish within the {self.limits.timeout:g} s deadline "
+                return InitError(f"{what} did not finish within the {self.timeout:g} s deadline "
                                  "(raise --timeout, or check it for an endless loop)", "timeout", frames, tail)
             hit = self._grow_guard_hit(store, instance, probes)
             if hit is not None:
                 mem, delta, size = hit
                 return InitError(
                     f"{what} tried to grow memory {mem} by {delta} pages (from {size} pages, "
-                    f"{size * 65536} bytes) past the memory cap of {self.limits.max_memory} bytes (--max-memory)",
+                    f"{size * 65536} bytes) past the memory cap of {self.max_memory} bytes (--max-memory)",
                     "memory", frames, tail)
             message = exc.message.strip() if hasattr(exc, "message") else str(exc)
-            message = _trap_reason(message)
-            return InitError(f"{what} trapped: {message}", "trap", frames, tail)
+            return InitError(f"{what} trapped: {_trap_reason(message)}", "trap", frames, tail)
         text = str(exc)
-        frames = []
-        for line in text.splitlines():
-            m = _BT_LINE_RE.match(line)
-            if m:
-                frames.append(int(m.group(2), 16))
-        bt = [self._frame_line(i, None, off, probes) for i, off in enumerate(frames)]
+        offsets = [int(m.group(2), 16) for m in map(_BT_LINE_RE.match, text.splitlines()) if m]
+        bt = [_frame_line(i, None, off, probes) for i, off in enumerate(offsets)]
         m = _UNKNOWN_IMPORT_RE.search(text)
         if m:
             mod, name = m.group(1), m.group(2)
@@ -288,7 +521,7 @@ class WasmtimeRunner:
                              f"during snapshot ({hint})", "import", bt, tail)
         return InitError(f"{what} failed: {_trap_reason(text)}", "trap", bt, tail)
 
-    def _grow_guard_hit(self, store, instance, probes: Probes):
+    def _grow_guard_hit(self, store, instance, probes: Any):
         if instance is None or probes.grow_guard is None:
             return None
         try:
@@ -303,21 +536,57 @@ class WasmtimeRunner:
         except Exception:  # pragma: no cover - best effort
             return None
 
+    def _instantiate_error(self, exc, probes: Any, store, files) -> WasmError:
+        text = _one_line(str(exc))
+        if self.max_memory is not None and ("limit" in text or "exceed" in text):
+            if "table" in text:
+                return InitError(f"instantiation needs a table of more than {self.max_memory // TABLE_ELEMENT_BYTES} "
+                                 f"elements, the cap for --max-memory {self.max_memory} (8 bytes per element; "
+                                 f"--no-limits lifts it): {text}", "memory")
+            if "memory" in text:
+                return InitError(f"instantiation needs more memory than the cap of {self.max_memory} bytes "
+                                 f"(--max-memory): {text}", "memory")
+        return self._translate(exc, "instantiation", probes, store, None, files)
+
     # ------------------------------------------------------------------ reading state
 
-    def _table_state(self, store, exports, probes: Probes) -> list[tuple[int, object]]:
-        """Per table: its size and its contents (function identities, or the count of non-null elements)."""
+    def _table_state(self, store, exports, probes: Any) -> list[tuple[int, object]]:
+        """Per table: its size and its contents (function identities, or the count of non-null elements).
+
+        When no instruction of the module can change a table, only the sizes are read.
+        """
         states = []
         for tp in probes.tables:
             table = exports[tp.export]
             n = table.size(store)
-            if tp.nonnull_counter is not None:
+            if not self.tables_may_change:
+                states.append((n, None))
+            elif tp.nonnull_counter is not None:
                 states.append((n, exports[tp.nonnull_counter](store)))
             else:
-                states.append((n, [_ref_identity(table.get(store, i)) for i in range(n)]))
+                states.append((n, _func_table_ids(store, table, n, self._deadline)))
         return states
 
-    def _ref_globals(self, store, exports, probes: Probes) -> dict[int, Any]:
+    @staticmethod
+    def _check_tables(init_func: str, probes: Any, before, after) -> None:
+        """Tables must be exactly as instantiation left them."""
+        for tp, (n0, c0), (n1, c1) in zip(probes.tables, before, after):
+            label = tp.label or f"table {tp.index}"
+            if n0 != n1:
+                raise SnapshotError(f"init function {init_func!r} changed {label}: its size went from {n0} to {n1}; "
+                                    "tables cannot be snapshotted")
+            if tp.nonnull_counter is not None:
+                if c0 or c1:
+                    raise SnapshotError(
+                        f"cannot snapshot {label}: it holds {c1} non-null references after init function "
+                        f"{init_func!r} (before: {c0}); only tables of functions can be compared")
+                continue
+            if c0 != c1:
+                i = next(i for i, (a, b) in enumerate(zip(c0, c1)) if a != b)
+                raise SnapshotError(f"init function {init_func!r} changed {label} at element {i}; "
+                                    "tables cannot be snapshotted")
+
+    def _ref_globals(self, store, exports, probes: Any) -> dict[int, Any]:
         """Per reference global: None if null, else its identity (functions) or ``"non-null"``."""
         out = {}
         for gp in probes.globals:
@@ -331,7 +600,7 @@ class WasmtimeRunner:
                 out[gp.index] = "non-null"
         return out
 
-    def _numeric_globals(self, store, exports, probes: Probes) -> dict[int, Any]:
+    def _numeric_globals(self, store, exports, probes: Any) -> dict[int, Any]:
         out = {}
         for gp in probes.globals:
             if gp.valtype == "ref":
@@ -351,162 +620,28 @@ class WasmtimeRunner:
                 out[gp.index] = int(item.value(store))
         return out
 
-    # ------------------------------------------------------------------ the run
-
-    def run_init(self, wasm: bytes, init_func: str, export_names: Probes) -> Snapshot:
-        try:
-            return self._run_init(wasm, init_func, export_names)
-        except WasmError as exc:
-            # drop the frames (also those of the wasmtime error it replaced) that hold the store and
-            # engine, so they are freed now rather than at interpreter exit
-            exc.__context__ = None
-            raise exc.with_traceback(None) from None
-
-    def _run_init(self, wasm: bytes, init_func: str, probes: Probes) -> Snapshot:
-        wasmtime = require_wasmtime()
-        eng = self._engine()
-        try:
-            module = wasmtime.Module(eng, bytes(wasm))
-        except wasmtime.WasmtimeError as exc:
-            raise SnapshotError(f"the instrumented module does not compile: {_one_line(str(exc))}") from None
-        output = _Output() if (isinstance(self.wasi, WasiOptions) and not self.wasi.inherit_stdio) else None
-        try:
-            return self._run(wasmtime, eng, module, init_func, probes, output)
-        finally:
-            if output is not None:
-                output.close()
-
-    def _run(self, wasmtime, eng, module, init_func: str, probes: Probes, output: _Output | None) -> Snapshot:
-        store = self._store(eng, output)
-        linker = self._linker(eng, store, module)
-        timer = None
-        instance = None
-        t0 = time.perf_counter()
-        try:
-            try:
-                instance = linker.instantiate(store, module)
-            except (wasmtime.Trap, wasmtime.WasmtimeError) as exc:
-                raise self._instantiate_error(exc, probes, store, output) from None
-            exports = instance.exports(store)
-            try:
-                func = exports[init_func]
-            except KeyError:
-                raise SnapshotError(f"the module has no export named {init_func!r}") from None
-            if not isinstance(func, wasmtime.Func):
-                raise SnapshotError(f"export {init_func!r} is not a function")
-            tables_before = self._table_state(store, exports, probes)
-            refs_before = self._ref_globals(store, exports, probes)
-            numeric_before = self._numeric_globals(store, exports, probes)
-            # the bounds apply to the module's own code from here on (start, _initialize, init), not to probes
-            if self.limits.fuel is not None:
-                store.set_fuel(self.limits.fuel)
-            fuel_before = self.limits.fuel
-            if self.limits.timeout is not None:
-                store.set_epoch_deadline(1)
-                timer = threading.Timer(self.limits.timeout, eng.increment_epoch)
-                timer.daemon = True
-                timer.start()
-            t0 = time.perf_counter()
-            if probes.start is not None:
-                try:
-                    exports[probes.start](store)
-                except (wasmtime.Trap, wasmtime.WasmtimeError) as exc:
-                    raise self._translate(exc, "the start function", probes, store, instance, output) from None
-            if probes.reactor_init is not None:
-                try:
-                    exports[probes.reactor_init](store)
-                except (wasmtime.Trap, wasmtime.WasmtimeError) as exc:
-                    raise self._translate(exc, f"the reactor initialiser {probes.reactor_init!r}", probes, store,
-                                          instance, output) from None
-            try:
-                func(store)
-            except (wasmtime.Trap, wasmtime.WasmtimeError) as exc:
-                raise self._translate(exc, f"init function {init_func!r}", probes, store, instance, output) from None
-        finally:
-            if timer is not None:
-                timer.cancel()
-        init_seconds = time.perf_counter() - t0
-        fuel_used = (fuel_before - store.get_fuel()) if fuel_before is not None else None
-        # the probes below must not be stopped by what is left of the bounds
-        if self.limits.fuel is not None:
-            store.set_fuel(_UNLIMITED_FUEL)
-        if self.limits.timeout is not None:
-            store.set_epoch_deadline(_FAR_EPOCH)
-
-        # tables must be exactly as instantiation left them
-        tables_after = self._table_state(store, exports, probes)
-        for tp, (n0, before), (n1, after) in zip(probes.tables, tables_before, tables_after):
-            label = tp.label or f"table {tp.index}"
-            if n0 != n1:
-                raise SnapshotError(f"init function {init_func!r} changed {label}: its size went from {n0} to {n1}; "
-                                    "tables cannot be snapshotted")
-            if tp.nonnull_counter is not None:
-                if before or after:
-                    raise SnapshotError(
-                        f"cannot snapshot {label}: it holds {after} non-null references after init function "
-                        f"{init_func!r} (before: {before}); only tables of functions can be compared")
-                continue
-            for i, (a, b) in enumerate(zip(before, after)):
-                if a != b:
-                    raise SnapshotError(f"init function {init_func!r} changed {label} at element {i}; "
-                                        "tables cannot be snapshotted")
-
-        globals_out: list[GlobalValue] = []
+    def _globals_after(self, store, exports, probes: Any, init_func: str, refs_before, numeric_before):
+        out = []
         numeric_after = self._numeric_globals(store, exports, probes)
         refs_after = self._ref_globals(store, exports, probes)
         for gp in probes.globals:
-            if gp.valtype == "ref":
-                before, after = refs_before[gp.index], refs_after[gp.index]
-                if after == before and (after is None or after != "non-null"):
-                    globals_out.append(GlobalValue(gp.index, "ref", None, unchanged=True))
-                elif after is None:
-                    globals_out.append(GlobalValue(gp.index, "ref", None))
-                else:
-                    label = gp.label or f"global {gp.index}"
-                    what = "a new non-null function reference" if gp.funcref else \
-                        f"a non-null {gp.heap or 'reference'} reference"
-                    raise SnapshotError(
-                        f"cannot snapshot {label}: this mutable global holds {what} after init function "
-                        f"{init_func!r}; only null references and unchanged function references can be snapshotted")
-            else:
+            if gp.valtype != "ref":
                 value = numeric_after[gp.index]
-                globals_out.append(GlobalValue(gp.index, gp.valtype, value,
-                                               unchanged=value == numeric_before[gp.index]))
-
-        dropped_datas = [sp.index for sp in probes.passive_datas if self._dropped(exports, store, sp.export)]
-        dropped_elems = [sp.index for sp in probes.passive_elems if self._dropped(exports, store, sp.export)]
-
-        # memories: sizes and non-zero regions
-        t1 = time.perf_counter()
-        sizes, buffers = [], []
-        for mp in probes.memories:
-            mem = exports[mp.export]
-            sizes.append(mem.size(store))
-            n = mem.data_len(store)
-            # a view of the live memory, not a copy: the scan copies one window at a time
-            buffers.append(memoryview(mem.get_buffer_ptr(store, n)).cast("B") if n else memoryview(b""))
-        ranges = [segment_ranges(buf) for buf in buffers]
-        try:
-            ranges = limit_memories(ranges, self.limits.max_segments)
-        except ValueError as e:
-            raise SnapshotError(f"cannot write the snapshot in {self.limits.max_segments} data segments: {e}") from None
-        memories = []
-        for size, buf, rs in zip(sizes, buffers, ranges):
-            view = memoryview(buf)
-            memories.append(MemorySnapshot(size, [(s, bytes(view[s:e])) for s, e in rs]))
-        scan_seconds = time.perf_counter() - t1
-        stats = {
-            "init_seconds": init_seconds,
-            "scan_seconds": scan_seconds,
-            "fuel_used": fuel_used,
-            "memory_bytes": sum(len(b) for b in buffers),
-        }
-        for buf in buffers:
-            buf.release()
-        if output is not None:
-            stats["stdout"] = output.read("stdout")
-            stats["stderr"] = output.read("stderr")
-        return Snapshot(globals_out, memories, dropped_datas, dropped_elems, stats)
+                out.append((gp.index, gp.valtype, value, value == numeric_before[gp.index]))
+                continue
+            before, after = refs_before[gp.index], refs_after[gp.index]
+            if after == before and (after is None or after != "non-null"):
+                out.append((gp.index, "ref", None, True))
+            elif after is None:
+                out.append((gp.index, "ref", None, False))
+            else:
+                label = gp.label or f"global {gp.index}"
+                what = "a new non-null function reference" if gp.funcref else \
+                    f"a non-null {gp.heap or 'reference'} reference"
+                raise SnapshotError(
+                    f"cannot snapshot {label}: this mutable global holds {what} after init function "
+                    f"{init_func!r}; only null references and unchanged function references can be snapshotted")
+        return out
 
     def _dropped(self, exports, store, name: str) -> bool:
         wasmtime = require_wasmtime()
@@ -516,12 +651,60 @@ class WasmtimeRunner:
             return True
         return False
 
-    def _instantiate_error(self, exc, probes: Probes, store, output) -> WasmError:
-        text = _one_line(str(exc))
-        if self.limits.max_memory is not None and ("memory" in text and ("limit" in text or "exceed" in text)):
-            return InitError(f"instantiation needs more memory than the cap of {self.limits.max_memory} bytes "
-                             f"(--max-memory): {text}", "memory")
-        return self._translate(exc, "instantiation", probes, store, None, output)
+
+# ---------------------------------------------------------------------- helpers
+
+
+def _materialise(live: _Live) -> InitState:
+    """Copy the chosen ranges out of the live memories into the state."""
+    state = live.state
+    state.memories = [(size, [(s, bytes(buf[s:e])) for s, e in rs])
+                      for size, buf, rs in zip(live.sizes, live.buffers, live.ranges)]
+    for buf in live.buffers:
+        buf.release()
+    return state
+
+
+def _tail_text(tails: dict[str, OutputTail]) -> str:
+    parts = []
+    for which in ("stdout", "stderr"):
+        tail = tails.get(which)
+        if tail is not None and tail.total:
+            parts.append(f"[{which}] " + tail.text()[-_OUTPUT_TAIL:])
+    return "\n".join(parts)
+
+
+def _span(offset: int | None, probes: Any):
+    spans: Sequence = probes.code_spans
+    if offset is None or not spans:
+        return None
+    k = bisect_right([s.start for s in spans], offset) - 1
+    if k < 0 or offset >= spans[k].end:
+        return None
+    return spans[k]
+
+
+def _frame_line(i: int, func: int | None, offset: int | None, probes: Any) -> str:
+    span = _span(offset, probes)
+    if func is None and span is not None:
+        func = span.func
+    input_off, approx = None, False
+    if span is not None and span.input_start is not None:
+        input_off, approx = span.input_start + (offset - span.start), span.changed
+    elif not probes.code_spans:
+        input_off = offset
+    name = None
+    if func is not None:
+        if probes.num_funcs and func >= probes.num_funcs:
+            name = "wasmweld memory.grow guard"
+        else:
+            name = probes.func_names.get(func)
+    head = f"#{i} func {func}" if func is not None else f"#{i}"
+    if name:
+        head += f" <{name}>"
+    if input_off is not None:
+        head += f" at offset {'~' if approx else ''}0x{input_off:x}"
+    return head
 
 
 def _one_line(text: str) -> str:

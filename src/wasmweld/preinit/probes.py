@@ -1,4 +1,4 @@
-"""The small interface between ``wasmweld snapshot`` and the engine that runs the init function.
+"""The probes and the small interface between ``wasmweld snapshot`` and the engine that runs the init function.
 
 Stage 2 of ``wasmweld snapshot`` (instrument -> **run** -> snapshot -> rewrite).
 The instrumenter hands the runner an instrumented module (bytes) and a
@@ -6,8 +6,10 @@ The instrumenter hands the runner an instrumented module (bytes) and a
 must read back; the runner instantiates the module, calls the start function
 (exported by the instrumenter, since the output has none) and then the init
 function, and returns a :class:`~wasmweld.preinit.snapshot.Snapshot`. Nothing
-here imports wasmtime; :class:`wasmweld.runtime.preinit_runner.WasmtimeRunner`
-is the implementation::
+here imports wasmtime; :class:`wasmweld.preinit.run.EngineRunner` (over
+:class:`wasmweld.runtime.preinit_runner.WasmtimeRunner`) is the implementation.
+:class:`Bounds` holds the bounds on a run (defaults: a 120 s deadline, 2 GiB
+per memory)::
 
     class Runner(Protocol):
         def run_init(self, wasm: bytes, init_func: str, export_names: Probes) -> Snapshot: ...
@@ -24,12 +26,11 @@ a :class:`~wasmweld.errors.SnapshotError` and an
 
 from __future__ import annotations
 
-import os
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Protocol, runtime_checkable
 
-from ..errors import ExecutionError, InitError, SnapshotError  # noqa: F401  (InitError re-exported)
+from ..errors import InitError
 from .snapshot import MAX_SEGMENTS, Snapshot
 
 __all__ = [
@@ -40,8 +41,9 @@ __all__ = [
     "TableProbe",
     "SegmentProbe",
     "CodeSpan",
-    "WasiOptions",
-    "Limits",
+    "Bounds",
+    "DEFAULT_TIMEOUT",
+    "DEFAULT_MAX_MEMORY",
     "InitError",
 ]
 
@@ -134,47 +136,28 @@ class Probes:
     num_funcs: int = 0  # functions of the input; indices >= are the instrumenter's helpers
 
 
-@dataclass(frozen=True, slots=True)
-class WasiOptions:
-    """What the init function may reach through WASI (nothing unless granted).
+#: default wall-clock deadline for the whole init run (instantiation, init, reading the state back), seconds
+DEFAULT_TIMEOUT = 120.0
 
-    ``dirs``: ``(host, guest)`` pairs or ``"HOST"`` / ``"HOST::GUEST"`` strings
-    (a bare ``HOST`` is visible under the same path); ``env``: variables;
-    ``inherit_stdio``: share this process's stdin/stdout/stderr (otherwise
-    stdin is empty and the output is captured and shown when init fails);
-    ``args``: argv.
+#: default cap on each memory, in bytes (a table may hold at most this many bytes / 8 elements)
+DEFAULT_MAX_MEMORY = 2 << 30
+
+
+@dataclass(frozen=True, slots=True)
+class Bounds:
+    """Bounds on the init run; ``None`` lifts one.
+
+    ``fuel``: units of wasmtime fuel for the module's own code. ``timeout``:
+    seconds of wall clock for the whole run: instantiation, the start and init
+    functions (blocking WASI calls included) and reading the state back.
+    ``max_memory``: bytes per memory; a table may hold at most
+    ``max_memory // 8`` elements (a reference is 8 bytes). ``max_segments``:
+    data segments written.
     """
 
-    dirs: Sequence[tuple[str, str] | str] = ()
-    env: Mapping[str, str] = field(default_factory=dict)
-    inherit_stdio: bool = False
-    args: Sequence[str] = ()
-
-    def dir_pairs(self) -> list[tuple[str, str]]:
-        """``dirs`` as ``(host, guest)`` pairs; each host directory must exist."""
-        out = []
-        for item in self.dirs:
-            if isinstance(item, str):
-                host, sep, guest = item.partition("::")
-                if not sep:
-                    guest = host
-            else:
-                host, guest = item
-            if not host or not guest:
-                raise SnapshotError(f"bad WASI directory {item!r}: expected HOST or HOST::GUEST")
-            if not os.path.isdir(host):
-                raise SnapshotError(f"WASI directory {host!r} does not exist or is not a directory")
-            out.append((host, guest))
-        return out
-
-
-@dataclass(frozen=True, slots=True)
-class Limits:
-    """Bounds on the init run: ``fuel`` units, ``timeout`` seconds (wall clock), ``max_memory`` bytes per memory."""
-
     fuel: int | None = None
-    timeout: float | None = None
-    max_memory: int | None = None
+    timeout: float | None = DEFAULT_TIMEOUT
+    max_memory: int | None = DEFAULT_MAX_MEMORY
     max_segments: int = MAX_SEGMENTS
 
 
