@@ -51,7 +51,7 @@ from dataclasses import dataclass, field
 from ..errors import SnapshotError, WasmError
 from .instrument import DEFAULT_INIT_FUNCS, instrument
 from .rewrite import rewrite
-from ..runtime.wasi import Preopen, WasiOptions
+from ..runtime.wasi import OutputTail, Preopen, WasiOptions
 from .probes import DEFAULT_MAX_MEMORY, DEFAULT_TIMEOUT, Bounds, InitError, Runner
 from .run import EngineRunner, tables_may_change
 from .snapshot import MAX_SEGMENTS, MERGE_GAP, GlobalValue, MemorySnapshot, Snapshot
@@ -76,15 +76,6 @@ __all__ = [
     "MERGE_GAP",
     "DEFAULT_INIT_FUNCS",
 ]
-
-
-def __getattr__(name: str):
-    # OutputTail lives with the engine side (runtime.preinit_runner); loaded only when asked for
-    if name == "OutputTail":
-        from ..runtime.preinit_runner import OutputTail
-
-        return OutputTail
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 @dataclass
@@ -167,8 +158,6 @@ def _check_options(max_segments, rename_funcs, init_func) -> None:
 def _wasi_options(wasi) -> WasiOptions | None:
     """``True``: WASI with nothing granted and the output captured (its tail shown if init fails)."""
     if wasi is True:
-        from ..runtime.preinit_runner import OutputTail
-
         return WasiOptions(stdin=None, stdout=OutputTail(), stderr=OutputTail())
     if wasi is False or wasi is None:
         return None

@@ -51,7 +51,7 @@ from typing import Any
 
 from ..errors import InitError, SnapshotError, WasmError
 from .engine import make_config, require_wasmtime
-from .wasi import WASI_MODULES, WasiOptions, make_wasi_config
+from .wasi import OUTPUT_TAIL_BYTES, WASI_MODULES, OutputTail, WasiOptions, make_wasi_config
 
 __all__ = ["WasmtimeRunner", "InitState", "OutputTail", "WASI_MODULES", "Ranges", "TABLE_ELEMENT_BYTES"]
 
@@ -63,47 +63,12 @@ TABLE_ELEMENT_BYTES = 8
 
 _UNKNOWN_IMPORT_RE = re.compile(r"unknown import: `([^`]*)::([^`]*)` has not been defined")
 _BT_LINE_RE = re.compile(r"^\s*(\d+):\s+(0x[0-9a-fA-F]+)\s+-\s+(.*)$")
-_OUTPUT_TAIL = 4096
 _UNLIMITED_FUEL = 1 << 62
 _MAX_FUEL = (1 << 64) - 1  # wasmtime's fuel is a u64
 _MAX_LIMIT = (1 << 63) - 1  # Store.set_limits takes an i64
 _FAR_EPOCH = 1 << 62
 _TABLE_CHUNK = 1 << 16  # table elements read between two looks at the deadline
 _KILL_GRACE = 1.0  # seconds past the deadline before a worker blocked outside wasm code is abandoned
-
-
-class OutputTail:
-    """A WASI output stream keeping only the last ``limit`` bytes: ``WasiOptions(stdout=OutputTail())``.
-
-    ``total`` counts every byte written; ``data`` is the tail; ``text()`` the
-    tail decoded (UTF-8, errors replaced). Works as a stream of a World too.
-    """
-
-    def __init__(self, limit: int = _OUTPUT_TAIL):
-        self.limit = limit
-        self.total = 0
-        self._buf = bytearray()
-
-    def __call__(self, chunk: bytes) -> None:
-        self.total += len(chunk)
-        if len(chunk) >= self.limit:
-            self._buf[:] = chunk[len(chunk) - self.limit:]
-            return
-        self._buf += chunk
-        if len(self._buf) > self.limit:
-            del self._buf[:len(self._buf) - self.limit]
-
-    def replace(self, data: bytes, total: int) -> None:
-        """Set the tail to ``data`` (its last ``limit`` bytes) after ``total`` bytes were written in all."""
-        self._buf[:] = data[max(len(data) - self.limit, 0):]
-        self.total = total
-
-    @property
-    def data(self) -> bytes:
-        return bytes(self._buf)
-
-    def text(self) -> str:
-        return self._buf.decode("utf-8", errors="replace")
 
 
 class _OutputFiles:

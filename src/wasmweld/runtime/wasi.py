@@ -24,7 +24,7 @@ from typing import Callable, Iterable, Mapping, Union
 from wasmweld.errors import LinkError
 from wasmweld.runtime.engine import require_wasmtime
 
-__all__ = ["WasiOptions", "Preopen", "WASI_MODULES", "make_wasi_config"]
+__all__ = ["WasiOptions", "Preopen", "OutputTail", "OUTPUT_TAIL_BYTES", "WASI_MODULES", "make_wasi_config"]
 
 #: import module names served by WASI preview 1
 WASI_MODULES = ("wasi_snapshot_preview1", "wasi_unstable")
@@ -135,3 +135,41 @@ def make_wasi_config(opts: WasiOptions, default_argv: Iterable[str] = ()):
     except wasmtime.WasmtimeError as e:
         raise LinkError(f"WASI configuration rejected: {' '.join(str(e).split())}") from None
     return cfg
+
+
+#: how much of an output stream an :class:`OutputTail` keeps by default
+OUTPUT_TAIL_BYTES = 4096
+
+
+class OutputTail:
+    """A WASI output stream keeping only the last ``limit`` bytes: ``WasiOptions(stdout=OutputTail())``.
+
+    ``total`` counts every byte written; ``data`` is the tail; ``text()`` the
+    tail decoded (UTF-8, errors replaced). Works as a stream of a World too.
+    """
+
+    def __init__(self, limit: int = OUTPUT_TAIL_BYTES):
+        self.limit = limit
+        self.total = 0
+        self._buf = bytearray()
+
+    def __call__(self, chunk: bytes) -> None:
+        self.total += len(chunk)
+        if len(chunk) >= self.limit:
+            self._buf[:] = chunk[len(chunk) - self.limit:]
+            return
+        self._buf += chunk
+        if len(self._buf) > self.limit:
+            del self._buf[:len(self._buf) - self.limit]
+
+    def replace(self, data: bytes, total: int) -> None:
+        """Set the tail to ``data`` (its last ``limit`` bytes) after ``total`` bytes were written in all."""
+        self._buf[:] = data[max(len(data) - self.limit, 0):]
+        self.total = total
+
+    @property
+    def data(self) -> bytes:
+        return bytes(self._buf)
+
+    def text(self) -> str:
+        return self._buf.decode("utf-8", errors="replace")
