@@ -635,7 +635,7 @@ def _tail_text(tails: dict[str, OutputTail]) -> str:
     for which in ("stdout", "stderr"):
         tail = tails.get(which)
         if tail is not None and tail.total:
-            parts.append(f"[{which}] " + tail.text()[-_OUTPUT_TAIL:])
+            parts.append(f"[{which}] " + tail.text()[-OUTPUT_TAIL_BYTES:])
     return "\n".join(parts)
 
 
