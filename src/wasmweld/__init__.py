@@ -30,8 +30,9 @@ from wasmweld.errors import (
 )
 from wasmweld.link import MergePlan, merge, merge_plan
 from wasmweld.module import (
-    ConstExpr, CustomSection, Data, Elem, Export, FuncBody, Global, Import, Module, Section, Table, Tag, parse,
+    ConstExpr, CustomSection, Data, Elem, Export, FuncBody, Global, Import, Module, Section, Table, Tag,
 )
+from wasmweld.component import Component, parse  # parse: a Module, or a Component for component binaries
 from wasmweld.preinit import SnapshotReport, snapshot
 from wasmweld.types import (
     ABSTRACT_HEAP_CODES, ABSTRACT_HEAP_NAMES, EXNREF, EXTERNREF, F32, F64, FUNCREF, I8, I16, I32, I64, V128,
@@ -67,7 +68,7 @@ __all__ = [
     "__version__",
     # binary core
     "parse", "Module", "Section", "Import", "Export", "Global", "Table", "Elem", "Data", "Tag", "FuncBody",
-    "ConstExpr", "CustomSection", "validate", "check_wellformed",
+    "ConstExpr", "CustomSection", "validate", "check_wellformed", "Component",
     # types
     "NumType", "I32", "I64", "F32", "F64", "V128", "PackedType", "I8", "I16", "RefType", "FUNCREF", "EXTERNREF",
     "EXNREF", "HeapType", "ValType", "StorageType", "ABSTRACT_HEAP_CODES", "ABSTRACT_HEAP_NAMES", "FieldType",
