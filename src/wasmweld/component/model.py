@@ -23,7 +23,7 @@ from collections.abc import Iterator
 from typing import Any
 
 from ..binary.leb import read_u32, write_u
-from ..binary.reader import Reader, decode_name
+from ..binary.reader import Reader, Section, decode_name
 from ..errors import DecodeError
 from ..module import CustomSection, Module
 from ..module import parse as parse_module
@@ -43,37 +43,15 @@ def is_component(data) -> bool:
     return bytes(data[:8]) == COMPONENT_PREAMBLE
 
 
-class ComponentSection:
+class ComponentSection(Section):
     """One section of the input: ``id``, absolute ``offset`` (id byte), ``payload_offset``, ``end``;
     ``name`` and ``data_offset`` for custom sections. ``raw`` / ``payload`` are memoryviews."""
 
-    __slots__ = ("id", "offset", "payload_offset", "end", "name", "data_offset", "_buf")
-
-    def __init__(self, id: int, offset: int, payload_offset: int, end: int, buf, name: str | None = None,
-                 data_offset: int | None = None):
-        self.id = id
-        self.offset = offset
-        self.payload_offset = payload_offset
-        self.end = end
-        self._buf = buf
-        self.name = name
-        self.data_offset = payload_offset if data_offset is None else data_offset
+    __slots__ = ()
 
     @property
     def kind(self) -> str:
         return codec.SECTION_NAMES.get(self.id, f"unknown({self.id})")
-
-    @property
-    def size(self) -> int:
-        return self.end - self.payload_offset
-
-    @property
-    def raw(self) -> memoryview:
-        return memoryview(self._buf)[self.offset:self.end]
-
-    @property
-    def payload(self) -> memoryview:
-        return memoryview(self._buf)[self.payload_offset:self.end]
 
     def __repr__(self) -> str:
         extra = f" {self.name!r}" if self.id == 0 else ""
