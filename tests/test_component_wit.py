@@ -4,13 +4,15 @@ from __future__ import annotations
 
 import hashlib
 import os
+import contextlib
+import io
 import subprocess
-import sys
 
 import pytest
 from component_build import COMPONENT_FIXTURES, WASM_TOOLS, build_dummy, wasm_tools
 from helpers import SHARED_DIR, build_cache_dir, read_tsv
 
+from wasmweld.cli.main import main
 from wasmweld.component import parse_component
 from wasmweld.component.wit import WitError, component_wit
 from wasmweld.errors import WasmError
@@ -87,8 +89,12 @@ def test_wit_refusals():
               (export "g:h/i" (instance $x)))""")))
 
 
-def _wasmweld(*args: str, input: bytes | None = None) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "wasmweld", *args], input=input, capture_output=True, check=False)
+def _wasmweld(*args: str) -> subprocess.CompletedProcess:
+    """Run the CLI in-process (stdout/stderr captured as bytes)."""
+    out, err = io.StringIO(), io.StringIO()
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+        rc = main(list(args))
+    return subprocess.CompletedProcess(args, rc, out.getvalue().encode(), err.getvalue().encode())
 
 
 def test_cli_wit_and_extract(tmp_path):

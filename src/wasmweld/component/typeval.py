@@ -32,6 +32,8 @@ from . import types as T
 __all__ = ["Def", "Res", "Alias", "FuncT", "InstT", "CompT", "Ent", "Scope", "evaluate", "peel", "MAX_DEPTH"]
 
 MAX_DEPTH = 100
+#: most type nodes one evaluation may create by substitution (wasmparser's MAX_WASM_TYPE_SIZE)
+MAX_TYPE_WORK = 1_000_000
 
 
 class Def:
@@ -121,6 +123,7 @@ class Scope:
         self.imports: dict = {}
         self.exports: dict = {}
         self.externs: list[tuple[str, Ent]] = []    # ("import" | "export", Ent) in order
+        self.budget: _Budget = parent.budget if parent is not None else _Budget()
 
     def _get(self, space: list, i: int, what: str):
         if not isinstance(i, int) or not 0 <= i < len(space):
@@ -225,17 +228,18 @@ class Scope:
         t = self.type(desc.ref)
         want = {"func": FuncT, "instance": InstT, "component": CompT}[sort]
         if not isinstance(t, want):
-            raise ValidationError(f"type index {desc.ref} is not a {sort} type")
+            article = "an" if sort == "instance" else "a"
+            raise ValidationError(f"type index {desc.ref} is not {article} {sort if sort != 'func' else 'function'} type")
         if sort == "instance":      # each import of an instance type has resources of its own
             fresh = {id(e.ty): Res() for e in t.exports.values() if e.sort == "type" and isinstance(e.ty, Res)}
             if fresh:
-                sub = _Subst(fresh)
+                sub = _Subst(fresh, self.budget)
                 t = InstT({n: sub.ent(e) for n, e in t.exports.items()})
         return Ent(sort, t)
 
     def push(self, ent: Ent) -> None:
         space = {"type": self.types, "func": self.funcs, "instance": self.instances,
-                 "component": self.components, "value": self.values}.get(ent.sort)
+                 "component": self.components}.get(ent.sort)
         if space is not None:
             space.append(ent.ty)
 
@@ -250,9 +254,8 @@ class Scope:
         if sort == "type":
             t = self.type(index)
             return Ent("type", Alias(t), t)
-        space = {"func": self.funcs, "instance": self.instances, "component": self.components,
-                 "value": self.values}.get(sort)
-        if space is None:
+        space = {"func": self.funcs, "instance": self.instances, "component": self.components}.get(sort)
+        if space is None:       # values (start results, value imports) are not tracked
             return Ent(sort, None)
         return Ent(sort, self._get(space, index, sort))
 
@@ -274,12 +277,28 @@ class Scope:
         self.push(Ent(ent.sort, ent.ty))
 
 
+class _Budget:
+    """Work left for substitutions in one evaluation (hostile inputs nest instantiations exponentially)."""
+
+    def __init__(self, work: int = MAX_TYPE_WORK):
+        self.left = work
+
+    def spend(self) -> None:
+        self.left -= 1
+        if self.left < 0:
+            raise ValidationError("effective type size exceeds the limit")
+
+
+_NO_BUDGET = _Budget(1 << 62)
+
+
 class _Subst:
     """Memoised substitution of resources in types (instantiation)."""
 
-    def __init__(self, mapping: dict[int, Any]):
+    def __init__(self, mapping: dict[int, Any], budget: _Budget = _NO_BUDGET):
         self.map = mapping
         self.memo: dict[int, Any] = {}
+        self.budget = budget
 
     def __call__(self, t):
         if isinstance(t, str) or t is None:
@@ -287,6 +306,7 @@ class _Subst:
         key = id(t)
         if key in self.memo:
             return self.memo[key]
+        self.budget.spend()
         if key in self.map:
             out = self.map[key]
         elif isinstance(t, Alias):
@@ -329,7 +349,7 @@ class _Subst:
         return Ent(e.sort, self(e.ty), self(e.referenced), e.name)
 
 
-def _instantiate(comp: CompT, args: dict[str, Ent]) -> InstT:
+def _instantiate(comp: CompT, args: dict[str, Ent], budget: _Budget) -> InstT:
     mapping: dict[int, Any] = {}
     for name, imp in comp.imports.items():
         arg = args.get(name)
@@ -342,7 +362,9 @@ def _instantiate(comp: CompT, args: dict[str, Ent]) -> InstT:
                 a = arg.ty.exports.get(n)
                 if e.sort == "type" and isinstance(e.ty, Res) and a is not None:
                     mapping[id(e.ty)] = a.ty
-    sub = _Subst(mapping)
+    if not mapping:
+        return InstT(comp.exports)      # nothing to substitute: share the types
+    sub = _Subst(mapping, budget)
     return InstT({n: sub.ent(e) for n, e in comp.exports.items()})
 
 
@@ -381,7 +403,7 @@ def _instance(scope: Scope, item) -> None:
     if isinstance(item, T.ComponentInstantiate):
         comp = scope._get(scope.components, item.component, "component")
         args = {a.name: scope.item_ent(a.sort, a.index) for a in item.args}
-        scope.instances.append(_instantiate(comp, args))
+        scope.instances.append(_instantiate(comp, args, scope.budget))
     else:
         exports = {}
         for e in item.exports:
