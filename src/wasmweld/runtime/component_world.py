@@ -241,8 +241,7 @@ class ComponentWorld:
         if self.wasi and not self._wasi_ready:
             from wasmweld.runtime.wasi import WasiOptions, make_wasi_config
 
-            opts = self.wasi if isinstance(self.wasi, WasiOptions) else WasiOptions()
-            self.store.set_wasi(make_wasi_config(opts))
+            self.store.set_wasi(make_wasi_config(WasiOptions.coerce(self.wasi)))
             self._linker.add_wasip2()
             self._wasi_ready = True
         return self._linker
