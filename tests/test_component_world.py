@@ -218,3 +218,64 @@ def test_wasi_stdout_captured(built):
     result = w.invoke("hello", "wasi:cli/run@0.2.0#run")
     assert result.tag == "ok"
     assert out.decode() == "hello from a component \u2713\n"
+
+
+def test_mixed_world_core_modules_and_components(built):
+    import wasmweld
+    from wasmweld.runtime.engine import wat2wasm
+
+    w = wasmweld.World()
+    w.add("core", wat2wasm('(module (func (export "add") (param i32 i32) (result i32) '
+                           'local.get 0 local.get 1 i32.add))'))
+    w.add("app", built["consumer-world"])
+    w.add("lib", built["provider-world"])
+    assert w.invoke("core", "add", 2, 3) == 5
+    assert w.invoke("app", C + "echo-string", "mixed ✓") == "mixed ✓"
+    assert w.invoke("app", C + "counter-roundtrip", 1, 2) == 5
+
+
+def _cli(*args: str):
+    import contextlib
+    import io
+
+    from wasmweld.cli.main import main
+
+    out, err = io.StringIO(), io.StringIO()
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+        rc = main(list(args))
+    return rc, out.getvalue(), err.getvalue()
+
+
+def test_cli_run_and_wave_invoke(built, tmp_path):
+    import subprocess
+    import sys
+
+    hello = tmp_path / "hello.wasm"
+    hello.write_bytes(built["hello"])
+    p = subprocess.run([sys.executable, "-m", "wasmweld", "run", str(hello)], capture_output=True, check=False)
+    assert p.returncode == 0 and p.stdout.decode() == "hello from a component \u2713\n", p.stderr
+    p = subprocess.run([sys.executable, "-m", "wasmweld", "run", "--no-wasi", str(hello)], capture_output=True,
+                       check=False)
+    assert p.returncode == 1 and b"WASI is not granted" in p.stderr and p.stderr.count(b"\n") == 1
+    prov = tmp_path / "p.wasm"
+    prov.write_bytes(built["provider-world"])
+    cases = {
+        'echo-string("h\\u{e9}llo\\n")': '"héllo\\n"',
+        'echo-points([{x: 1, y: -2, label: "a"}])': '[{x: 1, y: -2, label: "a"}]',
+        'echo-shapes([circle(1.5), rect({x: 1, y: 2, label: "r"}), nothing])':
+            '[circle(1.5), rect({x: 1, y: 2, label: "r"}), nothing]',
+        'echo-results([ok(3), err("x")])': '[ok(3), err("x")]',
+        'echo-perms([{read, exec}, {}])': "[{read, exec}, {}]",
+        'echo-options([some("a"), none])': '[some("a"), none]',
+        "echo-tuples([(1, -5, true)])": "[(1, -5, true)]",
+        "echo-char('\U0001F600')": "'\U0001F600'",
+        "echo-f64(-inf)": "-inf",
+        "echo-colors([red, blue])": "[red, blue]",
+    }
+    for call, expect in cases.items():
+        rc, out, err = _cli("run", str(prov), "--invoke", P + call)
+        assert rc == 0 and out == expect + "\n", (call, out, err)
+    for bad, msg in (('echo-u32("x")', "expected an integer"), ("echo-u32(1, 2)", "argument"),
+                     ("echo-colors([purple])", "unknown enum case"), ("nope(1)", "does not export")):
+        rc, out, err = _cli("run", str(prov), "--invoke", P + bad)
+        assert rc == 1 and msg in err and err.startswith("error:") and err.count("\n") == 1, (bad, err)

@@ -34,7 +34,7 @@ from typing import Any
 
 from wasmweld.errors import ExecutionError, LinkError, WasmError
 
-__all__ = ["ComponentWorld", "ComponentHandle", "split_func_name"]
+__all__ = ["ComponentWorld", "ComponentHandle", "split_func_name", "component_source", "components_of"]
 
 _ids = itertools.count(1 << 20)
 
@@ -45,6 +45,34 @@ def split_func_name(name: str) -> tuple[str | None, str]:
         iface, _, func = name.rpartition("#")
         return iface, func
     return None, name
+
+
+def component_source(source: Any) -> bool:
+    """True if ``source`` (bytes, a path, a wasmweld Component) is a component binary."""
+    from wasmweld.component import Component, is_component
+
+    if isinstance(source, Component):
+        return True
+    if isinstance(source, (bytes, bytearray, memoryview)):
+        return is_component(source)
+    if isinstance(source, (str, os.PathLike)) and not (isinstance(source, str) and source.lstrip().startswith("(")):
+        try:
+            with open(os.fspath(source), "rb") as fh:
+                return is_component(fh.read(8))
+        except (OSError, ValueError):
+            return False
+    return False
+
+
+def components_of(world: Any) -> "ComponentWorld":
+    """The ComponentWorld holding the components of a :class:`~wasmweld.runtime.world.World`
+    (created on first use, with the World's WASI grant; its own store: components and core
+    modules of one World do not import from each other)."""
+    cw = getattr(world, "_components", None)
+    if cw is None:
+        cw = ComponentWorld(wasi=getattr(world, "wasi_options", None) or False)
+        world._components = cw
+    return cw
 
 
 def _imports_exports(data: bytes) -> tuple[dict, dict]:
@@ -421,3 +449,60 @@ def _first_line(e: BaseException) -> str:
     text = str(e).strip()
     lines = [ln.strip() for ln in text.splitlines() if ln.strip()]
     return "; ".join(lines[:3]) if lines else type(e).__name__
+
+
+def _wasi_for_cli(args, argv: list[str]):
+    from wasmweld.runtime.wasi import Preopen, WasiOptions
+
+    if getattr(args, "wasi", None) is False:
+        return False
+    pre = []
+    for d in getattr(args, "dir", []) or []:
+        host, _, guest = d.partition("::")
+        pre.append(Preopen(host, guest or host))
+    env = {}
+    for e in getattr(args, "env", []) or []:
+        k, eq, v = e.partition("=")
+        if not eq or not k:
+            raise LinkError(f"--env wants NAME=VALUE, got {e!r}")
+        env[k] = v
+    return WasiOptions(argv=tuple(argv), env=env, stdin="inherit", preopens=tuple(pre))
+
+
+def _exit_code(e: BaseException) -> int | None:
+    import re
+
+    m = re.search(r"[Ee]xited with i32 exit status (\d+)", str(e))
+    return int(m.group(1)) if m else None
+
+
+def run_component_cli(args) -> int:
+    """``wasmweld run COMPONENT [ARGS]`` (``wasi:cli/run``) and ``--invoke 'f(wave, ...)'``."""
+    import sys
+
+    from wasmweld.runtime.component_wave import parse_args, parse_call, to_wave
+
+    target = args.target
+    w = ComponentWorld(wasi=_wasi_for_cli(args, [os.path.basename(target), *args.args]))
+    h = w.add("main", target)
+    try:
+        if args.invoke is None:
+            runs = [n for n, (sort, _) in h.exports.items() if n.startswith("wasi:cli/run@") and sort == "instance"]
+            if not runs:
+                raise LinkError(f"{target}: the component exports no wasi:cli/run (use --invoke FUNC)")
+            result = w.invoke("main", runs[0] + "#run")
+            return 0 if getattr(result, "tag", "ok") == "ok" else 1
+        call = " ".join([args.invoke, *args.args]) if args.args else args.invoke
+        fname, argtext = parse_call(call)
+        f = w.func("main", fname)
+        ft = f.type(w.store)
+        values = parse_args(argtext, [t for _, t in ft.params])
+        result = w.invoke("main", fname, *values)
+    except ExecutionError as e:
+        code = _exit_code(e)
+        if code is not None:
+            return code
+        raise
+    if ft.result is not None:
+        sys.stdout.write(to_wave(result, ft.result) + "\n")
+    return 0
