@@ -147,3 +147,19 @@ def test_cli_replace_module(tmp_path):
            [bytes(s.raw) for i, s in enumerate(b.sections) if i != first]
     wasm_tools("validate", "-", input=out)
     assert _squash(component_wit(b)) == _squash(_reference_wit(data))
+
+
+def test_wit_of_a_10mb_real_world_component(tmp_path):
+    """StarlingMonkey (the engine of componentize-js) as a component: WASI 0.2.10 http, io, sockets..."""
+    from helpers import corpus_path
+
+    out = tmp_path / "sm.wasm"
+    wasm_tools("component", "new", str(corpus_path("wasisdk-starlingmonkey")), "--adapt",
+               f"wasi_snapshot_preview1={corpus_path('jco-p1-adapter-reactor')}", "-o", str(out))
+    data = out.read_bytes()
+    assert len(data) > 10_000_000
+    comp = parse_component(data)
+    assert comp.encode() is data
+    mine = component_wit(comp)
+    assert "wasi:http/types@0.2.10" in mine
+    assert _squash(mine) == _squash(_reference_wit(data))

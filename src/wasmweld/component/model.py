@@ -89,6 +89,7 @@ class Component:
         self._end = 8
         self._depth = 0
         self._entries: list[_Entry] = []
+        self._n_input = 0
 
     # -- construction -----------------------------------------------------------------------------
 
@@ -128,6 +129,7 @@ class Component:
                 sec = ComponentSection(sid, offset, pos, send, buf)
             self._entries.append(_Entry(sec, sid))
             pos = send
+        self._n_input = len(self._entries)
 
     # -- lazy decoding ----------------------------------------------------------------------------
 
@@ -300,21 +302,30 @@ class Component:
                 out.append(writer(it))
         return b"".join(out)
 
-    def _encode_entry(self, e: _Entry) -> bytes:
-        sec = e.sec
+    def _unchanged(self, e: _Entry) -> bool:
+        """True if entry ``e`` would encode as its input section."""
+        if e.sec is None:
+            return False
         if e.id in codec.ITEM_READERS:
-            if sec is not None and (e.items is None or (len(e.items) == len(e.orig)
-                                                        and all(a is b for a, b in zip(e.items, e.orig)))):
-                return bytes(sec.raw)
+            return e.items is None or (len(e.items) == len(e.orig) and all(a is b for a, b in zip(e.items, e.orig)))
+        if e.value is None:
+            return True
+        if e.value is not e.orig_value:
+            return False
+        if e.id == 1:
+            return e.value.encode() is e.value.data     # an untouched Module encodes to its input object
+        if e.id == 4:
+            return all(e.value._unchanged(x) for x in e.value._entries) and \
+                len(e.value._entries) == e.value._n_input
+        return True
+
+    def _encode_entry(self, e: _Entry):
+        if self._unchanged(e):
+            return e.sec.raw                              # a memoryview: joined without a copy
+        if e.id in codec.ITEM_READERS:
             payload = self._encode_items(e)
-        elif sec is not None and (e.value is None or e.value is e.orig_value) and e.id in (0, 9):
-            return bytes(sec.raw)
-        elif e.id == 1 or e.id == 4:
-            if e.value is None:
-                return bytes(sec.raw)
+        elif e.id in (1, 4):
             payload = e.value.encode()
-            if sec is not None and payload == sec.payload:
-                return bytes(sec.raw)
         elif e.id == 9:
             payload = codec.write_start(e.value)
         else:
@@ -322,7 +333,12 @@ class Component:
         return bytes((e.id,)) + write_u(len(payload)) + payload
 
     def encode(self) -> bytes:
-        """The component's bytes: identical to the input when nothing changed."""
+        """The component's bytes: identical to the input when nothing changed (the input object itself
+        when this is the outermost component and nothing was changed)."""
+        if len(self._entries) == self._n_input and all(self._unchanged(e) for e in self._entries):
+            if self._start == 0 and self._end == len(self._buf):
+                return self._buf
+            return bytes(self._buf[self._start:self._end])
         return COMPONENT_PREAMBLE + b"".join(self._encode_entry(e) for e in self._entries)
 
     def __repr__(self) -> str:
