@@ -154,6 +154,9 @@ def run(args) -> int:
         wasi = WasiOptions(dirs=list(args.dir), env=dict(args.env), inherit_stdio=args.inherit_stdio)
 
     data = read_input(args.input)
+    if data[:8] == b"\0asm\x0d\0\x01\0":  # a component: wasmweld.runtime.component_snapshot
+        from wasmweld.runtime.component_snapshot import snapshot_component_cli
+        return snapshot_component_cli(args, data, path, force, wasi)
     reports = []
     # an InitError (trap, fuel, deadline, ...) is printed like every other error, by
     # wasmweld.cli.main: one line, with the backtrace and the init's output tail joined in

@@ -22,7 +22,7 @@ from ..types import I32, I64, F32, F64, FuncType
 from . import typeval as tv
 from . import types as T
 
-__all__ = ["check_canon_options", "canon_problems", "flat_count", "needs_memory"]
+__all__ = ["check_canon_options", "canon_problems", "flat_count", "needs_memory", "CoreSpaces"]
 
 MAX_FLAT_PARAMS = 16
 MAX_FLAT_RESULTS = 1
@@ -95,7 +95,7 @@ def needs_memory(t, depth: int = 0) -> bool:
     return False
 
 
-class _Core:
+class CoreSpaces:
     """The core index spaces of a component that the checks need (func types where known, memory count)."""
 
     def __init__(self, comp):
@@ -144,7 +144,7 @@ def _module_exports(m) -> dict:
     return out
 
 
-def _opts_problems(c: T.Canon, core: _Core) -> list[str]:
+def _opts_problems(c: T.Canon, core: CoreSpaces) -> list[str]:
     problems = []
     seen_enc = None
     seen = set()
@@ -170,7 +170,7 @@ def _opts_problems(c: T.Canon, core: _Core) -> list[str]:
     return problems
 
 
-def _func_problems(c: T.Canon, ft: tv.FuncT, core: _Core) -> list[str]:
+def _func_problems(c: T.Canon, ft: tv.FuncT, core: CoreSpaces) -> list[str]:
     problems = []
     params = [t for _, t in ft.params]
     results = [] if ft.result is None else [ft.result]
@@ -215,7 +215,7 @@ def _func_problems(c: T.Canon, ft: tv.FuncT, core: _Core) -> list[str]:
 
 def canon_problems(comp) -> list[str]:
     """Every canonical-option problem of ``comp``'s own ``canon`` definitions, in file order."""
-    core = _Core(comp)
+    core = CoreSpaces(comp)
     try:
         scope = tv.evaluate(comp)
     except ValidationError as e:
