@@ -42,7 +42,7 @@ def _run(data: bytes, plan, wasi: Any):
 
     from wasmweld.preinit.snapshot import GlobalValue, MemorySnapshot, Snapshot, limit_memories, segment_ranges
     from wasmweld.runtime.component import compile_component, component_engine
-    from wasmweld.runtime.wasi import WasiOptions, make_wasi_config
+    from wasmweld.runtime.wasi import make_wasi_config
 
     engine = component_engine()
     store = wasmtime.Store(engine)
@@ -78,7 +78,7 @@ def _run(data: bytes, plan, wasi: Any):
             v = struct.unpack("<Q", struct.pack("<q", v))[0]
         globals_out.append(GlobalValue(gi, vt, v))
     dumps = []
-    for mi, name in plan.memories:
+    for _mi, name in plan.memories:
         blob = _call(store, inst, name, "a memory probe")
         dumps.append(bytes(blob))
     ranges = limit_memories([segment_ranges(d) for d in dumps])
