@@ -12,6 +12,12 @@ Tasks:
                              ``ComponentWorld`` and linked by interface name, through the first call; next to
                              wasmtime-py's component API instantiating the static composition directly.
 ``cross-component call``     one call passing a 1 KB string consumer -> provider -> back (per call, 200 calls).
+``component first call``     instantiate + first call of tests/fixtures/component/snap (an init building a
+                             20,000-entry table in 50 rounds runs lazily on the first call), snapshotted with
+                             ``wasmweld snapshot`` vs not.
+``js component``             when ``$WASMWELD_COMPONENTIZE_JS`` names a folder whose ``node_modules`` has
+                             @bytecodealliance/componentize-js: parse+encode of its output (12 MB) and the
+                             first call through a ComponentWorld.
 
 Run with ``python bench/run.py -k component``.
 """
@@ -142,4 +148,70 @@ def run(ctx):
             return time.perf_counter() - t0
         per = min(many() for _ in range(1 if ctx.quick else 3)) / n
         rows.append(ctx.row("cross-component call", "1 KB string", tool, per, calls=n))
+    rows += _snapshot_rows(ctx)
+    rows += _js_rows(ctx)
     return rows
+
+
+def _snapshot_rows(ctx):
+    from component_build import COMPONENT_FIXTURES, build_component
+
+    from wasmweld.runtime.component_snapshot import snapshot_component
+    from wasmweld.runtime.component_world import ComponentWorld
+
+    d = COMPONENT_FIXTURES / "snap"
+    plain = build_component((d / "snap.wat").read_text(), d, "snap")
+    snapped = snapshot_component(plain)
+
+    def first(data):
+        w = ComponentWorld()
+        w.add("x", data)
+        return w.invoke("x", "test:snap/api@0.1.0#get", 7)
+
+    assert first(plain) == first(snapped)
+    return [ctx.row("component first call", "snap (init: 1M table updates)", "wasmweld snapshot",
+                    ctx.time(lambda: first(snapped), warmup=1)),
+            ctx.row("component first call", "snap (init: 1M table updates)", "no snapshot",
+                    ctx.time(lambda: first(plain), warmup=1))]
+
+
+_JS_SRC = """
+let table = [];
+for (let i = 0; i < 20000; i++) table.push((i * 2654435761) % 1000003);
+export function hello(name) { return "Hello, " + name + "! " + table[name.length]; }
+"""
+_JS_WIT = "package local:hello; world hello { export hello: func(name: string) -> string; }"
+
+
+def _js_rows(ctx):
+    import os
+
+    from wasmweld.component import parse_component
+    from wasmweld.runtime.component_world import ComponentWorld
+
+    root = os.environ.get("WASMWELD_COMPONENTIZE_JS")
+    if not root or not (Path(root) / "node_modules" / "@bytecodealliance" / "componentize-js").is_dir():
+        ctx.log("js component rows skipped: set WASMWELD_COMPONENTIZE_JS to a folder with componentize-js installed")
+        return []
+    out = ctx.tmp / "js.component.wasm"
+    script = Path(root) / ".wasmweld-bench-build.mjs"     # ESM resolves packages from the script's folder
+    script.write_text(
+        "import { componentize } from '@bytecodealliance/componentize-js';\n"
+        "import { writeFile } from 'node:fs/promises';\n"
+        f"const {{ component }} = await componentize({_JS_SRC!r}, {_JS_WIT!r}, "
+        "{ disableFeatures: ['random', 'stdio', 'clocks', 'http', 'fetch-event'] });\n"
+        "await writeFile(process.argv[2], component);\n")
+    p = subprocess.run(["node", str(script), str(out)], cwd=root, capture_output=True, check=False)
+    if p.returncode != 0:
+        ctx.log("componentize-js failed:", p.stderr.decode(errors="replace")[:300])
+        return []
+    data = out.read_bytes()
+    name = f"componentize-js hello ({len(data) / 1e6:.1f} MB)"
+
+    def first():
+        w = ComponentWorld(wasi=True)
+        w.add("js", data)
+        return w.invoke("js", "hello", "bench")
+    return [ctx.row("component parse+encode", name, "wasmweld", ctx.time(lambda: parse_component(data).encode())),
+            ctx.row("js component first call (compile included)", name, "wasmweld ComponentWorld",
+                    ctx.time(first, repeats=1))]
