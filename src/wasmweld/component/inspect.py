@@ -25,11 +25,10 @@ from collections.abc import Iterator
 from ..binary.dump import DumpLine
 from ..binary.dump import dump as dump_module
 from ..binary.leb import read_u32
-from ..binary.reader import Reader
 from ..errors import DecodeError
 from . import codec
 from . import types as T
-from .model import COMPONENT_PREAMBLE, Component
+from .model import Component
 
 __all__ = ["collect", "render", "dump_lines", "item_text", "run_info"]
 
@@ -90,8 +89,8 @@ def collect(comp: Component) -> dict:
     sections = [{"id": s.id, "kind": s.kind, "name": s.name if s.id == 0 else None, "offset": s.offset,
                  "payload_offset": s.payload_offset, "size": s.size} for s in comp.sections]
     counts = {"core modules": len(comp.modules), "components": len(comp.components)}
-    for sid, name in _LIST_NAMES.items():
-        counts[name] = len(comp._all(sid))
+    for name in _LIST_NAMES.values():
+        counts[name] = len(getattr(comp, name.replace(" ", "_")))
     modules = []
     mod_secs = [s for s in comp.sections if s.id == 1]
     for i, (m, sec) in enumerate(zip(comp.modules, mod_secs)):
@@ -149,39 +148,35 @@ def _rows(data: bytes, start: int, end: int) -> Iterator[DumpLine]:
         yield DumpLine(p, data[p:min(end, p + 16)], "")
 
 
-def dump_lines(data: bytes, start: int = 0, end: int | None = None, depth: int = 0, *,
-               elide: int | None = 8) -> Iterator[DumpLine]:
-    """The annotated dump of the component in ``data[start:end]``; DecodeError after what decodes.
+def dump_lines(data: bytes, *, elide: int | None = 8, _comp: Component | None = None,
+               _depth: int = 0) -> Iterator[DumpLine]:
+    """The annotated dump of the component ``data``; DecodeError after what decodes.
     ``elide``: as for :func:`wasmweld.binary.dump.dump` (core modules' long raw runs)."""
+    from .model import parse_component
+
     data = bytes(data)
-    end = len(data) if end is None else end
-    if depth > 100:
-        raise DecodeError("component nesting too deep", start)
-    if data[start:start + 8] != COMPONENT_PREAMBLE:
-        raise DecodeError("not a component preamble", start)
+    if _depth > 100:
+        raise DecodeError("component nesting too deep", _comp.offset if _comp is not None else 0)
+    c = _comp if _comp is not None else parse_component(data)
+    start = c.offset
     yield DumpLine(start, data[start:start + 4], "magic")
     yield DumpLine(start + 4, data[start + 4:start + 8], "component version 0x0d, layer 1")
-    c = Component()
-    c._load(data, start, end, depth)
-    for e in c._entries:
-        sec = e.sec
+    for k, sec in enumerate(c.sections):
         yield DumpLine(sec.offset, data[sec.offset:sec.payload_offset], f"{sec.kind} section, size {sec.size}")
         if sec.id in codec.ITEM_READERS:
-            r = Reader(data, sec.payload_offset, sec.end)
-            n, p = read_u32(data, r.pos, r.end)
-            yield DumpLine(r.pos, data[r.pos:p], f"{n} count")
-            items = c._items(e)
-            for it in items:
-                a, b = e.spans[id(it)]
+            spans = c.section_spans(k)
+            n, p = read_u32(data, sec.payload_offset, sec.end)
+            yield DumpLine(sec.payload_offset, data[sec.payload_offset:p], f"{n} count")
+            for it, a, b in spans:
                 yield DumpLine(a, data[a:b], item_text(sec.id, it))
         elif sec.id == 1:
             base = sec.payload_offset
             for ln in dump_module(data[base:sec.end], elide=elide):
                 yield DumpLine(ln.offset + base, ln.bytes, ln.meaning)
         elif sec.id == 4:
-            yield from dump_lines(data, sec.payload_offset, sec.end, depth + 1, elide=elide)
+            yield from dump_lines(data, elide=elide, _comp=c.section_value(k), _depth=_depth + 1)
         elif sec.id == 9:
-            yield DumpLine(sec.payload_offset, data[sec.payload_offset:sec.end], f"start {c._value(e)}")
+            yield DumpLine(sec.payload_offset, data[sec.payload_offset:sec.end], f"start {c.section_value(k)}")
         else:
             yield DumpLine(sec.payload_offset, data[sec.payload_offset:sec.data_offset], f"name {sec.name!r}")
             yield from _rows(data, sec.data_offset, sec.end)

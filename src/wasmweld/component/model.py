@@ -257,6 +257,23 @@ class Component:
             raise ValueError(f"section {index} ({codec.SECTION_NAMES[e.id]}) has no item list")
         return self._items(e)
 
+    def section_spans(self, index: int) -> list[tuple[object, int, int]]:
+        """``(item, start, end)`` absolute byte spans of the items of input section ``index`` as read
+        (vector sections; for dumps). Decodes the section if needed."""
+        e = self._entries[index]
+        if e.sec is None or e.id not in codec.ITEM_READERS:
+            raise ValueError(f"section {index} has no items read from the input")
+        self._items(e)
+        return [(it, *e.spans[id(it)]) for it in e.orig]
+
+    def section_value(self, index: int):
+        """The Module (core module section), Component (component section), Start or CustomSection of
+        section ``index``."""
+        e = self._entries[index]
+        if e.id in codec.ITEM_READERS:
+            raise ValueError(f"section {index} is a vector section: use section_items")
+        return self._value(e)
+
     def module_data(self, i: int) -> bytes:
         """The bytes of the ``i``-th core module exactly as embedded (or as it encodes now)."""
         e = [x for x in self._entries if x.id == 1][i]

@@ -125,13 +125,14 @@ class Scope:
         self.externs: list[tuple[str, Ent]] = []    # ("import" | "export", Ent) in order
         self.budget: _Budget = parent.budget if parent is not None else _Budget()
 
-    def _get(self, space: list, i: int, what: str):
+    def get(self, space: list, i: int, what: str):
+        """``space[i]``, or ValidationError naming ``what`` when out of bounds."""
         if not isinstance(i, int) or not 0 <= i < len(space):
             raise ValidationError(f"unknown {what} {i}: {what} index out of bounds")
         return space[i]
 
     def type(self, i: int):
-        return self._get(self.types, i, "type")
+        return self.get(self.types, i, "type")
 
     def outer(self, count: int) -> "Scope":
         s = self
@@ -257,18 +258,18 @@ class Scope:
         space = {"func": self.funcs, "instance": self.instances, "component": self.components}.get(sort)
         if space is None:       # values (start results, value imports) are not tracked
             return Ent(sort, None)
-        return Ent(sort, self._get(space, index, sort))
+        return Ent(sort, self.get(space, index, sort))
 
     def alias(self, a) -> None:
         if isinstance(a, T.OuterAlias):
             if a.sort in ("type", "component"):
                 s = self.outer(a.count)
                 space = s.types if a.sort == "type" else s.components
-                (self.types if a.sort == "type" else self.components).append(self._get(space, a.index, a.sort))
+                (self.types if a.sort == "type" else self.components).append(self.get(space, a.index, a.sort))
             return
         if a.sort.startswith("core"):
             return
-        inst = self._get(self.instances, a.instance, "instance")
+        inst = self.get(self.instances, a.instance, "instance")
         ent = inst.exports.get(a.name)
         if ent is None:
             raise ValidationError(f"instance {a.instance} has no export named `{a.name}`")
@@ -401,7 +402,7 @@ def _component_items(scope: Scope, comp) -> None:
 
 def _instance(scope: Scope, item) -> None:
     if isinstance(item, T.ComponentInstantiate):
-        comp = scope._get(scope.components, item.component, "component")
+        comp = scope.get(scope.components, item.component, "component")
         args = {a.name: scope.item_ent(a.sort, a.index) for a in item.args}
         scope.instances.append(_instantiate(comp, args, scope.budget))
     else:
