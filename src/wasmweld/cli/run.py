@@ -125,7 +125,8 @@ def _artifact_fuel_hint(path: str, fuel) -> None:
 
 
 def run(args) -> int:
-    from wasmweld.runtime.component_world import component_source, run_component_cli
+    from wasmweld.cli.component_cmds import run_component_cli
+    from wasmweld.runtime.component_world import component_source
     if component_source(args.target):  # a component: wasi:cli/run, or --invoke 'f(WAVE args)'
         args.invoke = None if args.invoke is None else " ".join(args.invoke)
         return run_component_cli(args)

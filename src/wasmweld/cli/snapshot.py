@@ -155,7 +155,7 @@ def run(args) -> int:
 
     data = read_input(args.input)
     if data[:8] == b"\0asm\x0d\0\x01\0":  # a component: wasmweld.runtime.component_snapshot
-        from wasmweld.runtime.component_snapshot import snapshot_component_cli
+        from wasmweld.cli.component_cmds import snapshot_component_cli
         return snapshot_component_cli(args, data, path, force, wasi)
     reports = []
     # an InitError (trap, fuel, deadline, ...) is printed like every other error, by

@@ -20,7 +20,7 @@ from typing import Any
 
 from wasmweld.errors import InitError, SnapshotError
 
-__all__ = ["snapshot_component", "snapshot_component_cli"]
+__all__ = ["snapshot_component"]
 
 
 def _call(store, inst, name: str, what: str):
@@ -121,24 +121,3 @@ def _world_wasi(wasi: Any):
                            stderr=stream, preopens=tuple(Preopen(h, g) for h, g in wasi.dir_pairs()))
     return WasiOptions.coerce(wasi)
 
-
-def snapshot_component_cli(args, data: bytes, path: str, force: bool, wasi: Any) -> int:
-    """``wasmweld snapshot COMPONENT -o OUT`` (the options a component snapshot supports)."""
-    import sys
-
-    from wasmweld.cli.io import blame, write_output
-    from wasmweld.errors import WasmError
-
-    unsupported = [flag for flag, on in (("--fuel", args.fuel), ("--timeout", args.timeout),
-                                          ("--max-memory", args.max_memory), ("--rename-func", args.rename_func),
-                                          ("--report", args.report)) if on]
-    if unsupported:
-        raise WasmError(f"{', '.join(unsupported)}: not supported for components")
-    t0 = time.perf_counter()
-    with blame(args.input):
-        out = snapshot_component(data, args.init_func, wasi=wasi, keep_init_func=args.keep_init_func or None)
-    write_output(path, out, inputs=[args.input], force=force)
-    if not args.quiet:
-        print(f"snapshot: component {len(data)} -> {len(out)} bytes in {(time.perf_counter() - t0) * 1000:.1f} ms "
-              "(one core module rewritten, every other section unchanged)", file=sys.stderr)
-    return 0

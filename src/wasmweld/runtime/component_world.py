@@ -235,6 +235,9 @@ class ComponentWorld:
                     data = fh.read()
             except OSError as e:
                 raise WasmError(f"cannot read {source}: {e.strerror}") from None
+        from wasmweld.component import parse_component
+
+        parse_component(data).decode_all(modules=False)     # malformed: wasmweld's DecodeError with its offset
         handle = ComponentHandle(name, data, compile_component(data))
         self.components[name] = handle
         return handle
@@ -450,59 +453,3 @@ def _first_line(e: BaseException) -> str:
     lines = [ln.strip() for ln in text.splitlines() if ln.strip()]
     return "; ".join(lines[:3]) if lines else type(e).__name__
 
-
-def _wasi_for_cli(args, argv: list[str]):
-    from wasmweld.runtime.wasi import Preopen, WasiOptions
-
-    if getattr(args, "wasi", None) is False:
-        return False
-    pre = []
-    for d in getattr(args, "dir", []) or []:
-        host, _, guest = d.partition("::")
-        pre.append(Preopen(host, guest or host))
-    env = {}
-    for e in getattr(args, "env", []) or []:
-        k, eq, v = e.partition("=")
-        if not eq or not k:
-            raise LinkError(f"--env wants NAME=VALUE, got {e!r}")
-        env[k] = v
-    return WasiOptions(argv=tuple(argv), env=env, stdin="inherit", preopens=tuple(pre))
-
-
-def _exit_code(e: BaseException) -> int | None:
-    import re
-
-    m = re.search(r"[Ee]xited with i32 exit status (\d+)", str(e))
-    return int(m.group(1)) if m else None
-
-
-def run_component_cli(args) -> int:
-    """``wasmweld run COMPONENT [ARGS]`` (``wasi:cli/run``) and ``--invoke 'f(wave, ...)'``."""
-    import sys
-
-    from wasmweld.runtime.component_wave import parse_args, parse_call, to_wave
-
-    target = args.target
-    w = ComponentWorld(wasi=_wasi_for_cli(args, [os.path.basename(target), *args.args]))
-    h = w.add("main", target)
-    try:
-        if args.invoke is None:
-            runs = [n for n, (sort, _) in h.exports.items() if n.startswith("wasi:cli/run@") and sort == "instance"]
-            if not runs:
-                raise LinkError(f"{target}: the component exports no wasi:cli/run (use --invoke FUNC)")
-            result = w.invoke("main", runs[0] + "#run")
-            return 0 if getattr(result, "tag", "ok") == "ok" else 1
-        call = " ".join([args.invoke, *args.args]) if args.args else args.invoke
-        fname, argtext = parse_call(call)
-        f = w.func("main", fname)
-        ft = f.type(w.store)
-        values = parse_args(argtext, [t for _, t in ft.params])
-        result = w.invoke("main", fname, *values)
-    except ExecutionError as e:
-        code = _exit_code(e)
-        if code is not None:
-            return code
-        raise
-    if ft.result is not None:
-        sys.stdout.write(to_wave(result, ft.result) + "\n")
-    return 0
