@@ -39,6 +39,8 @@ def _tree_hash(*parts) -> str:
                     h.update(str(f.relative_to(part)).encode() + b"\0" + f.read_bytes())
         elif isinstance(part, Path):
             h.update(part.read_bytes())
+        elif isinstance(part, bytes):
+            h.update(part)
         else:
             h.update(str(part).encode())
         h.update(b"\1")
@@ -75,4 +77,21 @@ def build_component(core_wat: str, wit_dir: Path, world: str, *, encoding: str =
         core = wasm_tools("component", "embed", str(wit_dir), "-w", world, "--encoding", encoding, "-",
                           input=core)
         return wasm_tools("component", "new", "-", input=core)
+    return _cached(key, build)
+
+
+def build_c_component(c_source: Path, wit_dir: Path, world: str, adapter: Path) -> bytes:
+    """A component from C (wasi-libc reactor, clang) implementing ``world``, with the preview-1 ``adapter``."""
+    from helpers import compile_c
+
+    core = compile_c(c_source, target="wasm32-wasi", flags=["-mexec-model=reactor"])
+    key = _tree_hash("c", core, wit_dir, world, adapter, WASM_TOOLS.stat().st_size)
+
+    def build() -> bytes:
+        emb = wasm_tools("component", "embed", str(wit_dir), "-w", world, "-", input=core)
+        import tempfile
+        with tempfile.TemporaryDirectory() as d:
+            (Path(d) / "emb.wasm").write_bytes(emb)
+            return wasm_tools("component", "new", str(Path(d) / "emb.wasm"), "--adapt",
+                              f"wasi_snapshot_preview1={adapter}")
     return _cached(key, build)

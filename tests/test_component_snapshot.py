@@ -84,3 +84,22 @@ def test_snapshot_component_refusals(tmp_path):
     with contextlib.redirect_stderr(err):
         assert main(["snapshot", str(src), "--fuel", "10", "-o", str(tmp_path / "o.wasm")]) == 1
     assert "--fuel: not supported for components" in err.getvalue() and not (tmp_path / "o.wasm").exists()
+
+
+def test_snapshot_c_component_reading_a_file(tmp_path):
+    """A C component (wasi-libc + the preview-1 adapter, WASI 0.2 underneath): fopen in init."""
+    from component_build import build_c_component
+    from helpers import corpus_path
+
+    (tmp_path / "data").mkdir()
+    (tmp_path / "data" / "input.txt").write_text("seed file \u2713\n")
+    data = build_c_component(COMPONENT_FIXTURES / "snap_c" / "snap.c", COMPONENT_FIXTURES / "snap_c", "snap-c",
+                             corpus_path("jco-p1-adapter-reactor"))
+    grant = WasiOptions(preopens=(Preopen(str(tmp_path / "data"), "/data"),))
+    expect = _answers(data, F, wasi=grant)
+    out = snapshot_component(data, wasi=grant)
+    _only_module_changed(data, out)
+    assert _answers(out, F, wasi=True) == expect and expect[-1] == 1
+    w = ComponentWorld(wasi=True)
+    w.add("x", out)
+    assert w.invoke("x", F + "contents") == "seed file \u2713\n"

@@ -19,8 +19,10 @@ module of the component that exports the init function (``wizer-initialize`` by 
 3. the runner (:mod:`wasmweld.runtime.component_snapshot`) instantiates that component
    with its imports (WASI 0.2 where granted), calls the start function, the init
    function, and reads the state into a :class:`~wasmweld.preinit.snapshot.Snapshot`;
-4. :func:`put_back` rewrites the *original* module (:func:`wasmweld.preinit.rewrite.rewrite`)
-   and replaces it in the *original* component: every other byte stays as it was.
+4. :func:`put_back` rewrites the *original* module (:func:`wasmweld.preinit.rewrite.rewrite`),
+   makes a WASI reactor's ``_initialize`` (which the component calls at instantiation, and which
+   already ran) a no-op, and replaces the module in the *original* component: every other byte
+   stays as it was.
 
 Refused (SnapshotError): the module instantiated more than once or inside a nested
 component, 64-bit memories, v128 and reference globals, passive segments. Table
@@ -37,7 +39,7 @@ from ..binary.leb import write_u
 from ..errors import SnapshotError
 from ..module import Export, FuncBody, Module
 from ..module import parse as parse_module
-from ..preinit.instrument import DEFAULT_INIT_FUNCS, Instrumented, instrument
+from ..preinit.instrument import DEFAULT_INIT_FUNCS, REACTOR_INIT, Instrumented, instrument
 from ..types import I32, I64, ExternKind, FuncType, RecGroup, SubType
 from . import codec
 from . import types as T
@@ -209,6 +211,19 @@ def put_back(comp: Component, plan: ProbePlan, snap, *, keep_init_func: bool | N
         keep_init_func = any(isinstance(a, T.InstanceExportAlias) and a.name == init_name for a in comp.aliases)
     out_module = rewrite(parse_module(original.encode()), snap, init_export_name=init_name,
                          keep_init_func=keep_init_func, ran_exports=())
+    _reactor_init_done(out_module)
     result = Component.parse(comp.encode())
     result.replace_module(plan.module_index, out_module)
     return result.encode()
+
+
+def _reactor_init_done(m: Module) -> None:
+    """A WASI reactor's ``_initialize`` ran when the component was instantiated for the snapshot; the
+    component calls it again at every instantiation, so it becomes a no-op (as Wizer drops it)."""
+    exp = m.export(REACTOR_INIT)
+    if exp is None or exp.kind != ExternKind.FUNC:
+        return
+    k = exp.index - m.num_imported(ExternKind.FUNC)
+    ft = m.func_type(exp.index)
+    if k >= 0 and not ft.params and not ft.results:
+        m.code[k] = FuncBody.from_instrs([], [])
