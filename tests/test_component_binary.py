@@ -227,3 +227,39 @@ def test_mutated_components_never_crash():
                 step(c)
             except WasmError:
                 pass
+
+
+def test_component_type_custom_sections():
+    """``wasm-tools component embed`` puts the world in a core module as a component-type custom section."""
+    from wasmweld.component import component_type_sections
+
+    core = wasm_tools("component", "embed", "--dummy", str(COMPONENT_FIXTURES / "types"), "-w", "provider")
+    m = wasmweld.parse(core)
+    [(name, c)] = component_type_sections(m)
+    assert name.startswith("component-type")
+    assert c.encode() == m.custom(name).data
+    # the encoded world: component type "provider" declaring test:types/provider@0.1.0, a component type
+    # whose declarations import wasi:cli/stdout and export run and the interface
+    [exp] = c.exports
+    assert (str(exp.name), exp.sort) == ("provider", "type")
+    seen = []
+
+    def walk(t):
+        for d in getattr(t, "decls", ()):
+            if isinstance(d, (T.DeclImport, T.DeclExport)):
+                seen.append((type(d).__name__, str(d.name), d.desc.sort))
+            elif d.kind == "type":
+                walk(d.item)
+    for t in c.types:
+        walk(t)
+    assert ("DeclImport", "wasi:cli/stdout@0.2.0", "instance") in seen
+    assert ("DeclExport", "test:types/values@0.1.0", "instance") in seen
+    assert ("DeclExport", "[method]counter.incr", "func") in seen
+    assert ("DeclExport", "test:types/provider@0.1.0", "component") in seen
+    bad = bytearray(core)
+    pos = core.index(b"component-type") + 40
+    bad[pos:pos + 4] = b"\xff\xff\xff\xff"
+    try:
+        component_type_sections(wasmweld.parse(bytes(bad)))
+    except DecodeError as e:
+        assert "component-type" in str(e)

@@ -19,9 +19,12 @@ from __future__ import annotations
 
 from ..module import Module
 from ..module import parse as parse_module
-from .model import COMPONENT_PREAMBLE, Component, ComponentSection, is_component, parse_component
+from .model import (
+    COMPONENT_PREAMBLE, Component, ComponentSection, component_type_sections, is_component, parse_component,
+)
 
-__all__ = ["Component", "ComponentSection", "COMPONENT_PREAMBLE", "is_component", "parse_component", "parse"]
+__all__ = ["Component", "ComponentSection", "COMPONENT_PREAMBLE", "is_component", "parse_component", "parse",
+           "component_type_sections"]
 
 
 def parse(data, *, lazy: bool = True) -> Module | Component:

@@ -30,7 +30,7 @@ from ..module import parse as parse_module
 from . import codec
 
 __all__ = ["COMPONENT_VERSION", "COMPONENT_PREAMBLE", "MAX_NESTING", "ComponentSection", "Component",
-           "parse_component", "is_component"]
+           "parse_component", "is_component", "component_type_sections"]
 
 COMPONENT_VERSION = b"\x0d\x00\x01\x00"
 COMPONENT_PREAMBLE = b"\x00asm" + COMPONENT_VERSION
@@ -380,3 +380,19 @@ def parse_component(data, *, lazy: bool = True) -> Component:
     if not lazy:
         c.decode_all()
     return c
+
+
+def component_type_sections(module: Module) -> list[tuple[str, Component]]:
+    """The ``component-type:*`` custom sections of a core module (``wasm-tools component embed`` writes
+    them: the world, encoded as a component), decoded: ``[(section name, Component)]``.
+    A malformed one raises DecodeError naming the section."""
+    out = []
+    for cs in module.customs:
+        if cs.name.startswith("component-type"):
+            try:
+                c = parse_component(cs.data)
+                c.decode_all(modules=False)
+            except DecodeError as e:
+                raise DecodeError(f"custom section {cs.name!r}: {e.message}", e.offset, e.context) from None
+            out.append((cs.name, c))
+    return out
