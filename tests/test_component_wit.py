@@ -163,3 +163,35 @@ def test_wit_of_a_10mb_real_world_component(tmp_path):
     mine = component_wit(comp)
     assert "wasi:http/types@0.2.10" in mine
     assert _squash(mine) == _squash(_reference_wit(data))
+
+
+def test_nested_components_wit_extract_replace(tmp_path):
+    """A composition (provider and consumer nested in one component): wit, extract --all, replace a nested module."""
+    from test_component_world import _compose
+
+    from component_build import build_component
+
+    d = COMPONENT_FIXTURES / "values"
+    prov = build_component((d / "provider.wat").read_text(), d, "provider-world")
+    cons = build_component((d / "consumer.wat").read_text(), d, "consumer-world")
+    data = _compose(cons, prov)
+    comp = parse_component(data)
+    assert _squash(component_wit(comp)) == _squash(_reference_wit(data))
+    src = tmp_path / "c.wasm"
+    src.write_bytes(data)
+    p = _wasmweld("extract", str(src), "--all", "-o", str(tmp_path / "mods"))
+    assert p.returncode == 0, p.stderr
+    nested = [bytes(s.payload) for c in comp.components for s in c.sections if s.id == 1]
+    files = sorted((tmp_path / "mods").iterdir(), key=lambda f: int(f.stem[6:]))
+    assert [f.read_bytes() for f in files] == nested and len(nested) >= 4
+    # replace the first module of the second nested component: only that component's section changes
+    k = len([s for s in comp.components[0].sections if s.id == 1])
+    new = wasm_tools("strip", "--all", "-", input=nested[k])
+    (tmp_path / "m.wasm").write_bytes(new)
+    p = _wasmweld("extract", str(src), "--replace", str(k), str(tmp_path / "m.wasm"), "-o", str(tmp_path / "o.wasm"))
+    assert p.returncode == 0, p.stderr
+    out = parse_component((tmp_path / "o.wasm").read_bytes())
+    assert bytes(out.sections[0].raw) == bytes(comp.sections[0].raw)          # the provider, untouched
+    assert out.components[1].module_data(0) == new
+    assert [bytes(s.raw) for s in out.sections[2:]] == [bytes(s.raw) for s in comp.sections[2:]]
+    wasm_tools("validate", "-", input=out.encode())

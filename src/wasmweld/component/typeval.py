@@ -356,12 +356,12 @@ def _instantiate(comp: CompT, args: dict[str, Ent], budget: _Budget) -> InstT:
         arg = args.get(name)
         if arg is None:
             continue
-        if imp.sort == "type" and isinstance(imp.ty, Res):
-            mapping[id(imp.ty)] = arg.ty
+        if imp.sort == "type" and arg.sort == "type":
+            mapping[id(imp.ty)] = arg.ty            # the import's type stands for the argument's
         elif imp.sort == "instance" and isinstance(arg.ty, InstT):
             for n, e in imp.ty.exports.items():
                 a = arg.ty.exports.get(n)
-                if e.sort == "type" and isinstance(e.ty, Res) and a is not None:
+                if e.sort == "type" and a is not None and a.sort == "type":
                     mapping[id(e.ty)] = a.ty
     if not mapping:
         return InstT(comp.exports)      # nothing to substitute: share the types
