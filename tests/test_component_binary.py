@@ -263,3 +263,33 @@ def test_component_type_custom_sections():
         component_type_sections(wasmweld.parse(bytes(bad)))
     except DecodeError as e:
         assert "component-type" in str(e)
+
+
+def test_deeply_nested_value_types_bounded():
+    """list<list<...5000 deep...>>: a WasmError from wit, the checks and validate, never a RecursionError."""
+    from wasmweld.component.check import canon_problems
+    from wasmweld.component.wit import component_wit
+    from wasmweld.errors import ValidationError, WasmError
+    from wasmweld.runtime.component import validate_component
+
+    n = 5000
+    types = [T.List("u8")] + [T.List(i) for i in range(n)] + [T.FuncType((("x", n),), None)]
+
+    def sec(sid, items):
+        return _section(sid, write_u(len(items)) + b"".join(codec.ITEM_WRITERS[sid](x) for x in items))
+    data = (b"\0asm\x0d\0\x01\0" + sec(7, types)
+            + sec(10, [T.Import(T.ExternName("f"), T.ExternDesc("func", n + 1))])
+            + sec(8, [T.Canon("lower", (0,), (T.CanonOption("memory", 0),))]))
+    c = parse_component(data, lazy=False)
+    assert c.encode() == data
+    with pytest.raises(WasmError, match="too deep"):
+        component_wit(c)
+    assert canon_problems(c) == ["canon 0 (lower): memory index out of bounds: 0 (the component has 0)"]
+    with pytest.raises(ValidationError):
+        validate_component(data)
+    # the same types through an instance type: evaluated, printed, both bounded
+    inst = T.InstanceType(tuple(T.TypeDecl("type", t) for t in types)
+                          + (T.DeclExport(T.ExternName("f"), T.ExternDesc("func", n + 1)),))
+    data2 = b"\0asm\x0d\0\x01\0" + sec(7, [inst]) + sec(10, [T.Import(T.ExternName("i"), T.ExternDesc("instance", 0))])
+    with pytest.raises(WasmError, match="too deep"):
+        component_wit(parse_component(data2))

@@ -32,8 +32,8 @@ _SINGLE = ("memory", "realloc", "post-return", "callback", "core-type")
 
 def _flat(t, depth: int = 0) -> list:
     """The core types a value of component type ``t`` flattens to (canonical ABI)."""
-    if depth > 200:
-        raise ValidationError("type nesting too deep")
+    if depth > 100:
+        raise ValidationError("type nesting is too deep")
     if isinstance(t, str):
         return {"s64": [I64], "u64": [I64], "f32": [F32], "f64": [F64], "string": [I32, I32]}.get(t, [I32])
     t = tv.peel(t)
@@ -74,8 +74,8 @@ def flat_count(types) -> int:
 
 def needs_memory(t, depth: int = 0) -> bool:
     """True if a value of type ``t`` is passed through linear memory (contains a string or list)."""
-    if depth > 200:
-        return True
+    if depth > 100:
+        raise ValidationError("type nesting is too deep")
     if isinstance(t, str):
         return t == "string"
     t = tv.peel(t)

@@ -300,6 +300,7 @@ class _Subst:
         self.map = mapping
         self.memo: dict[int, Any] = {}
         self.budget = budget
+        self.depth = 0
 
     def __call__(self, t):
         if isinstance(t, str) or t is None:
@@ -308,6 +309,17 @@ class _Subst:
         if key in self.memo:
             return self.memo[key]
         self.budget.spend()
+        self.depth += 1
+        try:
+            if self.depth > MAX_DEPTH:
+                raise ValidationError("type nesting is too deep")
+            out = self._subst(t, key)
+        finally:
+            self.depth -= 1
+        self.memo[key] = out
+        return out
+
+    def _subst(self, t, key: int):
         if key in self.map:
             out = self.map[key]
         elif isinstance(t, Alias):
@@ -324,7 +336,6 @@ class _Subst:
             out = InstT({n: self.ent(e) for n, e in t.exports.items()})
         else:
             out = t
-        self.memo[key] = out
         return out
 
     def _def(self, t: Def):

@@ -30,7 +30,11 @@ from typing import Any
 from ..errors import WasmError
 from . import typeval as tv
 
-__all__ = ["WType", "WFunc", "WInterface", "WPackage", "WitWorld", "decode_world", "component_wit", "KEYWORDS"]
+__all__ = ["WType", "WFunc", "WInterface", "WPackage", "WitWorld", "decode_world", "component_wit", "KEYWORDS",
+           "MAX_NESTING"]
+
+#: deepest nesting of anonymous value types decoded or printed (list<list<...>>)
+MAX_NESTING = 100
 
 KEYWORDS = frozenset("""use type func u8 u16 u32 u64 s8 s16 s32 s64 f32 f64 float32 float64 char resource record
 flags variant enum bool string option result future stream list own borrow _ as from static interface tuple world
@@ -114,6 +118,7 @@ class _Decoder:
         self.type_map: dict[int, WType] = {}
         self.keep: list = []            # keeps keys of type_map alive (ids stay unique)
         self.resources: dict[int, dict[str, WType]] = {}
+        self.depth = 0
 
     def _map(self, obj, wt: WType) -> None:
         self.keep.append(obj)
@@ -141,7 +146,13 @@ class _Decoder:
         if isinstance(d, tv.Def) and d.kind == "prim":
             kind, data = "type", d.data
         else:
-            kind, data = self.defined(d)
+            self.depth += 1
+            if self.depth > MAX_NESTING:
+                raise WitError("type nesting is too deep")
+            try:
+                kind, data = self.defined(d)
+            finally:
+                self.depth -= 1
         if kind in ("resource", "record", "enum", "variant", "flags"):
             raise WitError(f"unexpected unnamed type of kind '{kind}'")
         wt = WType(None, kind, data, None)
@@ -337,39 +348,47 @@ class _Printer:
     def line(self, text: str = "") -> None:
         self.lines.append(("  " * self.indent + text) if text else "")
 
-    def tname(self, t) -> str:
+    def tname(self, t, depth: int = 0) -> str:
         if isinstance(t, str):
             return t
         if t.name is not None:
             return _esc(t.name)
+        if depth > MAX_NESTING:
+            raise WitError("type nesting is too deep")
+        return self._anon(t, depth + 1)
+
+    def _anon(self, t, depth: int) -> str:
         k, x = t.kind, t.data
+        def tname(u):
+            return self.tname(u, depth)
+
         if k == "handle-own":
             return _esc(x.name)
         if k == "handle-borrow":
             return f"borrow<{_esc(x.name)}>"
         if k == "tuple":
-            return "tuple<" + ", ".join(self.tname(a) for a in x) + ">"
+            return "tuple<" + ", ".join(tname(a) for a in x) + ">"
         if k == "option":
-            return f"option<{self.tname(x)}>"
+            return f"option<{tname(x)}>"
         if k == "result":
             ok, err = x
             if ok is None and err is None:
                 return "result"
             if ok is None:
-                return f"result<_, {self.tname(err)}>"
+                return f"result<_, {tname(err)}>"
             if err is None:
-                return f"result<{self.tname(ok)}>"
-            return f"result<{self.tname(ok)}, {self.tname(err)}>"
+                return f"result<{tname(ok)}>"
+            return f"result<{tname(ok)}, {tname(err)}>"
         if k == "list":
-            return f"list<{self.tname(x)}>"
+            return f"list<{tname(x)}>"
         if k == "fixed-list":
-            return f"list<{self.tname(x[0])}, {x[1]}>"
+            return f"list<{tname(x[0])}, {x[1]}>"
         if k == "map":
-            return f"map<{self.tname(x[0])}, {self.tname(x[1])}>"
+            return f"map<{tname(x[0])}, {tname(x[1])}>"
         if k == "type":
-            return self.tname(x)
+            return tname(x)
         if k in ("future", "stream"):
-            return k if x is None else f"{k}<{self.tname(x)}>"
+            return k if x is None else f"{k}<{tname(x)}>"
         raise WitError(f"resolve has an unnamed {k} type")
 
     def func_sig(self, f: WFunc) -> str:
