@@ -16,7 +16,7 @@
       }
     }
 
-The same text as ``wasm-tools component wit`` (whitespace aside): the world
+The same text as ``wasm-tools component wit``: the world
 ``root`` of package ``root:component`` and the foreign packages it uses
 (see :mod:`wasmweld.component.wit`). ``-o FILE`` writes it to a file.
 """

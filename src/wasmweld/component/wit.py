@@ -1,7 +1,7 @@
 """A component's WIT world: decoded from its imports and exports, printed as WIT text.
 
 ``wasmweld wit app.wasm`` prints what ``wasm-tools component wit app.wasm`` prints
-(whitespace aside): the component's world, named ``root`` in package
+(the same text, blank lines included): the component's world, named ``root`` in package
 ``root:component``, followed by each foreign package whose interfaces it uses::
 
     package root:component;
@@ -344,6 +344,13 @@ class _Printer:
         self.w = world
         self.lines: list[str] = []
         self.indent = 0
+        self.any_items = False
+
+    def new_item(self) -> None:
+        """A blank line between items of a block (not before the first), as wit-component prints."""
+        if self.any_items:
+            self.line()
+        self.any_items = True
 
     def line(self, text: str = "") -> None:
         self.lines.append(("  " * self.indent + text) if text else "")
@@ -464,7 +471,10 @@ class _Printer:
         for iface, names in uses:
             items = ", ".join(_esc(a) if a == b else f"{_esc(b)} as {_esc(a)}" for a, b in names)
             self.line(f"use {self.path(iface, pkg)}.{{{items}}};")
+        if uses:
+            self.any_items = True
         for t in declare:
+            self.new_item()
             if t.kind == "resource":
                 self.resource(t, resource_funcs.get(id(t), []))
             else:
@@ -478,9 +488,12 @@ class _Printer:
                 rf.setdefault(id(f.resource), []).append(f)
             else:
                 free.append(f)
+        prev, self.any_items = self.any_items, False
         self.types(iface, list(iface.types.items()), rf, pkg)
         for f in free:
+            self.new_item()
             self.line(f"{_esc(f.item_name)}: {self.func_sig(f)};")
+        self.any_items = prev
 
     def world_item(self, direction: str, key, kind: str, item) -> None:
         pkg = self.w.main
@@ -509,9 +522,13 @@ class _Printer:
                 funcs.append((key, kind, item))
             else:
                 self.world_item("import", key, kind, item)
+                self.any_items = True
         self.types(w, types, rf, w.main)
         for key, kind, item in funcs:
             self.world_item("import", key, kind, item)
+            self.any_items = True
+        if w.exports:
+            self.new_item()
         for key, kind, item in w.exports:
             self.world_item("export", key, kind, item)
 
@@ -523,7 +540,10 @@ class _Printer:
         self.world()
         self.indent -= 1
         self.line("}")
-        for pkg in self.w.packages.values():
+        for i, pkg in enumerate(self.w.packages.values()):
+            if i:
+                self.line()
+                self.line()
             self.line(f"package {pkg.id} {{")
             self.indent += 1
             for iface in pkg.interfaces.values():
@@ -534,10 +554,9 @@ class _Printer:
                 self.line("}")
             self.indent -= 1
             self.line("}")
-            self.line()
         return "\n".join(self.lines).rstrip("\n") + "\n"
 
 
 def component_wit(component) -> str:
-    """The WIT text of ``component``'s world (what ``wasm-tools component wit`` prints, whitespace aside)."""
+    """The WIT text of ``component``'s world (what ``wasm-tools component wit`` prints)."""
     return _Printer(decode_world(component)).run()
