@@ -55,17 +55,19 @@ def run_component_cli(args) -> int:
     from wasmweld.runtime.component_world import ComponentWorld
 
     target = args.target
-    w = ComponentWorld(wasi=_wasi_for_cli(args, [os.path.basename(target), *args.args]))
+    extra = list(getattr(args, "args", None) or [])
+    w = ComponentWorld(wasi=_wasi_for_cli(args, [os.path.basename(target), *extra]))
     with blame(target):
         h = w.add("main", target)
     try:
-        if args.invoke is None:
+        invoke = getattr(args, "invoke", None)
+        if invoke is None:
             runs = [n for n, (sort, _) in h.exports.items() if n.startswith("wasi:cli/run@") and sort == "instance"]
             if not runs:
                 raise LinkError(f"{target}: the component exports no wasi:cli/run (use --invoke FUNC)")
             result = w.invoke("main", runs[0] + "#run")
             return 0 if getattr(result, "tag", "ok") == "ok" else 1
-        call = " ".join([args.invoke, *args.args]) if args.args else args.invoke
+        call = " ".join([invoke, *extra]) if extra else invoke
         fname, argtext = parse_call(call)
         f = w.func("main", fname)
         ft = f.type(w.store)
@@ -89,16 +91,17 @@ def snapshot_component_cli(args, data: bytes, path: str, force: bool, wasi: Any)
     from wasmweld.errors import WasmError
     from wasmweld.runtime.component_snapshot import snapshot_component
 
-    unsupported = [flag for flag, on in (("--fuel", args.fuel), ("--timeout", args.timeout),
-                                          ("--max-memory", args.max_memory), ("--rename-func", args.rename_func),
-                                          ("--report", args.report)) if on]
+    unsupported = [flag for flag, attr in (("--fuel", "fuel"), ("--timeout", "timeout"), ("--max-memory", "max_memory"),
+                                           ("--rename-func", "rename_func"), ("--report", "report"))
+                   if getattr(args, attr, None)]
     if unsupported:
         raise WasmError(f"{', '.join(unsupported)}: not supported for components")
     t0 = time.perf_counter()
     with blame(args.input):
-        out = snapshot_component(data, args.init_func, wasi=wasi, keep_init_func=args.keep_init_func or None)
+        out = snapshot_component(data, getattr(args, "init_func", None), wasi=wasi,
+                                 keep_init_func=getattr(args, "keep_init_func", False) or None)
     write_output(path, out, inputs=[args.input], force=force)
-    if not args.quiet:
+    if not getattr(args, "quiet", False):
         print(f"snapshot: component {len(data)} -> {len(out)} bytes in {(time.perf_counter() - t0) * 1000:.1f} ms "
               "(one core module rewritten, every other section unchanged)", file=sys.stderr)
     return 0

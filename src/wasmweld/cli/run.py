@@ -128,7 +128,8 @@ def run(args) -> int:
     from wasmweld.cli.component_cmds import run_component_cli
     from wasmweld.runtime.component_world import component_source
     if component_source(args.target):  # a component: wasi:cli/run, or --invoke 'f(WAVE args)'
-        args.invoke = None if args.invoke is None else " ".join(args.invoke)
+        if isinstance(args.invoke, list):
+            args.invoke = " ".join(args.invoke)
         return run_component_cli(args)
     if args.invoke is not None:
         if args.args:
