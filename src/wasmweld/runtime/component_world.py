@@ -193,6 +193,23 @@ def _has_resource(ty, depth: int = 0) -> bool:
     return False
 
 
+def _has_record(ty, depth: int = 0) -> bool:
+    """True if values of ``ty`` may hold records (where plain dicts are accepted)."""
+    from wasmtime import component as wc
+
+    if ty is None or depth > 50:
+        return False
+    if isinstance(ty, wc.RecordType):
+        return True
+    if isinstance(ty, wc.ListType):
+        return _has_record(ty.element, depth + 1)
+    if isinstance(ty, wc.TupleType):
+        return any(_has_record(t, depth + 1) for t in ty.elements)
+    if isinstance(ty, (wc.VariantType, wc.OptionType, wc.ResultType)):
+        return any(_has_record(t, depth + 1) for _, t in ty._cases())
+    return False
+
+
 def _records_in(ty, value):
     """Plain dicts accepted for records: turn them into ``wasmtime.component.Record``."""
     return _walk(ty, value, lambda kind, rty, v: v)
@@ -216,6 +233,7 @@ class ComponentWorld:
         self._linker = None
         self._defined: set[str] = set()
         self._learnt: dict[tuple[str, str], Any] = {}
+        self._funcs: dict[tuple[str, str], tuple] = {}
 
     # -- adding ------------------------------------------------------------------------------------
 
@@ -433,11 +451,16 @@ class ComponentWorld:
         dicts for records); returns the result value (None for no result)."""
         import wasmtime
 
-        f = self.func(name, func)
-        ft = f.type(self.store)
-        if len(values) != len(ft.params):
-            raise ExecutionError(f"{func}: {len(ft.params)} argument(s) expected, {len(values)} given")
-        args = tuple(_records_in(t, v) for (_, t), v in zip(ft.params, values))
+        cached = self._funcs.get((name, func))
+        if cached is None:
+            f = self.func(name, func)
+            params = [t for _, t in f.type(self.store).params]
+            records = any(_has_record(t) for t in params)
+            cached = self._funcs[(name, func)] = (f, params, records)
+        f, params, records = cached
+        if len(values) != len(params):
+            raise ExecutionError(f"{func}: {len(params)} argument(s) expected, {len(values)} given")
+        args = tuple(_records_in(t, v) for t, v in zip(params, values)) if records else values
         try:
             out = f(self.store, *args)
             f.post_return(self.store)
