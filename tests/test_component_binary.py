@@ -293,3 +293,21 @@ def test_deeply_nested_value_types_bounded():
     data2 = b"\0asm\x0d\0\x01\0" + sec(7, [inst]) + sec(10, [T.Import(T.ExternName("i"), T.ExternDesc("instance", 0))])
     with pytest.raises(WasmError, match="too deep"):
         component_wit(parse_component(data2))
+
+
+def test_imports_exports_with_their_types():
+    from wasmweld.component import typeval as tv
+
+    c = parse_component(build_dummy(COMPONENT_FIXTURES / "types", "provider"))
+    ext = c.extern_types()
+    assert set(ext) == {"wasi:cli/stdout@0.2.0", "run", "test:types/values@0.1.0"}
+    d, stdout = ext["wasi:cli/stdout@0.2.0"]
+    assert d == "import" and stdout.sort == "instance"
+    assert isinstance(stdout.ty.exports["get-stdout"].ty, tv.FuncT)
+    d, run = ext["run"]
+    assert d == "export" and run.ty.params == () and run.ty.result == "string"
+    values = ext["test:types/values@0.1.0"][1].ty.exports
+    point = tv.peel(values["point"].ty)
+    assert point.kind == "record" and [n for n, _ in point.data] == ["x", "y", "label"]
+    assert isinstance(tv.peel(values["counter"].ty), tv.Res)
+    assert c.wit().startswith("package root:component;")

@@ -257,6 +257,19 @@ class Component:
             raise ValueError(f"section {index} ({codec.SECTION_NAMES[e.id]}) has no item list")
         return self._items(e)
 
+    def extern_types(self) -> dict[str, tuple[str, object]]:
+        """``{name: (direction, Ent)}`` for every import and export, with the type resolved through the
+        index spaces (:mod:`wasmweld.component.typeval`: ``Ent.sort``, ``Ent.ty`` a FuncT/InstT/... )."""
+        from .typeval import evaluate
+
+        return {e.name.name: (d, e) for d, e in evaluate(self).externs}
+
+    def wit(self) -> str:
+        """The component's WIT world as text (:func:`wasmweld.component.wit.component_wit`)."""
+        from .wit import component_wit
+
+        return component_wit(self)
+
     def section_spans(self, index: int) -> list[tuple[object, int, int]]:
         """``(item, start, end)`` absolute byte spans of the items of input section ``index`` as read
         (vector sections; for dumps). Decodes the section if needed."""
