@@ -41,9 +41,11 @@ _LAZY = {
     **dict.fromkeys(("MergePlan", "merge", "merge_plan"), "wasmweld.link"),
     **dict.fromkeys(
         ("ConstExpr", "CustomSection", "Data", "Elem", "Export", "FuncBody", "Global", "Import", "Module",
-         "Section", "Table", "Tag", "parse"),
+         "Section", "Table", "Tag"),
         "wasmweld.module",
     ),
+    # parse: a Module, or a Component for component binaries
+    **dict.fromkeys(("Component", "parse"), "wasmweld.component"),
     **dict.fromkeys(("SnapshotReport", "snapshot"), "wasmweld.preinit"),
     **dict.fromkeys(
         ("ABSTRACT_HEAP_CODES", "ABSTRACT_HEAP_NAMES", "EXNREF", "EXTERNREF", "F32", "F64", "FUNCREF", "I8",
@@ -106,7 +108,7 @@ __all__ = [
     "__version__",
     # binary core
     "parse", "Module", "Section", "Import", "Export", "Global", "Table", "Elem", "Data", "Tag", "FuncBody",
-    "ConstExpr", "CustomSection", "validate", "check_wellformed",
+    "ConstExpr", "CustomSection", "validate", "check_wellformed", "Component",
     # types
     "NumType", "I32", "I64", "F32", "F64", "V128", "PackedType", "I8", "I16", "RefType", "FUNCREF", "EXTERNREF",
     "EXNREF", "HeapType", "ValType", "StorageType", "ABSTRACT_HEAP_CODES", "ABSTRACT_HEAP_NAMES", "FieldType",

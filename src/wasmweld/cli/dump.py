@@ -54,6 +54,8 @@ def run(args) -> int:
     out = sys.stdout
     batch: list[str] = []
     try:
+        if data[:8] == b"\0asm\x0d\0\x01\0":  # a component: wasmweld.component.inspect
+            from wasmweld.component.inspect import dump_lines as dump
         for text in format_lines(dump(data, elide=rows), offset_width=width, max_rows=rows):
             batch.append(text)
             if len(batch) >= _BATCH:

@@ -335,6 +335,9 @@ def run(args) -> int:
     from wasmweld.cli.io import display_name, read_input
 
     data = read_input(args.file)
+    if data[:8] == b"\0asm\x0d\0\x01\0":  # a component: wasmweld.component.inspect
+        from wasmweld.component.inspect import run_info
+        return run_info(args, data, display_name(args.file))
     info, m = _collect(data)
     if args.json:
         sys.stdout.write(json.dumps({"schema": 1, **info}, indent=2, ensure_ascii=False) + "\n")

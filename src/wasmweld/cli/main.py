@@ -41,6 +41,7 @@ __all__ = ["SUBCOMMANDS", "build_parser", "main"]
 SUBCOMMANDS: list[str] = [
     "info", "dump", "validate", "merge", "graph", "edit", "strip", "metadata", "snapshot", "run", "compile",
 ]
+SUBCOMMANDS += ["wit", "extract"]  # components (wasmweld.component)
 
 _RUN = "_wasmweld_run"
 

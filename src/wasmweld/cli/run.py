@@ -210,6 +210,12 @@ def run(args) -> int:
             except SystemExit as exc:  # a usage error in the options after TARGET
                 return exc.code if isinstance(exc.code, int) else 2
         args.args = guest
+    from wasmweld.cli.component_cmds import run_component_cli
+    from wasmweld.runtime.component_world import component_source
+    if component_source(args.target):  # a component: wasi:cli/run, or --invoke 'f(WAVE args)'
+        if isinstance(args.invoke, list):
+            args.invoke = " ".join(args.invoke)
+        return run_component_cli(args)
     if args.invoke is not None:
         args.invoke, args.args = args.invoke[0], list(args.invoke[1:]) + list(args.args)
     outcome = _run(args)

@@ -268,6 +268,9 @@ def run(args) -> int:
         (None if args.no_limits else DEFAULT_MAX_MEMORY)
 
     data = read_input(args.input)
+    if data[:8] == b"\0asm\x0d\0\x01\0":  # a component: wasmweld.runtime.component_snapshot
+        from wasmweld.cli.component_cmds import snapshot_component_cli
+        return snapshot_component_cli(args, data, path, force, wasi)
     reports = []
     # an InitError (trap, fuel, deadline, ...) is printed like every other error, by
     # wasmweld.cli.main: one line, with the backtrace and the init's output tail joined in

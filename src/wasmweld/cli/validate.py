@@ -51,8 +51,12 @@ def run(args) -> int:
         name = display_name(path)
         try:
             data = read_input(path)
-            parse(data, lazy=False)
-            validate_bytes(data)
+            if data[:8] == b"\0asm\x0d\0\x01\0":  # a component: decode, canonical options, wasmtime
+                from wasmweld.runtime.component import validate_component
+                validate_component(data)
+            else:
+                parse(data, lazy=False)
+                validate_bytes(data)
         except (DecodeError, ValidationError) as exc:
             status = 1
             print(f"{name}: {one_line(exc)}", file=sys.stderr)

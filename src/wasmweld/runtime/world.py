@@ -235,7 +235,11 @@ class World:
         an object with ``.encode()`` (a ``wasmweld.Module``). ``export_all`` additionally
         exports every function so that :meth:`get_fn_idx` reaches non-exported ones.
         A module with a ``dylink.0`` section is loaded like :meth:`dlopen` does.
+        A component is hosted by :mod:`wasmweld.runtime.component_world` (returns its handle).
         """
+        from wasmweld.runtime.component_world import component_source, components_of
+        if component_source(source):
+            return components_of(self).add(name, source)
         self._check_name(name)
         wasm, module, path = self._read_source(source, name)
         if wasm is not None:
@@ -729,7 +733,10 @@ class World:
         return Function(ext, self.store, f"{e.name}.{name}", e.bad_exports.get(name), self._lock)
 
     def invoke(self, module: str | int, name: str, *args):
-        """Call ``module.name(*args)``."""
+        """Call ``module.name(*args)`` (a component: ``name`` is ``"f"`` or ``"pkg:ns/iface@v#f"``)."""
+        components = getattr(self, "_components", None)
+        if components is not None and module in components.components:
+            return components.invoke(module, name, *args)
         return self.get_fn(module, name)(*args)
 
     def get_fn_idx(self, module_idx: int | str, func_idx: int) -> Function:

@@ -1,0 +1,217 @@
+"""Component benchmarks (issue 11): reading/writing a 10 MB component, World start-up, cross-component calls.
+
+Tasks:
+
+``component parse+encode``   ``parse_component(data).encode()`` of StarlingMonkey (the JS engine inside
+                             componentize-js) made a component with ``wasm-tools component new`` and the
+                             preview-1 adapter from the corpus (10.5 MB); lazy, so this is the floor.
+``component decode+encode``  every component-level item and nested component decoded, then encoded.
+``component wit``            ``component_wit`` (decode the world, print WIT) next to ``wasm-tools component wit``
+                             (a child process: start-up included).
+``component world start``    a consumer and a provider component (tests/fixtures/component/values) added to a
+                             ``ComponentWorld`` and linked by interface name, through the first call; next to
+                             wasmtime-py's component API instantiating the static composition directly.
+``cross-component call``     one call passing a 1 KB string consumer -> provider -> back (per call, 200 calls).
+``component first call``     instantiate + first call of tests/fixtures/component/snap (an init building a
+                             20,000-entry table in 50 rounds runs lazily on the first call), snapshotted with
+                             ``wasmweld snapshot`` vs not.
+``js component``             when ``$WASMWELD_COMPONENTIZE_JS`` names a folder whose ``node_modules`` has
+                             @bytecodealliance/componentize-js: parse+encode of its output (12 MB) and the
+                             first call through a ComponentWorld.
+
+Run with ``python bench/run.py -k component``.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE.parent / "tests"))
+
+C = "test:values/consumer@0.1.0#echo-string"
+
+
+def _sm_component(ctx) -> bytes | None:
+    from component_build import WASM_TOOLS
+
+    core = ctx.corpus("wasisdk-starlingmonkey")
+    adapter = ctx.corpus("jco-p1-adapter-reactor")
+    out = ctx.tmp / "sm.component.wasm"
+    if not out.exists():
+        p = subprocess.run([str(WASM_TOOLS), "component", "new", str(core), "--adapt",
+                            f"wasi_snapshot_preview1={adapter}", "-o", str(out)], capture_output=True, check=False)
+        if p.returncode != 0:
+            ctx.log("component new failed:", p.stderr.decode(errors="replace")[:200])
+            return None
+    return out.read_bytes()
+
+
+def _values(ctx):
+    from component_build import COMPONENT_FIXTURES, build_component
+
+    d = COMPONENT_FIXTURES / "values"
+    prov = build_component((d / "provider.wat").read_text(), d, "provider-world")
+    cons = build_component((d / "consumer.wat").read_text(), d, "consumer-world")
+    return prov, cons
+
+
+def _composition(prov: bytes, cons: bytes) -> bytes:
+    from wasmweld.binary.leb import write_u
+    from wasmweld.component import COMPONENT_PREAMBLE, codec
+    from wasmweld.component import types as T
+
+    def section(sid, payload):
+        return bytes((sid,)) + write_u(len(payload)) + payload
+
+    def vec(sid, items):
+        return section(sid, write_u(len(items)) + b"".join(codec.ITEM_WRITERS[sid](i) for i in items))
+
+    p, c = "test:values/provider@0.1.0", "test:values/consumer@0.1.0"
+    return (COMPONENT_PREAMBLE + section(4, prov) + section(4, cons) + vec(5, [T.ComponentInstantiate(0, ())])
+            + vec(6, [T.InstanceExportAlias("instance", 0, p)])
+            + vec(5, [T.ComponentInstantiate(1, (T.InstantiateArg(p, "instance", 1),))])
+            + vec(6, [T.InstanceExportAlias("instance", 2, c)])
+            + vec(11, [T.Export(T.ExternName(p), "instance", 1), T.Export(T.ExternName(c), "instance", 3)]))
+
+
+def _direct(composed: bytes):
+    import wasmtime
+    from wasmtime import component as wc
+
+    from wasmweld.runtime.component import component_engine
+
+    store = wasmtime.Store(component_engine())
+    inst = wc.Linker(store.engine).instantiate(store, wc.Component(store.engine, composed))
+    iface, _, name = C.rpartition("#")
+    f = inst.get_func(store, inst.get_export_index(store, name, inst.get_export_index(store, iface)))
+
+    def call(s):
+        out = f(store, s)
+        f.post_return(store)
+        return out
+    return call
+
+
+def _world(prov: bytes, cons: bytes):
+    from wasmweld.runtime.component_world import ComponentWorld
+
+    w = ComponentWorld()
+    w.add("app", cons)
+    w.add("lib", prov)
+    return lambda s: w.invoke("app", C, s)
+
+
+def run(ctx):
+    from component_build import WASM_TOOLS
+
+    from wasmweld.component import parse_component
+    from wasmweld.component.wit import component_wit
+
+    rows = []
+    sm = _sm_component(ctx)
+    if sm is not None:
+        name = f"starlingmonkey.component ({len(sm) / 1e6:.1f} MB)"
+        rows.append(ctx.row("component parse+encode", name, "wasmweld",
+                            ctx.time(lambda: parse_component(sm).encode())))
+
+        def full():
+            c = parse_component(sm)
+            c.decode_all(modules=False)
+            return c.encode()
+        rows.append(ctx.row("component decode+encode", name, "wasmweld", ctx.time(full)))
+        rows.append(ctx.row("component wit", name, "wasmweld", ctx.time(lambda: component_wit(parse_component(sm)))))
+        path = ctx.tmp / "sm.component.wasm"
+        rows.append(ctx.row("component wit", name, "wasm-tools", ctx.time(
+            lambda: subprocess.run([str(WASM_TOOLS), "component", "wit", str(path)], capture_output=True,
+                                   check=True))))
+    prov, cons = _values(ctx)
+    composed = _composition(prov, cons)
+    s = "x" * 1024
+    rows.append(ctx.row("component world start", "provider+consumer", "wasmweld ComponentWorld",
+                        ctx.time(lambda: _world(prov, cons)(s), warmup=1)))
+    rows.append(ctx.row("component world start", "provider+consumer", "wasmtime-py direct",
+                        ctx.time(lambda: _direct(composed)(s), warmup=1)))
+    n = 50 if ctx.quick else 200
+    for tool, make in (("wasmweld ComponentWorld", lambda: _world(prov, cons)),
+                       ("wasmtime-py direct", lambda: _direct(composed))):
+        call = make()
+        assert call(s) == s
+
+        def many(call=call):
+            t0 = time.perf_counter()
+            for _ in range(n):
+                call(s)
+            return time.perf_counter() - t0
+        per = min(many() for _ in range(1 if ctx.quick else 3)) / n
+        rows.append(ctx.row("cross-component call", "1 KB string", tool, per, calls=n))
+    rows += _snapshot_rows(ctx)
+    rows += _js_rows(ctx)
+    return rows
+
+
+def _snapshot_rows(ctx):
+    from component_build import COMPONENT_FIXTURES, build_component
+
+    from wasmweld.runtime.component_snapshot import snapshot_component
+    from wasmweld.runtime.component_world import ComponentWorld
+
+    d = COMPONENT_FIXTURES / "snap"
+    plain = build_component((d / "snap.wat").read_text(), d, "snap")
+    snapped = snapshot_component(plain)
+
+    def first(data):
+        w = ComponentWorld()
+        w.add("x", data)
+        return w.invoke("x", "test:snap/api@0.1.0#get", 7)
+
+    assert first(plain) == first(snapped)
+    return [ctx.row("component first call", "snap (init: 1M table updates)", "wasmweld snapshot",
+                    ctx.time(lambda: first(snapped), warmup=1)),
+            ctx.row("component first call", "snap (init: 1M table updates)", "no snapshot",
+                    ctx.time(lambda: first(plain), warmup=1))]
+
+
+_JS_SRC = """
+let table = [];
+for (let i = 0; i < 20000; i++) table.push((i * 2654435761) % 1000003);
+export function hello(name) { return "Hello, " + name + "! " + table[name.length]; }
+"""
+_JS_WIT = "package local:hello; world hello { export hello: func(name: string) -> string; }"
+
+
+def _js_rows(ctx):
+    import os
+
+    from wasmweld.component import parse_component
+    from wasmweld.runtime.component_world import ComponentWorld
+
+    root = os.environ.get("WASMWELD_COMPONENTIZE_JS")
+    if not root or not (Path(root) / "node_modules" / "@bytecodealliance" / "componentize-js").is_dir():
+        ctx.log("js component rows skipped: set WASMWELD_COMPONENTIZE_JS to a folder with componentize-js installed")
+        return []
+    out = ctx.tmp / "js.component.wasm"
+    script = Path(root) / ".wasmweld-bench-build.mjs"     # ESM resolves packages from the script's folder
+    script.write_text(
+        "import { componentize } from '@bytecodealliance/componentize-js';\n"
+        "import { writeFile } from 'node:fs/promises';\n"
+        f"const {{ component }} = await componentize({_JS_SRC!r}, {_JS_WIT!r}, "
+        "{ disableFeatures: ['random', 'stdio', 'clocks', 'http', 'fetch-event'] });\n"
+        "await writeFile(process.argv[2], component);\n")
+    p = subprocess.run(["node", str(script), str(out)], cwd=root, capture_output=True, check=False)
+    if p.returncode != 0:
+        ctx.log("componentize-js failed:", p.stderr.decode(errors="replace")[:300])
+        return []
+    data = out.read_bytes()
+    name = f"componentize-js hello ({len(data) / 1e6:.1f} MB)"
+
+    def first():
+        w = ComponentWorld(wasi=True)
+        w.add("js", data)
+        return w.invoke("js", "hello", "bench")
+    return [ctx.row("component parse+encode", name, "wasmweld", ctx.time(lambda: parse_component(data).encode())),
+            ctx.row("js component first call (compile included)", name, "wasmweld ComponentWorld",
+                    ctx.time(first, repeats=1))]
