@@ -17,6 +17,8 @@ the label stack, exactly as wasmprinter tracks it.
 
 from __future__ import annotations
 
+from operator import itemgetter
+
 from .instrs import CONTEXT_KINDS, InstrText, TypeText, named_group, text_name
 from .names import Names
 
@@ -105,88 +107,108 @@ class BodyPrinter:
 
         ``offsets``: absolute offset of the first instruction (prints ``(;@off;)`` on each line).
         ``sep_space``: constant expressions (space separated, on one line).
+
+        The texts of all instructions are looked up in the cache at once (C speed); the runs
+        between two misses share a nesting level and are joined with one newline string; each
+        miss (a block, branch or new instruction) is handled by :meth:`step`.
         """
+        if sep_space:
+            self.spaced(w, instrs, func)
+            return
         cache = self.cache if func not in self.names.local_funcs else {}
-        get = cache.get
+        st = _State(nest0)
+        if offsets is not None:
+            pos = offsets
+            for ins in instrs:
+                t = cache.get(ins[2])
+                sep = st.nesting
+                if t is None:
+                    sep, t = self.step(ins, func, st, cache)
+                w(f"\n(;@{pos:<6x};)")
+                w(self.indent(sep))
+                w(t)
+                pos += len(ins[2])
+            return
+        texts = list(map(cache.get, map(_RAW, instrs)))
+        index = texts.index
+        n = len(texts)
         nl = self.nl
         top = MAX_NESTING_TO_PRINT
-        nesting = nest0
-        labels: list = []
-        label = 0
-        kinds = CONTEXT_KINDS
-        it_text = self.it.text
-        pos = offsets
-        first = True
-        for ins in instrs:
-            raw = ins[2]
-            if sep_space:
-                if first:
-                    first = False
-                else:
-                    w(" ")
-                t = get(raw)
-                if t is None:
-                    t = cache[raw] = it_text(ins, func)
-                w(t)
-                continue
-            t = get(raw)
-            if t is not None:
-                if pos is None:
-                    w(nl[nesting if nesting <= top else top])
-                else:
-                    w(f"\n(;@{pos:<6x};)")
-                    w(self.ind[nesting if nesting <= top else top])
-                    pos += len(raw)
-                w(t)
-                continue
-            op = ins[0]
-            k = kinds.get(op, 0)
-            if k == 0 or k == 9:
-                t = cache[raw] = it_text(ins, func)
-                sep = nesting
-            elif k == 1 or k == 8:
-                sep = nesting
-                nesting += 1
-                labels.append(label)
-                head, has_name = self.block_head(ins, func, label)
-                cur = nesting - nest0
-                if k == 8:
-                    lab = labels.pop()
-                    head += self.try_table_catches(ins, cur - 1, labels, func)
-                    labels.append(lab)
-                t = head if has_name else f"{head} ;; label = @{cur}"
-                label += 1
-            elif k == 2:
-                sep = nesting - 1
-                t = text_name(op) if op.name != "catch" else f"catch {self.tt.idx(self.names.tag, ins[1][0])}"
-            elif k == 3:
-                if nesting > nest0:
-                    nesting -= 1
-                sep = nesting
-                t = "end"
-                if labels:
-                    labels.pop()
-            elif k == 4:
-                if nesting > nest0:
-                    nesting -= 1
-                sep = nesting
-                t = "delegate " + self.rel(ins[1][0], nesting - nest0, labels, func)
-            elif k == 5:
-                sep = nesting
-                t = f"{op.name} {self.rel(ins[1][0], nesting - nest0, labels, func)}"
-            elif k == 6:
-                sep = nesting
-                cur = nesting - nest0
-                targets, default = ins[1]
-                t = "br_table " + " ".join([self.rel(d, cur, labels, func) for d in targets] +
-                                           [self.rel(default, cur, labels, func)])
-            else:  # k == 7: br_on_cast / br_on_cast_fail
-                sep = nesting
-                t = f"{op.name} {self.rel(ins[1][1], nesting - nest0, labels, func)} {self.ref_pair(ins)}"
-            if pos is None:
-                w(nl[sep if sep <= top else top])
-            else:
-                w(f"\n(;@{pos:<6x};)")
-                w(self.ind[sep if sep <= top else top])
-                pos += len(raw)
+        i = 0
+        while i < n:
+            try:
+                j = index(None, i)
+            except ValueError:
+                j = n
+            if j > i:
+                sep = nl[st.nesting if st.nesting <= top else top]
+                w(sep)
+                w(sep.join(texts[i:j]))
+                if j == n:
+                    return
+            sep, t = self.step(instrs[j], func, st, cache)
+            w(nl[sep if sep <= top else top])
             w(t)
+            i = j + 1
+
+    def step(self, ins, func: int, st: "_State", cache: dict) -> tuple[int, str]:
+        """One instruction not in the cache: ``(nesting of its line, text)``; updates ``st``."""
+        op = ins[0]
+        k = CONTEXT_KINDS.get(op.name, 0)
+        nesting = st.nesting
+        if k == 0 or k == 9:
+            t = cache[ins[2]] = self.it.text(ins, func)
+            return nesting, t
+        nest0 = st.nest0
+        labels = st.labels
+        if k == 1 or k == 8:
+            st.nesting = nesting + 1
+            labels.append(st.label)
+            head, has_name = self.block_head(ins, func, st.label)
+            cur = nesting + 1 - nest0
+            if k == 8:
+                lab = labels.pop()
+                head += self.try_table_catches(ins, cur - 1, labels, func)
+                labels.append(lab)
+            st.label += 1
+            return nesting, head if has_name else f"{head} ;; label = @{cur}"
+        if k == 2:
+            t = text_name(op) if op.name != "catch" else f"catch {self.tt.idx(self.names.tag, ins[1][0])}"
+            return nesting - 1, t
+        if k == 3 or k == 4:
+            if nesting > nest0:
+                nesting = st.nesting = nesting - 1
+            if k == 4:
+                return nesting, "delegate " + self.rel(ins[1][0], nesting - nest0, labels, func)
+            if labels:
+                labels.pop()
+            return nesting, "end"
+        cur = nesting - nest0
+        if k == 5:
+            return nesting, f"{op.name} {self.rel(ins[1][0], cur, labels, func)}"
+        if k == 6:
+            targets, default = ins[1]
+            return nesting, "br_table " + " ".join([self.rel(d, cur, labels, func) for d in targets] +
+                                                   [self.rel(default, cur, labels, func)])
+        # k == 7: br_on_cast / br_on_cast_fail
+        return nesting, f"{op.name} {self.rel(ins[1][1], cur, labels, func)} {self.ref_pair(ins)}"
+
+    def spaced(self, w, instrs, func: int) -> None:
+        """Constant expressions: the instructions on one line, space separated."""
+        cache = self.cache
+        w(" ".join([cache.get(ins[2]) or cache.setdefault(ins[2], self.it.text(ins, func)) for ins in instrs]))
+
+
+_RAW = itemgetter(2)
+
+
+class _State:
+    """Where the flat printer is in a body: nesting level, label stack (wasmprinter's label_indices)."""
+
+    __slots__ = ("nesting", "nest0", "labels", "label")
+
+    def __init__(self, nest0: int) -> None:
+        self.nesting = nest0
+        self.nest0 = nest0
+        self.labels: list = []
+        self.label = 0

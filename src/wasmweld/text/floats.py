@@ -12,7 +12,7 @@ back to the same float, written without an exponent.
 from __future__ import annotations
 
 import struct
-from decimal import Decimal
+from decimal import ROUND_DOWN, ROUND_UP, Context, Decimal
 
 __all__ = ["format_f32", "format_f64", "rust_display"]
 
@@ -22,16 +22,35 @@ def rust_display(digits: str) -> str:
     return format(Decimal(digits).normalize(), "f")
 
 
+def _shortest(x: float, fmt: str, first: int, last: int) -> str:
+    """The shortest decimal that reads back as ``x`` in format ``fmt`` ("<f" or "<d"): among the
+    shortest candidates the closest to the exact value, a tie going away from zero (as Rust does)."""
+    exact = Decimal(x)
+    want = struct.pack(fmt, x)
+    for p in range(first, last + 1):
+        found = []
+        for rounding in (ROUND_DOWN, ROUND_UP):
+            d = Context(prec=p, rounding=rounding).plus(exact)
+            try:
+                if struct.pack(fmt, float(d)) == want:
+                    found.append(d)
+            except OverflowError:
+                continue
+        if found:
+            return str(min(reversed(found), key=lambda d: abs(d - exact)))
+    return repr(x)  # pragma: no cover - 9 / 17 significant digits always round-trip
+
+
 def _shortest_f32(bits: int) -> str:
-    x = struct.unpack("<f", bits.to_bytes(4, "little"))[0]
-    for p in range(0, 10):
-        s = f"{x:.{p}e}"
-        try:
-            if struct.pack("<f", float(s)) == bits.to_bytes(4, "little"):
-                return s
-        except OverflowError:
-            continue
-    return repr(x)  # pragma: no cover - 9 significant digits always round-trip
+    return _shortest(struct.unpack("<f", bits.to_bytes(4, "little"))[0], "<f", 1, 9)
+
+
+def _shortest_f64(bits: int) -> str:
+    x = struct.unpack("<d", bits.to_bytes(8, "little"))[0]
+    if x == 0:
+        return repr(x)
+    digits = len(Decimal(repr(x)).normalize().as_tuple().digits)  # repr has the shortest length
+    return _shortest(x, "<d", digits, 17)
 
 
 def _format(bits: int, int_width: int, exp_width: int, decimal) -> str:
@@ -81,7 +100,7 @@ def _dec32(bits: int) -> str:
 
 
 def _dec64(bits: int) -> str:
-    return rust_display(repr(struct.unpack("<d", bits.to_bytes(8, "little"))[0]))
+    return rust_display(_shortest_f64(bits))
 
 
 def format_f32(bits: int) -> str:

@@ -56,7 +56,7 @@ def _natural_align(name: str) -> int:
 #: memarg opcodes -> log2 of their natural alignment (what wasm-tools leaves out of the text)
 NATURAL_ALIGN = {op: _natural_align(op.name) for op in _opc.OPCODES if "memarg" in op.imm}
 
-#: opcodes whose text depends on the position in the body (label depth, nesting):
+#: opcode names whose text depends on the position in the body (label depth, nesting):
 #: 1 block start, 2 else/catch/catch_all, 3 end, 4 delegate, 5 one label, 6 br_table,
 #: 7 br_on_cast*, 8 try_table, 9 local.* (context only with local names)
 CONTEXT_KINDS: dict = {}
@@ -65,7 +65,7 @@ for _n, _k in (("block", 1), ("loop", 1), ("if", 1), ("try", 1), ("else", 2), ("
                ("br_on_null", 5), ("br_on_non_null", 5), ("rethrow", 5), ("br_table", 6),
                ("br_on_cast", 7), ("br_on_cast_fail", 7), ("try_table", 8),
                ("local.get", 9), ("local.set", 9), ("local.tee", 9)):
-    CONTEXT_KINDS[_opc.BY_NAME[_n]] = _k
+    CONTEXT_KINDS[_n] = _k
 del _n, _k
 
 

@@ -17,13 +17,15 @@ does: a malformed part ends the reading, the names read before it stay.
 
 from __future__ import annotations
 
+import re
+
 from ..binary.leb import read_u32
 from ..binary.reader import decode_name
 from ..errors import DecodeError
 
 __all__ = ["Naming", "Names", "escape", "read_names"]
 
-_IDCHARS = frozenset("0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ!#$%&'*+-./:<=>?@\\^_`|~")
+_IDCHARS = re.compile(r"[0-9a-zA-Z!#$%&'*+\-./:<=>?@\\^_`|~]*")
 _ESC = {c: f"\\u{{{c:x}}}" for c in list(range(0x20)) + [0x22, 0x5C, 0x7F]}
 
 
@@ -51,7 +53,7 @@ class Naming:
             esc = escape(name)
             self.ident = f'$"#{group}{index} {esc}"'
             self.defn = f'{self.ident} (@name "{esc}")'
-        elif all(c in _IDCHARS for c in name):
+        elif _IDCHARS.fullmatch(name):
             self.ident = self.defn = "$" + name
         else:
             self.ident = self.defn = f'$"{escape(name)}"'

@@ -18,10 +18,13 @@ module needs memory for one function's text, not for the whole output.
 
 from __future__ import annotations
 
+import re
+
 from ..binary import sections as _sections
-from ..binary.instr import decode_expr
+from ..binary.instr import decode_body, decode_expr
 from ..errors import WasmError
 from ..types import ExternKind
+from .custom import dylink0_lines, producers_lines
 from .code import MAX_NESTING_TO_PRINT, BodyPrinter
 from .instrs import TypeText
 from .names import Names, escape, read_names
@@ -43,6 +46,38 @@ _BYTE_TEXT = [_byte_text(b) for b in range(256)]
 def bytes_literal(data) -> str:
     """``"..."`` with printable ASCII as is and every other byte as ``\\hh``."""
     return '"' + "".join([_BYTE_TEXT[b] for b in bytes(data)]) + '"'
+
+
+def write_bytes_literal(pr: "ModulePrinter", data) -> None:
+    """Like :func:`bytes_literal`, written in blocks so that a large segment never becomes one string."""
+    pr.w('"')
+    step = 1 << 16
+    for i in range(0, len(data), step):
+        pr.w(_escape_chunk(bytes(data[i:i + step])))
+        if len(pr.buf) > 64:
+            pr.flush()
+    pr.w('"')
+
+
+_PRINTABLE = bytes(b for b in range(256) if len(_BYTE_TEXT[b]) == 1)
+_RUN = re.compile(rb"[\x20\x21\x23-\x5b\x5d-\x7e]+")
+
+
+def _escape_chunk(chunk: bytes) -> str:
+    t = _BYTE_TEXT
+    if len(chunk.translate(None, _PRINTABLE)) * 8 > len(chunk):  # mostly binary: byte by byte
+        return "".join([t[b] for b in chunk])
+    out = []
+    a = out.append
+    p = 0
+    for m in _RUN.finditer(chunk):
+        s, e = m.span()
+        if s > p:
+            a("".join([t[b] for b in chunk[p:s]]))
+        a(chunk[s:e].decode("ascii"))
+        p = e
+    a("".join([t[b] for b in chunk[p:]]))
+    return "".join(out)
 
 
 class Options:
@@ -158,10 +193,24 @@ class ModulePrinter:
     def custom(self, s) -> None:
         if s.name == "name" or s.name == "metadata.code.branch_hint":
             return
-        self.newline(s.offset)
+        if s.name in ("producers", "dylink.0"):
+            fn = producers_lines if s.name == "producers" else dylink0_lines
+            lines = fn(s.data, s.data_offset)
+            if lines is not None:
+                self.newline(s.payload_offset)
+                self.start_group("@" + s.name)
+                for off, text in lines:
+                    self.newline(off)
+                    self.w(text)
+                self.end_group()
+                return
+        self.newline(s.payload_offset)
         self.start_group('@custom "' + escape(s.name) + '"')
         self.w(f" ({self.place}) ")
-        self.w("..." if self.opts.skeleton else bytes_literal(s.data))
+        if self.opts.skeleton:
+            self.w("...")
+        else:
+            write_bytes_literal(self, s.data)
         self.end_group()
 
     # ------------------------------------------------------------------ types
@@ -361,7 +410,10 @@ class ModulePrinter:
                     self.w(f"(memory {self.tt.idx(n.memory, d.memory)}) ")
                 self.const_sugar(d.offset, "offset")
                 self.w(" ")
-            self.w("..." if self.opts.skeleton else bytes_literal(d.init))
+            if self.opts.skeleton:
+                self.w("...")
+            else:
+                write_bytes_literal(self, d.init)
             self.end_group()
         self.after(items, "after data")
 
@@ -389,7 +441,10 @@ class ModulePrinter:
             self.w(" ...")
             self.end_group()
             return
-        locals_, instrs = body.locals, body.instrs
+        if body.decoded:
+            locals_, instrs = body.locals, body.instrs
+        else:  # decode without keeping the instructions on the body: memory stays bounded
+            locals_, instrs = decode_body(body.raw, body.offset or 0)
         raw = body.raw
         nlocal_decls_len = _locals_len(raw, instrs) if self.opts.offsets or self.opts.fold else 0
         if locals_ and any(c for c, _t in locals_):
