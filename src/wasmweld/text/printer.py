@@ -22,6 +22,8 @@ import re
 
 from ..binary import sections as _sections
 from ..binary.instr import decode_body, decode_expr
+from ..binary.leb import read_u32
+from ..binary.typecodec import decode_valtype
 from ..errors import WasmError
 from ..types import ExternKind
 from .custom import dylink0_lines, producers_lines
@@ -111,6 +113,7 @@ class ModulePrinter:
         self.tt = TypeText(self.names, self.types)
         self.bp = BodyPrinter(self.names, self.tt)
         self.func_types: list = []
+        self.tag_types: list = []
         self.counts = {k: 0 for k in ExternKind}
         self.place = "before first"
 
@@ -268,6 +271,8 @@ class ModulePrinter:
             self.counts[imp.kind] += 1
             if imp.kind == ExternKind.FUNC:
                 self.func_types.append(imp.desc)
+            elif imp.kind == ExternKind.TAG:
+                self.tag_types.append(imp.desc.type_idx)
         self.after(items, "after import")
 
     def extern_def(self, kind, desc) -> str:
@@ -330,6 +335,7 @@ class ModulePrinter:
         for t, off in zip(items, starts):
             self.newline(off)
             self.w(self.tag_type(t.type, self.counts[ExternKind.TAG]) + ")")
+            self.tag_types.append(t.type.type_idx)
             self.counts[ExternKind.TAG] += 1
         self.after(items, "after tag")
 
@@ -468,8 +474,14 @@ def _locals_len(raw: bytes, instrs: list) -> int:
 
 
 def _first_local_offset(raw: bytes) -> int:
-    from ..binary.leb import read_u32
-    _n, p = read_u32(raw, 0, len(raw))
+    """Offset in ``raw`` of the first local declaration with a non-zero count (wasm-tools' line offset)."""
+    n, p = read_u32(raw, 0, len(raw))
+    for _ in range(n):
+        at = p
+        count, p = read_u32(raw, p, len(raw))
+        if count:
+            return at
+        _t, p = decode_valtype(raw, p, len(raw))
     return p
 
 

@@ -1,0 +1,160 @@
+"""Folded instructions, as ``wasm-tools print --fold-instructions`` writes them::
+
+    (func (;0;) (type 0) (param i32) (result i32)
+      (if (result i32) ;; label = @1
+        (local.get 0)
+        (then
+          (i32.const 1))
+        (else
+          (i32.const 2)))
+    )
+
+Each instruction takes as operands the folded instructions before it whose
+result counts add up exactly to its parameter count (:mod:`.arity`); ``if``
+takes the one before it as its condition. Legacy exception blocks (``try``)
+cannot be folded, as in wasm-tools.
+"""
+
+from __future__ import annotations
+
+from ..errors import WasmError
+from .arity import arity
+from .code import _State
+
+__all__ = ["fold_body", "fold_const_expr"]
+
+_UNFOLDABLE = 1 << 32  # wasmparser's u32::MAX: an instruction whose results cannot be split
+_KIND = {"block": "block", "loop": "loop", "try_table": "try_table"}
+
+
+class _Inst:
+    __slots__ = ("plain", "folded", "results", "offset")
+
+    def __init__(self, plain, folded, results, offset):
+        self.plain = plain
+        self.folded = folded
+        self.results = results
+        self.offset = offset
+
+
+class _Block:
+    __slots__ = ("ty", "kind", "plain", "folded", "predicate", "consequent", "offset")
+
+    def __init__(self, ty, kind, plain, offset, predicate=None):
+        self.ty = ty
+        self.kind = kind
+        self.plain = plain
+        self.folded: list = []
+        self.predicate = predicate
+        self.consequent = None
+        self.offset = offset
+
+
+def _plain(control: list, plain: str, params: int, results: int, offset: int) -> None:
+    folded = control[-1].folded
+    first = len(folded)
+    if params > 0:
+        count = 0
+        for pos in range(len(folded) - 1, -1, -1):
+            count += folded[pos].results
+            if count == params:
+                first = pos
+                break
+            if count > params:
+                results = _UNFOLDABLE
+                break
+    inst = _Inst(plain, folded[first:], results, offset)
+    del folded[first:]
+    folded.append(inst)
+
+
+def _end(control: list, results: int) -> None:
+    b = control.pop()
+    if b.kind == "if":
+        then = _Inst("then", b.folded, results, b.offset)
+        inst = _Inst(b.plain, b.predicate + [then], results, b.offset)
+    elif b.kind == "else":
+        folded_then, if_offset = b.consequent
+        then = _Inst("then", folded_then, results, if_offset)
+        els = _Inst("else", b.folded, results, b.offset)
+        inst = _Inst(b.plain, b.predicate + [then, els], results, if_offset)
+    else:
+        inst = _Inst(b.plain, b.folded, results, b.offset)
+    if not control:
+        raise WasmError("end without outer block")
+    control[-1].folded.append(inst)
+
+
+def _fold(pr, func: int, instrs, control: list, nest0: int, offset: int | None) -> None:
+    """Run the folding state machine over ``instrs`` (final ``end`` excluded)."""
+    bp = pr.bp
+    st = _State(nest0)
+    cache = bp.cache if func not in pr.names.local_funcs else {}
+    types, ftypes, ttypes = pr.types, pr.func_types, pr.tag_types
+    pos = offset or 0
+    for ins in instrs:
+        raw = ins[2]
+        name = ins[0].name
+        depth_ok = len(control) == st.nesting - nest0 + 1
+        ar = arity(ins, types, ftypes, ttypes, control, depth_ok)
+        params, results = ar if ar is not None else (0, 0)
+        t = cache.get(raw)
+        if t is None:
+            _sep, t = bp.step(ins, func, st, cache)
+        if name in _KIND:
+            control.append(_Block(ins[1][0], _KIND[name], t, pos))
+        elif name == "if":
+            pred = [control[-1].folded.pop()] if control[-1].folded else []
+            control.append(_Block(ins[1][0], "if", t, pos, pred))
+        elif name == "else":
+            b = control.pop()
+            if b.kind != "if":
+                raise WasmError("no enclosing if block")
+            nb = _Block(b.ty, "else", b.plain, pos, b.predicate)
+            nb.consequent = (b.folded, b.offset)
+            control.append(nb)
+        elif name == "end":
+            _end(control, results)
+        elif name in ("try", "catch", "catch_all", "delegate"):
+            raise WasmError("legacy-exceptions not supported")
+        else:
+            _plain(control, t, params, results, pos)
+        pos += len(raw)
+    if len(control) != 1:
+        raise WasmError("instruction sequence not closed")
+
+
+def _print(pr, inst: _Inst, space: list | None) -> None:
+    """Write one folded instruction and its operands (``space``: const-expr separator state)."""
+    w = pr.w
+    if space is None:
+        pr.newline(inst.offset)
+    elif space[0]:
+        w(" ")
+    else:
+        space[0] = True
+    w("(" + inst.plain)
+    if not inst.folded and ";;" in inst.plain:
+        pr.newline(inst.offset)
+    pr.nesting += 1
+    for fi in inst.folded:
+        _print(pr, fi, space)
+    pr.nesting -= 1
+    w(")")
+
+
+def fold_body(pr, func: int, instrs, offset: int) -> None:
+    """Print a function body folded; ``offset``: absolute offset of its first instruction."""
+    control = [_Block(pr.func_types[func], "block", "", offset)]
+    _fold(pr, func, instrs, control, pr.nesting, offset)
+    for inst in control[0].folded:
+        _print(pr, inst, None)
+
+
+def fold_const_expr(pr, instrs) -> None:
+    """Print a constant expression folded, space separated on one line."""
+    control = [_Block(None, "block", "", 0)]
+    _fold(pr, -1, instrs, control, pr.nesting, 0)
+    space = [False]
+    for inst in control[0].folded:
+        _print(pr, inst, space)
