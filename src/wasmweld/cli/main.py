@@ -33,6 +33,7 @@ __all__ = ["SUBCOMMANDS", "build_parser", "main"]
 #: subcommand modules, in the order ``wasmweld --help`` lists them
 SUBCOMMANDS: list[str] = [
     "info", "dump", "validate", "merge", "graph", "edit", "strip", "metadata", "snapshot", "run", "compile",
+    "print", "parse",
 ]
 
 _RUN = "_wasmweld_run"

@@ -1,8 +1,9 @@
 """The WebAssembly text format: print a module exactly as ``wasm-tools print`` does.
 
-    >>> import wasmweld
-    >>> m = wasmweld.parse(wasmweld.runtime.engine.wat2wasm('(module (func (export "f") (result i32) i32.const 7))'))
-    >>> print(wasmweld.text.to_wat(m), end="")
+    >>> from wasmweld import parse
+    >>> from wasmweld.runtime.engine import wat2wasm
+    >>> m = parse(wat2wasm('(module (func (export "f") (result i32) i32.const 7))'))
+    >>> print(to_wat(m), end="")
     (module
       (type (;0;) (func (result i32)))
       (export "f" (func 0))
@@ -12,27 +13,37 @@
     )
 
 :func:`print_module` streams the text to a file object (``write`` is called
-with blocks of text as they are produced); :func:`to_wat` returns a string.
-Options: ``fold`` (folded instructions, as ``--fold-instructions``), ``names``
-(use the name section), ``offsets`` (as ``--print-offsets``), ``skeleton``
-(no bodies or segment contents), ``funcs`` (print only these function indices).
+with blocks of text as they are produced); :func:`to_wat` returns a string;
+:func:`func_to_wat` prints one function body. Options: ``fold`` (folded
+instructions, as ``--fold-instructions``), ``names`` (use the name section),
+``offsets`` (as ``--print-offsets``), ``skeleton`` (no bodies or segment
+contents), ``funcs`` (print only these function indices). ``Module`` shows its
+text in IPython/Jupyter (:func:`repr_pretty`, :func:`repr_html`, capped in size).
 """
 
 from __future__ import annotations
 
+import html
 import io
 from typing import IO, Iterable
 
 from .printer import ModulePrinter, Options
 
-__all__ = ["print_module", "to_wat", "Options"]
+__all__ = ["print_module", "to_wat", "func_to_wat", "preview", "repr_pretty", "repr_html", "Options",
+           "REPR_LIMIT"]
+
+#: characters of text the notebook reprs show before cutting off
+REPR_LIMIT = 200_000
 
 
 def _module(m):
+    from ..module import Module, parse
     if isinstance(m, (bytes, bytearray, memoryview)):
-        from ..module import parse
         return parse(bytes(m))
-    return m
+    if not isinstance(m, Module):
+        raise TypeError(f"expected a Module or bytes, got {type(m).__name__}")
+    data = m.encode()  # an unchanged module encodes to its input; a changed one prints as it is now
+    return m if data is m.data else parse(data)
 
 
 def print_module(module, file: IO[str], *, fold: bool = False, names: bool = True, offsets: bool = False,
@@ -48,3 +59,72 @@ def to_wat(module, **options) -> str:
     buf = io.StringIO()
     print_module(module, buf, **options)
     return buf.getvalue()
+
+
+def func_to_wat(body, module=None, index: int | None = None, **options) -> str:
+    """One function body as ``(func ...)`` text.
+
+    With ``module`` (and the function ``index``, found by identity in ``module.code`` if not given) the
+    type, names and labels are the module's; without, the body is printed on its own with type 0.
+    """
+    from ..module import Module
+    from ..types import ExternKind
+    if module is None:
+        from ..binary.sections import encode_code
+        from ..binary.leb import write_u
+        sec = write_u(1) + encode_code(body)
+        # a stand-in module: one type (func) and this body, so the printer has the context it needs
+        data = (b"\x00asm\x01\x00\x00\x00" + b"\x01\x04\x01\x60\x00\x00" + b"\x03\x02\x01\x00"
+                + b"\x0a" + write_u(len(sec)) + sec)
+        module, index = Module.parse(data), 0
+    elif index is None:
+        nimp = module.num_imported(ExternKind.FUNC)
+        index = next((nimp + i for i, b in enumerate(module.code) if b is body), None)
+        if index is None:
+            raise ValueError("this body is not in module.code; pass index=")
+    text = to_wat(module, funcs=[index], **options)
+    return text
+
+
+class _Enough(Exception):
+    pass
+
+
+class _Capped:
+    def __init__(self, limit: int) -> None:
+        self.parts: list = []
+        self.size = 0
+        self.limit = limit
+
+    def write(self, s: str) -> None:
+        self.parts.append(s)
+        self.size += len(s)
+        if self.size > self.limit:
+            raise _Enough
+
+
+def preview(module, limit: int = REPR_LIMIT) -> tuple[str, bool]:
+    """The first ``limit`` characters of the text (cut at a line end) and whether it was cut."""
+    out = _Capped(limit)
+    try:
+        print_module(module, out)
+    except _Enough:
+        text = "".join(out.parts)[:limit]
+        return text[:text.rfind("\n") + 1], True
+    return "".join(out.parts), False
+
+
+def repr_pretty(module, p, cycle: bool) -> None:
+    """IPython's pretty printer: the module's text (at most :data:`REPR_LIMIT` characters)."""
+    if cycle:
+        p.text(repr(module))
+        return
+    text, cut = preview(module)
+    p.text(text + (f";; ... cut at {REPR_LIMIT} characters; module.to_wat() has it all\n" if cut else ""))
+
+
+def repr_html(module) -> str:
+    """Jupyter's HTML view: the text in a ``<pre>`` block (at most :data:`REPR_LIMIT` characters)."""
+    text, cut = preview(module)
+    note = f"\n;; ... cut at {REPR_LIMIT} characters; module.to_wat() has it all" if cut else ""
+    return f"<pre>{html.escape(text + note)}</pre>"

@@ -161,6 +161,9 @@ class ModulePrinter:
             for s in m.sections:
                 if s.id == 0 and s.name == "name":
                     read_names(s.data, self.names)
+        only = self.opts.funcs is not None
+        if only:  # only some functions: everything else is read for its state, not printed
+            self.w = _discard
         self.start_group("module")
         if self.names.module is not None:
             self.w(" " + self.names.module.defn)
@@ -187,6 +190,15 @@ class ModulePrinter:
         self.end_group_at(len(self.data))
         self.w("\n")
         self.flush()
+
+    def only_func(self, fidx: int, body) -> None:
+        """``--func``: one function at the top level, on lines of its own."""
+        self.w = self.buf.append
+        saved, self.nesting = self.nesting, 0
+        self.func(fidx, body, first=True)
+        self.w("\n")
+        self.nesting = saved
+        self.w = _discard
 
     def after(self, items, place: str) -> None:
         if items:
@@ -429,16 +441,19 @@ class ModulePrinter:
         wanted = self.opts.funcs
         for i, body in enumerate(bodies):
             fidx = nimp + i
-            if wanted is None or fidx in wanted:
+            if wanted is None:
                 self.func(fidx, body)
+            elif fidx in wanted:
+                self.only_func(fidx, body)
             self.place = "after code"
             if len(self.buf) > _FLUSH_AT:
                 self.flush()
 
-    def func(self, fidx: int, body) -> None:
+    def func(self, fidx: int, body, first: bool = False) -> None:
         if fidx >= len(self.func_types):
             raise WasmError(f"function {fidx} has no type")
-        self.newline(body.offset)
+        if not first:
+            self.newline(body.offset)
         self.start_group("func ")
         self.w(self.name_def(self.names.func, fidx) + " ")
         use, nparams = self.tt.type_use(self.func_types[fidx], fidx)
@@ -466,6 +481,10 @@ class ModulePrinter:
             start = body.offset + nlocal_decls_len if self.opts.offsets else None
             self.bp.flat(self.w, instrs[:-1], fidx, self.nesting, start)
         self.end_group_at(end_off)
+
+
+def _discard(_text: str) -> None:
+    pass
 
 
 def _locals_len(raw: bytes, instrs: list) -> int:
