@@ -125,22 +125,30 @@ def _fold(pr, func: int, instrs, control: list, nest0: int, offset: int | None) 
 
 
 def _print(pr, inst: _Inst, space: list | None) -> None:
-    """Write one folded instruction and its operands (``space``: const-expr separator state)."""
+    """Write one folded instruction and its operands (``space``: const-expr separator state).
+
+    Iterative (an explicit stack), so deeply nested code cannot exhaust Python's recursion limit.
+    """
     w = pr.w
-    if space is None:
-        pr.newline(inst.offset)
-    elif space[0]:
-        w(" ")
-    else:
-        space[0] = True
-    w("(" + inst.plain)
-    if not inst.folded and ";;" in inst.plain:
-        pr.newline(inst.offset)
-    pr.nesting += 1
-    for fi in inst.folded:
-        _print(pr, fi, space)
-    pr.nesting -= 1
-    w(")")
+    stack = [(inst, 0)]
+    while stack:
+        node, state = stack.pop()
+        if state == 1:  # all operands written: close it
+            pr.nesting -= 1
+            w(")")
+            continue
+        if space is None:
+            pr.newline(node.offset)
+        elif space[0]:
+            w(" ")
+        else:
+            space[0] = True
+        w("(" + node.plain)
+        if not node.folded and ";;" in node.plain:
+            pr.newline(node.offset)
+        pr.nesting += 1
+        stack.append((node, 1))
+        stack.extend((fi, 0) for fi in reversed(node.folded))
 
 
 def fold_body(pr, func: int, instrs, offset: int) -> None:
