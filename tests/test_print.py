@@ -498,3 +498,32 @@ def test_text_round_trip_of_whole_corpus(corpus_dir, wat):
     items = [(p.name, p.read_bytes()) for p in sorted(corpus_dir.glob("*.wasm"))]
     failures = _round_trip_failures(items, wat)
     assert not failures, _report(failures, len(items))
+
+
+def test_two_process_printing_is_identical(corpus_dir, monkeypatch):
+    from wasmweld.text import parallel
+    data = (corpus_dir / "em-sqljs.wasm").read_bytes()
+    one = to_wat(data, jobs=1)
+    monkeypatch.setattr(parallel, "MIN_BYTES", 0)
+    assert parallel.worth_forking(wasmweld.parse(data).code)
+    assert to_wat(data) == one
+    assert to_wat(data, fold=True) == to_wat(data, fold=True, jobs=1)
+
+
+def test_two_process_printing_reports_the_childs_error(monkeypatch):
+    from wasmweld.text import parallel
+    monkeypatch.setattr(parallel, "MIN_BYTES", 0)
+    good = b"\x00\x01\x0b"  # no locals, nop, end
+    bodies = [good] * 99 + [b"\x00\x41"]  # the last body (in the child's half) is cut short
+    code = write_u(len(bodies)) + b"".join(write_u(len(b)) + b for b in bodies)
+    funcs = write_u(len(bodies)) + b"\x00" * len(bodies)
+
+    def sec(i: int, p: bytes) -> bytes:
+        return bytes([i]) + write_u(len(p)) + p
+    data = b"\0asm\1\0\0\0" + sec(1, b"\x01\x60\x00\x00") + sec(3, funcs) + sec(10, code)
+    with pytest.raises(wasmweld.DecodeError) as one:
+        to_wat(data, jobs=1)
+    with pytest.raises(wasmweld.DecodeError) as two:
+        to_wat(data)
+    assert str(two.value) == str(one.value)
+    assert one.value.offset is not None and one.value.offset > len(data) - 4

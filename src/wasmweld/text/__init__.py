@@ -47,10 +47,13 @@ def _module(m):
 
 
 def print_module(module, file: IO[str], *, fold: bool = False, names: bool = True, offsets: bool = False,
-                 skeleton: bool = False, funcs: Iterable[int] | None = None) -> None:
-    """Write ``module`` (a Module or its bytes) as text to ``file`` (anything with ``write(str)``)."""
+                 skeleton: bool = False, funcs: Iterable[int] | None = None, jobs: int | None = None) -> None:
+    """Write ``module`` (a Module or its bytes) as text to ``file`` (anything with ``write(str)``).
+
+    ``jobs=1`` keeps a big code section in this process (by default it is split with a forked child).
+    """
     opts = Options(fold=fold, names=names, offsets=offsets, skeleton=skeleton,
-                   funcs=None if funcs is None else frozenset(funcs))
+                   funcs=None if funcs is None else frozenset(funcs), jobs=jobs)
     ModulePrinter(_module(module), file.write, opts).print_module()
 
 

@@ -26,6 +26,7 @@ from ..binary.leb import read_u32
 from ..binary.typecodec import decode_valtype
 from ..errors import WasmError
 from ..types import ExternKind
+from .parallel import print_bodies_split, worth_forking
 from .custom import dylink0_lines, producers_lines
 from .code import MAX_NESTING_TO_PRINT, BodyPrinter
 from .instrs import TypeText
@@ -84,11 +85,14 @@ def _escape_chunk(chunk: bytes) -> str:
 
 class Options:
     """What to print: ``fold`` (folded instructions), ``names`` (use the name section), ``offsets``
-    (``(;@off;)`` before each line), ``skeleton`` (no bodies/segment contents), ``funcs`` (only these)."""
+    (``(;@off;)`` before each line), ``skeleton`` (no bodies/segment contents), ``funcs`` (only these),
+    ``jobs`` (1: never fork a second printing process)."""
 
     def __init__(self, fold: bool = False, names: bool = True, offsets: bool = False,
-                 skeleton: bool = False, funcs=None) -> None:
+                 skeleton: bool = False, funcs=None, jobs: int | None = None) -> None:
         self.fold = fold
+        #: processes for a big code section: 1 (one), None (two when it pays off)
+        self.jobs = jobs
         self.names = names
         self.offsets = offsets
         self.skeleton = skeleton
@@ -438,14 +442,22 @@ class ModulePrinter:
     # ------------------------------------------------------------------ code
     def code(self, bodies, starts) -> None:
         nimp = self.counts[ExternKind.FUNC]
+        if self.opts.funcs is None and self.opts.jobs != 1 and worth_forking(bodies):
+            print_bodies_split(self, bodies, nimp)
+        else:
+            self.print_bodies(bodies, 0, len(bodies), nimp)
+        if bodies:
+            self.place = "after code"
+
+    def print_bodies(self, bodies, start: int, stop: int, nimp: int) -> None:
+        """Print ``bodies[start:stop]`` (function indices from ``nimp + start``)."""
         wanted = self.opts.funcs
-        for i, body in enumerate(bodies):
+        for i in range(start, stop):
             fidx = nimp + i
             if wanted is None:
-                self.func(fidx, body)
+                self.func(fidx, bodies[i])
             elif fidx in wanted:
-                self.only_func(fidx, body)
-            self.place = "after code"
+                self.only_func(fidx, bodies[i])
             if len(self.buf) > _FLUSH_AT:
                 self.flush()
 
