@@ -37,18 +37,16 @@ REPR_LIMIT = 200_000
 
 
 def _module(m):
-    from ..module import Module, parse
-    if isinstance(m, (bytes, bytearray, memoryview)):
-        return parse(bytes(m))
-    if not isinstance(m, Module):
-        raise TypeError(f"expected a Module or bytes, got {type(m).__name__}")
-    data = m.encode()  # an unchanged module encodes to its input; a changed one prints as it is now
-    return m if data is m.data else parse(data)
+    """The module as it is now: an unchanged one encodes to its input, a changed one is read back."""
+    if isinstance(m, (bytes, bytearray, memoryview)) or not hasattr(m, "encode"):
+        raise TypeError(f"expected a Module (wasmweld.parse(data)), got {type(m).__name__}")
+    data = m.encode()
+    return m if data is m.data else type(m).parse(data)
 
 
 def print_module(module, file: IO[str], *, fold: bool = False, names: bool = True, offsets: bool = False,
                  skeleton: bool = False, funcs: Iterable[int] | None = None, jobs: int | None = None) -> None:
-    """Write ``module`` (a Module or its bytes) as text to ``file`` (anything with ``write(str)``).
+    """Write ``module`` (a :class:`~wasmweld.module.Module`) as text to ``file`` (anything with ``write(str)``).
 
     ``jobs=1`` keeps a big code section in this process (by default it is split with a forked child).
     """
@@ -58,28 +56,30 @@ def print_module(module, file: IO[str], *, fold: bool = False, names: bool = Tru
 
 
 def to_wat(module, **options) -> str:
-    """``module`` (a Module or its bytes) as one string of text; options as for :func:`print_module`."""
+    """``module`` (a Module) as one string of text; options as for :func:`print_module`."""
     buf = io.StringIO()
     print_module(module, buf, **options)
     return buf.getvalue()
 
 
-def func_to_wat(body, module=None, index: int | None = None, **options) -> str:
+def func_to_wat(body, module=None, index: int | None = None, *, module_class=None, **options) -> str:
     """One function body as ``(func ...)`` text.
 
     With ``module`` (and the function ``index``, found by identity in ``module.code`` if not given) the
-    type, names and labels are the module's; without, the body is printed on its own with type 0.
+    type, names and labels are the module's; without, the body is printed on its own with type 0
+    (in a stand-in module built with ``module_class.parse``; ``FuncBody.to_wat`` passes Module).
     """
-    from ..module import Module
     from ..types import ExternKind
     if module is None:
+        if module_class is None:
+            raise TypeError("func_to_wat needs a module, or module_class to build a stand-in one")
         from ..binary.sections import encode_code
         from ..binary.leb import write_u
         sec = write_u(1) + encode_code(body)
         # a stand-in module: one type (func) and this body, so the printer has the context it needs
         data = (b"\x00asm\x01\x00\x00\x00" + b"\x01\x04\x01\x60\x00\x00" + b"\x03\x02\x01\x00"
                 + b"\x0a" + write_u(len(sec)) + sec)
-        module, index = Module.parse(data), 0
+        module, index = module_class.parse(data), 0
     elif index is None:
         nimp = module.num_imported(ExternKind.FUNC)
         index = next((nimp + i for i, b in enumerate(module.code) if b is body), None)

@@ -22,7 +22,7 @@ from operator import itemgetter
 from .instrs import CONTEXT_KINDS, InstrText, TypeText, named_group, text_name
 from .names import Names
 
-__all__ = ["BodyPrinter", "MAX_NESTING_TO_PRINT"]
+__all__ = ["BodyPrinter", "BodyState", "MAX_NESTING_TO_PRINT"]
 
 MAX_NESTING_TO_PRINT = 50
 
@@ -116,7 +116,7 @@ class BodyPrinter:
             self.spaced(w, instrs, func)
             return
         cache = self.cache if func not in self.names.local_funcs else {}
-        st = _State(nest0)
+        st = BodyState(nest0)
         if offsets is not None:
             pos = offsets
             for ins in instrs:
@@ -151,7 +151,7 @@ class BodyPrinter:
             w(t)
             i = j + 1
 
-    def step(self, ins, func: int, st: "_State", cache: dict) -> tuple[int, str]:
+    def step(self, ins, func: int, st: "BodyState", cache: dict) -> tuple[int, str]:
         """One instruction not in the cache: ``(nesting of its line, text)``; updates ``st``."""
         op = ins[0]
         k = CONTEXT_KINDS.get(op.name, 0)
@@ -202,8 +202,8 @@ class BodyPrinter:
 _RAW = itemgetter(2)
 
 
-class _State:
-    """Where the flat printer is in a body: nesting level, label stack (wasmprinter's label_indices)."""
+class BodyState:
+    """Where the printer is in a body: nesting level, label stack (wasmprinter's label_indices)."""
 
     __slots__ = ("nesting", "nest0", "labels", "label")
 

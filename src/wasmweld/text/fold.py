@@ -19,7 +19,7 @@ from __future__ import annotations
 
 from ..errors import WasmError
 from .arity import arity
-from .code import _State
+from .code import BodyState
 
 __all__ = ["fold_body", "fold_const_expr"]
 
@@ -88,7 +88,7 @@ def _end(control: list, results: int) -> None:
 def _fold(pr, func: int, instrs, control: list, nest0: int, offset: int | None) -> None:
     """Run the folding state machine over ``instrs`` (final ``end`` excluded)."""
     bp = pr.bp
-    st = _State(nest0)
+    st = BodyState(nest0)
     cache = bp.cache if func not in pr.names.local_funcs else {}
     types, ftypes, ttypes = pr.types, pr.func_types, pr.tag_types
     pos = offset or 0

@@ -26,7 +26,7 @@ from ..errors import DecodeError
 __all__ = ["Naming", "Names", "escape", "read_names"]
 
 _IDCHARS = re.compile(r"[0-9a-zA-Z!#$%&'*+\-./:<=>?@\\^_`|~]*")
-_ESC = {c: f"\\u{{{c:x}}}" for c in list(range(0x20)) + [0x22, 0x5C, 0x7F]}
+_ESC = {c: f"\\u{{{c:x}}}" for c in list(range(32)) + [ord('"'), ord("\\"), 127]}
 
 
 def escape(s: str) -> str:
