@@ -111,3 +111,15 @@ def test_parse_errors_have_line_and_column(tmp_path):
     assert status == 1
     assert err.startswith("error:") and "line 3, column" in err and err.count("\n") == 1
     assert not (tmp_path / "x.wasm").exists()
+
+
+def test_info_shows_function_names(demo, tmp_path):
+    status, out, err = run_cli("info", demo)
+    assert status == 0, err
+    assert '  func  0  <log>  "env"  "log"  type 0 [i32] -> []' in out
+    assert '  func    1  <square>  "square"' in out and '  func    2  <main>    "_start"' in out
+    assert '  memory  0            "memory"' in out
+    stripped = tmp_path / "stripped.wasm"
+    assert run_cli("strip", demo, "-o", stripped, "-q")[0] == 0
+    status, out, _ = run_cli("info", stripped)
+    assert status == 0 and "<" not in out and '  func    1  "square"' in out
