@@ -35,6 +35,8 @@ class BodyPrinter:
         self.tt = tt
         self.it = InstrText(tt)
         self.cache: dict = {}
+        #: block/loop/if/try encodings -> "block (result i32)" (functions without label names)
+        self.heads: dict = {}
         self.ind = [indent * min(n, MAX_NESTING_TO_PRINT) for n in range(MAX_NESTING_TO_PRINT + 1)]
         self.nl = ["\n" + s for s in self.ind]
 
@@ -134,22 +136,54 @@ class BodyPrinter:
         n = len(texts)
         nl = self.nl
         top = MAX_NESTING_TO_PRINT
+        fast = func not in self.names.label_funcs  # no label names: blocks and branches by number
+        heads = self.heads
+        kinds = CONTEXT_KINDS
+        labels = st.labels
         i = 0
         while i < n:
             try:
                 j = index(None, i)
             except ValueError:
                 j = n
+            nesting = st.nesting
             if j > i:
-                sep = nl[st.nesting if st.nesting <= top else top]
+                sep = nl[nesting if nesting <= top else top]
                 w(sep)
                 w(sep.join(texts[i:j]))
                 if j == n:
                     return
-            sep, t = self.step(instrs[j], func, st, cache)
+            i = j + 1
+            ins = instrs[j]
+            k = kinds.get(ins[0].name, 0) if fast else -1
+            if k == 3:  # end
+                if nesting > nest0:
+                    nesting = st.nesting = nesting - 1
+                if labels:
+                    labels.pop()
+                w(nl[nesting if nesting <= top else top])
+                w("end")
+                continue
+            if k == 5:  # br, br_if, ...: the depth and where it goes
+                d = ins[1][0]
+                target = nesting - nest0 - d
+                w(nl[nesting if nesting <= top else top])
+                w(f"{ins[0].name} {d} (;@{target};)" if target > 0 else
+                  f"{ins[0].name} {d}" if target == 0 else f"{ins[0].name} {d} (; INVALID ;)")
+                continue
+            if k == 1:  # block, loop, if, try
+                head = heads.get(ins[2])
+                if head is None:
+                    head = heads[ins[2]] = self.block_head(ins, func, st.label)[0]
+                labels.append(st.label)
+                st.label += 1
+                w(nl[nesting if nesting <= top else top])
+                st.nesting = nesting + 1
+                w(f"{head} ;; label = @{nesting + 1 - nest0}")
+                continue
+            sep, t = self.step(ins, func, st, cache)
             w(nl[sep if sep <= top else top])
             w(t)
-            i = j + 1
 
     def step(self, ins, func: int, st: "BodyState", cache: dict) -> tuple[int, str]:
         """One instruction not in the cache: ``(nesting of its line, text)``; updates ``st``."""

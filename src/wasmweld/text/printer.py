@@ -21,14 +21,14 @@ from __future__ import annotations
 import re
 
 from ..binary import sections as _sections
-from ..binary.instr import decode_body, decode_expr
+from ..binary.instr import decode_expr, decode_locals
 from ..binary.leb import read_u32
 from ..binary.typecodec import decode_valtype
-from ..errors import WasmError
+from ..errors import DecodeError, WasmError
 from ..types import ExternKind
 from .parallel import print_bodies_split, worth_forking
 from .custom import dylink0_lines, producers_lines
-from .code import MAX_NESTING_TO_PRINT, BodyPrinter
+from .code import BodyPrinter
 from .instrs import TypeText
 from .names import Names, escape, read_names
 
@@ -118,6 +118,8 @@ class ModulePrinter:
         self.bp = BodyPrinter(self.names, self.tt)
         self.func_types: list = []
         self.tag_types: list = []
+        self._uses: dict = {}  # type index -> (type use text, param count), functions without local names
+        self._locals: dict = {}  # local declaration bytes -> text, functions without local names
         self.counts = {k: 0 for k in ExternKind}
         self.place = "before first"
 
@@ -467,32 +469,45 @@ class ModulePrinter:
         if not first:
             self.newline(body.offset)
         self.start_group("func ")
-        self.w(self.name_def(self.names.func, fidx) + " ")
-        use, nparams = self.tt.type_use(self.func_types[fidx], fidx)
-        self.w(use)
+        plain = fidx not in self.names.local_funcs  # no parameter/local names: texts can be shared
+        tyidx = self.func_types[fidx]
+        use = self._uses.get(tyidx) if plain else None
+        if use is None:
+            use = self.tt.type_use(tyidx, fidx)
+            if plain:
+                self._uses[tyidx] = use
+        self.w(self.name_def(self.names.func, fidx) + " " + use[0])
         if self.opts.skeleton:
             self.w(" ...")
             self.end_group()
             return
+        raw = body.raw
+        base = body.offset or 0
         if body.decoded:
             locals_, instrs = body.locals, body.instrs
+            locals_end = _locals_len(raw, instrs)
         else:  # decode without keeping the instructions on the body: memory stays bounded
-            locals_, instrs = decode_body(body.raw, body.offset or 0)
-        raw = body.raw
-        nlocal_decls_len = _locals_len(raw, instrs) if self.opts.offsets or self.opts.fold else 0
+            locals_, locals_end = decode_locals(raw, 0, len(raw), base)
+            instrs, q = decode_expr(raw, locals_end, len(raw), base)
+            if q != len(raw):
+                raise DecodeError("operators remaining after end of function body", base + q)
         if locals_ and any(c for c, _t in locals_):
-            self.newline(body.offset + _first_local_offset(raw))
-            self.w(self.bp.locals_text(fidx, nparams, locals_))
-        end_off = body.offset + len(raw) - 1
+            self.newline(base + _first_local_offset(raw) if self.opts.offsets else None)
+            key = raw[:locals_end] if plain else None
+            text = self._locals.get(key) if plain else None
+            if text is None:
+                text = self.bp.locals_text(fidx, use[1], locals_)
+                if plain:
+                    self._locals[key] = text
+            self.w(text)
         if self.opts.fold:
             from .fold import fold_body
-            fold_body(self, fidx, instrs[:-1], body.offset + nlocal_decls_len)
+            fold_body(self, fidx, instrs[:-1], base + locals_end)
         else:
             if len(instrs) > 1:
                 self.line += 1
-            start = body.offset + nlocal_decls_len if self.opts.offsets else None
-            self.bp.flat(self.w, instrs[:-1], fidx, self.nesting, start)
-        self.end_group_at(end_off)
+            self.bp.flat(self.w, instrs[:-1], fidx, self.nesting, base + locals_end if self.opts.offsets else None)
+        self.end_group_at(base + len(raw) - 1)
 
 
 def _discard(_text: str) -> None:
@@ -516,4 +531,3 @@ def _first_local_offset(raw: bytes) -> int:
     return p
 
 
-_ = (decode_expr, MAX_NESTING_TO_PRINT)
