@@ -533,3 +533,18 @@ def test_two_process_printing_reports_the_childs_error(monkeypatch):
         to_wat(data)
     assert str(two.value) == str(one.value)
     assert one.value.offset is not None and one.value.offset > len(data) - 4
+
+
+def test_hostile_bodies_bounded(wat):
+    # four billion locals in a few bytes: refused (as wasm-tools refuses), not expanded
+    data = _module_with_body(b"")
+    data = data.replace(b"\x0a\x04\x01\x02\x00\x0b", b"\x0a\x0a\x01\x08\x01\xff\xff\xff\xff\x0f\x7f\x0b")
+    assert wasmweld.parse(data).code[0].locals == [(2 ** 32 - 1, wasmweld.types.I32)]
+    with pytest.raises(WasmError, match="maximum number of locals"):
+        to_wat(data)
+    assert standalone(data, "plain") is None
+    # a long run of instructions without results before their consumer: folded like wasm-tools
+    text = "(module (func (param i32) (result i32) local.get 0 " + "nop " * 20000 + "i32.eqz))"
+    n, failures = compare([("nops", wat(text))], "fold")
+    assert not failures, _report(failures, n)
+    assert "(i32.eqz\n" in to_wat(wat(text), fold=True)

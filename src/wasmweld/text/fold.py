@@ -17,6 +17,8 @@ cannot be folded, as in wasm-tools.
 
 from __future__ import annotations
 
+from bisect import bisect_right
+
 from ..errors import WasmError
 from .arity import arity
 from .code import BodyState
@@ -37,6 +39,35 @@ class _Inst:
         self.offset = offset
 
 
+class _Seq:
+    """The folded instructions of a block, with ``before[i]``: the results of ``items[:i]`` added up,
+    so that finding an instruction's operands is a binary search, not a walk back (no quadratic time
+    on long runs of instructions without results)."""
+
+    __slots__ = ("items", "before")
+
+    def __init__(self) -> None:
+        self.items: list = []
+        self.before: list = []
+
+    def total(self) -> int:
+        return self.before[-1] + self.items[-1].results if self.items else 0
+
+    def append(self, inst: _Inst) -> None:
+        self.before.append(self.total())
+        self.items.append(inst)
+
+    def pop(self) -> _Inst:
+        self.before.pop()
+        return self.items.pop()
+
+    def take_from(self, first: int) -> list:
+        out = self.items[first:]
+        del self.items[first:]
+        del self.before[first:]
+        return out
+
+
 class _Block:
     __slots__ = ("ty", "kind", "plain", "folded", "predicate", "consequent", "offset")
 
@@ -44,42 +75,41 @@ class _Block:
         self.ty = ty
         self.kind = kind
         self.plain = plain
-        self.folded: list = []
+        self.folded = _Seq()
         self.predicate = predicate
         self.consequent = None
         self.offset = offset
 
 
 def _plain(control: list, plain: str, params: int, results: int, offset: int) -> None:
-    folded = control[-1].folded
-    first = len(folded)
-    if params > 0:
-        count = 0
-        for pos in range(len(folded) - 1, -1, -1):
-            count += folded[pos].results
-            if count == params:
+    """wasmprinter's handle_plain: the operands are the latest folded instructions whose results add up
+    to ``params`` exactly (walking back from the end, the first point where they reach it); when they
+    overshoot, the instruction's results cannot be used as operands later."""
+    seq = control[-1].folded
+    first = len(seq.items)
+    if params > 0 and seq.items:
+        total = seq.total()
+        if total >= params:
+            pos = bisect_right(seq.before, total - params) - 1  # the last pos whose suffix reaches params
+            if total - seq.before[pos] == params:
                 first = pos
-                break
-            if count > params:
+            else:
                 results = _UNFOLDABLE
-                break
-    inst = _Inst(plain, folded[first:], results, offset)
-    del folded[first:]
-    folded.append(inst)
+    seq.append(_Inst(plain, seq.take_from(first), results, offset))
 
 
 def _end(control: list, results: int) -> None:
     b = control.pop()
     if b.kind == "if":
-        then = _Inst("then", b.folded, results, b.offset)
+        then = _Inst("then", b.folded.items, results, b.offset)
         inst = _Inst(b.plain, b.predicate + [then], results, b.offset)
     elif b.kind == "else":
         folded_then, if_offset = b.consequent
         then = _Inst("then", folded_then, results, if_offset)
-        els = _Inst("else", b.folded, results, b.offset)
+        els = _Inst("else", b.folded.items, results, b.offset)
         inst = _Inst(b.plain, b.predicate + [then, els], results, if_offset)
     else:
-        inst = _Inst(b.plain, b.folded, results, b.offset)
+        inst = _Inst(b.plain, b.folded.items, results, b.offset)
     if not control:
         raise WasmError("end without outer block")
     control[-1].folded.append(inst)
@@ -104,14 +134,14 @@ def _fold(pr, func: int, instrs, control: list, nest0: int, offset: int | None) 
         if name in _KIND:
             control.append(_Block(ins[1][0], _KIND[name], t, pos))
         elif name == "if":
-            pred = [control[-1].folded.pop()] if control[-1].folded else []
+            pred = [control[-1].folded.pop()] if control[-1].folded.items else []
             control.append(_Block(ins[1][0], "if", t, pos, pred))
         elif name == "else":
             b = control.pop()
             if b.kind != "if":
                 raise WasmError("no enclosing if block")
             nb = _Block(b.ty, "else", b.plain, pos, b.predicate)
-            nb.consequent = (b.folded, b.offset)
+            nb.consequent = (b.folded.items, b.offset)
             control.append(nb)
         elif name == "end":
             _end(control, results)
@@ -155,7 +185,7 @@ def fold_body(pr, func: int, instrs, offset: int) -> None:
     """Print a function body folded; ``offset``: absolute offset of its first instruction."""
     control = [_Block(pr.func_types[func], "block", "", offset)]
     _fold(pr, func, instrs, control, pr.nesting, offset)
-    for inst in control[0].folded:
+    for inst in control[0].folded.items:
         _print(pr, inst, None)
 
 
@@ -164,5 +194,5 @@ def fold_const_expr(pr, instrs) -> None:
     control = [_Block(None, "block", "", 0)]
     _fold(pr, -1, instrs, control, pr.nesting, 0)
     space = [False]
-    for inst in control[0].folded:
+    for inst in control[0].folded.items:
         _print(pr, inst, space)

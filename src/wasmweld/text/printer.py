@@ -35,6 +35,8 @@ from .names import Names, escape, read_names
 __all__ = ["Options", "ModulePrinter", "bytes_literal"]
 
 _FLUSH_AT = 1 << 14  # list items between writes
+#: wasmprinter's limit on the locals of one function it prints (a body may declare 2**32 - 1)
+MAX_LOCALS = 50000
 
 
 def _byte_text(b: int) -> str:
@@ -491,6 +493,9 @@ class ModulePrinter:
             instrs, q = decode_expr(raw, locals_end, len(raw), base)
             if q != len(raw):
                 raise DecodeError("operators remaining after end of function body", base + q)
+        if sum(c for c, _t in locals_) > MAX_LOCALS:
+            raise WasmError(f"function {fidx} exceeds the maximum number of locals that can be printed"
+                            f" ({MAX_LOCALS}, as in wasm-tools)")
         if locals_ and any(c for c, _t in locals_):
             self.newline(base + _first_local_offset(raw) if self.opts.offsets else None)
             key = raw[:locals_end] if plain else None
