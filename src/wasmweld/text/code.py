@@ -104,11 +104,15 @@ class BodyPrinter:
         return "".join(out)
 
     # ------------------------------------------------------------------ the flat body loop
-    def flat(self, w, instrs, func: int, nest0: int, offsets: int | None = None, sep_space: bool = False) -> None:
+    def flat(self, w, instrs, func: int, nest0: int, offsets: int | None = None, sep_space: bool = False,
+             hints: list | None = None, start: int = 0, body_start: int = 0) -> None:
         """Write ``instrs`` (without the final ``end``) through ``w``, one per line at ``nest0``.
 
         ``offsets``: absolute offset of the first instruction (prints ``(;@off;)`` on each line).
         ``sep_space``: constant expressions (space separated, on one line).
+        ``hints``: branch hints ``[(hint offset, offset in body, taken)]`` of this function, printed as
+        ``(@metadata.code.branch_hint "\\01")`` lines; ``start``/``body_start``: absolute offsets of the
+        first instruction and of the body (what hint offsets count from).
 
         The texts of all instructions are looked up in the cache at once (C speed); the runs
         between two misses share a nesting level and are joined with one newline string; each
@@ -119,17 +123,9 @@ class BodyPrinter:
             return
         cache = self.cache if func not in self.names.local_funcs else {}
         st = BodyState(nest0)
-        if offsets is not None:
-            pos = offsets
-            for ins in instrs:
-                t = cache.get(ins[2])
-                sep = st.nesting
-                if t is None:
-                    sep, t = self.step(ins, func, st, cache)
-                w(f"\n(;@{pos:<6x};)")
-                w(self.indent(sep))
-                w(t)
-                pos += len(ins[2])
+        if offsets is not None or hints:
+            self._one_by_one(w, instrs, func, st, cache, offsets is not None, hints or [],
+                             offsets if offsets is not None else start, body_start)
             return
         texts = list(map(cache.get, map(_RAW, instrs)))
         index = texts.index
@@ -184,6 +180,25 @@ class BodyPrinter:
             sep, t = self.step(ins, func, st, cache)
             w(nl[sep if sep <= top else top])
             w(t)
+
+    def _one_by_one(self, w, instrs, func: int, st: "BodyState", cache: dict, show: bool, hints: list,
+                    pos: int, body_start: int) -> None:
+        """The slow path: offsets on every line, or branch hints between the instructions."""
+        h = 0
+        for ins in instrs:
+            if h < len(hints) and hints[h][1] == pos - body_start:
+                w(f"\n(;@{hints[h][0]:<6x};)" if show else "\n")
+                w(self.indent(st.nesting))
+                w(f'(@metadata.code.branch_hint "\\0{1 if hints[h][2] else 0}")')
+                h += 1
+            t = cache.get(ins[2])
+            sep = st.nesting
+            if t is None:
+                sep, t = self.step(ins, func, st, cache)
+            w(f"\n(;@{pos:<6x};)" if show else "\n")
+            w(self.indent(sep))
+            w(t)
+            pos += len(ins[2])
 
     def step(self, ins, func: int, st: "BodyState", cache: dict) -> tuple[int, str]:
         """One instruction not in the cache: ``(nesting of its line, text)``; updates ``st``."""

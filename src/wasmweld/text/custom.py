@@ -22,7 +22,7 @@ from ..binary.reader import decode_name
 from ..errors import DecodeError
 from .names import escape
 
-__all__ = ["producers_lines", "dylink0_lines"]
+__all__ = ["producers_lines", "dylink0_lines", "read_branch_hints"]
 
 _PRODUCER_FIELDS = ("language", "processed-by", "sdk")
 _FLAGS = ((0x1, "binding-weak"), (0x2, "binding-local"), (0x4, "visibility-hidden"), (0x10, "undefined"),
@@ -126,4 +126,34 @@ def dylink0_lines(data, base: int) -> list | None:
             pos = q
     except DecodeError:
         return None
+    return out
+
+
+def read_branch_hints(data, base: int) -> list:
+    """The ``metadata.code.branch_hint`` section as wasmprinter keeps it: a stack (last = first function)
+    of ``(func, [(absolute offset of the hint, offset in the body, taken)])``.
+
+    As in wasmprinter, a malformed entry ends the reading and what was read stays (in file order).
+    """
+    out: list = []
+    end = len(data)
+    try:
+        n, pos = read_u32(data, 0, end)
+        for _ in range(n):
+            func, pos = read_u32(data, pos, end)
+            m, pos = read_u32(data, pos, end)
+            hints = []
+            for _ in range(m):
+                at = pos
+                off, pos = read_u32(data, pos, end)
+                if pos + 2 > end or data[pos] != 1 or data[pos + 1] > 1:
+                    return out
+                hints.append((base + at, off, data[pos + 1] == 1))
+                pos += 2
+            out.append((func, hints))
+        if pos != end:
+            return out
+    except DecodeError:
+        return out
+    out.reverse()
     return out

@@ -30,13 +30,15 @@ _KIND = {"block": "block", "loop": "loop", "try_table": "try_table"}
 
 
 class _Inst:
-    __slots__ = ("plain", "folded", "results", "offset")
+    __slots__ = ("plain", "folded", "results", "offset", "hint")
 
-    def __init__(self, plain, folded, results, offset):
+    def __init__(self, plain, folded, results, offset, hint=None):
         self.plain = plain
         self.folded = folded
         self.results = results
         self.offset = offset
+        #: a branch hint annotation printed on its own line before the instruction
+        self.hint = hint
 
 
 class _Seq:
@@ -69,9 +71,10 @@ class _Seq:
 
 
 class _Block:
-    __slots__ = ("ty", "kind", "plain", "folded", "predicate", "consequent", "offset")
+    __slots__ = ("ty", "kind", "plain", "folded", "predicate", "consequent", "offset", "hint")
 
-    def __init__(self, ty, kind, plain, offset, predicate=None):
+    def __init__(self, ty, kind, plain, offset, predicate=None, hint=None):
+        self.hint = hint
         self.ty = ty
         self.kind = kind
         self.plain = plain
@@ -81,7 +84,7 @@ class _Block:
         self.offset = offset
 
 
-def _plain(control: list, plain: str, params: int, results: int, offset: int) -> None:
+def _plain(control: list, plain: str, params: int, results: int, offset: int, hint=None) -> None:
     """wasmprinter's handle_plain: the operands are the latest folded instructions whose results add up
     to ``params`` exactly (walking back from the end, the first point where they reach it); when they
     overshoot, the instruction's results cannot be used as operands later."""
@@ -95,19 +98,19 @@ def _plain(control: list, plain: str, params: int, results: int, offset: int) ->
                 first = pos
             else:
                 results = _UNFOLDABLE
-    seq.append(_Inst(plain, seq.take_from(first), results, offset))
+    seq.append(_Inst(plain, seq.take_from(first), results, offset, hint))
 
 
 def _end(control: list, results: int) -> None:
     b = control.pop()
     if b.kind == "if":
         then = _Inst("then", b.folded.items, results, b.offset)
-        inst = _Inst(b.plain, b.predicate + [then], results, b.offset)
+        inst = _Inst(b.plain, b.predicate + [then], results, b.offset, b.hint)
     elif b.kind == "else":
         folded_then, if_offset = b.consequent
         then = _Inst("then", folded_then, results, if_offset)
         els = _Inst("else", b.folded.items, results, b.offset)
-        inst = _Inst(b.plain, b.predicate + [then, els], results, if_offset)
+        inst = _Inst(b.plain, b.predicate + [then, els], results, if_offset, b.hint)
     else:
         inst = _Inst(b.plain, b.folded.items, results, b.offset)
     if not control:
@@ -115,16 +118,27 @@ def _end(control: list, results: int) -> None:
     control[-1].folded.append(inst)
 
 
-def _fold(pr, func: int, instrs, control: list, nest0: int, offset: int | None) -> None:
-    """Run the folding state machine over ``instrs`` (final ``end`` excluded)."""
+def _fold(pr, func: int, instrs, control: list, nest0: int, offset: int | None, hints: list | None = None,
+          body_start: int = 0) -> None:
+    """Run the folding state machine over ``instrs`` (final ``end`` excluded); ``hints`` as for
+    ``BodyPrinter.flat``: a hint goes to the next plain instruction or ``if`` (elsewhere it is an error,
+    as in wasm-tools)."""
     bp = pr.bp
     st = BodyState(nest0)
     cache = bp.cache if func not in pr.names.local_funcs else {}
     types, ftypes, ttypes = pr.types, pr.func_types, pr.tag_types
     pos = offset or 0
+    hints = hints or []
+    h = 0
+    hint = None
     for ins in instrs:
         raw = ins[2]
         name = ins[0].name
+        if h < len(hints) and hints[h][1] == pos - body_start:
+            hint = f'@metadata.code.branch_hint "\\0{1 if hints[h][2] else 0}"'
+            h += 1
+        if hint is not None and name != "if" and (name in _KIND or name in ("else", "end")):
+            raise WasmError("branch hints are only supported on an `if` or a plain instructions")
         depth_ok = len(control) == st.nesting - nest0 + 1
         ar = arity(ins, types, ftypes, ttypes, control, depth_ok)
         params, results = ar if ar is not None else (0, 0)
@@ -135,12 +149,13 @@ def _fold(pr, func: int, instrs, control: list, nest0: int, offset: int | None) 
             control.append(_Block(ins[1][0], _KIND[name], t, pos))
         elif name == "if":
             pred = [control[-1].folded.pop()] if control[-1].folded.items else []
-            control.append(_Block(ins[1][0], "if", t, pos, pred))
+            control.append(_Block(ins[1][0], "if", t, pos, pred, hint))
+            hint = None
         elif name == "else":
             b = control.pop()
             if b.kind != "if":
                 raise WasmError("no enclosing if block")
-            nb = _Block(b.ty, "else", b.plain, pos, b.predicate)
+            nb = _Block(b.ty, "else", b.plain, pos, b.predicate, b.hint)
             nb.consequent = (b.folded.items, b.offset)
             control.append(nb)
         elif name == "end":
@@ -148,7 +163,8 @@ def _fold(pr, func: int, instrs, control: list, nest0: int, offset: int | None) 
         elif name in ("try", "catch", "catch_all", "delegate"):
             raise WasmError("legacy-exceptions not supported")
         else:
-            _plain(control, t, params, results, pos)
+            _plain(control, t, params, results, pos, hint)
+            hint = None
         pos += len(raw)
     if len(control) != 1:
         raise WasmError("instruction sequence not closed")
@@ -167,12 +183,15 @@ def _print(pr, inst: _Inst, space: list | None) -> None:
             pr.nesting -= 1
             w(")")
             continue
-        if space is None:
-            pr.newline(node.offset)
-        elif space[0]:
-            w(" ")
-        else:
-            space[0] = True
+        for text in ((node.hint, node.plain) if node.hint is not None else (node.plain,)):
+            if space is None:
+                pr.newline(node.offset)
+            elif space[0]:
+                w(" ")
+            else:
+                space[0] = True
+            if text is node.hint:
+                w("(" + text + ")")
         w("(" + node.plain)
         if not node.folded and ";;" in node.plain:
             pr.newline(node.offset)
@@ -181,10 +200,10 @@ def _print(pr, inst: _Inst, space: list | None) -> None:
         stack.extend((fi, 0) for fi in reversed(node.folded))
 
 
-def fold_body(pr, func: int, instrs, offset: int) -> None:
+def fold_body(pr, func: int, instrs, offset: int, hints: list | None = None, body_start: int = 0) -> None:
     """Print a function body folded; ``offset``: absolute offset of its first instruction."""
     control = [_Block(pr.func_types[func], "block", "", offset)]
-    _fold(pr, func, instrs, control, pr.nesting, offset)
+    _fold(pr, func, instrs, control, pr.nesting, offset, hints, body_start)
     for inst in control[0].folded.items:
         _print(pr, inst, None)
 

@@ -53,6 +53,8 @@ def _child(pr, bodies, start: int, nimp: int, path: str) -> None:
             pr.write = fh.write
             pr.buf = []
             pr.w = pr.buf.append
+            for i in range(start):  # the parent's functions: their branch hints are the parent's
+                pr.skip_hints(nimp + i)
             pr.print_bodies(bodies, start, len(bodies), nimp)
             pr.flush()
     except BaseException as exc:  # noqa: BLE001 - everything goes back to the parent

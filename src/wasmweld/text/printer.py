@@ -27,7 +27,7 @@ from ..binary.typecodec import decode_valtype
 from ..errors import DecodeError, WasmError
 from ..types import ExternKind
 from .parallel import print_bodies_split, worth_forking
-from .custom import dylink0_lines, producers_lines
+from .custom import dylink0_lines, producers_lines, read_branch_hints
 from .code import BodyPrinter
 from .instrs import TypeText
 from .names import Names, escape, read_names
@@ -120,6 +120,8 @@ class ModulePrinter:
         self.bp = BodyPrinter(self.names, self.tt)
         self.func_types: list = []
         self.tag_types: list = []
+        #: branch hints still to print (a stack, see custom.read_branch_hints)
+        self.hints: list = []
         self._uses: dict = {}  # type index -> (type use text, param count), functions without local names
         self._locals: dict = {}  # local declaration bytes -> text, functions without local names
         self.counts = {k: 0 for k in ExternKind}
@@ -165,10 +167,11 @@ class ModulePrinter:
     # ------------------------------------------------------------------ driver
     def print_module(self) -> None:
         m = self.m
-        if self.opts.names:
-            for s in m.sections:
-                if s.id == 0 and s.name == "name":
-                    read_names(s.data, self.names)
+        for s in m.sections:
+            if s.id == 0 and s.name == "name" and self.opts.names:
+                read_names(s.data, self.names)
+            elif s.id == 0 and s.name == "metadata.code.branch_hint":
+                self.hints = read_branch_hints(s.data, s.data_offset)
         only = self.opts.funcs is not None
         if only:  # only some functions: everything else is read for its state, not printed
             self.w = _discard
@@ -462,8 +465,15 @@ class ModulePrinter:
                 self.func(fidx, bodies[i])
             elif fidx in wanted:
                 self.only_func(fidx, bodies[i])
+            else:
+                self.skip_hints(fidx)
             if len(self.buf) > _FLUSH_AT:
                 self.flush()
+
+    def skip_hints(self, fidx: int) -> None:
+        """A function not printed: its branch hints go, as if it had been printed."""
+        if self.hints and self.hints[-1][0] == fidx:
+            self.hints.pop()
 
     def func(self, fidx: int, body, first: bool = False) -> None:
         if fidx >= len(self.func_types):
@@ -480,6 +490,7 @@ class ModulePrinter:
                 self._uses[tyidx] = use
         self.w(self.name_def(self.names.func, fidx) + " " + use[0])
         if self.opts.skeleton:
+            self.skip_hints(fidx)
             self.w(" ...")
             self.end_group()
             return
@@ -505,13 +516,15 @@ class ModulePrinter:
                 if plain:
                     self._locals[key] = text
             self.w(text)
+        hints = self.hints.pop()[1] if self.hints and self.hints[-1][0] == fidx else None
         if self.opts.fold:
             from .fold import fold_body
-            fold_body(self, fidx, instrs[:-1], base + locals_end)
+            fold_body(self, fidx, instrs[:-1], base + locals_end, hints, base)
         else:
             if len(instrs) > 1:
                 self.line += 1
-            self.bp.flat(self.w, instrs[:-1], fidx, self.nesting, base + locals_end if self.opts.offsets else None)
+            self.bp.flat(self.w, instrs[:-1], fidx, self.nesting, base + locals_end if self.opts.offsets else None,
+                         hints=hints, start=base + locals_end, body_start=base)
         self.end_group_at(base + len(raw) - 1)
 
 
