@@ -372,7 +372,7 @@ class FuncBody:
     def to_wat(self, module: "Module | None" = None, index: int | None = None, **options) -> str:
         """This body as WebAssembly text (``wasmweld.text.func_to_wat``; ``module`` gives types and names)."""
         from .text import func_to_wat
-        return func_to_wat(self, module, index, module_class=Module, **options)
+        return func_to_wat(self, module, index, **options)
 
 
 def _span(out: list, start: int, end: int) -> None:

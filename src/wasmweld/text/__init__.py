@@ -62,31 +62,28 @@ def to_wat(module, **options) -> str:
     return buf.getvalue()
 
 
-def func_to_wat(body, module=None, index: int | None = None, *, module_class=None, **options) -> str:
+def func_to_wat(body, module=None, index: int | None = None, **options) -> str:
     """One function body as ``(func ...)`` text.
 
     With ``module`` (and the function ``index``, found by identity in ``module.code`` if not given) the
-    type, names and labels are the module's; without, the body is printed on its own with type 0
-    (in a stand-in module built with ``module_class.parse``; ``FuncBody.to_wat`` passes Module).
+    type, names and labels are the module's; without, the body is printed on its own as function 0 of
+    type 0 (block types print as ``(type N)`` only).
     """
     from ..types import ExternKind
     if module is None:
-        if module_class is None:
-            raise TypeError("func_to_wat needs a module, or module_class to build a stand-in one")
-        from ..binary.sections import encode_code
-        from ..binary.leb import write_u
-        sec = write_u(1) + encode_code(body)
-        # a stand-in module: one type (func) and this body, so the printer has the context it needs
-        data = (b"\x00asm\x01\x00\x00\x00" + b"\x01\x04\x01\x60\x00\x00" + b"\x03\x02\x01\x00"
-                + b"\x0a" + write_u(len(sec)) + sec)
-        module, index = module_class.parse(data), 0
-    elif index is None:
+        buf = io.StringIO()
+        opts = Options(fold=options.get("fold", False), offsets=options.get("offsets", False), funcs=(0,))
+        pr = ModulePrinter(None, buf.write, opts)
+        pr.func_types.append(0)
+        pr.only_func(0, body)
+        pr.flush()
+        return buf.getvalue()
+    if index is None:
         nimp = module.num_imported(ExternKind.FUNC)
         index = next((nimp + i for i, b in enumerate(module.code) if b is body), None)
         if index is None:
             raise ValueError("this body is not in module.code; pass index=")
-    text = to_wat(module, funcs=[index], **options)
-    return text
+    return to_wat(module, funcs=[index], **options)
 
 
 class _Enough(Exception):

@@ -106,7 +106,7 @@ class ModulePrinter:
 
     def __init__(self, module, write, options: Options | None = None) -> None:
         self.m = module
-        self.data = module.data
+        self.data = module.data if module is not None else b""
         self.opts = options or Options()
         self.write = write
         self.buf: list = []
