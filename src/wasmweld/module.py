@@ -370,8 +370,8 @@ class FuncBody:
         return f"<FuncBody {size}{where}{state}>"
 
     def to_wat(self, module: "Module | None" = None, index: int | None = None, **options) -> str:
-        """This body as WebAssembly text (``wasmweld.text.func_to_wat``; ``module`` gives types and names)."""
-        from .text import func_to_wat
+        """This body as WebAssembly text (``wasmweld.text.body.func_to_wat``; ``module`` gives types and names)."""
+        from .text.body import func_to_wat
         return func_to_wat(self, module, index, **options)
 
 

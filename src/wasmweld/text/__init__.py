@@ -27,6 +27,7 @@ import html
 import io
 from typing import IO, Iterable
 
+from .body import func_to_wat
 from .printer import ModulePrinter, Options
 
 __all__ = ["print_module", "to_wat", "func_to_wat", "preview", "repr_pretty", "repr_html", "Options",
@@ -60,30 +61,6 @@ def to_wat(module, **options) -> str:
     buf = io.StringIO()
     print_module(module, buf, **options)
     return buf.getvalue()
-
-
-def func_to_wat(body, module=None, index: int | None = None, **options) -> str:
-    """One function body as ``(func ...)`` text.
-
-    With ``module`` (and the function ``index``, found by identity in ``module.code`` if not given) the
-    type, names and labels are the module's; without, the body is printed on its own as function 0 of
-    type 0 (block types print as ``(type N)`` only).
-    """
-    from ..types import ExternKind
-    if module is None:
-        buf = io.StringIO()
-        opts = Options(fold=options.get("fold", False), offsets=options.get("offsets", False), funcs=(0,))
-        pr = ModulePrinter(None, buf.write, opts)
-        pr.func_types.append(0)
-        pr.only_func(0, body)
-        pr.flush()
-        return buf.getvalue()
-    if index is None:
-        nimp = module.num_imported(ExternKind.FUNC)
-        index = next((nimp + i for i, b in enumerate(module.code) if b is body), None)
-        if index is None:
-            raise ValueError("this body is not in module.code; pass index=")
-    return to_wat(module, funcs=[index], **options)
 
 
 class _Enough(Exception):

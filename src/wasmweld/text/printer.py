@@ -27,6 +27,7 @@ from ..binary.typecodec import decode_valtype
 from ..errors import DecodeError, WasmError
 from ..types import ExternKind
 from .parallel import print_bodies_split, worth_forking
+from .body import MAX_LOCALS
 from .custom import dylink0_lines, producers_lines, read_branch_hints
 from .code import BodyPrinter
 from .instrs import TypeText
@@ -35,8 +36,7 @@ from .names import Names, escape, read_names
 __all__ = ["Options", "ModulePrinter", "bytes_literal"]
 
 _FLUSH_AT = 1 << 14  # list items between writes
-#: wasmprinter's limit on the locals of one function it prints (a body may declare 2**32 - 1)
-MAX_LOCALS = 50000
+
 
 
 def _byte_text(b: int) -> str:
@@ -106,7 +106,7 @@ class ModulePrinter:
 
     def __init__(self, module, write, options: Options | None = None) -> None:
         self.m = module
-        self.data = module.data if module is not None else b""
+        self.data = module.data
         self.opts = options or Options()
         self.write = write
         self.buf: list = []
