@@ -286,23 +286,60 @@ class ModulePrinter:
 
     # ------------------------------------------------------------------ imports and definitions
     def imports(self, items, starts) -> None:
-        for imp, off in zip(items, starts):
-            self.newline(off)
+        entries = getattr(starts, "entries", None)  # compact-import groups, where the decoder reads them
+        i = 0
+        while i < len(items):
+            if entries and entries[i][4]:
+                i += self.import_group(items, entries[i])
+                continue
+            imp = items[i]
+            self.newline(starts[i])
             self.w(f'(import "{escape(imp.module)}" "{escape(imp.name)}" ')
             self.w(self.extern_def(imp.kind, imp.desc))
             self.w(")")
-            self.counts[imp.kind] += 1
-            if imp.kind == ExternKind.FUNC:
-                self.func_types.append(imp.desc)
-            elif imp.kind == ExternKind.TAG:
-                self.tag_types.append(imp.desc.type_idx)
+            self.imported(imp)
+            i += 1
         self.after(items, "after import")
 
-    def extern_def(self, kind, desc) -> str:
-        """``(func (;0;) (type 0))``, ``(table (;0;) 1 funcref)``, ... for an import (index = next one)."""
-        i = self.counts[kind]
+    def imported(self, imp) -> None:
+        self.counts[imp.kind] += 1
+        if imp.kind == ExternKind.FUNC:
+            self.func_types.append(imp.desc)
+        elif imp.kind == ExternKind.TAG:
+            self.tag_types.append(imp.desc.type_idx)
+
+    def import_group(self, items, entry) -> int:
+        """A compact-imports entry: ``(import "m" (item "a" (func ...)) ...)`` with a type per item, or
+        ``(import "m" (item "a") (item "b") (func (type 0)))`` sharing one; returns its import count."""
+        first, count, start, end, form = entry
+        group = items[first:first + count]
+        offsets = [None] * count
+        if self.opts.offsets:
+            offsets = [at for _imp, at, _e in _sections.read_import_entry(self.data, start, end)[1]]
+        shared = form == getattr(_sections, "COMPACT_BY_TYPE", None)
+        self.newline(start)
+        self.start_group(f'import "{escape(group[0].module)}"')
+        for imp, off in zip(group, offsets):
+            self.newline(off)
+            self.start_group(f'item "{escape(imp.name)}"')
+            if not shared:
+                self.w(" " + self.extern_def(imp.kind, imp.desc))
+            self.end_group()
+            self.imported(imp)
+        if shared:
+            self.newline(start)
+            self.w(self.extern_def(group[0].kind, group[0].desc, index=False))
+        self.end_group()
+        return count
+
+    def extern_def(self, kind, desc, index: bool = True) -> str:
+        """``(func (;0;) (type 0))``, ``(table (;0;) 1 funcref)``, ... for an import (index = next one;
+        ``index=False``: without the name and index, the shared type of a compact import group)."""
+        i = self.counts[kind] if index else None
         n = self.names
         if kind == ExternKind.FUNC:
+            if i is None:
+                return f"(func {self.tt.type_use(desc)[0]})"
             return f"(func {self.name_def(n.func, i)} {self.tt.type_use(desc, i)[0]})"
         if kind == ExternKind.TABLE:
             return self.table_type(desc, i) + ")"
@@ -312,25 +349,30 @@ class ModulePrinter:
             return self.global_type(desc, i) + ")"
         return self.tag_type(desc, i) + ")"
 
+    def _def(self, space: dict, i: int | None) -> str:
+        """``$name (;i;) `` where an item is defined; nothing for ``i`` None."""
+        return "" if i is None else self.name_def(space, i) + " "
+
     def limits(self, lim) -> str:
         return f"{lim.min}" if lim.max is None else f"{lim.min} {lim.max}"
 
     def table_type(self, tt, i: int) -> str:
         lim = tt.limits
         pre = ("shared " if lim.shared else "") + ("i64 " if lim.is64 else "")
-        return f"(table {self.name_def(self.names.table, i)} {pre}{self.limits(lim)} {self.tt.ref(tt.elem)}"
+        return f"(table {self._def(self.names.table, i)}{pre}{self.limits(lim)} {self.tt.ref(tt.elem)}"
 
     def memory_type(self, mt, i: int) -> str:
         lim = mt.limits
-        return (f"(memory {self.name_def(self.names.memory, i)} {'i64 ' if lim.is64 else ''}{self.limits(lim)}"
-                f"{' shared' if lim.shared else ''}")
+        page = getattr(lim, "page_size_log2", None)  # custom-page-sizes, where the decoder reads it
+        return (f"(memory {self._def(self.names.memory, i)}{'i64 ' if lim.is64 else ''}{self.limits(lim)}"
+                f"{' shared' if lim.shared else ''}{'' if page is None else f' (pagesize {1 << page:#x})'}")
 
     def global_type(self, gt, i: int) -> str:
         t = self.tt.val(gt.val)
-        return f"(global {self.name_def(self.names.global_, i)} {'(mut ' + t + ')' if gt.mutable else t}"
+        return f"(global {self._def(self.names.global_, i)}{'(mut ' + t + ')' if gt.mutable else t}"
 
     def tag_type(self, tt, i: int) -> str:
-        return f"(tag {self.name_def(self.names.tag, i)} {self.tt.type_use(tt.type_idx)[0]}"
+        return f"(tag {self._def(self.names.tag, i)}{self.tt.type_use(tt.type_idx)[0]}"
 
     def funcs_section(self, items, starts) -> None:
         self.func_types.extend(items)
