@@ -108,7 +108,7 @@ def test_human_output_lists_what_json_has():
     status, out, err = run_cli("info", str(CLI / "info_every_section.wat"))
     assert status == 0 and err == ""
     for needle in ('custom "producers"', "memory  0  imported  i32  min 1  max 2  shared", "start: func 2",
-                   "extended-const", 'func    1  "add"', "code: 3 bodies"):
+                   "extended-const", 'func    1  <add>  "add"', "code: 3 bodies"):
         assert needle in out
     status, summary, _ = run_cli("info", "--summary", str(CLI / "info_every_section.wat"))
     assert status == 0 and "imports (" not in summary and "features (11):" in summary

@@ -369,6 +369,11 @@ class FuncBody:
         state = ", modified" if self._raw is not None and self.modified else ""
         return f"<FuncBody {size}{where}{state}>"
 
+    def to_wat(self, module: "Module | None" = None, index: int | None = None, **options) -> str:
+        """This body as WebAssembly text (``wasmweld.text.body.func_to_wat``; ``module`` gives types and names)."""
+        from .text.body import func_to_wat
+        return func_to_wat(self, module, index, **options)
+
 
 def _span(out: list, start: int, end: int) -> None:
     """Append the input span [start, end) to ``out``, merging it with a span it continues."""
@@ -1013,6 +1018,19 @@ class Module:
         for sec in self._sections:
             parts.append(sec.kind if sec.id else f"custom:{sec.name}")
         return f"<Module {len(self._buf)} bytes: {', '.join(parts) or 'empty'}>"
+
+    def to_wat(self, **options) -> str:
+        """The module as WebAssembly text, as ``wasm-tools print`` writes it (``wasmweld.text.to_wat``)."""
+        from .text import to_wat
+        return to_wat(self, **options)
+
+    def _repr_pretty_(self, p, cycle: bool) -> None:
+        from .text import repr_pretty
+        repr_pretty(self, p, cycle)
+
+    def _repr_html_(self) -> str:
+        from .text import repr_html
+        return repr_html(self)
 
 
 _KNOWN_CUSTOM = ("name", "producers", "target_features", "dylink.0", "dylink")

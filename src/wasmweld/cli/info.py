@@ -264,6 +264,21 @@ def _signature(m, type_index: int) -> str:
     return f"type {type_index}"
 
 
+def _func_name(m, index: int) -> str:
+    """``<name>`` of function ``index`` from the name section (as wasm-objdump shows it), else ``""``."""
+    try:
+        ns = m.names
+    except DecodeError:
+        return ""
+    name = ns.funcs.get(index) if ns is not None else None
+    return "" if name is None else f"<{name}>"
+
+
+def _names_column(rows: list[list[str]]) -> list[list[str]]:
+    """Drop the function-name column (index 2) when no row has a name."""
+    return rows if any(r[2] for r in rows) else [r[:2] + r[3:] for r in rows]
+
+
 def render(info: dict, m, name: str, summary: bool = False) -> str:
     """The human-readable report of :func:`collect`'s ``info`` about module ``m``."""
     lines = [f"file: {name}, {info['size']} bytes", ""]
@@ -295,10 +310,13 @@ def render(info: dict, m, name: str, summary: bool = False) -> str:
                 desc = f"(mut {imp['type']})" if imp["mutable"] else imp["type"]
             else:
                 desc = f"type {imp['type']}"
-            rows.append([k, str(imp["index"]), _q(imp["module"]), _q(imp["name"]), desc])
-        lines += _table(rows, right=(1,))
+            rows.append([k, str(imp["index"]), _func_name(m, imp["index"]) if k == "func" else "",
+                         _q(imp["module"]), _q(imp["name"]), desc])
+        lines += _table(_names_column(rows), right=(1,))
         lines.append(f"exports ({len(info['exports'])}):")
-        lines += _table([[e["kind"], str(e["index"]), _q(e["name"])] for e in info["exports"]], right=(1,))
+        lines += _table(_names_column([[e["kind"], str(e["index"]),
+                                        _func_name(m, e["index"]) if e["kind"] == "func" else "",
+                                        _q(e["name"])] for e in info["exports"]]), right=(1,))
     lines.append("")
     lines.append(f"memories ({len(info['memories'])}):")
     lines += _table([["memory", str(x["index"]), "imported" if x["imported"] else "defined", _limits_text(x)]
@@ -306,7 +324,8 @@ def render(info: dict, m, name: str, summary: bool = False) -> str:
     lines.append(f"tables ({len(info['tables'])}):")
     lines += _table([["table", str(x["index"]), "imported" if x["imported"] else "defined", x["element"],
                       _limits_text(x)] for x in info["tables"]], right=(1,))
-    lines.append("start: " + ("none" if info["start"] is None else f"func {info['start']}"))
+    start = info["start"]
+    lines.append("start: " + ("none" if start is None else f"func {start} {_func_name(m, start)}".rstrip()))
     lines.append("")
     feats = info["feature_evidence"]
     lines.append(f"features ({len(feats)}):" + ("" if feats else " none beyond MVP"))

@@ -40,6 +40,7 @@ __all__ = ["SUBCOMMANDS", "build_parser", "main"]
 #: subcommand modules, in the order ``wasmweld --help`` lists them
 SUBCOMMANDS: list[str] = [
     "info", "dump", "validate", "merge", "graph", "edit", "strip", "metadata", "snapshot", "run", "compile",
+    "print", "parse",
 ]
 SUBCOMMANDS += ["wit", "extract"]  # components (wasmweld.component)
 

@@ -1,0 +1,95 @@
+"""Printing modules as text (issue 13): ``wasmweld print IN -o OUT`` next to the peers.
+
+Tasks, per corpus module:
+
+``print``   the whole module as WebAssembly text to a file: ``wasmweld print`` (a child process,
+            start-up included, like the peers), ``wasm-tools print`` (native, the format's
+            reference: wasmweld's output is identical to it byte for byte) and wabt's ``wasm2wat``
+            (``--enable-all``). Notes: the input size, the text size, MB of text per second and the
+            child's peak memory (``maxrss_MB``).
+
+The full run prints rs-swc (18 MB in, about 380 MB of text out); ``--quick`` prints em-sqljs.
+Run with ``python bench/run.py -k print``.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+QUICK = ["em-sqljs"]
+FULL = ["em-sqljs", "rs-swc"]
+
+
+def _wasm_tools() -> str | None:
+    return shutil.which("wasm-tools", path=str(Path(sys.executable).parent)) or shutil.which("wasm-tools")
+
+
+def _child(argv: list[str]) -> tuple[float, float]:
+    """Run ``argv``; (wall seconds, peak RSS in MB). Raises RuntimeError if it fails."""
+    t0 = time.perf_counter()
+    proc = subprocess.Popen([str(a) for a in argv], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    _pid, status, usage = os.wait4(proc.pid, 0)
+    elapsed = time.perf_counter() - t0
+    proc.returncode = os.waitstatus_to_exitcode(status)
+    err = proc.stderr.read().decode("utf-8", "replace").strip()
+    proc.stderr.close()
+    if proc.returncode != 0:
+        raise RuntimeError(f"{Path(argv[0]).name} exited {proc.returncode}: {err[-300:]}")
+    return elapsed, usage.ru_maxrss / 1024
+
+
+def _measure(ctx, cid: str, tool: str, argv: list[str], out: Path, size_mb: float):
+    times, peaks = [], []
+    try:
+        for _ in range(ctx.repeats):
+            t, peak = _child(argv)
+            times.append(t)
+            peaks.append(peak)
+    except Exception as exc:  # a peer that cannot do the job is a result, not a crash
+        return ctx.row("print", cid, tool, None, error=f"{type(exc).__name__}: {exc}"[:200])
+    times.sort()
+    median = times[len(times) // 2]
+    text_mb = out.stat().st_size / 1e6
+    return ctx.row("print", cid, tool, median, size=f"{size_mb:.2f} MB", text=f"{text_mb:.0f} MB",
+                   text_MB_s=round(text_mb / median, 1), maxrss_MB=round(max(peaks)), runs=len(times))
+
+
+def run(ctx):
+    rows = []
+    for cid in QUICK if ctx.quick else FULL:
+        path = ctx.corpus(cid)
+        size_mb = path.stat().st_size / 1e6
+        ours = ctx.tmp / f"{cid}.wasmweld.wat"
+        rows.append(_measure(ctx, cid, "wasmweld", [sys.executable, "-m", "wasmweld", "print", path, "-o", ours],
+                             ours, size_mb))
+        wt = _wasm_tools()
+        if wt:
+            ref = ctx.tmp / f"{cid}.wasm-tools.wat"
+            row = _measure(ctx, cid, "wasm-tools print (native)", [wt, "print", path, "-o", ref], ref, size_mb)
+            if row.median_s is not None:
+                row.extra["identical"] = _same_file(ours, ref)
+            rows.append(row)
+        if ctx.peers.available("wasm2wat"):
+            w2w = ctx.tmp / f"{cid}.wasm2wat.wat"
+            rows.append(_measure(ctx, cid, f"wasm2wat (wabt {ctx.peers.version('wabt')})",
+                                 [ctx.peers.tool("wasm2wat"), "--enable-all", path, "-o", w2w], w2w, size_mb))
+        for f in ctx.tmp.glob(f"{cid}.*.wat"):
+            f.unlink()
+    return rows
+
+
+def _same_file(a: Path, b: Path) -> bool:
+    if a.stat().st_size != b.stat().st_size:
+        return False
+    with open(a, "rb") as fa, open(b, "rb") as fb:
+        while True:
+            x, y = fa.read(1 << 20), fb.read(1 << 20)
+            if x != y:
+                return False
+            if not x:
+                return True

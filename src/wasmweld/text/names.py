@@ -1,0 +1,149 @@
+"""Identifiers for the text format, derived from the ``name`` section exactly as ``wasm-tools print`` does.
+
+A function named ``f`` prints as ``$f``; a name with characters outside the
+identifier set is quoted; an empty name, one starting with ``#`` or one used
+twice in the same map gets a synthetic identifier that keeps it readable::
+
+    (func $f (;0;) ...)                      name "f"
+    (func $"a b" (;1;) ...)                  name "a b"
+    (func $"#func2 f" (@name "f") (;2;) ...) a second "f"
+    call $f / call $"a b" / call $"#func2 f"
+
+:class:`Naming` holds both spellings: ``ident`` where the item is referred to
+and ``defn`` where it is defined (with the ``(@name ...)`` annotation for
+synthetic names). :func:`read_names` reads a name section the way wasmparser
+does: a malformed part ends the reading, the names read before it stay.
+"""
+
+from __future__ import annotations
+
+import re
+
+from ..binary.leb import read_u32
+from ..binary.reader import decode_name
+from ..errors import DecodeError
+
+__all__ = ["Naming", "Names", "escape", "read_names"]
+
+_IDCHARS = re.compile(r"[0-9a-zA-Z!#$%&'*+\-./:<=>?@\\^_`|~]*")
+_ESC = {c: f"\\u{{{c:x}}}" for c in list(range(32)) + [ord('"'), ord("\\"), 127]}
+
+
+def escape(s: str) -> str:
+    """The contents of a string literal: printable ASCII as is, everything else ``\\u{hex}``."""
+    if s.isascii():
+        return s.translate(_ESC)
+    return "".join(c if 0x20 <= ord(c) < 0x7F and c != '"' and c != "\\" else f"\\u{{{ord(c):x}}}" for c in s)
+
+
+class Naming:
+    """One name: ``name`` (as in the section), ``ident`` (a reference) and ``defn`` (a definition)."""
+
+    __slots__ = ("name", "ident", "defn")
+
+    def __init__(self, name: str, index: int, group: str, used: set | None) -> None:
+        self.name = name
+        synthetic = not name or name[0] == "#"
+        if used is not None and not synthetic:
+            if name in used:
+                synthetic = True
+            else:
+                used.add(name)
+        if synthetic:
+            esc = escape(name)
+            self.ident = f'$"#{group}{index} {esc}"'
+            self.defn = f'{self.ident} (@name "{esc}")'
+        elif _IDCHARS.fullmatch(name):
+            self.ident = self.defn = "$" + name
+        else:
+            self.ident = self.defn = f'$"{escape(name)}"'
+
+
+class Names:
+    """Every name map of a module: ``func``, ``type``, ... (index -> Naming), ``local``/``label``/``field``
+    ((outer, inner) -> Naming) and ``module`` (Naming or None)."""
+
+    __slots__ = ("module", "func", "type", "table", "memory", "global_", "elem", "data", "tag",
+                 "local", "label", "field", "local_funcs", "label_funcs")
+
+    def __init__(self) -> None:
+        self.module: Naming | None = None
+        self.func: dict = {}
+        self.type: dict = {}
+        self.table: dict = {}
+        self.memory: dict = {}
+        self.global_: dict = {}
+        self.elem: dict = {}
+        self.data: dict = {}
+        self.tag: dict = {}
+        self.local: dict = {}
+        self.label: dict = {}
+        self.field: dict = {}
+        #: functions that have at least one local / label name
+        self.local_funcs: set = set()
+        self.label_funcs: set = set()
+
+
+_MAPS = {1: ("func", "func"), 4: ("type", "type"), 5: ("table", "table"), 6: ("memory", "memory"),
+         7: ("global_", "global"), 8: ("elem", "elem"), 9: ("data", "data"), 11: ("tag", "tag")}
+_INDIRECT = {2: ("local", "local"), 3: ("label", "label"), 10: ("field", "field")}
+
+
+def _name_map(data, pos: int, end: int, into: dict, group: str) -> None:
+    n, pos = read_u32(data, pos, end)
+    used: set = set()
+    for _ in range(n):
+        idx, pos = read_u32(data, pos, end)
+        name, pos = decode_name(data, pos, end)
+        into[idx] = Naming(name, idx, group, used)
+    if pos != end:
+        raise DecodeError("unexpected data at the end of the section", pos)
+
+
+def _indirect(data, pos: int, end: int, names: Names, attr: str, group: str) -> None:
+    into = getattr(names, attr)
+    funcs = names.local_funcs if attr == "local" else names.label_funcs if attr == "label" else None
+    n, pos = read_u32(data, pos, end)
+    for _ in range(n):
+        outer, pos = read_u32(data, pos, end)
+        m, pos = read_u32(data, pos, end)
+        used: set | None = None if group == "label" else set()
+        for _ in range(m):
+            idx, pos = read_u32(data, pos, end)
+            name, pos = decode_name(data, pos, end)
+            into[(outer, idx)] = Naming(name, idx, group, used)
+            if funcs is not None:
+                funcs.add(outer)
+    if pos != end:
+        raise DecodeError("unexpected data at the end of the section", pos)
+
+
+def read_names(data, names: Names | None = None) -> Names:
+    """Add the names of one ``name`` custom section payload to ``names`` (a new Names if None)."""
+    if names is None:
+        names = Names()
+    pos, end = 0, len(data)
+    try:
+        while pos < end:
+            sid = data[pos]
+            if sid >= 0x80:
+                return names
+            size, p = read_u32(data, pos + 1, end)
+            if size > end - p:
+                return names
+            q = p + size
+            if sid == 0:
+                name, r = decode_name(data, p, q)
+                if r != q:
+                    return names
+                names.module = Naming(name, 0, "module", None)
+            elif sid in _MAPS:
+                attr, group = _MAPS[sid]
+                _name_map(data, p, q, getattr(names, attr), group)
+            elif sid in _INDIRECT:
+                attr, group = _INDIRECT[sid]
+                _indirect(data, p, q, names, attr, group)
+            pos = q
+    except DecodeError:
+        pass
+    return names
