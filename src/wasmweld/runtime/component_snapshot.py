@@ -111,13 +111,7 @@ def snapshot_component(data: bytes, init_func: str | None = None, *, wasi: Any =
 
 
 def _world_wasi(wasi: Any):
-    """The runtime WasiOptions for a grant given as runtime or preinit WasiOptions, True/False/None."""
-    from wasmweld.preinit.runner import WasiOptions as PreinitWasi
-    from wasmweld.runtime.wasi import Preopen, WasiOptions
+    """The WasiOptions for a grant given as WasiOptions or True/False/None (True: the World's meaning)."""
+    from wasmweld.runtime.wasi import WasiOptions
 
-    if isinstance(wasi, PreinitWasi):
-        stream = "inherit" if wasi.inherit_stdio else None
-        return WasiOptions(argv=tuple(wasi.args) or None, env=dict(wasi.env), stdin=stream, stdout=stream,
-                           stderr=stream, preopens=tuple(Preopen(h, g) for h, g in wasi.dir_pairs()))
     return WasiOptions.coerce(wasi)
-
