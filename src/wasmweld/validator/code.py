@@ -18,9 +18,9 @@ polymorphic and function-dependent instructions) through :mod:`.control`.
 
 from __future__ import annotations
 
-from ..binary.opcodes import OPCODES
+from ..binary.opcodes import BY_NAME, OPCODES
 from ..types import I32, RefType
-from .control import HANDLERS, Frame
+from .control import HANDLERS, LABELS, UNREACHABLE, Frame
 from .immediates import fixed_sig
 from .sigs import FEATURE_OF
 from .typectx import BOT, types_str
@@ -38,7 +38,8 @@ class Invalid(Exception):
         self.found = found
 
 
-_LOCAL_GET, _LOCAL_SET, _LOCAL_TEE, _DROP = 0x20, 0x21, 0x22, 0x1A
+_LOCAL_GET, _LOCAL_SET, _LOCAL_TEE, _DROP, _END, _BLOCK, _LOOP, _BR_IF, _IF = (
+    BY_NAME[n].code for n in ("local.get", "local.set", "local.tee", "drop", "end", "block", "loop", "br_if", "if"))
 
 
 def _byte_sigs(features: frozenset) -> list:
@@ -112,53 +113,109 @@ class BodyChecker:
         self.run(instrs)
 
     def run(self, instrs) -> None:
+        """The hot loop: inline paths for the common cases, :data:`HANDLERS` for the rest."""
         stack = self.stack
         push = stack.append
+        frames = self.frames
         ltypes = self.ltypes
         nloc = len(ltypes)
         fast_locals = self.uninit is None
+        initlog = self.initlog
         byte_sigs = self.byte_sigs
         cache_get = self.cache.get
         handlers = HANDLERS
+        i32 = I32
+        lget, lset, ltee, drop, end, block, loop, br_if, if_ = _LOCAL_GET, _LOCAL_SET, _LOCAL_TEE, _DROP, \
+            _END, _BLOCK, _LOOP, _BR_IF, _IF
         h = 0
         i = -1
-        for ins in instrs:
-            i += 1
+        for i, ins in enumerate(instrs):
             raw = ins[2]
             b = raw[0]
-            if b == _LOCAL_GET and fast_locals:
+            if b == lget:
                 x = ins[1][0]
-                if x < nloc:
+                if x < nloc and fast_locals:
                     push(ltypes[x])
                     continue
-            elif (b == _LOCAL_SET or b == _LOCAL_TEE) and fast_locals:
+            elif b == lset or b == ltee:
                 x = ins[1][0]
-                if x < nloc and len(stack) > h and stack[-1] is ltypes[x]:
-                    if b == _LOCAL_SET:
+                if x < nloc and fast_locals and len(stack) > h and stack[-1] is ltypes[x]:
+                    if b == lset:
                         stack.pop()
                     continue
-            elif b == _DROP:
+            sig = byte_sigs[b] or cache_get(raw)
+            if sig is not None:
+                k = sig[0]
+                if k == 1:
+                    push(sig[5])
+                    continue
+                top = len(stack) - h
+                if k == 2:
+                    if top and stack[-1] is sig[3]:
+                        stack[-1] = sig[5]
+                        continue
+                elif k == 4:
+                    if top > 1 and stack[-1] is sig[3] and stack[-2] is sig[4]:
+                        del stack[-1]
+                        stack[-1] = sig[5]
+                        continue
+                elif k == 5:
+                    if top > 1 and stack[-1] is sig[3] and stack[-2] is sig[4]:
+                        del stack[-2:]
+                        continue
+                elif k == 3:
+                    if top and stack[-1] is sig[3]:
+                        del stack[-1]
+                        continue
+                pops = sig[1]
+                n = len(pops)
+                if top >= n and stack[-n:] == pops:
+                    del stack[-n:]
+                else:
+                    self.pos = i
+                    self.pop_vals(pops, ins)
+                stack += sig[2]
+                continue
+            if b == end:
+                fr = frames[-1]
+                res = fr[2]
+                nr = len(res)
+                if len(stack) - fr[3] == nr and (nr == 0 or (nr == 1 and stack[-1] is res[0])) \
+                        and (not nr or fr[0] != "if") and fast_locals:
+                    frames.pop()
+                    if frames:
+                        fr = frames[-1]
+                        self.h = h = fr[3]
+                        self.unr = fr[5]
+                    continue
+            elif b == block or b == loop:
+                bt = ins[1][0]
+                if bt is None and fast_locals:
+                    self.h = h = len(stack)
+                    self.unr = False
+                    frames.append(["block" if b == block else "loop", (), (), h, 0, False, ()])
+                    continue
+            elif b == br_if:
+                if len(stack) > h and stack[-1] is i32:
+                    x = ins[1][0]
+                    if x < len(frames) and not frames[-1 - x][6]:
+                        stack.pop()
+                        continue
+            elif b == drop:
                 if len(stack) > h:
                     stack.pop()
                     continue
-            sig = byte_sigs[b]
-            if sig is None:
-                sig = cache_get(raw)
-            if sig is not None:
-                n, pops, pushes = sig
-                if n:
-                    if len(stack) - n >= h and stack[-n:] == pops:
-                        del stack[-n:]
-                    else:
-                        self.pos = i
-                        self.pop_vals(pops, ins)
-                if pushes:
-                    stack += pushes
-                continue
+            elif b == if_:
+                if ins[1][0] is None and fast_locals and len(stack) > h and stack[-1] is i32:
+                    stack.pop()
+                    self.h = h = len(stack)
+                    self.unr = False
+                    frames.append(["if", (), (), h, len(initlog), False, ()])
+                    continue
             self.pos = i
             handlers[ins[0].name](self, ins)
             h = self.h
-        if self.frames:
+        if frames:
             self.pos = i
             raise Invalid("END opcode expected: function body does not close all blocks")
 
@@ -221,13 +278,13 @@ class BodyChecker:
     def set_unreachable(self) -> None:
         del self.stack[self.h:]
         self.unr = True
-        self.frames[-1].unreachable = True
+        self.frames[-1][UNREACHABLE] = True
 
     def label_types(self, depth: int, ins):
         frames = self.frames
         if depth >= len(frames):
             raise Invalid(f"unknown label {depth}")
-        return frames[-1 - depth].label_types()
+        return frames[-1 - depth][LABELS]
 
     def use_feature(self, ins) -> None:
         feat = FEATURE_OF.get(ins[0].name)

@@ -14,27 +14,20 @@ results are left::
 from __future__ import annotations
 
 from ..types import I32, RefType
-from .immediates import BUILDERS, build_sig
+from .immediates import BUILDERS, build_sig, make_entry
 from .typectx import BOT, types_str
 
-__all__ = ["Frame", "HANDLERS"]
+__all__ = ["Frame", "HANDLERS", "KIND", "PARAMS", "RESULTS", "HEIGHT", "INITLEN", "UNREACHABLE", "LABELS"]
 
 
-class Frame:
-    """One control frame: ``kind`` (block, loop, if, else, try, catch, catch_all, try_table, func)."""
+#: indices into a control frame (a list, for speed): kind, params, results, stack height at entry,
+#: length of the initialised-locals log at entry, unreachable flag, label types
+KIND, PARAMS, RESULTS, HEIGHT, INITLEN, UNREACHABLE, LABELS = range(7)
 
-    __slots__ = ("kind", "params", "results", "height", "initlen", "unreachable")
 
-    def __init__(self, kind: str, params: tuple, results: tuple, height: int, initlen: int) -> None:
-        self.kind = kind
-        self.params = params
-        self.results = results
-        self.height = height
-        self.initlen = initlen
-        self.unreachable = False
-
-    def label_types(self) -> tuple:
-        return self.params if self.kind == "loop" else self.results
+def Frame(kind: str, params: tuple, results: tuple, height: int, initlen: int) -> list:
+    """A new control frame: ``kind`` (block, loop, if, else, try, catch, catch_all, try_table, func)."""
+    return [kind, params, results, height, initlen, False, params if kind == "loop" else results]
 
 
 def _invalid(message: str, expected=None, found=None):
@@ -61,28 +54,28 @@ def _push_frame(c, kind: str, params: tuple, results: tuple) -> None:
     c.stack += params
 
 
-def _restore_inits(c, frame: Frame) -> None:
+def _restore_inits(c, frame: list) -> None:
     log = c.initlog
-    if len(log) > frame.initlen:
-        c.uninit.update(log[frame.initlen:])
-        del log[frame.initlen:]
+    if len(log) > frame[INITLEN]:
+        c.uninit.update(log[frame[INITLEN]:])
+        del log[frame[INITLEN]:]
 
 
-def _check_end(c, ins, frame: Frame) -> None:
+def _check_end(c, ins, frame: list) -> None:
     """The stack of ``frame`` must hold exactly its results."""
-    res = frame.results
-    c.pop_vals(res, ins, f"{ins[0].name} of {frame.kind}")
-    if len(c.stack) != frame.height:
-        found = c.stack[frame.height:] + list(res)
-        raise _invalid(f"type mismatch: {ins[0].name} of {frame.kind} expects {types_str(res)} "
+    res = frame[RESULTS]
+    c.pop_vals(res, ins, f"{ins[0].name} of {frame[KIND]}")
+    if len(c.stack) != frame[HEIGHT]:
+        found = c.stack[frame[HEIGHT]:] + list(res)
+        raise _invalid(f"type mismatch: {ins[0].name} of {frame[KIND]} expects {types_str(res)} "
                        f"but the stack has {types_str(found)}", tuple(res), tuple(found))
 
 
 def _leave(c) -> None:
     if c.frames:
         f = c.frames[-1]
-        c.h = f.height
-        c.unr = f.unreachable
+        c.h = f[HEIGHT]
+        c.unr = f[UNREACHABLE]
     else:
         c.h = 0
         c.unr = False
@@ -141,22 +134,22 @@ def _try_table(c, ins) -> None:
 
 def _else(c, ins) -> None:
     frame = c.frames[-1]
-    if frame.kind != "if":
+    if frame[KIND] != "if":
         raise _invalid("else found outside an if block")
     _check_end(c, ins, frame)
     if c.uninit is not None:
         _restore_inits(c, frame)
-    frame.kind = "else"
-    frame.unreachable = False
+    frame[KIND] = "else"
+    frame[UNREACHABLE] = False
     c.unr = False
-    c.stack += frame.params
+    c.stack += frame[PARAMS]
 
 
 def _end(c, ins) -> None:
     frame = c.frames[-1]
     _check_end(c, ins, frame)
-    if frame.kind == "if":
-        p, r = frame.params, frame.results
+    if frame[KIND] == "if":
+        p, r = frame[PARAMS], frame[RESULTS]
         if len(p) != len(r) or not all(c.sub(a, b) for a, b in zip(p, r)):
             raise _invalid(f"type mismatch: if without else must leave its parameters {types_str(p)} "
                            f"as results {types_str(r)}", tuple(r), tuple(p))
@@ -164,22 +157,22 @@ def _end(c, ins) -> None:
     if c.uninit is not None:
         _restore_inits(c, frame)
     _leave(c)
-    c.stack += frame.results
+    c.stack += frame[RESULTS]
 
 
 def _catch(c, ins) -> None:
     c.use_feature(ins)
     frame = c.frames[-1]
     name = ins[0].name
-    if frame.kind not in ("try", "catch"):
-        raise _invalid(f"{name} found outside a try block" if frame.kind != "catch_all"
+    if frame[KIND] not in ("try", "catch"):
+        raise _invalid(f"{name} found outside a try block" if frame[KIND] != "catch_all"
                        else f"{name} after catch_all")
     params = _tag_params(c, ins[1][0]) if name == "catch" else ()
     _check_end(c, ins, frame)
     if c.uninit is not None:
         _restore_inits(c, frame)
-    frame.kind = name
-    frame.unreachable = False
+    frame[KIND] = name
+    frame[UNREACHABLE] = False
     c.unr = False
     c.stack += params
 
@@ -187,7 +180,7 @@ def _catch(c, ins) -> None:
 def _delegate(c, ins) -> None:
     c.use_feature(ins)
     frame = c.frames[-1]
-    if frame.kind != "try":
+    if frame[KIND] != "try":
         raise _invalid("delegate found outside a try block")
     _check_end(c, ins, frame)
     c.frames.pop()
@@ -196,7 +189,7 @@ def _delegate(c, ins) -> None:
     if c.uninit is not None:
         _restore_inits(c, frame)
     _leave(c)
-    c.stack += frame.results
+    c.stack += frame[RESULTS]
 
 
 # ---------------------------------------------------------------------- branches
@@ -269,7 +262,7 @@ def _rethrow(c, ins) -> None:
     d = ins[1][0]
     if d >= len(c.frames):
         raise _invalid(f"unknown label {d}")
-    if c.frames[-1 - d].kind not in ("catch", "catch_all"):
+    if c.frames[-1 - d][KIND] not in ("catch", "catch_all"):
         raise _invalid(f"invalid rethrow label {d}: not a catch block")
     c.set_unreachable()
 
@@ -406,7 +399,7 @@ def _generic(c, ins) -> None:
     if sig is None:
         raise _invalid(f"{ins[0].name} is not supported by the validator")
     pops, pushes = sig
-    entry = (len(pops), list(pops), tuple(pushes))
+    entry = make_entry(pops, pushes)
     c.cache[ins[2]] = entry
     if pops:
         c.pop_vals(pops, ins)

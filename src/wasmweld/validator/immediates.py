@@ -16,7 +16,7 @@ from ..errors import DecodeError, ValidationError
 from ..types import I8, I16, I32, I64
 from .sigs import ADDR, SIGNATURES
 
-__all__ = ["fixed_sig", "BUILDERS", "build_sig", "unpack"]
+__all__ = ["make_entry", "fixed_sig", "BUILDERS", "build_sig", "unpack"]
 
 
 def fixed_sig(op):
@@ -24,8 +24,21 @@ def fixed_sig(op):
     s = SIGNATURES.get(op.name)
     if s is None or s[2] is not None or s[4] is not None:
         return None
-    pops, pushes = s[0], s[1]
-    return (len(pops), list(pops), tuple(pushes))
+    return make_entry(s[0], s[1])
+
+
+def make_entry(pops, pushes) -> tuple:
+    """The hot loop's cached form of a stack effect: ``(shape, pops list, pushes tuple, top, second, push)``.
+
+    ``shape`` is 1 for ``[] -> [t]``, 2 for ``[a] -> [r]``, 3 for ``[a] -> []``, 4 for ``[a b] -> [r]``,
+    5 for ``[a b] -> []``, 0 for anything else.
+    """
+    n, m = len(pops), len(pushes)
+    top = pops[-1] if n else None
+    second = pops[-2] if n > 1 else None
+    push = pushes[0] if m == 1 else None
+    shape = {(0, 1): 1, (1, 1): 2, (1, 0): 3, (2, 1): 4, (2, 0): 5}.get((n, m), 0)
+    return (shape, list(pops), tuple(pushes), top, second, push)
 
 
 def _inv(msg: str) -> ValidationError:
