@@ -296,8 +296,8 @@ def run(args) -> int:
         return 0
     out = module.encode()
     if not args.no_validate:
-        from wasmweld.runtime.engine import validate_bytes
-        validate_bytes(out)
+        from wasmweld.validate import validate_output
+        validate_output(out, inputs=[(args.input, data)], what="the edited module", hint="--no-validate writes it anyway")
     path, force = output_target(args, args.input)
     write_output(path, out, inputs=[args.input], force=force)
     if not args.quiet:

@@ -236,10 +236,10 @@ def run(args) -> int:
         return 1
     data = module.encode()
     if not args.no_validate:
-        from wasmweld.runtime.engine import validate_bytes
+        from wasmweld.validate import validate
         from wasmweld.errors import ValidationError
         try:
-            validate_bytes(data)
+            validate(data, engine="auto")
         except ValidationError as exc:
             from wasmweld.link.merge import check_inputs
 
@@ -339,10 +339,10 @@ def _run_world(args) -> int:
         return 1
     if not args.no_validate:
         from wasmweld.errors import ValidationError
-        from wasmweld.runtime.engine import validate_bytes
+        from wasmweld.validate import validate
 
         try:
-            validate_bytes(data)
+            validate(data, engine="auto")
         except ValidationError as exc:
             from wasmweld.link.merge import check_inputs
 

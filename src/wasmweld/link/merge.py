@@ -628,9 +628,9 @@ def _input_problem(name: str, module) -> WasmError | None:
         return None
     verdict = None
     try:
-        from ..runtime.engine import validate_bytes
+        from ..validate import validate
 
-        validate_bytes(data)
+        validate(data, engine="auto")
         return None
     except ValidationError as e:
         verdict = e

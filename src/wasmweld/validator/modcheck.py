@@ -18,6 +18,7 @@ from ..binary.instr import decode_body
 from ..errors import DecodeError, ValidationError
 from ..types import I32, I64, ExternKind, FuncType
 from .code import BodyChecker, Invalid
+from .parallel import jobs_for, run_chunks
 from .typectx import TypeContext
 
 __all__ = ["ModuleContext", "validate_module", "CONST_OPS"]
@@ -308,28 +309,40 @@ def _decode(body):
 
 
 def check_code(mc, checker: BodyChecker, which=None) -> None:
-    """Check the function bodies (all, or the indices in ``which``)."""
-    m = mc.m
-    code = m.code
-    nimp = len(mc.funcs) - len(code)
+    """Check the function bodies (all, or the indices in ``which``); big sections in parallel."""
+    code = mc.m.code
     paused = gc.isenabled()
     if paused:
         gc.disable()
     try:
-        for i in (range(len(code)) if which is None else which):
-            body = code[i]
-            locals_, instrs, offset = _decode(body)
-            fidx = nimp + i
-            try:
-                checker.check(fidx, mc.funcs[fidx], locals_, instrs)
-            except DecodeError:
-                raise
-            except (Invalid, ValidationError) as e:
-                _later_malformed(m, i + 1)
-                raise body_error(mc, fidx, body, instrs, offset, checker.pos, e) from None
+        if which is None:
+            sizes = [len(b.raw) if not b.decoded else 0 for b in code]
+            jobs = jobs_for(sum(sizes))
+            if jobs > 1:
+                run_chunks(lambda chunk: _check_bodies(mc, checker, chunk), sizes, jobs)
+                return
+            which = range(len(code))
+        _check_bodies(mc, checker, which)
     finally:
         if paused:
             gc.enable()
+
+
+def _check_bodies(mc, checker: BodyChecker, which) -> None:
+    m = mc.m
+    code = m.code
+    nimp = len(mc.funcs) - len(code)
+    for i in which:
+        body = code[i]
+        locals_, instrs, offset = _decode(body)
+        fidx = nimp + i
+        try:
+            checker.check(fidx, mc.funcs[fidx], locals_, instrs)
+        except DecodeError:
+            raise
+        except (Invalid, ValidationError) as e:
+            _later_malformed(m, i + 1)
+            raise body_error(mc, fidx, body, instrs, offset, checker.pos, e) from None
 
 
 def _later_malformed(m, start: int) -> None:
