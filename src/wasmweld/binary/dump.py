@@ -63,6 +63,7 @@ from . import typecodec as tc
 from .instr import IMM_READERS, Catch, read_opcode
 from .leb import read_u32, read_u64
 from .opcodes import BLOCK_OPS, SINGLE, OpInfo
+from .sections import read_import_entry
 from .reader import MAGIC, ORDER_RANK, SECTION_NAMES, VERSION, decode_name
 
 __all__ = [
@@ -292,7 +293,24 @@ def _limits_text(lim) -> str:
         parts.append(f"max {lim.max}")
     if lim.shared:
         parts.append("shared")
+    if lim.page_size_log2 is not None:
+        parts.append(f"pagesize {1 << lim.page_size_log2}")
     return " ".join(parts)
+
+
+def _desc_text(imp) -> str:
+    """An import's type as dump shows it (``type 3``, ``funcref i32 min 1``, ``(mut i32)``)."""
+    d = imp.desc
+    k = int(imp.kind)
+    if k == 0:
+        return f"type {d}"
+    if k == 1:
+        return f"{valtype_text(d.elem)} {_limits_text(d.limits)}"
+    if k == 2:
+        return _limits_text(d.limits)
+    if k == 3:
+        return f"(mut {valtype_text(d.val)})" if d.mutable else valtype_text(d.val)
+    return f"type {d.type_idx}"
 
 
 def _subtype_text(st) -> str:
@@ -522,40 +540,23 @@ class _Walker:
         self.finish(p, end, "type")
 
     def sec_import(self, p: int, end: int) -> None:
-        d = self.d
         n, p = self.count(p, end, "import")
         for i in range(n):
+            start = p
             try:
-                start = p
-                module, p = self.name(p, end)
-                name, p = self.name(p, end)
-                if p >= end:
-                    raise DecodeError("unexpected end", p)
-                k = d[p]
-                if k > 4:
-                    raise DecodeError("malformed import kind", p, f"kind byte 0x{k:02x}")
-                kind = _KINDS[k]
-                idx = self.imported[kind]
-                p += 1
-                if k == 0:
-                    t, p = read_u32(d, p, end)
-                    desc = f"type {t}"
-                elif k == 1:
-                    tt, p = tc.decode_tabletype(d, p, end, 0)
-                    desc = f"{valtype_text(tt.elem)} {_limits_text(tt.limits)}"
-                elif k == 2:
-                    mt, p = tc.decode_memorytype(d, p, end, 0)
-                    desc = _limits_text(mt.limits)
-                elif k == 3:
-                    gt, p = tc.decode_globaltype(d, p, end, 0)
-                    desc = f"(mut {valtype_text(gt.val)})" if gt.mutable else valtype_text(gt.val)
-                else:
-                    tg, p = tc.decode_tagtype(d, p, end, 0)
-                    desc = f"type {tg.type_idx}"
-                self.imported[kind] = idx + 1
-                self.line(start, p, f"import [{kind} {idx}] {_q(module)} {_q(name)}: {kind} {desc}")
+                form, got, p = read_import_entry(self.d, p, end)
             except DecodeError as e:
                 raise e.with_context(f"import {i}") from None
+            if form:
+                first = got[0][1] if got else p
+                self.line(start, first, f"{_q(got[0][0].module) if got else 'empty'} group of "
+                                        f"{_plural(len(got), 'import')} (compact form 0x{form:02x})")
+            for imp, s, e in got:
+                kind = _KINDS[int(imp.kind)]
+                idx = self.imported[kind]
+                self.imported[kind] = idx + 1
+                line = f"import [{kind} {idx}] {_q(imp.module)} {_q(imp.name)}: {kind} {_desc_text(imp)}"
+                self.line(s if form else start, e, ("  " + line) if form else line)
         self.ntables = self.imported["table"]
         self.nmemories = self.imported["memory"]
         self.nglobals = self.imported["global"]

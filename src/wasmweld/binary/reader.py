@@ -28,7 +28,7 @@ from ..errors import DecodeError
 from .leb import read_s32, read_s33, read_s64, read_u32, read_u64
 
 __all__ = [
-    "MAGIC", "VERSION", "PREAMBLE", "SECTION_NAMES", "SECTION_IDS", "CANONICAL_ORDER", "ORDER_RANK",
+    "MAGIC", "VERSION", "COMPACT_BY_NAME", "COMPACT_BY_TYPE", "PREAMBLE", "SECTION_NAMES", "SECTION_IDS", "CANONICAL_ORDER", "ORDER_RANK",
     "Section", "Reader", "check_preamble", "split_sections", "split_sections_partial", "decode_name", "end_message",
 ]
 
@@ -46,6 +46,10 @@ SECTION_IDS: dict[str, int] = {v: k for k, v in SECTION_NAMES.items()}
 #: the order known sections must appear in (custom sections may appear anywhere)
 CANONICAL_ORDER: tuple[int, ...] = (1, 2, 3, 4, 5, 13, 6, 7, 8, 9, 12, 10, 11)
 ORDER_RANK: dict[int, int] = {sid: rank for rank, sid in enumerate(CANONICAL_ORDER)}
+
+#: the compact-imports proposal's group forms, the byte after a module name and an empty field name
+COMPACT_BY_NAME = 0x7F   #: ``vec(name externtype)``: several imports from one module
+COMPACT_BY_TYPE = 0x7E   #: ``externtype vec(name)``: several imports of one type from one module
 
 
 def end_message(offset: int, total: int) -> str:
