@@ -17,6 +17,7 @@ import Export`` keeps working (module re-exports these names).
 from __future__ import annotations
 
 import operator
+import threading
 from dataclasses import dataclass, field
 from typing import Any, Callable, Iterable, Union
 
@@ -27,9 +28,14 @@ from .errors import DecodeError, EncodeError
 from .types import FUNCREF, ExternKind, GlobalType, RefType, TableType, TagType
 
 __all__ = [
-    "Import", "Export", "Global", "Table", "Elem", "Data", "Tag", "FuncBody", "ConstExpr", "CustomSection",
+    "DECODE_LOCK", "Import", "Export", "Global", "Table", "Elem", "Data", "Tag", "FuncBody", "ConstExpr", "CustomSection",
     "with_final_end", "same_items",
 ]
+
+#: taken (re-entrantly) by every lazy first decode of a Module section, custom view or FuncBody, so threads
+#: that touch a fresh module at once see one decoded list (an append by one is never lost to another's
+#: decode). Reads of what is already decoded take no lock.
+DECODE_LOCK = threading.RLock()
 
 
 @dataclass(frozen=True, slots=True)
@@ -295,7 +301,9 @@ class FuncBody:
     def _decode(self) -> None:
         if self._raw is None:
             raise EncodeError("FuncBody has neither raw bytes nor instructions")
-        self._set_decoded(*decode_body(self._raw, self.offset or 0))
+        with DECODE_LOCK:   # two threads asking at once: one decode, one list
+            if self._orig_instrs is None:
+                self._set_decoded(*decode_body(self._raw, self.offset or 0))
 
     def _set_decoded(self, locals_: list, instrs: list) -> None:
         self._orig_locals = tuple(locals_)

@@ -54,7 +54,7 @@ from .binary.reader import (
 )
 from .errors import DecodeError, EditError, EncodeError
 from .items import (
-    ConstExpr, CustomSection, Data, Elem, Export, FuncBody, Global, Import, Table, Tag, same_items,
+    DECODE_LOCK, ConstExpr, CustomSection, Data, Elem, Export, FuncBody, Global, Import, Table, Tag, same_items,
 )
 from .types import (
     FuncType, GlobalType, MemoryType, SubType,
@@ -100,7 +100,10 @@ def _list_property(sid: int, doc: str) -> property:
     def get(self: "Module") -> list:
         items = self._items.get(sid)
         if items is None:
-            items = self._decode_section(sid)
+            with DECODE_LOCK:
+                items = self._items.get(sid)
+                if items is None:
+                    items = self._decode_section(sid)
         return items
 
     def set_(self: "Module", value: Iterable) -> None:
@@ -197,6 +200,12 @@ class Module:
     def _get_scalar(self, sid: int) -> int | None:
         if sid in self._scalars:
             return self._scalars[sid]
+        with DECODE_LOCK:
+            if sid in self._scalars:
+                return self._scalars[sid]
+            return self._decode_scalar(sid)
+
+    def _decode_scalar(self, sid: int) -> int | None:
         from .binary import sections as _sec
         sec = self._known.get(sid)
         value = None
@@ -241,8 +250,11 @@ class Module:
 
     def _materialise(self, rec: _CustomRec) -> CustomSection:
         if rec.cs is None:
-            sec = rec.section
-            rec.cs = rec.orig = CustomSection(sec.name, self._buf[sec.data_offset:sec.end])
+            with DECODE_LOCK:
+                if rec.cs is None:
+                    sec = rec.section
+                    rec.orig = CustomSection(sec.name, self._buf[sec.data_offset:sec.end])
+                    rec.cs = rec.orig
         return rec.cs
 
     @property
@@ -283,17 +295,29 @@ class Module:
         self._customs.append(_CustomRec(cs, anchor, None))
         return cs
 
-    def remove_custom(self, which: str | CustomSection) -> int:
-        """Remove custom sections by name (all of them) or one by identity; returns how many."""
+    def remove_custom(self, which: "str | CustomSection | Iterable[str | CustomSection]") -> int:
+        """Remove custom sections by name (all of them), one by identity, or many at once (an iterable of
+        names and/or sections); returns how many. One pass over the sections whatever the number removed.
+        """
+        if isinstance(which, (str, CustomSection)):
+            which = (which,)
+        names = set()
+        ids = set()
+        for w in which:
+            if isinstance(w, CustomSection):
+                ids.add(id(w))
+            else:
+                names.add(w)
         before = len(self._customs)
-        if isinstance(which, CustomSection):
-            self._customs = [r for r in self._customs if r.cs is not which]
-        else:
-            self._customs = [r for r in self._customs
-                             if (r.cs.name if r.cs is not None else r.section.name) != which]
-        for key in [k for k in self._views if not any(id(r) == k for r in self._customs)]:
-            del self._views[key]
-        return before - len(self._customs)
+        keep = [r for r in self._customs
+                if not ((r.cs.name if r.cs is not None else r.section.name) in names
+                        or (r.cs is not None and id(r.cs) in ids))]
+        self._customs = keep
+        if self._views:
+            alive = {id(r) for r in keep}
+            for key in [k for k in self._views if k not in alive]:
+                del self._views[key]
+        return before - len(keep)
 
     def set_custom(self, name: str, data: bytes) -> CustomSection:
         """Replace the data of the first custom section ``name`` in place, or add it at the end."""
@@ -307,6 +331,10 @@ class Module:
         return self.add_custom(cs)
 
     def _custom_view(self, name: str):
+        with DECODE_LOCK:
+            return self._custom_view_locked(name)
+
+    def _custom_view_locked(self, name: str):
         for r in self._customs:
             if (r.cs.name if r.cs is not None else r.section.name) == name:
                 key = id(r)
@@ -482,7 +510,8 @@ class Module:
         if paused:
             gc.disable()
         try:
-            return self._decode_all(_complete)
+            with DECODE_LOCK:
+                return self._decode_all(_complete)
         finally:
             if paused:
                 gc.enable()

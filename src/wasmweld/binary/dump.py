@@ -341,6 +341,20 @@ def _ascii(b: bytes) -> str:
     return "".join(chr(c) if 0x20 <= c < 0x7F else "." for c in b)
 
 
+#: indentation stops growing at this block depth (a 100,000-deep nest must not make 100,000-space lines)
+MAX_INDENT = 32
+#: the walker hands its lines on at least every this many lines
+FLUSH_LINES = 4096
+_INDENTS = ["  " * i for i in range(MAX_INDENT + 1)]
+
+
+def _indent(depth: int) -> str:
+    """Two spaces per block level, capped at MAX_INDENT levels (deeper: ``[depth N] `` after the cap)."""
+    if depth <= MAX_INDENT:
+        return _INDENTS[depth]
+    return f"{_INDENTS[MAX_INDENT]}[depth {depth}] "
+
+
 def _plural(n: int, word: str, many: str | None = None) -> str:
     return f"{n} {word if n == 1 else (many or word + 's')}"
 
@@ -420,6 +434,17 @@ class _Walker:
     # -- expressions ----------------------------------------------------------------------------
     def expr(self, p: int, end: int, indent: int, where: str | None = None) -> int:
         """Instruction lines up to the ``end`` that closes the expression; returns the position after it."""
+        gen = self.expr_lines(p, end, indent, where)
+        try:
+            while True:
+                next(gen)
+        except StopIteration as stop:
+            return stop.value
+
+    def expr_lines(self, p: int, end: int, indent: int, where: str | None = None):
+        """Generator form of :meth:`expr` (``p = yield from ...``): pauses every ``FLUSH_LINES`` lines
+        so :func:`dump` hands them on and a huge body never sits in memory as a whole.
+        Indentation stops growing at ``MAX_INDENT`` levels; deeper lines show their depth."""
         d = self.d
         out = self.out
         depth = 0
@@ -437,15 +462,17 @@ class _Walker:
                     out.append(DumpLine(p, d[p:q], pad + "end"))
                     return q
                 depth -= 1
-                out.append(DumpLine(p, d[p:q], pad + "  " * depth + instr_text(op, args)))
+                out.append(DumpLine(p, d[p:q], pad + _indent(depth) + instr_text(op, args)))
             elif name in ("else", "catch", "catch_all"):
-                out.append(DumpLine(p, d[p:q], pad + "  " * max(depth - 1, 0) + instr_text(op, args)))
+                out.append(DumpLine(p, d[p:q], pad + _indent(max(depth - 1, 0)) + instr_text(op, args)))
             else:
                 if datacount_needed and op.prefix == 0xFC and op.code in (8, 9):
                     raise DecodeError("data count section required", p, f"{where} ({name})")
-                out.append(DumpLine(p, d[p:q], pad + "  " * depth + instr_text(op, args)))
+                out.append(DumpLine(p, d[p:q], pad + _indent(depth) + instr_text(op, args)))
                 if op in BLOCK_OPS:
                     depth += 1
+            if len(out) >= FLUSH_LINES:
+                yield
             p = q
 
     def const_expr(self, p: int, end: int) -> int:
@@ -747,7 +774,7 @@ class _Walker:
             where = f"code body {i}"
             try:
                 p = self.locals(q, bend)
-                p = self.expr(p, bend, 0, where)
+                p = yield from self.expr_lines(p, bend, 0, where)
                 if p != bend:
                     raise DecodeError("operators remaining after end of function body", p)
             except DecodeError as e:
@@ -968,17 +995,21 @@ def dump(data, *, elide: int | None = None) -> Iterator[DumpLine]:
     """
     data = bytes(data)
     w = _Walker(data, elide)
+    out = w.out                      # one list for the whole walk: handed on and cleared in place
+
+    def take() -> list:
+        batch = out[:]
+        out.clear()
+        return batch
+
     try:
         for _ in w.run():
-            if w.out:
-                out, w.out = w.out, []
-                yield from out
+            if out:
+                yield from take()
     except DecodeError:
-        out, w.out = w.out, []
-        yield from out
+        yield from take()
         raise
-    yield from w.out
-    w.out = []
+    yield from take()
     # everything the walk checks passed: let the library have the last word
     from ..module import parse
     parse(data, lazy=False)
