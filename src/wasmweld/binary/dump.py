@@ -58,13 +58,14 @@ import struct
 from collections.abc import Iterator
 from typing import NamedTuple
 
+from ..custom.name import NameSection
 from ..errors import DecodeError
 from . import typecodec as tc
 from .instr import IMM_READERS, Catch, read_opcode
 from .leb import read_u32, read_u64
-from .opcodes import BLOCK_OPS, SINGLE, OpInfo
+from .opcodes import BLOCK_OPS, BY_NAME, SINGLE, OpInfo
 from .sections import read_import_entry
-from .reader import MAGIC, ORDER_RANK, SECTION_NAMES, VERSION, decode_name
+from .reader import MAGIC, ORDER_RANK, SECTION_NAMES, VERSION, decode_name, split_sections_partial
 
 __all__ = [
     "DumpLine", "dump", "format_lines", "read_instr", "instr_text", "valtype_text", "heap_text",
@@ -355,6 +356,31 @@ def _indent(depth: int) -> str:
     return f"{_INDENTS[MAX_INDENT]}[depth {depth}] "
 
 
+_FUNC_REF_OPS = frozenset(BY_NAME[n] for n in ("call", "return_call", "ref.func"))
+
+
+def _function_names(data: bytes) -> dict[int, str]:
+    """The function names of the first ``name`` custom section ({} when absent or undecodable)."""
+    try:
+        sections, _error = split_sections_partial(data)
+    except DecodeError:        # a bad preamble: the walk reports it
+        return {}
+    for sec in sections:
+        if sec.id == 0 and sec.name == "name":
+            try:
+                return dict(NameSection.decode(data[sec.data_offset:sec.end], sec.data_offset).funcs)
+            except DecodeError:
+                return {}
+    return {}
+
+
+def _printable(name: str) -> str:
+    """A name as one line of text: control characters as ``\\xNN``."""
+    if name.isprintable():
+        return name
+    return "".join(c if c.isprintable() else f"\\x{ord(c):02x}" for c in name)
+
+
 def _plural(n: int, word: str, many: str | None = None) -> str:
     return f"{n} {word if n == 1 else (many or word + 's')}"
 
@@ -379,6 +405,13 @@ class _Walker:
         self.datacount: int | None = None
         self.saw_code = False
         self.saw_data = False
+        #: function names from the name section (read ahead: it follows the code), for ``<name>`` labels
+        self.func_names: dict[int, str] = _function_names(data)
+
+    def func_label(self, index: int) -> str:
+        """`` <name>`` of function ``index`` (wasm-objdump style), or "" when it has no name."""
+        name = self.func_names.get(index)
+        return "" if name is None else f" <{_printable(name)}>"
 
     # -- emitting ---------------------------------------------------------------------------
     def line(self, start: int, end: int, meaning: str) -> None:
@@ -450,6 +483,7 @@ class _Walker:
         depth = 0
         pad = "  " * indent
         datacount_needed = self.datacount is None and where is not None
+        fnames = self.func_names
         while True:
             if p >= end:
                 raise DecodeError("END opcode expected", end)
@@ -468,7 +502,10 @@ class _Walker:
             else:
                 if datacount_needed and op.prefix == 0xFC and op.code in (8, 9):
                     raise DecodeError("data count section required", p, f"{where} ({name})")
-                out.append(DumpLine(p, d[p:q], pad + _indent(depth) + instr_text(op, args)))
+                text = instr_text(op, args)
+                if op in _FUNC_REF_OPS and fnames:
+                    text += self.func_label(args[0])
+                out.append(DumpLine(p, d[p:q], pad + _indent(depth) + text))
                 if op in BLOCK_OPS:
                     depth += 1
             if len(out) >= FLUSH_LINES:
@@ -769,7 +806,7 @@ class _Walker:
             if bend > end:
                 raise DecodeError("unexpected end of section or function", end,
                                   f"code body {i} ({size} bytes declared, {end - q} left)")
-            self.heading(p, f"== func {base + i} ==")
+            self.heading(p, f"== func {base + i}{self.func_label(base + i)} ==")
             self.line(p, q, f"size of function {size}")
             where = f"code body {i}"
             try:
