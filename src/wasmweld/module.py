@@ -52,6 +52,7 @@ from .binary.leb import write_u
 from .binary.reader import (
     CANONICAL_ORDER, PREAMBLE, SECTION_NAMES, Section, split_sections, split_sections_partial,
 )
+from .custom import KNOWN_CUSTOM, decode_custom
 from .errors import DecodeError, EditError, EncodeError
 from .items import (
     DECODE_LOCK, ConstExpr, CustomSection, Data, Elem, Export, FuncBody, Global, Import, Table, Tag, same_items,
@@ -342,7 +343,7 @@ class Module:
                     return self._views[key]
                 cs = self._materialise(r)
                 base = r.section.data_offset if (r.section is not None and cs is r.orig) else 0
-                view = _decode_custom(name, cs.data, base)
+                view = decode_custom(name, cs.data, base)
                 self._views[key] = view
                 return view
         return None
@@ -534,11 +535,11 @@ class Module:
         self._check_datacount()
         for rec in self._customs:
             name = rec.section.name if rec.section is not None else rec.cs.name
-            if name in _KNOWN_CUSTOM and id(rec) not in self._views:
+            if name in KNOWN_CUSTOM and id(rec) not in self._views:
                 cs = self._materialise(rec)
                 base = rec.section.data_offset if rec.section is not None else 0
                 try:
-                    self._views[id(rec)] = _decode_custom(name, cs.data, base)
+                    self._views[id(rec)] = decode_custom(name, cs.data, base)
                 except DecodeError as e:
                     self.warnings.append(f"custom section {name!r} kept raw: {e}")
         return self
@@ -730,33 +731,6 @@ class Module:
         for sec in self._sections:
             parts.append(sec.kind if sec.id else f"custom:{sec.name}")
         return f"<Module {len(self._buf)} bytes: {', '.join(parts) or 'empty'}>"
-
-
-_KNOWN_CUSTOM = ("name", "producers", "target_features", "dylink.0", "dylink")
-
-
-def _decode_custom(name: str, data, base: int):
-    if name == "name":
-        from .custom.name import NameSection
-        return NameSection.decode(data, base)
-    if name == "producers":
-        from .custom.producers import Producers
-        return Producers.decode(data, base)
-    if name == "target_features":
-        from .custom.target_features import TargetFeatures
-        return TargetFeatures.decode(data, base)
-    if name == "dylink.0" or name == "dylink":
-        try:
-            from .custom.dylink import Dylink
-        except ImportError:  # the dylink decoder is optional
-            return None
-        try:
-            return Dylink.decode(data, base, legacy=(name == "dylink"))
-        except DecodeError:
-            raise
-        except Exception as e:  # a gap in the dylink decoder must not escape as a non-WasmError
-            raise DecodeError(f"malformed {name} section ({type(e).__name__}: {e})", base) from None
-    return None
 
 
 def parse(data, *, lazy: bool = True) -> Module:

@@ -65,7 +65,7 @@ from .instr import IMM_READERS, Catch, read_opcode
 from .leb import read_u32, read_u64
 from .opcodes import BLOCK_OPS, BY_NAME, SINGLE, OpInfo
 from .sections import read_import_entry
-from .reader import MAGIC, ORDER_RANK, SECTION_NAMES, VERSION, decode_name, split_sections_partial
+from .reader import MAGIC, SECTION_NAMES, VERSION, decode_name, iter_sections, split_sections_partial
 
 __all__ = [
     "DumpLine", "dump", "format_lines", "read_instr", "instr_text", "valtype_text", "heap_text",
@@ -529,41 +529,23 @@ class _Walker:
         if d[4:8] != VERSION:
             raise DecodeError("unknown binary version", 4)
         self.line(4, 8, "version 1")
-        pos = 8
-        last_rank = -1
-        seen: set[int] = set()
-        while pos < total:
+        sections = iter_sections(d, 8, names=False)
+        while True:
             yield
-            start = pos
-            sid = d[pos]
-            if sid not in SECTION_NAMES:
-                raise DecodeError("malformed section id", pos, f"section header (id {sid})")
+            sec = next(sections, None)      # the one section-header reader (binary/reader.py)
+            if sec is None:
+                break
+            sid, start, p, end = sec.id, sec.offset, sec.payload_offset, sec.end
             kind = SECTION_NAMES[sid]
-            try:
-                size, p = read_u32(d, pos + 1, total)
-            except DecodeError as e:
-                raise e.with_context(f"{kind} section size") from None
-            end = p + size
-            if end > total:
-                raise DecodeError("length out of bounds", p, f"{kind} section size ({size} bytes, {total - p} left)")
-            if sid != 0:
-                rank = ORDER_RANK[sid]
-                if sid in seen:
-                    raise DecodeError("unexpected content after last section", start, f"{kind} section (duplicate)")
-                if rank < last_rank:
-                    raise DecodeError("unexpected content after last section", start, f"{kind} section (out of order)")
-                seen.add(sid)
-                last_rank = rank
             if sid == 0:
-                self.line(start, p, f"custom section, size {size}")
+                self.line(start, p, f"custom section, size {end - p}")
                 r = self.custom(p, end)
             else:
                 self.precheck(sid, start, p, end)
-                self.line(start, p, f"{kind} section, size {size}")
+                self.line(start, p, f"{kind} section, size {end - p}")
                 r = getattr(self, f"sec_{kind}")(p, end)
             if r is not None:
                 yield from r
-            pos = end
         # cross-section checks the streaming walk could not make yet
         if not self.saw_code and self.nfuncs_declared:
             raise DecodeError("function and code section have inconsistent lengths", total,
