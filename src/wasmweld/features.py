@@ -17,7 +17,8 @@
 ``multi-value``, ``tail-call``, ``gc``, ``function-references``,
 ``exceptions``, ``legacy-exceptions`` (try/catch/rethrow/delegate),
 ``memory64``, ``multi-memory``, ``sign-extension``, ``nontrapping-fptoint``,
-``extended-const``, ``mutable-globals``).
+``extended-const``, ``mutable-globals``, ``custom-page-sizes``, ``compact-imports`` (the group
+encodings of the import section).
 
 What counts: instructions (the mapping below, keyed by opcode prefix ranges and
 names of :data:`wasmweld.binary.opcodes.OPCODES`), immediates (a type-index
@@ -73,6 +74,7 @@ FEATURES: tuple[str, ...] = (
     "mutable-globals", "sign-extension", "nontrapping-fptoint", "multi-value", "bulk-memory",
     "reference-types", "simd", "relaxed-simd", "threads", "tail-call", "extended-const",
     "function-references", "gc", "exceptions", "legacy-exceptions", "memory64", "multi-memory",
+    "custom-page-sizes", "compact-imports",
 )
 _ORDER = {f: i for i, f in enumerate(FEATURES)}
 _EMPTY: frozenset[str] = frozenset()
@@ -553,6 +555,11 @@ def detect_features(module, *, exhaustive: bool = False) -> dict[str, str]:
                 s.add(f, f"type {tidx} ({_type_desc(st, rg.explicit)})")
             tidx += 1
     # imports
+    for first, count, form in m.compact_import_groups:
+        imp = m.imports[first]
+        s.add(("compact-imports",), f"import {first} ({imp.module}): a group of {count} in the compact form "
+                                    f"0x{form:02x}")
+        break
     ntab = nmem = nglob = 0
     for imp in m.imports:
         where = f"import {imp.module}.{imp.name}"
@@ -569,6 +576,8 @@ def detect_features(module, *, exhaustive: bool = False) -> dict[str, str]:
                 s.add(("threads",), f"shared memory {where}")
             if lim.is64:
                 s.add(("memory64",), f"64-bit memory {where}")
+            if lim.page_size_log2 is not None:
+                s.add(("custom-page-sizes",), f"memory {where} has {1 << lim.page_size_log2}-byte pages")
         elif k == ExternKind.GLOBAL:
             nglob += 1
             gt = imp.desc
@@ -595,6 +604,8 @@ def detect_features(module, *, exhaustive: bool = False) -> dict[str, str]:
             s.add(("threads",), f"memory {idx} is shared")
         if mt.limits.is64:
             s.add(("memory64",), f"memory {idx} is 64-bit")
+        if mt.limits.page_size_log2 is not None:
+            s.add(("custom-page-sizes",), f"memory {idx} has {1 << mt.limits.page_size_log2}-byte pages")
     if nmem + len(m.memories) > 1:
         s.add(("multi-memory",), f"{nmem + len(m.memories)} memories")
     # tags

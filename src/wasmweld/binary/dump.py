@@ -58,12 +58,14 @@ import struct
 from collections.abc import Iterator
 from typing import NamedTuple
 
+from ..custom.name import NameSection
 from ..errors import DecodeError
 from . import typecodec as tc
 from .instr import IMM_READERS, Catch, read_opcode
 from .leb import read_u32, read_u64
-from .opcodes import BLOCK_OPS, SINGLE, OpInfo
-from .reader import MAGIC, ORDER_RANK, SECTION_NAMES, VERSION, decode_name
+from .opcodes import BLOCK_OPS, BY_NAME, SINGLE, OpInfo
+from .sections import read_import_entry
+from .reader import MAGIC, SECTION_NAMES, VERSION, decode_name, iter_sections, split_sections_partial
 
 __all__ = [
     "DumpLine", "dump", "format_lines", "read_instr", "instr_text", "valtype_text", "heap_text",
@@ -292,7 +294,24 @@ def _limits_text(lim) -> str:
         parts.append(f"max {lim.max}")
     if lim.shared:
         parts.append("shared")
+    if lim.page_size_log2 is not None:
+        parts.append(f"pagesize {1 << lim.page_size_log2}")
     return " ".join(parts)
+
+
+def _desc_text(imp) -> str:
+    """An import's type as dump shows it (``type 3``, ``funcref i32 min 1``, ``(mut i32)``)."""
+    d = imp.desc
+    k = int(imp.kind)
+    if k == 0:
+        return f"type {d}"
+    if k == 1:
+        return f"{valtype_text(d.elem)} {_limits_text(d.limits)}"
+    if k == 2:
+        return _limits_text(d.limits)
+    if k == 3:
+        return f"(mut {valtype_text(d.val)})" if d.mutable else valtype_text(d.val)
+    return f"type {d.type_idx}"
 
 
 def _subtype_text(st) -> str:
@@ -323,6 +342,45 @@ def _ascii(b: bytes) -> str:
     return "".join(chr(c) if 0x20 <= c < 0x7F else "." for c in b)
 
 
+#: indentation stops growing at this block depth (a 100,000-deep nest must not make 100,000-space lines)
+MAX_INDENT = 32
+#: the walker hands its lines on at least every this many lines
+FLUSH_LINES = 4096
+_INDENTS = ["  " * i for i in range(MAX_INDENT + 1)]
+
+
+def _indent(depth: int) -> str:
+    """Two spaces per block level, capped at MAX_INDENT levels (deeper: ``[depth N] `` after the cap)."""
+    if depth <= MAX_INDENT:
+        return _INDENTS[depth]
+    return f"{_INDENTS[MAX_INDENT]}[depth {depth}] "
+
+
+_FUNC_REF_OPS = frozenset(BY_NAME[n] for n in ("call", "return_call", "ref.func"))
+
+
+def _function_names(data: bytes) -> dict[int, str]:
+    """The function names of the first ``name`` custom section ({} when absent or undecodable)."""
+    try:
+        sections, _error = split_sections_partial(data)
+    except DecodeError:        # a bad preamble: the walk reports it
+        return {}
+    for sec in sections:
+        if sec.id == 0 and sec.name == "name":
+            try:
+                return dict(NameSection.decode(data[sec.data_offset:sec.end], sec.data_offset).funcs)
+            except DecodeError:
+                return {}
+    return {}
+
+
+def _printable(name: str) -> str:
+    """A name as one line of text: control characters as ``\\xNN``."""
+    if name.isprintable():
+        return name
+    return "".join(c if c.isprintable() else f"\\x{ord(c):02x}" for c in name)
+
+
 def _plural(n: int, word: str, many: str | None = None) -> str:
     return f"{n} {word if n == 1 else (many or word + 's')}"
 
@@ -347,6 +405,13 @@ class _Walker:
         self.datacount: int | None = None
         self.saw_code = False
         self.saw_data = False
+        #: function names from the name section (read ahead: it follows the code), for ``<name>`` labels
+        self.func_names: dict[int, str] = _function_names(data)
+
+    def func_label(self, index: int) -> str:
+        """`` <name>`` of function ``index`` (wasm-objdump style), or "" when it has no name."""
+        name = self.func_names.get(index)
+        return "" if name is None else f" <{_printable(name)}>"
 
     # -- emitting ---------------------------------------------------------------------------
     def line(self, start: int, end: int, meaning: str) -> None:
@@ -402,11 +467,23 @@ class _Walker:
     # -- expressions ----------------------------------------------------------------------------
     def expr(self, p: int, end: int, indent: int, where: str | None = None) -> int:
         """Instruction lines up to the ``end`` that closes the expression; returns the position after it."""
+        gen = self.expr_lines(p, end, indent, where)
+        try:
+            while True:
+                next(gen)
+        except StopIteration as stop:
+            return stop.value
+
+    def expr_lines(self, p: int, end: int, indent: int, where: str | None = None):
+        """Generator form of :meth:`expr` (``p = yield from ...``): pauses every ``FLUSH_LINES`` lines
+        so :func:`dump` hands them on and a huge body never sits in memory as a whole.
+        Indentation stops growing at ``MAX_INDENT`` levels; deeper lines show their depth."""
         d = self.d
         out = self.out
         depth = 0
         pad = "  " * indent
         datacount_needed = self.datacount is None and where is not None
+        fnames = self.func_names
         while True:
             if p >= end:
                 raise DecodeError("END opcode expected", end)
@@ -419,15 +496,20 @@ class _Walker:
                     out.append(DumpLine(p, d[p:q], pad + "end"))
                     return q
                 depth -= 1
-                out.append(DumpLine(p, d[p:q], pad + "  " * depth + instr_text(op, args)))
+                out.append(DumpLine(p, d[p:q], pad + _indent(depth) + instr_text(op, args)))
             elif name in ("else", "catch", "catch_all"):
-                out.append(DumpLine(p, d[p:q], pad + "  " * max(depth - 1, 0) + instr_text(op, args)))
+                out.append(DumpLine(p, d[p:q], pad + _indent(max(depth - 1, 0)) + instr_text(op, args)))
             else:
                 if datacount_needed and op.prefix == 0xFC and op.code in (8, 9):
                     raise DecodeError("data count section required", p, f"{where} ({name})")
-                out.append(DumpLine(p, d[p:q], pad + "  " * depth + instr_text(op, args)))
+                text = instr_text(op, args)
+                if op in _FUNC_REF_OPS and fnames:
+                    text += self.func_label(args[0])
+                out.append(DumpLine(p, d[p:q], pad + _indent(depth) + text))
                 if op in BLOCK_OPS:
                     depth += 1
+            if len(out) >= FLUSH_LINES:
+                yield
             p = q
 
     def const_expr(self, p: int, end: int) -> int:
@@ -447,41 +529,23 @@ class _Walker:
         if d[4:8] != VERSION:
             raise DecodeError("unknown binary version", 4)
         self.line(4, 8, "version 1")
-        pos = 8
-        last_rank = -1
-        seen: set[int] = set()
-        while pos < total:
+        sections = iter_sections(d, 8, names=False)
+        while True:
             yield
-            start = pos
-            sid = d[pos]
-            if sid not in SECTION_NAMES:
-                raise DecodeError("malformed section id", pos, f"section header (id {sid})")
+            sec = next(sections, None)      # the one section-header reader (binary/reader.py)
+            if sec is None:
+                break
+            sid, start, p, end = sec.id, sec.offset, sec.payload_offset, sec.end
             kind = SECTION_NAMES[sid]
-            try:
-                size, p = read_u32(d, pos + 1, total)
-            except DecodeError as e:
-                raise e.with_context(f"{kind} section size") from None
-            end = p + size
-            if end > total:
-                raise DecodeError("length out of bounds", p, f"{kind} section size ({size} bytes, {total - p} left)")
-            if sid != 0:
-                rank = ORDER_RANK[sid]
-                if sid in seen:
-                    raise DecodeError("unexpected content after last section", start, f"{kind} section (duplicate)")
-                if rank < last_rank:
-                    raise DecodeError("unexpected content after last section", start, f"{kind} section (out of order)")
-                seen.add(sid)
-                last_rank = rank
             if sid == 0:
-                self.line(start, p, f"custom section, size {size}")
+                self.line(start, p, f"custom section, size {end - p}")
                 r = self.custom(p, end)
             else:
                 self.precheck(sid, start, p, end)
-                self.line(start, p, f"{kind} section, size {size}")
+                self.line(start, p, f"{kind} section, size {end - p}")
                 r = getattr(self, f"sec_{kind}")(p, end)
             if r is not None:
                 yield from r
-            pos = end
         # cross-section checks the streaming walk could not make yet
         if not self.saw_code and self.nfuncs_declared:
             raise DecodeError("function and code section have inconsistent lengths", total,
@@ -522,40 +586,23 @@ class _Walker:
         self.finish(p, end, "type")
 
     def sec_import(self, p: int, end: int) -> None:
-        d = self.d
         n, p = self.count(p, end, "import")
         for i in range(n):
+            start = p
             try:
-                start = p
-                module, p = self.name(p, end)
-                name, p = self.name(p, end)
-                if p >= end:
-                    raise DecodeError("unexpected end", p)
-                k = d[p]
-                if k > 4:
-                    raise DecodeError("malformed import kind", p, f"kind byte 0x{k:02x}")
-                kind = _KINDS[k]
-                idx = self.imported[kind]
-                p += 1
-                if k == 0:
-                    t, p = read_u32(d, p, end)
-                    desc = f"type {t}"
-                elif k == 1:
-                    tt, p = tc.decode_tabletype(d, p, end, 0)
-                    desc = f"{valtype_text(tt.elem)} {_limits_text(tt.limits)}"
-                elif k == 2:
-                    mt, p = tc.decode_memorytype(d, p, end, 0)
-                    desc = _limits_text(mt.limits)
-                elif k == 3:
-                    gt, p = tc.decode_globaltype(d, p, end, 0)
-                    desc = f"(mut {valtype_text(gt.val)})" if gt.mutable else valtype_text(gt.val)
-                else:
-                    tg, p = tc.decode_tagtype(d, p, end, 0)
-                    desc = f"type {tg.type_idx}"
-                self.imported[kind] = idx + 1
-                self.line(start, p, f"import [{kind} {idx}] {_q(module)} {_q(name)}: {kind} {desc}")
+                form, got, p = read_import_entry(self.d, p, end)
             except DecodeError as e:
                 raise e.with_context(f"import {i}") from None
+            if form:
+                first = got[0][1] if got else p
+                self.line(start, first, f"{_q(got[0][0].module) if got else 'empty'} group of "
+                                        f"{_plural(len(got), 'import')} (compact form 0x{form:02x})")
+            for imp, s, e in got:
+                kind = _KINDS[int(imp.kind)]
+                idx = self.imported[kind]
+                self.imported[kind] = idx + 1
+                line = f"import [{kind} {idx}] {_q(imp.module)} {_q(imp.name)}: {kind} {_desc_text(imp)}"
+                self.line(s if form else start, e, ("  " + line) if form else line)
         self.ntables = self.imported["table"]
         self.nmemories = self.imported["memory"]
         self.nglobals = self.imported["global"]
@@ -741,12 +788,12 @@ class _Walker:
             if bend > end:
                 raise DecodeError("unexpected end of section or function", end,
                                   f"code body {i} ({size} bytes declared, {end - q} left)")
-            self.heading(p, f"== func {base + i} ==")
+            self.heading(p, f"== func {base + i}{self.func_label(base + i)} ==")
             self.line(p, q, f"size of function {size}")
             where = f"code body {i}"
             try:
                 p = self.locals(q, bend)
-                p = self.expr(p, bend, 0, where)
+                p = yield from self.expr_lines(p, bend, 0, where)
                 if p != bend:
                     raise DecodeError("operators remaining after end of function body", p)
             except DecodeError as e:
@@ -967,17 +1014,21 @@ def dump(data, *, elide: int | None = None) -> Iterator[DumpLine]:
     """
     data = bytes(data)
     w = _Walker(data, elide)
+    out = w.out                      # one list for the whole walk: handed on and cleared in place
+
+    def take() -> list:
+        batch = out[:]
+        out.clear()
+        return batch
+
     try:
         for _ in w.run():
-            if w.out:
-                out, w.out = w.out, []
-                yield from out
+            if out:
+                yield from take()
     except DecodeError:
-        out, w.out = w.out, []
-        yield from out
+        yield from take()
         raise
-    yield from w.out
-    w.out = []
+    yield from take()
     # everything the walk checks passed: let the library have the last word
     from ..module import parse
     parse(data, lazy=False)

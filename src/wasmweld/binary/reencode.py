@@ -56,7 +56,7 @@ from ..types import (
 )
 from .leb import encode_u_width, read_s33, read_u32, read_u64, read_uN, read_sN, write_s, write_u
 from .opcodes import OPCODES, PREFIXES
-from .reader import decode_name, split_sections
+from .reader import COMPACT_BY_NAME, COMPACT_BY_TYPE, decode_name, split_sections
 from .scanpat import POSSESSIVE, byte_class, opcode_pattern
 
 __all__ = ["SPACES", "IndexMaps", "Renumberer", "renumber", "renumber_bytes", "reindex", "Scanner",
@@ -863,6 +863,8 @@ class Renumberer:
         p = read_u64(buf, p, end, base)[1]
         if flags & 1:
             p = read_u64(buf, p, end, base)[1]
+        if flags & 8:                               # custom page size (memories)
+            p = read_u32(buf, p, end, base)[1]
         return p
 
     def _type_sec(self, buf, p, end, base, edits):
@@ -904,10 +906,7 @@ class Renumberer:
         self._vec(buf, p, end, base, group)
 
     def _import_sec(self, buf, p, end, base, edits):
-        def item(q):
-            for _ in range(2):
-                n, q = read_u32(buf, q, end, base)
-                q += n
+        def desc(q):
             if q >= end:
                 raise DecodeError("unexpected end", base + end, "import")
             kind = buf[q]
@@ -925,6 +924,23 @@ class Renumberer:
             if kind == 4:
                 return self._leb_index("type", False, buf, q + 1, end, base, edits)
             raise DecodeError(f"malformed import kind 0x{kind:02x}", base + q - 1)
+
+        def name(q):
+            n, q = read_u32(buf, q, end, base)
+            return q + n
+
+        def named(q):
+            return desc(name(q))
+
+        def item(q):
+            q = name(q)
+            empty = q < end and buf[q] == 0
+            q = name(q)
+            if empty and q < end and buf[q] == COMPACT_BY_NAME:      # module "" 0x7F vec(name desc)
+                return self._vec(buf, q + 1, end, base, named, 2)
+            if empty and q < end and buf[q] == COMPACT_BY_TYPE:      # module "" 0x7E desc vec(name)
+                return self._vec(buf, desc(q + 1), end, base, name)
+            return desc(q)
         self._vec(buf, p, end, base, item)
 
     def _func_sec(self, buf, p, end, base, edits):

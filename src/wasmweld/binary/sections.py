@@ -24,14 +24,16 @@ from __future__ import annotations
 from ..errors import DecodeError, EncodeError
 from ..types import FUNCREF, ExternKind, RefType
 from . import typecodec as tc
-from .leb import read_s32, read_s64, read_u32, write_u
-from .reader import SECTION_NAMES, decode_name
+from .constexpr import fast_end
+from .instr import decode_expr
+from .leb import read_u32, write_u
+from .reader import COMPACT_BY_NAME, COMPACT_BY_TYPE, SECTION_NAMES, decode_name
 
-# the item classes live in wasmweld.module (which imports this module lazily)
-from ..module import ConstExpr, Data, Elem, Export, FuncBody, Global, Import, Table, Tag  # noqa: E402
+from ..items import ConstExpr, Data, Elem, Export, FuncBody, Global, Import, Table, Tag
 
 __all__ = [
-    "DECODERS", "ENCODERS", "decode_const_expr", "decode_index_section",
+    "DECODERS", "ENCODERS", "ImportLayout", "read_import_entry", "encode_import_items",
+    "COMPACT_BY_NAME", "COMPACT_BY_TYPE", "decode_const_expr", "decode_index_section",
     "decode_types", "decode_imports", "decode_funcs", "decode_tables", "decode_memories", "decode_tags",
     "decode_globals", "decode_exports", "decode_elems", "decode_code", "decode_datas",
     "encode_type", "encode_import", "encode_func", "encode_table", "encode_memory", "encode_tag",
@@ -60,22 +62,9 @@ def _finish(pos: int, end: int, what: str) -> None:
 
 def decode_const_expr(data, pos: int, end: int, base: int = 0) -> tuple[ConstExpr, int]:
     """Read a constant expression up to and including its ``end``; positions absolute + ``base``."""
-    if pos < end:
-        op = data[pos]
-        p = -1
-        if op == 0x41:
-            _v, p = read_s32(data, pos + 1, end, base)
-        elif op == 0x23 or op == 0xD2:
-            _v, p = read_u32(data, pos + 1, end, base)
-        elif op == 0x42:
-            _v, p = read_s64(data, pos + 1, end, base)
-        elif op == 0x44:
-            p = pos + 9
-        elif op == 0x43:
-            p = pos + 5
-        if 0 <= p < end and data[p] == 0x0B:
-            return ConstExpr(data[pos:p + 1]), p + 1
-    from .instr import decode_expr
+    p = fast_end(data, pos, end, base)
+    if p >= 0:
+        return ConstExpr(data[pos:p]), p
     instrs, p = decode_expr(data, pos, end, base)
     ce = ConstExpr(data[pos:p])
     object.__setattr__(ce, "_cache", tuple(instrs))
@@ -145,8 +134,116 @@ def _read_import(data, pos: int, end: int):
     return Import(module, name, _KINDS[kind], desc), pos
 
 
+def _read_desc(data, pos: int, end: int):
+    kind = data[pos] if pos < end else 5
+    if kind > 4:
+        raise _bad_kind(data, pos, end, "import")
+    desc, pos = _import_desc(data, kind, pos + 1, end)
+    return _KINDS[kind], desc, pos
+
+
+def read_import_entry(data, pos: int, end: int) -> tuple[int, list, int]:
+    """One entry of the import section: ``(form, [(import, start, end), ...], pos)``.
+
+    ``form`` is 0 for a plain ``module name externtype`` entry (one import, its
+    span the whole entry), :data:`COMPACT_BY_NAME` for ``module "" 0x7F
+    vec(name externtype)`` and :data:`COMPACT_BY_TYPE` for ``module "" 0x7E
+    externtype vec(name)`` (the compact-imports proposal: ``wasm-opt -all``
+    writes them). The spans of grouped imports cover their own bytes only
+    (name + type, or just the name); the entry is the unit that can be copied.
+    The one description of the import section's grammar: the decoder, ``dump``
+    and ``features`` read it through here.
+    """
+    start = pos
+    module, pos = decode_name(data, pos, end)
+    name, pos = decode_name(data, pos, end)
+    form = data[pos] if pos < end and name == "" else 0
+    if form != COMPACT_BY_NAME and form != COMPACT_BY_TYPE:
+        kind, desc, pos = _read_desc(data, pos, end)
+        return 0, [(Import(module, name, kind, desc), start, pos)], pos
+    pos += 1
+    out = []
+    if form == COMPACT_BY_NAME:
+        n, pos = _count(data, pos, end, 2, "compact import")
+        for _ in range(n):
+            at = pos
+            name, pos = decode_name(data, pos, end)
+            kind, desc, pos = _read_desc(data, pos, end)
+            out.append((Import(module, name, kind, desc), at, pos))
+    else:
+        kind, desc, pos = _read_desc(data, pos, end)
+        n, pos = _count(data, pos, end, 1, "compact import")
+        for _ in range(n):
+            at = pos
+            name, pos = decode_name(data, pos, end)
+            out.append((Import(module, name, kind, desc), at, pos))
+    return form, out, pos
+
+
+class ImportLayout(list):
+    """The item starts of an import section that uses the compact-imports group forms.
+
+    A list like the other sections' ``starts`` (``self[i]`` is where the entry
+    holding import ``i`` starts; a final entry for the section end) plus
+    ``entries``: for each import, ``(first, count, start, end, form)`` of the entry
+    that holds it (``count`` 1 and ``form`` 0 for a plain entry). An entry is copied back only whole:
+    all its imports present as the same objects in the same order.
+    """
+
+    __slots__ = ("entries",)
+
+    def __init__(self, starts=(), entries=()):
+        super().__init__(starts)
+        self.entries: list[tuple[int, int, int, int, int]] = list(entries)
+
+
 def decode_imports(data, pos: int, end: int):
-    return _decode_items(data, pos, end, "import", "import", _read_import)
+    n, pos = _count(data, pos, end, 1, "import")
+    items: list = []
+    starts: list = []
+    entries: list = []
+    compact = False
+    for i in range(n):
+        at = pos
+        try:
+            form, got, pos = read_import_entry(data, pos, end)
+        except DecodeError as e:
+            raise e.with_context(f"import {i}") from None
+        if form:
+            compact = True
+        entry = (len(items), len(got), at, pos, form)
+        for imp, _s, _e in got:
+            starts.append(at)
+            entries.append(entry)
+            items.append(imp)
+    starts.append(pos)
+    _finish(pos, end, "import")
+    if compact:
+        return items, ImportLayout(starts, entries)
+    return items, starts
+
+
+def encode_import_items(items: list, orig, layout: "ImportLayout", buf) -> bytes:
+    """An import section payload for a section read with compact groups: unchanged entries
+    (the same import objects in the same order) are copied whole, the rest encoded plain."""
+    index = {id(it): j for j, it in enumerate(orig)}
+    entries = layout.entries
+    mv = memoryview(buf)
+    parts = []
+    i = 0
+    n = len(items)
+    while i < n:
+        it = items[i]
+        j = index.get(id(it))
+        if j is not None and orig[j] is it:
+            first, cnt, s, e, _form = entries[j]
+            if first == j and i + cnt <= n and all(items[i + k] is orig[j + k] for k in range(cnt)):
+                parts.append(mv[s:e])
+                i += cnt
+                continue
+        parts.append(_encode_one(encode_import, 2, i, it))
+        i += 1
+    return write_u(len(parts)) + b"".join(parts)
 
 
 def decode_funcs(data, pos: int, end: int):
@@ -533,6 +630,8 @@ def _encode_one(enc, sid: int, i: int, it) -> bytes:
 
 def encode_items(sid: int, items: list, orig, starts, buf) -> bytes:
     """A section payload: count + items; items identical to ``orig[j]`` are copied from ``buf[starts[j]:starts[j+1]]``."""
+    if sid == 2 and isinstance(starts, ImportLayout):
+        return encode_import_items(items, orig, starts, buf)
     enc = ENCODERS[sid]
     parts = [write_u(len(items))]
     append = parts.append
