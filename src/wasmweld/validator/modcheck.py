@@ -288,6 +288,12 @@ def _read_all(m) -> None:
 def validate_module(m, features: frozenset, *, bodies=None) -> None:
     """Validate ``m`` (a parsed Module) with ``features``; ``bodies`` limits the code check to those indices."""
     _read_all(m)
+    if "compact-imports" not in features:
+        groups = getattr(m, "compact_import_groups", None)
+        if groups:
+            form = groups[0][2]
+            raise DecodeError(f"invalid leading byte 0x{form:02X} with compact imports proposal disabled",
+                              None, f"import {groups[0][0]}")
     mc = ModuleContext(m, features)
     mc.tc.build()
     mc.ndata = m.datacount
