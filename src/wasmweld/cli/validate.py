@@ -86,7 +86,10 @@ def _check_file(path: str, args) -> tuple[dict, list[str]]:
     from wasmweld.cli.io import display_name, one_line, read_input
 
     name = display_name(path)
-    data = read_input(path)
+    try:
+        data = read_input(path)
+    except DecodeError as exc:  # WebAssembly text that does not compile: the file is malformed
+        return {"file": name, "valid": False, "error": _error_record(exc)}, [f"{name}: {one_line(exc)}"]
     engines = ("wasmweld", "wasmtime") if args.engine == "both" else (args.engine,)
     verdicts = {e: _judge(data, e, args.features) for e in engines}
     rec: dict = {"file": name, "valid": all(v is None for v in verdicts.values())}

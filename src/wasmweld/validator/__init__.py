@@ -17,15 +17,29 @@ Features are named as in ``wasm-tools validate --features`` (see :mod:`.features
 
 from __future__ import annotations
 
-from ..errors import ValidationError
+from ..errors import DecodeError, ValidationError
 from .features import DEFAULT, FEATURES, GROUPS, FeatureError, parse_features
 
 __all__ = ["validate_module", "parse_features", "FEATURES", "GROUPS", "DEFAULT", "FeatureError",
-           "ValidationError"]
+           "ValidationError", "MalformedError"]
+
+
+class MalformedError(DecodeError, ValidationError):
+    """A module that fails validation because its bytes are malformed.
+
+    Both a :class:`~wasmweld.errors.DecodeError` (``offset``, ``context``: what the decoder
+    says) and a :class:`~wasmweld.errors.ValidationError` (what ``validate`` callers catch).
+    """
+
+    def __init__(self, message: str, offset: int | None = None, context: str | None = None):
+        self.message = message
+        self.offset = offset
+        self.context = context
+        Exception.__init__(self, self._format())
 
 
 def validate_module(module_or_bytes, features=None) -> None:
-    """Raise ValidationError (or DecodeError for malformed bytes) unless the module is valid.
+    """Raise ValidationError unless the module is valid (:class:`MalformedError`, also a DecodeError, if malformed).
 
     ``features``: None (the default set), a feature string (``"wasm3,+threads"``) or a set of names.
     """
@@ -34,9 +48,13 @@ def validate_module(module_or_bytes, features=None) -> None:
 
     feats = parse_features(features)
     m = module_or_bytes
-    if not isinstance(m, Module):
-        if isinstance(m, (bytes, bytearray, memoryview)):
+    if not isinstance(m, Module) and not isinstance(m, (bytes, bytearray, memoryview)):
+        raise TypeError(f"validate() takes a Module or bytes, not {type(m).__name__}")
+    try:
+        if not isinstance(m, Module):
             m = parse(bytes(m))
-        else:
-            raise TypeError(f"validate() takes a Module or bytes, not {type(m).__name__}")
-    _check(m, feats)
+        _check(m, feats)
+    except MalformedError:
+        raise
+    except DecodeError as e:
+        raise MalformedError(e.message, e.offset, e.context) from None
