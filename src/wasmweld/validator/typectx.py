@@ -289,27 +289,20 @@ class TypeContext:
             raise _fail(f"sub type {i} does not match its supertype {x}")
 
     # ------------------------------------------------------------------ lookups
+    def _comp_at(self, idx: int, cls, word: str, what: str = ""):
+        if idx >= len(self.comp):
+            raise _fail(f"unknown type {idx}")
+        c = self.comp[idx]
+        if not isinstance(c, cls):
+            raise _fail(f"type mismatch: type {idx} is not {word}" + (f" ({what})" if what else ""))
+        return c
+
     def func_type(self, idx: int, what: str = "type") -> FuncType:
         """The (interned) FuncType at type index ``idx``; errors name ``what``."""
-        if idx >= len(self.comp):
-            raise _fail(f"unknown type {idx}")
-        c = self.comp[idx]
-        if not isinstance(c, FuncType):
-            raise _fail(f"type mismatch: type {idx} is not a function type ({what})")
-        return c
+        return self._comp_at(idx, FuncType, "a function type", what)
 
     def struct_type(self, idx: int) -> StructType:
-        if idx >= len(self.comp):
-            raise _fail(f"unknown type {idx}")
-        c = self.comp[idx]
-        if not isinstance(c, StructType):
-            raise _fail(f"type mismatch: type {idx} is not a struct type")
-        return c
+        return self._comp_at(idx, StructType, "a struct type")
 
     def array_type(self, idx: int) -> ArrayType:
-        if idx >= len(self.comp):
-            raise _fail(f"unknown type {idx}")
-        c = self.comp[idx]
-        if not isinstance(c, ArrayType):
-            raise _fail(f"type mismatch: type {idx} is not an array type")
-        return c
+        return self._comp_at(idx, ArrayType, "an array type")
