@@ -113,14 +113,20 @@ def _byte_mutation(rng: random.Random, data: bytes) -> bytes:
 
 
 @pytest.fixture(scope="module")
-def modules() -> list[bytes]:
+def seed_modules() -> list[bytes]:
+    """The generated modules (smith and mutate outputs), unmutated."""
     cache = build_cache_dir() / "validator-diff" / _version()
     cache.mkdir(parents=True, exist_ok=True)
     with ThreadPoolExecutor(4) as pool:
         base = [m for m in pool.map(lambda i: _smith(i, cache), range(N_SMITH)) if m]
         mutated = [m for m in pool.map(lambda i: _mutate(i, base[i % len(base)], cache), range(N_SMITH // 2)) if m]
     assert len(base) >= N_SMITH // 2, "wasm-tools smith produced too few modules"
-    seeds = [m for m in base + mutated if len(m) <= MAX_SEED_BYTES]  # wasm-tools mutate may add megabytes
+    return [m for m in base + mutated if len(m) <= MAX_SEED_BYTES]  # wasm-tools mutate may add megabytes
+
+
+@pytest.fixture(scope="module")
+def modules(seed_modules) -> list[bytes]:
+    seeds = seed_modules
     rng = random.Random(SEED)
     out = list(seeds)
     while len(out) < N_MODULES:
@@ -128,7 +134,7 @@ def modules() -> list[bytes]:
     return out
 
 
-def _wasm_tools_rejects(mods: list[bytes], tmp_path) -> dict[int, str]:
+def _wasm_tools_rejects(mods: list[bytes], tmp_path, features: str = FEATURES) -> dict[int, str]:
     """Index -> wasm-tools' reason for each module it rejects (one ``wasm-tools wast`` per chunk)."""
     rejected = {}
     for first in range(0, len(mods), WAST_CHUNK):
@@ -136,7 +142,7 @@ def _wasm_tools_rejects(mods: list[bytes], tmp_path) -> dict[int, str]:
         with open(script, "w") as fh:
             for m in mods[first:first + WAST_CHUNK]:
                 fh.write('(module binary "' + "".join(f"\\{x:02x}" for x in m) + '")\n')
-        r = subprocess.run([str(WASM_TOOLS), "wast", "-f", FEATURES, "--ignore-error-messages", str(script)],
+        r = subprocess.run([str(WASM_TOOLS), "wast", "-f", features, "--ignore-error-messages", str(script)],
                            capture_output=True, text=True, timeout=300)
         found = 0
         for m in re.finditer(r"failed directive on [^\n]*?:(\d+):\d+\n\nCaused by:\n((?:[ \t]+\d+: [^\n]*\n?)+)",
@@ -148,9 +154,9 @@ def _wasm_tools_rejects(mods: list[bytes], tmp_path) -> dict[int, str]:
     return rejected
 
 
-def _ours(data: bytes) -> str | None:
+def _ours(data: bytes, features: str = FEATURES) -> str | None:
     try:
-        validate_module(data, FEATURES)
+        validate_module(data, features)
     except (DecodeError, ValidationError) as e:
         return f"{type(e).__name__}: {e}"
     return None
@@ -201,3 +207,22 @@ def test_same_verdict_as_wasm_tools_and_wasmtime(modules, tmp_path):
         + f"\nexplained classes: {dict(classes)}"
     print(f"{len(modules)} modules, {n_valid} valid; wasm-tools agrees on all; wasmtime lacks a feature for "
           f"{sum(classes.values())}: {dict(classes)}")
+
+
+#: feature sets (spelled the same for both tools) whose gating is compared on the generated modules
+FEATURE_SETS = ("wasm1", "wasm2", "wasm3,-gc", "wasm3,-function-references,-gc", "wasm3,-exceptions", "wasm3,-simd",
+                "wasm2,-reference-types", "wasm2,-bulk-memory", "all,-reference-types", "wasm3,-memory64",
+                "wasm3,-multi-memory", "wasm3,-tail-call", "wasm3,-extended-const", "wasm3,-threads",
+                "wasm3,-relaxed-simd", "wasm2,-sign-extension,-saturating-float-to-int")
+
+
+def test_feature_sets_gate_like_wasm_tools(seed_modules, tmp_path):
+    wrong = []
+    for feats in FEATURE_SETS:
+        theirs = _wasm_tools_rejects(seed_modules, tmp_path, feats)
+        assert 0 < len(theirs) or feats.startswith("all")
+        for i, m in enumerate(seed_modules):
+            ours = _ours(m, feats)
+            if (ours is None) != (i not in theirs):
+                wrong.append(f"{feats}: module {i}: wasmweld {ours or 'accepts'}; wasm-tools {theirs.get(i, 'accepts')}")
+    assert not wrong, f"{len(wrong)} verdicts differ:\n" + "\n".join(wrong[:20])

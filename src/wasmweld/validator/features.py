@@ -32,7 +32,7 @@ _WASM1 = frozenset({"mutable-global", "floats"})
 _WASM2 = _WASM1 | {"saturating-float-to-int", "sign-extension", "reference-types", "multi-value",
                    "bulk-memory", "simd"}
 _WASM3 = _WASM2 | {"relaxed-simd", "tail-call", "multi-memory", "exceptions", "memory64",
-                   "extended-const", "function-references", "gc"}
+                   "extended-const", "function-references", "gc", "threads"}   # wasm-tools' wasm3 has threads
 
 #: named groups (``all``: every feature)
 GROUPS: dict[str, frozenset[str]] = {

@@ -91,7 +91,7 @@ def _limits(mc, lim, what: str, is_memory: bool) -> None:
 
 
 def _table_type(mc, tt, what: str):
-    elem = mc.tc.val(tt.elem)
+    elem = mc.tc.val(tt.elem, mvp_funcref=True)
     _limits(mc, tt.limits, what, False)
     mc.tables.append((elem, I64 if tt.limits.is64 else I32))
     return elem
@@ -189,6 +189,8 @@ def _definitions(mc, checker: BodyChecker) -> None:
     for i, t in enumerate(m.tables):
         what = f"table {nimp_tables + i}"
         elem = _table_type(mc, t.type, what)
+        if t.init is not None and not (_has(mc, "function-references") or _has(mc, "gc")):
+            raise _inv(f"{what}: tables with expression initializers require the function-references proposal")
         if t.init is None:
             if not tc.defaultable(elem):
                 raise _inv(f"{what}: type mismatch: a table of non-nullable {elem} needs an initializer")
@@ -236,12 +238,22 @@ def _exports_start(mc) -> None:
             raise _inv(f"start function {start} must have type [] -> [] but has {ft}")
 
 
+def _bulk(mc, seg, what: str) -> None:
+    """Segment encodings beyond the MVP's (passive, declarative, explicit index, expressions) need bulk memory."""
+    flags = seg.flags if seg.flags is not None else (0 if seg.mode == "active" else 1)
+    if flags and not _has(mc, "bulk-memory"):
+        raise _inv(f"{what}: bulk memory must be enabled for segment encoding {flags}")
+
+
 def _elems(mc, checker: BodyChecker) -> None:
     tc = mc.tc
     nglobals = len(mc.globals)
     for i, e in enumerate(mc.m.elems):
         what = f"elem {i}"
-        et = tc.val(e.elem_type)
+        _bulk(mc, e, what)
+        if e.flags is not None and e.flags & 4 and not _has(mc, "reference-types"):
+            raise _inv(f"{what}: reference types support is not enabled (segment encoding {e.flags})")
+        et = tc.val(e.elem_type, mvp_funcref=True)
         if (e.flags is not None and e.flags < 4) or (e.flags is None and e.init and isinstance(e.init[0], int)):
             et = tc.mkref(False, "func")   # a vector of function indices: (ref func)
         for x in e.init:
@@ -263,6 +275,7 @@ def _elems(mc, checker: BodyChecker) -> None:
 def _datas(mc, checker: BodyChecker) -> None:
     nglobals = len(mc.globals)
     for i, d in enumerate(mc.m.datas):
+        _bulk(mc, d, f"data {i}")
         if d.mode == "active":
             what = f"data {i}"
             if d.memory >= len(mc.mems):
@@ -294,6 +307,8 @@ def validate_module(m, features: frozenset, *, bodies=None) -> None:
             form = groups[0][2]
             raise DecodeError(f"invalid leading byte 0x{form:02X} with compact imports proposal disabled",
                               None, f"import {groups[0][0]}")
+    if m.datacount is not None and "bulk-memory" not in features:
+        raise ValidationError("data count section requires the bulk-memory proposal")
     mc = ModuleContext(m, features)
     mc.tc.build()
     mc.ndata = m.datacount

@@ -116,8 +116,11 @@ class TypeContext:
             raise _fail(f"unknown type {ht}")
         return self.canon[ht]
 
-    def val(self, t):
-        """The interned value type of ``t`` (NumType or RefType); checks features and type indices."""
+    def val(self, t, mvp_funcref: bool = False):
+        """The interned value type of ``t`` (NumType or RefType); checks features and type indices.
+
+        ``mvp_funcref``: a table's or segment's element type, where funcref needs no proposal.
+        """
         if isinstance(t, NumType):
             if t is V128 or t.name == "v128":
                 if "simd" not in self.features:
@@ -125,19 +128,25 @@ class TypeContext:
             return _NUMS[t.name]
         if isinstance(t, RefType):
             r = self.ref(t)
-            if not (r.nullable and r.heap in ("func", "extern")):
-                if isinstance(r.heap, str) and r.heap in ("exn", "noexn"):
-                    if "exceptions" not in self.features:
-                        raise _fail("exceptions support is not enabled")
-                elif "function-references" not in self.features and "gc" not in self.features:
-                    raise _fail("function references required for non-nullable or typed references")
-                elif not isinstance(r.heap, int) and r.heap not in ("func", "extern", "nofunc", "noextern") \
-                        and "gc" not in self.features:
-                    raise _fail("heap types not supported without the gc feature")
-            elif "reference-types" not in self.features:
-                raise _fail("reference types support is not enabled")
+            self._ref_features(r, mvp_funcref)
             return r
         raise _fail(f"not a value type: {t!r}")
+
+    def _ref_features(self, r: RefType, mvp_funcref: bool) -> None:
+        feats = self.features
+        h = r.heap
+        if "reference-types" not in feats and not (mvp_funcref and h == "func" and r.nullable):
+            raise _fail("reference types support is not enabled")
+        typed = "function-references" in feats or "gc" in feats
+        if isinstance(h, int) or not r.nullable:
+            if not typed:
+                raise _fail("function references required for non-nullable or typed references")
+        if isinstance(h, int):
+            return
+        if h in ("exn", "noexn") and "exceptions" not in feats:
+            raise _fail("exceptions support is not enabled for exnref")
+        if h not in ("func", "extern", "exn") and "gc" not in feats:
+            raise _fail("heap types not supported without the gc feature")
 
     def storage(self, t):
         if isinstance(t, PackedType):
