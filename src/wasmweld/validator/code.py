@@ -38,13 +38,18 @@ class Invalid(Exception):
         self.found = found
 
 
-_LOCAL_GET, _LOCAL_SET, _LOCAL_TEE, _DROP, _END, _BLOCK, _LOOP, _BR_IF, _IF = (
-    BY_NAME[n].code for n in ("local.get", "local.set", "local.tee", "drop", "end", "block", "loop", "br_if", "if"))
+_LOCAL_GET, _LOCAL_SET, _LOCAL_TEE = (BY_NAME[n].code for n in ("local.get", "local.set", "local.tee"))
+#: shapes >= _CONTROL in the byte table mark control instructions with an inline fast path
+_CONTROL, _K_END, _K_BR_IF, _K_BLOCK, _K_DROP, _K_IF = 10, 10, 11, 12, 13, 14
+_CONTROL_ENTRIES = {"end": (_K_END,), "br_if": (_K_BR_IF,), "block": (_K_BLOCK, "block"), "loop": (_K_BLOCK, "loop"),
+                    "drop": (_K_DROP,), "if": (_K_IF,)}
 
 
 def _byte_sigs(features: frozenset) -> list:
     """Byte -> (n, pops, pushes) for one-byte opcodes whose effect depends on nothing else."""
     out: list = [None] * 256
+    for name, entry in _CONTROL_ENTRIES.items():
+        out[BY_NAME[name].code] = entry
     for op in OPCODES:
         if op.prefix is not None or "memarg" in op.imm:
             continue
@@ -125,8 +130,7 @@ class BodyChecker:
         cache_get = self.cache.get
         handlers = HANDLERS
         i32 = I32
-        lget, lset, ltee, drop, end, block, loop, br_if, if_ = _LOCAL_GET, _LOCAL_SET, _LOCAL_TEE, _DROP, \
-            _END, _BLOCK, _LOOP, _BR_IF, _IF
+        lget, lset, ltee = _LOCAL_GET, _LOCAL_SET, _LOCAL_TEE
         h = 0
         i = -1
         for i, ins in enumerate(instrs):
@@ -149,69 +153,69 @@ class BodyChecker:
                 if k == 1:
                     push(sig[5])
                     continue
-                top = len(stack) - h
-                if k == 2:
-                    if top and stack[-1] is sig[3]:
-                        stack[-1] = sig[5]
-                        continue
-                elif k == 4:
-                    if top > 1 and stack[-1] is sig[3] and stack[-2] is sig[4]:
-                        del stack[-1]
-                        stack[-1] = sig[5]
-                        continue
-                elif k == 5:
-                    if top > 1 and stack[-1] is sig[3] and stack[-2] is sig[4]:
-                        del stack[-2:]
-                        continue
-                elif k == 3:
-                    if top and stack[-1] is sig[3]:
-                        del stack[-1]
-                        continue
-                pops = sig[1]
-                n = len(pops)
-                if top >= n and stack[-n:] == pops:
-                    del stack[-n:]
-                else:
-                    self.pos = i
-                    self.pop_vals(pops, ins)
-                stack += sig[2]
-                continue
-            if b == end:
-                fr = frames[-1]
-                res = fr[2]
-                nr = len(res)
-                if len(stack) - fr[3] == nr and (nr == 0 or (nr == 1 and stack[-1] is res[0])) \
-                        and (not nr or fr[0] != "if") and fast_locals:
-                    frames.pop()
-                    if frames:
-                        fr = frames[-1]
-                        self.h = h = fr[3]
-                        self.unr = fr[5]
+                if k < _CONTROL:
+                    top = len(stack) - h
+                    if k == 2:
+                        if top and stack[-1] is sig[3]:
+                            stack[-1] = sig[5]
+                            continue
+                    elif k == 4:
+                        if top > 1 and stack[-1] is sig[3] and stack[-2] is sig[4]:
+                            del stack[-1]
+                            stack[-1] = sig[5]
+                            continue
+                    elif k == 5:
+                        if top > 1 and stack[-1] is sig[3] and stack[-2] is sig[4]:
+                            del stack[-2:]
+                            continue
+                    elif k == 3:
+                        if top and stack[-1] is sig[3]:
+                            del stack[-1]
+                            continue
+                    pops = sig[1]
+                    n = len(pops)
+                    if top >= n and stack[-n:] == pops:
+                        del stack[-n:]
+                    else:
+                        self.pos = i
+                        self.pop_vals(pops, ins)
+                    stack += sig[2]
                     continue
-            elif b == block or b == loop:
-                bt = ins[1][0]
-                if bt is None and fast_locals:
-                    self.h = h = len(stack)
-                    self.unr = False
-                    frames.append(["block" if b == block else "loop", (), (), h, 0, False, ()])
-                    continue
-            elif b == br_if:
-                if len(stack) > h and stack[-1] is i32:
-                    x = ins[1][0]
-                    if x < len(frames) and not frames[-1 - x][6]:
+                if k == _K_END:
+                    fr = frames[-1]
+                    res = fr[2]
+                    nr = len(res)
+                    if len(stack) - fr[3] == nr and (nr == 0 or (nr == 1 and stack[-1] is res[0])) \
+                            and (not nr or fr[0] != "if") and fast_locals:
+                        frames.pop()
+                        if frames:
+                            fr = frames[-1]
+                            self.h = h = fr[3]
+                            self.unr = fr[5]
+                        continue
+                elif k == _K_BR_IF:
+                    if len(stack) > h and stack[-1] is i32:
+                        x = ins[1][0]
+                        if x < len(frames) and not frames[-1 - x][6]:
+                            stack.pop()
+                            continue
+                elif k == _K_BLOCK:
+                    if ins[1][0] is None and fast_locals:
+                        self.h = h = len(stack)
+                        self.unr = False
+                        frames.append([sig[1], (), (), h, 0, False, ()])
+                        continue
+                elif k == _K_DROP:
+                    if len(stack) > h:
                         stack.pop()
                         continue
-            elif b == drop:
-                if len(stack) > h:
-                    stack.pop()
-                    continue
-            elif b == if_:
-                if ins[1][0] is None and fast_locals and len(stack) > h and stack[-1] is i32:
-                    stack.pop()
-                    self.h = h = len(stack)
-                    self.unr = False
-                    frames.append(["if", (), (), h, len(initlog), False, ()])
-                    continue
+                elif k == _K_IF:
+                    if ins[1][0] is None and fast_locals and len(stack) > h and stack[-1] is i32:
+                        stack.pop()
+                        self.h = h = len(stack)
+                        self.unr = False
+                        frames.append(["if", (), (), h, len(initlog), False, ()])
+                        continue
             self.pos = i
             handlers[ins[0].name](self, ins)
             h = self.h
