@@ -57,4 +57,17 @@ def validate_module(module_or_bytes, features=None) -> None:
     except MalformedError:
         raise
     except DecodeError as e:
+        if not isinstance(module_or_bytes, Module):
+            e = _full_decode_error(bytes(module_or_bytes), e)
         raise MalformedError(e.message, e.offset, e.context) from None
+
+
+def _full_decode_error(data: bytes, found: DecodeError) -> DecodeError:
+    """The error the full decoder (``parse(lazy=False)``) reports, so that every tool names one offset."""
+    from ..module import parse
+
+    try:
+        parse(data, lazy=False)
+    except DecodeError as e:
+        return e
+    return found

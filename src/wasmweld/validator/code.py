@@ -116,20 +116,14 @@ class BodyChecker:
         self.unr = False
         self.pos = 0
         self.run(instrs)
+        if self.frames:
+            raise Invalid("END opcode expected: function body does not close all blocks")
 
     def run(self, instrs) -> None:
         """The hot loop: inline paths for the common cases, :data:`HANDLERS` for the rest."""
-        stack = self.stack
-        push = stack.append
-        frames = self.frames
-        ltypes = self.ltypes
-        nloc = len(ltypes)
-        fast_locals = self.uninit is None
-        initlog = self.initlog
-        byte_sigs = self.byte_sigs
-        cache_get = self.cache.get
-        handlers = HANDLERS
-        i32 = I32
+        stack, frames, ltypes, initlog = self.stack, self.frames, self.ltypes, self.initlog
+        push, nloc, fast_locals = stack.append, len(ltypes), self.uninit is None
+        byte_sigs, cache_get, handlers, i32 = self.byte_sigs, self.cache.get, HANDLERS, I32
         lget, lset, ltee = _LOCAL_GET, _LOCAL_SET, _LOCAL_TEE
         h = 0
         i = -1
@@ -219,9 +213,7 @@ class BodyChecker:
             self.pos = i
             handlers[ins[0].name](self, ins)
             h = self.h
-        if frames:
-            self.pos = i
-            raise Invalid("END opcode expected: function body does not close all blocks")
+        self.pos = i
 
     # ------------------------------------------------------------------ stack helpers
     def mismatch(self, ins, expected, what: str | None = None):
