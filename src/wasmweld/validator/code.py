@@ -180,7 +180,7 @@ class BodyChecker:
                     res = fr[2]
                     nr = len(res)
                     if len(stack) - fr[3] == nr and (nr == 0 or (nr == 1 and stack[-1] is res[0])) \
-                            and (not nr or fr[0] != "if") and fast_locals:
+                            and (fr[0] != "if" or not (nr or fr[1])) and fast_locals:
                         frames.pop()
                         if frames:
                             fr = frames[-1]
