@@ -253,5 +253,5 @@ def test_if_without_else_passes_its_parameters_through():
     bad = "(module (type $t (func (param i32))) (func (param i32) (local.get 0) (i32.const 1) (if (type $t) (param i32) (then drop))))"
     with pytest.raises(ValidationError, match="type mismatch"):
         validate_module(wat2wasm(bad))
-    ok = "(module (type $t (func (param i32) (result i32))) (func (param i32) (result i32) (local.get 0) (i32.const 1) (if (type $t) (param i32) (then))))"
+    ok = "(module (type $t (func (param i32) (result i32))) (func (param i32) (result i32) (local.get 0) (i32.const 1) (if (type $t) (param i32) (result i32) (then))))"
     validate_module(wat2wasm(ok))
