@@ -2,8 +2,8 @@
 
 ``validate`` takes a :class:`~wasmweld.module.Module` or the bytes of a binary
 module and returns None or raises :class:`~wasmweld.errors.ValidationError`
-naming the function, instruction, byte offset and types (a malformed binary
-raises :class:`~wasmweld.errors.DecodeError`)::
+naming the function, instruction, byte offset and types (a malformed binary raises
+:class:`~wasmweld.validator.MalformedError`: a DecodeError that is also a ValidationError)::
 
     (module (func $f (result i32) (i32.add (i32.const 1) (f64.const 2))))
     >>> validate(data)
@@ -13,7 +13,8 @@ raises :class:`~wasmweld.errors.DecodeError`)::
 ``features`` names the proposals allowed, like ``wasm-tools validate --features``
 (``"wasm3"``, ``"all,-threads"``, ``"wasm2,+legacy-exceptions"``); the default
 accepts what current toolchains emit, legacy exception handling included.
-``engine="wasmtime"`` asks wasmtime instead (``"both"``: both must accept).
+``engine="wasmtime"`` asks wasmtime instead (``"both"``: both must accept; ``"auto"``: wasmtime's
+acceptance when it accepts, which is fast, else wasmweld's verdict).
 """
 
 from __future__ import annotations
