@@ -47,7 +47,7 @@ from __future__ import annotations
 import gc
 from typing import Any, Iterable
 
-from .binary.instr import decode_body, may_use_data_index
+from .binary.instr import DATA_INDEX_PREFIX, decode_body, may_use_data_index
 from .binary.leb import write_u
 from .binary.reader import (
     CANONICAL_ORDER, PREAMBLE, SECTION_NAMES, Section, split_sections, split_sections_partial,
@@ -597,7 +597,7 @@ class Module:
     def _decode_bodies(self) -> None:
         buf = self._buf
         sec = self._known[10]
-        need_datacount = self.datacount is None and buf.find(b"\xfc", sec.payload_offset, sec.end) >= 0
+        need_datacount = self.datacount is None and buf.find(DATA_INDEX_PREFIX, sec.payload_offset, sec.end) >= 0
         for i, body in enumerate(self.code):
             if body._orig_instrs is not None or body._raw is None:
                 continue

@@ -52,19 +52,19 @@ are shared with :mod:`wasmweld.features`.
 
 from __future__ import annotations
 
-import json
-import re
-import struct
 from collections.abc import Iterator
 from typing import NamedTuple
 
 from ..custom.name import NameSection
 from ..errors import DecodeError
 from . import typecodec as tc
-from .instr import IMM_READERS, Catch, read_opcode
-from .leb import read_u32, read_u64
-from .opcodes import BLOCK_OPS, BY_NAME, SINGLE, OpInfo
+from .leb import read_u32
+from .opcodes import BLOCK_OPS, BY_NAME
 from .sections import read_import_entry
+from .instrtext import (
+    ascii_text, import_desc_text, instr_text, limits_text, quoted, read_instr, subtype_text,
+    valtype_text, heap_text,
+)
 from .reader import MAGIC, SECTION_NAMES, VERSION, decode_name, iter_sections, split_sections_partial
 
 __all__ = [
@@ -88,258 +88,6 @@ class DumpLine(NamedTuple):
     offset: int
     bytes: bytes
     meaning: str
-
-
-# ====================================================================== one instruction
-
-class MemArg(NamedTuple):
-    align: int
-    offset: int
-    memory: int
-    explicit: bool   # bit 6 of the flags was set (the memory index was written)
-
-
-def _r_memarg(d, p, end, base):
-    """A memarg, as :data:`~wasmweld.binary.instr.IMM_READERS` reads it plus the ``explicit`` bit."""
-    flags, q = read_u32(d, p, end, base)
-    if flags >= 0x80:
-        raise DecodeError(f"malformed memop flags 0x{flags:x}", base + p)
-    mem = 0
-    explicit = bool(flags & 0x40)
-    if explicit:
-        flags &= ~0x40
-        mem, q = read_u32(d, q, end, base)
-    off, q = read_u64(d, q, end, base)
-    return MemArg(flags, off, mem, explicit), q
-
-
-#: the library's immediate readers (``zero`` kept as None), memargs with their ``explicit`` bit
-_READERS = {**IMM_READERS, "memarg": _r_memarg}
-_OP_READERS: dict = {}
-
-
-def read_instr(data, pos: int, end: int) -> tuple[OpInfo, tuple, int]:
-    """Read the instruction at ``data[pos]`` (absolute positions, bounded by ``end``).
-
-    Returns ``(op, args, new_pos)``; ``args`` has one value per immediate kind
-    of ``op.imm`` (``None`` for ``zero``), memargs as :class:`MemArg` with an
-    ``explicit`` flag. Raises DecodeError for an illegal opcode or a bad immediate.
-    """
-    op = SINGLE[data[pos]] if pos < end else None
-    if op is None:      # a prefixed, illegal or missing opcode
-        op, p = read_opcode(data, pos, end)
-    else:
-        p = pos + 1
-    readers = _OP_READERS.get(op)
-    if readers is None:
-        readers = _OP_READERS[op] = tuple(_READERS[k] for k in op.imm)
-    if not readers:
-        return op, (), p
-    args = []
-    for r in readers:
-        v, p = r(data, p, end, 0)
-        args.append(v)
-    return op, tuple(args), p
-
-
-# ====================================================================== text forms
-
-def heap_text(heap) -> str:
-    return heap if isinstance(heap, str) else str(heap)
-
-
-def valtype_text(t) -> str:
-    """``i32``, ``funcref``, ``(ref null 3)``, ``(ref any)`` ..."""
-    return str(t)
-
-
-def _ref_text(nullable: bool, heap) -> str:
-    return f"(ref {'null ' if nullable else ''}{heap_text(heap)})"
-
-
-def _f32_text(bits: int) -> str:
-    sign = "-" if bits >> 31 else ""
-    exp = (bits >> 23) & 0xFF
-    frac = bits & 0x7FFFFF
-    if exp == 0xFF:
-        if frac == 0:
-            return sign + "inf"
-        return sign + ("nan" if frac == 0x400000 else f"nan:0x{frac:x}")
-    v = struct.unpack("<f", struct.pack("<I", bits))[0]
-    for prec in range(1, 10):
-        s = f"{v:.{prec}g}"
-        try:
-            if struct.unpack("<I", struct.pack("<f", float(s)))[0] == bits:
-                return s
-        except OverflowError:  # rounded past the largest finite f32
-            continue
-    return repr(v)  # pragma: no cover
-
-
-def _f64_text(bits: int) -> str:
-    sign = "-" if bits >> 63 else ""
-    exp = (bits >> 52) & 0x7FF
-    frac = bits & ((1 << 52) - 1)
-    if exp == 0x7FF:
-        if frac == 0:
-            return sign + "inf"
-        return sign + ("nan" if frac == 1 << 51 else f"nan:0x{frac:x}")
-    return repr(struct.unpack("<d", struct.pack("<Q", bits))[0])
-
-
-def _natural_align(name: str) -> int:
-    """log2 of the natural alignment of a memory instruction, from its name."""
-    if re.search(r"\d+x\d+", name):  # v128.load8x8_s and friends read 64 bits
-        return 3
-    m = re.search(r"(?:load|store|rmw|wait)(\d+)", name)
-    if m:
-        return {8: 0, 16: 1, 32: 2, 64: 3}[int(m.group(1))]
-    if name.endswith("notify"):
-        return 2
-    ty = name.split(".", 1)[0]
-    return {"i32": 2, "f32": 2, "i64": 3, "f64": 3, "v128": 4}.get(ty, 0)
-
-
-_ALIGN_CACHE: dict[str, int] = {}
-
-
-def _memarg_text(name: str, m: MemArg) -> str:
-    parts = []
-    if m.memory or m.explicit:
-        parts.append(str(m.memory))
-    if m.offset:
-        parts.append(f"offset={m.offset}")
-    nat = _ALIGN_CACHE.get(name)
-    if nat is None:
-        nat = _ALIGN_CACHE[name] = _natural_align(name)
-    if m.align != nat:
-        parts.append(f"align={1 << m.align}")
-    return " ".join(parts)
-
-
-def _blocktype_text(bt) -> str:
-    if bt is None:
-        return ""
-    if isinstance(bt, int):
-        return f"(type {bt})"
-    return f"(result {valtype_text(bt)})"
-
-
-def _catch_text(c: Catch) -> str:
-    if c.tag is None:
-        return f"({c.kind} {c.label})"
-    return f"({c.kind} {c.tag} {c.label})"
-
-
-def instr_text(op: OpInfo, args: tuple) -> str:
-    """The text form of an instruction read by :func:`read_instr` (``i32.load offset=8``, ``block (result i32)``)."""
-    name = op.name
-    if not args:
-        return name
-    imm = op.imm
-    if name in ("ref.test", "ref.cast", "ref.test_null", "ref.cast_null"):
-        return f"{name[:8]} {_ref_text(name.endswith('_null'), args[0])}"
-    if name in ("br_on_cast", "br_on_cast_fail"):
-        flags, label, h1, h2 = args
-        return f"{name} {label} {_ref_text(bool(flags & 1), h1)} {_ref_text(bool(flags & 2), h2)}"
-    if name == "select_t":
-        return "select " + " ".join(f"(result {valtype_text(t)})" for t in args[0]) if args[0] else "select (result)"
-    if name in ("call_indirect", "return_call_indirect"):
-        t, table = args
-        return f"{name} {table} (type {t})" if table else f"{name} (type {t})"
-    parts = [name]
-    for kind, v in zip(imm, args):
-        if kind == "zero":
-            continue
-        if kind == "memarg":
-            s = _memarg_text(name, v)
-            if s:
-                parts.append(s)
-        elif kind == "blocktype":
-            s = _blocktype_text(v)
-            if s:
-                parts.append(s)
-        elif kind == "labels":
-            parts.extend(map(str, v))
-        elif kind == "f32":
-            parts.append(_f32_text(v))
-        elif kind == "f64":
-            parts.append(_f64_text(v))
-        elif kind == "v128":
-            lanes = struct.unpack("<4I", v)
-            parts.append("i32x4 " + " ".join(f"0x{x:08x}" for x in lanes))
-        elif kind == "lanes16":
-            parts.append(" ".join(map(str, v)))
-        elif kind == "heaptype":
-            parts.append(heap_text(v))
-        elif kind == "valtypes":
-            parts.append(" ".join(map(valtype_text, v)))
-        elif kind == "catches":
-            parts.extend(map(_catch_text, v))
-        else:
-            parts.append(str(v))
-    return " ".join(parts)
-
-
-# ====================================================================== small text helpers
-
-def _q(s: str) -> str:
-    """A name as a quoted string with escapes (ASCII only, stable)."""
-    return json.dumps(s, ensure_ascii=True)
-
-
-def _limits_text(lim) -> str:
-    parts = ["i64" if lim.is64 else "i32", f"min {lim.min}"]
-    if lim.max is not None:
-        parts.append(f"max {lim.max}")
-    if lim.shared:
-        parts.append("shared")
-    if lim.page_size_log2 is not None:
-        parts.append(f"pagesize {1 << lim.page_size_log2}")
-    return " ".join(parts)
-
-
-def _desc_text(imp) -> str:
-    """An import's type as dump shows it (``type 3``, ``funcref i32 min 1``, ``(mut i32)``)."""
-    d = imp.desc
-    k = int(imp.kind)
-    if k == 0:
-        return f"type {d}"
-    if k == 1:
-        return f"{valtype_text(d.elem)} {_limits_text(d.limits)}"
-    if k == 2:
-        return _limits_text(d.limits)
-    if k == 3:
-        return f"(mut {valtype_text(d.val)})" if d.mutable else valtype_text(d.val)
-    return f"type {d.type_idx}"
-
-
-def _subtype_text(st) -> str:
-    comp = st.comp
-    from ..types import ArrayType, FuncType, StructType
-    if isinstance(comp, FuncType):
-        body = f"func {comp}"
-    elif isinstance(comp, StructType):
-        fields = " ".join(f"(field {_field_text(f)})" for f in comp.fields)
-        body = f"struct {fields}".rstrip()
-    elif isinstance(comp, ArrayType):
-        body = f"array {_field_text(comp.field)}"
-    else:  # pragma: no cover
-        body = repr(comp)
-    if st.form in ("sub", "sub_final"):
-        head = "sub final" if st.final else "sub"
-        supers = "".join(f" {s}" for s in st.supers)
-        return f"{head}{supers} ({body})"
-    return body
-
-
-def _field_text(f) -> str:
-    t = str(f.storage)
-    return f"(mut {t})" if f.mutable else t
-
-
-def _ascii(b: bytes) -> str:
-    return "".join(chr(c) if 0x20 <= c < 0x7F else "." for c in b)
 
 
 #: indentation stops growing at this block depth (a 100,000-deep nest must not make 100,000-space lines)
@@ -432,7 +180,7 @@ class _Walker:
         pos = start
         for r in range(head):
             q = min(pos + ROW, end)
-            self.out.append(DumpLine(pos, d[pos:q], _ascii(d[pos:q])))
+            self.out.append(DumpLine(pos, d[pos:q], ascii_text(d[pos:q])))
             pos = q
             if r % 4096 == 4095:
                 yield
@@ -442,7 +190,7 @@ class _Walker:
             pos = skip_end
             while pos < end:
                 q = min(pos + ROW, end)
-                self.out.append(DumpLine(pos, d[pos:q], _ascii(d[pos:q])))
+                self.out.append(DumpLine(pos, d[pos:q], ascii_text(d[pos:q])))
                 pos = q
 
     @staticmethod
@@ -573,12 +321,12 @@ class _Walker:
                     p = q
                     for _ in range(k):
                         st, q = tc.decode_subtype(d, p, end, 0)
-                        self.line(p, q, f"  [type {self.ntypes}] {_subtype_text(st)}")
+                        self.line(p, q, f"  [type {self.ntypes}] {subtype_text(st)}")
                         self.ntypes += 1
                         p = q
                 else:
                     st, q = tc.decode_subtype(d, p, end, 0)
-                    self.line(p, q, f"[type {self.ntypes}] {_subtype_text(st)}")
+                    self.line(p, q, f"[type {self.ntypes}] {subtype_text(st)}")
                     self.ntypes += 1
                     p = q
             except DecodeError as e:
@@ -595,13 +343,13 @@ class _Walker:
                 raise e.with_context(f"import {i}") from None
             if form:
                 first = got[0][1] if got else p
-                self.line(start, first, f"{_q(got[0][0].module) if got else 'empty'} group of "
+                self.line(start, first, f"{quoted(got[0][0].module) if got else 'empty'} group of "
                                         f"{_plural(len(got), 'import')} (compact form 0x{form:02x})")
             for imp, s, e in got:
                 kind = _KINDS[int(imp.kind)]
                 idx = self.imported[kind]
                 self.imported[kind] = idx + 1
-                line = f"import [{kind} {idx}] {_q(imp.module)} {_q(imp.name)}: {kind} {_desc_text(imp)}"
+                line = f"import [{kind} {idx}] {quoted(imp.module)} {quoted(imp.name)}: {kind} {import_desc_text(imp)}"
                 self.line(s if form else start, e, ("  " + line) if form else line)
         self.ntables = self.imported["table"]
         self.nmemories = self.imported["memory"]
@@ -631,11 +379,11 @@ class _Walker:
                     if d[p + 1] != 0x00:
                         raise DecodeError("malformed table", p + 1, "reserved byte after 0x40")
                     tt, q = tc.decode_tabletype(d, p + 2, end, 0)
-                    self.line(p, q, f"[table {idx}] {valtype_text(tt.elem)} {_limits_text(tt.limits)}, init:")
+                    self.line(p, q, f"[table {idx}] {valtype_text(tt.elem)} {limits_text(tt.limits)}, init:")
                     p = self.const_expr(q, end)
                 else:
                     tt, q = tc.decode_tabletype(d, p, end, 0)
-                    self.line(p, q, f"[table {idx}] {valtype_text(tt.elem)} {_limits_text(tt.limits)}")
+                    self.line(p, q, f"[table {idx}] {valtype_text(tt.elem)} {limits_text(tt.limits)}")
                     p = q
                 self.ntables += 1
             except DecodeError as e:
@@ -649,7 +397,7 @@ class _Walker:
                 mt, q = tc.decode_memorytype(self.d, p, end, 0)
             except DecodeError as e:
                 raise e.with_context(f"memory {i}") from None
-            self.line(p, q, f"[memory {self.nmemories}] {_limits_text(mt.limits)}")
+            self.line(p, q, f"[memory {self.nmemories}] {limits_text(mt.limits)}")
             self.nmemories += 1
             p = q
         self.finish(p, end, "memory")
@@ -694,7 +442,7 @@ class _Walker:
                 idx, p = read_u32(d, p + 1, end)
             except DecodeError as e:
                 raise e.with_context(f"export {i}") from None
-            self.line(start, p, f"export {_q(name)}: {_KINDS[k]} {idx}")
+            self.line(start, p, f"export {quoted(name)}: {_KINDS[k]} {idx}")
         self.finish(p, end, "export")
 
     def sec_start(self, p: int, end: int) -> None:
@@ -762,14 +510,14 @@ class _Walker:
         """Count checks against earlier sections, reported at the section (as the library does)."""
         if sid == 10:
             self.saw_code = True
-            n, _q = read_u32(self.d, p, end)
+            n, quoted = read_u32(self.d, p, end)
             nf = self.nfuncs_declared or 0
             if n != nf:
                 raise DecodeError("function and code section have inconsistent lengths", start,
                                   f"{nf} functions, {n} bodies")
         elif sid == 11:
             self.saw_data = True
-            n, _q = read_u32(self.d, p, end)
+            n, quoted = read_u32(self.d, p, end)
             if self.datacount is not None and n != self.datacount:
                 raise DecodeError("data count and data section have inconsistent lengths", start,
                                   f"data count {self.datacount}, {n} data segments")
@@ -857,7 +605,7 @@ class _Walker:
             name, q = self.name(p, end)
         except DecodeError as e:
             raise e.with_context("custom section name") from None
-        self.line(p, q, f"name: {_q(name)}")
+        self.line(p, q, f"name: {quoted(name)}")
         decoder = _CUSTOM_DECODERS.get(name)
         if decoder is None:
             yield from self.rows(q, end)
@@ -893,7 +641,7 @@ class _Walker:
                 p = sub_end
             elif sid == 0:
                 s, q = self.name(p, sub_end)
-                self.line(p, q, f"module name {_q(s)}")
+                self.line(p, q, f"module name {quoted(s)}")
                 p = q
             elif sid in (2, 3, 10):
                 outer = {2: "func", 3: "func", 10: "type"}[sid]
@@ -908,14 +656,14 @@ class _Walker:
                     for _ in range(k):
                         j, q = read_u32(d, p, sub_end)
                         s, q = self.name(q, sub_end)
-                        self.line(p, q, f"  {what} {j} {_q(s)}")
+                        self.line(p, q, f"  {what} {j} {quoted(s)}")
                         p = q
             else:
                 n, p = self.count(p, sub_end, "name map", 2)
                 for _ in range(n):
                     idx, q = read_u32(d, p, sub_end)
                     s, q = self.name(q, sub_end)
-                    self.line(p, q, f"{what} {idx} {_q(s)}")
+                    self.line(p, q, f"{what} {idx} {quoted(s)}")
                     p = q
             if p != sub_end:
                 raise DecodeError("section size mismatch", p, f"name subsection {sid}")
@@ -927,12 +675,12 @@ class _Walker:
             k, r = read_u32(self.d, q, end)
             if 2 * k > end - r:
                 raise DecodeError("length out of bounds", q, f"{k} producer values")
-            self.line(p, r, f"field {_q(fname)}: {_plural(k, 'value')}")
+            self.line(p, r, f"field {quoted(fname)}: {_plural(k, 'value')}")
             p = r
             for _ in range(k):
                 name, q = self.name(p, end)
                 version, q = self.name(q, end)
-                self.line(p, q, f"  {_q(name)} version {_q(version)}")
+                self.line(p, q, f"  {quoted(name)} version {quoted(version)}")
                 p = q
         if p != end:
             raise DecodeError("section size mismatch", p, "producers section")
@@ -971,14 +719,14 @@ class _Walker:
                 n, p = self.count(p, sub_end, "dylink names")
                 for _ in range(n):
                     s, q = self.name(p, sub_end)
-                    self.line(p, q, _q(s))
+                    self.line(p, q, quoted(s))
                     p = q
             elif sid == 3:
                 n, p = self.count(p, sub_end, "export info", 2)
                 for _ in range(n):
                     s, q = self.name(p, sub_end)
                     fl, q = read_u32(d, q, sub_end)
-                    self.line(p, q, f"{_q(s)} flags 0x{fl:x}")
+                    self.line(p, q, f"{quoted(s)} flags 0x{fl:x}")
                     p = q
             elif sid == 4:
                 n, p = self.count(p, sub_end, "import info", 3)
@@ -986,7 +734,7 @@ class _Walker:
                     m, q = self.name(p, sub_end)
                     s, q = self.name(q, sub_end)
                     fl, q = read_u32(d, q, sub_end)
-                    self.line(p, q, f"{_q(m)} {_q(s)} flags 0x{fl:x}")
+                    self.line(p, q, f"{quoted(m)} {quoted(s)} flags 0x{fl:x}")
                     p = q
             else:
                 self.drain(self.rows(p, sub_end))
