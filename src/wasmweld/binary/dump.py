@@ -60,7 +60,7 @@ from ..errors import DecodeError
 from . import typecodec as tc
 from .leb import read_u32
 from .opcodes import BLOCK_OPS, BY_NAME
-from .sections import read_import_entry
+from .sections import ITEM_READERS, read_import_entry
 from .instrtext import (
     ascii_text, import_desc_text, instr_text, limits_text, quoted, read_instr, subtype_text,
     valtype_text, heap_text,
@@ -367,83 +367,61 @@ class _Walker:
         self.nfuncs_declared = n
         self.finish(p, end, "func")
 
-    def sec_table(self, p: int, end: int) -> None:
-        d = self.d
-        n, p = self.count(p, end, "table")
+    def items(self, p: int, end: int, sid: int, what: str, label: str, show) -> None:
+        """A section of one item after another, each read by ``sections.ITEM_READERS[sid]`` (the decoder's
+        own grammar) and shown by ``show(start, item, item_end)``."""
+        read = ITEM_READERS[sid]
+        n, p = self.count(p, end, what)
         for i in range(n):
             try:
-                idx = self.ntables
-                if p < end and d[p] == 0x40:
-                    if p + 1 >= end:
-                        raise DecodeError("unexpected end", p + 1)
-                    if d[p + 1] != 0x00:
-                        raise DecodeError("malformed table", p + 1, "reserved byte after 0x40")
-                    tt, q = tc.decode_tabletype(d, p + 2, end, 0)
-                    self.line(p, q, f"[table {idx}] {valtype_text(tt.elem)} {limits_text(tt.limits)}, init:")
-                    p = self.const_expr(q, end)
-                else:
-                    tt, q = tc.decode_tabletype(d, p, end, 0)
-                    self.line(p, q, f"[table {idx}] {valtype_text(tt.elem)} {limits_text(tt.limits)}")
-                    p = q
-                self.ntables += 1
+                item, q = read(self.d, p, end)
+                show(p, item, q)
             except DecodeError as e:
-                raise e.with_context(f"table {i}") from None
-        self.finish(p, end, "table")
+                raise e.with_context(f"{label} {i}") from None
+            p = q
+        self.finish(p, end, what)
+
+    def with_init(self, start: int, init, q: int, text: str) -> None:
+        """An item ending in a constant expression: its head line, then the expression's instructions."""
+        at = q - len(init.raw)
+        self.line(start, at, text)
+        self.const_expr(at, q)
+
+    def sec_table(self, p: int, end: int) -> None:
+        def show(start, t, q):
+            idx = self.ntables
+            self.ntables += 1
+            text = f"[table {idx}] {valtype_text(t.type.elem)} {limits_text(t.type.limits)}"
+            if t.init is None:
+                self.line(start, q, text)
+            else:
+                self.with_init(start, t.init, q, text + ", init:")
+        self.items(p, end, 4, "table", "table", show)
 
     def sec_memory(self, p: int, end: int) -> None:
-        n, p = self.count(p, end, "memory")
-        for i in range(n):
-            try:
-                mt, q = tc.decode_memorytype(self.d, p, end, 0)
-            except DecodeError as e:
-                raise e.with_context(f"memory {i}") from None
-            self.line(p, q, f"[memory {self.nmemories}] {limits_text(mt.limits)}")
+        def show(start, mt, q):
+            self.line(start, q, f"[memory {self.nmemories}] {limits_text(mt.limits)}")
             self.nmemories += 1
-            p = q
-        self.finish(p, end, "memory")
+        self.items(p, end, 5, "memory", "memory", show)
 
     def sec_tag(self, p: int, end: int) -> None:
-        n, p = self.count(p, end, "tag")
-        for i in range(n):
-            try:
-                tg, q = tc.decode_tagtype(self.d, p, end, 0)
-            except DecodeError as e:
-                raise e.with_context(f"tag {i}") from None
-            self.line(p, q, f"[tag {self.ntags}] type {tg.type_idx}")
+        def show(start, tag, q):
+            self.line(start, q, f"[tag {self.ntags}] type {tag.type.type_idx}")
             self.ntags += 1
-            p = q
-        self.finish(p, end, "tag")
+        self.items(p, end, 13, "tag", "tag", show)
 
     def sec_global(self, p: int, end: int) -> None:
-        n, p = self.count(p, end, "global")
-        for i in range(n):
-            try:
-                gt, q = tc.decode_globaltype(self.d, p, end, 0)
-                t = f"(mut {valtype_text(gt.val)})" if gt.mutable else valtype_text(gt.val)
-                self.line(p, q, f"[global {self.nglobals}] {t}")
-                p = self.const_expr(q, end)
-            except DecodeError as e:
-                raise e.with_context(f"global {i}") from None
+        def show(start, g, q):
+            gt = g.type
+            t = f"(mut {valtype_text(gt.val)})" if gt.mutable else valtype_text(gt.val)
+            self.with_init(start, g.init, q, f"[global {self.nglobals}] {t}")
             self.nglobals += 1
-        self.finish(p, end, "global")
+        self.items(p, end, 6, "global", "global", show)
 
     def sec_export(self, p: int, end: int) -> None:
-        d = self.d
-        n, p = self.count(p, end, "export")
-        for i in range(n):
-            try:
-                start = p
-                name, p = self.name(p, end)
-                if p >= end:
-                    raise DecodeError("unexpected end", p)
-                k = d[p]
-                if k > 4:
-                    raise DecodeError("malformed export kind", p, f"kind byte 0x{k:02x}")
-                idx, p = read_u32(d, p + 1, end)
-            except DecodeError as e:
-                raise e.with_context(f"export {i}") from None
-            self.line(start, p, f"export {quoted(name)}: {_KINDS[k]} {idx}")
-        self.finish(p, end, "export")
+        def show(start, e, q):
+            self.line(start, q, f"export {quoted(e.name)}: {_KINDS[int(e.kind)]} {e.index}")
+        self.items(p, end, 7, "export", "export", show)
 
     def sec_start(self, p: int, end: int) -> None:
         v, q = self.u32(p, end)

@@ -32,7 +32,8 @@ from .reader import COMPACT_BY_NAME, COMPACT_BY_TYPE, SECTION_NAMES, decode_name
 from ..items import ConstExpr, Data, Elem, Export, FuncBody, Global, Import, Table, Tag
 
 __all__ = [
-    "DECODERS", "ENCODERS", "ImportLayout", "read_import_entry", "encode_import_items",
+    "DECODERS", "ENCODERS", "ITEM_READERS", "ImportLayout", "read_recgroup", "read_table", "read_memory",
+    "read_tag", "read_global", "read_export", "read_elem", "read_data", "read_import_entry", "encode_import_items",
     "COMPACT_BY_NAME", "COMPACT_BY_TYPE", "decode_const_expr", "decode_index_section",
     "decode_types", "decode_imports", "decode_funcs", "decode_tables", "decode_memories", "decode_tags",
     "decode_globals", "decode_exports", "decode_elems", "decode_code", "decode_datas",
@@ -97,12 +98,12 @@ def _decode_items(data, pos: int, end: int, what: str, label: str, read_one):
     return items, starts
 
 
-def _read_recgroup(data, pos: int, end: int):
+def read_recgroup(data, pos: int, end: int):
     return tc.decode_recgroup(data, pos, end, 0)
 
 
 def decode_types(data, pos: int, end: int):
-    return _decode_items(data, pos, end, "type", "type", _read_recgroup)
+    return _decode_items(data, pos, end, "type", "type", read_recgroup)
 
 
 def _import_desc(data, kind: int, pos: int, end: int):
@@ -267,7 +268,7 @@ def decode_funcs(data, pos: int, end: int):
     return items, starts
 
 
-def _read_table(data, pos: int, end: int):
+def read_table(data, pos: int, end: int):
     if pos < end and data[pos] == 0x40:
         if pos + 1 >= end:
             raise DecodeError("unexpected end", pos + 1)
@@ -281,37 +282,37 @@ def _read_table(data, pos: int, end: int):
 
 
 def decode_tables(data, pos: int, end: int):
-    return _decode_items(data, pos, end, "table", "table", _read_table)
+    return _decode_items(data, pos, end, "table", "table", read_table)
 
 
-def _read_memory(data, pos: int, end: int):
+def read_memory(data, pos: int, end: int):
     return tc.decode_memorytype(data, pos, end, 0)
 
 
 def decode_memories(data, pos: int, end: int):
-    return _decode_items(data, pos, end, "memory", "memory", _read_memory)
+    return _decode_items(data, pos, end, "memory", "memory", read_memory)
 
 
-def _read_tag(data, pos: int, end: int):
+def read_tag(data, pos: int, end: int):
     tt, pos = tc.decode_tagtype(data, pos, end, 0)
     return Tag(tt), pos
 
 
 def decode_tags(data, pos: int, end: int):
-    return _decode_items(data, pos, end, "tag", "tag", _read_tag)
+    return _decode_items(data, pos, end, "tag", "tag", read_tag)
 
 
-def _read_global(data, pos: int, end: int):
+def read_global(data, pos: int, end: int):
     gt, pos = tc.decode_globaltype(data, pos, end, 0)
     init, pos = decode_const_expr(data, pos, end)
     return Global(gt, init), pos
 
 
 def decode_globals(data, pos: int, end: int):
-    return _decode_items(data, pos, end, "global", "global", _read_global)
+    return _decode_items(data, pos, end, "global", "global", read_global)
 
 
-def _read_export(data, pos: int, end: int):
+def read_export(data, pos: int, end: int):
     name, pos = decode_name(data, pos, end)
     kind = data[pos] if pos < end else 5
     if kind > 4:
@@ -321,7 +322,7 @@ def _read_export(data, pos: int, end: int):
 
 
 def decode_exports(data, pos: int, end: int):
-    return _decode_items(data, pos, end, "export", "export", _read_export)
+    return _decode_items(data, pos, end, "export", "export", read_export)
 
 
 def _func_indices(data, pos: int, end: int) -> tuple[tuple[int, ...], int]:
@@ -349,7 +350,7 @@ def _exprs(data, pos: int, end: int) -> tuple[tuple[ConstExpr, ...], int]:
     return tuple(out), pos
 
 
-def _read_elem(data, pos: int, end: int):
+def read_elem(data, pos: int, end: int):
     at = pos
     flags, pos = read_u32(data, pos, end)
     if flags > 7:
@@ -382,7 +383,7 @@ def _read_elem(data, pos: int, end: int):
 
 
 def decode_elems(data, pos: int, end: int):
-    return _decode_items(data, pos, end, "elem", "elem segment", _read_elem)
+    return _decode_items(data, pos, end, "elem", "elem segment", read_elem)
 
 
 def decode_code(data, pos: int, end: int):
@@ -412,7 +413,7 @@ def decode_code(data, pos: int, end: int):
     return items, starts
 
 
-def _read_data(data, pos: int, end: int):
+def read_data(data, pos: int, end: int):
     at = pos
     flags, pos = read_u32(data, pos, end)
     memory = 0
@@ -436,7 +437,7 @@ def _read_data(data, pos: int, end: int):
 
 
 def decode_datas(data, pos: int, end: int):
-    return _decode_items(data, pos, end, "data", "data segment", _read_data)
+    return _decode_items(data, pos, end, "data", "data segment", read_data)
 
 
 def decode_index_section(data, pos: int, end: int) -> int:
@@ -445,6 +446,12 @@ def decode_index_section(data, pos: int, end: int) -> int:
     _finish(p, end, "start/datacount")
     return v
 
+
+#: section id -> the reader of one item ``(data, pos, end) -> (item, pos)`` (imports: read_import_entry)
+ITEM_READERS = {
+    1: read_recgroup, 4: read_table, 5: read_memory, 13: read_tag, 6: read_global, 7: read_export,
+    9: read_elem, 11: read_data,
+}
 
 DECODERS = {
     1: decode_types, 2: decode_imports, 3: decode_funcs, 4: decode_tables, 5: decode_memories,
