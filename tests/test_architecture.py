@@ -21,6 +21,7 @@ this test was written (the lead empties it after merging); nothing under the bin
 from __future__ import annotations
 
 import ast
+import functools
 import sys
 from collections import defaultdict
 from pathlib import Path
@@ -300,8 +301,10 @@ def private_imports(tree: ast.AST, mod: str, is_pkg: bool, mods: set[str]) -> li
 
 # --------------------------------------------------------------------------------------------- all rules
 
+@functools.lru_cache(maxsize=4)
 def violations(src: Path = SRC) -> dict[tuple[str, str], list]:
-    """``{(rule, place): details}`` for every rule; rules: opcode, leb, file, func, private, cycle."""
+    """``{(rule, place): details}`` for every rule; rules: opcode, leb, file, func, private, cycle,
+    cycle-deferred."""
     found: dict[tuple[str, str], list] = defaultdict(list)
     files = _files(src)
     mods = {_modname(p, src) for p in files}

@@ -20,6 +20,7 @@ import struct
 from typing import NamedTuple
 
 from ..errors import DecodeError
+from ..types import ArrayType, FuncType, StructType
 from .instr import IMM_READERS, Catch, read_opcode
 from .leb import read_u32, read_u64
 from .opcodes import SINGLE, OpInfo
@@ -259,7 +260,6 @@ def import_desc_text(imp) -> str:
 
 def subtype_text(st) -> str:
     comp = st.comp
-    from ..types import ArrayType, FuncType, StructType
     if isinstance(comp, FuncType):
         body = f"func {comp}"
     elif isinstance(comp, StructType):

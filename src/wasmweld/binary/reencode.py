@@ -49,6 +49,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
+from ..types import ExternKind
 from ..errors import DecodeError, EditError
 from .leb import encode_u_width
 from .reader import split_sections
@@ -119,7 +120,6 @@ def reindex(module, maps: IndexMaps):
         reindex(m, IndexMaps(func=[0, 2, 1]))      # swap the two defined functions
         reindex(m, IndexMaps(func=[0, None, 1]))   # delete defined function 1 (it must be unused)
     """
-    from ..types import ExternKind
 
     if maps.is_identity():
         return module
