@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import ast
 import functools
+import re
 import sys
 from collections import defaultdict
 from pathlib import Path
@@ -79,6 +80,12 @@ def _rel(path: Path, src: Path) -> str:
     return path.relative_to(src).as_posix()
 
 
+@functools.lru_cache(maxsize=None)
+def _tree(path: Path) -> tuple[str, ast.AST]:
+    text = path.read_text(encoding="utf-8")
+    return text, ast.parse(text)
+
+
 def _files(src: Path) -> list[Path]:
     return sorted(p for p in src.rglob("*.py") if "__pycache__" not in p.parts)
 
@@ -110,21 +117,22 @@ def _is_bytecode(b: bytes) -> bool:
     return b[0] in _INSTR_START and len(b) == 2 and b[1] < 0x80 and b[0] in (0x20, 0x21, 0x22, 0x23, 0x24, 0x10)
 
 
-def _opcode_tuple(node: ast.AST, source: str) -> bool:
+def _opcode_tuple(node: ast.AST, lines: list[str]) -> bool:
     """A tuple/list/set of >= 2 int constants written in hex, all single-byte opcodes >= 0x10."""
     if not isinstance(node, (ast.Tuple, ast.List, ast.Set)) or len(node.elts) < 2:
         return False
     for e in node.elts:
         if not (isinstance(e, ast.Constant) and type(e.value) is int and _HEX_OPCODE_MIN <= e.value <= 0xFF):
             return False
-        text = ast.get_source_segment(source, e) or ""
-        if not text.lower().startswith("0x"):
+        text = lines[e.lineno - 1][e.col_offset:e.col_offset + 2] if e.lineno == e.end_lineno else ""
+        if text.lower() != "0x":
             return False
     return True
 
 
 def opcode_violations(tree: ast.AST, source: str) -> list[int]:
     lines = []
+    src_lines = source.splitlines()
     for node in ast.walk(tree):
         if isinstance(node, ast.Constant) and isinstance(node.value, bytes) and _is_bytecode(node.value):
             lines.append(node.lineno)
@@ -134,12 +142,15 @@ def opcode_violations(tree: ast.AST, source: str) -> list[int]:
                 if isinstance(side, ast.Constant) and isinstance(side.value, bytes) and len(side.value) == 1 \
                         and side.value[0] in _INSTR_START:
                     lines.append(side.lineno)
-        elif _opcode_tuple(node, source):
+        elif _opcode_tuple(node, src_lines):
             lines.append(node.lineno)
     return lines
 
 
 # --------------------------------------------------------------------------------------------- LEB128 loops
+
+_SHIFT_BY_7 = re.compile(r"(<<|>>)=?\s*7\b|\+=\s*7\b")
+
 
 def _consts(node: ast.AST) -> set:
     return {n.value for n in ast.walk(node) if isinstance(n, ast.Constant) and type(n.value) is int}
@@ -231,7 +242,7 @@ def import_graph(src: Path, module_level_only: bool = True) -> dict[str, set[str
     mods = {_modname(p, src): p for p in files}
     graph: dict[str, set[str]] = defaultdict(set)
     for mod, path in mods.items():
-        tree = ast.parse(path.read_text(encoding="utf-8"))
+        tree = _tree(path)[1]
         is_pkg = path.name == "__init__.py"
         nodes = _top_level_imports(tree) if module_level_only else _all_imports(tree)
         for node in nodes:
@@ -310,8 +321,7 @@ def violations(src: Path = SRC) -> dict[tuple[str, str], list]:
     mods = {_modname(p, src) for p in files}
     for path in files:
         rel = _rel(path, src)
-        text = path.read_text(encoding="utf-8")
-        tree = ast.parse(text)
+        text, tree = _tree(path)
         nlines = text.count("\n") + (0 if text.endswith("\n") else 1)
         if nlines > MAX_FILE_LINES:
             found[("file", rel)].append(nlines)
@@ -322,8 +332,9 @@ def violations(src: Path = SRC) -> dict[tuple[str, str], list]:
         if not rel.startswith("binary/"):
             for ln in opcode_violations(tree, text):
                 found[("opcode", rel)].append(ln)
-            for ln in leb_loops(tree):
-                found[("leb", rel)].append(ln)
+            if _SHIFT_BY_7.search(text):        # cheap pre-check before the AST walk
+                for ln in leb_loops(tree):
+                    found[("leb", rel)].append(ln)
         priv = private_imports(tree, _modname(path, src), path.name == "__init__.py", mods)
         if priv:
             found[("private", rel)].extend(priv)
