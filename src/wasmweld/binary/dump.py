@@ -60,7 +60,7 @@ from ..errors import DecodeError
 from . import typecodec as tc
 from .leb import read_u32
 from .opcodes import BLOCK_OPS, BY_NAME
-from .sections import ITEM_READERS, read_import_entry
+from .sections import ITEM_READERS, read_data, read_elem, read_import_entry
 from .instrtext import (
     ascii_text, import_desc_text, instr_text, limits_text, quoted, read_instr, subtype_text,
     valtype_text, heap_text,
@@ -434,68 +434,81 @@ class _Walker:
         self.datacount = v
         self.finish(q, end, "datacount")
 
-    def sec_elem(self, p: int, end: int) -> None:
-        d = self.d
-        n, p = self.count(p, end, "elem")
+    def segments(self, p: int, end: int, what: str, label: str, read, show):
+        """Element or data segments, each read by the decoder's own ``read_elem`` / ``read_data`` with its
+        field spans, then shown by ``show(i, spans)`` (a generator); what was read before a problem is
+        shown before the error."""
+        n, p = self.count(p, end, what)
         for i in range(n):
             yield
+            spans: list = []
             try:
-                at = p
-                flags, p = read_u32(d, p, end)
-                if flags > 7:
-                    raise DecodeError("malformed elements segment kind", at, f"flags {flags}")
-                if flags & 1 == 0:
-                    mode = "active"
-                elif flags & 2:
-                    mode = "declarative"
-                else:
-                    mode = "passive"
-                form = "expressions" if flags & 4 else "func indices"
-                self.line(at, p, f"[elem {i}] flags {flags}: {mode}, {form}")
-                if mode == "active":
-                    if flags & 2:
-                        t, q = read_u32(d, p, end)
-                        self.line(p, q, f"table {t}")
-                        p = q
-                    p = self.const_expr(p, end)
-                if flags & 4 == 0:
-                    if flags & 3:
-                        if p >= end:
-                            raise DecodeError("unexpected end", p)
-                        if d[p] != 0x00:
-                            raise DecodeError("malformed elements segment kind", p, f"elemkind 0x{d[p]:02x}")
-                        self.line(p, p + 1, "elemkind funcref")
-                        p += 1
-                    k, p = self.count(p, end, "element function index")
-                    for j in range(k):
-                        f, q = read_u32(d, p, end)
-                        self.line(p, q, f"  [{j}] func {f}")
-                        p = q
-                else:
-                    if flags & 3:
-                        rt, q = tc.decode_reftype(d, p, end, 0)
-                        self.line(p, q, f"element type {valtype_text(rt)}")
-                        p = q
-                    k, p = self.count(p, end, "element expression")
-                    for j in range(k):
-                        self.heading(p, f"  [{j}]")
-                        p = self.const_expr(p, end)
+                _item, p = read(self.d, p, end, spans)
             except DecodeError as e:
-                raise e.with_context(f"elem segment {i}") from None
-        self.finish(p, end, "elem")
+                yield from show(i, spans)
+                raise e.with_context(f"{label} {i}") from None
+            yield from show(i, spans)
+        self.finish(p, end, what)
+
+    def sec_elem(self, p: int, end: int):
+        return self.segments(p, end, "elem", "elem segment", read_elem, self.show_elem)
+
+    def show_elem(self, i: int, spans: list):
+        j = 0
+        for field, s, e, v in spans:
+            if field == "flags":
+                mode = "active" if v & 1 == 0 else ("declarative" if v & 2 else "passive")
+                form = "expressions" if v & 4 else "func indices"
+                self.line(s, e, f"[elem {i}] flags {v}: {mode}, {form}")
+            elif field == "table":
+                self.line(s, e, f"table {v}")
+            elif field == "offset":
+                self.const_expr(s, e)
+            elif field == "elemkind":
+                self.line(s, e, "elemkind funcref")
+            elif field == "reftype":
+                self.line(s, e, f"element type {valtype_text(v)}")
+            elif field == "count":
+                self.line(s, e, f"{v} count")
+            elif field == "func":
+                self.line(s, e, f"  [{j}] func {v}")
+                j += 1
+            else:  # expr
+                self.heading(s, f"  [{j}]")
+                self.const_expr(s, e)
+                j += 1
+        yield
+
+    def sec_data(self, p: int, end: int):
+        return self.segments(p, end, "data", "data segment", read_data, self.show_data)
+
+    def show_data(self, i: int, spans: list):
+        for field, s, e, v in spans:
+            if field == "flags":
+                kind = {0: "active, memory 0", 1: "passive", 2: "active"}[v]
+                self.line(s, e, f"[data {i}] flags {v}: {kind}")
+            elif field == "memory":
+                self.line(s, e, f"memory {v}")
+            elif field == "offset":
+                self.const_expr(s, e)
+            elif field == "size":
+                self.line(s, e, f"{v} bytes of data")
+            else:  # init
+                yield from self.rows(s, e)
+        yield
 
     def precheck(self, sid: int, start: int, p: int, end: int) -> None:
         """Count checks against earlier sections, reported at the section (as the library does)."""
         if sid == 10:
             self.saw_code = True
-            n, quoted = read_u32(self.d, p, end)
+            n, _after = read_u32(self.d, p, end)
             nf = self.nfuncs_declared or 0
             if n != nf:
                 raise DecodeError("function and code section have inconsistent lengths", start,
                                   f"{nf} functions, {n} bodies")
         elif sid == 11:
             self.saw_data = True
-            n, quoted = read_u32(self.d, p, end)
+            n, _after = read_u32(self.d, p, end)
             if self.datacount is not None and n != self.datacount:
                 raise DecodeError("data count and data section have inconsistent lengths", start,
                                   f"data count {self.datacount}, {n} data segments")
@@ -545,37 +558,6 @@ class _Walker:
             self.line(p, q, f"{_plural(c, 'local')} of type {valtype_text(t)}")
             p = q
         return p
-
-    def sec_data(self, p: int, end: int) -> None:
-        d = self.d
-        n, p = self.count(p, end, "data")
-        for i in range(n):
-            yield
-            try:
-                at = p
-                flags, p = read_u32(d, p, end)
-                if flags == 0:
-                    self.line(at, p, f"[data {i}] flags 0: active, memory 0")
-                    p = self.const_expr(p, end)
-                elif flags == 1:
-                    self.line(at, p, f"[data {i}] flags 1: passive")
-                elif flags == 2:
-                    self.line(at, p, f"[data {i}] flags 2: active")
-                    m, q = read_u32(d, p, end)
-                    self.line(p, q, f"memory {m}")
-                    p = self.const_expr(q, end)
-                else:
-                    raise DecodeError("malformed data segment kind", at, f"flags {flags}")
-                size, q = read_u32(d, p, end)
-                if size > end - q:
-                    raise DecodeError("unexpected end of section or function", q,
-                                      f"{size} data bytes declared, {end - q} left")
-                self.line(p, q, f"{size} bytes of data")
-                yield from self.rows(q, q + size)
-                p = q + size
-            except DecodeError as e:
-                raise e.with_context(f"data segment {i}") from None
-        self.finish(p, end, "data")
 
     # -- custom sections ------------------------------------------------------------------------
     def custom(self, p: int, end: int) -> None:

@@ -325,10 +325,19 @@ def decode_exports(data, pos: int, end: int):
     return _decode_items(data, pos, end, "export", "export", read_export)
 
 
-def _func_indices(data, pos: int, end: int) -> tuple[tuple[int, ...], int]:
+def _func_indices(data, pos: int, end: int, spans: list | None) -> tuple[tuple[int, ...], int]:
+    at = pos
     n, pos = _count(data, pos, end, 1, "element function index")
     out = []
     append = out.append
+    if spans is not None:
+        spans.append(("count", at, pos, n))
+        for _ in range(n):
+            q = pos
+            v, pos = read_u32(data, pos, end)
+            append(v)
+            spans.append(("func", q, pos, v))
+        return tuple(out), pos
     for _ in range(n):
         if pos < end:
             b = data[pos]
@@ -341,27 +350,44 @@ def _func_indices(data, pos: int, end: int) -> tuple[tuple[int, ...], int]:
     return tuple(out), pos
 
 
-def _exprs(data, pos: int, end: int) -> tuple[tuple[ConstExpr, ...], int]:
+def _exprs(data, pos: int, end: int, spans: list | None) -> tuple[tuple[ConstExpr, ...], int]:
+    at = pos
     n, pos = _count(data, pos, end, 1, "element expression")
+    if spans is not None:
+        spans.append(("count", at, pos, n))
     out = []
     for _ in range(n):
+        q = pos
         ce, pos = decode_const_expr(data, pos, end)
         out.append(ce)
+        if spans is not None:
+            spans.append(("expr", q, pos, ce))
     return tuple(out), pos
 
 
-def read_elem(data, pos: int, end: int):
+def read_elem(data, pos: int, end: int, spans: list | None = None):
+    """One element segment. ``spans``, when given, receives ``(field, start, end, value)`` for each field
+    as it is read (``flags``, ``table``, ``offset``, ``elemkind``, ``reftype``, ``count``, ``func``,
+    ``expr``): what ``dump`` shows, read by this one grammar."""
     at = pos
     flags, pos = read_u32(data, pos, end)
     if flags > 7:
         raise DecodeError("malformed elements segment kind", at, f"flags {flags}")
+    if spans is not None:
+        spans.append(("flags", at, pos, flags))
     table = 0
     offset = None
     if flags & 1 == 0:
         mode = "active"
         if flags & 2:
+            q = pos
             table, pos = read_u32(data, pos, end)
+            if spans is not None:
+                spans.append(("table", q, pos, table))
+        q = pos
         offset, pos = decode_const_expr(data, pos, end)
+        if spans is not None:
+            spans.append(("offset", q, pos, offset))
     else:
         mode = "declarative" if flags & 2 else "passive"
     if flags & 4 == 0:
@@ -370,15 +396,20 @@ def read_elem(data, pos: int, end: int):
                 raise DecodeError("unexpected end", pos)
             if data[pos] != 0x00:
                 raise DecodeError("malformed elements segment kind", pos, f"elemkind 0x{data[pos]:02x}")
+            if spans is not None:
+                spans.append(("elemkind", pos, pos + 1, 0))
             pos += 1
-        init, pos = _func_indices(data, pos, end)
+        init, pos = _func_indices(data, pos, end, spans)
         et = FUNCREF
     else:
         if flags & 3:
+            q = pos
             et, pos = tc.decode_reftype(data, pos, end, 0)
+            if spans is not None:
+                spans.append(("reftype", q, pos, et))
         else:
             et = FUNCREF
-        init, pos = _exprs(data, pos, end)
+        init, pos = _exprs(data, pos, end, spans)
     return Elem(mode, table, offset, et, init, flags), pos
 
 
@@ -413,26 +444,38 @@ def decode_code(data, pos: int, end: int):
     return items, starts
 
 
-def read_data(data, pos: int, end: int):
+def read_data(data, pos: int, end: int, spans: list | None = None):
+    """One data segment; ``spans`` as for :func:`read_elem` (``flags``, ``memory``, ``offset``, ``size``,
+    ``init``)."""
     at = pos
     flags, pos = read_u32(data, pos, end)
+    if flags > 2:
+        raise DecodeError("malformed data segment kind", at, f"flags {flags}")
+    if spans is not None:
+        spans.append(("flags", at, pos, flags))
     memory = 0
     offset = None
-    if flags == 0:
-        mode = "active"
-        offset, pos = decode_const_expr(data, pos, end)
-    elif flags == 1:
+    if flags == 1:
         mode = "passive"
-    elif flags == 2:
-        mode = "active"
-        memory, pos = read_u32(data, pos, end)
-        offset, pos = decode_const_expr(data, pos, end)
     else:
-        raise DecodeError("malformed data segment kind", at, f"flags {flags}")
+        mode = "active"
+        if flags == 2:
+            q = pos
+            memory, pos = read_u32(data, pos, end)
+            if spans is not None:
+                spans.append(("memory", q, pos, memory))
+        q = pos
+        offset, pos = decode_const_expr(data, pos, end)
+        if spans is not None:
+            spans.append(("offset", q, pos, offset))
+    q = pos
     size, pos = read_u32(data, pos, end)
     if size > end - pos:
         raise DecodeError("unexpected end of section or function", pos,
                           f"{size} data bytes declared, {end - pos} left")
+    if spans is not None:
+        spans.append(("size", q, pos, size))
+        spans.append(("init", pos, pos + size, None))
     return Data(mode, memory, offset, data[pos:pos + size], flags), pos + size
 
 
