@@ -55,7 +55,10 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import NamedTuple
 
+from ..custom.dylink import Dylink
 from ..custom.name import NameSection
+from ..custom.producers import Producers
+from ..custom.target_features import TargetFeatures
 from ..errors import DecodeError
 from . import typecodec as tc
 from .leb import read_u32
@@ -89,6 +92,9 @@ class DumpLine(NamedTuple):
     bytes: bytes
     meaning: str
 
+
+_NAME_SUBSECTIONS = {0: "module", 1: "function", 2: "local", 3: "label", 4: "type", 5: "table", 6: "memory",
+                     7: "global", 8: "elem", 9: "data", 10: "field", 11: "tag"}
 
 #: indentation stops growing at this block depth (a 100,000-deep nest must not make 100,000-space lines)
 MAX_INDENT = 32
@@ -583,124 +589,86 @@ class _Walker:
             self.heading(resume, f"(malformed {name} section, kept raw: {e})")
             yield from self.rows(resume, end)
 
+    def decoded(self, decode, p: int, end: int, show) -> None:
+        """A typed custom section read by its own decoder (``custom/``) with field spans, shown by
+        ``show(spans)``; what was read before a problem is shown before the error."""
+        spans: list = []
+        try:
+            decode(self.d[p:end], p, spans=spans)
+        finally:
+            show(spans)
+
     def custom_name(self, p: int, end: int) -> None:
-        d = self.d
-        names = {0: "module", 1: "function", 2: "local", 3: "label", 4: "type", 5: "table", 6: "memory",
-                 7: "global", 8: "elem", 9: "data", 10: "field", 11: "tag"}
-        while p < end:
-            sid = d[p]
-            size, q = read_u32(d, p + 1, end)
-            sub_end = q + size
-            if sub_end > end:
-                raise DecodeError("length out of bounds", q, f"name subsection {sid} size")
-            what = names.get(sid)
-            self.line(p, q, f"{what or 'unknown'} names subsection (id {sid}), size {size}")
-            p = q
-            if what is None:
-                self.drain(self.rows(p, sub_end))
-                p = sub_end
-            elif sid == 0:
-                s, q = self.name(p, sub_end)
-                self.line(p, q, f"module name {quoted(s)}")
-                p = q
-            elif sid in (2, 3, 10):
-                outer = {2: "func", 3: "func", 10: "type"}[sid]
-                n, p = self.count(p, sub_end, "indirect name map", 2)
-                for _ in range(n):
-                    idx, q = read_u32(d, p, sub_end)
-                    k, r = read_u32(d, q, sub_end)
-                    if 2 * k > sub_end - r:
-                        raise DecodeError("length out of bounds", q, f"name map of {k} entries")
-                    self.line(p, r, f"{outer} {idx}: {_plural(k, what + ' name')}")
-                    p = r
-                    for _ in range(k):
-                        j, q = read_u32(d, p, sub_end)
-                        s, q = self.name(q, sub_end)
-                        self.line(p, q, f"  {what} {j} {quoted(s)}")
-                        p = q
-            else:
-                n, p = self.count(p, sub_end, "name map", 2)
-                for _ in range(n):
-                    idx, q = read_u32(d, p, sub_end)
-                    s, q = self.name(q, sub_end)
-                    self.line(p, q, f"{what} {idx} {quoted(s)}")
-                    p = q
-            if p != sub_end:
-                raise DecodeError("section size mismatch", p, f"name subsection {sid}")
+        self.decoded(NameSection.decode, p, end, self.show_names)
+
+    def show_names(self, spans: list) -> None:
+        what = outer = None
+        pending = None
+        for part, s, e, v in spans:
+            if part == "sub":
+                sid, size = v
+                what = _NAME_SUBSECTIONS.get(sid)
+                outer = {2: "func", 3: "func", 10: "type"}.get(sid)
+                self.line(s, e, f"{what or 'unknown'} names subsection (id {sid}), size {size}")
+            elif part == "raw":
+                self.drain(self.rows(s, e))
+            elif part == "module":
+                self.line(s, e, f"module name {quoted(v)}")
+            elif part == "outer":
+                pending = (s, v)
+            elif part == "count":
+                if pending is not None:
+                    self.line(pending[0], e, f"{outer} {pending[1]}: {_plural(v, what + ' name')}")
+                    pending = None
+                else:
+                    self.line(s, e, f"{v} count")
+            else:  # entry
+                idx, name = v
+                if outer is not None:
+                    self.line(s, e, f"  {what} {idx} {quoted(name)}")
+                else:
+                    self.line(s, e, f"{what} {idx} {quoted(name)}")
 
     def custom_producers(self, p: int, end: int) -> None:
-        n, p = self.count(p, end, "producers field", 2)
-        for _ in range(n):
-            fname, q = self.name(p, end)
-            k, r = read_u32(self.d, q, end)
-            if 2 * k > end - r:
-                raise DecodeError("length out of bounds", q, f"{k} producer values")
-            self.line(p, r, f"field {quoted(fname)}: {_plural(k, 'value')}")
-            p = r
-            for _ in range(k):
-                name, q = self.name(p, end)
-                version, q = self.name(q, end)
-                self.line(p, q, f"  {quoted(name)} version {quoted(version)}")
-                p = q
-        if p != end:
-            raise DecodeError("section size mismatch", p, "producers section")
+        def show(spans):
+            for part, s, e, v in spans:
+                if part == "count":
+                    self.line(s, e, f"{v} count")
+                elif part == "field":
+                    self.line(s, e, f"field {quoted(v[0])}: {_plural(v[1], 'value')}")
+                else:
+                    self.line(s, e, f"  {quoted(v[0])} version {quoted(v[1])}")
+        self.decoded(Producers.decode, p, end, show)
 
     def custom_target_features(self, p: int, end: int) -> None:
-        n, p = self.count(p, end, "target features", 2)
-        for _ in range(n):
-            if p >= end:
-                raise DecodeError("unexpected end", p)
-            prefix = chr(self.d[p])
-            if prefix not in "+-=":
-                raise DecodeError(f"malformed target feature prefix 0x{self.d[p]:02x}", p)
-            name, q = self.name(p + 1, end)
-            self.line(p, q, f"{prefix}{name}")
-            p = q
-        if p != end:
-            raise DecodeError("section size mismatch", p, "target_features section")
+        def show(spans):
+            for part, s, e, v in spans:
+                if part == "count":
+                    self.line(s, e, f"{v} count")
+                else:
+                    self.line(s, e, f"{v[0]}{v[1]}")
+        self.decoded(TargetFeatures.decode, p, end, show)
 
     def custom_dylink(self, p: int, end: int) -> None:
-        d = self.d
         names = {1: "mem info", 2: "needed", 3: "export info", 4: "import info", 5: "runtime path"}
-        while p < end:
-            sid = d[p]
-            size, q = read_u32(d, p + 1, end)
-            sub_end = q + size
-            if sub_end > end:
-                raise DecodeError("length out of bounds", q, f"dylink.0 subsection {sid} size")
-            self.line(p, q, f"{names.get(sid, 'unknown')} subsection (id {sid}), size {size}")
-            p = q
-            if sid == 1:
-                for field in ("memory size", "memory alignment (log2)", "table size", "table alignment (log2)"):
-                    v, q = read_u32(d, p, sub_end)
-                    self.line(p, q, f"{field} {v}")
-                    p = q
-            elif sid in (2, 5):
-                n, p = self.count(p, sub_end, "dylink names")
-                for _ in range(n):
-                    s, q = self.name(p, sub_end)
-                    self.line(p, q, quoted(s))
-                    p = q
-            elif sid == 3:
-                n, p = self.count(p, sub_end, "export info", 2)
-                for _ in range(n):
-                    s, q = self.name(p, sub_end)
-                    fl, q = read_u32(d, q, sub_end)
-                    self.line(p, q, f"{quoted(s)} flags 0x{fl:x}")
-                    p = q
-            elif sid == 4:
-                n, p = self.count(p, sub_end, "import info", 3)
-                for _ in range(n):
-                    m, q = self.name(p, sub_end)
-                    s, q = self.name(q, sub_end)
-                    fl, q = read_u32(d, q, sub_end)
-                    self.line(p, q, f"{quoted(m)} {quoted(s)} flags 0x{fl:x}")
-                    p = q
-            else:
-                self.drain(self.rows(p, sub_end))
-                p = sub_end
-            if p != sub_end:
-                raise DecodeError("section size mismatch", p, f"dylink.0 subsection {sid}")
+
+        def show(spans):
+            for part, s, e, v in spans:
+                if part == "sub":
+                    self.line(s, e, f"{names.get(v[0], 'unknown')} subsection (id {v[0]}), size {v[1]}")
+                elif part == "field":
+                    self.line(s, e, f"{v[0]} {v[1]}")
+                elif part == "count":
+                    self.line(s, e, f"{v} count")
+                elif part == "name":
+                    self.line(s, e, quoted(v))
+                elif part == "export":
+                    self.line(s, e, f"{quoted(v[0])} flags 0x{v[1]:x}")
+                elif part == "import":
+                    self.line(s, e, f"{quoted(v[0])} {quoted(v[1])} flags 0x{v[2]:x}")
+                else:
+                    self.drain(self.rows(s, e))
+        self.decoded(Dylink.decode, p, end, show)
 
 
 _CUSTOM_DECODERS = {
