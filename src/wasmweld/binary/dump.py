@@ -629,46 +629,42 @@ class _Walker:
                 else:
                     self.line(s, e, f"{what} {idx} {quoted(name)}")
 
-    def custom_producers(self, p: int, end: int) -> None:
+    def formatted(self, decode, p: int, end: int, formats: dict) -> None:
+        """A custom section whose parts each make one line ``formats[part](value)`` (None: hex rows)."""
         def show(spans):
             for part, s, e, v in spans:
-                if part == "count":
-                    self.line(s, e, f"{v} count")
-                elif part == "field":
-                    self.line(s, e, f"field {quoted(v[0])}: {_plural(v[1], 'value')}")
+                fmt = formats[part]
+                if fmt is None:
+                    self.drain(self.rows(s, e))
                 else:
-                    self.line(s, e, f"  {quoted(v[0])} version {quoted(v[1])}")
-        self.decoded(Producers.decode, p, end, show)
+                    self.line(s, e, fmt(v))
+        self.decoded(decode, p, end, show)
+
+    def custom_producers(self, p: int, end: int) -> None:
+        self.formatted(Producers.decode, p, end, {
+            "count": _count_text,
+            "field": lambda v: f"field {quoted(v[0])}: {_plural(v[1], 'value')}",
+            "value": lambda v: f"  {quoted(v[0])} version {quoted(v[1])}",
+        })
 
     def custom_target_features(self, p: int, end: int) -> None:
-        def show(spans):
-            for part, s, e, v in spans:
-                if part == "count":
-                    self.line(s, e, f"{v} count")
-                else:
-                    self.line(s, e, f"{v[0]}{v[1]}")
-        self.decoded(TargetFeatures.decode, p, end, show)
+        self.formatted(TargetFeatures.decode, p, end, {"count": _count_text, "feature": lambda v: f"{v[0]}{v[1]}"})
 
     def custom_dylink(self, p: int, end: int) -> None:
         names = {1: "mem info", 2: "needed", 3: "export info", 4: "import info", 5: "runtime path"}
+        self.formatted(Dylink.decode, p, end, {
+            "sub": lambda v: f"{names.get(v[0], 'unknown')} subsection (id {v[0]}), size {v[1]}",
+            "field": lambda v: f"{v[0]} {v[1]}",
+            "count": _count_text,
+            "name": quoted,
+            "export": lambda v: f"{quoted(v[0])} flags 0x{v[1]:x}",
+            "import": lambda v: f"{quoted(v[0])} {quoted(v[1])} flags 0x{v[2]:x}",
+            "raw": None,
+        })
 
-        def show(spans):
-            for part, s, e, v in spans:
-                if part == "sub":
-                    self.line(s, e, f"{names.get(v[0], 'unknown')} subsection (id {v[0]}), size {v[1]}")
-                elif part == "field":
-                    self.line(s, e, f"{v[0]} {v[1]}")
-                elif part == "count":
-                    self.line(s, e, f"{v} count")
-                elif part == "name":
-                    self.line(s, e, quoted(v))
-                elif part == "export":
-                    self.line(s, e, f"{quoted(v[0])} flags 0x{v[1]:x}")
-                elif part == "import":
-                    self.line(s, e, f"{quoted(v[0])} {quoted(v[1])} flags 0x{v[2]:x}")
-                else:
-                    self.drain(self.rows(s, e))
-        self.decoded(Dylink.decode, p, end, show)
+
+def _count_text(n: int) -> str:
+    return f"{n} count"
 
 
 _CUSTOM_DECODERS = {
