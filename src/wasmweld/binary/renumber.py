@@ -20,9 +20,10 @@ from ..types import (
 )
 from .leb import encode_u_width, read_s33, read_u32, read_u64, read_uN, read_sN, write_s, write_u
 from .opcodes import OPCODES, PREFIXES
-from .reader import COMPACT_BY_NAME, COMPACT_BY_TYPE, decode_name
+from .reader import decode_name
 
 from .indexmaps import SPACES, IndexMaps, compose_maps, recode, target_or_none
+from .sections import read_export, read_global, read_import_entry, read_table, read_tag
 from .renumpat import ABSTRACT_HEAPS, NUMERIC_VALTYPES, PREFIX_SET, SIMPLE_VALTYPES, build_pattern
 
 # --------------------------------------------------------------------------- the re-encoder
@@ -541,18 +542,6 @@ class Renumberer:
             p = item(p)
         return p
 
-    def _limits(self, buf, p: int, end: int, base: int) -> int:
-        if p >= end:
-            raise DecodeError("unexpected end", base + end, "limits")
-        flags = buf[p]
-        p += 1
-        p = read_u64(buf, p, end, base)[1]
-        if flags & 1:
-            p = read_u64(buf, p, end, base)[1]
-        if flags & 8:                               # custom page size (memories)
-            p = read_u32(buf, p, end, base)[1]
-        return p
-
     def _type_sec(self, buf, p, end, base, edits):
         if "type" not in self.active:
             return
@@ -591,85 +580,49 @@ class Renumberer:
 
         self._vec(buf, p, end, base, group)
 
+    def _by_grammar(self, read, buf, p, end, base, edits) -> None:
+        """Walk a section with the decoder's own item reader (``sections.read_*``), then rewrite the
+        index-carrying parts it reports: the section's grammar is written once, in ``sections.py``."""
+        n, p = read_u32(buf, p, end, base)
+        if n > end - p:
+            raise DecodeError("length out of bounds", base + p, f"vector of {n} items")
+        spans: list = []
+        try:
+            for _ in range(n):
+                p = read(buf, p, end, spans)[-1]
+        except DecodeError as e:
+            raise DecodeError(e.message, None if e.offset is None else e.offset + base, e.context) from None
+        for part, q, _e, kind in spans:
+            if part == "type":
+                self._leb_index("type", False, buf, q, end, base, edits)
+            elif part == "reftype" or part == "valtype":
+                self._valtype(buf, q, end, base, edits)
+            elif part == "expr":
+                self._const_expr_at(buf, q, end, base, edits)
+            elif part == "index":
+                self._leb_index(_EXTERN_SPACES[kind], False, buf, q, end, base, edits)
+
     def _import_sec(self, buf, p, end, base, edits):
-        def desc(q):
-            if q >= end:
-                raise DecodeError("unexpected end", base + end, "import")
-            kind = buf[q]
-            q += 1
-            if kind == 0:
-                return self._leb_index("type", False, buf, q, end, base, edits)
-            if kind == 1:
-                q = self._reftype(buf, q, end, base, edits)
-                return self._limits(buf, q, end, base)
-            if kind == 2:
-                return self._limits(buf, q, end, base)
-            if kind == 3:
-                q = self._valtype(buf, q, end, base, edits)
-                return q + 1
-            if kind == 4:
-                return self._leb_index("type", False, buf, q + 1, end, base, edits)
-            raise DecodeError(f"malformed import kind 0x{kind:02x}", base + q - 1)
-
-        def name(q):
-            n, q = read_u32(buf, q, end, base)
-            return q + n
-
-        def named(q):
-            return desc(name(q))
-
-        def item(q):
-            q = name(q)
-            empty = q < end and buf[q] == 0
-            q = name(q)
-            if empty and q < end and buf[q] == COMPACT_BY_NAME:      # module "" 0x7F vec(name desc)
-                return self._vec(buf, q + 1, end, base, named, 2)
-            if empty and q < end and buf[q] == COMPACT_BY_TYPE:      # module "" 0x7E desc vec(name)
-                return self._vec(buf, desc(q + 1), end, base, name)
-            return desc(q)
-        self._vec(buf, p, end, base, item)
+        if "type" in self.active:
+            self._by_grammar(read_import_entry, buf, p, end, base, edits)
 
     def _func_sec(self, buf, p, end, base, edits):
         if "type" in self.active:
             self._vec(buf, p, end, base, lambda q: self._leb_index("type", False, buf, q, end, base, edits))
 
     def _table_sec(self, buf, p, end, base, edits):
-        if not self.active & {"type", "func", "global"}:
-            return
-
-        def item(q):
-            if q < end and buf[q] == 0x40:
-                if q + 1 >= end or buf[q + 1] != 0:
-                    raise DecodeError("malformed table", base + q)
-                q = self._reftype(buf, q + 2, end, base, edits)
-                q = self._limits(buf, q, end, base)
-                return self._const_expr_at(buf, q, end, base, edits)
-            q = self._reftype(buf, q, end, base, edits)
-            return self._limits(buf, q, end, base)
-        self._vec(buf, p, end, base, item)
+        if self.active & {"type", "func", "global"}:
+            self._by_grammar(read_table, buf, p, end, base, edits)
 
     def _tag_sec(self, buf, p, end, base, edits):
         if "type" in self.active:
-            self._vec(buf, p, end, base, lambda q: self._leb_index("type", False, buf, q + 1, end, base, edits))
+            self._by_grammar(read_tag, buf, p, end, base, edits)
 
     def _global_sec(self, buf, p, end, base, edits):
-        def item(q):
-            q = self._valtype(buf, q, end, base, edits) + 1
-            return self._const_expr_at(buf, q, end, base, edits)
-        self._vec(buf, p, end, base, item)
+        self._by_grammar(read_global, buf, p, end, base, edits)
 
     def _export_sec(self, buf, p, end, base, edits):
-        def item(q):
-            n, q = read_u32(buf, q, end, base)
-            q += n
-            if q >= end:
-                raise DecodeError("unexpected end", base + end, "export")
-            kind = buf[q]
-            space = _EXTERN_SPACES.get(kind)
-            if space is None:
-                raise DecodeError(f"malformed export kind 0x{kind:02x}", base + q)
-            return self._leb_index(space, False, buf, q + 1, end, base, edits)
-        self._vec(buf, p, end, base, item)
+        self._by_grammar(read_export, buf, p, end, base, edits)
 
     def _start_sec(self, buf, p, end, base, edits):
         self._leb_index("func", False, buf, p, end, base, edits)

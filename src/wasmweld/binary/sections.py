@@ -106,7 +106,9 @@ def decode_types(data, pos: int, end: int):
     return _decode_items(data, pos, end, "type", "type", read_recgroup)
 
 
-def _import_desc(data, kind: int, pos: int, end: int):
+def _import_desc(data, kind: int, pos: int, end: int, spans: list | None = None):
+    if spans is not None:       # where the parts that hold type indices start (for the renumberer)
+        spans.append(_DESC_PARTS[kind](pos))
     if kind == 0:
         return read_u32(data, pos, end)
     if kind == 1:
@@ -116,6 +118,16 @@ def _import_desc(data, kind: int, pos: int, end: int):
     if kind == 3:
         return tc.decode_globaltype(data, pos, end, 0)
     return tc.decode_tagtype(data, pos, end, 0)
+
+
+#: extern kind -> the span of its index-carrying part: ``(part, start, None, None)``; a memory has none
+_DESC_PARTS = (
+    lambda p: ("type", p, None, None),          # func: type index
+    lambda p: ("reftype", p, None, None),       # table: element reftype
+    lambda p: ("none", p, None, None),          # memory: limits only
+    lambda p: ("valtype", p, None, None),       # global: value type
+    lambda p: ("type", p + 1, None, None),      # tag: attribute byte, then type index
+)
 
 
 def _bad_kind(data, pos: int, end: int, what: str) -> DecodeError:
@@ -135,15 +147,15 @@ def _read_import(data, pos: int, end: int):
     return Import(module, name, _KINDS[kind], desc), pos
 
 
-def _read_desc(data, pos: int, end: int):
+def _read_desc(data, pos: int, end: int, spans: list | None = None):
     kind = data[pos] if pos < end else 5
     if kind > 4:
         raise _bad_kind(data, pos, end, "import")
-    desc, pos = _import_desc(data, kind, pos + 1, end)
+    desc, pos = _import_desc(data, kind, pos + 1, end, spans)
     return _KINDS[kind], desc, pos
 
 
-def read_import_entry(data, pos: int, end: int) -> tuple[int, list, int]:
+def read_import_entry(data, pos: int, end: int, spans: list | None = None) -> tuple[int, list, int]:
     """One entry of the import section: ``(form, [(import, start, end), ...], pos)``.
 
     ``form`` is 0 for a plain ``module name externtype`` entry (one import, its
@@ -152,15 +164,17 @@ def read_import_entry(data, pos: int, end: int) -> tuple[int, list, int]:
     externtype vec(name)`` (the compact-imports proposal: ``wasm-opt -all``
     writes them). The spans of grouped imports cover their own bytes only
     (name + type, or just the name); the entry is the unit that can be copied.
-    The one description of the import section's grammar: the decoder, ``dump``
-    and ``features`` read it through here.
+    The one description of the import section's grammar: the decoder, ``dump``,
+    ``features`` and the renumberer read it through here (``spans``, when given,
+    receives where each type-carrying part starts: ``("type" | "reftype" |
+    "valtype" | "none", start, None, None)``).
     """
     start = pos
     module, pos = decode_name(data, pos, end)
     name, pos = decode_name(data, pos, end)
     form = data[pos] if pos < end and name == "" else 0
     if form != COMPACT_BY_NAME and form != COMPACT_BY_TYPE:
-        kind, desc, pos = _read_desc(data, pos, end)
+        kind, desc, pos = _read_desc(data, pos, end, spans)
         return 0, [(Import(module, name, kind, desc), start, pos)], pos
     pos += 1
     out = []
@@ -169,10 +183,10 @@ def read_import_entry(data, pos: int, end: int) -> tuple[int, list, int]:
         for _ in range(n):
             at = pos
             name, pos = decode_name(data, pos, end)
-            kind, desc, pos = _read_desc(data, pos, end)
+            kind, desc, pos = _read_desc(data, pos, end, spans)
             out.append((Import(module, name, kind, desc), at, pos))
     else:
-        kind, desc, pos = _read_desc(data, pos, end)
+        kind, desc, pos = _read_desc(data, pos, end, spans)
         n, pos = _count(data, pos, end, 1, "compact import")
         for _ in range(n):
             at = pos
@@ -268,15 +282,23 @@ def decode_funcs(data, pos: int, end: int):
     return items, starts
 
 
-def read_table(data, pos: int, end: int):
+def read_table(data, pos: int, end: int, spans: list | None = None):
+    """One defined table; ``spans`` (for the renumberer) gets ``("reftype", start, ..)`` and, for the
+    ``0x40 0x00`` form, ``("expr", start, ..)``."""
     if pos < end and data[pos] == 0x40:
         if pos + 1 >= end:
             raise DecodeError("unexpected end", pos + 1)
         if data[pos + 1] != 0x00:
             raise DecodeError("malformed table", pos + 1, "reserved byte after 0x40")
+        if spans is not None:
+            spans.append(("reftype", pos + 2, None, None))
         tt, pos = tc.decode_tabletype(data, pos + 2, end, 0)
+        if spans is not None:
+            spans.append(("expr", pos, None, None))
         init, pos = decode_const_expr(data, pos, end)
         return Table(tt, init), pos
+    if spans is not None:
+        spans.append(("reftype", pos, None, None))
     tt, pos = tc.decode_tabletype(data, pos, end, 0)
     return Table(tt), pos
 
@@ -293,7 +315,9 @@ def decode_memories(data, pos: int, end: int):
     return _decode_items(data, pos, end, "memory", "memory", read_memory)
 
 
-def read_tag(data, pos: int, end: int):
+def read_tag(data, pos: int, end: int, spans: list | None = None):
+    if spans is not None:
+        spans.append(("type", pos + 1, None, None))
     tt, pos = tc.decode_tagtype(data, pos, end, 0)
     return Tag(tt), pos
 
@@ -302,8 +326,12 @@ def decode_tags(data, pos: int, end: int):
     return _decode_items(data, pos, end, "tag", "tag", read_tag)
 
 
-def read_global(data, pos: int, end: int):
+def read_global(data, pos: int, end: int, spans: list | None = None):
+    if spans is not None:
+        spans.append(("valtype", pos, None, None))
     gt, pos = tc.decode_globaltype(data, pos, end, 0)
+    if spans is not None:
+        spans.append(("expr", pos, None, None))
     init, pos = decode_const_expr(data, pos, end)
     return Global(gt, init), pos
 
@@ -312,11 +340,13 @@ def decode_globals(data, pos: int, end: int):
     return _decode_items(data, pos, end, "global", "global", read_global)
 
 
-def read_export(data, pos: int, end: int):
+def read_export(data, pos: int, end: int, spans: list | None = None):
     name, pos = decode_name(data, pos, end)
     kind = data[pos] if pos < end else 5
     if kind > 4:
         raise _bad_kind(data, pos, end, "export")
+    if spans is not None:
+        spans.append(("index", pos + 1, None, kind))
     index, pos = read_u32(data, pos + 1, end)
     return Export(name, _KINDS[kind], index), pos
 
