@@ -23,7 +23,7 @@ from .opcodes import OPCODES, PREFIXES
 from .reader import decode_name
 
 from .indexmaps import SPACES, IndexMaps, compose_maps, recode, target_or_none
-from .sections import read_export, read_global, read_import_entry, read_table, read_tag
+from .sections import read_data, read_elem, read_export, read_global, read_import_entry, read_table, read_tag
 from .renumpat import ABSTRACT_HEAPS, NUMERIC_VALTYPES, PREFIX_SET, SIMPLE_VALTYPES, build_pattern
 
 # --------------------------------------------------------------------------- the re-encoder
@@ -627,38 +627,42 @@ class Renumberer:
     def _start_sec(self, buf, p, end, base, edits):
         self._leb_index("func", False, buf, p, end, base, edits)
 
+    def _segments(self, read, buf, p, end, base) -> list:
+        """The field spans of every element or data segment, read by the decoder's read_elem / read_data."""
+        n, p = read_u32(buf, p, end, base)
+        if n > end - p:
+            raise DecodeError("length out of bounds", base + p, f"vector of {n} items")
+        spans: list = []
+        try:
+            for _ in range(n):
+                p = read(buf, p, end, spans)[-1]
+        except DecodeError as e:
+            raise DecodeError(e.message, None if e.offset is None else e.offset + base, e.context) from None
+        return spans
+
     def _elem_sec(self, buf, p, end, base, edits):
-        def funcidx(q):
-            return self._leb_index("func", False, buf, q, end, base, edits)
-
-        def expr(q):
-            return self._const_expr_at(buf, q, end, base, edits)
-
-        def item(q):
-            start = q
-            flags, q = read_u32(buf, q, end, base)
-            if flags > 7:
-                raise DecodeError(f"malformed elements segment kind {flags}", base + start)
-            if flags & 1 == 0:                          # active
-                if flags & 2:
-                    q = self._leb_index("table", False, buf, q, end, base, edits)
-                    q = expr(q)
-                elif self._table0_moves:                # implicit table 0 moves: use the explicit form
+        if not (self.active & _ELEM_SPACES or self._table0_moves):
+            return
+        flags = start = 0
+        for part, q, _e, v in self._segments(read_elem, buf, p, end, base):
+            if part == "func":
+                self._leb_index("func", False, buf, q, end, base, edits)
+            elif part == "expr":
+                self._const_expr_at(buf, q, end, base, edits)
+            elif part == "flags":
+                flags, start = v, q
+            elif part == "table":
+                self._leb_index("table", False, buf, q, end, base, edits)
+            elif part == "offset":
+                if flags & 2 == 0 and self._table0_moves:    # implicit table 0 moves: use the explicit form
                     new = self.maps.lookup("table", 0, base + start)
                     offset, q = self._const_expr_copy(buf, q, end, base)
                     kind = b"\x00" if flags == 0 else b"\x70"   # elemkind funcref / reftype funcref
                     edits.extend(start, q, [write_u(flags | 2), write_u(new), offset, kind])
                 else:
-                    q = expr(q)
-            if flags & 3:                               # elemkind or reftype, unless implicit
-                if flags & 4:
-                    q = self._reftype(buf, q, end, base, edits)
-                else:
-                    if q >= end or buf[q] != 0:
-                        raise DecodeError("malformed elements segment kind", base + q)
-                    q += 1
-            return self._vec(buf, q, end, base, expr if flags & 4 else funcidx)
-        self._vec(buf, p, end, base, item)
+                    self._const_expr_at(buf, q, end, base, edits)
+            elif part == "reftype":
+                self._reftype(buf, q, end, base, edits)
 
     def _code_sec(self, buf, p, end, base, edits):
         n, p = read_u32(buf, p, end, base)
@@ -686,26 +690,21 @@ class Renumberer:
             p = bend
 
     def _data_sec(self, buf, p, end, base, edits):
-        def item(q):
-            start = q
-            flags, q = read_u32(buf, q, end, base)
-            if flags == 0:
-                if self._mem0_moves:                    # implicit memory 0 moves: use the explicit form
+        if not (self.active & _DATA_SPACES or self._mem0_moves):
+            return
+        flags = start = 0
+        for part, q, _e, v in self._segments(read_data, buf, p, end, base):
+            if part == "flags":
+                flags, start = v, q
+            elif part == "memory":
+                self._leb_index("memory", False, buf, q, end, base, edits)
+            elif part == "offset":
+                if flags == 0 and self._mem0_moves:         # implicit memory 0 moves: use the explicit form
                     new = self.maps.lookup("memory", 0, base + start)
                     offset, q = self._const_expr_copy(buf, q, end, base)
                     edits.extend(start, q, [b"\x02", write_u(new), offset])
-                else:
-                    q = self._const_expr_at(buf, q, end, base, edits)
-            elif flags == 2:
-                q = self._leb_index("memory", False, buf, q, end, base, edits)
-                q = self._const_expr_at(buf, q, end, base, edits)
-            elif flags != 1:
-                raise DecodeError(f"malformed data segment kind {flags}", base + start)
-            n, q = read_u32(buf, q, end, base)
-            if n > end - q:
-                raise DecodeError("length out of bounds", base + q, "data segment")
-            return q + n
-        self._vec(buf, p, end, base, item)
+                elif v != "plain":                          # a lone i32.const refers to nothing
+                    self._const_expr_at(buf, q, end, base, edits)
 
     # ------------------------------------------------------------------ the name section
 
@@ -774,6 +773,11 @@ _NAME_SUBSECTIONS = {1: ("func", False), 2: ("func", True), 3: ("func", True), 4
                      5: ("table", False), 6: ("memory", False), 7: ("global", False), 8: ("elem", False),
                      9: ("data", False), 10: ("type", True), 11: ("tag", False)}
 _NAME_SPACES = frozenset(s for s, _ in _NAME_SUBSECTIONS.values())
+#: the spaces an element segment can refer to (const exprs: global.get, ref.func, ref.null of a type)
+_ELEM_SPACES = frozenset({"func", "table", "global", "type"})
+#: ... and a data segment (its offset is an i32/i64 constant expression: only global.get refers to anything)
+_DATA_SPACES = frozenset({"memory", "global"})
+
 _SECTION_HANDLERS = {
     1: Renumberer._type_sec, 2: Renumberer._import_sec, 3: Renumberer._func_sec, 4: Renumberer._table_sec,
     13: Renumberer._tag_sec, 6: Renumberer._global_sec, 7: Renumberer._export_sec, 8: Renumberer._start_sec,

@@ -24,7 +24,7 @@ from __future__ import annotations
 from ..errors import DecodeError, EncodeError
 from ..types import FUNCREF, ExternKind, RefType
 from . import typecodec as tc
-from .constexpr import fast_end
+from .constexpr import NUMERIC_CONST_CODES, fast_end
 from .instr import decode_expr
 from .leb import read_u32, write_u
 from .reader import COMPACT_BY_NAME, COMPACT_BY_TYPE, SECTION_NAMES, decode_name
@@ -475,8 +475,9 @@ def decode_code(data, pos: int, end: int):
 
 
 def read_data(data, pos: int, end: int, spans: list | None = None):
-    """One data segment; ``spans`` as for :func:`read_elem` (``flags``, ``memory``, ``offset``, ``size``,
-    ``init``)."""
+    """One data segment; ``spans`` as for :func:`read_elem` (``flags``, ``memory``, ``offset`` (value
+    ``"plain"`` for a lone numeric constant, which refers to nothing), ``size``, ``init``; with ``spans``
+    the item itself is not built: None)."""
     at = pos
     flags, pos = read_u32(data, pos, end)
     if flags > 2:
@@ -495,17 +496,23 @@ def read_data(data, pos: int, end: int, spans: list | None = None):
             if spans is not None:
                 spans.append(("memory", q, pos, memory))
         q = pos
-        offset, pos = decode_const_expr(data, pos, end)
-        if spans is not None:
-            spans.append(("offset", q, pos, offset))
+        if spans is not None:           # only its place is wanted: a lone constant needs no ConstExpr
+            pos = fast_end(data, pos, end)
+            plain = pos >= 0 and data[q] in NUMERIC_CONST_CODES
+            if pos < 0:
+                offset, pos = decode_const_expr(data, q, end)
+            spans.append(("offset", q, pos, "plain" if plain else None))
+        else:
+            offset, pos = decode_const_expr(data, pos, end)
     q = pos
     size, pos = read_u32(data, pos, end)
     if size > end - pos:
         raise DecodeError("unexpected end of section or function", pos,
                           f"{size} data bytes declared, {end - pos} left")
-    if spans is not None:
+    if spans is not None:     # a walk for the parts' places (dump, renumber): no item, no copy of the bytes
         spans.append(("size", q, pos, size))
         spans.append(("init", pos, pos + size, None))
+        return None, pos + size
     return Data(mode, memory, offset, data[pos:pos + size], flags), pos + size
 
 
