@@ -580,9 +580,8 @@ class Renumberer:
 
         self._vec(buf, p, end, base, group)
 
-    def _by_grammar(self, read, buf, p, end, base, edits) -> None:
-        """Walk a section with the decoder's own item reader (``sections.read_*``), then rewrite the
-        index-carrying parts it reports: the section's grammar is written once, in ``sections.py``."""
+    def _spans(self, read, buf, p, end, base) -> list:
+        """The part spans of every item of a section, read by the decoder's item reader ``read``."""
         n, p = read_u32(buf, p, end, base)
         if n > end - p:
             raise DecodeError("length out of bounds", base + p, f"vector of {n} items")
@@ -592,6 +591,12 @@ class Renumberer:
                 p = read(buf, p, end, spans)[-1]
         except DecodeError as e:
             raise DecodeError(e.message, None if e.offset is None else e.offset + base, e.context) from None
+        return spans
+
+    def _by_grammar(self, read, buf, p, end, base, edits) -> None:
+        """Walk a section with the decoder's own item reader (``sections.read_*``), then rewrite the
+        index-carrying parts it reports: the section's grammar is written once, in ``sections.py``."""
+        spans = self._spans(read, buf, p, end, base)
         for part, q, _e, kind in spans:
             if part == "type":
                 self._leb_index("type", False, buf, q, end, base, edits)
@@ -627,24 +632,11 @@ class Renumberer:
     def _start_sec(self, buf, p, end, base, edits):
         self._leb_index("func", False, buf, p, end, base, edits)
 
-    def _segments(self, read, buf, p, end, base) -> list:
-        """The field spans of every element or data segment, read by the decoder's read_elem / read_data."""
-        n, p = read_u32(buf, p, end, base)
-        if n > end - p:
-            raise DecodeError("length out of bounds", base + p, f"vector of {n} items")
-        spans: list = []
-        try:
-            for _ in range(n):
-                p = read(buf, p, end, spans)[-1]
-        except DecodeError as e:
-            raise DecodeError(e.message, None if e.offset is None else e.offset + base, e.context) from None
-        return spans
-
     def _elem_sec(self, buf, p, end, base, edits):
         if not (self.active & _ELEM_SPACES or self._table0_moves):
             return
         flags = start = 0
-        for part, q, _e, v in self._segments(read_elem, buf, p, end, base):
+        for part, q, _e, v in self._spans(read_elem, buf, p, end, base):
             if part == "func":
                 self._leb_index("func", False, buf, q, end, base, edits)
             elif part == "expr":
@@ -693,7 +685,7 @@ class Renumberer:
         if not (self.active & _DATA_SPACES or self._mem0_moves):
             return
         flags = start = 0
-        for part, q, _e, v in self._segments(read_data, buf, p, end, base):
+        for part, q, _e, v in self._spans(read_data, buf, p, end, base):
             if part == "flags":
                 flags, start = v, q
             elif part == "memory":
