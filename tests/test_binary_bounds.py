@@ -77,11 +77,12 @@ def test_dump_yields_before_the_walk_ends():
     gen.close()
 
 
-def test_strip_200k_custom_sections():
-    data = many_customs(200_000)
+def test_strip_many_custom_sections():
+    """50,000 sections (bench/bench_grammar.py times 200,000): a per-name rebuild would take minutes."""
+    data = many_customs(50_000)
     m = wasmweld.parse(data)
     removed = strip_custom(m, all=True)
-    assert len(removed) == 200_000
+    assert len(removed) == 50_000
     assert m.encode() == b"\x00asm\x01\x00\x00\x00"
 
 

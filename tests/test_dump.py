@@ -169,7 +169,7 @@ def test_instruction_text(code, text):
 
 
 def test_f32_text_is_the_shortest_round_trip():
-    from wasmweld.binary.dump import _f32_text
+    from wasmweld.binary.instrtext import f32_text as _f32_text
 
     for bits in (0x3DCCCCCD, 0x7F7FFFFF, 0x00000001, 0x80000000, 0x3F800000, 0x4B7FFFFF):
         text = _f32_text(bits)
@@ -245,7 +245,7 @@ def test_input_forms():
 
 def test_natural_alignment_matches_the_text_encoder(wat):
     """``align=`` is left out exactly when it is the natural alignment the text format assumes."""
-    from wasmweld.binary.dump import _natural_align
+    from wasmweld.binary.instrtext import natural_align as _natural_align
     from wasmweld.binary.opcodes import OPCODES
 
     ops = [op for op in OPCODES if "memarg" in op.imm]

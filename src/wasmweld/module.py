@@ -47,10 +47,11 @@ from __future__ import annotations
 import gc
 from typing import Any, Iterable
 
-from .binary.instr import decode_body, may_use_data_index
-from .binary.leb import write_u
+from .binary.instr import DATA_INDEX_PREFIX, decode_body, may_use_data_index
+from .binary import sections as grammar
+from .binary.leb import read_u32, write_u
 from .binary.reader import (
-    CANONICAL_ORDER, PREAMBLE, SECTION_NAMES, Section, split_sections, split_sections_partial,
+    CANONICAL_ORDER, PREAMBLE, SECTION_IDS, SECTION_NAMES, Section, split_sections, split_sections_partial,
 )
 from .custom import KNOWN_CUSTOM, decode_custom
 from .errors import DecodeError, EditError, EncodeError
@@ -172,14 +173,13 @@ class Module:
         return e.with_context(what)
 
     def _decode_section(self, sid: int) -> list:
-        from .binary import sections as _sec
         sec = self._known.get(sid)
         if sec is None:
             items: list = []
             self._items[sid] = items
             self._orig[sid] = ()
             return items
-        decoder = _sec.DECODERS[sid]
+        decoder = grammar.DECODERS[sid]
         try:
             items, starts = decoder(self._buf, sec.payload_offset, sec.end)
         except DecodeError as e:
@@ -207,12 +207,11 @@ class Module:
             return self._decode_scalar(sid)
 
     def _decode_scalar(self, sid: int) -> int | None:
-        from .binary import sections as _sec
         sec = self._known.get(sid)
         value = None
         if sec is not None:
             try:
-                value = _sec.decode_index_section(self._buf, sec.payload_offset, sec.end)
+                value = grammar.decode_index_section(self._buf, sec.payload_offset, sec.end)
             except DecodeError as e:
                 raise self._wrap(e, f"{SECTION_NAMES[sid]} section", sec.end) from None
         self._scalars[sid] = value
@@ -285,7 +284,6 @@ class Module:
         if after is None:
             anchor = CANONICAL_ORDER[-1]
         elif isinstance(after, str):
-            from .binary.reader import SECTION_IDS
             if after not in SECTION_IDS or after == "custom":
                 raise EditError(f"unknown section name {after!r}")
             anchor = SECTION_IDS[after]
@@ -549,7 +547,6 @@ class Module:
         sec = self._known.get(sid)
         if sec is None:
             return 0
-        from .binary.leb import read_u32
         try:
             return read_u32(self._buf, sec.payload_offset, sec.end)[0]
         except DecodeError:
@@ -597,7 +594,7 @@ class Module:
     def _decode_bodies(self) -> None:
         buf = self._buf
         sec = self._known[10]
-        need_datacount = self.datacount is None and buf.find(b"\xfc", sec.payload_offset, sec.end) >= 0
+        need_datacount = self.datacount is None and buf.find(DATA_INDEX_PREFIX, sec.payload_offset, sec.end) >= 0
         for i, body in enumerate(self.code):
             if body._orig_instrs is not None or body._raw is None:
                 continue
@@ -652,8 +649,7 @@ class Module:
             return
         if not items:
             return
-        from .binary import sections as _sec
-        payload = _sec.encode_items(sid, items, orig or (), self._starts.get(sid), self._buf)
+        payload = grammar.encode_items(sid, items, orig or (), self._starts.get(sid), self._buf)
         out.append(bytes((sid,)))
         out.append(write_u(len(payload)))
         out.append(payload)

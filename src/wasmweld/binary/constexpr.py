@@ -24,7 +24,7 @@ from ..types import ABSTRACT_HEAP_CODES
 from .leb import read_s32, read_s64, read_sN, read_u32, write_s, write_u
 from .opcodes import BY_NAME, END
 
-__all__ = ["single", "evaluate", "encode_single", "CONSTANT_OPS", "fast_end"]
+__all__ = ["single", "evaluate", "encode_single", "CONSTANT_OPS", "NUMERIC_CONST_CODES", "fast_end"]
 
 _END = END.code
 _I32 = BY_NAME["i32.const"].code
@@ -34,6 +34,9 @@ _F64 = BY_NAME["f64.const"].code
 _GLOBAL_GET = BY_NAME["global.get"].code
 _REF_NULL = BY_NAME["ref.null"].code
 _REF_FUNC = BY_NAME["ref.func"].code
+
+#: first bytes of the one-instruction expressions that refer to no index (i32/i64/f32/f64.const)
+NUMERIC_CONST_CODES = frozenset({_I32, _I64, _F32, _F64})
 
 #: the instructions that make a constant by themselves (no global.get, no arithmetic)
 CONSTANT_OPS = frozenset({"i32.const", "i64.const", "f32.const", "f64.const", "v128.const", "ref.null", "ref.func"})

@@ -41,7 +41,7 @@ from .typecodec import (
 __all__ = [
     "Instr", "MemArg", "Catch", "CATCH_KINDS", "LocalList", "IMM_READERS", "read_opcode",
     "decode_expr", "decode_body", "decode_locals", "encode_instrs", "encode_expr",
-    "encode_body", "encode_locals", "f32_bits", "f64_bits", "bits_f32", "bits_f64", "may_use_data_index",
+    "encode_body", "encode_locals", "f32_bits", "f64_bits", "bits_f32", "bits_f64", "may_use_data_index", "DATA_INDEX_PREFIX",
 ]
 
 MAX_LOCALS = 2 ** 32 - 1
@@ -810,6 +810,9 @@ def _data_index_patterns() -> tuple[bytes, ...]:
 
 
 _DATA_INDEX_PATTERNS = _data_index_patterns()
+
+#: the prefix byte of memory.init / data.drop (a body without it uses no data index)
+DATA_INDEX_PREFIX = bytes((BY_NAME["memory.init"].prefix,))
 
 
 def may_use_data_index(raw: bytes) -> bool:

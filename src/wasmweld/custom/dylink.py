@@ -241,11 +241,16 @@ class Dylink:
 
     # -- decoding ----------------------------------------------------------------------
     @classmethod
-    def decode(cls, data: bytes | bytearray | memoryview, offset: int = 0, *, legacy: bool = False) -> "Dylink":
+    def decode(cls, data: bytes | bytearray | memoryview, offset: int = 0, *, legacy: bool = False,
+               spans: list | None = None) -> "Dylink":
         """Decode a section payload (the bytes after the custom section's name).
 
         ``offset`` is the absolute position of ``data`` in the module, used in
         error messages. ``legacy=True`` reads the old ``dylink`` layout.
+        ``spans`` (``dylink.0``), when given, receives ``(part, start, end, value)`` with absolute offsets as
+        each part is read: ``("sub", .., (id, size))``, ``("field", .., (label, value))`` (mem info),
+        ``("count", .., n)``, ``("name", .., text)``, ``("export", .., (name, flags))``, ``("import", ..,
+        (module, field, flags))``, ``("raw", ..)`` (what ``dump`` shows).
         """
         data = bytes(data)
         cur = DylinkReader(data, 0, len(data), offset)
@@ -261,44 +266,15 @@ class Dylink:
             if size > cur.end - cur.pos:
                 raise DecodeError(f"dylink.0 subsection {sid} of size {size} runs past the end of the section "
                                   f"({cur.end - cur.pos} bytes left)", cur.abs(sub_start))
+            if spans is not None:
+                spans.append(("sub", offset + sub_start, cur.abs(), (sid, size)))
             body = DylinkReader(data, cur.pos, cur.pos + size, offset)
             cur.pos += size
             raw = data[sub_start:cur.pos]
             if sid in seen and sid in (MEM_INFO, NEEDED, EXPORT_INFO, IMPORT_INFO, RUNTIME_PATH):
                 raise DecodeError(f"duplicate dylink.0 subsection {sid}", offset + sub_start)
             seen.add(sid)
-            if sid == MEM_INFO:
-                self.mem_size = body.u32("mem_size")
-                self.mem_align = body.u32("mem_align")
-                self.table_size = body.u32("table_size")
-                self.table_align = body.u32("table_align")
-                snap = (self.mem_size, self.mem_align, self.table_size, self.table_align)
-            elif sid == NEEDED:
-                n = body.count("needed libraries", 1)
-                self.needed = [body.name("needed library name") for _ in range(n)]
-                snap = tuple(self.needed)
-            elif sid == EXPORT_INFO:
-                n = body.count("export infos", 2)
-                self.export_info = [ExportInfo(body.name("export name"), body.u32("export flags")) for _ in range(n)]
-                snap = tuple(self.export_info)
-            elif sid == IMPORT_INFO:
-                n = body.count("import infos", 3)
-                infos = []
-                for _ in range(n):
-                    mod = body.name("import module")
-                    fld = body.name("import field")
-                    infos.append(ImportInfo(mod, fld, body.u32("import flags")))
-                self.import_info = infos
-                snap = tuple(infos)
-            elif sid == RUNTIME_PATH:
-                n = body.count("runtime paths", 1)
-                self.runtime_path = [body.name("runtime path") for _ in range(n)]
-                snap = tuple(self.runtime_path)
-            else:
-                payload = data[body.pos:body.end]
-                self.unknown.append((sid, payload))
-                body.pos = body.end
-                snap = (sid, payload)
+            snap = self._decode_sub(sid, body, data, spans)
             if body.pos != body.end:
                 raise DecodeError(f"dylink.0 subsection {sid} has {body.end - body.pos} unread bytes",
                                   body.abs())
@@ -306,6 +282,68 @@ class Dylink:
         self._orig = orig
         self._orig_raw = data
         return self
+
+    def _decode_sub(self, sid: int, body: DylinkReader, data: bytes, spans: list | None):
+        """One dylink.0 subsection's content into ``self``; returns its snapshot (to tell changes)."""
+        def mark(part: str, start: int, value) -> None:
+            if spans is not None:
+                spans.append((part, body.abs(start), body.abs(), value))
+
+        def count(what: str, min_size: int) -> int:
+            at = body.pos
+            n = body.count(what, min_size)
+            mark("count", at, n)
+            return n
+
+        def name(what: str) -> str:
+            at = body.pos
+            text = body.name(what)
+            mark("name", at, text)
+            return text
+
+        if sid == MEM_INFO:
+            values = []
+            for label, what in (("memory size", "mem_size"), ("memory alignment (log2)", "mem_align"),
+                                ("table size", "table_size"), ("table alignment (log2)", "table_align")):
+                at = body.pos
+                values.append(body.u32(what))
+                mark("field", at, (label, values[-1]))
+            self.mem_size, self.mem_align, self.table_size, self.table_align = values
+            return tuple(values)
+        if sid == NEEDED:
+            n = count("needed libraries", 1)
+            self.needed = [name("needed library name") for _ in range(n)]
+            return tuple(self.needed)
+        if sid == EXPORT_INFO:
+            n = count("export infos", 2)
+            infos = []
+            for _ in range(n):
+                at = body.pos
+                infos.append(ExportInfo(body.name("export name"), body.u32("export flags")))
+                mark("export", at, (infos[-1].name, infos[-1].flags))
+            self.export_info = infos
+            return tuple(infos)
+        if sid == IMPORT_INFO:
+            n = count("import infos", 3)
+            infos = []
+            for _ in range(n):
+                at = body.pos
+                mod = body.name("import module")
+                fld = body.name("import field")
+                infos.append(ImportInfo(mod, fld, body.u32("import flags")))
+                mark("import", at, (mod, fld, infos[-1].flags))
+            self.import_info = infos
+            return tuple(infos)
+        if sid == RUNTIME_PATH:
+            n = count("runtime paths", 1)
+            self.runtime_path = [name("runtime path") for _ in range(n)]
+            return tuple(self.runtime_path)
+        at = body.pos
+        payload = data[body.pos:body.end]
+        self.unknown.append((sid, payload))
+        body.pos = body.end
+        mark("raw", at, None)
+        return (sid, payload)
 
     @classmethod
     def _decode_legacy(cls, cur: DylinkReader) -> "Dylink":
