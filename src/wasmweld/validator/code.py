@@ -21,21 +21,12 @@ from __future__ import annotations
 from ..binary.opcodes import BY_NAME, OPCODES
 from ..types import I32, RefType
 from .control import HANDLERS, LABELS, UNREACHABLE, Frame
+from .invalid import Invalid
 from .immediates import fixed_sig
 from .sigs import FEATURE_OF
 from .typectx import BOT, types_str
 
 __all__ = ["BodyChecker", "Invalid"]
-
-
-class Invalid(Exception):
-    """Raised inside the checker; turned into a ValidationError with the function and offset."""
-
-    def __init__(self, message: str, expected=None, found=None):
-        super().__init__(message)
-        self.message = message
-        self.expected = expected
-        self.found = found
 
 
 _LOCAL_GET, _LOCAL_SET, _LOCAL_TEE = (BY_NAME[n].code for n in ("local.get", "local.set", "local.tee"))

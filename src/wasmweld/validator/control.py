@@ -15,6 +15,7 @@ from __future__ import annotations
 
 from ..types import I32, RefType
 from .immediates import BUILDERS, build_sig, make_entry
+from .invalid import Invalid
 from .typectx import BOT, types_str
 
 __all__ = ["Frame", "HANDLERS", "KIND", "PARAMS", "RESULTS", "HEIGHT", "INITLEN", "UNREACHABLE", "LABELS"]
@@ -31,8 +32,6 @@ def Frame(kind: str, params: tuple, results: tuple, height: int, initlen: int) -
 
 
 def _invalid(message: str, expected=None, found=None):
-    from .code import Invalid
-
     return Invalid(message, expected, found)
 
 

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from ..errors import DecodeError, ValidationError
 from ..types import I8, I16, I32, I64
+from .gc import GC_BUILDERS
 from .sigs import ADDR, SIGNATURES
 
 __all__ = ["make_entry", "fixed_sig", "BUILDERS", "build_sig", "unpack"]
@@ -285,7 +286,6 @@ def build_sig(mc, ins):
         if s[4] is not None:
             return _lane(mc, ins, s)
         return s[0], s[1]
-    from .gc import GC_BUILDERS
     g = GC_BUILDERS.get(name)
     if g is not None:
         return g(mc, ins)
