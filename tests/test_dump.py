@@ -169,7 +169,7 @@ def test_instruction_text(code, text):
 
 
 def test_f32_text_is_the_shortest_round_trip():
-    from wasmweld.binary.dump import _f32_text
+    from wasmweld.binary.instrtext import f32_text as _f32_text
 
     for bits in (0x3DCCCCCD, 0x7F7FFFFF, 0x00000001, 0x80000000, 0x3F800000, 0x4B7FFFFF):
         text = _f32_text(bits)
@@ -245,7 +245,7 @@ def test_input_forms():
 
 def test_natural_alignment_matches_the_text_encoder(wat):
     """``align=`` is left out exactly when it is the natural alignment the text format assumes."""
-    from wasmweld.binary.dump import _natural_align
+    from wasmweld.binary.instrtext import natural_align as _natural_align
     from wasmweld.binary.opcodes import OPCODES
 
     ops = [op for op in OPCODES if "memarg" in op.imm]
@@ -296,3 +296,34 @@ def test_mutants_raise_only_decode_errors(seed_index, conformance_dir):
             render(*_collect(data), "x")
         except DecodeError:
             pass
+
+
+def test_function_names_like_wasm_objdump(tmp_path):
+    """``== func N <name> ==`` and ``call N <name>`` agree with wabt's ``wasm-objdump -d``."""
+    import re
+    import shutil
+    import subprocess
+
+    import wasmtime
+
+    objdump = helpers.PEERS_BIN / "wasm-objdump"
+    if not objdump.exists() and shutil.which("wasm-objdump") is None:
+        pytest.skip("wabt (peers) missing")
+    wat = """(module
+      (import "env" "log" (func $log (param i32)))
+      (func $__original_main (result i32) i32.const 7)
+      (func $_start (export "_start") call $__original_main call $log return_call $__original_main)
+      (func (result i32) i32.const 1))"""
+    data = wasmtime.wat2wasm(wat)
+    path = tmp_path / "n.wasm"
+    path.write_bytes(data)
+    theirs = subprocess.run([str(objdump), "-d", str(path)], capture_output=True, text=True, check=True).stdout
+    their_heads = re.findall(r"func\[(\d+)\] <([^>]+)>:", theirs)
+    their_calls = re.findall(r"\| (call \d+ <[^>]+>)", theirs)
+    ours = [ln.meaning for ln in dump(data)]
+    our_heads = [re.match(r"== func (\d+) <([^>]+)> ==", m).groups() for m in ours if m.startswith("== func")
+                 and "<" in m]
+    assert our_heads == their_heads == [("1", "__original_main"), ("2", "_start")]
+    assert [m.strip() for m in ours if m.strip().startswith("call ")] == their_calls
+    assert "return_call 1 <__original_main>" in [m.strip() for m in ours]
+    assert "== func 3 ==" in ours                   # no name: no label

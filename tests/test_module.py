@@ -62,7 +62,7 @@ def section_raws(data: bytes) -> list[tuple[int, str | None, bytes]]:
 # ------------------------------------------------------------------ docstrings
 
 
-@pytest.mark.parametrize("modname", ["wasmweld.module", "wasmweld.binary.reader", "wasmweld.custom.name",
+@pytest.mark.parametrize("modname", ["wasmweld.module", "wasmweld.items", "wasmweld.binary.reader", "wasmweld.custom.name",
                                      "wasmweld.custom.producers", "wasmweld.custom.target_features"])
 def test_docstring_examples(modname):
     import importlib

@@ -131,7 +131,8 @@ def test_proposal_sizes():
     assert len([c for c in simd if c < 0x100]) == 236          # SIMD (20 reserved codes)
     assert [c for c in simd if c >= 0x100] == list(range(0x100, 0x114))  # relaxed SIMD
     assert sorted(by_prefix[0xFB]) == list(range(31))          # GC
-    assert sorted(by_prefix[0xFC]) == list(range(18))          # sat. truncation, bulk memory, tables
+    assert sorted(by_prefix[0xFC]) == list(range(18)) + list(range(19, 23))  # sat. trunc., bulk memory, tables;
+    # wide arithmetic (i64.add128 i64.sub128 i64.mul_wide_s i64.mul_wide_u)
     assert len(by_prefix[0xFE]) == 4 + 14 + 49                 # threads: wait/notify/fence, ld/st, rmw
     assert sorted(by_prefix[0xFE])[4:] == list(range(0x10, 0x4F))
 
@@ -179,4 +180,4 @@ def test_every_instruction_assembles_like_wasm_tools(wat):
         if not ok:
             mismatches.append(f"{op.name}: ours {ours.hex()} wasm-tools {code.hex()}")
     assert not mismatches, "\n".join(mismatches)
-    assert len(OPCODES) == 571
+    assert len(OPCODES) == 575

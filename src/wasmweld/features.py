@@ -17,7 +17,8 @@
 ``multi-value``, ``tail-call``, ``gc``, ``function-references``,
 ``exceptions``, ``legacy-exceptions`` (try/catch/rethrow/delegate),
 ``memory64``, ``multi-memory``, ``sign-extension``, ``nontrapping-fptoint``,
-``extended-const``, ``mutable-globals``).
+``extended-const``, ``mutable-globals``, ``custom-page-sizes``, ``compact-imports`` (the group
+encodings of the import section).
 
 What counts: instructions (the mapping below, keyed by opcode prefix ranges and
 names of :data:`wasmweld.binary.opcodes.OPCODES`), immediates (a type-index
@@ -55,7 +56,7 @@ import json
 import re
 from collections.abc import Iterable
 
-from .binary.dump import MemArg, read_instr
+from .binary.instrtext import MemArg, read_instr
 from .binary.leb import read_u32
 from .binary.opcodes import BY_NAME, OPCODES, OpInfo
 from .binary.scanpat import POSSESSIVE, opcode_pattern
@@ -73,6 +74,7 @@ FEATURES: tuple[str, ...] = (
     "mutable-globals", "sign-extension", "nontrapping-fptoint", "multi-value", "bulk-memory",
     "reference-types", "simd", "relaxed-simd", "threads", "tail-call", "extended-const",
     "function-references", "gc", "exceptions", "legacy-exceptions", "memory64", "multi-memory",
+    "custom-page-sizes", "compact-imports",
 )
 _ORDER = {f: i for i, f in enumerate(FEATURES)}
 _EMPTY: frozenset[str] = frozenset()
@@ -369,7 +371,6 @@ def _pattern(found: frozenset) -> re.Pattern:
     return pat
 
 
-_PLAIN_CONSTS = frozenset({0x41, 0x42})
 _MAX_LOCALS = 2 ** 32 - 1
 _BR_TABLES: dict[int, re.Pattern] = {}
 
@@ -493,8 +494,7 @@ class _Scan:
         return p
 
     def const_expr(self, ce, where: str, defined_globals_from: int) -> None:
-        raw = ce.raw
-        if raw and raw[0] in _PLAIN_CONSTS and ce.int_value is not None:
+        if ce.int_value is not None:
             return  # a lone i32.const / i64.const
         g = ce.global_index
         if g is not None and g < defined_globals_from:
@@ -544,7 +544,16 @@ def detect_features(module, *, exhaustive: bool = False) -> dict[str, str]:
     """
     s = _Scan(exhaustive, module.datacount is not None)
     m = module
-    # types
+    _types(s, m)
+    ntab, nmem, nglob = _imports(s, m)
+    global_types = _definitions(s, m, ntab, nmem, nglob)
+    _exports(s, m, global_types)
+    _elems(s, m, nglob)
+    _code_and_data(s, m, nglob)
+    return {f: s.found[f] for f in sorted(s.found, key=_ORDER.__getitem__)}
+
+
+def _types(s: "_Scan", m) -> None:
     tidx = 0
     for rg in m.types:
         for st in rg.types:
@@ -552,7 +561,15 @@ def detect_features(module, *, exhaustive: bool = False) -> dict[str, str]:
             if f:
                 s.add(f, f"type {tidx} ({_type_desc(st, rg.explicit)})")
             tidx += 1
-    # imports
+
+
+def _imports(s: "_Scan", m) -> tuple[int, int, int]:
+    """Imports; returns how many tables, memories and globals are imported."""
+    for first, count, form in m.compact_import_groups:
+        imp = m.imports[first]
+        s.add(("compact-imports",), f"import {first} ({imp.module}): a group of {count} in the compact form "
+                                    f"0x{form:02x}")
+        break
     ntab = nmem = nglob = 0
     for imp in m.imports:
         where = f"import {imp.module}.{imp.name}"
@@ -569,6 +586,8 @@ def detect_features(module, *, exhaustive: bool = False) -> dict[str, str]:
                 s.add(("threads",), f"shared memory {where}")
             if lim.is64:
                 s.add(("memory64",), f"64-bit memory {where}")
+            if lim.page_size_log2 is not None:
+                s.add(("custom-page-sizes",), f"memory {where} has {1 << lim.page_size_log2}-byte pages")
         elif k == ExternKind.GLOBAL:
             nglob += 1
             gt = imp.desc
@@ -577,7 +596,11 @@ def detect_features(module, *, exhaustive: bool = False) -> dict[str, str]:
             s.add(valtype_features(gt.val), f"global {where} of type {gt.val}")
         elif k == ExternKind.TAG:
             s.add(("exceptions",), f"tag {where}")
-    # tables
+    return ntab, nmem, nglob
+
+
+def _definitions(s: "_Scan", m, ntab: int, nmem: int, nglob: int) -> list:
+    """Tables, memories, tags and globals; returns the global types (imported first)."""
     for i, t in enumerate(m.tables):
         idx = ntab + i
         s.add(_table_elem_features(t.type.elem), f"table {idx} of {t.type.elem}")
@@ -595,6 +618,8 @@ def detect_features(module, *, exhaustive: bool = False) -> dict[str, str]:
             s.add(("threads",), f"memory {idx} is shared")
         if mt.limits.is64:
             s.add(("memory64",), f"memory {idx} is 64-bit")
+        if mt.limits.page_size_log2 is not None:
+            s.add(("custom-page-sizes",), f"memory {idx} has {1 << mt.limits.page_size_log2}-byte pages")
     if nmem + len(m.memories) > 1:
         s.add(("multi-memory",), f"{nmem + len(m.memories)} memories")
     # tags
@@ -609,13 +634,18 @@ def detect_features(module, *, exhaustive: bool = False) -> dict[str, str]:
         if f:
             s.add(f, f"global {idx} of type {g.type.val}")
         s.const_expr(g.init, f"global {idx} initializer", nglob)
-    # exports
+    return global_types
+
+
+def _exports(s: "_Scan", m, global_types: list) -> None:
     for e in m.exports:
         if e.kind == ExternKind.GLOBAL and e.index < len(global_types) and global_types[e.index].mutable:
             s.add(("mutable-globals",), f"export {json.dumps(e.name)} of a mutable global")
         elif e.kind == ExternKind.TAG:
             s.add(("exceptions",), f"export {json.dumps(e.name)} of a tag")
-    # elems
+
+
+def _elems(s: "_Scan", m, nglob: int) -> None:
     for i, el in enumerate(m.elems):
         where = f"elem segment {i}"
         flags = el.flags if el.flags is not None else 0
@@ -633,7 +663,9 @@ def detect_features(module, *, exhaustive: bool = False) -> dict[str, str]:
         for item in el.init:
             if not isinstance(item, int):
                 s.const_expr(item, f"{where} item", nglob)
-    # data count, code, data
+
+
+def _code_and_data(s: "_Scan", m, nglob: int) -> None:
     if m.datacount is not None:
         s.add(("bulk-memory",), "data count section")
     nfimp = m.num_imported(ExternKind.FUNC)
@@ -647,7 +679,6 @@ def detect_features(module, *, exhaustive: bool = False) -> dict[str, str]:
             s.add(("multi-memory",), f"{where} targets memory {d.memory}")
         if d.offset is not None:
             s.const_expr(d.offset, f"{where} offset", nglob)
-    return {f: s.found[f] for f in sorted(s.found, key=_ORDER.__getitem__)}
 
 
 def module_features(module) -> list[str]:

@@ -45,18 +45,21 @@ format (the spec's "malformed" cases), raising :class:`DecodeError`.
 from __future__ import annotations
 
 import gc
-import operator
-import struct
-from dataclasses import dataclass, field
-from typing import Any, Iterable, Union
+from typing import Any, Iterable
 
-from .binary.leb import write_s, write_u
+from .binary.instr import DATA_INDEX_PREFIX, decode_body, may_use_data_index
+from .binary import sections as grammar
+from .binary.leb import read_u32, write_u
 from .binary.reader import (
-    CANONICAL_ORDER, PREAMBLE, SECTION_NAMES, Section, split_sections, split_sections_partial,
+    CANONICAL_ORDER, PREAMBLE, SECTION_IDS, SECTION_NAMES, Section, split_sections, split_sections_partial,
 )
+from .custom import KNOWN_CUSTOM, decode_custom
 from .errors import DecodeError, EditError, EncodeError
+from .items import (
+    DECODE_LOCK, ConstExpr, CustomSection, Data, Elem, Export, FuncBody, Global, Import, Table, Tag, same_items,
+)
 from .types import (
-    ABSTRACT_HEAP_CODES, FUNCREF, FuncType, GlobalType, MemoryType, RefType, SubType,
+    FuncType, GlobalType, MemoryType, SubType,
     TableType, TagType, ExternKind,
 )
 
@@ -65,314 +68,6 @@ __all__ = [
     "Import", "Export", "Global", "Table", "Elem", "Data", "Tag", "FuncBody", "ConstExpr", "CustomSection",
 ]
 
-_is = operator.is_
-
-
-# ---------------------------------------------------------------------------------------------
-# items
-# ---------------------------------------------------------------------------------------------
-
-@dataclass(frozen=True, slots=True)
-class ConstExpr:
-    """A constant expression: its encoding *including* the final ``end`` (0x0B).
-
-    >>> ConstExpr.i32(5).raw
-    b'A\\x05\\x0b'
-    """
-
-    raw: bytes
-    _cache: Any = field(default=None, init=False, repr=False, compare=False)
-
-    def __post_init__(self):
-        if not isinstance(self.raw, bytes):
-            object.__setattr__(self, "raw", bytes(self.raw))
-
-    @property
-    def instrs(self) -> list:
-        """The instructions, final ``end`` included (decoded on first access)."""
-        cached = self._cache
-        if cached is None:
-            from .binary.instr import decode_expr
-            instrs, pos = decode_expr(self.raw, 0, len(self.raw), 0)
-            if pos != len(self.raw):
-                raise DecodeError("unexpected content after constant expression end", pos)
-            cached = tuple(instrs)
-            object.__setattr__(self, "_cache", cached)
-        return list(cached)
-
-    @classmethod
-    def from_instrs(cls, instrs: Iterable) -> "ConstExpr":
-        """Encode ``instrs``; the final ``end`` is added when missing."""
-        from .binary.instr import Instr, encode_instrs
-        instrs = list(instrs)
-        if not instrs or instrs[-1].name != "end":
-            instrs.append(Instr.make("end"))
-        return cls(encode_instrs(instrs))
-
-    @classmethod
-    def i32(cls, value: int) -> "ConstExpr":
-        value &= 0xFFFFFFFF
-        if value >= 1 << 31:
-            value -= 1 << 32
-        return cls(b"\x41" + write_s(value) + b"\x0b")
-
-    @classmethod
-    def i64(cls, value: int) -> "ConstExpr":
-        value &= 0xFFFFFFFFFFFFFFFF
-        if value >= 1 << 63:
-            value -= 1 << 64
-        return cls(b"\x42" + write_s(value) + b"\x0b")
-
-    @classmethod
-    def f32(cls, value: float) -> "ConstExpr":
-        return cls(b"\x43" + struct.pack("<f", value) + b"\x0b")
-
-    @classmethod
-    def f64(cls, value: float) -> "ConstExpr":
-        return cls(b"\x44" + struct.pack("<d", value) + b"\x0b")
-
-    @classmethod
-    def global_get(cls, index: int) -> "ConstExpr":
-        return cls(b"\x23" + write_u(index) + b"\x0b")
-
-    @classmethod
-    def ref_func(cls, index: int) -> "ConstExpr":
-        return cls(b"\xd2" + write_u(index) + b"\x0b")
-
-    @classmethod
-    def ref_null(cls, heap: Union[str, int] = "func") -> "ConstExpr":
-        if isinstance(heap, str):
-            if heap not in ABSTRACT_HEAP_CODES:
-                raise EncodeError(f"unknown heap type {heap!r}")
-            ht = bytes((ABSTRACT_HEAP_CODES[heap],))
-        else:
-            ht = write_s(heap)
-        return cls(b"\xd0" + ht + b"\x0b")
-
-    @property
-    def int_value(self) -> int | None:
-        """The value of a lone ``i32.const``/``i64.const`` (signed), else None."""
-        raw = self.raw
-        if len(raw) >= 3 and raw[0] in (0x41, 0x42) and raw[-1] == 0x0B:
-            from .binary.leb import read_sN
-            try:
-                v, p = read_sN(raw, 1, len(raw), 32 if raw[0] == 0x41 else 64)
-            except DecodeError:
-                return None
-            if p == len(raw) - 1:
-                return v
-        return None
-
-    @property
-    def global_index(self) -> int | None:
-        """The index of a lone ``global.get``, else None."""
-        raw = self.raw
-        if len(raw) >= 3 and raw[0] == 0x23 and raw[-1] == 0x0B:
-            from .binary.leb import read_u32
-            try:
-                v, p = read_u32(raw, 1, len(raw))
-            except DecodeError:
-                return None
-            if p == len(raw) - 1:
-                return v
-        return None
-
-    def __repr__(self) -> str:
-        return f"ConstExpr({self.raw.hex(' ')})"
-
-
-@dataclass(frozen=True, slots=True)
-class Import:
-    """``(import "module" "name" desc)``; ``desc`` is a type index (func) or a TableType/MemoryType/GlobalType/TagType."""
-
-    module: str
-    name: str
-    kind: ExternKind
-    desc: Any
-
-
-@dataclass(frozen=True, slots=True)
-class Export:
-    name: str
-    kind: ExternKind
-    index: int
-
-
-@dataclass(frozen=True, slots=True)
-class Global:
-    type: GlobalType
-    init: ConstExpr
-
-
-@dataclass(frozen=True, slots=True)
-class Table:
-    """A defined table; ``init`` is the explicit init expression (the ``0x40 0x00`` form) or None."""
-
-    type: TableType
-    init: ConstExpr | None = None
-
-
-@dataclass(frozen=True, slots=True)
-class Tag:
-    type: TagType
-
-
-@dataclass(frozen=True, slots=True)
-class Elem:
-    """An element segment.
-
-    ``mode``: ``"active"`` (``table``, ``offset`` set), ``"passive"`` or ``"declarative"``.
-    ``init``: func indices (flags 0-3) or ConstExprs (flags 4-7). ``flags`` is the encoding
-    as written (0..7), None to pick the shortest; an encoding that cannot express the item
-    falls back to the shortest one that can.
-    """
-
-    mode: str
-    table: int = 0
-    offset: ConstExpr | None = None
-    elem_type: RefType = FUNCREF
-    init: tuple = ()
-    flags: int | None = None
-
-
-@dataclass(frozen=True, slots=True)
-class Data:
-    """A data segment: ``mode`` ``"active"`` (``memory``, ``offset``) or ``"passive"``; ``flags`` 0..2 or None."""
-
-    mode: str
-    memory: int = 0
-    offset: ConstExpr | None = None
-    init: bytes = b""
-    flags: int | None = None
-
-    def __repr__(self) -> str:
-        init = self.init if len(self.init) <= 32 else self.init[:32] + b"..."
-        return (f"Data(mode={self.mode!r}, memory={self.memory}, offset={self.offset!r}, "
-                f"init={init!r} ({len(self.init)} bytes), flags={self.flags})")
-
-
-@dataclass(frozen=True, slots=True)
-class CustomSection:
-    """A custom section: ``name`` and its ``data`` (the bytes after the name)."""
-
-    name: str
-    data: bytes
-
-    def __repr__(self) -> str:
-        return f"CustomSection({self.name!r}, {len(self.data)} bytes)"
-
-
-def _same(cur, orig) -> bool:
-    return len(cur) == len(orig) and all(map(_is, cur, orig))
-
-
-class FuncBody:
-    """A function body: locals and instructions, decoded on first access.
-
-    ``raw`` is the body without its size prefix (locals vector + expression);
-    ``offset`` the absolute offset of ``raw`` in the input (None for new bodies).
-    ``locals`` is a list of ``(count, ValType)``; ``instrs`` a list of ``Instr``
-    ending with ``end``. A body whose ``locals``/``instrs`` were never decoded,
-    or are element-wise identical to what was decoded, encodes as ``raw``.
-
-    >>> body = FuncBody.from_instrs([], [Instr.make("i32.const", 1), Instr.make("drop")])
-    >>> body.raw.hex()
-    '0041011a0b'
-    """
-
-    __slots__ = ("_raw", "offset", "_locals", "_instrs", "_orig_locals", "_orig_instrs")
-
-    def __init__(self, raw: bytes | None = None, offset: int | None = None):
-        self._raw = None if raw is None else bytes(raw)
-        self.offset = offset
-        self._locals = None
-        self._instrs = None
-        self._orig_locals = None
-        self._orig_instrs = None
-
-    @classmethod
-    def from_instrs(cls, locals: Iterable, instrs: Iterable) -> "FuncBody":
-        """A new body; the final function-level ``end`` is added when missing."""
-        body = cls()
-        body._locals = list(locals)
-        body._instrs = _with_final_end(list(instrs))
-        return body
-
-    def _decode(self) -> None:
-        if self._raw is None:
-            raise EncodeError("FuncBody has neither raw bytes nor instructions")
-        from .binary.instr import decode_body
-        self._set_decoded(*decode_body(self._raw, self.offset or 0))
-
-    def _set_decoded(self, locals_: list, instrs: list) -> None:
-        self._orig_locals = tuple(locals_)
-        self._orig_instrs = tuple(instrs)
-        if self._locals is None:
-            self._locals = locals_   # instr.LocalList: remembers its bytes
-        if self._instrs is None:
-            self._instrs = instrs
-
-    @property
-    def decoded(self) -> bool:
-        """True once locals/instrs were decoded (or given)."""
-        return self._instrs is not None
-
-    @property
-    def locals(self) -> list:
-        if self._locals is None:
-            self._decode()
-        return self._locals
-
-    @locals.setter
-    def locals(self, value: Iterable) -> None:
-        self._locals = value if isinstance(value, list) else list(value)
-
-    @property
-    def instrs(self) -> list:
-        if self._instrs is None:
-            self._decode()
-        return self._instrs
-
-    @instrs.setter
-    def instrs(self, value: Iterable) -> None:
-        self._instrs = value if isinstance(value, list) else list(value)
-
-    @property
-    def modified(self) -> bool:
-        """True when encoding would not reproduce ``raw`` verbatim."""
-        if self._raw is None:
-            return True
-        if self._instrs is not None and (self._orig_instrs is None or not _same(self._instrs, self._orig_instrs)):
-            return True
-        if self._locals is not None and (self._orig_locals is None or not _same(self._locals, self._orig_locals)):
-            return True
-        return False
-
-    @property
-    def raw(self) -> bytes:
-        """The encoded body (without size prefix): the input bytes when unchanged."""
-        if not self.modified:
-            return self._raw
-        from .binary.instr import encode_body
-        if self._orig_instrs is None and self._raw is not None:
-            self._decode()  # fill whichever of locals/instrs the caller did not set
-        return encode_body(self._locals, self._instrs)
-
-    def encode(self) -> bytes:
-        """``size:u32`` + body, as in the code section."""
-        raw = self.raw
-        return write_u(len(raw)) + raw
-
-    def __repr__(self) -> str:
-        where = f" at 0x{self.offset:x}" if self.offset is not None else ""
-        size = f"{len(self._raw)} bytes" if self._raw is not None else "new"
-        state = ", modified" if self._raw is not None and self.modified else ""
-        return f"<FuncBody {size}{where}{state}>"
-
-    def to_wat(self, module: "Module | None" = None, index: int | None = None, **options) -> str:
-        """This body as WebAssembly text (``wasmweld.text.body.func_to_wat``; ``module`` gives types and names)."""
-        from .text.body import func_to_wat
-        return func_to_wat(self, module, index, **options)
 
 
 def _span(out: list, start: int, end: int) -> None:
@@ -382,28 +77,6 @@ def _span(out: list, start: int, end: int) -> None:
         last[1] = end
     else:
         out.append([start, end])
-
-
-def _may_use_data_index(raw: bytes) -> bool:
-    """Cheap pre-check: could this body contain memory.init (0xFC 8) or data.drop (0xFC 9)?"""
-    return b"\xfc\x08" in raw or b"\xfc\x09" in raw or b"\xfc\x88" in raw or b"\xfc\x89" in raw
-
-
-_OPENERS = frozenset({"block", "loop", "if", "try", "try_table"})
-
-
-def _with_final_end(instrs: list) -> list:
-    depth = 0
-    for ins in instrs:
-        name = ins.name
-        if name in _OPENERS:
-            depth += 1
-        elif name == "end" or name == "delegate":
-            depth -= 1
-    if depth >= 0:
-        from .binary.instr import Instr
-        instrs.append(Instr.make("end"))
-    return instrs
 
 
 # ---------------------------------------------------------------------------------------------
@@ -429,7 +102,10 @@ def _list_property(sid: int, doc: str) -> property:
     def get(self: "Module") -> list:
         items = self._items.get(sid)
         if items is None:
-            items = self._decode_section(sid)
+            with DECODE_LOCK:
+                items = self._items.get(sid)
+                if items is None:
+                    items = self._decode_section(sid)
         return items
 
     def set_(self: "Module", value: Iterable) -> None:
@@ -497,14 +173,13 @@ class Module:
         return e.with_context(what)
 
     def _decode_section(self, sid: int) -> list:
-        from .binary import sections as _sec
         sec = self._known.get(sid)
         if sec is None:
             items: list = []
             self._items[sid] = items
             self._orig[sid] = ()
             return items
-        decoder = _sec.DECODERS[sid]
+        decoder = grammar.DECODERS[sid]
         try:
             items, starts = decoder(self._buf, sec.payload_offset, sec.end)
         except DecodeError as e:
@@ -526,12 +201,17 @@ class Module:
     def _get_scalar(self, sid: int) -> int | None:
         if sid in self._scalars:
             return self._scalars[sid]
-        from .binary import sections as _sec
+        with DECODE_LOCK:
+            if sid in self._scalars:
+                return self._scalars[sid]
+            return self._decode_scalar(sid)
+
+    def _decode_scalar(self, sid: int) -> int | None:
         sec = self._known.get(sid)
         value = None
         if sec is not None:
             try:
-                value = _sec.decode_index_section(self._buf, sec.payload_offset, sec.end)
+                value = grammar.decode_index_section(self._buf, sec.payload_offset, sec.end)
             except DecodeError as e:
                 raise self._wrap(e, f"{SECTION_NAMES[sid]} section", sec.end) from None
         self._scalars[sid] = value
@@ -570,8 +250,11 @@ class Module:
 
     def _materialise(self, rec: _CustomRec) -> CustomSection:
         if rec.cs is None:
-            sec = rec.section
-            rec.cs = rec.orig = CustomSection(sec.name, self._buf[sec.data_offset:sec.end])
+            with DECODE_LOCK:
+                if rec.cs is None:
+                    sec = rec.section
+                    rec.orig = CustomSection(sec.name, self._buf[sec.data_offset:sec.end])
+                    rec.cs = rec.orig
         return rec.cs
 
     @property
@@ -601,7 +284,6 @@ class Module:
         if after is None:
             anchor = CANONICAL_ORDER[-1]
         elif isinstance(after, str):
-            from .binary.reader import SECTION_IDS
             if after not in SECTION_IDS or after == "custom":
                 raise EditError(f"unknown section name {after!r}")
             anchor = SECTION_IDS[after]
@@ -612,17 +294,29 @@ class Module:
         self._customs.append(_CustomRec(cs, anchor, None))
         return cs
 
-    def remove_custom(self, which: str | CustomSection) -> int:
-        """Remove custom sections by name (all of them) or one by identity; returns how many."""
+    def remove_custom(self, which: "str | CustomSection | Iterable[str | CustomSection]") -> int:
+        """Remove custom sections by name (all of them), one by identity, or many at once (an iterable of
+        names and/or sections); returns how many. One pass over the sections whatever the number removed.
+        """
+        if isinstance(which, (str, CustomSection)):
+            which = (which,)
+        names = set()
+        ids = set()
+        for w in which:
+            if isinstance(w, CustomSection):
+                ids.add(id(w))
+            else:
+                names.add(w)
         before = len(self._customs)
-        if isinstance(which, CustomSection):
-            self._customs = [r for r in self._customs if r.cs is not which]
-        else:
-            self._customs = [r for r in self._customs
-                             if (r.cs.name if r.cs is not None else r.section.name) != which]
-        for key in [k for k in self._views if not any(id(r) == k for r in self._customs)]:
-            del self._views[key]
-        return before - len(self._customs)
+        keep = [r for r in self._customs
+                if not ((r.cs.name if r.cs is not None else r.section.name) in names
+                        or (r.cs is not None and id(r.cs) in ids))]
+        self._customs = keep
+        if self._views:
+            alive = {id(r) for r in keep}
+            for key in [k for k in self._views if k not in alive]:
+                del self._views[key]
+        return before - len(keep)
 
     def set_custom(self, name: str, data: bytes) -> CustomSection:
         """Replace the data of the first custom section ``name`` in place, or add it at the end."""
@@ -636,6 +330,10 @@ class Module:
         return self.add_custom(cs)
 
     def _custom_view(self, name: str):
+        with DECODE_LOCK:
+            return self._custom_view_locked(name)
+
+    def _custom_view_locked(self, name: str):
         for r in self._customs:
             if (r.cs.name if r.cs is not None else r.section.name) == name:
                 key = id(r)
@@ -643,7 +341,7 @@ class Module:
                     return self._views[key]
                 cs = self._materialise(r)
                 base = r.section.data_offset if (r.section is not None and cs is r.orig) else 0
-                view = _decode_custom(name, cs.data, base)
+                view = decode_custom(name, cs.data, base)
                 self._views[key] = view
                 return view
         return None
@@ -693,6 +391,19 @@ class Module:
     def data(self) -> bytes:
         """The input bytes this module was parsed from (b"" for a new module)."""
         return self._buf
+
+    @property
+    def compact_import_groups(self) -> list[tuple[int, int, int]]:
+        """``(first import index, count, form)`` of each compact-imports group in the import section as read
+        (form 0x7F: names with their own types, 0x7E: one type for all names); empty for the plain encoding.
+
+        ``m.imports`` is always the flat list; ``encode()`` writes a group whose imports are unchanged back
+        as it was, and the others in the plain form.
+        """
+        self.imports  # noqa: B018  (decodes the section)
+        entries = getattr(self._starts.get(2), "entries", None) or ()
+        return [(first, count, form) for i, (first, count, _s, _e, form) in enumerate(entries)
+                if form and first == i]
 
     # -- index spaces -------------------------------------------------------------------------
 
@@ -798,7 +509,8 @@ class Module:
         if paused:
             gc.disable()
         try:
-            return self._decode_all(_complete)
+            with DECODE_LOCK:
+                return self._decode_all(_complete)
         finally:
             if paused:
                 gc.enable()
@@ -821,11 +533,11 @@ class Module:
         self._check_datacount()
         for rec in self._customs:
             name = rec.section.name if rec.section is not None else rec.cs.name
-            if name in _KNOWN_CUSTOM and id(rec) not in self._views:
+            if name in KNOWN_CUSTOM and id(rec) not in self._views:
                 cs = self._materialise(rec)
                 base = rec.section.data_offset if rec.section is not None else 0
                 try:
-                    self._views[id(rec)] = _decode_custom(name, cs.data, base)
+                    self._views[id(rec)] = decode_custom(name, cs.data, base)
                 except DecodeError as e:
                     self.warnings.append(f"custom section {name!r} kept raw: {e}")
         return self
@@ -835,7 +547,6 @@ class Module:
         sec = self._known.get(sid)
         if sec is None:
             return 0
-        from .binary.leb import read_u32
         try:
             return read_u32(self._buf, sec.payload_offset, sec.end)[0]
         except DecodeError:
@@ -881,10 +592,9 @@ class Module:
                               sec.offset, f"data count {dc}, {len(self.datas)} data segments")
 
     def _decode_bodies(self) -> None:
-        from .binary.instr import decode_body
         buf = self._buf
         sec = self._known[10]
-        need_datacount = self.datacount is None and buf.find(b"\xfc", sec.payload_offset, sec.end) >= 0
+        need_datacount = self.datacount is None and buf.find(DATA_INDEX_PREFIX, sec.payload_offset, sec.end) >= 0
         for i, body in enumerate(self.code):
             if body._orig_instrs is not None or body._raw is None:
                 continue
@@ -895,7 +605,7 @@ class Module:
             except RecursionError:
                 raise DecodeError("nesting too deep", body.offset, f"code body {i}") from None
             body._set_decoded(locals_, instrs)
-            if need_datacount and _may_use_data_index(body._raw):
+            if need_datacount and may_use_data_index(body._raw):
                 for ins in instrs:
                     op = ins.op
                     if op.prefix == 0xFC and (op.code == 8 or op.code == 9):
@@ -932,15 +642,14 @@ class Module:
             return
         items = self._items.get(sid)
         orig = self._orig.get(sid)
-        if items is None or (orig is not None and _same(items, orig)
+        if items is None or (orig is not None and same_items(items, orig)
                              and (sid != 10 or not any(b.modified for b in items))):
             if sec is not None:
                 _span(out, sec.offset, sec.end)
             return
         if not items:
             return
-        from .binary import sections as _sec
-        payload = _sec.encode_items(sid, items, orig or (), self._starts.get(sid), self._buf)
+        payload = grammar.encode_items(sid, items, orig or (), self._starts.get(sid), self._buf)
         out.append(bytes((sid,)))
         out.append(write_u(len(payload)))
         out.append(payload)
@@ -952,7 +661,7 @@ class Module:
         if items is None:
             return False
         orig = self._orig.get(sid)
-        return orig is None or not _same(items, orig)
+        return orig is None or not same_items(items, orig)
 
     def _check_counts(self) -> None:
         """Refuse to write a module whose edits broke the function/code or data count pairing."""
@@ -1031,33 +740,6 @@ class Module:
     def _repr_html_(self) -> str:
         from .text import repr_html
         return repr_html(self)
-
-
-_KNOWN_CUSTOM = ("name", "producers", "target_features", "dylink.0", "dylink")
-
-
-def _decode_custom(name: str, data, base: int):
-    if name == "name":
-        from .custom.name import NameSection
-        return NameSection.decode(data, base)
-    if name == "producers":
-        from .custom.producers import Producers
-        return Producers.decode(data, base)
-    if name == "target_features":
-        from .custom.target_features import TargetFeatures
-        return TargetFeatures.decode(data, base)
-    if name == "dylink.0" or name == "dylink":
-        try:
-            from .custom.dylink import Dylink
-        except ImportError:  # the dylink decoder is optional
-            return None
-        try:
-            return Dylink.decode(data, base, legacy=(name == "dylink"))
-        except DecodeError:
-            raise
-        except Exception as e:  # a gap in the dylink decoder must not escape as a non-WasmError
-            raise DecodeError(f"malformed {name} section ({type(e).__name__}: {e})", base) from None
-    return None
 
 
 def parse(data, *, lazy: bool = True) -> Module:

@@ -165,7 +165,10 @@ class Limits:
     """Limits of a memory or table.
 
     ``flags`` is the limits byte as read (bit 0: has max, bit 1: shared,
-    bit 2: 64-bit index); ``None`` derives it from the other fields.
+    bit 2: 64-bit index, bit 3: custom page size); ``None`` derives it from the
+    other fields. ``page_size_log2`` is a memory's custom page size (the
+    custom-page-sizes proposal: ``(memory 1 (pagesize 1))`` has 0), None for
+    the default 64 KiB pages.
     """
 
     min: int
@@ -173,6 +176,7 @@ class Limits:
     shared: bool = False
     is64: bool = False
     flags: int | None = field(default=None, compare=False)
+    page_size_log2: int | None = None
 
 
 @dataclass(frozen=True, slots=True)

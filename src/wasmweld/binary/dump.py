@@ -52,18 +52,23 @@ are shared with :mod:`wasmweld.features`.
 
 from __future__ import annotations
 
-import json
-import re
-import struct
 from collections.abc import Iterator
 from typing import NamedTuple
 
+from ..custom.dylink import Dylink
+from ..custom.name import NameSection
+from ..custom.producers import Producers
+from ..custom.target_features import TargetFeatures
 from ..errors import DecodeError
 from . import typecodec as tc
-from .instr import IMM_READERS, Catch, read_opcode
-from .leb import read_u32, read_u64
-from .opcodes import BLOCK_OPS, SINGLE, OpInfo
-from .reader import MAGIC, ORDER_RANK, SECTION_NAMES, VERSION, decode_name
+from .leb import read_u32
+from .opcodes import BLOCK_OPS, BY_NAME
+from .sections import ITEM_READERS, read_data, read_elem, read_import_entry
+from .instrtext import (
+    ascii_text, import_desc_text, instr_text, limits_text, quoted, read_instr, subtype_text,
+    valtype_text, heap_text,
+)
+from .reader import MAGIC, SECTION_NAMES, VERSION, decode_name, iter_sections, split_sections_partial
 
 __all__ = [
     "DumpLine", "dump", "format_lines", "read_instr", "instr_text", "valtype_text", "heap_text",
@@ -88,239 +93,46 @@ class DumpLine(NamedTuple):
     meaning: str
 
 
-# ====================================================================== one instruction
+_NAME_SUBSECTIONS = {0: "module", 1: "function", 2: "local", 3: "label", 4: "type", 5: "table", 6: "memory",
+                     7: "global", 8: "elem", 9: "data", 10: "field", 11: "tag"}
 
-class MemArg(NamedTuple):
-    align: int
-    offset: int
-    memory: int
-    explicit: bool   # bit 6 of the flags was set (the memory index was written)
-
-
-def _r_memarg(d, p, end, base):
-    """A memarg, as :data:`~wasmweld.binary.instr.IMM_READERS` reads it plus the ``explicit`` bit."""
-    flags, q = read_u32(d, p, end, base)
-    if flags >= 0x80:
-        raise DecodeError(f"malformed memop flags 0x{flags:x}", base + p)
-    mem = 0
-    explicit = bool(flags & 0x40)
-    if explicit:
-        flags &= ~0x40
-        mem, q = read_u32(d, q, end, base)
-    off, q = read_u64(d, q, end, base)
-    return MemArg(flags, off, mem, explicit), q
+#: indentation stops growing at this block depth (a 100,000-deep nest must not make 100,000-space lines)
+MAX_INDENT = 32
+#: the walker hands its lines on at least every this many lines
+FLUSH_LINES = 4096
+_INDENTS = ["  " * i for i in range(MAX_INDENT + 1)]
 
 
-#: the library's immediate readers (``zero`` kept as None), memargs with their ``explicit`` bit
-_READERS = {**IMM_READERS, "memarg": _r_memarg}
-_OP_READERS: dict = {}
+def _indent(depth: int) -> str:
+    """Two spaces per block level, capped at MAX_INDENT levels (deeper: ``[depth N] `` after the cap)."""
+    if depth <= MAX_INDENT:
+        return _INDENTS[depth]
+    return f"{_INDENTS[MAX_INDENT]}[depth {depth}] "
 
 
-def read_instr(data, pos: int, end: int) -> tuple[OpInfo, tuple, int]:
-    """Read the instruction at ``data[pos]`` (absolute positions, bounded by ``end``).
-
-    Returns ``(op, args, new_pos)``; ``args`` has one value per immediate kind
-    of ``op.imm`` (``None`` for ``zero``), memargs as :class:`MemArg` with an
-    ``explicit`` flag. Raises DecodeError for an illegal opcode or a bad immediate.
-    """
-    op = SINGLE[data[pos]] if pos < end else None
-    if op is None:      # a prefixed, illegal or missing opcode
-        op, p = read_opcode(data, pos, end)
-    else:
-        p = pos + 1
-    readers = _OP_READERS.get(op)
-    if readers is None:
-        readers = _OP_READERS[op] = tuple(_READERS[k] for k in op.imm)
-    if not readers:
-        return op, (), p
-    args = []
-    for r in readers:
-        v, p = r(data, p, end, 0)
-        args.append(v)
-    return op, tuple(args), p
+_FUNC_REF_OPS = frozenset(BY_NAME[n] for n in ("call", "return_call", "ref.func"))
 
 
-# ====================================================================== text forms
-
-def heap_text(heap) -> str:
-    return heap if isinstance(heap, str) else str(heap)
-
-
-def valtype_text(t) -> str:
-    """``i32``, ``funcref``, ``(ref null 3)``, ``(ref any)`` ..."""
-    return str(t)
-
-
-def _ref_text(nullable: bool, heap) -> str:
-    return f"(ref {'null ' if nullable else ''}{heap_text(heap)})"
-
-
-def _f32_text(bits: int) -> str:
-    sign = "-" if bits >> 31 else ""
-    exp = (bits >> 23) & 0xFF
-    frac = bits & 0x7FFFFF
-    if exp == 0xFF:
-        if frac == 0:
-            return sign + "inf"
-        return sign + ("nan" if frac == 0x400000 else f"nan:0x{frac:x}")
-    v = struct.unpack("<f", struct.pack("<I", bits))[0]
-    for prec in range(1, 10):
-        s = f"{v:.{prec}g}"
-        try:
-            if struct.unpack("<I", struct.pack("<f", float(s)))[0] == bits:
-                return s
-        except OverflowError:  # rounded past the largest finite f32
-            continue
-    return repr(v)  # pragma: no cover
+def _function_names(data: bytes) -> dict[int, str]:
+    """The function names of the first ``name`` custom section ({} when absent or undecodable)."""
+    try:
+        sections, _error = split_sections_partial(data)
+    except DecodeError:        # a bad preamble: the walk reports it
+        return {}
+    for sec in sections:
+        if sec.id == 0 and sec.name == "name":
+            try:
+                return dict(NameSection.decode(data[sec.data_offset:sec.end], sec.data_offset).funcs)
+            except DecodeError:
+                return {}
+    return {}
 
 
-def _f64_text(bits: int) -> str:
-    sign = "-" if bits >> 63 else ""
-    exp = (bits >> 52) & 0x7FF
-    frac = bits & ((1 << 52) - 1)
-    if exp == 0x7FF:
-        if frac == 0:
-            return sign + "inf"
-        return sign + ("nan" if frac == 1 << 51 else f"nan:0x{frac:x}")
-    return repr(struct.unpack("<d", struct.pack("<Q", bits))[0])
-
-
-def _natural_align(name: str) -> int:
-    """log2 of the natural alignment of a memory instruction, from its name."""
-    if re.search(r"\d+x\d+", name):  # v128.load8x8_s and friends read 64 bits
-        return 3
-    m = re.search(r"(?:load|store|rmw|wait)(\d+)", name)
-    if m:
-        return {8: 0, 16: 1, 32: 2, 64: 3}[int(m.group(1))]
-    if name.endswith("notify"):
-        return 2
-    ty = name.split(".", 1)[0]
-    return {"i32": 2, "f32": 2, "i64": 3, "f64": 3, "v128": 4}.get(ty, 0)
-
-
-_ALIGN_CACHE: dict[str, int] = {}
-
-
-def _memarg_text(name: str, m: MemArg) -> str:
-    parts = []
-    if m.memory or m.explicit:
-        parts.append(str(m.memory))
-    if m.offset:
-        parts.append(f"offset={m.offset}")
-    nat = _ALIGN_CACHE.get(name)
-    if nat is None:
-        nat = _ALIGN_CACHE[name] = _natural_align(name)
-    if m.align != nat:
-        parts.append(f"align={1 << m.align}")
-    return " ".join(parts)
-
-
-def _blocktype_text(bt) -> str:
-    if bt is None:
-        return ""
-    if isinstance(bt, int):
-        return f"(type {bt})"
-    return f"(result {valtype_text(bt)})"
-
-
-def _catch_text(c: Catch) -> str:
-    if c.tag is None:
-        return f"({c.kind} {c.label})"
-    return f"({c.kind} {c.tag} {c.label})"
-
-
-def instr_text(op: OpInfo, args: tuple) -> str:
-    """The text form of an instruction read by :func:`read_instr` (``i32.load offset=8``, ``block (result i32)``)."""
-    name = op.name
-    if not args:
+def _printable(name: str) -> str:
+    """A name as one line of text: control characters as ``\\xNN``."""
+    if name.isprintable():
         return name
-    imm = op.imm
-    if name in ("ref.test", "ref.cast", "ref.test_null", "ref.cast_null"):
-        return f"{name[:8]} {_ref_text(name.endswith('_null'), args[0])}"
-    if name in ("br_on_cast", "br_on_cast_fail"):
-        flags, label, h1, h2 = args
-        return f"{name} {label} {_ref_text(bool(flags & 1), h1)} {_ref_text(bool(flags & 2), h2)}"
-    if name == "select_t":
-        return "select " + " ".join(f"(result {valtype_text(t)})" for t in args[0]) if args[0] else "select (result)"
-    if name in ("call_indirect", "return_call_indirect"):
-        t, table = args
-        return f"{name} {table} (type {t})" if table else f"{name} (type {t})"
-    parts = [name]
-    for kind, v in zip(imm, args):
-        if kind == "zero":
-            continue
-        if kind == "memarg":
-            s = _memarg_text(name, v)
-            if s:
-                parts.append(s)
-        elif kind == "blocktype":
-            s = _blocktype_text(v)
-            if s:
-                parts.append(s)
-        elif kind == "labels":
-            parts.extend(map(str, v))
-        elif kind == "f32":
-            parts.append(_f32_text(v))
-        elif kind == "f64":
-            parts.append(_f64_text(v))
-        elif kind == "v128":
-            lanes = struct.unpack("<4I", v)
-            parts.append("i32x4 " + " ".join(f"0x{x:08x}" for x in lanes))
-        elif kind == "lanes16":
-            parts.append(" ".join(map(str, v)))
-        elif kind == "heaptype":
-            parts.append(heap_text(v))
-        elif kind == "valtypes":
-            parts.append(" ".join(map(valtype_text, v)))
-        elif kind == "catches":
-            parts.extend(map(_catch_text, v))
-        else:
-            parts.append(str(v))
-    return " ".join(parts)
-
-
-# ====================================================================== small text helpers
-
-def _q(s: str) -> str:
-    """A name as a quoted string with escapes (ASCII only, stable)."""
-    return json.dumps(s, ensure_ascii=True)
-
-
-def _limits_text(lim) -> str:
-    parts = ["i64" if lim.is64 else "i32", f"min {lim.min}"]
-    if lim.max is not None:
-        parts.append(f"max {lim.max}")
-    if lim.shared:
-        parts.append("shared")
-    return " ".join(parts)
-
-
-def _subtype_text(st) -> str:
-    comp = st.comp
-    from ..types import ArrayType, FuncType, StructType
-    if isinstance(comp, FuncType):
-        body = f"func {comp}"
-    elif isinstance(comp, StructType):
-        fields = " ".join(f"(field {_field_text(f)})" for f in comp.fields)
-        body = f"struct {fields}".rstrip()
-    elif isinstance(comp, ArrayType):
-        body = f"array {_field_text(comp.field)}"
-    else:  # pragma: no cover
-        body = repr(comp)
-    if st.form in ("sub", "sub_final"):
-        head = "sub final" if st.final else "sub"
-        supers = "".join(f" {s}" for s in st.supers)
-        return f"{head}{supers} ({body})"
-    return body
-
-
-def _field_text(f) -> str:
-    t = str(f.storage)
-    return f"(mut {t})" if f.mutable else t
-
-
-def _ascii(b: bytes) -> str:
-    return "".join(chr(c) if 0x20 <= c < 0x7F else "." for c in b)
+    return "".join(c if c.isprintable() else f"\\x{ord(c):02x}" for c in name)
 
 
 def _plural(n: int, word: str, many: str | None = None) -> str:
@@ -347,6 +159,13 @@ class _Walker:
         self.datacount: int | None = None
         self.saw_code = False
         self.saw_data = False
+        #: function names from the name section (read ahead: it follows the code), for ``<name>`` labels
+        self.func_names: dict[int, str] = _function_names(data)
+
+    def func_label(self, index: int) -> str:
+        """`` <name>`` of function ``index`` (wasm-objdump style), or "" when it has no name."""
+        name = self.func_names.get(index)
+        return "" if name is None else f" <{_printable(name)}>"
 
     # -- emitting ---------------------------------------------------------------------------
     def line(self, start: int, end: int, meaning: str) -> None:
@@ -367,7 +186,7 @@ class _Walker:
         pos = start
         for r in range(head):
             q = min(pos + ROW, end)
-            self.out.append(DumpLine(pos, d[pos:q], _ascii(d[pos:q])))
+            self.out.append(DumpLine(pos, d[pos:q], ascii_text(d[pos:q])))
             pos = q
             if r % 4096 == 4095:
                 yield
@@ -377,7 +196,7 @@ class _Walker:
             pos = skip_end
             while pos < end:
                 q = min(pos + ROW, end)
-                self.out.append(DumpLine(pos, d[pos:q], _ascii(d[pos:q])))
+                self.out.append(DumpLine(pos, d[pos:q], ascii_text(d[pos:q])))
                 pos = q
 
     @staticmethod
@@ -402,11 +221,23 @@ class _Walker:
     # -- expressions ----------------------------------------------------------------------------
     def expr(self, p: int, end: int, indent: int, where: str | None = None) -> int:
         """Instruction lines up to the ``end`` that closes the expression; returns the position after it."""
+        gen = self.expr_lines(p, end, indent, where)
+        try:
+            while True:
+                next(gen)
+        except StopIteration as stop:
+            return stop.value
+
+    def expr_lines(self, p: int, end: int, indent: int, where: str | None = None):
+        """Generator form of :meth:`expr` (``p = yield from ...``): pauses every ``FLUSH_LINES`` lines
+        so :func:`dump` hands them on and a huge body never sits in memory as a whole.
+        Indentation stops growing at ``MAX_INDENT`` levels; deeper lines show their depth."""
         d = self.d
         out = self.out
         depth = 0
         pad = "  " * indent
         datacount_needed = self.datacount is None and where is not None
+        fnames = self.func_names
         while True:
             if p >= end:
                 raise DecodeError("END opcode expected", end)
@@ -419,15 +250,20 @@ class _Walker:
                     out.append(DumpLine(p, d[p:q], pad + "end"))
                     return q
                 depth -= 1
-                out.append(DumpLine(p, d[p:q], pad + "  " * depth + instr_text(op, args)))
+                out.append(DumpLine(p, d[p:q], pad + _indent(depth) + instr_text(op, args)))
             elif name in ("else", "catch", "catch_all"):
-                out.append(DumpLine(p, d[p:q], pad + "  " * max(depth - 1, 0) + instr_text(op, args)))
+                out.append(DumpLine(p, d[p:q], pad + _indent(max(depth - 1, 0)) + instr_text(op, args)))
             else:
                 if datacount_needed and op.prefix == 0xFC and op.code in (8, 9):
                     raise DecodeError("data count section required", p, f"{where} ({name})")
-                out.append(DumpLine(p, d[p:q], pad + "  " * depth + instr_text(op, args)))
+                text = instr_text(op, args)
+                if op in _FUNC_REF_OPS and fnames:
+                    text += self.func_label(args[0])
+                out.append(DumpLine(p, d[p:q], pad + _indent(depth) + text))
                 if op in BLOCK_OPS:
                     depth += 1
+            if len(out) >= FLUSH_LINES:
+                yield
             p = q
 
     def const_expr(self, p: int, end: int) -> int:
@@ -447,41 +283,23 @@ class _Walker:
         if d[4:8] != VERSION:
             raise DecodeError("unknown binary version", 4)
         self.line(4, 8, "version 1")
-        pos = 8
-        last_rank = -1
-        seen: set[int] = set()
-        while pos < total:
+        sections = iter_sections(d, 8, names=False)
+        while True:
             yield
-            start = pos
-            sid = d[pos]
-            if sid not in SECTION_NAMES:
-                raise DecodeError("malformed section id", pos, f"section header (id {sid})")
+            sec = next(sections, None)      # the one section-header reader (binary/reader.py)
+            if sec is None:
+                break
+            sid, start, p, end = sec.id, sec.offset, sec.payload_offset, sec.end
             kind = SECTION_NAMES[sid]
-            try:
-                size, p = read_u32(d, pos + 1, total)
-            except DecodeError as e:
-                raise e.with_context(f"{kind} section size") from None
-            end = p + size
-            if end > total:
-                raise DecodeError("length out of bounds", p, f"{kind} section size ({size} bytes, {total - p} left)")
-            if sid != 0:
-                rank = ORDER_RANK[sid]
-                if sid in seen:
-                    raise DecodeError("unexpected content after last section", start, f"{kind} section (duplicate)")
-                if rank < last_rank:
-                    raise DecodeError("unexpected content after last section", start, f"{kind} section (out of order)")
-                seen.add(sid)
-                last_rank = rank
             if sid == 0:
-                self.line(start, p, f"custom section, size {size}")
+                self.line(start, p, f"custom section, size {end - p}")
                 r = self.custom(p, end)
             else:
                 self.precheck(sid, start, p, end)
-                self.line(start, p, f"{kind} section, size {size}")
+                self.line(start, p, f"{kind} section, size {end - p}")
                 r = getattr(self, f"sec_{kind}")(p, end)
             if r is not None:
                 yield from r
-            pos = end
         # cross-section checks the streaming walk could not make yet
         if not self.saw_code and self.nfuncs_declared:
             raise DecodeError("function and code section have inconsistent lengths", total,
@@ -509,12 +327,12 @@ class _Walker:
                     p = q
                     for _ in range(k):
                         st, q = tc.decode_subtype(d, p, end, 0)
-                        self.line(p, q, f"  [type {self.ntypes}] {_subtype_text(st)}")
+                        self.line(p, q, f"  [type {self.ntypes}] {subtype_text(st)}")
                         self.ntypes += 1
                         p = q
                 else:
                     st, q = tc.decode_subtype(d, p, end, 0)
-                    self.line(p, q, f"[type {self.ntypes}] {_subtype_text(st)}")
+                    self.line(p, q, f"[type {self.ntypes}] {subtype_text(st)}")
                     self.ntypes += 1
                     p = q
             except DecodeError as e:
@@ -522,40 +340,23 @@ class _Walker:
         self.finish(p, end, "type")
 
     def sec_import(self, p: int, end: int) -> None:
-        d = self.d
         n, p = self.count(p, end, "import")
         for i in range(n):
+            start = p
             try:
-                start = p
-                module, p = self.name(p, end)
-                name, p = self.name(p, end)
-                if p >= end:
-                    raise DecodeError("unexpected end", p)
-                k = d[p]
-                if k > 4:
-                    raise DecodeError("malformed import kind", p, f"kind byte 0x{k:02x}")
-                kind = _KINDS[k]
-                idx = self.imported[kind]
-                p += 1
-                if k == 0:
-                    t, p = read_u32(d, p, end)
-                    desc = f"type {t}"
-                elif k == 1:
-                    tt, p = tc.decode_tabletype(d, p, end, 0)
-                    desc = f"{valtype_text(tt.elem)} {_limits_text(tt.limits)}"
-                elif k == 2:
-                    mt, p = tc.decode_memorytype(d, p, end, 0)
-                    desc = _limits_text(mt.limits)
-                elif k == 3:
-                    gt, p = tc.decode_globaltype(d, p, end, 0)
-                    desc = f"(mut {valtype_text(gt.val)})" if gt.mutable else valtype_text(gt.val)
-                else:
-                    tg, p = tc.decode_tagtype(d, p, end, 0)
-                    desc = f"type {tg.type_idx}"
-                self.imported[kind] = idx + 1
-                self.line(start, p, f"import [{kind} {idx}] {_q(module)} {_q(name)}: {kind} {desc}")
+                form, got, p = read_import_entry(self.d, p, end)
             except DecodeError as e:
                 raise e.with_context(f"import {i}") from None
+            if form:
+                first = got[0][1] if got else p
+                self.line(start, first, f"{quoted(got[0][0].module) if got else 'empty'} group of "
+                                        f"{_plural(len(got), 'import')} (compact form 0x{form:02x})")
+            for imp, s, e in got:
+                kind = _KINDS[int(imp.kind)]
+                idx = self.imported[kind]
+                self.imported[kind] = idx + 1
+                line = f"import [{kind} {idx}] {quoted(imp.module)} {quoted(imp.name)}: {kind} {import_desc_text(imp)}"
+                self.line(s if form else start, e, ("  " + line) if form else line)
         self.ntables = self.imported["table"]
         self.nmemories = self.imported["memory"]
         self.nglobals = self.imported["global"]
@@ -572,83 +373,61 @@ class _Walker:
         self.nfuncs_declared = n
         self.finish(p, end, "func")
 
-    def sec_table(self, p: int, end: int) -> None:
-        d = self.d
-        n, p = self.count(p, end, "table")
+    def items(self, p: int, end: int, sid: int, what: str, label: str, show) -> None:
+        """A section of one item after another, each read by ``sections.ITEM_READERS[sid]`` (the decoder's
+        own grammar) and shown by ``show(start, item, item_end)``."""
+        read = ITEM_READERS[sid]
+        n, p = self.count(p, end, what)
         for i in range(n):
             try:
-                idx = self.ntables
-                if p < end and d[p] == 0x40:
-                    if p + 1 >= end:
-                        raise DecodeError("unexpected end", p + 1)
-                    if d[p + 1] != 0x00:
-                        raise DecodeError("malformed table", p + 1, "reserved byte after 0x40")
-                    tt, q = tc.decode_tabletype(d, p + 2, end, 0)
-                    self.line(p, q, f"[table {idx}] {valtype_text(tt.elem)} {_limits_text(tt.limits)}, init:")
-                    p = self.const_expr(q, end)
-                else:
-                    tt, q = tc.decode_tabletype(d, p, end, 0)
-                    self.line(p, q, f"[table {idx}] {valtype_text(tt.elem)} {_limits_text(tt.limits)}")
-                    p = q
-                self.ntables += 1
+                item, q = read(self.d, p, end)
+                show(p, item, q)
             except DecodeError as e:
-                raise e.with_context(f"table {i}") from None
-        self.finish(p, end, "table")
+                raise e.with_context(f"{label} {i}") from None
+            p = q
+        self.finish(p, end, what)
+
+    def with_init(self, start: int, init, q: int, text: str) -> None:
+        """An item ending in a constant expression: its head line, then the expression's instructions."""
+        at = q - len(init.raw)
+        self.line(start, at, text)
+        self.const_expr(at, q)
+
+    def sec_table(self, p: int, end: int) -> None:
+        def show(start, t, q):
+            idx = self.ntables
+            self.ntables += 1
+            text = f"[table {idx}] {valtype_text(t.type.elem)} {limits_text(t.type.limits)}"
+            if t.init is None:
+                self.line(start, q, text)
+            else:
+                self.with_init(start, t.init, q, text + ", init:")
+        self.items(p, end, 4, "table", "table", show)
 
     def sec_memory(self, p: int, end: int) -> None:
-        n, p = self.count(p, end, "memory")
-        for i in range(n):
-            try:
-                mt, q = tc.decode_memorytype(self.d, p, end, 0)
-            except DecodeError as e:
-                raise e.with_context(f"memory {i}") from None
-            self.line(p, q, f"[memory {self.nmemories}] {_limits_text(mt.limits)}")
+        def show(start, mt, q):
+            self.line(start, q, f"[memory {self.nmemories}] {limits_text(mt.limits)}")
             self.nmemories += 1
-            p = q
-        self.finish(p, end, "memory")
+        self.items(p, end, 5, "memory", "memory", show)
 
     def sec_tag(self, p: int, end: int) -> None:
-        n, p = self.count(p, end, "tag")
-        for i in range(n):
-            try:
-                tg, q = tc.decode_tagtype(self.d, p, end, 0)
-            except DecodeError as e:
-                raise e.with_context(f"tag {i}") from None
-            self.line(p, q, f"[tag {self.ntags}] type {tg.type_idx}")
+        def show(start, tag, q):
+            self.line(start, q, f"[tag {self.ntags}] type {tag.type.type_idx}")
             self.ntags += 1
-            p = q
-        self.finish(p, end, "tag")
+        self.items(p, end, 13, "tag", "tag", show)
 
     def sec_global(self, p: int, end: int) -> None:
-        n, p = self.count(p, end, "global")
-        for i in range(n):
-            try:
-                gt, q = tc.decode_globaltype(self.d, p, end, 0)
-                t = f"(mut {valtype_text(gt.val)})" if gt.mutable else valtype_text(gt.val)
-                self.line(p, q, f"[global {self.nglobals}] {t}")
-                p = self.const_expr(q, end)
-            except DecodeError as e:
-                raise e.with_context(f"global {i}") from None
+        def show(start, g, q):
+            gt = g.type
+            t = f"(mut {valtype_text(gt.val)})" if gt.mutable else valtype_text(gt.val)
+            self.with_init(start, g.init, q, f"[global {self.nglobals}] {t}")
             self.nglobals += 1
-        self.finish(p, end, "global")
+        self.items(p, end, 6, "global", "global", show)
 
     def sec_export(self, p: int, end: int) -> None:
-        d = self.d
-        n, p = self.count(p, end, "export")
-        for i in range(n):
-            try:
-                start = p
-                name, p = self.name(p, end)
-                if p >= end:
-                    raise DecodeError("unexpected end", p)
-                k = d[p]
-                if k > 4:
-                    raise DecodeError("malformed export kind", p, f"kind byte 0x{k:02x}")
-                idx, p = read_u32(d, p + 1, end)
-            except DecodeError as e:
-                raise e.with_context(f"export {i}") from None
-            self.line(start, p, f"export {_q(name)}: {_KINDS[k]} {idx}")
-        self.finish(p, end, "export")
+        def show(start, e, q):
+            self.line(start, q, f"export {quoted(e.name)}: {_KINDS[int(e.kind)]} {e.index}")
+        self.items(p, end, 7, "export", "export", show)
 
     def sec_start(self, p: int, end: int) -> None:
         v, q = self.u32(p, end)
@@ -661,68 +440,81 @@ class _Walker:
         self.datacount = v
         self.finish(q, end, "datacount")
 
-    def sec_elem(self, p: int, end: int) -> None:
-        d = self.d
-        n, p = self.count(p, end, "elem")
+    def segments(self, p: int, end: int, what: str, label: str, read, show):
+        """Element or data segments, each read by the decoder's own ``read_elem`` / ``read_data`` with its
+        field spans, then shown by ``show(i, spans)`` (a generator); what was read before a problem is
+        shown before the error."""
+        n, p = self.count(p, end, what)
         for i in range(n):
             yield
+            spans: list = []
             try:
-                at = p
-                flags, p = read_u32(d, p, end)
-                if flags > 7:
-                    raise DecodeError("malformed elements segment kind", at, f"flags {flags}")
-                if flags & 1 == 0:
-                    mode = "active"
-                elif flags & 2:
-                    mode = "declarative"
-                else:
-                    mode = "passive"
-                form = "expressions" if flags & 4 else "func indices"
-                self.line(at, p, f"[elem {i}] flags {flags}: {mode}, {form}")
-                if mode == "active":
-                    if flags & 2:
-                        t, q = read_u32(d, p, end)
-                        self.line(p, q, f"table {t}")
-                        p = q
-                    p = self.const_expr(p, end)
-                if flags & 4 == 0:
-                    if flags & 3:
-                        if p >= end:
-                            raise DecodeError("unexpected end", p)
-                        if d[p] != 0x00:
-                            raise DecodeError("malformed elements segment kind", p, f"elemkind 0x{d[p]:02x}")
-                        self.line(p, p + 1, "elemkind funcref")
-                        p += 1
-                    k, p = self.count(p, end, "element function index")
-                    for j in range(k):
-                        f, q = read_u32(d, p, end)
-                        self.line(p, q, f"  [{j}] func {f}")
-                        p = q
-                else:
-                    if flags & 3:
-                        rt, q = tc.decode_reftype(d, p, end, 0)
-                        self.line(p, q, f"element type {valtype_text(rt)}")
-                        p = q
-                    k, p = self.count(p, end, "element expression")
-                    for j in range(k):
-                        self.heading(p, f"  [{j}]")
-                        p = self.const_expr(p, end)
+                _item, p = read(self.d, p, end, spans)
             except DecodeError as e:
-                raise e.with_context(f"elem segment {i}") from None
-        self.finish(p, end, "elem")
+                yield from show(i, spans)
+                raise e.with_context(f"{label} {i}") from None
+            yield from show(i, spans)
+        self.finish(p, end, what)
+
+    def sec_elem(self, p: int, end: int):
+        return self.segments(p, end, "elem", "elem segment", read_elem, self.show_elem)
+
+    def show_elem(self, i: int, spans: list):
+        j = 0
+        for field, s, e, v in spans:
+            if field == "flags":
+                mode = "active" if v & 1 == 0 else ("declarative" if v & 2 else "passive")
+                form = "expressions" if v & 4 else "func indices"
+                self.line(s, e, f"[elem {i}] flags {v}: {mode}, {form}")
+            elif field == "table":
+                self.line(s, e, f"table {v}")
+            elif field == "offset":
+                self.const_expr(s, e)
+            elif field == "elemkind":
+                self.line(s, e, "elemkind funcref")
+            elif field == "reftype":
+                self.line(s, e, f"element type {valtype_text(v)}")
+            elif field == "count":
+                self.line(s, e, f"{v} count")
+            elif field == "func":
+                self.line(s, e, f"  [{j}] func {v}")
+                j += 1
+            else:  # expr
+                self.heading(s, f"  [{j}]")
+                self.const_expr(s, e)
+                j += 1
+        yield
+
+    def sec_data(self, p: int, end: int):
+        return self.segments(p, end, "data", "data segment", read_data, self.show_data)
+
+    def show_data(self, i: int, spans: list):
+        for field, s, e, v in spans:
+            if field == "flags":
+                kind = {0: "active, memory 0", 1: "passive", 2: "active"}[v]
+                self.line(s, e, f"[data {i}] flags {v}: {kind}")
+            elif field == "memory":
+                self.line(s, e, f"memory {v}")
+            elif field == "offset":
+                self.const_expr(s, e)
+            elif field == "size":
+                self.line(s, e, f"{v} bytes of data")
+            else:  # init
+                yield from self.rows(s, e)
+        yield
 
     def precheck(self, sid: int, start: int, p: int, end: int) -> None:
         """Count checks against earlier sections, reported at the section (as the library does)."""
         if sid == 10:
             self.saw_code = True
-            n, _q = read_u32(self.d, p, end)
+            n, _after = read_u32(self.d, p, end)
             nf = self.nfuncs_declared or 0
             if n != nf:
                 raise DecodeError("function and code section have inconsistent lengths", start,
                                   f"{nf} functions, {n} bodies")
         elif sid == 11:
             self.saw_data = True
-            n, _q = read_u32(self.d, p, end)
+            n, _after = read_u32(self.d, p, end)
             if self.datacount is not None and n != self.datacount:
                 raise DecodeError("data count and data section have inconsistent lengths", start,
                                   f"data count {self.datacount}, {n} data segments")
@@ -741,12 +533,12 @@ class _Walker:
             if bend > end:
                 raise DecodeError("unexpected end of section or function", end,
                                   f"code body {i} ({size} bytes declared, {end - q} left)")
-            self.heading(p, f"== func {base + i} ==")
+            self.heading(p, f"== func {base + i}{self.func_label(base + i)} ==")
             self.line(p, q, f"size of function {size}")
             where = f"code body {i}"
             try:
                 p = self.locals(q, bend)
-                p = self.expr(p, bend, 0, where)
+                p = yield from self.expr_lines(p, bend, 0, where)
                 if p != bend:
                     raise DecodeError("operators remaining after end of function body", p)
             except DecodeError as e:
@@ -773,44 +565,13 @@ class _Walker:
             p = q
         return p
 
-    def sec_data(self, p: int, end: int) -> None:
-        d = self.d
-        n, p = self.count(p, end, "data")
-        for i in range(n):
-            yield
-            try:
-                at = p
-                flags, p = read_u32(d, p, end)
-                if flags == 0:
-                    self.line(at, p, f"[data {i}] flags 0: active, memory 0")
-                    p = self.const_expr(p, end)
-                elif flags == 1:
-                    self.line(at, p, f"[data {i}] flags 1: passive")
-                elif flags == 2:
-                    self.line(at, p, f"[data {i}] flags 2: active")
-                    m, q = read_u32(d, p, end)
-                    self.line(p, q, f"memory {m}")
-                    p = self.const_expr(q, end)
-                else:
-                    raise DecodeError("malformed data segment kind", at, f"flags {flags}")
-                size, q = read_u32(d, p, end)
-                if size > end - q:
-                    raise DecodeError("unexpected end of section or function", q,
-                                      f"{size} data bytes declared, {end - q} left")
-                self.line(p, q, f"{size} bytes of data")
-                yield from self.rows(q, q + size)
-                p = q + size
-            except DecodeError as e:
-                raise e.with_context(f"data segment {i}") from None
-        self.finish(p, end, "data")
-
     # -- custom sections ------------------------------------------------------------------------
     def custom(self, p: int, end: int) -> None:
         try:
             name, q = self.name(p, end)
         except DecodeError as e:
             raise e.with_context("custom section name") from None
-        self.line(p, q, f"name: {_q(name)}")
+        self.line(p, q, f"name: {quoted(name)}")
         decoder = _CUSTOM_DECODERS.get(name)
         if decoder is None:
             yield from self.rows(q, end)
@@ -828,124 +589,82 @@ class _Walker:
             self.heading(resume, f"(malformed {name} section, kept raw: {e})")
             yield from self.rows(resume, end)
 
+    def decoded(self, decode, p: int, end: int, show) -> None:
+        """A typed custom section read by its own decoder (``custom/``) with field spans, shown by
+        ``show(spans)``; what was read before a problem is shown before the error."""
+        spans: list = []
+        try:
+            decode(self.d[p:end], p, spans=spans)
+        finally:
+            show(spans)
+
     def custom_name(self, p: int, end: int) -> None:
-        d = self.d
-        names = {0: "module", 1: "function", 2: "local", 3: "label", 4: "type", 5: "table", 6: "memory",
-                 7: "global", 8: "elem", 9: "data", 10: "field", 11: "tag"}
-        while p < end:
-            sid = d[p]
-            size, q = read_u32(d, p + 1, end)
-            sub_end = q + size
-            if sub_end > end:
-                raise DecodeError("length out of bounds", q, f"name subsection {sid} size")
-            what = names.get(sid)
-            self.line(p, q, f"{what or 'unknown'} names subsection (id {sid}), size {size}")
-            p = q
-            if what is None:
-                self.drain(self.rows(p, sub_end))
-                p = sub_end
-            elif sid == 0:
-                s, q = self.name(p, sub_end)
-                self.line(p, q, f"module name {_q(s)}")
-                p = q
-            elif sid in (2, 3, 10):
-                outer = {2: "func", 3: "func", 10: "type"}[sid]
-                n, p = self.count(p, sub_end, "indirect name map", 2)
-                for _ in range(n):
-                    idx, q = read_u32(d, p, sub_end)
-                    k, r = read_u32(d, q, sub_end)
-                    if 2 * k > sub_end - r:
-                        raise DecodeError("length out of bounds", q, f"name map of {k} entries")
-                    self.line(p, r, f"{outer} {idx}: {_plural(k, what + ' name')}")
-                    p = r
-                    for _ in range(k):
-                        j, q = read_u32(d, p, sub_end)
-                        s, q = self.name(q, sub_end)
-                        self.line(p, q, f"  {what} {j} {_q(s)}")
-                        p = q
-            else:
-                n, p = self.count(p, sub_end, "name map", 2)
-                for _ in range(n):
-                    idx, q = read_u32(d, p, sub_end)
-                    s, q = self.name(q, sub_end)
-                    self.line(p, q, f"{what} {idx} {_q(s)}")
-                    p = q
-            if p != sub_end:
-                raise DecodeError("section size mismatch", p, f"name subsection {sid}")
+        self.decoded(NameSection.decode, p, end, self.show_names)
+
+    def show_names(self, spans: list) -> None:
+        what = outer = None
+        pending = None
+        for part, s, e, v in spans:
+            if part == "sub":
+                sid, size = v
+                what = _NAME_SUBSECTIONS.get(sid)
+                outer = {2: "func", 3: "func", 10: "type"}.get(sid)
+                self.line(s, e, f"{what or 'unknown'} names subsection (id {sid}), size {size}")
+            elif part == "raw":
+                self.drain(self.rows(s, e))
+            elif part == "module":
+                self.line(s, e, f"module name {quoted(v)}")
+            elif part == "outer":
+                pending = (s, v)
+            elif part == "count":
+                if pending is not None:
+                    self.line(pending[0], e, f"{outer} {pending[1]}: {_plural(v, what + ' name')}")
+                    pending = None
+                else:
+                    self.line(s, e, f"{v} count")
+            else:  # entry
+                idx, name = v
+                if outer is not None:
+                    self.line(s, e, f"  {what} {idx} {quoted(name)}")
+                else:
+                    self.line(s, e, f"{what} {idx} {quoted(name)}")
+
+    def formatted(self, decode, p: int, end: int, formats: dict) -> None:
+        """A custom section whose parts each make one line ``formats[part](value)`` (None: hex rows)."""
+        def show(spans):
+            for part, s, e, v in spans:
+                fmt = formats[part]
+                if fmt is None:
+                    self.drain(self.rows(s, e))
+                else:
+                    self.line(s, e, fmt(v))
+        self.decoded(decode, p, end, show)
 
     def custom_producers(self, p: int, end: int) -> None:
-        n, p = self.count(p, end, "producers field", 2)
-        for _ in range(n):
-            fname, q = self.name(p, end)
-            k, r = read_u32(self.d, q, end)
-            if 2 * k > end - r:
-                raise DecodeError("length out of bounds", q, f"{k} producer values")
-            self.line(p, r, f"field {_q(fname)}: {_plural(k, 'value')}")
-            p = r
-            for _ in range(k):
-                name, q = self.name(p, end)
-                version, q = self.name(q, end)
-                self.line(p, q, f"  {_q(name)} version {_q(version)}")
-                p = q
-        if p != end:
-            raise DecodeError("section size mismatch", p, "producers section")
+        self.formatted(Producers.decode, p, end, {
+            "count": _count_text,
+            "field": lambda v: f"field {quoted(v[0])}: {_plural(v[1], 'value')}",
+            "value": lambda v: f"  {quoted(v[0])} version {quoted(v[1])}",
+        })
 
     def custom_target_features(self, p: int, end: int) -> None:
-        n, p = self.count(p, end, "target features", 2)
-        for _ in range(n):
-            if p >= end:
-                raise DecodeError("unexpected end", p)
-            prefix = chr(self.d[p])
-            if prefix not in "+-=":
-                raise DecodeError(f"malformed target feature prefix 0x{self.d[p]:02x}", p)
-            name, q = self.name(p + 1, end)
-            self.line(p, q, f"{prefix}{name}")
-            p = q
-        if p != end:
-            raise DecodeError("section size mismatch", p, "target_features section")
+        self.formatted(TargetFeatures.decode, p, end, {"count": _count_text, "feature": lambda v: f"{v[0]}{v[1]}"})
 
     def custom_dylink(self, p: int, end: int) -> None:
-        d = self.d
         names = {1: "mem info", 2: "needed", 3: "export info", 4: "import info", 5: "runtime path"}
-        while p < end:
-            sid = d[p]
-            size, q = read_u32(d, p + 1, end)
-            sub_end = q + size
-            if sub_end > end:
-                raise DecodeError("length out of bounds", q, f"dylink.0 subsection {sid} size")
-            self.line(p, q, f"{names.get(sid, 'unknown')} subsection (id {sid}), size {size}")
-            p = q
-            if sid == 1:
-                for field in ("memory size", "memory alignment (log2)", "table size", "table alignment (log2)"):
-                    v, q = read_u32(d, p, sub_end)
-                    self.line(p, q, f"{field} {v}")
-                    p = q
-            elif sid in (2, 5):
-                n, p = self.count(p, sub_end, "dylink names")
-                for _ in range(n):
-                    s, q = self.name(p, sub_end)
-                    self.line(p, q, _q(s))
-                    p = q
-            elif sid == 3:
-                n, p = self.count(p, sub_end, "export info", 2)
-                for _ in range(n):
-                    s, q = self.name(p, sub_end)
-                    fl, q = read_u32(d, q, sub_end)
-                    self.line(p, q, f"{_q(s)} flags 0x{fl:x}")
-                    p = q
-            elif sid == 4:
-                n, p = self.count(p, sub_end, "import info", 3)
-                for _ in range(n):
-                    m, q = self.name(p, sub_end)
-                    s, q = self.name(q, sub_end)
-                    fl, q = read_u32(d, q, sub_end)
-                    self.line(p, q, f"{_q(m)} {_q(s)} flags 0x{fl:x}")
-                    p = q
-            else:
-                self.drain(self.rows(p, sub_end))
-                p = sub_end
-            if p != sub_end:
-                raise DecodeError("section size mismatch", p, f"dylink.0 subsection {sid}")
+        self.formatted(Dylink.decode, p, end, {
+            "sub": lambda v: f"{names.get(v[0], 'unknown')} subsection (id {v[0]}), size {v[1]}",
+            "field": lambda v: f"{v[0]} {v[1]}",
+            "count": _count_text,
+            "name": quoted,
+            "export": lambda v: f"{quoted(v[0])} flags 0x{v[1]:x}",
+            "import": lambda v: f"{quoted(v[0])} {quoted(v[1])} flags 0x{v[2]:x}",
+            "raw": None,
+        })
+
+
+def _count_text(n: int) -> str:
+    return f"{n} count"
 
 
 _CUSTOM_DECODERS = {
@@ -967,17 +686,21 @@ def dump(data, *, elide: int | None = None) -> Iterator[DumpLine]:
     """
     data = bytes(data)
     w = _Walker(data, elide)
+    out = w.out                      # one list for the whole walk: handed on and cleared in place
+
+    def take() -> list:
+        batch = out[:]
+        out.clear()
+        return batch
+
     try:
         for _ in w.run():
-            if w.out:
-                out, w.out = w.out, []
-                yield from out
+            if out:
+                yield from take()
     except DecodeError:
-        out, w.out = w.out, []
-        yield from out
+        yield from take()
         raise
-    yield from w.out
-    w.out = []
+    yield from take()
     # everything the walk checks passed: let the library have the last word
     from ..module import parse
     parse(data, lazy=False)

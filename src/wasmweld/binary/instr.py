@@ -41,7 +41,7 @@ from .typecodec import (
 __all__ = [
     "Instr", "MemArg", "Catch", "CATCH_KINDS", "LocalList", "IMM_READERS", "read_opcode",
     "decode_expr", "decode_body", "decode_locals", "encode_instrs", "encode_expr",
-    "encode_body", "encode_locals", "f32_bits", "f64_bits", "bits_f32", "bits_f64",
+    "encode_body", "encode_locals", "f32_bits", "f64_bits", "bits_f32", "bits_f64", "may_use_data_index", "DATA_INDEX_PREFIX",
 ]
 
 MAX_LOCALS = 2 ** 32 - 1
@@ -797,3 +797,24 @@ def decode_body(raw, base: int = 0) -> tuple[LocalList, list]:
 def encode_body(locals_, instrs) -> bytes:
     """Encode locals + instructions (no size prefix); inverse of :func:`decode_body`."""
     return encode_locals(locals_) + encode_instrs(instrs)
+
+
+def _data_index_patterns() -> tuple[bytes, ...]:
+    """The opcode bytes of memory.init and data.drop, plain and with a two-byte (padded) sub-opcode."""
+    out = []
+    for name in ("memory.init", "data.drop"):
+        op = BY_NAME[name]
+        out.append(bytes((op.prefix,)) + write_u(op.code))
+        out.append(bytes((op.prefix, op.code | 0x80)))
+    return tuple(out)
+
+
+_DATA_INDEX_PATTERNS = _data_index_patterns()
+
+#: the prefix byte of memory.init / data.drop (a body without it uses no data index)
+DATA_INDEX_PREFIX = bytes((BY_NAME["memory.init"].prefix,))
+
+
+def may_use_data_index(raw: bytes) -> bool:
+    """Cheap pre-check: could this body contain ``memory.init`` or ``data.drop`` (which need a data count)?"""
+    return any(p in raw for p in _DATA_INDEX_PATTERNS)

@@ -256,6 +256,8 @@ _op(_FC, 14, "table.copy", "table", "table")
 _op(_FC, 15, "table.grow", "table")
 _op(_FC, 16, "table.size", "table")
 _op(_FC, 17, "table.fill", "table")
+# wide arithmetic
+_plain(_FC, 19, "i64.add128 i64.sub128 i64.mul_wide_s i64.mul_wide_u")
 
 # ---------------------------------------------------------------- 0xFD: SIMD
 _FD = 0xFD

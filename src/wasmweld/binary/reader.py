@@ -24,12 +24,14 @@ the hot section decoders in :mod:`wasmweld.binary.sections` use the
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+
 from ..errors import DecodeError
 from .leb import read_s32, read_s33, read_s64, read_u32, read_u64
 
 __all__ = [
-    "MAGIC", "VERSION", "PREAMBLE", "SECTION_NAMES", "SECTION_IDS", "CANONICAL_ORDER", "ORDER_RANK",
-    "Section", "Reader", "check_preamble", "split_sections", "split_sections_partial", "decode_name", "end_message",
+    "MAGIC", "VERSION", "COMPACT_BY_NAME", "COMPACT_BY_TYPE", "PREAMBLE", "SECTION_NAMES", "SECTION_IDS", "CANONICAL_ORDER", "ORDER_RANK",
+    "Section", "Reader", "check_preamble", "split_sections", "iter_sections", "split_sections_partial", "decode_name", "end_message",
 ]
 
 MAGIC = b"\x00asm"
@@ -46,6 +48,10 @@ SECTION_IDS: dict[str, int] = {v: k for k, v in SECTION_NAMES.items()}
 #: the order known sections must appear in (custom sections may appear anywhere)
 CANONICAL_ORDER: tuple[int, ...] = (1, 2, 3, 4, 5, 13, 6, 7, 8, 9, 12, 10, 11)
 ORDER_RANK: dict[int, int] = {sid: rank for rank, sid in enumerate(CANONICAL_ORDER)}
+
+#: the compact-imports proposal's group forms, the byte after a module name and an empty field name
+COMPACT_BY_NAME = 0x7F   #: ``vec(name externtype)``: several imports from one module
+COMPACT_BY_TYPE = 0x7E   #: ``externtype vec(name)``: several imports of one type from one module
 
 
 def end_message(offset: int, total: int) -> str:
@@ -149,33 +155,52 @@ def split_sections_partial(data, start: int = 8) -> tuple[list[Section], DecodeE
     malformed inside comes before a broken header further on.
     """
     check_preamble(data)
-    total = len(data)
     sections: list[Section] = []
+    try:
+        sections.extend(iter_sections(data, start))
+    except DecodeError as e:
+        return sections, e
+    return sections, None
+
+
+def iter_sections(data, start: int = 8, *, order: bool = True, names: bool = True) -> Iterator[Section]:
+    """The sections of ``data`` from ``start`` one at a time (the preamble is not checked here).
+
+    THE reader of section headers: ``split_sections``, ``dump`` and the dylink
+    scanners all walk a module through it, so the first problem is found at the
+    same place by all of them. ``order``: refuse duplicate or out-of-order known
+    sections; ``names``: decode each custom section's name (else ``name`` is None
+    and ``data_offset`` the payload start, for a caller that shows a bad name itself).
+    """
+    total = len(data)
     pos = start
     last_rank = -1
     seen: set[int] = set()
-    try:
-        while pos < total:
-            offset = pos
-            sid = data[pos]
-            pos += 1
-            if sid not in SECTION_NAMES:
-                raise DecodeError("malformed section id", offset, f"section header (id {sid})")
-            try:
-                size, pos = read_u32(data, pos, total)
-            except DecodeError as e:
-                raise e.with_context(f"{SECTION_NAMES[sid]} section size") from None
-            end = pos + size
-            if end > total:
-                raise DecodeError("length out of bounds", pos,
-                                  f"{SECTION_NAMES[sid]} section size ({size} bytes, {total - pos} left)")
-            if sid == 0:
+    while pos < total:
+        offset = pos
+        sid = data[pos]
+        pos += 1
+        if sid not in SECTION_NAMES:
+            raise DecodeError("malformed section id", offset, f"section header (id {sid})")
+        try:
+            size, pos = read_u32(data, pos, total)
+        except DecodeError as e:
+            raise e.with_context(f"{SECTION_NAMES[sid]} section size") from None
+        end = pos + size
+        if end > total:
+            raise DecodeError("length out of bounds", pos,
+                              f"{SECTION_NAMES[sid]} section size ({size} bytes, {total - pos} left)")
+        if sid == 0:
+            if names:
                 try:
                     name, data_offset = decode_name(data, pos, end)
                 except DecodeError as e:
                     raise e.with_context("custom section name") from None
-                sections.append(Section(0, offset, pos, end, data, name, data_offset))
+                yield Section(0, offset, pos, end, data, name, data_offset)
             else:
+                yield Section(0, offset, pos, end, data, None, pos)
+        else:
+            if order:
                 rank = ORDER_RANK[sid]
                 if sid in seen:
                     raise DecodeError("unexpected content after last section", offset,
@@ -185,11 +210,8 @@ def split_sections_partial(data, start: int = 8) -> tuple[list[Section], DecodeE
                                       f"{SECTION_NAMES[sid]} section (out of order)")
                 seen.add(sid)
                 last_rank = rank
-                sections.append(Section(sid, offset, pos, end, data))
-            pos = end
-    except DecodeError as e:
-        return sections, e
-    return sections, None
+            yield Section(sid, offset, pos, end, data)
+        pos = end
 
 
 class Reader:

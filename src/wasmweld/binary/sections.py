@@ -24,14 +24,17 @@ from __future__ import annotations
 from ..errors import DecodeError, EncodeError
 from ..types import FUNCREF, ExternKind, RefType
 from . import typecodec as tc
-from .leb import read_s32, read_s64, read_u32, write_u
-from .reader import SECTION_NAMES, decode_name
+from .constexpr import NUMERIC_CONST_CODES, fast_end
+from .instr import decode_expr
+from .leb import read_u32, write_u
+from .reader import COMPACT_BY_NAME, COMPACT_BY_TYPE, SECTION_NAMES, decode_name
 
-# the item classes live in wasmweld.module (which imports this module lazily)
-from ..module import ConstExpr, Data, Elem, Export, FuncBody, Global, Import, Table, Tag  # noqa: E402
+from ..items import ConstExpr, Data, Elem, Export, FuncBody, Global, Import, Table, Tag
 
 __all__ = [
-    "DECODERS", "ENCODERS", "decode_const_expr", "decode_index_section",
+    "DECODERS", "ENCODERS", "ITEM_READERS", "ImportLayout", "read_recgroup", "read_table", "read_memory",
+    "read_tag", "read_global", "read_export", "read_elem", "read_data", "read_import_entry", "encode_import_items",
+    "COMPACT_BY_NAME", "COMPACT_BY_TYPE", "decode_const_expr", "decode_index_section",
     "decode_types", "decode_imports", "decode_funcs", "decode_tables", "decode_memories", "decode_tags",
     "decode_globals", "decode_exports", "decode_elems", "decode_code", "decode_datas",
     "encode_type", "encode_import", "encode_func", "encode_table", "encode_memory", "encode_tag",
@@ -60,22 +63,9 @@ def _finish(pos: int, end: int, what: str) -> None:
 
 def decode_const_expr(data, pos: int, end: int, base: int = 0) -> tuple[ConstExpr, int]:
     """Read a constant expression up to and including its ``end``; positions absolute + ``base``."""
-    if pos < end:
-        op = data[pos]
-        p = -1
-        if op == 0x41:
-            _v, p = read_s32(data, pos + 1, end, base)
-        elif op == 0x23 or op == 0xD2:
-            _v, p = read_u32(data, pos + 1, end, base)
-        elif op == 0x42:
-            _v, p = read_s64(data, pos + 1, end, base)
-        elif op == 0x44:
-            p = pos + 9
-        elif op == 0x43:
-            p = pos + 5
-        if 0 <= p < end and data[p] == 0x0B:
-            return ConstExpr(data[pos:p + 1]), p + 1
-    from .instr import decode_expr
+    p = fast_end(data, pos, end, base)
+    if p >= 0:
+        return ConstExpr(data[pos:p]), p
     instrs, p = decode_expr(data, pos, end, base)
     ce = ConstExpr(data[pos:p])
     object.__setattr__(ce, "_cache", tuple(instrs))
@@ -108,15 +98,17 @@ def _decode_items(data, pos: int, end: int, what: str, label: str, read_one):
     return items, starts
 
 
-def _read_recgroup(data, pos: int, end: int):
+def read_recgroup(data, pos: int, end: int):
     return tc.decode_recgroup(data, pos, end, 0)
 
 
 def decode_types(data, pos: int, end: int):
-    return _decode_items(data, pos, end, "type", "type", _read_recgroup)
+    return _decode_items(data, pos, end, "type", "type", read_recgroup)
 
 
-def _import_desc(data, kind: int, pos: int, end: int):
+def _import_desc(data, kind: int, pos: int, end: int, spans: list | None = None):
+    if spans is not None:       # where the parts that hold type indices start (for the renumberer)
+        spans.append(_DESC_PARTS[kind](pos))
     if kind == 0:
         return read_u32(data, pos, end)
     if kind == 1:
@@ -126,6 +118,16 @@ def _import_desc(data, kind: int, pos: int, end: int):
     if kind == 3:
         return tc.decode_globaltype(data, pos, end, 0)
     return tc.decode_tagtype(data, pos, end, 0)
+
+
+#: extern kind -> the span of its index-carrying part: ``(part, start, None, None)``; a memory has none
+_DESC_PARTS = (
+    lambda p: ("type", p, None, None),          # func: type index
+    lambda p: ("reftype", p, None, None),       # table: element reftype
+    lambda p: ("none", p, None, None),          # memory: limits only
+    lambda p: ("valtype", p, None, None),       # global: value type
+    lambda p: ("type", p + 1, None, None),      # tag: attribute byte, then type index
+)
 
 
 def _bad_kind(data, pos: int, end: int, what: str) -> DecodeError:
@@ -145,8 +147,118 @@ def _read_import(data, pos: int, end: int):
     return Import(module, name, _KINDS[kind], desc), pos
 
 
+def _read_desc(data, pos: int, end: int, spans: list | None = None):
+    kind = data[pos] if pos < end else 5
+    if kind > 4:
+        raise _bad_kind(data, pos, end, "import")
+    desc, pos = _import_desc(data, kind, pos + 1, end, spans)
+    return _KINDS[kind], desc, pos
+
+
+def read_import_entry(data, pos: int, end: int, spans: list | None = None) -> tuple[int, list, int]:
+    """One entry of the import section: ``(form, [(import, start, end), ...], pos)``.
+
+    ``form`` is 0 for a plain ``module name externtype`` entry (one import, its
+    span the whole entry), :data:`COMPACT_BY_NAME` for ``module "" 0x7F
+    vec(name externtype)`` and :data:`COMPACT_BY_TYPE` for ``module "" 0x7E
+    externtype vec(name)`` (the compact-imports proposal: ``wasm-opt -all``
+    writes them). The spans of grouped imports cover their own bytes only
+    (name + type, or just the name); the entry is the unit that can be copied.
+    The one description of the import section's grammar: the decoder, ``dump``,
+    ``features`` and the renumberer read it through here (``spans``, when given,
+    receives where each type-carrying part starts: ``("type" | "reftype" |
+    "valtype" | "none", start, None, None)``).
+    """
+    start = pos
+    module, pos = decode_name(data, pos, end)
+    name, pos = decode_name(data, pos, end)
+    form = data[pos] if pos < end and name == "" else 0
+    if form != COMPACT_BY_NAME and form != COMPACT_BY_TYPE:
+        kind, desc, pos = _read_desc(data, pos, end, spans)
+        return 0, [(Import(module, name, kind, desc), start, pos)], pos
+    pos += 1
+    out = []
+    if form == COMPACT_BY_NAME:
+        n, pos = _count(data, pos, end, 2, "compact import")
+        for _ in range(n):
+            at = pos
+            name, pos = decode_name(data, pos, end)
+            kind, desc, pos = _read_desc(data, pos, end, spans)
+            out.append((Import(module, name, kind, desc), at, pos))
+    else:
+        kind, desc, pos = _read_desc(data, pos, end, spans)
+        n, pos = _count(data, pos, end, 1, "compact import")
+        for _ in range(n):
+            at = pos
+            name, pos = decode_name(data, pos, end)
+            out.append((Import(module, name, kind, desc), at, pos))
+    return form, out, pos
+
+
+class ImportLayout(list):
+    """The item starts of an import section that uses the compact-imports group forms.
+
+    A list like the other sections' ``starts`` (``self[i]`` is where the entry
+    holding import ``i`` starts; a final entry for the section end) plus
+    ``entries``: for each import, ``(first, count, start, end, form)`` of the entry
+    that holds it (``count`` 1 and ``form`` 0 for a plain entry). An entry is copied back only whole:
+    all its imports present as the same objects in the same order.
+    """
+
+    __slots__ = ("entries",)
+
+    def __init__(self, starts=(), entries=()):
+        super().__init__(starts)
+        self.entries: list[tuple[int, int, int, int, int]] = list(entries)
+
+
 def decode_imports(data, pos: int, end: int):
-    return _decode_items(data, pos, end, "import", "import", _read_import)
+    n, pos = _count(data, pos, end, 1, "import")
+    items: list = []
+    starts: list = []
+    entries: list = []
+    compact = False
+    for i in range(n):
+        at = pos
+        try:
+            form, got, pos = read_import_entry(data, pos, end)
+        except DecodeError as e:
+            raise e.with_context(f"import {i}") from None
+        if form:
+            compact = True
+        entry = (len(items), len(got), at, pos, form)
+        for imp, _s, _e in got:
+            starts.append(at)
+            entries.append(entry)
+            items.append(imp)
+    starts.append(pos)
+    _finish(pos, end, "import")
+    if compact:
+        return items, ImportLayout(starts, entries)
+    return items, starts
+
+
+def encode_import_items(items: list, orig, layout: "ImportLayout", buf) -> bytes:
+    """An import section payload for a section read with compact groups: unchanged entries
+    (the same import objects in the same order) are copied whole, the rest encoded plain."""
+    index = {id(it): j for j, it in enumerate(orig)}
+    entries = layout.entries
+    mv = memoryview(buf)
+    parts = []
+    i = 0
+    n = len(items)
+    while i < n:
+        it = items[i]
+        j = index.get(id(it))
+        if j is not None and orig[j] is it:
+            first, cnt, s, e, _form = entries[j]
+            if first == j and i + cnt <= n and all(items[i + k] is orig[j + k] for k in range(cnt)):
+                parts.append(mv[s:e])
+                i += cnt
+                continue
+        parts.append(_encode_one(encode_import, 2, i, it))
+        i += 1
+    return write_u(len(parts)) + b"".join(parts)
 
 
 def decode_funcs(data, pos: int, end: int):
@@ -170,67 +282,92 @@ def decode_funcs(data, pos: int, end: int):
     return items, starts
 
 
-def _read_table(data, pos: int, end: int):
+def read_table(data, pos: int, end: int, spans: list | None = None):
+    """One defined table; ``spans`` (for the renumberer) gets ``("reftype", start, ..)`` and, for the
+    ``0x40 0x00`` form, ``("expr", start, ..)``."""
     if pos < end and data[pos] == 0x40:
         if pos + 1 >= end:
             raise DecodeError("unexpected end", pos + 1)
         if data[pos + 1] != 0x00:
             raise DecodeError("malformed table", pos + 1, "reserved byte after 0x40")
+        if spans is not None:
+            spans.append(("reftype", pos + 2, None, None))
         tt, pos = tc.decode_tabletype(data, pos + 2, end, 0)
+        if spans is not None:
+            spans.append(("expr", pos, None, None))
         init, pos = decode_const_expr(data, pos, end)
         return Table(tt, init), pos
+    if spans is not None:
+        spans.append(("reftype", pos, None, None))
     tt, pos = tc.decode_tabletype(data, pos, end, 0)
     return Table(tt), pos
 
 
 def decode_tables(data, pos: int, end: int):
-    return _decode_items(data, pos, end, "table", "table", _read_table)
+    return _decode_items(data, pos, end, "table", "table", read_table)
 
 
-def _read_memory(data, pos: int, end: int):
+def read_memory(data, pos: int, end: int):
     return tc.decode_memorytype(data, pos, end, 0)
 
 
 def decode_memories(data, pos: int, end: int):
-    return _decode_items(data, pos, end, "memory", "memory", _read_memory)
+    return _decode_items(data, pos, end, "memory", "memory", read_memory)
 
 
-def _read_tag(data, pos: int, end: int):
+def read_tag(data, pos: int, end: int, spans: list | None = None):
+    if spans is not None:
+        spans.append(("type", pos + 1, None, None))
     tt, pos = tc.decode_tagtype(data, pos, end, 0)
     return Tag(tt), pos
 
 
 def decode_tags(data, pos: int, end: int):
-    return _decode_items(data, pos, end, "tag", "tag", _read_tag)
+    return _decode_items(data, pos, end, "tag", "tag", read_tag)
 
 
-def _read_global(data, pos: int, end: int):
+def read_global(data, pos: int, end: int, spans: list | None = None):
+    if spans is not None:
+        spans.append(("valtype", pos, None, None))
     gt, pos = tc.decode_globaltype(data, pos, end, 0)
+    if spans is not None:
+        spans.append(("expr", pos, None, None))
     init, pos = decode_const_expr(data, pos, end)
     return Global(gt, init), pos
 
 
 def decode_globals(data, pos: int, end: int):
-    return _decode_items(data, pos, end, "global", "global", _read_global)
+    return _decode_items(data, pos, end, "global", "global", read_global)
 
 
-def _read_export(data, pos: int, end: int):
+def read_export(data, pos: int, end: int, spans: list | None = None):
     name, pos = decode_name(data, pos, end)
     kind = data[pos] if pos < end else 5
     if kind > 4:
         raise _bad_kind(data, pos, end, "export")
+    if spans is not None:
+        spans.append(("index", pos + 1, None, kind))
     index, pos = read_u32(data, pos + 1, end)
     return Export(name, _KINDS[kind], index), pos
 
 
 def decode_exports(data, pos: int, end: int):
-    return _decode_items(data, pos, end, "export", "export", _read_export)
+    return _decode_items(data, pos, end, "export", "export", read_export)
 
 
-def _func_indices(data, pos: int, end: int) -> tuple[tuple[int, ...], int]:
+def _func_indices(data, pos: int, end: int, spans: list | None) -> tuple[tuple[int, ...], int]:
+    at = pos
     n, pos = _count(data, pos, end, 1, "element function index")
     out = []
     append = out.append
+    if spans is not None:
+        spans.append(("count", at, pos, n))
+        for _ in range(n):
+            q = pos
+            v, pos = read_u32(data, pos, end)
+            append(v)
+            spans.append(("func", q, pos, v))
+        return tuple(out), pos
     for _ in range(n):
         if pos < end:
             b = data[pos]
@@ -243,27 +380,44 @@ def _func_indices(data, pos: int, end: int) -> tuple[tuple[int, ...], int]:
     return tuple(out), pos
 
 
-def _exprs(data, pos: int, end: int) -> tuple[tuple[ConstExpr, ...], int]:
+def _exprs(data, pos: int, end: int, spans: list | None) -> tuple[tuple[ConstExpr, ...], int]:
+    at = pos
     n, pos = _count(data, pos, end, 1, "element expression")
+    if spans is not None:
+        spans.append(("count", at, pos, n))
     out = []
     for _ in range(n):
+        q = pos
         ce, pos = decode_const_expr(data, pos, end)
         out.append(ce)
+        if spans is not None:
+            spans.append(("expr", q, pos, ce))
     return tuple(out), pos
 
 
-def _read_elem(data, pos: int, end: int):
+def read_elem(data, pos: int, end: int, spans: list | None = None):
+    """One element segment. ``spans``, when given, receives ``(field, start, end, value)`` for each field
+    as it is read (``flags``, ``table``, ``offset``, ``elemkind``, ``reftype``, ``count``, ``func``,
+    ``expr``): what ``dump`` shows, read by this one grammar."""
     at = pos
     flags, pos = read_u32(data, pos, end)
     if flags > 7:
         raise DecodeError("malformed elements segment kind", at, f"flags {flags}")
+    if spans is not None:
+        spans.append(("flags", at, pos, flags))
     table = 0
     offset = None
     if flags & 1 == 0:
         mode = "active"
         if flags & 2:
+            q = pos
             table, pos = read_u32(data, pos, end)
+            if spans is not None:
+                spans.append(("table", q, pos, table))
+        q = pos
         offset, pos = decode_const_expr(data, pos, end)
+        if spans is not None:
+            spans.append(("offset", q, pos, offset))
     else:
         mode = "declarative" if flags & 2 else "passive"
     if flags & 4 == 0:
@@ -272,20 +426,25 @@ def _read_elem(data, pos: int, end: int):
                 raise DecodeError("unexpected end", pos)
             if data[pos] != 0x00:
                 raise DecodeError("malformed elements segment kind", pos, f"elemkind 0x{data[pos]:02x}")
+            if spans is not None:
+                spans.append(("elemkind", pos, pos + 1, 0))
             pos += 1
-        init, pos = _func_indices(data, pos, end)
+        init, pos = _func_indices(data, pos, end, spans)
         et = FUNCREF
     else:
         if flags & 3:
+            q = pos
             et, pos = tc.decode_reftype(data, pos, end, 0)
+            if spans is not None:
+                spans.append(("reftype", q, pos, et))
         else:
             et = FUNCREF
-        init, pos = _exprs(data, pos, end)
+        init, pos = _exprs(data, pos, end, spans)
     return Elem(mode, table, offset, et, init, flags), pos
 
 
 def decode_elems(data, pos: int, end: int):
-    return _decode_items(data, pos, end, "elem", "elem segment", _read_elem)
+    return _decode_items(data, pos, end, "elem", "elem segment", read_elem)
 
 
 def decode_code(data, pos: int, end: int):
@@ -315,31 +474,50 @@ def decode_code(data, pos: int, end: int):
     return items, starts
 
 
-def _read_data(data, pos: int, end: int):
+def read_data(data, pos: int, end: int, spans: list | None = None):
+    """One data segment; ``spans`` as for :func:`read_elem` (``flags``, ``memory``, ``offset`` (value
+    ``"plain"`` for a lone numeric constant, which refers to nothing), ``size``, ``init``; with ``spans``
+    the item itself is not built: None)."""
     at = pos
     flags, pos = read_u32(data, pos, end)
+    if flags > 2:
+        raise DecodeError("malformed data segment kind", at, f"flags {flags}")
+    if spans is not None:
+        spans.append(("flags", at, pos, flags))
     memory = 0
     offset = None
-    if flags == 0:
-        mode = "active"
-        offset, pos = decode_const_expr(data, pos, end)
-    elif flags == 1:
+    if flags == 1:
         mode = "passive"
-    elif flags == 2:
-        mode = "active"
-        memory, pos = read_u32(data, pos, end)
-        offset, pos = decode_const_expr(data, pos, end)
     else:
-        raise DecodeError("malformed data segment kind", at, f"flags {flags}")
+        mode = "active"
+        if flags == 2:
+            q = pos
+            memory, pos = read_u32(data, pos, end)
+            if spans is not None:
+                spans.append(("memory", q, pos, memory))
+        q = pos
+        if spans is not None:           # only its place is wanted: a lone constant needs no ConstExpr
+            pos = fast_end(data, pos, end)
+            plain = pos >= 0 and data[q] in NUMERIC_CONST_CODES
+            if pos < 0:
+                offset, pos = decode_const_expr(data, q, end)
+            spans.append(("offset", q, pos, "plain" if plain else None))
+        else:
+            offset, pos = decode_const_expr(data, pos, end)
+    q = pos
     size, pos = read_u32(data, pos, end)
     if size > end - pos:
         raise DecodeError("unexpected end of section or function", pos,
                           f"{size} data bytes declared, {end - pos} left")
+    if spans is not None:     # a walk for the parts' places (dump, renumber): no item, no copy of the bytes
+        spans.append(("size", q, pos, size))
+        spans.append(("init", pos, pos + size, None))
+        return None, pos + size
     return Data(mode, memory, offset, data[pos:pos + size], flags), pos + size
 
 
 def decode_datas(data, pos: int, end: int):
-    return _decode_items(data, pos, end, "data", "data segment", _read_data)
+    return _decode_items(data, pos, end, "data", "data segment", read_data)
 
 
 def decode_index_section(data, pos: int, end: int) -> int:
@@ -348,6 +526,12 @@ def decode_index_section(data, pos: int, end: int) -> int:
     _finish(p, end, "start/datacount")
     return v
 
+
+#: section id -> the reader of one item ``(data, pos, end) -> (item, pos)`` (imports: read_import_entry)
+ITEM_READERS = {
+    1: read_recgroup, 4: read_table, 5: read_memory, 13: read_tag, 6: read_global, 7: read_export,
+    9: read_elem, 11: read_data,
+}
 
 DECODERS = {
     1: decode_types, 2: decode_imports, 3: decode_funcs, 4: decode_tables, 5: decode_memories,
@@ -533,6 +717,8 @@ def _encode_one(enc, sid: int, i: int, it) -> bytes:
 
 def encode_items(sid: int, items: list, orig, starts, buf) -> bytes:
     """A section payload: count + items; items identical to ``orig[j]`` are copied from ``buf[starts[j]:starts[j+1]]``."""
+    if sid == 2 and isinstance(starts, ImportLayout):
+        return encode_import_items(items, orig, starts, buf)
     enc = ENCODERS[sid]
     parts = [write_u(len(items))]
     append = parts.append

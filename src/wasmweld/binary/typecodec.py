@@ -268,25 +268,34 @@ def encode_recgroup(rg: RecGroup) -> bytes:
 
 # ---------------------------------------------------------------- limits, tables, memories, globals, tags
 
-def decode_limits(data, pos: int, end: int, base: int = 0) -> tuple[Limits, int]:
-    """Limits flags byte (bit 0 max present, bit 1 shared, bit 2 64-bit), then min and max.
+def decode_limits(data, pos: int, end: int, base: int = 0, memory: bool = False) -> tuple[Limits, int]:
+    """Limits flags byte (bit 0 max present, bit 1 shared, bit 2 64-bit, bit 3 page size), then min and max.
 
     Wasm 3.0 reads min and max as u64 for 32-bit memories and tables too (a
-    32-bit memory of 2**32 pages is invalid, not malformed).
+    32-bit memory of 2**32 pages is invalid, not malformed). A memory's flags
+    may have bit 3: a custom page size follows, as ``log2(size):u32`` (the
+    custom-page-sizes proposal; sizes beyond 2**63 are malformed).
     """
     flags = _byte(data, pos, end, base)
-    if flags & ~0x07:
+    if flags & ~(0x0F if memory else 0x07):
         raise DecodeError(f"malformed limits flags 0x{flags:02x}", base + pos)
     mn, p = read_u64(data, pos + 1, end, base)
     mx = None
     if flags & 1:
         mx, p = read_u64(data, p, end, base)
+    if flags & 8:
+        at = p
+        log2, p = read_u32(data, p, end, base)
+        if log2 >= 64:
+            raise DecodeError("invalid custom page size", base + at)
+        return Limits(mn, mx, bool(flags & 2), bool(flags & 4), flags, log2), p
     return Limits(mn, mx, bool(flags & 2), bool(flags & 4), flags), p
 
 
 def limits_flags(lim: Limits) -> int:
     """The flags byte ``lim`` encodes with (the remembered one when it still matches the fields)."""
-    flags = (1 if lim.max is not None else 0) | (2 if lim.shared else 0) | (4 if lim.is64 else 0)
+    flags = (1 if lim.max is not None else 0) | (2 if lim.shared else 0) | (4 if lim.is64 else 0) | \
+        (8 if lim.page_size_log2 is not None else 0)
     if lim.flags is not None and lim.flags == flags:
         return lim.flags
     return flags
@@ -297,6 +306,8 @@ def encode_limits(lim: Limits) -> bytes:
     out = bytes((flags,)) + write_u(lim.min)
     if lim.max is not None:
         out += write_u(lim.max)
+    if lim.page_size_log2 is not None:
+        out += write_u(lim.page_size_log2)
     return out
 
 
@@ -311,7 +322,7 @@ def encode_tabletype(tt: TableType) -> bytes:
 
 
 def decode_memorytype(data, pos: int, end: int, base: int = 0) -> tuple[MemoryType, int]:
-    lim, p = decode_limits(data, pos, end, base)
+    lim, p = decode_limits(data, pos, end, base, True)
     return MemoryType(lim), p
 
 

@@ -25,7 +25,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from wasmweld.errors import EditError, ValidationError, WasmError
+from wasmweld.errors import EditError, WasmError
 
 NAME = "edit"
 
@@ -357,10 +357,7 @@ def run(args) -> int:
         from wasmweld.cli.io import validate_result
 
         progress("validating")
-        try:
-            validated = validate_result(out, quiet=args.quiet)
-        except ValidationError as exc:  # about the output (its offsets), not the input
-            raise EditError(f"the edited module does not validate, nothing written: {exc}") from None
+        validated = validate_result(out, inputs=[(args.input, data)], what="the edited module")
     write_output(path, out, inputs=[args.input], force=force)
     if args.json:
         _print_json(args.input, path, data, out, ctx, validated)

@@ -42,7 +42,7 @@ from wasmweld.errors import DecodeError, ValidationError, WasmError
 
 __all__ = [
     "read_input", "write_output", "check_output", "display_name", "add_output_options", "output_target",
-    "blame", "input_of", "begin_command", "one_line", "validate_result", "VALIDATION_SKIPPED",
+    "blame", "input_of", "begin_command", "one_line", "validate_result",
     "elapsed", "elapsed_seconds", "plural", "progress", "progress_done", "say", "set_quiet", "missing_runtime",
     "clean_stale_temporaries", "refuse_component",
     "is_component", "COMPONENT_VERSION",
@@ -52,11 +52,6 @@ __all__ = [
 COMPONENT_VERSION = b"\x0d\x00\x01\x00"
 
 #: the note printed when a result cannot be validated (no wasmtime, no own validator)
-VALIDATION_SKIPPED = (
-    "note: the result was not validated: wasmtime is not installed (pip install 'wasmweld[runtime]'; "
-    "--no-validate silences this note)"
-)
-
 #: display names of the inputs :func:`read_input` read since :func:`begin_command`
 _inputs_read: list[str] = []
 #: the standard input stream once read (it cannot be read twice)
@@ -251,26 +246,19 @@ def missing_runtime(exc: BaseException | None) -> bool:
     return False
 
 
-def validate_result(data: bytes, *, quiet: bool = False) -> bool:
-    """Validate a command's result before it is written; False if it could not be validated.
+def validate_result(data: bytes, *, inputs=(), what: str = "the output") -> bool:
+    """Validate a command's result before it is written (True when it was validated).
 
-    :func:`wasmweld.validate.validate` decides (wasmweld's own validator where it
-    has one, else wasmtime). Without either -- plain ``pip install wasmweld`` --
-    the result is written unvalidated and :data:`VALIDATION_SKIPPED` is printed on
-    stderr (unless ``quiet``), rather than failing the command. An invalid result
-    raises :class:`~wasmweld.errors.ValidationError`.
+    :func:`wasmweld.validate.validate_output` decides: wasmweld's own validator
+    (wasmtime first where it is installed, since it is quicker on what it accepts),
+    so this works on a plain ``pip install wasmweld`` too. An invalid result raises
+    :class:`~wasmweld.errors.ValidationError` naming ``what``, saying whether one of
+    ``inputs`` (``(name, bytes)`` pairs) already fails, and that nothing was written.
     """
-    from wasmweld.validate import validate
+    from wasmweld.validate import validate_output
 
-    try:
-        validate(data)
-    except (ImportError, WasmError) as exc:
-        if isinstance(exc, ValidationError) or not missing_runtime(exc):
-            raise
-        if not quiet:
-            progress_done()
-            print(VALIDATION_SKIPPED, file=sys.stderr)
-        return False
+    progress_done()
+    validate_output(data, inputs=inputs, what=what, hint="nothing written; --no-validate writes it anyway")
     return True
 
 

@@ -286,7 +286,7 @@ def run(args) -> int:
         from wasmweld.errors import ValidationError
 
         try:
-            validated = validate_result(data, quiet=args.quiet)
+            validated = validate_result(data, what="the merged module")
         except ValidationError as exc:
             from wasmweld.link.merge import check_inputs
 
@@ -397,7 +397,7 @@ def _run_world(args) -> int:
         from wasmweld.errors import ValidationError
 
         try:
-            validated = validate_result(data, quiet=args.quiet)
+            validated = validate_result(data, what="the merged module")
         except ValidationError as exc:
             from wasmweld.link.merge import check_inputs
 

@@ -42,11 +42,16 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from wasmweld.binary.leb import write_u
-from wasmweld.errors import DecodeError
+from wasmweld.binary.leb import read_u32, write_u
+from wasmweld.binary.reader import PREAMBLE, Reader, decode_name
+from wasmweld.binary.reader import iter_sections as _iter_section_records
+from wasmweld.errors import DecodeError, EncodeError
 
 __all__ = [
     "Dylink",
+    "DylinkReader",
+    "encode_u32",
+    "encode_name",
     "ExportInfo",
     "ImportInfo",
     "find_dylink",
@@ -104,16 +109,11 @@ class ImportInfo:
     flags: int = 0
 
 
-class _Cursor:
-    """Bounds-checked reader over ``data[pos:end]``; offsets reported absolutely."""
+class DylinkReader(Reader):
+    """The binary layer's :class:`~wasmweld.binary.reader.Reader` with the dylink readers' wording:
+    each read names what it reads (``u32("export index")``), errors carry absolute offsets."""
 
-    __slots__ = ("data", "pos", "end", "base")
-
-    def __init__(self, data: bytes, pos: int, end: int, base: int):
-        self.data = data
-        self.pos = pos
-        self.end = end
-        self.base = base
+    __slots__ = ()
 
     def abs(self, pos: int | None = None) -> int:
         return self.base + (self.pos if pos is None else pos)
@@ -125,38 +125,28 @@ class _Cursor:
         self.pos += 1
         return b
 
-    def u32(self, what: str) -> int:
+    def u32(self, what: str = "u32") -> int:
         start = self.pos
-        result = 0
-        shift = 0
-        while True:
-            if self.pos >= self.end:
-                raise DecodeError(f"unexpected end of data in LEB128 {what}", self.abs(start))
-            b = self.data[self.pos]
-            self.pos += 1
-            if shift == 28 and b & 0x70:
-                raise DecodeError(f"LEB128 {what} does not fit in u32", self.abs(start))
-            result |= (b & 0x7F) << shift
-            if not b & 0x80:
-                return result
-            shift += 7
-            if shift > 28:
-                raise DecodeError(f"LEB128 {what} is longer than 5 bytes", self.abs(start))
+        try:
+            v, self.pos = read_u32(self.data, self.pos, self.end, self.base)
+        except DecodeError as e:
+            if e.message.startswith("unexpected end"):
+                raise DecodeError(f"unexpected end of data in LEB128 {what}", self.abs(start)) from None
+            raise DecodeError(f"LEB128 {what} does not fit in u32 ({e.message})", self.abs(start)) from None
+        return v
 
-    def name(self, what: str) -> str:
+    def name(self, what: str = "name") -> str:
         start = self.pos
         n = self.u32(f"length of {what}")
         if n > self.end - self.pos:
             raise DecodeError(f"{what} of length {n} runs past the end of its subsection", self.abs(start))
-        raw = bytes(self.data[self.pos:self.pos + n])
         try:
-            text = raw.decode("utf-8")
-        except UnicodeDecodeError as e:
-            raise DecodeError(f"{what} is not valid UTF-8", self.abs(self.pos + e.start)) from None
-        self.pos += n
+            text, self.pos = decode_name(self.data, start, self.end, self.base)
+        except DecodeError as e:
+            raise DecodeError(f"{what} is not valid UTF-8", e.offset) from None
         return text
 
-    def count(self, what: str, min_item_size: int) -> int:
+    def count(self, what: str, min_item_size: int = 1) -> int:
         start = self.pos
         n = self.u32(f"count of {what}")
         if n * min_item_size > self.end - self.pos:
@@ -165,17 +155,26 @@ class _Cursor:
         return n
 
 
-def _leb_u32(v: int) -> bytes:
-    if not 0 <= v <= _U32_MAX:
-        from wasmweld.errors import EncodeError
+#: the former private name, kept until runtime/dylink_loader.py uses DylinkReader
+_Cursor = DylinkReader
 
+
+def encode_u32(v: int) -> bytes:
+    """A u32 LEB128; EncodeError when ``v`` does not fit."""
+    if not 0 <= v <= _U32_MAX:
         raise EncodeError(f"value {v} does not fit in u32")
     return write_u(v)
 
 
-def _name(s: str) -> bytes:
+def encode_name(s: str) -> bytes:
+    """A ``name``: u32 byte length + UTF-8."""
     raw = s.encode("utf-8")
-    return _leb_u32(len(raw)) + raw
+    return encode_u32(len(raw)) + raw
+
+
+#: former private names, kept until runtime/dylink_loader.py uses encode_u32 / encode_name
+_leb_u32 = encode_u32
+_name = encode_name
 
 
 @dataclass(eq=False)
@@ -242,14 +241,19 @@ class Dylink:
 
     # -- decoding ----------------------------------------------------------------------
     @classmethod
-    def decode(cls, data: bytes | bytearray | memoryview, offset: int = 0, *, legacy: bool = False) -> "Dylink":
+    def decode(cls, data: bytes | bytearray | memoryview, offset: int = 0, *, legacy: bool = False,
+               spans: list | None = None) -> "Dylink":
         """Decode a section payload (the bytes after the custom section's name).
 
         ``offset`` is the absolute position of ``data`` in the module, used in
         error messages. ``legacy=True`` reads the old ``dylink`` layout.
+        ``spans`` (``dylink.0``), when given, receives ``(part, start, end, value)`` with absolute offsets as
+        each part is read: ``("sub", .., (id, size))``, ``("field", .., (label, value))`` (mem info),
+        ``("count", .., n)``, ``("name", .., text)``, ``("export", .., (name, flags))``, ``("import", ..,
+        (module, field, flags))``, ``("raw", ..)`` (what ``dump`` shows).
         """
         data = bytes(data)
-        cur = _Cursor(data, 0, len(data), offset)
+        cur = DylinkReader(data, 0, len(data), offset)
         if legacy:
             return cls._decode_legacy(cur)
         self = cls()
@@ -262,44 +266,15 @@ class Dylink:
             if size > cur.end - cur.pos:
                 raise DecodeError(f"dylink.0 subsection {sid} of size {size} runs past the end of the section "
                                   f"({cur.end - cur.pos} bytes left)", cur.abs(sub_start))
-            body = _Cursor(data, cur.pos, cur.pos + size, offset)
+            if spans is not None:
+                spans.append(("sub", offset + sub_start, cur.abs(), (sid, size)))
+            body = DylinkReader(data, cur.pos, cur.pos + size, offset)
             cur.pos += size
             raw = data[sub_start:cur.pos]
             if sid in seen and sid in (MEM_INFO, NEEDED, EXPORT_INFO, IMPORT_INFO, RUNTIME_PATH):
                 raise DecodeError(f"duplicate dylink.0 subsection {sid}", offset + sub_start)
             seen.add(sid)
-            if sid == MEM_INFO:
-                self.mem_size = body.u32("mem_size")
-                self.mem_align = body.u32("mem_align")
-                self.table_size = body.u32("table_size")
-                self.table_align = body.u32("table_align")
-                snap = (self.mem_size, self.mem_align, self.table_size, self.table_align)
-            elif sid == NEEDED:
-                n = body.count("needed libraries", 1)
-                self.needed = [body.name("needed library name") for _ in range(n)]
-                snap = tuple(self.needed)
-            elif sid == EXPORT_INFO:
-                n = body.count("export infos", 2)
-                self.export_info = [ExportInfo(body.name("export name"), body.u32("export flags")) for _ in range(n)]
-                snap = tuple(self.export_info)
-            elif sid == IMPORT_INFO:
-                n = body.count("import infos", 3)
-                infos = []
-                for _ in range(n):
-                    mod = body.name("import module")
-                    fld = body.name("import field")
-                    infos.append(ImportInfo(mod, fld, body.u32("import flags")))
-                self.import_info = infos
-                snap = tuple(infos)
-            elif sid == RUNTIME_PATH:
-                n = body.count("runtime paths", 1)
-                self.runtime_path = [body.name("runtime path") for _ in range(n)]
-                snap = tuple(self.runtime_path)
-            else:
-                payload = data[body.pos:body.end]
-                self.unknown.append((sid, payload))
-                body.pos = body.end
-                snap = (sid, payload)
+            snap = self._decode_sub(sid, body, data, spans)
             if body.pos != body.end:
                 raise DecodeError(f"dylink.0 subsection {sid} has {body.end - body.pos} unread bytes",
                                   body.abs())
@@ -308,8 +283,70 @@ class Dylink:
         self._orig_raw = data
         return self
 
+    def _decode_sub(self, sid: int, body: DylinkReader, data: bytes, spans: list | None):
+        """One dylink.0 subsection's content into ``self``; returns its snapshot (to tell changes)."""
+        def mark(part: str, start: int, value) -> None:
+            if spans is not None:
+                spans.append((part, body.abs(start), body.abs(), value))
+
+        def count(what: str, min_size: int) -> int:
+            at = body.pos
+            n = body.count(what, min_size)
+            mark("count", at, n)
+            return n
+
+        def name(what: str) -> str:
+            at = body.pos
+            text = body.name(what)
+            mark("name", at, text)
+            return text
+
+        if sid == MEM_INFO:
+            values = []
+            for label, what in (("memory size", "mem_size"), ("memory alignment (log2)", "mem_align"),
+                                ("table size", "table_size"), ("table alignment (log2)", "table_align")):
+                at = body.pos
+                values.append(body.u32(what))
+                mark("field", at, (label, values[-1]))
+            self.mem_size, self.mem_align, self.table_size, self.table_align = values
+            return tuple(values)
+        if sid == NEEDED:
+            n = count("needed libraries", 1)
+            self.needed = [name("needed library name") for _ in range(n)]
+            return tuple(self.needed)
+        if sid == EXPORT_INFO:
+            n = count("export infos", 2)
+            infos = []
+            for _ in range(n):
+                at = body.pos
+                infos.append(ExportInfo(body.name("export name"), body.u32("export flags")))
+                mark("export", at, (infos[-1].name, infos[-1].flags))
+            self.export_info = infos
+            return tuple(infos)
+        if sid == IMPORT_INFO:
+            n = count("import infos", 3)
+            infos = []
+            for _ in range(n):
+                at = body.pos
+                mod = body.name("import module")
+                fld = body.name("import field")
+                infos.append(ImportInfo(mod, fld, body.u32("import flags")))
+                mark("import", at, (mod, fld, infos[-1].flags))
+            self.import_info = infos
+            return tuple(infos)
+        if sid == RUNTIME_PATH:
+            n = count("runtime paths", 1)
+            self.runtime_path = [name("runtime path") for _ in range(n)]
+            return tuple(self.runtime_path)
+        at = body.pos
+        payload = data[body.pos:body.end]
+        self.unknown.append((sid, payload))
+        body.pos = body.end
+        mark("raw", at, None)
+        return (sid, payload)
+
     @classmethod
-    def _decode_legacy(cls, cur: _Cursor) -> "Dylink":
+    def _decode_legacy(cls, cur: DylinkReader) -> "Dylink":
         self = cls(legacy=True)
         self.mem_size = cur.u32("mem_size")
         self.mem_align = cur.u32("mem_align")
@@ -339,22 +376,22 @@ class Dylink:
 
     def _payload(self, sid: int) -> bytes:
         if sid == MEM_INFO:
-            return b"".join(_leb_u32(v) for v in (self.mem_size, self.mem_align, self.table_size, self.table_align))
+            return b"".join(encode_u32(v) for v in (self.mem_size, self.mem_align, self.table_size, self.table_align))
         if sid == NEEDED:
-            return _leb_u32(len(self.needed)) + b"".join(_name(s) for s in self.needed)
+            return encode_u32(len(self.needed)) + b"".join(encode_name(s) for s in self.needed)
         if sid == EXPORT_INFO:
-            return _leb_u32(len(self.export_info)) + b"".join(
-                _name(e.name) + _leb_u32(e.flags) for e in self.export_info)
+            return encode_u32(len(self.export_info)) + b"".join(
+                encode_name(e.name) + encode_u32(e.flags) for e in self.export_info)
         if sid == IMPORT_INFO:
-            return _leb_u32(len(self.import_info)) + b"".join(
-                _name(i.module) + _name(i.field) + _leb_u32(i.flags) for i in self.import_info)
+            return encode_u32(len(self.import_info)) + b"".join(
+                encode_name(i.module) + encode_name(i.field) + encode_u32(i.flags) for i in self.import_info)
         if sid == RUNTIME_PATH:
-            return _leb_u32(len(self.runtime_path)) + b"".join(_name(s) for s in self.runtime_path)
+            return encode_u32(len(self.runtime_path)) + b"".join(encode_name(s) for s in self.runtime_path)
         raise AssertionError(sid)
 
     @staticmethod
     def _sub(sid: int, payload: bytes) -> bytes:
-        return bytes([sid]) + _leb_u32(len(payload)) + payload
+        return bytes([sid]) + encode_u32(len(payload)) + payload
 
     def _present(self, sid: int) -> bool:
         if sid == MEM_INFO:  # a fresh value always says its sizes; a decoded one only if it had them or they changed
@@ -367,12 +404,10 @@ class Dylink:
             if self._orig and self._orig[0][1] == self._typed():
                 return bytes(self._orig[0][2])
             if self.export_info or self.import_info or self.runtime_path or self.unknown:
-                from wasmweld.errors import EncodeError
-
                 raise EncodeError("the legacy dylink section cannot hold export_info, import_info, "
                                   "runtime_path or unknown subsections")
-            return (b"".join(_leb_u32(v) for v in (self.mem_size, self.mem_align, self.table_size, self.table_align))
-                    + _leb_u32(len(self.needed)) + b"".join(_name(s) for s in self.needed))
+            return (b"".join(encode_u32(v) for v in (self.mem_size, self.mem_align, self.table_size, self.table_align))
+                    + encode_u32(len(self.needed)) + b"".join(encode_name(s) for s in self.needed))
         out = bytearray()
         done: set[int] = set()
         unknown_left = list(self.unknown)
@@ -408,25 +443,15 @@ def iter_sections(wasm: bytes | bytearray | memoryview):
     section running past the end.
     """
     data = wasm if isinstance(wasm, (bytes, bytearray)) else bytes(wasm)
-    if len(data) < 8 or data[:4] != b"\0asm":
+    if len(data) < 8 or data[:4] != PREAMBLE[:4]:
         raise DecodeError("not a WebAssembly binary (bad magic)", 0)
-    if data[4:8] != b"\x01\x00\x00\x00":
+    if data[4:8] != PREAMBLE[4:]:
         raise DecodeError("unsupported WebAssembly binary version (components are not modules)", 4)
-    cur = _Cursor(data, 8, len(data), 0)
-    while cur.pos < cur.end:
-        start = cur.pos
-        sid = cur.u8("section id")
-        size = cur.u32("section size")
-        if size > cur.end - cur.pos:
-            raise DecodeError(f"section {sid} of size {size} runs past the end of the module", start)
-        body_start = cur.pos
-        cur.pos += size
-        name = None
-        if sid == 0:
-            sub = _Cursor(data, body_start, cur.pos, 0)
-            name = sub.name("custom section name")
-            body_start = sub.pos
-        yield sid, body_start, cur.pos, name
+    for sec in _iter_section_records(data, 8, order=False):
+        if sec.id == 0:
+            yield 0, sec.data_offset, sec.end, sec.name
+        else:
+            yield sec.id, sec.payload_offset, sec.end, None
 
 
 def find_dylink(wasm: bytes | bytearray | memoryview) -> Dylink | None:

@@ -52,25 +52,41 @@ SUBSECTIONS: dict[int, tuple[str, str]] = {
 _ATTR_IDS = {attr: sid for sid, (attr, _k) in SUBSECTIONS.items()}
 
 
-def _name_map(data, pos: int, end: int, base: int) -> tuple[dict[int, str], int]:
+def _name_map(data, pos: int, end: int, base: int, spans: list | None = None) -> tuple[dict[int, str], int]:
+    at = pos
     n, pos = read_u32(data, pos, end, base)
     if n * 2 > end - pos:
         raise DecodeError("length out of bounds", base + pos, f"name map of {n} entries")
     out: dict[int, str] = {}
+    if spans is not None:
+        spans.append(("count", base + at, base + pos, n))
+        for _ in range(n):
+            at = pos
+            idx, pos = read_u32(data, pos, end, base)
+            out[idx], pos = decode_name(data, pos, end, base)
+            spans.append(("entry", base + at, base + pos, (idx, out[idx])))
+        return out, pos
     for _ in range(n):
         idx, pos = read_u32(data, pos, end, base)
         out[idx], pos = decode_name(data, pos, end, base)
     return out, pos
 
 
-def _indirect_map(data, pos: int, end: int, base: int) -> tuple[dict[int, dict[int, str]], int]:
+def _indirect_map(data, pos: int, end: int, base: int,
+                  spans: list | None = None) -> tuple[dict[int, dict[int, str]], int]:
+    at = pos
     n, pos = read_u32(data, pos, end, base)
     if n * 2 > end - pos:
         raise DecodeError("length out of bounds", base + pos, f"indirect name map of {n} entries")
+    if spans is not None:
+        spans.append(("count", base + at, base + pos, n))
     out: dict[int, dict[int, str]] = {}
     for _ in range(n):
+        at = pos
         idx, pos = read_u32(data, pos, end, base)
-        out[idx], pos = _name_map(data, pos, end, base)
+        if spans is not None:
+            spans.append(("outer", base + at, base + pos, idx))
+        out[idx], pos = _name_map(data, pos, end, base, spans)
     return out, pos
 
 
@@ -117,8 +133,13 @@ class NameSection:
     _orig: list = field(default_factory=list, repr=False, compare=False)
 
     @classmethod
-    def decode(cls, data, offset: int = 0) -> "NameSection":
-        """Decode the section's content (the bytes after the name ``"name"``); ``offset`` is its absolute offset."""
+    def decode(cls, data, offset: int = 0, spans: list | None = None) -> "NameSection":
+        """Decode the section's content (the bytes after the name ``"name"``); ``offset`` is its absolute offset.
+
+        ``spans``, when given, receives ``(part, start, end, value)`` with absolute offsets as each part is
+        read: ``("sub", .., (id, size))`` per subsection header, ``("raw", ..)`` for an unknown one's
+        content, ``("module", .., name)``, ``("count", .., n)``, ``("outer", .., index)`` (indirect maps)
+        and ``("entry", .., (index, name))`` (what ``dump`` shows)."""
         data = bytes(data)
         ns = cls()
         pos, end = 0, len(data)
@@ -132,8 +153,12 @@ class NameSection:
                 sub_end = pos + size
                 if sub_end > end:
                     raise DecodeError("length out of bounds", offset + pos, f"name subsection {sid} size")
+                if spans is not None:
+                    spans.append(("sub", offset + start, offset + pos, (sid, size)))
                 spec = SUBSECTIONS.get(sid)
                 if spec is None:
+                    if spans is not None:
+                        spans.append(("raw", offset + pos, offset + sub_end, None))
                     value = bytes(data[pos:sub_end])
                     ns.unknown.append((sid, value))
                     ns._orig.append((sid, data[start:sub_end], value))
@@ -145,10 +170,12 @@ class NameSection:
                 seen.add(sid)
                 if kind == "name":
                     value, p = decode_name(data, pos, sub_end, offset)
+                    if spans is not None:
+                        spans.append(("module", offset + pos, offset + p, value))
                 elif kind == "map":
-                    value, p = _name_map(data, pos, sub_end, offset)
+                    value, p = _name_map(data, pos, sub_end, offset, spans)
                 else:
-                    value, p = _indirect_map(data, pos, sub_end, offset)
+                    value, p = _indirect_map(data, pos, sub_end, offset, spans)
                 if p != sub_end:
                     raise DecodeError("section size mismatch", offset + p, f"name subsection {sid} ({attr})")
                 setattr(ns, attr, value)

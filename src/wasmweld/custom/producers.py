@@ -44,8 +44,12 @@ class Producers:
     _snap: dict | None = field(default=None, repr=False, compare=False)
 
     @classmethod
-    def decode(cls, data, offset: int = 0) -> "Producers":
-        """Decode the section content (after the name ``"producers"``); ``offset`` is its absolute offset."""
+    def decode(cls, data, offset: int = 0, spans: list | None = None) -> "Producers":
+        """Decode the section content (after the name ``"producers"``); ``offset`` is its absolute offset.
+
+        ``spans``, when given, receives ``(field, start, end, value)`` with absolute offsets as each part
+        is read: ``("count", .., n)``, ``("field", .., (name, number of values))``, ``("value", ..,
+        (name, version))`` (what ``dump`` shows)."""
         data = bytes(data)
         end = len(data)
         fields: dict[str, dict[str, str]] = {}
@@ -53,6 +57,8 @@ class Producers:
             n, pos = read_u32(data, 0, end, offset)
             if n * 2 > end - pos:
                 raise DecodeError("length out of bounds", offset + pos, f"{n} producer fields")
+            if spans is not None:
+                spans.append(("count", offset, offset + pos, n))
             for _ in range(n):
                 at = pos
                 fname, pos = decode_name(data, pos, end, offset)
@@ -61,6 +67,8 @@ class Producers:
                 m, pos = read_u32(data, pos, end, offset)
                 if m * 2 > end - pos:
                     raise DecodeError("length out of bounds", offset + pos, f"{m} producer values")
+                if spans is not None:
+                    spans.append(("field", offset + at, offset + pos, (fname, m)))
                 values: dict[str, str] = {}
                 for _ in range(m):
                     at = pos
@@ -69,6 +77,8 @@ class Producers:
                     if name in values:
                         raise DecodeError(f"duplicate producers value {name!r} in field {fname!r}", offset + at)
                     values[name] = version
+                    if spans is not None:
+                        spans.append(("value", offset + at, offset + pos, (name, version)))
                 fields[fname] = values
             if pos != end:
                 raise DecodeError("section size mismatch", offset + pos)

@@ -38,8 +38,11 @@ class TargetFeatures:
     _snap: list | None = field(default=None, repr=False, compare=False)
 
     @classmethod
-    def decode(cls, data, offset: int = 0) -> "TargetFeatures":
-        """Decode the section content (after the name); ``offset`` is its absolute offset."""
+    def decode(cls, data, offset: int = 0, spans: list | None = None) -> "TargetFeatures":
+        """Decode the section content (after the name); ``offset`` is its absolute offset.
+
+        ``spans``, when given, receives ``("count", start, end, n)`` and ``("feature", start, end,
+        (prefix, name))`` with absolute offsets as they are read (what ``dump`` shows)."""
         data = bytes(data)
         end = len(data)
         out: list[tuple[str, str]] = []
@@ -47,14 +50,19 @@ class TargetFeatures:
             n, pos = read_u32(data, 0, end, offset)
             if n * 2 > end - pos:
                 raise DecodeError("length out of bounds", offset + pos, f"{n} target features")
+            if spans is not None:
+                spans.append(("count", offset, offset + pos, n))
             for _ in range(n):
                 if pos >= end:
                     raise DecodeError("unexpected end", offset + pos)
                 prefix = PREFIXES.get(data[pos])
                 if prefix is None:
                     raise DecodeError(f"malformed target feature prefix 0x{data[pos]:02x}", offset + pos)
+                at = pos
                 name, pos = decode_name(data, pos + 1, end, offset)
                 out.append((prefix, name))
+                if spans is not None:
+                    spans.append(("feature", offset + at, offset + pos, (prefix, name)))
             if pos != end:
                 raise DecodeError("section size mismatch", offset + pos)
         except DecodeError as e:

@@ -182,10 +182,12 @@ def input_error(name: str, text: str) -> LinkError:
 
 
 def input_problem(name: str, module) -> WasmError | None:
-    """What is wrong with one input, at its own offsets, or None when wasmtime finds it valid.
+    """What is wrong with one input, at its own offsets, or None when it is valid.
 
     An input wasmtime refuses is decoded in full: where it is malformed (wasmweld's
-    DecodeError with the offset), else wasmtime's verdict. Without wasmtime the decoder alone decides.
+    DecodeError with the offset), else wasmtime's verdict, if wasmweld's validator
+    refuses it too (wasmtime lacks legacy exceptions, for one). Without wasmtime the
+    decoder and wasmweld's validator decide.
     """
     try:
         data = module.encode()
@@ -209,7 +211,12 @@ def input_problem(name: str, module) -> WasmError | None:
         e.merge_input = name
         return e
     if verdict is not None:
-        return input_error(name, f"input {name!r} is not a valid module: {verdict}")
+        from ..validate import validate
+
+        try:
+            validate(data)  # wasmweld's validator: what wasmtime lacks a feature for (legacy exceptions) passes
+        except ValidationError:
+            return input_error(name, f"input {name!r} is not a valid module: {verdict}")
     return None
 
 
@@ -244,14 +251,17 @@ def validate_in_background(ins: list[MergeInput]) -> Callable[[], WasmError | No
                 validate_bytes(data)
             except ValidationError:
                 bad.append(inp)
-                return
 
     thread = threading.Thread(target=work, name="wasmweld-validate-inputs", daemon=True)
     thread.start()
 
     def finish() -> WasmError | None:
         thread.join()
-        return input_problem(bad[0].name, bad[0].module) if bad else None
+        for inp in bad:  # wasmtime refused these; input_problem asks wasmweld's validator too
+            problem = input_problem(inp.name, inp.module)
+            if problem is not None:
+                return problem
+        return None
 
     return finish
 

@@ -18,6 +18,7 @@ first one in place).
 
 from __future__ import annotations
 
+from wasmweld.custom import CUSTOM_DECODERS
 from wasmweld.errors import EditError
 from wasmweld.module import Module
 from wasmweld.passes.result import PassResult
@@ -51,7 +52,7 @@ def add_custom(m: Module, name: str, data: bytes, *, replace: bool = False) -> N
     """Add custom section ``name`` with ``data`` (at the end), or rewrite it in place with ``replace``."""
     if not isinstance(name, str):
         raise EditError(f"custom section name must be a string, not {name!r}")
-    decoder = _typed_decoder(name)
+    decoder = CUSTOM_DECODERS.get(name)
     if decoder is not None:
         # typed sections: refuse bytes that the next reader would reject
         try:
@@ -65,19 +66,6 @@ def add_custom(m: Module, name: str, data: bytes, *, replace: bool = False) -> N
         m.set_custom(name, bytes(data))
         return
     m.add_custom(name, bytes(data))
-
-
-def _typed_decoder(name: str):
-    if name == "name":
-        from wasmweld.custom.name import NameSection
-        return NameSection.decode
-    if name == "producers":
-        from wasmweld.custom.producers import Producers
-        return Producers.decode
-    if name == "target_features":
-        from wasmweld.custom.target_features import TargetFeatures
-        return TargetFeatures.decode
-    return None
 
 
 def show_metadata(m: Module) -> dict:

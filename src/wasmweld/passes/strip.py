@@ -82,8 +82,7 @@ def strip_custom(m: Module, *, all: bool = False, names: Iterable[str] = (), reg
     for cs in m.customs:
         if selected(cs.name):
             removed.append(cs.name)
-    for name in dict.fromkeys(removed):
-        m.remove_custom(name)
+    m.remove_custom(set(removed))
     return removed
 
 
