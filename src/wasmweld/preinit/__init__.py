@@ -50,7 +50,7 @@ from dataclasses import dataclass, field
 
 from ..errors import SnapshotError, WasmError
 from .instrument import DEFAULT_INIT_FUNCS, instrument
-from .rewrite import rewrite
+from .rewrite import rewrite_bytes
 from ..runtime.wasi import Preopen, WasiOptions
 from .probes import DEFAULT_MAX_MEMORY, DEFAULT_TIMEOUT, Bounds, InitError, Runner
 from .run import EngineRunner, tables_may_change
@@ -232,8 +232,8 @@ def snapshot_bytes(
     snap = runner.run_init(inst.wasm, init_name, inst.probes)
     t2 = time.perf_counter()
     ran = (inst.probes.reactor_init,) if inst.probes.reactor_init else ()
-    out = rewrite(parse(data), snap, init_export_name=init_name, keep_init_func=keep_init_func,
-                  rename_funcs=rename_funcs, ran_exports=ran).encode()
+    out = rewrite_bytes(parse(data), snap, init_export_name=init_name, keep_init_func=keep_init_func,
+                        rename_funcs=rename_funcs, ran_exports=ran)
     t3 = time.perf_counter()
     try:
         validate_bytes(out)
