@@ -210,6 +210,7 @@ def snapshot_bytes(
     max_segments: int = MAX_SEGMENTS,
     report: Callable[[SnapshotReport], object] | None = None,
     runner: Runner | None = None,
+    cache_dir: str | os.PathLike | bool | None = None,
 ) -> bytes:
     """:func:`snapshot`, returning the encoded output module."""
     from ..module import parse
@@ -227,7 +228,7 @@ def snapshot_bytes(
     init_name = inst.init_export.name
     if runner is None:
         runner = EngineRunner(wasi, Bounds(fuel, timeout, max_memory, max_segments),
-                              tables_may_change=tables_may_change(module))
+                              tables_may_change=tables_may_change(module), cache_dir=cache_dir)
     t1 = time.perf_counter()
     snap = runner.run_init(inst.wasm, init_name, inst.probes)
     t2 = time.perf_counter()
@@ -265,6 +266,7 @@ def snapshot(
     max_segments: int = MAX_SEGMENTS,
     report: Callable[[SnapshotReport], object] | bool | None = None,
     runner: Runner | None = None,
+    cache_dir: str | os.PathLike | bool | None = None,
 ):
     """Pre-initialise a module: run its init function and return a Module that starts in the resulting state.
 
@@ -285,6 +287,10 @@ def snapshot(
     ``max_segments`` caps the data segments written.
     ``report``: a callable receiving the :class:`SnapshotReport`, or True to
     print it to stderr. ``runner``: another :class:`Runner` implementation.
+    ``cache_dir``: keep the compiled (instrumented) module in wasmweld's
+    compiled-artifact cache, a private directory (``True``: the per-user
+    ``~/.cache/wasmweld/artifacts``), so that snapshotting the same module
+    again does not compile it again; off by default.
 
     Raises :class:`~wasmweld.errors.SnapshotError` for what cannot be
     snapshotted (naming the memory/global/table/import) and
@@ -300,5 +306,5 @@ def snapshot(
         report = None
     out = snapshot_bytes(module_or_bytes, init_func, keep_init_func=keep_init_func, rename_funcs=rename_funcs,
                          wasi=wasi, fuel=fuel, timeout=timeout, max_memory=max_memory,
-                         max_segments=max_segments, report=report, runner=runner)
+                         max_segments=max_segments, report=report, runner=runner, cache_dir=cache_dir)
     return parse(out)
