@@ -39,7 +39,7 @@ from bisect import bisect_left
 from collections import Counter
 from dataclasses import dataclass, field
 from itertools import chain, compress, count, islice
-from operator import sub
+from operator import itemgetter, sub
 
 __all__ = [
     "MERGE_GAP",
@@ -91,7 +91,7 @@ class MemorySnapshot:
     @property
     def captured_bytes(self) -> int:
         """Bytes of memory the segments carry (zeros inside merged gaps included)."""
-        return sum(len(data) for _, data in self.segments)
+        return sum(map(len, map(itemgetter(1), self.segments)))
 
 
 @dataclass(slots=True)
