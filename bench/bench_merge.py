@@ -15,6 +15,11 @@ default) and write the result. Rows:
   (interpreter start-up and wasmtime validation of the output included);
 * ``wasm-merge``: binaryen 132 under node, ``-all --disable-compact-imports -rec``
   (start-up included, as a user sees it; it validates its inputs and output).
+
+The two child-process rows also carry ``cpu`` (user + system seconds, the child and
+what it waited for, median); the CLI row also ``peak``, its largest resident set, taken
+by GNU time when /usr/bin/time exists (the issue's bound: 400 MB for starlingmonkey + rs-swc). On a busy machine compare ``cpu``:
+wall time there mostly measures the wait for a core.
 """
 
 from __future__ import annotations
@@ -28,6 +33,7 @@ from wasmweld.link import merge
 
 SERVICES = ("logger", "ledger", "bank")
 PAIRS_QUICK = [("em-sqljs", "em-quickjs")]
+GNU_TIME = "/usr/bin/time"
 PAIRS_FULL = [("em-sqljs", "em-quickjs"), ("wasisdk-starlingmonkey", "rs-swc")]
 
 
@@ -48,19 +54,48 @@ def _wasmweld_files(inputs: list[tuple[Path, str]], out: Path) -> None:
     out.write_bytes(data)
 
 
-def _wasmweld_cli(inputs: list[tuple[Path, str]], out: Path) -> None:
+def _wasmweld_cli(inputs: list[tuple[Path, str]], out: Path, peaks: list | None = None) -> None:
     argv = [sys.executable, "-m", "wasmweld", "merge", *(f"{p}={n}" for p, n in inputs), "-rec", "-q",
             "--force", "-o", str(out)]
     env = dict(os.environ)
     env["PYTHONPATH"] = os.pathsep.join([str(Path(__file__).resolve().parent.parent / "src"),
                                          env.get("PYTHONPATH", "")])
+    # a child's peak RSS counts the memory of the process that forked it (Linux copies the high-water
+    # mark), so the peak is taken by GNU time, a small process, around the CLI
+    peak_file = out.with_suffix(".peak")
+    if peaks is not None and os.access(GNU_TIME, os.X_OK):
+        argv = [GNU_TIME, "-f", "%M", "-o", str(peak_file), *argv]
     proc = subprocess.run(argv, capture_output=True, env=env)
     if proc.returncode != 0:
         raise RuntimeError(proc.stderr.decode(errors="replace")[-500:])
+    if peaks is not None and peak_file.exists():
+        peaks.append(int(peak_file.read_text().split()[-1]))
 
 
 def _size(n: int) -> str:
     return f"{n / 1e6:.2f} MB" if n >= 1e6 else f"{n / 1e3:.1f} KB"
+
+
+def _with_cpu(ctx, task: str, label: str, tool: str, fn, peaks: list | None = None) -> object:
+    """``ctx.measure`` of a child-process job, plus its median CPU time (user + system of the child and of
+    everything it waited for: wasmweld's forked helper, wasmtime's threads) and, when ``fn`` records it
+    in ``peaks``, the child's peak resident memory."""
+    import resource
+
+    cpus: list[float] = []
+
+    def timed():
+        r0 = resource.getrusage(resource.RUSAGE_CHILDREN)
+        fn()
+        r1 = resource.getrusage(resource.RUSAGE_CHILDREN)
+        cpus.append(r1.ru_utime - r0.ru_utime + r1.ru_stime - r0.ru_stime)
+
+    row = ctx.measure(task, label, tool, timed)
+    if cpus:
+        row.extra["cpu"] = f"{sorted(cpus)[len(cpus) // 2]:.2f}s"
+    if peaks:
+        row.extra["peak"] = f"{max(peaks) // 1024} MB"
+    return row
 
 
 def _case(ctx, label: str, inputs: list[tuple[Path, str]]) -> list:
@@ -72,9 +107,10 @@ def _case(ctx, label: str, inputs: list[tuple[Path, str]]) -> list:
                         size=f"{_size(size_in)} in")]
     if out_w.exists():
         rows[-1].extra["out"] = f"{_size(out_w.stat().st_size)} out"
-    rows.append(ctx.measure("merge", label, "wasmweld CLI", lambda: _wasmweld_cli(inputs, out_c)))
-    rows.append(ctx.measure("merge", label, f"wasm-merge (binaryen {ctx.peers.version('binaryen')})",
-                            lambda: ctx.peers.wasm_merge(inputs, out_b, "-rec")))
+    peaks: list[int] = []
+    rows.append(_with_cpu(ctx, "merge", label, "wasmweld CLI", lambda: _wasmweld_cli(inputs, out_c, peaks), peaks))
+    rows.append(_with_cpu(ctx, "merge", label, f"wasm-merge (binaryen {ctx.peers.version('binaryen')})",
+                          lambda: ctx.peers.wasm_merge(inputs, out_b, "-rec")))
     if out_b.exists():
         rows[-1].extra["out"] = f"{_size(out_b.stat().st_size)} out"
     return rows

@@ -8,10 +8,12 @@ Fixtures (tests/fixtures/snapshot/, compiled with clang --target=wasm32-wasi
 * calc.c   -- a tiny interpreter: init reads and parses a script (from a WASI
   preopen, an env variable or its built-in default); calls evaluate the
   script's functions and new expressions.
+* tables.c -- init computes lookup tables (CRC-32, popcounts, Q15 sine, integer
+  square roots, Collatz stopping times); checked against Python oracles.
 
 Every output is validated and run by wasmtime; the expected values come from
-running the original module (init, then the query) and, for primes, from a
-sieve written in Python.
+running the original module (init, then the query) and, for primes and tables,
+from oracles written in Python.
 """
 
 from __future__ import annotations
@@ -245,3 +247,49 @@ def test_calc_snapshot_is_idempotent_on_exports(calc_wasm):
     assert inst.eval("ack(2, 3)") == 9
     assert twice.export("wizer.initialize") is None
     assert twice.export("call").kind == ExternKind.FUNC
+
+
+def _collatz(n: int) -> int:
+    steps = 0
+    while n != 1:
+        n = 3 * n + 1 if n & 1 else n // 2
+        steps += 1
+    return steps
+
+
+def test_tables_snapshot_answers_like_the_original_and_wizer():
+    """tables.c: lookup tables built at init (CRC-32, popcounts, a Q15 sine, integer square roots,
+    Collatz stopping times); the snapshot answers like the original after init, like independent
+    Python oracles, and holds the same memory image as Wizer's output."""
+    import math
+    import zlib
+
+    src = build("tables")
+    reports = []
+    out = snapshot_bytes(src, wasi=True, report=reports.append)
+    validate_bytes(out)
+    theirs = run_wizer(src, "--allow-wasi")
+    original = Instance(src, wasi=True)
+    original("_initialize")
+    original("wizer.initialize")
+    ours, wizer = Instance(out), Instance(theirs)
+    assert not ours.has("wizer.initialize") and ours("init_runs") == 1
+    rng = random.Random(3)
+    data = bytes(rng.randrange(256) for _ in range(300))
+    xs = [rng.randrange(1 << 32) for _ in range(20)]
+    ns = [1, 2, 27, 97, 871, 77_031, 131_071] + [rng.randrange(1, 1 << 17) for _ in range(10)]
+    answers = []
+    for inst in (original, ours, wizer):
+        inst.exports["memory"].write(inst.store, data, inst("input_buf"))
+        answers.append([inst("crc32", len(data)) & 0xFFFFFFFF]
+                       + [inst("popcount32", x) for x in xs] + [inst("sine_q15", i) for i in range(0, 4096, 37)]
+                       + [inst("isqrt16", x & 0xFFFF) for x in xs] + [inst("collatz_steps", n) for n in ns])
+    assert answers[0] == answers[1] == answers[2]
+    got = iter(answers[1])
+    assert next(got) == zlib.crc32(data)
+    assert [next(got) for _ in xs] == [bin(x).count("1") for x in xs]
+    assert all(abs(next(got) - 32767 * math.sin(2 * math.pi * i / 4096)) <= 1 for i in range(0, 4096, 37))
+    assert [next(got) for _ in xs] == [math.isqrt(x & 0xFFFF) for x in xs]
+    assert [next(got) for _ in ns] == [_collatz(n) for n in ns]
+    assert ours.memory() == wizer.memory() == original.memory()
+    assert len(out) == len(theirs) and reports[0].segments == len(_active_segments(theirs))

@@ -208,3 +208,37 @@ def test_runs_as_a_program(counter, tmp_path):
     assert proc.returncode == 0, proc.stderr
     assert "snapshot: globals set: 1 of 1 mutable" in proc.stderr
     assert Instance(out.read_bytes())("answer") == 42
+
+
+def test_cache_skips_compiling_and_survives_a_damaged_entry(tmp_path, wat):
+    """--cache DIR: the second snapshot loads the compiled module (authenticated); a damaged entry is
+    discarded with a warning and recompiled; the output is the same every time."""
+    import warnings
+
+    from wasmweld.preinit import snapshot_bytes
+    from wasmweld.runtime.cache import CacheWarning
+
+    src = wat("""(module (memory 1) (global $g (mut i32) (i32.const 0))
+                   (func (export "wizer-initialize") (i32.store (i32.const 64) (i32.const 42))
+                     (global.set $g (i32.const 7)))
+                   (func (export "get") (result i32) (i32.add (global.get $g) (i32.load (i32.const 64)))))""")
+    plain = snapshot_bytes(src)
+    cache = tmp_path / "cache"
+    cache.mkdir(mode=0o700)
+    inp, out = tmp_path / "in.wasm", tmp_path / "out.wasm"
+    inp.write_bytes(src)
+    assert main(["snapshot", str(inp), "-o", str(out), "-q", "--cache", str(cache)]) == 0
+    assert out.read_bytes() == plain
+    entries = [p for p in cache.iterdir() if p.suffix == ".cwasm"]
+    assert len(entries) == 1 and not (cache / (entries[0].name + ".ok")).exists()
+    assert snapshot_bytes(src, cache_dir=cache) == plain
+    assert (cache / (entries[0].name + ".ok")).exists()  # loaded (and verified once) from the cache
+    raw = bytearray(entries[0].read_bytes())
+    raw[len(raw) // 3] ^= 0xFF
+    entries[0].write_bytes(bytes(raw))
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        again = snapshot_bytes(src, cache_dir=cache)
+    assert again == plain
+    assert any(issubclass(w.category, CacheWarning) for w in caught)
+    assert Instance(again)("get") == 49

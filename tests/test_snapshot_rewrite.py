@@ -435,3 +435,35 @@ def test_snapshot_of_the_passive_data_accessor(wat):
     inst = wasmtime.Instance(store, wasmtime.Module(eng, out), [])
     mem = inst.exports(store)["memory"]
     assert bytes(mem.read(store, 1024, 1024 + len(payload))) == payload
+
+
+@pytest.mark.parametrize("case", ["one-memory", "no-data-section", "datacount", "multi-memory-64", "high-offset"])
+def test_fast_rewrite_writes_the_same_bytes_as_the_module_path(wat, case):
+    """``rewrite_bytes`` (segments spliced into the encoded data section) == ``rewrite(...).encode()``."""
+    from wasmweld.preinit.rewrite import rewrite, rewrite_bytes
+    from wasmweld.preinit.snapshot import GlobalValue, MemorySnapshot, Snapshot
+
+    mems, datas, segs = "(memory 2)", '(data (i32.const 8) "ab")', [[(16, b"xyz"), (300, b"\x01" * 200)]]
+    extra = ""
+    if case == "no-data-section":
+        datas = ""
+    elif case == "datacount":
+        datas += ' (data $p "passive")'
+        extra = "(func (data.drop $p))"
+    elif case == "multi-memory-64":
+        mems = "(memory 2) (memory i64 1)"
+        segs = [[(0, b"\x05")], [(1 << 40 >> 24, b"q" * 3), (65535, b"z")]]
+    elif case == "high-offset":
+        mems = "(memory 40000)"
+        segs = [[((1 << 31) + 5, b"hi"), (0xFFFF0000, b"\x07")]]
+    src = wat(f"""(module {mems} (global $g (mut i32) (i32.const 0)) {datas} {extra}
+                 (func (export "wizer-initialize")) (export "keep" (global $g)))""")
+    snap_ = Snapshot([GlobalValue(0, "i32", 42)],
+                     [MemorySnapshot(p, s) for p, s in zip((3, 2), segs)] if len(segs) == 2 else
+                     [MemorySnapshot(40000 if case == "high-offset" else 3, segs[0])],
+                     [1] if case == "datacount" else [], [])
+    slow = rewrite(wm.parse(src), snap_, init_export_name="wizer-initialize").encode()
+    fast = rewrite_bytes(wm.parse(src), snap_, init_export_name="wizer-initialize")
+    assert fast == slow
+    validate_bytes(fast)
+    assert len(wm.parse(fast).datas) == len(wm.parse(src).datas) + sum(len(s) for s in segs)

@@ -229,6 +229,11 @@ def register(subparsers):
                    help="no deadline and no memory cap (not with --timeout or --max-memory; --fuel still applies)")
     b.add_argument("--max-segments", metavar="N", type=_positive_int, default=None,
                    help="write at most N data segments (default 10000)")
+    c = p.add_mutually_exclusive_group()
+    c.add_argument("--cache", metavar="DIR", help="keep the compiled module in this compiled-artifact cache "
+                   "directory (private to this user), so that the next snapshot of it skips compiling")
+    c.add_argument("--user-cache", action="store_true",
+                   help="the same with the per-user artifact cache (~/.cache/wasmweld/artifacts)")
     p.add_argument("--report", metavar="FILE", help="also write the report as JSON to FILE ('-': stdout)")
     p.add_argument("-q", "--quiet", action="store_true", help="do not print the report on stderr")
     return p
@@ -286,6 +291,7 @@ def run(args) -> int:
             max_memory=max_memory,
             max_segments=args.max_segments or MAX_SEGMENTS,
             report=reports.append,
+            cache_dir=args.cache or (True if args.user_cache else None),
         )
     report = reports[0]
     t0 = time.perf_counter()

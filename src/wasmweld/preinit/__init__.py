@@ -50,7 +50,7 @@ from dataclasses import dataclass, field
 
 from ..errors import SnapshotError, WasmError
 from .instrument import DEFAULT_INIT_FUNCS, instrument
-from .rewrite import rewrite
+from .rewrite import rewrite_bytes
 from ..runtime.wasi import OutputTail, Preopen, WasiOptions
 from .probes import DEFAULT_MAX_MEMORY, DEFAULT_TIMEOUT, Bounds, InitError, Runner
 from .run import EngineRunner, tables_may_change
@@ -199,6 +199,7 @@ def snapshot_bytes(
     max_segments: int = MAX_SEGMENTS,
     report: Callable[[SnapshotReport], object] | None = None,
     runner: Runner | None = None,
+    cache_dir: str | os.PathLike | bool | None = None,
 ) -> bytes:
     """:func:`snapshot`, returning the encoded output module."""
     from ..module import parse
@@ -216,13 +217,13 @@ def snapshot_bytes(
     init_name = inst.init_export.name
     if runner is None:
         runner = EngineRunner(wasi, Bounds(fuel, timeout, max_memory, max_segments),
-                              tables_may_change=tables_may_change(module))
+                              tables_may_change=tables_may_change(module), cache_dir=cache_dir)
     t1 = time.perf_counter()
     snap = runner.run_init(inst.wasm, init_name, inst.probes)
     t2 = time.perf_counter()
     ran = (inst.probes.reactor_init,) if inst.probes.reactor_init else ()
-    out = rewrite(parse(data), snap, init_export_name=init_name, keep_init_func=keep_init_func,
-                  rename_funcs=rename_funcs, ran_exports=ran).encode()
+    out = rewrite_bytes(parse(data), snap, init_export_name=init_name, keep_init_func=keep_init_func,
+                        rename_funcs=rename_funcs, ran_exports=ran)
     t3 = time.perf_counter()
     try:
         validate_bytes(out)
@@ -254,6 +255,7 @@ def snapshot(
     max_segments: int = MAX_SEGMENTS,
     report: Callable[[SnapshotReport], object] | bool | None = None,
     runner: Runner | None = None,
+    cache_dir: str | os.PathLike | bool | None = None,
 ):
     """Pre-initialise a module: run its init function and return a Module that starts in the resulting state.
 
@@ -274,6 +276,10 @@ def snapshot(
     ``max_segments`` caps the data segments written.
     ``report``: a callable receiving the :class:`SnapshotReport`, or True to
     print it to stderr. ``runner``: another :class:`Runner` implementation.
+    ``cache_dir``: keep the compiled (instrumented) module in wasmweld's
+    compiled-artifact cache, a private directory (``True``: the per-user
+    ``~/.cache/wasmweld/artifacts``), so that snapshotting the same module
+    again does not compile it again; off by default.
 
     Raises :class:`~wasmweld.errors.SnapshotError` for what cannot be
     snapshotted (naming the memory/global/table/import) and
@@ -289,5 +295,5 @@ def snapshot(
         report = None
     out = snapshot_bytes(module_or_bytes, init_func, keep_init_func=keep_init_func, rename_funcs=rename_funcs,
                          wasi=wasi, fuel=fuel, timeout=timeout, max_memory=max_memory,
-                         max_segments=max_segments, report=report, runner=runner)
+                         max_segments=max_segments, report=report, runner=runner, cache_dir=cache_dir)
     return parse(out)

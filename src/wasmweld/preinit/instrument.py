@@ -333,9 +333,8 @@ class _Instrumenter:
 
     def __init__(self, m: Module):
         self.m = m
-        from ..passes.common import FuncTypes   # loaded on first use: `import wasmweld` stays light
         self.taken = {e.name for e in m.exports}
-        self.types = FuncTypes(m.types)
+        self._types = None
         self.n_imp_funcs = m.num_imported(ExternKind.FUNC)
         self.num_funcs_in = m.num_funcs
         names = _names(m)
@@ -350,6 +349,16 @@ class _Instrumenter:
         self.new_funcs: list[int] = []
         self.new_bodies: list[FuncBody] = []
         self._void: int | None = None
+
+    @property
+    def types(self):
+        """The module's function types (found or appended); made on first use: most modules need no new
+        function, and the passes package it comes from costs ~20 ms to import."""
+        if self._types is None:
+            from ..passes.common import FuncTypes
+
+            self._types = FuncTypes(self.m.types)
+        return self._types
 
     def add_func(self, type_idx: int, body: FuncBody, export: str | None) -> int:
         idx = self.num_funcs_in + len(self.new_funcs)

@@ -43,12 +43,16 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Mapping
 
+from ..binary.leb import read_u32, write_s, write_u
+from ..binary.opcodes import BY_NAME
+from ..binary.reader import SECTION_IDS, split_sections
+from ..binary.sections import encode_data
 from ..errors import SnapshotError
 from ..module import ConstExpr, Data, Global, Module
 from ..types import ExternKind, RefType
 from .snapshot import GlobalValue, Snapshot
 
-__all__ = ["rewrite", "global_init", "apply_exports"]
+__all__ = ["rewrite", "rewrite_bytes", "global_init", "apply_exports"]
 
 
 def global_init(gv: GlobalValue, vt) -> ConstExpr:
@@ -113,6 +117,48 @@ def apply_exports(module: Module, init_export_name: str, keep_init_func: bool,
 def rewrite(module: Module, snap: Snapshot, *, init_export_name: str, keep_init_func: bool = False,
             rename_funcs: Mapping[str, str] | None = None, ran_exports: tuple[str, ...] = ()) -> Module:
     """Write ``snap`` into ``module`` (edited in place and returned); see the module docstring."""
+    mems = _rewrite_state(module, snap)
+    # data: old active (and dropped passive) segments emptied in place, snapshot appended
+    datas = _emptied_datas(module, snap)
+    for mi, ms in enumerate(snap.memories):
+        is64 = mems[mi].limits.is64
+        for offset, chunk in ms.segments:
+            off = ConstExpr.i64(offset) if is64 else ConstExpr.i32(offset)
+            datas.append(Data("active", mi, off, bytes(chunk), None))
+    if datas or module.datas:
+        module.datas = datas
+    if module.datacount is not None:
+        module.datacount = len(datas)
+    _finish(module, snap, init_export_name, keep_init_func, rename_funcs, ran_exports)
+    return module
+
+
+def _emptied_datas(module: Module, snap: Snapshot) -> list[Data]:
+    """The module's data segments with the active ones (and the passive ones init dropped) made empty."""
+    dropped = set(snap.dropped_datas)
+    datas = []
+    for i, d in enumerate(module.datas):
+        if d.mode == "active" or (i in dropped and d.init):
+            datas.append(Data("passive", 0, None, b"", None))
+        else:
+            datas.append(d)
+    return datas
+
+
+def _finish(module: Module, snap: Snapshot, init_export_name: str, keep_init_func: bool,
+            rename_funcs: Mapping[str, str] | None, ran_exports: tuple[str, ...]) -> None:
+    # elems dropped by init become empty
+    if snap.dropped_elems:
+        elems = list(module.elems)
+        for i in snap.dropped_elems:
+            elems[i] = dataclasses.replace(elems[i], init=())
+        module.elems = elems
+    module.start = None
+    apply_exports(module, init_export_name, keep_init_func, rename_funcs, ran_exports)
+
+
+def _rewrite_state(module: Module, snap: Snapshot) -> list:
+    """Globals and memory minimums from ``snap`` (in place); returns the memory types."""
     n_imp_globals = module.num_imported(ExternKind.GLOBAL)
     if module.num_imported(ExternKind.MEMORY):
         raise SnapshotError("cannot rewrite a module with imported memories")
@@ -151,31 +197,73 @@ def rewrite(module: Module, snap: Snapshot, *, init_export_name: str, keep_init_
     if changed:
         module.memories = mems
 
-    # data: old active (and dropped passive) segments emptied in place, snapshot appended
-    dropped = set(snap.dropped_datas)
-    datas = []
-    for i, d in enumerate(module.datas):
-        if d.mode == "active" or (i in dropped and d.init):
-            datas.append(Data("passive", 0, None, b"", None))
-        else:
-            datas.append(d)
-    for mi, ms in enumerate(snap.memories):
-        is64 = mems[mi].limits.is64
-        for offset, chunk in ms.segments:
-            off = ConstExpr.i64(offset) if is64 else ConstExpr.i32(offset)
-            datas.append(Data("active", mi, off, bytes(chunk), None))
-    if datas or module.datas:
+    return mems
+
+
+def rewrite_bytes(module: Module, snap: Snapshot, *, init_export_name: str, keep_init_func: bool = False,
+                  rename_funcs: Mapping[str, str] | None = None, ran_exports: tuple[str, ...] = ()) -> bytes:
+    """``rewrite(module, snap, ...).encode()``, the same bytes, without a ``Data`` object per segment.
+
+    A snapshot of a real heap has thousands of segments: the module is encoded with one placeholder
+    segment after the kept ones, and the placeholder is replaced by the segments' encodings, written
+    in one pass (an ``i32.const`` offset in memory 0, the usual case; others through the encoder).
+    """
+    mems = _rewrite_state(module, snap)
+    new = [(mi, mems[mi].limits.is64, ms.segments) for mi, ms in enumerate(snap.memories) if ms.segments]
+    datas = _emptied_datas(module, snap)
+    n_new = sum(len(segs) for _, _, segs in new)
+    placeholder = Data("passive", 0, None, b"", None)
+    if n_new:
+        module.datas = [*datas, placeholder]
+    elif datas or module.datas:
         module.datas = datas
     if module.datacount is not None:
-        module.datacount = len(datas)
+        # with the placeholder while encoding (the encoder checks the count); the true count spliced in below
+        module.datacount = len(datas) + (1 if n_new else 0)
+    _finish(module, snap, init_export_name, keep_init_func, rename_funcs, ran_exports)
+    if not n_new:
+        return module.encode()
+    out = module.encode()
+    total = len(datas) + n_new
+    sections = split_sections(out)
+    sec = next(s for s in reversed(sections) if s.id == _DATA_ID)
+    tail = encode_data(placeholder)
+    _, items_at = read_u32(out, sec.payload_offset, sec.end)
+    parts = [write_u(total), memoryview(out)[items_at:sec.end - len(tail)]]
+    for mi, is64, segs in new:
+        _segment_parts(mi, is64, segs, parts)
+    replace = {sec.offset: (sec.end, _section(_DATA_ID, b"".join(parts)))}
+    count_sec = next((s for s in sections if s.id == _DATACOUNT_ID), None)
+    if count_sec is not None:
+        replace[count_sec.offset] = (count_sec.end, _section(_DATACOUNT_ID, write_u(total)))
+    view, pieces, pos = memoryview(out), [], 0
+    for start in sorted(replace):
+        end, data = replace[start]
+        pieces += (view[pos:start], data)
+        pos = end
+    pieces.append(view[pos:])
+    return b"".join(pieces)
 
-    # elems dropped by init become empty
-    if snap.dropped_elems:
-        elems = list(module.elems)
-        for i in snap.dropped_elems:
-            elems[i] = dataclasses.replace(elems[i], init=())
-        module.elems = elems
 
-    module.start = None
-    apply_exports(module, init_export_name, keep_init_func, rename_funcs, ran_exports)
-    return module
+def _section(sid: int, payload: bytes) -> bytes:
+    return b"".join((bytes((sid,)), write_u(len(payload)), payload))
+
+_DATA_ID = SECTION_IDS["data"]
+_DATACOUNT_ID = SECTION_IDS["datacount"]
+_I32_CONST = BY_NAME["i32.const"].opcode
+_END = BY_NAME["end"].opcode
+_ACTIVE_MEMORY0 = write_u(0)  # the flags of an active segment of memory 0 with an offset
+
+
+def _segment_parts(mi: int, is64: bool, segs, parts: list) -> None:
+    """Append the encodings of active segments ``(offset, bytes)`` of memory ``mi`` to ``parts``."""
+    if mi or is64:
+        for offset, chunk in segs:
+            off = ConstExpr.i64(offset) if is64 else ConstExpr.i32(offset)
+            parts.append(encode_data(Data("active", mi, off, bytes(chunk), None)))
+        return
+    add = parts.extend
+    for offset, chunk in segs:
+        offset &= 0xFFFFFFFF  # as ConstExpr.i32: the offset is written as a signed 32-bit value
+        add((_ACTIVE_MEMORY0, _I32_CONST, write_s(offset - (1 << 32) if offset >= 1 << 31 else offset), _END,
+             write_u(len(chunk)), chunk))

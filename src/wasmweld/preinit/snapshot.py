@@ -36,8 +36,10 @@ sizes, may differ). Zero bytes never need a segment: memory starts zeroed.
 from __future__ import annotations
 
 from bisect import bisect_left
+from collections import Counter
 from dataclasses import dataclass, field
-from itertools import islice
+from itertools import chain, compress, count, islice
+from operator import itemgetter, sub
 
 __all__ = [
     "MERGE_GAP",
@@ -47,6 +49,8 @@ __all__ = [
     "Snapshot",
     "capture_segments",
     "segment_ranges",
+    "split_ranges",
+    "limit_split",
     "limit_ranges",
     "limit_memories",
 ]
@@ -87,7 +91,7 @@ class MemorySnapshot:
     @property
     def captured_bytes(self) -> int:
         """Bytes of memory the segments carry (zeros inside merged gaps included)."""
-        return sum(len(data) for _, data in self.segments)
+        return sum(map(len, map(itemgetter(1), self.segments)))
 
 
 @dataclass(slots=True)
@@ -124,24 +128,45 @@ _NONZERO = bytes([0]) + b"\x01" * 255
 SCAN_CHUNK = 16 << 20
 
 
-def _ranges_in(data, base: int, gap: bytes, out: list[tuple[int, int]]) -> None:
+def _ranges_in(data, base: int, gap: bytes, starts: list[int], ends: list[int]) -> None:
     if isinstance(data, memoryview):
         data = data.tobytes()
     flags = data.translate(_NONZERO)
     find = flags.find
     merge_gap = len(gap) - 1
     pos = find(b"\x01")
+    if pos >= 0 and ends and base + pos - ends[-1] <= merge_gap:  # continues a range of the previous window
+        end = find(gap, pos)
+        end = end if end >= 0 else flags.rfind(b"\x01") + 1
+        ends[-1] = base + end
+        pos = find(b"\x01", end)
+    add_start, add_end = starts.append, ends.append
+    # the loop runs once per range (tens of thousands for a real heap): kept to two finds and two appends
     while pos >= 0:
         # the first run of merge_gap+1 zeros after pos starts right after a non-zero byte
         end = find(gap, pos)
         if end < 0:
             end = flags.rfind(b"\x01") + 1
-        start = base + pos
-        if out and start - out[-1][1] <= merge_gap:  # continues a range of the previous window
-            out[-1] = (out[-1][0], base + end)
-        else:
-            out.append((start, base + end))
+        add_start(base + pos)
+        add_end(base + end)
         pos = find(b"\x01", end)
+
+
+def split_ranges(data: bytes | bytearray | memoryview, merge_gap: int = MERGE_GAP) -> tuple[list[int], list[int]]:
+    """:func:`segment_ranges` as two lists, ``(starts, ends)`` (no tuple per range: the fast form)."""
+    if merge_gap < 0:
+        raise ValueError("merge_gap must be >= 0")
+    gap = bytes(merge_gap + 1)
+    starts: list[int] = []
+    ends: list[int] = []
+    n = len(data)
+    if n <= SCAN_CHUNK:
+        _ranges_in(data, 0, gap, starts, ends)
+        return starts, ends
+    view = memoryview(data)
+    for base in range(0, n, SCAN_CHUNK):
+        _ranges_in(view[base:base + SCAN_CHUNK], base, gap, starts, ends)
+    return starts, ends
 
 
 def segment_ranges(data: bytes | bytearray | memoryview, merge_gap: int = MERGE_GAP) -> list[tuple[int, int]]:
@@ -154,38 +179,42 @@ def segment_ranges(data: bytes | bytearray | memoryview, merge_gap: int = MERGE_
     zeros and from there to the next 1. ``data`` may be a memoryview of the
     live memory: only one window is copied at a time.
     """
-    if merge_gap < 0:
-        raise ValueError("merge_gap must be >= 0")
-    gap = bytes(merge_gap + 1)
-    ranges: list[tuple[int, int]] = []
-    n = len(data)
-    if n <= SCAN_CHUNK:
-        _ranges_in(data, 0, gap, ranges)
-        return ranges
-    view = memoryview(data)
-    for base in range(0, n, SCAN_CHUNK):
-        _ranges_in(view[base:base + SCAN_CHUNK], base, gap, ranges)
-    return ranges
+    return list(zip(*split_ranges(data, merge_gap)))
 
 
-def _merge_choice(gaps: list[int], excess: int) -> list[bool]:
-    """Which gaps to close so that ``excess`` fewer segments remain: the smallest, earliest first on ties."""
+def _gaps(starts: list[int], ends: list[int]) -> list[int]:
+    """The zero bytes between range i and range i + 1, for each i (C-level loops only)."""
+    return list(map(sub, islice(starts, 1, None), ends))
+
+
+def _kept_cuts(gaps: list[int], excess: int) -> list[int]:
+    """The gaps that stay open (ascending indices) when the ``excess`` smallest close, earliest first on ties.
+
+    Gap sizes repeat a lot (a heap has few distinct distances), so the threshold comes from a count
+    per distinct size rather than a sort of every gap; the rest is C-level ``map``/``compress``.
+    """
     if excess <= 0:
-        return [False] * len(gaps)
-    ordered = sorted(gaps)
-    threshold = ordered[excess - 1]
-    ties = excess - bisect_left(ordered, threshold)  # how many gaps equal to the threshold close
-    out = [g < threshold for g in gaps]
-    for i in islice((i for i, g in enumerate(gaps) if g == threshold), ties):
-        out[i] = True
-    return out
+        return list(range(len(gaps)))
+    counts = Counter(gaps)
+    below = 0  # gaps smaller than the threshold: all close
+    for threshold in sorted(counts):
+        if below + counts[threshold] >= excess:
+            break
+        below += counts[threshold]
+    ties = excess - below  # how many gaps equal to the threshold close: the first ones
+    # past the last tie that closes, a gap equal to the threshold stays open
+    cut = next(islice(compress(count(), map(threshold.__eq__, gaps)), ties - 1, None)) + 1
+    keep = chain(map(threshold.__lt__, islice(gaps, cut)), map(threshold.__le__, islice(gaps, cut, None)))
+    return list(compress(count(), keep))
 
 
-def _apply_merges(ranges: list[tuple[int, int]], merge_after: list[bool]) -> list[tuple[int, int]]:
-    cuts = [i for i, merge in enumerate(merge_after) if not merge]  # a segment ends after range i
-    starts = [ranges[0][0]] + [ranges[i + 1][0] for i in cuts]
-    ends = [ranges[i][1] for i in cuts] + [ranges[-1][1]]
-    return list(zip(starts, ends))
+def _merged(starts: list[int], ends: list[int], cuts: list[int]) -> list[tuple[int, int]]:
+    """The ranges left when only the gaps after the ranges in ``cuts`` stay open."""
+    if not starts:
+        return []
+    new_starts = [starts[0], *map(starts.__getitem__, map((1).__add__, cuts))]
+    new_ends = [*map(ends.__getitem__, cuts), ends[-1]]
+    return list(zip(new_starts, new_ends))
 
 
 def limit_ranges(ranges: list[tuple[int, int]], limit: int) -> list[tuple[int, int]]:
@@ -195,8 +224,8 @@ def limit_ranges(ranges: list[tuple[int, int]], limit: int) -> list[tuple[int, i
     excess = len(ranges) - limit
     if excess <= 0:
         return ranges
-    gaps = [b[0] - a[1] for a, b in zip(ranges, islice(ranges, 1, None))]
-    return _apply_merges(ranges, _merge_choice(gaps, excess))
+    starts, ends = [r[0] for r in ranges], [r[1] for r in ranges]
+    return _merged(starts, ends, _kept_cuts(_gaps(starts, ends), excess))
 
 
 def capture_segments(
@@ -218,21 +247,30 @@ def limit_memories(
 
     Each memory keeps at least one segment if it has any data.
     """
-    total = sum(len(r) for r in memories)
-    if total <= max_segments:
+    if sum(len(r) for r in memories) <= max_segments:
         return memories
-    needed = sum(1 for r in memories if r)
+    return limit_split([([r[0] for r in rs], [r[1] for r in rs]) for rs in memories], max_segments)
+
+
+def limit_split(memories: list[tuple[list[int], list[int]]],
+                max_segments: int = MAX_SEGMENTS) -> list[list[tuple[int, int]]]:
+    """:func:`limit_memories` on :func:`split_ranges` results (``(starts, ends)`` per memory)."""
+    total = sum(len(starts) for starts, _ in memories)
+    if total <= max_segments:
+        return [list(zip(starts, ends)) for starts, ends in memories]
+    needed = sum(1 for starts, _ in memories if starts)
     if max_segments < needed:
         raise ValueError(f"{needed} memories hold data, more than {max_segments} segments")
     gaps: list[int] = []
-    for ranges in memories:
-        gaps.extend(b[0] - a[1] for a, b in zip(ranges, islice(ranges, 1, None)))
-    choice = _merge_choice(gaps, total - max_segments)
+    for starts, ends in memories:
+        gaps.extend(_gaps(starts, ends))
+    cuts = _kept_cuts(gaps, total - max_segments)
     out = []
-    k = 0
-    for ranges in memories:
-        n = max(len(ranges) - 1, 0)
-        out.append(_apply_merges(ranges, choice[k:k + n]) if ranges else ranges)
-        k += n
+    k = 0  # the first gap of this memory in `gaps`
+    lo = 0  # the first of `cuts` at or past k
+    for starts, ends in memories:
+        n = max(len(starts) - 1, 0)
+        hi = bisect_left(cuts, k + n, lo)
+        out.append(_merged(starts, ends, [c - k for c in cuts[lo:hi]]))
+        k, lo = k + n, hi
     return out
-

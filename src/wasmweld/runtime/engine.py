@@ -228,27 +228,33 @@ def load_bytes(source: str | os.PathLike | BytesLike) -> bytes:
 # engines as the World and the artifact cache describe them
 
 
-def engine_settings(*, fuel: bool = False, opt_level: str = "speed", **features: bool) -> dict[str, Any]:
+def engine_settings(*, fuel: bool = False, opt_level: str = "speed", epoch: bool = False,
+                    **features: bool) -> dict[str, Any]:
     """The canonical description of an engine configuration (JSON-serialisable).
 
     Every feature of :data:`wasmweld.runtime.engine.FEATURES` is on (the engine
     everything else in wasmweld validates with); ``features`` switch some off
     (e.g. ``wasm_gc=False``). ``fuel`` turns on fuel metering, which changes the
-    generated code and therefore the artifact.
+    generated code and therefore the artifact; so does ``epoch`` (epoch interruption, which the
+    snapshot runner's deadline uses), recorded only when on so that other settings keep their
+    fingerprints.
     """
     feats = {name: True for name in FEATURES}
     for k, v in features.items():
         if k not in feats:
             raise ValueError(f"unknown wasm feature setting {k!r}")
         feats[k] = bool(v)
-    return {"fuel": bool(fuel), "opt_level": opt_level, "features": dict(sorted(feats.items()))}
+    out = {"fuel": bool(fuel), "opt_level": opt_level, "features": dict(sorted(feats.items()))}
+    if epoch:
+        out["epoch"] = True
+    return out
 
 
 def make_engine(settings: dict[str, Any]):
     """Create a ``wasmtime.Engine`` for ``settings`` (see :func:`engine_settings`)."""
     wasmtime = require_wasmtime()
-    cfg = make_config(fuel=bool(settings["fuel"]), cranelift_opt_level=settings.get("opt_level", "speed"),
-                      **settings["features"])
+    cfg = make_config(fuel=bool(settings["fuel"]), epoch=bool(settings.get("epoch", False)),
+                      cranelift_opt_level=settings.get("opt_level", "speed"), **settings["features"])
     return wasmtime.Engine(cfg)
 
 

@@ -49,8 +49,8 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from ..errors import InitError, SnapshotError, WasmError
-from .engine import make_config, require_wasmtime
+from ..errors import DecodeError, InitError, SnapshotError, ValidationError, WasmError
+from .engine import engine_settings, make_config, make_engine, require_wasmtime
 from .wasi import OUTPUT_TAIL_BYTES, WASI_MODULES, OutputTail, WasiOptions, make_wasi_config
 
 __all__ = ["WasmtimeRunner", "InitState", "OutputTail", "WASI_MODULES", "Ranges", "TABLE_ELEMENT_BYTES"]
@@ -189,10 +189,15 @@ class WasmtimeRunner:
     worker thread abandoned at the deadline (default); without it a blocking
     WASI call keeps the caller waiting. ``tables_may_change``: False when the code
     has no instruction that can change a table (then they are not read back).
+    ``cache_dir``: keep the compiled instrumented module in wasmweld's compiled-artifact
+    cache (:class:`~wasmweld.runtime.cache.ArtifactCache`: a private directory, entries
+    authenticated with this user's key; ``True``: the per-user default), so that snapshotting
+    the same module again skips compiling it (Wizer uses wasmtime's cache the same way).
     """
 
     def __init__(self, wasi: WasiOptions | None = None, *, fuel: int | None = None, timeout: float | None = None,
-                 max_memory: int | None = None, isolate: bool | None = None, tables_may_change: bool = True):
+                 max_memory: int | None = None, isolate: bool | None = None, tables_may_change: bool = True,
+                 cache_dir: str | os.PathLike | bool | None = None):
         if fuel is not None and (isinstance(fuel, bool) or not isinstance(fuel, int) or not 0 < fuel <= _MAX_FUEL):
             raise SnapshotError(f"fuel must be a whole number of units from 1 to {_MAX_FUEL}, not {fuel!r}")
         if timeout is not None:
@@ -209,6 +214,7 @@ class WasmtimeRunner:
         self.fuel, self.timeout, self.max_memory = fuel, timeout, max_memory
         self.isolate = True if isolate is None else bool(isolate)
         self.tables_may_change = tables_may_change
+        self.cache_dir = cache_dir
         self._deadline: float | None = None
 
     # ------------------------------------------------------------------ the run
@@ -229,11 +235,7 @@ class WasmtimeRunner:
         self._deadline = None if self.timeout is None else started + self.timeout
         t0 = time.perf_counter()
         # a private engine: its epoch is ticked by this run's timer only
-        eng = wasmtime.Engine(make_config(fuel=self.fuel is not None, epoch=self.timeout is not None))
-        try:
-            module = wasmtime.Module(eng, bytes(wasm))
-        except wasmtime.WasmtimeError as exc:
-            raise SnapshotError(f"the instrumented module does not compile: {_one_line(str(exc))}") from None
+        eng, module = self._compile(wasmtime, bytes(wasm))
         compile_seconds = time.perf_counter() - t0
         if self.isolate:
             state = self._run_bounded(eng, module, init_func, probes, ranges, started)
@@ -241,6 +243,24 @@ class WasmtimeRunner:
             state = _materialise(self._execute(eng, module, init_func, probes, ranges, started))
         state.stats["compile_seconds"] = compile_seconds
         return state
+
+    def _compile(self, wasmtime, wasm: bytes):
+        """A fresh engine (fuel, epoch as the bounds need) and ``wasm`` compiled with it (or from the cache)."""
+        if not self.cache_dir:
+            eng = wasmtime.Engine(make_config(fuel=self.fuel is not None, epoch=self.timeout is not None))
+            try:
+                return eng, wasmtime.Module(eng, wasm)
+            except wasmtime.WasmtimeError as exc:
+                raise SnapshotError(f"the instrumented module does not compile: {_one_line(str(exc))}") from None
+        from .cache import ArtifactCache
+
+        settings = engine_settings(fuel=self.fuel is not None, epoch=self.timeout is not None)
+        eng = make_engine(settings)
+        cache = ArtifactCache(None if self.cache_dir is True else self.cache_dir, eng, settings)
+        try:
+            return eng, cache.load_or_compile(wasm, name="instrumented module")
+        except (ValidationError, DecodeError) as exc:
+            raise SnapshotError(f"the instrumented module does not compile: {exc}") from None
 
     def _execute(self, eng, module, init_func: str, probes: Any, ranges: Ranges, started: float) -> _Live:
         """Instantiate, run and read back, in the thread that calls it."""
