@@ -12,9 +12,9 @@ from __future__ import annotations
 
 from ..binary.leb import read_u32
 from ..binary.reader import SECTION_IDS, split_sections
-from ..binary.reencode import IndexMaps, Renumberer, renumber_bytes
+from ..binary.reencode import IndexMaps, Renumberer, renumber, renumber_bytes
 from ..module import FuncBody, parse
-from ..passes.gc import gc, gc_plan
+from ..passes.gc import gc_plan
 from ..passes.used import CodeView, body_refs as refs_of, body_table_accesses
 from ..types import ExternKind
 from .merge_inputs import blame_input
@@ -31,7 +31,8 @@ def _gc_roots(b, dwarf: bool):
 
 
 def gc_two_pass(b, out, dwarf: bool):
-    return gc(out, roots=_gc_roots(b, dwarf)).module
+    result, b.gc_maps = gc_plan(out, roots=_gc_roots(b, dwarf))     # gc_maps: for the DWARF step
+    return result.module if b.gc_maps is None else renumber(result.module, b.gc_maps)
 
 
 def gc_fused(b, out, dwarf: bool, extra_bodies: dict) -> bytes:
@@ -72,6 +73,7 @@ def gc_fused(b, out, dwarf: bool, extra_bodies: dict) -> bytes:
                     for t, c in body_table_accesses(inp.module.code[k])]
 
     _result, gmaps = gc_plan(out, roots=_gc_roots(b, dwarf), code=CodeView(body_refs, table_accesses))
+    b.gc_maps = gmaps                   # for the DWARF step
     renumberers: dict[int, Renumberer] = {}
     for inp in b.ins:
         m = inp.maps
