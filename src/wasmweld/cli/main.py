@@ -33,6 +33,7 @@ __all__ = ["SUBCOMMANDS", "build_parser", "main"]
 #: subcommand modules, in the order ``wasmweld --help`` lists them
 SUBCOMMANDS: list[str] = [
     "info", "dump", "validate", "merge", "graph", "edit", "strip", "metadata", "snapshot", "run", "compile",
+    "addr2line",
 ]
 
 _RUN = "_wasmweld_run"

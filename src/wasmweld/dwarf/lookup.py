@@ -17,11 +17,12 @@ from bisect import bisect_right
 from dataclasses import dataclass
 
 from ..binary.reader import Reader
+from ..errors import WasmError
 from .info import AT, FORM, TAG, Unit, dies, units
 from .line import LineHeader, line_header, rows
 from .ranges import read_ranges
 
-__all__ = ["Frame", "DebugInfo", "format_frames"]
+__all__ = ["Frame", "DebugInfo", "format_frames", "addr2line", "module_debug_info"]
 
 _REF_FORMS = {FORM["ref1"], FORM["ref2"], FORM["ref4"], FORM["ref8"], FORM["ref_udata"]}
 _STRX = {FORM["strx"], FORM["strx1"], FORM["strx2"], FORM["strx3"], FORM["strx4"], FORM["gnu_str_index"]}
@@ -50,11 +51,13 @@ class Frame:
         return out
 
 
-def format_frames(addr: int, frames: list[Frame]) -> str:
-    """The lines ``wasm-tools addr2line`` prints for ``addr``."""
+def format_frames(addr: int | str, frames: list[Frame]) -> str:
+    """The lines ``wasm-tools addr2line`` prints for ``addr`` (an int prints in hexadecimal, a
+    string as written)."""
+    label = f"{addr:#x}" if isinstance(addr, int) else addr
     if not frames:
-        return f"{addr:#x}: no dwarf frames found for this address"
-    return "\n".join((f"{addr:#x}: " if i == 0 else "\t") + f.text() for i, f in enumerate(frames))
+        return f"{label}: no dwarf frames found for this address"
+    return "\n".join((f"{label}: " if i == 0 else "\t") + f.text() for i, f in enumerate(frames))
 
 
 def _join(path: str, part: str) -> str:
@@ -284,3 +287,37 @@ class DebugInfo:
 class _Val:
     form: int
     value: int
+
+
+def module_debug_info(data) -> tuple[DebugInfo, int]:
+    """A module's :class:`DebugInfo` and the absolute offset of its code section's payload."""
+    from ..module import parse  # noqa: PLC0415  (lookup is also imported by the runtime, lazily)
+    from .addrmap import code_bodies  # noqa: PLC0415
+
+    sections = {cs.name: bytes(cs.data) for cs in parse(data).customs if cs.name.startswith(".debug_")}
+    return DebugInfo(sections), code_bodies(data)[0]
+
+
+def addr2line(data, addresses, *, code_section_relative: bool = False) -> str:
+    """What ``wasm-tools addr2line`` prints for ``addresses`` (module offsets, or code-section
+    offsets with ``code_section_relative``; an address may be a (label, address) pair, printed
+    with its label as written)::
+
+        >>> addr2line(data, [0x1c4])                               # doctest: +SKIP
+        '0x1c4: transfer /src/bank.c:26:16'
+    """
+    dbg, code = module_debug_info(data)
+    out = []
+    for item in addresses:
+        label, addr = item if isinstance(item, tuple) else (item, item)
+        if addr > len(data):
+            raise WasmError(f"address {addr:#x}: no module contains this address")
+        rel = addr
+        if not code_section_relative:
+            if code == 0:
+                raise WasmError("no code section found in module")
+            if addr < code:
+                raise WasmError(f"address {addr:#x} is before the beginning of the code section")
+            rel = addr - code
+        out.append(format_frames(label, dbg.frames(rel)))
+    return "\n".join(out) + ("\n" if out else "")
