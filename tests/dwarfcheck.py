@@ -82,15 +82,17 @@ def func_names(data: bytes) -> dict[str, int]:
     return {name: i - n_imp for i, name in m.names.funcs.items() if i >= n_imp}
 
 
-def corresponding(inp: bytes, out: bytes, prefix: str, limit: int = 300) -> list[tuple[int, int]]:
+def corresponding(inp: bytes, out: bytes, prefix: str, limit: int = 300,
+                  skip: tuple[str, ...] = ()) -> list[tuple[int, int]]:
     """Up to ``limit`` (input address, output address) pairs, every byte of every body of ``inp``
-    whose function is in ``out`` (found by name, or ``prefix:name``), evenly sampled."""
+    whose function is in ``out`` (found by name, or ``prefix:name``; not one of ``skip``, bodies
+    replaced), evenly sampled."""
     ib, ob = bodies(inp), bodies(out)
     onames = func_names(out)
     pairs = []
     for name, d in sorted(func_names(inp).items(), key=lambda kv: kv[1]):
         j = onames.get(name, onames.get(f"{prefix}:{name}"))
-        if j is None:
+        if j is None or name in skip:
             continue
         ip, op = _points(inp, *ib[d]), _points(out, *ob[j])
         assert len(ip) == len(op), f"{name}: {len(ip)} vs {len(op)} instructions"
@@ -125,10 +127,11 @@ def split_frames(text: str) -> list[str]:
     return out
 
 
-def assert_same_lines(inp: bytes, out: bytes, prefix: str, tmp: Path, at_least: int = 200) -> int:
+def assert_same_lines(inp: bytes, out: bytes, prefix: str, tmp: Path, at_least: int = 200,
+                      skip: tuple[str, ...] = ()) -> int:
     """wasm-tools addr2line on ``out`` says for each sampled address what it says on ``inp`` at the
     corresponding one; returns how many addresses had a file:line."""
-    pairs = corresponding(inp, out, prefix)
+    pairs = corresponding(inp, out, prefix, skip=skip)
     assert len(pairs) >= at_least, f"{prefix}: only {len(pairs)} addresses"
     before = wasm_tools_addr2line(inp, [a for a, _ in pairs], tmp, "in.wasm")
     after = wasm_tools_addr2line(out, [b for _, b in pairs], tmp, "out.wasm")
