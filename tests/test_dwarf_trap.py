@@ -77,10 +77,15 @@ def test_no_source_backtrace_without_dwarf(tmp_path):
 def test_addr2line_cli_matches_wasm_tools(merged, tmp_path, capsys):
     import subprocess
 
-    from dwarfcheck import WASM_TOOLS
+    from dwarfcheck import WASM_TOOLS, bodies, func_names
+
+    from wasmweld.binary.reader import split_sections
     path = tmp_path / "m.wasm"
     path.write_bytes(merged)
-    addrs = ["0x456", "0x32e", "@2b2", "700", "0x183"]
+    code = next(s.payload_offset for s in split_sections(merged) if s.id == 10)
+    at = {name: code + bodies(merged)[k][0] for name, k in func_names(merged).items()}
+    addrs = [hex(at["audit_check"] + 9), hex(at["quote"] + 30), f"@{at['refund'] + 12:x}", str(at["order"] + 20),
+             hex(at["report"])]
     assert cli_main(["addr2line", str(path), *addrs]) == 0
     ours = capsys.readouterr().out
     ref = subprocess.run([str(WASM_TOOLS), "addr2line", str(path), *addrs], capture_output=True, text=True)
