@@ -57,3 +57,21 @@ def test_input_without_dwarf_contributes_none(services, tmp_path):
     assert "audit.c" not in str(debug_sections(parse(out)).get(".debug_str", b""))
     for name, data in ins[:2]:
         assert_same_lines(data, out, name, tmp_path)
+
+
+def test_wasi_libc_dwarf_merged(tmp_path):
+    """Two WASI reactors whose wasi-libc brings ~60 compile units each, with wasm-ld's tombstones
+    (-1 / -2) for the libc code it dropped, and functions the merge's gc removes: verify-clean, and
+    addr2line still agrees on the code that stays."""
+    from helpers import FIXTURES, compile_c
+    src = FIXTURES / "merge" / "c" / "wasi"
+    ins = [(n, compile_c(src / f"{n}.c", target="wasm32-wasi", flags=["-g", "-mexec-model=reactor"]))
+           for n in ("app", "textlib")]
+    warnings: list[str] = []
+    out = merge(ins, export_conflicts="rename", warn=warnings.append).encode()
+    assert not any("DWARF" in w for w in warnings), warnings
+    assert len(parse(out).code) < sum(len(parse(d).code) for _n, d in ins)      # gc removed code
+    report = verify(out, tmp_path)
+    assert report.count("Verifying unit:") > 60
+    for name, data in ins:
+        assert_same_lines(data, out, name, tmp_path)
