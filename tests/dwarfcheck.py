@@ -27,8 +27,10 @@ DWARF_SERVICES = ("shop", "pricing", "audit")
 WASM_TOOLS = REPO / ".venv" / "bin" / "wasm-tools"
 
 
-def build_dwarf_services() -> list[tuple[str, bytes]]:
-    return [(n, compile_c(DWARF_C / f"{n}.c", target="wasm32", flags=["-g"])) for n in DWARF_SERVICES]
+def build_dwarf_services(version: int = 4) -> list[tuple[str, bytes]]:
+    """The three services with DWARF ``version`` (clang's default for wasm32 is 4)."""
+    flags = ["-g"] if version == 4 else ["-g", f"-gdwarf-{version}"]
+    return [(n, compile_c(DWARF_C / f"{n}.c", target="wasm32", flags=flags)) for n in DWARF_SERVICES]
 
 
 def dwarfdump() -> str:

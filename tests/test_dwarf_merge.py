@@ -24,8 +24,12 @@ def services():
     return build_dwarf_services()
 
 
+@pytest.mark.parametrize("version", [4, 5], ids=["dwarf4", "dwarf5"])
 @pytest.mark.parametrize("single_memory", [False, True], ids=["multi-memory", "single-memory"])
-def test_merged_dwarf_verifies_and_lines_match(services, single_memory, tmp_path):
+def test_merged_dwarf_verifies_and_lines_match(single_memory, version, tmp_path):
+    services = build_dwarf_services(version)
+    sections = {cs.name for cs in parse(services[0][1]).customs}
+    assert (".debug_rnglists" in sections) == (version == 5)       # really DWARF 5's forms
     warnings: list[str] = []
     out = merge(services, export_conflicts="rename", single_memory=single_memory, drop_memory_exports=single_memory,
                 warn=warnings.append).encode()
