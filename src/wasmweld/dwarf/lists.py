@@ -65,6 +65,8 @@ def _put(buf: bytearray, pos: int, value: int, width: int) -> None:
 
 
 def put_uleb(buf: bytearray, r_start: int, r_end: int, value: int) -> None:
+    if value < 0:
+        raise DecodeError(f"a DWARF offset became negative ({value}): its list does not fit its code", r_start)
     enc = encode_u_width(value, r_end - r_start)
     if len(enc) != r_end - r_start:
         raise DecodeError(f"a DWARF offset {value} no longer fits its {r_end - r_start} bytes", r_start)
