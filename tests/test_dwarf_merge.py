@@ -79,3 +79,33 @@ def test_wasi_libc_dwarf_merged(tmp_path):
     assert report.count("Verifying unit:") > 60
     for name, data in ins:
         assert_same_lines(data, out, name, tmp_path)
+
+
+def _variable_address(data: bytes, name: str, tmp_path) -> int:
+    """``DW_OP_addr`` of global variable ``name`` as llvm-dwarfdump reads it (DWARF 4)."""
+    import re
+    import subprocess
+
+    from dwarfcheck import dwarfdump
+    path = tmp_path / "v.wasm"
+    path.write_bytes(data)
+    text = subprocess.run([dwarfdump(), "--debug-info", f"--name={name}", str(path)], capture_output=True,
+                          text=True, check=True).stdout
+    found = re.findall(r"DW_OP_addr 0x([0-9a-f]+)", text)
+    assert len(found) == 1, text
+    return int(found[0], 16)
+
+
+def test_single_memory_moves_variable_addresses(services, tmp_path):
+    """With --single-memory audit's memory moves up; the DWARF location of its ``ring`` follows,
+    so memory read there holds what audit_log wrote (ring[0] = code * 1000 + amount)."""
+    from wasmweld.runtime.world import World
+    out = merge(services, export_conflicts="rename", single_memory=True, drop_memory_exports=True,
+                warn=lambda text: None).encode()
+    before = _variable_address(dict(services)["audit"], "ring", tmp_path)
+    after = _variable_address(out, "ring", tmp_path)
+    assert after > before + 65536                        # audit's region is not at the bottom
+    world = World()
+    world.add("svc", out)
+    world.invoke("svc", "audit_log", 7, 123)
+    assert world.memory("svc").read_i32(after) == 7123

@@ -20,6 +20,7 @@ NAME = "addr2line"
 
 
 def register(subparsers):
+    """Add the ``addr2line`` subcommand."""
     p = subparsers.add_parser(NAME, help="code addresses to source file:line (DWARF), as wasm-tools addr2line",
                               description="Translate code addresses to function, file, line and column "
                                           "frames using the module's DWARF.")
@@ -45,6 +46,7 @@ def parse_address(text: str) -> int:
 
 
 def run(args) -> int:
+    """Print the frames of each address; 0, or a WasmError (one ``error:`` line, exit 1)."""
     from wasmweld.cli.io import blame, read_input
     from wasmweld.dwarf.lookup import addr2line
 

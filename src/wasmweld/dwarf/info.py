@@ -87,12 +87,14 @@ class Attr:
 
 @dataclass
 class Die:
+    """One debugging information entry: its offset, tag, nesting depth and attributes."""
     offset: int
     tag: int
     depth: int
     attrs: list
 
     def get(self, at: int) -> Attr | None:
+        """The attribute ``at`` of this DIE, or None."""
         for a in self.attrs:
             if a.at == at:
                 return a

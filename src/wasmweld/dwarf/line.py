@@ -160,6 +160,7 @@ def ops(data, hdr: LineHeader) -> Iterator[tuple[int, int, str, int]]:
 
 @dataclass
 class Row:
+    """One row of a line table (``end_sequence``: the address one past the sequence)."""
     address: int
     file: int
     line: int

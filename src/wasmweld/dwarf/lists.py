@@ -56,6 +56,7 @@ class Mapper:
         return base != 0 and self.amap.map(base) is None
 
     def base(self, addr: int) -> int:
+        """New value of a base address (unchanged outside code or in removed code)."""
         new = self.amap.map(addr)
         return addr if new is None or new == REMOVED else new
 
@@ -65,6 +66,7 @@ def _put(buf: bytearray, pos: int, value: int, width: int) -> None:
 
 
 def put_uleb(buf: bytearray, r_start: int, r_end: int, value: int) -> None:
+    """Write ``value`` as the ULEB128 at ``buf[r_start:r_end]``, keeping its width (DecodeError if it cannot)."""
     if value < 0:
         raise DecodeError(f"a DWARF offset became negative ({value}): its list does not fit its code", r_start)
     enc = encode_u_width(value, r_end - r_start)
@@ -171,20 +173,11 @@ def patch_v5_list(buf: bytearray, offset: int, base: int, size: int, m: Mapper, 
     raise DecodeError("unterminated DWARF list", offset)
 
 
-def patch_addr_table(buf: bytearray, m: Mapper) -> None:
-    """Every address of ``.debug_addr`` (DWARF 5 units) mapped."""
-    r = Reader(buf)
-    while not r.at_end():
-        length = r.fixed(4)
-        end = r.pos + length
-        if length >= 0xFFFFFFF0 or end > len(buf):
-            raise DecodeError("bad .debug_addr unit", r.pos - 4)
-        r.fixed(2)
-        size = r.byte()
-        r.byte()
-        if size not in (4, 8):
-            raise DecodeError(f".debug_addr address size {size}", r.pos)
-        while r.pos + size <= end:
-            p = r.pos
-            _put(buf, p, m.point(r.fixed(size)), size)
-        r.pos = end
+def patch_addr_table(buf: bytearray, size: int, code: set, data: set, m: Mapper, data_shift: int) -> None:
+    """The ``.debug_addr`` entries at positions ``code`` (named as code addresses) mapped, those at
+    ``data`` (named by ``DW_OP_addrx``: memory addresses) moved by ``data_shift``; others kept."""
+    for p in sorted(code | data):
+        if p + size > len(buf):
+            raise DecodeError(f".debug_addr entry at 0x{p:x} past its end", p)
+        v = int.from_bytes(buf[p:p + size], "little")
+        _put(buf, p, m.point(v) if p in code else v + data_shift, size)

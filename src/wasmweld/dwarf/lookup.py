@@ -40,6 +40,7 @@ class Frame:
     column: int | None
 
     def text(self) -> str:
+        """``function file:line:column`` as wasm-tools prints a frame."""
         out = self.function if self.function is not None else "<unnamed>"
         if self.file is None and self.line is None:
             return out
@@ -93,6 +94,7 @@ class DebugInfo:
         self.funcs.sort(key=lambda f: min((r[0] for r in f.ranges), default=0))
 
     def sec(self, name: str) -> bytes:
+        """The payload of section ``name`` (empty when absent)."""
         return self.s.get(name, b"")
 
     # --- values ---------------------------------------------------------------------------------
@@ -197,6 +199,7 @@ class DebugInfo:
             self.names[die.offset] = (name, origin)
 
     def function_name(self, die: int) -> str | None:
+        """The (linkage) name of the function DIE at ``die``, through abstract_origin/specification."""
         for _ in range(_MAX_ORIGIN):
             entry = self.names.get(die)
             if entry is None:
@@ -227,6 +230,7 @@ class DebugInfo:
                 cur.append((row.address, row.file, row.line, row.column))
 
     def file_name(self, hdr: LineHeader, comp_dir: str, index: int) -> str | None:
+        """The path of file ``index`` of a line table, joined as gimli's addr2line joins it."""
         i = index if hdr.version >= 5 else index - 1
         if not 0 <= i < len(hdr.files):
             return None

@@ -29,14 +29,14 @@ def debug_sections(module) -> dict[str, bytes]:
     return {cs.name: bytes(cs.data) for cs in module.customs if cs.name.startswith(".debug_")}
 
 
-def combine(inputs: Iterable[tuple[str, dict[str, bytes], AddressMap]],
-            warn: Callable[[str], None]) -> list[tuple[str, bytes]]:
-    """The output's ``.debug_*`` sections from each input's (name, sections, address map)."""
+def combine(inputs: Iterable[tuple], warn: Callable[[str], None]) -> list[tuple[str, bytes]]:
+    """The output's ``.debug_*`` sections from each input's (name, sections, address map[, the
+    distance its memory 0 moved])."""
     parts: dict[str, list[bytes]] = {s: [] for s in SECTIONS}
     sizes = dict.fromkeys(SECTIONS, 0)
-    for name, secs, amap in inputs:
+    for name, secs, amap, *shift in inputs:
         try:
-            out = InputDwarf(name, secs, amap).rewrite(dict(sizes))
+            out = InputDwarf(name, secs, amap, shift[0] if shift else 0).rewrite(dict(sizes))
         except DecodeError as e:
             warn(f"dropped the DWARF of {name}: {e.message if hasattr(e, 'message') else e}")
             continue
@@ -73,6 +73,9 @@ def merge_debug_info(b, data: bytes) -> bytes:
     if not wanted:
         return data
     out_mod = parse(data)
+    # single-memory: where each input's memory 0 now starts
+    shifts = {r.input: r.base for r in (getattr(b.mp, "memory_layout", None) or ())
+              if b.opts.single_memory and r.input is not None and r.input_memory == 0}
     n_imp = sum(1 for imp in out_mod.imports if imp.kind == ExternKind.FUNC)
 
     def inputs():
@@ -87,7 +90,7 @@ def merge_debug_info(b, data: bytes) -> bytes:
             except DecodeError as e:
                 b.warn(f"dropped the DWARF of {inp.name}: {e}")
                 continue
-            yield inp.name, secs, amap
+            yield inp.name, secs, amap, shifts.get(inp.name, 0)
 
     sections = combine(inputs(), b.warn)
     return data + b"".join(custom_section_bytes(n, p) for n, p in sections)

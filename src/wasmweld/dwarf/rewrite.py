@@ -37,6 +37,10 @@ _ADDR_FORMS = {FORM["addrx"], FORM["addrx1"], FORM["addrx2"], FORM["addrx3"], FO
 _DATA_FORMS = {FORM["data1"]: 1, FORM["data2"]: 2, FORM["data4"]: 4, FORM["data8"]: 8}
 
 
+#: DWARF expression opcodes naming a memory address
+OP_ADDR, OP_ADDRX, OP_GNU_ADDR_INDEX = 0x03, 0xA1, 0xFB
+
+
 class UnsupportedDwarf(DecodeError):
     """DWARF this package cannot rewrite faithfully (the caller drops it, saying so)."""
 
@@ -48,7 +52,7 @@ def _put(buf: bytearray, pos: int, value: int, width: int) -> None:
 class InputDwarf:
     """The ``.debug_*`` sections of one input and their rewrite (:meth:`rewrite`)."""
 
-    def __init__(self, name: str, sections: dict[str, bytes], amap: AddressMap):
+    def __init__(self, name: str, sections: dict[str, bytes], amap: AddressMap, data_shift: int = 0):
         unknown = [n for n in sections if n not in SECTIONS]
         if unknown:
             raise UnsupportedDwarf(f"cannot rewrite {', '.join(unknown)}", 0)
@@ -56,9 +60,14 @@ class InputDwarf:
         self.src = sections
         self.m = Mapper(amap)
         self.amap = amap
+        self.data_shift = data_shift         # where its memory 0 moved (a single-memory merge)
+        self.code_slots: set[int] = set()    # .debug_addr positions named as code addresses
+        self.data_slots: set[int] = set()    # ... named by DW_OP_addrx (memory addresses)
+        self.addr_size = 4
         self.out: dict[str, bytes] = {}
 
     def sec(self, name: str) -> bytes:
+        """The input's section ``name`` (empty when absent)."""
         return self.src.get(name, b"")
 
     # --- .debug_line ----------------------------------------------------------------------------
@@ -81,12 +90,16 @@ class InputDwarf:
         return offsets
 
     # --- .debug_info ----------------------------------------------------------------------------
-    def _old_addr(self, unit: Unit, index: int) -> int:
+    def _old_addr(self, unit: Unit, index: int, slots: set | None = None) -> int:
+        """Entry ``index`` of the unit's ``.debug_addr`` table, its position noted as a code
+        address (or in ``slots``)."""
         table = self.sec(".debug_addr")
         base = unit.addr_base if unit.addr_base is not None else 8
         p = base + index * unit.addr_size
         if p + unit.addr_size > len(table):
             raise UnsupportedDwarf(f"address index {index} past .debug_addr", 0)
+        (self.code_slots if slots is None else slots).add(p)
+        self.addr_size = unit.addr_size
         return int.from_bytes(table[p:p + unit.addr_size], "little")
 
     def _list_offset(self, unit: Unit, section: str, base: int | None, index: int) -> int:
@@ -115,6 +128,10 @@ class InputDwarf:
             f, v = a.form, a.value
             if f == FORM["addr"]:
                 _put(buf, a.pos, self.m.point(v), a.width)
+            elif f in _ADDR_FORMS:
+                self._old_addr(unit, v)
+            elif f == FORM["exprloc"] and a.at == AT["location"]:
+                self._data_location(buf, unit, a)
             elif a.at == AT["high_pc"] and (f in _DATA_FORMS or f == FORM["udata"]) and old_low is not None:
                 self._high_pc(buf, a, old_low)
             elif f in (FORM["strp"],):
@@ -134,6 +151,19 @@ class InputDwarf:
             elif f in (FORM["strp_sup"], FORM["gnu_strp_alt"], FORM["gnu_ref_alt"], FORM["ref_sup4"],
                        FORM["ref_sup8"]):
                 raise UnsupportedDwarf("supplementary-file DWARF", a.pos)
+
+    def _data_location(self, buf, unit: Unit, a) -> None:
+        """A variable's location ``DW_OP_addr X`` / ``DW_OP_addrx i`` names memory: moved with the
+        input's memory (single-memory merge)."""
+        r = Reader(buf, a.pos, a.pos + a.width)
+        if r.u64() == 0 or r.at_end():
+            return
+        op = r.byte()
+        if op == OP_ADDR and self.data_shift:
+            p = r.pos
+            _put(buf, p, r.fixed(unit.addr_size) + self.data_shift, unit.addr_size)
+        elif op in (OP_ADDRX, OP_GNU_ADDR_INDEX):
+            self._old_addr(unit, r.u64(), self.data_slots)
 
     def _high_pc(self, buf, a, old_low: int) -> None:
         nlow, nend = self.amap.map(old_low), self.amap.map(old_low + a.value)
@@ -274,7 +304,8 @@ class InputDwarf:
         lists = self._info(bases, line_offsets)
         self._lists(lists)
         addr = bytearray(self.sec(".debug_addr"))
-        patch_addr_table(addr, self.m)
+        patch_addr_table(addr, self.addr_size, self.code_slots, self.data_slots - self.code_slots, self.m,
+                         self.data_shift)
         self.out[".debug_addr"] = bytes(addr)
         self._str_offsets(bases)
         self._headers(bases)

@@ -47,6 +47,7 @@ class _Known:
         return self._starts
 
     def debug_info(self) -> DebugInfo | None:
+        """The module's DWARF, indexed on first use (None without a line table)."""
         if self.dbg is None and b".debug_line" in self.data:
             from ..module import parse  # noqa: PLC0415  (only when a trap is reported)
 
