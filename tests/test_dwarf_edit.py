@@ -94,3 +94,18 @@ def test_strip_debug_still_strips(merged, tmp_path):
     out = tmp_path / "s.wasm"
     assert cli_main(["edit", str(merged), "-o", str(out), "--strip-debug", "--gc"]) == 0
     assert not [cs for cs in parse(out.read_bytes()).customs if cs.name.startswith(".debug_")]
+
+
+@pytest.mark.parametrize("argv", [["--stub-imports", "audit"], ["--resolve-import", "pricing", "quote", "order"]],
+                         ids=["stub-imports", "resolve-import"])
+def test_import_surgery_keeps_dwarf_true(services, argv, tmp_path, capsys):
+    """Imports become definitions (stubs go first) or calls of a defined function: the function
+    indices all move, and so may the code; the DWARF follows."""
+    shop = dict(services)["shop"]
+    src, out = tmp_path / "shop.wasm", tmp_path / "out.wasm"
+    src.write_bytes(shop)
+    assert cli_main(["edit", str(src), "-o", str(out), *argv]) == 0, capsys.readouterr().err
+    data = out.read_bytes()
+    assert len(parse(data).imports) < len(parse(shop).imports)
+    verify(data, tmp_path)
+    assert_same_lines(shop, data, "shop", tmp_path)

@@ -1,8 +1,9 @@
 """DWARF kept true through ``wasmweld edit``: the input's debug info rebased onto the edited code.
 
 :class:`EditTracker` follows where each of the input's function bodies goes while the passes
-run (they keep the order of defined functions, append new ones, and only ``gc`` removes some
-and ``replace-body`` replaces one), then rewrites the ``.debug_*`` sections once at the end::
+run (they keep the order of defined functions and append new ones, except that ``stub-imports``
+puts its stubs first, ``gc`` removes some and ``replace-body`` replaces one), then rewrites the
+``.debug_*`` sections once at the end::
 
     (module (func $a ...) (func $dead ...) (func $b ...))   -- edit --gc -->   (module (func $a) (func $b))
     $b's rows, ranges and low_pc move back by $dead's size; $dead's become tombstones (-1, -2
@@ -36,6 +37,7 @@ class EditTracker:
             return
         self.before = module.encode()
         self.n_imp = _func_imports(module)
+        self.n_def = len(module.funcs)
         self.pos: list[int | None] = list(range(len(module.funcs)))    # input body -> current position
 
     def step(self, name: str, result) -> None:
@@ -52,7 +54,10 @@ class EditTracker:
         elif name in ("replace-body", "replace_body") and isinstance(result.value, int):
             gone = result.value - n_imp
             self.pos = [None if p == gone else p for p in self.pos]
-        self.n_imp = n_imp
+        elif name in ("stub-imports", "stub_imports"):
+            added = len(module.funcs) - self.n_def        # stubbed functions become the first defined ones
+            self.pos = [None if p is None else p + added for p in self.pos]
+        self.n_imp, self.n_def = n_imp, len(module.funcs)
 
     def finish(self, module, warn) -> None:
         """Rewrite ``module``'s DWARF (in place) for where its code now is."""
