@@ -1,8 +1,8 @@
 """Step 9 of a merge: the custom sections of the merged module.
 
 ``name`` sections are merged and renumbered (a name two inputs use is prefixed ``input:``),
-``producers`` and ``target_features`` united, other sections kept from the first input (its
-DWARF stays valid while its code keeps its offsets) and dropped with a warning from later ones::
+``producers`` and ``target_features`` united, other sections kept from the first input and
+dropped with a warning from later ones (``.debug_*``: every input's, rebased in step 12)::
 
     (module $a (func $init))  (module $b (func $init))
     -> (module (func $a:init) (func $b:init))      ;; in the merged name section
