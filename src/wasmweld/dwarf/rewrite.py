@@ -300,6 +300,9 @@ class InputDwarf:
     def rewrite(self, bases: dict[str, int]) -> dict[str, bytes]:
         """The rewritten sections (every name of :data:`SECTIONS`, empty when absent), given the
         bases (bytes already in each output section)."""
+        if self.amap.identity and not self.data_shift and not any(bases.values()):
+            # nothing moves (the first input, no code removed): every value stays as it is
+            return {name: self.sec(name) for name in SECTIONS}
         line_offsets = self._lines(bases)
         lists = self._info(bases, line_offsets)
         self._lists(lists)
