@@ -26,17 +26,29 @@ from .lookup import DebugInfo
 __all__ = ["remember", "source_backtrace", "MAX_MODULES"]
 
 #: modules with DWARF remembered at once (the oldest is forgotten first)
-MAX_MODULES = 32
+MAX_MODULES = 8
 
 
 class _Known:
-    __slots__ = ("data", "_starts", "_code", "dbg")
+    __slots__ = ("data", "_starts", "_code", "dbg", "_n_imp")
 
     def __init__(self, data):
         self.data = data
         self._starts: dict[int, int] | None = None
         self._code = 0
+        self._n_imp: int | None = None
         self.dbg: DebugInfo | None = None
+
+    def position(self, func_index: int | None) -> int | None:
+        """The body position of function ``func_index`` (None for an import or unknown index)."""
+        if func_index is None:
+            return None
+        if self._n_imp is None:
+            from ..module import parse  # noqa: PLC0415
+            from ..types import ExternKind  # noqa: PLC0415
+
+            self._n_imp = sum(1 for imp in parse(self.data).imports if imp.kind == ExternKind.FUNC)
+        return func_index - self._n_imp if func_index >= self._n_imp else None
 
     @property
     def starts(self) -> dict[int, int]:
@@ -60,9 +72,10 @@ _known: OrderedDict[int, _Known] = OrderedDict()
 
 
 def remember(wasm) -> None:
-    """Note ``wasm`` (module bytes, kept by reference) as loaded: a trap's frames are looked up in
-    the most recently loaded module whose function bodies start where the frames say."""
-    if not wasm:
+    """Note ``wasm`` (module bytes, kept by reference) as loaded when it has a line table: a trap's
+    frames are looked up in the most recently loaded such module whose function (by index) starts
+    where the frame says."""
+    if not wasm or b".debug_line" not in wasm:
         return
     key = id(wasm)
     _known.pop(key, None)
@@ -78,7 +91,8 @@ def _frame_lines(fr) -> list[str]:
     start = module_offset - func_offset
     for known in reversed(_known.values()):
         try:
-            if start not in known.starts or module_offset > len(known.data):
+            if known.starts.get(start, -1) != known.position(getattr(fr, "func_index", None)) or \
+                    module_offset > len(known.data):
                 continue
             dbg = known.debug_info()
             frames = [] if dbg is None else dbg.frames(module_offset - known._code)
