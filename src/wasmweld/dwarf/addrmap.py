@@ -79,7 +79,10 @@ class AddressMap:
     ``targets[i]`` is the output body index input body ``i`` became, or None when it was removed.
     """
 
-    def __init__(self, old_data, new_data, targets: Sequence[int | None]):
+    def __init__(self, old_data, new_data, targets: Sequence[int | None], *, check: bool = False):
+        """``check``: a body whose bytes changed but not its length is decoded too, and counts as
+        replaced unless it holds the same instructions (the edit path, where a pass may have
+        rewritten a body to other code of the same size)."""
         obase, self.old = code_bodies(old_data)
         nb, new = code_bodies(new_data)
         self.starts = [s for s, _e in self.old]
@@ -90,7 +93,8 @@ class AddressMap:
                 self.moves.append(None)
                 continue
             ns, ne = new[t]
-            if ne - ns == e - s:
+            if ne - ns == e - s and (not check or old_data[obase + s:obase + e] == new_data[nb + ns:nb + ne] or
+                                     _align(old_data[obase + s:obase + e], new_data[nb + ns:nb + ne])):
                 self.moves.append(ns - s)             # the layout is kept: one shift for the body
                 continue
             pair = _align(old_data[obase + s:obase + e], new_data[nb + ns:nb + ne])

@@ -54,6 +54,9 @@ class EditTracker:
         elif name in ("replace-body", "replace_body") and isinstance(result.value, int):
             gone = result.value - n_imp
             self.pos = [None if p == gone else p for p in self.pos]
+        elif isinstance(getattr(result.value, "functions", None), dict):
+            gone = {i - n_imp for i in result.value.functions.values()}     # add-data's accessors
+            self.pos = [None if p in gone else p for p in self.pos]
         elif name in ("stub-imports", "stub_imports"):
             added = len(module.funcs) - self.n_def        # stubbed functions become the first defined ones
             self.pos = [None if p is None else p + added for p in self.pos]
@@ -68,7 +71,7 @@ class EditTracker:
             return                              # stripped on the way
         after = module.encode()
         try:
-            amap = AddressMap(self.before, after, self.pos)
+            amap = AddressMap(self.before, after, self.pos, check=True)
         except DecodeError as e:
             amap, why = None, str(e)
         if amap is not None and amap.identity:
