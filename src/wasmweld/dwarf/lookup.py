@@ -29,6 +29,8 @@ _STRX = {FORM["strx"], FORM["strx1"], FORM["strx2"], FORM["strx3"], FORM["strx4"
 _ADDRX = {FORM["addrx"], FORM["addrx1"], FORM["addrx2"], FORM["addrx3"], FORM["addrx4"], FORM["gnu_addr_index"]}
 #: abstract_origin / specification chains followed at most this deep
 _MAX_ORIGIN = 16
+#: sequences (one per function for clang) an address is looked up in, nearest start first
+_OVERLAP = 8
 
 
 @dataclass
@@ -252,16 +254,13 @@ class DebugInfo:
     def location(self, addr: int) -> tuple | None:
         """(file, line, column) of ``addr`` from the line table, or None."""
         i = bisect_right(self.seq_starts, addr) - 1
-        while i >= 0:
-            start, end, rws, (hdr, comp_dir) = self.seqs[i]
+        for j in range(i, max(i - _OVERLAP, -1), -1):      # the nearest sequences starting at or before
+            start, end, rws, (hdr, comp_dir) = self.seqs[j]
             if start <= addr < end:
                 k = bisect_right([r[0] for r in rws], addr) - 1
                 _a, file, line, col = rws[k]
                 f = self.file_name(hdr, comp_dir, file)
                 return (f, line or None, col if line else None)
-            i -= 1
-            if i >= 0 and self.seqs[i][1] <= addr and start > addr:
-                break
         return None
 
     def frames(self, addr: int) -> list[Frame]:
