@@ -29,7 +29,7 @@ def services():
 @pytest.fixture(scope="module")
 def merged(services, tmp_path_factory):
     path = tmp_path_factory.mktemp("dwarf") / "merged.wasm"
-    path.write_bytes(merge(services, export_conflicts="rename").encode())
+    path.write_bytes(merge(services, export_conflicts="rename", warn=lambda text: None).encode())
     return path
 
 

@@ -33,7 +33,10 @@ def test_merged_dwarf_verifies_and_lines_match(single_memory, version, tmp_path)
     warnings: list[str] = []
     out = merge(services, export_conflicts="rename", single_memory=single_memory, drop_memory_exports=single_memory,
                 warn=warnings.append).encode()
-    assert not any("DWARF" in w for w in warnings), warnings
+    assert not any("dropped the DWARF" in w for w in warnings), warnings
+    # multi-memory: pricing's and audit's variables live in memories 1 and 2, said out loud
+    moved = sorted(w.split()[3] for w in warnings if "places its variables in its memory" in w)
+    assert moved == ([] if single_memory else ["audit", "pricing"]), warnings
     assert len(parse(out).imports) == 0            # every call between the services was fused
     report = verify(out, tmp_path)
     assert report.count("Verifying unit:") == 3     # one compile unit per input
@@ -42,7 +45,7 @@ def test_merged_dwarf_verifies_and_lines_match(single_memory, version, tmp_path)
 
 
 def test_own_addr2line_matches_wasm_tools(services, tmp_path):
-    out = merge(services, export_conflicts="rename").encode()
+    out = merge(services, export_conflicts="rename", warn=lambda text: None).encode()
     dbg = DebugInfo(debug_sections(parse(out)))
     addrs = sorted({b for name, data in services for _a, b in corresponding(data, out, name, limit=120)})
     ref = wasm_tools_addr2line(out, addrs + [0, 1, 1 << 20], tmp_path)
@@ -56,7 +59,7 @@ def test_input_without_dwarf_contributes_none(services, tmp_path):
     from dwarfcheck import DWARF_C
     plain = compile_c(DWARF_C / "audit.c", target="wasm32")          # no -g
     ins = [services[0], services[1], ("audit", plain)]
-    out = merge(ins, export_conflicts="rename").encode()
+    out = merge(ins, export_conflicts="rename", warn=lambda text: None).encode()
     verify(out, tmp_path)
     assert "audit.c" not in str(debug_sections(parse(out)).get(".debug_str", b""))
     for name, data in ins[:2]:
@@ -73,7 +76,7 @@ def test_wasi_libc_dwarf_merged(tmp_path):
            for n in ("app", "textlib")]
     warnings: list[str] = []
     out = merge(ins, export_conflicts="rename", warn=warnings.append).encode()
-    assert not any("DWARF" in w for w in warnings), warnings
+    assert not any("dropped the DWARF" in w for w in warnings), warnings
     assert len(parse(out).code) < sum(len(parse(d).code) for _n, d in ins)      # gc removed code
     report = verify(out, tmp_path)
     assert report.count("Verifying unit:") > 60

@@ -43,7 +43,7 @@ def assert_trap_frames(text: str) -> None:
 
 @pytest.fixture(scope="module")
 def merged() -> bytes:
-    return merge(build_dwarf_services(), export_conflicts="rename").encode()
+    return merge(build_dwarf_services(), export_conflicts="rename", warn=lambda text: None).encode()
 
 
 def test_world_trap_names_source_lines(merged):
@@ -70,7 +70,7 @@ def test_no_source_backtrace_without_dwarf(tmp_path):
     from helpers import compile_c
     plain = [(n, compile_c(DWARF_C / f"{n}.c", target="wasm32")) for n in ("audit", "pricing", "shop")]
     world = World()
-    world.add("svc", merge(plain, export_conflicts="rename").encode())
+    world.add("svc", merge(plain, export_conflicts="rename", warn=lambda text: None).encode())
     with pytest.raises(ExecutionError) as info:
         world.invoke("svc", "refund", 3)
     assert "unreachable" in str(info.value) and "source backtrace" not in str(info.value)

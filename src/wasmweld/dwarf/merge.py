@@ -80,6 +80,11 @@ def merge_debug_info(b, data: bytes) -> bytes:
 
     def inputs():
         for inp, secs in wanted:
+            mems = inp.maps.get("memory") or []
+            if not b.opts.single_memory and mems and mems[0] != 0:
+                b.warn(f"the DWARF of {inp.name} places its variables in its memory, which is memory {mems[0]} "
+                       f"of the merged module; debuggers read DWARF addresses in memory 0 (its code lines are "
+                       f"right; --single-memory moves its variable addresses too)")
             first = inp.n_imp[ExternKind.FUNC]
             targets = []
             for d in range(len(inp.module.funcs)):
