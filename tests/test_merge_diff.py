@@ -168,7 +168,8 @@ def test_c_wasi(mode):
     m = parse(merged)
     wasi = [i for i in m.imports if i.module == "wasi_snapshot_preview1"]
     assert len(wasi) == len({(i.name, i.desc) for i in wasi})          # deduplicated
-    assert {"fd_write", "fd_close", "fd_seek"} <= {i.name for i in wasi}
+    # (fd_close is gone: gc no longer keeps the first input's unused functions for its DWARF, issue 14)
+    assert {"fd_write", "fd_seek"} <= {i.name for i in wasi}
     linked, merged_t = harness.compare(modules, merged, WASI_CALLS, policy="rename", initialize=True,
                                        multi_memory=(mode == "multi"), layout=layout)
     _assert_same(linked, merged_t, WASI_CALLS)

@@ -278,6 +278,26 @@ class Reader:
         v, self.pos = read_s64(self.data, self.pos, self.end, self.base)
         return v
 
+    def fixed(self, n: int) -> int:
+        """An ``n``-byte little-endian unsigned integer (DWARF's fixed-width fields)."""
+        if n > self.end - self.pos:
+            raise DecodeError("unexpected end", self.base + self.end)
+        v = int.from_bytes(self.data[self.pos:self.pos + n], "little")
+        self.pos += n
+        return v
+
+    def cstr(self) -> bytes:
+        """A NUL-terminated byte string (without its NUL); the cursor moves past the NUL."""
+        stop = bytes(self.data[self.pos:self.end]).find(0) if not isinstance(self.data, bytes) \
+            else self.data.find(0, self.pos, self.end)
+        if stop < 0:
+            raise DecodeError("unterminated string", self.base + self.pos)
+        if not isinstance(self.data, bytes):
+            stop += self.pos
+        out = bytes(self.data[self.pos:stop])
+        self.pos = stop + 1
+        return out
+
     def bytes(self, n: int) -> bytes:
         if n > self.end - self.pos:
             raise DecodeError("length out of bounds", self.base + self.pos)

@@ -40,9 +40,8 @@ __all__ = ["SUBCOMMANDS", "build_parser", "main"]
 #: subcommand modules, in the order ``wasmweld --help`` lists them
 SUBCOMMANDS: list[str] = [
     "info", "dump", "validate", "merge", "graph", "edit", "strip", "metadata", "snapshot", "run", "compile",
-    "print", "parse",
+    "print", "parse", "addr2line", "wit", "extract",
 ]
-SUBCOMMANDS += ["wit", "extract"]  # components (wasmweld.component)
 
 _RUN = "_wasmweld_run"
 

@@ -54,16 +54,16 @@ runs these steps, in order:
    or skipped; the same item exported twice under one name is exported once.
 9. **custom sections** -- ``name`` merged and renumbered (clashing names prefixed
    ``input:``), ``producers`` and ``target_features`` united, other sections kept
-   from the first input (its DWARF stays valid: its code comes first and keeps its
-   offsets) and dropped with a warning from later ones.
+   from the first input and dropped with a warning from later ones (DWARF: step 12).
 10. **single memory** (``single_memory=True``) -- all memories laid out in one
     (:mod:`wasmweld.link.single_memory`).
 11. **gc** (default on) -- what nothing uses after fusion is removed
     (:func:`wasmweld.passes.gc.gc`; roots: the exports and the start function): functions
-    that only dropped exports reached, imports nobody calls, unused types... With
-    DWARF the first input's functions are all kept (its code must not move).
-12. **check** -- if the first input had DWARF, its code must sit at the same code
-    offsets in the output; otherwise the DWARF is dropped with a warning.
+    that only dropped exports reached, imports nobody calls, unused types...
+12. **DWARF** -- every input's ``.debug_*`` sections rebased onto the merged code
+    (:func:`wasmweld.dwarf.merge_debug_info`: sections concatenated, offsets and code
+    addresses rewritten, removed code tombstoned); DWARF it cannot rewrite is dropped
+    with a warning, never kept stale.
 
 :func:`merge_plan` runs steps 1-5 (and the export policy) without building anything; the
 CLI's ``--plan`` prints it and ``wasmweld graph`` draws it.
@@ -79,7 +79,7 @@ The pipeline, one file per group of steps (the shape of binaryen's wasm-merge.cp
         -> merge_custom.custom_sections(...)               # 9 custom sections
         -> single_memory.lower_memories(...)               # 10 single memory
         -> merge_gc.gc_fused(...) / gc_two_pass(...)       # 11 gc
-        -> merge_gc.check_dwarf(...)                       # 12 DWARF check
+        -> wasmweld.dwarf.merge_debug_info(...)             # 12 DWARF rebased
 
 The records (:class:`MergePlan`, options) live in :mod:`wasmweld.link.merge_model`.
 """

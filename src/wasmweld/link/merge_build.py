@@ -26,7 +26,8 @@ from ..errors import DecodeError, LinkError, WasmError
 from ..module import ConstExpr, Data, Elem, Export, FuncBody, Global, Import, Module, Table, Tag, parse
 from ..types import ExternKind, FuncType
 from .merge_custom import custom_sections
-from .merge_gc import check_dwarf, gc_fused, gc_two_pass
+from ..dwarf.merge import merge_debug_info
+from .merge_gc import gc_fused, gc_two_pass
 from .merge_inputs import blame_input, find_export
 from .merge_model import KINDS, WASI_MODULES, MergeOptions, MergePlan
 from .merge_resolve import Resolution
@@ -223,8 +224,7 @@ class Builder:
             if self.opts.gc:
                 out = gc_two_pass(self, out, dwarf)
             data = out.encode()
-        if dwarf:
-            data = check_dwarf(self, data)
+        data = merge_debug_info(self, data)     # step 12: every input's DWARF, rebased
         return parse(data)
 
     def _copy(self, inp, r, funcs, tables, memories, tags, globals_, elems, datas, code) -> None:

@@ -1,8 +1,8 @@
 """Step 9 of a merge: the custom sections of the merged module.
 
 ``name`` sections are merged and renumbered (a name two inputs use is prefixed ``input:``),
-``producers`` and ``target_features`` united, other sections kept from the first input (its
-DWARF stays valid while its code keeps its offsets) and dropped with a warning from later ones::
+``producers`` and ``target_features`` united, other sections kept from the first input and
+dropped with a warning from later ones (``.debug_*``: every input's, rebased in step 12)::
 
     (module $a (func $init))  (module $b (func $init))
     -> (module (func $a:init) (func $b:init))      ;; in the merged name section
@@ -37,17 +37,15 @@ def custom_sections(b, out) -> bool:
         placed.append((sec.name, anchor))
     customs = first.module.customs
     for (name, anc), cs in zip(placed, customs):
-        if name in ("name", "producers", "target_features"):
-            continue
-        if name.startswith(".debug_"):
-            dwarf = True
+        if name in ("name", "producers", "target_features") or name.startswith(".debug_"):
+            continue        # .debug_*: every input's, rebased, in step 12 (wasmweld.dwarf)
         if name == "dylink.0" and len(b.ins) > 1:
             b.warn(f"kept the dylink.0 section of {first.name}: it describes only {first.name}'s memory "
                       f"and table needs, not the merged module's")
         out.add_custom(CustomSection(cs.name, cs.data), after=anc if anc in SECTION_NAMES else None)
     for inp in b.ins[1:]:
         dropped = [cs.name for cs in inp.module.customs
-                   if cs.name not in ("name", "producers", "target_features")]
+                   if cs.name not in ("name", "producers", "target_features") and not cs.name.startswith(".debug_")]
         if dropped:
             debug = [n for n in dropped if n.startswith(".debug_")]
             other = [n for n in dropped if not n.startswith(".debug_")]

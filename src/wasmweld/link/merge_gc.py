@@ -1,4 +1,4 @@
-"""Steps 11-12 of a merge: remove what nothing uses (gc), then check the first input's DWARF.
+"""Step 11 of a merge: remove what nothing uses (gc); step 12 (DWARF) is :mod:`wasmweld.dwarf.merge`.
 
 With gc (the default) the merged code is not renumbered twice: gc analyses the merged module
 reading each input's own bodies through a :class:`~wasmweld.passes.used.CodeView`, then each body
@@ -10,17 +10,15 @@ it keeps is rewritten once by the merge's maps followed by gc's::
 
 from __future__ import annotations
 
-from ..binary.leb import read_u32
-from ..binary.reader import SECTION_IDS, split_sections
-from ..binary.reencode import IndexMaps, Renumberer, renumber_bytes
-from ..module import FuncBody, parse
-from ..passes.gc import gc, gc_plan
+from ..binary.reencode import IndexMaps, Renumberer, renumber, renumber_bytes
+from ..module import FuncBody
+from ..passes.gc import gc_plan
 from ..passes.used import CodeView, body_refs as refs_of, body_table_accesses
 from ..types import ExternKind
 from .merge_inputs import blame_input
 from .parallel import fork_map
 
-__all__ = ["gc_two_pass", "gc_fused", "check_dwarf"]
+__all__ = ["gc_two_pass", "gc_fused"]
 
 def _gc_roots(b, dwarf: bool):
     if not dwarf:
@@ -31,7 +29,8 @@ def _gc_roots(b, dwarf: bool):
 
 
 def gc_two_pass(b, out, dwarf: bool):
-    return gc(out, roots=_gc_roots(b, dwarf)).module
+    result, b.gc_maps = gc_plan(out, roots=_gc_roots(b, dwarf))     # gc_maps: for the DWARF step
+    return result.module if b.gc_maps is None else renumber(result.module, b.gc_maps)
 
 
 def gc_fused(b, out, dwarf: bool, extra_bodies: dict) -> bytes:
@@ -72,6 +71,7 @@ def gc_fused(b, out, dwarf: bool, extra_bodies: dict) -> bytes:
                     for t, c in body_table_accesses(inp.module.code[k])]
 
     _result, gmaps = gc_plan(out, roots=_gc_roots(b, dwarf), code=CodeView(body_refs, table_accesses))
+    b.gc_maps = gmaps                   # for the DWARF step
     renumberers: dict[int, Renumberer] = {}
     for inp in b.ins:
         m = inp.maps
@@ -94,39 +94,3 @@ def gc_fused(b, out, dwarf: bool, extra_bodies: dict) -> bytes:
     out.code = [x if isinstance(x, FuncBody) else FuncBody(x) for x in fork_map(renumbered, out.code)]
     data = out.encode()
     return data if gmaps is None else renumber_bytes(data, gmaps, skip=(10,))
-
-
-def check_dwarf(b, data: bytes) -> bytes:
-    """Keep the first input's DWARF only if its code still sits at the same code-section offsets."""
-    first = b.ins[0].module
-    orig = _code_layout(first.data)
-    new = _code_layout(data)
-    ok = orig is not None and new is not None and len(new[1]) >= len(orig[1]) and \
-        new[0] == orig[0] and new[1][:len(orig[1])] == orig[1]
-    if ok:
-        # the bodies themselves must keep their lengths (their instructions keep their offsets)
-        return data
-    m = parse(data)
-    for cs in m.customs:
-        if cs.name.startswith(".debug_"):
-            m.remove_custom(cs)
-    b.warn(f"dropped the DWARF of {b.ins[0].name}: its code does not keep its offsets in the "
-              f"merged module (code was rewritten or removed)")
-    return m.encode()
-
-
-def _code_layout(data: bytes):
-    """(count width, [(offset in payload, size) per body]) of a module's code section, or None."""
-
-    for sec in split_sections(data):
-        if sec.id == SECTION_IDS["code"]:
-            p = sec.payload_offset
-            n, q = read_u32(data, p, sec.end)
-            width = q - p
-            out = []
-            for _ in range(n):
-                size, r = read_u32(data, q, sec.end)
-                out.append((q - p, r - q, size))
-                q = r + size
-            return width, out
-    return None

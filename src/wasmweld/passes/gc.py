@@ -29,8 +29,9 @@ the data segments. Sections gc does not change are copied byte for byte.
 
 Relocatable object files (a ``linking`` section) are refused: their symbol
 tables name function indices that gc would invalidate. DWARF (``.debug_*``)
-describes code offsets; when functions are removed it is stale, which
-:func:`remove_unused` reports in ``GcResult.warnings``.
+describes code offsets: ``GcResult.maps`` says where each index went, and the
+edit pipeline (:func:`~wasmweld.passes.registry.apply_ops`) rebases the DWARF
+with them (:mod:`wasmweld.dwarf.edits`).
 """
 
 from __future__ import annotations
@@ -57,6 +58,7 @@ class GcResult:
     removed: dict[str, int] = field(default_factory=dict)   # space -> how many removed
     kept: dict[str, int] = field(default_factory=dict)      # space -> how many remain
     warnings: list[str] = field(default_factory=list)
+    maps: IndexMaps | None = None       # how the indices moved (None: nothing removed)
 
     def summary(self) -> str:
         parts = [f"{n} {space}{'s' if n != 1 else ''}" for space, n in self.removed.items() if n]
@@ -87,6 +89,7 @@ def gc(module: Module, *, roots: Iterable | None = None, keep_imports: bool = Fa
     result, maps = gc_plan(module, roots=roots, keep_imports=keep_imports, prune_tables=prune_tables)
     if maps is not None:
         result.module = renumber(result.module, maps)
+        result.maps = maps
     return result
 
 
@@ -128,8 +131,6 @@ def gc_plan(module: Module, *, roots: Iterable | None = None, keep_imports: bool
         m.elems = new_elems
     if result.removed["type"]:
         m.types = new_groups
-    if result.removed["func"] and any(cs.name.startswith(".debug_") for cs in m.customs):
-        result.warnings.append("DWARF (.debug_*) sections now describe removed code; strip them (--strip-debug)")
     return result, IndexMaps(type=maps["type"], func=maps["func"], table=maps["table"], memory=maps["memory"],
                              global_=maps["global"], tag=maps["tag"], elem=maps["elem"], data=maps["data"])
 

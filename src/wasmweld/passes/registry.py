@@ -35,6 +35,7 @@ from wasmweld.passes.metadata import run_add_custom, run_add_producer
 from wasmweld.passes.strip import run_strip
 from wasmweld.passes.common import check_indices
 from wasmweld.passes.result import PassResult
+from wasmweld.dwarf.edits import EditTracker
 
 __all__ = ["Op", "PassInfo", "EditContext", "PassResult", "PASSES", "apply_ops", "run_checked", "describe"]
 
@@ -142,6 +143,7 @@ def apply_ops(module, ops, ctx: EditContext | None = None):
     last_fold = None
     if ops:
         check_indices(module)
+    debug = EditTracker(module) if ops else None       # DWARF follows the code (wasmweld.dwarf.edits)
     for op in ops:
         info = PASSES.get(op.name)
         if info is None:
@@ -161,6 +163,9 @@ def apply_ops(module, ops, ctx: EditContext | None = None):
         ctx.listings.extend(result.listing)
         ctx.warnings.extend(result.warnings)
         ctx.results.append(result)
+        debug.step(op.name, result)
+    if debug is not None:
+        debug.finish(module, ctx.warnings.append)
     return module, ctx
 
 

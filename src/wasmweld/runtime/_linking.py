@@ -210,7 +210,8 @@ def exec_error(e: BaseException, what: str) -> ExecutionError:
             return ExecutionError(f"{what}: ran out of fuel")
         if "uninitialized element" in msg or (code is not None and getattr(code, "name", "") == "INDIRECT_CALL_TO_NULL"):
             msg += " (a call through an unfilled trampoline slot or table entry: the callee is not loaded yet)"
-        return ExecutionError(f"{what}: trapped: {msg}")
+        from wasmweld.dwarf.trap import source_backtrace  # file:line frames when the module has DWARF
+        return ExecutionError(f"{what}: trapped: {msg}{source_backtrace(e)}")
     return ExecutionError(f"{what}: {first_line(e)}")
 
 

@@ -1,0 +1,270 @@
+"""``.debug_line``: line-program headers, rows, and rebasing each sequence to new code addresses.
+
+A line program (DWARF 2-5) is a header (file and directory tables) and a byte-coded state machine
+whose rows map addresses to (file, line, column)::
+
+    DW_LNE_set_address 0x27        ;; a sequence starts: one function's code (clang, wasm32)
+    special opcode                 ;; address += 3, line += 2, emit a row
+    DW_LNS_advance_pc 19 ; DW_LNE_end_sequence
+
+:func:`rebase_unit` rewrites one program for an :class:`~.addrmap.AddressMap`: a sequence whose
+code only moved gets its ``set_address`` patched; one whose body changed inside has every address
+step re-encoded (``advance_pc`` by the new distance; a special opcode becomes ``advance_pc``,
+``advance_line``, ``copy``, which makes the same row); one of removed code is dropped.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Iterator
+
+from ..binary.leb import write_s, write_u
+from ..binary.reader import Reader
+from ..errors import DecodeError
+from .addrmap import REMOVED, AddressMap
+
+__all__ = ["LineHeader", "line_header", "ops", "rows", "rebase_unit", "Row"]
+
+_STRING_FORMS = {0x08: "string", 0x1F: "line_strp", 0x0E: "strp"}
+
+
+@dataclass
+class LineHeader:
+    """One line program's header (offsets absolute within ``.debug_line``)."""
+    offset: int
+    end: int
+    version: int
+    addr_size: int
+    min_inst: int
+    default_is_stmt: bool
+    line_base: int
+    line_range: int
+    opcode_base: int
+    std_lens: list
+    program: int
+    dirs: list = field(default_factory=list)       # bytes, or (form name, offset)
+    files: list = field(default_factory=list)      # (name, dir index)
+    str_fields: list = field(default_factory=list)  # (position, "strp" | "line_strp") of string offsets
+
+
+def _v5_entries(r: Reader, hdr: LineHeader) -> list[tuple]:
+    formats = [(r.u64(), r.u64()) for _ in range(r.byte())]
+    out = []
+    for _ in range(r.count()):
+        name, dir_index = b"", 0
+        for ct, form in formats:
+            pos = r.pos
+            if form == 0x08:
+                value = r.cstr()
+            elif form in (0x1F, 0x0E):
+                value = (_STRING_FORMS[form], r.fixed(4))
+                hdr.str_fields.append((pos, _STRING_FORMS[form]))
+            elif form == 0x0F:
+                value = r.u64()
+            elif form in (0x0B, 0x05, 0x06, 0x07, 0x1E):
+                value = r.fixed({0x0B: 1, 0x05: 2, 0x06: 4, 0x07: 8, 0x1E: 16}[form])
+            elif form == 0x09:
+                value = r.bytes(r.u64())
+            else:
+                raise DecodeError(f"line table entry form 0x{form:x}", pos)
+            if ct == 1:
+                name = value
+            elif ct == 2:
+                dir_index = value
+        out.append((name, dir_index))
+    return out
+
+
+def line_header(data, offset: int) -> LineHeader:
+    """The header of the line program at ``offset`` of ``.debug_line``."""
+    r = Reader(data, offset)
+    length = r.fixed(4)
+    if length >= 0xFFFFFFF0:
+        raise DecodeError("64-bit DWARF is not supported", offset)
+    end = r.pos + length
+    if end > len(data):
+        raise DecodeError("line program past the end of .debug_line", offset)
+    version = r.fixed(2)
+    if not 2 <= version <= 5:
+        raise DecodeError(f"line table version {version}", offset)
+    addr_size = 4
+    if version >= 5:
+        addr_size = r.byte()
+        r.byte()
+    hlen = r.fixed(4)
+    program = r.pos + hlen
+    min_inst = r.byte()
+    if version >= 4:
+        r.byte()
+    is_stmt, line_base, line_range, opcode_base = r.byte(), r.byte(), r.byte(), r.byte()
+    if line_range == 0:
+        raise DecodeError("line_range 0", offset)
+    hdr = LineHeader(offset, end, version, addr_size, min_inst, bool(is_stmt), line_base - 256 * (line_base > 127),
+                     line_range, opcode_base, [r.byte() for _ in range(max(opcode_base - 1, 0))], program)
+    if version >= 5:
+        hdr.dirs = [n for n, _d in _v5_entries(r, hdr)]
+        hdr.files = _v5_entries(r, hdr)
+    else:
+        while (d := r.cstr()) != b"":
+            hdr.dirs.append(d)
+        while r.peek() not in (0, None):
+            name = r.cstr()
+            dir_index = r.u64()
+            r.u64()
+            r.u64()
+            hdr.files.append((name, dir_index))
+    return hdr
+
+
+def ops(data, hdr: LineHeader) -> Iterator[tuple[int, int, str, int]]:
+    """(start, end, kind, value) of each opcode: kind ``special`` (value: the adjusted opcode),
+    ``advance_pc`` (bytes), ``set_address`` (address), ``end_sequence``, ``advance_line``, ``copy``,
+    ``set_file``, ``set_column``, ``negate_stmt``, or ``other``."""
+    r = Reader(data, hdr.program, hdr.end)
+    const_add = ((255 - hdr.opcode_base) // hdr.line_range) * hdr.min_inst
+    names = {1: "copy", 4: "set_file", 5: "set_column", 6: "negate_stmt"}
+    while not r.at_end():
+        start = r.pos
+        op = r.byte()
+        if op >= hdr.opcode_base:
+            yield start, r.pos, "special", op - hdr.opcode_base
+        elif op == 0:
+            n = r.u64()
+            body = r.sub(n)
+            sub = body.byte() if n else 0
+            if sub == 1:
+                yield start, r.pos, "end_sequence", 0
+            elif sub == 2:
+                yield start, r.pos, "set_address", body.fixed(n - 1)
+            else:
+                yield start, r.pos, "other", 0
+        elif op == 2:
+            v = r.u64() * hdr.min_inst
+            yield start, r.pos, "advance_pc", v
+        elif op == 3:
+            v = r.s64()
+            yield start, r.pos, "advance_line", v
+        elif op == 8:
+            yield start, r.pos, "advance_pc", const_add
+        elif op == 9:
+            v = r.fixed(2)
+            yield start, r.pos, "advance_pc", v
+        elif op in names:
+            v = r.u64() if op in (4, 5) else 0
+            yield start, r.pos, names[op], v
+        else:
+            for _ in range(hdr.std_lens[op - 1] if op - 1 < len(hdr.std_lens) else 0):
+                r.u64()
+            yield start, r.pos, "other", 0
+
+
+@dataclass
+class Row:
+    """One row of a line table (``end_sequence``: the address one past the sequence)."""
+    address: int
+    file: int
+    line: int
+    column: int
+    end_sequence: bool
+
+
+def rows(data, hdr: LineHeader) -> Iterator[Row]:
+    """The rows of one line program."""
+    addr, file, line, col = 0, 1, 1, 0
+    for _s, _e, kind, v in ops(data, hdr):
+        if kind == "special":
+            addr += (v // hdr.line_range) * hdr.min_inst
+            line += hdr.line_base + v % hdr.line_range
+            yield Row(addr, file, line, col, False)
+        elif kind == "advance_pc":
+            addr += v
+        elif kind == "advance_line":
+            line += v
+        elif kind == "set_address":
+            addr = v
+        elif kind == "set_file":
+            file = v
+        elif kind == "set_column":
+            col = v
+        elif kind == "copy":
+            yield Row(addr, file, line, col, False)
+        elif kind == "end_sequence":
+            yield Row(addr, file, line, col, True)
+            addr, file, line, col = 0, 1, 1, 0
+
+
+def _sequences(data, hdr: LineHeader) -> list[list[tuple]]:
+    """The opcodes grouped by sequence, each opcode with the address before and after it."""
+    seqs, cur, addr = [], [], 0
+    for s, e, kind, v in ops(data, hdr):
+        before = addr
+        if kind == "special":
+            addr += (v // hdr.line_range) * hdr.min_inst
+        elif kind == "advance_pc":
+            addr += v
+        elif kind == "set_address":
+            addr = v
+        cur.append((s, e, kind, v, before, addr))
+        if kind == "end_sequence":
+            seqs.append(cur)
+            cur, addr = [], 0
+    if cur:
+        seqs.append(cur)
+    return seqs
+
+
+#: standard and extended line opcodes written here
+LNS_COPY, LNS_ADVANCE_PC, LNS_ADVANCE_LINE = 1, 2, 3
+LNE_SET_ADDRESS = 2
+
+
+def _set_address(addr: int, size: int) -> bytes:
+    return bytes((0,)) + write_u(1 + size) + bytes((LNE_SET_ADDRESS,)) + addr.to_bytes(size, "little")
+
+
+def _rebase_sequence(data, hdr: LineHeader, seq: list, amap: AddressMap) -> bytes:
+    """One sequence for the new addresses (b"" when its code was removed)."""
+    addrs = [op[5] for op in seq if op[2] in ("special", "set_address", "advance_pc", "copy", "end_sequence")]
+    anchor = next((op[4 if op[2] != "set_address" else 5] for op in seq if op[2] == "set_address"), None)
+    if anchor is None:
+        return b""                                  # no address: nothing to place (never emitted by clang)
+    if amap.map(anchor) in (None, REMOVED):
+        return b""                                  # removed code, or a linker's tombstone already
+    shift = amap.shift_of(anchor)
+    if shift is not None and all(amap.shift_of(a) == shift for a in addrs):
+        return b"".join(_set_address(v + shift, hdr.addr_size) if kind == "set_address" else bytes(data[s:e])
+                        for s, e, kind, v, _b, _a in seq)
+    if hdr.min_inst != 1:
+        raise DecodeError("a line program with minimum_instruction_length != 1", hdr.offset)
+    out = bytearray()
+    new_now = None
+    for s, e, kind, v, _before, after in seq:
+        if kind in ("special", "advance_pc", "set_address"):
+            new = amap.map(after)
+            if new is None or new == REMOVED:
+                raise DecodeError(f"line row at 0x{after:x} is outside its function's code", s)
+            if kind == "set_address" or new_now is None or new < new_now:
+                out += _set_address(new, hdr.addr_size)
+            elif new != new_now:
+                out += bytes((LNS_ADVANCE_PC,)) + write_u(new - new_now)
+            if kind == "special":
+                dline = hdr.line_base + v % hdr.line_range
+                if dline:
+                    out += bytes((LNS_ADVANCE_LINE,)) + write_s(dline)
+                out += bytes((LNS_COPY,))
+            new_now = new
+        else:
+            out += data[s:e]
+    return bytes(out)
+
+
+def rebase_unit(data, hdr: LineHeader, amap: AddressMap, patch_str) -> bytes:
+    """The line program ``hdr`` rewritten for ``amap``; ``patch_str(kind, offset)`` gives the new
+    offset of a header string (``strp``/``line_strp``)."""
+    head = bytearray(data[hdr.offset:hdr.program])
+    for pos, kind in hdr.str_fields:
+        p = pos - hdr.offset
+        head[p:p + 4] = patch_str(kind, int.from_bytes(head[p:p + 4], "little")).to_bytes(4, "little")
+    body = b"".join(_rebase_sequence(data, hdr, seq, amap) for seq in _sequences(data, hdr))
+    head[0:4] = (len(head) - 4 + len(body)).to_bytes(4, "little")
+    return bytes(head) + body
