@@ -43,6 +43,7 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Mapping
 
+from ..binary.instr import Instr
 from ..binary.leb import read_u32, write_s, write_u
 from ..binary.opcodes import BY_NAME
 from ..binary.reader import SECTION_IDS, split_sections
@@ -64,14 +65,14 @@ def global_init(gv: GlobalValue, vt) -> ConstExpr:
     if kind == "i64":
         return ConstExpr.i64(int(v))
     if kind == "f32":
-        return ConstExpr(b"\x43" + (int(v) & 0xFFFFFFFF).to_bytes(4, "little") + b"\x0b")
+        return ConstExpr.from_instrs([Instr.make("f32.const", int(v) & 0xFFFFFFFF)])  # the bits, NaN payloads kept
     if kind == "f64":
-        return ConstExpr(b"\x44" + (int(v) & 0xFFFFFFFFFFFFFFFF).to_bytes(8, "little") + b"\x0b")
+        return ConstExpr.from_instrs([Instr.make("f64.const", int(v) & 0xFFFFFFFFFFFFFFFF)])
     if kind == "v128":
         raw = bytes(v)
         if len(raw) != 16:
             raise SnapshotError(f"v128 value of global {gv.index} is {len(raw)} bytes, not 16")
-        return ConstExpr(b"\xfd\x0c" + raw + b"\x0b")
+        return ConstExpr.from_instrs([Instr.make("v128.const", raw)])
     if kind == "ref":
         if v is not None:
             raise SnapshotError(f"global {gv.index}: a non-null reference cannot be written as an initialiser")
