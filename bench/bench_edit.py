@@ -59,7 +59,8 @@ def _engine_function(data: bytes) -> int:
 
 
 def _seed_plan(build, bundle: Path, engine: int) -> str:
-    lines = ["[[data]]", 'name = "js"', f"file = {build.toml_str(str(bundle))}", ""]
+    """The seed edit plan; written beside ``bundle`` (a plan names files inside its own folder)."""
+    lines = ["[[data]]", 'name = "js"', f"file = {build.toml_str(bundle.name)}", ""]
     for i, name in enumerate(build.method_names(100)):
         lines += ["[[export]]", f"name = {build.toml_str(name)}", f'call = "#{engine}"', f"args = [{i}, 1]", ""]
     lines += ["[[strip]]", "debug = true", ""]

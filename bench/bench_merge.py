@@ -80,8 +80,38 @@ def _case(ctx, label: str, inputs: list[tuple[Path, str]]) -> list:
     return rows
 
 
+def _many_exports(n: int) -> bytes:
+    """A module of ``n`` exported functions ``(func (export "eI") (result i32) (i32.const I))``."""
+    from wasmweld.binary.instr import Instr
+    from wasmweld.module import Export, FuncBody, parse
+    from wasmweld.types import I32, ExternKind, FuncType, RecGroup, SubType
+
+    m = parse(b"\0asm\x01\0\0\0")
+    m.types.append(RecGroup((SubType(FuncType((), (I32,))),)))
+    for i in range(n):
+        m.funcs.append(0)
+        m.code.append(FuncBody.from_instrs([], [Instr.make("i32.const", i)]))
+        m.exports.append(Export(f"e{i}", ExternKind.FUNC, i))
+    return m.encode()
+
+
+def _exports_case(ctx, n: int) -> list:
+    """Issue 17.7: merge used to find each kept export by a linear scan (40k exports: 20 s)."""
+    from wasmweld import parse
+
+    big = _many_exports(n)
+    user = parse(b"\0asm\x01\0\0\0")
+    pairs = [("big", big), ("user", user.encode())]
+
+    def ours():
+        return merge([(name, parse(data)) for name, data in pairs], warn=lambda text: None).encode()
+
+    return [ctx.measure("merge", f"{n // 1000}k exports", "wasmweld", ours, size=f"{_size(len(big))} in")]
+
+
 def run(ctx):
     rows = []
+    rows += _exports_case(ctx, 40_000)
     rows += _case(ctx, "C services (3)", _clang_services(ctx))
     for a, b in PAIRS_QUICK if ctx.quick else PAIRS_FULL:
         inputs = [(ctx.corpus(a), a.replace("-", "_")), (ctx.corpus(b), b.replace("-", "_"))]

@@ -606,3 +606,71 @@ def test_registry_describes_every_pass():
     assert all(desc and "\n" not in desc for desc in described.values())
     with pytest.raises(EditError, match="unknown pass 'frobnicate'"):
         passes.apply_ops(parse(b"\0asm\x01\0\0\0"), [passes.Op("frobnicate", {})])
+
+
+def test_strip_all_keeps_behaviour_sections_everything_removes_them():
+    """strip's default (all) keeps dylink.0, target_features and component-type*; everything removes them;
+    keep protects a name."""
+    from wasmweld.module import CustomSection
+    from wasmweld.passes.strip import strip_custom
+    names = ["dylink.0", "producers", "target_features", "component-type:x", "name", "foo"]
+
+    def fresh():
+        m = parse(b"\0asm\x01\0\0\0")
+        for n in names:
+            m.add_custom(CustomSection(n, b"\x00"))
+        return parse(m.encode())
+
+    m = fresh()
+    gone = strip_custom(m, all=True)
+    assert gone == ["producers", "name", "foo"]
+    assert [cs.name for cs in parse(m.encode()).customs] == ["dylink.0", "target_features", "component-type:x"]
+    m = fresh()
+    assert strip_custom(m, everything=True, keep=["foo"]) == [n for n in names if n != "foo"]
+    assert [cs.name for cs in parse(m.encode()).customs] == ["foo"]
+    m = fresh()
+    assert strip_custom(m, names=["dylink.0"]) == ["dylink.0"]    # named: removed
+
+
+def test_plan_files_stay_in_the_plan_folder(tmp_path):
+    """Issue 17.18: a plan's files are confined to its folder (an absolute path embedded /etc/hostname);
+    allow_outside lifts that; a non-regular file is refused."""
+    from wasmweld.passes.plan import load_plan
+    (tmp_path / "plans").mkdir()
+    (tmp_path / "plans" / "in.txt").write_bytes(b"inside")
+    (tmp_path / "secret.txt").write_bytes(b"outside")
+    (tmp_path / "plans" / "link.txt").symlink_to(tmp_path / "secret.txt")
+    plan = tmp_path / "plans" / "p.toml"
+
+    def load(file, **kw):
+        plan.write_text(f'[[custom]]\nname = "x"\nfile = "{file}"\n')
+        return load_plan(plan, **kw)
+
+    assert load("in.txt")[0].params["data"] == b"inside"
+    for bad, why in ((str(tmp_path / "secret.txt"), "absolute path"), ("../secret.txt", "outside the plan"),
+                     ("link.txt", "outside the plan")):
+        with pytest.raises(EditError, match=why):
+            load(bad)
+    assert load("../secret.txt", allow_outside=True)[0].params["data"] == b"outside"
+    assert load(str(tmp_path / "secret.txt"), allow_outside=True)[0].params["data"] == b"outside"
+    with pytest.raises(EditError, match="not a regular file"):
+        load("/dev/zero", allow_outside=True)
+
+
+def test_func_types_one_helper_finds_appends_and_notices_changes():
+    """Issue 9: FuncTypes is the one way to add a function type; it reuses a plain type, appends a missing
+    one once, sees groups others appended, and does not trust a cached index after an in-place change."""
+    from wasmweld.passes.common import FuncTypes, ensure_func_type
+    from wasmweld.types import I32, I64, FuncType, RecGroup, SubType
+    m = parse(wasmtime.wat2wasm('(module (type (func (param i32))) (rec (type (func)) (type (func))))'))
+    ft_i32, ft_none, ft_i64 = FuncType((I32,), ()), FuncType((), ()), FuncType((I64,), ())
+    assert ensure_func_type(m, ft_i32) == 0
+    assert ensure_func_type(m, ft_none) == 3 and len(m.types) == 3     # a rec group of 2 is not plain: appended
+    assert ensure_func_type(m, ft_none) == 3 and len(m.types) == 3     # once
+    m.types.append(RecGroup((SubType(ft_i64),)))                        # appended by someone else: seen
+    assert ensure_func_type(m, ft_i64) == 4 and len(m.types) == 4
+    m.types[0] = RecGroup((SubType(ft_i64),))                           # changed in place: looked up again
+    assert ensure_func_type(m, ft_i32) == 5 and m.type_list()[5].comp == ft_i32
+    groups = []
+    types = FuncTypes(groups)
+    assert [types.index(ft_i32), types.index(ft_i64), types.index(ft_i32)] == [0, 1, 0] and len(groups) == 2

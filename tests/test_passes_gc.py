@@ -271,6 +271,7 @@ def test_gc_on_corpus(cid, corpus_dir, tmp_path):
     res = passes.gc(parse(src))
     out = res.module.encode()
     assert res.kept["func"] > 0
+    assert len(out) <= len(src), f"gc grew {cid} by {len(out) - len(src)} bytes"   # issue 15: never grows
     if cid in LEGACY_EH:
         assert node_validate(src, tmp_path) and node_validate(out, tmp_path)
     else:
@@ -309,8 +310,13 @@ def test_private_table_pruned_by_call_indirect_type(wat):
     validate_bytes(out)
     m = res.module
     assert sorted(v for v in m.names.funcs.values()) == ["dbl", "inc"]
+    # issue 15: the segment keeps its index encoding (re-encoding it as expressions grew it); the two
+    # unreachable entries point to one shared function whose body only traps ($neg's slot, its name dropped)
+    assert res.removed["func"] == 1 and len(out) <= len(data)
     init = m.elems[0].init
-    assert len(init) == 4 and [ce.raw[0] for ce in init] == [0xD2, 0xD0, 0xD2, 0xD0]  # ref.func / ref.null
+    inc, dbl = (i for n in ("inc", "dbl") for i, v in m.names.funcs.items() if v == n)
+    assert len(init) == 4 and init[0] == inc and init[2] == dbl and init[1] == init[3] not in (inc, dbl)
+    assert [i.name for i in m.code[init[1]].instrs] == ["unreachable", "end"]
     store, ex = instantiate(out)
     assert ex["call_ii"](store, 0, 41) == 42 and ex["call_ii"](store, 2, 21) == 42
     with pytest.raises(wasmtime.Trap):
@@ -343,3 +349,37 @@ def test_fast_reference_scanner_on_gc_and_exceptions(gc_module):
         fast = references(body.raw, base=body.offset)
         assert {k: v for k, v in fast.items() if v} == {k: v for k, v in decoded_refs(body.locals, body.instrs).items()
                                                       if v}
+
+
+DECLARING_WAT = """(module
+  (type $t (func (result i32)))
+  (elem func $f)                         ;; passive: nothing table.inits it, but it declares $f
+  (elem declare func $h)
+  (func $f (type $t) (i32.const 7))
+  (func $h (type $t) (i32.const 8))
+  (func $dead (type $t) (i32.const 9))
+  (elem func $dead)                      ;; names only a dead function: goes
+  (func (export "g") (result i32) (call_ref $t (ref.func $f))))"""
+
+
+@pytest.mark.parametrize("spec", ["", "br_on_null.0", "br_on_null.2", "br_on_non_null.0", "br_on_non_null.2",
+                                  "ref_as_non_null.0"])
+def test_gc_keeps_the_declaration_ref_func_needs(spec):
+    """Issue 17.16: gc removed a passive segment nothing reads though it declared $f for ref.func (the output
+    was invalid: undeclared function reference). The declaration stays (a declarative segment); the output
+    validates, is no larger, and still computes."""
+    if spec:
+        from helpers import CONFORMANCE_DIR
+        data = (CONFORMANCE_DIR / "valid" / "core" / f"{spec}.wasm").read_bytes()
+    else:
+        data = wasmtime.wat2wasm(DECLARING_WAT)
+    res = passes.gc(parse(data))
+    out = res.module.encode()
+    validate_bytes(out)
+    assert len(out) <= len(data)
+    if not spec:
+        # $dead and $h go, with the segments naming only them; $f's passive segment stays as a declaration
+        assert res.removed["func"] == 2 and res.removed["elem"] == 2
+        assert [e.mode for e in res.module.elems] == ["declarative"]
+        store, exports = instantiate(out)
+        assert exports["g"](store) == 7

@@ -171,7 +171,7 @@ def _custom_payload(value: str, option: str) -> tuple[str, bytes]:
 
 
 def _replace_body_params(text: str, option: str) -> dict:
-    from wasmweld.passes._common import parse_constant
+    from wasmweld.passes.common import parse_constant
     func, rhs = _split_eq(text, option, "FUNC=VALUE, FUNC=OTHER(ARGS) or FUNC=unreachable")
     rhs = rhs.strip()
     if rhs in ("unreachable", "trap"):
@@ -296,8 +296,12 @@ def run(args) -> int:
         return 0
     out = module.encode()
     if not args.no_validate:
+        from wasmweld.errors import ValidationError
         from wasmweld.runtime.engine import validate_bytes
-        validate_bytes(out)
+        try:
+            validate_bytes(out)
+        except ValidationError as exc:  # about the output (its offsets), not the input
+            raise EditError(f"the edited module does not validate, nothing written: {exc}") from None
     path, force = output_target(args, args.input)
     write_output(path, out, inputs=[args.input], force=force)
     if not args.quiet:

@@ -228,7 +228,7 @@ def run(args) -> int:
     plans = []
     try:
         with blame_inputs(args.inputs):
-            module = merge(inputs, warn=warn, report=plans.append, **opts)
+            module = merge(inputs, warn=warn, report=plans.append, validate_inputs=not args.no_validate, **opts)
     except LinkError as exc:
         if getattr(exc, "input_name", None) is not None:
             raise  # about one input: main prints it as FILE: message

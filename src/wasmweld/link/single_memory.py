@@ -45,8 +45,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from ..binary.instr import Instr, MemArg
 from ..errors import LinkError
-from ..types import I32, ExternKind, FuncType, Limits, MemoryType, RecGroup, SubType
+from ..module import ConstExpr, Data, FuncBody, Global
+from ..passes.common import FuncTypes
+from ..types import I32, ExternKind, FuncType, Limits, MemoryType
 
 __all__ = ["lower_memories", "plan_layout", "MemoryLayout", "MemoryRegion", "DEFAULT_RESERVE"]
 
@@ -166,10 +169,10 @@ def lower_memories(module, *, owners=None, drop_exports: bool = False, reserve: 
     """Rewrite ``module`` (in place) to use one memory; returns it. See the module docstring.
 
     ``layout``: the :func:`plan_layout` of this module with the same options, when the caller made it.
+    Steps: plan (or take) the layout, keep the exports of memory 0 at base 0, add the size globals,
+    rewrite the code (:meth:`_Lowering.rewrite_code`, adding helpers as needed), rebase the active
+    data segments, then the one memory, its exports and names.
     """
-    from ..binary.instr import Instr, MemArg
-    from ..module import ConstExpr, Data, FuncBody, Global
-
     warn = warn or (lambda text: None)
     imported = module.imported(ExternKind.MEMORY)
     mtypes = [imp.desc for imp in imported] + list(module.memories)
@@ -180,212 +183,230 @@ def lower_memories(module, *, owners=None, drop_exports: bool = False, reserve: 
     if layout is None:
         layout = plan_layout(mtypes, module.exports, imported=imported, owners=owners, drop_exports=drop_exports,
                              reserve=reserve)
-
-    def who(j: int) -> str:
-        return f"memory {j} ({owners[j]})" if owners[j] else f"memory {j}"
-
     problems = layout.problems
     if problems:
         raise LinkError("--single-memory refused:\n" + "\n".join(f"  - {p}" for p in problems)
                         if len(problems) > 1 else f"--single-memory refused: {problems[0]}", problems=problems)
-    bases = [r.base // PAGE for r in layout.regions]
-    regions = [r.pages for r in layout.regions]
-    new_exports = []
-    dropped = []
-    for e in module.exports:
-        if e.kind != ExternKind.MEMORY:
-            new_exports.append(e)
-        elif bases[e.index] == 0 and e.index == 0:
-            new_exports.append(type(e)(e.name, e.kind, 0))
-        else:
-            dropped.append(e.name)
-    if dropped:
-        warn(f"--single-memory: dropped memory export{'s' if len(dropped) > 1 else ''} "
-             f"{', '.join(map(repr, dropped))} (not at base 0 of the single memory)")
-    for j, mt in enumerate(mtypes[:-1]):
-        lim = mt.limits
-        if lim.max is None or regions[j] < lim.max:
-            warn(f"--single-memory: {who(j)} has room for {regions[j]} pages at base 0x{bases[j] * PAGE:x}; "
-                 f"memory.grow on it fails beyond that (memory_reserve/--memory-reserve sets the room)")
-    if n > 1:
+    low = _Lowering(module, mtypes, owners, layout)
+    new_exports = low.memory_exports(warn)
+    low.warn_room(warn)
+    low.add_size_globals()
+    low.rewrite_code()
+    low.rebase_data()
+    low.finish(new_exports)
+    return module
+
+
+class _Lowering:
+    """The state of one :func:`lower_memories`: where each memory goes, the size globals of the lower
+    memories and the helper functions (memory.grow/fill/copy/init of a lower memory) added on demand."""
+
+    def __init__(self, module, mtypes, owners, layout: MemoryLayout):
+        self.module = module
+        self.mtypes = mtypes
+        self.owners = owners
+        self.bases = [r.base // PAGE for r in layout.regions]
+        self.regions = [r.pages for r in layout.regions]
+        self.base_bytes = [b * PAGE for b in self.bases]
+        self.last = len(mtypes) - 1
+        self.func_types = FuncTypes(module.types)
+        self.size_global: dict[int, int] = {}
+        self.helpers: dict[tuple, int] = {}
+        self.n_funcs = module.num_funcs
+
+    def who(self, j: int) -> str:
+        return f"memory {j} ({self.owners[j]})" if self.owners[j] else f"memory {j}"
+
+    # -- exports, warnings, globals ---------------------------------------------------------------
+
+    def memory_exports(self, warn) -> list:
+        """The exports, memory exports kept only for memory 0 at base 0 (others dropped, with a warning)."""
+        new_exports, dropped = [], []
+        for e in self.module.exports:
+            if e.kind != ExternKind.MEMORY:
+                new_exports.append(e)
+            elif self.bases[e.index] == 0 and e.index == 0:
+                new_exports.append(type(e)(e.name, e.kind, 0))
+            else:
+                dropped.append(e.name)
+        if dropped:
+            warn(f"--single-memory: dropped memory export{'s' if len(dropped) > 1 else ''} "
+                 f"{', '.join(map(repr, dropped))} (not at base 0 of the single memory)")
+        return new_exports
+
+    def warn_room(self, warn) -> None:
+        for j, mt in enumerate(self.mtypes[:-1]):
+            lim = mt.limits
+            if lim.max is None or self.regions[j] < lim.max:
+                warn(f"--single-memory: {self.who(j)} has room for {self.regions[j]} pages at base "
+                     f"0x{self.bases[j] * PAGE:x}; memory.grow on it fails beyond that (memory_reserve/"
+                     f"--memory-reserve sets the room)")
         warn("--single-memory: loads and stores past the current size of a lower memory reach the region "
              "above it instead of trapping")
 
-    last = n - 1
-    base_bytes = [b * PAGE for b in bases]
+    def add_size_globals(self) -> None:
+        """One mutable i32 global per lower memory: its current size in pages."""
+        module = self.module
+        n_globals = module.num_globals
+        for j in range(self.last):
+            self.size_global[j] = n_globals + j
+            module.globals.append(Global(_gt(True), ConstExpr.i32(self.mtypes[j].limits.min)))
 
-    # -- new items: globals for the sizes of lower memories, types, helper functions ------------
-    types = module.types
-    type_cache: dict[FuncType, int] = {}
+    # -- helper functions -------------------------------------------------------------------------
 
-    def func_type(params, results) -> int:
-        ft = FuncType(tuple(params), tuple(results))
-        if ft in type_cache:
-            return type_cache[ft]
-        idx = 0
-        for rg in types:
-            if len(rg.types) == 1 and not rg.explicit and rg.types[0].comp == ft and rg.types[0].final \
-                    and not rg.types[0].supers:
-                type_cache[ft] = idx
-                return idx
-            idx += len(rg.types)
-        types.append(RecGroup((SubType(ft),), explicit=False))
-        type_cache[ft] = idx
-        return idx
-
-    n_globals = module.num_globals
-    size_global = {}
-    for j in range(n - 1):
-        size_global[j] = n_globals + len(size_global)
-        module.globals.append(Global(_gt(True), ConstExpr.i32(mtypes[j].limits.min)))
-
-    funcs = module.funcs
-    code = module.code
-    n_funcs = module.num_funcs
-    helpers: dict[tuple, int] = {}
-
-    def helper(key, params, results, locals_, instrs) -> int:
-        idx = helpers.get(key)
+    def helper(self, key, params, results, locals_, instrs) -> int:
+        idx = self.helpers.get(key)
         if idx is None:
-            idx = helpers[key] = n_funcs + len(helpers)
-            funcs.append(func_type(params, results))
-            code.append(FuncBody.from_instrs(locals_, instrs))
+            idx = self.helpers[key] = self.n_funcs + len(self.helpers)
+            self.module.funcs.append(self.func_types.index(FuncType(tuple(params), tuple(results))))
+            self.module.code.append(FuncBody.from_instrs(locals_, instrs))
         return idx
 
-    mk = Instr.make
+    def size_bytes_i64(self, j: int) -> list:
+        """The current size of memory j in bytes, as an i64 on the stack."""
+        if j == self.last:
+            return [_mk("memory.size", 0), _mk("i32.const", self.bases[j]), _mk("i32.sub"), _mk("i64.extend_i32_u"),
+                    _mk("i64.const", 16), _mk("i64.shl")]
+        return [_mk("global.get", self.size_global[j]), _mk("i64.extend_i32_u"), _mk("i64.const", 16), _mk("i64.shl")]
 
-    def size_bytes_i64(j):      # the current size of memory j in bytes, as an i64 on the stack
-        if j == last:
-            return [mk("memory.size", 0), mk("i32.const", bases[j]), mk("i32.sub"), mk("i64.extend_i32_u"),
-                    mk("i64.const", 16), mk("i64.shl")]
-        return [mk("global.get", size_global[j]), mk("i64.extend_i32_u"), mk("i64.const", 16), mk("i64.shl")]
+    def check(self, addr_local: int, len_local: int, j: int) -> list:
+        """Trap unless addr + len <= the size of memory j."""
+        return [_mk("local.get", addr_local), _mk("i64.extend_i32_u"), _mk("local.get", len_local),
+                _mk("i64.extend_i32_u"), _mk("i64.add"), *self.size_bytes_i64(j), _mk("i64.gt_u"), _mk("if", None),
+                _mk("unreachable"), _mk("end")]
 
-    def check(addr_local, len_local, j):  # trap unless addr + len <= size of memory j
-        return [mk("local.get", addr_local), mk("i64.extend_i32_u"), mk("local.get", len_local), mk("i64.extend_i32_u"),
-                mk("i64.add"), *size_bytes_i64(j), mk("i64.gt_u"), mk("if", None), mk("unreachable"), mk("end")]
-
-    def rebased(local, j):
-        out = [mk("local.get", local)]
-        if base_bytes[j]:
-            out += [mk("i32.const", _s32(base_bytes[j])), mk("i32.add")]
+    def rebased(self, local: int, j: int) -> list:
+        out = [_mk("local.get", local)]
+        if self.base_bytes[j]:
+            out += [_mk("i32.const", _s32(self.base_bytes[j])), _mk("i32.add")]
         return out
 
-    def grow_helper(j):
-        if j == last:
-            return helper(("grow", j), [I32], [I32], [(1, I32)], [
-                mk("local.get", 0), mk("memory.grow", 0), mk("local.tee", 1), mk("i32.const", -1), mk("i32.eq"),
-                mk("if", I32), mk("i32.const", -1), mk("else"), mk("local.get", 1), mk("i32.const", bases[j]),
-                mk("i32.sub"), mk("end")])
-        g = size_global[j]
-        return helper(("grow", j), [I32], [I32], [(1, I32)], [
-            mk("global.get", g), mk("local.set", 1),
-            mk("local.get", 0), mk("i32.const", regions[j]), mk("global.get", g), mk("i32.sub"), mk("i32.gt_u"),
-            mk("if", I32), mk("i32.const", -1),
-            mk("else"), mk("global.get", g), mk("local.get", 0), mk("i32.add"), mk("global.set", g), mk("local.get", 1),
-            mk("end")])
+    def grow_helper(self, j: int) -> int:
+        if j == self.last:
+            return self.helper(("grow", j), [I32], [I32], [(1, I32)], [
+                _mk("local.get", 0), _mk("memory.grow", 0), _mk("local.tee", 1), _mk("i32.const", -1), _mk("i32.eq"),
+                _mk("if", I32), _mk("i32.const", -1), _mk("else"), _mk("local.get", 1), _mk("i32.const", self.bases[j]),
+                _mk("i32.sub"), _mk("end")])
+        g = self.size_global[j]
+        return self.helper(("grow", j), [I32], [I32], [(1, I32)], [
+            _mk("global.get", g), _mk("local.set", 1),
+            _mk("local.get", 0), _mk("i32.const", self.regions[j]), _mk("global.get", g), _mk("i32.sub"),
+            _mk("i32.gt_u"), _mk("if", I32), _mk("i32.const", -1),
+            _mk("else"), _mk("global.get", g), _mk("local.get", 0), _mk("i32.add"), _mk("global.set", g),
+            _mk("local.get", 1), _mk("end")])
 
-    def fill_helper(j):
-        return helper(("fill", j), [I32, I32, I32], [], [], [
-            *check(0, 2, j), *rebased(0, j), mk("local.get", 1), mk("local.get", 2), mk("memory.fill", 0)])
+    def fill_helper(self, j: int) -> int:
+        return self.helper(("fill", j), [I32, I32, I32], [], [], [
+            *self.check(0, 2, j), *self.rebased(0, j), _mk("local.get", 1), _mk("local.get", 2), _mk("memory.fill", 0)])
 
-    def copy_helper(d, s):
-        return helper(("copy", d, s), [I32, I32, I32], [], [], [
-            *check(0, 2, d), *check(1, 2, s), *rebased(0, d), *rebased(1, s), mk("local.get", 2),
-            mk("memory.copy", 0, 0)])
+    def copy_helper(self, d: int, s: int) -> int:
+        return self.helper(("copy", d, s), [I32, I32, I32], [], [], [
+            *self.check(0, 2, d), *self.check(1, 2, s), *self.rebased(0, d), *self.rebased(1, s),
+            _mk("local.get", 2), _mk("memory.copy", 0, 0)])
 
-    def init_helper(seg, j):
-        return helper(("init", seg, j), [I32, I32, I32], [], [], [
-            *check(0, 2, j), *rebased(0, j), mk("local.get", 1), mk("local.get", 2), mk("memory.init", seg, 0)])
+    def init_helper(self, seg: int, j: int) -> int:
+        return self.helper(("init", seg, j), [I32, I32, I32], [], [], [
+            *self.check(0, 2, j), *self.rebased(0, j), _mk("local.get", 1), _mk("local.get", 2),
+            _mk("memory.init", seg, 0)])
 
-    # -- rewrite code -------------------------------------------------------------------------------
-    n_orig = len(code)
-    for bi in range(n_orig):
-        body = code[bi]
-        instrs = body.instrs
-        new = None
-        for k, ins in enumerate(instrs):
-            op = ins.op
-            imm = op.imm
-            if not imm:
-                if new is not None:
+    # -- code and data ----------------------------------------------------------------------------
+
+    def rewrite_code(self) -> None:
+        """Every memory access of the original bodies moved into the one memory."""
+        code = self.module.code
+        for bi in range(len(code)):
+            body = code[bi]
+            instrs = body.instrs
+            new = None
+            for k, ins in enumerate(instrs):
+                rep = self.replacement(ins) if ins.op.imm else None
+                if rep is not None:
+                    if new is None:
+                        new = list(instrs[:k])
+                    new.extend(rep)
+                elif new is not None:
                     new.append(ins)
+            if new is not None:
+                body.instrs = new
+
+    def replacement(self, ins) -> list | None:
+        """What replaces ``ins`` (None: it stays): memargs rebased, memory.* of a moved memory redirected."""
+        op = ins.op
+        imm = op.imm
+        bases, base_bytes, last = self.bases, self.base_bytes, self.last
+        if "memarg" in imm:
+            mi = imm.index("memarg")
+            ma = ins.args[mi]
+            j = ma.memory
+            if j == 0 and not base_bytes[j]:
+                return None
+            off = ma.offset + base_bytes[j]
+            if off >= 1 << 32:
+                raise LinkError(f"--single-memory refused: an access to {self.who(j)} at static offset "
+                                f"{ma.offset} no longer fits in 32 bits at base 0x{base_bytes[j]:x}")
+            args = list(ins.args)
+            args[mi] = MemArg(ma.align, off, 0)
+            return [Instr(op, args)]
+        name = op.name
+        if name == "memory.size":
+            j = ins.args[0]
+            if j != last:
+                return [_mk("global.get", self.size_global[j])]
+            rep = [_mk("memory.size", 0)] + ([_mk("i32.const", bases[j]), _mk("i32.sub")] if bases[j] else [])
+            return None if rep == [ins] else rep
+        if name == "memory.grow":
+            j = ins.args[0]
+            return None if (j == last and bases[j] == 0) else [_mk("call", self.grow_helper(j))]
+        if name == "memory.fill":
+            j = ins.args[0]
+            return None if (j == last and bases[j] == 0) else [_mk("call", self.fill_helper(j))]
+        if name == "memory.copy":
+            d, s = ins.args
+            return None if (d == s == last and bases[d] == 0) else [_mk("call", self.copy_helper(d, s))]
+        if name == "memory.init":
+            seg, j = ins.args
+            return None if (j == last and bases[j] == 0) else [_mk("call", self.init_helper(seg, j))]
+        return None
+
+    def rebase_data(self) -> None:
+        """Active data segments written at their memory's base in the one memory."""
+        datas = self.module.datas
+        for k, d in enumerate(datas):
+            if d.mode != "active":
                 continue
-            rep = None
-            if "memarg" in imm:
-                mi = imm.index("memarg")
-                ma = ins.args[mi]
-                j = ma.memory
-                if j != 0 or base_bytes[j]:
-                    off = ma.offset + base_bytes[j]
-                    if off >= 1 << 32:
-                        raise LinkError(f"--single-memory refused: an access to {who(j)} at static offset "
-                                        f"{ma.offset} no longer fits in 32 bits at base 0x{base_bytes[j]:x}")
-                    args = list(ins.args)
-                    args[mi] = MemArg(ma.align, off, 0)
-                    rep = [Instr(op, args)]
-            else:
-                name = op.name
-                if name == "memory.size":
-                    j = ins.args[0]
-                    if j == last:
-                        rep = [mk("memory.size", 0)] + ([mk("i32.const", bases[j]), mk("i32.sub")] if bases[j] else [])
-                        if rep == [ins]:
-                            rep = None
-                    else:
-                        rep = [mk("global.get", size_global[j])]
-                elif name == "memory.grow":
-                    j = ins.args[0]
-                    rep = None if (j == last and bases[j] == 0) else [mk("call", grow_helper(j))]
-                elif name == "memory.fill":
-                    j = ins.args[0]
-                    rep = None if (j == last and bases[j] == 0) else [mk("call", fill_helper(j))]
-                elif name == "memory.copy":
-                    d, s = ins.args
-                    rep = None if (d == s == last and bases[d] == 0) else [mk("call", copy_helper(d, s))]
-                elif name == "memory.init":
-                    seg, j = ins.args
-                    rep = None if (j == last and bases[j] == 0) else [mk("call", init_helper(seg, j))]
-            if rep is not None:
-                if new is None:
-                    new = list(instrs[:k])
-                new.extend(rep)
-            elif new is not None:
-                new.append(ins)
-        if new is not None:
-            body.instrs = new
+            j = d.memory
+            base = self.base_bytes[j]
+            if j == 0 and not base:
+                continue
+            offset = d.offset
+            if base:
+                v = offset.int_value
+                if v is not None:
+                    offset = ConstExpr.i32(v + base)
+                else:
+                    instrs = offset.instrs[:-1]
+                    offset = ConstExpr.from_instrs([*instrs, _mk("i32.const", _s32(base)), _mk("i32.add")])
+            datas[k] = Data("active", 0, offset, d.init, None)
 
-    # -- data segments ----------------------------------------------------------------------------------
-    datas = module.datas
-    for k, d in enumerate(datas):
-        if d.mode != "active":
-            continue
-        j = d.memory
-        if j == 0 and not base_bytes[j]:
-            continue
-        offset = d.offset
-        if base_bytes[j]:
-            v = offset.int_value
-            if v is not None:
-                offset = ConstExpr.i32(v + base_bytes[j])
-            else:
-                instrs = offset.instrs[:-1]
-                offset = ConstExpr.from_instrs([*instrs, mk("i32.const", _s32(base_bytes[j])), mk("i32.add")])
-        datas[k] = Data("active", 0, offset, d.init, None)
+    def finish(self, new_exports: list) -> None:
+        """The one memory (the last one's limits above its base), the exports, the names."""
+        module = self.module
+        last = self.last
+        last_lim = self.mtypes[last].limits
+        mx = None if last_lim.max is None else min(MAX_PAGES, self.bases[last] + last_lim.max)
+        module.memories = [MemoryType(Limits(self.bases[last] + last_lim.min, mx))]
+        module.exports = new_exports
+        ns = module.names
+        if ns is not None:
+            ns.memories = {0: ns.memories[0]} if 0 in ns.memories else {}
+            for j, g in self.size_global.items():
+                ns.globals[g] = f"{self.owners[j] or 'memory' + str(j)}:memory_pages"
+            for key, idx in self.helpers.items():
+                ns.funcs[idx] = "single_memory:" + "_".join(str(x) for x in key)
+            module.names = ns
 
-    # -- the memory itself, exports, names --------------------------------------------------------------
-    last_lim = mtypes[last].limits
-    mx = None if last_lim.max is None else min(MAX_PAGES, bases[last] + last_lim.max)
-    module.memories = [MemoryType(Limits(bases[last] + last_lim.min, mx))]
-    module.exports = new_exports
-    ns = module.names
-    if ns is not None:
-        ns.memories = {0: ns.memories[0]} if 0 in ns.memories else {}
-        for j, g in size_global.items():
-            ns.globals[g] = f"{owners[j] or 'memory' + str(j)}:memory_pages"
-        for key, idx in helpers.items():
-            ns.funcs[idx] = "single_memory:" + "_".join(str(x) for x in key)
-        module.names = ns
-    return module
+
+_mk = Instr.make
 
 
 def _gt(mutable: bool):

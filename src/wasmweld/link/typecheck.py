@@ -76,6 +76,7 @@ class TypeSpace:
         self.types: list[SubType] = []
         self.map: dict[str, list[int]] = {}
         self._canon: dict[tuple, int] = {}      # group key -> first combined index of the group
+        self._func_types = None                 # a passes.common.FuncTypes, made on first use
 
     # -- building -------------------------------------------------------------------------------
 
@@ -103,16 +104,18 @@ class TypeSpace:
         return tmap
 
     def add_func_type(self, ft: FuncType) -> int:
-        """The combined index of a plain (final, non-recursive) function type, adding it if new."""
-        rg = RecGroup((SubType(ft),), explicit=False)
-        key = _group_key(rg, 0, [])
-        base = self._canon.get(key)
-        if base is None:
-            base = len(self.types)
-            self._canon[key] = base
-            self.groups.append(rg)
+        """The combined index of a plain (final, non-recursive) function type, adding it if new
+        (through :class:`wasmweld.passes.common.FuncTypes`, the one way to add a type)."""
+        if self._func_types is None:
+            from ..passes.common import FuncTypes   # loaded on first use: importing the linker stays light
+            self._func_types = FuncTypes(self.groups)
+        n = len(self.groups)
+        idx = self._func_types.index(ft)
+        if len(self.groups) != n:  # appended: keep the flat list and the canonical keys in step
+            rg = self.groups[-1]
             self.types.append(rg.types[0])
-        return base
+            self._canon.setdefault(_group_key(rg, 0, []), idx)
+        return idx
 
     # -- subtyping (combined space) -------------------------------------------------------------
 

@@ -19,6 +19,10 @@ module — always continue with the returned one::
     m = passes.remove_unused(m)
     open("out.wasm", "wb").write(m.encode())
 
+Every pass also has one contract function for the registry and for callers that
+want a uniform answer, ``run_<name>(module, **options) -> PassResult`` (the changed
+module, counts, messages, warnings): ``passes.PASSES["gc"].run(m)``.
+
 Bad requests (unknown function or import, type mismatch, name clash, an
 unsafe active placement) raise :class:`~wasmweld.errors.EditError` naming the
 item. The registry (:mod:`wasmweld.passes.registry`) names every pass for the
@@ -40,6 +44,7 @@ from wasmweld.passes.imports import (
 from wasmweld.passes.metadata import add_custom, add_producer, format_metadata, show_metadata
 from wasmweld.passes.plan import load_plan, parse_plan
 from wasmweld.passes.registry import PASSES, EditContext, Op, apply_ops, describe
+from wasmweld.passes.result import PassResult
 from wasmweld.passes.strip import strip_custom
 from wasmweld.passes.used import Used, analyze, collect_references
 
@@ -51,5 +56,5 @@ __all__ = [
     "rename_export", "remove_exports", "keep_exports",
     "strip_custom", "add_producer", "add_custom", "show_metadata", "format_metadata",
     "analyze", "collect_references", "Used", "remove_unused", "gc", "GcResult",
-    "load_plan", "parse_plan", "apply_ops", "Op", "EditContext", "PASSES", "describe",
+    "load_plan", "parse_plan", "apply_ops", "Op", "EditContext", "PASSES", "describe", "PassResult",
 ]

@@ -21,10 +21,11 @@ from __future__ import annotations
 from wasmweld.binary.instr import Instr
 from wasmweld.errors import EditError
 from wasmweld.module import FuncBody, Module
-from wasmweld.passes._common import FuncLookup, const_instrs, set_body
+from wasmweld.passes.common import FuncLookup, const_instrs, set_body
 from wasmweld.passes.entry import call_instrs
+from wasmweld.passes.result import PassResult
 
-__all__ = ["replace_body"]
+__all__ = ["run_replace_body", "replace_body"]
 
 
 def replace_body(m: Module, func, *, const=None, call=None, args=(), trap: bool = False,
@@ -67,3 +68,16 @@ def replace_body(m: Module, func, *, const=None, call=None, args=(), trap: bool 
         body = list(instrs)
     set_body(m, idx, FuncBody.from_instrs(list(locals or []), body), label)
     return idx
+
+
+def run_replace_body(module: Module, *, func, const=None, call=None, args=(), trap: bool = False) -> PassResult:
+    """Pass ``replace-body``: :func:`replace_body` (exactly one of ``const``, ``call``, ``trap``)."""
+    kw: dict = {}
+    if const is not None:
+        kw["const"] = const
+    elif call is not None:
+        kw.update(call=call, args=args)
+    elif trap:
+        kw["trap"] = True
+    idx = replace_body(module, func, **kw)
+    return PassResult(module, {"replaced": 1}, [f"replaced the body of {func!r} (function #{idx})"], value=idx)

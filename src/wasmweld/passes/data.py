@@ -45,14 +45,17 @@ from dataclasses import dataclass, field
 
 from wasmweld.binary.instr import Instr
 from wasmweld.binary.leb import write_s, write_u
+from wasmweld.binary.opcodes import BY_NAME
+from wasmweld.binary.reader import SECTION_IDS
 from wasmweld.errors import EditError, WasmError
 from wasmweld.module import ConstExpr, Data, Export, FuncBody, Global, Module
-from wasmweld.passes._common import (
+from wasmweld.passes.common import (
     FuncLookup, add_function, check_export_name, memory_addr_type, set_body,
 )
 from wasmweld.types import I32, I64, ExternKind, FuncType, Limits, MemoryType
+from wasmweld.passes.result import PassResult
 
-__all__ = ["DataResult", "Layout", "add_passive_data", "add_active_data", "inject_data", "find_layout",
+__all__ = ["run_add_data", "DataResult", "Layout", "add_passive_data", "add_active_data", "inject_data", "find_layout",
            "check_active_placement"]
 
 PAGE = 65536
@@ -299,6 +302,9 @@ def _body_spans(m: Module):
     return spans
 
 
+_I32_CONST, _I64_CONST, _GLOBAL_GET = (BY_NAME[n].opcode for n in ("i32.const", "i64.const", "global.get"))
+
+
 def _code_refs(m: Module, values: dict[int, str], globals_: dict[int, str]) -> list[str]:
     """Functions whose code contains ``i32.const``/``i64.const`` of one of ``values`` or
     ``global.get`` of one of ``globals_``: ["'dlmalloc' (#12) uses __heap_base (0x1080)", ...]."""
@@ -307,17 +313,17 @@ def _code_refs(m: Module, values: dict[int, str], globals_: dict[int, str]) -> l
     for v, what in values.items():
         sv = v if v < 1 << 31 else v - (1 << 32)
         for w in range(len(_sleb(sv)), 6):
-            patterns.append((b"\x41" + write_s(sv, w), what))
+            patterns.append((_I32_CONST + write_s(sv, w), what))
         for w in range(len(_sleb(v)), 11):
-            patterns.append((b"\x42" + write_s(v, w), what))
+            patterns.append((_I64_CONST + write_s(v, w), what))
     for g, what in globals_.items():
         for w in range(len(write_u(g)), 6):
-            patterns.append((b"\x23" + write_u(g, w), what))
+            patterns.append((_GLOBAL_GET + write_u(g, w), what))
     nimp = m.num_imported(ExternKind.FUNC)
     candidates: dict[int, set[str]] = {}
     code = m.code
     buf = m.data
-    sec = next((s for s in m.sections if s.id == 10), None)
+    sec = next((s for s in m.sections if s.id == SECTION_IDS["code"]), None)
     spans = _body_spans(m)
     starts = [s for s, _e, _i in spans]
     if sec is not None and spans:
@@ -491,3 +497,15 @@ def add_active_data(m: Module, name: str, data: bytes, *, size_func=None, init_f
         f"__data_end 0x{de.value:x} -> 0x{end:x}, __heap_base 0x{hb.value:x} -> 0x{new_heap:x}{msg_mem}"))
     result.messages.insert(1, f"rule: {rule}")
     return result
+
+
+def run_add_data(module: Module, *, name: str, data: bytes, mode: str = "passive", size_func=None, init_func=None,
+                 addr_func=None, accessors: bool | None = None, align: int | None = 16) -> PassResult:
+    """Pass ``add-data``: :func:`inject_data` (``addr_func``/``align`` only for active data)."""
+    kw = dict(size_func=size_func, init_func=init_func, accessors=accessors)
+    if mode == "active":
+        kw.update(addr_func=addr_func, align=align or 16)
+    elif addr_func is not None:
+        raise EditError("addr_func is only for active data (passive data has no address)")
+    res = inject_data(module, name, data, mode=mode, **kw)
+    return PassResult(res.module, {"bytes": len(data)}, list(res.messages), value=res)

@@ -27,10 +27,11 @@ from typing import Iterable
 from wasmweld.binary.instr import Instr
 from wasmweld.errors import EditError
 from wasmweld.module import Export, FuncBody, Module
-from wasmweld.passes._common import FuncLookup, add_function, check_export_name, const_instrs, parse_constant
+from wasmweld.passes.common import FuncLookup, add_function, check_export_name, const_instrs, parse_constant
 from wasmweld.types import ExternKind, FuncType
+from wasmweld.passes.result import PassResult
 
-__all__ = ["EntryPoint", "add_entry_point", "add_entry_points", "reexport", "parse_entry_spec", "call_instrs"]
+__all__ = ["run_add_export", "EntryPoint", "add_entry_point", "add_entry_points", "reexport", "parse_entry_spec", "call_instrs"]
 
 PASS = "..."
 
@@ -146,3 +147,18 @@ def add_entry_point(m: Module, name: str, target, args=(), *, drop_results: bool
 def reexport(m: Module, name: str, func) -> int:
     """Export existing function ``func`` under ``name`` as well; returns its index."""
     return add_entry_points(m, [EntryPoint(name, func, reexport=True)])[0]
+
+
+def run_add_export(module: Module, *, name: str, call=None, func=None, args=(), drop_results: bool = False,
+                   call_error: str | None = None) -> PassResult:
+    """Pass ``add-export``: a new entry point calling ``call(*args)``, or ``func`` re-exported under ``name``."""
+    if func is not None:
+        e = EntryPoint(name, func, reexport=True, call_error=call_error)
+        verb = "re-exported"
+    else:
+        if call is None:
+            raise EditError(f"export {name!r}: give 'call' (a new entry point) or 'func' (a re-export)")
+        e = EntryPoint(name, call, tuple(args), bool(drop_results))
+        verb = "added entry point"
+    idx = add_entry_points(module, [e])[0]
+    return PassResult(module, {"added": 1}, [f"{verb} {e.name!r} (function #{idx})"], value=idx, fold=verb)

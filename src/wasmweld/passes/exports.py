@@ -21,9 +21,10 @@ from typing import Iterable
 
 from wasmweld.errors import EditError
 from wasmweld.module import Export, Module
-from wasmweld.passes._common import check_export_name
+from wasmweld.passes.common import check_export_name
+from wasmweld.passes.result import PassResult
 
-__all__ = ["rename_export", "remove_exports", "keep_exports"]
+__all__ = ["run_rename_export", "run_remove_exports", "run_keep_exports", "rename_export", "remove_exports", "keep_exports"]
 
 
 def rename_export(m: Module, old: str, new: str) -> Export:
@@ -74,3 +75,25 @@ def keep_exports(m: Module, patterns: Iterable[str] | str) -> list[str]:
     if removed:
         m.exports = keep
     return removed
+
+
+def run_rename_export(module: Module, *, old: str, new: str) -> PassResult:
+    """Pass ``rename-export``: :func:`rename_export`."""
+    export = rename_export(module, old, new)
+    return PassResult(module, {"renamed": 1}, [f"renamed export {old!r} to {new!r}"], value=export)
+
+
+def run_remove_exports(module: Module, *, patterns: Iterable[str] | str) -> PassResult:
+    """Pass ``remove-exports``: :func:`remove_exports`."""
+    gone = remove_exports(module, patterns)
+    more = " ..." if len(gone) > 8 else ""
+    return PassResult(module, {"removed": len(gone)},
+                      [f"removed {len(gone)} export(s): {', '.join(map(repr, gone[:8]))}{more}"], value=gone)
+
+
+def run_keep_exports(module: Module, *, patterns: Iterable[str] | str) -> PassResult:
+    """Pass ``keep-exports``: :func:`keep_exports`."""
+    gone = keep_exports(module, patterns)
+    pats = [patterns] if isinstance(patterns, str) else list(patterns)
+    return PassResult(module, {"removed": len(gone)},
+                      [f"kept exports matching {', '.join(map(repr, pats))}; removed {len(gone)}"], value=gone)

@@ -39,15 +39,16 @@ from dataclasses import dataclass, field
 from typing import Iterable
 
 from wasmweld.binary.reencode import IndexMaps, renumber
-from wasmweld.errors import EditError
-from wasmweld.module import ConstExpr, Elem, Module
-from wasmweld.passes.used import SPACES, Used, analyze
+from wasmweld.binary.instr import Instr
+from wasmweld.errors import EditError, WasmError
+from wasmweld.module import ConstExpr, Elem, FuncBody, Module
+from wasmweld.passes.used import SPACES, CodeView, Used, analyze, ref_func_index, subtype_types
 from wasmweld.types import ExternKind
+from wasmweld.passes.result import PassResult
 
-__all__ = ["remove_unused", "gc", "GcResult"]
+__all__ = ["run_gc", "remove_unused", "gc", "GcResult"]
 
-_KIND_SPACE = {ExternKind.FUNC: "func", ExternKind.TABLE: "table", ExternKind.MEMORY: "memory",
-               ExternKind.GLOBAL: "global", ExternKind.TAG: "tag"}
+_EXTERN_SPACES = tuple(k.space.value for k in ExternKind)
 
 
 @dataclass
@@ -90,72 +91,111 @@ def gc(module: Module, *, roots: Iterable | None = None, keep_imports: bool = Fa
 
 
 def gc_plan(module: Module, *, roots: Iterable | None = None, keep_imports: bool = False,
-            prune_tables: bool = True, body_refs=None, table_accesses=None) -> tuple[GcResult, IndexMaps | None]:
+            prune_tables: bool = True, code: CodeView | None = None) -> tuple[GcResult, IndexMaps | None]:
     """:func:`gc` up to the renumbering: the unused items are removed from ``module`` (in place,
     ``result.module``), and the maps that renumber what remains are returned (None: nothing was
     removed). The caller renumbers (merge folds these maps into its own renumbering of the code).
-    ``body_refs``/``table_accesses``: see :func:`~wasmweld.passes.used.analyze`."""
+    ``code``: how to read the code (:class:`~wasmweld.passes.used.CodeView`, the module's own by default).
+
+    Steps: analyse (:func:`~wasmweld.passes.used.analyze`), pick the shared trap function
+    (:func:`_trap_function`), decide what stays (imports, defined items, segments, whole
+    recursion groups), then move the kept items (:func:`_move_items`)."""
     m = module
-    for cs_name in ("linking",):
-        if m.custom(cs_name) is not None:
-            raise EditError("gc refuses relocatable object files (the module has a 'linking' section)")
-    used: Used = analyze(m, roots=roots, prune_tables=prune_tables, body_refs=body_refs,
-                         table_accesses=table_accesses)
-    # which imports stay
-    imports = m.imports
-    imp_keep: list[bool] = []
-    counters = {s: 0 for s in _KIND_SPACE.values()}
-    for imp in imports:
-        space = _KIND_SPACE[imp.kind]
-        idx = counters[space]
-        counters[space] += 1
-        keep = keep_imports or idx in used.space(space)
-        if keep_imports:
-            used.space(space).add(idx)
-        imp_keep.append(keep)
-    if keep_imports:
-        # kept imports keep their types
-        for imp in imports:
-            if imp.kind == ExternKind.FUNC:
-                used.types.add(imp.desc)
-            elif imp.kind == ExternKind.TAG:
-                used.types.add(imp.desc.type_idx)
-        _close_types(m, used)
-    nimp = counters
+    if m.custom("linking") is not None:
+        raise EditError("gc refuses relocatable object files (the module has a 'linking' section)")
+    used: Used = analyze(m, roots=roots, prune_tables=prune_tables, code=code)
+    trap = _trap_function(m, used, m.num_imported(ExternKind.FUNC))
+    imp_keep, nimp = _kept_imports(m, used, keep_imports)
     defined_lists = {"func": m.funcs, "table": m.tables, "memory": m.memories, "global": m.globals, "tag": m.tags}
     keep_flags: dict[str, list[bool]] = {}
     for space, items in defined_lists.items():
         s = used.space(space)
         keep_flags[space] = [i in s for i in range(nimp[space] + len(items))]
-    # element segments: declarative ones shrink to the functions still used
+    new_elems, keep_flags["elem"], elems_changed = _plan_elems(m, used, trap)
+    keep_flags["data"] = [i in used.datas for i in range(len(m.datas))]
+    keep_flags["type"], new_groups = _plan_types(m, used)
+
+    result = GcResult(m)
+    for space in SPACES:
+        flags = keep_flags[space]
+        result.removed[space] = flags.count(False)
+        result.kept[space] = flags.count(True)
+    if not any(result.removed.values()):
+        return result, None
+    maps = {space: _index_map(flags) for space, flags in keep_flags.items()}
+    _move_items(m, keep_flags, imp_keep, nimp, defined_lists)
+    if result.removed["elem"] or elems_changed:
+        m.elems = new_elems
+    if result.removed["type"]:
+        m.types = new_groups
+    if result.removed["func"] and any(cs.name.startswith(".debug_") for cs in m.customs):
+        result.warnings.append("DWARF (.debug_*) sections now describe removed code; strip them (--strip-debug)")
+    return result, IndexMaps(type=maps["type"], func=maps["func"], table=maps["table"], memory=maps["memory"],
+                             global_=maps["global"], tag=maps["tag"], elem=maps["elem"], data=maps["data"])
+
+
+def _kept_imports(m: Module, used: Used, keep_imports: bool) -> tuple[list[bool], dict[str, int]]:
+    """Which imports stay (all with ``keep_imports``: then they and their types count as used), and the
+    number of imports per space."""
+    imp_keep: list[bool] = []
+    counters = {s: 0 for s in _EXTERN_SPACES}
+    for imp in m.imports:
+        space = imp.kind.space.value
+        idx = counters[space]
+        counters[space] += 1
+        if keep_imports:
+            used.space(space).add(idx)
+            if imp.kind == ExternKind.FUNC:
+                used.types.add(imp.desc)
+            elif imp.kind == ExternKind.TAG:
+                used.types.add(imp.desc.type_idx)
+        imp_keep.append(keep_imports or idx in used.space(space))
+    if keep_imports:
+        _close_types(m, used)
+    return imp_keep, counters
+
+
+def _plan_elems(m: Module, used: Used, trap: int | None) -> tuple[list, list[bool], bool]:
+    """(the new element segments, keep flag per old segment, whether a kept one changed).
+
+    Declarative segments shrink to the functions still used; an unused segment that names used
+    functions becomes declarative (it declares them for ``ref.func``); the entries of a kept active
+    segment that no used ``call_indirect`` can reach become the shared trap function (index-encoded
+    segments: their encoding is kept) or ``ref.null`` (expression-encoded ones)."""
     new_elems: list = []
-    elem_keep = []
-    elems_changed = False
+    elem_keep: list[bool] = []
+    changed = False
     for i, el in enumerate(m.elems):
         if el.mode == "declarative":
             init = tuple(x for x in el.init if _elem_item_used(x, used))
-            if init or i in used.elems:
-                if len(init) != len(el.init):
-                    el = Elem(el.mode, el.table, el.offset, el.elem_type, init, el.flags)
-                    elems_changed = True
-                new_elems.append(el)
-                elem_keep.append(True)
-                used.elems.add(i)
-                continue
-            elem_keep.append(False)
-            continue
-        keep = i in used.elems
-        elem_keep.append(keep)
-        if keep:
+            keep = bool(init) or i in used.elems
+            if keep and len(init) != len(el.init):
+                el = Elem(el.mode, el.table, el.offset, el.elem_type, init, el.flags)
+                changed = True
+        elif i not in used.elems:
+            declared = _still_declared(el, used)
+            keep = bool(declared)
+            if keep:
+                el = Elem("declarative", 0, None, el.elem_type, declared, None)
+                changed = True
+        else:
+            keep = True
             if el.mode == "active" and not all(_elem_item_used(x, used) for x in el.init):
-                # a private table's entries that no used call_indirect can reach become null
-                init = tuple(_as_expr(x) if _elem_item_used(x, used) else _NULL_FUNC for x in el.init)
-                el = Elem("active", el.table, el.offset, el.elem_type, init, None)
-                elems_changed = True
+                if isinstance(el.init[0], int):
+                    init = tuple(x if x in used.funcs else trap for x in el.init)
+                else:
+                    init = tuple(x if _elem_item_used(x, used) else _NULL_FUNC for x in el.init)
+                el = Elem("active", el.table, el.offset, el.elem_type, init, el.flags)
+                changed = True
+        if keep:
+            used.elems.add(i)
             new_elems.append(el)
-    keep_flags["elem"] = elem_keep
-    keep_flags["data"] = [i in used.datas for i in range(len(m.datas))]
-    # types: whole recursion groups
+        elem_keep.append(keep)
+    return new_elems, elem_keep, changed
+
+
+def _plan_types(m: Module, used: Used) -> tuple[list[bool], list]:
+    """Keep flags per type index and the kept recursion groups (a group stays whole)."""
     type_keep: list[bool] = []
     new_groups = []
     at = 0
@@ -165,75 +205,98 @@ def gc_plan(module: Module, *, roots: Iterable | None = None, keep_imports: bool
         if keep:
             new_groups.append(rg)
         at += len(rg.types)
-    keep_flags["type"] = type_keep
+    return type_keep, new_groups
 
-    result = GcResult(m)
-    for space in SPACES:
-        flags = keep_flags[space]
-        result.removed[space] = flags.count(False)
-        result.kept[space] = flags.count(True)
-    if not any(result.removed.values()):
-        return result, None
 
-    maps = {space: _index_map(flags) for space, flags in keep_flags.items()}
-    # move the items
+def _move_items(m: Module, keep_flags: dict, imp_keep: list[bool], nimp: dict[str, int], defined_lists: dict) -> None:
+    """Drop the unkept imports, defined items (with their bodies) and data segments from ``m``."""
+    imports = m.imports
     new_imports = [imp for imp, k in zip(imports, imp_keep) if k]
     if len(new_imports) != len(imports):
         m.imports = new_imports
     for space, items in defined_lists.items():
         flags = keep_flags[space][nimp[space]:]
-        if not all(flags):
-            kept = [it for it, k in zip(items, flags) if k]
-            if space == "func":
-                m.funcs = kept
-                m.code = [b for b, k in zip(m.code, flags) if k]
-            elif space == "table":
-                m.tables = kept
-            elif space == "memory":
-                m.memories = kept
-            elif space == "global":
-                m.globals = kept
-            else:
-                m.tags = kept
-    if result.removed["elem"] or elems_changed:
-        m.elems = new_elems
-    if result.removed["data"]:
+        if all(flags):
+            continue
+        kept = [it for it, k in zip(items, flags) if k]
+        if space == "func":
+            m.funcs = kept
+            m.code = [b for b, k in zip(m.code, flags) if k]
+        else:
+            setattr(m, {"table": "tables", "memory": "memories", "global": "globals", "tag": "tags"}[space], kept)
+    if not all(keep_flags["data"]):
         m.datas = [d for d, k in zip(m.datas, keep_flags["data"]) if k]
         if m.datacount is not None:
             m.datacount = len(m.datas)
-    if result.removed["type"]:
-        m.types = new_groups
-    if result.removed["func"] and any(cs.name.startswith(".debug_") for cs in m.customs):
-        result.warnings.append("DWARF (.debug_*) sections now describe removed code; strip them (--strip-debug)")
-    return result, IndexMaps(type=maps["type"], func=maps["func"], table=maps["table"], memory=maps["memory"],
-                             global_=maps["global"], tag=maps["tag"], elem=maps["elem"], data=maps["data"])
 
 
 _NULL_FUNC = ConstExpr.ref_null("func")
 
 
-def _as_expr(item):
-    return ConstExpr.ref_func(item) if isinstance(item, int) else item
+def _trap_function(m: Module, used: Used, nimp_funcs: int) -> int | None:
+    """The function that stands for the unreachable entries of kept index-encoded active segments.
+
+    Such an entry cannot become ``ref.null`` without re-encoding its whole segment as expressions
+    (which grows it), so the entry points to one shared function whose body is ``unreachable``
+    (a ``call_indirect`` there traps, as on a null entry). It is the unused defined function of
+    smallest index among those entries (so no entry's index gets longer), its body replaced and
+    its name dropped; its type is kept. Unused imported functions in such entries are kept as
+    they are when no defined function can serve. None when there are no such entries.
+    """
+    candidates = [f for i in used.elems for el in (m.elems[i],)
+                  if el.mode == "active" and el.init and isinstance(el.init[0], int)
+                  for f in el.init if f not in used.funcs]
+    if not candidates:
+        return None
+    defined = [f for f in candidates if f >= nimp_funcs]
+    if not defined:
+        for f in candidates:           # imports only: keep them (nothing to replace a body of)
+            used.funcs.add(f)
+            used.types.add(m.imported(ExternKind.FUNC)[f].desc)
+        _close_types(m, used)
+        return None
+    trap = min(defined)
+    used.funcs.add(trap)
+    used.types.add(m.funcs[trap - nimp_funcs])
+    _close_types(m, used)
+    for f in candidates:
+        if f < nimp_funcs:             # an import stays in its slot (an entry may not use the trap's index)
+            used.funcs.add(f)
+            used.types.add(m.imported(ExternKind.FUNC)[f].desc)
+    _close_types(m, used)
+    m.code[trap - nimp_funcs] = FuncBody.from_instrs([], [Instr.make("unreachable")])
+    try:
+        names = m.names
+    except WasmError:
+        names = None
+    if names is not None and (trap in names.funcs or trap in names.locals):
+        names.funcs.pop(trap, None)
+        names.locals.pop(trap, None)
+    return trap
 
 
 def _elem_item_used(item, used: Used) -> bool:
     if isinstance(item, int):
         return item in used.funcs
     # a ConstExpr: ref.func N or ref.null ...; keep unless it is a ref.func of a removed function
-    raw = item.raw
-    if raw[:1] == b"\xd2":
-        from wasmweld.binary.leb import read_u32
-        try:
-            idx, _ = read_u32(raw, 1, len(raw))
-        except Exception:
-            return True
-        return idx in used.funcs
-    return True
+    f = ref_func_index(item)
+    return f is None or f in used.funcs
+
+
+def _still_declared(el: Elem, used: Used) -> tuple:
+    """The used functions an unused passive or active segment names (it declares them for ``ref.func``)."""
+    if not el.init or not isinstance(el.init[0], int):
+        found = []
+        for item in el.init:
+            f = item if isinstance(item, int) else ref_func_index(item)
+            if f is not None and f in used.funcs:
+                found.append(ConstExpr.ref_func(f) if not isinstance(item, int) else f)
+        return tuple(found)
+    return tuple(f for f in el.init if f in used.funcs)
 
 
 def _close_types(m: Module, used: Used) -> None:
     """Add the types reachable from ``used.types`` (recursion groups, fields, supertypes)."""
-    from wasmweld.passes.used import _subtype_types
     types = m.type_list()
     group_of = []
     at = 0
@@ -248,8 +311,15 @@ def _close_types(m: Module, used: Used) -> None:
         more: set = set()
         for j in range(first, first + size):
             more.add(j)
-            _subtype_types(types[j], more)
+            subtype_types(types[j], more)
         for j in more:
             if j not in used.types:
                 used.types.add(j)
                 work.append(j)
+
+
+def run_gc(module: Module, *, roots: Iterable | None = None, keep_imports: bool = False,
+           prune_tables: bool = True) -> PassResult:
+    """Pass ``gc``: :func:`gc`; ``counts`` are the removed items per index space."""
+    res = gc(module, roots=roots, keep_imports=bool(keep_imports), prune_tables=prune_tables)
+    return PassResult(res.module, dict(res.removed), [res.summary()], list(res.warnings), value=res)

@@ -32,10 +32,11 @@ from wasmweld.binary.instr import Instr
 from wasmweld.binary.reencode import IndexMaps, renumber
 from wasmweld.errors import EditError, WasmError
 from wasmweld.module import ConstExpr, FuncBody, Global, Import, Module, Table, Tag
-from wasmweld.passes._common import FuncLookup, default_instrs
+from wasmweld.passes.common import FuncLookup, default_instrs
 from wasmweld.types import ExternKind
+from wasmweld.passes.result import PassResult
 
-__all__ = ["rename_import", "resolve_import", "resolve_imports", "stub_imports", "list_uncalled_imports"]
+__all__ = ["run_rename_import", "run_resolve_import", "run_stub_imports", "run_list_uncalled_imports", "rename_import", "resolve_import", "resolve_imports", "stub_imports", "list_uncalled_imports"]
 
 _SPACE = {ExternKind.FUNC: "func", ExternKind.TABLE: "table", ExternKind.MEMORY: "memory",
           ExternKind.GLOBAL: "global", ExternKind.TAG: "tag"}
@@ -226,3 +227,34 @@ def list_uncalled_imports(m: Module) -> list[Import]:
                 out.append(imp)
             fidx += 1
     return out
+
+
+def run_rename_import(m: Module, /, *, module: str, name: str, new_module: str | None = None,
+                      new_name: str | None = None) -> PassResult:
+    """Pass ``rename-import``: :func:`rename_import` (``module``: the import's module name)."""
+    new = rename_import(m, module, name, new_module=new_module, new_name=new_name)
+    return PassResult(m, {"renamed": 1}, [f"renamed import {module!r} {name!r} to {new.module!r} {new.name!r}"],
+                      value=new)
+
+
+def run_resolve_import(m: Module, /, *, module: str, name: str, target) -> PassResult:
+    """Pass ``resolve-import``: :func:`resolve_import` (a new module)."""
+    out = resolve_import(m, module, name, target)
+    return PassResult(out, {"resolved": 1}, [f"resolved import {module!r} {name!r} to {target!r}"])
+
+
+def run_stub_imports(m: Module, /, *, module: str, name: str | None = None, mode: str = "trap") -> PassResult:
+    """Pass ``stub-imports``: :func:`stub_imports` (a new module)."""
+    before = len(m.imports)
+    out = stub_imports(m, module, name, mode=mode)
+    n = before - len(out.imports)
+    what = f"{module!r}" + (f" {name!r}" if name else "")
+    how = "trapping" if mode == "trap" else "default-returning"
+    return PassResult(out, {"stubbed": n}, [f"stubbed {n} import(s) of {what} with {how} definitions"])
+
+
+def run_list_uncalled_imports(m: Module, /) -> PassResult:
+    """Pass ``list-uncalled-imports`` (a query: ``listing``, the module unchanged)."""
+    found = list_uncalled_imports(m)
+    listing = [f"uncalled imports: {len(found)}"] + [f"  {imp.module} {imp.name}" for imp in found]
+    return PassResult(m, {"uncalled": len(found)}, listing=listing, value=found)

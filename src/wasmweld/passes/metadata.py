@@ -20,8 +20,9 @@ from __future__ import annotations
 
 from wasmweld.errors import EditError
 from wasmweld.module import Module
+from wasmweld.passes.result import PassResult
 
-__all__ = ["PRODUCER_FIELDS", "add_producer", "add_custom", "show_metadata", "format_metadata"]
+__all__ = ["run_add_producer", "run_add_custom", "PRODUCER_FIELDS", "add_producer", "add_custom", "show_metadata", "format_metadata"]
 
 PRODUCER_FIELDS = ("language", "processed-by", "sdk")
 
@@ -142,3 +143,15 @@ def format_metadata(info: dict) -> str:
     else:
         lines.append("custom sections: (none)")
     return "\n".join(lines) + "\n"
+
+
+def run_add_producer(module: Module, *, field: str, name: str, version: str = "") -> PassResult:
+    """Pass ``add-producer``: :func:`add_producer`."""
+    add_producer(module, field, name, version or "")
+    return PassResult(module, {"added": 1}, [f"added producer {field}: {name} {version or ''}".rstrip()])
+
+
+def run_add_custom(module: Module, *, name: str, data: bytes, replace: bool = False) -> PassResult:
+    """Pass ``add-custom``: :func:`add_custom`."""
+    add_custom(module, name, data, replace=bool(replace))
+    return PassResult(module, {"added": 1}, [f"added custom section {name!r} ({len(data)} bytes)"])

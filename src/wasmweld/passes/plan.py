@@ -27,6 +27,7 @@ the plan, the table and its position.
 from __future__ import annotations
 
 import os
+import stat
 from pathlib import Path
 
 from wasmweld import _toml
@@ -39,8 +40,9 @@ __all__ = ["load_plan", "parse_plan", "PLAN_ORDER"]
 PLAN_ORDER = ("data", "body", "import", "export", "custom", "producers", "strip", "gc")
 
 
-def load_plan(path: str | os.PathLike) -> list[Op]:
-    """Read the plan file at ``path`` (files it names are relative to its folder)."""
+def load_plan(path: str | os.PathLike, *, allow_outside: bool = False) -> list[Op]:
+    """Read the plan file at ``path`` (files it names are relative to its folder and must stay inside it,
+    unless ``allow_outside``)."""
     path = Path(path)
     try:
         text = path.read_text(encoding="utf-8")
@@ -51,13 +53,19 @@ def load_plan(path: str | os.PathLike) -> list[Op]:
     except (OSError, UnicodeDecodeError) as exc:
         reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
         raise EditError(f"{path}: cannot read plan: {reason}") from None
-    return parse_plan(text, base_dir=path.parent, origin=str(path))
+    return parse_plan(text, base_dir=path.parent, origin=str(path), allow_outside=allow_outside)
 
 
-def parse_plan(text: str, *, base_dir: str | os.PathLike = ".", origin: str = "plan") -> list[Op]:
-    """The operations of the plan in ``text``, in application order."""
+def parse_plan(text: str, *, base_dir: str | os.PathLike = ".", origin: str = "plan",
+               allow_outside: bool = False) -> list[Op]:
+    """The operations of the plan in ``text``, in application order.
+
+    A plan is data, not a script: the files it names (``file = ...``) are relative to ``base_dir``
+    and must lie inside it (no absolute path, no ``..`` out of it, no symlink out of it) unless
+    ``allow_outside``; they must be regular files.
+    """
     doc = _toml.loads(text, origin, EditError)
-    base = Path(base_dir)
+    base = _Base(Path(base_dir), allow_outside)
     known = set(PLAN_ORDER)
     for key in doc:
         if key not in known:
@@ -130,7 +138,32 @@ def _as_tuple(types) -> tuple:
     return types if isinstance(types, tuple) else (types,)
 
 
-def _payload(t: _Table, base: Path, *, what: str) -> bytes:
+class _Base:
+    """The plan's folder: where the files it names are looked up, and (unless ``allow_outside``) kept."""
+
+    def __init__(self, folder: Path, allow_outside: bool):
+        self.folder = folder
+        self.allow_outside = allow_outside
+
+    def resolve(self, t: _Table, file: str, what: str) -> Path:
+        path = Path(file)
+        if self.allow_outside:
+            return path if path.is_absolute() else self.folder / path
+        if path.is_absolute():
+            raise t.error(f"{what} file {file!r} is an absolute path; a plan names files inside its own "
+                          f"folder (allow files elsewhere explicitly)")
+        full = self.folder / path
+        try:
+            inside = full.resolve().is_relative_to(self.folder.resolve())
+        except (OSError, RuntimeError):
+            inside = False
+        if not inside:
+            raise t.error(f"{what} file {file!r} lies outside the plan's folder; a plan names files inside "
+                          f"its own folder (allow files elsewhere explicitly)")
+        return full
+
+
+def _payload(t: _Table, base: _Base, *, what: str) -> bytes:
     """The bytes of ``file = ...`` (relative to the plan) or ``text = ...``."""
     file = t.get("file", str)
     text = t.get("text", str)
@@ -138,10 +171,10 @@ def _payload(t: _Table, base: Path, *, what: str) -> bytes:
         raise t.error(f"give exactly one of 'file' or 'text' for the {what}")
     if text is not None:
         return text.encode("utf-8")
-    path = Path(file)
-    if not path.is_absolute():
-        path = base / path
+    path = base.resolve(t, file, what)
     try:
+        if not stat.S_ISREG(path.stat().st_mode):
+            raise t.error(f"{what} file {str(path)!r} is not a regular file")
         return path.read_bytes()
     except FileNotFoundError:
         raise t.error(f"{what} file {str(path)!r} does not exist") from None
@@ -149,7 +182,7 @@ def _payload(t: _Table, base: Path, *, what: str) -> bytes:
         raise t.error(f"cannot read {what} file {str(path)!r}: {exc.strerror or exc}") from None
 
 
-def _data(t: _Table, base: Path) -> Op:
+def _data(t: _Table, base: _Base) -> Op:
     name = t.get("name", str, required=True)
     data = _payload(t, base, what="data")
     mode = t.get("mode", str, "passive")
@@ -163,7 +196,7 @@ def _data(t: _Table, base: Path) -> Op:
     )
 
 
-def _body(t: _Table, base: Path) -> Op:
+def _body(t: _Table, base: _Base) -> Op:
     func = t.get("func", str, required=True)
     kinds = [k for k in ("const", "call", "trap") if t.has(k)]
     if len(kinds) != 1:
@@ -178,7 +211,7 @@ def _body(t: _Table, base: Path) -> Op:
     return t.op("replace-body", func=func, trap=True)
 
 
-def _import(t: _Table, base: Path) -> Op:
+def _import(t: _Table, base: _Base) -> Op:
     module = t.get("module", str, required=True)
     actions = [k for k in ("resolve", "stub") if t.has(k)] + (["rename"] if t.has("new_module") or t.has("new_name") else [])
     if len(actions) != 1:
@@ -196,7 +229,7 @@ def _import(t: _Table, base: Path) -> Op:
                 new_module=t.get("new_module", str), new_name=t.get("new_name", str))
 
 
-def _export(t: _Table, base: Path) -> Op:
+def _export(t: _Table, base: _Base) -> Op:
     if t.has("remove"):
         return t.op("remove-exports", patterns=t.str_list("remove"))
     if t.has("keep"):
@@ -212,24 +245,26 @@ def _export(t: _Table, base: Path) -> Op:
                 drop_results=t.get("drop_results", bool, False))
 
 
-def _custom(t: _Table, base: Path) -> Op:
+def _custom(t: _Table, base: _Base) -> Op:
     name = t.get("name", str, required=True)
     return t.op("add-custom", name=name, data=_payload(t, base, what="custom section"),
                 replace=t.get("replace", bool, False))
 
 
-def _producers(t: _Table, base: Path) -> Op:
+def _producers(t: _Table, base: _Base) -> Op:
     return t.op("add-producer", field=t.get("field", str, required=True), name=t.get("name", str, required=True),
                 version=t.get("version", str, ""))
 
 
-def _strip(t: _Table, base: Path) -> Op:
+def _strip(t: _Table, base: _Base) -> Op:
     names = t.str_list("names") + t.str_list("name")
     regex = t.str_list("regex")
     op = t.op("strip", all=t.get("all", bool, False), names=names, regex=regex,
-              debug=t.get("debug", bool, False), producers=t.get("producers", bool, False))
-    if not (op.params["all"] or names or regex or op.params["debug"] or op.params["producers"]):
-        raise t.error("says nothing to strip (use all, names, regex, debug or producers)")
+              debug=t.get("debug", bool, False), producers=t.get("producers", bool, False),
+              everything=t.get("everything", bool, False), keep=t.str_list("keep"))
+    p = op.params
+    if not (p["all"] or names or regex or p["debug"] or p["producers"] or p["everything"]):
+        raise t.error("says nothing to strip (use all, everything, names, regex, debug or producers)")
     return op
 
 

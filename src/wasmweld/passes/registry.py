@@ -19,12 +19,24 @@ prefixed with where the operation came from (``--add-export`` or
 
 from __future__ import annotations
 
+import functools
+import inspect
 from dataclasses import dataclass, field
 from typing import Callable
 
 from wasmweld.errors import EditError, WasmError
+from wasmweld.passes.body import run_replace_body
+from wasmweld.passes.data import run_add_data
+from wasmweld.passes.entry import run_add_export
+from wasmweld.passes.exports import run_keep_exports, run_remove_exports, run_rename_export
+from wasmweld.passes.gc import run_gc
+from wasmweld.passes.imports import run_list_uncalled_imports, run_rename_import, run_resolve_import, run_stub_imports
+from wasmweld.passes.metadata import run_add_custom, run_add_producer
+from wasmweld.passes.strip import run_strip
+from wasmweld.passes.common import check_indices
+from wasmweld.passes.result import PassResult
 
-__all__ = ["Op", "PassInfo", "EditContext", "PASSES", "apply_ops", "describe"]
+__all__ = ["Op", "PassInfo", "EditContext", "PassResult", "PASSES", "apply_ops", "run_checked", "describe"]
 
 
 @dataclass
@@ -38,182 +50,81 @@ class Op:
 
 @dataclass
 class EditContext:
-    """What the operations reported: ``messages`` (what was done), ``listings`` (query output)."""
+    """What the operations reported: ``messages`` (what was done), ``listings`` (query output),
+    ``warnings``, and each operation's :class:`PassResult` in ``results``."""
 
     messages: list[str] = field(default_factory=list)
     listings: list[str] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
-    results: list = field(default_factory=list)
+    results: list[PassResult] = field(default_factory=list)
 
 
 @dataclass(frozen=True)
 class PassInfo:
+    """A registered pass: its ``name``, a one-line ``description`` and ``run(module, **options) -> PassResult``."""
+
     name: str
     description: str
-    run: Callable  # (module, params: dict, ctx: EditContext) -> module
-
-
-def _p(params: dict, key: str, default=None):
-    return params.get(key, default)
-
-
-# ------------------------------------------------------------------------------ adapters
-
-def _add_data(m, p, ctx):
-    from wasmweld.passes.data import inject_data
-    kw = dict(size_func=_p(p, "size_func"), init_func=_p(p, "init_func"), accessors=_p(p, "accessors"))
-    if _p(p, "mode", "passive") == "active":
-        kw.update(addr_func=_p(p, "addr_func"), align=_p(p, "align", 16) or 16)
-    elif _p(p, "addr_func") is not None:
-        raise EditError("addr_func is only for active data (passive data has no address)")
-    res = inject_data(m, p["name"], p["data"], mode=_p(p, "mode", "passive"), **kw)
-    ctx.messages.extend(res.messages)
-    ctx.results.append(res)
-    return res.module
-
-
-def _add_export(m, p, ctx):
-    from wasmweld.passes.entry import EntryPoint, add_entry_points
-    if _p(p, "func") is not None:
-        e = EntryPoint(p["name"], p["func"], reexport=True, call_error=_p(p, "call_error"))
-        verb = "re-exported"
-    else:
-        e = EntryPoint(p["name"], p["call"], tuple(_p(p, "args", ())), bool(_p(p, "drop_results", False)))
-        verb = "added entry point"
-    idx = add_entry_points(m, [e])[0]
-    if not ctx.messages or not ctx.messages[-1].startswith(verb):
-        ctx.messages.append(f"{verb} {e.name!r} (function #{idx})")
-    else:  # fold long runs of exports into one line
-        last = ctx.messages[-1]
-        if " more)" in last:
-            head, n = last.rsplit(" (+", 1)
-            ctx.messages[-1] = f"{head} (+{int(n.split()[0]) + 1} more)"
-        else:
-            ctx.messages[-1] = f"{last} (+1 more)"
-    return m
-
-
-def _replace_body(m, p, ctx):
-    from wasmweld.passes.body import replace_body
-    kw = {}
-    if _p(p, "const") is not None:
-        kw["const"] = p["const"]
-    elif _p(p, "call") is not None:
-        kw["call"] = p["call"]
-        kw["args"] = _p(p, "args", ())
-    elif _p(p, "trap"):
-        kw["trap"] = True
-    idx = replace_body(m, p["func"], **kw)
-    ctx.messages.append(f"replaced the body of {p['func']!r} (function #{idx})")
-    return m
-
-
-def _rename_import(m, p, ctx):
-    from wasmweld.passes.imports import rename_import
-    new = rename_import(m, p["module"], p["name"], new_module=_p(p, "new_module"), new_name=_p(p, "new_name"))
-    ctx.messages.append(f"renamed import {p['module']!r} {p['name']!r} to {new.module!r} {new.name!r}")
-    return m
-
-
-def _resolve_import(m, p, ctx):
-    from wasmweld.passes.imports import resolve_import
-    out = resolve_import(m, p["module"], p["name"], p["target"])
-    ctx.messages.append(f"resolved import {p['module']!r} {p['name']!r} to {p['target']!r}")
-    return out
-
-
-def _stub_imports(m, p, ctx):
-    from wasmweld.passes.imports import stub_imports
-    before = len(m.imports)
-    out = stub_imports(m, p["module"], _p(p, "name"), mode=_p(p, "mode", "trap"))
-    what = f"{p['module']!r}" + (f" {p['name']!r}" if _p(p, "name") else "")
-    how = "trapping" if _p(p, "mode", "trap") == "trap" else "default-returning"
-    ctx.messages.append(f"stubbed {before - len(out.imports)} import(s) of {what} with {how} definitions")
-    return out
-
-
-def _list_uncalled(m, p, ctx):
-    from wasmweld.passes.imports import list_uncalled_imports
-    found = list_uncalled_imports(m)
-    ctx.listings.append(f"uncalled imports: {len(found)}")
-    ctx.listings.extend(f"  {imp.module} {imp.name}" for imp in found)
-    return m
-
-
-def _rename_export(m, p, ctx):
-    from wasmweld.passes.exports import rename_export
-    rename_export(m, p["old"], p["new"])
-    ctx.messages.append(f"renamed export {p['old']!r} to {p['new']!r}")
-    return m
-
-
-def _remove_exports(m, p, ctx):
-    from wasmweld.passes.exports import remove_exports
-    gone = remove_exports(m, p["patterns"])
-    ctx.messages.append(f"removed {len(gone)} export(s): {', '.join(map(repr, gone[:8]))}{' ...' if len(gone) > 8 else ''}")
-    return m
-
-
-def _keep_exports(m, p, ctx):
-    from wasmweld.passes.exports import keep_exports
-    gone = keep_exports(m, p["patterns"])
-    ctx.messages.append(f"kept exports matching {', '.join(map(repr, p['patterns']))}; removed {len(gone)}")
-    return m
-
-
-def _strip(m, p, ctx):
-    from wasmweld.passes.strip import strip_custom
-    gone = strip_custom(m, all=bool(_p(p, "all")), names=_p(p, "names", ()), regex=_p(p, "regex", ()),
-                        debug=bool(_p(p, "debug")), producers=bool(_p(p, "producers")))
-    ctx.messages.append(f"stripped {len(gone)} custom section(s)"
-                        + (f": {', '.join(dict.fromkeys(gone))}" if gone else ""))
-    return m
-
-
-def _add_producer(m, p, ctx):
-    from wasmweld.passes.metadata import add_producer
-    add_producer(m, p["field"], p["name"], _p(p, "version", "") or "")
-    ctx.messages.append(f"added producer {p['field']}: {p['name']} {_p(p, 'version', '')}".rstrip())
-    return m
-
-
-def _add_custom(m, p, ctx):
-    from wasmweld.passes.metadata import add_custom
-    add_custom(m, p["name"], p["data"], replace=bool(_p(p, "replace")))
-    ctx.messages.append(f"added custom section {p['name']!r} ({len(p['data'])} bytes)")
-    return m
-
-
-def _gc(m, p, ctx):
-    from wasmweld.passes.gc import gc
-    res = gc(m, roots=_p(p, "roots"), keep_imports=bool(_p(p, "keep_imports")))
-    ctx.messages.append(res.summary())
-    ctx.warnings.extend(res.warnings)
-    return res.module
+    run: Callable[..., PassResult]
 
 
 PASSES: dict[str, PassInfo] = {p.name: p for p in (
     PassInfo("add-data", "inject data: a passive segment with size/init accessors, or active bytes at __data_end "
-             "when the memory layout makes that safe", _add_data),
+             "when the memory layout makes that safe", run_add_data),
     PassInfo("add-export", "export a new function calling an existing one with constant arguments, or re-export "
-             "a function under a new name", _add_export),
+             "a function under a new name", run_add_export),
     PassInfo("replace-body", "replace a function's body with a constant, a call to another function or a trap",
-             _replace_body),
-    PassInfo("rename-import", "change the module and/or name of an import", _rename_import),
+             run_replace_body),
+    PassInfo("rename-import", "change the module and/or name of an import", run_rename_import),
     PassInfo("resolve-import", "turn a function import into a call of a function of the same module (types "
-             "checked)", _resolve_import),
+             "checked)", run_resolve_import),
     PassInfo("stub-imports", "replace imports (a whole import module, or names matching a glob) by trapping or "
-             "default-returning definitions", _stub_imports),
-    PassInfo("list-uncalled-imports", "list imported functions that nothing calls or refers to", _list_uncalled),
-    PassInfo("rename-export", "rename an export", _rename_export),
-    PassInfo("remove-exports", "remove the exports matching glob patterns", _remove_exports),
-    PassInfo("keep-exports", "remove every export not matching the glob patterns", _keep_exports),
-    PassInfo("strip", "remove custom sections: all, by name, by regex, debug info (DWARF, name), producers",
-             _strip),
-    PassInfo("add-producer", "add a field value to the producers section", _add_producer),
-    PassInfo("add-custom", "add (or replace) a custom section", _add_custom),
-    PassInfo("gc", "remove functions, globals, tables, memories, tags, types and segments nothing uses", _gc),
+             "default-returning definitions", run_stub_imports),
+    PassInfo("list-uncalled-imports", "list imported functions that nothing calls or refers to",
+             run_list_uncalled_imports),
+    PassInfo("rename-export", "rename an export", run_rename_export),
+    PassInfo("remove-exports", "remove the exports matching glob patterns", run_remove_exports),
+    PassInfo("keep-exports", "remove every export not matching the glob patterns", run_keep_exports),
+    PassInfo("strip", "remove custom sections: by default all but those that change behaviour (dylink.0, "
+             "target_features, component-type*); everything, by name, by regex, debug info, producers",
+             run_strip),
+    PassInfo("add-producer", "add a field value to the producers section", run_add_producer),
+    PassInfo("add-custom", "add (or replace) a custom section", run_add_custom),
+    PassInfo("gc", "remove functions, globals, tables, memories, tags, types and segments nothing uses", run_gc),
 )}
+
+
+@functools.lru_cache(maxsize=None)
+def _option_names(run: Callable) -> tuple[frozenset, frozenset, bool]:
+    """(every option ``run`` takes, the required ones, whether it takes any keyword)."""
+    params = list(inspect.signature(run).parameters.values())[1:]
+    names = frozenset(p.name for p in params if p.kind in (p.KEYWORD_ONLY, p.POSITIONAL_OR_KEYWORD))
+    required = frozenset(p.name for p in params if p.kind == p.KEYWORD_ONLY and p.default is p.empty)
+    return names, required, any(p.kind == p.VAR_KEYWORD for p in params)
+
+
+def _bind(info: PassInfo, params: dict) -> None:
+    """EditError unless ``params`` are options ``info.run`` takes (names and required ones)."""
+    names, required, any_keyword = _option_names(info.run)
+    unknown = [k for k in params if k not in names] if not any_keyword else []
+    missing = [k for k in required if k not in params]
+    if unknown or missing:
+        what = [f"unknown option(s) {', '.join(map(repr, unknown))}"] if unknown else []
+        what += [f"missing option(s) {', '.join(map(repr, sorted(missing)))}"] if missing else []
+        raise EditError(f"pass {info.name!r}: {'; '.join(what)}")
+
+
+def _fold(messages: list[str], new: list[str], key: str | None, last_key: str | None) -> None:
+    """Append ``new``; a message of the same fold key as the last one becomes ``(+N more)`` on it."""
+    if key is None or key != last_key or not messages or len(new) != 1:
+        messages.extend(new)
+        return
+    last = messages[-1]
+    if " more)" in last:
+        head, n = last.rsplit(" (+", 1)
+        messages[-1] = f"{head} (+{int(n.split()[0]) + 1} more)"
+    else:
+        messages[-1] = f"{last} (+1 more)"
 
 
 def describe() -> list[tuple[str, str]]:
@@ -222,18 +133,42 @@ def describe() -> list[tuple[str, str]]:
 
 
 def apply_ops(module, ops, ctx: EditContext | None = None):
-    """Apply ``ops`` in order; returns ``(module, ctx)``."""
+    """Apply ``ops`` in order; returns ``(module, ctx)``.
+
+    Any bad input a pass meets (an index out of range in an invalid module included) comes out as
+    :class:`~wasmweld.errors.EditError` naming the operation.
+    """
     ctx = ctx or EditContext()
+    last_fold = None
+    if ops:
+        check_indices(module)
     for op in ops:
         info = PASSES.get(op.name)
         if info is None:
             raise EditError(f"{op.origin + ': ' if op.origin else ''}unknown pass {op.name!r}")
         try:
-            module = info.run(module, op.params, ctx)
+            _bind(info, op.params)
+            result = run_checked(info.run, module, **op.params)
         except WasmError as exc:
             if op.origin and not isinstance(exc, EditError):
                 raise
             if op.origin:
                 raise EditError(f"{op.origin}: {exc}") from exc
             raise
+        module = result.module
+        _fold(ctx.messages, result.messages, result.fold, last_fold)
+        last_fold = result.fold
+        ctx.listings.extend(result.listing)
+        ctx.warnings.extend(result.warnings)
+        ctx.results.append(result)
     return module, ctx
+
+
+def run_checked(run: Callable[..., PassResult], m, /, **options) -> PassResult:
+    """``run(module, **options)``; a lookup error no check caught (an index of an invalid module the
+    pass met first) comes out as EditError, never as an IndexError/KeyError."""
+    try:
+        return run(m, **options)
+    except (IndexError, KeyError) as exc:
+        raise EditError(f"cannot apply the pass: {exc} (is the module valid? `wasmweld validate` says where "
+                        "it is not)") from None

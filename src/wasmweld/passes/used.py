@@ -41,17 +41,18 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Callable, Iterable
 
-from wasmweld.binary.leb import read_uN
+from wasmweld.binary.opcodes import BY_NAME
 from wasmweld.binary.reencode import Scanner
-from wasmweld.errors import EditError
+from wasmweld.errors import EditError, WasmError
 from wasmweld.module import Module
-from wasmweld.types import ArrayType, ExternKind, FuncType, RefType, StructType
+from wasmweld.passes.common import FuncLookup
+from wasmweld.types import ArrayType, ExternKind, FuncType, IndexSpace, RefType, StructType
 
-__all__ = ["Used", "Refs", "analyze", "collect_references", "body_references", "SPACES"]
+__all__ = ["Used", "Refs", "CodeView", "analyze", "collect_references", "body_references", "body_refs",
+           "body_table_accesses", "ref_func_index", "subtype_types", "SPACES"]
 
-SPACES = ("type", "func", "table", "memory", "global", "tag", "elem", "data")
-_KIND_SPACE = {ExternKind.FUNC: "func", ExternKind.TABLE: "table", ExternKind.MEMORY: "memory",
-               ExternKind.GLOBAL: "global", ExternKind.TAG: "tag"}
+#: the index spaces, as the strings :class:`~wasmweld.types.IndexSpace` members equal
+SPACES = tuple(s.value for s in IndexSpace)
 _SPACE_ALIASES = {"global_": "global", "function": "func", "functions": "func"}
 
 
@@ -103,8 +104,9 @@ def _scanner(which: str = "all") -> Scanner:
     return sc
 
 
-def _body_refs(body) -> dict[str, set]:
-    """What a :class:`FuncBody` refers to (error offsets absolute while it is the input's body)."""
+def body_refs(body) -> dict[str, set]:
+    """What a :class:`FuncBody` refers to, ``{space: set}`` for every space (error offsets absolute while it
+    is the input's body)."""
     return _scanner().body(body.raw, 0 if body.modified else (body.offset or 0))
 
 
@@ -117,7 +119,7 @@ def _expr_refs(ce) -> dict[str, set]:
 
 def body_references(m: Module, defined_index: int) -> dict[str, set]:
     """Everything the body of defined function ``defined_index`` refers to, by space."""
-    return _body_refs(m.code[defined_index])
+    return body_refs(m.code[defined_index])
 
 
 # ----------------------------------------------------------------------------- types inside types
@@ -131,7 +133,8 @@ def _storage_types(st, out: set) -> None:
     _valtype_types(st, out)
 
 
-def _subtype_types(st, out: set) -> None:
+def subtype_types(st, out: set) -> None:
+    """Add the type indices subtype ``st`` names (supertypes, parameter/result/field reference types)."""
     out.update(st.supers)
     comp = st.comp
     if isinstance(comp, FuncType):
@@ -161,7 +164,6 @@ def _root_items(m: Module, roots) -> list[tuple[str, int]]:
     out = []
     if roots is None:
         return out
-    from wasmweld.passes._common import FuncLookup
     lookup = None
     for r in roots:
         if isinstance(r, (str, int)) and not isinstance(r, bool):
@@ -173,7 +175,7 @@ def _root_items(m: Module, roots) -> list[tuple[str, int]]:
         except (TypeError, ValueError):
             raise EditError(f"gc root {r!r}: expected a function name or a (space, index) pair") from None
         if isinstance(space, ExternKind):
-            space = _KIND_SPACE[space]
+            space = space.space.value
         space = _SPACE_ALIASES.get(space, space)
         if space not in SPACES:
             raise EditError(f"gc root {r!r}: unknown index space {space!r}")
@@ -181,16 +183,20 @@ def _root_items(m: Module, roots) -> list[tuple[str, int]]:
     return out
 
 
-def _ref_func(ce) -> int | None:
-    """N for the constant expression ``ref.func N``, else None."""
-    raw = ce.raw
-    if raw[:1] != b"\xd2" or raw[-1:] != b"\x0b":
+_REF_FUNC = BY_NAME["ref.func"].opcode
+
+
+def ref_func_index(ce) -> int | None:
+    """N for the constant expression ``ref.func N``, else None (also for an undecodable one)."""
+    if not ce.raw.startswith(_REF_FUNC):      # quick filter before decoding
         return None
     try:
-        idx, p = read_uN(raw, 1, len(raw), 32)
-    except Exception:
+        instrs = ce.instrs
+    except WasmError:
         return None
-    return idx if p == len(raw) - 1 else None
+    if len(instrs) == 2 and instrs[0].name == "ref.func":
+        return instrs[0].args[0]
+    return None
 
 
 def _table_min(m: Module, t: int) -> int:
@@ -207,7 +213,7 @@ def _mem_min(m: Module, mem: int) -> int:
         return -1
 
 
-def _table_accesses(body) -> list[tuple[int, int | None]]:
+def body_table_accesses(body) -> list[tuple[int, int | None]]:
     """(table, type) for each call_indirect of ``body``; (table, None) for every other table access."""
     out = []
     base = 0 if body.modified else (body.offset or 0)
@@ -222,8 +228,28 @@ def _table_accesses(body) -> list[tuple[int, int | None]]:
     return out
 
 
+@dataclass
+class CodeView:
+    """How :func:`analyze` reads the code of defined function ``d``: the public hook for callers that
+    analyse a module whose bodies live elsewhere (merge reads each input's own body and maps the
+    answer into the merged spaces).
+
+    ``refs(d)``: what the body refers to, ``{space: set of indices}`` for every space;
+    ``table_accesses(d)``: ``[(table, type index or None), ...]`` (see :func:`body_table_accesses`).
+    """
+
+    refs: Callable[[int], dict]
+    table_accesses: Callable[[int], list]
+
+    @classmethod
+    def of(cls, m: Module) -> "CodeView":
+        """The module's own bodies."""
+        code = m.code
+        return cls(lambda d: body_refs(code[d]), lambda d: body_table_accesses(code[d]))
+
+
 def analyze(m: Module, *, roots: Iterable | None = None, prune_tables: bool = True,
-            body_refs: Callable[[int], dict] | None = None,
+            code: CodeView | None = None, body_refs: Callable[[int], dict] | None = None,
             table_accesses: Callable[[int], list] | None = None) -> Used:
     """The items reachable from the module's roots (see the module docstring), plus ``roots``.
 
@@ -231,53 +257,116 @@ def analyze(m: Module, *, roots: Iterable | None = None, prune_tables: bool = Tr
     is used only if a used ``call_indirect`` of a matching type can reach it, or if the
     table is read some other way (``table.get``, ``table.copy``, ...).
 
-    ``body_refs`` and ``table_accesses`` (given together) answer for the code of defined
-    function ``d`` instead of ``m.code[d]``: what its body refers to (``{space: set}``, every
-    space) and its table accesses (``[(table, type or None), ...]``). Merge uses them to analyse
-    the merged module before its bodies are renumbered (it reads each input's own body and maps
-    the answer).
+    ``code`` (a :class:`CodeView`) answers for the code of defined function ``d`` instead of
+    ``m.code[d]``; ``body_refs`` and ``table_accesses`` (given together) are the same hook as two
+    functions.
     """
-    used = Used()
-    work: list[tuple[str, int]] = []
-    sets = {s: used.space(s) for s in SPACES}
-    totals = {"type": len(m.type_list()), "func": m.num_funcs, "table": m.num_tables, "memory": m.num_memories,
-              "global": m.num_globals, "tag": m.num_tags, "elem": len(m.elems), "data": len(m.datas)}
+    if code is None:
+        code = CodeView.of(m) if body_refs is None else CodeView(body_refs, table_accesses)
+    return _Reach(m, code, prune_tables).run(roots)
 
-    def mark(space: str, idx: int, why: str = "") -> None:
-        s = sets[space]
+
+_TOTALS = {"type": lambda m: len(m.type_list()), "func": lambda m: m.num_funcs, "table": lambda m: m.num_tables,
+           "memory": lambda m: m.num_memories, "global": lambda m: m.num_globals, "tag": lambda m: m.num_tags,
+           "elem": lambda m: len(m.elems), "data": lambda m: len(m.datas)}
+
+
+class _Reach:
+    """One run of :func:`analyze`: a worklist over ``(space, index)`` from the roots.
+
+    Steps: :meth:`mark_roots` (exports, start, observable active segments, ``roots``), then
+    :meth:`run` pops the worklist and follows each item's references (:meth:`visit_func`,
+    :meth:`visit_extern`, :meth:`visit_elem`, :meth:`visit_data`, :meth:`visit_type`). Functions
+    held only by a private table wait in ``waiting`` until a ``call_indirect`` that can reach them
+    is used (:meth:`access`, :meth:`release`).
+    """
+
+    def __init__(self, m: Module, code: CodeView, prune_tables: bool):
+        self.m = m
+        self.code = code
+        self.used = used = Used()
+        self.work: list[tuple[str, int]] = []
+        self.sets = {s: used.space(s) for s in SPACES}
+        self.totals = {s: f(m) for s, f in _TOTALS.items()}
+        imports: dict[str, list] = {s: [] for s in ("func", "table", "memory", "global", "tag")}
+        for imp in m.imports:
+            imports[imp.kind.space].append(imp)
+        self.imports = imports
+        self.nimp = {s: len(v) for s, v in imports.items()}
+        self.exported = {(e.kind.space.value, e.index) for e in m.exports}
+        self.types = m.type_list()
+        self.private = {t for t in range(self.nimp["table"], self.totals["table"])
+                        if ("table", t) not in self.exported} if prune_tables else set()
+        self.any_access: set[int] = set()
+        self.typed_access: dict[int, set[int]] = {}
+        self.waiting: dict[int, list[int]] = {}      # private table -> functions of its kept active segments
+        self.type_cache: dict[tuple[int, int], bool] = {}
+        self.pending: dict[tuple[str, int], list[tuple[str, int]]] = {}
+        self.group_of: list[tuple[int, int]] = []      # type index -> (first index of its rec group, size)
+        at = 0
+        for rg in m.types:
+            for _ in rg.types:
+                self.group_of.append((at, len(rg.types)))
+            at += len(rg.types)
+
+    # -- marking ----------------------------------------------------------------------------------
+
+    def mark(self, space: str, idx: int, why: str = "") -> None:
+        s = self.sets[space]
         if idx not in s:
-            if not 0 <= idx < totals[space]:
+            total = self.totals[space]
+            if not 0 <= idx < total:
                 raise EditError(f"{why or 'the module'} refers to {space} {idx}, which does not exist "
-                                f"({totals[space]} {space}s)")
+                                f"({total} {space}s)")
             s.add(idx)
-            work.append((space, idx))
+            self.work.append((space, idx))
 
-    def mark_all(refs: dict, why: str) -> None:
+    def mark_all(self, refs: dict, why: str) -> None:
+        mark = self.mark
         for space, items in refs.items():
             for i in items:
                 mark(space, i, why)
 
-    imports = {s: [] for s in ("func", "table", "memory", "global", "tag")}
-    for imp in m.imports:
-        imports[_KIND_SPACE[imp.kind]].append(imp)
-    nimp = {s: len(v) for s, v in imports.items()}
-    exported = {(_KIND_SPACE[e.kind], e.index) for e in m.exports}
+    def mark_roots(self, roots) -> None:
+        m = self.m
+        for e in m.exports:
+            self.mark(e.kind.space.value, e.index, f"export {e.name!r}")
+        if m.start is not None:
+            self.mark("func", m.start, "the start section")
+        self.mark_active_segments()
+        for space, idx in _root_items(m, roots):
+            self.mark(space, idx, "a gc root")
 
-    types = m.type_list()
-    # private tables: which function types a used call_indirect can reach through them
-    private = {t for t in range(nimp["table"], totals["table"]) if ("table", t) not in exported} \
-        if prune_tables else set()
-    any_access: set[int] = set()
-    typed_access: dict[int, set[int]] = {}
-    waiting: dict[int, list[int]] = {}      # private table -> functions of its kept active segments
-    type_cache: dict[tuple[int, int], bool] = {}
+    def mark_active_segments(self) -> None:
+        """Active segments write at instantiation. One that targets an imported or exported table or
+        memory, or that could trap (offset not constant, or beyond the initial size), is observable:
+        a root. Any other one only matters if its table or memory is used: it waits in ``pending``."""
+        m = self.m
+        for space, segs, target, limit in (("elem", m.elems, "table", _table_min),
+                                           ("data", m.datas, "memory", _mem_min)):
+            for i, seg in enumerate(segs):
+                if seg.mode != "active":
+                    continue
+                t = seg.table if space == "elem" else seg.memory
+                off = seg.offset.int_value if seg.offset is not None else None
+                size = len(seg.init)
+                observable = (t < self.nimp[target] or (target, t) in self.exported or off is None or off < 0
+                              or off + size > limit(m, t))
+                if observable:
+                    self.mark(space, i, f"active {space} segment {i}")
+                else:
+                    self.pending.setdefault((target, t), []).append((space, i))
 
-    def matches(ftype: int, ctype: int) -> bool:
+    # -- private tables ---------------------------------------------------------------------------
+
+    def matches(self, ftype: int, ctype: int) -> bool:
+        """Can a call_indirect of type ``ctype`` reach a function of type ``ftype``? The function's type
+        or a declared supertype is ``ctype`` or has the same structure (an over-approximation of type
+        equivalence: never drops a callable entry)."""
         key = (ftype, ctype)
-        hit = type_cache.get(key)
+        hit = self.type_cache.get(key)
         if hit is None:
-            # the function's type or any declared supertype is the called type, or has the same
-            # structure (an over-approximation of type equivalence: never drops a callable entry)
+            types = self.types
             hit = False
             seen = set()
             t = ftype
@@ -289,169 +378,146 @@ def analyze(m: Module, *, roots: Iterable | None = None, prune_tables: bool = Tr
                 if not types[t].supers:
                     break
                 t = types[t].supers[0]
-            type_cache[key] = hit
+            self.type_cache[key] = hit
         return hit
 
-    func_imports = imports["func"]
-    n_func_imports = nimp["func"]
-    func_types = m.funcs
-    code = m.code
+    def func_type_index(self, f: int) -> int:
+        n = self.nimp["func"]
+        return self.imports["func"][f].desc if f < n else self.m.funcs[f - n]
 
-    def func_type_index(f: int) -> int:
-        return func_imports[f].desc if f < n_func_imports else func_types[f - n_func_imports]
-
-    def release(table: int) -> None:
+    def release(self, table: int) -> None:
         """Mark the waiting functions of ``table`` its accesses can now reach."""
-        funcs = waiting.get(table)
+        funcs = self.waiting.get(table)
         if not funcs:
             return
-        if table in any_access:
+        if table in self.any_access:
             for f in funcs:
-                mark("func", f, f"table {table}")
-            waiting[table] = []
+                self.mark("func", f, f"table {table}")
+            self.waiting[table] = []
             return
-        ctypes = typed_access.get(table, ())
+        ctypes = self.typed_access.get(table, ())
         rest = []
         reached: dict[int, bool] = {}       # function type -> can a call_indirect of ``ctypes`` reach it
         for f in funcs:
-            ft = func_type_index(f)
+            ft = self.func_type_index(f)
             hit = reached.get(ft)
             if hit is None:
-                hit = reached[ft] = any(matches(ft, c) for c in ctypes)
+                hit = reached[ft] = any(self.matches(ft, c) for c in ctypes)
             if hit:
-                mark("func", f, f"table {table}")
+                self.mark("func", f, f"table {table}")
             else:
                 rest.append(f)
-        waiting[table] = rest
+        self.waiting[table] = rest
 
-    def access(table: int, ctype: int | None) -> None:
-        if table not in private or table in any_access:
+    def access(self, table: int, ctype: int | None) -> None:
+        if table not in self.private or table in self.any_access:
             return
         if ctype is None:
-            any_access.add(table)
+            self.any_access.add(table)
         else:
-            known = typed_access.setdefault(table, set())
+            known = self.typed_access.setdefault(table, set())
             if ctype in known:
                 return
             known.add(ctype)
-        release(table)
+        self.release(table)
 
-    for e in m.exports:
-        mark(_KIND_SPACE[e.kind], e.index, f"export {e.name!r}")
-    if m.start is not None:
-        mark("func", m.start, "the start section")
-    # Active segments write at instantiation. One that targets an imported or exported table or
-    # memory, or that could trap (offset not constant, or beyond the initial size), is observable:
-    # a root. Any other one only matters if its table or memory is used: it waits for that.
-    pending: dict[tuple[str, int], list[tuple[str, int]]] = {}
-    for space, segs, target, limit in (("elem", m.elems, "table", _table_min), ("data", m.datas, "memory", _mem_min)):
-        for i, seg in enumerate(segs):
-            if seg.mode != "active":
-                continue
-            t = seg.table if space == "elem" else seg.memory
-            off = seg.offset.int_value if seg.offset is not None else None
-            size = len(seg.init)
-            observable = (t < nimp[target] or (target, t) in exported or off is None or off < 0
-                          or off + size > limit(m, t))
-            if observable:
-                mark(space, i, f"active {space} segment {i}")
-            else:
-                pending.setdefault((target, t), []).append((space, i))
-    for space, idx in _root_items(m, roots):
-        mark(space, idx, "a gc root")
-    group_of: list[tuple[int, int]] = []      # type index -> (first index of its rec group, size)
-    at = 0
-    for rg in m.types:
-        for _ in rg.types:
-            group_of.append((at, len(rg.types)))
-        at += len(rg.types)
+    # -- the worklist -----------------------------------------------------------------------------
 
-    while work:
-        space, idx = work.pop()
-        tset: set = set()
-        if space == "func":
-            if idx < n_func_imports:
-                tset.add(func_imports[idx].desc)
-            else:
-                d = idx - n_func_imports
-                tset.add(func_types[d])
-                if body_refs is None:
-                    body = code[d]
-                    refs = _body_refs(body)
-                    mark_all(refs, f"function #{idx}")
-                    if private and refs["table"] & private:
-                        for table, ctype in _table_accesses(body):
-                            access(table, ctype)
+    def run(self, roots) -> Used:
+        self.mark_roots(roots)
+        work = self.work
+        visit = {"func": self.visit_func, "table": self.visit_extern, "memory": self.visit_extern,
+                 "global": self.visit_extern, "tag": self.visit_extern, "elem": self.visit_elem,
+                 "data": self.visit_data, "type": self.visit_type}
+        mark = self.mark
+        while work:
+            space, idx = work.pop()
+            tset: set = set()
+            visit[space](space, idx, tset)
+            for t in tset:
+                mark("type", t, f"{space} {idx}")
+        return self.used
+
+    def visit_func(self, space: str, idx: int, tset: set) -> None:
+        n = self.nimp["func"]
+        if idx < n:
+            tset.add(self.imports["func"][idx].desc)
+            return
+        d = idx - n
+        tset.add(self.m.funcs[d])
+        refs = self.code.refs(d)
+        self.mark_all(refs, f"function #{idx}")
+        private = self.private
+        if private and refs["table"] & private:
+            for table, ctype in self.code.table_accesses(d):
+                self.access(table, ctype)
+
+    def visit_extern(self, space: str, idx: int, tset: set) -> None:
+        for seg_space, seg in self.pending.pop((space, idx), ()):
+            self.mark(seg_space, seg, f"{space} {idx}")
+        n = self.nimp[space]
+        if idx < n:
+            imp = self.imports[space][idx]
+            _extern_types(imp.kind, imp.desc, tset)
+            return
+        d = idx - n
+        if space == "table":
+            t = self.m.tables[d]
+            _valtype_types(t.type.elem, tset)
+            self.mark_all(_expr_refs(t.init), f"table {idx}")
+        elif space == "global":
+            g = self.m.globals[d]
+            _valtype_types(g.type.val, tset)
+            self.mark_all(_expr_refs(g.init), f"global {idx}")
+        elif space == "tag":
+            tset.add(self.m.tags[d].type.type_idx)
+
+    def visit_elem(self, space: str, idx: int, tset: set) -> None:
+        el = self.m.elems[idx]
+        why = f"element segment {idx}"
+        _valtype_types(el.elem_type, tset)
+        if el.mode == "active":
+            self.mark("table", el.table, why)
+            self.mark_all(_expr_refs(el.offset), why)
+        if el.mode == "active" and el.table in self.private:
+            # its functions wait for a call_indirect that can reach them
+            for item in el.init:
+                f = item if isinstance(item, int) else ref_func_index(item)
+                if f is None:
+                    self.mark_all(_expr_refs(item), why)
                 else:
-                    refs = body_refs(d)
-                    mark_all(refs, f"function #{idx}")
-                    if private and refs["table"] & private:
-                        for table, ctype in table_accesses(d):
-                            access(table, ctype)
-        elif space in ("table", "memory", "global", "tag"):
-            for seg_space, seg in pending.pop((space, idx), ()):
-                mark(seg_space, seg, f"{space} {idx}")
-            if idx < nimp[space]:
-                imp = imports[space][idx]
-                _extern_types(imp.kind, imp.desc, tset)
-            else:
-                d = idx - nimp[space]
-                if space == "table":
-                    t = m.tables[d]
-                    _valtype_types(t.type.elem, tset)
-                    mark_all(_expr_refs(t.init), f"table {idx}")
-                elif space == "global":
-                    g = m.globals[d]
-                    _valtype_types(g.type.val, tset)
-                    mark_all(_expr_refs(g.init), f"global {idx}")
-                elif space == "tag":
-                    tset.add(m.tags[d].type.type_idx)
-        elif space == "elem":
-            el = m.elems[idx]
-            why = f"element segment {idx}"
-            _valtype_types(el.elem_type, tset)
-            if el.mode == "active":
-                mark("table", el.table, why)
-                mark_all(_expr_refs(el.offset), why)
-            if el.mode == "active" and el.table in private:
-                # its functions wait for a call_indirect that can reach them
-                for item in el.init:
-                    f = item if isinstance(item, int) else _ref_func(item)
-                    if f is None:
-                        mark_all(_expr_refs(item), why)
-                    else:
-                        if not 0 <= f < totals["func"]:
-                            raise EditError(f"{why} refers to func {f}, which does not exist")
-                        waiting.setdefault(el.table, []).append(f)
-                release(el.table)
-            elif el.mode != "declarative":
-                for item in el.init:
-                    if isinstance(item, int):
-                        mark("func", item, why)
-                    else:
-                        mark_all(_expr_refs(item), why)
-        elif space == "data":
-            d = m.datas[idx]
-            if d.mode == "active":
-                mark("memory", d.memory, f"data segment {idx}")
-                mark_all(_expr_refs(d.offset), f"data segment {idx}")
-        elif space == "type":
-            first, size = group_of[idx]
-            for j in range(first, first + size):
-                tset.add(j)
-                _subtype_types(types[j], tset)
-        for t in tset:
-            mark("type", t, f"{space} {idx}")
-    return used
+                    if not 0 <= f < self.totals["func"]:
+                        raise EditError(f"{why} refers to func {f}, which does not exist")
+                    self.waiting.setdefault(el.table, []).append(f)
+            self.release(el.table)
+        elif el.mode != "declarative":
+            for item in el.init:
+                if isinstance(item, int):
+                    self.mark("func", item, why)
+                else:
+                    self.mark_all(_expr_refs(item), why)
+
+    def visit_data(self, space: str, idx: int, tset: set) -> None:
+        d = self.m.datas[idx]
+        if d.mode == "active":
+            self.mark("memory", d.memory, f"data segment {idx}")
+            self.mark_all(_expr_refs(d.offset), f"data segment {idx}")
+
+    def visit_type(self, space: str, idx: int, tset: set) -> None:
+        first, size = self.group_of[idx]
+        types = self.types
+        for j in range(first, first + size):
+            tset.add(j)
+            subtype_types(types[j], tset)
 
 
 def collect_references(m: Module) -> Refs:
     """Everything referenced from anywhere (every body, export, start, segment, global, table)."""
     refs = Refs()
     for b in m.code:
-        refs.merge(_body_refs(b))
+        refs.merge(body_refs(b))
     for e in m.exports:
-        refs.space(_KIND_SPACE[e.kind]).add(e.index)
+        refs.space(e.kind.space.value).add(e.index)
     if m.start is not None:
         refs.funcs.add(m.start)
     for g in m.globals:

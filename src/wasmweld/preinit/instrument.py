@@ -37,11 +37,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from ..binary.leb import write_s, write_u
 from ..errors import DecodeError, SnapshotError
 from ..module import ConstExpr, Export, FuncBody, Global, Module, Table, parse
 from ..types import (
-    I32, I64, ExternKind, FuncType, GlobalType, Limits, NumType, RecGroup, RefType, SubType, TableType,
+    I32, I64, ExternKind, FuncType, GlobalType, Limits, NumType, RefType, TableType,
 )
 from .runner import CodeSpan, GlobalProbe, MemoryProbe, Probes, SegmentProbe, TableProbe
 
@@ -156,24 +155,6 @@ def _private_name(taken: set[str], kind: str, index: int | str) -> str:
     return name
 
 
-class _Types:
-    """Appends function types to the instrumented module on demand (one rec group each)."""
-
-    def __init__(self, module: Module):
-        self.module = module
-        self.count = len(module.type_list())
-        self.cache: dict[tuple, int] = {}
-
-    def index(self, params: tuple, results: tuple) -> int:
-        key = (params, results)
-        idx = self.cache.get(key)
-        if idx is None:
-            self.module.types.append(RecGroup((SubType(FuncType(params, results)),)))
-            idx = self.cache[key] = self.count
-            self.count += 1
-        return idx
-
-
 def _heap_name(rt: RefType) -> str:
     return rt.heap if isinstance(rt.heap, str) else "concrete"
 
@@ -189,59 +170,90 @@ def _is_func_heap(module: Module, rt: RefType) -> bool:
         return False
 
 
-def _nonnull_counter_body(table: int, is64: bool) -> bytes:
-    """``(func (result i32))``: how many elements of ``table`` are not null."""
-    t = write_u(table)
-    if is64:
-        locals_, ge, one, add_i = b"\x02\x01\x7e\x01\x7f", b"\x5a", b"\x42\x01", b"\x7c"
-    else:
-        locals_, ge, one, add_i = b"\x01\x02\x7f", b"\x4f", b"\x41\x01", b"\x6a"
-    return b"".join([
-        locals_,
-        b"\x02\x40\x03\x40",                      # block loop
-        b"\x20\x00\xfc\x10", t, ge, b"\x0d\x01",  # i >= table.size: br_if 1
-        b"\x20\x00\x25", t, b"\xd1\x45",          # !ref.is_null(table.get i)
-        b"\x20\x01\x6a\x21\x01",                  # n += that
-        b"\x20\x00", one, add_i, b"\x21\x00",      # i += 1
-        b"\x0c\x00\x0b\x0b",                       # br 0; end; end
-        b"\x20\x01\x0b",                            # n
+def _nonnull_counter_body(table: int, is64: bool) -> FuncBody:
+    """``(func (result i32))``: how many elements of ``table`` are not null::
+
+        (local $i it) (local $n i32)
+        block loop
+          (br_if 1 (it.ge_u (local.get $i) (table.size $table)))
+          (local.set $n (i32.add (local.get $n) (i32.eqz (ref.is_null (table.get $table (local.get $i))))))
+          (local.set $i (it.add (local.get $i) (it.const 1)))
+          br 0
+        end end
+        (local.get $n)
+    """
+    it = "i64" if is64 else "i32"
+    mk = _make
+    locals_ = [(1, I64), (1, I32)] if is64 else [(2, I32)]
+    return FuncBody.from_instrs(locals_, [
+        mk("block", None), mk("loop", None),
+        mk("local.get", 0), mk("table.size", table), mk(f"{it}.ge_u"), mk("br_if", 1),
+        mk("local.get", 0), mk("table.get", table), mk("ref.is_null"), mk("i32.eqz"),
+        mk("local.get", 1), mk("i32.add"), mk("local.set", 1),
+        mk("local.get", 0), mk(f"{it}.const", 1), mk(f"{it}.add"), mk("local.set", 0),
+        mk("br", 0), mk("end"), mk("end"),
+        mk("local.get", 1),
     ])
 
 
-def _guard_body(mem: int, is64: bool, max_pages: int, hit_global: int, delta_global: int) -> bytes:
-    """``(func (param it) (result it) (local it) ...)``: memory.grow that traps when the cap, not the limits, refused."""
-    m = write_u(mem)
-    if is64:
-        const, eq, sub, le_u, vt = b"\x42", b"\x51", b"\x7d", b"\x58", b"\x7e"
-        extend = b""
-    else:
-        const, eq, sub, le_u, vt = b"\x41", b"\x46", b"\x6b", b"\x4d", b"\x7f"
-        extend = b"\xad"  # i64.extend_i32_u
-    max_enc = write_s(max_pages if is64 or max_pages < (1 << 31) else max_pages - (1 << 32))
-    return b"".join([
-        b"\x01\x01", vt,                                  # one local of the index type
-        b"\x20\x00", b"\x40", m, b"\x22\x01",             # local.get 0; memory.grow m; local.tee 1
-        const, b"\x7f", eq,                               # -1 ==
-        b"\x04\x40",                                      # if
-        b"\x20\x00", const, max_enc, b"\x3f", m, sub, le_u,  # delta <=u max - memory.size
-        b"\x04\x40",                                      # if: the limits allow it, so the cap refused
-        b"\x41", write_s(mem + 1), b"\x24", write_u(hit_global),
-        b"\x20\x00", extend, b"\x24", write_u(delta_global),
-        b"\x00",                                          # unreachable
-        b"\x0b", b"\x0b",
-        b"\x20\x01", b"\x0b",
+def _guard_body(mem: int, is64: bool, max_pages: int, hit_global: int, delta_global: int) -> FuncBody:
+    """``(func (param $delta it) (result it) (local $r it))``: memory.grow that traps when the cap refused::
+
+        (local.tee $r (memory.grow $mem (local.get $delta)))
+        (if (it.eq (local.get $r) (it.const -1))
+          (if (it.le_u (local.get $delta) (it.sub (it.const max_pages) (memory.size $mem)))
+            ;; the limits allow it, so the cap refused
+            (global.set $hit (i32.const mem+1)) (global.set $delta (i64.extend (local.get $delta)))
+            unreachable))
+        (local.get $r)
+    """
+    it = "i64" if is64 else "i32"
+    vt = I64 if is64 else I32
+    mk = _make
+    max_enc = max_pages if is64 or max_pages < (1 << 31) else max_pages - (1 << 32)
+    record_delta = [mk("local.get", 0)] + ([] if is64 else [mk("i64.extend_i32_u")])
+    return FuncBody.from_instrs([(1, vt)], [
+        mk("local.get", 0), mk("memory.grow", mem), mk("local.tee", 1),
+        mk(f"{it}.const", -1), mk(f"{it}.eq"),
+        mk("if", None),
+        mk("local.get", 0), mk(f"{it}.const", max_enc), mk("memory.size", mem), mk(f"{it}.sub"), mk(f"{it}.le_u"),
+        mk("if", None),
+        mk("i32.const", mem + 1), mk("global.set", hit_global),
+        *record_delta, mk("global.set", delta_global),
+        mk("unreachable"),
+        mk("end"), mk("end"),
+        mk("local.get", 1),
     ])
+
+
+def _global_getter_body(gi: int, vt) -> tuple[FuncBody, FuncType]:
+    """A function returning the bits of non-integer global ``gi`` (f32/f64 as integers, v128 as two i64 lanes)."""
+    mk = _make
+    if isinstance(vt, RefType):
+        return FuncBody.from_instrs([], [mk("global.get", gi), mk("ref.is_null")]), FuncType((), (I32,))
+    if vt.name == "f32":
+        return FuncBody.from_instrs([], [mk("global.get", gi), mk("i32.reinterpret_f32")]), FuncType((), (I32,))
+    if vt.name == "f64":
+        return FuncBody.from_instrs([], [mk("global.get", gi), mk("i64.reinterpret_f64")]), FuncType((), (I64,))
+    return FuncBody.from_instrs([], [mk("global.get", gi), mk("i64x2.extract_lane", 0),
+                                     mk("global.get", gi), mk("i64x2.extract_lane", 1)]), FuncType((), (I64, I64))
+
+
+def _make(name: str, *args):
+    """``Instr.make`` (the instruction module loads on first use: `import wasmweld` stays light)."""
+    from ..binary.instr import Instr
+    return Instr.make(name, *args)
 
 
 def _replace_memory_grow(module: Module, guards: dict[int, int]) -> set[int]:
     """Replace ``memory.grow m`` by ``call guards[m]`` in every body; return the changed body indices."""
-    from ..binary.instr import Instr
-
+    from ..binary.opcodes import BY_NAME
+    memory_grow = BY_NAME["memory.grow"].opcode
     changed = set()
-    calls = {m: Instr.make("call", f) for m, f in guards.items()}
+    calls = {m: _make("call", f) for m, f in guards.items()}
     for i, body in enumerate(module.code):
         raw = body.raw
-        if b"\x40" not in raw:
+        if memory_grow not in raw:  # quick filter: no byte of that value, no memory.grow
             continue
         instrs = body.instrs
         new = None
@@ -257,177 +269,31 @@ def _replace_memory_grow(module: Module, guards: dict[int, int]) -> set[int]:
 
 
 def instrument(module: Module, init_func: str | None = None, *, guard_memory_growth: bool = False) -> Instrumented:
-    """Build the instrumented module for ``module`` (which is not changed) and the probes for the runner."""
+    """Build the instrumented module for ``module`` (which is not changed) and the probes for the runner.
+
+    Steps (:class:`_Instrumenter`): export every memory, table and mutable global (getters for the
+    ones the host cannot read), the start function, probes for the passive segments, the
+    ``memory.grow`` guards of the memory cap; then the code spans that map offsets back.
+    """
     init_export = check(module, init_func)
     data = module.encode()
     m = parse(data)
     orig_code = module.code if module.data == data else parse(data).code
-    taken = {e.name for e in m.exports}
-    types = _Types(m)
-
-    n_imp_funcs = m.num_imported(ExternKind.FUNC)
-    num_funcs_in = m.num_funcs
-    n_imp_globals = m.num_imported(ExternKind.GLOBAL)
-    n_imp_tables = m.num_imported(ExternKind.TABLE)
-    names = _names(m)
-    func_names = {e.index: f"export {e.name!r}" for e in m.exports if e.kind == ExternKind.FUNC}
-    if names is not None:
-        func_names.update(names.funcs)
-    gnames = names.globals if names is not None else {}
-    tnames = names.tables if names is not None else {}
-    mnames = names.memories if names is not None else {}
-    exports_by = {(e.kind, e.index): e.name for e in m.exports}
-
-    new_exports: list[Export] = []
-    new_funcs: list[int] = []
-    new_bodies: list[FuncBody] = []
-
-    def add_func(type_idx: int, body: bytes, export: str | None) -> int:
-        idx = num_funcs_in + len(new_funcs)
-        new_funcs.append(type_idx)
-        new_bodies.append(FuncBody(body))
-        if export is not None:
-            new_exports.append(Export(export, ExternKind.FUNC, idx))
-        return idx
-
-    # memories
-    mem_probes = []
-    for i, mt in enumerate(m.memories):
-        name = _private_name(taken, "memory", i)
-        new_exports.append(Export(name, ExternKind.MEMORY, i))
-        mem_probes.append(MemoryProbe(i, name, mt.limits.is64, mt.limits.shared,
-                                      _label("memory", i, mnames.get(i), exports_by.get((ExternKind.MEMORY, i)))))
-
-    # mutable globals (immutable ones cannot change: nothing to read)
-    glob_probes = []
-    for k, g in enumerate(m.globals):
-        gi = n_imp_globals + k
-        if not g.type.mutable:
-            continue
-        vt = g.type.val
-        label = _label("global", gi, gnames.get(gi), exports_by.get((ExternKind.GLOBAL, gi)))
-        name = _private_name(taken, "global", gi)
-        if isinstance(vt, RefType):
-            new_exports.append(Export(name, ExternKind.GLOBAL, gi))
-            void_i32 = types.index((), (I32,))
-            null_name = _private_name(taken, "global-is-null", gi)
-            add_func(void_i32, b"\x00\x23" + write_u(gi) + b"\xd1\x0b", null_name)
-            glob_probes.append(GlobalProbe(gi, "ref", True, name, heap=_heap_name(vt), label=label,
-                                           null_probe=null_name, funcref=_is_func_heap(m, vt)))
-        elif vt.name in ("i32", "i64"):
-            new_exports.append(Export(name, ExternKind.GLOBAL, gi))
-            glob_probes.append(GlobalProbe(gi, vt.name, True, name, label=label))
-        else:
-            gg = b"\x23" + write_u(gi)
-            if vt.name == "f32":
-                body = b"\x00" + gg + b"\xbc\x0b"
-                ti = types.index((), (I32,))
-            elif vt.name == "f64":
-                body = b"\x00" + gg + b"\xbd\x0b"
-                ti = types.index((), (I64,))
-            else:  # v128: (low, high) i64 lanes
-                body = b"\x00" + gg + b"\xfd\x1d\x00" + gg + b"\xfd\x1d\x01\x0b"
-                ti = types.index((), (I64, I64))
-            add_func(ti, body, name)
-            glob_probes.append(GlobalProbe(gi, vt.name, True, name, getter=True, label=label))
-
-    # tables
-    table_probes = []
-    for k, table in enumerate(list(m.tables)):
-        ti = n_imp_tables + k
-        name = _private_name(taken, "table", ti)
-        new_exports.append(Export(name, ExternKind.TABLE, ti))
-        counter = None
-        if not _is_func_heap(m, table.type.elem):
-            counter = _private_name(taken, "table-nonnull", ti)
-            add_func(types.index((), (I32,)), _nonnull_counter_body(ti, table.type.limits.is64), counter)
-        table_probes.append(TableProbe(ti, name, _label("table", ti, tnames.get(ti),
-                                                        exports_by.get((ExternKind.TABLE, ti))), counter))
-
-    # start function: exported, called by the runner after it looked at the tables
-    start_name = None
-    if m.start is not None:
-        start_name = _private_name(taken, "start", m.start)
-        new_exports.append(Export(start_name, ExternKind.FUNC, m.start))
-        m.start = None
-
-    void = None
-
-    # passive data segments: does the init function drop them?
-    data_probes = []
-    if m.num_memories:
-        mem0_64 = m.memory_type(0).limits.is64
-        for di, d in enumerate(m.datas):
-            if d.mode != "passive" or not d.init:
-                continue
-            void = void if void is not None else types.index((), ())
-            dest = b"\x42\x00" if mem0_64 else b"\x41\x00"
-            body = b"\x00" + dest + b"\x41\x01\x41\x00\xfc\x08" + write_u(di) + b"\x00\x0b"
-            name = _private_name(taken, "data", di)
-            add_func(void, body, name)
-            data_probes.append(SegmentProbe(di, name))
-        if data_probes and m.datacount is None:
-            m.datacount = len(m.datas)
-
-    # passive elem segments: probed through a fresh empty table of their type
-    elem_probes = []
-    probe_tables: dict[object, int] = {}
-    for ei, e in enumerate(m.elems):
-        if e.mode != "passive" or not e.init:
-            continue
-        rt = e.elem_type
-        key = (rt.heap,)
-        if key not in probe_tables:
-            probe_tables[key] = m.num_tables
-            m.tables.append(Table(TableType(RefType(True, rt.heap), Limits(0))))
-        void = void if void is not None else types.index((), ())
-        body = b"\x00\x41\x00\x41\x01\x41\x00\xfc\x0c" + write_u(ei) + write_u(probe_tables[key]) + b"\x0b"
-        name = _private_name(taken, "elem", ei)
-        add_func(void, body, name)
-        elem_probes.append(SegmentProbe(ei, name))
-
-    # memory cap: guard every memory.grow
+    ins = _Instrumenter(m)
+    mem_probes = ins.memory_probes()
+    glob_probes = ins.global_probes()
+    table_probes = ins.table_probes()
+    start_name = ins.export_start()
+    data_probes = ins.data_probes()
+    elem_probes = ins.elem_probes()
     grow_guard = grow_delta = None
     changed_bodies: set[int] = set()
     if guard_memory_growth and m.memories:
-        hit_g = m.num_globals
-        delta_g = hit_g + 1
-        m.globals.append(Global(GlobalType(I32, True), ConstExpr.i32(0)))
-        m.globals.append(Global(GlobalType(I64, True), ConstExpr.i64(0)))
-        grow_guard = _private_name(taken, "grow-cap-hit", "memory")
-        grow_delta = _private_name(taken, "grow-cap-hit", "delta")
-        new_exports.append(Export(grow_guard, ExternKind.GLOBAL, hit_g))
-        new_exports.append(Export(grow_delta, ExternKind.GLOBAL, delta_g))
-        guards = {}
-        for i, mt in enumerate(m.memories):
-            lim = mt.limits
-            vt: NumType = I64 if lim.is64 else I32
-            max_pages = lim.max if lim.max is not None else (_MAX_PAGES_64 if lim.is64 else _MAX_PAGES_32)
-            ti = types.index((vt,), (vt,))
-            guards[i] = add_func(ti, _guard_body(i, lim.is64, max_pages, hit_g, delta_g), None)
-        try:
-            changed_bodies = _replace_memory_grow(m, guards)
-        except DecodeError as e:
-            raise SnapshotError(f"cannot instrument memory.grow for the memory cap: {e}") from None
-
-    m.funcs.extend(new_funcs)
-    m.code.extend(new_bodies)
-    m.exports.extend(new_exports)
+        grow_guard, grow_delta, changed_bodies = ins.grow_guards()
+    m.funcs.extend(ins.new_funcs)
+    m.code.extend(ins.new_bodies)
+    m.exports.extend(ins.new_exports)
     wasm = m.encode()
-
-    # where each body landed, for mapping backtrace offsets back to the input
-    placed = parse(wasm).code
-    spans = []
-    for i, body in enumerate(placed):
-        if body.offset is None:
-            continue
-        if i < len(orig_code):
-            ob = orig_code[i]
-            spans.append(CodeSpan(n_imp_funcs + i, body.offset, body.offset + len(body.raw), ob.offset,
-                                  changed=i in changed_bodies))
-        else:
-            spans.append(CodeSpan(n_imp_funcs + i, body.offset, body.offset + len(body.raw), None))
-
     reactor = reactor_init_export(m, init_export.name)
     probes = Probes(
         memories=tuple(mem_probes),
@@ -439,8 +305,192 @@ def instrument(module: Module, init_func: str | None = None, *, guard_memory_gro
         reactor_init=reactor.name if reactor is not None else None,
         grow_guard=grow_guard,
         grow_guard_delta=grow_delta,
-        func_names=func_names,
-        code_spans=tuple(spans),
-        num_funcs=num_funcs_in,
+        func_names=ins.func_names,
+        code_spans=tuple(_code_spans(wasm, orig_code, ins.n_imp_funcs, changed_bodies)),
+        num_funcs=ins.num_funcs_in,
     )
     return Instrumented(wasm, probes, init_export)
+
+
+def _code_spans(wasm: bytes, orig_code: list, n_imp_funcs: int, changed_bodies: set[int]) -> list[CodeSpan]:
+    """Where each body landed in ``wasm``, for mapping backtrace offsets back to the input."""
+    spans = []
+    for i, body in enumerate(parse(wasm).code):
+        if body.offset is None:
+            continue
+        if i < len(orig_code):
+            ob = orig_code[i]
+            spans.append(CodeSpan(n_imp_funcs + i, body.offset, body.offset + len(body.raw), ob.offset,
+                                  changed=i in changed_bodies))
+        else:
+            spans.append(CodeSpan(n_imp_funcs + i, body.offset, body.offset + len(body.raw), None))
+    return spans
+
+
+class _Instrumenter:
+    """The additions to one module: new functions (appended after the module's own), new exports
+    under private names, and the names used in messages."""
+
+    def __init__(self, m: Module):
+        self.m = m
+        from ..passes.common import FuncTypes   # loaded on first use: `import wasmweld` stays light
+        self.taken = {e.name for e in m.exports}
+        self.types = FuncTypes(m.types)
+        self.n_imp_funcs = m.num_imported(ExternKind.FUNC)
+        self.num_funcs_in = m.num_funcs
+        names = _names(m)
+        self.func_names = {e.index: f"export {e.name!r}" for e in m.exports if e.kind == ExternKind.FUNC}
+        if names is not None:
+            self.func_names.update(names.funcs)
+        self.gnames = names.globals if names is not None else {}
+        self.tnames = names.tables if names is not None else {}
+        self.mnames = names.memories if names is not None else {}
+        self.exports_by = {(e.kind, e.index): e.name for e in m.exports}
+        self.new_exports: list[Export] = []
+        self.new_funcs: list[int] = []
+        self.new_bodies: list[FuncBody] = []
+        self._void: int | None = None
+
+    def add_func(self, type_idx: int, body: FuncBody, export: str | None) -> int:
+        idx = self.num_funcs_in + len(self.new_funcs)
+        self.new_funcs.append(type_idx)
+        self.new_bodies.append(body)
+        if export is not None:
+            self.new_exports.append(Export(export, ExternKind.FUNC, idx))
+        return idx
+
+    def void(self) -> int:
+        if self._void is None:
+            self._void = self.types.index(FuncType((), ()))
+        return self._void
+
+    def memory_probes(self) -> list[MemoryProbe]:
+        out = []
+        for i, mt in enumerate(self.m.memories):
+            name = _private_name(self.taken, "memory", i)
+            self.new_exports.append(Export(name, ExternKind.MEMORY, i))
+            label = _label("memory", i, self.mnames.get(i), self.exports_by.get((ExternKind.MEMORY, i)))
+            out.append(MemoryProbe(i, name, mt.limits.is64, mt.limits.shared, label))
+        return out
+
+    def global_probes(self) -> list[GlobalProbe]:
+        """Mutable globals (immutable ones cannot change: nothing to read); getters for non-integer ones."""
+        m = self.m
+        n_imp_globals = m.num_imported(ExternKind.GLOBAL)
+        out = []
+        for k, g in enumerate(m.globals):
+            gi = n_imp_globals + k
+            if not g.type.mutable:
+                continue
+            vt = g.type.val
+            label = _label("global", gi, self.gnames.get(gi), self.exports_by.get((ExternKind.GLOBAL, gi)))
+            name = _private_name(self.taken, "global", gi)
+            if isinstance(vt, RefType):
+                self.new_exports.append(Export(name, ExternKind.GLOBAL, gi))
+                null_name = _private_name(self.taken, "global-is-null", gi)
+                body, ft = _global_getter_body(gi, vt)
+                self.add_func(self.types.index(ft), body, null_name)
+                out.append(GlobalProbe(gi, "ref", True, name, heap=_heap_name(vt), label=label,
+                                       null_probe=null_name, funcref=_is_func_heap(m, vt)))
+            elif vt.name in ("i32", "i64"):
+                self.new_exports.append(Export(name, ExternKind.GLOBAL, gi))
+                out.append(GlobalProbe(gi, vt.name, True, name, label=label))
+            else:
+                body, ft = _global_getter_body(gi, vt)
+                self.add_func(self.types.index(ft), body, name)
+                out.append(GlobalProbe(gi, vt.name, True, name, getter=True, label=label))
+        return out
+
+    def table_probes(self) -> list[TableProbe]:
+        m = self.m
+        n_imp_tables = m.num_imported(ExternKind.TABLE)
+        out = []
+        for k, table in enumerate(list(m.tables)):
+            ti = n_imp_tables + k
+            name = _private_name(self.taken, "table", ti)
+            self.new_exports.append(Export(name, ExternKind.TABLE, ti))
+            counter = None
+            if not _is_func_heap(m, table.type.elem):
+                counter = _private_name(self.taken, "table-nonnull", ti)
+                self.add_func(self.types.index(FuncType((), (I32,))),
+                              _nonnull_counter_body(ti, table.type.limits.is64), counter)
+            label = _label("table", ti, self.tnames.get(ti), self.exports_by.get((ExternKind.TABLE, ti)))
+            out.append(TableProbe(ti, name, label, counter))
+        return out
+
+    def export_start(self) -> str | None:
+        """The start function, exported: the runner calls it after it looked at the tables."""
+        m = self.m
+        if m.start is None:
+            return None
+        name = _private_name(self.taken, "start", m.start)
+        self.new_exports.append(Export(name, ExternKind.FUNC, m.start))
+        m.start = None
+        return name
+
+    def data_probes(self) -> list[SegmentProbe]:
+        """Passive data segments: does the init function drop them?"""
+        m = self.m
+        out: list[SegmentProbe] = []
+        if not m.num_memories:
+            return out
+        mem0_64 = m.memory_type(0).limits.is64
+        for di, d in enumerate(m.datas):
+            if d.mode != "passive" or not d.init:
+                continue
+            # (memory.init $di (it.const 0) (i32.const 1) (i32.const 0)): traps iff the init dropped it
+            body = FuncBody.from_instrs([], [_make("i64.const" if mem0_64 else "i32.const", 0),
+                                             _make("i32.const", 1), _make("i32.const", 0),
+                                             _make("memory.init", di, 0)])
+            name = _private_name(self.taken, "data", di)
+            self.add_func(self.void(), body, name)
+            out.append(SegmentProbe(di, name))
+        if out and m.datacount is None:
+            m.datacount = len(m.datas)
+        return out
+
+    def elem_probes(self) -> list[SegmentProbe]:
+        """Passive element segments, probed through a fresh empty table of their type."""
+        m = self.m
+        out = []
+        probe_tables: dict[object, int] = {}
+        for ei, e in enumerate(m.elems):
+            if e.mode != "passive" or not e.init:
+                continue
+            rt = e.elem_type
+            key = (rt.heap,)
+            if key not in probe_tables:
+                probe_tables[key] = m.num_tables
+                m.tables.append(Table(TableType(RefType(True, rt.heap), Limits(0))))
+            # (table.init $probe $ei (i32.const 0) (i32.const 1) (i32.const 0)): traps iff the init dropped it
+            body = FuncBody.from_instrs([], [_make("i32.const", 0), _make("i32.const", 1),
+                                             _make("i32.const", 0),
+                                             _make("table.init", ei, probe_tables[key])])
+            name = _private_name(self.taken, "elem", ei)
+            self.add_func(self.void(), body, name)
+            out.append(SegmentProbe(ei, name))
+        return out
+
+    def grow_guards(self) -> tuple[str, str, set[int]]:
+        """The memory cap: every memory.grow calls a guard; (hit export, delta export, changed bodies)."""
+        m = self.m
+        hit_g = m.num_globals
+        delta_g = hit_g + 1
+        m.globals.append(Global(GlobalType(I32, True), ConstExpr.i32(0)))
+        m.globals.append(Global(GlobalType(I64, True), ConstExpr.i64(0)))
+        grow_guard = _private_name(self.taken, "grow-cap-hit", "memory")
+        grow_delta = _private_name(self.taken, "grow-cap-hit", "delta")
+        self.new_exports.append(Export(grow_guard, ExternKind.GLOBAL, hit_g))
+        self.new_exports.append(Export(grow_delta, ExternKind.GLOBAL, delta_g))
+        guards = {}
+        for i, mt in enumerate(m.memories):
+            lim = mt.limits
+            vt: NumType = I64 if lim.is64 else I32
+            max_pages = lim.max if lim.max is not None else (_MAX_PAGES_64 if lim.is64 else _MAX_PAGES_32)
+            ti = self.types.index(FuncType((vt,), (vt,)))
+            guards[i] = self.add_func(ti, _guard_body(i, lim.is64, max_pages, hit_g, delta_g), None)
+        try:
+            changed = _replace_memory_grow(m, guards)
+        except DecodeError as e:
+            raise SnapshotError(f"cannot instrument memory.grow for the memory cap: {e}") from None
+        return grow_guard, grow_delta, changed

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import math
 import struct
+import weakref
 
 from wasmweld.binary.instr import Instr
 from wasmweld.errors import EditError, WasmError
@@ -24,7 +25,7 @@ from wasmweld.types import (
 )
 
 __all__ = [
-    "FuncLookup", "find_func", "func_label", "ensure_func_type", "add_function", "check_export_name",
+    "FuncLookup", "FuncTypes", "check_indices", "find_func", "func_label", "ensure_func_type", "add_function", "check_export_name",
     "const_instrs", "default_instrs", "parse_constant", "memory_addr_type", "set_body",
 ]
 
@@ -105,17 +106,107 @@ def func_label(m: Module, idx: int) -> str:
     return FuncLookup(m).label(idx)
 
 
+class FuncTypes:
+    """Finds or appends plain function types in a list of recursion groups: the one way to add a type.
+
+    A *plain* function type is a recursion group of one final function type without supertypes
+    (``(type (func (param i32)))``). :meth:`index` returns the index of an existing plain type equal
+    to ``ft``, or appends one. Groups appended to ``groups`` by others between calls are seen (the
+    lookup scans new groups incrementally, stopping at the first match), so one instance can serve
+    a whole edit::
+
+        types = FuncTypes(m.types)
+        t = types.index(FuncType((I32,), ()))     # found or appended to m.types
+    """
+
+    def __init__(self, groups: list[RecGroup]):
+        self.groups = groups
+        self._reset()
+
+    def _reset(self) -> None:
+        self._scanned = 0          # groups looked at so far
+        self._count = 0            # type indices they hold
+        self._plain: dict[FuncType, tuple[int, int]] = {}   # type -> (type index, group position)
+
+    def _scan(self, want: FuncType) -> int | None:
+        """Look at the groups not seen yet, stopping at the first plain type equal to ``want``."""
+        groups = self.groups
+        plain = self._plain
+        while self._scanned < len(groups):
+            pos = self._scanned
+            rg = groups[pos]
+            at = self._count
+            self._count += len(rg.types)
+            self._scanned += 1
+            if len(rg.types) == 1:
+                st = rg.types[0]
+                comp = st.comp
+                if isinstance(comp, FuncType) and not st.supers and st.final:
+                    if comp == want:
+                        return plain.setdefault(comp, (at, pos))[0]
+                    plain.setdefault(comp, (at, pos))
+        return None
+
+    def index(self, ft: FuncType) -> int:
+        """The type index of plain function type ``ft``, appended when the groups have none."""
+        hit = self._plain.get(ft)
+        if hit is not None:
+            pos = hit[1]
+            if pos < len(self.groups) and self.groups[pos].types[0].comp == ft:
+                return hit[0]
+            self._reset()               # the groups were changed other than by appending: look again
+        idx = self._scan(ft)
+        if idx is None:
+            self.groups.append(RecGroup((SubType(ft),), explicit=False))
+            idx = self._scan(ft)
+        return idx
+
+
+_MODULE_TYPES: "weakref.WeakKeyDictionary[Module, FuncTypes]" = weakref.WeakKeyDictionary()
+
+
 def ensure_func_type(m: Module, ft: FuncType) -> int:
-    """The index of a plain (single, final, no supertype) function type ``ft``, added if missing."""
-    idx = 0
-    for rg in m.types:
-        if len(rg.types) == 1:
-            st = rg.types[0]
-            if st.comp == ft and not st.supers and st.final:
-                return idx
-        idx += len(rg.types)
-    m.types.append(RecGroup((SubType(ft),), explicit=False))
-    return idx
+    """The index of a plain (single, final, no supertype) function type ``ft``, added if missing
+    (one :class:`FuncTypes` kept per module, so many additions scan the types once)."""
+    groups = m.types
+    types = _MODULE_TYPES.get(m)
+    if types is None or types.groups is not groups or len(groups) < types._scanned:
+        types = _MODULE_TYPES[m] = FuncTypes(groups)
+    return types.index(ft)
+
+
+def check_indices(m: Module) -> None:
+    """EditError naming the first index outside its space in the module's item declarations.
+
+    A well-formed but invalid module (``(func (type 5))`` with 2 types, an export of function 9 of
+    3) would otherwise fail inside a pass. Bodies are not read here: the passes that read them
+    report bad references themselves.
+    """
+    ntypes = sum(len(rg.types) for rg in m.types)
+
+    def bad(what: str, idx: int, space: str, total: int) -> EditError:
+        return EditError(f"invalid module: {what} refers to {space} {idx}, which does not exist ({total} {space}s)")
+
+    counts = {k: 0 for k in ExternKind}
+    for imp in m.imports:
+        counts[imp.kind] += 1
+        if imp.kind == ExternKind.FUNC and not 0 <= imp.desc < ntypes:
+            raise bad(f"import {imp.module!r} {imp.name!r}", imp.desc, "type", ntypes)
+        if imp.kind == ExternKind.TAG and not 0 <= imp.desc.type_idx < ntypes:
+            raise bad(f"import {imp.module!r} {imp.name!r}", imp.desc.type_idx, "type", ntypes)
+    for i, t in enumerate(m.funcs):
+        if not 0 <= t < ntypes:
+            raise bad(f"function #{counts[ExternKind.FUNC] + i}", t, "type", ntypes)
+    for i, tag in enumerate(m.tags):
+        if not 0 <= tag.type.type_idx < ntypes:
+            raise bad(f"tag #{counts[ExternKind.TAG] + i}", tag.type.type_idx, "type", ntypes)
+    totals = {ExternKind.FUNC: m.num_funcs, ExternKind.TABLE: m.num_tables, ExternKind.MEMORY: m.num_memories,
+              ExternKind.GLOBAL: m.num_globals, ExternKind.TAG: m.num_tags}
+    for e in m.exports:
+        if not 0 <= e.index < totals[e.kind]:
+            raise bad(f"export {e.name!r}", e.index, e.kind.space.value, totals[e.kind])
+    if m.start is not None and not 0 <= m.start < totals[ExternKind.FUNC]:
+        raise bad("the start section", m.start, "func", totals[ExternKind.FUNC])
 
 
 def add_function(m: Module, ft: FuncType, body: FuncBody) -> int:

@@ -1,0 +1,119 @@
+"""A second process for big work: :func:`fork_map` runs half of a map in a forked child.
+
+The merge of two large modules scans and renumbers tens of thousands of function bodies, pure
+Python work that one process does on one core. ``fork_map(fn, items)`` gives the second half of
+``items`` to a child made with ``fork`` (it shares the parent's memory, copy on write, so nothing
+is sent to it) while the parent does the first half, then reads the child's results back through
+a pipe (pickled)::
+
+    refs = fork_map(lambda d: scan(bodies[d]), range(len(bodies)))   # == [scan(b) for b in bodies]
+
+The result is always exactly ``[fn(x) for x in items]``: the child only saves time. If it fails
+for any reason (an exception in ``fn``, a crash, no ``fork`` on this platform), the parent
+computes that half itself, so an error is raised in the parent, with its context, as without
+the child. Small maps (``min_items``) stay in one process, and so does everything when no core
+is idle (see :func:`can_fork`; ``WASMWELD_FORK=0``/``1`` decides instead).
+"""
+
+from __future__ import annotations
+
+import gc
+import os
+import pickle
+from contextlib import contextmanager
+import signal
+import sys
+import warnings
+from typing import Callable, Iterable, Iterator, TypeVar
+
+__all__ = ["fork_map", "can_fork", "pause_cyclic_gc"]
+
+T = TypeVar("T")
+R = TypeVar("R")
+
+
+def can_fork() -> bool:
+    """Whether :func:`fork_map` uses a child: on Linux, when a core is idle (the 1-minute load average
+    leaves one), or always / never with ``WASMWELD_FORK=1`` / ``WASMWELD_FORK=0``. On a machine
+    whose cores are all busy a second process only adds copying: the work stays in one."""
+    if not (sys.platform.startswith("linux") and hasattr(os, "fork")):
+        return False
+    forced = os.environ.get("WASMWELD_FORK")
+    if forced in ("0", "1"):
+        return forced == "1"
+    try:
+        return os.getloadavg()[0] <= (os.cpu_count() or 1) - 1
+    except OSError:
+        return False
+
+
+def fork_map(fn: Callable[[T], R], items: Iterable[T], *, min_items: int = 2000) -> list[R]:
+    """``[fn(x) for x in items]``, the second half computed by a forked child when worth it."""
+    items = list(items)
+    if len(items) < min_items or not can_fork():
+        return [fn(x) for x in items]
+    mid = len(items) // 2
+    first = [fn(items[0])]              # anything lazily set up by fn (caches, compiled patterns) is shared
+    r, w = os.pipe()
+    with warnings.catch_warnings():     # 3.12+ warns about fork in a process with threads: the child uses none
+        warnings.simplefilter("ignore", DeprecationWarning)
+        pid = os.fork()
+    if pid == 0:                        # the child: compute, send, exit without running any cleanup
+        try:
+            os.close(r)
+            try:
+                payload = pickle.dumps([fn(x) for x in items[mid:]], protocol=pickle.HIGHEST_PROTOCOL)
+            except BaseException:       # noqa: BLE001 - the parent redoes the half and raises the error
+                payload = b""
+            with os.fdopen(w, "wb") as f:
+                f.write(payload)
+        finally:
+            os._exit(0)
+    os.close(w)
+    try:
+        first.extend(fn(x) for x in items[1:mid])
+    except BaseException:
+        os.close(r)
+        _reap(pid, kill=True)
+        raise
+    try:
+        with os.fdopen(r, "rb") as f:
+            payload = f.read()
+    finally:
+        _reap(pid)
+    if payload:
+        try:
+            return first + pickle.loads(payload)
+        except Exception:               # noqa: BLE001 - a damaged answer: compute it here
+            pass
+    return first + [fn(x) for x in items[mid:]]
+
+
+@contextmanager
+def pause_cyclic_gc() -> Iterator[None]:
+    """Pause Python's cyclic garbage collector meanwhile (re-enabled as it was found).
+
+    Merging allocates hundreds of thousands of sets, dicts and byte strings but makes no reference
+    cycles: the collector would only re-walk them (and, with a forked child alive, touch every page
+    the child shares, copying them).
+    """
+    paused = gc.isenabled()
+    if paused:
+        gc.disable()
+    try:
+        yield
+    finally:
+        if paused:
+            gc.enable()
+
+
+def _reap(pid: int, kill: bool = False) -> None:
+    if kill:
+        try:
+            os.kill(pid, signal.SIGKILL)
+        except OSError:
+            pass
+    try:
+        os.waitpid(pid, 0)
+    except ChildProcessError:
+        pass
