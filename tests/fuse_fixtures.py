@@ -1,0 +1,237 @@
+"""Compositions for the fuse tests, built from WIT + generated WAT with the wasm-tools CLI.
+
+``provider`` exports interface ``test:fuse/api`` whose functions echo their argument (one per value
+family); ``middle`` imports ``api`` and exports ``mid`` (the same functions, forwarded); ``consumer``
+imports ``api`` (or ``mid``) and exports ``fwd``. Echoes store the flat arguments in the canonical
+layout themselves (a small independent generator below), so the composition's results checked
+against the inputs under wasmtime validate the fixtures.
+"""
+
+from __future__ import annotations
+
+import tempfile
+from pathlib import Path
+
+from component_build import _cached, _tree_hash, wasm_tools, WASM_TOOLS
+
+from wasmweld.fuse import abi
+
+TYPES_WIT = """
+  record point { tag: u8, x: s32, y: f64, name: string }
+  variant shape { empty, circle(f32), rect(point), label(string), wide(u64) }
+  enum color { red, green, blue }
+  flags perms { a0, a1, a2, a3, a4, a5, a6, a7, a8, a9, a10, a11 }
+  flags small { r, w, x }
+"""
+
+#: function name -> WIT type of its parameter and result
+FUNCS = {
+    "echo-u8": "u8", "echo-s8": "s8", "echo-u16": "u16", "echo-s16": "s16", "echo-u32": "u32",
+    "echo-s32": "s32", "echo-u64": "u64", "echo-s64": "s64", "echo-f32": "f32", "echo-f64": "f64",
+    "echo-bool": "bool", "echo-char": "char", "echo-string": "string", "echo-bytes": "list<u8>",
+    "echo-list-u32": "list<u32>", "echo-list-string": "list<string>", "echo-point": "point",
+    "echo-points": "list<point>", "echo-shape": "shape", "echo-shapes": "list<shape>", "echo-color": "color",
+    "echo-perms": "perms", "echo-small": "small", "echo-opt": "option<string>",
+    "echo-res": "result<u32, string>", "echo-tuple": "tuple<u8, string, u64>",
+    "echo-nested": "option<result<list<option<u16>>, shape>>",
+}
+
+_POINT = ("record", ("u8", "s32", "f64", "string"))
+_SHAPE = ("variant", (None, "f32", _POINT, "string", "u64"))
+#: the same types, normalised as wasmweld.fuse.abi does (checked against wasmtime by the tests)
+NORM = {
+    "u8": "u8", "s8": "s8", "u16": "u16", "s16": "s16", "u32": "u32", "s32": "s32", "u64": "u64", "s64": "s64",
+    "f32": "f32", "f64": "f64", "bool": "bool", "char": "char", "string": "string",
+    "list<u8>": ("list", "u8"), "list<u32>": ("list", "u32"), "list<string>": ("list", "string"),
+    "point": _POINT, "list<point>": ("list", _POINT), "shape": _SHAPE, "list<shape>": ("list", _SHAPE),
+    "color": ("variant", (None, None, None)), "perms": ("flags", 12), "small": ("flags", 3),
+    "option<string>": ("variant", (None, "string")), "result<u32, string>": ("variant", ("u32", "string")),
+    "tuple<u8, string, u64>": ("record", ("u8", "string", "u64")),
+    "option<result<list<option<u16>>, shape>>": ("variant", (None, ("variant", (
+        ("list", ("variant", (None, "u16"))), _SHAPE)))),
+}
+
+
+def wit_text() -> str:
+    funcs = "".join(f"  {n}: func(x: {t}) -> {t};\n" for n, t in FUNCS.items())
+    return (f"package test:fuse;\n\ninterface api {{\n{TYPES_WIT}\n{funcs}}}\n\n"
+            f"interface mid {{\n{TYPES_WIT}\n{funcs}}}\n\n"
+            f"interface fwd {{\n{TYPES_WIT}\n{funcs}}}\n\n"
+            "world provider { export api; }\n"
+            "world middle { import api; export mid; }\n"
+            "world consumer { import api; export fwd; }\n"
+            "world consumer2 { import mid; export fwd; }\n")
+
+
+_STORE = {"bool": "i32.store8", "u8": "i32.store8", "s8": "i32.store8", "u16": "i32.store16",
+          "s16": "i32.store16", "u32": "i32.store", "s32": "i32.store", "char": "i32.store", "u64": "i64.store",
+          "s64": "i64.store", "f32": "f32.store", "f64": "f64.store"}
+_CONV = {("i32", "f32"): "f32.reinterpret_i32", ("i64", "i32"): "i32.wrap_i64",
+         ("i64", "f32"): "i32.wrap_i64 f32.reinterpret_i32", ("i64", "f64"): "f64.reinterpret_i64"}
+
+
+class _Gen:
+    """WAT (flat instructions) storing flat values at ``$ret + offset`` in the canonical layout; a
+    value is given as the instructions that push it (``local.get 3``, maybe with a conversion)."""
+
+    def __init__(self) -> None:
+        self.n = 0
+
+    def store(self, t, vals: list[str], off: int) -> str:
+        if isinstance(t, str):
+            if t == "string":
+                return self.store(("list", "u8"), vals, off)
+            return f"local.get $ret {vals[0]} {_STORE[t]} offset={off}\n"
+        k = t[0]
+        if k == "list":
+            return (f"local.get $ret {vals[0]} i32.store offset={off}\n"
+                    f"local.get $ret {vals[1]} i32.store offset={off + 4}\n")
+        if k == "record":
+            out, at = "", 0
+            for f, fo in zip(t[1], abi.field_offsets(t)):
+                w = len(abi.flatten(f))
+                out += self.store(f, vals[at:at + w], off + fo)
+                at += w
+            return out
+        if k == "flags":
+            op = {1: "i32.store8", 2: "i32.store16", 4: "i32.store"}[abi.size(t)]
+            return f"local.get $ret {vals[0]} {op} offset={off}\n"
+        return self._variant(t, vals, off)
+
+    def _variant(self, t, vals, off) -> str:
+        self.n += 1
+        lab = f"$v{self.n}"
+        cases = t[1]
+        joined = abi.flatten(t)[1:]
+        op = {1: "i32.store8", 2: "i32.store16", 4: "i32.store"}[abi.disc_size(len(cases))]
+        out = f"local.get $ret {vals[0]} {op} offset={off}\nblock {lab}\n"
+        for i in reversed(range(len(cases))):
+            out += f"block {lab}c{i}\n"
+        out += f"{vals[0]} br_table {' '.join(f'{lab}c{i}' for i in range(len(cases)))} {lab}c0\n"
+        for i, c in enumerate(cases):
+            out += "end\n"
+            if c is not None:
+                cv = [f"{v} {_CONV.get((have, want), '')}".strip()
+                      for want, have, v in zip(abi.flatten(c), joined, vals[1:])]
+                out += self.store(c, cv, off + abi.payload_offset(t))
+            out += f"br {lab}\n"
+        return out + "end\n"
+
+
+def _sig(t):
+    fp = abi.flatten(t)
+    return fp, fp if len(fp) <= 1 else ["i32"]
+
+
+def _params(fp) -> str:
+    return f"(param {' '.join(fp)})" if fp else ""
+
+
+def _results(fr) -> str:
+    return f"(result {' '.join(fr)})" if fr else ""
+
+
+ALLOC = """
+  (memory (export "memory") 1)
+  (global $bump (mut i32) (i32.const 4096))
+  (func (export "cabi_realloc") (param i32 i32 i32 i32) (result i32)
+    (local $r i32)
+    (local.set $r (i32.and (i32.add (global.get $bump) (i32.sub (local.get 2) (i32.const 1)))
+                           (i32.sub (i32.const 0) (local.get 2))))
+    (global.set $bump (i32.add (local.get $r) (local.get 3)))
+    (if (i32.gt_u (global.get $bump) (i32.shl (memory.size) (i32.const 16)))
+      (then (if (i32.eq (memory.grow (i32.add (i32.shr_u (local.get 3) (i32.const 16)) (i32.const 1)))
+                        (i32.const -1)) (then unreachable))))
+    (local.get $r))
+"""
+
+
+def provider_wat() -> str:
+    """Echo every function; results in memory are written at 64 and cleared by the post-return."""
+    g = _Gen()
+    out = "(module\n" + ALLOC
+    for name, wt in FUNCS.items():
+        t = NORM[wt]
+        fp, fr = _sig(t)
+        exp = f"test:fuse/api#{name}"
+        if len(fp) <= 1:
+            out += f'  (func (export "{exp}") {_params(fp)} {_results(fr)} local.get 0)\n'
+            continue
+        vals = [f"local.get {i}" for i in range(len(fp))]
+        out += (f'  (func (export "{exp}") {_params(fp)} (result i32) (local $ret i32)\n'
+                f"    i32.const 64 local.set $ret\n{g.store(t, vals, 0)}    i32.const 64)\n")
+        out += (f'  (func (export "cabi_post_{exp}") (param i32)\n'
+                f"    (memory.fill (local.get 0) (i32.const 0xAB) (i32.const {abi.size(t)})))\n")
+    return out + ")\n"
+
+
+def forwarder_wat(imp: str, exp: str) -> str:
+    """Export ``exp#f`` for each function, calling the import ``imp`` ``f`` (results area at 128)."""
+    out = "(module\n"
+    for name, wt in FUNCS.items():
+        fp = abi.flatten(NORM[wt])
+        lp = fp + (["i32"] if len(fp) > 1 else [])
+        lr = fp if len(fp) <= 1 else []
+        out += f'  (import "{imp}" "{name}" (func ${name} {_params(lp)} {_results(lr)}))\n'
+    out += ALLOC
+    for name, wt in FUNCS.items():
+        fp, fr = _sig(NORM[wt])
+        gets = " ".join(f"local.get {i}" for i in range(len(fp)))
+        spill = " i32.const 128" if len(fp) > 1 else ""
+        tail = " i32.const 128" if len(fp) > 1 else ""
+        out += (f'  (func (export "{exp}#{name}") {_params(fp)} {_results(fr)}\n'
+                f"    {gets}{spill} call ${name}{tail})\n")
+    return out + ")\n"
+
+
+def build(tmp_world: str, wat: str) -> bytes:
+    """A component of world ``tmp_world`` of the fixture WIT around ``wat``."""
+    wit = wit_text()
+    key = _tree_hash("fuse", wit, tmp_world, wat, WASM_TOOLS.stat().st_size)
+
+    def make() -> bytes:
+        with tempfile.TemporaryDirectory() as d:
+            (Path(d) / "w.wit").write_text(wit)
+            core = wasm_tools("parse", "-", input=wat.encode())
+            emb = wasm_tools("component", "embed", d, "-w", tmp_world, "-", input=core)
+            return wasm_tools("component", "new", "-", input=emb)
+    return _cached(key, make)
+
+
+def compose(main: bytes, *deps: bytes) -> bytes:
+    """``wasm-tools compose main -d dep ...``."""
+    with tempfile.TemporaryDirectory() as d:
+        paths = []
+        for i, b in enumerate((main, *deps)):
+            p = Path(d) / f"c{i}.wasm"
+            p.write_bytes(b)
+            paths.append(str(p))
+        args = ["compose", paths[0]]
+        for p in paths[1:]:
+            args += ["-d", p]
+        args += ["-o", str(Path(d) / "out.wasm")]
+        wasm_tools(*args)
+        return (Path(d) / "out.wasm").read_bytes()
+
+
+def pair() -> bytes:
+    prov = build("provider", provider_wat())
+    cons = build("consumer", forwarder_wat("test:fuse/api", "test:fuse/fwd"))
+    return compose(cons, prov)
+
+
+def chain() -> bytes:
+    prov = build("provider", provider_wat())
+    mid = build("middle", forwarder_wat("test:fuse/api", "test:fuse/mid"))
+    cons = build("consumer2", forwarder_wat("test:fuse/mid", "test:fuse/fwd"))
+    inner = compose(mid, prov)
+    return compose(cons, inner)
+
+
+def wrap_core(core: bytes, world: str = "consumer") -> bytes:
+    """The fused core module made a component again by wit-component (the reference tool), so that
+    wasmtime's component runtime drives it exactly as it drives the composition."""
+    with tempfile.TemporaryDirectory() as d:
+        (Path(d) / "w.wit").write_text(wit_text())
+        emb = wasm_tools("component", "embed", d, "-w", world, "-", input=core)
+        return wasm_tools("component", "new", "-", input=emb)
