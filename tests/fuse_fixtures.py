@@ -36,6 +36,18 @@ FUNCS = {
     "echo-nested": "option<result<list<option<u16>>, shape>>",
 }
 
+#: functions returning an invalid value (the adapter must trap): name -> (WIT result, provider body)
+BAD = {
+    "bad-char": ("char", "i32.const 0xD800"),
+    "bad-color": ("color", "i32.const 3"),
+    "bad-string": ("string", "i32.const 64 i32.const 200 i32.store i32.const 68 i32.const 2 i32.store i32.const 64"),
+    "bad-bytes": ("list<u8>", "i32.const 64 i32.const -16 i32.store i32.const 68 i32.const 100 i32.store "
+                              "i32.const 64"),
+    "bad-align": ("list<u32>", "i32.const 64 i32.const 201 i32.store i32.const 68 i32.const 1 i32.store "
+                               "i32.const 64"),
+    "bad-shape": ("shape", "i32.const 64 i32.const 9 i32.store8 i32.const 64"),
+}
+
 _POINT = ("record", ("u8", "s32", "f64", "string"))
 _SHAPE = ("variant", (None, "f32", _POINT, "string", "u64"))
 #: the same types, normalised as wasmweld.fuse.abi does (checked against wasmtime by the tests)
@@ -54,6 +66,7 @@ NORM = {
 
 def wit_text() -> str:
     funcs = "".join(f"  {n}: func(x: {t}) -> {t};\n" for n, t in FUNCS.items())
+    funcs += "".join(f"  {n}: func() -> {t};\n" for n, (t, _) in BAD.items())
     return (f"package test:fuse;\n\ninterface api {{\n{TYPES_WIT}\n{funcs}}}\n\n"
             f"interface mid {{\n{TYPES_WIT}\n{funcs}}}\n\n"
             f"interface fwd {{\n{TYPES_WIT}\n{funcs}}}\n\n"
@@ -108,7 +121,7 @@ class _Gen:
         for i in reversed(range(len(cases))):
             out += f"block {lab}c{i}\n"
         out += f"{vals[0]} br_table {' '.join(f'{lab}c{i}' for i in range(len(cases)))} {lab}c0\n"
-        for i, c in enumerate(cases):
+        for c in cases:
             out += "end\n"
             if c is not None:
                 cv = [f"{v} {_CONV.get((have, want), '')}".strip()
@@ -149,7 +162,10 @@ ALLOC = """
 def provider_wat() -> str:
     """Echo every function; results in memory are written at 64 and cleared by the post-return."""
     g = _Gen()
-    out = "(module\n" + ALLOC
+    out = "(module\n" + ALLOC + '  (data (i32.const 200) "\\c3\\28")\n'
+    for name, (wt, body) in BAD.items():
+        fr = _sig(NORM[wt])[1]
+        out += f'  (func (export "test:fuse/api#{name}") {_results(fr)} {body})\n'
     for name, wt in FUNCS.items():
         t = NORM[wt]
         fp, fr = _sig(t)
@@ -173,7 +189,14 @@ def forwarder_wat(imp: str, exp: str) -> str:
         lp = fp + (["i32"] if len(fp) > 1 else [])
         lr = fp if len(fp) <= 1 else []
         out += f'  (import "{imp}" "{name}" (func ${name} {_params(lp)} {_results(lr)}))\n'
-    out += ALLOC
+    defs = ""
+    for name, (wt, _) in BAD.items():
+        fp = abi.flatten(NORM[wt])
+        lp, lr = (["i32"], []) if len(fp) > 1 else ([], fp)
+        out += f'  (import "{imp}" "{name}" (func ${name} {_params(lp)} {_results(lr)}))\n'
+        spill = "i32.const 128" if len(fp) > 1 else ""
+        defs += f'  (func (export "{exp}#{name}") {_results(_sig(NORM[wt])[1])} {spill} call ${name} {spill})\n'
+    out += ALLOC + defs
     for name, wt in FUNCS.items():
         fp, fr = _sig(NORM[wt])
         gets = " ".join(f"local.get {i}" for i in range(len(fp)))

@@ -35,6 +35,7 @@ SUBCOMMANDS: list[str] = [
     "info", "dump", "validate", "merge", "graph", "edit", "strip", "metadata", "snapshot", "run", "compile",
 ]
 SUBCOMMANDS += ["wit", "extract"]  # components (wasmweld.component)
+SUBCOMMANDS += ["fuse"]  # compositions -> one core module (wasmweld.fuse)
 
 _RUN = "_wasmweld_run"
 

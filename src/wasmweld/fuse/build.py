@@ -182,7 +182,7 @@ def build_inputs(p: Plan) -> list[tuple[str, Module]]:
         exported.append((name, am.func(lifted.core, sig), lifted, sig))
         if lifted.options.post_return is not None:
             exported.append((f"cabi_post_{name}", am.func(lifted.options.post_return, (sig[1], [])), None, None))
-    for name, lifted in p.exports.items():
+    for lifted in p.exports.values():
         if lifted.options.memory is not None and "memory" not in [e[0] for e in exported]:
             am.memory(lifted.options.memory)
             exported.append(("memory", None, lifted, None))
