@@ -46,6 +46,8 @@ BAD = {
     "bad-align": ("list<u32>", "i32.const 64 i32.const 201 i32.store i32.const 68 i32.const 1 i32.store "
                                "i32.const 64"),
     "bad-shape": ("shape", "i32.const 64 i32.const 9 i32.store8 i32.const 64"),
+    # a lone UTF-16 surrogate for a UTF-16 provider ("\0" for a UTF-8 one)
+    "bad-utf16": ("string", "i32.const 64 i32.const 204 i32.store i32.const 68 i32.const 1 i32.store i32.const 64"),
 }
 
 _POINT = ("record", ("u8", "s32", "f64", "string"))
@@ -155,6 +157,9 @@ ALLOC = """
     (if (i32.gt_u (global.get $bump) (i32.shl (memory.size) (i32.const 16)))
       (then (if (i32.eq (memory.grow (i32.add (i32.shr_u (local.get 3) (i32.const 16)) (i32.const 1)))
                         (i32.const -1)) (then unreachable))))
+    (if (local.get 0)   ;; a real realloc: keep the old contents
+      (then (memory.copy (local.get $r) (local.get 0)
+              (select (local.get 1) (local.get 3) (i32.lt_u (local.get 1) (local.get 3))))))
     (local.get $r))
 """
 
@@ -162,7 +167,7 @@ ALLOC = """
 def provider_wat() -> str:
     """Echo every function; results in memory are written at 64 and cleared by the post-return."""
     g = _Gen()
-    out = "(module\n" + ALLOC + '  (data (i32.const 200) "\\c3\\28")\n'
+    out = "(module\n" + ALLOC + '  (data (i32.const 200) "\\c3\\28\\00\\00\\00\\d8")\n'
     for name, (wt, body) in BAD.items():
         fr = _sig(NORM[wt])[1]
         out += f'  (func (export "test:fuse/api#{name}") {_results(fr)} {body})\n'
@@ -207,16 +212,17 @@ def forwarder_wat(imp: str, exp: str) -> str:
     return out + ")\n"
 
 
-def build(tmp_world: str, wat: str) -> bytes:
-    """A component of world ``tmp_world`` of the fixture WIT around ``wat``."""
+def build(tmp_world: str, wat: str, encoding: str = "utf8") -> bytes:
+    """A component of world ``tmp_world`` of the fixture WIT around ``wat`` (strings in ``encoding``:
+    utf8, utf16 or compact-utf16, i.e. latin1+utf16)."""
     wit = wit_text()
-    key = _tree_hash("fuse", wit, tmp_world, wat, WASM_TOOLS.stat().st_size)
+    key = _tree_hash("fuse", wit, tmp_world, wat, encoding, WASM_TOOLS.stat().st_size)
 
     def make() -> bytes:
         with tempfile.TemporaryDirectory() as d:
             (Path(d) / "w.wit").write_text(wit)
             core = wasm_tools("parse", "-", input=wat.encode())
-            emb = wasm_tools("component", "embed", d, "-w", tmp_world, "-", input=core)
+            emb = wasm_tools("component", "embed", d, "-w", tmp_world, "--encoding", encoding, "-", input=core)
             return wasm_tools("component", "new", "-", input=emb)
     return _cached(key, make)
 
@@ -237,8 +243,9 @@ def compose(main: bytes, *deps: bytes) -> bytes:
         return (Path(d) / "out.wasm").read_bytes()
 
 
-def pair() -> bytes:
-    prov = build("provider", provider_wat())
+def pair(encoding: str = "utf8") -> bytes:
+    """The consumer (UTF-8) and the provider (strings in ``encoding``)."""
+    prov = build("provider", provider_wat(), encoding)
     cons = build("consumer", forwarder_wat("test:fuse/api", "test:fuse/fwd"))
     return compose(cons, prov)
 
