@@ -287,3 +287,50 @@ def test_separate_components_wired_by_name(built):
     assert {i.module for i in core.imports} == {"test:fuse/api"}
     assert {i.name for i in core.imports} == set(F.FUNCS) | set(F.BAD)
     F.wasm_tools("validate", "-", input=core.encode())
+
+
+def test_damaged_compositions_give_wasm_errors(built):
+    """Bytes of the composition changed at many places: fuse succeeds or raises a WasmError."""
+    import random
+
+    from wasmweld.errors import WasmError
+
+    comp = built["pair"][0]
+    rng = random.Random(12)
+    outcomes = {"ok": 0, "error": 0}
+    for _ in range(100):
+        data = bytearray(comp)
+        for _ in range(rng.randint(1, 4)):
+            data[rng.randrange(8, len(data))] = rng.randrange(256)
+        try:
+            fuse(bytes(data))
+            outcomes["ok"] += 1
+        except WasmError:
+            outcomes["error"] += 1
+    assert outcomes["error"] > 0 and sum(outcomes.values()) == 100
+
+
+def test_core_output_driven_through_its_exports(built):
+    """The fused core module on wasmtime's core runtime (multi-memory), driven by hand through the
+    canonical ABI: arguments written with its cabi_realloc, results read at the returned pointer."""
+    comp, core, _ = built["chain"]
+    store = wasmtime.Store(ENGINE)
+    inst = wasmtime.Instance(store, wasmtime.Module(ENGINE, core.encode()), [])
+    ex = inst.exports(store)
+    mem, realloc = ex["memory"], ex["cabi_realloc"]
+    a = Runner(comp)
+    assert ex["test:fuse/fwd#echo-u32"](store, 4_000_000_000 - 2**32) == -294967296
+    assert ex["test:fuse/fwd#echo-char"](store, 0x1F4A1) == 0x1F4A1
+    for s in ["", "héllo", "𝄞" * 100]:
+        raw = s.encode()
+        p = realloc(store, 0, 0, 1, len(raw))
+        mem.write(store, raw, p)
+        r = ex["test:fuse/fwd#echo-string"](store, p, len(raw))
+        q = int.from_bytes(mem.read(store, r, r + 4), "little")
+        n = int.from_bytes(mem.read(store, r + 4, r + 8), "little")
+        assert bytes(mem.read(store, q, q + n)).decode() == s == a.call("echo-string", s)
+        ex["cabi_post_test:fuse/fwd#echo-string"](store, r) if "cabi_post_test:fuse/fwd#echo-string" in ex else None
+    p = realloc(store, 0, 0, 1, 2)
+    mem.write(store, b"\xc3\x28", p)
+    with pytest.raises(wasmtime.Trap):
+        ex["test:fuse/fwd#echo-string"](store, p, 2)      # invalid UTF-8 crossing into the provider

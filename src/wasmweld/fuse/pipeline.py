@@ -80,8 +80,7 @@ def fuse_plan(inputs, *, plugs: dict[str, str] | None = None) -> Plan:
     return p
 
 
-def fuse(inputs, *, plugs: dict[str, str] | None = None, emit: str = "core", gc: bool = True,
-         single_memory: bool = False) -> Module:
+def fuse(inputs, *, plugs: dict[str, str] | None = None, emit: str = "core", gc: bool = True) -> Module:
     """Fuse a composition (a component of components, bytes/path/Component) or several components
     (a list of them, wired by interface name; ``plugs`` maps an import name to the export name that
     satisfies it) into one core :class:`~wasmweld.module.Module`.
@@ -92,8 +91,7 @@ def fuse(inputs, *, plugs: dict[str, str] | None = None, emit: str = "core", gc:
         raise FuseError(f"--emit {emit} is not supported yet (use --emit core)")
     p = fuse_plan(inputs, plugs=plugs)
     ins = build_inputs(p)
-    m = merge(ins, export_from=["fuse:adapters"], gc=False, single_memory=single_memory,
-              warn=lambda _msg: None)
+    m = merge(ins, export_from=["fuse:adapters"], gc=False, warn=lambda _msg: None)
     m.exports[:] = [e for e in m.exports if not e.name.startswith("fuse:adapter")]
     return gc_pass(m).module if gc else m
 
