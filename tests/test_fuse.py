@@ -98,8 +98,21 @@ def built():
     for name, make, world in (("pair", F.pair, "consumer"), ("chain", F.chain, "consumer2")):
         comp = make()
         core = fuse(comp)
-        out[name] = (comp, core, F.wrap_core(core.encode(), world))
+        out[name] = (comp, core, fuse(comp, emit="component").encode())
+        assert F.wrap_core(core.encode(), world)        # wit-component accepts the core output too
     return out
+
+
+@pytest.mark.parametrize("which", ["pair", "chain"])
+def test_component_output_has_one_core_module_and_the_same_world(built, which, tmp_path):
+    comp, _, fused = built[which]
+    (tmp_path / "a.wasm").write_bytes(comp)
+    (tmp_path / "b.wasm").write_bytes(fused)
+    F.wasm_tools("validate", "-", input=fused)
+    c = wasmweld.component.parse_component(fused)
+    assert len(c.modules) == 1 and not c.components
+    wit = F.wasm_tools("component", "wit", str(tmp_path / "b.wasm"))
+    assert wit == F.wasm_tools("component", "wit", str(tmp_path / "a.wasm")) and b"interface fwd" in wit
 
 
 @pytest.mark.parametrize("which", ["pair", "chain"])
@@ -141,7 +154,7 @@ def encoded():
     out = {}
     for enc in ENCODED:
         comp = F.pair(enc)
-        out[enc] = (comp, F.wrap_core(fuse(comp).encode()))
+        out[enc] = (comp, fuse(comp, emit="component").encode())
     return out
 
 
@@ -270,7 +283,8 @@ def test_cli_plan_and_output(built, tmp_path):
     assert out.read_bytes() == core.encode()
     p = subprocess.run([sys.executable, "-m", "wasmweld", "fuse", str(src), "-o", str(out), "--emit", "component"],
                        capture_output=True, text=True)
-    assert p.returncode == 1 and "not supported yet" in p.stderr
+    assert p.returncode == 0, p.stderr
+    assert out.read_bytes() == built["pair"][2]
 
 
 def test_separate_components_wired_by_name(built):

@@ -4,7 +4,8 @@
 
     $ wasm-tools compose consumer.wasm -d provider.wasm -o composed.wasm
     $ wasmweld fuse composed.wasm --plan                       # components, instances, adapters, exports
-    $ wasmweld fuse composed.wasm -o fused.wasm                # --emit core (the only mode so far)
+    $ wasmweld fuse composed.wasm -o fused.wasm                # --emit core: one core module
+    $ wasmweld fuse composed.wasm --emit component -o f.wasm   # a component with one core module
     $ wasmweld fuse provider.wasm consumer.wasm -o fused.wasm  # wired by interface name
     $ wasmweld fuse a.wasm b.wasm --plug wasi:kv/store=my:kv/store -o fused.wasm
 
@@ -32,7 +33,8 @@ def register(subparsers):
     add_output_options(p, in_place=False)
     p.add_argument("--plan", action="store_true", help="print the plan (components, adapters, exports) only")
     p.add_argument("--emit", choices=["core", "component"], default="core",
-                   help="output kind (only 'core' is implemented)")
+                   help="a core module (default), or a component around the one fused core module "
+                        "(compositions without remaining imports)")
     p.add_argument("--plug", action="append", default=[], metavar="IMPORT=EXPORT",
                    help="satisfy the import IMPORT by the export EXPORT of another input (repeatable)")
     p.add_argument("--no-gc", action="store_true", help="keep what nothing uses")
@@ -59,14 +61,12 @@ def run(args) -> int:
         if args.plan:
             print(describe(fuse_plan(inputs, plugs=plugs)))
             return 0
-        if args.emit != "core":
-            raise WasmError("--emit component is not supported yet (use --emit core)")
-        m = fuse(inputs, plugs=plugs, gc=not args.no_gc)
+        m = fuse(inputs, plugs=plugs, gc=not args.no_gc, emit=args.emit)
     out = m.encode()
     path, force = output_target(args)
     write_output(path, out, inputs=list(args.inputs), force=force)
     if not args.quiet:
-        print(f"fused {len(args.inputs)} input(s) into one core module ({len(out)} bytes)"
+        print(f"fused {len(args.inputs)} input(s) into one {args.emit} ({len(out)} bytes)"
               + (f", wrote {display_name(path)}" if path != "-" else ""), file=sys.stderr)
     return 0
 

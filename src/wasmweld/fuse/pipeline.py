@@ -28,6 +28,7 @@ from ..passes.gc import gc as gc_pass
 from . import abi
 from .abi import FuseError
 from .build import build_inputs, lower_sig
+from .component_out import wrap
 from .plan import Plan, plan
 
 __all__ = ["fuse", "fuse_plan", "describe", "load"]
@@ -80,20 +81,25 @@ def fuse_plan(inputs, *, plugs: dict[str, str] | None = None) -> Plan:
     return p
 
 
-def fuse(inputs, *, plugs: dict[str, str] | None = None, emit: str = "core", gc: bool = True) -> Module:
+def fuse(inputs, *, plugs: dict[str, str] | None = None, emit: str = "core", gc: bool = True) -> Module | Component:
     """Fuse a composition (a component of components, bytes/path/Component) or several components
     (a list of them, wired by interface name; ``plugs`` maps an import name to the export name that
     satisfies it) into one core :class:`~wasmweld.module.Module`.
 
-    Only ``emit="core"`` is implemented: a component output is refused with a FuseError.
+    ``emit="core"`` returns the core Module; ``emit="component"`` a Component with exactly that one
+    core module and the composition's exports (compositions that still import are refused for now).
     """
-    if emit != "core":
-        raise FuseError(f"--emit {emit} is not supported yet (use --emit core)")
-    p = fuse_plan(inputs, plugs=plugs)
+    if emit not in ("core", "component"):
+        raise FuseError(f"unknown output kind {emit!r} (core or component)")
+    comps = load(inputs)
+    if emit == "component" and not isinstance(comps, Component):
+        raise FuseError("--emit component needs one composed component as input")
+    p = fuse_plan(comps, plugs=plugs)
     ins = build_inputs(p)
     m = merge(ins, export_from=["fuse:adapters"], gc=False, warn=lambda _msg: None)
     m.exports[:] = [e for e in m.exports if not e.name.startswith("fuse:adapter")]
-    return gc_pass(m).module if gc else m
+    m = gc_pass(m).module if gc else m
+    return wrap(m, p, comps) if emit == "component" else m
 
 
 def describe(p: Plan) -> str:
