@@ -348,3 +348,46 @@ def test_core_output_driven_through_its_exports(built):
     mem.write(store, b"\xc3\x28", p)
     with pytest.raises(wasmtime.Trap):
         ex["test:fuse/fwd#echo-string"](store, p, 2)      # invalid UTF-8 crossing into the provider
+
+
+def test_core_output_keeps_unsatisfied_imports_canonical_lowered():
+    """The consumer alone: its api imports stay core imports with the canon-lower signature, and a
+    host supplying them at the core level drives the fused module."""
+    cons = F.build("consumer", F.forwarder_wat("test:fuse/api", "test:fuse/fwd"))
+    core = fuse([("consumer", cons)])
+    imports = {(i.module, i.name): core.func_type(k) for k, i in enumerate(core.imports)}
+    assert str(imports[("test:fuse/api", "echo-string")]) == "[i32 i32 i32] -> []"
+    assert str(imports[("test:fuse/api", "echo-u32")]) == "[i32] -> [i32]"
+    store = wasmtime.Store(ENGINE)
+    linker = wasmtime.Linker(ENGINE)
+    seen = []
+
+    def echo_string(caller, p, n, ret):          # the host lowers "HOST:" + s into the consumer's memory
+        mem = caller["memory"]
+        s = bytes(mem.read(caller, p, p + n))
+        seen.append(s)
+        out = b"HOST:" + s
+        q = caller["cabi_realloc"](caller, 0, 0, 1, len(out))
+        mem.write(caller, out, q)
+        mem.write(caller, q.to_bytes(4, "little") + len(out).to_bytes(4, "little"), ret)
+    vt = {"i32": wasmtime.ValType.i32(), "i64": wasmtime.ValType.i64(), "f32": wasmtime.ValType.f32(),
+          "f64": wasmtime.ValType.f64()}
+    for (mod, name), ft in imports.items():
+        wt = wasmtime.FuncType([vt[str(t)] for t in ft.params], [vt[str(t)] for t in ft.results])
+        if name == "echo-string":
+            linker.define_func(mod, name, wt, echo_string, access_caller=True)
+        elif name == "echo-u32":
+            linker.define_func(mod, name, wt, lambda x: x + 1)
+        else:
+            linker.define_func(mod, name, wt, lambda *a: 0 if len(a) == 1 else None)  # never called
+    inst = linker.instantiate(store, wasmtime.Module(ENGINE, core.encode()))
+    ex = inst.exports(store)
+    assert ex["test:fuse/fwd#echo-u32"](store, 41) == 42
+    mem = ex["memory"]
+    p = ex["cabi_realloc"](store, 0, 0, 1, 3)
+    mem.write(store, b"abc", p)
+    r = ex["test:fuse/fwd#echo-string"](store, p, 3)
+    q, n = (int.from_bytes(mem.read(store, r + k, r + k + 4), "little") for k in (0, 4))
+    assert bytes(mem.read(store, q, q + n)) == b"HOST:abc" and seen == [b"abc"]
+    with pytest.raises(FuseError, match="still import"):
+        fuse(cons, emit="component")
