@@ -265,3 +265,105 @@ def wrap_core(core: bytes, world: str = "consumer") -> bytes:
         (Path(d) / "w.wit").write_text(wit_text())
         emb = wasm_tools("component", "embed", d, "-w", world, "-", input=core)
         return wasm_tools("component", "new", "-", input=emb)
+
+
+# -- resources: a provider of `counter` (destructor counted) and a consumer that creates, lends,
+# moves and drops them
+
+RES_WIT = """package test:res;
+
+interface res {
+  resource counter {
+    constructor(start: u32);
+    get: func() -> u32;
+  }
+  make: func(start: u32) -> counter;
+  peek: func(c: borrow<counter>) -> u32;
+  consume: func(c: counter) -> u32;
+  dropped: func() -> u32;
+}
+
+world rprov { export res; }
+world rcons {
+  import res;
+  export run: func(n: u32) -> u32;
+  export dropped: func() -> u32;
+  export double-drop: func();
+  export use-after-drop: func() -> u32;
+}
+"""
+
+RES_PROVIDER = """(module
+  (import "[export]test:res/res" "[resource-new]counter" (func $new (param i32) (result i32)))
+  (import "[export]test:res/res" "[resource-rep]counter" (func $rep (param i32) (result i32)))
+  (memory (export "memory") 1)
+  (global $dropped (mut i32) (i32.const 0))
+  (global $next (mut i32) (i32.const 1024))
+  ;; a counter is 4 bytes of memory holding its value; rep = its address
+  (func $alloc (param $v i32) (result i32) (local $p i32)
+    (local.set $p (global.get $next)) (global.set $next (i32.add (local.get $p) (i32.const 4)))
+    (i32.store (local.get $p) (local.get $v)) (local.get $p))
+  (func (export "test:res/res#[constructor]counter") (param i32) (result i32)
+    (call $new (call $alloc (local.get 0))))
+  (func (export "test:res/res#[method]counter.get") (param i32) (result i32)
+    (i32.load (local.get 0)))
+  (func (export "test:res/res#make") (param i32) (result i32)
+    (call $new (call $alloc (i32.mul (local.get 0) (i32.const 10)))))
+  (func (export "test:res/res#peek") (param i32) (result i32) (i32.load (local.get 0)))
+  (func (export "test:res/res#consume") (param i32) (result i32)
+    (i32.add (i32.load (call $rep (local.get 0))) (i32.const 1000)))
+  (func (export "test:res/res#dropped") (result i32) (global.get $dropped))
+  (func (export "test:res/res#[dtor]counter") (param i32)
+    (global.set $dropped (i32.add (global.get $dropped) (i32.const 1))))
+)
+"""
+
+RES_CONSUMER = """(module
+  (import "test:res/res" "[constructor]counter" (func $ctor (param i32) (result i32)))
+  (import "test:res/res" "[method]counter.get" (func $get (param i32) (result i32)))
+  (import "test:res/res" "make" (func $make (param i32) (result i32)))
+  (import "test:res/res" "peek" (func $peek (param i32) (result i32)))
+  (import "test:res/res" "consume" (func $consume (param i32) (result i32)))
+  (import "test:res/res" "dropped" (func $dropped (result i32)))
+  (import "test:res/res" "[resource-drop]counter" (func $drop (param i32)))
+  (memory (export "memory") 1)
+  (func (export "run") (param $n i32) (result i32) (local $i i32) (local $sum i32) (local $h i32)
+    (block $b (loop $l (br_if $b (i32.ge_u (local.get $i) (local.get $n)))
+      (i32.store (i32.add (i32.const 256) (i32.shl (local.get $i) (i32.const 2))) (call $ctor (local.get $i)))
+      (local.set $i (i32.add (local.get $i) (i32.const 1))) (br $l)))
+    (local.set $i (i32.const 0))
+    (block $b (loop $l (br_if $b (i32.ge_u (local.get $i) (local.get $n)))
+      (local.set $sum (i32.add (local.get $sum)
+        (call $get (i32.load (i32.add (i32.const 256) (i32.shl (local.get $i) (i32.const 2)))))))
+      (local.set $i (i32.add (local.get $i) (i32.const 1))) (br $l)))
+    (local.set $h (call $make (i32.const 7)))
+    (local.set $sum (i32.add (local.get $sum) (call $peek (local.get $h))))
+    (local.set $sum (i32.add (local.get $sum) (call $consume (local.get $h))))
+    (local.set $i (i32.const 0))
+    (block $b (loop $l (br_if $b (i32.ge_u (local.get $i) (local.get $n)))
+      (call $drop (i32.load (i32.add (i32.const 256) (i32.shl (local.get $i) (i32.const 2)))))
+      (local.set $i (i32.add (local.get $i) (i32.const 1))) (br $l)))
+    (local.get $sum))
+  (func (export "dropped") (result i32) (call $dropped))
+  (func (export "double-drop") (local $h i32)
+    (local.set $h (call $ctor (i32.const 1))) (call $drop (local.get $h)) (call $drop (local.get $h)))
+  (func (export "use-after-drop") (result i32) (local $h i32)
+    (local.set $h (call $ctor (i32.const 1))) (call $drop (local.get $h)) (call $get (local.get $h)))
+)
+"""
+
+
+def _build_res(world: str, wat: str) -> bytes:
+    key = _tree_hash("fuse-res", RES_WIT, world, wat, WASM_TOOLS.stat().st_size)
+
+    def make() -> bytes:
+        with tempfile.TemporaryDirectory() as d:
+            (Path(d) / "w.wit").write_text(RES_WIT)
+            core = wasm_tools("parse", "-", input=wat.encode())
+            emb = wasm_tools("component", "embed", d, "-w", world, "-", input=core)
+            return wasm_tools("component", "new", "-", input=emb)
+    return _cached(key, make)
+
+
+def resources_pair() -> bytes:
+    return compose(_build_res("rcons", RES_CONSUMER), _build_res("rprov", RES_PROVIDER))

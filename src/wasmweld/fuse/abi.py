@@ -6,6 +6,7 @@ is first turned into a plain tree (:func:`normalize`)::
     ("record", ("u8", "string"))            # record and tuple
     ("variant", (None, "u32"))              # variant, enum (no payloads), option, result
     ("list", "u8"), ("flags", 3)            # everything else is a primitive name
+    ("own",), ("borrow",)                   # resource handles (an i32 index in a handle table)
 
 and then measured as CanonicalABI.md prescribes: ``flatten(t)`` gives the core value types
 (``["i32", "i32", "i32"]`` for the record above), ``size``/``alignment`` the memory layout
@@ -49,7 +50,7 @@ def normalize(t: Any, where: str, depth: int = 0) -> Any:
             raise FuseError(f"{where}: values of type {t} are not supported by fuse")
         return t
     if isinstance(t, Res):
-        raise FuseError(f"{where}: resources are not supported by fuse yet")
+        raise FuseError(f"{where}: a resource type is not a value type")
     if not isinstance(t, Def):
         raise FuseError(f"{where}: unexpected type {t!r}")
     k, d = t.kind, t.data
@@ -75,7 +76,7 @@ def normalize(t: Any, where: str, depth: int = 0) -> Any:
     if k in ("future", "stream"):
         raise FuseError(f"{where}: async values ({k}) are not supported by fuse")
     if k in ("own", "borrow"):
-        raise FuseError(f"{where}: resource handles ({k}) are not supported by fuse yet")
+        return (k,)
     raise FuseError(f"{where}: values of kind {k} are not supported by fuse")
 
 
@@ -104,6 +105,8 @@ def flatten(t: Any) -> list[str]:
     if isinstance(t, str):
         return ["i32", "i32"] if t == "string" else [_INT[t]]
     k = t[0]
+    if k in ("own", "borrow"):
+        return ["i32"]
     if k == "list":
         return ["i32", "i32"]
     if k == "record":
@@ -134,7 +137,7 @@ def alignment(t: Any) -> int:
     if isinstance(t, str):
         return 4 if t == "string" else _SIZE[t]
     k = t[0]
-    if k == "list":
+    if k in ("list", "own", "borrow"):
         return 4
     if k == "record":
         return max([alignment(f) for f in t[1]] + [1])
@@ -147,6 +150,8 @@ def size(t: Any) -> int:
     if isinstance(t, str):
         return _SIZE[t]
     k = t[0]
+    if k in ("own", "borrow"):
+        return 4
     if k == "list":
         return 8
     if k == "record":

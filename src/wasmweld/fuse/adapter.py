@@ -30,7 +30,7 @@ from .abi import FuseError
 from .emit import CORE, Dir, Emitter, alloc, check_range, check_utf8
 from .transcode import transcode
 
-__all__ = ["Src", "Dst", "Dir", "Emitter", "translate", "CORE"]
+__all__ = ["Src", "Dst", "Dir", "Emitter", "translate", "CORE", "end_lends", "OWN", "BORROW"]
 _LOAD = {"bool": ("i32.load8_u", 0), "u8": ("i32.load8_u", 0), "s8": ("i32.load8_s", 0),
          "u16": ("i32.load16_u", 1), "s16": ("i32.load16_s", 1), "u32": ("i32.load", 2), "s32": ("i32.load", 2),
          "char": ("i32.load", 2), "u64": ("i64.load", 3), "s64": ("i64.load", 3), "f32": ("f32.load", 2),
@@ -74,7 +74,9 @@ def translate(e: Emitter, t: Any, src: Src, dst: Dst, d: Dir, depth: int = 0) ->
             _prim(e, t, src, dst, d)
         return
     k = t[0]
-    if k == "list":
+    if k in ("own", "borrow"):
+        _handle(e, k, src, dst, d)
+    elif k == "list":
         _list(e, t[1], src, dst, d, depth)
     elif k == "record":
         _record(e, t, src, dst, d, depth)
@@ -341,3 +343,92 @@ def _payload(e: Emitter, c, joined, src: Src, dst: Dst, jl, poff: int, d: Dir, d
         for name in _FROM.get((have, want), ()):
             e.op(name)
         e.set(j)
+
+
+#: a handle-table entry: rep @0, resource number + 1 @4 (0: free), flags @8 (1 own, 2 borrow), lends @12
+OWN, BORROW = 1, 2
+
+
+def _handle(e: Emitter, kind: str, src: Src, dst: Dst, d: Dir) -> None:
+    """Move an ``own`` handle from the source component's table to the destination's, or lend a
+    ``borrow`` (the implementing component gets the representation itself)."""
+    if d.res is None:
+        raise FuseError(f"{d.where}: resource handle without handle tables")
+    tmem, src_c, dst_c, impl, (h_entry, h_add, h_free) = d.res
+    h, a, rep, ty, new = (e.new("i32") for _ in range(5))
+    if src.base is not None:
+        e.get(src.base)
+        e.op("i32.load", MemArg(2, src.offset, d.src_mem))
+    else:
+        e.get(src.locals[0])
+    e.set(h)
+    e.op("i32.const", src_c)
+    e.get(h)
+    e.op("call", h_entry)
+    e.set(a)
+    for loc, off in ((rep, 0), (ty, 4)):
+        e.get(a)
+        e.op("i32.load", MemArg(2, off, tmem))
+        e.set(loc)
+    e.get(a)
+    e.op("i32.load", MemArg(2, 8, tmem))
+    e.op("i32.const", OWN)
+    e.op("i32.and")
+    if kind == "own":
+        e.op("i32.eqz")
+        e.trap_if()                                     # lifting an own from a borrow handle
+        e.get(a)
+        e.op("i32.load", MemArg(2, 12, tmem))
+        e.trap_if()                                     # still lent out
+        e.op("i32.const", src_c)
+        e.get(h)
+        e.op("call", h_free)
+        _add(e, dst_c, rep, ty, OWN, h_add, new)
+    else:
+        e.op("if", None)                                # an own handle lent for the call
+        e.get(a)
+        e.get(a)
+        e.op("i32.load", MemArg(2, 12, tmem))
+        e.op("i32.const", 1)
+        e.op("i32.add")
+        e.op("i32.store", MemArg(2, 12, tmem))
+        e.op("end")
+        e.after.append(a)
+        e.op("i32.const", 0)
+        for r in impl:
+            e.get(ty)
+            e.op("i32.const", r + 1)
+            e.op("i32.eq")
+            e.op("i32.or")
+        e.op("if", None)
+        e.get(rep)
+        e.set(new)
+        e.op("else")
+        _add(e, dst_c, rep, ty, BORROW, h_add, new)
+        e.op("end")
+    if dst.base is not None:
+        e.get(dst.base)
+        e.get(new)
+        e.op("i32.store", MemArg(2, dst.offset, d.dst_mem))
+    else:
+        dst.out.append(new)
+
+
+def _add(e: Emitter, comp: int, rep: int, ty: int, flags: int, h_add: int, out: int) -> None:
+    e.op("i32.const", comp)
+    e.get(rep)
+    e.get(ty)
+    e.op("i32.const", flags)
+    e.op("call", h_add)
+    e.set(out)
+
+
+def end_lends(e: Emitter, tmem: int | None) -> None:
+    """After the call: give back what was lent (``lends`` - 1 for each borrowed own handle)."""
+    for a in e.after:
+        e.get(a)
+        e.get(a)
+        e.op("i32.load", MemArg(2, 12, tmem))
+        e.op("i32.const", 1)
+        e.op("i32.sub")
+        e.op("i32.store", MemArg(2, 12, tmem))

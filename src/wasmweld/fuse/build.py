@@ -22,8 +22,9 @@ from ..module import Export, FuncBody, Import, Module
 from ..types import ExternKind, FuncType, Limits, MemoryType, RecGroup, SubType
 from . import abi
 from .abi import FuseError
-from .adapter import CORE, Dir, Dst, Emitter, Src, translate
-from .plan import Adapter, CoreRef, HostFunc, Plan
+from .adapter import CORE, Dir, Dst, Emitter, Src, end_lends, translate
+from .handles import REGION, builtin, helpers
+from .plan import Adapter, Builtin, CoreRef, HostFunc, Plan
 
 __all__ = ["lower_sig", "lift_sig", "AdapterModule", "build_inputs"]
 
@@ -61,7 +62,9 @@ class AdapterModule:
         self.m = Module()
         self.mems: dict[CoreRef, int] = {}
         self.funcs: dict[tuple, int] = {}
-        self.bodies: list[tuple[int, Emitter]] = []
+        self.bodies: list[tuple[int, Emitter, str | None]] = []
+        self.tmem: int | None = None
+        self.fns: tuple[int, int, int] | None = None
 
     def type_index(self, ft: FuncType) -> int:
         for i, g in enumerate(self.m.types):
@@ -91,12 +94,25 @@ class AdapterModule:
                                          self.type_index(_ft(sig))))
         return self.funcs[key]
 
+    def define(self, params: list[str], results: list[str], em: Emitter, export: str | None) -> int:
+        self.bodies.append((self.type_index(_ft((params, results))), em, export))
+        return len(self.funcs) + len(self.bodies) - 1
+
+    def tables(self, p: Plan) -> None:
+        """The handle-table memory and helpers (after every import, before other definitions)."""
+        if not (p.builtins or p.resources):
+            return
+        self.tmem = len(self.mems)
+        self.m.memories.append(MemoryType(Limits(len(p.components) * REGION // 65536)))
+        self.fns = tuple(self.define(ps, rs, em, None) for ps, rs, em in helpers(self.tmem))
+
     def finish(self) -> Module:
         base = len(self.funcs)
-        for k, (ti, em) in enumerate(self.bodies):
+        for k, (ti, em, export) in enumerate(self.bodies):
             self.m.funcs.append(ti)
             self.m.code.append(FuncBody.from_instrs(em.body_locals(), em.code))
-            self.m.exports.append(Export(f"fuse:adapter{k}", ExternKind.FUNC, base + k))
+            if export is not None:
+                self.m.exports.append(Export(export, ExternKind.FUNC, base + k))
         return self.m
 
 
@@ -116,19 +132,24 @@ def _imports_of(am: AdapterModule, a: Adapter) -> None:
         am.func(callee.post_return, (lift_sig(params, result)[1], []))
 
 
-def _dirs(am: AdapterModule, a: Adapter) -> tuple[Dir, Dir]:
+def _dirs(am: AdapterModule, a: Adapter, p: Plan) -> tuple[Dir, Dir]:
     c, e = a.caller, a.callee.options
+    res_down = res_up = None
+    if am.fns is not None:
+        impl = lambda comp: tuple(r.index for r in p.resources if r.component == comp)  # noqa: E731
+        res_down = (am.tmem, c.component, e.component, impl(e.component), am.fns)
+        res_up = (am.tmem, e.component, c.component, impl(c.component), am.fns)
     down = Dir(am.memory(c.memory), am.memory(e.memory), am.func(e.realloc, _REALLOC), c.encoding, e.encoding,
-               a.name)
+               a.name, res_down)
     up = Dir(am.memory(e.memory), am.memory(c.memory), am.func(c.realloc, _REALLOC), e.encoding, c.encoding,
-             a.name)
+             a.name, res_up)
     return down, up
 
 
-def _adapter_body(am: AdapterModule, a: Adapter) -> None:
+def _adapter_body(am: AdapterModule, a: Adapter, p: Plan) -> None:
     params, result = abi.func_types(a.callee.functype, a.name)
     low, lift = lower_sig(params, result), lift_sig(params, result)
-    down, up = _dirs(am, a)
+    down, up = _dirs(am, a, p)
     e = Emitter(low[0])
     tup = ("record", params)
     nflat = len(_flat_params(params))
@@ -152,6 +173,8 @@ def _adapter_body(am: AdapterModule, a: Adapter) -> None:
     rl = [e.new(t) for t in lift[1]]
     for x in reversed(rl):
         e.set(x)
+    end_lends(e, am.tmem)
+    e.after = []
     out: list[int] = []
     if result is not None:
         if len(abi.flatten(result)) <= abi.MAX_FLAT_RESULTS:
@@ -167,7 +190,7 @@ def _adapter_body(am: AdapterModule, a: Adapter) -> None:
         e.op("call", am.func(post, (lift[1], [])))
     for x in out:
         e.get(x)
-    am.bodies.append((am.type_index(_ft(low)), e))
+    am.define(low[0], low[1], e, f"fuse$adapter{a.index}")
 
 
 def build_inputs(p: Plan) -> list[tuple[str, Module]]:
@@ -188,8 +211,16 @@ def build_inputs(p: Plan) -> list[tuple[str, Module]]:
             exported.append(("memory", None, lifted, None))
         if lifted.options.realloc is not None and "cabi_realloc" not in [e[0] for e in exported]:
             exported.append(("cabi_realloc", am.func(lifted.options.realloc, _REALLOC), None, None))
+    for r in p.resources:
+        if r.dtor is not None:
+            am.func(r.dtor, (["i32"], []))
+    am.tables(p)
+    for b in p.builtins:
+        dtor = None if b.resource.dtor is None else am.func(b.resource.dtor, (["i32"], []))
+        ps, rs, em = builtin(b.op, b.component, b.resource.index, dtor, am.tmem, am.fns)
+        am.define(ps, rs, em, f"fuse$builtin{b.index}")
     for a in p.adapters:
-        _adapter_body(am, a)
+        _adapter_body(am, a, p)
     m = am.finish()
     for name, fidx, lifted, _ in exported:
         if name == "memory":
@@ -209,7 +240,9 @@ def _rename(inst) -> Module:
         if isinstance(b, CoreRef):
             new.append(dataclasses.replace(imp, module=f"fuse:i{b.instance}", name=b.name))
         elif isinstance(b, Adapter):
-            new.append(dataclasses.replace(imp, module="fuse:adapters", name=f"fuse:adapter{b.index}"))
+            new.append(dataclasses.replace(imp, module="fuse:adapters", name=f"fuse$adapter{b.index}"))
+        elif isinstance(b, Builtin):
+            new.append(dataclasses.replace(imp, module="fuse:adapters", name=f"fuse$builtin{b.index}"))
         else:
             hf, _opts = b
             assert isinstance(hf, HostFunc)

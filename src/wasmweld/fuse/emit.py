@@ -33,6 +33,9 @@ class Dir:
     src_enc: str
     dst_enc: str
     where: str
+    #: resource handles: (handle-table memory, src component, dst component, resource numbers the
+    #: destination implements, (h_entry, h_add, h_free) function indices), or None without resources
+    res: tuple | None = None
 
 
 class Emitter:
@@ -42,6 +45,8 @@ class Emitter:
         self.params = list(params)
         self.locals: list[str] = []
         self.code: list[Instr] = []
+        #: locals holding table entries lent for the call (``lends`` decremented after it)
+        self.after: list[int] = []
 
     def new(self, ty: str) -> int:
         self.locals.append(ty)

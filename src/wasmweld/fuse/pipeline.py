@@ -97,7 +97,7 @@ def fuse(inputs, *, plugs: dict[str, str] | None = None, emit: str = "core", gc:
     p = fuse_plan(comps, plugs=plugs)
     ins = build_inputs(p)
     m = merge(ins, export_from=["fuse:adapters"], gc=False, warn=lambda _msg: None)
-    m.exports[:] = [e for e in m.exports if not e.name.startswith("fuse:adapter")]
+    m.exports[:] = [e for e in m.exports if not e.name.startswith("fuse$")]
     m = gc_pass(m).module if gc else m
     return wrap(m, p, comps) if emit == "component" else m
 
@@ -114,6 +114,9 @@ def describe(p: Plan) -> str:
         sig = lower_sig(params, result)
         lines.append(f"  adapter{a.index}: component {a.caller.component} -> {a.callee.options.component} "
                      f"({a.callee.core.name}) [{' '.join(sig[0])}] -> [{' '.join(sig[1])}]")
+    lines.append(f"resources: {len(p.resources)} (built-ins: {len(p.builtins)})")
+    lines += [f"  resource{r.index}: component {r.component}" + (" (destructor)" if r.dtor else "")
+              for r in p.resources]
     lines.append(f"exports: {len(p.exports)}")
     lines += [f"  {n}" for n in p.exports]
     hosts = sorted({f"{h.module}#{h.name}" if h.module else h.name for h, _ in p.host})

@@ -29,7 +29,7 @@ from ..module import Module
 from ..module import parse as parse_module
 from .abi import FuseError
 
-__all__ = ["Plan", "ModuleInstance", "Adapter", "Lifted", "HostFunc", "CoreRef", "Options", "plan",
+__all__ = ["Plan", "ModuleInstance", "Adapter", "Lifted", "HostFunc", "CoreRef", "Options", "ResId", "Builtin", "plan",
            "MAX_INSTANCES"]
 
 #: most core module instances one fusion makes (hostile compositions instantiate exponentially)
@@ -82,6 +82,26 @@ class Lowered:
 
 
 @dataclass(eq=False)
+class ResId:
+    """A resource type defined by component ``component`` (``index``: its number in the plan);
+    ``dtor`` the CoreRef of its destructor or None."""
+
+    index: int
+    component: int
+    dtor: CoreRef | None
+
+
+@dataclass(eq=False)
+class Builtin:
+    """A ``canon resource.new|rep|drop`` of ``resource`` used by component ``component``."""
+
+    index: int
+    op: str
+    resource: ResId
+    component: int
+
+
+@dataclass(eq=False)
 class Adapter:
     """One adapter: the caller lowered ``callee`` (a Lifted) with ``caller`` options."""
 
@@ -107,6 +127,8 @@ class ModuleInstance:
 class Plan:
     instances: list[ModuleInstance] = field(default_factory=list)
     adapters: list[Adapter] = field(default_factory=list)
+    resources: list[ResId] = field(default_factory=list)
+    builtins: list[Builtin] = field(default_factory=list)
     exports: dict[str, Lifted] = field(default_factory=dict)
     host: list[tuple[HostFunc, Options]] = field(default_factory=list)
     components: list[str] = field(default_factory=list)
@@ -153,7 +175,7 @@ class _Walker:
             elif sid == 6:
                 self.alias(item, sp)
             elif sid == 7:
-                sp["type"].append(None)
+                sp["type"].append(self.typedef(item, sp, cid))
             elif sid == 8:
                 self.canon(item, sp, scope, cid, label)
             elif sid == 9:
@@ -189,8 +211,18 @@ class _Walker:
         self.plan.instances.append(inst)
         return inst.index
 
+    def typedef(self, item, sp, cid: int):
+        if not isinstance(item, T.ResourceType):
+            return None
+        dtor = None if item.dtor is None else _get(sp, "core func", item.dtor)
+        if dtor is not None and not isinstance(dtor, CoreRef):
+            raise FuseError("a resource destructor must be a core module export")
+        r = ResId(len(self.plan.resources), cid, dtor)
+        self.plan.resources.append(r)
+        return r
+
     def bind(self, ent, where: str):
-        if isinstance(ent, CoreRef):
+        if isinstance(ent, (CoreRef, Builtin)):
             return ent
         if isinstance(ent, Lowered):
             f = ent.func
@@ -221,8 +253,12 @@ class _Walker:
                 sp.setdefault(a.sort, []).append(None)
                 return
             raise FuseError(f"outer aliases of {a.sort} are not supported by fuse")
-        if a.sort in ("type", "core type"):
+        if a.sort == "core type":
             sp.setdefault(a.sort, []).append(None)
+            return
+        if a.sort == "type":
+            inst = _get(sp, "instance", a.instance)
+            sp["type"].append(inst.get(a.name) if isinstance(inst, dict) else None)
             return
         if a.sort.startswith("core"):
             inst = _get(sp, "core instance", a.instance)
@@ -246,6 +282,14 @@ class _Walker:
             sp["func"].append(Lifted(core, ft, opts, f"{label} func {len(sp['func'])}"))
         elif c.op == "lower":
             sp["core func"].append(Lowered(_get(sp, "func", c.args[0]), opts))
+        elif c.op in ("resource.new", "resource.rep", "resource.drop"):
+            r = _get(sp, "type", c.args[0])
+            if not isinstance(r, ResId):
+                raise FuseError(f"component {label}: canon {c.op} of a resource fuse cannot follow "
+                                "(imported from the host?)")
+            b = Builtin(len(self.plan.builtins), c.op, r, cid)
+            self.plan.builtins.append(b)
+            sp["core func"].append(b)
         else:
             sp["core func"].append(c.op)
 

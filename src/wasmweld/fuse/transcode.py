@@ -23,7 +23,7 @@ from .emit import Dir, Emitter, alloc, check_range, check_utf8
 
 __all__ = ["transcode", "asm"]
 
-_ALIGN = {"i32.load8_u": 0, "i32.load16_u": 1, "i32.store8": 0, "i32.store16": 1}
+_ALIGN = {"i32.load8_u": 0, "i32.load16_u": 1, "i32.store8": 0, "i32.store16": 1, "i32.load": 2, "i32.store": 2}
 
 
 def asm(e: Emitter, text: str, mem: int | None = None, **names: int) -> None:
