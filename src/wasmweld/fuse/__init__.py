@@ -9,8 +9,10 @@
 
 The composition ``(component (component $a ...) (component $b ...) (instance ...) (export ...))``
 is instantiated statically (:mod:`.plan`), every cross-component call gets an adapter written in Wasm
-(:mod:`.adapter`, :mod:`.build`) and everything is merged with :func:`wasmweld.link.merge`, each
-component keeping its own memory. See :func:`fuse`.
+(:mod:`.adapter`, :mod:`.transcode` for strings, :mod:`.handles` for resources, :mod:`.build`) and
+everything is merged with :func:`wasmweld.link.merge`, each component keeping its own memory.
+``fuse(..., emit="component")`` wraps the one core module in a component with the composition's
+exports (:mod:`.component_out`). See :func:`fuse`.
 """
 
 from __future__ import annotations
