@@ -12,7 +12,10 @@ from __future__ import annotations
 import tempfile
 from pathlib import Path
 
-from component_build import _cached, _tree_hash, wasm_tools, WASM_TOOLS
+import hashlib
+
+from component_build import WASM_TOOLS, wasm_tools
+from helpers import build_cache_dir
 
 from wasmweld.fuse import abi
 
@@ -64,6 +67,26 @@ NORM = {
     "option<result<list<option<u16>>, shape>>": ("variant", (None, ("variant", (
         ("list", ("variant", (None, "u16"))), _SHAPE)))),
 }
+
+
+def _tree_hash(*parts) -> str:
+    h = hashlib.sha256()
+    for part in parts:
+        h.update(part if isinstance(part, bytes) else str(part).encode())
+        h.update(b"\1")
+    return h.hexdigest()[:24]
+
+
+def _cached(key: str, build) -> bytes:
+    """``build()``, cached by ``key`` in the shared build cache."""
+    path = build_cache_dir() / f"fuse-{key}.wasm"
+    if path.exists():
+        return path.read_bytes()
+    data = build()
+    tmp = path.with_suffix(f".{id(data)}.tmp")
+    tmp.write_bytes(data)
+    tmp.replace(path)
+    return data
 
 
 def wit_text() -> str:

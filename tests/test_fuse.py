@@ -436,3 +436,13 @@ def test_resource_misuse_traps_like_composition(resources, bad):
     assert WorldRunner(comp).call(bad) == WorldRunner(fused).call(bad) == ("trap",)
     b = WorldRunner(fused)
     assert b.call("run", 2) == 1141 and b.call("dropped") == 2     # a fresh instance still works
+
+
+def test_exponential_instantiation_is_bounded(tmp_path):
+    """A component that instantiates its inner component twice, nested 20 deep (2**20 instances)."""
+    wat = "(component (core module $m (memory (export \"memory\") 1)) (core instance (instantiate $m)))"
+    for _ in range(20):
+        wat = f"(component (component $c {wat[len('(component'):-1]}) (instance (instantiate $c)) (instance (instantiate $c)))"
+    data = F.wasm_tools("parse", "-", input=wat.encode())
+    with pytest.raises(FuseError, match="too many"):
+        fuse(data)

@@ -30,10 +30,12 @@ from ..module import parse as parse_module
 from .abi import FuseError
 
 __all__ = ["Plan", "ModuleInstance", "Adapter", "Lifted", "HostFunc", "CoreRef", "Options", "ResId", "Builtin", "plan",
-           "MAX_INSTANCES"]
+           "MAX_INSTANCES", "MAX_COMPONENT_INSTANCES"]
 
 #: most core module instances one fusion makes (hostile compositions instantiate exponentially)
-MAX_INSTANCES = 10_000
+MAX_INSTANCES = 4096
+#: most component instantiations one fusion walks
+MAX_COMPONENT_INSTANCES = 4096
 _CORE_KIND = {0: "core func", 1: "core table", 2: "core memory", 3: "core global", 4: "core tag"}
 
 
@@ -146,15 +148,20 @@ class _Walker:
     def __init__(self) -> None:
         self.plan = Plan()
         self.adapters: dict[tuple, Adapter] = {}
+        self.scopes: dict[int, Any] = {}
 
     def component(self, comp: Component, args: dict | None, label: str, depth: int = 0,
                   top: bool = False) -> _Inst:
         if depth > 50:
             raise FuseError("components nested too deeply")
-        try:
-            scope = evaluate(comp)
-        except ValidationError as e:
-            raise FuseError(f"component {label}: {e}") from None
+        if len(self.plan.components) >= MAX_COMPONENT_INSTANCES:
+            raise FuseError("too many component instances")
+        scope = self.scopes.get(id(comp))
+        if scope is None:
+            try:
+                scope = self.scopes[id(comp)] = evaluate(comp)
+            except ValidationError as e:
+                raise FuseError(f"component {label}: {e}") from None
         cid = len(self.plan.components)
         self.plan.components.append(label)
         sp: dict[str, list] = {k: [] for k in ("core func", "core table", "core memory", "core global",
