@@ -281,11 +281,11 @@ def chain() -> bytes:
     return compose(cons, inner)
 
 
-def wrap_core(core: bytes, world: str = "consumer") -> bytes:
+def wrap_core(core: bytes, world: str = "consumer", wit: str | None = None) -> bytes:
     """The fused core module made a component again by wit-component (the reference tool), so that
     wasmtime's component runtime drives it exactly as it drives the composition."""
     with tempfile.TemporaryDirectory() as d:
-        (Path(d) / "w.wit").write_text(wit_text())
+        (Path(d) / "w.wit").write_text(wit or wit_text())
         emb = wasm_tools("component", "embed", d, "-w", world, "-", input=core)
         return wasm_tools("component", "new", "-", input=emb)
 
@@ -306,9 +306,27 @@ interface res {
   dropped: func() -> u32;
 }
 
+interface mid {
+  use res.{counter};
+  new-counter: func(start: u32) -> counter;
+  get: func(c: borrow<counter>) -> u32;
+  make: func(start: u32) -> counter;
+  peek: func(c: borrow<counter>) -> u32;
+  consume: func(c: counter) -> u32;
+  dropped: func() -> u32;
+}
+
 world rprov { export res; }
+world rmid { import res; export mid; }
 world rcons {
   import res;
+  export run: func(n: u32) -> u32;
+  export dropped: func() -> u32;
+  export double-drop: func();
+  export use-after-drop: func() -> u32;
+}
+world rcons2 {
+  import mid;
   export run: func(n: u32) -> u32;
   export dropped: func() -> u32;
   export double-drop: func();
@@ -376,6 +394,35 @@ RES_CONSUMER = """(module
 """
 
 
+RES_MIDDLE = """(module
+  (import "test:res/res" "[constructor]counter" (func $ctor (param i32) (result i32)))
+  (import "test:res/res" "[method]counter.get" (func $get (param i32) (result i32)))
+  (import "test:res/res" "make" (func $make (param i32) (result i32)))
+  (import "test:res/res" "peek" (func $peek (param i32) (result i32)))
+  (import "test:res/res" "consume" (func $consume (param i32) (result i32)))
+  (import "test:res/res" "dropped" (func $dropped (result i32)))
+  (import "test:res/res" "[resource-drop]counter" (func $drop (param i32)))
+  (memory (export "memory") 1)
+  ;; borrows received are dropped before returning, as the canonical ABI requires
+  (func (export "test:res/mid#new-counter") (param i32) (result i32) (call $ctor (local.get 0)))
+  (func (export "test:res/mid#get") (param i32) (result i32) (local $r i32)
+    (local.set $r (call $get (local.get 0))) (call $drop (local.get 0)) (local.get $r))
+  (func (export "test:res/mid#make") (param i32) (result i32) (call $make (local.get 0)))
+  (func (export "test:res/mid#peek") (param i32) (result i32) (local $r i32)
+    (local.set $r (call $peek (local.get 0))) (call $drop (local.get 0)) (local.get $r))
+  (func (export "test:res/mid#consume") (param i32) (result i32) (call $consume (local.get 0)))
+  (func (export "test:res/mid#dropped") (result i32) (call $dropped))
+)
+"""
+
+#: the consumer calling the middle's functions instead of the provider's
+RES_CONSUMER2 = RES_CONSUMER
+for _f in ("make", "peek", "consume", "dropped"):
+    RES_CONSUMER2 = RES_CONSUMER2.replace(f'"test:res/res" "{_f}"', f'"test:res/mid" "{_f}"')
+RES_CONSUMER2 = RES_CONSUMER2.replace('"test:res/res" "[constructor]counter"', '"test:res/mid" "new-counter"')
+RES_CONSUMER2 = RES_CONSUMER2.replace('"test:res/res" "[method]counter.get"', '"test:res/mid" "get"')
+
+
 def _build_res(world: str, wat: str) -> bytes:
     key = _tree_hash("fuse-res", RES_WIT, world, wat, WASM_TOOLS.stat().st_size)
 
@@ -390,3 +437,12 @@ def _build_res(world: str, wat: str) -> bytes:
 
 def resources_pair() -> bytes:
     return compose(_build_res("rcons", RES_CONSUMER), _build_res("rprov", RES_PROVIDER))
+
+
+def resources_chain(drop_borrows: bool = True) -> list[tuple[str, bytes]]:
+    """Provider, middle (re-exports the functions; drops the borrows it receives unless told not
+    to) and consumer, as separate components (``wasm-tools compose`` cannot share the resource type
+    between two dependencies; fuse wires them by interface name)."""
+    mid = RES_MIDDLE if drop_borrows else RES_MIDDLE.replace("(call $drop (local.get 0))", "")
+    return [("provider", _build_res("rprov", RES_PROVIDER)), ("middle", _build_res("rmid", mid)),
+            ("consumer", _build_res("rcons2", RES_CONSUMER2))]

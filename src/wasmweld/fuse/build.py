@@ -23,7 +23,7 @@ from ..types import ExternKind, FuncType, Limits, MemoryType, RecGroup, SubType
 from . import abi
 from .abi import FuseError
 from .adapter import CORE, Dir, Dst, Emitter, Src, end_lends, translate
-from .handles import REGION, builtin, helpers
+from .handles import REGION, borrow_count, builtin, helpers
 from .plan import Adapter, Builtin, CoreRef, HostFunc, Plan
 
 __all__ = ["lower_sig", "lift_sig", "AdapterModule", "build_inputs"]
@@ -151,6 +151,11 @@ def _adapter_body(am: AdapterModule, a: Adapter, p: Plan) -> None:
     low, lift = lower_sig(params, result), lift_sig(params, result)
     down, up = _dirs(am, a, p)
     e = Emitter(low[0])
+    held = None
+    if am.fns is not None:                   # borrows the callee holds before the call
+        held = e.new("i32")
+        borrow_count(e, a.callee.options.component, am.tmem)
+        e.set(held)
     tup = ("record", params)
     nflat = len(_flat_params(params))
     if nflat <= abi.MAX_FLAT_PARAMS:
@@ -175,6 +180,11 @@ def _adapter_body(am: AdapterModule, a: Adapter, p: Plan) -> None:
         e.set(x)
     end_lends(e, am.tmem)
     e.after = []
+    if held is not None:                     # the callee must have dropped the borrows it was given
+        borrow_count(e, a.callee.options.component, am.tmem)
+        e.get(held)
+        e.op("i32.ne")
+        e.trap_if()
     out: list[int] = []
     if result is not None:
         if len(abi.flatten(result)) <= abi.MAX_FLAT_RESULTS:

@@ -2,8 +2,8 @@
 
 The adapter module owns one memory of handle tables: component ``c`` has the 64 KiB at
 ``c * 65536``, entry ``h`` (1 <= h < 4096) at ``c * 65536 + 16 * h``: ``rep``, resource number + 1
-(0: free), flags (1 own, 2 borrow), lends. Entry 0 holds the free-list head and the next unused
-index. Three helpers (``h_entry`` traps on an invalid handle, ``h_add``, ``h_free``) serve the
+(0: free), flags (1 own, 2 borrow), lends. Entry 0 holds the free-list head, the next unused
+index and the number of borrow handles the component holds (a call must give back those it got). Three helpers (``h_entry`` traps on an invalid handle, ``h_add``, ``h_free``) serve the
 adapters and the built-ins; ``resource.drop`` of an own handle calls the resource's destructor::
 
     (func $resource.drop (param $h i32)
@@ -18,7 +18,7 @@ from __future__ import annotations
 from .emit import Emitter
 from .transcode import asm
 
-__all__ = ["CAPACITY", "REGION", "helpers", "builtin"]
+__all__ = ["CAPACITY", "REGION", "helpers", "builtin", "borrow_count"]
 
 #: handles per component (index 0 is never a handle)
 CAPACITY = 4096
@@ -44,7 +44,9 @@ def helpers(tmem: int) -> list[tuple[list[str], list[str], Emitter]]:
              "  local.get base local.get h i32.const 1 i32.add i32.store @4 end "
              "local.get base local.get h i32.const 4 i32.shl i32.add local.set at "
              "local.get at local.get 1 i32.store @0 local.get at local.get 2 i32.store @4 "
-             "local.get at local.get 3 i32.store @8 local.get at i32.const 0 i32.store @12 local.get h",
+             "local.get at local.get 3 i32.store @8 local.get at i32.const 0 i32.store @12 "
+             "local.get 3 i32.const 2 i32.eq if local.get base local.get base i32.load @8 i32.const 1 i32.add "
+             "i32.store @8 end local.get h",
         tmem, base=base, h=h, at=at)
     free = Emitter(["i32", "i32"])
     base2, at2 = free.new("i32"), free.new("i32")
@@ -74,6 +76,13 @@ def builtin(op: str, comp: int, resource: int, dtor: int | None, tmem: int, fns:
     asm(e, f"  i32.const {comp} local.get 0 call {h_free}")
     if dtor is not None:
         asm(e, f"  local.get rep call {dtor}", rep=rep)
-    asm(e, f"else i32.const {comp} local.get 0 call {h_free} end")
+    asm(e, f"else i32.const {comp} local.get 0 call {h_free} "
+           f"i32.const {comp * REGION} i32.const {comp * REGION} i32.load @8 i32.const 1 i32.sub i32.store @8 end",
+        tmem)
     return ["i32"], [], e
 
+
+
+def borrow_count(e: Emitter, comp: int, tmem: int) -> None:
+    """Push the number of borrow handles component ``comp`` holds."""
+    asm(e, f"i32.const {comp * REGION} i32.load @8", tmem)
