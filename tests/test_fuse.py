@@ -462,3 +462,14 @@ def test_resources_through_a_middle_component():
     leaky = fuse(F.resources_chain(drop_borrows=False))
     bad = WorldRunner(F.wrap_core(leaky.encode(), "rcons2", F.RES_WIT))
     assert bad.call("run", 1) == ("trap",)
+
+
+def test_async_is_refused_naming_the_function():
+    wat = """(component
+      (core module $m (func (export "f") (result i32) i32.const 0)
+                      (func (export "cb") (param i32 i32 i32) (result i32) i32.const 0))
+      (core instance $i (instantiate $m))
+      (func (export "run-later") (canon lift (core func $i "f") async (callback (core func $i "cb")))))"""
+    data = F.wasm_tools("parse", "-", input=wat.encode())
+    with pytest.raises(FuseError, match="export `run-later`: async"):
+        fuse(data)

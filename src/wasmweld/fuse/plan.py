@@ -56,6 +56,7 @@ class Options:
     post_return: CoreRef | None
     encoding: str
     component: int
+    is_async: bool = False
 
 
 @dataclass(eq=False)
@@ -214,7 +215,7 @@ class _Walker:
                 ent = src.get(imp.name)
                 if ent is None:
                     raise FuseError(f"{inst.label}: import `{imp.module}` `{imp.name}` is not supplied")
-            inst.imports[(imp.module, imp.name)] = self.bind(ent, inst.label)
+            inst.imports[(imp.module, imp.name)] = self.bind(ent, f"{inst.label}: import `{imp.module}` `{imp.name}`")
         self.plan.instances.append(inst)
         return inst.index
 
@@ -233,6 +234,8 @@ class _Walker:
             return ent
         if isinstance(ent, Lowered):
             f = ent.func
+            if ent.options.is_async or (isinstance(f, Lifted) and f.options.is_async):
+                raise FuseError(f"{where}: async functions (async lift/lower) are not supported by fuse")
             if isinstance(f, Lifted):
                 key = (id(f), ent.options)
                 if key not in self.adapters:
@@ -301,7 +304,7 @@ class _Walker:
             sp["core func"].append(c.op)
 
     def options(self, c: T.Canon, sp, cid: int) -> Options:
-        enc, mem, realloc, post = "utf8", None, None, None
+        enc, mem, realloc, post, is_async = "utf8", None, None, None, False
         for o in c.options or ():
             if o.name in ("utf8", "utf16", "latin1+utf16"):
                 enc = o.name
@@ -312,11 +315,11 @@ class _Walker:
             elif o.name == "post-return":
                 post = _get(sp, "core func", o.index)
             elif o.name in ("async", "callback"):
-                raise FuseError(f"canon {c.op} with async options is not supported by fuse")
+                is_async = True
         for x in (mem, realloc, post):
             if x is not None and not isinstance(x, CoreRef):
                 raise FuseError(f"canon {c.op}: options must be core module exports")
-        return Options(mem, realloc, post, enc, cid)
+        return Options(mem, realloc, post, enc, cid, is_async)
 
     def import_(self, item: T.Import, sp, scope, args: dict, top: bool) -> None:
         name, sort = item.name.name, item.desc.sort
@@ -354,12 +357,12 @@ def plan(comps, plugs: dict[str, str] | None = None) -> Plan:
     else:
         exports = _wire(w, list(comps), plugs or {})
     for name, ent in exports.items():
-        if isinstance(ent, Lifted):
-            w.plan.exports[name] = ent
-        elif isinstance(ent, dict):
-            for n, e in ent.items():
-                if isinstance(e, Lifted):
-                    w.plan.exports[f"{name}#{n}"] = e
+        funcs = [(name, ent)] if isinstance(ent, Lifted) else \
+            [(f"{name}#{n}", e) for n, e in ent.items() if isinstance(e, Lifted)] if isinstance(ent, dict) else []
+        for n, e in funcs:
+            if e.options.is_async:
+                raise FuseError(f"export `{n}`: async functions (async lift) are not supported by fuse")
+            w.plan.exports[n] = e
     return w.plan
 
 
