@@ -40,7 +40,7 @@ __all__ = ["SUBCOMMANDS", "build_parser", "main"]
 #: subcommand modules, in the order ``wasmweld --help`` lists them
 SUBCOMMANDS: list[str] = [
     "info", "dump", "validate", "merge", "graph", "edit", "strip", "metadata", "snapshot", "run", "compile",
-    "print", "parse", "addr2line", "wit", "extract",
+    "print", "parse", "addr2line", "wit", "extract", "fuse",
 ]
 
 _RUN = "_wasmweld_run"

@@ -1,0 +1,434 @@
+"""Adapters in Wasm: lift a value from the caller's memory, lower it into the callee's.
+
+One adapter per cross-component call, generated as wasmtime's FACT compiler does (at
+instantiation time there, ahead of time here). For ``echo: func(s: string) -> string``
+lowered by component A (memory 0) and lifted by component B (memory 1) the adapter is::
+
+    (func $adapter0 (param $p i32) (param $n i32) (param $ret i32)
+      ;; bounds-check [p, p+n) in memory 0, q = B.cabi_realloc(0, 0, 1, n), check [q, q+n) in memory 1
+      (memory.copy 1 0 (local.get $q) (local.get $p) (local.get $n))
+      (call $B.echo (local.get $q) (local.get $n))    ;; -> pointer r into memory 1
+      ;; load (ptr, len) at r, copy the bytes back into memory 0 (A.cabi_realloc),
+      ;; store the new (ptr, len) at $ret in memory 0
+      (call $B.cabi_post_echo (local.get $r)))
+
+:func:`translate` copies one value from a :class:`Src` (core locals, or an address in a memory) to a
+:class:`Dst` (new locals, or an address): integers are masked or sign-extended, ``bool`` normalised,
+``char`` checked (trap on surrogates and > 0x10FFFF), strings and lists bounds- and
+alignment-checked then copied with ``memory.copy`` (lists element by element when they hold
+pointers), variants dispatched with ``br_table`` (trap on an invalid discriminant), flags masked.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from ..binary.instr import MemArg
+from . import abi
+from .abi import FuseError
+from .emit import CORE, Dir, Emitter, alloc, check_range, check_utf8
+from .transcode import transcode
+
+__all__ = ["Src", "Dst", "Dir", "Emitter", "translate", "CORE", "end_lends", "OWN", "BORROW"]
+_LOAD = {"bool": ("i32.load8_u", 0), "u8": ("i32.load8_u", 0), "s8": ("i32.load8_s", 0),
+         "u16": ("i32.load16_u", 1), "s16": ("i32.load16_s", 1), "u32": ("i32.load", 2), "s32": ("i32.load", 2),
+         "char": ("i32.load", 2), "u64": ("i64.load", 3), "s64": ("i64.load", 3), "f32": ("f32.load", 2),
+         "f64": ("f64.load", 3)}
+_STORE = {"bool": ("i32.store8", 0), "u8": ("i32.store8", 0), "s8": ("i32.store8", 0), "u16": ("i32.store16", 1),
+          "s16": ("i32.store16", 1), "u32": ("i32.store", 2), "s32": ("i32.store", 2), "char": ("i32.store", 2),
+          "u64": ("i64.store", 3), "s64": ("i64.store", 3), "f32": ("f32.store", 2), "f64": ("f64.store", 3)}
+_BY_SIZE = {1: "u8", 2: "u16", 4: "u32"}
+_TO = {("i32", "f32"): ["f32.reinterpret_i32"], ("i64", "i32"): ["i32.wrap_i64"],
+       ("i64", "f32"): ["i32.wrap_i64", "f32.reinterpret_i32"], ("i64", "f64"): ["f64.reinterpret_i64"]}
+_FROM = {("f32", "i32"): ["i32.reinterpret_f32"], ("i32", "i64"): ["i64.extend_i32_u"],
+         ("f32", "i64"): ["i32.reinterpret_f32", "i64.extend_i32_u"], ("f64", "i64"): ["i64.reinterpret_f64"]}
+
+
+@dataclass(frozen=True)
+class Src:
+    """Where a value is read: ``locals`` (stack form) or ``base`` local + ``offset`` in ``mem``."""
+
+    locals: tuple = ()
+    base: int | None = None
+    offset: int = 0
+
+
+@dataclass
+class Dst:
+    """Where a value goes: ``out`` (new locals appended) or ``base`` local + ``offset``."""
+
+    out: list | None = None
+    base: int | None = None
+    offset: int = 0
+
+
+def translate(e: Emitter, t: Any, src: Src, dst: Dst, d: Dir, depth: int = 0) -> None:
+    """Emit code copying one value of (normalised) type ``t`` from ``src`` to ``dst``."""
+    if depth > abi.MAX_TYPE_DEPTH:
+        raise FuseError(f"{d.where}: value type nesting too deep")
+    if isinstance(t, str):
+        if t == "string":
+            _string(e, src, dst, d)
+        else:
+            _prim(e, t, src, dst, d)
+        return
+    k = t[0]
+    if k in ("own", "borrow"):
+        _handle(e, k, src, dst, d)
+    elif k == "list":
+        _list(e, t[1], src, dst, d, depth)
+    elif k == "record":
+        _record(e, t, src, dst, d, depth)
+    elif k == "flags":
+        _flags(e, t[1], src, dst, d)
+    else:
+        _variant(e, t, src, dst, d, depth)
+
+
+def _load(e: Emitter, t: str, src: Src, d: Dir) -> None:
+    """Push the lifted value of primitive ``t`` (its flat core type)."""
+    if src.base is not None:
+        name, align = _LOAD[t]
+        e.get(src.base)
+        e.op(name, MemArg(align, src.offset, d.src_mem))
+    else:
+        e.get(src.locals[0])
+    if t == "bool":
+        e.op("i32.const", 0)
+        e.op("i32.ne")
+    elif src.base is None and t in ("u8", "u16"):
+        e.op("i32.const", 0xFF if t == "u8" else 0xFFFF)
+        e.op("i32.and")
+    elif src.base is None and t in ("s8", "s16"):
+        e.op("i32.extend8_s" if t == "s8" else "i32.extend16_s")
+    elif t == "char":
+        c = e.new("i32")
+        e.set(c)
+        e.get(c)
+        e.op("i32.const", 0x110000)
+        e.op("i32.ge_u")
+        e.get(c)
+        e.op("i32.const", 0xD800)
+        e.op("i32.sub")
+        e.op("i32.const", 0x800)
+        e.op("i32.lt_u")
+        e.op("i32.or")
+        e.trap_if()
+        e.get(c)
+
+
+def _prim(e: Emitter, t: str, src: Src, dst: Dst, d: Dir) -> None:
+    if dst.base is not None:
+        e.get(dst.base)
+        _load(e, t, src, d)
+        name, align = _STORE[t]
+        e.op(name, MemArg(align, dst.offset, d.dst_mem))
+    else:
+        _load(e, t, src, d)
+        x = e.new(abi.flatten(t)[0])
+        e.set(x)
+        dst.out.append(x)
+
+
+def _pair(e: Emitter, src: Src, d: Dir) -> tuple[int, int]:
+    """Read a (pointer, length) pair into two new locals."""
+    p, n = e.new("i32"), e.new("i32")
+    if src.base is not None:
+        for loc, off in ((p, 0), (n, 4)):
+            e.get(src.base)
+            e.op("i32.load", MemArg(2, src.offset + off, d.src_mem))
+            e.set(loc)
+    else:
+        e.get(src.locals[0])
+        e.set(p)
+        e.get(src.locals[1])
+        e.set(n)
+    return p, n
+
+
+def _put_pair(e: Emitter, p: int, n: int, dst: Dst, d: Dir) -> None:
+    if dst.base is not None:
+        for loc, off in ((p, 0), (n, 4)):
+            e.get(dst.base)
+            e.get(loc)
+            e.op("i32.store", MemArg(2, dst.offset + off, d.dst_mem))
+    else:
+        dst.out.extend((p, n))
+
+
+def _string(e: Emitter, src: Src, dst: Dst, d: Dir) -> None:
+    p, n = _pair(e, src, d)
+    if d.src_enc != d.dst_enc:
+        q, m = transcode(e, p, n, d)
+        _put_pair(e, q, m, dst, d)
+        return
+    b = e.new("i32")
+    align = 1 if d.src_enc == "utf8" else 2
+    if d.src_enc == "utf8":
+        e.get(n)
+    elif d.src_enc == "utf16":
+        e.get(n)
+        e.op("i32.const", 0x80000000)
+        e.op("i32.ge_u")
+        e.trap_if()
+        e.get(n)
+        e.op("i32.const", 1)
+        e.op("i32.shl")
+    else:   # latin1+utf16: the high bit tags UTF-16
+        e.get(n)
+        e.op("i32.const", 0x7FFFFFFF)
+        e.op("i32.and")
+        e.get(n)
+        e.op("i32.const", 31)
+        e.op("i32.shr_u")
+        e.op("i32.shl")
+    e.set(b)
+    check_range(e, p, b, align, d.src_mem)
+    if d.src_enc == "utf8":
+        check_utf8(e, p, b, d.src_mem)
+    q = alloc(e, b, align, d)
+    e.get(q)
+    e.get(p)
+    e.get(b)
+    e.op("memory.copy", d.dst_mem, d.src_mem)
+    _put_pair(e, q, n, dst, d)
+
+
+def _list(e: Emitter, elem: Any, src: Src, dst: Dst, d: Dir, depth: int) -> None:
+    size, align = abi.size(elem), abi.alignment(elem)
+    p, n = _pair(e, src, d)
+    b = e.new("i32")
+    e.get(n)
+    e.op("i64.extend_i32_u")
+    e.op("i64.const", size)
+    e.op("i64.mul")
+    e.op("i64.const", 0xFFFFFFFF)
+    e.op("i64.gt_u")
+    e.trap_if()
+    e.get(n)
+    e.op("i32.const", size)
+    e.op("i32.mul")
+    e.set(b)
+    check_range(e, p, b, align, d.src_mem)
+    q = alloc(e, b, align, d)
+    if abi.is_plain(elem):
+        e.get(q)
+        e.get(p)
+        e.get(b)
+        e.op("memory.copy", d.dst_mem, d.src_mem)
+    else:
+        sp, dp, k = e.new("i32"), e.new("i32"), e.new("i32")
+        for a, v in ((sp, p), (dp, q), (k, n)):
+            e.get(v)
+            e.set(a)
+        e.op("block", None)
+        e.op("loop", None)
+        e.get(k)
+        e.op("i32.eqz")
+        e.op("br_if", 1)
+        translate(e, elem, Src(base=sp), Dst(base=dp), d, depth + 1)
+        for a, step in ((sp, size), (dp, size), (k, -1)):
+            e.get(a)
+            e.op("i32.const", step)
+            e.op("i32.add")
+            e.set(a)
+        e.op("br", 0)
+        e.op("end")
+        e.op("end")
+    _put_pair(e, q, n, dst, d)
+
+
+def _record(e: Emitter, t: Any, src: Src, dst: Dst, d: Dir, depth: int) -> None:
+    offs = abi.field_offsets(t)
+    at = 0
+    for f, off in zip(t[1], offs):
+        if src.base is not None:
+            s = Src(base=src.base, offset=src.offset + off)
+        else:
+            w = len(abi.flatten(f))
+            s = Src(locals=src.locals[at:at + w])
+            at += w
+        o = Dst(out=dst.out) if dst.base is None else Dst(base=dst.base, offset=dst.offset + off)
+        translate(e, f, s, o, d, depth + 1)
+
+
+def _flags(e: Emitter, n: int, src: Src, dst: Dst, d: Dir) -> None:
+    words = -(-n // 32)
+    for w in range(words):
+        bits = min(32, n - 32 * w)
+        mask = (1 << bits) - 1
+        width = abi.size(("flags", n)) if n <= 16 else 4
+        t = _BY_SIZE[width]
+        if dst.base is not None:
+            e.get(dst.base)
+        if src.base is not None:
+            name, align = _LOAD[t]
+            e.get(src.base)
+            e.op(name, MemArg(align, src.offset + 4 * w, d.src_mem))
+        else:
+            e.get(src.locals[w])
+        e.op("i32.const", mask - (1 << 32) if mask >= 1 << 31 else mask)
+        e.op("i32.and")
+        if dst.base is not None:
+            name, align = _STORE[t]
+            e.op(name, MemArg(align, dst.offset + 4 * w, d.dst_mem))
+        else:
+            x = e.new("i32")
+            e.set(x)
+            dst.out.append(x)
+
+
+def _variant(e: Emitter, t: Any, src: Src, dst: Dst, d: Dir, depth: int) -> None:
+    cases = t[1]
+    ncase = len(cases)
+    dsz = abi.disc_size(ncase)
+    poff = abi.payload_offset(t)
+    joined = abi.flatten(t)[1:]
+    disc = e.new("i32")
+    if src.base is not None:
+        name, align = _LOAD[_BY_SIZE[dsz]]
+        e.get(src.base)
+        e.op(name, MemArg(align, src.offset, d.src_mem))
+    else:
+        e.get(src.locals[0])
+    e.set(disc)
+    jl: list[int] = []
+    if dst.base is not None:
+        name, align = _STORE[_BY_SIZE[dsz]]
+        e.get(dst.base)
+        e.get(disc)
+        e.op(name, MemArg(align, dst.offset, d.dst_mem))
+    else:
+        dst.out.append(disc)
+        jl = [e.new(j) for j in joined]
+        dst.out.extend(jl)
+    e.op("block", None)                     # end of the variant
+    for _ in cases:
+        e.op("block", None)
+    e.op("block", None)                     # invalid discriminant
+    e.get(disc)
+    e.op("br_table", tuple(range(1, ncase + 1)), 0)
+    e.op("end")
+    e.op("unreachable")
+    for k, c in enumerate(cases):
+        e.op("end")
+        if c is not None:
+            _payload(e, c, joined, src, dst, jl, poff, d, depth)
+        e.op("br", ncase - 1 - k)
+    e.op("end")
+
+
+def _payload(e: Emitter, c, joined, src: Src, dst: Dst, jl, poff: int, d: Dir, depth: int) -> None:
+    flat = abi.flatten(c)
+    if src.base is not None:
+        s = Src(base=src.base, offset=src.offset + poff)
+    else:
+        locs = []
+        for want, have, loc in zip(flat, joined, src.locals[1:]):
+            e.get(loc)
+            for name in _TO.get((have, want), ()):
+                e.op(name)
+            x = e.new(want)
+            e.set(x)
+            locs.append(x)
+        s = Src(locals=tuple(locs))
+    if dst.base is not None:
+        translate(e, c, s, Dst(base=dst.base, offset=dst.offset + poff), d, depth + 1)
+        return
+    out: list[int] = []
+    translate(e, c, s, Dst(out=out), d, depth + 1)
+    for have, want, x, j in zip(flat, joined, out, jl):
+        e.get(x)
+        for name in _FROM.get((have, want), ()):
+            e.op(name)
+        e.set(j)
+
+
+#: a handle-table entry: rep @0, resource number + 1 @4 (0: free), flags @8 (1 own, 2 borrow), lends @12
+OWN, BORROW = 1, 2
+
+
+def _handle(e: Emitter, kind: str, src: Src, dst: Dst, d: Dir) -> None:
+    """Move an ``own`` handle from the source component's table to the destination's, or lend a
+    ``borrow`` (the implementing component gets the representation itself)."""
+    if d.res is None:
+        raise FuseError(f"{d.where}: resource handle without handle tables")
+    tmem, src_c, dst_c, impl, (h_entry, h_add, h_free) = d.res
+    h, a, rep, ty, new = (e.new("i32") for _ in range(5))
+    if src.base is not None:
+        e.get(src.base)
+        e.op("i32.load", MemArg(2, src.offset, d.src_mem))
+    else:
+        e.get(src.locals[0])
+    e.set(h)
+    e.op("i32.const", src_c)
+    e.get(h)
+    e.op("call", h_entry)
+    e.set(a)
+    for loc, off in ((rep, 0), (ty, 4)):
+        e.get(a)
+        e.op("i32.load", MemArg(2, off, tmem))
+        e.set(loc)
+    e.get(a)
+    e.op("i32.load", MemArg(2, 8, tmem))
+    e.op("i32.const", OWN)
+    e.op("i32.and")
+    if kind == "own":
+        e.op("i32.eqz")
+        e.trap_if()                                     # lifting an own from a borrow handle
+        e.get(a)
+        e.op("i32.load", MemArg(2, 12, tmem))
+        e.trap_if()                                     # still lent out
+        e.op("i32.const", src_c)
+        e.get(h)
+        e.op("call", h_free)
+        _add(e, dst_c, rep, ty, OWN, h_add, new)
+    else:
+        e.op("if", None)                                # an own handle lent for the call
+        e.get(a)
+        e.get(a)
+        e.op("i32.load", MemArg(2, 12, tmem))
+        e.op("i32.const", 1)
+        e.op("i32.add")
+        e.op("i32.store", MemArg(2, 12, tmem))
+        e.op("end")
+        e.after.append(a)
+        e.op("i32.const", 0)
+        for r in impl:
+            e.get(ty)
+            e.op("i32.const", r + 1)
+            e.op("i32.eq")
+            e.op("i32.or")
+        e.op("if", None)
+        e.get(rep)
+        e.set(new)
+        e.op("else")
+        _add(e, dst_c, rep, ty, BORROW, h_add, new)
+        e.op("end")
+    if dst.base is not None:
+        e.get(dst.base)
+        e.get(new)
+        e.op("i32.store", MemArg(2, dst.offset, d.dst_mem))
+    else:
+        dst.out.append(new)
+
+
+def _add(e: Emitter, comp: int, rep: int, ty: int, flags: int, h_add: int, out: int) -> None:
+    e.op("i32.const", comp)
+    e.get(rep)
+    e.get(ty)
+    e.op("i32.const", flags)
+    e.op("call", h_add)
+    e.set(out)
+
+
+def end_lends(e: Emitter, tmem: int | None) -> None:
+    """After the call: give back what was lent (``lends`` - 1 for each borrowed own handle)."""
+    for a in e.after:
+        e.get(a)
+        e.get(a)
+        e.op("i32.load", MemArg(2, 12, tmem))
+        e.op("i32.const", 1)
+        e.op("i32.sub")
+        e.op("i32.store", MemArg(2, 12, tmem))

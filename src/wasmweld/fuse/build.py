@@ -1,0 +1,261 @@
+"""Build the fused core module: the adapter module, the renamed instances, one merge.
+
+Every core module instance of the plan becomes a merge input named ``fuse:iN``; its imports are
+renamed to what the plan bound them to (``fuse:iM`` exports, ``fuse:adapters`` ``adapterK``, or a
+host import kept as ``(interface, function)`` with its canonical-lowered core signature). The
+adapter module ``fuse:adapters`` imports the memories, reallocs, callees and post-return functions
+it needs from the instances and re-exports the fused world's exports under wit-component's core
+names: ``iface#func`` (or ``func``), ``cabi_post_iface#func``, ``memory``, ``cabi_realloc``::
+
+    (module $fuse:adapters
+      (import "fuse:i0" "memory" (memory 0))          ;; caller's memory: index 0
+      (import "fuse:i3" "memory" (memory 0))          ;; callee's memory: index 1
+      (import "fuse:i3" "test:fuse/api#echo" (func ...))
+      (func (export "adapter0") ...))
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+from ..module import Export, FuncBody, Import, Module
+from ..types import ExternKind, FuncType, Limits, MemoryType, RecGroup, SubType
+from . import abi
+from .abi import FuseError
+from .adapter import CORE, Dir, Dst, Emitter, Src, end_lends, translate
+from .handles import REGION, borrow_count, builtin, helpers
+from .plan import Adapter, Builtin, CoreRef, HostFunc, Plan
+
+__all__ = ["lower_sig", "lift_sig", "AdapterModule", "build_inputs"]
+
+
+def _flat_params(params) -> list[str]:
+    return [v for p in params for v in abi.flatten(p)]
+
+
+def lower_sig(params, result) -> tuple[list[str], list[str]]:
+    """The core signature of a ``canon lower`` of a function of these (normalised) types."""
+    fp = _flat_params(params)
+    fp = fp if len(fp) <= abi.MAX_FLAT_PARAMS else ["i32"]
+    fr = abi.flatten(result) if result is not None else []
+    if len(fr) > abi.MAX_FLAT_RESULTS:
+        return fp + ["i32"], []
+    return fp, fr
+
+
+def lift_sig(params, result) -> tuple[list[str], list[str]]:
+    """The core signature of the core function a ``canon lift`` lifts."""
+    fp = _flat_params(params)
+    fp = fp if len(fp) <= abi.MAX_FLAT_PARAMS else ["i32"]
+    fr = abi.flatten(result) if result is not None else []
+    return fp, (fr if len(fr) <= abi.MAX_FLAT_RESULTS else ["i32"])
+
+
+def _ft(sig) -> FuncType:
+    return FuncType(tuple(CORE[t] for t in sig[0]), tuple(CORE[t] for t in sig[1]))
+
+
+class AdapterModule:
+    """The ``fuse:adapters`` module being built."""
+
+    def __init__(self) -> None:
+        self.m = Module()
+        self.mems: dict[CoreRef, int] = {}
+        self.funcs: dict[tuple, int] = {}
+        self.bodies: list[tuple[int, Emitter, str | None]] = []
+        self.tmem: int | None = None
+        self.fns: tuple[int, int, int] | None = None
+
+    def type_index(self, ft: FuncType) -> int:
+        for i, g in enumerate(self.m.types):
+            if g.types[0].comp == ft:
+                return i
+        self.m.types.append(RecGroup((SubType(ft),)))
+        return len(self.m.types) - 1
+
+    def memory(self, ref: CoreRef | None) -> int | None:
+        if ref is None:
+            return None
+        if ref not in self.mems:
+            self.mems[ref] = len(self.mems)
+            self.m.imports.append(Import(f"fuse:i{ref.instance}", ref.name, ExternKind.MEMORY,
+                                         MemoryType(Limits(0))))
+        return self.mems[ref]
+
+    def func(self, ref: CoreRef | None, sig) -> int | None:
+        if ref is None:
+            return None
+        key = (ref, tuple(sig[0]), tuple(sig[1]))
+        if key not in self.funcs:
+            if self.bodies:
+                raise FuseError("internal: function import after a definition")
+            self.funcs[key] = len(self.funcs)
+            self.m.imports.append(Import(f"fuse:i{ref.instance}", ref.name, ExternKind.FUNC,
+                                         self.type_index(_ft(sig))))
+        return self.funcs[key]
+
+    def define(self, params: list[str], results: list[str], em: Emitter, export: str | None) -> int:
+        self.bodies.append((self.type_index(_ft((params, results))), em, export))
+        return len(self.funcs) + len(self.bodies) - 1
+
+    def tables(self, p: Plan) -> None:
+        """The handle-table memory and helpers (after every import, before other definitions)."""
+        if not (p.builtins or p.resources):
+            return
+        self.tmem = len(self.mems)
+        self.m.memories.append(MemoryType(Limits(len(p.components) * REGION // 65536)))
+        self.fns = tuple(self.define(ps, rs, em, None) for ps, rs, em in helpers(self.tmem))
+
+    def finish(self) -> Module:
+        base = len(self.funcs)
+        for k, (ti, em, export) in enumerate(self.bodies):
+            self.m.funcs.append(ti)
+            self.m.code.append(FuncBody.from_instrs(em.body_locals(), em.code))
+            if export is not None:
+                self.m.exports.append(Export(export, ExternKind.FUNC, base + k))
+        return self.m
+
+
+_REALLOC = (["i32"] * 4, ["i32"])
+
+
+def _imports_of(am: AdapterModule, a: Adapter) -> None:
+    """Import everything an adapter calls, before any function is defined."""
+    params, result = abi.func_types(a.callee.functype, a.name)
+    callee = a.callee.options
+    am.memory(a.caller.memory)
+    am.memory(callee.memory)
+    am.func(a.callee.core, lift_sig(params, result))
+    am.func(callee.realloc, _REALLOC)
+    am.func(a.caller.realloc, _REALLOC)
+    if callee.post_return is not None:
+        am.func(callee.post_return, (lift_sig(params, result)[1], []))
+
+
+def _dirs(am: AdapterModule, a: Adapter, p: Plan) -> tuple[Dir, Dir]:
+    c, e = a.caller, a.callee.options
+    res_down = res_up = None
+    if am.fns is not None:
+        impl = lambda comp: tuple(r.index for r in p.resources if r.component == comp)  # noqa: E731
+        res_down = (am.tmem, c.component, e.component, impl(e.component), am.fns)
+        res_up = (am.tmem, e.component, c.component, impl(c.component), am.fns)
+    down = Dir(am.memory(c.memory), am.memory(e.memory), am.func(e.realloc, _REALLOC), c.encoding, e.encoding,
+               a.name, res_down)
+    up = Dir(am.memory(e.memory), am.memory(c.memory), am.func(c.realloc, _REALLOC), e.encoding, c.encoding,
+             a.name, res_up)
+    return down, up
+
+
+def _adapter_body(am: AdapterModule, a: Adapter, p: Plan) -> None:
+    params, result = abi.func_types(a.callee.functype, a.name)
+    low, lift = lower_sig(params, result), lift_sig(params, result)
+    down, up = _dirs(am, a, p)
+    e = Emitter(low[0])
+    held = None
+    if am.fns is not None:                   # borrows the callee holds before the call
+        held = e.new("i32")
+        borrow_count(e, a.callee.options.component, am.tmem)
+        e.set(held)
+    tup = ("record", params)
+    nflat = len(_flat_params(params))
+    if nflat <= abi.MAX_FLAT_PARAMS:
+        args: list[int] = []
+        if params:
+            translate(e, tup, Src(locals=tuple(range(nflat))), Dst(out=args), down)
+    else:
+        if down.realloc is None or down.src_mem is None or down.dst_mem is None:
+            raise FuseError(f"{a.name}: many parameters need the memory and realloc options on both sides")
+        q = e.new("i32")
+        for v in (0, 0, abi.alignment(tup), abi.size(tup)):
+            e.op("i32.const", v)
+        e.op("call", down.realloc)
+        e.set(q)
+        translate(e, tup, Src(base=0), Dst(base=q), down)
+        args = [q]
+    for x in args:
+        e.get(x)
+    e.op("call", am.func(a.callee.core, lift))
+    rl = [e.new(t) for t in lift[1]]
+    for x in reversed(rl):
+        e.set(x)
+    end_lends(e, am.tmem)
+    e.after = []
+    if held is not None:                     # the callee must have dropped the borrows it was given
+        borrow_count(e, a.callee.options.component, am.tmem)
+        e.get(held)
+        e.op("i32.ne")
+        e.trap_if()
+    out: list[int] = []
+    if result is not None:
+        if len(abi.flatten(result)) <= abi.MAX_FLAT_RESULTS:
+            translate(e, result, Src(locals=tuple(rl)), Dst(out=out), up)
+        else:
+            if up.src_mem is None or up.dst_mem is None:
+                raise FuseError(f"{a.name}: results in memory need the memory option on both sides")
+            translate(e, result, Src(base=rl[0]), Dst(base=len(low[0]) - 1), up)
+    post = a.callee.options.post_return
+    if post is not None:
+        for x in rl:
+            e.get(x)
+        e.op("call", am.func(post, (lift[1], [])))
+    for x in out:
+        e.get(x)
+    am.define(low[0], low[1], e, f"fuse$adapter{a.index}")
+
+
+def build_inputs(p: Plan) -> list[tuple[str, Module]]:
+    """The merge inputs of a plan: the renamed instances and the adapter module (last)."""
+    am = AdapterModule()
+    for a in p.adapters:
+        _imports_of(am, a)
+    exported = []
+    for name, lifted in p.exports.items():
+        params, result = abi.func_types(lifted.functype, name)
+        sig = lift_sig(params, result)
+        exported.append((name, am.func(lifted.core, sig), lifted, sig))
+        if lifted.options.post_return is not None:
+            exported.append((f"cabi_post_{name}", am.func(lifted.options.post_return, (sig[1], [])), None, None))
+    for lifted in p.exports.values():
+        if lifted.options.memory is not None and "memory" not in [e[0] for e in exported]:
+            am.memory(lifted.options.memory)
+            exported.append(("memory", None, lifted, None))
+        if lifted.options.realloc is not None and "cabi_realloc" not in [e[0] for e in exported]:
+            exported.append(("cabi_realloc", am.func(lifted.options.realloc, _REALLOC), None, None))
+    for r in p.resources:
+        if r.dtor is not None:
+            am.func(r.dtor, (["i32"], []))
+    am.tables(p)
+    for b in p.builtins:
+        dtor = None if b.resource.dtor is None else am.func(b.resource.dtor, (["i32"], []))
+        ps, rs, em = builtin(b.op, b.component, b.resource.index, dtor, am.tmem, am.fns)
+        am.define(ps, rs, em, f"fuse$builtin{b.index}")
+    for a in p.adapters:
+        _adapter_body(am, a, p)
+    m = am.finish()
+    for name, fidx, lifted, _ in exported:
+        if name == "memory":
+            m.exports.append(Export(name, ExternKind.MEMORY, am.mems[lifted.options.memory]))
+        else:
+            m.exports.append(Export(name, ExternKind.FUNC, fidx))
+    inputs = [(f"fuse:i{inst.index}", _rename(inst)) for inst in p.instances]
+    inputs.append(("fuse:adapters", m))
+    return inputs
+
+
+def _rename(inst) -> Module:
+    m = inst.module
+    new = []
+    for imp in m.imports:
+        b = inst.imports[(imp.module, imp.name)]
+        if isinstance(b, CoreRef):
+            new.append(dataclasses.replace(imp, module=f"fuse:i{b.instance}", name=b.name))
+        elif isinstance(b, Adapter):
+            new.append(dataclasses.replace(imp, module="fuse:adapters", name=f"fuse$adapter{b.index}"))
+        elif isinstance(b, Builtin):
+            new.append(dataclasses.replace(imp, module="fuse:adapters", name=f"fuse$builtin{b.index}"))
+        else:
+            hf, _opts = b
+            assert isinstance(hf, HostFunc)
+            new.append(dataclasses.replace(imp, module=hf.module or "$root", name=hf.name))
+    m.imports[:] = new
+    return m

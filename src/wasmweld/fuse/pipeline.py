@@ -1,0 +1,125 @@
+"""``fuse(inputs, **options)``: the fusion pipeline as named steps (like ``merge``).
+
+::
+
+    fuse(inputs)                        # a composition, or several components wired by name
+      comps = load(inputs)              # 1 read the component(s)
+      p     = plan.plan(comps, plugs)   # 2 instantiate statically: core instances, adapters, exports
+      ins   = build.build_inputs(p)     # 3 adapters in Wasm; instances' imports renamed
+      core  = link.merge(ins, ...)      # 4 merge: renumbering, type dedup, one memory per component
+
+The output is a core module (``--emit core``) whose exports follow wit-component's core names
+(``run``, ``iface#func``, ``cabi_post_...``, ``memory``, ``cabi_realloc``) so that the canonical
+ABI drives it exactly as it drove the composition. Imports the fused world still has stay
+imports, canonical-lowered: ``(import "wasi:cli/stdout@0.2.0" "get-stdout" (func ...))`` with the
+core signature of ``canon lower`` (the memory they write is the importing component's).
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+from ..component import Component, is_component, parse_component
+from ..errors import WasmError
+from ..link import merge
+from ..module import Module
+from ..passes.gc import gc as gc_pass
+from . import abi
+from .abi import FuseError
+from .build import build_inputs, lower_sig
+from .component_out import wrap
+from .plan import Plan, plan
+
+__all__ = ["fuse", "fuse_plan", "describe", "load"]
+
+#: largest input read (bytes)
+MAX_INPUT = 1 << 30
+
+
+def _read(x: Any, label: str) -> Component:
+    if isinstance(x, Component):
+        return x
+    if isinstance(x, (str, os.PathLike)):
+        try:
+            with open(x, "rb") as f:
+                x = f.read(MAX_INPUT + 1)
+        except OSError as e:
+            raise FuseError(f"{label}: {e.strerror or e}") from None
+    if not isinstance(x, (bytes, bytearray, memoryview)):
+        raise FuseError(f"{label}: not a component")
+    if not is_component(x):
+        raise FuseError(f"{label}: not a component (core modules are merged with `merge`)")
+    return parse_component(bytes(x))
+
+
+def load(inputs) -> Component | list[tuple[str, Component]]:
+    """Step 1: one Component (a composition), or ``[(label, Component)]`` for several inputs."""
+    if isinstance(inputs, (Component, bytes, bytearray, memoryview, str, os.PathLike)):
+        return _read(inputs, "input")
+    items = list(inputs.items()) if isinstance(inputs, dict) else list(inputs)
+    out = []
+    for i, it in enumerate(items):
+        label, x = it if isinstance(it, tuple) else (os.path.basename(str(it)) if isinstance(
+            it, (str, os.PathLike)) else f"input{i}", it)
+        out.append((label, _read(x, label)))
+    if not out:
+        raise FuseError("no inputs")
+    return out[0][1] if len(out) == 1 else out
+
+
+def fuse_plan(inputs, *, plugs: dict[str, str] | None = None) -> Plan:
+    """Steps 1-2: the :class:`~.plan.Plan` (components, core instances, adapters, exports)."""
+    try:
+        p = plan(load(inputs), plugs)
+    except FuseError:
+        raise
+    except WasmError as e:
+        raise FuseError(str(e)) from None
+    for a in p.adapters:
+        abi.func_types(a.callee.functype, a.name)        # refuse unsupported types early
+    return p
+
+
+def fuse(inputs, *, plugs: dict[str, str] | None = None, emit: str = "core", gc: bool = True) -> Module | Component:
+    """Fuse a composition (a component of components, bytes/path/Component) or several components
+    (a list of them, wired by interface name; ``plugs`` maps an import name to the export name that
+    satisfies it) into one core :class:`~wasmweld.module.Module`.
+
+    ``emit="core"`` returns the core Module; ``emit="component"`` a Component with exactly that one
+    core module and the composition's exports (compositions that still import are refused for now).
+    """
+    if emit not in ("core", "component"):
+        raise FuseError(f"unknown output kind {emit!r} (core or component)")
+    comps = load(inputs)
+    if emit == "component" and not isinstance(comps, Component):
+        raise FuseError("--emit component needs one composed component as input")
+    p = fuse_plan(comps, plugs=plugs)
+    ins = build_inputs(p)
+    m = merge(ins, export_from=["fuse:adapters"], gc=False, warn=lambda _msg: None)
+    m.exports[:] = [e for e in m.exports if not e.name.startswith("fuse$")]
+    m = gc_pass(m).module if gc else m
+    return wrap(m, p, comps) if emit == "component" else m
+
+
+def describe(p: Plan) -> str:
+    """The plan as text (``wasmweld fuse --plan``)."""
+    lines = [f"components: {len(p.components)}"]
+    lines += [f"  {c}" for c in p.components]
+    lines.append(f"core module instances: {len(p.instances)}")
+    lines += [f"  fuse:i{i.index} {i.label}" for i in p.instances]
+    lines.append(f"adapters: {len(p.adapters)}")
+    for a in p.adapters:
+        params, result = abi.func_types(a.callee.functype, a.name)
+        sig = lower_sig(params, result)
+        lines.append(f"  adapter{a.index}: component {a.caller.component} -> {a.callee.options.component} "
+                     f"({a.callee.core.name}) [{' '.join(sig[0])}] -> [{' '.join(sig[1])}]")
+    lines.append(f"resources: {len(p.resources)} (built-ins: {len(p.builtins)})")
+    lines += [f"  resource{r.index}: component {r.component}" + (" (destructor)" if r.dtor else "")
+              for r in p.resources]
+    lines.append(f"exports: {len(p.exports)}")
+    lines += [f"  {n}" for n in p.exports]
+    hosts = sorted({f"{h.module}#{h.name}" if h.module else h.name for h, _ in p.host})
+    lines.append(f"imports: {len(hosts)}")
+    lines += [f"  {h}" for h in hosts]
+    return "\n".join(lines)

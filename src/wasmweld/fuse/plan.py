@@ -1,0 +1,397 @@
+"""Plan a fusion: instantiate a composition statically, down to its core module instances.
+
+For the composition ``wasm-tools compose`` writes::
+
+    (component
+      (component $consumer ...)                   ;; imports test:fuse/api, exports run
+      (component $provider ...)                   ;; exports test:fuse/api
+      (instance $p (instantiate $provider))
+      (instance $c (instantiate $consumer (with "test:fuse/api" (instance $p-api))))
+      (export "run" (func $c-run)))
+
+:func:`plan` walks the items in order as a component runtime would, but keeps symbols instead of
+values: each ``(core instance (instantiate $m ...))`` becomes a :class:`ModuleInstance` (in
+instantiation order), each import of a core module is bound to an export of an earlier instance, to
+a host import, or -- for a ``canon lower`` of a function another component lifted -- to an
+:class:`Adapter` (caller and callee options, the function type). The result is a :class:`Plan`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from ..component import Component
+from ..component import types as T
+from ..component.typeval import evaluate
+from ..errors import ValidationError
+from ..module import Module
+from ..module import parse as parse_module
+from .abi import FuseError
+
+__all__ = ["Plan", "ModuleInstance", "Adapter", "Lifted", "HostFunc", "CoreRef", "Options", "ResId", "Builtin", "plan",
+           "MAX_INSTANCES", "MAX_COMPONENT_INSTANCES"]
+
+#: most core module instances one fusion makes (hostile compositions instantiate exponentially)
+MAX_INSTANCES = 4096
+#: most component instantiations one fusion walks
+MAX_COMPONENT_INSTANCES = 4096
+_CORE_KIND = {0: "core func", 1: "core table", 2: "core memory", 3: "core global", 4: "core tag"}
+
+
+@dataclass(frozen=True)
+class CoreRef:
+    """A core item exported by module instance ``instance`` under ``name``."""
+
+    instance: int
+    name: str
+
+
+@dataclass(frozen=True)
+class Options:
+    """Canonical options resolved to core items (``None`` when absent)."""
+
+    memory: CoreRef | None
+    realloc: CoreRef | None
+    post_return: CoreRef | None
+    encoding: str
+    component: int
+    is_async: bool = False
+
+
+@dataclass(eq=False)
+class Lifted:
+    """A component function made by ``canon lift`` of ``core`` (a CoreRef) with ``options``."""
+
+    core: CoreRef
+    functype: Any
+    options: Options
+    where: str
+
+
+@dataclass(eq=False)
+class HostFunc:
+    """A function the fused world still imports: ``module`` (interface or ``""``) and ``name``."""
+
+    module: str
+    name: str
+    functype: Any
+
+
+@dataclass(eq=False)
+class Lowered:
+    func: Any
+    options: Options
+
+
+@dataclass(eq=False)
+class ResId:
+    """A resource type defined by component ``component`` (``index``: its number in the plan);
+    ``dtor`` the CoreRef of its destructor or None."""
+
+    index: int
+    component: int
+    dtor: CoreRef | None
+
+
+@dataclass(eq=False)
+class Builtin:
+    """A ``canon resource.new|rep|drop`` of ``resource`` used by component ``component``."""
+
+    index: int
+    op: str
+    resource: ResId
+    component: int
+
+
+@dataclass(eq=False)
+class Adapter:
+    """One adapter: the caller lowered ``callee`` (a Lifted) with ``caller`` options."""
+
+    index: int
+    callee: Lifted
+    caller: Options
+    name: str
+
+
+@dataclass(eq=False)
+class ModuleInstance:
+    """One instantiation of a core module: ``imports[(module, name)]`` is a CoreRef, an Adapter,
+    a ``(HostFunc, Options)`` pair."""
+
+    index: int
+    module: Module
+    component: int
+    label: str
+    imports: dict = field(default_factory=dict)
+
+
+@dataclass
+class Plan:
+    instances: list[ModuleInstance] = field(default_factory=list)
+    adapters: list[Adapter] = field(default_factory=list)
+    resources: list[ResId] = field(default_factory=list)
+    builtins: list[Builtin] = field(default_factory=list)
+    exports: dict[str, Lifted] = field(default_factory=dict)
+    host: list[tuple[HostFunc, Options]] = field(default_factory=list)
+    components: list[str] = field(default_factory=list)
+
+
+class _Inst(dict):
+    """A component instance: export name -> entity."""
+
+
+class _CoreInline(dict):
+    """A core instance made of exports: name -> core entity."""
+
+
+class _Walker:
+    def __init__(self) -> None:
+        self.plan = Plan()
+        self.adapters: dict[tuple, Adapter] = {}
+        self.scopes: dict[int, Any] = {}
+
+    def component(self, comp: Component, args: dict | None, label: str, depth: int = 0,
+                  top: bool = False) -> _Inst:
+        if depth > 50:
+            raise FuseError("components nested too deeply")
+        if len(self.plan.components) >= MAX_COMPONENT_INSTANCES:
+            raise FuseError("too many component instances")
+        scope = self.scopes.get(id(comp))
+        if scope is None:
+            try:
+                scope = self.scopes[id(comp)] = evaluate(comp)
+            except ValidationError as e:
+                raise FuseError(f"component {label}: {e}") from None
+        cid = len(self.plan.components)
+        self.plan.components.append(label)
+        sp: dict[str, list] = {k: [] for k in ("core func", "core table", "core memory", "core global",
+                                                "core tag", "core module", "core instance", "func",
+                                                "instance", "component", "value", "type")}
+        exports = _Inst()
+        mod_i = 0
+        for sid, item in comp.items():
+            if sid == 1:
+                sp["core module"].append((comp, mod_i))
+                mod_i += 1
+            elif sid == 2:
+                sp["core instance"].append(self.core_instance(item, sp, cid, label))
+            elif sid == 4:
+                sp["component"].append(item)
+            elif sid == 5:
+                sp["instance"].append(self.instance(item, sp, label, depth))
+            elif sid == 6:
+                self.alias(item, sp)
+            elif sid == 7:
+                sp["type"].append(self.typedef(item, sp, cid))
+            elif sid == 8:
+                self.canon(item, sp, scope, cid, label)
+            elif sid == 9:
+                raise FuseError(f"component {label}: component start functions are not supported by fuse")
+            elif sid == 10:
+                self.import_(item, sp, scope, args or {}, top)
+            elif sid == 11:
+                ent = _get(sp, item.sort, item.index)
+                exports[item.name.name] = ent
+                sp[item.sort].append(ent)
+        return exports
+
+    def core_instance(self, item, sp, cid: int, label: str):
+        if isinstance(item, T.CoreInstanceExports):
+            return _CoreInline({e.name: _get(sp, _CORE_KIND.get(e.kind, "?"), e.index) for e in item.exports})
+        comp, mi = _get(sp, "core module", item.module)
+        args = {a.name: _get(sp, "core instance", a.index) for a in item.args}
+        if len(self.plan.instances) >= MAX_INSTANCES:
+            raise FuseError("too many core module instances")
+        module = parse_module(comp.module_data(mi))
+        inst = ModuleInstance(len(self.plan.instances), module, cid, f"{label}/m{mi}")
+        for imp in module.imports:
+            src = args.get(imp.module)
+            if src is None:
+                raise FuseError(f"{inst.label}: import module `{imp.module}` is not supplied")
+            if isinstance(src, int):
+                ent: Any = CoreRef(src, imp.name)
+            else:
+                ent = src.get(imp.name)
+                if ent is None:
+                    raise FuseError(f"{inst.label}: import `{imp.module}` `{imp.name}` is not supplied")
+            inst.imports[(imp.module, imp.name)] = self.bind(ent, f"{inst.label}: import `{imp.module}` `{imp.name}`")
+        self.plan.instances.append(inst)
+        return inst.index
+
+    def typedef(self, item, sp, cid: int):
+        if not isinstance(item, T.ResourceType):
+            return None
+        dtor = None if item.dtor is None else _get(sp, "core func", item.dtor)
+        if dtor is not None and not isinstance(dtor, CoreRef):
+            raise FuseError("a resource destructor must be a core module export")
+        r = ResId(len(self.plan.resources), cid, dtor)
+        self.plan.resources.append(r)
+        return r
+
+    def bind(self, ent, where: str):
+        if isinstance(ent, (CoreRef, Builtin)):
+            return ent
+        if isinstance(ent, Lowered):
+            f = ent.func
+            if ent.options.is_async or (isinstance(f, Lifted) and f.options.is_async):
+                raise FuseError(f"{where}: async functions (async lift/lower) are not supported by fuse")
+            if isinstance(f, Lifted):
+                key = (id(f), ent.options)
+                if key not in self.adapters:
+                    a = Adapter(len(self.plan.adapters), f, ent.options, f.where)
+                    self.adapters[key] = a
+                    self.plan.adapters.append(a)
+                return self.adapters[key]
+            if isinstance(f, HostFunc):
+                self.plan.host.append((f, ent.options))
+                return (f, ent.options)
+        if isinstance(ent, str):
+            raise FuseError(f"{where}: `canon {ent}` is not supported by fuse yet")
+        raise FuseError(f"{where}: cannot bind an import to {type(ent).__name__}")
+
+    def instance(self, item, sp, label: str, depth: int) -> _Inst:
+        if isinstance(item, T.InstanceExports):
+            return _Inst({e.name.name: _get(sp, e.sort, e.index) for e in item.exports})
+        child = _get(sp, "component", item.component)
+        args = {a.name: _get(sp, a.sort, a.index) for a in item.args}
+        return self.component(child, args, f"{label}/c{item.component}", depth + 1)
+
+    def alias(self, a, sp) -> None:
+        if isinstance(a, T.OuterAlias):
+            if a.sort in ("type", "core type"):
+                sp.setdefault(a.sort, []).append(None)
+                return
+            raise FuseError(f"outer aliases of {a.sort} are not supported by fuse")
+        if a.sort == "core type":
+            sp.setdefault(a.sort, []).append(None)
+            return
+        if a.sort == "type":
+            inst = _get(sp, "instance", a.instance)
+            sp["type"].append(inst.get(a.name) if isinstance(inst, dict) else None)
+            return
+        if a.sort.startswith("core"):
+            inst = _get(sp, "core instance", a.instance)
+            ent = CoreRef(inst, a.name) if isinstance(inst, int) else inst.get(a.name)
+            if ent is None:
+                raise FuseError(f"core instance {a.instance} has no export `{a.name}`")
+        else:
+            inst = _get(sp, "instance", a.instance)
+            ent = inst.get(a.name) if isinstance(inst, dict) else None
+            if ent is None:
+                raise FuseError(f"instance {a.instance} has no export `{a.name}`")
+        sp[a.sort].append(ent)
+
+    def canon(self, c: T.Canon, sp, scope, cid: int, label: str) -> None:
+        opts = self.options(c, sp, cid)
+        if c.op == "lift":
+            core = _get(sp, "core func", c.args[0])
+            if not isinstance(core, CoreRef):
+                raise FuseError(f"component {label}: lifting a {type(core).__name__} is not supported")
+            ft = _get({"type": scope.types}, "type", c.args[1])
+            sp["func"].append(Lifted(core, ft, opts, f"{label} func {len(sp['func'])}"))
+        elif c.op == "lower":
+            sp["core func"].append(Lowered(_get(sp, "func", c.args[0]), opts))
+        elif c.op in ("resource.new", "resource.rep", "resource.drop"):
+            r = _get(sp, "type", c.args[0])
+            if not isinstance(r, ResId):
+                raise FuseError(f"component {label}: canon {c.op} of a resource fuse cannot follow "
+                                "(imported from the host?)")
+            b = Builtin(len(self.plan.builtins), c.op, r, cid)
+            self.plan.builtins.append(b)
+            sp["core func"].append(b)
+        else:
+            sp["core func"].append(c.op)
+
+    def options(self, c: T.Canon, sp, cid: int) -> Options:
+        enc, mem, realloc, post, is_async = "utf8", None, None, None, False
+        for o in c.options or ():
+            if o.name in ("utf8", "utf16", "latin1+utf16"):
+                enc = o.name
+            elif o.name == "memory":
+                mem = _get(sp, "core memory", o.index)
+            elif o.name == "realloc":
+                realloc = _get(sp, "core func", o.index)
+            elif o.name == "post-return":
+                post = _get(sp, "core func", o.index)
+            elif o.name in ("async", "callback"):
+                is_async = True
+        for x in (mem, realloc, post):
+            if x is not None and not isinstance(x, CoreRef):
+                raise FuseError(f"canon {c.op}: options must be core module exports")
+        return Options(mem, realloc, post, enc, cid, is_async)
+
+    def import_(self, item: T.Import, sp, scope, args: dict, top: bool) -> None:
+        name, sort = item.name.name, item.desc.sort
+        if name in args:
+            ent = args[name]
+        elif not top:
+            raise FuseError(f"import `{name}` is not supplied")
+        elif sort == "func":
+            ent = HostFunc("", name, scope.imports[name].ty)
+        elif sort == "instance":
+            it = scope.imports[name].ty
+            ent = _Inst({n: HostFunc(name, n, e.ty) for n, e in it.exports.items() if e.sort == "func"})
+        elif sort == "type":
+            ent = None
+        else:
+            raise FuseError(f"imports of a {sort} are not supported by fuse")
+        sp[sort].append(ent)
+
+
+def _get(sp: dict, sort: str, i: int):
+    space = sp.get(sort)
+    if space is None or not isinstance(i, int) or not 0 <= i < len(space):
+        raise FuseError(f"unknown {sort} {i}")
+    return space[i]
+
+
+def plan(comps, plugs: dict[str, str] | None = None) -> Plan:
+    """Instantiate statically a composition (one Component), or several components wired by
+    interface name (a list of ``(label, Component)``: an import is satisfied by the export of the same
+    name of another input, or of the name ``plugs[import]``; exports of the last input are the
+    world's); the :class:`Plan` of their fusion."""
+    w = _Walker()
+    if isinstance(comps, Component):
+        exports = w.component(comps, None, "root", top=True)
+    else:
+        exports = _wire(w, list(comps), plugs or {})
+    for name, ent in exports.items():
+        funcs = [(name, ent)] if isinstance(ent, Lifted) else \
+            [(f"{name}#{n}", e) for n, e in ent.items() if isinstance(e, Lifted)] if isinstance(ent, dict) else []
+        for n, e in funcs:
+            if e.options.is_async:
+                raise FuseError(f"export `{n}`: async functions (async lift) are not supported by fuse")
+            w.plan.exports[n] = e
+    return w.plan
+
+
+def _wire(w: _Walker, comps: list, plugs: dict[str, str]) -> _Inst:
+    """Instantiate the inputs in dependency order; the exports of the last one."""
+    provided: dict[str, int] = {}
+    for i, (_, c) in enumerate(comps):
+        for e in c.exports:
+            provided.setdefault(e.name.name, i)
+    done: dict[int, _Inst] = {}
+    order: list[int] = []
+    for _ in range(len(comps)):
+        for i, (_, c) in enumerate(comps):
+            if i in done:
+                continue
+            wants = [provided.get(plugs.get(im.name.name, im.name.name)) for im in c.imports]
+            if all(j is None or j == i or j in done for j in wants):
+                args = {}
+                for im in c.imports:
+                    src = plugs.get(im.name.name, im.name.name)
+                    j = provided.get(src)
+                    if j is not None and j != i:
+                        ent = done[j].get(src)
+                        if ent is None:
+                            raise FuseError(f"{comps[j][0]} does not export `{src}`")
+                        args[im.name.name] = ent
+                done[i] = w.component(c, args, comps[i][0], top=True)
+                order.append(i)
+                break
+        else:
+            raise FuseError("the inputs import each other in a cycle")
+    return done[len(comps) - 1]
