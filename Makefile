@@ -49,13 +49,14 @@ corpus: shared
 	@log=$$(mktemp); bash $(SHARED)/corpus/fetch.sh > $$log 2>&1 || { cat $$log >&2; rm -f $$log; exit 1; }; \
 	tail -n 1 $$log; rm -f $$log
 
-# System tools some tests use: Graphviz `dot` (wasmweld graph lays out through it when installed) and
-# headless Chromium (the README's graph screenshot). Installed with apt-get only when missing.
+# System tools some tests use: Graphviz `dot` (wasmweld graph lays out through it when installed),
+# headless Chromium (the README's graph screenshot) and llvm-dwarfdump (--verify of merged DWARF). Installed with apt-get only when missing.
 sysdeps:
 	@missing=""; \
 	command -v dot >/dev/null || missing="$$missing graphviz"; \
 	command -v chromium >/dev/null || missing="$$missing chromium"; \
-	if [ -z "$$missing" ]; then echo "system tools: present (dot, chromium)"; \
+	command -v llvm-dwarfdump >/dev/null || missing="$$missing llvm"; \
+	if [ -z "$$missing" ]; then echo "system tools: present (dot, chromium, llvm-dwarfdump)"; \
 	else echo "system tools: installing$$missing (apt-get)"; \
 	  $(SUDO) apt-get update -q && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -q $$missing; fi
 
