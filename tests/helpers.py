@@ -155,7 +155,8 @@ def compile_c(
     ``target="wasm32"``: bare, ``-nostdlib -Wl,--no-entry`` (export functions with
     ``__attribute__((export_name("f")))`` or pass ``-Wl,--export-dynamic``).
     ``-O2`` comes first, so ``flags`` can override it. Results are cached by the
-    hash of the sources, headers beside them, target, flags and clang version.
+    hash of the sources, headers beside them, target, flags and clang version (and, for -g builds,
+    the sources' paths, which the debug info records).
     ``out``: also write the module there.
     """
     if isinstance(sources, (str, os.PathLike)):
@@ -173,8 +174,10 @@ def compile_c(
     h.update(_tool_version([clang, "--version"]).encode())
     h.update(repr(argv[1:]).encode())
     headers = sorted({hdr for s in srcs for hdr in s.parent.glob("*.h")})
+    debug = any(f.startswith("-g") for f in flags)
     for f in [*srcs, *headers]:
-        h.update(f.name.encode() + b"\0" + f.read_bytes() + b"\0")
+        # debug info records where the sources are: a -g build is only reused from the same place
+        h.update((str(f) if debug else f.name).encode() + b"\0" + f.read_bytes() + b"\0")
     cached = build_cache_dir() / f"c-{h.hexdigest()[:24]}.wasm"
     if not cached.is_file():
         with tempfile.TemporaryDirectory() as tmp:

@@ -238,23 +238,28 @@ def example_wasm(tmp_path, wat, repo_root):
 
 
 def test_merge_and_edit_work_without_wasmtime(example_wasm, monkeypatch):
-    """Plain `pip install wasmweld`: merge and edit write their result with a note, not 'this needs wasmtime'."""
-    from wasmweld.cli.io import VALIDATION_SKIPPED
+    """Plain `pip install wasmweld`: merge and edit validate their result with wasmweld's own validator
+    (not 'this needs wasmtime', and no unvalidated output): same result as with wasmtime, and an
+    invalid result is still refused."""
     from wasmweld.validate import validate
 
     d = example_wasm
     args = ["merge", "logger.wasm=logger", "ledger.wasm=ledger", "bank.wasm=bank", "--rename-export-conflicts"]
     proc = run_without_wasmtime(*args, "-o", "bare.wasm", cwd=d)
     assert proc.returncode == 0, proc.stderr
-    assert proc.stderr.splitlines()[0] == VALIDATION_SKIPPED
+    assert proc.stderr.startswith("merged 3 inputs") and "not validated" not in proc.stderr, proc.stderr
     monkeypatch.chdir(d)
     assert climain.main([*args, "-o", "full.wasm", "-q"]) == 0
-    assert (d / "bare.wasm").read_bytes() == (d / "full.wasm").read_bytes()  # same result, just not validated
-    validate((d / "bare.wasm").read_bytes())
+    assert (d / "bare.wasm").read_bytes() == (d / "full.wasm").read_bytes()  # same result, validated both ways
+    validate((d / "bare.wasm").read_bytes(), engine="wasmtime")
 
     proc = run_without_wasmtime("edit", "bare.wasm", "-o", "edited.wasm", "--add-export", "open2=open(2,5)", cwd=d)
     assert proc.returncode == 0, proc.stderr
-    assert VALIDATION_SKIPPED in proc.stderr.splitlines()
-    validate((d / "edited.wasm").read_bytes())
+    assert "not validated" not in proc.stderr
+    validate((d / "edited.wasm").read_bytes(), engine="wasmtime")
     proc = run_without_wasmtime("edit", "bare.wasm", "-o", "q.wasm", "--add-export", "o=open(2,5)", "-q", cwd=d)
-    assert (proc.returncode, proc.stderr) == (0, "")  # --quiet: no note either
+    assert (proc.returncode, proc.stderr) == (0, "")
+    # the own validator is really asked: an invalid input is refused without wasmtime too
+    (d / "bad.wasm").write_bytes(bytes.fromhex("0061736d01000000010401600000030201000a060104006a1a0b"))
+    proc = run_without_wasmtime("validate", "bad.wasm", cwd=d)
+    assert proc.returncode == 1 and proc.stderr.startswith("bad.wasm: ") and "type mismatch" in proc.stderr, proc.stderr

@@ -161,6 +161,8 @@ def input_of(exc: WasmError) -> str | None:
     (a problem in a module's bytes) when the command read exactly one input --
     that input. None when the message names it already.
     """
+    if getattr(exc, "about_output", False):  # the command's result, not an input (validate_result)
+        return None
     name = getattr(exc, "input_name", None)
     if name is None and isinstance(exc, (DecodeError, ValidationError)) and len(set(_inputs_read)) == 1:
         name = _inputs_read[0]
@@ -258,7 +260,11 @@ def validate_result(data: bytes, *, inputs=(), what: str = "the output") -> bool
     from wasmweld.validate import validate_output
 
     progress_done()
-    validate_output(data, inputs=inputs, what=what, hint="nothing written; --no-validate writes it anyway")
+    try:
+        validate_output(data, inputs=inputs, what=what, hint="nothing written; --no-validate writes it anyway")
+    except ValidationError as exc:
+        exc.about_output = True  # type: ignore[attr-defined]  # read back by input_of(): no input named first
+        raise
     return True
 
 
