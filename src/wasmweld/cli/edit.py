@@ -92,7 +92,10 @@ def register(subparsers):
                    help="(after --add-*-data) replace FUNC's body: return the data size")
     g.add_argument("--init-func", metavar="FUNC", action=_modifier("init_func", _DATA),
                    help="(after --add-*-data) replace FUNC's body: copy the data to its argument (memory.init + "
-                        "data.drop for passive data), return it")
+                        "data.drop for passive data, see --keep-data), return it")
+    g.add_argument("--keep-data", nargs=0, action=_modifier("keep_data", _DATA, True),
+                   help="(after --add-passive-data) the init accessor keeps the segment (no data.drop): callable "
+                        "again, and Wizer accepts the module; without it a second call traps (unreachable)")
     g.add_argument("--addr-func", metavar="FUNC", action=_modifier("addr_func", _DATA),
                    help="(after --add-active-data) replace FUNC's body: return the data's address")
     g.add_argument("--no-accessors", nargs=0, action=_modifier("accessors", _DATA, False),
@@ -229,11 +232,13 @@ def build_ops(args) -> list:
         if kind in ("passive", "active"):
             name, path = _split_eq(value, option, "NAME=FILE")
             params = {"name": name, "data": read_option_file(path, option), "mode": kind}
-            for key in ("size_func", "init_func", "addr_func", "accessors", "align"):
+            for key in ("size_func", "init_func", "addr_func", "accessors", "align", "keep_data"):
                 if key in mod:
                     params[key] = mod[key]
             if kind == "passive" and "addr_func" in mod:
                 raise EditError("--addr-func is only for --add-active-data")
+            if kind == "active" and "keep_data" in mod:
+                raise EditError("--keep-data is only for --add-passive-data (active data is never dropped)")
             ops.append(Op("add-data", params, where))
         elif kind == "add-export":
             spec = parse_entry_spec(value)

@@ -192,7 +192,7 @@ def _data(t: _Table, base: _Base) -> Op:
         "add-data", name=name, data=data, mode=mode,
         size_func=t.get("size_func", str), init_func=t.get("init_func", str),
         addr_func=t.get("addr_func", str), accessors=t.get("accessors", bool),
-        align=t.get("align", int, 16),
+        align=t.get("align", int, 16), keep_data=t.get("keep_data", bool, False),
     )
 
 
