@@ -309,6 +309,23 @@ def _merged(man, target: str) -> bytes | None:
         raise
 
 
+def _merged_resolver(world, man, name: str, target: str):
+    """``--merged --invoke``: an entry name or export of the merged module, or MODULE.EXPORT of the
+    manifest (the name that export has in the merged module)."""
+    from wasmweld.manifest import merged_export_name
+
+    def resolve(text: str) -> tuple[str, str]:
+        if text in man.entries or text in world.exports(name):
+            return name, text
+        mod, func = man.resolve_entry(text)       # ManifestError when it is neither
+        out = merged_export_name(man, mod, func)
+        if out is None:
+            raise LinkError(f"{target}: {mod}.{func} is not exported by the merged module (is it an export of "
+                            f"module {mod!r}?)")
+        return name, out
+    return resolve
+
+
 def _run_manifest(args, target: str, stubs) -> dict:
     from wasmweld.cli.io import blame
     from wasmweld.manifest import load_manifest
@@ -322,7 +339,7 @@ def _run_manifest(args, target: str, stubs) -> dict:
         name = man.name or "world"
         with blame(target):
             world.add(name, data)
-        module_of = lambda text: (name, text)  # noqa: E731 - merged: every entry is an export
+        module_of = _merged_resolver(world, man, name, target)
     else:
         world = _manifest_world(args, man, target, stubs)
         for spec in man.modules:
