@@ -151,7 +151,7 @@ def blame(path: str | os.PathLike) -> Iterator[None]:
         yield
     except WasmError as exc:
         if getattr(exc, "input_name", None) is None:
-            exc.input_name = display_name(path)  # type: ignore[attr-defined]  # read back by input_of()
+            exc.input_name = display_name(path)  # read back by input_of()
         raise
 
 

@@ -64,7 +64,7 @@ def version_text() -> str:
 class Parser(argparse.ArgumentParser):
     """argparse, except that ``-=NAME`` (standard input named NAME: merge, graph) is an argument, not an option."""
 
-    def _parse_optional(self, arg_string):  # type: ignore[override]
+    def _parse_optional(self, arg_string):
         if arg_string.startswith("-="):
             return None
         return super()._parse_optional(arg_string)

@@ -148,7 +148,7 @@ def blame_inputs(tokens: list[str]) -> Iterator[None]:
     except WasmError as exc:
         name = getattr(exc, "merge_input", None)
         if name in files and getattr(exc, "input_name", None) is None:
-            exc.input_name = display_name(files[name])  # type: ignore[attr-defined]
+            exc.input_name = display_name(files[name])
         raise
 
 
@@ -344,7 +344,7 @@ def _blame_world(man) -> Iterator[None]:
     except WasmError as exc:
         spec = next((m for m in man.modules if m.name == getattr(exc, "merge_input", None)), None)
         if spec is not None and getattr(exc, "input_name", None) is None:
-            exc.input_name = spec.path  # type: ignore[attr-defined]
+            exc.input_name = spec.path
         raise
 
 

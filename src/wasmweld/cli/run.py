@@ -136,7 +136,7 @@ def convert_args(fn, raw: list[str]) -> list:
     if len(raw) != len(params):
         raise ExecutionError(f"{fn.name} takes {len(params)} argument(s) ({', '.join(params) or 'none'}), "
                              f"got {len(raw)}")
-    out = []
+    out: list[object] = []
     for text, t in zip(raw, params):
         try:
             if t in ("i32", "i64"):
@@ -368,6 +368,7 @@ def _run_module(args, target: str, stubs) -> dict:
 
     if args.merged:
         raise LinkError("--merged applies to world manifests (.toml) only")
+    source: bytes | str
     if target == "-":
         source, base, name = read_input("-"), display_name("-"), "main"
     else:

@@ -40,6 +40,7 @@ import re
 import sys
 import threading
 import time
+from typing import Any
 
 from wasmweld.errors import WasmError
 
@@ -193,7 +194,7 @@ def run(args) -> int:
         (None if args.no_limits else DEFAULT_MAX_MEMORY)
 
     data = read_input(args.input)
-    reports = []
+    reports: list[Any] = []
     # an InitError (trap, fuel, deadline, ...) is printed like every other error, by
     # wasmweld.cli.main: one line, with the backtrace and the init's output tail joined in
     with blame(args.input):

@@ -11,6 +11,7 @@ DWARF stays valid while its code keeps its offsets) and dropped with a warning f
 from __future__ import annotations
 
 import sys
+from typing import Any
 
 from ..binary.reader import SECTION_NAMES
 from ..custom.name import NameSection
@@ -115,7 +116,7 @@ def _merge_names(b):
         setattr(out, attr, {new: (text if counts[text] == 1 else f"{src}:{text}")
                             for new, (src, text) in sorted(cands.items())})
     for attr in ("locals", "labels"):
-        merged = {}
+        merged: dict[int, Any] = {}
         for inp, ns in zip(b.ins, sections):
             if ns is None:
                 continue

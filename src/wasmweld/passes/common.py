@@ -159,6 +159,8 @@ class FuncTypes:
         if idx is None:
             self.groups.append(RecGroup((SubType(ft),), explicit=False))
             idx = self._scan(ft)
+        if idx is None:  # pragma: no cover - the group just appended holds it
+            raise EditError(f"cannot add function type {ft}")
         return idx
 
 

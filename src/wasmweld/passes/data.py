@@ -283,7 +283,7 @@ def find_layout(m: Module) -> Layout:
         names = m.names
     except WasmError:
         names = None
-    syms = {}
+    syms: dict[str, _Sym | None] = {}
     for sym in ("__data_end", "__heap_base", "__stack_pointer"):
         hit = _global_by_name(m, sym, names)
         if hit is None:
@@ -482,7 +482,9 @@ def add_active_data(m: Module, name: str, data: bytes, *, size_func=None, init_f
         raise EditError(f"alignment must be a power of two, not {align}")
     lay, rule = check_active_placement(m)
     addr_t = memory_addr_type(m, 0)
-    de, hb = lay.data_end, lay.heap_base
+    de, hb, mem = lay.data_end, lay.heap_base, lay.memory
+    if de is None or hb is None or mem is None:  # pragma: no cover - check_active_placement established them
+        raise EditError(f"data {name!r}: the memory layout is not known")
     size = len(data)
     address = (de.value + align - 1) & ~(align - 1)
     end = address + size
@@ -491,7 +493,7 @@ def add_active_data(m: Module, name: str, data: bytes, *, size_func=None, init_f
     if new_heap > limit:
         raise EditError(f"data {name!r} ({size} bytes) does not fit in memory 0 after __data_end 0x{de.value:x}")
     pages = -(-new_heap // PAGE)
-    lim = lay.memory.limits
+    lim = mem.limits
     if lim.max is not None and pages > lim.max:
         raise EditError(f"data {name!r} needs {pages} pages of memory 0, but its maximum is {lim.max}")
     replace, generate = _roles(size_func, init_func, addr_func, accessors, ("size", "init", "addr"))

@@ -22,7 +22,7 @@ The new function returns what the target returns, unless ``drop_results``.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Iterable
+from typing import Any, Iterable
 
 from wasmweld.binary.instr import Instr
 from wasmweld.errors import EditError
@@ -109,7 +109,7 @@ def add_entry_points(m: Module, entries: Iterable[EntryPoint]) -> list[int]:
     entries = list(entries)
     lookup = FuncLookup(m)
     taken = {e.name for e in m.exports}
-    plans = []
+    plans: list[tuple[EntryPoint, int, Any]] = []
     for e in entries:
         check_export_name(m, e.name, taken)
         taken.add(e.name)

@@ -86,7 +86,7 @@ def show_metadata(m: Module) -> dict:
         p = m.producers
     except Exception as exc:
         p = None
-        prod_error = str(exc)
+        prod_error: str | None = str(exc)
     else:
         prod_error = None
     out: dict = {"producers": dict(p.fields) if p is not None else {}}

@@ -161,7 +161,7 @@ def _extern_types(kind: ExternKind, desc, out: set) -> None:
 
 
 def _root_items(m: Module, roots) -> list[tuple[str, int]]:
-    out = []
+    out: list[tuple[str, int]] = []
     if roots is None:
         return out
     lookup = None
@@ -215,7 +215,7 @@ def _mem_min(m: Module, mem: int) -> int:
 
 def body_table_accesses(body) -> list[tuple[int, int | None]]:
     """(table, type) for each call_indirect of ``body``; (table, None) for every other table access."""
-    out = []
+    out: list[tuple[int, int | None]] = []
     base = 0 if body.modified else (body.offset or 0)
     for name, pairs in _scanner("tables").sites(body.raw, base):
         if name in ("call_indirect", "return_call_indirect"):
@@ -262,7 +262,10 @@ def analyze(m: Module, *, roots: Iterable | None = None, prune_tables: bool = Tr
     functions.
     """
     if code is None:
-        code = CodeView.of(m) if body_refs is None else CodeView(body_refs, table_accesses)
+        if body_refs is None or table_accesses is None:
+            code = CodeView.of(m)
+        else:
+            code = CodeView(body_refs, table_accesses)
     return _Reach(m, code, prune_tables).run(roots)
 
 

@@ -42,6 +42,7 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Mapping
+from typing import Any
 
 from ..errors import SnapshotError
 from ..module import ConstExpr, Data, Global, Module
@@ -54,7 +55,7 @@ __all__ = ["rewrite", "global_init", "apply_exports"]
 def global_init(gv: GlobalValue, vt) -> ConstExpr:
     """The constant expression for snapshotted value ``gv`` of a global of value type ``vt``."""
     kind = gv.valtype
-    v = gv.value
+    v: Any = gv.value
     if kind == "i32":
         return ConstExpr.i32(int(v))
     if kind == "i64":

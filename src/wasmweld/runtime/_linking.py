@@ -12,12 +12,15 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import TYPE_CHECKING, Any, Callable
 
 from wasmweld.runtime.engine import require_wasmtime
 
 from wasmweld.errors import ExecutionError, LinkError
 from wasmweld.runtime.typecheck import Unsupported
+
+if TYPE_CHECKING:
+    import wasmtime
 
 wasmtime = require_wasmtime()  # a WasmError with the install hint when it is missing
 
@@ -232,15 +235,17 @@ class ImportSlot:
 
 @dataclass(eq=False)
 class Entry:
+    """One module of a World: compiled, then instantiated once its imports can be bound."""
+
     name: str
-    module: wasmtime.Module
+    module: wasmtime.Module | None          # None only for the placeholder of an unresolved library
     wasm: bytes | None
     imports: list[ImportSlot]
     export_types: dict[str, Any]
     index: int = -1
     instance: wasmtime.Instance | None = None
-    exports: dict[str, Any] | None = None  # name -> extern, once instantiated
-    bound: list[Any] | None = None  # externs the imports were bound to
+    exports: dict[str, Any] = field(default_factory=dict)  # name -> extern, once instantiated
+    bound: list[Any] = field(default_factory=list)  # externs the imports were bound to
     kind: str = "module"  # "module" | "side" (dylink) | "trampoline"
     export_all: bool = False
     scan: Any = None

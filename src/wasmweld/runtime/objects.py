@@ -12,13 +12,16 @@ Each holds a wasmtime object and the store it lives in; errors are
 from __future__ import annotations
 
 import contextlib
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from wasmweld.runtime.engine import require_wasmtime
 
 from wasmweld.errors import ExecutionError
 from wasmweld.runtime._linking import exec_error, first_line, fmt_type, vt_name
 from wasmweld.runtime.typecheck import Unsupported
+
+if TYPE_CHECKING:
+    import wasmtime
 
 wasmtime = require_wasmtime()  # a WasmError with the install hint when it is missing
 
@@ -43,8 +46,8 @@ class Function:
         self._func = func
         self._store = store
         self.name = name
-        self._ty = None
-        self._ranges = None
+        self._ty: wasmtime.FuncType | None = None
+        self._ranges: list[tuple[int, int] | None] | None = None
         self._sig = sig  # the module's own description when wasmtime-py cannot represent the type
         self._lock = lock if lock is not None else NO_LOCK
 
@@ -59,9 +62,10 @@ class Function:
 
     @property
     def type(self) -> wasmtime.FuncType:
-        if self._ty is None:
-            self._ty = self._func.type(self._store)
-        return self._ty
+        ty = self._ty
+        if ty is None:
+            ty = self._ty = self._func.type(self._store)
+        return ty
 
     @property
     def params(self) -> list[str]:
