@@ -381,7 +381,7 @@ def _merge_inputs(manifest: WorldManifest, options: dict[str, Any]) -> tuple[lis
 def _merge_plan(inputs: list[tuple[str, str]], opts: dict[str, Any]) -> Any:
     from wasmweld.link.merge import merge_plan
 
-    return merge_plan(inputs, **{k: v for k, v in opts.items() if k != "warn"})
+    return merge_plan(inputs, **{k: v for k, v in opts.items() if k not in ("warn", "report")})
 
 
 def merged_export_name(manifest: WorldManifest | str | os.PathLike, module: str, export: str,
