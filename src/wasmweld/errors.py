@@ -98,7 +98,7 @@ class ValidationError(WasmError):
     ``offset`` is the byte offset wasmtime reported, when it reported one.
     """
 
-    def __init__(self, message: str, offset: int | None = None):
+    def __init__(self, message: str, offset: int | None = None) -> None:
         self.message = message
         self.offset = offset
         text = message if offset is None or f"0x{offset:x}" in message else f"{message} (at offset 0x{offset:x})"

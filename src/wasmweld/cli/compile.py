@@ -18,6 +18,7 @@ An artifact only loads with the same wasmtime version and engine settings;
 from __future__ import annotations
 
 import sys
+from argparse import Namespace
 
 NAME = "compile"
 
@@ -47,7 +48,7 @@ def compile_bytes(data: bytes, *, fuel: bool = False, name: str | None = None) -
     return serialize_artifact(module, settings, wasm=data, name=name)
 
 
-def run(args) -> int:
+def run(args: Namespace) -> int:
     from wasmweld.cli.io import blame, check_output, display_name, read_input, write_output
     from wasmweld.module import parse
     from wasmweld.runtime.cache import wasmtime_version

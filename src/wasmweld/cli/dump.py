@@ -22,6 +22,7 @@ before the problem are printed, then the error (exit status 1).
 from __future__ import annotations
 
 import sys
+from argparse import Namespace
 
 NAME = "dump"
 _BATCH = 2000
@@ -41,7 +42,7 @@ def register(subparsers):
     return p
 
 
-def run(args) -> int:
+def run(args: Namespace) -> int:
     from wasmweld.binary.dump import dump, format_lines
     from wasmweld.cli.io import read_input
     from wasmweld.errors import WasmError

@@ -26,6 +26,7 @@ import argparse
 import sys
 
 from wasmweld.errors import EditError, ValidationError, WasmError
+from argparse import ArgumentParser, Namespace
 
 NAME = "edit"
 
@@ -34,7 +35,7 @@ _OPS = "edit_ops"
 
 def _append(op_name: str, convert):
     class _Action(argparse.Action):
-        def __call__(self, parser, namespace, values, option_string=None):
+        def __call__(self, parser: ArgumentParser, namespace, values, option_string=None) -> None:
             ops = getattr(namespace, _OPS, None)
             if ops is None:
                 ops = []
@@ -45,7 +46,7 @@ def _append(op_name: str, convert):
 
 def _modifier(key: str, targets: tuple[str, ...], value=None):
     class _Action(argparse.Action):
-        def __call__(self, parser, namespace, values, option_string=None):
+        def __call__(self, parser: ArgumentParser, namespace, values, option_string=None) -> None:
             ops = getattr(namespace, _OPS, None) or []
             if not ops or ops[-1][0] not in targets:
                 parser.error(f"{option_string} must follow {' or '.join('--' + t for t in _TARGET_OPTS[targets])}")
@@ -218,7 +219,7 @@ def _replace_body_params(text: str, option: str) -> dict:
     return {"func": func, "const": values}
 
 
-def build_ops(args) -> list:
+def build_ops(args: Namespace) -> list:
     """The :class:`~wasmweld.passes.registry.Op` list for the parsed options."""
     from wasmweld.passes.entry import parse_entry_spec
     from wasmweld.passes.registry import Op
@@ -317,7 +318,7 @@ def _print_json(input_path: str, path: str, data: bytes, out: bytes, ctx, valida
     }, indent=2, ensure_ascii=False))
 
 
-def run(args) -> int:
+def run(args: Namespace) -> int:
     if args.list_passes:
         _print_passes()
         return 0

@@ -16,6 +16,7 @@ laid out by Graphviz ``dot`` when it is installed, else by wasmweld itself
 from __future__ import annotations
 
 import sys
+from argparse import Namespace
 
 NAME = "graph"
 
@@ -40,7 +41,7 @@ def register(subparsers):
     return p
 
 
-def run(args) -> int:
+def run(args: Namespace) -> int:
     from wasmweld.cli.io import check_output, write_output
     from wasmweld.cli.merge import blame_inputs, load_inputs, parse_inputs
     from wasmweld.link import merge_plan

@@ -38,6 +38,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 
 from wasmweld.errors import LinkError, WasmError
+from argparse import Namespace
 
 TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing (start-up time)
 if TYPE_CHECKING:  # pragma: no cover
@@ -152,7 +153,7 @@ def blame_inputs(tokens: list[str]) -> Iterator[None]:
         raise
 
 
-def _options(args) -> dict:
+def _options(args: Namespace) -> dict:
     policy = "rename" if args.rename_export_conflicts else "skip" if args.skip_export_conflicts else "error"
     opts = dict(
         allow_unresolved=args.allow_unresolved,
@@ -231,7 +232,7 @@ def _print_error(exc: LinkError, plan: str = "wasmweld merge --plan") -> None:
     print(f"error: {error_line(exc, plan)}", file=sys.stderr)
 
 
-def run(args) -> int:
+def run(args: Namespace) -> int:
     if getattr(args, "world", None) is not None:
         return _run_world(args)
     if not args.inputs:
@@ -309,7 +310,7 @@ def run(args) -> int:
 
 # ------------------------------------------------------------------------------- --world (issue 6)
 
-def _world_options(args) -> dict:
+def _world_options(args: Namespace) -> dict:
     """The merge options set on the command line; with --world the rest come from the manifest."""
     _options(args)  # the same checks as for named inputs
     opts: dict = {}
@@ -348,7 +349,7 @@ def _blame_world(man) -> Iterator[None]:
         raise
 
 
-def _run_world(args) -> int:
+def _run_world(args: Namespace) -> int:
     """``wasmweld merge --world world.toml -o one.wasm`` (:func:`wasmweld.manifest.merge_world`)."""
     from wasmweld.cli.io import check_output, elapsed, output_target, plural, progress, progress_done, write_output
     from wasmweld.manifest import load_manifest, merge_world

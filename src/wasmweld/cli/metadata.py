@@ -23,6 +23,7 @@ import json
 import sys
 
 from wasmweld.errors import WasmError
+from argparse import Namespace
 
 NAME = "metadata"
 
@@ -47,7 +48,7 @@ def register(subparsers):
     return p
 
 
-def run(args) -> int:
+def run(args: Namespace) -> int:
     from wasmweld.cli.io import blame, display_name, elapsed, output_target, read_input, write_output
     from wasmweld.module import parse
     from wasmweld.passes import metadata as md

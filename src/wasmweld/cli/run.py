@@ -41,6 +41,7 @@ import os
 import sys
 
 from wasmweld.errors import ExecutionError, LinkError, WasmError
+from argparse import Namespace
 
 NAME = "run"
 
@@ -104,7 +105,7 @@ def register(subparsers):
                    help="let NEEDED entries name absolute paths or '..' (off: they stay in the search path)")
     p.set_defaults(run_parser=p)
     return p
-def _wasi_options(args, argv: list[str], base=None):
+def _wasi_options(args: Namespace, argv: list[str], base=None):
     from dataclasses import replace
 
     from wasmweld.runtime.wasi import Preopen, WasiOptions
@@ -125,7 +126,7 @@ def _wasi_options(args, argv: list[str], base=None):
                    env={**dict(base.env), **env}, preopens=tuple(base.preopens) + tuple(pre))
 
 
-def _world_options(args) -> dict:
+def _world_options(args: Namespace) -> dict:
     return {"trust_artifacts": args.trust_artifact, "dlopen_path": args.dlopen_path,
             "dlopen_anywhere": args.dlopen_anywhere}
 
@@ -199,7 +200,7 @@ def split_guest_args(parser: argparse.ArgumentParser, rest: list[str]) -> tuple[
     return opts, rest[i:]
 
 
-def run(args) -> int:
+def run(args: Namespace) -> int:
     parser = getattr(args, "run_parser", None)
     rest = list(args.args or [])
     if parser is not None and rest:
@@ -229,7 +230,7 @@ def _check_entries(world, man, target: str) -> None:
 _CLI_OPTION_NAMES = {"wasi": "--wasi", "stub_missing": "--stub-missing", "stub": "--stub MODULE[.NAME]"}
 
 
-def _parse_stubs(args) -> list[tuple[str, str | None]]:
+def _parse_stubs(args: Namespace) -> list[tuple[str, str | None]]:
     stubs = []
     for s in args.stub:
         mod, dot, nm = s.partition(".")
@@ -250,7 +251,7 @@ def _call(fn, raw: list[str]) -> dict:
     return {"invoke": fn.name, "results": values, "exit_status": None}
 
 
-def _finish(args, outcome: dict) -> int:
+def _finish(args: Namespace, outcome: dict) -> int:
     """Print the results (or the JSON object); the exit status (see the module docstring)."""
     status = outcome.get("exit_status")
     if args.json:
@@ -272,7 +273,7 @@ def _finish(args, outcome: dict) -> int:
     return 0
 
 
-def _manifest_world(args, man, target: str, stubs):
+def _manifest_world(args: Namespace, man, target: str, stubs):
     """The World a manifest describes (its stubs and the --stub ones declared), no module added yet."""
     from wasmweld.runtime.world import World
 
@@ -326,7 +327,7 @@ def _merged_resolver(world, man, name: str, target: str):
     return resolve
 
 
-def _run_manifest(args, target: str, stubs) -> dict:
+def _run_manifest(args: Namespace, target: str, stubs) -> dict:
     from wasmweld.cli.io import blame
     from wasmweld.manifest import load_manifest
 
@@ -362,7 +363,7 @@ def _run_manifest(args, target: str, stubs) -> dict:
     return _call(world.get_fn(mod, func), args.args)
 
 
-def _run_module(args, target: str, stubs) -> dict:
+def _run_module(args: Namespace, target: str, stubs) -> dict:
     from wasmweld.cli.io import blame, display_name, read_input
     from wasmweld.runtime.world import World
 
@@ -397,7 +398,7 @@ def _run_module(args, target: str, stubs) -> dict:
     return _call(world.get_fn(mod, func), args.args)
 
 
-def _run(args) -> dict:
+def _run(args: Namespace) -> dict:
     from wasmweld.manifest import is_manifest
 
     target = args.target

@@ -43,6 +43,7 @@ import time
 from typing import Any
 
 from wasmweld.errors import WasmError
+from argparse import Namespace
 
 NAME = "snapshot"
 
@@ -160,7 +161,7 @@ def register(subparsers):
     return p
 
 
-def run(args) -> int:
+def run(args: Namespace) -> int:
     from wasmweld.cli.io import blame, check_output, output_target, read_input, write_outputs
     from wasmweld.preinit import DEFAULT_MAX_MEMORY, DEFAULT_TIMEOUT, MAX_SEGMENTS, WasiOptions, snapshot_bytes
     from wasmweld.runtime.preinit_runner import OutputTail

@@ -31,6 +31,7 @@ from __future__ import annotations
 import json
 import re
 import sys
+from argparse import Namespace
 
 NAME = "strip"
 
@@ -57,7 +58,7 @@ def register(subparsers):
     return p
 
 
-def selection(customs: list[str], args) -> list[str]:
+def selection(customs: list[str], args: Namespace) -> list[str]:
     """The names (in file order, repeated as they occur) of the custom sections ``args`` selects."""
     from wasmweld.errors import EditError
     from wasmweld.passes.strip import is_behaviour_section, is_debug_section
@@ -85,7 +86,7 @@ def selection(customs: list[str], args) -> list[str]:
     return [n for n in customs if selected(n)]
 
 
-def run(args) -> int:
+def run(args: Namespace) -> int:
     from wasmweld.cli.io import (
         blame, display_name, elapsed, elapsed_seconds, output_target, progress, progress_done, read_input,
         write_output,

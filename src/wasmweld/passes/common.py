@@ -33,7 +33,7 @@ __all__ = [
 class FuncLookup:
     """Resolves function references of one module; build once when resolving many names."""
 
-    def __init__(self, m: Module):
+    def __init__(self, m: Module) -> None:
         self.m = m
         self.exports: dict[str, tuple[ExternKind, int]] = {}
         for e in m.exports:
@@ -119,7 +119,7 @@ class FuncTypes:
         t = types.index(FuncType((I32,), ()))     # found or appended to m.types
     """
 
-    def __init__(self, groups: list[RecGroup]):
+    def __init__(self, groups: list[RecGroup]) -> None:
         self.groups = groups
         self._reset()
 

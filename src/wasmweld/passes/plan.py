@@ -91,7 +91,7 @@ def parse_plan(text: str, *, base_dir: str | os.PathLike = ".", origin: str = "p
 class _Table:
     """Typed access to one plan table, tracking which keys were used."""
 
-    def __init__(self, table: dict, where: str):
+    def __init__(self, table: dict, where: str) -> None:
         self.table = table
         self.where = where
         self.used: set[str] = set()
@@ -141,7 +141,7 @@ def _as_tuple(types) -> tuple:
 class _Base:
     """The plan's folder: where the files it names are looked up, and (unless ``allow_outside``) kept."""
 
-    def __init__(self, folder: Path, allow_outside: bool):
+    def __init__(self, folder: Path, allow_outside: bool) -> None:
         self.folder = folder
         self.allow_outside = allow_outside
 

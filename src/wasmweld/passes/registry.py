@@ -35,6 +35,7 @@ from wasmweld.passes.metadata import run_add_custom, run_add_producer
 from wasmweld.passes.strip import run_strip
 from wasmweld.passes.common import check_indices
 from wasmweld.passes.result import PassResult
+from wasmweld.module import Module
 
 __all__ = ["Op", "PassInfo", "EditContext", "PassResult", "PASSES", "apply_ops", "run_checked", "describe"]
 
@@ -164,7 +165,7 @@ def apply_ops(module, ops, ctx: EditContext | None = None):
     return module, ctx
 
 
-def run_checked(run: Callable[..., PassResult], m, /, **options) -> PassResult:
+def run_checked(run: Callable[..., PassResult], m: Module, /, **options) -> PassResult:
     """``run(module, **options)``; a lookup error no check caught (an index of an invalid module the
     pass met first) comes out as EditError, never as an IndexError/KeyError."""
     try:

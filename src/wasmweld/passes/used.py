@@ -284,7 +284,7 @@ class _Reach:
     is used (:meth:`access`, :meth:`release`).
     """
 
-    def __init__(self, m: Module, code: CodeView, prune_tables: bool):
+    def __init__(self, m: Module, code: CodeView, prune_tables: bool) -> None:
         self.m = m
         self.code = code
         self.used = used = Used()

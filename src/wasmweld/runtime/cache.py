@@ -238,7 +238,7 @@ def _parse_meta(raw: bytes, path: str) -> dict[str, Any]:
 class _Opened:
     """An artifact file opened once: its descriptor, identity, trailer; everything checked is what gets mapped."""
 
-    def __init__(self, path: str):
+    def __init__(self, path: str) -> None:
         self.path = path
         self.data: bytes | None = None
         try:
@@ -425,7 +425,7 @@ class ArtifactCache:
 
     STALE_SECONDS = 0.0
 
-    def __init__(self, cache_dir: str | None, engine, settings: dict[str, Any], *, verify: bool = True):
+    def __init__(self, cache_dir: str | None, engine, settings: dict[str, Any], *, verify: bool = True) -> None:
         self.dir = check_private_dir(default_cache_dir() if cache_dir is None else os.fspath(cache_dir),
                                      "cache directory")
         self.engine = engine

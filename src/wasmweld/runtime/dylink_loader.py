@@ -228,7 +228,7 @@ class LibHandle:
     data symbols as their absolute address in the shared memory (an ``int``).
     """
 
-    def __init__(self, world, name: str, memory_base: int, table_base: int, dylink: Dylink):
+    def __init__(self, world, name: str, memory_base: int, table_base: int, dylink: Dylink) -> None:
         self.world = world
         self.name = name
         self.memory_base = memory_base
@@ -269,7 +269,7 @@ def _align(x: int, a: int) -> int:
 class DynamicLinker:
     """The dynamic-linking state of a World: shared memory/table/stack and the global symbol table."""
 
-    def __init__(self, world):
+    def __init__(self, world) -> None:
         self.world = world
         self.store = world.store
         self.memory: wasmtime.Memory | None = None

@@ -83,7 +83,7 @@ def build_wat(spec: TrampolineSpec) -> str:
 class Trampoline:
     """An instantiated trampoline: ``func(i)`` to import, ``fill(i, func)`` once the callee exists."""
 
-    def __init__(self, world, spec: TrampolineSpec):
+    def __init__(self, world, spec: TrampolineSpec) -> None:
         self.spec = spec
         wat = build_wat(spec)
         self._world = world

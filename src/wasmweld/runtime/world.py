@@ -53,6 +53,7 @@ from wasmweld.runtime.engine import compile_module, engine_settings, looks_like_
 from wasmweld.runtime.objects import Function, Global, Handle, Memory, Table
 from wasmweld.runtime.typecheck import TypeReport, trap_stub, type_report
 from wasmweld.runtime.wasi import WASI_MODULES, WasiOptions, make_wasi_config
+from argparse import Namespace
 
 if TYPE_CHECKING:
     import wasmtime
@@ -67,7 +68,7 @@ def _locked(method: Callable) -> Callable:
     import functools
 
     @functools.wraps(method)
-    def run(self, *args, **kwargs):
+    def run(self, *args: Namespace, **kwargs):
         with self._lock:
             return method(self, *args, **kwargs)
 
@@ -93,7 +94,7 @@ class World:
     def __init__(self, *, wasi: bool | WasiOptions = False, cache_dir: str | os.PathLike[str] | bool | None = None,
                  fuel: int | None = None, stub_missing: bool = False, features: dict[str, bool] | None = None,
                  dl_stack_size: int = 1 << 20, trust_artifacts: bool = False,
-                 dlopen_path: Iterable[str | os.PathLike] = (), dlopen_anywhere: bool = False, dl_limits=None):
+                 dlopen_path: Iterable[str | os.PathLike] = (), dlopen_anywhere: bool = False, dl_limits=None) -> None:
         feature_switches: dict[str, Any] = dict(features or {})
         self.settings = engine_settings(fuel=fuel is not None, **feature_switches)
         self.engine = make_engine(self.settings)
@@ -741,7 +742,7 @@ class World:
             raise LinkError(f"{e.name}.{name} is a {type(ext).__name__.lower()}, not a function")
         return Function(ext, self.store, f"{e.name}.{name}", e.bad_exports.get(name), self._lock)
 
-    def invoke(self, module: str | int, name: str, *args):
+    def invoke(self, module: str | int, name: str, *args: Namespace):
         """Call ``module.name(*args)``."""
         return self.get_fn(module, name)(*args)
 
