@@ -18,7 +18,6 @@ from wasmweld.runtime.engine import require_wasmtime
 
 from wasmweld.errors import ExecutionError, LinkError
 from wasmweld.runtime.typecheck import Unsupported
-from argparse import Namespace
 
 if TYPE_CHECKING:
     import wasmtime
@@ -289,7 +288,7 @@ def wrap_host(fn: Callable, label: str, results: list[str]):
     """Wrap a Python host function so that a wrong return value is an ExecutionError naming ``label``."""
     n = len(results)
     if n == 0:
-        def host(*args: Namespace):
+        def host(*args: Any):
             r = fn(*args)
             if r is not None:
                 raise ExecutionError(f"host function {label} returned {r!r}, but its type has no results")
@@ -297,7 +296,7 @@ def wrap_host(fn: Callable, label: str, results: list[str]):
     elif n == 1:
         t = results[0]
         if t in ("i32", "i64"):
-            def host(*args: Namespace):
+            def host(*args: Any):
                 r = fn(*args)
                 if isinstance(r, bool) or not isinstance(r, int):
                     raise ExecutionError(f"host function {label} returned {r!r}, but its type says {t}")
@@ -305,7 +304,7 @@ def wrap_host(fn: Callable, label: str, results: list[str]):
         else:
             host = fn
     else:
-        def host(*args: Namespace):
+        def host(*args: Any):
             r = fn(*args)
             if not isinstance(r, (tuple, list)) or len(r) != n:
                 raise ExecutionError(f"host function {label} must return {n} values ({', '.join(results)}), got {r!r}")

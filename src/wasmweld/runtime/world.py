@@ -53,7 +53,6 @@ from wasmweld.runtime.engine import compile_module, engine_settings, looks_like_
 from wasmweld.runtime.objects import Function, Global, Handle, Memory, Table
 from wasmweld.runtime.typecheck import TypeReport, trap_stub, type_report
 from wasmweld.runtime.wasi import WASI_MODULES, WasiOptions, make_wasi_config
-from argparse import Namespace
 
 if TYPE_CHECKING:
     import wasmtime
@@ -68,7 +67,7 @@ def _locked(method: Callable) -> Callable:
     import functools
 
     @functools.wraps(method)
-    def run(self, *args: Namespace, **kwargs):
+    def run(self: Any, *args: Any, **kwargs: Any) -> Any:
         with self._lock:
             return method(self, *args, **kwargs)
 
@@ -94,25 +93,26 @@ class World:
     def __init__(self, *, wasi: bool | WasiOptions = False, cache_dir: str | os.PathLike[str] | bool | None = None,
                  fuel: int | None = None, stub_missing: bool = False, features: dict[str, bool] | None = None,
                  dl_stack_size: int = 1 << 20, trust_artifacts: bool = False,
-                 dlopen_path: Iterable[str | os.PathLike] = (), dlopen_anywhere: bool = False, dl_limits=None) -> None:
+                 dlopen_path: Iterable[str | os.PathLike[str]] = (), dlopen_anywhere: bool = False,
+                 dl_limits: DlLimits | None = None) -> None:
         feature_switches: dict[str, Any] = dict(features or {})
-        self.settings = engine_settings(fuel=fuel is not None, **feature_switches)
-        self.engine = make_engine(self.settings)
-        self.store = wasmtime.Store(self.engine)
+        self.settings: dict[str, Any] = engine_settings(fuel=fuel is not None, **feature_switches)
+        self.engine: wasmtime.Engine = make_engine(self.settings)
+        self.store: wasmtime.Store = wasmtime.Store(self.engine)
         #: held around every call into the store (one thread at a time; re-entrant for host callbacks)
         self._lock = threading.RLock()
         if fuel is not None:
             self.store.set_fuel(check_fuel(fuel))
-        self.trust_artifacts = bool(trust_artifacts)
-        self.dlopen_path = tuple(os.fspath(p) for p in dlopen_path)
-        self.dlopen_anywhere = bool(dlopen_anywhere)
-        self.dl_limits = DlLimits() if dl_limits is None else dl_limits
-        self.cache = None
+        self.trust_artifacts: bool = bool(trust_artifacts)
+        self.dlopen_path: tuple[str, ...] = tuple(os.fspath(p) for p in dlopen_path)
+        self.dlopen_anywhere: bool = bool(dlopen_anywhere)
+        self.dl_limits: DlLimits = DlLimits() if dl_limits is None else dl_limits
+        self.cache: Any = None     # an ArtifactCache when cache_dir is given
         if cache_dir is not None and cache_dir is not False:
             from wasmweld.runtime.cache import ArtifactCache  # imported when used: World() stays cheap
 
             self.cache = ArtifactCache(None if cache_dir is True else os.fspath(cache_dir), self.engine, self.settings)
-        self.wasi_options = WasiOptions.coerce(wasi)
+        self.wasi_options: WasiOptions | None = WasiOptions.coerce(wasi)
         self._linker: wasmtime.Linker | None = None
         if self.wasi_options is not None:
             self._linker = wasmtime.Linker(self.engine)
@@ -123,22 +123,22 @@ class World:
         self._hosts: dict[tuple[str, str], Host] = {}
         self._stubs: dict[tuple[str, str | None], str] = {}
         self._stub_cache: dict[tuple, Any] = {}
-        self.stub_missing = stub_missing
+        self.stub_missing: bool = stub_missing
         self._wasi_cache: dict[str, Any] = {}
         self._dl: Any = None  # DynamicLinker, created by the first dlopen of a side module
-        self.dl_stack_size = dl_stack_size
+        self.dl_stack_size: int = dl_stack_size
         self._trampolines: list = []
         self._late_fills: dict[str, list] = {}
         self._wat_cache: dict[str, wasmtime.Module] = {}
         self._importers: dict[str, set[str]] = {}  # module name -> names of the entries importing from it
         self._anon = 0
         #: how errors name the options that would help (the CLI puts its own option names here)
-        self.option_names = {"wasi": "World(wasi=True)", "stub_missing": "World(stub_missing=True)",
+        self.option_names: dict[str, str] = {"wasi": "World(wasi=True)", "stub_missing": "World(stub_missing=True)",
                              "stub": "World.stub(MODULE, NAME)"}
 
     # -- construction helpers ---------------------------------------------------------------
     @classmethod
-    def from_manifest(cls, manifest, *, trust: bool = False, **overrides) -> "World":
+    def from_manifest(cls, manifest: Any, *, trust: bool = False, **overrides: Any) -> "World":
         """Build a World from a :class:`wasmweld.manifest.WorldManifest` (or a path to one) and add its modules.
 
         A manifest read from a path is confined to its folder unless ``trust`` (docs/security.md).
@@ -742,7 +742,7 @@ class World:
             raise LinkError(f"{e.name}.{name} is a {type(ext).__name__.lower()}, not a function")
         return Function(ext, self.store, f"{e.name}.{name}", e.bad_exports.get(name), self._lock)
 
-    def invoke(self, module: str | int, name: str, *args: Namespace):
+    def invoke(self, module: str | int, name: str, *args: Any) -> Any:
         """Call ``module.name(*args)``."""
         return self.get_fn(module, name)(*args)
 
@@ -905,7 +905,7 @@ class World:
         return self._dl.load(name, wasm, dl, path, allow_undefined=allow_undefined)
 
     @property
-    def dynamic_linker(self):
+    def dynamic_linker(self) -> Any:
         """The :class:`~wasmweld.runtime.dylink_loader.DynamicLinker` (None before the first side module)."""
         return self._dl
 
