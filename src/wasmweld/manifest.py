@@ -127,12 +127,12 @@ class WorldManifest:
         return self.path or "world manifest"
 
 
-def is_manifest(path: str | os.PathLike) -> bool:
+def is_manifest(path: str | os.PathLike[str]) -> bool:
     """True for a ``.toml`` file (what ``wasmweld run`` treats as a world manifest)."""
     return os.fspath(path).endswith(".toml")
 
 
-def load_manifest(path: str | os.PathLike, *, confine: bool = True) -> WorldManifest:
+def load_manifest(path: str | os.PathLike[str], *, confine: bool = True) -> WorldManifest:
     """Read and parse a manifest file (see :func:`parse_manifest` for ``confine``)."""
     path = os.fspath(path)
     try:
@@ -330,7 +330,7 @@ def _wasi(w: Any, where: str, abspath, confine: bool = True):
 # the one-world variant
 
 
-def merge_world(manifest: WorldManifest | str | os.PathLike, **options) -> bytes:
+def merge_world(manifest: WorldManifest | str | os.PathLike[str], **options) -> bytes:
     """Build the one merged module of a manifest (the bytes ``wasmweld merge --world`` writes).
 
     Imports :mod:`wasmweld.link.merge` lazily. Every module of the manifest is an
@@ -384,7 +384,7 @@ def _merge_plan(inputs: list[tuple[str, str]], opts: dict[str, Any]) -> Any:
     return merge_plan(inputs, **{k: v for k, v in opts.items() if k not in ("warn", "report")})
 
 
-def merged_export_name(manifest: WorldManifest | str | os.PathLike, module: str, export: str,
+def merged_export_name(manifest: WorldManifest | str | os.PathLike[str], module: str, export: str,
                        **options: Any) -> str | None:
     """The name export ``export`` of ``module`` has in :func:`merge_world`'s output (None: not exported).
 

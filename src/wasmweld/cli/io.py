@@ -138,7 +138,7 @@ def progress_done() -> None:
 
 
 @contextmanager
-def blame(path: str | os.PathLike) -> Iterator[None]:
+def blame(path: str | os.PathLike[str]) -> Iterator[None]:
     """Attribute a :class:`WasmError` raised inside to the input ``path`` (innermost wins).
 
     The error gets an ``input_name`` attribute (the display name); its message is
@@ -192,13 +192,13 @@ def one_line(text: object) -> str:
     return out
 
 
-def display_name(path: str | os.PathLike) -> str:
+def display_name(path: str | os.PathLike[str]) -> str:
     """How messages name an input: ``<stdin>`` for ``-``, else the path as given."""
     path = os.fspath(path)
     return "<stdin>" if path == "-" else path
 
 
-def read_input(path: str | os.PathLike, *, core_only: str | None = None) -> bytes:
+def read_input(path: str | os.PathLike[str], *, core_only: str | None = None) -> bytes:
     """The binary module in ``path`` (``-``: standard input), compiling WebAssembly text.
 
     A missing or unreadable file raises :class:`WasmError` naming it; a text
@@ -359,9 +359,9 @@ def _same_file(a: str, b: str) -> bool:
 
 
 def check_output(
-    path: str | os.PathLike,
+    path: str | os.PathLike[str],
     *,
-    inputs: Iterable[str | os.PathLike] = (),
+    inputs: Iterable[str | os.PathLike[str]] = (),
     force: bool = False,
     binary: bool = True,
 ) -> None:
@@ -394,10 +394,10 @@ def check_output(
 
 
 def write_output(
-    path: str | os.PathLike,
+    path: str | os.PathLike[str],
     data: bytes | bytearray | memoryview | str,
     *,
-    inputs: Iterable[str | os.PathLike] = (),
+    inputs: Iterable[str | os.PathLike[str]] = (),
     force: bool = False,
 ) -> None:
     """Write ``data`` to ``path`` atomically (``-``: standard output).
@@ -426,11 +426,12 @@ class StagedOutput:
     temporary file (renaming onto them would replace them): :meth:`commit` writes them.
     """
 
-    def __init__(self, path: str | os.PathLike, payload: bytes) -> None:
-        self.path = os.fspath(path)
-        self.payload = payload
+    def __init__(self, path: str | os.PathLike[str], payload: bytes) -> None:
+        self.path: str = os.fspath(path)
+        self.payload: bytes = payload
         self.tmp: str | None = None
-        self.target = os.path.realpath(self.path) if self.path != "-" else "-"
+        self.target: str = os.path.realpath(self.path) if self.path != "-" else "-"
+        self.direct: bool
         try:
             self.direct = self.path == "-" or not stat.S_ISREG(os.stat(self.target).st_mode)
         except FileNotFoundError:
@@ -513,9 +514,9 @@ class StagedOutput:
 
 
 def write_outputs(
-    outputs: Iterable[tuple[str | os.PathLike, OutputData]],
+    outputs: Iterable[tuple[str | os.PathLike[str], OutputData]],
     *,
-    inputs: Iterable[str | os.PathLike] = (),
+    inputs: Iterable[str | os.PathLike[str]] = (),
     force: bool = False,
 ) -> None:
     """Write every ``(path, data)`` of ``outputs`` or none (as :func:`write_output` writes one).

@@ -40,7 +40,7 @@ __all__ = ["load_plan", "parse_plan", "PLAN_ORDER"]
 PLAN_ORDER = ("data", "body", "import", "export", "custom", "producers", "strip", "gc")
 
 
-def load_plan(path: str | os.PathLike, *, allow_outside: bool = False) -> list[Op]:
+def load_plan(path: str | os.PathLike[str], *, allow_outside: bool = False) -> list[Op]:
     """Read the plan file at ``path`` (files it names are relative to its folder and must stay inside it,
     unless ``allow_outside``)."""
     path = Path(path)
@@ -56,7 +56,7 @@ def load_plan(path: str | os.PathLike, *, allow_outside: bool = False) -> list[O
     return parse_plan(text, base_dir=path.parent, origin=str(path), allow_outside=allow_outside)
 
 
-def parse_plan(text: str, *, base_dir: str | os.PathLike = ".", origin: str = "plan",
+def parse_plan(text: str, *, base_dir: str | os.PathLike[str] = ".", origin: str = "plan",
                allow_outside: bool = False) -> list[Op]:
     """The operations of the plan in ``text``, in application order.
 
