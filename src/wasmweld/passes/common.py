@@ -16,6 +16,7 @@ from __future__ import annotations
 import math
 import struct
 import weakref
+from typing import Any
 
 from wasmweld.binary.instr import Instr
 from wasmweld.errors import EditError, WasmError
@@ -24,7 +25,11 @@ from wasmweld.types import (
     F32, F64, I32, I64, V128, ExternKind, FuncType, NumType, RecGroup, RefType, SubType,
 )
 
+#: a function of a module named for a pass: an index, ``"#N"``, an export name or a name-section name
+FuncRef = int | str
+
 __all__ = [
+    "FuncRef",
     "FuncLookup", "FuncTypes", "check_indices", "find_func", "func_label", "ensure_func_type", "add_function", "check_export_name",
     "const_instrs", "default_instrs", "parse_constant", "memory_addr_type", "set_body",
 ]
@@ -55,7 +60,7 @@ class FuncLookup:
             self._names = rev
         return self._names
 
-    def find(self, ref, what: str = "function", context: str | None = None) -> int:
+    def find(self, ref: FuncRef, what: str = "function", context: str | None = None) -> int:
         """The index of function ``ref`` (int, ``#N``, export name or name-section name).
 
         Errors read ``unknown function 'x' (<context>): ...``.
@@ -98,7 +103,8 @@ class FuncLookup:
         return f"{name!r} (#{idx})" if name is not None else f"#{idx}"
 
 
-def find_func(m: Module, ref, what: str = "function", context: str | None = None) -> int:
+def find_func(m: Module, ref: FuncRef, what: str = "function", context: str | None = None) -> int:
+    """The index of function ``ref`` of ``m`` (see :meth:`FuncLookup.find`)."""
     return FuncLookup(m).find(ref, what, context)
 
 
@@ -255,7 +261,7 @@ def memory_addr_type(m: Module, mem: int = 0) -> NumType:
 _INT_BITS = {I32: 32, I64: 64}
 
 
-def parse_constant(text: str):
+def parse_constant(text: str) -> Any:
     """A constant written on the command line: int (dec/hex/binary, ``_`` allowed), float, ``nan``, ``inf``, ``null``."""
     t = text.strip()
     if t == "null":
@@ -271,7 +277,7 @@ def parse_constant(text: str):
         raise EditError(f"cannot read constant {text!r} (expected an integer, a float or null)") from None
 
 
-def const_instrs(vt, value, where: str) -> list[Instr]:
+def const_instrs(vt: Any, value: Any, where: str) -> list[Instr]:
     """Instructions pushing ``value`` as a ``vt``; EditError on a type mismatch."""
     if isinstance(value, str):
         value = parse_constant(value)
@@ -306,7 +312,7 @@ def const_instrs(vt, value, where: str) -> list[Instr]:
     raise EditError(f"{where} has type {vt}, which has no constant form here")
 
 
-def default_instrs(vt, where: str) -> list[Instr]:
+def default_instrs(vt: Any, where: str) -> list[Instr]:
     """Instructions pushing the default (zero / null) value of ``vt``."""
     if vt == V128:
         return [Instr.make("v128.const", bytes(16))]

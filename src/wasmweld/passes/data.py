@@ -93,7 +93,7 @@ class DataResult:
     messages: list[str] = field(default_factory=list)
 
 
-def inject_data(m: Module, name: str, data: bytes, *, mode: str = "passive", **kw) -> DataResult:
+def inject_data(m: Module, name: str, data: bytes, *, mode: str = "passive", **kw: Any) -> DataResult:
     """:func:`add_passive_data` or :func:`add_active_data` by ``mode``."""
     if mode == "passive":
         kw.pop("addr_func", None)
@@ -473,8 +473,8 @@ def check_active_placement(m: Module, *, layout: Layout | None = None) -> tuple[
     return lay, f"{stack_rule}; {heap_rule}"
 
 
-def add_active_data(m: Module, name: str, data: bytes, *, size_func=None, init_func=None, addr_func=None,
-                    accessors: bool | None = None, align: int = 16) -> DataResult:
+def add_active_data(m: Module, name: str, data: bytes, *, size_func: str | None = None, init_func: str | None = None,
+                    addr_func: str | None = None, accessors: bool | None = None, align: int = 16) -> DataResult:
     """Place ``data`` in memory 0 at ``__data_end`` when the layout makes that safe (else EditError)."""
     _check_name(name)
     data = bytes(data)

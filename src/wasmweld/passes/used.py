@@ -44,7 +44,7 @@ from typing import Callable, Iterable
 from wasmweld.binary.opcodes import BY_NAME
 from wasmweld.binary.reencode import Scanner
 from wasmweld.errors import EditError, WasmError
-from wasmweld.module import Module
+from wasmweld.module import FuncBody, Module
 from wasmweld.passes.common import FuncLookup
 from wasmweld.types import ArrayType, ExternKind, FuncType, IndexSpace, RefType, StructType
 
@@ -104,7 +104,7 @@ def _scanner(which: str = "all") -> Scanner:
     return sc
 
 
-def body_refs(body) -> dict[str, set]:
+def body_refs(body: FuncBody) -> dict[str, set[int]]:
     """What a :class:`FuncBody` refers to, ``{space: set}`` for every space (error offsets absolute while it
     is the input's body)."""
     return _scanner().body(body.raw, 0 if body.modified else (body.offset or 0))
@@ -213,7 +213,7 @@ def _mem_min(m: Module, mem: int) -> int:
         return -1
 
 
-def body_table_accesses(body) -> list[tuple[int, int | None]]:
+def body_table_accesses(body: FuncBody) -> list[tuple[int, int | None]]:
     """(table, type) for each call_indirect of ``body``; (table, None) for every other table access."""
     out: list[tuple[int, int | None]] = []
     base = 0 if body.modified else (body.offset or 0)
