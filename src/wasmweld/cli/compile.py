@@ -17,13 +17,15 @@ An artifact only loads with the same wasmtime version and engine settings;
 
 from __future__ import annotations
 
+from typing import Any
+
 import sys
-from argparse import Namespace
+from argparse import ArgumentParser, Namespace
 
 NAME = "compile"
 
 
-def register(subparsers):
+def register(subparsers: Any) -> ArgumentParser:
     p = subparsers.add_parser(
         NAME,
         help="compile a module to a .cwasm artifact for `wasmweld run`",

@@ -21,14 +21,16 @@ before the problem are printed, then the error (exit status 1).
 
 from __future__ import annotations
 
+from typing import Any
+
 import sys
-from argparse import Namespace
+from argparse import ArgumentParser, Namespace
 
 NAME = "dump"
 _BATCH = 2000
 
 
-def register(subparsers):
+def register(subparsers: Any) -> ArgumentParser:
     p = subparsers.add_parser(
         NAME,
         help="annotated hex dump: offset | bytes | meaning, one line per field",

@@ -22,6 +22,8 @@ that); on any error nothing is written.
 
 from __future__ import annotations
 
+from typing import Any
+
 import argparse
 import sys
 
@@ -68,7 +70,7 @@ _TARGET_OPTS = {
 }
 
 
-def register(subparsers):
+def register(subparsers: Any) -> ArgumentParser:
     p = subparsers.add_parser(
         NAME, help="binary surgery: inject data, add entry points, rewire imports, strip, gc",
         description="Apply edits to a module, in the order given, and write the result (validated; without wasmtime and without wasmweld's own validator, written with a note). "

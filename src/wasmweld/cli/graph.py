@@ -15,13 +15,15 @@ laid out by Graphviz ``dot`` when it is installed, else by wasmweld itself
 
 from __future__ import annotations
 
+from typing import Any
+
 import sys
-from argparse import Namespace
+from argparse import ArgumentParser, Namespace
 
 NAME = "graph"
 
 
-def register(subparsers):
+def register(subparsers: Any) -> ArgumentParser:
     from wasmweld.cli.io import add_output_options
     from wasmweld.cli.merge import add_input_arguments
 

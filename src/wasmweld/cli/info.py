@@ -60,12 +60,14 @@ place that needs each, see :mod:`wasmweld.features`), the ``producers`` and
 
 from __future__ import annotations
 
+from typing import Any
+
 import json
 import sys
 
 from wasmweld.errors import DecodeError
 from wasmweld.types import ExternKind, FuncType
-from argparse import Namespace
+from argparse import ArgumentParser, Namespace
 from wasmweld.module import Module
 
 NAME = "info"
@@ -73,7 +75,7 @@ _KIND_NAMES = {ExternKind.FUNC: "func", ExternKind.TABLE: "table", ExternKind.ME
                ExternKind.GLOBAL: "global", ExternKind.TAG: "tag"}
 
 
-def register(subparsers):
+def register(subparsers: Any) -> ArgumentParser:
     p = subparsers.add_parser(
         NAME,
         help="summarise a module: sections, counts, imports, exports, features",

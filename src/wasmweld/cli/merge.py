@@ -31,6 +31,8 @@ under its entry name. Merge options given here override the manifest's
 
 from __future__ import annotations
 
+from typing import Any
+
 import argparse
 import os
 import sys
@@ -38,7 +40,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 
 from wasmweld.errors import LinkError, WasmError
-from argparse import Namespace
+from argparse import ArgumentParser, Namespace
 
 TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing (start-up time)
 if TYPE_CHECKING:  # pragma: no cover
@@ -47,7 +49,7 @@ if TYPE_CHECKING:  # pragma: no cover
 NAME = "merge"
 
 
-def register(subparsers):
+def register(subparsers: Any) -> ArgumentParser:
     p = subparsers.add_parser(
         NAME,
         help="merge modules that import each other into one module",

@@ -19,16 +19,18 @@ instead of refusing.
 
 from __future__ import annotations
 
+from typing import Any
+
 import json
 import sys
 
 from wasmweld.errors import WasmError
-from argparse import Namespace
+from argparse import ArgumentParser, Namespace
 
 NAME = "metadata"
 
 
-def register(subparsers):
+def register(subparsers: Any) -> ArgumentParser:
     p = subparsers.add_parser(NAME, help="show or add producers fields and custom sections",
                               description="Show or add metadata: producers fields and custom sections.")
     sub = p.add_subparsers(dest="metadata_cmd", metavar="ACTION")

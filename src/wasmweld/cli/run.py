@@ -35,13 +35,15 @@ folder and cannot pass on the environment unless ``--trust-manifest``.
 
 from __future__ import annotations
 
+from typing import Any
+
 import argparse
 import json
 import os
 import sys
 
 from wasmweld.errors import ExecutionError, LinkError, WasmError
-from argparse import Namespace
+from argparse import ArgumentParser, Namespace
 
 NAME = "run"
 
@@ -58,7 +60,7 @@ exit status: 0 ran (the guest's non-zero exit status is named on stderr), 1 erro
 """
 
 
-def register(subparsers):
+def register(subparsers: Any) -> ArgumentParser:
     p = subparsers.add_parser(
         NAME,
         help="run a module, a compiled .cwasm or a world manifest",

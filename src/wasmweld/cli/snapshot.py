@@ -43,7 +43,7 @@ import time
 from typing import Any
 
 from wasmweld.errors import WasmError
-from argparse import Namespace
+from argparse import ArgumentParser, Namespace
 
 NAME = "snapshot"
 
@@ -116,7 +116,7 @@ def _preopens(dirs: list[str], dirs_rw: list[str]):
     return out
 
 
-def register(subparsers):
+def register(subparsers: Any) -> ArgumentParser:
     from wasmweld.cli.io import add_output_options
 
     p = subparsers.add_parser(

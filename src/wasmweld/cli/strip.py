@@ -28,14 +28,16 @@ and the custom sections that stay are copied byte for byte. A shortcut for
 
 from __future__ import annotations
 
+from typing import Any
+
 import json
 import re
 import sys
-from argparse import Namespace
+from argparse import ArgumentParser, Namespace
 
 NAME = "strip"
 
-def register(subparsers):
+def register(subparsers: Any) -> ArgumentParser:
     p = subparsers.add_parser(
         NAME, help="remove custom sections (all but behaviour sections, debug info, producers, by name or regex)",
         description="Remove custom sections. With no selection, every custom section goes except those that "
