@@ -47,6 +47,7 @@ import sys
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from typing import Any
 
 from ..errors import SnapshotError, WasmError
 from .instrument import DEFAULT_INIT_FUNCS, instrument
@@ -78,11 +79,13 @@ __all__ = [
 ]
 
 
-def __getattr__(name: str):
-    # OutputTail lives with the engine side (runtime.preinit_runner); loaded only when asked for
+def __getattr__(name: str) -> Any:
+    # OutputTail lives with the engine side (runtime.preinit_runner); loaded only when asked for,
+    # then kept in the module (as `wasmweld` does: pdoc and others look in the module's namespace)
     if name == "OutputTail":
         from ..runtime.preinit_runner import OutputTail
 
+        globals()["OutputTail"] = OutputTail
         return OutputTail
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
