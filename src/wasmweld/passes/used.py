@@ -39,14 +39,14 @@ carry no index), each body once.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Callable, Iterable
+from typing import Callable, Iterable, Mapping
 
 from wasmweld.binary.opcodes import BY_NAME
 from wasmweld.binary.reencode import Scanner
 from wasmweld.errors import EditError, WasmError
-from wasmweld.module import FuncBody, Module
+from wasmweld.module import ConstExpr, FuncBody, Module
 from wasmweld.passes.common import FuncLookup
-from wasmweld.types import ArrayType, ExternKind, FuncType, IndexSpace, RefType, StructType
+from wasmweld.types import ArrayType, ExternKind, FuncType, IndexSpace, RefType, StructType, SubType
 
 __all__ = ["Used", "Refs", "CodeView", "analyze", "collect_references", "body_references", "body_refs",
            "body_table_accesses", "ref_func_index", "subtype_types", "SPACES"]
@@ -60,22 +60,22 @@ _SPACE_ALIASES = {"global_": "global", "function": "func", "functions": "func"}
 class Refs:
     """Sets of indices, one per index space."""
 
-    types: set = field(default_factory=set)
-    funcs: set = field(default_factory=set)
-    tables: set = field(default_factory=set)
-    memories: set = field(default_factory=set)
-    globals: set = field(default_factory=set)
-    tags: set = field(default_factory=set)
-    elems: set = field(default_factory=set)
-    datas: set = field(default_factory=set)
+    types: set[int] = field(default_factory=set)
+    funcs: set[int] = field(default_factory=set)
+    tables: set[int] = field(default_factory=set)
+    memories: set[int] = field(default_factory=set)
+    globals: set[int] = field(default_factory=set)
+    tags: set[int] = field(default_factory=set)
+    elems: set[int] = field(default_factory=set)
+    datas: set[int] = field(default_factory=set)
 
     _ATTR = {"type": "types", "func": "funcs", "table": "tables", "memory": "memories", "global": "globals",
              "tag": "tags", "elem": "elems", "data": "datas"}
 
-    def space(self, name: str) -> set:
+    def space(self, name: str) -> set[int]:
         return getattr(self, self._ATTR[name])
 
-    def merge(self, refs: dict) -> None:
+    def merge(self, refs: Mapping[str, Iterable[int]]) -> None:
         for space, items in refs.items():
             self.space(space).update(items)
 
@@ -133,7 +133,7 @@ def _storage_types(st, out: set) -> None:
     _valtype_types(st, out)
 
 
-def subtype_types(st, out: set) -> None:
+def subtype_types(st: SubType, out: set[int]) -> None:
     """Add the type indices subtype ``st`` names (supertypes, parameter/result/field reference types)."""
     out.update(st.supers)
     comp = st.comp
@@ -186,7 +186,7 @@ def _root_items(m: Module, roots) -> list[tuple[str, int]]:
 _REF_FUNC = BY_NAME["ref.func"].opcode
 
 
-def ref_func_index(ce) -> int | None:
+def ref_func_index(ce: ConstExpr) -> int | None:
     """N for the constant expression ``ref.func N``, else None (also for an undecodable one)."""
     if not ce.raw.startswith(_REF_FUNC):      # quick filter before decoding
         return None

@@ -100,7 +100,7 @@ class ModuleScan:
     globals: list[tuple[str, bool, Any]] = field(default_factory=list)
     has_start: bool = False
 
-    def global_value(self, index: int):
+    def global_value(self, index: int) -> int | None:
         """Initial value of global ``index`` (global index space) when it is a constant, else None."""
         i = index - self.imported[3]
         if 0 <= i < len(self.globals):
@@ -228,8 +228,8 @@ class LibHandle:
     data symbols as their absolute address in the shared memory (an ``int``).
     """
 
-    def __init__(self, world, name: str, memory_base: int, table_base: int, dylink: Dylink) -> None:
-        self.world = world
+    def __init__(self, world: Any, name: str, memory_base: int, table_base: int, dylink: Dylink) -> None:
+        self.world: Any = world   # the World
         self.name = name
         self.memory_base = memory_base
         self.table_base = table_base
@@ -239,7 +239,7 @@ class LibHandle:
     def ready(self) -> bool:
         return True
 
-    def sym(self, name: str):
+    def sym(self, name: str) -> Any:
         e = self.world.entry(self.name)
         ext = e.exports.get(name)
         bad = e.bad_exports.get(name)
@@ -255,7 +255,7 @@ class LibHandle:
         return self.world.exports(self.name)
 
     @property
-    def memory(self):
+    def memory(self) -> Memory:
         return self.world.dynamic_linker.memory_view
 
     def __repr__(self) -> str:
@@ -269,9 +269,9 @@ def _align(x: int, a: int) -> int:
 class DynamicLinker:
     """The dynamic-linking state of a World: shared memory/table/stack and the global symbol table."""
 
-    def __init__(self, world) -> None:
-        self.world = world
-        self.store = world.store
+    def __init__(self, world: Any) -> None:
+        self.world: Any = world   # the World
+        self.store: wasmtime.Store = world.store
         self.memory: wasmtime.Memory | None = None
         self.table: wasmtime.Table | None = None
         self.stack_pointer: wasmtime.Global | None = None
@@ -305,7 +305,7 @@ class DynamicLinker:
 
     # -- set-up ---------------------------------------------------------------------------
     @classmethod
-    def create(cls, world, main: str | None = None) -> "DynamicLinker":
+    def create(cls, world: Any, main: str | None = None) -> "DynamicLinker":
         self = cls(world)
         if main is None:
             cands = []
@@ -346,7 +346,7 @@ class DynamicLinker:
             self._define(n, x, main, memory_base=0, relocatable=False, bad=e.bad_exports.get(n))
 
     @property
-    def memory_view(self):
+    def memory_view(self) -> Memory:
 
         return Memory(self._mem, self.store, "dynamic-linking memory")
 
