@@ -330,7 +330,7 @@ def _wasi(w: Any, where: str, abspath, confine: bool = True):
 # the one-world variant
 
 
-def merge_world(manifest: WorldManifest | str | os.PathLike[str], **options) -> bytes:
+def merge_world(manifest: WorldManifest | str | os.PathLike[str], **options: Any) -> bytes:
     """Build the one merged module of a manifest (the bytes ``wasmweld merge --world`` writes).
 
     Imports :mod:`wasmweld.link.merge` lazily. Every module of the manifest is an

@@ -44,7 +44,7 @@ class FuncLookup:
         for e in m.exports:
             self.exports.setdefault(e.name, (e.kind, e.index))
         self._names: dict[str, list[int]] | None = None
-        self.num_funcs = m.num_funcs
+        self.num_funcs: int = m.num_funcs
 
     @property
     def names(self) -> dict[str, list[int]]:

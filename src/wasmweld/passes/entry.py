@@ -42,7 +42,7 @@ class EntryPoint:
 
     name: str
     target: str | int
-    args: tuple = ()
+    args: tuple[Any, ...] = ()
     drop_results: bool = False
     reexport: bool = False
     #: for ``F(x)`` read as a re-export of a function named ``F(x)`` because ``x`` is no constant:

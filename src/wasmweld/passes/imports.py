@@ -89,7 +89,7 @@ def _drop_func_names(m: Module, indices) -> None:
         m.names = ns
 
 
-def resolve_imports(m: Module, targets: dict) -> Module:
+def resolve_imports(m: Module, targets: dict[tuple[str, str], FuncRef]) -> Module:
     """Resolve each function import ``(module, name) -> target function`` (one renumbering for all).
 
     Returns the renumbered module (the input is not usable afterwards).

@@ -18,6 +18,8 @@ first one in place).
 
 from __future__ import annotations
 
+from typing import Any
+
 from wasmweld.errors import EditError
 from wasmweld.module import Module
 from wasmweld.passes.result import PassResult
@@ -80,7 +82,7 @@ def _typed_decoder(name: str):
     return None
 
 
-def show_metadata(m: Module) -> dict:
+def show_metadata(m: Module) -> dict[str, Any]:
     """``{"producers": {field: {name: version}}, "custom_sections": [{"name", "size", "offset"}]}``."""
     try:
         p = m.producers
@@ -117,7 +119,7 @@ def _printable(data: bytes) -> bool:
     return all(c.isprintable() or c in "\n\t\r" for c in text)
 
 
-def format_metadata(info: dict) -> str:
+def format_metadata(info: dict[str, Any]) -> str:
     """Human-readable form of :func:`show_metadata`."""
     lines = []
     prods = info["producers"]

@@ -45,7 +45,7 @@ class Op:
     """One operation: registered pass ``name``, its ``params``, and ``origin`` for messages."""
 
     name: str
-    params: dict = field(default_factory=dict)
+    params: dict[str, Any] = field(default_factory=dict)
     origin: str = ""
 
 

@@ -39,7 +39,7 @@ carry no index), each body once.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Callable, Iterable, Mapping
+from typing import Any, Callable, Iterable, Mapping
 
 from wasmweld.binary.opcodes import BY_NAME
 from wasmweld.binary.reencode import Scanner
@@ -248,9 +248,9 @@ class CodeView:
         return cls(lambda d: body_refs(code[d]), lambda d: body_table_accesses(code[d]))
 
 
-def analyze(m: Module, *, roots: Iterable | None = None, prune_tables: bool = True,
-            code: CodeView | None = None, body_refs: Callable[[int], dict] | None = None,
-            table_accesses: Callable[[int], list] | None = None) -> Used:
+def analyze(m: Module, *, roots: Iterable[Any] | None = None, prune_tables: bool = True,
+            code: CodeView | None = None, body_refs: Callable[[int], dict[str, set[int]]] | None = None,
+            table_accesses: Callable[[int], list[tuple[int, int | None]]] | None = None) -> Used:
     """The items reachable from the module's roots (see the module docstring), plus ``roots``.
 
     ``prune_tables``: a function that sits only in a private table (defined, not exported)
