@@ -93,13 +93,37 @@ def test_passive_data_generated_accessors(base):
     after = parse(out)
     assert after.datacount == len(after.datas) == 3
     assert after.datas[2].mode == "passive" and after.datas[2].init == payload
-    assert_only_changed(base, out, {"func", "export", "code", "data", "datacount"})
+    # the guard global is the only other change (the second call traps through it)
+    assert_only_changed(base, out, {"func", "export", "code", "data", "datacount", "global"})
+    assert len(after.globals) == len(parse(base).globals) + 1 and after.globals[-1].type.mutable
     store, ex = run_module(out)
     assert ex["js_size"](store) == len(payload)
     assert ex["js_init"](store, 4096) == 4096
     assert bytes(ex["memory"].read(store, 4096, 4096 + len(payload))) == payload
-    with pytest.raises(wasmtime.Trap):          # data.drop: the segment is gone after the first copy
+    before = bytes(ex["memory"].read(store, 0, 64))
+    # data.drop: the segment is gone after the first copy; the guard traps through unreachable,
+    # not a bare out-of-bounds memory.init
+    with pytest.raises(wasmtime.Trap, match="unreachable"):
         ex["js_init"](store, 0)
+    assert bytes(ex["memory"].read(store, 0, 64)) == before
+
+
+def test_passive_data_keep_data_callable_again(base):
+    """Issue 15: keep_data: no data.drop and no guard; every call copies the data again."""
+    m = parse(base)
+    payload = b"keep me " * 100
+    res = passes.add_passive_data(m, "js", payload, keep_data=True)
+    out = m.encode()
+    validate_bytes(out)
+    assert_only_changed(base, out, {"func", "export", "code", "data", "datacount"})
+    after = parse(out)
+    init_body = after.code[after.export("js_init").index - after.num_imported(ExternKind.FUNC)]
+    assert names_of(init_body) == ["local.get", "i32.const", "i32.const", "memory.init", "local.get", "end"]
+    assert not any("second call traps" in msg for msg in res.messages)
+    store, ex = run_module(out)
+    for dest in (4096, 8192, 4096):
+        assert ex["js_init"](store, dest) == dest
+        assert bytes(ex["memory"].read(store, dest, dest + len(payload))) == payload
 
 
 def test_passive_data_replaces_existing_bodies_exactly(base):
@@ -108,20 +132,36 @@ def test_passive_data_replaces_existing_bodies_exactly(base):
     out = m.encode()
     validate_bytes(out)
     assert res.exports == [] and set(res.functions) == {"size", "init"}
-    # only the bodies and the data changed: no new functions, types or exports
-    assert_only_changed(base, out, {"code", "data", "datacount"})
+    # only the bodies, the data and the guard global changed: no new functions, types or exports
+    assert_only_changed(base, out, {"code", "data", "datacount", "global"})
     after = parse(out)
     nimp = after.num_imported(ExternKind.FUNC)
+    guard = after.num_imported(ExternKind.GLOBAL) + len(after.globals) - 1
     size_body = after.code[after.export("size_stub").index - nimp]
     init_body = after.code[after.export("init_stub").index - nimp]
     assert names_of(size_body) == ["i32.const", "end"] and size_body.instrs[0].args == (10,)
-    assert names_of(init_body) == ["local.get", "i32.const", "i32.const", "memory.init", "data.drop",
+    assert names_of(init_body) == ["global.get", "if", "unreachable", "end", "i32.const", "global.set",
+                                   "local.get", "i32.const", "i32.const", "memory.init", "data.drop",
                                    "local.get", "end"]
-    assert init_body.instrs[3].args == (2, 0) and init_body.instrs[4].args == (2,)
+    assert init_body.instrs[0].args == (guard,) and init_body.instrs[5].args == (guard,)
+    assert init_body.instrs[9].args == (2, 0) and init_body.instrs[10].args == (2,)
     store, ex = run_module(out)
     assert ex["size_stub"](store) == 10
     assert ex["init_stub"](store, 300) == 300
     assert bytes(ex["memory"].read(store, 300, 310)) == b"0123456789"
+    with pytest.raises(wasmtime.Trap, match="unreachable"):
+        ex["init_stub"](store, 300)
+    # keep_data: exactly the bodies and the data, no global
+    m = parse(base)
+    passes.add_passive_data(m, "js", b"0123456789", size_func="size_stub", init_func="init_stub", keep_data=True)
+    out = m.encode()
+    assert_only_changed(base, out, {"code", "data", "datacount"})
+    after = parse(out)
+    init_body = after.code[after.export("init_stub").index - nimp]
+    assert names_of(init_body) == ["local.get", "i32.const", "i32.const", "memory.init", "local.get", "end"]
+    store, ex = run_module(out)
+    assert ex["init_stub"](store, 300) == 300 and ex["init_stub"](store, 400) == 400
+    assert bytes(ex["memory"].read(store, 400, 410)) == b"0123456789"
 
 
 def test_passive_data_functions_found_by_name_section(base):

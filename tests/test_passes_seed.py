@@ -15,6 +15,7 @@ which active placement is refused with a clear message.
 from __future__ import annotations
 
 import pytest
+import wasmtime
 
 from fixtures.surgery import build
 from fixtures.surgery.check import assert_only_changed, instantiate, read_u32s
@@ -72,15 +73,19 @@ def test_seed_passive(fx, capsys):
     m = parse(out)
     assert [e.name for e in m.exports][-100:] == METHODS
     assert m.datas[-1].mode == "passive" and m.datas[-1].init == bundle and m.datacount == len(m.datas)
-    # table, memory, globals, elements, producers: byte for byte; the name section was stripped (plan)
+    # table, memory, elements, producers: byte for byte; the name section was stripped (plan); the
+    # globals gain only the init accessor's guard (the template's own globals unchanged)
     changed = assert_only_changed(template, out, {"type", "func", "export", "code", "data", "datacount",
-                                                  "custom:name"})
+                                                  "custom:name", "global"})
     assert "custom:name" in changed and m.custom("name") is None
+    assert m.globals[:-1] == parse(template).globals and len(m.globals) == len(parse(template).globals) + 1
     store, ex = instantiate(out)
     check_methods(store, ex)
     ptr = ex["load_js"](store)
     assert ex["js_len"](store) == len(bundle) == 1 << 20
     assert bytes(ex["memory"].read(store, ptr, ptr + len(bundle))) == bundle
+    with pytest.raises(wasmtime.Trap, match="unreachable"):   # dropped: a second copy traps (guard)
+        ex["load_js"](store)
 
 
 def test_seed_active(fx, capsys):

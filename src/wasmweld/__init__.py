@@ -60,7 +60,7 @@ _LAZY = {
 }
 
 if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs only
-    from wasmweld.link import MergePlan, merge, merge_plan
+    from wasmweld.link.merge import MergePlan, merge, merge_plan
     from wasmweld.module import (
         ConstExpr, CustomSection, Data, Elem, Export, FuncBody, Global, Import, Module, Section, Table, Tag, parse,
     )

@@ -10,13 +10,14 @@ and the wording, so each file kind keeps its own messages::
 
 from __future__ import annotations
 
+import sys
 from typing import Any
 
 from wasmweld.errors import WasmError
 
-try:
+if sys.version_info >= (3, 11):
     import tomllib
-except ImportError:  # pragma: no cover - Python 3.10 (pyproject: tomli; python_version<"3.11")
+else:  # pragma: no cover - Python 3.10 (pyproject: tomli; python_version<"3.11")
     try:
         import tomli as tomllib
     except ImportError:

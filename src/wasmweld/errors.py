@@ -43,7 +43,15 @@ __all__ = [
 
 
 class WasmError(Exception):
-    """Root of every error wasmweld raises for bad input or a refused request."""
+    """Root of every error wasmweld raises for bad input or a refused request.
+
+    ``input_name``: the file the error is about, when a command knows it (the CLI
+    prefixes it); ``merge_input``: the name of the merge input the error is about.
+    Both are None unless set.
+    """
+
+    input_name: str | None = None
+    merge_input: str | None = None
 
 
 class DecodeError(WasmError):
@@ -55,7 +63,10 @@ class DecodeError(WasmError):
     ``"unexpected end of section while reading code body 17 at offset 0x1f3a"``.
     """
 
-    def __init__(self, message: str, offset: int | None = None, context: str | None = None):
+    #: a longer report (e.g. wasmtime's WAT error with the source line and a caret), or None
+    detail: str | None = None
+
+    def __init__(self, message: str, offset: int | None = None, context: str | None = None) -> None:
         self.message = message
         self.offset = offset
         self.context = context
@@ -73,7 +84,7 @@ class DecodeError(WasmError):
         """Return this error with ``context`` set if it has none yet (innermost wins)."""
         if self.context is None:
             self.context = context
-            self.args = (self._format(),)
+            Exception.__init__(self, self._format())   # str(err) follows
         return self
 
 
@@ -87,7 +98,7 @@ class ValidationError(WasmError):
     ``offset`` is the byte offset wasmtime reported, when it reported one.
     """
 
-    def __init__(self, message: str, offset: int | None = None):
+    def __init__(self, message: str, offset: int | None = None) -> None:
         self.message = message
         self.offset = offset
         text = message if offset is None or f"0x{offset:x}" in message else f"{message} (at offset 0x{offset:x})"
@@ -107,7 +118,7 @@ class LinkError(WasmError):
         ["no module named 'x'"]
     """
 
-    def __init__(self, *args, problems: Sequence[str] | None = None):
+    def __init__(self, *args: object, problems: Sequence[str] | None = None) -> None:
         super().__init__(*args)
         if problems is None:
             problems = [str(args[0])] if args else []
@@ -140,9 +151,9 @@ class InitError(SnapshotError, ExecutionError):
     wrote to stdout/stderr when they were captured (the last 4 KiB of each).
     """
 
-    def __init__(self, message: str, reason: str, backtrace: Sequence[str] = (), output: str = ""):
+    def __init__(self, message: str, reason: str, backtrace: Sequence[str] = (), output: str = "") -> None:
         self.reason = reason
-        self.backtrace = list(backtrace)
+        self.backtrace: list[str] = list(backtrace)
         self.output = output
         text = message
         if self.backtrace:

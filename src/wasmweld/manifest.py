@@ -57,7 +57,7 @@ from wasmweld import _toml
 from wasmweld.errors import LinkError, WasmError
 
 __all__ = ["WorldManifest", "ModuleSpec", "StubSpec", "EntryPoint", "ManifestError", "load_manifest",
-           "parse_manifest", "merge_world", "is_manifest"]
+           "parse_manifest", "merge_world", "merged_export_name", "is_manifest"]
 
 
 #: a manifest larger than this is refused (it describes a handful of modules)
@@ -127,12 +127,12 @@ class WorldManifest:
         return self.path or "world manifest"
 
 
-def is_manifest(path: str | os.PathLike) -> bool:
+def is_manifest(path: str | os.PathLike[str]) -> bool:
     """True for a ``.toml`` file (what ``wasmweld run`` treats as a world manifest)."""
     return os.fspath(path).endswith(".toml")
 
 
-def load_manifest(path: str | os.PathLike, *, confine: bool = True) -> WorldManifest:
+def load_manifest(path: str | os.PathLike[str], *, confine: bool = True) -> WorldManifest:
     """Read and parse a manifest file (see :func:`parse_manifest` for ``confine``)."""
     path = os.fspath(path)
     try:
@@ -330,7 +330,7 @@ def _wasi(w: Any, where: str, abspath, confine: bool = True):
 # the one-world variant
 
 
-def merge_world(manifest: WorldManifest | str | os.PathLike, **options) -> bytes:
+def merge_world(manifest: WorldManifest | str | os.PathLike[str], **options: Any) -> bytes:
     """Build the one merged module of a manifest (the bytes ``wasmweld merge --world`` writes).
 
     Imports :mod:`wasmweld.link.merge` lazily. Every module of the manifest is an
@@ -344,30 +344,16 @@ def merge_world(manifest: WorldManifest | str | os.PathLike, **options) -> bytes
     """
     if not isinstance(manifest, WorldManifest):
         manifest = load_manifest(manifest)
-    try:
-        from wasmweld.link.merge import merge
-    except ImportError as e:  # pragma: no cover - until merge exists
-        raise LinkError(f"the one-world variant needs wasmweld.link.merge, which is not available: {e}") from None
-    opts: dict[str, Any] = {"export_conflicts": "rename"}
-    opts.update(manifest.merge_options)
-    opts.update(options)
-    if manifest.name and "module_name" not in opts:
-        opts["module_name"] = manifest.name
-    inputs = [(m.name, m.path) for m in manifest.modules]
+    from wasmweld.link.merge import merge
+
+    inputs, opts = _merge_inputs(manifest, options)
     module = merge(inputs, **opts)
     if manifest.entries:
         # the entry points are the world's interface: exported under their entry names, taking
         # precedence over a module export of the same name (other exports are kept)
-        import importlib
-
         from wasmweld.module import Export
 
-        merge_mod = importlib.import_module("wasmweld.link.merge")  # the module, not the function of that name
-
-        plan = getattr(merge_mod, "merge_plan", None) or getattr(merge_mod, "plan", None)
-        if plan is None:  # pragma: no cover - depends on the merge API
-            raise LinkError("wasmweld.link.merge offers no merge_plan(); cannot name the entry points")
-        mp = plan(inputs, **{k: v for k, v in opts.items() if k != "warn"})
+        mp = _merge_plan(inputs, opts)
         by_name = {e.name: e for e in module.exports}
         entry_exports = []
         for ent in manifest.entries.values():
@@ -380,3 +366,39 @@ def merge_world(manifest: WorldManifest | str | os.PathLike, **options) -> bytes
         names = {e.name for e in entry_exports}
         module.exports[:] = [e for e in module.exports if e.name not in names] + entry_exports
     return module.encode()
+
+
+def _merge_inputs(manifest: WorldManifest, options: dict[str, Any]) -> tuple[list[tuple[str, str]], dict[str, Any]]:
+    """The merge inputs and options of ``manifest`` (its ``[merge]`` table, then ``options``)."""
+    opts: dict[str, Any] = {"export_conflicts": "rename"}
+    opts.update(manifest.merge_options)
+    opts.update(options)
+    if manifest.name and "module_name" not in opts:
+        opts["module_name"] = manifest.name
+    return [(m.name, m.path) for m in manifest.modules], opts
+
+
+def _merge_plan(inputs: list[tuple[str, str]], opts: dict[str, Any]) -> Any:
+    from wasmweld.link.merge import merge_plan
+
+    return merge_plan(inputs, **{k: v for k, v in opts.items() if k not in ("warn", "report")})
+
+
+def merged_export_name(manifest: WorldManifest | str | os.PathLike[str], module: str, export: str,
+                       **options: Any) -> str | None:
+    """The name export ``export`` of ``module`` has in :func:`merge_world`'s output (None: not exported).
+
+    An entry point that names it is preferred (the merged module exports entry points
+    under their entry names); otherwise the name the merge gives it (``module.export``
+    renamed on a conflict, or ``export`` itself)::
+
+        merged_export_name("world.toml", "shop", "demo")   # -> "demo" or "shop.demo"
+    """
+    if not isinstance(manifest, WorldManifest):
+        manifest = load_manifest(manifest)
+    for ent in manifest.entries.values():
+        if (ent.module, ent.func) == (module, export):
+            return ent.name
+    inputs, opts = _merge_inputs(manifest, options)
+    out: str | None = _merge_plan(inputs, opts).export_name(module, export)
+    return out

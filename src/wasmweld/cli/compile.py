@@ -17,12 +17,15 @@ An artifact only loads with the same wasmtime version and engine settings;
 
 from __future__ import annotations
 
+from typing import Any
+
 import sys
+from argparse import ArgumentParser, Namespace
 
 NAME = "compile"
 
 
-def register(subparsers):
+def register(subparsers: Any) -> ArgumentParser:
     p = subparsers.add_parser(
         NAME,
         help="compile a module to a .cwasm artifact for `wasmweld run`",
@@ -47,7 +50,7 @@ def compile_bytes(data: bytes, *, fuel: bool = False, name: str | None = None) -
     return serialize_artifact(module, settings, wasm=data, name=name)
 
 
-def run(args) -> int:
+def run(args: Namespace) -> int:
     from wasmweld.cli.io import blame, check_output, display_name, read_input, write_output
     from wasmweld.module import parse
     from wasmweld.runtime.cache import wasmtime_version

@@ -21,13 +21,16 @@ before the problem are printed, then the error (exit status 1).
 
 from __future__ import annotations
 
+from typing import Any
+
 import sys
+from argparse import ArgumentParser, Namespace
 
 NAME = "dump"
 _BATCH = 2000
 
 
-def register(subparsers):
+def register(subparsers: Any) -> ArgumentParser:
     p = subparsers.add_parser(
         NAME,
         help="annotated hex dump: offset | bytes | meaning, one line per field",
@@ -41,7 +44,7 @@ def register(subparsers):
     return p
 
 
-def run(args) -> int:
+def run(args: Namespace) -> int:
     from wasmweld.binary.dump import dump, format_lines
     from wasmweld.cli.io import read_input
     from wasmweld.errors import WasmError

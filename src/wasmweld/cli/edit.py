@@ -22,10 +22,13 @@ that); on any error nothing is written.
 
 from __future__ import annotations
 
+from typing import Any
+
 import argparse
 import sys
 
 from wasmweld.errors import EditError, WasmError
+from argparse import ArgumentParser, Namespace
 
 NAME = "edit"
 
@@ -34,7 +37,7 @@ _OPS = "edit_ops"
 
 def _append(op_name: str, convert):
     class _Action(argparse.Action):
-        def __call__(self, parser, namespace, values, option_string=None):
+        def __call__(self, parser: ArgumentParser, namespace, values, option_string=None) -> None:
             ops = getattr(namespace, _OPS, None)
             if ops is None:
                 ops = []
@@ -45,7 +48,7 @@ def _append(op_name: str, convert):
 
 def _modifier(key: str, targets: tuple[str, ...], value=None):
     class _Action(argparse.Action):
-        def __call__(self, parser, namespace, values, option_string=None):
+        def __call__(self, parser: ArgumentParser, namespace, values, option_string=None) -> None:
             ops = getattr(namespace, _OPS, None) or []
             if not ops or ops[-1][0] not in targets:
                 parser.error(f"{option_string} must follow {' or '.join('--' + t for t in _TARGET_OPTS[targets])}")
@@ -67,7 +70,7 @@ _TARGET_OPTS = {
 }
 
 
-def register(subparsers):
+def register(subparsers: Any) -> ArgumentParser:
     p = subparsers.add_parser(
         NAME, help="binary surgery: inject data, add entry points, rewire imports, strip, gc",
         description="Apply edits to a module, in the order given, and write the result (validated; without wasmtime and without wasmweld's own validator, written with a note). "
@@ -92,7 +95,10 @@ def register(subparsers):
                    help="(after --add-*-data) replace FUNC's body: return the data size")
     g.add_argument("--init-func", metavar="FUNC", action=_modifier("init_func", _DATA),
                    help="(after --add-*-data) replace FUNC's body: copy the data to its argument (memory.init + "
-                        "data.drop for passive data), return it")
+                        "data.drop for passive data, see --keep-data), return it")
+    g.add_argument("--keep-data", nargs=0, action=_modifier("keep_data", _DATA, True),
+                   help="(after --add-passive-data) the init accessor keeps the segment (no data.drop): callable "
+                        "again, and Wizer accepts the module; without it a second call traps (unreachable)")
     g.add_argument("--addr-func", metavar="FUNC", action=_modifier("addr_func", _DATA),
                    help="(after --add-active-data) replace FUNC's body: return the data's address")
     g.add_argument("--no-accessors", nargs=0, action=_modifier("accessors", _DATA, False),
@@ -215,7 +221,7 @@ def _replace_body_params(text: str, option: str) -> dict:
     return {"func": func, "const": values}
 
 
-def build_ops(args) -> list:
+def build_ops(args: Namespace) -> list:
     """The :class:`~wasmweld.passes.registry.Op` list for the parsed options."""
     from wasmweld.passes.entry import parse_entry_spec
     from wasmweld.passes.registry import Op
@@ -229,11 +235,13 @@ def build_ops(args) -> list:
         if kind in ("passive", "active"):
             name, path = _split_eq(value, option, "NAME=FILE")
             params = {"name": name, "data": read_option_file(path, option), "mode": kind}
-            for key in ("size_func", "init_func", "addr_func", "accessors", "align"):
+            for key in ("size_func", "init_func", "addr_func", "accessors", "align", "keep_data"):
                 if key in mod:
                     params[key] = mod[key]
             if kind == "passive" and "addr_func" in mod:
                 raise EditError("--addr-func is only for --add-active-data")
+            if kind == "active" and "keep_data" in mod:
+                raise EditError("--keep-data is only for --add-passive-data (active data is never dropped)")
             ops.append(Op("add-data", params, where))
         elif kind == "add-export":
             spec = parse_entry_spec(value)
@@ -312,7 +320,7 @@ def _print_json(input_path: str, path: str, data: bytes, out: bytes, ctx, valida
     }, indent=2, ensure_ascii=False))
 
 
-def run(args) -> int:
+def run(args: Namespace) -> int:
     if args.list_passes:
         _print_passes()
         return 0

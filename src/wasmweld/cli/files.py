@@ -69,7 +69,7 @@ def files_read() -> list[str]:
     return list(_read)
 
 
-def note_read(path: str | os.PathLike) -> None:
+def note_read(path: str | os.PathLike[str]) -> None:
     """Record ``path`` as read by the command (for files read some other way)."""
     _read.append(os.path.realpath(os.fspath(path)))
 
@@ -79,7 +79,7 @@ def _too_large(label: str, size: int | str, limit: int) -> WasmError:
                      f"WASMWELD_MAX_INPUT raises it)")
 
 
-def read_file(path: str | os.PathLike, label: str | None = None, *, limit: int | None = None) -> bytes:
+def read_file(path: str | os.PathLike[str], label: str | None = None, *, limit: int | None = None) -> bytes:
     """The contents of the regular file ``path``; messages start with ``label`` (default: the path).
 
     Raises :class:`WasmError`: no such file, a directory, not a regular file,

@@ -15,12 +15,15 @@ laid out by Graphviz ``dot`` when it is installed, else by wasmweld itself
 
 from __future__ import annotations
 
+from typing import Any
+
 import sys
+from argparse import ArgumentParser, Namespace
 
 NAME = "graph"
 
 
-def register(subparsers):
+def register(subparsers: Any) -> ArgumentParser:
     from wasmweld.cli.io import add_output_options
     from wasmweld.cli.merge import add_input_arguments
 
@@ -40,7 +43,7 @@ def register(subparsers):
     return p
 
 
-def run(args) -> int:
+def run(args: Namespace) -> int:
     from wasmweld.cli.io import check_output, write_output
     from wasmweld.cli.merge import blame_inputs, load_inputs, parse_inputs
     from wasmweld.link import merge_plan

@@ -60,18 +60,22 @@ place that needs each, see :mod:`wasmweld.features`), the ``producers`` and
 
 from __future__ import annotations
 
+from typing import Any
+
 import json
 import sys
 
 from wasmweld.errors import DecodeError
 from wasmweld.types import ExternKind, FuncType
+from argparse import ArgumentParser, Namespace
+from wasmweld.module import Module
 
 NAME = "info"
 _KIND_NAMES = {ExternKind.FUNC: "func", ExternKind.TABLE: "table", ExternKind.MEMORY: "memory",
                ExternKind.GLOBAL: "global", ExternKind.TAG: "tag"}
 
 
-def register(subparsers):
+def register(subparsers: Any) -> ArgumentParser:
     p = subparsers.add_parser(
         NAME,
         help="summarise a module: sections, counts, imports, exports, features",
@@ -202,7 +206,7 @@ def _collect(data: bytes):
     }, m
 
 
-def _cheap_checks(m) -> None:
+def _cheap_checks(m: Module) -> None:
     """The cross-section checks of the full decoder that cost nothing here.
 
     Bodies are not decoded, but the feature scan tokenizes every instruction (illegal opcodes,
@@ -254,7 +258,7 @@ def _limits_text(d: dict) -> str:
     return "  ".join(parts)
 
 
-def _signature(m, type_index: int) -> str:
+def _signature(m: Module, type_index: int) -> str:
     try:
         comp = m.type_list()[type_index].comp
     except IndexError:
@@ -279,7 +283,7 @@ def _names_column(rows: list[list[str]]) -> list[list[str]]:
     return rows if any(r[2] for r in rows) else [r[:2] + r[3:] for r in rows]
 
 
-def render(info: dict, m, name: str, summary: bool = False) -> str:
+def render(info: dict, m: Module, name: str, summary: bool = False) -> str:
     """The human-readable report of :func:`collect`'s ``info`` about module ``m``."""
     lines = [f"file: {name}, {info['size']} bytes", ""]
     width = max(4, len(f"{info['size']:x}"))
@@ -350,7 +354,7 @@ def render(info: dict, m, name: str, summary: bool = False) -> str:
     return "\n".join(lines) + "\n"
 
 
-def run(args) -> int:
+def run(args: Namespace) -> int:
     from wasmweld.cli.io import display_name, read_input
 
     data = read_input(args.file)

@@ -41,7 +41,7 @@ from wasmweld.cli.files import files_read, forget_files, read_file, read_stream
 from wasmweld.errors import DecodeError, ValidationError, WasmError
 
 __all__ = [
-    "read_input", "write_output", "check_output", "display_name", "add_output_options", "output_target",
+    "read_input", "write_output", "write_outputs", "StagedOutput", "OutputData", "check_output", "display_name", "add_output_options", "output_target",
     "blame", "input_of", "begin_command", "one_line", "validate_result",
     "elapsed", "elapsed_seconds", "plural", "progress", "progress_done", "say", "set_quiet", "missing_runtime",
     "clean_stale_temporaries", "refuse_component",
@@ -133,7 +133,7 @@ def progress_done() -> None:
 
 
 @contextmanager
-def blame(path: str | os.PathLike) -> Iterator[None]:
+def blame(path: str | os.PathLike[str]) -> Iterator[None]:
     """Attribute a :class:`WasmError` raised inside to the input ``path`` (innermost wins).
 
     The error gets an ``input_name`` attribute (the display name); its message is
@@ -146,7 +146,7 @@ def blame(path: str | os.PathLike) -> Iterator[None]:
         yield
     except WasmError as exc:
         if getattr(exc, "input_name", None) is None:
-            exc.input_name = display_name(path)  # type: ignore[attr-defined]  # read back by input_of()
+            exc.input_name = display_name(path)  # read back by input_of()
         raise
 
 
@@ -189,13 +189,13 @@ def one_line(text: object) -> str:
     return out
 
 
-def display_name(path: str | os.PathLike) -> str:
+def display_name(path: str | os.PathLike[str]) -> str:
     """How messages name an input: ``<stdin>`` for ``-``, else the path as given."""
     path = os.fspath(path)
     return "<stdin>" if path == "-" else path
 
 
-def read_input(path: str | os.PathLike, *, core_only: str | None = None) -> bytes:
+def read_input(path: str | os.PathLike[str], *, core_only: str | None = None) -> bytes:
     """The binary module in ``path`` (``-``: standard input), compiling WebAssembly text.
 
     A missing or unreadable file raises :class:`WasmError` naming it; a text
@@ -353,9 +353,9 @@ def _same_file(a: str, b: str) -> bool:
 
 
 def check_output(
-    path: str | os.PathLike,
+    path: str | os.PathLike[str],
     *,
-    inputs: Iterable[str | os.PathLike] = (),
+    inputs: Iterable[str | os.PathLike[str]] = (),
     force: bool = False,
     binary: bool = True,
 ) -> None:
@@ -388,10 +388,10 @@ def check_output(
 
 
 def write_output(
-    path: str | os.PathLike,
+    path: str | os.PathLike[str],
     data: bytes | bytearray | memoryview | str,
     *,
-    inputs: Iterable[str | os.PathLike] = (),
+    inputs: Iterable[str | os.PathLike[str]] = (),
     force: bool = False,
 ) -> None:
     """Write ``data`` to ``path`` atomically (``-``: standard output).
@@ -401,55 +401,147 @@ def write_output(
     * ``path`` may not be one of ``inputs`` unless ``force``.
     * The file appears complete or not at all; on any failure the old file is
       left as it was and no temporary file remains. A symlink is written
-      through; an existing file keeps its permission bits.
+      through; an existing file keeps its permission bits. A path that is not a
+      regular file (a device, a pipe) is written to, never replaced.
+
+    One output of :func:`write_outputs`.
     """
-    text = isinstance(data, str)
-    payload = data.encode("utf-8") if isinstance(data, str) else bytes(data)
-    path = os.fspath(path)
-    check_output(path, inputs=inputs, force=force, binary=not text)
+    write_outputs([(path, data)], inputs=inputs, force=force)
 
-    if path == "-":
-        stream = getattr(sys.stdout, "buffer", None)
-        if stream is None:
-            sys.stdout.write(payload.decode("utf-8", errors="replace"))
-        else:
-            sys.stdout.flush()
-            stream.write(payload)
-            stream.flush()
-        return
 
-    target = os.path.realpath(path)
-    folder = os.path.dirname(target) or "."
-    clean_stale_temporaries(folder, os.path.basename(target))
-    import tempfile  # here, not at the top: most commands start without writing (start-up time)
+#: what an output may be: bytes (binary) or str (UTF-8 text)
+OutputData = bytes | bytearray | memoryview | str
 
-    try:
-        fd, tmp = tempfile.mkstemp(dir=folder, prefix=_temp_prefix(os.path.basename(target)), suffix=".tmp")
-    except FileNotFoundError:
-        raise WasmError(f"{path}: cannot write: no such directory: {folder}") from None
-    except OSError as exc:
-        raise WasmError(f"{path}: cannot write: {exc.strerror or exc}") from None
-    try:
+
+class StagedOutput:
+    """One output of :func:`write_outputs`: a temporary file beside its target, renamed by :meth:`commit`.
+
+    ``-`` and paths that are not regular files (a device such as /dev/full, a pipe) get no
+    temporary file (renaming onto them would replace them): :meth:`commit` writes them.
+    """
+
+    def __init__(self, path: str | os.PathLike[str], payload: bytes) -> None:
+        self.path: str = os.fspath(path)
+        self.payload: bytes = payload
+        self.tmp: str | None = None
+        self.target: str = os.path.realpath(self.path) if self.path != "-" else "-"
+        self.direct: bool
         try:
-            mode = stat.S_IMODE(os.stat(target).st_mode)
+            self.direct = self.path == "-" or not stat.S_ISREG(os.stat(self.target).st_mode)
         except FileNotFoundError:
-            umask = os.umask(0)
-            os.umask(umask)
-            mode = 0o666 & ~umask
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(payload)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.chmod(tmp, mode)
-        os.replace(tmp, target)
-    except BaseException as exc:
+            self.direct = False
+        except OSError as exc:
+            raise WasmError(f"{self.path}: cannot write: {exc.strerror or exc}") from None
+
+    def _fail(self, exc: OSError) -> WasmError:
+        return WasmError(f"{self.path}: cannot write: {exc.strerror or exc}")
+
+    def stage(self) -> None:
+        """Write the temporary file (nothing for a direct output)."""
+        if self.direct:
+            return
+        folder = os.path.dirname(self.target) or "."
+        base = os.path.basename(self.target)
+        clean_stale_temporaries(folder, base)
+        import tempfile  # here, not at the top: most commands start without writing (start-up time)
+
         try:
-            os.unlink(tmp)
-        except OSError:
-            pass
-        if isinstance(exc, OSError):
-            raise WasmError(f"{path}: cannot write: {exc.strerror or exc}") from None
+            fd, self.tmp = tempfile.mkstemp(dir=folder, prefix=_temp_prefix(base), suffix=".tmp")
+        except FileNotFoundError:
+            raise WasmError(f"{self.path}: cannot write: no such directory: {folder}") from None
+        except OSError as exc:
+            raise self._fail(exc) from None
+        try:
+            try:
+                mode = stat.S_IMODE(os.stat(self.target).st_mode)
+            except FileNotFoundError:
+                umask = os.umask(0)
+                os.umask(umask)
+                mode = 0o666 & ~umask
+            with os.fdopen(fd, "wb") as fh:
+                fh.write(self.payload)
+                fh.flush()
+                os.fsync(fh.fileno())
+            os.chmod(self.tmp, mode)
+        except BaseException as exc:
+            self.discard()
+            if isinstance(exc, OSError):
+                raise self._fail(exc) from None
+            raise
+
+    def write_direct(self) -> None:
+        """Write a direct output (standard output, a device, a pipe) in place."""
+        if self.path == "-":
+            stream = getattr(sys.stdout, "buffer", None)
+            if stream is None:
+                sys.stdout.write(self.payload.decode("utf-8", errors="replace"))
+            else:
+                sys.stdout.flush()
+                stream.write(self.payload)
+                stream.flush()
+            return
+        try:
+            with open(self.target, "wb") as fh:
+                fh.write(self.payload)
+        except OSError as exc:
+            raise self._fail(exc) from None
+
+    def commit(self) -> None:
+        """Rename the temporary file onto the target."""
+        if self.tmp is None:
+            return
+        try:
+            os.replace(self.tmp, self.target)
+        except OSError as exc:
+            self.discard()
+            raise self._fail(exc) from None
+        self.tmp = None
+
+    def discard(self) -> None:
+        """Remove the temporary file, if any (the target is left as it was)."""
+        if self.tmp is not None:
+            try:
+                os.unlink(self.tmp)
+            except OSError:
+                pass
+            self.tmp = None
+
+
+def write_outputs(
+    outputs: Iterable[tuple[str | os.PathLike[str], OutputData]],
+    *,
+    inputs: Iterable[str | os.PathLike[str]] = (),
+    force: bool = False,
+) -> None:
+    """Write every ``(path, data)`` of ``outputs`` or none (as :func:`write_output` writes one).
+
+    Every destination is checked (:func:`check_output`), then every regular file is
+    staged in a temporary file beside its target, then the direct outputs (``-``,
+    devices, pipes) are written, and only then are the temporary files renamed into
+    place: a failure before the renames (a full disk, an unwritable report, /dev/full)
+    leaves every target as it was and no temporary file behind.
+    """
+    inputs = list(inputs)
+    items: list[tuple[str, bytes, bool]] = []
+    for path, data in outputs:
+        text = isinstance(data, str)
+        payload = data.encode("utf-8") if isinstance(data, str) else bytes(data)
+        items.append((os.fspath(path), payload, text))
+    for path, _payload, text in items:
+        check_output(path, inputs=inputs, force=force, binary=not text)
+    staged = [StagedOutput(path, payload) for path, payload, _text in items]
+    try:
+        for out in staged:
+            out.stage()
+        for out in staged:
+            if out.direct:
+                out.write_direct()
+    except BaseException:
+        for out in staged:
+            out.discard()
         raise
+    for out in staged:
+        out.commit()
 
 
 def add_output_options(parser: argparse.ArgumentParser, *, in_place: bool = True) -> None:

@@ -34,6 +34,7 @@ import sys
 from collections.abc import Sequence
 
 from wasmweld.errors import WasmError
+from argparse import ArgumentParser, Namespace
 
 __all__ = ["SUBCOMMANDS", "build_parser", "main"]
 
@@ -65,7 +66,7 @@ def version_text() -> str:
 class Parser(argparse.ArgumentParser):
     """argparse, except that ``-=NAME`` (standard input named NAME: merge, graph) is an argument, not an option."""
 
-    def _parse_optional(self, arg_string):  # type: ignore[override]
+    def _parse_optional(self, arg_string):
         if arg_string.startswith("-="):
             return None
         return super()._parse_optional(arg_string)
@@ -74,10 +75,10 @@ class Parser(argparse.ArgumentParser):
 class _VersionAction(argparse.Action):
     """``--version``: the text is computed when asked for, not each time the parser is built."""
 
-    def __init__(self, option_strings, dest=argparse.SUPPRESS, default=argparse.SUPPRESS, help=None):
+    def __init__(self, option_strings, dest=argparse.SUPPRESS, default=argparse.SUPPRESS, help=None) -> None:
         super().__init__(option_strings=option_strings, dest=dest, default=default, nargs=0, help=help)
 
-    def __call__(self, parser, namespace, values, option_string=None):
+    def __call__(self, parser: ArgumentParser, namespace, values, option_string=None) -> None:
         print(version_text())
         parser.exit()
 
@@ -105,7 +106,7 @@ def _load(name: str):
 
 
 def _failing_run(name: str, exc: BaseException):
-    def run(args) -> int:
+    def run(args: Namespace) -> int:
         raise RuntimeError(f"subcommand {name!r} failed to load: {type(exc).__name__}: {exc}") from exc
 
     return run

@@ -31,6 +31,8 @@ under its entry name. Merge options given here override the manifest's
 
 from __future__ import annotations
 
+from typing import Any
+
 import argparse
 import os
 import sys
@@ -38,6 +40,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 
 from wasmweld.errors import LinkError, WasmError
+from argparse import ArgumentParser, Namespace
 
 TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing (start-up time)
 if TYPE_CHECKING:  # pragma: no cover
@@ -46,7 +49,7 @@ if TYPE_CHECKING:  # pragma: no cover
 NAME = "merge"
 
 
-def register(subparsers):
+def register(subparsers: Any) -> ArgumentParser:
     p = subparsers.add_parser(
         NAME,
         help="merge modules that import each other into one module",
@@ -148,11 +151,11 @@ def blame_inputs(tokens: list[str]) -> Iterator[None]:
     except WasmError as exc:
         name = getattr(exc, "merge_input", None)
         if name in files and getattr(exc, "input_name", None) is None:
-            exc.input_name = display_name(files[name])  # type: ignore[attr-defined]
+            exc.input_name = display_name(files[name])
         raise
 
 
-def _options(args) -> dict:
+def _options(args: Namespace) -> dict:
     policy = "rename" if args.rename_export_conflicts else "skip" if args.skip_export_conflicts else "error"
     opts = dict(
         allow_unresolved=args.allow_unresolved,
@@ -231,7 +234,7 @@ def _print_error(exc: LinkError, plan: str = "wasmweld merge --plan") -> None:
     print(f"error: {error_line(exc, plan)}", file=sys.stderr)
 
 
-def run(args) -> int:
+def run(args: Namespace) -> int:
     if getattr(args, "world", None) is not None:
         return _run_world(args)
     if not args.inputs:
@@ -309,7 +312,7 @@ def run(args) -> int:
 
 # ------------------------------------------------------------------------------- --world (issue 6)
 
-def _world_options(args) -> dict:
+def _world_options(args: Namespace) -> dict:
     """The merge options set on the command line; with --world the rest come from the manifest."""
     _options(args)  # the same checks as for named inputs
     opts: dict = {}
@@ -344,11 +347,11 @@ def _blame_world(man) -> Iterator[None]:
     except WasmError as exc:
         spec = next((m for m in man.modules if m.name == getattr(exc, "merge_input", None)), None)
         if spec is not None and getattr(exc, "input_name", None) is None:
-            exc.input_name = spec.path  # type: ignore[attr-defined]
+            exc.input_name = spec.path
         raise
 
 
-def _run_world(args) -> int:
+def _run_world(args: Namespace) -> int:
     """``wasmweld merge --world world.toml -o one.wasm`` (:func:`wasmweld.manifest.merge_world`)."""
     from wasmweld.cli.io import check_output, elapsed, output_target, plural, progress, progress_done, write_output
     from wasmweld.manifest import load_manifest, merge_world

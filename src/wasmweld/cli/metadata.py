@@ -19,15 +19,18 @@ instead of refusing.
 
 from __future__ import annotations
 
+from typing import Any
+
 import json
 import sys
 
 from wasmweld.errors import WasmError
+from argparse import ArgumentParser, Namespace
 
 NAME = "metadata"
 
 
-def register(subparsers):
+def register(subparsers: Any) -> ArgumentParser:
     p = subparsers.add_parser(NAME, help="show or add producers fields and custom sections",
                               description="Show or add metadata: producers fields and custom sections.")
     sub = p.add_subparsers(dest="metadata_cmd", metavar="ACTION")
@@ -47,7 +50,7 @@ def register(subparsers):
     return p
 
 
-def run(args) -> int:
+def run(args: Namespace) -> int:
     from wasmweld.cli.io import blame, display_name, elapsed, output_target, read_input, write_output
     from wasmweld.module import parse
     from wasmweld.passes import metadata as md

@@ -35,12 +35,15 @@ folder and cannot pass on the environment unless ``--trust-manifest``.
 
 from __future__ import annotations
 
+from typing import Any
+
 import argparse
 import json
 import os
 import sys
 
 from wasmweld.errors import ExecutionError, LinkError, WasmError
+from argparse import ArgumentParser, Namespace
 
 NAME = "run"
 
@@ -57,7 +60,7 @@ exit status: 0 ran (the guest's non-zero exit status is named on stderr), 1 erro
 """
 
 
-def register(subparsers):
+def register(subparsers: Any) -> ArgumentParser:
     p = subparsers.add_parser(
         NAME,
         help="run a module, a compiled .cwasm or a world manifest",
@@ -104,7 +107,7 @@ def register(subparsers):
                    help="let NEEDED entries name absolute paths or '..' (off: they stay in the search path)")
     p.set_defaults(run_parser=p)
     return p
-def _wasi_options(args, argv: list[str], base=None):
+def _wasi_options(args: Namespace, argv: list[str], base=None):
     from dataclasses import replace
 
     from wasmweld.runtime.wasi import Preopen, WasiOptions
@@ -125,7 +128,7 @@ def _wasi_options(args, argv: list[str], base=None):
                    env={**dict(base.env), **env}, preopens=tuple(base.preopens) + tuple(pre))
 
 
-def _world_options(args) -> dict:
+def _world_options(args: Namespace) -> dict:
     return {"trust_artifacts": args.trust_artifact, "dlopen_path": args.dlopen_path,
             "dlopen_anywhere": args.dlopen_anywhere}
 
@@ -136,7 +139,7 @@ def convert_args(fn, raw: list[str]) -> list:
     if len(raw) != len(params):
         raise ExecutionError(f"{fn.name} takes {len(params)} argument(s) ({', '.join(params) or 'none'}), "
                              f"got {len(raw)}")
-    out = []
+    out: list[object] = []
     for text, t in zip(raw, params):
         try:
             if t in ("i32", "i64"):
@@ -199,7 +202,7 @@ def split_guest_args(parser: argparse.ArgumentParser, rest: list[str]) -> tuple[
     return opts, rest[i:]
 
 
-def run(args) -> int:
+def run(args: Namespace) -> int:
     parser = getattr(args, "run_parser", None)
     rest = list(args.args or [])
     if parser is not None and rest:
@@ -235,7 +238,7 @@ def _check_entries(world, man, target: str) -> None:
 _CLI_OPTION_NAMES = {"wasi": "--wasi", "stub_missing": "--stub-missing", "stub": "--stub MODULE[.NAME]"}
 
 
-def _parse_stubs(args) -> list[tuple[str, str | None]]:
+def _parse_stubs(args: Namespace) -> list[tuple[str, str | None]]:
     stubs = []
     for s in args.stub:
         mod, dot, nm = s.partition(".")
@@ -256,7 +259,7 @@ def _call(fn, raw: list[str]) -> dict:
     return {"invoke": fn.name, "results": values, "exit_status": None}
 
 
-def _finish(args, outcome: dict) -> int:
+def _finish(args: Namespace, outcome: dict) -> int:
     """Print the results (or the JSON object); the exit status (see the module docstring)."""
     status = outcome.get("exit_status")
     if args.json:
@@ -278,7 +281,7 @@ def _finish(args, outcome: dict) -> int:
     return 0
 
 
-def _manifest_world(args, man, target: str, stubs):
+def _manifest_world(args: Namespace, man, target: str, stubs):
     """The World a manifest describes (its stubs and the --stub ones declared), no module added yet."""
     from wasmweld.runtime.world import World
 
@@ -315,7 +318,24 @@ def _merged(man, target: str) -> bytes | None:
         raise
 
 
-def _run_manifest(args, target: str, stubs) -> dict:
+def _merged_resolver(world, man, name: str, target: str):
+    """``--merged --invoke``: an entry name or export of the merged module, or MODULE.EXPORT of the
+    manifest (the name that export has in the merged module)."""
+    from wasmweld.manifest import merged_export_name
+
+    def resolve(text: str) -> tuple[str, str]:
+        if text in man.entries or text in world.exports(name):
+            return name, text
+        mod, func = man.resolve_entry(text)       # ManifestError when it is neither
+        out = merged_export_name(man, mod, func)
+        if out is None:
+            raise LinkError(f"{target}: {mod}.{func} is not exported by the merged module (is it an export of "
+                            f"module {mod!r}?)")
+        return name, out
+    return resolve
+
+
+def _run_manifest(args: Namespace, target: str, stubs) -> dict:
     from wasmweld.cli.io import blame
     from wasmweld.manifest import load_manifest
 
@@ -328,7 +348,7 @@ def _run_manifest(args, target: str, stubs) -> dict:
         name = man.name or "world"
         with blame(target):
             world.add(name, data)
-        module_of = lambda text: (name, text)  # noqa: E731 - merged: every entry is an export
+        module_of = _merged_resolver(world, man, name, target)
     else:
         world = _manifest_world(args, man, target, stubs)
         for spec in man.modules:
@@ -351,12 +371,13 @@ def _run_manifest(args, target: str, stubs) -> dict:
     return _call(world.get_fn(mod, func), args.args)
 
 
-def _run_module(args, target: str, stubs) -> dict:
+def _run_module(args: Namespace, target: str, stubs) -> dict:
     from wasmweld.cli.io import blame, display_name, read_input
     from wasmweld.runtime.world import World
 
     if args.merged:
         raise LinkError("--merged applies to world manifests (.toml) only")
+    source: bytes | str
     if target == "-":
         source, base, name = read_input("-"), display_name("-"), "main"
     else:
@@ -385,7 +406,7 @@ def _run_module(args, target: str, stubs) -> dict:
     return _call(world.get_fn(mod, func), args.args)
 
 
-def _run(args) -> dict:
+def _run(args: Namespace) -> dict:
     from wasmweld.manifest import is_manifest
 
     target = args.target

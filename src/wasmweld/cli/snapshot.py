@@ -37,13 +37,13 @@ import json
 import math
 import os
 import re
-import stat
 import sys
-import tempfile
 import threading
 import time
+from typing import Any
 
 from wasmweld.errors import WasmError
+from argparse import ArgumentParser, Namespace
 
 NAME = "snapshot"
 
@@ -116,80 +116,7 @@ def _preopens(dirs: list[str], dirs_rw: list[str]):
     return out
 
 
-def _stage(path: str, payload: bytes):
-    """Write ``payload`` next to ``path`` in a temporary file; return a function that puts it in place.
-
-    Paths that are not regular files (``-``, a device such as /dev/full, a
-    pipe) are written straight away, since renaming onto them would replace
-    them: a failure there happens before any rename.
-    """
-    from wasmweld.cli.io import write_output
-
-    target = os.path.realpath(path) if path != "-" else path
-    if path == "-" or (os.path.exists(target) and not stat.S_ISREG(os.stat(target).st_mode)):
-        if path == "-":
-            write_output(path, payload)
-        else:
-            try:
-                with open(target, "wb") as fh:
-                    fh.write(payload)
-            except OSError as exc:
-                raise WasmError(f"{path}: cannot write: {exc.strerror or exc}") from None
-        return lambda: None
-    folder = os.path.dirname(target) or "."
-    try:
-        fd, tmp = tempfile.mkstemp(dir=folder, prefix=f".{os.path.basename(target)}.", suffix=".tmp")
-    except OSError as exc:
-        raise WasmError(f"{path}: cannot write: {exc.strerror or exc}") from None
-    try:
-        try:
-            mode = stat.S_IMODE(os.stat(target).st_mode)
-        except FileNotFoundError:
-            umask = os.umask(0)
-            os.umask(umask)
-            mode = 0o666 & ~umask
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(payload)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.chmod(tmp, mode)
-    except OSError as exc:
-        _unlink(tmp)
-        raise WasmError(f"{path}: cannot write: {exc.strerror or exc}") from None
-
-    def commit() -> None:
-        try:
-            os.replace(tmp, target)
-        except OSError as exc:
-            _unlink(tmp)
-            raise WasmError(f"{path}: cannot write: {exc.strerror or exc}") from None
-
-    commit.discard = lambda: _unlink(tmp)  # type: ignore[attr-defined]
-    return commit
-
-
-def _unlink(path: str) -> None:
-    try:
-        os.unlink(path)
-    except OSError:
-        pass
-
-
-def _write_all(outputs: list[tuple[str, bytes]]) -> None:
-    """Write every ``(path, payload)`` or none: all staged first, renamed into place last."""
-    staged = []
-    try:
-        for path, payload in outputs:
-            staged.append(_stage(path, payload))
-    except BaseException:
-        for commit in staged:
-            getattr(commit, "discard", lambda: None)()
-        raise
-    for commit in staged:
-        commit()
-
-
-def register(subparsers):
+def register(subparsers: Any) -> ArgumentParser:
     from wasmweld.cli.io import add_output_options
 
     p = subparsers.add_parser(
@@ -239,8 +166,8 @@ def register(subparsers):
     return p
 
 
-def run(args) -> int:
-    from wasmweld.cli.io import blame, check_output, output_target, read_input
+def run(args: Namespace) -> int:
+    from wasmweld.cli.io import blame, check_output, output_target, read_input, write_outputs
     from wasmweld.preinit import DEFAULT_MAX_MEMORY, DEFAULT_TIMEOUT, MAX_SEGMENTS, WasiOptions, snapshot_bytes
     from wasmweld.runtime.preinit_runner import OutputTail
 
@@ -276,7 +203,7 @@ def run(args) -> int:
     if data[:8] == b"\0asm\x0d\0\x01\0":  # a component: wasmweld.runtime.component_snapshot
         from wasmweld.cli.component_cmds import snapshot_component_cli
         return snapshot_component_cli(args, data, path, force, wasi)
-    reports = []
+    reports: list[Any] = []
     # an InitError (trap, fuel, deadline, ...) is printed like every other error, by
     # wasmweld.cli.main: one line, with the backtrace and the init's output tail joined in
     with blame(args.input):
@@ -300,7 +227,7 @@ def run(args) -> int:
         # the report cannot include the time taken to write itself
         doc = json.dumps({k: v for k, v in vars(report).items()}, indent=2) + "\n"
         outputs.append((args.report, doc.encode("utf-8")))
-    _write_all(outputs)
+    write_outputs(outputs, inputs=[args.input], force=force)   # all or nothing
     written = time.perf_counter() - t0
     report.times["write"] = report.times.get("write", 0.0) + written
     report.total_seconds += written

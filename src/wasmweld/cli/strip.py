@@ -28,13 +28,16 @@ and the custom sections that stay are copied byte for byte. A shortcut for
 
 from __future__ import annotations
 
+from typing import Any
+
 import json
 import re
 import sys
+from argparse import ArgumentParser, Namespace
 
 NAME = "strip"
 
-def register(subparsers):
+def register(subparsers: Any) -> ArgumentParser:
     p = subparsers.add_parser(
         NAME, help="remove custom sections (all but behaviour sections, debug info, producers, by name or regex)",
         description="Remove custom sections. With no selection, every custom section goes except those that "
@@ -57,7 +60,7 @@ def register(subparsers):
     return p
 
 
-def selection(customs: list[str], args) -> list[str]:
+def selection(customs: list[str], args: Namespace) -> list[str]:
     """The names (in file order, repeated as they occur) of the custom sections ``args`` selects."""
     from wasmweld.errors import EditError
     from wasmweld.passes.strip import is_behaviour_section, is_debug_section
@@ -85,7 +88,7 @@ def selection(customs: list[str], args) -> list[str]:
     return [n for n in customs if selected(n)]
 
 
-def run(args) -> int:
+def run(args: Namespace) -> int:
     from wasmweld.cli.io import (
         blame, display_name, elapsed, elapsed_seconds, output_target, progress, progress_done, read_input,
         write_output,

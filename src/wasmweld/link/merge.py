@@ -87,7 +87,10 @@ The records (:class:`MergePlan`, options) live in :mod:`wasmweld.link.merge_mode
 
 from __future__ import annotations
 
+import os
 import warnings
+from collections.abc import Callable, Mapping, Sequence
+from typing import TYPE_CHECKING, Union
 
 from ..errors import DecodeError, WasmError
 from .merge_inputs import check_inputs, diagnose, fold_types, load_inputs, validate_in_background
@@ -97,8 +100,16 @@ from .merge_model import (
 )
 from .merge_resolve import export_policy, resolve
 
+if TYPE_CHECKING:
+    from ..module import Module
+
+#: one input of a merge: a parsed Module, the bytes of a module, or a path (.wasm or .wat)
+MergeSource = Union["Module", bytes, bytearray, memoryview, str, "os.PathLike[str]"]
+#: the inputs of a merge: ``(name, source)`` pairs in order, or a dict name -> source
+MergeInputs = Union[Sequence[tuple[str, MergeSource]], Mapping[str, MergeSource]]
+
 __all__ = [
-    "merge", "merge_plan", "check_inputs", "check_options", "MergePlan", "Fusion", "Unresolved", "ExportEntry",
+    "merge", "merge_plan", "MergeSource", "MergeInputs", "check_inputs", "check_options", "MergePlan", "Fusion", "Unresolved", "ExportEntry",
     "MergeWarning", "MergeOptions", "EXPORT_POLICIES", "MERGE_OPTIONS",
 ]
 
@@ -118,13 +129,40 @@ def _prepare(inputs, opts: MergeOptions):
     return ins, space, res, mp
 
 
-def merge_plan(inputs, **options) -> MergePlan:
+def merge_plan(
+    inputs: MergeInputs,
+    *,
+    allow_unresolved: bool = False,
+    export_conflicts: str = "error",
+    export_from: Sequence[str] | str | None = None,
+    single_memory: bool = False,
+    drop_memory_exports: bool = False,
+    memory_reserve: int | None = None,
+    gc: bool = True,
+    module_name: str | None = None,
+    names: bool = True,
+    validate_inputs: bool = False,
+) -> MergePlan:
     """Resolve, type-check and lay out a merge without building it (``wasmweld merge --plan``).
 
     Problems are collected in ``plan.problems`` instead of raised. With ``single_memory``
     (and no other problem) ``plan.memory_layout`` says where each input's memory goes, and
     what refuses the layout is a problem too.
+
+    The parameters are :func:`merge`'s (see there), without its callbacks:
+
+    * ``inputs``: ``(name, source)`` pairs or a dict; a source is a Module, bytes or a path.
+    * ``allow_unresolved``: an import no input provides stays an import (else a problem).
+    * ``export_conflicts``: ``"error"``, ``"rename"`` or ``"skip"``.
+    * ``export_from``: the inputs whose exports are kept (None: all).
+    * ``single_memory``, ``drop_memory_exports``, ``memory_reserve``: the one-memory layout.
+    * ``gc``, ``module_name``, ``names``: accepted as for :func:`merge` (they do not change the plan).
+    * ``validate_inputs``: accepted as for :func:`merge`; a plan builds nothing and validates nothing.
     """
+    options = dict(allow_unresolved=allow_unresolved, export_conflicts=export_conflicts, export_from=export_from,
+                   single_memory=single_memory, drop_memory_exports=drop_memory_exports,
+                   memory_reserve=memory_reserve, gc=gc, module_name=module_name, names=names,
+                   validate_inputs=validate_inputs)
     opts = parse_options(options)
     ins, space, res, mp = _prepare(inputs, opts)
     if opts.single_memory and not mp.problems:
@@ -139,12 +177,27 @@ def merge_plan(inputs, **options) -> MergePlan:
 
 # --------------------------------------------------------------------------------------------- public: merge
 
-def merge(inputs, **options):
+def merge(
+    inputs: MergeInputs,
+    *,
+    allow_unresolved: bool = False,
+    export_conflicts: str = "error",
+    export_from: Sequence[str] | str | None = None,
+    single_memory: bool = False,
+    drop_memory_exports: bool = False,
+    memory_reserve: int | None = None,
+    gc: bool = True,
+    module_name: str | None = None,
+    names: bool = True,
+    validate_inputs: bool = False,
+    warn: Callable[[str], None] | None = None,
+    report: Callable[[MergePlan], None] | None = None,
+) -> Module:
     """Merge named modules into one :class:`~wasmweld.module.Module`.
 
     ``inputs``: a sequence of ``(name, module)`` pairs (or a dict), where module
     is a :class:`~wasmweld.module.Module`, bytes, or a path (.wasm or .wat).
-    Options:
+    The keyword parameters:
 
     ``allow_unresolved`` (False)
         an import of an input that lacks the export stays an import instead of an error.
@@ -175,10 +228,13 @@ def merge(inputs, **options):
 
     Raises :class:`~wasmweld.errors.LinkError` listing every problem.
     """
-    opts = parse_options(options)
+    opts = parse_options(dict(
+        allow_unresolved=allow_unresolved, export_conflicts=export_conflicts, export_from=export_from,
+        single_memory=single_memory, drop_memory_exports=drop_memory_exports, memory_reserve=memory_reserve,
+        gc=gc, module_name=module_name, names=names, validate_inputs=validate_inputs, warn=warn, report=report))
     warn_list: list[str] = []
 
-    def warn(text: str) -> None:
+    def warn_once(text: str) -> None:
         warn_list.append(text)
         if opts.warn is not None:
             opts.warn(text)
@@ -191,7 +247,7 @@ def merge(inputs, **options):
     checked = validate_in_background(ins) if opts.validate_inputs else None
     from .merge_build import Builder       # the build machinery loads on first use: `import wasmweld` stays light
     from .parallel import pause_cyclic_gc
-    builder = Builder(ins, space, res, mp, opts, warn)
+    builder = Builder(ins, space, res, mp, opts, warn_once)
     try:
         with pause_cyclic_gc():
             module = builder.build()

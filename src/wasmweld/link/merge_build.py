@@ -149,7 +149,7 @@ class Builder:
         # renumbered once, by this merge's maps and gc's together (see _gc_fused).
         fused = self.opts.gc and not self.opts.single_memory
         extra_bodies: dict[int, Any] = {}       # with ``fused``: bodies made here (merged numbering)
-        funcs, tables, memories, tags, globals_, elems, datas, code = [], [], [], [], [], [], [], []
+        funcs, tables, memories, tags, globals_, elems, datas, code = [], [], [], [], [], [], [], []  # type: list[Any], list[Any], list[Any], list[Any], list[Any], list[Any], list[Any], list[Any]  # noqa: E501
         for inp in ins:
             with blame_input(inp.name):
                 self._copy(inp, renumberers[inp.pos], funcs, tables, memories, tags, globals_, elems, datas,

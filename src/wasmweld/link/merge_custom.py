@@ -11,6 +11,7 @@ dropped with a warning from later ones (``.debug_*``: every input's, rebased in 
 from __future__ import annotations
 
 import sys
+from typing import Any
 
 from ..binary.reader import SECTION_NAMES
 from ..custom.name import NameSection
@@ -113,7 +114,7 @@ def _merge_names(b):
         setattr(out, attr, {new: (text if counts[text] == 1 else f"{src}:{text}")
                             for new, (src, text) in sorted(cands.items())})
     for attr in ("locals", "labels"):
-        merged = {}
+        merged: dict[int, Any] = {}
         for inp, ns in zip(b.ins, sections):
             if ns is None:
                 continue

@@ -70,7 +70,7 @@ def resolve(ins: list[MergeInput], space: TypeSpace, opts: MergeOptions) -> Reso
                 if key0 in memo:
                     out.append(memo[key0])
                     continue
-                chain = []
+                chain: list[Any] = []
                 cur_inp, cur_j, cur_imp = inp, j, imp
                 result = None
                 while True:

@@ -23,6 +23,7 @@ says what (if anything) is wrong with one fusion, in words fit for a
 from __future__ import annotations
 
 from dataclasses import replace
+from typing import Any
 
 from ..types import (
     ArrayType, ExternKind, FieldType, FuncType, GlobalType, Limits, MemoryType, NumType, PackedType, RecGroup,
@@ -58,8 +59,9 @@ def _abstract_sub(a: str, b: str) -> bool:
 def _top_of_abstract(h: str) -> str:
     if h in _BOTTOM_OF:
         return _BOTTOM_OF[h]
-    while _ABSTRACT_PARENT.get(h) is not None:
-        h = _ABSTRACT_PARENT[h]
+    parent = _ABSTRACT_PARENT.get(h)
+    while parent is not None:
+        h, parent = parent, _ABSTRACT_PARENT.get(parent)
     return h
 
 
@@ -76,7 +78,7 @@ class TypeSpace:
         self.types: list[SubType] = []
         self.map: dict[str, list[int]] = {}
         self._canon: dict[tuple, int] = {}      # group key -> first combined index of the group
-        self._func_types = None                 # a passes.common.FuncTypes, made on first use
+        self._func_types: Any = None            # a passes.common.FuncTypes, made on first use
 
     # -- building -------------------------------------------------------------------------------
 
@@ -312,8 +314,9 @@ def describe(kind: ExternKind, desc, types: list[SubType] | None = None) -> str:
         return f"func (type {desc})"
     if kind == ExternKind.TAG:
         tt: TagType = desc
-        if types is not None and tt.type_idx < len(types) and isinstance(types[tt.type_idx].comp, FuncType):
-            return f"tag {_fmt_func(types[tt.type_idx].comp)}"
+        comp = types[tt.type_idx].comp if types is not None and tt.type_idx < len(types) else None
+        if isinstance(comp, FuncType):
+            return f"tag {_fmt_func(comp)}"
         return f"tag (type {tt.type_idx})"
     if kind == ExternKind.GLOBAL:
         gt: GlobalType = desc

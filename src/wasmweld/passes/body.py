@@ -20,7 +20,10 @@ from __future__ import annotations
 
 from wasmweld.binary.instr import Instr
 from wasmweld.errors import EditError
+from typing import Any, Iterable
+
 from wasmweld.module import FuncBody, Module
+from wasmweld.passes.common import FuncRef
 from wasmweld.passes.common import FuncLookup, const_instrs, set_body
 from wasmweld.passes.entry import call_instrs
 from wasmweld.passes.result import PassResult
@@ -28,8 +31,9 @@ from wasmweld.passes.result import PassResult
 __all__ = ["run_replace_body", "replace_body"]
 
 
-def replace_body(m: Module, func, *, const=None, call=None, args=(), trap: bool = False,
-                 locals=None, instrs=None) -> int:
+def replace_body(m: Module, func: FuncRef, *, const: Any = None, call: FuncRef | None = None,
+                 args: Iterable[Any] = (), trap: bool = False, locals: Iterable[Any] | None = None,
+                 instrs: Iterable[Instr] | None = None) -> int:
     """Replace the body of ``func`` (exactly one of ``const``, ``call``, ``trap``, ``instrs``); returns its index."""
     chosen = [k for k, v in (("const", const), ("call", call), ("trap", trap or None), ("instrs", instrs))
               if v is not None]
@@ -65,12 +69,13 @@ def replace_body(m: Module, func, *, const=None, call=None, args=(), trap: bool 
     elif trap:
         body = [Instr.make("unreachable")]
     else:
-        body = list(instrs)
+        body = list(instrs or ())   # the one chosen: not None
     set_body(m, idx, FuncBody.from_instrs(list(locals or []), body), label)
     return idx
 
 
-def run_replace_body(module: Module, *, func, const=None, call=None, args=(), trap: bool = False) -> PassResult:
+def run_replace_body(module: Module, *, func: FuncRef, const: Any = None, call: FuncRef | None = None,
+                     args: Iterable[Any] = (), trap: bool = False) -> PassResult:
     """Pass ``replace-body``: :func:`replace_body` (exactly one of ``const``, ``call``, ``trap``)."""
     kw: dict = {}
     if const is not None:

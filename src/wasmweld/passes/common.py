@@ -16,6 +16,7 @@ from __future__ import annotations
 import math
 import struct
 import weakref
+from typing import Any
 
 from wasmweld.binary.instr import Instr
 from wasmweld.errors import EditError, WasmError
@@ -24,7 +25,11 @@ from wasmweld.types import (
     F32, F64, I32, I64, V128, ExternKind, FuncType, NumType, RecGroup, RefType, SubType,
 )
 
+#: a function of a module named for a pass: an index, ``"#N"``, an export name or a name-section name
+FuncRef = int | str
+
 __all__ = [
+    "FuncRef",
     "FuncLookup", "FuncTypes", "check_indices", "find_func", "func_label", "ensure_func_type", "add_function", "check_export_name",
     "const_instrs", "default_instrs", "parse_constant", "memory_addr_type", "set_body",
 ]
@@ -33,13 +38,13 @@ __all__ = [
 class FuncLookup:
     """Resolves function references of one module; build once when resolving many names."""
 
-    def __init__(self, m: Module):
+    def __init__(self, m: Module) -> None:
         self.m = m
         self.exports: dict[str, tuple[ExternKind, int]] = {}
         for e in m.exports:
             self.exports.setdefault(e.name, (e.kind, e.index))
         self._names: dict[str, list[int]] | None = None
-        self.num_funcs = m.num_funcs
+        self.num_funcs: int = m.num_funcs
 
     @property
     def names(self) -> dict[str, list[int]]:
@@ -55,7 +60,7 @@ class FuncLookup:
             self._names = rev
         return self._names
 
-    def find(self, ref, what: str = "function", context: str | None = None) -> int:
+    def find(self, ref: FuncRef, what: str = "function", context: str | None = None) -> int:
         """The index of function ``ref`` (int, ``#N``, export name or name-section name).
 
         Errors read ``unknown function 'x' (<context>): ...``.
@@ -98,7 +103,8 @@ class FuncLookup:
         return f"{name!r} (#{idx})" if name is not None else f"#{idx}"
 
 
-def find_func(m: Module, ref, what: str = "function", context: str | None = None) -> int:
+def find_func(m: Module, ref: FuncRef, what: str = "function", context: str | None = None) -> int:
+    """The index of function ``ref`` of ``m`` (see :meth:`FuncLookup.find`)."""
     return FuncLookup(m).find(ref, what, context)
 
 
@@ -119,7 +125,7 @@ class FuncTypes:
         t = types.index(FuncType((I32,), ()))     # found or appended to m.types
     """
 
-    def __init__(self, groups: list[RecGroup]):
+    def __init__(self, groups: list[RecGroup]) -> None:
         self.groups = groups
         self._reset()
 
@@ -159,6 +165,8 @@ class FuncTypes:
         if idx is None:
             self.groups.append(RecGroup((SubType(ft),), explicit=False))
             idx = self._scan(ft)
+        if idx is None:  # pragma: no cover - the group just appended holds it
+            raise EditError(f"cannot add function type {ft}")
         return idx
 
 
@@ -253,7 +261,7 @@ def memory_addr_type(m: Module, mem: int = 0) -> NumType:
 _INT_BITS = {I32: 32, I64: 64}
 
 
-def parse_constant(text: str):
+def parse_constant(text: str) -> Any:
     """A constant written on the command line: int (dec/hex/binary, ``_`` allowed), float, ``nan``, ``inf``, ``null``."""
     t = text.strip()
     if t == "null":
@@ -269,7 +277,7 @@ def parse_constant(text: str):
         raise EditError(f"cannot read constant {text!r} (expected an integer, a float or null)") from None
 
 
-def const_instrs(vt, value, where: str) -> list[Instr]:
+def const_instrs(vt: Any, value: Any, where: str) -> list[Instr]:
     """Instructions pushing ``value`` as a ``vt``; EditError on a type mismatch."""
     if isinstance(value, str):
         value = parse_constant(value)
@@ -304,7 +312,7 @@ def const_instrs(vt, value, where: str) -> list[Instr]:
     raise EditError(f"{where} has type {vt}, which has no constant form here")
 
 
-def default_instrs(vt, where: str) -> list[Instr]:
+def default_instrs(vt: Any, where: str) -> list[Instr]:
     """Instructions pushing the default (zero / null) value of ``vt``."""
     if vt == V128:
         return [Instr.make("v128.const", bytes(16))]

@@ -5,9 +5,24 @@ Passive (the usual way: nothing in memory until the program asks)::
     add_passive_data(m, "js", bundle)             # new exports js_size, js_init
     ;; (data $js "...bundle...")                  passive segment, index N
     ;; (func (export "js_size") (result i32) (i32.const 1048576))
+    ;; (global $js_copied (mut i32) (i32.const 0))   guard: the second call traps
     ;; (func (export "js_init") (param $dest i32) (result i32)
+    ;;   (if (global.get $js_copied) (then unreachable))
+    ;;   (global.set $js_copied (i32.const 1))
     ;;   (memory.init $js (local.get $dest) (i32.const 0) (i32.const 1048576))
     ;;   (data.drop $js)
+    ;;   (local.get $dest))
+
+``data.drop`` frees the segment, so the accessor copies once: a second call
+traps through ``unreachable`` (the guard global; without it the engine would
+report a bare out-of-bounds ``memory.init``). ``keep_data=True`` (``edit
+--keep-data``) leaves the segment in place: no ``data.drop``, no guard, the
+accessor can be called again, and Wizer accepts the module (Wizer refuses
+``data.drop``)::
+
+    add_passive_data(m, "js", bundle, keep_data=True)
+    ;; (func (export "js_init") (param $dest i32) (result i32)
+    ;;   (memory.init $js (local.get $dest) (i32.const 0) (i32.const 1048576))
     ;;   (local.get $dest))
 
 or, with ``size_func=`` / ``init_func=``, the bodies of existing functions (an
@@ -42,6 +57,7 @@ from __future__ import annotations
 
 import struct
 from dataclasses import dataclass, field
+from typing import Any
 
 from wasmweld.binary.instr import Instr
 from wasmweld.binary.leb import write_s, write_u
@@ -52,7 +68,7 @@ from wasmweld.module import ConstExpr, Data, Export, FuncBody, Global, Module
 from wasmweld.passes.common import (
     FuncLookup, add_function, check_export_name, memory_addr_type, set_body,
 )
-from wasmweld.types import I32, I64, ExternKind, FuncType, Limits, MemoryType
+from wasmweld.types import I32, I64, ExternKind, FuncType, GlobalType, Limits, MemoryType
 from wasmweld.passes.result import PassResult
 
 __all__ = ["run_add_data", "DataResult", "Layout", "add_passive_data", "add_active_data", "inject_data", "find_layout",
@@ -77,13 +93,15 @@ class DataResult:
     messages: list[str] = field(default_factory=list)
 
 
-def inject_data(m: Module, name: str, data: bytes, *, mode: str = "passive", **kw) -> DataResult:
+def inject_data(m: Module, name: str, data: bytes, *, mode: str = "passive", **kw: Any) -> DataResult:
     """:func:`add_passive_data` or :func:`add_active_data` by ``mode``."""
     if mode == "passive":
         kw.pop("addr_func", None)
         kw.pop("align", None)
         return add_passive_data(m, name, data, **kw)
     if mode == "active":
+        if kw.pop("keep_data", False):
+            raise EditError("keep_data is only for passive data (active data is copied with memory.copy, never dropped)")
         return add_active_data(m, name, data, **kw)
     raise EditError(f"data mode must be 'passive' or 'active', not {mode!r}")
 
@@ -166,13 +184,17 @@ def _install(m: Module, result: DataResult, name: str, bodies, replace: dict, ge
 
 # ------------------------------------------------------------------------------------ passive
 
-def add_passive_data(m: Module, name: str, data: bytes, *, size_func=None, init_func=None,
-                     accessors: bool | None = None, memory: int = 0) -> DataResult:
+def add_passive_data(m: Module, name: str, data: bytes, *, size_func: str | None = None,
+                     init_func: str | None = None, accessors: bool | None = None, memory: int = 0,
+                     keep_data: bool = False) -> DataResult:
     """Add ``data`` as a passive segment and its accessors (see the module docstring).
 
     ``size_func``/``init_func``: replace those functions' bodies (types ``[] -> [i32]``
     and ``[i32] -> [i32]`` or ``[i32] -> []``; i64 addresses for memory64) instead of
     exporting new ``<name>_size``/``<name>_init``. ``accessors=False`` adds only the segment.
+    ``keep_data``: the init accessor does not ``data.drop`` the segment (callable again,
+    Wizer-compatible); by default it drops it and a second call traps (``unreachable``
+    after a guard global).
     """
     _check_name(name)
     data = bytes(data)
@@ -182,18 +204,28 @@ def add_passive_data(m: Module, name: str, data: bytes, *, size_func=None, init_
     replace, generate = _roles(size_func, init_func, None, accessors, ("size", "init"))
     seg = len(m.datas)
     size = len(data)
+    guard: list[int] = []    # the guard global's index, made when an init accessor is installed
 
     def bodies(role: str, ft: FuncType) -> list[Instr]:
         if role == "size":
             return [_const(ft.results[0], size)]
-        out = [Instr.make("local.get", 0), _const(I32, 0), _const(I32, size),
-               Instr.make("memory.init", seg, memory), Instr.make("data.drop", seg)]
+        out = [Instr.make("local.get", 0), _const(I32, 0), _const(I32, size), Instr.make("memory.init", seg, memory)]
+        if not keep_data:
+            if not guard:
+                m.globals.append(Global(GlobalType(I32, True), ConstExpr.i32(0)))
+                guard.append(m.num_imported(ExternKind.GLOBAL) + len(m.globals) - 1)
+            out = [Instr.make("global.get", guard[0]), Instr.make("if", None), Instr.make("unreachable"),
+                   Instr.make("end"), _const(I32, 1), Instr.make("global.set", guard[0]),
+                   *out, Instr.make("data.drop", seg)]
         if ft.results:
             out.append(Instr.make("local.get", 0))
         return out
 
     result = DataResult(m, name, "passive", seg, size)
     _install(m, result, name, bodies, replace, generate, addr)
+    if guard:
+        result.messages.append(f"the {name} init accessor drops the segment: a second call traps "
+                               f"(guard global #{guard[0]}; keep_data / --keep-data keeps it)")
     m.datas.append(Data(mode="passive", memory=memory, offset=None, init=data))
     _set_datacount(m, force=True)
     result.messages.insert(0, f"added passive data segment {seg} {name!r} ({size} bytes)")
@@ -251,7 +283,7 @@ def find_layout(m: Module) -> Layout:
         names = m.names
     except WasmError:
         names = None
-    syms = {}
+    syms: dict[str, _Sym | None] = {}
     for sym in ("__data_end", "__heap_base", "__stack_pointer"):
         hit = _global_by_name(m, sym, names)
         if hit is None:
@@ -441,8 +473,8 @@ def check_active_placement(m: Module, *, layout: Layout | None = None) -> tuple[
     return lay, f"{stack_rule}; {heap_rule}"
 
 
-def add_active_data(m: Module, name: str, data: bytes, *, size_func=None, init_func=None, addr_func=None,
-                    accessors: bool | None = None, align: int = 16) -> DataResult:
+def add_active_data(m: Module, name: str, data: bytes, *, size_func: str | None = None, init_func: str | None = None,
+                    addr_func: str | None = None, accessors: bool | None = None, align: int = 16) -> DataResult:
     """Place ``data`` in memory 0 at ``__data_end`` when the layout makes that safe (else EditError)."""
     _check_name(name)
     data = bytes(data)
@@ -450,7 +482,9 @@ def add_active_data(m: Module, name: str, data: bytes, *, size_func=None, init_f
         raise EditError(f"alignment must be a power of two, not {align}")
     lay, rule = check_active_placement(m)
     addr_t = memory_addr_type(m, 0)
-    de, hb = lay.data_end, lay.heap_base
+    de, hb, mem = lay.data_end, lay.heap_base, lay.memory
+    if de is None or hb is None or mem is None:  # pragma: no cover - check_active_placement established them
+        raise EditError(f"data {name!r}: the memory layout is not known")
     size = len(data)
     address = (de.value + align - 1) & ~(align - 1)
     end = address + size
@@ -459,7 +493,7 @@ def add_active_data(m: Module, name: str, data: bytes, *, size_func=None, init_f
     if new_heap > limit:
         raise EditError(f"data {name!r} ({size} bytes) does not fit in memory 0 after __data_end 0x{de.value:x}")
     pages = -(-new_heap // PAGE)
-    lim = lay.memory.limits
+    lim = mem.limits
     if lim.max is not None and pages > lim.max:
         raise EditError(f"data {name!r} needs {pages} pages of memory 0, but its maximum is {lim.max}")
     replace, generate = _roles(size_func, init_func, addr_func, accessors, ("size", "init", "addr"))
@@ -499,13 +533,19 @@ def add_active_data(m: Module, name: str, data: bytes, *, size_func=None, init_f
     return result
 
 
-def run_add_data(module: Module, *, name: str, data: bytes, mode: str = "passive", size_func=None, init_func=None,
-                 addr_func=None, accessors: bool | None = None, align: int | None = 16) -> PassResult:
-    """Pass ``add-data``: :func:`inject_data` (``addr_func``/``align`` only for active data)."""
-    kw = dict(size_func=size_func, init_func=init_func, accessors=accessors)
+def run_add_data(module: Module, *, name: str, data: bytes, mode: str = "passive", size_func: str | None = None,
+                 init_func: str | None = None, addr_func: str | None = None, accessors: bool | None = None,
+                 align: int | None = 16, keep_data: bool = False) -> PassResult:
+    """Pass ``add-data``: :func:`inject_data` (``addr_func``/``align`` only for active data,
+    ``keep_data`` only for passive data)."""
+    kw: dict[str, Any] = dict(size_func=size_func, init_func=init_func, accessors=accessors)
     if mode == "active":
+        if keep_data:
+            raise EditError("keep_data is only for passive data (active data is copied with memory.copy, never dropped)")
         kw.update(addr_func=addr_func, align=align or 16)
     elif addr_func is not None:
         raise EditError("addr_func is only for active data (passive data has no address)")
+    else:
+        kw["keep_data"] = keep_data
     res = inject_data(module, name, data, mode=mode, **kw)
     return PassResult(res.module, {"bytes": len(data)}, list(res.messages), value=res)

@@ -22,12 +22,12 @@ The new function returns what the target returns, unless ``drop_results``.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Iterable
+from typing import Any, Iterable
 
 from wasmweld.binary.instr import Instr
 from wasmweld.errors import EditError
 from wasmweld.module import Export, FuncBody, Module
-from wasmweld.passes.common import FuncLookup, add_function, check_export_name, const_instrs, parse_constant
+from wasmweld.passes.common import FuncRef, FuncLookup, add_function, check_export_name, const_instrs, parse_constant
 from wasmweld.types import ExternKind, FuncType
 from wasmweld.passes.result import PassResult
 
@@ -42,7 +42,7 @@ class EntryPoint:
 
     name: str
     target: str | int
-    args: tuple = ()
+    args: tuple[Any, ...] = ()
     drop_results: bool = False
     reexport: bool = False
     #: for ``F(x)`` read as a re-export of a function named ``F(x)`` because ``x`` is no constant:
@@ -77,7 +77,7 @@ def parse_entry_spec(text: str) -> EntryPoint:
     return EntryPoint(name, rhs, reexport=True)
 
 
-def call_instrs(m: Module, target_idx: int, target_label: str, args) -> tuple[list, FuncType, list]:
+def call_instrs(m: Module, target_idx: int, target_label: str, args: Iterable[Any]) -> tuple[list, FuncType, list]:
     """Instructions calling ``target_idx`` with ``args`` (constants, final ``...`` = pass-through).
 
     Returns ``(instrs, target type, parameter types the caller must take)``.
@@ -109,7 +109,7 @@ def add_entry_points(m: Module, entries: Iterable[EntryPoint]) -> list[int]:
     entries = list(entries)
     lookup = FuncLookup(m)
     taken = {e.name for e in m.exports}
-    plans = []
+    plans: list[tuple[EntryPoint, int, Any]] = []
     for e in entries:
         check_export_name(m, e.name, taken)
         taken.add(e.name)
@@ -139,18 +139,19 @@ def add_entry_points(m: Module, entries: Iterable[EntryPoint]) -> list[int]:
     return out
 
 
-def add_entry_point(m: Module, name: str, target, args=(), *, drop_results: bool = False) -> int:
+def add_entry_point(m: Module, name: str, target: FuncRef, args: Iterable[Any] = (), *,
+                    drop_results: bool = False) -> int:
     """Export a new function ``name`` calling ``target(*args)``; returns its function index."""
     return add_entry_points(m, [EntryPoint(name, target, tuple(args), drop_results)])[0]
 
 
-def reexport(m: Module, name: str, func) -> int:
+def reexport(m: Module, name: str, func: FuncRef) -> int:
     """Export existing function ``func`` under ``name`` as well; returns its index."""
     return add_entry_points(m, [EntryPoint(name, func, reexport=True)])[0]
 
 
-def run_add_export(module: Module, *, name: str, call=None, func=None, args=(), drop_results: bool = False,
-                   call_error: str | None = None) -> PassResult:
+def run_add_export(module: Module, *, name: str, call: FuncRef | None = None, func: FuncRef | None = None,
+                   args: Iterable[Any] = (), drop_results: bool = False, call_error: str | None = None) -> PassResult:
     """Pass ``add-export``: a new entry point calling ``call(*args)``, or ``func`` re-exported under ``name``."""
     if func is not None:
         e = EntryPoint(name, func, reexport=True, call_error=call_error)

@@ -53,7 +53,8 @@ def remove_exports(m: Module, patterns: Iterable[str] | str) -> list[str]:
     """Remove every export matching one of ``patterns``; returns the removed names."""
     pats = _patterns(patterns)
     hit = {p: False for p in pats}
-    keep, removed = [], []
+    keep: list[Export] = []
+    removed: list[Export] = []
     for e in m.exports:
         matched = [p for p in pats if fnmatchcase(e.name, p)]
         for p in matched:

@@ -37,7 +37,7 @@ with them (:mod:`wasmweld.dwarf.edits`).
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Iterable
+from typing import Any, Iterable
 
 from wasmweld.binary.reencode import IndexMaps, renumber
 from wasmweld.binary.instr import Instr
@@ -65,7 +65,7 @@ class GcResult:
         return "gc removed " + (", ".join(parts) if parts else "nothing")
 
 
-def remove_unused(module: Module, *, roots: Iterable | None = None, keep_imports: bool = False,
+def remove_unused(module: Module, *, roots: Iterable[Any] | None = None, keep_imports: bool = False,
                   prune_tables: bool = True) -> Module:
     """The module without the items nothing uses (see the module docstring)."""
     return gc(module, roots=roots, keep_imports=keep_imports, prune_tables=prune_tables).module
@@ -83,7 +83,7 @@ def _index_map(keep: list[bool]) -> list[int | None]:
     return out
 
 
-def gc(module: Module, *, roots: Iterable | None = None, keep_imports: bool = False,
+def gc(module: Module, *, roots: Iterable[Any] | None = None, keep_imports: bool = False,
        prune_tables: bool = True) -> GcResult:
     """Like :func:`remove_unused`, with what was removed."""
     result, maps = gc_plan(module, roots=roots, keep_imports=keep_imports, prune_tables=prune_tables)
@@ -93,7 +93,7 @@ def gc(module: Module, *, roots: Iterable | None = None, keep_imports: bool = Fa
     return result
 
 
-def gc_plan(module: Module, *, roots: Iterable | None = None, keep_imports: bool = False,
+def gc_plan(module: Module, *, roots: Iterable[Any] | None = None, keep_imports: bool = False,
             prune_tables: bool = True, code: CodeView | None = None) -> tuple[GcResult, IndexMaps | None]:
     """:func:`gc` up to the renumbering: the unused items are removed from ``module`` (in place,
     ``result.module``), and the maps that renumber what remains are returned (None: nothing was
@@ -319,7 +319,7 @@ def _close_types(m: Module, used: Used) -> None:
                 work.append(j)
 
 
-def run_gc(module: Module, *, roots: Iterable | None = None, keep_imports: bool = False,
+def run_gc(module: Module, *, roots: Iterable[Any] | None = None, keep_imports: bool = False,
            prune_tables: bool = True) -> PassResult:
     """Pass ``gc``: :func:`gc`; ``counts`` are the removed items per index space."""
     res = gc(module, roots=roots, keep_imports=bool(keep_imports), prune_tables=prune_tables)

@@ -32,7 +32,7 @@ from wasmweld.binary.instr import Instr
 from wasmweld.binary.reencode import IndexMaps, renumber
 from wasmweld.errors import EditError, WasmError
 from wasmweld.module import ConstExpr, FuncBody, Global, Import, Module, Table, Tag
-from wasmweld.passes.common import FuncLookup, default_instrs
+from wasmweld.passes.common import FuncLookup, FuncRef, default_instrs
 from wasmweld.types import ExternKind
 from wasmweld.passes.result import PassResult
 
@@ -89,7 +89,7 @@ def _drop_func_names(m: Module, indices) -> None:
         m.names = ns
 
 
-def resolve_imports(m: Module, targets: dict) -> Module:
+def resolve_imports(m: Module, targets: dict[tuple[str, str], FuncRef]) -> Module:
     """Resolve each function import ``(module, name) -> target function`` (one renumbering for all).
 
     Returns the renumbered module (the input is not usable afterwards).
@@ -134,7 +134,7 @@ def resolve_imports(m: Module, targets: dict) -> Module:
     return renumber(m, IndexMaps(func=fmap))
 
 
-def resolve_import(m: Module, module: str, name: str, target) -> Module:
+def resolve_import(m: Module, module: str, name: str, target: FuncRef) -> Module:
     """Resolve one function import to ``target`` (see :func:`resolve_imports`)."""
     return resolve_imports(m, {(module, name): target})
 
@@ -237,7 +237,7 @@ def run_rename_import(m: Module, /, *, module: str, name: str, new_module: str |
                       value=new)
 
 
-def run_resolve_import(m: Module, /, *, module: str, name: str, target) -> PassResult:
+def run_resolve_import(m: Module, /, *, module: str, name: str, target: FuncRef) -> PassResult:
     """Pass ``resolve-import``: :func:`resolve_import` (a new module)."""
     out = resolve_import(m, module, name, target)
     return PassResult(out, {"resolved": 1}, [f"resolved import {module!r} {name!r} to {target!r}"])

@@ -19,6 +19,8 @@ first one in place).
 from __future__ import annotations
 
 from wasmweld.custom import CUSTOM_DECODERS
+from typing import Any
+
 from wasmweld.errors import EditError
 from wasmweld.module import Module
 from wasmweld.passes.result import PassResult
@@ -68,13 +70,13 @@ def add_custom(m: Module, name: str, data: bytes, *, replace: bool = False) -> N
     m.add_custom(name, bytes(data))
 
 
-def show_metadata(m: Module) -> dict:
+def show_metadata(m: Module) -> dict[str, Any]:
     """``{"producers": {field: {name: version}}, "custom_sections": [{"name", "size", "offset"}]}``."""
     try:
         p = m.producers
     except Exception as exc:
         p = None
-        prod_error = str(exc)
+        prod_error: str | None = str(exc)
     else:
         prod_error = None
     out: dict = {"producers": dict(p.fields) if p is not None else {}}
@@ -105,7 +107,7 @@ def _printable(data: bytes) -> bool:
     return all(c.isprintable() or c in "\n\t\r" for c in text)
 
 
-def format_metadata(info: dict) -> str:
+def format_metadata(info: dict[str, Any]) -> str:
     """Human-readable form of :func:`show_metadata`."""
     lines = []
     prods = info["producers"]

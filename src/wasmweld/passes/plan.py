@@ -40,7 +40,7 @@ __all__ = ["load_plan", "parse_plan", "PLAN_ORDER"]
 PLAN_ORDER = ("data", "body", "import", "export", "custom", "producers", "strip", "gc")
 
 
-def load_plan(path: str | os.PathLike, *, allow_outside: bool = False) -> list[Op]:
+def load_plan(path: str | os.PathLike[str], *, allow_outside: bool = False) -> list[Op]:
     """Read the plan file at ``path`` (files it names are relative to its folder and must stay inside it,
     unless ``allow_outside``)."""
     path = Path(path)
@@ -56,7 +56,7 @@ def load_plan(path: str | os.PathLike, *, allow_outside: bool = False) -> list[O
     return parse_plan(text, base_dir=path.parent, origin=str(path), allow_outside=allow_outside)
 
 
-def parse_plan(text: str, *, base_dir: str | os.PathLike = ".", origin: str = "plan",
+def parse_plan(text: str, *, base_dir: str | os.PathLike[str] = ".", origin: str = "plan",
                allow_outside: bool = False) -> list[Op]:
     """The operations of the plan in ``text``, in application order.
 
@@ -91,7 +91,7 @@ def parse_plan(text: str, *, base_dir: str | os.PathLike = ".", origin: str = "p
 class _Table:
     """Typed access to one plan table, tracking which keys were used."""
 
-    def __init__(self, table: dict, where: str):
+    def __init__(self, table: dict, where: str) -> None:
         self.table = table
         self.where = where
         self.used: set[str] = set()
@@ -141,7 +141,7 @@ def _as_tuple(types) -> tuple:
 class _Base:
     """The plan's folder: where the files it names are looked up, and (unless ``allow_outside``) kept."""
 
-    def __init__(self, folder: Path, allow_outside: bool):
+    def __init__(self, folder: Path, allow_outside: bool) -> None:
         self.folder = folder
         self.allow_outside = allow_outside
 
@@ -192,7 +192,7 @@ def _data(t: _Table, base: _Base) -> Op:
         "add-data", name=name, data=data, mode=mode,
         size_func=t.get("size_func", str), init_func=t.get("init_func", str),
         addr_func=t.get("addr_func", str), accessors=t.get("accessors", bool),
-        align=t.get("align", int, 16),
+        align=t.get("align", int, 16), keep_data=t.get("keep_data", bool, False),
     )
 
 

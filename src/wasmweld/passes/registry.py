@@ -22,7 +22,7 @@ from __future__ import annotations
 import functools
 import inspect
 from dataclasses import dataclass, field
-from typing import Callable
+from typing import Any, Callable, Iterable
 
 from wasmweld.errors import EditError, WasmError
 from wasmweld.passes.body import run_replace_body
@@ -36,6 +36,7 @@ from wasmweld.passes.strip import run_strip
 from wasmweld.passes.common import check_indices
 from wasmweld.passes.result import PassResult
 from wasmweld.dwarf.edits import EditTracker
+from wasmweld.module import Module
 
 __all__ = ["Op", "PassInfo", "EditContext", "PassResult", "PASSES", "apply_ops", "run_checked", "describe"]
 
@@ -45,7 +46,7 @@ class Op:
     """One operation: registered pass ``name``, its ``params``, and ``origin`` for messages."""
 
     name: str
-    params: dict = field(default_factory=dict)
+    params: dict[str, Any] = field(default_factory=dict)
     origin: str = ""
 
 
@@ -133,7 +134,7 @@ def describe() -> list[tuple[str, str]]:
     return [(p.name, p.description) for p in PASSES.values()]
 
 
-def apply_ops(module, ops, ctx: EditContext | None = None):
+def apply_ops(module: Module, ops: Iterable[Op], ctx: EditContext | None = None) -> tuple[Module, EditContext]:
     """Apply ``ops`` in order; returns ``(module, ctx)``.
 
     Any bad input a pass meets (an index out of range in an invalid module included) comes out as
@@ -169,7 +170,7 @@ def apply_ops(module, ops, ctx: EditContext | None = None):
     return module, ctx
 
 
-def run_checked(run: Callable[..., PassResult], m, /, **options) -> PassResult:
+def run_checked(run: Callable[..., PassResult], m: Module, /, **options: Any) -> PassResult:
     """``run(module, **options)``; a lookup error no check caught (an index of an invalid module the
     pass met first) comes out as EditError, never as an IndexError/KeyError."""
     try:

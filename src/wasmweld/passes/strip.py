@@ -25,7 +25,7 @@ default); ``everything=True`` removes them too, and naming one (``names``,
 from __future__ import annotations
 
 import re
-from typing import Iterable
+from typing import Any, Iterable
 
 from wasmweld.errors import EditError
 from wasmweld.module import Module
@@ -86,7 +86,7 @@ def strip_custom(m: Module, *, all: bool = False, names: Iterable[str] = (), reg
     return removed
 
 
-def run_strip(module: Module, **options) -> PassResult:
+def run_strip(module: Module, **options: Any) -> PassResult:
     """Pass ``strip``: :func:`strip_custom` with the same options."""
     gone = strip_custom(module, **options)
     listed = f": {', '.join(dict.fromkeys(gone))}" if gone else ""

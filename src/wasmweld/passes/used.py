@@ -39,14 +39,14 @@ carry no index), each body once.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Callable, Iterable
+from typing import Any, Callable, Iterable, Mapping
 
 from wasmweld.binary.opcodes import BY_NAME
 from wasmweld.binary.reencode import Scanner
 from wasmweld.errors import EditError, WasmError
-from wasmweld.module import Module
+from wasmweld.module import ConstExpr, FuncBody, Module
 from wasmweld.passes.common import FuncLookup
-from wasmweld.types import ArrayType, ExternKind, FuncType, IndexSpace, RefType, StructType
+from wasmweld.types import ArrayType, ExternKind, FuncType, IndexSpace, RefType, StructType, SubType
 
 __all__ = ["Used", "Refs", "CodeView", "analyze", "collect_references", "body_references", "body_refs",
            "body_table_accesses", "ref_func_index", "subtype_types", "SPACES"]
@@ -60,22 +60,22 @@ _SPACE_ALIASES = {"global_": "global", "function": "func", "functions": "func"}
 class Refs:
     """Sets of indices, one per index space."""
 
-    types: set = field(default_factory=set)
-    funcs: set = field(default_factory=set)
-    tables: set = field(default_factory=set)
-    memories: set = field(default_factory=set)
-    globals: set = field(default_factory=set)
-    tags: set = field(default_factory=set)
-    elems: set = field(default_factory=set)
-    datas: set = field(default_factory=set)
+    types: set[int] = field(default_factory=set)
+    funcs: set[int] = field(default_factory=set)
+    tables: set[int] = field(default_factory=set)
+    memories: set[int] = field(default_factory=set)
+    globals: set[int] = field(default_factory=set)
+    tags: set[int] = field(default_factory=set)
+    elems: set[int] = field(default_factory=set)
+    datas: set[int] = field(default_factory=set)
 
     _ATTR = {"type": "types", "func": "funcs", "table": "tables", "memory": "memories", "global": "globals",
              "tag": "tags", "elem": "elems", "data": "datas"}
 
-    def space(self, name: str) -> set:
+    def space(self, name: str) -> set[int]:
         return getattr(self, self._ATTR[name])
 
-    def merge(self, refs: dict) -> None:
+    def merge(self, refs: Mapping[str, Iterable[int]]) -> None:
         for space, items in refs.items():
             self.space(space).update(items)
 
@@ -104,7 +104,7 @@ def _scanner(which: str = "all") -> Scanner:
     return sc
 
 
-def body_refs(body) -> dict[str, set]:
+def body_refs(body: FuncBody) -> dict[str, set[int]]:
     """What a :class:`FuncBody` refers to, ``{space: set}`` for every space (error offsets absolute while it
     is the input's body)."""
     return _scanner().body(body.raw, 0 if body.modified else (body.offset or 0))
@@ -133,7 +133,7 @@ def _storage_types(st, out: set) -> None:
     _valtype_types(st, out)
 
 
-def subtype_types(st, out: set) -> None:
+def subtype_types(st: SubType, out: set[int]) -> None:
     """Add the type indices subtype ``st`` names (supertypes, parameter/result/field reference types)."""
     out.update(st.supers)
     comp = st.comp
@@ -161,7 +161,7 @@ def _extern_types(kind: ExternKind, desc, out: set) -> None:
 
 
 def _root_items(m: Module, roots) -> list[tuple[str, int]]:
-    out = []
+    out: list[tuple[str, int]] = []
     if roots is None:
         return out
     lookup = None
@@ -186,7 +186,7 @@ def _root_items(m: Module, roots) -> list[tuple[str, int]]:
 _REF_FUNC = BY_NAME["ref.func"].opcode
 
 
-def ref_func_index(ce) -> int | None:
+def ref_func_index(ce: ConstExpr) -> int | None:
     """N for the constant expression ``ref.func N``, else None (also for an undecodable one)."""
     if not ce.raw.startswith(_REF_FUNC):      # quick filter before decoding
         return None
@@ -213,9 +213,9 @@ def _mem_min(m: Module, mem: int) -> int:
         return -1
 
 
-def body_table_accesses(body) -> list[tuple[int, int | None]]:
+def body_table_accesses(body: FuncBody) -> list[tuple[int, int | None]]:
     """(table, type) for each call_indirect of ``body``; (table, None) for every other table access."""
-    out = []
+    out: list[tuple[int, int | None]] = []
     base = 0 if body.modified else (body.offset or 0)
     for name, pairs in _scanner("tables").sites(body.raw, base):
         if name in ("call_indirect", "return_call_indirect"):
@@ -248,9 +248,9 @@ class CodeView:
         return cls(lambda d: body_refs(code[d]), lambda d: body_table_accesses(code[d]))
 
 
-def analyze(m: Module, *, roots: Iterable | None = None, prune_tables: bool = True,
-            code: CodeView | None = None, body_refs: Callable[[int], dict] | None = None,
-            table_accesses: Callable[[int], list] | None = None) -> Used:
+def analyze(m: Module, *, roots: Iterable[Any] | None = None, prune_tables: bool = True,
+            code: CodeView | None = None, body_refs: Callable[[int], dict[str, set[int]]] | None = None,
+            table_accesses: Callable[[int], list[tuple[int, int | None]]] | None = None) -> Used:
     """The items reachable from the module's roots (see the module docstring), plus ``roots``.
 
     ``prune_tables``: a function that sits only in a private table (defined, not exported)
@@ -262,7 +262,10 @@ def analyze(m: Module, *, roots: Iterable | None = None, prune_tables: bool = Tr
     functions.
     """
     if code is None:
-        code = CodeView.of(m) if body_refs is None else CodeView(body_refs, table_accesses)
+        if body_refs is None or table_accesses is None:
+            code = CodeView.of(m)
+        else:
+            code = CodeView(body_refs, table_accesses)
     return _Reach(m, code, prune_tables).run(roots)
 
 
@@ -281,7 +284,7 @@ class _Reach:
     is used (:meth:`access`, :meth:`release`).
     """
 
-    def __init__(self, m: Module, code: CodeView, prune_tables: bool):
+    def __init__(self, m: Module, code: CodeView, prune_tables: bool) -> None:
         self.m = m
         self.code = code
         self.used = used = Used()

@@ -42,6 +42,7 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Mapping
+from typing import Any
 
 from ..binary.instr import Instr
 from ..binary.leb import read_u32, write_s, write_u
@@ -59,7 +60,7 @@ __all__ = ["rewrite", "rewrite_bytes", "global_init", "apply_exports"]
 def global_init(gv: GlobalValue, vt) -> ConstExpr:
     """The constant expression for snapshotted value ``gv`` of a global of value type ``vt``."""
     kind = gv.valtype
-    v = gv.value
+    v: Any = gv.value
     if kind == "i32":
         return ConstExpr.i32(int(v))
     if kind == "i64":

@@ -12,12 +12,15 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import TYPE_CHECKING, Any, Callable
 
 from wasmweld.runtime.engine import require_wasmtime
 
 from wasmweld.errors import ExecutionError, LinkError
 from wasmweld.runtime.typecheck import Unsupported
+
+if TYPE_CHECKING:
+    import wasmtime
 
 wasmtime = require_wasmtime()  # a WasmError with the install hint when it is missing
 
@@ -29,7 +32,7 @@ __all__ = ["ProcExit", "vt_name", "HOST_VALTYPES", "host_valtype", "parse_functy
 class ProcExit(ExecutionError):
     """A WASI guest called ``proc_exit(code)``; ``code`` is its exit status."""
 
-    def __init__(self, message: str, code: int):
+    def __init__(self, message: str, code: int) -> None:
         super().__init__(message)
         self.code = code
 
@@ -233,15 +236,17 @@ class ImportSlot:
 
 @dataclass(eq=False)
 class Entry:
+    """One module of a World: compiled, then instantiated once its imports can be bound."""
+
     name: str
-    module: wasmtime.Module
+    module: wasmtime.Module | None          # None only for the placeholder of an unresolved library
     wasm: bytes | None
     imports: list[ImportSlot]
     export_types: dict[str, Any]
     index: int = -1
     instance: wasmtime.Instance | None = None
-    exports: dict[str, Any] | None = None  # name -> extern, once instantiated
-    bound: list[Any] | None = None  # externs the imports were bound to
+    exports: dict[str, Any] = field(default_factory=dict)  # name -> extern, once instantiated
+    bound: list[Any] = field(default_factory=list)  # externs the imports were bound to
     kind: str = "module"  # "module" | "side" (dylink) | "trampoline"
     export_all: bool = False
     scan: Any = None
@@ -284,7 +289,7 @@ def wrap_host(fn: Callable, label: str, results: list[str]):
     """Wrap a Python host function so that a wrong return value is an ExecutionError naming ``label``."""
     n = len(results)
     if n == 0:
-        def host(*args):
+        def host(*args: Any):
             r = fn(*args)
             if r is not None:
                 raise ExecutionError(f"host function {label} returned {r!r}, but its type has no results")
@@ -292,7 +297,7 @@ def wrap_host(fn: Callable, label: str, results: list[str]):
     elif n == 1:
         t = results[0]
         if t in ("i32", "i64"):
-            def host(*args):
+            def host(*args: Any):
                 r = fn(*args)
                 if isinstance(r, bool) or not isinstance(r, int):
                     raise ExecutionError(f"host function {label} returned {r!r}, but its type says {t}")
@@ -300,7 +305,7 @@ def wrap_host(fn: Callable, label: str, results: list[str]):
         else:
             host = fn
     else:
-        def host(*args):
+        def host(*args: Any):
             r = fn(*args)
             if not isinstance(r, (tuple, list)) or len(r) != n:
                 raise ExecutionError(f"host function {label} must return {n} values ({', '.join(results)}), got {r!r}")

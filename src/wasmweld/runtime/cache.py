@@ -53,12 +53,15 @@ import struct
 import time
 import warnings
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from wasmweld.errors import CacheError, LinkError
 from wasmweld.runtime.engine import compile_module, engine_settings, make_engine, require_wasmtime  # noqa: F401
 from wasmweld.runtime.typecheck import TypeReport, type_report
 from wasmweld.runtime.trust import check_private_dir, default_cache_dir, mac, user_key
+
+if TYPE_CHECKING:
+    import wasmtime
 
 __all__ = [
     "FileBytes",
@@ -186,7 +189,7 @@ def _meta(settings: dict[str, Any], wasm_sha256: str | None, wasm_size: int | No
     }
 
 
-def serialize_artifact(module, settings: dict[str, Any], *, wasm: bytes | None = None,
+def serialize_artifact(module: wasmtime.Module, settings: dict[str, Any], *, wasm: bytes | None = None,
                        name: str | None = None, key: bytes | None = None, types: TypeReport | None = None,
                        digest: str | None = None) -> bytes:
     """The bytes of a compiled artifact for an already compiled ``wasmtime.Module``.
@@ -263,7 +266,7 @@ def _parse_meta(raw: bytes, path: str) -> dict[str, Any]:
 class _Opened:
     """An artifact file opened once: its descriptor, identity, trailer; everything checked is what gets mapped."""
 
-    def __init__(self, path: str):
+    def __init__(self, path: str) -> None:
         self.path = path
         self.data: bytes | None = None
         try:
@@ -402,8 +405,8 @@ def _check_meta(meta: dict[str, Any], path: str, settings: dict[str, Any]) -> No
         raise CacheError(f"compiled artifact {path}: compiled for another engine configuration{diff}")
 
 
-def load_artifact(path: str, engine, settings: dict[str, Any], *, verify: bool = True, trusted: bool = False,
-                  with_types: bool = False):
+def load_artifact(path: str, engine: wasmtime.Engine, settings: dict[str, Any], *, verify: bool = True,
+                  trusted: bool = False, with_types: bool = False) -> Any:
     """Load a compiled artifact written by :func:`serialize_artifact` (mmap of the checked descriptor).
 
     The artifact must carry this user's MAC unless ``trusted``. Raises
@@ -450,14 +453,15 @@ class ArtifactCache:
 
     STALE_SECONDS = 0.0
 
-    def __init__(self, cache_dir: str | None, engine, settings: dict[str, Any], *, verify: bool = True):
-        self.dir = check_private_dir(default_cache_dir() if cache_dir is None else os.fspath(cache_dir),
+    def __init__(self, cache_dir: str | None, engine: wasmtime.Engine, settings: dict[str, Any], *,
+                 verify: bool = True) -> None:
+        self.dir: str = check_private_dir(default_cache_dir() if cache_dir is None else os.fspath(cache_dir),
                                      "cache directory")
-        self.engine = engine
-        self.settings = settings
-        self.fingerprint = fingerprint(settings)
-        self.verify = verify
-        self.stats = CacheStats()
+        self.engine: wasmtime.Engine = engine
+        self.settings: dict[str, Any] = settings
+        self.fingerprint: str = fingerprint(settings)
+        self.verify: bool = verify
+        self.stats: CacheStats = CacheStats()
         self._clean_stale()
 
     def _clean_stale(self) -> None:
@@ -525,7 +529,7 @@ class ArtifactCache:
                 raise CacheError(f"cache entry {path}: no type report")
             return art.deserialize(self.engine), types
 
-    def load_or_compile(self, wasm: bytes, name: str | None = None):
+    def load_or_compile(self, wasm: bytes, name: str | None = None) -> wasmtime.Module:
         """Return a ``wasmtime.Module`` for ``wasm``: from the cache when possible."""
         return self.load_or_compile_typed(wasm, name)[0]
 

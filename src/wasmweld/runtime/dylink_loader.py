@@ -56,7 +56,7 @@ import math
 import os
 import time
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from wasmweld.runtime.engine import require_wasmtime
 
@@ -66,6 +66,9 @@ from wasmweld.runtime._linking import (  # noqa: F401 - DlLimits re-exported her
     DEP, OK, DlLimits, Entry, ImportSlot, exec_error, first_line, fmt_type, kind_of, type_mismatch, vt_name,
 )
 from wasmweld.runtime.objects import Function, Global, Memory
+
+if TYPE_CHECKING:
+    import wasmtime
 
 wasmtime = require_wasmtime()  # a WasmError with the install hint when it is missing
 
@@ -97,7 +100,7 @@ class ModuleScan:
     globals: list[tuple[str, bool, Any]] = field(default_factory=list)
     has_start: bool = False
 
-    def global_value(self, index: int):
+    def global_value(self, index: int) -> int | None:
         """Initial value of global ``index`` (global index space) when it is a constant, else None."""
         i = index - self.imported[3]
         if 0 <= i < len(self.globals):
@@ -225,8 +228,8 @@ class LibHandle:
     data symbols as their absolute address in the shared memory (an ``int``).
     """
 
-    def __init__(self, world, name: str, memory_base: int, table_base: int, dylink: Dylink):
-        self.world = world
+    def __init__(self, world: Any, name: str, memory_base: int, table_base: int, dylink: Dylink) -> None:
+        self.world: Any = world   # the World
         self.name = name
         self.memory_base = memory_base
         self.table_base = table_base
@@ -236,7 +239,7 @@ class LibHandle:
     def ready(self) -> bool:
         return True
 
-    def sym(self, name: str):
+    def sym(self, name: str) -> Any:
         e = self.world.entry(self.name)
         ext = e.exports.get(name)
         bad = e.bad_exports.get(name)
@@ -252,7 +255,7 @@ class LibHandle:
         return self.world.exports(self.name)
 
     @property
-    def memory(self):
+    def memory(self) -> Memory:
         return self.world.dynamic_linker.memory_view
 
     def __repr__(self) -> str:
@@ -266,9 +269,9 @@ def _align(x: int, a: int) -> int:
 class DynamicLinker:
     """The dynamic-linking state of a World: shared memory/table/stack and the global symbol table."""
 
-    def __init__(self, world):
-        self.world = world
-        self.store = world.store
+    def __init__(self, world: Any) -> None:
+        self.world: Any = world   # the World
+        self.store: wasmtime.Store = world.store
         self.memory: wasmtime.Memory | None = None
         self.table: wasmtime.Table | None = None
         self.stack_pointer: wasmtime.Global | None = None
@@ -286,9 +289,23 @@ class DynamicLinker:
         self.emscripten_shims = True
         self._loading: bytes | None = None  # the side module being bound (for Wasm-level stubs)
 
+    @property
+    def _mem(self) -> wasmtime.Memory:
+        """The shared memory (a LinkError before there is one)."""
+        if self.memory is None:
+            raise LinkError("dynamic linking has no shared memory yet")
+        return self.memory
+
+    @property
+    def _tab(self) -> wasmtime.Table:
+        """The shared function table (a LinkError before there is one)."""
+        if self.table is None:
+            raise LinkError("dynamic linking has no shared function table yet")
+        return self.table
+
     # -- set-up ---------------------------------------------------------------------------
     @classmethod
-    def create(cls, world, main: str | None = None) -> "DynamicLinker":
+    def create(cls, world: Any, main: str | None = None) -> "DynamicLinker":
         self = cls(world)
         if main is None:
             cands = []
@@ -329,9 +346,9 @@ class DynamicLinker:
             self._define(n, x, main, memory_base=0, relocatable=False, bad=e.bad_exports.get(n))
 
     @property
-    def memory_view(self):
+    def memory_view(self) -> Memory:
 
-        return Memory(self.memory, self.store, "dynamic-linking memory")
+        return Memory(self._mem, self.store, "dynamic-linking memory")
 
     def _define(self, name: str, ext, provider: str, memory_base: int, relocatable: bool, bad=None) -> None:
         """Publish one export as a symbol (first definition wins, as in ELF)."""
@@ -366,7 +383,7 @@ class DynamicLinker:
         if sym.kind == "func":
             slots = self._empty_slots.pop(name, ())
             for idx in slots:
-                self.table.set(self.store, idx, sym.value)
+                self._tab.set(self.store, idx, sym.value)
             for tramp, slot, ft in self._lazy.pop(name, ()):
 
                 if type_mismatch(ft, sym.type, None, sym.bad):
@@ -376,10 +393,10 @@ class DynamicLinker:
 
     # -- memory / table ---------------------------------------------------------------------
     def _grow_memory_to(self, nbytes: int, who: str) -> None:
-        have = self.memory.data_len(self.store)
+        have = self._mem.data_len(self.store)
         if nbytes > have:
             try:
-                self.memory.grow(self.store, math.ceil((nbytes - have) / PAGE))
+                self._mem.grow(self.store, math.ceil((nbytes - have) / PAGE))
             except wasmtime.WasmtimeError as e:
                 raise LinkError(f"{who}: cannot grow the shared memory to {nbytes} bytes: "
                                 f"{str(e).splitlines()[0]}") from None
@@ -388,7 +405,7 @@ class DynamicLinker:
         import ctypes
 
         if size:
-            ctypes.memset(self.memory.get_buffer_ptr(self.store, size, addr), 0, size)
+            ctypes.memset(self._mem.get_buffer_ptr(self.store, size, addr), 0, size)
 
     def _alloc_memory(self, size: int, align: int, who: str) -> int:
         malloc = self.symbols.get("malloc")
@@ -404,11 +421,11 @@ class DynamicLinker:
             addr = _align(p, align)
             fresh = False
         else:
-            old = self.memory.data_len(self.store)
+            old = self._mem.data_len(self.store)
             addr = _align(old, align)
             self._grow_memory_to(addr + size, who)
             fresh = True  # pages wasmtime just added are zero already
-        if addr + size > self.memory.data_len(self.store):
+        if addr + size > self._mem.data_len(self.store):
             raise LinkError(f"{who}: allocated region [{addr}, {addr + size}) lies outside the memory")
         if not fresh:  # malloc may hand out memory it used before
             self._zero(addr, size)
@@ -416,17 +433,17 @@ class DynamicLinker:
 
     def _new_slot(self, func, who: str) -> int:
         try:
-            return self.table.grow(self.store, 1, func)
+            return self._tab.grow(self.store, 1, func)
         except wasmtime.WasmtimeError as e:
             raise LinkError(f"{who}: cannot grow the shared function table: {str(e).splitlines()[0]} "
                             "(link the main module with -Wl,--growable-table)") from None
 
     def _alloc_table(self, size: int, align: int, who: str) -> int:
-        cur = self.table.size(self.store)
+        cur = self._tab.size(self.store)
         base = _align(cur, align)
         if base + size > cur:
             try:
-                self.table.grow(self.store, base + size - cur, None)
+                self._tab.grow(self.store, base + size - cur, None)
             except wasmtime.WasmtimeError as e:
                 raise LinkError(f"{who}: cannot reserve {size} table slots: {str(e).splitlines()[0]} "
                                 "(link the main module with -Wl,--growable-table)") from None
@@ -615,7 +632,7 @@ class DynamicLinker:
         else:
             memory_base = self._alloc_memory(dl.mem_size, dl.mem_alignment, who) if dl.mem_size else 0
             table_base = self._alloc_table(dl.table_size, dl.table_alignment, who) if dl.table_size else \
-                self.table.size(self.store)
+                self._tab.size(self.store)
         own_data: dict[str, int] = {}
         own_funcs: set[str] = set()
         for ex in scan.exports:
@@ -649,7 +666,7 @@ class DynamicLinker:
             raise
         exports = dict(inst.exports(self.store))
         for sym, idx in late_slots:
-            self.table.set(self.store, idx, exports[sym])
+            self._tab.set(self.store, idx, exports[sym])
         entry = Entry(name, module, wasm, imports, {e.name: e.type for e in module.exports}, kind="side",
                       bad_exports=types.exports)
         entry.instance, entry.bound, entry.exports, entry.scan = inst, externs, exports, scan
@@ -667,9 +684,10 @@ class DynamicLinker:
                     f(self.store)
                 except (wasmtime.Trap, wasmtime.WasmtimeError) as e:
                     raise exec_error(e, f"{name}.{init}") from None
-        if "__wasm_call_ctors" not in exports and isinstance(exports.get("_initialize"), wasmtime.Func):
+        init_fn = exports.get("_initialize")
+        if "__wasm_call_ctors" not in exports and isinstance(init_fn, wasmtime.Func):
             try:
-                exports["_initialize"](self.store)
+                init_fn(self.store)
             except (wasmtime.Trap, wasmtime.WasmtimeError) as e:
                 raise exec_error(e, f"{name}._initialize") from None
         return handle
@@ -685,7 +703,7 @@ class DynamicLinker:
             nm = imp.name
             lim = world.dl_limits
             if k == "memory" and nm == "memory":
-                grow = imp.type.limits.min * PAGE - self.memory.data_len(self.store)
+                grow = imp.type.limits.min * PAGE - self._mem.data_len(self.store)
                 if grow > lim.max_mem_size:
                     raise LinkError(f"{who} imports env.memory with at least {imp.type.limits.min:,} pages: that "
                                     f"would grow the shared memory by {grow:,} bytes; the limit is {lim.max_mem_size:,}")
@@ -693,7 +711,7 @@ class DynamicLinker:
                 return self.memory
             if k == "table" and nm in ("__indirect_function_table", "table"):
                 need = imp.type.limits.min
-                cur = self.table.size(self.store)
+                cur = self._tab.size(self.store)
                 if need - cur > lim.max_table_size:
                     raise LinkError(f"{who} imports a table of at least {need:,} slots: that would add {need - cur:,}; "
                                     f"the limit is {lim.max_table_size:,}")
@@ -832,11 +850,11 @@ def _shim(params: list[str], results: list[str]):
 @_shim(["i32"], ["i32"])
 def _resize_heap(linker: DynamicLinker, requested: int) -> int:
     requested &= 0xFFFFFFFF
-    have = linker.memory.data_len(linker.store)
+    have = linker._mem.data_len(linker.store)
     if requested <= have:
         return 1
     try:
-        linker.memory.grow(linker.store, math.ceil((requested - have) / PAGE))
+        linker._mem.grow(linker.store, math.ceil((requested - have) / PAGE))
         return 1
     except wasmtime.WasmtimeError:
         return 0

@@ -12,13 +12,16 @@ Each holds a wasmtime object and the store it lives in; errors are
 from __future__ import annotations
 
 import contextlib
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from wasmweld.runtime.engine import require_wasmtime
 
 from wasmweld.errors import ExecutionError
 from wasmweld.runtime._linking import exec_error, first_line, fmt_type, vt_name
 from wasmweld.runtime.typecheck import Unsupported
+
+if TYPE_CHECKING:
+    import wasmtime
 
 wasmtime = require_wasmtime()  # a WasmError with the install hint when it is missing
 
@@ -39,12 +42,13 @@ class Function:
 
     __slots__ = ("_func", "_store", "name", "_ty", "_ranges", "_sig", "_lock")
 
-    def __init__(self, func: wasmtime.Func, store, name: str, sig: Unsupported | None = None, lock=None):
+    def __init__(self, func: wasmtime.Func, store: wasmtime.Store, name: str, sig: Unsupported | None = None,
+                 lock: Any = None) -> None:
         self._func = func
         self._store = store
-        self.name = name
-        self._ty = None
-        self._ranges = None
+        self.name: str = name
+        self._ty: wasmtime.FuncType | None = None
+        self._ranges: list[tuple[int, int] | None] | None = None
         self._sig = sig  # the module's own description when wasmtime-py cannot represent the type
         self._lock = lock if lock is not None else NO_LOCK
 
@@ -59,9 +63,10 @@ class Function:
 
     @property
     def type(self) -> wasmtime.FuncType:
-        if self._ty is None:
-            self._ty = self._func.type(self._store)
-        return self._ty
+        ty = self._ty
+        if ty is None:
+            ty = self._ty = self._func.type(self._store)
+        return ty
 
     @property
     def params(self) -> list[str]:
@@ -86,7 +91,7 @@ class Function:
         """The underlying ``wasmtime.Func``."""
         return self._func
 
-    def __call__(self, *args):
+    def __call__(self, *args: Any) -> Any:
         if self._sig is not None:  # checked before calling: no side effect happens
             raise ExecutionError(f"{self.name} cannot be called from Python: its type {self._sig.desc} uses "
                                  f"{self._sig.bad}, which the wasmtime Python API cannot represent")
@@ -116,10 +121,10 @@ class Memory:
 
     PAGE = 65536
 
-    def __init__(self, mem: wasmtime.Memory, store, name: str):
+    def __init__(self, mem: wasmtime.Memory, store: wasmtime.Store, name: str) -> None:
         self._mem = mem
         self._store = store
-        self.name = name
+        self.name: str = name
 
     @property
     def raw(self) -> wasmtime.Memory:
@@ -187,7 +192,7 @@ class Memory:
     def write_u32(self, offset: int, value: int) -> None:
         self.write(offset, (value & 0xFFFFFFFF).to_bytes(4, "little"))
 
-    def __getitem__(self, key):
+    def __getitem__(self, key: int | slice) -> Any:
         if isinstance(key, slice):
             start, stop, step = key.indices(self.size)
             if step != 1:
@@ -195,7 +200,7 @@ class Memory:
             return self.read(start, max(0, stop - start))
         return self.read(key, 1)[0]
 
-    def __setitem__(self, key, value) -> None:
+    def __setitem__(self, key: int | slice, value: Any) -> None:
         if isinstance(key, slice):
             start = key.start or 0
             self.write(start, value)
@@ -211,10 +216,10 @@ class Global:
 
     __slots__ = ("_g", "_store", "name", "_sig")
 
-    def __init__(self, g: wasmtime.Global, store, name: str, sig: Unsupported | None = None):
+    def __init__(self, g: wasmtime.Global, store: wasmtime.Store, name: str, sig: Unsupported | None = None) -> None:
         self._g = g
         self._store = store
-        self.name = name
+        self.name: str = name
         self._sig = sig
 
     def _check(self) -> None:
@@ -227,7 +232,7 @@ class Global:
         return self._g
 
     @property
-    def value(self):
+    def value(self) -> Any:
         self._check()
         return self._g.value(self._store)
 
@@ -235,7 +240,7 @@ class Global:
     def mutable(self) -> bool:
         return self._g.type(self._store).mutable
 
-    def set(self, v) -> None:
+    def set(self, v: Any) -> None:
         self._check()
         try:
             self._g.set_value(self._store, v)
@@ -251,10 +256,10 @@ class Table:
 
     __slots__ = ("_t", "_store", "name", "_sig")
 
-    def __init__(self, t: wasmtime.Table, store, name: str, sig: Unsupported | None = None):
+    def __init__(self, t: wasmtime.Table, store: wasmtime.Store, name: str, sig: Unsupported | None = None) -> None:
         self._t = t
         self._store = store
-        self.name = name
+        self.name: str = name
         self._sig = sig
 
     def _check(self) -> None:
@@ -269,7 +274,7 @@ class Table:
     def __len__(self) -> int:
         return self._t.size(self._store)
 
-    def __getitem__(self, i: int):
+    def __getitem__(self, i: int) -> Any:
         if not 0 <= i < len(self):
             raise ExecutionError(f"table {self.name}: index {i} out of bounds (size {len(self)})")
         self._check()
@@ -280,7 +285,7 @@ class Table:
             return None
         return v
 
-    def grow(self, n: int, init=None) -> int:
+    def grow(self, n: int, init: Any = None) -> int:
         self._check()
         try:
             return self._t.grow(self._store, n, init)
@@ -295,16 +300,16 @@ class Handle:
     for a side module, the absolute address of a data symbol (an ``int``).
     """
 
-    def __init__(self, world, name: str):
-        self.world = world
-        self.name = name
+    def __init__(self, world: Any, name: str) -> None:
+        self.world: Any = world   # the World (not imported here: world.py imports this module)
+        self.name: str = name
 
     @property
     def ready(self) -> bool:
         e = self.world._entries.get(self.name)
         return bool(e and e.ready)
 
-    def sym(self, name: str):
+    def sym(self, name: str) -> Any:
         return self.world.get_fn(self.name, name)
 
     def exports(self) -> dict[str, Any]:

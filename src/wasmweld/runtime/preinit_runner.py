@@ -81,7 +81,7 @@ class _OutputFiles:
     def __init__(self, tails: dict[str, OutputTail]):
         self.tails = tails
         self.dir = tempfile.TemporaryDirectory(prefix="wasmweld-snapshot-") if tails else None
-        self.paths = {which: os.path.join(self.dir.name, which) for which in tails} if self.dir else {}
+        self.paths: dict[str, Any] = {which: os.path.join(self.dir.name, which) for which in tails} if self.dir else {}
         self._collected = False
 
     def collect(self) -> None:
@@ -164,7 +164,7 @@ def _func_table_ids(store, table, n: int, deadline: float | None) -> list[int]:
     rref = ctypes.byref(raw)
     func = raw.of.funcref
     field_name = ffi.wasmtime_func_t._fields_[1][0]
-    out = []
+    out: list[int] = []
     append = out.append
     for base in range(0, n, _TABLE_CHUNK):
         if deadline is not None and time.monotonic() > deadline:
@@ -540,7 +540,7 @@ class WasmtimeRunner:
 
         When no instruction of the module can change a table, only the sizes are read.
         """
-        states = []
+        states: list[tuple[int, object]] = []
         for tp in probes.tables:
             table = exports[tp.export]
             n = table.size(store)
@@ -573,7 +573,7 @@ class WasmtimeRunner:
 
     def _ref_globals(self, store, exports, probes: Any) -> dict[int, Any]:
         """Per reference global: None if null, else its identity (functions) or ``"non-null"``."""
-        out = {}
+        out: dict[int, Any] = {}
         for gp in probes.globals:
             if gp.valtype != "ref":
                 continue

@@ -26,6 +26,7 @@ slot that a later ``dlopen`` fills.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any, Sequence
 
 from wasmweld.errors import LinkError
 from wasmweld.runtime.engine import require_wasmtime
@@ -47,9 +48,11 @@ class Slot:
 
 @dataclass
 class TrampolineSpec:
+    """The forwarding functions of one trampoline module, one :class:`Slot` each."""
+
     slots: list[Slot] = field(default_factory=list)
 
-    def add(self, params, results, label: str = "") -> int:
+    def add(self, params: Sequence[str], results: Sequence[str], label: str = "") -> int:
         for t in (*params, *results):
             if t not in _SIMPLE:
                 raise LinkError(f"cannot route {label or 'a call'} through a trampoline: "
@@ -83,8 +86,8 @@ def build_wat(spec: TrampolineSpec) -> str:
 class Trampoline:
     """An instantiated trampoline: ``func(i)`` to import, ``fill(i, func)`` once the callee exists."""
 
-    def __init__(self, world, spec: TrampolineSpec):
-        self.spec = spec
+    def __init__(self, world: Any, spec: TrampolineSpec) -> None:
+        self.spec: TrampolineSpec = spec
         wat = build_wat(spec)
         self._world = world
         self.module = world._compile_wat(wat, "<trampoline>")
@@ -92,13 +95,13 @@ class Trampoline:
 
         self.instance = wasmtime.Instance(world.store, self.module, [])
         ex = self.instance.exports(world.store)
-        self.table = ex["slots"]
-        self.funcs = [ex[f"f{i}"] for i in range(len(spec.slots))]
-        self.filled = [False] * len(spec.slots)
+        self.table: Any = ex["slots"]
+        self.funcs: list[Any] = [ex[f"f{i}"] for i in range(len(spec.slots))]
+        self.filled: list[bool] = [False] * len(spec.slots)
 
-    def func(self, i: int):
+    def func(self, i: int) -> Any:
         return self.funcs[i]
 
-    def fill(self, i: int, func) -> None:
+    def fill(self, i: int, func: Any) -> None:
         self.table.set(self._world.store, i, func)
         self.filled[i] = True

@@ -25,6 +25,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from wasmweld.errors import WasmError
+from wasmweld.module import Module
 
 __all__ = ["Unsupported", "TypeReport", "type_report", "unsupported_valtype", "trap_stub", "PYTHON_VALTYPES"]
 
@@ -92,7 +93,7 @@ def _func(ft, kind: str = "func") -> Unsupported | None:
     return Unsupported(kind, f"{kind} ({', '.join(params)}) -> ({', '.join(results)})", bad, params, results)
 
 
-def _describe(m, kind, desc_or_index: Any, *, imported: bool) -> Unsupported | None:
+def _describe(m: Module, kind, desc_or_index: Any, *, imported: bool) -> Unsupported | None:
     from wasmweld.types import ExternKind, FuncType
 
     if kind == ExternKind.FUNC:

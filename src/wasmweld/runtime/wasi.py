@@ -29,7 +29,7 @@ __all__ = ["WasiOptions", "Preopen", "OutputTail", "OUTPUT_TAIL_BYTES", "WASI_MO
 #: import module names served by WASI preview 1
 WASI_MODULES = ("wasi_snapshot_preview1", "wasi_unstable")
 
-Stream = Union[None, str, os.PathLike, Callable[[bytes], None]]
+Stream = Union[None, str, os.PathLike[str], Callable[[bytes], None]]
 
 
 @dataclass(frozen=True)

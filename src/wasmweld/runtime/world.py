@@ -40,7 +40,7 @@ from __future__ import annotations
 
 import os
 import threading
-from typing import Any, Callable, Iterable
+from typing import TYPE_CHECKING, Any, Callable, Iterable
 
 from wasmweld.runtime.engine import require_wasmtime
 
@@ -55,6 +55,9 @@ from wasmweld.runtime.objects import Function, Global, Handle, Memory, Table
 from wasmweld.runtime.typecheck import TypeReport, trap_stub, type_report
 from wasmweld.runtime.wasi import WASI_MODULES, WasiOptions, make_wasi_config
 
+if TYPE_CHECKING:
+    import wasmtime
+
 wasmtime = require_wasmtime()  # a WasmError with the install hint when it is missing
 
 __all__ = ["World", "WasiOptions", "Function", "Memory", "Global", "Table", "Handle", "ProcExit", "parse_functype"]
@@ -65,7 +68,7 @@ def _locked(method: Callable) -> Callable:
     import functools
 
     @functools.wraps(method)
-    def run(self, *args, **kwargs):
+    def run(self: Any, *args: Any, **kwargs: Any) -> Any:
         with self._lock:
             return method(self, *args, **kwargs)
 
@@ -88,27 +91,29 @@ class World:
     ``stub_missing``: satisfy imports nothing else provides with stubs that trap when called.
     """
 
-    def __init__(self, *, wasi: bool | WasiOptions = False, cache_dir: str | os.PathLike | None = None,
+    def __init__(self, *, wasi: bool | WasiOptions = False, cache_dir: str | os.PathLike[str] | bool | None = None,
                  fuel: int | None = None, stub_missing: bool = False, features: dict[str, bool] | None = None,
                  dl_stack_size: int = 1 << 20, trust_artifacts: bool = False,
-                 dlopen_path: Iterable[str | os.PathLike] = (), dlopen_anywhere: bool = False, dl_limits=None):
-        self.settings = engine_settings(fuel=fuel is not None, **(features or {}))
-        self.engine = make_engine(self.settings)
-        self.store = wasmtime.Store(self.engine)
+                 dlopen_path: Iterable[str | os.PathLike[str]] = (), dlopen_anywhere: bool = False,
+                 dl_limits: DlLimits | None = None) -> None:
+        feature_switches: dict[str, Any] = dict(features or {})
+        self.settings: dict[str, Any] = engine_settings(fuel=fuel is not None, **feature_switches)
+        self.engine: wasmtime.Engine = make_engine(self.settings)
+        self.store: wasmtime.Store = wasmtime.Store(self.engine)
         #: held around every call into the store (one thread at a time; re-entrant for host callbacks)
         self._lock = threading.RLock()
         if fuel is not None:
             self.store.set_fuel(check_fuel(fuel))
-        self.trust_artifacts = bool(trust_artifacts)
-        self.dlopen_path = tuple(os.fspath(p) for p in dlopen_path)
-        self.dlopen_anywhere = bool(dlopen_anywhere)
-        self.dl_limits = DlLimits() if dl_limits is None else dl_limits
-        self.cache = None
+        self.trust_artifacts: bool = bool(trust_artifacts)
+        self.dlopen_path: tuple[str, ...] = tuple(os.fspath(p) for p in dlopen_path)
+        self.dlopen_anywhere: bool = bool(dlopen_anywhere)
+        self.dl_limits: DlLimits = DlLimits() if dl_limits is None else dl_limits
+        self.cache: Any = None     # an ArtifactCache when cache_dir is given
         if cache_dir is not None and cache_dir is not False:
             from wasmweld.runtime.cache import ArtifactCache  # imported when used: World() stays cheap
 
             self.cache = ArtifactCache(None if cache_dir is True else os.fspath(cache_dir), self.engine, self.settings)
-        self.wasi_options = WasiOptions.coerce(wasi)
+        self.wasi_options: WasiOptions | None = WasiOptions.coerce(wasi)
         self._linker: wasmtime.Linker | None = None
         if self.wasi_options is not None:
             self._linker = wasmtime.Linker(self.engine)
@@ -119,22 +124,22 @@ class World:
         self._hosts: dict[tuple[str, str], Host] = {}
         self._stubs: dict[tuple[str, str | None], str] = {}
         self._stub_cache: dict[tuple, Any] = {}
-        self.stub_missing = stub_missing
+        self.stub_missing: bool = stub_missing
         self._wasi_cache: dict[str, Any] = {}
-        self._dl = None  # DynamicLinker, created by the first dlopen of a side module
-        self.dl_stack_size = dl_stack_size
+        self._dl: Any = None  # DynamicLinker, created by the first dlopen of a side module
+        self.dl_stack_size: int = dl_stack_size
         self._trampolines: list = []
         self._late_fills: dict[str, list] = {}
         self._wat_cache: dict[str, wasmtime.Module] = {}
         self._importers: dict[str, set[str]] = {}  # module name -> names of the entries importing from it
         self._anon = 0
         #: how errors name the options that would help (the CLI puts its own option names here)
-        self.option_names = {"wasi": "World(wasi=True)", "stub_missing": "World(stub_missing=True)",
+        self.option_names: dict[str, str] = {"wasi": "World(wasi=True)", "stub_missing": "World(stub_missing=True)",
                              "stub": "World.stub(MODULE, NAME)"}
 
     # -- construction helpers ---------------------------------------------------------------
     @classmethod
-    def from_manifest(cls, manifest, *, trust: bool = False, **overrides) -> "World":
+    def from_manifest(cls, manifest: Any, *, trust: bool = False, **overrides: Any) -> "World":
         """Build a World from a :class:`wasmweld.manifest.WorldManifest` (or a path to one) and add its modules.
 
         A manifest read from a path is confined to its folder unless ``trust`` (docs/security.md).
@@ -260,7 +265,11 @@ class World:
 
     def _add_compiled(self, name: str, wasm: bytes | None, compiled: tuple | None, *,
                       export_all: bool = False) -> Handle:
-        module, types = compiled if compiled is not None else self._compile_bytes(wasm, name)
+        if compiled is None:
+            if wasm is None:
+                raise LinkError(f"module {name!r}: neither bytes nor a compiled module")
+            compiled = self._compile_bytes(wasm, name)
+        module, types = compiled
         types = types or TypeReport()
         imports = [ImportSlot(i.module, i.name or "", i.type, types.imports.get(k), k)
                    for k, i in enumerate(module.imports)]
@@ -409,6 +418,8 @@ class World:
     def _wasi_extern(self, name: str):
         ext = self._wasi_cache.get(name)
         if ext is None:
+            if self._linker is None:
+                return None
             try:
                 ext = self._linker.get(self.store, "wasi_snapshot_preview1", name)
             except wasmtime.WasmtimeError:
@@ -432,8 +443,9 @@ class World:
     def _wasm_stub(self, importer: str, imp: ImportSlot, wasm: bytes | None):
         """A stub for an import whose type wasmtime-py cannot represent, made in Wasm (see ``trap_stub``)."""
         if wasm is None or imp.index < 0 or kind_of(imp.type) not in ("func", "global", "table"):
-            raise LinkError(f"module {importer!r}: cannot stub {imp.label}: its type {imp.bad.desc} uses "
-                            f"{imp.bad.bad}, which the wasmtime Python API cannot represent")
+            desc, what = (imp.bad.desc, imp.bad.bad) if imp.bad is not None else (str(imp.type), "a type")
+            raise LinkError(f"module {importer!r}: cannot stub {imp.label}: its type {desc} uses "
+                            f"{what}, which the wasmtime Python API cannot represent")
         module = compile_module(self.engine, trap_stub(wasm, imp.index), f"stub of {imp.label}")
         return wasmtime.Instance(self.store, module, []).exports(self.store)["stub"]
 
@@ -501,6 +513,8 @@ class World:
 
     def _instantiate(self, entry: Entry, externs: list) -> None:
         try:
+            if entry.module is None:
+                raise LinkError(f"module {entry.name!r} has no compiled module to instantiate")
             inst = wasmtime.Instance(self.store, entry.module, externs)
         except wasmtime.Trap as e:
             raise exec_error(e, f"instantiating module {entry.name!r} (start function)") from None
@@ -669,7 +683,7 @@ class World:
             if not 0 <= module < len(self._order):
                 raise LinkError(f"no module with index {module} (the World has {len(self._order)})")
             module = self._order[module]
-        e = self._entries.get(module)
+        e = self._entries.get(module) if isinstance(module, str) else None
         if e is None:
             known = ", ".join(repr(n) for n in self._order) or "none"
             raise LinkError(f"no module named {module!r} in the World (modules: {known})")
@@ -734,7 +748,7 @@ class World:
             raise LinkError(f"{e.name}.{name} is a {type(ext).__name__.lower()}, not a function")
         return Function(ext, self.store, f"{e.name}.{name}", e.bad_exports.get(name), self._lock)
 
-    def invoke(self, module: str | int, name: str, *args):
+    def invoke(self, module: str | int, name: str, *args: Any) -> Any:
         """Call ``module.name(*args)`` (a component: ``name`` is ``"f"`` or ``"pkg:ns/iface@v#f"``)."""
         components = getattr(self, "_components", None)
         if components is not None and module in components.components:
@@ -804,7 +818,10 @@ class World:
 
     def instance(self, module: str | int) -> wasmtime.Instance:
         """The underlying ``wasmtime.Instance`` (for uses the wrappers do not cover)."""
-        return self._ready_entry(module).instance
+        inst = self._ready_entry(module).instance
+        if inst is None:  # pragma: no cover - a ready entry is instantiated
+            raise LinkError(f"module {module!r} is not instantiated")
+        return inst
 
     # -- fuel / WASI ----------------------------------------------------------------------
     @property
@@ -867,7 +884,7 @@ class World:
                 dl = find_dylink(wasm)
             except DecodeError as e:
                 raise DecodeError(f"side module {name!r}: {e.message}", e.offset, e.context) from None
-        if dl is None:
+        if dl is None or wasm is None:
             return self._add_compiled(name, wasm, module)
         return self._dl_load(name, wasm, dl, path, main=main, allow_undefined=allow_undefined)
 
@@ -897,7 +914,7 @@ class World:
         return self._dl.load(name, wasm, dl, path, allow_undefined=allow_undefined)
 
     @property
-    def dynamic_linker(self):
+    def dynamic_linker(self) -> Any:
         """The :class:`~wasmweld.runtime.dylink_loader.DynamicLinker` (None before the first side module)."""
         return self._dl
 
