@@ -3,7 +3,7 @@
 - every valid component of ../shared/conformance-components (index.tsv, layer=component, kind=valid)
   prints byte for byte as wasm-tools does; the only ones not compared are those whose core modules
   wasmweld's binary layer does not decode yet (a DecodeError, never a wrong text, listed in _UNDECODED);
-  the well-formed invalid ones too (printing does not validate);
+  the well-formed invalid ones too (printing does not validate); ``--fold`` and ``--offsets`` as well;
 - the components the tests build (WIT worlds through ``wasm-tools component new``) likewise;
 - identifiers from hand-made ``component-name`` sections (duplicates, empty and ``#`` names, names that
   are not identifiers, a malformed map): the derivation is the module printer's, per index space;
@@ -42,7 +42,7 @@ CC_DIR = SHARED_DIR / "conformance-components"
 #: reference types of shared-everything-threads): they raise DecodeError, never print wrongly
 _UNDECODED = ("custom-page-sizes.", "shared-everything-threads/not-accepted.1.")
 _PREAMBLE = b"\0asm\x0d\x00\x01\x00"
-_HEADER = re.compile(r"^  \(component \(;\d+;\)\)?$")
+_HEADER = re.compile(r"^(?:\(;@[0-9a-f]+ *;\))?  \(component \(;\d+;\)\)?$")
 
 
 def _wasm_tools(*args: str, data: bytes) -> bytes | None:
@@ -50,10 +50,24 @@ def _wasm_tools(*args: str, data: bytes) -> bytes | None:
     return p.stdout if p.returncode == 0 else None
 
 
-def _batch(datas: list[bytes], fold: bool = False) -> list[str]:
+FLAGS = {"plain": [], "fold": ["--fold-instructions"], "offsets": ["--print-offsets"]}
+_OFFSET = re.compile(r"^\(;@([0-9a-f]+) *;\)", re.M)
+
+
+def _bases(datas: list[bytes]) -> list[int]:
+    """Where each component starts in the batch of :func:`_batch`."""
+    out, pos = [], len(_PREAMBLE)
+    for d in datas:
+        pos += 1 + len(write_u(len(d)))
+        out.append(pos)
+        pos += len(d)
+    return out
+
+
+def _batch(datas: list[bytes], mode: str = "plain") -> list[str]:
     """wasm-tools print of every component, as the nested components of one (one process)."""
     outer = _PREAMBLE + b"".join(b"\x04" + write_u(len(d)) + d for d in datas)
-    out = _wasm_tools("print", *(["--fold-instructions"] if fold else []), data=outer)
+    out = _wasm_tools("print", *FLAGS[mode], data=outer)
     assert out is not None, "wasm-tools refused the batch"
     lines = out.decode("utf-8").split("\n")
     starts = [i for i, line in enumerate(lines) if _HEADER.match(line)]
@@ -69,12 +83,16 @@ def _difference(ours: str, ref: str) -> str:
     return f"{ours.count(chr(10))} lines vs {ref.count(chr(10))}"
 
 
-def compare(items: list[tuple[str, bytes]], fold: bool = False) -> list[str]:
+def compare(items: list[tuple[str, bytes]], mode: str = "plain") -> list[str]:
     """Our text of each component against wasm-tools' (batched); the failures."""
-    refs = _batch([d for _n, d in items], fold)
+    datas = [d for _n, d in items]
+    refs = _batch(datas, mode)
     failures = []
-    for (name, data), ref in zip(items, refs):
-        ours = nested(parse_component(data).to_wat(fold=fold))
+    for (name, data), ref, base in zip(items, refs, _bases(datas)):
+        ours = parse_component(data).to_wat(fold=mode == "fold", offsets=mode == "offsets")
+        if mode == "offsets":  # ours are offsets in the component alone
+            ours = _OFFSET.sub(lambda m, b=base: f"(;@{int(m.group(1), 16) + b:<6x};)", ours)
+        ours = nested(ours, mode == "offsets")
         if ours != ref:
             failures.append(f"{name}: {_difference(ours, ref)}")
     return failures
@@ -111,12 +129,12 @@ def _printable(items):
     return ok, undecoded
 
 
-@pytest.mark.parametrize("fold", [False, True], ids=["plain", "fold"])
-def test_conformance_components_print_like_wasm_tools(conformance, fold):
+@pytest.mark.parametrize("mode", ["plain", "fold", "offsets"])
+def test_conformance_components_print_like_wasm_tools(conformance, mode):
     items, undecoded = _printable(conformance)
     assert all(any(u in n for u in _UNDECODED) for n in undecoded), f"not decoded: {undecoded}"
     assert len(items) >= 305
-    failures = compare(items, fold)
+    failures = compare(items, mode)
     assert not failures, _report(failures, len(items))
 
 
@@ -158,8 +176,9 @@ def built() -> list[tuple[str, bytes]]:
     return out
 
 
-def test_built_components_print_like_wasm_tools(built):
-    failures = compare(built)
+@pytest.mark.parametrize("mode", ["plain", "fold", "offsets"])
+def test_built_components_print_like_wasm_tools(built, mode):
+    failures = compare(built, mode)
     assert not failures, _report(failures, len(built))
     text = parse_component(built[1][1]).to_wat()
     assert '(import "wasi:random/random@0.2.0-rc-2023-11-10" (instance' in text and "(canon lift" in text
@@ -303,8 +322,9 @@ def test_streams_and_dispatches(built, tmp_path):
     buf = io.StringIO()
     print_module(c, buf, fold=True)
     assert buf.getvalue() == _wasm_tools("print", "--fold-instructions", data=data).decode()
+    assert c.to_wat(offsets=True) == _wasm_tools("print", "--print-offsets", data=data).decode()
     with pytest.raises(WasmError, match="not supported for components"):
-        c.to_wat(offsets=True)
+        c.to_wat(funcs=[1])
 
 
 def test_cli_print_component(built, tmp_path):

@@ -19,18 +19,23 @@ identifiers come from the ``component-name`` custom section::
     )
 
 :func:`print_component` streams the text to a file object; :func:`component_to_wat`
-returns it as a string (``Component.to_wat()``).
+returns it as a string (``Component.to_wat()``). Options as for modules: ``fold``,
+``offsets`` (absolute offsets, nested modules' too), ``skeleton``, ``names``
+(``funcs`` is for modules only).
 """
 
 from __future__ import annotations
 
 import io
+import re
 from types import SimpleNamespace
 from typing import IO
 
 from ..binary.leb import read_u32
 from ..binary.reader import decode_name
+from ..component import codec
 from ..component import types as T
+from ..component.model import parse_component
 from ..errors import DecodeError, WasmError
 from .code import MAX_NESTING_TO_PRINT
 from .custom import dylink0_lines, producers_lines
@@ -63,6 +68,9 @@ _TYPE_ARG = {"resource.new", "resource.drop", "resource.rep", "stream.new", "str
              "future.new", "future.read", "future.write", "future.cancel-read", "future.cancel-write",
              "future.drop-readable", "future.drop-writable"}
 _OP_TEXT = {"thread.available-parallelism": "thread.available_parallelism"}
+#: custom sections that are read for names (or ignored) rather than printed
+_HIDDEN = ("component-name", "name", "metadata.code.branch_hint")
+_LINE_OFFSET = re.compile(r"\n\(;@([0-9a-f]+) *;\)")
 
 
 class State:
@@ -141,14 +149,17 @@ class ComponentPrinter:
         self.c = component
         self.write = write
         self.opts = options or Options()
-        if self.opts.offsets or self.opts.funcs is not None:
-            raise WasmError("--offsets and --func are not supported for components")
+        if self.opts.funcs is not None:
+            raise WasmError("--func is not supported for components")
         self.buf: list = []
         self.w = self.buf.append
         self.nesting = 0
         self.line = 0
         self.group_lines: list = []
         self.states: list[State] = []
+        #: offset of the item being printed (its continuation lines show it too, with --offsets)
+        self.at: int | None = None
+        self.at_data = 0  # where the data of the custom section being printed starts
 
     # ------------------------------------------------------------------ output primitives
     def flush(self) -> None:
@@ -156,8 +167,12 @@ class ComponentPrinter:
             self.write("".join(self.buf))
             self.buf.clear()
 
-    def newline(self) -> None:
-        self.w("\n" + _INDENT[min(self.nesting, MAX_NESTING_TO_PRINT)])
+    def newline(self, offset: int | None = None) -> None:
+        if self.opts.offsets:
+            self.w("\n(;@" + format(offset, "<6x") + ";)" if offset is not None else "\n           ")
+        else:
+            self.w("\n")
+        self.w(_INDENT[min(self.nesting, MAX_NESTING_TO_PRINT)])
         self.line += 1
 
     def start_group(self, name: str) -> None:
@@ -194,7 +209,10 @@ class ComponentPrinter:
 
     # ------------------------------------------------------------------ driver
     def print(self) -> None:
-        self.component(self.c, None)
+        c = self.c
+        if self.opts.offsets:  # offsets of the component as it encodes now
+            c = parse_component(c.encode())
+        self.component(c, None)
         self.w("\n")
         self.flush()
 
@@ -216,36 +234,46 @@ class ComponentPrinter:
         handlers = {0: self.custom, 1: self.module, 2: self.core_instance, 3: self.core_type_item,
                     4: self.nested, 5: self.instance, 6: self.alias_item, 7: self.type_item, 8: self.canon,
                     9: self.start, 10: self.import_, 11: self.export}
-        for sid, item in c.items():
-            self.newline()
+        for sid, item, at, at_data in _entries(c, self.opts.offsets):
+            if sid == 0 and item.name in _HIDDEN:  # read above, not printed
+                continue
+            self.at, self.at_data = at, at_data
+            self.newline(at)
             handlers[sid](st, item)
             if len(self.buf) > _FLUSH_AT:
                 self.flush()
         self.states.pop()
-        self.end_group()
+        self.nesting -= 1
+        if self.group_lines.pop() != self.line or self.opts.offsets:
+            secs = c.sections if self.opts.offsets else ()
+            self.newline(secs[-1].end if secs else c.offset + 8)
+        self.w(")")
 
     def nested(self, st: State, c) -> None:
         self.component(c, st)
 
     def module(self, st: State, m) -> None:
         self.flush()
-        pr = ModulePrinter(_plain_module(m), self.write, self.opts)
+        write = self.write
+        if self.opts.offsets:  # the module printer's offsets are the module's own: made absolute
+            base = self.at
+            sub = _LINE_OFFSET.sub
+
+            def write(text: str) -> None:
+                self.write(sub(lambda g: f"\n(;@{int(g.group(1), 16) + base:<6x};)", text))
+        pr = ModulePrinter(_plain_module(m), write, self.opts)
         pr.head = "core module " + self.define(st, "core module")
         pr.nesting = self.nesting
         pr.print_module()
 
     def custom(self, st: State, cs) -> None:
-        if cs.name in ("component-name", "name", "metadata.code.branch_hint"):
-            self.buf.pop()  # the newline before it: nothing is printed
-            self.line -= 1
-            return
         if cs.name in ("producers", "dylink.0"):
             fn = producers_lines if cs.name == "producers" else dylink0_lines
-            lines = fn(cs.data, 0)
+            lines = fn(cs.data, self.at_data)
             if lines is not None:
                 self.start_group("@" + cs.name)
-                for _off, text in lines:
-                    self.newline()
+                for off, text in lines:
+                    self.newline(off if self.opts.offsets else None)
                     self.w(text)
                 self.end_group()
                 return
@@ -260,12 +288,12 @@ class ComponentPrinter:
             self.w(" ")
             self.start_group("instantiate " + self.idx(st, "core module", inst.module))
             for a in inst.args:
-                self.newline()
+                self.newline(self.at)
                 self.w(f'(with "{escape(a.name)}" (instance {self.idx(st, "core instance", a.index)}))')
             self.end_group()
         else:
             for e in inst.exports:
-                self.newline()
+                self.newline(self.at)
                 kind = _CORE_KINDS[e.kind]
                 ref = str(e.index) if kind == "tag" else self.idx(st, "core " + kind, e.index)
                 self.w(f'(export "{escape(e.name)}" ({kind} {ref}))')
@@ -348,12 +376,12 @@ class ComponentPrinter:
             self.w(" ")
             self.start_group("instantiate " + self.idx(st, "component", inst.component))
             for a in inst.args:
-                self.newline()
+                self.newline(self.at)
                 self.w(f'(with "{escape(a.name)}" {self.sort_ref(st, a.sort, a.index)})')
             self.end_group()
         else:
             for e in inst.exports:
-                self.newline()
+                self.newline(self.at)
                 self.export(st, e, named=False)
         self.end_group()
 
@@ -556,11 +584,27 @@ class ComponentPrinter:
         return opts
 
 
-def print_component(component, file: IO[str], *, fold: bool = False, names: bool = True, skeleton: bool = False,
-                    jobs: int | None = None) -> None:
+def _entries(c, offsets: bool):
+    """``(section id, item, offset, custom data offset)`` for every item of ``c`` in file order (offsets with ``offsets``:
+    where each item starts; a module's, component's, start's or custom section's payload)."""
+    if not offsets:
+        for sid, item in c.items():
+            yield sid, item, None, 0
+        return
+    for i, sec in enumerate(c.sections):
+        if sec.id in codec.ITEM_READERS:
+            for item, start, _end in c.section_spans(i):
+                yield sec.id, item, start, 0
+        else:
+            yield sec.id, c.section_value(i), sec.payload_offset, sec.data_offset
+
+
+def print_component(component, file: IO[str], *, fold: bool = False, names: bool = True, offsets: bool = False,
+                    skeleton: bool = False, jobs: int | None = None) -> None:
     """Write ``component`` (a :class:`~wasmweld.component.Component`) as text to ``file`` (anything with
-    ``write(str)``); nested core modules as the module printer prints them (``fold``, ``skeleton``)."""
-    opts = Options(fold=fold, names=names, skeleton=skeleton, jobs=jobs)
+    ``write(str)``); nested core modules as the module printer prints them (``fold``, ``offsets``,
+    ``skeleton``)."""
+    opts = Options(fold=fold, names=names, offsets=offsets, skeleton=skeleton, jobs=jobs)
     ComponentPrinter(component, file.write, opts).print()
 
 
