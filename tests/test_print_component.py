@@ -338,3 +338,44 @@ def test_cli_print_component(built, tmp_path):
     p = subprocess.run([sys.executable, "-m", "wasmweld", "print", str(src),
                         "--func", "1"], capture_output=True, text=True)
     assert p.returncode == 1 and p.stderr.startswith("error:") and p.stderr.count("\n") == 1
+
+
+# ---------------------------------------------------------------------------------------------- limits and bad input
+
+def _deep(components: int, types: int) -> bytes:
+    """``components`` components nested in each other, the innermost with an instance type ``types`` deep."""
+    t = b"\x42\x00"
+    for _ in range(types):
+        t = b"\x42\x01\x01" + t  # an instance type declaring one type: the next one
+    data = _PREAMBLE + b"\x07" + write_u(len(t) + 1) + b"\x01" + t
+    for _ in range(components - 1):
+        data = _PREAMBLE + b"\x04" + write_u(len(data)) + data
+    return data
+
+
+def test_deepest_nesting_prints_like_wasm_tools():
+    """The deepest nesting the decoder accepts (100 components, types 100 deep): no RecursionError, the
+    indentation clamped at 50 levels like wasm-tools; one more type level is a DecodeError."""
+    data = _deep(100, 99)
+    assert parse_component(data).to_wat() == _wasm_tools("print", data=data).decode()
+    with pytest.raises(DecodeError, match="too deep"):
+        parse_component(_deep(100, 100)).to_wat()
+
+
+def test_mutated_components_print_or_raise_wasm_error(conformance):
+    """Hostile input: a few hundred byte-mutated components either print or raise a WasmError."""
+    import random
+
+    rng = random.Random(13)
+    printed = 0
+    for _ in range(400):
+        d = bytearray(rng.choice(conformance)[1])
+        for _ in range(rng.randint(1, 3)):
+            d[rng.randrange(8, len(d))] = rng.randrange(256)
+        try:
+            text = parse_component(bytes(d)).to_wat(offsets=rng.random() < 0.5)
+        except WasmError:
+            continue
+        assert text.startswith("(component") and text.endswith(")\n")
+        printed += 1
+    assert printed > 20
