@@ -3,7 +3,7 @@
 - every valid component of ../shared/conformance-components (index.tsv, layer=component, kind=valid)
   prints byte for byte as wasm-tools does; the only ones not compared are those whose core modules
   wasmweld's binary layer does not decode yet (a DecodeError, never a wrong text, listed in _UNDECODED);
-  the well-formed invalid ones too (printing does not validate); ``--fold`` and ``--offsets`` as well;
+  the well-formed invalid ones too (printing does not validate); ``--fold``, ``--offsets`` and ``--skeleton`` as well;
 - the components the tests build (WIT worlds through ``wasm-tools component new``) likewise;
 - identifiers from hand-made ``component-name`` sections (duplicates, empty and ``#`` names, names that
   are not identifiers, a malformed map): the derivation is the module printer's, per index space;
@@ -50,7 +50,7 @@ def _wasm_tools(*args: str, data: bytes) -> bytes | None:
     return p.stdout if p.returncode == 0 else None
 
 
-FLAGS = {"plain": [], "fold": ["--fold-instructions"], "offsets": ["--print-offsets"]}
+FLAGS = {"plain": [], "fold": ["--fold-instructions"], "offsets": ["--print-offsets"], "skeleton": ["--skeleton"]}
 _OFFSET = re.compile(r"^\(;@([0-9a-f]+) *;\)", re.M)
 
 
@@ -89,7 +89,8 @@ def compare(items: list[tuple[str, bytes]], mode: str = "plain") -> list[str]:
     refs = _batch(datas, mode)
     failures = []
     for (name, data), ref, base in zip(items, refs, _bases(datas)):
-        ours = parse_component(data).to_wat(fold=mode == "fold", offsets=mode == "offsets")
+        ours = parse_component(data).to_wat(fold=mode == "fold", offsets=mode == "offsets",
+                                            skeleton=mode == "skeleton")
         if mode == "offsets":  # ours are offsets in the component alone
             ours = _OFFSET.sub(lambda m, b=base: f"(;@{int(m.group(1), 16) + b:<6x};)", ours)
         ours = nested(ours, mode == "offsets")
@@ -129,7 +130,7 @@ def _printable(items):
     return ok, undecoded
 
 
-@pytest.mark.parametrize("mode", ["plain", "fold", "offsets"])
+@pytest.mark.parametrize("mode", ["plain", "fold", "offsets", "skeleton"])
 def test_conformance_components_print_like_wasm_tools(conformance, mode):
     items, undecoded = _printable(conformance)
     assert all(any(u in n for u in _UNDECODED) for n in undecoded), f"not decoded: {undecoded}"
