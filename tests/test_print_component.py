@@ -380,3 +380,14 @@ def test_mutated_components_print_or_raise_wasm_error(conformance):
         assert text.startswith("(component") and text.endswith(")\n")
         printed += 1
     assert printed > 20
+
+
+def test_changed_component_prints_as_it_encodes(built):
+    """After an edit (a core module replaced), the text is the text of the new encoding."""
+    c = parse_component(built[3][1])  # hello: a real core module
+    m = wasmweld.parse(wat2wasm('(module (func (export "g") (result i32) i32.const 42))'))
+    c.replace_module(0, m)
+    data = c.encode()
+    assert "i32.const 42" in c.to_wat()
+    for flags, opts in (([], {}), (["--print-offsets"], {"offsets": True})):
+        assert c.to_wat(**opts) == _wasm_tools("print", *flags, data=data).decode()
