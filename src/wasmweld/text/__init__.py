@@ -27,7 +27,6 @@ import html
 import io
 from typing import IO, Iterable
 
-from ..component.model import Component
 from .body import func_to_wat
 from .component import ComponentPrinter
 from .printer import ModulePrinter, Options
@@ -56,7 +55,7 @@ def print_module(module, file: IO[str], *, fold: bool = False, names: bool = Tru
     """
     opts = Options(fold=fold, names=names, offsets=offsets, skeleton=skeleton,
                    funcs=None if funcs is None else frozenset(funcs), jobs=jobs)
-    if isinstance(module, Component):  # a component: text/component.py
+    if hasattr(module, "components"):  # a Component (not imported: component.model reaches text lazily)
         return ComponentPrinter(module, file.write, opts).print()
     ModulePrinter(_module(module), file.write, opts).print_module()
 

@@ -35,7 +35,6 @@ from ..binary.leb import read_u32
 from ..binary.reader import decode_name
 from ..component import codec
 from ..component import types as T
-from ..component.model import parse_component
 from ..errors import DecodeError, WasmError
 from .code import MAX_NESTING_TO_PRINT
 from .custom import dylink0_lines, producers_lines
@@ -211,7 +210,7 @@ class ComponentPrinter:
     def print(self) -> None:
         c = self.c
         if self.opts.offsets:  # offsets of the component as it encodes now
-            c = parse_component(c.encode())
+            c = type(c).parse(c.encode())
         self.component(c, None)
         self.w("\n")
         self.flush()
