@@ -69,13 +69,13 @@ def resolve_funcs(m, wanted: list) -> set:
 
 def run(args) -> int:
     from wasmweld.cli.io import blame, check_output, read_input
-    from wasmweld.module import parse
+    from wasmweld.component import parse  # a Module, or a Component (printed by text/component.py)
     from wasmweld.text import print_module
 
     data = read_input(args.input)
     with blame(args.input):
         m = parse(data)
-        funcs = resolve_funcs(m, args.func) if args.func else None
+        funcs = resolve_funcs(m, args.func) if args.func and hasattr(m, "num_funcs") else args.func or None
     opts = dict(fold=args.fold, names=not args.no_names, offsets=args.offsets, skeleton=args.skeleton, funcs=funcs)
     path = args.output
     check_output(path, inputs=[args.input], force=args.force, binary=False)

@@ -371,6 +371,19 @@ class Component:
             return bytes(self._buf[self._start:self._end])
         return COMPONENT_PREAMBLE + b"".join(self._encode_entry(e) for e in self._entries)
 
+    def to_wat(self, **options) -> str:
+        """The component as WebAssembly text, as ``wasm-tools print`` writes it (``wasmweld.text.to_wat``)."""
+        from ..text import to_wat
+        return to_wat(self, **options)
+
+    def _repr_pretty_(self, p, cycle: bool) -> None:
+        from ..text import repr_pretty
+        repr_pretty(self, p, cycle)
+
+    def _repr_html_(self) -> str:
+        from ..text import repr_html
+        return repr_html(self)
+
     def __repr__(self) -> str:
         counts: dict[str, int] = {}
         for e in self._entries:

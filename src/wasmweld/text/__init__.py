@@ -28,6 +28,7 @@ import io
 from typing import IO, Iterable
 
 from .body import func_to_wat
+from .component import ComponentPrinter
 from .printer import ModulePrinter, Options
 
 __all__ = ["print_module", "to_wat", "func_to_wat", "preview", "repr_pretty", "repr_html", "Options",
@@ -47,12 +48,15 @@ def _module(m):
 
 def print_module(module, file: IO[str], *, fold: bool = False, names: bool = True, offsets: bool = False,
                  skeleton: bool = False, funcs: Iterable[int] | None = None, jobs: int | None = None) -> None:
-    """Write ``module`` (a :class:`~wasmweld.module.Module`) as text to ``file`` (anything with ``write(str)``).
+    """Write ``module`` (a :class:`~wasmweld.module.Module`, or a :class:`~wasmweld.component.Component`) as
+    text to ``file`` (anything with ``write(str)``).
 
     ``jobs=1`` keeps a big code section in this process (by default it is split with a forked child).
     """
     opts = Options(fold=fold, names=names, offsets=offsets, skeleton=skeleton,
                    funcs=None if funcs is None else frozenset(funcs), jobs=jobs)
+    if hasattr(module, "components"):  # a Component (not imported: component.model reaches text lazily)
+        return ComponentPrinter(module, file.write, opts).print()
     ModulePrinter(_module(module), file.write, opts).print_module()
 
 

@@ -126,6 +126,8 @@ class ModulePrinter:
         self._locals: dict = {}  # local declaration bytes -> text, functions without local names
         self.counts = {k: 0 for k in ExternKind}
         self.place = "before first"
+        #: what opens the module: ``core module $m (;0;)`` for one nested in a component (text/component.py)
+        self.head = "module"
 
     # ------------------------------------------------------------------ output primitives
     def flush(self) -> None:
@@ -175,8 +177,8 @@ class ModulePrinter:
         only = self.opts.funcs is not None
         if only:  # only some functions: everything else is read for its state, not printed
             self.w = _discard
-        self.start_group("module")
-        if self.names.module is not None:
+        self.start_group(self.head)
+        if self.names.module is not None and self.head == "module":
             self.w(" " + self.names.module.defn)
         handlers = {1: self.types_section, 2: self.imports, 3: self.funcs_section, 4: self.tables,
                     5: self.memories, 13: self.tags, 6: self.globals_, 7: self.exports, 9: self.elems,
@@ -199,7 +201,7 @@ class ModulePrinter:
                 if len(self.buf) > _FLUSH_AT:
                     self.flush()
         self.end_group_at(len(self.data))
-        self.w("\n")
+        self.w("\n" if self.head == "module" else "")
         self.flush()
 
     def only_func(self, fidx: int, body) -> None:
