@@ -164,7 +164,8 @@ def apply_ops(module: Module, ops: Iterable[Op], ctx: EditContext | None = None)
         ctx.listings.extend(result.listing)
         ctx.warnings.extend(result.warnings)
         ctx.results.append(result)
-        debug.step(op.name, result)
+        if debug is not None:
+            debug.step(op.name, result)
     if debug is not None:
         debug.finish(module, ctx.warnings.append)
     return module, ctx

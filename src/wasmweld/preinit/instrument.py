@@ -36,6 +36,7 @@ and ``(func (export "__wasmweld_snapshot:global:0") (result i32)
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 from ..errors import DecodeError, SnapshotError
 from ..module import ConstExpr, Export, FuncBody, Global, Module, Table, parse
@@ -334,7 +335,7 @@ class _Instrumenter:
     def __init__(self, m: Module):
         self.m = m
         self.taken = {e.name for e in m.exports}
-        self._types = None
+        self._types: Any = None  # a passes.common.FuncTypes once made
         self.n_imp_funcs = m.num_imported(ExternKind.FUNC)
         self.num_funcs_in = m.num_funcs
         names = _names(m)

@@ -231,14 +231,15 @@ def rewrite_bytes(module: Module, snap: Snapshot, *, init_export_name: str, keep
     sec = next(s for s in reversed(sections) if s.id == _DATA_ID)
     tail = encode_data(placeholder)
     _, items_at = read_u32(out, sec.payload_offset, sec.end)
-    parts = [write_u(total), memoryview(out)[items_at:sec.end - len(tail)]]
+    parts: list[bytes | memoryview] = [write_u(total), memoryview(out)[items_at:sec.end - len(tail)]]
     for mi, is64, segs in new:
         _segment_parts(mi, is64, segs, parts)
     replace = {sec.offset: (sec.end, _section(_DATA_ID, b"".join(parts)))}
     count_sec = next((s for s in sections if s.id == _DATACOUNT_ID), None)
     if count_sec is not None:
         replace[count_sec.offset] = (count_sec.end, _section(_DATACOUNT_ID, write_u(total)))
-    view, pieces, pos = memoryview(out), [], 0
+    view, pos = memoryview(out), 0
+    pieces: list[bytes | memoryview] = []
     for start in sorted(replace):
         end, data = replace[start]
         pieces += (view[pos:start], data)

@@ -256,7 +256,7 @@ class WasmtimeRunner:
 
         settings = engine_settings(fuel=self.fuel is not None, epoch=self.timeout is not None)
         eng = make_engine(settings)
-        cache = ArtifactCache(None if self.cache_dir is True else self.cache_dir, eng, settings)
+        cache = ArtifactCache(None if self.cache_dir is True else os.fspath(self.cache_dir), eng, settings)
         try:
             return eng, cache.load_or_compile(wasm, name="instrumented module")
         except (ValidationError, DecodeError) as exc:

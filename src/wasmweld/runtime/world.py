@@ -56,6 +56,7 @@ from wasmweld.runtime.typecheck import TypeReport, trap_stub, type_report
 from wasmweld.runtime.wasi import WASI_MODULES, WasiOptions, make_wasi_config
 
 if TYPE_CHECKING:
+    from wasmweld.runtime.component_world import ComponentHandle
     import wasmtime
 
 wasmtime = require_wasmtime()  # a WasmError with the install hint when it is missing
@@ -234,7 +235,7 @@ class World:
         return name in self._entries
 
     @_locked
-    def add(self, name: str, source: Any, *, export_all: bool = False) -> Handle:
+    def add(self, name: str, source: Any, *, export_all: bool = False) -> Handle | ComponentHandle:
         """Add a module under ``name``; instantiate it (and whatever waited for it) when possible.
 
         ``source``: a path (``.wasm``, ``.wat`` or a compiled ``.cwasm``), bytes, WAT text, or
