@@ -253,7 +253,6 @@ def import_cycles(graph: dict[str, set[str]]) -> list[list[str]]:
     on: set[str] = set()
     out: list[list[str]] = []
     counter = [0]
-    sys.setrecursionlimit(max(sys.getrecursionlimit(), 10000))
 
     def strong(v):
         index[v] = low[v] = counter[0]
