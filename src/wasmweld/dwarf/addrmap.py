@@ -132,6 +132,40 @@ class AddressMap:
         mv = None if i is None else self.moves[i]
         return mv if isinstance(mv, int) else None
 
+    def _gap_next(self, addr: int) -> int | None:
+        """The body whose size field holds ``addr`` (an address between two bodies), or None."""
+        i = bisect_right(self.starts, addr)
+        if 0 < i < len(self.starts) and self.old[i - 1][1] < addr < self.starts[i]:
+            return i
+        return None
+
+    def line_map(self, addr: int) -> int | None:
+        """:meth:`map`, where an address between two bodies (clang's line tables sometimes put a
+        row on the next body's size field) moves with the next body (REMOVED with it)."""
+        new = self.map(addr)
+        if new is None and (i := self._gap_next(addr)) is not None:
+            start = self.map(self.starts[i])
+            return REMOVED if start == REMOVED else start - (self.starts[i] - addr)
+        return new
+
+    def clamp_end(self, addr: int) -> int | None:
+        """The new end of the last kept body starting before ``addr`` (a range end past its code,
+        which wasm-ld leaves for code it did not keep), or None."""
+        i = bisect_right(self.starts, addr) - 1
+        while i >= 0:
+            new = self.map(self.old[i][1])
+            if new not in (None, REMOVED):
+                return new
+            i -= 1
+        return None
+
+    def line_shift(self, addr: int) -> int | None:
+        """:meth:`shift_of`, an address between two bodies taking the next body's."""
+        shift = self.shift_of(addr)
+        if shift is None and self.body_of(addr) is None and (i := self._gap_next(addr)) is not None:
+            return self.shift_of(self.starts[i])
+        return shift
+
     @property
     def identity(self) -> bool:
         """True when no address moves."""

@@ -228,22 +228,41 @@ def _rebase_sequence(data, hdr: LineHeader, seq: list, amap: AddressMap) -> byte
     anchor = next((op[4 if op[2] != "set_address" else 5] for op in seq if op[2] == "set_address"), None)
     if anchor is None:
         return b""                                  # no address: nothing to place (never emitted by clang)
-    if amap.map(anchor) in (None, REMOVED):
+    if amap.line_map(anchor) in (None, REMOVED) and all(amap.line_map(a) in (None, REMOVED) for a in addrs):
         return b""                                  # removed code, or a linker's tombstone already
-    shift = amap.shift_of(anchor)
-    if shift is not None and all(amap.shift_of(a) == shift for a in addrs):
+    shift = amap.line_shift(anchor)
+    if shift is not None and all(amap.line_shift(a) == shift for a in addrs):
         return b"".join(_set_address(v + shift, hdr.addr_size) if kind == "set_address" else bytes(data[s:e])
                         for s, e, kind, v, _b, _a in seq)
     if hdr.min_inst != 1:
         raise DecodeError("a line program with minimum_instruction_length != 1", hdr.offset)
+    return _reencode_sequence(data, hdr, seq, amap)
+
+
+def _reencode_sequence(data, hdr: LineHeader, seq: list, amap: AddressMap) -> bytes:
+    """A sequence whose addresses do not all move by one shift, every address step re-encoded.
+    Rows in removed code or outside all code (a sequence spanning several functions, gc removing
+    one; a linker's leftovers past the code) are dropped; the sequence then runs to the end of the
+    last live body before them, and a ``set_address`` resumes it."""
     out = bytearray()
     new_now = None
+    live_old = None                                 # the last old address that was kept
     for s, e, kind, v, _before, after in seq:
         if kind in ("special", "advance_pc", "set_address"):
-            new = amap.map(after)
+            new = amap.line_map(after)
             if new is None or new == REMOVED:
-                raise DecodeError(f"line row at 0x{after:x} is outside its function's code", s)
-            if kind == "set_address" or new_now is None or new < new_now:
+                if live_old is not None:
+                    end = _live_end(amap, live_old)
+                    if end is not None and new_now is not None and end > new_now:
+                        out += bytes((LNS_ADVANCE_PC,)) + write_u(end - new_now)
+                        new_now = end
+                    live_old = None
+                if kind == "special":
+                    dline = hdr.line_base + v % hdr.line_range
+                    if dline:
+                        out += bytes((LNS_ADVANCE_LINE,)) + write_s(dline)
+                continue
+            if kind == "set_address" or new_now is None or new < new_now or live_old is None:
                 out += _set_address(new, hdr.addr_size)
             elif new != new_now:
                 out += bytes((LNS_ADVANCE_PC,)) + write_u(new - new_now)
@@ -252,10 +271,18 @@ def _rebase_sequence(data, hdr: LineHeader, seq: list, amap: AddressMap) -> byte
                 if dline:
                     out += bytes((LNS_ADVANCE_LINE,)) + write_s(dline)
                 out += bytes((LNS_COPY,))
-            new_now = new
+            new_now, live_old = new, after
+        elif kind == "copy" and live_old is None:
+            continue                                # a row in dropped code
         else:
             out += data[s:e]
     return bytes(out)
+
+
+def _live_end(amap: AddressMap, old: int) -> int | None:
+    """The new end of the body holding old address ``old``."""
+    i = amap.body_of(old)
+    return None if i is None else amap.line_map(amap.old[i][1])
 
 
 def rebase_unit(data, hdr: LineHeader, amap: AddressMap, patch_str) -> bytes:

@@ -47,6 +47,10 @@ class Mapper:
         if nb is None:
             return begin, end
         if ne is None:
+            ne = self.amap.line_map(end)            # clang's ranges may end on the next body's size field
+        if ne is None or ne == REMOVED:
+            ne = self.amap.clamp_end(end)           # ... or run past its code
+        if ne is None or ne < nb:
             raise DecodeError(f"address range [0x{begin:x}, 0x{end:x}) is not inside one function's code", 0)
         return nb, ne
 
