@@ -112,13 +112,13 @@ class AddressMap:
 
     def map(self, addr: int) -> int | None:
         """The new address of ``addr``; :data:`REMOVED` inside removed code, None outside all code."""
-        i = self.body_of(addr)
-        if i is None:
+        i = bisect_right(self.starts, addr) - 1
+        if i < 0 or addr > self.old[i][1]:
             return None
         mv = self.moves[i]
         if mv is None:
             return REMOVED
-        if isinstance(mv, int):
+        if mv.__class__ is int:
             return addr + mv
         olds, news = mv
         k = bisect_right(olds, addr) - 1

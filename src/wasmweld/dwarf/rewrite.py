@@ -17,7 +17,7 @@ from __future__ import annotations
 from ..binary.reader import Reader
 from ..errors import DecodeError
 from .addrmap import REMOVED, AddressMap
-from .info import AT, FORM, TAG, Unit, dies, units
+from .info import AT, FORM, TAG, Unit, dies, kept_dies, units
 from .line import line_header, rebase_unit
 from .lists import TOMBSTONE, Mapper, patch_addr_table, patch_v4_list, patch_v5_list, put_uleb
 
@@ -35,6 +35,17 @@ _LOC_ATTRS = {AT[k] for k in ("location", "string_length", "return_addr", "segme
 _ADDR_FORMS = {FORM["addrx"], FORM["addrx1"], FORM["addrx2"], FORM["addrx3"], FORM["addrx4"],
                FORM["gnu_addr_index"]}
 _DATA_FORMS = {FORM["data1"]: 1, FORM["data2"]: 2, FORM["data4"]: 4, FORM["data8"]: 8}
+#: what :meth:`InputDwarf._die` reads: these forms, these attributes, every attribute of a unit's DIE
+_KEEP_FORMS = frozenset({FORM[k] for k in ("addr", "strp", "line_strp", "ref_addr", "sec_offset", "rnglistx",
+                                           "loclistx", "strp_sup", "gnu_strp_alt", "gnu_ref_alt", "ref_sup4",
+                                           "ref_sup8")} | _ADDR_FORMS)
+_KEEP_ATS = frozenset({AT["low_pc"], AT["high_pc"], AT["location"]})
+_F_STRP, _F_ADDR, _F_EXPRLOC, _F_UDATA = FORM["strp"], FORM["addr"], FORM["exprloc"], FORM["udata"]
+_F_LINE_STRP, _F_REF_ADDR, _F_SEC_OFFSET = FORM["line_strp"], FORM["ref_addr"], FORM["sec_offset"]
+_F_RNGLISTX, _F_LOCLISTX = FORM["rnglistx"], FORM["loclistx"]
+_SUP_FORMS = frozenset(FORM[k] for k in ("strp_sup", "gnu_strp_alt", "gnu_ref_alt", "ref_sup4", "ref_sup8"))
+_AT_LOW_PC, _AT_HIGH_PC, _AT_LOCATION = AT["low_pc"], AT["high_pc"], AT["location"]
+_UNIT_TAGS = frozenset({TAG["compile_unit"], TAG["partial_unit"], TAG["skeleton_unit"]})
 
 
 #: DWARF expression opcodes naming a memory address
@@ -52,11 +63,15 @@ def _put(buf: bytearray, pos: int, value: int, width: int) -> None:
 class InputDwarf:
     """The ``.debug_*`` sections of one input and their rewrite (:meth:`rewrite`)."""
 
-    def __init__(self, name: str, sections: dict[str, bytes], amap: AddressMap, data_shift: int = 0):
+    def __init__(self, name: str, sections: dict[str, bytes], amap: AddressMap, data_shift: int = 0,
+                 *, reference: bool = False):
+        """``reference``: read every attribute of every DIE (the plain reader the fast one,
+        which steps over what :meth:`_die` never reads, is checked against)."""
         unknown = [n for n in sections if n not in SECTIONS]
         if unknown:
             raise UnsupportedDwarf(f"cannot rewrite {', '.join(unknown)}", 0)
         self.name = name
+        self.reference = reference
         self.src = sections
         self.m = Mapper(amap)
         self.amap = amap
@@ -113,11 +128,11 @@ class InputDwarf:
 
     def _die(self, buf, unit: Unit, die, bases, line_offsets, lists) -> None:
         """Patch one DIE's values."""
-        low = die.get(AT["low_pc"])
+        low = die.get(_AT_LOW_PC)
         old_low = None
         if low is not None and low.value is not None:
             old_low = self._old_addr(unit, low.value) if low.form in _ADDR_FORMS else low.value
-        if die.tag in (TAG["compile_unit"], TAG["partial_unit"], TAG["skeleton_unit"]):
+        if die.tag in _UNIT_TAGS:
             unit.base = old_low or 0
             for a in die.attrs:
                 if a.at in (AT["addr_base"], AT["gnu_addr_base"]):
@@ -126,30 +141,29 @@ class InputDwarf:
                     unit.extra[a.at] = a.value
         for a in die.attrs:
             f, v = a.form, a.value
-            if f == FORM["addr"]:
+            if f == _F_STRP:
+                _put(buf, a.pos, v + bases[".debug_str"], 4)
+            elif f == _F_ADDR:
                 _put(buf, a.pos, self.m.point(v), a.width)
             elif f in _ADDR_FORMS:
                 self._old_addr(unit, v)
-            elif f == FORM["exprloc"] and a.at == AT["location"]:
+            elif f == _F_EXPRLOC and a.at == _AT_LOCATION:
                 self._data_location(buf, unit, a)
-            elif a.at == AT["high_pc"] and (f in _DATA_FORMS or f == FORM["udata"]) and old_low is not None:
+            elif a.at == _AT_HIGH_PC and (f in _DATA_FORMS or f == _F_UDATA) and old_low is not None:
                 self._high_pc(buf, a, old_low)
-            elif f in (FORM["strp"],):
-                _put(buf, a.pos, v + bases[".debug_str"], 4)
-            elif f == FORM["line_strp"]:
+            elif f == _F_LINE_STRP:
                 _put(buf, a.pos, v + bases[".debug_line_str"], 4)
-            elif f == FORM["ref_addr"]:
+            elif f == _F_REF_ADDR:
                 _put(buf, a.pos, v + bases[".debug_info"], a.width)
-            elif f == FORM["sec_offset"]:
+            elif f == _F_SEC_OFFSET:
                 _put(buf, a.pos, self._sec_offset(unit, a.at, v, bases, line_offsets, lists), 4)
-            elif f == FORM["rnglistx"]:
+            elif f == _F_RNGLISTX:
                 lists.append((".debug_rnglists", self._list_offset(unit, ".debug_rnglists",
                                                                   unit.extra.get(AT["rnglists_base"]), v), unit))
-            elif f == FORM["loclistx"]:
+            elif f == _F_LOCLISTX:
                 lists.append((".debug_loclists", self._list_offset(unit, ".debug_loclists",
                                                                   unit.extra.get(AT["loclists_base"]), v), unit))
-            elif f in (FORM["strp_sup"], FORM["gnu_strp_alt"], FORM["gnu_ref_alt"], FORM["ref_sup4"],
-                       FORM["ref_sup8"]):
+            elif f in _SUP_FORMS:
                 raise UnsupportedDwarf("supplementary-file DWARF", a.pos)
 
     def _data_location(self, buf, unit: Unit, a) -> None:
@@ -202,7 +216,9 @@ class InputDwarf:
         lists: list = []
         for unit in units(info):
             _put(buf, unit.abbrev_field, unit.abbrev_offset + bases[".debug_abbrev"], 4)
-            for die in dies(info, abbrev, unit):
+            walk = dies(info, abbrev, unit) if self.reference else kept_dies(info, abbrev, unit, _KEEP_FORMS,
+                                                                             _KEEP_ATS, _UNIT_TAGS)
+            for die in walk:
                 self._die(buf, unit, die, bases, line_offsets, lists)
         self.out[".debug_info"] = bytes(buf)
         return lists
