@@ -16,6 +16,7 @@ instructions are others (gc's shared trap, ``--replace-body``) counts as removed
 from __future__ import annotations
 
 from bisect import bisect_right
+from itertools import accumulate
 from typing import Sequence
 
 from ..binary.instr import decode_body
@@ -47,13 +48,8 @@ def code_bodies(data) -> tuple[int, list[tuple[int, int]]]:
 def _instructions(raw) -> tuple[list[int], list[str]]:
     """Offsets (relative to the body) of the body's start, every instruction and its end; the names."""
     _locals, instrs = decode_body(raw)
-    p = len(raw) - sum(len(i.raw) for i in instrs)
-    out = [0]
-    for ins in instrs:
-        out.append(p)
-        p += len(ins.raw)
-    out.append(p)
-    return out, [i.name for i in instrs]
+    lens = [len(i.raw) for i in instrs]
+    return [0, *accumulate(lens, initial=len(raw) - sum(lens))], [i.name for i in instrs]
 
 
 def _same_instruction(old: str, new: str) -> bool:
@@ -68,7 +64,7 @@ def _align(old_raw, new_raw) -> tuple[list[int], list[int]] | None:
         (a, an), (b, bn) = _instructions(old_raw), _instructions(new_raw)
     except DecodeError:
         return None
-    if len(an) != len(bn) or not all(map(_same_instruction, an, bn)):
+    if an != bn and (len(an) != len(bn) or not all(map(_same_instruction, an, bn))):
         return None
     return a, b
 

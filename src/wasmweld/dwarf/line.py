@@ -18,7 +18,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Iterator
 
-from ..binary.leb import write_s, write_u
+from ..binary.leb import read_s64, read_u64, write_s, write_u
 from ..binary.reader import Reader
 from ..errors import DecodeError
 from .addrmap import REMOVED, AddressMap
@@ -120,42 +120,51 @@ def ops(data, hdr: LineHeader) -> Iterator[tuple[int, int, str, int]]:
     """(start, end, kind, value) of each opcode: kind ``special`` (value: the adjusted opcode),
     ``advance_pc`` (bytes), ``set_address`` (address), ``end_sequence``, ``advance_line``, ``copy``,
     ``set_file``, ``set_column``, ``negate_stmt``, or ``other``."""
-    r = Reader(data, hdr.program, hdr.end)
-    const_add = ((255 - hdr.opcode_base) // hdr.line_range) * hdr.min_inst
-    names = {1: "copy", 4: "set_file", 5: "set_column", 6: "negate_stmt"}
-    while not r.at_end():
-        start = r.pos
-        op = r.byte()
-        if op >= hdr.opcode_base:
-            yield start, r.pos, "special", op - hdr.opcode_base
+    p, end = hdr.program, hdr.end
+    opcode_base, min_inst, std_lens = hdr.opcode_base, hdr.min_inst, hdr.std_lens
+    const_add = ((255 - opcode_base) // hdr.line_range) * min_inst
+    names = {1: "copy", 6: "negate_stmt"}
+    while p < end:
+        start = p
+        op = data[p]
+        p += 1
+        if op >= opcode_base:
+            yield start, p, "special", op - opcode_base
         elif op == 0:
-            n = r.u64()
-            body = r.sub(n)
-            sub = body.byte() if n else 0
+            n, p = read_u64(data, p, end)
+            if n > end - p:
+                raise DecodeError("unexpected end", end)
+            q = p + n
+            sub = data[p] if n else 0
             if sub == 1:
-                yield start, r.pos, "end_sequence", 0
+                yield start, q, "end_sequence", 0
             elif sub == 2:
-                yield start, r.pos, "set_address", body.fixed(n - 1)
+                yield start, q, "set_address", int.from_bytes(data[p + 1:q], "little")
             else:
-                yield start, r.pos, "other", 0
+                yield start, q, "other", 0
+            p = q
         elif op == 2:
-            v = r.u64() * hdr.min_inst
-            yield start, r.pos, "advance_pc", v
+            v, p = read_u64(data, p, end)
+            yield start, p, "advance_pc", v * min_inst
         elif op == 3:
-            v = r.s64()
-            yield start, r.pos, "advance_line", v
+            v, p = read_s64(data, p, end)
+            yield start, p, "advance_line", v
         elif op == 8:
-            yield start, r.pos, "advance_pc", const_add
+            yield start, p, "advance_pc", const_add
         elif op == 9:
-            v = r.fixed(2)
-            yield start, r.pos, "advance_pc", v
+            if p + 2 > end:
+                raise DecodeError("unexpected end", end)
+            p += 2
+            yield start, p, "advance_pc", data[p - 2] | data[p - 1] << 8
+        elif op in (4, 5):
+            v, p = read_u64(data, p, end)
+            yield start, p, "set_file" if op == 4 else "set_column", v
         elif op in names:
-            v = r.u64() if op in (4, 5) else 0
-            yield start, r.pos, names[op], v
+            yield start, p, names[op], 0
         else:
-            for _ in range(hdr.std_lens[op - 1] if op - 1 < len(hdr.std_lens) else 0):
-                r.u64()
-            yield start, r.pos, "other", 0
+            for _ in range(std_lens[op - 1] if op - 1 < len(std_lens) else 0):
+                _v, p = read_u64(data, p, end)
+            yield start, p, "other", 0
 
 
 @dataclass
