@@ -24,10 +24,11 @@ import tarfile
 from pathlib import Path
 
 import pytest
-from dwarfcheck import DWARF_C, assert_same_lines, verify
+from dwarfcheck import DWARF_C, assert_same_lines, build_dwarf_services, verify
 from helpers import REPO, build_cache_dir, compile_c
 
 from wasmweld import parse
+from wasmweld.dwarf import info, rewrite
 from wasmweld.link import merge
 
 SDIST = "quickjs-1.19.4.tar.gz"
@@ -96,3 +97,17 @@ def test_quickjs_dwarf_merged(version, single_memory, tmp_path):
     verify(out, tmp_path)
     assert assert_same_lines(qjs, out, "qjs", tmp_path, at_least=290) > 200
     assert_same_lines(audit, out, "audit", tmp_path, at_least=20)
+
+
+def test_plan_walker_writes_what_the_full_reader_writes(monkeypatch):
+    """The rewrite steps over the DIE values it never reads (:func:`wasmweld.dwarf.info.kept_dies`);
+    with every DIE read whole (:func:`~wasmweld.dwarf.info.dies`) the merged bytes are the same."""
+    cases = [[("audit", compile_c(DWARF_C / "audit.c", target="wasm32", flags=["-g"])), ("qjs", build_quickjs(4))],
+             build_dwarf_services(5)[::-1]]
+    for inputs in cases:
+        fast = merge(inputs, export_conflicts="rename", warn=lambda text: None).encode()
+        with monkeypatch.context() as mp:
+            mp.setattr(rewrite, "kept_dies", lambda data, abbrev, unit, *_a: info.dies(data, abbrev, unit))
+            full = merge(inputs, export_conflicts="rename", warn=lambda text: None).encode()
+        assert debug_size(fast) > 5000
+        assert fast == full

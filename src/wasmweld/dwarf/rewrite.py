@@ -17,7 +17,7 @@ from __future__ import annotations
 from ..binary.reader import Reader
 from ..errors import DecodeError
 from .addrmap import REMOVED, AddressMap
-from .info import AT, FORM, TAG, Unit, dies, kept_dies, units
+from .info import AT, FORM, TAG, Unit, kept_dies, units
 from .line import line_header, rebase_unit
 from .lists import TOMBSTONE, Mapper, patch_addr_table, patch_v4_list, patch_v5_list, put_uleb
 
@@ -63,15 +63,11 @@ def _put(buf: bytearray, pos: int, value: int, width: int) -> None:
 class InputDwarf:
     """The ``.debug_*`` sections of one input and their rewrite (:meth:`rewrite`)."""
 
-    def __init__(self, name: str, sections: dict[str, bytes], amap: AddressMap, data_shift: int = 0,
-                 *, reference: bool = False):
-        """``reference``: read every attribute of every DIE (the plain reader the fast one,
-        which steps over what :meth:`_die` never reads, is checked against)."""
+    def __init__(self, name: str, sections: dict[str, bytes], amap: AddressMap, data_shift: int = 0):
         unknown = [n for n in sections if n not in SECTIONS]
         if unknown:
             raise UnsupportedDwarf(f"cannot rewrite {', '.join(unknown)}", 0)
         self.name = name
-        self.reference = reference
         self.src = sections
         self.m = Mapper(amap)
         self.amap = amap
@@ -216,9 +212,7 @@ class InputDwarf:
         lists: list = []
         for unit in units(info):
             _put(buf, unit.abbrev_field, unit.abbrev_offset + bases[".debug_abbrev"], 4)
-            walk = dies(info, abbrev, unit) if self.reference else kept_dies(info, abbrev, unit, _KEEP_FORMS,
-                                                                             _KEEP_ATS, _UNIT_TAGS)
-            for die in walk:
+            for die in kept_dies(info, abbrev, unit, _KEEP_FORMS, _KEEP_ATS, _UNIT_TAGS):
                 self._die(buf, unit, die, bases, line_offsets, lists)
         self.out[".debug_info"] = bytes(buf)
         return lists
