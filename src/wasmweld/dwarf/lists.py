@@ -81,31 +81,39 @@ def put_uleb(buf: bytearray, r_start: int, r_end: int, value: int) -> None:
 
 def patch_v4_list(buf: bytearray, offset: int, base: int, size: int, m: Mapper, loc: bool) -> None:
     """Patch the ``.debug_ranges`` (``loc`` False) or ``.debug_loc`` list at ``offset``."""
-    r = Reader(buf, offset)
     maxv = (1 << (8 * size)) - 1
-    for _ in range(len(buf)):
-        p = r.pos
-        b, e = r.fixed(size), r.fixed(size)
+    n = len(buf)
+    p = offset
+    foreign, nbase = m.foreign(base), m.base(base)
+    for _ in range(n):
+        if p + 2 * size > n:
+            raise DecodeError("unexpected end", n)
+        b = int.from_bytes(buf[p:p + size], "little")
+        e = int.from_bytes(buf[p + size:p + 2 * size], "little")
+        q = p + 2 * size
         if b == 0 and e == 0:
             return
         if b == maxv:
             _put(buf, p + size, m.base(e), size)
             base = e
+            foreign, nbase = m.foreign(base), m.base(base)
+            p = q
             continue
-        if m.foreign(base):
-            if loc:
-                r.bytes(r.fixed(2))
-            continue                    # relative to a tombstoned base: code a linker removed
-        nbase = m.base(base)
-        sp = m.span((base + b) & maxv, (base + e) & maxv)
-        if sp is None:
-            _put(buf, p, LIST_TOMBSTONE, size)
-            _put(buf, p + size, LIST_TOMBSTONE, size)
-        else:
-            _put(buf, p, sp[0] - nbase, size)
-            _put(buf, p + size, sp[1] - nbase, size)
         if loc:
-            r.bytes(r.fixed(2))
+            if q + 2 > n:
+                raise DecodeError("unexpected end", n)
+            q += 2 + int.from_bytes(buf[q:q + 2], "little")
+            if q > n:
+                raise DecodeError("unexpected end", n)
+        if not foreign:                 # else relative to a tombstoned base: code a linker removed
+            sp = m.span((base + b) & maxv, (base + e) & maxv)
+            if sp is None:
+                _put(buf, p, LIST_TOMBSTONE, size)
+                _put(buf, p + size, LIST_TOMBSTONE, size)
+            else:
+                _put(buf, p, sp[0] - nbase, size)
+                _put(buf, p + size, sp[1] - nbase, size)
+        p = q
     raise DecodeError("unterminated DWARF list", offset)
 
 
