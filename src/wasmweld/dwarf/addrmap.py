@@ -144,6 +144,18 @@ class AddressMap:
             return REMOVED if start == REMOVED else start - (self.starts[i] - addr)
         return new
 
+    def line_point(self, addr: int) -> tuple[int | None, int | None]:
+        """(:meth:`line_map`, :meth:`line_shift`) of ``addr`` in one lookup."""
+        i = bisect_right(self.starts, addr) - 1
+        if i >= 0 and addr <= self.old[i][1]:
+            mv = self.moves[i]
+            if mv is None:
+                return REMOVED, None
+            if mv.__class__ is int:
+                return addr + mv, mv
+            return self.map(addr), None
+        return self.line_map(addr), self.line_shift(addr)
+
     def clamp_end(self, addr: int) -> int | None:
         """The new end of the last kept body starting before ``addr`` (a range end past its code,
         which wasm-ld leaves for code it did not keep), or None."""

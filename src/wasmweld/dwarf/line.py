@@ -256,9 +256,16 @@ def _reencode_sequence(data, hdr: LineHeader, seq: list, amap: AddressMap) -> by
     out = bytearray()
     new_now = None
     live_old = None                                 # the last old address that was kept
-    for s, e, kind, v, _before, after in seq:
+    shift_now = None                                # the shift of the body it is in (None: its layout changed)
+    for s, e, kind, v, before, after in seq:
         if kind in ("special", "advance_pc", "set_address"):
-            new = amap.line_map(after)
+            new, shift = amap.line_point(after)
+            if shift is not None and shift == shift_now and kind != "set_address" and live_old is not None \
+                    and new_now == before + shift:
+                out += data[s:e]                    # a step inside code that moved as one: kept as written
+                new_now, live_old = new, after
+                continue
+            shift_now = shift
             if new is None or new == REMOVED:
                 if live_old is not None:
                     end = _live_end(amap, live_old)
