@@ -82,6 +82,7 @@ class AddressMap:
         obase, self.old = code_bodies(old_data)
         nb, new = code_bodies(new_data)
         self.starts = [s for s, _e in self.old]
+        self._memo: dict[int, int | None] = {}
         self.moves: list = []
         for i, (s, e) in enumerate(self.old):
             t = targets[i] if i < len(targets) else None
@@ -108,6 +109,12 @@ class AddressMap:
 
     def map(self, addr: int) -> int | None:
         """The new address of ``addr``; :data:`REMOVED` inside removed code, None outside all code."""
+        new = self._memo.get(addr, self)
+        if new is self:
+            new = self._memo[addr] = self._map(addr)
+        return new
+
+    def _map(self, addr: int) -> int | None:
         i = bisect_right(self.starts, addr) - 1
         if i < 0 or addr > self.old[i][1]:
             return None
