@@ -125,3 +125,22 @@ def test_plan_walker_writes_what_the_full_reader_writes(monkeypatch):
             full = merge(inputs, export_conflicts="rename", warn=lambda text: None).encode()
         assert debug_size(fast) > 5000
         assert fast == full
+
+
+def test_grown_list_offsets_are_re_laid_out():
+    """A DWARF 5 offset that needs a byte more (what the DWARF 5 QuickJS merge above meets):
+    the list grows, the next list's offset in the table and the table's length follow."""
+    from wasmweld.dwarf.grow import fix_tables, splice
+
+    lists = bytes([4, 1, 2, 0]) + bytes([4, 3, 4, 0])              # two lists: offset_pair 1,2 / 3,4
+    header = (5).to_bytes(2, "little") + bytes([4, 0]) + (2).to_bytes(4, "little")
+    table = header + (8).to_bytes(4, "little") + (12).to_bytes(4, "little") + lists
+    old = (len(table)).to_bytes(4, "little") + table
+    first = 4 + len(header) + 8                                      # list 0 starts after the offsets array
+    new, where = splice(bytearray(old), [(first + 2, first + 3, 300)])
+    fix_tables(new, old, where)
+    assert new[first:first + 5] == bytes([4, 1, 0xAC, 0x02, 0])       # 300 as a two-byte ULEB128
+    assert int.from_bytes(new[0:4], "little") == len(new) - 4 == len(old) - 3
+    assert int.from_bytes(new[12:16], "little") == 8 and int.from_bytes(new[16:20], "little") == 13
+    assert new[first + 5:] == old[first + 4:]
+    assert where(first + 4) == first + 5 and where(first) == first
