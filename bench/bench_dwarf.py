@@ -9,10 +9,15 @@ DWARF. Rows, same inputs, same merge (``export_conflicts="rename"``, gc on):
   rewritten onto the merged code (:mod:`wasmweld.dwarf`);
 * ``wasmweld (no DWARF)``: the same inputs with their ``.debug_*`` sections stripped beforehand.
 
+(c) the large input: QuickJS (its five C files and the QuickJS tutorial's shim, ``-O2 -g``
+wasm32-wasi reactor, ~2.8 MB of ``.debug_*``, 114 compile units) merged behind the ``audit``
+service, so every address of QuickJS moves and its calls are renumbered (tests/test_dwarf_large.py
+builds it, cached).
+
 One untimed run first (module imports). The corpus holds no module with DWARF, so both cases
 are built here.
 
-``--quick`` runs (a) only.
+``--quick`` runs (a) and (c).
 """
 
 from __future__ import annotations
@@ -20,10 +25,13 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
+import sys
 from pathlib import Path
 
 from wasmweld import parse
 from wasmweld.link import merge
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
 
 
 def _clang_env() -> dict:
@@ -76,4 +84,7 @@ def run(ctx) -> list:
         wasi = [(n, _build(ctx, fx / "merge" / "c" / "wasi" / f"{n}.c", n, "wasm32-wasi", ["-mexec-model=reactor"]))
                 for n in ("app", "textlib")]
         rows += _case(ctx, "wasi app+textlib -g (wasi-libc DWARF)", wasi)
+    from test_dwarf_large import build_quickjs
+
+    rows += _case(ctx, "audit + QuickJS -g (large)", [services[2], ("qjs", build_quickjs(4))])
     return rows

@@ -16,6 +16,7 @@ instructions are others (gc's shared trap, ``--replace-body``) counts as removed
 from __future__ import annotations
 
 from bisect import bisect_right
+from itertools import accumulate
 from typing import Sequence
 
 from ..binary.instr import decode_body
@@ -47,13 +48,8 @@ def code_bodies(data) -> tuple[int, list[tuple[int, int]]]:
 def _instructions(raw) -> tuple[list[int], list[str]]:
     """Offsets (relative to the body) of the body's start, every instruction and its end; the names."""
     _locals, instrs = decode_body(raw)
-    p = len(raw) - sum(len(i.raw) for i in instrs)
-    out = [0]
-    for ins in instrs:
-        out.append(p)
-        p += len(ins.raw)
-    out.append(p)
-    return out, [i.name for i in instrs]
+    lens = [len(i.raw) for i in instrs]
+    return [0, *accumulate(lens, initial=len(raw) - sum(lens))], [i.name for i in instrs]
 
 
 def _same_instruction(old: str, new: str) -> bool:
@@ -68,7 +64,7 @@ def _align(old_raw, new_raw) -> tuple[list[int], list[int]] | None:
         (a, an), (b, bn) = _instructions(old_raw), _instructions(new_raw)
     except DecodeError:
         return None
-    if len(an) != len(bn) or not all(map(_same_instruction, an, bn)):
+    if an != bn and (len(an) != len(bn) or not all(map(_same_instruction, an, bn))):
         return None
     return a, b
 
@@ -86,6 +82,7 @@ class AddressMap:
         obase, self.old = code_bodies(old_data)
         nb, new = code_bodies(new_data)
         self.starts = [s for s, _e in self.old]
+        self._memo: dict[int, int | None] = {}
         self.moves: list = []
         for i, (s, e) in enumerate(self.old):
             t = targets[i] if i < len(targets) else None
@@ -112,13 +109,19 @@ class AddressMap:
 
     def map(self, addr: int) -> int | None:
         """The new address of ``addr``; :data:`REMOVED` inside removed code, None outside all code."""
-        i = self.body_of(addr)
-        if i is None:
+        new = self._memo.get(addr, self)
+        if new is self:
+            new = self._memo[addr] = self._map(addr)
+        return new
+
+    def _map(self, addr: int) -> int | None:
+        i = bisect_right(self.starts, addr) - 1
+        if i < 0 or addr > self.old[i][1]:
             return None
         mv = self.moves[i]
         if mv is None:
             return REMOVED
-        if isinstance(mv, int):
+        if mv.__class__ is int:
             return addr + mv
         olds, news = mv
         k = bisect_right(olds, addr) - 1
@@ -131,6 +134,52 @@ class AddressMap:
         i = self.body_of(addr)
         mv = None if i is None else self.moves[i]
         return mv if isinstance(mv, int) else None
+
+    def _gap_next(self, addr: int) -> int | None:
+        """The body whose size field holds ``addr`` (an address between two bodies), or None."""
+        i = bisect_right(self.starts, addr)
+        if 0 < i < len(self.starts) and self.old[i - 1][1] < addr < self.starts[i]:
+            return i
+        return None
+
+    def line_map(self, addr: int) -> int | None:
+        """:meth:`map`, where an address between two bodies (clang's line tables sometimes put a
+        row on the next body's size field) moves with the next body (REMOVED with it)."""
+        new = self.map(addr)
+        if new is None and (i := self._gap_next(addr)) is not None:
+            start = self.map(self.starts[i])
+            return REMOVED if start == REMOVED else start - (self.starts[i] - addr)
+        return new
+
+    def line_point(self, addr: int) -> tuple[int | None, int | None]:
+        """(:meth:`line_map`, :meth:`line_shift`) of ``addr`` in one lookup."""
+        i = bisect_right(self.starts, addr) - 1
+        if i >= 0 and addr <= self.old[i][1]:
+            mv = self.moves[i]
+            if mv is None:
+                return REMOVED, None
+            if mv.__class__ is int:
+                return addr + mv, mv
+            return self.map(addr), None
+        return self.line_map(addr), self.line_shift(addr)
+
+    def clamp_end(self, addr: int) -> int | None:
+        """The new end of the last kept body starting before ``addr`` (a range end past its code,
+        which wasm-ld leaves for code it did not keep), or None."""
+        i = bisect_right(self.starts, addr) - 1
+        while i >= 0:
+            new = self.map(self.old[i][1])
+            if new not in (None, REMOVED):
+                return new
+            i -= 1
+        return None
+
+    def line_shift(self, addr: int) -> int | None:
+        """:meth:`shift_of`, an address between two bodies taking the next body's."""
+        shift = self.shift_of(addr)
+        if shift is None and self.body_of(addr) is None and (i := self._gap_next(addr)) is not None:
+            return self.shift_of(self.starts[i])
+        return shift
 
     @property
     def identity(self) -> bool:

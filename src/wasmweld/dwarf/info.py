@@ -18,7 +18,7 @@ from typing import Iterator
 from ..binary.reader import Reader
 from ..errors import DecodeError
 
-__all__ = ["Unit", "Attr", "Die", "units", "abbrev_table", "dies", "AT", "FORM", "TAG"]
+__all__ = ["Unit", "Attr", "Die", "units", "abbrev_table", "dies", "kept_dies", "plan", "AT", "FORM", "TAG"]
 
 #: attribute codes used here
 AT = dict(location=0x02, name=0x03, stmt_list=0x10, low_pc=0x11, high_pc=0x12, comp_dir=0x1B,
@@ -212,6 +212,75 @@ def dies(info, abbrev, unit: Unit) -> Iterator[Die]:
                 value = implicit
             attrs.append(Attr(at, real, pos, r.pos - pos, value))
         yield Die(off, tag, depth, attrs)
+        if children:
+            depth += 1
+            if depth > MAX_DEPTH:
+                raise DecodeError("DIE tree too deep", off)
+
+
+def _width(form: int, unit: Unit) -> int:
+    """The fixed width of a value of ``form`` in ``unit`` (-1: variable, read with :func:`read_value`)."""
+    if form in _FIXED:
+        return _FIXED[form]
+    if form in _OFFSET:
+        return 4
+    if form == FORM["addr"]:
+        return unit.addr_size
+    if form == FORM["ref_addr"]:
+        return 4 if unit.version >= 3 else unit.addr_size
+    return -1
+
+
+def plan(table: dict, unit: Unit, keep_forms: frozenset, keep_ats: frozenset, whole_tags: frozenset) -> dict:
+    """Per abbreviation code: (tag, has_children, steps), each step (attribute, form, width,
+    kept, implicit const), an attribute *kept* when its form is in ``keep_forms``, it is in
+    ``keep_ats``, or the tag is one of ``whole_tags`` (every attribute kept)."""
+    out = {}
+    for code, (tag, children, specs) in table.items():
+        steps = []
+        for at, form, implicit in specs:
+            keep = tag in whole_tags or form in keep_forms or at in keep_ats or form == FORM["indirect"]
+            steps.append((at, form, _width(form, unit), keep, implicit))
+        out[code] = (tag, children, tuple(steps))
+    return out
+
+
+def kept_dies(info, abbrev, unit: Unit, keep_forms: frozenset, keep_ats: frozenset,
+              whole_tags: frozenset) -> Iterator[Die]:
+    """:func:`dies`, each DIE with only its *kept* attributes (:func:`plan`): fixed-width values
+    of the others are stepped over without being read. DIEs with none kept are not yielded."""
+    table = plan(abbrev_table(abbrev, unit.abbrev_offset), unit, keep_forms, keep_ats, whole_tags)
+    r = Reader(info, unit.dies_start, unit.end)
+    end = unit.end
+    implicit_form = FORM["implicit_const"]
+    depth = 0
+    while r.pos < end:
+        off = r.pos
+        code = r.u64()
+        if code == 0:
+            depth = max(depth - 1, 0)
+            continue
+        entry = table.get(code)
+        if entry is None:
+            raise DecodeError(f"DIE names abbreviation {code}, not in its table", off)
+        tag, children, steps = entry
+        attrs = []
+        for at, form, width, keep, implicit in steps:
+            pos = r.pos
+            if width >= 0:
+                if pos + width > end:
+                    raise DecodeError("unexpected end", end)
+                r.pos = pos + width
+                if keep:
+                    value = implicit if form == implicit_form else (
+                        int.from_bytes(info[pos:pos + width], "little") if 0 < width <= 8 else None)
+                    attrs.append(Attr(at, form, pos, width, value))
+                continue
+            real, value = read_value(r, form, unit)
+            if keep:
+                attrs.append(Attr(at, real, pos, r.pos - pos, implicit if real == implicit_form else value))
+        if attrs:
+            yield Die(off, tag, depth, attrs)
         if children:
             depth += 1
             if depth > MAX_DEPTH:

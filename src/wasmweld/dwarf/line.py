@@ -18,7 +18,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Iterator
 
-from ..binary.leb import write_s, write_u
+from ..binary.leb import read_s64, read_u64, write_s, write_u
 from ..binary.reader import Reader
 from ..errors import DecodeError
 from .addrmap import REMOVED, AddressMap
@@ -120,42 +120,51 @@ def ops(data, hdr: LineHeader) -> Iterator[tuple[int, int, str, int]]:
     """(start, end, kind, value) of each opcode: kind ``special`` (value: the adjusted opcode),
     ``advance_pc`` (bytes), ``set_address`` (address), ``end_sequence``, ``advance_line``, ``copy``,
     ``set_file``, ``set_column``, ``negate_stmt``, or ``other``."""
-    r = Reader(data, hdr.program, hdr.end)
-    const_add = ((255 - hdr.opcode_base) // hdr.line_range) * hdr.min_inst
-    names = {1: "copy", 4: "set_file", 5: "set_column", 6: "negate_stmt"}
-    while not r.at_end():
-        start = r.pos
-        op = r.byte()
-        if op >= hdr.opcode_base:
-            yield start, r.pos, "special", op - hdr.opcode_base
+    p, end = hdr.program, hdr.end
+    opcode_base, min_inst, std_lens = hdr.opcode_base, hdr.min_inst, hdr.std_lens
+    const_add = ((255 - opcode_base) // hdr.line_range) * min_inst
+    names = {1: "copy", 6: "negate_stmt"}
+    while p < end:
+        start = p
+        op = data[p]
+        p += 1
+        if op >= opcode_base:
+            yield start, p, "special", op - opcode_base
         elif op == 0:
-            n = r.u64()
-            body = r.sub(n)
-            sub = body.byte() if n else 0
+            n, p = read_u64(data, p, end)
+            if n > end - p:
+                raise DecodeError("unexpected end", end)
+            q = p + n
+            sub = data[p] if n else 0
             if sub == 1:
-                yield start, r.pos, "end_sequence", 0
+                yield start, q, "end_sequence", 0
             elif sub == 2:
-                yield start, r.pos, "set_address", body.fixed(n - 1)
+                yield start, q, "set_address", int.from_bytes(data[p + 1:q], "little")
             else:
-                yield start, r.pos, "other", 0
+                yield start, q, "other", 0
+            p = q
         elif op == 2:
-            v = r.u64() * hdr.min_inst
-            yield start, r.pos, "advance_pc", v
+            v, p = read_u64(data, p, end)
+            yield start, p, "advance_pc", v * min_inst
         elif op == 3:
-            v = r.s64()
-            yield start, r.pos, "advance_line", v
+            v, p = read_s64(data, p, end)
+            yield start, p, "advance_line", v
         elif op == 8:
-            yield start, r.pos, "advance_pc", const_add
+            yield start, p, "advance_pc", const_add
         elif op == 9:
-            v = r.fixed(2)
-            yield start, r.pos, "advance_pc", v
+            if p + 2 > end:
+                raise DecodeError("unexpected end", end)
+            p += 2
+            yield start, p, "advance_pc", data[p - 2] | data[p - 1] << 8
+        elif op in (4, 5):
+            v, p = read_u64(data, p, end)
+            yield start, p, "set_file" if op == 4 else "set_column", v
         elif op in names:
-            v = r.u64() if op in (4, 5) else 0
-            yield start, r.pos, names[op], v
+            yield start, p, names[op], 0
         else:
-            for _ in range(hdr.std_lens[op - 1] if op - 1 < len(hdr.std_lens) else 0):
-                r.u64()
-            yield start, r.pos, "other", 0
+            for _ in range(std_lens[op - 1] if op - 1 < len(std_lens) else 0):
+                _v, p = read_u64(data, p, end)
+            yield start, p, "other", 0
 
 
 @dataclass
@@ -228,22 +237,48 @@ def _rebase_sequence(data, hdr: LineHeader, seq: list, amap: AddressMap) -> byte
     anchor = next((op[4 if op[2] != "set_address" else 5] for op in seq if op[2] == "set_address"), None)
     if anchor is None:
         return b""                                  # no address: nothing to place (never emitted by clang)
-    if amap.map(anchor) in (None, REMOVED):
+    if amap.line_map(anchor) in (None, REMOVED) and all(amap.line_map(a) in (None, REMOVED) for a in addrs):
         return b""                                  # removed code, or a linker's tombstone already
-    shift = amap.shift_of(anchor)
-    if shift is not None and all(amap.shift_of(a) == shift for a in addrs):
+    shift = amap.line_shift(anchor)
+    if shift is not None and all(amap.line_shift(a) == shift for a in addrs):
         return b"".join(_set_address(v + shift, hdr.addr_size) if kind == "set_address" else bytes(data[s:e])
                         for s, e, kind, v, _b, _a in seq)
     if hdr.min_inst != 1:
         raise DecodeError("a line program with minimum_instruction_length != 1", hdr.offset)
+    return _reencode_sequence(data, hdr, seq, amap)
+
+
+def _reencode_sequence(data, hdr: LineHeader, seq: list, amap: AddressMap) -> bytes:
+    """A sequence whose addresses do not all move by one shift, every address step re-encoded.
+    Rows in removed code or outside all code (a sequence spanning several functions, gc removing
+    one; a linker's leftovers past the code) are dropped; the sequence then runs to the end of the
+    last live body before them, and a ``set_address`` resumes it."""
     out = bytearray()
     new_now = None
-    for s, e, kind, v, _before, after in seq:
+    live_old = None                                 # the last old address that was kept
+    shift_now = None                                # the shift of the body it is in (None: its layout changed)
+    for s, e, kind, v, before, after in seq:
         if kind in ("special", "advance_pc", "set_address"):
-            new = amap.map(after)
+            new, shift = amap.line_point(after)
+            if shift is not None and shift == shift_now and kind != "set_address" and live_old is not None \
+                    and new_now == before + shift:
+                out += data[s:e]                    # a step inside code that moved as one: kept as written
+                new_now, live_old = new, after
+                continue
+            shift_now = shift
             if new is None or new == REMOVED:
-                raise DecodeError(f"line row at 0x{after:x} is outside its function's code", s)
-            if kind == "set_address" or new_now is None or new < new_now:
+                if live_old is not None:
+                    end = _live_end(amap, live_old)
+                    if end is not None and new_now is not None and end > new_now:
+                        out += bytes((LNS_ADVANCE_PC,)) + write_u(end - new_now)
+                        new_now = end
+                    live_old = None
+                if kind == "special":
+                    dline = hdr.line_base + v % hdr.line_range
+                    if dline:
+                        out += bytes((LNS_ADVANCE_LINE,)) + write_s(dline)
+                continue
+            if kind == "set_address" or new_now is None or new < new_now or live_old is None:
                 out += _set_address(new, hdr.addr_size)
             elif new != new_now:
                 out += bytes((LNS_ADVANCE_PC,)) + write_u(new - new_now)
@@ -252,10 +287,18 @@ def _rebase_sequence(data, hdr: LineHeader, seq: list, amap: AddressMap) -> byte
                 if dline:
                     out += bytes((LNS_ADVANCE_LINE,)) + write_s(dline)
                 out += bytes((LNS_COPY,))
-            new_now = new
+            new_now, live_old = new, after
+        elif kind == "copy" and live_old is None:
+            continue                                # a row in dropped code
         else:
             out += data[s:e]
     return bytes(out)
+
+
+def _live_end(amap: AddressMap, old: int) -> int | None:
+    """The new end of the body holding old address ``old``."""
+    i = amap.body_of(old)
+    return None if i is None else amap.line_map(amap.old[i][1])
 
 
 def rebase_unit(data, hdr: LineHeader, amap: AddressMap, patch_str) -> bytes:

@@ -47,6 +47,10 @@ class Mapper:
         if nb is None:
             return begin, end
         if ne is None:
+            ne = self.amap.line_map(end)            # clang's ranges may end on the next body's size field
+        if ne is None or ne == REMOVED:
+            ne = self.amap.clamp_end(end)           # ... or run past its code
+        if ne is None or ne < nb:
             raise DecodeError(f"address range [0x{begin:x}, 0x{end:x}) is not inside one function's code", 0)
         return nb, ne
 
@@ -65,11 +69,16 @@ def _put(buf: bytearray, pos: int, value: int, width: int) -> None:
     buf[pos:pos + width] = (value & ((1 << (8 * width)) - 1)).to_bytes(width, "little")
 
 
-def put_uleb(buf: bytearray, r_start: int, r_end: int, value: int) -> None:
-    """Write ``value`` as the ULEB128 at ``buf[r_start:r_end]``, keeping its width (DecodeError if it cannot)."""
+def put_uleb(buf: bytearray, r_start: int, r_end: int, value: int, grow: list | None = None) -> None:
+    """Write ``value`` as the ULEB128 at ``buf[r_start:r_end]``, keeping its width (DecodeError if it
+    cannot, unless ``grow`` is given: then ``(r_start, r_end, value)`` is added to it, for
+    :func:`~.grow.splice`)."""
     if value < 0:
         raise DecodeError(f"a DWARF offset became negative ({value}): its list does not fit its code", r_start)
     enc = encode_u_width(value, r_end - r_start)
+    if len(enc) != r_end - r_start and grow is not None:
+        grow.append((r_start, r_end, value))
+        return
     if len(enc) != r_end - r_start:
         raise DecodeError(f"a DWARF offset {value} no longer fits its {r_end - r_start} bytes", r_start)
     buf[r_start:r_end] = enc
@@ -77,35 +86,43 @@ def put_uleb(buf: bytearray, r_start: int, r_end: int, value: int) -> None:
 
 def patch_v4_list(buf: bytearray, offset: int, base: int, size: int, m: Mapper, loc: bool) -> None:
     """Patch the ``.debug_ranges`` (``loc`` False) or ``.debug_loc`` list at ``offset``."""
-    r = Reader(buf, offset)
     maxv = (1 << (8 * size)) - 1
-    for _ in range(len(buf)):
-        p = r.pos
-        b, e = r.fixed(size), r.fixed(size)
+    n = len(buf)
+    p = offset
+    foreign, nbase = m.foreign(base), m.base(base)
+    for _ in range(n):
+        if p + 2 * size > n:
+            raise DecodeError("unexpected end", n)
+        b = int.from_bytes(buf[p:p + size], "little")
+        e = int.from_bytes(buf[p + size:p + 2 * size], "little")
+        q = p + 2 * size
         if b == 0 and e == 0:
             return
         if b == maxv:
             _put(buf, p + size, m.base(e), size)
             base = e
+            foreign, nbase = m.foreign(base), m.base(base)
+            p = q
             continue
-        if m.foreign(base):
-            if loc:
-                r.bytes(r.fixed(2))
-            continue                    # relative to a tombstoned base: code a linker removed
-        nbase = m.base(base)
-        sp = m.span((base + b) & maxv, (base + e) & maxv)
-        if sp is None:
-            _put(buf, p, LIST_TOMBSTONE, size)
-            _put(buf, p + size, LIST_TOMBSTONE, size)
-        else:
-            _put(buf, p, sp[0] - nbase, size)
-            _put(buf, p + size, sp[1] - nbase, size)
         if loc:
-            r.bytes(r.fixed(2))
+            if q + 2 > n:
+                raise DecodeError("unexpected end", n)
+            q += 2 + int.from_bytes(buf[q:q + 2], "little")
+            if q > n:
+                raise DecodeError("unexpected end", n)
+        if not foreign:                 # else relative to a tombstoned base: code a linker removed
+            sp = m.span((base + b) & maxv, (base + e) & maxv)
+            if sp is None:
+                _put(buf, p, LIST_TOMBSTONE, size)
+                _put(buf, p + size, LIST_TOMBSTONE, size)
+            else:
+                _put(buf, p, sp[0] - nbase, size)
+                _put(buf, p + size, sp[1] - nbase, size)
+        p = q
     raise DecodeError("unterminated DWARF list", offset)
 
 
-def _v5_pair(buf, r, m: Mapper, base: int, nbase: int) -> None:
+def _v5_pair(buf, r, m: Mapper, base: int, nbase: int, grow: list | None) -> None:
     p0 = r.pos
     a = r.u64()
     p1 = r.pos
@@ -113,13 +130,15 @@ def _v5_pair(buf, r, m: Mapper, base: int, nbase: int) -> None:
     sp = m.span(base + a, base + b)
     if sp is None:
         sp = (nbase, nbase)
-    put_uleb(buf, p0, p1, sp[0] - nbase)
-    put_uleb(buf, p1, r.pos, sp[1] - nbase)
+    put_uleb(buf, p0, p1, sp[0] - nbase, grow)
+    put_uleb(buf, p1, r.pos, sp[1] - nbase, grow)
 
 
-def patch_v5_list(buf: bytearray, offset: int, base: int, size: int, m: Mapper, loc: bool, addr_of) -> None:
+def patch_v5_list(buf: bytearray, offset: int, base: int, size: int, m: Mapper, loc: bool, addr_of,
+                  grow: list | None = None) -> None:
     """Patch the ``.debug_rnglists`` (``loc`` False) or ``.debug_loclists`` list at ``offset``;
-    ``addr_of(index)`` reads an old ``.debug_addr`` entry (patched separately)."""
+    ``addr_of(index)`` reads an old ``.debug_addr`` entry (patched separately); ``grow``: where
+    ULEB128 values that no longer fit their bytes go (:func:`put_uleb`)."""
     r = Reader(buf, offset)
     kinds = ({1: "basex", 2: "startx_endx", 3: "startx_len", 4: "pair", 5: "default", 6: "base", 7: "start_end",
               8: "start_len"} if loc else
@@ -147,13 +166,13 @@ def patch_v5_list(buf: bytearray, offset: int, base: int, size: int, m: Mapper, 
             p = r.pos
             n = r.u64()
             sp = m.span(start, start + n)
-            put_uleb(buf, p, r.pos, 0 if sp is None else sp[1] - sp[0])
+            put_uleb(buf, p, r.pos, 0 if sp is None else sp[1] - sp[0], grow)
         elif kind == "pair":
             if m.foreign(base):
                 r.u64()
                 r.u64()
             else:
-                _v5_pair(buf, r, m, base, m.base(base))
+                _v5_pair(buf, r, m, base, m.base(base), grow)
         elif kind == "start_end":
             p = r.pos
             a, b = r.fixed(size), r.fixed(size)
@@ -167,7 +186,7 @@ def patch_v5_list(buf: bytearray, offset: int, base: int, size: int, m: Mapper, 
             n = r.u64()
             sp = m.span(a, a + n)
             _put(buf, p, LIST_TOMBSTONE if sp is None else sp[0], size)
-            put_uleb(buf, q, r.pos, 0 if sp is None else sp[1] - sp[0])
+            put_uleb(buf, q, r.pos, 0 if sp is None else sp[1] - sp[0], grow)
         if loc and kind != "base":
             r.bytes(r.u64())
     raise DecodeError("unterminated DWARF list", offset)

@@ -17,8 +17,9 @@ from __future__ import annotations
 from ..binary.reader import Reader
 from ..errors import DecodeError
 from .addrmap import REMOVED, AddressMap
-from .info import AT, FORM, TAG, Unit, dies, units
+from .info import AT, FORM, TAG, Unit, kept_dies, units
 from .line import line_header, rebase_unit
+from .grow import fix_tables, splice
 from .lists import TOMBSTONE, Mapper, patch_addr_table, patch_v4_list, patch_v5_list, put_uleb
 
 __all__ = ["InputDwarf", "SECTIONS", "UnsupportedDwarf"]
@@ -35,6 +36,20 @@ _LOC_ATTRS = {AT[k] for k in ("location", "string_length", "return_addr", "segme
 _ADDR_FORMS = {FORM["addrx"], FORM["addrx1"], FORM["addrx2"], FORM["addrx3"], FORM["addrx4"],
                FORM["gnu_addr_index"]}
 _DATA_FORMS = {FORM["data1"]: 1, FORM["data2"]: 2, FORM["data4"]: 4, FORM["data8"]: 8}
+#: what :meth:`InputDwarf._die` reads: these forms, these attributes, every attribute of a unit's DIE
+_KEEP_FORMS = frozenset({FORM[k] for k in ("addr", "strp", "line_strp", "ref_addr", "sec_offset", "rnglistx",
+                                           "loclistx", "strp_sup", "gnu_strp_alt", "gnu_ref_alt", "ref_sup4",
+                                           "ref_sup8")} | _ADDR_FORMS)
+_KEEP_ATS = frozenset({AT["low_pc"], AT["high_pc"], AT["location"]})
+_F_STRP, _F_ADDR, _F_EXPRLOC, _F_UDATA = FORM["strp"], FORM["addr"], FORM["exprloc"], FORM["udata"]
+_F_LINE_STRP, _F_REF_ADDR, _F_SEC_OFFSET = FORM["line_strp"], FORM["ref_addr"], FORM["sec_offset"]
+_F_RNGLISTX, _F_LOCLISTX = FORM["rnglistx"], FORM["loclistx"]
+_SUP_FORMS = frozenset(FORM[k] for k in ("strp_sup", "gnu_strp_alt", "gnu_ref_alt", "ref_sup4", "ref_sup8"))
+_AT_LOW_PC, _AT_HIGH_PC, _AT_LOCATION = AT["low_pc"], AT["high_pc"], AT["location"]
+#: attributes holding an offset into a DWARF 5 list section, and that section
+_V5_LIST_REFS = {**{at: ".debug_loclists" for at in _LOC_ATTRS}, AT["ranges"]: ".debug_rnglists",
+                 AT["rnglists_base"]: ".debug_rnglists", AT["loclists_base"]: ".debug_loclists"}
+_UNIT_TAGS = frozenset({TAG["compile_unit"], TAG["partial_unit"], TAG["skeleton_unit"]})
 
 
 #: DWARF expression opcodes naming a memory address
@@ -65,6 +80,8 @@ class InputDwarf:
         self.data_slots: set[int] = set()    # ... named by DW_OP_addrx (memory addresses)
         self.addr_size = 4
         self.out: dict[str, bytes] = {}
+        self.v5_refs: list[tuple[int, str, int]] = []   # .debug_info positions of offsets into v5 lists
+        self.moved: dict = {}                # v5 list section -> old position -> new (lists that grew)
 
     def sec(self, name: str) -> bytes:
         """The input's section ``name`` (empty when absent)."""
@@ -113,11 +130,11 @@ class InputDwarf:
 
     def _die(self, buf, unit: Unit, die, bases, line_offsets, lists) -> None:
         """Patch one DIE's values."""
-        low = die.get(AT["low_pc"])
+        low = die.get(_AT_LOW_PC)
         old_low = None
         if low is not None and low.value is not None:
             old_low = self._old_addr(unit, low.value) if low.form in _ADDR_FORMS else low.value
-        if die.tag in (TAG["compile_unit"], TAG["partial_unit"], TAG["skeleton_unit"]):
+        if die.tag in _UNIT_TAGS:
             unit.base = old_low or 0
             for a in die.attrs:
                 if a.at in (AT["addr_base"], AT["gnu_addr_base"]):
@@ -126,30 +143,31 @@ class InputDwarf:
                     unit.extra[a.at] = a.value
         for a in die.attrs:
             f, v = a.form, a.value
-            if f == FORM["addr"]:
+            if f == _F_STRP:
+                _put(buf, a.pos, v + bases[".debug_str"], 4)
+            elif f == _F_ADDR:
                 _put(buf, a.pos, self.m.point(v), a.width)
             elif f in _ADDR_FORMS:
                 self._old_addr(unit, v)
-            elif f == FORM["exprloc"] and a.at == AT["location"]:
+            elif f == _F_EXPRLOC and a.at == _AT_LOCATION:
                 self._data_location(buf, unit, a)
-            elif a.at == AT["high_pc"] and (f in _DATA_FORMS or f == FORM["udata"]) and old_low is not None:
+            elif a.at == _AT_HIGH_PC and (f in _DATA_FORMS or f == _F_UDATA) and old_low is not None:
                 self._high_pc(buf, a, old_low)
-            elif f in (FORM["strp"],):
-                _put(buf, a.pos, v + bases[".debug_str"], 4)
-            elif f == FORM["line_strp"]:
+            elif f == _F_LINE_STRP:
                 _put(buf, a.pos, v + bases[".debug_line_str"], 4)
-            elif f == FORM["ref_addr"]:
+            elif f == _F_REF_ADDR:
                 _put(buf, a.pos, v + bases[".debug_info"], a.width)
-            elif f == FORM["sec_offset"]:
+            elif f == _F_SEC_OFFSET:
                 _put(buf, a.pos, self._sec_offset(unit, a.at, v, bases, line_offsets, lists), 4)
-            elif f == FORM["rnglistx"]:
+                if unit.version >= 5 and a.at in _V5_LIST_REFS:
+                    self.v5_refs.append((a.pos, _V5_LIST_REFS[a.at], v))
+            elif f == _F_RNGLISTX:
                 lists.append((".debug_rnglists", self._list_offset(unit, ".debug_rnglists",
                                                                   unit.extra.get(AT["rnglists_base"]), v), unit))
-            elif f == FORM["loclistx"]:
+            elif f == _F_LOCLISTX:
                 lists.append((".debug_loclists", self._list_offset(unit, ".debug_loclists",
                                                                   unit.extra.get(AT["loclists_base"]), v), unit))
-            elif f in (FORM["strp_sup"], FORM["gnu_strp_alt"], FORM["gnu_ref_alt"], FORM["ref_sup4"],
-                       FORM["ref_sup8"]):
+            elif f in _SUP_FORMS:
                 raise UnsupportedDwarf("supplementary-file DWARF", a.pos)
 
     def _data_location(self, buf, unit: Unit, a) -> None:
@@ -202,9 +220,9 @@ class InputDwarf:
         lists: list = []
         for unit in units(info):
             _put(buf, unit.abbrev_field, unit.abbrev_offset + bases[".debug_abbrev"], 4)
-            for die in dies(info, abbrev, unit):
+            for die in kept_dies(info, abbrev, unit, _KEEP_FORMS, _KEEP_ATS, _UNIT_TAGS):
                 self._die(buf, unit, die, bases, line_offsets, lists)
-        self.out[".debug_info"] = bytes(buf)
+        self.info_buf = buf
         return lists
 
     # --- the other sections -----------------------------------------------------------------------
@@ -212,6 +230,7 @@ class InputDwarf:
         bufs = {s: bytearray(self.sec(s)) for s in (".debug_ranges", ".debug_loc", ".debug_rnglists",
                                                      ".debug_loclists")}
         done = set()
+        grow: dict[str, list] = {".debug_rnglists": [], ".debug_loclists": []}
         for sec, off, unit in lists:
             if (sec, off) in done:
                 continue
@@ -222,9 +241,20 @@ class InputDwarf:
                 patch_v4_list(bufs[sec], off, unit.base, unit.addr_size, self.m, sec == ".debug_loc")
             else:
                 patch_v5_list(bufs[sec], off, unit.base, unit.addr_size, self.m, sec == ".debug_loclists",
-                              lambda i, u=unit: self._old_addr(u, i))
+                              lambda i, u=unit: self._old_addr(u, i), grow[sec])
+        for sec, fields in grow.items():
+            if fields:                       # offsets that outgrew their bytes: the section is re-laid out
+                bufs[sec], self.moved[sec] = splice(bufs[sec], fields)
+                fix_tables(bufs[sec], self.sec(sec), self.moved[sec])
         for s, b in bufs.items():
             self.out[s] = bytes(b)
+
+    def _move_v5_refs(self, bases) -> None:
+        """``.debug_info``'s offsets into DWARF 5 list sections that :meth:`_lists` re-laid out."""
+        for pos, sec, v in self.v5_refs:
+            if sec in self.moved:
+                _put(self.info_buf, pos, self.moved[sec](v) + bases[sec], 4)
+        self.out[".debug_info"] = bytes(self.info_buf)
 
     def _str_offsets(self, bases) -> None:
         buf = bytearray(self.sec(".debug_str_offsets"))
@@ -306,6 +336,7 @@ class InputDwarf:
         line_offsets = self._lines(bases)
         lists = self._info(bases, line_offsets)
         self._lists(lists)
+        self._move_v5_refs(bases)
         addr = bytearray(self.sec(".debug_addr"))
         patch_addr_table(addr, self.addr_size, self.code_slots, self.data_slots - self.code_slots, self.m,
                          self.data_shift)
