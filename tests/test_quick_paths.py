@@ -22,7 +22,7 @@ import wasmweld.items  # noqa: F401  (imported so that its decode_body is patche
 import wasmweld.module as module_mod
 import wasmweld.validator.modcheck  # noqa: F401
 from wasmweld.binary.bodycheck import body_wellformed, check_body
-from wasmweld.binary.instr import Instr, decode_body, encode_body
+from wasmweld.binary.instr import Catch, Instr, decode_body, encode_body
 from wasmweld.cli.main import main
 from wasmweld.errors import DecodeError, WasmError
 from wasmweld.items import Export, Tag
@@ -161,6 +161,10 @@ def test_quick_check_agrees_with_the_decoder_on_mutants(legacy_bytes):
     and check_body raises exactly when decode_body does."""
     rng = random.Random(10)
     bodies = [b.raw for b in parse(legacy_bytes).code]
+    catches = (Catch("catch", 0, 0), Catch("catch_ref", 0, 1), Catch("catch_all", None, 1), Catch("catch_all_ref", None, 0))
+    for n in range(len(catches) + 1):      # try_table with 0..4 clauses (the pattern spells out up to 3)
+        bodies.append(encode_body([], [mk("block", None), mk("try_table", None, catches[:n]), mk("nop"),
+                                       mk("end"), mk("end"), mk("end")]))
     for path in sorted(CONFORMANCE_DIR.glob("valid/core/*.wasm"))[:300]:
         try:
             bodies += [b.raw for b in parse(path.read_bytes()).code]

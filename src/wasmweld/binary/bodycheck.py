@@ -51,13 +51,19 @@ _FRAGMENTS: dict[str, str] = {
     "valtypes": rf"\x01{_ONE_BYTE_VT}",                        # select with one one-byte type
     "memarg": rf"(?:[\x00-\x3f]{_U64}|[\x40-\x7f]{_U32}{_U64})",  # one-byte flags
 }
-# "labels" (br_table) and "catches" (try_table) have counts: read one at a time
+# Vectors (br_table's labels, try_table's catch clauses) with a one-byte count below these bounds
+# are spelled out one alternative per count; longer ones are read one instruction at a time.
+_MAX_LABELS = 48
+_MAX_CATCHES = 4
+_CATCH = rf"(?:[\x00\x01]{_U32}{_U32}|[\x02\x03]{_U32})"
+_FRAGMENTS["labels"] = "(?:" + "|".join(f"\\x{n:02x}(?:{_U32}){{{n}}}" for n in range(_MAX_LABELS)) + ")"
+_FRAGMENTS["catches"] = "(?:" + "|".join(f"\\x{n:02x}{_CATCH}{{{n}}}" for n in range(_MAX_CATCHES)) + ")"
 
 DELEGATE = BY_NAME["delegate"]
 _CLOSERS = (END, DELEGATE)
 
 #: how many levels of blocks the pattern matches whole (deeper ones are tracked in Python)
-NEST_LEVELS = 4
+NEST_LEVELS = 6
 
 
 def _alternatives(ops) -> list[str]:
@@ -88,7 +94,7 @@ def _build() -> re.Pattern:
     return re.compile(f"(?:{inner})*{_P}".encode("ascii"))
 
 
-_RUN = _build()
+_RUN: list[re.Pattern] = []     # compiled on first use (tens of milliseconds): most commands never need it
 _READERS = {op: tuple(IMM_READERS[k] for k in op.imm) for op in OPCODES}
 _OPENERS = frozenset(BLOCK_OPS)
 _END_BYTE = END.opcode[0]
@@ -102,7 +108,9 @@ def body_wellformed(raw: bytes, base: int = 0) -> bool:
         p = decode_locals(raw, 0, end, base)[1]
     except DecodeError:
         return False
-    match = _RUN.match
+    if not _RUN:
+        _RUN.append(_build())
+    match = _RUN[0].match
     depth = 0
     while True:
         p = match(raw, p, end).end()
