@@ -59,8 +59,8 @@ _CATCH = rf"(?:[\x00\x01]{_U32}{_U32}|[\x02\x03]{_U32})"
 _FRAGMENTS["labels"] = "(?:" + "|".join(f"\\x{n:02x}(?:{_U32}){{{n}}}" for n in range(_MAX_LABELS)) + ")"
 _FRAGMENTS["catches"] = "(?:" + "|".join(f"\\x{n:02x}{_CATCH}{{{n}}}" for n in range(_MAX_CATCHES)) + ")"
 
-DELEGATE = BY_NAME["delegate"]
-_CLOSERS = (END, DELEGATE)
+_DELEGATE = BY_NAME["delegate"]
+_CLOSERS = (END, _DELEGATE)
 
 #: how many levels of blocks the pattern matches whole (deeper ones are tracked in Python)
 NEST_LEVELS = 6
@@ -130,7 +130,7 @@ def body_wellformed(raw: bytes, base: int = 0) -> bool:
             return False
         if op in _OPENERS:
             depth += 1
-        elif op is DELEGATE:
+        elif op is _DELEGATE:
             if depth == 0:
                 return False
             depth -= 1
