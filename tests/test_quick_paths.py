@@ -40,6 +40,7 @@ def _bodies() -> list[list]:
     deep = []
     for _ in range(7):                      # deeper than the pattern matches whole (NEST_LEVELS)
         deep.append(mk("block", None))
+    deep += [mk("local.get", 0), mk("br_table", tuple(range(7)) * 3, 4)]   # more labels than the pattern spells out
     deep += [mk("local.get", 0), mk("br_table", (0, 2, 5), 1)]
     deep += [mk("end")] * 7
     deep += [mk("loop", None), mk("local.get", 0), mk("if", None), mk("nop"), mk("else"), mk("br", 1), mk("end"),

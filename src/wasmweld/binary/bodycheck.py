@@ -53,7 +53,7 @@ _FRAGMENTS: dict[str, str] = {
 }
 # Vectors (br_table's labels, try_table's catch clauses) with a one-byte count below these bounds
 # are spelled out one alternative per count; longer ones are read one instruction at a time.
-_MAX_LABELS = 48
+_MAX_LABELS = 16
 _MAX_CATCHES = 4
 _CATCH = rf"(?:[\x00\x01]{_U32}{_U32}|[\x02\x03]{_U32})"
 _FRAGMENTS["labels"] = "(?:" + "|".join(f"\\x{n:02x}(?:{_U32}){{{n}}}" for n in range(_MAX_LABELS)) + ")"
@@ -63,7 +63,7 @@ _DELEGATE = BY_NAME["delegate"]
 _CLOSERS = (END, _DELEGATE)
 
 #: how many levels of blocks the pattern matches whole (deeper ones are tracked in Python)
-NEST_LEVELS = 6
+NEST_LEVELS = 4
 
 
 def _alternatives(ops) -> list[str]:
