@@ -8,6 +8,14 @@ process (start-up included). Task ``validate (CLI)``: the whole ``wasmweld valid
 (``--engine auto``: wasmtime's acceptance when it accepts, else wasmweld's validator) against a Python
 process that only imports wasmtime and validates, so both include interpreter start-up.
 
+Task ``quick paths (CLI)`` (issue 10's quick paths): ``wasmweld strip --debug``, ``metadata show`` and
+``info`` on em-pyodide (legacy exceptions: wasmtime rejects it, so the well-formedness check is wasmweld's
+own, bodies checked by the pattern scanner of ``wasmweld.binary.bodycheck``, never decoded) against
+modules of similar size that wasmtime accepts (wasisdk-starlingmonkey, em-binaryen-wasm-opt); each row
+also records the child's CPU seconds (``cpu_s``: the machine may be loaded). Task ``well-formedness``
+(in-process): ``parse(lazy=False, bodies=False)`` (the quick path) vs ``parse(lazy=False)`` (every body
+decoded into Instr objects, what ``check_wellformed`` did before).
+
 Targets (issue 10): rs-swc (18 MB) fully validated in pure Python in <= 3 s (aim 2 s); ``wasmweld
 validate`` end to end within 1.5x of wasmtime's own time plus process start-up.
 """
@@ -15,13 +23,17 @@ validate`` end to end within 1.5x of wasmtime's own time plus process start-up.
 from __future__ import annotations
 
 import os
+import statistics
 import subprocess
 import sys
 
+from wasmweld.module import parse
 from wasmweld.validate import validate
 
 QUICK = ["as-rabin", "em-sqljs"]
 FULL = ["rs-swc", "wasisdk-starlingmonkey", "em-ffmpeg", "em-pyodide"]
+QUICK_PATHS_QUICK = ["em-sqljs"]
+QUICK_PATHS_FULL = ["em-pyodide", "wasisdk-starlingmonkey", "em-binaryen-wasm-opt"]
 
 _WASMTIME_ONLY = ("import sys, wasmtime; wasmtime.Module.validate(wasmtime.Engine(), "
                   "open(sys.argv[1], 'rb').read())")
@@ -68,4 +80,40 @@ def run(ctx):
                                 lambda path=path: _run([*cli, "--engine", "wasmweld", str(path)])))
         rows.append(ctx.measure("validate (CLI)", cid, "python + wasmtime only",
                                 lambda path=path: _run([sys.executable, "-c", _WASMTIME_ONLY, str(path)])))
+    rows += quick_paths(ctx, cli[:-1])
+    return rows
+
+
+def _cli_row(ctx, task, cid, tool, argv):
+    """``ctx.measure`` of a child process, with the child's median CPU seconds in ``cpu_s``."""
+    cpu = []
+
+    def fn():
+        before = os.times()
+        _run(argv)
+        after = os.times()
+        cpu.append(after.children_user - before.children_user + after.children_system - before.children_system)
+
+    row = ctx.measure(task, cid, tool, fn)
+    if cpu:
+        row.extra["cpu_s"] = round(statistics.median(cpu), 3)
+    return row
+
+
+def quick_paths(ctx, wasmweld):
+    """strip/metadata/info end to end, and the well-formedness check in-process, quick path vs full decode."""
+    rows = []
+    out = ctx.tmp / "quick-strip.wasm"
+    for cid in QUICK_PATHS_QUICK if ctx.quick else QUICK_PATHS_FULL:
+        path = ctx.corpus(cid)
+        data = path.read_bytes()
+        size = f"{len(data) / 1e6:.2f} MB"
+        for tool, argv in (("wasmweld strip --debug", ["strip", "--debug", str(path), "-o", str(out), "--force", "-q"]),
+                           ("wasmweld metadata show", ["metadata", "show", str(path)]),
+                           ("wasmweld info", ["info", str(path)])):
+            rows.append(_cli_row(ctx, "quick paths (CLI)", cid, tool, [*wasmweld, *argv]))
+        rows.append(ctx.measure("well-formedness", cid, "wasmweld (bodies checked, not decoded)",
+                                lambda data=data: parse(data, lazy=False, bodies=False), size=size))
+        rows.append(ctx.measure("well-formedness", cid, "wasmweld (every body decoded)",
+                                lambda data=data: parse(data, lazy=False)))
     return rows

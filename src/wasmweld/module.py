@@ -47,6 +47,7 @@ from __future__ import annotations
 import gc
 from typing import Any, Iterable
 
+from .binary.bodycheck import body_wellformed
 from .binary.instr import DATA_INDEX_PREFIX, decode_body, may_use_data_index
 from .binary import sections as grammar
 from .binary.leb import read_u32, write_u
@@ -497,10 +498,12 @@ class Module:
 
     # -- full decode ---------------------------------------------------------------------------
 
-    def decode_all(self, _complete: bool = True) -> "Module":
+    def decode_all(self, _complete: bool = True, *, bodies: bool = True) -> "Module":
         """Decode every section, body and known custom section and run the cross-section checks.
 
-        Problems are reported in file order, like a streaming decoder would.
+        Problems are reported in file order, like a streaming decoder would. ``bodies=False``:
+        function bodies are only checked (:func:`~wasmweld.binary.bodycheck.body_wellformed`),
+        not decoded, unless the quick check cannot vouch for one (same errors, a fraction of the time).
         """
         # Decoding allocates millions of list slots and instructions but makes no reference
         # cycles; the cyclic collector would only re-walk them (a quarter of the time on large
@@ -510,12 +513,12 @@ class Module:
             gc.disable()
         try:
             with DECODE_LOCK:
-                return self._decode_all(_complete)
+                return self._decode_all(_complete, bodies)
         finally:
             if paused:
                 gc.enable()
 
-    def _decode_all(self, _complete: bool) -> "Module":
+    def _decode_all(self, _complete: bool, bodies: bool = True) -> "Module":
         for sec in self._sections:
             sid = sec.id
             if sid == 0:
@@ -526,7 +529,7 @@ class Module:
             if sid not in self._items:
                 self._decode_section(sid)
             if sid == 10:
-                self._decode_bodies()
+                self._decode_bodies(check_only=not bodies)
         if not _complete:
             return self
         self._check_func_code()
@@ -591,12 +594,15 @@ class Module:
             raise DecodeError("data count and data section have inconsistent lengths",
                               sec.offset, f"data count {dc}, {len(self.datas)} data segments")
 
-    def _decode_bodies(self) -> None:
+    def _decode_bodies(self, check_only: bool = False) -> None:
         buf = self._buf
         sec = self._known[10]
         need_datacount = self.datacount is None and buf.find(DATA_INDEX_PREFIX, sec.payload_offset, sec.end) >= 0
         for i, body in enumerate(self.code):
             if body._orig_instrs is not None or body._raw is None:
+                continue
+            if check_only and not (need_datacount and may_use_data_index(body._raw)) \
+                    and body_wellformed(body._raw, body.offset):
                 continue
             try:
                 locals_, instrs = decode_body(body._raw, body.offset)
@@ -742,8 +748,9 @@ class Module:
         return repr_html(self)
 
 
-def parse(data, *, lazy: bool = True) -> Module:
-    """Read a binary module. ``lazy=False`` decodes and checks everything up front.
+def parse(data, *, lazy: bool = True, bodies: bool = True) -> Module:
+    """Read a binary module. ``lazy=False`` decodes and checks everything up front
+    (``bodies=False``: function bodies checked as well, but left undecoded, see :meth:`Module.decode_all`).
 
     ``data``: bytes, bytearray or memoryview (copied once unless bytes).
     Raises :class:`~wasmweld.errors.DecodeError` for malformed input.
@@ -762,7 +769,7 @@ def parse(data, *, lazy: bool = True) -> Module:
     sections, error = split_sections_partial(buf)
     m._load(buf, sections)
     # problems are reported in file order: a bad section before a broken header wins
-    m.decode_all(_complete=error is None)
+    m.decode_all(_complete=error is None, bodies=bodies)
     if error is not None:
         raise error
     return m

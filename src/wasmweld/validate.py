@@ -113,9 +113,12 @@ def check_wellformed(data) -> None:
     For commands that copy sections they do not read (strip, metadata, edit): a malformed
     section must not pass through silently. When wasmtime is installed and accepts the
     module, it is well-formed (valid implies well-formed) and nothing more is decoded;
-    otherwise wasmweld's own decoder reads every section and body (``parse(lazy=False)``).
-    A module that decodes but that wasmtime rejects is well-formed and passes (for example
-    one using legacy exception handling, which wasmtime does not validate).
+    otherwise wasmweld's own decoder reads every section, and every function body is checked
+    without being decoded (``parse(lazy=False, bodies=False)``: the pattern scanner of
+    :mod:`wasmweld.binary.bodycheck`; a body it cannot vouch for is decoded, for the error and
+    its offset). So the check costs about the same on any module. A module that is well-formed
+    but that wasmtime rejects passes (for example one using legacy exception handling, which
+    wasmtime does not validate).
     """
     from wasmweld.errors import ValidationError, WasmError
     from wasmweld.module import parse
@@ -129,4 +132,4 @@ def check_wellformed(data) -> None:
         pass
     except (ImportError, WasmError):  # no wasmtime: the decoder alone decides
         pass
-    parse(data, lazy=False)
+    parse(data, lazy=False, bodies=False)
