@@ -690,25 +690,18 @@ class Renumberer:
     def _name_map(self, buf, p: int, end: int, base: int, space: str, indirect: bool) -> bytes | None:
         """Re-key a (indirect) name map: entries move with their index, removed ones vanish, re-sorted.
 
-        The map's reader reports each entry's outer index; an entry's rest (its name, or its inner
-        map) is copied as it is."""
-        spans: list = []
-        if indirect:
-            _, q = read_indirect_map(buf, p, end, base, spans)
-            outer = [(s - base, e - base, v) for part, s, e, v in spans if part == "outer"]
-        else:
-            _, q = read_name_map(buf, p, end, base, spans)
-            outer = [(s - base, e - base, v[0]) for part, s, e, v in spans if part == "entry"]
+        The map's reader reports each entry's outer index (``keys``); an entry's rest (its name, or its
+        inner map) runs to the next entry and is copied as it is."""
+        keys: list = []
+        _, q = (read_indirect_map if indirect else read_name_map)(buf, p, end, base, None, keys)
         if q != end:
             raise DecodeError("section size mismatch", base + q, "name map")
         target = self.maps.target
         entries = []
         changed = False
-        for i, (s, e, old) in enumerate(outer):
-            if indirect:        # the outer span is the index; the entry runs to the next one
-                body_at, stop = e, (outer[i + 1][0] if i + 1 < len(outer) else end)
-            else:               # the span is the whole entry, the index first
-                body_at, stop = read_u32(buf, s, e, base)[1], e
+        stops = [at for _, at, _ in keys]
+        stops.append(end)
+        for i, (old, _at, body_at) in enumerate(keys):
             try:
                 new = target(space, old)
             except EditError:       # a name for an index the map does not cover: drop it
@@ -716,7 +709,7 @@ class Renumberer:
             if new != old:
                 changed = True
             if new is not None:
-                entries.append((new, buf[body_at:stop]))
+                entries.append((new, buf[body_at:stops[i + 1]]))
         if not changed:
             return None
         entries.sort(key=lambda e: e[0])

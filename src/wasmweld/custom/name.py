@@ -66,10 +66,11 @@ def read_subsection(data, pos: int, end: int, base: int = 0) -> tuple[int, int, 
     return sid, p, sub_end
 
 
-def read_name_map(data, pos: int, end: int, base: int = 0,
-                  spans: list | None = None) -> tuple[dict[int, str], int]:
+def read_name_map(data, pos: int, end: int, base: int = 0, spans: list | None = None,
+                  keys: list | None = None) -> tuple[dict[int, str], int]:
     """A name map ``vec(idx:u32 name)``; ``spans`` (absolute offsets) gets ``("count", ..)`` and one
-    ``("entry", start, end, (index, name))`` per entry."""
+    ``("entry", start, end, (index, name))`` per entry; ``keys`` gets ``(index, start, index end)`` per
+    entry, positions in ``data`` (where the renumberer re-keys the entry; its rest runs to the next one)."""
     at = pos
     n, pos = read_u32(data, pos, end, base)
     if n * 2 > end - pos:
@@ -83,16 +84,24 @@ def read_name_map(data, pos: int, end: int, base: int = 0,
             out[idx], pos = decode_name(data, pos, end, base)
             spans.append(("entry", base + at, base + pos, (idx, out[idx])))
         return out, pos
+    if keys is not None:
+        for _ in range(n):
+            at = pos
+            idx, pos = read_u32(data, pos, end, base)
+            keys.append((idx, at, pos))
+            out[idx], pos = decode_name(data, pos, end, base)
+        return out, pos
     for _ in range(n):
         idx, pos = read_u32(data, pos, end, base)
         out[idx], pos = decode_name(data, pos, end, base)
     return out, pos
 
 
-def read_indirect_map(data, pos: int, end: int, base: int = 0,
-                      spans: list | None = None) -> tuple[dict[int, dict[int, str]], int]:
+def read_indirect_map(data, pos: int, end: int, base: int = 0, spans: list | None = None,
+                      keys: list | None = None) -> tuple[dict[int, dict[int, str]], int]:
     """An indirect name map ``vec(idx:u32 namemap)``; ``spans`` gets ``("count", ..)`` and per entry
-    ``("outer", start, end, index)`` (the index's own span), then its inner map's spans."""
+    ``("outer", start, end, index)`` (the index's own span), then its inner map's spans; ``keys`` gets
+    ``(index, start, index end)`` per outer entry, as in :func:`read_name_map`."""
     at = pos
     n, pos = read_u32(data, pos, end, base)
     if n * 2 > end - pos:
@@ -105,6 +114,8 @@ def read_indirect_map(data, pos: int, end: int, base: int = 0,
         idx, pos = read_u32(data, pos, end, base)
         if spans is not None:
             spans.append(("outer", base + at, base + pos, idx))
+        if keys is not None:
+            keys.append((idx, at, pos))
         out[idx], pos = read_name_map(data, pos, end, base, spans)
     return out, pos
 
