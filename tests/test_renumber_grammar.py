@@ -37,8 +37,13 @@ def legacy_type_sec(r, buf, p, end, base, edits):
     idx = lambda q: r._leb_index("type", False, buf, q, end, base, edits)   # noqa: E731
     vt = lambda q: r._valtype(buf, q, end, base, edits)                     # noqa: E731
 
+    def storagetype(q):     # (was Renumberer._storagetype, used only here)
+        if q < end and buf[q] in (0x77, 0x78):    # i16, i8
+            return q + 1
+        return r._valtype(buf, q, end, base, edits)
+
     def field(q):
-        q = r._storagetype(buf, q, end, base, edits)
+        q = storagetype(q)
         if q >= end:
             raise DecodeError("unexpected end", base + end)
         return q + 1
@@ -293,3 +298,16 @@ def test_corpus_same_bytes_as_before(cid, corpus_dir):
     assert secs
     changed = _compare(path, (0, 1), 70000)
     assert sum(changed.values()) > 0 or not any(sid == 0 for sid, _ in secs), changed
+
+
+def test_renumberer_keeps_no_type_or_name_layout_of_its_own():
+    """The guard of issue 9: renumber.py spells out no composite/sub/rec type code and no name
+    subsection table; it reads both sections through typecodec and custom.name."""
+    import inspect
+
+    import wasmweld.binary.renumber as renumber
+    src = inspect.getsource(renumber)
+    for code in ("0x4E", "0x4F", "0x50", "0x5E", "0x5F", "0x60", "0x77", "0x78"):
+        assert code not in src and code.lower() not in src, code
+    assert "read_recgroup" in src and "read_name_map" in src and "read_subsection" in src
+    assert not hasattr(renumber, "_NAME_SUBSECTIONS")

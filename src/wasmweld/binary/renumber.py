@@ -285,11 +285,6 @@ class Renumberer:
             raise DecodeError("malformed reference type", base + p)
         return self._valtype(buf, p, end, base, edits)
 
-    def _storagetype(self, buf, p, end, base, edits):
-        if p < end and buf[p] in (0x77, 0x78):    # i16, i8
-            return p + 1
-        return self._valtype(buf, p, end, base, edits)
-
     def _blocktype(self, buf, p, end, base, edits):
         if p >= end:
             raise DecodeError("unexpected end", base + end)
