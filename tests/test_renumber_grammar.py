@@ -192,7 +192,9 @@ def names_content() -> bytes:
     # plus a function-name subsection copy with a padded index (a second id 1 subsection: the
     # renumberer re-keys every subsection it meets, duplicates included)
     padded = b"\x01" + write_u(7) + b"\x01" + b"\x85\x80\x00" + b"\x02p5"
-    return content + padded
+    # and one whose name is not UTF-8: the renumberer copies name bytes, it never decoded them
+    not_utf8 = b"\x01" + write_u(5) + b"\x01\x02\x02\xff\xfe"
+    return content + padded + not_utf8
 
 
 def test_hand_made_type_section_same_bytes_as_before():

@@ -70,7 +70,9 @@ def read_name_map(data, pos: int, end: int, base: int = 0, spans: list | None = 
                   keys: list | None = None) -> tuple[dict[int, str], int]:
     """A name map ``vec(idx:u32 name)``; ``spans`` (absolute offsets) gets ``("count", ..)`` and one
     ``("entry", start, end, (index, name))`` per entry; ``keys`` gets ``(index, start, index end)`` per
-    entry, positions in ``data`` (where the renumberer re-keys the entry; its rest runs to the next one)."""
+    entry, positions in ``data`` (where the renumberer re-keys the entry; its rest runs to the next one).
+    With ``keys`` the names are only skipped, not decoded (the renumberer copies their bytes; UTF-8 is
+    the decoder's check): the dict comes back empty."""
     at = pos
     n, pos = read_u32(data, pos, end, base)
     if n * 2 > end - pos:
@@ -89,7 +91,10 @@ def read_name_map(data, pos: int, end: int, base: int = 0, spans: list | None = 
             at = pos
             idx, pos = read_u32(data, pos, end, base)
             keys.append((idx, at, pos))
-            out[idx], pos = decode_name(data, pos, end, base)
+            k, pos = read_u32(data, pos, end, base)        # name: u32 length, then its bytes
+            if k > end - pos:
+                raise DecodeError("length out of bounds", base + pos)
+            pos += k
         return out, pos
     for _ in range(n):
         idx, pos = read_u32(data, pos, end, base)
@@ -116,7 +121,7 @@ def read_indirect_map(data, pos: int, end: int, base: int = 0, spans: list | Non
             spans.append(("outer", base + at, base + pos, idx))
         if keys is not None:
             keys.append((idx, at, pos))
-        out[idx], pos = read_name_map(data, pos, end, base, spans)
+        out[idx], pos = read_name_map(data, pos, end, base, spans, None if keys is None else [])
     return out, pos
 
 
