@@ -21,9 +21,14 @@ from ..types import (
 from .leb import encode_u_width, read_s33, read_u32, read_u64, read_uN, read_sN, write_s, write_u
 from .opcodes import OPCODES, PREFIXES
 from .reader import decode_name
+from ..custom.name import (
+    SUBSECTION_SPACES, SUBSECTIONS, read_indirect_map, read_name_map, read_subsection,
+)
 
 from .indexmaps import SPACES, IndexMaps, compose_maps, recode, target_or_none
-from .sections import read_data, read_elem, read_export, read_global, read_import_entry, read_table, read_tag
+from .sections import (
+    read_data, read_elem, read_export, read_global, read_import_entry, read_recgroup, read_table, read_tag,
+)
 from .renumpat import ABSTRACT_HEAPS, NUMERIC_VALTYPES, PREFIX_SET, SIMPLE_VALTYPES, build_pattern
 
 # --------------------------------------------------------------------------- the re-encoder
@@ -278,11 +283,6 @@ class Renumberer:
     def _reftype(self, buf, p, end, base, edits):
         if p < end and buf[p] in NUMERIC_VALTYPES:
             raise DecodeError("malformed reference type", base + p)
-        return self._valtype(buf, p, end, base, edits)
-
-    def _storagetype(self, buf, p, end, base, edits):
-        if p < end and buf[p] in (0x77, 0x78):    # i16, i8
-            return p + 1
         return self._valtype(buf, p, end, base, edits)
 
     def _blocktype(self, buf, p, end, base, edits):
@@ -543,42 +543,8 @@ class Renumberer:
         return p
 
     def _type_sec(self, buf, p, end, base, edits):
-        if "type" not in self.active:
-            return
-        idx = lambda q: self._leb_index("type", False, buf, q, end, base, edits)   # noqa: E731
-        vt = lambda q: self._valtype(buf, q, end, base, edits)                     # noqa: E731
-
-        def field(q):
-            q = self._storagetype(buf, q, end, base, edits)
-            if q >= end:
-                raise DecodeError("unexpected end", base + end)
-            return q + 1
-
-        def sub(q):
-            if q >= end:
-                raise DecodeError("unexpected end", base + end)
-            b = buf[q]
-            if b in (0x50, 0x4F):
-                q = self._vec(buf, q + 1, end, base, idx)
-                if q >= end:
-                    raise DecodeError("unexpected end", base + end)
-                b = buf[q]
-            q += 1
-            if b == 0x60:
-                q = self._vec(buf, q, end, base, vt)
-                return self._vec(buf, q, end, base, vt)
-            if b == 0x5F:
-                return self._vec(buf, q, end, base, field)
-            if b == 0x5E:
-                return field(q)
-            raise DecodeError(f"malformed composite type 0x{b:02x}", base + q - 1)
-
-        def group(q):
-            if q < end and buf[q] == 0x4E:
-                return self._vec(buf, q + 1, end, base, sub)
-            return sub(q)
-
-        self._vec(buf, p, end, base, group)
+        if "type" in self.active:
+            self._by_grammar(read_recgroup, buf, p, end, base, edits)
 
     def _spans(self, read, buf, p, end, base) -> list:
         """The part spans of every item of a section, read by the decoder's item reader ``read``."""
@@ -598,8 +564,10 @@ class Renumberer:
         index-carrying parts it reports: the section's grammar is written once, in ``sections.py``."""
         spans = self._spans(read, buf, p, end, base)
         for part, q, _e, kind in spans:
-            if part == "type":
+            if part == "type" or part == "super":
                 self._leb_index("type", False, buf, q, end, base, edits)
+            elif part == "heap":
+                self._leb_index("type", True, buf, q, end, base, edits)
             elif part == "reftype" or part == "valtype":
                 self._valtype(buf, q, end, base, edits)
             elif part == "expr":
@@ -701,54 +669,42 @@ class Renumberer:
     # ------------------------------------------------------------------ the name section
 
     def _name_section(self, buf, p, end, base, edits):
+        """Re-key the name maps of the spaces that change, read by ``custom.name``'s own readers."""
         while p < end:
-            sub_at = p
-            sub_id = buf[p]
-            size, q = read_u32(buf, p + 1, end, base)
-            send = q + size
-            if send > end:
-                raise DecodeError("length out of bounds", base + q, "name subsection")
-            spaces = _NAME_SUBSECTIONS.get(sub_id)
-            if spaces is not None and spaces[0] in self.active:
+            sid, q, send = read_subsection(buf, p, end, base)
+            space = SUBSECTION_SPACES.get(sid)
+            if space is not None and space in self.active:
                 try:
-                    new = self._name_map(buf, q, send, base, spaces[0], spaces[1])
+                    new = self._name_map(buf, q, send, base, space, SUBSECTIONS[sid][1] == "indirect")
                 except DecodeError as e:
-                    raise e.with_context(f"name subsection {sub_id}") from None
+                    raise e.with_context(f"name subsection {sid}") from None
                 if new is not None:
-                    edits.replace(sub_at, send, bytes((sub_id,)) + write_u(len(new)) + new)
+                    edits.replace(p, send, bytes((sid,)) + write_u(len(new)) + new)
             p = send
 
     def _name_map(self, buf, p: int, end: int, base: int, space: str, indirect: bool) -> bytes | None:
-        """Re-key a (indirect) name map: entries move with their index, removed ones vanish, re-sorted."""
-        n, p = read_u32(buf, p, end, base)
-        if n * 2 > end - p:
-            raise DecodeError("length out of bounds", base + p, "name map")
+        """Re-key a (indirect) name map: entries move with their index, removed ones vanish, re-sorted.
+
+        The map's reader reports each entry's outer index (``keys``); an entry's rest (its name, or its
+        inner map) runs to the next entry and is copied as it is."""
+        keys: list = []
+        _, q = (read_indirect_map if indirect else read_name_map)(buf, p, end, base, None, keys)
+        if q != end:
+            raise DecodeError("section size mismatch", base + q, "name map")
+        target = self.maps.target
         entries = []
         changed = False
-        for _ in range(n):
-            old, p = read_u32(buf, p, end, base)
-            body_at = p
-            if indirect:
-                m, p = read_u32(buf, p, end, base)
-                for _ in range(m):
-                    p = read_u32(buf, p, end, base)[1]
-                    k, p = read_u32(buf, p, end, base)
-                    p += k
-            else:
-                k, p = read_u32(buf, p, end, base)
-                p += k
-            if p > end:
-                raise DecodeError("length out of bounds", base + end, "name map")
+        stops = [at for _, at, _ in keys]
+        stops.append(end)
+        for i, (old, _at, body_at) in enumerate(keys):
             try:
-                new = self.maps.target(space, old)
+                new = target(space, old)
             except EditError:       # a name for an index the map does not cover: drop it
                 new = None
             if new != old:
                 changed = True
             if new is not None:
-                entries.append((new, buf[body_at:p]))
-        if p != end:
-            raise DecodeError("section size mismatch", base + p, "name map")
+                entries.append((new, buf[body_at:stops[i + 1]]))
         if not changed:
             return None
         entries.sort(key=lambda e: e[0])
@@ -760,11 +716,7 @@ class Renumberer:
 
 
 _EXTERN_SPACES = {0: "func", 1: "table", 2: "memory", 3: "global", 4: "tag"}
-#: name subsection id -> (space of the outer index, indirect?)
-_NAME_SUBSECTIONS = {1: ("func", False), 2: ("func", True), 3: ("func", True), 4: ("type", False),
-                     5: ("table", False), 6: ("memory", False), 7: ("global", False), 8: ("elem", False),
-                     9: ("data", False), 10: ("type", True), 11: ("tag", False)}
-_NAME_SPACES = frozenset(s for s, _ in _NAME_SUBSECTIONS.values())
+_NAME_SPACES = frozenset(SUBSECTION_SPACES.values())
 #: the spaces an element segment can refer to (const exprs: global.get, ref.func, ref.null of a type)
 _ELEM_SPACES = frozenset({"func", "table", "global", "type"})
 #: ... and a data segment (its offset is an i32/i64 constant expression: only global.get refers to anything)

@@ -98,8 +98,9 @@ def _decode_items(data, pos: int, end: int, what: str, label: str, read_one):
     return items, starts
 
 
-def read_recgroup(data, pos: int, end: int):
-    return tc.decode_recgroup(data, pos, end, 0)
+def read_recgroup(data, pos: int, end: int, spans: list | None = None):
+    """One rec group of the type section; ``spans`` gets its type indices (``typecodec`` docstring)."""
+    return tc.decode_recgroup(data, pos, end, 0, spans)
 
 
 def decode_types(data, pos: int, end: int):

@@ -13,6 +13,15 @@ remembered so decode -> encode gives back the same bytes::
 
 Malformed input raises :class:`~wasmweld.errors.DecodeError` with the absolute
 offset ("malformed value type", "malformed reference type", "unexpected end" ...).
+
+The type decoders (heap, reference, value, storage, field, composite, sub types and rec groups)
+also take ``spans``: a list that receives ``(part, start, end, index)`` for every type index they
+read, ``start``/``end`` positions in ``data`` (not offset by ``base``): ``"heap"`` for a heap type's
+s33 index, ``"super"`` for a supertype's u32 index. The renumberer rewrites those spans, so the
+type section's layout is written only here::
+
+    (type (sub 0 (struct (field (ref null 1)))))    50 01 00 5f 01 63 01 00
+      spans -> [("super", 2, 3, 0), ("heap", 6, 7, 1)]
 """
 
 from __future__ import annotations
@@ -80,7 +89,7 @@ def _count(data, pos: int, end: int, base: int, min_size: int = 1) -> tuple[int,
 
 # ---------------------------------------------------------------- heap / reference / value types
 
-def decode_heaptype(data, pos: int, end: int, base: int = 0):
+def decode_heaptype(data, pos: int, end: int, base: int = 0, spans: list | None = None):
     """``absheaptype`` (one byte) -> its name, or a non-negative s33 type index -> int."""
     b = _byte(data, pos, end, base)
     name = ABSTRACT_HEAP_NAMES.get(b)
@@ -89,6 +98,8 @@ def decode_heaptype(data, pos: int, end: int, base: int = 0):
     v, p = read_s33(data, pos, end, base)
     if v < 0:
         raise DecodeError(f"malformed heap type 0x{b:02x}", base + pos)
+    if spans is not None:
+        spans.append(("heap", pos, p, v))
     return v, p
 
 
@@ -103,13 +114,14 @@ def encode_heaptype(heap) -> bytes:
     raise ValueError(f"bad heap type {heap!r}")
 
 
-def decode_reftype(data, pos: int, end: int, base: int = 0) -> tuple[RefType, int]:
+def decode_reftype(data, pos: int, end: int, base: int = 0,
+                   spans: list | None = None) -> tuple[RefType, int]:
     b = _byte(data, pos, end, base)
     r = _SHORT_REFS.get(b)
     if r is not None:
         return r, pos + 1
     if b == REF_NULL or b == REF:
-        heap, p = decode_heaptype(data, pos + 1, end, base)
+        heap, p = decode_heaptype(data, pos + 1, end, base, spans)
         return RefType(b == REF_NULL, heap, False), p
     raise DecodeError(f"malformed reference type 0x{b:02x}", base + pos)
 
@@ -120,13 +132,13 @@ def encode_reftype(rt: RefType) -> bytes:
     return bytes((REF_NULL if rt.nullable else REF,)) + encode_heaptype(rt.heap)
 
 
-def decode_valtype(data, pos: int, end: int, base: int = 0):
+def decode_valtype(data, pos: int, end: int, base: int = 0, spans: list | None = None):
     b = _byte(data, pos, end, base)
     t = _ONE_BYTE_VALTYPES.get(b)
     if t is not None:
         return t, pos + 1
     if b == REF_NULL or b == REF:
-        heap, p = decode_heaptype(data, pos + 1, end, base)
+        heap, p = decode_heaptype(data, pos + 1, end, base, spans)
         return RefType(b == REF_NULL, heap, False), p
     raise DecodeError(f"malformed value type 0x{b:02x}", base + pos)
 
@@ -139,12 +151,12 @@ def encode_valtype(t) -> bytes:
     raise ValueError(f"not a value type: {t!r}")
 
 
-def decode_valtypes(data, pos: int, end: int, base: int = 0) -> tuple[tuple, int]:
+def decode_valtypes(data, pos: int, end: int, base: int = 0, spans: list | None = None) -> tuple[tuple, int]:
     """``vec(valtype)``."""
     n, pos = _count(data, pos, end, base)
     out = []
     for _ in range(n):
-        t, pos = decode_valtype(data, pos, end, base)
+        t, pos = decode_valtype(data, pos, end, base, spans)
         out.append(t)
     return tuple(out), pos
 
@@ -155,12 +167,12 @@ def encode_valtypes(ts) -> bytes:
 
 # ---------------------------------------------------------------- composite types
 
-def decode_storagetype(data, pos: int, end: int, base: int = 0):
+def decode_storagetype(data, pos: int, end: int, base: int = 0, spans: list | None = None):
     b = _byte(data, pos, end, base)
     p = PACKED_TYPES.get(b)
     if p is not None:
         return p, pos + 1
-    return decode_valtype(data, pos, end, base)
+    return decode_valtype(data, pos, end, base, spans)
 
 
 def encode_storagetype(t) -> bytes:
@@ -176,8 +188,9 @@ def _mut(data, pos: int, end: int, base: int) -> bool:
     return m == 1
 
 
-def decode_fieldtype(data, pos: int, end: int, base: int = 0) -> tuple[FieldType, int]:
-    st, pos = decode_storagetype(data, pos, end, base)
+def decode_fieldtype(data, pos: int, end: int, base: int = 0,
+                     spans: list | None = None) -> tuple[FieldType, int]:
+    st, pos = decode_storagetype(data, pos, end, base, spans)
     return FieldType(st, _mut(data, pos, end, base)), pos + 1
 
 
@@ -185,21 +198,21 @@ def encode_fieldtype(ft: FieldType) -> bytes:
     return encode_storagetype(ft.storage) + (b"\x01" if ft.mutable else b"\x00")
 
 
-def decode_comptype(data, pos: int, end: int, base: int = 0):
+def decode_comptype(data, pos: int, end: int, base: int = 0, spans: list | None = None):
     b = _byte(data, pos, end, base)
     if b == FUNC:
-        params, p = decode_valtypes(data, pos + 1, end, base)
-        results, p = decode_valtypes(data, p, end, base)
+        params, p = decode_valtypes(data, pos + 1, end, base, spans)
+        results, p = decode_valtypes(data, p, end, base, spans)
         return FuncType(params, results), p
     if b == STRUCT:
         n, p = _count(data, pos + 1, end, base, 2)
         fields = []
         for _ in range(n):
-            f, p = decode_fieldtype(data, p, end, base)
+            f, p = decode_fieldtype(data, p, end, base, spans)
             fields.append(f)
         return StructType(tuple(fields)), p
     if b == ARRAY:
-        f, p = decode_fieldtype(data, pos + 1, end, base)
+        f, p = decode_fieldtype(data, pos + 1, end, base, spans)
         return ArrayType(f), p
     raise DecodeError(f"malformed composite type 0x{b:02x}", base + pos)
 
@@ -214,19 +227,23 @@ def encode_comptype(ct) -> bytes:
     raise ValueError(f"not a composite type: {ct!r}")
 
 
-def decode_subtype(data, pos: int, end: int, base: int = 0) -> tuple[SubType, int]:
+def decode_subtype(data, pos: int, end: int, base: int = 0,
+                   spans: list | None = None) -> tuple[SubType, int]:
     b = _byte(data, pos, end, base)
     if b == SUB or b == SUB_FINAL:
         n, p = _count(data, pos + 1, end, base)
         supers = []
         for _ in range(n):
+            at = p
             x, p = read_u32(data, p, end, base)
             supers.append(x)
-        comp, p = decode_comptype(data, p, end, base)
+            if spans is not None:
+                spans.append(("super", at, p, x))
+        comp, p = decode_comptype(data, p, end, base, spans)
         if b == SUB:
             return SubType(comp, tuple(supers), False, "sub"), p
         return SubType(comp, tuple(supers), True, "sub_final"), p
-    comp, p = decode_comptype(data, pos, end, base)
+    comp, p = decode_comptype(data, pos, end, base, spans)
     return SubType(comp, (), True, "plain"), p
 
 
@@ -247,16 +264,18 @@ def encode_subtype(st: SubType) -> bytes:
     return head + b"".join(write_u(x) for x in st.supers) + comp
 
 
-def decode_recgroup(data, pos: int, end: int, base: int = 0) -> tuple[RecGroup, int]:
+def decode_recgroup(data, pos: int, end: int, base: int = 0,
+                    spans: list | None = None) -> tuple[RecGroup, int]:
+    """One ``rectype``: ``0x4E vec(subtype)`` or a lone subtype; ``spans`` as in the module docstring."""
     b = _byte(data, pos, end, base)
     if b == REC:
         n, p = _count(data, pos + 1, end, base)
         types = []
         for _ in range(n):
-            st, p = decode_subtype(data, p, end, base)
+            st, p = decode_subtype(data, p, end, base, spans)
             types.append(st)
         return RecGroup(tuple(types), True), p
-    st, p = decode_subtype(data, pos, end, base)
+    st, p = decode_subtype(data, pos, end, base, spans)
     return RecGroup((st,), False), p
 
 

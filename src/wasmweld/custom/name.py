@@ -32,7 +32,8 @@ from ..binary.leb import read_u32, write_u
 from ..binary.reader import decode_name
 from ..errors import DecodeError
 
-__all__ = ["NameSection", "SUBSECTIONS"]
+__all__ = ["NameSection", "SUBSECTIONS", "SUBSECTION_SPACES", "read_subsection", "read_name_map",
+           "read_indirect_map"]
 
 #: subsection id -> (attribute name, kind) where kind is "name", "map" or "indirect"
 SUBSECTIONS: dict[int, tuple[str, str]] = {
@@ -50,9 +51,28 @@ SUBSECTIONS: dict[int, tuple[str, str]] = {
     11: ("tags", "map"),
 }
 _ATTR_IDS = {attr: sid for sid, (attr, _k) in SUBSECTIONS.items()}
+#: subsection id -> the index space its (outer) indices name (what the renumberer re-keys)
+SUBSECTION_SPACES: dict[int, str] = {1: "func", 2: "func", 3: "func", 4: "type", 5: "table", 6: "memory",
+                                     7: "global", 8: "elem", 9: "data", 10: "type", 11: "tag"}
 
 
-def _name_map(data, pos: int, end: int, base: int, spans: list | None = None) -> tuple[dict[int, str], int]:
+def read_subsection(data, pos: int, end: int, base: int = 0) -> tuple[int, int, int]:
+    """The subsection header at ``pos``: ``id:u8 size:u32`` -> (id, content start, content end)."""
+    sid = data[pos]
+    size, p = read_u32(data, pos + 1, end, base)
+    sub_end = p + size
+    if sub_end > end:
+        raise DecodeError("length out of bounds", base + p, f"name subsection {sid} size")
+    return sid, p, sub_end
+
+
+def read_name_map(data, pos: int, end: int, base: int = 0, spans: list | None = None,
+                  keys: list | None = None) -> tuple[dict[int, str], int]:
+    """A name map ``vec(idx:u32 name)``; ``spans`` (absolute offsets) gets ``("count", ..)`` and one
+    ``("entry", start, end, (index, name))`` per entry; ``keys`` gets ``(index, start, index end)`` per
+    entry, positions in ``data`` (where the renumberer re-keys the entry; its rest runs to the next one).
+    With ``keys`` the names are only skipped, not decoded (the renumberer copies their bytes; UTF-8 is
+    the decoder's check): the dict comes back empty."""
     at = pos
     n, pos = read_u32(data, pos, end, base)
     if n * 2 > end - pos:
@@ -66,14 +86,27 @@ def _name_map(data, pos: int, end: int, base: int, spans: list | None = None) ->
             out[idx], pos = decode_name(data, pos, end, base)
             spans.append(("entry", base + at, base + pos, (idx, out[idx])))
         return out, pos
+    if keys is not None:
+        for _ in range(n):
+            at = pos
+            idx, pos = read_u32(data, pos, end, base)
+            keys.append((idx, at, pos))
+            k, pos = read_u32(data, pos, end, base)        # name: u32 length, then its bytes
+            if k > end - pos:
+                raise DecodeError("length out of bounds", base + pos)
+            pos += k
+        return out, pos
     for _ in range(n):
         idx, pos = read_u32(data, pos, end, base)
         out[idx], pos = decode_name(data, pos, end, base)
     return out, pos
 
 
-def _indirect_map(data, pos: int, end: int, base: int,
-                  spans: list | None = None) -> tuple[dict[int, dict[int, str]], int]:
+def read_indirect_map(data, pos: int, end: int, base: int = 0, spans: list | None = None,
+                      keys: list | None = None) -> tuple[dict[int, dict[int, str]], int]:
+    """An indirect name map ``vec(idx:u32 namemap)``; ``spans`` gets ``("count", ..)`` and per entry
+    ``("outer", start, end, index)`` (the index's own span), then its inner map's spans; ``keys`` gets
+    ``(index, start, index end)`` per outer entry, as in :func:`read_name_map`."""
     at = pos
     n, pos = read_u32(data, pos, end, base)
     if n * 2 > end - pos:
@@ -86,7 +119,9 @@ def _indirect_map(data, pos: int, end: int, base: int,
         idx, pos = read_u32(data, pos, end, base)
         if spans is not None:
             spans.append(("outer", base + at, base + pos, idx))
-        out[idx], pos = _name_map(data, pos, end, base, spans)
+        if keys is not None:
+            keys.append((idx, at, pos))
+        out[idx], pos = read_name_map(data, pos, end, base, spans, None if keys is None else [])
     return out, pos
 
 
@@ -147,12 +182,8 @@ class NameSection:
         try:
             while pos < end:
                 start = pos
-                sid = data[pos]
-                pos += 1
-                size, pos = read_u32(data, pos, end, offset)
-                sub_end = pos + size
-                if sub_end > end:
-                    raise DecodeError("length out of bounds", offset + pos, f"name subsection {sid} size")
+                sid, pos, sub_end = read_subsection(data, pos, end, offset)
+                size = sub_end - pos
                 if spans is not None:
                     spans.append(("sub", offset + start, offset + pos, (sid, size)))
                 spec = SUBSECTIONS.get(sid)
@@ -173,9 +204,9 @@ class NameSection:
                     if spans is not None:
                         spans.append(("module", offset + pos, offset + p, value))
                 elif kind == "map":
-                    value, p = _name_map(data, pos, sub_end, offset, spans)
+                    value, p = read_name_map(data, pos, sub_end, offset, spans)
                 else:
-                    value, p = _indirect_map(data, pos, sub_end, offset, spans)
+                    value, p = read_indirect_map(data, pos, sub_end, offset, spans)
                 if p != sub_end:
                     raise DecodeError("section size mismatch", offset + p, f"name subsection {sid} ({attr})")
                 setattr(ns, attr, value)
