@@ -14,7 +14,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from helpers import REPO, build_cache_dir
+from helpers import REPO, cached_build
 
 WASM_TOOLS = Path(sys.executable).parent / "wasm-tools"
 if not WASM_TOOLS.exists():
@@ -48,14 +48,7 @@ def _tree_hash(*parts) -> str:
 
 
 def _cached(key: str, build) -> bytes:
-    path = build_cache_dir() / f"component-{key}.wasm"
-    if path.exists():
-        return path.read_bytes()
-    data = build()
-    tmp = path.with_suffix(f".{id(data)}.tmp")
-    tmp.write_bytes(data)
-    tmp.replace(path)
-    return data
+    return cached_build(f"component-{key}.wasm", build)
 
 
 def build_dummy(wit_dir: Path, world: str) -> bytes:

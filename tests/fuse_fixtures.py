@@ -15,7 +15,7 @@ from pathlib import Path
 import hashlib
 
 from component_build import WASM_TOOLS, wasm_tools
-from helpers import build_cache_dir
+from helpers import cached_build
 
 from wasmweld.fuse import abi
 
@@ -78,15 +78,7 @@ def _tree_hash(*parts) -> str:
 
 
 def _cached(key: str, build) -> bytes:
-    """``build()``, cached by ``key`` in the shared build cache."""
-    path = build_cache_dir() / f"fuse-{key}.wasm"
-    if path.exists():
-        return path.read_bytes()
-    data = build()
-    tmp = path.with_suffix(f".{id(data)}.tmp")
-    tmp.write_bytes(data)
-    tmp.replace(path)
-    return data
+    return cached_build(f"fuse-{key}.wasm", build)
 
 
 def wit_text() -> str:

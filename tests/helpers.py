@@ -24,7 +24,7 @@ import re
 import shutil
 import subprocess
 import tempfile
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -109,6 +109,16 @@ def _put_atomic(path: Path, data: bytes) -> None:
     with os.fdopen(fd, "wb") as fh:
         fh.write(data)
     os.replace(tmp, path)
+
+
+def cached_build(name: str, build: Callable[[], bytes]) -> bytes:
+    """``build()``, kept in the build cache as ``name`` (a key that names everything the result depends on)."""
+    path = build_cache_dir() / name
+    if path.exists():
+        return path.read_bytes()
+    data = build()
+    _put_atomic(path, data)
+    return data
 
 
 def _tool_version(argv: Sequence[str]) -> str:
