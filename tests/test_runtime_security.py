@@ -826,3 +826,14 @@ def test_stubs_of_unrepresentable_globals_and_tables():
     assert w.invoke("m", "null_g") == 1 and w.invoke("m", "lane") == 0 and w.invoke("m", "tsize") == 2
     with pytest.raises(ExecutionError, match="unreachable"):
         w.invoke("m", "call_nn")  # the non-nullable function reference is a function that traps
+
+
+def test_library_paths_read_through_the_bounded_reader():
+    """snapshot()/merge() given a path read it like the CLI does: a device is refused, not read forever."""
+    import wasmweld
+    from wasmweld.errors import WasmError
+
+    with pytest.raises(WasmError, match="not a regular file"):
+        wasmweld.snapshot("/dev/zero")
+    with pytest.raises(WasmError, match="not a regular file"):
+        wasmweld.merge([("a", "/dev/zero")])

@@ -202,23 +202,15 @@ def load_bytes(source: str | os.PathLike | BytesLike) -> bytes:
     """Binary module bytes from a path or from bytes; WebAssembly text is compiled first.
 
     A ``str`` or path-like is a file name; bytes-like values are the contents.
-    Unreadable files raise :class:`WasmError` naming the file.
+    Unreadable, non-regular or oversized files raise :class:`WasmError` naming the file.
     """
     if isinstance(source, (bytes, bytearray, memoryview)):
         data, name = bytes(source), None
     else:
+        from wasmweld.cli.files import read_file  # the one bounded reader: regular files only, size-capped
+
         name = os.fspath(source)
-        try:
-            with open(name, "rb") as fh:
-                data = fh.read()
-        except FileNotFoundError:
-            raise WasmError(f"{name}: no such file") from None
-        except IsADirectoryError:
-            raise WasmError(f"{name}: is a directory") from None
-        except PermissionError:
-            raise WasmError(f"{name}: permission denied") from None
-        except OSError as exc:
-            raise WasmError(f"{name}: cannot read: {exc.strerror or exc}") from None
+        data = read_file(name)
     if looks_like_wat(data, name):
         return wat2wasm(data)
     return data
