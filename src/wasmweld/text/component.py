@@ -38,7 +38,7 @@ from ..component import types as T
 from ..errors import DecodeError, WasmError
 from .code import MAX_NESTING_TO_PRINT
 from .custom import dylink0_lines, producers_lines
-from .names import Naming, escape, read_names
+from .names import Naming, escape, read_name_map, read_names
 from .printer import ModulePrinter, Options, bytes_literal
 
 __all__ = ["print_component", "component_to_wat", "ComponentPrinter"]
@@ -114,21 +114,10 @@ def read_component_names(data, state: State) -> None:
                 key = (data[p],) if data[p] != 0 else (0, data[p + 1] if p + 1 < q else -1)
                 spec = _NAME_SORTS.get(key)
                 if spec is not None:
-                    _name_map(data, p + len(key), q, state.names[spec[0]], spec[1])
+                    read_name_map(data, p + len(key), q, state.names[spec[0]], spec[1])
             pos = q
     except DecodeError:
         pass
-
-
-def _name_map(data, pos: int, end: int, into: dict, group: str) -> None:
-    n, pos = read_u32(data, pos, end)
-    used: set = set()
-    for _ in range(n):
-        idx, pos = read_u32(data, pos, end)
-        name, pos = decode_name(data, pos, end)
-        into[idx] = Naming(name, idx, group, used)
-    if pos != end:
-        raise DecodeError("unexpected data at the end of the section", pos)
 
 
 def _discard(_text: str) -> None:

@@ -23,7 +23,7 @@ from ..binary.leb import read_u32
 from ..binary.reader import decode_name
 from ..errors import DecodeError
 
-__all__ = ["Naming", "Names", "escape", "read_names"]
+__all__ = ["Naming", "Names", "escape", "read_names", "read_name_map"]
 
 _IDCHARS = re.compile(r"[0-9a-zA-Z!#$%&'*+\-./:<=>?@\\^_`|~]*")
 _ESC = {c: f"\\u{{{c:x}}}" for c in list(range(32)) + [ord('"'), ord("\\"), 127]}
@@ -89,7 +89,8 @@ _MAPS = {1: ("func", "func"), 4: ("type", "type"), 5: ("table", "table"), 6: ("m
 _INDIRECT = {2: ("local", "local"), 3: ("label", "label"), 10: ("field", "field")}
 
 
-def _name_map(data, pos: int, end: int, into: dict, group: str) -> None:
+def read_name_map(data, pos: int, end: int, into: dict, group: str) -> None:
+    """A name map (``vec(idx name)``) filling ``into`` with :class:`Naming` of ``group`` (modules and components)."""
     n, pos = read_u32(data, pos, end)
     used: set = set()
     for _ in range(n):
@@ -139,7 +140,7 @@ def read_names(data, names: Names | None = None) -> Names:
                 names.module = Naming(name, 0, "module", None)
             elif sid in _MAPS:
                 attr, group = _MAPS[sid]
-                _name_map(data, p, q, getattr(names, attr), group)
+                read_name_map(data, p, q, getattr(names, attr), group)
             elif sid in _INDIRECT:
                 attr, group = _INDIRECT[sid]
                 _indirect(data, p, q, names, attr, group)
