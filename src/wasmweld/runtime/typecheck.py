@@ -22,10 +22,11 @@ carry it and a warm start need not decode anything.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from wasmweld.errors import WasmError
-from wasmweld.module import Module
+if TYPE_CHECKING:  # wasmweld.module is imported when a type report is made: World() stays cheap
+    from wasmweld.module import Module
 
 __all__ = ["Unsupported", "TypeReport", "type_report", "unsupported_valtype", "trap_stub", "PYTHON_VALTYPES"]
 

@@ -49,7 +49,6 @@ from wasmweld.runtime._linking import (
     DEP, OK, WAIT, DlLimits, Entry, Host, ImportSlot, ProcExit, check_fuel, exec_error, extern_type, first_line, fmt_type,
     kind_of, parse_functype, tarjan, type_mismatch, vt_name, wrap_host,
 )
-from wasmweld.dwarf.trap import remember as remember_debug_info
 from wasmweld.runtime.engine import compile_module, engine_settings, looks_like_wat, make_engine, wat2wasm
 from wasmweld.runtime.objects import Function, Global, Handle, Memory, Table
 from wasmweld.runtime.typecheck import TypeReport, trap_stub, type_report
@@ -276,6 +275,8 @@ class World:
                    for k, i in enumerate(module.imports)]
         entry = Entry(name, module, wasm, imports, {e.name: e.type for e in module.exports}, export_all=export_all,
                       bad_exports=types.exports)
+        from wasmweld.dwarf.trap import remember as remember_debug_info  # when used: World() stays cheap
+
         remember_debug_info(wasm)       # trap messages then show file:line frames (wasmweld.dwarf.trap)
         self._admit(entry)
         return Handle(self, name)

@@ -1,0 +1,70 @@
+"""Start-up cost kept by construction (issue 16): what a command or ``World()`` imports, checked on sys.modules.
+
+Timings live in bench/ (bench_cli.py, bench_world.py); these tests check the cause
+instead, cheaply and deterministically: a fresh interpreter runs the command and
+lists the modules it loaded. ``wasmweld info small.wasm`` must not load the linker
+(link.merge), the pre-initialiser or wasmtime; the first ``World()`` must not load
+the pure-Python module model (wasmweld.module: parsing, ~40 ms) nor the DWARF
+reader until a module is added; ``wasmweld snapshot`` must not load the linker.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+from wasmweld.runtime.engine import wat2wasm
+
+LIST = "print(' '.join(sorted(sys.modules)))"
+
+
+def _modules_after(code: str) -> set[str]:
+    proc = subprocess.run([sys.executable, "-c", "import sys\n" + code + "\n" + LIST],
+                          capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    return set(proc.stdout.strip().splitlines()[-1].split())
+
+
+def _cli(argv: list[str]) -> str:
+    return ("from wasmweld.cli.main import main\n"
+            f"rc = main({argv!r})\n"
+            "assert rc == 0, rc")
+
+
+def test_info_on_a_small_module_loads_neither_linker_nor_wasmtime(tmp_path):
+    small = tmp_path / "small.wasm"
+    small.write_bytes(wat2wasm('(module (memory 1) (func (export "f") (result i32) i32.const 1))'))
+    mods = _modules_after(_cli(["info", str(small)]))
+    assert "wasmweld.cli.info" in mods and "wasmweld.module" in mods  # it did the work
+    loaded = {m for m in mods if m.startswith(("wasmweld.link", "wasmweld.preinit", "wasmweld.runtime", "wasmtime",
+                                               "wasmweld.fuse", "wasmweld.component"))}
+    assert not loaded, loaded
+
+
+def test_version_loads_no_module_model():
+    mods = _modules_after(_cli(["--version"]))
+    assert "wasmweld.cli.main" in mods
+    assert not {m for m in mods if m.startswith(("wasmweld.module", "wasmweld.link", "wasmtime"))}
+
+
+def test_first_world_loads_no_parser_until_a_module_is_added():
+    mods = _modules_after("import wasmweld\nw = wasmweld.World()\nassert w.store is not None")
+    assert "wasmweld.runtime.world" in mods and "wasmtime" in mods
+    heavy = {"wasmweld.module", "wasmweld.types", "wasmweld.items", "wasmweld.binary.sections"}
+    assert not heavy & mods, heavy & mods
+    assert not {m for m in mods if m.startswith("wasmweld.dwarf")}
+    # adding a module brings them in, and the World works
+    mods = _modules_after("import wasmweld\nw = wasmweld.World()\n"
+                          "w.add('m', '(module (func (export \"f\") (result i32) i32.const 7))')\n"
+                          "assert w.invoke('m', 'f') == 7")
+    assert "wasmweld.module" in mods
+
+
+def test_snapshot_cli_does_not_load_the_linker(tmp_path):
+    src = tmp_path / "in.wasm"
+    src.write_bytes(wat2wasm('(module (memory 1) (global (mut i32) (i32.const 0))'
+                             ' (func (export "wizer-initialize") (i32.store (i32.const 8) (i32.const 42))))'))
+    mods = _modules_after(_cli(["snapshot", str(src), "-o", str(tmp_path / "out.wasm"), "-q"]))
+    assert "wasmweld.preinit" in mods and (tmp_path / "out.wasm").stat().st_size > 0
+    assert not {m for m in mods if m.startswith(("wasmweld.link", "wasmweld.fuse", "wasmweld.component",
+                                                 "wasmweld.text", "wasmweld.validator"))}
