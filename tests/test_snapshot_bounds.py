@@ -65,7 +65,7 @@ def test_cli_reports_the_default_bounds_and_no_limits_lifts_them(tmp_path, capsy
     assert main(["snapshot", str(src), "-o", str(out), "--report", str(rep), "-q"]) == 0
     doc = json.loads(rep.read_text())
     assert (doc["timeout"], doc["max_memory"]) == (120.0, 2 << 30)
-    assert set(doc["times"]) == {"compile", "instrument", "init", "capture", "rewrite", "write"}
+    assert set(doc["times"]) == {"startup", "compile", "instrument", "init", "capture", "rewrite", "write"}
     assert main(["snapshot", str(src), "-o", str(out), "--report", str(rep), "-q", "--no-limits"]) == 0
     doc = json.loads(rep.read_text())
     assert (doc["timeout"], doc["max_memory"]) == (None, None)

@@ -11,7 +11,12 @@ The report goes to standard error::
     snapshot: globals set: 0 of 1 mutable
     snapshot: memory 0: minimum 32 -> 105 pages
     snapshot: size: 53010 -> 5967047 bytes (112.56x)
-    snapshot: total time: 493.9 ms
+    snapshot: total time: 231.4 ms (startup 61.0, compile 11.2, instrument 9.1, init 33.3, capture 74.0, rewrite 26.1, write 16.7 ms)
+
+The times: ``startup`` is the command's own start (options, importing the
+pre-initialiser and wasmtime, reading the input; the interpreter's start
+before ``wasmweld.cli.main`` runs is not counted), then the stages of
+:func:`wasmweld.preinit.snapshot_bytes` (``write`` includes writing the files).
 
 WASI is off unless ``--allow-wasi``; then only the ``--dir``/``--env``
 granted are visible (directories read-only unless ``--dir-rw`` or
@@ -33,7 +38,6 @@ Exit status 0 on success, 1 on such errors. The output module and the
 from __future__ import annotations
 
 import argparse
-import json
 import math
 import os
 import re
@@ -167,9 +171,12 @@ def register(subparsers: Any) -> ArgumentParser:
 
 
 def run(args: Namespace) -> int:
-    from wasmweld.cli.io import blame, check_output, output_target, read_input, write_outputs
+    from wasmweld.cli.io import blame, check_output, elapsed_seconds, output_target, read_input, write_outputs
     from wasmweld.preinit import DEFAULT_MAX_MEMORY, DEFAULT_TIMEOUT, MAX_SEGMENTS, WasiOptions, snapshot_bytes
+    from wasmweld.runtime.engine import require_wasmtime
     from wasmweld.runtime.preinit_runner import OutputTail
+
+    require_wasmtime()  # imported now: part of the command's start-up, not of the first stage
 
     if not args.allow_wasi and (args.dir or args.dir_rw or args.env or args.inherit_stdio):
         raise WasmError("--dir, --dir-rw, --env and --inherit-stdio need --allow-wasi")
@@ -204,6 +211,7 @@ def run(args: Namespace) -> int:
         from wasmweld.cli.component_cmds import snapshot_component_cli
         return snapshot_component_cli(args, data, path, force, wasi)
     reports: list[Any] = []
+    startup = elapsed_seconds()
     # an InitError (trap, fuel, deadline, ...) is printed like every other error, by
     # wasmweld.cli.main: one line, with the backtrace and the init's output tail joined in
     with blame(args.input):
@@ -221,9 +229,13 @@ def run(args: Namespace) -> int:
             cache_dir=args.cache or (True if args.user_cache else None),
         )
     report = reports[0]
+    report.times = {"startup": startup, **report.times}
+    report.total_seconds += startup
     t0 = time.perf_counter()
     outputs = [(path, out)]
     if args.report:
+        import json
+
         # the report cannot include the time taken to write itself
         doc = json.dumps({k: v for k, v in vars(report).items()}, indent=2) + "\n"
         outputs.append((args.report, doc.encode("utf-8")))

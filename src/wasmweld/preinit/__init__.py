@@ -155,6 +155,42 @@ def _check_options(max_segments, rename_funcs, init_func) -> None:
         raise SnapshotError(f"init_func must be an export name (a str), not {init_func!r}")
 
 
+#: inputs at least this large are validated in a second thread while they are instrumented
+VALIDATE_MEANWHILE_BYTES = 256 << 10
+
+
+def _validate_meanwhile(data: bytes) -> Callable[[], None]:
+    """Start validating ``data`` with wasmtime; the returned function waits and raises its ValidationError.
+
+    wasmtime's validator runs in C with the GIL released (ctypes), so for a large module it runs
+    on the second core while this thread instruments; a small one is validated here and now.
+    """
+    from ..runtime.engine import validate_bytes
+
+    if len(data) < VALIDATE_MEANWHILE_BYTES:
+        validate_bytes(data)
+        return lambda: None
+    import threading
+
+    failed: list[BaseException] = []
+
+    def work() -> None:
+        try:
+            validate_bytes(data)
+        except BaseException as exc:  # handed to the caller's thread
+            failed.append(exc)
+
+    worker = threading.Thread(target=work, name="wasmweld-validate", daemon=True)
+    worker.start()
+
+    def wait() -> None:
+        worker.join()
+        if failed:
+            raise failed[0]
+
+    return wait
+
+
 def _wasi_options(wasi) -> WasiOptions | None:
     """``True``: WASI with nothing granted and the output captured (its tail shown if init fails)."""
     if wasi is True:
@@ -208,12 +244,18 @@ def snapshot_bytes(
     t0 = time.perf_counter()
     data = _as_bytes(module_or_bytes)
     module = parse(data)  # malformed input: wasmweld's DecodeError with its offset
-    validate_bytes(data)  # errors point into the input, not into our instrumented copy
-    _check_options(max_segments, rename_funcs, init_func)
-    wasi = _wasi_options(wasi)
-    # the memory.grow guard (which names the cap when it stops init) costs decoding every body that may
-    # hold memory.grow: only for a cap asked for; past the default cap a memory.grow just fails (-1)
-    inst = instrument(module, init_func, guard_memory_growth=max_memory not in (None, DEFAULT_MAX_MEMORY))
+    # validated (errors point into the input, not into our instrumented copy) while it is instrumented
+    validated = _validate_meanwhile(data)
+    try:
+        _check_options(max_segments, rename_funcs, init_func)
+        wasi = _wasi_options(wasi)
+        # the memory.grow guard (which names the cap when it stops init) costs decoding every body that may
+        # hold memory.grow: only for a cap asked for; past the default cap a memory.grow just fails (-1)
+        inst = instrument(module, init_func, guard_memory_growth=max_memory not in (None, DEFAULT_MAX_MEMORY))
+    except BaseException:
+        validated()  # an invalid input is reported as such, whatever instrumenting it ran into
+        raise
+    validated()
     init_name = inst.init_export.name
     if runner is None:
         runner = EngineRunner(wasi, Bounds(fuel, timeout, max_memory, max_segments),

@@ -1,0 +1,67 @@
+"""The snapshot's speed paths give the same results as the plain ones (issue 16).
+
+* a large input is validated by wasmtime in a second thread while it is instrumented
+  (``wasmweld.preinit.VALIDATE_MEANWHILE_BYTES``): an invalid one still fails with the
+  input's ValidationError (offset into the input), whatever instrumenting it ran into;
+  a valid one gives the same bytes either way;
+* the CLI report counts the command's start-up apart from the stages.
+"""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+import wasmweld.preinit as preinit
+from wasmweld.cli.main import main
+from wasmweld.errors import ValidationError
+from wasmweld.preinit import snapshot_bytes
+from wasmweld.runtime.engine import validate_bytes, wat2wasm
+
+BLOB = "x" * (300 << 10)  # the module is over the threshold (256 KiB)
+
+
+def _module(body: str) -> bytes:
+    return wat2wasm(f'(module (memory 8) (global $g (mut i32) (i32.const 0)) (data (i32.const 64) "{BLOB}")'
+                    f' (func (export "wizer-initialize") {body}))')
+
+
+def test_a_large_invalid_input_fails_validation_in_the_input(monkeypatch):
+    bad = _module("(i32.store (i32.const 0) (i64.const 1))")
+    assert len(bad) >= preinit.VALIDATE_MEANWHILE_BYTES
+    with pytest.raises(ValidationError) as ref:
+        validate_bytes(bad)
+    with pytest.raises(ValidationError) as exc:
+        snapshot_bytes(bad)
+    assert (str(exc.value), exc.value.offset) == (str(ref.value), ref.value.offset)
+    assert exc.value.offset is not None and "type mismatch" in str(exc.value)
+    # the same error when instrumenting it fails too: the input's invalidity is what is reported
+    def broken(*args, **kwargs):
+        raise IndexError("instrumenting an invalid module went wrong")
+
+    monkeypatch.setattr(preinit, "instrument", broken)
+    with pytest.raises(ValidationError):
+        snapshot_bytes(bad)
+
+
+def test_a_large_valid_input_gives_the_same_bytes_either_way(monkeypatch):
+    good = _module("(i32.store (i32.const 8) (i32.const 0x01020304)) (global.set $g (i32.const 7))")
+    threaded = snapshot_bytes(good)
+    monkeypatch.setattr(preinit, "VALIDATE_MEANWHILE_BYTES", 1 << 40)
+    inline = snapshot_bytes(good)
+    assert threaded == inline
+    assert b"\x04\x03\x02\x01" in threaded and len(threaded) > len(BLOB)
+
+
+def test_cli_report_counts_startup_apart(tmp_path, capsys):
+    src = tmp_path / "m.wat"
+    src.write_text('(module (memory 1) (func (export "wizer-initialize") (i32.store (i32.const 8) (i32.const 5))))')
+    rep = tmp_path / "r.json"
+    assert main(["snapshot", str(src), "-o", str(tmp_path / "o.wasm"), "--report", str(rep)]) == 0
+    doc = json.loads(rep.read_text())
+    assert list(doc["times"]) == ["startup", "compile", "instrument", "init", "capture", "rewrite", "write"]
+    assert all(v >= 0 for v in doc["times"].values())
+    assert doc["total_seconds"] >= sum(v for k, v in doc["times"].items() if k != "write")
+    err = capsys.readouterr().err
+    assert "(startup " in err and ", write " in err
