@@ -28,6 +28,14 @@ Tasks:
   --cache (warm)`` keeps the compiled module in an artifact cache of the bench's
   own, as Wizer keeps it in wasmtime's cache (on by default in Wizer, and warm
   after the first of its runs here).
+* ``quickjs-app``: the QuickJS tutorial's engine template (docs/tutorials/quickjs: the C sources
+  of the PyPI ``quickjs`` sdist, built -O2 here) with its app injected by ``wasmweld edit
+  --keep-data`` (Wizer refuses ``data.drop``); init boots the engine and evaluates the app. Only
+  the ``snapshot`` rows (the same three child processes; outputs differ from Wizer's by the
+  engine's random hash seeds). A row with an error when clang or the sdist is missing.
+* ``floor``: what any Python CLI doing this pays before its first stage, for scale:
+  ``python -c pass`` and ``python -c "import wasmtime, wasmweld.preinit"`` (child processes,
+  byte code cached).
 """
 
 from __future__ import annotations
@@ -91,34 +99,85 @@ def run(ctx):
     }
     for name, case in cases.items():
         rows += _bench_case(ctx, wasmtime, eng, name, case, wizer_version)
+    rows += _quickjs_rows(ctx, wizer_version)
+    rows += _floor_rows(ctx)
     return rows
 
 
-def _cli_argv(ctx, src: bytes, case: dict, *extra: str) -> list[str]:
+def _floor_rows(ctx) -> list:
+    """The start-up every ``wasmweld snapshot`` process pays: the interpreter, then its imports."""
+    import os
+
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
+    base = [sys.executable, "-X", f"pycache_prefix={ctx.tmp}/pycache", "-c"]
+    argvs = {"python -c pass": base + ["pass"],
+             "python -c 'import wasmtime, wasmweld.preinit'": base + ["import wasmtime, wasmweld.preinit"]}
+    medians = _children_interleaved(ctx, argvs, env=env)
+    return [ctx.row("snapshot", "floor (start-up only)", label, wall, cpu=f"{cpu:.3f}s")
+            for label, (wall, cpu) in medians.items()]
+
+
+def _quickjs_app(ctx) -> bytes:
+    """The QuickJS tutorial's template (C sources of the PyPI sdist, -O2) with its app injected."""
+    import subprocess
+
+    from helpers import REPO, compile_c
+    from test_dwarf_large import QJS_FILES, quickjs_sources
+
+    src = quickjs_sources()
+    flags = ["-mexec-model=reactor", "-D_GNU_SOURCE", f'-DCONFIG_VERSION="{(src / "VERSION").read_text().strip()}"',
+             "-DCONFIG_BIGNUM", "-DEMSCRIPTEN", "-DFE_DOWNWARD=0x400", "-DFE_UPWARD=0x800", "-Wno-everything",
+             f"-I{src}", "-lm"]
+    template = compile_c([src / f"{n}.c" for n in QJS_FILES] + [src / "shim.c"], flags=flags)
+    folder = Path(tempfile.mkdtemp(dir=ctx.tmp))
+    (folder / "template.wasm").write_bytes(template)
+    app_js = REPO / "docs" / "tutorials" / "quickjs" / "app.js"
+    subprocess.run([sys.executable, "-m", "wasmweld", "edit", str(folder / "template.wasm"), "-o",
+                    str(folder / "app.wasm"), "--add-passive-data", f"app={app_js}", "--size-func", "js_size",
+                    "--init-func", "js_init", "--keep-data", "--add-export", "count_the=execute_method_js(2,0)"],
+                   check=True, capture_output=True, timeout=300)
+    return (folder / "app.wasm").read_bytes()
+
+
+def _quickjs_rows(ctx, wizer_version: str) -> list:
+    name = "quickjs-app"
+    try:
+        src = _quickjs_app(ctx)
+    except Exception as exc:  # no clang, no sdist: say so in the results
+        return [ctx.row("snapshot", name, "wasmweld CLI (child process)", None,
+                        error=f"{type(exc).__name__}: {exc}"[:200])]
+    case = dict(wizer_args=("--allow-wasi",), dirs=())
+    reports: list = []
+    snapshot_bytes(src, wasi=True, report=reports.append)
+    stages = " ".join(f"{k}={v * 1000:.0f}ms" for k, v in reports[0].times.items())
+    return _cli_rows(ctx, src, case, wizer_version, name, "wizer-initialize", stages=stages)
+
+
+def _cli_argv(ctx, src: bytes, case: dict, *extra: str, init_func: str = "wizer.initialize") -> list[str]:
     """``wasmweld snapshot`` as a user runs it: a fresh process, start-up included (like the Wizer row)."""
     folder = Path(tempfile.mkdtemp(dir=ctx.tmp))
     (folder / "in.wasm").write_bytes(src)
     argv = [sys.executable, "-m", "wasmweld", "snapshot", str(folder / "in.wasm"), "-o", str(folder / "out.wasm"),
-            "-q", "--init-func", "wizer.initialize", "--allow-wasi", *extra]
+            "-q", "--init-func", init_func, "--allow-wasi", *extra]
     for host, guest in case["dirs"]:
         argv += ["--dir", f"{host}::{guest}"]
     return argv
 
 
-def _children_interleaved(ctx, argvs: dict[str, list[str]]) -> dict[str, tuple[float, float]]:
+def _children_interleaved(ctx, argvs: dict[str, list[str]], env=None) -> dict[str, tuple[float, float]]:
     """Median wall and CPU seconds (user + system of the child, all its threads) per command, run in turn."""
     import resource
     import subprocess
 
     for argv in argvs.values():  # warm-up: file cache, Wizer's and our artifact caches
-        subprocess.run(argv, check=True, capture_output=True)
+        subprocess.run(argv, check=True, capture_output=True, env=env)
     walls: dict[str, list[float]] = {k: [] for k in argvs}
     cpus: dict[str, list[float]] = {k: [] for k in argvs}
     for _ in range(max(ctx.repeats, 3)):
         for label, argv in argvs.items():
             r0 = resource.getrusage(resource.RUSAGE_CHILDREN)
             t0 = time.perf_counter()
-            subprocess.run(argv, check=True, capture_output=True)
+            subprocess.run(argv, check=True, capture_output=True, env=env)
             walls[label].append(time.perf_counter() - t0)
             r1 = resource.getrusage(resource.RUSAGE_CHILDREN)
             cpus[label].append(r1.ru_utime - r0.ru_utime + r1.ru_stime - r0.ru_stime)
@@ -181,18 +240,26 @@ def _bench_case(ctx, wasmtime, eng, name: str, case: dict, wizer_version: str) -
     rows.append(ctx.measure("snapshot", name, "wasmweld (in process)",
                             lambda: snapshot_bytes(src, wasi=case["wasi"] or True),
                             segments=report.segments, bytes=len(ours), stages=stages))
+    return rows + _cli_rows(ctx, src, case, wizer_version, name)
+
+
+def _cli_rows(ctx, src: bytes, case: dict, wizer_version: str, name: str, init_func: str = "wizer.initialize",
+              **extra) -> list:
+    """The three child processes, interleaved: wasmweld CLI cold and with a warm artifact cache, Wizer."""
     cache = Path(tempfile.mkdtemp(dir=ctx.tmp))  # private (0700): the artifact cache accepts it
     folder = Path(tempfile.mkdtemp(dir=ctx.tmp))
     (folder / "in.wasm").write_bytes(src)
     wizer_argv = [wizer_path(), str(folder / "in.wasm"), "-o", str(folder / "wizer.wasm"),
-                  "--init-func", "wizer.initialize", *case["wizer_args"]]
+                  "--init-func", init_func, *case["wizer_args"]]
     labels = {"cold": "wasmweld CLI (child process)", "warm": "wasmweld CLI --cache (warm, child process)",
               "wizer": f"{wizer_version} (native, child process)"}
-    medians = _children_interleaved(ctx, {"cold": _cli_argv(ctx, src, case),
-                                          "warm": _cli_argv(ctx, src, case, "--cache", str(cache)),
-                                          "wizer": wizer_argv})
+    argvs = {"cold": _cli_argv(ctx, src, case, init_func=init_func),
+             "warm": _cli_argv(ctx, src, case, "--cache", str(cache), init_func=init_func), "wizer": wizer_argv}
+    medians = _children_interleaved(ctx, argvs)
+    rows = []
     for key, label in labels.items():
         wall, cpu = medians[key]
-        rows.append(ctx.row("snapshot", name, label, wall, cpu=f"{cpu:.3f}s",
-                            bytes=len(theirs) if key == "wizer" else len(ours)))
+        out = Path(argvs[key][argvs[key].index("-o") + 1])
+        rows.append(ctx.row("snapshot", name, label, wall, cpu=f"{cpu:.3f}s", bytes=out.stat().st_size,
+                            **(extra if key == "cold" else {})))
     return rows
