@@ -65,3 +65,25 @@ def test_cli_report_counts_startup_apart(tmp_path, capsys):
     assert doc["total_seconds"] >= sum(v for k, v in doc["times"].items() if k != "write")
     err = capsys.readouterr().err
     assert "(startup " in err and ", write " in err
+
+
+def test_the_rewrite_edits_the_input_parse_only_when_it_encodes_as_the_input():
+    """instrument() says whether its input still encodes to its bytes; snapshot_bytes then rewrites that
+    parse (its decoded data segments reused) and writes what a fresh parse gives."""
+    import sys
+
+    from wasmweld.module import FuncBody, parse
+
+    instrument_mod = sys.modules["wasmweld.preinit.instrument"]
+    src = wat2wasm('(module (memory 1) (global $g (mut f32) (f32.const 0)) (data (i32.const 16) "abc") (data $p "xyz")'
+                   ' (func (export "wizer-initialize") (f32.store (i32.const 0) (f32.const 2)) (data.drop $p)))')
+    module = parse(src)
+    assert instrument_mod.instrument(module, None).input_unchanged
+    module.funcs.append(0)
+    module.code.append(FuncBody.from_instrs([], []))
+    assert not instrument_mod.instrument(module, None).input_unchanged
+    out = snapshot_bytes(src)
+    assert out == snapshot_bytes(parse(src))  # a Module input is encoded, then parsed afresh
+    m = parse(out)
+    assert [d.init for d in m.datas][:2] == [b"", b""]  # the active one emptied, the dropped passive one too
+    assert [d.init for d in m.datas[2:]] == [b"@", b"abc"]  # 2.0f stored at 0 (its one non-zero byte), "abc"

@@ -200,7 +200,7 @@ def _wasi_options(wasi) -> WasiOptions | None:
     return wasi  # anything else is checked by the runner
 
 
-def _make_report(init_name, data, out, snap, module, inst, times, t0) -> SnapshotReport:
+def _make_report(init_name, data, out, snap, memories, inst, times, t0) -> SnapshotReport:
     return SnapshotReport(
         init_func=init_name,
         input_size=len(data),
@@ -209,7 +209,7 @@ def _make_report(init_name, data, out, snap, module, inst, times, t0) -> Snapsho
         segments=snap.segment_count,
         globals_set=sum(1 for g in snap.globals if not g.unchanged),
         mutable_globals=len(snap.globals),
-        memory_pages=[(mt.limits.min, ms.size_pages) for mt, ms in zip(module.memories, snap.memories)],
+        memory_pages=[(mt.limits.min, ms.size_pages) for mt, ms in zip(memories, snap.memories)],
         dropped_datas=len(snap.dropped_datas),
         dropped_elems=len(snap.dropped_elems),
         init_seconds=snap.stats.get("init_seconds", 0.0),
@@ -264,7 +264,10 @@ def snapshot_bytes(
     snap = runner.run_init(inst.wasm, init_name, inst.probes)
     t2 = time.perf_counter()
     ran = (inst.probes.reactor_init,) if inst.probes.reactor_init else ()
-    out = rewrite_bytes(parse(data), snap, init_export_name=init_name, keep_init_func=keep_init_func,
+    memories = list(module.memories)  # as in the input, for the report
+    # the rewrite edits our own parse of the input when it still encodes as the input: what was
+    # decoded already (code, data segments, ...) is not decoded again
+    out = rewrite_bytes(module if inst.input_unchanged else parse(data), snap, init_export_name=init_name, keep_init_func=keep_init_func,
                         rename_funcs=rename_funcs, ran_exports=ran)
     t3 = time.perf_counter()
     try:
@@ -278,7 +281,7 @@ def snapshot_bytes(
         times = {"compile": compile_s, "instrument": t1 - t0, "init": init_s,
                  "capture": max(t2 - t1 - compile_s - init_s, 0.0), "rewrite": t3 - t2,
                  "write": time.perf_counter() - t3}
-        rep = _make_report(init_name, data, out, snap, module, inst, times, t0)
+        rep = _make_report(init_name, data, out, snap, memories, inst, times, t0)
         rep.timeout, rep.max_memory = timeout, max_memory
         report(rep)
     return out

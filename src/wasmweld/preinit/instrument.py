@@ -68,11 +68,16 @@ _MAX_PAGES_32 = 1 << 16
 
 @dataclass
 class Instrumented:
-    """The instrumented module (bytes), the probes the runner reads, and the init function's export."""
+    """The instrumented module (bytes), the probes the runner reads, and the init function's export.
+
+    ``input_unchanged``: the input Module still encodes to the bytes it was parsed from (so a
+    rewrite may edit it directly, its decoded sections being copied as they were).
+    """
 
     wasm: bytes
     probes: Probes
     init_export: Export
+    input_unchanged: bool = False
 
 
 def _names(module: Module):
@@ -280,7 +285,7 @@ def instrument(module: Module, init_func: str | None = None, *, guard_memory_gro
     data = module.encode()
     m = parse(data)
     orig_code = module.code if module.data == data else parse(data).code
-    ins = _Instrumenter(m)
+    ins = _Instrumenter(m, source=module)
     mem_probes = ins.memory_probes()
     glob_probes = ins.global_probes()
     table_probes = ins.table_probes()
@@ -310,7 +315,7 @@ def instrument(module: Module, init_func: str | None = None, *, guard_memory_gro
         code_spans=tuple(_code_spans(wasm, orig_code, ins.n_imp_funcs, changed_bodies)),
         num_funcs=ins.num_funcs_in,
     )
-    return Instrumented(wasm, probes, init_export)
+    return Instrumented(wasm, probes, init_export, input_unchanged=module.data == data)
 
 
 def _code_spans(wasm: bytes, orig_code: list, n_imp_funcs: int, changed_bodies: set[int]) -> list[CodeSpan]:
@@ -332,8 +337,10 @@ class _Instrumenter:
     """The additions to one module: new functions (appended after the module's own), new exports
     under private names, and the names used in messages."""
 
-    def __init__(self, m: Module):
+    def __init__(self, m: Module, source: Module | None = None):
         self.m = m
+        #: the module ``m`` is a copy of (its decoded sections serve: ``m``'s stay undecoded, copied raw)
+        self.source = m if source is None else source
         self.taken = {e.name for e in m.exports}
         self._types: Any = None  # a passes.common.FuncTypes once made
         self.n_imp_funcs = m.num_imported(ExternKind.FUNC)
@@ -445,7 +452,8 @@ class _Instrumenter:
         if not m.num_memories:
             return out
         mem0_64 = m.memory_type(0).limits.is64
-        for di, d in enumerate(m.datas):
+        datas = self.source.datas
+        for di, d in enumerate(datas):
             if d.mode != "passive" or not d.init:
                 continue
             # (memory.init $di (it.const 0) (i32.const 1) (i32.const 0)): traps iff the init dropped it
@@ -456,7 +464,7 @@ class _Instrumenter:
             self.add_func(self.void(), body, name)
             out.append(SegmentProbe(di, name))
         if out and m.datacount is None:
-            m.datacount = len(m.datas)
+            m.datacount = len(datas)
         return out
 
     def elem_probes(self) -> list[SegmentProbe]:
