@@ -4,7 +4,9 @@
   (``wasmweld.preinit.VALIDATE_MEANWHILE_BYTES``): an invalid one still fails with the
   input's ValidationError (offset into the input), whatever instrumenting it ran into;
   a valid one gives the same bytes either way;
-* the CLI report counts the command's start-up apart from the stages.
+* the CLI report counts the command's start-up apart from the stages;
+* a module with much code and no artifact cache is compiled unoptimised (the init runs once), with
+  the same result.
 """
 
 from __future__ import annotations
@@ -87,3 +89,34 @@ def test_the_rewrite_edits_the_input_parse_only_when_it_encodes_as_the_input():
     m = parse(out)
     assert [d.init for d in m.datas][:2] == [b"", b""]  # the active one emptied, the dropped passive one too
     assert [d.init for d in m.datas[2:]] == [b"@", b"abc"]  # 2.0f stored at 0 (its one non-zero byte), "abc"
+
+
+LOOP = ('(module (memory 2) (global $n (mut i32) (i32.const 0))'
+        ' (func (export "wizer-initialize") (local $i i32)'
+        '  (loop $l (i32.store (i32.shl (local.get $i) (i32.const 2)) (i32.mul (local.get $i) (local.get $i)))'
+        '   (local.set $i (i32.add (local.get $i) (i32.const 1)))'
+        '   (br_if $l (i32.lt_u (local.get $i) (i32.const 20000))))'
+        '  (global.set $n (local.get $i))))')
+
+
+def test_large_code_without_a_cache_compiles_unoptimised_with_the_same_result(monkeypatch, tmp_path):
+    from wasmweld.errors import SnapshotError
+    from wasmweld.preinit import EngineRunner
+    from wasmweld.runtime import preinit_runner
+    from wasmweld.runtime.preinit_runner import WasmtimeRunner
+
+    src = wat2wasm(LOOP)
+    assert WasmtimeRunner().opt_level_for(src) == "speed"  # a few bytes of code
+    reports: list = []
+    fast = snapshot_bytes(src, report=reports.append)
+    assert reports[-1].opt_level == "speed"
+    monkeypatch.setattr(preinit_runner, "QUICK_COMPILE_CODE_BYTES", 16)
+    assert WasmtimeRunner().opt_level_for(src) == "none"
+    assert WasmtimeRunner(cache_dir=str(tmp_path)).opt_level_for(src) == "speed"  # a kept artifact: optimised
+    assert WasmtimeRunner(opt_level="speed_and_size").opt_level_for(src) == "speed_and_size"
+    quick = snapshot_bytes(src, report=reports.append)
+    assert reports[-1].opt_level == "none"
+    assert quick == fast and len(quick) > 4 * 20000  # the squares, written either way
+    assert EngineRunner(opt_level="none").engine.opt_level == "none"
+    with pytest.raises(SnapshotError, match="opt_level"):
+        WasmtimeRunner(opt_level="fastest")

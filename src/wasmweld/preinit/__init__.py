@@ -103,6 +103,8 @@ class SnapshotReport:
     times: dict[str, float] = field(default_factory=dict)
     timeout: float | None = None  # the bounds the run had (None: lifted)
     max_memory: int | None = None
+    #: Cranelift's optimisation level the instrumented module was compiled with (None: another runner)
+    opt_level: str | None = None
 
     def lines(self) -> list[str]:
         ratio = self.output_size / self.input_size if self.input_size else 0.0
@@ -219,6 +221,7 @@ def _make_report(init_name, data, out, snap, memories, inst, times, t0) -> Snaps
         ran_first=(["the start function"] if inst.probes.start else [])
         + ([repr(inst.probes.reactor_init)] if inst.probes.reactor_init else []),
         times=times,
+        opt_level=snap.stats.get("opt_level"),
     )
 
 

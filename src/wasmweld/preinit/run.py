@@ -61,17 +61,21 @@ class EngineRunner:
     ``wasi``: None or the grants; ``bounds``: fuel, deadline, memory cap,
     segment cap; ``tables_may_change``: see :func:`tables_may_change`;
     ``isolate``: run in a worker thread abandoned at the deadline (default); ``cache_dir``: keep the
-    compiled instrumented module in wasmweld's artifact cache (a directory, or True: the per-user one).
+    compiled instrumented module in wasmweld's artifact cache (a directory, or True: the per-user one);
+    ``opt_level``: Cranelift's optimisation level (default: chosen by the module's code size, see
+    :class:`~wasmweld.runtime.preinit_runner.WasmtimeRunner`).
     """
 
     def __init__(self, wasi: WasiOptions | None = None, bounds: Bounds | None = None, *,
-                 tables_may_change: bool = True, isolate: bool | None = None, cache_dir=None):
+                 tables_may_change: bool = True, isolate: bool | None = None, cache_dir=None,
+                 opt_level: str | None = None):
         from ..runtime.preinit_runner import WasmtimeRunner
 
         self.bounds = bounds if bounds is not None else Bounds()
         b = self.bounds
         self.engine = WasmtimeRunner(wasi, fuel=b.fuel, timeout=b.timeout, max_memory=b.max_memory,
-                                     isolate=isolate, tables_may_change=tables_may_change, cache_dir=cache_dir)
+                                     isolate=isolate, tables_may_change=tables_may_change, cache_dir=cache_dir,
+                                     opt_level=opt_level)
 
     def run_init(self, wasm: bytes, init_func: str, export_names: Probes) -> Snapshot:
         """Run ``init_func`` of the instrumented ``wasm`` and return the state it left."""
