@@ -33,6 +33,10 @@ Tasks:
   --keep-data`` (Wizer refuses ``data.drop``); init boots the engine and evaluates the app. Only
   the ``snapshot`` rows (the same three child processes; outputs differ from Wizer's by the
   engine's random hash seeds). A row with an error when clang or the sdist is missing.
+* ``starlingmonkey``: the corpus's StarlingMonkey (10.5 MB) evaluating a small JS file at init (its
+  ``wizer-initialize`` reads the script's path from stdin; the file through a read-only preopen):
+  the same three child processes, 3 runs each (each compiles 9 MB of code when cold; not with
+  ``--quick``). The issue's target: within 1.1x of Wizer.
 * ``floor``: what any Python CLI doing this pays before its first stage, for scale:
   ``python -c pass`` and ``python -c "import wasmtime, wasmweld.preinit"`` (child processes,
   byte code cached).
@@ -100,6 +104,8 @@ def run(ctx):
     for name, case in cases.items():
         rows += _bench_case(ctx, wasmtime, eng, name, case, wizer_version)
     rows += _quickjs_rows(ctx, wizer_version)
+    if not ctx.quick:
+        rows += _starlingmonkey_rows(ctx, wizer_version)
     rows += _floor_rows(ctx)
     return rows
 
@@ -115,6 +121,25 @@ def _floor_rows(ctx) -> list:
     medians = _children_interleaved(ctx, argvs, env=env)
     return [ctx.row("snapshot", "floor (start-up only)", label, wall, cpu=f"{cpu:.3f}s")
             for label, (wall, cpu) in medians.items()]
+
+
+SM_SCRIPT = "globalThis.table = Array.from({length: 1000}, (_, i) => i * i); console.log('booted');\n"
+
+
+def _starlingmonkey_rows(ctx, wizer_version: str) -> list:
+    """StarlingMonkey evaluating a JS file at init: wasmweld CLI cold / warm cache vs Wizer."""
+    name = "starlingmonkey (JS file at init)"
+    try:
+        src = ctx.corpus("wasisdk-starlingmonkey").read_bytes()
+    except FileNotFoundError as exc:
+        return [ctx.row("snapshot", name, "wasmweld CLI (child process)", None, error=str(exc)[:200])]
+    folder = Path(tempfile.mkdtemp(dir=ctx.tmp))
+    (folder / "app.js").write_text(SM_SCRIPT)
+    (folder / "stdin.txt").write_text("/app.js\n")
+    case = dict(wizer_args=("--allow-wasi", "--inherit-stdio", "true", "--mapdir", f"/::{folder}"),
+                dirs=((str(folder), "/"),))
+    return _cli_rows(ctx, src, case, wizer_version, name, "wizer-initialize", stdin=folder / "stdin.txt",
+                     extra_args=("--inherit-stdio",), repeats=3)
 
 
 def _quickjs_app(ctx) -> bytes:
@@ -164,20 +189,28 @@ def _cli_argv(ctx, src: bytes, case: dict, *extra: str, init_func: str = "wizer.
     return argv
 
 
-def _children_interleaved(ctx, argvs: dict[str, list[str]], env=None) -> dict[str, tuple[float, float]]:
+def _children_interleaved(ctx, argvs: dict[str, list[str]], env=None, stdin: Path | None = None,
+                          repeats: int | None = None) -> dict[str, tuple[float, float]]:
     """Median wall and CPU seconds (user + system of the child, all its threads) per command, run in turn."""
     import resource
     import subprocess
 
+    def child(argv: list[str]) -> None:
+        if stdin is None:
+            subprocess.run(argv, check=True, capture_output=True, env=env)
+            return
+        with open(stdin, "rb") as fh:
+            subprocess.run(argv, check=True, capture_output=True, env=env, stdin=fh)
+
     for argv in argvs.values():  # warm-up: file cache, Wizer's and our artifact caches
-        subprocess.run(argv, check=True, capture_output=True, env=env)
+        child(argv)
     walls: dict[str, list[float]] = {k: [] for k in argvs}
     cpus: dict[str, list[float]] = {k: [] for k in argvs}
-    for _ in range(max(ctx.repeats, 3)):
+    for _ in range(repeats or max(ctx.repeats, 3)):
         for label, argv in argvs.items():
             r0 = resource.getrusage(resource.RUSAGE_CHILDREN)
             t0 = time.perf_counter()
-            subprocess.run(argv, check=True, capture_output=True, env=env)
+            child(argv)
             walls[label].append(time.perf_counter() - t0)
             r1 = resource.getrusage(resource.RUSAGE_CHILDREN)
             cpus[label].append(r1.ru_utime - r0.ru_utime + r1.ru_stime - r0.ru_stime)
@@ -243,9 +276,13 @@ def _bench_case(ctx, wasmtime, eng, name: str, case: dict, wizer_version: str) -
     return rows + _cli_rows(ctx, src, case, wizer_version, name)
 
 
-def _cli_rows(ctx, src: bytes, case: dict, wizer_version: str, name: str, init_func: str = "wizer.initialize",
+def _cli_rows(ctx, src: bytes, case: dict, wizer_version: str, name: str, init_func: str = "wizer.initialize", *,
+              stdin: Path | None = None, extra_args: tuple[str, ...] = (), repeats: int | None = None,
               **extra) -> list:
-    """The three child processes, interleaved: wasmweld CLI cold and with a warm artifact cache, Wizer."""
+    """The three child processes, interleaved: wasmweld CLI cold and with a warm artifact cache, Wizer.
+
+    ``stdin``: a file each reads as standard input; ``extra_args``: more options for wasmweld.
+    """
     cache = Path(tempfile.mkdtemp(dir=ctx.tmp))  # private (0700): the artifact cache accepts it
     folder = Path(tempfile.mkdtemp(dir=ctx.tmp))
     (folder / "in.wasm").write_bytes(src)
@@ -253,9 +290,10 @@ def _cli_rows(ctx, src: bytes, case: dict, wizer_version: str, name: str, init_f
                   "--init-func", init_func, *case["wizer_args"]]
     labels = {"cold": "wasmweld CLI (child process)", "warm": "wasmweld CLI --cache (warm, child process)",
               "wizer": f"{wizer_version} (native, child process)"}
-    argvs = {"cold": _cli_argv(ctx, src, case, init_func=init_func),
-             "warm": _cli_argv(ctx, src, case, "--cache", str(cache), init_func=init_func), "wizer": wizer_argv}
-    medians = _children_interleaved(ctx, argvs)
+    argvs = {"cold": _cli_argv(ctx, src, case, *extra_args, init_func=init_func),
+             "warm": _cli_argv(ctx, src, case, *extra_args, "--cache", str(cache), init_func=init_func),
+             "wizer": wizer_argv}
+    medians = _children_interleaved(ctx, argvs, stdin=stdin, repeats=repeats)
     rows = []
     for key, label in labels.items():
         wall, cpu = medians[key]

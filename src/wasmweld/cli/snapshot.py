@@ -13,6 +13,11 @@ The report goes to standard error::
     snapshot: size: 53010 -> 5967047 bytes (112.56x)
     snapshot: total time: 231.4 ms (startup 61.0, compile 11.2, instrument 9.1, init 33.3, capture 74.0, rewrite 26.1, write 16.7 ms)
 
+Compiling is most of the time for a large module: without ``--cache`` a
+module with 512 KiB of code or more is compiled without Cranelift's
+optimisations (its init runs once); with ``--cache`` it is compiled optimised
+once and loaded from the cache afterwards.
+
 The times: ``startup`` is the command's own start (options, importing the
 pre-initialiser and wasmtime, reading the input; the interpreter's start
 before ``wasmweld.cli.main`` runs is not counted), then the stages of
