@@ -266,6 +266,20 @@ def _align(x: int, a: int) -> int:
     return (x + a - 1) // a * a
 
 
+def _refuse_waiting_main(world: Any) -> None:
+    """A module that would be the main but still waits for imports: say so (else the first side module
+    would become a standalone main and fail on the main's symbols, a misleading error)."""
+    for n in world._order:
+        e = world._entries[n]
+        types = e.export_types
+        if not e.ready and e.kind == "module" and isinstance(types.get("__indirect_function_table"), wasmtime.TableType) \
+                and any(isinstance(t, wasmtime.MemoryType) for t in types.values()):
+            missing = world.pending.get(n) or ["(waiting for a module in an unresolved cycle)"]
+            raise LinkError(f"module {n!r} would be the main module of dynamic linking, but it is not instantiated: "
+                            f"unresolved imports: {'; '.join(missing[:5])}" + (" ..." if len(missing) > 5 else "")
+                            + "; define them (World.define_host) or stub them: wasmweld run --stub MODULE.NAME or --stub-missing")
+
+
 class DynamicLinker:
     """The dynamic-linking state of a World: shared memory/table/stack and the global symbol table."""
 
@@ -318,6 +332,8 @@ class DynamicLinker:
                 raise LinkError("several modules could be the main module of dynamic linking ("
                                 + ", ".join(map(repr, cands)) + "); pass dlopen(..., main=NAME)")
             main = cands[0] if cands else None
+            if main is None:
+                _refuse_waiting_main(world)
         if main is not None:
             self._attach_main(main)
         else:

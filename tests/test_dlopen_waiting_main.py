@@ -1,0 +1,57 @@
+"""Issue 15 (tutorial 3): dlopen into a World whose main module still waits for a host function.
+
+Before: the loader, finding no instantiated main, made the side module a standalone main and failed on
+the main's symbols ("needs data symbol app_calls ... which no loaded module defines"), which sent the
+user looking in the wrong place. Now the error names the waiting main module and its unresolved import.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from wasmweld.cli.main import main
+from wasmweld.errors import LinkError
+from wasmweld.runtime.world import World
+
+APP = '''(module
+  (import "env" "host_log" (func (param i32 i32)))
+  (memory (export "memory") 1)
+  (table (export "__indirect_function_table") 1 funcref)
+  (global (export "app_calls") i32 (i32.const 64))
+  (func (export "app_log") (call 0 (i32.const 0) (i32.const 0))))'''
+
+SIDE = '''(module
+  (@dylink.0 (mem-info (memory 4 2)))
+  (import "env" "memory" (memory 0))
+  (import "env" "__memory_base" (global i32))
+  (import "GOT.mem" "app_calls" (global $calls (mut i32)))
+  (func (export "calls") (result i32) (i32.load (global.get $calls))))'''
+
+
+def test_dlopen_names_the_main_module_that_waits_for_an_import(wat, tmp_path, capsys):
+    app, side = wat(APP), wat(SIDE)
+    w = World()
+    w.add("app", app)
+    assert w.pending == {"app": [w.pending["app"][0]]} and "env.host_log" in w.pending["app"][0]
+    with pytest.raises(LinkError) as ei:
+        w.dlopen(side, name="side")
+    msg = str(ei.value)
+    assert "module 'app' would be the main module of dynamic linking, but it is not instantiated" in msg
+    assert "unresolved imports: env.host_log" in msg and "app_calls" not in msg
+    assert "side" not in w and w.dynamic_linker is None
+    # once the import is provided, the same World loads the side module against it
+    w.define_host("env", "host_log", lambda p, n: None, "i32 i32 ->")
+    h = w.dlopen(side, name="side")
+    w.memory("app").write(64, (7).to_bytes(4, "little"))
+    assert h.sym("calls")() == 7
+    # the CLI says the same, on one line
+    (tmp_path / "app.wasm").write_bytes(app)
+    (tmp_path / "side.wasm").write_bytes(side)
+    assert main(["run", str(tmp_path / "app.wasm"), "--dlopen", str(tmp_path / "side.wasm"), "--invoke",
+                 "calls"]) == 1
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and err.startswith("error: ")
+    assert "would be the main module of dynamic linking" in err and "--stub-missing" in err
+    assert main(["run", str(tmp_path / "app.wasm"), "--stub", "env.host_log", "--dlopen",
+                 str(tmp_path / "side.wasm"), "--invoke", "side.calls"]) == 0
+    assert capsys.readouterr().out.strip() == "0"
