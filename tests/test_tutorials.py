@@ -30,8 +30,10 @@ TUTORIALS = REPO / "docs" / "tutorials"
 NAMES = sorted(p.stem for p in TUTORIALS.glob("*.md"))
 
 
-def test_the_first_tutorials_are_there():
-    assert {"services", "preinit"} <= set(NAMES)
+def test_the_five_tutorials_are_there_and_linked_from_the_readme():
+    assert {"quickjs", "services", "dlopen", "preinit", "components"} <= set(NAMES)
+    readme = (REPO / "README.md").read_text()
+    assert all(f"(docs/tutorials/{name}.md)" in readme for name in NAMES)
 
 
 # tutorial -> (files its commands make that are worth keeping between runs, the file whose hash keys them)
