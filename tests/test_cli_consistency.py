@@ -76,7 +76,8 @@ def test_component_is_refused_by_core_only_commands(tmp_path, capsys):
     o = str(tmp_path / "o")
     # info and dump are left out: the components branch teaches them components
     for argv in (["strip", comp, "-o", o], ["edit", comp, "-o", o, "--gc"],
-                 ["metadata", "show", comp], ["merge", f"{comp}=a", "-o", o], ["graph", f"{comp}=a", "-o", o]):
+                 ["metadata", "show", comp], ["merge", f"{comp}=a", "-o", o], ["graph", f"{comp}=a", "-o", o],
+                 ["addr2line", comp, "0x10"], ["compile", comp, "-o", o]):
         assert main([str(a) for a in argv]) == 1
         err = capsys.readouterr().err
         assert err == (f"error: {comp}: this is a WebAssembly component (binary version 0x0d, layer 1, at offset 0x4), not a core "
