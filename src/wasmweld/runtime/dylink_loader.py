@@ -234,6 +234,7 @@ class LibHandle:
         self.memory_base = memory_base
         self.table_base = table_base
         self.dylink = dylink
+        self.path: str | None = None  # the file it was loaded from (symbolic links resolved)
 
     @property
     def ready(self) -> bool:
@@ -542,6 +543,12 @@ class DynamicLinker:
 
         return Global(sym.value, self.store, f"{sym.provider}.{name}")
 
+    def loaded_from(self, path: str) -> "LibHandle | None":
+        """The library already loaded from file ``path`` (symbolic links resolved), or None: ``dlopen`` of the
+        same file again returns that handle instead of loading a second copy, as ``dlopen`` does."""
+        real = os.path.realpath(path)
+        return next((h for h in self.libs.values() if getattr(h, "path", None) == real), None)
+
     def unload(self, name: str) -> None:
         """``dlclose``: forget library ``name`` (the most recent one, nothing bound to it); raise LinkError otherwise."""
         if name == self.main_name:
@@ -692,6 +699,7 @@ class DynamicLinker:
             self._define(n, x, name, memory_base, relocatable=True, bad=types.exports.get(n))
         world._register_loaded(entry)
         handle = LibHandle(world, name, memory_base, table_base, dl)
+        handle.path = os.path.realpath(path) if path else None
         self.libs[name] = handle
         for init in ("__wasm_apply_data_relocs", "__wasm_call_ctors", "__post_instantiate"):
             f = exports.get(init)

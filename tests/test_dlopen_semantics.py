@@ -1,8 +1,10 @@
-"""Issue 15 (tutorial 3): dlopen into a World whose main module still waits for a host function.
+"""Issue 15 (tutorial 3): dlopen as a user of dlopen(3) expects it, found walking the tutorial.
 
-Before: the loader, finding no instantiated main, made the side module a standalone main and failed on
-the main's symbols ("needs data symbol app_calls ... which no loaded module defines"), which sent the
-user looking in the wrong place. Now the error names the waiting main module and its unresolved import.
+- A World whose main module still waits for a host function: the loader, finding no instantiated main,
+  made the side module a standalone main and failed on the main's symbols ("needs data symbol app_calls
+  ... which no loaded module defines"). Now the error names the waiting main module and its import.
+- dlopen of a file already loaded (e.g. as a NEEDED library) loaded a second copy under a new name and
+  ran its constructors again; now it returns the loaded library's handle.
 """
 
 from __future__ import annotations
@@ -55,3 +57,34 @@ def test_dlopen_names_the_main_module_that_waits_for_an_import(wat, tmp_path, ca
     assert main(["run", str(tmp_path / "app.wasm"), "--stub", "env.host_log", "--dlopen",
                  str(tmp_path / "side.wasm"), "--invoke", "side.calls"]) == 0
     assert capsys.readouterr().out.strip() == "0"
+
+
+def test_dlopen_of_a_file_already_loaded_returns_its_handle(wat, tmp_path):
+    """As dlopen(3): the same file (here first loaded as another library's NEEDED one) is not loaded twice."""
+    from wasmweld.custom.dylink import find_dylink
+
+    side = wat(SIDE)
+    (tmp_path / "side.wasm").write_bytes(side)
+    (tmp_path / "link.wasm").symlink_to(tmp_path / "side.wasm")
+    # a second side module that needs side.wasm (its dylink.0 NEEDED list)
+    user = wat(SIDE.replace("(mem-info (memory 4 2))", '(mem-info (memory 4 2)) (needed "side.wasm")')
+               .replace('"calls"', '"calls2"'))
+    assert find_dylink(user).needed == ["side.wasm"]
+    (tmp_path / "user.wasm").write_bytes(user)
+    w = World()
+    w.define_host("env", "host_log", lambda p, n: None, "i32 i32 ->")
+    w.add("app", wat(APP))
+    u = w.dlopen(tmp_path / "user.wasm")
+    assert w.modules == ["app", "side", "user"]
+    h = w.dlopen(tmp_path / "side.wasm")
+    assert h is w.dynamic_linker.libs["side"] and w.dlopen(str(tmp_path / "link.wasm")) is h
+    assert w.modules == ["app", "side", "user"]            # no second copy, no second constructor run
+    assert u.sym("calls2")() == h.sym("calls")() == 0
+    # an explicit new name still loads another copy (a World module of that name)
+    again = w.dlopen(tmp_path / "side.wasm", name="side2")
+    assert again is not h and w.modules[-1] == "side2" and again.memory_base != h.memory_base
+    # once unloaded, the file loads afresh
+    w.remove("side2")
+    w.remove("user")
+    w.remove("side")
+    assert w.dlopen(tmp_path / "side.wasm").name == "side" and w.modules == ["app", "side"]
