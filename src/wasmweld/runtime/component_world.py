@@ -452,8 +452,14 @@ class ComponentWorld:
         idx = inst.get_export_index(self.store, fname, parent)
         f = inst.get_func(self.store, idx) if idx is not None else None
         if f is None:
-            raise LinkError(f"component {name!r} does not export a function {func!r}")
+            raise LinkError(f"component {name!r} does not export a function {func!r}" + self._did_you_mean(name, fname))
         return f
+
+    def _did_you_mean(self, name: str, fname: str) -> str:
+        """``; did you mean 'pkg:ns/iface@v#f'?``: the exported interfaces that have a function ``fname``."""
+        found = [f"{iface}#{fname}" for iface, (sort, members) in self._get(name).exports.items()
+                 if sort == "instance" and members.get(fname) == "func"]
+        return f"; did you mean {' or '.join(map(repr, found))}?" if found else ""
 
     def invoke(self, name: str, func: str, *values: Any) -> Any:
         """Call ``func`` of component ``name`` with ``values`` (wasmtime-py's component values;

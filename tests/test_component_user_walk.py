@@ -1,9 +1,12 @@
-"""Issue 15 (tutorial 5): a component that imports an interface only for its types runs in a World.
+"""Issue 15 (tutorial 5): components as a new user meets them, found walking the tutorial.
 
-``world w { export api; }`` where ``api`` uses ``types.{pt}`` makes the component import
-``test:typeonly/types`` with nothing but a type in it (wit-component does this whenever an exported
-interface uses another interface's types). The World refused it ("no component exports it"); an empty
-instance satisfies it, as ``wasmtime run`` does. An import with functions still needs a provider.
+- A component that imports an interface only for its types: ``world w { export api; }`` where ``api``
+  uses ``types.{pt}`` makes the component import ``test:typeonly/types`` with nothing but a type in it
+  (wit-component does this whenever an exported interface uses another interface's types). The World
+  refused it ("no component exports it"); an empty instance satisfies it, as ``wasmtime run`` does. An
+  import with functions still needs a provider.
+- ``run --invoke 'sum(...)'`` without the interface: the error says which qualified name was meant.
+- CLI errors named the target component 'main'; now they use the file's name.
 """
 
 from __future__ import annotations
@@ -57,3 +60,18 @@ def test_an_import_with_functions_still_needs_a_provider(comps):
     w.add("c", comps["needs-more"])
     with pytest.raises(LinkError, match="imports 'test:typeonly/more@0.1.0': no component exports it"):
         w.invoke("c", "test:typeonly/api@0.1.0#sum", {"x": 1, "y": 1})
+
+
+def test_cli_names_the_component_and_suggests_the_qualified_function(comps, tmp_path, capsys):
+    path = tmp_path / "adder.wasm"
+    path.write_bytes(comps["w"])
+    assert main(["run", str(path), "--invoke", "sum({x: 1, y: 2})"]) == 1
+    assert capsys.readouterr().err == ("error: component 'adder' does not export a function 'sum'; "
+                                       "did you mean 'test:typeonly/api@0.1.0#sum'?\n")
+    assert main(["run", str(path), "--invoke", "nope()"]) == 1
+    assert capsys.readouterr().err == "error: component 'adder' does not export a function 'nope'\n"
+    more = tmp_path / "needs-more.wasm"
+    more.write_bytes(comps["needs-more"])
+    assert main(["run", str(more), "--invoke", "test:typeonly/api@0.1.0#sum({x: 1, y: 2})"]) == 1
+    assert capsys.readouterr().err.startswith(
+        "error: component 'needs-more' imports 'test:typeonly/more@0.1.0': no component exports it")
