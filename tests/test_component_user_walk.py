@@ -7,6 +7,7 @@
   import with functions still needs a provider.
 - ``run --invoke 'sum(...)'`` without the interface: the error says which qualified name was meant.
 - CLI errors named the target component 'main'; now they use the file's name.
+- ``info --json`` on a component had no ``"schema": 1`` key (every other --json output has one).
 """
 
 from __future__ import annotations
@@ -75,3 +76,14 @@ def test_cli_names_the_component_and_suggests_the_qualified_function(comps, tmp_
     assert main(["run", str(more), "--invoke", "test:typeonly/api@0.1.0#sum({x: 1, y: 2})"]) == 1
     assert capsys.readouterr().err.startswith(
         "error: component 'needs-more' imports 'test:typeonly/more@0.1.0': no component exports it")
+
+
+def test_component_info_json_has_the_schema_key(comps, tmp_path, capsys):
+    import json
+
+    path = tmp_path / "c.wasm"
+    path.write_bytes(comps["w"])
+    assert main(["info", str(path), "--json"]) == 0
+    info = json.loads(capsys.readouterr().out)
+    assert info["schema"] == 1 and info["kind"] == "component"
+    assert [e["name"] for e in info["exports"]] == ["test:typeonly/api@0.1.0"]

@@ -44,3 +44,12 @@ def test_info_shows_the_legacy_dylink_section(corpus_dir, capsys):
     plain = corpus_dir / "rs-tiktoken.wasm"
     assert json.loads(info(plain, capsys, "--json"))["dylink"] is None
     assert "dylink" not in info(plain, capsys, "--summary")
+
+
+def test_info_on_a_malformed_dylink_section_warns_and_goes_on(wat, tmp_path, capsys):
+    path = tmp_path / "bad.wasm"
+    path.write_bytes(wat('(module (@custom "dylink.0" (before first) "\\01\\7f\\00") (memory 1))'))
+    d = json.loads(info(path, capsys, "--json"))
+    assert d["dylink"] is None and len(d["warnings"]) == 1
+    assert d["warnings"][0].startswith("dylink section kept raw: ") and "runs past the end" in d["warnings"][0]
+    assert "warning: dylink section kept raw" in info(path, capsys)

@@ -182,16 +182,7 @@ def _collect(data: bytes):
             target_features = [prefix + name for prefix, name in tf.features]
     except DecodeError as e:
         warnings.append(f"target_features section kept raw: {e}")
-    dylink = None
-    try:
-        dl = m.dylink
-        if dl is not None:
-            dylink = {"section": dl.section_name, "mem_size": dl.mem_size, "mem_align": dl.mem_alignment,
-                      "table_size": dl.table_size, "table_align": dl.table_alignment, "needed": list(dl.needed),
-                      "export_info": [[x.name, x.flags] for x in dl.export_info],
-                      "import_info": [[x.module, x.field, x.flags] for x in dl.import_info]}
-    except DecodeError as e:
-        warnings.append(f"dylink section kept raw: {e}")
+    dylink = _dylink(m, warnings)
 
     _cheap_checks(m)
     code_sec = next((s for s in m.sections if s.id == 10), None)
@@ -219,6 +210,21 @@ def _collect(data: bytes):
         "data": data_info,
         "warnings": warnings,
     }, m
+
+
+def _dylink(m: Module, warnings: list[str]) -> dict | None:
+    """The ``dylink`` key: a side module's ``dylink.0`` (or legacy ``dylink``) section, or None."""
+    try:
+        dl = m.dylink
+    except DecodeError as e:
+        warnings.append(f"dylink section kept raw: {e}")
+        return None
+    if dl is None:
+        return None
+    return {"section": dl.section_name, "mem_size": dl.mem_size, "mem_align": dl.mem_alignment,
+            "table_size": dl.table_size, "table_align": dl.table_alignment, "needed": list(dl.needed),
+            "export_info": [[x.name, x.flags] for x in dl.export_info],
+            "import_info": [[x.module, x.field, x.flags] for x in dl.import_info]}
 
 
 def _cheap_checks(m: Module) -> None:
