@@ -85,6 +85,9 @@ def test_dlopen_of_a_file_already_loaded_returns_its_handle(wat, tmp_path):
     assert again is not h and w.modules[-1] == "side2" and again.memory_base != h.memory_base
     # once unloaded, the file loads afresh
     w.remove("side2")
-    w.remove("user")
-    w.remove("side")
+    with pytest.raises(LinkError, match="'user' were loaded after it"):
+        h.close()                                           # dlclose: refused while user may use it
+    u.close()
+    h.close()
+    assert "side" not in w.dynamic_linker.libs
     assert w.dlopen(tmp_path / "side.wasm").name == "side" and w.modules == ["app", "side"]

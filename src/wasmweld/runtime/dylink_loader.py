@@ -255,6 +255,10 @@ class LibHandle:
     def exports(self) -> dict[str, Any]:
         return self.world.exports(self.name)
 
+    def close(self) -> None:
+        """``dlclose``: unload this library (``World.remove(name)``; LinkError while another library may use it)."""
+        self.world.remove(self.name)
+
     @property
     def memory(self) -> Memory:
         return self.world.dynamic_linker.memory_view
