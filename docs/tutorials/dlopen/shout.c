@@ -5,9 +5,9 @@ int app_toupper(int c);
 int app_map(int (*f)(int), char *s);
 extern int app_calls;
 
-static const char *hello = "shout: loaded"; /* a pointer in its data: relocated at load */
+const char *shout_greeting = "shout: loaded"; /* a pointer in its data: relocated when it is loaded */
 
-__attribute__((constructor)) static void loaded(void) { app_log(hello); }
+__attribute__((constructor)) static void loaded(void) { app_log(shout_greeting); }
 
 static int exclaim(int c) { return c == '.' ? '!' : app_toupper(c); }
 
