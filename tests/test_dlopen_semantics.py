@@ -91,3 +91,18 @@ def test_dlopen_of_a_file_already_loaded_returns_its_handle(wat, tmp_path):
     h.close()
     assert "side" not in w.dynamic_linker.libs
     assert w.dlopen(tmp_path / "side.wasm").name == "side" and w.modules == ["app", "side"]
+
+
+def test_run_a_manifest_with_dlopen_invokes_the_side_module(wat, tmp_path, capsys):
+    """`wasmweld run world.toml --dlopen side.wasm --invoke side.f`: the manifest's resolver knew only its
+    own modules ("neither an entry point nor MODULE.EXPORT"); loaded side modules count too."""
+    (tmp_path / "log.wat").write_text('(module (func (export "host_log") (param i32 i32)))')
+    (tmp_path / "app.wasm").write_bytes(wat(APP.replace("(i32.const 64)", "(i32.const 64)) (data (i32.const 64) \"\\2a\"")))
+    (tmp_path / "side.wasm").write_bytes(wat(SIDE))
+    (tmp_path / "w.toml").write_text('[[module]]\nname = "env"\npath = "log.wat"\n\n'
+                                     '[[module]]\nname = "app"\npath = "app.wasm"\n')
+    run = ["run", str(tmp_path / "w.toml"), "--dlopen", str(tmp_path / "side.wasm"), "--invoke"]
+    assert main([*run, "side.calls"]) == 0
+    assert capsys.readouterr().out == "42\n"          # the byte the app's data put at app_calls
+    assert main([*run, "nope.calls"]) == 1
+    assert "'nope.calls' is neither an entry point" in capsys.readouterr().err
