@@ -6,21 +6,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-extern unsigned char __heap_base;
-static unsigned char *heap;
-
-__attribute__((export_name("cabi_realloc")))
-void *cabi_realloc(void *old, size_t old_size, size_t align, size_t new_size) {
-  if (!heap) heap = &__heap_base;
-  heap = (unsigned char *)(((size_t)heap + align - 1) & ~(align - 1));
-  if ((size_t)(heap + new_size) > __builtin_wasm_memory_size(0) * 65536 &&
-      __builtin_wasm_memory_grow(0, new_size / 65536 + 1) == (size_t)-1)
-    __builtin_trap();
-  unsigned char *p = heap;
-  heap += new_size;
-  for (size_t i = 0; i < old_size && i < new_size; i++) p[i] = ((unsigned char *)old)[i];
-  return p;
-}
+#include "cabi.h"
 
 static const char LIST[] = "apple 120\npear 95\nbread 250\nmilk 89\ncheese 420\ncoffee 675\n";
 

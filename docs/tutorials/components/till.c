@@ -12,21 +12,7 @@ typedef struct { string_t name; uint32_t cents; } line_t;
 __attribute__((import_module("demo:shop/prices@0.1.0"), import_name("price")))
 void prices_price(const char *name, size_t len, option_u32_t *ret);
 
-extern unsigned char __heap_base;
-static unsigned char *heap;
-
-__attribute__((export_name("cabi_realloc")))
-void *cabi_realloc(void *old, size_t old_size, size_t align, size_t new_size) {
-  if (!heap) heap = &__heap_base;
-  heap = (unsigned char *)(((size_t)heap + align - 1) & ~(align - 1));
-  if ((size_t)(heap + new_size) > __builtin_wasm_memory_size(0) * 65536 &&
-      __builtin_wasm_memory_grow(0, new_size / 65536 + 1) == (size_t)-1)
-    __builtin_trap();
-  unsigned char *p = heap;
-  heap += new_size;
-  for (size_t i = 0; i < old_size && i < new_size; i++) p[i] = ((unsigned char *)old)[i];
-  return p;
-}
+#include "cabi.h"
 
 __attribute__((export_name("demo:shop/checkout@0.1.0#total")))
 uint32_t total(const string_t *basket, size_t n) {
