@@ -65,9 +65,13 @@ def test_strip_default_keeps_a_side_modules_dylink(module_file, tmp_path, capsys
     out = tmp_path / "out.wasm"
     assert main(["strip", str(module_file), "-o", str(out)]) == 0
     err = capsys.readouterr().err
-    assert "kept dylink.0, target_features, component-type:world (--all removes it)" in err
+    assert "kept dylink.0, target_features, component-type:world (--all removes them)" in err
     m = wasmweld.parse(out.read_bytes())
     assert m.custom("dylink.0").data == b"dylink.0"
+    one = tmp_path / "one.wasm"
+    assert main(["strip", str(out), "-o", str(one), "--name", "target_features", "--name", "component-type:world"]) == 0
+    assert main(["strip", str(one), "-o", str(tmp_path / "two.wasm")]) == 0
+    assert "kept dylink.0 (--all removes it)" in capsys.readouterr().err
 
 
 def test_component_is_refused_by_core_only_commands(tmp_path, capsys):
@@ -76,7 +80,8 @@ def test_component_is_refused_by_core_only_commands(tmp_path, capsys):
     o = str(tmp_path / "o")
     # info and dump are left out: the components branch teaches them components
     for argv in (["strip", comp, "-o", o], ["edit", comp, "-o", o, "--gc"],
-                 ["metadata", "show", comp], ["merge", f"{comp}=a", "-o", o], ["graph", f"{comp}=a", "-o", o]):
+                 ["metadata", "show", comp], ["merge", f"{comp}=a", "-o", o], ["graph", f"{comp}=a", "-o", o],
+                 ["addr2line", comp, "0x10"], ["compile", comp, "-o", o]):
         assert main([str(a) for a in argv]) == 1
         err = capsys.readouterr().err
         assert err == (f"error: {comp}: this is a WebAssembly component (binary version 0x0d, layer 1, at offset 0x4), not a core "

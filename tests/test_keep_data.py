@@ -16,8 +16,8 @@ from fixtures.snapshot.snaputil import run_wizer, wizer_path
 from wasmweld.cli.main import main
 from wasmweld.module import parse
 
-# The template has a data section (as compiled templates do): a data section wasmweld creates lands after
-# the name section, and Wizer then writes an invalid module (reported to the lead; module.py's encoder).
+# The template has a data section, as compiled templates do (a module without one: see
+# tests/test_data_section_after_name_section.py).
 TEMPLATE = '''(module
   (memory (export "memory") 1)
   (data (i32.const 16) "static")

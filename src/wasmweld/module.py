@@ -90,6 +90,7 @@ class _CustomRec:
     def __init__(self, cs: CustomSection | None, anchor: int, section: Section | None):
         self.cs = cs            # None until materialised (lazy)
         self.anchor = anchor    # 0: before every known section; else the id of the known section it follows
+                                # (trailing ones: the last id, so sections added later go before them)
         self.section = section  # original Section, or None for added ones
         self.orig = cs
 
@@ -162,6 +163,11 @@ class Module:
             else:
                 self._known[sec.id] = sec
                 anchor = sec.id
+        if anchor:  # custom sections after the last known one (`name`, debug info) stay last when sections are added
+            for r in reversed(self._customs):
+                if r.anchor != anchor:
+                    break
+                r.anchor = CANONICAL_ORDER[-1]
 
     # -- lazy decoding ------------------------------------------------------------------------
 

@@ -51,7 +51,7 @@ def run(args) -> int:
     from wasmweld.dwarf.lookup import addr2line
 
     addrs = [(a, parse_address(a)) for a in args.addresses]
-    data = read_input(args.input)
+    data = read_input(args.input, core_only="addr2line")
     with blame(args.input):
         text = addr2line(data, addrs, code_section_relative=args.code_section_relative)
     sys.stdout.write(text)

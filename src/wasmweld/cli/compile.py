@@ -56,12 +56,8 @@ def run(args: Namespace) -> int:
     from wasmweld.runtime.cache import wasmtime_version
 
     check_output(args.output, inputs=[args.input], force=args.force)  # before compiling, not after
-    data = read_input(args.input)
+    data = read_input(args.input, core_only="compile")
     with blame(args.input):
-        if data[:4] == b"\0asm" and data[4:6] == b"\x0d\x00":  # the component-model layer's version
-            from wasmweld.errors import DecodeError
-
-            raise DecodeError("is a WebAssembly component, not a core module: compile takes core modules", 4)
         parse(data)  # the framing (magic, version, section sizes), with wasmweld's messages and offsets
         art = compile_bytes(data, fuel=args.fuel, name=display_name(args.input))
     write_output(args.output, art, inputs=[args.input], force=args.force)

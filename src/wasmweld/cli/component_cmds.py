@@ -57,22 +57,23 @@ def run_component_cli(args) -> int:
     target = args.target
     extra = list(getattr(args, "args", None) or [])
     w = ComponentWorld(wasi=_wasi_for_cli(args, [os.path.basename(target), *extra]))
+    name = os.path.basename(target).rsplit(".", 1)[0] or "main"  # errors name the component as the user did
     with blame(target):
-        h = w.add("main", target)
+        h = w.add(name, target)
     try:
         invoke = getattr(args, "invoke", None)
         if invoke is None:
             runs = [n for n, (sort, _) in h.exports.items() if n.startswith("wasi:cli/run@") and sort == "instance"]
             if not runs:
                 raise LinkError(f"{target}: the component exports no wasi:cli/run (use --invoke FUNC)")
-            result = w.invoke("main", runs[0] + "#run")
+            result = w.invoke(name, runs[0] + "#run")
             return 0 if getattr(result, "tag", "ok") == "ok" else 1
         call = " ".join([invoke, *extra]) if extra else invoke
         fname, argtext = parse_call(call)
-        f = w.func("main", fname)
+        f = w.func(name, fname)
         ft = f.type(w.store)
         values = parse_args(argtext, [t for _, t in ft.params])
-        result = w.invoke("main", fname, *values)
+        result = w.invoke(name, fname, *values)
     except ExecutionError as e:
         code = _exit_code(e)
         if code is not None:

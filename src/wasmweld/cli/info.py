@@ -50,6 +50,10 @@ place that needs each, see :mod:`wasmweld.features`), the ``producers`` and
     ``{field: {name: version}}`` or null
 ``target_features``
     list of ``"+name"`` / ``"-name"`` / ``"=name"`` or null
+``dylink``
+    the ``dylink.0`` (or legacy ``dylink``) section of a side module, or null: ``{"section", "mem_size",
+    "mem_align", "table_size", "table_align", "needed", "export_info": [[name, flags]], "import_info":
+    [[module, field, flags]]}`` (alignments in bytes / slots)
 ``code``
     ``{"bodies", "body_bytes", "section_bytes"}`` (body bytes exclude the size prefixes)
 ``data``
@@ -178,6 +182,7 @@ def _collect(data: bytes):
             target_features = [prefix + name for prefix, name in tf.features]
     except DecodeError as e:
         warnings.append(f"target_features section kept raw: {e}")
+    dylink = _dylink(m, warnings)
 
     _cheap_checks(m)
     code_sec = next((s for s in m.sections if s.id == 10), None)
@@ -200,10 +205,26 @@ def _collect(data: bytes):
         "feature_evidence": evidence,
         "producers": producers,
         "target_features": target_features,
+        "dylink": dylink,
         "code": code,
         "data": data_info,
         "warnings": warnings,
     }, m
+
+
+def _dylink(m: Module, warnings: list[str]) -> dict | None:
+    """The ``dylink`` key: a side module's ``dylink.0`` (or legacy ``dylink``) section, or None."""
+    try:
+        dl = m.dylink
+    except DecodeError as e:
+        warnings.append(f"dylink section kept raw: {e}")
+        return None
+    if dl is None:
+        return None
+    return {"section": dl.section_name, "mem_size": dl.mem_size, "mem_align": dl.mem_alignment,
+            "table_size": dl.table_size, "table_align": dl.table_alignment, "needed": list(dl.needed),
+            "export_info": [[x.name, x.flags] for x in dl.export_info],
+            "import_info": [[x.module, x.field, x.flags] for x in dl.import_info]}
 
 
 def _cheap_checks(m: Module) -> None:
@@ -343,6 +364,11 @@ def render(info: dict, m: Module, name: str, summary: bool = False) -> str:
         lines += _table(rows)
     if info["target_features"] is not None:
         lines.append("target_features: " + (" ".join(info["target_features"]) or "(empty)"))
+    dl = info["dylink"]
+    if dl is not None:  # a side module / dynamic main: what the loader reserves for it
+        lines.append(f"{dl['section']}: memory {_n(dl['mem_size'], 'byte')} (align {dl['mem_align']}), "
+                     f"table {_n(dl['table_size'], 'slot')} (align {dl['table_align']}), "
+                     f"needed: {', '.join(dl['needed']) or 'none'}")
     c, d = info["code"], info["data"]
     lines.append("")
     lines.append(f"code: {_n(c['bodies'], 'body', 'bodies')}, {_n(c['body_bytes'], 'byte')} "

@@ -335,6 +335,22 @@ def _merged_resolver(world, man, name: str, target: str):
     return resolve
 
 
+def _with_loaded_modules(resolve, world):
+    """``resolve`` (entry or MODULE.EXPORT of the manifest), also accepting MODULE.EXPORT of a module the
+    manifest does not list: a side module loaded with --dlopen (``shout.shout_count``)."""
+    from wasmweld.manifest import ManifestError
+
+    def module_of(text: str) -> tuple[str, str]:
+        try:
+            return resolve(text)
+        except ManifestError:
+            for n in sorted(world.modules, key=len, reverse=True):
+                if text.startswith(n + ".") and len(text) > len(n) + 1:
+                    return n, text[len(n) + 1:]
+            raise
+    return module_of
+
+
 def _run_manifest(args: Namespace, target: str, stubs) -> dict:
     from wasmweld.cli.io import blame
     from wasmweld.manifest import load_manifest
@@ -358,6 +374,8 @@ def _run_manifest(args: Namespace, target: str, stubs) -> dict:
     for side in args.dlopen:
         with blame(side):
             world.dlopen(side)
+    if args.dlopen:
+        module_of = _with_loaded_modules(module_of, world)
     world.link()
     if not args.merged:
         _check_entries(world, man, target)

@@ -123,6 +123,7 @@ def run(args: Namespace) -> int:
         left = [n for n in kept if is_behaviour_section(n)]
         print(f"stripped {len(removed)} custom section(s) ({what}); {len(data)} -> {len(out)} bytes"
               + (f", wrote {display_name(path)}" if path != "-" else "")
-              + (f"; kept {', '.join(dict.fromkeys(left))} (--all removes it)" if left else "")
+              + (f"; kept {', '.join(dict.fromkeys(left))} (--all removes {'them' if len(set(left)) > 1 else 'it'})"
+                 if left else "")
               + f" in {elapsed()}", file=sys.stderr)
     return 0

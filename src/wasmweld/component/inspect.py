@@ -191,7 +191,7 @@ def run_info(args, data: bytes, name: str) -> int:
 
     info = collect(parse_component(data, lazy=False))
     if getattr(args, "json", False):
-        sys.stdout.write(json.dumps(info, indent=2, ensure_ascii=False) + "\n")
+        sys.stdout.write(json.dumps({"schema": 1, **info}, indent=2, ensure_ascii=False) + "\n")
     else:
         sys.stdout.write(render(info, name, getattr(args, "summary", False)))
     return 0

@@ -75,13 +75,18 @@ def components_of(world: Any) -> "ComponentWorld":
     return cw
 
 
-def _imports_exports(data: bytes) -> tuple[dict, dict]:
-    """``({import name: sort}, {export name: (sort, {member: sort})})`` from the component's own types."""
+def _imports_exports(data: bytes) -> tuple[dict, dict, set]:
+    """``({import name: sort}, {export name: (sort, {member: sort})}, {type-only instance imports})`` from
+    the component's own types. A type-only import (an interface imported only for its types, as a world
+    exporting ``checkout`` that uses ``prices.{line}`` has) needs no provider: an empty instance does."""
     from wasmweld.component import parse_component
     from wasmweld.component import typeval as tv
 
     scope = tv.evaluate(parse_component(data))
     imports = {n: e.sort for n, e in scope.imports.items()}
+    type_only = {n for n, e in scope.imports.items()
+                 if isinstance(e.ty, tv.InstT) and all(x.sort == "type" and not isinstance(tv.peel(x.ty), tv.Res)
+                                                       for x in e.ty.exports.values())}
     exports = {}
     for n, e in scope.exports.items():
         members = {}
@@ -89,7 +94,7 @@ def _imports_exports(data: bytes) -> tuple[dict, dict]:
             for m, x in e.ty.exports.items():
                 members[m] = "resource" if x.sort == "type" and isinstance(tv.peel(x.ty), tv.Res) else x.sort
         exports[n] = (e.sort, members)
-    return imports, exports
+    return imports, exports, type_only
 
 
 class ComponentHandle:
@@ -99,7 +104,7 @@ class ComponentHandle:
         self.name = name
         self.data = data
         self.compiled = compiled
-        self.imports, self.exports = _imports_exports(data)
+        self.imports, self.exports, self.type_only = _imports_exports(data)
         self.instance: Any = None
 
     def __repr__(self) -> str:
@@ -311,7 +316,7 @@ class ComponentWorld:
                 p = self._provider_of(imp)
                 if p is not None and p is not c:
                     visit(p, path + [c.name])
-                elif p is None and not (self.wasi and imp.startswith("wasi:")):
+                elif p is None and imp not in c.type_only and not (self.wasi and imp.startswith("wasi:")):
                     raise LinkError(f"component {c.name!r} imports {imp!r}: no component exports it"
                                     + ("" if self.wasi or not imp.startswith("wasi:") else
                                        " (WASI is not granted to this World)"))
@@ -342,6 +347,10 @@ class ComponentWorld:
             p = self._provider_of(imp)
             if p is not None and p is not c:
                 self._forward(imp, p)
+                self._defined.add(imp)
+            elif imp in c.type_only:
+                with linker.root() as root, root.add_instance(imp):
+                    pass
                 self._defined.add(imp)
 
     @staticmethod
@@ -443,8 +452,14 @@ class ComponentWorld:
         idx = inst.get_export_index(self.store, fname, parent)
         f = inst.get_func(self.store, idx) if idx is not None else None
         if f is None:
-            raise LinkError(f"component {name!r} does not export a function {func!r}")
+            raise LinkError(f"component {name!r} does not export a function {func!r}" + self._did_you_mean(name, fname))
         return f
+
+    def _did_you_mean(self, name: str, fname: str) -> str:
+        """``; did you mean 'pkg:ns/iface@v#f'?``: the exported interfaces that have a function ``fname``."""
+        found = [f"{iface}#{fname}" for iface, (sort, members) in self._get(name).exports.items()
+                 if sort == "instance" and members.get(fname) == "func"]
+        return f"; did you mean {' or '.join(map(repr, found))}?" if found else ""
 
     def invoke(self, name: str, func: str, *values: Any) -> Any:
         """Call ``func`` of component ``name`` with ``values`` (wasmtime-py's component values;

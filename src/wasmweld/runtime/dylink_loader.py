@@ -234,6 +234,7 @@ class LibHandle:
         self.memory_base = memory_base
         self.table_base = table_base
         self.dylink = dylink
+        self.path: str | None = None  # the file it was loaded from (symbolic links resolved)
 
     @property
     def ready(self) -> bool:
@@ -254,6 +255,10 @@ class LibHandle:
     def exports(self) -> dict[str, Any]:
         return self.world.exports(self.name)
 
+    def close(self) -> None:
+        """``dlclose``: unload this library (``World.remove(name)``; LinkError while another library may use it)."""
+        self.world.remove(self.name)
+
     @property
     def memory(self) -> Memory:
         return self.world.dynamic_linker.memory_view
@@ -264,6 +269,20 @@ class LibHandle:
 
 def _align(x: int, a: int) -> int:
     return (x + a - 1) // a * a
+
+
+def _refuse_waiting_main(world: Any) -> None:
+    """A module that would be the main but still waits for imports: say so (else the first side module
+    would become a standalone main and fail on the main's symbols, a misleading error)."""
+    for n in world._order:
+        e = world._entries[n]
+        types = e.export_types
+        if not e.ready and e.kind == "module" and isinstance(types.get("__indirect_function_table"), wasmtime.TableType) \
+                and any(isinstance(t, wasmtime.MemoryType) for t in types.values()):
+            missing = world.pending.get(n) or ["(waiting for a module in an unresolved cycle)"]
+            raise LinkError(f"module {n!r} would be the main module of dynamic linking, but it is not instantiated: "
+                            f"unresolved imports: {'; '.join(missing[:5])}" + (" ..." if len(missing) > 5 else "")
+                            + "; define them (World.define_host) or stub them: wasmweld run --stub MODULE.NAME or --stub-missing")
 
 
 class DynamicLinker:
@@ -318,6 +337,8 @@ class DynamicLinker:
                 raise LinkError("several modules could be the main module of dynamic linking ("
                                 + ", ".join(map(repr, cands)) + "); pass dlopen(..., main=NAME)")
             main = cands[0] if cands else None
+            if main is None:
+                _refuse_waiting_main(world)
         if main is not None:
             self._attach_main(main)
         else:
@@ -526,6 +547,12 @@ class DynamicLinker:
 
         return Global(sym.value, self.store, f"{sym.provider}.{name}")
 
+    def loaded_from(self, path: str) -> "LibHandle | None":
+        """The library already loaded from file ``path`` (symbolic links resolved), or None: ``dlopen`` of the
+        same file again returns that handle instead of loading a second copy, as ``dlopen`` does."""
+        real = os.path.realpath(path)
+        return next((h for h in self.libs.values() if getattr(h, "path", None) == real), None)
+
     def unload(self, name: str) -> None:
         """``dlclose``: forget library ``name`` (the most recent one, nothing bound to it); raise LinkError otherwise."""
         if name == self.main_name:
@@ -676,6 +703,7 @@ class DynamicLinker:
             self._define(n, x, name, memory_base, relocatable=True, bad=types.exports.get(n))
         world._register_loaded(entry)
         handle = LibHandle(world, name, memory_base, table_base, dl)
+        handle.path = os.path.realpath(path) if path else None
         self.libs[name] = handle
         for init in ("__wasm_apply_data_relocs", "__wasm_call_ctors", "__post_instantiate"):
             f = exports.get(init)

@@ -872,8 +872,14 @@ class World:
         and the first loaded module is the main). ``allow_undefined`` lets function
         symbols no loaded module defines yet be bound lazily (a call before a later
         ``dlopen`` defines them traps). A module without ``dylink.0`` is added as an
-        ordinary shared-nothing instance.
+        ordinary shared-nothing instance. A file already loaded as a side module (by ``dlopen``, or as a
+        NEEDED library) is not loaded again: its handle is returned, as ``dlopen`` does.
         """
+        if name is None and self._dl is not None and isinstance(source, (str, os.PathLike)) \
+                and not (isinstance(source, str) and source.lstrip().startswith("(")):
+            loaded = self._dl.loaded_from(os.fspath(source))
+            if loaded is not None:
+                return loaded
         if name is None:
             name = self._derive_name(source)
         self._check_name(name)
