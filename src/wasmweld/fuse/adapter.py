@@ -27,7 +27,8 @@ from typing import Any
 from ..binary.instr import MemArg
 from . import abi
 from .abi import FuseError
-from .emit import CORE, Dir, Emitter, alloc, check_range, check_utf8
+from .emit import CORE, Dir, Emitter, alloc, check_range
+from .fastcopy import copy_bytes, validate_utf8
 from .transcode import transcode
 
 __all__ = ["Src", "Dst", "Dir", "Emitter", "translate", "CORE", "end_lends", "OWN", "BORROW"]
@@ -186,12 +187,9 @@ def _string(e: Emitter, src: Src, dst: Dst, d: Dir) -> None:
     e.set(b)
     check_range(e, p, b, align, d.src_mem)
     if d.src_enc == "utf8":
-        check_utf8(e, p, b, d.src_mem)
+        validate_utf8(e, p, b, d.src_mem)
     q = alloc(e, b, align, d)
-    e.get(q)
-    e.get(p)
-    e.get(b)
-    e.op("memory.copy", d.dst_mem, d.src_mem)
+    copy_bytes(e, q, p, b, d.dst_mem, d.src_mem)
     _put_pair(e, q, n, dst, d)
 
 
@@ -213,10 +211,7 @@ def _list(e: Emitter, elem: Any, src: Src, dst: Dst, d: Dir, depth: int) -> None
     check_range(e, p, b, align, d.src_mem)
     q = alloc(e, b, align, d)
     if abi.is_plain(elem):
-        e.get(q)
-        e.get(p)
-        e.get(b)
-        e.op("memory.copy", d.dst_mem, d.src_mem)
+        copy_bytes(e, q, p, b, d.dst_mem, d.src_mem)
     else:
         sp, dp, k = e.new("i32"), e.new("i32"), e.new("i32")
         for a, v in ((sp, p), (dp, q), (k, n)):

@@ -15,12 +15,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from ..binary.instr import Instr, MemArg
-from ..types import F32, F64, I32, I64
+from ..types import F32, F64, I32, I64, V128
 from .abi import FuseError
 
 __all__ = ["CORE", "Dir", "Emitter", "check_range", "alloc", "check_utf8"]
 
-CORE = {"i32": I32, "i64": I64, "f32": F32, "f64": F64}
+CORE = {"i32": I32, "i64": I64, "f32": F32, "f64": F64, "v128": V128}
 
 
 @dataclass(frozen=True)

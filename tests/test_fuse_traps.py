@@ -1,0 +1,134 @@
+"""Traps of fused adapters: the hot-path checks against Python's codecs, and compositions.
+
+The inline UTF-8 validator of :mod:`wasmweld.fuse.fastcopy` (SIMD blocks + scalar tail) runs in a
+small core module under wasmtime on thousands of byte strings (valid text of every width, then
+the same with bytes cut, flipped, replaced by overlong forms, surrogates and code points past
+U+10FFFF) and must trap exactly when ``bytes.decode("utf-8")`` (which is what the canonical ABI's
+lift does) raises; the inline copy must copy every length and offset exactly.
+"""
+
+from __future__ import annotations
+
+import random
+
+import pytest
+
+pytest.importorskip("wasmtime")
+import wasmtime  # noqa: E402
+
+from wasmweld.fuse.emit import CORE, Emitter  # noqa: E402
+from wasmweld.fuse.fastcopy import SMALL_COPY, copy_bytes, validate_utf8  # noqa: E402
+from wasmweld.module import Export, FuncBody, Module  # noqa: E402
+from wasmweld.types import ExternKind, FuncType, Limits, MemoryType, RecGroup, SubType  # noqa: E402
+
+_cfg = wasmtime.Config()
+_cfg.wasm_multi_memory = True
+ENGINE = wasmtime.Engine(_cfg)
+
+
+def _module(funcs: list[tuple[str, list[str], Emitter]], memories: int) -> bytes:
+    m = Module()
+    for k in range(memories):
+        m.memories.append(MemoryType(Limits(1)))
+        m.exports.append(Export(f"mem{k}", ExternKind.MEMORY, k))
+    for i, (name, params, e) in enumerate(funcs):
+        m.types.append(RecGroup((SubType(FuncType(tuple(CORE[t] for t in params), ())),)))
+        m.funcs.append(i)
+        m.code.append(FuncBody.from_instrs(e.body_locals(), e.code))
+        m.exports.append(Export(name, ExternKind.FUNC, i))
+    return m.encode()
+
+
+@pytest.fixture(scope="module")
+def machine():
+    """``check(p, n)`` (validate_utf8, twice in a loop to catch state kept between strings) and
+    ``copy(dst, src, n)`` (memory 0 -> memory 1)."""
+    chk = Emitter(["i32", "i32", "i32", "i32"])
+    k = chk.new("i32")
+    # validate (p, n) then (p2, n2) in the same function body run twice over: a loop as a list has
+    chk.op("block", None)
+    chk.op("loop", None)
+    validate_utf8(chk, 0, 1, 0)
+    validate_utf8(chk, 2, 3, 0)
+    chk.get(k)
+    chk.op("i32.const", 1)
+    chk.op("i32.add")
+    chk.op("local.tee", k)
+    chk.op("i32.const", 2)
+    chk.op("i32.lt_u")
+    chk.op("br_if", 0)
+    chk.op("end")
+    chk.op("end")
+    cp = Emitter(["i32", "i32", "i32"])
+    copy_bytes(cp, 0, 1, 2, 1, 0)
+    data = _module([("check", ["i32"] * 4, chk), ("copy", ["i32"] * 3, cp)], 2)
+    store = wasmtime.Store(ENGINE)
+    inst = wasmtime.Instance(store, wasmtime.Module(ENGINE, data), [])
+    ex = inst.exports(store)
+    return store, ex["check"], ex["copy"], ex["mem0"], ex["mem1"]
+
+
+def _samples(rng: random.Random) -> list[bytes]:
+    chars = ["a", "~", "\x00", "\x7f", "é", "ß", "\u07ff", "\u0800", "€", "\ud7ff", "\ue000", "\uffff",
+             "\U00010000", "💡", "\U0010ffff"]
+    valid = [b""]
+    for n in list(range(1, 40)) + [63, 64, 65, 200, 1000]:
+        valid.append("".join(rng.choice(chars) for _ in range(n)).encode()[:rng.randrange(1, 4 * n + 1)])
+        valid.append("".join(rng.choice(chars) for _ in range(n)).encode())
+        valid.append(("x" * n + rng.choice(chars)).encode())
+    bad = [b"\x80", b"\xc0\x80", b"\xc1\xbf", b"\xe0\x80\x80", b"\xe0\x9f\xbf", b"\xed\xa0\x80", b"\xed\xbf\xbf",
+           b"\xf0\x80\x80\x80", b"\xf0\x8f\xbf\xbf", b"\xf4\x90\x80\x80", b"\xf5\x80\x80\x80", b"\xff", b"\xfe",
+           b"\xc3", b"\xe2\x82", b"\xf0\x9f\x92", b"\xc3\xa9\xa9", b"\xe2\x28\xa1"]
+    out = list(valid)
+    for _ in range(2500):
+        s = bytearray(rng.choice(valid) or b"abc")
+        op = rng.randrange(4)
+        at = rng.randrange(len(s) + 1)
+        if op == 0:
+            s[at:at] = rng.choice(bad)
+        elif op == 1 and s:
+            s[rng.randrange(len(s))] = rng.randrange(256)
+        elif op == 2:
+            s = s[:at]
+        else:
+            s[at:at] = bytes([rng.randrange(0x80, 0x100)])
+        out.append(bytes(s))
+    return out
+
+
+def test_utf8_validator_traps_exactly_where_python_decoding_fails(machine):
+    store, check, _, mem0, _ = machine
+    rng = random.Random(12)
+    seen = {True: 0, False: 0}
+    for s in _samples(rng):
+        try:
+            s.decode("utf-8")
+            ok = True
+        except UnicodeDecodeError:
+            ok = False
+        seen[ok] += 1
+        # the string at an odd and an even address, after a valid string that leaves state behind
+        prefix = "é".encode() * 9 + b"\xe2\x82"[:0]
+        at = 100 + rng.randrange(3)
+        mem0.write(store, prefix, 40)
+        mem0.write(store, s, at)
+        try:
+            check(store, 40, len(prefix), at, len(s))
+            got = True
+        except wasmtime.Trap:
+            got = False
+        assert got == ok, (s, ok)
+    assert seen[True] > 200 and seen[False] > 1000
+
+
+def test_inline_copy_every_length_and_offset(machine):
+    store, _, copy, mem0, mem1 = machine
+    rng = random.Random(5)
+    src = bytes(rng.randrange(256) for _ in range(4096))
+    mem0.write(store, src, 0)
+    for n in list(range(0, SMALL_COPY + 20)) + [200, 1000]:
+        s, d = rng.randrange(0, 2000), rng.randrange(0, 2000)
+        mem1.write(store, b"\xaa" * (n + 16), d)
+        copy(store, d, s, n)
+        assert mem1.read(store, d, d + n) == src[s:s + n]
+        assert mem1.read(store, d + n, d + n + 16) == b"\xaa" * 16      # nothing past the end
