@@ -16,6 +16,7 @@ from pathlib import Path
 
 import pytest
 
+import fuse_fixtures as F
 from component_build import WASM_TOOLS, wasm_tools
 from helpers import cached_build
 
@@ -130,12 +131,13 @@ def expected(func: str, n: int) -> int:
     return n * one
 
 
-def _build(world: str, wat: str) -> bytes:
-    h = hashlib.sha256(f"{BENCH_WIT}\1{world}\1{wat}\1{WASM_TOOLS.stat().st_size}".encode()).hexdigest()[:24]
+def build_component(wit: str, world: str, wat: str) -> bytes:
+    """The component of ``world`` (in ``wit``) around the core module ``wat`` (cached build)."""
+    h = hashlib.sha256(f"{wit}\1{world}\1{wat}\1{WASM_TOOLS.stat().st_size}".encode()).hexdigest()[:24]
 
     def make() -> bytes:
         with tempfile.TemporaryDirectory() as d:
-            (Path(d) / "w.wit").write_text(BENCH_WIT)
+            (Path(d) / "w.wit").write_text(wit)
             core = wasm_tools("parse", "-", input=wat.encode())
             emb = wasm_tools("component", "embed", d, "-w", world, "-", input=core)
             return wasm_tools("component", "new", "-", input=emb)
@@ -144,12 +146,7 @@ def _build(world: str, wat: str) -> bytes:
 
 def bench_pair() -> bytes:
     """The composition (consumer + provider) the in-Wasm bench rows call."""
-    cons, prov = _build("bcons", consumer_wat()), _build("bprov", PROVIDER)
-    with tempfile.TemporaryDirectory() as d:
-        (Path(d) / "c.wasm").write_bytes(cons)
-        (Path(d) / "p.wasm").write_bytes(prov)
-        wasm_tools("compose", str(Path(d) / "c.wasm"), "-d", str(Path(d) / "p.wasm"), "-o", str(Path(d) / "o.wasm"))
-        return (Path(d) / "o.wasm").read_bytes()
+    return F.compose(build_component(BENCH_WIT, "bcons", consumer_wat()), build_component(BENCH_WIT, "bprov", PROVIDER))
 
 
 def runner(data: bytes, name: str, iface: str | None = None):

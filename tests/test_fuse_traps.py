@@ -132,3 +132,90 @@ def test_inline_copy_every_length_and_offset(machine):
         copy(store, d, s, n)
         assert mem1.read(store, d, d + n) == src[s:s + n]
         assert mem1.read(store, d + n, d + n + 16) == b"\xaa" * 16      # nothing past the end
+
+
+# -- may_leave: a component's realloc or post-return must not call out while an adapter runs it
+
+LEAVE_WIT = """package test:leave;
+
+interface log { note: func(x: u32) -> u32; }
+interface api {
+  set-mode: func(m: u32);
+  take: func(s: string) -> u32;
+  give: func() -> string;
+  plain: func() -> u32;
+}
+world q { export log; }
+world prov { import log; export api; }
+world cons { import log; import api; export run: func(mode: u32, which: u32) -> u32; }
+"""
+
+LEAVE_Q = """(module (func (export "test:leave/log#note") (param i32) (result i32) (i32.add (local.get 0) (i32.const 1))))"""
+
+#: mode 1: the realloc calls log.note; mode 2: the post-return of give does
+LEAVE_PROVIDER = """(module
+  (import "test:leave/log" "note" (func $note (param i32) (result i32)))
+  (memory (export "memory") 1)
+  (global $mode (mut i32) (i32.const 0))
+  (func (export "cabi_realloc") (param i32 i32 i32 i32) (result i32)
+    (if (i32.eq (global.get $mode) (i32.const 1)) (then (drop (call $note (i32.const 1))))) (i32.const 256))
+  (func (export "test:leave/api#set-mode") (param i32) (global.set $mode (local.get 0)))
+  (func (export "test:leave/api#take") (param i32 i32) (result i32) (local.get 1))
+  (func (export "test:leave/api#give") (result i32)
+    (i32.store (i32.const 16) (i32.const 32)) (i32.store (i32.const 20) (i32.const 2)) (i32.const 16))
+  (func (export "cabi_post_test:leave/api#give") (param i32)
+    (if (i32.eq (global.get $mode) (i32.const 2)) (then (drop (call $note (i32.const 2))))))
+  (func (export "test:leave/api#plain") (result i32) (call $note (i32.const 40)))
+  (data (i32.const 32) "hi"))
+"""
+
+#: mode 3: the consumer's own realloc (lowering give's result) calls log.note
+LEAVE_CONSUMER = """(module
+  (import "test:leave/log" "note" (func $note (param i32) (result i32)))
+  (import "test:leave/api" "set-mode" (func $set (param i32)))
+  (import "test:leave/api" "take" (func $take (param i32 i32) (result i32)))
+  (import "test:leave/api" "give" (func $give (param i32)))
+  (import "test:leave/api" "plain" (func $plain (result i32)))
+  (memory (export "memory") 1)
+  (global $mode (mut i32) (i32.const 0))
+  (func (export "cabi_realloc") (param i32 i32 i32 i32) (result i32)
+    (if (i32.eq (global.get $mode) (i32.const 3)) (then (drop (call $note (i32.const 3))))) (i32.const 512))
+  (func (export "run") (param $mode i32) (param $which i32) (result i32)
+    (global.set $mode (local.get $mode))
+    (call $set (local.get $mode))
+    (if (i32.eqz (local.get $which)) (then (return (call $take (i32.const 100) (i32.const 3)))))
+    (if (i32.eq (local.get $which) (i32.const 1))
+      (then (call $give (i32.const 64)) (return (i32.load (i32.const 68)))))
+    (call $plain))
+  (data (i32.const 100) "abc"))
+"""
+
+
+def test_may_leave_traps_like_the_composition():
+    """(mode, which): a realloc or post-return run by an adapter that calls another component
+    traps in the composition ("cannot leave component instance") and in the fused module; the same
+    call from a function body, or a realloc that is not called, does not."""
+    import fuse_fixtures as F
+    from test_fuse_perf import build_component, runner
+
+    from wasmweld.fuse import fuse
+
+    q = build_component(LEAVE_WIT, "q", LEAVE_Q)
+    prov = F.compose(build_component(LEAVE_WIT, "prov", LEAVE_PROVIDER), q)
+    comp = F.compose(build_component(LEAVE_WIT, "cons", LEAVE_CONSUMER), prov, q)
+    fused = fuse(comp, emit="component").encode()
+    outcome = {}
+    for mode in range(4):
+        for which in range(3):
+            got = []
+            for data in (comp, fused):
+                try:
+                    got.append(runner(data, "run")(mode, which))
+                except (wasmtime.Trap, wasmtime.WasmtimeError) as e:
+                    assert "wasm trap" in str(e) or "cannot leave" in str(e), e
+                    got.append("trap")
+            assert got[0] == got[1], (mode, which, got)
+            outcome[mode, which] = got[0]
+    traps = {k for k, v in outcome.items() if v == "trap"}
+    assert traps == {(1, 0), (2, 1), (3, 1)}
+    assert outcome[0, 0] == 3 and outcome[0, 1] == 2 and outcome[0, 2] == 41
