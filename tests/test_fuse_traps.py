@@ -219,3 +219,67 @@ def test_may_leave_traps_like_the_composition():
     traps = {k for k, v in outcome.items() if v == "trap"}
     assert traps == {(1, 0), (2, 1), (3, 1)}
     assert outcome[0, 0] == 3 and outcome[0, 1] == 2 and outcome[0, 2] == 41
+
+
+# -- reentrance: component instantiation is acyclic, so a component is re-entered only through the
+# host; wasmtime (the reference) lets the host re-enter a component that is on the stack, and so
+# must the fused module (no flag of ours may trap there)
+
+REENTER_WIT = """package test:re;
+
+interface api { call-cb: func() -> u32; ping: func() -> u32; }
+world prov { import cb: func() -> u32; export api; }
+world cons { import api; export run: func() -> u32; export hello: func() -> u32; export ping2: func() -> u32; }
+world fused { import cb: func() -> u32; export run: func() -> u32; export hello: func() -> u32;
+              export ping2: func() -> u32; }
+"""
+
+REENTER_PROVIDER = """(module
+  (import "$root" "cb" (func $cb (result i32)))
+  (func (export "test:re/api#call-cb") (result i32) (i32.add (call $cb) (i32.const 1000)))
+  (func (export "test:re/api#ping") (result i32) (i32.const 7)))
+"""
+
+REENTER_CONSUMER = """(module
+  (import "test:re/api" "call-cb" (func $cc (result i32)))
+  (import "test:re/api" "ping" (func $ping (result i32)))
+  (func (export "run") (result i32) (call $cc))
+  (func (export "ping2") (result i32) (call $ping))
+  (func (export "hello") (result i32) (i32.const 42)))
+"""
+
+
+def _run_reentering(data: bytes, inner: str):
+    """``run()`` with the host's ``cb`` calling the export ``inner`` of the same instance."""
+    from wasmtime import component as wc
+
+    store = wasmtime.Store(ENGINE)
+    linker = wc.Linker(ENGINE)
+    box = {}
+
+    def cb(_store):
+        f = box["inst"].get_func(store, box["inst"].get_export_index(store, inner))
+        r = f(store)
+        f.post_return(store)
+        return r
+    linker.root().add_func("cb", cb)
+    inst = box["inst"] = linker.instantiate(store, wc.Component(ENGINE, data))
+    run = inst.get_func(store, inst.get_export_index(store, "run"))
+    r = run(store)
+    run.post_return(store)
+    return r
+
+
+def test_reentrance_through_the_host_like_the_composition():
+    """The host re-enters the consumer (``hello``) and, through it, the provider (``ping2``) while
+    both are on the stack: the composition returns, and the fused module returns the same."""
+    import fuse_fixtures as F
+    from test_fuse_perf import build_component
+
+    from wasmweld.fuse import fuse
+
+    comp = F.compose(build_component(REENTER_WIT, "cons", REENTER_CONSUMER),
+                     build_component(REENTER_WIT, "prov", REENTER_PROVIDER))
+    fused = F.wrap_core(fuse(comp).encode(), "fused", REENTER_WIT)
+    for inner, want in (("hello", 1042), ("ping2", 1007)):
+        assert _run_reentering(comp, inner) == _run_reentering(fused, inner) == want
