@@ -34,7 +34,7 @@ from .fastcopy import copy_bytes, validate_utf8
 from .transcode import transcode
 
 __all__ = ["Src", "Dst", "Dir", "Emitter", "translate", "CORE", "end_lends", "OWN", "BORROW", "leave_flag",
-           "check_leave", "set_leave"]
+           "check_leave", "set_leave", "check_area"]
 _LOAD = {"bool": ("i32.load8_u", 0), "u8": ("i32.load8_u", 0), "s8": ("i32.load8_s", 0),
          "u16": ("i32.load16_u", 1), "s16": ("i32.load16_s", 1), "u32": ("i32.load", 2), "s32": ("i32.load", 2),
          "char": ("i32.load", 2), "u64": ("i64.load", 3), "s64": ("i64.load", 3), "f32": ("f32.load", 2),
@@ -88,6 +88,15 @@ def translate(e: Emitter, t: Any, src: Src, dst: Dst, d: Dir, depth: int = 0) ->
         _flags(e, t[1], src, dst, d)
     else:
         _variant(e, t, src, dst, d, depth)
+
+
+def check_area(e: Emitter, base: int, t: Any, mem: int) -> None:
+    """Trap unless local ``base`` is an aligned, in-bounds place for a value of type ``t`` in
+    memory ``mem`` (a parameter area, a results area, the caller's results pointer)."""
+    n = e.new("i32")
+    e.op("i32.const", abi.size(t))
+    e.set(n)
+    check_range(e, base, n, abi.alignment(t), mem)
 
 
 def _load(e: Emitter, t: str, src: Src, d: Dir) -> None:

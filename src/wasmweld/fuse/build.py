@@ -22,7 +22,8 @@ from ..module import Export, FuncBody, Import, Module
 from ..types import ExternKind, FuncType, Limits, MemoryType, RecGroup, SubType
 from . import abi
 from .abi import FuseError
-from .adapter import CORE, Dir, Dst, Emitter, Src, check_leave, end_lends, leave_flag, set_leave, translate
+from .adapter import (CORE, Dir, Dst, Emitter, Src, check_area, check_leave, end_lends, leave_flag, set_leave,
+                      translate)
 from .handles import REGION, borrow_count, builtin, helpers
 from .plan import Adapter, Builtin, CoreRef, HostFunc, Plan
 
@@ -174,6 +175,7 @@ def _adapter_body(am: AdapterModule, a: Adapter, p: Plan) -> None:
         e.op("call", down.realloc)
         set_leave(e, down.leave, 1)
         e.set(q)
+        check_area(e, 0, tup, down.src_mem)
         translate(e, tup, Src(base=0), Dst(base=q), down)
         args = [q]
     for x in args:
@@ -196,6 +198,8 @@ def _adapter_body(am: AdapterModule, a: Adapter, p: Plan) -> None:
         else:
             if up.src_mem is None or up.dst_mem is None:
                 raise FuseError(f"{a.name}: results in memory need the memory option on both sides")
+            check_area(e, rl[0], result, up.src_mem)
+            check_area(e, len(low[0]) - 1, result, up.dst_mem)
             translate(e, result, Src(base=rl[0]), Dst(base=len(low[0]) - 1), up)
     post = a.callee.options.post_return
     if post is not None:
