@@ -17,7 +17,7 @@ pytest.importorskip("wasmtime")
 import wasmtime  # noqa: E402
 
 from wasmweld.fuse.emit import CORE, Emitter  # noqa: E402
-from wasmweld.fuse.fastcopy import SMALL_COPY, copy_bytes, validate_utf8  # noqa: E402
+from wasmweld.fuse.fastcopy import SMALL_COPY, copy_bytes, validate_utf8, validate_utf16  # noqa: E402
 from wasmweld.module import Export, FuncBody, Module  # noqa: E402
 from wasmweld.types import ExternKind, FuncType, Limits, MemoryType, RecGroup, SubType  # noqa: E402
 
@@ -61,11 +61,13 @@ def machine():
     chk.op("end")
     cp = Emitter(["i32", "i32", "i32"])
     copy_bytes(cp, 0, 1, 2, 1, 0)
-    data = _module([("check", ["i32"] * 4, chk), ("copy", ["i32"] * 3, cp)], 2)
+    c16 = Emitter(["i32", "i32"])
+    validate_utf16(c16, 0, 1, 0)
+    data = _module([("check", ["i32"] * 4, chk), ("copy", ["i32"] * 3, cp), ("check16", ["i32"] * 2, c16)], 2)
     store = wasmtime.Store(ENGINE)
     inst = wasmtime.Instance(store, wasmtime.Module(ENGINE, data), [])
     ex = inst.exports(store)
-    return store, ex["check"], ex["copy"], ex["mem0"], ex["mem1"]
+    return store, ex["check"], ex["copy"], ex["mem0"], ex["mem1"], ex["check16"]
 
 
 def _samples(rng: random.Random) -> list[bytes]:
@@ -97,7 +99,7 @@ def _samples(rng: random.Random) -> list[bytes]:
 
 
 def test_utf8_validator_traps_exactly_where_python_decoding_fails(machine):
-    store, check, _, mem0, _ = machine
+    store, check, _, mem0, _, _ = machine
     rng = random.Random(12)
     seen = {True: 0, False: 0}
     for s in _samples(rng):
@@ -121,8 +123,37 @@ def test_utf8_validator_traps_exactly_where_python_decoding_fails(machine):
     assert seen[True] > 200 and seen[False] > 1000
 
 
+def test_utf16_validator_traps_exactly_on_lone_surrogates(machine):
+    store, _, _, mem0, _, check16 = machine
+    rng = random.Random(16)
+    units = [0x41, 0xE9, 0xD7FF, 0xE000, 0xFFFF, 0xD800, 0xDBFF, 0xDC00, 0xDFFF]
+    seen = {True: 0, False: 0}
+    for _ in range(3000):
+        n = rng.choice([0, 1, 2, 7, 8, 9, 15, 16, 17, 40, 100])
+        weights = [20, 5, 5, 5, 5] + [1 if rng.random() < 0.5 else 0] * 4
+        us = rng.choices(units, weights, k=n)
+        if rng.random() < 0.5 and n >= 2:                 # a valid pair somewhere
+            k = rng.randrange(n - 1)
+            us[k:k + 2] = [0xD83D, 0xDCA1]
+        b = b"".join(u.to_bytes(2, "little") for u in us)
+        try:
+            b.decode("utf-16-le")
+            ok = True
+        except UnicodeDecodeError:
+            ok = False
+        seen[ok] += 1
+        mem0.write(store, b, 200)
+        try:
+            check16(store, 200, n)
+            got = True
+        except wasmtime.Trap:
+            got = False
+        assert got == ok, (us, ok)
+    assert seen[True] > 300 and seen[False] > 300
+
+
 def test_inline_copy_every_length_and_offset(machine):
-    store, _, copy, mem0, mem1 = machine
+    store, _, copy, mem0, mem1, _ = machine
     rng = random.Random(5)
     src = bytes(rng.randrange(256) for _ in range(4096))
     mem0.write(store, src, 0)
@@ -332,6 +363,7 @@ INVALID16 = {
     "u16-tagged": ("string", _st(64, 300) + _st(68, -0x7FFFFFFF) + _st(300, 0xE9, "i32.store16") + _M),
     "u16-tagged-oob": ("string", _st(64, 300) + _st(68, -1) + _M),
     "u16-ok": ("string", _st(64, 300) + _st(68, 1) + _st(300, 0xE9, "i32.store16") + _M),
+    "u16-tagged-surrogate": ("string", _st(64, 300) + _st(68, -0x7FFFFFFF) + _st(300, 0xD800, "i32.store16") + _M),
 }
 
 INVALID_TYPES = """
@@ -359,7 +391,7 @@ def _flat_result(wit_type: str) -> str | None:
             "color": "i32", "f32": "f32"}.get(wit_type)
 
 
-def _invalid_pair(cases: dict, encoding: str) -> bytes:
+def _invalid_pair(cases: dict, encoding: str, consumer_encoding: str = "utf8") -> bytes:
     import fuse_fixtures as F
     from test_fuse_perf import build_component
 
@@ -387,7 +419,8 @@ def _invalid_pair(cases: dict, encoding: str) -> bytes:
              '    (if (i32.eq (local.get 0) (i32.const 2)) (then (return (call $take (i32.const 65530) (i32.const 9)))))\n'
              '    (call $take (i32.const 300) (i32.const -1)))\n)\n')
     wit = _invalid_wit(cases)
-    return F.compose(build_component(wit, "cons", cons), build_component(wit, "prov", prov + ")\n", encoding))
+    return F.compose(build_component(wit, "cons", cons, consumer_encoding),
+                     build_component(wit, "prov", prov + ")\n", encoding))
 
 
 def _outcome(call, *args):
@@ -398,8 +431,9 @@ def _outcome(call, *args):
         return "trap"
 
 
-@pytest.mark.parametrize("encoding", ["utf8", "utf16", "compact-utf16"])
-def test_invalid_values_of_every_family_like_the_composition(encoding):
+@pytest.mark.parametrize("encoding,consumer", [("utf8", "utf8"), ("utf16", "utf8"), ("compact-utf16", "utf8"),
+                                               ("utf16", "utf16"), ("compact-utf16", "compact-utf16")])
+def test_invalid_values_of_every_family_like_the_composition(encoding, consumer):
     """Every case gives the same outcome fused and composed (compared as plain values); the cases
     that must trap, trap."""
     from test_fuse import _key
@@ -408,7 +442,7 @@ def test_invalid_values_of_every_family_like_the_composition(encoding):
     from wasmweld.fuse import fuse
 
     cases = dict(INVALID) if encoding == "utf8" else dict(INVALID16)
-    comp = _invalid_pair(cases, encoding)
+    comp = _invalid_pair(cases, encoding, consumer)
     fused = fuse(comp, emit="component").encode()
     got = {}
     for n in cases:
@@ -422,7 +456,9 @@ def test_invalid_values_of_every_family_like_the_composition(encoding):
         assert a == b, (which, a, b)
         got[f"take-{which}"] = a
     traps = {n for n, v in got.items() if v == "trap"}
-    must = {"u16-align", "u16-tagged-oob", "take-1", "take-2", "take-3"}
+    must = {"u16-align", "u16-tagged-oob", "u16-tagged-surrogate", "take-2", "take-3"}
+    if consumer == "utf8":
+        must.add("take-1")
     if encoding == "utf16":             # (as latin1+utf16, these are a latin1 "\0" and a tagged "")
         must |= {"u16-surrogate", "u16-len"}
     if encoding == "utf8":

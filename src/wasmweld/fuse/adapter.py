@@ -30,7 +30,7 @@ from ..types import I32, GlobalType
 from . import abi
 from .abi import FuseError
 from .emit import CORE, Dir, Emitter, alloc, check_range
-from .fastcopy import copy_bytes, validate_utf8
+from .fastcopy import copy_bytes, validate_utf8, validate_utf16
 from .transcode import transcode
 
 __all__ = ["Src", "Dst", "Dir", "Emitter", "translate", "CORE", "end_lends", "OWN", "BORROW", "leave_flag",
@@ -200,6 +200,20 @@ def _string(e: Emitter, src: Src, dst: Dst, d: Dir) -> None:
     check_range(e, p, b, align, d.src_mem)
     if d.src_enc == "utf8":
         validate_utf8(e, p, b, d.src_mem)
+    elif d.src_enc == "utf16":
+        validate_utf16(e, p, n, d.src_mem)
+    else:                                   # latin1 needs no check, tagged UTF-16 does
+        units = e.new("i32")
+        e.get(n)
+        e.op("i32.const", 0x7FFFFFFF)
+        e.op("i32.and")
+        e.set(units)
+        e.get(n)
+        e.op("i32.const", 31)
+        e.op("i32.shr_u")
+        e.op("if", None)
+        validate_utf16(e, p, units, d.src_mem)
+        e.op("end")
     q = alloc(e, b, align, d)
     copy_bytes(e, q, p, b, d.dst_mem, d.src_mem)
     _put_pair(e, q, n, dst, d)
