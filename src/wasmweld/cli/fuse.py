@@ -4,7 +4,8 @@
 
     $ wasm-tools compose consumer.wasm -d provider.wasm -o composed.wasm
     $ wasmweld fuse composed.wasm --plan                       # components, instances, adapters, exports
-    $ wasmweld fuse composed.wasm -o fused.wasm                # --emit core: one core module
+    $ wasmweld fuse composed.wasm -o fused.wasm                # no imports left: one core module
+    $ wasmweld fuse wasi-app.wasm -o fused.wasm                # imports WASI 0.2: a component
     $ wasmweld fuse composed.wasm --emit component -o f.wasm   # a component with one core module
     $ wasmweld fuse provider.wasm consumer.wasm -o fused.wasm  # wired by interface name
     $ wasmweld fuse a.wasm b.wasm --plug wasi:kv/store=my:kv/store -o fused.wasm
@@ -32,9 +33,9 @@ def register(subparsers):
     from wasmweld.cli.io import add_output_options
     add_output_options(p, in_place=False)
     p.add_argument("--plan", action="store_true", help="print the plan (components, adapters, exports) only")
-    p.add_argument("--emit", choices=["core", "component"], default="core",
-                   help="a core module (default), or a component around the one fused core module "
-                        "(compositions without remaining imports)")
+    p.add_argument("--emit", choices=["auto", "core", "component"], default="auto",
+                   help="a core module, or a component around the one fused core module with the input's "
+                        "imports and exports (auto, the default: a component when imports remain)")
     p.add_argument("--plug", action="append", default=[], metavar="IMPORT=EXPORT",
                    help="satisfy the import IMPORT by the export EXPORT of another input (repeatable)")
     p.add_argument("--no-gc", action="store_true", help="keep what nothing uses")
@@ -46,6 +47,7 @@ def run(args) -> int:
     from wasmweld.cli.io import blame, display_name, output_target, read_input, write_output
     from wasmweld.errors import WasmError
     from wasmweld.fuse import describe, fuse, fuse_plan
+    from wasmweld.module import Module
 
     plugs = {}
     for spec in args.plug:
@@ -66,7 +68,8 @@ def run(args) -> int:
     path, force = output_target(args)
     write_output(path, out, inputs=list(args.inputs), force=force)
     if not args.quiet:
-        print(f"fused {len(args.inputs)} input(s) into one {args.emit} ({len(out)} bytes)"
+        kind = "core module" if isinstance(m, Module) else "component"
+        print(f"fused {len(args.inputs)} input(s) into one {kind} ({len(out)} bytes)"
               + (f", wrote {display_name(path)}" if path != "-" else ""), file=sys.stderr)
     return 0
 

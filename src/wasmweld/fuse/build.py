@@ -24,7 +24,7 @@ from . import abi
 from .abi import FuseError
 from .adapter import CORE, Dir, Dst, Emitter, Src, end_lends, translate
 from .handles import REGION, borrow_count, builtin, helpers
-from .plan import Adapter, Builtin, CoreRef, HostFunc, Plan
+from .plan import Adapter, Builtin, CoreRef, HostImport, Plan
 
 __all__ = ["lower_sig", "lift_sig", "AdapterModule", "build_inputs"]
 
@@ -203,8 +203,20 @@ def _adapter_body(am: AdapterModule, a: Adapter, p: Plan) -> None:
     am.define(low[0], low[1], e, f"fuse$adapter{a.index}")
 
 
-def build_inputs(p: Plan) -> list[tuple[str, Module]]:
-    """The merge inputs of a plan: the renamed instances and the adapter module (last)."""
+def host_option_names(p: Plan) -> dict[CoreRef, str]:
+    """The export names under which the fused module exports the memories and reallocs that the
+    remaining imports are lowered with (``fuse:memoryK``, ``fuse:reallocK``), for ``--emit component``."""
+    out: dict[CoreRef, str] = {}
+    for hi in p.host:
+        for ref, what in ((hi.options.memory, "memory"), (hi.options.realloc, "realloc")):
+            if ref is not None and ref not in out:
+                out[ref] = f"fuse:{what}{sum(1 for n in out.values() if n.startswith(f'fuse:{what}'))}"
+    return out
+
+
+def build_inputs(p: Plan, host_options: bool = False) -> list[tuple[str, Module]]:
+    """The merge inputs of a plan: the renamed instances and the adapter module (last).
+    ``host_options``: also export what :func:`host_option_names` names."""
     am = AdapterModule()
     for a in p.adapters:
         _imports_of(am, a)
@@ -221,6 +233,12 @@ def build_inputs(p: Plan) -> list[tuple[str, Module]]:
             exported.append(("memory", None, lifted, None))
         if lifted.options.realloc is not None and "cabi_realloc" not in [e[0] for e in exported]:
             exported.append(("cabi_realloc", am.func(lifted.options.realloc, _REALLOC), None, None))
+    host_exports = []
+    for ref, name in (host_option_names(p) if host_options else {}).items():
+        if name.startswith("fuse:memory"):
+            host_exports.append(Export(name, ExternKind.MEMORY, am.memory(ref)))
+        else:
+            host_exports.append(Export(name, ExternKind.FUNC, am.func(ref, _REALLOC)))
     for r in p.resources:
         if r.dtor is not None:
             am.func(r.dtor, (["i32"], []))
@@ -237,6 +255,7 @@ def build_inputs(p: Plan) -> list[tuple[str, Module]]:
             m.exports.append(Export(name, ExternKind.MEMORY, am.mems[lifted.options.memory]))
         else:
             m.exports.append(Export(name, ExternKind.FUNC, fidx))
+    m.exports.extend(host_exports)
     inputs = [(f"fuse:i{inst.index}", _rename(inst)) for inst in p.instances]
     inputs.append(("fuse:adapters", m))
     return inputs
@@ -254,8 +273,7 @@ def _rename(inst) -> Module:
         elif isinstance(b, Builtin):
             new.append(dataclasses.replace(imp, module="fuse:adapters", name=f"fuse$builtin{b.index}"))
         else:
-            hf, _opts = b
-            assert isinstance(hf, HostFunc)
-            new.append(dataclasses.replace(imp, module=hf.module or "$root", name=hf.name))
+            assert isinstance(b, HostImport)
+            new.append(dataclasses.replace(imp, module=b.module, name=b.core_name))
     m.imports[:] = new
     return m

@@ -81,21 +81,26 @@ def fuse_plan(inputs, *, plugs: dict[str, str] | None = None) -> Plan:
     return p
 
 
-def fuse(inputs, *, plugs: dict[str, str] | None = None, emit: str = "core", gc: bool = True) -> Module | Component:
+def fuse(inputs, *, plugs: dict[str, str] | None = None, emit: str = "auto", gc: bool = True) -> Module | Component:
     """Fuse a composition (a component of components, bytes/path/Component) or several components
     (a list of them, wired by interface name; ``plugs`` maps an import name to the export name that
     satisfies it) into one core :class:`~wasmweld.module.Module`.
 
     ``emit="core"`` returns the core Module; ``emit="component"`` a Component with exactly that one
-    core module and the composition's exports (compositions that still import are refused for now).
+    core module and the composition's imports and exports; ``emit="auto"`` (the default) is
+    ``component`` when the fused world still imports something (WASI 0.2, ...) and the input is one
+    composition, else ``core``.
     """
-    if emit not in ("core", "component"):
-        raise FuseError(f"unknown output kind {emit!r} (core or component)")
+    if emit not in ("core", "component", "auto"):
+        raise FuseError(f"unknown output kind {emit!r} (core, component or auto)")
     comps = load(inputs)
     if emit == "component" and not isinstance(comps, Component):
-        raise FuseError("--emit component needs one composed component as input")
+        raise FuseError("--emit component needs one composed component as input "
+                        "(compose them first, e.g. `wasm-tools compose`, or use --emit core)")
     p = fuse_plan(comps, plugs=plugs)
-    ins = build_inputs(p)
+    if emit == "auto":
+        emit = "component" if p.host and isinstance(comps, Component) else "core"
+    ins = build_inputs(p, host_options=emit == "component")
     m = merge(ins, export_from=["fuse:adapters"], gc=False, warn=lambda _msg: None)
     m.exports[:] = [e for e in m.exports if not e.name.startswith("fuse$")]
     m = gc_pass(m).module if gc else m
@@ -119,7 +124,7 @@ def describe(p: Plan) -> str:
               for r in p.resources]
     lines.append(f"exports: {len(p.exports)}")
     lines += [f"  {n}" for n in p.exports]
-    hosts = sorted({f"{h.module}#{h.name}" if h.module else h.name for h, _ in p.host})
+    hosts = sorted({f"{h.module}#{h.core_name}" for h in p.host})
     lines.append(f"imports: {len(hosts)}")
     lines += [f"  {h}" for h in hosts]
     return "\n".join(lines)
