@@ -116,7 +116,9 @@ class _Types:
         return idx
 
     def _defined(self, t: Def, depth: int):
-        v = lambda x: None if x is None else self.val(x, depth + 1)  # noqa: E731
+        def v(x: Any) -> Any:
+            return None if x is None else self.val(x, depth + 1)
+
         k, d = t.kind, t.data
         if k == "prim":
             return T.Primitive(d)

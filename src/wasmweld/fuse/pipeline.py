@@ -104,7 +104,10 @@ def fuse(inputs, *, plugs: dict[str, str] | None = None, emit: str = "auto", gc:
     m = merge(ins, export_from=["fuse:adapters"], gc=False, warn=lambda _msg: None)
     m.exports[:] = [e for e in m.exports if not e.name.startswith("fuse$")]
     m = gc_pass(m).module if gc else m
-    return wrap(m, p, comps) if emit == "component" else m
+    if emit == "component":
+        assert isinstance(comps, Component)          # checked above
+        return wrap(m, p, comps)
+    return m
 
 
 def describe(p: Plan) -> str:

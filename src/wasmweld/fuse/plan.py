@@ -382,7 +382,7 @@ class _Walker:
         sp[sort].append(ent)
 
 
-def _get(sp: dict, sort: str, i: int):
+def _get(sp: dict, sort: str, i: int | None) -> Any:
     space = sp.get(sort)
     if space is None or not isinstance(i, int) or not 0 <= i < len(space):
         raise FuseError(f"unknown {sort} {i}")
