@@ -4,6 +4,7 @@
 
     $ wasm-tools compose consumer.wasm -d provider.wasm -o composed.wasm
     $ wasmweld fuse composed.wasm --plan                       # components, instances, adapters, exports
+    $ wasmweld fuse composed.wasm --graph plan.svg             # the same as a picture (or .dot)
     $ wasmweld fuse composed.wasm -o fused.wasm                # no imports left: one core module
     $ wasmweld fuse wasi-app.wasm -o fused.wasm                # imports WASI 0.2: a component
     $ wasmweld fuse composed.wasm --emit component -o f.wasm   # a component with one core module
@@ -33,6 +34,9 @@ def register(subparsers):
     from wasmweld.cli.io import add_output_options
     add_output_options(p, in_place=False)
     p.add_argument("--plan", action="store_true", help="print the plan (components, adapters, exports) only")
+    p.add_argument("--graph", metavar="FILE",
+                   help="draw the plan instead of fusing: components as boxes, adapters as arrows, remaining "
+                        "imports to a 'host' box (DOT for .dot/.gv or '-', else SVG)")
     p.add_argument("--emit", choices=["auto", "core", "component"], default="auto",
                    help="a core module, or a component around the one fused core module with the input's "
                         "imports and exports (auto, the default: a component when imports remain)")
@@ -63,6 +67,8 @@ def run(args) -> int:
         if args.plan:
             print(describe(fuse_plan(inputs, plugs=plugs)))
             return 0
+        if args.graph:
+            return _graph(args, fuse_plan(inputs, plugs=plugs))
         m = fuse(inputs, plugs=plugs, gc=not args.no_gc, emit=args.emit)
     out = m.encode()
     path, force = output_target(args)
@@ -71,6 +77,17 @@ def run(args) -> int:
         kind = "core module" if isinstance(m, Module) else "component"
         print(f"fused {len(args.inputs)} input(s) into one {kind} ({len(out)} bytes)"
               + (f", wrote {display_name(path)}" if path != "-" else ""), file=sys.stderr)
+    return 0
+
+
+def _graph(args, plan) -> int:
+    from wasmweld.cli.io import write_output
+    from wasmweld.fuse.record import merge_plan_of
+    from wasmweld.link.graph import to_dot, to_svg
+
+    mp = merge_plan_of(plan)
+    dot = args.graph == "-" or args.graph.endswith((".dot", ".gv"))
+    write_output(args.graph, to_dot(mp) if dot else to_svg(mp), inputs=list(args.inputs), force=args.force)
     return 0
 
 

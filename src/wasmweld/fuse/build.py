@@ -19,6 +19,7 @@ from __future__ import annotations
 import dataclasses
 from typing import overload
 
+from ..custom.name import NameSection
 from ..module import Export, FuncBody, Import, Module
 from ..types import ExternKind, FuncType, Limits, MemoryType, RecGroup, SubType
 from . import abi
@@ -124,12 +125,17 @@ class AdapterModule:
         self.fns = (self.define(p0, r0, e0, None), self.define(p1, r1, e1, None), self.define(p2, r2, e2, None))
 
     def finish(self) -> Module:
+        """The module, its generated functions named ``fuse:adapterK``, ``fuse:builtinK`` and
+        ``fuse:handles-K`` (helpers) in its ``name`` section."""
         base = len(self.funcs)
+        names = NameSection()
         for k, (ti, em, export) in enumerate(self.bodies):
             self.m.funcs.append(ti)
             self.m.code.append(FuncBody.from_instrs(em.body_locals(), em.code))
             if export is not None:
                 self.m.exports.append(Export(export, ExternKind.FUNC, base + k))
+            names.funcs[base + k] = export.replace("$", ":") if export is not None else f"fuse:handles-{k}"
+        self.m.names = names
         return self.m
 
 

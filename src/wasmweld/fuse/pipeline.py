@@ -29,7 +29,8 @@ from . import abi
 from .abi import FuseError
 from .build import build_inputs, lower_sig
 from .component_out import wrap
-from .plan import Plan, plan
+from .plan import Adapter, Plan, plan
+from .record import adapter_lines, record
 
 __all__ = ["fuse", "fuse_plan", "describe", "load"]
 
@@ -104,10 +105,18 @@ def fuse(inputs, *, plugs: dict[str, str] | None = None, emit: str = "auto", gc:
     m = merge(ins, export_from=["fuse:adapters"], gc=False, warn=lambda _msg: None)
     m.exports[:] = [e for e in m.exports if not e.name.startswith("fuse$")]
     m = gc_pass(m).module if gc else m
+    record(m, adapter_lines(p, [_sig(a) for a in p.adapters]))
     if emit == "component":
         assert isinstance(comps, Component)          # checked above
         return wrap(m, p, comps)
     return m
+
+
+def _sig(a: Adapter) -> str:
+    """The lowered core signature of adapter ``a`` as text: ``[i32 i32] -> [i32]``."""
+    params, result = abi.func_types(a.callee.functype, a.name)
+    low = lower_sig(params, result)
+    return f"[{' '.join(low[0])}] -> [{' '.join(low[1])}]"
 
 
 def describe(p: Plan) -> str:
@@ -118,10 +127,8 @@ def describe(p: Plan) -> str:
     lines += [f"  fuse:i{i.index} {i.label}" for i in p.instances]
     lines.append(f"adapters: {len(p.adapters)}")
     for a in p.adapters:
-        params, result = abi.func_types(a.callee.functype, a.name)
-        sig = lower_sig(params, result)
         lines.append(f"  adapter{a.index}: component {a.caller.component} -> {a.callee.options.component} "
-                     f"({a.callee.core.name}) [{' '.join(sig[0])}] -> [{' '.join(sig[1])}]")
+                     f"({a.callee.core.name}) {_sig(a)}")
     lines.append(f"resources: {len(p.resources)} (built-ins: {len(p.builtins)})")
     lines += [f"  resource{r.index}: component {r.component}" + (" (destructor)" if r.dtor else "")
               for r in p.resources]
