@@ -42,6 +42,10 @@ def register(subparsers):
                         "imports and exports (auto, the default: a component when imports remain)")
     p.add_argument("--plug", action="append", default=[], metavar="IMPORT=EXPORT",
                    help="satisfy the import IMPORT by the export EXPORT of another input (repeatable)")
+    p.add_argument("--single-memory", action="store_true",
+                   help="lay every component's memory out in one memory (merge's single-memory pass)")
+    p.add_argument("--memory-reserve", type=int, metavar="PAGES",
+                   help="with --single-memory: pages reserved for each memory without a maximum (default 256)")
     p.add_argument("--no-gc", action="store_true", help="keep what nothing uses")
     p.add_argument("-q", "--quiet", action="store_true")
     return p
@@ -69,7 +73,8 @@ def run(args) -> int:
             return 0
         if args.graph:
             return _graph(args, fuse_plan(inputs, plugs=plugs))
-        m = fuse(inputs, plugs=plugs, gc=not args.no_gc, emit=args.emit)
+        m = fuse(inputs, plugs=plugs, gc=not args.no_gc, emit=args.emit, single_memory=args.single_memory,
+                 memory_reserve=args.memory_reserve)
     out = m.encode()
     path, force = output_target(args)
     write_output(path, out, inputs=list(args.inputs), force=force)

@@ -21,7 +21,7 @@ import os
 from typing import Any
 
 from ..component import Component, is_component, parse_component
-from ..errors import WasmError
+from ..errors import LinkError, WasmError
 from ..link import merge
 from ..module import Module
 from ..passes.gc import gc as gc_pass
@@ -82,7 +82,8 @@ def fuse_plan(inputs, *, plugs: dict[str, str] | None = None) -> Plan:
     return p
 
 
-def fuse(inputs, *, plugs: dict[str, str] | None = None, emit: str = "auto", gc: bool = True) -> Module | Component:
+def fuse(inputs, *, plugs: dict[str, str] | None = None, emit: str = "auto", gc: bool = True,
+         single_memory: bool = False, memory_reserve: int | None = None) -> Module | Component:
     """Fuse a composition (a component of components, bytes/path/Component) or several components
     (a list of them, wired by interface name; ``plugs`` maps an import name to the export name that
     satisfies it) into one core :class:`~wasmweld.module.Module`.
@@ -91,6 +92,11 @@ def fuse(inputs, *, plugs: dict[str, str] | None = None, emit: str = "auto", gc:
     core module and the composition's imports and exports; ``emit="auto"`` (the default) is
     ``component`` when the fused world still imports something (WASI 0.2, ...) and the input is one
     composition, else ``core``.
+
+    ``single_memory``: every component's memory (and the handle tables) laid out in one memory by
+    merge's single-memory pass (:mod:`wasmweld.link.single_memory`; ``memory_reserve`` pages for
+    each memory without a maximum, 256 by default); the memory the exports are lifted with sits at
+    base 0, so the canonical ABI drives the output unchanged.
     """
     if emit not in ("core", "component", "auto"):
         raise FuseError(f"unknown output kind {emit!r} (core, component or auto)")
@@ -102,7 +108,16 @@ def fuse(inputs, *, plugs: dict[str, str] | None = None, emit: str = "auto", gc:
     if emit == "auto":
         emit = "component" if p.host and isinstance(comps, Component) else "core"
     ins = build_inputs(p, host_options=emit == "component")
-    m = merge(ins, export_from=["fuse:adapters"], gc=False, warn=lambda _msg: None)
+    if single_memory:
+        ins = _exported_memory_first(p, ins)
+    try:
+        m = merge(ins, export_from=["fuse:adapters"], gc=False, warn=lambda _msg: None,
+                  single_memory=single_memory, memory_reserve=memory_reserve)
+    except LinkError as e:
+        if not single_memory:
+            raise
+        msg = str(e)
+        raise FuseError(msg if msg.startswith("--single-memory") else f"--single-memory: {msg}") from None
     m.exports[:] = [e for e in m.exports if not e.name.startswith("fuse$")]
     m = gc_pass(m).module if gc else m
     record(m, adapter_lines(p, [_sig(a) for a in p.adapters]))
@@ -110,6 +125,23 @@ def fuse(inputs, *, plugs: dict[str, str] | None = None, emit: str = "auto", gc:
         assert isinstance(comps, Component)          # checked above
         return wrap(m, p, comps)
     return m
+
+
+def _exported_memory_first(p: Plan, ins: list[tuple[str, Module]]) -> list[tuple[str, Module]]:
+    """The merge inputs with the instance whose memory the exports use first (its memory becomes
+    memory 0, at base 0 of the single memory); refused when that would change the order in which
+    start functions run."""
+    mems = {e.options.memory for e in p.exports.values() if e.options.memory is not None}
+    if len(mems) > 1:
+        raise FuseError("--single-memory: the exports are lifted with different memories")
+    if not mems:
+        return ins
+    owner = f"fuse:i{next(iter(mems)).instance}"
+    k = next(i for i, (name, _) in enumerate(ins) if name == owner)
+    if ins[k][1].start is not None and any(m.start is not None for _, m in ins[:k]):
+        raise FuseError(f"--single-memory: the exports' memory belongs to {owner}, whose start function "
+                        "runs after another instance's (cannot put its memory first)")
+    return [ins[k]] + ins[:k] + ins[k + 1:]
 
 
 def _sig(a: Adapter) -> str:
