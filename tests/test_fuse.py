@@ -240,10 +240,15 @@ def test_generated_values_pair(built, name):
                                         ("compact-utf16", "echo-string"), ("compact-utf16", "echo-points")])
 def test_generated_values_chain_and_encodings(built, encoded, which, name):
     comp, fused = (built[which][0], built[which][2]) if which in built else encoded[which]
+    assert same_for_generated(comp, fused, name, EXAMPLES) >= EXAMPLES
+
+
+def same_for_generated(comp: bytes, fused: bytes, name: str, examples: int) -> int:
+    """Call ``name`` on both with ``examples`` generated values, asserting equal results; how many ran."""
     a, b = Runner(comp), Runner(fused)
     seen = []
 
-    @settings(max_examples=EXAMPLES, deadline=None, database=None, derandomize=True,
+    @settings(max_examples=examples, deadline=None, database=None, derandomize=True,
               suppress_health_check=list(HealthCheck))
     @given(STRATEGIES[name])
     def check(v):
@@ -251,7 +256,7 @@ def test_generated_values_chain_and_encodings(built, encoded, which, name):
         seen.append(1)
 
     check()
-    assert len(seen) >= EXAMPLES
+    return len(seen)
 
 
 # -- errors ------------------------------------------------------------------------------------------

@@ -13,10 +13,9 @@ import sys
 import pytest
 
 pytest.importorskip("wasmtime")
-from hypothesis import HealthCheck, given, settings  # noqa: E402
 
 import fuse_fixtures as F  # noqa: E402
-from test_fuse import FIXED, STRATEGIES, Runner, WorldRunner, _key  # noqa: E402
+from test_fuse import FIXED, Runner, WorldRunner, _key, same_for_generated  # noqa: E402
 from wasmweld.fuse import FuseError, fuse  # noqa: E402
 
 
@@ -46,18 +45,7 @@ def test_one_memory_same_results_and_traps(single, which):
 @pytest.mark.parametrize("name", ["echo-string", "echo-shapes", "echo-nested", "echo-list-string"])
 def test_generated_values_single_memory(single, name):
     comp, _, fused = single["chain"]
-    a, b = Runner(comp), Runner(fused)
-    seen = []
-
-    @settings(max_examples=200, deadline=None, database=None, derandomize=True,
-              suppress_health_check=list(HealthCheck))
-    @given(STRATEGIES[name])
-    def check(v):
-        assert _key(b.call(name, v)) == _key(a.call(name, v))
-        seen.append(1)
-
-    check()
-    assert len(seen) == 200
+    assert same_for_generated(comp, fused, name, 200) == 200
 
 
 def test_resources_single_memory():
