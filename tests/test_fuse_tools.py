@@ -77,3 +77,47 @@ def test_graph_of_a_fuse_plan(pair, tmp_path):
     for comp in ("root/c0", "root/c1"):            # both components print: both point at the host
         assert f'"{comp}" -> "host"' in dot
     assert "wasi:cli/stdout@0.2.0.get-stdout" in dot and "style=dashed" in dot
+
+
+# -- world manifests ------------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def world(tmp_path_factory):
+    d = tmp_path_factory.mktemp("world")
+    prov = F.build("provider", F.provider_wat())
+    cons = F.build("consumer", F.forwarder_wat("test:fuse/api", "test:fuse/fwd"))
+    (d / "provider.wasm").write_bytes(prov)
+    (d / "consumer.wasm").write_bytes(cons)
+    mods = '[[module]]\nname = "provider"\npath = "provider.wasm"\n\n[[module]]\nname = "consumer"\npath = "consumer.wasm"\n'
+    (d / "world.toml").write_text('[world]\nname = "app"\n\n' + mods + "\n[fuse]\nsingle_memory = true\n")
+    (d / "plugged.toml").write_text(mods + '\n[fuse]\nplugs = { "test:fuse/api" = "nope" }\nemit = "core"\n')
+    (d / "bad.toml").write_text(mods + "\n[fuse]\nsingle_memory = 3\n")
+    return d, [("provider", prov), ("consumer", cons)]
+
+
+def test_world_manifest_fuses_its_modules_with_its_options(world, tmp_path):
+    d, inputs = world
+    expect = fuse(inputs, single_memory=True)
+    assert expect.num_memories == 1
+    assert fuse(str(d / "world.toml")).encode() == expect.encode()
+    out = tmp_path / "o.wasm"
+    p = cli("fuse", str(d / "world.toml"), "-o", str(out))
+    assert p.returncode == 0, p.stderr
+    assert out.read_bytes() == expect.encode()
+    # the manifest's options, then the command line's: plugs from [fuse] leave the api imported
+    plugged = fuse(str(d / "plugged.toml"))
+    assert {i.module for i in plugged.imports} == {"test:fuse/api"}
+    assert plugged.encode() == fuse(inputs, plugs={"test:fuse/api": "nope"}, emit="core").encode()
+    p = cli("fuse", str(d / "plugged.toml"), "--plan")
+    assert p.returncode == 0 and f"imports: {len(F.FUNCS) + len(F.BAD)}" in p.stdout, p.stderr
+
+
+def test_world_manifest_errors(world, tmp_path):
+    d, _ = world
+    p = cli("fuse", str(d / "bad.toml"), "-o", str(tmp_path / "o.wasm"))
+    assert p.returncode == 1 and p.stderr.startswith("error: ") and "[fuse]: single_memory must be a bool" in p.stderr
+    assert p.stderr.count("\n") == 1 and not (tmp_path / "o.wasm").exists()
+    (tmp_path / "x.toml").write_text('[[module]]\nname = "a"\npath = "a.wasm"\n[fuse]\nwhatever = 1\n')
+    p = cli("fuse", str(tmp_path / "x.toml"), "-o", str(tmp_path / "o.wasm"))
+    assert p.returncode == 1 and "unknown option 'whatever'" in p.stderr

@@ -10,6 +10,12 @@
     $ wasmweld fuse composed.wasm --emit component -o f.wasm   # a component with one core module
     $ wasmweld fuse provider.wasm consumer.wasm -o fused.wasm  # wired by interface name
     $ wasmweld fuse a.wasm b.wasm --plug wasi:kv/store=my:kv/store -o fused.wasm
+    $ wasmweld fuse world.toml -o fused.wasm                   # a world manifest: [[module]] + [fuse]
+
+A world manifest (:mod:`wasmweld.manifest`, as for ``merge --world``) lists the components as
+``[[module]]`` tables (wired by interface name; the last one's exports are the world's) and may set
+the fuse options in a ``[fuse]`` table (``plugs = { "a:b/c" = "x:y/z" }``, ``emit``,
+``single_memory``, ``memory_reserve``, ``gc``); options on the command line override it.
 
 Every cross-component call goes through an adapter written in Wasm (lift from the caller's
 memory, lower into the callee's); each component keeps its own memory (multi-memory). The output
@@ -20,6 +26,7 @@ exports use wit-component's core names (``iface#func``, ``cabi_post_...``, ``mem
 from __future__ import annotations
 
 import sys
+from typing import Any
 
 NAME = "fuse"
 
@@ -55,6 +62,7 @@ def run(args) -> int:
     from wasmweld.cli.io import blame, display_name, output_target, read_input, write_output
     from wasmweld.errors import WasmError
     from wasmweld.fuse import describe, fuse, fuse_plan
+    from wasmweld.manifest import is_manifest
     from wasmweld.module import Module
 
     plugs = {}
@@ -63,11 +71,16 @@ def run(args) -> int:
         if not sep or not imp or not exp:
             raise WasmError(f"--plug wants IMPORT=EXPORT, got {spec!r}")
         plugs[imp] = exp
-    datas = []
-    for path in args.inputs:
-        datas.append((display_name(path), read_input(path)))
-    with blame(args.inputs[0]) if len(args.inputs) == 1 else _nothing():
+    written_from = list(args.inputs)
+    if len(args.inputs) == 1 and is_manifest(args.inputs[0]):      # a world manifest ([[module]], [fuse])
+        from wasmweld.fuse.pipeline import manifest_inputs
+
+        inputs: Any = args.inputs[0]
+        written_from += [path for _name, path in manifest_inputs(inputs)[0]]
+    else:
+        datas = [(display_name(path), read_input(path)) for path in args.inputs]
         inputs = datas[0][1] if len(datas) == 1 else datas
+    with blame(args.inputs[0]) if len(args.inputs) == 1 else _nothing():
         if args.plan:
             print(describe(fuse_plan(inputs, plugs=plugs)))
             return 0
@@ -77,7 +90,7 @@ def run(args) -> int:
                  memory_reserve=args.memory_reserve)
     out = m.encode()
     path, force = output_target(args)
-    write_output(path, out, inputs=list(args.inputs), force=force)
+    write_output(path, out, inputs=written_from, force=force)
     if not args.quiet:
         kind = "core module" if isinstance(m, Module) else "component"
         print(f"fused {len(args.inputs)} input(s) into one {kind} ({len(out)} bytes)"

@@ -69,8 +69,45 @@ def load(inputs) -> Component | list[tuple[str, Component]]:
     return out[0][1] if len(out) == 1 else out
 
 
+#: the options of :func:`fuse` a manifest's ``[fuse]`` table may set, with their types
+OPTIONS: dict[str, type] = {"plugs": dict, "emit": str, "single_memory": bool, "memory_reserve": int, "gc": bool}
+
+
+def check_options(opts: Any) -> dict[str, Any]:
+    """The ``[fuse]`` table of a world manifest checked: a dict of :func:`fuse` keyword arguments."""
+    if not isinstance(opts, dict):
+        raise FuseError("must be a table of fuse options")
+    for k, v in opts.items():
+        t = OPTIONS.get(k)
+        if t is None:
+            raise FuseError(f"unknown option {k!r} (known: {', '.join(OPTIONS)})")
+        if not isinstance(v, t) or (t is int and isinstance(v, bool)):
+            raise FuseError(f"{k} must be a {t.__name__}, not {v!r}")
+    plugs = opts.get("plugs", {})
+    if not all(isinstance(k, str) and isinstance(v, str) and v for k, v in plugs.items()):
+        raise FuseError("plugs must map import names to export names (strings)")
+    if opts.get("emit", "auto") not in ("auto", "core", "component"):
+        raise FuseError(f"emit must be auto, core or component, not {opts['emit']!r}")
+    if not 0 <= opts.get("memory_reserve", 0) <= 65536:
+        raise FuseError("memory_reserve must be a number of pages from 0 to 65536")
+    return dict(opts)
+
+
+def manifest_inputs(path: str | os.PathLike) -> tuple[list[tuple[str, str]], dict[str, Any]]:
+    """The ``(name, path)`` components of world manifest ``path`` (``[[module]]``, in order: an import
+    is satisfied by another module's export of the same name, the last module's exports are the
+    world's) and its ``[fuse]`` options."""
+    from ..manifest import load_manifest
+
+    man = load_manifest(path)
+    return [(m.name, m.path) for m in man.modules], dict(man.fuse_options)
+
+
 def fuse_plan(inputs, *, plugs: dict[str, str] | None = None) -> Plan:
     """Steps 1-2: the :class:`~.plan.Plan` (components, core instances, adapters, exports)."""
+    if isinstance(inputs, (str, os.PathLike)) and os.fspath(inputs).endswith(".toml"):
+        inputs, opts = manifest_inputs(inputs)
+        plugs = plugs or opts.get("plugs")
     try:
         p = plan(load(inputs), plugs)
     except FuseError:
@@ -98,6 +135,12 @@ def fuse(inputs, *, plugs: dict[str, str] | None = None, emit: str = "auto", gc:
     each memory without a maximum, 256 by default); the memory the exports are lifted with sits at
     base 0, so the canonical ABI drives the output unchanged.
     """
+    if isinstance(inputs, (str, os.PathLike)) and os.fspath(inputs).endswith(".toml"):
+        given = {"plugs": plugs, "emit": emit, "gc": gc, "single_memory": single_memory,
+                 "memory_reserve": memory_reserve}
+        mods, opts = manifest_inputs(inputs)
+        opts.update({k: v for k, v in given.items() if v != _DEFAULTS[k]})
+        return fuse(mods, **opts)
     if emit not in ("core", "component", "auto"):
         raise FuseError(f"unknown output kind {emit!r} (core, component or auto)")
     comps = load(inputs)
@@ -125,6 +168,10 @@ def fuse(inputs, *, plugs: dict[str, str] | None = None, emit: str = "auto", gc:
         assert isinstance(comps, Component)          # checked above
         return wrap(m, p, comps)
     return m
+
+
+_DEFAULTS: dict[str, Any] = {"plugs": None, "emit": "auto", "gc": True, "single_memory": False,
+                             "memory_reserve": None}
 
 
 def _exported_memory_first(p: Plan, ins: list[tuple[str, Module]]) -> list[tuple[str, Module]]:
