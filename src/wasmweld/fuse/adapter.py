@@ -25,12 +25,16 @@ from dataclasses import dataclass
 from typing import Any
 
 from ..binary.instr import MemArg
+from ..module import ConstExpr, Global, Module
+from ..types import I32, GlobalType
 from . import abi
 from .abi import FuseError
-from .emit import CORE, Dir, Emitter, alloc, check_range, check_utf8
+from .emit import CORE, Dir, Emitter, alloc, check_range
+from .fastcopy import copy_bytes, validate_utf8
 from .transcode import transcode
 
-__all__ = ["Src", "Dst", "Dir", "Emitter", "translate", "CORE", "end_lends", "OWN", "BORROW"]
+__all__ = ["Src", "Dst", "Dir", "Emitter", "translate", "CORE", "end_lends", "OWN", "BORROW", "leave_flag",
+           "check_leave", "set_leave"]
 _LOAD = {"bool": ("i32.load8_u", 0), "u8": ("i32.load8_u", 0), "s8": ("i32.load8_s", 0),
          "u16": ("i32.load16_u", 1), "s16": ("i32.load16_s", 1), "u32": ("i32.load", 2), "s32": ("i32.load", 2),
          "char": ("i32.load", 2), "u64": ("i64.load", 3), "s64": ("i64.load", 3), "f32": ("f32.load", 2),
@@ -186,12 +190,9 @@ def _string(e: Emitter, src: Src, dst: Dst, d: Dir) -> None:
     e.set(b)
     check_range(e, p, b, align, d.src_mem)
     if d.src_enc == "utf8":
-        check_utf8(e, p, b, d.src_mem)
+        validate_utf8(e, p, b, d.src_mem)
     q = alloc(e, b, align, d)
-    e.get(q)
-    e.get(p)
-    e.get(b)
-    e.op("memory.copy", d.dst_mem, d.src_mem)
+    copy_bytes(e, q, p, b, d.dst_mem, d.src_mem)
     _put_pair(e, q, n, dst, d)
 
 
@@ -213,10 +214,7 @@ def _list(e: Emitter, elem: Any, src: Src, dst: Dst, d: Dir, depth: int) -> None
     check_range(e, p, b, align, d.src_mem)
     q = alloc(e, b, align, d)
     if abi.is_plain(elem):
-        e.get(q)
-        e.get(p)
-        e.get(b)
-        e.op("memory.copy", d.dst_mem, d.src_mem)
+        copy_bytes(e, q, p, b, d.dst_mem, d.src_mem)
     else:
         sp, dp, k = e.new("i32"), e.new("i32"), e.new("i32")
         for a, v in ((sp, p), (dp, q), (k, n)):
@@ -432,3 +430,31 @@ def end_lends(e: Emitter, tmem: int | None) -> None:
         e.op("i32.const", 1)
         e.op("i32.sub")
         e.op("i32.store", MemArg(2, 12, tmem))
+
+
+# -- may_leave: a component may not call out (through an adapter) while its realloc or
+# post-return runs for an adapter, as the canonical ABI's ``may_leave`` flag says ("cannot leave
+# component instance" in wasmtime). One mutable i32 global per component, 1 while it may leave.
+
+
+def leave_flag(m: Module, flags: dict[int, int], comp: int) -> int:
+    """The index of component ``comp``'s ``may_leave`` global in module ``m`` (added on first use;
+    ``flags`` maps components to the globals made so far)."""
+    if comp not in flags:
+        flags[comp] = len(m.globals)
+        m.globals.append(Global(GlobalType(I32, True), ConstExpr.i32(1)))
+    return flags[comp]
+
+
+def check_leave(e: Emitter, flag: int) -> None:
+    """Trap unless the calling component may leave (the first thing an adapter does)."""
+    e.op("global.get", flag)
+    e.op("i32.eqz")
+    e.trap_if()
+
+
+def set_leave(e: Emitter, flag: int | None, value: int) -> None:
+    """Clear (0) or set (1) a component's ``may_leave`` flag (around its realloc or post-return)."""
+    if flag is not None:
+        e.op("i32.const", value)
+        e.op("global.set", flag)

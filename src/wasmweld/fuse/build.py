@@ -24,7 +24,7 @@ from ..module import Export, FuncBody, Import, Module
 from ..types import ExternKind, FuncType, Limits, MemoryType, RecGroup, SubType
 from . import abi
 from .abi import FuseError
-from .adapter import CORE, Dir, Dst, Emitter, Src, end_lends, translate
+from .adapter import CORE, Dir, Dst, Emitter, Src, check_leave, end_lends, leave_flag, set_leave, translate
 from .handles import REGION, borrow_count, builtin, helpers
 from .plan import Adapter, Builtin, CoreRef, HostImport, Plan
 
@@ -67,6 +67,7 @@ class AdapterModule:
         self.bodies: list[tuple[int, Emitter, str | None]] = []
         self.tmem: int | None = None
         self.fns: tuple[int, int, int] | None = None
+        self.leave: dict[int, int] = {}          # component -> its may_leave global (adapter.leave_flag)
 
     def type_index(self, ft: FuncType) -> int:
         for i, g in enumerate(self.m.types):
@@ -163,9 +164,9 @@ def _dirs(am: AdapterModule, a: Adapter, p: Plan) -> tuple[Dir, Dir]:
         res_down = (am.tmem, c.component, e.component, impl(e.component), am.fns)
         res_up = (am.tmem, e.component, c.component, impl(c.component), am.fns)
     down = Dir(am.memory(c.memory), am.memory(e.memory), am.func(e.realloc, _REALLOC), c.encoding, e.encoding,
-               a.name, res_down)
+               a.name, res_down, leave_flag(am.m, am.leave, e.component))
     up = Dir(am.memory(e.memory), am.memory(c.memory), am.func(c.realloc, _REALLOC), e.encoding, c.encoding,
-             a.name, res_up)
+             a.name, res_up, leave_flag(am.m, am.leave, c.component))
     return down, up
 
 
@@ -174,6 +175,7 @@ def _adapter_body(am: AdapterModule, a: Adapter, p: Plan) -> None:
     low, lift = lower_sig(params, result), lift_sig(params, result)
     down, up = _dirs(am, a, p)
     e = Emitter(low[0])
+    check_leave(e, leave_flag(am.m, am.leave, a.caller.component))
     held = None
     tmem = am.tmem
     if tmem is not None:                     # borrows the callee holds before the call
@@ -192,7 +194,9 @@ def _adapter_body(am: AdapterModule, a: Adapter, p: Plan) -> None:
         q = e.new("i32")
         for v in (0, 0, abi.alignment(tup), abi.size(tup)):
             e.op("i32.const", v)
+        set_leave(e, down.leave, 0)
         e.op("call", down.realloc)
+        set_leave(e, down.leave, 1)
         e.set(q)
         translate(e, tup, Src(base=0), Dst(base=q), down)
         args = [q]
@@ -221,7 +225,9 @@ def _adapter_body(am: AdapterModule, a: Adapter, p: Plan) -> None:
     if post is not None:
         for x in rl:
             e.get(x)
+        set_leave(e, down.leave, 0)
         e.op("call", am.func(post, (lift[1], [])))
+        set_leave(e, down.leave, 1)
     for x in out:
         e.get(x)
     am.define(low[0], low[1], e, f"fuse$adapter{a.index}")
