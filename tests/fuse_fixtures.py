@@ -526,3 +526,67 @@ def build_wit(wit: str, world: str, wat: str, encoding: str = "utf8") -> bytes:
 def wasi_pair() -> bytes:
     """The WASI consumer composed with the WASI provider (both print to stdout)."""
     return compose(build_wit(WASI_WIT, "cons", WASI_CONSUMER), build_wit(WASI_WIT, "prov", WASI_PROVIDER))
+
+
+# -- JS: a provider and a consumer built by componentize-js (StarlingMonkey, 10+ MB each)
+
+JS_WIT = """package test:js;
+
+interface api {
+  record point { x: s32, y: s32, label: string }
+  greet: func(name: string) -> string;
+  sum: func(xs: list<u32>) -> u64;
+  flip: func(p: point) -> point;
+  pick: func(x: option<string>) -> result<string, u32>;
+}
+
+world prov { export api; }
+world cons {
+  import api;
+  use api.{point};
+  export run: func(name: string) -> string;
+  export total: func(xs: list<u32>) -> u64;
+  export mirror: func(p: point) -> point;
+  export choose: func(x: option<string>) -> result<string, u32>;
+}
+"""
+
+JS_PROVIDER = """
+export const api = {
+  greet(name) { return "hello, " + name + "!"; },
+  sum(xs) { let t = 0n; for (const x of xs) t += BigInt(x); return t; },
+  flip(p) { return { x: p.y, y: p.x, label: p.label.split("").reverse().join("") }; },
+  pick(x) { if (x === undefined || x === null) throw 7; return x + x; },
+};
+"""
+
+JS_CONSUMER = """
+import { greet, sum, flip, pick } from 'test:js/api';
+export function run(name) { return "[" + greet(name) + "]"; }
+export function total(xs) { return sum(xs) + 1n; }
+export function mirror(p) { const q = flip(p); return { x: q.x + 1, y: q.y, label: q.label + "." }; }
+export function choose(x) { return pick(x); }
+"""
+
+
+def js_pair() -> bytes:
+    """The JS consumer composed with the JS provider (``wasm-tools compose``)."""
+    from component_build import build_js_component
+
+    return compose(build_js_component(JS_CONSUMER, JS_WIT, "cons"), build_js_component(JS_PROVIDER, JS_WIT, "prov"))
+
+
+# -- C: a provider and a consumer in C (wasi-libc reactor, printf to stdout through the WASI
+# preview-1 adapter), canonical-ABI exports and imports written by hand (tests/fixtures/fuse/c_*)
+
+C_DIR = Path(__file__).parent / "fixtures" / "fuse"
+
+
+def c_pair() -> bytes:
+    """The C consumer (world ``ccons``) composed with the C provider (``cprov``)."""
+    from component_build import build_c_component, jco_adapter
+
+    adapter = jco_adapter()
+    prov = build_c_component(C_DIR / "c_provider.c", C_DIR, "cprov", adapter)
+    cons = build_c_component(C_DIR / "c_consumer.c", C_DIR, "ccons", adapter)
+    return compose(cons, prov)

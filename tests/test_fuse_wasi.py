@@ -29,22 +29,42 @@ ENGINE = wasmtime.Engine(_cfg)
 NAMES = ["world", "", "wörld 𝄞", "x" * 3000]
 
 
+class WasiRunner:
+    """One instance of a component under WASI 0.2 (``Linker.add_wasip2``), stdout captured in ``out``;
+    ``call(name, *args)``: the result, or ``("trap", first line of the message)``."""
+
+    def __init__(self, data: bytes, out):
+        self.out = out
+        self.store = wasmtime.Store(ENGINE)
+        wasi = wasmtime.WasiConfig()
+        wasi.stdout_file = str(out)
+        self.store.set_wasi(wasi)
+        linker = C.Linker(ENGINE)
+        linker.add_wasip2()
+        self.inst = linker.instantiate(self.store, C.Component(ENGINE, data))
+        self.funcs: dict = {}
+
+    def call(self, name: str, *args):
+        f = self.funcs.get(name)
+        if f is None:
+            f = self.funcs[name] = self.inst.get_func(self.store, self.inst.get_export_index(self.store, name))
+        try:
+            r = f(self.store, *args)
+        except (wasmtime.Trap, wasmtime.WasmtimeError) as e:
+            return ("trap", str(e).splitlines()[0][:40])
+        f.post_return(self.store)
+        return r
+
+    def stdout(self) -> bytes:
+        return self.out.read_bytes()
+
+
 def run_printing(data: bytes, names: list[str], tmp_path) -> bytes:
     """Call ``run(name)`` for each name in one instance; what the component printed to stdout."""
-    out = tmp_path / f"stdout{len(list(tmp_path.iterdir()))}"
-    store = wasmtime.Store(ENGINE)
-    wasi = wasmtime.WasiConfig()
-    wasi.stdout_file = str(out)
-    store.set_wasi(wasi)
-    linker = C.Linker(ENGINE)
-    linker.add_wasip2()
-    inst = linker.instantiate(store, C.Component(ENGINE, data))
-    run = inst.get_func(store, inst.get_export_index(store, "run"))
+    r = WasiRunner(data, tmp_path / f"stdout{len(list(tmp_path.iterdir()))}")
     for n in names:
-        run(store, n)
-        run.post_return(store)
-    del run, inst, store
-    return out.read_bytes()
+        assert r.call("run", n) is None
+    return r.stdout()
 
 
 @pytest.fixture(scope="module")

@@ -47,7 +47,7 @@ from ..binary.instr import Instr
 from ..binary.leb import write_u
 from ..component import COMPONENT_PREAMBLE, Component, parse_component
 from ..component import types as T
-from ..component.typeval import Alias, Def, FuncT, InstT, evaluate
+from ..component.typeval import Alias, Def, FuncT, InstT, evaluate, peel
 from ..errors import ValidationError
 from ..items import ConstExpr, Elem, Export, FuncBody, Import, Table
 from ..module import Module
@@ -282,7 +282,9 @@ def wrap(core: Module, p: Plan, source: Component) -> Component:
     if shimmed:
         modules += list(_shim_modules(core, shimmed))
     fused = _imports(out, core, p, names)
-    _exports(out, core, p, top, fused)
+    types = _Types(out)
+    _name_types(out, types, top, names)
+    _exports(out, core, p, top, fused, types)
     rest = Component()
     for sid, items in out.sections:
         rest.add_section(sid, items)
@@ -291,10 +293,31 @@ def wrap(core: Module, p: Plan, source: Component) -> Component:
     return parse_component(COMPONENT_PREAMBLE + prefix + mods + body)
 
 
-def _exports(out: _Out, core: Module, p: Plan, top: Any, fused: int) -> None:
+def _name_types(out: _Out, types: _Types, top: Any, imported: dict[str, tuple[str, int]]) -> None:
+    """Records, variants, enums and flags the world-level exported functions use must be named
+    types; as wit-component names a world's own types, each is imported with an ``eq`` bound
+    (nothing to supply; ``wasm-tools component wit`` prints it as the world's type)::
+
+        (type $r (record (field "a" u32) (field "s" string)))
+        (import "pair" (type $pair (eq $r)))            ;; used by the function types
+    """
+    names = _type_names(top)
+    needed: list[Def] = []
+    for ent in top.exports.values():
+        if ent.sort == "func" and isinstance(ent.ty, FuncT):
+            needed += [d for d in _named_defs(ent.ty, names) if d not in needed]
+    for d in needed:                     # dependencies first: each refers to the imported ones
+        tn = names[_skey(d)]
+        if imported.get(tn, ("", 0))[0] == "type":      # the input imports it already (copied)
+            types.memo[id(d)] = imported[tn][1]
+            continue
+        bound = T.TypeBound(types.val(d))
+        types.memo[id(d)] = out.add(10, T.Import(T.ExternName(tn), T.ExternDesc("type", bound)), "type")
+
+
+def _exports(out: _Out, core: Module, p: Plan, top: Any, fused: int, types: _Types) -> None:
     """The lifted exports of the composition (functions, or instances of functions and types)."""
     core_names = {e.name for e in core.exports}
-    types = _Types(out)
 
     def core_item(sort: str, name: str) -> int:
         if name not in core_names:
@@ -329,6 +352,66 @@ def _exports(out: _Out, core: Module, p: Plan, top: Any, fused: int) -> None:
             out.add(11, T.Export(T.ExternName(name), "instance", inst), "instance")
         else:
             raise FuseError(f"--emit component: cannot export `{name}` ({ent.sort})")
+
+
+_NAMED_KINDS = ("record", "variant", "enum", "flags")
+
+
+def _skey(t: Any, depth: int = 0) -> Any:
+    """A structural key of a value type (instantiation copies types: identity does not survive)."""
+    if depth > MAX_TYPE_DEPTH:
+        raise FuseError("--emit component: value type nesting too deep")
+    t = peel(t)
+    if t is None or isinstance(t, str):
+        return t
+    if not isinstance(t, Def):
+        return ("?", id(t))                       # resources: by identity
+    d = t.data
+    if t.kind in ("record", "variant"):
+        return (t.kind, tuple((n, _skey(x, depth + 1)) for n, x in d))
+    if t.kind in ("tuple", "result"):
+        return (t.kind, tuple(_skey(x, depth + 1) for x in d))
+    if t.kind in ("list", "option"):
+        return (t.kind, _skey(d, depth + 1))
+    if t.kind in ("flags", "enum", "prim"):
+        return (t.kind, tuple(d) if isinstance(d, (list, tuple)) else d)
+    return (t.kind, id(t))
+
+
+def _type_names(top: Any) -> dict[Any, str]:
+    """``{structural key: name}`` for the records, variants, enums and flags the composition's
+    instances export by name (the names a function type of the output must export them under)."""
+    names: dict[Any, str] = {}
+    for n, e in top.imports.items():
+        if e.sort == "type" and isinstance(e.referenced, Def) and e.referenced.kind in _NAMED_KINDS:
+            names.setdefault(_skey(e.referenced), n)
+    for inst in top.instances:
+        for n, e in getattr(inst, "exports", {}).items():
+            if e.sort == "type" and isinstance(e.referenced, Def) and e.referenced.kind in _NAMED_KINDS:
+                names.setdefault(_skey(e.referenced), n)
+    return names
+
+
+def _named_defs(t: Any, names: dict[Any, str], depth: int = 0) -> list[Def]:
+    """The named Defs ``t`` (a FuncT or value type) uses, each after those it uses itself."""
+    if depth > MAX_TYPE_DEPTH:
+        raise FuseError("--emit component: value type nesting too deep")
+    if isinstance(t, FuncT):
+        parts: list = [x for _, x in t.params] + [t.result]
+    else:
+        t = peel(t)
+        if not isinstance(t, Def) or t.kind == "prim":
+            return []
+        d = t.data
+        parts = [x for _, x in d] if t.kind in ("record", "variant") else \
+            list(d) if t.kind in ("tuple", "result") else [d] if t.kind in ("list", "option") else []
+    out: list[Def] = []
+    for x in parts:
+        if x is not None and not isinstance(x, str):
+            out += [y for y in _named_defs(x, names, depth + 1) if y not in out]
+    if isinstance(t, Def) and _skey(t) in names and t not in out:
+        out.append(t)
+    return out
 
 
 def _mem_name(p: Plan, lifted) -> str:
