@@ -17,7 +17,9 @@ names: ``iface#func`` (or ``func``), ``cabi_post_iface#func``, ``memory``, ``cab
 from __future__ import annotations
 
 import dataclasses
+from typing import overload
 
+from ..custom.name import NameSection
 from ..module import Export, FuncBody, Import, Module
 from ..types import ExternKind, FuncType, Limits, MemoryType, RecGroup, SubType
 from . import abi
@@ -25,7 +27,7 @@ from .abi import FuseError
 from .adapter import (CORE, Dir, Dst, Emitter, Src, check_area, check_leave, end_lends, leave_flag, set_leave,
                       translate)
 from .handles import REGION, borrow_count, builtin, helpers
-from .plan import Adapter, Builtin, CoreRef, HostFunc, Plan
+from .plan import Adapter, Builtin, CoreRef, HostImport, Plan
 
 __all__ = ["lower_sig", "lift_sig", "AdapterModule", "build_inputs"]
 
@@ -75,7 +77,14 @@ class AdapterModule:
         self.m.types.append(RecGroup((SubType(ft),)))
         return len(self.m.types) - 1
 
+    @overload
+    def memory(self, ref: CoreRef) -> int: ...
+
+    @overload
+    def memory(self, ref: CoreRef | None) -> int | None: ...
+
     def memory(self, ref: CoreRef | None) -> int | None:
+        """The adapter module's index of memory ``ref`` (imported on first use), None for None."""
         if ref is None:
             return None
         if ref not in self.mems:
@@ -84,7 +93,15 @@ class AdapterModule:
                                          MemoryType(Limits(0))))
         return self.mems[ref]
 
-    def func(self, ref: CoreRef | None, sig) -> int | None:
+    @overload
+    def func(self, ref: CoreRef, sig: tuple) -> int: ...
+
+    @overload
+    def func(self, ref: CoreRef | None, sig: tuple) -> int | None: ...
+
+    def func(self, ref: CoreRef | None, sig: tuple) -> int | None:
+        """The adapter module's index of function ``ref`` with core signature ``sig`` (imported on
+        first use, before any definition), None for None."""
         if ref is None:
             return None
         key = (ref, tuple(sig[0]), tuple(sig[1]))
@@ -106,15 +123,21 @@ class AdapterModule:
             return
         self.tmem = len(self.mems)
         self.m.memories.append(MemoryType(Limits(len(p.components) * REGION // 65536)))
-        self.fns = tuple(self.define(ps, rs, em, None) for ps, rs, em in helpers(self.tmem))
+        (p0, r0, e0), (p1, r1, e1), (p2, r2, e2) = helpers(self.tmem)
+        self.fns = (self.define(p0, r0, e0, None), self.define(p1, r1, e1, None), self.define(p2, r2, e2, None))
 
     def finish(self) -> Module:
+        """The module, its generated functions named ``fuse:adapterK``, ``fuse:builtinK`` and
+        ``fuse:handles-K`` (helpers) in its ``name`` section."""
         base = len(self.funcs)
+        names = NameSection()
         for k, (ti, em, export) in enumerate(self.bodies):
             self.m.funcs.append(ti)
             self.m.code.append(FuncBody.from_instrs(em.body_locals(), em.code))
             if export is not None:
                 self.m.exports.append(Export(export, ExternKind.FUNC, base + k))
+            names.funcs[base + k] = export.replace("$", ":") if export is not None else f"fuse:handles-{k}"
+        self.m.names = names
         return self.m
 
 
@@ -155,9 +178,10 @@ def _adapter_body(am: AdapterModule, a: Adapter, p: Plan) -> None:
     e = Emitter(low[0])
     check_leave(e, leave_flag(am.m, am.leave, a.caller.component))
     held = None
-    if am.fns is not None:                   # borrows the callee holds before the call
+    tmem = am.tmem
+    if tmem is not None:                     # borrows the callee holds before the call
         held = e.new("i32")
-        borrow_count(e, a.callee.options.component, am.tmem)
+        borrow_count(e, a.callee.options.component, tmem)
         e.set(held)
     tup = ("record", params)
     nflat = len(_flat_params(params))
@@ -186,8 +210,8 @@ def _adapter_body(am: AdapterModule, a: Adapter, p: Plan) -> None:
         e.set(x)
     end_lends(e, am.tmem)
     e.after = []
-    if held is not None:                     # the callee must have dropped the borrows it was given
-        borrow_count(e, a.callee.options.component, am.tmem)
+    if held is not None and tmem is not None:   # the callee must have dropped the borrows it was given
+        borrow_count(e, a.callee.options.component, tmem)
         e.get(held)
         e.op("i32.ne")
         e.trap_if()
@@ -213,40 +237,56 @@ def _adapter_body(am: AdapterModule, a: Adapter, p: Plan) -> None:
     am.define(low[0], low[1], e, f"fuse$adapter{a.index}")
 
 
-def build_inputs(p: Plan) -> list[tuple[str, Module]]:
-    """The merge inputs of a plan: the renamed instances and the adapter module (last)."""
+def host_option_names(p: Plan) -> dict[CoreRef, str]:
+    """The export names under which the fused module exports the memories and reallocs that the
+    remaining imports are lowered with (``fuse:memoryK``, ``fuse:reallocK``), for ``--emit component``."""
+    out: dict[CoreRef, str] = {}
+    for hi in p.host:
+        for ref, what in ((hi.options.memory, "memory"), (hi.options.realloc, "realloc")):
+            if ref is not None and ref not in out:
+                out[ref] = f"fuse:{what}{sum(1 for n in out.values() if n.startswith(f'fuse:{what}'))}"
+    return out
+
+
+def build_inputs(p: Plan, host_options: bool = False) -> list[tuple[str, Module]]:
+    """The merge inputs of a plan: the renamed instances and the adapter module (last).
+    ``host_options``: also export what :func:`host_option_names` names."""
     am = AdapterModule()
     for a in p.adapters:
         _imports_of(am, a)
-    exported = []
+    exported: list[Export] = []
     for name, lifted in p.exports.items():
         params, result = abi.func_types(lifted.functype, name)
         sig = lift_sig(params, result)
-        exported.append((name, am.func(lifted.core, sig), lifted, sig))
+        exported.append(Export(name, ExternKind.FUNC, am.func(lifted.core, sig)))
         if lifted.options.post_return is not None:
-            exported.append((f"cabi_post_{name}", am.func(lifted.options.post_return, (sig[1], [])), None, None))
+            exported.append(Export(f"cabi_post_{name}", ExternKind.FUNC, am.func(lifted.options.post_return,
+                                                                                   (sig[1], []))))
     for lifted in p.exports.values():
-        if lifted.options.memory is not None and "memory" not in [e[0] for e in exported]:
-            am.memory(lifted.options.memory)
-            exported.append(("memory", None, lifted, None))
-        if lifted.options.realloc is not None and "cabi_realloc" not in [e[0] for e in exported]:
-            exported.append(("cabi_realloc", am.func(lifted.options.realloc, _REALLOC), None, None))
+        if lifted.options.memory is not None and "memory" not in [e.name for e in exported]:
+            exported.append(Export("memory", ExternKind.MEMORY, am.memory(lifted.options.memory)))
+        if lifted.options.realloc is not None and "cabi_realloc" not in [e.name for e in exported]:
+            exported.append(Export("cabi_realloc", ExternKind.FUNC, am.func(lifted.options.realloc, _REALLOC)))
+    host_exports = []
+    for ref, name in (host_option_names(p) if host_options else {}).items():
+        if name.startswith("fuse:memory"):
+            host_exports.append(Export(name, ExternKind.MEMORY, am.memory(ref)))
+        else:
+            host_exports.append(Export(name, ExternKind.FUNC, am.func(ref, _REALLOC)))
     for r in p.resources:
         if r.dtor is not None:
             am.func(r.dtor, (["i32"], []))
     am.tables(p)
     for b in p.builtins:
         dtor = None if b.resource.dtor is None else am.func(b.resource.dtor, (["i32"], []))
+        assert am.tmem is not None and am.fns is not None          # tables() made them (p.builtins)
         ps, rs, em = builtin(b.op, b.component, b.resource.index, dtor, am.tmem, am.fns)
         am.define(ps, rs, em, f"fuse$builtin{b.index}")
     for a in p.adapters:
         _adapter_body(am, a, p)
     m = am.finish()
-    for name, fidx, lifted, _ in exported:
-        if name == "memory":
-            m.exports.append(Export(name, ExternKind.MEMORY, am.mems[lifted.options.memory]))
-        else:
-            m.exports.append(Export(name, ExternKind.FUNC, fidx))
+    m.exports.extend(exported)
+    m.exports.extend(host_exports)
     inputs = [(f"fuse:i{inst.index}", _rename(inst)) for inst in p.instances]
     inputs.append(("fuse:adapters", m))
     return inputs
@@ -264,8 +304,7 @@ def _rename(inst) -> Module:
         elif isinstance(b, Builtin):
             new.append(dataclasses.replace(imp, module="fuse:adapters", name=f"fuse$builtin{b.index}"))
         else:
-            hf, _opts = b
-            assert isinstance(hf, HostFunc)
-            new.append(dataclasses.replace(imp, module=hf.module or "$root", name=hf.name))
+            assert isinstance(b, HostImport)
+            new.append(dataclasses.replace(imp, module=b.module, name=b.core_name))
     m.imports[:] = new
     return m
