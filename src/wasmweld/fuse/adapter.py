@@ -31,10 +31,11 @@ from . import abi
 from .abi import FuseError
 from .emit import CORE, Dir, Emitter, alloc, check_range
 from .fastcopy import copy_bytes, validate_utf8, validate_utf16
+from .handles import TAG, host_lend
 from .transcode import transcode
 
 __all__ = ["Src", "Dst", "Dir", "Emitter", "translate", "CORE", "end_lends", "OWN", "BORROW", "leave_flag",
-           "check_leave", "set_leave", "check_area"]
+           "check_leave", "set_leave", "check_area", "has_borrow"]
 _LOAD = {"bool": ("i32.load8_u", 0), "u8": ("i32.load8_u", 0), "s8": ("i32.load8_s", 0),
          "u16": ("i32.load16_u", 1), "s16": ("i32.load16_s", 1), "u32": ("i32.load", 2), "s32": ("i32.load", 2),
          "char": ("i32.load", 2), "u64": ("i64.load", 3), "s64": ("i64.load", 3), "f32": ("f32.load", 2),
@@ -248,7 +249,9 @@ def _list(e: Emitter, elem: Any, src: Src, dst: Dst, d: Dir, depth: int) -> None
         e.get(k)
         e.op("i32.eqz")
         e.op("br_if", 1)
+        saved, e.after = e.after, _NoLend()
         translate(e, elem, Src(base=sp), Dst(base=dp), d, depth + 1)
+        e.after = saved
         for a, step in ((sp, size), (dp, size), (k, -1)):
             e.get(a)
             e.op("i32.const", step)
@@ -366,6 +369,23 @@ def _payload(e: Emitter, c, joined, src: Src, dst: Dst, jl, poff: int, d: Dir, d
         e.set(j)
 
 
+def has_borrow(t: Any) -> bool:
+    """True when a value of (normalised) type ``t`` may hold a ``borrow`` handle."""
+    if isinstance(t, str) or t is None:
+        return False
+    if t[0] == "borrow":
+        return True
+    if t[0] == "list":
+        return has_borrow(t[1])
+    if t[0] in ("record", "variant"):
+        return any(has_borrow(x) for x in t[1])
+    return False
+
+
+class _NoLend(list):
+    """``Emitter.after`` while a list's elements are translated: borrows lent there are not counted."""
+
+
 #: a handle-table entry: rep @0, resource number + 1 @4 (0: free), flags @8 (1 own, 2 borrow), lends @12
 OWN, BORROW = 1, 2
 
@@ -373,8 +393,9 @@ OWN, BORROW = 1, 2
 def _handle(e: Emitter, kind: str, src: Src, dst: Dst, d: Dir) -> None:
     """Move an ``own`` handle from the source component's table to the destination's, or lend a
     ``borrow`` (the implementing component gets the representation itself)."""
-    if d.res is None:
-        raise FuseError(f"{d.where}: resource handle without handle tables")
+    if d.res is None:                        # no tables: only the host's handles, passed through
+        _prim(e, "u32", src, dst, d)
+        return
     tmem, src_c, dst_c, impl, (h_entry, h_add, h_free) = d.res
     h, a, rep, ty, new = (e.new("i32") for _ in range(5))
     if src.base is not None:
@@ -383,6 +404,20 @@ def _handle(e: Emitter, kind: str, src: Src, dst: Dst, d: Dir) -> None:
     else:
         e.get(src.locals[0])
     e.set(h)
+    # a handle of a resource the fused world imports (the host's index) goes through unchanged;
+    # a borrow of one is counted for the callee, whose resource.drop gives it back
+    e.get(h)
+    e.op("i32.const", TAG)
+    e.op("i32.and")
+    e.op("i32.eqz")
+    e.op("if", None)
+    if kind == "borrow":
+        host_lend(e, dst_c, h, tmem)
+    e.get(h)
+    e.set(new)
+    e.op("i32.const", 0)
+    e.set(a)
+    e.op("else")
     e.op("i32.const", src_c)
     e.get(h)
     e.op("call", h_entry)
@@ -406,15 +441,18 @@ def _handle(e: Emitter, kind: str, src: Src, dst: Dst, d: Dir) -> None:
         e.op("call", h_free)
         _add(e, dst_c, rep, ty, OWN, h_add, new)
     else:
-        e.op("if", None)                                # an own handle lent for the call
-        e.get(a)
-        e.get(a)
-        e.op("i32.load", MemArg(2, 12, tmem))
-        e.op("i32.const", 1)
-        e.op("i32.add")
-        e.op("i32.store", MemArg(2, 12, tmem))
-        e.op("end")
-        e.after.append(a)
+        if isinstance(e.after, _NoLend):                # in a list: one local cannot give back each
+            e.op("drop")                                # element's lend, so none is counted
+        else:
+            e.op("if", None)                            # an own handle lent for the call
+            e.get(a)
+            e.get(a)
+            e.op("i32.load", MemArg(2, 12, tmem))
+            e.op("i32.const", 1)
+            e.op("i32.add")
+            e.op("i32.store", MemArg(2, 12, tmem))
+            e.op("end")
+            e.after.append(a)
         e.op("i32.const", 0)
         for r in impl:
             e.get(ty)
@@ -427,6 +465,7 @@ def _handle(e: Emitter, kind: str, src: Src, dst: Dst, d: Dir) -> None:
         e.op("else")
         _add(e, dst_c, rep, ty, BORROW, h_add, new)
         e.op("end")
+    e.op("end")
     if dst.base is not None:
         e.get(dst.base)
         e.get(new)
@@ -446,13 +485,16 @@ def _add(e: Emitter, comp: int, rep: int, ty: int, flags: int, h_add: int, out: 
 
 def end_lends(e: Emitter, tmem: int | None) -> None:
     """After the call: give back what was lent (``lends`` - 1 for each borrowed own handle)."""
-    for a in e.after:
+    for a in e.after:                        # (0: nothing was lent, a host handle)
+        e.get(a)
+        e.op("if", None)
         e.get(a)
         e.get(a)
         e.op("i32.load", MemArg(2, 12, tmem))
         e.op("i32.const", 1)
         e.op("i32.sub")
         e.op("i32.store", MemArg(2, 12, tmem))
+        e.op("end")
 
 
 # -- may_leave: a component may not call out (through an adapter) while its realloc or
