@@ -445,12 +445,7 @@ def _handle(e: Emitter, kind: str, src: Src, dst: Dst, d: Dir) -> None:
             e.op("drop")                                # element's lend, so none is counted
         else:
             e.op("if", None)                            # an own handle lent for the call
-            e.get(a)
-            e.get(a)
-            e.op("i32.load", MemArg(2, 12, tmem))
-            e.op("i32.const", 1)
-            e.op("i32.add")
-            e.op("i32.store", MemArg(2, 12, tmem))
+            _lends(e, a, tmem, 1)
             e.op("end")
             e.after.append(a)
         e.op("i32.const", 0)
@@ -488,13 +483,18 @@ def end_lends(e: Emitter, tmem: int | None) -> None:
     for a in e.after:                        # (0: nothing was lent, a host handle)
         e.get(a)
         e.op("if", None)
-        e.get(a)
-        e.get(a)
-        e.op("i32.load", MemArg(2, 12, tmem))
-        e.op("i32.const", 1)
-        e.op("i32.sub")
-        e.op("i32.store", MemArg(2, 12, tmem))
+        _lends(e, a, tmem, -1)
         e.op("end")
+
+
+def _lends(e: Emitter, a: int, tmem: int | None, delta: int) -> None:
+    """Add ``delta`` to the ``lends`` of the table entry at (local) ``a``."""
+    e.get(a)
+    e.get(a)
+    e.op("i32.load", MemArg(2, 12, tmem))
+    e.op("i32.const", delta)
+    e.op("i32.add")
+    e.op("i32.store", MemArg(2, 12, tmem))
 
 
 # -- may_leave: a component may not call out (through an adapter) while its realloc or
