@@ -280,6 +280,6 @@ def test_reentrance_through_the_host_like_the_composition():
 
     comp = F.compose(build_component(REENTER_WIT, "cons", REENTER_CONSUMER),
                      build_component(REENTER_WIT, "prov", REENTER_PROVIDER))
-    fused = F.wrap_core(fuse(comp).encode(), "fused", REENTER_WIT)
+    fused = F.wrap_core(fuse(comp, emit="core").encode(), "fused", REENTER_WIT)
     for inner, want in (("hello", 1042), ("ping2", 1007)):
         assert _run_reentering(comp, inner) == _run_reentering(fused, inner) == want
