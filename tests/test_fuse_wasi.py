@@ -33,15 +33,16 @@ class WasiRunner:
     """One instance of a component under WASI 0.2 (``Linker.add_wasip2``), stdout captured in ``out``;
     ``call(name, *args)``: the result, or ``("trap", first line of the message)``."""
 
-    def __init__(self, data: bytes, out):
+    def __init__(self, data: bytes, out, engine: wasmtime.Engine | None = None):
+        engine = engine or ENGINE
         self.out = out
-        self.store = wasmtime.Store(ENGINE)
+        self.store = wasmtime.Store(engine)
         wasi = wasmtime.WasiConfig()
         wasi.stdout_file = str(out)
         self.store.set_wasi(wasi)
-        linker = C.Linker(ENGINE)
+        linker = C.Linker(engine)
         linker.add_wasip2()
-        self.inst = linker.instantiate(self.store, C.Component(ENGINE, data))
+        self.inst = linker.instantiate(self.store, C.Component(engine, data))
         self.funcs: dict = {}
 
     def call(self, name: str, *args):
