@@ -131,3 +131,25 @@ def test_cli_default_is_a_component_when_imports_remain(wasi, tmp_path):
     assert out.read_bytes() == fused.encode()
     p = subprocess.run([sys.executable, "-m", "wasmweld", "fuse", str(src), "--plan"], capture_output=True, text=True)
     assert "imports: 4" in p.stdout and "wasi:io/streams@0.2.0#[resource-drop]output-stream" in p.stdout
+
+
+def test_damaged_wasi_compositions_give_wasm_errors(wasi):
+    """Bytes of the composition changed (its import sections often): fuse to a component succeeds
+    or raises a WasmError, never anything else."""
+    import random
+
+    from wasmweld.errors import WasmError
+
+    comp, _ = wasi
+    rng = random.Random(5)
+    outcomes = {"ok": 0, "error": 0}
+    for _ in range(60):
+        data = bytearray(comp)
+        for _ in range(rng.randint(1, 3)):
+            data[rng.randrange(8, min(len(data), 1200) if rng.random() < 0.5 else len(data))] = rng.randrange(256)
+        try:
+            fuse(bytes(data), emit="component").encode()
+            outcomes["ok"] += 1
+        except WasmError:
+            outcomes["error"] += 1
+    assert outcomes["error"] > 0 and sum(outcomes.values()) == 60
