@@ -131,15 +131,17 @@ def expected(func: str, n: int) -> int:
     return n * one
 
 
-def build_component(wit: str, world: str, wat: str) -> bytes:
-    """The component of ``world`` (in ``wit``) around the core module ``wat`` (cached build)."""
-    h = hashlib.sha256(f"{wit}\1{world}\1{wat}\1{WASM_TOOLS.stat().st_size}".encode()).hexdigest()[:24]
+def build_component(wit: str, world: str, wat: str, encoding: str = "utf8") -> bytes:
+    """The component of ``world`` (in ``wit``) around the core module ``wat``, strings in
+    ``encoding`` (utf8, utf16, compact-utf16) (cached build)."""
+    key = f"{wit}\1{world}\1{wat}\1{encoding}\1{WASM_TOOLS.stat().st_size}"
+    h = hashlib.sha256(key.encode()).hexdigest()[:24]
 
     def make() -> bytes:
         with tempfile.TemporaryDirectory() as d:
             (Path(d) / "w.wit").write_text(wit)
             core = wasm_tools("parse", "-", input=wat.encode())
-            emb = wasm_tools("component", "embed", d, "-w", world, "-", input=core)
+            emb = wasm_tools("component", "embed", d, "-w", world, "--encoding", encoding, "-", input=core)
             return wasm_tools("component", "new", "-", input=emb)
     return cached_build(f"fuse-bench-{h}.wasm", make)
 

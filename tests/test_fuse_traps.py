@@ -17,7 +17,7 @@ pytest.importorskip("wasmtime")
 import wasmtime  # noqa: E402
 
 from wasmweld.fuse.emit import CORE, Emitter  # noqa: E402
-from wasmweld.fuse.fastcopy import SMALL_COPY, copy_bytes, validate_utf8  # noqa: E402
+from wasmweld.fuse.fastcopy import SMALL_COPY, copy_bytes, validate_utf8, validate_utf16  # noqa: E402
 from wasmweld.module import Export, FuncBody, Module  # noqa: E402
 from wasmweld.types import ExternKind, FuncType, Limits, MemoryType, RecGroup, SubType  # noqa: E402
 
@@ -61,11 +61,13 @@ def machine():
     chk.op("end")
     cp = Emitter(["i32", "i32", "i32"])
     copy_bytes(cp, 0, 1, 2, 1, 0)
-    data = _module([("check", ["i32"] * 4, chk), ("copy", ["i32"] * 3, cp)], 2)
+    c16 = Emitter(["i32", "i32"])
+    validate_utf16(c16, 0, 1, 0)
+    data = _module([("check", ["i32"] * 4, chk), ("copy", ["i32"] * 3, cp), ("check16", ["i32"] * 2, c16)], 2)
     store = wasmtime.Store(ENGINE)
     inst = wasmtime.Instance(store, wasmtime.Module(ENGINE, data), [])
     ex = inst.exports(store)
-    return store, ex["check"], ex["copy"], ex["mem0"], ex["mem1"]
+    return store, ex["check"], ex["copy"], ex["mem0"], ex["mem1"], ex["check16"]
 
 
 def _samples(rng: random.Random) -> list[bytes]:
@@ -97,7 +99,7 @@ def _samples(rng: random.Random) -> list[bytes]:
 
 
 def test_utf8_validator_traps_exactly_where_python_decoding_fails(machine):
-    store, check, _, mem0, _ = machine
+    store, check, _, mem0, _, _ = machine
     rng = random.Random(12)
     seen = {True: 0, False: 0}
     for s in _samples(rng):
@@ -118,11 +120,49 @@ def test_utf8_validator_traps_exactly_where_python_decoding_fails(machine):
         except wasmtime.Trap:
             got = False
         assert got == ok, (s, ok)
+        if 0 < len(s) < 40:                   # at the very end of the memory (no 16-byte read past it)
+            end = 65536 - len(s)
+            mem0.write(store, s, end)
+            try:
+                check(store, 40, len(prefix), end, len(s))
+                got = True
+            except wasmtime.Trap:
+                got = False
+            assert got == ok, (s, ok, "at the end")
     assert seen[True] > 200 and seen[False] > 1000
 
 
+def test_utf16_validator_traps_exactly_on_lone_surrogates(machine):
+    store, _, _, mem0, _, check16 = machine
+    rng = random.Random(16)
+    units = [0x41, 0xE9, 0xD7FF, 0xE000, 0xFFFF, 0xD800, 0xDBFF, 0xDC00, 0xDFFF]
+    seen = {True: 0, False: 0}
+    for _ in range(3000):
+        n = rng.choice([0, 1, 2, 7, 8, 9, 15, 16, 17, 40, 100])
+        weights = [20, 5, 5, 5, 5] + [1 if rng.random() < 0.5 else 0] * 4
+        us = rng.choices(units, weights, k=n)
+        if rng.random() < 0.5 and n >= 2:                 # a valid pair somewhere
+            k = rng.randrange(n - 1)
+            us[k:k + 2] = [0xD83D, 0xDCA1]
+        b = b"".join(u.to_bytes(2, "little") for u in us)
+        try:
+            b.decode("utf-16-le")
+            ok = True
+        except UnicodeDecodeError:
+            ok = False
+        seen[ok] += 1
+        mem0.write(store, b, 200)
+        try:
+            check16(store, 200, n)
+            got = True
+        except wasmtime.Trap:
+            got = False
+        assert got == ok, (us, ok)
+    assert seen[True] > 300 and seen[False] > 300
+
+
 def test_inline_copy_every_length_and_offset(machine):
-    store, _, copy, mem0, mem1 = machine
+    store, _, copy, mem0, mem1, _ = machine
     rng = random.Random(5)
     src = bytes(rng.randrange(256) for _ in range(4096))
     mem0.write(store, src, 0)
@@ -280,6 +320,159 @@ def test_reentrance_through_the_host_like_the_composition():
 
     comp = F.compose(build_component(REENTER_WIT, "cons", REENTER_CONSUMER),
                      build_component(REENTER_WIT, "prov", REENTER_PROVIDER))
-    fused = F.wrap_core(fuse(comp, emit="core").encode(), "fused", REENTER_WIT)
+    wrapped = F.wrap_core(fuse(comp, emit="core").encode(), "fused", REENTER_WIT)
+    fused = fuse(comp, emit="component").encode()
     for inner, want in (("hello", 1042), ("ping2", 1007)):
-        assert _run_reentering(comp, inner) == _run_reentering(fused, inner) == want
+        assert _run_reentering(comp, inner) == _run_reentering(fused, inner) == _run_reentering(wrapped, inner) == want
+
+
+# -- invalid values of every family, returned by a provider (lifted from its memory or flat
+# results) and passed by a consumer (flat parameters): the fused module traps, or not, and returns
+# what the composition does
+
+_M = "i32.const 64"                            # the provider's results area
+
+
+def _st(at: int, v: int, op: str = "i32.store") -> str:
+    return f"i32.const {at} i32.const {v} {op} "
+
+
+#: name -> (WIT result type, provider body); bodies with memory results write at 64 and return 64
+INVALID = {
+    "bool-2": ("bool", "i32.const 2"), "u8-300": ("u8", "i32.const 300"), "s8-200": ("s8", "i32.const 200"),
+    "u16-big": ("u16", "i32.const 70000"), "s16-big": ("s16", "i32.const 40000"),
+    "char-big": ("char", "i32.const 0x110000"), "char-surrogate": ("char", "i32.const 0xDFFF"),
+    "char-ok": ("char", "i32.const 0x10FFFF"), "flags-extra": ("small", "i32.const 0xFF"),
+    "flags32": ("wide", "i32.const -1"), "enum-3": ("color", "i32.const 3"),
+    "f32-nan": ("f32", "i32.const 0x7FA00001 f32.reinterpret_i32"),
+    "string-oob": ("string", _st(64, -256) + _st(68, 300) + _M),
+    "string-len": ("string", _st(64, 0) + _st(68, -0x80000000) + _M),
+    "string-bad": ("string", _st(64, 300) + _st(68, 2) + _st(300, 0x28C3, "i32.store16") + _M),
+    "string-ok": ("string", _st(64, 300) + _st(68, 2) + _st(300, 0xA9C3, "i32.store16") + _M),
+    "ret-oob": ("string", "i32.const -16"), "ret-align": ("string", "i32.const 66"),
+    "option-disc": ("option<u32>", _st(64, 2, "i32.store8") + _M),
+    "result-disc": ("result<u32, string>", _st(64, 2, "i32.store8") + _M),
+    "option-bool": ("option<bool>", _st(64, 1, "i32.store8") + _st(65, 2, "i32.store8") + _M),
+    "tuple-char": ("tuple<char, u8>", _st(64, 0xD800) + _M),
+    "list-string-bad": ("list<string>", _st(64, 200) + _st(68, 1) + _st(200, 300) + _st(204, 2)
+                        + _st(300, 0x28C3, "i32.store16") + _M),
+    "list-char": ("list<char>", _st(64, 200) + _st(68, 1) + _st(200, 0x110000) + _M),
+    "list-len": ("list<u64>", _st(64, 8) + _st(68, 0x20000001) + _M),
+    "list-align": ("list<u32>", _st(64, 201) + _st(68, 1) + _M),
+    "option-flags": ("option<perms>", _st(64, 1, "i32.store8") + _st(66, 0xFFFF, "i32.store16") + _M),
+    "nested-disc": ("option<option<u8>>", _st(64, 1, "i32.store8") + _st(65, 3, "i32.store8") + _M),
+    "variant-disc": ("shape", _st(64, 3, "i32.store8") + _M),
+    "variant-payload": ("shape", _st(64, 1, "i32.store8") + _st(72, 0x110000) + _M),
+}
+
+#: the same for a provider whose strings are UTF-16 or latin1+UTF-16 (transcoded to the consumer's UTF-8)
+INVALID16 = {
+    "u16-surrogate": ("string", _st(64, 300) + _st(68, 1) + _st(300, 0xDC00, "i32.store16") + _M),
+    "u16-align": ("string", _st(64, 301) + _st(68, 1) + _M),
+    "u16-len": ("string", _st(64, 0) + _st(68, -0x80000000) + _M),
+    "u16-tagged": ("string", _st(64, 300) + _st(68, -0x7FFFFFFF) + _st(300, 0xE9, "i32.store16") + _M),
+    "u16-tagged-oob": ("string", _st(64, 300) + _st(68, -1) + _M),
+    "u16-ok": ("string", _st(64, 300) + _st(68, 1) + _st(300, 0xE9, "i32.store16") + _M),
+    "u16-tagged-surrogate": ("string", _st(64, 300) + _st(68, -0x7FFFFFFF) + _st(300, 0xD800, "i32.store16") + _M),
+}
+
+INVALID_TYPES = """
+  enum color { red, green, blue }
+  flags small { r, w, x }
+  flags perms { a0, a1, a2, a3, a4, a5, a6, a7, a8, a9, a10, a11 }
+  flags wide { w0, w1, w2, w3, w4, w5, w6, w7, w8, w9, w10, w11, w12, w13, w14, w15, w16, w17, w18, w19,
+               w20, w21, w22, w23, w24, w25, w26, w27, w28, w29, w30, w31 }
+  variant shape { empty, letter(char), num(u64) }
+"""
+
+
+def _invalid_wit(cases: dict) -> str:
+    funcs = "".join(f"  {n}: func() -> {t};\n" for n, (t, _) in cases.items())
+    funcs += "  take: func(s: string) -> u32;\n"
+    return (f"package test:bad;\n\ninterface api {{\n{INVALID_TYPES}{funcs}}}\n"
+            f"interface fwd {{\n{INVALID_TYPES}{funcs}}}\n"
+            "world prov { export api; }\n"
+            "world cons { import api; export fwd; export take-bad: func(which: u32) -> u32; }\n")
+
+
+def _flat_result(wit_type: str) -> str | None:
+    """The one flat core result of the functions above, or None for results in memory."""
+    return {"bool": "i32", "u8": "i32", "s8": "i32", "u16": "i32", "s16": "i32", "char": "i32", "small": "i32",
+            "color": "i32", "f32": "f32"}.get(wit_type)
+
+
+def _invalid_pair(cases: dict, encoding: str, consumer_encoding: str = "utf8") -> bytes:
+    import fuse_fixtures as F
+    from test_fuse_perf import build_component
+
+    prov = "(module\n" + F.ALLOC
+    cons = "(module\n"
+    defs = ""
+    for n, (t, body) in cases.items():
+        flat = _flat_result(t) or ("i32" if t != "wide" else "i32")
+        in_mem = _flat_result(t) is None and t != "wide"
+        prov += f'  (func (export "test:bad/api#{n}") (result {flat}) {body})\n'
+        if in_mem:
+            cons += f'  (import "test:bad/api" "{n}" (func ${n} (param i32)))\n'
+            defs += f'  (func (export "test:bad/fwd#{n}") (result i32) (call ${n} (i32.const 128)) (i32.const 128))\n'
+        else:
+            cons += f'  (import "test:bad/api" "{n}" (func ${n} (result {flat})))\n'
+            defs += f'  (func (export "test:bad/fwd#{n}") (result {flat}) (call ${n}))\n'
+    prov += '  (func (export "test:bad/api#take") (param i32 i32) (result i32) (local.get 1))\n'
+    # take-bad(which): 0 valid, 1 ill-formed UTF-8, 2 out of bounds, 3 length past 4 GiB
+    cons += ('  (import "test:bad/api" "take" (func $take (param i32 i32) (result i32)))\n' + F.ALLOC + defs
+             + '  (data (i32.const 300) "ok\\c3\\28")\n'
+             '  (func (export "test:bad/fwd#take") (param i32 i32) (result i32) (call $take (local.get 0) (local.get 1)))\n'
+             '  (func (export "take-bad") (param i32) (result i32)\n'
+             '    (if (i32.eqz (local.get 0)) (then (return (call $take (i32.const 300) (i32.const 2)))))\n'
+             '    (if (i32.eq (local.get 0) (i32.const 1)) (then (return (call $take (i32.const 300) (i32.const 4)))))\n'
+             '    (if (i32.eq (local.get 0) (i32.const 2)) (then (return (call $take (i32.const 65530) (i32.const 9)))))\n'
+             '    (call $take (i32.const 300) (i32.const -1)))\n)\n')
+    wit = _invalid_wit(cases)
+    return F.compose(build_component(wit, "cons", cons, consumer_encoding),
+                     build_component(wit, "prov", prov + ")\n", encoding))
+
+
+def _outcome(call, *args):
+    try:
+        return call(*args)
+    except (wasmtime.Trap, wasmtime.WasmtimeError) as e:
+        assert "wasm trap" in str(e) or "wasm backtrace" in str(e), e
+        return "trap"
+
+
+@pytest.mark.parametrize("encoding,consumer", [("utf8", "utf8"), ("utf16", "utf8"), ("compact-utf16", "utf8"),
+                                               ("utf16", "utf16"), ("compact-utf16", "compact-utf16")])
+def test_invalid_values_of_every_family_like_the_composition(encoding, consumer):
+    """Every case gives the same outcome fused and composed (compared as plain values); the cases
+    that must trap, trap."""
+    from test_fuse import _key
+    from test_fuse_perf import runner
+
+    from wasmweld.fuse import fuse
+
+    cases = dict(INVALID) if encoding == "utf8" else dict(INVALID16)
+    comp = _invalid_pair(cases, encoding, consumer)
+    fused = fuse(comp, emit="component").encode()
+    got = {}
+    for n in cases:
+        a = _outcome(runner(comp, n, "test:bad/fwd"))
+        b = _outcome(runner(fused, n, "test:bad/fwd"))
+        assert _key(a) == _key(b), (n, a, b)
+        got[n] = a
+    for which in range(4):
+        a = _outcome(runner(comp, "take-bad"), which)
+        b = _outcome(runner(fused, "take-bad"), which)
+        assert a == b, (which, a, b)
+        got[f"take-{which}"] = a
+    traps = {n for n, v in got.items() if v == "trap"}
+    must = {"u16-align", "u16-tagged-oob", "u16-tagged-surrogate", "take-2", "take-3"}
+    if consumer == "utf8":
+        must.add("take-1")
+    if encoding == "utf16":             # (as latin1+utf16, these are a latin1 "\0" and a tagged "")
+        must |= {"u16-surrogate", "u16-len"}
+    if encoding == "utf8":
+        must = {"char-big", "char-surrogate", "enum-3", "string-oob", "string-len", "string-bad", "ret-oob",
+                "ret-align", "option-disc", "result-disc", "tuple-char", "list-string-bad", "list-char", "list-len",
+                "list-align", "nested-disc", "variant-disc", "variant-payload", "take-1", "take-2", "take-3"}
+    assert must <= traps, must - traps

@@ -30,11 +30,12 @@ from ..types import I32, GlobalType
 from . import abi
 from .abi import FuseError
 from .emit import CORE, Dir, Emitter, alloc, check_range
-from .fastcopy import copy_bytes, validate_utf8
+from .fastcopy import copy_bytes, validate_utf8, validate_utf16
+from .handles import TAG, host_lend
 from .transcode import transcode
 
 __all__ = ["Src", "Dst", "Dir", "Emitter", "translate", "CORE", "end_lends", "OWN", "BORROW", "leave_flag",
-           "check_leave", "set_leave"]
+           "check_leave", "set_leave", "check_area", "has_borrow"]
 _LOAD = {"bool": ("i32.load8_u", 0), "u8": ("i32.load8_u", 0), "s8": ("i32.load8_s", 0),
          "u16": ("i32.load16_u", 1), "s16": ("i32.load16_s", 1), "u32": ("i32.load", 2), "s32": ("i32.load", 2),
          "char": ("i32.load", 2), "u64": ("i64.load", 3), "s64": ("i64.load", 3), "f32": ("f32.load", 2),
@@ -94,6 +95,15 @@ def translate(e: Emitter, t: Any, src: Src, dst: Dst, d: Dir, depth: int = 0) ->
         _flags(e, t[1], src, dst, d)
     else:
         _variant(e, t, src, dst, d, depth)
+
+
+def check_area(e: Emitter, base: int, t: Any, mem: int) -> None:
+    """Trap unless local ``base`` is an aligned, in-bounds place for a value of type ``t`` in
+    memory ``mem`` (a parameter area, a results area, the caller's results pointer)."""
+    n = e.new("i32")
+    e.op("i32.const", abi.size(t))
+    e.set(n)
+    check_range(e, base, n, abi.alignment(t), mem)
 
 
 def _load(e: Emitter, t: str, src: Src, d: Dir) -> None:
@@ -197,6 +207,20 @@ def _string(e: Emitter, src: Src, dst: Dst, d: Dir) -> None:
     check_range(e, p, b, align, d.smem)
     if d.src_enc == "utf8":
         validate_utf8(e, p, b, d.smem)
+    elif d.src_enc == "utf16":
+        validate_utf16(e, p, n, d.smem)
+    else:                                   # latin1 needs no check, tagged UTF-16 does
+        units = e.new("i32")
+        e.get(n)
+        e.op("i32.const", 0x7FFFFFFF)
+        e.op("i32.and")
+        e.set(units)
+        e.get(n)
+        e.op("i32.const", 31)
+        e.op("i32.shr_u")
+        e.op("if", None)
+        validate_utf16(e, p, units, d.smem)
+        e.op("end")
     q = alloc(e, b, align, d)
     copy_bytes(e, q, p, b, d.dmem, d.smem)
     _put_pair(e, q, n, dst, d)
@@ -231,7 +255,9 @@ def _list(e: Emitter, elem: Any, src: Src, dst: Dst, d: Dir, depth: int) -> None
         e.get(k)
         e.op("i32.eqz")
         e.op("br_if", 1)
+        saved, e.after = e.after, _NoLend()
         translate(e, elem, Src(base=sp), Dst(base=dp), d, depth + 1)
+        e.after = saved
         for a, step in ((sp, size), (dp, size), (k, -1)):
             e.get(a)
             e.op("i32.const", step)
@@ -349,6 +375,23 @@ def _payload(e: Emitter, c, joined, src: Src, dst: Dst, jl, poff: int, d: Dir, d
         e.set(j)
 
 
+def has_borrow(t: Any) -> bool:
+    """True when a value of (normalised) type ``t`` may hold a ``borrow`` handle."""
+    if isinstance(t, str) or t is None:
+        return False
+    if t[0] == "borrow":
+        return True
+    if t[0] == "list":
+        return has_borrow(t[1])
+    if t[0] in ("record", "variant"):
+        return any(has_borrow(x) for x in t[1])
+    return False
+
+
+class _NoLend(list):
+    """``Emitter.after`` while a list's elements are translated: borrows lent there are not counted."""
+
+
 #: a handle-table entry: rep @0, resource number + 1 @4 (0: free), flags @8 (1 own, 2 borrow), lends @12
 OWN, BORROW = 1, 2
 
@@ -356,8 +399,9 @@ OWN, BORROW = 1, 2
 def _handle(e: Emitter, kind: str, src: Src, dst: Dst, d: Dir) -> None:
     """Move an ``own`` handle from the source component's table to the destination's, or lend a
     ``borrow`` (the implementing component gets the representation itself)."""
-    if d.res is None:
-        raise FuseError(f"{d.where}: resource handle without handle tables")
+    if d.res is None:                        # no tables: only the host's handles, passed through
+        _prim(e, "u32", src, dst, d)
+        return
     tmem, src_c, dst_c, impl, (h_entry, h_add, h_free) = d.res
     h, a, rep, ty, new = (e.new("i32") for _ in range(5))
     if src.base is not None:
@@ -366,6 +410,20 @@ def _handle(e: Emitter, kind: str, src: Src, dst: Dst, d: Dir) -> None:
     else:
         e.get(src.locals[0])
     e.set(h)
+    # a handle of a resource the fused world imports (the host's index) goes through unchanged;
+    # a borrow of one is counted for the callee, whose resource.drop gives it back
+    e.get(h)
+    e.op("i32.const", TAG)
+    e.op("i32.and")
+    e.op("i32.eqz")
+    e.op("if", None)
+    if kind == "borrow":
+        host_lend(e, dst_c, h, tmem)
+    e.get(h)
+    e.set(new)
+    e.op("i32.const", 0)
+    e.set(a)
+    e.op("else")
     e.op("i32.const", src_c)
     e.get(h)
     e.op("call", h_entry)
@@ -389,15 +447,18 @@ def _handle(e: Emitter, kind: str, src: Src, dst: Dst, d: Dir) -> None:
         e.op("call", h_free)
         _add(e, dst_c, rep, ty, OWN, h_add, new)
     else:
-        e.op("if", None)                                # an own handle lent for the call
-        e.get(a)
-        e.get(a)
-        e.op("i32.load", MemArg(2, 12, tmem))
-        e.op("i32.const", 1)
-        e.op("i32.add")
-        e.op("i32.store", MemArg(2, 12, tmem))
-        e.op("end")
-        e.after.append(a)
+        if isinstance(e.after, _NoLend):                # in a list: one local cannot give back each
+            e.op("drop")                                # element's lend, so none is counted
+        else:
+            e.op("if", None)                            # an own handle lent for the call
+            e.get(a)
+            e.get(a)
+            e.op("i32.load", MemArg(2, 12, tmem))
+            e.op("i32.const", 1)
+            e.op("i32.add")
+            e.op("i32.store", MemArg(2, 12, tmem))
+            e.op("end")
+            e.after.append(a)
         e.op("i32.const", 0)
         for r in impl:
             e.get(ty)
@@ -410,6 +471,7 @@ def _handle(e: Emitter, kind: str, src: Src, dst: Dst, d: Dir) -> None:
         e.op("else")
         _add(e, dst_c, rep, ty, BORROW, h_add, new)
         e.op("end")
+    e.op("end")
     if dst.base is not None:
         e.get(dst.base)
         e.get(new)
@@ -431,13 +493,16 @@ def end_lends(e: Emitter, tmem: int | None) -> None:
     """After the call: give back what was lent (``lends`` - 1 for each borrowed own handle)."""
     if tmem is None:        # no handle tables: nothing was lent
         return
-    for a in e.after:
+    for a in e.after:                        # (0: nothing was lent, a host handle)
+        e.get(a)
+        e.op("if", None)
         e.get(a)
         e.get(a)
         e.op("i32.load", MemArg(2, 12, tmem))
         e.op("i32.const", 1)
         e.op("i32.sub")
         e.op("i32.store", MemArg(2, 12, tmem))
+        e.op("end")
 
 
 # -- may_leave: a component may not call out (through an adapter) while its realloc or

@@ -24,8 +24,9 @@ from ..module import Export, FuncBody, Import, Module
 from ..types import ExternKind, FuncType, Limits, MemoryType, RecGroup, SubType
 from . import abi
 from .abi import FuseError
-from .adapter import CORE, Dir, Dst, Emitter, Src, check_leave, end_lends, leave_flag, set_leave, translate
-from .handles import REGION, borrow_count, builtin, helpers
+from .adapter import (CORE, Dir, Dst, Emitter, Src, check_area, check_leave, end_lends, has_borrow, leave_flag,
+                      set_leave, translate)
+from .handles import REGION, borrow_count, builtin, helpers, host_drop
 from .plan import Adapter, Builtin, CoreRef, HostImport, Plan
 
 __all__ = ["lower_sig", "lift_sig", "AdapterModule", "build_inputs"]
@@ -68,6 +69,7 @@ class AdapterModule:
         self.tmem: int | None = None
         self.fns: tuple[int, int, int] | None = None
         self.leave: dict[int, int] = {}          # component -> its may_leave global (adapter.leave_flag)
+        self.host_drops: dict[int, int] = {}     # HostImport index -> imported resource.drop (handles.host_drop)
 
     def type_index(self, ft: FuncType) -> int:
         for i, g in enumerate(self.m.types):
@@ -118,7 +120,7 @@ class AdapterModule:
 
     def tables(self, p: Plan) -> None:
         """The handle-table memory and helpers (after every import, before other definitions)."""
-        if not (p.builtins or p.resources):
+        if not (p.builtins or p.resources or self.host_drops):
             return
         self.tmem = len(self.mems)
         self.m.memories.append(MemoryType(Limits(len(p.components) * REGION // 65536)))
@@ -198,6 +200,7 @@ def _adapter_body(am: AdapterModule, a: Adapter, p: Plan) -> None:
         e.op("call", down.realloc)
         set_leave(e, down.leave, 1)
         e.set(q)
+        check_area(e, 0, tup, down.src_mem)
         translate(e, tup, Src(base=0), Dst(base=q), down)
         args = [q]
     for x in args:
@@ -220,6 +223,8 @@ def _adapter_body(am: AdapterModule, a: Adapter, p: Plan) -> None:
         else:
             if up.src_mem is None or up.dst_mem is None:
                 raise FuseError(f"{a.name}: results in memory need the memory option on both sides")
+            check_area(e, rl[0], result, up.src_mem)
+            check_area(e, len(low[0]) - 1, result, up.dst_mem)
             translate(e, result, Src(base=rl[0]), Dst(base=len(low[0]) - 1), up)
     post = a.callee.options.post_return
     if post is not None:
@@ -272,23 +277,32 @@ def build_inputs(p: Plan, host_options: bool = False) -> list[tuple[str, Module]
     for r in p.resources:
         if r.dtor is not None:
             am.func(r.dtor, (["i32"], []))
+    if any(has_borrow(("record", abi.func_types(a.callee.functype, a.name)[0])) for a in p.adapters):
+        # components lend each other borrows: their drops of imported resources are checked first
+        am.host_drops = {hi.index: _import_host(am, hi) for hi in p.host if hi.func.resource is not None}
     am.tables(p)
     for b in p.builtins:
         dtor = None if b.resource.dtor is None else am.func(b.resource.dtor, (["i32"], []))
         assert am.tmem is not None and am.fns is not None          # tables() made them (p.builtins)
         ps, rs, em = builtin(b.op, b.component, b.resource.index, dtor, am.tmem, am.fns)
         am.define(ps, rs, em, f"fuse$builtin{b.index}")
+    for name, (comp, drop) in {_host_drop_name(am, b, inst): (inst.component, am.host_drops[b.index])
+                               for inst in p.instances for b in inst.imports.values()
+                               if _host_drop_name(am, b, inst)}.items():
+        assert am.tmem is not None
+        ps, rs, em = host_drop(comp, drop, am.tmem)
+        am.define(ps, rs, em, name)
     for a in p.adapters:
         _adapter_body(am, a, p)
     m = am.finish()
     m.exports.extend(exported)
     m.exports.extend(host_exports)
-    inputs = [(f"fuse:i{inst.index}", _rename(inst)) for inst in p.instances]
+    inputs = [(f"fuse:i{inst.index}", _rename(inst, am)) for inst in p.instances]
     inputs.append(("fuse:adapters", m))
     return inputs
 
 
-def _rename(inst) -> Module:
+def _rename(inst, am: AdapterModule) -> Module:
     m = inst.module
     new = []
     for imp in m.imports:
@@ -299,8 +313,27 @@ def _rename(inst) -> Module:
             new.append(dataclasses.replace(imp, module="fuse:adapters", name=f"fuse$adapter{b.index}"))
         elif isinstance(b, Builtin):
             new.append(dataclasses.replace(imp, module="fuse:adapters", name=f"fuse$builtin{b.index}"))
+        elif _host_drop_name(am, b, inst):
+            new.append(dataclasses.replace(imp, module="fuse:adapters", name=_host_drop_name(am, b, inst)))
         else:
             assert isinstance(b, HostImport)
             new.append(dataclasses.replace(imp, module=b.module, name=b.core_name))
     m.imports[:] = new
     return m
+
+
+def _import_host(am: AdapterModule, hi: HostImport) -> int:
+    """Import the host's ``resource.drop`` ``hi`` into the adapter module (handles.host_drop calls it)."""
+    key = ("host", hi.module, hi.core_name)
+    if key not in am.funcs:
+        am.funcs[key] = len(am.funcs)
+        am.m.imports.append(Import(hi.module, hi.core_name, ExternKind.FUNC, am.type_index(_ft((["i32"], [])))))
+    return am.funcs[key]
+
+
+def _host_drop_name(am: AdapterModule, b, inst) -> str:
+    """The adapter-module function a component's ``resource.drop`` of an imported resource goes to
+    (when components lend each other borrows; else "": it goes to the host)."""
+    if isinstance(b, HostImport) and b.index in am.host_drops:
+        return f"fuse$hostdrop{b.index}c{inst.component}"
+    return ""

@@ -31,7 +31,7 @@ from ..binary.instr import MemArg
 from .emit import Emitter, check_utf8
 from .transcode import asm
 
-__all__ = ["copy_bytes", "validate_utf8", "SMALL_COPY"]
+__all__ = ["copy_bytes", "validate_utf8", "validate_utf16", "SMALL_COPY"]
 
 #: ranges up to this many bytes are copied inline, longer ones with ``memory.copy``
 SMALL_COPY = 64
@@ -190,6 +190,29 @@ def _tail(e: Emitter, p: int, i: int, end: int, err: int, inc: int, mem: int) ->
     _ascii(e)
     asm(e, "local.set fast end end", fast=fast)
     return fast
+
+
+def validate_utf16(e: Emitter, p: int, units: int, mem: int) -> None:
+    """Trap on a lone surrogate in the ``units`` UTF-16 code units at ``p`` (a range already
+    checked): 8 units at a time while none is a surrogate, then one at a time from that block on."""
+    i, stop, u = e.new("i32"), e.new("i32"), e.new("i32")
+    asm(e, "local.get p local.set i local.get p local.get n i32.const 1 i32.shl i32.add local.set stop "
+           "block loop local.get stop local.get i i32.sub i32.const 16 i32.lt_u br_if 1 local.get i",
+        p=p, n=units, i=i, stop=stop)
+    e.op("v128.load", MemArg(0, 0, mem))
+    e.op("v128.const", bytes([0x00, 0xF8]) * 8)
+    e.op("v128.and")
+    e.op("v128.const", bytes([0x00, 0xD8]) * 8)
+    e.op("i16x8.eq")
+    e.op("v128.any_true")
+    asm(e, "br_if 1 local.get i i32.const 16 i32.add local.set i br 0 end end "
+           "block loop local.get i local.get stop i32.ge_u br_if 1 "
+           "local.get i i32.load16_u @0 local.set u local.get i i32.const 2 i32.add local.set i "
+           "local.get u i32.const 0xF800 i32.and i32.const 0xD800 i32.eq if "
+           "  local.get u i32.const 0xFC00 i32.and i32.const 0xDC00 i32.eq if unreachable end "
+           "  local.get i local.get stop i32.ge_u if unreachable end "
+           "  local.get i i32.load16_u @0 i32.const 0xFC00 i32.and i32.const 0xDC00 i32.ne if unreachable end "
+           "  local.get i i32.const 2 i32.add local.set i end br 0 end end", mem, i=i, stop=stop, u=u)
 
 
 def copy_bytes(e: Emitter, dst: int, src: int, nbytes: int, dst_mem: int, src_mem: int) -> None:

@@ -161,7 +161,7 @@ def _from(e: Emitter, kind: str, p: int, count: int, d: Dir, q: int, m: int) -> 
     asm(e, "i32.const 0 local.set w i32.const 0 local.set k", w=wide, k=k)
     _decode_loop(e, kind, p, nbytes, d.smem, scan)
     asm(e, "local.get w i32.eqz if", w=wide)
-    asm(e, "local.get a local.set q local.get q local.set o", a=alloc(e, k, 1, d), q=q, o=o)
+    asm(e, "local.get a local.set q local.get q local.set o", a=alloc(e, k, 2, d), q=q, o=o)
     _decode_loop(e, kind, p, nbytes, d.smem, _encoder(e, "latin1", o, d.dmem))
     asm(e, "local.get k local.set m else", k=k, m=m)
     worst = _sized(e, count, 2)
@@ -179,8 +179,10 @@ def transcode(e: Emitter, p: int, n: int, d: Dir) -> tuple[int, int]:
         _from(e, d.src_enc, p, n, d, q, m)
         return q, m
     units = e.new("i32")
-    asm(e, "local.get n i32.const 0x7FFFFFFF i32.and local.set u local.get n i32.const 31 i32.shr_u if",
-        n=n, u=units)
+    # latin1+utf16 strings are 2-aligned whichever form they take (CanonicalABI.md load_string)
+    asm(e, "local.get p i32.const 1 i32.and if unreachable end "
+           "local.get n i32.const 0x7FFFFFFF i32.and local.set u local.get n i32.const 31 i32.shr_u if",
+        n=n, u=units, p=p)
     _from(e, "utf16", p, units, d, q, m)
     asm(e, "else")
     _from(e, "latin1", p, units, d, q, m)
