@@ -106,7 +106,8 @@ def _js_fuse(ctx) -> list:
     label = f"componentize-js pair ({len(composed) >> 20} MB composed)"
     return [ctx.row("fuse JS components", label, "wasmweld", ctx.time(lambda: fuse(composed).encode())),
             ctx.row("fuse JS components", label, "wasmweld merge (main core modules only)",
-                    ctx.time(lambda: merge(mains, allow_unresolved=True, export_conflicts="rename").encode()))]
+                    ctx.time(lambda: merge(mains, allow_unresolved=True, export_conflicts="rename",
+                                           warn=lambda _m: None).encode()))]
 
 
 def run(ctx):
