@@ -90,11 +90,12 @@ bench: $(STAMP) peers corpus jstools
 # mypy (settings in pyproject.toml [tool.mypy]: function bodies checked even without annotations) on the
 # runtime, pre-initialisation, passes, linker, CLI, manifest and error modules; the binary core, validator,
 # printer, DWARF, fuse and component packages are added as they are typed
-MYPY_EXCLUDE := cli/validate.py cli/print.py cli/parse.py cli/wit.py cli/extract.py cli/fuse.py cli/addr2line.py
+MYPY_EXCLUDE := cli/validate.py cli/print.py cli/parse.py cli/wit.py cli/extract.py cli/addr2line.py
 # (runtime/component*.py: the components branch's, typed separately)
 MYPY_FILES := $(filter-out $(addprefix src/wasmweld/,$(MYPY_EXCLUDE)) $(wildcard src/wasmweld/runtime/component*.py), \
                 $(wildcard $(addprefix src/wasmweld/,runtime/*.py preinit/*.py passes/*.py link/*.py cli/*.py)) \
-                $(addprefix src/wasmweld/,__init__.py errors.py manifest.py _toml.py))
+                $(addprefix src/wasmweld/,__init__.py errors.py manifest.py _toml.py)) \
+              $(wildcard src/wasmweld/fuse/*.py)
 
 lint: $(STAMP)
 	@$(VENV)/bin/ruff --version >/dev/null 2>&1 || $(PY) -m pip install -q --disable-pip-version-check ruff

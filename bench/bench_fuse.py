@@ -89,6 +89,27 @@ def _host_driven(ctx, fused: bytes, composed: bytes) -> list:
     return rows
 
 
+def _js_fuse(ctx) -> list:
+    """(fusea) Fuse time of the componentize-js pair (tests/fuse_fixtures.py ``js_pair``: two
+    StarlingMonkey components, 12 MB each, composed) vs ``merge`` of their two main core modules
+    (unresolved imports kept, clashing exports renamed): what the adapters, the plan and the
+    component output add to the merge both do."""
+    import fuse_fixtures as F
+
+    from wasmweld.component import parse_component
+    from wasmweld.fuse import fuse
+    from wasmweld.link import merge
+
+    composed = F.js_pair()
+    inner = parse_component(composed).components
+    mains = [(f"c{i}", max(c.modules, key=lambda m: len(m.encode())).encode()) for i, c in enumerate(inner)]
+    label = f"componentize-js pair ({len(composed) >> 20} MB composed)"
+    return [ctx.row("fuse JS components", label, "wasmweld", ctx.time(lambda: fuse(composed).encode())),
+            ctx.row("fuse JS components", label, "wasmweld merge (main core modules only)",
+                    ctx.time(lambda: merge(mains, allow_unresolved=True, export_conflicts="rename",
+                                           warn=lambda _m: None).encode()))]
+
+
 def run(ctx):
     import fuse_fixtures as F
     import test_fuse_perf as P
@@ -100,4 +121,5 @@ def run(ctx):
     bench = P.bench_pair()
     rows += _in_wasm(ctx, fuse(bench, emit="component").encode(), bench)
     rows += _host_driven(ctx, fuse(composed, emit="component").encode(), composed)
+    rows += _js_fuse(ctx)
     return rows

@@ -12,6 +12,7 @@ from __future__ import annotations
 import pytest
 
 pytest.importorskip("wasmtime")
+import wasmtime  # noqa: E402
 import wasmtime.component as C  # noqa: E402
 from hypothesis import HealthCheck, given, settings  # noqa: E402
 from hypothesis import strategies as st  # noqa: E402
@@ -89,3 +90,73 @@ def test_c_pair_generated_values(c_built, tmp_path):
 
     check()
     assert len(seen) == 300 and a.stdout() == b.stdout() and a.stdout().count(b"consumer: run(") == 300
+
+
+# -- JS ------------------------------------------------------------------------------------------------
+
+
+def cached_engine() -> wasmtime.Engine:
+    """A multi-memory engine whose compiled code is cached in the build cache (the StarlingMonkey
+    modules take a while to compile; a second run of the tests loads them)."""
+    from helpers import build_cache_dir
+
+    d = build_cache_dir() / "wasmtime"
+    d.mkdir(exist_ok=True)
+    conf = d / "cache.toml"
+    text = f'[cache]\ndirectory = "{d.as_posix()}"\n'
+    if not conf.is_file() or conf.read_text() != text:
+        conf.write_text(text)
+    cfg = wasmtime.Config()
+    cfg.wasm_multi_memory = True
+    cfg.cache = str(conf)
+    return wasmtime.Engine(cfg)
+
+
+@pytest.fixture(scope="module")
+def js_runners(tmp_path_factory):
+    comp = F.js_pair()
+    fused = fuse(comp)
+    d = tmp_path_factory.mktemp("js")
+    engine = cached_engine()
+    data = fused.encode()
+    return comp, fused, data, WasiRunner(comp, d / "a.txt", engine), WasiRunner(data, d / "b.txt", engine)
+
+
+def test_js_pair_fused_component(js_runners, tmp_path):
+    comp, fused, data, a, b = js_runners
+    assert isinstance(fused, Component) and not fused.components and len(comp) > 20 << 20
+    F.wasm_tools("validate", "-", input=data)
+    wit = same_world(comp, data, tmp_path)
+    assert b"export mirror: func(p: point) -> point;" in wit
+    p = fuse_plan(comp)
+    assert sorted(x.callee.core.name for x in p.adapters) == [f"test:js/api#{f}" for f in ("flip", "greet", "pick", "sum")]
+    assert fused.modules[0].num_memories >= 2
+    for s in ["x", "", "wörld 𝄞", "y" * 5000]:
+        assert a.call("run", s) == b.call("run", s) == f"[hello, {s}!]"
+    assert a.call("total", [1, 2, 2**32 - 1]) == b.call("total", [1, 2, 2**32 - 1]) == 2**32 + 3
+    ra, rb = a.call("mirror", point(1, -2, "abc")), b.call("mirror", point(1, -2, "abc"))
+    assert vars(ra) == vars(rb) == {"x": -1, "y": 1, "label": "cba."}
+    assert a.call("choose", "ab") == b.call("choose", "ab") == "abab"
+    assert a.call("choose", None) == b.call("choose", None) == 7          # result<_, u32> err (7 thrown)
+
+
+def test_js_pair_generated_values(js_runners):
+    _, _, _, a, b = js_runners
+    seen = []
+    i32 = st.integers(-2**31, 2**31 - 1)
+
+    @settings(max_examples=500, deadline=None, database=None, derandomize=True,
+              suppress_health_check=list(HealthCheck))
+    @given(st.text(max_size=100), st.lists(st.integers(0, 2**32 - 1), max_size=50),
+           st.tuples(i32, st.integers(-2**31, 2**31 - 2), st.text(max_size=30)),
+           st.one_of(st.none(), st.text(max_size=30)))
+    def check(s, xs, p, o):
+        assert b.call("run", s) == a.call("run", s)
+        assert b.call("total", xs) == a.call("total", xs)
+        ra, rb = a.call("mirror", point(*p)), b.call("mirror", point(*p))    # a reversed surrogate pair traps
+        assert (vars(rb) if isinstance(rb, C.Record) else rb) == (vars(ra) if isinstance(ra, C.Record) else ra)
+        assert b.call("choose", o) == a.call("choose", o)
+        seen.append(1)
+
+    check()
+    assert len(seen) == 500

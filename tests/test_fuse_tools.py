@@ -121,3 +121,30 @@ def test_world_manifest_errors(world, tmp_path):
     (tmp_path / "x.toml").write_text('[[module]]\nname = "a"\npath = "a.wasm"\n[fuse]\nwhatever = 1\n')
     p = cli("fuse", str(tmp_path / "x.toml"), "-o", str(tmp_path / "o.wasm"))
     assert p.returncode == 1 and "unknown option 'whatever'" in p.stderr
+
+
+def test_async_lower_and_futures_refused_naming_the_function():
+    from wasmweld.fuse import FuseError
+
+    fut = F.wasm_tools("parse", "-", input=b"""(component
+      (core module $m (func (export "f") (param i32) (result i32) local.get 0))
+      (core instance $i (instantiate $m))
+      (type $fu (future u32))
+      (type $ft (func (param "x" $fu) (result u32)))
+      (func (export "take-future") (type $ft) (canon lift (core func $i "f"))))""")
+    with pytest.raises(FuseError, match=r"take-future: async values \(future\)"):
+        fuse(fut)
+    low = F.wasm_tools("parse", "-", input=b"""(component
+      (component $p
+        (core module $m (func (export "f") (result i32) i32.const 0))
+        (core instance $i (instantiate $m))
+        (func (export "get") (result u32) (canon lift (core func $i "f"))))
+      (instance $pi (instantiate $p))
+      (alias export $pi "get" (func $get))
+      (core func $lg (canon lower (func $get) async))
+      (core module $c (import "a" "get" (func (result i32))) (func (export "run") (result i32) i32.const 1))
+      (core instance $ai (export "get" (func $lg)))
+      (core instance $ci (instantiate $c (with "a" (instance $ai))))
+      (func (export "run") (result u32) (canon lift (core func $ci "run"))))""")
+    with pytest.raises(FuseError, match="import `a` `get`: async functions"):
+        fuse(low)

@@ -33,15 +33,16 @@ class WasiRunner:
     """One instance of a component under WASI 0.2 (``Linker.add_wasip2``), stdout captured in ``out``;
     ``call(name, *args)``: the result, or ``("trap", first line of the message)``."""
 
-    def __init__(self, data: bytes, out):
+    def __init__(self, data: bytes, out, engine: wasmtime.Engine | None = None):
+        engine = engine or ENGINE
         self.out = out
-        self.store = wasmtime.Store(ENGINE)
+        self.store = wasmtime.Store(engine)
         wasi = wasmtime.WasiConfig()
         wasi.stdout_file = str(out)
         self.store.set_wasi(wasi)
-        linker = C.Linker(ENGINE)
+        linker = C.Linker(engine)
         linker.add_wasip2()
-        self.inst = linker.instantiate(self.store, C.Component(ENGINE, data))
+        self.inst = linker.instantiate(self.store, C.Component(engine, data))
         self.funcs: dict = {}
 
     def call(self, name: str, *args):
@@ -130,3 +131,25 @@ def test_cli_default_is_a_component_when_imports_remain(wasi, tmp_path):
     assert out.read_bytes() == fused.encode()
     p = subprocess.run([sys.executable, "-m", "wasmweld", "fuse", str(src), "--plan"], capture_output=True, text=True)
     assert "imports: 4" in p.stdout and "wasi:io/streams@0.2.0#[resource-drop]output-stream" in p.stdout
+
+
+def test_damaged_wasi_compositions_give_wasm_errors(wasi):
+    """Bytes of the composition changed (its import sections often): fuse to a component succeeds
+    or raises a WasmError, never anything else."""
+    import random
+
+    from wasmweld.errors import WasmError
+
+    comp, _ = wasi
+    rng = random.Random(5)
+    outcomes = {"ok": 0, "error": 0}
+    for _ in range(60):
+        data = bytearray(comp)
+        for _ in range(rng.randint(1, 3)):
+            data[rng.randrange(8, min(len(data), 1200) if rng.random() < 0.5 else len(data))] = rng.randrange(256)
+        try:
+            fuse(bytes(data), emit="component").encode()
+            outcomes["ok"] += 1
+        except WasmError:
+            outcomes["error"] += 1
+    assert outcomes["error"] > 0 and sum(outcomes.values()) == 60

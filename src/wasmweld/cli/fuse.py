@@ -34,10 +34,11 @@ NAME = "fuse"
 def register(subparsers):
     p = subparsers.add_parser(
         NAME, help="fuse a composition of components into one core module (adapters compiled ahead of time)",
-        description="Fuse a composition (a component of components, or several components wired by "
-                    "interface name; the last one's exports are the world's) into one core module.",
+        description="Fuse a composition (a component of components, several components wired by "
+                    "interface name -- the last one's exports are the world's -- or a world manifest "
+                    "world.toml) into one core module, or a component around it when imports remain.",
     )
-    p.add_argument("inputs", nargs="+", metavar="IN", help="a composed component, or several components")
+    p.add_argument("inputs", nargs="+", metavar="IN", help="a composed component, several components, or a world manifest (.toml)")
     from wasmweld.cli.io import add_output_options
     add_output_options(p, in_place=False)
     p.add_argument("--plan", action="store_true", help="print the plan (components, adapters, exports) only")

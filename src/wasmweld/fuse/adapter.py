@@ -67,6 +67,12 @@ class Dst:
     base: int | None = None
     offset: int = 0
 
+    @property
+    def outs(self) -> list:
+        """``out`` (the stack form), which the caller gave when ``base`` is None."""
+        assert self.out is not None, "Dst without out nor base"
+        return self.out
+
 
 def translate(e: Emitter, t: Any, src: Src, dst: Dst, d: Dir, depth: int = 0) -> None:
     """Emit code copying one value of (normalised) type ``t`` from ``src`` to ``dst``."""
@@ -105,7 +111,7 @@ def _load(e: Emitter, t: str, src: Src, d: Dir) -> None:
     if src.base is not None:
         name, align = _LOAD[t]
         e.get(src.base)
-        e.op(name, MemArg(align, src.offset, d.src_mem))
+        e.op(name, MemArg(align, src.offset, d.smem))
     else:
         e.get(src.locals[0])
     if t == "bool":
@@ -137,12 +143,12 @@ def _prim(e: Emitter, t: str, src: Src, dst: Dst, d: Dir) -> None:
         e.get(dst.base)
         _load(e, t, src, d)
         name, align = _STORE[t]
-        e.op(name, MemArg(align, dst.offset, d.dst_mem))
+        e.op(name, MemArg(align, dst.offset, d.dmem))
     else:
         _load(e, t, src, d)
         x = e.new(abi.flatten(t)[0])
         e.set(x)
-        dst.out.append(x)
+        dst.outs.append(x)
 
 
 def _pair(e: Emitter, src: Src, d: Dir) -> tuple[int, int]:
@@ -151,7 +157,7 @@ def _pair(e: Emitter, src: Src, d: Dir) -> tuple[int, int]:
     if src.base is not None:
         for loc, off in ((p, 0), (n, 4)):
             e.get(src.base)
-            e.op("i32.load", MemArg(2, src.offset + off, d.src_mem))
+            e.op("i32.load", MemArg(2, src.offset + off, d.smem))
             e.set(loc)
     else:
         e.get(src.locals[0])
@@ -166,9 +172,9 @@ def _put_pair(e: Emitter, p: int, n: int, dst: Dst, d: Dir) -> None:
         for loc, off in ((p, 0), (n, 4)):
             e.get(dst.base)
             e.get(loc)
-            e.op("i32.store", MemArg(2, dst.offset + off, d.dst_mem))
+            e.op("i32.store", MemArg(2, dst.offset + off, d.dmem))
     else:
-        dst.out.extend((p, n))
+        dst.outs.extend((p, n))
 
 
 def _string(e: Emitter, src: Src, dst: Dst, d: Dir) -> None:
@@ -198,11 +204,11 @@ def _string(e: Emitter, src: Src, dst: Dst, d: Dir) -> None:
         e.op("i32.shr_u")
         e.op("i32.shl")
     e.set(b)
-    check_range(e, p, b, align, d.src_mem)
+    check_range(e, p, b, align, d.smem)
     if d.src_enc == "utf8":
-        validate_utf8(e, p, b, d.src_mem)
+        validate_utf8(e, p, b, d.smem)
     elif d.src_enc == "utf16":
-        validate_utf16(e, p, n, d.src_mem)
+        validate_utf16(e, p, n, d.smem)
     else:                                   # latin1 needs no check, tagged UTF-16 does
         units = e.new("i32")
         e.get(n)
@@ -213,10 +219,10 @@ def _string(e: Emitter, src: Src, dst: Dst, d: Dir) -> None:
         e.op("i32.const", 31)
         e.op("i32.shr_u")
         e.op("if", None)
-        validate_utf16(e, p, units, d.src_mem)
+        validate_utf16(e, p, units, d.smem)
         e.op("end")
     q = alloc(e, b, align, d)
-    copy_bytes(e, q, p, b, d.dst_mem, d.src_mem)
+    copy_bytes(e, q, p, b, d.dmem, d.smem)
     _put_pair(e, q, n, dst, d)
 
 
@@ -235,10 +241,10 @@ def _list(e: Emitter, elem: Any, src: Src, dst: Dst, d: Dir, depth: int) -> None
     e.op("i32.const", size)
     e.op("i32.mul")
     e.set(b)
-    check_range(e, p, b, align, d.src_mem)
+    check_range(e, p, b, align, d.smem)
     q = alloc(e, b, align, d)
     if abi.is_plain(elem):
-        copy_bytes(e, q, p, b, d.dst_mem, d.src_mem)
+        copy_bytes(e, q, p, b, d.dmem, d.smem)
     else:
         sp, dp, k = e.new("i32"), e.new("i32"), e.new("i32")
         for a, v in ((sp, p), (dp, q), (k, n)):
@@ -289,18 +295,18 @@ def _flags(e: Emitter, n: int, src: Src, dst: Dst, d: Dir) -> None:
         if src.base is not None:
             name, align = _LOAD[t]
             e.get(src.base)
-            e.op(name, MemArg(align, src.offset + 4 * w, d.src_mem))
+            e.op(name, MemArg(align, src.offset + 4 * w, d.smem))
         else:
             e.get(src.locals[w])
         e.op("i32.const", mask - (1 << 32) if mask >= 1 << 31 else mask)
         e.op("i32.and")
         if dst.base is not None:
             name, align = _STORE[t]
-            e.op(name, MemArg(align, dst.offset + 4 * w, d.dst_mem))
+            e.op(name, MemArg(align, dst.offset + 4 * w, d.dmem))
         else:
             x = e.new("i32")
             e.set(x)
-            dst.out.append(x)
+            dst.outs.append(x)
 
 
 def _variant(e: Emitter, t: Any, src: Src, dst: Dst, d: Dir, depth: int) -> None:
@@ -313,7 +319,7 @@ def _variant(e: Emitter, t: Any, src: Src, dst: Dst, d: Dir, depth: int) -> None
     if src.base is not None:
         name, align = _LOAD[_BY_SIZE[dsz]]
         e.get(src.base)
-        e.op(name, MemArg(align, src.offset, d.src_mem))
+        e.op(name, MemArg(align, src.offset, d.smem))
     else:
         e.get(src.locals[0])
     e.set(disc)
@@ -322,11 +328,11 @@ def _variant(e: Emitter, t: Any, src: Src, dst: Dst, d: Dir, depth: int) -> None
         name, align = _STORE[_BY_SIZE[dsz]]
         e.get(dst.base)
         e.get(disc)
-        e.op(name, MemArg(align, dst.offset, d.dst_mem))
+        e.op(name, MemArg(align, dst.offset, d.dmem))
     else:
-        dst.out.append(disc)
+        dst.outs.append(disc)
         jl = [e.new(j) for j in joined]
-        dst.out.extend(jl)
+        dst.outs.extend(jl)
     e.op("block", None)                     # end of the variant
     for _ in cases:
         e.op("block", None)
@@ -400,7 +406,7 @@ def _handle(e: Emitter, kind: str, src: Src, dst: Dst, d: Dir) -> None:
     h, a, rep, ty, new = (e.new("i32") for _ in range(5))
     if src.base is not None:
         e.get(src.base)
-        e.op("i32.load", MemArg(2, src.offset, d.src_mem))
+        e.op("i32.load", MemArg(2, src.offset, d.smem))
     else:
         e.get(src.locals[0])
     e.set(h)
@@ -464,9 +470,9 @@ def _handle(e: Emitter, kind: str, src: Src, dst: Dst, d: Dir) -> None:
     if dst.base is not None:
         e.get(dst.base)
         e.get(new)
-        e.op("i32.store", MemArg(2, dst.offset, d.dst_mem))
+        e.op("i32.store", MemArg(2, dst.offset, d.dmem))
     else:
-        dst.out.append(new)
+        dst.outs.append(new)
 
 
 def _add(e: Emitter, comp: int, rep: int, ty: int, flags: int, h_add: int, out: int) -> None:
@@ -480,6 +486,8 @@ def _add(e: Emitter, comp: int, rep: int, ty: int, flags: int, h_add: int, out: 
 
 def end_lends(e: Emitter, tmem: int | None) -> None:
     """After the call: give back what was lent (``lends`` - 1 for each borrowed own handle)."""
+    if tmem is None:        # no handle tables: nothing was lent
+        return
     for a in e.after:                        # (0: nothing was lent, a host handle)
         e.get(a)
         e.op("if", None)

@@ -290,7 +290,8 @@ def build_inputs(p: Plan, host_options: bool = False) -> list[tuple[str, Module]
                                for inst in p.instances for b in inst.imports.values()
                                if _host_drop_name(am, b, inst)}.items():
         assert am.tmem is not None
-        am.define(*host_drop(comp, drop, am.tmem), name)
+        ps, rs, em = host_drop(comp, drop, am.tmem)
+        am.define(ps, rs, em, name)
     for a in p.adapters:
         _adapter_body(am, a, p)
     m = am.finish()

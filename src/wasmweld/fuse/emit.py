@@ -39,6 +39,20 @@ class Dir:
     #: the global holding the destination component's ``may_leave`` flag (cleared around its realloc)
     leave: int | None = None
 
+    @property
+    def smem(self) -> int:
+        """The source memory (a FuseError naming the function when the call has none)."""
+        if self.src_mem is None:
+            raise FuseError(f"{self.where}: strings, lists and values in memory need the memory option")
+        return self.src_mem
+
+    @property
+    def dmem(self) -> int:
+        """The destination memory (a FuseError naming the function when the call has none)."""
+        if self.dst_mem is None:
+            raise FuseError(f"{self.where}: strings, lists and values in memory need the memory option")
+        return self.dst_mem
+
 
 class Emitter:
     """The instructions and locals of one function being generated."""
