@@ -495,7 +495,7 @@ def end_lends(e: Emitter, tmem: int | None) -> None:
         e.op("end")
 
 
-def _lends(e: Emitter, a: int, tmem: int | None, delta: int) -> None:
+def _lends(e: Emitter, a: int, tmem: int, delta: int) -> None:
     """Add ``delta`` to the ``lends`` of the table entry at (local) ``a``."""
     e.get(a)
     e.get(a)
