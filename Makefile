@@ -10,14 +10,18 @@ PY       := $(VENV)/bin/python
 SHARED   ?= ../shared
 PEERS    ?= $(HOME)/.cache/wasmweld-peers
 CORPUS   ?= $(HOME)/.cache/wasmweld-corpus
+# JS component tools from npm (pinned): the tests build JS components with them (tests/component_build.py)
+JSTOOLS  ?= $(HOME)/.cache/wasmweld-jstools
+JCO_VERSION             := 1.35.0
+COMPONENTIZE_JS_VERSION := 0.23.0
 # pytest-xdist workers: auto = one per core; JOBS=0 runs in one process
 JOBS     ?= auto
 PYTEST_ARGS ?=
 STAMP    := $(VENV)/.installed
 
-export PEERS CORPUS
+export PEERS CORPUS JSTOOLS
 
-.PHONY: demo test bench lint docs peers corpus shared sysdeps clean
+.PHONY: demo test bench lint docs peers corpus shared sysdeps jstools clean
 
 # root installs system packages directly, anyone else through sudo
 SUDO     := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
@@ -49,6 +53,20 @@ corpus: shared
 	@log=$$(mktemp); bash $(SHARED)/corpus/fetch.sh > $$log 2>&1 || { cat $$log >&2; rm -f $$log; exit 1; }; \
 	tail -n 1 $$log; rm -f $$log
 
+# jco + componentize-js (npm, pinned) into $(JSTOOLS), outside the repository; a stamp naming both versions
+# keeps a finished install from being redone. No npm or no registry is an error, never a silent skip.
+JSTOOLS_STAMP := $(JSTOOLS)/.installed-jco-$(JCO_VERSION)-componentize-js-$(COMPONENTIZE_JS_VERSION)
+jstools:
+	@if [ -f $(JSTOOLS_STAMP) ]; then echo "js component tools: present in $(JSTOOLS)"; else \
+	  command -v npm >/dev/null || { echo "error: npm not found: the JS component tests need node + npm" >&2; exit 1; }; \
+	  echo "js component tools: installing jco $(JCO_VERSION), componentize-js $(COMPONENTIZE_JS_VERSION) (npm) into $(JSTOOLS)"; \
+	  mkdir -p $(JSTOOLS) && rm -f $(JSTOOLS)/.installed-* && \
+	  printf '{"name":"wasmweld-jstools","private":true,"dependencies":{"@bytecodealliance/jco":"%s","@bytecodealliance/componentize-js":"%s"}}\n' \
+	    $(JCO_VERSION) $(COMPONENTIZE_JS_VERSION) > $(JSTOOLS)/package.json && \
+	  (cd $(JSTOOLS) && npm install --no-audit --no-fund --loglevel=error >/dev/null) || { \
+	    echo "error: npm install of @bytecodealliance/jco@$(JCO_VERSION) and @bytecodealliance/componentize-js@$(COMPONENTIZE_JS_VERSION) into $(JSTOOLS) failed (is the npm registry reachable? see the npm output above)" >&2; exit 1; }; \
+	  touch $(JSTOOLS_STAMP); fi
+
 # System tools some tests use: Graphviz `dot` (wasmweld graph lays out through it when installed),
 # headless Chromium (the README's graph screenshot) and llvm-dwarfdump (--verify of merged DWARF). Installed with apt-get only when missing.
 sysdeps:
@@ -63,20 +81,21 @@ sysdeps:
 demo: $(STAMP)
 	$(PY) examples/demo.py
 
-test: $(STAMP) peers corpus sysdeps
+test: $(STAMP) peers corpus sysdeps jstools
 	$(PY) -m pytest -q -n $(JOBS) $(PYTEST_ARGS)
 
-bench: $(STAMP) peers corpus
+bench: $(STAMP) peers corpus jstools
 	$(PY) bench/run.py $(BENCH_ARGS)
 
 # mypy (settings in pyproject.toml [tool.mypy]: function bodies checked even without annotations) on the
 # runtime, pre-initialisation, passes, linker, CLI, manifest and error modules; the binary core, validator,
 # printer, DWARF, fuse and component packages are added as they are typed
-MYPY_EXCLUDE := cli/validate.py cli/print.py cli/parse.py cli/wit.py cli/extract.py cli/fuse.py cli/addr2line.py
+MYPY_EXCLUDE := cli/validate.py cli/print.py cli/parse.py cli/wit.py cli/extract.py cli/addr2line.py
 # (runtime/component*.py: the components branch's, typed separately)
 MYPY_FILES := $(filter-out $(addprefix src/wasmweld/,$(MYPY_EXCLUDE)) $(wildcard src/wasmweld/runtime/component*.py), \
                 $(wildcard $(addprefix src/wasmweld/,runtime/*.py preinit/*.py passes/*.py link/*.py cli/*.py)) \
-                $(addprefix src/wasmweld/,__init__.py errors.py manifest.py _toml.py))
+                $(addprefix src/wasmweld/,__init__.py errors.py manifest.py _toml.py)) \
+              $(wildcard src/wasmweld/fuse/*.py)
 
 lint: $(STAMP)
 	@$(VENV)/bin/ruff --version >/dev/null 2>&1 || $(PY) -m pip install -q --disable-pip-version-check ruff

@@ -230,16 +230,7 @@ def forwarder_wat(imp: str, exp: str) -> str:
 def build(tmp_world: str, wat: str, encoding: str = "utf8") -> bytes:
     """A component of world ``tmp_world`` of the fixture WIT around ``wat`` (strings in ``encoding``:
     utf8, utf16 or compact-utf16, i.e. latin1+utf16)."""
-    wit = wit_text()
-    key = _tree_hash("fuse", wit, tmp_world, wat, encoding, WASM_TOOLS.stat().st_size)
-
-    def make() -> bytes:
-        with tempfile.TemporaryDirectory() as d:
-            (Path(d) / "w.wit").write_text(wit)
-            core = wasm_tools("parse", "-", input=wat.encode())
-            emb = wasm_tools("component", "embed", d, "-w", tmp_world, "--encoding", encoding, "-", input=core)
-            return wasm_tools("component", "new", "-", input=emb)
-    return _cached(key, make)
+    return build_wit(wit_text(), tmp_world, wat, encoding)
 
 
 def compose(main: bytes, *deps: bytes) -> bytes:
@@ -438,3 +429,164 @@ def resources_chain(drop_borrows: bool = True) -> list[tuple[str, bytes]]:
     mid = RES_MIDDLE if drop_borrows else RES_MIDDLE.replace("(call $drop (local.get 0))", "")
     return [("provider", _build_res("rprov", RES_PROVIDER)), ("middle", _build_res("rmid", mid)),
             ("consumer", _build_res("rcons2", RES_CONSUMER2))]
+
+
+# -- WASI 0.2: a provider and a consumer that both print through wasi:cli/stdout (the imports the
+# fused world keeps); the WIT declares the subset of wasi:io / wasi:cli they use
+
+WASI_WIT = """package test:wasi;
+
+interface api {
+  greet: func(name: string) -> string;
+}
+
+world prov { import wasi:cli/stdout@0.2.0; export api; }
+world cons { import wasi:cli/stdout@0.2.0; import api; export run: func(name: string); }
+
+package wasi:io@0.2.0 {
+  interface error { resource error; }
+  interface streams {
+    use error.{error};
+    resource output-stream {
+      blocking-write-and-flush: func(contents: list<u8>) -> result<_, stream-error>;
+    }
+    variant stream-error { last-operation-failed(error), closed }
+  }
+}
+
+package wasi:cli@0.2.0 {
+  interface stdout {
+    use wasi:io/streams@0.2.0.{output-stream};
+    get-stdout: func() -> output-stream;
+  }
+}
+"""
+
+_WASI_IMPORTS = """
+  (import "wasi:cli/stdout@0.2.0" "get-stdout" (func $get (result i32)))
+  (import "wasi:io/streams@0.2.0" "[method]output-stream.blocking-write-and-flush"
+    (func $write (param i32 i32 i32 i32)))
+  (import "wasi:io/streams@0.2.0" "[resource-drop]output-stream" (func $drop (param i32)))
+"""
+
+_PRINT = """
+  (func $print (param $p i32) (param $n i32)
+    (local $h i32)
+    (local.set $h (call $get))
+    (call $write (local.get $h) (local.get $p) (local.get $n) (i32.const 80))
+    (if (i32.load8_u (i32.const 80)) (then unreachable))
+    (call $drop (local.get $h)))
+"""
+
+WASI_PROVIDER = "(module" + _WASI_IMPORTS + ALLOC + _PRINT + """
+  (data (i32.const 16) "hello, ")
+  (data (i32.const 32) "provider: ")
+  ;; greet(name) prints "provider: hello, NAME!\\n" and returns "hello, NAME!"
+  (func (export "test:wasi/api#greet") (param $p i32) (param $n i32) (result i32)
+    (local $q i32)
+    (local.set $q (call 3 (i32.const 0) (i32.const 0) (i32.const 1) (i32.add (local.get $n) (i32.const 9))))
+    (memory.copy (local.get $q) (i32.const 16) (i32.const 7))
+    (memory.copy (i32.add (local.get $q) (i32.const 7)) (local.get $p) (local.get $n))
+    (i32.store8 (i32.add (i32.add (local.get $q) (i32.const 7)) (local.get $n)) (i32.const 33))
+    (i32.store8 (i32.add (i32.add (local.get $q) (i32.const 8)) (local.get $n)) (i32.const 10))
+    (call $print (i32.const 32) (i32.const 10))
+    (call $print (local.get $q) (i32.add (local.get $n) (i32.const 9)))
+    (i32.store (i32.const 64) (local.get $q))
+    (i32.store (i32.const 68) (i32.add (local.get $n) (i32.const 8)))
+    (i32.const 64)))
+"""
+
+WASI_CONSUMER = ("(module" + _WASI_IMPORTS + """
+  (import "test:wasi/api" "greet" (func $greet (param i32 i32 i32)))""" + ALLOC + _PRINT + """
+  (data (i32.const 16) "consumer: start\\n")
+  (data (i32.const 40) "consumer got: ")
+  (data (i32.const 60) "\\n")
+  (func (export "run") (param $p i32) (param $n i32)
+    (call $print (i32.const 16) (i32.const 16))
+    (call $greet (local.get $p) (local.get $n) (i32.const 128))
+    (call $print (i32.const 40) (i32.const 14))
+    (call $print (i32.load (i32.const 128)) (i32.load (i32.const 132)))
+    (call $print (i32.const 60) (i32.const 1))))
+""")
+
+
+def build_wit(wit: str, world: str, wat: str, encoding: str = "utf8") -> bytes:
+    """A component of ``world`` of ``wit`` around the core module ``wat`` (cached)."""
+    key = _tree_hash("fuse-wit", wit, world, wat, encoding, WASM_TOOLS.stat().st_size)
+
+    def make() -> bytes:
+        with tempfile.TemporaryDirectory() as d:
+            (Path(d) / "w.wit").write_text(wit)
+            core = wasm_tools("parse", "-", input=wat.encode())
+            emb = wasm_tools("component", "embed", d, "-w", world, "--encoding", encoding, "-", input=core)
+            return wasm_tools("component", "new", "-", input=emb)
+    return _cached(key, make)
+
+
+def wasi_pair() -> bytes:
+    """The WASI consumer composed with the WASI provider (both print to stdout)."""
+    return compose(build_wit(WASI_WIT, "cons", WASI_CONSUMER), build_wit(WASI_WIT, "prov", WASI_PROVIDER))
+
+
+# -- JS: a provider and a consumer built by componentize-js (StarlingMonkey, 10+ MB each)
+
+JS_WIT = """package test:js;
+
+interface api {
+  record point { x: s32, y: s32, label: string }
+  greet: func(name: string) -> string;
+  sum: func(xs: list<u32>) -> u64;
+  flip: func(p: point) -> point;
+  pick: func(x: option<string>) -> result<string, u32>;
+}
+
+world prov { export api; }
+world cons {
+  import api;
+  use api.{point};
+  export run: func(name: string) -> string;
+  export total: func(xs: list<u32>) -> u64;
+  export mirror: func(p: point) -> point;
+  export choose: func(x: option<string>) -> result<string, u32>;
+}
+"""
+
+JS_PROVIDER = """
+export const api = {
+  greet(name) { return "hello, " + name + "!"; },
+  sum(xs) { let t = 0n; for (const x of xs) t += BigInt(x); return t; },
+  flip(p) { return { x: p.y, y: p.x, label: p.label.split("").reverse().join("") }; },
+  pick(x) { if (x === undefined || x === null) throw 7; return x + x; },
+};
+"""
+
+JS_CONSUMER = """
+import { greet, sum, flip, pick } from 'test:js/api';
+export function run(name) { return "[" + greet(name) + "]"; }
+export function total(xs) { return sum(xs) + 1n; }
+export function mirror(p) { const q = flip(p); return { x: q.x + 1, y: q.y, label: q.label + "." }; }
+export function choose(x) { return pick(x); }
+"""
+
+
+def js_pair() -> bytes:
+    """The JS consumer composed with the JS provider (``wasm-tools compose``)."""
+    from component_build import build_js_component
+
+    return compose(build_js_component(JS_CONSUMER, JS_WIT, "cons"), build_js_component(JS_PROVIDER, JS_WIT, "prov"))
+
+
+# -- C: a provider and a consumer in C (wasi-libc reactor, printf to stdout through the WASI
+# preview-1 adapter), canonical-ABI exports and imports written by hand (tests/fixtures/fuse/c_*)
+
+C_DIR = Path(__file__).parent / "fixtures" / "fuse"
+
+
+def c_pair() -> bytes:
+    """The C consumer (world ``ccons``) composed with the C provider (``cprov``)."""
+    from component_build import build_c_component, jco_adapter
+
+    adapter = jco_adapter()
+    prov = build_c_component(C_DIR / "c_provider.c", C_DIR, "cprov", adapter)
+    cons = build_c_component(C_DIR / "c_consumer.c", C_DIR, "ccons", adapter)
+    return compose(cons, prov)

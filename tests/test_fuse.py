@@ -240,10 +240,15 @@ def test_generated_values_pair(built, name):
                                         ("compact-utf16", "echo-string"), ("compact-utf16", "echo-points")])
 def test_generated_values_chain_and_encodings(built, encoded, which, name):
     comp, fused = (built[which][0], built[which][2]) if which in built else encoded[which]
+    assert same_for_generated(comp, fused, name, EXAMPLES) >= EXAMPLES
+
+
+def same_for_generated(comp: bytes, fused: bytes, name: str, examples: int) -> int:
+    """Call ``name`` on both with ``examples`` generated values, asserting equal results; how many ran."""
     a, b = Runner(comp), Runner(fused)
     seen = []
 
-    @settings(max_examples=EXAMPLES, deadline=None, database=None, derandomize=True,
+    @settings(max_examples=examples, deadline=None, database=None, derandomize=True,
               suppress_health_check=list(HealthCheck))
     @given(STRATEGIES[name])
     def check(v):
@@ -251,7 +256,7 @@ def test_generated_values_chain_and_encodings(built, encoded, which, name):
         seen.append(1)
 
     check()
-    assert len(seen) >= EXAMPLES
+    return len(seen)
 
 
 # -- errors ------------------------------------------------------------------------------------------
@@ -297,7 +302,7 @@ def test_separate_components_wired_by_name(built):
         for v in FIXED[name]:
             assert _key(b.call(name, v)) == _key(a.call(name, v))
     # an import nothing satisfies (here: plugged to a name no input exports) stays a canonical-lowered import
-    core = fuse([("provider", prov), ("consumer", cons)], plugs={"test:fuse/api": "nope"})
+    core = fuse([("provider", prov), ("consumer", cons)], plugs={"test:fuse/api": "nope"}, emit="core")
     assert {i.module for i in core.imports} == {"test:fuse/api"}
     assert {i.name for i in core.imports} == set(F.FUNCS) | set(F.BAD)
     F.wasm_tools("validate", "-", input=core.encode())
@@ -350,11 +355,11 @@ def test_core_output_driven_through_its_exports(built):
         ex["test:fuse/fwd#echo-string"](store, p, 2)      # invalid UTF-8 crossing into the provider
 
 
-def test_core_output_keeps_unsatisfied_imports_canonical_lowered():
+def test_core_output_keeps_unsatisfied_imports_canonical_lowered(tmp_path):
     """The consumer alone: its api imports stay core imports with the canon-lower signature, and a
     host supplying them at the core level drives the fused module."""
     cons = F.build("consumer", F.forwarder_wat("test:fuse/api", "test:fuse/fwd"))
-    core = fuse([("consumer", cons)])
+    core = fuse([("consumer", cons)], emit="core")
     imports = {(i.module, i.name): core.func_type(k) for k, i in enumerate(core.imports)}
     assert str(imports[("test:fuse/api", "echo-string")]) == "[i32 i32 i32] -> []"
     assert str(imports[("test:fuse/api", "echo-u32")]) == "[i32] -> [i32]"
@@ -389,8 +394,21 @@ def test_core_output_keeps_unsatisfied_imports_canonical_lowered():
     r = ex["test:fuse/fwd#echo-string"](store, p, 3)
     q, n = (int.from_bytes(mem.read(store, r + k, r + k + 4), "little") for k in (0, 4))
     assert bytes(mem.read(store, q, q + n)) == b"HOST:abc" and seen == [b"abc"]
-    with pytest.raises(FuseError, match="still import"):
-        fuse(cons, emit="component")
+    # as a component (the default when imports remain): the same world as the consumer's
+    out = fuse(cons)
+    assert isinstance(out, wasmweld.component.Component) and not out.components
+    # one module with all the code; the two glue modules (shim, fixup) define no memory and no code
+    # of the input (lowerings with a memory option need the fused instance to exist first)
+    fused, shim, fixup = out.modules
+    assert fused.num_memories == 1 and shim.num_memories == fixup.num_memories == 0 and not fixup.code
+    with_memory = [h for h in fuse_plan(cons).host if h.options.memory is not None]
+    assert 0 < len(shim.code) == len(with_memory) < len(fused.imports) == len(F.FUNCS) + len(F.BAD)
+    data = out.encode()
+    F.wasm_tools("validate", "-", input=data)
+    (tmp_path / "a.wasm").write_bytes(data)
+    (tmp_path / "b.wasm").write_bytes(cons)
+    wit = F.wasm_tools("component", "wit", str(tmp_path / "a.wasm"))
+    assert wit == F.wasm_tools("component", "wit", str(tmp_path / "b.wasm")) and b"import test:fuse/api" in wit
 
 
 # -- resources ----------------------------------------------------------------------------------------

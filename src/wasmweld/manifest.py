@@ -103,6 +103,8 @@ class WorldManifest:
     cache_dir: str | None = None
     stub_missing: bool = False
     merge_options: dict[str, Any] = field(default_factory=dict)
+    #: the ``[fuse]`` table (``wasmweld fuse world.toml``): plugs, emit, single_memory, memory_reserve, gc
+    fuse_options: dict[str, Any] = field(default_factory=dict)
 
     def module(self, name: str) -> ModuleSpec:
         for m in self.modules:
@@ -171,7 +173,7 @@ def parse_manifest(text: str, base_dir: str = ".", origin: str | None = None, *,
     data = _toml.loads(text, where, ManifestError, "not valid TOML")
     base_dir = os.path.abspath(base_dir)
     base_real = os.path.realpath(base_dir)
-    known = {"world", "module", "modules", "stubs", "wasi", "entries", "merge"}
+    known = {"world", "module", "modules", "stubs", "wasi", "entries", "merge", "fuse"}
     extra = sorted(set(data) - known)
     if extra:
         raise ManifestError(f"{where}: unknown key(s) {', '.join(extra)} (known: {', '.join(sorted(known))})")
@@ -233,6 +235,13 @@ def parse_manifest(text: str, base_dir: str = ".", origin: str | None = None, *,
     except LinkError as e:
         raise ManifestError(f"{where}: [merge]: {e}") from None
     man.merge_options = dict(merge)
+    if "fuse" in data:      # components fused by `wasmweld fuse world.toml` (wasmweld.fuse.pipeline)
+        from wasmweld.fuse.pipeline import check_options as check_fuse_options
+
+        try:
+            man.fuse_options = check_fuse_options(data["fuse"])
+        except WasmError as e:
+            raise ManifestError(f"{where}: [fuse]: {e}") from None
     return man
 
 

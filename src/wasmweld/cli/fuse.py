@@ -4,10 +4,18 @@
 
     $ wasm-tools compose consumer.wasm -d provider.wasm -o composed.wasm
     $ wasmweld fuse composed.wasm --plan                       # components, instances, adapters, exports
-    $ wasmweld fuse composed.wasm -o fused.wasm                # --emit core: one core module
+    $ wasmweld fuse composed.wasm --graph plan.svg             # the same as a picture (or .dot)
+    $ wasmweld fuse composed.wasm -o fused.wasm                # no imports left: one core module
+    $ wasmweld fuse wasi-app.wasm -o fused.wasm                # imports WASI 0.2: a component
     $ wasmweld fuse composed.wasm --emit component -o f.wasm   # a component with one core module
     $ wasmweld fuse provider.wasm consumer.wasm -o fused.wasm  # wired by interface name
     $ wasmweld fuse a.wasm b.wasm --plug wasi:kv/store=my:kv/store -o fused.wasm
+    $ wasmweld fuse world.toml -o fused.wasm                   # a world manifest: [[module]] + [fuse]
+
+A world manifest (:mod:`wasmweld.manifest`, as for ``merge --world``) lists the components as
+``[[module]]`` tables (wired by interface name; the last one's exports are the world's) and may set
+the fuse options in a ``[fuse]`` table (``plugs = { "a:b/c" = "x:y/z" }``, ``emit``,
+``single_memory``, ``memory_reserve``, ``gc``); options on the command line override it.
 
 Every cross-component call goes through an adapter written in Wasm (lift from the caller's
 memory, lower into the callee's); each component keeps its own memory (multi-memory). The output
@@ -18,6 +26,7 @@ exports use wit-component's core names (``iface#func``, ``cabi_post_...``, ``mem
 from __future__ import annotations
 
 import sys
+from typing import Any
 
 NAME = "fuse"
 
@@ -25,18 +34,26 @@ NAME = "fuse"
 def register(subparsers):
     p = subparsers.add_parser(
         NAME, help="fuse a composition of components into one core module (adapters compiled ahead of time)",
-        description="Fuse a composition (a component of components, or several components wired by "
-                    "interface name; the last one's exports are the world's) into one core module.",
+        description="Fuse a composition (a component of components, several components wired by "
+                    "interface name -- the last one's exports are the world's -- or a world manifest "
+                    "world.toml) into one core module, or a component around it when imports remain.",
     )
-    p.add_argument("inputs", nargs="+", metavar="IN", help="a composed component, or several components")
+    p.add_argument("inputs", nargs="+", metavar="IN", help="a composed component, several components, or a world manifest (.toml)")
     from wasmweld.cli.io import add_output_options
     add_output_options(p, in_place=False)
     p.add_argument("--plan", action="store_true", help="print the plan (components, adapters, exports) only")
-    p.add_argument("--emit", choices=["core", "component"], default="core",
-                   help="a core module (default), or a component around the one fused core module "
-                        "(compositions without remaining imports)")
+    p.add_argument("--graph", metavar="FILE",
+                   help="draw the plan instead of fusing: components as boxes, adapters as arrows, remaining "
+                        "imports to a 'host' box (DOT for .dot/.gv or '-', else SVG)")
+    p.add_argument("--emit", choices=["auto", "core", "component"], default="auto",
+                   help="a core module, or a component around the one fused core module with the input's "
+                        "imports and exports (auto, the default: a component when imports remain)")
     p.add_argument("--plug", action="append", default=[], metavar="IMPORT=EXPORT",
                    help="satisfy the import IMPORT by the export EXPORT of another input (repeatable)")
+    p.add_argument("--single-memory", action="store_true",
+                   help="lay every component's memory out in one memory (merge's single-memory pass)")
+    p.add_argument("--memory-reserve", type=int, metavar="PAGES",
+                   help="with --single-memory: pages reserved for each memory without a maximum (default 256)")
     p.add_argument("--no-gc", action="store_true", help="keep what nothing uses")
     p.add_argument("-q", "--quiet", action="store_true")
     return p
@@ -46,6 +63,8 @@ def run(args) -> int:
     from wasmweld.cli.io import blame, display_name, output_target, read_input, write_output
     from wasmweld.errors import WasmError
     from wasmweld.fuse import describe, fuse, fuse_plan
+    from wasmweld.manifest import is_manifest
+    from wasmweld.module import Module
 
     plugs = {}
     for spec in args.plug:
@@ -53,21 +72,41 @@ def run(args) -> int:
         if not sep or not imp or not exp:
             raise WasmError(f"--plug wants IMPORT=EXPORT, got {spec!r}")
         plugs[imp] = exp
-    datas = []
-    for path in args.inputs:
-        datas.append((display_name(path), read_input(path)))
-    with blame(args.inputs[0]) if len(args.inputs) == 1 else _nothing():
+    written_from = list(args.inputs)
+    if len(args.inputs) == 1 and is_manifest(args.inputs[0]):      # a world manifest ([[module]], [fuse])
+        from wasmweld.fuse.pipeline import manifest_inputs
+
+        inputs: Any = args.inputs[0]
+        written_from += [path for _name, path in manifest_inputs(inputs)[0]]
+    else:
+        datas = [(display_name(path), read_input(path)) for path in args.inputs]
         inputs = datas[0][1] if len(datas) == 1 else datas
+    with blame(args.inputs[0]) if len(args.inputs) == 1 else _nothing():
         if args.plan:
             print(describe(fuse_plan(inputs, plugs=plugs)))
             return 0
-        m = fuse(inputs, plugs=plugs, gc=not args.no_gc, emit=args.emit)
+        if args.graph:
+            return _graph(args, fuse_plan(inputs, plugs=plugs))
+        m = fuse(inputs, plugs=plugs, gc=not args.no_gc, emit=args.emit, single_memory=args.single_memory,
+                 memory_reserve=args.memory_reserve)
     out = m.encode()
     path, force = output_target(args)
-    write_output(path, out, inputs=list(args.inputs), force=force)
+    write_output(path, out, inputs=written_from, force=force)
     if not args.quiet:
-        print(f"fused {len(args.inputs)} input(s) into one {args.emit} ({len(out)} bytes)"
+        kind = "core module" if isinstance(m, Module) else "component"
+        print(f"fused {len(args.inputs)} input(s) into one {kind} ({len(out)} bytes)"
               + (f", wrote {display_name(path)}" if path != "-" else ""), file=sys.stderr)
+    return 0
+
+
+def _graph(args, plan) -> int:
+    from wasmweld.cli.io import write_output
+    from wasmweld.fuse.record import merge_plan_of
+    from wasmweld.link.graph import to_dot, to_svg
+
+    mp = merge_plan_of(plan)
+    dot = args.graph == "-" or args.graph.endswith((".dot", ".gv"))
+    write_output(args.graph, to_dot(mp) if dot else to_svg(mp), inputs=list(args.inputs), force=args.force)
     return 0
 
 

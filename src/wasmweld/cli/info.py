@@ -386,10 +386,38 @@ def run(args: Namespace) -> int:
     data = read_input(args.file)
     if data[:8] == b"\0asm\x0d\0\x01\0":  # a component: wasmweld.component.inspect
         from wasmweld.component.inspect import run_info
-        return run_info(args, data, display_name(args.file))
+        rc = run_info(args, data, display_name(args.file))
+        if not args.json:
+            sys.stdout.write(_fuse_adapters(data))
+        return rc
     info, m = _collect(data)
     if args.json:
-        sys.stdout.write(json.dumps({"schema": 1, **info}, indent=2, ensure_ascii=False) + "\n")
+        adapters = _fuse_adapters(m, as_text=False)
+        sys.stdout.write(json.dumps({"schema": 1, **info, **({"fuse_adapters": adapters} if adapters else {})},
+                                    indent=2, ensure_ascii=False) + "\n")
     else:
-        sys.stdout.write(render(info, m, display_name(args.file), args.summary))
+        sys.stdout.write(render(info, m, display_name(args.file), args.summary) + _fuse_adapters(m))
     return 0
+
+
+def _fuse_adapters(x: Module | bytes, as_text: bool = True) -> Any:
+    """The adapters a ``wasmweld fuse`` output records (:mod:`wasmweld.fuse.record`): text, or the
+    list for ``--json``; for a component, those of its first core module."""
+    if isinstance(x, Module):
+        m = x
+    else:
+        from wasmweld.component import parse_component
+        from wasmweld.errors import WasmError
+
+        try:
+            mods = parse_component(x).modules
+            if not mods or mods[0].custom("wasmweld:fuse") is None:
+                return ""
+        except WasmError:              # what the component report said is enough
+            return ""
+        m = mods[0]
+    if m.custom("wasmweld:fuse") is None:
+        return "" if as_text else []
+    from wasmweld.fuse.record import adapters, render as render_adapters
+
+    return render_adapters(m) if as_text else adapters(m)

@@ -10,8 +10,10 @@ module of the component that exports the init function (``wizer-initialize`` by 
 
 1. the module is instrumented (:func:`wasmweld.preinit.instrument.instrument`) and given
    small core helpers: a getter per mutable global, a size getter per table, and per
-   memory a dump function that grows the memory by one page, writes ``(0, size)`` there
-   and returns its address, so that the memory can be lifted as one ``list<u8>``;
+   memory a grow function (one page more, for the pairs below) and a chunk function
+   ``(start, len)`` that writes ``(start, len)`` in that page and returns its address,
+   lifted as a ``latin1+utf16`` string: any bytes are a valid latin-1 string, and a
+   string crosses the boundary as one copy (a ``list<u8>`` is one host value per byte);
 2. :func:`probe_component` puts it in place of the original and appends, after every
    original section, core aliases of those exports from the core instance that
    instantiates the module, a ``canon lift`` of each, and component exports
@@ -63,7 +65,7 @@ class ProbePlan:
     init: str
     globals: list[tuple[int, str, str]]        # (global index, valtype, export)
     tables: list[tuple[int, str, int]]         # (table index, export, size before init)
-    memories: list[tuple[int, str]]            # (memory index, export)
+    memories: list[tuple[int, str, str]]       # (memory index, grow export, chunk export)
 
 
 def find_state_module(comp: Component, init_func: str | None) -> int:
@@ -92,16 +94,25 @@ def _type_index(m: Module, params: tuple, results: tuple) -> int:
     return len(m.type_list()) - 1
 
 
-def _dump_body(mem: int) -> FuncBody:
-    """``size = memory.size; memory.grow 1 (trap if it fails); store (0, size*64K) at size*64K; return it``."""
+def _grow_body(mem: int) -> FuncBody:
+    """``memory.grow 1`` (trap if it fails), returning the page count before: the new page holds the
+    ``(start, len)`` pairs of :func:`_chunk_body`."""
     i = Instr.make
     return FuncBody.from_instrs([(1, I32)], [
-        i("memory.size", mem), i("i32.const", 16), i("i32.shl"), i("local.set", 0),
-        i("i32.const", 1), i("memory.grow", mem), i("i32.const", -1), i("i32.eq"),
-        i("if", None), i("unreachable"), i("end"),
-        i("local.get", 0), i("i32.const", 0), i("i32.store", MemArg(2, 0, mem)),
-        i("local.get", 0), i("local.get", 0), i("i32.store", MemArg(2, 4, mem)),
-        i("local.get", 0),
+        i("i32.const", 1), i("memory.grow", mem), i("local.tee", 0), i("i32.const", -1), i("i32.eq"),
+        i("if", None), i("unreachable"), i("end"), i("local.get", 0),
+    ])
+
+
+def _chunk_body(mem: int) -> FuncBody:
+    """``(start, len)``: store the pair at the start of the last page and return its address, lifted as a
+    latin-1 string: bytes ``start..start+len`` of the memory cross as one string, one char per byte."""
+    i = Instr.make
+    return FuncBody.from_instrs([(1, I32)], [
+        i("memory.size", mem), i("i32.const", 1), i("i32.sub"), i("i32.const", 16), i("i32.shl"),
+        i("local.tee", 2), i("local.get", 0), i("i32.store", MemArg(2, 0, mem)),
+        i("local.get", 2), i("local.get", 1), i("i32.store", MemArg(2, 4, mem)),
+        i("local.get", 2),
     ])
 
 
@@ -139,9 +150,10 @@ def _add_helpers(inst: Instrumented) -> tuple[Module, list, list, list]:
     for mp in probes.memories:
         if mp.is64:
             raise SnapshotError("64-bit memories: not supported for components")
-        name = f"{_HELPER}memory:{mp.index}"
-        add(_type_index(m, (), (I32,)), _dump_body(mp.index), name)
-        memories.append((mp.index, name, mp.export))
+        grow, chunk = f"{_HELPER}memory-grow:{mp.index}", f"{_HELPER}memory:{mp.index}"
+        add(_type_index(m, (), (I32,)), _grow_body(mp.index), grow)
+        add(_type_index(m, (I32, I32), (I32,)), _chunk_body(mp.index), chunk)
+        memories.append((mp.index, grow, chunk, mp.export))
     return m, globals_, tables, memories
 
 
@@ -166,8 +178,8 @@ def probe_component(comp: Component, init_func: str | None) -> tuple[bytes, Prob
     n_types, n_funcs, n_core_funcs, n_core_mems = len(scope.types), len(scope.funcs), len(core.funcs), core.memories
 
     aliases: list = []
-    types: list = [T.FuncType((), None), T.FuncType((), "s32"), T.FuncType((), "s64"), T.List("u8")]
-    types.append(T.FuncType((), n_types + 3))           # func() -> list<u8>
+    types: list = [T.FuncType((), None), T.FuncType((), "s32"), T.FuncType((), "s64"),
+                   T.FuncType((("start", "u32"), ("len", "u32")), "string")]   # a memory chunk, latin-1
     canons: list = []
     exports: list = []
 
@@ -188,11 +200,12 @@ def probe_component(comp: Component, init_func: str | None) -> tuple[bytes, Prob
     g_out = [(gi, vt, lift(exp, 1 if vt in ("i32", "f32") else 2)) for gi, vt, exp in globals_]
     t_out = [(ti, lift(exp, 1), -1) for ti, exp in tables]
     m_out = []
-    for mi, helper, export in memories:
+    for mi, grow, chunk, export in memories:
         aliases.append(T.InstanceExportAlias("core memory", k, export))
         mem_idx = n_core_mems + counts["memory"]
         counts["memory"] += 1
-        m_out.append((mi, lift(helper, 4, (T.CanonOption("memory", mem_idx),))))
+        m_out.append((mi, lift(grow, 1), lift(chunk, 3, (T.CanonOption("memory", mem_idx),
+                                                         T.CanonOption("latin1+utf16")))))
 
     comp_copy = Component.parse(comp.encode())
     comp_copy.replace_module(index, helper_module)

@@ -5,8 +5,10 @@ instantiation time there, ahead of time here). For ``echo: func(s: string) -> st
 lowered by component A (memory 0) and lifted by component B (memory 1) the adapter is::
 
     (func $adapter0 (param $p i32) (param $n i32) (param $ret i32)
-      ;; bounds-check [p, p+n) in memory 0, q = B.cabi_realloc(0, 0, 1, n), check [q, q+n) in memory 1
-      (memory.copy 1 0 (local.get $q) (local.get $p) (local.get $n))
+      (if (i32.eqz (global.get $A.may_leave)) (then unreachable))
+      ;; bounds-check [p, p+n) in memory 0, validate its UTF-8 (fastcopy.validate_utf8),
+      ;; q = B.cabi_realloc(0, 0, 1, n) with B.may_leave cleared, check [q, q+n) in memory 1
+      (memory.copy 1 0 (local.get $q) (local.get $p) (local.get $n))  ;; (inline below 64 bytes)
       (call $B.echo (local.get $q) (local.get $n))    ;; -> pointer r into memory 1
       ;; load (ptr, len) at r, copy the bytes back into memory 0 (A.cabi_realloc),
       ;; store the new (ptr, len) at $ret in memory 0
@@ -15,8 +17,12 @@ lowered by component A (memory 0) and lifted by component B (memory 1) the adapt
 :func:`translate` copies one value from a :class:`Src` (core locals, or an address in a memory) to a
 :class:`Dst` (new locals, or an address): integers are masked or sign-extended, ``bool`` normalised,
 ``char`` checked (trap on surrogates and > 0x10FFFF), strings and lists bounds- and
-alignment-checked then copied with ``memory.copy`` (lists element by element when they hold
-pointers), variants dispatched with ``br_table`` (trap on an invalid discriminant), flags masked.
+alignment-checked then copied (:mod:`.fastcopy`; lists element by element when they hold
+pointers), variants dispatched with ``br_table`` (trap on an invalid discriminant), flags masked,
+``own``/``borrow`` handles moved or lent between the components' handle tables (:mod:`.handles`;
+a handle of a resource the fused world imports goes through as the host's index). Each component
+has a ``may_leave`` global (:func:`leave_flag`): cleared while an adapter runs its realloc or
+post-return, checked by every adapter it calls, as the canonical ABI traps there.
 """
 
 from __future__ import annotations
@@ -25,12 +31,17 @@ from dataclasses import dataclass
 from typing import Any
 
 from ..binary.instr import MemArg
+from ..module import ConstExpr, Global, Module
+from ..types import I32, GlobalType
 from . import abi
 from .abi import FuseError
-from .emit import CORE, Dir, Emitter, alloc, check_range, check_utf8
+from .emit import CORE, Dir, Emitter, alloc, check_range
+from .fastcopy import copy_bytes, validate_utf8, validate_utf16
+from .handles import TAG, host_lend
 from .transcode import transcode
 
-__all__ = ["Src", "Dst", "Dir", "Emitter", "translate", "CORE", "end_lends", "OWN", "BORROW"]
+__all__ = ["Src", "Dst", "Dir", "Emitter", "translate", "CORE", "end_lends", "OWN", "BORROW", "leave_flag",
+           "check_leave", "set_leave", "check_area", "has_borrow"]
 _LOAD = {"bool": ("i32.load8_u", 0), "u8": ("i32.load8_u", 0), "s8": ("i32.load8_s", 0),
          "u16": ("i32.load16_u", 1), "s16": ("i32.load16_s", 1), "u32": ("i32.load", 2), "s32": ("i32.load", 2),
          "char": ("i32.load", 2), "u64": ("i64.load", 3), "s64": ("i64.load", 3), "f32": ("f32.load", 2),
@@ -62,6 +73,12 @@ class Dst:
     base: int | None = None
     offset: int = 0
 
+    @property
+    def outs(self) -> list:
+        """``out`` (the stack form), which the caller gave when ``base`` is None."""
+        assert self.out is not None, "Dst without out nor base"
+        return self.out
+
 
 def translate(e: Emitter, t: Any, src: Src, dst: Dst, d: Dir, depth: int = 0) -> None:
     """Emit code copying one value of (normalised) type ``t`` from ``src`` to ``dst``."""
@@ -86,12 +103,21 @@ def translate(e: Emitter, t: Any, src: Src, dst: Dst, d: Dir, depth: int = 0) ->
         _variant(e, t, src, dst, d, depth)
 
 
+def check_area(e: Emitter, base: int, t: Any, mem: int) -> None:
+    """Trap unless local ``base`` is an aligned, in-bounds place for a value of type ``t`` in
+    memory ``mem`` (a parameter area, a results area, the caller's results pointer)."""
+    n = e.new("i32")
+    e.op("i32.const", abi.size(t))
+    e.set(n)
+    check_range(e, base, n, abi.alignment(t), mem)
+
+
 def _load(e: Emitter, t: str, src: Src, d: Dir) -> None:
     """Push the lifted value of primitive ``t`` (its flat core type)."""
     if src.base is not None:
         name, align = _LOAD[t]
         e.get(src.base)
-        e.op(name, MemArg(align, src.offset, d.src_mem))
+        e.op(name, MemArg(align, src.offset, d.smem))
     else:
         e.get(src.locals[0])
     if t == "bool":
@@ -123,12 +149,12 @@ def _prim(e: Emitter, t: str, src: Src, dst: Dst, d: Dir) -> None:
         e.get(dst.base)
         _load(e, t, src, d)
         name, align = _STORE[t]
-        e.op(name, MemArg(align, dst.offset, d.dst_mem))
+        e.op(name, MemArg(align, dst.offset, d.dmem))
     else:
         _load(e, t, src, d)
         x = e.new(abi.flatten(t)[0])
         e.set(x)
-        dst.out.append(x)
+        dst.outs.append(x)
 
 
 def _pair(e: Emitter, src: Src, d: Dir) -> tuple[int, int]:
@@ -137,7 +163,7 @@ def _pair(e: Emitter, src: Src, d: Dir) -> tuple[int, int]:
     if src.base is not None:
         for loc, off in ((p, 0), (n, 4)):
             e.get(src.base)
-            e.op("i32.load", MemArg(2, src.offset + off, d.src_mem))
+            e.op("i32.load", MemArg(2, src.offset + off, d.smem))
             e.set(loc)
     else:
         e.get(src.locals[0])
@@ -152,9 +178,9 @@ def _put_pair(e: Emitter, p: int, n: int, dst: Dst, d: Dir) -> None:
         for loc, off in ((p, 0), (n, 4)):
             e.get(dst.base)
             e.get(loc)
-            e.op("i32.store", MemArg(2, dst.offset + off, d.dst_mem))
+            e.op("i32.store", MemArg(2, dst.offset + off, d.dmem))
     else:
-        dst.out.extend((p, n))
+        dst.outs.extend((p, n))
 
 
 def _string(e: Emitter, src: Src, dst: Dst, d: Dir) -> None:
@@ -184,14 +210,25 @@ def _string(e: Emitter, src: Src, dst: Dst, d: Dir) -> None:
         e.op("i32.shr_u")
         e.op("i32.shl")
     e.set(b)
-    check_range(e, p, b, align, d.src_mem)
+    check_range(e, p, b, align, d.smem)
     if d.src_enc == "utf8":
-        check_utf8(e, p, b, d.src_mem)
+        validate_utf8(e, p, b, d.smem)
+    elif d.src_enc == "utf16":
+        validate_utf16(e, p, n, d.smem)
+    else:                                   # latin1 needs no check, tagged UTF-16 does
+        units = e.new("i32")
+        e.get(n)
+        e.op("i32.const", 0x7FFFFFFF)
+        e.op("i32.and")
+        e.set(units)
+        e.get(n)
+        e.op("i32.const", 31)
+        e.op("i32.shr_u")
+        e.op("if", None)
+        validate_utf16(e, p, units, d.smem)
+        e.op("end")
     q = alloc(e, b, align, d)
-    e.get(q)
-    e.get(p)
-    e.get(b)
-    e.op("memory.copy", d.dst_mem, d.src_mem)
+    copy_bytes(e, q, p, b, d.dmem, d.smem)
     _put_pair(e, q, n, dst, d)
 
 
@@ -210,13 +247,10 @@ def _list(e: Emitter, elem: Any, src: Src, dst: Dst, d: Dir, depth: int) -> None
     e.op("i32.const", size)
     e.op("i32.mul")
     e.set(b)
-    check_range(e, p, b, align, d.src_mem)
+    check_range(e, p, b, align, d.smem)
     q = alloc(e, b, align, d)
     if abi.is_plain(elem):
-        e.get(q)
-        e.get(p)
-        e.get(b)
-        e.op("memory.copy", d.dst_mem, d.src_mem)
+        copy_bytes(e, q, p, b, d.dmem, d.smem)
     else:
         sp, dp, k = e.new("i32"), e.new("i32"), e.new("i32")
         for a, v in ((sp, p), (dp, q), (k, n)):
@@ -227,7 +261,9 @@ def _list(e: Emitter, elem: Any, src: Src, dst: Dst, d: Dir, depth: int) -> None
         e.get(k)
         e.op("i32.eqz")
         e.op("br_if", 1)
+        saved, e.after = e.after, _NoLend()
         translate(e, elem, Src(base=sp), Dst(base=dp), d, depth + 1)
+        e.after = saved
         for a, step in ((sp, size), (dp, size), (k, -1)):
             e.get(a)
             e.op("i32.const", step)
@@ -265,18 +301,18 @@ def _flags(e: Emitter, n: int, src: Src, dst: Dst, d: Dir) -> None:
         if src.base is not None:
             name, align = _LOAD[t]
             e.get(src.base)
-            e.op(name, MemArg(align, src.offset + 4 * w, d.src_mem))
+            e.op(name, MemArg(align, src.offset + 4 * w, d.smem))
         else:
             e.get(src.locals[w])
         e.op("i32.const", mask - (1 << 32) if mask >= 1 << 31 else mask)
         e.op("i32.and")
         if dst.base is not None:
             name, align = _STORE[t]
-            e.op(name, MemArg(align, dst.offset + 4 * w, d.dst_mem))
+            e.op(name, MemArg(align, dst.offset + 4 * w, d.dmem))
         else:
             x = e.new("i32")
             e.set(x)
-            dst.out.append(x)
+            dst.outs.append(x)
 
 
 def _variant(e: Emitter, t: Any, src: Src, dst: Dst, d: Dir, depth: int) -> None:
@@ -289,7 +325,7 @@ def _variant(e: Emitter, t: Any, src: Src, dst: Dst, d: Dir, depth: int) -> None
     if src.base is not None:
         name, align = _LOAD[_BY_SIZE[dsz]]
         e.get(src.base)
-        e.op(name, MemArg(align, src.offset, d.src_mem))
+        e.op(name, MemArg(align, src.offset, d.smem))
     else:
         e.get(src.locals[0])
     e.set(disc)
@@ -298,11 +334,11 @@ def _variant(e: Emitter, t: Any, src: Src, dst: Dst, d: Dir, depth: int) -> None
         name, align = _STORE[_BY_SIZE[dsz]]
         e.get(dst.base)
         e.get(disc)
-        e.op(name, MemArg(align, dst.offset, d.dst_mem))
+        e.op(name, MemArg(align, dst.offset, d.dmem))
     else:
-        dst.out.append(disc)
+        dst.outs.append(disc)
         jl = [e.new(j) for j in joined]
-        dst.out.extend(jl)
+        dst.outs.extend(jl)
     e.op("block", None)                     # end of the variant
     for _ in cases:
         e.op("block", None)
@@ -345,6 +381,23 @@ def _payload(e: Emitter, c, joined, src: Src, dst: Dst, jl, poff: int, d: Dir, d
         e.set(j)
 
 
+def has_borrow(t: Any) -> bool:
+    """True when a value of (normalised) type ``t`` may hold a ``borrow`` handle."""
+    if isinstance(t, str) or t is None:
+        return False
+    if t[0] == "borrow":
+        return True
+    if t[0] == "list":
+        return has_borrow(t[1])
+    if t[0] in ("record", "variant"):
+        return any(has_borrow(x) for x in t[1])
+    return False
+
+
+class _NoLend(list):
+    """``Emitter.after`` while a list's elements are translated: borrows lent there are not counted."""
+
+
 #: a handle-table entry: rep @0, resource number + 1 @4 (0: free), flags @8 (1 own, 2 borrow), lends @12
 OWN, BORROW = 1, 2
 
@@ -352,16 +405,31 @@ OWN, BORROW = 1, 2
 def _handle(e: Emitter, kind: str, src: Src, dst: Dst, d: Dir) -> None:
     """Move an ``own`` handle from the source component's table to the destination's, or lend a
     ``borrow`` (the implementing component gets the representation itself)."""
-    if d.res is None:
-        raise FuseError(f"{d.where}: resource handle without handle tables")
+    if d.res is None:                        # no tables: only the host's handles, passed through
+        _prim(e, "u32", src, dst, d)
+        return
     tmem, src_c, dst_c, impl, (h_entry, h_add, h_free) = d.res
     h, a, rep, ty, new = (e.new("i32") for _ in range(5))
     if src.base is not None:
         e.get(src.base)
-        e.op("i32.load", MemArg(2, src.offset, d.src_mem))
+        e.op("i32.load", MemArg(2, src.offset, d.smem))
     else:
         e.get(src.locals[0])
     e.set(h)
+    # a handle of a resource the fused world imports (the host's index) goes through unchanged;
+    # a borrow of one is counted for the callee, whose resource.drop gives it back
+    e.get(h)
+    e.op("i32.const", TAG)
+    e.op("i32.and")
+    e.op("i32.eqz")
+    e.op("if", None)
+    if kind == "borrow":
+        host_lend(e, dst_c, h, tmem)
+    e.get(h)
+    e.set(new)
+    e.op("i32.const", 0)
+    e.set(a)
+    e.op("else")
     e.op("i32.const", src_c)
     e.get(h)
     e.op("call", h_entry)
@@ -385,15 +453,13 @@ def _handle(e: Emitter, kind: str, src: Src, dst: Dst, d: Dir) -> None:
         e.op("call", h_free)
         _add(e, dst_c, rep, ty, OWN, h_add, new)
     else:
-        e.op("if", None)                                # an own handle lent for the call
-        e.get(a)
-        e.get(a)
-        e.op("i32.load", MemArg(2, 12, tmem))
-        e.op("i32.const", 1)
-        e.op("i32.add")
-        e.op("i32.store", MemArg(2, 12, tmem))
-        e.op("end")
-        e.after.append(a)
+        if isinstance(e.after, _NoLend):                # in a list: one local cannot give back each
+            e.op("drop")                                # element's lend, so none is counted
+        else:
+            e.op("if", None)                            # an own handle lent for the call
+            _lends(e, a, tmem, 1)
+            e.op("end")
+            e.after.append(a)
         e.op("i32.const", 0)
         for r in impl:
             e.get(ty)
@@ -406,12 +472,13 @@ def _handle(e: Emitter, kind: str, src: Src, dst: Dst, d: Dir) -> None:
         e.op("else")
         _add(e, dst_c, rep, ty, BORROW, h_add, new)
         e.op("end")
+    e.op("end")
     if dst.base is not None:
         e.get(dst.base)
         e.get(new)
-        e.op("i32.store", MemArg(2, dst.offset, d.dst_mem))
+        e.op("i32.store", MemArg(2, dst.offset, d.dmem))
     else:
-        dst.out.append(new)
+        dst.outs.append(new)
 
 
 def _add(e: Emitter, comp: int, rep: int, ty: int, flags: int, h_add: int, out: int) -> None:
@@ -425,10 +492,48 @@ def _add(e: Emitter, comp: int, rep: int, ty: int, flags: int, h_add: int, out: 
 
 def end_lends(e: Emitter, tmem: int | None) -> None:
     """After the call: give back what was lent (``lends`` - 1 for each borrowed own handle)."""
-    for a in e.after:
+    if tmem is None:        # no handle tables: nothing was lent
+        return
+    for a in e.after:                        # (0: nothing was lent, a host handle)
         e.get(a)
-        e.get(a)
-        e.op("i32.load", MemArg(2, 12, tmem))
-        e.op("i32.const", 1)
-        e.op("i32.sub")
-        e.op("i32.store", MemArg(2, 12, tmem))
+        e.op("if", None)
+        _lends(e, a, tmem, -1)
+        e.op("end")
+
+
+def _lends(e: Emitter, a: int, tmem: int, delta: int) -> None:
+    """Add ``delta`` to the ``lends`` of the table entry at (local) ``a``."""
+    e.get(a)
+    e.get(a)
+    e.op("i32.load", MemArg(2, 12, tmem))
+    e.op("i32.const", delta)
+    e.op("i32.add")
+    e.op("i32.store", MemArg(2, 12, tmem))
+
+
+# -- may_leave: a component may not call out (through an adapter) while its realloc or
+# post-return runs for an adapter, as the canonical ABI's ``may_leave`` flag says ("cannot leave
+# component instance" in wasmtime). One mutable i32 global per component, 1 while it may leave.
+
+
+def leave_flag(m: Module, flags: dict[int, int], comp: int) -> int:
+    """The index of component ``comp``'s ``may_leave`` global in module ``m`` (added on first use;
+    ``flags`` maps components to the globals made so far)."""
+    if comp not in flags:
+        flags[comp] = len(m.globals)
+        m.globals.append(Global(GlobalType(I32, True), ConstExpr.i32(1)))
+    return flags[comp]
+
+
+def check_leave(e: Emitter, flag: int) -> None:
+    """Trap unless the calling component may leave (the first thing an adapter does)."""
+    e.op("global.get", flag)
+    e.op("i32.eqz")
+    e.trap_if()
+
+
+def set_leave(e: Emitter, flag: int | None, value: int) -> None:
+    """Clear (0) or set (1) a component's ``may_leave`` flag (around its realloc or post-return)."""
+    if flag is not None:
+        e.op("i32.const", value)
+        e.op("global.set", flag)

@@ -17,14 +17,17 @@ names: ``iface#func`` (or ``func``), ``cabi_post_iface#func``, ``memory``, ``cab
 from __future__ import annotations
 
 import dataclasses
+from typing import overload
 
+from ..custom.name import NameSection
 from ..module import Export, FuncBody, Import, Module
 from ..types import ExternKind, FuncType, Limits, MemoryType, RecGroup, SubType
 from . import abi
 from .abi import FuseError
-from .adapter import CORE, Dir, Dst, Emitter, Src, end_lends, translate
-from .handles import REGION, borrow_count, builtin, helpers
-from .plan import Adapter, Builtin, CoreRef, HostFunc, Plan
+from .adapter import (CORE, Dir, Dst, Emitter, Src, check_area, check_leave, end_lends, has_borrow, leave_flag,
+                      set_leave, translate)
+from .handles import REGION, borrow_count, builtin, helpers, host_drop
+from .plan import Adapter, Builtin, CoreRef, HostImport, Plan
 
 __all__ = ["lower_sig", "lift_sig", "AdapterModule", "build_inputs"]
 
@@ -65,6 +68,8 @@ class AdapterModule:
         self.bodies: list[tuple[int, Emitter, str | None]] = []
         self.tmem: int | None = None
         self.fns: tuple[int, int, int] | None = None
+        self.leave: dict[int, int] = {}          # component -> its may_leave global (adapter.leave_flag)
+        self.host_drops: dict[int, int] = {}     # HostImport index -> imported resource.drop (handles.host_drop)
 
     def type_index(self, ft: FuncType) -> int:
         for i, g in enumerate(self.m.types):
@@ -73,7 +78,14 @@ class AdapterModule:
         self.m.types.append(RecGroup((SubType(ft),)))
         return len(self.m.types) - 1
 
+    @overload
+    def memory(self, ref: CoreRef) -> int: ...
+
+    @overload
+    def memory(self, ref: CoreRef | None) -> int | None: ...
+
     def memory(self, ref: CoreRef | None) -> int | None:
+        """The adapter module's index of memory ``ref`` (imported on first use), None for None."""
         if ref is None:
             return None
         if ref not in self.mems:
@@ -82,7 +94,15 @@ class AdapterModule:
                                          MemoryType(Limits(0))))
         return self.mems[ref]
 
-    def func(self, ref: CoreRef | None, sig) -> int | None:
+    @overload
+    def func(self, ref: CoreRef, sig: tuple) -> int: ...
+
+    @overload
+    def func(self, ref: CoreRef | None, sig: tuple) -> int | None: ...
+
+    def func(self, ref: CoreRef | None, sig: tuple) -> int | None:
+        """The adapter module's index of function ``ref`` with core signature ``sig`` (imported on
+        first use, before any definition), None for None."""
         if ref is None:
             return None
         key = (ref, tuple(sig[0]), tuple(sig[1]))
@@ -100,19 +120,25 @@ class AdapterModule:
 
     def tables(self, p: Plan) -> None:
         """The handle-table memory and helpers (after every import, before other definitions)."""
-        if not (p.builtins or p.resources):
+        if not (p.builtins or p.resources or self.host_drops):
             return
         self.tmem = len(self.mems)
         self.m.memories.append(MemoryType(Limits(len(p.components) * REGION // 65536)))
-        self.fns = tuple(self.define(ps, rs, em, None) for ps, rs, em in helpers(self.tmem))
+        (p0, r0, e0), (p1, r1, e1), (p2, r2, e2) = helpers(self.tmem)
+        self.fns = (self.define(p0, r0, e0, None), self.define(p1, r1, e1, None), self.define(p2, r2, e2, None))
 
     def finish(self) -> Module:
+        """The module, its generated functions named ``fuse:adapterK``, ``fuse:builtinK`` and
+        ``fuse:handles-K`` (helpers) in its ``name`` section."""
         base = len(self.funcs)
+        names = NameSection()
         for k, (ti, em, export) in enumerate(self.bodies):
             self.m.funcs.append(ti)
             self.m.code.append(FuncBody.from_instrs(em.body_locals(), em.code))
             if export is not None:
                 self.m.exports.append(Export(export, ExternKind.FUNC, base + k))
+            names.funcs[base + k] = export.replace("$", ":") if export is not None else f"fuse:handles-{k}"
+        self.m.names = names
         return self.m
 
 
@@ -140,9 +166,9 @@ def _dirs(am: AdapterModule, a: Adapter, p: Plan) -> tuple[Dir, Dir]:
         res_down = (am.tmem, c.component, e.component, impl(e.component), am.fns)
         res_up = (am.tmem, e.component, c.component, impl(c.component), am.fns)
     down = Dir(am.memory(c.memory), am.memory(e.memory), am.func(e.realloc, _REALLOC), c.encoding, e.encoding,
-               a.name, res_down)
+               a.name, res_down, leave_flag(am.m, am.leave, e.component))
     up = Dir(am.memory(e.memory), am.memory(c.memory), am.func(c.realloc, _REALLOC), e.encoding, c.encoding,
-             a.name, res_up)
+             a.name, res_up, leave_flag(am.m, am.leave, c.component))
     return down, up
 
 
@@ -151,10 +177,12 @@ def _adapter_body(am: AdapterModule, a: Adapter, p: Plan) -> None:
     low, lift = lower_sig(params, result), lift_sig(params, result)
     down, up = _dirs(am, a, p)
     e = Emitter(low[0])
+    check_leave(e, leave_flag(am.m, am.leave, a.caller.component))
     held = None
-    if am.fns is not None:                   # borrows the callee holds before the call
+    tmem = am.tmem
+    if tmem is not None:                     # borrows the callee holds before the call
         held = e.new("i32")
-        borrow_count(e, a.callee.options.component, am.tmem)
+        borrow_count(e, a.callee.options.component, tmem)
         e.set(held)
     tup = ("record", params)
     nflat = len(_flat_params(params))
@@ -168,8 +196,11 @@ def _adapter_body(am: AdapterModule, a: Adapter, p: Plan) -> None:
         q = e.new("i32")
         for v in (0, 0, abi.alignment(tup), abi.size(tup)):
             e.op("i32.const", v)
+        set_leave(e, down.leave, 0)
         e.op("call", down.realloc)
+        set_leave(e, down.leave, 1)
         e.set(q)
+        check_area(e, 0, tup, down.src_mem)
         translate(e, tup, Src(base=0), Dst(base=q), down)
         args = [q]
     for x in args:
@@ -180,8 +211,8 @@ def _adapter_body(am: AdapterModule, a: Adapter, p: Plan) -> None:
         e.set(x)
     end_lends(e, am.tmem)
     e.after = []
-    if held is not None:                     # the callee must have dropped the borrows it was given
-        borrow_count(e, a.callee.options.component, am.tmem)
+    if held is not None and tmem is not None:   # the callee must have dropped the borrows it was given
+        borrow_count(e, a.callee.options.component, tmem)
         e.get(held)
         e.op("i32.ne")
         e.trap_if()
@@ -192,57 +223,86 @@ def _adapter_body(am: AdapterModule, a: Adapter, p: Plan) -> None:
         else:
             if up.src_mem is None or up.dst_mem is None:
                 raise FuseError(f"{a.name}: results in memory need the memory option on both sides")
+            check_area(e, rl[0], result, up.src_mem)
+            check_area(e, len(low[0]) - 1, result, up.dst_mem)
             translate(e, result, Src(base=rl[0]), Dst(base=len(low[0]) - 1), up)
     post = a.callee.options.post_return
     if post is not None:
         for x in rl:
             e.get(x)
+        set_leave(e, down.leave, 0)
         e.op("call", am.func(post, (lift[1], [])))
+        set_leave(e, down.leave, 1)
     for x in out:
         e.get(x)
     am.define(low[0], low[1], e, f"fuse$adapter{a.index}")
 
 
-def build_inputs(p: Plan) -> list[tuple[str, Module]]:
-    """The merge inputs of a plan: the renamed instances and the adapter module (last)."""
+def host_option_names(p: Plan) -> dict[CoreRef, str]:
+    """The export names under which the fused module exports the memories and reallocs that the
+    remaining imports are lowered with (``fuse:memoryK``, ``fuse:reallocK``), for ``--emit component``."""
+    out: dict[CoreRef, str] = {}
+    for hi in p.host:
+        for ref, what in ((hi.options.memory, "memory"), (hi.options.realloc, "realloc")):
+            if ref is not None and ref not in out:
+                out[ref] = f"fuse:{what}{sum(1 for n in out.values() if n.startswith(f'fuse:{what}'))}"
+    return out
+
+
+def build_inputs(p: Plan, host_options: bool = False) -> list[tuple[str, Module]]:
+    """The merge inputs of a plan: the renamed instances and the adapter module (last).
+    ``host_options``: also export what :func:`host_option_names` names."""
     am = AdapterModule()
     for a in p.adapters:
         _imports_of(am, a)
-    exported = []
+    exported: list[Export] = []
     for name, lifted in p.exports.items():
         params, result = abi.func_types(lifted.functype, name)
         sig = lift_sig(params, result)
-        exported.append((name, am.func(lifted.core, sig), lifted, sig))
+        exported.append(Export(name, ExternKind.FUNC, am.func(lifted.core, sig)))
         if lifted.options.post_return is not None:
-            exported.append((f"cabi_post_{name}", am.func(lifted.options.post_return, (sig[1], [])), None, None))
+            exported.append(Export(f"cabi_post_{name}", ExternKind.FUNC, am.func(lifted.options.post_return,
+                                                                                   (sig[1], []))))
     for lifted in p.exports.values():
-        if lifted.options.memory is not None and "memory" not in [e[0] for e in exported]:
-            am.memory(lifted.options.memory)
-            exported.append(("memory", None, lifted, None))
-        if lifted.options.realloc is not None and "cabi_realloc" not in [e[0] for e in exported]:
-            exported.append(("cabi_realloc", am.func(lifted.options.realloc, _REALLOC), None, None))
+        if lifted.options.memory is not None and "memory" not in [e.name for e in exported]:
+            exported.append(Export("memory", ExternKind.MEMORY, am.memory(lifted.options.memory)))
+        if lifted.options.realloc is not None and "cabi_realloc" not in [e.name for e in exported]:
+            exported.append(Export("cabi_realloc", ExternKind.FUNC, am.func(lifted.options.realloc, _REALLOC)))
+    host_exports = []
+    for ref, name in (host_option_names(p) if host_options else {}).items():
+        if name.startswith("fuse:memory"):
+            host_exports.append(Export(name, ExternKind.MEMORY, am.memory(ref)))
+        else:
+            host_exports.append(Export(name, ExternKind.FUNC, am.func(ref, _REALLOC)))
     for r in p.resources:
         if r.dtor is not None:
             am.func(r.dtor, (["i32"], []))
+    if any(has_borrow(("record", abi.func_types(a.callee.functype, a.name)[0])) for a in p.adapters):
+        # components lend each other borrows: their drops of imported resources are checked first
+        am.host_drops = {hi.index: _import_host(am, hi) for hi in p.host if hi.func.resource is not None}
     am.tables(p)
     for b in p.builtins:
         dtor = None if b.resource.dtor is None else am.func(b.resource.dtor, (["i32"], []))
+        assert am.tmem is not None and am.fns is not None          # tables() made them (p.builtins)
         ps, rs, em = builtin(b.op, b.component, b.resource.index, dtor, am.tmem, am.fns)
         am.define(ps, rs, em, f"fuse$builtin{b.index}")
+    for name, (comp, drop) in {_host_drop_name(am, b, inst): (inst.component, am.host_drops[b.index])
+                               for inst in p.instances for b in inst.imports.values()
+                               if _host_drop_name(am, b, inst)}.items():
+        assert am.tmem is not None
+        ps, rs, em = host_drop(comp, drop, am.tmem)
+        am.define(ps, rs, em, name)
     for a in p.adapters:
         _adapter_body(am, a, p)
     m = am.finish()
-    for name, fidx, lifted, _ in exported:
-        if name == "memory":
-            m.exports.append(Export(name, ExternKind.MEMORY, am.mems[lifted.options.memory]))
-        else:
-            m.exports.append(Export(name, ExternKind.FUNC, fidx))
-    inputs = [(f"fuse:i{inst.index}", _rename(inst)) for inst in p.instances]
+    m.exports.extend(exported)
+    m.exports.extend(host_exports)
+    inputs = [(f"fuse:i{inst.index}", _rename(inst, am)) for inst in p.instances]
     inputs.append(("fuse:adapters", m))
     return inputs
 
 
-def _rename(inst) -> Module:
+def _rename(inst, am: AdapterModule) -> Module:
     m = inst.module
     new = []
     for imp in m.imports:
@@ -253,9 +313,27 @@ def _rename(inst) -> Module:
             new.append(dataclasses.replace(imp, module="fuse:adapters", name=f"fuse$adapter{b.index}"))
         elif isinstance(b, Builtin):
             new.append(dataclasses.replace(imp, module="fuse:adapters", name=f"fuse$builtin{b.index}"))
+        elif _host_drop_name(am, b, inst):
+            new.append(dataclasses.replace(imp, module="fuse:adapters", name=_host_drop_name(am, b, inst)))
         else:
-            hf, _opts = b
-            assert isinstance(hf, HostFunc)
-            new.append(dataclasses.replace(imp, module=hf.module or "$root", name=hf.name))
+            assert isinstance(b, HostImport)
+            new.append(dataclasses.replace(imp, module=b.module, name=b.core_name))
     m.imports[:] = new
     return m
+
+
+def _import_host(am: AdapterModule, hi: HostImport) -> int:
+    """Import the host's ``resource.drop`` ``hi`` into the adapter module (handles.host_drop calls it)."""
+    key = ("host", hi.module, hi.core_name)
+    if key not in am.funcs:
+        am.funcs[key] = len(am.funcs)
+        am.m.imports.append(Import(hi.module, hi.core_name, ExternKind.FUNC, am.type_index(_ft((["i32"], [])))))
+    return am.funcs[key]
+
+
+def _host_drop_name(am: AdapterModule, b, inst) -> str:
+    """The adapter-module function a component's ``resource.drop`` of an imported resource goes to
+    (when components lend each other borrows; else "": it goes to the host)."""
+    if isinstance(b, HostImport) and b.index in am.host_drops:
+        return f"fuse$hostdrop{b.index}c{inst.component}"
+    return ""

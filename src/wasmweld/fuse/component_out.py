@@ -1,50 +1,102 @@
-"""``--emit component``: the fused core module wrapped in a component with the composition's exports.
+"""``--emit component``: the fused core module wrapped in a component with the composition's
+imports and exports.
 
-For a composition exporting the interface ``test:fuse/fwd`` the output is::
+For a composition importing ``wasi:cli/stdout`` (and ``wasi:io/streams``) and exporting the
+interface ``test:fuse/fwd`` the output is::
 
     (component
-      (core module $fused ...)                          ;; the one core module
-      (core instance $f (instantiate $fused))
+      (type ...) (import "wasi:io/streams@0.2.0" (instance $streams (type ...)))   ;; the input's
+      (type ...) (import "wasi:cli/stdout@0.2.0" (instance $stdout (type ...)))    ;; import sections
+      (core module $fused ...)                          ;; the one fused core module
+      (core module $shim ...)                           ;; a table + call_indirect trampolines
+      (core module $fixup ...)                          ;; fills the table (an active elem segment)
+      (core instance $s (instantiate $shim))
+      (core func $get (canon lower (func $stdout "get-stdout")))
+      (core func $drop (canon resource.drop (type $streams "output-stream")))
+      (core instance $f (instantiate $fused
+        (with "wasi:cli/stdout@0.2.0" (instance (export "get-stdout" (func $get))))
+        (with "wasi:io/streams@0.2.0" (instance (export "[method]output-stream.blocking-write-and-flush"
+                                                   (func $s "0")) ...))))
+      (core func $w (canon lower (func $streams "[method]output-stream.blocking-write-and-flush")
+                      (memory $f "fuse:memory0")))
+      (core instance (instantiate $fixup (with "" (instance (export "$imports" (table $s "$imports"))
+                                                            (export "0" (func $w))))))
       (type $point (record (field "x" u32) (field "name" string)))
       (type $ft (func (param "p" $point) (result u32)))
-      (alias core export $f "test:fuse/fwd#f" (core func $cf))
-      (alias core export $f "memory" (core memory $m))
-      (alias core export $f "cabi_realloc" (core func $r))
-      (func $f (type $ft) (canon lift (core func $cf) (memory $m) (realloc $r) string-encoding=utf8))
+      (func $f (type $ft) (canon lift (core func $f "test:fuse/fwd#f") (memory $f "memory")
+                          (realloc $f "cabi_realloc") string-encoding=utf8))
       (instance $i (export "point" (type $point)) (export "f" (func $f)))
       (export "test:fuse/fwd" (instance $i)))
 
-The value types are rebuilt from the composition's own export types (names of records, variants,
-enums, flags and their fields/cases kept), every named type of an exported interface exported by
-the instance under its name. Compositions that still import something are refused for now.
+The import sections are the input's leading type/import/alias sections copied byte for byte (so
+``wasm-tools component wit`` prints the same world). A remaining import lowered with a memory or a
+realloc needs the fused instance's memory, which exists only once the fused module is instantiated:
+as wit-component does, the fused module gets a shim trampoline (``call_indirect`` through a table)
+and a fixup module fills the table with the real lowerings afterwards. Each component's lowerings
+write into that component's own memory (``fuse:memoryK`` / ``fuse:reallocK`` exports of the fused
+module). The export value types are rebuilt from the composition's own export types (names of
+records, variants, enums, flags and their fields/cases kept), every named type of an exported
+interface exported by the instance under its name.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
+from ..binary.instr import Instr
 from ..binary.leb import write_u
 from ..component import COMPONENT_PREAMBLE, Component, parse_component
 from ..component import types as T
-from ..component.typeval import Alias, Def, FuncT, InstT, evaluate
+from ..component.typeval import Alias, Def, FuncT, InstT, evaluate, peel
 from ..errors import ValidationError
+from ..items import ConstExpr, Elem, Export, FuncBody, Import, Table
 from ..module import Module
+from ..types import FUNCREF, ExternKind, FuncType, Limits, RecGroup, SubType, TableType
 from .abi import MAX_TYPE_DEPTH, FuseError
-from .plan import Plan
+from .build import host_option_names
+from .plan import HostImport, Plan
 
 __all__ = ["wrap"]
 
 
-class _Types:
-    """Type definitions appended to one type section, memoised by object identity."""
+class _Out:
+    """The items appended after the copied import sections, in order; ``n[sort]`` counts each index
+    space (starting from what the copied sections define)."""
 
-    def __init__(self) -> None:
-        self.items: list = []
+    def __init__(self, counts: dict[str, int]) -> None:
+        self.sections: list[tuple[int, list]] = []
+        self.n: dict[str, int] = dict(counts)
+
+    def add(self, sid: int, item: Any, sort: str | None) -> int:
+        if self.sections and self.sections[-1][0] == sid:
+            self.sections[-1][1].append(item)
+        else:
+            self.sections.append((sid, [item]))
+        if sort is None:
+            return -1
+        idx = self.n.get(sort, 0)
+        self.n[sort] = idx + 1
+        return idx
+
+    def alias(self, sort: str, instance: int, name: str) -> int:
+        return self.add(6, T.InstanceExportAlias(sort, instance, name), sort)
+
+    def canon(self, op: str, args: tuple, opts: tuple | None = None) -> int:
+        return self.add(8, T.Canon(op, args, opts), "func" if op == "lift" else "core func")
+
+    def core_instance(self, item: Any) -> int:
+        return self.add(2, item, "core instance")
+
+
+class _Types:
+    """Value and function type definitions added to the output, memoised by object identity."""
+
+    def __init__(self, out: _Out) -> None:
+        self.out = out
         self.memo: dict[int, Any] = {}
 
     def add(self, item) -> int:
-        self.items.append(item)
-        return len(self.items) - 1
+        return self.out.add(7, item, "type")
 
     def val(self, t: Any, depth: int = 0) -> Any:
         if depth > MAX_TYPE_DEPTH:
@@ -64,7 +116,9 @@ class _Types:
         return idx
 
     def _defined(self, t: Def, depth: int):
-        v = lambda x: None if x is None else self.val(x, depth + 1)  # noqa: E731
+        def v(x: Any) -> Any:
+            return None if x is None else self.val(x, depth + 1)
+
         k, d = t.kind, t.data
         if k == "prim":
             return T.Primitive(d)
@@ -95,31 +149,182 @@ def _section(sid: int, payload: bytes) -> bytes:
     return bytes((sid,)) + write_u(len(payload)) + payload
 
 
+#: the sections an import prefix may hold: custom, alias, type, import
+_PREFIX_SECTIONS = (0, 6, 7, 10)
+
+
+def _import_prefix(source: Component) -> tuple[bytes, dict[str, int], dict[str, tuple[str, int]]]:
+    """The input's leading type/import/alias sections (raw bytes), the index-space counts they
+    define, and ``{import name: (sort, index)}``."""
+    counts: dict[str, int] = {}
+    names: dict[str, tuple[str, int]] = {}
+    raw = b""
+    for i, sec in enumerate(source.sections):
+        if sec.id not in _PREFIX_SECTIONS:
+            break
+        if sec.id == 0:
+            continue
+        items = source.section_items(i)
+        if sec.id == 6 and not all(a.sort == "type" for a in items):
+            break
+        for it in items:
+            sort = "type" if sec.id == 7 else it.sort if sec.id == 6 else it.desc.sort
+            if sec.id == 10:
+                names[it.name.name] = (sort, counts.get(sort, 0))
+            counts[sort] = counts.get(sort, 0) + 1
+        raw += bytes(sec.raw)
+    missing = [im.name.name for im in source.imports if im.name.name not in names]
+    if missing:
+        raise FuseError(f"--emit component: the import `{missing[0]}` is not in the leading import sections "
+                        "of the input (use --emit core)")
+    return raw, counts, names
+
+
+def _shim_modules(core: Module, shimmed: list[int]) -> tuple[Module, Module]:
+    """The shim (a table, one ``call_indirect`` trampoline per shimmed import of ``core``, exported
+    as ``"0"``, ``"1"``, ...) and the fixup (imports the table and the real functions, fills it)."""
+    n = len(shimmed)
+    shim, fix = Module(), Module()
+    shim.tables.append(Table(TableType(FUNCREF, Limits(n, n))))
+    fix.imports.append(Import("", "$imports", ExternKind.TABLE, TableType(FUNCREF, Limits(n, n))))
+    for k, i in enumerate(shimmed):
+        ft: FuncType = core.func_type(i)
+        shim.types.append(RecGroup((SubType(ft),)))
+        fix.types.append(RecGroup((SubType(ft),)))
+        code = [Instr.make("local.get", j) for j in range(len(ft.params))]
+        code += [Instr.make("i32.const", k), Instr.make("call_indirect", k, 0)]
+        shim.funcs.append(k)
+        shim.code.append(FuncBody.from_instrs([], code))
+        shim.exports.append(Export(str(k), ExternKind.FUNC, k))
+        fix.imports.append(Import("", str(k), ExternKind.FUNC, k))
+    shim.exports.append(Export("$imports", ExternKind.TABLE, 0))
+    if n:
+        fix.elems.append(Elem("active", 0, ConstExpr.i32(0), FUNCREF, tuple(range(n))))
+    return shim, fix
+
+
+def _lower_host(out: _Out, hi: HostImport, names: dict[str, tuple[str, int]], opts: tuple | None) -> int:
+    """The core func of a remaining import: ``canon lower`` (or ``canon resource.drop``)."""
+    f = hi.func
+    if f.module:
+        inst = names.get(f.module)
+        if inst is None or inst[0] != "instance":
+            raise FuseError(f"--emit component: no imported instance `{f.module}`")
+        if f.resource is not None:
+            return out.canon("resource.drop", (out.alias("type", inst[1], f.resource.name),))
+        func = out.alias("func", inst[1], f.name)
+    else:
+        key = f.resource.name if f.resource is not None else f.name
+        ent = names.get(key)
+        if ent is None:
+            raise FuseError(f"--emit component: no import `{key}`")
+        if f.resource is not None:
+            return out.canon("resource.drop", (ent[1],))
+        func = ent[1]
+    return out.canon("lower", (func,), opts)
+
+
+def _host_imports(core: Module, p: Plan) -> list[tuple[int, HostImport]]:
+    """``(import index, HostImport)`` for every import of the fused module."""
+    hosts = {(h.module, h.core_name): h for h in p.host}
+    out = []
+    for i, imp in enumerate(core.imports):
+        hi = hosts.get((imp.module, imp.name))
+        if hi is None or imp.kind != ExternKind.FUNC:
+            raise FuseError(f"--emit component: the fused module imports `{imp.module}` `{imp.name}`")
+        out.append((i, hi))
+    return out
+
+
+def _needs_memory(hi: HostImport) -> bool:
+    return hi.options.memory is not None or hi.options.realloc is not None
+
+
+def _imports(out: _Out, core: Module, p: Plan, names: dict[str, tuple[str, int]]) -> int:
+    """Instantiate the fused module (index 0) with the remaining imports lowered; shim (1) and
+    fixup (2) for the lowerings that need the fused instance's memory or realloc. The fused instance."""
+    funcs = _host_imports(core, p)
+    shimmed = [(i, hi) for i, hi in funcs if _needs_memory(hi)]
+    shim_inst = out.core_instance(T.CoreInstantiate(1, ())) if shimmed else -1
+    slot = {i: k for k, (i, _) in enumerate(shimmed)}
+    groups: dict[str, list[T.CoreExport]] = {}
+    for i, hi in funcs:
+        cf = out.alias("core func", shim_inst, str(slot[i])) if i in slot else _lower_host(out, hi, names, ())
+        groups.setdefault(hi.module, []).append(T.CoreExport(hi.core_name, 0, cf))
+    args = tuple(T.CoreArg(mod, out.core_instance(T.CoreInstanceExports(tuple(exps))))
+                 for mod, exps in groups.items())
+    fused = out.core_instance(T.CoreInstantiate(0, args))
+    if not shimmed:
+        return fused
+    option_names = host_option_names(p)
+    fixed = [T.CoreExport("$imports", 1, out.alias("core table", shim_inst, "$imports"))]
+    for k, (_, hi) in enumerate(shimmed):
+        opts = [T.CanonOption(hi.options.encoding)]
+        if hi.options.memory is not None:
+            opts.append(T.CanonOption("memory", out.alias("core memory", fused, option_names[hi.options.memory])))
+        if hi.options.realloc is not None:
+            opts.append(T.CanonOption("realloc", out.alias("core func", fused, option_names[hi.options.realloc])))
+        fixed.append(T.CoreExport(str(k), 0, _lower_host(out, hi, names, tuple(opts))))
+    out.core_instance(T.CoreInstantiate(2, (T.CoreArg("", out.core_instance(T.CoreInstanceExports(tuple(fixed)))),)))
+    return fused
+
+
 def wrap(core: Module, p: Plan, source: Component) -> Component:
     """The component around ``core`` (the fused module of plan ``p`` of the composition ``source``)."""
-    if p.host:
-        raise FuseError("--emit component: compositions that still import functions are not supported yet "
-                        "(use --emit core)")
     try:
         top = evaluate(source)
     except ValidationError as e:
         raise FuseError(str(e)) from None
+    prefix, counts, names = _import_prefix(source) if source.imports else (b"", {}, {})
+    out = _Out(counts)
+    modules = [core]
+    shimmed = [i for i, hi in _host_imports(core, p) if _needs_memory(hi)]
+    if shimmed:
+        modules += list(_shim_modules(core, shimmed))
+    fused = _imports(out, core, p, names)
+    types = _Types(out)
+    _name_types(out, types, top, names)
+    _exports(out, core, p, top, fused, types)
+    rest = Component()
+    for sid, items in out.sections:
+        rest.add_section(sid, items)
+    body = rest.encode()[len(COMPONENT_PREAMBLE):]
+    mods = b"".join(_section(1, m.encode()) for m in modules)
+    return parse_component(COMPONENT_PREAMBLE + prefix + mods + body)
+
+
+def _name_types(out: _Out, types: _Types, top: Any, imported: dict[str, tuple[str, int]]) -> None:
+    """Records, variants, enums and flags the world-level exported functions use must be named
+    types; as wit-component names a world's own types, each is imported with an ``eq`` bound
+    (nothing to supply; ``wasm-tools component wit`` prints it as the world's type)::
+
+        (type $r (record (field "a" u32) (field "s" string)))
+        (import "pair" (type $pair (eq $r)))            ;; used by the function types
+    """
+    names = _type_names(top)
+    needed: list[Def] = []
+    for ent in top.exports.values():
+        if ent.sort == "func" and isinstance(ent.ty, FuncT):
+            needed += [d for d in _named_defs(ent.ty, names) if d not in needed]
+    for d in needed:                     # dependencies first: each refers to the imported ones
+        tn = names[_skey(d)]
+        if imported.get(tn, ("", 0))[0] == "type":      # the input imports it already (copied)
+            types.memo[id(d)] = imported[tn][1]
+            continue
+        bound = T.TypeBound(types.val(d))
+        types.memo[id(d)] = out.add(10, T.Import(T.ExternName(tn), T.ExternDesc("type", bound)), "type")
+
+
+def _exports(out: _Out, core: Module, p: Plan, top: Any, fused: int, types: _Types) -> None:
+    """The lifted exports of the composition (functions, or instances of functions and types)."""
     core_names = {e.name for e in core.exports}
-    types = _Types()
-    aliases: list = []
-    canons: list = []
-    insts: list = []
-    exports: list = []
-    n_funcs = 0
 
     def core_item(sort: str, name: str) -> int:
         if name not in core_names:
             raise FuseError(f"--emit component: the fused module does not export `{name}`")
-        aliases.append(T.InstanceExportAlias(sort, 0, name))
-        return sum(1 for a in aliases if a.sort == sort) - 1
+        return out.alias(sort, fused, name)
 
     def lift(core_name: str, ft: FuncT) -> int:
-        nonlocal n_funcs
         lifted = p.exports[core_name]
         opts = [T.CanonOption(lifted.options.encoding)]
         if lifted.options.memory is not None:
@@ -129,13 +334,11 @@ def wrap(core: Module, p: Plan, source: Component) -> Component:
         if lifted.options.post_return is not None:
             opts.append(T.CanonOption("post-return", core_item("core func", f"cabi_post_{core_name}")))
         func = core_item("core func", core_name)
-        canons.append(T.Canon("lift", (func, types.func(ft)), tuple(opts)))
-        n_funcs += 1
-        return n_funcs - 1
+        return out.canon("lift", (func, types.func(ft)), tuple(opts))
 
     for name, ent in top.exports.items():
         if ent.sort == "func" and isinstance(ent.ty, FuncT) and name in p.exports:
-            exports.append(T.Export(T.ExternName(name), "func", lift(name, ent.ty)))
+            out.add(11, T.Export(T.ExternName(name), "func", lift(name, ent.ty)), "func")
         elif ent.sort == "instance" and isinstance(ent.ty, InstT):
             items = []
             for n, x in ent.ty.exports.items():
@@ -145,17 +348,70 @@ def wrap(core: Module, p: Plan, source: Component) -> Component:
                     items.append(T.Export(T.ExternName(n), "func", lift(f"{name}#{n}", x.ty)))
                 else:
                     raise FuseError(f"--emit component: cannot export `{name}` `{n}` ({x.sort})")
-            insts.append(T.InstanceExports(tuple(items)))
-            exports.append(T.Export(T.ExternName(name), "instance", len(insts) - 1))
+            inst = out.add(5, T.InstanceExports(tuple(items)), "instance")
+            out.add(11, T.Export(T.ExternName(name), "instance", inst), "instance")
         else:
             raise FuseError(f"--emit component: cannot export `{name}` ({ent.sort})")
-    rest = Component()
-    rest.add_section(2, [T.CoreInstantiate(0, ())])
-    for sid, items in ((7, types.items), (6, aliases), (8, canons), (5, insts), (11, exports)):
-        if items:
-            rest.add_section(sid, items)
-    body = rest.encode()[len(COMPONENT_PREAMBLE):]
-    return parse_component(COMPONENT_PREAMBLE + _section(1, core.encode()) + body)
+
+
+_NAMED_KINDS = ("record", "variant", "enum", "flags")
+
+
+def _skey(t: Any, depth: int = 0) -> Any:
+    """A structural key of a value type (instantiation copies types: identity does not survive)."""
+    if depth > MAX_TYPE_DEPTH:
+        raise FuseError("--emit component: value type nesting too deep")
+    t = peel(t)
+    if t is None or isinstance(t, str):
+        return t
+    if not isinstance(t, Def):
+        return ("?", id(t))                       # resources: by identity
+    d = t.data
+    if t.kind in ("record", "variant"):
+        return (t.kind, tuple((n, _skey(x, depth + 1)) for n, x in d))
+    if t.kind in ("tuple", "result"):
+        return (t.kind, tuple(_skey(x, depth + 1) for x in d))
+    if t.kind in ("list", "option"):
+        return (t.kind, _skey(d, depth + 1))
+    if t.kind in ("flags", "enum", "prim"):
+        return (t.kind, tuple(d) if isinstance(d, (list, tuple)) else d)
+    return (t.kind, id(t))
+
+
+def _type_names(top: Any) -> dict[Any, str]:
+    """``{structural key: name}`` for the records, variants, enums and flags the composition's
+    instances export by name (the names a function type of the output must export them under)."""
+    names: dict[Any, str] = {}
+    for n, e in top.imports.items():
+        if e.sort == "type" and isinstance(e.referenced, Def) and e.referenced.kind in _NAMED_KINDS:
+            names.setdefault(_skey(e.referenced), n)
+    for inst in top.instances:
+        for n, e in getattr(inst, "exports", {}).items():
+            if e.sort == "type" and isinstance(e.referenced, Def) and e.referenced.kind in _NAMED_KINDS:
+                names.setdefault(_skey(e.referenced), n)
+    return names
+
+
+def _named_defs(t: Any, names: dict[Any, str], depth: int = 0) -> list[Def]:
+    """The named Defs ``t`` (a FuncT or value type) uses, each after those it uses itself."""
+    if depth > MAX_TYPE_DEPTH:
+        raise FuseError("--emit component: value type nesting too deep")
+    if isinstance(t, FuncT):
+        parts: list = [x for _, x in t.params] + [t.result]
+    else:
+        t = peel(t)
+        if not isinstance(t, Def) or t.kind == "prim":
+            return []
+        d = t.data
+        parts = [x for _, x in d] if t.kind in ("record", "variant") else \
+            list(d) if t.kind in ("tuple", "result") else [d] if t.kind in ("list", "option") else []
+    out: list[Def] = []
+    for x in parts:
+        if x is not None and not isinstance(x, str):
+            out += [y for y in _named_defs(x, names, depth + 1) if y not in out]
+    if isinstance(t, Def) and _skey(t) in names and t not in out:
+        out.append(t)
+    return out
 
 
 def _mem_name(p: Plan, lifted) -> str:

@@ -15,12 +15,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from ..binary.instr import Instr, MemArg
-from ..types import F32, F64, I32, I64
+from ..types import F32, F64, I32, I64, V128
 from .abi import FuseError
 
 __all__ = ["CORE", "Dir", "Emitter", "check_range", "alloc", "check_utf8"]
 
-CORE = {"i32": I32, "i64": I64, "f32": F32, "f64": F64}
+CORE = {"i32": I32, "i64": I64, "f32": F32, "f64": F64, "v128": V128}
 
 
 @dataclass(frozen=True)
@@ -36,6 +36,22 @@ class Dir:
     #: resource handles: (handle-table memory, src component, dst component, resource numbers the
     #: destination implements, (h_entry, h_add, h_free) function indices), or None without resources
     res: tuple | None = None
+    #: the global holding the destination component's ``may_leave`` flag (cleared around its realloc)
+    leave: int | None = None
+
+    @property
+    def smem(self) -> int:
+        """The source memory (a FuseError naming the function when the call has none)."""
+        if self.src_mem is None:
+            raise FuseError(f"{self.where}: strings, lists and values in memory need the memory option")
+        return self.src_mem
+
+    @property
+    def dmem(self) -> int:
+        """The destination memory (a FuseError naming the function when the call has none)."""
+        if self.dst_mem is None:
+            raise FuseError(f"{self.where}: strings, lists and values in memory need the memory option")
+        return self.dst_mem
 
 
 class Emitter:
@@ -103,8 +119,14 @@ def alloc(e: Emitter, nbytes: int, align: int, d: Dir) -> int:
     e.op("i32.const", 0)
     e.op("i32.const", align)
     e.get(nbytes)
+    if d.leave is not None:
+        e.op("i32.const", 0)
+        e.op("global.set", d.leave)
     e.op("call", d.realloc)
     e.set(q)
+    if d.leave is not None:
+        e.op("i32.const", 1)
+        e.op("global.set", d.leave)
     check_range(e, q, nbytes, align, d.dst_mem)
     return q
 

@@ -21,7 +21,7 @@ import os
 from typing import Any
 
 from ..component import Component, is_component, parse_component
-from ..errors import WasmError
+from ..errors import LinkError, WasmError
 from ..link import merge
 from ..module import Module
 from ..passes.gc import gc as gc_pass
@@ -29,7 +29,8 @@ from . import abi
 from .abi import FuseError
 from .build import build_inputs, lower_sig
 from .component_out import wrap
-from .plan import Plan, plan
+from .plan import Adapter, Plan, plan
+from .record import adapter_lines, record
 
 __all__ = ["fuse", "fuse_plan", "describe", "load"]
 
@@ -68,8 +69,45 @@ def load(inputs) -> Component | list[tuple[str, Component]]:
     return out[0][1] if len(out) == 1 else out
 
 
+#: the options of :func:`fuse` a manifest's ``[fuse]`` table may set, with their types
+OPTIONS: dict[str, type] = {"plugs": dict, "emit": str, "single_memory": bool, "memory_reserve": int, "gc": bool}
+
+
+def check_options(opts: Any) -> dict[str, Any]:
+    """The ``[fuse]`` table of a world manifest checked: a dict of :func:`fuse` keyword arguments."""
+    if not isinstance(opts, dict):
+        raise FuseError("must be a table of fuse options")
+    for k, v in opts.items():
+        t = OPTIONS.get(k)
+        if t is None:
+            raise FuseError(f"unknown option {k!r} (known: {', '.join(OPTIONS)})")
+        if not isinstance(v, t) or (t is int and isinstance(v, bool)):
+            raise FuseError(f"{k} must be a {t.__name__}, not {v!r}")
+    plugs = opts.get("plugs", {})
+    if not all(isinstance(k, str) and isinstance(v, str) and v for k, v in plugs.items()):
+        raise FuseError("plugs must map import names to export names (strings)")
+    if opts.get("emit", "auto") not in ("auto", "core", "component"):
+        raise FuseError(f"emit must be auto, core or component, not {opts['emit']!r}")
+    if not 0 <= opts.get("memory_reserve", 0) <= 65536:
+        raise FuseError("memory_reserve must be a number of pages from 0 to 65536")
+    return dict(opts)
+
+
+def manifest_inputs(path: str | os.PathLike) -> tuple[list[tuple[str, str]], dict[str, Any]]:
+    """The ``(name, path)`` components of world manifest ``path`` (``[[module]]``, in order: an import
+    is satisfied by another module's export of the same name, the last module's exports are the
+    world's) and its ``[fuse]`` options."""
+    from ..manifest import load_manifest
+
+    man = load_manifest(path)
+    return [(m.name, m.path) for m in man.modules], dict(man.fuse_options)
+
+
 def fuse_plan(inputs, *, plugs: dict[str, str] | None = None) -> Plan:
     """Steps 1-2: the :class:`~.plan.Plan` (components, core instances, adapters, exports)."""
+    if isinstance(inputs, (str, os.PathLike)) and os.fspath(inputs).endswith(".toml"):
+        inputs, opts = manifest_inputs(inputs)
+        plugs = plugs or opts.get("plugs")
     try:
         p = plan(load(inputs), plugs)
     except FuseError:
@@ -81,25 +119,83 @@ def fuse_plan(inputs, *, plugs: dict[str, str] | None = None) -> Plan:
     return p
 
 
-def fuse(inputs, *, plugs: dict[str, str] | None = None, emit: str = "core", gc: bool = True) -> Module | Component:
+def fuse(inputs, *, plugs: dict[str, str] | None = None, emit: str = "auto", gc: bool = True,
+         single_memory: bool = False, memory_reserve: int | None = None) -> Module | Component:
     """Fuse a composition (a component of components, bytes/path/Component) or several components
     (a list of them, wired by interface name; ``plugs`` maps an import name to the export name that
     satisfies it) into one core :class:`~wasmweld.module.Module`.
 
     ``emit="core"`` returns the core Module; ``emit="component"`` a Component with exactly that one
-    core module and the composition's exports (compositions that still import are refused for now).
+    core module and the composition's imports and exports; ``emit="auto"`` (the default) is
+    ``component`` when the fused world still imports something (WASI 0.2, ...) and the input is one
+    composition, else ``core``.
+
+    ``single_memory``: every component's memory (and the handle tables) laid out in one memory by
+    merge's single-memory pass (:mod:`wasmweld.link.single_memory`; ``memory_reserve`` pages for
+    each memory without a maximum, 256 by default); the memory the exports are lifted with sits at
+    base 0, so the canonical ABI drives the output unchanged.
     """
-    if emit not in ("core", "component"):
-        raise FuseError(f"unknown output kind {emit!r} (core or component)")
+    if isinstance(inputs, (str, os.PathLike)) and os.fspath(inputs).endswith(".toml"):
+        given = {"plugs": plugs, "emit": emit, "gc": gc, "single_memory": single_memory,
+                 "memory_reserve": memory_reserve}
+        mods, opts = manifest_inputs(inputs)
+        opts.update({k: v for k, v in given.items() if v != _DEFAULTS[k]})
+        return fuse(mods, **opts)
+    if emit not in ("core", "component", "auto"):
+        raise FuseError(f"unknown output kind {emit!r} (core, component or auto)")
     comps = load(inputs)
     if emit == "component" and not isinstance(comps, Component):
-        raise FuseError("--emit component needs one composed component as input")
+        raise FuseError("--emit component needs one composed component as input "
+                        "(compose them first, e.g. `wasm-tools compose`, or use --emit core)")
     p = fuse_plan(comps, plugs=plugs)
-    ins = build_inputs(p)
-    m = merge(ins, export_from=["fuse:adapters"], gc=False, warn=lambda _msg: None)
+    if emit == "auto":
+        emit = "component" if p.host and isinstance(comps, Component) else "core"
+    ins = build_inputs(p, host_options=emit == "component")
+    if single_memory:
+        ins = _exported_memory_first(p, ins)
+    try:
+        m = merge(ins, export_from=["fuse:adapters"], gc=False, warn=lambda _msg: None,
+                  single_memory=single_memory, memory_reserve=memory_reserve)
+    except LinkError as e:
+        if not single_memory:
+            raise
+        msg = str(e)
+        raise FuseError(msg if msg.startswith("--single-memory") else f"--single-memory: {msg}") from None
     m.exports[:] = [e for e in m.exports if not e.name.startswith("fuse$")]
     m = gc_pass(m).module if gc else m
-    return wrap(m, p, comps) if emit == "component" else m
+    record(m, adapter_lines(p, [_sig(a) for a in p.adapters]))
+    if emit == "component":
+        assert isinstance(comps, Component)          # checked above
+        return wrap(m, p, comps)
+    return m
+
+
+_DEFAULTS: dict[str, Any] = {"plugs": None, "emit": "auto", "gc": True, "single_memory": False,
+                             "memory_reserve": None}
+
+
+def _exported_memory_first(p: Plan, ins: list[tuple[str, Module]]) -> list[tuple[str, Module]]:
+    """The merge inputs with the instance whose memory the exports use first (its memory becomes
+    memory 0, at base 0 of the single memory); refused when that would change the order in which
+    start functions run."""
+    mems = {e.options.memory for e in p.exports.values() if e.options.memory is not None}
+    if len(mems) > 1:
+        raise FuseError("--single-memory: the exports are lifted with different memories")
+    if not mems:
+        return ins
+    owner = f"fuse:i{next(iter(mems)).instance}"
+    k = next(i for i, (name, _) in enumerate(ins) if name == owner)
+    if ins[k][1].start is not None and any(m.start is not None for _, m in ins[:k]):
+        raise FuseError(f"--single-memory: the exports' memory belongs to {owner}, whose start function "
+                        "runs after another instance's (cannot put its memory first)")
+    return [ins[k]] + ins[:k] + ins[k + 1:]
+
+
+def _sig(a: Adapter) -> str:
+    """The lowered core signature of adapter ``a`` as text: ``[i32 i32] -> [i32]``."""
+    params, result = abi.func_types(a.callee.functype, a.name)
+    low = lower_sig(params, result)
+    return f"[{' '.join(low[0])}] -> [{' '.join(low[1])}]"
 
 
 def describe(p: Plan) -> str:
@@ -110,16 +206,14 @@ def describe(p: Plan) -> str:
     lines += [f"  fuse:i{i.index} {i.label}" for i in p.instances]
     lines.append(f"adapters: {len(p.adapters)}")
     for a in p.adapters:
-        params, result = abi.func_types(a.callee.functype, a.name)
-        sig = lower_sig(params, result)
         lines.append(f"  adapter{a.index}: component {a.caller.component} -> {a.callee.options.component} "
-                     f"({a.callee.core.name}) [{' '.join(sig[0])}] -> [{' '.join(sig[1])}]")
+                     f"({a.callee.core.name}) {_sig(a)}")
     lines.append(f"resources: {len(p.resources)} (built-ins: {len(p.builtins)})")
     lines += [f"  resource{r.index}: component {r.component}" + (" (destructor)" if r.dtor else "")
               for r in p.resources]
     lines.append(f"exports: {len(p.exports)}")
     lines += [f"  {n}" for n in p.exports]
-    hosts = sorted({f"{h.module}#{h.name}" if h.module else h.name for h, _ in p.host})
+    hosts = sorted({f"{h.module}#{h.core_name}" for h in p.host})
     lines.append(f"imports: {len(hosts)}")
     lines += [f"  {h}" for h in hosts]
     return "\n".join(lines)

@@ -23,14 +23,14 @@ from typing import Any
 
 from ..component import Component
 from ..component import types as T
-from ..component.typeval import evaluate
+from ..component.typeval import Res, evaluate
 from ..errors import ValidationError
 from ..module import Module
 from ..module import parse as parse_module
 from .abi import FuseError
 
-__all__ = ["Plan", "ModuleInstance", "Adapter", "Lifted", "HostFunc", "CoreRef", "Options", "ResId", "Builtin", "plan",
-           "MAX_INSTANCES", "MAX_COMPONENT_INSTANCES"]
+__all__ = ["Plan", "ModuleInstance", "Adapter", "Lifted", "HostFunc", "HostRes", "HostImport", "CoreRef", "Options",
+           "ResId", "Builtin", "plan", "MAX_INSTANCES", "MAX_COMPONENT_INSTANCES"]
 
 #: most core module instances one fusion makes (hostile compositions instantiate exponentially)
 MAX_INSTANCES = 4096
@@ -71,11 +71,37 @@ class Lifted:
 
 @dataclass(eq=False)
 class HostFunc:
-    """A function the fused world still imports: ``module`` (interface or ``""``) and ``name``."""
+    """A function the fused world still imports: ``module`` (interface or ``""``) and ``name``;
+    for the ``canon resource.drop`` of an imported resource, ``resource`` is that :class:`HostRes`
+    and ``name`` is ``[resource-drop]NAME`` (wit-component's core name)."""
 
     module: str
     name: str
     functype: Any
+    resource: HostRes | None = None
+
+
+@dataclass(eq=False)
+class HostRes:
+    """A resource type the fused world imports: type export ``name`` of the imported instance
+    ``module`` (``""``: a type imported at the world level)."""
+
+    module: str
+    name: str
+
+
+@dataclass(eq=False)
+class HostImport:
+    """One core import of the fused module that stays an import: ``func`` lowered with ``options``,
+    imported as ``(module, core_name)``; ``module`` is the interface (``$root`` for world-level
+    functions), ``core_name`` the function's name, or ``NAME$fuseK`` when components lower the same
+    function with different memories/reallocs/encodings (K counts from 1)."""
+
+    index: int
+    func: HostFunc
+    options: Options
+    module: str
+    core_name: str
 
 
 @dataclass(eq=False)
@@ -133,7 +159,7 @@ class Plan:
     resources: list[ResId] = field(default_factory=list)
     builtins: list[Builtin] = field(default_factory=list)
     exports: dict[str, Lifted] = field(default_factory=dict)
-    host: list[tuple[HostFunc, Options]] = field(default_factory=list)
+    host: list[HostImport] = field(default_factory=list)
     components: list[str] = field(default_factory=list)
 
 
@@ -150,6 +176,7 @@ class _Walker:
         self.plan = Plan()
         self.adapters: dict[tuple, Adapter] = {}
         self.scopes: dict[int, Any] = {}
+        self.hosts: dict[tuple, HostImport] = {}
 
     def component(self, comp: Component, args: dict | None, label: str, depth: int = 0,
                   top: bool = False) -> _Inst:
@@ -244,11 +271,21 @@ class _Walker:
                     self.plan.adapters.append(a)
                 return self.adapters[key]
             if isinstance(f, HostFunc):
-                self.plan.host.append((f, ent.options))
-                return (f, ent.options)
+                return self.host(f, ent.options)
         if isinstance(ent, str):
             raise FuseError(f"{where}: `canon {ent}` is not supported by fuse yet")
         raise FuseError(f"{where}: cannot bind an import to {type(ent).__name__}")
+
+    def host(self, f: HostFunc, o: Options) -> HostImport:
+        """The core import of host function ``f`` lowered with options ``o`` (one per distinct lowering)."""
+        key = (f.module, f.name, o.memory, o.realloc, o.encoding)
+        hi = self.hosts.get(key)
+        if hi is None:
+            k = sum(1 for h in self.plan.host if (h.func.module, h.func.name) == (f.module, f.name))
+            hi = HostImport(len(self.plan.host), f, o, f.module or "$root", f.name + (f"$fuse{k}" if k else ""))
+            self.hosts[key] = hi
+            self.plan.host.append(hi)
+        return hi
 
     def instance(self, item, sp, label: str, depth: int) -> _Inst:
         if isinstance(item, T.InstanceExports):
@@ -294,6 +331,9 @@ class _Walker:
             sp["core func"].append(Lowered(_get(sp, "func", c.args[0]), opts))
         elif c.op in ("resource.new", "resource.rep", "resource.drop"):
             r = _get(sp, "type", c.args[0])
+            if isinstance(r, HostRes) and c.op == "resource.drop":
+                sp["core func"].append(Lowered(HostFunc(r.module, f"[resource-drop]{r.name}", None, r), opts))
+                return
             if not isinstance(r, ResId):
                 raise FuseError(f"component {label}: canon {c.op} of a resource fuse cannot follow "
                                 "(imported from the host?)")
@@ -332,14 +372,17 @@ class _Walker:
         elif sort == "instance":
             it = scope.imports[name].ty
             ent = _Inst({n: HostFunc(name, n, e.ty) for n, e in it.exports.items() if e.sort == "func"})
+            ent.update({n: HostRes(name, n) for n, e in it.exports.items()
+                        if e.sort == "type" and isinstance(e.referenced, Res)})
         elif sort == "type":
-            ent = None
+            e = scope.imports[name]
+            ent = HostRes("", name) if isinstance(e.referenced, Res) else None
         else:
             raise FuseError(f"imports of a {sort} are not supported by fuse")
         sp[sort].append(ent)
 
 
-def _get(sp: dict, sort: str, i: int):
+def _get(sp: dict, sort: str, i: int | None) -> Any:
     space = sp.get(sort)
     if space is None or not isinstance(i, int) or not 0 <= i < len(space):
         raise FuseError(f"unknown {sort} {i}")

@@ -18,7 +18,10 @@ for UTF-16 is, in WAT::
 
 from __future__ import annotations
 
+from typing import Any
+
 from ..binary.instr import MemArg
+from .abi import FuseError
 from .emit import Dir, Emitter, alloc, check_range, check_utf8
 
 __all__ = ["transcode", "asm"]
@@ -30,6 +33,7 @@ def asm(e: Emitter, text: str, mem: int | None = None, **names: int) -> None:
     """Emit instructions written as text: ``"local.get x i32.const 6 i32.shr_u i32.store8 @1"``.
     A name stands for the local of that keyword; ``@N`` is a memory argument (offset N) in ``mem``."""
     toks = text.split()
+    args: list[Any]
     k = 0
     while k < len(toks):
         name = toks[k]
@@ -39,6 +43,8 @@ def asm(e: Emitter, text: str, mem: int | None = None, **names: int) -> None:
             t = toks[k]
             k += 1
             if t.startswith("@"):
+                if mem is None:
+                    raise FuseError(f"asm: `{t}` needs a memory")
                 args.append(MemArg(_ALIGN[name], int(t[1:]), mem))
             elif t in names:
                 args.append(names[t])
@@ -134,16 +140,16 @@ def _sized(e: Emitter, count: int, factor: int) -> int:
 def _from(e: Emitter, kind: str, p: int, count: int, d: Dir, q: int, m: int) -> None:
     """Transcode ``count`` units of ``kind`` at ``p`` into ``d.dst_enc``; set ``q``, ``m``."""
     nbytes = _sized(e, count, 2 if kind == "utf16" else 1)
-    check_range(e, p, nbytes, 2 if kind == "utf16" else 1, d.src_mem)
+    check_range(e, p, nbytes, 2 if kind == "utf16" else 1, d.smem)
     if kind == "utf8":
-        check_utf8(e, p, nbytes, d.src_mem)
+        check_utf8(e, p, nbytes, d.smem)
     o = e.new("i32")
     if d.dst_enc != "latin1+utf16":
         worst = _sized(e, count, 3 if kind == "utf16" and d.dst_enc == "utf8" else 2)
         align = 2 if d.dst_enc == "utf16" else 1
         asm(e, "local.get a local.set q", a=alloc(e, worst, align, d), q=q)
         asm(e, "local.get q local.set o", o=o, q=q)
-        _decode_loop(e, kind, p, nbytes, d.src_mem, _encoder(e, d.dst_enc, o, d.dst_mem))
+        _decode_loop(e, kind, p, nbytes, d.smem, _encoder(e, d.dst_enc, o, d.dmem))
         asm(e, "local.get o local.get q i32.sub" + (" i32.const 1 i32.shr_u" if align == 2 else "") + " local.set m",
             o=o, q=q, m=m)
         return
@@ -153,14 +159,14 @@ def _from(e: Emitter, kind: str, p: int, count: int, d: Dir, q: int, m: int) -> 
         asm(e, "local.get w local.get cp i32.const 0xFF i32.gt_u i32.or local.set w "
                "local.get k i32.const 1 i32.add local.set k", w=wide, cp=cp, k=k)
     asm(e, "i32.const 0 local.set w i32.const 0 local.set k", w=wide, k=k)
-    _decode_loop(e, kind, p, nbytes, d.src_mem, scan)
+    _decode_loop(e, kind, p, nbytes, d.smem, scan)
     asm(e, "local.get w i32.eqz if", w=wide)
-    asm(e, "local.get a local.set q local.get q local.set o", a=alloc(e, k, 1, d), q=q, o=o)
-    _decode_loop(e, kind, p, nbytes, d.src_mem, _encoder(e, "latin1", o, d.dst_mem))
+    asm(e, "local.get a local.set q local.get q local.set o", a=alloc(e, k, 2, d), q=q, o=o)
+    _decode_loop(e, kind, p, nbytes, d.smem, _encoder(e, "latin1", o, d.dmem))
     asm(e, "local.get k local.set m else", k=k, m=m)
     worst = _sized(e, count, 2)
     asm(e, "local.get a local.set q local.get q local.set o", a=alloc(e, worst, 2, d), q=q, o=o)
-    _decode_loop(e, kind, p, nbytes, d.src_mem, _encoder(e, "utf16", o, d.dst_mem))
+    _decode_loop(e, kind, p, nbytes, d.smem, _encoder(e, "utf16", o, d.dmem))
     asm(e, "local.get o local.get q i32.sub i32.const 1 i32.shr_u i32.const 0x80000000 i32.or local.set m end",
         o=o, q=q, m=m)
 
@@ -173,8 +179,10 @@ def transcode(e: Emitter, p: int, n: int, d: Dir) -> tuple[int, int]:
         _from(e, d.src_enc, p, n, d, q, m)
         return q, m
     units = e.new("i32")
-    asm(e, "local.get n i32.const 0x7FFFFFFF i32.and local.set u local.get n i32.const 31 i32.shr_u if",
-        n=n, u=units)
+    # latin1+utf16 strings are 2-aligned whichever form they take (CanonicalABI.md load_string)
+    asm(e, "local.get p i32.const 1 i32.and if unreachable end "
+           "local.get n i32.const 0x7FFFFFFF i32.and local.set u local.get n i32.const 31 i32.shr_u if",
+        n=n, u=units, p=p)
     _from(e, "utf16", p, units, d, q, m)
     asm(e, "else")
     _from(e, "latin1", p, units, d, q, m)

@@ -23,12 +23,15 @@ from wasmweld.errors import InitError, SnapshotError
 __all__ = ["snapshot_component"]
 
 
-def _call(store, inst, name: str, what: str):
+_CHUNK = 16 << 20      # bytes of memory per probe call (wasmtime bounds what one host call may copy)
+
+
+def _call(store, inst, name: str, what: str, *args: int):
     import wasmtime
 
     f = inst.get_func(store, inst.get_export_index(store, name))
     try:
-        out = f(store)
+        out = f(store, *args)
         f.post_return(store)
     except (wasmtime.Trap, wasmtime.WasmtimeError) as e:
         lines = [ln.strip() for ln in str(e).splitlines() if ln.strip()]
@@ -78,9 +81,10 @@ def _run(data: bytes, plan, wasi: Any):
             v = struct.unpack("<Q", struct.pack("<q", v))[0]
         globals_out.append(GlobalValue(gi, vt, v))
     dumps = []
-    for _mi, name in plan.memories:
-        blob = _call(store, inst, name, "a memory probe")
-        dumps.append(bytes(blob))
+    for _mi, grow, chunk in plan.memories:
+        size = _call(store, inst, grow, "a memory probe") * 65536
+        dumps.append(b"".join(_call(store, inst, chunk, "a memory probe", s, min(_CHUNK, size - s)).encode("latin-1")
+                              for s in range(0, size, _CHUNK)))
     ranges = limit_memories([segment_ranges(d) for d in dumps])
     memories = [MemorySnapshot(len(d) // 65536, [(s, d[s:e]) for s, e in rs]) for d, rs in zip(dumps, ranges)]
     return Snapshot(globals_out, memories, [], [], {"init_seconds": init_seconds,
