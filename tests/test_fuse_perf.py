@@ -10,15 +10,9 @@ sums, equal to the sums computed here from the inputs); the timings are in bench
 
 from __future__ import annotations
 
-import hashlib
-import tempfile
-from pathlib import Path
-
 import pytest
 
 import fuse_fixtures as F
-from component_build import WASM_TOOLS, wasm_tools
-from helpers import cached_build
 
 BENCH_WIT = """package test:bench;
 
@@ -131,19 +125,8 @@ def expected(func: str, n: int) -> int:
     return n * one
 
 
-def build_component(wit: str, world: str, wat: str, encoding: str = "utf8") -> bytes:
-    """The component of ``world`` (in ``wit``) around the core module ``wat``, strings in
-    ``encoding`` (utf8, utf16, compact-utf16) (cached build)."""
-    key = f"{wit}\1{world}\1{wat}\1{encoding}\1{WASM_TOOLS.stat().st_size}"
-    h = hashlib.sha256(key.encode()).hexdigest()[:24]
-
-    def make() -> bytes:
-        with tempfile.TemporaryDirectory() as d:
-            (Path(d) / "w.wit").write_text(wit)
-            core = wasm_tools("parse", "-", input=wat.encode())
-            emb = wasm_tools("component", "embed", d, "-w", world, "--encoding", encoding, "-", input=core)
-            return wasm_tools("component", "new", "-", input=emb)
-    return cached_build(f"fuse-bench-{h}.wasm", make)
+#: a component of a world of a WIT text around a WAT core module (cached build)
+build_component = F.build_wit
 
 
 def bench_pair() -> bytes:

@@ -5,8 +5,10 @@ instantiation time there, ahead of time here). For ``echo: func(s: string) -> st
 lowered by component A (memory 0) and lifted by component B (memory 1) the adapter is::
 
     (func $adapter0 (param $p i32) (param $n i32) (param $ret i32)
-      ;; bounds-check [p, p+n) in memory 0, q = B.cabi_realloc(0, 0, 1, n), check [q, q+n) in memory 1
-      (memory.copy 1 0 (local.get $q) (local.get $p) (local.get $n))
+      (if (i32.eqz (global.get $A.may_leave)) (then unreachable))
+      ;; bounds-check [p, p+n) in memory 0, validate its UTF-8 (fastcopy.validate_utf8),
+      ;; q = B.cabi_realloc(0, 0, 1, n) with B.may_leave cleared, check [q, q+n) in memory 1
+      (memory.copy 1 0 (local.get $q) (local.get $p) (local.get $n))  ;; (inline below 64 bytes)
       (call $B.echo (local.get $q) (local.get $n))    ;; -> pointer r into memory 1
       ;; load (ptr, len) at r, copy the bytes back into memory 0 (A.cabi_realloc),
       ;; store the new (ptr, len) at $ret in memory 0
@@ -15,8 +17,12 @@ lowered by component A (memory 0) and lifted by component B (memory 1) the adapt
 :func:`translate` copies one value from a :class:`Src` (core locals, or an address in a memory) to a
 :class:`Dst` (new locals, or an address): integers are masked or sign-extended, ``bool`` normalised,
 ``char`` checked (trap on surrogates and > 0x10FFFF), strings and lists bounds- and
-alignment-checked then copied with ``memory.copy`` (lists element by element when they hold
-pointers), variants dispatched with ``br_table`` (trap on an invalid discriminant), flags masked.
+alignment-checked then copied (:mod:`.fastcopy`; lists element by element when they hold
+pointers), variants dispatched with ``br_table`` (trap on an invalid discriminant), flags masked,
+``own``/``borrow`` handles moved or lent between the components' handle tables (:mod:`.handles`;
+a handle of a resource the fused world imports goes through as the host's index). Each component
+has a ``may_leave`` global (:func:`leave_flag`): cleared while an adapter runs its realloc or
+post-return, checked by every adapter it calls, as the canonical ABI traps there.
 """
 
 from __future__ import annotations
@@ -451,12 +457,7 @@ def _handle(e: Emitter, kind: str, src: Src, dst: Dst, d: Dir) -> None:
             e.op("drop")                                # element's lend, so none is counted
         else:
             e.op("if", None)                            # an own handle lent for the call
-            e.get(a)
-            e.get(a)
-            e.op("i32.load", MemArg(2, 12, tmem))
-            e.op("i32.const", 1)
-            e.op("i32.add")
-            e.op("i32.store", MemArg(2, 12, tmem))
+            _lends(e, a, tmem, 1)
             e.op("end")
             e.after.append(a)
         e.op("i32.const", 0)
@@ -496,13 +497,18 @@ def end_lends(e: Emitter, tmem: int | None) -> None:
     for a in e.after:                        # (0: nothing was lent, a host handle)
         e.get(a)
         e.op("if", None)
-        e.get(a)
-        e.get(a)
-        e.op("i32.load", MemArg(2, 12, tmem))
-        e.op("i32.const", 1)
-        e.op("i32.sub")
-        e.op("i32.store", MemArg(2, 12, tmem))
+        _lends(e, a, tmem, -1)
         e.op("end")
+
+
+def _lends(e: Emitter, a: int, tmem: int, delta: int) -> None:
+    """Add ``delta`` to the ``lends`` of the table entry at (local) ``a``."""
+    e.get(a)
+    e.get(a)
+    e.op("i32.load", MemArg(2, 12, tmem))
+    e.op("i32.const", delta)
+    e.op("i32.add")
+    e.op("i32.store", MemArg(2, 12, tmem))
 
 
 # -- may_leave: a component may not call out (through an adapter) while its realloc or
