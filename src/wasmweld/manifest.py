@@ -236,7 +236,7 @@ def parse_manifest(text: str, base_dir: str = ".", origin: str | None = None, *,
         raise ManifestError(f"{where}: [merge]: {e}") from None
     man.merge_options = dict(merge)
     if "fuse" in data:      # components fused by `wasmweld fuse world.toml` (wasmweld.fuse.pipeline)
-        from wasmweld.fuse.pipeline import check_options as check_fuse_options
+        from wasmweld.fuse.options import check_options as check_fuse_options
 
         try:
             man.fuse_options = check_fuse_options(data["fuse"])
