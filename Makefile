@@ -77,6 +77,7 @@ MYPY_EXCLUDE := cli/validate.py cli/print.py cli/parse.py cli/wit.py cli/extract
 MYPY_FILES := $(filter-out $(addprefix src/wasmweld/,$(MYPY_EXCLUDE)) $(wildcard src/wasmweld/runtime/component*.py), \
                 $(wildcard $(addprefix src/wasmweld/,runtime/*.py preinit/*.py passes/*.py link/*.py cli/*.py)) \
                 $(addprefix src/wasmweld/,__init__.py errors.py manifest.py _toml.py))
+MYPY_FILES += $(wildcard src/wasmweld/component/*.py)
 
 lint: $(STAMP)
 	@$(VENV)/bin/ruff --version >/dev/null 2>&1 || $(PY) -m pip install -q --disable-pip-version-check ruff

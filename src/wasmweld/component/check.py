@@ -158,13 +158,13 @@ def _opts_problems(c: T.Canon, core: CoreSpaces) -> list[str]:
             if o.name in seen:
                 problems.append(f"canonical option `{o.name}` is specified more than once")
             seen.add(o.name)
-    mem = c.option("memory")
-    if mem is not None and mem.index >= core.memories:
-        problems.append(f"memory index out of bounds: {mem.index} (the component has {core.memories})")
+    mem = c.option_index("memory")
+    if mem is not None and mem >= core.memories:
+        problems.append(f"memory index out of bounds: {mem} (the component has {core.memories})")
     for name in ("realloc", "post-return", "callback"):
-        o = c.option(name)
-        if o is not None and o.index >= len(core.funcs):
-            problems.append(f"canonical option `{name}`: core func index {o.index} out of bounds")
+        oi = c.option_index(name)
+        if oi is not None and oi >= len(core.funcs):
+            problems.append(f"canonical option `{name}`: core func index {oi} out of bounds")
     if c.option("realloc") is not None and mem is None:
         problems.append("canonical option `realloc` requires `memory` to also be specified")
     return problems
@@ -197,15 +197,15 @@ def _func_problems(c: T.Canon, ft: tv.FuncT, core: CoreSpaces) -> list[str]:
         problems.append("canonical option `realloc` is required")
     if not lift and c.option("post-return") is not None:
         problems.append("canonical option `post-return` cannot be specified for lowerings")
-    realloc = c.option("realloc")
-    if realloc is not None and realloc.index < len(core.funcs):
-        t = core.funcs[realloc.index]
+    realloc = c.option_index("realloc")
+    if realloc is not None and realloc < len(core.funcs):
+        t = core.funcs[realloc]
         sigs = (((I32,) * 4, (I32,)), ((I64,) * 4, (I64,)))    # memory32 / memory64
         if t is not None and (tuple(t.params), tuple(t.results)) not in sigs:
             problems.append("canonical option `realloc` uses a core function with an incorrect signature")
-    post = c.option("post-return")
-    if lift and post is not None and post.index < len(core.funcs) and not is_async:
-        t = core.funcs[post.index]
+    post = c.option_index("post-return")
+    if lift and post is not None and post < len(core.funcs) and not is_async:
+        t = core.funcs[post]
         flat_results = [x for r in results for x in _flat(r)]
         want = tuple(flat_results) if len(flat_results) <= MAX_FLAT_RESULTS else (I32,)
         if t is not None and (tuple(t.params), tuple(t.results)) != (want, ()):

@@ -133,14 +133,14 @@ def gc_problems(c: T.Canon, ftype: Any, core_types: list) -> list[str]:
     """Problems of the ``gc`` canon ``c`` whose component function type is ``ftype`` (a
     :class:`~wasmweld.component.types.FuncType`, or None when unknown); ``core_types`` is the
     component's core type space (SubType or None), ``resolve`` maps a component type index to its item."""
-    ct = c.option("core-type")
+    ct = c.option_index("core-type")
     if ct is None:
         return ["cannot specify `gc` without also specifying a `core-type` for lowerings"] if c.op == "lower" else []
     if c.op == "lift":
         return ["canonical option `core-type` is not allowed in `canon lift`"]
-    if c.op != "lower" or not isinstance(ftype, tv.FuncT) or not 0 <= ct.index < len(core_types):
+    if c.op != "lower" or not isinstance(ftype, tv.FuncT) or not 0 <= ct < len(core_types):
         return []
-    st = core_types[ct.index]
+    st = core_types[ct]
     core = None if st is None else st.comp
     if not isinstance(core, FuncType):
         return []

@@ -29,7 +29,7 @@ from __future__ import annotations
 from typing import Any
 
 from ..errors import ValidationError
-from ..types import I32, I64, FuncType, MemoryType, SubType
+from ..types import I32, I64, FuncType, MemoryType
 from . import typeval as tv
 from . import types as T
 from .gclower import core_type_str, gc_problems
@@ -145,7 +145,7 @@ class _Walk:
         if isinstance(item, T.ResourceType) and item.dtor is not None:
             rep = I64 if getattr(item.rep, "name", "i32") == "i64" else I32
             t = self.core.funcs[item.dtor] if 0 <= item.dtor < len(self.core.funcs) else None
-            if _plain(t) and (tuple(t.params), tuple(t.results)) != ((rep,), ()):
+            if t is not None and _plain(t) and (tuple(t.params), tuple(t.results)) != ((rep,), ()):
                 self.add(f"core function {item.dtor} has wrong signature for a destructor")
 
     def on_import(self, item) -> None:
@@ -304,11 +304,11 @@ class _Walk:
             self.funcs.append(t if isinstance(t, T.FuncType) else None)
         if c.option("gc") is not None:
             self.problems.extend(gc_problems(c, self._resolved_func(c), self.core.types))
-        realloc = c.option("realloc")
-        mem = c.option("memory")
-        if realloc is not None and mem is not None and 0 <= mem.index < len(self.core.memories):
-            mt = self.core.memories[mem.index]
-            rt = self.core.funcs[realloc.index] if 0 <= realloc.index < len(self.core.funcs) else None
+        realloc = c.option_index("realloc")
+        mem = c.option_index("memory")
+        if realloc is not None and mem is not None and 0 <= mem < len(self.core.memories):
+            mt = self.core.memories[mem]
+            rt = self.core.funcs[realloc] if 0 <= realloc < len(self.core.funcs) else None
             if isinstance(mt, MemoryType) and rt is not None and _plain(rt):
                 p = I64 if mt.limits.is64 else I32
                 if (tuple(rt.params), tuple(rt.results)) != ((p,) * 4, (p,)):
@@ -338,9 +338,8 @@ class _Walk:
         if op == "context.set":
             return FuncType((c.args[0],), ()) if c.args[0] in (I32, I64) else None
         if op in _POINTER:
-            mem = c.option("memory")
-            mt = self.core.memories[mem.index] if mem is not None and 0 <= mem.index < len(self.core.memories) \
-                else None
+            mem = c.option_index("memory")
+            mt = self.core.memories[mem] if mem is not None and 0 <= mem < len(self.core.memories) else None
             if not isinstance(mt, MemoryType) or mt.limits.is64:
                 return None
             params, results = _POINTER[op]
@@ -416,5 +415,3 @@ def check_rules(comp) -> None:
     if problems:
         raise ValidationError(problems[0])
 
-
-_ = SubType  # re-exported type used in annotations of core type spaces

@@ -226,8 +226,8 @@ class Scope:
             return Ent("value", self.valtype(desc.ref))
         if sort == "core module":
             return Ent("core module", None)
-        t = self.type(desc.ref)
-        want = {"func": FuncT, "instance": InstT, "component": CompT}[sort]
+        t: Any = self.type(desc.ref)
+        want: Any = {"func": FuncT, "instance": InstT, "component": CompT}[sort]
         if not isinstance(t, want):
             article = "an" if sort == "instance" else "a"
             raise ValidationError(f"type index {desc.ref} is not {article} {sort if sort != 'func' else 'function'} type")
@@ -341,6 +341,7 @@ class _Subst:
     def _def(self, t: Def):
         d = t.data
         k = t.kind
+        new: tuple
         if k in ("record", "variant"):
             new = tuple((n, self(x)) for n, x in d)
             changed = any(a[1] is not b[1] for a, b in zip(new, d))
