@@ -53,10 +53,6 @@ ORACLE_REJECTS = {
     "valid/component-model/nested-names.1.wasm", "valid/component-model/nested-names.2.wasm",
 }
 
-# valid, but its core module uses shared-everything-threads (shared tables), which wasmweld's core
-# validator does not implement and wasmtime-py cannot enable: rejected, naming the reason
-NOT_IMPLEMENTED = {"valid/component-model/shared-everything-threads/not-accepted.1.wasm": "tables cannot be shared"}
-
 
 def script_features(source_wast: str) -> str:
     parts = source_wast[:-len(".wast")].split("/")
@@ -102,14 +98,12 @@ def test_conformance_components_validate():
                 assert _oracle_valid(path, feats) == (err is None), (row["path"], feats, err)
         else:
             disagreements.append(row["path"])
-            if row["path"] in NOT_IMPLEMENTED and NOT_IMPLEMENTED[row["path"]] in (err or ""):
-                continue
             if _oracle_valid(path, feats) != (err is None):
                 failures.append(f"{row['path']} [{feats}]: {'accepted' if err is None else err}")
     assert not failures, "\n".join(failures)
-    assert set(disagreements) == ORACLE_REJECTS | set(NOT_IMPLEMENTED)
+    assert set(disagreements) == ORACLE_REJECTS
     # 312 valid (306 that wasm-tools 1.262 accepts) and 517 invalid; the suite's message for most invalid ones
-    assert counts["valid accepted"] == 305 and counts["invalid rejected"] == 517, counts
+    assert counts["valid accepted"] == 306 and counts["invalid rejected"] == 517, counts
     assert counts["message"] >= 437, counts
 
 
@@ -225,3 +219,34 @@ def test_extract_all_on_every_component(tmp_path):
     assert p.returncode == 0, p.stderr.decode()
     broken = valid_modules[0][:8] + b"\x03\x02\x01\x05"        # a function section naming type 5: invalid
     assert batch(valid_modules + [broken]).returncode != 0        # the batch does check every module
+
+
+def test_core_shared_reference_types():
+    """shared-everything-threads in core modules: decoded, printed and validated like wasm-tools."""
+    ok = b"""(module
+      (table 1 2 (ref null (shared func)))
+      (table shared 1 2 (ref null (shared func)))
+      (func (result (ref null (shared any))) ref.null (shared any))
+      (func (param (ref null (shared extern))) (result (ref null (shared extern))) local.get 0)
+      (func (param (ref null (shared none))) (result (ref null (shared eq))) local.get 0))"""
+    bad_mix = b"(module (func (param (ref null (shared func))) (result funcref) local.get 0))"
+    bad_table = b"(module (table shared 1 2 funcref))"
+    for wat, valid in ((ok, True), (bad_mix, False), (bad_table, False)):
+        data = subprocess.run([str(WASM_TOOLS), "parse", "-"], input=wat, capture_output=True, check=True).stdout
+        assert _oracle_valid_bytes(data, "all") == valid
+        m = wasmweld.parse(data)
+        assert m.encode() == data
+        ref = subprocess.run([str(WASM_TOOLS), "print", "-"], input=data, capture_output=True, check=True).stdout
+        assert m.to_wat() == ref.decode()
+        with pytest.raises(ValidationError, match="shared-everything-threads|cannot be shared"):
+            wasmweld.validate(data, features="wasm3")         # a proposal of its own
+        if valid:
+            wasmweld.validate(data)
+        else:
+            with pytest.raises(ValidationError, match="type mismatch|shared element type"):
+                wasmweld.validate(data)
+
+
+def _oracle_valid_bytes(data: bytes, features: str) -> bool:
+    p = subprocess.run([str(WASM_TOOLS), "validate", "--features", features, "-"], input=data, capture_output=True)
+    return p.returncode == 0

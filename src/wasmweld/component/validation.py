@@ -34,7 +34,7 @@ __all__ = ["CM_FEATURES", "CM_DEFAULT", "split_features", "validate_component", 
 CM_FEATURES: frozenset[str] = frozenset({
     "component-model", "cm-async", "cm-async-builtins", "cm-more-async-builtins", "cm-async-stackful",
     "cm-threading", "cm64", "cm-gc", "cm-error-context", "cm-fixed-length-lists", "cm-values",
-    "cm-nested-names", "cm-map", "cm-implements", "cm-canon-names", "shared-everything-threads",
+    "cm-nested-names", "cm-map", "cm-implements", "cm-canon-names",
 })
 #: component-model proposals on by default (as in wasm-tools)
 CM_DEFAULT: frozenset[str] = frozenset({"component-model"})
