@@ -13,15 +13,13 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import io
-import os
 import subprocess
 import sys
-import threading
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 from component_build import WASM_TOOLS
-from helpers import SHARED_DIR, build_cache_dir, read_tsv
+from helpers import SHARED_DIR, cached_build, read_tsv
 
 import wasmweld
 from wasmweld.binary.leb import write_u
@@ -150,18 +148,14 @@ def _all_rows() -> list[dict[str, str]]:
 
 
 def _wasm_tools_wit(data: bytes) -> str | None:
-    """``wasm-tools component wit`` (None: it refuses), cached in the build cache like test_component_wit's."""
+    """``wasm-tools component wit`` (None: it refuses), kept in the build cache."""
+    def run() -> bytes:
+        p = subprocess.run([str(WASM_TOOLS), "component", "wit"], input=data, capture_output=True, check=False)
+        return b"\0refused" if p.returncode else p.stdout
+
     key = hashlib.sha256(data + str(WASM_TOOLS.stat().st_size).encode()).hexdigest()[:32]
-    cache = build_cache_dir() / f"wit-{key}.txt"
-    if cache.exists():
-        text = cache.read_text()
-        return None if text == "\0refused" else text
-    p = subprocess.run([str(WASM_TOOLS), "component", "wit"], input=data, capture_output=True, check=False)
-    text = p.stdout.decode() if p.returncode == 0 else None
-    tmp = cache.with_suffix(f".{os.getpid()}.{threading.get_ident()}.tmp")
-    tmp.write_text("\0refused" if text is None else text)
-    tmp.replace(cache)
-    return text
+    text = cached_build(f"cc-wit-{key}.txt", run)
+    return None if text == b"\0refused" else text.decode()
 
 
 def test_wit_on_invalid_components_equals_wasm_tools():
