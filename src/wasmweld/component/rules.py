@@ -26,7 +26,7 @@ signature that depends on a type this pass does not evaluate) is not checked.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Callable
 
 from ..errors import ValidationError
 from ..types import I32, I64, FuncType, MemoryType
@@ -95,7 +95,8 @@ class _Core:
 class _Walk:
     """One component's checks, in file order (nested components walked as they come)."""
 
-    def __init__(self, problems: list[str], depth: int = 0, scope: Any = None):
+    def __init__(self, problems: list[str], depth: int = 0, scope: Any = None,
+                 canon_hook: Callable[[int, Any], list[str]] | None = None):
         if depth > 100:
             raise ValidationError("component nesting too deep")
         self.problems = problems
@@ -107,6 +108,8 @@ class _Walk:
         self.types: list[Any] = []          # component types: the T item or None
         self.instances: list[Any] = []      # dict name -> (sort, type) or None
         self.scope = scope                  # typeval's index spaces (outermost component only)
+        self.canon_hook = canon_hook        # more checks of each canon (outermost component only)
+        self.canons = 0
 
     def add(self, msg: str) -> None:
         self.problems.append(msg)
@@ -197,6 +200,8 @@ class _Walk:
             kind = _SORT_KINDS.get(a.sort)
             inst = self.core.instances[a.instance] if 0 <= a.instance < len(self.core.instances) else None
             found = inst.get(a.name) if inst is not None else None
+            if inst is not None and found is None:
+                self.add(f"core instance {a.instance} has no export named `{a.name}`")
             t = found[1] if found is not None and found[0] == kind else None
             if kind == 0:
                 self.core.funcs.append(t)
@@ -282,13 +287,12 @@ class _Walk:
 
     def on_start(self, s) -> None:
         f = self.funcs[s.func] if 0 <= s.func < len(self.funcs) else None
+        if isinstance(f, T.FuncType) and len(f.params) != len(s.args):
+            self.add(f"component start function requires {len(f.params)} arguments but was given {len(s.args)}")
         for i in s.args:
             self.use_value(i)
         if isinstance(f, T.FuncType):
-            if len(f.params) != len(s.args):
-                self.add(f"component start function requires {len(f.params)} arguments but was given "
-                         f"{len(s.args)}")
-            else:
+            if len(f.params) == len(s.args):
                 for n, ((_, want), i) in enumerate(zip(f.params, s.args)):
                     got = self.value_types[i] if 0 <= i < len(self.value_types) else None
                     if isinstance(want, str) and isinstance(got, str) and want != got:
@@ -299,6 +303,9 @@ class _Walk:
 
     def on_canon(self, c) -> None:
         op = c.op
+        if self.canon_hook is not None:
+            self.problems.extend(self.canon_hook(self.canons, c))
+        self.canons += 1
         if op == "lift":
             t = self._type(c.args[1])
             self.funcs.append(t if isinstance(t, T.FuncType) else None)
@@ -398,14 +405,15 @@ _HANDLERS = {
 }
 
 
-def rule_problems(comp) -> list[str]:
-    """Every problem the checks of this module find in ``comp`` (and its nested components), in file order."""
+def rule_problems(comp, canon_hook: Callable[[int, Any], list[str]] | None = None) -> list[str]:
+    """Every problem the checks of this module find in ``comp`` (and its nested components), in file order;
+    ``canon_hook(i, canon)`` adds the problems of the outermost component's ``i``-th canon where it comes."""
     problems: list[str] = []
     try:
         scope = tv.evaluate(comp)
     except ValidationError as e:
         return [str(e)]
-    _Walk(problems, scope=scope).run(comp)
+    _Walk(problems, scope=scope, canon_hook=canon_hook).run(comp)
     return problems
 
 

@@ -25,7 +25,8 @@ from __future__ import annotations
 import re
 
 from ..errors import ValidationError
-from .check import canon_problems
+from . import typeval as tv
+from .check import CoreSpaces, canon_item_problems
 from .rules import rule_problems
 
 __all__ = ["CM_FEATURES", "CM_DEFAULT", "split_features", "validate_component", "own_problems"]
@@ -81,8 +82,13 @@ def split_features(spec) -> tuple[frozenset[str], frozenset[str]]:
 
 
 def own_problems(comp) -> list[str]:
-    """Every problem wasmweld's own checks find in the decoded Component ``comp``."""
-    return canon_problems(comp) + rule_problems(comp)
+    """Every problem wasmweld's own checks find in the decoded Component ``comp``, in file order."""
+    core = CoreSpaces(comp)
+    try:
+        scope = tv.evaluate(comp)
+    except ValidationError as e:
+        return [str(e)]
+    return rule_problems(comp, lambda i, c: canon_item_problems(i, c, core, scope))
 
 
 def _gate(message: str) -> tuple[bool, str | None]:
