@@ -102,7 +102,7 @@ def test_conformance_components_validate():
     assert set(disagreements) == ORACLE_REJECTS
     # 312 valid (306 that wasm-tools 1.262 accepts) and 517 invalid; the suite's message for most invalid ones
     assert counts["valid accepted"] == 306 and counts["invalid rejected"] == 517, counts
-    assert counts["message"] >= 442, counts
+    assert counts["message"] >= 444, counts
 
 
 def test_features_are_honoured(tmp_path):
@@ -120,6 +120,13 @@ def test_features_are_honoured(tmp_path):
         wasmweld.validate(bad.read_bytes(), features="gc,cm-gc")
     assert split_features("all")[1] >= {"cm-gc", "cm-async", "cm64"}
     assert "cm-gc" not in split_features("all,-all,gc")[1]
+    # core proposals left out apply to the component's core modules (wasmtime's own set is fixed)
+    simd = subprocess.run([str(WASM_TOOLS), "parse", "-"], capture_output=True, check=True, input=b"""
+        (component (core module (func (result v128) v128.const i64x2 1 2)))""").stdout
+    wasmweld.validate(simd)
+    assert _oracle_valid_bytes(simd, "") and not _oracle_valid_bytes(simd, "wasm1,component-model")
+    with pytest.raises(ValidationError, match="SIMD"):
+        wasmweld.validate(simd, features="wasm1")
     # core modules take component-model names without complaint
     core = (CC_DIR / "valid/branch-hinting/branch-hinting-simple.0.wasm").read_bytes()
     wasmweld.validate(core, features="all,cm-gc")

@@ -25,6 +25,7 @@ from __future__ import annotations
 import re
 
 from ..errors import ValidationError
+from . import types as T
 from . import typeval as tv
 from .check import CoreSpaces, canon_item_problems
 from .rules import rule_problems
@@ -91,6 +92,21 @@ def own_problems(comp) -> list[str]:
     return rule_problems(comp, lambda i, c: canon_item_problems(i, c, core, scope))
 
 
+def _feature_problems(comp, core: frozenset[str], depth: int = 0) -> list[str]:
+    """Component-level uses of core proposals that ``core`` leaves out (core tags need ``exceptions``)."""
+    if "exceptions" in core or depth > 100:
+        return []
+    for sid, item in comp.items():
+        if sid == 6 and getattr(item, "sort", None) == "core tag" or \
+                sid == 2 and isinstance(item, T.CoreInstanceExports) and any(e.kind == 4 for e in item.exports):
+            return ["exceptions proposal not enabled"]
+        if sid == 4:
+            found = _feature_problems(item, core, depth + 1)
+            if found:
+                return found
+    return []
+
+
 def _gate(message: str) -> tuple[bool, str | None]:
     for pattern, feature in _GATES:
         if pattern.search(message):
@@ -112,16 +128,25 @@ def _validate_modules(comp, core: frozenset[str], depth: int = 0) -> None:
 
 
 def validate_component(data, features=None) -> None:
-    """Raise DecodeError / ValidationError unless the component binary ``data`` is valid with ``features``."""
+    """Raise DecodeError / ValidationError unless the component binary ``data`` is valid with ``features``.
+
+    When ``features`` leaves out core proposals of the default set (``wasm2``, ``-exceptions``, ...),
+    the core modules are validated by wasmweld's core validator with them first (wasmtime's own
+    feature set is fixed).
+    """
     from ..runtime.component import validate_component_bytes
+    from ..validator.features import DEFAULT
     from .model import parse_component
 
     core, cm = split_features(features)
     comp = parse_component(bytes(data))
     comp.decode_all(modules=False)
-    problems = own_problems(comp)
+    problems = _feature_problems(comp, core) or own_problems(comp)
     if problems:
         raise ValidationError(problems[0])
+    restricted = not DEFAULT <= core
+    if restricted:
+        _validate_modules(comp, core)
     try:
         validate_component_bytes(bytes(data))
         return
@@ -129,4 +154,5 @@ def validate_component(data, features=None) -> None:
         gated, feature = _gate(str(e))
         if not gated or (feature is not None and feature not in cm and feature not in core):
             raise
-    _validate_modules(comp, core)
+    if not restricted:
+        _validate_modules(comp, core)
