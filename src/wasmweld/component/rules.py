@@ -57,6 +57,11 @@ _FIXED: dict[str, FuncType] = {
     "thread.resume-later": FuncType((I32,), ()), "thread.suspend": FuncType((), (I32,)),
     "thread.available-parallelism": FuncType((), (I32,)),
 }
+# built-ins whose signature is fixed unless a `core-type` option declares it
+_UNLESS_CORE_TYPE: dict[str, FuncType] = {
+    "stream.read": FuncType((I32,) * 3, (I32,)), "stream.write": FuncType((I32,) * 3, (I32,)),
+    "future.read": FuncType((I32,) * 2, (I32,)), "future.write": FuncType((I32,) * 2, (I32,)),
+}
 # built-ins taking pointers into the `memory` option: (params, results) with "p" for a pointer
 _POINTER: dict[str, tuple[str, str]] = {
     "error-context.new": ("pp", "i"), "error-context.debug-message": ("ip", ""),
@@ -340,10 +345,25 @@ class _Walk:
         op = c.op
         if op in _FIXED:
             return _FIXED[op]
+        if op in ("resource.new", "resource.rep"):
+            rt = self._type(c.args[0])
+            if not (isinstance(rt, T.ResourceType) and rt.rep in (I32, I64)):
+                return None
+            return FuncType((rt.rep,), (I32,)) if op == "resource.new" else FuncType((I32,), (rt.rep,))
         if op == "context.get":
             return FuncType((), (c.args[0],)) if c.args[0] in (I32, I64) else None
         if op == "context.set":
             return FuncType((c.args[0],), ()) if c.args[0] in (I32, I64) else None
+        if c.option("core-type") is not None:      # the declared type (checked by wasmtime / gclower)
+            return None
+        if op in _UNLESS_CORE_TYPE:
+            return _UNLESS_CORE_TYPE[op]
+        if op in ("waitable-set.wait", "waitable-set.poll"):
+            mi = c.args[1]
+            mt = self.core.memories[mi] if isinstance(mi, int) and 0 <= mi < len(self.core.memories) else None
+            if not isinstance(mt, MemoryType):
+                return None
+            return FuncType((I32, I64 if mt.limits.is64 else I32), (I32,))
         if op in _POINTER:
             mem = c.option_index("memory")
             mt = self.core.memories[mem] if mem is not None and 0 <= mem < len(self.core.memories) else None
