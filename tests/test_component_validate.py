@@ -272,3 +272,34 @@ def test_mutated_components_never_crash():
         except WasmError:
             outcomes["rejected"] += 1
     assert outcomes["accepted"] > 0 and outcomes["rejected"] > 0, outcomes
+
+
+def test_core_instantiation_types():
+    """The own check of core instantiation arguments: the same type passes, any other (even one with subtype
+    results: function types are final) is named, as wasm-tools does."""
+    from wasmweld.component.rules import rule_problems
+
+    def comp(export: bytes, imp: bytes) -> bytes:
+        return subprocess.run([str(WASM_TOOLS), "parse", "-"], capture_output=True, check=True, input=b"""
+            (component
+              (core module $a (func (export "f") %s))
+              (core module $b (import "a" "f" (func %s)))
+              (core instance $ia (instantiate $a))
+              (core instance (instantiate $b (with "a" (instance $ia)))))""" % (export, imp)).stdout
+
+    same = comp(b"(param externref) (result eqref) ref.null eq", b"(param externref) (result eqref)")
+    assert _oracle_valid_bytes(same, "all")
+    assert rule_problems(parse_component(same)) == []
+    wasmweld.validate(same)
+    sub = comp(b"(result eqref) ref.null eq", b"(result anyref)")
+    assert not _oracle_valid_bytes(sub, "all")
+    assert rule_problems(parse_component(sub)) == [
+        "type mismatch for export `f` of module instantiation argument `a`\n"
+        "expected: (func (result anyref))\nfound:    (func (result eqref))"]
+    bad = comp(b"(result i64) i64.const 0", b"(result i32)")
+    assert not _oracle_valid_bytes(bad, "all")
+    assert rule_problems(parse_component(bad)) == [
+        "type mismatch for export `f` of module instantiation argument `a`\n"
+        "expected: (func (result i32))\nfound:    (func (result i64))"]
+    with pytest.raises(ValidationError):
+        wasmweld.validate(bad)

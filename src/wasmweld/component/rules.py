@@ -29,7 +29,7 @@ from __future__ import annotations
 from typing import Any, Callable
 
 from ..errors import ValidationError
-from ..types import I32, I64, FuncType, MemoryType
+from ..types import I32, I64, FuncType, MemoryType, NumType
 from . import typeval as tv
 from . import types as T
 from .gclower import core_type_str, gc_problems
@@ -79,10 +79,12 @@ def func_str(t: FuncType) -> str:
 
 
 def _plain(t: FuncType | None) -> bool:
-    """True if ``t`` is known and has no type-index references (comparable across modules)."""
+    """True if ``t`` is known and has no type-index references, so it compares across modules: function types
+    are final, so a core instantiation argument matches only the same type (wasm-tools: ``eqref`` results
+    do not match an import of ``anyref`` ones)."""
     if t is None:
         return False
-    return all(not isinstance(getattr(v, "heap", None), int) for v in (*t.params, *t.results))
+    return all(isinstance(v, NumType) or isinstance(getattr(v, "heap", None), str) for v in (*t.params, *t.results))
 
 
 class _Core:
