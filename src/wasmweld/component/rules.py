@@ -289,8 +289,9 @@ class _Walk:
             return
         imp = comps[comp_index].imports.get(a.name)
         if imp is not None and imp.sort == "type" and isinstance(imp.ty, tv.Alias):
-            if same_type(tv.peel(types[a.index]), tv.peel(imp.ty)) is False:
-                self.add(f"type mismatch for import `{a.name}`")
+            why = type_mismatch(types[a.index], imp.ty)
+            if why is not None:
+                self.add(f"type mismatch for import `{a.name}`\n{why}")
 
     def on_start(self, s) -> None:
         f = self.funcs[s.func] if 0 <= s.func < len(self.funcs) else None
@@ -376,31 +377,39 @@ class _Walk:
         return None
 
 
-def same_type(a: Any, b: Any, depth: int = 0) -> bool | None:
-    """Whether two resolved value types are the same (None: not decided here, e.g. resources)."""
+def type_mismatch(found: Any, expected: Any, depth: int = 0) -> str | None:
+    """Why value type ``found`` is not ``expected`` (wasm-tools' words), or None: the same, or not decided
+    here (resources, records, ... are left to wasmtime)."""
     if depth > 100:
         return None
-    a, b = tv.peel(a), tv.peel(b)
+    a, b = tv.peel(found), tv.peel(expected)
     if a is b:
-        return True
+        return None
     if isinstance(a, tv.Def) and a.kind == "prim":
         a = a.data
     if isinstance(b, tv.Def) and b.kind == "prim":
         b = b.data
-    if isinstance(a, str) or isinstance(b, str):
-        return a == b if isinstance(a, str) and isinstance(b, str) else False if isinstance(
-            a if isinstance(b, str) else b, tv.Def) else None
+    if isinstance(a, str) and isinstance(b, str):
+        return None if a == b else f"expected primitive `{b}` found primitive `{a}`"
+    if isinstance(b, str) and isinstance(a, tv.Def):
+        return f"expected primitive, found {_kind_name(a)}"
+    if isinstance(a, str) and isinstance(b, tv.Def):
+        return f"expected {_kind_name(b)}, found {a}"
     if not (isinstance(a, tv.Def) and isinstance(b, tv.Def)):
         return None
     if a.kind != b.kind:
-        return False
+        return f"expected {_kind_name(b)}, found {_kind_name(a)}"
     if a.kind == "list":
-        return same_type(a.data, b.data, depth + 1)
+        return type_mismatch(a.data, b.data, depth + 1)
     if a.kind == "fixed-list":
         if a.data[1] != b.data[1]:
-            return False
-        return same_type(a.data[0], b.data[0], depth + 1)
+            return f"expected fixed-length list of {b.data[1]} elements, found {a.data[1]}"
+        return type_mismatch(a.data[0], b.data[0], depth + 1)
     return None
+
+
+def _kind_name(t: tv.Def) -> str:
+    return {"fixed-list": "fixed-length list"}.get(t.kind, t.kind)
 
 
 def _page_log2(limits) -> int:

@@ -128,7 +128,8 @@ class Scope:
     def get(self, space: list, i: int, what: str):
         """``space[i]``, or ValidationError naming ``what`` when out of bounds."""
         if not isinstance(i, int) or not 0 <= i < len(space):
-            raise ValidationError(f"unknown {what} {i}: {what} index out of bounds")
+            name = "function" if what == "func" else what
+            raise ValidationError(f"unknown {name} {i}: {name} index out of bounds")
         return space[i]
 
     def type(self, i: int):
@@ -138,7 +139,7 @@ class Scope:
         s = self
         for _ in range(count):
             if s.parent is None:
-                raise ValidationError("invalid outer alias count")
+                raise ValidationError(f"invalid outer alias count of {count}")
             s = s.parent
         return s
 
