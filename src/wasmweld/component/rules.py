@@ -34,7 +34,7 @@ from . import typeval as tv
 from . import types as T
 from .gclower import core_type_str, gc_problems
 
-__all__ = ["rule_problems", "check_rules", "MAX_FIXED_LIST"]
+__all__ = ["rule_problems", "check_rules", "func_str", "type_mismatch", "MAX_FIXED_LIST"]
 
 #: wasmparser's MAX_WASM_FIXED_LENGTH_LIST_ELEMENTS
 MAX_FIXED_LIST = 1 << 30
