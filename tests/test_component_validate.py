@@ -195,7 +195,7 @@ def test_wit_on_invalid_components_equals_wasm_tools():
 
 def test_extract_all_on_every_component(tmp_path):
     """``extract --all`` of every valid and invalid component writes each core module byte for byte (nested
-    components included); the modules of the valid ones all validate (wasm-tools, in one batch)."""
+    components included); the modules of the valid ones all validate (wasm-tools, in one batch; wasmweld)."""
     from wasmweld.cli.extract import modules_in
     from wasmweld.cli.main import main
 
@@ -228,6 +228,8 @@ def test_extract_all_on_every_component(tmp_path):
 
     p = batch(valid_modules)
     assert p.returncode == 0, p.stderr.decode()
+    for blob in valid_modules:                                     # and wasmweld's own validator agrees
+        wasmweld.validate(blob, engine="wasmweld")
     broken = valid_modules[0][:8] + b"\x03\x02\x01\x05"        # a function section naming type 5: invalid
     assert batch(valid_modules + [broken]).returncode != 0        # the batch does check every module
 
