@@ -66,7 +66,7 @@ def _rows() -> list[dict[str, str]]:
 
 
 def _oracle_valid(path, features: str) -> bool:
-    args = [str(WASM_TOOLS), "validate"] + (["--features", features] if features else []) + [str(path)]
+    args = [str(WASM_TOOLS), "validate"] + ([f"--features={features}"] if features else []) + [str(path)]
     return subprocess.run(args, capture_output=True).returncode == 0
 
 
@@ -315,3 +315,22 @@ def test_core_instantiation_types():
         "expected: (func (result i32))\nfound:    (func (result i64))"]
     with pytest.raises(ValidationError):
         wasmweld.validate(bad)
+
+
+def test_features_turned_off_agree_with_wasm_tools():
+    """``-cm-async`` / ``-cm-map`` / ``-cm-implements`` (on by default, and wasmtime has them) are honoured:
+    on the valid files of the scripts that use them, the verdict is wasm-tools' with the same features."""
+    drops = {"async/": "cm-async", "component-model/map": "cm-map", "component-model/implements": "cm-implements"}
+    checked = rejected = 0
+    for row in _rows():
+        drop = next((f for k, f in drops.items() if k in row["source_wast"]), None)
+        if row["kind"] != "valid" or drop is None:
+            continue
+        base = [f for f in script_features(row["source_wast"]).split(",") if f and f != drop]
+        feats = ",".join(base + [f"-{drop}"])
+        path = CC_DIR / row["path"]
+        ours = _verdict(path.read_bytes(), feats)
+        assert (ours is None) == _oracle_valid(path, feats), (row["path"], feats, ours)
+        checked += 1
+        rejected += ours is not None
+    assert checked == 37 and rejected >= 30, (checked, rejected)

@@ -22,7 +22,9 @@ stands, and the core modules are validated by wasmweld's own core validator::
 
 from __future__ import annotations
 
+import dataclasses
 import re
+from collections.abc import Iterable
 
 from ..errors import ValidationError
 from . import types as T
@@ -38,8 +40,9 @@ CM_FEATURES: frozenset[str] = frozenset({
     "cm-threading", "cm64", "cm-gc", "cm-error-context", "cm-fixed-length-lists", "cm-values",
     "cm-nested-names", "cm-map", "cm-implements", "cm-canon-names",
 })
-#: component-model proposals on by default (as in wasm-tools)
-CM_DEFAULT: frozenset[str] = frozenset({"component-model"})
+#: component-model proposals on by default: wasm-tools' (``component-model``, ``cm-async``) and those
+#: wasmtime enables for components (``cm-map``, ``cm-implements``)
+CM_DEFAULT: frozenset[str] = frozenset({"component-model", "cm-async", "cm-map", "cm-implements"})
 
 # wasmtime's refusal of a proposal it cannot enable -> the proposal (None: a limit of wasmtime's, not a proposal)
 _GATES: tuple[tuple[re.Pattern[str], str | None], ...] = tuple((re.compile(p), f) for p, f in (
@@ -92,18 +95,80 @@ def own_problems(comp) -> list[str]:
     return rule_problems(comp, lambda i, c: canon_item_problems(i, c, core, scope))
 
 
-def _feature_problems(comp, core: frozenset[str], depth: int = 0) -> list[str]:
-    """Component-level uses of core proposals that ``core`` leaves out (core tags need ``exceptions``)."""
-    if "exceptions" in core or depth > 100:
+_ASYNC_OPS = ("task.", "subtask.", "stream.", "future.", "waitable", "backpressure.", "context.")
+_ASYNC = "requires the component model async feature"
+
+
+def _node_uses(x, cm: frozenset[str]) -> str | None:
+    """The component-model proposal use of the item or type ``x`` that ``cm`` leaves out (wasm-tools' words)."""
+    if isinstance(x, T.Canon):
+        if x.op.startswith(_ASYNC_OPS) or x.op == "thread.yield":
+            return None if "cm-async" in cm else f"`{x.op}` {_ASYNC}"
+        if x.op.startswith("error-context.") and "cm-error-context" not in cm:
+            return f"`{x.op}` requires the component model error-context feature"
+        if x.option("async") is not None and "cm-async" not in cm:
+            return f"canonical option `async` {_ASYNC}"
+        if x.option("gc") is not None and "cm-gc" not in cm:
+            return "canonical option `gc` requires the `cm-gc` feature"
+    elif isinstance(x, T.FuncType) and x.is_async and "cm-async" not in cm:
+        return f"async component functions {_ASYNC}"
+    elif isinstance(x, (T.Future, T.Stream)) and "cm-async" not in cm:
+        return f"`{'future' if isinstance(x, T.Future) else 'stream'}` {_ASYNC}"
+    elif isinstance(x, T.ExternName) and x.prefix == 2 and "cm-implements" not in cm:   # name options
+        return "the `cm-implements` feature is not active"
+    elif isinstance(x, T.Map) and "cm-map" not in cm:
+        return "Maps require the component model map feature"
+    elif isinstance(x, T.List) and x.length is not None and "cm-fixed-length-lists" not in cm:
+        return "Fixed-length lists require the component model fixed-length lists feature"
+    elif (isinstance(x, (T.ExternDesc, T.Export)) and x.sort == "value" or isinstance(x, T.Start) and
+          (x.args or x.results)) and "cm-values" not in cm:
+        return "support for component model `value`s is not enabled"
+    return None
+
+
+def _walk_uses(x, cm: frozenset[str], depth: int = 0) -> str | None:
+    """The first use in ``x`` (an item, nested through type declarations) of a proposal ``cm`` leaves out."""
+    if depth > 200:
+        return None
+    found = _node_uses(x, cm)
+    if found is not None:
+        return found
+    children: Iterable
+    if dataclasses.is_dataclass(x) and not isinstance(x, type):
+        children = (getattr(x, f.name) for f in dataclasses.fields(x))
+    elif isinstance(x, tuple):
+        children = x
+    else:
+        return None
+    for child in children:
+        if isinstance(child, (tuple, T.Canon, T.FuncType, T.Future, T.Stream, T.Map, T.List, T.ExternDesc,
+                              T.Export, T.InstanceType, T.ComponentType, T.TypeDecl, T.DeclImport, T.DeclExport,
+                              T.Record, T.Variant, T.Case, T.Tuple, T.Option, T.Result, T.Import,
+                              T.ExternName, T.InstanceExports)):
+            found = _walk_uses(child, cm, depth + 1)
+            if found is not None:
+                return found
+    return None
+
+
+def _feature_problems(comp, core: frozenset[str], cm: frozenset[str], depth: int = 0) -> list[str]:
+    """Uses of proposals that the features leave out: component-model ones (``cm``) and, at the component
+    level, core tags (``exceptions``)."""
+    if depth > 100:
         return []
     for sid, item in comp.items():
-        if sid == 6 and getattr(item, "sort", None) == "core tag" or \
-                sid == 2 and isinstance(item, T.CoreInstanceExports) and any(e.kind == 4 for e in item.exports):
+        if "exceptions" not in core and (sid == 6 and getattr(item, "sort", None) == "core tag" or sid == 2 and
+                                         isinstance(item, T.CoreInstanceExports) and
+                                         any(e.kind == 4 for e in item.exports)):
             return ["exceptions proposal not enabled"]
         if sid == 4:
-            found = _feature_problems(item, core, depth + 1)
+            found = _feature_problems(item, core, cm, depth + 1)
             if found:
                 return found
+        elif sid in (5, 6, 7, 8, 9, 10, 11):
+            use = _walk_uses(item, cm)
+            if use is not None:
+                return [use]
     return []
 
 
@@ -141,7 +206,7 @@ def validate_component(data, features=None) -> None:
     core, cm = split_features(features)
     comp = parse_component(bytes(data))
     comp.decode_all(modules=False)
-    problems = _feature_problems(comp, core) or own_problems(comp)
+    problems = _feature_problems(comp, core, cm) or own_problems(comp)
     if problems:
         raise ValidationError(problems[0])
     restricted = not DEFAULT <= core
