@@ -17,7 +17,10 @@ stands, and the core modules are validated by wasmweld's own core validator::
 
 ``features`` is spelled like ``wasm-tools validate --features``: core proposal names
 (see :mod:`wasmweld.validator.features`) mixed with the component-model ones in
-:data:`CM_FEATURES`; the default enables ``component-model`` only among the latter.
+:data:`CM_FEATURES`; among the latter the default (:data:`CM_DEFAULT`) has ``component-model`` and
+``cm-async`` (wasm-tools' defaults) and ``cm-map`` / ``cm-implements`` (wasmtime's). A use of a proposal
+left out is reported in wasm-tools' words (``--features=-cm-async``: "`stream.new` requires the
+component model async feature").
 """
 
 from __future__ import annotations
