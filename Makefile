@@ -96,6 +96,7 @@ MYPY_FILES := $(filter-out $(addprefix src/wasmweld/,$(MYPY_EXCLUDE)) $(wildcard
                 $(wildcard $(addprefix src/wasmweld/,runtime/*.py preinit/*.py passes/*.py link/*.py cli/*.py)) \
                 $(addprefix src/wasmweld/,__init__.py errors.py manifest.py _toml.py)) \
               $(wildcard src/wasmweld/fuse/*.py)
+MYPY_FILES += $(wildcard src/wasmweld/component/*.py)
 
 lint: $(STAMP)
 	@$(VENV)/bin/ruff --version >/dev/null 2>&1 || $(PY) -m pip install -q --disable-pip-version-check ruff

@@ -13,6 +13,9 @@ naming the function, instruction, byte offset and types (a malformed binary rais
 ``features`` names the proposals allowed, like ``wasm-tools validate --features``
 (``"wasm3"``, ``"all,-threads"``, ``"wasm2,+legacy-exceptions"``); the default
 accepts what current toolchains emit, legacy exception handling included.
+A component (bytes or :class:`~wasmweld.component.Component`) is checked by
+:func:`wasmweld.component.validation.validate_component` (wasmweld's own component checks
+and wasmtime's; ``features`` may also name component-model proposals such as ``cm-gc``).
 ``engine="wasmtime"`` asks wasmtime instead (``"both"``: both must accept; ``"auto"``: wasmtime's
 acceptance when it accepts, which is fast, else wasmweld's verdict).
 """
@@ -44,6 +47,15 @@ def validate(module_or_bytes, *, features=None, engine: str = "wasmweld") -> Non
     """
     if engine not in ENGINES:
         raise ValueError(f"unknown validation engine {engine!r} (one of {', '.join(ENGINES)})")
+    if _is_component(module_or_bytes):    # wasmweld's checks + wasmtime's, whatever the engine
+        from wasmweld.component.validation import validate_component
+
+        validate_component(_as_bytes(module_or_bytes), features)
+        return
+    if isinstance(features, str):         # component-model names (cm-gc, ...) do not concern core modules
+        from wasmweld.component.validation import split_features
+
+        features = split_features(features)[0]
     if engine == "auto":
         engine = "wasmweld"
         if features is None and _wasmtime_accepts(module_or_bytes):
@@ -62,6 +74,14 @@ def validate(module_or_bytes, *, features=None, engine: str = "wasmweld") -> Non
         from wasmweld.runtime.engine import validate_bytes
 
         validate_bytes(_as_bytes(module_or_bytes))
+
+
+def _is_component(module_or_bytes) -> bool:
+    if isinstance(module_or_bytes, (bytes, bytearray, memoryview)):
+        return bytes(module_or_bytes[:8]) == b"\0asm\x0d\0\x01\0"
+    from wasmweld.component.model import Component
+
+    return isinstance(module_or_bytes, Component)
 
 
 def _wasmtime_accepts(module_or_bytes) -> bool:

@@ -35,7 +35,7 @@ from ..types import (
 from .leb import read_s33, read_u32, read_u64, write_s, write_u
 
 __all__ = [
-    "NUM_CODES", "NUM_TYPES", "VALTYPE_FIRST_BYTES",
+    "NUM_CODES", "NUM_TYPES", "VALTYPE_FIRST_BYTES", "SHARED", "SHARED_PREFIX",
     "decode_heaptype", "encode_heaptype", "decode_reftype", "encode_reftype",
     "decode_valtype", "encode_valtype", "decode_valtypes", "encode_valtypes",
     "decode_storagetype", "encode_storagetype", "decode_fieldtype", "encode_fieldtype",
@@ -55,6 +55,7 @@ PACKED_TYPES: dict[int, PackedType] = {v: k for k, v in PACKED_CODES.items()}
 
 REF_NULL = 0x63   # (ref null ht)
 REF = 0x64        # (ref ht)
+SHARED = 0x65     # (shared absheaptype): shared-everything-threads; the heap type is read as "shared func" etc.
 SUB = 0x50
 SUB_FINAL = 0x4F
 REC = 0x4E
@@ -70,7 +71,9 @@ _SHORT_REFS: dict[int, RefType] = {
 # byte -> value type, for every value type written as one byte
 _ONE_BYTE_VALTYPES: dict[int, object] = {**NUM_TYPES, **_SHORT_REFS}
 #: first bytes that start a value type (one-byte forms plus the 0x63/0x64 prefixes)
-VALTYPE_FIRST_BYTES = frozenset(_ONE_BYTE_VALTYPES) | {REF_NULL, REF}
+VALTYPE_FIRST_BYTES = frozenset(_ONE_BYTE_VALTYPES) | {REF_NULL, REF, SHARED}
+#: prefix of a shared abstract heap type's name (``"shared any"``: ``(shared any)``, bytes 0x65 0x6e)
+SHARED_PREFIX = "shared "
 
 
 def _byte(data, pos: int, end: int, base: int) -> int:
@@ -95,6 +98,8 @@ def decode_heaptype(data, pos: int, end: int, base: int = 0, spans: list | None 
     name = ABSTRACT_HEAP_NAMES.get(b)
     if name is not None:
         return name, pos + 1
+    if b == SHARED:
+        return _shared_heap(data, pos, end, base)
     v, p = read_s33(data, pos, end, base)
     if v < 0:
         raise DecodeError(f"malformed heap type 0x{b:02x}", base + pos)
@@ -103,7 +108,18 @@ def decode_heaptype(data, pos: int, end: int, base: int = 0, spans: list | None 
     return v, p
 
 
+def _shared_heap(data, pos: int, end: int, base: int) -> tuple[str, int]:
+    """``0x65 absheaptype``: a shared abstract heap type, named ``"shared <name>"``."""
+    b = _byte(data, pos + 1, end, base)
+    name = ABSTRACT_HEAP_NAMES.get(b)
+    if name is None:
+        raise DecodeError(f"malformed shared heap type 0x{b:02x}", base + pos + 1)
+    return SHARED_PREFIX + name, pos + 2
+
+
 def encode_heaptype(heap) -> bytes:
+    if isinstance(heap, str) and heap.startswith(SHARED_PREFIX):
+        return bytes((SHARED,)) + encode_heaptype(heap[len(SHARED_PREFIX):])
     if isinstance(heap, str):
         code = ABSTRACT_HEAP_CODES.get(heap)
         if code is None:
@@ -123,6 +139,9 @@ def decode_reftype(data, pos: int, end: int, base: int = 0,
     if b == REF_NULL or b == REF:
         heap, p = decode_heaptype(data, pos + 1, end, base, spans)
         return RefType(b == REF_NULL, heap, False), p
+    if b == SHARED:             # the shorthand (ref null (shared ht)), written 0x65 ht
+        name, p = _shared_heap(data, pos, end, base)
+        return RefType(True, name, True), p
     raise DecodeError(f"malformed reference type 0x{b:02x}", base + pos)
 
 
@@ -137,9 +156,8 @@ def decode_valtype(data, pos: int, end: int, base: int = 0, spans: list | None =
     t = _ONE_BYTE_VALTYPES.get(b)
     if t is not None:
         return t, pos + 1
-    if b == REF_NULL or b == REF:
-        heap, p = decode_heaptype(data, pos + 1, end, base, spans)
-        return RefType(b == REF_NULL, heap, False), p
+    if b == REF_NULL or b == REF or b == SHARED:
+        return decode_reftype(data, pos, end, base, spans)
     raise DecodeError(f"malformed value type 0x{b:02x}", base + pos)
 
 

@@ -22,7 +22,8 @@ from ..types import I32, I64, F32, F64, FuncType
 from . import typeval as tv
 from . import types as T
 
-__all__ = ["check_canon_options", "canon_problems", "flat_count", "needs_memory", "CoreSpaces"]
+__all__ = ["check_canon_options", "canon_problems", "canon_item_problems", "flat_count", "needs_memory",
+           "CoreSpaces"]
 
 MAX_FLAT_PARAMS = 16
 MAX_FLAT_RESULTS = 1
@@ -158,13 +159,13 @@ def _opts_problems(c: T.Canon, core: CoreSpaces) -> list[str]:
             if o.name in seen:
                 problems.append(f"canonical option `{o.name}` is specified more than once")
             seen.add(o.name)
-    mem = c.option("memory")
-    if mem is not None and mem.index >= core.memories:
-        problems.append(f"memory index out of bounds: {mem.index} (the component has {core.memories})")
+    mem = c.option_index("memory")
+    if mem is not None and mem >= core.memories:
+        problems.append(f"memory index out of bounds: {mem} (the component has {core.memories})")
     for name in ("realloc", "post-return", "callback"):
-        o = c.option(name)
-        if o is not None and o.index >= len(core.funcs):
-            problems.append(f"canonical option `{name}`: core func index {o.index} out of bounds")
+        oi = c.option_index(name)
+        if oi is not None and oi >= len(core.funcs):
+            problems.append(f"canonical option `{name}`: core func index {oi} out of bounds")
     if c.option("realloc") is not None and mem is None:
         problems.append("canonical option `realloc` requires `memory` to also be specified")
     return problems
@@ -177,10 +178,15 @@ def _func_problems(c: T.Canon, ft: tv.FuncT, core: CoreSpaces) -> list[str]:
     lift = c.op == "lift"
     gc = c.option("gc") is not None
     is_async = c.option("async") is not None
-    if is_async and not ft.is_async:
-        problems.append("the `async` canonical option requires an async function type")
     if is_async and c.option("post-return") is not None:
         problems.append("cannot specify post-return function in async")
+    cb = c.option_index("callback")
+    if lift and is_async and cb is not None and cb < len(core.funcs):
+        t = core.funcs[cb]
+        if t is not None and tuple(t.params) not in ((I32,) * 3, (I32,)):
+            problems.append("canonical option `callback` uses a core function with an incorrect signature")
+    if is_async and not ft.is_async:
+        problems.append("the `async` canonical option requires an async function type")
     p_mem = any(needs_memory(t) for t in params)
     r_mem = any(needs_memory(t) for t in results)
     if is_async and not lift:
@@ -197,15 +203,15 @@ def _func_problems(c: T.Canon, ft: tv.FuncT, core: CoreSpaces) -> list[str]:
         problems.append("canonical option `realloc` is required")
     if not lift and c.option("post-return") is not None:
         problems.append("canonical option `post-return` cannot be specified for lowerings")
-    realloc = c.option("realloc")
-    if realloc is not None and realloc.index < len(core.funcs):
-        t = core.funcs[realloc.index]
+    realloc = c.option_index("realloc")
+    if realloc is not None and realloc < len(core.funcs):
+        t = core.funcs[realloc]
         sigs = (((I32,) * 4, (I32,)), ((I64,) * 4, (I64,)))    # memory32 / memory64
         if t is not None and (tuple(t.params), tuple(t.results)) not in sigs:
             problems.append("canonical option `realloc` uses a core function with an incorrect signature")
-    post = c.option("post-return")
-    if lift and post is not None and post.index < len(core.funcs) and not is_async:
-        t = core.funcs[post.index]
+    post = c.option_index("post-return")
+    if lift and post is not None and post < len(core.funcs) and not is_async:
+        t = core.funcs[post]
         flat_results = [x for r in results for x in _flat(r)]
         want = tuple(flat_results) if len(flat_results) <= MAX_FLAT_RESULTS else (I32,)
         if t is not None and (tuple(t.params), tuple(t.results)) != (want, ()):
@@ -222,16 +228,21 @@ def canon_problems(comp) -> list[str]:
         return [str(e)]
     problems: list[str] = []
     for i, c in enumerate(comp.canons):
-        found = _opts_problems(c, core)
-        ft = None
-        if c.op == "lift" and 0 <= c.args[1] < len(scope.types):
-            ft = scope.types[c.args[1]]
-        elif c.op == "lower" and 0 <= c.args[0] < len(scope.funcs):
-            ft = scope.funcs[c.args[0]]
-        if isinstance(ft, tv.FuncT):
-            found += _func_problems(c, ft, core)
-        problems.extend(f"canon {i} ({c.op}): {p}" for p in found)
+        problems.extend(canon_item_problems(i, c, core, scope))
     return problems
+
+
+def canon_item_problems(i: int, c: T.Canon, core: CoreSpaces, scope: tv.Scope) -> list[str]:
+    """The problems of the ``i``-th canon ``c`` of a component whose spaces are ``core`` and ``scope``."""
+    found = _opts_problems(c, core)
+    ft = None
+    if c.op == "lift" and 0 <= c.args[1] < len(scope.types):
+        ft = scope.types[c.args[1]]
+    elif c.op == "lower" and 0 <= c.args[0] < len(scope.funcs):
+        ft = scope.funcs[c.args[0]]
+    if isinstance(ft, tv.FuncT):
+        found += _func_problems(c, ft, core)
+    return [f"canon {i} ({c.op}): {p}" for p in found]
 
 
 def check_canon_options(comp) -> None:

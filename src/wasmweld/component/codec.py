@@ -15,6 +15,8 @@ Nested instance/component types are bounded by :data:`MAX_TYPE_DEPTH`.
 
 from __future__ import annotations
 
+from typing import Any, Callable
+
 from ..binary import typecodec as tc
 from ..binary.leb import read_s33, write_s, write_u
 from ..binary.reader import Reader
@@ -122,7 +124,7 @@ def read_extern_name(r: Reader) -> T.ExternName:
     name = r.name()
     options: tuple = ()
     if prefix == 2:
-        opts = []
+        opts: list[tuple[int, str]] = []
         for _ in range(r.count(2)):
             code = r.byte()
             if code > 2:
@@ -183,11 +185,12 @@ def read_extern_desc(r: Reader) -> T.ExternDesc:
 
 def write_extern_desc(d: T.ExternDesc) -> bytes:
     head = write_sort(d.sort)
+    ref: Any = d.ref        # a ValType (value), a TypeBound (type) or a type index
     if d.sort == "value":
-        return head + write_valtype(d.ref)
+        return head + write_valtype(ref)
     if d.sort == "type":
-        return head + (b"\x01" if d.ref.index is None else b"\x00" + write_u(d.ref.index))
-    return head + write_u(d.ref)
+        return head + (b"\x01" if ref.index is None else b"\x00" + write_u(ref.index))
+    return head + write_u(ref)
 
 
 # ------------------------------------------------------------------ defined types
@@ -302,16 +305,15 @@ def read_typedef(r: Reader, depth: int = 0) -> T.TypeDef:
 
 
 def write_typedef(t: T.TypeDef) -> bytes:
-    k = type(t)
-    if k is T.ResourceType:
+    if isinstance(t, T.ResourceType):
         tail = b"\x00" if t.dtor is None else b"\x01" + write_u(t.dtor)
         return b"\x3f" + tc.encode_valtype(t.rep) + tail
-    if k is T.FuncType:
+    if isinstance(t, T.FuncType):
         return (b"\x43" if t.is_async else b"\x40") + _write_vec(
             t.params, lambda f: write_name(f[0]) + write_valtype(f[1])) + _write_resultlist(t.result)
-    if k is T.ComponentType:
+    if isinstance(t, T.ComponentType):
         return b"\x41" + _write_vec(t.decls, _write_decl)
-    if k is T.InstanceType:
+    if isinstance(t, T.InstanceType):
         return b"\x42" + _write_vec(t.decls, _write_decl)
     return _write_defined(t)
 
@@ -354,6 +356,7 @@ def _read_recgroup(r: Reader):
 
 def _read_core_import_desc(r: Reader, kind: int):
     d = r.data
+    v: object
     if kind == 0:
         return r.u32()
     if kind == 1:
@@ -372,8 +375,9 @@ def _read_core_import_desc(r: Reader, kind: int):
 def _write_core_import_desc(kind: int, desc) -> bytes:
     if kind == 0:
         return write_u(desc)
-    enc = (None, tc.encode_tabletype, tc.encode_memorytype, tc.encode_globaltype, tc.encode_tagtype)[kind]
-    return enc(desc)
+    enc: dict[int, Callable[[Any], bytes]] = {
+        1: tc.encode_tabletype, 2: tc.encode_memorytype, 3: tc.encode_globaltype, 4: tc.encode_tagtype}
+    return enc[kind](desc)
 
 
 def _read_module_decl(r: Reader):
@@ -428,7 +432,7 @@ def read_core_type(r: Reader, depth: int = 0) -> T.CoreType:
 
 
 def write_core_type(t: T.CoreType) -> bytes:
-    if type(t) is T.CoreModuleType:
+    if isinstance(t, T.CoreModuleType):
         return b"\x50" + _write_vec(t.decls, _write_module_decl)
     return (b"\x00" if t.prefixed else b"") + tc.encode_recgroup(t.group)
 
@@ -460,7 +464,7 @@ def _read_core_instance(r: Reader) -> T.CoreInstance:
 
 
 def _write_core_instance(i: T.CoreInstance) -> bytes:
-    if type(i) is T.CoreInstantiate:
+    if isinstance(i, T.CoreInstantiate):
         return b"\x00" + write_u(i.module) + _write_vec(i.args, lambda a: write_name(a.name) + b"\x12" + write_u(a.index))
     return b"\x01" + _write_vec(i.exports, lambda e: write_name(e.name) + bytes((e.kind,)) + write_u(e.index))
 
@@ -476,7 +480,7 @@ def _read_instance(r: Reader) -> T.Instance:
 
 
 def _write_instance(i: T.Instance) -> bytes:
-    if type(i) is T.ComponentInstantiate:
+    if isinstance(i, T.ComponentInstantiate):
         return b"\x00" + write_u(i.component) + _write_vec(
             i.args, lambda a: write_name(a.name) + write_sort(a.sort) + write_u(a.index))
     return b"\x01" + _write_vec(
@@ -506,7 +510,7 @@ def read_alias(r: Reader) -> T.Alias:
 
 
 def write_alias(a: T.Alias) -> bytes:
-    if type(a) is T.OuterAlias:
+    if isinstance(a, T.OuterAlias):
         return write_sort(a.sort) + b"\x02" + write_u(a.count) + write_u(a.index)
     target = b"\x01" if a.sort.startswith("core") and a.sort != "core module" else b"\x00"
     return write_sort(a.sort) + target + write_u(a.instance) + write_name(a.name)
@@ -665,12 +669,12 @@ def write_export(e: T.Export) -> bytes:
 
 
 #: section id -> reader of one item, for the vector sections
-ITEM_READERS = {
+ITEM_READERS: dict[int, Callable[[Reader], Any]] = {
     2: _read_core_instance, 3: read_core_type, 5: _read_instance, 6: read_alias, 7: read_typedef,
     8: read_canon, 10: read_import, 11: read_export,
 }
 #: section id -> writer of one item
-ITEM_WRITERS = {
+ITEM_WRITERS: dict[int, Callable[[Any], bytes]] = {
     2: _write_core_instance, 3: write_core_type, 5: _write_instance, 6: write_alias, 7: write_typedef,
     8: write_canon, 10: write_import, 11: write_export,
 }

@@ -136,6 +136,7 @@ class Component:
     def _items(self, e: _Entry) -> list:
         if e.items is None:
             sec = e.sec
+            assert sec is not None, "an entry without items comes from the input"
             r = Reader(self._buf, sec.payload_offset, sec.end)
             read_one = codec.ITEM_READERS[e.id]
             items = []
@@ -178,6 +179,7 @@ class Component:
                 if not r.at_end():
                     raise DecodeError("unexpected content in the component start section", r.offset)
             elif e.id == 0:
+                assert sec.name is not None, "custom sections are named"
                 e.value = CustomSection(sec.name, bytes(self._buf[sec.data_offset:sec.end]))
             e.orig_value = e.value
         return e.value
@@ -322,9 +324,11 @@ class Component:
 
     def _encode_items(self, e: _Entry) -> bytes:
         buf = self._buf
-        out = [write_u(len(e.items))]
+        items = e.items
+        assert items is not None, "only vector sections are encoded item by item"
+        out = [write_u(len(items))]
         writer = codec.ITEM_WRITERS[e.id]
-        for it in e.items:
+        for it in items:
             span = e.spans.get(id(it))
             if span is not None and any(o is it for o in e.orig):
                 out.append(buf[span[0]:span[1]])
@@ -351,6 +355,7 @@ class Component:
 
     def _encode_entry(self, e: _Entry):
         if self._unchanged(e):
+            assert e.sec is not None, "an unchanged entry has its input section"
             return e.sec.raw                              # a memoryview: joined without a copy
         if e.id in codec.ITEM_READERS:
             payload = self._encode_items(e)

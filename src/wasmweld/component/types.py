@@ -20,7 +20,7 @@ read; :mod:`wasmweld.component.codec` decodes and encodes them.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Optional, Union
+from typing import Any, Optional, Union
 
 from ..types import RecGroup
 
@@ -209,7 +209,7 @@ class ExternDesc:
     :class:`TypeBound` (type)."""
 
     sort: Sort
-    ref: object
+    ref: Any
 
 
 @dataclass(frozen=True)
@@ -391,6 +391,11 @@ class Canon:
             if o.name == name:
                 return o
         return None
+
+    def option_index(self, name: str) -> Optional[int]:
+        """The index argument of option ``name`` (``memory``, ``realloc``, ...), None when absent."""
+        o = self.option(name)
+        return None if o is None else o.index
 
 
 @dataclass(frozen=True)

@@ -128,7 +128,8 @@ class Scope:
     def get(self, space: list, i: int, what: str):
         """``space[i]``, or ValidationError naming ``what`` when out of bounds."""
         if not isinstance(i, int) or not 0 <= i < len(space):
-            raise ValidationError(f"unknown {what} {i}: {what} index out of bounds")
+            name = "function" if what == "func" else what
+            raise ValidationError(f"unknown {name} {i}: {name} index out of bounds")
         return space[i]
 
     def type(self, i: int):
@@ -138,7 +139,7 @@ class Scope:
         s = self
         for _ in range(count):
             if s.parent is None:
-                raise ValidationError("invalid outer alias count")
+                raise ValidationError(f"invalid outer alias count of {count}")
             s = s.parent
         return s
 
@@ -226,8 +227,8 @@ class Scope:
             return Ent("value", self.valtype(desc.ref))
         if sort == "core module":
             return Ent("core module", None)
-        t = self.type(desc.ref)
-        want = {"func": FuncT, "instance": InstT, "component": CompT}[sort]
+        t: Any = self.type(desc.ref)
+        want: Any = {"func": FuncT, "instance": InstT, "component": CompT}[sort]
         if not isinstance(t, want):
             article = "an" if sort == "instance" else "a"
             raise ValidationError(f"type index {desc.ref} is not {article} {sort if sort != 'func' else 'function'} type")
@@ -341,6 +342,7 @@ class _Subst:
     def _def(self, t: Def):
         d = t.data
         k = t.kind
+        new: tuple
         if k in ("record", "variant"):
             new = tuple((n, self(x)) for n, x in d)
             changed = any(a[1] is not b[1] for a, b in zip(new, d))

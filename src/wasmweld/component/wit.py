@@ -450,6 +450,7 @@ class _Printer:
         if iface.package is cur:
             return _esc(iface.name)
         p = iface.package
+        assert p is not None, "a named interface outside the current package belongs to a package"
         return f"{p.namespace}:{p.name}/{iface.name}" + (f"@{p.version}" if p.version else "")
 
     def types(self, owner, types: list[tuple[str, WType]], resource_funcs: dict[int, list[WFunc]], pkg) -> None:
@@ -512,7 +513,9 @@ class _Printer:
 
     def world(self) -> None:
         w = self.w
-        types, rf, funcs = [], {}, []
+        types: list = []
+        rf: dict = {}
+        funcs: list = []
         for key, kind, item in w.imports:
             if kind == "type":
                 types.append((key, item))
@@ -547,6 +550,7 @@ class _Printer:
             self.line(f"package {pkg.id} {{")
             self.indent += 1
             for iface in pkg.interfaces.values():
+                assert iface.name is not None, "a package's interfaces are named"
                 self.line(f"interface {_esc(iface.name)} {{")
                 self.indent += 1
                 self.interface_body(iface, pkg)

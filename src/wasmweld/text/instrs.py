@@ -83,17 +83,15 @@ class TypeText:
 
     def heap(self, h) -> str:
         if isinstance(h, str):
-            return h
+            return f"({h})" if h.startswith("shared ") else h     # (shared func)
         n = self.names.type.get(h)
         return str(h) if n is None else n.ident
 
     def ref(self, rt: RefType) -> str:
         h = rt.heap
-        if rt.nullable:
-            if isinstance(h, str):
-                return _NULLABLE_SHORT[h]
-            return f"(ref null {self.heap(h)})"
-        return f"(ref {self.heap(h)})"
+        if rt.nullable and isinstance(h, str) and h in _NULLABLE_SHORT:
+            return _NULLABLE_SHORT[h]
+        return f"(ref {'null ' if rt.nullable else ''}{self.heap(h)})"
 
     def val(self, t) -> str:
         if type(t) is NumType:

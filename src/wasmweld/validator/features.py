@@ -25,7 +25,7 @@ FEATURES: frozenset[str] = frozenset({
     "mutable-global", "saturating-float-to-int", "sign-extension", "reference-types", "multi-value",
     "bulk-memory", "simd", "relaxed-simd", "threads", "tail-call", "floats", "multi-memory",
     "exceptions", "memory64", "extended-const", "function-references", "gc", "custom-page-sizes",
-    "legacy-exceptions", "wide-arithmetic", "compact-imports", "branch-hinting",
+    "legacy-exceptions", "wide-arithmetic", "compact-imports", "branch-hinting", "shared-everything-threads",
 })
 
 _WASM1 = frozenset({"mutable-global", "floats"})

@@ -86,13 +86,15 @@ def _limits(mc, lim, what: str, is_memory: bool) -> None:
         cap = (1 << 64) - 1 if lim.is64 else (1 << 32) - 1
         if lim.min > cap or (lim.max is not None and lim.max > cap):
             raise _inv(f"{what}: table size must be at most {cap}")
-        if lim.shared:
+        if lim.shared and "shared-everything-threads" not in mc.features:
             raise _inv(f"{what}: tables cannot be shared")
 
 
 def _table_type(mc, tt, what: str):
     elem = mc.tc.val(tt.elem, mvp_funcref=True)
     _limits(mc, tt.limits, what, False)
+    if tt.limits.shared and not (isinstance(elem.heap, str) and elem.heap.startswith("shared ")):
+        raise _inv(f"{what}: shared tables must have a shared element type")
     mc.tables.append((elem, I64 if tt.limits.is64 else I32))
     return elem
 

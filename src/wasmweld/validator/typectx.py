@@ -52,6 +52,8 @@ _ABS_SUPERS = {
     "func": {"func"}, "nofunc": {"nofunc", "func"}, "extern": {"extern"}, "noextern": {"noextern", "extern"},
     "exn": {"exn"}, "noexn": {"noexn", "exn"},
 }
+#: prefix of shared abstract heap types (``"shared func"``), as the binary layer names them
+_SHARED = "shared "
 _KIND_ABS = {FuncType: "func", StructType: "struct", ArrayType: "array"}
 
 
@@ -111,6 +113,8 @@ class TypeContext:
     def heap(self, ht):
         """A heap type immediate checked and canonicalised."""
         if isinstance(ht, str):
+            if ht.startswith(_SHARED):
+                self._shared()
             return ht
         if ht >= len(self.canon):
             raise _fail(f"unknown type {ht}")
@@ -143,10 +147,17 @@ class TypeContext:
                 raise _fail("function references required for non-nullable or typed references")
         if isinstance(h, int):
             return
+        if h.startswith(_SHARED):
+            self._shared()
+            h = h[len(_SHARED):]
         if h in ("exn", "noexn") and "exceptions" not in feats:
             raise _fail("exceptions support is not enabled for exnref")
         if h not in ("func", "extern", "exn") and "gc" not in feats:
             raise _fail("heap types not supported without the gc feature")
+
+    def _shared(self) -> None:
+        if "shared-everything-threads" not in self.features:
+            raise _fail("shared reference types require the shared-everything-threads proposal")
 
     def storage(self, t):
         if isinstance(t, PackedType):
@@ -158,6 +169,11 @@ class TypeContext:
         """Is heap type ``a`` a subtype of ``b`` (both canonical)?"""
         if a == b and type(a) is type(b):
             return True
+        if isinstance(b, str) and b.startswith(_SHARED) or isinstance(a, str) and a.startswith(_SHARED):
+            # shared-everything-threads: the shared hierarchies mirror the unshared ones, apart from them
+            if not (isinstance(a, str) and isinstance(b, str) and a.startswith(_SHARED) and b.startswith(_SHARED)):
+                return False
+            a, b = a[len(_SHARED):], b[len(_SHARED):]
         if isinstance(b, str):
             if isinstance(a, str):
                 return b in _ABS_SUPERS[a]
@@ -177,6 +193,8 @@ class TypeContext:
     def top_of(self, h) -> str:
         """The top of the hierarchy of heap type ``h`` (``any``, ``func``, ``extern`` or ``exn``)."""
         if isinstance(h, str):
+            if h.startswith(_SHARED):
+                return _SHARED + _TOP[h[len(_SHARED):]]
             return _TOP[h]
         return "func" if self.kind[h] == "func" else "any"
 
