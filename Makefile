@@ -76,6 +76,7 @@ MYPY_EXCLUDE := cli/validate.py cli/print.py cli/parse.py cli/wit.py cli/extract
 # (runtime/component*.py: the components branch's, typed separately)
 MYPY_FILES := $(filter-out $(addprefix src/wasmweld/,$(MYPY_EXCLUDE)) $(wildcard src/wasmweld/runtime/component*.py), \
                 $(wildcard $(addprefix src/wasmweld/,runtime/*.py preinit/*.py passes/*.py link/*.py cli/*.py)) \
+                $(wildcard src/wasmweld/binary/*.py) \
                 $(addprefix src/wasmweld/,__init__.py errors.py manifest.py _toml.py))
 
 lint: $(STAMP)
