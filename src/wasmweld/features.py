@@ -407,8 +407,8 @@ class _Scan:
     def __init__(self, exhaustive: bool = False, datacount: bool = True):
         self.found: dict[str, str] = {}
         self.fset: frozenset = _EMPTY
-        self.exhaustive = exhaustive
-        self.datacount = datacount
+        self.exhaustive: bool = exhaustive
+        self.datacount: bool = datacount
         self.hidden = _DATA_INDEX if datacount else _EMPTY
 
     def check(self, op: OpInfo, at: int, where: str) -> None:

@@ -24,6 +24,7 @@ from ..types import ArrayType, FuncType, StructType
 from .instr import IMM_READERS, Catch, read_opcode
 from .leb import read_u32, read_u64
 from .opcodes import SINGLE, OpInfo
+from .leb import ByteData
 
 __all__ = [
     "MemArg", "read_memarg", "DUMP_IMM_READERS", "read_instr", "heap_text", "valtype_text", "ref_text",
@@ -43,7 +44,7 @@ class MemArg(NamedTuple):
     explicit: bool   # bit 6 of the flags was set (the memory index was written)
 
 
-def read_memarg(d, p, end, base):
+def read_memarg(d, p: int, end: int, base: int):
     """A memarg, as :data:`~wasmweld.binary.instr.IMM_READERS` reads it plus the ``explicit`` bit."""
     flags, q = read_u32(d, p, end, base)
     if flags >= 0x80:
@@ -62,7 +63,7 @@ DUMP_IMM_READERS = {**IMM_READERS, "memarg": read_memarg}
 _OP_READERS: dict = {}
 
 
-def read_instr(data, pos: int, end: int) -> tuple[OpInfo, tuple, int]:
+def read_instr(data: ByteData, pos: int, end: int) -> tuple[OpInfo, tuple, int]:
     """Read the instruction at ``data[pos]`` (absolute positions, bounded by ``end``).
 
     Returns ``(op, args, new_pos)``; ``args`` has one value per immediate kind

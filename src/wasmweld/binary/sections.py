@@ -28,7 +28,7 @@ from ..types import FUNCREF, ExternKind, RefType
 from . import typecodec as tc
 from .constexpr import NUMERIC_CONST_CODES, fast_end
 from .instr import decode_expr
-from .leb import read_u32, write_u
+from .leb import Span, read_u32, write_u
 from .reader import COMPACT_BY_NAME, COMPACT_BY_TYPE, SECTION_NAMES, decode_name
 
 from ..items import ConstExpr, Data, Elem, Export, FuncBody, Global, Import, Table, Tag
@@ -46,7 +46,7 @@ __all__ = [
 _KINDS = (ExternKind.FUNC, ExternKind.TABLE, ExternKind.MEMORY, ExternKind.GLOBAL, ExternKind.TAG)
 
 
-def _count(data, pos: int, end: int, min_size: int, what: str) -> tuple[int, int]:
+def _count(data: bytes, pos: int, end: int, min_size: int, what: str) -> tuple[int, int]:
     n, p = read_u32(data, pos, end)
     if n * min_size > end - p:
         raise DecodeError("unexpected end of section or function", pos,
@@ -63,7 +63,7 @@ def _finish(pos: int, end: int, what: str) -> None:
 # constant expressions
 # ---------------------------------------------------------------------------------------------
 
-def decode_const_expr(data, pos: int, end: int, base: int = 0) -> tuple[ConstExpr, int]:
+def decode_const_expr(data: bytes, pos: int, end: int, base: int = 0) -> tuple[ConstExpr, int]:
     """Read a constant expression up to and including its ``end``; positions absolute + ``base``."""
     p = fast_end(data, pos, end, base)
     if p >= 0:
@@ -78,7 +78,7 @@ def decode_const_expr(data, pos: int, end: int, base: int = 0) -> tuple[ConstExp
 # decoders
 # ---------------------------------------------------------------------------------------------
 
-def _decode_items(data, pos: int, end: int, what: str, label: str, read_one):
+def _decode_items(data: bytes, pos: int, end: int, what: str, label: str, read_one):
     """The loop every section with one item after another shares: ``read_one(data, pos, end) -> (item, pos)``.
 
     A decode error gets the context ``"{label} {i}"``; ``what`` names the section in count/size errors.
@@ -100,16 +100,16 @@ def _decode_items(data, pos: int, end: int, what: str, label: str, read_one):
     return items, starts
 
 
-def read_recgroup(data, pos: int, end: int, spans: list | None = None):
+def read_recgroup(data: bytes, pos: int, end: int, spans: list[Span] | None = None):
     """One rec group of the type section; ``spans`` gets its type indices (``typecodec`` docstring)."""
     return tc.decode_recgroup(data, pos, end, 0, spans)
 
 
-def decode_types(data, pos: int, end: int):
+def decode_types(data: bytes, pos: int, end: int):
     return _decode_items(data, pos, end, "type", "type", read_recgroup)
 
 
-def _import_desc(data, kind: int, pos: int, end: int, spans: list | None = None):
+def _import_desc(data: bytes, kind: int, pos: int, end: int, spans: list[Span] | None = None):
     if spans is not None:       # where the parts that hold type indices start (for the renumberer)
         spans.append(_DESC_PARTS[kind](pos))
     if kind == 0:
@@ -133,14 +133,14 @@ _DESC_PARTS = (
 )
 
 
-def _bad_kind(data, pos: int, end: int, what: str) -> DecodeError:
+def _bad_kind(data: bytes, pos: int, end: int, what: str) -> DecodeError:
     """The error for a missing or out-of-range (> 4) import/export kind byte at ``pos``."""
     if pos >= end:
         return DecodeError("unexpected end", pos)
     return DecodeError(f"malformed {what} kind", pos, f"kind byte 0x{data[pos]:02x}")
 
 
-def _read_import(data, pos: int, end: int):
+def _read_import(data: bytes, pos: int, end: int):
     module, pos = decode_name(data, pos, end)
     name, pos = decode_name(data, pos, end)
     kind = data[pos] if pos < end else 5
@@ -150,7 +150,7 @@ def _read_import(data, pos: int, end: int):
     return Import(module, name, _KINDS[kind], desc), pos
 
 
-def _read_desc(data, pos: int, end: int, spans: list | None = None):
+def _read_desc(data: bytes, pos: int, end: int, spans: list[Span] | None = None):
     kind = data[pos] if pos < end else 5
     if kind > 4:
         raise _bad_kind(data, pos, end, "import")
@@ -158,7 +158,7 @@ def _read_desc(data, pos: int, end: int, spans: list | None = None):
     return _KINDS[kind], desc, pos
 
 
-def read_import_entry(data, pos: int, end: int, spans: list | None = None) -> tuple[int, list, int]:
+def read_import_entry(data: bytes, pos: int, end: int, spans: list[Span] | None = None) -> tuple[int, list, int]:
     """One entry of the import section: ``(form, [(import, start, end), ...], pos)``.
 
     ``form`` is 0 for a plain ``module name externtype`` entry (one import, its
@@ -215,7 +215,7 @@ class ImportLayout(list):
         self.entries: list[tuple[int, int, int, int, int]] = list(entries)
 
 
-def decode_imports(data, pos: int, end: int):
+def decode_imports(data: bytes, pos: int, end: int):
     n, pos = _count(data, pos, end, 1, "import")
     items: list = []
     starts: list = []
@@ -264,7 +264,7 @@ def encode_import_items(items: list, orig, layout: "ImportLayout", buf) -> bytes
     return write_u(len(parts)) + b"".join(parts)
 
 
-def decode_funcs(data, pos: int, end: int):
+def decode_funcs(data: bytes, pos: int, end: int):
     n, pos = _count(data, pos, end, 1, "func")
     items: list[Any] = []
     starts: list[int] = []
@@ -285,7 +285,7 @@ def decode_funcs(data, pos: int, end: int):
     return items, starts
 
 
-def read_table(data, pos: int, end: int, spans: list | None = None):
+def read_table(data: bytes, pos: int, end: int, spans: list[Span] | None = None):
     """One defined table; ``spans`` (for the renumberer) gets ``("reftype", start, ..)`` and, for the
     ``0x40 0x00`` form, ``("expr", start, ..)``."""
     if pos < end and data[pos] == 0x40:
@@ -306,30 +306,30 @@ def read_table(data, pos: int, end: int, spans: list | None = None):
     return Table(tt), pos
 
 
-def decode_tables(data, pos: int, end: int):
+def decode_tables(data: bytes, pos: int, end: int):
     return _decode_items(data, pos, end, "table", "table", read_table)
 
 
-def read_memory(data, pos: int, end: int):
+def read_memory(data: bytes, pos: int, end: int):
     return tc.decode_memorytype(data, pos, end, 0)
 
 
-def decode_memories(data, pos: int, end: int):
+def decode_memories(data: bytes, pos: int, end: int):
     return _decode_items(data, pos, end, "memory", "memory", read_memory)
 
 
-def read_tag(data, pos: int, end: int, spans: list | None = None):
+def read_tag(data: bytes, pos: int, end: int, spans: list[Span] | None = None):
     if spans is not None:
         spans.append(("type", pos + 1, None, None))
     tt, pos = tc.decode_tagtype(data, pos, end, 0)
     return Tag(tt), pos
 
 
-def decode_tags(data, pos: int, end: int):
+def decode_tags(data: bytes, pos: int, end: int):
     return _decode_items(data, pos, end, "tag", "tag", read_tag)
 
 
-def read_global(data, pos: int, end: int, spans: list | None = None):
+def read_global(data: bytes, pos: int, end: int, spans: list[Span] | None = None):
     if spans is not None:
         spans.append(("valtype", pos, None, None))
     gt, pos = tc.decode_globaltype(data, pos, end, 0)
@@ -339,11 +339,11 @@ def read_global(data, pos: int, end: int, spans: list | None = None):
     return Global(gt, init), pos
 
 
-def decode_globals(data, pos: int, end: int):
+def decode_globals(data: bytes, pos: int, end: int):
     return _decode_items(data, pos, end, "global", "global", read_global)
 
 
-def read_export(data, pos: int, end: int, spans: list | None = None):
+def read_export(data: bytes, pos: int, end: int, spans: list[Span] | None = None):
     name, pos = decode_name(data, pos, end)
     kind = data[pos] if pos < end else 5
     if kind > 4:
@@ -354,11 +354,11 @@ def read_export(data, pos: int, end: int, spans: list | None = None):
     return Export(name, _KINDS[kind], index), pos
 
 
-def decode_exports(data, pos: int, end: int):
+def decode_exports(data: bytes, pos: int, end: int):
     return _decode_items(data, pos, end, "export", "export", read_export)
 
 
-def _func_indices(data, pos: int, end: int, spans: list | None) -> tuple[tuple[int, ...], int]:
+def _func_indices(data: bytes, pos: int, end: int, spans: list[Span] | None) -> tuple[tuple[int, ...], int]:
     at = pos
     n, pos = _count(data, pos, end, 1, "element function index")
     out: list[int] = []
@@ -383,7 +383,7 @@ def _func_indices(data, pos: int, end: int, spans: list | None) -> tuple[tuple[i
     return tuple(out), pos
 
 
-def _exprs(data, pos: int, end: int, spans: list | None) -> tuple[tuple[ConstExpr, ...], int]:
+def _exprs(data: bytes, pos: int, end: int, spans: list[Span] | None) -> tuple[tuple[ConstExpr, ...], int]:
     at = pos
     n, pos = _count(data, pos, end, 1, "element expression")
     if spans is not None:
@@ -398,7 +398,7 @@ def _exprs(data, pos: int, end: int, spans: list | None) -> tuple[tuple[ConstExp
     return tuple(out), pos
 
 
-def read_elem(data, pos: int, end: int, spans: list | None = None):
+def read_elem(data: bytes, pos: int, end: int, spans: list[Span] | None = None):
     """One element segment. ``spans``, when given, receives ``(field, start, end, value)`` for each field
     as it is read (``flags``, ``table``, ``offset``, ``elemkind``, ``reftype``, ``count``, ``func``,
     ``expr``): what ``dump`` shows, read by this one grammar."""
@@ -447,11 +447,11 @@ def read_elem(data, pos: int, end: int, spans: list | None = None):
     return Elem(mode, table, offset, et, init, flags), pos
 
 
-def decode_elems(data, pos: int, end: int):
+def decode_elems(data: bytes, pos: int, end: int):
     return _decode_items(data, pos, end, "elem", "elem segment", read_elem)
 
 
-def decode_code(data, pos: int, end: int):
+def decode_code(data: bytes, pos: int, end: int):
     n, pos = _count(data, pos, end, 1, "code")
     items: list[Any] = []
     starts: list[int] = []
@@ -478,7 +478,7 @@ def decode_code(data, pos: int, end: int):
     return items, starts
 
 
-def read_data(data, pos: int, end: int, spans: list | None = None):
+def read_data(data: bytes, pos: int, end: int, spans: list[Span] | None = None):
     """One data segment; ``spans`` as for :func:`read_elem` (``flags``, ``memory``, ``offset`` (value
     ``"plain"`` for a lone numeric constant, which refers to nothing), ``size``, ``init``; with ``spans``
     the item itself is not built: None)."""
@@ -520,11 +520,11 @@ def read_data(data, pos: int, end: int, spans: list | None = None):
     return Data(mode, memory, offset, data[pos:pos + size], flags), pos + size
 
 
-def decode_datas(data, pos: int, end: int):
+def decode_datas(data: bytes, pos: int, end: int):
     return _decode_items(data, pos, end, "data", "data segment", read_data)
 
 
-def decode_index_section(data, pos: int, end: int) -> int:
+def decode_index_section(data: bytes, pos: int, end: int) -> int:
     """The start and data count sections: a single u32."""
     v, p = read_u32(data, pos, end)
     _finish(p, end, "start/datacount")

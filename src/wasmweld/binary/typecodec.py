@@ -32,7 +32,8 @@ from ..types import (
     ArrayType, FieldType, FuncType, GlobalType, Limits, MemoryType, NumType, PackedType,
     RecGroup, RefType, StructType, SubType, TableType, TagType,
 )
-from .leb import read_s33, read_u32, read_u64, write_s, write_u
+from .leb import Span, read_s33, read_u32, read_u64, write_s, write_u
+from .leb import ByteData
 
 __all__ = [
     "NUM_CODES", "NUM_TYPES", "VALTYPE_FIRST_BYTES",
@@ -73,13 +74,13 @@ _ONE_BYTE_VALTYPES: dict[int, object] = {**NUM_TYPES, **_SHORT_REFS}
 VALTYPE_FIRST_BYTES = frozenset(_ONE_BYTE_VALTYPES) | {REF_NULL, REF}
 
 
-def _byte(data, pos: int, end: int, base: int) -> int:
+def _byte(data: ByteData, pos: int, end: int, base: int) -> int:
     if pos >= end:
         raise DecodeError("unexpected end", base + pos)
     return data[pos]
 
 
-def _count(data, pos: int, end: int, base: int, min_size: int = 1) -> tuple[int, int]:
+def _count(data: ByteData, pos: int, end: int, base: int, min_size: int = 1) -> tuple[int, int]:
     """Read a vector length and check it against the bytes that remain."""
     n, p = read_u32(data, pos, end, base)
     if n * min_size > end - p:
@@ -89,7 +90,7 @@ def _count(data, pos: int, end: int, base: int, min_size: int = 1) -> tuple[int,
 
 # ---------------------------------------------------------------- heap / reference / value types
 
-def decode_heaptype(data, pos: int, end: int, base: int = 0, spans: list | None = None):
+def decode_heaptype(data: ByteData, pos: int, end: int, base: int = 0, spans: list[Span] | None = None):
     """``absheaptype`` (one byte) -> its name, or a non-negative s33 type index -> int."""
     b = _byte(data, pos, end, base)
     name = ABSTRACT_HEAP_NAMES.get(b)
@@ -114,8 +115,8 @@ def encode_heaptype(heap) -> bytes:
     raise ValueError(f"bad heap type {heap!r}")
 
 
-def decode_reftype(data, pos: int, end: int, base: int = 0,
-                   spans: list | None = None) -> tuple[RefType, int]:
+def decode_reftype(data: ByteData, pos: int, end: int, base: int = 0,
+                   spans: list[Span] | None = None) -> tuple[RefType, int]:
     b = _byte(data, pos, end, base)
     r = _SHORT_REFS.get(b)
     if r is not None:
@@ -132,7 +133,7 @@ def encode_reftype(rt: RefType) -> bytes:
     return bytes((REF_NULL if rt.nullable else REF,)) + encode_heaptype(rt.heap)
 
 
-def decode_valtype(data, pos: int, end: int, base: int = 0, spans: list | None = None):
+def decode_valtype(data: ByteData, pos: int, end: int, base: int = 0, spans: list[Span] | None = None):
     b = _byte(data, pos, end, base)
     t = _ONE_BYTE_VALTYPES.get(b)
     if t is not None:
@@ -151,7 +152,7 @@ def encode_valtype(t) -> bytes:
     raise ValueError(f"not a value type: {t!r}")
 
 
-def decode_valtypes(data, pos: int, end: int, base: int = 0, spans: list | None = None) -> tuple[tuple, int]:
+def decode_valtypes(data: ByteData, pos: int, end: int, base: int = 0, spans: list[Span] | None = None) -> tuple[tuple, int]:
     """``vec(valtype)``."""
     n, pos = _count(data, pos, end, base)
     out = []
@@ -167,7 +168,7 @@ def encode_valtypes(ts) -> bytes:
 
 # ---------------------------------------------------------------- composite types
 
-def decode_storagetype(data, pos: int, end: int, base: int = 0, spans: list | None = None):
+def decode_storagetype(data: ByteData, pos: int, end: int, base: int = 0, spans: list[Span] | None = None):
     b = _byte(data, pos, end, base)
     p = PACKED_TYPES.get(b)
     if p is not None:
@@ -181,15 +182,15 @@ def encode_storagetype(t) -> bytes:
     return encode_valtype(t)
 
 
-def _mut(data, pos: int, end: int, base: int) -> bool:
+def _mut(data: ByteData, pos: int, end: int, base: int) -> bool:
     m = _byte(data, pos, end, base)
     if m > 1:
         raise DecodeError(f"malformed mutability 0x{m:02x}", base + pos)
     return m == 1
 
 
-def decode_fieldtype(data, pos: int, end: int, base: int = 0,
-                     spans: list | None = None) -> tuple[FieldType, int]:
+def decode_fieldtype(data: ByteData, pos: int, end: int, base: int = 0,
+                     spans: list[Span] | None = None) -> tuple[FieldType, int]:
     st, pos = decode_storagetype(data, pos, end, base, spans)
     return FieldType(st, _mut(data, pos, end, base)), pos + 1
 
@@ -198,7 +199,7 @@ def encode_fieldtype(ft: FieldType) -> bytes:
     return encode_storagetype(ft.storage) + (b"\x01" if ft.mutable else b"\x00")
 
 
-def decode_comptype(data, pos: int, end: int, base: int = 0, spans: list | None = None):
+def decode_comptype(data: ByteData, pos: int, end: int, base: int = 0, spans: list[Span] | None = None):
     b = _byte(data, pos, end, base)
     if b == FUNC:
         params, p = decode_valtypes(data, pos + 1, end, base, spans)
@@ -227,8 +228,8 @@ def encode_comptype(ct) -> bytes:
     raise ValueError(f"not a composite type: {ct!r}")
 
 
-def decode_subtype(data, pos: int, end: int, base: int = 0,
-                   spans: list | None = None) -> tuple[SubType, int]:
+def decode_subtype(data: ByteData, pos: int, end: int, base: int = 0,
+                   spans: list[Span] | None = None) -> tuple[SubType, int]:
     b = _byte(data, pos, end, base)
     if b == SUB or b == SUB_FINAL:
         n, p = _count(data, pos + 1, end, base)
@@ -264,8 +265,8 @@ def encode_subtype(st: SubType) -> bytes:
     return head + b"".join(write_u(x) for x in st.supers) + comp
 
 
-def decode_recgroup(data, pos: int, end: int, base: int = 0,
-                    spans: list | None = None) -> tuple[RecGroup, int]:
+def decode_recgroup(data: ByteData, pos: int, end: int, base: int = 0,
+                    spans: list[Span] | None = None) -> tuple[RecGroup, int]:
     """One ``rectype``: ``0x4E vec(subtype)`` or a lone subtype; ``spans`` as in the module docstring."""
     b = _byte(data, pos, end, base)
     if b == REC:
@@ -287,7 +288,7 @@ def encode_recgroup(rg: RecGroup) -> bytes:
 
 # ---------------------------------------------------------------- limits, tables, memories, globals, tags
 
-def decode_limits(data, pos: int, end: int, base: int = 0, memory: bool = False) -> tuple[Limits, int]:
+def decode_limits(data: ByteData, pos: int, end: int, base: int = 0, memory: bool = False) -> tuple[Limits, int]:
     """Limits flags byte (bit 0 max present, bit 1 shared, bit 2 64-bit, bit 3 page size), then min and max.
 
     Wasm 3.0 reads min and max as u64 for 32-bit memories and tables too (a
@@ -330,7 +331,7 @@ def encode_limits(lim: Limits) -> bytes:
     return out
 
 
-def decode_tabletype(data, pos: int, end: int, base: int = 0) -> tuple[TableType, int]:
+def decode_tabletype(data: ByteData, pos: int, end: int, base: int = 0) -> tuple[TableType, int]:
     rt, p = decode_reftype(data, pos, end, base)
     lim, p = decode_limits(data, p, end, base)
     return TableType(rt, lim), p
@@ -340,7 +341,7 @@ def encode_tabletype(tt: TableType) -> bytes:
     return encode_reftype(tt.elem) + encode_limits(tt.limits)
 
 
-def decode_memorytype(data, pos: int, end: int, base: int = 0) -> tuple[MemoryType, int]:
+def decode_memorytype(data: ByteData, pos: int, end: int, base: int = 0) -> tuple[MemoryType, int]:
     lim, p = decode_limits(data, pos, end, base, True)
     return MemoryType(lim), p
 
@@ -349,7 +350,7 @@ def encode_memorytype(mt: MemoryType) -> bytes:
     return encode_limits(mt.limits)
 
 
-def decode_globaltype(data, pos: int, end: int, base: int = 0) -> tuple[GlobalType, int]:
+def decode_globaltype(data: ByteData, pos: int, end: int, base: int = 0) -> tuple[GlobalType, int]:
     vt, p = decode_valtype(data, pos, end, base)
     return GlobalType(vt, _mut(data, p, end, base)), p + 1
 
@@ -358,7 +359,7 @@ def encode_globaltype(gt: GlobalType) -> bytes:
     return encode_valtype(gt.val) + (b"\x01" if gt.mutable else b"\x00")
 
 
-def decode_tagtype(data, pos: int, end: int, base: int = 0) -> tuple[TagType, int]:
+def decode_tagtype(data: ByteData, pos: int, end: int, base: int = 0) -> tuple[TagType, int]:
     attr = _byte(data, pos, end, base)
     if attr != 0:
         raise DecodeError(f"malformed tag attribute 0x{attr:02x}", base + pos)
@@ -372,7 +373,7 @@ def encode_tagtype(tt: TagType) -> bytes:
 
 # ---------------------------------------------------------------- block types
 
-def decode_blocktype(data, pos: int, end: int, base: int = 0):
+def decode_blocktype(data: ByteData, pos: int, end: int, base: int = 0):
     """``0x40`` -> None, a value type -> ValType, else a non-negative s33 type index -> int."""
     b = _byte(data, pos, end, base)
     if b == EMPTY_BLOCK:

@@ -42,7 +42,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from wasmweld.binary.leb import read_u32, write_u
+from wasmweld.binary.leb import ByteData, Span, read_u32, write_u
 from wasmweld.binary.reader import PREAMBLE, Reader, decode_name
 from wasmweld.binary.reader import iter_sections as _iter_section_records
 from wasmweld.errors import DecodeError, EncodeError
@@ -200,7 +200,7 @@ class Dylink:
     legacy: bool = False
     # original encoding: list of (kind, snapshot, raw bytes) in file order
     _orig: list | None = field(default=None, repr=False, compare=False)
-    _orig_raw: bytes | None = field(default=None, repr=False, compare=False)
+    _orig_raw: ByteData | None = field(default=None, repr=False, compare=False)
 
     # -- convenience -------------------------------------------------------------------
     @property
@@ -243,7 +243,7 @@ class Dylink:
     # -- decoding ----------------------------------------------------------------------
     @classmethod
     def decode(cls, data: bytes | bytearray | memoryview, offset: int = 0, *, legacy: bool = False,
-               spans: list | None = None) -> "Dylink":
+               spans: list[Span] | None = None) -> "Dylink":
         """Decode a section payload (the bytes after the custom section's name).
 
         ``offset`` is the absolute position of ``data`` in the module, used in
@@ -284,7 +284,7 @@ class Dylink:
         self._orig_raw = data
         return self
 
-    def _decode_sub(self, sid: int, body: DylinkReader, data: bytes, spans: list | None):
+    def _decode_sub(self, sid: int, body: DylinkReader, data: bytes, spans: list[Span] | None):
         """One dylink.0 subsection's content into ``self``; returns its snapshot (to tell changes)."""
         def mark(part: str, start: int, value) -> None:
             if spans is not None:

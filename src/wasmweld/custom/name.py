@@ -28,9 +28,10 @@ from __future__ import annotations
 import copy
 from dataclasses import dataclass, field
 
-from ..binary.leb import read_u32, write_u
+from ..binary.leb import Span, read_u32, write_u
 from ..binary.reader import decode_name
 from ..errors import DecodeError
+from ..binary.leb import ByteData
 
 __all__ = ["NameSection", "SUBSECTIONS", "SUBSECTION_SPACES", "read_subsection", "read_name_map",
            "read_indirect_map"]
@@ -56,7 +57,7 @@ SUBSECTION_SPACES: dict[int, str] = {1: "func", 2: "func", 3: "func", 4: "type",
                                      7: "global", 8: "elem", 9: "data", 10: "type", 11: "tag"}
 
 
-def read_subsection(data, pos: int, end: int, base: int = 0) -> tuple[int, int, int]:
+def read_subsection(data: ByteData, pos: int, end: int, base: int = 0) -> tuple[int, int, int]:
     """The subsection header at ``pos``: ``id:u8 size:u32`` -> (id, content start, content end)."""
     sid = data[pos]
     size, p = read_u32(data, pos + 1, end, base)
@@ -66,8 +67,8 @@ def read_subsection(data, pos: int, end: int, base: int = 0) -> tuple[int, int, 
     return sid, p, sub_end
 
 
-def read_name_map(data, pos: int, end: int, base: int = 0, spans: list | None = None,
-                  keys: list | None = None) -> tuple[dict[int, str], int]:
+def read_name_map(data: ByteData, pos: int, end: int, base: int = 0, spans: list[Span] | None = None,
+                  keys: list[tuple[int, int, int]] | None = None) -> tuple[dict[int, str], int]:
     """A name map ``vec(idx:u32 name)``; ``spans`` (absolute offsets) gets ``("count", ..)`` and one
     ``("entry", start, end, (index, name))`` per entry; ``keys`` gets ``(index, start, index end)`` per
     entry, positions in ``data`` (where the renumberer re-keys the entry; its rest runs to the next one).
@@ -102,8 +103,8 @@ def read_name_map(data, pos: int, end: int, base: int = 0, spans: list | None = 
     return out, pos
 
 
-def read_indirect_map(data, pos: int, end: int, base: int = 0, spans: list | None = None,
-                      keys: list | None = None) -> tuple[dict[int, dict[int, str]], int]:
+def read_indirect_map(data: ByteData, pos: int, end: int, base: int = 0, spans: list[Span] | None = None,
+                      keys: list[tuple[int, int, int]] | None = None) -> tuple[dict[int, dict[int, str]], int]:
     """An indirect name map ``vec(idx:u32 namemap)``; ``spans`` gets ``("count", ..)`` and per entry
     ``("outer", start, end, index)`` (the index's own span), then its inner map's spans; ``keys`` gets
     ``(index, start, index end)`` per outer entry, as in :func:`read_name_map`."""
@@ -168,7 +169,7 @@ class NameSection:
     _orig: list = field(default_factory=list, repr=False, compare=False)
 
     @classmethod
-    def decode(cls, data, offset: int = 0, spans: list | None = None) -> "NameSection":
+    def decode(cls, data: ByteData, offset: int = 0, spans: list[Span] | None = None) -> "NameSection":
         """Decode the section's content (the bytes after the name ``"name"``); ``offset`` is its absolute offset.
 
         ``spans``, when given, receives ``(part, start, end, value)`` with absolute offsets as each part is
@@ -271,7 +272,7 @@ class NameSection:
             out.append((sid, bytes((sid,)) + write_u(len(content)) + content))
         return b"".join(raw for _sid, raw in out)
 
-    def __eq__(self, other) -> bool:
+    def __eq__(self, other: object) -> bool:
         if not isinstance(other, NameSection):
             return NotImplemented
         return all(getattr(self, a) == getattr(other, a) for a, _k in SUBSECTIONS.values()) and \

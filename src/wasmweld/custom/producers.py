@@ -23,9 +23,10 @@ from __future__ import annotations
 import copy
 from dataclasses import dataclass, field
 
-from ..binary.leb import read_u32, write_u
+from ..binary.leb import Span, read_u32, write_u
 from ..binary.reader import decode_name
 from ..errors import DecodeError
+from ..binary.leb import ByteData
 
 __all__ = ["Producers"]
 
@@ -44,7 +45,7 @@ class Producers:
     _snap: dict | None = field(default=None, repr=False, compare=False)
 
     @classmethod
-    def decode(cls, data, offset: int = 0, spans: list | None = None) -> "Producers":
+    def decode(cls, data: ByteData, offset: int = 0, spans: list[Span] | None = None) -> "Producers":
         """Decode the section content (after the name ``"producers"``); ``offset`` is its absolute offset.
 
         ``spans``, when given, receives ``(field, start, end, value)`` with absolute offsets as each part

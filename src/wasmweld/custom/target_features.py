@@ -19,9 +19,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from ..binary.leb import read_u32, write_u
+from ..binary.leb import Span, read_u32, write_u
 from ..binary.reader import decode_name
 from ..errors import DecodeError
+from ..binary.leb import ByteData
 
 __all__ = ["TargetFeatures", "PREFIXES"]
 
@@ -38,7 +39,7 @@ class TargetFeatures:
     _snap: list | None = field(default=None, repr=False, compare=False)
 
     @classmethod
-    def decode(cls, data, offset: int = 0, spans: list | None = None) -> "TargetFeatures":
+    def decode(cls, data: ByteData, offset: int = 0, spans: list[Span] | None = None) -> "TargetFeatures":
         """Decode the section content (after the name); ``offset`` is its absolute offset.
 
         ``spans``, when given, receives ``("count", start, end, n)`` and ``("feature", start, end,

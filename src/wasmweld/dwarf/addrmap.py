@@ -23,6 +23,7 @@ from ..binary.instr import decode_body
 from ..binary.leb import read_u32
 from ..binary.reader import SECTION_IDS, split_sections
 from ..errors import DecodeError
+from ..binary.leb import ByteData
 
 __all__ = ["AddressMap", "code_bodies", "REMOVED"]
 
@@ -30,7 +31,7 @@ __all__ = ["AddressMap", "code_bodies", "REMOVED"]
 REMOVED = -1
 
 
-def code_bodies(data) -> tuple[int, list[tuple[int, int]]]:
+def code_bodies(data: ByteData) -> tuple[int, list[tuple[int, int]]]:
     """(absolute offset of the code payload, [(start, end) of each body, payload-relative])."""
     for sec in split_sections(data):
         if sec.id == SECTION_IDS["code"]:

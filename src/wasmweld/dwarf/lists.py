@@ -29,7 +29,7 @@ class Mapper:
     """Address rewriting for one input: ``start``/``end`` map a begin / one-past-end address."""
 
     def __init__(self, amap: AddressMap):
-        self.amap = amap
+        self.amap: AddressMap = amap
 
     def point(self, addr: int) -> int:
         """New address of ``addr``; :data:`TOMBSTONE` inside removed code; ``addr`` outside code."""

@@ -21,6 +21,7 @@ from ..errors import WasmError
 from .info import AT, FORM, TAG, Unit, dies, units
 from .line import LineHeader, line_header, rows
 from .ranges import read_ranges
+from ..binary.leb import ByteData
 
 __all__ = ["Frame", "DebugInfo", "format_frames", "addr2line", "module_debug_info"]
 
@@ -83,7 +84,7 @@ class DebugInfo:
     """The DWARF of one module, indexed for :meth:`frames` (``sections``: ``.debug_*`` payloads)."""
 
     def __init__(self, sections: dict[str, bytes]):
-        self.s = sections
+        self.s: dict[str, bytes] = sections
         self.seqs: list[tuple[int, int, list, tuple[LineHeader, str]]] = []     # (start, end, rows, file namer)
         self.funcs: list[_Func] = []
         self.names: dict[int, tuple] = {}
@@ -292,7 +293,7 @@ class _Val:
     value: int
 
 
-def module_debug_info(data) -> tuple[DebugInfo, int]:
+def module_debug_info(data: ByteData) -> tuple[DebugInfo, int]:
     """A module's :class:`DebugInfo` and the absolute offset of its code section's payload."""
     from ..module import parse  # noqa: PLC0415  (lookup is also imported by the runtime, lazily)
     from .addrmap import code_bodies  # noqa: PLC0415
@@ -301,7 +302,7 @@ def module_debug_info(data) -> tuple[DebugInfo, int]:
     return DebugInfo(sections), code_bodies(data)[0]
 
 
-def addr2line(data, addresses, *, code_section_relative: bool = False) -> str:
+def addr2line(data: ByteData, addresses, *, code_section_relative: bool = False) -> str:
     """What ``wasm-tools addr2line`` prints for ``addresses`` (module offsets, or code-section
     offsets with ``code_section_relative``; an address may be a (label, address) pair, printed
     with its label as written)::

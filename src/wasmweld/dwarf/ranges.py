@@ -9,6 +9,7 @@ from __future__ import annotations
 from ..binary.reader import Reader
 from ..errors import DecodeError
 from .info import AT, FORM
+from ..binary.leb import ByteData
 
 __all__ = ["read_ranges"]
 
@@ -16,7 +17,7 @@ __all__ = ["read_ranges"]
 MAX_ENTRIES = 1 << 20
 
 
-def _v4(data, off: int, base: int, size: int) -> list[tuple[int, int]]:
+def _v4(data: ByteData, off: int, base: int, size: int) -> list[tuple[int, int]]:
     r = Reader(data, off)
     maxv = (1 << (8 * size)) - 1
     out = []
@@ -32,7 +33,7 @@ def _v4(data, off: int, base: int, size: int) -> list[tuple[int, int]]:
     return out
 
 
-def _v5(data, off: int, base: int, size: int, addr_of) -> list[tuple[int, int]]:
+def _v5(data: ByteData, off: int, base: int, size: int, addr_of) -> list[tuple[int, int]]:
     r = Reader(data, off)
     out = []
     for _ in range(MAX_ENTRIES):

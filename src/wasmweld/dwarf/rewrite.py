@@ -71,14 +71,14 @@ class InputDwarf:
         unknown = [n for n in sections if n not in SECTIONS]
         if unknown:
             raise UnsupportedDwarf(f"cannot rewrite {', '.join(unknown)}", 0)
-        self.name = name
-        self.src = sections
+        self.name: str = name
+        self.src: dict[str, bytes] = sections
         self.m = Mapper(amap)
-        self.amap = amap
-        self.data_shift = data_shift         # where its memory 0 moved (a single-memory merge)
+        self.amap: AddressMap = amap
+        self.data_shift: int = data_shift         # where its memory 0 moved (a single-memory merge)
         self.code_slots: set[int] = set()    # .debug_addr positions named as code addresses
         self.data_slots: set[int] = set()    # ... named by DW_OP_addrx (memory addresses)
-        self.addr_size = 4
+        self.addr_size: int = 4
         self.out: dict[str, bytes] = {}
         self.v5_refs: list[tuple[int, str, int]] = []   # .debug_info positions of offsets into v5 lists
         self.moved: dict = {}                # v5 list section -> old position -> new (lists that grew)

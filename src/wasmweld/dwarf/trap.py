@@ -22,6 +22,7 @@ from collections import OrderedDict
 from ..errors import WasmError
 from .addrmap import code_bodies
 from .lookup import DebugInfo
+from ..binary.leb import ByteData
 
 __all__ = ["remember", "source_backtrace", "MAX_MODULES"]
 
@@ -32,10 +33,10 @@ MAX_MODULES = 8
 class _Known:
     __slots__ = ("data", "_starts", "_code", "dbg", "_n_imp")
 
-    def __init__(self, data):
-        self.data = data
+    def __init__(self, data: ByteData):
+        self.data: ByteData = data
         self._starts: dict[int, int] | None = None
-        self._code = 0
+        self._code: int = 0
         self._n_imp: int | None = None
         self.dbg: DebugInfo | None = None
 

@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import html
 import io
-from typing import Iterable
+from typing import Any, Iterable
 
 from .body import func_to_wat
 from .component import ComponentPrinter
@@ -74,8 +74,8 @@ class _Enough(Exception):
 class _Capped:
     def __init__(self, limit: int) -> None:
         self.parts: list = []
-        self.size = 0
-        self.limit = limit
+        self.size: int = 0
+        self.limit: int = limit
 
     def write(self, s: str) -> None:
         self.parts.append(s)
@@ -95,7 +95,7 @@ def preview(module, limit: int = REPR_LIMIT) -> tuple[str, bool]:
     return "".join(out.parts), False
 
 
-def repr_pretty(module, p, cycle: bool) -> None:
+def repr_pretty(module: Any, p: Any, cycle: bool) -> None:
     """IPython's pretty printer: the module's text (at most :data:`REPR_LIMIT` characters)."""
     if cycle:
         p.text(repr(module))

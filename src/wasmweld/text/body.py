@@ -44,8 +44,8 @@ class _Lone:
         self.bp = BodyPrinter(self.names, TypeText(self.names, self.types))
         self.buf: list = []
         self.w = self.buf.append
-        self.nesting = 0
-        self.line = 0
+        self.nesting: int = 0
+        self.line: int = 0
 
     def newline(self, offset: int | None) -> None:
         self.w("\n" + self.bp.indent(self.nesting))

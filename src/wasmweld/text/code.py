@@ -31,8 +31,8 @@ class BodyPrinter:
     """Prints the instructions of bodies and constant expressions; one per module (it owns the caches)."""
 
     def __init__(self, names: Names, tt: TypeText, indent: str = "  ") -> None:
-        self.names = names
-        self.tt = tt
+        self.names: Names = names
+        self.tt: TypeText = tt
         self.it = InstrText(tt)
         self.cache: dict = {}
         #: block/loop/if/try encodings -> "block (result i32)" (functions without label names)
@@ -257,7 +257,7 @@ class BodyState:
     __slots__ = ("nesting", "nest0", "labels", "label")
 
     def __init__(self, nest0: int) -> None:
-        self.nesting = nest0
-        self.nest0 = nest0
+        self.nesting: int = nest0
+        self.nest0: int = nest0
         self.labels: list = []
-        self.label = 0
+        self.label: int = 0

@@ -40,6 +40,7 @@ from .code import MAX_NESTING_TO_PRINT
 from .custom import dylink0_lines, producers_lines
 from .names import Naming, escape, read_name_map, read_names
 from .printer import ModulePrinter, Options, TextSink, bytes_literal
+from ..binary.leb import ByteData
 
 __all__ = ["print_component", "component_to_wat", "ComponentPrinter"]
 
@@ -94,7 +95,7 @@ class State:
         return len(self.core.types)
 
 
-def read_component_names(data, state: State) -> None:
+def read_component_names(data: ByteData, state: State) -> None:
     """Add the names of a ``component-name`` payload to ``state``, as wasmparser reads them: a malformed
     part ends the reading and the names read before it stay."""
     pos, end = 0, len(data)
@@ -141,13 +142,13 @@ class ComponentPrinter:
             raise WasmError("--func is not supported for components")
         self.buf: list = []
         self.w = self.buf.append
-        self.nesting = 0
-        self.line = 0
+        self.nesting: int = 0
+        self.line: int = 0
         self.group_lines: list = []
         self.states: list[State] = []
         #: offset of the item being printed (its continuation lines show it too, with --offsets)
         self.at: int | None = None
-        self.at_data = 0  # where the data of the custom section being printed starts
+        self.at_data: int = 0  # where the data of the custom section being printed starts
 
     # ------------------------------------------------------------------ output primitives
     def flush(self) -> None:

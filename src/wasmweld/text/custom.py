@@ -21,6 +21,7 @@ from ..binary.leb import read_u32
 from ..binary.reader import decode_name
 from ..errors import DecodeError
 from .names import escape
+from ..binary.leb import ByteData
 
 __all__ = ["producers_lines", "dylink0_lines", "read_branch_hints"]
 
@@ -33,7 +34,7 @@ def _s(text: str) -> str:
     return '"' + escape(text) + '"'
 
 
-def producers_lines(data, base: int) -> list | None:
+def producers_lines(data: ByteData, base: int) -> list | None:
     """``[(offset, "(language \\"C\\" \\"\\")"), ...]`` for a producers payload at absolute ``base``."""
     end = len(data)
     out = []
@@ -67,7 +68,7 @@ def _flags(flags: int) -> str:
     return "".join(out)
 
 
-def _strings(data, pos: int, end: int) -> tuple[list, int]:
+def _strings(data: ByteData, pos: int, end: int) -> tuple[list, int]:
     n, pos = read_u32(data, pos, end)
     out = []
     for _ in range(n):
@@ -76,7 +77,7 @@ def _strings(data, pos: int, end: int) -> tuple[list, int]:
     return out, pos
 
 
-def _subsection(sid: int, data, p: int, q: int, at: int, out: list) -> None:
+def _subsection(sid: int, data: ByteData, p: int, q: int, at: int, out: list) -> None:
     if sid == 1:
         vals = []
         for _ in range(4):
@@ -109,7 +110,7 @@ def _subsection(sid: int, data, p: int, q: int, at: int, out: list) -> None:
         raise DecodeError("unexpected data at the end of the subsection", p)
 
 
-def dylink0_lines(data, base: int) -> list | None:
+def dylink0_lines(data: ByteData, base: int) -> list | None:
     """The lines of a ``dylink.0`` payload at absolute ``base`` (None: print it raw)."""
     end = len(data)
     pos = 0
@@ -129,7 +130,7 @@ def dylink0_lines(data, base: int) -> list | None:
     return out
 
 
-def read_branch_hints(data, base: int) -> list:
+def read_branch_hints(data: ByteData, base: int) -> list:
     """The ``metadata.code.branch_hint`` section as wasmprinter keeps it: a stack (last = first function)
     of ``(func, [(absolute offset of the hint, offset in the body, taken)])``.
 

@@ -32,11 +32,11 @@ _KIND = {"block": "block", "loop": "loop", "try_table": "try_table"}
 class _Inst:
     __slots__ = ("plain", "folded", "results", "offset", "hint")
 
-    def __init__(self, plain, folded, results, offset, hint=None):
+    def __init__(self, plain, folded, results, offset: int, hint=None):
         self.plain = plain
         self.folded = folded
         self.results = results
-        self.offset = offset
+        self.offset: int = offset
         #: a branch hint annotation printed on its own line before the instruction
         self.hint = hint
 
@@ -73,15 +73,15 @@ class _Seq:
 class _Block:
     __slots__ = ("ty", "kind", "plain", "folded", "predicate", "consequent", "offset", "hint")
 
-    def __init__(self, ty, kind, plain, offset, predicate=None, hint=None):
+    def __init__(self, ty, kind, plain, offset: int, predicate=None, hint=None):
         self.hint = hint
         self.ty = ty
         self.kind = kind
         self.plain = plain
         self.folded = _Seq()
         self.predicate = predicate
-        self.consequent = None
-        self.offset = offset
+        self.consequent: tuple[list, int] | None = None
+        self.offset: int = offset
 
 
 def _plain(control: list, plain: str, params: int, results: int, offset: int, hint=None) -> None:

@@ -73,9 +73,9 @@ class TypeText:
     """Text of types, with the module's type names and (for type uses) its type list."""
 
     def __init__(self, names: Names, types: list) -> None:
-        self.names = names
+        self.names: Names = names
         #: flat list of SubType, grown while the type section is printed
-        self.types = types
+        self.types: list = types
 
     def idx(self, space: dict, i: int) -> str:
         n = space.get(i)
@@ -164,7 +164,7 @@ class InstrText:
     """Formats instructions whose text does not depend on their position: ``text(ins, func)``."""
 
     def __init__(self, tt: TypeText) -> None:
-        self.tt = tt
+        self.tt: TypeText = tt
         n = tt.names
         self.spaces = {"func": n.func, "global": n.global_, "table": n.table, "memory": n.memory,
                        "tag": n.tag, "elem": n.elem, "data": n.data, "type": n.type}

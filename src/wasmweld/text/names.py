@@ -22,6 +22,7 @@ import re
 from ..binary.leb import read_u32
 from ..binary.reader import decode_name
 from ..errors import DecodeError
+from ..binary.leb import ByteData
 
 __all__ = ["Naming", "Names", "escape", "read_names", "read_name_map"]
 
@@ -42,7 +43,7 @@ class Naming:
     __slots__ = ("name", "ident", "defn")
 
     def __init__(self, name: str, index: int, group: str, used: set | None) -> None:
-        self.name = name
+        self.name: str = name
         synthetic = not name or name[0] == "#"
         if used is not None and not synthetic:
             if name in used:
@@ -89,7 +90,7 @@ _MAPS = {1: ("func", "func"), 4: ("type", "type"), 5: ("table", "table"), 6: ("m
 _INDIRECT = {2: ("local", "local"), 3: ("label", "label"), 10: ("field", "field")}
 
 
-def read_name_map(data, pos: int, end: int, into: dict, group: str) -> None:
+def read_name_map(data: ByteData, pos: int, end: int, into: dict, group: str) -> None:
     """A name map (``vec(idx name)``) filling ``into`` with :class:`Naming` of ``group`` (modules and components)."""
     n, pos = read_u32(data, pos, end)
     used: set = set()
@@ -101,7 +102,7 @@ def read_name_map(data, pos: int, end: int, into: dict, group: str) -> None:
         raise DecodeError("unexpected data at the end of the section", pos)
 
 
-def _indirect(data, pos: int, end: int, names: Names, attr: str, group: str) -> None:
+def _indirect(data: ByteData, pos: int, end: int, names: Names, attr: str, group: str) -> None:
     into = getattr(names, attr)
     funcs = names.local_funcs if attr == "local" else names.label_funcs if attr == "label" else None
     n, pos = read_u32(data, pos, end)
@@ -119,7 +120,7 @@ def _indirect(data, pos: int, end: int, names: Names, attr: str, group: str) -> 
         raise DecodeError("unexpected data at the end of the section", pos)
 
 
-def read_names(data, names: Names | None = None) -> Names:
+def read_names(data: ByteData, names: Names | None = None) -> Names:
     """Add the names of one ``name`` custom section payload to ``names`` (a new Names if None)."""
     if names is None:
         names = Names()

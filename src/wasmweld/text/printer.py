@@ -33,6 +33,7 @@ from .custom import dylink0_lines, producers_lines, read_branch_hints
 from .code import BodyPrinter
 from .instrs import TypeText
 from .names import Names, escape, read_names
+from ..binary.leb import ByteData
 
 __all__ = ["Options", "ModulePrinter", "TextSink", "bytes_literal"]
 
@@ -49,12 +50,12 @@ def _byte_text(b: int) -> str:
 _BYTE_TEXT = [_byte_text(b) for b in range(256)]
 
 
-def bytes_literal(data) -> str:
+def bytes_literal(data: ByteData) -> str:
     """``"..."`` with printable ASCII as is and every other byte as ``\\hh``."""
     return '"' + "".join([_BYTE_TEXT[b] for b in bytes(data)]) + '"'
 
 
-def write_bytes_literal(pr: "ModulePrinter", data) -> None:
+def write_bytes_literal(pr: "ModulePrinter", data: ByteData) -> None:
     """Like :func:`bytes_literal`, written in blocks so that a large segment never becomes one string."""
     pr.w('"')
     step = 1 << 16
@@ -101,12 +102,12 @@ class Options:
 
     def __init__(self, fold: bool = False, names: bool = True, offsets: bool = False,
                  skeleton: bool = False, funcs=None, jobs: int | None = None) -> None:
-        self.fold = fold
+        self.fold: bool = fold
         #: processes for a big code section: 1 (one), None (two when it pays off)
-        self.jobs = jobs
-        self.names = names
-        self.offsets = offsets
-        self.skeleton = skeleton
+        self.jobs: int | None = jobs
+        self.names: bool = names
+        self.offsets: bool = offsets
+        self.skeleton: bool = skeleton
         self.funcs = funcs
 
 
@@ -120,8 +121,8 @@ class ModulePrinter:
         self.write = write
         self.buf: list = []
         self.w = self.buf.append
-        self.nesting = 0
-        self.line = 0
+        self.nesting: int = 0
+        self.line: int = 0
         self.group_lines: list = []
         self.names = Names()
         self.types: list = []
@@ -134,9 +135,9 @@ class ModulePrinter:
         self._uses: dict = {}  # type index -> (type use text, param count), functions without local names
         self._locals: dict = {}  # local declaration bytes -> text, functions without local names
         self.counts = {k: 0 for k in ExternKind}
-        self.place = "before first"
+        self.place: str = "before first"
         #: what opens the module: ``core module $m (;0;)`` for one nested in a component (text/component.py)
-        self.head = "module"
+        self.head: str = "module"
 
     # ------------------------------------------------------------------ output primitives
     def flush(self) -> None:

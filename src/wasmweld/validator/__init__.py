@@ -32,9 +32,9 @@ class MalformedError(DecodeError, ValidationError):
     """
 
     def __init__(self, message: str, offset: int | None = None, context: str | None = None):
-        self.message = message
-        self.offset = offset
-        self.context = context
+        self.message: str = message
+        self.offset: int | None = offset
+        self.context: str | None = context
         Exception.__init__(self, self._format())
 
 

@@ -72,8 +72,8 @@ class BodyChecker:
         self.cache: dict = {}
         self.stack: list = []
         self.frames: list = []
-        self.h = 0
-        self.unr = False
+        self.h: int = 0
+        self.unr: bool = False
         self.uninit: set[int] | None = None
         self.initlog: list = []
         self.ltypes: list = []

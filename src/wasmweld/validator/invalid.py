@@ -15,6 +15,6 @@ class Invalid(Exception):
 
     def __init__(self, message: str, expected=None, found=None):
         super().__init__(message)
-        self.message = message
+        self.message: str = message
         self.expected = expected
         self.found = found

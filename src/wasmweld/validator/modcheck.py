@@ -42,7 +42,7 @@ class ModuleContext:
 
     def __init__(self, m, features: frozenset) -> None:
         self.m = m
-        self.features = features
+        self.features: frozenset = features
         self.tc = TypeContext(m.types, features)
         self.funcs: list[FuncType] = []
         self.func_type_idx: list[int] = []
@@ -53,7 +53,7 @@ class ModuleContext:
         self.elems: list = []            # elem types
         self.ndata: int | None = None
         self.refs: set[int] = set()
-        self.nimported_globals = 0
+        self.nimported_globals: int = 0
 
 
 def _has(mc, feature: str) -> bool:
@@ -381,7 +381,7 @@ def func_name(m, fidx: int) -> str | None:
     return None if ns is None else ns.funcs.get(fidx)
 
 
-def body_error(mc, fidx: int, body, instrs, offset, pos: int, e) -> ValidationError:
+def body_error(mc, fidx: int, body, instrs, offset: int, pos: int, e) -> ValidationError:
     """The ValidationError for a failure at instruction ``pos`` of function ``fidx``."""
     at = None
     ins = instrs[pos] if 0 <= pos < len(instrs) else None

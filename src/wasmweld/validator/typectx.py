@@ -73,7 +73,7 @@ class TypeContext:
     """The module's type index space, canonicalised; interning and subtyping of value types."""
 
     def __init__(self, recgroups, features: frozenset) -> None:
-        self.features = features
+        self.features: frozenset = features
         self._refs: dict = {}
         self._sub_cache: dict = {}
         self.subtypes: list = []        # type index -> SubType as written
