@@ -68,15 +68,20 @@ def read_subsection(data: ByteData, pos: int, end: int, base: int = 0) -> tuple[
 
 
 def read_name_map(data: ByteData, pos: int, end: int, base: int = 0, spans: list[Span] | None = None,
-                  keys: list[tuple[int, int, int]] | None = None) -> tuple[dict[int, str], int]:
+                  keys: list[tuple[int, int, int]] | None = None, *,
+                  check_count: bool = True) -> tuple[dict[int, str], int]:
     """A name map ``vec(idx:u32 name)``; ``spans`` (absolute offsets) gets ``("count", ..)`` and one
     ``("entry", start, end, (index, name))`` per entry; ``keys`` gets ``(index, start, index end)`` per
     entry, positions in ``data`` (where the renumberer re-keys the entry; its rest runs to the next one).
     With ``keys`` the names are only skipped, not decoded (the renumberer copies their bytes; UTF-8 is
-    the decoder's check): the dict comes back empty."""
+    the decoder's check): the dict comes back empty.
+
+    ``check_count=False``: a count larger than the bytes left is not refused up front; the entries
+    are read until one fails (the text printer keeps the ``spans`` entries read before, as
+    ``wasm-tools print`` keeps the names it read)."""
     at = pos
     n, pos = read_u32(data, pos, end, base)
-    if n * 2 > end - pos:
+    if check_count and n * 2 > end - pos:
         raise DecodeError("length out of bounds", base + pos, f"name map of {n} entries")
     out: dict[int, str] = {}
     if spans is not None:
@@ -104,13 +109,14 @@ def read_name_map(data: ByteData, pos: int, end: int, base: int = 0, spans: list
 
 
 def read_indirect_map(data: ByteData, pos: int, end: int, base: int = 0, spans: list[Span] | None = None,
-                      keys: list[tuple[int, int, int]] | None = None) -> tuple[dict[int, dict[int, str]], int]:
+                      keys: list[tuple[int, int, int]] | None = None, *,
+                      check_count: bool = True) -> tuple[dict[int, dict[int, str]], int]:
     """An indirect name map ``vec(idx:u32 namemap)``; ``spans`` gets ``("count", ..)`` and per entry
     ``("outer", start, end, index)`` (the index's own span), then its inner map's spans; ``keys`` gets
-    ``(index, start, index end)`` per outer entry, as in :func:`read_name_map`."""
+    ``(index, start, index end)`` per outer entry, as in :func:`read_name_map` (``check_count`` too)."""
     at = pos
     n, pos = read_u32(data, pos, end, base)
-    if n * 2 > end - pos:
+    if check_count and n * 2 > end - pos:
         raise DecodeError("length out of bounds", base + pos, f"indirect name map of {n} entries")
     if spans is not None:
         spans.append(("count", base + at, base + pos, n))
@@ -122,7 +128,8 @@ def read_indirect_map(data: ByteData, pos: int, end: int, base: int = 0, spans: 
             spans.append(("outer", base + at, base + pos, idx))
         if keys is not None:
             keys.append((idx, at, pos))
-        out[idx], pos = read_name_map(data, pos, end, base, spans, None if keys is None else [])
+        out[idx], pos = read_name_map(data, pos, end, base, spans, None if keys is None else [],
+                                      check_count=check_count)
     return out, pos
 
 

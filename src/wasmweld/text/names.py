@@ -19,10 +19,10 @@ from __future__ import annotations
 
 import re
 
-from ..binary.leb import read_u32
+from ..binary.leb import ByteData, Span
 from ..binary.reader import decode_name
+from ..custom import name as name_section
 from ..errors import DecodeError
-from ..binary.leb import ByteData
 
 __all__ = ["Naming", "Names", "escape", "read_names", "read_name_map"]
 
@@ -90,32 +90,59 @@ _MAPS = {1: ("func", "func"), 4: ("type", "type"), 5: ("table", "table"), 6: ("m
 _INDIRECT = {2: ("local", "local"), 3: ("label", "label"), 10: ("field", "field")}
 
 
-def read_name_map(data: ByteData, pos: int, end: int, into: dict, group: str) -> None:
-    """A name map (``vec(idx name)``) filling ``into`` with :class:`Naming` of ``group`` (modules and components)."""
-    n, pos = read_u32(data, pos, end)
-    used: set = set()
-    for _ in range(n):
-        idx, pos = read_u32(data, pos, end)
-        name, pos = decode_name(data, pos, end)
-        into[idx] = Naming(name, idx, group, used)
+def read_name_map(data: ByteData, pos: int, end: int, into: dict[int, Naming], group: str) -> None:
+    """A name map (``vec(idx name)``) filling ``into`` with :class:`Naming` of ``group`` (modules and components).
+
+    Read by :func:`wasmweld.custom.name.read_name_map` (the one reader of the layout); the entries
+    read before a malformed one are kept, in order, before its DecodeError propagates. As in
+    wasmparser, the indices must increase: the first that does not ends the reading the same way."""
+    spans: list[Span] = []
+    try:
+        _, pos = name_section.read_name_map(data, pos, end, spans=spans, check_count=False)
+    finally:
+        _name_entries(spans, into, group)
     if pos != end:
         raise DecodeError("unexpected data at the end of the section", pos)
+
+
+def _name_entries(spans: list[Span], into: dict[int, Naming], group: str) -> None:
+    """The ``("entry", .., (index, name))`` spans of one name map into ``into``, up to the first
+    index that does not increase (DecodeError there)."""
+    used: set[str] = set()
+    last = -1
+    for part, start, _end, value in spans:
+        if part == "entry":
+            idx, name = value
+            if idx <= last:
+                raise DecodeError("name map indices must increase", start)
+            last = idx
+            into[idx] = Naming(name, idx, group, used)
 
 
 def _indirect(data: ByteData, pos: int, end: int, names: Names, attr: str, group: str) -> None:
     into = getattr(names, attr)
     funcs = names.local_funcs if attr == "local" else names.label_funcs if attr == "label" else None
-    n, pos = read_u32(data, pos, end)
-    for _ in range(n):
-        outer, pos = read_u32(data, pos, end)
-        m, pos = read_u32(data, pos, end)
-        used: set | None = None if group == "label" else set()
-        for _ in range(m):
-            idx, pos = read_u32(data, pos, end)
-            name, pos = decode_name(data, pos, end)
-            into[(outer, idx)] = Naming(name, idx, group, used)
-            if funcs is not None:
-                funcs.add(outer)
+    spans: list[Span] = []
+    try:
+        _, pos = name_section.read_indirect_map(data, pos, end, spans=spans, check_count=False)
+    finally:
+        outer = last_outer = last = -1
+        used: set[str] | None = None
+        for part, start, _end, value in spans:
+            if part == "outer":
+                if value <= last_outer:
+                    raise DecodeError("name map indices must increase", start)
+                outer = last_outer = value
+                last = -1
+                used = None if group == "label" else set()
+            elif part == "entry":
+                idx, name = value
+                if idx <= last:
+                    raise DecodeError("name map indices must increase", start)
+                last = idx
+                into[(outer, idx)] = Naming(name, idx, group, used)
+                if funcs is not None:
+                    funcs.add(outer)
     if pos != end:
         raise DecodeError("unexpected data at the end of the section", pos)
 
@@ -127,13 +154,9 @@ def read_names(data: ByteData, names: Names | None = None) -> Names:
     pos, end = 0, len(data)
     try:
         while pos < end:
-            sid = data[pos]
-            if sid >= 0x80:
+            if data[pos] >= 0x80:
                 return names
-            size, p = read_u32(data, pos + 1, end)
-            if size > end - p:
-                return names
-            q = p + size
+            sid, p, q = name_section.read_subsection(data, pos, end)   # DecodeError past the end
             if sid == 0:
                 name, r = decode_name(data, p, q)
                 if r != q:
