@@ -26,14 +26,15 @@ type section's layout is written only here::
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from ..errors import DecodeError
 from ..types import (
     ABSTRACT_HEAP_CODES, ABSTRACT_HEAP_NAMES, F32, F64, I8, I16, I32, I64, V128,
-    ArrayType, FieldType, FuncType, GlobalType, Limits, MemoryType, NumType, PackedType,
-    RecGroup, RefType, StructType, SubType, TableType, TagType,
+    ArrayType, CompType, FieldType, FuncType, GlobalType, HeapType, Limits, MemoryType, NumType, PackedType,
+    RecGroup, RefType, StorageType, StructType, SubType, TableType, TagType, ValType,
 )
-from .leb import Span, read_s33, read_u32, read_u64, write_s, write_u
-from .leb import ByteData
+from .leb import ByteData, Span, read_s33, read_u32, read_u64, write_s, write_u
 
 __all__ = [
     "NUM_CODES", "NUM_TYPES", "VALTYPE_FIRST_BYTES",
@@ -69,7 +70,7 @@ _SHORT_REFS: dict[int, RefType] = {
     code: RefType(True, name, True) for code, name in ABSTRACT_HEAP_NAMES.items()
 }
 # byte -> value type, for every value type written as one byte
-_ONE_BYTE_VALTYPES: dict[int, object] = {**NUM_TYPES, **_SHORT_REFS}
+_ONE_BYTE_VALTYPES: dict[int, ValType] = {**NUM_TYPES, **_SHORT_REFS}
 #: first bytes that start a value type (one-byte forms plus the 0x63/0x64 prefixes)
 VALTYPE_FIRST_BYTES = frozenset(_ONE_BYTE_VALTYPES) | {REF_NULL, REF}
 
@@ -90,7 +91,8 @@ def _count(data: ByteData, pos: int, end: int, base: int, min_size: int = 1) -> 
 
 # ---------------------------------------------------------------- heap / reference / value types
 
-def decode_heaptype(data: ByteData, pos: int, end: int, base: int = 0, spans: list[Span] | None = None):
+def decode_heaptype(data: ByteData, pos: int, end: int, base: int = 0,
+                    spans: list[Span] | None = None) -> tuple[HeapType, int]:
     """``absheaptype`` (one byte) -> its name, or a non-negative s33 type index -> int."""
     b = _byte(data, pos, end, base)
     name = ABSTRACT_HEAP_NAMES.get(b)
@@ -104,7 +106,8 @@ def decode_heaptype(data: ByteData, pos: int, end: int, base: int = 0, spans: li
     return v, p
 
 
-def encode_heaptype(heap) -> bytes:
+def encode_heaptype(heap: HeapType) -> bytes:
+    """An abstract heap type's byte, or a type index as an s33."""
     if isinstance(heap, str):
         code = ABSTRACT_HEAP_CODES.get(heap)
         if code is None:
@@ -117,6 +120,7 @@ def encode_heaptype(heap) -> bytes:
 
 def decode_reftype(data: ByteData, pos: int, end: int, base: int = 0,
                    spans: list[Span] | None = None) -> tuple[RefType, int]:
+    """A reference type: a shorthand byte or ``0x63``/``0x64`` + heap type."""
     b = _byte(data, pos, end, base)
     r = _SHORT_REFS.get(b)
     if r is not None:
@@ -128,12 +132,15 @@ def decode_reftype(data: ByteData, pos: int, end: int, base: int = 0,
 
 
 def encode_reftype(rt: RefType) -> bytes:
+    """The shorthand byte (``funcref``...) unless ``rt.shorthand`` is False, else ``0x63``/``0x64`` + heap type."""
     if rt.nullable and isinstance(rt.heap, str) and rt.shorthand is not False:
         return encode_heaptype(rt.heap)
     return bytes((REF_NULL if rt.nullable else REF,)) + encode_heaptype(rt.heap)
 
 
-def decode_valtype(data: ByteData, pos: int, end: int, base: int = 0, spans: list[Span] | None = None):
+def decode_valtype(data: ByteData, pos: int, end: int, base: int = 0,
+                   spans: list[Span] | None = None) -> tuple[ValType, int]:
+    """A value type: a number/vector type byte or a reference type."""
     b = _byte(data, pos, end, base)
     t = _ONE_BYTE_VALTYPES.get(b)
     if t is not None:
@@ -144,7 +151,8 @@ def decode_valtype(data: ByteData, pos: int, end: int, base: int = 0, spans: lis
     raise DecodeError(f"malformed value type 0x{b:02x}", base + pos)
 
 
-def encode_valtype(t) -> bytes:
+def encode_valtype(t: ValType) -> bytes:
+    """The encoding of a value type (ValueError for anything else)."""
     if isinstance(t, NumType):
         return bytes((NUM_CODES[t],))
     if isinstance(t, RefType):
@@ -152,23 +160,26 @@ def encode_valtype(t) -> bytes:
     raise ValueError(f"not a value type: {t!r}")
 
 
-def decode_valtypes(data: ByteData, pos: int, end: int, base: int = 0, spans: list[Span] | None = None) -> tuple[tuple, int]:
+def decode_valtypes(data: ByteData, pos: int, end: int, base: int = 0, spans: list[Span] | None = None) -> tuple[tuple[ValType, ...], int]:
     """``vec(valtype)``."""
     n, pos = _count(data, pos, end, base)
-    out = []
+    out: list[ValType] = []
     for _ in range(n):
         t, pos = decode_valtype(data, pos, end, base, spans)
         out.append(t)
     return tuple(out), pos
 
 
-def encode_valtypes(ts) -> bytes:
+def encode_valtypes(ts: Sequence[ValType]) -> bytes:
+    """``vec(valtype)``."""
     return write_u(len(ts)) + b"".join(encode_valtype(t) for t in ts)
 
 
 # ---------------------------------------------------------------- composite types
 
-def decode_storagetype(data: ByteData, pos: int, end: int, base: int = 0, spans: list[Span] | None = None):
+def decode_storagetype(data: ByteData, pos: int, end: int, base: int = 0,
+                       spans: list[Span] | None = None) -> tuple[StorageType, int]:
+    """A field's storage type: a packed type (i8, i16) or a value type."""
     b = _byte(data, pos, end, base)
     p = PACKED_TYPES.get(b)
     if p is not None:
@@ -176,7 +187,8 @@ def decode_storagetype(data: ByteData, pos: int, end: int, base: int = 0, spans:
     return decode_valtype(data, pos, end, base, spans)
 
 
-def encode_storagetype(t) -> bytes:
+def encode_storagetype(t: StorageType) -> bytes:
+    """A packed type's byte or a value type."""
     if isinstance(t, PackedType):
         return bytes((PACKED_CODES[t],))
     return encode_valtype(t)
@@ -196,10 +208,13 @@ def decode_fieldtype(data: ByteData, pos: int, end: int, base: int = 0,
 
 
 def encode_fieldtype(ft: FieldType) -> bytes:
+    """Storage type + mutability byte."""
     return encode_storagetype(ft.storage) + (b"\x01" if ft.mutable else b"\x00")
 
 
-def decode_comptype(data: ByteData, pos: int, end: int, base: int = 0, spans: list[Span] | None = None):
+def decode_comptype(data: ByteData, pos: int, end: int, base: int = 0,
+                    spans: list[Span] | None = None) -> tuple[CompType, int]:
+    """A composite type: ``func``, ``struct`` or ``array``."""
     b = _byte(data, pos, end, base)
     if b == FUNC:
         params, p = decode_valtypes(data, pos + 1, end, base, spans)
@@ -218,7 +233,8 @@ def decode_comptype(data: ByteData, pos: int, end: int, base: int = 0, spans: li
     raise DecodeError(f"malformed composite type 0x{b:02x}", base + pos)
 
 
-def encode_comptype(ct) -> bytes:
+def encode_comptype(ct: CompType) -> bytes:
+    """The encoding of a func, struct or array type."""
     if isinstance(ct, FuncType):
         return bytes((FUNC,)) + encode_valtypes(ct.params) + encode_valtypes(ct.results)
     if isinstance(ct, StructType):
@@ -373,7 +389,7 @@ def encode_tagtype(tt: TagType) -> bytes:
 
 # ---------------------------------------------------------------- block types
 
-def decode_blocktype(data: ByteData, pos: int, end: int, base: int = 0):
+def decode_blocktype(data: ByteData, pos: int, end: int, base: int = 0) -> tuple[ValType | int | None, int]:
     """``0x40`` -> None, a value type -> ValType, else a non-negative s33 type index -> int."""
     b = _byte(data, pos, end, base)
     if b == EMPTY_BLOCK:
@@ -390,11 +406,12 @@ def decode_blocktype(data: ByteData, pos: int, end: int, base: int = 0):
     return v, p
 
 
-def encode_blocktype(bt) -> bytes:
+def encode_blocktype(bt: ValType | int | None) -> bytes:
+    """``0x40`` for None, a value type, or a type index as an s33."""
     if bt is None:
         return b"\x40"
     if isinstance(bt, int) and not isinstance(bt, bool):
         if not 0 <= bt < 1 << 32:
             raise ValueError(f"block type index out of range: {bt}")
         return write_s(bt)
-    return encode_valtype(bt)
+    return encode_valtype(bt)  # type: ignore[arg-type]  # (a bool is refused there)

@@ -76,15 +76,18 @@ class AddressMap:
     ``targets[i]`` is the output body index input body ``i`` became, or None when it was removed.
     """
 
-    def __init__(self, old_data, new_data, targets: Sequence[int | None], *, check: bool = False):
+    def __init__(self, old_data: ByteData, new_data: ByteData, targets: Sequence[int | None], *,
+                 check: bool = False) -> None:
         """``check``: a body whose bytes changed but not its length is decoded too, and counts as
         replaced unless it holds the same instructions (the edit path, where a pass may have
         rewritten a body to other code of the same size)."""
+        self.old: list[tuple[int, int]]
         obase, self.old = code_bodies(old_data)
         nb, new = code_bodies(new_data)
-        self.starts = [s for s, _e in self.old]
+        self.starts: list[int] = [s for s, _e in self.old]
         self._memo: dict[int, int | None] = {}
-        self.moves: list = []
+        #: per old body: None (gone), one shift (layout kept) or aligned position lists (old, new)
+        self.moves: list[Any] = []
         for i, (s, e) in enumerate(self.old):
             t = targets[i] if i < len(targets) else None
             if t is None or t >= len(new):

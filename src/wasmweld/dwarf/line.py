@@ -16,7 +16,7 @@ step re-encoded (``advance_pc`` by the new distance; a special opcode becomes ``
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Iterator
+from typing import Any, Iterator
 
 from ..binary.leb import read_s64, read_u64, write_s, write_u
 from ..binary.reader import Reader
@@ -41,11 +41,11 @@ class LineHeader:
     line_base: int
     line_range: int
     opcode_base: int
-    std_lens: list
+    std_lens: list[int]
     program: int
-    dirs: list = field(default_factory=list)       # bytes, or (form name, offset)
-    files: list = field(default_factory=list)      # (name, dir index)
-    str_fields: list = field(default_factory=list)  # (position, "strp" | "line_strp") of string offsets
+    dirs: list[Any] = field(default_factory=list)       # bytes, or (form name, offset)
+    files: list[tuple[Any, Any]] = field(default_factory=list)      # (name, dir index)
+    str_fields: list[tuple[int, str]] = field(default_factory=list)  # (position, "strp" | "line_strp") of string offsets
 
 
 def _v5_entries(r: Reader, hdr: LineHeader) -> list[tuple]:

@@ -80,9 +80,9 @@ class State:
     ``names[space]`` / ``counts[space]`` hold the rest (``"func"``, ``"core module"``, ...)."""
 
     def __init__(self, opts: Options) -> None:
-        self.core = ModulePrinter(_NO_MODULE, _discard, opts)
+        self.core: ModulePrinter = ModulePrinter(_NO_MODULE, _discard, opts)
         cn = self.core.names
-        self.names: dict[str, dict] = {"core func": cn.func, "core table": cn.table, "core memory": cn.memory,
+        self.names: dict[str, dict[Any, Naming]] = {"core func": cn.func, "core table": cn.table, "core memory": cn.memory,
                                        "core global": cn.global_, "core tag": cn.tag, "core type": cn.type,
                                        "core module": {}, "core instance": {}}
         for s in _COMPONENT_SPACES:
@@ -92,6 +92,7 @@ class State:
         self.name: Naming | None = None
 
     def ntypes(self) -> int:
+        """The number of core types defined so far."""
         return len(self.core.types)
 
 

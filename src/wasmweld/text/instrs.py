@@ -20,9 +20,9 @@ from __future__ import annotations
 import re
 
 from ..binary import opcodes as _opc
-from ..types import FuncType, NumType, RefType
+from ..types import FuncType, NumType, RefType, SubType
 from .floats import format_f32, format_f64
-from .names import Names
+from .names import Names, Naming
 
 __all__ = ["TypeText", "InstrText", "NATURAL_ALIGN", "text_name", "CONTEXT_KINDS"]
 
@@ -72,12 +72,13 @@ del _n, _k
 class TypeText:
     """Text of types, with the module's type names and (for type uses) its type list."""
 
-    def __init__(self, names: Names, types: list) -> None:
+    def __init__(self, names: Names, types: list[SubType]) -> None:
         self.names: Names = names
         #: flat list of SubType, grown while the type section is printed
-        self.types: list = types
+        self.types: list[SubType] = types
 
-    def idx(self, space: dict, i: int) -> str:
+    def idx(self, space: dict[int, Naming], i: int) -> str:
+        """Item ``i`` of a space: its ``$name`` when it has one, else the number."""
         n = space.get(i)
         return str(i) if n is None else n.ident
 

@@ -42,7 +42,7 @@ class Naming:
 
     __slots__ = ("name", "ident", "defn")
 
-    def __init__(self, name: str, index: int, group: str, used: set | None) -> None:
+    def __init__(self, name: str, index: int, group: str, used: set[str] | None) -> None:
         self.name: str = name
         synthetic = not name or name[0] == "#"
         if used is not None and not synthetic:
@@ -69,20 +69,20 @@ class Names:
 
     def __init__(self) -> None:
         self.module: Naming | None = None
-        self.func: dict = {}
-        self.type: dict = {}
-        self.table: dict = {}
-        self.memory: dict = {}
-        self.global_: dict = {}
-        self.elem: dict = {}
-        self.data: dict = {}
-        self.tag: dict = {}
-        self.local: dict = {}
-        self.label: dict = {}
-        self.field: dict = {}
+        self.func: dict[int, Naming] = {}
+        self.type: dict[int, Naming] = {}
+        self.table: dict[int, Naming] = {}
+        self.memory: dict[int, Naming] = {}
+        self.global_: dict[int, Naming] = {}
+        self.elem: dict[int, Naming] = {}
+        self.data: dict[int, Naming] = {}
+        self.tag: dict[int, Naming] = {}
+        self.local: dict[tuple[int, int], Naming] = {}
+        self.label: dict[tuple[int, int], Naming] = {}
+        self.field: dict[tuple[int, int], Naming] = {}
         #: functions that have at least one local / label name
-        self.local_funcs: set = set()
-        self.label_funcs: set = set()
+        self.local_funcs: set[int] = set()
+        self.label_funcs: set[int] = set()
 
 
 _MAPS = {1: ("func", "func"), 4: ("type", "type"), 5: ("table", "table"), 6: ("memory", "memory"),

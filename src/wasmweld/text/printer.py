@@ -19,7 +19,7 @@ module needs memory for one function's text, not for the whole output.
 from __future__ import annotations
 
 import re
-from typing import Protocol
+from typing import Iterable, Protocol
 
 from ..binary import sections as _sections
 from ..binary.instr import decode_expr, decode_locals
@@ -101,14 +101,15 @@ class Options:
     ``jobs`` (1: never fork a second printing process)."""
 
     def __init__(self, fold: bool = False, names: bool = True, offsets: bool = False,
-                 skeleton: bool = False, funcs=None, jobs: int | None = None) -> None:
+                 skeleton: bool = False, funcs: Iterable[int] | None = None,
+                 jobs: int | None = None) -> None:
         self.fold: bool = fold
         #: processes for a big code section: 1 (one), None (two when it pays off)
         self.jobs: int | None = jobs
         self.names: bool = names
         self.offsets: bool = offsets
         self.skeleton: bool = skeleton
-        self.funcs = funcs
+        self.funcs: Iterable[int] | None = funcs
 
 
 class ModulePrinter:
