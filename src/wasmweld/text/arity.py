@@ -14,7 +14,10 @@ branches and a few others (:func:`arity`).
 
 from __future__ import annotations
 
+from typing import Any
+
 from ..types import FuncType, StructType
+from ..binary.instr import Instr
 
 __all__ = ["FIXED", "arity"]
 
@@ -97,7 +100,7 @@ def _sub_arity(st):
     return None
 
 
-def block_arity(types: list, bt):
+def block_arity(types: list, bt: Any):
     """(params, results) of a block type: None (empty), a value type, or a type index."""
     if bt is None:
         return 0, 0
@@ -110,7 +113,7 @@ def _type_arity(types: list, idx: int):
     return _sub_arity(types[idx]) if 0 <= idx < len(types) else None
 
 
-def arity(ins, types: list, func_types: list, tag_types: list, control: list, depth_ok: bool):
+def arity(ins: Instr, types: list, func_types: list, tag_types: list, control: list, depth_ok: bool):
     """(params, results) of ``ins``, or None when wasmparser cannot tell (then it is not folded).
 
     ``control``: the folding stack, blocks with ``.ty`` and ``.kind`` (outermost first); ``depth_ok``: whether

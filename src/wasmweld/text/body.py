@@ -20,6 +20,8 @@ does the work), so the item classes can call it without an import cycle.
 
 from __future__ import annotations
 
+from typing import Any
+
 from ..errors import WasmError
 from ..types import ExternKind
 from .code import BodyPrinter
@@ -52,7 +54,7 @@ class _Lone:
         self.line += 1
 
 
-def func_to_wat(body, module=None, index: int | None = None, **options) -> str:
+def func_to_wat(body: Any, module: Any = None, index: int | None = None, **options: Any) -> str:
     """One function body as ``(func ...)`` text.
 
     With ``module`` (and the function ``index``, found by identity in ``module.code`` if not given) the

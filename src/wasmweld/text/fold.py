@@ -22,6 +22,7 @@ from bisect import bisect_right
 from ..errors import WasmError
 from .arity import arity
 from .code import BodyState
+from ..binary.instr import Instr
 
 __all__ = ["fold_body", "fold_const_expr"]
 
@@ -118,7 +119,7 @@ def _end(control: list, results: int) -> None:
     control[-1].folded.append(inst)
 
 
-def _fold(pr, func: int, instrs, control: list, nest0: int, offset: int | None, hints: list | None = None,
+def _fold(pr, func: int, instrs: list[Instr], control: list, nest0: int, offset: int | None, hints: list | None = None,
           body_start: int = 0) -> None:
     """Run the folding state machine over ``instrs`` (final ``end`` excluded); ``hints`` as for
     ``BodyPrinter.flat``: a hint goes to the next plain instruction or ``if`` (elsewhere it is an error,
@@ -200,7 +201,7 @@ def _print(pr, inst: _Inst, space: list | None) -> None:
         stack.extend((fi, 0) for fi in reversed(node.folded))
 
 
-def fold_body(pr, func: int, instrs, offset: int, hints: list | None = None, body_start: int = 0) -> None:
+def fold_body(pr, func: int, instrs: list[Instr], offset: int, hints: list | None = None, body_start: int = 0) -> None:
     """Print a function body folded; ``offset``: absolute offset of its first instruction."""
     control = [_Block(pr.func_types[func], "block", "", offset)]
     _fold(pr, func, instrs, control, pr.nesting, offset, hints, body_start)
@@ -208,7 +209,7 @@ def fold_body(pr, func: int, instrs, offset: int, hints: list | None = None, bod
         _print(pr, inst, None)
 
 
-def fold_const_expr(pr, instrs) -> None:
+def fold_const_expr(pr, instrs: list[Instr]) -> None:
     """Print a constant expression folded, space separated on one line."""
     control = [_Block(None, "block", "", 0)]
     _fold(pr, -1, instrs, control, pr.nesting, 0)

@@ -44,6 +44,8 @@ class Naming:
 
     def __init__(self, name: str, index: int, group: str, used: set[str] | None) -> None:
         self.name: str = name
+        self.ident: str
+        self.defn: str
         synthetic = not name or name[0] == "#"
         if used is not None and not synthetic:
             if name in used:
