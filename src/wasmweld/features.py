@@ -55,7 +55,7 @@ import itertools
 import json
 import re
 from collections.abc import Callable, Iterable
-from typing import cast
+from typing import Any, cast
 
 from .binary.instrtext import MemArg, read_instr
 from .binary.leb import read_u32
@@ -63,7 +63,10 @@ from .binary.opcodes import BY_NAME, OPCODES, OpInfo
 from .binary.scanpat import POSSESSIVE, opcode_pattern
 from .binary.typecodec import decode_valtype
 from .errors import DecodeError
-from .types import ArrayType, ExternKind, FuncType, NumType, RefType, StructType
+from .types import (
+    ArrayType, ExternKind, FuncType, HeapType, NumType, RefType, StorageType, StructType, SubType,
+)
+from .module import Module
 
 __all__ = [
     "FEATURES", "detect_features", "module_features", "op_features", "instr_features",
@@ -149,7 +152,7 @@ _GC_HEAPS = frozenset({"any", "eq", "i31", "struct", "array", "none", "nofunc", 
 _EXN_HEAPS = frozenset({"exn", "noexn"})
 
 
-def heap_features(heap) -> frozenset[str]:
+def heap_features(heap: HeapType) -> frozenset[str]:
     """Features a heap type needs beyond reference-types (``any``: gc, a type index: function-references)."""
     if isinstance(heap, int):
         return frozenset({"function-references"})
@@ -160,7 +163,7 @@ def heap_features(heap) -> frozenset[str]:
     return _EMPTY
 
 
-def valtype_features(t) -> frozenset[str]:
+def valtype_features(t: StorageType) -> frozenset[str]:
     """Features a value type needs where it is used as a value (param, result, local, global, block type)."""
     if isinstance(t, NumType):
         return frozenset({"simd"}) if t.name == "v128" else _EMPTY
@@ -192,7 +195,7 @@ def _type_indices(comp) -> Iterable[int]:
     return [t.heap for t in ts if isinstance(t, RefType) and isinstance(t.heap, int)]
 
 
-def _type_desc(st, explicit_group: bool) -> str:
+def _type_desc(st: SubType, explicit_group: bool) -> str:
     comp = st.comp
     desc = f"func {comp}" if isinstance(comp, FuncType) else "struct" if isinstance(comp, StructType) else "array"
     if st.form in ("sub", "sub_final") or st.supers or not st.final:
@@ -202,7 +205,7 @@ def _type_desc(st, explicit_group: bool) -> str:
     return desc
 
 
-def _subtype_features(st, explicit_group: bool, index: int) -> frozenset[str]:
+def _subtype_features(st: SubType, explicit_group: bool, index: int) -> frozenset[str]:
     feats: set[str] = set()
     if explicit_group or st.form in ("sub", "sub_final") or st.supers or not st.final:
         feats.add("gc")
@@ -232,7 +235,7 @@ def _overlong_zero_tail(raw: bytes) -> bool:
     return len(raw) >= 2 and raw[-1] == 0 and raw[-2] >= 0x80
 
 
-def instr_features(op: OpInfo, args: tuple, raw: bytes = b"") -> frozenset[str]:
+def instr_features(op: OpInfo, args: tuple[Any, ...], raw: bytes = b"") -> frozenset[str]:
     """Features of one instruction as read by :func:`~wasmweld.binary.dump.read_instr` (``raw``: its bytes)."""
     feats = _OP_FEATURES[op]
     extra: set[str] = set()
@@ -539,7 +542,7 @@ def _with_explicit(op: OpInfo, args: tuple) -> tuple:
 # the module
 # ---------------------------------------------------------------------------------------------
 
-def detect_features(module, *, exhaustive: bool = False) -> dict[str, str]:
+def detect_features(module: Module, *, exhaustive: bool = False) -> dict[str, str]:
     """``{feature: evidence}`` for every feature ``module`` (a :class:`wasmweld.Module`) uses.
 
     Ordered as :data:`FEATURES`. Reads every section and walks every code
@@ -688,6 +691,6 @@ def _code_and_data(s: "_Scan", m, nglob: int) -> None:
             s.const_expr(d.offset, f"{where} offset", nglob)
 
 
-def module_features(module) -> list[str]:
+def module_features(module: Module) -> list[str]:
     """The names of the features ``module`` uses, in :data:`FEATURES` order."""
     return list(detect_features(module))

@@ -53,7 +53,7 @@ are shared with :mod:`wasmweld.features`.
 from __future__ import annotations
 
 from collections.abc import Iterator
-from typing import NamedTuple
+from typing import Iterable, NamedTuple
 
 from ..custom.dylink import Dylink
 from ..custom.name import NameSection
@@ -708,7 +708,7 @@ def dump(data: bytes, *, elide: int | None = None) -> Iterator[DumpLine]:
 
 # ====================================================================== rendering
 
-def format_lines(lines, *, offset_width: int | None = None, max_rows: int | None = 4) -> Iterator[str]:
+def format_lines(lines: Iterable[DumpLine], *, offset_width: int | None = None, max_rows: int | None = 4) -> Iterator[str]:
     """Render DumpLines as text: ``offset | bytes | meaning``, 16 bytes per row.
 
     A field longer than 16 bytes wraps onto continuation rows (offset column

@@ -258,7 +258,7 @@ def _r_catches(data: ByteData, pos: int, end: int, base: int):
 
 #: immediate kind -> its reader ``(data, pos, end, base) -> (value, new_pos)`` (full checks; a
 #: DecodeError's offset is ``base + pos``); the values are what :attr:`Instr.args` holds
-IMM_READERS = {
+IMM_READERS: dict[str, Callable[[ByteData, int, int, int], tuple[Any, int]]] = {
     "u32": read_u32, "i32": read_s32, "i64": read_s64, "f32": _r_f32, "f64": _r_f64,
     "v128": _r_16, "lanes16": _r_16, "lane": _r_byte, "blocktype": decode_blocktype,
     "label": read_u32, "labels": _r_labels, "memarg": _r_memarg, "heaptype": decode_heaptype,

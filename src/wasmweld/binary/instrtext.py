@@ -17,7 +17,7 @@ from __future__ import annotations
 import json
 import re
 import struct
-from typing import NamedTuple
+from typing import Any, Callable, NamedTuple
 
 from ..errors import DecodeError
 from ..types import ArrayType, FuncType, StructType
@@ -25,6 +25,12 @@ from .instr import IMM_READERS, Catch, read_opcode
 from .leb import read_u32, read_u64
 from .opcodes import SINGLE, OpInfo
 from .leb import ByteData
+from ..types import FieldType
+from ..types import HeapType
+from ..items import Import
+from ..types import Limits
+from ..types import SubType
+from ..types import ValType
 
 __all__ = [
     "MemArg", "read_memarg", "DUMP_IMM_READERS", "read_instr", "heap_text", "valtype_text", "ref_text",
@@ -44,7 +50,7 @@ class MemArg(NamedTuple):
     explicit: bool   # bit 6 of the flags was set (the memory index was written)
 
 
-def read_memarg(d, p: int, end: int, base: int):
+def read_memarg(d: ByteData, p: int, end: int, base: int) -> tuple[MemArg, int]:
     """A memarg, as :data:`~wasmweld.binary.instr.IMM_READERS` reads it plus the ``explicit`` bit."""
     flags, q = read_u32(d, p, end, base)
     if flags >= 0x80:
@@ -59,11 +65,11 @@ def read_memarg(d, p: int, end: int, base: int):
 
 
 #: the library's immediate readers (``zero`` kept as None), memargs with their ``explicit`` bit
-DUMP_IMM_READERS = {**IMM_READERS, "memarg": read_memarg}
+DUMP_IMM_READERS: dict[str, Callable[[ByteData, int, int, int], tuple[Any, int]]] = {**IMM_READERS, "memarg": read_memarg}
 _OP_READERS: dict = {}
 
 
-def read_instr(data: ByteData, pos: int, end: int) -> tuple[OpInfo, tuple, int]:
+def read_instr(data: ByteData, pos: int, end: int) -> tuple[OpInfo, tuple[Any, ...], int]:
     """Read the instruction at ``data[pos]`` (absolute positions, bounded by ``end``).
 
     Returns ``(op, args, new_pos)``; ``args`` has one value per immediate kind
@@ -89,16 +95,16 @@ def read_instr(data: ByteData, pos: int, end: int) -> tuple[OpInfo, tuple, int]:
 
 # ====================================================================== text forms
 
-def heap_text(heap) -> str:
+def heap_text(heap: HeapType) -> str:
     return heap if isinstance(heap, str) else str(heap)
 
 
-def valtype_text(t) -> str:
+def valtype_text(t: ValType) -> str:
     """``i32``, ``funcref``, ``(ref null 3)``, ``(ref any)`` ..."""
     return str(t)
 
 
-def ref_text(nullable: bool, heap) -> str:
+def ref_text(nullable: bool, heap: HeapType) -> str:
     return f"(ref {'null ' if nullable else ''}{heap_text(heap)})"
 
 
@@ -162,7 +168,7 @@ def memarg_text(name: str, m: MemArg) -> str:
     return " ".join(parts)
 
 
-def blocktype_text(bt) -> str:
+def blocktype_text(bt: ValType | int | None) -> str:
     if bt is None:
         return ""
     if isinstance(bt, int):
@@ -233,7 +239,7 @@ def quoted(s: str) -> str:
     return json.dumps(s, ensure_ascii=True)
 
 
-def limits_text(lim) -> str:
+def limits_text(lim: Limits) -> str:
     parts = ["i64" if lim.is64 else "i32", f"min {lim.min}"]
     if lim.max is not None:
         parts.append(f"max {lim.max}")
@@ -244,7 +250,7 @@ def limits_text(lim) -> str:
     return " ".join(parts)
 
 
-def import_desc_text(imp) -> str:
+def import_desc_text(imp: Import) -> str:
     """An import's type as dump shows it (``type 3``, ``funcref i32 min 1``, ``(mut i32)``)."""
     d = imp.desc
     k = int(imp.kind)
@@ -259,7 +265,7 @@ def import_desc_text(imp) -> str:
     return f"type {d.type_idx}"
 
 
-def subtype_text(st) -> str:
+def subtype_text(st: SubType) -> str:
     comp = st.comp
     if isinstance(comp, FuncType):
         body = f"func {comp}"
@@ -277,7 +283,7 @@ def subtype_text(st) -> str:
     return body
 
 
-def field_text(f) -> str:
+def field_text(f: FieldType) -> str:
     t = str(f.storage)
     return f"(mut {t})" if f.mutable else t
 

@@ -40,6 +40,8 @@ Only the standard library is used.
 
 from __future__ import annotations
 
+from typing import Iterator
+
 from dataclasses import dataclass, field
 
 from wasmweld.binary.leb import ByteData, Span, read_u32, write_u
@@ -436,7 +438,8 @@ class Dylink:
 # locating the section in a module (stdlib only; does not need wasmweld.parse)
 
 
-def iter_sections(wasm: bytes | bytearray | memoryview):
+def iter_sections(wasm: bytes | bytearray | memoryview) -> Iterator[tuple[int, int, int, str | None]]:
+    """``(id, payload start, end, custom name or None)`` of each section of ``wasm``."""
     """Yield ``(id, payload_start, payload_end, custom_name)`` for each section.
 
     ``custom_name`` is the decoded name for custom sections (payload_start then

@@ -16,7 +16,7 @@ step re-encoded (``advance_pc`` by the new distance; a special opcode becomes ``
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Iterator
+from typing import Any, Callable, Iterator
 
 from ..binary.leb import read_s64, read_u64, write_s, write_u
 from ..binary.reader import Reader
@@ -304,7 +304,7 @@ def _live_end(amap: AddressMap, old: int) -> int | None:
     return None if i is None else amap.line_map(amap.old[i][1])
 
 
-def rebase_unit(data: ByteData, hdr: LineHeader, amap: AddressMap, patch_str) -> bytes:
+def rebase_unit(data: ByteData, hdr: LineHeader, amap: AddressMap, patch_str: Callable[[str, int], int]) -> bytes:
     """The line program ``hdr`` rewritten for ``amap``; ``patch_str(kind, offset)`` gives the new
     offset of a header string (``strp``/``line_strp``)."""
     head = bytearray(data[hdr.offset:hdr.program])

@@ -69,7 +69,7 @@ def _put(buf: bytearray, pos: int, value: int, width: int) -> None:
     buf[pos:pos + width] = (value & ((1 << (8 * width)) - 1)).to_bytes(width, "little")
 
 
-def put_uleb(buf: bytearray, r_start: int, r_end: int, value: int, grow: list | None = None) -> None:
+def put_uleb(buf: bytearray, r_start: int, r_end: int, value: int, grow: list[tuple[int, int, int]] | None = None) -> None:
     """Write ``value`` as the ULEB128 at ``buf[r_start:r_end]``, keeping its width (DecodeError if it
     cannot, unless ``grow`` is given: then ``(r_start, r_end, value)`` is added to it, for
     :func:`~.grow.splice`)."""
@@ -192,7 +192,7 @@ def patch_v5_list(buf: bytearray, offset: int, base: int, size: int, m: Mapper, 
     raise DecodeError("unterminated DWARF list", offset)
 
 
-def patch_addr_table(buf: bytearray, size: int, code: set, data: set, m: Mapper, data_shift: int) -> None:
+def patch_addr_table(buf: bytearray, size: int, code: set[int], data: set[int], m: Mapper, data_shift: int) -> None:
     """The ``.debug_addr`` entries at positions ``code`` (named as code addresses) mapped, those at
     ``data`` (named by ``DW_OP_addrx``: memory addresses) moved by ``data_shift``; others kept."""
     for p in sorted(code | data):

@@ -13,6 +13,8 @@ A row of line 0 prints the file alone; an address no function and no line row co
 
 from __future__ import annotations
 
+from typing import Any, Iterable
+
 from bisect import bisect_right
 from dataclasses import dataclass
 
@@ -302,7 +304,7 @@ def module_debug_info(data: ByteData) -> tuple[DebugInfo, int]:
     return DebugInfo(sections), code_bodies(data)[0]
 
 
-def addr2line(data: ByteData, addresses, *, code_section_relative: bool = False) -> str:
+def addr2line(data: ByteData, addresses: Iterable[int | tuple[Any, int]], *, code_section_relative: bool = False) -> str:
     """What ``wasm-tools addr2line`` prints for ``addresses`` (module offsets, or code-section
     offsets with ``code_section_relative``; an address may be a (label, address) pair, printed
     with its label as written)::

@@ -17,6 +17,8 @@ function's body start (their difference) finds the remembered module.
 
 from __future__ import annotations
 
+from typing import Any
+
 from collections import OrderedDict
 
 from ..errors import WasmError
@@ -72,7 +74,7 @@ class _Known:
 _known: OrderedDict[int, _Known] = OrderedDict()
 
 
-def remember(wasm) -> None:
+def remember(wasm: ByteData | None) -> None:
     """Note ``wasm`` (module bytes, kept by reference) as loaded when it has a line table: a trap's
     frames are looked up in the most recently loaded such module whose function (by index) starts
     where the frame says."""
@@ -106,7 +108,7 @@ def _frame_lines(fr) -> list[str]:
     return []
 
 
-def source_backtrace(trap) -> str:
+def source_backtrace(trap: Any) -> str:
     """``"\\nsource backtrace:\\n  f at file:line:col ..."`` for a wasmtime trap whose frames lie in a
     remembered module with DWARF; "" otherwise."""
     if not _known:

@@ -330,7 +330,7 @@ class ModulePrinter:
         ``(import "m" (item "a") (item "b") (func (type 0)))`` sharing one; returns its import count."""
         first, count, start, end, form = entry
         group = items[first:first + count]
-        offsets = [None] * count
+        offsets: list[int | None] = [None] * count
         if self.opts.offsets:
             offsets = [at for _imp, at, _e in _sections.read_import_entry(self.data, start, end)[1]]
         shared = form == getattr(_sections, "COMPACT_BY_TYPE", None)
