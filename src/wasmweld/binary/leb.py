@@ -19,10 +19,10 @@ from typing import Any, TypeAlias
 from ..errors import DecodeError
 
 #: what the byte readers take: ``bytes`` (fastest), a ``bytearray`` or a ``memoryview``
-ByteData: TypeAlias = "bytes | bytearray | memoryview"
+ByteData: TypeAlias = bytes | bytearray | memoryview
 #: one part of an encoding as a walk with ``spans`` reports it: ``(part, start, end, value)``
 #: (absolute offsets; ``end`` an int, or None where only the start matters; what ``dump`` shows)
-Span: TypeAlias = "tuple[str, int, Any, Any]"
+Span: TypeAlias = tuple[str, int, Any, Any]
 
 __all__ = [
     "ByteData", "Span",
