@@ -153,14 +153,23 @@ def f32_bits(x: float) -> int:
 
 
 def f64_bits(x: float) -> int:
+
+
+    """The IEEE-754 double precision bit pattern of ``x`` (what f64.const stores in args)."""
     return struct.unpack("<Q", struct.pack("<d", x))[0]
 
 
 def bits_f32(bits: int) -> float:
+
+
+    """The float whose single precision bit pattern is ``bits``."""
     return struct.unpack("<f", struct.pack("<I", bits))[0]
 
 
 def bits_f64(bits: int) -> float:
+
+
+    """The float whose double precision bit pattern is ``bits``."""
     return struct.unpack("<d", struct.pack("<Q", bits))[0]
 
 

@@ -96,6 +96,8 @@ def read_instr(data: ByteData, pos: int, end: int) -> tuple[OpInfo, tuple[Any, .
 # ====================================================================== text forms
 
 def heap_text(heap: HeapType) -> str:
+
+    """A heap type as text: its name, or the type index."""
     return heap if isinstance(heap, str) else str(heap)
 
 
@@ -105,10 +107,16 @@ def valtype_text(t: ValType) -> str:
 
 
 def ref_text(nullable: bool, heap: HeapType) -> str:
+
+
+    """``(ref null? heap)``."""
     return f"(ref {'null ' if nullable else ''}{heap_text(heap)})"
 
 
 def f32_text(bits: int) -> str:
+
+
+    """An f32 bit pattern as text (hex float form, with nan:0x payloads)."""
     sign = "-" if bits >> 31 else ""
     exp = (bits >> 23) & 0xFF
     frac = bits & 0x7FFFFF
@@ -128,6 +136,9 @@ def f32_text(bits: int) -> str:
 
 
 def f64_text(bits: int) -> str:
+
+
+    """An f64 bit pattern as text (hex float form, with nan:0x payloads)."""
     sign = "-" if bits >> 63 else ""
     exp = (bits >> 52) & 0x7FF
     frac = bits & ((1 << 52) - 1)
@@ -155,6 +166,9 @@ _ALIGN_CACHE: dict[str, int] = {}
 
 
 def memarg_text(name: str, m: MemArg) -> str:
+
+
+    """The memarg immediates of instruction ``name`` as text (memory, offset=, align=)."""
     parts = []
     if m.memory or m.explicit:
         parts.append(str(m.memory))
@@ -169,6 +183,9 @@ def memarg_text(name: str, m: MemArg) -> str:
 
 
 def blocktype_text(bt: ValType | int | None) -> str:
+
+
+    """A block type as text (empty for none)."""
     if bt is None:
         return ""
     if isinstance(bt, int):
@@ -177,6 +194,9 @@ def blocktype_text(bt: ValType | int | None) -> str:
 
 
 def catch_text(c: Catch) -> str:
+
+
+    """One try_table catch clause as text."""
     if c.tag is None:
         return f"({c.kind} {c.label})"
     return f"({c.kind} {c.tag} {c.label})"
@@ -240,6 +260,9 @@ def quoted(s: str) -> str:
 
 
 def limits_text(lim: Limits) -> str:
+
+
+    """Limits as text: index type, min, max, shared."""
     parts = ["i64" if lim.is64 else "i32", f"min {lim.min}"]
     if lim.max is not None:
         parts.append(f"max {lim.max}")
@@ -266,6 +289,9 @@ def import_desc_text(imp: Import) -> str:
 
 
 def subtype_text(st: SubType) -> str:
+
+
+    """A sub type as text."""
     comp = st.comp
     if isinstance(comp, FuncType):
         body = f"func {comp}"
@@ -284,11 +310,17 @@ def subtype_text(st: SubType) -> str:
 
 
 def field_text(f: FieldType) -> str:
+
+
+    """A struct/array field type as text."""
     t = str(f.storage)
     return f"(mut {t})" if f.mutable else t
 
 
 def ascii_text(b: bytes) -> str:
+
+
+    """Printable ASCII of ``b``, other bytes as dots."""
     return "".join(chr(c) if 0x20 <= c < 0x7F else "." for c in b)
 
 

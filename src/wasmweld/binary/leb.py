@@ -94,6 +94,9 @@ def read_sN(data: ByteData, pos: int, end: int, bits: int, base: int = 0) -> tup
 
 
 def read_u32(data: ByteData, pos: int, end: int, base: int = 0) -> tuple[int, int]:
+
+
+    """An unsigned 32-bit LEB128 at ``pos``: ``(value, next position)``; DecodeError (offset ``base + pos``) if malformed."""
     if pos < end:
         b = data[pos]
         if b < 0x80:
@@ -102,10 +105,16 @@ def read_u32(data: ByteData, pos: int, end: int, base: int = 0) -> tuple[int, in
 
 
 def read_u64(data: ByteData, pos: int, end: int, base: int = 0) -> tuple[int, int]:
+
+
+    """An unsigned 64-bit LEB128: ``(value, next position)``."""
     return read_uN(data, pos, end, 64, base)
 
 
 def read_s32(data: ByteData, pos: int, end: int, base: int = 0) -> tuple[int, int]:
+
+
+    """A signed 32-bit LEB128: ``(value, next position)``."""
     if pos < end:
         b = data[pos]
         if b < 0x40:
@@ -116,10 +125,16 @@ def read_s32(data: ByteData, pos: int, end: int, base: int = 0) -> tuple[int, in
 
 
 def read_s33(data: ByteData, pos: int, end: int, base: int = 0) -> tuple[int, int]:
+
+
+    """A signed 33-bit LEB128 (block types, heap types): ``(value, next position)``."""
     return read_sN(data, pos, end, 33, base)
 
 
 def read_s64(data: ByteData, pos: int, end: int, base: int = 0) -> tuple[int, int]:
+
+
+    """A signed 64-bit LEB128: ``(value, next position)``."""
     return read_sN(data, pos, end, 64, base)
 
 

@@ -203,6 +203,9 @@ def _mut(data: ByteData, pos: int, end: int, base: int) -> bool:
 
 def decode_fieldtype(data: ByteData, pos: int, end: int, base: int = 0,
                      spans: list[Span] | None = None) -> tuple[FieldType, int]:
+
+
+    """A field type: storage type + mutability."""
     st, pos = decode_storagetype(data, pos, end, base, spans)
     return FieldType(st, _mut(data, pos, end, base)), pos + 1
 
@@ -246,6 +249,9 @@ def encode_comptype(ct: CompType) -> bytes:
 
 def decode_subtype(data: ByteData, pos: int, end: int, base: int = 0,
                    spans: list[Span] | None = None) -> tuple[SubType, int]:
+
+
+    """A sub type: ``sub``/``sub final`` with supertypes, or a bare composite type."""
     b = _byte(data, pos, end, base)
     if b == SUB or b == SUB_FINAL:
         n, p = _count(data, pos + 1, end, base)
@@ -265,6 +271,9 @@ def decode_subtype(data: ByteData, pos: int, end: int, base: int = 0,
 
 
 def encode_subtype(st: SubType) -> bytes:
+
+
+    """A sub type, in the form it was read in (``st.form``) when it still fits."""
     form = st.form
     if form == "plain" and (st.supers or not st.final):
         form = None
@@ -297,6 +306,9 @@ def decode_recgroup(data: ByteData, pos: int, end: int, base: int = 0,
 
 
 def encode_recgroup(rg: RecGroup) -> bytes:
+
+
+    """A recursion group: one sub type, or ``rec`` + vec(subtype)."""
     if len(rg.types) == 1 and not rg.explicit:
         return encode_subtype(rg.types[0])
     return bytes((REC,)) + write_u(len(rg.types)) + b"".join(encode_subtype(t) for t in rg.types)
@@ -338,6 +350,9 @@ def limits_flags(lim: Limits) -> int:
 
 
 def encode_limits(lim: Limits) -> bytes:
+
+
+    """Limits: flags, min, [max]."""
     flags = limits_flags(lim)
     out = bytes((flags,)) + write_u(lim.min)
     if lim.max is not None:
@@ -348,34 +363,55 @@ def encode_limits(lim: Limits) -> bytes:
 
 
 def decode_tabletype(data: ByteData, pos: int, end: int, base: int = 0) -> tuple[TableType, int]:
+
+
+    """A table type: reference type + limits."""
     rt, p = decode_reftype(data, pos, end, base)
     lim, p = decode_limits(data, p, end, base)
     return TableType(rt, lim), p
 
 
 def encode_tabletype(tt: TableType) -> bytes:
+
+
+    """A table type: reference type + limits."""
     return encode_reftype(tt.elem) + encode_limits(tt.limits)
 
 
 def decode_memorytype(data: ByteData, pos: int, end: int, base: int = 0) -> tuple[MemoryType, int]:
+
+
+    """A memory type (its limits, with memory64, shared, custom page size)."""
     lim, p = decode_limits(data, pos, end, base, True)
     return MemoryType(lim), p
 
 
 def encode_memorytype(mt: MemoryType) -> bytes:
+
+
+    """A memory type (its limits)."""
     return encode_limits(mt.limits)
 
 
 def decode_globaltype(data: ByteData, pos: int, end: int, base: int = 0) -> tuple[GlobalType, int]:
+
+
+    """A global type: value type + mutability."""
     vt, p = decode_valtype(data, pos, end, base)
     return GlobalType(vt, _mut(data, p, end, base)), p + 1
 
 
 def encode_globaltype(gt: GlobalType) -> bytes:
+
+
+    """A global type: value type + mutability."""
     return encode_valtype(gt.val) + (b"\x01" if gt.mutable else b"\x00")
 
 
 def decode_tagtype(data: ByteData, pos: int, end: int, base: int = 0) -> tuple[TagType, int]:
+
+
+    """A tag type: attribute 0 + type index."""
     attr = _byte(data, pos, end, base)
     if attr != 0:
         raise DecodeError(f"malformed tag attribute 0x{attr:02x}", base + pos)
@@ -384,6 +420,9 @@ def decode_tagtype(data: ByteData, pos: int, end: int, base: int = 0) -> tuple[T
 
 
 def encode_tagtype(tt: TagType) -> bytes:
+
+
+    """A tag type: attribute + type index."""
     return bytes((tt.attribute,)) + write_u(tt.type_idx)
 
 

@@ -14,6 +14,8 @@ its width (a ULEB128 offset is re-encoded in its old number of bytes), so no off
 
 from __future__ import annotations
 
+from typing import Callable
+
 from ..binary.leb import encode_u_width
 from ..binary.reader import Reader
 from ..errors import DecodeError
@@ -134,8 +136,8 @@ def _v5_pair(buf, r, m: Mapper, base: int, nbase: int, grow: list | None) -> Non
     put_uleb(buf, p1, r.pos, sp[1] - nbase, grow)
 
 
-def patch_v5_list(buf: bytearray, offset: int, base: int, size: int, m: Mapper, loc: bool, addr_of,
-                  grow: list | None = None) -> None:
+def patch_v5_list(buf: bytearray, offset: int, base: int, size: int, m: Mapper, loc: bool,
+                  addr_of: Callable[..., int], grow: list[tuple[int, int, int]] | None = None) -> None:
     """Patch the ``.debug_rnglists`` (``loc`` False) or ``.debug_loclists`` list at ``offset``;
     ``addr_of(index)`` reads an old ``.debug_addr`` entry (patched separately); ``grow``: where
     ULEB128 values that no longer fit their bytes go (:func:`put_uleb`)."""

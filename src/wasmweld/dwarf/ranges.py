@@ -6,6 +6,8 @@ pairs and DWARF 5 ``.debug_rnglists`` entries, as absolute [begin, end) pairs::
 
 from __future__ import annotations
 
+from typing import Any
+
 from ..binary.reader import Reader
 from ..errors import DecodeError
 from .info import AT, FORM
@@ -62,7 +64,7 @@ def _v5(data: ByteData, off: int, base: int, size: int, addr_of) -> list[tuple[i
     return [(a, b) for a, b in out if b > a]
 
 
-def read_ranges(dbg, unit, attr) -> list[tuple[int, int]]:
+def read_ranges(dbg: Any, unit: Any, attr: Any) -> list[tuple[int, int]]:
     """The ranges ``attr`` (a ``DW_AT_ranges`` value of ``unit``) names; ``dbg``: a DebugInfo."""
     try:
         if unit.version < 5:

@@ -113,7 +113,8 @@ def _type_arity(types: list, idx: int):
     return _sub_arity(types[idx]) if 0 <= idx < len(types) else None
 
 
-def arity(ins: Instr, types: list, func_types: list, tag_types: list, control: list, depth_ok: bool):
+def arity(ins: Instr, types: list[Any], func_types: list[int], tag_types: list[Any], control: list[Any],
+          depth_ok: bool) -> Any:
     """(params, results) of ``ins``, or None when wasmparser cannot tell (then it is not folded).
 
     ``control``: the folding stack, blocks with ``.ty`` and ``.kind`` (outermost first); ``depth_ok``: whether

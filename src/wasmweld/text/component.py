@@ -407,7 +407,8 @@ class ComponentPrinter:
         elif isinstance(t, T.FuncType):
             self.w(" " + self.func_type(st, t))
         elif isinstance(t, T.ResourceType):
-            self.w(f" (resource (rep {st.core.tt.val(t.rep)})")
+            rep: Any = t.rep            # a core value type (i32)
+            self.w(f" (resource (rep {st.core.tt.val(rep)})")
             if t.dtor is not None:
                 self.w(f" (dtor {self.idx(st, 'core func', t.dtor)})")
             self.w(")")

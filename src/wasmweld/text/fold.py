@@ -19,10 +19,15 @@ from __future__ import annotations
 
 from bisect import bisect_right
 
+from typing import TYPE_CHECKING, Any
+
 from ..errors import WasmError
 from .arity import arity
 from .code import BodyState
 from ..binary.instr import Instr
+
+if TYPE_CHECKING:   # the printer imports this module
+    from .printer import ModulePrinter
 
 __all__ = ["fold_body", "fold_const_expr"]
 
@@ -201,7 +206,7 @@ def _print(pr, inst: _Inst, space: list | None) -> None:
         stack.extend((fi, 0) for fi in reversed(node.folded))
 
 
-def fold_body(pr, func: int, instrs: list[Instr], offset: int, hints: list | None = None, body_start: int = 0) -> None:
+def fold_body(pr: Any, func: int, instrs: list[Instr], offset: int, hints: list | None = None, body_start: int = 0) -> None:
     """Print a function body folded; ``offset``: absolute offset of its first instruction."""
     control = [_Block(pr.func_types[func], "block", "", offset)]
     _fold(pr, func, instrs, control, pr.nesting, offset, hints, body_start)
@@ -209,7 +214,7 @@ def fold_body(pr, func: int, instrs: list[Instr], offset: int, hints: list | Non
         _print(pr, inst, None)
 
 
-def fold_const_expr(pr, instrs: list[Instr]) -> None:
+def fold_const_expr(pr: ModulePrinter, instrs: list[Instr]) -> None:
     """Print a constant expression folded, space separated on one line."""
     control = [_Block(None, "block", "", 0)]
     _fold(pr, -1, instrs, control, pr.nesting, 0)

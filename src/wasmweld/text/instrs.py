@@ -29,6 +29,8 @@ from ..types import HeapType
 from ..binary.instr import Instr
 from ..binary.opcodes import OpInfo
 from ..types import ValType
+from ..binary.instr import MemArg
+from ..types import StorageType
 
 __all__ = ["TypeText", "InstrText", "NATURAL_ALIGN", "text_name", "CONTEXT_KINDS"]
 
@@ -37,6 +39,9 @@ _TEXT_NAME = {"select_t": "select", "ref.test_null": "ref.test", "ref.cast_null"
 
 
 def text_name(op: OpInfo) -> str:
+
+
+    """The text-format name of an instruction (where it differs from the opcode table's)."""
     return _TEXT_NAME.get(op.name, op.name)
 
 
@@ -102,7 +107,8 @@ class TypeText:
             return f"(ref null {self.heap(h)})"
         return f"(ref {self.heap(h)})"
 
-    def val(self, t) -> str:
+    def val(self, t: StorageType) -> str:
+        """A value (or packed storage) type as text, with type names in its heap types."""
         if type(t) is NumType:
             return t.name
         if isinstance(t, RefType):
@@ -211,7 +217,8 @@ class InstrText:
                 raise AssertionError(f"no text for immediate kind {kind}")
         return "".join(out)
 
-    def memarg(self, op: OpInfo, m) -> str:
+    def memarg(self, op: OpInfo, m: MemArg) -> str:
+        """The memarg immediates of ``op`` as text."""
         out = ""
         if m.memory != 0:
             out += " " + self.tt.idx(self.tt.names.memory, m.memory)

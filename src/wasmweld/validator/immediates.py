@@ -27,7 +27,7 @@ if TYPE_CHECKING:   # modcheck imports this module
 __all__ = ["make_entry", "fixed_sig", "BUILDERS", "build_sig", "unpack"]
 
 
-def fixed_sig(op: OpInfo):
+def fixed_sig(op: OpInfo) -> tuple[int, list[Any], tuple[Any, ...]] | None:
     """``(n, pops list, pushes tuple)`` for an instruction whose effect needs no context, else None."""
     s = SIGNATURES.get(op.name)
     if s is None or s[2] is not None or s[4] is not None:
@@ -53,7 +53,7 @@ def _inv(msg: str) -> ValidationError:
     return ValidationError(msg)
 
 
-def unpack(t: Any):
+def unpack(t: Any) -> Any:
     """The value type of a storage type (packed i8/i16 read as i32)."""
     return I32 if t is I8 or t is I16 else t
 
@@ -280,7 +280,7 @@ BUILDERS = {
 }
 
 
-def build_sig(mc: ModuleContext, ins: Instr):
+def build_sig(mc: ModuleContext, ins: Instr) -> tuple[tuple[Any, ...], tuple[Any, ...]] | None:
     """``(pops, pushes)`` of a context-dependent fixed-effect instruction, or None if it is not one."""
     name = ins[0].name
     b = BUILDERS.get(name)

@@ -17,6 +17,8 @@ first checked.
 
 from __future__ import annotations
 
+from typing import Any
+
 from ..binary.opcodes import OPCODES, OpInfo
 from ..types import F32, F64, I32, I64, V128
 
@@ -163,7 +165,7 @@ def _feature(op: OpInfo) -> str | None:
     return None
 
 
-def signature(op: OpInfo):
+def signature(op: OpInfo) -> tuple[Any, ...] | None:
     """``(pops, pushes, natural_align, exact_align, lanes)`` for a fixed-type instruction, else None.
 
     ``natural_align`` is None for instructions without a memory operand; ``lanes`` is the bound

@@ -112,7 +112,7 @@ class TypeContext:
             r = self._refs[key] = RefType(nullable, heap)
         return r
 
-    def heap(self, ht: HeapType):
+    def heap(self, ht: HeapType) -> Any:
         """A heap type immediate checked and canonicalised."""
         if isinstance(ht, str):
             return ht
@@ -120,7 +120,7 @@ class TypeContext:
             raise _fail(f"unknown type {ht}")
         return self.canon[ht]
 
-    def val(self, t: Any, mvp_funcref: bool = False):
+    def val(self, t: Any, mvp_funcref: bool = False) -> Any:
         """The interned value type of ``t`` (NumType or RefType); checks features and type indices.
 
         ``mvp_funcref``: a table's or segment's element type, where funcref needs no proposal.
@@ -152,7 +152,7 @@ class TypeContext:
         if h not in ("func", "extern", "exn") and "gc" not in feats:
             raise _fail("heap types not supported without the gc feature")
 
-    def storage(self, t: Any):
+    def storage(self, t: Any) -> Any:
         if isinstance(t, PackedType):
             return I8 if t.name == "i8" else I16
         return self.val(t)
