@@ -183,7 +183,7 @@ def _table_elem_features(rt: RefType) -> frozenset[str]:
 
 def _type_indices(comp) -> Iterable[int]:
     """The type indices a composite type refers to (through reference types)."""
-    ts: tuple
+    ts: tuple[Any, ...]
     if isinstance(comp, FuncType):
         ts = comp.params + comp.results
     elif isinstance(comp, StructType):
@@ -356,12 +356,12 @@ _build_shapes()
 _PATTERNS: dict[frozenset, re.Pattern[bytes]] = {}
 
 
-def _run_matcher(found: frozenset) -> Callable[[bytes, int, int], re.Match[bytes]]:
+def _run_matcher(found: frozenset[Any]) -> Callable[[bytes, int, int], re.Match[bytes]]:
     """``_pattern(found).match``: the pattern ends in a star, so it always matches (maybe empty)."""
     return cast("Callable[[bytes, int, int], re.Match[bytes]]", _pattern(found).match)
 
 
-def _pattern(found: frozenset) -> re.Pattern[bytes]:
+def _pattern(found: frozenset[Any]) -> re.Pattern[bytes]:
     """The run-matching pattern: instructions whose features are all in ``found``."""
     pat = _PATTERNS.get(found)
     if pat is not None:
@@ -409,7 +409,7 @@ class _Scan:
 
     def __init__(self, exhaustive: bool = False, datacount: bool = True):
         self.found: dict[str, str] = {}
-        self.fset: frozenset = _EMPTY
+        self.fset: frozenset[Any] = _EMPTY
         self.exhaustive: bool = exhaustive
         self.datacount: bool = datacount
         self.hidden = _DATA_INDEX if datacount else _EMPTY
@@ -520,11 +520,11 @@ class _Scan:
                 self.add(f, f"{op.name} in {where}")
 
 
-def _with_explicit(op: OpInfo, args: tuple) -> tuple:
+def _with_explicit(op: OpInfo, args: tuple[Any, ...]) -> tuple[Any, ...]:
     """Instr args (library MemArg) -> the shape instr_features reads (dump MemArg with ``explicit``)."""
     if "memarg" not in op.imm:
         return args
-    out: list = []
+    out: list[Any] = []
     i = 0
     for kind in op.imm:
         if kind == "zero":
@@ -609,7 +609,7 @@ def _imports(s: "_Scan", m) -> tuple[int, int, int]:
     return ntab, nmem, nglob
 
 
-def _definitions(s: "_Scan", m, ntab: int, nmem: int, nglob: int) -> list:
+def _definitions(s: "_Scan", m, ntab: int, nmem: int, nglob: int) -> list[Any]:
     """Tables, memories, tags and globals; returns the global types (imported first)."""
     for i, t in enumerate(m.tables):
         idx = ntab + i
@@ -647,7 +647,7 @@ def _definitions(s: "_Scan", m, ntab: int, nmem: int, nglob: int) -> list:
     return global_types
 
 
-def _exports(s: "_Scan", m, global_types: list) -> None:
+def _exports(s: "_Scan", m, global_types: list[Any]) -> None:
     for e in m.exports:
         if e.kind == ExternKind.GLOBAL and e.index < len(global_types) and global_types[e.index].mutable:
             s.add(("mutable-globals",), f"export {json.dumps(e.name)} of a mutable global")

@@ -294,8 +294,8 @@ class FuncBody:
         self.offset: int | None = offset
         self._locals: list[Local] | None = None
         self._instrs: list[Instr] | None = None
-        self._orig_locals: tuple | None = None
-        self._orig_instrs: tuple | None = None
+        self._orig_locals: tuple[Any, ...] | None = None
+        self._orig_instrs: tuple[Any, ...] | None = None
 
     @classmethod
     def from_instrs(cls, locals: Iterable[Local], instrs: Iterable[Instr]) -> "FuncBody":

@@ -75,7 +75,7 @@ __all__ = [
 
 
 
-def _span(out: list, start: int, end: int) -> None:
+def _span(out: list[Any], start: int, end: int) -> None:
     """Append the input span [start, end) to ``out``, merging it with a span it continues."""
     last = out[-1]
     if type(last) is list and last[1] == start:
@@ -112,7 +112,7 @@ _SCALAR_IDS = (8, 12)
 
 
 def _list_property(sid: int, doc: str) -> property:
-    def get(self: "Module") -> list:
+    def get(self: "Module") -> list[Any]:
         items = self._items.get(sid)
         if items is None:
             with DECODE_LOCK:
@@ -199,10 +199,10 @@ class Module:
                 e.args = (e._format(),)
         return e.with_context(what)
 
-    def _decode_section(self, sid: int) -> list:
+    def _decode_section(self, sid: int) -> list[Any]:
         sec = self._known.get(sid)
         if sec is None:
-            items: list = []
+            items: list[Any] = []
             self._items[sid] = items
             self._orig[sid] = ()
             return items
@@ -662,7 +662,7 @@ class Module:
 
     # -- encoding ------------------------------------------------------------------------------
 
-    def _section_parts(self, sid: int, out: list) -> None:
+    def _section_parts(self, sid: int, out: list[Any]) -> None:
         sec = self._known.get(sid)
         if sid in _SCALAR_IDS:
             if sid not in self._scalars or self._scalars[sid] == self._orig_scalars.get(sid):
@@ -723,7 +723,7 @@ class Module:
         self._check_counts()
         if self._views:
             self._write_back_views()
-        out: list = [PREAMBLE]
+        out: list[Any] = [PREAMBLE]
         by_anchor: dict[int, list[_CustomRec]] = {}
         for r in self._customs:
             by_anchor.setdefault(r.anchor, []).append(r)
@@ -739,7 +739,7 @@ class Module:
         mv = memoryview(buf)
         return b"".join([mv[p[0]:p[1]] if type(p) is list else p for p in out])
 
-    def _custom_parts(self, recs, out: list) -> None:
+    def _custom_parts(self, recs, out: list[Any]) -> None:
         for r in recs:
             if r.section is not None and (r.cs is None or r.cs is r.orig):
                 _span(out, r.section.offset, r.section.end)

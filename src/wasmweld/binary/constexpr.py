@@ -106,13 +106,13 @@ def single(raw: bytes, instrs: Callable[[], list] | None = None) -> tuple[str, A
     return ins.name, (ins.args[0] if ins.args else None)
 
 
-def evaluate(instrs: list, global_value: Callable[[int], int | None] | None = None) -> int | None:
+def evaluate(instrs: list[Any], global_value: Callable[[int], int | None] | None = None) -> int | None:
     """The integer an i32/i64 expression computes (two's complement, unsigned), or None.
 
     Folds ``i32/i64.const``, ``global.get`` (through ``global_value(index)``,
     None when unknown) and the extended-const ``add``/``sub``/``mul``.
     """
-    stack: list = []
+    stack: list[Any] = []
     for ins in instrs:
         name = ins.name
         if name == "end":

@@ -53,7 +53,7 @@ are shared with :mod:`wasmweld.features`.
 from __future__ import annotations
 
 from collections.abc import Iterator
-from typing import Iterable, NamedTuple
+from typing import Any, Iterable, NamedTuple
 
 from ..custom.dylink import Dylink
 from ..custom.name import NameSection
@@ -629,7 +629,7 @@ class _Walker:
                 else:
                     self.line(s, e, f"{what} {idx} {quoted(name)}")
 
-    def formatted(self, decode, p: int, end: int, formats: dict) -> None:
+    def formatted(self, decode, p: int, end: int, formats: dict[Any, Any]) -> None:
         """A custom section whose parts each make one line ``formats[part](value)`` (None: hex rows)."""
         def show(spans):
             for part, s, e, v in spans:
@@ -688,7 +688,7 @@ def dump(data: bytes, *, elide: int | None = None) -> Iterator[DumpLine]:
     w = _Walker(data, elide)
     out = w.out                      # one list for the whole walk: handed on and cleared in place
 
-    def take() -> list:
+    def take() -> list[Any]:
         batch = out[:]
         out.clear()
         return batch

@@ -382,7 +382,7 @@ def _value_kinds(op: OpInfo) -> tuple[str, ...]:
     return tuple(k for k in op.imm if k not in _opc.VALUELESS_KINDS)
 
 
-def _normalize(op: OpInfo, args: tuple) -> tuple:
+def _normalize(op: OpInfo, args: tuple[Any, ...]) -> tuple[Any, ...]:
     kinds = _VKINDS.get(op)
     if kinds is None:
         if not isinstance(op, OpInfo):
@@ -446,7 +446,7 @@ for _k in _U32_KINDS:
 del _k
 
 
-def _encode_one(op: OpInfo, args: tuple) -> bytes:
+def _encode_one(op: OpInfo, args: tuple[Any, ...]) -> bytes:
     parts = [op.opcode]
     i = 0
     for kind in op.imm:
@@ -468,18 +468,18 @@ _OP_READERS: dict[OpInfo, tuple] = {
 }
 
 # Every distinct instruction byte string decoded so far -> its Instr (shared, immutable).
-_CACHE: dict = {}
+_CACHE: dict[Any, Any] = {}
 _CACHE_LIMIT = 1 << 18
 
 #: one shared Instr per no-immediate one-byte opcode (``end`` excluded: it closes blocks)
-_SIMPLE: list = [None] * 256
+_SIMPLE: list[Any] = [None] * 256
 #: 1 for one-byte opcodes with a single LEB128 immediate, 2 for plain memory loads/stores,
 #: 3 for block/loop/if/try (a block type only)
-_SHAPE: list = [0] * 256
+_SHAPE: list[Any] = [0] * 256
 #: per one-LEB opcode: Instr for each one-byte immediate value (filled lazily)
-_SMALL: list = [None] * 256
+_SMALL: list[Any] = [None] * 256
 #: nesting change of a one-byte opcode handled by the slow path
-_DELTA: list = [0] * 256
+_DELTA: list[Any] = [0] * 256
 
 for _op in _opc.OPCODES:
     if _op.prefix is not None:
@@ -505,7 +505,7 @@ del _op, _c
 #: enough to find the instruction's extent and look its bytes up in the cache (a miss, or
 #: an unknown/odd layout, takes the fully checked path): 0 none, 1 one byte, 2 16 bytes,
 #: 3 memarg, 4 memarg + lane byte, 5 one LEB128, 6 two LEB128s
-_PSHAPE: list = [None] * 256
+_PSHAPE: list[Any] = [None] * 256
 _PSHAPE_OF = {(): 0, ("lane",): 1, ("v128",): 2, ("lanes16",): 2, ("memarg",): 3, ("memarg", "lane"): 4}
 for _op in _opc.OPCODES:
     if _op.prefix is None:
@@ -575,7 +575,7 @@ def decode_expr(data: ByteData, pos: int, end: int, base: int = 0) -> tuple[list
         # writable buffers cannot key the instruction cache: decode a private copy
         instrs, p = decode_expr(bytes(data[pos:end]), 0, end - pos, base + pos)
         return instrs, p + pos
-    out: list = []
+    out: list[Any] = []
     append = out.append
     simple = _SIMPLE
     shape = _SHAPE

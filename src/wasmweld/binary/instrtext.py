@@ -66,7 +66,7 @@ def read_memarg(d: ByteData, p: int, end: int, base: int) -> tuple[MemArg, int]:
 
 #: the library's immediate readers (``zero`` kept as None), memargs with their ``explicit`` bit
 DUMP_IMM_READERS: dict[str, Callable[[ByteData, int, int, int], tuple[Any, int]]] = {**IMM_READERS, "memarg": read_memarg}
-_OP_READERS: dict = {}
+_OP_READERS: dict[Any, Any] = {}
 
 
 def read_instr(data: ByteData, pos: int, end: int) -> tuple[OpInfo, tuple[Any, ...], int]:
@@ -202,7 +202,7 @@ def catch_text(c: Catch) -> str:
     return f"({c.kind} {c.tag} {c.label})"
 
 
-def instr_text(op: OpInfo, args: tuple) -> str:
+def instr_text(op: OpInfo, args: tuple[Any, ...]) -> str:
     """The text form of an instruction read by :func:`read_instr` (``i32.load offset=8``, ``block (result i32)``)."""
     name = op.name
     if not args:

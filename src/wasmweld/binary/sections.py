@@ -222,9 +222,9 @@ class ImportLayout(list[int]):
 def decode_imports(data: bytes, pos: int, end: int) -> tuple[list[Any], list[int]]:
     """The import section's payload: (imports, starts: a plain list, or an :class:`ImportLayout` with compact groups)."""
     n, pos = _count(data, pos, end, 1, "import")
-    items: list = []
-    starts: list = []
-    entries: list = []
+    items: list[Any] = []
+    starts: list[Any] = []
+    entries: list[Any] = []
     compact = False
     for i in range(n):
         at = pos

@@ -40,7 +40,7 @@ Only the standard library is used.
 
 from __future__ import annotations
 
-from typing import Iterator
+from typing import Any, Iterator
 
 from dataclasses import dataclass, field
 
@@ -201,7 +201,7 @@ class Dylink:
     unknown: list[tuple[int, bytes]] = field(default_factory=list)
     legacy: bool = False
     # original encoding: list of (kind, snapshot, raw bytes) in file order
-    _orig: list | None = field(default=None, repr=False, compare=False)
+    _orig: list[Any] | None = field(default=None, repr=False, compare=False)
     _orig_raw: ByteData | None = field(default=None, repr=False, compare=False)
 
     # -- convenience -------------------------------------------------------------------
@@ -232,7 +232,7 @@ class Dylink:
                 return info.flags
         return 0
 
-    def _typed(self) -> tuple:
+    def _typed(self) -> tuple[Any, ...]:
         return (self.mem_size, self.mem_align, self.table_size, self.table_align, tuple(self.needed),
                 tuple(self.export_info), tuple(self.import_info), tuple(self.runtime_path),
                 tuple(self.unknown), self.legacy)
@@ -260,7 +260,7 @@ class Dylink:
         if legacy:
             return cls._decode_legacy(cur)
         self = cls()
-        orig: list = []
+        orig: list[Any] = []
         seen: set[int] = set()
         while cur.pos < cur.end:
             sub_start = cur.pos

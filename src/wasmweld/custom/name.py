@@ -25,6 +25,8 @@ new subsections go in ascending id order.
 
 from __future__ import annotations
 
+from typing import Any
+
 import copy
 from dataclasses import dataclass, field
 
@@ -173,7 +175,7 @@ class NameSection:
     #: subsections with ids this decoder does not know: (id, raw content)
     unknown: list[tuple[int, bytes]] = field(default_factory=list)
     # original subsections in order: (id, raw bytes incl. header, decoded snapshot)
-    _orig: list = field(default_factory=list, repr=False, compare=False)
+    _orig: list[Any] = field(default_factory=list, repr=False, compare=False)
 
     @classmethod
     def decode(cls, data: ByteData, offset: int = 0, spans: list[Span] | None = None) -> "NameSection":

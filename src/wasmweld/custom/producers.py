@@ -20,6 +20,8 @@ while the decoded value is unchanged).
 
 from __future__ import annotations
 
+from typing import Any
+
 import copy
 from dataclasses import dataclass, field
 
@@ -42,7 +44,7 @@ class Producers:
 
     fields: dict[str, dict[str, str]] = field(default_factory=dict)
     _raw: bytes | None = field(default=None, repr=False, compare=False)
-    _snap: dict | None = field(default=None, repr=False, compare=False)
+    _snap: dict[Any, Any] | None = field(default=None, repr=False, compare=False)
 
     @classmethod
     def decode(cls, data: ByteData, offset: int = 0, spans: list[Span] | None = None) -> "Producers":

@@ -17,6 +17,8 @@ unchanged decoded section encodes to its input bytes.
 
 from __future__ import annotations
 
+from typing import Any
+
 from dataclasses import dataclass, field
 
 from ..binary.leb import Span, read_u32, write_u
@@ -36,7 +38,7 @@ class TargetFeatures:
 
     features: list[tuple[str, str]] = field(default_factory=list)
     _raw: bytes | None = field(default=None, repr=False, compare=False)
-    _snap: list | None = field(default=None, repr=False, compare=False)
+    _snap: list[Any] | None = field(default=None, repr=False, compare=False)
 
     @classmethod
     def decode(cls, data: ByteData, offset: int = 0, spans: list[Span] | None = None) -> "TargetFeatures":

@@ -73,7 +73,7 @@ class Unit:
     dies_start: int
     base: int = 0               # the unit's base address (its DW_AT_low_pc), filled by the reader
     addr_base: int | None = None
-    extra: dict = field(default_factory=dict)
+    extra: dict[Any, Any] = field(default_factory=dict)
 
 
 @dataclass
@@ -92,7 +92,7 @@ class Die:
     offset: int
     tag: int
     depth: int
-    attrs: list
+    attrs: list[Any]
 
     def get(self, at: int) -> Attr | None:
         """The attribute ``at`` of this DIE, or None."""
@@ -232,7 +232,7 @@ def _width(form: int, unit: Unit) -> int:
     return -1
 
 
-def plan(table: dict, unit: Unit, keep_forms: frozenset, keep_ats: frozenset, whole_tags: frozenset) -> dict:
+def plan(table: dict[Any, Any], unit: Unit, keep_forms: frozenset[Any], keep_ats: frozenset[Any], whole_tags: frozenset[Any]) -> dict[Any, Any]:
     """Per abbreviation code: (tag, has_children, steps), each step (attribute, form, width,
     kept, implicit const), an attribute *kept* when its form is in ``keep_forms``, it is in
     ``keep_ats``, or the tag is one of ``whole_tags`` (every attribute kept)."""
@@ -246,8 +246,8 @@ def plan(table: dict, unit: Unit, keep_forms: frozenset, keep_ats: frozenset, wh
     return out
 
 
-def kept_dies(info: ByteData, abbrev: ByteData, unit: Unit, keep_forms: frozenset, keep_ats: frozenset,
-              whole_tags: frozenset) -> Iterator[Die]:
+def kept_dies(info: ByteData, abbrev: ByteData, unit: Unit, keep_forms: frozenset[Any], keep_ats: frozenset[Any],
+              whole_tags: frozenset[Any]) -> Iterator[Die]:
     """:func:`dies`, each DIE with only its *kept* attributes (:func:`plan`): fixed-width values
     of the others are stepped over without being read. DIEs with none kept are not yielded."""
     table = plan(abbrev_table(abbrev, unit.abbrev_offset), unit, keep_forms, keep_ats, whole_tags)

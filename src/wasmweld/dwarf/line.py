@@ -234,7 +234,7 @@ def _set_address(addr: int, size: int) -> bytes:
     return bytes((0,)) + write_u(1 + size) + bytes((LNE_SET_ADDRESS,)) + addr.to_bytes(size, "little")
 
 
-def _rebase_sequence(data: ByteData, hdr: LineHeader, seq: list, amap: AddressMap) -> bytes:
+def _rebase_sequence(data: ByteData, hdr: LineHeader, seq: list[Any], amap: AddressMap) -> bytes:
     """One sequence for the new addresses (b"" when its code was removed)."""
     addrs = [op[5] for op in seq if op[2] in ("special", "set_address", "advance_pc", "copy", "end_sequence")]
     anchor = next((op[4 if op[2] != "set_address" else 5] for op in seq if op[2] == "set_address"), None)
@@ -251,7 +251,7 @@ def _rebase_sequence(data: ByteData, hdr: LineHeader, seq: list, amap: AddressMa
     return _reencode_sequence(data, hdr, seq, amap)
 
 
-def _reencode_sequence(data: ByteData, hdr: LineHeader, seq: list, amap: AddressMap) -> bytes:
+def _reencode_sequence(data: ByteData, hdr: LineHeader, seq: list[Any], amap: AddressMap) -> bytes:
     """A sequence whose addresses do not all move by one shift, every address step re-encoded.
     Rows in removed code or outside all code (a sequence spanning several functions, gc removing
     one; a linker's leftovers past the code) are dropped; the sequence then runs to the end of the

@@ -14,7 +14,7 @@ its width (a ULEB128 offset is re-encoded in its old number of bytes), so no off
 
 from __future__ import annotations
 
-from typing import Callable
+from typing import Any, Callable
 
 from ..binary.leb import encode_u_width
 from ..binary.reader import Reader
@@ -124,7 +124,7 @@ def patch_v4_list(buf: bytearray, offset: int, base: int, size: int, m: Mapper, 
     raise DecodeError("unterminated DWARF list", offset)
 
 
-def _v5_pair(buf, r, m: Mapper, base: int, nbase: int, grow: list | None) -> None:
+def _v5_pair(buf, r, m: Mapper, base: int, nbase: int, grow: list[Any] | None) -> None:
     p0 = r.pos
     a = r.u64()
     p1 = r.pos

@@ -74,10 +74,10 @@ def _join(path: str, part: str) -> str:
 
 @dataclass
 class _Func:
-    ranges: list
+    ranges: list[Any]
     die: int
     depth: int
-    call: tuple | None          # (file index, line, column) of an inlined call
+    call: tuple[Any, ...] | None          # (file index, line, column) of an inlined call
     inlined: list               # _Func of inlined calls inside, any depth
     unit: int                   # offset of its unit
 
@@ -223,7 +223,7 @@ class DebugInfo:
             return
         hdr = line_header(data, offset)
         self.unit_lines[unit.offset] = (hdr, comp_dir)
-        cur: list = []
+        cur: list[Any] = []
         for row in rows(data, hdr):
             if row.end_sequence:
                 if cur and row.address > cur[0][0]:
@@ -254,7 +254,7 @@ class DebugInfo:
         return bytes(v).decode("utf-8", "replace")
 
     # --- lookup ---------------------------------------------------------------------------------
-    def location(self, addr: int) -> tuple | None:
+    def location(self, addr: int) -> tuple[Any, ...] | None:
         """(file, line, column) of ``addr`` from the line table, or None."""
         i = bisect_right(self.seq_starts, addr) - 1
         for j in range(i, max(i - _OVERLAP, -1), -1):      # the nearest sequences starting at or before
@@ -282,7 +282,7 @@ class DebugInfo:
                 where = self._call_site(f.unit, f.call)
         return out
 
-    def _call_site(self, unit: int, call: tuple) -> tuple:
+    def _call_site(self, unit: int, call: tuple[Any, ...]) -> tuple[Any, ...]:
         hdr_dir = self.unit_lines.get(unit)
         fidx, line, col = call
         f = self.file_name(*hdr_dir, fidx) if hdr_dir is not None and fidx is not None else None

@@ -73,7 +73,7 @@ class _Enough(Exception):
 
 class _Capped:
     def __init__(self, limit: int) -> None:
-        self.parts: list = []
+        self.parts: list[Any] = []
         self.size: int = 0
         self.limit: int = limit
 

@@ -86,7 +86,7 @@ _GROUPS = {
 }
 
 #: opcode name -> (params, results) for the opcodes whose arity does not depend on the module
-FIXED: dict = {name: a for a, names in _GROUPS.items() for name in names.split()}
+FIXED: dict[Any, Any] = {name: a for a, names in _GROUPS.items() for name in names.split()}
 
 
 def _sub_arity(st):
@@ -100,7 +100,7 @@ def _sub_arity(st):
     return None
 
 
-def block_arity(types: list, bt: Any):
+def block_arity(types: list[Any], bt: Any):
     """(params, results) of a block type: None (empty), a value type, or a type index."""
     if bt is None:
         return 0, 0
@@ -109,7 +109,7 @@ def block_arity(types: list, bt: Any):
     return 0, 1
 
 
-def _type_arity(types: list, idx: int):
+def _type_arity(types: list[Any], idx: int):
     return _sub_arity(types[idx]) if 0 <= idx < len(types) else None
 
 
@@ -206,7 +206,7 @@ def arity(ins: Instr, types: list[Any], func_types: list[int], tag_types: list[A
     return 2, 1
 
 
-def _tag_arity(types: list, tag_types: list, tag: int):
+def _tag_arity(types: list[Any], tag_types: list[Any], tag: int):
     if not 0 <= tag < len(tag_types):
         return None
     return _type_arity(types, tag_types[tag])

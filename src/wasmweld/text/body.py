@@ -40,11 +40,11 @@ class _Lone:
 
     def __init__(self) -> None:
         self.names = Names()
-        self.types: list = []
+        self.types: list[Any] = []
         self.func_types = [0]
-        self.tag_types: list = []
+        self.tag_types: list[Any] = []
         self.bp = BodyPrinter(self.names, TypeText(self.names, self.types))
-        self.buf: list = []
+        self.buf: list[Any] = []
         self.w = self.buf.append
         self.nesting: int = 0
         self.line: int = 0

@@ -17,7 +17,7 @@ the label stack, exactly as wasmprinter tracks it.
 
 from __future__ import annotations
 
-from typing import Callable, Sequence
+from typing import Any, Callable, Sequence
 
 from operator import itemgetter
 
@@ -38,9 +38,9 @@ class BodyPrinter:
         self.names: Names = names
         self.tt: TypeText = tt
         self.it = InstrText(tt)
-        self.cache: dict = {}
+        self.cache: dict[Any, Any] = {}
         #: block/loop/if/try encodings -> "block (result i32)" (functions without label names)
-        self.heads: dict = {}
+        self.heads: dict[Any, Any] = {}
         self.ind = [indent * min(n, MAX_NESTING_TO_PRINT) for n in range(MAX_NESTING_TO_PRINT + 1)]
         self.nl = ["\n" + s for s in self.ind]
 
@@ -70,7 +70,7 @@ class BodyPrinter:
                 out.append(f" (result {self.tt.val(bt)})")
         return "".join(out), n is not None
 
-    def rel(self, depth: int, cur: int, labels: list, func: int) -> str:
+    def rel(self, depth: int, cur: int, labels: list[Any], func: int) -> str:
         """A branch target: a label name, or the depth with its ``(;@N;)`` comment."""
         i = cur - depth
         if i < 0:
@@ -96,7 +96,7 @@ class BodyPrinter:
         from ..types import RefType
         return f"{self.tt.ref(RefType(bool(flags & 1), h1))} {self.tt.ref(RefType(bool(flags & 2), h2))}"
 
-    def try_table_catches(self, ins: Instr, cur: int, labels: list, func: int) -> str:
+    def try_table_catches(self, ins: Instr, cur: int, labels: list[Any], func: int) -> str:
         out = []
         tag = self.names.tag
         idx = self.tt.idx
@@ -109,7 +109,7 @@ class BodyPrinter:
 
     # ------------------------------------------------------------------ the flat body loop
     def flat(self, w: Callable[[str], object], instrs: list[Instr], func: int, nest0: int, offsets: int | None = None, sep_space: bool = False,
-             hints: list | None = None, start: int = 0, body_start: int = 0) -> None:
+             hints: list[Any] | None = None, start: int = 0, body_start: int = 0) -> None:
         """Write ``instrs`` (without the final ``end``) through ``w``, one per line at ``nest0``.
 
         ``offsets``: absolute offset of the first instruction (prints ``(;@off;)`` on each line).
@@ -131,7 +131,7 @@ class BodyPrinter:
             self._one_by_one(w, instrs, func, st, cache, offsets is not None, hints or [],
                              offsets if offsets is not None else start, body_start)
             return
-        texts: list = list(map(cache.get, map(_RAW, instrs)))     # a text, or None for a miss
+        texts: list[Any] = list(map(cache.get, map(_RAW, instrs)))     # a text, or None for a miss
         index = texts.index
         n = len(texts)
         nl = self.nl
@@ -185,7 +185,7 @@ class BodyPrinter:
             w(nl[level if level <= top else top])
             w(t)
 
-    def _one_by_one(self, w: Callable[[str], object], instrs: list[Instr], func: int, st: "BodyState", cache: dict, show: bool, hints: list,
+    def _one_by_one(self, w: Callable[[str], object], instrs: list[Instr], func: int, st: "BodyState", cache: dict[Any, Any], show: bool, hints: list[Any],
                     pos: int, body_start: int) -> None:
         """The slow path: offsets on every line, or branch hints between the instructions."""
         h = 0
@@ -204,7 +204,7 @@ class BodyPrinter:
             w(t)
             pos += len(ins[2])
 
-    def step(self, ins: Instr, func: int, st: "BodyState", cache: dict) -> tuple[int, str]:
+    def step(self, ins: Instr, func: int, st: "BodyState", cache: dict[Any, Any]) -> tuple[int, str]:
         """One instruction not in the cache: ``(nesting of its line, text)``; updates ``st``."""
         op = ins[0]
         k = CONTEXT_KINDS.get(op.name, 0)
@@ -263,5 +263,5 @@ class BodyState:
     def __init__(self, nest0: int) -> None:
         self.nesting: int = nest0
         self.nest0: int = nest0
-        self.labels: list = []
+        self.labels: list[Any] = []
         self.label: int = 0

@@ -55,8 +55,8 @@ class _Seq:
     __slots__ = ("items", "before")
 
     def __init__(self) -> None:
-        self.items: list = []
-        self.before: list = []
+        self.items: list[Any] = []
+        self.before: list[Any] = []
 
     def total(self) -> int:
         return self.before[-1] + self.items[-1].results if self.items else 0
@@ -69,7 +69,7 @@ class _Seq:
         self.before.pop()
         return self.items.pop()
 
-    def take_from(self, first: int) -> list:
+    def take_from(self, first: int) -> list[Any]:
         out = self.items[first:]
         del self.items[first:]
         del self.before[first:]
@@ -90,7 +90,7 @@ class _Block:
         self.offset: int = offset
 
 
-def _plain(control: list, plain: str, params: int, results: int, offset: int, hint=None) -> None:
+def _plain(control: list[Any], plain: str, params: int, results: int, offset: int, hint=None) -> None:
     """wasmprinter's handle_plain: the operands are the latest folded instructions whose results add up
     to ``params`` exactly (walking back from the end, the first point where they reach it); when they
     overshoot, the instruction's results cannot be used as operands later."""
@@ -107,7 +107,7 @@ def _plain(control: list, plain: str, params: int, results: int, offset: int, hi
     seq.append(_Inst(plain, seq.take_from(first), results, offset, hint))
 
 
-def _end(control: list, results: int) -> None:
+def _end(control: list[Any], results: int) -> None:
     b = control.pop()
     if b.kind == "if":
         then = _Inst("then", b.folded.items, results, b.offset)
@@ -124,7 +124,7 @@ def _end(control: list, results: int) -> None:
     control[-1].folded.append(inst)
 
 
-def _fold(pr, func: int, instrs: list[Instr], control: list, nest0: int, offset: int | None, hints: list | None = None,
+def _fold(pr, func: int, instrs: list[Instr], control: list[Any], nest0: int, offset: int | None, hints: list[Any] | None = None,
           body_start: int = 0) -> None:
     """Run the folding state machine over ``instrs`` (final ``end`` excluded); ``hints`` as for
     ``BodyPrinter.flat``: a hint goes to the next plain instruction or ``if`` (elsewhere it is an error,
@@ -176,7 +176,7 @@ def _fold(pr, func: int, instrs: list[Instr], control: list, nest0: int, offset:
         raise WasmError("instruction sequence not closed")
 
 
-def _print(pr, inst: _Inst, space: list | None) -> None:
+def _print(pr, inst: _Inst, space: list[Any] | None) -> None:
     """Write one folded instruction and its operands (``space``: const-expr separator state).
 
     Iterative (an explicit stack), so deeply nested code cannot exhaust Python's recursion limit.
@@ -206,7 +206,7 @@ def _print(pr, inst: _Inst, space: list | None) -> None:
         stack.extend((fi, 0) for fi in reversed(node.folded))
 
 
-def fold_body(pr: Any, func: int, instrs: list[Instr], offset: int, hints: list | None = None, body_start: int = 0) -> None:
+def fold_body(pr: Any, func: int, instrs: list[Instr], offset: int, hints: list[Any] | None = None, body_start: int = 0) -> None:
     """Print a function body folded; ``offset``: absolute offset of its first instruction."""
     control = [_Block(pr.func_types[func], "block", "", offset)]
     _fold(pr, func, instrs, control, pr.nesting, offset, hints, body_start)

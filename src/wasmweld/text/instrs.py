@@ -70,7 +70,7 @@ NATURAL_ALIGN = {op: _natural_align(op.name) for op in _opc.OPCODES if "memarg" 
 #: opcode names whose text depends on the position in the body (label depth, nesting):
 #: 1 block start, 2 else/catch/catch_all, 3 end, 4 delegate, 5 one label, 6 br_table,
 #: 7 br_on_cast*, 8 try_table, 9 local.* (context only with local names)
-CONTEXT_KINDS: dict = {}
+CONTEXT_KINDS: dict[Any, Any] = {}
 for _n, _k in (("block", 1), ("loop", 1), ("if", 1), ("try", 1), ("else", 2), ("catch", 2),
                ("catch_all", 2), ("end", 3), ("delegate", 4), ("br", 5), ("br_if", 5),
                ("br_on_null", 5), ("br_on_non_null", 5), ("rethrow", 5), ("br_table", 6),

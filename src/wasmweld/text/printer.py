@@ -137,8 +137,8 @@ class ModulePrinter:
         self.tag_types: list[Any] = []
         #: branch hints still to print (a stack, see custom.read_branch_hints)
         self.hints: list[Any] = []
-        self._uses: dict = {}  # type index -> (type use text, param count), functions without local names
-        self._locals: dict = {}  # local declaration bytes -> text, functions without local names
+        self._uses: dict[Any, Any] = {}  # type index -> (type use text, param count), functions without local names
+        self._locals: dict[Any, Any] = {}  # local declaration bytes -> text, functions without local names
         self.counts: dict[ExternKind, int] = {k: 0 for k in ExternKind}
         self.place: str = "before first"
         #: what opens the module: ``core module $m (;0;)`` for one nested in a component (text/component.py)
@@ -591,7 +591,7 @@ def _discard(_text: str) -> None:
     pass
 
 
-def _locals_len(raw: bytes, instrs: list) -> int:
+def _locals_len(raw: bytes, instrs: list[Any]) -> int:
     """Bytes taken by the local declarations (the body minus its instructions)."""
     return len(raw) - sum(len(i[2]) for i in instrs)
 

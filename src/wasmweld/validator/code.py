@@ -42,9 +42,9 @@ _CONTROL_ENTRIES = {"end": (_K_END,), "br_if": (_K_BR_IF,), "block": (_K_BLOCK, 
                     "drop": (_K_DROP,), "if": (_K_IF,)}
 
 
-def _byte_sigs(features: frozenset[str]) -> list:
+def _byte_sigs(features: frozenset[str]) -> list[Any]:
     """Byte -> (n, pops, pushes) for one-byte opcodes whose effect depends on nothing else."""
-    out: list = [None] * 256
+    out: list[Any] = [None] * 256
     for name, entry in _CONTROL_ENTRIES.items():
         out[BY_NAME[name].code] = entry
     for op in OPCODES:
@@ -60,7 +60,7 @@ def _byte_sigs(features: frozenset[str]) -> list:
     return out
 
 
-_BYTE_SIGS_CACHE: dict = {}
+_BYTE_SIGS_CACHE: dict[Any, Any] = {}
 
 
 class BodyChecker:

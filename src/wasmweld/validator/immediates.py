@@ -35,7 +35,7 @@ def fixed_sig(op: OpInfo) -> tuple[int, list[Any], tuple[Any, ...]] | None:
     return make_entry(s[0], s[1])
 
 
-def make_entry(pops: Sequence[Any], pushes: Sequence[Any]) -> tuple:
+def make_entry(pops: Sequence[Any], pushes: Sequence[Any]) -> tuple[Any, ...]:
     """The hot loop's cached form of a stack effect: ``(shape, pops list, pushes tuple, top, second, push)``.
 
     ``shape`` is 1 for ``[] -> [t]``, 2 for ``[a] -> [r]``, 3 for ``[a] -> []``, 4 for ``[a b] -> [r]``,

@@ -51,11 +51,11 @@ class ModuleContext:
         self.tc = TypeContext(m.types, features)
         self.funcs: list[FuncType] = []
         self.func_type_idx: list[int] = []
-        self.globals: list = []          # (type, mutable)
-        self.tables: list = []           # (elem type, address type)
+        self.globals: list[Any] = []          # (type, mutable)
+        self.tables: list[Any] = []           # (elem type, address type)
         self.mems: list[bool] = []       # is64
         self.tags: list[FuncType] = []
-        self.elems: list = []            # elem types
+        self.elems: list[Any] = []            # elem types
         self.ndata: int | None = None
         self.refs: set[int] = set()
         self.nimported_globals: int = 0

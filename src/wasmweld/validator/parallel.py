@@ -102,7 +102,7 @@ def run_chunks(run: Callable[..., Any], sizes: list[int], jobs: int) -> None:
             _child(run, chunk, w)
         os.close(w)
         kids.append((pid, r, chunk))
-    errors: list = []
+    errors: list[Any] = []
     try:
         run(chunks[0])
     except (DecodeError, ValidationError) as exc:

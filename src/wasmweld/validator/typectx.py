@@ -78,12 +78,12 @@ class TypeContext:
 
     def __init__(self, recgroups: list[RecGroup], features: frozenset[str]) -> None:
         self.features: frozenset[str] = features
-        self._refs: dict = {}
-        self._sub_cache: dict = {}
-        self.subtypes: list = []        # type index -> SubType as written
+        self._refs: dict[Any, Any] = {}
+        self._sub_cache: dict[Any, Any] = {}
+        self.subtypes: list[Any] = []        # type index -> SubType as written
         self.canon: list[int] = []      # type index -> canonical index
-        self.comp: list = []            # canonical comp per type index (interned value types)
-        self.supers: list = []          # type index -> canonical super index or None
+        self.comp: list[Any] = []            # canonical comp per type index (interned value types)
+        self.supers: list[Any] = []          # type index -> canonical super index or None
         self.final: list[bool] = []
         self.kind: list[str] = []       # "func" | "struct" | "array"
         for sub in (s for g in recgroups for s in g.types):
@@ -206,7 +206,7 @@ class TypeContext:
     # ------------------------------------------------------------------ the type section
     def build(self) -> None:
         """Canonicalise every rec group, then check each type and its declared supertypes."""
-        seen: dict = {}
+        seen: dict[Any, Any] = {}
         base = 0
         for g in self._groups:
             n = len(g.types)
@@ -255,7 +255,7 @@ class TypeContext:
             return (vk(f.storage), f.mutable)
 
         c = s.comp
-        ck: tuple
+        ck: tuple[Any, ...]
         if isinstance(c, FuncType):
             ck = ("func", tuple(map(vk, c.params)), tuple(map(vk, c.results)))
         elif isinstance(c, StructType):
