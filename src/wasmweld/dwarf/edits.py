@@ -35,12 +35,12 @@ class EditTracker:
     after each pass, :meth:`finish` on the result."""
 
     def __init__(self, module: Module) -> None:
-        self.active = any(cs.name.startswith(".debug_") for cs in module.customs)
+        self.active: bool = any(cs.name.startswith(".debug_") for cs in module.customs)
         if not self.active:
             return
-        self.before = module.encode()
-        self.n_imp = _func_imports(module)
-        self.n_def = len(module.funcs)
+        self.before: bytes = module.encode()
+        self.n_imp: int = _func_imports(module)
+        self.n_def: int = len(module.funcs)
         self.pos: list[int | None] = list(range(len(module.funcs)))    # input body -> current position
 
     def step(self, name: str, result: Any) -> None:

@@ -87,15 +87,15 @@ class DebugInfo:
 
     def __init__(self, sections: dict[str, bytes]):
         self.s: dict[str, bytes] = sections
-        self.seqs: list[tuple[int, int, list, tuple[LineHeader, str]]] = []     # (start, end, rows, file namer)
+        self.seqs: list[tuple[int, int, list[Any], tuple[LineHeader, str]]] = []     # (start, end, rows, file namer)
         self.funcs: list[_Func] = []
-        self.names: dict[int, tuple] = {}
+        self.names: dict[int, tuple[Any, Any]] = {}
         self.unit_lines: dict[int, tuple[LineHeader, str]] = {}
         info = self.sec(".debug_info")
         for unit in units(info):
             self._unit(unit)
         self.seqs.sort(key=lambda s: s[0])
-        self.seq_starts = [s[0] for s in self.seqs]
+        self.seq_starts: list[int] = [s[0] for s in self.seqs]
         self.funcs.sort(key=lambda f: min((r[0] for r in f.ranges), default=0))
 
     def sec(self, name: str) -> bytes:

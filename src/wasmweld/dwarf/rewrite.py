@@ -75,7 +75,7 @@ class InputDwarf:
             raise UnsupportedDwarf(f"cannot rewrite {', '.join(unknown)}", 0)
         self.name: str = name
         self.src: dict[str, bytes] = sections
-        self.m = Mapper(amap)
+        self.m: Mapper = Mapper(amap)
         self.amap: AddressMap = amap
         self.data_shift: int = data_shift         # where its memory 0 moved (a single-memory merge)
         self.code_slots: set[int] = set()    # .debug_addr positions named as code addresses

@@ -100,7 +100,7 @@ def _sub_arity(st):
     return None
 
 
-def block_arity(types: list[Any], bt: Any):
+def block_arity(types: list[Any], bt: Any) -> tuple[int, int] | None:
     """(params, results) of a block type: None (empty), a value type, or a type index."""
     if bt is None:
         return 0, 0

@@ -37,12 +37,12 @@ class BodyPrinter:
     def __init__(self, names: Names, tt: TypeText, indent: str = "  ") -> None:
         self.names: Names = names
         self.tt: TypeText = tt
-        self.it = InstrText(tt)
+        self.it: InstrText = InstrText(tt)
         self.cache: dict[Any, Any] = {}
         #: block/loop/if/try encodings -> "block (result i32)" (functions without label names)
         self.heads: dict[Any, Any] = {}
-        self.ind = [indent * min(n, MAX_NESTING_TO_PRINT) for n in range(MAX_NESTING_TO_PRINT + 1)]
-        self.nl = ["\n" + s for s in self.ind]
+        self.ind: list[str] = [indent * min(n, MAX_NESTING_TO_PRINT) for n in range(MAX_NESTING_TO_PRINT + 1)]
+        self.nl: list[str] = ["\n" + s for s in self.ind]
 
     def indent(self, n: int) -> str:
         return self.ind[n if n <= MAX_NESTING_TO_PRINT else MAX_NESTING_TO_PRINT]

@@ -180,7 +180,7 @@ class InstrText:
     def __init__(self, tt: TypeText) -> None:
         self.tt: TypeText = tt
         n = tt.names
-        self.spaces = {"func": n.func, "global": n.global_, "table": n.table, "memory": n.memory,
+        self.spaces: dict[str, dict[int, Naming]] = {"func": n.func, "global": n.global_, "table": n.table, "memory": n.memory,
                        "tag": n.tag, "elem": n.elem, "data": n.data, "type": n.type}
 
     def text(self, ins: Instr, func: int | None) -> str:
@@ -229,7 +229,7 @@ class InstrText:
         return out
 
 
-def idx_local(names: Names, func, i: int) -> str:
+def idx_local(names: Names, func: Any, i: int) -> str:
     n = names.local.get((func, i))
     return str(i) if n is None else n.ident
 

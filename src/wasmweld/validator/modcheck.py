@@ -48,7 +48,7 @@ class ModuleContext:
     def __init__(self, m: Module, features: frozenset[str]) -> None:
         self.m = m
         self.features: frozenset[str] = features
-        self.tc = TypeContext(m.types, features)
+        self.tc: TypeContext = TypeContext(m.types, features)
         self.funcs: list[FuncType] = []
         self.func_type_idx: list[int] = []
         self.globals: list[Any] = []          # (type, mutable)

@@ -200,7 +200,7 @@ def signature(op: OpInfo) -> tuple[Any, ...] | None:
 
 
 #: OpInfo name -> signature tuple (see :func:`signature`) for every fixed-type row of the table
-SIGNATURES: dict[str, tuple] = {}
+SIGNATURES: dict[str, tuple[Any, ...]] = {}
 #: OpInfo name -> the feature it needs (None: MVP)
 FEATURE_OF: dict[str, str | None] = {}
 for _op in OPCODES:
@@ -211,6 +211,6 @@ for _op in OPCODES:
 del _op, _s
 
 #: name -> natural alignment (log2) of memory instructions
-NATURAL_ALIGN = {n: s[2] for n, s in SIGNATURES.items() if s[2] is not None}
+NATURAL_ALIGN: dict[str, int] = {n: s[2] for n, s in SIGNATURES.items() if s[2] is not None}
 #: name -> bound of the lane immediate
-LANES = {n: s[4] for n, s in SIGNATURES.items() if s[4] is not None}
+LANES: dict[str, int] = {n: s[4] for n, s in SIGNATURES.items() if s[4] is not None}
