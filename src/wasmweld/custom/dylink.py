@@ -116,6 +116,7 @@ class DylinkReader(Reader):
     each read names what it reads (``u32("export index")``), errors carry absolute offsets."""
 
     __slots__ = ()
+    pos: int
 
     def abs(self, pos: int | None = None) -> int:
         return self.base + (self.pos if pos is None else pos)
