@@ -7,18 +7,18 @@ the members of their classes) whose type is known: parameters and returns annota
 to show where to work next::
 
     pyright --verifytypes wasmweld --ignoreexternal --outputjson | python docs/type_completeness.py
-    type completeness 89.0% (3253 of 3654 exported symbols known; the floor is 88%)
+    type completeness 89.4% (3265 of 3654 exported symbols known; the floor is 89%)
 """
 
 import json
 import sys
 from collections import Counter
 
-#: the floor, in percent: a ratchet at what the package reached (88.9% on 2026-12-05, from 70.9%).
+#: the floor, in percent: a ratchet at what the package reached (89.4% on 2026-12-05, from 70.9%).
 #: Issue 15 asks for 95%: what is left is mostly the component, fuse, runtime, link and CLI
 #: packages (typed on their own branches) and the renumbering engine (binary/renumber.py, scan.py,
 #: reencode.py, indexmaps.py, renumpat.py); raise this as they land.
-MIN_SCORE = 88.0
+MIN_SCORE = 89.0
 
 
 def main() -> int:
