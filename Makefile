@@ -2,7 +2,7 @@
 #   make demo    create .venv, install wasmweld, run it on the bundled examples
 #   make test    install the peer tools and the corpus if missing, then the whole test suite
 #   make bench   timings of wasmweld and its peers -> bench/results.md
-#   make lint    ruff, and mypy (runtime, preinit, passes, link, cli, manifest, errors)
+#   make lint    ruff, mypy (all but component/ and fuse/) and pyright's type completeness
 #   make docs    the API reference (pdoc) into docs/api/
 PYTHON   ?= python3
 VENV     := .venv
@@ -87,22 +87,37 @@ test: $(STAMP) peers corpus sysdeps jstools
 bench: $(STAMP) peers corpus jstools
 	$(PY) bench/run.py $(BENCH_ARGS)
 
-# mypy (settings in pyproject.toml [tool.mypy]: function bodies checked even without annotations) on the
-# runtime, pre-initialisation, passes, linker, CLI, manifest and error modules; the binary core, validator,
-# printer, DWARF, fuse and component packages are added as they are typed
-MYPY_EXCLUDE := cli/validate.py cli/print.py cli/parse.py cli/wit.py cli/extract.py cli/addr2line.py
+# mypy (settings in pyproject.toml [tool.mypy]: function bodies checked even without annotations) on
+# every module but the component and fuse packages (their branches type and add them) and runtime/component*.py
+MYPY_EXCLUDE :=
 # (runtime/component*.py: the components branch's, typed separately)
 MYPY_FILES := $(filter-out $(addprefix src/wasmweld/,$(MYPY_EXCLUDE)) $(wildcard src/wasmweld/runtime/component*.py), \
                 $(wildcard $(addprefix src/wasmweld/,runtime/*.py preinit/*.py passes/*.py link/*.py cli/*.py)) \
-                $(addprefix src/wasmweld/,__init__.py errors.py manifest.py _toml.py)) \
-              $(wildcard src/wasmweld/fuse/*.py)
-MYPY_FILES += $(wildcard src/wasmweld/component/*.py)
+                $(wildcard src/wasmweld/binary/*.py) \
+                $(wildcard $(addprefix src/wasmweld/,*.py validator/*.py text/*.py dwarf/*.py custom/*.py)))
+MYPY_FILES += $(wildcard src/wasmweld/fuse/*.py) $(wildcard src/wasmweld/component/*.py)
 
-lint: $(STAMP)
+# pyright, for the type completeness of the public API (--verifytypes; the floor is in
+# docs/type_completeness.py): a pinned release from npm into a cache outside the repository, as the
+# peer tools are (PyPI's `pyright` is a wrapper that fetches this same npm package on first run).
+# It needs node (apt-get install nodejs npm when missing).
+PYRIGHT_VERSION := 1.1.414
+PYRIGHT_HOME ?= $(HOME)/.cache/wasmweld-pyright
+PYRIGHT := $(PYRIGHT_HOME)/$(PYRIGHT_VERSION)/node_modules/.bin/pyright
+
+$(PYRIGHT):
+	@command -v npm >/dev/null || { echo "pyright needs node: installing nodejs npm (apt-get)"; \
+	  $(SUDO) apt-get update -q && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -q nodejs npm; }
+	npm install --no-audit --no-fund --loglevel=error --prefix $(PYRIGHT_HOME)/$(PYRIGHT_VERSION) pyright@$(PYRIGHT_VERSION)
+
+lint: $(STAMP) $(PYRIGHT)
 	@$(VENV)/bin/ruff --version >/dev/null 2>&1 || $(PY) -m pip install -q --disable-pip-version-check ruff
 	@$(VENV)/bin/mypy --version >/dev/null 2>&1 || $(PY) -m pip install -q --disable-pip-version-check mypy
 	$(VENV)/bin/ruff check src tests
 	$(VENV)/bin/mypy --follow-imports=silent $(MYPY_FILES)
+	@# the source tree comes first on the search path: pyright does not follow the editable install
+	PYTHONPATH=$(CURDIR)/src $(PYRIGHT) --pythonpath $(CURDIR)/$(PY) --verifytypes wasmweld --ignoreexternal \
+	  --outputjson | $(PY) docs/type_completeness.py
 
 # The API reference from the docstrings; pdoc's warnings fail the build.
 docs: $(STAMP)

@@ -67,9 +67,9 @@ class DecodeError(WasmError):
     detail: str | None = None
 
     def __init__(self, message: str, offset: int | None = None, context: str | None = None) -> None:
-        self.message = message
-        self.offset = offset
-        self.context = context
+        self.message: str = message
+        self.offset: int | None = offset
+        self.context: str | None = context
         super().__init__(self._format())
 
     def _format(self) -> str:
@@ -96,11 +96,31 @@ class ValidationError(WasmError):
     """The module is well-formed but invalid (it does not type-check).
 
     ``offset`` is the byte offset wasmtime reported, when it reported one.
+
+    wasmweld's own validator (:mod:`wasmweld.validator`) also sets ``func``, ``func_name``,
+    ``instr``, ``expected``, ``found`` and ``reason`` on a failure inside a function body;
+    a check of a merge's or a pass's output sets ``input_failed``.
     """
 
+    # set on some errors only (see above): declared here for type checkers
+    func: int
+    """The failing function's index (own validator, code failures)."""
+    func_name: str | None
+    """Its name from the name section, if any."""
+    instr: str | None
+    """The failing instruction's opcode name."""
+    expected: Sequence[object] | None
+    """The operand types the instruction expected, when the failure is a type mismatch."""
+    found: Sequence[object] | None
+    """The operand types the stack had."""
+    reason: str
+    """The message without the function/offset prefix."""
+    input_failed: bool
+    """(Output checks) True when an input already failed validation: not a wasmweld bug."""
+
     def __init__(self, message: str, offset: int | None = None) -> None:
-        self.message = message
-        self.offset = offset
+        self.message: str = message
+        self.offset: int | None = offset
         text = message if offset is None or f"0x{offset:x}" in message else f"{message} (at offset 0x{offset:x})"
         super().__init__(text)
 
@@ -152,13 +172,13 @@ class InitError(SnapshotError, ExecutionError):
     """
 
     def __init__(self, message: str, reason: str, backtrace: Sequence[str] = (), output: str = "") -> None:
-        self.reason = reason
+        self.reason: str = reason
         self.backtrace: list[str] = list(backtrace)
-        self.output = output
+        self.output: str = output
         text = message
         if self.backtrace:
             text += "\nwasm backtrace:\n" + "\n".join("  " + line for line in self.backtrace)
         if output:
             text += "\ninit output (tail):\n" + "\n".join("  " + line for line in output.rstrip("\n").splitlines())
         super().__init__(text)
-        self.message = message
+        self.message: str = message

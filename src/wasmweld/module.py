@@ -45,7 +45,7 @@ format (the spec's "malformed" cases), raising :class:`DecodeError`.
 from __future__ import annotations
 
 import gc
-from typing import Any, Iterable
+from typing import TYPE_CHECKING, Any, Iterable
 
 from .binary.bodycheck import body_wellformed
 from .binary.instr import DATA_INDEX_PREFIX, decode_body, may_use_data_index
@@ -55,12 +55,16 @@ from .binary.reader import (
     CANONICAL_ORDER, PREAMBLE, SECTION_IDS, SECTION_NAMES, Section, split_sections, split_sections_partial,
 )
 from .custom import KNOWN_CUSTOM, decode_custom
+from .custom.dylink import Dylink
+from .custom.name import NameSection
+from .custom.producers import Producers
+from .custom.target_features import TargetFeatures
 from .errors import DecodeError, EditError, EncodeError
 from .items import (
     DECODE_LOCK, ConstExpr, CustomSection, Data, Elem, Export, FuncBody, Global, Import, Table, Tag, same_items,
 )
 from .types import (
-    FuncType, GlobalType, MemoryType, SubType,
+    FuncType, GlobalType, MemoryType, RecGroup, SubType,
     TableType, TagType, ExternKind,
 )
 
@@ -71,7 +75,7 @@ __all__ = [
 
 
 
-def _span(out: list, start: int, end: int) -> None:
+def _span(out: list[Any], start: int, end: int) -> None:
     """Append the input span [start, end) to ``out``, merging it with a span it continues."""
     last = out[-1]
     if type(last) is list and last[1] == start:
@@ -88,11 +92,19 @@ class _CustomRec:
     __slots__ = ("cs", "anchor", "section", "orig")
 
     def __init__(self, cs: CustomSection | None, anchor: int, section: Section | None):
-        self.cs = cs            # None until materialised (lazy)
-        self.anchor = anchor    # 0: before every known section; else the id of the known section it follows
-                                # (trailing ones: the last id, so sections added later go before them)
-        self.section = section  # original Section, or None for added ones
-        self.orig = cs
+        self.cs: CustomSection | None = cs            # None until materialised (lazy)
+        self.anchor: int = anchor    # 0: before every known section; else the id of the known section it follows
+                                     # (trailing ones: the last id, so sections added later go before them)
+        self.section: Section | None = section  # original Section, or None for added ones
+        self.orig: CustomSection | None = cs
+
+    def current_name(self) -> str:
+        """The name as it stands: the (maybe edited) section's once materialised, else the header's."""
+        if self.cs is not None:
+            return self.cs.name
+        sec = self.section
+        assert sec is not None and sec.name is not None     # not materialised: an original custom section
+        return sec.name
 
 
 _LIST_IDS = (1, 2, 3, 4, 5, 13, 6, 7, 9, 10, 11)
@@ -101,7 +113,7 @@ _SCALAR_IDS = (8, 12)
 
 
 def _list_property(sid: int, doc: str) -> property:
-    def get(self: "Module") -> list:
+    def get(self: "Module") -> list[Any]:
         items = self._items.get(sid)
         if items is None:
             with DECODE_LOCK:
@@ -119,17 +131,30 @@ def _list_property(sid: int, doc: str) -> property:
 class Module:
     """A WebAssembly module. ``Module()`` is empty; :func:`parse` reads one. See the module docstring."""
 
-    types = _list_property(1, "list[RecGroup]: the type section (recursion groups)")
-    imports = _list_property(2, "list[Import]")
-    funcs = _list_property(3, "list[int]: the type index of each defined function")
-    tables = _list_property(4, "list[Table]: defined tables")
-    memories = _list_property(5, "list[MemoryType]: defined memories")
-    tags = _list_property(13, "list[Tag]: defined tags")
-    globals = _list_property(6, "list[Global]: defined globals")
-    exports = _list_property(7, "list[Export]")
-    elems = _list_property(9, "list[Elem]: element segments")
-    code = _list_property(10, "list[FuncBody]: function bodies")
-    datas = _list_property(11, "list[Data]: data segments")
+    if TYPE_CHECKING:   # what the properties below hold, for type checkers (assigning any iterable works)
+        types: list[RecGroup]
+        imports: list[Import]
+        funcs: list[int]
+        tables: list[Table]
+        memories: list[MemoryType]
+        tags: list[Tag]
+        globals: list[Global]
+        exports: list[Export]
+        elems: list[Elem]
+        code: list[FuncBody]
+        datas: list[Data]
+    else:
+        types = _list_property(1, "list[RecGroup]: the type section (recursion groups)")
+        imports = _list_property(2, "list[Import]")
+        funcs = _list_property(3, "list[int]: the type index of each defined function")
+        tables = _list_property(4, "list[Table]: defined tables")
+        memories = _list_property(5, "list[MemoryType]: defined memories")
+        tags = _list_property(13, "list[Tag]: defined tags")
+        globals = _list_property(6, "list[Global]: defined globals")
+        exports = _list_property(7, "list[Export]")
+        elems = _list_property(9, "list[Elem]: element segments")
+        code = _list_property(10, "list[FuncBody]: function bodies")
+        datas = _list_property(11, "list[Data]: data segments")
 
     def __init__(self) -> None:
         self._buf: bytes = b""
@@ -139,7 +164,7 @@ class Module:
         self._orig: dict[int, tuple] = {}
         self._starts: dict[int, list[int]] = {}
         self._scalars: dict[int, int | None] = {}
-        self._orig_scalars: dict[int, int | None] = {}
+        self._orig_scalars: dict[int, object] = {}     # int, None or _MALFORMED
         self._customs: list[_CustomRec] = []
         self._views: dict[int, Any] = {}
         #: problems found in custom sections that do not make the module malformed
@@ -148,7 +173,8 @@ class Module:
     # -- construction -------------------------------------------------------------------------
 
     @classmethod
-    def parse(cls, data, *, lazy: bool = True) -> "Module":
+    def parse(cls, data: bytes | bytearray | memoryview, *, lazy: bool = True) -> "Module":
+        """The module in ``data``: the same as :func:`wasmweld.parse` for a core module."""
         return parse(data, lazy=lazy)
 
     def _load(self, buf: bytes, sections: list[Section] | None = None) -> None:
@@ -179,10 +205,10 @@ class Module:
                 e.args = (e._format(),)
         return e.with_context(what)
 
-    def _decode_section(self, sid: int) -> list:
+    def _decode_section(self, sid: int) -> list[Any]:
         sec = self._known.get(sid)
         if sec is None:
-            items: list = []
+            items: list[Any] = []
             self._items[sid] = items
             self._orig[sid] = ()
             return items
@@ -260,6 +286,7 @@ class Module:
             with DECODE_LOCK:
                 if rec.cs is None:
                     sec = rec.section
+                    assert sec is not None and sec.name is not None     # cs is None: an original section
                     rec.orig = CustomSection(sec.name, self._buf[sec.data_offset:sec.end])
                     rec.cs = rec.orig
         return rec.cs
@@ -272,7 +299,7 @@ class Module:
     def custom(self, name: str) -> CustomSection | None:
         """The first custom section called ``name``, or None."""
         for r in self._customs:
-            if (r.cs.name if r.cs is not None else r.section.name) == name:
+            if r.current_name() == name:
                 return self._materialise(r)
         return None
 
@@ -316,7 +343,7 @@ class Module:
                 names.add(w)
         before = len(self._customs)
         keep = [r for r in self._customs
-                if not ((r.cs.name if r.cs is not None else r.section.name) in names
+                if not (r.current_name() in names
                         or (r.cs is not None and id(r.cs) in ids))]
         self._customs = keep
         if self._views:
@@ -329,7 +356,7 @@ class Module:
         """Replace the data of the first custom section ``name`` in place, or add it at the end."""
         cs = CustomSection(name, bytes(data))
         for r in self._customs:
-            if (r.cs.name if r.cs is not None else r.section.name) == name:
+            if r.current_name() == name:
                 self._materialise(r)
                 r.cs = cs
                 self._views.pop(id(r), None)
@@ -342,7 +369,7 @@ class Module:
 
     def _custom_view_locked(self, name: str):
         for r in self._customs:
-            if (r.cs.name if r.cs is not None else r.section.name) == name:
+            if r.current_name() == name:
                 key = id(r)
                 if key in self._views:
                     return self._views[key]
@@ -354,7 +381,7 @@ class Module:
         return None
 
     @property
-    def names(self):
+    def names(self) -> NameSection | None:
         """The decoded ``name`` section (:class:`wasmweld.custom.name.NameSection`) or None.
 
         The object is decoded once and kept: changes made to it are written back by
@@ -364,24 +391,24 @@ class Module:
         return self._custom_view("name")
 
     @names.setter
-    def names(self, ns) -> None:
+    def names(self, ns: NameSection | None) -> None:
         if ns is None:
             self.remove_custom("name")
         else:
             self.set_custom("name", ns.encode())
 
     @property
-    def producers(self):
+    def producers(self) -> Producers | None:
         """The decoded ``producers`` section or None."""
         return self._custom_view("producers")
 
     @property
-    def target_features(self):
+    def target_features(self) -> TargetFeatures | None:
         """The decoded ``target_features`` section or None."""
         return self._custom_view("target_features")
 
     @property
-    def dylink(self):
+    def dylink(self) -> Dylink | None:
         """The decoded ``dylink.0`` section (or the legacy ``dylink``) as a
         :class:`wasmweld.custom.dylink.Dylink`, or None."""
         view = self._custom_view("dylink.0")
@@ -541,7 +568,7 @@ class Module:
         self._check_func_code()
         self._check_datacount()
         for rec in self._customs:
-            name = rec.section.name if rec.section is not None else rec.cs.name
+            name = rec.section.name if rec.section is not None else rec.current_name()
             if name in KNOWN_CUSTOM and id(rec) not in self._views:
                 cs = self._materialise(rec)
                 base = rec.section.data_offset if rec.section is not None else 0
@@ -572,7 +599,7 @@ class Module:
         if nfunc is not None and ncode is not None and nfunc != ncode:
             sec = self._known.get(10) or self._known.get(3)
             raise DecodeError("function and code section have inconsistent lengths",
-                              sec.offset, f"{nfunc} functions, {ncode} bodies")
+                              sec.offset if sec else len(self._buf), f"{nfunc} functions, {ncode} bodies")
         if 12 in self._known:
             ndata = self._header_count(11)
             try:
@@ -582,7 +609,7 @@ class Module:
             if dc is not None and ndata is not None and dc != ndata:
                 sec = self._known.get(11) or self._known.get(12)
                 raise DecodeError("data count and data section have inconsistent lengths",
-                                  sec.offset, f"data count {dc}, {ndata} data segments")
+                                  sec.offset if sec else len(self._buf), f"data count {dc}, {ndata} data segments")
 
     def _check_func_code(self) -> None:
         nfunc = len(self.funcs)
@@ -598,15 +625,15 @@ class Module:
         if dc is not None and dc != len(self.datas):
             sec = self._known.get(11) or self._known.get(12)
             raise DecodeError("data count and data section have inconsistent lengths",
-                              sec.offset, f"data count {dc}, {len(self.datas)} data segments")
+                              sec.offset if sec else len(self._buf), f"data count {dc}, {len(self.datas)} data segments")
 
     def _decode_bodies(self, check_only: bool = False) -> None:
         buf = self._buf
         sec = self._known[10]
         need_datacount = self.datacount is None and buf.find(DATA_INDEX_PREFIX, sec.payload_offset, sec.end) >= 0
         for i, body in enumerate(self.code):
-            if body._orig_instrs is not None or body._raw is None:
-                continue
+            if body._orig_instrs is not None or body._raw is None or body.offset is None:
+                continue            # (every original body has raw bytes and an offset)
             if check_only and not (need_datacount and may_use_data_index(body._raw)) \
                     and body_wellformed(body._raw, body.offset):
                 continue
@@ -626,6 +653,7 @@ class Module:
 
     def _overrun(self, e: DecodeError, body: "FuncBody", decode_body) -> DecodeError:
         """An integer that runs over the end of a body: report the integer's problem, as the spec does."""
+        assert body.offset is not None and body._raw is not None      # an original body
         end = body.offset + len(body._raw)
         if e.offset is not None and e.offset >= end - 1 and end < len(self._buf) \
                 and e.message in ("unexpected end", "END opcode expected"):
@@ -640,7 +668,7 @@ class Module:
 
     # -- encoding ------------------------------------------------------------------------------
 
-    def _section_parts(self, sid: int, out: list) -> None:
+    def _section_parts(self, sid: int, out: list[Any]) -> None:
         sec = self._known.get(sid)
         if sid in _SCALAR_IDS:
             if sid not in self._scalars or self._scalars[sid] == self._orig_scalars.get(sid):
@@ -701,7 +729,7 @@ class Module:
         self._check_counts()
         if self._views:
             self._write_back_views()
-        out: list = [PREAMBLE]
+        out: list[Any] = [PREAMBLE]
         by_anchor: dict[int, list[_CustomRec]] = {}
         for r in self._customs:
             by_anchor.setdefault(r.anchor, []).append(r)
@@ -717,7 +745,7 @@ class Module:
         mv = memoryview(buf)
         return b"".join([mv[p[0]:p[1]] if type(p) is list else p for p in out])
 
-    def _custom_parts(self, recs, out: list) -> None:
+    def _custom_parts(self, recs, out: list[Any]) -> None:
         for r in recs:
             if r.section is not None and (r.cs is None or r.cs is r.orig):
                 _span(out, r.section.offset, r.section.end)
@@ -740,12 +768,12 @@ class Module:
             parts.append(sec.kind if sec.id else f"custom:{sec.name}")
         return f"<Module {len(self._buf)} bytes: {', '.join(parts) or 'empty'}>"
 
-    def to_wat(self, **options) -> str:
+    def to_wat(self, **options: Any) -> str:
         """The module as WebAssembly text, as ``wasm-tools print`` writes it (``wasmweld.text.to_wat``)."""
         from .text import to_wat
         return to_wat(self, **options)
 
-    def _repr_pretty_(self, p, cycle: bool) -> None:
+    def _repr_pretty_(self, p: int, cycle: bool) -> None:
         from .text import repr_pretty
         repr_pretty(self, p, cycle)
 
@@ -754,7 +782,7 @@ class Module:
         return repr_html(self)
 
 
-def parse(data, *, lazy: bool = True, bodies: bool = True) -> Module:
+def parse(data: bytes | bytearray | memoryview, *, lazy: bool = True, bodies: bool = True) -> Module:
     """Read a binary module. ``lazy=False`` decodes and checks everything up front
     (``bodies=False``: function bodies checked as well, but left undecoded, see :meth:`Module.decode_all`).
 

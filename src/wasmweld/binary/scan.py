@@ -8,12 +8,13 @@ generic path, recording instead of rewriting::
 from __future__ import annotations
 
 from collections.abc import Iterable
+from typing import cast
 
 from .leb import read_s33, read_u32, read_u64, read_uN, read_sN, write_u
 from .opcodes import OPCODES
 
 from .indexmaps import SPACES, IndexMaps
-from .renumber import Renumberer
+from .renumber import MatchFn, Renumberer
 from .renumpat import PREFIX_SET, Pattern, build_pattern
 
 # --------------------------------------------------------------------------- reference scanning
@@ -143,7 +144,7 @@ class Scanner:
         # those no longer stop the pattern (memargs are the most frequent index-carrying immediates).
         self._states: dict[frozenset[int], tuple] = {}
         self._start = self._state(frozenset(), None)
-        self._sites_pat = None
+        self._sites_pat: tuple[MatchFn, dict] | None = None
 
     def __repr__(self) -> str:
         return f"Scanner({sorted(self.spaces)!r})"
@@ -252,7 +253,7 @@ class Scanner:
             return out
         if self._sites_pat is None:
             pat = build_pattern(self.spaces, self._mem, True)
-            self._sites_pat = (pat.pattern.match, self._groups(pat))
+            self._sites_pat = (cast(MatchFn, pat.pattern.match), self._groups(pat))
         match, groups = self._sites_pat
         buf = raw if type(raw) is bytes else bytes(raw)
         end = len(buf)

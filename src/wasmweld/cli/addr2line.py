@@ -14,12 +14,15 @@ Addresses are ``0x``/``@`` hexadecimal or decimal, offsets in the module unless
 
 from __future__ import annotations
 
+from argparse import ArgumentParser, Namespace
+from typing import Any
+
 import sys
 
 NAME = "addr2line"
 
 
-def register(subparsers):
+def register(subparsers: Any) -> ArgumentParser:
     """Add the ``addr2line`` subcommand."""
     p = subparsers.add_parser(NAME, help="code addresses to source file:line (DWARF), as wasm-tools addr2line",
                               description="Translate code addresses to function, file, line and column "
@@ -45,7 +48,7 @@ def parse_address(text: str) -> int:
     return value
 
 
-def run(args) -> int:
+def run(args: Namespace) -> int:
     """Print the frames of each address; 0, or a WasmError (one ``error:`` line, exit 1)."""
     from wasmweld.cli.io import blame, read_input
     from wasmweld.dwarf.lookup import addr2line

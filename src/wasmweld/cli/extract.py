@@ -20,13 +20,16 @@ byte unchanged.
 
 from __future__ import annotations
 
+from argparse import ArgumentParser, Namespace
+from typing import Any
+
 import os
 import sys
 
 NAME = "extract"
 
 
-def register(subparsers):
+def register(subparsers: Any) -> ArgumentParser:
     p = subparsers.add_parser(NAME, help="extract (or replace) the core modules of a component",
                               description="Write the core modules embedded in a component, byte for byte.")
     p.add_argument("input", metavar="COMPONENT", help="component binary ('-' for stdin)")
@@ -53,7 +56,7 @@ def modules_in(comp, path: tuple = ()) -> list:
     return out
 
 
-def run(args) -> int:
+def run(args: Namespace) -> int:
     from wasmweld.cli.io import blame, check_output, display_name, read_input, write_output
     from wasmweld.component import is_component, parse_component
     from wasmweld.errors import WasmError

@@ -12,10 +12,13 @@ A syntax error is one line with wasmtime's message and its line and column::
 
 from __future__ import annotations
 
+from argparse import ArgumentParser, Namespace
+from typing import Any
+
 NAME = "parse"
 
 
-def register(subparsers):
+def register(subparsers: Any) -> ArgumentParser:
     p = subparsers.add_parser(NAME, help="compile WebAssembly text to a binary module",
                               description="Compile WebAssembly text (.wat) to a binary module (.wasm).")
     p.add_argument("input", metavar="FILE", help="WebAssembly text ('-' for stdin); a binary is copied as is")
@@ -24,7 +27,7 @@ def register(subparsers):
     return p
 
 
-def run(args) -> int:
+def run(args: Namespace) -> int:
     from wasmweld.cli.io import output_target, read_input, write_output
 
     data = read_input(args.input)

@@ -14,6 +14,9 @@ The text is written as it is produced; a file output appears complete or not at 
 
 from __future__ import annotations
 
+from argparse import ArgumentParser, Namespace
+from typing import Any
+
 import os
 import sys
 import tempfile
@@ -21,7 +24,7 @@ import tempfile
 NAME = "print"
 
 
-def register(subparsers):
+def register(subparsers: Any) -> ArgumentParser:
     p = subparsers.add_parser(
         NAME, help="print a module as WebAssembly text (identical to wasm-tools print)",
         description="Print a module in the WebAssembly text format, exactly as `wasm-tools print` does.",
@@ -43,7 +46,7 @@ def resolve_funcs(m, wanted: list) -> set:
     from wasmweld.errors import WasmError
     from wasmweld.types import ExternKind
 
-    names = {}
+    names: dict[str, int] = {}
     ns = m.names
     if ns is not None:
         for idx, name in ns.funcs.items():
@@ -67,7 +70,7 @@ def resolve_funcs(m, wanted: list) -> set:
     return out
 
 
-def run(args) -> int:
+def run(args: Namespace) -> int:
     from wasmweld.cli.io import blame, check_output, read_input
     from wasmweld.component import parse  # a Module, or a Component (printed by text/component.py)
     from wasmweld.text import print_module

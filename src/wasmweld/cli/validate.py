@@ -17,6 +17,9 @@ standard error; the exit status is 0 when every file is valid, 1 otherwise::
 
 from __future__ import annotations
 
+from argparse import ArgumentParser, Namespace
+from typing import Any
+
 import json
 import sys
 
@@ -26,7 +29,7 @@ NAME = "validate"
 ENGINE_CHOICES = ("auto", "wasmweld", "wasmtime", "both")
 
 
-def register(subparsers):
+def register(subparsers: Any) -> ArgumentParser:
     p = subparsers.add_parser(
         NAME,
         help="check that modules decode and validate",
@@ -116,7 +119,7 @@ def _check_file(path: str, args) -> tuple[dict, list[str]]:
     return rec, lines
 
 
-def run(args) -> int:
+def run(args: Namespace) -> int:
     from wasmweld.component.validation import split_features
 
     if args.features is not None:

@@ -23,10 +23,13 @@ The same text as ``wasm-tools component wit``: the world
 
 from __future__ import annotations
 
+from argparse import ArgumentParser, Namespace
+from typing import Any
+
 NAME = "wit"
 
 
-def register(subparsers):
+def register(subparsers: Any) -> ArgumentParser:
     p = subparsers.add_parser(NAME, help="print the WIT world of a component",
                               description="Decode a component's imports and exports into WIT and print it.")
     p.add_argument("input", metavar="COMPONENT", help="component binary ('-' for stdin)")
@@ -34,7 +37,7 @@ def register(subparsers):
     return p
 
 
-def run(args) -> int:
+def run(args: Namespace) -> int:
     from wasmweld.cli.io import blame, read_input, write_output
     from wasmweld.component import is_component, parse_component
     from wasmweld.component.wit import component_wit

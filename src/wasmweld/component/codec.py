@@ -597,8 +597,8 @@ def read_canon(r: Reader) -> T.Canon:
         elif imm == "results":
             args.append(_read_resultlist(r))
         else:
-            v, r.pos = tc.decode_valtype(r.data, r.pos, r.end, r.base)
-            args.append(v)
+            vt, r.pos = tc.decode_valtype(r.data, r.pos, r.end, r.base)
+            args.append(vt)
     return T.Canon(name, tuple(args), options)
 
 

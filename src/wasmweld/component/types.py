@@ -23,6 +23,7 @@ from dataclasses import dataclass
 from typing import Any, Optional, Union
 
 from ..types import RecGroup
+from ..types import ValType as CoreValType
 
 __all__ = [
     "PRIMITIVES", "PRIMITIVE_CODES", "ValType", "ExternName", "Sort", "CORE_SORTS", "COMPONENT_SORTS",
@@ -189,9 +190,9 @@ class FuncType:
 
 @dataclass(frozen=True)
 class ResourceType:
-    """``(resource (rep i32) (dtor (func N)))``: ``rep`` a core value type byte code."""
+    """``(resource (rep i32) (dtor (func N)))``: ``rep`` the core value type of the representation."""
 
-    rep: object
+    rep: CoreValType
     dtor: Optional[int]
 
 
