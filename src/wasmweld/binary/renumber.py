@@ -31,6 +31,12 @@ from .sections import (
 )
 from .renumpat import ABSTRACT_HEAPS, NUMERIC_VALTYPES, PREFIX_SET, SIMPLE_VALTYPES, build_pattern
 
+#: the kinds of index site (:meth:`Renumberer.patch`; :mod:`.scan` imports this module, so they live here):
+#: (space, codec), codec "u" an unsigned LEB index, "s" a non-negative s33 type index, "a0" the flags of
+#: a memarg of implicit memory 0
+SITE_KINDS: tuple[tuple[str, str], ...] = tuple((s, c) for s in SPACES for c in ("u", "s")) + (("memory", "a0"),)
+_A0 = len(SITE_KINDS) - 1
+
 # --------------------------------------------------------------------------- the re-encoder
 
 class Edits:
@@ -107,6 +113,7 @@ class Renumberer:
             self._match = re.compile(b"").match      # matches nothing: every instruction goes the slow way
             self._groups = {}
         self._single, self._prefixed = self._build_handlers()
+        self._site_plan: list | None = None
 
     # ------------------------------------------------------------------ single indices
 
@@ -406,6 +413,61 @@ class Renumberer:
     def body(self, raw: bytes, base: int = 0) -> bytes:
         """Rewrite one function body (locals + expression, without its size prefix)."""
         return self._rewrite(raw, base, self._body_into)
+
+    def patch(self, raw: bytes, sites, base: int = 0, *, memory: bool = True) -> bytes:
+        """:meth:`body` given where the body's indices are, without reading the code again: ``sites``
+        from :meth:`Scanner.body_sites <wasmweld.binary.scan.Scanner.body_sites>` (of every space;
+        ``memory``: its memory sites were recorded). The same bytes as :meth:`body`; a renumberer
+        that moves memories needs the memory sites (ValueError without)::
+
+            sites = Scanner().body_sites(raw, memory=True)[1]
+            r.patch(raw, sites) == r.body(raw)
+        """
+        if not self.active:
+            return raw
+        if not memory and "memory" in self.active:
+            raise ValueError("this renumberer moves memories: patch needs the memory sites")
+        plan = self._site_plan
+        if plan is None:
+            plan = self._site_plan = self._make_site_plan()
+        raw = bytes(raw)
+        parts: list = []
+        last = 0
+        it = iter(sites)
+        for s, e, kind in zip(it, it, it):
+            how = plan[kind]
+            if how is None:
+                continue
+            cache, fill = how
+            key = raw[s:e]
+            rep = cache.get(key)
+            if rep is None:
+                rep = fill(key, base + s) if e - s == 1 or kind != _A0 else self._a0_wide(key, base + s)
+            if rep:
+                parts.append(raw[last:s])
+                parts.append(rep)
+                last = e
+        if not parts:
+            return raw
+        parts.append(raw[last:])
+        return join_pieces(parts)
+
+    def _make_site_plan(self) -> list:
+        """Per site kind (:data:`~wasmweld.binary.scan.SITE_KINDS`): its (cache, fill), None if it never changes."""
+        plan: list = []
+        for space, codec in SITE_KINDS:
+            if space not in self.active or (codec == "a0" and not self._mem0_moves):
+                plan.append(None)
+            else:
+                plan.append((self._caches[(space, codec)], self._fills[(space, codec)]))
+        return plan
+
+    def _a0_wide(self, key: bytes, offset: int) -> bytes:
+        """The rewrite of a memarg's flags of more than one byte (implicit memory 0), as :meth:`_memarg` writes it."""
+        if self._first is not None:
+            return self._fills[("memory", "a0")](key, offset)
+        align = read_uN(key, 0, len(key), 32, offset)[0]
+        return encode_u_width(align | 0x40, len(key)) + write_u(self.maps.lookup("memory", 0, offset))
 
     def const_expr(self, raw: bytes, base: int = 0) -> bytes:
         """Rewrite a constant expression (or any instruction sequence), final ``end`` included."""

@@ -47,12 +47,16 @@ def can_fork() -> bool:
         return False
 
 
-def fork_map(fn: Callable[[T], R], items: Iterable[T], *, min_items: int = 2000) -> list[R]:
-    """``[fn(x) for x in items]``, the second half computed by a forked child when worth it."""
+def fork_map(fn: Callable[[T], R], items: Iterable[T], *, min_items: int = 2000,
+             weight: Callable[[T], float] | None = None) -> list[R]:
+    """``[fn(x) for x in items]``, the second half computed by a forked child when worth it.
+
+    ``weight``: the cost of each item (say, the size of a body); the halves are then halves of
+    the total cost rather than of the count."""
     items = list(items)
     if len(items) < min_items or not can_fork():
         return [fn(x) for x in items]
-    mid = len(items) // 2
+    mid = len(items) // 2 if weight is None else _halfway([weight(x) for x in items])
     first = [fn(items[0])]              # anything lazily set up by fn (caches, compiled patterns) is shared
     r, w = os.pipe()
     with warnings.catch_warnings():     # 3.12+ warns about fork in a process with threads: the child uses none
@@ -87,6 +91,17 @@ def fork_map(fn: Callable[[T], R], items: Iterable[T], *, min_items: int = 2000)
         except Exception:               # noqa: BLE001 - a damaged answer: compute it here
             pass
     return first + [fn(x) for x in items[mid:]]
+
+
+def _halfway(weights: list[float]) -> int:
+    """The split ``k`` (1 <= k < len) where the running total of ``weights`` first reaches half."""
+    half = sum(weights) / 2
+    acc = 0.0
+    for k, w in enumerate(weights):
+        acc += w
+        if acc >= half:
+            return min(max(k + 1, 1), len(weights) - 1)
+    return len(weights) // 2
 
 
 @contextmanager
