@@ -2,7 +2,7 @@
 #   make demo    create .venv, install wasmweld, run it on the bundled examples
 #   make test    install the peer tools and the corpus if missing, then the whole test suite
 #   make bench   timings of wasmweld and its peers -> bench/results.md
-#   make lint    ruff, and mypy (runtime, preinit, passes, link, cli, manifest, errors)
+#   make lint    ruff, mypy (all but component/ and fuse/) and pyright's type completeness
 #   make docs    the API reference (pdoc) into docs/api/
 PYTHON   ?= python3
 VENV     := .venv
@@ -69,14 +69,14 @@ test: $(STAMP) peers corpus sysdeps
 bench: $(STAMP) peers corpus
 	$(PY) bench/run.py $(BENCH_ARGS)
 
-# mypy (settings in pyproject.toml [tool.mypy]: function bodies checked even without annotations) on the
-# runtime, pre-initialisation, passes, linker, CLI, manifest and error modules; the binary core, validator,
-# printer, DWARF, fuse and component packages are added as they are typed
-MYPY_EXCLUDE := cli/validate.py cli/print.py cli/parse.py cli/wit.py cli/extract.py cli/fuse.py cli/addr2line.py
+# mypy (settings in pyproject.toml [tool.mypy]: function bodies checked even without annotations) on
+# every module but the component and fuse packages (their branches type and add them) and runtime/component*.py
+MYPY_EXCLUDE := cli/fuse.py
 # (runtime/component*.py: the components branch's, typed separately)
 MYPY_FILES := $(filter-out $(addprefix src/wasmweld/,$(MYPY_EXCLUDE)) $(wildcard src/wasmweld/runtime/component*.py), \
                 $(wildcard $(addprefix src/wasmweld/,runtime/*.py preinit/*.py passes/*.py link/*.py cli/*.py)) \
-                $(addprefix src/wasmweld/,__init__.py errors.py manifest.py _toml.py))
+                $(wildcard src/wasmweld/binary/*.py) \
+                $(wildcard $(addprefix src/wasmweld/,*.py validator/*.py text/*.py dwarf/*.py custom/*.py)))
 
 lint: $(STAMP)
 	@$(VENV)/bin/ruff --version >/dev/null 2>&1 || $(PY) -m pip install -q --disable-pip-version-check ruff

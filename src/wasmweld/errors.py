@@ -96,7 +96,27 @@ class ValidationError(WasmError):
     """The module is well-formed but invalid (it does not type-check).
 
     ``offset`` is the byte offset wasmtime reported, when it reported one.
+
+    wasmweld's own validator (:mod:`wasmweld.validator`) also sets ``func``, ``func_name``,
+    ``instr``, ``expected``, ``found`` and ``reason`` on a failure inside a function body;
+    a check of a merge's or a pass's output sets ``input_failed``.
     """
+
+    # set on some errors only (see above): declared here for type checkers
+    func: int
+    """The failing function's index (own validator, code failures)."""
+    func_name: str | None
+    """Its name from the name section, if any."""
+    instr: str | None
+    """The failing instruction's opcode name."""
+    expected: Sequence[object] | None
+    """The operand types the instruction expected, when the failure is a type mismatch."""
+    found: Sequence[object] | None
+    """The operand types the stack had."""
+    reason: str
+    """The message without the function/offset prefix."""
+    input_failed: bool
+    """(Output checks) True when an input already failed validation: not a wasmweld bug."""
 
     def __init__(self, message: str, offset: int | None = None) -> None:
         self.message = message

@@ -54,7 +54,8 @@ from __future__ import annotations
 import itertools
 import json
 import re
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
+from typing import cast
 
 from .binary.instrtext import MemArg, read_instr
 from .binary.leb import read_u32
@@ -179,6 +180,7 @@ def _table_elem_features(rt: RefType) -> frozenset[str]:
 
 def _type_indices(comp) -> Iterable[int]:
     """The type indices a composite type refers to (through reference types)."""
+    ts: tuple
     if isinstance(comp, FuncType):
         ts = comp.params + comp.results
     elif isinstance(comp, StructType):
@@ -315,7 +317,7 @@ def _variants(op: OpInfo, kind: str) -> list[_V] | None:
     if kind in _INDEX_VARIANT_OPS and op.name not in _INDEX_VARIANT_OPS[kind]:
         return [(_LEB, _EMPTY)]
     if kind == "heaptype" and op.name in _CASTS:  # (ref ht) may be non-null: an upper bound
-        return [(frag, feats | {"reference-types", "function-references"}) for frag, feats in _KIND_VARIANTS[kind]]
+        return [(frag, feats | {"reference-types", "function-references"}) for frag, feats in _KIND_VARIANTS[kind] or ()]
     return _KIND_VARIANTS[kind]
 
 
@@ -348,10 +350,15 @@ def _build_shapes() -> None:
 
 
 _build_shapes()
-_PATTERNS: dict[frozenset, re.Pattern] = {}
+_PATTERNS: dict[frozenset, re.Pattern[bytes]] = {}
 
 
-def _pattern(found: frozenset) -> re.Pattern:
+def _run_matcher(found: frozenset) -> Callable[[bytes, int, int], re.Match[bytes]]:
+    """``_pattern(found).match``: the pattern ends in a star, so it always matches (maybe empty)."""
+    return cast("Callable[[bytes, int, int], re.Match[bytes]]", _pattern(found).match)
+
+
+def _pattern(found: frozenset) -> re.Pattern[bytes]:
     """The run-matching pattern: instructions whose features are all in ``found``."""
     pat = _PATTERNS.get(found)
     if pat is not None:
@@ -431,7 +438,7 @@ class _Scan:
         end = size - 1
         if end < p or raw[end] != 0x0B:
             raise DecodeError("END opcode expected", base + size, where)
-        match = _pattern(self.fset | self.hidden).match
+        match = _run_matcher(self.fset | self.hidden)
         while True:
             p = match(raw, p, end).end()
             if p >= end:
@@ -444,7 +451,7 @@ class _Scan:
                     continue
             p, new = self.instr(raw, p, end, base, where)
             if new:
-                match = _pattern(self.fset | self.hidden).match
+                match = _run_matcher(self.fset | self.hidden)
 
     def body_exhaustive(self, raw: bytes, base: int, where: str) -> None:
         """The reference walk: every instruction decoded in Python (what the fast path must agree with)."""
@@ -514,7 +521,7 @@ def _with_explicit(op: OpInfo, args: tuple) -> tuple:
     """Instr args (library MemArg) -> the shape instr_features reads (dump MemArg with ``explicit``)."""
     if "memarg" not in op.imm:
         return args
-    out = []
+    out: list = []
     i = 0
     for kind in op.imm:
         if kind == "zero":

@@ -286,12 +286,12 @@ class FuncBody:
     __slots__ = ("_raw", "offset", "_locals", "_instrs", "_orig_locals", "_orig_instrs")
 
     def __init__(self, raw: bytes | None = None, offset: int | None = None):
-        self._raw = None if raw is None else bytes(raw)
+        self._raw: bytes | None = None if raw is None else bytes(raw)
         self.offset = offset
-        self._locals = None
-        self._instrs = None
-        self._orig_locals = None
-        self._orig_instrs = None
+        self._locals: list | None = None
+        self._instrs: list | None = None
+        self._orig_locals: tuple | None = None
+        self._orig_instrs: tuple | None = None
 
     @classmethod
     def from_instrs(cls, locals: Iterable, instrs: Iterable) -> "FuncBody":
@@ -325,6 +325,7 @@ class FuncBody:
     def locals(self) -> list:
         if self._locals is None:
             self._decode()
+            assert self._locals is not None
         return self._locals
 
     @locals.setter
@@ -335,6 +336,7 @@ class FuncBody:
     def instrs(self) -> list:
         if self._instrs is None:
             self._decode()
+            assert self._instrs is not None
         return self._instrs
 
     @instrs.setter
@@ -355,8 +357,9 @@ class FuncBody:
     @property
     def raw(self) -> bytes:
         """The encoded body (without size prefix): the input bytes when unchanged."""
-        if not self.modified:
-            return self._raw
+        raw = self._raw
+        if raw is not None and not self.modified:
+            return raw
         if self._orig_instrs is None and self._raw is not None:
             self._decode()  # fill whichever of locals/instrs the caller did not set
         return encode_body(self._locals, self._instrs)

@@ -93,6 +93,14 @@ class _CustomRec:
         self.section = section  # original Section, or None for added ones
         self.orig = cs
 
+    def current_name(self) -> str:
+        """The name as it stands: the (maybe edited) section's once materialised, else the header's."""
+        if self.cs is not None:
+            return self.cs.name
+        sec = self.section
+        assert sec is not None and sec.name is not None     # not materialised: an original custom section
+        return sec.name
+
 
 _LIST_IDS = (1, 2, 3, 4, 5, 13, 6, 7, 9, 10, 11)
 _MALFORMED = object()  # stands for an original value that could not be decoded
@@ -138,7 +146,7 @@ class Module:
         self._orig: dict[int, tuple] = {}
         self._starts: dict[int, list[int]] = {}
         self._scalars: dict[int, int | None] = {}
-        self._orig_scalars: dict[int, int | None] = {}
+        self._orig_scalars: dict[int, object] = {}     # int, None or _MALFORMED
         self._customs: list[_CustomRec] = []
         self._views: dict[int, Any] = {}
         #: problems found in custom sections that do not make the module malformed
@@ -254,6 +262,7 @@ class Module:
             with DECODE_LOCK:
                 if rec.cs is None:
                     sec = rec.section
+                    assert sec is not None and sec.name is not None     # cs is None: an original section
                     rec.orig = CustomSection(sec.name, self._buf[sec.data_offset:sec.end])
                     rec.cs = rec.orig
         return rec.cs
@@ -266,7 +275,7 @@ class Module:
     def custom(self, name: str) -> CustomSection | None:
         """The first custom section called ``name``, or None."""
         for r in self._customs:
-            if (r.cs.name if r.cs is not None else r.section.name) == name:
+            if r.current_name() == name:
                 return self._materialise(r)
         return None
 
@@ -310,7 +319,7 @@ class Module:
                 names.add(w)
         before = len(self._customs)
         keep = [r for r in self._customs
-                if not ((r.cs.name if r.cs is not None else r.section.name) in names
+                if not (r.current_name() in names
                         or (r.cs is not None and id(r.cs) in ids))]
         self._customs = keep
         if self._views:
@@ -323,7 +332,7 @@ class Module:
         """Replace the data of the first custom section ``name`` in place, or add it at the end."""
         cs = CustomSection(name, bytes(data))
         for r in self._customs:
-            if (r.cs.name if r.cs is not None else r.section.name) == name:
+            if r.current_name() == name:
                 self._materialise(r)
                 r.cs = cs
                 self._views.pop(id(r), None)
@@ -336,7 +345,7 @@ class Module:
 
     def _custom_view_locked(self, name: str):
         for r in self._customs:
-            if (r.cs.name if r.cs is not None else r.section.name) == name:
+            if r.current_name() == name:
                 key = id(r)
                 if key in self._views:
                     return self._views[key]
@@ -535,7 +544,7 @@ class Module:
         self._check_func_code()
         self._check_datacount()
         for rec in self._customs:
-            name = rec.section.name if rec.section is not None else rec.cs.name
+            name = rec.section.name if rec.section is not None else rec.current_name()
             if name in KNOWN_CUSTOM and id(rec) not in self._views:
                 cs = self._materialise(rec)
                 base = rec.section.data_offset if rec.section is not None else 0
@@ -566,7 +575,7 @@ class Module:
         if nfunc is not None and ncode is not None and nfunc != ncode:
             sec = self._known.get(10) or self._known.get(3)
             raise DecodeError("function and code section have inconsistent lengths",
-                              sec.offset, f"{nfunc} functions, {ncode} bodies")
+                              sec.offset if sec else len(self._buf), f"{nfunc} functions, {ncode} bodies")
         if 12 in self._known:
             ndata = self._header_count(11)
             try:
@@ -576,7 +585,7 @@ class Module:
             if dc is not None and ndata is not None and dc != ndata:
                 sec = self._known.get(11) or self._known.get(12)
                 raise DecodeError("data count and data section have inconsistent lengths",
-                                  sec.offset, f"data count {dc}, {ndata} data segments")
+                                  sec.offset if sec else len(self._buf), f"data count {dc}, {ndata} data segments")
 
     def _check_func_code(self) -> None:
         nfunc = len(self.funcs)
@@ -592,7 +601,7 @@ class Module:
         if dc is not None and dc != len(self.datas):
             sec = self._known.get(11) or self._known.get(12)
             raise DecodeError("data count and data section have inconsistent lengths",
-                              sec.offset, f"data count {dc}, {len(self.datas)} data segments")
+                              sec.offset if sec else len(self._buf), f"data count {dc}, {len(self.datas)} data segments")
 
     def _decode_bodies(self, check_only: bool = False) -> None:
         buf = self._buf
@@ -620,6 +629,7 @@ class Module:
 
     def _overrun(self, e: DecodeError, body: "FuncBody", decode_body) -> DecodeError:
         """An integer that runs over the end of a body: report the integer's problem, as the spec does."""
+        assert body.offset is not None and body._raw is not None      # an original body
         end = body.offset + len(body._raw)
         if e.offset is not None and e.offset >= end - 1 and end < len(self._buf) \
                 and e.message in ("unexpected end", "END opcode expected"):

@@ -21,6 +21,7 @@ instruction at a time by the decoder's own readers. The answer is conservative:
 from __future__ import annotations
 
 import re
+from typing import Callable, cast
 
 from ..errors import DecodeError
 from .instr import IMM_READERS, decode_body, decode_locals, read_opcode
@@ -75,14 +76,14 @@ def _alternatives(ops) -> list[str]:
         frags = [_FRAGMENTS.get(k) for k in op.imm]
         if None in frags:
             continue
-        key = (op.prefix, "".join(frags))
+        key = (op.prefix, "".join(cast("list[str]", frags)))
         groups.setdefault(key, []).append(op.code)
         order.setdefault(key, len(order))
     ranked = sorted(groups.items(), key=lambda kv: (kv[0][0] is not None, -len(kv[1]), order[kv[0]]))
     return [opcode_pattern(prefix, codes) + frag for (prefix, frag), codes in ranked]
 
 
-def _build() -> re.Pattern:
+def _build() -> re.Pattern[bytes]:
     plain = [op for op in OPCODES if op not in BLOCK_OPS and op not in _CLOSERS]
     flat = "|".join(_alternatives(plain))
     opener = "(?:" + "|".join(_alternatives(BLOCK_OPS)) + ")"
@@ -94,7 +95,7 @@ def _build() -> re.Pattern:
     return re.compile(f"(?:{inner})*{_P}".encode("ascii"))
 
 
-_RUN: list[re.Pattern] = []     # compiled on first use (tens of milliseconds): most commands never need it
+_RUN: list[re.Pattern[bytes]] = []     # compiled on first use (tens of milliseconds): most commands never need it
 _READERS = {op: tuple(IMM_READERS[k] for k in op.imm) for op in OPCODES}
 _OPENERS = frozenset(BLOCK_OPS)
 _END_BYTE = END.opcode[0]
@@ -110,7 +111,8 @@ def body_wellformed(raw: bytes, base: int = 0) -> bool:
         return False
     if not _RUN:
         _RUN.append(_build())
-    match = _RUN[0].match
+    # the pattern ends in a star: it always matches (possibly empty), never returns None
+    match = cast("Callable[[bytes, int, int], re.Match[bytes]]", _RUN[0].match)
     depth = 0
     while True:
         p = match(raw, p, end).end()

@@ -351,12 +351,12 @@ class _Walker:
                 first = got[0][1] if got else p
                 self.line(start, first, f"{quoted(got[0][0].module) if got else 'empty'} group of "
                                         f"{_plural(len(got), 'import')} (compact form 0x{form:02x})")
-            for imp, s, e in got:
+            for imp, s, stop in got:
                 kind = _KINDS[int(imp.kind)]
                 idx = self.imported[kind]
                 self.imported[kind] = idx + 1
                 line = f"import [{kind} {idx}] {quoted(imp.module)} {quoted(imp.name)}: {kind} {import_desc_text(imp)}"
-                self.line(s if form else start, e, ("  " + line) if form else line)
+                self.line(s if form else start, stop, ("  " + line) if form else line)
         self.ntables = self.imported["table"]
         self.nmemories = self.imported["memory"]
         self.nglobals = self.imported["global"]
@@ -519,7 +519,7 @@ class _Walker:
                 raise DecodeError("data count and data section have inconsistent lengths", start,
                                   f"data count {self.datacount}, {n} data segments")
 
-    def sec_code(self, p: int, end: int) -> None:
+    def sec_code(self, p: int, end: int) -> Iterator[None]:
         d = self.d
         n, p = self.count(p, end, "code")
         base = self.imported["func"]
@@ -566,7 +566,7 @@ class _Walker:
         return p
 
     # -- custom sections ------------------------------------------------------------------------
-    def custom(self, p: int, end: int) -> None:
+    def custom(self, p: int, end: int) -> Iterator[None]:
         try:
             name, q = self.name(p, end)
         except DecodeError as e:
@@ -618,7 +618,7 @@ class _Walker:
                 pending = (s, v)
             elif part == "count":
                 if pending is not None:
-                    self.line(pending[0], e, f"{outer} {pending[1]}: {_plural(v, what + ' name')}")
+                    self.line(pending[0], e, f"{outer} {pending[1]}: {_plural(v, (what or 'unknown') + ' name')}")
                     pending = None
                 else:
                     self.line(s, e, f"{v} count")

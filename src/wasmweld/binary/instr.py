@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import struct
 from operator import itemgetter
-from typing import Iterable, NamedTuple
+from typing import Any, Callable, Iterable, NamedTuple
 
 from ..errors import DecodeError, EncodeError
 from ..types import ABSTRACT_HEAP_CODES as _ABSTRACT
@@ -189,7 +189,7 @@ def _r_labels(data, pos, end, base):
     n, p = read_u32(data, pos, end, base)
     if n > end - p:
         raise DecodeError(f"length out of bounds: br_table with {n} labels in {end - p} bytes", base + pos)
-    out = []
+    out: list[int] = []
     append = out.append
     for _ in range(n):
         if p < end and data[p] < 0x80:
@@ -411,7 +411,7 @@ def _w_valtypes(ts) -> bytes:
         raise EncodeError(f"bad value types {ts!r}: {e}") from None
 
 
-_WRITERS = {
+_WRITERS: dict[str, Callable[[Any], bytes]] = {
     "i32": write_s, "i64": write_s,
     "f32": lambda v: v.to_bytes(4, "little"), "f64": lambda v: v.to_bytes(8, "little"),
     "v128": bytes, "lanes16": bytes, "lane": lambda v: bytes((v,)), "castflags": lambda v: bytes((v,)),
@@ -490,12 +490,12 @@ for _op in _opc.OPCODES:
     if _PSHAPE[_op.prefix] is None:
         _PSHAPE[_op.prefix] = {}
         _SHAPE[_op.prefix] = 4
-    _k = _PSHAPE_OF.get(_op.imm)
-    if _k is None and all(k in _U32_KINDS for k in _op.imm) and len(_op.imm) <= 2:
-        _k = 4 + len(_op.imm)
-    if _k is not None:
-        _PSHAPE[_op.prefix][_op.code] = _k
-del _op, _k
+    _shape = _PSHAPE_OF.get(_op.imm)
+    if _shape is None and all(k in _U32_KINDS for k in _op.imm) and len(_op.imm) <= 2:
+        _shape = 4 + len(_op.imm)
+    if _shape is not None:
+        _PSHAPE[_op.prefix][_op.code] = _shape
+del _op, _shape
 
 _END_INSTR = _tuple_new(Instr, (_opc.END, (), b"\x0b"))
 _PREFIX_BYTES = frozenset(_opc.PREFIXES)
@@ -804,6 +804,7 @@ def _data_index_patterns() -> tuple[bytes, ...]:
     out = []
     for name in ("memory.init", "data.drop"):
         op = BY_NAME[name]
+        assert op.prefix is not None
         out.append(bytes((op.prefix,)) + write_u(op.code))
         out.append(bytes((op.prefix, op.code | 0x80)))
     return tuple(out)
@@ -812,7 +813,7 @@ def _data_index_patterns() -> tuple[bytes, ...]:
 _DATA_INDEX_PATTERNS = _data_index_patterns()
 
 #: the prefix byte of memory.init / data.drop (a body without it uses no data index)
-DATA_INDEX_PREFIX = bytes((BY_NAME["memory.init"].prefix,))
+DATA_INDEX_PREFIX = _data_index_patterns()[0][:1]
 
 
 def may_use_data_index(raw: bytes) -> bool:

@@ -24,6 +24,7 @@ the hot section decoders in :mod:`wasmweld.binary.sections` use the
 
 from __future__ import annotations
 
+import builtins
 from collections.abc import Iterator
 
 from ..errors import DecodeError
@@ -299,13 +300,14 @@ class Reader:
         return out
 
     def bytes(self, n: int) -> bytes:
+        """The next ``n`` bytes (a copy), refusing a length past the end."""
         if n > self.end - self.pos:
             raise DecodeError("length out of bounds", self.base + self.pos)
         out = bytes(self.data[self.pos:self.pos + n])
         self.pos += n
         return out
 
-    def byte_vec(self) -> bytes:
+    def byte_vec(self) -> builtins.bytes:
         """A ``vec(byte)``: u32 length + bytes."""
         return self.bytes(self.u32())
 

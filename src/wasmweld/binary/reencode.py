@@ -48,6 +48,7 @@ recording instead of rewriting (:func:`references` for one-off calls)::
 from __future__ import annotations
 
 from collections.abc import Iterable
+from typing import Any
 
 from ..types import ExternKind
 from ..errors import DecodeError, EditError
@@ -123,7 +124,7 @@ def reindex(module, maps: IndexMaps):
 
     if maps.is_identity():
         return module
-    plan = {}
+    plan: dict[str, Any] = {}
     for space in maps.active:
         if space == "type":
             plan[space] = _group_order(module.types, maps)
@@ -183,10 +184,11 @@ def _group_order(groups: list, maps: IndexMaps) -> list[int]:
     start = 0
     for gi, rg in enumerate(groups):
         targets = [maps.target("type", start + j) for j in range(len(rg.types))]
-        if any(t is not None for t in targets):
-            if None in targets or any(t != targets[0] + j for j, t in enumerate(targets)):
+        kept = [t for t in targets if t is not None]
+        if kept:
+            if len(kept) != len(targets) or any(t != kept[0] + j for j, t in enumerate(kept)):
                 raise EditError(f"the type map splits the recursion group at type {start}: {targets}")
-            keyed.append((targets[0], gi, start))
+            keyed.append((kept[0], gi, start))
         start += len(rg.types)
     keyed.sort()
     want = 0

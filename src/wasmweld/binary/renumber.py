@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import replace
-from typing import Any
+from typing import Any, Callable, Protocol, cast
 
 from ..errors import DecodeError, EditError
 from ..types import (
@@ -38,6 +38,21 @@ SITE_KINDS: tuple[tuple[str, str], ...] = tuple((s, c) for s in SPACES for c in 
 _A0 = len(SITE_KINDS) - 1
 
 # --------------------------------------------------------------------------- the re-encoder
+
+#: the compiled scanner pattern's ``match``: it ends in a star, so it always matches (maybe empty)
+MatchFn = Callable[[Any, int, int], "re.Match[bytes]"]
+
+class IndexRecorder(Protocol):
+    """What :class:`~wasmweld.binary.scan.Scanner` passes where the re-encoder passes an :class:`Edits`:
+    the generic instruction path calls ``site(space, index, start, end, codec)`` for each index it reads."""
+
+    def add(self, space: str, index: int) -> None:
+        """Record that the code refers to ``index`` of ``space``."""
+
+    def site(self, space: str, index: int, start: int, end: int, codec: str) -> None:
+        """Record that the code refers to ``index`` of ``space``, encoded at ``start:end`` (``codec``:
+        see :data:`SITE_KINDS`)."""
+
 
 class Edits:
     """Collects replacements of ``buf`` spans, in increasing order."""
@@ -106,11 +121,12 @@ class Renumberer:
         self._fills = {key: self._make_fill(*key) for key in self._caches}
         if _fast and self.active:
             sc = build_pattern(self.active, self._mem0_moves)
-            self._match = sc.pattern.match
+            self._match = cast(MatchFn, sc.pattern.match)
             self._groups = {li: tuple((g, self._caches[(s, c)], self._fills[(s, c)]) for g, s, c in groups)
                             for li, groups in sc.captures.items()}
         else:
-            self._match = re.compile(b"").match      # matches nothing: every instruction goes the slow way
+            # matches nothing: every instruction goes the slow way
+            self._match = cast(MatchFn, re.compile(b"").match)
             self._groups = {}
         self._single, self._prefixed = self._build_handlers()
         self._site_plan: list | None = None
@@ -136,6 +152,7 @@ class Renumberer:
 
         def fill(key: bytes, offset: int):
             """Compute (and remember) the replacement of the encoded index ``key``: bytes, or False."""
+            rep: bytes | bool
             n = len(key)
             if codec == "a0":            # memarg flags, memory 0 implicit (only built when 0 moves)
                 rep = cache[key] = bytes((key[0] | 0x40,)) + write_u(lookup("memory", 0, offset))
@@ -162,11 +179,12 @@ class Renumberer:
     def _make_chained_fill(self, space: str, codec: str):
         """The fill of a ``then`` renumberer: the first map's rewrite of the bytes, then the second's."""
         cache = self._caches[(space, codec)]
+        assert self._first is not None and self._then is not None       # only called when chained
         first, then = self._first.lookup, self._then.lookup
         if codec == "a0":
             m1 = target_or_none(self._first, "memory", 0)
 
-            def fill(key: bytes, offset: int):
+            def fill_a0(key: bytes, offset: int) -> bytes:
                 flags = encode_u_width(read_uN(key, 0, len(key), 32, offset)[0] | 0x40, len(key))
                 if m1 != 0:         # the first pass names the memory; the second renumbers that index
                     idx = write_u(first("memory", 0, offset))
@@ -175,7 +193,7 @@ class Renumberer:
                     rep = flags + write_u(then("memory", 0, offset))
                 cache[key] = rep
                 return rep
-            return fill
+            return fill_a0
         signed = codec == "s"
 
         def fill(key: bytes, offset: int):
@@ -188,7 +206,7 @@ class Renumberer:
 
         return fill
 
-    def _leb_index(self, space: str, signed: bool, buf, p: int, end: int, base: int, edits: Edits | None):
+    def _leb_index(self, space: str, signed: bool, buf, p: int, end: int, base: int, edits: Edits) -> int:
         """Read one encoded index at ``p``; rewrite it through ``edits`` if it changes. Returns the end."""
         codec = "s" if signed else "u"
         if signed:
@@ -347,7 +365,7 @@ class Renumberer:
             p = read_u32(buf, p, end, base)[1]
         return p
 
-    def _slow(self, buf, pos: int, end: int, base: int, edits: Edits) -> int:
+    def _slow(self, buf, pos: int, end: int, base: int, edits: Edits | IndexRecorder) -> int:
         """Read (and rewrite) the one instruction at ``pos`` the generic way; returns its end."""
         op = buf[pos]
         if op in PREFIX_SET:
@@ -395,7 +413,7 @@ class Renumberer:
                     last = e
         edits.last = last
 
-    def _locals(self, buf, p: int, end: int, base: int, edits: Edits) -> int:
+    def _locals(self, buf, p: int, end: int, base: int, edits: Edits | IndexRecorder) -> int:
         n, p = read_u32(buf, p, end, base)
         if n > end - p:
             raise DecodeError("length out of bounds", base + p, "locals")
@@ -577,6 +595,7 @@ class Renumberer:
         return payload if out is None else join_pieces(out)
 
     def _section_pieces(self, sid: int, buf, pos: int, end: int, base: int) -> list | None:
+        handler: Callable[..., Any] | None
         if sid == 0:
             if not self.active & _NAME_SPACES:
                 return None

@@ -82,18 +82,19 @@ def _kind_variants(kind: str, active: frozenset[str], mem0_moves: bool,
     if kind == "heaptype":
         return _heap_variants(t)
     if kind == "blocktype":
-        idx = [(f"({_S33POS})", (("type", "s"),))] if t else [(_S33POS, ())]
+        idx: list[Variant] = [(f"({_S33POS})", (("type", "s"),))] if t else [(_S33POS, ())]
         return [(r"\x40", ())] + _valtype_variants(t) + idx
     if kind == "valtypes":          # select t*: the one-type form; anything else goes the slow way
         return _prefixed(r"\x01", _valtype_variants(t))
     if kind == "memarg":            # flags (bit 6: a memory index follows), [memory], offset
         if "memory" not in active:
             return [(rf"(?:[\x00-\x3f]{_LEB}|[\x40-\x7f]{_LEB}{_LEB})", ())]
-        explicit = (rf"[\x40-\x7f]({_LEB}){_LEB}", (("memory", "u"),))
+        explicit: Variant = (rf"[\x40-\x7f]({_LEB}){_LEB}", (("memory", "u"),))
         # (a skipped memory also matches ``explicit``: the fast loop tries the skipping variant first)
-        skip = [(rf"[\x40-\x7f]{byte_class(skip_memories)}{_LEB}", ())] if skip_memories else []
+        skip: list[Variant] = [(rf"[\x40-\x7f]{byte_class(skip_memories)}{_LEB}", ())] if skip_memories else []
         if mem0_moves:
-            return [(rf"([\x00-\x3f]){_LEB}", (("memory", "a0"),)), explicit] + skip
+            a0: Variant = (rf"([\x00-\x3f]){_LEB}", (("memory", "a0"),))
+            return [a0, explicit] + skip
         return [(rf"[\x00-\x3f]{_LEB}", ()), explicit] + skip
     if kind in ("labels", "catches"):
         return None

@@ -9,12 +9,13 @@ from __future__ import annotations
 
 from array import array
 from collections.abc import Iterable
+from typing import Any, cast
 
 from .leb import read_s33, read_u32, read_u64, read_uN, read_sN, write_u
 from .opcodes import OPCODES
 
 from .indexmaps import SPACES, IndexMaps
-from .renumber import SITE_KINDS, Renumberer
+from .renumber import SITE_KINDS, MatchFn, Renumberer
 from .renumpat import PREFIX_SET, Pattern, build_pattern
 
 # --------------------------------------------------------------------------- reference scanning
@@ -43,17 +44,17 @@ class _Sites(_Found):
     """Where the generic path of :meth:`Scanner.body_sites` records: the sets, and each site's
     ``start, end, kind`` (memory sites only with ``memory``)."""
 
-    __slots__ = ()
+    __slots__ = ("sites",)
 
     def __init__(self, sets: dict, out: list, memory: bool):
         self.sets = sets
-        self.out = out
+        self.out = self.sites = out
         self.memory = memory
 
     def site(self, space: str, index: int, start: int, end: int, codec: str) -> None:
         self.sets[space].add(index)
         if self.memory or space != "memory":
-            self.out += (start, end, _SITE_CODE[(space, codec)])
+            self.sites.extend((start, end, _SITE_CODE[(space, codec)]))
 
 
 class _Pairs:
@@ -172,7 +173,7 @@ class Scanner:
         # those no longer stop the pattern (memargs are the most frequent index-carrying immediates).
         self._states: dict[frozenset[int], tuple] = {}
         self._start = self._state(frozenset(), None)
-        self._sites_pat = None
+        self._sites_pat: tuple[MatchFn, dict] | None = None
         self._a0_groups: dict[int, int] | None = None
 
     def __repr__(self) -> str:
@@ -219,8 +220,9 @@ class Scanner:
         """Record the indices of the instructions ``buf[pos:end]`` in ``rec``'s sets; a :class:`_Sites`
         also gets each site (memory sites only with ``rec.memory``: then the pattern never skips a
         memarg)."""
-        sets, out, memory = rec.sets, rec.out, rec.memory
-        mems = sets.get("memory")
+        sets, memory = rec.sets, rec.memory
+        out: Any = rec.out
+        mems: Any = sets.get("memory")
         match, groups = self._state(mems, None) if mems and not memory else self._start
         # memargs of implicit memory 0 are most sites: their alternatives take a short cut
         a0_only = self._a0_only() if memory else {}
@@ -327,7 +329,7 @@ class Scanner:
             return out
         if self._sites_pat is None:
             pat = build_pattern(self.spaces, self._mem, True)
-            self._sites_pat = (pat.pattern.match, self._groups(pat))
+            self._sites_pat = (cast(MatchFn, pat.pattern.match), self._groups(pat))
         match, groups = self._sites_pat
         buf = raw if type(raw) is bytes else bytes(raw)
         end = len(buf)

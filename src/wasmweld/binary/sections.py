@@ -21,6 +21,8 @@ checked against the remaining bytes before anything is allocated.
 
 from __future__ import annotations
 
+from typing import Any
+
 from ..errors import DecodeError, EncodeError
 from ..types import FUNCREF, ExternKind, RefType
 from . import typecodec as tc
@@ -82,8 +84,8 @@ def _decode_items(data, pos: int, end: int, what: str, label: str, read_one):
     A decode error gets the context ``"{label} {i}"``; ``what`` names the section in count/size errors.
     """
     n, pos = _count(data, pos, end, 1, what)
-    items = []
-    starts = []
+    items: list[Any] = []
+    starts: list[int] = []
     append = items.append
     sappend = starts.append
     for i in range(n):
@@ -245,7 +247,7 @@ def encode_import_items(items: list, orig, layout: "ImportLayout", buf) -> bytes
     index = {id(it): j for j, it in enumerate(orig)}
     entries = layout.entries
     mv = memoryview(buf)
-    parts = []
+    parts: list[bytes | memoryview] = []
     i = 0
     n = len(items)
     while i < n:
@@ -264,8 +266,8 @@ def encode_import_items(items: list, orig, layout: "ImportLayout", buf) -> bytes
 
 def decode_funcs(data, pos: int, end: int):
     n, pos = _count(data, pos, end, 1, "func")
-    items = []
-    starts = []
+    items: list[Any] = []
+    starts: list[int] = []
     append = items.append
     sappend = starts.append
     for _ in range(n):
@@ -359,7 +361,7 @@ def decode_exports(data, pos: int, end: int):
 def _func_indices(data, pos: int, end: int, spans: list | None) -> tuple[tuple[int, ...], int]:
     at = pos
     n, pos = _count(data, pos, end, 1, "element function index")
-    out = []
+    out: list[int] = []
     append = out.append
     if spans is not None:
         spans.append(("count", at, pos, n))
@@ -408,6 +410,7 @@ def read_elem(data, pos: int, end: int, spans: list | None = None):
         spans.append(("flags", at, pos, flags))
     table = 0
     offset = None
+    init: tuple[int, ...] | tuple[ConstExpr, ...]
     if flags & 1 == 0:
         mode = "active"
         if flags & 2:
@@ -450,8 +453,8 @@ def decode_elems(data, pos: int, end: int):
 
 def decode_code(data, pos: int, end: int):
     n, pos = _count(data, pos, end, 1, "code")
-    items = []
-    starts = []
+    items: list[Any] = []
+    starts: list[int] = []
     append = items.append
     sappend = starts.append
     for i in range(n):
@@ -721,7 +724,7 @@ def encode_items(sid: int, items: list, orig, starts, buf) -> bytes:
     if sid == 2 and isinstance(starts, ImportLayout):
         return encode_import_items(items, orig, starts, buf)
     enc = ENCODERS[sid]
-    parts = [write_u(len(items))]
+    parts: list[bytes | memoryview] = [write_u(len(items))]
     append = parts.append
     if not orig or starts is None:
         for i, it in enumerate(items):
@@ -729,8 +732,9 @@ def encode_items(sid: int, items: list, orig, starts, buf) -> bytes:
         return b"".join(parts)
     mv = memoryview(buf)
     norig = len(orig)
-    index = None
+    index: dict[int, int] | None = None
     is_code = sid == 10
+    j: int | None
     for i, it in enumerate(items):
         if i < norig and orig[i] is it:
             j = i

@@ -43,7 +43,7 @@ def resolve_funcs(m, wanted: list) -> set:
     from wasmweld.errors import WasmError
     from wasmweld.types import ExternKind
 
-    names = {}
+    names: dict[str, int] = {}
     ns = m.names
     if ns is not None:
         for idx, name in ns.funcs.items():

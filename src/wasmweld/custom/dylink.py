@@ -146,7 +146,8 @@ class DylinkReader(Reader):
             raise DecodeError(f"{what} is not valid UTF-8", e.offset) from None
         return text
 
-    def count(self, what: str, min_item_size: int = 1) -> int:
+    def vec_count(self, what: str, min_item_size: int = 1) -> int:
+        """A vector length, refused when ``min_item_size`` bytes per item cannot fit in what is left."""
         start = self.pos
         n = self.u32(f"count of {what}")
         if n * min_item_size > self.end - self.pos:
@@ -291,7 +292,7 @@ class Dylink:
 
         def count(what: str, min_size: int) -> int:
             at = body.pos
-            n = body.count(what, min_size)
+            n = body.vec_count(what, min_size)
             mark("count", at, n)
             return n
 
@@ -325,15 +326,15 @@ class Dylink:
             return tuple(infos)
         if sid == IMPORT_INFO:
             n = count("import infos", 3)
-            infos = []
+            imports: list[ImportInfo] = []
             for _ in range(n):
                 at = body.pos
                 mod = body.name("import module")
                 fld = body.name("import field")
-                infos.append(ImportInfo(mod, fld, body.u32("import flags")))
-                mark("import", at, (mod, fld, infos[-1].flags))
-            self.import_info = infos
-            return tuple(infos)
+                imports.append(ImportInfo(mod, fld, body.u32("import flags")))
+                mark("import", at, (mod, fld, imports[-1].flags))
+            self.import_info = imports
+            return tuple(imports)
         if sid == RUNTIME_PATH:
             n = count("runtime paths", 1)
             self.runtime_path = [name("runtime path") for _ in range(n)]
@@ -352,7 +353,7 @@ class Dylink:
         self.mem_align = cur.u32("mem_align")
         self.table_size = cur.u32("table_size")
         self.table_align = cur.u32("table_align")
-        n = cur.count("needed libraries", 1)
+        n = cur.vec_count("needed libraries", 1)
         self.needed = [cur.name("needed library name") for _ in range(n)]
         if cur.pos != cur.end:
             raise DecodeError(f"dylink section has {cur.end - cur.pos} trailing bytes", cur.abs())

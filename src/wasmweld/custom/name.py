@@ -179,6 +179,7 @@ class NameSection:
         ns = cls()
         pos, end = 0, len(data)
         seen: set[int] = set()
+        value: object
         try:
             while pos < end:
                 start = pos

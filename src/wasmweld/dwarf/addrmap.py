@@ -17,7 +17,7 @@ from __future__ import annotations
 
 from bisect import bisect_right
 from itertools import accumulate
-from typing import Sequence
+from typing import Any, Sequence
 
 from ..binary.instr import decode_body
 from ..binary.leb import read_u32
@@ -109,7 +109,7 @@ class AddressMap:
 
     def map(self, addr: int) -> int | None:
         """The new address of ``addr``; :data:`REMOVED` inside removed code, None outside all code."""
-        new = self._memo.get(addr, self)
+        new: Any = self._memo.get(addr, self)     # self: not memoised yet
         if new is self:
             new = self._memo[addr] = self._map(addr)
         return new
@@ -148,6 +148,7 @@ class AddressMap:
         new = self.map(addr)
         if new is None and (i := self._gap_next(addr)) is not None:
             start = self.map(self.starts[i])
+            assert start is not None                    # a body's start is inside code
             return REMOVED if start == REMOVED else start - (self.starts[i] - addr)
         return new
 

@@ -55,8 +55,8 @@ class EditTracker:
             gone = result.value - n_imp
             self.pos = [None if p == gone else p for p in self.pos]
         elif isinstance(getattr(result.value, "functions", None), dict):
-            gone = {i - n_imp for i in result.value.functions.values()}     # add-data's accessors
-            self.pos = [None if p in gone else p for p in self.pos]
+            accessors = {i - n_imp for i in result.value.functions.values()}     # add-data's accessors
+            self.pos = [None if p in accessors else p for p in self.pos]
         elif name in ("stub-imports", "stub_imports"):
             added = len(module.funcs) - self.n_def        # stubbed functions become the first defined ones
             self.pos = [None if p is None else p + added for p in self.pos]

@@ -24,7 +24,7 @@ from ..errors import DecodeError
 __all__ = ["splice", "fix_tables"]
 
 
-def splice(buf: bytes, grow: list[tuple[int, int, int]]) -> tuple[bytearray, Callable[[int], int]]:
+def splice(buf: bytes | bytearray, grow: list[tuple[int, int, int]]) -> tuple[bytearray, Callable[[int], int]]:
     """``buf`` with each ``(start, end, value)`` ULEB128 field re-encoded at its natural width, and
     old position -> new position (positions inside a re-encoded field are not asked for)."""
     grow = sorted(set(grow))

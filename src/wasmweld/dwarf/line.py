@@ -51,7 +51,9 @@ def _v5_entries(r: Reader, hdr: LineHeader) -> list[tuple]:
     formats = [(r.u64(), r.u64()) for _ in range(r.byte())]
     out = []
     for _ in range(r.count()):
-        name, dir_index = b"", 0
+        name: object = b""
+        dir_index: object = 0
+        value: object
         for ct, form in formats:
             pos = r.pos
             if form == 0x08:

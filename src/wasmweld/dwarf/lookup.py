@@ -84,10 +84,10 @@ class DebugInfo:
 
     def __init__(self, sections: dict[str, bytes]):
         self.s = sections
-        self.seqs: list[tuple[int, int, list, object]] = []     # (start, end, rows, file namer)
+        self.seqs: list[tuple[int, int, list, tuple[LineHeader, str]]] = []     # (start, end, rows, file namer)
         self.funcs: list[_Func] = []
         self.names: dict[int, tuple] = {}
-        self.unit_lines: dict[int, tuple] = {}
+        self.unit_lines: dict[int, tuple[LineHeader, str]] = {}
         info = self.sec(".debug_info")
         for unit in units(info):
             self._unit(unit)

@@ -25,14 +25,14 @@ from __future__ import annotations
 
 import html
 import io
-from typing import IO, Iterable
+from typing import Iterable
 
 from .body import func_to_wat
 from .component import ComponentPrinter
-from .printer import ModulePrinter, Options
+from .printer import ModulePrinter, Options, TextSink
 
 __all__ = ["print_module", "to_wat", "func_to_wat", "preview", "repr_pretty", "repr_html", "Options",
-           "REPR_LIMIT"]
+           "TextSink", "REPR_LIMIT"]
 
 #: characters of text the notebook reprs show before cutting off
 REPR_LIMIT = 200_000
@@ -46,7 +46,7 @@ def _module(m):
     return m if data is m.data else type(m).parse(data)
 
 
-def print_module(module, file: IO[str], *, fold: bool = False, names: bool = True, offsets: bool = False,
+def print_module(module, file: TextSink, *, fold: bool = False, names: bool = True, offsets: bool = False,
                  skeleton: bool = False, funcs: Iterable[int] | None = None, jobs: int | None = None) -> None:
     """Write ``module`` (a :class:`~wasmweld.module.Module`, or a :class:`~wasmweld.component.Component`) as
     text to ``file`` (anything with ``write(str)``).

@@ -127,7 +127,7 @@ class BodyPrinter:
             self._one_by_one(w, instrs, func, st, cache, offsets is not None, hints or [],
                              offsets if offsets is not None else start, body_start)
             return
-        texts = list(map(cache.get, map(_RAW, instrs)))
+        texts: list = list(map(cache.get, map(_RAW, instrs)))     # a text, or None for a miss
         index = texts.index
         n = len(texts)
         nl = self.nl
@@ -177,8 +177,8 @@ class BodyPrinter:
                 st.nesting = nesting + 1
                 w(f"{head} ;; label = @{nesting + 1 - nest0}")
                 continue
-            sep, t = self.step(ins, func, st, cache)
-            w(nl[sep if sep <= top else top])
+            level, t = self.step(ins, func, st, cache)
+            w(nl[level if level <= top else top])
             w(t)
 
     def _one_by_one(self, w, instrs, func: int, st: "BodyState", cache: dict, show: bool, hints: list,

@@ -29,7 +29,7 @@ from __future__ import annotations
 import io
 import re
 from types import SimpleNamespace
-from typing import IO
+from typing import Any, Callable
 
 from ..binary.leb import read_u32
 from ..binary.reader import decode_name
@@ -39,7 +39,7 @@ from ..errors import DecodeError, WasmError
 from .code import MAX_NESTING_TO_PRINT
 from .custom import dylink0_lines, producers_lines
 from .names import Naming, escape, read_name_map, read_names
-from .printer import ModulePrinter, Options, bytes_literal
+from .printer import ModulePrinter, Options, TextSink, bytes_literal
 
 __all__ = ["print_component", "component_to_wat", "ComponentPrinter"]
 
@@ -219,7 +219,7 @@ class ComponentPrinter:
         else:
             self.start_group("component " + self.define(parent, "component"))
         self.states.append(st)
-        handlers = {0: self.custom, 1: self.module, 2: self.core_instance, 3: self.core_type_item,
+        handlers: dict[int, Callable[[State, Any], None]] = {0: self.custom, 1: self.module, 2: self.core_instance, 3: self.core_type_item,
                     4: self.nested, 5: self.instance, 6: self.alias_item, 7: self.type_item, 8: self.canon,
                     9: self.start, 10: self.import_, 11: self.export}
         for sid, item, at, at_data in _entries(c, self.opts.offsets):
@@ -245,6 +245,7 @@ class ComponentPrinter:
         write = self.write
         if self.opts.offsets:  # the module printer's offsets are the module's own: made absolute
             base = self.at
+            assert base is not None         # set for every item when offsets are printed
             sub = _LINE_OFFSET.sub
 
             def write(text: str) -> None:
@@ -487,16 +488,17 @@ class ComponentPrinter:
 
     def import_ty(self, st: State, d: T.ExternDesc, index: bool) -> str:
         sort = d.sort
+        ref: Any = d.ref        # a type index, a ValType (value) or a TypeBound (type)
         name = self.define(st, sort) + " " if index else ""
         if sort == "core module":
-            return f"(core module {name}(type {self.idx(st, 'core type', d.ref)}))"
+            return f"(core module {name}(type {self.idx(st, 'core type', ref)}))"
         if sort == "value":
-            return f"(value {name}{d.ref if isinstance(d.ref, str) else '(type ' + self.val(st, d.ref) + ')'})"
+            return f"(value {name}{ref if isinstance(ref, str) else '(type ' + self.val(st, ref) + ')'})"
         if sort == "type":
-            b = d.ref
+            b = ref
             bound = "(sub resource)" if b.index is None else f"(eq {self.idx(st, 'type', b.index)})"
             return f"(type {name}{bound})"
-        return f"({sort} {name}(type {self.idx(st, 'type', d.ref)}))"
+        return f"({sort} {name}(type {self.idx(st, 'type', ref)}))"
 
     def import_(self, st: State, imp: T.Import) -> None:
         self.w(f"(import {self.extern_name(imp.name)} {self.import_ty(st, imp.desc, True)})")
@@ -587,7 +589,7 @@ def _entries(c, offsets: bool):
             yield sec.id, c.section_value(i), sec.payload_offset, sec.data_offset
 
 
-def print_component(component, file: IO[str], *, fold: bool = False, names: bool = True, offsets: bool = False,
+def print_component(component, file: TextSink, *, fold: bool = False, names: bool = True, offsets: bool = False,
                     skeleton: bool = False, jobs: int | None = None) -> None:
     """Write ``component`` (a :class:`~wasmweld.component.Component`) as text to ``file`` (anything with
     ``write(str)``); nested core modules as the module printer prints them (``fold``, ``offsets``,

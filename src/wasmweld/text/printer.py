@@ -19,6 +19,7 @@ module needs memory for one function's text, not for the whole output.
 from __future__ import annotations
 
 import re
+from typing import Protocol
 
 from ..binary import sections as _sections
 from ..binary.instr import decode_expr, decode_locals
@@ -33,7 +34,7 @@ from .code import BodyPrinter
 from .instrs import TypeText
 from .names import Names, escape, read_names
 
-__all__ = ["Options", "ModulePrinter", "bytes_literal"]
+__all__ = ["Options", "ModulePrinter", "TextSink", "bytes_literal"]
 
 _FLUSH_AT = 1 << 14  # list items between writes
 
@@ -72,7 +73,7 @@ def _escape_chunk(chunk: bytes) -> str:
     t = _BYTE_TEXT
     if len(chunk.translate(None, _PRINTABLE)) * 8 > len(chunk):  # mostly binary: byte by byte
         return "".join([t[b] for b in chunk])
-    out = []
+    out: list[str] = []
     a = out.append
     p = 0
     for m in _RUN.finditer(chunk):
@@ -83,6 +84,14 @@ def _escape_chunk(chunk: bytes) -> str:
         p = e
     a("".join([t[b] for b in chunk[p:]]))
     return "".join(out)
+
+
+class TextSink(Protocol):
+    """Where the printers stream their text: anything with ``write(str)`` (a text file,
+    ``sys.stdout``, ``io.StringIO``)."""
+
+    def write(self, s: str, /) -> object:
+        """Take the next block of text."""
 
 
 class Options:
@@ -358,22 +367,22 @@ class ModulePrinter:
     def limits(self, lim) -> str:
         return f"{lim.min}" if lim.max is None else f"{lim.min} {lim.max}"
 
-    def table_type(self, tt, i: int) -> str:
+    def table_type(self, tt, i: int | None) -> str:
         lim = tt.limits
         pre = ("shared " if lim.shared else "") + ("i64 " if lim.is64 else "")
         return f"(table {self._def(self.names.table, i)}{pre}{self.limits(lim)} {self.tt.ref(tt.elem)}"
 
-    def memory_type(self, mt, i: int) -> str:
+    def memory_type(self, mt, i: int | None) -> str:
         lim = mt.limits
         page = getattr(lim, "page_size_log2", None)  # custom-page-sizes, where the decoder reads it
         return (f"(memory {self._def(self.names.memory, i)}{'i64 ' if lim.is64 else ''}{self.limits(lim)}"
                 f"{' shared' if lim.shared else ''}{'' if page is None else f' (pagesize {1 << page:#x})'}")
 
-    def global_type(self, gt, i: int) -> str:
+    def global_type(self, gt, i: int | None) -> str:
         t = self.tt.val(gt.val)
         return f"(global {self._def(self.names.global_, i)}{'(mut ' + t + ')' if gt.mutable else t}"
 
-    def tag_type(self, tt, i: int) -> str:
+    def tag_type(self, tt, i: int | None) -> str:
         return f"(tag {self._def(self.names.tag, i)}{self.tt.type_use(tt.type_idx)[0]}"
 
     def funcs_section(self, items, starts) -> None:

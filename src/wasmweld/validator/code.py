@@ -74,7 +74,7 @@ class BodyChecker:
         self.frames: list = []
         self.h = 0
         self.unr = False
-        self.uninit = None
+        self.uninit: set[int] | None = None
         self.initlog: list = []
         self.ltypes: list = []
         self.results: tuple = ()
@@ -85,7 +85,7 @@ class BodyChecker:
         tc = self.tc
         self.pos = 0
         ltypes = list(ftype.params)
-        uninit = None
+        uninit: set[int] | None = None
         total = len(ltypes)
         for count, t in locals_:
             total += count

@@ -42,7 +42,7 @@ def jobs_for(code_bytes: int) -> int:
 
 def _chunks(sizes: list[int], jobs: int) -> list[range]:
     total = sum(sizes)
-    out = []
+    out: list[range] = []
     start = 0
     acc = 0
     for i, s in enumerate(sizes):

@@ -251,6 +251,7 @@ class TypeContext:
             return (vk(f.storage), f.mutable)
 
         c = s.comp
+        ck: tuple
         if isinstance(c, FuncType):
             ck = ("func", tuple(map(vk, c.params)), tuple(map(vk, c.results)))
         elif isinstance(c, StructType):
