@@ -270,7 +270,7 @@ class Scanner:
         return self._a0_groups
 
     def body_sites(self, raw, base: int = 0, *, memory: bool = False) -> tuple[dict[str, set[int]], array]:
-        """:meth:`body`, and where each index is: ``(sets, sites)``, ``sites`` a flat ``array('l')`` of
+        """:meth:`body`, and where each index is: ``(sets, sites)``, ``sites`` a flat ``array`` of
         ``start, end, kind`` triples in increasing order (``kind`` indexes :data:`SITE_KINDS`), one per
         index immediate of the requested spaces, memargs included only with ``memory`` (every memarg:
         its memory index, or its flags when memory 0 is implicit). It is what
@@ -287,7 +287,7 @@ class Scanner:
             end = len(buf)
             pos = self._walker._locals(buf, 0, end, base, rec)
             self._expr_into(buf, pos, end, base, rec)
-        return sets, array("l", out)
+        return sets, array("I" if len(out) < 3 or out[-2] < 1 << 32 else "Q", out)
 
     def body(self, raw, base: int = 0) -> dict[str, set[int]]:
         """Every index of the requested spaces that a function body (locals + expression, no size

@@ -113,5 +113,6 @@ def gc_fused(b, out, dwarf: bool, extra_bodies: dict) -> bytes:
 
     out.code = [x if isinstance(x, FuncBody) else FuncBody(x)
                 for x in fork_map(renumbered, out.code, weight=renumber_cost)]
+    scanned.clear()                     # the sites (tens of MB for big inputs) are no longer needed
     data = out.encode()
     return data if gmaps is None else renumber_bytes(data, gmaps, skip=(10,))
