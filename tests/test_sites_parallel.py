@@ -128,3 +128,69 @@ def test_fork_map_weighted_halves(monkeypatch):
     in_child = [x for x, (_v, c) in zip(items, got) if c]
     # 100 items weigh 10000, the other 2900 weigh 2900: the parent keeps items 0..64 only
     assert in_child and in_child == list(range(in_child[0], 3000)) and 50 < in_child[0] < 100
+
+
+# ----------------------------------------------------------------------------- big modules, two processes
+
+def _calls_module(n: int) -> bytes:
+    """``n`` functions, each calling the next (the last calls 0), all exported but the dead one at the end."""
+    funcs = "".join(f'(func $f{i} (export "f{i}") (result i32) (call $f{(i + 1) % n}) drop (i32.const {i}))'
+                    for i in range(n))
+    return wat2wasm(f"(module {funcs} (func $dead (result i32) (call $f0)))")
+
+
+@pytest.fixture
+def forced(monkeypatch):
+    """Every code section counts as big, the second process forced on; yields the list of forks made."""
+    import wasmweld.link.parallel as par
+
+    monkeypatch.setattr(par, "MIN_PARALLEL_BYTES", 0)
+    forks: list = []
+    real_fork = os.fork
+
+    def counting_fork():
+        forks.append(1)
+        return real_fork()
+
+    monkeypatch.setattr(os, "fork", counting_fork)
+    return forks
+
+
+def _both(monkeypatch, fn):
+    outs = []
+    for forced in ("1", "0"):
+        monkeypatch.setenv("WASMWELD_FORK", forced)
+        outs.append(_outcome(fn))
+    return outs
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="fork_map forks on Linux only")
+def test_renumber_of_a_big_code_section_forks_and_writes_the_same_bytes(monkeypatch, forced):
+    from wasmweld.binary.reencode import renumber_bytes
+
+    data = _calls_module(40)
+    maps = IndexMaps(func=[40 - i for i in range(41)])
+    with_child, without = _both(monkeypatch, lambda: renumber_bytes(data, maps))
+    assert len(forced) == 1 and with_child == without != data
+    # the same first error, from the half the child had
+    removed = IndexMaps(func=[None] + list(range(1, 41)))
+    with_child, without = _both(monkeypatch, lambda: renumber_bytes(data, removed))
+    assert with_child == without and with_child[0] == "error" and "func index 0" in with_child[2]
+    last = data.rindex(bytes.fromhex("10 00 0b"))     # the dead function's call: an illegal opcode
+    bad = data[:last] + bytes.fromhex("27") + data[last + 1:]
+    with_child, without = _both(monkeypatch, lambda: renumber_bytes(bad, maps))
+    assert with_child == without and with_child[0] == "error" and "code body 40" in with_child[2]
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="fork_map forks on Linux only")
+def test_gc_of_a_big_module_forks_and_gives_the_same_module(monkeypatch, forced):
+    from wasmweld.passes import gc
+
+    data = _calls_module(40)
+    with_child, without = _both(monkeypatch, lambda: gc(parse(data)).module.encode())
+    assert len(forced) >= 2 and with_child == without and len(without) < len(data)   # scan and renumber
+    # a malformed body gc removes is no error, with or without the prescan
+    last = data.rindex(bytes.fromhex("10 00 0b"))
+    bad = data[:last] + bytes.fromhex("27") + data[last + 1:]
+    with_child, without = _both(monkeypatch, lambda: gc(parse(bad)).module.encode())
+    assert with_child == without and with_child[0] != "error"

@@ -706,6 +706,13 @@ class Renumberer:
                 self._reftype(buf, q, end, base, edits)
 
     def _code_sec(self, buf, p, end, base, edits):
+        from ..link.parallel import forks_for     # (stdlib only; loaded on first use)
+
+        if forks_for(end - p):
+            spans = _body_spans(buf, p, end)
+            if spans is not None:
+                self._code_sec_forked(buf, spans, base, edits)
+                return
         n, p = read_u32(buf, p, end, base)
         if n > end - p:
             raise DecodeError("length out of bounds", base + p, f"vector of {n} code bodies")
@@ -729,6 +736,30 @@ class Renumberer:
                 else:
                     edits.extend(p, bend, out)
             p = bend
+
+    def _code_sec_forked(self, buf, spans: list, base: int, edits: Edits) -> None:
+        """:meth:`_code_sec` of a big, well-framed section, the second half of the bodies (by size)
+        rewritten by a second process (:func:`~wasmweld.link.parallel.fork_map`): the same bytes, and
+        the same first error."""
+        from ..link.parallel import fork_map
+
+        def one(i: int) -> bytes | None:
+            _size_at, p, bend = spans[i]
+            sub = Edits(buf, p)
+            try:
+                self._body_into(buf, p, bend, base, sub)
+            except DecodeError as e:
+                raise e.with_context(f"code body {i}") from None
+            out = sub.result(bend)
+            return None if out is None else join_pieces(out)
+
+        news = fork_map(one, range(len(spans)), min_items=2, weight=lambda i: spans[i][2] - spans[i][1])
+        for (size_at, p, bend), new in zip(spans, news):
+            if new is not None:
+                if len(new) != bend - p:
+                    edits.extend(size_at, bend, [encode_u_width(len(new), p - size_at), new])
+                else:
+                    edits.extend(p, bend, [new])
 
     def _data_sec(self, buf, p, end, base, edits):
         if not (self.active & _DATA_SPACES or self._mem0_moves):
@@ -794,6 +825,25 @@ class Renumberer:
             out.append(write_u(new))
             out.append(rest)
         return join_pieces(out)
+
+
+def _body_spans(buf, p: int, end: int) -> list | None:
+    """``(size_at, start, end)`` of every body of the code section ``buf[p:end]``; None if its framing
+    is broken (the one-process walk then reports the first problem where it meets it)."""
+    try:
+        n, p = read_u32(buf, p, end)
+        if n > end - p:
+            return None
+        spans = []
+        for _ in range(n):
+            size, q = read_u32(buf, p, end)
+            if q + size > end:
+                return None
+            spans.append((p, q, q + size))
+            p = q + size
+    except DecodeError:
+        return None
+    return spans
 
 
 _EXTERN_SPACES = {0: "func", 1: "table", 2: "memory", 3: "global", 4: "tag"}

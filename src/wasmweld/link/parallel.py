@@ -26,7 +26,10 @@ import sys
 import warnings
 from typing import Callable, Iterable, Iterator, TypeVar
 
-__all__ = ["fork_map", "can_fork", "pause_cyclic_gc"]
+__all__ = ["fork_map", "can_fork", "forks_for", "pause_cyclic_gc", "MIN_PARALLEL_BYTES"]
+
+#: code sections smaller than this are renumbered and scanned for gc in one process
+MIN_PARALLEL_BYTES = 4_000_000
 
 T = TypeVar("T")
 R = TypeVar("R")
@@ -45,6 +48,15 @@ def can_fork() -> bool:
         return os.getloadavg()[0] <= (os.cpu_count() or 1) - 1
     except OSError:
         return False
+
+
+def forks_for(code_bytes: int) -> bool:
+    """Whether work on a code section of ``code_bytes`` (renumbering, gc's scan) takes a second
+    process: a big section (:data:`MIN_PARALLEL_BYTES`), :func:`can_fork`, and no other thread
+    (a lock another thread holds at the fork would stay held in the child)."""
+    import threading
+
+    return code_bytes >= MIN_PARALLEL_BYTES and threading.active_count() == 1 and can_fork()
 
 
 def fork_map(fn: Callable[[T], R], items: Iterable[T], *, min_items: int = 2000,
