@@ -16,7 +16,7 @@ Tasks, per corpus module (MB/s in the notes is the input size over the median ti
                          entry changes. The peers have no renumber-only mode; their rows repeat
                          their parse+write time (the least a renumbering through them costs).
 
-For the modules over 4 MB, ``renumber all funcs`` and ``gc`` (``gc(parse(data)).module.encode()``) are
+For the modules over 4 MB, ``decode+encode``, ``renumber all funcs`` and ``gc`` (``gc(parse(data)).module.encode()``) are
 also timed in one process and in two (``WASMWELD_FORK=0`` / ``1``, interleaved; issue 16.4), the
 two-process row noting the speed-up.
 
@@ -120,9 +120,10 @@ def _forking(value: str):
 
 
 def _one_vs_two(ctx, cid: str, data: bytes, maps: IndexMaps, size: str) -> list:
-    """Issue 16.4: renumbering and gc of a big module in one process and in two (a forked child takes
+    """Issue 16.4: full decoding, renumbering and gc of a big module in one process and in two (a forked child takes
     the second half of the bodies); the two-process row notes its speed-up. Interleaved runs."""
-    jobs = {"renumber all funcs": lambda: renumber(parse(data), maps).encode(),
+    jobs = {"decode+encode": lambda: parse(data, lazy=False).encode(),
+            "renumber all funcs": lambda: renumber(parse(data), maps).encode(),
             "gc": lambda: gc(parse(data)).module.encode()}
     rows = []
     for task, fn in jobs.items():

@@ -194,3 +194,25 @@ def test_gc_of_a_big_module_forks_and_gives_the_same_module(monkeypatch, forced)
     bad = data[:last] + bytes.fromhex("27") + data[last + 1:]
     with_child, without = _both(monkeypatch, lambda: gc(parse(bad)).module.encode())
     assert with_child == without and with_child[0] != "error"
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="fork_map forks on Linux only")
+def test_full_decode_of_a_big_module_forks_and_decodes_the_same(monkeypatch, forced):
+    data = _calls_module(40)
+
+    def decoded(data=data):
+        m = parse(data, lazy=False)
+        return [(list(b.locals), [(i.name, i.args, i.raw) for i in b.instrs]) for b in m.code], m.encode()
+
+    with_child, without = _both(monkeypatch, decoded)
+    assert len(forced) == 1 and with_child == without and without[1] == data
+    # unpickled instructions share the opcode table's rows
+    monkeypatch.setenv("WASMWELD_FORK", "1")
+    m = parse(data, lazy=False)
+    from wasmweld.binary.opcodes import BY_NAME
+    assert m.code[-1].instrs[0].op is BY_NAME["call"]
+    # a malformed body in the child's half: the same error, reported in order
+    last = data.rindex(bytes.fromhex("10 00 0b"))
+    bad = data[:last] + bytes.fromhex("27") + data[last + 1:]
+    with_child, without = _both(monkeypatch, lambda: parse(bad, lazy=False))
+    assert with_child == without and with_child[0] == "error" and "code body 40" in with_child[2]
