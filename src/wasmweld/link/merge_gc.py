@@ -1,8 +1,10 @@
 """Step 11 of a merge: remove what nothing uses (gc); step 12 (DWARF) is :mod:`wasmweld.dwarf.merge`.
 
-With gc (the default) the merged code is not renumbered twice: gc analyses the merged module
-reading each input's own bodies through a :class:`~wasmweld.passes.used.CodeView`, then each body
-it keeps is rewritten once by the merge's maps followed by gc's::
+With gc (the default) the merged code is not renumbered twice, nor read twice: one scan of each
+input's own bodies (:meth:`~wasmweld.binary.scan.Scanner.body_sites`, by two processes for big
+inputs) tells gc's analysis what each refers to (through a :class:`~wasmweld.passes.used.CodeView`)
+and records where its indices are; each body gc keeps is then patched there once, by the merge's
+maps followed by gc's (:meth:`~wasmweld.binary.renumber.Renumberer.patch`)::
 
     (module $a (func (export "f") (call $g)) (func $g) (func $dead))
     -> $dead is never copied; call $g is renumbered once into the merged numbering
