@@ -69,7 +69,7 @@ def gc_fused(b, out, dwarf: bool, extra_bodies: dict) -> bytes:
     # Every body is read once (a malformed one is an error even when gc drops its function), by
     # two processes when the code is big; the analysis then looks the answers up, and the
     # renumbering below patches the sites found instead of reading the code again.
-    scanned = fork_map(input_refs, range(len(src)), weight=scan_cost)
+    scanned = fork_map(input_refs, range(len(src)), weight=scan_cost, share=0.53)
 
     def body_refs(d: int) -> dict:
         return scanned[d][0] if d < len(src) else refs_of(extra_bodies[d])

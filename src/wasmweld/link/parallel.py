@@ -60,15 +60,16 @@ def forks_for(code_bytes: int) -> bool:
 
 
 def fork_map(fn: Callable[[T], R], items: Iterable[T], *, min_items: int = 2000,
-             weight: Callable[[T], float] | None = None) -> list[R]:
+             weight: Callable[[T], float] | None = None, share: float = 0.5) -> list[R]:
     """``[fn(x) for x in items]``, the second half computed by a forked child when worth it.
 
     ``weight``: the cost of each item (say, the size of a body); the halves are then halves of
-    the total cost rather than of the count."""
+    the total cost rather than of the count. ``share``: the part of it the parent keeps (a
+    little more than half when the child's results are big: it spends the time pickling them)."""
     items = list(items)
     if len(items) < min_items or not can_fork():
         return [fn(x) for x in items]
-    mid = len(items) // 2 if weight is None else _halfway([weight(x) for x in items])
+    mid = len(items) // 2 if weight is None else _halfway([weight(x) for x in items], share)
     first = [fn(items[0])]              # anything lazily set up by fn (caches, compiled patterns) is shared
     r, w = os.pipe()
     with warnings.catch_warnings():     # 3.12+ warns about fork in a process with threads: the child uses none
@@ -105,9 +106,10 @@ def fork_map(fn: Callable[[T], R], items: Iterable[T], *, min_items: int = 2000,
     return first + [fn(x) for x in items[mid:]]
 
 
-def _halfway(weights: list[float]) -> int:
-    """The split ``k`` (1 <= k < len) where the running total of ``weights`` first reaches half."""
-    half = sum(weights) / 2
+def _halfway(weights: list[float], share: float = 0.5) -> int:
+    """The split ``k`` (1 <= k < len) where the running total of ``weights`` first reaches ``share``
+    of the total."""
+    half = sum(weights) * share
     acc = 0.0
     for k, w in enumerate(weights):
         acc += w
