@@ -78,11 +78,27 @@ MYPY_FILES := $(filter-out $(addprefix src/wasmweld/,$(MYPY_EXCLUDE)) $(wildcard
                 $(wildcard src/wasmweld/binary/*.py) \
                 $(wildcard $(addprefix src/wasmweld/,*.py validator/*.py text/*.py dwarf/*.py custom/*.py)))
 
-lint: $(STAMP)
+# pyright, for the type completeness of the public API (--verifytypes; the floor is in
+# docs/type_completeness.py): a pinned release from npm into a cache outside the repository, as the
+# peer tools are (PyPI's `pyright` is a wrapper that fetches this same npm package on first run).
+# It needs node (apt-get install nodejs npm when missing).
+PYRIGHT_VERSION := 1.1.414
+PYRIGHT_HOME ?= $(HOME)/.cache/wasmweld-pyright
+PYRIGHT := $(PYRIGHT_HOME)/$(PYRIGHT_VERSION)/node_modules/.bin/pyright
+
+$(PYRIGHT):
+	@command -v npm >/dev/null || { echo "pyright needs node: installing nodejs npm (apt-get)"; \
+	  $(SUDO) apt-get update -q && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -q nodejs npm; }
+	npm install --no-audit --no-fund --loglevel=error --prefix $(PYRIGHT_HOME)/$(PYRIGHT_VERSION) pyright@$(PYRIGHT_VERSION)
+
+lint: $(STAMP) $(PYRIGHT)
 	@$(VENV)/bin/ruff --version >/dev/null 2>&1 || $(PY) -m pip install -q --disable-pip-version-check ruff
 	@$(VENV)/bin/mypy --version >/dev/null 2>&1 || $(PY) -m pip install -q --disable-pip-version-check mypy
 	$(VENV)/bin/ruff check src tests
 	$(VENV)/bin/mypy --follow-imports=silent $(MYPY_FILES)
+	@# the source tree comes first on the search path: pyright does not follow the editable install
+	PYTHONPATH=$(CURDIR)/src $(PYRIGHT) --pythonpath $(CURDIR)/$(PY) --verifytypes wasmweld --ignoreexternal \
+	  --outputjson | $(PY) docs/type_completeness.py
 
 # The API reference from the docstrings; pdoc's warnings fail the build.
 docs: $(STAMP)

@@ -1,5 +1,7 @@
 """Issue 15, types and API docs: explicit keyword parameters for merge/merge_plan, every public name
-and every public module of the typed areas documented, World() without wasmtime gives the install hint."""
+and every public module of the typed areas documented, every public function of the core (binary layer,
+custom sections, DWARF, text printer, validator) documented and fully annotated, World() without
+wasmtime gives the install hint."""
 
 from __future__ import annotations
 
@@ -71,6 +73,82 @@ def test_every_public_module_of_the_typed_areas_has_a_docstring():
     assert len(names) > 50
     undocumented = [n for n in names if len((importlib.import_module(n).__doc__ or "").strip()) < 20]
     assert undocumented == []
+
+
+#: the core areas whose public names (each module's ``__all__``) must all be documented and annotated
+CORE_PACKAGES = ["wasmweld.binary", "wasmweld.custom", "wasmweld.dwarf", "wasmweld.text", "wasmweld.validator"]
+CORE_MODULES = ["wasmweld", "wasmweld.errors", "wasmweld.module", "wasmweld.items", "wasmweld.types",
+                "wasmweld.features", "wasmweld.validate", "wasmweld.files"]
+#: names typed on other branches at the time of writing (their owners' files): not checked here
+#: (the component package's parse, preinit's snapshot, the renumbering engine's speed-work files)
+OWNED_ELSEWHERE = {
+    "wasmweld.parse", "wasmweld.snapshot",
+    "wasmweld.binary.indexmaps.target_or_none", "wasmweld.binary.indexmaps.recode",
+    "wasmweld.binary.indexmaps.normalize_map", "wasmweld.binary.reencode.renumber",
+    "wasmweld.binary.reencode.renumber_bytes", "wasmweld.binary.reencode.reindex",
+    "wasmweld.binary.reencode.references", "wasmweld.binary.renumber.join_pieces",
+    "wasmweld.binary.renumpat.build_pattern", "wasmweld.binary.scan.references",
+}
+
+
+def _core_modules() -> list[str]:
+    names = list(CORE_MODULES)
+    for pkg in CORE_PACKAGES:
+        names.append(pkg)
+        for info in pkgutil.walk_packages(importlib.import_module(pkg).__path__, pkg + "."):
+            if not any(part.startswith("_") for part in info.name.split(".")):
+                names.append(info.name)
+    return names
+
+
+def _unannotated(func, skip_first: bool = False) -> list[str]:
+    sig = inspect.signature(func)
+    params = list(sig.parameters.values())[1 if skip_first else 0:]
+    missing = [p.name for p in params if p.annotation is inspect.Parameter.empty]
+    return missing + (["return"] if sig.return_annotation is inspect.Signature.empty else [])
+
+
+def api_problems(modules: list[str]) -> list[str]:
+    """Undocumented public classes/functions, and public functions or methods with an unannotated
+    parameter or return, among the names each module's ``__all__`` lists."""
+    problems = []
+    for modname in modules:
+        mod = importlib.import_module(modname)
+        for name in getattr(mod, "__all__", ()):
+            full = f"{modname}.{name}"
+            obj = getattr(mod, name)
+            if full in OWNED_ELSEWHERE or not (inspect.isclass(obj) or inspect.isfunction(obj)):
+                continue
+            if not (obj.__doc__ or "").strip():
+                problems.append(f"{full}: no docstring")
+            if inspect.isfunction(obj) and _unannotated(obj):
+                problems.append(f"{full}: not annotated: {', '.join(_unannotated(obj))}")
+            if inspect.isclass(obj) and obj.__module__ == modname:
+                for mname, member in vars(obj).items():
+                    if inspect.isfunction(member) and not mname.startswith("_"):
+                        if _unannotated(member, skip_first=True):
+                            problems.append(f"{full}.{mname}: not annotated: "
+                                            f"{', '.join(_unannotated(member, skip_first=True))}")
+    return problems
+
+
+def test_the_core_api_is_documented_and_annotated():
+    modules = _core_modules()
+    assert len(modules) > 60
+    assert api_problems(modules) == []
+
+
+def test_the_api_check_catches_what_it_should(tmp_path, monkeypatch):
+    (tmp_path / "apicheck_sample.py").write_text(
+        '__all__ = ["good", "bare", "nodoc", "K"]\n'
+        'def good(x: int) -> int:\n    """Documented."""\n    return x\n'
+        'def bare(x):\n    """Documented, not annotated."""\n'
+        'def nodoc(x: int) -> None:\n    pass\n'
+        'class K:\n    """A class."""\n    def m(self, y) -> None:\n        """A method."""\n')
+    monkeypatch.syspath_prepend(str(tmp_path))
+    assert api_problems(["apicheck_sample"]) == [
+        "apicheck_sample.bare: not annotated: x, return", "apicheck_sample.nodoc: no docstring",
+        "apicheck_sample.K.m: not annotated: y"]
 
 
 def test_world_without_wasmtime_gives_the_install_hint():

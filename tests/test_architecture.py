@@ -8,6 +8,9 @@
   imports inside functions (rule ``cycle-deferred``, the cycles issue 9 found hidden that way).
 - No import of a private name (``from x import _y``) from another module (private *modules*, like
   ``_toml``, are fine: they are the sharing place).
+- Layers: nothing outside ``cli/`` (and ``__main__``) imports ``wasmweld.cli``, not even inside a function
+  (rule ``layer``): the library (the runtime, the passes...) must not depend on the command line; what both
+  need lives below them (``wasmweld.files``, the bounded file reader).
 - No file over 1,000 lines; no function over 100 lines except the documented hot loops
   (:data:`HOT_LOOPS`, at most three, named in docs/design.md).
 
@@ -282,6 +285,23 @@ def import_cycles(graph: dict[str, set[str]]) -> list[list[str]]:
     return out
 
 
+#: the command-line layer: only its own modules (and ``__main__``) may import it
+CLI_LAYER = "wasmweld.cli"
+
+
+def cli_imports(tree: ast.AST, mod: str, is_pkg: bool) -> list[str]:
+    """The modules of the CLI layer that ``mod`` imports (anywhere but under ``if TYPE_CHECKING:``)."""
+    out = []
+    for node in _all_imports(tree):
+        if isinstance(node, ast.Import):
+            targets = [a.name for a in node.names]
+        else:
+            base = _resolve(mod, is_pkg, node)
+            targets = [base] + [f"{base}.{a.name}" for a in node.names]
+        out.extend(t for t in targets if t == CLI_LAYER or t.startswith(CLI_LAYER + "."))
+    return sorted(set(out))
+
+
 def private_imports(tree: ast.AST, mod: str, is_pkg: bool, mods: set[str]) -> list[str]:
     out = []
     for node in ast.walk(tree):
@@ -298,7 +318,7 @@ def private_imports(tree: ast.AST, mod: str, is_pkg: bool, mods: set[str]) -> li
 
 @functools.lru_cache(maxsize=4)
 def violations(src: Path = SRC) -> dict[tuple[str, str], list]:
-    """``{(rule, place): details}`` for every rule; rules: opcode, leb, file, func, private, cycle,
+    """``{(rule, place): details}`` for every rule; rules: opcode, leb, file, func, private, layer, cycle,
     cycle-deferred."""
     found: dict[tuple[str, str], list] = defaultdict(list)
     files = _files(src)
@@ -322,6 +342,9 @@ def violations(src: Path = SRC) -> dict[tuple[str, str], list]:
         priv = private_imports(tree, _modname(path, src), path.name == "__init__.py", mods)
         if priv:
             found[("private", rel)].extend(priv)
+        if not rel.startswith("cli/") and rel != "__main__.py":
+            for target in cli_imports(tree, _modname(path, src), path.name == "__init__.py"):
+                found[("layer", rel)].append(target)
     for comp in import_cycles(import_graph(src)):
         found[("cycle", " <-> ".join(comp))].append(len(comp))
     # cycles hidden behind imports inside functions (issue 9 counts them too)
@@ -396,6 +419,10 @@ def leb(data, pos):
     assert import_cycles(g) == [["a", "b", "c"]]
     tree = ast.parse("from .x import _hidden, public\nfrom . import _toml\n")
     assert private_imports(tree, "pkg.y", False, {"pkg._toml", "pkg.x", "pkg.y"}) == ["pkg.x._hidden"]
+    tree = ast.parse("import wasmweld.files\ndef f():\n    from ..cli.files import read_file\n"
+                     "if TYPE_CHECKING:\n    from wasmweld.cli import io\n")
+    assert cli_imports(tree, "wasmweld.runtime.engine", False) == ["wasmweld.cli.files", "wasmweld.cli.files.read_file"]
+    assert cli_imports(ast.parse("from wasmweld import cli\n"), "wasmweld.link.merge", False) == ["wasmweld.cli"]
 
 
 if __name__ == "__main__":
@@ -404,7 +431,7 @@ if __name__ == "__main__":
     by_rule: dict[str, list] = defaultdict(list)
     for (rule, place), det in sorted(res.items()):
         by_rule[rule].append((place, det))
-    for rule in ("opcode", "leb", "file", "func", "private", "cycle", "cycle-deferred"):
+    for rule in ("opcode", "leb", "file", "func", "private", "layer", "cycle", "cycle-deferred"):
         items = by_rule.get(rule, [])
         mine = [p for p, _ in items if _in_my_area(p) or rule == "cycle"]
         print(f"{rule}: {len(items)} places ({len(mine)} in the binary layer or cycles)")

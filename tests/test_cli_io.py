@@ -69,9 +69,9 @@ def test_read_permission_denied(tmp_path, monkeypatch):
     def denied(path, *args, **kwargs):
         raise PermissionError(13, "Permission denied", str(path))
 
-    from wasmweld.cli import files
+    from wasmweld import files
 
-    monkeypatch.setattr(files.os, "open", denied)  # inputs are opened by wasmweld.cli.files.read_file
+    monkeypatch.setattr(files.os, "open", denied)  # inputs are opened by wasmweld.files.read_file
     with pytest.raises(WasmError, match=r"m\.wasm: permission denied$"):
         cio.read_input(tmp_path / "m.wasm")
 

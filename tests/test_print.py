@@ -366,6 +366,46 @@ def test_malformed_name_section_keeps_names_read_before(wat):
     assert "(func $a (;0;)" in to_wat(data)
 
 
+def _entry(idx: int, name: bytes) -> bytes:
+    return write_u(idx) + write_u(len(name)) + name
+
+
+def test_broken_name_maps_read_as_wasm_tools_reads_them(wat):
+    """The printer reads name maps with custom/name.py's reader and keeps wasm-tools' forgiving
+    behaviour: a count larger than the entries, a truncated entry, trailing bytes, indices that do not
+    increase (they end the reading, as wasmparser's reader does)."""
+    base = wasmweld.parse(wat("(module (func (param i32) (local i32)) (func) (func))"))
+    def sub(sid: int, content: bytes) -> bytes:
+        return bytes([sid]) + write_u(len(content)) + content
+    good_funcs = sub(1, write_u(1) + _entry(2, b"c"))
+    cases = {
+        "count overclaims": sub(1, write_u(9) + _entry(0, b"a") + _entry(1, b"b")) + good_funcs,
+        "truncated entry": sub(1, write_u(2) + _entry(0, b"a") + write_u(1) + write_u(4) + b"x"),
+        "trailing bytes": sub(1, write_u(1) + _entry(0, b"a") + b"\x00") + sub(4, write_u(0)),
+        "duplicate index": sub(1, write_u(3) + _entry(0, b"a") + _entry(0, b"a") + _entry(1, b"a")),
+        "locals overclaim": sub(1, write_u(1) + _entry(0, b"f"))
+                            + sub(2, write_u(3) + write_u(0) + write_u(2) + _entry(0, b"p") + _entry(1, b"q")),
+        "bad utf-8": sub(1, write_u(2) + _entry(0, b"a") + _entry(1, b"\xff")),
+        "indices decrease": sub(1, write_u(3) + _entry(1, b"b") + _entry(0, b"a") + _entry(2, b"c"))
+                            + sub(4, write_u(1) + _entry(0, b"t")),
+        "outer indices decrease": sub(2, write_u(2) + write_u(1) + write_u(0) + write_u(0) + write_u(1)
+                                      + _entry(0, b"p")) + sub(4, write_u(1) + _entry(0, b"t")),
+        "inner indices repeat": sub(2, write_u(1) + write_u(0) + write_u(2) + _entry(1, b"p") + _entry(1, b"q"))
+                                + sub(4, write_u(1) + _entry(0, b"t")),
+    }
+    items = []
+    for name, payload in cases.items():
+        base.set_custom("name", payload)
+        items.append((name, base.encode()))
+    n, failures = compare(items, "plain")
+    assert n == len(cases) and not failures, _report(failures, n)
+    texts = {name: to_wat(data) for name, data in items}
+    assert "(func $a (;0;)" in texts["count overclaims"] and "(func $b (;1;)" in texts["count overclaims"]
+    assert "(func $a (;0;)" in texts["truncated entry"] and "(local $q i32)" in texts["locals overclaim"]
+    assert "(func $a (;0;)" in texts["duplicate index"] and "(func (;1;)" in texts["duplicate index"]
+    assert "(func $b (;1;)" in texts["indices decrease"] and "$t" not in texts["indices decrease"]
+
+
 # ---------------------------------------------------------------------------------------------- literals, nesting
 
 def _module_with_body(body: bytes, types: bytes = b"\x01\x60\x00\x00") -> bytes:

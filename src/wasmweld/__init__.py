@@ -86,7 +86,8 @@ def _dist_version() -> str:
         return "0+unknown"
 
 
-def __getattr__(name: str):
+def __getattr__(name: str) -> object:
+    """The lazily imported public names (PEP 562), and ``__version__``."""
     if name == "__version__":
         value = _dist_version()
     else:

@@ -67,9 +67,9 @@ class DecodeError(WasmError):
     detail: str | None = None
 
     def __init__(self, message: str, offset: int | None = None, context: str | None = None) -> None:
-        self.message = message
-        self.offset = offset
-        self.context = context
+        self.message: str = message
+        self.offset: int | None = offset
+        self.context: str | None = context
         super().__init__(self._format())
 
     def _format(self) -> str:
@@ -119,8 +119,8 @@ class ValidationError(WasmError):
     """(Output checks) True when an input already failed validation: not a wasmweld bug."""
 
     def __init__(self, message: str, offset: int | None = None) -> None:
-        self.message = message
-        self.offset = offset
+        self.message: str = message
+        self.offset: int | None = offset
         text = message if offset is None or f"0x{offset:x}" in message else f"{message} (at offset 0x{offset:x})"
         super().__init__(text)
 
@@ -172,13 +172,13 @@ class InitError(SnapshotError, ExecutionError):
     """
 
     def __init__(self, message: str, reason: str, backtrace: Sequence[str] = (), output: str = "") -> None:
-        self.reason = reason
+        self.reason: str = reason
         self.backtrace: list[str] = list(backtrace)
-        self.output = output
+        self.output: str = output
         text = message
         if self.backtrace:
             text += "\nwasm backtrace:\n" + "\n".join("  " + line for line in self.backtrace)
         if output:
             text += "\ninit output (tail):\n" + "\n".join("  " + line for line in output.rstrip("\n").splitlines())
         super().__init__(text)
-        self.message = message
+        self.message: str = message

@@ -55,7 +55,7 @@ import itertools
 import json
 import re
 from collections.abc import Callable, Iterable
-from typing import cast
+from typing import Any, cast
 
 from .binary.instrtext import MemArg, read_instr
 from .binary.leb import read_u32
@@ -63,7 +63,10 @@ from .binary.opcodes import BY_NAME, OPCODES, OpInfo
 from .binary.scanpat import POSSESSIVE, opcode_pattern
 from .binary.typecodec import decode_valtype
 from .errors import DecodeError
-from .types import ArrayType, ExternKind, FuncType, NumType, RefType, StructType
+from .types import (
+    ArrayType, ExternKind, FuncType, HeapType, NumType, RefType, StorageType, StructType, SubType,
+)
+from .module import Module
 
 __all__ = [
     "FEATURES", "detect_features", "module_features", "op_features", "instr_features",
@@ -149,7 +152,7 @@ _GC_HEAPS = frozenset({"any", "eq", "i31", "struct", "array", "none", "nofunc", 
 _EXN_HEAPS = frozenset({"exn", "noexn"})
 
 
-def heap_features(heap) -> frozenset[str]:
+def heap_features(heap: HeapType) -> frozenset[str]:
     """Features a heap type needs beyond reference-types (``any``: gc, a type index: function-references)."""
     if isinstance(heap, int):
         return frozenset({"function-references"})
@@ -160,7 +163,7 @@ def heap_features(heap) -> frozenset[str]:
     return _EMPTY
 
 
-def valtype_features(t) -> frozenset[str]:
+def valtype_features(t: StorageType) -> frozenset[str]:
     """Features a value type needs where it is used as a value (param, result, local, global, block type)."""
     if isinstance(t, NumType):
         return frozenset({"simd"}) if t.name == "v128" else _EMPTY
@@ -180,7 +183,7 @@ def _table_elem_features(rt: RefType) -> frozenset[str]:
 
 def _type_indices(comp) -> Iterable[int]:
     """The type indices a composite type refers to (through reference types)."""
-    ts: tuple
+    ts: tuple[Any, ...]
     if isinstance(comp, FuncType):
         ts = comp.params + comp.results
     elif isinstance(comp, StructType):
@@ -192,7 +195,7 @@ def _type_indices(comp) -> Iterable[int]:
     return [t.heap for t in ts if isinstance(t, RefType) and isinstance(t.heap, int)]
 
 
-def _type_desc(st, explicit_group: bool) -> str:
+def _type_desc(st: SubType, explicit_group: bool) -> str:
     comp = st.comp
     desc = f"func {comp}" if isinstance(comp, FuncType) else "struct" if isinstance(comp, StructType) else "array"
     if st.form in ("sub", "sub_final") or st.supers or not st.final:
@@ -202,7 +205,7 @@ def _type_desc(st, explicit_group: bool) -> str:
     return desc
 
 
-def _subtype_features(st, explicit_group: bool, index: int) -> frozenset[str]:
+def _subtype_features(st: SubType, explicit_group: bool, index: int) -> frozenset[str]:
     feats: set[str] = set()
     if explicit_group or st.form in ("sub", "sub_final") or st.supers or not st.final:
         feats.add("gc")
@@ -232,7 +235,7 @@ def _overlong_zero_tail(raw: bytes) -> bool:
     return len(raw) >= 2 and raw[-1] == 0 and raw[-2] >= 0x80
 
 
-def instr_features(op: OpInfo, args: tuple, raw: bytes = b"") -> frozenset[str]:
+def instr_features(op: OpInfo, args: tuple[Any, ...], raw: bytes = b"") -> frozenset[str]:
     """Features of one instruction as read by :func:`~wasmweld.binary.dump.read_instr` (``raw``: its bytes)."""
     feats = _OP_FEATURES[op]
     extra: set[str] = set()
@@ -353,12 +356,12 @@ _build_shapes()
 _PATTERNS: dict[frozenset, re.Pattern[bytes]] = {}
 
 
-def _run_matcher(found: frozenset) -> Callable[[bytes, int, int], re.Match[bytes]]:
+def _run_matcher(found: frozenset[Any]) -> Callable[[bytes, int, int], re.Match[bytes]]:
     """``_pattern(found).match``: the pattern ends in a star, so it always matches (maybe empty)."""
     return cast("Callable[[bytes, int, int], re.Match[bytes]]", _pattern(found).match)
 
 
-def _pattern(found: frozenset) -> re.Pattern[bytes]:
+def _pattern(found: frozenset[Any]) -> re.Pattern[bytes]:
     """The run-matching pattern: instructions whose features are all in ``found``."""
     pat = _PATTERNS.get(found)
     if pat is not None:
@@ -406,9 +409,9 @@ class _Scan:
 
     def __init__(self, exhaustive: bool = False, datacount: bool = True):
         self.found: dict[str, str] = {}
-        self.fset: frozenset = _EMPTY
-        self.exhaustive = exhaustive
-        self.datacount = datacount
+        self.fset: frozenset[Any] = _EMPTY
+        self.exhaustive: bool = exhaustive
+        self.datacount: bool = datacount
         self.hidden = _DATA_INDEX if datacount else _EMPTY
 
     def check(self, op: OpInfo, at: int, where: str) -> None:
@@ -517,11 +520,11 @@ class _Scan:
                 self.add(f, f"{op.name} in {where}")
 
 
-def _with_explicit(op: OpInfo, args: tuple) -> tuple:
+def _with_explicit(op: OpInfo, args: tuple[Any, ...]) -> tuple[Any, ...]:
     """Instr args (library MemArg) -> the shape instr_features reads (dump MemArg with ``explicit``)."""
     if "memarg" not in op.imm:
         return args
-    out: list = []
+    out: list[Any] = []
     i = 0
     for kind in op.imm:
         if kind == "zero":
@@ -539,7 +542,7 @@ def _with_explicit(op: OpInfo, args: tuple) -> tuple:
 # the module
 # ---------------------------------------------------------------------------------------------
 
-def detect_features(module, *, exhaustive: bool = False) -> dict[str, str]:
+def detect_features(module: Module, *, exhaustive: bool = False) -> dict[str, str]:
     """``{feature: evidence}`` for every feature ``module`` (a :class:`wasmweld.Module`) uses.
 
     Ordered as :data:`FEATURES`. Reads every section and walks every code
@@ -606,7 +609,7 @@ def _imports(s: "_Scan", m) -> tuple[int, int, int]:
     return ntab, nmem, nglob
 
 
-def _definitions(s: "_Scan", m, ntab: int, nmem: int, nglob: int) -> list:
+def _definitions(s: "_Scan", m, ntab: int, nmem: int, nglob: int) -> list[Any]:
     """Tables, memories, tags and globals; returns the global types (imported first)."""
     for i, t in enumerate(m.tables):
         idx = ntab + i
@@ -644,7 +647,7 @@ def _definitions(s: "_Scan", m, ntab: int, nmem: int, nglob: int) -> list:
     return global_types
 
 
-def _exports(s: "_Scan", m, global_types: list) -> None:
+def _exports(s: "_Scan", m, global_types: list[Any]) -> None:
     for e in m.exports:
         if e.kind == ExternKind.GLOBAL and e.index < len(global_types) and global_types[e.index].mutable:
             s.add(("mutable-globals",), f"export {json.dumps(e.name)} of a mutable global")
@@ -688,6 +691,6 @@ def _code_and_data(s: "_Scan", m, nglob: int) -> None:
             s.const_expr(d.offset, f"{where} offset", nglob)
 
 
-def module_features(module) -> list[str]:
+def module_features(module: Module) -> list[str]:
     """The names of the features ``module`` uses, in :data:`FEATURES` order."""
     return list(detect_features(module))

@@ -19,13 +19,13 @@ from __future__ import annotations
 import operator
 import threading
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Callable, Iterable, Union
+from typing import TYPE_CHECKING, Any, Callable, Iterable, Sequence, Union
 
 from .binary import constexpr as _ce
 from .binary.instr import Instr, decode_body, decode_expr, encode_body, encode_instrs
 from .binary.leb import write_u
 from .errors import DecodeError, EncodeError
-from .types import FUNCREF, ExternKind, GlobalType, RefType, TableType, TagType
+from .types import FUNCREF, ExternKind, GlobalType, RefType, TableType, TagType, ValType
 
 if TYPE_CHECKING:  # the Module a body belongs to (module.py imports this file)
     from .module import Module
@@ -39,6 +39,9 @@ __all__ = [
 #: that touch a fresh module at once see one decoded list (an append by one is never lost to another's
 #: decode). Reads of what is already decoded take no lock.
 DECODE_LOCK = threading.RLock()
+
+#: one local declaration of a body: ``(count, ValType)``
+Local = tuple[int, ValType]
 
 
 @dataclass(frozen=True, slots=True)
@@ -59,12 +62,12 @@ class ConstExpr:
     raw: bytes
     _cache: Any = field(default=None, init=False, repr=False, compare=False)
 
-    def __post_init__(self):
+    def __post_init__(self) -> None:
         if not isinstance(self.raw, bytes):
             object.__setattr__(self, "raw", bytes(self.raw))
 
     @property
-    def instrs(self) -> list:
+    def instrs(self) -> list[Instr]:
         """The instructions, final ``end`` included (decoded on first access)."""
         cached = self._cache
         if cached is None:
@@ -76,7 +79,7 @@ class ConstExpr:
         return list(cached)
 
     @classmethod
-    def from_instrs(cls, instrs: Iterable) -> "ConstExpr":
+    def from_instrs(cls, instrs: Iterable[Instr]) -> "ConstExpr":
         """Encode ``instrs``; the final ``end`` is added when missing."""
         instrs = list(instrs)
         if not instrs or instrs[-1].name != "end":
@@ -234,7 +237,7 @@ class Elem:
     table: int = 0
     offset: ConstExpr | None = None
     elem_type: RefType = FUNCREF
-    init: tuple = ()
+    init: tuple[Any, ...] = ()         # ints (flags 0-3) or ConstExprs (flags 4-7)
     flags: int | None = None
 
 
@@ -265,7 +268,8 @@ class CustomSection:
         return f"CustomSection({self.name!r}, {len(self.data)} bytes)"
 
 
-def same_items(cur, orig) -> bool:
+def same_items(cur: Sequence[object], orig: Sequence[object]) -> bool:
+    """True when ``cur`` holds the very objects of ``orig`` (identity, not equality), in order."""
     return len(cur) == len(orig) and all(map(operator.is_, cur, orig))
 
 
@@ -287,14 +291,14 @@ class FuncBody:
 
     def __init__(self, raw: bytes | None = None, offset: int | None = None):
         self._raw: bytes | None = None if raw is None else bytes(raw)
-        self.offset = offset
-        self._locals: list | None = None
-        self._instrs: list | None = None
-        self._orig_locals: tuple | None = None
-        self._orig_instrs: tuple | None = None
+        self.offset: int | None = offset
+        self._locals: list[Local] | None = None
+        self._instrs: list[Instr] | None = None
+        self._orig_locals: tuple[Any, ...] | None = None
+        self._orig_instrs: tuple[Any, ...] | None = None
 
     @classmethod
-    def from_instrs(cls, locals: Iterable, instrs: Iterable) -> "FuncBody":
+    def from_instrs(cls, locals: Iterable[Local], instrs: Iterable[Instr]) -> "FuncBody":
         """A new body; the final function-level ``end`` is added when missing."""
         body = cls()
         body._locals = list(locals)
@@ -308,7 +312,7 @@ class FuncBody:
             if self._orig_instrs is None:
                 self._set_decoded(*decode_body(self._raw, self.offset or 0))
 
-    def _set_decoded(self, locals_: list, instrs: list) -> None:
+    def _set_decoded(self, locals_: list[Local], instrs: list[Instr]) -> None:
         self._orig_locals = tuple(locals_)
         self._orig_instrs = tuple(instrs)
         if self._locals is None:
@@ -322,25 +326,27 @@ class FuncBody:
         return self._instrs is not None
 
     @property
-    def locals(self) -> list:
+    def locals(self) -> list[Local]:
+        """The local declarations, ``(count, ValType)`` each (decoded on first access)."""
         if self._locals is None:
             self._decode()
             assert self._locals is not None
         return self._locals
 
     @locals.setter
-    def locals(self, value: Iterable) -> None:
+    def locals(self, value: Iterable[Local]) -> None:
         self._locals = value if isinstance(value, list) else list(value)
 
     @property
-    def instrs(self) -> list:
+    def instrs(self) -> list[Instr]:
+        """The instructions, final ``end`` included (decoded on first access)."""
         if self._instrs is None:
             self._decode()
             assert self._instrs is not None
         return self._instrs
 
     @instrs.setter
-    def instrs(self, value: Iterable) -> None:
+    def instrs(self, value: Iterable[Instr]) -> None:
         self._instrs = value if isinstance(value, list) else list(value)
 
     @property
@@ -362,6 +368,8 @@ class FuncBody:
             return raw
         if self._orig_instrs is None and self._raw is not None:
             self._decode()  # fill whichever of locals/instrs the caller did not set
+        if self._locals is None or self._instrs is None:    # a new body given only one of the two
+            raise EncodeError("FuncBody needs both locals and instrs (or raw bytes)")
         return encode_body(self._locals, self._instrs)
 
     def encode(self) -> bytes:
@@ -375,7 +383,7 @@ class FuncBody:
         state = ", modified" if self._raw is not None and self.modified else ""
         return f"<FuncBody {size}{where}{state}>"
 
-    def to_wat(self, module: "Module | None" = None, index: int | None = None, **options) -> str:
+    def to_wat(self, module: "Module | None" = None, index: int | None = None, **options: Any) -> str:
         """This body as WebAssembly text (``wasmweld.text.body.func_to_wat``; ``module`` gives types and names)."""
         from .text.body import func_to_wat
         return func_to_wat(self, module, index, **options)
@@ -384,7 +392,8 @@ class FuncBody:
 _OPENERS = frozenset({"block", "loop", "if", "try", "try_table"})
 
 
-def with_final_end(instrs: list) -> list:
+def with_final_end(instrs: list[Instr]) -> list[Instr]:
+    """``instrs`` with the function-level ``end`` appended when the blocks do not already close it."""
     depth = 0
     for ins in instrs:
         name = ins.name

@@ -45,7 +45,7 @@ format (the spec's "malformed" cases), raising :class:`DecodeError`.
 from __future__ import annotations
 
 import gc
-from typing import Any, Iterable
+from typing import TYPE_CHECKING, Any, Iterable
 
 from .binary.bodycheck import body_wellformed
 from .binary.instr import DATA_INDEX_PREFIX, decode_body, may_use_data_index
@@ -55,12 +55,16 @@ from .binary.reader import (
     CANONICAL_ORDER, PREAMBLE, SECTION_IDS, SECTION_NAMES, Section, split_sections, split_sections_partial,
 )
 from .custom import KNOWN_CUSTOM, decode_custom
+from .custom.dylink import Dylink
+from .custom.name import NameSection
+from .custom.producers import Producers
+from .custom.target_features import TargetFeatures
 from .errors import DecodeError, EditError, EncodeError
 from .items import (
     DECODE_LOCK, ConstExpr, CustomSection, Data, Elem, Export, FuncBody, Global, Import, Table, Tag, same_items,
 )
 from .types import (
-    FuncType, GlobalType, MemoryType, SubType,
+    FuncType, GlobalType, MemoryType, RecGroup, SubType,
     TableType, TagType, ExternKind,
 )
 
@@ -71,7 +75,7 @@ __all__ = [
 
 
 
-def _span(out: list, start: int, end: int) -> None:
+def _span(out: list[Any], start: int, end: int) -> None:
     """Append the input span [start, end) to ``out``, merging it with a span it continues."""
     last = out[-1]
     if type(last) is list and last[1] == start:
@@ -88,10 +92,10 @@ class _CustomRec:
     __slots__ = ("cs", "anchor", "section", "orig")
 
     def __init__(self, cs: CustomSection | None, anchor: int, section: Section | None):
-        self.cs = cs            # None until materialised (lazy)
-        self.anchor = anchor    # 0: before every known section; else the id of the known section it follows
-        self.section = section  # original Section, or None for added ones
-        self.orig = cs
+        self.cs: CustomSection | None = cs            # None until materialised (lazy)
+        self.anchor: int = anchor    # 0: before every known section; else the id of the known section it follows
+        self.section: Section | None = section  # original Section, or None for added ones
+        self.orig: CustomSection | None = cs
 
     def current_name(self) -> str:
         """The name as it stands: the (maybe edited) section's once materialised, else the header's."""
@@ -108,7 +112,7 @@ _SCALAR_IDS = (8, 12)
 
 
 def _list_property(sid: int, doc: str) -> property:
-    def get(self: "Module") -> list:
+    def get(self: "Module") -> list[Any]:
         items = self._items.get(sid)
         if items is None:
             with DECODE_LOCK:
@@ -126,17 +130,30 @@ def _list_property(sid: int, doc: str) -> property:
 class Module:
     """A WebAssembly module. ``Module()`` is empty; :func:`parse` reads one. See the module docstring."""
 
-    types = _list_property(1, "list[RecGroup]: the type section (recursion groups)")
-    imports = _list_property(2, "list[Import]")
-    funcs = _list_property(3, "list[int]: the type index of each defined function")
-    tables = _list_property(4, "list[Table]: defined tables")
-    memories = _list_property(5, "list[MemoryType]: defined memories")
-    tags = _list_property(13, "list[Tag]: defined tags")
-    globals = _list_property(6, "list[Global]: defined globals")
-    exports = _list_property(7, "list[Export]")
-    elems = _list_property(9, "list[Elem]: element segments")
-    code = _list_property(10, "list[FuncBody]: function bodies")
-    datas = _list_property(11, "list[Data]: data segments")
+    if TYPE_CHECKING:   # what the properties below hold, for type checkers (assigning any iterable works)
+        types: list[RecGroup]
+        imports: list[Import]
+        funcs: list[int]
+        tables: list[Table]
+        memories: list[MemoryType]
+        tags: list[Tag]
+        globals: list[Global]
+        exports: list[Export]
+        elems: list[Elem]
+        code: list[FuncBody]
+        datas: list[Data]
+    else:
+        types = _list_property(1, "list[RecGroup]: the type section (recursion groups)")
+        imports = _list_property(2, "list[Import]")
+        funcs = _list_property(3, "list[int]: the type index of each defined function")
+        tables = _list_property(4, "list[Table]: defined tables")
+        memories = _list_property(5, "list[MemoryType]: defined memories")
+        tags = _list_property(13, "list[Tag]: defined tags")
+        globals = _list_property(6, "list[Global]: defined globals")
+        exports = _list_property(7, "list[Export]")
+        elems = _list_property(9, "list[Elem]: element segments")
+        code = _list_property(10, "list[FuncBody]: function bodies")
+        datas = _list_property(11, "list[Data]: data segments")
 
     def __init__(self) -> None:
         self._buf: bytes = b""
@@ -155,7 +172,8 @@ class Module:
     # -- construction -------------------------------------------------------------------------
 
     @classmethod
-    def parse(cls, data, *, lazy: bool = True) -> "Module":
+    def parse(cls, data: bytes | bytearray | memoryview, *, lazy: bool = True) -> "Module":
+        """The module in ``data``: the same as :func:`wasmweld.parse` for a core module."""
         return parse(data, lazy=lazy)
 
     def _load(self, buf: bytes, sections: list[Section] | None = None) -> None:
@@ -181,10 +199,10 @@ class Module:
                 e.args = (e._format(),)
         return e.with_context(what)
 
-    def _decode_section(self, sid: int) -> list:
+    def _decode_section(self, sid: int) -> list[Any]:
         sec = self._known.get(sid)
         if sec is None:
-            items: list = []
+            items: list[Any] = []
             self._items[sid] = items
             self._orig[sid] = ()
             return items
@@ -357,7 +375,7 @@ class Module:
         return None
 
     @property
-    def names(self):
+    def names(self) -> NameSection | None:
         """The decoded ``name`` section (:class:`wasmweld.custom.name.NameSection`) or None.
 
         The object is decoded once and kept: changes made to it are written back by
@@ -367,24 +385,24 @@ class Module:
         return self._custom_view("name")
 
     @names.setter
-    def names(self, ns) -> None:
+    def names(self, ns: NameSection | None) -> None:
         if ns is None:
             self.remove_custom("name")
         else:
             self.set_custom("name", ns.encode())
 
     @property
-    def producers(self):
+    def producers(self) -> Producers | None:
         """The decoded ``producers`` section or None."""
         return self._custom_view("producers")
 
     @property
-    def target_features(self):
+    def target_features(self) -> TargetFeatures | None:
         """The decoded ``target_features`` section or None."""
         return self._custom_view("target_features")
 
     @property
-    def dylink(self):
+    def dylink(self) -> Dylink | None:
         """The decoded ``dylink.0`` section (or the legacy ``dylink``) as a
         :class:`wasmweld.custom.dylink.Dylink`, or None."""
         view = self._custom_view("dylink.0")
@@ -609,8 +627,8 @@ class Module:
         need_datacount = self.datacount is None and buf.find(DATA_INDEX_PREFIX, sec.payload_offset, sec.end) >= 0
         ready = {} if check_only else _decode_in_two(self.code, sec.end - sec.payload_offset)
         for i, body in enumerate(self.code):
-            if body._orig_instrs is not None or body._raw is None:
-                continue
+            if body._orig_instrs is not None or body._raw is None or body.offset is None:
+                continue            # (every original body has raw bytes and an offset)
             if check_only and not (need_datacount and may_use_data_index(body._raw)) \
                     and body_wellformed(body._raw, body.offset):
                 continue
@@ -646,7 +664,7 @@ class Module:
 
     # -- encoding ------------------------------------------------------------------------------
 
-    def _section_parts(self, sid: int, out: list) -> None:
+    def _section_parts(self, sid: int, out: list[Any]) -> None:
         sec = self._known.get(sid)
         if sid in _SCALAR_IDS:
             if sid not in self._scalars or self._scalars[sid] == self._orig_scalars.get(sid):
@@ -707,7 +725,7 @@ class Module:
         self._check_counts()
         if self._views:
             self._write_back_views()
-        out: list = [PREAMBLE]
+        out: list[Any] = [PREAMBLE]
         by_anchor: dict[int, list[_CustomRec]] = {}
         for r in self._customs:
             by_anchor.setdefault(r.anchor, []).append(r)
@@ -723,7 +741,7 @@ class Module:
         mv = memoryview(buf)
         return b"".join([mv[p[0]:p[1]] if type(p) is list else p for p in out])
 
-    def _custom_parts(self, recs, out: list) -> None:
+    def _custom_parts(self, recs, out: list[Any]) -> None:
         for r in recs:
             if r.section is not None and (r.cs is None or r.cs is r.orig):
                 _span(out, r.section.offset, r.section.end)
@@ -746,12 +764,12 @@ class Module:
             parts.append(sec.kind if sec.id else f"custom:{sec.name}")
         return f"<Module {len(self._buf)} bytes: {', '.join(parts) or 'empty'}>"
 
-    def to_wat(self, **options) -> str:
+    def to_wat(self, **options: Any) -> str:
         """The module as WebAssembly text, as ``wasm-tools print`` writes it (``wasmweld.text.to_wat``)."""
         from .text import to_wat
         return to_wat(self, **options)
 
-    def _repr_pretty_(self, p, cycle: bool) -> None:
+    def _repr_pretty_(self, p: int, cycle: bool) -> None:
         from .text import repr_pretty
         repr_pretty(self, p, cycle)
 
@@ -769,7 +787,8 @@ def _decode_in_two(code: list, size: int) -> dict[int, tuple]:
 
     if not forks_for(size):
         return {}
-    todo = [i for i, body in enumerate(code) if body._orig_instrs is None and body._raw is not None]
+    todo = [i for i, body in enumerate(code)
+            if body._orig_instrs is None and body._raw is not None and body.offset is not None]
 
     def one(i: int) -> tuple | None:
         body = code[i]
@@ -782,7 +801,7 @@ def _decode_in_two(code: list, size: int) -> dict[int, tuple]:
     return {i: d for i, d in zip(todo, done) if d is not None}
 
 
-def parse(data, *, lazy: bool = True, bodies: bool = True) -> Module:
+def parse(data: bytes | bytearray | memoryview, *, lazy: bool = True, bodies: bool = True) -> Module:
     """Read a binary module. ``lazy=False`` decodes and checks everything up front
     (``bodies=False``: function bodies checked as well, but left undecoded, see :meth:`Module.decode_all`).
 

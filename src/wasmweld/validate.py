@@ -19,6 +19,12 @@ acceptance when it accepts, which is fast, else wasmweld's verdict).
 
 from __future__ import annotations
 
+TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing (start-up time: see wasmweld/__init__.py)
+if TYPE_CHECKING:  # pragma: no cover - for type checkers and the API docs only
+    from typing import Any, Iterable
+
+    from wasmweld.module import Module
+
 __all__ = ["validate", "validate_output", "check_wellformed", "ENGINES"]
 
 #: the engines ``validate`` can ask (``auto``: wasmtime's acceptance when it is installed and accepts,
@@ -35,7 +41,8 @@ def _as_bytes(module_or_bytes):
     return data
 
 
-def validate(module_or_bytes, *, features=None, engine: str = "wasmweld") -> None:
+def validate(module_or_bytes: Module | bytes | bytearray | memoryview, *,
+             features: str | frozenset[str] | set[str] | None = None, engine: str = "wasmweld") -> None:
     """Raise ValidationError unless the module (or binary) is valid with ``features``.
 
     ``engine``: ``"wasmweld"`` (the pure-Python validator, the default), ``"wasmtime"``
@@ -77,7 +84,8 @@ def _wasmtime_accepts(module_or_bytes) -> bool:
         return False
 
 
-def validate_output(output, *, inputs=(), what: str = "the output", features=None, hint: str = "") -> None:
+def validate_output(output: Module | bytes, *, inputs: Iterable[tuple[str, Any]] = (), what: str = "the output",
+                    features: str | frozenset[str] | set[str] | None = None, hint: str = "") -> None:
     """Validate a command's ``output``; on failure say whether the ``inputs`` already failed it.
 
     ``inputs`` are ``(name, bytes_or_module)`` pairs (or bare bytes). The error reads
@@ -107,7 +115,7 @@ def validate_output(output, *, inputs=(), what: str = "the output", features=Non
     raise err
 
 
-def check_wellformed(data) -> None:
+def check_wellformed(data: bytes | bytearray | memoryview) -> None:
     """Raise :class:`~wasmweld.errors.DecodeError` (with the offset) if ``data`` is malformed.
 
     For commands that copy sections they do not read (strip, metadata, edit): a malformed

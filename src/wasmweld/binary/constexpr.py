@@ -23,6 +23,7 @@ from ..errors import DecodeError, EncodeError
 from ..types import ABSTRACT_HEAP_CODES
 from .leb import read_s32, read_s64, read_sN, read_u32, write_s, write_u
 from .opcodes import BY_NAME, END
+from .leb import ByteData
 
 __all__ = ["single", "evaluate", "encode_single", "CONSTANT_OPS", "NUMERIC_CONST_CODES", "fast_end"]
 
@@ -47,7 +48,7 @@ _ARITH: dict[str, tuple[Callable[[int, int], int], int]] = {
 }
 
 
-def fast_end(data, pos: int, end: int, base: int = 0) -> int:
+def fast_end(data: ByteData, pos: int, end: int, base: int = 0) -> int:
     """Where a one-instruction ``i32/i64/f32/f64.const``, ``global.get`` or ``ref.func`` expression
     starting at ``pos`` ends (one past its ``end``), or -1 when it is anything else (decode it fully)."""
     if pos >= end:
@@ -105,13 +106,13 @@ def single(raw: bytes, instrs: Callable[[], list] | None = None) -> tuple[str, A
     return ins.name, (ins.args[0] if ins.args else None)
 
 
-def evaluate(instrs: list, global_value: Callable[[int], int | None] | None = None) -> int | None:
+def evaluate(instrs: list[Any], global_value: Callable[[int], int | None] | None = None) -> int | None:
     """The integer an i32/i64 expression computes (two's complement, unsigned), or None.
 
     Folds ``i32/i64.const``, ``global.get`` (through ``global_value(index)``,
     None when unknown) and the extended-const ``add``/``sub``/``mul``.
     """
-    stack: list = []
+    stack: list[Any] = []
     for ins in instrs:
         name = ins.name
         if name == "end":

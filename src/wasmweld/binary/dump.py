@@ -53,7 +53,7 @@ are shared with :mod:`wasmweld.features`.
 from __future__ import annotations
 
 from collections.abc import Iterator
-from typing import NamedTuple
+from typing import Any, Iterable, NamedTuple
 
 from ..custom.dylink import Dylink
 from ..custom.name import NameSection
@@ -61,7 +61,7 @@ from ..custom.producers import Producers
 from ..custom.target_features import TargetFeatures
 from ..errors import DecodeError
 from . import typecodec as tc
-from .leb import read_u32
+from .leb import Span, read_u32
 from .opcodes import BLOCK_OPS, BY_NAME
 from .sections import ITEM_READERS, read_data, read_elem, read_import_entry
 from .instrtext import (
@@ -145,20 +145,20 @@ class _Walker:
     """Walks ``data`` field by field, appending DumpLines to ``out`` (flushed by the caller)."""
 
     def __init__(self, data: bytes, elide: int | None):
-        self.d = data
-        self.elide = elide
+        self.d: bytes = data
+        self.elide: int | None = elide
         self.out: list[DumpLine] = []
         # index space counters
         self.imported = dict.fromkeys(_KINDS, 0)
         self.nfuncs_declared: int | None = None
-        self.ntypes = 0
-        self.ntables = 0
-        self.nmemories = 0
-        self.nglobals = 0
-        self.ntags = 0
+        self.ntypes: int = 0
+        self.ntables: int = 0
+        self.nmemories: int = 0
+        self.nglobals: int = 0
+        self.ntags: int = 0
         self.datacount: int | None = None
-        self.saw_code = False
-        self.saw_data = False
+        self.saw_code: bool = False
+        self.saw_data: bool = False
         #: function names from the name section (read ahead: it follows the code), for ``<name>`` labels
         self.func_names: dict[int, str] = _function_names(data)
 
@@ -394,7 +394,7 @@ class _Walker:
         self.const_expr(at, q)
 
     def sec_table(self, p: int, end: int) -> None:
-        def show(start, t, q):
+        def show(start: int, t, q):
             idx = self.ntables
             self.ntables += 1
             text = f"[table {idx}] {valtype_text(t.type.elem)} {limits_text(t.type.limits)}"
@@ -405,19 +405,19 @@ class _Walker:
         self.items(p, end, 4, "table", "table", show)
 
     def sec_memory(self, p: int, end: int) -> None:
-        def show(start, mt, q):
+        def show(start: int, mt, q):
             self.line(start, q, f"[memory {self.nmemories}] {limits_text(mt.limits)}")
             self.nmemories += 1
         self.items(p, end, 5, "memory", "memory", show)
 
     def sec_tag(self, p: int, end: int) -> None:
-        def show(start, tag, q):
+        def show(start: int, tag, q):
             self.line(start, q, f"[tag {self.ntags}] type {tag.type.type_idx}")
             self.ntags += 1
         self.items(p, end, 13, "tag", "tag", show)
 
     def sec_global(self, p: int, end: int) -> None:
-        def show(start, g, q):
+        def show(start: int, g, q):
             gt = g.type
             t = f"(mut {valtype_text(gt.val)})" if gt.mutable else valtype_text(gt.val)
             self.with_init(start, g.init, q, f"[global {self.nglobals}] {t}")
@@ -425,7 +425,7 @@ class _Walker:
         self.items(p, end, 6, "global", "global", show)
 
     def sec_export(self, p: int, end: int) -> None:
-        def show(start, e, q):
+        def show(start: int, e, q):
             self.line(start, q, f"export {quoted(e.name)}: {_KINDS[int(e.kind)]} {e.index}")
         self.items(p, end, 7, "export", "export", show)
 
@@ -447,7 +447,7 @@ class _Walker:
         n, p = self.count(p, end, what)
         for i in range(n):
             yield
-            spans: list = []
+            spans: list[Span] = []
             try:
                 _item, p = read(self.d, p, end, spans)
             except DecodeError as e:
@@ -459,7 +459,7 @@ class _Walker:
     def sec_elem(self, p: int, end: int):
         return self.segments(p, end, "elem", "elem segment", read_elem, self.show_elem)
 
-    def show_elem(self, i: int, spans: list):
+    def show_elem(self, i: int, spans: list[Span]):
         j = 0
         for field, s, e, v in spans:
             if field == "flags":
@@ -488,7 +488,7 @@ class _Walker:
     def sec_data(self, p: int, end: int):
         return self.segments(p, end, "data", "data segment", read_data, self.show_data)
 
-    def show_data(self, i: int, spans: list):
+    def show_data(self, i: int, spans: list[Span]):
         for field, s, e, v in spans:
             if field == "flags":
                 kind = {0: "active, memory 0", 1: "passive", 2: "active"}[v]
@@ -592,7 +592,7 @@ class _Walker:
     def decoded(self, decode, p: int, end: int, show) -> None:
         """A typed custom section read by its own decoder (``custom/``) with field spans, shown by
         ``show(spans)``; what was read before a problem is shown before the error."""
-        spans: list = []
+        spans: list[Span] = []
         try:
             decode(self.d[p:end], p, spans=spans)
         finally:
@@ -601,7 +601,7 @@ class _Walker:
     def custom_name(self, p: int, end: int) -> None:
         self.decoded(NameSection.decode, p, end, self.show_names)
 
-    def show_names(self, spans: list) -> None:
+    def show_names(self, spans: list[Span]) -> None:
         what = outer = None
         pending = None
         for part, s, e, v in spans:
@@ -629,7 +629,7 @@ class _Walker:
                 else:
                     self.line(s, e, f"{what} {idx} {quoted(name)}")
 
-    def formatted(self, decode, p: int, end: int, formats: dict) -> None:
+    def formatted(self, decode, p: int, end: int, formats: dict[Any, Any]) -> None:
         """A custom section whose parts each make one line ``formats[part](value)`` (None: hex rows)."""
         def show(spans):
             for part, s, e, v in spans:
@@ -675,7 +675,7 @@ _CUSTOM_DECODERS = {
 }
 
 
-def dump(data, *, elide: int | None = None) -> Iterator[DumpLine]:
+def dump(data: bytes, *, elide: int | None = None) -> Iterator[DumpLine]:
     """Yield the :class:`DumpLine` s of the module ``data`` (bytes, bytearray or memoryview), in file order.
 
     ``elide``: show about this many 16-byte rows of a raw run (data segment
@@ -688,7 +688,7 @@ def dump(data, *, elide: int | None = None) -> Iterator[DumpLine]:
     w = _Walker(data, elide)
     out = w.out                      # one list for the whole walk: handed on and cleared in place
 
-    def take() -> list:
+    def take() -> list[Any]:
         batch = out[:]
         out.clear()
         return batch
@@ -708,7 +708,7 @@ def dump(data, *, elide: int | None = None) -> Iterator[DumpLine]:
 
 # ====================================================================== rendering
 
-def format_lines(lines, *, offset_width: int | None = None, max_rows: int | None = 4) -> Iterator[str]:
+def format_lines(lines: Iterable[DumpLine], *, offset_width: int | None = None, max_rows: int | None = 4) -> Iterator[str]:
     """Render DumpLines as text: ``offset | bytes | meaning``, 16 bytes per row.
 
     A field longer than 16 bytes wraps onto continuation rows (offset column

@@ -25,11 +25,11 @@ from __future__ import annotations
 
 import struct
 from operator import itemgetter
-from typing import Any, Callable, Iterable, NamedTuple
+from typing import TYPE_CHECKING, Any, Callable, Iterable, NamedTuple, Sequence
 
 from ..errors import DecodeError, EncodeError
 from ..types import ABSTRACT_HEAP_CODES as _ABSTRACT
-from ..types import NumType, RefType
+from ..types import NumType, RefType, ValType
 from . import opcodes as _opc
 from .leb import read_s32, read_s64, read_u32, read_u64, write_s, write_u
 from .opcodes import BY_NAME, PREFIXED, SINGLE, OpInfo
@@ -37,6 +37,7 @@ from .typecodec import (
     decode_blocktype, decode_heaptype, decode_valtype, decode_valtypes,
     encode_blocktype, encode_heaptype, encode_valtype, encode_valtypes,
 )
+from .leb import ByteData
 
 __all__ = [
     "Instr", "MemArg", "Catch", "CATCH_KINDS", "LocalList", "IMM_READERS", "read_opcode",
@@ -71,7 +72,7 @@ class Catch(NamedTuple):
 _tuple_new = tuple.__new__
 
 
-class Instr(tuple):
+class Instr(tuple[Any, ...]):
     """One instruction: ``op`` (OpInfo), ``args`` (tuple of immediates), ``raw`` (its bytes).
 
     Build one with ``Instr.make("call", 3)`` or ``Instr(op_or_name, args)``.
@@ -80,7 +81,7 @@ class Instr(tuple):
 
     __slots__ = ()
 
-    def __new__(cls, op: OpInfo | str, args: Iterable = (), raw: bytes | None = None) -> "Instr":
+    def __new__(cls, op: OpInfo | str, args: Iterable[Any] = (), raw: bytes | None = None) -> "Instr":
         if isinstance(op, str):
             info = BY_NAME.get(op)
             if info is None:
@@ -92,13 +93,26 @@ class Instr(tuple):
         return _tuple_new(cls, (op, args, bytes(raw)))
 
     @classmethod
-    def make(cls, name: str, *args) -> "Instr":
+    def make(cls, name: str, *args: Any) -> "Instr":
         """``Instr.make("i32.const", 7)``, ``Instr.make("i32.load", MemArg(2, 8))``, ``Instr.make("br_table", (0, 1), 2)``."""
         return cls(name, args)
 
-    op = property(itemgetter(0), doc="the OpInfo of this instruction")
-    args = property(itemgetter(1), doc="tuple of immediates in binary order")
-    raw = property(itemgetter(2), doc="the encoded bytes of this instruction")
+    if TYPE_CHECKING:   # the properties below, typed
+        @property
+        def op(self) -> OpInfo:
+            """the OpInfo of this instruction"""
+
+        @property
+        def args(self) -> tuple[Any, ...]:
+            """tuple of immediates in binary order"""
+
+        @property
+        def raw(self) -> bytes:
+            """the encoded bytes of this instruction"""
+    else:
+        op = property(itemgetter(0), doc="the OpInfo of this instruction")
+        args = property(itemgetter(1), doc="tuple of immediates in binary order")
+        raw = property(itemgetter(2), doc="the encoded bytes of this instruction")
 
     @property
     def name(self) -> str:
@@ -107,20 +121,20 @@ class Instr(tuple):
     def encode(self) -> bytes:
         return self[2]
 
-    def __eq__(self, other):
+    def __eq__(self, other: object) -> bool:
         if isinstance(other, Instr):
             return self[0] == other[0] and self[1] == other[1]
         return NotImplemented
 
-    def __ne__(self, other):
+    def __ne__(self, other: object) -> bool:
         if isinstance(other, Instr):
             return not (self[0] == other[0] and self[1] == other[1])
         return NotImplemented
 
-    def __hash__(self):
+    def __hash__(self) -> int:
         return hash((self[0].name, self[1]))
 
-    def __getnewargs__(self):
+    def __getnewargs__(self) -> tuple[OpInfo, tuple[Any, ...], bytes]:
         return (self[0], self[1], self[2])
 
     def __repr__(self) -> str:
@@ -139,27 +153,36 @@ def f32_bits(x: float) -> int:
 
 
 def f64_bits(x: float) -> int:
+
+
+    """The IEEE-754 double precision bit pattern of ``x`` (what f64.const stores in args)."""
     return struct.unpack("<Q", struct.pack("<d", x))[0]
 
 
 def bits_f32(bits: int) -> float:
+
+
+    """The float whose single precision bit pattern is ``bits``."""
     return struct.unpack("<f", struct.pack("<I", bits))[0]
 
 
 def bits_f64(bits: int) -> float:
+
+
+    """The float whose double precision bit pattern is ``bits``."""
     return struct.unpack("<d", struct.pack("<Q", bits))[0]
 
 
 # ====================================================================== immediate readers
 # Each reader: (data, pos, end, base) -> (value, new_pos), raising DecodeError on bad input.
 
-def _r_byte(data, pos, end, base):
+def _r_byte(data: ByteData, pos: int, end: int, base: int):
     if pos >= end:
         raise DecodeError("unexpected end", base + pos)
     return data[pos], pos + 1
 
 
-def _r_zero(data, pos, end, base):
+def _r_zero(data: ByteData, pos: int, end: int, base: int):
     if pos >= end:
         raise DecodeError("unexpected end", base + pos)
     if data[pos] != 0:
@@ -167,25 +190,25 @@ def _r_zero(data, pos, end, base):
     return None, pos + 1
 
 
-def _r_f32(data, pos, end, base):
+def _r_f32(data: ByteData, pos: int, end: int, base: int):
     if pos + 4 > end:
         raise DecodeError("unexpected end", base + min(pos, end))
     return int.from_bytes(data[pos:pos + 4], "little"), pos + 4
 
 
-def _r_f64(data, pos, end, base):
+def _r_f64(data: ByteData, pos: int, end: int, base: int):
     if pos + 8 > end:
         raise DecodeError("unexpected end", base + min(pos, end))
     return int.from_bytes(data[pos:pos + 8], "little"), pos + 8
 
 
-def _r_16(data, pos, end, base):
+def _r_16(data: ByteData, pos: int, end: int, base: int):
     if pos + 16 > end:
         raise DecodeError("unexpected end", base + min(pos, end))
     return bytes(data[pos:pos + 16]), pos + 16
 
 
-def _r_labels(data, pos, end, base):
+def _r_labels(data: ByteData, pos: int, end: int, base: int):
     n, p = read_u32(data, pos, end, base)
     if n > end - p:
         raise DecodeError(f"length out of bounds: br_table with {n} labels in {end - p} bytes", base + pos)
@@ -201,7 +224,7 @@ def _r_labels(data, pos, end, base):
     return tuple(out), p
 
 
-def _r_memarg(data, pos, end, base):
+def _r_memarg(data: ByteData, pos: int, end: int, base: int):
     flags, p = read_u32(data, pos, end, base)
     if flags >= 0x80:
         raise DecodeError(f"malformed memop flags 0x{flags:x}", base + pos)
@@ -213,7 +236,7 @@ def _r_memarg(data, pos, end, base):
     return MemArg(flags, offset, mem), p
 
 
-def _r_castflags(data, pos, end, base):
+def _r_castflags(data: ByteData, pos: int, end: int, base: int):
     if pos >= end:
         raise DecodeError("unexpected end", base + pos)
     f = data[pos]
@@ -222,7 +245,7 @@ def _r_castflags(data, pos, end, base):
     return f, pos + 1
 
 
-def _r_catches(data, pos, end, base):
+def _r_catches(data: ByteData, pos: int, end: int, base: int):
     n, p = read_u32(data, pos, end, base)
     if 2 * n > end - p:
         raise DecodeError(f"length out of bounds: {n} catch clauses in {end - p} bytes", base + pos)
@@ -244,7 +267,7 @@ def _r_catches(data, pos, end, base):
 
 #: immediate kind -> its reader ``(data, pos, end, base) -> (value, new_pos)`` (full checks; a
 #: DecodeError's offset is ``base + pos``); the values are what :attr:`Instr.args` holds
-IMM_READERS = {
+IMM_READERS: dict[str, Callable[[ByteData, int, int, int], tuple[Any, int]]] = {
     "u32": read_u32, "i32": read_s32, "i64": read_s64, "f32": _r_f32, "f64": _r_f64,
     "v128": _r_16, "lanes16": _r_16, "lane": _r_byte, "blocktype": decode_blocktype,
     "label": read_u32, "labels": _r_labels, "memarg": _r_memarg, "heaptype": decode_heaptype,
@@ -359,7 +382,7 @@ def _value_kinds(op: OpInfo) -> tuple[str, ...]:
     return tuple(k for k in op.imm if k not in _opc.VALUELESS_KINDS)
 
 
-def _normalize(op: OpInfo, args: tuple) -> tuple:
+def _normalize(op: OpInfo, args: tuple[Any, ...]) -> tuple[Any, ...]:
     kinds = _VKINDS.get(op)
     if kinds is None:
         if not isinstance(op, OpInfo):
@@ -423,7 +446,7 @@ for _k in _U32_KINDS:
 del _k
 
 
-def _encode_one(op: OpInfo, args: tuple) -> bytes:
+def _encode_one(op: OpInfo, args: tuple[Any, ...]) -> bytes:
     parts = [op.opcode]
     i = 0
     for kind in op.imm:
@@ -445,18 +468,18 @@ _OP_READERS: dict[OpInfo, tuple] = {
 }
 
 # Every distinct instruction byte string decoded so far -> its Instr (shared, immutable).
-_CACHE: dict = {}
+_CACHE: dict[Any, Any] = {}
 _CACHE_LIMIT = 1 << 18
 
 #: one shared Instr per no-immediate one-byte opcode (``end`` excluded: it closes blocks)
-_SIMPLE: list = [None] * 256
+_SIMPLE: list[Any] = [None] * 256
 #: 1 for one-byte opcodes with a single LEB128 immediate, 2 for plain memory loads/stores,
 #: 3 for block/loop/if/try (a block type only)
-_SHAPE: list = [0] * 256
+_SHAPE: list[Any] = [0] * 256
 #: per one-LEB opcode: Instr for each one-byte immediate value (filled lazily)
-_SMALL: list = [None] * 256
+_SMALL: list[Any] = [None] * 256
 #: nesting change of a one-byte opcode handled by the slow path
-_DELTA: list = [0] * 256
+_DELTA: list[Any] = [0] * 256
 
 for _op in _opc.OPCODES:
     if _op.prefix is not None:
@@ -482,7 +505,7 @@ del _op, _c
 #: enough to find the instruction's extent and look its bytes up in the cache (a miss, or
 #: an unknown/odd layout, takes the fully checked path): 0 none, 1 one byte, 2 16 bytes,
 #: 3 memarg, 4 memarg + lane byte, 5 one LEB128, 6 two LEB128s
-_PSHAPE: list = [None] * 256
+_PSHAPE: list[Any] = [None] * 256
 _PSHAPE_OF = {(): 0, ("lane",): 1, ("v128",): 2, ("lanes16",): 2, ("memarg",): 3, ("memarg", "lane"): 4}
 for _op in _opc.OPCODES:
     if _op.prefix is None:
@@ -501,7 +524,7 @@ _END_INSTR = _tuple_new(Instr, (_opc.END, (), b"\x0b"))
 _PREFIX_BYTES = frozenset(_opc.PREFIXES)
 
 
-def read_opcode(data, pos: int, end: int, base: int = 0) -> tuple[OpInfo, int]:
+def read_opcode(data: ByteData, pos: int, end: int, base: int = 0) -> tuple[OpInfo, int]:
     """The opcode at ``data[pos]`` (one byte, or a prefix byte and its LEB128 sub-opcode): ``(op, new_pos)``.
 
     ``new_pos`` is where the immediates start; read them with :data:`IMM_READERS` (one per kind of
@@ -522,7 +545,7 @@ def read_opcode(data, pos: int, end: int, base: int = 0) -> tuple[OpInfo, int]:
     return op, pos + 1
 
 
-def _decode_one(data, pos: int, end: int, base: int):
+def _decode_one(data: ByteData, pos: int, end: int, base: int):
     """Decode the instruction at ``pos`` (any opcode, full checks); returns (Instr, new_pos)."""
     start = pos
     op, p = read_opcode(data, pos, end, base)
@@ -540,7 +563,7 @@ def _decode_one(data, pos: int, end: int, base: int):
     return ins, p
 
 
-def decode_expr(data, pos: int, end: int, base: int = 0) -> tuple[list, int]:
+def decode_expr(data: ByteData, pos: int, end: int, base: int = 0) -> tuple[list[Instr], int]:
     """Decode instructions from ``pos`` up to and including the ``end`` that closes the expression.
 
     Returns ``(instrs, new_pos)``; ``instrs`` ends with the closing ``end``.
@@ -552,7 +575,7 @@ def decode_expr(data, pos: int, end: int, base: int = 0) -> tuple[list, int]:
         # writable buffers cannot key the instruction cache: decode a private copy
         instrs, p = decode_expr(bytes(data[pos:end]), 0, end - pos, base + pos)
         return instrs, p + pos
-    out: list = []
+    out: list[Any] = []
     append = out.append
     simple = _SIMPLE
     shape = _SHAPE
@@ -704,7 +727,7 @@ def decode_expr(data, pos: int, end: int, base: int = 0) -> tuple[list, int]:
     raise DecodeError("END opcode expected", base + end)
 
 
-def encode_instrs(instrs) -> bytes:
+def encode_instrs(instrs: Iterable[Instr]) -> bytes:
     """Concatenate the encodings of ``instrs`` (each Instr carries its bytes)."""
     try:
         return b"".join([i[2] for i in instrs])
@@ -720,7 +743,7 @@ encode_expr = encode_instrs
 
 # ====================================================================== function bodies
 
-class LocalList(list):
+class LocalList(list[tuple[int, ValType]]):
     """The locals of a decoded body: a list of ``(count, ValType)`` that remembers its bytes.
 
     While its items are unchanged, ``encode_locals`` writes the original bytes
@@ -729,13 +752,13 @@ class LocalList(list):
 
     __slots__ = ("_raw", "_orig")
 
-    def __init__(self, items=(), raw: bytes | None = None):
+    def __init__(self, items: Iterable[tuple[int, ValType]] = (), raw: bytes | None = None):
         super().__init__(items)
-        self._raw = raw
+        self._raw: bytes | None = raw
         self._orig = tuple(self) if raw is not None else None
 
 
-def decode_locals(data, pos: int, end: int, base: int = 0) -> tuple[LocalList, int]:
+def decode_locals(data: ByteData, pos: int, end: int, base: int = 0) -> tuple[LocalList, int]:
     """The local declarations ``vec(count valtype)`` at the start of a body."""
     start = pos
     n, pos = read_u32(data, pos, end, base)
@@ -754,7 +777,8 @@ def decode_locals(data, pos: int, end: int, base: int = 0) -> tuple[LocalList, i
     return LocalList(items, bytes(data[start:pos])), pos
 
 
-def encode_locals(locals_) -> bytes:
+def encode_locals(locals_: Sequence[tuple[int, ValType]]) -> bytes:
+    """The local declarations ``vec(count valtype)``: a :class:`LocalList`'s own bytes while it is unchanged."""
     if isinstance(locals_, LocalList) and locals_._raw is not None and tuple(locals_) == locals_._orig:
         # equal items; also require identical encodings of reference types
         if all(a[1] is b[1] or _same_encoding(a[1], b[1]) for a, b in zip(locals_, locals_._orig)):
@@ -780,7 +804,7 @@ def _same_encoding(a, b) -> bool:
         return False
 
 
-def decode_body(raw, base: int = 0) -> tuple[LocalList, list]:
+def decode_body(raw: ByteData, base: int = 0) -> tuple[LocalList, list[Instr]]:
     """Decode a function body (without its size prefix) into ``(locals, instrs)``.
 
     ``locals`` is a list of ``(count, ValType)``; ``instrs`` ends with the final ``end``.
@@ -794,7 +818,7 @@ def decode_body(raw, base: int = 0) -> tuple[LocalList, list]:
     return locals_, instrs
 
 
-def encode_body(locals_, instrs) -> bytes:
+def encode_body(locals_: Sequence[tuple[int, ValType]], instrs: Iterable[Instr]) -> bytes:
     """Encode locals + instructions (no size prefix); inverse of :func:`decode_body`."""
     return encode_locals(locals_) + encode_instrs(instrs)
 

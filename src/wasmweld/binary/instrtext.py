@@ -17,13 +17,20 @@ from __future__ import annotations
 import json
 import re
 import struct
-from typing import NamedTuple
+from typing import Any, Callable, NamedTuple
 
 from ..errors import DecodeError
 from ..types import ArrayType, FuncType, StructType
 from .instr import IMM_READERS, Catch, read_opcode
 from .leb import read_u32, read_u64
 from .opcodes import SINGLE, OpInfo
+from .leb import ByteData
+from ..types import FieldType
+from ..types import HeapType
+from ..items import Import
+from ..types import Limits
+from ..types import SubType
+from ..types import ValType
 
 __all__ = [
     "MemArg", "read_memarg", "DUMP_IMM_READERS", "read_instr", "heap_text", "valtype_text", "ref_text",
@@ -43,7 +50,7 @@ class MemArg(NamedTuple):
     explicit: bool   # bit 6 of the flags was set (the memory index was written)
 
 
-def read_memarg(d, p, end, base):
+def read_memarg(d: ByteData, p: int, end: int, base: int) -> tuple[MemArg, int]:
     """A memarg, as :data:`~wasmweld.binary.instr.IMM_READERS` reads it plus the ``explicit`` bit."""
     flags, q = read_u32(d, p, end, base)
     if flags >= 0x80:
@@ -58,11 +65,11 @@ def read_memarg(d, p, end, base):
 
 
 #: the library's immediate readers (``zero`` kept as None), memargs with their ``explicit`` bit
-DUMP_IMM_READERS = {**IMM_READERS, "memarg": read_memarg}
-_OP_READERS: dict = {}
+DUMP_IMM_READERS: dict[str, Callable[[ByteData, int, int, int], tuple[Any, int]]] = {**IMM_READERS, "memarg": read_memarg}
+_OP_READERS: dict[Any, Any] = {}
 
 
-def read_instr(data, pos: int, end: int) -> tuple[OpInfo, tuple, int]:
+def read_instr(data: ByteData, pos: int, end: int) -> tuple[OpInfo, tuple[Any, ...], int]:
     """Read the instruction at ``data[pos]`` (absolute positions, bounded by ``end``).
 
     Returns ``(op, args, new_pos)``; ``args`` has one value per immediate kind
@@ -88,20 +95,28 @@ def read_instr(data, pos: int, end: int) -> tuple[OpInfo, tuple, int]:
 
 # ====================================================================== text forms
 
-def heap_text(heap) -> str:
+def heap_text(heap: HeapType) -> str:
+
+    """A heap type as text: its name, or the type index."""
     return heap if isinstance(heap, str) else str(heap)
 
 
-def valtype_text(t) -> str:
+def valtype_text(t: ValType) -> str:
     """``i32``, ``funcref``, ``(ref null 3)``, ``(ref any)`` ..."""
     return str(t)
 
 
-def ref_text(nullable: bool, heap) -> str:
+def ref_text(nullable: bool, heap: HeapType) -> str:
+
+
+    """``(ref null? heap)``."""
     return f"(ref {'null ' if nullable else ''}{heap_text(heap)})"
 
 
 def f32_text(bits: int) -> str:
+
+
+    """An f32 bit pattern as text (hex float form, with nan:0x payloads)."""
     sign = "-" if bits >> 31 else ""
     exp = (bits >> 23) & 0xFF
     frac = bits & 0x7FFFFF
@@ -121,6 +136,9 @@ def f32_text(bits: int) -> str:
 
 
 def f64_text(bits: int) -> str:
+
+
+    """An f64 bit pattern as text (hex float form, with nan:0x payloads)."""
     sign = "-" if bits >> 63 else ""
     exp = (bits >> 52) & 0x7FF
     frac = bits & ((1 << 52) - 1)
@@ -148,6 +166,9 @@ _ALIGN_CACHE: dict[str, int] = {}
 
 
 def memarg_text(name: str, m: MemArg) -> str:
+
+
+    """The memarg immediates of instruction ``name`` as text (memory, offset=, align=)."""
     parts = []
     if m.memory or m.explicit:
         parts.append(str(m.memory))
@@ -161,7 +182,10 @@ def memarg_text(name: str, m: MemArg) -> str:
     return " ".join(parts)
 
 
-def blocktype_text(bt) -> str:
+def blocktype_text(bt: ValType | int | None) -> str:
+
+
+    """A block type as text (empty for none)."""
     if bt is None:
         return ""
     if isinstance(bt, int):
@@ -170,12 +194,15 @@ def blocktype_text(bt) -> str:
 
 
 def catch_text(c: Catch) -> str:
+
+
+    """One try_table catch clause as text."""
     if c.tag is None:
         return f"({c.kind} {c.label})"
     return f"({c.kind} {c.tag} {c.label})"
 
 
-def instr_text(op: OpInfo, args: tuple) -> str:
+def instr_text(op: OpInfo, args: tuple[Any, ...]) -> str:
     """The text form of an instruction read by :func:`read_instr` (``i32.load offset=8``, ``block (result i32)``)."""
     name = op.name
     if not args:
@@ -232,7 +259,10 @@ def quoted(s: str) -> str:
     return json.dumps(s, ensure_ascii=True)
 
 
-def limits_text(lim) -> str:
+def limits_text(lim: Limits) -> str:
+
+
+    """Limits as text: index type, min, max, shared."""
     parts = ["i64" if lim.is64 else "i32", f"min {lim.min}"]
     if lim.max is not None:
         parts.append(f"max {lim.max}")
@@ -243,7 +273,7 @@ def limits_text(lim) -> str:
     return " ".join(parts)
 
 
-def import_desc_text(imp) -> str:
+def import_desc_text(imp: Import) -> str:
     """An import's type as dump shows it (``type 3``, ``funcref i32 min 1``, ``(mut i32)``)."""
     d = imp.desc
     k = int(imp.kind)
@@ -258,7 +288,10 @@ def import_desc_text(imp) -> str:
     return f"type {d.type_idx}"
 
 
-def subtype_text(st) -> str:
+def subtype_text(st: SubType) -> str:
+
+
+    """A sub type as text."""
     comp = st.comp
     if isinstance(comp, FuncType):
         body = f"func {comp}"
@@ -276,12 +309,18 @@ def subtype_text(st) -> str:
     return body
 
 
-def field_text(f) -> str:
+def field_text(f: FieldType) -> str:
+
+
+    """A struct/array field type as text."""
     t = str(f.storage)
     return f"(mut {t})" if f.mutable else t
 
 
 def ascii_text(b: bytes) -> str:
+
+
+    """Printable ASCII of ``b``, other bytes as dots."""
     return "".join(chr(c) if 0x20 <= c < 0x7F else "." for c in b)
 
 

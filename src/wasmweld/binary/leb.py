@@ -14,15 +14,24 @@ absolute offset of ``data[0]`` in the input so errors can name the place.
 
 from __future__ import annotations
 
+from typing import Any, TypeAlias
+
 from ..errors import DecodeError
 
+#: what the byte readers take: ``bytes`` (fastest), a ``bytearray`` or a ``memoryview``
+ByteData: TypeAlias = bytes | bytearray | memoryview
+#: one part of an encoding as a walk with ``spans`` reports it: ``(part, start, end, value)``
+#: (absolute offsets; ``end`` an int, or None where only the start matters; what ``dump`` shows)
+Span: TypeAlias = tuple[str, int, Any, Any]
+
 __all__ = [
+    "ByteData", "Span",
     "read_u32", "read_u64", "read_s32", "read_s33", "read_s64", "read_uN", "read_sN",
     "write_u", "write_s", "write_u32", "write_s32", "write_s64", "leb_len", "encode_u_width",
 ]
 
 
-def read_uN(data, pos: int, end: int, bits: int, base: int = 0) -> tuple[int, int]:
+def read_uN(data: ByteData, pos: int, end: int, bits: int, base: int = 0) -> tuple[int, int]:
     """Read an unsigned LEB128 of at most ``bits`` bits."""
     if pos >= end:
         raise DecodeError("unexpected end", base + pos)
@@ -53,7 +62,7 @@ def read_uN(data, pos: int, end: int, bits: int, base: int = 0) -> tuple[int, in
         shift += 7
 
 
-def read_sN(data, pos: int, end: int, bits: int, base: int = 0) -> tuple[int, int]:
+def read_sN(data: ByteData, pos: int, end: int, bits: int, base: int = 0) -> tuple[int, int]:
     """Read a signed LEB128 of at most ``bits`` bits."""
     result = 0
     shift = 0
@@ -84,7 +93,10 @@ def read_sN(data, pos: int, end: int, bits: int, base: int = 0) -> tuple[int, in
     return result, pos
 
 
-def read_u32(data, pos: int, end: int, base: int = 0) -> tuple[int, int]:
+def read_u32(data: ByteData, pos: int, end: int, base: int = 0) -> tuple[int, int]:
+
+
+    """An unsigned 32-bit LEB128 at ``pos``: ``(value, next position)``; DecodeError (offset ``base + pos``) if malformed."""
     if pos < end:
         b = data[pos]
         if b < 0x80:
@@ -92,11 +104,17 @@ def read_u32(data, pos: int, end: int, base: int = 0) -> tuple[int, int]:
     return read_uN(data, pos, end, 32, base)
 
 
-def read_u64(data, pos: int, end: int, base: int = 0) -> tuple[int, int]:
+def read_u64(data: ByteData, pos: int, end: int, base: int = 0) -> tuple[int, int]:
+
+
+    """An unsigned 64-bit LEB128: ``(value, next position)``."""
     return read_uN(data, pos, end, 64, base)
 
 
-def read_s32(data, pos: int, end: int, base: int = 0) -> tuple[int, int]:
+def read_s32(data: ByteData, pos: int, end: int, base: int = 0) -> tuple[int, int]:
+
+
+    """A signed 32-bit LEB128: ``(value, next position)``."""
     if pos < end:
         b = data[pos]
         if b < 0x40:
@@ -106,11 +124,17 @@ def read_s32(data, pos: int, end: int, base: int = 0) -> tuple[int, int]:
     return read_sN(data, pos, end, 32, base)
 
 
-def read_s33(data, pos: int, end: int, base: int = 0) -> tuple[int, int]:
+def read_s33(data: ByteData, pos: int, end: int, base: int = 0) -> tuple[int, int]:
+
+
+    """A signed 33-bit LEB128 (block types, heap types): ``(value, next position)``."""
     return read_sN(data, pos, end, 33, base)
 
 
-def read_s64(data, pos: int, end: int, base: int = 0) -> tuple[int, int]:
+def read_s64(data: ByteData, pos: int, end: int, base: int = 0) -> tuple[int, int]:
+
+
+    """A signed 64-bit LEB128: ``(value, next position)``."""
     return read_sN(data, pos, end, 64, base)
 
 
@@ -156,7 +180,7 @@ write_s32 = write_s
 write_s64 = write_s
 
 
-def leb_len(data, pos: int) -> int:
+def leb_len(data: ByteData, pos: int) -> int:
     """Length in bytes of the (already validated) LEB128 starting at ``pos``."""
     n = pos
     while data[n] & 0x80:

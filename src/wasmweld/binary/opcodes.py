@@ -48,6 +48,7 @@ exception instructions keep their names (``try``, ``catch``, ``catch_all``,
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from .leb import write_u
@@ -96,7 +97,7 @@ class OpInfo:
     def __str__(self) -> str:
         return self.name
 
-    def __reduce__(self):
+    def __reduce__(self) -> tuple[Callable[[str], OpInfo], tuple[str]]:
         # pickle by name, so unpickled instructions share the table's rows
         return (_by_name, (self.name,))
 
@@ -361,14 +362,15 @@ for _info in OPCODES:
             raise AssertionError(f"duplicate opcode 0x{_info.code:02x}")
         SINGLE[_info.code] = _info
     else:
-        table = PREFIXED[_info.prefix]
-        if _info.code in table:
+        _table = PREFIXED[_info.prefix]
+        if _info.code in _table:
             raise AssertionError(f"duplicate opcode 0x{_info.prefix:02x} {_info.code}")
-        table[_info.code] = _info
+        _table[_info.code] = _info
+        del _table
 del _info
 
-END = BY_NAME["end"]
-ELSE = BY_NAME["else"]
+END: OpInfo = BY_NAME["end"]
+ELSE: OpInfo = BY_NAME["else"]
 #: instructions that open a nesting level closed by ``end`` (``try`` may be closed by ``delegate``)
 BLOCK_OPS = frozenset(BY_NAME[n] for n in ("block", "loop", "if", "try", "try_table"))
 

@@ -29,6 +29,7 @@ from collections.abc import Iterator
 
 from ..errors import DecodeError
 from .leb import read_s32, read_s33, read_s64, read_u32, read_u64
+from .leb import ByteData
 
 __all__ = [
     "MAGIC", "VERSION", "COMPACT_BY_NAME", "COMPACT_BY_TYPE", "PREAMBLE", "SECTION_NAMES", "SECTION_IDS", "CANONICAL_ORDER", "ORDER_RANK",
@@ -60,7 +61,7 @@ def end_message(offset: int, total: int) -> str:
     return "unexpected end" if offset >= total else "unexpected end of section or function"
 
 
-def decode_name(data, pos: int, end: int, base: int = 0) -> tuple[str, int]:
+def decode_name(data: ByteData, pos: int, end: int, base: int = 0) -> tuple[str, int]:
     """Read a ``name`` (u32 length + UTF-8 bytes) from ``data[pos:end]``."""
     n, p = read_u32(data, pos, end, base)
     if n > end - p:
@@ -85,15 +86,15 @@ class Section:
 
     __slots__ = ("id", "offset", "payload_offset", "end", "name", "data_offset", "_buf")
 
-    def __init__(self, id: int, offset: int, payload_offset: int, end: int, buf,
+    def __init__(self, id: int, offset: int, payload_offset: int, end: int, buf: ByteData,
                  name: str | None = None, data_offset: int | None = None):
-        self.id = id
-        self.offset = offset
-        self.payload_offset = payload_offset
-        self.end = end
+        self.id: int = id
+        self.offset: int = offset
+        self.payload_offset: int = payload_offset
+        self.end: int = end
         self._buf = buf
-        self.name = name
-        self.data_offset = payload_offset if data_offset is None else data_offset
+        self.name: str | None = name
+        self.data_offset: int = payload_offset if data_offset is None else data_offset
 
     @property
     def size(self) -> int:
@@ -124,7 +125,7 @@ class Section:
         return f"<Section {self.kind}{extra} at 0x{self.offset:x}, {self.size} bytes>"
 
 
-def check_preamble(data) -> None:
+def check_preamble(data: ByteData) -> None:
     """Raise DecodeError unless ``data`` starts with the magic number and version 1."""
     n = len(data)
     if n < 4:
@@ -138,7 +139,7 @@ def check_preamble(data) -> None:
         raise DecodeError("unknown binary version", 4)
 
 
-def split_sections(data, start: int = 8) -> list[Section]:
+def split_sections(data: ByteData, start: int = 8) -> list[Section]:
     """Cut ``data`` (a whole module) into sections; checks the preamble first.
 
     ``data`` should be ``bytes`` (fastest) or a memoryview; positions are absolute.
@@ -149,7 +150,7 @@ def split_sections(data, start: int = 8) -> list[Section]:
     return sections
 
 
-def split_sections_partial(data, start: int = 8) -> tuple[list[Section], DecodeError | None]:
+def split_sections_partial(data: ByteData, start: int = 8) -> tuple[list[Section], DecodeError | None]:
     """Like :func:`split_sections`, but return the sections before the first problem and the problem.
 
     A full decoder uses this to report problems in file order: a section that is
@@ -164,7 +165,7 @@ def split_sections_partial(data, start: int = 8) -> tuple[list[Section], DecodeE
     return sections, None
 
 
-def iter_sections(data, start: int = 8, *, order: bool = True, names: bool = True) -> Iterator[Section]:
+def iter_sections(data: ByteData, start: int = 8, *, order: bool = True, names: bool = True) -> Iterator[Section]:
     """The sections of ``data`` from ``start`` one at a time (the preamble is not checked here).
 
     THE reader of section headers: ``split_sections``, ``dump`` and the dylink
@@ -225,11 +226,11 @@ class Reader:
 
     __slots__ = ("data", "pos", "end", "base")
 
-    def __init__(self, data, pos: int = 0, end: int | None = None, base: int = 0):
-        self.data = data
-        self.pos = pos
-        self.end = len(data) if end is None else end
-        self.base = base
+    def __init__(self, data: ByteData, pos: int = 0, end: int | None = None, base: int = 0):
+        self.data: ByteData = data
+        self.pos: int = pos
+        self.end: int = len(data) if end is None else end
+        self.base: int = base
 
     @property
     def offset(self) -> int:

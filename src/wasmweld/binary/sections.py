@@ -21,14 +21,14 @@ checked against the remaining bytes before anything is allocated.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Callable, Iterable, Sequence
 
 from ..errors import DecodeError, EncodeError
-from ..types import FUNCREF, ExternKind, RefType
+from ..types import FUNCREF, ExternKind, MemoryType, RecGroup, RefType
 from . import typecodec as tc
 from .constexpr import NUMERIC_CONST_CODES, fast_end
 from .instr import decode_expr
-from .leb import read_u32, write_u
+from .leb import ByteData, Span, read_u32, write_u
 from .reader import COMPACT_BY_NAME, COMPACT_BY_TYPE, SECTION_NAMES, decode_name
 
 from ..items import ConstExpr, Data, Elem, Export, FuncBody, Global, Import, Table, Tag
@@ -46,7 +46,7 @@ __all__ = [
 _KINDS = (ExternKind.FUNC, ExternKind.TABLE, ExternKind.MEMORY, ExternKind.GLOBAL, ExternKind.TAG)
 
 
-def _count(data, pos: int, end: int, min_size: int, what: str) -> tuple[int, int]:
+def _count(data: bytes, pos: int, end: int, min_size: int, what: str) -> tuple[int, int]:
     n, p = read_u32(data, pos, end)
     if n * min_size > end - p:
         raise DecodeError("unexpected end of section or function", pos,
@@ -63,7 +63,7 @@ def _finish(pos: int, end: int, what: str) -> None:
 # constant expressions
 # ---------------------------------------------------------------------------------------------
 
-def decode_const_expr(data, pos: int, end: int, base: int = 0) -> tuple[ConstExpr, int]:
+def decode_const_expr(data: bytes, pos: int, end: int, base: int = 0) -> tuple[ConstExpr, int]:
     """Read a constant expression up to and including its ``end``; positions absolute + ``base``."""
     p = fast_end(data, pos, end, base)
     if p >= 0:
@@ -78,7 +78,8 @@ def decode_const_expr(data, pos: int, end: int, base: int = 0) -> tuple[ConstExp
 # decoders
 # ---------------------------------------------------------------------------------------------
 
-def _decode_items(data, pos: int, end: int, what: str, label: str, read_one):
+def _decode_items(data: bytes, pos: int, end: int, what: str, label: str,
+                  read_one: Callable[[bytes, int, int], tuple[Any, int]]) -> tuple[list[Any], list[int]]:
     """The loop every section with one item after another shares: ``read_one(data, pos, end) -> (item, pos)``.
 
     A decode error gets the context ``"{label} {i}"``; ``what`` names the section in count/size errors.
@@ -100,16 +101,18 @@ def _decode_items(data, pos: int, end: int, what: str, label: str, read_one):
     return items, starts
 
 
-def read_recgroup(data, pos: int, end: int, spans: list | None = None):
+def read_recgroup(data: bytes, pos: int, end: int, spans: list[Span] | None = None) -> tuple[RecGroup, int]:
+    """One recursion group of the type section."""
     """One rec group of the type section; ``spans`` gets its type indices (``typecodec`` docstring)."""
     return tc.decode_recgroup(data, pos, end, 0, spans)
 
 
-def decode_types(data, pos: int, end: int):
+def decode_types(data: bytes, pos: int, end: int) -> tuple[list[Any], list[int]]:
+    """The type section's payload: (recursion groups, their start offsets + the end)."""
     return _decode_items(data, pos, end, "type", "type", read_recgroup)
 
 
-def _import_desc(data, kind: int, pos: int, end: int, spans: list | None = None):
+def _import_desc(data: bytes, kind: int, pos: int, end: int, spans: list[Span] | None = None):
     if spans is not None:       # where the parts that hold type indices start (for the renumberer)
         spans.append(_DESC_PARTS[kind](pos))
     if kind == 0:
@@ -133,14 +136,14 @@ _DESC_PARTS = (
 )
 
 
-def _bad_kind(data, pos: int, end: int, what: str) -> DecodeError:
+def _bad_kind(data: bytes, pos: int, end: int, what: str) -> DecodeError:
     """The error for a missing or out-of-range (> 4) import/export kind byte at ``pos``."""
     if pos >= end:
         return DecodeError("unexpected end", pos)
     return DecodeError(f"malformed {what} kind", pos, f"kind byte 0x{data[pos]:02x}")
 
 
-def _read_import(data, pos: int, end: int):
+def _read_import(data: bytes, pos: int, end: int):
     module, pos = decode_name(data, pos, end)
     name, pos = decode_name(data, pos, end)
     kind = data[pos] if pos < end else 5
@@ -150,7 +153,7 @@ def _read_import(data, pos: int, end: int):
     return Import(module, name, _KINDS[kind], desc), pos
 
 
-def _read_desc(data, pos: int, end: int, spans: list | None = None):
+def _read_desc(data: bytes, pos: int, end: int, spans: list[Span] | None = None):
     kind = data[pos] if pos < end else 5
     if kind > 4:
         raise _bad_kind(data, pos, end, "import")
@@ -158,7 +161,8 @@ def _read_desc(data, pos: int, end: int, spans: list | None = None):
     return _KINDS[kind], desc, pos
 
 
-def read_import_entry(data, pos: int, end: int, spans: list | None = None) -> tuple[int, list, int]:
+def read_import_entry(data: bytes, pos: int, end: int,
+                      spans: list[Span] | None = None) -> tuple[int, list[tuple[Import, int, int]], int]:
     """One entry of the import section: ``(form, [(import, start, end), ...], pos)``.
 
     ``form`` is 0 for a plain ``module name externtype`` entry (one import, its
@@ -198,7 +202,7 @@ def read_import_entry(data, pos: int, end: int, spans: list | None = None) -> tu
     return form, out, pos
 
 
-class ImportLayout(list):
+class ImportLayout(list[int]):
     """The item starts of an import section that uses the compact-imports group forms.
 
     A list like the other sections' ``starts`` (``self[i]`` is where the entry
@@ -210,16 +214,17 @@ class ImportLayout(list):
 
     __slots__ = ("entries",)
 
-    def __init__(self, starts=(), entries=()):
+    def __init__(self, starts: Iterable[int] = (), entries: Iterable[Any] = ()) -> None:
         super().__init__(starts)
         self.entries: list[tuple[int, int, int, int, int]] = list(entries)
 
 
-def decode_imports(data, pos: int, end: int):
+def decode_imports(data: bytes, pos: int, end: int) -> tuple[list[Any], list[int]]:
+    """The import section's payload: (imports, starts: a plain list, or an :class:`ImportLayout` with compact groups)."""
     n, pos = _count(data, pos, end, 1, "import")
-    items: list = []
-    starts: list = []
-    entries: list = []
+    items: list[Any] = []
+    starts: list[Any] = []
+    entries: list[Any] = []
     compact = False
     for i in range(n):
         at = pos
@@ -241,7 +246,7 @@ def decode_imports(data, pos: int, end: int):
     return items, starts
 
 
-def encode_import_items(items: list, orig, layout: "ImportLayout", buf) -> bytes:
+def encode_import_items(items: list[Import], orig: Sequence[Import], layout: "ImportLayout", buf: ByteData) -> bytes:
     """An import section payload for a section read with compact groups: unchanged entries
     (the same import objects in the same order) are copied whole, the rest encoded plain."""
     index = {id(it): j for j, it in enumerate(orig)}
@@ -264,7 +269,8 @@ def encode_import_items(items: list, orig, layout: "ImportLayout", buf) -> bytes
     return write_u(len(parts)) + b"".join(parts)
 
 
-def decode_funcs(data, pos: int, end: int):
+def decode_funcs(data: bytes, pos: int, end: int) -> tuple[list[Any], list[int]]:
+    """The function section's payload: (type indices, start offsets)."""
     n, pos = _count(data, pos, end, 1, "func")
     items: list[Any] = []
     starts: list[int] = []
@@ -285,7 +291,8 @@ def decode_funcs(data, pos: int, end: int):
     return items, starts
 
 
-def read_table(data, pos: int, end: int, spans: list | None = None):
+def read_table(data: bytes, pos: int, end: int, spans: list[Span] | None = None) -> tuple[Table, int]:
+    """One table: its type, and the init expression of the ``0x40 0x00`` form."""
     """One defined table; ``spans`` (for the renumberer) gets ``("reftype", start, ..)`` and, for the
     ``0x40 0x00`` form, ``("expr", start, ..)``."""
     if pos < end and data[pos] == 0x40:
@@ -306,30 +313,36 @@ def read_table(data, pos: int, end: int, spans: list | None = None):
     return Table(tt), pos
 
 
-def decode_tables(data, pos: int, end: int):
+def decode_tables(data: bytes, pos: int, end: int) -> tuple[list[Any], list[int]]:
+    """The table section's payload."""
     return _decode_items(data, pos, end, "table", "table", read_table)
 
 
-def read_memory(data, pos: int, end: int):
+def read_memory(data: bytes, pos: int, end: int) -> tuple[MemoryType, int]:
+    """One memory type."""
     return tc.decode_memorytype(data, pos, end, 0)
 
 
-def decode_memories(data, pos: int, end: int):
+def decode_memories(data: bytes, pos: int, end: int) -> tuple[list[Any], list[int]]:
+    """The memory section's payload."""
     return _decode_items(data, pos, end, "memory", "memory", read_memory)
 
 
-def read_tag(data, pos: int, end: int, spans: list | None = None):
+def read_tag(data: bytes, pos: int, end: int, spans: list[Span] | None = None) -> tuple[Tag, int]:
+    """One tag."""
     if spans is not None:
         spans.append(("type", pos + 1, None, None))
     tt, pos = tc.decode_tagtype(data, pos, end, 0)
     return Tag(tt), pos
 
 
-def decode_tags(data, pos: int, end: int):
+def decode_tags(data: bytes, pos: int, end: int) -> tuple[list[Any], list[int]]:
+    """The tag section's payload."""
     return _decode_items(data, pos, end, "tag", "tag", read_tag)
 
 
-def read_global(data, pos: int, end: int, spans: list | None = None):
+def read_global(data: bytes, pos: int, end: int, spans: list[Span] | None = None) -> tuple[Global, int]:
+    """One global: its type and init expression."""
     if spans is not None:
         spans.append(("valtype", pos, None, None))
     gt, pos = tc.decode_globaltype(data, pos, end, 0)
@@ -339,11 +352,13 @@ def read_global(data, pos: int, end: int, spans: list | None = None):
     return Global(gt, init), pos
 
 
-def decode_globals(data, pos: int, end: int):
+def decode_globals(data: bytes, pos: int, end: int) -> tuple[list[Any], list[int]]:
+    """The global section's payload."""
     return _decode_items(data, pos, end, "global", "global", read_global)
 
 
-def read_export(data, pos: int, end: int, spans: list | None = None):
+def read_export(data: bytes, pos: int, end: int, spans: list[Span] | None = None) -> tuple[Export, int]:
+    """One export: name, kind, index."""
     name, pos = decode_name(data, pos, end)
     kind = data[pos] if pos < end else 5
     if kind > 4:
@@ -354,11 +369,12 @@ def read_export(data, pos: int, end: int, spans: list | None = None):
     return Export(name, _KINDS[kind], index), pos
 
 
-def decode_exports(data, pos: int, end: int):
+def decode_exports(data: bytes, pos: int, end: int) -> tuple[list[Any], list[int]]:
+    """The export section's payload."""
     return _decode_items(data, pos, end, "export", "export", read_export)
 
 
-def _func_indices(data, pos: int, end: int, spans: list | None) -> tuple[tuple[int, ...], int]:
+def _func_indices(data: bytes, pos: int, end: int, spans: list[Span] | None) -> tuple[tuple[int, ...], int]:
     at = pos
     n, pos = _count(data, pos, end, 1, "element function index")
     out: list[int] = []
@@ -383,7 +399,7 @@ def _func_indices(data, pos: int, end: int, spans: list | None) -> tuple[tuple[i
     return tuple(out), pos
 
 
-def _exprs(data, pos: int, end: int, spans: list | None) -> tuple[tuple[ConstExpr, ...], int]:
+def _exprs(data: bytes, pos: int, end: int, spans: list[Span] | None) -> tuple[tuple[ConstExpr, ...], int]:
     at = pos
     n, pos = _count(data, pos, end, 1, "element expression")
     if spans is not None:
@@ -398,7 +414,7 @@ def _exprs(data, pos: int, end: int, spans: list | None) -> tuple[tuple[ConstExp
     return tuple(out), pos
 
 
-def read_elem(data, pos: int, end: int, spans: list | None = None):
+def read_elem(data: bytes, pos: int, end: int, spans: list[Span] | None = None) -> tuple[Elem, int]:
     """One element segment. ``spans``, when given, receives ``(field, start, end, value)`` for each field
     as it is read (``flags``, ``table``, ``offset``, ``elemkind``, ``reftype``, ``count``, ``func``,
     ``expr``): what ``dump`` shows, read by this one grammar."""
@@ -447,11 +463,13 @@ def read_elem(data, pos: int, end: int, spans: list | None = None):
     return Elem(mode, table, offset, et, init, flags), pos
 
 
-def decode_elems(data, pos: int, end: int):
+def decode_elems(data: bytes, pos: int, end: int) -> tuple[list[Any], list[int]]:
+    """The element section's payload."""
     return _decode_items(data, pos, end, "elem", "elem segment", read_elem)
 
 
-def decode_code(data, pos: int, end: int):
+def decode_code(data: bytes, pos: int, end: int) -> tuple[list[Any], list[int]]:
+    """The code section's payload: undecoded :class:`FuncBody` records and their start offsets."""
     n, pos = _count(data, pos, end, 1, "code")
     items: list[Any] = []
     starts: list[int] = []
@@ -478,7 +496,7 @@ def decode_code(data, pos: int, end: int):
     return items, starts
 
 
-def read_data(data, pos: int, end: int, spans: list | None = None):
+def read_data(data: bytes, pos: int, end: int, spans: list[Span] | None = None) -> tuple[Data | None, int]:
     """One data segment; ``spans`` as for :func:`read_elem` (``flags``, ``memory``, ``offset`` (value
     ``"plain"`` for a lone numeric constant, which refers to nothing), ``size``, ``init``; with ``spans``
     the item itself is not built: None)."""
@@ -520,11 +538,12 @@ def read_data(data, pos: int, end: int, spans: list | None = None):
     return Data(mode, memory, offset, data[pos:pos + size], flags), pos + size
 
 
-def decode_datas(data, pos: int, end: int):
+def decode_datas(data: bytes, pos: int, end: int) -> tuple[list[Any], list[int]]:
+    """The data section's payload."""
     return _decode_items(data, pos, end, "data", "data segment", read_data)
 
 
-def decode_index_section(data, pos: int, end: int) -> int:
+def decode_index_section(data: bytes, pos: int, end: int) -> int:
     """The start and data count sections: a single u32."""
     v, p = read_u32(data, pos, end)
     _finish(p, end, "start/datacount")
@@ -532,12 +551,12 @@ def decode_index_section(data, pos: int, end: int) -> int:
 
 
 #: section id -> the reader of one item ``(data, pos, end) -> (item, pos)`` (imports: read_import_entry)
-ITEM_READERS = {
+ITEM_READERS: dict[int, Callable[..., tuple[Any, int]]] = {
     1: read_recgroup, 4: read_table, 5: read_memory, 13: read_tag, 6: read_global, 7: read_export,
     9: read_elem, 11: read_data,
 }
 
-DECODERS = {
+DECODERS: dict[int, Callable[[bytes, int, int], tuple[list[Any], list[int]]]] = {
     1: decode_types, 2: decode_imports, 3: decode_funcs, 4: decode_tables, 5: decode_memories,
     13: decode_tags, 6: decode_globals, 7: decode_exports, 9: decode_elems, 10: decode_code,
     11: decode_datas,
@@ -572,11 +591,13 @@ def _expr(ce) -> bytes:
     return ce.raw
 
 
-def encode_type(rg) -> bytes:
+def encode_type(rg: RecGroup) -> bytes:
+    """One recursion group."""
     return tc.encode_recgroup(rg)
 
 
 def encode_import(imp: Import) -> bytes:
+    """One import (plain form)."""
     kind = ExternKind(imp.kind)
     head = _name(imp.module) + _name(imp.name) + bytes((int(kind),))
     d = imp.desc
@@ -594,28 +615,34 @@ def encode_import(imp: Import) -> bytes:
 
 
 def encode_func(typeidx: int) -> bytes:
+    """One function section entry: its type index."""
     return _u32(typeidx)
 
 
 def encode_table(t: Table) -> bytes:
+    """One table."""
     if t.init is None:
         return tc.encode_tabletype(t.type)
     return b"\x40\x00" + tc.encode_tabletype(t.type) + _expr(t.init)
 
 
-def encode_memory(mt) -> bytes:
+def encode_memory(mt: MemoryType) -> bytes:
+    """One memory type."""
     return tc.encode_memorytype(mt)
 
 
 def encode_tag(t: Tag) -> bytes:
+    """One tag."""
     return tc.encode_tagtype(t.type)
 
 
 def encode_global(g: Global) -> bytes:
+    """One global."""
     return tc.encode_globaltype(g.type) + _expr(g.init)
 
 
 def encode_export(e: Export) -> bytes:
+    """One export."""
     return _name(e.name) + bytes((int(ExternKind(e.kind)),)) + _u32(e.index)
 
 
@@ -653,6 +680,7 @@ def _elem_flags(e: Elem) -> int:
 
 
 def encode_elem(e: Elem) -> bytes:
+    """One element segment, in its original form (``flags``) when it still fits."""
     f = _elem_flags(e)
     parts = [write_u(f)]
     if f & 1 == 0:
@@ -676,10 +704,12 @@ def encode_elem(e: Elem) -> bytes:
 
 
 def encode_code(body: FuncBody) -> bytes:
+    """One code section entry: size + body."""
     return body.encode()
 
 
 def encode_data(d: Data) -> bytes:
+    """One data segment."""
     f = d.flags
     if d.mode == "passive":
         f = 1
@@ -701,7 +731,7 @@ def encode_data(d: Data) -> bytes:
     return b"".join(parts)
 
 
-ENCODERS = {
+ENCODERS: dict[int, Callable[[Any], bytes]] = {
     1: encode_type, 2: encode_import, 3: encode_func, 4: encode_table, 5: encode_memory,
     13: encode_tag, 6: encode_global, 7: encode_export, 9: encode_elem, 10: encode_code,
     11: encode_data,
@@ -719,7 +749,7 @@ def _encode_one(enc, sid: int, i: int, it) -> bytes:
                           f"{e}") from None
 
 
-def encode_items(sid: int, items: list, orig, starts, buf) -> bytes:
+def encode_items(sid: int, items: list[Any], orig: Sequence[Any], starts: Any, buf: ByteData) -> bytes:
     """A section payload: count + items; items identical to ``orig[j]`` are copied from ``buf[starts[j]:starts[j+1]]``."""
     if sid == 2 and isinstance(starts, ImportLayout):
         return encode_import_items(items, orig, starts, buf)

@@ -26,13 +26,15 @@ type section's layout is written only here::
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from ..errors import DecodeError
 from ..types import (
     ABSTRACT_HEAP_CODES, ABSTRACT_HEAP_NAMES, F32, F64, I8, I16, I32, I64, V128,
-    ArrayType, FieldType, FuncType, GlobalType, Limits, MemoryType, NumType, PackedType,
-    RecGroup, RefType, StructType, SubType, TableType, TagType,
+    ArrayType, CompType, FieldType, FuncType, GlobalType, HeapType, Limits, MemoryType, NumType, PackedType,
+    RecGroup, RefType, StorageType, StructType, SubType, TableType, TagType, ValType,
 )
-from .leb import read_s33, read_u32, read_u64, write_s, write_u
+from .leb import ByteData, Span, read_s33, read_u32, read_u64, write_s, write_u
 
 __all__ = [
     "NUM_CODES", "NUM_TYPES", "VALTYPE_FIRST_BYTES",
@@ -68,18 +70,18 @@ _SHORT_REFS: dict[int, RefType] = {
     code: RefType(True, name, True) for code, name in ABSTRACT_HEAP_NAMES.items()
 }
 # byte -> value type, for every value type written as one byte
-_ONE_BYTE_VALTYPES: dict[int, object] = {**NUM_TYPES, **_SHORT_REFS}
+_ONE_BYTE_VALTYPES: dict[int, ValType] = {**NUM_TYPES, **_SHORT_REFS}
 #: first bytes that start a value type (one-byte forms plus the 0x63/0x64 prefixes)
 VALTYPE_FIRST_BYTES = frozenset(_ONE_BYTE_VALTYPES) | {REF_NULL, REF}
 
 
-def _byte(data, pos: int, end: int, base: int) -> int:
+def _byte(data: ByteData, pos: int, end: int, base: int) -> int:
     if pos >= end:
         raise DecodeError("unexpected end", base + pos)
     return data[pos]
 
 
-def _count(data, pos: int, end: int, base: int, min_size: int = 1) -> tuple[int, int]:
+def _count(data: ByteData, pos: int, end: int, base: int, min_size: int = 1) -> tuple[int, int]:
     """Read a vector length and check it against the bytes that remain."""
     n, p = read_u32(data, pos, end, base)
     if n * min_size > end - p:
@@ -89,7 +91,8 @@ def _count(data, pos: int, end: int, base: int, min_size: int = 1) -> tuple[int,
 
 # ---------------------------------------------------------------- heap / reference / value types
 
-def decode_heaptype(data, pos: int, end: int, base: int = 0, spans: list | None = None):
+def decode_heaptype(data: ByteData, pos: int, end: int, base: int = 0,
+                    spans: list[Span] | None = None) -> tuple[HeapType, int]:
     """``absheaptype`` (one byte) -> its name, or a non-negative s33 type index -> int."""
     b = _byte(data, pos, end, base)
     name = ABSTRACT_HEAP_NAMES.get(b)
@@ -103,7 +106,8 @@ def decode_heaptype(data, pos: int, end: int, base: int = 0, spans: list | None 
     return v, p
 
 
-def encode_heaptype(heap) -> bytes:
+def encode_heaptype(heap: HeapType) -> bytes:
+    """An abstract heap type's byte, or a type index as an s33."""
     if isinstance(heap, str):
         code = ABSTRACT_HEAP_CODES.get(heap)
         if code is None:
@@ -114,8 +118,9 @@ def encode_heaptype(heap) -> bytes:
     raise ValueError(f"bad heap type {heap!r}")
 
 
-def decode_reftype(data, pos: int, end: int, base: int = 0,
-                   spans: list | None = None) -> tuple[RefType, int]:
+def decode_reftype(data: ByteData, pos: int, end: int, base: int = 0,
+                   spans: list[Span] | None = None) -> tuple[RefType, int]:
+    """A reference type: a shorthand byte or ``0x63``/``0x64`` + heap type."""
     b = _byte(data, pos, end, base)
     r = _SHORT_REFS.get(b)
     if r is not None:
@@ -127,12 +132,15 @@ def decode_reftype(data, pos: int, end: int, base: int = 0,
 
 
 def encode_reftype(rt: RefType) -> bytes:
+    """The shorthand byte (``funcref``...) unless ``rt.shorthand`` is False, else ``0x63``/``0x64`` + heap type."""
     if rt.nullable and isinstance(rt.heap, str) and rt.shorthand is not False:
         return encode_heaptype(rt.heap)
     return bytes((REF_NULL if rt.nullable else REF,)) + encode_heaptype(rt.heap)
 
 
-def decode_valtype(data, pos: int, end: int, base: int = 0, spans: list | None = None):
+def decode_valtype(data: ByteData, pos: int, end: int, base: int = 0,
+                   spans: list[Span] | None = None) -> tuple[ValType, int]:
+    """A value type: a number/vector type byte or a reference type."""
     b = _byte(data, pos, end, base)
     t = _ONE_BYTE_VALTYPES.get(b)
     if t is not None:
@@ -143,7 +151,8 @@ def decode_valtype(data, pos: int, end: int, base: int = 0, spans: list | None =
     raise DecodeError(f"malformed value type 0x{b:02x}", base + pos)
 
 
-def encode_valtype(t) -> bytes:
+def encode_valtype(t: ValType) -> bytes:
+    """The encoding of a value type (ValueError for anything else)."""
     if isinstance(t, NumType):
         return bytes((NUM_CODES[t],))
     if isinstance(t, RefType):
@@ -151,23 +160,26 @@ def encode_valtype(t) -> bytes:
     raise ValueError(f"not a value type: {t!r}")
 
 
-def decode_valtypes(data, pos: int, end: int, base: int = 0, spans: list | None = None) -> tuple[tuple, int]:
+def decode_valtypes(data: ByteData, pos: int, end: int, base: int = 0, spans: list[Span] | None = None) -> tuple[tuple[ValType, ...], int]:
     """``vec(valtype)``."""
     n, pos = _count(data, pos, end, base)
-    out = []
+    out: list[ValType] = []
     for _ in range(n):
         t, pos = decode_valtype(data, pos, end, base, spans)
         out.append(t)
     return tuple(out), pos
 
 
-def encode_valtypes(ts) -> bytes:
+def encode_valtypes(ts: Sequence[ValType]) -> bytes:
+    """``vec(valtype)``."""
     return write_u(len(ts)) + b"".join(encode_valtype(t) for t in ts)
 
 
 # ---------------------------------------------------------------- composite types
 
-def decode_storagetype(data, pos: int, end: int, base: int = 0, spans: list | None = None):
+def decode_storagetype(data: ByteData, pos: int, end: int, base: int = 0,
+                       spans: list[Span] | None = None) -> tuple[StorageType, int]:
+    """A field's storage type: a packed type (i8, i16) or a value type."""
     b = _byte(data, pos, end, base)
     p = PACKED_TYPES.get(b)
     if p is not None:
@@ -175,30 +187,37 @@ def decode_storagetype(data, pos: int, end: int, base: int = 0, spans: list | No
     return decode_valtype(data, pos, end, base, spans)
 
 
-def encode_storagetype(t) -> bytes:
+def encode_storagetype(t: StorageType) -> bytes:
+    """A packed type's byte or a value type."""
     if isinstance(t, PackedType):
         return bytes((PACKED_CODES[t],))
     return encode_valtype(t)
 
 
-def _mut(data, pos: int, end: int, base: int) -> bool:
+def _mut(data: ByteData, pos: int, end: int, base: int) -> bool:
     m = _byte(data, pos, end, base)
     if m > 1:
         raise DecodeError(f"malformed mutability 0x{m:02x}", base + pos)
     return m == 1
 
 
-def decode_fieldtype(data, pos: int, end: int, base: int = 0,
-                     spans: list | None = None) -> tuple[FieldType, int]:
+def decode_fieldtype(data: ByteData, pos: int, end: int, base: int = 0,
+                     spans: list[Span] | None = None) -> tuple[FieldType, int]:
+
+
+    """A field type: storage type + mutability."""
     st, pos = decode_storagetype(data, pos, end, base, spans)
     return FieldType(st, _mut(data, pos, end, base)), pos + 1
 
 
 def encode_fieldtype(ft: FieldType) -> bytes:
+    """Storage type + mutability byte."""
     return encode_storagetype(ft.storage) + (b"\x01" if ft.mutable else b"\x00")
 
 
-def decode_comptype(data, pos: int, end: int, base: int = 0, spans: list | None = None):
+def decode_comptype(data: ByteData, pos: int, end: int, base: int = 0,
+                    spans: list[Span] | None = None) -> tuple[CompType, int]:
+    """A composite type: ``func``, ``struct`` or ``array``."""
     b = _byte(data, pos, end, base)
     if b == FUNC:
         params, p = decode_valtypes(data, pos + 1, end, base, spans)
@@ -217,7 +236,8 @@ def decode_comptype(data, pos: int, end: int, base: int = 0, spans: list | None 
     raise DecodeError(f"malformed composite type 0x{b:02x}", base + pos)
 
 
-def encode_comptype(ct) -> bytes:
+def encode_comptype(ct: CompType) -> bytes:
+    """The encoding of a func, struct or array type."""
     if isinstance(ct, FuncType):
         return bytes((FUNC,)) + encode_valtypes(ct.params) + encode_valtypes(ct.results)
     if isinstance(ct, StructType):
@@ -227,8 +247,11 @@ def encode_comptype(ct) -> bytes:
     raise ValueError(f"not a composite type: {ct!r}")
 
 
-def decode_subtype(data, pos: int, end: int, base: int = 0,
-                   spans: list | None = None) -> tuple[SubType, int]:
+def decode_subtype(data: ByteData, pos: int, end: int, base: int = 0,
+                   spans: list[Span] | None = None) -> tuple[SubType, int]:
+
+
+    """A sub type: ``sub``/``sub final`` with supertypes, or a bare composite type."""
     b = _byte(data, pos, end, base)
     if b == SUB or b == SUB_FINAL:
         n, p = _count(data, pos + 1, end, base)
@@ -248,6 +271,9 @@ def decode_subtype(data, pos: int, end: int, base: int = 0,
 
 
 def encode_subtype(st: SubType) -> bytes:
+
+
+    """A sub type, in the form it was read in (``st.form``) when it still fits."""
     form = st.form
     if form == "plain" and (st.supers or not st.final):
         form = None
@@ -264,8 +290,8 @@ def encode_subtype(st: SubType) -> bytes:
     return head + b"".join(write_u(x) for x in st.supers) + comp
 
 
-def decode_recgroup(data, pos: int, end: int, base: int = 0,
-                    spans: list | None = None) -> tuple[RecGroup, int]:
+def decode_recgroup(data: ByteData, pos: int, end: int, base: int = 0,
+                    spans: list[Span] | None = None) -> tuple[RecGroup, int]:
     """One ``rectype``: ``0x4E vec(subtype)`` or a lone subtype; ``spans`` as in the module docstring."""
     b = _byte(data, pos, end, base)
     if b == REC:
@@ -280,6 +306,9 @@ def decode_recgroup(data, pos: int, end: int, base: int = 0,
 
 
 def encode_recgroup(rg: RecGroup) -> bytes:
+
+
+    """A recursion group: one sub type, or ``rec`` + vec(subtype)."""
     if len(rg.types) == 1 and not rg.explicit:
         return encode_subtype(rg.types[0])
     return bytes((REC,)) + write_u(len(rg.types)) + b"".join(encode_subtype(t) for t in rg.types)
@@ -287,7 +316,7 @@ def encode_recgroup(rg: RecGroup) -> bytes:
 
 # ---------------------------------------------------------------- limits, tables, memories, globals, tags
 
-def decode_limits(data, pos: int, end: int, base: int = 0, memory: bool = False) -> tuple[Limits, int]:
+def decode_limits(data: ByteData, pos: int, end: int, base: int = 0, memory: bool = False) -> tuple[Limits, int]:
     """Limits flags byte (bit 0 max present, bit 1 shared, bit 2 64-bit, bit 3 page size), then min and max.
 
     Wasm 3.0 reads min and max as u64 for 32-bit memories and tables too (a
@@ -321,6 +350,9 @@ def limits_flags(lim: Limits) -> int:
 
 
 def encode_limits(lim: Limits) -> bytes:
+
+
+    """Limits: flags, min, [max]."""
     flags = limits_flags(lim)
     out = bytes((flags,)) + write_u(lim.min)
     if lim.max is not None:
@@ -330,35 +362,56 @@ def encode_limits(lim: Limits) -> bytes:
     return out
 
 
-def decode_tabletype(data, pos: int, end: int, base: int = 0) -> tuple[TableType, int]:
+def decode_tabletype(data: ByteData, pos: int, end: int, base: int = 0) -> tuple[TableType, int]:
+
+
+    """A table type: reference type + limits."""
     rt, p = decode_reftype(data, pos, end, base)
     lim, p = decode_limits(data, p, end, base)
     return TableType(rt, lim), p
 
 
 def encode_tabletype(tt: TableType) -> bytes:
+
+
+    """A table type: reference type + limits."""
     return encode_reftype(tt.elem) + encode_limits(tt.limits)
 
 
-def decode_memorytype(data, pos: int, end: int, base: int = 0) -> tuple[MemoryType, int]:
+def decode_memorytype(data: ByteData, pos: int, end: int, base: int = 0) -> tuple[MemoryType, int]:
+
+
+    """A memory type (its limits, with memory64, shared, custom page size)."""
     lim, p = decode_limits(data, pos, end, base, True)
     return MemoryType(lim), p
 
 
 def encode_memorytype(mt: MemoryType) -> bytes:
+
+
+    """A memory type (its limits)."""
     return encode_limits(mt.limits)
 
 
-def decode_globaltype(data, pos: int, end: int, base: int = 0) -> tuple[GlobalType, int]:
+def decode_globaltype(data: ByteData, pos: int, end: int, base: int = 0) -> tuple[GlobalType, int]:
+
+
+    """A global type: value type + mutability."""
     vt, p = decode_valtype(data, pos, end, base)
     return GlobalType(vt, _mut(data, p, end, base)), p + 1
 
 
 def encode_globaltype(gt: GlobalType) -> bytes:
+
+
+    """A global type: value type + mutability."""
     return encode_valtype(gt.val) + (b"\x01" if gt.mutable else b"\x00")
 
 
-def decode_tagtype(data, pos: int, end: int, base: int = 0) -> tuple[TagType, int]:
+def decode_tagtype(data: ByteData, pos: int, end: int, base: int = 0) -> tuple[TagType, int]:
+
+
+    """A tag type: attribute 0 + type index."""
     attr = _byte(data, pos, end, base)
     if attr != 0:
         raise DecodeError(f"malformed tag attribute 0x{attr:02x}", base + pos)
@@ -367,12 +420,15 @@ def decode_tagtype(data, pos: int, end: int, base: int = 0) -> tuple[TagType, in
 
 
 def encode_tagtype(tt: TagType) -> bytes:
+
+
+    """A tag type: attribute + type index."""
     return bytes((tt.attribute,)) + write_u(tt.type_idx)
 
 
 # ---------------------------------------------------------------- block types
 
-def decode_blocktype(data, pos: int, end: int, base: int = 0):
+def decode_blocktype(data: ByteData, pos: int, end: int, base: int = 0) -> tuple[ValType | int | None, int]:
     """``0x40`` -> None, a value type -> ValType, else a non-negative s33 type index -> int."""
     b = _byte(data, pos, end, base)
     if b == EMPTY_BLOCK:
@@ -389,11 +445,12 @@ def decode_blocktype(data, pos: int, end: int, base: int = 0):
     return v, p
 
 
-def encode_blocktype(bt) -> bytes:
+def encode_blocktype(bt: ValType | int | None) -> bytes:
+    """``0x40`` for None, a value type, or a type index as an s33."""
     if bt is None:
         return b"\x40"
     if isinstance(bt, int) and not isinstance(bt, bool):
         if not 0 <= bt < 1 << 32:
             raise ValueError(f"block type index out of range: {bt}")
         return write_s(bt)
-    return encode_valtype(bt)
+    return encode_valtype(bt)  # type: ignore[arg-type]  # (a bool is refused there)

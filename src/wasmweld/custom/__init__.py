@@ -17,6 +17,7 @@ from __future__ import annotations
 
 from typing import Any, Callable
 
+from ..binary.leb import ByteData
 from ..errors import DecodeError
 from .dylink import Dylink
 from .name import NameSection
@@ -52,7 +53,7 @@ CUSTOM_DECODERS: dict[str, Callable[[Any, int], Any]] = {
 KNOWN_CUSTOM: tuple[str, ...] = tuple(CUSTOM_DECODERS)
 
 
-def decode_custom(name: str, data, base: int = 0) -> Any:
+def decode_custom(name: str, data: ByteData, base: int = 0) -> Any:
     """The typed view of custom section ``name`` (None for a name without one); DecodeError when malformed."""
     decoder = CUSTOM_DECODERS.get(name)
     return None if decoder is None else decoder(data, base)

@@ -40,9 +40,11 @@ Only the standard library is used.
 
 from __future__ import annotations
 
+from typing import Any, Iterator
+
 from dataclasses import dataclass, field
 
-from wasmweld.binary.leb import read_u32, write_u
+from wasmweld.binary.leb import ByteData, Span, read_u32, write_u
 from wasmweld.binary.reader import PREAMBLE, Reader, decode_name
 from wasmweld.binary.reader import iter_sections as _iter_section_records
 from wasmweld.errors import DecodeError, EncodeError
@@ -114,6 +116,7 @@ class DylinkReader(Reader):
     each read names what it reads (``u32("export index")``), errors carry absolute offsets."""
 
     __slots__ = ()
+    pos: int
 
     def abs(self, pos: int | None = None) -> int:
         return self.base + (self.pos if pos is None else pos)
@@ -199,8 +202,8 @@ class Dylink:
     unknown: list[tuple[int, bytes]] = field(default_factory=list)
     legacy: bool = False
     # original encoding: list of (kind, snapshot, raw bytes) in file order
-    _orig: list | None = field(default=None, repr=False, compare=False)
-    _orig_raw: bytes | None = field(default=None, repr=False, compare=False)
+    _orig: list[Any] | None = field(default=None, repr=False, compare=False)
+    _orig_raw: ByteData | None = field(default=None, repr=False, compare=False)
 
     # -- convenience -------------------------------------------------------------------
     @property
@@ -230,7 +233,7 @@ class Dylink:
                 return info.flags
         return 0
 
-    def _typed(self) -> tuple:
+    def _typed(self) -> tuple[Any, ...]:
         return (self.mem_size, self.mem_align, self.table_size, self.table_align, tuple(self.needed),
                 tuple(self.export_info), tuple(self.import_info), tuple(self.runtime_path),
                 tuple(self.unknown), self.legacy)
@@ -243,7 +246,7 @@ class Dylink:
     # -- decoding ----------------------------------------------------------------------
     @classmethod
     def decode(cls, data: bytes | bytearray | memoryview, offset: int = 0, *, legacy: bool = False,
-               spans: list | None = None) -> "Dylink":
+               spans: list[Span] | None = None) -> "Dylink":
         """Decode a section payload (the bytes after the custom section's name).
 
         ``offset`` is the absolute position of ``data`` in the module, used in
@@ -258,7 +261,7 @@ class Dylink:
         if legacy:
             return cls._decode_legacy(cur)
         self = cls()
-        orig: list = []
+        orig: list[Any] = []
         seen: set[int] = set()
         while cur.pos < cur.end:
             sub_start = cur.pos
@@ -284,7 +287,7 @@ class Dylink:
         self._orig_raw = data
         return self
 
-    def _decode_sub(self, sid: int, body: DylinkReader, data: bytes, spans: list | None):
+    def _decode_sub(self, sid: int, body: DylinkReader, data: bytes, spans: list[Span] | None):
         """One dylink.0 subsection's content into ``self``; returns its snapshot (to tell changes)."""
         def mark(part: str, start: int, value) -> None:
             if spans is not None:
@@ -436,7 +439,8 @@ class Dylink:
 # locating the section in a module (stdlib only; does not need wasmweld.parse)
 
 
-def iter_sections(wasm: bytes | bytearray | memoryview):
+def iter_sections(wasm: bytes | bytearray | memoryview) -> Iterator[tuple[int, int, int, str | None]]:
+    """``(id, payload start, end, custom name or None)`` of each section of ``wasm``."""
     """Yield ``(id, payload_start, payload_end, custom_name)`` for each section.
 
     ``custom_name`` is the decoded name for custom sections (payload_start then

@@ -25,12 +25,15 @@ new subsections go in ascending id order.
 
 from __future__ import annotations
 
+from typing import Any
+
 import copy
 from dataclasses import dataclass, field
 
-from ..binary.leb import read_u32, write_u
+from ..binary.leb import Span, read_u32, write_u
 from ..binary.reader import decode_name
 from ..errors import DecodeError
+from ..binary.leb import ByteData
 
 __all__ = ["NameSection", "SUBSECTIONS", "SUBSECTION_SPACES", "read_subsection", "read_name_map",
            "read_indirect_map"]
@@ -56,7 +59,7 @@ SUBSECTION_SPACES: dict[int, str] = {1: "func", 2: "func", 3: "func", 4: "type",
                                      7: "global", 8: "elem", 9: "data", 10: "type", 11: "tag"}
 
 
-def read_subsection(data, pos: int, end: int, base: int = 0) -> tuple[int, int, int]:
+def read_subsection(data: ByteData, pos: int, end: int, base: int = 0) -> tuple[int, int, int]:
     """The subsection header at ``pos``: ``id:u8 size:u32`` -> (id, content start, content end)."""
     sid = data[pos]
     size, p = read_u32(data, pos + 1, end, base)
@@ -66,16 +69,21 @@ def read_subsection(data, pos: int, end: int, base: int = 0) -> tuple[int, int, 
     return sid, p, sub_end
 
 
-def read_name_map(data, pos: int, end: int, base: int = 0, spans: list | None = None,
-                  keys: list | None = None) -> tuple[dict[int, str], int]:
+def read_name_map(data: ByteData, pos: int, end: int, base: int = 0, spans: list[Span] | None = None,
+                  keys: list[tuple[int, int, int]] | None = None, *,
+                  check_count: bool = True) -> tuple[dict[int, str], int]:
     """A name map ``vec(idx:u32 name)``; ``spans`` (absolute offsets) gets ``("count", ..)`` and one
     ``("entry", start, end, (index, name))`` per entry; ``keys`` gets ``(index, start, index end)`` per
     entry, positions in ``data`` (where the renumberer re-keys the entry; its rest runs to the next one).
     With ``keys`` the names are only skipped, not decoded (the renumberer copies their bytes; UTF-8 is
-    the decoder's check): the dict comes back empty."""
+    the decoder's check): the dict comes back empty.
+
+    ``check_count=False``: a count larger than the bytes left is not refused up front; the entries
+    are read until one fails (the text printer keeps the ``spans`` entries read before, as
+    ``wasm-tools print`` keeps the names it read)."""
     at = pos
     n, pos = read_u32(data, pos, end, base)
-    if n * 2 > end - pos:
+    if check_count and n * 2 > end - pos:
         raise DecodeError("length out of bounds", base + pos, f"name map of {n} entries")
     out: dict[int, str] = {}
     if spans is not None:
@@ -102,14 +110,15 @@ def read_name_map(data, pos: int, end: int, base: int = 0, spans: list | None = 
     return out, pos
 
 
-def read_indirect_map(data, pos: int, end: int, base: int = 0, spans: list | None = None,
-                      keys: list | None = None) -> tuple[dict[int, dict[int, str]], int]:
+def read_indirect_map(data: ByteData, pos: int, end: int, base: int = 0, spans: list[Span] | None = None,
+                      keys: list[tuple[int, int, int]] | None = None, *,
+                      check_count: bool = True) -> tuple[dict[int, dict[int, str]], int]:
     """An indirect name map ``vec(idx:u32 namemap)``; ``spans`` gets ``("count", ..)`` and per entry
     ``("outer", start, end, index)`` (the index's own span), then its inner map's spans; ``keys`` gets
-    ``(index, start, index end)`` per outer entry, as in :func:`read_name_map`."""
+    ``(index, start, index end)`` per outer entry, as in :func:`read_name_map` (``check_count`` too)."""
     at = pos
     n, pos = read_u32(data, pos, end, base)
-    if n * 2 > end - pos:
+    if check_count and n * 2 > end - pos:
         raise DecodeError("length out of bounds", base + pos, f"indirect name map of {n} entries")
     if spans is not None:
         spans.append(("count", base + at, base + pos, n))
@@ -121,7 +130,8 @@ def read_indirect_map(data, pos: int, end: int, base: int = 0, spans: list | Non
             spans.append(("outer", base + at, base + pos, idx))
         if keys is not None:
             keys.append((idx, at, pos))
-        out[idx], pos = read_name_map(data, pos, end, base, spans, None if keys is None else [])
+        out[idx], pos = read_name_map(data, pos, end, base, spans, None if keys is None else [],
+                                      check_count=check_count)
     return out, pos
 
 
@@ -165,10 +175,10 @@ class NameSection:
     #: subsections with ids this decoder does not know: (id, raw content)
     unknown: list[tuple[int, bytes]] = field(default_factory=list)
     # original subsections in order: (id, raw bytes incl. header, decoded snapshot)
-    _orig: list = field(default_factory=list, repr=False, compare=False)
+    _orig: list[Any] = field(default_factory=list, repr=False, compare=False)
 
     @classmethod
-    def decode(cls, data, offset: int = 0, spans: list | None = None) -> "NameSection":
+    def decode(cls, data: ByteData, offset: int = 0, spans: list[Span] | None = None) -> "NameSection":
         """Decode the section's content (the bytes after the name ``"name"``); ``offset`` is its absolute offset.
 
         ``spans``, when given, receives ``(part, start, end, value)`` with absolute offsets as each part is
@@ -271,7 +281,7 @@ class NameSection:
             out.append((sid, bytes((sid,)) + write_u(len(content)) + content))
         return b"".join(raw for _sid, raw in out)
 
-    def __eq__(self, other) -> bool:
+    def __eq__(self, other: object) -> bool:
         if not isinstance(other, NameSection):
             return NotImplemented
         return all(getattr(self, a) == getattr(other, a) for a, _k in SUBSECTIONS.values()) and \

@@ -20,12 +20,15 @@ while the decoded value is unchanged).
 
 from __future__ import annotations
 
+from typing import Any
+
 import copy
 from dataclasses import dataclass, field
 
-from ..binary.leb import read_u32, write_u
+from ..binary.leb import Span, read_u32, write_u
 from ..binary.reader import decode_name
 from ..errors import DecodeError
+from ..binary.leb import ByteData
 
 __all__ = ["Producers"]
 
@@ -41,10 +44,10 @@ class Producers:
 
     fields: dict[str, dict[str, str]] = field(default_factory=dict)
     _raw: bytes | None = field(default=None, repr=False, compare=False)
-    _snap: dict | None = field(default=None, repr=False, compare=False)
+    _snap: dict[Any, Any] | None = field(default=None, repr=False, compare=False)
 
     @classmethod
-    def decode(cls, data, offset: int = 0, spans: list | None = None) -> "Producers":
+    def decode(cls, data: ByteData, offset: int = 0, spans: list[Span] | None = None) -> "Producers":
         """Decode the section content (after the name ``"producers"``); ``offset`` is its absolute offset.
 
         ``spans``, when given, receives ``(field, start, end, value)`` with absolute offsets as each part

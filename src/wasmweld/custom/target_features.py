@@ -17,11 +17,14 @@ unchanged decoded section encodes to its input bytes.
 
 from __future__ import annotations
 
+from typing import Any
+
 from dataclasses import dataclass, field
 
-from ..binary.leb import read_u32, write_u
+from ..binary.leb import Span, read_u32, write_u
 from ..binary.reader import decode_name
 from ..errors import DecodeError
+from ..binary.leb import ByteData
 
 __all__ = ["TargetFeatures", "PREFIXES"]
 
@@ -35,10 +38,10 @@ class TargetFeatures:
 
     features: list[tuple[str, str]] = field(default_factory=list)
     _raw: bytes | None = field(default=None, repr=False, compare=False)
-    _snap: list | None = field(default=None, repr=False, compare=False)
+    _snap: list[Any] | None = field(default=None, repr=False, compare=False)
 
     @classmethod
-    def decode(cls, data, offset: int = 0, spans: list | None = None) -> "TargetFeatures":
+    def decode(cls, data: ByteData, offset: int = 0, spans: list[Span] | None = None) -> "TargetFeatures":
         """Decode the section content (after the name); ``offset`` is its absolute offset.
 
         ``spans``, when given, receives ``("count", start, end, n)`` and ``("feature", start, end,

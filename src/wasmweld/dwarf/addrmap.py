@@ -23,6 +23,7 @@ from ..binary.instr import decode_body
 from ..binary.leb import read_u32
 from ..binary.reader import SECTION_IDS, split_sections
 from ..errors import DecodeError
+from ..binary.leb import ByteData
 
 __all__ = ["AddressMap", "code_bodies", "REMOVED"]
 
@@ -30,7 +31,7 @@ __all__ = ["AddressMap", "code_bodies", "REMOVED"]
 REMOVED = -1
 
 
-def code_bodies(data) -> tuple[int, list[tuple[int, int]]]:
+def code_bodies(data: ByteData) -> tuple[int, list[tuple[int, int]]]:
     """(absolute offset of the code payload, [(start, end) of each body, payload-relative])."""
     for sec in split_sections(data):
         if sec.id == SECTION_IDS["code"]:
@@ -75,15 +76,18 @@ class AddressMap:
     ``targets[i]`` is the output body index input body ``i`` became, or None when it was removed.
     """
 
-    def __init__(self, old_data, new_data, targets: Sequence[int | None], *, check: bool = False):
+    def __init__(self, old_data: ByteData, new_data: ByteData, targets: Sequence[int | None], *,
+                 check: bool = False) -> None:
         """``check``: a body whose bytes changed but not its length is decoded too, and counts as
         replaced unless it holds the same instructions (the edit path, where a pass may have
         rewritten a body to other code of the same size)."""
+        self.old: list[tuple[int, int]]
         obase, self.old = code_bodies(old_data)
         nb, new = code_bodies(new_data)
-        self.starts = [s for s, _e in self.old]
+        self.starts: list[int] = [s for s, _e in self.old]
         self._memo: dict[int, int | None] = {}
-        self.moves: list = []
+        #: per old body: None (gone), one shift (layout kept) or aligned position lists (old, new)
+        self.moves: list[Any] = []
         for i, (s, e) in enumerate(self.old):
             t = targets[i] if i < len(targets) else None
             if t is None or t >= len(new):

@@ -15,10 +15,13 @@ A module whose code did not move keeps its ``.debug_*`` sections byte for byte.
 
 from __future__ import annotations
 
+from typing import Any, Callable
+
 from ..errors import DecodeError
 from ..types import ExternKind
 from .addrmap import AddressMap
 from .merge import apply_index_map, combine, debug_sections
+from ..module import Module
 
 __all__ = ["EditTracker"]
 
@@ -31,16 +34,16 @@ class EditTracker:
     """Started on the module before the first pass (nothing to do without DWARF); :meth:`step`
     after each pass, :meth:`finish` on the result."""
 
-    def __init__(self, module):
-        self.active = any(cs.name.startswith(".debug_") for cs in module.customs)
+    def __init__(self, module: Module) -> None:
+        self.active: bool = any(cs.name.startswith(".debug_") for cs in module.customs)
         if not self.active:
             return
-        self.before = module.encode()
-        self.n_imp = _func_imports(module)
-        self.n_def = len(module.funcs)
+        self.before: bytes = module.encode()
+        self.n_imp: int = _func_imports(module)
+        self.n_def: int = len(module.funcs)
         self.pos: list[int | None] = list(range(len(module.funcs)))    # input body -> current position
 
-    def step(self, name: str, result) -> None:
+    def step(self, name: str, result: Any) -> None:
         """Follow one pass (``name``: its registry name, ``result``: its PassResult)."""
         if not self.active:
             return
@@ -62,7 +65,7 @@ class EditTracker:
             self.pos = [None if p is None else p + added for p in self.pos]
         self.n_imp, self.n_def = n_imp, len(module.funcs)
 
-    def finish(self, module, warn) -> None:
+    def finish(self, module: Module, warn: Callable[[str], None]) -> None:
         """Rewrite ``module``'s DWARF (in place) for where its code now is."""
         if not self.active:
             return

@@ -13,10 +13,11 @@ and width of each value, so a writer can patch fixed-width values in place.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Iterator
+from typing import Any, Iterator
 
 from ..binary.reader import Reader
 from ..errors import DecodeError
+from ..binary.leb import ByteData
 
 __all__ = ["Unit", "Attr", "Die", "units", "abbrev_table", "dies", "kept_dies", "plan", "AT", "FORM", "TAG"]
 
@@ -72,7 +73,7 @@ class Unit:
     dies_start: int
     base: int = 0               # the unit's base address (its DW_AT_low_pc), filled by the reader
     addr_base: int | None = None
-    extra: dict = field(default_factory=dict)
+    extra: dict[Any, Any] = field(default_factory=dict)
 
 
 @dataclass
@@ -91,7 +92,7 @@ class Die:
     offset: int
     tag: int
     depth: int
-    attrs: list
+    attrs: list[Any]
 
     def get(self, at: int) -> Attr | None:
         """The attribute ``at`` of this DIE, or None."""
@@ -101,7 +102,7 @@ class Die:
         return None
 
 
-def units(info) -> Iterator[Unit]:
+def units(info: ByteData) -> Iterator[Unit]:
     """The units of a ``.debug_info`` section (32-bit DWARF only)."""
     r = Reader(info)
     while not r.at_end():
@@ -136,7 +137,7 @@ def units(info) -> Iterator[Unit]:
         r.pos = end
 
 
-def abbrev_table(abbrev, offset: int) -> dict[int, tuple[int, bool, list]]:
+def abbrev_table(abbrev: ByteData, offset: int) -> dict[int, tuple[int, bool, list[Any]]]:
     """code -> (tag, has_children, [(attribute, form, implicit const)]) of the table at ``offset``."""
     r = Reader(abbrev, offset)
     table: dict[int, tuple[int, bool, list]] = {}
@@ -188,7 +189,7 @@ def read_value(r: Reader, form: int, unit: Unit) -> tuple[int, int | None]:
     raise DecodeError(f"unknown DWARF form 0x{form:x}", r.pos)
 
 
-def dies(info, abbrev, unit: Unit) -> Iterator[Die]:
+def dies(info: ByteData, abbrev: ByteData, unit: Unit) -> Iterator[Die]:
     """Every DIE of ``unit``, in order, with its attributes' positions."""
     table = abbrev_table(abbrev, unit.abbrev_offset)
     r = Reader(info, unit.dies_start, unit.end)
@@ -231,7 +232,7 @@ def _width(form: int, unit: Unit) -> int:
     return -1
 
 
-def plan(table: dict, unit: Unit, keep_forms: frozenset, keep_ats: frozenset, whole_tags: frozenset) -> dict:
+def plan(table: dict[Any, Any], unit: Unit, keep_forms: frozenset[Any], keep_ats: frozenset[Any], whole_tags: frozenset[Any]) -> dict[Any, Any]:
     """Per abbreviation code: (tag, has_children, steps), each step (attribute, form, width,
     kept, implicit const), an attribute *kept* when its form is in ``keep_forms``, it is in
     ``keep_ats``, or the tag is one of ``whole_tags`` (every attribute kept)."""
@@ -245,8 +246,8 @@ def plan(table: dict, unit: Unit, keep_forms: frozenset, keep_ats: frozenset, wh
     return out
 
 
-def kept_dies(info, abbrev, unit: Unit, keep_forms: frozenset, keep_ats: frozenset,
-              whole_tags: frozenset) -> Iterator[Die]:
+def kept_dies(info: ByteData, abbrev: ByteData, unit: Unit, keep_forms: frozenset[Any], keep_ats: frozenset[Any],
+              whole_tags: frozenset[Any]) -> Iterator[Die]:
     """:func:`dies`, each DIE with only its *kept* attributes (:func:`plan`): fixed-width values
     of the others are stepped over without being read. DIEs with none kept are not yielded."""
     table = plan(abbrev_table(abbrev, unit.abbrev_offset), unit, keep_forms, keep_ats, whole_tags)

@@ -16,12 +16,13 @@ step re-encoded (``advance_pc`` by the new distance; a special opcode becomes ``
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Iterator
+from typing import Any, Callable, Iterator
 
 from ..binary.leb import read_s64, read_u64, write_s, write_u
 from ..binary.reader import Reader
 from ..errors import DecodeError
 from .addrmap import REMOVED, AddressMap
+from ..binary.leb import ByteData
 
 __all__ = ["LineHeader", "line_header", "ops", "rows", "rebase_unit", "Row"]
 
@@ -40,11 +41,11 @@ class LineHeader:
     line_base: int
     line_range: int
     opcode_base: int
-    std_lens: list
+    std_lens: list[int]
     program: int
-    dirs: list = field(default_factory=list)       # bytes, or (form name, offset)
-    files: list = field(default_factory=list)      # (name, dir index)
-    str_fields: list = field(default_factory=list)  # (position, "strp" | "line_strp") of string offsets
+    dirs: list[Any] = field(default_factory=list)       # bytes, or (form name, offset)
+    files: list[tuple[Any, Any]] = field(default_factory=list)      # (name, dir index)
+    str_fields: list[tuple[int, str]] = field(default_factory=list)  # (position, "strp" | "line_strp") of string offsets
 
 
 def _v5_entries(r: Reader, hdr: LineHeader) -> list[tuple]:
@@ -77,7 +78,7 @@ def _v5_entries(r: Reader, hdr: LineHeader) -> list[tuple]:
     return out
 
 
-def line_header(data, offset: int) -> LineHeader:
+def line_header(data: ByteData, offset: int) -> LineHeader:
     """The header of the line program at ``offset`` of ``.debug_line``."""
     r = Reader(data, offset)
     length = r.fixed(4)
@@ -118,7 +119,7 @@ def line_header(data, offset: int) -> LineHeader:
     return hdr
 
 
-def ops(data, hdr: LineHeader) -> Iterator[tuple[int, int, str, int]]:
+def ops(data: ByteData, hdr: LineHeader) -> Iterator[tuple[int, int, str, int]]:
     """(start, end, kind, value) of each opcode: kind ``special`` (value: the adjusted opcode),
     ``advance_pc`` (bytes), ``set_address`` (address), ``end_sequence``, ``advance_line``, ``copy``,
     ``set_file``, ``set_column``, ``negate_stmt``, or ``other``."""
@@ -179,7 +180,7 @@ class Row:
     end_sequence: bool
 
 
-def rows(data, hdr: LineHeader) -> Iterator[Row]:
+def rows(data: ByteData, hdr: LineHeader) -> Iterator[Row]:
     """The rows of one line program."""
     addr, file, line, col = 0, 1, 1, 0
     for _s, _e, kind, v in ops(data, hdr):
@@ -204,7 +205,7 @@ def rows(data, hdr: LineHeader) -> Iterator[Row]:
             addr, file, line, col = 0, 1, 1, 0
 
 
-def _sequences(data, hdr: LineHeader) -> list[list[tuple]]:
+def _sequences(data: ByteData, hdr: LineHeader) -> list[list[tuple]]:
     """The opcodes grouped by sequence, each opcode with the address before and after it."""
     seqs, cur, addr = [], [], 0
     for s, e, kind, v in ops(data, hdr):
@@ -233,7 +234,7 @@ def _set_address(addr: int, size: int) -> bytes:
     return bytes((0,)) + write_u(1 + size) + bytes((LNE_SET_ADDRESS,)) + addr.to_bytes(size, "little")
 
 
-def _rebase_sequence(data, hdr: LineHeader, seq: list, amap: AddressMap) -> bytes:
+def _rebase_sequence(data: ByteData, hdr: LineHeader, seq: list[Any], amap: AddressMap) -> bytes:
     """One sequence for the new addresses (b"" when its code was removed)."""
     addrs = [op[5] for op in seq if op[2] in ("special", "set_address", "advance_pc", "copy", "end_sequence")]
     anchor = next((op[4 if op[2] != "set_address" else 5] for op in seq if op[2] == "set_address"), None)
@@ -250,7 +251,7 @@ def _rebase_sequence(data, hdr: LineHeader, seq: list, amap: AddressMap) -> byte
     return _reencode_sequence(data, hdr, seq, amap)
 
 
-def _reencode_sequence(data, hdr: LineHeader, seq: list, amap: AddressMap) -> bytes:
+def _reencode_sequence(data: ByteData, hdr: LineHeader, seq: list[Any], amap: AddressMap) -> bytes:
     """A sequence whose addresses do not all move by one shift, every address step re-encoded.
     Rows in removed code or outside all code (a sequence spanning several functions, gc removing
     one; a linker's leftovers past the code) are dropped; the sequence then runs to the end of the
@@ -303,7 +304,7 @@ def _live_end(amap: AddressMap, old: int) -> int | None:
     return None if i is None else amap.line_map(amap.old[i][1])
 
 
-def rebase_unit(data, hdr: LineHeader, amap: AddressMap, patch_str) -> bytes:
+def rebase_unit(data: ByteData, hdr: LineHeader, amap: AddressMap, patch_str: Callable[[str, int], int]) -> bytes:
     """The line program ``hdr`` rewritten for ``amap``; ``patch_str(kind, offset)`` gives the new
     offset of a header string (``strp``/``line_strp``)."""
     head = bytearray(data[hdr.offset:hdr.program])

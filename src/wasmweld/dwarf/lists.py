@@ -14,6 +14,8 @@ its width (a ULEB128 offset is re-encoded in its old number of bytes), so no off
 
 from __future__ import annotations
 
+from typing import Any, Callable
+
 from ..binary.leb import encode_u_width
 from ..binary.reader import Reader
 from ..errors import DecodeError
@@ -29,7 +31,7 @@ class Mapper:
     """Address rewriting for one input: ``start``/``end`` map a begin / one-past-end address."""
 
     def __init__(self, amap: AddressMap):
-        self.amap = amap
+        self.amap: AddressMap = amap
 
     def point(self, addr: int) -> int:
         """New address of ``addr``; :data:`TOMBSTONE` inside removed code; ``addr`` outside code."""
@@ -69,7 +71,7 @@ def _put(buf: bytearray, pos: int, value: int, width: int) -> None:
     buf[pos:pos + width] = (value & ((1 << (8 * width)) - 1)).to_bytes(width, "little")
 
 
-def put_uleb(buf: bytearray, r_start: int, r_end: int, value: int, grow: list | None = None) -> None:
+def put_uleb(buf: bytearray, r_start: int, r_end: int, value: int, grow: list[tuple[int, int, int]] | None = None) -> None:
     """Write ``value`` as the ULEB128 at ``buf[r_start:r_end]``, keeping its width (DecodeError if it
     cannot, unless ``grow`` is given: then ``(r_start, r_end, value)`` is added to it, for
     :func:`~.grow.splice`)."""
@@ -122,7 +124,7 @@ def patch_v4_list(buf: bytearray, offset: int, base: int, size: int, m: Mapper, 
     raise DecodeError("unterminated DWARF list", offset)
 
 
-def _v5_pair(buf, r, m: Mapper, base: int, nbase: int, grow: list | None) -> None:
+def _v5_pair(buf, r, m: Mapper, base: int, nbase: int, grow: list[Any] | None) -> None:
     p0 = r.pos
     a = r.u64()
     p1 = r.pos
@@ -134,8 +136,8 @@ def _v5_pair(buf, r, m: Mapper, base: int, nbase: int, grow: list | None) -> Non
     put_uleb(buf, p1, r.pos, sp[1] - nbase, grow)
 
 
-def patch_v5_list(buf: bytearray, offset: int, base: int, size: int, m: Mapper, loc: bool, addr_of,
-                  grow: list | None = None) -> None:
+def patch_v5_list(buf: bytearray, offset: int, base: int, size: int, m: Mapper, loc: bool,
+                  addr_of: Callable[..., int], grow: list[tuple[int, int, int]] | None = None) -> None:
     """Patch the ``.debug_rnglists`` (``loc`` False) or ``.debug_loclists`` list at ``offset``;
     ``addr_of(index)`` reads an old ``.debug_addr`` entry (patched separately); ``grow``: where
     ULEB128 values that no longer fit their bytes go (:func:`put_uleb`)."""
@@ -192,7 +194,7 @@ def patch_v5_list(buf: bytearray, offset: int, base: int, size: int, m: Mapper, 
     raise DecodeError("unterminated DWARF list", offset)
 
 
-def patch_addr_table(buf: bytearray, size: int, code: set, data: set, m: Mapper, data_shift: int) -> None:
+def patch_addr_table(buf: bytearray, size: int, code: set[int], data: set[int], m: Mapper, data_shift: int) -> None:
     """The ``.debug_addr`` entries at positions ``code`` (named as code addresses) mapped, those at
     ``data`` (named by ``DW_OP_addrx``: memory addresses) moved by ``data_shift``; others kept."""
     for p in sorted(code | data):

@@ -13,6 +13,8 @@ A row of line 0 prints the file alone; an address no function and no line row co
 
 from __future__ import annotations
 
+from typing import Any, Iterable
+
 from bisect import bisect_right
 from dataclasses import dataclass
 
@@ -21,6 +23,7 @@ from ..errors import WasmError
 from .info import AT, FORM, TAG, Unit, dies, units
 from .line import LineHeader, line_header, rows
 from .ranges import read_ranges
+from ..binary.leb import ByteData
 
 __all__ = ["Frame", "DebugInfo", "format_frames", "addr2line", "module_debug_info"]
 
@@ -71,10 +74,10 @@ def _join(path: str, part: str) -> str:
 
 @dataclass
 class _Func:
-    ranges: list
+    ranges: list[Any]
     die: int
     depth: int
-    call: tuple | None          # (file index, line, column) of an inlined call
+    call: tuple[Any, ...] | None          # (file index, line, column) of an inlined call
     inlined: list               # _Func of inlined calls inside, any depth
     unit: int                   # offset of its unit
 
@@ -83,16 +86,16 @@ class DebugInfo:
     """The DWARF of one module, indexed for :meth:`frames` (``sections``: ``.debug_*`` payloads)."""
 
     def __init__(self, sections: dict[str, bytes]):
-        self.s = sections
-        self.seqs: list[tuple[int, int, list, tuple[LineHeader, str]]] = []     # (start, end, rows, file namer)
+        self.s: dict[str, bytes] = sections
+        self.seqs: list[tuple[int, int, list[Any], tuple[LineHeader, str]]] = []     # (start, end, rows, file namer)
         self.funcs: list[_Func] = []
-        self.names: dict[int, tuple] = {}
+        self.names: dict[int, tuple[Any, Any]] = {}
         self.unit_lines: dict[int, tuple[LineHeader, str]] = {}
         info = self.sec(".debug_info")
         for unit in units(info):
             self._unit(unit)
         self.seqs.sort(key=lambda s: s[0])
-        self.seq_starts = [s[0] for s in self.seqs]
+        self.seq_starts: list[int] = [s[0] for s in self.seqs]
         self.funcs.sort(key=lambda f: min((r[0] for r in f.ranges), default=0))
 
     def sec(self, name: str) -> bytes:
@@ -220,7 +223,7 @@ class DebugInfo:
             return
         hdr = line_header(data, offset)
         self.unit_lines[unit.offset] = (hdr, comp_dir)
-        cur: list = []
+        cur: list[Any] = []
         for row in rows(data, hdr):
             if row.end_sequence:
                 if cur and row.address > cur[0][0]:
@@ -251,7 +254,7 @@ class DebugInfo:
         return bytes(v).decode("utf-8", "replace")
 
     # --- lookup ---------------------------------------------------------------------------------
-    def location(self, addr: int) -> tuple | None:
+    def location(self, addr: int) -> tuple[Any, ...] | None:
         """(file, line, column) of ``addr`` from the line table, or None."""
         i = bisect_right(self.seq_starts, addr) - 1
         for j in range(i, max(i - _OVERLAP, -1), -1):      # the nearest sequences starting at or before
@@ -279,7 +282,7 @@ class DebugInfo:
                 where = self._call_site(f.unit, f.call)
         return out
 
-    def _call_site(self, unit: int, call: tuple) -> tuple:
+    def _call_site(self, unit: int, call: tuple[Any, ...]) -> tuple[Any, ...]:
         hdr_dir = self.unit_lines.get(unit)
         fidx, line, col = call
         f = self.file_name(*hdr_dir, fidx) if hdr_dir is not None and fidx is not None else None
@@ -292,7 +295,7 @@ class _Val:
     value: int
 
 
-def module_debug_info(data) -> tuple[DebugInfo, int]:
+def module_debug_info(data: ByteData) -> tuple[DebugInfo, int]:
     """A module's :class:`DebugInfo` and the absolute offset of its code section's payload."""
     from ..module import parse  # noqa: PLC0415  (lookup is also imported by the runtime, lazily)
     from .addrmap import code_bodies  # noqa: PLC0415
@@ -301,7 +304,7 @@ def module_debug_info(data) -> tuple[DebugInfo, int]:
     return DebugInfo(sections), code_bodies(data)[0]
 
 
-def addr2line(data, addresses, *, code_section_relative: bool = False) -> str:
+def addr2line(data: ByteData, addresses: Iterable[int | tuple[Any, int]], *, code_section_relative: bool = False) -> str:
     """What ``wasm-tools addr2line`` prints for ``addresses`` (module offsets, or code-section
     offsets with ``code_section_relative``; an address may be a (label, address) pair, printed
     with its label as written)::

@@ -12,7 +12,7 @@ know) loses it, with a warning: nothing is kept stale.
 
 from __future__ import annotations
 
-from typing import Callable, Iterable
+from typing import Any, Callable, Iterable
 
 from ..binary.leb import write_u
 from ..errors import DecodeError
@@ -20,16 +20,17 @@ from ..module import parse
 from ..types import ExternKind
 from .addrmap import AddressMap
 from .rewrite import SECTIONS, InputDwarf
+from ..module import Module
 
 __all__ = ["combine", "debug_sections", "merge_debug_info", "custom_section_bytes", "apply_index_map"]
 
 
-def debug_sections(module) -> dict[str, bytes]:
+def debug_sections(module: Module) -> dict[str, bytes]:
     """name -> payload of a module's ``.debug_*`` custom sections."""
     return {cs.name: bytes(cs.data) for cs in module.customs if cs.name.startswith(".debug_")}
 
 
-def combine(inputs: Iterable[tuple], warn: Callable[[str], None]) -> list[tuple[str, bytes]]:
+def combine(inputs: Iterable[tuple[Any, ...]], warn: Callable[[str], None]) -> list[tuple[str, bytes]]:
     """The output's ``.debug_*`` sections from each input's (name, sections, address map[, the
     distance its memory 0 moved])."""
     parts: dict[str, list[bytes]] = {s: [] for s in SECTIONS}
@@ -52,7 +53,7 @@ def custom_section_bytes(name: str, payload: bytes) -> bytes:
     return bytes((0,)) + write_u(len(content)) + content
 
 
-def apply_index_map(m, i: int) -> int | None:
+def apply_index_map(m: Any, i: int) -> int | None:
     """``i`` through a normalised index map (None: identity; list, dict or callable)."""
     if m is None:
         return i
@@ -63,7 +64,7 @@ def apply_index_map(m, i: int) -> int | None:
     return m(i)
 
 
-def merge_debug_info(b, data: bytes) -> bytes:
+def merge_debug_info(b: Any, data: bytes) -> bytes:
     """The merged module ``data`` with every input's DWARF rebased (``b``: the merge's Builder, with
     ``ins`` and, when gc ran, ``gc_maps``)."""
     gc_func = getattr(b, "gc_maps", None)

@@ -6,9 +6,12 @@ pairs and DWARF 5 ``.debug_rnglists`` entries, as absolute [begin, end) pairs::
 
 from __future__ import annotations
 
+from typing import Any
+
 from ..binary.reader import Reader
 from ..errors import DecodeError
 from .info import AT, FORM
+from ..binary.leb import ByteData
 
 __all__ = ["read_ranges"]
 
@@ -16,7 +19,7 @@ __all__ = ["read_ranges"]
 MAX_ENTRIES = 1 << 20
 
 
-def _v4(data, off: int, base: int, size: int) -> list[tuple[int, int]]:
+def _v4(data: ByteData, off: int, base: int, size: int) -> list[tuple[int, int]]:
     r = Reader(data, off)
     maxv = (1 << (8 * size)) - 1
     out = []
@@ -32,7 +35,7 @@ def _v4(data, off: int, base: int, size: int) -> list[tuple[int, int]]:
     return out
 
 
-def _v5(data, off: int, base: int, size: int, addr_of) -> list[tuple[int, int]]:
+def _v5(data: ByteData, off: int, base: int, size: int, addr_of) -> list[tuple[int, int]]:
     r = Reader(data, off)
     out = []
     for _ in range(MAX_ENTRIES):
@@ -61,7 +64,7 @@ def _v5(data, off: int, base: int, size: int, addr_of) -> list[tuple[int, int]]:
     return [(a, b) for a, b in out if b > a]
 
 
-def read_ranges(dbg, unit, attr) -> list[tuple[int, int]]:
+def read_ranges(dbg: Any, unit: Any, attr: Any) -> list[tuple[int, int]]:
     """The ranges ``attr`` (a ``DW_AT_ranges`` value of ``unit``) names; ``dbg``: a DebugInfo."""
     try:
         if unit.version < 5:

@@ -14,6 +14,8 @@ Everything is patched in place in fixed width, except ``.debug_line``, which
 
 from __future__ import annotations
 
+from typing import Any
+
 from ..binary.reader import Reader
 from ..errors import DecodeError
 from .addrmap import REMOVED, AddressMap
@@ -71,17 +73,17 @@ class InputDwarf:
         unknown = [n for n in sections if n not in SECTIONS]
         if unknown:
             raise UnsupportedDwarf(f"cannot rewrite {', '.join(unknown)}", 0)
-        self.name = name
-        self.src = sections
-        self.m = Mapper(amap)
-        self.amap = amap
-        self.data_shift = data_shift         # where its memory 0 moved (a single-memory merge)
+        self.name: str = name
+        self.src: dict[str, bytes] = sections
+        self.m: Mapper = Mapper(amap)
+        self.amap: AddressMap = amap
+        self.data_shift: int = data_shift         # where its memory 0 moved (a single-memory merge)
         self.code_slots: set[int] = set()    # .debug_addr positions named as code addresses
         self.data_slots: set[int] = set()    # ... named by DW_OP_addrx (memory addresses)
-        self.addr_size = 4
+        self.addr_size: int = 4
         self.out: dict[str, bytes] = {}
         self.v5_refs: list[tuple[int, str, int]] = []   # .debug_info positions of offsets into v5 lists
-        self.moved: dict = {}                # v5 list section -> old position -> new (lists that grew)
+        self.moved: dict[Any, Any] = {}                # v5 list section -> old position -> new (lists that grew)
 
     def sec(self, name: str) -> bytes:
         """The input's section ``name`` (empty when absent)."""
@@ -107,7 +109,7 @@ class InputDwarf:
         return offsets
 
     # --- .debug_info ----------------------------------------------------------------------------
-    def _old_addr(self, unit: Unit, index: int, slots: set | None = None) -> int:
+    def _old_addr(self, unit: Unit, index: int, slots: set[Any] | None = None) -> int:
         """Entry ``index`` of the unit's ``.debug_addr`` table, its position noted as a code
         address (or in ``slots``)."""
         table = self.sec(".debug_addr")
@@ -214,10 +216,10 @@ class InputDwarf:
             return v + bases[named[at]]
         raise UnsupportedDwarf(f"DW_FORM_sec_offset for attribute 0x{at:x}", 0)
 
-    def _info(self, bases, line_offsets) -> list:
+    def _info(self, bases, line_offsets) -> list[Any]:
         info, abbrev = self.sec(".debug_info"), self.sec(".debug_abbrev")
         buf = bytearray(info)
-        lists: list = []
+        lists: list[Any] = []
         for unit in units(info):
             _put(buf, unit.abbrev_field, unit.abbrev_offset + bases[".debug_abbrev"], 4)
             for die in kept_dies(info, abbrev, unit, _KEEP_FORMS, _KEEP_ATS, _UNIT_TAGS):

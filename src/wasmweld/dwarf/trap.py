@@ -17,11 +17,14 @@ function's body start (their difference) finds the remembered module.
 
 from __future__ import annotations
 
+from typing import Any
+
 from collections import OrderedDict
 
 from ..errors import WasmError
 from .addrmap import code_bodies
 from .lookup import DebugInfo
+from ..binary.leb import ByteData
 
 __all__ = ["remember", "source_backtrace", "MAX_MODULES"]
 
@@ -32,10 +35,10 @@ MAX_MODULES = 8
 class _Known:
     __slots__ = ("data", "_starts", "_code", "dbg", "_n_imp")
 
-    def __init__(self, data):
-        self.data = data
+    def __init__(self, data: ByteData):
+        self.data: ByteData = data
         self._starts: dict[int, int] | None = None
-        self._code = 0
+        self._code: int = 0
         self._n_imp: int | None = None
         self.dbg: DebugInfo | None = None
 
@@ -71,7 +74,7 @@ class _Known:
 _known: OrderedDict[int, _Known] = OrderedDict()
 
 
-def remember(wasm) -> None:
+def remember(wasm: ByteData | None) -> None:
     """Note ``wasm`` (module bytes, kept by reference) as loaded when it has a line table: a trap's
     frames are looked up in the most recently loaded such module whose function (by index) starts
     where the frame says."""
@@ -105,7 +108,7 @@ def _frame_lines(fr) -> list[str]:
     return []
 
 
-def source_backtrace(trap) -> str:
+def source_backtrace(trap: Any) -> str:
     """``"\\nsource backtrace:\\n  f at file:line:col ..."`` for a wasmtime trap whose frames lie in a
     remembered module with DWARF; "" otherwise."""
     if not _known:

@@ -111,7 +111,7 @@ def gc_plan(module: Module, *, roots: Iterable[Any] | None = None, keep_imports:
     used: Used = analyze(m, roots=roots, prune_tables=prune_tables, code=code)
     trap = _trap_function(m, used, m.num_imported(ExternKind.FUNC))
     imp_keep, nimp = _kept_imports(m, used, keep_imports)
-    defined_lists = {"func": m.funcs, "table": m.tables, "memory": m.memories, "global": m.globals, "tag": m.tags}
+    defined_lists: dict[str, list[Any]] = {"func": m.funcs, "table": m.tables, "memory": m.memories, "global": m.globals, "tag": m.tags}
     keep_flags: dict[str, list[bool]] = {}
     for space, items in defined_lists.items():
         s = used.space(space)

@@ -345,8 +345,9 @@ class _Reach:
         memory, or that could trap (offset not constant, or beyond the initial size), is observable:
         a root. Any other one only matters if its table or memory is used: it waits in ``pending``."""
         m = self.m
-        for space, segs, target, limit in (("elem", m.elems, "table", _table_min),
-                                           ("data", m.datas, "memory", _mem_min)):
+        segments: tuple[tuple[str, list[Any], str, Any], ...] = (("elem", m.elems, "table", _table_min),
+                                                                 ("data", m.datas, "memory", _mem_min))
+        for space, segs, target, limit in segments:
             for i, seg in enumerate(segs):
                 if seg.mode != "active":
                     continue

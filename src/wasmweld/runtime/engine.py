@@ -207,7 +207,7 @@ def load_bytes(source: str | os.PathLike | BytesLike) -> bytes:
     if isinstance(source, (bytes, bytearray, memoryview)):
         data, name = bytes(source), None
     else:
-        from wasmweld.cli.files import read_file  # the one bounded reader: regular files only, size-capped
+        from wasmweld.files import read_file  # the one bounded reader: regular files only, size-capped
 
         name = os.fspath(source)
         data = read_file(name)

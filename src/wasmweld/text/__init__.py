@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import html
 import io
-from typing import Iterable
+from typing import Any, Iterable
 
 from .body import func_to_wat
 from .component import ComponentPrinter
@@ -46,7 +46,7 @@ def _module(m):
     return m if data is m.data else type(m).parse(data)
 
 
-def print_module(module, file: TextSink, *, fold: bool = False, names: bool = True, offsets: bool = False,
+def print_module(module: Any, file: TextSink, *, fold: bool = False, names: bool = True, offsets: bool = False,
                  skeleton: bool = False, funcs: Iterable[int] | None = None, jobs: int | None = None) -> None:
     """Write ``module`` (a :class:`~wasmweld.module.Module`, or a :class:`~wasmweld.component.Component`) as
     text to ``file`` (anything with ``write(str)``).
@@ -60,7 +60,7 @@ def print_module(module, file: TextSink, *, fold: bool = False, names: bool = Tr
     ModulePrinter(_module(module), file.write, opts).print_module()
 
 
-def to_wat(module, **options) -> str:
+def to_wat(module: Any, **options: Any) -> str:
     """``module`` (a Module) as one string of text; options as for :func:`print_module`."""
     buf = io.StringIO()
     print_module(module, buf, **options)
@@ -73,9 +73,9 @@ class _Enough(Exception):
 
 class _Capped:
     def __init__(self, limit: int) -> None:
-        self.parts: list = []
-        self.size = 0
-        self.limit = limit
+        self.parts: list[Any] = []
+        self.size: int = 0
+        self.limit: int = limit
 
     def write(self, s: str) -> None:
         self.parts.append(s)
@@ -84,7 +84,7 @@ class _Capped:
             raise _Enough
 
 
-def preview(module, limit: int = REPR_LIMIT) -> tuple[str, bool]:
+def preview(module: Any, limit: int = REPR_LIMIT) -> tuple[str, bool]:
     """The first ``limit`` characters of the text (cut at a line end) and whether it was cut."""
     out = _Capped(limit)
     try:
@@ -95,7 +95,7 @@ def preview(module, limit: int = REPR_LIMIT) -> tuple[str, bool]:
     return "".join(out.parts), False
 
 
-def repr_pretty(module, p, cycle: bool) -> None:
+def repr_pretty(module: Any, p: Any, cycle: bool) -> None:
     """IPython's pretty printer: the module's text (at most :data:`REPR_LIMIT` characters)."""
     if cycle:
         p.text(repr(module))
@@ -104,7 +104,7 @@ def repr_pretty(module, p, cycle: bool) -> None:
     p.text(text + (f";; ... cut at {REPR_LIMIT} characters; module.to_wat() has it all\n" if cut else ""))
 
 
-def repr_html(module) -> str:
+def repr_html(module: Any) -> str:
     """Jupyter's HTML view: the text in a ``<pre>`` block (at most :data:`REPR_LIMIT` characters)."""
     text, cut = preview(module)
     note = f"\n;; ... cut at {REPR_LIMIT} characters; module.to_wat() has it all" if cut else ""

@@ -14,7 +14,10 @@ branches and a few others (:func:`arity`).
 
 from __future__ import annotations
 
+from typing import Any
+
 from ..types import FuncType, StructType
+from ..binary.instr import Instr
 
 __all__ = ["FIXED", "arity"]
 
@@ -83,7 +86,7 @@ _GROUPS = {
 }
 
 #: opcode name -> (params, results) for the opcodes whose arity does not depend on the module
-FIXED: dict = {name: a for a, names in _GROUPS.items() for name in names.split()}
+FIXED: dict[Any, Any] = {name: a for a, names in _GROUPS.items() for name in names.split()}
 
 
 def _sub_arity(st):
@@ -97,7 +100,7 @@ def _sub_arity(st):
     return None
 
 
-def block_arity(types: list, bt):
+def block_arity(types: list[Any], bt: Any) -> tuple[int, int] | None:
     """(params, results) of a block type: None (empty), a value type, or a type index."""
     if bt is None:
         return 0, 0
@@ -106,11 +109,12 @@ def block_arity(types: list, bt):
     return 0, 1
 
 
-def _type_arity(types: list, idx: int):
+def _type_arity(types: list[Any], idx: int):
     return _sub_arity(types[idx]) if 0 <= idx < len(types) else None
 
 
-def arity(ins, types: list, func_types: list, tag_types: list, control: list, depth_ok: bool):
+def arity(ins: Instr, types: list[Any], func_types: list[int], tag_types: list[Any], control: list[Any],
+          depth_ok: bool) -> Any:
     """(params, results) of ``ins``, or None when wasmparser cannot tell (then it is not folded).
 
     ``control``: the folding stack, blocks with ``.ty`` and ``.kind`` (outermost first); ``depth_ok``: whether
@@ -202,7 +206,7 @@ def arity(ins, types: list, func_types: list, tag_types: list, control: list, de
     return 2, 1
 
 
-def _tag_arity(types: list, tag_types: list, tag: int):
+def _tag_arity(types: list[Any], tag_types: list[Any], tag: int):
     if not 0 <= tag < len(tag_types):
         return None
     return _type_arity(types, tag_types[tag])

@@ -20,6 +20,8 @@ does the work), so the item classes can call it without an import cycle.
 
 from __future__ import annotations
 
+from typing import Any
+
 from ..errors import WasmError
 from ..types import ExternKind
 from .code import BodyPrinter
@@ -38,21 +40,21 @@ class _Lone:
 
     def __init__(self) -> None:
         self.names = Names()
-        self.types: list = []
+        self.types: list[Any] = []
         self.func_types = [0]
-        self.tag_types: list = []
+        self.tag_types: list[Any] = []
         self.bp = BodyPrinter(self.names, TypeText(self.names, self.types))
-        self.buf: list = []
+        self.buf: list[Any] = []
         self.w = self.buf.append
-        self.nesting = 0
-        self.line = 0
+        self.nesting: int = 0
+        self.line: int = 0
 
     def newline(self, offset: int | None) -> None:
         self.w("\n" + self.bp.indent(self.nesting))
         self.line += 1
 
 
-def func_to_wat(body, module=None, index: int | None = None, **options) -> str:
+def func_to_wat(body: Any, module: Any = None, index: int | None = None, **options: Any) -> str:
     """One function body as ``(func ...)`` text.
 
     With ``module`` (and the function ``index``, found by identity in ``module.code`` if not given) the

@@ -17,10 +17,14 @@ the label stack, exactly as wasmprinter tracks it.
 
 from __future__ import annotations
 
+from typing import Any, Callable, Sequence
+
 from operator import itemgetter
 
 from .instrs import CONTEXT_KINDS, InstrText, TypeText, named_group, text_name
 from .names import Names
+from ..binary.instr import Instr
+from ..types import ValType
 
 __all__ = ["BodyPrinter", "BodyState", "MAX_NESTING_TO_PRINT"]
 
@@ -31,27 +35,27 @@ class BodyPrinter:
     """Prints the instructions of bodies and constant expressions; one per module (it owns the caches)."""
 
     def __init__(self, names: Names, tt: TypeText, indent: str = "  ") -> None:
-        self.names = names
-        self.tt = tt
-        self.it = InstrText(tt)
-        self.cache: dict = {}
+        self.names: Names = names
+        self.tt: TypeText = tt
+        self.it: InstrText = InstrText(tt)
+        self.cache: dict[Any, Any] = {}
         #: block/loop/if/try encodings -> "block (result i32)" (functions without label names)
-        self.heads: dict = {}
-        self.ind = [indent * min(n, MAX_NESTING_TO_PRINT) for n in range(MAX_NESTING_TO_PRINT + 1)]
-        self.nl = ["\n" + s for s in self.ind]
+        self.heads: dict[Any, Any] = {}
+        self.ind: list[str] = [indent * min(n, MAX_NESTING_TO_PRINT) for n in range(MAX_NESTING_TO_PRINT + 1)]
+        self.nl: list[str] = ["\n" + s for s in self.ind]
 
     def indent(self, n: int) -> str:
         return self.ind[n if n <= MAX_NESTING_TO_PRINT else MAX_NESTING_TO_PRINT]
 
     # ------------------------------------------------------------------ locals
-    def locals_text(self, func: int, nparams: int, locals_) -> str:
+    def locals_text(self, func: int, nparams: int, locals_: Sequence[tuple[int, ValType]]) -> str:
         types = []
         for count, t in locals_:
             types.extend([t] * count)
         return named_group("local", types, self.names.local, func, nparams, self.tt.val)
 
     # ------------------------------------------------------------------ pieces shared with folding
-    def block_head(self, ins, func: int, label: int) -> tuple[str, bool]:
+    def block_head(self, ins: Instr, func: int, label: int) -> tuple[str, bool]:
         """``block $name (result i32)``: the name (if any) and block type; returns (text, has_name)."""
         op, args = ins[0], ins[1]
         out = [op.name]
@@ -66,7 +70,7 @@ class BodyPrinter:
                 out.append(f" (result {self.tt.val(bt)})")
         return "".join(out), n is not None
 
-    def rel(self, depth: int, cur: int, labels: list, func: int) -> str:
+    def rel(self, depth: int, cur: int, labels: list[Any], func: int) -> str:
         """A branch target: a label name, or the depth with its ``(;@N;)`` comment."""
         i = cur - depth
         if i < 0:
@@ -87,12 +91,12 @@ class BodyPrinter:
             return f"{depth} (;@{i};)"
         return str(depth)
 
-    def ref_pair(self, ins) -> str:
+    def ref_pair(self, ins: Instr) -> str:
         flags, _label, h1, h2 = ins[1]
         from ..types import RefType
         return f"{self.tt.ref(RefType(bool(flags & 1), h1))} {self.tt.ref(RefType(bool(flags & 2), h2))}"
 
-    def try_table_catches(self, ins, cur: int, labels: list, func: int) -> str:
+    def try_table_catches(self, ins: Instr, cur: int, labels: list[Any], func: int) -> str:
         out = []
         tag = self.names.tag
         idx = self.tt.idx
@@ -104,8 +108,8 @@ class BodyPrinter:
         return "".join(out)
 
     # ------------------------------------------------------------------ the flat body loop
-    def flat(self, w, instrs, func: int, nest0: int, offsets: int | None = None, sep_space: bool = False,
-             hints: list | None = None, start: int = 0, body_start: int = 0) -> None:
+    def flat(self, w: Callable[[str], object], instrs: list[Instr], func: int, nest0: int, offsets: int | None = None, sep_space: bool = False,
+             hints: list[Any] | None = None, start: int = 0, body_start: int = 0) -> None:
         """Write ``instrs`` (without the final ``end``) through ``w``, one per line at ``nest0``.
 
         ``offsets``: absolute offset of the first instruction (prints ``(;@off;)`` on each line).
@@ -127,7 +131,7 @@ class BodyPrinter:
             self._one_by_one(w, instrs, func, st, cache, offsets is not None, hints or [],
                              offsets if offsets is not None else start, body_start)
             return
-        texts: list = list(map(cache.get, map(_RAW, instrs)))     # a text, or None for a miss
+        texts: list[Any] = list(map(cache.get, map(_RAW, instrs)))     # a text, or None for a miss
         index = texts.index
         n = len(texts)
         nl = self.nl
@@ -181,7 +185,7 @@ class BodyPrinter:
             w(nl[level if level <= top else top])
             w(t)
 
-    def _one_by_one(self, w, instrs, func: int, st: "BodyState", cache: dict, show: bool, hints: list,
+    def _one_by_one(self, w: Callable[[str], object], instrs: list[Instr], func: int, st: "BodyState", cache: dict[Any, Any], show: bool, hints: list[Any],
                     pos: int, body_start: int) -> None:
         """The slow path: offsets on every line, or branch hints between the instructions."""
         h = 0
@@ -200,7 +204,7 @@ class BodyPrinter:
             w(t)
             pos += len(ins[2])
 
-    def step(self, ins, func: int, st: "BodyState", cache: dict) -> tuple[int, str]:
+    def step(self, ins: Instr, func: int, st: "BodyState", cache: dict[Any, Any]) -> tuple[int, str]:
         """One instruction not in the cache: ``(nesting of its line, text)``; updates ``st``."""
         op = ins[0]
         k = CONTEXT_KINDS.get(op.name, 0)
@@ -242,7 +246,7 @@ class BodyPrinter:
         # k == 7: br_on_cast / br_on_cast_fail
         return nesting, f"{op.name} {self.rel(ins[1][1], cur, labels, func)} {self.ref_pair(ins)}"
 
-    def spaced(self, w, instrs, func: int) -> None:
+    def spaced(self, w: Callable[[str], object], instrs: list[Instr], func: int) -> None:
         """Constant expressions: the instructions on one line, space separated."""
         cache = self.cache
         w(" ".join([cache.get(ins[2]) or cache.setdefault(ins[2], self.it.text(ins, func)) for ins in instrs]))
@@ -257,7 +261,7 @@ class BodyState:
     __slots__ = ("nesting", "nest0", "labels", "label")
 
     def __init__(self, nest0: int) -> None:
-        self.nesting = nest0
-        self.nest0 = nest0
-        self.labels: list = []
-        self.label = 0
+        self.nesting: int = nest0
+        self.nest0: int = nest0
+        self.labels: list[Any] = []
+        self.label: int = 0

@@ -40,6 +40,7 @@ from .code import MAX_NESTING_TO_PRINT
 from .custom import dylink0_lines, producers_lines
 from .names import Naming, escape, read_name_map, read_names
 from .printer import ModulePrinter, Options, TextSink, bytes_literal
+from ..binary.leb import ByteData
 
 __all__ = ["print_component", "component_to_wat", "ComponentPrinter"]
 
@@ -79,9 +80,9 @@ class State:
     ``names[space]`` / ``counts[space]`` hold the rest (``"func"``, ``"core module"``, ...)."""
 
     def __init__(self, opts: Options) -> None:
-        self.core = ModulePrinter(_NO_MODULE, _discard, opts)
+        self.core: ModulePrinter = ModulePrinter(_NO_MODULE, _discard, opts)
         cn = self.core.names
-        self.names: dict[str, dict] = {"core func": cn.func, "core table": cn.table, "core memory": cn.memory,
+        self.names: dict[str, dict[Any, Naming]] = {"core func": cn.func, "core table": cn.table, "core memory": cn.memory,
                                        "core global": cn.global_, "core tag": cn.tag, "core type": cn.type,
                                        "core module": {}, "core instance": {}}
         for s in _COMPONENT_SPACES:
@@ -91,10 +92,11 @@ class State:
         self.name: Naming | None = None
 
     def ntypes(self) -> int:
+        """The number of core types defined so far."""
         return len(self.core.types)
 
 
-def read_component_names(data, state: State) -> None:
+def read_component_names(data: ByteData, state: State) -> None:
     """Add the names of a ``component-name`` payload to ``state``, as wasmparser reads them: a malformed
     part ends the reading and the names read before it stay."""
     pos, end = 0, len(data)
@@ -124,7 +126,7 @@ def _discard(_text: str) -> None:
     pass
 
 
-def _plain_module(m):
+def _plain_module(m: Any):
     """The module as it is now: an unchanged one as is, a changed one read back from its encoding."""
     data = m.encode()
     return m if data is m.data else type(m).parse(data)
@@ -133,21 +135,21 @@ def _plain_module(m):
 class ComponentPrinter:
     """Prints one component through ``write``; ``print()`` does the work."""
 
-    def __init__(self, component, write, options: Options | None = None) -> None:
-        self.c = component
-        self.write = write
-        self.opts = options or Options()
+    def __init__(self, component: Any, write: Callable[[str], object], options: Options | None = None) -> None:
+        self.c: Any = component
+        self.write: Callable[[str], object] = write
+        self.opts: Options = options or Options()
         if self.opts.funcs is not None:
             raise WasmError("--func is not supported for components")
-        self.buf: list = []
-        self.w = self.buf.append
-        self.nesting = 0
-        self.line = 0
-        self.group_lines: list = []
+        self.buf: list[str] = []
+        self.w: Callable[[str], object] = self.buf.append
+        self.nesting: int = 0
+        self.line: int = 0
+        self.group_lines: list[int] = []
         self.states: list[State] = []
         #: offset of the item being printed (its continuation lines show it too, with --offsets)
         self.at: int | None = None
-        self.at_data = 0  # where the data of the custom section being printed starts
+        self.at_data: int = 0  # where the data of the custom section being printed starts
 
     # ------------------------------------------------------------------ output primitives
     def flush(self) -> None:
@@ -204,7 +206,7 @@ class ComponentPrinter:
         self.w("\n")
         self.flush()
 
-    def component(self, c, parent: State | None) -> None:
+    def component(self, c: Any, parent: State | None) -> None:
         st = State(self.opts)
         if self.opts.names:
             for cs in c.customs:
@@ -237,10 +239,10 @@ class ComponentPrinter:
             self.newline(secs[-1].end if secs else c.offset + 8)
         self.w(")")
 
-    def nested(self, st: State, c) -> None:
+    def nested(self, st: State, c: Any) -> None:
         self.component(c, st)
 
-    def module(self, st: State, m) -> None:
+    def module(self, st: State, m: Any) -> None:
         self.flush()
         write = self.write
         if self.opts.offsets:  # the module printer's offsets are the module's own: made absolute
@@ -255,7 +257,7 @@ class ComponentPrinter:
         pr.nesting = self.nesting
         pr.print_module()
 
-    def custom(self, st: State, cs) -> None:
+    def custom(self, st: State, cs: Any) -> None:
         if cs.name in ("producers", "dylink.0"):
             fn = producers_lines if cs.name == "producers" else dylink0_lines
             lines = fn(cs.data, self.at_data)
@@ -271,7 +273,7 @@ class ComponentPrinter:
         self.end_group()
 
     # ------------------------------------------------------------------ core instances and types
-    def core_instance(self, st: State, inst) -> None:
+    def core_instance(self, st: State, inst: Any) -> None:
         self.start_group("core instance " + self.define(st, "core instance"))
         if isinstance(inst, T.CoreInstantiate):
             self.w(" ")
@@ -288,7 +290,7 @@ class ComponentPrinter:
                 self.w(f'(export "{escape(e.name)}" ({kind} {ref}))')
         self.end_group()
 
-    def core_type_item(self, st: State, ct) -> None:
+    def core_type_item(self, st: State, ct: Any) -> None:
         if isinstance(ct, T.CoreRecGroup):
             self.rec(st, ct.group, True)
             return
@@ -297,7 +299,7 @@ class ComponentPrinter:
         self.end_group()
         st.core.types.append(None)
 
-    def rec(self, st: State, group, in_component: bool) -> None:
+    def rec(self, st: State, group: Any, in_component: bool) -> None:
         if group.explicit:
             self.start_group("core rec" if in_component else "rec")
             for sub in group.types:
@@ -307,12 +309,12 @@ class ComponentPrinter:
         else:
             self.core_typedef(st, group.types[0], "core type " if in_component else "type ")
 
-    def core_typedef(self, st: State, sub, head: str) -> None:
+    def core_typedef(self, st: State, sub: Any, head: str) -> None:
         i = st.ntypes()
         self.w("(" + head + self.name_def(st, "core type", i) + " " + st.core.sub_type(sub, i) + ")")
         st.core.types.append(sub)
 
-    def module_type(self, mt) -> None:
+    def module_type(self, mt: Any) -> None:
         st = State(self.opts)
         self.states.append(st)
         self.newline()
@@ -334,7 +336,7 @@ class ComponentPrinter:
         self.states.pop()
 
     @staticmethod
-    def core_import_ty(st: State, kind: int, desc) -> str:
+    def core_import_ty(st: State, kind: int, desc: Any) -> str:
         core = st.core
         if kind == 0:
             return f"(func {core.tt.type_use(desc)[0]})"
@@ -359,7 +361,7 @@ class ComponentPrinter:
         self.w("(alias outer " + (outer.name.defn if outer.name is not None else str(count)) + " ")
 
     # ------------------------------------------------------------------ component instances and aliases
-    def instance(self, st: State, inst) -> None:
+    def instance(self, st: State, inst: Any) -> None:
         self.start_group("instance " + self.define(st, "instance"))
         if isinstance(inst, T.ComponentInstantiate):
             self.w(" ")
@@ -377,10 +379,10 @@ class ComponentPrinter:
     def sort_ref(self, st: State, sort: str, index: int) -> str:
         return f"({sort} {self.idx(st, sort, index)})"
 
-    def alias_item(self, st: State, a) -> None:
+    def alias_item(self, st: State, a: Any) -> None:
         self.alias(a)
 
-    def alias(self, a) -> None:
+    def alias(self, a: Any) -> None:
         st = self.states[-1]
         if isinstance(a, T.InstanceExportAlias):
             if a.sort.startswith("core") and a.sort != "core module":
@@ -394,10 +396,10 @@ class ComponentPrinter:
         self.w(f"{self.idx(outer, a.sort, a.index)} ({a.sort} {self.define(st, a.sort)}))")
 
     # ------------------------------------------------------------------ component types
-    def type_item(self, st: State, t) -> None:
+    def type_item(self, st: State, t: Any) -> None:
         self.typedef(t)
 
-    def typedef(self, t) -> None:
+    def typedef(self, t: Any) -> None:
         st = self.states[-1]
         self.start_group("type " + self.name_def(st, "type"))
         if isinstance(t, (T.ComponentType, T.InstanceType)):
@@ -405,7 +407,8 @@ class ComponentPrinter:
         elif isinstance(t, T.FuncType):
             self.w(" " + self.func_type(st, t))
         elif isinstance(t, T.ResourceType):
-            self.w(f" (resource (rep {st.core.tt.val(t.rep)})")
+            rep: Any = t.rep            # a core value type (i32)
+            self.w(f" (resource (rep {st.core.tt.val(rep)})")
             if t.dtor is not None:
                 self.w(f" (dtor {self.idx(st, 'core func', t.dtor)})")
             self.w(")")
@@ -414,7 +417,7 @@ class ComponentPrinter:
         self.end_group()
         st.counts["type"] += 1
 
-    def decl_type(self, t) -> None:
+    def decl_type(self, t: Any) -> None:
         st = State(self.opts)
         self.states.append(st)
         self.newline()
@@ -436,7 +439,7 @@ class ComponentPrinter:
         self.end_group()
         self.states.pop()
 
-    def val(self, st: State, t) -> str:
+    def val(self, st: State, t: Any) -> str:
         return t if isinstance(t, str) else self.idx(st, "type", t)
 
     def func_type(self, st: State, f: T.FuncType) -> str:
@@ -447,7 +450,7 @@ class ComponentPrinter:
             out.append(f" (result {self.val(st, f.result)})")
         return "".join(out) + ")"
 
-    def defined(self, st: State, t) -> str:
+    def defined(self, st: State, t: Any) -> str:
         v = self.val
         k = type(t)
         if k is T.Primitive:
@@ -521,7 +524,7 @@ class ComponentPrinter:
         self.w(")")
 
     # ------------------------------------------------------------------ canonical definitions
-    def options(self, st: State, opts) -> str:
+    def options(self, st: State, opts: Any) -> str:
         out = []
         for o in opts or ():
             n = o.name
@@ -574,7 +577,7 @@ class ComponentPrinter:
         return opts
 
 
-def _entries(c, offsets: bool):
+def _entries(c: Any, offsets: bool):
     """``(section id, item, offset, custom data offset)`` for every item of ``c`` in file order (offsets with ``offsets``:
     where each item starts; a module's, component's, start's or custom section's payload)."""
     if not offsets:
@@ -589,7 +592,7 @@ def _entries(c, offsets: bool):
             yield sec.id, c.section_value(i), sec.payload_offset, sec.data_offset
 
 
-def print_component(component, file: TextSink, *, fold: bool = False, names: bool = True, offsets: bool = False,
+def print_component(component: Any, file: TextSink, *, fold: bool = False, names: bool = True, offsets: bool = False,
                     skeleton: bool = False, jobs: int | None = None) -> None:
     """Write ``component`` (a :class:`~wasmweld.component.Component`) as text to ``file`` (anything with
     ``write(str)``); nested core modules as the module printer prints them (``fold``, ``offsets``,
@@ -598,7 +601,7 @@ def print_component(component, file: TextSink, *, fold: bool = False, names: boo
     ComponentPrinter(component, file.write, opts).print()
 
 
-def component_to_wat(component, **options) -> str:
+def component_to_wat(component: Any, **options: Any) -> str:
     """``component`` as one string of text; options as for :func:`print_component`."""
     buf = io.StringIO()
     print_component(component, buf, **options)

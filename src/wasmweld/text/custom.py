@@ -17,10 +17,13 @@ prints the section raw.
 
 from __future__ import annotations
 
+from typing import Any
+
 from ..binary.leb import read_u32
 from ..binary.reader import decode_name
 from ..errors import DecodeError
 from .names import escape
+from ..binary.leb import ByteData
 
 __all__ = ["producers_lines", "dylink0_lines", "read_branch_hints"]
 
@@ -33,7 +36,7 @@ def _s(text: str) -> str:
     return '"' + escape(text) + '"'
 
 
-def producers_lines(data, base: int) -> list | None:
+def producers_lines(data: ByteData, base: int) -> list[Any] | None:
     """``[(offset, "(language \\"C\\" \\"\\")"), ...]`` for a producers payload at absolute ``base``."""
     end = len(data)
     out = []
@@ -67,7 +70,7 @@ def _flags(flags: int) -> str:
     return "".join(out)
 
 
-def _strings(data, pos: int, end: int) -> tuple[list, int]:
+def _strings(data: ByteData, pos: int, end: int) -> tuple[list, int]:
     n, pos = read_u32(data, pos, end)
     out = []
     for _ in range(n):
@@ -76,7 +79,7 @@ def _strings(data, pos: int, end: int) -> tuple[list, int]:
     return out, pos
 
 
-def _subsection(sid: int, data, p: int, q: int, at: int, out: list) -> None:
+def _subsection(sid: int, data: ByteData, p: int, q: int, at: int, out: list[Any]) -> None:
     if sid == 1:
         vals = []
         for _ in range(4):
@@ -109,11 +112,11 @@ def _subsection(sid: int, data, p: int, q: int, at: int, out: list) -> None:
         raise DecodeError("unexpected data at the end of the subsection", p)
 
 
-def dylink0_lines(data, base: int) -> list | None:
+def dylink0_lines(data: ByteData, base: int) -> list[Any] | None:
     """The lines of a ``dylink.0`` payload at absolute ``base`` (None: print it raw)."""
     end = len(data)
     pos = 0
-    out: list = []
+    out: list[Any] = []
     try:
         while pos < end:
             at = pos
@@ -129,13 +132,13 @@ def dylink0_lines(data, base: int) -> list | None:
     return out
 
 
-def read_branch_hints(data, base: int) -> list:
+def read_branch_hints(data: ByteData, base: int) -> list[Any]:
     """The ``metadata.code.branch_hint`` section as wasmprinter keeps it: a stack (last = first function)
     of ``(func, [(absolute offset of the hint, offset in the body, taken)])``.
 
     As in wasmprinter, a malformed entry ends the reading and what was read stays (in file order).
     """
-    out: list = []
+    out: list[Any] = []
     end = len(data)
     try:
         n, pos = read_u32(data, 0, end)

@@ -19,9 +19,15 @@ from __future__ import annotations
 
 from bisect import bisect_right
 
+from typing import TYPE_CHECKING, Any
+
 from ..errors import WasmError
 from .arity import arity
 from .code import BodyState
+from ..binary.instr import Instr
+
+if TYPE_CHECKING:   # the printer imports this module
+    from .printer import ModulePrinter
 
 __all__ = ["fold_body", "fold_const_expr"]
 
@@ -32,11 +38,11 @@ _KIND = {"block": "block", "loop": "loop", "try_table": "try_table"}
 class _Inst:
     __slots__ = ("plain", "folded", "results", "offset", "hint")
 
-    def __init__(self, plain, folded, results, offset, hint=None):
+    def __init__(self, plain, folded, results, offset: int, hint=None):
         self.plain = plain
         self.folded = folded
         self.results = results
-        self.offset = offset
+        self.offset: int = offset
         #: a branch hint annotation printed on its own line before the instruction
         self.hint = hint
 
@@ -49,8 +55,8 @@ class _Seq:
     __slots__ = ("items", "before")
 
     def __init__(self) -> None:
-        self.items: list = []
-        self.before: list = []
+        self.items: list[Any] = []
+        self.before: list[Any] = []
 
     def total(self) -> int:
         return self.before[-1] + self.items[-1].results if self.items else 0
@@ -63,7 +69,7 @@ class _Seq:
         self.before.pop()
         return self.items.pop()
 
-    def take_from(self, first: int) -> list:
+    def take_from(self, first: int) -> list[Any]:
         out = self.items[first:]
         del self.items[first:]
         del self.before[first:]
@@ -73,18 +79,18 @@ class _Seq:
 class _Block:
     __slots__ = ("ty", "kind", "plain", "folded", "predicate", "consequent", "offset", "hint")
 
-    def __init__(self, ty, kind, plain, offset, predicate=None, hint=None):
+    def __init__(self, ty, kind, plain, offset: int, predicate=None, hint=None):
         self.hint = hint
         self.ty = ty
         self.kind = kind
         self.plain = plain
         self.folded = _Seq()
         self.predicate = predicate
-        self.consequent = None
-        self.offset = offset
+        self.consequent: tuple[list, int] | None = None
+        self.offset: int = offset
 
 
-def _plain(control: list, plain: str, params: int, results: int, offset: int, hint=None) -> None:
+def _plain(control: list[Any], plain: str, params: int, results: int, offset: int, hint=None) -> None:
     """wasmprinter's handle_plain: the operands are the latest folded instructions whose results add up
     to ``params`` exactly (walking back from the end, the first point where they reach it); when they
     overshoot, the instruction's results cannot be used as operands later."""
@@ -101,7 +107,7 @@ def _plain(control: list, plain: str, params: int, results: int, offset: int, hi
     seq.append(_Inst(plain, seq.take_from(first), results, offset, hint))
 
 
-def _end(control: list, results: int) -> None:
+def _end(control: list[Any], results: int) -> None:
     b = control.pop()
     if b.kind == "if":
         then = _Inst("then", b.folded.items, results, b.offset)
@@ -118,7 +124,7 @@ def _end(control: list, results: int) -> None:
     control[-1].folded.append(inst)
 
 
-def _fold(pr, func: int, instrs, control: list, nest0: int, offset: int | None, hints: list | None = None,
+def _fold(pr, func: int, instrs: list[Instr], control: list[Any], nest0: int, offset: int | None, hints: list[Any] | None = None,
           body_start: int = 0) -> None:
     """Run the folding state machine over ``instrs`` (final ``end`` excluded); ``hints`` as for
     ``BodyPrinter.flat``: a hint goes to the next plain instruction or ``if`` (elsewhere it is an error,
@@ -170,7 +176,7 @@ def _fold(pr, func: int, instrs, control: list, nest0: int, offset: int | None, 
         raise WasmError("instruction sequence not closed")
 
 
-def _print(pr, inst: _Inst, space: list | None) -> None:
+def _print(pr, inst: _Inst, space: list[Any] | None) -> None:
     """Write one folded instruction and its operands (``space``: const-expr separator state).
 
     Iterative (an explicit stack), so deeply nested code cannot exhaust Python's recursion limit.
@@ -200,7 +206,7 @@ def _print(pr, inst: _Inst, space: list | None) -> None:
         stack.extend((fi, 0) for fi in reversed(node.folded))
 
 
-def fold_body(pr, func: int, instrs, offset: int, hints: list | None = None, body_start: int = 0) -> None:
+def fold_body(pr: Any, func: int, instrs: list[Instr], offset: int, hints: list[Any] | None = None, body_start: int = 0) -> None:
     """Print a function body folded; ``offset``: absolute offset of its first instruction."""
     control = [_Block(pr.func_types[func], "block", "", offset)]
     _fold(pr, func, instrs, control, pr.nesting, offset, hints, body_start)
@@ -208,7 +214,7 @@ def fold_body(pr, func: int, instrs, offset: int, hints: list | None = None, bod
         _print(pr, inst, None)
 
 
-def fold_const_expr(pr, instrs) -> None:
+def fold_const_expr(pr: ModulePrinter, instrs: list[Instr]) -> None:
     """Print a constant expression folded, space separated on one line."""
     control = [_Block(None, "block", "", 0)]
     _fold(pr, -1, instrs, control, pr.nesting, 0)

@@ -17,12 +17,20 @@ blocks and functions (``(type 0) (param i32) (result i64)``).
 
 from __future__ import annotations
 
+from typing import Any, Callable, Sequence
+
 import re
 
 from ..binary import opcodes as _opc
-from ..types import FuncType, NumType, RefType
+from ..types import FuncType, NumType, RefType, SubType
 from .floats import format_f32, format_f64
-from .names import Names
+from .names import Names, Naming
+from ..types import HeapType
+from ..binary.instr import Instr
+from ..binary.opcodes import OpInfo
+from ..types import ValType
+from ..binary.instr import MemArg
+from ..types import StorageType
 
 __all__ = ["TypeText", "InstrText", "NATURAL_ALIGN", "text_name", "CONTEXT_KINDS"]
 
@@ -30,7 +38,10 @@ __all__ = ["TypeText", "InstrText", "NATURAL_ALIGN", "text_name", "CONTEXT_KINDS
 _TEXT_NAME = {"select_t": "select", "ref.test_null": "ref.test", "ref.cast_null": "ref.cast"}
 
 
-def text_name(op) -> str:
+def text_name(op: OpInfo) -> str:
+
+
+    """The text-format name of an instruction (where it differs from the opcode table's)."""
     return _TEXT_NAME.get(op.name, op.name)
 
 
@@ -59,7 +70,7 @@ NATURAL_ALIGN = {op: _natural_align(op.name) for op in _opc.OPCODES if "memarg" 
 #: opcode names whose text depends on the position in the body (label depth, nesting):
 #: 1 block start, 2 else/catch/catch_all, 3 end, 4 delegate, 5 one label, 6 br_table,
 #: 7 br_on_cast*, 8 try_table, 9 local.* (context only with local names)
-CONTEXT_KINDS: dict = {}
+CONTEXT_KINDS: dict[Any, Any] = {}
 for _n, _k in (("block", 1), ("loop", 1), ("if", 1), ("try", 1), ("else", 2), ("catch", 2),
                ("catch_all", 2), ("end", 3), ("delegate", 4), ("br", 5), ("br_if", 5),
                ("br_on_null", 5), ("br_on_non_null", 5), ("rethrow", 5), ("br_table", 6),
@@ -72,16 +83,17 @@ del _n, _k
 class TypeText:
     """Text of types, with the module's type names and (for type uses) its type list."""
 
-    def __init__(self, names: Names, types: list) -> None:
-        self.names = names
+    def __init__(self, names: Names, types: list[SubType | None]) -> None:
+        self.names: Names = names
         #: flat list of SubType, grown while the type section is printed
-        self.types = types
+        self.types: list[SubType | None] = types
 
-    def idx(self, space: dict, i: int) -> str:
+    def idx(self, space: dict[int, Naming], i: int) -> str:
+        """Item ``i`` of a space: its ``$name`` when it has one, else the number."""
         n = space.get(i)
         return str(i) if n is None else n.ident
 
-    def heap(self, h) -> str:
+    def heap(self, h: HeapType) -> str:
         if isinstance(h, str):
             return h
         n = self.names.type.get(h)
@@ -95,7 +107,8 @@ class TypeText:
             return f"(ref null {self.heap(h)})"
         return f"(ref {self.heap(h)})"
 
-    def val(self, t) -> str:
+    def val(self, t: StorageType) -> str:
+        """A value (or packed storage) type as text, with type names in its heap types."""
         if type(t) is NumType:
             return t.name
         if isinstance(t, RefType):
@@ -129,7 +142,8 @@ class TypeText:
         return ref, 0
 
 
-def named_group(kw: str, types, local: dict, func, first: int, val) -> str:
+def named_group(kw: str, types: Sequence[ValType], local: dict[tuple[int, int], Naming], func: int | None,
+                first: int, val: Callable[[ValType], str]) -> str:
     """``(param i32 i64) (param $x f32)``: consecutive unnamed ones share a group, named ones stand alone."""
     out = []
     in_group = False
@@ -164,12 +178,12 @@ class InstrText:
     """Formats instructions whose text does not depend on their position: ``text(ins, func)``."""
 
     def __init__(self, tt: TypeText) -> None:
-        self.tt = tt
+        self.tt: TypeText = tt
         n = tt.names
-        self.spaces = {"func": n.func, "global": n.global_, "table": n.table, "memory": n.memory,
+        self.spaces: dict[str, dict[int, Naming]] = {"func": n.func, "global": n.global_, "table": n.table, "memory": n.memory,
                        "tag": n.tag, "elem": n.elem, "data": n.data, "type": n.type}
 
-    def text(self, ins, func: int | None) -> str:
+    def text(self, ins: Instr, func: int | None) -> str:
         """The text of one instruction (``func``: the function, for local names)."""
         op, args = ins[0], ins[1]
         name = op.name
@@ -203,7 +217,8 @@ class InstrText:
                 raise AssertionError(f"no text for immediate kind {kind}")
         return "".join(out)
 
-    def memarg(self, op, m) -> str:
+    def memarg(self, op: OpInfo, m: MemArg) -> str:
+        """The memarg immediates of ``op`` as text."""
         out = ""
         if m.memory != 0:
             out += " " + self.tt.idx(self.tt.names.memory, m.memory)
@@ -214,29 +229,29 @@ class InstrText:
         return out
 
 
-def idx_local(names: Names, func, i: int) -> str:
+def idx_local(names: Names, func: Any, i: int) -> str:
     n = names.local.get((func, i))
     return str(i) if n is None else n.ident
 
 
-def _call_indirect(self: InstrText, name, args) -> str:
+def _call_indirect(self: InstrText, name: str, args: tuple[Any, ...]) -> str:
     ty, table = args
     t = f" {self.tt.idx(self.tt.names.table, table)}" if table != 0 else ""
     return f"{name}{t} (type {self.tt.idx(self.tt.names.type, ty)})"
 
 
-def _select_t(self: InstrText, name, args) -> str:
+def _select_t(self: InstrText, name: str, args: tuple[Any, ...]) -> str:
     return "select (result" + "".join(" " + self.tt.val(t) for t in args[0]) + ")"
 
 
-def _ref_test(self: InstrText, name, args) -> str:
+def _ref_test(self: InstrText, name: str, args: tuple[Any, ...]) -> str:
     nullable = name.endswith("_null")
     return f"{name[:8]} {self.tt.ref(RefType(nullable, args[0]))}"
 
 
 def _opt_first(space_name: str):
     """table.init / memory.init: ``(segment, index)``; the table/memory only when not 0."""
-    def f(self: InstrText, name, args) -> str:
+    def f(self: InstrText, name: str, args: tuple[Any, ...]) -> str:
         seg, idx = args
         space = self.spaces[space_name]
         segspace = self.spaces["elem" if space_name == "table" else "data"]
@@ -246,7 +261,7 @@ def _opt_first(space_name: str):
 
 
 def _opt_pair(space_name: str):
-    def f(self: InstrText, name, args) -> str:
+    def f(self: InstrText, name: str, args: tuple[Any, ...]) -> str:
         dst, src = args
         if dst == 0 and src == 0:
             return name
@@ -255,33 +270,33 @@ def _opt_pair(space_name: str):
     return f
 
 
-def _opt_mem(self: InstrText, name, args) -> str:
+def _opt_mem(self: InstrText, name: str, args: tuple[Any, ...]) -> str:
     if args[0] == 0:
         return name
     return f"{name} {self.tt.idx(self.tt.names.memory, args[0])}"
 
 
-def _struct_field(self: InstrText, name, args) -> str:
+def _struct_field(self: InstrText, name: str, args: tuple[Any, ...]) -> str:
     ty, field = args
     n = self.tt.names.field.get((ty, field))
     return f"{name} {self.tt.idx(self.tt.names.type, ty)} {n.ident if n is not None else field}"
 
 
-def _call_ref(self: InstrText, name, args) -> str:
+def _call_ref(self: InstrText, name: str, args: tuple[Any, ...]) -> str:
     return f"{name} {self.tt.idx(self.tt.names.type, args[0])}"
 
 
-def _plain_types(self: InstrText, name, args) -> str:
+def _plain_types(self: InstrText, name: str, args: tuple[Any, ...]) -> str:
     return name + "".join(f" {self.tt.idx(self.tt.names.type, a)}" for a in args)
 
 
 def _type_then(space: str):
-    def f(self: InstrText, name, args) -> str:
+    def f(self: InstrText, name: str, args: tuple[Any, ...]) -> str:
         return f"{name} {self.tt.idx(self.tt.names.type, args[0])} {self.tt.idx(self.spaces[space], args[1])}"
     return f
 
 
-def _new_fixed(self: InstrText, name, args) -> str:
+def _new_fixed(self: InstrText, name: str, args: tuple[Any, ...]) -> str:
     return f"{name} {self.tt.idx(self.tt.names.type, args[0])} {args[1]}"
 
 

@@ -19,8 +19,9 @@ from __future__ import annotations
 
 import re
 
-from ..binary.leb import read_u32
+from ..binary.leb import ByteData, Span
 from ..binary.reader import decode_name
+from ..custom import name as name_section
 from ..errors import DecodeError
 
 __all__ = ["Naming", "Names", "escape", "read_names", "read_name_map"]
@@ -41,8 +42,10 @@ class Naming:
 
     __slots__ = ("name", "ident", "defn")
 
-    def __init__(self, name: str, index: int, group: str, used: set | None) -> None:
-        self.name = name
+    def __init__(self, name: str, index: int, group: str, used: set[str] | None) -> None:
+        self.name: str = name
+        self.ident: str
+        self.defn: str
         synthetic = not name or name[0] == "#"
         if used is not None and not synthetic:
             if name in used:
@@ -68,20 +71,20 @@ class Names:
 
     def __init__(self) -> None:
         self.module: Naming | None = None
-        self.func: dict = {}
-        self.type: dict = {}
-        self.table: dict = {}
-        self.memory: dict = {}
-        self.global_: dict = {}
-        self.elem: dict = {}
-        self.data: dict = {}
-        self.tag: dict = {}
-        self.local: dict = {}
-        self.label: dict = {}
-        self.field: dict = {}
+        self.func: dict[int, Naming] = {}
+        self.type: dict[int, Naming] = {}
+        self.table: dict[int, Naming] = {}
+        self.memory: dict[int, Naming] = {}
+        self.global_: dict[int, Naming] = {}
+        self.elem: dict[int, Naming] = {}
+        self.data: dict[int, Naming] = {}
+        self.tag: dict[int, Naming] = {}
+        self.local: dict[tuple[int, int], Naming] = {}
+        self.label: dict[tuple[int, int], Naming] = {}
+        self.field: dict[tuple[int, int], Naming] = {}
         #: functions that have at least one local / label name
-        self.local_funcs: set = set()
-        self.label_funcs: set = set()
+        self.local_funcs: set[int] = set()
+        self.label_funcs: set[int] = set()
 
 
 _MAPS = {1: ("func", "func"), 4: ("type", "type"), 5: ("table", "table"), 6: ("memory", "memory"),
@@ -89,50 +92,73 @@ _MAPS = {1: ("func", "func"), 4: ("type", "type"), 5: ("table", "table"), 6: ("m
 _INDIRECT = {2: ("local", "local"), 3: ("label", "label"), 10: ("field", "field")}
 
 
-def read_name_map(data, pos: int, end: int, into: dict, group: str) -> None:
-    """A name map (``vec(idx name)``) filling ``into`` with :class:`Naming` of ``group`` (modules and components)."""
-    n, pos = read_u32(data, pos, end)
-    used: set = set()
-    for _ in range(n):
-        idx, pos = read_u32(data, pos, end)
-        name, pos = decode_name(data, pos, end)
-        into[idx] = Naming(name, idx, group, used)
+def read_name_map(data: ByteData, pos: int, end: int, into: dict[int, Naming], group: str) -> None:
+    """A name map (``vec(idx name)``) filling ``into`` with :class:`Naming` of ``group`` (modules and components).
+
+    Read by :func:`wasmweld.custom.name.read_name_map` (the one reader of the layout); the entries
+    read before a malformed one are kept, in order, before its DecodeError propagates. As in
+    wasmparser, the indices must increase: the first that does not ends the reading the same way."""
+    spans: list[Span] = []
+    try:
+        _, pos = name_section.read_name_map(data, pos, end, spans=spans, check_count=False)
+    finally:
+        _name_entries(spans, into, group)
     if pos != end:
         raise DecodeError("unexpected data at the end of the section", pos)
 
 
-def _indirect(data, pos: int, end: int, names: Names, attr: str, group: str) -> None:
+def _name_entries(spans: list[Span], into: dict[int, Naming], group: str) -> None:
+    """The ``("entry", .., (index, name))`` spans of one name map into ``into``, up to the first
+    index that does not increase (DecodeError there)."""
+    used: set[str] = set()
+    last = -1
+    for part, start, _end, value in spans:
+        if part == "entry":
+            idx, name = value
+            if idx <= last:
+                raise DecodeError("name map indices must increase", start)
+            last = idx
+            into[idx] = Naming(name, idx, group, used)
+
+
+def _indirect(data: ByteData, pos: int, end: int, names: Names, attr: str, group: str) -> None:
     into = getattr(names, attr)
     funcs = names.local_funcs if attr == "local" else names.label_funcs if attr == "label" else None
-    n, pos = read_u32(data, pos, end)
-    for _ in range(n):
-        outer, pos = read_u32(data, pos, end)
-        m, pos = read_u32(data, pos, end)
-        used: set | None = None if group == "label" else set()
-        for _ in range(m):
-            idx, pos = read_u32(data, pos, end)
-            name, pos = decode_name(data, pos, end)
-            into[(outer, idx)] = Naming(name, idx, group, used)
-            if funcs is not None:
-                funcs.add(outer)
+    spans: list[Span] = []
+    try:
+        _, pos = name_section.read_indirect_map(data, pos, end, spans=spans, check_count=False)
+    finally:
+        outer = last_outer = last = -1
+        used: set[str] | None = None
+        for part, start, _end, value in spans:
+            if part == "outer":
+                if value <= last_outer:
+                    raise DecodeError("name map indices must increase", start)
+                outer = last_outer = value
+                last = -1
+                used = None if group == "label" else set()
+            elif part == "entry":
+                idx, name = value
+                if idx <= last:
+                    raise DecodeError("name map indices must increase", start)
+                last = idx
+                into[(outer, idx)] = Naming(name, idx, group, used)
+                if funcs is not None:
+                    funcs.add(outer)
     if pos != end:
         raise DecodeError("unexpected data at the end of the section", pos)
 
 
-def read_names(data, names: Names | None = None) -> Names:
+def read_names(data: ByteData, names: Names | None = None) -> Names:
     """Add the names of one ``name`` custom section payload to ``names`` (a new Names if None)."""
     if names is None:
         names = Names()
     pos, end = 0, len(data)
     try:
         while pos < end:
-            sid = data[pos]
-            if sid >= 0x80:
+            if data[pos] >= 0x80:
                 return names
-            size, p = read_u32(data, pos + 1, end)
-            if size > end - p:
-                return names
-            q = p + size
+            sid, p, q = name_section.read_subsection(data, pos, end)   # DecodeError past the end
             if sid == 0:
                 name, r = decode_name(data, p, q)
                 if r != q:

@@ -20,7 +20,13 @@ import os
 import pickle
 import tempfile
 
+from typing import TYPE_CHECKING, Sequence
+
 from ..errors import WasmError
+
+if TYPE_CHECKING:   # the printer imports this module
+    from .printer import ModulePrinter
+    from ..items import FuncBody
 
 __all__ = ["MIN_BYTES", "worth_forking", "print_bodies_split"]
 
@@ -28,7 +34,7 @@ __all__ = ["MIN_BYTES", "worth_forking", "print_bodies_split"]
 MIN_BYTES = 2 << 20
 
 
-def worth_forking(bodies) -> bool:
+def worth_forking(bodies: Sequence[FuncBody]) -> bool:
     """Whether printing these bodies in two processes pays off here."""
     if not hasattr(os, "fork") or (os.cpu_count() or 1) < 2 or len(bodies) < 64:
         return False
@@ -67,7 +73,7 @@ def _child(pr, bodies, start: int, nimp: int, path: str) -> None:
     os._exit(status)
 
 
-def print_bodies_split(pr, bodies, nimp: int) -> None:
+def print_bodies_split(pr: ModulePrinter, bodies: list[FuncBody], nimp: int) -> None:
     """Print all ``bodies`` through printer ``pr``, the second half in a forked child."""
     k = _split_point(bodies)
     fd, path = tempfile.mkstemp(prefix="wasmweld-print-", suffix=".wat")

@@ -19,20 +19,25 @@ module needs memory for one function's text, not for the whole output.
 from __future__ import annotations
 
 import re
-from typing import Protocol
+from typing import Any, Callable, Iterable, Protocol
 
 from ..binary import sections as _sections
 from ..binary.instr import decode_expr, decode_locals
 from ..binary.leb import read_u32
 from ..binary.typecodec import decode_valtype
 from ..errors import DecodeError, WasmError
-from ..types import ExternKind
+from ..binary.reader import Section
+from ..items import ConstExpr, FuncBody, Import
+from ..types import (
+    CompType, ExternKind, FieldType, GlobalType, Limits, MemoryType, SubType, TableType, TagType,
+)
 from .parallel import print_bodies_split, worth_forking
 from .body import MAX_LOCALS
 from .custom import dylink0_lines, producers_lines, read_branch_hints
 from .code import BodyPrinter
 from .instrs import TypeText
-from .names import Names, escape, read_names
+from .names import Names, Naming, escape, read_names
+from ..binary.leb import ByteData
 
 __all__ = ["Options", "ModulePrinter", "TextSink", "bytes_literal"]
 
@@ -49,12 +54,12 @@ def _byte_text(b: int) -> str:
 _BYTE_TEXT = [_byte_text(b) for b in range(256)]
 
 
-def bytes_literal(data) -> str:
+def bytes_literal(data: ByteData) -> str:
     """``"..."`` with printable ASCII as is and every other byte as ``\\hh``."""
     return '"' + "".join([_BYTE_TEXT[b] for b in bytes(data)]) + '"'
 
 
-def write_bytes_literal(pr: "ModulePrinter", data) -> None:
+def write_bytes_literal(pr: "ModulePrinter", data: ByteData) -> None:
     """Like :func:`bytes_literal`, written in blocks so that a large segment never becomes one string."""
     pr.w('"')
     step = 1 << 16
@@ -100,43 +105,44 @@ class Options:
     ``jobs`` (1: never fork a second printing process)."""
 
     def __init__(self, fold: bool = False, names: bool = True, offsets: bool = False,
-                 skeleton: bool = False, funcs=None, jobs: int | None = None) -> None:
-        self.fold = fold
+                 skeleton: bool = False, funcs: Iterable[int] | None = None,
+                 jobs: int | None = None) -> None:
+        self.fold: bool = fold
         #: processes for a big code section: 1 (one), None (two when it pays off)
-        self.jobs = jobs
-        self.names = names
-        self.offsets = offsets
-        self.skeleton = skeleton
-        self.funcs = funcs
+        self.jobs: int | None = jobs
+        self.names: bool = names
+        self.offsets: bool = offsets
+        self.skeleton: bool = skeleton
+        self.funcs: Iterable[int] | None = funcs
 
 
 class ModulePrinter:
     """Prints one module through ``write``; ``print_module()`` does the work."""
 
-    def __init__(self, module, write, options: Options | None = None) -> None:
-        self.m = module
-        self.data = module.data
-        self.opts = options or Options()
-        self.write = write
-        self.buf: list = []
-        self.w = self.buf.append
-        self.nesting = 0
-        self.line = 0
-        self.group_lines: list = []
-        self.names = Names()
-        self.types: list = []
-        self.tt = TypeText(self.names, self.types)
-        self.bp = BodyPrinter(self.names, self.tt)
-        self.func_types: list = []
-        self.tag_types: list = []
+    def __init__(self, module: Any, write: Callable[[str], object], options: Options | None = None) -> None:
+        self.m: Any = module
+        self.data: bytes = module.data
+        self.opts: Options = options or Options()
+        self.write: Callable[[str], object] = write
+        self.buf: list[str] = []
+        self.w: Callable[[str], object] = self.buf.append
+        self.nesting: int = 0
+        self.line: int = 0
+        self.group_lines: list[int] = []
+        self.names: Names = Names()
+        self.types: list[SubType | None] = []     # None: a component type index that is not a core type
+        self.tt: TypeText = TypeText(self.names, self.types)
+        self.bp: BodyPrinter = BodyPrinter(self.names, self.tt)
+        self.func_types: list[int] = []
+        self.tag_types: list[Any] = []
         #: branch hints still to print (a stack, see custom.read_branch_hints)
-        self.hints: list = []
-        self._uses: dict = {}  # type index -> (type use text, param count), functions without local names
-        self._locals: dict = {}  # local declaration bytes -> text, functions without local names
-        self.counts = {k: 0 for k in ExternKind}
-        self.place = "before first"
+        self.hints: list[Any] = []
+        self._uses: dict[Any, Any] = {}  # type index -> (type use text, param count), functions without local names
+        self._locals: dict[Any, Any] = {}  # local declaration bytes -> text, functions without local names
+        self.counts: dict[ExternKind, int] = {k: 0 for k in ExternKind}
+        self.place: str = "before first"
         #: what opens the module: ``core module $m (;0;)`` for one nested in a component (text/component.py)
-        self.head = "module"
+        self.head: str = "module"
 
     # ------------------------------------------------------------------ output primitives
     def flush(self) -> None:
@@ -171,7 +177,7 @@ class ModulePrinter:
             self.newline(offset)
         self.w(")")
 
-    def name_def(self, space: dict, idx: int) -> str:
+    def name_def(self, space: dict[int, Naming], idx: int) -> str:
         n = space.get(idx)
         return f"(;{idx};)" if n is None else f"{n.defn} (;{idx};)"
 
@@ -213,7 +219,7 @@ class ModulePrinter:
         self.w("\n" if self.head == "module" else "")
         self.flush()
 
-    def only_func(self, fidx: int, body) -> None:
+    def only_func(self, fidx: int, body: FuncBody) -> None:
         """``--func``: one function at the top level, on lines of its own."""
         self.w = self.buf.append
         saved, self.nesting = self.nesting, 0
@@ -222,12 +228,12 @@ class ModulePrinter:
         self.nesting = saved
         self.w = _discard
 
-    def after(self, items, place: str) -> None:
+    def after(self, items: list[Any], place: str) -> None:
         if items:
             self.place = place
 
     # ------------------------------------------------------------------ custom sections
-    def custom(self, s) -> None:
+    def custom(self, s: Section) -> None:
         if s.name == "name" or s.name == "metadata.code.branch_hint":
             return
         if s.name in ("producers", "dylink.0"):
@@ -242,7 +248,7 @@ class ModulePrinter:
                 self.end_group()
                 return
         self.newline(s.payload_offset)
-        self.start_group('@custom "' + escape(s.name) + '"')
+        self.start_group('@custom "' + escape(s.name or "") + '"')
         self.w(f" ({self.place}) ")
         if self.opts.skeleton:
             self.w("...")
@@ -251,7 +257,7 @@ class ModulePrinter:
         self.end_group()
 
     # ------------------------------------------------------------------ types
-    def types_section(self, items, starts) -> None:
+    def types_section(self, items: list[Any], starts: list[int]) -> None:
         for rg, off in zip(items, starts):
             self.newline(off)
             if rg.explicit:
@@ -264,21 +270,21 @@ class ModulePrinter:
                 self.type_def(rg.types[0])
         self.after(items, "after type")
 
-    def type_def(self, st) -> None:
+    def type_def(self, st: SubType) -> None:
         idx = len(self.types)
         self.w("(type " + self.name_def(self.names.type, idx) + " ")
         self.types.append(st)
         self.w(self.sub_type(st, idx))
         self.w(")")
 
-    def sub_type(self, st, idx: int) -> str:
+    def sub_type(self, st: SubType, idx: int) -> str:
         comp = self.comp_type(st.comp, idx)
         if st.final and not st.supers:
             return comp
         sup = "".join(self.tt.idx(self.names.type, s) + " " for s in st.supers)
         return f"(sub {'final ' if st.final else ''}{sup}{comp})"
 
-    def comp_type(self, c, idx: int) -> str:
+    def comp_type(self, c: CompType, idx: int) -> str:
         from ..types import ArrayType, FuncType
         if isinstance(c, FuncType):
             return "(func" + self.tt.func_type(c) + ")"
@@ -291,12 +297,12 @@ class ModulePrinter:
         out.append(")")
         return "".join(out)
 
-    def field_type(self, f) -> str:
+    def field_type(self, f: FieldType) -> str:
         t = self.tt.val(f.storage)
         return f"(mut {t})" if f.mutable else t
 
     # ------------------------------------------------------------------ imports and definitions
-    def imports(self, items, starts) -> None:
+    def imports(self, items: list[Any], starts: list[int]) -> None:
         entries = getattr(starts, "entries", None)  # compact-import groups, where the decoder reads them
         i = 0
         while i < len(items):
@@ -312,19 +318,19 @@ class ModulePrinter:
             i += 1
         self.after(items, "after import")
 
-    def imported(self, imp) -> None:
+    def imported(self, imp: Import) -> None:
         self.counts[imp.kind] += 1
         if imp.kind == ExternKind.FUNC:
             self.func_types.append(imp.desc)
         elif imp.kind == ExternKind.TAG:
             self.tag_types.append(imp.desc.type_idx)
 
-    def import_group(self, items, entry) -> int:
+    def import_group(self, items: list[Any], entry: Any) -> int:
         """A compact-imports entry: ``(import "m" (item "a" (func ...)) ...)`` with a type per item, or
         ``(import "m" (item "a") (item "b") (func (type 0)))`` sharing one; returns its import count."""
         first, count, start, end, form = entry
         group = items[first:first + count]
-        offsets = [None] * count
+        offsets: list[int | None] = [None] * count
         if self.opts.offsets:
             offsets = [at for _imp, at, _e in _sections.read_import_entry(self.data, start, end)[1]]
         shared = form == getattr(_sections, "COMPACT_BY_TYPE", None)
@@ -343,7 +349,7 @@ class ModulePrinter:
         self.end_group()
         return count
 
-    def extern_def(self, kind, desc, index: bool = True) -> str:
+    def extern_def(self, kind: ExternKind, desc: Any, index: bool = True) -> str:
         """``(func (;0;) (type 0))``, ``(table (;0;) 1 funcref)``, ... for an import (index = next one;
         ``index=False``: without the name and index, the shared type of a compact import group)."""
         i = self.counts[kind] if index else None
@@ -360,36 +366,36 @@ class ModulePrinter:
             return self.global_type(desc, i) + ")"
         return self.tag_type(desc, i) + ")"
 
-    def _def(self, space: dict, i: int | None) -> str:
+    def _def(self, space: dict[int, Naming], i: int | None) -> str:
         """``$name (;i;) `` where an item is defined; nothing for ``i`` None."""
         return "" if i is None else self.name_def(space, i) + " "
 
-    def limits(self, lim) -> str:
+    def limits(self, lim: Limits) -> str:
         return f"{lim.min}" if lim.max is None else f"{lim.min} {lim.max}"
 
-    def table_type(self, tt, i: int | None) -> str:
+    def table_type(self, tt: TableType, i: int | None) -> str:
         lim = tt.limits
         pre = ("shared " if lim.shared else "") + ("i64 " if lim.is64 else "")
         return f"(table {self._def(self.names.table, i)}{pre}{self.limits(lim)} {self.tt.ref(tt.elem)}"
 
-    def memory_type(self, mt, i: int | None) -> str:
+    def memory_type(self, mt: MemoryType, i: int | None) -> str:
         lim = mt.limits
         page = getattr(lim, "page_size_log2", None)  # custom-page-sizes, where the decoder reads it
         return (f"(memory {self._def(self.names.memory, i)}{'i64 ' if lim.is64 else ''}{self.limits(lim)}"
                 f"{' shared' if lim.shared else ''}{'' if page is None else f' (pagesize {1 << page:#x})'}")
 
-    def global_type(self, gt, i: int | None) -> str:
+    def global_type(self, gt: GlobalType, i: int | None) -> str:
         t = self.tt.val(gt.val)
         return f"(global {self._def(self.names.global_, i)}{'(mut ' + t + ')' if gt.mutable else t}"
 
-    def tag_type(self, tt, i: int | None) -> str:
+    def tag_type(self, tt: TagType, i: int | None) -> str:
         return f"(tag {self._def(self.names.tag, i)}{self.tt.type_use(tt.type_idx)[0]}"
 
-    def funcs_section(self, items, starts) -> None:
+    def funcs_section(self, items: list[Any], starts: list[int]) -> None:
         self.func_types.extend(items)
         self.after(items, "after func")
 
-    def tables(self, items, starts) -> None:
+    def tables(self, items: list[Any], starts: list[int]) -> None:
         for t, off in zip(items, starts):
             self.newline(off)
             self.w(self.table_type(t.type, self.counts[ExternKind.TABLE]))
@@ -400,14 +406,14 @@ class ModulePrinter:
             self.counts[ExternKind.TABLE] += 1
         self.after(items, "after table")
 
-    def memories(self, items, starts) -> None:
+    def memories(self, items: list[Any], starts: list[int]) -> None:
         for mt, off in zip(items, starts):
             self.newline(off)
             self.w(self.memory_type(mt, self.counts[ExternKind.MEMORY]) + ")")
             self.counts[ExternKind.MEMORY] += 1
         self.after(items, "after memory")
 
-    def tags(self, items, starts) -> None:
+    def tags(self, items: list[Any], starts: list[int]) -> None:
         for t, off in zip(items, starts):
             self.newline(off)
             self.w(self.tag_type(t.type, self.counts[ExternKind.TAG]) + ")")
@@ -415,7 +421,7 @@ class ModulePrinter:
             self.counts[ExternKind.TAG] += 1
         self.after(items, "after tag")
 
-    def globals_(self, items, starts) -> None:
+    def globals_(self, items: list[Any], starts: list[int]) -> None:
         for g, off in zip(items, starts):
             self.newline(off)
             self.w(self.global_type(g.type, self.counts[ExternKind.GLOBAL]) + " ")
@@ -424,7 +430,7 @@ class ModulePrinter:
             self.counts[ExternKind.GLOBAL] += 1
         self.after(items, "after global")
 
-    def exports(self, items, starts) -> None:
+    def exports(self, items: list[Any], starts: list[int]) -> None:
         n = self.names
         spaces = {ExternKind.FUNC: n.func, ExternKind.TABLE: n.table, ExternKind.MEMORY: n.memory,
                   ExternKind.GLOBAL: n.global_}
@@ -436,7 +442,7 @@ class ModulePrinter:
         self.after(items, "after export")
 
     # ------------------------------------------------------------------ constant expressions
-    def const_expr(self, ce, fold: bool) -> None:
+    def const_expr(self, ce: ConstExpr, fold: bool) -> None:
         instrs = ce.instrs[:-1]
         if fold:
             from .fold import fold_const_expr
@@ -444,7 +450,7 @@ class ModulePrinter:
         else:
             self.bp.flat(self.w, instrs, -1, self.nesting, sep_space=True)
 
-    def const_sugar(self, ce, explicit: str) -> None:
+    def const_sugar(self, ce: ConstExpr, explicit: str) -> None:
         self.start_group("")
         instrs = ce.instrs
         if len(instrs) > 2:
@@ -455,7 +461,7 @@ class ModulePrinter:
         self.end_group()
 
     # ------------------------------------------------------------------ segments
-    def elems(self, items, starts) -> None:
+    def elems(self, items: list[Any], starts: list[int]) -> None:
         n = self.names
         for i, (e, off) in enumerate(zip(items, starts)):
             self.newline(off)
@@ -481,7 +487,7 @@ class ModulePrinter:
             self.end_group()
         self.after(items, "after elem")
 
-    def datas(self, items, starts) -> None:
+    def datas(self, items: list[Any], starts: list[int]) -> None:
         n = self.names
         for i, (d, off) in enumerate(zip(items, starts)):
             self.newline(off)
@@ -500,7 +506,7 @@ class ModulePrinter:
         self.after(items, "after data")
 
     # ------------------------------------------------------------------ code
-    def code(self, bodies, starts) -> None:
+    def code(self, bodies: list[FuncBody], starts: list[int]) -> None:
         nimp = self.counts[ExternKind.FUNC]
         if self.opts.funcs is None and self.opts.jobs != 1 and worth_forking(bodies):
             print_bodies_split(self, bodies, nimp)
@@ -509,7 +515,7 @@ class ModulePrinter:
         if bodies:
             self.place = "after code"
 
-    def print_bodies(self, bodies, start: int, stop: int, nimp: int) -> None:
+    def print_bodies(self, bodies: list[FuncBody], start: int, stop: int, nimp: int) -> None:
         """Print ``bodies[start:stop]`` (function indices from ``nimp + start``)."""
         wanted = self.opts.funcs
         for i in range(start, stop):
@@ -528,7 +534,7 @@ class ModulePrinter:
         if self.hints and self.hints[-1][0] == fidx:
             self.hints.pop()
 
-    def func(self, fidx: int, body, first: bool = False) -> None:
+    def func(self, fidx: int, body: FuncBody, first: bool = False) -> None:
         if fidx >= len(self.func_types):
             raise WasmError(f"function {fidx} has no type")
         if not first:
@@ -585,7 +591,7 @@ def _discard(_text: str) -> None:
     pass
 
 
-def _locals_len(raw: bytes, instrs: list) -> int:
+def _locals_len(raw: bytes, instrs: list[Any]) -> int:
     """Bytes taken by the local declarations (the body minus its instructions)."""
     return len(raw) - sum(len(i[2]) for i in instrs)
 

@@ -17,6 +17,8 @@ Features are named as in ``wasm-tools validate --features`` (see :mod:`.features
 
 from __future__ import annotations
 
+from typing import Any
+
 from ..errors import DecodeError, ValidationError
 from .features import DEFAULT, FEATURES, GROUPS, FeatureError, parse_features
 
@@ -32,13 +34,13 @@ class MalformedError(DecodeError, ValidationError):
     """
 
     def __init__(self, message: str, offset: int | None = None, context: str | None = None):
-        self.message = message
-        self.offset = offset
-        self.context = context
+        self.message: str = message
+        self.offset: int | None = offset
+        self.context: str | None = context
         Exception.__init__(self, self._format())
 
 
-def validate_module(module_or_bytes, features=None) -> None:
+def validate_module(module_or_bytes: Any, features: str | frozenset[str] | set[str] | None = None) -> None:
     """Raise ValidationError unless the module is valid (:class:`MalformedError`, also a DecodeError, if malformed).
 
     ``features``: None (the default set), a feature string (``"wasm3,+threads"``) or a set of names.

@@ -19,12 +19,18 @@ polymorphic and function-dependent instructions) through :mod:`.control`.
 from __future__ import annotations
 
 from ..binary.opcodes import BY_NAME, OPCODES
-from ..types import I32, RefType
+from typing import TYPE_CHECKING, Any, Callable, Sequence
+
+from ..binary.instr import Instr
+from ..types import I32, FuncType, RefType, ValType
 from .control import HANDLERS, LABELS, UNREACHABLE, Frame
 from .invalid import Invalid
 from .immediates import fixed_sig
 from .sigs import FEATURE_OF
-from .typectx import BOT, types_str
+from .typectx import BOT, TypeContext, types_str
+
+if TYPE_CHECKING:   # modcheck imports this module
+    from .modcheck import ModuleContext
 
 __all__ = ["BodyChecker", "Invalid"]
 
@@ -36,9 +42,9 @@ _CONTROL_ENTRIES = {"end": (_K_END,), "br_if": (_K_BR_IF,), "block": (_K_BLOCK, 
                     "drop": (_K_DROP,), "if": (_K_IF,)}
 
 
-def _byte_sigs(features: frozenset) -> list:
+def _byte_sigs(features: frozenset[str]) -> list[Any]:
     """Byte -> (n, pops, pushes) for one-byte opcodes whose effect depends on nothing else."""
-    out: list = [None] * 256
+    out: list[Any] = [None] * 256
     for name, entry in _CONTROL_ENTRIES.items():
         out[BY_NAME[name].code] = entry
     for op in OPCODES:
@@ -54,33 +60,37 @@ def _byte_sigs(features: frozenset) -> list:
     return out
 
 
-_BYTE_SIGS_CACHE: dict = {}
+_BYTE_SIGS_CACHE: dict[Any, Any] = {}
 
 
 class BodyChecker:
     """Validates function bodies of one module (``mc``: the module context of :mod:`.module`)."""
 
-    def __init__(self, mc) -> None:
-        self.mc = mc
-        self.tc = mc.tc
-        self.sub = mc.tc.sub
-        self.features = mc.features
+    def __init__(self, mc: ModuleContext) -> None:
+        self.mc: ModuleContext = mc
+        self.tc: TypeContext = mc.tc
+        self.sub: Callable[[Any, Any], bool] = mc.tc.sub
+        self.features: frozenset[str] = mc.features
         sigs = _BYTE_SIGS_CACHE.get(mc.features)
         if sigs is None:
             sigs = _BYTE_SIGS_CACHE[mc.features] = _byte_sigs(mc.features)
-        self.byte_sigs = sigs
-        self.cache: dict = {}
-        self.stack: list = []
-        self.frames: list = []
-        self.h = 0
-        self.unr = False
+        self.byte_sigs: list[Any] = sigs
+        self.cache: dict[Any, Any] = {}
+        #: the operand stack (value types, or the unknown type of unreachable code)
+        self.stack: list[Any] = []
+        #: the control frames (see :mod:`.control`)
+        self.frames: list[Any] = []
+        self.h: int = 0
+        self.unr: bool = False
         self.uninit: set[int] | None = None
-        self.initlog: list = []
-        self.ltypes: list = []
-        self.results: tuple = ()
+        self.initlog: list[int] = []
+        self.ltypes: list[Any] = []
+        self.results: tuple[Any, ...] = ()
+        #: the index of the instruction being checked
+        self.pos: int = 0
 
     # ------------------------------------------------------------------ entry point
-    def check(self, fidx: int, ftype, locals_, instrs) -> None:
+    def check(self, fidx: int, ftype: FuncType, locals_: Sequence[tuple[int, ValType]], instrs: list[Instr]) -> None:
         """Validate one body; raises :class:`Invalid` (with ``self.pos`` the instruction index)."""
         tc = self.tc
         self.pos = 0
@@ -110,7 +120,7 @@ class BodyChecker:
         if self.frames:
             raise Invalid("END opcode expected: function body does not close all blocks")
 
-    def run(self, instrs) -> None:
+    def run(self, instrs: list[Instr]) -> None:
         """The hot loop: inline paths for the common cases, :data:`HANDLERS` for the rest."""
         stack, frames, ltypes, initlog = self.stack, self.frames, self.ltypes, self.initlog
         push, nloc, fast_locals = stack.append, len(ltypes), self.uninit is None
@@ -207,14 +217,15 @@ class BodyChecker:
         self.pos = i
 
     # ------------------------------------------------------------------ stack helpers
-    def mismatch(self, ins, expected, what: str | None = None):
+    def mismatch(self, ins: Instr | None, expected: Sequence[Any], what: str | None = None) -> Invalid:
+        """The type-mismatch error of ``ins`` wanting ``expected`` on the stack."""
         n = max(len(expected), 1)
         found = self.stack[max(self.h, len(self.stack) - n):]
         name = what or (ins[0].name if ins is not None else "instruction")
         return Invalid(f"type mismatch: {name} expects {types_str(expected)} but the stack has {types_str(found)}",
                        tuple(expected), tuple(found))
 
-    def pop_vals(self, expected, ins, what: str | None = None) -> None:
+    def pop_vals(self, expected: Sequence[Any], ins: Instr | None, what: str | None = None) -> None:
         """Pop values matching ``expected`` (bottom to top), with subtyping and the polymorphic stack."""
         stack = self.stack
         n = len(expected)
@@ -230,7 +241,7 @@ class BodyChecker:
                 raise self.mismatch(ins, expected, what)
         del stack[len(stack) - min(n, avail):]
 
-    def pop1(self, expected, ins, what: str | None = None):
+    def pop1(self, expected: Any, ins: Instr | None, what: str | None = None) -> Any:
         """Pop one value that must be a subtype of ``expected``; returns its type (BOT if unknown)."""
         stack = self.stack
         if len(stack) > self.h:
@@ -242,7 +253,7 @@ class BodyChecker:
             return BOT
         raise self.mismatch(ins, (expected,), what)
 
-    def pop_any(self, ins, what: str = "a value"):
+    def pop_any(self, ins: Instr, what: str = "a value") -> Any:
         """Pop one value of any type (BOT if the stack is polymorphic)."""
         stack = self.stack
         if len(stack) > self.h:
@@ -251,7 +262,7 @@ class BodyChecker:
             return BOT
         raise Invalid(f"type mismatch: {ins[0].name} expects {what} but the stack is empty", (what,), ())
 
-    def pop_ref(self, ins):
+    def pop_ref(self, ins: Instr) -> Any:
         """Pop one reference of any type (BOT if unknown)."""
         t = self.pop_any(ins, "a reference")
         if t is not BOT and not isinstance(t, RefType):
@@ -259,24 +270,29 @@ class BodyChecker:
                           ("ref",), (t,))
         return t
 
-    def push_vals(self, ts) -> None:
+    def push_vals(self, ts: Sequence[Any]) -> None:
+        """Push ``ts`` (bottom to top)."""
         self.stack += ts
 
     def set_unreachable(self) -> None:
+        """The rest of the block is unreachable: the stack above the frame's height becomes polymorphic."""
         del self.stack[self.h:]
         self.unr = True
         self.frames[-1][UNREACHABLE] = True
 
-    def label_types(self, depth: int, ins):
+    def label_types(self, depth: int, ins: Instr) -> Any:
+        """The types a branch to label ``depth`` carries."""
         frames = self.frames
         if depth >= len(frames):
             raise Invalid(f"unknown label {depth}")
         return frames[-1 - depth][LABELS]
 
-    def use_feature(self, ins) -> None:
+    def use_feature(self, ins: Instr) -> None:
+        """Refuse ``ins`` when the feature it needs is not enabled."""
         feat = FEATURE_OF.get(ins[0].name)
         if feat is not None and feat not in self.features:
             raise Invalid(f"{ins[0].name} requires the {feat} feature, which is not enabled")
 
-    def check_i32(self, ins) -> None:
+    def check_i32(self, ins: Instr) -> None:
+        """Pop one i32 for ``ins``."""
         self.pop1(I32, ins)

@@ -13,6 +13,8 @@ results are left::
 
 from __future__ import annotations
 
+from typing import Any
+
 from ..types import I32, RefType
 from .immediates import BUILDERS, build_sig, make_entry
 from .invalid import Invalid
@@ -26,7 +28,7 @@ __all__ = ["Frame", "HANDLERS", "KIND", "PARAMS", "RESULTS", "HEIGHT", "INITLEN"
 KIND, PARAMS, RESULTS, HEIGHT, INITLEN, UNREACHABLE, LABELS = range(7)
 
 
-def Frame(kind: str, params: tuple, results: tuple, height: int, initlen: int) -> list:
+def Frame(kind: str, params: tuple[Any, ...], results: tuple[Any, ...], height: int, initlen: int) -> list[Any]:
     """A new control frame: ``kind`` (block, loop, if, else, try, catch, catch_all, try_table, func)."""
     return [kind, params, results, height, initlen, False, params if kind == "loop" else results]
 
@@ -46,21 +48,21 @@ def _blocktype(c, bt):
     return (), (c.tc.val(bt),)
 
 
-def _push_frame(c, kind: str, params: tuple, results: tuple) -> None:
+def _push_frame(c, kind: str, params: tuple[Any, ...], results: tuple[Any, ...]) -> None:
     c.frames.append(Frame(kind, params, results, len(c.stack), len(c.initlog)))
     c.h = len(c.stack)
     c.unr = False
     c.stack += params
 
 
-def _restore_inits(c, frame: list) -> None:
+def _restore_inits(c, frame: list[Any]) -> None:
     log = c.initlog
     if len(log) > frame[INITLEN]:
         c.uninit.update(log[frame[INITLEN]:])
         del log[frame[INITLEN]:]
 
 
-def _check_end(c, ins, frame: list) -> None:
+def _check_end(c, ins, frame: list[Any]) -> None:
     """The stack of ``frame`` must hold exactly its results."""
     res = frame[RESULTS]
     c.pop_vals(res, ins, f"{ins[0].name} of {frame[KIND]}")
@@ -92,7 +94,7 @@ def _peek_check(c, ins, types) -> None:
             raise c.mismatch(ins, types)
 
 
-def _tag_params(c, x: int) -> tuple:
+def _tag_params(c, x: int) -> tuple[Any, ...]:
     if x >= len(c.mc.tags):
         raise _invalid(f"unknown tag {x}")
     return c.mc.tags[x].params

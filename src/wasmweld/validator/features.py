@@ -16,6 +16,8 @@ the ``sign-extension`` feature must be on, and a module with two memories needs
 
 from __future__ import annotations
 
+from typing import Any
+
 from ..errors import WasmError
 
 __all__ = ["FEATURES", "GROUPS", "DEFAULT", "parse_features", "FeatureError"]
@@ -47,7 +49,7 @@ class FeatureError(WasmError, ValueError):
     """An unknown feature or group name."""
 
 
-def parse_features(spec: str | None | frozenset | set) -> frozenset[str]:
+def parse_features(spec: str | None | frozenset[Any] | set[Any]) -> frozenset[str]:
     """The feature set ``spec`` names (see the module docstring); None gives :data:`DEFAULT`."""
     if spec is None:
         return DEFAULT

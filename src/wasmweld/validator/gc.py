@@ -10,6 +10,8 @@
 
 from __future__ import annotations
 
+from typing import Any, Callable
+
 from ..errors import DecodeError, ValidationError
 from ..types import I8, I16, I32, NumType
 
@@ -198,7 +200,7 @@ def _array_init_elem(mc, ins):
 
 
 #: instruction name -> builder ``(mc, ins) -> (pops, pushes)``
-GC_BUILDERS = {
+GC_BUILDERS: dict[str, Callable[..., Any]] = {
     "struct.new": _struct_new, "struct.new_default": _struct_new_default,
     "struct.get": _struct_get, "struct.get_s": _struct_get, "struct.get_u": _struct_get,
     "struct.set": _struct_set, "array.new": _array_new, "array.new_default": _array_new_default,

@@ -12,15 +12,22 @@ module however often it occurs::
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING, Any, Sequence
+
 from ..errors import DecodeError, ValidationError
 from ..types import I8, I16, I32, I64
 from .gc import GC_BUILDERS
 from .sigs import ADDR, SIGNATURES
+from ..binary.instr import Instr
+from ..binary.opcodes import OpInfo
+
+if TYPE_CHECKING:   # modcheck imports this module
+    from .modcheck import ModuleContext
 
 __all__ = ["make_entry", "fixed_sig", "BUILDERS", "build_sig", "unpack"]
 
 
-def fixed_sig(op):
+def fixed_sig(op: OpInfo) -> tuple[int, list[Any], tuple[Any, ...]] | None:
     """``(n, pops list, pushes tuple)`` for an instruction whose effect needs no context, else None."""
     s = SIGNATURES.get(op.name)
     if s is None or s[2] is not None or s[4] is not None:
@@ -28,7 +35,7 @@ def fixed_sig(op):
     return make_entry(s[0], s[1])
 
 
-def make_entry(pops, pushes) -> tuple:
+def make_entry(pops: Sequence[Any], pushes: Sequence[Any]) -> tuple[Any, ...]:
     """The hot loop's cached form of a stack effect: ``(shape, pops list, pushes tuple, top, second, push)``.
 
     ``shape`` is 1 for ``[] -> [t]``, 2 for ``[a] -> [r]``, 3 for ``[a] -> []``, 4 for ``[a b] -> [r]``,
@@ -46,24 +53,24 @@ def _inv(msg: str) -> ValidationError:
     return ValidationError(msg)
 
 
-def unpack(t):
+def unpack(t: Any) -> Any:
     """The value type of a storage type (packed i8/i16 read as i32)."""
     return I32 if t is I8 or t is I16 else t
 
 
-def _mem(mc, idx: int):
+def _mem(mc: ModuleContext, idx: int):
     if idx >= len(mc.mems):
         raise _inv(f"unknown memory {idx}")
     return I64 if mc.mems[idx] else I32
 
 
-def _table(mc, idx: int):
+def _table(mc: ModuleContext, idx: int):
     if idx >= len(mc.tables):
         raise _inv(f"unknown table {idx}")
     return mc.tables[idx]
 
 
-def _memarg(mc, ins, sig):
+def _memarg(mc: ModuleContext, ins: Instr, sig):
     """Loads, stores, atomics, SIMD memory access: memory, alignment, offset, lane."""
     pops, pushes, nat, exact, lanes = sig
     m = ins[1][0]
@@ -82,7 +89,7 @@ def _memarg(mc, ins, sig):
     return tuple(at if t is ADDR else t for t in pops), pushes
 
 
-def _lane(mc, ins, sig):
+def _lane(mc: ModuleContext, ins: Instr, sig):
     pops, pushes, _nat, _exact, lanes = sig
     arg = ins[1][0]
     if isinstance(arg, (bytes, bytearray)):
@@ -93,7 +100,7 @@ def _lane(mc, ins, sig):
     return pops, pushes
 
 
-def _call(mc, ins):
+def _call(mc: ModuleContext, ins: Instr):
     f = ins[1][0]
     if f >= len(mc.funcs):
         raise _inv(f"unknown function {f}")
@@ -101,7 +108,7 @@ def _call(mc, ins):
     return ft.params, ft.results
 
 
-def _call_indirect(mc, ins):
+def _call_indirect(mc: ModuleContext, ins: Instr):
     t, tab = ins[1]
     elem, at = _table(mc, tab)
     ft = mc.tc.func_type(t)
@@ -110,20 +117,20 @@ def _call_indirect(mc, ins):
     return ft.params + (at,), ft.results
 
 
-def _call_ref(mc, ins):
+def _call_ref(mc: ModuleContext, ins: Instr):
     t = ins[1][0]
     ft = mc.tc.func_type(t)
     return ft.params + (mc.tc.mkref(True, mc.tc.canon[t]),), ft.results
 
 
-def _global_get(mc, ins):
+def _global_get(mc: ModuleContext, ins: Instr):
     g = ins[1][0]
     if g >= len(mc.globals):
         raise _inv(f"unknown global {g}")
     return (), (mc.globals[g][0],)
 
 
-def _global_set(mc, ins):
+def _global_set(mc: ModuleContext, ins: Instr):
     g = ins[1][0]
     if g >= len(mc.globals):
         raise _inv(f"unknown global {g}")
@@ -133,31 +140,31 @@ def _global_set(mc, ins):
     return (t,), ()
 
 
-def _table_get(mc, ins):
+def _table_get(mc: ModuleContext, ins: Instr):
     elem, at = _table(mc, ins[1][0])
     return (at,), (elem,)
 
 
-def _table_set(mc, ins):
+def _table_set(mc: ModuleContext, ins: Instr):
     elem, at = _table(mc, ins[1][0])
     return (at, elem), ()
 
 
-def _table_size(mc, ins):
+def _table_size(mc: ModuleContext, ins: Instr):
     return (), (_table(mc, ins[1][0])[1],)
 
 
-def _table_grow(mc, ins):
+def _table_grow(mc: ModuleContext, ins: Instr):
     elem, at = _table(mc, ins[1][0])
     return (elem, at), (at,)
 
 
-def _table_fill(mc, ins):
+def _table_fill(mc: ModuleContext, ins: Instr):
     elem, at = _table(mc, ins[1][0])
     return (at, elem, at), ()
 
 
-def _table_copy(mc, ins):
+def _table_copy(mc: ModuleContext, ins: Instr):
     dst, src = ins[1]
     de, da = _table(mc, dst)
     se, sa = _table(mc, src)
@@ -167,13 +174,13 @@ def _table_copy(mc, ins):
     return (da, sa, n), ()
 
 
-def _elem(mc, x: int):
+def _elem(mc: ModuleContext, x: int):
     if x >= len(mc.elems):
         raise _inv(f"unknown elem segment {x}")
     return mc.elems[x]
 
 
-def _table_init(mc, ins):
+def _table_init(mc: ModuleContext, ins: Instr):
     x, tab = ins[1]
     de, da = _table(mc, tab)
     et = _elem(mc, x)
@@ -182,56 +189,56 @@ def _table_init(mc, ins):
     return (da, I32, I32), ()
 
 
-def _elem_drop(mc, ins):
+def _elem_drop(mc: ModuleContext, ins: Instr):
     _elem(mc, ins[1][0])
     return (), ()
 
 
-def _data(mc, x: int) -> None:
+def _data(mc: ModuleContext, x: int) -> None:
     if mc.ndata is None:
         raise DecodeError("data count section required")
     if x >= mc.ndata:
         raise _inv(f"unknown data segment {x}")
 
 
-def _memory_init(mc, ins):
+def _memory_init(mc: ModuleContext, ins: Instr):
     x, m = ins[1]
     at = _mem(mc, m)
     _data(mc, x)
     return (at, I32, I32), ()
 
 
-def _data_drop(mc, ins):
+def _data_drop(mc: ModuleContext, ins: Instr):
     _data(mc, ins[1][0])
     return (), ()
 
 
-def _memory_copy(mc, ins):
+def _memory_copy(mc: ModuleContext, ins: Instr):
     d, s = ins[1]
     da, sa = _mem(mc, d), _mem(mc, s)
     n = I64 if da is I64 and sa is I64 else I32
     return (da, sa, n), ()
 
 
-def _memory_fill(mc, ins):
+def _memory_fill(mc: ModuleContext, ins: Instr):
     at = _mem(mc, ins[1][0])
     return (at, I32, at), ()
 
 
-def _memory_size(mc, ins):
+def _memory_size(mc: ModuleContext, ins: Instr):
     return (), (_mem(mc, ins[1][0]),)
 
 
-def _memory_grow(mc, ins):
+def _memory_grow(mc: ModuleContext, ins: Instr):
     at = _mem(mc, ins[1][0])
     return (at,), (at,)
 
 
-def _ref_null(mc, ins):
+def _ref_null(mc: ModuleContext, ins: Instr):
     return (), (mc.tc.mkref(True, mc.tc.heap(ins[1][0])),)
 
 
-def _ref_func(mc, ins):
+def _ref_func(mc: ModuleContext, ins: Instr):
     f = ins[1][0]
     if f >= len(mc.funcs):
         raise _inv(f"unknown function {f}")
@@ -240,7 +247,7 @@ def _ref_func(mc, ins):
     return (), (mc.tc.mkref(False, mc.tc.canon[mc.func_type_idx[f]]),)
 
 
-def _select_t(mc, ins):
+def _select_t(mc: ModuleContext, ins: Instr):
     ts = ins[1][0]
     if len(ts) != 1:
         raise _inv("invalid result arity: select takes exactly one type")
@@ -248,16 +255,16 @@ def _select_t(mc, ins):
     return (t, t, I32), (t,)
 
 
-def _ref_eq(mc, ins):
+def _ref_eq(mc: ModuleContext, ins: Instr):
     eq = mc.tc.mkref(True, "eq")
     return (eq, eq), (I32,)
 
 
-def _ref_i31(mc, ins):
+def _ref_i31(mc: ModuleContext, ins: Instr):
     return (I32,), (mc.tc.mkref(False, "i31"),)
 
 
-def _i31_get(mc, ins):
+def _i31_get(mc: ModuleContext, ins: Instr):
     return (mc.tc.mkref(True, "i31"),), (I32,)
 
 
@@ -273,7 +280,7 @@ BUILDERS = {
 }
 
 
-def build_sig(mc, ins):
+def build_sig(mc: ModuleContext, ins: Instr) -> tuple[tuple[Any, ...], tuple[Any, ...]] | None:
     """``(pops, pushes)`` of a context-dependent fixed-effect instruction, or None if it is not one."""
     name = ins[0].name
     b = BUILDERS.get(name)

@@ -7,14 +7,16 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 __all__ = ["Invalid"]
 
 
 class Invalid(Exception):
     """Raised inside the checker; turned into a ValidationError with the function and offset."""
 
-    def __init__(self, message: str, expected=None, found=None):
+    def __init__(self, message: str, expected: Any = None, found: Any = None):
         super().__init__(message)
-        self.message = message
+        self.message: str = message
         self.expected = expected
         self.found = found

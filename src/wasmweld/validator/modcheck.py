@@ -12,6 +12,8 @@ out malformed while reading them)::
 
 from __future__ import annotations
 
+from typing import Any
+
 import gc
 
 from ..binary.instr import decode_body
@@ -20,6 +22,9 @@ from ..types import I32, I64, ExternKind, FuncType
 from .code import BodyChecker, Invalid
 from .parallel import jobs_for, run_chunks
 from .typectx import TypeContext
+from ..items import FuncBody
+from ..binary.instr import Instr
+from ..module import Module
 
 __all__ = ["ModuleContext", "validate_module", "CONST_OPS"]
 
@@ -40,27 +45,27 @@ def _inv(msg: str) -> ValidationError:
 class ModuleContext:
     """What instructions may refer to: the module's index spaces with their (interned) types."""
 
-    def __init__(self, m, features: frozenset) -> None:
+    def __init__(self, m: Module, features: frozenset[str]) -> None:
         self.m = m
-        self.features = features
-        self.tc = TypeContext(m.types, features)
+        self.features: frozenset[str] = features
+        self.tc: TypeContext = TypeContext(m.types, features)
         self.funcs: list[FuncType] = []
         self.func_type_idx: list[int] = []
-        self.globals: list = []          # (type, mutable)
-        self.tables: list = []           # (elem type, address type)
+        self.globals: list[Any] = []          # (type, mutable)
+        self.tables: list[Any] = []           # (elem type, address type)
         self.mems: list[bool] = []       # is64
         self.tags: list[FuncType] = []
-        self.elems: list = []            # elem types
+        self.elems: list[Any] = []            # elem types
         self.ndata: int | None = None
         self.refs: set[int] = set()
-        self.nimported_globals = 0
+        self.nimported_globals: int = 0
 
 
-def _has(mc, feature: str) -> bool:
+def _has(mc: ModuleContext, feature: str) -> bool:
     return feature in mc.features
 
 
-def _limits(mc, lim, what: str, is_memory: bool) -> None:
+def _limits(mc: ModuleContext, lim, what: str, is_memory: bool) -> None:
     if lim.max is not None and lim.min > lim.max:
         raise _inv(f"{what}: size minimum must not be greater than maximum")
     if lim.is64 and not _has(mc, "memory64"):
@@ -90,26 +95,26 @@ def _limits(mc, lim, what: str, is_memory: bool) -> None:
             raise _inv(f"{what}: tables cannot be shared")
 
 
-def _table_type(mc, tt, what: str):
+def _table_type(mc: ModuleContext, tt, what: str):
     elem = mc.tc.val(tt.elem, mvp_funcref=True)
     _limits(mc, tt.limits, what, False)
     mc.tables.append((elem, I64 if tt.limits.is64 else I32))
     return elem
 
 
-def _memory_type(mc, mt, what: str) -> None:
+def _memory_type(mc: ModuleContext, mt, what: str) -> None:
     _limits(mc, mt.limits, what, True)
     mc.mems.append(bool(mt.limits.is64))
 
 
-def _tag_type(mc, tt, what: str) -> None:
+def _tag_type(mc: ModuleContext, tt, what: str) -> None:
     ft = mc.tc.func_type(tt.type_idx, what)
     if ft.results:
         raise _inv(f"{what}: non-empty tag result type {ft}")
     mc.tags.append(ft)
 
 
-def _imports(mc) -> None:
+def _imports(mc: ModuleContext) -> None:
     for i, imp in enumerate(mc.m.imports):
         what = f"import {i} {imp.module!r} {imp.name!r}"
         k = imp.kind
@@ -131,7 +136,7 @@ def _imports(mc) -> None:
     mc.nimported_globals = len(mc.globals)
 
 
-def _collect_refs(mc) -> None:
+def _collect_refs(mc: ModuleContext) -> None:
     """C.refs: functions referenced outside function bodies (ref.func there needs them declared)."""
     m = mc.m
     refs = mc.refs
@@ -154,7 +159,7 @@ def _collect_refs(mc) -> None:
             refs.add(ex.index)
 
 
-def const_expr(mc, checker: BodyChecker, ce, expected, nglobals: int, what: str) -> None:
+def const_expr(mc: ModuleContext, checker: BodyChecker, ce: Any, expected: Any, nglobals: int, what: str) -> None:
     """A constant expression producing ``expected``, reading only the first ``nglobals`` globals."""
     instrs = ce.instrs
     for ins in instrs:
@@ -179,23 +184,23 @@ def const_expr(mc, checker: BodyChecker, ce, expected, nglobals: int, what: str)
         raise _inv(f"{what}: {e.message}") from None
 
 
-def _definitions(mc, checker: BodyChecker) -> None:
+def _definitions(mc: ModuleContext, checker: BodyChecker) -> None:
     m = mc.m
     tc = mc.tc
     for t in m.funcs:
         mc.funcs.append(tc.func_type(t, f"func {len(mc.funcs)}"))
         mc.func_type_idx.append(t)
     nimp_tables = len(mc.tables)
-    for i, t in enumerate(m.tables):
+    for i, tab in enumerate(m.tables):
         what = f"table {nimp_tables + i}"
-        elem = _table_type(mc, t.type, what)
-        if t.init is not None and not (_has(mc, "function-references") or _has(mc, "gc")):
+        elem = _table_type(mc, tab.type, what)
+        if tab.init is not None and not (_has(mc, "function-references") or _has(mc, "gc")):
             raise _inv(f"{what}: tables with expression initializers require the function-references proposal")
-        if t.init is None:
+        if tab.init is None:
             if not tc.defaultable(elem):
                 raise _inv(f"{what}: type mismatch: a table of non-nullable {elem} needs an initializer")
         else:
-            const_expr(mc, checker, t.init, elem, mc.nimported_globals, what)
+            const_expr(mc, checker, tab.init, elem, mc.nimported_globals, what)
     if len(mc.tables) > 1 and not _has(mc, "reference-types"):
         raise _inv("multiple tables require the reference-types feature")
     for mt in m.memories:
@@ -218,7 +223,7 @@ _SPACES = {ExternKind.FUNC: ("funcs", "function"), ExternKind.TABLE: ("tables", 
            ExternKind.TAG: ("tags", "tag")}
 
 
-def _exports_start(mc) -> None:
+def _exports_start(mc: ModuleContext) -> None:
     seen: set[str] = set()
     for ex in mc.m.exports:
         if ex.name in seen:
@@ -238,14 +243,14 @@ def _exports_start(mc) -> None:
             raise _inv(f"start function {start} must have type [] -> [] but has {ft}")
 
 
-def _bulk(mc, seg, what: str) -> None:
+def _bulk(mc: ModuleContext, seg, what: str) -> None:
     """Segment encodings beyond the MVP's (passive, declarative, explicit index, expressions) need bulk memory."""
     flags = seg.flags if seg.flags is not None else (0 if seg.mode == "active" else 1)
     if flags and not _has(mc, "bulk-memory"):
         raise _inv(f"{what}: bulk memory must be enabled for segment encoding {flags}")
 
 
-def _elems(mc, checker: BodyChecker) -> None:
+def _elems(mc: ModuleContext, checker: BodyChecker) -> None:
     tc = mc.tc
     nglobals = len(mc.globals)
     for i, e in enumerate(mc.m.elems):
@@ -272,7 +277,7 @@ def _elems(mc, checker: BodyChecker) -> None:
         mc.elems.append(et)
 
 
-def _datas(mc, checker: BodyChecker) -> None:
+def _datas(mc: ModuleContext, checker: BodyChecker) -> None:
     nglobals = len(mc.globals)
     for i, d in enumerate(mc.m.datas):
         _bulk(mc, d, f"data {i}")
@@ -283,7 +288,7 @@ def _datas(mc, checker: BodyChecker) -> None:
             const_expr(mc, checker, d.offset, I64 if mc.mems[d.memory] else I32, nglobals, what)
 
 
-def _read_all(m) -> None:
+def _read_all(m: Module) -> None:
     """Decode every known section in file order (so malformed bytes are a DecodeError first)."""
     for attr in ("types", "imports", "funcs", "tables", "memories", "tags", "globals", "exports",
                  "elems", "code", "datas"):
@@ -298,7 +303,7 @@ def _read_all(m) -> None:
                           f"data count {dc}, {len(m.datas)} data segments")
 
 
-def validate_module(m, features: frozenset, *, bodies=None) -> None:
+def validate_module(m: Module, features: frozenset[str], *, bodies: Any = None) -> None:
     """Validate ``m`` (a parsed Module) with ``features``; ``bodies`` limits the code check to those indices."""
     _read_all(m)
     if "compact-imports" not in features:
@@ -322,14 +327,14 @@ def validate_module(m, features: frozenset, *, bodies=None) -> None:
     check_code(mc, checker, bodies)
 
 
-def _decode(body):
+def _decode(body: FuncBody):
     if body.decoded:
         return body.locals, body.instrs, body.offset if not body.modified else None
     locals_, instrs = decode_body(body.raw, body.offset or 0)
     return locals_, instrs, body.offset
 
 
-def check_code(mc, checker: BodyChecker, which=None) -> None:
+def check_code(mc: ModuleContext, checker: BodyChecker, which: Any = None) -> None:
     """Check the function bodies (all, or the indices in ``which``); big sections in parallel."""
     code = mc.m.code
     paused = gc.isenabled()
@@ -349,7 +354,7 @@ def check_code(mc, checker: BodyChecker, which=None) -> None:
             gc.enable()
 
 
-def _check_bodies(mc, checker: BodyChecker, which) -> None:
+def _check_bodies(mc: ModuleContext, checker: BodyChecker, which: Any) -> None:
     m = mc.m
     code = m.code
     nimp = len(mc.funcs) - len(code)
@@ -366,14 +371,14 @@ def _check_bodies(mc, checker: BodyChecker, which) -> None:
             raise body_error(mc, fidx, body, instrs, offset, checker.pos, e) from None
 
 
-def _later_malformed(m, start: int) -> None:
+def _later_malformed(m: Module, start: int) -> None:
     """A malformed body after an invalid one makes the module malformed (decoding comes first)."""
     for body in m.code[start:]:
         if not body.decoded:
             decode_body(body.raw, body.offset or 0)
 
 
-def func_name(m, fidx: int) -> str | None:
+def func_name(m: Module, fidx: int) -> str | None:
     try:
         ns = m.names
     except Exception:  # a broken name section only costs the name
@@ -381,7 +386,7 @@ def func_name(m, fidx: int) -> str | None:
     return None if ns is None else ns.funcs.get(fidx)
 
 
-def body_error(mc, fidx: int, body, instrs, offset, pos: int, e) -> ValidationError:
+def body_error(mc: ModuleContext, fidx: int, body: FuncBody, instrs: list[Instr], offset: int, pos: int, e: Any) -> ValidationError:
     """The ValidationError for a failure at instruction ``pos`` of function ``fidx``."""
     at = None
     ins = instrs[pos] if 0 <= pos < len(instrs) else None

@@ -12,6 +12,8 @@ first), else the invalid function with the lowest index::
 
 from __future__ import annotations
 
+from typing import Any, Callable
+
 import os
 import pickle
 import threading
@@ -72,7 +74,7 @@ def _unpack(res):
     return err
 
 
-def _child(run, chunk, w: int) -> None:
+def _child(run: Callable[..., Any], chunk, w: int) -> None:
     try:
         try:
             run(chunk)
@@ -88,7 +90,7 @@ def _child(run, chunk, w: int) -> None:
         os._exit(0)
 
 
-def run_chunks(run, sizes: list[int], jobs: int) -> None:
+def run_chunks(run: Callable[..., Any], sizes: list[int], jobs: int) -> None:
     """Call ``run(range_of_body_indices)`` for every chunk, chunks 1.. in forked children."""
     chunks = _chunks(sizes, jobs)
     kids = []
@@ -100,7 +102,7 @@ def run_chunks(run, sizes: list[int], jobs: int) -> None:
             _child(run, chunk, w)
         os.close(w)
         kids.append((pid, r, chunk))
-    errors: list = []
+    errors: list[Any] = []
     try:
         run(chunks[0])
     except (DecodeError, ValidationError) as exc:

@@ -17,6 +17,8 @@ first checked.
 
 from __future__ import annotations
 
+from typing import Any
+
 from ..binary.opcodes import OPCODES, OpInfo
 from ..types import F32, F64, I32, I64, V128
 
@@ -163,7 +165,7 @@ def _feature(op: OpInfo) -> str | None:
     return None
 
 
-def signature(op: OpInfo):
+def signature(op: OpInfo) -> tuple[Any, ...] | None:
     """``(pops, pushes, natural_align, exact_align, lanes)`` for a fixed-type instruction, else None.
 
     ``natural_align`` is None for instructions without a memory operand; ``lanes`` is the bound
@@ -198,7 +200,7 @@ def signature(op: OpInfo):
 
 
 #: OpInfo name -> signature tuple (see :func:`signature`) for every fixed-type row of the table
-SIGNATURES: dict[str, tuple] = {}
+SIGNATURES: dict[str, tuple[Any, ...]] = {}
 #: OpInfo name -> the feature it needs (None: MVP)
 FEATURE_OF: dict[str, str | None] = {}
 for _op in OPCODES:
@@ -209,6 +211,6 @@ for _op in OPCODES:
 del _op, _s
 
 #: name -> natural alignment (log2) of memory instructions
-NATURAL_ALIGN = {n: s[2] for n, s in SIGNATURES.items() if s[2] is not None}
+NATURAL_ALIGN: dict[str, int] = {n: s[2] for n, s in SIGNATURES.items() if s[2] is not None}
 #: name -> bound of the lane immediate
-LANES = {n: s[4] for n, s in SIGNATURES.items() if s[4] is not None}
+LANES: dict[str, int] = {n: s[4] for n, s in SIGNATURES.items() if s[4] is not None}

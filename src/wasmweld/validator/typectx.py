@@ -17,8 +17,12 @@ under their declared supertypes and their abstract kind).
 
 from __future__ import annotations
 
+from typing import Any, Sequence
+
 from ..errors import ValidationError
 from ..types import F32, F64, I8, I16, I32, I64, V128, ArrayType, FuncType, NumType, PackedType, RefType, StructType
+from ..types import HeapType
+from ..types import RecGroup
 
 __all__ = ["TypeContext", "BOT", "vt_str", "types_str"]
 
@@ -55,12 +59,12 @@ _ABS_SUPERS = {
 _KIND_ABS = {FuncType: "func", StructType: "struct", ArrayType: "array"}
 
 
-def vt_str(t) -> str:
+def vt_str(t: Any) -> str:
     """Text of an (interned) value type."""
     return str(t)
 
 
-def types_str(ts) -> str:
+def types_str(ts: Sequence[Any]) -> str:
     """``[i32 f64]``."""
     return "[" + " ".join(map(str, ts)) + "]"
 
@@ -72,14 +76,14 @@ def _fail(msg: str) -> ValidationError:
 class TypeContext:
     """The module's type index space, canonicalised; interning and subtyping of value types."""
 
-    def __init__(self, recgroups, features: frozenset) -> None:
-        self.features = features
-        self._refs: dict = {}
-        self._sub_cache: dict = {}
-        self.subtypes: list = []        # type index -> SubType as written
+    def __init__(self, recgroups: list[RecGroup], features: frozenset[str]) -> None:
+        self.features: frozenset[str] = features
+        self._refs: dict[Any, Any] = {}
+        self._sub_cache: dict[Any, Any] = {}
+        self.subtypes: list[Any] = []        # type index -> SubType as written
         self.canon: list[int] = []      # type index -> canonical index
-        self.comp: list = []            # canonical comp per type index (interned value types)
-        self.supers: list = []          # type index -> canonical super index or None
+        self.comp: list[Any] = []            # canonical comp per type index (interned value types)
+        self.supers: list[Any] = []          # type index -> canonical super index or None
         self.final: list[bool] = []
         self.kind: list[str] = []       # "func" | "struct" | "array"
         for sub in (s for g in recgroups for s in g.types):
@@ -100,7 +104,7 @@ class TypeContext:
             r = self._refs[key] = RefType(rt.nullable, heap)
         return r
 
-    def mkref(self, nullable: bool, heap) -> RefType:
+    def mkref(self, nullable: bool, heap: HeapType) -> RefType:
         """The interned ``(ref null? heap)``; ``heap`` a name or an already canonical index."""
         key = (nullable, heap)
         r = self._refs.get(key)
@@ -108,7 +112,7 @@ class TypeContext:
             r = self._refs[key] = RefType(nullable, heap)
         return r
 
-    def heap(self, ht):
+    def heap(self, ht: HeapType) -> Any:
         """A heap type immediate checked and canonicalised."""
         if isinstance(ht, str):
             return ht
@@ -116,7 +120,7 @@ class TypeContext:
             raise _fail(f"unknown type {ht}")
         return self.canon[ht]
 
-    def val(self, t, mvp_funcref: bool = False):
+    def val(self, t: Any, mvp_funcref: bool = False) -> Any:
         """The interned value type of ``t`` (NumType or RefType); checks features and type indices.
 
         ``mvp_funcref``: a table's or segment's element type, where funcref needs no proposal.
@@ -148,13 +152,13 @@ class TypeContext:
         if h not in ("func", "extern", "exn") and "gc" not in feats:
             raise _fail("heap types not supported without the gc feature")
 
-    def storage(self, t):
+    def storage(self, t: Any) -> Any:
         if isinstance(t, PackedType):
             return I8 if t.name == "i8" else I16
         return self.val(t)
 
     # ------------------------------------------------------------------ subtyping
-    def heap_sub(self, a, b) -> bool:
+    def heap_sub(self, a: Any, b: Any) -> bool:
         """Is heap type ``a`` a subtype of ``b`` (both canonical)?"""
         if a == b and type(a) is type(b):
             return True
@@ -174,13 +178,13 @@ class TypeContext:
             a = sup[a]
         return False
 
-    def top_of(self, h) -> str:
+    def top_of(self, h: Any) -> str:
         """The top of the hierarchy of heap type ``h`` (``any``, ``func``, ``extern`` or ``exn``)."""
         if isinstance(h, str):
             return _TOP[h]
         return "func" if self.kind[h] == "func" else "any"
 
-    def sub(self, a, b) -> bool:
+    def sub(self, a: Any, b: Any) -> bool:
         """Is value type ``a`` a subtype of ``b``? (interned types; BOT is below everything)."""
         if a is b or a is BOT:
             return True
@@ -196,13 +200,13 @@ class TypeContext:
             self._sub_cache[key] = r
         return r
 
-    def defaultable(self, t) -> bool:
+    def defaultable(self, t: Any) -> bool:
         return not isinstance(t, RefType) or t.nullable
 
     # ------------------------------------------------------------------ the type section
     def build(self) -> None:
         """Canonicalise every rec group, then check each type and its declared supertypes."""
-        seen: dict = {}
+        seen: dict[Any, Any] = {}
         base = 0
         for g in self._groups:
             n = len(g.types)
@@ -235,14 +239,14 @@ class TypeContext:
                 self._check_super(i, s.supers[0])
 
     def _sub_key(self, s, base: int, n: int):
-        def hk(h):
+        def hk(h: Any):
             if isinstance(h, str):
                 return h
             if h >= base + n:
                 raise _fail(f"unknown type {h}")
             return ("r", h - base) if h >= base else ("c", self.canon[h])
 
-        def vk(t):
+        def vk(t: Any):
             if isinstance(t, RefType):
                 return (t.nullable, hk(t.heap))
             return t.name
@@ -251,7 +255,7 @@ class TypeContext:
             return (vk(f.storage), f.mutable)
 
         c = s.comp
-        ck: tuple
+        ck: tuple[Any, ...]
         if isinstance(c, FuncType):
             ck = ("func", tuple(map(vk, c.params)), tuple(map(vk, c.results)))
         elif isinstance(c, StructType):
@@ -274,7 +278,7 @@ class TypeContext:
         f = c.field
         return ArrayType(type(f)(self.storage(f.storage), f.mutable))
 
-    def _field_sub(self, a, b) -> bool:
+    def _field_sub(self, a: Any, b: Any) -> bool:
         if a.mutable != b.mutable:
             return False
         sa, sb = a.storage, b.storage
