@@ -16,16 +16,24 @@ Tasks, per corpus module (MB/s in the notes is the input size over the median ti
                          entry changes. The peers have no renumber-only mode; their rows repeat
                          their parse+write time (the least a renumbering through them costs).
 
+For the modules over 4 MB, ``decode+encode``, ``renumber all funcs`` and ``gc`` (``gc(parse(data)).module.encode()``) are
+also timed in one process and in two (``WASMWELD_FORK=0`` / ``1``, interleaved; issue 16.4), the
+two-process row noting the speed-up.
+
 Peers run as child processes; their times include process start-up (walrus's own
 parse/emit timings are in its notes). Run with ``make bench`` or ``python bench/run.py -k core``.
 """
 
 from __future__ import annotations
 
+import os
 import statistics
+from contextlib import contextmanager
 
 from wasmweld.binary.reencode import IndexMaps, renumber
 from wasmweld.module import Export, parse
+from wasmweld.link.parallel import MIN_PARALLEL_BYTES
+from wasmweld.passes import gc
 from wasmweld.types import ExternKind
 
 QUICK = ["as-rabin", "em-sqljs"]
@@ -77,6 +85,9 @@ def _bench_module(ctx, cid: str) -> list:
     rows.append(rate(ctx.measure("renumber all funcs", cid, "wasmweld",
                                  lambda: renumber(parse(data), maps).encode(), warmup=1, size=size)))
 
+    if len(data) >= MIN_PARALLEL_BYTES:
+        rows.extend(_one_vs_two(ctx, cid, data, maps, size))
+
     opt_out = ctx.tmp / f"{cid}.opt.wasm"
     wasm_opt = _measure(ctx, "decode+encode", cid, f"wasm-opt (binaryen {ctx.peers.version('binaryen')})",
                         lambda: ctx.peers.wasm_opt(path, opt_out), peer_repeats)
@@ -91,6 +102,40 @@ def _bench_module(ctx, cid: str) -> list:
     for row in (wasm_opt, walrus_row):
         rows.append(rate(row))
         rows.append(ctx.row("renumber all funcs", cid, row.tool, row.median_s, **dict(row.extra, work="parse+write")))
+    return rows
+
+
+@contextmanager
+def _forking(value: str):
+    """``WASMWELD_FORK`` set to ``value`` meanwhile: "0" one process, "1" a second one whatever the load."""
+    old = os.environ.get("WASMWELD_FORK")
+    os.environ["WASMWELD_FORK"] = value
+    try:
+        yield
+    finally:
+        if old is None:
+            del os.environ["WASMWELD_FORK"]
+        else:
+            os.environ["WASMWELD_FORK"] = old
+
+
+def _one_vs_two(ctx, cid: str, data: bytes, maps: IndexMaps, size: str) -> list:
+    """Issue 16.4: full decoding, renumbering and gc of a big module in one process and in two (a forked child takes
+    the second half of the bodies); the two-process row notes its speed-up. Interleaved runs."""
+    jobs = {"decode+encode": lambda: parse(data, lazy=False).encode(),
+            "renumber all funcs": lambda: renumber(parse(data), maps).encode(),
+            "gc": lambda: gc(parse(data)).module.encode()}
+    rows = []
+    for task, fn in jobs.items():
+        times: dict[str, list[float]] = {"0": [], "1": []}
+        for _ in range(max(ctx.repeats, 3)):
+            for forced in ("0", "1"):
+                with _forking(forced):
+                    times[forced].extend(ctx.times(fn, repeats=1))
+        one, two = statistics.median(times["0"]), statistics.median(times["1"])
+        rows.append(ctx.row(task, cid, "wasmweld (one process)", one, size=size, runs=len(times["0"])))
+        rows.append(ctx.row(task, cid, "wasmweld (two processes)", two, size=size, runs=len(times["1"]),
+                            speedup=f"{one / two:.2f}x"))
     return rows
 
 

@@ -12,7 +12,9 @@ default) and write the result. Rows:
 
 * ``wasmweld``: in this process, files in and out (``merge`` + ``encode`` + write);
 * ``wasmweld CLI``: ``python -m wasmweld merge ... -rec -o OUT`` as a child process
-  (interpreter start-up and wasmtime validation of the output included);
+  (interpreter start-up and wasmtime validation of the output included); for inputs over 4 MB
+  also ``wasmweld CLI (one process)``, the same with ``WASMWELD_FORK=0`` (no second process for
+  the scan and renumbering of the bodies; the default uses one when a core is idle);
 * ``wasm-merge``: binaryen 132 under node, ``-all --disable-compact-imports -rec``
   (start-up included, as a user sees it; it validates its inputs and output).
 
@@ -54,10 +56,13 @@ def _wasmweld_files(inputs: list[tuple[Path, str]], out: Path) -> None:
     out.write_bytes(data)
 
 
-def _wasmweld_cli(inputs: list[tuple[Path, str]], out: Path, peaks: list | None = None) -> None:
+def _wasmweld_cli(inputs: list[tuple[Path, str]], out: Path, peaks: list | None = None,
+                  fork: str | None = None) -> None:
     argv = [sys.executable, "-m", "wasmweld", "merge", *(f"{p}={n}" for p, n in inputs), "-rec", "-q",
             "--force", "-o", str(out)]
     env = dict(os.environ)
+    if fork is not None:
+        env["WASMWELD_FORK"] = fork
     env["PYTHONPATH"] = os.pathsep.join([str(Path(__file__).resolve().parent.parent / "src"),
                                          env.get("PYTHONPATH", "")])
     # a child's peak RSS counts the memory of the process that forked it (Linux copies the high-water
@@ -109,6 +114,10 @@ def _case(ctx, label: str, inputs: list[tuple[Path, str]]) -> list:
         rows[-1].extra["out"] = f"{_size(out_w.stat().st_size)} out"
     peaks: list[int] = []
     rows.append(_with_cpu(ctx, "merge", label, "wasmweld CLI", lambda: _wasmweld_cli(inputs, out_c, peaks), peaks))
+    if size_in >= 4_000_000:        # the second process's share (issue 16): the same merge in one process
+        one: list[int] = []
+        rows.append(_with_cpu(ctx, "merge", label, "wasmweld CLI (one process)",
+                              lambda: _wasmweld_cli(inputs, out_c, one, fork="0"), one))
     rows.append(_with_cpu(ctx, "merge", label, f"wasm-merge (binaryen {ctx.peers.version('binaryen')})",
                           lambda: ctx.peers.wasm_merge(inputs, out_b, "-rec")))
     if out_b.exists():

@@ -631,6 +631,7 @@ class Module:
         buf = self._buf
         sec = self._known[10]
         need_datacount = self.datacount is None and buf.find(DATA_INDEX_PREFIX, sec.payload_offset, sec.end) >= 0
+        ready = {} if check_only else _decode_in_two(self.code, sec.end - sec.payload_offset)
         for i, body in enumerate(self.code):
             if body._orig_instrs is not None or body._raw is None or body.offset is None:
                 continue            # (every original body has raw bytes and an offset)
@@ -638,7 +639,8 @@ class Module:
                     and body_wellformed(body._raw, body.offset):
                 continue
             try:
-                locals_, instrs = decode_body(body._raw, body.offset)
+                done = ready.get(i)
+                locals_, instrs = decode_body(body._raw, body.offset) if done is None else done
             except DecodeError as e:
                 raise self._wrap(self._overrun(e, body, decode_body), f"code body {i}", sec.end) from None
             except RecursionError:
@@ -780,6 +782,29 @@ class Module:
     def _repr_html_(self) -> str:
         from .text import repr_html
         return repr_html(self)
+
+
+def _decode_in_two(code: list, size: int) -> dict[int, tuple]:
+    """For a big code section (``size`` bytes, :func:`~wasmweld.link.parallel.forks_for`): the bodies
+    still to decode, decoded by two processes (a forked child takes the second half by size and
+    sends its instructions back pickled): ``{index: (locals, instrs)}``. A body that does not decode
+    is left out (the caller decodes it again and reports its error in order); {} for one process."""
+    from .link.parallel import fork_map, forks_for      # (stdlib only; loaded on first use)
+
+    if not forks_for(size):
+        return {}
+    todo = [i for i, body in enumerate(code)
+            if body._orig_instrs is None and body._raw is not None and body.offset is not None]
+
+    def one(i: int) -> tuple | None:
+        body = code[i]
+        try:
+            return decode_body(body._raw, body.offset)
+        except (DecodeError, RecursionError):
+            return None
+
+    done = fork_map(one, todo, min_items=2, weight=lambda i: len(code[i]._raw))
+    return {i: d for i, d in zip(todo, done) if d is not None}
 
 
 def parse(data: bytes | bytearray | memoryview, *, lazy: bool = True, bodies: bool = True) -> Module:

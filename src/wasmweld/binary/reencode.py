@@ -43,6 +43,16 @@ recording instead of rewriting (:func:`references` for one-off calls)::
 
     Scanner({"func", "global"}).body(raw)   ->  {"func": {3, 7}, "global": {0}}
     Scanner({"type", "table"}).sites(raw)   ->  [("call_indirect", (("type", 2), ("table", 0))), ...]
+
+One read for both: ``Scanner().body_sites(raw)`` also records where each index is, and
+``Renumberer.patch(raw, sites)`` then writes what ``body(raw)`` writes without reading the code
+again (merge scans every body for gc, then renumbers the ones gc keeps)::
+
+    refs, sites = Scanner().body_sites(raw, memory=True)
+    r.patch(raw, sites) == r.body(raw)
+
+Big code sections (``link.parallel.forks_for``: 4 MB and more, a core idle) are renumbered by
+two processes: a forked child rewrites the second half of the bodies, by size.
 """
 
 from __future__ import annotations

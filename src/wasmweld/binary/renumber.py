@@ -31,6 +31,12 @@ from .sections import (
 )
 from .renumpat import ABSTRACT_HEAPS, NUMERIC_VALTYPES, PREFIX_SET, SIMPLE_VALTYPES, build_pattern
 
+#: the kinds of index site (:meth:`Renumberer.patch`; :mod:`.scan` imports this module, so they live here):
+#: (space, codec), codec "u" an unsigned LEB index, "s" a non-negative s33 type index, "a0" the flags of
+#: a memarg of implicit memory 0
+SITE_KINDS: tuple[tuple[str, str], ...] = tuple((s, c) for s in SPACES for c in ("u", "s")) + (("memory", "a0"),)
+_A0 = len(SITE_KINDS) - 1
+
 # --------------------------------------------------------------------------- the re-encoder
 
 #: the compiled scanner pattern's ``match``: it ends in a star, so it always matches (maybe empty)
@@ -38,10 +44,14 @@ MatchFn = Callable[[Any, int, int], "re.Match[bytes]"]
 
 class IndexRecorder(Protocol):
     """What :class:`~wasmweld.binary.scan.Scanner` passes where the re-encoder passes an :class:`Edits`:
-    the generic instruction path calls ``add(space, index)`` for each index it reads."""
+    the generic instruction path calls ``site(space, index, start, end, codec)`` for each index it reads."""
 
     def add(self, space: str, index: int) -> None:
         """Record that the code refers to ``index`` of ``space``."""
+
+    def site(self, space: str, index: int, start: int, end: int, codec: str) -> None:
+        """Record that the code refers to ``index`` of ``space``, encoded at ``start:end`` (``codec``:
+        see :data:`SITE_KINDS`)."""
 
 
 class Edits:
@@ -119,6 +129,7 @@ class Renumberer:
             self._match = cast(MatchFn, re.compile(b"").match)
             self._groups = {}
         self._single, self._prefixed = self._build_handlers()
+        self._site_plan: list | None = None
 
     # ------------------------------------------------------------------ single indices
 
@@ -421,6 +432,61 @@ class Renumberer:
         """Rewrite one function body (locals + expression, without its size prefix)."""
         return self._rewrite(raw, base, self._body_into)
 
+    def patch(self, raw: bytes, sites, base: int = 0, *, memory: bool = True) -> bytes:
+        """:meth:`body` given where the body's indices are, without reading the code again: ``sites``
+        from :meth:`Scanner.body_sites <wasmweld.binary.scan.Scanner.body_sites>` (of every space;
+        ``memory``: its memory sites were recorded). The same bytes as :meth:`body`; a renumberer
+        that moves memories needs the memory sites (ValueError without)::
+
+            sites = Scanner().body_sites(raw, memory=True)[1]
+            r.patch(raw, sites) == r.body(raw)
+        """
+        if not self.active:
+            return raw
+        if not memory and "memory" in self.active:
+            raise ValueError("this renumberer moves memories: patch needs the memory sites")
+        plan = self._site_plan
+        if plan is None:
+            plan = self._site_plan = self._make_site_plan()
+        raw = bytes(raw)
+        parts: list = []
+        last = 0
+        it = iter(sites)
+        for s, e, kind in zip(it, it, it):
+            how = plan[kind]
+            if how is None:
+                continue
+            cache, fill = how
+            key = raw[s:e]
+            rep = cache.get(key)
+            if rep is None:
+                rep = fill(key, base + s) if e - s == 1 or kind != _A0 else self._a0_wide(key, base + s)
+            if rep:
+                parts.append(raw[last:s])
+                parts.append(rep)
+                last = e
+        if not parts:
+            return raw
+        parts.append(raw[last:])
+        return join_pieces(parts)
+
+    def _make_site_plan(self) -> list:
+        """Per site kind (:data:`~wasmweld.binary.scan.SITE_KINDS`): its (cache, fill), None if it never changes."""
+        plan: list = []
+        for space, codec in SITE_KINDS:
+            if space not in self.active or (codec == "a0" and not self._mem0_moves):
+                plan.append(None)
+            else:
+                plan.append((self._caches[(space, codec)], self._fills[(space, codec)]))
+        return plan
+
+    def _a0_wide(self, key: bytes, offset: int) -> bytes:
+        """The rewrite of a memarg's flags of more than one byte (implicit memory 0), as :meth:`_memarg` writes it."""
+        if self._first is not None:
+            return self._fills[("memory", "a0")](key, offset)
+        align = read_uN(key, 0, len(key), 32, offset)[0]
+        return encode_u_width(align | 0x40, len(key)) + write_u(self.maps.lookup("memory", 0, offset))
+
     def const_expr(self, raw: bytes, base: int = 0) -> bytes:
         """Rewrite a constant expression (or any instruction sequence), final ``end`` included."""
         return self._rewrite(raw, base, self._expr)
@@ -640,6 +706,13 @@ class Renumberer:
                 self._reftype(buf, q, end, base, edits)
 
     def _code_sec(self, buf, p, end, base, edits):
+        from ..link.parallel import forks_for     # (stdlib only; loaded on first use)
+
+        if forks_for(end - p):
+            spans = _body_spans(buf, p, end)
+            if spans is not None:
+                self._code_sec_forked(buf, spans, base, edits)
+                return
         n, p = read_u32(buf, p, end, base)
         if n > end - p:
             raise DecodeError("length out of bounds", base + p, f"vector of {n} code bodies")
@@ -663,6 +736,30 @@ class Renumberer:
                 else:
                     edits.extend(p, bend, out)
             p = bend
+
+    def _code_sec_forked(self, buf, spans: list, base: int, edits: Edits) -> None:
+        """:meth:`_code_sec` of a big, well-framed section, the second half of the bodies (by size)
+        rewritten by a second process (:func:`~wasmweld.link.parallel.fork_map`): the same bytes, and
+        the same first error."""
+        from ..link.parallel import fork_map
+
+        def one(i: int) -> bytes | None:
+            _size_at, p, bend = spans[i]
+            sub = Edits(buf, p)
+            try:
+                self._body_into(buf, p, bend, base, sub)
+            except DecodeError as e:
+                raise e.with_context(f"code body {i}") from None
+            out = sub.result(bend)
+            return None if out is None else join_pieces(out)
+
+        news = fork_map(one, range(len(spans)), min_items=2, weight=lambda i: spans[i][2] - spans[i][1])
+        for (size_at, p, bend), new in zip(spans, news):
+            if new is not None:
+                if len(new) != bend - p:
+                    edits.extend(size_at, bend, [encode_u_width(len(new), p - size_at), new])
+                else:
+                    edits.extend(p, bend, [new])
 
     def _data_sec(self, buf, p, end, base, edits):
         if not (self.active & _DATA_SPACES or self._mem0_moves):
@@ -728,6 +825,25 @@ class Renumberer:
             out.append(write_u(new))
             out.append(rest)
         return join_pieces(out)
+
+
+def _body_spans(buf, p: int, end: int) -> list | None:
+    """``(size_at, start, end)`` of every body of the code section ``buf[p:end]``; None if its framing
+    is broken (the one-process walk then reports the first problem where it meets it)."""
+    try:
+        n, p = read_u32(buf, p, end)
+        if n > end - p:
+            return None
+        spans = []
+        for _ in range(n):
+            size, q = read_u32(buf, p, end)
+            if q + size > end:
+                return None
+            spans.append((p, q, q + size))
+            p = q + size
+    except DecodeError:
+        return None
+    return spans
 
 
 _EXTERN_SPACES = {0: "func", 1: "table", 2: "memory", 3: "global", 4: "tag"}

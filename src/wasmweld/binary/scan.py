@@ -7,14 +7,15 @@ generic path, recording instead of rewriting::
 
 from __future__ import annotations
 
+from array import array
 from collections.abc import Iterable
-from typing import cast
+from typing import Any, cast
 
 from .leb import read_s33, read_u32, read_u64, read_uN, read_sN, write_u
 from .opcodes import OPCODES
 
 from .indexmaps import SPACES, IndexMaps
-from .renumber import MatchFn, Renumberer
+from .renumber import SITE_KINDS, MatchFn, Renumberer
 from .renumpat import PREFIX_SET, Pattern, build_pattern
 
 # --------------------------------------------------------------------------- reference scanning
@@ -22,13 +23,38 @@ from .renumpat import PREFIX_SET, Pattern, build_pattern
 class _Found:
     """Where the generic path of :meth:`Scanner.body` records: one set per space."""
 
-    __slots__ = ("sets",)
+    __slots__ = ("sets", "out", "memory")
 
     def __init__(self, sets: dict):
         self.sets = sets
+        self.out: list | None = None        # (:class:`_Sites` records sites here)
+        self.memory = False
 
     def add(self, space: str, index: int) -> None:
         self.sets[space].add(index)
+
+    def site(self, space: str, index: int, start: int, end: int, codec: str) -> None:
+        self.sets[space].add(index)
+
+
+_SITE_CODE = {k: i for i, k in enumerate(SITE_KINDS)}
+
+
+class _Sites(_Found):
+    """Where the generic path of :meth:`Scanner.body_sites` records: the sets, and each site's
+    ``start, end, kind`` (memory sites only with ``memory``)."""
+
+    __slots__ = ("sites",)
+
+    def __init__(self, sets: dict, out: list, memory: bool):
+        self.sets = sets
+        self.out = self.sites = out
+        self.memory = memory
+
+    def site(self, space: str, index: int, start: int, end: int, codec: str) -> None:
+        self.sets[space].add(index)
+        if self.memory or space != "memory":
+            self.sites.extend((start, end, _SITE_CODE[(space, codec)]))
 
 
 class _Pairs:
@@ -40,6 +66,9 @@ class _Pairs:
         self.pairs: list = []
 
     def add(self, space: str, index: int) -> None:
+        self.pairs.append((space, index))
+
+    def site(self, space: str, index: int, start: int, end: int, codec: str) -> None:
         self.pairs.append((space, index))
 
 
@@ -73,7 +102,7 @@ class _RefWalker(Renumberer):
         else:
             v, np = read_u32(buf, p, end, base)
         if space in self.active:
-            rec.add(space, v)
+            rec.site(space, v, p, np, "s" if signed else "u")
         return np
 
     def _memarg(self, buf, p, end, base, rec):
@@ -81,7 +110,7 @@ class _RefWalker(Renumberer):
         if align & 0x40:
             np = self._leb_index("memory", False, buf, np, end, base, rec)
         elif self._memory:
-            rec.add("memory", 0)
+            rec.site("memory", 0, p, np, "a0")
         return read_u64(buf, np, end, base)[1]
 
     def op_name(self, buf, pos: int, end: int, base: int) -> str:
@@ -145,6 +174,7 @@ class Scanner:
         self._states: dict[frozenset[int], tuple] = {}
         self._start = self._state(frozenset(), None)
         self._sites_pat: tuple[MatchFn, dict] | None = None
+        self._a0_groups: dict[int, int] | None = None
 
     def __repr__(self) -> str:
         return f"Scanner({sorted(self.spaces)!r})"
@@ -169,7 +199,8 @@ class Scanner:
         for li, groups in pat.captures.items():
             entries = []
             for g, space, codec in groups:
-                entries.append((g, space, codec == "s", None if codec == "a0" else self._memo[codec]))
+                entries.append((g, space, codec == "s", None if codec == "a0" else self._memo[codec],
+                                _SITE_CODE[(space, codec)]))
             out[li] = (tuple(entries), any(space == "memory" for _, space, _ in groups), pat.opgroups.get(li))
         return out
 
@@ -185,9 +216,17 @@ class Scanner:
     def _fresh(self) -> dict[str, set]:
         return {s: set() for s in SPACES if s in self.spaces}
 
-    def _expr_into(self, buf: bytes, pos: int, end: int, base: int, sets: dict, found: _Found) -> None:
-        mems = sets.get("memory")
-        match, groups = self._state(mems, None) if mems else self._start
+    def _expr_into(self, buf: bytes, pos: int, end: int, base: int, rec: _Found) -> None:
+        """Record the indices of the instructions ``buf[pos:end]`` in ``rec``'s sets; a :class:`_Sites`
+        also gets each site (memory sites only with ``rec.memory``: then the pattern never skips a
+        memarg)."""
+        sets, memory = rec.sets, rec.memory
+        out: Any = rec.out
+        mems: Any = sets.get("memory")
+        match, groups = self._state(mems, None) if mems and not memory else self._start
+        # memargs of implicit memory 0 are most sites: their alternatives take a short cut
+        a0_only = self._a0_only() if memory else {}
+        a0 = _SITE_CODE[("memory", "a0")]
         slow = self._walker._slow
         decode = self._decode
         while True:
@@ -197,10 +236,16 @@ class Scanner:
             if li is None:
                 if pos >= end:
                     break
-                pos = slow(buf, pos, end, base, found)
+                pos = slow(buf, pos, end, base, rec)
+                continue
+            g = a0_only.get(li)
+            if g is not None:
+                s = m.start(g)
+                out += (s, s + 1, a0)
+                mems.add(0)
                 continue
             entries, switch, _ = groups[li]
-            for g, space, signed, memo in entries:
+            for g, space, signed, memo, kind in entries:
                 if memo is None:            # a memarg of memory 0 (implicit)
                     v = 0
                 else:
@@ -209,9 +254,40 @@ class Scanner:
                     if v is None:
                         v = decode(key, signed, base + m.start(g), memo)
                 sets[space].add(v)
-            if switch:
+                if out is not None and (memory or space != "memory"):
+                    s, e = m.span(g)
+                    out += (s, e, kind)
+            if switch and not memory:
                 # one more memory is known: the rest of the code no longer stops at its memargs
                 match, groups = self._state(mems, (match, groups))
+
+    def _a0_only(self) -> dict[int, int]:
+        """lastindex -> group, for the start pattern's alternatives whose one capture is a memarg's
+        flags (implicit memory 0)."""
+        if self._a0_groups is None:
+            self._a0_groups = {li: entries[0][0] for li, (entries, _s, _o) in self._start[1].items()
+                               if len(entries) == 1 and entries[0][3] is None}
+        return self._a0_groups
+
+    def body_sites(self, raw, base: int = 0, *, memory: bool = False) -> tuple[dict[str, set[int]], array]:
+        """:meth:`body`, and where each index is: ``(sets, sites)``, ``sites`` a flat ``array`` of
+        ``start, end, kind`` triples in increasing order (``kind`` indexes :data:`SITE_KINDS`), one per
+        index immediate of the requested spaces, memargs included only with ``memory`` (every memarg:
+        its memory index, or its flags when memory 0 is implicit). It is what
+        :meth:`~wasmweld.binary.renumber.Renumberer.patch` rewrites without reading the code again::
+
+            (call 3) (i32.load offset=4 (local.get 0))   00 10 03 20 00 28 02 04 0b
+            -> ({"func": {3}, "memory": {0}, ...}, array('l', [2, 3, 2, 5, 6, 16]))   (memory=True)
+        """
+        sets = self._fresh()
+        out: list = []
+        if self.spaces:
+            buf = raw if type(raw) is bytes else bytes(raw)
+            rec = _Sites(sets, out, memory and self._mem)
+            end = len(buf)
+            pos = self._walker._locals(buf, 0, end, base, rec)
+            self._expr_into(buf, pos, end, base, rec)
+        return sets, array("I" if len(out) < 3 or out[-2] < 1 << 32 else "Q", out)
 
     def body(self, raw, base: int = 0) -> dict[str, set[int]]:
         """Every index of the requested spaces that a function body (locals + expression, no size
@@ -223,7 +299,7 @@ class Scanner:
         found = _Found(sets)
         end = len(buf)
         pos = self._walker._locals(buf, 0, end, base, found)
-        self._expr_into(buf, pos, end, base, sets, found)
+        self._expr_into(buf, pos, end, base, found)
         return sets
 
     def const_expr(self, raw, base: int = 0) -> dict[str, set[int]]:
@@ -232,7 +308,7 @@ class Scanner:
         if not self.spaces:
             return sets
         buf = raw if type(raw) is bytes else bytes(raw)
-        self._expr_into(buf, 0, len(buf), base, sets, _Found(sets))
+        self._expr_into(buf, 0, len(buf), base, _Found(sets))
         return sets
 
     expr = const_expr
@@ -276,7 +352,7 @@ class Scanner:
                 continue
             entries, _, opg = groups[li]
             pairs = []
-            for g, space, signed, memo in entries:
+            for g, space, signed, memo, _kind in entries:
                 if memo is None:            # a memarg of memory 0 (implicit)
                     v = 0
                 else:

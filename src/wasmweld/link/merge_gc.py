@@ -1,8 +1,10 @@
 """Step 11 of a merge: remove what nothing uses (gc); step 12 (DWARF) is :mod:`wasmweld.dwarf.merge`.
 
-With gc (the default) the merged code is not renumbered twice: gc analyses the merged module
-reading each input's own bodies through a :class:`~wasmweld.passes.used.CodeView`, then each body
-it keeps is rewritten once by the merge's maps followed by gc's::
+With gc (the default) the merged code is not renumbered twice, nor read twice: one scan of each
+input's own bodies (:meth:`~wasmweld.binary.scan.Scanner.body_sites`, by two processes for big
+inputs) tells gc's analysis what each refers to (through a :class:`~wasmweld.passes.used.CodeView`)
+and records where its indices are; each body gc keeps is then patched there once, by the merge's
+maps followed by gc's (:meth:`~wasmweld.binary.renumber.Renumberer.patch`)::
 
     (module $a (func (export "f") (call $g)) (func $g) (func $dead))
     -> $dead is never copied; call $g is renumbered once into the merged numbering
@@ -10,7 +12,7 @@ it keeps is rewritten once by the merge's maps followed by gc's::
 
 from __future__ import annotations
 
-from ..binary.reencode import IndexMaps, Renumberer, renumber, renumber_bytes
+from ..binary.reencode import IndexMaps, Renumberer, Scanner, renumber, renumber_bytes
 from ..module import FuncBody
 from ..passes.gc import gc_plan
 from ..passes.used import CodeView, body_refs as refs_of, body_table_accesses
@@ -41,25 +43,36 @@ def gc_fused(b, out, dwarf: bool, extra_bodies: dict) -> bytes:
     bytes as the two passes would. The other sections are renumbered by gc's maps as
     :func:`~wasmweld.passes.gc.gc` does. Returns the encoded module."""
     src: list = []                  # merged defined function -> (input, its defined index)
+    # an input whose memories move has its memargs' sites recorded too (most of its sites)
+    memory_sites = {inp.pos: "memory" in IndexMaps(memory=inp.maps["memory"]).active for inp in b.ins}
     for inp in b.ins:
         src.extend((inp, k) for k in range(len(inp.module.funcs)))
         _ = inp.module.code         # decoded here, before a forked child could decode its own copy
+    scanner = Scanner()
 
-    def input_refs(d: int) -> dict:
+    def input_refs(d: int) -> tuple:
+        """What body ``d`` refers to (in the merged spaces), and where its indices are."""
         inp, k = src[d]
         with blame_input(inp.name):
-            refs = refs_of(inp.module.code[k])
+            body = inp.module.code[k]
+            refs, sites = scanner.body_sites(body.raw, 0 if body.modified else (body.offset or 0),
+                                             memory=memory_sites[inp.pos])
             maps, tmap = inp.maps, inp.tmap
             return {space: ({tmap[i] for i in items} if space == "type" else
                             {maps[space][i] for i in items}) if items else items
-                    for space, items in refs.items()}
+                    for space, items in refs.items()}, sites
 
-    # Every body is read (a malformed one is an error even when gc drops its function), by two
-    # processes when the code is big; the analysis then looks the answers up.
-    scanned = fork_map(input_refs, range(len(src)))
+    def scan_cost(d: int) -> int:
+        inp, k = src[d]
+        return len(inp.module.code[k].raw) * (3 if memory_sites[inp.pos] else 2)
+
+    # Every body is read once (a malformed one is an error even when gc drops its function), by
+    # two processes when the code is big; the analysis then looks the answers up, and the
+    # renumbering below patches the sites found instead of reading the code again.
+    scanned = fork_map(input_refs, range(len(src)), weight=scan_cost, share=0.53)
 
     def body_refs(d: int) -> dict:
-        return scanned[d] if d < len(src) else refs_of(extra_bodies[d])
+        return scanned[d][0] if d < len(src) else refs_of(extra_bodies[d])
 
     def table_accesses(d: int) -> list:
         if d >= len(src):
@@ -89,8 +102,19 @@ def gc_fused(b, out, dwarf: bool, extra_bodies: dict) -> bytes:
             return body if extra_r is None else extra_r.body(body.raw)
         inp, k = src[d]
         with blame_input(inp.name):
-            return renumberers[inp.pos].body(inp.module.code[k].raw)
+            r = renumberers[inp.pos]
+            if memory_sites[inp.pos] or "memory" not in r.active:
+                return r.patch(inp.module.code[k].raw, scanned[d][1], memory=memory_sites[inp.pos])
+            return r.body(inp.module.code[k].raw)     # gc moved memories the merge did not: read it again
 
-    out.code = [x if isinstance(x, FuncBody) else FuncBody(x) for x in fork_map(renumbered, out.code)]
+    def renumber_cost(d) -> int:
+        if isinstance(d, FuncBody) or d >= len(src):
+            return 1
+        inp, k = src[d]
+        return len(scanned[d][1]) + len(inp.module.code[k].raw) // 16
+
+    out.code = [x if isinstance(x, FuncBody) else FuncBody(x)
+                for x in fork_map(renumbered, out.code, weight=renumber_cost)]
+    scanned.clear()                     # the sites (tens of MB for big inputs) are no longer needed
     data = out.encode()
     return data if gmaps is None else renumber_bytes(data, gmaps, skip=(10,))

@@ -26,7 +26,10 @@ import sys
 import warnings
 from typing import Callable, Iterable, Iterator, TypeVar
 
-__all__ = ["fork_map", "can_fork", "pause_cyclic_gc"]
+__all__ = ["fork_map", "can_fork", "forks_for", "pause_cyclic_gc", "MIN_PARALLEL_BYTES"]
+
+#: code sections smaller than this are renumbered and scanned for gc in one process
+MIN_PARALLEL_BYTES = 4_000_000
 
 T = TypeVar("T")
 R = TypeVar("R")
@@ -47,12 +50,26 @@ def can_fork() -> bool:
         return False
 
 
-def fork_map(fn: Callable[[T], R], items: Iterable[T], *, min_items: int = 2000) -> list[R]:
-    """``[fn(x) for x in items]``, the second half computed by a forked child when worth it."""
+def forks_for(code_bytes: int) -> bool:
+    """Whether work on a code section of ``code_bytes`` (renumbering, gc's scan) takes a second
+    process: a big section (:data:`MIN_PARALLEL_BYTES`), :func:`can_fork`, and no other thread
+    (a lock another thread holds at the fork would stay held in the child)."""
+    import threading
+
+    return code_bytes >= MIN_PARALLEL_BYTES and threading.active_count() == 1 and can_fork()
+
+
+def fork_map(fn: Callable[[T], R], items: Iterable[T], *, min_items: int = 2000,
+             weight: Callable[[T], float] | None = None, share: float = 0.5) -> list[R]:
+    """``[fn(x) for x in items]``, the second half computed by a forked child when worth it.
+
+    ``weight``: the cost of each item (say, the size of a body); the halves are then halves of
+    the total cost rather than of the count. ``share``: the part of it the parent keeps (a
+    little more than half when the child's results are big: it spends the time pickling them)."""
     items = list(items)
     if len(items) < min_items or not can_fork():
         return [fn(x) for x in items]
-    mid = len(items) // 2
+    mid = len(items) // 2 if weight is None else _halfway([weight(x) for x in items], share)
     first = [fn(items[0])]              # anything lazily set up by fn (caches, compiled patterns) is shared
     r, w = os.pipe()
     with warnings.catch_warnings():     # 3.12+ warns about fork in a process with threads: the child uses none
@@ -87,6 +104,18 @@ def fork_map(fn: Callable[[T], R], items: Iterable[T], *, min_items: int = 2000)
         except Exception:               # noqa: BLE001 - a damaged answer: compute it here
             pass
     return first + [fn(x) for x in items[mid:]]
+
+
+def _halfway(weights: list[float], share: float = 0.5) -> int:
+    """The split ``k`` (1 <= k < len) where the running total of ``weights`` first reaches ``share``
+    of the total."""
+    half = sum(weights) * share
+    acc = 0.0
+    for k, w in enumerate(weights):
+        acc += w
+        if acc >= half:
+            return min(max(k + 1, 1), len(weights) - 1)
+    return len(weights) // 2
 
 
 @contextmanager
