@@ -28,6 +28,7 @@ from ..errors import DecodeError
 from ..module import CustomSection, Module
 from ..module import parse as parse_module
 from . import codec
+from .types import Alias, Canon, CoreInstance, CoreType, Export, Import, Instance, Start, TypeDef
 
 __all__ = ["COMPONENT_VERSION", "COMPONENT_PREAMBLE", "MAX_NESTING", "ComponentSection", "Component",
            "parse_component", "is_component", "component_type_sections"]
@@ -38,7 +39,7 @@ COMPONENT_PREAMBLE = b"\x00asm" + COMPONENT_VERSION
 MAX_NESTING = 100
 
 
-def is_component(data) -> bool:
+def is_component(data: bytes | bytearray | memoryview) -> bool:
     """True if ``data`` starts with the component preamble (magic, version 0x0d, layer 1)."""
     return bytes(data[:8]) == COMPONENT_PREAMBLE
 
@@ -94,7 +95,8 @@ class Component:
     # -- construction -----------------------------------------------------------------------------
 
     @classmethod
-    def parse(cls, data, *, lazy: bool = True) -> "Component":
+    def parse(cls, data: bytes | bytearray | memoryview, *, lazy: bool = True) -> Component:
+        """Read a component binary (:func:`parse_component`)."""
         return parse_component(data, lazy=lazy)
 
     def _load(self, buf: bytes, start: int, end: int, depth: int) -> None:
@@ -220,28 +222,75 @@ class Component:
         """Absolute offset of this component's preamble in the outermost input."""
         return self._start
 
-    def _all(self, sid: int) -> tuple:
-        out: list = []
+    def _all(self, sid: int) -> tuple[Any, ...]:
+        out: list[Any] = []
         for e in self._entries:
             if e.id == sid:
                 out.extend(self._items(e))
         return tuple(out)
 
-    def _values(self, sid: int) -> tuple:
+    def _values(self, sid: int) -> tuple[Any, ...]:
         return tuple(self._value(e) for e in self._entries if e.id == sid)
 
-    core_instances = property(lambda self: self._all(2), doc="tuple of CoreInstantiate | CoreInstanceExports")
-    core_types = property(lambda self: self._all(3), doc="tuple of CoreRecGroup | CoreModuleType")
-    instances = property(lambda self: self._all(5), doc="tuple of ComponentInstantiate | InstanceExports")
-    aliases = property(lambda self: self._all(6), doc="tuple of InstanceExportAlias | OuterAlias")
-    types = property(lambda self: self._all(7), doc="tuple of type definitions (component types.py)")
-    canons = property(lambda self: self._all(8), doc="tuple of Canon")
-    imports = property(lambda self: self._all(10), doc="tuple of Import")
-    exports = property(lambda self: self._all(11), doc="tuple of Export")
-    modules = property(lambda self: self._values(1), doc="tuple of the core modules (Module), in file order")
-    components = property(lambda self: self._values(4), doc="tuple of the nested components, in file order")
-    starts = property(lambda self: self._values(9), doc="tuple of Start")
-    customs = property(lambda self: self._values(0), doc="tuple of CustomSection, in file order")
+    @property
+    def core_instances(self) -> tuple[CoreInstance, ...]:
+        """The core instances (CoreInstantiate | CoreInstanceExports), in file order."""
+        return self._all(2)
+
+    @property
+    def core_types(self) -> tuple[CoreType, ...]:
+        """The core types (CoreRecGroup | CoreModuleType), in file order."""
+        return self._all(3)
+
+    @property
+    def instances(self) -> tuple[Instance, ...]:
+        """The component instances (ComponentInstantiate | InstanceExports), in file order."""
+        return self._all(5)
+
+    @property
+    def aliases(self) -> tuple[Alias, ...]:
+        """The aliases (InstanceExportAlias | OuterAlias), in file order."""
+        return self._all(6)
+
+    @property
+    def types(self) -> tuple[TypeDef, ...]:
+        """The type definitions (component types.py), in file order."""
+        return self._all(7)
+
+    @property
+    def canons(self) -> tuple[Canon, ...]:
+        """The canonical function definitions, in file order."""
+        return self._all(8)
+
+    @property
+    def imports(self) -> tuple[Import, ...]:
+        """The imports, in file order."""
+        return self._all(10)
+
+    @property
+    def exports(self) -> tuple[Export, ...]:
+        """The exports, in file order."""
+        return self._all(11)
+
+    @property
+    def modules(self) -> tuple[Module, ...]:
+        """The core modules, in file order."""
+        return self._values(1)
+
+    @property
+    def components(self) -> tuple[Component, ...]:
+        """The nested components, in file order."""
+        return self._values(4)
+
+    @property
+    def starts(self) -> tuple[Start, ...]:
+        """The start functions, in file order."""
+        return self._values(9)
+
+    @property
+    def customs(self) -> tuple[CustomSection, ...]:
+        """The custom sections, in file order."""
+        return self._values(0)
 
     def items(self) -> Iterator[tuple[int, Any]]:
         """Every item in file order as ``(section id, item)`` (modules and components as one item each)."""
@@ -252,7 +301,7 @@ class Component:
             else:
                 yield e.id, self._value(e)
 
-    def section_items(self, index: int) -> list:
+    def section_items(self, index: int) -> list[Any]:
         """The mutable item list of the ``index``-th section (vector sections only)."""
         e = self._entries[index]
         if e.id not in codec.ITEM_READERS:
@@ -281,7 +330,7 @@ class Component:
         self._items(e)
         return [(it, *e.spans[id(it)]) for it in e.orig]
 
-    def section_value(self, index: int):
+    def section_value(self, index: int) -> Any:
         """The Module (core module section), Component (component section), Start or CustomSection of
         section ``index``."""
         e = self._entries[index]
@@ -311,7 +360,7 @@ class Component:
         e.value = CustomSection(name, bytes(data))
         self._entries.append(e)
 
-    def add_section(self, sid: int, items: list) -> int:
+    def add_section(self, sid: int, items: list[Any]) -> int:
         """Append a new vector section (``sid`` 2, 3, 5-8, 10, 11) holding ``items``; returns its index."""
         if sid not in codec.ITEM_READERS:
             raise ValueError(f"section id {sid} is not a vector section")
@@ -376,7 +425,7 @@ class Component:
             return bytes(self._buf[self._start:self._end])
         return COMPONENT_PREAMBLE + b"".join(self._encode_entry(e) for e in self._entries)
 
-    def to_wat(self, **options) -> str:
+    def to_wat(self, **options: Any) -> str:
         """The component as WebAssembly text, as ``wasm-tools print`` writes it (``wasmweld.text.to_wat``)."""
         from ..text import to_wat
         return to_wat(self, **options)
@@ -397,7 +446,7 @@ class Component:
         return f"<Component {len(self._entries)} sections {counts}>"
 
 
-def parse_component(data, *, lazy: bool = True) -> Component:
+def parse_component(data: bytes | bytearray | memoryview, *, lazy: bool = True) -> Component:
     """Read a component binary. ``lazy=False`` decodes everything (nested binaries too) up front.
 
     Raises :class:`~wasmweld.errors.DecodeError` (absolute offsets) for malformed input.

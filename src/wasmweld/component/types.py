@@ -238,12 +238,16 @@ class DeclExport:
 
 @dataclass(frozen=True)
 class InstanceType:
-    decls: tuple  # TypeDecl | DeclExport
+    """``(instance (export "f" (func ...)) ...)``: an instance type, its declarations in order."""
+
+    decls: tuple[TypeDecl | DeclExport, ...]
 
 
 @dataclass(frozen=True)
 class ComponentType:
-    decls: tuple  # TypeDecl | DeclImport | DeclExport
+    """``(component (import ...) (export ...))``: a component type, its declarations in order."""
+
+    decls: tuple[TypeDecl | DeclImport | DeclExport, ...]
 
 
 TypeDef = Union[DefinedType, FuncType, ResourceType, InstanceType, ComponentType]
@@ -288,7 +292,9 @@ class CoreTypeDecl:
 
 @dataclass(frozen=True)
 class CoreModuleType:
-    decls: tuple  # CoreImport | CoreTypeDecl | CoreOuterAlias | CoreExportDecl
+    """``(core module (import ...) (export ...))``: a core module type, its declarations in order."""
+
+    decls: tuple[CoreImport | CoreTypeDecl | CoreOuterAlias | CoreExportDecl, ...]
 
 
 CoreType = Union[CoreRecGroup, CoreModuleType]
@@ -339,7 +345,9 @@ class ComponentInstantiate:
 
 @dataclass(frozen=True)
 class InstanceExports:
-    exports: tuple  # of Export (desc always None)
+    """``(instance (export "f" (func 0)) ...)``: an instance made of existing items."""
+
+    exports: tuple[Export, ...]  # desc always None
 
 
 Instance = Union[ComponentInstantiate, InstanceExports]
@@ -379,7 +387,7 @@ class Canon:
     ``args`` its immediates in binary order (ints, bools, a result valtype, a core valtype), ``options``."""
 
     op: str
-    args: tuple = ()
+    args: tuple[Any, ...] = ()
     options: Optional[tuple[CanonOption, ...]] = None
 
     @property
