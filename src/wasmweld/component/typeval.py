@@ -24,10 +24,13 @@ a validator (invalid components may evaluate, or raise :class:`~wasmweld.errors.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ..errors import ValidationError
 from . import types as T
+
+if TYPE_CHECKING:
+    from .model import Component
 
 __all__ = ["Def", "Res", "Alias", "FuncT", "InstT", "CompT", "Ent", "Scope", "evaluate", "peel", "MAX_DEPTH"]
 
@@ -43,8 +46,8 @@ class Def:
     __slots__ = ("kind", "data")
 
     def __init__(self, kind: str, data: Any):
-        self.kind = kind
-        self.data = data
+        self.kind: str = kind
+        self.data: Any = data
 
     def __repr__(self) -> str:
         return f"Def({self.kind}, {self.data!r})"
@@ -56,8 +59,8 @@ class Res:
     __slots__ = ("rep", "dtor")
 
     def __init__(self, rep: Any = None, dtor: int | None = None):
-        self.rep = rep
-        self.dtor = dtor
+        self.rep: Any = rep
+        self.dtor: int | None = dtor
 
 
 class Alias:
@@ -66,25 +69,31 @@ class Alias:
     __slots__ = ("target",)
 
     def __init__(self, target: Any):
-        self.target = target
+        self.target: Any = target
 
 
 @dataclass(eq=False)
 class FuncT:
-    params: tuple
+    """A function type: ``params`` ``((name, type), ...)``, ``result`` a type or None."""
+
+    params: tuple[tuple[str, Any], ...]
     result: Any
     is_async: bool = False
 
 
 @dataclass(eq=False)
 class InstT:
-    exports: dict = field(default_factory=dict)
+    """An instance type: ``exports`` ``{name: Ent}``."""
+
+    exports: dict[str, Ent] = field(default_factory=dict)
 
 
 @dataclass(eq=False)
 class CompT:
-    imports: dict = field(default_factory=dict)
-    exports: dict = field(default_factory=dict)
+    """A component type: ``imports`` and ``exports`` ``{name: Ent}``."""
+
+    imports: dict[str, Ent] = field(default_factory=dict)
+    exports: dict[str, Ent] = field(default_factory=dict)
 
 
 @dataclass(eq=False)
@@ -115,24 +124,25 @@ class Scope:
             raise ValidationError("component nesting too deep")
         self.parent = parent
         self.depth = depth
-        self.types: list = []
-        self.funcs: list = []
-        self.instances: list = []
-        self.components: list = []
-        self.values: list = []
-        self.imports: dict = {}
-        self.exports: dict = {}
+        self.types: list[Any] = []
+        self.funcs: list[Any] = []
+        self.instances: list[Any] = []
+        self.components: list[Any] = []
+        self.values: list[Any] = []
+        self.imports: dict[str, Ent] = {}
+        self.exports: dict[str, Ent] = {}
         self.externs: list[tuple[str, Ent]] = []    # ("import" | "export", Ent) in order
         self.budget: _Budget = parent.budget if parent is not None else _Budget()
 
-    def get(self, space: list, i: int, what: str):
+    def get(self, space: list[Any], i: int, what: str) -> Any:
         """``space[i]``, or ValidationError naming ``what`` when out of bounds."""
         if not isinstance(i, int) or not 0 <= i < len(space):
             name = "function" if what == "func" else what
             raise ValidationError(f"unknown {name} {i}: {name} index out of bounds")
         return space[i]
 
-    def type(self, i: int):
+    def type(self, i: int) -> Any:
+        """Type ``i`` of this scope (ValidationError when out of bounds)."""
         return self.get(self.types, i, "type")
 
     def outer(self, count: int) -> "Scope":
@@ -145,7 +155,8 @@ class Scope:
 
     # -- value and type definitions ------------------------------------------------------------
 
-    def valtype(self, vt: T.ValType):
+    def valtype(self, vt: T.ValType) -> Any:
+        """A value type resolved: a primitive's name, or the type object index ``vt`` names."""
         if isinstance(vt, str):
             return vt
         return self.type(vt)
@@ -153,7 +164,8 @@ class Scope:
     def _opt(self, vt):
         return None if vt is None else self.valtype(vt)
 
-    def defined(self, t) -> Any:
+    def defined(self, t: Any) -> Any:
+        """The type object of type definition ``t`` (a Def, FuncT, Res, InstT or CompT)."""
         k = type(t)
         v = self.valtype
         if k is T.Primitive:
@@ -198,7 +210,8 @@ class Scope:
             return CompT(s.imports, s.exports)
         raise ValidationError(f"unknown type definition {t!r}")
 
-    def decls(self, decls) -> None:
+    def decls(self, decls: tuple[Any, ...]) -> None:
+        """Add the declarations of a component or instance type to this scope."""
         for d in decls:
             k = type(d)
             if k is T.DeclImport:
@@ -261,7 +274,8 @@ class Scope:
             return Ent(sort, None)
         return Ent(sort, self.get(space, index, sort))
 
-    def alias(self, a) -> None:
+    def alias(self, a: Any) -> None:
+        """Add what alias ``a`` names to its index space."""
         if isinstance(a, T.OuterAlias):
             if a.sort in ("type", "component"):
                 s = self.outer(a.count)
@@ -283,7 +297,7 @@ class _Budget:
     """Work left for substitutions in one evaluation (hostile inputs nest instantiations exponentially)."""
 
     def __init__(self, work: int = MAX_TYPE_WORK):
-        self.left = work
+        self.left: int = work
 
     def spend(self) -> None:
         self.left -= 1
@@ -427,7 +441,7 @@ def _instance(scope: Scope, item) -> None:
         scope.instances.append(InstT(exports))
 
 
-def evaluate(comp) -> Scope:
+def evaluate(comp: Component) -> Scope:
     """The index spaces and the imports/exports (``scope.externs``) of the Component ``comp``."""
     scope = Scope()
     _component_items(scope, comp)

@@ -25,10 +25,13 @@ follows wit-component's ``printing.rs``. Problems are :class:`~wasmweld.errors.W
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ..errors import WasmError
 from . import typeval as tv
+
+if TYPE_CHECKING:
+    from .model import Component
 
 __all__ = ["WType", "WFunc", "WInterface", "WPackage", "WitWorld", "decode_world", "component_wit", "KEYWORDS",
            "MAX_NESTING"]
@@ -51,19 +54,31 @@ class WType:
 
     __slots__ = ("name", "kind", "data", "owner")
 
-    def __init__(self, name, kind, data, owner):
-        self.name, self.kind, self.data, self.owner = name, kind, data, owner
+    def __init__(self, name: str | None, kind: str, data: Any, owner: Any):
+        self.name: str | None = name
+        self.kind: str = kind
+        self.data: Any = data
+        self.owner: Any = owner
 
 
 class WFunc:
+    """A WIT function: ``name`` as exported (``[method]r.f`` ...), ``kind`` (freestanding, constructor,
+    method, static), the ``resource`` it belongs to, ``params`` ``((name, type), ...)``, ``result``."""
+
     __slots__ = ("name", "kind", "resource", "params", "result", "is_async")
 
-    def __init__(self, name, kind, resource, params, result, is_async):
-        self.name, self.kind, self.resource = name, kind, resource
-        self.params, self.result, self.is_async = params, result, is_async
+    def __init__(self, name: str, kind: str, resource: WType | None, params: tuple[tuple[str, Any], ...],
+                 result: Any, is_async: bool):
+        self.name: str = name
+        self.kind: str = kind
+        self.resource: WType | None = resource
+        self.params: tuple[tuple[str, Any], ...] = params
+        self.result: Any = result
+        self.is_async: bool = is_async
 
     @property
     def item_name(self) -> str:
+        """The name printed in WIT (``f`` for ``[method]r.f``)."""
         if self.kind in ("method", "static"):
             return self.name.split("]", 1)[1].split(".", 1)[1]
         if self.kind == "constructor":
@@ -72,20 +87,27 @@ class WFunc:
 
 
 class WInterface:
-    def __init__(self, name: str | None, package: "WPackage | None"):
-        self.name = name
-        self.package = package
+    """A WIT interface: ``name`` (None for an inline one), its ``package``, ``types`` and ``functions``."""
+
+    def __init__(self, name: str | None, package: WPackage | None):
+        self.name: str | None = name
+        self.package: WPackage | None = package
         self.types: dict[str, WType] = {}
         self.functions: dict[str, WFunc] = {}
 
 
 class WPackage:
+    """A WIT package ``namespace:name@version`` and its ``interfaces``."""
+
     def __init__(self, namespace: str, name: str, version: str | None):
-        self.namespace, self.name, self.version = namespace, name, version
+        self.namespace: str = namespace
+        self.name: str = name
+        self.version: str | None = version
         self.interfaces: dict[str, WInterface] = {}
 
     @property
     def id(self) -> str:
+        """``namespace:name@version``."""
         return f"{self.namespace}:{self.name}" + (f"@{self.version}" if self.version else "")
 
 
@@ -93,8 +115,8 @@ class WitWorld:
     """The decoded world: ``imports`` / ``exports`` lists of ``(key, kind, item)``; ``packages`` the
     foreign packages in print order; ``main`` the ``root:component`` package."""
 
-    def __init__(self):
-        self.main = WPackage("root", "component", None)
+    def __init__(self) -> None:
+        self.main: WPackage = WPackage("root", "component", None)
         self.imports: list[tuple[str, str, Any]] = []
         self.exports: list[tuple[str, str, Any]] = []
         self.packages: dict[str, WPackage] = {}
@@ -290,7 +312,7 @@ class _Decoder:
             raise WitError(f"component export `{name}` was not a function or instance")
 
 
-def decode_world(component) -> WitWorld:
+def decode_world(component: Component) -> WitWorld:
     """The WIT world of a :class:`~wasmweld.component.Component` (WitError if WIT cannot describe it)."""
     scope = tv.evaluate(component)
     if scope.externs and all(d == "export" and e.sort == "type" and isinstance(e.referenced, tv.CompT)
@@ -410,6 +432,7 @@ class _Printer:
         return text
 
     def declare(self, t: WType) -> None:
+        assert t.name is not None, "only named types are declared"
         k, x, n = t.kind, t.data, _esc(t.name)
         if k in ("record", "flags", "variant", "enum"):
             self.line(f"{k} {n} {{")
@@ -429,6 +452,7 @@ class _Printer:
             self.line(f"type {n} = {self.tname(WType(None, k, x, None))};")
 
     def resource(self, t: WType, funcs: list[WFunc]) -> None:
+        assert t.name is not None, "resources are named"
         if not funcs:
             self.line(f"resource {_esc(t.name)};")
             return
@@ -561,6 +585,6 @@ class _Printer:
         return "\n".join(self.lines).rstrip("\n") + "\n"
 
 
-def component_wit(component) -> str:
+def component_wit(component: Component) -> str:
     """The WIT text of ``component``'s world (what ``wasm-tools component wit`` prints)."""
     return _Printer(decode_world(component)).run()
