@@ -23,7 +23,7 @@ __all__ = ["SPACES", "MapLike", "IndexMaps", "target_or_none", "compose_maps", "
 #: the index spaces, in the spec's order; ``IndexMaps`` spells ``global`` as ``global_``
 SPACES: tuple[str, ...] = ("type", "func", "table", "memory", "global", "tag", "elem", "data")
 
-MapLike = Union[Sequence, Mapping, Callable[[int], Any], None]
+MapLike = Union[Sequence[Any], Mapping[int, Any], Callable[[int], Any], None]
 
 
 # --------------------------------------------------------------------------- maps
@@ -50,7 +50,7 @@ class IndexMaps:
             if m is not None:
                 self._maps[space] = m
 
-    def __getitem__(self, space: str):
+    def __getitem__(self, space: str) -> Any:
         """The normalised map of ``space`` (a list, dict or callable), or None for identity."""
         if space not in SPACES:
             raise KeyError(space)
@@ -92,7 +92,8 @@ class IndexMaps:
         return f"IndexMaps({inner})"
 
 
-def target_or_none(maps: IndexMaps, space: str, old: int):
+def target_or_none(maps: IndexMaps, space: str, old: int) -> int | None:
+    """``maps.target(space, old)``, None for a removed item or an index out of the map."""
     try:
         return maps.target(space, old)
     except EditError:
@@ -110,7 +111,8 @@ def compose_maps(first: IndexMaps, then: IndexMaps) -> IndexMaps:
     return out
 
 
-def recode(lookup, space: str, signed: bool, key: bytes, offset: int):
+def recode(lookup: Callable[[str, int, int], int], space: str, signed: bool, key: bytes,
+           offset: int) -> Any:
     """The encoded index ``key`` rewritten by ``lookup`` keeping its width when it fits; False if unchanged."""
     n = len(key)
     if signed:
@@ -128,7 +130,8 @@ def recode(lookup, space: str, signed: bool, key: bytes, offset: int):
         return write_s(new)
 
 
-def normalize_map(m):
+def normalize_map(m: MapLike) -> Any:
+    """``m`` as IndexMaps stores it: None for an identity map, else a list, dict or callable."""
     if m is None:
         return None
     if callable(m) and not isinstance(m, (Sequence, Mapping)):

@@ -58,15 +58,18 @@ two processes: a forked child rewrites the second half of the bodies, by size.
 from __future__ import annotations
 
 from collections.abc import Iterable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ..types import ExternKind
 from ..errors import DecodeError, EditError
-from .leb import encode_u_width
+from .leb import ByteData, encode_u_width
 from .reader import split_sections
 from .indexmaps import SPACES, IndexMaps
 from .renumber import Edits, Renumberer, join_pieces
 from .scan import Scanner, references
+
+if TYPE_CHECKING:
+    from ..module import Module
 
 __all__ = ["SPACES", "IndexMaps", "Renumberer", "renumber", "renumber_bytes", "reindex", "Scanner",
            "references"]
@@ -74,7 +77,7 @@ __all__ = ["SPACES", "IndexMaps", "Renumberer", "renumber", "renumber_bytes", "r
 
 # --------------------------------------------------------------------------- whole modules
 
-def renumber_bytes(data, maps: IndexMaps, *, skip: Iterable[int] = ()) -> bytes:
+def renumber_bytes(data: ByteData, maps: IndexMaps, *, skip: Iterable[int] = ()) -> bytes:
     """Rewrite every index of the binary module ``data`` by ``maps``; one pass, unchanged spans copied.
 
     Sections whose id is in ``skip`` are copied as they are (say, a code section already renumbered).
@@ -106,7 +109,7 @@ def renumber_bytes(data, maps: IndexMaps, *, skip: Iterable[int] = ()) -> bytes:
     return data if out is None else join_pieces(out)
 
 
-def renumber(module, maps: IndexMaps):
+def renumber(module: Module, maps: IndexMaps) -> Module:
     """A new Module whose every reference is renumbered by ``maps`` (the input is not changed).
 
     Items stay in place: see :func:`reindex` to move them as well. All-identity
@@ -118,7 +121,7 @@ def renumber(module, maps: IndexMaps):
     return parse(renumber_bytes(module.encode(), maps))
 
 
-def reindex(module, maps: IndexMaps):
+def reindex(module: Module, maps: IndexMaps) -> Module:
     """Move items to their new indices *and* rewrite every reference: a new Module.
 
     Each map must send the imported part of its space onto the first indices

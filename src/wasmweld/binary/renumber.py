@@ -11,14 +11,15 @@ from __future__ import annotations
 
 import re
 from dataclasses import replace
+from collections.abc import Iterable
 from typing import Any, Callable, Protocol, cast
 
 from ..errors import DecodeError, EditError
 from ..types import (
-    ArrayType, FieldType, FuncType, GlobalType, RecGroup, RefType, StructType, SubType, TableType,
-    TagType,
+    ArrayType, CompType, FieldType, FuncType, GlobalType, HeapType, RecGroup, RefType, StructType, SubType,
+    TableType, TagType,
 )
-from .leb import encode_u_width, read_s33, read_u32, read_u64, read_uN, read_sN, write_s, write_u
+from .leb import ByteData, encode_u_width, read_s33, read_u32, read_u64, read_uN, read_sN, write_s, write_u
 from .opcodes import OPCODES, PREFIXES
 from .reader import decode_name
 from ..custom.name import (
@@ -59,23 +60,23 @@ class Edits:
 
     __slots__ = ("buf", "last", "parts")
 
-    def __init__(self, buf, start: int):
-        self.buf = buf
-        self.last = start
-        self.parts: list = []
+    def __init__(self, buf: ByteData, start: int):
+        self.buf: ByteData = buf
+        self.last: int = start
+        self.parts: list[ByteData] = []
 
     def replace(self, start: int, end: int, new: bytes) -> None:
         self.parts.append(self.buf[self.last:start])
         self.parts.append(new)
         self.last = end
 
-    def extend(self, start: int, end: int, pieces: list) -> None:
+    def extend(self, start: int, end: int, pieces: list[ByteData]) -> None:
         """Replace ``buf[start:end]`` by the concatenation of ``pieces``."""
         self.parts.append(self.buf[self.last:start])
         self.parts.extend(pieces)
         self.last = end
 
-    def result(self, end: int) -> list | None:
+    def result(self, end: int) -> list[ByteData] | None:
         """The pieces of the rewritten ``buf[start:end]``, or None if nothing changed."""
         if not self.parts:
             return None
@@ -83,7 +84,8 @@ class Edits:
         return self.parts
 
 
-def join_pieces(pieces) -> bytes:
+def join_pieces(pieces: Iterable[ByteData]) -> bytes:
+    """The pieces (of :meth:`Edits.result`) joined into one bytes object."""
     return b"".join(pieces)
 
 
@@ -109,8 +111,8 @@ class Renumberer:
         if then is not None and not then.is_identity():
             self._first, self._then = maps, then
             maps = compose_maps(maps, then)
-        self.maps = maps
-        self.active = maps.active
+        self.maps: IndexMaps = maps
+        self.active: frozenset[str] = maps.active
         self._mem0_moves = "memory" in self.active and (
             self._map_or_none("memory", 0) != 0
             or (self._first is not None and target_or_none(self._first, "memory", 0) != 0))
@@ -432,7 +434,7 @@ class Renumberer:
         """Rewrite one function body (locals + expression, without its size prefix)."""
         return self._rewrite(raw, base, self._body_into)
 
-    def patch(self, raw: bytes, sites, base: int = 0, *, memory: bool = True) -> bytes:
+    def patch(self, raw: bytes, sites: Any, base: int = 0, *, memory: bool = True) -> bytes:
         """:meth:`body` given where the body's indices are, without reading the code again: ``sites``
         from :meth:`Scanner.body_sites <wasmweld.binary.scan.Scanner.body_sites>` (of every space;
         ``memory``: its memory sites were recorded). The same bytes as :meth:`body`; a renumberer
@@ -522,7 +524,8 @@ class Renumberer:
 
     # ------------------------------------------------------------------ typed values (types.py)
 
-    def heaptype(self, heap):
+    def heaptype(self, heap: HeapType) -> HeapType:
+        """A heap type with its type index renumbered."""
         return self.maps.lookup("type", heap) if isinstance(heap, int) else heap
 
     def reftype(self, rt: RefType) -> RefType:
@@ -532,7 +535,8 @@ class Renumberer:
                 return replace(rt, heap=new)
         return rt
 
-    def valtype(self, vt):
+    def valtype(self, vt: Any) -> Any:
+        """A value (or storage) type with its type index renumbered."""
         return self.reftype(vt) if isinstance(vt, RefType) else vt
 
     def field_type(self, ft: FieldType) -> FieldType:
@@ -543,7 +547,8 @@ class Renumberer:
         new = tuple(fn(x) for x in items)
         return items if all(a is b for a, b in zip(new, items)) else new
 
-    def comp_type(self, ct):
+    def comp_type(self, ct: CompType) -> CompType:
+        """A composite type (func, struct, array) with its type indices renumbered."""
         if isinstance(ct, FuncType):
             ps, rs = self._tuple(self.valtype, ct.params), self._tuple(self.valtype, ct.results)
             return ct if ps is ct.params and rs is ct.results else FuncType(ps, rs)
@@ -582,7 +587,7 @@ class Renumberer:
 
     # ------------------------------------------------------------------ sections (byte level)
 
-    def section(self, sid: int, payload, base: int = 0) -> bytes:
+    def section(self, sid: int, payload: ByteData, base: int = 0) -> bytes:
         """Rewrite one section's payload (a custom section's payload starts with its name).
 
         Returns ``payload`` itself (as bytes) when nothing changes; of the custom

@@ -155,7 +155,7 @@ class Pattern:
         src = "(?:" + "|".join(fast_alts) + ")*" + POSSESSIVE
         if cap_alts:
             src += "(?:" + "|".join(cap_alts) + ")?"
-        self.pattern = re.compile(src.encode("ascii"))
+        self.pattern: re.Pattern[bytes] = re.compile(src.encode("ascii"))
 
 
 _PATTERNS: dict[tuple, Pattern] = {}
@@ -163,6 +163,7 @@ _PATTERNS: dict[tuple, Pattern] = {}
 
 def build_pattern(active: frozenset[str], mem0_moves: bool, opgroup: bool = False,
              skip_memories: frozenset[int] = frozenset()) -> Pattern:
+    """The (cached) :class:`Pattern` of one set of active spaces."""
     key = (active, mem0_moves, opgroup, skip_memories)
     sc = _PATTERNS.get(key)
     if sc is None:

@@ -11,7 +11,7 @@ from array import array
 from collections.abc import Iterable
 from typing import Any, cast
 
-from .leb import read_s33, read_u32, read_u64, read_uN, read_sN, write_u
+from .leb import ByteData, read_s33, read_u32, read_u64, read_uN, read_sN, write_u
 from .opcodes import OPCODES
 
 from .indexmaps import SPACES, IndexMaps
@@ -269,7 +269,8 @@ class Scanner:
                                if len(entries) == 1 and entries[0][3] is None}
         return self._a0_groups
 
-    def body_sites(self, raw, base: int = 0, *, memory: bool = False) -> tuple[dict[str, set[int]], array]:
+    def body_sites(self, raw: ByteData, base: int = 0, *,
+                   memory: bool = False) -> tuple[dict[str, set[int]], array[int]]:
         """:meth:`body`, and where each index is: ``(sets, sites)``, ``sites`` a flat ``array`` of
         ``start, end, kind`` triples in increasing order (``kind`` indexes :data:`SITE_KINDS`), one per
         index immediate of the requested spaces, memargs included only with ``memory`` (every memarg:
@@ -289,7 +290,7 @@ class Scanner:
             self._expr_into(buf, pos, end, base, rec)
         return sets, array("I" if len(out) < 3 or out[-2] < 1 << 32 else "Q", out)
 
-    def body(self, raw, base: int = 0) -> dict[str, set[int]]:
+    def body(self, raw: ByteData, base: int = 0) -> dict[str, set[int]]:
         """Every index of the requested spaces that a function body (locals + expression, no size
         prefix) refers to: ``{space: set of indices}``, one entry per requested space (in the spec's order)."""
         sets = self._fresh()
@@ -302,7 +303,7 @@ class Scanner:
         self._expr_into(buf, pos, end, base, found)
         return sets
 
-    def const_expr(self, raw, base: int = 0) -> dict[str, set[int]]:
+    def const_expr(self, raw: ByteData, base: int = 0) -> dict[str, set[int]]:
         """Like :meth:`body`, for a constant expression (or any instruction sequence), final ``end`` included."""
         sets = self._fresh()
         if not self.spaces:
@@ -313,7 +314,8 @@ class Scanner:
 
     expr = const_expr
 
-    def sites(self, raw, base: int = 0, *, body: bool = True) -> list[tuple[str, tuple[tuple[str, int], ...]]]:
+    def sites(self, raw: ByteData, base: int = 0, *,
+              body: bool = True) -> list[tuple[str, tuple[tuple[str, int], ...]]]:
         """Each instruction that carries an index of the requested spaces, in order, as
         ``(opcode name, ((space, index), ...))`` with the indices in immediate order::
 
@@ -368,7 +370,7 @@ class Scanner:
 _REF_SCANNERS: dict[frozenset, Scanner] = {}
 
 
-def references(raw_body, spaces: Iterable[str] = SPACES, base: int = 0) -> dict[str, set[int]]:
+def references(raw_body: ByteData, spaces: Iterable[str] = SPACES, base: int = 0) -> dict[str, set[int]]:
     """``Scanner(spaces).body(raw_body)`` with the scanner built once per set of spaces (see :class:`Scanner`)::
 
         references(bytes.fromhex("00 10 05 23 02 1a 0b"), {"func", "global"}) == {"func": {5}, "global": {2}}
