@@ -24,6 +24,9 @@ another: boxes in a column, each edge in its own lane.
 from __future__ import annotations
 
 from html import escape
+from typing import Any
+
+from ..module import Module
 
 from .merge import MergePlan
 
@@ -109,7 +112,7 @@ def _label_size(lines: list[str]) -> tuple[float, float]:
     return max(len(s) for s in lines) * CHAR_W + 2 * PAD, LINE_H * len(lines) + 4
 
 
-def svg_layout(plan: MergePlan, stats: dict[str, str] | None = None) -> dict:
+def svg_layout(plan: MergePlan, stats: dict[str, str] | None = None) -> dict[str, Any]:
     """The built-in layout as numbers: ``{"width", "height", "boxes", "edges", "labels"}``.
 
     ``boxes``: name -> (x, y, w, h); ``edges``: list of ``{"src", "dst", "points", "items"}`` with
@@ -242,7 +245,7 @@ def to_svg(plan: MergePlan, stats: dict[str, str] | None = None, *, engine: str 
     return proc.stdout.decode("utf-8")
 
 
-def input_stats(module) -> str:
+def input_stats(module: Module) -> str:
     """A one-line summary of a module for its box: ``12 funcs, 1 memory, 3 imports``."""
     parts = []
     nf = len(module.funcs)

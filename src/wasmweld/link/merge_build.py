@@ -17,18 +17,18 @@ from __future__ import annotations
 from dataclasses import replace
 
 import wasmweld.link.single_memory as single_memory
-from typing import Any
+from typing import Any, Callable
 
 from ..binary.instr import Instr
 from ..binary.opcodes import BY_NAME
 from ..binary.reencode import IndexMaps, Renumberer
 from ..errors import DecodeError, LinkError, WasmError
 from ..module import ConstExpr, Data, Elem, Export, FuncBody, Global, Import, Module, Table, Tag, parse
-from ..types import ExternKind, FuncType
+from ..types import ExternKind, FuncType, MemoryType
 from .merge_custom import custom_sections
 from ..dwarf.merge import merge_debug_info
 from .merge_gc import gc_fused, gc_two_pass
-from .merge_inputs import blame_input, find_export
+from .merge_inputs import MergeInput, blame_input, find_export
 from .merge_model import KINDS, WASI_MODULES, MergeOptions, MergePlan
 from .merge_resolve import Resolution
 from .typecheck import TypeSpace
@@ -39,23 +39,24 @@ __all__ = ["Builder"]
 class Builder:
     """Builds the merged module from the resolved plan (steps 5-12, :meth:`build`)."""
 
-    def __init__(self, ins, space: TypeSpace, res: Resolution, mp: MergePlan, opts: MergeOptions, warn):
-        self.ins = ins
-        self.space = space
-        self.res = res
-        self.mp = mp
-        self.opts = opts
-        self.warn = warn
+    def __init__(self, ins: list[MergeInput], space: TypeSpace, res: Resolution, mp: MergePlan, opts: MergeOptions,
+                 warn: Callable[[str], None]):
+        self.ins: list[MergeInput] = ins
+        self.space: TypeSpace = space
+        self.res: Resolution = res
+        self.mp: MergePlan = mp
+        self.opts: MergeOptions = opts
+        self.warn: Callable[[str], None] = warn
         self.extra_func_names: dict[int, str] = {}
 
     # step 5: plan the index spaces ------------------------------------------------------------
     def _plan_spaces(self) -> None:
         ins, res = self.ins, self.res
-        self.n_host = {k: 0 for k in KINDS}
+        self.n_host: dict[ExternKind, int] = {k: 0 for k in KINDS}
         for h in res.hosts:
             self.n_host[h.kind] += 1
         self.base: dict[tuple[int, ExternKind], int] = {}
-        self.total = {}
+        self.total: dict[ExternKind, int] = {}
         for kind in KINDS:
             b = self.n_host[kind]
             for inp in ins:
@@ -93,7 +94,8 @@ class Builder:
                 self.memory_owner[b + d] = inp.name
                 self.memory_source[b + d] = (inp.name, inp.n_imp[ExternKind.MEMORY] + d)
 
-    def memory_layout(self, mtypes, exports, imported):
+    def memory_layout(self, mtypes: list[MemoryType], exports: list[Export],
+                      imported: list[Import]) -> single_memory.MemoryLayout:
         """Step 10's plan (:func:`~.single_memory.plan_layout`) for the combined memories, regions
         attributed to their inputs; also recorded as ``plan.memory_layout``."""
 
@@ -109,7 +111,7 @@ class Builder:
         self.mp.memory_layout = regions
         return layout
 
-    def plan_memory_layout(self):
+    def plan_memory_layout(self) -> single_memory.MemoryLayout:
         """The single-memory layout from the plan alone (``merge_plan``): nothing is built."""
 
         self._plan_spaces()
@@ -127,7 +129,8 @@ class Builder:
         return self.memory_layout(mtypes, exports, imported)
 
     # steps 6-9 ------------------------------------------------------------------------------------
-    def build(self):
+    def build(self) -> Module:
+        """Steps 5-12: the merged module."""
         self._plan_spaces()
         ins, space, res = self.ins, self.space, self.res
         out = Module()

@@ -12,14 +12,19 @@ not contain, :func:`diagnose` names the malformed or invalid input::
 from __future__ import annotations
 
 import os
+from collections.abc import Iterable
 from contextlib import contextmanager
-from typing import Any, Callable
+from typing import TYPE_CHECKING, Any, Callable
 
 from ..errors import DecodeError, EditError, LinkError, ValidationError, WasmError
 from ..module import Module, parse
 from ..types import ExternKind, GlobalType, RefType, TableType, TagType
 from .merge_model import KINDS
 from .typecheck import TypeSpace
+
+if TYPE_CHECKING:
+    from ..types import SubType
+    from .merge import MergeInputs
 
 __all__ = ["MergeInput", "blame_input", "load_inputs", "fold_types", "out_desc", "input_error", "input_problem",
            "diagnose", "validate_in_background", "check_inputs", "find_export"]
@@ -32,19 +37,19 @@ class MergeInput:
 
     __slots__ = ("name", "module", "pos", "imports", "n_imp", "exports", "tmap", "types", "maps")
 
-    def __init__(self, name: str, module, pos: int):
-        self.name = name
-        self.module = module
-        self.pos = pos
-        self.imports: dict[ExternKind, list] = {k: [] for k in KINDS}
+    def __init__(self, name: str, module: Module, pos: int):
+        self.name: str = name
+        self.module: Module = module
+        self.pos: int = pos
+        self.imports: dict[ExternKind, list[Any]] = {k: [] for k in KINDS}
         for imp in module.imports:
             self.imports[imp.kind].append(imp)
-        self.n_imp = {k: len(v) for k, v in self.imports.items()}
+        self.n_imp: dict[ExternKind, int] = {k: len(v) for k, v in self.imports.items()}
         self.exports: dict[str, Any] = {}
         for e in module.exports:
             self.exports.setdefault(e.name, e)
         self.tmap: list[int] = []
-        self.types = None
+        self.types: list[SubType] | None = None
         self.maps: dict[str, list[int]] = {}
 
     def n_defined(self, kind: ExternKind) -> int:
@@ -59,7 +64,7 @@ class MergeInput:
             return len(m.globals)
         return len(m.tags)
 
-    def item_desc(self, kind: ExternKind, index: int):
+    def item_desc(self, kind: ExternKind, index: int) -> Any:
         """The type of item ``index`` of ``kind`` in this input's own index space (import desc form)."""
         n = self.n_imp[kind]
         if index < n:
@@ -76,7 +81,8 @@ class MergeInput:
             return m.globals[d].type
         return m.tags[d].type
 
-    def type_list(self):
+    def type_list(self) -> list[SubType]:
+        """The input's type index space (computed once)."""
         if self.types is None:
             self.types = self.module.type_list()
         return self.types
@@ -103,7 +109,8 @@ def blame_input(name: str):
                                  "validate") from None
 
 
-def load_inputs(inputs) -> list[MergeInput]:
+def load_inputs(inputs: MergeInputs) -> list[MergeInput]:
+    """The inputs of a merge as :class:`MergeInput` objects (LinkError for a malformed list)."""
     if isinstance(inputs, dict):
         inputs = list(inputs.items())
     out: list[MergeInput] = []
@@ -150,7 +157,7 @@ def fold_types(ins: list[MergeInput]) -> TypeSpace:
     return space
 
 
-def out_desc(inp: MergeInput, kind: ExternKind, desc, space: TypeSpace):
+def out_desc(inp: MergeInput, kind: ExternKind, desc: Any, space: TypeSpace) -> Any:
     """An import/export type moved into the combined type space."""
     t = inp.tmap
     try:
@@ -181,7 +188,7 @@ def input_error(name: str, text: str) -> LinkError:
     return err
 
 
-def input_problem(name: str, module) -> WasmError | None:
+def input_problem(name: str, module: Module) -> WasmError | None:
     """What is wrong with one input, at its own offsets, or None when it is valid.
 
     An input wasmtime refuses is decoded in full: where it is malformed (wasmweld's
@@ -266,7 +273,7 @@ def validate_in_background(ins: list[MergeInput]) -> Callable[[], WasmError | No
     return finish
 
 
-def check_inputs(inputs) -> None:
+def check_inputs(inputs: Iterable[tuple[str, Module]]) -> None:
     """Raise the problem of the first malformed or invalid input of ``(name, Module)`` pairs, if any.
 
     Each input is validated by wasmtime (fast); one that fails is decoded in full to say
@@ -281,7 +288,7 @@ def check_inputs(inputs) -> None:
             raise problem
 
 
-def find_export(inp: MergeInput, name: str):
+def find_export(inp: MergeInput, name: str) -> Any:
     """The export ``name`` of ``inp`` (from the input's dict by name: linear in the exports overall)."""
     e = inp.exports.get(name)
     if e is None:

@@ -13,10 +13,11 @@ the plan holds one :class:`Fusion` (``app`` imports ``lib.f``, ``lib`` exports `
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Callable
+from typing import Any, Callable
 
 from ..errors import LinkError
 from ..types import ExternKind
+from .single_memory import MemoryRegion
 
 __all__ = [
     "MergePlan", "Fusion", "Unresolved", "ExportEntry", "MergeWarning", "MergeOptions", "EXPORT_POLICIES",
@@ -86,7 +87,7 @@ class MergePlan:
     problems: list[str] = field(default_factory=list)
     #: with ``single_memory``: where each memory sits in the one memory
     #: (:class:`~wasmweld.link.single_memory.MemoryRegion`, with ``input`` and ``input_memory`` set)
-    memory_layout: list = field(default_factory=list)
+    memory_layout: list[MemoryRegion] = field(default_factory=list)
 
     def memory_base(self, input: str, memory: int = 0) -> int | None:
         """With ``single_memory``: the byte offset where ``input``'s memory ``memory`` (its own index) starts."""
@@ -145,7 +146,7 @@ MERGE_OPTIONS: tuple[str, ...] = (
 )
 
 
-def parse_options(kw: dict) -> MergeOptions:
+def parse_options(kw: dict[str, Any]) -> MergeOptions:
     """The checked options; TypeError for an unknown one, LinkError for a bad value."""
     opts = MergeOptions()
     for key, value in kw.items():
@@ -179,7 +180,7 @@ def parse_options(kw: dict) -> MergeOptions:
     return opts
 
 
-def check_options(options: dict) -> None:
+def check_options(options: dict[str, Any]) -> None:
     """Raise :class:`LinkError` if ``options`` are not valid :func:`merge` options (e.g. from a manifest)."""
     unknown = sorted(k for k in options if k not in MERGE_OPTIONS)
     if unknown:

@@ -31,15 +31,16 @@ class Resolution:
     """Where every import of every input goes, the host imports that stay, the fusions and problems."""
 
     #: (input pos, kind) -> per import: ("def", input pos, defined index) | ("host", host index)
-    targets: dict[tuple[int, ExternKind], list[tuple]] = field(default_factory=dict)
+    targets: dict[tuple[int, ExternKind], list[tuple[Any, ...]]] = field(default_factory=dict)
     hosts: list[Unresolved] = field(default_factory=list)
-    host_keys: list[tuple] = field(default_factory=list)
+    host_keys: list[tuple[Any, ...]] = field(default_factory=list)
     host_first: list[tuple[int, Any]] = field(default_factory=list)   # (input pos, Import) first importer
     fusions: list[Fusion] = field(default_factory=list)
     problems: list[str] = field(default_factory=list)
 
 
 def resolve(ins: list[MergeInput], space: TypeSpace, opts: MergeOptions) -> Resolution:
+    """Steps 3-4: every import bound to an export of another input or left to the host."""
     by_name = {inp.name: inp for inp in ins}
     res = Resolution()
     host_index: dict[tuple, int] = {}

@@ -43,11 +43,12 @@ silently wrong code):
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 
 from ..binary.instr import Instr, MemArg
 from ..errors import LinkError
-from ..module import ConstExpr, Data, FuncBody, Global
+from ..module import ConstExpr, Data, Export, FuncBody, Global, Import, Module
 from ..passes.common import FuncTypes
 from ..types import I32, ExternKind, FuncType, Limits, MemoryType
 
@@ -96,7 +97,8 @@ class MemoryLayout:
     dropped: list[str] = field(default_factory=list)
 
 
-def plan_layout(mtypes, exports=(), *, imported=(), owners=None, drop_exports: bool = False,
+def plan_layout(mtypes: Sequence[MemoryType], exports: Iterable[Export] = (), *, imported: Sequence[Import] = (),
+                owners: Iterable[str] | None = None, drop_exports: bool = False,
                 reserve: int | None = None) -> MemoryLayout:
     """Lay out memories of types ``mtypes`` (imported ones first) in one; nothing is changed.
 
@@ -164,8 +166,9 @@ def plan_layout(mtypes, exports=(), *, imported=(), owners=None, drop_exports: b
     return layout
 
 
-def lower_memories(module, *, owners=None, drop_exports: bool = False, reserve: int | None = None, warn=None,
-                   layout: MemoryLayout | None = None):
+def lower_memories(module: Module, *, owners: Iterable[str] | None = None, drop_exports: bool = False,
+                   reserve: int | None = None, warn: Callable[[str], None] | None = None,
+                   layout: MemoryLayout | None = None) -> Module:
     """Rewrite ``module`` (in place) to use one memory; returns it. See the module docstring.
 
     ``layout``: the :func:`plan_layout` of this module with the same options, when the caller made it.

@@ -26,7 +26,7 @@ from dataclasses import replace
 from typing import Any
 
 from ..types import (
-    ArrayType, ExternKind, FieldType, FuncType, GlobalType, Limits, MemoryType, NumType, PackedType, RecGroup,
+    ArrayType, ExternKind, FieldType, FuncType, GlobalType, HeapType, Limits, MemoryType, NumType, PackedType, RecGroup,
     RefType, StructType, SubType, TableType, TagType,
 )
 
@@ -134,10 +134,12 @@ class TypeSpace:
             a = supers[0]
         return False
 
-    def heap_sub(self, a, b) -> bool:
+    def heap_sub(self, a: HeapType, b: HeapType) -> bool:
+        """``a <: b`` for heap types (combined type indices)."""
         return heap_subtype(a, b, self)
 
-    def val_sub(self, a, b) -> bool:
+    def val_sub(self, a: Any, b: Any) -> bool:
+        """``a <: b`` for value (or storage) types."""
         if isinstance(a, RefType) and isinstance(b, RefType):
             if a.nullable and not b.nullable:
                 return False
@@ -154,7 +156,7 @@ class TypeSpace:
 
     # -- fusion checks ----------------------------------------------------------------------------
 
-    def check(self, kind: ExternKind, imported, exported) -> str | None:
+    def check(self, kind: ExternKind, imported: Any, exported: Any) -> str | None:
         """Why an export of type ``exported`` cannot satisfy an import of type ``imported``, or None.
 
         Both are already in the combined space: a type index (func), TableType,
@@ -193,7 +195,7 @@ class TypeSpace:
         return "unknown kind"
 
 
-def heap_subtype(a, b, space: TypeSpace) -> bool:
+def heap_subtype(a: HeapType, b: HeapType, space: TypeSpace) -> bool:
     """Heap subtyping over abstract names and combined type indices."""
     if a == b:
         return True
@@ -298,7 +300,7 @@ def _group_key(rg: RecGroup, start: int, tmap: list[int]) -> tuple:
 
 # --------------------------------------------------------------------------------- words
 
-def describe(kind: ExternKind, desc, types: list[SubType] | None = None) -> str:
+def describe(kind: ExternKind, desc: Any, types: list[SubType] | None = None) -> str:
     """A short text for an import/export type, e.g. ``func [i32 i64] -> [i32]`` or ``memory 1..4 pages``.
 
     ``desc`` is in the index space of ``types`` (a module's own type list), so
