@@ -17,10 +17,16 @@ component's own definitions are checked; wasmtime's validation covers the rest.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+from typing import TYPE_CHECKING, Any
+
 from ..errors import ValidationError
 from ..types import I32, I64, F32, F64, FuncType
 from . import typeval as tv
 from . import types as T
+
+if TYPE_CHECKING:
+    from .model import Component
 
 __all__ = ["check_canon_options", "canon_problems", "canon_item_problems", "flat_count", "needs_memory",
            "CoreSpaces"]
@@ -69,11 +75,12 @@ def _flat(t, depth: int = 0) -> list:
     return [I32]
 
 
-def flat_count(types) -> int:
+def flat_count(types: Iterable[Any]) -> int:
+    """How many core values the component value types ``types`` flatten to."""
     return sum(len(_flat(t)) for t in types)
 
 
-def needs_memory(t, depth: int = 0) -> bool:
+def needs_memory(t: Any, depth: int = 0) -> bool:
     """True if a value of type ``t`` is passed through linear memory (contains a string or list)."""
     if depth > 100:
         raise ValidationError("type nesting is too deep")
@@ -99,13 +106,13 @@ def needs_memory(t, depth: int = 0) -> bool:
 class CoreSpaces:
     """The core index spaces of a component that the checks need (func types where known, memory count)."""
 
-    def __init__(self, comp):
-        self.funcs: list = []
-        self.memories = 0
-        self.instances: list[dict] = []
+    def __init__(self, comp: Component):
+        self.funcs: list[FuncType | None] = []
+        self.memories: int = 0
+        self.instances: list[dict[str, FuncType | None]] = []
         modules = list(comp.modules)
         mi = 0
-        self.module_exports: list = []
+        self.module_exports: list[dict[str, FuncType | None]] = []
         for sid, item in comp.items():
             if sid == 1:
                 self.module_exports.append(_module_exports(modules[mi]))
@@ -219,7 +226,7 @@ def _func_problems(c: T.Canon, ft: tv.FuncT, core: CoreSpaces) -> list[str]:
     return problems
 
 
-def canon_problems(comp) -> list[str]:
+def canon_problems(comp: Component) -> list[str]:
     """Every canonical-option problem of ``comp``'s own ``canon`` definitions, in file order."""
     core = CoreSpaces(comp)
     try:
@@ -245,7 +252,7 @@ def canon_item_problems(i: int, c: T.Canon, core: CoreSpaces, scope: tv.Scope) -
     return [f"canon {i} ({c.op}): {p}" for p in found]
 
 
-def check_canon_options(comp) -> None:
+def check_canon_options(comp: Component) -> None:
     """Raise :class:`ValidationError` with the first problem :func:`canon_problems` finds."""
     problems = canon_problems(comp)
     if problems:
