@@ -27,7 +27,7 @@ __all__ = ["Component", "ComponentSection", "COMPONENT_PREAMBLE", "is_component"
            "component_type_sections"]
 
 
-def parse(data, *, lazy: bool = True) -> Module | Component:
+def parse(data: bytes | bytearray | memoryview, *, lazy: bool = True) -> Module | Component:
     """Read a binary: a :class:`~wasmweld.component.Component` if ``data`` has the component preamble
     (version 0x0d, layer 1), else a core :class:`~wasmweld.module.Module` (``wasmweld.parse``)."""
     if isinstance(data, (bytes, bytearray, memoryview)) and is_component(data):

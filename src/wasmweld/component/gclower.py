@@ -129,7 +129,7 @@ class _Lower:
             self.extern(core, k)
 
 
-def gc_problems(c: T.Canon, ftype: Any, core_types: list) -> list[str]:
+def gc_problems(c: T.Canon, ftype: Any, core_types: list[Any]) -> list[str]:
     """Problems of the ``gc`` canon ``c`` whose component function type is ``ftype`` (a
     :class:`~wasmweld.component.types.FuncType`, or None when unknown); ``core_types`` is the
     component's core type space (SubType or None), ``resolve`` maps a component type index to its item."""

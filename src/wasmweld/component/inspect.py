@@ -20,7 +20,9 @@ through the core module dump (:func:`wasmweld.binary.dump.dump`), offsets absolu
 
 from __future__ import annotations
 
+from argparse import Namespace
 from collections.abc import Iterator
+from typing import Any
 
 from ..binary.dump import DumpLine
 from ..binary.dump import dump as dump_module
@@ -46,7 +48,7 @@ def _desc_text(d: T.ExternDesc | None) -> str:
     return f"{d.sort} (type {d.ref})"
 
 
-def item_text(sid: int, item) -> str:
+def item_text(sid: int, item: Any) -> str:
     """One line about a component item (for dump)."""
     k = type(item)
     if k is T.Import:
@@ -84,7 +86,7 @@ def item_text(sid: int, item) -> str:
     return repr(item)
 
 
-def collect(comp: Component) -> dict:
+def collect(comp: Component) -> dict[str, Any]:
     """The ``wasmweld info --json`` object of a component."""
     sections = [{"id": s.id, "kind": s.kind, "name": s.name if s.id == 0 else None, "offset": s.offset,
                  "payload_offset": s.payload_offset, "size": s.size} for s in comp.sections]
@@ -114,7 +116,7 @@ def _canon_counts(comp: Component) -> dict:
     return out
 
 
-def render(info: dict, name: str, summary: bool = False) -> str:
+def render(info: dict[str, Any], name: str, summary: bool = False) -> str:
     """The text form of :func:`collect`'s object."""
     lines = [f"file        {name}, {info['size']} bytes, component (layer 1)",
              "sections    id  kind            offset       size"]
@@ -182,7 +184,7 @@ def dump_lines(data: bytes, *, elide: int | None = 8, _comp: Component | None = 
             yield from _rows(data, sec.data_offset, sec.end)
 
 
-def run_info(args, data: bytes, name: str) -> int:
+def run_info(args: Namespace, data: bytes, name: str) -> int:
     """``wasmweld info`` on a component (``args.json``, ``args.summary``)."""
     import json
     import sys

@@ -26,13 +26,16 @@ signature that depends on a type this pass does not evaluate) is not checked.
 
 from __future__ import annotations
 
-from typing import Any, Callable
+from typing import TYPE_CHECKING, Any, Callable
 
 from ..errors import ValidationError
 from ..types import I32, I64, FuncType, MemoryType, NumType
 from . import typeval as tv
 from . import types as T
 from .gclower import core_type_str, gc_problems
+
+if TYPE_CHECKING:
+    from .model import Component
 
 __all__ = ["rule_problems", "check_rules", "func_str", "type_mismatch", "MAX_FIXED_LIST"]
 
@@ -436,7 +439,7 @@ _HANDLERS = {
 }
 
 
-def rule_problems(comp, canon_hook: Callable[[int, Any], list[str]] | None = None) -> list[str]:
+def rule_problems(comp: Component, canon_hook: Callable[[int, Any], list[str]] | None = None) -> list[str]:
     """Every problem the checks of this module find in ``comp`` (and its nested components), in file order;
     ``canon_hook(i, canon)`` adds the problems of the outermost component's ``i``-th canon where it comes."""
     problems: list[str] = []
@@ -448,7 +451,7 @@ def rule_problems(comp, canon_hook: Callable[[int, Any], list[str]] | None = Non
     return problems
 
 
-def check_rules(comp) -> None:
+def check_rules(comp: Component) -> None:
     """Raise :class:`ValidationError` with the first problem :func:`rule_problems` finds."""
     problems = rule_problems(comp)
     if problems:

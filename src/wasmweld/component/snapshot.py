@@ -35,6 +35,7 @@ component boundary).
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from ..binary.instr import Instr, MemArg
 from ..binary.leb import write_u
@@ -48,6 +49,9 @@ from . import types as T
 from .check import CoreSpaces
 from .model import Component
 from .typeval import evaluate
+
+if TYPE_CHECKING:
+    from ..preinit.snapshot import Snapshot
 
 __all__ = ["ProbePlan", "find_state_module", "probe_component", "put_back", "PROBE_PREFIX"]
 
@@ -214,7 +218,7 @@ def probe_component(comp: Component, init_func: str | None) -> tuple[bytes, Prob
     return comp_copy.encode() + extra, plan
 
 
-def put_back(comp: Component, plan: ProbePlan, snap, *, keep_init_func: bool | None = None) -> bytes:
+def put_back(comp: Component, plan: ProbePlan, snap: Snapshot, *, keep_init_func: bool | None = None) -> bytes:
     """The original component with the state module rewritten to start in the captured state."""
     from ..preinit.rewrite import rewrite
 

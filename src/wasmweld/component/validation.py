@@ -28,12 +28,16 @@ from __future__ import annotations
 import dataclasses
 import re
 from collections.abc import Iterable
+from typing import TYPE_CHECKING, Any
 
 from ..errors import ValidationError
 from . import types as T
 from . import typeval as tv
 from .check import CoreSpaces, canon_item_problems
 from .rules import rule_problems
+
+if TYPE_CHECKING:
+    from .model import Component
 
 __all__ = ["CM_FEATURES", "CM_DEFAULT", "split_features", "validate_component", "own_problems"]
 
@@ -64,7 +68,7 @@ _GATES: tuple[tuple[re.Pattern[str], str | None], ...] = tuple((re.compile(p), f
 ))
 
 
-def split_features(spec) -> tuple[frozenset[str], frozenset[str]]:
+def split_features(spec: str | None | frozenset[Any] | set[Any]) -> tuple[frozenset[str], frozenset[str]]:
     """``(core features, component-model features)`` named by ``spec`` (None: the defaults)."""
     from ..validator.features import DEFAULT, FEATURES, parse_features
 
@@ -88,7 +92,7 @@ def split_features(spec) -> tuple[frozenset[str], frozenset[str]]:
     return core & FEATURES, frozenset(cm)
 
 
-def own_problems(comp) -> list[str]:
+def own_problems(comp: Component) -> list[str]:
     """Every problem wasmweld's own checks find in the decoded Component ``comp``, in file order."""
     core = CoreSpaces(comp)
     try:
@@ -195,7 +199,8 @@ def _validate_modules(comp, core: frozenset[str], depth: int = 0) -> None:
             _validate_modules(c, core, depth + 1)
 
 
-def validate_component(data, features=None) -> None:
+def validate_component(data: bytes | bytearray | memoryview,
+                       features: str | None | frozenset[Any] | set[Any] = None) -> None:
     """Raise DecodeError / ValidationError unless the component binary ``data`` is valid with ``features``.
 
     When ``features`` leaves out core proposals of the default set (``wasm2``, ``-exceptions``, ...),
