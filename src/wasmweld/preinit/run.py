@@ -22,6 +22,7 @@ instantiation (the host cannot either: imports other than WASI trap), so a
 
 from __future__ import annotations
 
+import os
 import re
 from typing import TYPE_CHECKING
 
@@ -32,6 +33,7 @@ from .snapshot import GlobalValue, MemorySnapshot, Snapshot, limit_split, split_
 
 if TYPE_CHECKING:
     from ..module import Module
+    from ..runtime.preinit_runner import WasmtimeRunner
     from ..runtime.wasi import WasiOptions
 
 __all__ = ["EngineRunner", "TABLE_CHANGING_OPS", "tables_may_change"]
@@ -67,13 +69,14 @@ class EngineRunner:
     """
 
     def __init__(self, wasi: WasiOptions | None = None, bounds: Bounds | None = None, *,
-                 tables_may_change: bool = True, isolate: bool | None = None, cache_dir=None,
+                 tables_may_change: bool = True, isolate: bool | None = None,
+                 cache_dir: str | os.PathLike[str] | bool | None = None,
                  opt_level: str | None = None):
         from ..runtime.preinit_runner import WasmtimeRunner
 
-        self.bounds = bounds if bounds is not None else Bounds()
+        self.bounds: Bounds = bounds if bounds is not None else Bounds()
         b = self.bounds
-        self.engine = WasmtimeRunner(wasi, fuel=b.fuel, timeout=b.timeout, max_memory=b.max_memory,
+        self.engine: WasmtimeRunner = WasmtimeRunner(wasi, fuel=b.fuel, timeout=b.timeout, max_memory=b.max_memory,
                                      isolate=isolate, tables_may_change=tables_may_change, cache_dir=cache_dir,
                                      opt_level=opt_level)
 

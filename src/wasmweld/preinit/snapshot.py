@@ -40,6 +40,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 from itertools import chain, compress, count, islice
 from operator import itemgetter, sub
+from typing import Any
 
 __all__ = [
     "MERGE_GAP",
@@ -110,7 +111,7 @@ class Snapshot:
     memories: list[MemorySnapshot] = field(default_factory=list)
     dropped_datas: list[int] = field(default_factory=list)
     dropped_elems: list[int] = field(default_factory=list)
-    stats: dict = field(default_factory=dict)
+    stats: dict[str, Any] = field(default_factory=dict)
 
     @property
     def captured_bytes(self) -> int:

@@ -22,7 +22,8 @@ from wasmweld.runtime.typecheck import Unsupported
 if TYPE_CHECKING:
     import wasmtime
 
-wasmtime = require_wasmtime()  # a WasmError with the install hint when it is missing
+if not TYPE_CHECKING:  # type checkers see the import above
+    wasmtime = require_wasmtime()  # a WasmError with the install hint when it is missing
 
 __all__ = ["ProcExit", "vt_name", "HOST_VALTYPES", "host_valtype", "parse_functype", "kind_of", "fmt_type", "extern_type",
            "is_simple", "type_mismatch", "MAX_FUEL", "check_fuel", "first_line", "trap_text", "exec_error",

@@ -70,7 +70,8 @@ from wasmweld.runtime.objects import Function, Global, Memory
 if TYPE_CHECKING:
     import wasmtime
 
-wasmtime = require_wasmtime()  # a WasmError with the install hint when it is missing
+if not TYPE_CHECKING:  # type checkers see the import above
+    wasmtime = require_wasmtime()  # a WasmError with the install hint when it is missing
 
 __all__ = ["DynamicLinker", "DlLimits", "LibHandle", "ModuleScan", "ScanExport", "scan_module", "export_all_funcs",
            "EMSCRIPTEN_SHIMS"]
@@ -107,7 +108,8 @@ class ModuleScan:
             return self.globals[i][2]
         return None
 
-    def global_info(self, index: int):
+    def global_info(self, index: int) -> tuple[str, bool, Any] | None:
+        """``(valtype name, mutable, constant value or None)`` of defined global ``index``, else None."""
         i = index - self.imported[3]
         if 0 <= i < len(self.globals):
             return self.globals[i]
@@ -534,7 +536,7 @@ class DynamicLinker:
             return sym.value
         return self.specials.get(name)
 
-    def symbol(self, name: str):
+    def symbol(self, name: str) -> Function | Global | int:
         """Look a symbol up in the global symbol table (``dlsym(RTLD_DEFAULT, name)``)."""
 
         sym = self.symbols.get(name)

@@ -76,7 +76,7 @@ _engines_lock = threading.Lock()
 atexit.register(_engines.clear)
 
 
-def require_wasmtime():
+def require_wasmtime() -> Any:
     """Return the :mod:`wasmtime` module, or raise a :class:`WasmError` saying how to get it."""
     try:
         import wasmtime
@@ -182,7 +182,7 @@ def validate_bytes(data: BytesLike) -> None:
         raise ValidationError(text or "invalid module", offset) from None
 
 
-def looks_like_wat(data: BytesLike, name: str | os.PathLike | None = None) -> bool:
+def looks_like_wat(data: BytesLike, name: str | os.PathLike[str] | None = None) -> bool:
     """True if ``data`` is WebAssembly text rather than a binary module.
 
     Binary modules start with ``\\0asm``; anything else is text when ``name``
@@ -198,7 +198,7 @@ def looks_like_wat(data: BytesLike, name: str | os.PathLike | None = None) -> bo
     return stripped.startswith((b"(", b";;"))
 
 
-def load_bytes(source: str | os.PathLike | BytesLike) -> bytes:
+def load_bytes(source: str | os.PathLike[str] | BytesLike) -> bytes:
     """Binary module bytes from a path or from bytes; WebAssembly text is compiled first.
 
     A ``str`` or path-like is a file name; bytes-like values are the contents.
@@ -242,7 +242,7 @@ def engine_settings(*, fuel: bool = False, opt_level: str = "speed", epoch: bool
     return out
 
 
-def make_engine(settings: dict[str, Any]):
+def make_engine(settings: dict[str, Any]) -> wasmtime.Engine:
     """Create a ``wasmtime.Engine`` for ``settings`` (see :func:`engine_settings`)."""
     wasmtime = require_wasmtime()
     cfg = make_config(fuel=bool(settings["fuel"]), epoch=bool(settings.get("epoch", False)),
@@ -250,7 +250,7 @@ def make_engine(settings: dict[str, Any]):
     return wasmtime.Engine(cfg)
 
 
-def compile_module(engine, wasm: bytes, name: str | None = None):
+def compile_module(engine: wasmtime.Engine, wasm: bytes, name: str | None = None) -> wasmtime.Module:
     """Compile ``wasm`` (binary, or WAT text) to a ``wasmtime.Module``; errors -> ValidationError."""
     wasmtime = require_wasmtime()
     what = f"module {name!r}" if name else "module"

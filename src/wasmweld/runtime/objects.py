@@ -23,7 +23,8 @@ from wasmweld.runtime.typecheck import Unsupported
 if TYPE_CHECKING:
     import wasmtime
 
-wasmtime = require_wasmtime()  # a WasmError with the install hint when it is missing
+if not TYPE_CHECKING:  # type checkers see the import above
+    wasmtime = require_wasmtime()  # a WasmError with the install hint when it is missing
 
 __all__ = ["Function", "Memory", "Global", "Table", "Handle", "INT_RANGES", "NO_LOCK"]
 

@@ -138,7 +138,7 @@ class InitState:
     memories: list[tuple[int, list[tuple[int, bytes]]]] = field(default_factory=list)
     dropped_datas: list[int] = field(default_factory=list)
     dropped_elems: list[int] = field(default_factory=list)
-    stats: dict = field(default_factory=dict)
+    stats: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass
@@ -217,7 +217,7 @@ class WasmtimeRunner:
 
     def __init__(self, wasi: WasiOptions | None = None, *, fuel: int | None = None, timeout: float | None = None,
                  max_memory: int | None = None, isolate: bool | None = None, tables_may_change: bool = True,
-                 cache_dir: str | os.PathLike | bool | None = None, opt_level: str | None = None):
+                 cache_dir: str | os.PathLike[str] | bool | None = None, opt_level: str | None = None):
         if fuel is not None and (isinstance(fuel, bool) or not isinstance(fuel, int) or not 0 < fuel <= _MAX_FUEL):
             raise SnapshotError(f"fuel must be a whole number of units from 1 to {_MAX_FUEL}, not {fuel!r}")
         if timeout is not None:
@@ -234,8 +234,10 @@ class WasmtimeRunner:
             raise SnapshotError(f"opt_level must be None or one of {', '.join(OPT_LEVELS)}, not {opt_level!r}")
         self.opt_level = opt_level
         self.wasi = wasi
-        self.fuel, self.timeout, self.max_memory = fuel, timeout, max_memory
-        self.isolate = True if isolate is None else bool(isolate)
+        self.fuel: int | None = fuel
+        self.timeout: float | None = timeout
+        self.max_memory: int | None = max_memory
+        self.isolate: bool = True if isolate is None else bool(isolate)
         self.tables_may_change = tables_may_change
         self.cache_dir = cache_dir
         self._deadline: float | None = None

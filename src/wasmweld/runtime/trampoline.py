@@ -90,10 +90,10 @@ class Trampoline:
         self.spec: TrampolineSpec = spec
         wat = build_wat(spec)
         self._world = world
-        self.module = world._compile_wat(wat, "<trampoline>")
+        self.module: Any = world._compile_wat(wat, "<trampoline>")
         wasmtime = require_wasmtime()
 
-        self.instance = wasmtime.Instance(world.store, self.module, [])
+        self.instance: Any = wasmtime.Instance(world.store, self.module, [])
         ex = self.instance.exports(world.store)
         self.table: Any = ex["slots"]
         self.funcs: list[Any] = [ex[f"f{i}"] for i in range(len(spec.slots))]

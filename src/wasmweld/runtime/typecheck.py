@@ -44,7 +44,8 @@ class Unsupported:
     params: tuple[str, ...] = ()
     results: tuple[str, ...] = ()
 
-    def to_json(self) -> list:
+    def to_json(self) -> list[Any]:
+        """``[kind, desc, bad, params, results]`` (for the artifact cache)."""
         return [self.kind, self.desc, self.bad, list(self.params), list(self.results)]
 
     @classmethod
@@ -60,7 +61,8 @@ class TypeReport:
     imports: dict[int, Unsupported] = field(default_factory=dict)
     exports: dict[str, Unsupported] = field(default_factory=dict)
 
-    def to_json(self) -> dict:
+    def to_json(self) -> dict[str, Any]:
+        """The report as JSON-ready data (for the artifact cache)."""
         return {"imports": {str(i): u.to_json() for i, u in self.imports.items()},
                 "exports": {n: u.to_json() for n, u in self.exports.items()}}
 

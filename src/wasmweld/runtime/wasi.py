@@ -150,7 +150,7 @@ class OutputTail:
 
     def __init__(self, limit: int = OUTPUT_TAIL_BYTES):
         self.limit = limit
-        self.total = 0
+        self.total: int = 0
         self._buf = bytearray()
 
     def __call__(self, chunk: bytes) -> None:

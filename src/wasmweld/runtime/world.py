@@ -58,7 +58,8 @@ if TYPE_CHECKING:
     from wasmweld.runtime.component_world import ComponentHandle
     import wasmtime
 
-wasmtime = require_wasmtime()  # a WasmError with the install hint when it is missing
+if not TYPE_CHECKING:  # type checkers see the import above
+    wasmtime = require_wasmtime()  # a WasmError with the install hint when it is missing
 
 __all__ = ["World", "WasiOptions", "Function", "Memory", "Global", "Table", "Handle", "ProcExit", "parse_functype"]
 
