@@ -47,6 +47,7 @@ import sys
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from ..errors import SnapshotError, WasmError
 from .instrument import DEFAULT_INIT_FUNCS, instrument
@@ -55,6 +56,9 @@ from ..runtime.wasi import OutputTail, Preopen, WasiOptions
 from .probes import DEFAULT_MAX_MEMORY, DEFAULT_TIMEOUT, Bounds, InitError, Runner
 from .run import EngineRunner, tables_may_change
 from .snapshot import MAX_SEGMENTS, MERGE_GAP, GlobalValue, MemorySnapshot, Snapshot
+
+if TYPE_CHECKING:
+    from ..module import Module
 
 __all__ = [
     "snapshot",
@@ -226,7 +230,7 @@ def _make_report(init_name, data, out, snap, memories, inst, times, t0) -> Snaps
 
 
 def snapshot_bytes(
-    module_or_bytes,
+    module_or_bytes: Module | bytes | bytearray | memoryview | str | os.PathLike[str],
     init_func: str | None = None,
     *,
     keep_init_func: bool = False,
@@ -238,7 +242,7 @@ def snapshot_bytes(
     max_segments: int = MAX_SEGMENTS,
     report: Callable[[SnapshotReport], object] | None = None,
     runner: Runner | None = None,
-    cache_dir: str | os.PathLike | bool | None = None,
+    cache_dir: str | os.PathLike[str] | bool | None = None,
 ) -> bytes:
     """:func:`snapshot`, returning the encoded output module."""
     from ..module import parse
@@ -291,7 +295,7 @@ def snapshot_bytes(
 
 
 def snapshot(
-    module_or_bytes,
+    module_or_bytes: Module | bytes | bytearray | memoryview | str | os.PathLike[str],
     init_func: str | None = None,
     *,
     keep_init_func: bool = False,
@@ -303,7 +307,7 @@ def snapshot(
     max_segments: int = MAX_SEGMENTS,
     report: Callable[[SnapshotReport], object] | bool | None = None,
     runner: Runner | None = None,
-    cache_dir: str | os.PathLike | bool | None = None,
+    cache_dir: str | os.PathLike[str] | bool | None = None,
 ):
     """Pre-initialise a module: run its init function and return a Module that starts in the resulting state.
 

@@ -51,13 +51,13 @@ from ..binary.reader import SECTION_IDS, split_sections
 from ..binary.sections import encode_data
 from ..errors import SnapshotError
 from ..module import ConstExpr, Data, Global, Module
-from ..types import ExternKind, RefType
+from ..types import ExternKind, RefType, ValType
 from .snapshot import GlobalValue, Snapshot
 
 __all__ = ["rewrite", "rewrite_bytes", "global_init", "apply_exports"]
 
 
-def global_init(gv: GlobalValue, vt) -> ConstExpr:
+def global_init(gv: GlobalValue, vt: ValType) -> ConstExpr:
     """The constant expression for snapshotted value ``gv`` of a global of value type ``vt``."""
     kind = gv.valtype
     v: Any = gv.value

@@ -251,7 +251,7 @@ class Entry:
     kind: str = "module"  # "module" | "side" (dylink) | "trampoline"
     export_all: bool = False
     scan: Any = None
-    meta: dict = field(default_factory=dict)
+    meta: dict[str, Any] = field(default_factory=dict)
     bad_exports: dict[str, Unsupported] = field(default_factory=dict)
 
     @property

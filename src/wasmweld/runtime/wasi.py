@@ -19,10 +19,13 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass, field
-from typing import Callable, Iterable, Mapping, Union
+from typing import TYPE_CHECKING, Callable, Iterable, Mapping, Union
 
 from wasmweld.errors import LinkError
 from wasmweld.runtime.engine import require_wasmtime
+
+if TYPE_CHECKING:
+    import wasmtime
 
 __all__ = ["WasiOptions", "Preopen", "OutputTail", "OUTPUT_TAIL_BYTES", "WASI_MODULES", "make_wasi_config"]
 
@@ -114,7 +117,7 @@ def _stream(cfg, which: str, value: Stream) -> None:
         raise LinkError(f"WASI {which}: {path}: {why}") from None
 
 
-def make_wasi_config(opts: WasiOptions, default_argv: Iterable[str] = ()):
+def make_wasi_config(opts: WasiOptions, default_argv: Iterable[str] = ()) -> wasmtime.WasiConfig:
     """Build a ``wasmtime.WasiConfig`` from ``opts``; bad grants raise LinkError."""
     wasmtime = require_wasmtime()
 
