@@ -39,6 +39,9 @@ __all__ = ["Builder"]
 class Builder:
     """Builds the merged module from the resolved plan (steps 5-12, :meth:`build`)."""
 
+    #: gc's index maps when the merged module was collected (set by :mod:`.merge_gc`; the DWARF step)
+    gc_maps: IndexMaps | None
+
     def __init__(self, ins: list[MergeInput], space: TypeSpace, res: Resolution, mp: MergePlan, opts: MergeOptions,
                  warn: Callable[[str], None]):
         self.ins: list[MergeInput] = ins

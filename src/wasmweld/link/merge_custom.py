@@ -11,7 +11,7 @@ dropped with a warning from later ones (``.debug_*``: every input's, rebased in 
 from __future__ import annotations
 
 import sys
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ..binary.reader import SECTION_NAMES
 from ..custom.name import NameSection
@@ -21,16 +21,20 @@ from ..errors import DecodeError
 from ..module import CustomSection
 from ..types import ExternKind
 
+if TYPE_CHECKING:
+    from ..module import Module
+    from .merge_build import Builder
+
 __all__ = ["custom_sections", "wasmweld_version"]
 
-def custom_sections(b, out) -> bool:
+def custom_sections(b: Builder, out: Module) -> bool:
     """Add the merged custom sections; returns True when the first input's DWARF is kept."""
 
     first = b.ins[0]
     dwarf = False
     # anchors of the first input's custom sections: the known section each follows
     anchor = 0
-    placed = []
+    placed: list[tuple[Any, int]] = []     # (custom section name, the id it follows)
     for sec in first.module.sections:
         if sec.id != 0:
             anchor = sec.id

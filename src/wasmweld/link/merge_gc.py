@@ -12,13 +12,18 @@ maps followed by gc's (:meth:`~wasmweld.binary.renumber.Renumberer.patch`)::
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING, Any
+
 from ..binary.reencode import IndexMaps, Renumberer, Scanner, renumber, renumber_bytes
-from ..module import FuncBody
+from ..module import FuncBody, Module
 from ..passes.gc import gc_plan
 from ..passes.used import CodeView, body_refs as refs_of, body_table_accesses
 from ..types import ExternKind
 from .merge_inputs import blame_input
 from .parallel import fork_map
+
+if TYPE_CHECKING:
+    from .merge_build import Builder
 
 __all__ = ["gc_two_pass", "gc_fused"]
 
@@ -30,12 +35,13 @@ def _gc_roots(b, dwarf: bool):
     return [("func", base + k) for k in range(b.ins[0].n_defined(ExternKind.FUNC))]
 
 
-def gc_two_pass(b, out, dwarf: bool):
+def gc_two_pass(b: Builder, out: Module, dwarf: bool) -> Module:
+    """Step 11 as a second pass: collect the merged module ``out`` and renumber what is kept."""
     result, b.gc_maps = gc_plan(out, roots=_gc_roots(b, dwarf))     # gc_maps: for the DWARF step
     return result.module if b.gc_maps is None else renumber(result.module, b.gc_maps)
 
 
-def gc_fused(b, out, dwarf: bool, extra_bodies: dict) -> bytes:
+def gc_fused(b: Builder, out: Module, dwarf: bool, extra_bodies: dict[int, Any]) -> bytes:
     """Steps 6 (code) and 11 in one: ``out.code`` holds placeholders (defined function ``d`` of
     the merged module); gc analyses the merged module reading each input's own body (its
     references mapped into the merged spaces), then every body it keeps is renumbered once,

@@ -77,7 +77,7 @@ def parse_entry_spec(text: str) -> EntryPoint:
     return EntryPoint(name, rhs, reexport=True)
 
 
-def call_instrs(m: Module, target_idx: int, target_label: str, args: Iterable[Any]) -> tuple[list, FuncType, list]:
+def call_instrs(m: Module, target_idx: int, target_label: str, args: Iterable[Any]) -> tuple[list[Instr], FuncType, list[Any]]:
     """Instructions calling ``target_idx`` with ``args`` (constants, final ``...`` = pass-through).
 
     Returns ``(instrs, target type, parameter types the caller must take)``.

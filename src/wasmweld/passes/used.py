@@ -117,7 +117,7 @@ def _expr_refs(ce) -> dict[str, set]:
     return _scanner().const_expr(ce.raw)
 
 
-def body_references(m: Module, defined_index: int) -> dict[str, set]:
+def body_references(m: Module, defined_index: int) -> dict[str, set[int]]:
     """Everything the body of defined function ``defined_index`` refers to, by space."""
     return body_refs(m.code[defined_index])
 
