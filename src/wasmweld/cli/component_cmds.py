@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import os
 import time
+from argparse import Namespace
 from typing import Any
 
 from wasmweld.errors import ExecutionError, LinkError
@@ -46,7 +47,7 @@ def _exit_code(e: BaseException) -> int | None:
     return int(m.group(1)) if m else None
 
 
-def run_component_cli(args) -> int:
+def run_component_cli(args: Namespace) -> int:
     """``wasmweld run COMPONENT [ARGS]`` (``wasi:cli/run``) and ``--invoke 'f(wave, ...)'``."""
     import sys
 
@@ -84,7 +85,7 @@ def run_component_cli(args) -> int:
     return 0
 
 
-def snapshot_component_cli(args, data: bytes, path: str, force: bool, wasi: Any) -> int:
+def snapshot_component_cli(args: Namespace, data: bytes, path: str, force: bool, wasi: Any) -> int:
     """``wasmweld snapshot COMPONENT -o OUT`` (the options a component snapshot supports)."""
     import sys
 

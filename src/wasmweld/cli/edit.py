@@ -30,6 +30,10 @@ import sys
 from wasmweld.errors import EditError, WasmError
 from argparse import ArgumentParser, Namespace
 
+TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing (start-up time)
+if TYPE_CHECKING:  # pragma: no cover
+    from wasmweld.passes.registry import Op
+
 NAME = "edit"
 
 _OPS = "edit_ops"
@@ -170,7 +174,7 @@ def read_option_file(path: str, what: str) -> bytes:
         raise EditError(str(exc)) from None
 
 
-def load_plan_file(path: str) -> list:
+def load_plan_file(path: str) -> list[Op]:
     """The operations of the edit plan in ``path`` (read like every other input: see :func:`read_option_file`)."""
     from pathlib import Path
 
@@ -221,7 +225,7 @@ def _replace_body_params(text: str, option: str) -> dict:
     return {"func": func, "const": values}
 
 
-def build_ops(args: Namespace) -> list:
+def build_ops(args: Namespace) -> list[Op]:
     """The :class:`~wasmweld.passes.registry.Op` list for the parsed options."""
     from wasmweld.passes.entry import parse_entry_spec
     from wasmweld.passes.registry import Op

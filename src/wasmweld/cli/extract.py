@@ -21,7 +21,10 @@ byte unchanged.
 from __future__ import annotations
 
 from argparse import ArgumentParser, Namespace
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:  # pragma: no cover
+    from wasmweld.component import Component
 
 import os
 import sys
@@ -43,7 +46,8 @@ def register(subparsers: Any) -> ArgumentParser:
     return p
 
 
-def modules_in(comp, path: tuple = ()) -> list:
+def modules_in(comp: Component,
+               path: tuple[int | str, ...] = ()) -> list[tuple[tuple[int | str, ...], Component, int]]:
     """``[(path, component, index in component)]`` of every core module, nested components depth first."""
     out = []
     mi = 0

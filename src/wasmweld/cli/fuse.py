@@ -26,12 +26,14 @@ exports use wit-component's core names (``iface#func``, ``cabi_post_...``, ``mem
 from __future__ import annotations
 
 import sys
+from argparse import ArgumentParser, Namespace
 from typing import Any
 
 NAME = "fuse"
 
 
-def register(subparsers):
+def register(subparsers: Any) -> ArgumentParser:
+    """Add ``wasmweld fuse`` to the CLI's subparsers."""
     p = subparsers.add_parser(
         NAME, help="fuse a composition of components into one core module (adapters compiled ahead of time)",
         description="Fuse a composition (a component of components, several components wired by "
@@ -59,7 +61,8 @@ def register(subparsers):
     return p
 
 
-def run(args) -> int:
+def run(args: Namespace) -> int:
+    """``wasmweld fuse``: write the fused module (or the plan); returns the exit status."""
     from wasmweld.cli.io import blame, display_name, output_target, read_input, write_output
     from wasmweld.errors import WasmError
     from wasmweld.fuse import describe, fuse, fuse_plan

@@ -106,7 +106,7 @@ def _limits(lim, is_table: bool) -> dict:
     return d
 
 
-def collect(data: bytes) -> dict:
+def collect(data: bytes) -> dict[str, Any]:
     """The ``--json`` object for the module ``data`` (binary)."""
     return _collect(data)[0]
 
@@ -304,7 +304,7 @@ def _names_column(rows: list[list[str]]) -> list[list[str]]:
     return rows if any(r[2] for r in rows) else [r[:2] + r[3:] for r in rows]
 
 
-def render(info: dict, m: Module, name: str, summary: bool = False) -> str:
+def render(info: dict[str, Any], m: Module, name: str, summary: bool = False) -> str:
     """The human-readable report of :func:`collect`'s ``info`` about module ``m``."""
     lines = [f"file: {name}, {info['size']} bytes", ""]
     width = max(4, len(f"{info['size']:x}"))

@@ -248,7 +248,7 @@ def missing_runtime(exc: BaseException | None) -> bool:
     return False
 
 
-def validate_result(data: bytes, *, inputs=(), what: str = "the output") -> bool:
+def validate_result(data: bytes, *, inputs: Iterable[tuple[str, bytes]] = (), what: str = "the output") -> bool:
     """Validate a command's result before it is written (True when it was validated).
 
     :func:`wasmweld.validate.validate_output` decides: wasmweld's own validator

@@ -44,6 +44,7 @@ from argparse import ArgumentParser, Namespace
 
 TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing (start-up time)
 if TYPE_CHECKING:  # pragma: no cover
+    from wasmweld.link.merge import MergePlan
     from wasmweld.module import Module
 
 NAME = "merge"
@@ -194,7 +195,7 @@ def error_line(exc: LinkError, plan: str = "wasmweld merge --plan") -> str:
     return text
 
 
-def plan_text(mp, as_json: bool) -> str:
+def plan_text(mp: MergePlan, as_json: bool) -> str:
     """``--plan`` output: the plan's table, or its JSON document with ``"schema": 1`` first (docs/cli.md)."""
     import json
 
@@ -205,7 +206,7 @@ def plan_text(mp, as_json: bool) -> str:
     return json.dumps({"schema": 1, **json.loads(format_plan(mp, "json"))}, indent=2) + "\n"
 
 
-def print_result(inputs: list[tuple[str, str]], path: str, data: bytes, module, plans: list, warnings: list[str],
+def print_result(inputs: list[tuple[str, str]], path: str, data: bytes, module: Module, plans: list[MergePlan], warnings: list[str],
                  validated: bool) -> None:
     """``merge --json`` (without --plan): what was written, as one JSON object (fields: docs/cli.md)."""
     import json

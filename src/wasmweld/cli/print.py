@@ -41,8 +41,8 @@ def register(subparsers: Any) -> ArgumentParser:
     return p
 
 
-def resolve_funcs(m, wanted: list) -> set:
-    """Function indices for ``--func`` values: an index, a name-section name or an export name."""
+def resolve_funcs(m: Any, wanted: list[str]) -> set[int]:
+    """Function indices of Module ``m`` for ``--func`` values: an index, a name-section name or an export name."""
     from wasmweld.errors import WasmError
     from wasmweld.types import ExternKind
 

@@ -35,7 +35,10 @@ folder and cannot pass on the environment unless ``--trust-manifest``.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:  # pragma: no cover
+    from wasmweld.runtime.objects import Function
 
 import argparse
 import json
@@ -133,7 +136,7 @@ def _world_options(args: Namespace) -> dict:
             "dlopen_anywhere": args.dlopen_anywhere}
 
 
-def convert_args(fn, raw: list[str]) -> list:
+def convert_args(fn: Function, raw: list[str]) -> list[Any]:
     """Convert command-line strings to the parameter types of ``fn`` (a World Function)."""
     params = fn.params
     if len(raw) != len(params):
