@@ -12,7 +12,7 @@ not contain, :func:`diagnose` names the malformed or invalid input::
 from __future__ import annotations
 
 import os
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any, Callable
 
@@ -89,7 +89,7 @@ class MergeInput:
 
 
 @contextmanager
-def blame_input(name: str):
+def blame_input(name: str) -> Iterator[None]:
     """Name the input in errors raised while reading it (inputs decode lazily, so this can be anywhere).
 
     A malformed input stays a DecodeError; an index that points nowhere (an invalid input)
@@ -147,6 +147,7 @@ def load_inputs(inputs: MergeInputs) -> list[MergeInput]:
 # --------------------------------------------------------------------------------------------- step 2: types
 
 def fold_types(ins: list[MergeInput]) -> TypeSpace:
+    """Step 2: every input's types folded into one combined type space (``tmap`` set on each input)."""
     space = TypeSpace()
     for inp in ins:
         try:

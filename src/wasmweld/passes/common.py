@@ -109,6 +109,7 @@ def find_func(m: Module, ref: FuncRef, what: str = "function", context: str | No
 
 
 def func_label(m: Module, idx: int) -> str:
+    """Function ``idx`` of ``m`` as messages name it: ``'name' (#12)``."""
     return FuncLookup(m).label(idx)
 
 

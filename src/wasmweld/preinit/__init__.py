@@ -308,7 +308,7 @@ def snapshot(
     report: Callable[[SnapshotReport], object] | bool | None = None,
     runner: Runner | None = None,
     cache_dir: str | os.PathLike[str] | bool | None = None,
-):
+) -> Module:
     """Pre-initialise a module: run its init function and return a Module that starts in the resulting state.
 
     ``module_or_bytes``: a :class:`~wasmweld.module.Module`, binary or text
