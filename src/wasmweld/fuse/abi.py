@@ -80,7 +80,7 @@ def normalize(t: Any, where: str, depth: int = 0) -> Any:
     raise FuseError(f"{where}: values of kind {k} are not supported by fuse")
 
 
-def func_types(ft: Any, where: str) -> tuple[tuple, Any]:
+def func_types(ft: Any, where: str) -> tuple[tuple[Any, ...], Any]:
     """``(param types, result type or None)`` of a resolved function type, normalised."""
     ft = peel(ft)
     if isinstance(ft, Alias) or not isinstance(ft, FuncT):

@@ -60,7 +60,7 @@ _FROM = {("f32", "i32"): ["i32.reinterpret_f32"], ("i32", "i64"): ["i64.extend_i
 class Src:
     """Where a value is read: ``locals`` (stack form) or ``base`` local + ``offset`` in ``mem``."""
 
-    locals: tuple = ()
+    locals: tuple[int, ...] = ()
     base: int | None = None
     offset: int = 0
 
@@ -69,12 +69,12 @@ class Src:
 class Dst:
     """Where a value goes: ``out`` (new locals appended) or ``base`` local + ``offset``."""
 
-    out: list | None = None
+    out: list[int] | None = None
     base: int | None = None
     offset: int = 0
 
     @property
-    def outs(self) -> list:
+    def outs(self) -> list[int]:
         """``out`` (the stack form), which the caller gave when ``base`` is None."""
         assert self.out is not None, "Dst without out nor base"
         return self.out

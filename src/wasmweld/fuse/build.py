@@ -17,7 +17,8 @@ names: ``iface#func`` (or ``func``), ``cabi_post_iface#func``, ``memory``, ``cab
 from __future__ import annotations
 
 import dataclasses
-from typing import overload
+from collections.abc import Sequence
+from typing import Any, overload
 
 from ..custom.name import NameSection
 from ..module import Export, FuncBody, Import, Module
@@ -36,7 +37,7 @@ def _flat_params(params) -> list[str]:
     return [v for p in params for v in abi.flatten(p)]
 
 
-def lower_sig(params, result) -> tuple[list[str], list[str]]:
+def lower_sig(params: Sequence[Any], result: Any) -> tuple[list[str], list[str]]:
     """The core signature of a ``canon lower`` of a function of these (normalised) types."""
     fp = _flat_params(params)
     fp = fp if len(fp) <= abi.MAX_FLAT_PARAMS else ["i32"]
@@ -46,7 +47,7 @@ def lower_sig(params, result) -> tuple[list[str], list[str]]:
     return fp, fr
 
 
-def lift_sig(params, result) -> tuple[list[str], list[str]]:
+def lift_sig(params: Sequence[Any], result: Any) -> tuple[list[str], list[str]]:
     """The core signature of the core function a ``canon lift`` lifts."""
     fp = _flat_params(params)
     fp = fp if len(fp) <= abi.MAX_FLAT_PARAMS else ["i32"]
@@ -62,9 +63,9 @@ class AdapterModule:
     """The ``fuse:adapters`` module being built."""
 
     def __init__(self) -> None:
-        self.m = Module()
+        self.m: Module = Module()
         self.mems: dict[CoreRef, int] = {}
-        self.funcs: dict[tuple, int] = {}
+        self.funcs: dict[tuple[Any, ...], int] = {}   # (CoreRef, params, results) or a builtin key
         self.bodies: list[tuple[int, Emitter, str | None]] = []
         self.tmem: int | None = None
         self.fns: tuple[int, int, int] | None = None
@@ -95,12 +96,12 @@ class AdapterModule:
         return self.mems[ref]
 
     @overload
-    def func(self, ref: CoreRef, sig: tuple) -> int: ...
+    def func(self, ref: CoreRef, sig: tuple[Sequence[str], Sequence[str]]) -> int: ...
 
     @overload
-    def func(self, ref: CoreRef | None, sig: tuple) -> int | None: ...
+    def func(self, ref: CoreRef | None, sig: tuple[Sequence[str], Sequence[str]]) -> int | None: ...
 
-    def func(self, ref: CoreRef | None, sig: tuple) -> int | None:
+    def func(self, ref: CoreRef | None, sig: tuple[Sequence[str], Sequence[str]]) -> int | None:
         """The adapter module's index of function ``ref`` with core signature ``sig`` (imported on
         first use, before any definition), None for None."""
         if ref is None:
@@ -115,6 +116,7 @@ class AdapterModule:
         return self.funcs[key]
 
     def define(self, params: list[str], results: list[str], em: Emitter, export: str | None) -> int:
+        """Add a function of core signature ``(params, results)`` with ``em``'s body; its index."""
         self.bodies.append((self.type_index(_ft((params, results))), em, export))
         return len(self.funcs) + len(self.bodies) - 1
 

@@ -13,9 +13,10 @@ traps on ill-formed UTF-8. In WAT, ``check_range`` is::
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 from ..binary.instr import Instr, MemArg
-from ..types import F32, F64, I32, I64, V128
+from ..types import F32, F64, I32, I64, V128, ValType
 from .abi import FuseError
 
 __all__ = ["CORE", "Dir", "Emitter", "check_range", "alloc", "check_utf8"]
@@ -35,7 +36,7 @@ class Dir:
     where: str
     #: resource handles: (handle-table memory, src component, dst component, resource numbers the
     #: destination implements, (h_entry, h_add, h_free) function indices), or None without resources
-    res: tuple | None = None
+    res: tuple[Any, ...] | None = None
     #: the global holding the destination component's ``may_leave`` flag (cleared around its realloc)
     leave: int | None = None
 
@@ -58,7 +59,7 @@ class Emitter:
     """The instructions and locals of one function being generated."""
 
     def __init__(self, params: list[str]):
-        self.params = list(params)
+        self.params: list[str] = list(params)
         self.locals: list[str] = []
         self.code: list[Instr] = []
         #: locals holding table entries lent for the call (``lends`` decremented after it)
@@ -72,7 +73,8 @@ class Emitter:
         n = len(self.params)
         return self.params[local] if local < n else self.locals[local - n]
 
-    def op(self, name: str, *args) -> None:
+    def op(self, name: str, *args: Any) -> None:
+        """Append instruction ``name`` with immediates ``args``."""
         self.code.append(Instr.make(name, *args))
 
     def get(self, local: int) -> None:
@@ -87,7 +89,8 @@ class Emitter:
         self.op("unreachable")
         self.op("end")
 
-    def body_locals(self) -> list:
+    def body_locals(self) -> list[tuple[int, ValType]]:
+        """The declared locals as ``(count, type)`` runs (FuncBody form)."""
         return [(1, CORE[t]) for t in self.locals]
 
 
@@ -112,6 +115,7 @@ def check_range(e: Emitter, p: int, nbytes: int, align: int, mem: int) -> None:
 
 
 def alloc(e: Emitter, nbytes: int, align: int, d: Dir) -> int:
+    """Call the destination's realloc for ``nbytes`` (aligned ``align``); the new local holding the pointer."""
     if d.realloc is None or d.dst_mem is None or d.src_mem is None:
         raise FuseError(f"{d.where}: strings and lists need the memory and realloc options on both sides")
     q = e.new("i32")

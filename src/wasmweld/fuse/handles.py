@@ -70,7 +70,7 @@ def helpers(tmem: int) -> list[tuple[list[str], list[str], Emitter]]:
     return [(["i32", "i32"], ["i32"], entry), (["i32"] * 4, ["i32"], add), (["i32", "i32"], [], free)]
 
 
-def builtin(op: str, comp: int, resource: int, dtor: int | None, tmem: int, fns: tuple[int, int, int]):
+def builtin(op: str, comp: int, resource: int, dtor: int | None, tmem: int, fns: tuple[int, int, int]) -> tuple[list[str], list[str], Emitter]:
     """``(params, results, Emitter)`` of ``canon resource.new|rep|drop`` of ``resource`` in ``comp``."""
     h_entry, h_add, h_free = fns
     e = Emitter(["i32"])
@@ -110,7 +110,7 @@ def host_lend(e: Emitter, comp: int, h: int, tmem: int) -> None:
         tmem, h=h)
 
 
-def host_drop(comp: int, drop: int, tmem: int):
+def host_drop(comp: int, drop: int, tmem: int) -> tuple[list[str], list[str], Emitter]:
     """``(params, results, Emitter)`` of component ``comp``'s ``resource.drop`` of a resource the
     fused world imports: a borrow lent to ``comp`` is given back; an own handle goes to the host's
     ``drop`` (function index); one of the fused world's own handles traps."""

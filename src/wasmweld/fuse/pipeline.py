@@ -18,7 +18,8 @@ core signature of ``canon lower`` (the memory they write is the importing compon
 from __future__ import annotations
 
 import os
-from typing import Any
+from collections.abc import Iterable, Mapping
+from typing import Any, Union
 
 from ..component import Component, is_component, parse_component
 from ..errors import LinkError, WasmError
@@ -32,7 +33,13 @@ from .component_out import wrap
 from .plan import Adapter, Plan, plan
 from .record import adapter_lines, record
 
-__all__ = ["fuse", "fuse_plan", "describe", "load"]
+#: one fuse input: a Component, its bytes, or a path
+FuseSource = Union[Component, bytes, bytearray, memoryview, str, "os.PathLike[str]"]
+#: what :func:`fuse` takes: one composition, or several components (``(label, source)`` pairs,
+#: ``{label: source}``, or bare sources labelled by file name)
+FuseInputs = Union[FuseSource, Iterable[Union[FuseSource, tuple[str, FuseSource]]], Mapping[str, FuseSource]]
+
+__all__ = ["fuse", "fuse_plan", "describe", "load", "FuseSource", "FuseInputs"]
 
 #: largest input read (bytes)
 MAX_INPUT = 1 << 30
@@ -54,7 +61,7 @@ def _read(x: Any, label: str) -> Component:
     return parse_component(bytes(x))
 
 
-def load(inputs) -> Component | list[tuple[str, Component]]:
+def load(inputs: FuseInputs) -> Component | list[tuple[str, Component]]:
     """Step 1: one Component (a composition), or ``[(label, Component)]`` for several inputs."""
     if isinstance(inputs, (Component, bytes, bytearray, memoryview, str, os.PathLike)):
         return _read(inputs, "input")
@@ -69,7 +76,7 @@ def load(inputs) -> Component | list[tuple[str, Component]]:
     return out[0][1] if len(out) == 1 else out
 
 
-def manifest_inputs(path: str | os.PathLike) -> tuple[list[tuple[str, str]], dict[str, Any]]:
+def manifest_inputs(path: str | os.PathLike[str]) -> tuple[list[tuple[str, str]], dict[str, Any]]:
     """The ``(name, path)`` components of world manifest ``path`` (``[[module]]``, in order: an import
     is satisfied by another module's export of the same name, the last module's exports are the
     world's) and its ``[fuse]`` options."""
@@ -79,7 +86,7 @@ def manifest_inputs(path: str | os.PathLike) -> tuple[list[tuple[str, str]], dic
     return [(m.name, m.path) for m in man.modules], dict(man.fuse_options)
 
 
-def fuse_plan(inputs, *, plugs: dict[str, str] | None = None) -> Plan:
+def fuse_plan(inputs: FuseInputs, *, plugs: dict[str, str] | None = None) -> Plan:
     """Steps 1-2: the :class:`~.plan.Plan` (components, core instances, adapters, exports)."""
     if isinstance(inputs, (str, os.PathLike)) and os.fspath(inputs).endswith(".toml"):
         inputs, opts = manifest_inputs(inputs)
@@ -95,7 +102,7 @@ def fuse_plan(inputs, *, plugs: dict[str, str] | None = None) -> Plan:
     return p
 
 
-def fuse(inputs, *, plugs: dict[str, str] | None = None, emit: str = "auto", gc: bool = True,
+def fuse(inputs: FuseInputs, *, plugs: dict[str, str] | None = None, emit: str = "auto", gc: bool = True,
          single_memory: bool = False, memory_reserve: int | None = None) -> Module | Component:
     """Fuse a composition (a component of components, bytes/path/Component) or several components
     (a list of them, wired by interface name; ``plugs`` maps an import name to the export name that

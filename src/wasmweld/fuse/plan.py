@@ -149,7 +149,7 @@ class ModuleInstance:
     module: Module
     component: int
     label: str
-    imports: dict = field(default_factory=dict)
+    imports: dict[tuple[str, str], Any] = field(default_factory=dict)
 
 
 @dataclass
@@ -389,7 +389,7 @@ def _get(sp: dict, sort: str, i: int | None) -> Any:
     return space[i]
 
 
-def plan(comps, plugs: dict[str, str] | None = None) -> Plan:
+def plan(comps: Component | list[tuple[str, Component]], plugs: dict[str, str] | None = None) -> Plan:
     """Instantiate statically a composition (one Component), or several components wired by
     interface name (a list of ``(label, Component)``: an import is satisfied by the export of the same
     name of another input, or of the name ``plugs[import]``; exports of the last input are the

@@ -17,6 +17,8 @@ the custom section does not need to). ``wasmweld info`` prints the table (:func:
 
 from __future__ import annotations
 
+from typing import Any
+
 from ..link.merge_model import Fusion, MergePlan, Unresolved
 from ..module import Module
 from ..types import ExternKind
@@ -46,7 +48,7 @@ def record(m: Module, lines: list[str]) -> None:
     m.add_custom(SECTION, "\n".join(lines).encode() + b"\n")
 
 
-def adapters(m: Module) -> list[dict]:
+def adapters(m: Module) -> list[dict[str, Any]]:
     """The adapters a fused module records: ``{"name", "func" (index or None), "caller", "callee",
     "target", "encodings", "signature"}``; ``[]`` when the module was not made by fuse."""
     cs = m.custom(SECTION)
