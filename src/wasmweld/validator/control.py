@@ -13,7 +13,7 @@ results are left::
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Callable
 
 from ..types import I32, RefType
 from .immediates import BUILDERS, build_sig, make_entry
@@ -412,7 +412,9 @@ class _Handlers(dict):
         return _generic
 
 
-HANDLERS = _Handlers({
+#: the handler of each control/operand-stack instruction by name, ``handler(checker, instr)``; the generic
+#: one (the fixed effect of its signature, checked once and cached) for every other name
+HANDLERS: dict[str, Callable[[Any, Any], None]] = _Handlers({
     "block": _block, "loop": _block, "try": _block, "if": _if, "try_table": _try_table,
     "else": _else, "end": _end, "catch": _catch, "catch_all": _catch, "delegate": _delegate,
     "unreachable": _unreachable, "nop": _nop, "br": _br, "br_if": _br_if, "br_table": _br_table,
