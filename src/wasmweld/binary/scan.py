@@ -8,7 +8,7 @@ generic path, recording instead of rewriting::
 from __future__ import annotations
 
 from array import array
-from collections.abc import Iterable
+from collections.abc import Iterable, MutableSequence
 from typing import Any, cast
 
 from .leb import ByteData, read_s33, read_u32, read_u64, read_uN, read_sN, write_u
@@ -270,7 +270,7 @@ class Scanner:
         return self._a0_groups
 
     def body_sites(self, raw: ByteData, base: int = 0, *,
-                   memory: bool = False) -> tuple[dict[str, set[int]], array[int]]:
+                   memory: bool = False) -> tuple[dict[str, set[int]], MutableSequence[int]]:
         """:meth:`body`, and where each index is: ``(sets, sites)``, ``sites`` a flat ``array`` of
         ``start, end, kind`` triples in increasing order (``kind`` indexes :data:`SITE_KINDS`), one per
         index immediate of the requested spaces, memargs included only with ``memory`` (every memarg:
