@@ -66,11 +66,13 @@ def component_source(source: Any) -> bool:
 
 def components_of(world: Any) -> "ComponentWorld":
     """The ComponentWorld holding the components of a :class:`~wasmweld.runtime.world.World`
-    (created on first use, with the World's WASI grant; its own store: components and core
-    modules of one World do not import from each other)."""
+    (created on first use, with the World's WASI grant; its own store). Components and core
+    modules of one World import scalar functions from each other by interface name
+    (:mod:`wasmweld.runtime.component_mixed`)."""
     cw = getattr(world, "_components", None)
     if cw is None:
         cw = ComponentWorld(wasi=getattr(world, "wasi_options", None) or False)
+        cw.core_world = world       # its core modules provide interfaces (runtime.component_mixed)
         world._components = cw
     return cw
 
@@ -234,6 +236,8 @@ class ComponentWorld:
         self._defined: set[str] = set()
         self._learnt: dict[tuple[str, str], Any] = {}
         self._funcs: dict[tuple[str, str], tuple] = {}
+        #: the World whose core modules may provide interfaces (set by :func:`components_of`)
+        self.core_world: Any = None
 
     # -- adding ------------------------------------------------------------------------------------
 
@@ -311,7 +315,7 @@ class ComponentWorld:
                 p = self._provider_of(imp)
                 if p is not None and p is not c:
                     visit(p, path + [c.name])
-                elif p is None and not (self.wasi and imp.startswith("wasi:")):
+                elif p is None and self._core_provider(imp) is None and not (self.wasi and imp.startswith("wasi:")):
                     raise LinkError(f"component {c.name!r} imports {imp!r}: no component exports it"
                                     + ("" if self.wasi or not imp.startswith("wasi:") else
                                        " (WASI is not granted to this World)"))
@@ -343,6 +347,25 @@ class ComponentWorld:
             if p is not None and p is not c:
                 self._forward(imp, p)
                 self._defined.add(imp)
+            elif p is None and self._core_provider(imp) is not None:
+                self._from_core(c, imp)
+
+    def _core_provider(self, iface: str) -> str | None:
+        from wasmweld.runtime.component_mixed import core_module_for
+
+        return core_module_for(self.core_world, iface)
+
+    def _from_core(self, c: ComponentHandle, iface: str) -> None:
+        """Define ``iface`` from the core module of the World named after it (scalar functions)."""
+        from wasmweld.runtime.component_mixed import core_interface
+
+        module = self._core_provider(iface)
+        item = c.compiled.type.imports(self.engine)[iface]
+        funcs = core_interface(self.core_world, module, iface, item, self.engine)
+        with self._linker_ready().root() as root, root.add_instance(iface) as li:
+            for fname, fn in funcs.items():
+                li.add_func(fname, self._host_func(fn))
+        self._defined.add(iface)
 
     @staticmethod
     def _host_func(fn: Callable) -> Callable:
