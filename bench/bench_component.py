@@ -64,22 +64,10 @@ def _values(ctx):
 
 
 def _composition(prov: bytes, cons: bytes) -> bytes:
-    from wasmweld.binary.leb import write_u
-    from wasmweld.component import COMPONENT_PREAMBLE, codec
-    from wasmweld.component import types as T
+    from component_build import compose_pair
 
-    def section(sid, payload):
-        return bytes((sid,)) + write_u(len(payload)) + payload
-
-    def vec(sid, items):
-        return section(sid, write_u(len(items)) + b"".join(codec.ITEM_WRITERS[sid](i) for i in items))
-
-    p, c = "test:values/provider@0.1.0", "test:values/consumer@0.1.0"
-    return (COMPONENT_PREAMBLE + section(4, prov) + section(4, cons) + vec(5, [T.ComponentInstantiate(0, ())])
-            + vec(6, [T.InstanceExportAlias("instance", 0, p)])
-            + vec(5, [T.ComponentInstantiate(1, (T.InstantiateArg(p, "instance", 1),))])
-            + vec(6, [T.InstanceExportAlias("instance", 2, c)])
-            + vec(11, [T.Export(T.ExternName(p), "instance", 1), T.Export(T.ExternName(c), "instance", 3)]))
+    return compose_pair(cons, prov, "test:values/provider@0.1.0", "test:values/consumer@0.1.0",
+                        export_provided=True)
 
 
 def _direct(composed: bytes):
