@@ -77,31 +77,37 @@ def components_of(world: Any) -> "ComponentWorld":
     return cw
 
 
-def _imports_exports(data: bytes) -> tuple[dict, dict]:
-    """``({import name: sort}, {export name: (sort, {member: sort})})`` from the component's own types."""
-    from wasmweld.component import parse_component
-    from wasmweld.component import typeval as tv
+_SORTS = {"ComponentInstanceType": "instance", "FuncType": "func", "ComponentType": "component",
+          "ModuleType": "module"}
 
-    scope = tv.evaluate(parse_component(data))
-    imports = {n: e.sort for n, e in scope.imports.items()}
+
+def _imports_exports(compiled: Any, engine: Any) -> tuple[dict, dict]:
+    """``({import name: sort}, {export name: (sort, {member: sort})})`` from the compiled component's
+    types (wasmtime's view of them: no second decoding of the binary)."""
+    imports = {n: _SORTS.get(type(x.ty).__name__, "type") for n, x in compiled.type.imports(engine).items()}
     exports = {}
-    for n, e in scope.exports.items():
+    for n, x in compiled.type.exports(engine).items():
+        ty = x.ty
+        sort = _SORTS.get(type(ty).__name__, "type")
         members = {}
-        if isinstance(e.ty, tv.InstT):
-            for m, x in e.ty.exports.items():
-                members[m] = "resource" if x.sort == "type" and isinstance(tv.peel(x.ty), tv.Res) else x.sort
-        exports[n] = (e.sort, members)
+        if sort == "instance":
+            for m, y in ty.exports(engine).items():
+                kind = type(y.ty).__name__
+                members[m] = "resource" if kind == "ResourceType" else _SORTS.get(kind, "type")
+        exports[n] = (sort, members)
     return imports, exports
 
 
 class ComponentHandle:
     """A component added to a :class:`ComponentWorld`: ``name``, ``imports``, ``exports``."""
 
-    def __init__(self, name: str, data: bytes, compiled: Any):
+    def __init__(self, name: str, data: bytes, compiled: Any, engine: Any = None):
+        from wasmweld.runtime.component import component_engine
+
         self.name = name
         self.data = data
         self.compiled = compiled
-        self.imports, self.exports = _imports_exports(data)
+        self.imports, self.exports = _imports_exports(compiled, engine or component_engine())
         self.instance: Any = None
 
     def __repr__(self) -> str:
@@ -258,9 +264,14 @@ class ComponentWorld:
             except OSError as e:
                 raise WasmError(f"cannot read {source}: {e.strerror}") from None
         from wasmweld.component import parse_component
+        from wasmweld.errors import ValidationError
 
-        parse_component(data).decode_all(modules=False)     # malformed: wasmweld's DecodeError with its offset
-        handle = ComponentHandle(name, data, compile_component(data))
+        try:
+            compiled = compile_component(data)
+        except ValidationError:
+            parse_component(data).decode_all(modules=False)     # malformed: wasmweld's DecodeError with its offset
+            raise
+        handle = ComponentHandle(name, data, compiled, self.engine)
         self.components[name] = handle
         return handle
 
