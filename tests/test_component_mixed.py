@@ -194,7 +194,9 @@ def test_mixed_world_errors(built):
     w.add("app", built["calc"])
     assert w.invoke("app", f"{CALC}#poly", 5) == 25 + (5 - 7)
     # component and core module names share the World
-    with pytest.raises(LinkError, match="already"):
+    with pytest.raises(LinkError, match="a module named 'test:mixed/math' is already"):
         w.add("test:mixed/math", built["math"])
+    with pytest.raises(LinkError, match="a component named 'app' is already"):
+        w.add("app", "(module)")
     with pytest.raises(ExecutionError):
         _calc_world(built).invoke("app", f"{CALC}#upper", "\ud7ff")

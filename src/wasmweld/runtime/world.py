@@ -222,6 +222,9 @@ class World:
             raise LinkError(f"module name must be a non-empty string, not {name!r}")
         if name in self._entries:
             raise LinkError(f"a module named {name!r} is already in the World")
+        components = getattr(self, "_components", None)
+        if components is not None and name in components.components:
+            raise LinkError(f"a component named {name!r} is already in the World")
         if any(m == name for (m, _n) in self._hosts):
             raise LinkError(f"{name!r} is already a host namespace (define_host); pick another module name")
 
