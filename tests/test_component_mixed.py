@@ -20,6 +20,7 @@ from hypothesis import strategies as st
 
 from wasmweld import World
 from wasmweld.errors import ExecutionError, LinkError, WasmError
+from wasmweld.runtime.component_world import components_of
 
 MIXED = COMPONENT_FIXTURES / "mixed"
 MATH = "test:mixed/math@0.1.0"
@@ -188,6 +189,12 @@ def test_mixed_world_errors(built):
     w.add("user", '(module (import "test:mixed/math@0.1.0" "nope" (func)) (func (export "f")))')
     with pytest.raises(LinkError, match="nope"):
         w.invoke("user", "f")
+    # a waiting core module importing the component's function with another type
+    w = World()
+    w.add("user", '(module (import "test:mixed/math@0.1.0" "add" (func (param i64) (result i32))))')
+    with pytest.raises(LinkError, match="component 'lib' not added: .*add"):
+        w.add("lib", built["math"])
+    assert w.pending.keys() == {"user"} and "lib" not in components_of(w).components
     # the core module may be named without the interface's version
     w = World()
     w.add("test:mixed/math", built["math_core"])

@@ -162,8 +162,12 @@ def provide_component_exports(world: Any, cw: Any, name: str) -> None:
             sig = scalar_signature(fty) if type(fty).__name__ == "FuncType" else None
             if sig is None or world.has_host(iface, fname):
                 continue
-            world.define_host(iface, fname, _component_caller(cw, name, f"{iface}#{fname}", sig[0], sig[1]),
-                              (sig[2], sig[3]))
+            try:
+                world.define_host(iface, fname, _component_caller(cw, name, f"{iface}#{fname}", sig[0], sig[1]),
+                                  (sig[2], sig[3]))
+            except LinkError as e:        # a waiting core module imports it with another type
+                cw.components.pop(name, None)
+                raise LinkError(f"component {name!r} not added: {e}") from None
 
 
 def _component_caller(cw: Any, name: str, func: str, params: list[str], result: list[str]) -> Callable:
