@@ -1,6 +1,7 @@
 # wasmweld developer entry points. Everything runs from the repository root; ../shared must sit beside it.
 #   make demo    create .venv, install wasmweld, run it on the bundled examples
-#   make test    install the peer tools and the corpus if missing, then the whole test suite
+#   make test    install the peer tools, the corpus and the JS component tools if missing, then the whole test suite
+#   make jstools jco + componentize-js (npm, pinned) into ~/.cache/wasmweld-jstools (the tests build JS components)
 #   make bench   timings of wasmweld and its peers -> bench/results.md
 #   make lint    ruff, mypy (all but component/ and fuse/) and pyright's type completeness
 #   make docs    the API reference (pdoc) into docs/api/
