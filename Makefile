@@ -89,14 +89,8 @@ bench: $(STAMP) peers corpus jstools
 	$(PY) bench/run.py $(BENCH_ARGS)
 
 # mypy (settings in pyproject.toml [tool.mypy]: function bodies checked even without annotations) on
-# every module but the component and fuse packages (their branches type and add them) and runtime/component*.py
-MYPY_EXCLUDE :=
-# (runtime/component*.py: the components branch's, typed separately)
-MYPY_FILES := $(filter-out $(addprefix src/wasmweld/,$(MYPY_EXCLUDE)) $(wildcard src/wasmweld/runtime/component*.py), \
-                $(wildcard $(addprefix src/wasmweld/,runtime/*.py preinit/*.py passes/*.py link/*.py cli/*.py)) \
-                $(wildcard src/wasmweld/binary/*.py) \
-                $(wildcard $(addprefix src/wasmweld/,*.py validator/*.py text/*.py dwarf/*.py custom/*.py)))
-MYPY_FILES += $(wildcard src/wasmweld/fuse/*.py) $(wildcard src/wasmweld/component/*.py)
+# every module of the package
+MYPY_FILES := $(wildcard $(addprefix src/wasmweld/,*.py */*.py))
 
 # pyright, for the type completeness of the public API (--verifytypes; the floor is in
 # docs/type_completeness.py): a pinned release from npm into a cache outside the repository, as the

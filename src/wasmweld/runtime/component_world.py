@@ -190,9 +190,9 @@ def _walk(ty, value, fn):
         return tuple(_walk(t, v, fn) for t, v in zip(ty.elements, value))
     if isinstance(ty, (wc.VariantType, wc.OptionType, wc.ResultType)):
         if isinstance(value, wc.Variant):
-            for n, t in ty._cases():
-                if n == value.tag and t is not None:
-                    return wc.Variant(value.tag, _walk(t, value.payload, fn))
+            for n, case in ty._cases():
+                if n == value.tag and case is not None:
+                    return wc.Variant(value.tag, _walk(case, value.payload, fn))
             return value
         if isinstance(ty, wc.OptionType):
             return _walk(ty.payload, value, fn)
@@ -254,7 +254,7 @@ class ComponentWorld:
         self.components: dict[str, ComponentHandle] = {}
         self.hosts: dict[str, dict[str, Callable]] = {}
         self.resources = _Resources()
-        self._linker = None
+        self._linker: Any = None
         self._defined: set[str] = set()
         self._learnt: dict[tuple[str, str], Any] = {}
         self._funcs: dict[tuple[str, str], tuple] = {}
@@ -321,7 +321,9 @@ class ComponentWorld:
         if self.wasi and not self._wasi_ready:
             from wasmweld.runtime.wasi import WasiOptions, make_wasi_config
 
-            self.store.set_wasi(make_wasi_config(WasiOptions.coerce(self.wasi)))
+            opts = WasiOptions.coerce(self.wasi)
+            assert opts is not None     # self.wasi is granted here
+            self.store.set_wasi(make_wasi_config(opts))
             self._linker.add_wasip2()
             self._wasi_ready = True
         return self._linker
@@ -392,6 +394,7 @@ class ComponentWorld:
         from wasmweld.runtime.component_mixed import core_interface
 
         module = self._core_provider(iface)
+        assert module is not None   # called only when a core module provides iface
         item = c.compiled.type.imports(self.engine)[iface]
         funcs = core_interface(self.core_world, module, iface, item, self.engine)
         with self._linker_ready().root() as root, root.add_instance(iface) as li:
