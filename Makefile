@@ -1,6 +1,7 @@
 # wasmweld developer entry points. Everything runs from the repository root; ../shared must sit beside it.
 #   make demo    create .venv, install wasmweld, run it on the bundled examples
-#   make test    install the peer tools and the corpus if missing, then the whole test suite
+#   make test    install the peer tools, the corpus and the JS component tools if missing, then the whole test suite
+#   make jstools jco + componentize-js (npm, pinned) into ~/.cache/wasmweld-jstools (the tests build JS components)
 #   make bench   timings of wasmweld and its peers -> bench/results.md
 #   make lint    ruff, mypy (all but component/ and fuse/) and pyright's type completeness
 #   make docs    the API reference (pdoc) into docs/api/
@@ -88,14 +89,8 @@ bench: $(STAMP) peers corpus jstools
 	$(PY) bench/run.py $(BENCH_ARGS)
 
 # mypy (settings in pyproject.toml [tool.mypy]: function bodies checked even without annotations) on
-# every module but the component and fuse packages (their branches type and add them) and runtime/component*.py
-MYPY_EXCLUDE :=
-# (runtime/component*.py: the components branch's, typed separately)
-MYPY_FILES := $(filter-out $(addprefix src/wasmweld/,$(MYPY_EXCLUDE)) $(wildcard src/wasmweld/runtime/component*.py), \
-                $(wildcard $(addprefix src/wasmweld/,runtime/*.py preinit/*.py passes/*.py link/*.py cli/*.py)) \
-                $(wildcard src/wasmweld/binary/*.py) \
-                $(wildcard $(addprefix src/wasmweld/,*.py validator/*.py text/*.py dwarf/*.py custom/*.py)))
-MYPY_FILES += $(wildcard src/wasmweld/fuse/*.py) $(wildcard src/wasmweld/component/*.py)
+# every module of the package
+MYPY_FILES := $(wildcard $(addprefix src/wasmweld/,*.py */*.py))
 
 # pyright, for the type completeness of the public API (--verifytypes; the floor is in
 # docs/type_completeness.py): a pinned release from npm into a cache outside the repository, as the

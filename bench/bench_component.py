@@ -10,14 +10,18 @@ Tasks:
                              (a child process: start-up included).
 ``component world start``    a consumer and a provider component (tests/fixtures/component/values) added to a
                              ``ComponentWorld`` and linked by interface name, through the first call; next to
-                             wasmtime-py's component API instantiating the static composition directly.
+                             wasmtime-py's component API instantiating the static composition directly
+                             (compilation excluded on both sides: ``compile_component`` keeps the last few).
 ``cross-component call``     one call passing a 1 KB string consumer -> provider -> back (per call, 200 calls).
 ``component first call``     instantiate + first call of tests/fixtures/component/snap (an init building a
                              20,000-entry table in 50 rounds runs lazily on the first call), snapshotted with
                              ``wasmweld snapshot`` vs not.
-``js component``             when ``$WASMWELD_COMPONENTIZE_JS`` names a folder whose ``node_modules`` has
-                             @bytecodealliance/componentize-js: parse+encode of its output (12 MB) and the
-                             first call through a ComponentWorld.
+``js component first call``  instantiate + first call of tests/fixtures/component/js/init.js (its top-level
+                             code builds a table: 2M updates) built three ways (tests/component_build.py):
+                             un-initialised by componentize-js minus Wizer then ``wasmweld snapshot --init-func
+                             componentize.wizer``; componentize-js's own Wizer build; the un-initialised build
+                             running its init at instantiation. Compilation excluded (kept in memory); also
+                             parse+encode of the componentize-js output (12.8 MB).
 
 Run with ``python bench/run.py -k component``.
 """
@@ -60,32 +64,20 @@ def _values(ctx):
 
 
 def _composition(prov: bytes, cons: bytes) -> bytes:
-    from wasmweld.binary.leb import write_u
-    from wasmweld.component import COMPONENT_PREAMBLE, codec
-    from wasmweld.component import types as T
+    from component_build import compose_pair
 
-    def section(sid, payload):
-        return bytes((sid,)) + write_u(len(payload)) + payload
-
-    def vec(sid, items):
-        return section(sid, write_u(len(items)) + b"".join(codec.ITEM_WRITERS[sid](i) for i in items))
-
-    p, c = "test:values/provider@0.1.0", "test:values/consumer@0.1.0"
-    return (COMPONENT_PREAMBLE + section(4, prov) + section(4, cons) + vec(5, [T.ComponentInstantiate(0, ())])
-            + vec(6, [T.InstanceExportAlias("instance", 0, p)])
-            + vec(5, [T.ComponentInstantiate(1, (T.InstantiateArg(p, "instance", 1),))])
-            + vec(6, [T.InstanceExportAlias("instance", 2, c)])
-            + vec(11, [T.Export(T.ExternName(p), "instance", 1), T.Export(T.ExternName(c), "instance", 3)]))
+    return compose_pair(cons, prov, "test:values/provider@0.1.0", "test:values/consumer@0.1.0",
+                        export_provided=True)
 
 
 def _direct(composed: bytes):
     import wasmtime
     from wasmtime import component as wc
 
-    from wasmweld.runtime.component import component_engine
+    from wasmweld.runtime.component import compile_component, component_engine
 
     store = wasmtime.Store(component_engine())
-    inst = wc.Linker(store.engine).instantiate(store, wc.Component(store.engine, composed))
+    inst = wc.Linker(store.engine).instantiate(store, compile_component(composed))
     iface, _, name = C.rpartition("#")
     f = inst.get_func(store, inst.get_export_index(store, name, inst.get_export_index(store, iface)))
 
@@ -175,43 +167,34 @@ def _snapshot_rows(ctx):
                     ctx.time(lambda: first(plain), warmup=1))]
 
 
-_JS_SRC = """
-let table = [];
-for (let i = 0; i < 20000; i++) table.push((i * 2654435761) % 1000003);
-export function hello(name) { return "Hello, " + name + "! " + table[name.length]; }
-"""
-_JS_WIT = "package local:hello; world hello { export hello: func(name: string) -> string; }"
-
-
 def _js_rows(ctx):
-    import os
+    """componentize-js builds of tests/fixtures/component/js/init.js (``make jstools`` installs the tools)."""
+    from component_build import COMPONENT_FIXTURES, build_js_component, build_js_uninit, init_at_instantiation
 
     from wasmweld.component import parse_component
+    from wasmweld.runtime.component_snapshot import snapshot_component
     from wasmweld.runtime.component_world import ComponentWorld
+    from wasmweld.runtime.wasi import WasiOptions
 
-    root = os.environ.get("WASMWELD_COMPONENTIZE_JS")
-    if not root or not (Path(root) / "node_modules" / "@bytecodealliance" / "componentize-js").is_dir():
-        ctx.log("js component rows skipped: set WASMWELD_COMPONENTIZE_JS to a folder with componentize-js installed")
-        return []
-    out = ctx.tmp / "js.component.wasm"
-    script = Path(root) / ".wasmweld-bench-build.mjs"     # ESM resolves packages from the script's folder
-    script.write_text(
-        "import { componentize } from '@bytecodealliance/componentize-js';\n"
-        "import { writeFile } from 'node:fs/promises';\n"
-        f"const {{ component }} = await componentize({_JS_SRC!r}, {_JS_WIT!r}, "
-        "{ disableFeatures: ['random', 'stdio', 'clocks', 'http', 'fetch-event'] });\n"
-        "await writeFile(process.argv[2], component);\n")
-    p = subprocess.run(["node", str(script), str(out)], cwd=root, capture_output=True, check=False)
-    if p.returncode != 0:
-        ctx.log("componentize-js failed:", p.stderr.decode(errors="replace")[:300])
-        return []
-    data = out.read_bytes()
-    name = f"componentize-js hello ({len(data) / 1e6:.1f} MB)"
+    d = COMPONENT_FIXTURES / "js"
+    src, wit = (d / "init.js").read_text(), d / "init.wit"
+    pre = build_js_component(src, wit, "jsinit")
+    u = build_js_uninit(src, wit, "jsinit")
+    grant = u.wasi(ctx.tmp / "js-files", stdout=None)
+    snapped = snapshot_component(u.component, u.init_func, wasi=grant)
+    lazy = init_at_instantiation(u.component, u.init_func)
+    name = f"componentize-js init.js ({len(pre) / 1e6:.1f} MB)"
+    rows = [ctx.row("component parse+encode", name, "wasmweld", ctx.time(lambda: parse_component(pre).encode()))]
 
-    def first():
-        w = ComponentWorld(wasi=True)
+    def first(data, wasi):
+        w = ComponentWorld(wasi=wasi)
         w.add("js", data)
-        return w.invoke("js", "hello", "bench")
-    return [ctx.row("component parse+encode", name, "wasmweld", ctx.time(lambda: parse_component(data).encode())),
-            ctx.row("js component first call (compile included)", name, "wasmweld ComponentWorld",
-                    ctx.time(first, repeats=1))]
+        return w.invoke("js", "test:jsinit/api@0.1.0#get", 7)
+
+    quiet = WasiOptions(stdout=None)
+    answers = {first(snapped, quiet), first(pre, quiet), first(lazy, grant)}     # compiles each once (kept)
+    assert len(answers) == 1, answers
+    task, inp = "js component first call", "init.js (2M-update table at top level; compiled)"
+    return rows + [ctx.row(task, inp, "wasmweld snapshot", ctx.time(lambda: first(snapped, quiet), warmup=1)),
+            ctx.row(task, inp, "componentize-js (Wizer)", ctx.time(lambda: first(pre, quiet), warmup=1)),
+            ctx.row(task, inp, "no snapshot (init at instantiation)", ctx.time(lambda: first(lazy, grant), warmup=1))]

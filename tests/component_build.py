@@ -265,3 +265,30 @@ def init_at_instantiation(component: bytes, init_func: str = "componentize.wizer
     m.exports[:] = [Export(e.name, e.kind, new) if e.name == "_initialize" else e for e in m.exports]
     comp.replace_module(index, m)
     return comp.encode()
+
+
+def compose_pair(consumer: bytes, provider: bytes, provided: str, exported: str, *,
+                 export_provided: bool = False) -> bytes:
+    """The static composition (what ``wac plug`` writes), built with wasmweld's encoder and checked
+    by ``wasm-tools validate``: ``provider`` instantiated, ``consumer`` instantiated with its
+    instance ``provided``, and the consumer's instance ``exported`` exported (and the provider's
+    ``provided`` too with ``export_provided``)."""
+    from wasmweld.binary.leb import write_u
+    from wasmweld.component import COMPONENT_PREAMBLE, codec
+    from wasmweld.component import types as T
+
+    def section(sid: int, payload: bytes) -> bytes:
+        return bytes((sid,)) + write_u(len(payload)) + payload
+
+    def vec(sid: int, items: list) -> bytes:
+        return section(sid, write_u(len(items)) + b"".join(codec.ITEM_WRITERS[sid](i) for i in items))
+
+    out = (COMPONENT_PREAMBLE + section(4, provider) + section(4, consumer)
+           + vec(5, [T.ComponentInstantiate(0, ())])                                          # instance 0
+           + vec(6, [T.InstanceExportAlias("instance", 0, provided)])                         # instance 1
+           + vec(5, [T.ComponentInstantiate(1, (T.InstantiateArg(provided, "instance", 1),))])  # instance 2
+           + vec(6, [T.InstanceExportAlias("instance", 2, exported)])                         # instance 3
+           + vec(11, [T.Export(T.ExternName(provided), "instance", 1)] * export_provided
+                 + [T.Export(T.ExternName(exported), "instance", 3)]))
+    wasm_tools("validate", "-", input=out)
+    return out

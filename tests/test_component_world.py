@@ -6,13 +6,10 @@ from __future__ import annotations
 import math
 
 import pytest
-from component_build import COMPONENT_FIXTURES, build_component, wasm_tools
+from component_build import COMPONENT_FIXTURES, build_component, compose_pair
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from wasmweld.binary.leb import write_u
-from wasmweld.component import COMPONENT_PREAMBLE, codec
-from wasmweld.component import types as T
 from wasmweld.errors import ExecutionError, LinkError
 from wasmweld.runtime.component_world import ComponentWorld
 from wasmweld.runtime.wasi import WasiOptions
@@ -35,22 +32,8 @@ def built() -> dict[str, bytes]:
 def _compose(consumer: bytes, provider: bytes) -> bytes:
     """The static composition (what wac / ``wasm-tools compose`` write), built with wasmweld's encoder:
     both components nested, the provider instantiated, the consumer instantiated with it, both exported."""
-    def section(sid: int, payload: bytes) -> bytes:
-        return bytes((sid,)) + write_u(len(payload)) + payload
-
-    pname, cname = "test:values/provider@0.1.0", "test:values/consumer@0.1.0"
-
-    def vec(sid: int, items: list) -> bytes:
-        return section(sid, write_u(len(items)) + b"".join(codec.ITEM_WRITERS[sid](i) for i in items))
-
-    out = (COMPONENT_PREAMBLE + section(4, provider) + section(4, consumer)
-           + vec(5, [T.ComponentInstantiate(0, ())])                                      # instance 0
-           + vec(6, [T.InstanceExportAlias("instance", 0, pname)])                        # instance 1
-           + vec(5, [T.ComponentInstantiate(1, (T.InstantiateArg(pname, "instance", 1),))])  # instance 2
-           + vec(6, [T.InstanceExportAlias("instance", 2, cname)])                        # instance 3
-           + vec(11, [T.Export(T.ExternName(pname), "instance", 1), T.Export(T.ExternName(cname), "instance", 3)]))
-    wasm_tools("validate", "-", input=out)
-    return out
+    return compose_pair(consumer, provider, "test:values/provider@0.1.0", "test:values/consumer@0.1.0",
+                        export_provided=True)
 
 
 class Direct:

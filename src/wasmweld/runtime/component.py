@@ -13,11 +13,19 @@ is compiled by ``wasmtime.component.Component`` with :func:`component_engine`: e
 feature of :func:`wasmweld.runtime.engine.make_config` plus the component model (and its
 ``map`` and ``implements`` extensions where wasmtime has them). Like the rest of
 :mod:`wasmweld.runtime`, wasmtime is imported inside functions only.
+
+Compiling a large component takes seconds (StarlingMonkey, the JS engine of componentize-js:
+10 MB of code), and validating one means compiling it, so the last few compiled components are
+kept in memory by content hash: ``snapshot_component`` validates its output and a World running
+it right after reuses that compilation.
 """
 
 from __future__ import annotations
 
+import hashlib
 import re
+import threading
+from collections import OrderedDict
 from typing import Any
 
 from wasmweld.errors import ValidationError
@@ -30,6 +38,10 @@ __all__ = ["COMPONENT_FEATURES", "component_engine", "compile_component", "valid
 COMPONENT_FEATURES: tuple[str, ...] = ("wasm_component_model", "wasm_component_model_map",
                                        "wasm_component_model_implements")
 _OFFSET_RE = re.compile(r"\s*\(at offset (0x[0-9a-fA-F]+|\d+)\)")
+#: how many compiled components :func:`compile_component` keeps (by sha256 of the bytes)
+COMPILED_KEPT = 4
+_compiled: OrderedDict[bytes, Any] = OrderedDict()
+_compiled_lock = threading.Lock()
 
 
 def component_engine() -> Any:
@@ -53,14 +65,27 @@ def _error(exc: Exception) -> ValidationError:
 
 
 def compile_component(data: bytes) -> Any:
-    """``wasmtime.component.Component`` for ``data``; ValidationError if wasmtime rejects it."""
+    """``wasmtime.component.Component`` for ``data`` (one of the last :data:`COMPILED_KEPT` compiled when
+    the same bytes were); ValidationError if wasmtime rejects it."""
     wasmtime = require_wasmtime()
     from wasmtime import component as wc
 
+    data = bytes(data)
+    key = hashlib.sha256(data).digest()
+    with _compiled_lock:
+        hit = _compiled.get(key)
+        if hit is not None:
+            _compiled.move_to_end(key)
+            return hit
     try:
-        return wc.Component(component_engine(), bytes(data))
+        out = wc.Component(component_engine(), data)
     except wasmtime.WasmtimeError as exc:
         raise _error(exc) from None
+    with _compiled_lock:
+        _compiled[key] = out
+        while len(_compiled) > COMPILED_KEPT:
+            _compiled.popitem(last=False)
+    return out
 
 
 def validate_component_bytes(data: bytes) -> None:

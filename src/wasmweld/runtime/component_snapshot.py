@@ -18,7 +18,7 @@ import struct
 import time
 from typing import Any
 
-from wasmweld.errors import InitError, SnapshotError
+from wasmweld.errors import InitError, SnapshotError, WasmError
 
 __all__ = ["snapshot_component"]
 
@@ -99,11 +99,17 @@ def snapshot_component(data: bytes, init_func: str | None = None, *, wasi: Any =
     from wasmweld.runtime.component import validate_component_bytes
 
     comp = parse_component(data)
-    validate_component_bytes(data)
-    probe, plan = probe_component(comp, init_func)
     try:
+        probe, plan = probe_component(comp, init_func)
+    except Exception as e:
+        validate_component_bytes(data)     # an invalid input is blamed as such, before any refusal
+        if isinstance(e, WasmError):
+            raise
+        raise SnapshotError(f"internal error: building the probe component failed: {e!r}") from None
+    try:      # the probe holds all of the input: compiling it validates the input too (one compile less)
         validate_component_bytes(probe)
-    except Exception as e:  # a bug in the probe builder: say so plainly
+    except Exception as e:
+        validate_component_bytes(data)     # an invalid input: wasmtime's message about the input itself
         raise SnapshotError(f"internal error: the probe component does not validate: {e}") from None
     snap = _run(probe, plan, wasi)
     out = put_back(comp, plan, snap, keep_init_func=keep_init_func)

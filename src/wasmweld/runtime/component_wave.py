@@ -69,6 +69,7 @@ def _tokens(text: str) -> list[tuple[str, str]]:
         if not m or m.end() == pos:
             raise WaveError(f"unexpected {text[pos:pos + 10]!r} at column {pos + 1}")
         kind = m.lastgroup
+        assert kind is not None     # every alternative of _TOKEN is a named group
         out.append((kind, m.group(kind)))
         pos = m.end()
         while pos < len(text) and text[pos].isspace():

@@ -66,45 +66,64 @@ def component_source(source: Any) -> bool:
 
 def components_of(world: Any) -> "ComponentWorld":
     """The ComponentWorld holding the components of a :class:`~wasmweld.runtime.world.World`
-    (created on first use, with the World's WASI grant; its own store: components and core
-    modules of one World do not import from each other)."""
+    (created on first use, with the World's WASI grant; its own store). Components and core
+    modules of one World import scalar functions from each other by interface name
+    (:mod:`wasmweld.runtime.component_mixed`)."""
     cw = getattr(world, "_components", None)
     if cw is None:
         cw = ComponentWorld(wasi=getattr(world, "wasi_options", None) or False)
+        cw.core_world = world       # its core modules provide interfaces (runtime.component_mixed)
         world._components = cw
     return cw
 
 
-def _imports_exports(data: bytes) -> tuple[dict, dict, set]:
-    """``({import name: sort}, {export name: (sort, {member: sort})}, {type-only instance imports})`` from
-    the component's own types. A type-only import (an interface imported only for its types, as a world
-    exporting ``checkout`` that uses ``prices.{line}`` has) needs no provider: an empty instance does."""
-    from wasmweld.component import parse_component
-    from wasmweld.component import typeval as tv
+_SORTS = {"ComponentInstanceType": "instance", "FuncType": "func", "ComponentType": "component",
+          "ModuleType": "module"}
 
-    scope = tv.evaluate(parse_component(data))
-    imports = {n: e.sort for n, e in scope.imports.items()}
-    type_only = {n for n, e in scope.imports.items()
-                 if isinstance(e.ty, tv.InstT) and all(x.sort == "type" and not isinstance(tv.peel(x.ty), tv.Res)
-                                                       for x in e.ty.exports.values())}
+
+def _is_type_only(ty: Any, engine: Any) -> bool:
+    """An instance type whose exports are all types and none a resource: an interface imported only for
+    its types (as a world exporting ``checkout`` that uses ``prices.{line}`` has); it needs no provider,
+    an empty instance does."""
+    for y in ty.exports(engine).values():
+        kind = type(y.ty).__name__
+        if kind == "ResourceType" or kind in _SORTS:
+            return False
+    return True
+
+
+def _imports_exports(compiled: Any, engine: Any) -> tuple[dict, dict, set]:
+    """``({import name: sort}, {export name: (sort, {member: sort})}, {type-only instance imports})`` from
+    the compiled component's types (wasmtime's view of them: no second decoding of the binary)."""
+    imports = {}
+    type_only = set()
+    for n, x in compiled.type.imports(engine).items():
+        imports[n] = sort = _SORTS.get(type(x.ty).__name__, "type")
+        if sort == "instance" and _is_type_only(x.ty, engine):
+            type_only.add(n)
     exports = {}
-    for n, e in scope.exports.items():
+    for n, x in compiled.type.exports(engine).items():
+        ty = x.ty
+        sort = _SORTS.get(type(ty).__name__, "type")
         members = {}
-        if isinstance(e.ty, tv.InstT):
-            for m, x in e.ty.exports.items():
-                members[m] = "resource" if x.sort == "type" and isinstance(tv.peel(x.ty), tv.Res) else x.sort
-        exports[n] = (e.sort, members)
+        if sort == "instance":
+            for m, y in ty.exports(engine).items():
+                kind = type(y.ty).__name__
+                members[m] = "resource" if kind == "ResourceType" else _SORTS.get(kind, "type")
+        exports[n] = (sort, members)
     return imports, exports, type_only
 
 
 class ComponentHandle:
     """A component added to a :class:`ComponentWorld`: ``name``, ``imports``, ``exports``."""
 
-    def __init__(self, name: str, data: bytes, compiled: Any):
+    def __init__(self, name: str, data: bytes, compiled: Any, engine: Any = None):
+        from wasmweld.runtime.component import component_engine
+
         self.name = name
         self.data = data
         self.compiled = compiled
-        self.imports, self.exports, self.type_only = _imports_exports(data)
+        self.imports, self.exports, self.type_only = _imports_exports(compiled, engine or component_engine())
         self.instance: Any = None
 
     def __repr__(self) -> str:
@@ -171,9 +190,9 @@ def _walk(ty, value, fn):
         return tuple(_walk(t, v, fn) for t, v in zip(ty.elements, value))
     if isinstance(ty, (wc.VariantType, wc.OptionType, wc.ResultType)):
         if isinstance(value, wc.Variant):
-            for n, t in ty._cases():
-                if n == value.tag and t is not None:
-                    return wc.Variant(value.tag, _walk(t, value.payload, fn))
+            for n, case in ty._cases():
+                if n == value.tag and case is not None:
+                    return wc.Variant(value.tag, _walk(case, value.payload, fn))
             return value
         if isinstance(ty, wc.OptionType):
             return _walk(ty.payload, value, fn)
@@ -235,10 +254,12 @@ class ComponentWorld:
         self.components: dict[str, ComponentHandle] = {}
         self.hosts: dict[str, dict[str, Callable]] = {}
         self.resources = _Resources()
-        self._linker = None
+        self._linker: Any = None
         self._defined: set[str] = set()
         self._learnt: dict[tuple[str, str], Any] = {}
         self._funcs: dict[tuple[str, str], tuple] = {}
+        #: the World whose core modules may provide interfaces (set by :func:`components_of`)
+        self.core_world: Any = None
 
     # -- adding ------------------------------------------------------------------------------------
 
@@ -259,9 +280,14 @@ class ComponentWorld:
             except OSError as e:
                 raise WasmError(f"cannot read {source}: {e.strerror}") from None
         from wasmweld.component import parse_component
+        from wasmweld.errors import ValidationError
 
-        parse_component(data).decode_all(modules=False)     # malformed: wasmweld's DecodeError with its offset
-        handle = ComponentHandle(name, data, compile_component(data))
+        try:
+            compiled = compile_component(data)
+        except ValidationError:
+            parse_component(data).decode_all(modules=False)     # malformed: wasmweld's DecodeError with its offset
+            raise
+        handle = ComponentHandle(name, data, compiled, self.engine)
         self.components[name] = handle
         return handle
 
@@ -295,7 +321,9 @@ class ComponentWorld:
         if self.wasi and not self._wasi_ready:
             from wasmweld.runtime.wasi import WasiOptions, make_wasi_config
 
-            self.store.set_wasi(make_wasi_config(WasiOptions.coerce(self.wasi)))
+            opts = WasiOptions.coerce(self.wasi)
+            assert opts is not None     # self.wasi is granted here
+            self.store.set_wasi(make_wasi_config(opts))
             self._linker.add_wasip2()
             self._wasi_ready = True
         return self._linker
@@ -316,7 +344,8 @@ class ComponentWorld:
                 p = self._provider_of(imp)
                 if p is not None and p is not c:
                     visit(p, path + [c.name])
-                elif p is None and imp not in c.type_only and not (self.wasi and imp.startswith("wasi:")):
+                elif (p is None and imp not in c.type_only and self._core_provider(imp) is None
+                      and not (self.wasi and imp.startswith("wasi:"))):
                     raise LinkError(f"component {c.name!r} imports {imp!r}: no component exports it"
                                     + ("" if self.wasi or not imp.startswith("wasi:") else
                                        " (WASI is not granted to this World)"))
@@ -348,10 +377,30 @@ class ComponentWorld:
             if p is not None and p is not c:
                 self._forward(imp, p)
                 self._defined.add(imp)
+            elif p is None and self._core_provider(imp) is not None:
+                self._from_core(c, imp)
             elif imp in c.type_only:
                 with linker.root() as root, root.add_instance(imp):
                     pass
                 self._defined.add(imp)
+
+    def _core_provider(self, iface: str) -> str | None:
+        from wasmweld.runtime.component_mixed import core_module_for
+
+        return core_module_for(self.core_world, iface)
+
+    def _from_core(self, c: ComponentHandle, iface: str) -> None:
+        """Define ``iface`` from the core module of the World named after it (scalar functions)."""
+        from wasmweld.runtime.component_mixed import core_interface
+
+        module = self._core_provider(iface)
+        assert module is not None   # called only when a core module provides iface
+        item = c.compiled.type.imports(self.engine)[iface]
+        funcs = core_interface(self.core_world, module, iface, item, self.engine)
+        with self._linker_ready().root() as root, root.add_instance(iface) as li:
+            for fname, fn in funcs.items():
+                li.add_func(fname, self._host_func(fn))
+        self._defined.add(iface)
 
     @staticmethod
     def _host_func(fn: Callable) -> Callable:

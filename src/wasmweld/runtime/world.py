@@ -222,6 +222,9 @@ class World:
             raise LinkError(f"module name must be a non-empty string, not {name!r}")
         if name in self._entries:
             raise LinkError(f"a module named {name!r} is already in the World")
+        components = getattr(self, "_components", None)
+        if components is not None and name in components.components:
+            raise LinkError(f"a component named {name!r} is already in the World")
         if any(m == name for (m, _n) in self._hosts):
             raise LinkError(f"{name!r} is already a host namespace (define_host); pick another module name")
 
@@ -246,7 +249,12 @@ class World:
         """
         from wasmweld.runtime.component_world import component_source, components_of
         if component_source(source):
-            return components_of(self).add(name, source)
+            if name in self._entries:
+                raise LinkError(f"a module named {name!r} is already in the World")
+            handle = components_of(self).add(name, source)
+            from wasmweld.runtime.component_mixed import provide_component_exports
+            provide_component_exports(self, components_of(self), name)   # core modules may import its functions
+            return handle
         self._check_name(name)
         wasm, module, path = self._read_source(source, name)
         if wasm is not None:
@@ -386,6 +394,10 @@ class World:
                                         f"but the host function {label} has type {fmt_type(ft)}")
         self._hosts[(module, name)] = host
         self._settle()
+
+    def has_host(self, module: str, name: str) -> bool:
+        """True if host function ``module.name`` is defined (:meth:`define_host`)."""
+        return (module, name) in self._hosts
 
     @_locked
     def stub(self, module: str, name: str | None = None, *, action: str = "trap") -> None:
