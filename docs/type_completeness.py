@@ -7,16 +7,16 @@ the members of their classes) whose type is known: parameters and returns annota
 to show where to work next::
 
     pyright --verifytypes wasmweld --ignoreexternal --outputjson | python docs/type_completeness.py
-    type completeness 99.6% (3732 of 3748 exported symbols known; the floor is 95%)
+    type completeness 99.5% (3741 of 3758 exported symbols known; the floor is 95%)
 """
 
 import json
 import sys
 from collections import Counter
 
-#: the floor, in percent: what issue 15 asks for (70.9% at the start, 89.4% and then 99.6% on
-#: 2026-12-05). What is left (16 symbols) is runtime/component_world.py and component_wave.py,
-#: typed on their own branch.
+#: the floor, in percent: what issue 15 asks for (70.9% at the start, 89.4% and then 99.5% on
+#: 2026-12-05). What is left (17 symbols) is runtime/component_world.py, component_wave.py and
+#: component_mixed.py, typed on their own branch.
 MIN_SCORE = 95.0
 
 
