@@ -110,7 +110,7 @@ def core_module_for(world: Any, iface: str) -> str | None:
     return None
 
 
-def core_interface(world: Any, module: str, iface: str, import_type: Any, engine: Any) -> dict[str, Callable]:
+def core_interface(world: Any, module: str, iface: str, import_type: Any, engine: Any) -> dict[str, Callable[..., Any]]:
     """Host functions (for ``ComponentWorld.define_interface``) of interface ``iface``, whose import
     type is the wasmtime-py ``ComponentInstanceType`` ``import_type`` (or the ``ComponentExtern``
     holding it), calling core ``module``."""

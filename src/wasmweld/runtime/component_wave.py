@@ -218,7 +218,7 @@ class _Parser:
         return payload
 
 
-def parse_value(text: str, ty) -> Any:
+def parse_value(text: str, ty: Any) -> Any:
     """One WAVE value of type ``ty`` (a wasmtime-py component ValType)."""
     p = _Parser(text)
     v = p.value(ty)
@@ -235,7 +235,7 @@ def parse_call(text: str) -> tuple[str, str]:
     return m.group(1), m.group(2) or ""
 
 
-def parse_args(text: str, types: list) -> list:
+def parse_args(text: str, types: list[Any]) -> list[Any]:
     """The comma-separated WAVE arguments in ``text`` for parameter ``types``."""
     p = _Parser(text)
     out = []
@@ -276,7 +276,7 @@ def _matches(ty, value) -> bool:
     return isinstance(value, tuple(s))
 
 
-def to_wave(value: Any, ty) -> str:     # noqa: C901 - one branch per WIT type family, flat
+def to_wave(value: Any, ty: Any) -> str:     # noqa: C901 - one branch per WIT type family, flat
     """``value`` (of wasmtime-py component type ``ty``) as WAVE text."""
     from wasmtime import component as wc
 

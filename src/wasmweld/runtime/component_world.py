@@ -92,20 +92,20 @@ def _is_type_only(ty: Any, engine: Any) -> bool:
     return True
 
 
-def _imports_exports(compiled: Any, engine: Any) -> tuple[dict, dict, set]:
+def _imports_exports(compiled: Any, engine: Any) -> tuple[dict[str, str], dict[str, tuple[str, dict[str, str]]], set[str]]:
     """``({import name: sort}, {export name: (sort, {member: sort})}, {type-only instance imports})`` from
     the compiled component's types (wasmtime's view of them: no second decoding of the binary)."""
-    imports = {}
-    type_only = set()
+    imports: dict[str, str] = {}
+    type_only: set[str] = set()
     for n, x in compiled.type.imports(engine).items():
         imports[n] = sort = _SORTS.get(type(x.ty).__name__, "type")
         if sort == "instance" and _is_type_only(x.ty, engine):
             type_only.add(n)
-    exports = {}
+    exports: dict[str, tuple[str, dict[str, str]]] = {}
     for n, x in compiled.type.exports(engine).items():
         ty = x.ty
         sort = _SORTS.get(type(ty).__name__, "type")
-        members = {}
+        members: dict[str, str] = {}
         if sort == "instance":
             for m, y in ty.exports(engine).items():
                 kind = type(y.ty).__name__
@@ -123,6 +123,9 @@ class ComponentHandle:
         self.name = name
         self.data = data
         self.compiled = compiled
+        self.imports: dict[str, str]
+        self.exports: dict[str, tuple[str, dict[str, str]]]
+        self.type_only: set[str]
         self.imports, self.exports, self.type_only = _imports_exports(compiled, engine or component_engine())
         self.instance: Any = None
 
@@ -247,13 +250,13 @@ class ComponentWorld:
 
         from wasmweld.runtime.component import component_engine
 
-        self.engine = engine or component_engine()
-        self.store = store or wasmtime.Store(self.engine)
+        self.engine: Any = engine or component_engine()
+        self.store: Any = store or wasmtime.Store(self.engine)
         self.wasi = wasi
         self._wasi_ready = False
         self.components: dict[str, ComponentHandle] = {}
-        self.hosts: dict[str, dict[str, Callable]] = {}
-        self.resources = _Resources()
+        self.hosts: dict[str, dict[str, Callable[..., Any]]] = {}
+        self.resources: _Resources = _Resources()
         self._linker: Any = None
         self._defined: set[str] = set()
         self._learnt: dict[tuple[str, str], Any] = {}
@@ -291,7 +294,7 @@ class ComponentWorld:
         self.components[name] = handle
         return handle
 
-    def define_interface(self, interface: str, funcs: dict[str, Callable]) -> None:
+    def define_interface(self, interface: str, funcs: dict[str, Callable[..., Any]]) -> None:
         """Provide ``interface`` from Python: ``funcs`` maps function names to callables taking the
         component values (no store argument) and returning the result value (or None)."""
         if self._linker is not None and interface in self._defined:
@@ -489,7 +492,7 @@ class ComponentWorld:
 
     # -- calling -----------------------------------------------------------------------------------
 
-    def func(self, name: str, func: str):
+    def func(self, name: str, func: str) -> Any:
         """The wasmtime ``component.Func`` for ``func`` (``"f"`` or ``"pkg:ns/iface@v#f"``) of ``name``."""
         inst = self.instantiate(name)
         iface, fname = split_func_name(func)
