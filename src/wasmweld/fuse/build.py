@@ -17,13 +17,15 @@ names: ``iface#func`` (or ``func``), ``cabi_post_iface#func``, ``memory``, ``cab
 from __future__ import annotations
 
 import dataclasses
-from typing import overload
+from typing import Any, overload
 
 from ..custom.name import NameSection
 from ..module import Export, FuncBody, Import, Module
 from ..types import ExternKind, FuncType, Limits, MemoryType, RecGroup, SubType
 from . import abi
 from .abi import FuseError
+from .boundary import Boundary, out_imports
+from .boundary import define as define_boundary
 from .adapter import (CORE, Dir, Dst, Emitter, Src, check_area, check_leave, end_lends, has_borrow, leave_flag,
                       set_leave, translate)
 from .handles import REGION, borrow_count, builtin, helpers, host_drop
@@ -36,7 +38,7 @@ def _flat_params(params) -> list[str]:
     return [v for p in params for v in abi.flatten(p)]
 
 
-def lower_sig(params, result) -> tuple[list[str], list[str]]:
+def lower_sig(params: tuple[Any, ...], result: Any) -> tuple[list[str], list[str]]:
     """The core signature of a ``canon lower`` of a function of these (normalised) types."""
     fp = _flat_params(params)
     fp = fp if len(fp) <= abi.MAX_FLAT_PARAMS else ["i32"]
@@ -46,7 +48,7 @@ def lower_sig(params, result) -> tuple[list[str], list[str]]:
     return fp, fr
 
 
-def lift_sig(params, result) -> tuple[list[str], list[str]]:
+def lift_sig(params: tuple[Any, ...], result: Any) -> tuple[list[str], list[str]]:
     """The core signature of the core function a ``canon lift`` lifts."""
     fp = _flat_params(params)
     fp = fp if len(fp) <= abi.MAX_FLAT_PARAMS else ["i32"]
@@ -112,6 +114,16 @@ class AdapterModule:
             self.funcs[key] = len(self.funcs)
             self.m.imports.append(Import(f"fuse:i{ref.instance}", ref.name, ExternKind.FUNC,
                                          self.type_index(_ft(sig))))
+        return self.funcs[key]
+
+    def import_func(self, module: str, name: str, sig: tuple[list[str], list[str]]) -> int:
+        """Import function ``module`` ``name`` of core signature ``sig`` (before any definition)."""
+        key = ("import", module, name)
+        if key not in self.funcs:
+            if self.bodies:
+                raise FuseError("internal: function import after a definition")
+            self.funcs[key] = len(self.funcs)
+            self.m.imports.append(Import(module, name, ExternKind.FUNC, self.type_index(_ft(sig))))
         return self.funcs[key]
 
     def define(self, params: list[str], results: list[str], em: Emitter, export: str | None) -> int:
@@ -249,16 +261,18 @@ def host_option_names(p: Plan) -> dict[CoreRef, str]:
     return out
 
 
-def build_inputs(p: Plan, host_options: bool = False) -> list[tuple[str, Module]]:
+def build_inputs(p: Plan, host_options: bool = False, bnd: Boundary | None = None) -> list[tuple[str, Module]]:
     """The merge inputs of a plan: the renamed instances and the adapter module (last).
-    ``host_options``: also export what :func:`host_option_names` names."""
+    ``host_options``: also export what :func:`host_option_names` names; ``bnd``: the exported
+    resources and the wrappers of the exports that move their handles (:mod:`.boundary`)."""
     am = AdapterModule()
     for a in p.adapters:
         _imports_of(am, a)
     exported: list[Export] = []
+    sigs: dict[str, tuple[list[str], list[str]]] = {}
     for name, lifted in p.exports.items():
         params, result = abi.func_types(lifted.functype, name)
-        sig = lift_sig(params, result)
+        sig = sigs[name] = lift_sig(params, result)
         exported.append(Export(name, ExternKind.FUNC, am.func(lifted.core, sig)))
         if lifted.options.post_return is not None:
             exported.append(Export(f"cabi_post_{name}", ExternKind.FUNC, am.func(lifted.options.post_return,
@@ -280,6 +294,7 @@ def build_inputs(p: Plan, host_options: bool = False) -> list[tuple[str, Module]
     if any(has_borrow(("record", abi.func_types(a.callee.functype, a.name)[0])) for a in p.adapters):
         # components lend each other borrows: their drops of imported resources are checked first
         am.host_drops = {hi.index: _import_host(am, hi) for hi in p.host if hi.func.resource is not None}
+    outs = out_imports(am, bnd) if bnd is not None and bnd.resources else {}
     am.tables(p)
     for b in p.builtins:
         dtor = None if b.resource.dtor is None else am.func(b.resource.dtor, (["i32"], []))
@@ -294,6 +309,10 @@ def build_inputs(p: Plan, host_options: bool = False) -> list[tuple[str, Module]
         am.define(ps, rs, em, name)
     for a in p.adapters:
         _adapter_body(am, a, p)
+    if outs:
+        assert bnd is not None
+        wrapped = define_boundary(am, p, bnd, outs, sigs)
+        exported = [e for e in exported if e.name not in wrapped]       # am.finish exports the wrappers
     m = am.finish()
     m.exports.extend(exported)
     m.exports.extend(host_exports)

@@ -21,12 +21,14 @@ import os
 from typing import Any
 
 from ..component import Component, is_component, parse_component
-from ..errors import LinkError, WasmError
+from ..component.typeval import evaluate
+from ..errors import LinkError, ValidationError, WasmError
 from ..link import merge
 from ..module import Module
 from ..passes.gc import gc as gc_pass
 from . import abi
 from .abi import FuseError
+from .boundary import boundary
 from .build import build_inputs, lower_sig
 from .component_out import wrap
 from .plan import Adapter, Plan, plan
@@ -126,7 +128,14 @@ def fuse(inputs, *, plugs: dict[str, str] | None = None, emit: str = "auto", gc:
     p = fuse_plan(comps, plugs=plugs)
     if emit == "auto":
         emit = "component" if p.host and isinstance(comps, Component) else "core"
-    ins = build_inputs(p, host_options=emit == "component")
+    bnd = None
+    if emit == "component":
+        assert isinstance(comps, Component)
+        try:
+            bnd = boundary(p, evaluate(comps))
+        except ValidationError as e:
+            raise FuseError(str(e)) from None
+    ins = build_inputs(p, host_options=emit == "component", bnd=bnd)
     if single_memory:
         ins = _exported_memory_first(p, ins)
     try:
@@ -142,7 +151,7 @@ def fuse(inputs, *, plugs: dict[str, str] | None = None, emit: str = "auto", gc:
     record(m, adapter_lines(p, [_sig(a) for a in p.adapters]))
     if emit == "component":
         assert isinstance(comps, Component)          # checked above
-        return wrap(m, p, comps)
+        return wrap(m, p, comps, bnd)
     return m
 
 

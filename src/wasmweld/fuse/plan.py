@@ -149,7 +149,7 @@ class ModuleInstance:
     module: Module
     component: int
     label: str
-    imports: dict = field(default_factory=dict)
+    imports: dict[tuple[str, str], Any] = field(default_factory=dict)
 
 
 @dataclass
@@ -161,6 +161,8 @@ class Plan:
     exports: dict[str, Lifted] = field(default_factory=dict)
     host: list[HostImport] = field(default_factory=list)
     components: list[str] = field(default_factory=list)
+    #: resource types the fused world exports: ``iface#name`` (or ``name``) -> ResId
+    export_resources: dict[str, ResId] = field(default_factory=dict)
 
 
 class _Inst(dict):
@@ -389,7 +391,7 @@ def _get(sp: dict, sort: str, i: int | None) -> Any:
     return space[i]
 
 
-def plan(comps, plugs: dict[str, str] | None = None) -> Plan:
+def plan(comps: Component | list[tuple[str, Component]], plugs: dict[str, str] | None = None) -> Plan:
     """Instantiate statically a composition (one Component), or several components wired by
     interface name (a list of ``(label, Component)``: an import is satisfied by the export of the same
     name of another input, or of the name ``plugs[import]``; exports of the last input are the
@@ -400,6 +402,10 @@ def plan(comps, plugs: dict[str, str] | None = None) -> Plan:
     else:
         exports = _wire(w, list(comps), plugs or {})
     for name, ent in exports.items():
+        if isinstance(ent, ResId):
+            w.plan.export_resources[name] = ent
+        elif isinstance(ent, dict):
+            w.plan.export_resources.update({f"{name}#{n}": e for n, e in ent.items() if isinstance(e, ResId)})
         funcs = [(name, ent)] if isinstance(ent, Lifted) else \
             [(f"{name}#{n}", e) for n, e in ent.items() if isinstance(e, Lifted)] if isinstance(ent, dict) else []
         for n, e in funcs:
