@@ -72,6 +72,9 @@ class AdapterModule:
         self.fns: tuple[int, int, int] | None = None
         self.leave: dict[int, int] = {}          # component -> its may_leave global (adapter.leave_flag)
         self.host_drops: dict[int, int] = {}     # HostImport index -> imported resource.drop (handles.host_drop)
+        #: (HostImport index, component) -> (its import here, core signature): the host imports of a
+        #: component whose realloc/post-return an adapter runs go through a may_leave check
+        self.host_checks: dict[tuple[int, int], tuple[int, tuple[list[str], list[str]]]] = {}
 
     def type_index(self, ft: FuncType) -> int:
         for i, g in enumerate(self.m.types):
@@ -295,6 +298,7 @@ def build_inputs(p: Plan, host_options: bool = False, bnd: Boundary | None = Non
         # components lend each other borrows: their drops of imported resources are checked first
         am.host_drops = {hi.index: _import_host(am, hi) for hi in p.host if hi.func.resource is not None}
     outs = out_imports(am, bnd) if bnd is not None and bnd.resources else {}
+    _import_checked_hosts(am, p)
     am.tables(p)
     for b in p.builtins:
         dtor = None if b.resource.dtor is None else am.func(b.resource.dtor, (["i32"], []))
@@ -309,6 +313,13 @@ def build_inputs(p: Plan, host_options: bool = False, bnd: Boundary | None = Non
         am.define(ps, rs, em, name)
     for a in p.adapters:
         _adapter_body(am, a, p)
+    for (hidx, comp), (f, sig) in am.host_checks.items():
+        e = Emitter(sig[0])
+        check_leave(e, leave_flag(am.m, am.leave, comp))
+        for i in range(len(sig[0])):
+            e.get(i)
+        e.op("call", f)
+        am.define(sig[0], sig[1], e, f"fuse$host{hidx}c{comp}")
     if outs:
         assert bnd is not None
         wrapped = define_boundary(am, p, bnd, outs, sigs)
@@ -332,6 +343,8 @@ def _rename(inst, am: AdapterModule) -> Module:
             new.append(dataclasses.replace(imp, module="fuse:adapters", name=f"fuse$adapter{b.index}"))
         elif isinstance(b, Builtin):
             new.append(dataclasses.replace(imp, module="fuse:adapters", name=f"fuse$builtin{b.index}"))
+        elif isinstance(b, HostImport) and (b.index, inst.component) in am.host_checks:
+            new.append(dataclasses.replace(imp, module="fuse:adapters", name=f"fuse$host{b.index}c{inst.component}"))
         elif _host_drop_name(am, b, inst):
             new.append(dataclasses.replace(imp, module="fuse:adapters", name=_host_drop_name(am, b, inst)))
         else:
@@ -339,6 +352,32 @@ def _rename(inst, am: AdapterModule) -> Module:
             new.append(dataclasses.replace(imp, module=b.module, name=b.core_name))
     m.imports[:] = new
     return m
+
+
+def _import_checked_hosts(am: AdapterModule, p: Plan) -> None:
+    """Import the host functions that components whose realloc or post-return an adapter runs
+    call (``am.host_checks``): as the canonical ABI's ``may_leave`` says, such a call traps while
+    that realloc/post-return runs (a trampoline checks the component's flag first)::
+
+        (func $fuse$host0c1 (param i32) (if (i32.eqz (global.get $c1.may_leave)) (then unreachable))
+          (call $log (local.get 0)))
+    """
+    comps = {a.callee.options.component for a in p.adapters
+             if a.callee.options.realloc is not None or a.callee.options.post_return is not None}
+    comps |= {a.caller.component for a in p.adapters if a.caller.realloc is not None}
+    names: dict[object, str] = {v: k for k, v in CORE.items()}
+    for inst in p.instances:
+        if inst.component not in comps:
+            continue
+        for imp in inst.module.imports:
+            b = inst.imports[(imp.module, imp.name)]
+            if not isinstance(b, HostImport) or b.func.resource is not None or (b.index, inst.component) in am.host_checks:
+                continue
+            ft = inst.module.types[imp.desc].types[0].comp
+            if not isinstance(ft, FuncType) or any(t not in names for t in ft.params + ft.results):
+                continue
+            sig = ([names[t] for t in ft.params], [names[t] for t in ft.results])
+            am.host_checks[(b.index, inst.component)] = (am.import_func(b.module, b.core_name, sig), sig)
 
 
 def _import_host(am: AdapterModule, hi: HostImport) -> int:
