@@ -353,7 +353,9 @@ def _imports(out: _Out, core: Module, p: Plan, names: dict[str, tuple[str, int]]
 
 def wrap(core: Module, p: Plan, source: Component, bnd: Boundary | None = None) -> Component:
     """The component around ``core`` (the fused module of plan ``p`` of the composition ``source``;
-    ``bnd``: its exported resources, as :func:`.build.build_inputs` was given them)."""
+    ``bnd``: its exported resources, as :func:`.build.build_inputs` was given them, and the
+    evaluated component whose exports are the world's when it is not ``source``: several inputs,
+    ``source`` the one whose imports are the world's)."""
     try:
         top = bnd.top if bnd is not None and bnd.top is not None else evaluate(source)
     except ValidationError as e:
