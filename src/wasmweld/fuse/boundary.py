@@ -82,22 +82,17 @@ def boundary(p: Plan, top: Any) -> Boundary:
     b = Boundary(top=top)
     index: dict[int, int] = {}
     funcs: list[tuple[str, FuncT]] = []
+    entries = [(name, ent) for name, ent in top.exports.items() if ent.sort != "instance"]
     for name, ent in top.exports.items():
-        if ent.sort == "type" and isinstance(peel(ent.referenced), Res) and name in p.export_resources:
-            index[id(peel(ent.referenced))] = len(b.resources)
-            b.resources.append(p.export_resources[name])
-            b.types.append(peel(ent.referenced))
-        elif ent.sort == "func" and isinstance(ent.ty, FuncT):
-            funcs.append((name, ent.ty))
-        elif ent.sort == "instance" and isinstance(ent.ty, InstT):
-            for n, x in ent.ty.exports.items():
-                key = f"{name}#{n}"
-                if x.sort == "type" and isinstance(peel(x.referenced), Res) and key in p.export_resources:
-                    index[id(peel(x.referenced))] = len(b.resources)
-                    b.resources.append(p.export_resources[key])
-                    b.types.append(peel(x.referenced))
-                elif x.sort == "func" and isinstance(x.ty, FuncT):
-                    funcs.append((key, x.ty))
+        if ent.sort == "instance" and isinstance(ent.ty, InstT):
+            entries += [(f"{name}#{n}", x) for n, x in ent.ty.exports.items()]
+    for key, x in entries:
+        if x.sort == "type" and isinstance(peel(x.referenced), Res) and key in p.export_resources:
+            index[id(peel(x.referenced))] = len(b.resources)
+            b.resources.append(p.export_resources[key])
+            b.types.append(peel(x.referenced))
+        elif x.sort == "func" and isinstance(x.ty, FuncT):
+            funcs.append((key, x.ty))
     if not index:
         return b
     for name, ft in funcs:
