@@ -1,7 +1,7 @@
 """``--emit component`` of a composition that exports a resource.
 
 The consumer exports ``test:xr/api`` with its own resource ``acc`` (constructor, methods, a static
-function taking ``own<acc>``, a function returning ``own<acc>``); each ``acc`` holds a ``counter`` of
+function taking ``own<acc>``, a function returning ``own<acc>`` with a post-return); each ``acc`` holds a ``counter`` of
 the provider (``own<counter>`` kept as the rep; its destructor drops it, so the provider's
 destructor runs too). Under wasmtime's component runtime the fused component has the same world
 (``wasm-tools component wit``), gives the same results and the same destructor counts as the
@@ -74,8 +74,12 @@ XR_CONSUMER = """(module
     (local.set $v (i32.add (call $value (call $rep (local.get $a))) (call $value (local.get $b))))
     (call $drop (local.get $a))
     (call $new (call $alloc (local.get $v))))
+  (global $made (mut i32) (i32.const 0))
   (func (export "test:xr/api#make") (param i32) (result i32)
-    (call $new (call $alloc (i32.mul (local.get 0) (i32.const 10)))))
+    (global.set $made (call $new (call $alloc (i32.mul (local.get 0) (i32.const 10))))) (global.get $made))
+  ;; the post-return gets the handle make returned (in this component's table)
+  (func (export "cabi_post_test:xr/api#make") (param i32)
+    (if (i32.ne (local.get 0) (global.get $made)) (then unreachable)))
   (func (export "test:xr/api#take") (param $h i32) (result i32) (local $v i32)
     (local.set $v (call $value (call $rep (local.get $h))))
     (call $drop (local.get $h)) (local.get $v))
@@ -151,6 +155,7 @@ def test_exported_resource_same_world_results_and_destructors(tmp_path):
     expect = [8, 40, 48, 1001, 40, 2002, 3003]
     assert _script(Api(comp)) == expect
     assert _script(Api(fused)) == expect
+    assert _script(Api(fuse(comp, emit="component", single_memory=True).encode())) == expect
 
 
 def test_returning_a_dropped_handle_traps_like_the_composition():
@@ -166,3 +171,26 @@ def test_returning_a_dropped_handle_traps_like_the_composition():
         api = Api(data)
         assert api.call("take", api.call("make", 1)) == 10
         assert api.call("dropped") == 1001
+
+
+def test_damaged_compositions_with_exported_resources_give_wasm_errors():
+    """Bytes of the composition changed at many places: ``emit="component"`` succeeds or raises a
+    WasmError (never another exception)."""
+    import random
+
+    from wasmweld.errors import WasmError
+    from wasmweld.fuse import fuse
+
+    comp = _composition()
+    rng = random.Random(5)
+    outcomes = {"ok": 0, "error": 0}
+    for _ in range(60):
+        data = bytearray(comp)
+        for _ in range(rng.randint(1, 4)):
+            data[rng.randrange(8, len(data))] = rng.randrange(256)
+        try:
+            fuse(bytes(data), emit="component")
+            outcomes["ok"] += 1
+        except WasmError:
+            outcomes["error"] += 1
+    assert outcomes["error"] > 0 and sum(outcomes.values()) == 60

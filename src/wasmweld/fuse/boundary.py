@@ -3,7 +3,8 @@
 Inside the fused module a component's handles are indices in its handle table (:mod:`.handles`);
 the host holds handles of a resource type the output component defines itself, whose destructor
 is the fused module's ``fuse:dtorK``. Each exported function whose parameters or result are
-``own``/``borrow`` of such a resource gets a wrapper, exported under its core name::
+``own``/``borrow`` of such a resource gets a wrapper, exported under its core name (and, for an own
+result, a post-return wrapper that hands the original post-return the handle the function returned)::
 
     (import "fuse:out" "resource.new0" (func $new (param i32) (result i32)))   ;; canon resource.new $acc
     (func (export "test:xr/api#make") (param i32) (result i32) (local $h i32) (local $a i32)
@@ -130,18 +131,27 @@ def define(am: Any, p: Plan, b: Boundary, outs: dict[tuple[str, int], int], sigs
         lifted = p.exports.get(name)
         if lifted is None:
             continue
-        out[name] = _wrapper(am, p, b, outs, name, (params, result), sigs[name], taking)
+        saved = None
+        if result is not None and lifted.options.post_return is not None:
+            # the post-return gets the handle the function returned, not the host's
+            saved = len(am.m.globals)
+            am.m.globals.append(Global(GlobalType(I32, True), ConstExpr.i32(0)))
+            e = Emitter(["i32"])
+            asm(e, f"global.get {saved} call {am.func(lifted.options.post_return, (sigs[name][1], []))}")
+            out[f"cabi_post_{name}"] = am.define(["i32"], [], e, f"cabi_post_{name}")
+        out[name] = _wrapper(am, p, b, outs, name, (params, result), sigs[name], (taking, saved))
     return out
 
 
 def _wrapper(am: Any, p: Plan, b: Boundary, outs: dict[tuple[str, int], int], name: str, spec: tuple[Any, Any],
-             sig: tuple[list[str], list[str]], taking: int) -> int:
+             sig: tuple[list[str], list[str]], flags: tuple[int, int | None]) -> int:
     lifted = p.exports[name]
     comp = lifted.options.component
     h_entry, h_add, h_free = am.fns
     tmem = am.tmem
     params, result = spec
     tparams, _ = func_types(lifted.functype, name)
+    taking, saved = flags
     e = Emitter(sig[0])
     at = 0
     for t, s in zip(tparams, params):
@@ -169,6 +179,8 @@ def _wrapper(am: Any, p: Plan, b: Boundary, outs: dict[tuple[str, int], int], na
             raise FuseError(f"--emit component: `{name}`: unexpected result")
         r = b.resources[result[1]]
         h, a, rep = e.new("i32"), e.new("i32"), e.new("i32")
+        if saved is not None:
+            asm(e, f"local.tee h global.set {saved} local.get h", h=h)
         asm(e, f"local.set h i32.const {comp} local.get h call {h_entry} local.tee a i32.load @4 "
                f"i32.const {r.index + 1} i32.ne if unreachable end "
                "local.get a i32.load @8 i32.const 1 i32.and i32.eqz if unreachable end "
