@@ -9,6 +9,7 @@
     $ wasmweld fuse wasi-app.wasm -o fused.wasm                # imports WASI 0.2: a component
     $ wasmweld fuse composed.wasm --emit component -o f.wasm   # a component with one core module
     $ wasmweld fuse provider.wasm consumer.wasm -o fused.wasm  # wired by interface name
+    $ wasmweld fuse wasi-prov.wasm consumer.wasm --emit component -o f.wasm   # the world compose gives
     $ wasmweld fuse a.wasm b.wasm --plug wasi:kv/store=my:kv/store -o fused.wasm
     $ wasmweld fuse world.toml -o fused.wasm                   # a world manifest: [[module]] + [fuse]
 

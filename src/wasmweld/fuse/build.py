@@ -25,6 +25,8 @@ from ..module import Export, FuncBody, Import, Module
 from ..types import ExternKind, FuncType, Limits, MemoryType, RecGroup, SubType
 from . import abi
 from .abi import FuseError
+from .boundary import Boundary, out_imports
+from .boundary import define as define_boundary
 from .adapter import (CORE, Dir, Dst, Emitter, Src, check_area, check_leave, end_lends, has_borrow, leave_flag,
                       set_leave, translate)
 from .handles import REGION, borrow_count, builtin, helpers, host_drop
@@ -71,6 +73,9 @@ class AdapterModule:
         self.fns: tuple[int, int, int] | None = None
         self.leave: dict[int, int] = {}          # component -> its may_leave global (adapter.leave_flag)
         self.host_drops: dict[int, int] = {}     # HostImport index -> imported resource.drop (handles.host_drop)
+        #: (HostImport index, component) -> (its import here, core signature): the host imports of a
+        #: component whose realloc/post-return an adapter runs go through a may_leave check
+        self.host_checks: dict[tuple[int, int], tuple[int, tuple[list[str], list[str]]]] = {}
 
     def type_index(self, ft: FuncType) -> int:
         for i, g in enumerate(self.m.types):
@@ -113,6 +118,16 @@ class AdapterModule:
             self.funcs[key] = len(self.funcs)
             self.m.imports.append(Import(f"fuse:i{ref.instance}", ref.name, ExternKind.FUNC,
                                          self.type_index(_ft(sig))))
+        return self.funcs[key]
+
+    def import_func(self, module: str, name: str, sig: tuple[list[str], list[str]]) -> int:
+        """Import function ``module`` ``name`` of core signature ``sig`` (before any definition)."""
+        key = ("import", module, name)
+        if key not in self.funcs:
+            if self.bodies:
+                raise FuseError("internal: function import after a definition")
+            self.funcs[key] = len(self.funcs)
+            self.m.imports.append(Import(module, name, ExternKind.FUNC, self.type_index(_ft(sig))))
         return self.funcs[key]
 
     def define(self, params: list[str], results: list[str], em: Emitter, export: str | None) -> int:
@@ -251,16 +266,18 @@ def host_option_names(p: Plan) -> dict[CoreRef, str]:
     return out
 
 
-def build_inputs(p: Plan, host_options: bool = False) -> list[tuple[str, Module]]:
+def build_inputs(p: Plan, host_options: bool = False, bnd: Boundary | None = None) -> list[tuple[str, Module]]:
     """The merge inputs of a plan: the renamed instances and the adapter module (last).
-    ``host_options``: also export what :func:`host_option_names` names."""
+    ``host_options``: also export what :func:`host_option_names` names; ``bnd``: the exported
+    resources and the wrappers of the exports that move their handles (:mod:`.boundary`)."""
     am = AdapterModule()
     for a in p.adapters:
         _imports_of(am, a)
     exported: list[Export] = []
+    sigs: dict[str, tuple[list[str], list[str]]] = {}
     for name, lifted in p.exports.items():
         params, result = abi.func_types(lifted.functype, name)
-        sig = lift_sig(params, result)
+        sig = sigs[name] = lift_sig(params, result)
         exported.append(Export(name, ExternKind.FUNC, am.func(lifted.core, sig)))
         if lifted.options.post_return is not None:
             exported.append(Export(f"cabi_post_{name}", ExternKind.FUNC, am.func(lifted.options.post_return,
@@ -282,6 +299,8 @@ def build_inputs(p: Plan, host_options: bool = False) -> list[tuple[str, Module]
     if any(has_borrow(("record", abi.func_types(a.callee.functype, a.name)[0])) for a in p.adapters):
         # components lend each other borrows: their drops of imported resources are checked first
         am.host_drops = {hi.index: _import_host(am, hi) for hi in p.host if hi.func.resource is not None}
+    outs = out_imports(am, bnd) if bnd is not None and bnd.resources else {}
+    _import_checked_hosts(am, p)
     am.tables(p)
     for b in p.builtins:
         dtor = None if b.resource.dtor is None else am.func(b.resource.dtor, (["i32"], []))
@@ -296,6 +315,17 @@ def build_inputs(p: Plan, host_options: bool = False) -> list[tuple[str, Module]
         am.define(ps, rs, em, name)
     for a in p.adapters:
         _adapter_body(am, a, p)
+    for (hidx, comp), (f, sig) in am.host_checks.items():
+        e = Emitter(sig[0])
+        check_leave(e, leave_flag(am.m, am.leave, comp))
+        for i in range(len(sig[0])):
+            e.get(i)
+        e.op("call", f)
+        am.define(sig[0], sig[1], e, f"fuse$host{hidx}c{comp}")
+    if outs:
+        assert bnd is not None
+        wrapped = define_boundary(am, p, bnd, outs, sigs)
+        exported = [e for e in exported if e.name not in wrapped]       # am.finish exports the wrappers
     m = am.finish()
     m.exports.extend(exported)
     m.exports.extend(host_exports)
@@ -315,6 +345,8 @@ def _rename(inst, am: AdapterModule) -> Module:
             new.append(dataclasses.replace(imp, module="fuse:adapters", name=f"fuse$adapter{b.index}"))
         elif isinstance(b, Builtin):
             new.append(dataclasses.replace(imp, module="fuse:adapters", name=f"fuse$builtin{b.index}"))
+        elif isinstance(b, HostImport) and (b.index, inst.component) in am.host_checks:
+            new.append(dataclasses.replace(imp, module="fuse:adapters", name=f"fuse$host{b.index}c{inst.component}"))
         elif _host_drop_name(am, b, inst):
             new.append(dataclasses.replace(imp, module="fuse:adapters", name=_host_drop_name(am, b, inst)))
         else:
@@ -322,6 +354,32 @@ def _rename(inst, am: AdapterModule) -> Module:
             new.append(dataclasses.replace(imp, module=b.module, name=b.core_name))
     m.imports[:] = new
     return m
+
+
+def _import_checked_hosts(am: AdapterModule, p: Plan) -> None:
+    """Import the host functions that components whose realloc or post-return an adapter runs
+    call (``am.host_checks``): as the canonical ABI's ``may_leave`` says, such a call traps while
+    that realloc/post-return runs (a trampoline checks the component's flag first)::
+
+        (func $fuse$host0c1 (param i32) (if (i32.eqz (global.get $c1.may_leave)) (then unreachable))
+          (call $log (local.get 0)))
+    """
+    comps = {a.callee.options.component for a in p.adapters
+             if a.callee.options.realloc is not None or a.callee.options.post_return is not None}
+    comps |= {a.caller.component for a in p.adapters if a.caller.realloc is not None}
+    names: dict[object, str] = {v: k for k, v in CORE.items()}
+    for inst in p.instances:
+        if inst.component not in comps:
+            continue
+        for imp in inst.module.imports:
+            b = inst.imports[(imp.module, imp.name)]
+            if not isinstance(b, HostImport) or b.func.resource is not None or (b.index, inst.component) in am.host_checks:
+                continue
+            ft = inst.module.types[imp.desc].types[0].comp
+            if not isinstance(ft, FuncType) or any(t not in names for t in ft.params + ft.results):
+                continue
+            sig = ([names[t] for t in ft.params], [names[t] for t in ft.results])
+            am.host_checks[(b.index, inst.component)] = (am.import_func(b.module, b.core_name, sig), sig)
 
 
 def _import_host(am: AdapterModule, hi: HostImport) -> int:

@@ -51,8 +51,9 @@ from ..component.typeval import Alias, Def, FuncT, InstT, evaluate, peel
 from ..errors import ValidationError
 from ..items import ConstExpr, Elem, Export, FuncBody, Import, Table
 from ..module import Module
-from ..types import FUNCREF, ExternKind, FuncType, Limits, RecGroup, SubType, TableType
+from ..types import FUNCREF, I32, ExternKind, FuncType, Limits, RecGroup, SubType, TableType
 from .abi import MAX_TYPE_DEPTH, FuseError
+from .boundary import OUT_MODULE, Boundary
 from .build import host_option_names
 from .plan import HostImport, Plan
 
@@ -138,11 +139,69 @@ class _Types:
             return T.Option(v(d))
         if k == "result":
             return T.Result(v(d[0]), v(d[1]))
+        if k in ("own", "borrow"):
+            r = peel(d)
+            if id(r) not in self.memo:
+                raise FuseError("--emit component: a handle of a resource the output does not export or import")
+            return (T.Own if k == "own" else T.Borrow)(self.memo[id(r)])
         raise FuseError(f"--emit component: values of kind {k} are not supported")
 
     def func(self, ft: FuncT) -> int:
         return self.add(T.FuncType(tuple((n, self.val(x)) for n, x in ft.params),
                                    None if ft.result is None else self.val(ft.result)))
+
+
+def _shim_component(ty: InstT, res_ids: set[int], types: _Types,
+                    lifted: dict[str, int]) -> tuple[bytes, tuple[T.InstantiateArg, ...]]:
+    """As wit-component does for an exported interface with resources: a component importing the
+    interface's types and lifted functions and exporting them under their names (its function
+    types refer to its exported types, which ``[constructor]acc`` and the like need)::
+
+        (component
+          (import "import-type-acc" (type (;0;) (sub resource)))
+          (import "import-func-0" (func (;0;) (type ...own 0...)))
+          (export (;1;) "acc" (type 0))
+          (export "[constructor]acc" (func 0) (func (type ...own 1...))))
+
+    Its bytes and the instantiation arguments (``types``: the outer component's type writer)."""
+    inner = _Out({})
+    it = _Types(inner)
+    args: list[T.InstantiateArg] = []
+    tnames = [(n, x) for n, x in ty.exports.items() if x.sort == "type"]
+    funcs = [(n, x) for n, x in ty.exports.items() if x.sort == "func"]
+    imported: dict[str, int] = {}
+    for n, x in tnames:
+        r = peel(x.referenced)
+        bound = T.TypeBound(None) if id(r) in res_ids else T.TypeBound(it.val(x.ty))
+        idx = inner.add(10, T.Import(T.ExternName(f"import-type-{n}"), T.ExternDesc("type", bound)), "type")
+        it.memo[id(r)] = it.memo[id(x.ty)] = imported[n] = idx
+        args.append(T.InstantiateArg(f"import-type-{n}", "type", types.val(x.ty)))
+    ifuncs = []
+    for k, (n, x) in enumerate(funcs):
+        ft = it.func(x.ty)
+        ifuncs.append(inner.add(10, T.Import(T.ExternName(f"import-func-{k}"), T.ExternDesc("func", ft)), "func"))
+        args.append(T.InstantiateArg(f"import-func-{k}", "func", lifted[n]))
+    et = _Types(inner)
+    for n, x in tnames:
+        idx = inner.add(11, T.Export(T.ExternName(n), "type", imported[n]), "type")
+        et.memo[id(peel(x.referenced))] = et.memo[id(x.ty)] = idx
+    for (n, x), f in zip(funcs, ifuncs):
+        inner.add(11, T.Export(T.ExternName(n), "func", f, T.ExternDesc("func", et.func(x.ty))), "func")
+    return _encode_sections(inner.sections), tuple(args)
+
+
+def _encode_sections(sections: list[tuple[int, list]]) -> bytes:
+    """A component (preamble included) of these sections; a section 4 item is a component's bytes."""
+    body = b""
+    run = Component()
+    for sid, items in sections + [(-1, [])]:
+        if sid in (4, -1):
+            body += run.encode()[len(COMPONENT_PREAMBLE):]
+            run = Component()
+            body += b"".join(_section(4, x) for x in items)
+        else:
+            run.add_section(sid, items)
+    return COMPONENT_PREAMBLE + body
 
 
 def _section(sid: int, payload: bytes) -> bytes:
@@ -180,15 +239,15 @@ def _import_prefix(source: Component) -> tuple[bytes, dict[str, int], dict[str, 
     return raw, counts, names
 
 
-def _shim_modules(core: Module, shimmed: list[int]) -> tuple[Module, Module]:
-    """The shim (a table, one ``call_indirect`` trampoline per shimmed import of ``core``, exported
-    as ``"0"``, ``"1"``, ...) and the fixup (imports the table and the real functions, fills it)."""
-    n = len(shimmed)
+def _shim_modules(slots: list[FuncType]) -> tuple[Module, Module]:
+    """The shim (a table, one ``call_indirect`` trampoline per slot: a shimmed import of the fused
+    module or a resource destructor, exported as ``"0"``, ``"1"``, ...) and the fixup (imports the
+    table and the real functions, fills it)."""
+    n = len(slots)
     shim, fix = Module(), Module()
     shim.tables.append(Table(TableType(FUNCREF, Limits(n, n))))
     fix.imports.append(Import("", "$imports", ExternKind.TABLE, TableType(FUNCREF, Limits(n, n))))
-    for k, i in enumerate(shimmed):
-        ft: FuncType = core.func_type(i)
+    for k, ft in enumerate(slots):
         shim.types.append(RecGroup((SubType(ft),)))
         fix.types.append(RecGroup((SubType(ft),)))
         code = [Instr.make("local.get", j) for j in range(len(ft.params))]
@@ -229,6 +288,8 @@ def _host_imports(core: Module, p: Plan) -> list[tuple[int, HostImport]]:
     hosts = {(h.module, h.core_name): h for h in p.host}
     out = []
     for i, imp in enumerate(core.imports):
+        if imp.module == OUT_MODULE:
+            continue
         hi = hosts.get((imp.module, imp.name))
         if hi is None or imp.kind != ExternKind.FUNC:
             raise FuseError(f"--emit component: the fused module imports `{imp.module}` `{imp.name}`")
@@ -240,22 +301,41 @@ def _needs_memory(hi: HostImport) -> bool:
     return hi.options.memory is not None or hi.options.realloc is not None
 
 
-def _imports(out: _Out, core: Module, p: Plan, names: dict[str, tuple[str, int]]) -> int:
+def _resources(out: _Out, bnd: Boundary, shim_inst: int, first: int) -> tuple[list[int], list[T.CoreExport]]:
+    """The output's resource types (destructor: shim slot ``first + K``) and the core exports of
+    their ``canon resource.new|rep|drop`` (:mod:`.boundary`'s ``fuse:out`` imports)."""
+    types, exps = [], []
+    for k in range(len(bnd.resources)):
+        dtor = out.alias("core func", shim_inst, str(first + k))
+        types.append(out.add(7, T.ResourceType(I32, dtor), "type"))
+    for k, ty in enumerate(types):
+        for op in ("new", "rep", "drop"):
+            exps.append(T.CoreExport(f"resource.{op}{k}", 0, out.canon(f"resource.{op}", (ty,))))
+    return types, exps
+
+
+def _imports(out: _Out, core: Module, p: Plan, names: dict[str, tuple[str, int]],
+             bnd: Boundary) -> tuple[int, list[int]]:
     """Instantiate the fused module (index 0) with the remaining imports lowered; shim (1) and
-    fixup (2) for the lowerings that need the fused instance's memory or realloc. The fused instance."""
+    fixup (2) for the lowerings that need the fused instance's memory or realloc, and for the
+    destructors of the exported resources. The fused instance and the resource types."""
     funcs = _host_imports(core, p)
     shimmed = [(i, hi) for i, hi in funcs if _needs_memory(hi)]
-    shim_inst = out.core_instance(T.CoreInstantiate(1, ())) if shimmed else -1
+    nres = len(bnd.resources)
+    shim_inst = out.core_instance(T.CoreInstantiate(1, ())) if shimmed or nres else -1
     slot = {i: k for k, (i, _) in enumerate(shimmed)}
     groups: dict[str, list[T.CoreExport]] = {}
+    res_types: list[int] = []
+    if nres:
+        res_types, groups[OUT_MODULE] = _resources(out, bnd, shim_inst, len(shimmed))
     for i, hi in funcs:
         cf = out.alias("core func", shim_inst, str(slot[i])) if i in slot else _lower_host(out, hi, names, ())
         groups.setdefault(hi.module, []).append(T.CoreExport(hi.core_name, 0, cf))
     args = tuple(T.CoreArg(mod, out.core_instance(T.CoreInstanceExports(tuple(exps))))
                  for mod, exps in groups.items())
     fused = out.core_instance(T.CoreInstantiate(0, args))
-    if not shimmed:
-        return fused
+    if not shimmed and not nres:
+        return fused, res_types
     option_names = host_option_names(p)
     fixed = [T.CoreExport("$imports", 1, out.alias("core table", shim_inst, "$imports"))]
     for k, (_, hi) in enumerate(shimmed):
@@ -265,30 +345,36 @@ def _imports(out: _Out, core: Module, p: Plan, names: dict[str, tuple[str, int]]
         if hi.options.realloc is not None:
             opts.append(T.CanonOption("realloc", out.alias("core func", fused, option_names[hi.options.realloc])))
         fixed.append(T.CoreExport(str(k), 0, _lower_host(out, hi, names, tuple(opts))))
+    for k in range(nres):
+        fixed.append(T.CoreExport(str(len(shimmed) + k), 0, out.alias("core func", fused, f"fuse:dtor{k}")))
     out.core_instance(T.CoreInstantiate(2, (T.CoreArg("", out.core_instance(T.CoreInstanceExports(tuple(fixed)))),)))
-    return fused
+    return fused, res_types
 
 
-def wrap(core: Module, p: Plan, source: Component) -> Component:
-    """The component around ``core`` (the fused module of plan ``p`` of the composition ``source``)."""
+def wrap(core: Module, p: Plan, source: Component, bnd: Boundary | None = None) -> Component:
+    """The component around ``core`` (the fused module of plan ``p`` of the composition ``source``;
+    ``bnd``: its exported resources, as :func:`.build.build_inputs` was given them, and the
+    evaluated component whose exports are the world's when it is not ``source``: several inputs,
+    ``source`` the one whose imports are the world's)."""
     try:
-        top = evaluate(source)
+        top = bnd.top if bnd is not None and bnd.top is not None else evaluate(source)
     except ValidationError as e:
         raise FuseError(str(e)) from None
+    bnd = bnd or Boundary()
     prefix, counts, names = _import_prefix(source) if source.imports else (b"", {}, {})
     out = _Out(counts)
     modules = [core]
-    shimmed = [i for i, hi in _host_imports(core, p) if _needs_memory(hi)]
-    if shimmed:
-        modules += list(_shim_modules(core, shimmed))
-    fused = _imports(out, core, p, names)
+    slots = [core.func_type(i) for i, hi in _host_imports(core, p) if _needs_memory(hi)]
+    slots += [FuncType((I32,), ())] * len(bnd.resources)
+    if slots:
+        modules += list(_shim_modules(slots))
+    fused, res_types = _imports(out, core, p, names, bnd)
     types = _Types(out)
+    for r, ty in zip(bnd.types, res_types):
+        types.memo[id(r)] = ty
     _name_types(out, types, top, names)
-    _exports(out, core, p, top, fused, types)
-    rest = Component()
-    for sid, items in out.sections:
-        rest.add_section(sid, items)
-    body = rest.encode()[len(COMPONENT_PREAMBLE):]
+    _exports(out, core, p, top, fused, types, {id(r) for r in bnd.types})
+    body = _encode_sections(out.sections)[len(COMPONENT_PREAMBLE):]
     mods = b"".join(_section(1, m.encode()) for m in modules)
     return parse_component(COMPONENT_PREAMBLE + prefix + mods + body)
 
@@ -315,8 +401,9 @@ def _name_types(out: _Out, types: _Types, top: Any, imported: dict[str, tuple[st
         types.memo[id(d)] = out.add(10, T.Import(T.ExternName(tn), T.ExternDesc("type", bound)), "type")
 
 
-def _exports(out: _Out, core: Module, p: Plan, top: Any, fused: int, types: _Types) -> None:
-    """The lifted exports of the composition (functions, or instances of functions and types)."""
+def _exports(out: _Out, core: Module, p: Plan, top: Any, fused: int, types: _Types, res_ids: set[int]) -> None:
+    """The lifted exports of the composition (functions, or instances of functions and types);
+    ``res_ids``: the ``id`` of each exported resource's ``Res``."""
     core_names = {e.name for e in core.exports}
 
     def core_item(sort: str, name: str) -> int:
@@ -348,7 +435,13 @@ def _exports(out: _Out, core: Module, p: Plan, top: Any, fused: int, types: _Typ
                     items.append(T.Export(T.ExternName(n), "func", lift(f"{name}#{n}", x.ty)))
                 else:
                     raise FuseError(f"--emit component: cannot export `{name}` `{n}` ({x.sort})")
-            inst = out.add(5, T.InstanceExports(tuple(items)), "instance")
+            if any(x.sort == "type" and id(peel(x.referenced)) in res_ids for x in ent.ty.exports.values()):
+                data, args = _shim_component(ent.ty, res_ids, types, {e.name.name: e.index for e in items
+                                                                       if e.sort == "func"})
+                shim = out.add(4, data, "component")
+                inst = out.add(5, T.ComponentInstantiate(shim, args), "instance")
+            else:
+                inst = out.add(5, T.InstanceExports(tuple(items)), "instance")
             out.add(11, T.Export(T.ExternName(name), "instance", inst), "instance")
         else:
             raise FuseError(f"--emit component: cannot export `{name}` ({ent.sort})")

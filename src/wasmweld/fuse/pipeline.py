@@ -22,12 +22,14 @@ from collections.abc import Iterable, Mapping
 from typing import Any, Union
 
 from ..component import Component, is_component, parse_component
-from ..errors import LinkError, WasmError
+from ..component.typeval import evaluate
+from ..errors import LinkError, ValidationError, WasmError
 from ..link import merge
 from ..module import Module
 from ..passes.gc import gc as gc_pass
 from . import abi
 from .abi import FuseError
+from .boundary import boundary
 from .build import build_inputs, lower_sig
 from .component_out import wrap
 from .plan import Adapter, Plan, plan
@@ -127,13 +129,20 @@ def fuse(inputs: FuseInputs, *, plugs: dict[str, str] | None = None, emit: str =
     if emit not in ("core", "component", "auto"):
         raise FuseError(f"unknown output kind {emit!r} (core, component or auto)")
     comps = load(inputs)
+    prefix = comps if isinstance(comps, Component) else None
     if emit == "component" and not isinstance(comps, Component):
-        raise FuseError("--emit component needs one composed component as input "
-                        "(compose them first, e.g. `wasm-tools compose`, or use --emit core)")
+        prefix = _prefix_input(comps, plugs or {})
     p = fuse_plan(comps, plugs=plugs)
     if emit == "auto":
         emit = "component" if p.host and isinstance(comps, Component) else "core"
-    ins = build_inputs(p, host_options=emit == "component")
+    bnd = None
+    if emit == "component":
+        world = comps if isinstance(comps, Component) else comps[-1][1]
+        try:
+            bnd = boundary(p, evaluate(world))
+        except ValidationError as e:
+            raise FuseError(str(e)) from None
+    ins = build_inputs(p, host_options=emit == "component", bnd=bnd)
     if single_memory:
         ins = _exported_memory_first(p, ins)
     try:
@@ -148,9 +157,30 @@ def fuse(inputs: FuseInputs, *, plugs: dict[str, str] | None = None, emit: str =
     m = gc_pass(m).module if gc else m
     record(m, adapter_lines(p, [_sig(a) for a in p.adapters]))
     if emit == "component":
-        assert isinstance(comps, Component)          # checked above
-        return wrap(m, p, comps)
+        assert prefix is not None and bnd is not None          # set above
+        return wrap(m, p, prefix, bnd)
     return m
+
+
+def _prefix_input(comps: list[tuple[str, Component]], plugs: dict[str, str]) -> Component:
+    """For ``--emit component`` of several inputs: the input whose imports are exactly the imports
+    no other input satisfies (the output's imports: its import sections are copied, as those of a
+    composition are). The exports are the last input's, as :func:`.plan.plan` wires them."""
+    provided: dict[str, int] = {}
+    for i, (_, c) in enumerate(comps):
+        for e in c.exports:
+            provided.setdefault(e.name.name, i)
+    left: set[str] = set()
+    for i, (_, c) in enumerate(comps):
+        left |= {im.name.name for im in c.imports if provided.get(plugs.get(im.name.name, im.name.name), i) == i}
+    for _, c in comps:
+        if {im.name.name for im in c.imports} == left:
+            return c
+    if not left:
+        return Component()
+    raise FuseError("--emit component of several inputs: the imports they leave unsatisfied ("
+                    + ", ".join(sorted(left)) + ") are not those of one input; compose them first "
+                    "(e.g. `wasm-tools compose`) or use --emit core")
 
 
 _DEFAULTS: dict[str, Any] = {"plugs": None, "emit": "auto", "gc": True, "single_memory": False,

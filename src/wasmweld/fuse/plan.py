@@ -161,6 +161,8 @@ class Plan:
     exports: dict[str, Lifted] = field(default_factory=dict)
     host: list[HostImport] = field(default_factory=list)
     components: list[str] = field(default_factory=list)
+    #: resource types the fused world exports: ``iface#name`` (or ``name``) -> ResId
+    export_resources: dict[str, ResId] = field(default_factory=dict)
 
 
 class _Inst(dict):
@@ -400,6 +402,10 @@ def plan(comps: Component | list[tuple[str, Component]], plugs: dict[str, str] |
     else:
         exports = _wire(w, list(comps), plugs or {})
     for name, ent in exports.items():
+        if isinstance(ent, ResId):
+            w.plan.export_resources[name] = ent
+        elif isinstance(ent, dict):
+            w.plan.export_resources.update({f"{name}#{n}": e for n, e in ent.items() if isinstance(e, ResId)})
         funcs = [(name, ent)] if isinstance(ent, Lifted) else \
             [(f"{name}#{n}", e) for n, e in ent.items() if isinstance(e, Lifted)] if isinstance(ent, dict) else []
         for n, e in funcs:
