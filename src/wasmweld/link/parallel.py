@@ -36,16 +36,17 @@ R = TypeVar("R")
 
 
 def can_fork() -> bool:
-    """Whether :func:`fork_map` uses a child: on Linux, when a core is idle (the 1-minute load average
-    leaves one), or always / never with ``WASMWELD_FORK=1`` / ``WASMWELD_FORK=0``. On a machine
-    whose cores are all busy a second process only adds copying: the work stays in one."""
+    """Whether :func:`fork_map` uses a child: on Linux, when a core is idle (the 1-minute load average,
+    which counts this process too once it has run a while, is below the number of cores), or always /
+    never with ``WASMWELD_FORK=1`` / ``WASMWELD_FORK=0``. On a machine whose cores are all busy a second
+    process only adds copying: the work stays in one."""
     if not (sys.platform.startswith("linux") and hasattr(os, "fork")):
         return False
     forced = os.environ.get("WASMWELD_FORK")
     if forced in ("0", "1"):
         return forced == "1"
     try:
-        return os.getloadavg()[0] <= (os.cpu_count() or 1) - 1
+        return os.getloadavg()[0] < (os.cpu_count() or 1)
     except OSError:
         return False
 
