@@ -106,8 +106,6 @@ def gc_plan(module: Module, *, roots: Iterable[Any] | None = None, keep_imports:
     m = module
     if m.custom("linking") is not None:
         raise EditError("gc refuses relocatable object files (the module has a 'linking' section)")
-    if code is None:
-        code = _forked_code_view(m)
     used: Used = analyze(m, roots=roots, prune_tables=prune_tables, code=code)
     trap = _trap_function(m, used, m.num_imported(ExternKind.FUNC))
     imp_keep, nimp = _kept_imports(m, used, keep_imports)
@@ -135,34 +133,6 @@ def gc_plan(module: Module, *, roots: Iterable[Any] | None = None, keep_imports:
         m.types = new_groups
     return result, IndexMaps(type=maps["type"], func=maps["func"], table=maps["table"], memory=maps["memory"],
                              global_=maps["global"], tag=maps["tag"], elem=maps["elem"], data=maps["data"])
-
-
-def _forked_code_view(m: Module) -> CodeView | None:
-    """For a big code section (:func:`~wasmweld.link.parallel.forks_for`): every body scanned up front,
-    the second half (by size) by a second process; None otherwise (the analysis reads what it reaches).
-    A body that does not scan is left to the analysis, which raises its error only if it reaches it,
-    as without the prescan."""
-    from wasmweld.link.parallel import fork_map, forks_for
-    from wasmweld.passes.used import body_refs, body_table_accesses
-
-    bodies = m.code
-    sizes = [len(b.raw) for b in bodies]
-    if not forks_for(sum(sizes)):
-        return None
-
-    def scan(d: int) -> dict | None:
-        try:
-            return body_refs(bodies[d])
-        except WasmError:
-            return None
-
-    scanned = fork_map(scan, range(len(bodies)), min_items=2, weight=sizes.__getitem__)
-
-    def refs(d: int) -> dict:
-        found = scanned[d]
-        return body_refs(bodies[d]) if found is None else found
-
-    return CodeView(refs, lambda d: body_table_accesses(bodies[d]))
 
 
 def _kept_imports(m: Module, used: Used, keep_imports: bool) -> tuple[list[bool], dict[str, int]]:
