@@ -19,6 +19,7 @@ import time
 from typing import Any
 
 from wasmweld.errors import InitError, SnapshotError, WasmError
+from wasmweld.runtime.engine import instantiate
 
 __all__ = ["snapshot_component"]
 
@@ -58,7 +59,7 @@ def _run(data: bytes, plan, wasi: Any):
     else:   # nothing granted: every import traps when called (wasmtime's own would shadow WASI if added)
         linker.define_unknown_imports_as_traps(compiled)
     try:
-        inst = linker.instantiate(store, compiled)
+        inst = instantiate(lambda: linker.instantiate(store, compiled))
     except (wasmtime.Trap, wasmtime.WasmtimeError) as e:
         raise InitError(f"instantiating the component failed: {str(e).splitlines()[0]}", "instantiate") from None
     if plan.start:

@@ -33,6 +33,7 @@ from collections.abc import Callable
 from typing import Any
 
 from wasmweld.errors import ExecutionError, LinkError, WasmError
+from wasmweld.runtime.engine import instantiate
 
 __all__ = ["ComponentWorld", "ComponentHandle", "split_func_name", "component_source", "components_of"]
 
@@ -479,7 +480,7 @@ class ComponentWorld:
             self._define_imports(comp)
             linker = self._linker_ready()
             try:
-                comp.instance = linker.instantiate(self.store, comp.compiled)
+                comp.instance = instantiate(lambda ln=linker, cc=comp.compiled: ln.instantiate(self.store, cc))
             except Exception as e:  # wasmtime: a missing import, a type mismatch, a trap in start
                 raise LinkError(f"component {comp.name!r}: {_first_line(e)}") from None
         return c.instance

@@ -25,7 +25,8 @@ import atexit
 import os
 import re
 import threading
-from typing import TYPE_CHECKING, Any, Union
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any, TypeVar, Union
 
 from wasmweld.errors import DecodeError, ValidationError, WasmError
 
@@ -44,6 +45,7 @@ __all__ = [
     "engine_settings",
     "make_engine",
     "compile_module",
+    "instantiate",
 ]
 
 #: wasmtime.Config switches turned on by :func:`make_config` (those wasmtime knows).
@@ -271,3 +273,26 @@ def compile_module(engine: wasmtime.Engine, wasm: bytes, name: str | None = None
         if m:
             offset = int(m.group(1)) if m.group(1) else int(m.group(2), 16)
         raise ValidationError(f"{what} does not compile: {detail}", offset) from None
+
+
+_T = TypeVar("_T")
+
+#: wasmtime's message when the kernel refuses, with EBUSY, to seal the memfd of a new memory image (a page
+#: of it briefly pinned, e.g. by a forked child still tearing down or by page migration): transient
+MEMFD_BUSY = "cannot add seals to the memfd"
+
+
+def instantiate(make: Callable[[], _T], attempts: int = 4) -> _T:
+    """``make()``, the instantiation of a module or component, tried again (up to ``attempts`` times, 10 to
+    80 ms apart) only when wasmtime failed to seal the memfd of the memory image: EBUSY from the kernel, which
+    passes; it happens before any start function runs, so nothing runs twice. Any other error propagates."""
+    import time
+
+    for attempt in range(attempts):
+        try:
+            return make()
+        except Exception as e:  # noqa: BLE001 - only the transient memfd error is retried
+            if MEMFD_BUSY not in str(e) or attempt == attempts - 1:
+                raise
+            time.sleep(0.01 * (2 ** attempt))
+    raise AssertionError("unreachable")

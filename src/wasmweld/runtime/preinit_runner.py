@@ -57,7 +57,7 @@ from typing import Any
 
 from ..binary.reader import SECTION_IDS, split_sections
 from ..errors import DecodeError, InitError, SnapshotError, ValidationError, WasmError
-from .engine import engine_settings, make_config, make_engine, require_wasmtime
+from .engine import engine_settings, instantiate, make_config, make_engine, require_wasmtime
 from .wasi import OUTPUT_TAIL_BYTES, WASI_MODULES, OutputTail, WasiOptions, make_wasi_config
 
 __all__ = ["WasmtimeRunner", "InitState", "OutputTail", "WASI_MODULES", "Ranges", "TABLE_ELEMENT_BYTES",
@@ -321,7 +321,7 @@ class WasmtimeRunner:
             linker = self._linker(eng, store, module)
             t0 = time.perf_counter()
             try:
-                instance = linker.instantiate(store, module)
+                instance = instantiate(lambda: linker.instantiate(store, module))
             except (wasmtime.Trap, wasmtime.WasmtimeError) as exc:
                 raise self._instantiate_error(exc, probes, store, files) from None
             instantiate_seconds = time.perf_counter() - t0

@@ -42,7 +42,7 @@ import os
 import threading
 from typing import TYPE_CHECKING, Any, Callable, Iterable
 
-from wasmweld.runtime.engine import require_wasmtime
+from wasmweld.runtime.engine import instantiate, require_wasmtime
 
 from wasmweld.errors import CacheError, DecodeError, ExecutionError, LinkError, WasmError
 from wasmweld.runtime._linking import (
@@ -530,7 +530,8 @@ class World:
         try:
             if entry.module is None:
                 raise LinkError(f"module {entry.name!r} has no compiled module to instantiate")
-            inst = wasmtime.Instance(self.store, entry.module, externs)
+            module = entry.module
+            inst = instantiate(lambda: wasmtime.Instance(self.store, module, externs))
         except wasmtime.Trap as e:
             raise exec_error(e, f"instantiating module {entry.name!r} (start function)") from None
         except wasmtime.WasmtimeError as e:
