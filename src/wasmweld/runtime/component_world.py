@@ -27,6 +27,7 @@ the consumer's handle runs the provider's destructor.
 
 from __future__ import annotations
 
+import functools
 import itertools
 import os
 from collections.abc import Callable
@@ -479,8 +480,9 @@ class ComponentWorld:
         for comp in self._order(c):
             self._define_imports(comp)
             linker = self._linker_ready()
+            compiled = comp.compiled
             try:
-                comp.instance = instantiate(lambda ln=linker, cc=comp.compiled: ln.instantiate(self.store, cc))
+                comp.instance = instantiate(functools.partial(linker.instantiate, self.store, compiled))
             except Exception as e:  # wasmtime: a missing import, a type mismatch, a trap in start
                 raise LinkError(f"component {comp.name!r}: {_first_line(e)}") from None
         return c.instance
