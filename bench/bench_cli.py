@@ -15,7 +15,6 @@ examples/bank.wat, and the corpus's as-rabin (5 KB) and jco-p1-adapter-reactor
 
 from __future__ import annotations
 
-import os
 import resource
 import shutil
 import statistics
@@ -24,15 +23,14 @@ import sys
 from pathlib import Path
 
 
-# as users run it: bytecode caches written and used (pip compiles them when it installs a wheel); an
-# environment with PYTHONDONTWRITEBYTECODE=1 would otherwise compile every module on every start
-_ENV = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
+# as users run it, bytecode caches written and used: bench/run.py compiles them once and drops
+# PYTHONDONTWRITEBYTECODE for every child (pip compiles them when it installs a wheel)
 
 
 def _proc(argv, cpu: list[float] | None = None):
     def go():
         before = resource.getrusage(resource.RUSAGE_CHILDREN)
-        subprocess.run(argv, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=_ENV)
+        subprocess.run(argv, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         after = resource.getrusage(resource.RUSAGE_CHILDREN)
         if cpu is not None:
             cpu.append(after.ru_utime - before.ru_utime + after.ru_stime - before.ru_stime)

@@ -112,13 +112,10 @@ def run(ctx):
 
 def _floor_rows(ctx) -> list:
     """The start-up every ``wasmweld snapshot`` process pays: the interpreter, then its imports."""
-    import os
-
-    env = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
     base = [sys.executable, "-X", f"pycache_prefix={ctx.tmp}/pycache", "-c"]
     argvs = {"python -c pass": base + ["pass"],
              "python -c 'import wasmtime, wasmweld.preinit'": base + ["import wasmtime, wasmweld.preinit"]}
-    medians = _children_interleaved(ctx, argvs, env=env)
+    medians = _children_interleaved(ctx, argvs)
     return [ctx.row("snapshot", "floor (start-up only)", label, wall, cpu=f"{cpu:.3f}s")
             for label, (wall, cpu) in medians.items()]
 

@@ -215,16 +215,15 @@ def _construction(ctx):
     import subprocess
     import sys
 
-    # as installed code runs: with byte code cached (this environment may set PYTHONDONTWRITEBYTECODE)
-    env = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
+    # as installed code runs: with byte code cached (bench/run.py drops PYTHONDONTWRITEBYTECODE)
     base = [sys.executable, "-X", f"pycache_prefix={ctx.tmp}/pycache", "-c"]
     cmds = {"world": base + [_FIRST_WORLD], "plain": base + [_FIRST_PLAIN]}
     samples: dict[str, list[list[float]]] = {k: [] for k in cmds}
     for cmd in cmds.values():
-        subprocess.run(cmd, capture_output=True, env=env, check=True)  # writes the byte code
+        subprocess.run(cmd, capture_output=True, check=True)  # writes the byte code
     for _ in range(3 if ctx.quick else max(5, ctx.repeats)):
         for key, cmd in cmds.items():
-            out = subprocess.run(cmd, capture_output=True, text=True, check=True, env=env)
+            out = subprocess.run(cmd, capture_output=True, text=True, check=True)
             samples[key].append([float(x) for x in out.stdout.split()])
 
     def med(key: str, i: int) -> float:
