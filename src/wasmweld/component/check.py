@@ -28,7 +28,7 @@ from . import types as T
 if TYPE_CHECKING:
     from .model import Component
 
-__all__ = ["check_canon_options", "canon_problems", "canon_item_problems", "flat_count", "needs_memory",
+__all__ = ["check_canon_options", "canon_problems", "comp_spaces", "canon_item_problems", "flat_count", "needs_memory",
            "CoreSpaces"]
 
 MAX_FLAT_PARAMS = 16
@@ -228,15 +228,23 @@ def _func_problems(c: T.Canon, ft: tv.FuncT, core: CoreSpaces) -> list[str]:
 
 def canon_problems(comp: Component) -> list[str]:
     """Every canonical-option problem of ``comp``'s own ``canon`` definitions, in file order."""
-    core = CoreSpaces(comp)
-    try:
-        scope = tv.evaluate(comp)
-    except ValidationError as e:
-        return [str(e)]
+    spaces = comp_spaces(comp)
+    if isinstance(spaces, str):
+        return [spaces]
+    core, scope = spaces
     problems: list[str] = []
     for i, c in enumerate(comp.canons):
         problems.extend(canon_item_problems(i, c, core, scope))
     return problems
+
+
+def comp_spaces(comp: Component) -> tuple[CoreSpaces, tv.Scope] | str:
+    """``comp``'s core index spaces and evaluated type scope, or the message of the problem that stops evaluation."""
+    core = CoreSpaces(comp)
+    try:
+        return core, tv.evaluate(comp)
+    except ValidationError as e:
+        return str(e)
 
 
 def canon_item_problems(i: int, c: T.Canon, core: CoreSpaces, scope: tv.Scope) -> list[str]:

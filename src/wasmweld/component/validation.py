@@ -32,8 +32,7 @@ from typing import TYPE_CHECKING, Any
 
 from ..errors import ValidationError
 from . import types as T
-from . import typeval as tv
-from .check import CoreSpaces, canon_item_problems
+from .check import canon_item_problems, comp_spaces
 from .rules import rule_problems
 
 if TYPE_CHECKING:
@@ -94,11 +93,10 @@ def split_features(spec: str | None | frozenset[Any] | set[Any]) -> tuple[frozen
 
 def own_problems(comp: Component) -> list[str]:
     """Every problem wasmweld's own checks find in the decoded Component ``comp``, in file order."""
-    core = CoreSpaces(comp)
-    try:
-        scope = tv.evaluate(comp)
-    except ValidationError as e:
-        return [str(e)]
+    spaces = comp_spaces(comp)
+    if isinstance(spaces, str):
+        return [spaces]
+    core, scope = spaces
     return rule_problems(comp, lambda i, c: canon_item_problems(i, c, core, scope))
 
 
