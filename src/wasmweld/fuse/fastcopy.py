@@ -28,7 +28,7 @@ on ill-formed UTF-8). Both are emitted inline:
 from __future__ import annotations
 
 from ..binary.instr import MemArg
-from .emit import Emitter, check_utf8
+from .emit import CORE, Emitter, check_utf8
 from .transcode import asm
 
 __all__ = ["copy_bytes", "validate_utf8", "validate_utf16", "SMALL_COPY"]
@@ -106,7 +106,63 @@ def _block(e: Emitter, cur: int, prev: int, err: int, inc: int, p1: int) -> None
 
 
 def validate_utf8(e: Emitter, p: int, nbytes: int, mem: int) -> None:
-    """Trap unless the ``nbytes`` bytes at ``p`` (a range already checked) are well-formed UTF-8."""
+    """Trap unless the ``nbytes`` bytes at ``p`` (a range already checked) are well-formed UTF-8:
+    a string shorter than 16 bytes by :func:`_short_ascii` (then, unless all ASCII, one byte at a
+    time), a longer one 16 bytes at a time (SIMD)."""
+    asm(e, "local.get b i32.const 16 i32.lt_u if", b=nbytes)
+    _short_ascii(e, p, nbytes, mem)
+    e.op("i32.eqz")
+    e.op("if", None)
+    check_utf8(e, p, nbytes, mem)
+    e.op("end")
+    e.op("else")
+    _validate_long(e, p, nbytes, mem)
+    e.op("end")
+
+
+def _short_ascii(e: Emitter, p: int, nbytes: int, mem: int) -> None:
+    """Push 1 when the ``nbytes`` (< 16) bytes at ``p`` are all ASCII, else 0, reading only those
+    bytes: two overlapping 8-, 4- or 1-byte loads (first and last; the middle one too for 1-3
+    bytes) or-ed together, no SIMD and no ``memory.size``. In WAT, for 8 to 15 bytes::
+
+      (i64.eqz (i64.and (i64.or (i64.load (local.get $p))
+                                (i64.load (i32.sub (i32.add (local.get $p) (local.get $n)) (i32.const 8))))
+                        (i64.const 0x8080808080808080)))
+    """
+    e.get(nbytes)
+    e.op("i32.const", 8)
+    e.op("i32.ge_u")
+    e.op("if", CORE["i32"])
+    e.get(p)
+    e.op("i64.load", MemArg(0, 0, mem))
+    asm(e, "local.get p local.get b i32.add i32.const 8 i32.sub", p=p, b=nbytes)
+    e.op("i64.load", MemArg(0, 0, mem))
+    e.op("i64.or")
+    e.op("i64.const", -0x7F7F7F7F7F7F7F80)        # 0x8080808080808080 as a signed i64
+    e.op("i64.and")
+    e.op("i64.eqz")
+    e.op("else")
+    e.get(nbytes)
+    e.op("i32.const", 4)
+    e.op("i32.ge_u")
+    e.op("if", CORE["i32"])
+    asm(e, "local.get p i32.load @0 local.get p local.get b i32.add i32.const 4 i32.sub i32.load @0 i32.or "
+           "i32.const -0x7F7F7F80 i32.and i32.eqz", mem, p=p, b=nbytes)
+    e.op("else")
+    e.get(nbytes)
+    e.op("if", CORE["i32"])                      # 1 to 3 bytes: the first, the middle and the last
+    asm(e, "local.get p i32.load8_u @0 local.get p local.get b i32.const 1 i32.shr_u i32.add i32.load8_u @0 "
+           "i32.or local.get p local.get b i32.add i32.const 1 i32.sub i32.load8_u @0 i32.or "
+           "i32.const 0x80 i32.and i32.eqz", mem, p=p, b=nbytes)
+    e.op("else")
+    e.op("i32.const", 1)
+    e.op("end")
+    e.op("end")
+    e.op("end")
+
+
+def _validate_long(e: Emitter, p: int, nbytes: int, mem: int) -> None:
+    """:func:`validate_utf8` for 16 bytes or more: SIMD blocks, then the tail."""
     i, end, k, s = (e.new("i32") for _ in range(4))
     cur, prev, err, inc, p1 = (e.new("v128") for _ in range(5))
     for v in (prev, err, inc):                  # (the code may run in a loop: reset every time)
