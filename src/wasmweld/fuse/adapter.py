@@ -27,7 +27,7 @@ post-return, checked by every adapter it calls, as the canonical ABI traps there
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from ..binary.instr import MemArg
@@ -58,11 +58,15 @@ _FROM = {("f32", "i32"): ["i32.reinterpret_f32"], ("i32", "i64"): ["i64.extend_i
 
 @dataclass(frozen=True)
 class Src:
-    """Where a value is read: ``locals`` (stack form) or ``base`` local + ``offset`` in ``mem``."""
+    """Where a value is read: ``locals`` (stack form) or ``base`` local + ``offset`` in ``mem``.
+    ``limit``: a local holding the source memory's size in bytes (i64), read once before a list's
+    elements are lifted (the canonical ABI lifts every value before it lowers any, so that size
+    is the one its bounds checks see), or None (read where needed)."""
 
     locals: tuple[int, ...] = ()
     base: int | None = None
     offset: int = 0
+    limit: int | None = None
 
 
 @dataclass
@@ -210,7 +214,7 @@ def _string(e: Emitter, src: Src, dst: Dst, d: Dir) -> None:
         e.op("i32.shr_u")
         e.op("i32.shl")
     e.set(b)
-    check_range(e, p, b, align, d.smem)
+    _check_src(e, p, b, align, _limit(e, src, d))
     if d.src_enc == "utf8":
         validate_utf8(e, p, b, d.smem)
     elif d.src_enc == "utf16":
@@ -233,6 +237,8 @@ def _string(e: Emitter, src: Src, dst: Dst, d: Dir) -> None:
 
 
 def _list(e: Emitter, elem: Any, src: Src, dst: Dst, d: Dir, depth: int) -> None:
+    """A list: the element bytes checked in the source memory, the destination allocated, then a
+    plain list copied in one go; others element by element in a loop (see :func:`_elements`)."""
     size, align = abi.size(elem), abi.alignment(elem)
     p, n = _pair(e, src, d)
     b = e.new("i32")
@@ -247,32 +253,105 @@ def _list(e: Emitter, elem: Any, src: Src, dst: Dst, d: Dir, depth: int) -> None
     e.op("i32.const", size)
     e.op("i32.mul")
     e.set(b)
-    check_range(e, p, b, align, d.smem)
+    lim = _limit(e, src, d)
+    _check_src(e, p, b, align, lim)
     q = alloc(e, b, align, d)
     if abi.is_plain(elem):
         copy_bytes(e, q, p, b, d.dmem, d.smem)
     else:
-        sp, dp, k = e.new("i32"), e.new("i32"), e.new("i32")
-        for a, v in ((sp, p), (dp, q), (k, n)):
-            e.get(v)
-            e.set(a)
-        e.op("block", None)
-        e.op("loop", None)
-        e.get(k)
-        e.op("i32.eqz")
-        e.op("br_if", 1)
-        saved, e.after = e.after, _NoLend()
-        translate(e, elem, Src(base=sp), Dst(base=dp), d, depth + 1)
-        e.after = saved
-        for a, step in ((sp, size), (dp, size), (k, -1)):
-            e.get(a)
-            e.op("i32.const", step)
-            e.op("i32.add")
-            e.set(a)
-        e.op("br", 0)
-        e.op("end")
-        e.op("end")
+        _elements(e, elem, (p, n, b, q), lim, d, depth)
     _put_pair(e, q, n, dst, d)
+
+
+def _elements(e: Emitter, elem: Any, pnbq: tuple[int, int, int, int], lim: int, d: Dir, depth: int) -> None:
+    """The loop over a list's elements (``n`` of them from ``p``, ``b`` bytes, to ``q``). The
+    source memory's size is read once (``lim``); the destination's ``may_leave`` is cleared once
+    around the loop rather than around each realloc in it (nothing but that realloc runs in the
+    destination component meanwhile); a record's plain fields (no pointer, nothing to check) are
+    copied for every element at once with the list's bytes, then only the other fields element
+    by element. In WAT, for ``list<record {x: u32, s: string}>``::
+
+      (memory.copy 1 0 (local.get $q) (local.get $p) (local.get $b))   ;; x (and s, overwritten)
+      (if (local.get $n) (then (loop $next
+          ;; s: translated from [$sp + 4] to [$dp + 4]
+          (local.set $sp (i32.add (local.get $sp) (i32.const 12))) ...
+          (br_if $next (i32.ne (local.get $sp) (local.get $end))))))
+    """
+    p, n, b, q = pnbq
+    size = abi.size(elem)
+    rest = _per_element(elem)
+    if rest is None:
+        rest = [(elem, 0)]
+    else:
+        copy_bytes(e, q, p, b, d.dmem, d.smem)
+    sp, dp, end = e.new("i32"), e.new("i32"), e.new("i32")
+    for a, v in ((sp, p), (dp, q)):
+        e.get(v)
+        e.set(a)
+    e.get(p)
+    e.get(b)
+    e.op("i32.add")
+    e.set(end)
+    inner = replace(d, leave=None)
+    set_leave(e, d.leave, 0)
+    e.get(n)
+    e.op("if", None)
+    e.op("loop", None)
+    saved, e.after = e.after, _NoLend()
+    for f, off in rest:
+        translate(e, f, Src(base=sp, offset=off, limit=lim), Dst(base=dp, offset=off), inner, depth + 1)
+    e.after = saved
+    for a in (sp, dp):
+        e.get(a)
+        e.op("i32.const", size)
+        e.op("i32.add")
+        e.set(a)
+    e.get(sp)
+    e.get(end)
+    e.op("i32.ne")
+    e.op("br_if", 0)
+    e.op("end")
+    e.op("end")
+    set_leave(e, d.leave, 1)
+
+
+def _per_element(elem: Any) -> list[tuple[Any, int]] | None:
+    """The fields (type, offset) of a record element to translate one element at a time when its
+    plain fields are copied in bulk; None when there is nothing to copy in bulk."""
+    if isinstance(elem, str) or elem[0] != "record":
+        return None
+    rest = [(f, off) for f, off in zip(elem[1], abi.field_offsets(elem)) if not abi.is_plain(f)]
+    return rest if len(rest) < len(elem[1]) else None
+
+
+def _limit(e: Emitter, src: Src, d: Dir) -> int:
+    """The local holding the source memory's size in bytes (i64): ``src.limit``, or read now."""
+    if src.limit is not None:
+        return src.limit
+    lim = e.new("i64")
+    e.op("memory.size", d.smem)
+    e.op("i64.extend_i32_u")
+    e.op("i64.const", 16)
+    e.op("i64.shl")
+    e.set(lim)
+    return lim
+
+
+def _check_src(e: Emitter, p: int, nbytes: int, align: int, lim: int) -> None:
+    """Trap unless ``p`` is aligned and ``[p, p + nbytes)`` lies below ``lim`` (the source's size)."""
+    if align > 1:
+        e.get(p)
+        e.op("i32.const", align - 1)
+        e.op("i32.and")
+        e.trap_if()
+    e.get(p)
+    e.op("i64.extend_i32_u")
+    e.get(nbytes)
+    e.op("i64.extend_i32_u")
+    e.op("i64.add")
+    e.get(lim)
+    e.op("i64.gt_u")
+    e.trap_if()
 
 
 def _record(e: Emitter, t: Any, src: Src, dst: Dst, d: Dir, depth: int) -> None:
@@ -280,7 +359,7 @@ def _record(e: Emitter, t: Any, src: Src, dst: Dst, d: Dir, depth: int) -> None:
     at = 0
     for f, off in zip(t[1], offs):
         if src.base is not None:
-            s = Src(base=src.base, offset=src.offset + off)
+            s = Src(base=src.base, offset=src.offset + off, limit=src.limit)
         else:
             w = len(abi.flatten(f))
             s = Src(locals=src.locals[at:at + w])
@@ -358,7 +437,7 @@ def _variant(e: Emitter, t: Any, src: Src, dst: Dst, d: Dir, depth: int) -> None
 def _payload(e: Emitter, c, joined, src: Src, dst: Dst, jl, poff: int, d: Dir, depth: int) -> None:
     flat = abi.flatten(c)
     if src.base is not None:
-        s = Src(base=src.base, offset=src.offset + poff)
+        s = Src(base=src.base, offset=src.offset + poff, limit=src.limit)
     else:
         locs = []
         for want, have, loc in zip(flat, joined, src.locals[1:]):
