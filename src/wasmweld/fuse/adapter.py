@@ -71,11 +71,14 @@ class Src:
 
 @dataclass
 class Dst:
-    """Where a value goes: ``out`` (new locals appended) or ``base`` local + ``offset``."""
+    """Where a value goes: ``out`` (new locals appended) or ``base`` local + ``offset``.
+    ``kept``: the place already holds the source's bytes of the value (a list's elements copied
+    in bulk), so a length that does not change is not stored again."""
 
     out: list[int] | None = None
     base: int | None = None
     offset: int = 0
+    kept: bool = False
 
     @property
     def outs(self) -> list[int]:
@@ -177,9 +180,10 @@ def _pair(e: Emitter, src: Src, d: Dir) -> tuple[int, int]:
     return p, n
 
 
-def _put_pair(e: Emitter, p: int, n: int, dst: Dst, d: Dir) -> None:
+def _put_pair(e: Emitter, p: int, n: int, dst: Dst, d: Dir, same_n: bool = True) -> None:
+    """Store (or append) the pointer ``p`` and length ``n`` (``same_n``: the source's length)."""
     if dst.base is not None:
-        for loc, off in ((p, 0), (n, 4)):
+        for loc, off in ((p, 0),) if dst.kept and same_n else ((p, 0), (n, 4)):
             e.get(dst.base)
             e.get(loc)
             e.op("i32.store", MemArg(2, dst.offset + off, d.dmem))
@@ -191,7 +195,7 @@ def _string(e: Emitter, src: Src, dst: Dst, d: Dir) -> None:
     p, n = _pair(e, src, d)
     if d.src_enc != d.dst_enc:
         q, m = transcode(e, p, n, d)
-        _put_pair(e, q, m, dst, d)
+        _put_pair(e, q, m, dst, d, same_n=False)
         return
     b = e.new("i32")
     align = 1 if d.src_enc == "utf8" else 2
@@ -280,6 +284,7 @@ def _elements(e: Emitter, elem: Any, pnbq: tuple[int, int, int, int], lim: int, 
     p, n, b, q = pnbq
     size = abi.size(elem)
     rest = _per_element(elem)
+    kept = rest is not None
     if rest is None:
         rest = [(elem, 0)]
     else:
@@ -299,7 +304,7 @@ def _elements(e: Emitter, elem: Any, pnbq: tuple[int, int, int, int], lim: int, 
     e.op("loop", None)
     saved, e.after = e.after, _NoLend()
     for f, off in rest:
-        translate(e, f, Src(base=sp, offset=off, limit=lim), Dst(base=dp, offset=off), inner, depth + 1)
+        translate(e, f, Src(base=sp, offset=off, limit=lim), Dst(base=dp, offset=off, kept=kept), inner, depth + 1)
     e.after = saved
     for a in (sp, dp):
         e.get(a)
@@ -364,7 +369,7 @@ def _record(e: Emitter, t: Any, src: Src, dst: Dst, d: Dir, depth: int) -> None:
             w = len(abi.flatten(f))
             s = Src(locals=src.locals[at:at + w])
             at += w
-        o = Dst(out=dst.out) if dst.base is None else Dst(base=dst.base, offset=dst.offset + off)
+        o = Dst(out=dst.out) if dst.base is None else Dst(base=dst.base, offset=dst.offset + off, kept=dst.kept)
         translate(e, f, s, o, d, depth + 1)
 
 
@@ -449,7 +454,7 @@ def _payload(e: Emitter, c, joined, src: Src, dst: Dst, jl, poff: int, d: Dir, d
             locs.append(x)
         s = Src(locals=tuple(locs))
     if dst.base is not None:
-        translate(e, c, s, Dst(base=dst.base, offset=dst.offset + poff), d, depth + 1)
+        translate(e, c, s, Dst(base=dst.base, offset=dst.offset + poff, kept=dst.kept), d, depth + 1)
         return
     out: list[int] = []
     translate(e, c, s, Dst(out=out), d, depth + 1)

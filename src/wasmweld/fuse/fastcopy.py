@@ -28,7 +28,7 @@ on ill-formed UTF-8). Both are emitted inline:
 from __future__ import annotations
 
 from ..binary.instr import MemArg
-from .emit import CORE, Emitter, check_utf8
+from .emit import Emitter, check_utf8
 from .transcode import asm
 
 __all__ = ["copy_bytes", "validate_utf8", "validate_utf16", "SMALL_COPY"]
@@ -109,10 +109,8 @@ def validate_utf8(e: Emitter, p: int, nbytes: int, mem: int) -> None:
     """Trap unless the ``nbytes`` bytes at ``p`` (a range already checked) are well-formed UTF-8:
     a string shorter than 16 bytes by :func:`_short_ascii` (then, unless all ASCII, one byte at a
     time), a longer one 16 bytes at a time (SIMD)."""
-    asm(e, "local.get b i32.const 16 i32.lt_u if", b=nbytes)
+    asm(e, "local.get b i32.const 16 i32.lt_u if block", b=nbytes)
     _short_ascii(e, p, nbytes, mem)
-    e.op("i32.eqz")
-    e.op("if", None)
     check_utf8(e, p, nbytes, mem)
     e.op("end")
     e.op("else")
@@ -121,18 +119,22 @@ def validate_utf8(e: Emitter, p: int, nbytes: int, mem: int) -> None:
 
 
 def _short_ascii(e: Emitter, p: int, nbytes: int, mem: int) -> None:
-    """Push 1 when the ``nbytes`` (< 16) bytes at ``p`` are all ASCII, else 0, reading only those
-    bytes: two overlapping 8-, 4- or 1-byte loads (first and last; the middle one too for 1-3
-    bytes) or-ed together, no SIMD and no ``memory.size``. In WAT, for 8 to 15 bytes::
+    """Branch out of the enclosing block (``br 1`` from here) when the ``nbytes`` (< 16) bytes at
+    ``p`` are all ASCII, else fall through, reading only those bytes: two overlapping 8- or 4-byte
+    loads (the first and the last; the first, middle and last byte for 1 to 3 bytes) or-ed
+    together, no SIMD and no ``memory.size``; each test ends in its own ``br_if`` (no boolean
+    merged from the three cases). In WAT, for 8 to 15 bytes::
 
-      (i64.eqz (i64.and (i64.or (i64.load (local.get $p))
-                                (i64.load (i32.sub (i32.add (local.get $p) (local.get $n)) (i32.const 8))))
-                        (i64.const 0x8080808080808080)))
+      (br_if $ascii (i64.eqz (i64.and (i64.or (i64.load (local.get $p))
+                                              (i64.load (i32.sub (i32.add (local.get $p) (local.get $n))
+                                                                 (i32.const 8))))
+                                      (i64.const 0x8080808080808080))))
     """
+    e.op("block", None)
     e.get(nbytes)
     e.op("i32.const", 8)
     e.op("i32.ge_u")
-    e.op("if", CORE["i32"])
+    e.op("if", None)
     e.get(p)
     e.op("i64.load", MemArg(0, 0, mem))
     asm(e, "local.get p local.get b i32.add i32.const 8 i32.sub", p=p, b=nbytes)
@@ -140,25 +142,13 @@ def _short_ascii(e: Emitter, p: int, nbytes: int, mem: int) -> None:
     e.op("i64.or")
     e.op("i64.const", -0x7F7F7F7F7F7F7F80)        # 0x8080808080808080 as a signed i64
     e.op("i64.and")
-    e.op("i64.eqz")
-    e.op("else")
-    e.get(nbytes)
-    e.op("i32.const", 4)
-    e.op("i32.ge_u")
-    e.op("if", CORE["i32"])
+    asm(e, "i64.eqz br_if 2 br 1 end local.get b i32.const 4 i32.ge_u if", b=nbytes)
     asm(e, "local.get p i32.load @0 local.get p local.get b i32.add i32.const 4 i32.sub i32.load @0 i32.or "
-           "i32.const -0x7F7F7F80 i32.and i32.eqz", mem, p=p, b=nbytes)
-    e.op("else")
-    e.get(nbytes)
-    e.op("if", CORE["i32"])                      # 1 to 3 bytes: the first, the middle and the last
-    asm(e, "local.get p i32.load8_u @0 local.get p local.get b i32.const 1 i32.shr_u i32.add i32.load8_u @0 "
+           "i32.const -0x7F7F7F80 i32.and i32.eqz br_if 2 br 1 end", mem, p=p, b=nbytes)
+    asm(e, "local.get b i32.eqz br_if 1 "                 # 0 to 3 bytes: the first, the middle and the last
+           "local.get p i32.load8_u @0 local.get p local.get b i32.const 1 i32.shr_u i32.add i32.load8_u @0 "
            "i32.or local.get p local.get b i32.add i32.const 1 i32.sub i32.load8_u @0 i32.or "
-           "i32.const 0x80 i32.and i32.eqz", mem, p=p, b=nbytes)
-    e.op("else")
-    e.op("i32.const", 1)
-    e.op("end")
-    e.op("end")
-    e.op("end")
+           "i32.const 0x80 i32.and i32.eqz br_if 1 end", mem, p=p, b=nbytes)
 
 
 def _validate_long(e: Emitter, p: int, nbytes: int, mem: int) -> None:
