@@ -18,8 +18,9 @@ lowered by component A (memory 0) and lifted by component B (memory 1) the adapt
 :class:`Dst` (new locals, or an address): integers are masked or sign-extended, ``bool`` normalised,
 ``char`` checked (trap on surrogates and > 0x10FFFF), strings and lists bounds- and
 alignment-checked then copied (:mod:`.fastcopy`; lists element by element when they hold
-pointers), variants dispatched with ``br_table`` (trap on an invalid discriminant), flags masked,
-``own``/``borrow`` handles moved or lent between the components' handle tables (:mod:`.handles`;
+pointers or values to check, a record element's plain fields copied for the whole list at once
+first, see :func:`_elements`), variants dispatched with ``br_table`` (trap on an invalid
+discriminant), flags masked, ``own``/``borrow`` handles moved or lent between the components' handle tables (:mod:`.handles`;
 a handle of a resource the fused world imports goes through as the host's index). Each component
 has a ``may_leave`` global (:func:`leave_flag`): cleared while an adapter runs its realloc or
 post-return, checked by every adapter it calls, as the canonical ABI traps there.
@@ -38,7 +39,7 @@ from .abi import FuseError
 from .emit import CORE, Dir, Emitter, alloc, check_range
 from .fastcopy import copy_bytes, validate_utf8, validate_utf16
 from .handles import TAG, host_lend
-from .transcode import transcode
+from .transcode import asm, transcode
 
 __all__ = ["Src", "Dst", "Dir", "Emitter", "translate", "CORE", "end_lends", "OWN", "BORROW", "leave_flag",
            "check_leave", "set_leave", "check_area", "has_borrow"]
@@ -343,20 +344,12 @@ def _limit(e: Emitter, src: Src, d: Dir) -> int:
 
 
 def _check_src(e: Emitter, p: int, nbytes: int, align: int, lim: int) -> None:
-    """Trap unless ``p`` is aligned and ``[p, p + nbytes)`` lies below ``lim`` (the source's size)."""
+    """Trap unless ``p`` is aligned and ``[p, p + nbytes)`` lies below ``lim`` (the source's size):
+    :func:`.emit.check_range` with the memory's size read beforehand."""
     if align > 1:
-        e.get(p)
-        e.op("i32.const", align - 1)
-        e.op("i32.and")
-        e.trap_if()
-    e.get(p)
-    e.op("i64.extend_i32_u")
-    e.get(nbytes)
-    e.op("i64.extend_i32_u")
-    e.op("i64.add")
-    e.get(lim)
-    e.op("i64.gt_u")
-    e.trap_if()
+        asm(e, f"local.get p i32.const {align - 1} i32.and if unreachable end", p=p)
+    asm(e, "local.get p i64.extend_i32_u local.get n i64.extend_i32_u i64.add local.get lim i64.gt_u "
+           "if unreachable end", p=p, n=nbytes, lim=lim)
 
 
 def _record(e: Emitter, t: Any, src: Src, dst: Dst, d: Dir, depth: int) -> None:

@@ -6,7 +6,10 @@ on ill-formed UTF-8). Both are emitted inline:
 
 - :func:`copy_bytes`: a ``memory.copy`` for large ranges (one engine call), an inline loop of
   8-byte loads/stores for small ones (an engine call costs more than copying a short name);
-- :func:`validate_utf8`: 16 bytes at a time with Wasm SIMD (the lookup algorithm of Keiser and
+- :func:`validate_utf8`: below 16 bytes (names, keys, most strings in records), two overlapping
+  scalar loads or-ed and tested against ``0x80...`` (all ASCII: one branch, no SIMD set-up, no
+  ``memory.size``), else the bytes one at a time by :func:`.emit.check_utf8`; from 16 bytes on,
+  16 bytes at a time with Wasm SIMD (the lookup algorithm of Keiser and
   Lemire, "Validating UTF-8 In Less Than One Instruction Per Byte", as simdjson and simdutf run it;
   an all-ASCII block costs one test), then the bytes from the last character boundary before the
   end of the last whole block checked one at a time by :func:`.emit.check_utf8`. In WAT, per block::
