@@ -267,13 +267,28 @@ def validate_utf16(e: Emitter, p: int, units: int, mem: int) -> None:
 def copy_bytes(e: Emitter, dst: int, src: int, nbytes: int, dst_mem: int, src_mem: int) -> None:
     """Copy ``nbytes`` bytes from ``src`` in ``src_mem`` to ``dst`` in ``dst_mem`` (ranges checked,
     not overlapping): ``memory.copy`` above :data:`SMALL_COPY` bytes, else inline 16-byte moves
-    and, for the last bytes, two overlapping moves of 8, 4 or 1 bytes (as a C ``memcpy`` does)."""
+    and, for the last bytes, two overlapping moves of 16, 8 or 4 bytes (as a C ``memcpy`` does),
+    or the first, middle and last byte. The short cases are tested first (two branches for a
+    name of 8 to 15 bytes)."""
     a, b, r, x, y = e.new("i32"), e.new("i32"), e.new("i32"), e.new("i64"), e.new("i64")
     v, w = e.new("v128"), e.new("v128")
-    asm(e, f"local.get n i32.const {SMALL_COPY} i32.gt_u if local.get d local.get s local.get n",
+    asm(e, "local.get n i32.const 16 i32.lt_u if local.get n i32.const 8 i32.ge_u if", n=nbytes)
+    _two(e, (dst, src, nbytes), ("i64.load", "i64.store", 8), (dst_mem, src_mem), x, y)
+    asm(e, "else local.get n i32.const 4 i32.ge_u if", n=nbytes)
+    _two(e, (dst, src, nbytes), ("i32.load", "i32.store", 4), (dst_mem, src_mem), a, b)
+    asm(e, "else local.get n if "
+           "local.get s i32.load8_u @0 local.set a "
+           "local.get s local.get n i32.const 1 i32.shr_u i32.add i32.load8_u @0 local.set b "
+           "local.get s local.get n i32.add i32.const 1 i32.sub i32.load8_u @0 local.set r", src_mem,
+        n=nbytes, s=src, a=a, b=b, r=r)
+    asm(e, "local.get d local.get a i32.store8 @0 "
+           "local.get d local.get n i32.const 1 i32.shr_u i32.add local.get b i32.store8 @0 "
+           "local.get d local.get n i32.add i32.const 1 i32.sub local.get r i32.store8 @0 end end end", dst_mem,
+        n=nbytes, d=dst, a=a, b=b, r=r)
+    asm(e, f"else local.get n i32.const {SMALL_COPY} i32.gt_u if local.get d local.get s local.get n",
         n=nbytes, d=dst, s=src)
     e.op("memory.copy", dst_mem, src_mem)
-    asm(e, "else local.get n i32.const 16 i32.ge_u if local.get d local.set a local.get s local.set b "
+    asm(e, "else local.get d local.set a local.get s local.set b "
            "local.get n local.set r block loop local.get r i32.const 16 i32.le_u br_if 1",
         n=nbytes, d=dst, s=src, a=a, b=b, r=r)
     asm(e, "local.get a local.get b", a=a, b=b)
@@ -283,16 +298,7 @@ def copy_bytes(e: Emitter, dst: int, src: int, nbytes: int, dst_mem: int, src_me
            "local.get r i32.const 16 i32.sub local.set r br 0 end end", a=a, b=b, r=r)
     # the last 16 bytes (overlapping what the loop copied)
     _two(e, (dst, src, nbytes), ("v128.load", "v128.store", 16), (dst_mem, src_mem), v, w, last_only=True)
-    asm(e, "else local.get n i32.const 8 i32.ge_u if", n=nbytes)
-    _two(e, (dst, src, nbytes), ("i64.load", "i64.store", 8), (dst_mem, src_mem), x, y)
-    asm(e, "else local.get n i32.const 4 i32.ge_u if", n=nbytes)
-    _two(e, (dst, src, nbytes), ("i32.load", "i32.store", 4), (dst_mem, src_mem), a, b)
-    asm(e, "else local.get n local.set r block loop local.get r i32.eqz br_if 1 "
-           "local.get r i32.const 1 i32.sub local.set r "
-           "local.get d local.get r i32.add local.get s local.get r i32.add", n=nbytes, d=dst, s=src, r=r)
-    e.op("i32.load8_u", MemArg(0, 0, src_mem))
-    e.op("i32.store8", MemArg(0, 0, dst_mem))
-    asm(e, "br 0 end end end end end end")
+    asm(e, "end end")
 
 
 def _two(e: Emitter, at: tuple[int, int, int], ops: tuple[str, str, int], mems: tuple[int, int], x: int, y: int,
