@@ -296,38 +296,49 @@ def lists_pair() -> bytes:
     return F.compose(build_component(LISTS_WIT, "lcons", cons), build_component(LISTS_WIT, "lprov", prov))
 
 
-def _call(comp, name: str, *args):
-    """``name(*args)`` on a fresh instance of the compiled component ``comp``: the result, or "trap"."""
+def _call(comp, name: str, *args, iface: str | None = "test:lists/fwd", logs: list | None = None):
+    """``name(*args)`` (of the exported instance ``iface``, or of the root) on a fresh instance of
+    the compiled component ``comp``: the result, or "trap"; ``logs``: the host's ``log`` appends there."""
     import wasmtime
     from wasmtime import component as wc
 
     eng, component = comp
     store = wasmtime.Store(eng)
-    inst = wc.Linker(eng).instantiate(store, component)
-    f = inst.get_func(store, inst.get_export_index(store, name, inst.get_export_index(store, "test:lists/fwd")))
+    linker = wc.Linker(eng)
+    if logs is not None:
+        with linker.root() as root:
+            root.add_func("log", lambda _s, x: logs.append(x))
+    inst = linker.instantiate(store, component)
+    idx = None if iface is None else inst.get_export_index(store, iface)
+    f = inst.get_func(store, inst.get_export_index(store, name, idx))
     try:
         r = f(store, *args)
     except (wasmtime.Trap, wasmtime.WasmtimeError) as e:
-        assert "wasm trap" in str(e) or "wasm backtrace" in str(e), e
+        assert "wasm trap" in str(e) or "wasm backtrace" in str(e) or "cannot leave" in str(e), e
         return "trap"
     f.post_return(store)
     return r
+
+
+def _compiled(*datas: bytes) -> list:
+    """Each component compiled, as ``(engine, component)`` pairs for :func:`_call`."""
+    import wasmtime
+    from wasmtime import component as wc
+
+    cfg = wasmtime.Config()
+    cfg.wasm_multi_memory = True
+    eng = wasmtime.Engine(cfg)
+    return [(eng, wc.Component(eng, data)) for data in datas]
 
 
 @pytest.fixture(scope="module")
 def lists():
     """(composed, fused): each an (engine, compiled component) pair."""
     pytest.importorskip("wasmtime")
-    import wasmtime
-    from wasmtime import component as wc
-
     from wasmweld.fuse import fuse
 
-    cfg = wasmtime.Config()
-    cfg.wasm_multi_memory = True
-    eng = wasmtime.Engine(cfg)
     comp = lists_pair()
-    return [(eng, wc.Component(eng, data)) for data in (comp, fuse(comp, emit="component").encode())]
+    return _compiled(comp, fuse(comp, emit="component").encode())
 
 
 def test_crafted_lists_of_records_lift_like_the_composition(lists):
@@ -393,3 +404,70 @@ def test_lists_of_records_round_trip_like_the_composition(lists):
             got.append(f(store, value))
             f.post_return(store)
         assert _key(got[0]) == _key(got[1]) == _key(value)
+
+
+# -- may_leave inside a list's element loop (the flag is cleared once around the loop): the
+# provider's realloc calls the host at its k-th call (1: the list, 2-4: its strings); the
+# composition traps there ("cannot leave component instance"), and so must the fused component
+
+MLL_WIT = """package test:mll;
+
+interface api {
+  echo: func(l: list<string>) -> list<string>;
+  arm: func(k: u32);
+}
+world prov { import log: func(x: u32); export api; }
+world cons { import api; export run: func(k: u32) -> u32; }
+"""
+
+MLL_PROVIDER = """(module
+  (import "$root" "log" (func $log (param i32)))
+  (memory (export "memory") 1)
+  (global $bump (mut i32) (i32.const 1024))
+  (global $arm (mut i32) (i32.const 0))
+  (global $count (mut i32) (i32.const 0))
+  (func (export "cabi_realloc") (param i32 i32 i32 i32) (result i32) (local $r i32)
+    (global.set $count (i32.add (global.get $count) (i32.const 1)))
+    (if (i32.eq (global.get $count) (global.get $arm)) (then (call $log (i32.const 999))))
+    (local.set $r (i32.and (i32.add (global.get $bump) (i32.sub (local.get 2) (i32.const 1)))
+                           (i32.sub (i32.const 0) (local.get 2))))
+    (global.set $bump (i32.add (local.get $r) (local.get 3))) (local.get $r))
+  (func (export "test:mll/api#arm") (param i32) (global.set $arm (local.get 0)) (global.set $count (i32.const 0)))
+  (func (export "test:mll/api#echo") (param $p i32) (param $n i32) (result i32)
+    (call $log (local.get $n))
+    (i32.store (i32.const 16) (local.get $p)) (i32.store (i32.const 20) (local.get $n)) (i32.const 16)))
+"""
+
+MLL_CONSUMER = """(module
+  (import "test:mll/api" "echo" (func $echo (param i32 i32 i32)))
+  (import "test:mll/api" "arm" (func $arm (param i32)))
+  (memory (export "memory") 1)
+  (global $bump (mut i32) (i32.const 1024))
+  (data (i32.const 32) "\\80\\00\\00\\00\\02\\00\\00\\00\\82\\00\\00\\00\\03\\00\\00\\00\\85\\00\\00\\00\\01\\00\\00\\00")
+  (data (i32.const 128) "abcdef")
+  (func (export "cabi_realloc") (param i32 i32 i32 i32) (result i32) (local $r i32)
+    (local.set $r (i32.and (i32.add (global.get $bump) (i32.sub (local.get 2) (i32.const 1)))
+                           (i32.sub (i32.const 0) (local.get 2))))
+    (global.set $bump (i32.add (local.get $r) (local.get 3))) (local.get $r))
+  ;; run(k): the three strings there and back; their total length + 1000 * their count
+  (func (export "run") (param i32) (result i32) (local $p i32)
+    (call $arm (local.get 0))
+    (call $echo (i32.const 32) (i32.const 3) (i32.const 64))
+    (local.set $p (i32.load (i32.const 64)))
+    (i32.add (i32.mul (i32.load (i32.const 68)) (i32.const 1000))
+             (i32.add (i32.load offset=4 (local.get $p))
+                      (i32.add (i32.load offset=12 (local.get $p)) (i32.load offset=20 (local.get $p)))))))
+"""
+
+
+def test_realloc_leaving_inside_a_list_loop_traps_like_the_composition():
+    pytest.importorskip("wasmtime")
+    from wasmweld.fuse import fuse
+
+    comp = F.compose(build_component(MLL_WIT, "cons", MLL_CONSUMER), build_component(MLL_WIT, "prov", MLL_PROVIDER))
+    compiled = _compiled(comp, fuse(comp, emit="component").encode())
+    for k in range(6):          # 0 and 5: never reached; 1: the list's realloc; 2-4: its strings'
+        expect = ("trap", []) if 1 <= k <= 4 else (3006, [3])
+        for c in compiled:
+            logs: list[int] = []
+            assert (_call(c, "run", k, iface=None, logs=logs), logs) == expect, k
