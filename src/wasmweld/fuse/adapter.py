@@ -18,8 +18,9 @@ lowered by component A (memory 0) and lifted by component B (memory 1) the adapt
 :class:`Dst` (new locals, or an address): integers are masked or sign-extended, ``bool`` normalised,
 ``char`` checked (trap on surrogates and > 0x10FFFF), strings and lists bounds- and
 alignment-checked then copied (:mod:`.fastcopy`; lists element by element when they hold
-pointers), variants dispatched with ``br_table`` (trap on an invalid discriminant), flags masked,
-``own``/``borrow`` handles moved or lent between the components' handle tables (:mod:`.handles`;
+pointers or values to check, a record element's plain fields copied for the whole list at once
+first, see :func:`_elements`), variants dispatched with ``br_table`` (trap on an invalid
+discriminant), flags masked, ``own``/``borrow`` handles moved or lent between the components' handle tables (:mod:`.handles`;
 a handle of a resource the fused world imports goes through as the host's index). Each component
 has a ``may_leave`` global (:func:`leave_flag`): cleared while an adapter runs its realloc or
 post-return, checked by every adapter it calls, as the canonical ABI traps there.
@@ -27,7 +28,7 @@ post-return, checked by every adapter it calls, as the canonical ABI traps there
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from ..binary.instr import MemArg
@@ -38,7 +39,7 @@ from .abi import FuseError
 from .emit import CORE, Dir, Emitter, alloc, check_range
 from .fastcopy import copy_bytes, validate_utf8, validate_utf16
 from .handles import TAG, host_lend
-from .transcode import transcode
+from .transcode import asm, transcode
 
 __all__ = ["Src", "Dst", "Dir", "Emitter", "translate", "CORE", "end_lends", "OWN", "BORROW", "leave_flag",
            "check_leave", "set_leave", "check_area", "has_borrow"]
@@ -58,20 +59,27 @@ _FROM = {("f32", "i32"): ["i32.reinterpret_f32"], ("i32", "i64"): ["i64.extend_i
 
 @dataclass(frozen=True)
 class Src:
-    """Where a value is read: ``locals`` (stack form) or ``base`` local + ``offset`` in ``mem``."""
+    """Where a value is read: ``locals`` (stack form) or ``base`` local + ``offset`` in ``mem``.
+    ``limit``: a local holding the source memory's size in bytes (i64), read once before a list's
+    elements are lifted (the canonical ABI lifts every value before it lowers any, so that size
+    is the one its bounds checks see), or None (read where needed)."""
 
     locals: tuple[int, ...] = ()
     base: int | None = None
     offset: int = 0
+    limit: int | None = None
 
 
 @dataclass
 class Dst:
-    """Where a value goes: ``out`` (new locals appended) or ``base`` local + ``offset``."""
+    """Where a value goes: ``out`` (new locals appended) or ``base`` local + ``offset``.
+    ``kept``: the place already holds the source's bytes of the value (a list's elements copied
+    in bulk), so a length that does not change is not stored again."""
 
     out: list[int] | None = None
     base: int | None = None
     offset: int = 0
+    kept: bool = False
 
     @property
     def outs(self) -> list[int]:
@@ -173,9 +181,10 @@ def _pair(e: Emitter, src: Src, d: Dir) -> tuple[int, int]:
     return p, n
 
 
-def _put_pair(e: Emitter, p: int, n: int, dst: Dst, d: Dir) -> None:
+def _put_pair(e: Emitter, p: int, n: int, dst: Dst, d: Dir, same_n: bool = True) -> None:
+    """Store (or append) the pointer ``p`` and length ``n`` (``same_n``: the source's length)."""
     if dst.base is not None:
-        for loc, off in ((p, 0), (n, 4)):
+        for loc, off in ((p, 0),) if dst.kept and same_n else ((p, 0), (n, 4)):
             e.get(dst.base)
             e.get(loc)
             e.op("i32.store", MemArg(2, dst.offset + off, d.dmem))
@@ -187,7 +196,7 @@ def _string(e: Emitter, src: Src, dst: Dst, d: Dir) -> None:
     p, n = _pair(e, src, d)
     if d.src_enc != d.dst_enc:
         q, m = transcode(e, p, n, d)
-        _put_pair(e, q, m, dst, d)
+        _put_pair(e, q, m, dst, d, same_n=False)
         return
     b = e.new("i32")
     align = 1 if d.src_enc == "utf8" else 2
@@ -210,7 +219,7 @@ def _string(e: Emitter, src: Src, dst: Dst, d: Dir) -> None:
         e.op("i32.shr_u")
         e.op("i32.shl")
     e.set(b)
-    check_range(e, p, b, align, d.smem)
+    _check_src(e, p, b, align, _limit(e, src, d))
     if d.src_enc == "utf8":
         validate_utf8(e, p, b, d.smem)
     elif d.src_enc == "utf16":
@@ -233,6 +242,8 @@ def _string(e: Emitter, src: Src, dst: Dst, d: Dir) -> None:
 
 
 def _list(e: Emitter, elem: Any, src: Src, dst: Dst, d: Dir, depth: int) -> None:
+    """A list: the element bytes checked in the source memory, the destination allocated, then a
+    plain list copied in one go; others element by element in a loop (see :func:`_elements`)."""
     size, align = abi.size(elem), abi.alignment(elem)
     p, n = _pair(e, src, d)
     b = e.new("i32")
@@ -247,32 +258,98 @@ def _list(e: Emitter, elem: Any, src: Src, dst: Dst, d: Dir, depth: int) -> None
     e.op("i32.const", size)
     e.op("i32.mul")
     e.set(b)
-    check_range(e, p, b, align, d.smem)
+    lim = _limit(e, src, d)
+    _check_src(e, p, b, align, lim)
     q = alloc(e, b, align, d)
     if abi.is_plain(elem):
         copy_bytes(e, q, p, b, d.dmem, d.smem)
     else:
-        sp, dp, k = e.new("i32"), e.new("i32"), e.new("i32")
-        for a, v in ((sp, p), (dp, q), (k, n)):
-            e.get(v)
-            e.set(a)
-        e.op("block", None)
-        e.op("loop", None)
-        e.get(k)
-        e.op("i32.eqz")
-        e.op("br_if", 1)
-        saved, e.after = e.after, _NoLend()
-        translate(e, elem, Src(base=sp), Dst(base=dp), d, depth + 1)
-        e.after = saved
-        for a, step in ((sp, size), (dp, size), (k, -1)):
-            e.get(a)
-            e.op("i32.const", step)
-            e.op("i32.add")
-            e.set(a)
-        e.op("br", 0)
-        e.op("end")
-        e.op("end")
+        _elements(e, elem, (p, n, b, q), lim, d, depth)
     _put_pair(e, q, n, dst, d)
+
+
+def _elements(e: Emitter, elem: Any, pnbq: tuple[int, int, int, int], lim: int, d: Dir, depth: int) -> None:
+    """The loop over a list's elements (``n`` of them from ``p``, ``b`` bytes, to ``q``). The
+    source memory's size is read once (``lim``); the destination's ``may_leave`` is cleared once
+    around the loop rather than around each realloc in it (nothing but that realloc runs in the
+    destination component meanwhile); a record's plain fields (no pointer, nothing to check) are
+    copied for every element at once with the list's bytes, then only the other fields element
+    by element. In WAT, for ``list<record {x: u32, s: string}>``::
+
+      (memory.copy 1 0 (local.get $q) (local.get $p) (local.get $b))   ;; x (and s, overwritten)
+      (if (local.get $n) (then (loop $next
+          ;; s: translated from [$sp + 4] to [$dp + 4]
+          (local.set $sp (i32.add (local.get $sp) (i32.const 12))) ...
+          (br_if $next (i32.ne (local.get $sp) (local.get $end))))))
+    """
+    p, n, b, q = pnbq
+    size = abi.size(elem)
+    rest = _per_element(elem)
+    kept = rest is not None
+    if rest is None:
+        rest = [(elem, 0)]
+    else:
+        copy_bytes(e, q, p, b, d.dmem, d.smem)
+    sp, dp, end = e.new("i32"), e.new("i32"), e.new("i32")
+    for a, v in ((sp, p), (dp, q)):
+        e.get(v)
+        e.set(a)
+    e.get(p)
+    e.get(b)
+    e.op("i32.add")
+    e.set(end)
+    inner = replace(d, leave=None)
+    set_leave(e, d.leave, 0)
+    e.get(n)
+    e.op("if", None)
+    e.op("loop", None)
+    saved, e.after = e.after, _NoLend()
+    for f, off in rest:
+        translate(e, f, Src(base=sp, offset=off, limit=lim), Dst(base=dp, offset=off, kept=kept), inner, depth + 1)
+    e.after = saved
+    for a in (sp, dp):
+        e.get(a)
+        e.op("i32.const", size)
+        e.op("i32.add")
+        e.set(a)
+    e.get(sp)
+    e.get(end)
+    e.op("i32.ne")
+    e.op("br_if", 0)
+    e.op("end")
+    e.op("end")
+    set_leave(e, d.leave, 1)
+
+
+def _per_element(elem: Any) -> list[tuple[Any, int]] | None:
+    """The fields (type, offset) of a record element to translate one element at a time when its
+    plain fields are copied in bulk; None when there is nothing to copy in bulk."""
+    if isinstance(elem, str) or elem[0] != "record":
+        return None
+    rest = [(f, off) for f, off in zip(elem[1], abi.field_offsets(elem)) if not abi.is_plain(f)]
+    return rest if len(rest) < len(elem[1]) else None
+
+
+def _limit(e: Emitter, src: Src, d: Dir) -> int:
+    """The local holding the source memory's size in bytes (i64): ``src.limit``, or read now."""
+    if src.limit is not None:
+        return src.limit
+    lim = e.new("i64")
+    e.op("memory.size", d.smem)
+    e.op("i64.extend_i32_u")
+    e.op("i64.const", 16)
+    e.op("i64.shl")
+    e.set(lim)
+    return lim
+
+
+def _check_src(e: Emitter, p: int, nbytes: int, align: int, lim: int) -> None:
+    """Trap unless ``p`` is aligned and ``[p, p + nbytes)`` lies below ``lim`` (the source's size):
+    :func:`.emit.check_range` with the memory's size read beforehand."""
+    if align > 1:
+        asm(e, f"local.get p i32.const {align - 1} i32.and if unreachable end", p=p)
+    asm(e, "local.get p i64.extend_i32_u local.get n i64.extend_i32_u i64.add local.get lim i64.gt_u "
+           "if unreachable end", p=p, n=nbytes, lim=lim)
 
 
 def _record(e: Emitter, t: Any, src: Src, dst: Dst, d: Dir, depth: int) -> None:
@@ -280,12 +357,12 @@ def _record(e: Emitter, t: Any, src: Src, dst: Dst, d: Dir, depth: int) -> None:
     at = 0
     for f, off in zip(t[1], offs):
         if src.base is not None:
-            s = Src(base=src.base, offset=src.offset + off)
+            s = Src(base=src.base, offset=src.offset + off, limit=src.limit)
         else:
             w = len(abi.flatten(f))
             s = Src(locals=src.locals[at:at + w])
             at += w
-        o = Dst(out=dst.out) if dst.base is None else Dst(base=dst.base, offset=dst.offset + off)
+        o = Dst(out=dst.out) if dst.base is None else Dst(base=dst.base, offset=dst.offset + off, kept=dst.kept)
         translate(e, f, s, o, d, depth + 1)
 
 
@@ -358,7 +435,7 @@ def _variant(e: Emitter, t: Any, src: Src, dst: Dst, d: Dir, depth: int) -> None
 def _payload(e: Emitter, c, joined, src: Src, dst: Dst, jl, poff: int, d: Dir, depth: int) -> None:
     flat = abi.flatten(c)
     if src.base is not None:
-        s = Src(base=src.base, offset=src.offset + poff)
+        s = Src(base=src.base, offset=src.offset + poff, limit=src.limit)
     else:
         locs = []
         for want, have, loc in zip(flat, joined, src.locals[1:]):
@@ -370,7 +447,7 @@ def _payload(e: Emitter, c, joined, src: Src, dst: Dst, jl, poff: int, d: Dir, d
             locs.append(x)
         s = Src(locals=tuple(locs))
     if dst.base is not None:
-        translate(e, c, s, Dst(base=dst.base, offset=dst.offset + poff), d, depth + 1)
+        translate(e, c, s, Dst(base=dst.base, offset=dst.offset + poff, kept=dst.kept), d, depth + 1)
         return
     out: list[int] = []
     translate(e, c, s, Dst(out=out), d, depth + 1)

@@ -6,7 +6,10 @@ on ill-formed UTF-8). Both are emitted inline:
 
 - :func:`copy_bytes`: a ``memory.copy`` for large ranges (one engine call), an inline loop of
   8-byte loads/stores for small ones (an engine call costs more than copying a short name);
-- :func:`validate_utf8`: 16 bytes at a time with Wasm SIMD (the lookup algorithm of Keiser and
+- :func:`validate_utf8`: below 16 bytes (names, keys, most strings in records), two overlapping
+  scalar loads or-ed and tested against ``0x80...`` (all ASCII: one branch, no SIMD set-up, no
+  ``memory.size``), else the bytes one at a time by :func:`.emit.check_utf8`; from 16 bytes on,
+  16 bytes at a time with Wasm SIMD (the lookup algorithm of Keiser and
   Lemire, "Validating UTF-8 In Less Than One Instruction Per Byte", as simdjson and simdutf run it;
   an all-ASCII block costs one test), then the bytes from the last character boundary before the
   end of the last whole block checked one at a time by :func:`.emit.check_utf8`. In WAT, per block::
@@ -106,7 +109,53 @@ def _block(e: Emitter, cur: int, prev: int, err: int, inc: int, p1: int) -> None
 
 
 def validate_utf8(e: Emitter, p: int, nbytes: int, mem: int) -> None:
-    """Trap unless the ``nbytes`` bytes at ``p`` (a range already checked) are well-formed UTF-8."""
+    """Trap unless the ``nbytes`` bytes at ``p`` (a range already checked) are well-formed UTF-8:
+    a string shorter than 16 bytes by :func:`_short_ascii` (then, unless all ASCII, one byte at a
+    time), a longer one 16 bytes at a time (SIMD)."""
+    asm(e, "local.get b i32.const 16 i32.lt_u if block", b=nbytes)
+    _short_ascii(e, p, nbytes, mem)
+    check_utf8(e, p, nbytes, mem)
+    e.op("end")
+    e.op("else")
+    _validate_long(e, p, nbytes, mem)
+    e.op("end")
+
+
+def _short_ascii(e: Emitter, p: int, nbytes: int, mem: int) -> None:
+    """Branch out of the enclosing block (``br 1`` from here) when the ``nbytes`` (< 16) bytes at
+    ``p`` are all ASCII, else fall through, reading only those bytes: two overlapping 8- or 4-byte
+    loads (the first and the last; the first, middle and last byte for 1 to 3 bytes) or-ed
+    together, no SIMD and no ``memory.size``; each test ends in its own ``br_if`` (no boolean
+    merged from the three cases). In WAT, for 8 to 15 bytes::
+
+      (br_if $ascii (i64.eqz (i64.and (i64.or (i64.load (local.get $p))
+                                              (i64.load (i32.sub (i32.add (local.get $p) (local.get $n))
+                                                                 (i32.const 8))))
+                                      (i64.const 0x8080808080808080))))
+    """
+    e.op("block", None)
+    e.get(nbytes)
+    e.op("i32.const", 8)
+    e.op("i32.ge_u")
+    e.op("if", None)
+    e.get(p)
+    e.op("i64.load", MemArg(0, 0, mem))
+    asm(e, "local.get p local.get b i32.add i32.const 8 i32.sub", p=p, b=nbytes)
+    e.op("i64.load", MemArg(0, 0, mem))
+    e.op("i64.or")
+    e.op("i64.const", -0x7F7F7F7F7F7F7F80)        # 0x8080808080808080 as a signed i64
+    e.op("i64.and")
+    asm(e, "i64.eqz br_if 2 br 1 end local.get b i32.const 4 i32.ge_u if", b=nbytes)
+    asm(e, "local.get p i32.load @0 local.get p local.get b i32.add i32.const 4 i32.sub i32.load @0 i32.or "
+           "i32.const -0x7F7F7F80 i32.and i32.eqz br_if 2 br 1 end", mem, p=p, b=nbytes)
+    asm(e, "local.get b i32.eqz br_if 1 "                 # 0 to 3 bytes: the first, the middle and the last
+           "local.get p i32.load8_u @0 local.get p local.get b i32.const 1 i32.shr_u i32.add i32.load8_u @0 "
+           "i32.or local.get p local.get b i32.add i32.const 1 i32.sub i32.load8_u @0 i32.or "
+           "i32.const 0x80 i32.and i32.eqz br_if 1 end", mem, p=p, b=nbytes)
+
+
+def _validate_long(e: Emitter, p: int, nbytes: int, mem: int) -> None:
+    """:func:`validate_utf8` for 16 bytes or more: SIMD blocks, then the tail."""
     i, end, k, s = (e.new("i32") for _ in range(4))
     cur, prev, err, inc, p1 = (e.new("v128") for _ in range(5))
     for v in (prev, err, inc):                  # (the code may run in a loop: reset every time)
@@ -218,13 +267,28 @@ def validate_utf16(e: Emitter, p: int, units: int, mem: int) -> None:
 def copy_bytes(e: Emitter, dst: int, src: int, nbytes: int, dst_mem: int, src_mem: int) -> None:
     """Copy ``nbytes`` bytes from ``src`` in ``src_mem`` to ``dst`` in ``dst_mem`` (ranges checked,
     not overlapping): ``memory.copy`` above :data:`SMALL_COPY` bytes, else inline 16-byte moves
-    and, for the last bytes, two overlapping moves of 8, 4 or 1 bytes (as a C ``memcpy`` does)."""
+    and, for the last bytes, two overlapping moves of 16, 8 or 4 bytes (as a C ``memcpy`` does),
+    or the first, middle and last byte. The short cases are tested first (two branches for a
+    name of 8 to 15 bytes)."""
     a, b, r, x, y = e.new("i32"), e.new("i32"), e.new("i32"), e.new("i64"), e.new("i64")
     v, w = e.new("v128"), e.new("v128")
-    asm(e, f"local.get n i32.const {SMALL_COPY} i32.gt_u if local.get d local.get s local.get n",
+    asm(e, "local.get n i32.const 16 i32.lt_u if local.get n i32.const 8 i32.ge_u if", n=nbytes)
+    _two(e, (dst, src, nbytes), ("i64.load", "i64.store", 8), (dst_mem, src_mem), x, y)
+    asm(e, "else local.get n i32.const 4 i32.ge_u if", n=nbytes)
+    _two(e, (dst, src, nbytes), ("i32.load", "i32.store", 4), (dst_mem, src_mem), a, b)
+    asm(e, "else local.get n if "
+           "local.get s i32.load8_u @0 local.set a "
+           "local.get s local.get n i32.const 1 i32.shr_u i32.add i32.load8_u @0 local.set b "
+           "local.get s local.get n i32.add i32.const 1 i32.sub i32.load8_u @0 local.set r", src_mem,
+        n=nbytes, s=src, a=a, b=b, r=r)
+    asm(e, "local.get d local.get a i32.store8 @0 "
+           "local.get d local.get n i32.const 1 i32.shr_u i32.add local.get b i32.store8 @0 "
+           "local.get d local.get n i32.add i32.const 1 i32.sub local.get r i32.store8 @0 end end end", dst_mem,
+        n=nbytes, d=dst, a=a, b=b, r=r)
+    asm(e, f"else local.get n i32.const {SMALL_COPY} i32.gt_u if local.get d local.get s local.get n",
         n=nbytes, d=dst, s=src)
     e.op("memory.copy", dst_mem, src_mem)
-    asm(e, "else local.get n i32.const 16 i32.ge_u if local.get d local.set a local.get s local.set b "
+    asm(e, "else local.get d local.set a local.get s local.set b "
            "local.get n local.set r block loop local.get r i32.const 16 i32.le_u br_if 1",
         n=nbytes, d=dst, s=src, a=a, b=b, r=r)
     asm(e, "local.get a local.get b", a=a, b=b)
@@ -234,16 +298,7 @@ def copy_bytes(e: Emitter, dst: int, src: int, nbytes: int, dst_mem: int, src_me
            "local.get r i32.const 16 i32.sub local.set r br 0 end end", a=a, b=b, r=r)
     # the last 16 bytes (overlapping what the loop copied)
     _two(e, (dst, src, nbytes), ("v128.load", "v128.store", 16), (dst_mem, src_mem), v, w, last_only=True)
-    asm(e, "else local.get n i32.const 8 i32.ge_u if", n=nbytes)
-    _two(e, (dst, src, nbytes), ("i64.load", "i64.store", 8), (dst_mem, src_mem), x, y)
-    asm(e, "else local.get n i32.const 4 i32.ge_u if", n=nbytes)
-    _two(e, (dst, src, nbytes), ("i32.load", "i32.store", 4), (dst_mem, src_mem), a, b)
-    asm(e, "else local.get n local.set r block loop local.get r i32.eqz br_if 1 "
-           "local.get r i32.const 1 i32.sub local.set r "
-           "local.get d local.get r i32.add local.get s local.get r i32.add", n=nbytes, d=dst, s=src, r=r)
-    e.op("i32.load8_u", MemArg(0, 0, src_mem))
-    e.op("i32.store8", MemArg(0, 0, dst_mem))
-    asm(e, "br 0 end end end end end end")
+    asm(e, "end end")
 
 
 def _two(e: Emitter, at: tuple[int, int, int], ops: tuple[str, str, int], mems: tuple[int, int], x: int, y: int,
