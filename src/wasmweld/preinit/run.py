@@ -64,21 +64,23 @@ class EngineRunner:
     segment cap; ``tables_may_change``: see :func:`tables_may_change`;
     ``isolate``: run in a worker thread abandoned at the deadline (default); ``cache_dir``: keep the
     compiled instrumented module in wasmweld's artifact cache (a directory, or True: the per-user one);
-    ``opt_level``: Cranelift's optimisation level (default: chosen by the module's code size, see
-    :class:`~wasmweld.runtime.preinit_runner.WasmtimeRunner`).
+    ``compiler``: ``"winch"`` or ``"cranelift"`` (default: Winch, wasmtime's fast-compiling baseline
+    compiler, unless there is a cache or an ``opt_level``); ``opt_level``: Cranelift's optimisation level
+    (default: chosen by the module's code size); see
+    :class:`~wasmweld.runtime.preinit_runner.WasmtimeRunner`.
     """
 
     def __init__(self, wasi: WasiOptions | None = None, bounds: Bounds | None = None, *,
                  tables_may_change: bool = True, isolate: bool | None = None,
                  cache_dir: str | os.PathLike[str] | bool | None = None,
-                 opt_level: str | None = None):
+                 opt_level: str | None = None, compiler: str | None = None):
         from ..runtime.preinit_runner import WasmtimeRunner
 
         self.bounds: Bounds = bounds if bounds is not None else Bounds()
         b = self.bounds
         self.engine: WasmtimeRunner = WasmtimeRunner(wasi, fuel=b.fuel, timeout=b.timeout, max_memory=b.max_memory,
                                      isolate=isolate, tables_may_change=tables_may_change, cache_dir=cache_dir,
-                                     opt_level=opt_level)
+                                     opt_level=opt_level, compiler=compiler)
 
     def run_init(self, wasm: bytes, init_func: str, export_names: Probes) -> Snapshot:
         """Run ``init_func`` of the instrumented ``wasm`` and return the state it left."""

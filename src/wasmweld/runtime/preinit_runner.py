@@ -5,13 +5,19 @@ Given the instrumented module (every memory, table and mutable global exported
 under a private name) and its probes, :class:`WasmtimeRunner`
 
 1. compiles it (in this process, with a private engine whose epoch only this
-   run ticks), with fuel if asked for; a module with at least
-   :data:`QUICK_COMPILE_CODE_BYTES` of code and no artifact cache is compiled
-   without Cranelift's optimisations (``cranelift_opt_level="none"``: the init
-   code runs once, and compiling dominates: StarlingMonkey's 9 MB of code
-   takes ~20% less CPU to compile, QuickJS's 0.8 MB ~10%, while their init
-   runs about as fast), with twice wasmtime's default wasm stack
-   (:data:`QUICK_COMPILE_WASM_STACK`) for its larger frames;
+   run ticks), with fuel if asked for. Without an artifact cache the code runs
+   once, so it is compiled for compiling fast: with Winch, wasmtime's baseline
+   compiler, where there is one (x86-64; :func:`~wasmweld.runtime.engine.make_winch_engine`):
+   StarlingMonkey's 9 MB of code takes ~1.8 s of CPU instead of ~8.5 s,
+   QuickJS's 0.8 MB ~0.1 s instead of ~0.6 s, while their init runs at most
+   ~1.3x slower. A module Winch cannot compile (GC, exceptions, typed function
+   references, relaxed SIMD) falls back to Cranelift, which also serves
+   without Winch: a module with at least :data:`QUICK_COMPILE_CODE_BYTES` of
+   code is then compiled without Cranelift's optimisations
+   (``cranelift_opt_level="none"``). Winch and unoptimised Cranelift get twice
+   wasmtime's default wasm stack (:data:`QUICK_COMPILE_WASM_STACK`) for their
+   larger frames. With a cache the module is compiled by Cranelift, optimised,
+   once;
 2. runs the rest in a worker thread the caller stops waiting for at the
    deadline, so the whole run is bounded: wasm code is stopped by epoch
    interruption (keeping its backtrace), reading a table back looks at the
@@ -57,11 +63,11 @@ from typing import Any
 
 from ..binary.reader import SECTION_IDS, split_sections
 from ..errors import DecodeError, InitError, SnapshotError, ValidationError, WasmError
-from .engine import engine_settings, instantiate, make_config, make_engine, require_wasmtime
+from .engine import engine_settings, instantiate, make_config, make_engine, make_winch_engine, require_wasmtime
 from .wasi import OUTPUT_TAIL_BYTES, WASI_MODULES, OutputTail, WasiOptions, make_wasi_config
 
 __all__ = ["WasmtimeRunner", "InitState", "OutputTail", "WASI_MODULES", "Ranges", "TABLE_ELEMENT_BYTES",
-           "QUICK_COMPILE_CODE_BYTES", "QUICK_COMPILE_WASM_STACK", "OPT_LEVELS"]
+           "QUICK_COMPILE_CODE_BYTES", "QUICK_COMPILE_WASM_STACK", "OPT_LEVELS", "COMPILERS"]
 
 #: ``ranges(buffers)``: per memory (a view of its bytes), the ``(start, end)`` ranges to capture
 Ranges = Callable[[list[memoryview]], list[list[tuple[int, int]]]]
@@ -77,6 +83,9 @@ QUICK_COMPILE_WASM_STACK = 1 << 20
 
 #: what ``opt_level`` may be: wasmtime's Cranelift levels, or None for the choice described above
 OPT_LEVELS = ("none", "speed", "speed_and_size")
+
+#: what ``compiler`` may be: wasmtime's baseline compiler or its optimising one (None: the choice above)
+COMPILERS = ("winch", "cranelift")
 
 _UNKNOWN_IMPORT_RE = re.compile(r"unknown import: `([^`]*)::([^`]*)` has not been defined")
 _BT_LINE_RE = re.compile(r"^\s*(\d+):\s+(0x[0-9a-fA-F]+)\s+-\s+(.*)$")
@@ -211,13 +220,17 @@ class WasmtimeRunner:
     cache (:class:`~wasmweld.runtime.cache.ArtifactCache`: a private directory, entries
     authenticated with this user's key; ``True``: the per-user default), so that snapshotting
     the same module again skips compiling it (Wizer uses wasmtime's cache the same way).
-    ``opt_level``: Cranelift's optimisation level (:data:`OPT_LEVELS`); None: ``"none"`` for a
-    module with :data:`QUICK_COMPILE_CODE_BYTES` of code or more and no cache, else ``"speed"``.
+    ``compiler`` (:data:`COMPILERS`): None for Winch when there is no cache and no ``opt_level``,
+    else Cranelift; ``"winch"`` falls back to Cranelift where Winch is missing or cannot compile the
+    module. ``opt_level``: Cranelift's optimisation level (:data:`OPT_LEVELS`); None: ``"none"``
+    for a module with :data:`QUICK_COMPILE_CODE_BYTES` of code or more and no cache, else ``"speed"``.
+    The run's ``stats`` say which were used (``compiler``, ``opt_level``: None for Winch).
     """
 
     def __init__(self, wasi: WasiOptions | None = None, *, fuel: int | None = None, timeout: float | None = None,
                  max_memory: int | None = None, isolate: bool | None = None, tables_may_change: bool = True,
-                 cache_dir: str | os.PathLike[str] | bool | None = None, opt_level: str | None = None):
+                 cache_dir: str | os.PathLike[str] | bool | None = None, opt_level: str | None = None,
+                 compiler: str | None = None):
         if fuel is not None and (isinstance(fuel, bool) or not isinstance(fuel, int) or not 0 < fuel <= _MAX_FUEL):
             raise SnapshotError(f"fuel must be a whole number of units from 1 to {_MAX_FUEL}, not {fuel!r}")
         if timeout is not None:
@@ -232,7 +245,10 @@ class WasmtimeRunner:
             raise SnapshotError(f"wasi must be None, True, False or WasiOptions, not {wasi!r}")
         if opt_level is not None and opt_level not in OPT_LEVELS:
             raise SnapshotError(f"opt_level must be None or one of {', '.join(OPT_LEVELS)}, not {opt_level!r}")
+        if compiler is not None and compiler not in COMPILERS:
+            raise SnapshotError(f"compiler must be None or one of {', '.join(COMPILERS)}, not {compiler!r}")
         self.opt_level = opt_level
+        self.compiler = compiler
         self.wasi = wasi
         self.fuel: int | None = fuel
         self.timeout: float | None = timeout
@@ -261,8 +277,7 @@ class WasmtimeRunner:
         t0 = time.perf_counter()
         # a private engine: its epoch is ticked by this run's timer only
         wasm = bytes(wasm)
-        level = self.opt_level_for(wasm)
-        eng, module = self._compile(wasmtime, wasm, level)
+        eng, module, compiler, level = self._compile(wasmtime, wasm)
         compile_seconds = time.perf_counter() - t0
         if self.isolate:
             state = self._run_bounded(eng, module, init_func, probes, ranges, started)
@@ -270,7 +285,14 @@ class WasmtimeRunner:
             state = _materialise(self._execute(eng, module, init_func, probes, ranges, started))
         state.stats["compile_seconds"] = compile_seconds
         state.stats["opt_level"] = level
+        state.stats["compiler"] = compiler
         return state
+
+    def compiler_for(self) -> str:
+        """The compiler asked for (see the class docstring): ``"winch"`` unless a cache or a level says otherwise."""
+        if self.compiler is not None:
+            return self.compiler
+        return "cranelift" if self.cache_dir or self.opt_level is not None else "winch"
 
     def opt_level_for(self, wasm: bytes) -> str:
         """The Cranelift level ``wasm`` is compiled with (see the class docstring)."""
@@ -281,8 +303,29 @@ class WasmtimeRunner:
         code = sum(sec.end - sec.payload_offset for sec in split_sections(wasm) if sec.id == _CODE_ID)
         return "none" if code >= QUICK_COMPILE_CODE_BYTES else "speed"
 
-    def _compile(self, wasmtime, wasm: bytes, level: str):
-        """A fresh engine (fuel, epoch as the bounds need) and ``wasm`` compiled with it (or from the cache)."""
+    def _compile(self, wasmtime, wasm: bytes):
+        """A fresh engine (fuel, epoch as the bounds need), ``wasm`` compiled with it (or from the cache), the
+        compiler and Cranelift's level (None for Winch)."""
+        if self.compiler_for() == "winch" and not self.cache_dir:
+            compiled = self._compile_winch(wasmtime, wasm)
+            if compiled is not None:
+                return (*compiled, "winch", None)
+        level = self.opt_level_for(wasm)
+        return (*self._compile_cranelift(wasmtime, wasm, level), "cranelift", level)
+
+    def _compile_winch(self, wasmtime, wasm: bytes):
+        """``(engine, module)`` compiled by Winch, or None: no Winch here, or it cannot compile ``wasm`` (a
+        feature it lacks; an invalid module is then refused by Cranelift with its own message)."""
+        eng = make_winch_engine(fuel=self.fuel is not None, epoch=self.timeout is not None,
+                                max_wasm_stack=QUICK_COMPILE_WASM_STACK)
+        if eng is None:
+            return None
+        try:
+            return eng, wasmtime.Module(eng, wasm)
+        except wasmtime.WasmtimeError:
+            return None
+
+    def _compile_cranelift(self, wasmtime, wasm: bytes, level: str):
         if not self.cache_dir:
             extra: dict[str, Any] = {"cranelift_opt_level": level}
             if level == "none":
