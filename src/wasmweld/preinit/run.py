@@ -4,8 +4,7 @@ Stage 2 of ``wasmweld snapshot`` seen from this package: :class:`EngineRunner`
 hands the instrumented module to the engine-side
 :class:`~wasmweld.runtime.preinit_runner.WasmtimeRunner` with the bounds and a
 ``ranges`` function (which memory ranges to capture: stage 3's
-:func:`~wasmweld.preinit.snapshot.split_ranges` and
-:func:`~wasmweld.preinit.snapshot.limit_split`), and wraps the plain state
+:func:`~wasmweld.preinit.snapshot.capture_ranges`), and wraps the plain state
 it returns into a :class:`~wasmweld.preinit.snapshot.Snapshot`. The
 dependency goes one way: this package imports the runtime, never the reverse.
 
@@ -29,7 +28,7 @@ from typing import TYPE_CHECKING
 from ..binary.opcodes import BY_NAME
 from ..errors import SnapshotError
 from .probes import Bounds, Probes
-from .snapshot import GlobalValue, MemorySnapshot, Snapshot, limit_split, split_ranges
+from .snapshot import GlobalValue, MemorySnapshot, Snapshot, capture_ranges
 
 if TYPE_CHECKING:
     from ..module import Module
@@ -87,9 +86,8 @@ class EngineRunner:
         max_segments = self.bounds.max_segments
 
         def ranges(buffers):
-            found = [split_ranges(buf) for buf in buffers]
             try:
-                return limit_split(found, max_segments)
+                return capture_ranges(buffers, max_segments)
             except ValueError as e:
                 raise SnapshotError(f"cannot write the snapshot in {max_segments} data segments: {e}") from None
 
