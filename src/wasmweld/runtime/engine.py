@@ -127,7 +127,7 @@ def make_winch_engine(*, fuel: bool = False, epoch: bool = False, **overrides: A
     """A fresh engine compiling with Winch, wasmtime's single-pass baseline compiler, or None where there is none.
 
     Winch compiles several times faster than Cranelift (QuickJS's 0.8 MB of code: ~0.1 s of CPU instead of
-    ~0.8 s) and its code runs slower (~1.3x on QuickJS booting): the right trade for code that runs once.
+    ~0.8 s) and its code runs slower (~1.3-1.5x on QuickJS booting): the right trade for code that runs once.
     :data:`WINCH_UNSUPPORTED` features are off. None on a machine Winch does not target or with a
     wasmtime built without it (the engine is refused: the null engine is released without being freed).
     ``make_config(fuel=, epoch=, **overrides)`` gives the rest::

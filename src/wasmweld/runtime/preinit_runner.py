@@ -9,8 +9,8 @@ under a private name) and its probes, :class:`WasmtimeRunner`
    once, so it is compiled for compiling fast: with Winch, wasmtime's baseline
    compiler, where there is one (x86-64; :func:`~wasmweld.runtime.engine.make_winch_engine`):
    StarlingMonkey's 9 MB of code takes ~1.8 s of CPU instead of ~8.5 s,
-   QuickJS's 0.8 MB ~0.1 s instead of ~0.6 s, while their init runs at most
-   ~1.3x slower. A module Winch cannot compile (GC, exceptions, typed function
+   QuickJS's 0.8 MB ~0.1 s instead of ~0.6 s, while their init runs ~1.3-1.5x
+   slower. A module Winch cannot compile (GC, exceptions, typed function
    references, relaxed SIMD) falls back to Cranelift, which also serves
    without Winch: a module with at least :data:`QUICK_COMPILE_CODE_BYTES` of
    code is then compiled without Cranelift's optimisations
