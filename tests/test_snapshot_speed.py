@@ -179,3 +179,32 @@ def test_winch_keeps_the_bounds_and_the_backtrace():
     # the same frames; Winch may place a trap on the byte after the instruction (0x2e for 0x2d here)
     assert err.value.backtrace[1:] == ref.value.backtrace[1:] and len(err.value.backtrace) == 2
     assert err.value.backtrace[0].split(" at ")[0] == ref.value.backtrace[0].split(" at ")[0]
+
+
+def test_winch_gets_a_stack_for_recursion_as_deep_as_cranelifts():
+    """Winch keeps locals in its frames: it gets 4x wasmtime's default wasm stack, so an init recursing as
+    deep as Cranelift (512 KiB) allows through functions with a few locals still finishes; past that the
+    error suggests Cranelift."""
+    from wasmweld.preinit import InitError
+
+    def recursion(depth: int) -> bytes:
+        return wat2wasm('(module (memory 1) (func $f (param i32) (local i64 f64 i32)'
+                        ' (if (local.get 0) (then (call $f (i32.sub (local.get 0) (i32.const 1))))))'
+                        f' (func (export "wizer-initialize") (call $f (i32.const {depth}))))')
+
+    def depth_ok(depth: int, compiler: str) -> bool:
+        try:
+            snapshot_bytes(recursion(depth), compiler=compiler)
+        except InitError as e:
+            assert "call stack exhausted" in str(e)
+            return False
+        return True
+
+    lo, hi = 1 << 10, 1 << 20  # the deepest recursion Cranelift takes
+    while hi - lo > 256:
+        mid = (lo + hi) // 2
+        lo, hi = (mid, hi) if depth_ok(mid, "cranelift") else (lo, mid)
+    assert depth_ok(lo, "winch")
+    if _winch_here():
+        with pytest.raises(InitError, match="compiled by Winch.*--compiler cranelift"):
+            snapshot_bytes(recursion(1 << 20), compiler="winch")

@@ -14,9 +14,10 @@ under a private name) and its probes, :class:`WasmtimeRunner`
    references, relaxed SIMD) falls back to Cranelift, which also serves
    without Winch: a module with at least :data:`QUICK_COMPILE_CODE_BYTES` of
    code is then compiled without Cranelift's optimisations
-   (``cranelift_opt_level="none"``). Winch and unoptimised Cranelift get twice
-   wasmtime's default wasm stack (:data:`QUICK_COMPILE_WASM_STACK`) for their
-   larger frames. With a cache the module is compiled by Cranelift, optimised,
+   (``cranelift_opt_level="none"``). For their larger frames Winch gets 4x
+   wasmtime's default wasm stack (:data:`WINCH_WASM_STACK`), unoptimised
+   Cranelift twice (:data:`QUICK_COMPILE_WASM_STACK`); the worker thread has
+   a native stack of :data:`WORKER_THREAD_STACK`. With a cache the module is compiled by Cranelift, optimised,
    once;
 2. runs the rest in a worker thread the caller stops waiting for at the
    deadline, so the whole run is bounded: wasm code is stopped by epoch
@@ -67,7 +68,8 @@ from .engine import engine_settings, instantiate, make_config, make_engine, make
 from .wasi import OUTPUT_TAIL_BYTES, WASI_MODULES, OutputTail, WasiOptions, make_wasi_config
 
 __all__ = ["WasmtimeRunner", "InitState", "OutputTail", "WASI_MODULES", "Ranges", "TABLE_ELEMENT_BYTES",
-           "QUICK_COMPILE_CODE_BYTES", "QUICK_COMPILE_WASM_STACK", "OPT_LEVELS", "COMPILERS"]
+           "QUICK_COMPILE_CODE_BYTES", "QUICK_COMPILE_WASM_STACK", "OPT_LEVELS", "COMPILERS",
+           "WINCH_WASM_STACK", "WORKER_THREAD_STACK"]
 
 #: ``ranges(buffers)``: per memory (a view of its bytes), the ``(start, end)`` ranges to capture
 Ranges = Callable[[list[memoryview]], list[list[tuple[int, int]]]]
@@ -80,6 +82,14 @@ QUICK_COMPILE_CODE_BYTES = 512 << 10
 
 #: the wasm stack of an unoptimised compile (wasmtime's default is 512 KiB; its frames are larger)
 QUICK_COMPILE_WASM_STACK = 1 << 20
+
+#: the wasm stack under Winch: its frames keep every local in memory (2-4x Cranelift's for a few locals), so
+#: 4x the default lets such a recursion that fits Cranelift's 512 KiB fit here too (wasmtime refuses more
+#: than 2 MiB, its async stack)
+WINCH_WASM_STACK = 2 << 20
+
+#: the native stack of the worker thread the init runs in (well above any wasm stack used here)
+WORKER_THREAD_STACK = 16 << 20
 
 #: what ``opt_level`` may be: wasmtime's Cranelift levels, or None for the choice described above
 OPT_LEVELS = ("none", "speed", "speed_and_size")
@@ -222,7 +232,7 @@ class WasmtimeRunner:
     the same module again skips compiling it (Wizer uses wasmtime's cache the same way).
     ``compiler`` (:data:`COMPILERS`): None for Winch when there is no cache and no ``opt_level``,
     else Cranelift; ``"winch"`` falls back to Cranelift where Winch is missing or cannot compile the
-    module. ``opt_level``: Cranelift's optimisation level (:data:`OPT_LEVELS`); None: ``"none"``
+    module, and with a cache (whose artifacts are optimised Cranelift code). ``opt_level``: Cranelift's optimisation level (:data:`OPT_LEVELS`); None: ``"none"``
     for a module with :data:`QUICK_COMPILE_CODE_BYTES` of code or more and no cache, else ``"speed"``.
     The run's ``stats`` say which were used (``compiler``, ``opt_level``: None for Winch).
     """
@@ -257,6 +267,7 @@ class WasmtimeRunner:
         self.tables_may_change = tables_may_change
         self.cache_dir = cache_dir
         self._deadline: float | None = None
+        self._compiler: str | None = None  # what compiled the module of the current run
 
     # ------------------------------------------------------------------ the run
 
@@ -278,6 +289,7 @@ class WasmtimeRunner:
         # a private engine: its epoch is ticked by this run's timer only
         wasm = bytes(wasm)
         eng, module, compiler, level = self._compile(wasmtime, wasm)
+        self._compiler = compiler
         compile_seconds = time.perf_counter() - t0
         if self.isolate:
             state = self._run_bounded(eng, module, init_func, probes, ranges, started)
@@ -317,7 +329,7 @@ class WasmtimeRunner:
         """``(engine, module)`` compiled by Winch, or None: no Winch here, or it cannot compile ``wasm`` (a
         feature it lacks; an invalid module is then refused by Cranelift with its own message)."""
         eng = make_winch_engine(fuel=self.fuel is not None, epoch=self.timeout is not None,
-                                max_wasm_stack=QUICK_COMPILE_WASM_STACK)
+                                max_wasm_stack=WINCH_WASM_STACK)
         if eng is None:
             return None
         try:
@@ -470,7 +482,11 @@ class WasmtimeRunner:
                 result["error"] = e
 
         worker = threading.Thread(target=work, name="wasmweld-snapshot-init", daemon=True)
-        worker.start()
+        previous = threading.stack_size(WORKER_THREAD_STACK)  # for the threads started from here on: this one
+        try:
+            worker.start()
+        finally:
+            threading.stack_size(previous)
         limit = None if self.timeout is None else max(started + self.timeout + _KILL_GRACE - time.monotonic(), 0.0)
         worker.join(limit)
         if worker.is_alive():
@@ -574,7 +590,11 @@ class WasmtimeRunner:
                     f"{size * 65536} bytes) past the memory cap of {self.max_memory} bytes (--max-memory)",
                     "memory", frames, tail)
             message = exc.message.strip() if hasattr(exc, "message") else str(exc)
-            return InitError(f"{what} trapped: {_trap_reason(message)}", "trap", frames, tail)
+            hint = ""
+            if code == wasmtime.TrapCode.STACK_OVERFLOW and self._compiler == "winch":
+                hint = (f" (compiled by Winch, {WINCH_WASM_STACK >> 20} MiB of wasm stack; its frames are larger "
+                        "than Cranelift's: --compiler cranelift may get further)")
+            return InitError(f"{what} trapped: {_trap_reason(message)}{hint}", "trap", frames, tail)
         text = str(exc)
         offsets = [int(m.group(2), 16) for m in map(_BT_LINE_RE.match, text.splitlines()) if m]
         bt = [_frame_line(i, None, off, probes) for i, off in enumerate(offsets)]
