@@ -268,8 +268,10 @@ def _segment_parts(mi: int, is64: bool, segs, parts: list) -> None:
         return
     # per segment two parts, the header (flags, offset expression, length) and the bytes, made by C-level
     # maps and interleaved by slice assignment
-    offsets = [o & 0xFFFFFFFF for o, _ in segs]  # as ConstExpr.i32: written as a signed 32-bit value
-    heads = list(map(_HEAD.__add__, map(write_s32_fast, map(_signed32, offsets))))
+    offsets = list(map(itemgetter(0), segs))
+    if offsets and (max(offsets) >= 1 << 31 or min(offsets) < 0):  # as ConstExpr.i32: a signed 32-bit value
+        offsets = [_signed32(o & 0xFFFFFFFF) for o in offsets]
+    heads = list(map(_HEAD.__add__, map(write_s32_fast, offsets)))
     tails = list(map(_END.__add__, map(write_u32_fast, map(len, map(itemgetter(1), segs)))))
     both: list[bytes] = [b""] * (3 * len(segs))
     both[0::3] = heads
