@@ -482,11 +482,15 @@ class WasmtimeRunner:
                 result["error"] = e
 
         worker = threading.Thread(target=work, name="wasmweld-snapshot-init", daemon=True)
-        previous = threading.stack_size(WORKER_THREAD_STACK)  # for the threads started from here on: this one
+        try:
+            previous: int | None = threading.stack_size(WORKER_THREAD_STACK)  # threads started from now: this one
+        except (ValueError, RuntimeError):  # pragma: no cover - a platform that cannot set it: its default
+            previous = None
         try:
             worker.start()
         finally:
-            threading.stack_size(previous)
+            if previous is not None:
+                threading.stack_size(previous)
         limit = None if self.timeout is None else max(started + self.timeout + _KILL_GRACE - time.monotonic(), 0.0)
         worker.join(limit)
         if worker.is_alive():
