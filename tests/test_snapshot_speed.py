@@ -208,3 +208,30 @@ def test_winch_gets_a_stack_for_recursion_as_deep_as_cranelifts():
     if _winch_here():
         with pytest.raises(InitError, match="compiled by Winch.*--compiler cranelift"):
             snapshot_bytes(recursion(1 << 20), compiler="winch")
+
+
+def test_code_spans_are_found_only_when_a_backtrace_needs_them(monkeypatch):
+    """instrument() leaves the body offsets of the instrumented module to LazySpans: a successful run never
+    finds them; a trap's backtrace does, and still names the input's offsets."""
+    import sys
+
+    from wasmweld.preinit import InitError
+    from wasmweld.preinit.probes import LazySpans
+
+    instrument_mod = sys.modules["wasmweld.preinit.instrument"]
+    calls: list[int] = []
+    real = instrument_mod._code_spans
+    monkeypatch.setattr(instrument_mod, "_code_spans", lambda *a: calls.append(1) or real(*a))
+    src = wat2wasm('(module (memory 1) (func $boom (param i32) (if (local.get 0) (then unreachable)))'
+                   ' (func (export "wizer-initialize") (call $boom (i32.load (i32.const 0)))))')
+    inst = instrument_mod.instrument(parse(src), None)
+    assert isinstance(inst.probes.code_spans, LazySpans) and not calls
+    assert inst.probes.code_spans == tuple(real(inst.wasm, parse(src).code, 0, set())) and calls == [1]
+    calls.clear()
+    snapshot_bytes(src)  # memory holds 0: no trap, no spans
+    assert not calls
+    bad = wat2wasm('(module (memory 1) (data (i32.const 0) "\\01") (func $boom (param i32) (if (local.get 0)'
+                   ' (then unreachable))) (func (export "wizer-initialize") (call $boom (i32.load (i32.const 0)))))')
+    with pytest.raises(InitError) as err:
+        snapshot_bytes(bad, compiler="cranelift")
+    assert calls == [1] and err.value.backtrace[0].startswith("#0 func 0 <boom> at offset 0x")
