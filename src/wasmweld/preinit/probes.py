@@ -28,7 +28,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Protocol, runtime_checkable
+from typing import Any, Protocol, runtime_checkable
 
 from ..errors import InitError
 from .snapshot import MAX_SEGMENTS, Snapshot
@@ -139,7 +139,7 @@ class LazySpans(Sequence[CodeSpan]):
     def __len__(self) -> int:
         return len(self._all())
 
-    def __getitem__(self, index):
+    def __getitem__(self, index: Any) -> Any:
         return self._all()[index]
 
     def __iter__(self) -> Iterator[CodeSpan]:
