@@ -21,7 +21,7 @@ Tasks:
 * ``compile``: wasmtime compiling each module (the snapshots carry the state as
   data segments, which wasmtime turns into a copy-on-write memory image here).
 * ``snapshot``: producing the snapshot -- wasmweld in process (notes: the
-  report's time per stage) and as a CLI child process, vs the native Wizer
+  report's time per stage and the compiler: Winch without a cache) and as a CLI child process, vs the native Wizer
   binary as a child process (start-up included, as a user sees it). The child
   processes run interleaved (fair on a busy machine); each row also carries the
   median CPU time (user + system, all threads) as ``cpu``. ``wasmweld CLI
@@ -172,7 +172,8 @@ def _quickjs_rows(ctx, wizer_version: str) -> list:
     reports: list = []
     snapshot_bytes(src, wasi=True, report=reports.append)
     stages = " ".join(f"{k}={v * 1000:.0f}ms" for k, v in reports[0].times.items())
-    return _cli_rows(ctx, src, case, wizer_version, name, "wizer-initialize", stages=stages)
+    return _cli_rows(ctx, src, case, wizer_version, name, "wizer-initialize", stages=stages,
+                     compiler=reports[0].compiler)
 
 
 def _cli_argv(ctx, src: bytes, case: dict, *extra: str, init_func: str = "wizer.initialize") -> list[str]:
@@ -269,7 +270,7 @@ def _bench_case(ctx, wasmtime, eng, name: str, case: dict, wizer_version: str) -
     stages = " ".join(f"{k}={v * 1000:.0f}ms" for k, v in report.times.items())
     rows.append(ctx.measure("snapshot", name, "wasmweld (in process)",
                             lambda: snapshot_bytes(src, wasi=case["wasi"] or True),
-                            segments=report.segments, bytes=len(ours), stages=stages))
+                            segments=report.segments, bytes=len(ours), stages=stages, compiler=report.compiler))
     return rows + _cli_rows(ctx, src, case, wizer_version, name)
 
 

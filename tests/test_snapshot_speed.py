@@ -6,7 +6,10 @@
   a valid one gives the same bytes either way;
 * the CLI report counts the command's start-up apart from the stages;
 * a module with much code and no artifact cache is compiled unoptimised (the init runs once), with
-  the same result.
+  the same result;
+* without a cache the module is compiled by Winch, wasmtime's baseline compiler (x86-64), with the
+  same output as Cranelift's; a module using what Winch lacks (GC, exceptions) goes to Cranelift;
+  the bounds (fuel, deadline, memory cap with its guard) and backtraces hold under Winch too.
 """
 
 from __future__ import annotations
@@ -18,6 +21,7 @@ import pytest
 import wasmweld.preinit as preinit
 from wasmweld.cli.main import main
 from wasmweld.errors import ValidationError
+from wasmweld.module import parse
 from wasmweld.preinit import snapshot_bytes
 from wasmweld.runtime.engine import validate_bytes, wat2wasm
 
@@ -108,15 +112,126 @@ def test_large_code_without_a_cache_compiles_unoptimised_with_the_same_result(mo
     src = wat2wasm(LOOP)
     assert WasmtimeRunner().opt_level_for(src) == "speed"  # a few bytes of code
     reports: list = []
-    fast = snapshot_bytes(src, report=reports.append)
-    assert reports[-1].opt_level == "speed"
+    fast = snapshot_bytes(src, report=reports.append, compiler="cranelift")
+    assert (reports[-1].compiler, reports[-1].opt_level) == ("cranelift", "speed")
     monkeypatch.setattr(preinit_runner, "QUICK_COMPILE_CODE_BYTES", 16)
     assert WasmtimeRunner().opt_level_for(src) == "none"
     assert WasmtimeRunner(cache_dir=str(tmp_path)).opt_level_for(src) == "speed"  # a kept artifact: optimised
     assert WasmtimeRunner(opt_level="speed_and_size").opt_level_for(src) == "speed_and_size"
-    quick = snapshot_bytes(src, report=reports.append)
-    assert reports[-1].opt_level == "none"
+    quick = snapshot_bytes(src, report=reports.append, compiler="cranelift")
+    assert (reports[-1].compiler, reports[-1].opt_level) == ("cranelift", "none")
     assert quick == fast and len(quick) > 4 * 20000  # the squares, written either way
     assert EngineRunner(opt_level="none").engine.opt_level == "none"
     with pytest.raises(SnapshotError, match="opt_level"):
         WasmtimeRunner(opt_level="fastest")
+
+
+def _winch_here() -> bool:
+    from wasmweld.runtime.engine import make_winch_engine
+
+    return make_winch_engine() is not None
+
+
+def test_winch_is_the_default_without_a_cache_and_gives_cranelifts_bytes(tmp_path):
+    import platform
+
+    from wasmweld.runtime.preinit_runner import WasmtimeRunner
+
+    if platform.machine().lower() not in ("x86_64", "amd64"):
+        assert not _winch_here()
+        return
+    assert _winch_here()  # the wasmtime wheel for x86-64 has Winch
+    assert WasmtimeRunner().compiler_for() == "winch"
+    assert WasmtimeRunner(cache_dir=str(tmp_path)).compiler_for() == "cranelift"
+    assert WasmtimeRunner(opt_level="none").compiler_for() == "cranelift"
+    src = wat2wasm(LOOP)
+    reports: list = []
+    winch = snapshot_bytes(src, report=reports.append)
+    assert (reports[-1].compiler, reports[-1].opt_level) == ("winch", None)
+    assert winch == snapshot_bytes(src, compiler="cranelift")
+    # a feature Winch lacks: Cranelift compiles it, same result
+    exc = wat2wasm('(module (memory 1) (tag $t (param i32))'
+                   ' (func (export "wizer-initialize") (local $v i32)'
+                   '  (local.set $v (block $h (result i32)'
+                   '   (try_table (catch $t $h) (throw $t (i32.const 42))) (i32.const 0)))'
+                   '  (i32.store (i32.const 8) (i32.add (local.get $v) (i32.const 1)))))')
+    out = snapshot_bytes(exc, report=reports.append)
+    assert reports[-1].compiler == "cranelift"
+    assert [d.init for d in parse(out).datas] == [b"\x2b"]  # 42 + 1, stored at 8
+
+
+def test_winch_keeps_the_bounds_and_the_backtrace():
+    """(Where there is no Winch, compiler="winch" is Cranelift: the same must hold.)"""
+    from wasmweld.preinit import InitError
+    spin = wat2wasm('(module (func $spin (loop $l (br $l))) (func (export "wizer-initialize") (call $spin)))')
+    for kw, reason in ((dict(fuel=10_000), "fuel"), (dict(timeout=0.3), "timeout")):
+        with pytest.raises(InitError) as err:
+            snapshot_bytes(spin, compiler="winch", **kw)
+        assert err.value.reason == reason and "<spin>" in str(err.value), str(err.value)
+    grow = wat2wasm('(module (memory 1) (func (export "wizer-initialize") (drop (memory.grow (i32.const 64)))))')
+    with pytest.raises(InitError, match="past the memory cap"):
+        snapshot_bytes(grow, compiler="winch", max_memory=1 << 20)
+    trap = wat2wasm('(module (func $boom unreachable) (func (export "wizer-initialize") (call $boom)))')
+    with pytest.raises(InitError, match=r"(?s)unreachable.*#0 func 0 <boom> at offset 0x2.*#1 func 1") as err:
+        snapshot_bytes(trap, compiler="winch")
+    with pytest.raises(InitError) as ref:
+        snapshot_bytes(trap, compiler="cranelift")
+    # the same frames; Winch may place a trap on the byte after the instruction (0x2e for 0x2d here)
+    assert err.value.backtrace[1:] == ref.value.backtrace[1:] and len(err.value.backtrace) == 2
+    assert err.value.backtrace[0].split(" at ")[0] == ref.value.backtrace[0].split(" at ")[0]
+
+
+def test_winch_gets_a_stack_for_recursion_as_deep_as_cranelifts():
+    """Winch keeps locals in its frames: it gets 4x wasmtime's default wasm stack, so an init recursing as
+    deep as Cranelift (512 KiB) allows through functions with a few locals still finishes; past that the
+    error suggests Cranelift."""
+    from wasmweld.preinit import InitError
+
+    def recursion(depth: int) -> bytes:
+        return wat2wasm('(module (memory 1) (func $f (param i32) (local i64 f64 i32)'
+                        ' (if (local.get 0) (then (call $f (i32.sub (local.get 0) (i32.const 1))))))'
+                        f' (func (export "wizer-initialize") (call $f (i32.const {depth}))))')
+
+    def depth_ok(depth: int, compiler: str) -> bool:
+        try:
+            snapshot_bytes(recursion(depth), compiler=compiler)
+        except InitError as e:
+            assert "call stack exhausted" in str(e)
+            return False
+        return True
+
+    lo, hi = 1 << 10, 1 << 20  # the deepest recursion Cranelift takes
+    while hi - lo > 256:
+        mid = (lo + hi) // 2
+        lo, hi = (mid, hi) if depth_ok(mid, "cranelift") else (lo, mid)
+    assert depth_ok(lo, "winch")
+    if _winch_here():
+        with pytest.raises(InitError, match="compiled by Winch.*--compiler cranelift"):
+            snapshot_bytes(recursion(1 << 20), compiler="winch")
+
+
+def test_code_spans_are_found_only_when_a_backtrace_needs_them(monkeypatch):
+    """instrument() leaves the body offsets of the instrumented module to LazySpans: a successful run never
+    finds them; a trap's backtrace does, and still names the input's offsets."""
+    import sys
+
+    from wasmweld.preinit import InitError
+    from wasmweld.preinit.probes import LazySpans
+
+    instrument_mod = sys.modules["wasmweld.preinit.instrument"]
+    calls: list[int] = []
+    real = instrument_mod._code_spans
+    monkeypatch.setattr(instrument_mod, "_code_spans", lambda *a: calls.append(1) or real(*a))
+    src = wat2wasm('(module (memory 1) (func $boom (param i32) (if (local.get 0) (then unreachable)))'
+                   ' (func (export "wizer-initialize") (call $boom (i32.load (i32.const 0)))))')
+    inst = instrument_mod.instrument(parse(src), None)
+    assert isinstance(inst.probes.code_spans, LazySpans) and not calls
+    assert inst.probes.code_spans == tuple(real(inst.wasm, parse(src).code, 0, set())) and calls == [1]
+    calls.clear()
+    snapshot_bytes(src)  # memory holds 0: no trap, no spans
+    assert not calls
+    bad = wat2wasm('(module (memory 1) (data (i32.const 0) "\\01") (func $boom (param i32) (if (local.get 0)'
+                   ' (then unreachable))) (func (export "wizer-initialize") (call $boom (i32.load (i32.const 0)))))')
+    with pytest.raises(InitError) as err:
+        snapshot_bytes(bad, compiler="cranelift")
+    assert calls == [1] and err.value.backtrace[0].startswith("#0 func 0 <boom> at offset 0x")

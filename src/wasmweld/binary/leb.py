@@ -28,6 +28,7 @@ __all__ = [
     "ByteData", "Span",
     "read_u32", "read_u64", "read_s32", "read_s33", "read_s64", "read_uN", "read_sN",
     "write_u", "write_s", "write_u32", "write_s32", "write_s64", "leb_len", "encode_u_width",
+    "write_u32_fast", "write_s32_fast",
 ]
 
 
@@ -193,3 +194,32 @@ def encode_u_width(value: int, width: int) -> bytes:
     if width > 1 and value < (1 << (7 * width)):
         return write_u(value, width)
     return write_u(value)
+
+
+def write_u32_fast(value: int) -> bytes:
+    """:func:`write_u` of ``0 <= value < 2**32``, unrolled (no loop): ~5x faster, for writing thousands of
+    items (a snapshot's data segments); nothing is checked."""
+    if value < 0x80:
+        return bytes((value,))
+    if value < 0x4000:
+        return bytes((value & 0x7F | 0x80, value >> 7))
+    if value < 0x200000:
+        return bytes((value & 0x7F | 0x80, value >> 7 & 0x7F | 0x80, value >> 14))
+    if value < 0x10000000:
+        return bytes((value & 0x7F | 0x80, value >> 7 & 0x7F | 0x80, value >> 14 & 0x7F | 0x80, value >> 21))
+    return bytes((value & 0x7F | 0x80, value >> 7 & 0x7F | 0x80, value >> 14 & 0x7F | 0x80,
+                  value >> 21 & 0x7F | 0x80, value >> 28))
+
+
+def write_s32_fast(value: int) -> bytes:
+    """:func:`write_s` of ``-2**31 <= value < 2**31``, unrolled (no loop), as :func:`write_u32_fast`."""
+    if -0x40 <= value < 0x40:
+        return bytes((value & 0x7F,))
+    if -0x2000 <= value < 0x2000:
+        return bytes((value & 0x7F | 0x80, value >> 7 & 0x7F))
+    if -0x100000 <= value < 0x100000:
+        return bytes((value & 0x7F | 0x80, value >> 7 & 0x7F | 0x80, value >> 14 & 0x7F))
+    if -0x8000000 <= value < 0x8000000:
+        return bytes((value & 0x7F | 0x80, value >> 7 & 0x7F | 0x80, value >> 14 & 0x7F | 0x80, value >> 21 & 0x7F))
+    return bytes((value & 0x7F | 0x80, value >> 7 & 0x7F | 0x80, value >> 14 & 0x7F | 0x80,
+                  value >> 21 & 0x7F | 0x80, value >> 28 & 0x7F))

@@ -13,10 +13,11 @@ The report goes to standard error::
     snapshot: size: 53010 -> 5967047 bytes (112.56x)
     snapshot: total time: 231.4 ms (startup 61.0, compile 11.2, instrument 9.1, init 33.3, capture 74.0, rewrite 26.1, write 16.7 ms)
 
-Compiling is most of the time for a large module: without ``--cache`` a
-module with 512 KiB of code or more is compiled without Cranelift's
-optimisations (its init runs once); with ``--cache`` it is compiled optimised
-once and loaded from the cache afterwards.
+Compiling is most of the time for a large module: without ``--cache`` the
+module is compiled with Winch, wasmtime's baseline compiler (x86-64; its init
+runs once: compiling fast matters more than running fast; ``--compiler
+cranelift`` for an init that computes for long); with ``--cache`` it is
+compiled optimised by Cranelift once and loaded from the cache afterwards.
 
 The times: ``startup`` is the command's own start (options, importing the
 pre-initialiser and wasmtime, reading the input; the interpreter's start
@@ -170,6 +171,9 @@ def register(subparsers: Any) -> ArgumentParser:
                    "directory (private to this user), so that the next snapshot of it skips compiling")
     c.add_argument("--user-cache", action="store_true",
                    help="the same with the per-user artifact cache (~/.cache/wasmweld/artifacts)")
+    p.add_argument("--compiler", choices=("winch", "cranelift"), default=None,
+                   help="compile the module for the init run with Winch (default without --cache: compiles "
+                   "several times faster, runs a little slower) or Cranelift (optimised: for a long init)")
     p.add_argument("--report", metavar="FILE", help="also write the report as JSON to FILE ('-': stdout)")
     p.add_argument("-q", "--quiet", action="store_true", help="do not print the report on stderr")
     return p
@@ -232,6 +236,7 @@ def run(args: Namespace) -> int:
             max_segments=args.max_segments or MAX_SEGMENTS,
             report=reports.append,
             cache_dir=args.cache or (True if args.user_cache else None),
+            compiler=args.compiler,
         )
     report = reports[0]
     report.times = {"startup": startup, **report.times}

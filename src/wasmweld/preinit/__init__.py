@@ -107,8 +107,10 @@ class SnapshotReport:
     times: dict[str, float] = field(default_factory=dict)
     timeout: float | None = None  # the bounds the run had (None: lifted)
     max_memory: int | None = None
-    #: Cranelift's optimisation level the instrumented module was compiled with (None: another runner)
+    #: Cranelift's optimisation level the instrumented module was compiled with (None: Winch, or another runner)
     opt_level: str | None = None
+    #: the compiler of the instrumented module: ``"winch"`` or ``"cranelift"`` (None: another runner)
+    compiler: str | None = None
 
     def lines(self) -> list[str]:
         ratio = self.output_size / self.input_size if self.input_size else 0.0
@@ -226,6 +228,7 @@ def _make_report(init_name, data, out, snap, memories, inst, times, t0) -> Snaps
         + ([repr(inst.probes.reactor_init)] if inst.probes.reactor_init else []),
         times=times,
         opt_level=snap.stats.get("opt_level"),
+        compiler=snap.stats.get("compiler"),
     )
 
 
@@ -243,6 +246,7 @@ def snapshot_bytes(
     report: Callable[[SnapshotReport], object] | None = None,
     runner: Runner | None = None,
     cache_dir: str | os.PathLike[str] | bool | None = None,
+    compiler: str | None = None,
 ) -> bytes:
     """:func:`snapshot`, returning the encoded output module."""
     from ..module import parse
@@ -266,7 +270,8 @@ def snapshot_bytes(
     init_name = inst.init_export.name
     if runner is None:
         runner = EngineRunner(wasi, Bounds(fuel, timeout, max_memory, max_segments),
-                              tables_may_change=tables_may_change(module), cache_dir=cache_dir)
+                              tables_may_change=tables_may_change(module), cache_dir=cache_dir,
+                              compiler=compiler)
     t1 = time.perf_counter()
     snap = runner.run_init(inst.wasm, init_name, inst.probes)
     t2 = time.perf_counter()
@@ -308,6 +313,7 @@ def snapshot(
     report: Callable[[SnapshotReport], object] | bool | None = None,
     runner: Runner | None = None,
     cache_dir: str | os.PathLike[str] | bool | None = None,
+    compiler: str | None = None,
 ) -> Module:
     """Pre-initialise a module: run its init function and return a Module that starts in the resulting state.
 
@@ -331,7 +337,10 @@ def snapshot(
     ``cache_dir``: keep the compiled (instrumented) module in wasmweld's
     compiled-artifact cache, a private directory (``True``: the per-user
     ``~/.cache/wasmweld/artifacts``), so that snapshotting the same module
-    again does not compile it again; off by default.
+    again does not compile it again; off by default. ``compiler``: ``"winch"`` (the default without a
+    cache: wasmtime's baseline compiler compiles several times faster, the init code runs once; a module
+    it cannot compile goes to Cranelift) or ``"cranelift"`` (optimised code: for an init that computes
+    for long).
 
     Raises :class:`~wasmweld.errors.SnapshotError` for what cannot be
     snapshotted (naming the memory/global/table/import) and
@@ -347,5 +356,6 @@ def snapshot(
         report = None
     out = snapshot_bytes(module_or_bytes, init_func, keep_init_func=keep_init_func, rename_funcs=rename_funcs,
                          wasi=wasi, fuel=fuel, timeout=timeout, max_memory=max_memory,
-                         max_segments=max_segments, report=report, runner=runner, cache_dir=cache_dir)
+                         max_segments=max_segments, report=report, runner=runner, cache_dir=cache_dir,
+                         compiler=compiler)
     return parse(out)

@@ -36,6 +36,7 @@ and ``(func (export "__wasmweld_snapshot:global:0") (result i32)
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import partial
 from typing import Any
 
 from ..errors import DecodeError, SnapshotError
@@ -43,7 +44,7 @@ from ..module import ConstExpr, Export, FuncBody, Global, Module, Table, parse
 from ..types import (
     I32, I64, ExternKind, FuncType, GlobalType, Limits, NumType, RefType, TableType,
 )
-from .probes import CodeSpan, GlobalProbe, MemoryProbe, Probes, SegmentProbe, TableProbe
+from .probes import CodeSpan, GlobalProbe, LazySpans, MemoryProbe, Probes, SegmentProbe, TableProbe
 
 __all__ = ["PREFIX", "DEFAULT_INIT_FUNCS", "REACTOR_INIT", "reactor_init_export", "Instrumented", "check", "find_init_func", "instrument"]
 
@@ -312,7 +313,7 @@ def instrument(module: Module, init_func: str | None = None, *, guard_memory_gro
         grow_guard=grow_guard,
         grow_guard_delta=grow_delta,
         func_names=ins.func_names,
-        code_spans=tuple(_code_spans(wasm, orig_code, ins.n_imp_funcs, changed_bodies)),
+        code_spans=LazySpans(partial(_code_spans, wasm, orig_code, ins.n_imp_funcs, changed_bodies)),
         num_funcs=ins.num_funcs_in,
     )
     return Instrumented(wasm, probes, init_export, input_unchanged=module.data == data)

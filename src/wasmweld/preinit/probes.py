@@ -26,9 +26,9 @@ a :class:`~wasmweld.errors.SnapshotError` and an
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Protocol, runtime_checkable
+from typing import Any, Protocol, runtime_checkable
 
 from ..errors import InitError
 from .snapshot import MAX_SEGMENTS, Snapshot
@@ -41,6 +41,7 @@ __all__ = [
     "TableProbe",
     "SegmentProbe",
     "CodeSpan",
+    "LazySpans",
     "Bounds",
     "DEFAULT_TIMEOUT",
     "DEFAULT_MAX_MEMORY",
@@ -118,6 +119,41 @@ class CodeSpan:
     changed: bool = False  # the instrumenter rewrote instructions in it (offsets inside are approximate)
 
 
+class LazySpans(Sequence[CodeSpan]):
+    """The code spans, computed on first use: only a backtrace needs them, and finding every body of the
+    instrumented module again costs (~45 ms for StarlingMonkey's 12,500 functions). A read-only sequence
+    equal to the tuple of its spans."""
+
+    __slots__ = ("_make", "_spans")
+
+    def __init__(self, make: Callable[[], Iterable[CodeSpan]]):
+        self._make: Callable[[], Iterable[CodeSpan]] | None = make
+        self._spans: tuple[CodeSpan, ...] | None = None
+
+    def _all(self) -> tuple[CodeSpan, ...]:
+        if self._spans is None:
+            make, self._make = self._make, None
+            self._spans = tuple(make()) if make is not None else ()
+        return self._spans
+
+    def __len__(self) -> int:
+        return len(self._all())
+
+    def __getitem__(self, index: Any) -> Any:
+        return self._all()[index]
+
+    def __iter__(self) -> Iterator[CodeSpan]:
+        return iter(self._all())
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Sequence) and self._all() == tuple(other)
+
+    __hash__ = None  # type: ignore[assignment]
+
+    def __repr__(self) -> str:
+        return f"LazySpans({self._all()!r})"
+
+
 @dataclass(frozen=True, slots=True)
 class Probes:
     """Everything the runner reads back, by export name in the instrumented module."""
@@ -132,7 +168,7 @@ class Probes:
     grow_guard: str | None = None  # exported i32 global: 1 + the memory whose growth hit the cap
     grow_guard_delta: str | None = None  # exported i64 global: pages the failed memory.grow asked for
     func_names: Mapping[int, str] = field(default_factory=dict)
-    code_spans: tuple[CodeSpan, ...] = ()
+    code_spans: Sequence[CodeSpan] = ()  # a tuple, or LazySpans
     num_funcs: int = 0  # functions of the input; indices >= are the instrumenter's helpers
 
 

@@ -42,10 +42,11 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Mapping
+from operator import itemgetter
 from typing import Any
 
 from ..binary.instr import Instr
-from ..binary.leb import read_u32, write_s, write_u
+from ..binary.leb import read_u32, write_s32_fast, write_u, write_u32_fast
 from ..binary.opcodes import BY_NAME
 from ..binary.reader import SECTION_IDS, split_sections
 from ..binary.sections import encode_data
@@ -265,8 +266,22 @@ def _segment_parts(mi: int, is64: bool, segs, parts: list) -> None:
             off = ConstExpr.i64(offset) if is64 else ConstExpr.i32(offset)
             parts.append(encode_data(Data("active", mi, off, bytes(chunk), None)))
         return
-    add = parts.extend
-    for offset, chunk in segs:
-        offset &= 0xFFFFFFFF  # as ConstExpr.i32: the offset is written as a signed 32-bit value
-        add((_ACTIVE_MEMORY0, _I32_CONST, write_s(offset - (1 << 32) if offset >= 1 << 31 else offset), _END,
-             write_u(len(chunk)), chunk))
+    # per segment two parts, the header (flags, offset expression, length) and the bytes, made by C-level
+    # maps and interleaved by slice assignment
+    offsets = list(map(itemgetter(0), segs))
+    if offsets and (max(offsets) >= 1 << 31 or min(offsets) < 0):  # as ConstExpr.i32: a signed 32-bit value
+        offsets = [_signed32(o & 0xFFFFFFFF) for o in offsets]
+    heads = list(map(_HEAD.__add__, map(write_s32_fast, offsets)))
+    tails = list(map(_END.__add__, map(write_u32_fast, map(len, map(itemgetter(1), segs)))))
+    both: list[bytes] = [b""] * (3 * len(segs))
+    both[0::3] = heads
+    both[1::3] = tails
+    both[2::3] = map(itemgetter(1), segs)
+    parts += both
+
+
+_HEAD = _ACTIVE_MEMORY0 + _I32_CONST  # an active segment of memory 0, offset ``i32.const ...``
+
+
+def _signed32(value: int) -> int:
+    return value - (1 << 32) if value >= 1 << 31 else value

@@ -4,8 +4,7 @@ Stage 2 of ``wasmweld snapshot`` seen from this package: :class:`EngineRunner`
 hands the instrumented module to the engine-side
 :class:`~wasmweld.runtime.preinit_runner.WasmtimeRunner` with the bounds and a
 ``ranges`` function (which memory ranges to capture: stage 3's
-:func:`~wasmweld.preinit.snapshot.split_ranges` and
-:func:`~wasmweld.preinit.snapshot.limit_split`), and wraps the plain state
+:func:`~wasmweld.preinit.snapshot.capture_ranges`), and wraps the plain state
 it returns into a :class:`~wasmweld.preinit.snapshot.Snapshot`. The
 dependency goes one way: this package imports the runtime, never the reverse.
 
@@ -29,7 +28,7 @@ from typing import TYPE_CHECKING
 from ..binary.opcodes import BY_NAME
 from ..errors import SnapshotError
 from .probes import Bounds, Probes
-from .snapshot import GlobalValue, MemorySnapshot, Snapshot, limit_split, split_ranges
+from .snapshot import GlobalValue, MemorySnapshot, Snapshot, capture_ranges
 
 if TYPE_CHECKING:
     from ..module import Module
@@ -64,30 +63,31 @@ class EngineRunner:
     segment cap; ``tables_may_change``: see :func:`tables_may_change`;
     ``isolate``: run in a worker thread abandoned at the deadline (default); ``cache_dir``: keep the
     compiled instrumented module in wasmweld's artifact cache (a directory, or True: the per-user one);
-    ``opt_level``: Cranelift's optimisation level (default: chosen by the module's code size, see
-    :class:`~wasmweld.runtime.preinit_runner.WasmtimeRunner`).
+    ``compiler``: ``"winch"`` or ``"cranelift"`` (default: Winch, wasmtime's fast-compiling baseline
+    compiler, unless there is a cache or an ``opt_level``); ``opt_level``: Cranelift's optimisation level
+    (default: chosen by the module's code size); see
+    :class:`~wasmweld.runtime.preinit_runner.WasmtimeRunner`.
     """
 
     def __init__(self, wasi: WasiOptions | None = None, bounds: Bounds | None = None, *,
                  tables_may_change: bool = True, isolate: bool | None = None,
                  cache_dir: str | os.PathLike[str] | bool | None = None,
-                 opt_level: str | None = None):
+                 opt_level: str | None = None, compiler: str | None = None):
         from ..runtime.preinit_runner import WasmtimeRunner
 
         self.bounds: Bounds = bounds if bounds is not None else Bounds()
         b = self.bounds
         self.engine: WasmtimeRunner = WasmtimeRunner(wasi, fuel=b.fuel, timeout=b.timeout, max_memory=b.max_memory,
                                      isolate=isolate, tables_may_change=tables_may_change, cache_dir=cache_dir,
-                                     opt_level=opt_level)
+                                     opt_level=opt_level, compiler=compiler)
 
     def run_init(self, wasm: bytes, init_func: str, export_names: Probes) -> Snapshot:
         """Run ``init_func`` of the instrumented ``wasm`` and return the state it left."""
         max_segments = self.bounds.max_segments
 
         def ranges(buffers):
-            found = [split_ranges(buf) for buf in buffers]
             try:
-                return limit_split(found, max_segments)
+                return capture_ranges(buffers, max_segments)
             except ValueError as e:
                 raise SnapshotError(f"cannot write the snapshot in {max_segments} data segments: {e}") from None
 

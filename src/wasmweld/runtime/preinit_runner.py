@@ -5,13 +5,20 @@ Given the instrumented module (every memory, table and mutable global exported
 under a private name) and its probes, :class:`WasmtimeRunner`
 
 1. compiles it (in this process, with a private engine whose epoch only this
-   run ticks), with fuel if asked for; a module with at least
-   :data:`QUICK_COMPILE_CODE_BYTES` of code and no artifact cache is compiled
-   without Cranelift's optimisations (``cranelift_opt_level="none"``: the init
-   code runs once, and compiling dominates: StarlingMonkey's 9 MB of code
-   takes ~20% less CPU to compile, QuickJS's 0.8 MB ~10%, while their init
-   runs about as fast), with twice wasmtime's default wasm stack
-   (:data:`QUICK_COMPILE_WASM_STACK`) for its larger frames;
+   run ticks), with fuel if asked for. Without an artifact cache the code runs
+   once, so it is compiled for compiling fast: with Winch, wasmtime's baseline
+   compiler, where there is one (x86-64; :func:`~wasmweld.runtime.engine.make_winch_engine`):
+   StarlingMonkey's 9 MB of code takes ~1.8 s of CPU instead of ~8.5 s,
+   QuickJS's 0.8 MB ~0.1 s instead of ~0.6 s, while their init runs ~1.3-1.5x
+   slower. A module Winch cannot compile (GC, exceptions, typed function
+   references, relaxed SIMD) falls back to Cranelift, which also serves
+   without Winch: a module with at least :data:`QUICK_COMPILE_CODE_BYTES` of
+   code is then compiled without Cranelift's optimisations
+   (``cranelift_opt_level="none"``). For their larger frames Winch gets 4x
+   wasmtime's default wasm stack (:data:`WINCH_WASM_STACK`), unoptimised
+   Cranelift twice (:data:`QUICK_COMPILE_WASM_STACK`); the worker thread has
+   a native stack of :data:`WORKER_THREAD_STACK`. With a cache the module is compiled by Cranelift, optimised,
+   once;
 2. runs the rest in a worker thread the caller stops waiting for at the
    deadline, so the whole run is bounded: wasm code is stopped by epoch
    interruption (keeping its backtrace), reading a table back looks at the
@@ -57,11 +64,12 @@ from typing import Any
 
 from ..binary.reader import SECTION_IDS, split_sections
 from ..errors import DecodeError, InitError, SnapshotError, ValidationError, WasmError
-from .engine import engine_settings, instantiate, make_config, make_engine, require_wasmtime
+from .engine import engine_settings, instantiate, make_config, make_engine, make_winch_engine, require_wasmtime
 from .wasi import OUTPUT_TAIL_BYTES, WASI_MODULES, OutputTail, WasiOptions, make_wasi_config
 
 __all__ = ["WasmtimeRunner", "InitState", "OutputTail", "WASI_MODULES", "Ranges", "TABLE_ELEMENT_BYTES",
-           "QUICK_COMPILE_CODE_BYTES", "QUICK_COMPILE_WASM_STACK", "OPT_LEVELS"]
+           "QUICK_COMPILE_CODE_BYTES", "QUICK_COMPILE_WASM_STACK", "OPT_LEVELS", "COMPILERS",
+           "WINCH_WASM_STACK", "WORKER_THREAD_STACK"]
 
 #: ``ranges(buffers)``: per memory (a view of its bytes), the ``(start, end)`` ranges to capture
 Ranges = Callable[[list[memoryview]], list[list[tuple[int, int]]]]
@@ -75,8 +83,19 @@ QUICK_COMPILE_CODE_BYTES = 512 << 10
 #: the wasm stack of an unoptimised compile (wasmtime's default is 512 KiB; its frames are larger)
 QUICK_COMPILE_WASM_STACK = 1 << 20
 
+#: the wasm stack under Winch: its frames keep every local in memory (2-4x Cranelift's for a few locals), so
+#: 4x the default lets such a recursion that fits Cranelift's 512 KiB fit here too (wasmtime refuses more
+#: than 2 MiB, its async stack)
+WINCH_WASM_STACK = 2 << 20
+
+#: the native stack of the worker thread the init runs in (well above any wasm stack used here)
+WORKER_THREAD_STACK = 16 << 20
+
 #: what ``opt_level`` may be: wasmtime's Cranelift levels, or None for the choice described above
 OPT_LEVELS = ("none", "speed", "speed_and_size")
+
+#: what ``compiler`` may be: wasmtime's baseline compiler or its optimising one (None: the choice above)
+COMPILERS = ("winch", "cranelift")
 
 _UNKNOWN_IMPORT_RE = re.compile(r"unknown import: `([^`]*)::([^`]*)` has not been defined")
 _BT_LINE_RE = re.compile(r"^\s*(\d+):\s+(0x[0-9a-fA-F]+)\s+-\s+(.*)$")
@@ -211,13 +230,17 @@ class WasmtimeRunner:
     cache (:class:`~wasmweld.runtime.cache.ArtifactCache`: a private directory, entries
     authenticated with this user's key; ``True``: the per-user default), so that snapshotting
     the same module again skips compiling it (Wizer uses wasmtime's cache the same way).
-    ``opt_level``: Cranelift's optimisation level (:data:`OPT_LEVELS`); None: ``"none"`` for a
-    module with :data:`QUICK_COMPILE_CODE_BYTES` of code or more and no cache, else ``"speed"``.
+    ``compiler`` (:data:`COMPILERS`): None for Winch when there is no cache and no ``opt_level``,
+    else Cranelift; ``"winch"`` falls back to Cranelift where Winch is missing or cannot compile the
+    module, and with a cache (whose artifacts are optimised Cranelift code). ``opt_level``: Cranelift's optimisation level (:data:`OPT_LEVELS`); None: ``"none"``
+    for a module with :data:`QUICK_COMPILE_CODE_BYTES` of code or more and no cache, else ``"speed"``.
+    The run's ``stats`` say which were used (``compiler``, ``opt_level``: None for Winch).
     """
 
     def __init__(self, wasi: WasiOptions | None = None, *, fuel: int | None = None, timeout: float | None = None,
                  max_memory: int | None = None, isolate: bool | None = None, tables_may_change: bool = True,
-                 cache_dir: str | os.PathLike[str] | bool | None = None, opt_level: str | None = None):
+                 cache_dir: str | os.PathLike[str] | bool | None = None, opt_level: str | None = None,
+                 compiler: str | None = None):
         if fuel is not None and (isinstance(fuel, bool) or not isinstance(fuel, int) or not 0 < fuel <= _MAX_FUEL):
             raise SnapshotError(f"fuel must be a whole number of units from 1 to {_MAX_FUEL}, not {fuel!r}")
         if timeout is not None:
@@ -232,7 +255,10 @@ class WasmtimeRunner:
             raise SnapshotError(f"wasi must be None, True, False or WasiOptions, not {wasi!r}")
         if opt_level is not None and opt_level not in OPT_LEVELS:
             raise SnapshotError(f"opt_level must be None or one of {', '.join(OPT_LEVELS)}, not {opt_level!r}")
+        if compiler is not None and compiler not in COMPILERS:
+            raise SnapshotError(f"compiler must be None or one of {', '.join(COMPILERS)}, not {compiler!r}")
         self.opt_level = opt_level
+        self.compiler = compiler
         self.wasi = wasi
         self.fuel: int | None = fuel
         self.timeout: float | None = timeout
@@ -241,6 +267,7 @@ class WasmtimeRunner:
         self.tables_may_change = tables_may_change
         self.cache_dir = cache_dir
         self._deadline: float | None = None
+        self._compiler: str | None = None  # what compiled the module of the current run
 
     # ------------------------------------------------------------------ the run
 
@@ -261,8 +288,8 @@ class WasmtimeRunner:
         t0 = time.perf_counter()
         # a private engine: its epoch is ticked by this run's timer only
         wasm = bytes(wasm)
-        level = self.opt_level_for(wasm)
-        eng, module = self._compile(wasmtime, wasm, level)
+        eng, module, compiler, level = self._compile(wasmtime, wasm)
+        self._compiler = compiler
         compile_seconds = time.perf_counter() - t0
         if self.isolate:
             state = self._run_bounded(eng, module, init_func, probes, ranges, started)
@@ -270,7 +297,14 @@ class WasmtimeRunner:
             state = _materialise(self._execute(eng, module, init_func, probes, ranges, started))
         state.stats["compile_seconds"] = compile_seconds
         state.stats["opt_level"] = level
+        state.stats["compiler"] = compiler
         return state
+
+    def compiler_for(self) -> str:
+        """The compiler asked for (see the class docstring): ``"winch"`` unless a cache or a level says otherwise."""
+        if self.compiler is not None:
+            return self.compiler
+        return "cranelift" if self.cache_dir or self.opt_level is not None else "winch"
 
     def opt_level_for(self, wasm: bytes) -> str:
         """The Cranelift level ``wasm`` is compiled with (see the class docstring)."""
@@ -281,8 +315,29 @@ class WasmtimeRunner:
         code = sum(sec.end - sec.payload_offset for sec in split_sections(wasm) if sec.id == _CODE_ID)
         return "none" if code >= QUICK_COMPILE_CODE_BYTES else "speed"
 
-    def _compile(self, wasmtime, wasm: bytes, level: str):
-        """A fresh engine (fuel, epoch as the bounds need) and ``wasm`` compiled with it (or from the cache)."""
+    def _compile(self, wasmtime, wasm: bytes):
+        """A fresh engine (fuel, epoch as the bounds need), ``wasm`` compiled with it (or from the cache), the
+        compiler and Cranelift's level (None for Winch)."""
+        if self.compiler_for() == "winch" and not self.cache_dir:
+            compiled = self._compile_winch(wasmtime, wasm)
+            if compiled is not None:
+                return (*compiled, "winch", None)
+        level = self.opt_level_for(wasm)
+        return (*self._compile_cranelift(wasmtime, wasm, level), "cranelift", level)
+
+    def _compile_winch(self, wasmtime, wasm: bytes):
+        """``(engine, module)`` compiled by Winch, or None: no Winch here, or it cannot compile ``wasm`` (a
+        feature it lacks; an invalid module is then refused by Cranelift with its own message)."""
+        eng = make_winch_engine(fuel=self.fuel is not None, epoch=self.timeout is not None,
+                                max_wasm_stack=WINCH_WASM_STACK)
+        if eng is None:
+            return None
+        try:
+            return eng, wasmtime.Module(eng, wasm)
+        except wasmtime.WasmtimeError:
+            return None
+
+    def _compile_cranelift(self, wasmtime, wasm: bytes, level: str):
         if not self.cache_dir:
             extra: dict[str, Any] = {"cranelift_opt_level": level}
             if level == "none":
@@ -427,7 +482,15 @@ class WasmtimeRunner:
                 result["error"] = e
 
         worker = threading.Thread(target=work, name="wasmweld-snapshot-init", daemon=True)
-        worker.start()
+        try:
+            previous: int | None = threading.stack_size(WORKER_THREAD_STACK)  # threads started from now: this one
+        except (ValueError, RuntimeError):  # pragma: no cover - a platform that cannot set it: its default
+            previous = None
+        try:
+            worker.start()
+        finally:
+            if previous is not None:
+                threading.stack_size(previous)
         limit = None if self.timeout is None else max(started + self.timeout + _KILL_GRACE - time.monotonic(), 0.0)
         worker.join(limit)
         if worker.is_alive():
@@ -531,7 +594,11 @@ class WasmtimeRunner:
                     f"{size * 65536} bytes) past the memory cap of {self.max_memory} bytes (--max-memory)",
                     "memory", frames, tail)
             message = exc.message.strip() if hasattr(exc, "message") else str(exc)
-            return InitError(f"{what} trapped: {_trap_reason(message)}", "trap", frames, tail)
+            hint = ""
+            if code == wasmtime.TrapCode.STACK_OVERFLOW and self._compiler == "winch":
+                hint = (f" (compiled by Winch, {WINCH_WASM_STACK >> 20} MiB of wasm stack; its frames are larger "
+                        "than Cranelift's: --compiler cranelift may get further)")
+            return InitError(f"{what} trapped: {_trap_reason(message)}{hint}", "trap", frames, tail)
         text = str(exc)
         offsets = [int(m.group(2), 16) for m in map(_BT_LINE_RE.match, text.splitlines()) if m]
         bt = [_frame_line(i, None, off, probes) for i, off in enumerate(offsets)]
