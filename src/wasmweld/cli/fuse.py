@@ -76,6 +76,7 @@ def run(args: Namespace) -> int:
         if not sep or not imp or not exp:
             raise WasmError(f"--plug wants IMPORT=EXPORT, got {spec!r}")
         plugs[imp] = exp
+    plugs_arg = plugs or None                      # none given: a manifest's [fuse] plugs apply
     written_from = list(args.inputs)
     if len(args.inputs) == 1 and is_manifest(args.inputs[0]):      # a world manifest ([[module]], [fuse])
         from wasmweld.fuse.pipeline import manifest_inputs
@@ -87,11 +88,11 @@ def run(args: Namespace) -> int:
         inputs = datas[0][1] if len(datas) == 1 else datas
     with blame(args.inputs[0]) if len(args.inputs) == 1 else _nothing():
         if args.plan:
-            print(describe(fuse_plan(inputs, plugs=plugs)))
+            print(describe(fuse_plan(inputs, plugs=plugs_arg)))
             return 0
         if args.graph:
-            return _graph(args, fuse_plan(inputs, plugs=plugs))
-        m = fuse(inputs, plugs=plugs, gc=not args.no_gc, emit=args.emit, single_memory=args.single_memory,
+            return _graph(args, fuse_plan(inputs, plugs=plugs_arg))
+        m = fuse(inputs, plugs=plugs_arg, gc=not args.no_gc, emit=args.emit, single_memory=args.single_memory,
                  memory_reserve=args.memory_reserve)
     out = m.encode()
     path, force = output_target(args)
