@@ -84,7 +84,7 @@ def run(args: Namespace) -> int:
         inputs: Any = args.inputs[0]
         written_from += [path for _name, path in manifest_inputs(inputs)[0]]
     else:
-        datas = [(display_name(path), read_input(path)) for path in args.inputs]
+        datas = [(label, read_input(path)) for label, path in zip(_labels(args.inputs), args.inputs)]
         inputs = datas[0][1] if len(datas) == 1 else datas
     with blame(args.inputs[0]) if len(args.inputs) == 1 else _nothing():
         if args.plan:
@@ -102,6 +102,17 @@ def run(args: Namespace) -> int:
         print(f"fused {len(args.inputs)} input(s) into one {kind} ({len(out)} bytes)"
               + (f", wrote {display_name(path)}" if path != "-" else ""), file=sys.stderr)
     return 0
+
+
+def _labels(paths: list[str]) -> list[str]:
+    """The inputs' names in the plan, messages and ``--plug LABEL#EXPORT``: their file names, or the
+    paths as given when two file names are the same."""
+    import os
+
+    from wasmweld.cli.io import display_name
+
+    base = [os.path.basename(p) or display_name(p) for p in paths]
+    return base if len(set(base)) == len(base) else [display_name(p) for p in paths]
 
 
 def _graph(args, plan) -> int:

@@ -1,0 +1,281 @@
+"""``wasmweld fuse prov.wasm cons.wasm``: separate components whose unsatisfied imports are spread
+over both, fused into the component ``wasm-tools compose cons.wasm -d prov.wasm`` would give.
+
+The provider prints to ``wasi:cli/stdout`` (``blocking-write-and-flush``, ``blocking-flush``), the
+consumer to ``wasi:cli/stderr`` (``check-write``, ``blocking-write-and-flush``); both call the
+world-level ``log``. So the output imports ``wasi:io/streams`` once, its instance type the union
+of the two inputs' (each declares only the methods it uses), plus stdout, stderr and ``log``: no
+single input has these imports. The fused component (the default output when imports remain) has
+the composition's world (``wasm-tools component wit`` identical) and, under wasmtime with WASI 0.2,
+returns, logs and prints what the composition does for fixed and generated names.
+"""
+
+from __future__ import annotations
+
+import random
+import subprocess
+import sys
+
+import pytest
+
+pytest.importorskip("wasmtime")
+import wasmtime  # noqa: E402
+import wasmtime.component as C  # noqa: E402
+
+import fuse_fixtures as F  # noqa: E402
+from wasmweld.component import Component  # noqa: E402
+from wasmweld.fuse import FuseError, fuse  # noqa: E402
+
+_IO = """
+package wasi:io@0.2.0 {
+  interface error { resource error; }
+  interface streams {
+    use error.{error};
+    resource output-stream {
+      check-write: func() -> result<u64, stream-error>;
+      blocking-write-and-flush: func(contents: list<u8>) -> result<_, stream-error>;
+      blocking-flush: func() -> result<_, stream-error>;
+    }
+    variant stream-error { last-operation-failed(error), closed }
+  }
+}
+
+package wasi:cli@0.2.0 {
+  interface stdout {
+    use wasi:io/streams@0.2.0.{output-stream};
+    get-stdout: func() -> output-stream;
+  }
+  interface stderr {
+    use wasi:io/streams@0.2.0.{output-stream};
+    get-stderr: func() -> output-stream;
+  }
+}
+"""
+
+SEP_WIT = """package test:sep;
+
+interface api {
+  greet: func(name: string) -> string;
+}
+
+world prov { import wasi:cli/stdout@0.2.0; import log: func(x: u32); export api; }
+world cons { import wasi:cli/stderr@0.2.0; import log: func(x: u32); import api; export run: func(name: string) -> u32; }
+world other { import log: func(x: u64); export tick: func(); }
+""" + _IO
+
+#: the provider's api as another shape: greet returns list<u8> (the same core signature)
+BAD_WIT = SEP_WIT.replace("greet: func(name: string) -> string;", "greet: func(name: string) -> list<u8>;")
+
+_ALLOC = F.ALLOC.replace('(func (export "cabi_realloc")', '(func $realloc (export "cabi_realloc")')
+
+PROV = """(module
+  (import "wasi:cli/stdout@0.2.0" "get-stdout" (func $get (result i32)))
+  (import "wasi:io/streams@0.2.0" "[method]output-stream.blocking-write-and-flush" (func $write (param i32 i32 i32 i32)))
+  (import "wasi:io/streams@0.2.0" "[method]output-stream.blocking-flush" (func $flush (param i32 i32)))
+  (import "wasi:io/streams@0.2.0" "[resource-drop]output-stream" (func $drop (param i32)))
+  (import "$root" "log" (func $log (param i32)))""" + _ALLOC + """
+  (data (i32.const 16) "hello, ")
+  (data (i32.const 32) "provider: ")
+  (data (i32.const 48) "\\n")
+  (func $print (param $p i32) (param $n i32)
+    (local $h i32)
+    (local.set $h (call $get))
+    (call $write (local.get $h) (local.get $p) (local.get $n) (i32.const 80))
+    (if (i32.load8_u (i32.const 80)) (then unreachable))
+    (call $flush (local.get $h) (i32.const 80))
+    (if (i32.load8_u (i32.const 80)) (then unreachable))
+    (call $drop (local.get $h)))
+  ;; greet(name) logs len(name), prints "provider: hello, NAME!" and returns "hello, NAME!"
+  (func (export "test:sep/api#greet") (param $p i32) (param $n i32) (result i32)
+    (local $q i32)
+    (call $log (local.get $n))
+    (local.set $q (call $realloc (i32.const 0) (i32.const 0) (i32.const 1) (i32.add (local.get $n) (i32.const 8))))
+    (memory.copy (local.get $q) (i32.const 16) (i32.const 7))
+    (memory.copy (i32.add (local.get $q) (i32.const 7)) (local.get $p) (local.get $n))
+    (i32.store8 (i32.add (i32.add (local.get $q) (i32.const 7)) (local.get $n)) (i32.const 33))
+    (call $print (i32.const 32) (i32.const 10))
+    (call $print (local.get $q) (i32.add (local.get $n) (i32.const 8)))
+    (call $print (i32.const 48) (i32.const 1))
+    (i32.store (i32.const 64) (local.get $q))
+    (i32.store (i32.const 68) (i32.add (local.get $n) (i32.const 8)))
+    (i32.const 64)))
+"""
+
+CONS = """(module
+  (import "wasi:cli/stderr@0.2.0" "get-stderr" (func $get (result i32)))
+  (import "wasi:io/streams@0.2.0" "[method]output-stream.check-write" (func $cw (param i32 i32)))
+  (import "wasi:io/streams@0.2.0" "[method]output-stream.blocking-write-and-flush" (func $write (param i32 i32 i32 i32)))
+  (import "wasi:io/streams@0.2.0" "[resource-drop]output-stream" (func $drop (param i32)))
+  (import "$root" "log" (func $log (param i32)))
+  (import "test:sep/api" "greet" (func $greet (param i32 i32 i32)))""" + _ALLOC + """
+  (data (i32.const 16) "consumer: start\\n")
+  (data (i32.const 40) "consumer got: ")
+  (data (i32.const 60) "\\n")
+  (func $print (param $p i32) (param $n i32)
+    (local $h i32)
+    (local.set $h (call $get))
+    (call $cw (local.get $h) (i32.const 88))
+    (call $log (i32.add (i32.const 1000) (i32.load8_u (i32.const 88))))      ;; 1000: check-write ok
+    (call $write (local.get $h) (local.get $p) (local.get $n) (i32.const 80))
+    (if (i32.load8_u (i32.const 80)) (then unreachable))
+    (call $drop (local.get $h)))
+  ;; run(name) prints around greet(name) to stderr; returns the greeting's length
+  (func (export "run") (param $p i32) (param $n i32) (result i32)
+    (call $print (i32.const 16) (i32.const 16))
+    (call $greet (local.get $p) (local.get $n) (i32.const 128))
+    (call $print (i32.const 40) (i32.const 14))
+    (call $print (i32.load (i32.const 128)) (i32.load (i32.const 132)))
+    (call $print (i32.const 60) (i32.const 1))
+    (i32.load (i32.const 132))))
+"""
+
+OTHER = """(module
+  (import "$root" "log" (func $log (param i64)))
+  (func (export "tick") (call $log (i64.const 7))))
+"""
+
+NAMES = ["world", "", "wörld 𝄞", "x" * 3000]
+
+
+def _generated(n: int) -> list[str]:
+    rng = random.Random(1205)
+    alphabet = "ab é€𝄞\u0000\u07ff\uffff\U0010ffff"
+    return ["".join(rng.choice(alphabet) for _ in range(rng.choice((0, 1, 5, 40, 700)))) for _ in range(n)]
+
+
+@pytest.fixture(scope="module")
+def sep(tmp_path_factory):
+    d = tmp_path_factory.mktemp("sep")
+    prov = F.build_wit(SEP_WIT, "prov", PROV)
+    cons = F.build_wit(SEP_WIT, "cons", CONS)
+    for name, data in (("prov", prov), ("cons", cons)):
+        (d / f"{name}.wasm").write_bytes(data)
+    comp = F.compose(cons, prov)
+    (d / "comp.wasm").write_bytes(comp)
+    return d, prov, cons, comp
+
+
+def _wit(path) -> bytes:
+    return F.wasm_tools("component", "wit", str(path))
+
+
+def _run_all(data: bytes, names: list[str], d, tag: str):
+    """``run(name)`` for each name in one instance under WASI 0.2 (``log`` defined at the root):
+    the results, the logged values, and what was printed to stdout and stderr."""
+    cfg = wasmtime.Config()
+    cfg.wasm_multi_memory = True
+    eng = wasmtime.Engine(cfg)
+    store = wasmtime.Store(eng)
+    wasi = wasmtime.WasiConfig()
+    out, err = d / f"{tag}.out", d / f"{tag}.err"
+    wasi.stdout_file, wasi.stderr_file = str(out), str(err)
+    store.set_wasi(wasi)
+    linker = C.Linker(eng)
+    linker.add_wasip2()
+    logs: list[int] = []
+    with linker.root() as root:
+        root.add_func("log", lambda _s, x: logs.append(x))
+    inst = linker.instantiate(store, C.Component(eng, data))
+    f = inst.get_func(store, inst.get_export_index(store, "run"))
+    results = []
+    for n in names:
+        results.append(f(store, n))
+        f.post_return(store)
+    return results, logs, out.read_bytes(), err.read_bytes()
+
+
+def test_union_of_the_imports_is_the_composition_s_world(sep, tmp_path):
+    d, prov, cons, comp = sep
+    fused = fuse([("prov", prov), ("cons", cons)])
+    assert isinstance(fused, Component)             # the default: imports remain
+    data = fused.encode()
+    F.wasm_tools("validate", "-", input=data)
+    (tmp_path / "f.wasm").write_bytes(data)
+    wit = _wit(d / "comp.wasm")
+    assert _wit(tmp_path / "f.wasm") == wit
+    # no input has these imports: stdout is the provider's, stderr the consumer's, streams the union
+    pw, cw = _wit(d / "prov.wasm"), _wit(d / "cons.wasm")
+    assert b"blocking-flush" in pw and b"check-write" not in pw and b"wasi:cli/stderr" not in pw
+    assert b"check-write" in cw and b"blocking-flush" not in cw and b"wasi:cli/stdout" not in cw
+    for text in (b"import wasi:cli/stdout@0.2.0;", b"import wasi:cli/stderr@0.2.0;", b"import log: func(x: u32);",
+                 b"check-write: func()", b"blocking-flush: func()", b"export run: func(name: string) -> u32;"):
+        assert text in wit
+    assert [im.name.name for im in fused.imports].count("wasi:io/streams@0.2.0") == 1
+    assert len(fused.modules) == 3 and not fused.components      # the fused module, shim and fixup
+
+
+def test_fused_separate_inputs_behave_like_the_composition(sep, tmp_path):
+    d, prov, cons, comp = sep
+    fused = fuse([("prov", prov), ("cons", cons)], emit="component").encode()
+    names = NAMES + _generated(40)
+    expect = _run_all(comp, names, tmp_path, "c")
+    results, logs, out, err = expect
+    assert results[:3] == [13, 8, 19] and results[3] == 3008
+    assert logs[:2] == [1000, 5] and out.startswith(b"provider: hello, world!\n")
+    assert err.startswith(b"consumer: start\nconsumer got: hello, world!\n")
+    assert _run_all(fused, names, tmp_path, "f") == expect
+
+
+def test_cli_several_inputs_default_plan_graph_and_manifest(sep, tmp_path):
+    d, prov, cons, comp = sep
+    api = fuse([("prov.wasm", prov), ("cons.wasm", cons)]).encode()
+
+    def cli(*args):
+        return subprocess.run([sys.executable, "-m", "wasmweld", "fuse", *map(str, args)], capture_output=True, text=True)
+
+    out = tmp_path / "o.wasm"
+    p = cli(d / "prov.wasm", d / "cons.wasm", "-o", out)
+    assert p.returncode == 0 and "one component" in p.stderr, p.stderr
+    assert out.read_bytes() == api
+    p = cli(d / "prov.wasm", d / "cons.wasm", "--emit", "core", "-o", tmp_path / "core.wasm")
+    assert p.returncode == 0 and "one core module" in p.stderr, p.stderr
+    F.wasm_tools("validate", "-", input=(tmp_path / "core.wasm").read_bytes())
+    p = cli(d / "prov.wasm", d / "cons.wasm", "--plan")
+    assert p.returncode == 0 and "adapters: 1" in p.stdout and "$root#log" in p.stdout, p.stderr
+    assert "wasi:cli/stderr@0.2.0#get-stderr" in p.stdout and "wasi:cli/stdout@0.2.0#get-stdout" in p.stdout
+    dot = cli(d / "prov.wasm", d / "cons.wasm", "--graph", "-").stdout
+    assert '"prov.wasm" -> "host"' in dot and '"cons.wasm" -> "host"' in dot and '"cons.wasm" -> "prov.wasm"' in dot
+    mods = '[[module]]\nname = "prov.wasm"\npath = "prov.wasm"\n\n[[module]]\nname = "cons.wasm"\npath = "cons.wasm"\n'
+    (d / "w.toml").write_text(mods + '\n[fuse]\nemit = "component"\n')
+    p = cli(d / "w.toml", "-o", tmp_path / "m.wasm")
+    assert p.returncode == 0, p.stderr
+    assert (tmp_path / "m.wasm").read_bytes() == api
+
+
+def _cli_error(*args) -> str:
+    p = subprocess.run([sys.executable, "-m", "wasmweld", "fuse", *map(str, args)], capture_output=True, text=True)
+    assert p.returncode == 1 and p.stderr.startswith("error: ") and p.stderr.count("\n") == 1, p.stderr
+    return p.stderr
+
+
+def test_unsatisfiable_wiring_is_one_error_line(sep, tmp_path):
+    d, prov, cons, comp = sep
+    o = tmp_path / "o.wasm"
+    # two providers of test:sep/api: refused, then chosen with a plug naming the input
+    (tmp_path / "prov2.wasm").write_bytes(prov)
+    msg = _cli_error(d / "prov.wasm", tmp_path / "prov2.wasm", d / "cons.wasm", "-o", o)
+    assert "`test:sep/api` (imported by cons.wasm) is exported by prov.wasm and prov2.wasm" in msg
+    assert "--plug test:sep/api=prov.wasm#test:sep/api" in msg and not o.exists()
+    p = subprocess.run([sys.executable, "-m", "wasmweld", "fuse", str(d / "prov.wasm"), str(tmp_path / "prov2.wasm"),
+                        str(d / "cons.wasm"), "--plug", "test:sep/api=prov2.wasm#test:sep/api", "--plan"],
+                       capture_output=True, text=True)
+    lines = p.stdout.splitlines()
+    assert p.returncode == 0 and lines[3] == "  prov2.wasm", p.stdout + p.stderr      # component 2
+    assert "adapter0: component 4 -> 2 " in p.stdout, p.stdout
+    # no provider for a plug
+    msg = _cli_error(d / "prov.wasm", d / "cons.wasm", "--plug", "test:sep/api=my:x/y", "-o", o)
+    assert "--plug test:sep/api=my:x/y: no other input exports `my:x/y`" in msg and not o.exists()
+    # the provider's greet returns list<u8>, the consumer expects a string
+    (tmp_path / "bad.wasm").write_bytes(F.build_wit(BAD_WIT, "prov", PROV))
+    msg = _cli_error(tmp_path / "bad.wasm", d / "cons.wasm", "-o", o)
+    assert ("`test:sep/api#greet`: cons.wasm imports it as func(name: string) -> string but bad.wasm exports "
+            "func(name: string) -> list<u8>") in msg
+    # two inputs import `log` with different types: no union
+    (tmp_path / "other.wasm").write_bytes(F.build_wit(SEP_WIT, "other", OTHER))
+    msg = _cli_error(tmp_path / "other.wasm", d / "prov.wasm", d / "cons.wasm", "-o", o)
+    assert "`log` is imported by cons.wasm and other.wasm with different types" in msg and not o.exists()
+    with pytest.raises(FuseError, match="`log` is imported by cons and other with different types"):
+        fuse([("other", tmp_path / "other.wasm"), ("prov", prov), ("cons", cons)], emit="component")
+    # with --emit core the same inputs fuse (each keeps its own lowering of `log`)
+    core = fuse([("other", tmp_path / "other.wasm"), ("prov", prov), ("cons", cons)], emit="core")
+    F.wasm_tools("validate", "-", input=core.encode())
