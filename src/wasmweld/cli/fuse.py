@@ -9,8 +9,9 @@
     $ wasmweld fuse wasi-app.wasm -o fused.wasm                # imports WASI 0.2: a component
     $ wasmweld fuse composed.wasm --emit component -o f.wasm   # a component with one core module
     $ wasmweld fuse provider.wasm consumer.wasm -o fused.wasm  # wired by interface name
-    $ wasmweld fuse wasi-prov.wasm consumer.wasm --emit component -o f.wasm   # the world compose gives
+    $ wasmweld fuse wasi-prov.wasm consumer.wasm -o f.wasm     # imports remain: the world compose gives
     $ wasmweld fuse a.wasm b.wasm --plug wasi:kv/store=my:kv/store -o fused.wasm
+    $ wasmweld fuse a.wasm a2.wasm b.wasm --plug my:kv/store=a2.wasm#my:kv/store   # two providers: pick one
     $ wasmweld fuse world.toml -o fused.wasm                   # a world manifest: [[module]] + [fuse]
 
 A world manifest (:mod:`wasmweld.manifest`, as for ``merge --world``) lists the components as
@@ -52,7 +53,8 @@ def register(subparsers: Any) -> ArgumentParser:
                    help="a core module, or a component around the one fused core module with the input's "
                         "imports and exports (auto, the default: a component when imports remain)")
     p.add_argument("--plug", action="append", default=[], metavar="IMPORT=EXPORT",
-                   help="satisfy the import IMPORT by the export EXPORT of another input (repeatable)")
+                   help="satisfy the import IMPORT by the export EXPORT of another input, or LABEL#EXPORT for the "
+                        "input named LABEL (its file name) (repeatable)")
     p.add_argument("--single-memory", action="store_true",
                    help="lay every component's memory out in one memory (merge's single-memory pass)")
     p.add_argument("--memory-reserve", type=int, metavar="PAGES",

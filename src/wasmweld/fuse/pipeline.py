@@ -109,12 +109,12 @@ def fuse(inputs: FuseInputs, *, plugs: dict[str, str] | None = None, emit: str =
          single_memory: bool = False, memory_reserve: int | None = None) -> Module | Component:
     """Fuse a composition (a component of components, bytes/path/Component) or several components
     (a list of them, wired by interface name; ``plugs`` maps an import name to the export name that
-    satisfies it) into one core :class:`~wasmweld.module.Module`.
+    satisfies it, or to ``LABEL#EXPORT`` for input LABEL's) into one core :class:`~wasmweld.module.Module`.
 
     ``emit="core"`` returns the core Module; ``emit="component"`` a Component with exactly that one
-    core module and the composition's imports and exports; ``emit="auto"`` (the default) is
-    ``component`` when the fused world still imports something (WASI 0.2, ...) and the input is one
-    composition, else ``core``.
+    core module and the composition's imports and exports (for several inputs: the imports they
+    leave unsatisfied, merged as ``wasm-tools compose`` merges them); ``emit="auto"`` (the default)
+    is ``component`` when the fused world still imports something (WASI 0.2, ...), else ``core``.
 
     ``single_memory``: every component's memory (and the handle tables) laid out in one memory by
     merge's single-memory pass (:mod:`wasmweld.link.single_memory`; ``memory_reserve`` pages for
