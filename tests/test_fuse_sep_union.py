@@ -279,3 +279,52 @@ def test_unsatisfiable_wiring_is_one_error_line(sep, tmp_path):
     # with --emit core the same inputs fuse (each keeps its own lowering of `log`)
     core = fuse([("other", tmp_path / "other.wasm"), ("prov", prov), ("cons", cons)], emit="core")
     F.wasm_tools("validate", "-", input=core.encode())
+
+
+def test_separate_c_components_fuse_like_their_composition(tmp_path):
+    """The C provider and consumer (wasi-libc, the preview-1 adapter: 13 WASI interfaces each, as
+    instance types with resources) given separately: the consumer's world-level ``pair`` names a
+    record of the api the provider satisfies, written out by structure as compose writes it."""
+    from component_build import build_c_component, jco_adapter
+    from test_fuse_c_js import pair
+    from test_fuse_wasi import WasiRunner
+
+    adapter = jco_adapter()
+    prov = build_c_component(F.C_DIR / "c_provider.c", F.C_DIR, "cprov", adapter)
+    cons = build_c_component(F.C_DIR / "c_consumer.c", F.C_DIR, "ccons", adapter)
+    comp = F.compose(cons, prov)
+    fused = fuse([("cprov", prov), ("ccons", cons)])
+    assert isinstance(fused, Component)
+    data = fused.encode()
+    F.wasm_tools("validate", "-", input=data)
+    for name, b in (("c", comp), ("f", data), ("cons", cons)):
+        (tmp_path / f"{name}.wasm").write_bytes(b)
+    wit = _wit(tmp_path / "c.wasm")
+    assert _wit(tmp_path / "f.wasm") == wit
+    assert b"import test:c/api;" in _wit(tmp_path / "cons.wasm") and b"test:c/api" not in wit
+    a, b = WasiRunner(comp, tmp_path / "a.txt"), WasiRunner(data, tmp_path / "b.txt")
+    for s in ["hello", "", "wörld" * 100] + _generated(20):
+        assert b.call("run", s) == a.call("run", s)
+    for xs in [[], [pair(1, "ab")], [pair(2**31, "x" * 50), pair(7, "")] * 30]:
+        assert b.call("tally", xs) == a.call("tally", xs) == 2 * sum(x.a + len(x.s) for x in xs) + 1
+    assert a.stdout() == b.stdout() and b"provider: count(60 pairs)" in a.stdout()
+
+
+def test_damaged_separate_inputs_give_wasm_errors(sep):
+    """Bytes of the consumer's import sections changed: fusing it with the provider into a component
+    succeeds or raises a WasmError, never anything else."""
+    from wasmweld.errors import WasmError
+
+    _, prov, cons, _ = sep
+    rng = random.Random(7)
+    outcomes = {"ok": 0, "error": 0}
+    for _ in range(80):
+        data = bytearray(cons)
+        for _ in range(rng.randint(1, 3)):
+            data[rng.randrange(8, 1500)] = rng.randrange(256)
+        try:
+            fuse([("prov", prov), ("cons", bytes(data))], emit="component").encode()
+            outcomes["ok"] += 1
+        except WasmError:
+            outcomes["error"] += 1
+    assert outcomes["error"] > 0 and sum(outcomes.values()) == 80

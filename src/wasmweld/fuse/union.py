@@ -30,7 +30,9 @@ from typing import Any
 
 from ..component import Component, parse_component
 from ..component import types as T
-from .abi import FuseError
+from ..component.typeval import Def, evaluate, peel
+from ..errors import ValidationError
+from .abi import MAX_TYPE_DEPTH, FuseError
 
 __all__ = ["union_prefix", "MAX_PREFIX_ITEMS"]
 
@@ -206,10 +208,33 @@ def _one(out: _Out, label: str, comp: Component, keep: set[str]) -> None:
             maps.setdefault("type", {})[i] = out.add(7, pending.pop(i))
         return get("type", i)
 
+    satisfied: dict[int, str] = {}            # instance index -> name of an import another input satisfies
+    scope: list[Any] = []
+
+    def provided_type(inst: int, name: str) -> int:
+        """A type of an import another input satisfies, written out by structure (as compose does)."""
+        if not scope:
+            try:
+                scope.append(evaluate(comp))
+            except ValidationError as e:
+                raise FuseError(f"{label}: {e}") from None
+        ent = scope[0].imports[satisfied[inst]].ty.exports.get(name)
+        if ent is None or ent.sort != "type":
+            raise FuseError(f"{label}: `{satisfied[inst]}` has no type `{name}`")
+        return _write_value_type(out, ent.referenced, label, {})
+
     for (sid, it, sort, idx), need in zip(items, _needed(items, keep)):
         if not need:
             continue
-        if sid == 7:
+        if sid == 10 and it.name.name not in keep:
+            if sort == "instance":
+                satisfied[idx] = it.name.name
+            continue
+        if sid == 6 and it.instance in satisfied:
+            new = provided_type(it.instance, it.name)
+            if not isinstance(new, int):      # a primitive: (type u32)
+                new = out.add(7, T.Primitive(new))
+        elif sid == 7:
             if isinstance(it, (T.InstanceType, T.FuncType)):
                 pending[idx] = remap_type(it, tyref)
                 continue
@@ -222,6 +247,38 @@ def _one(out: _Out, label: str, comp: Component, keep: set[str]) -> None:
         else:
             new = _import(out, label, it, pending, tyref)
         maps.setdefault(sort, {})[idx] = new
+
+
+def _write_value_type(out: _Out, t: Any, label: str, memo: dict[int, Any], depth: int = 0) -> Any:
+    """Evaluated value type ``t`` written as type definitions of the output (a primitive stays its
+    name); resources cannot be written so (they belong to the providing input)."""
+    if depth > MAX_TYPE_DEPTH:
+        raise FuseError(f"{label}: value type nesting too deep")
+    t = peel(t)
+    if isinstance(t, str):
+        return t
+    if id(t) in memo:
+        return memo[id(t)]
+
+    def v(x: Any) -> Any:
+        return None if x is None else _write_value_type(out, x, label, memo, depth + 1)
+
+    if not isinstance(t, Def) or t.kind in ("own", "borrow", "future", "stream", "map"):
+        raise FuseError(f"{label}: a kept import uses a {getattr(t, 'kind', 'resource')} type of an import another "
+                        "input satisfies (compose first, or use --emit core)")
+    k, d = t.kind, t.data
+    if k == "prim":
+        return d
+    item = (T.Record(tuple((n, v(x)) for n, x in d)) if k == "record" else
+            T.Variant(tuple(T.Case(n, v(x)) for n, x in d)) if k == "variant" else
+            T.List(v(d)) if k == "list" else T.List(v(d[0]), d[1]) if k == "fixed-list" else
+            T.Tuple(tuple(v(x) for x in d)) if k == "tuple" else T.Option(v(d)) if k == "option" else
+            T.Result(v(d[0]), v(d[1])) if k == "result" else T.Flags(tuple(d)) if k == "flags" else
+            T.Enum(tuple(d)) if k == "enum" else None)
+    if item is None:
+        raise FuseError(f"{label}: values of kind {k} are not supported")
+    memo[id(t)] = idx = out.add(7, item)
+    return idx
 
 
 def _import(out: _Out, label: str, it: T.Import, pending: dict[int, Any], tyref: _Map) -> int:
