@@ -328,3 +328,82 @@ def test_damaged_separate_inputs_give_wasm_errors(sep):
         except WasmError:
             outcomes["error"] += 1
     assert outcomes["error"] > 0 and sum(outcomes.values()) == 80
+
+
+CHAIN_WIT = """package test:chain;
+
+interface api {
+  greet: func(name: string) -> string;
+}
+interface mid {
+  wrap: func(name: string) -> string;
+}
+
+world prov { import wasi:cli/stdout@0.2.0; import log: func(x: u32); export api; }
+world middle { import wasi:cli/stderr@0.2.0; import api; export mid; }
+world top { import wasi:cli/stdout@0.2.0; import log: func(x: u32); import mid; export run: func(name: string) -> u32; }
+""" + _IO
+
+MIDDLE = """(module
+  (import "wasi:cli/stderr@0.2.0" "get-stderr" (func $get (result i32)))
+  (import "wasi:io/streams@0.2.0" "[method]output-stream.check-write" (func $cw (param i32 i32)))
+  (import "wasi:io/streams@0.2.0" "[method]output-stream.blocking-write-and-flush" (func $write (param i32 i32 i32 i32)))
+  (import "wasi:io/streams@0.2.0" "[resource-drop]output-stream" (func $drop (param i32)))
+  (import "test:chain/api" "greet" (func $greet (param i32 i32 i32)))""" + _ALLOC + """
+  (data (i32.const 16) "middle: ")
+  ;; wrap(name) prints "middle: " and greet(name) to stderr and returns greet(name)
+  (func (export "test:chain/mid#wrap") (param $p i32) (param $n i32) (result i32)
+    (local $h i32)
+    (call $greet (local.get $p) (local.get $n) (i32.const 128))
+    (local.set $h (call $get))
+    (call $cw (local.get $h) (i32.const 88))
+    (if (i32.load8_u (i32.const 88)) (then unreachable))
+    (call $write (local.get $h) (i32.const 16) (i32.const 8) (i32.const 80))
+    (call $write (local.get $h) (i32.load (i32.const 128)) (i32.load (i32.const 132)) (i32.const 80))
+    (call $drop (local.get $h))
+    (i32.const 128)))
+"""
+
+TOP = """(module
+  (import "wasi:cli/stdout@0.2.0" "get-stdout" (func $get (result i32)))
+  (import "wasi:io/streams@0.2.0" "[method]output-stream.blocking-write-and-flush" (func $write (param i32 i32 i32 i32)))
+  (import "wasi:io/streams@0.2.0" "[resource-drop]output-stream" (func $drop (param i32)))
+  (import "$root" "log" (func $log (param i32)))
+  (import "test:chain/mid" "wrap" (func $wrap (param i32 i32 i32)))""" + _ALLOC + """
+  (data (i32.const 16) "top: ")
+  ;; run(name) prints "top: " and wrap(name) to stdout, logs and returns its length
+  (func (export "run") (param $p i32) (param $n i32) (result i32)
+    (local $h i32)
+    (call $wrap (local.get $p) (local.get $n) (i32.const 128))
+    (local.set $h (call $get))
+    (call $write (local.get $h) (i32.const 16) (i32.const 5) (i32.const 80))
+    (call $write (local.get $h) (i32.load (i32.const 128)) (i32.load (i32.const 132)) (i32.const 80))
+    (call $drop (local.get $h))
+    (call $log (i32.load (i32.const 132)))
+    (i32.load (i32.const 132))))
+"""
+
+
+def test_three_separate_inputs_fuse_like_their_composition(tmp_path):
+    """A chain top -> middle -> provider given as three files: stdout imported by the top and the
+    provider, stderr by the middle, log by the top and the provider; the output's world is that of
+    ``wasm-tools compose top -d (wasm-tools compose middle -d prov)`` (compose wires only the main
+    component's imports, so the chain is composed in two steps) and it behaves the same."""
+    prov = F.build_wit(CHAIN_WIT, "prov", PROV.replace("test:sep/api#greet", "test:chain/api#greet"))
+    mid = F.build_wit(CHAIN_WIT, "middle", MIDDLE)
+    top = F.build_wit(CHAIN_WIT, "top", TOP)
+    comp = F.compose(top, F.compose(mid, prov))
+    for name, b in (("prov", prov), ("mid", mid), ("top", top), ("c", comp)):
+        (tmp_path / f"{name}.wasm").write_bytes(b)
+    out = tmp_path / "f.wasm"
+    p = subprocess.run([sys.executable, "-m", "wasmweld", "fuse", *(str(tmp_path / f"{n}.wasm") for n in ("prov", "mid", "top")),
+                        "-o", str(out)], capture_output=True, text=True)
+    assert p.returncode == 0 and "one component" in p.stderr, p.stderr
+    F.wasm_tools("validate", str(out))
+    wit = _wit(tmp_path / "c.wasm")
+    assert _wit(out) == wit and b"import wasi:cli/stderr@0.2.0;" in wit and b"import log: func(x: u32);" in wit
+    names = NAMES + _generated(20)
+    expect = _run_all(comp, names, tmp_path, "c")
+    assert expect[0][0] == 13 and expect[2].startswith(b"provider: hello, world!\n")
+    assert b"top: hello, world!" in expect[2] and expect[3].startswith(b"middle: hello, world!")
+    assert _run_all(out.read_bytes(), names, tmp_path, "f") == expect
