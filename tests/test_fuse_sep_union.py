@@ -407,3 +407,49 @@ def test_three_separate_inputs_fuse_like_their_composition(tmp_path):
     assert expect[0][0] == 13 and expect[2].startswith(b"provider: hello, world!\n")
     assert b"top: hello, world!" in expect[2] and expect[3].startswith(b"middle: hello, world!")
     assert _run_all(out.read_bytes(), names, tmp_path, "f") == expect
+
+
+_A = """(component
+  (type (func (param "x" u32)))
+  (import "log" (func (type 0)))
+  (import "log2" (func (type 0)))
+  (type (instance
+    (type (record (field "x" u32))) (export "a" (type (eq 0)))
+    (type (record (field "x" u32))) (export "b" (type (eq 2)))
+    (type (func (param "v" 1))) (export "fa" (func (type 4)))
+    (type (func (param "v" 3))) (export "fb" (func (type 5)))))
+  (import "my:x/i" (instance (type 1))))"""
+
+_B = """(component
+  (type (instance
+    (type (record (field "x" u32))) (export "b" (type (eq 0)))
+    (type (func (param "v" 1))) (export "fb" (func (type 2)))
+    (type (func (param "v" 1) (result string))) (export "fc" (func (type 3)))))
+  (import "my:x/i" (instance (type 0)))
+  (type (func (param "x" u32)))
+  (import "log" (func (type 1))))"""
+
+
+def test_union_prefix_merges_instance_types_by_export_name():
+    """Structurally equal records named differently stay two types (no false clash); exports of
+    one name are one export; a function import shared by name is one import."""
+    from wasmweld.component import parse_component
+    from wasmweld.fuse.union import union_prefix
+
+    a, b = (parse_component(F.wasm_tools("parse", "-", input=x.encode())) for x in (_A, _B))
+    u = union_prefix([("A", a, {"log", "log2", "my:x/i"}), ("B", b, {"my:x/i", "log"})])
+    data = u.encode()
+    F.wasm_tools("validate", "-", input=data)
+    assert [im.name.name for im in u.imports] == ["log", "log2", "my:x/i"]
+    wit = u.wit()
+    for text in ("record a", "record b", "fa: func(v: a);", "fb: func(v: b);", "fc: func(v: b) -> string;"):
+        assert text in wit, wit
+    # B's fb takes `a`: the same name with another type
+    bad = parse_component(F.wasm_tools("parse", "-", input=_B.replace('(export "b" (type (eq 0)))',
+                                                                       '(export "a" (type (eq 0)))').encode()))
+    with pytest.raises(FuseError, match=r"`my:x/i` is imported by A and B with different types \(`fb`\)"):
+        union_prefix([("A", a, {"my:x/i"}), ("B", bad, {"my:x/i"})])
+    # only the kept imports (and what they use) are copied
+    u = union_prefix([("A", a, {"log2"}), ("B", b, {"log"})])
+    assert [im.name.name for im in u.imports] == ["log2", "log"]
+    assert [type(t).__name__ for t in u.types] == ["FuncType", "FuncType"]      # my:x/i left out

@@ -194,10 +194,13 @@ def _one(out: _Out, label: str, comp: Component, keep: set[str]) -> None:
         raise FuseError(f"{label}: the import `{sorted(missing)[0]}` is not in its leading import sections "
                         "(use --emit core)")
     maps: dict[str, dict[int, int]] = {}
+    defined = {(sort, idx) for _, _, sort, idx in items}
     pending: dict[int, Any] = {}              # this input's instance/func types, written when used
 
     def get(sort: str, i: int) -> int:
         j = maps.get(sort, {}).get(i)
+        if j is None and (sort, i) not in defined:
+            raise FuseError(f"{label}: an import refers to the unknown {sort} {i}")
         if j is None:
             raise FuseError(f"{label}: an import it keeps uses the {sort} {i}, which comes from an import "
                             "another input satisfies (compose first, or use --emit core)")
@@ -286,13 +289,13 @@ def _import(out: _Out, label: str, it: T.Import, pending: dict[int, Any], tyref:
     name, sort, ref = it.name.name, it.desc.sort, it.desc.ref
     if sort not in ("instance", "func", "type"):
         raise FuseError(f"{label}: imports of a {sort} (`{name}`) are not supported by fuse")
-    new_ty = pending.pop(ref, None) if sort != "type" else None
+    new_ty = pending.get(ref) if sort != "type" else None     # a dup's type is not written
     old = out.imports.get(name)
     if old is None:
         if sort == "type":
             desc = T.ExternDesc("type", T.TypeBound(None if ref.index is None else tyref(ref.index)))
         else:
-            desc = T.ExternDesc(sort, out.add(7, new_ty) if new_ty is not None else tyref(ref))
+            desc = T.ExternDesc(sort, tyref(ref))      # writes it (just before the import)
         idx = out.add(10, T.Import(it.name, desc))
         out.imports[name] = (sort, idx, label)
         return idx
@@ -370,10 +373,16 @@ class _Scope:
             key: Any = ("alias", d.item)
         else:
             d = T.TypeDecl("type", remap_type(d.item, f) if not isinstance(d.item, T.InstanceType) else d.item)
-            key = remap_type(d.item, lambda i: self.canon[i]) if not isinstance(d.item, T.InstanceType) \
+            key = remap_type(d.item, lambda i: self.at(i)) if not isinstance(d.item, T.InstanceType) \
                 else d.item
         self.decls.append(d)
         return self._new(key)
+
+    def at(self, i: int) -> int:
+        """The canonical index of local type ``i`` (a FuseError when there is no such type)."""
+        if not isinstance(i, int) or not 0 <= i < len(self.canon):
+            raise FuseError(f"an imported instance type refers to the unknown type {i}")
+        return self.canon[i]
 
     def _new(self, key: Any) -> int:
         idx = self.ntypes
@@ -391,7 +400,7 @@ class _Scope:
             return ("alias", d.item)
         if isinstance(d.item, T.InstanceType):
             return d.item
-        return remap_type(d.item, lambda i: self.canon[f(i)])
+        return remap_type(d.item, lambda i: self.at(f(i)))
 
 
 def merge_instance_types(old: T.InstanceType, new: T.InstanceType, clash: str) -> T.InstanceType:
@@ -405,7 +414,7 @@ def merge_instance_types(old: T.InstanceType, new: T.InstanceType, clash: str) -
         if isinstance(d, T.DeclExport):
             prev = s.exports.get(d.name.name)
             if prev is None:
-                r = s.add(d, lambda i: lm[i])
+                r = s.add(d, lambda i: _get(lm, i))
             else:
                 _same_export(s, prev[0], d, lm, clash)
                 r = prev[1]
@@ -413,8 +422,8 @@ def merge_instance_types(old: T.InstanceType, new: T.InstanceType, clash: str) -
                 lm[nlocal] = r
                 nlocal += 1
             continue
-        key = s.key_of(d, lambda i: lm[i])
-        lm[nlocal] = s.keys[key] if key in s.keys else s.add(d, lambda i: lm[i])
+        key = s.key_of(d, lambda i: _get(lm, i))
+        lm[nlocal] = s.keys[key] if key in s.keys else s.add(d, lambda i: _get(lm, i))
         nlocal += 1
     return T.InstanceType(tuple(s.decls))
 
@@ -425,10 +434,17 @@ def _same_export(s: _Scope, old: T.DeclExport, new: T.DeclExport, lm: dict[int, 
         raise FuseError(clash)
     if a.sort == "type":
         x, y = a.ref.index, b.ref.index
-        if (x is None) != (y is None) or (x is not None and s.canon[x] != s.canon[lm[y]]):
+        if (x is None) != (y is None) or (x is not None and s.at(x) != s.at(_get(lm, y))):
             raise FuseError(f"{clash} (`{new.name.name}`)")
     elif isinstance(a.ref, int) and isinstance(b.ref, int):
-        if s.canon[a.ref] != s.canon[lm[b.ref]]:
+        if s.at(a.ref) != s.at(_get(lm, b.ref)):
             raise FuseError(f"{clash} (`{new.name.name}`)")
     elif a != b:
         raise FuseError(f"{clash} (`{new.name.name}`)")
+
+
+def _get(lm: dict[int, int], i: int) -> int:
+    j = lm.get(i)
+    if j is None:
+        raise FuseError(f"an imported instance type refers to the unknown type {i}")
+    return j
