@@ -262,6 +262,8 @@ def test_unsatisfiable_wiring_is_one_error_line(sep, tmp_path):
     lines = p.stdout.splitlines()
     assert p.returncode == 0 and lines[3] == "  prov2.wasm", p.stdout + p.stderr      # component 2
     assert "adapter0: component 4 -> 2 " in p.stdout, p.stdout
+    msg = _cli_error(d / "prov.wasm", d / "prov.wasm", d / "cons.wasm", "--plan")      # the same file twice
+    assert "is exported by prov.wasm and prov.wasm~2" in msg
     # no provider for a plug
     msg = _cli_error(d / "prov.wasm", d / "cons.wasm", "--plug", "test:sep/api=my:x/y", "-o", o)
     assert "--plug test:sep/api=my:x/y: no other input exports `my:x/y`" in msg and not o.exists()

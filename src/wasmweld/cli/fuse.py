@@ -108,13 +108,20 @@ def run(args: Namespace) -> int:
 
 def _labels(paths: list[str]) -> list[str]:
     """The inputs' names in the plan, messages and ``--plug LABEL#EXPORT``: their file names, or the
-    paths as given when two file names are the same."""
+    paths as given when two file names are the same (``~2``, ``~3`` added to the same path given again)."""
     import os
 
     from wasmweld.cli.io import display_name
 
     base = [os.path.basename(p) or display_name(p) for p in paths]
-    return base if len(set(base)) == len(base) else [display_name(p) for p in paths]
+    if len(set(base)) < len(base):
+        base = [display_name(p) for p in paths]
+    seen: dict[str, int] = {}
+    out = []
+    for b in base:                                  # the same file twice: cons.wasm, cons.wasm~2
+        seen[b] = seen.get(b, 0) + 1
+        out.append(b if seen[b] == 1 else f"{b}~{seen[b]}")
+    return out
 
 
 def _graph(args, plan) -> int:
