@@ -114,7 +114,7 @@ def _labels(paths: list[str]) -> list[str]:
     from wasmweld.cli.io import display_name
 
     base = [os.path.basename(p) or display_name(p) for p in paths]
-    if len(set(base)) < len(base):
+    if len(set(base)) < len(base) and len(set(zip(base, paths))) > len(set(base)):   # a/x.wasm, b/x.wasm
         base = [display_name(p) for p in paths]
     seen: dict[str, int] = {}
     out = []
