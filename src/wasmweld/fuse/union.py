@@ -34,7 +34,7 @@ from ..component.typeval import Def, evaluate, peel
 from ..errors import ValidationError
 from .abi import MAX_TYPE_DEPTH, FuseError
 
-__all__ = ["union_prefix", "MAX_PREFIX_ITEMS"]
+__all__ = ["union_prefix", "merge_instance_types", "remap_type", "MAX_PREFIX_ITEMS"]
 
 #: most type/import/alias items one input's import prefix may hold
 MAX_PREFIX_ITEMS = 100_000
@@ -108,7 +108,11 @@ def _refs(sid: int, it: Any) -> list[tuple[str, int]]:
             return [] if ref.index is None else [("type", ref.index)]
         return [("type", ref)] if isinstance(ref, int) else []
     seen: list[tuple[str, int]] = []
-    remap_type(it, lambda i: seen.append(("type", i)) or i)
+
+    def note(i: int) -> int:
+        seen.append(("type", i))
+        return i
+    remap_type(it, note)
     return seen
 
 
@@ -307,7 +311,10 @@ def _import(out: _Out, label: str, it: T.Import, pending: dict[int, Any], tyref:
     if sort == "type":
         a, b = oimp.desc.ref.index, ref.index
         b = None if b is None else tyref(b)
-        if (a is None) != (b is None) or (a != b and (_item(out, a) is None or _item(out, a) != _item(out, b))):
+        if a is None or b is None:
+            if a is not b:
+                raise FuseError(clash)
+        elif a != b and (_item(out, a) is None or _item(out, a) != _item(out, b)):
             raise FuseError(clash)
         return oidx
     new_ty = new_ty if new_ty is not None else _item(out, tyref(ref))
