@@ -455,3 +455,26 @@ def test_union_prefix_merges_instance_types_by_export_name():
     u = union_prefix([("A", a, {"log2"}), ("B", b, {"log"})])
     assert [im.name.name for im in u.imports] == ["log2", "log"]
     assert [type(t).__name__ for t in u.types] == ["FuncType", "FuncType"]      # my:x/i left out
+
+
+def test_union_prefix_compares_world_types_by_structure():
+    """World-level named types two inputs import (``(import "outer" (type (eq ..)))``, a record
+    holding a list of tuples: each input's anonymous types are written apart) are one import when
+    their structure is the same, a clash otherwise."""
+    from wasmweld.component import parse_component
+    from wasmweld.fuse.union import union_prefix
+
+    def comp(field: str) -> Component:
+        return parse_component(F.wasm_tools("parse", "-", input=f"""(component
+          (type (tuple u32 string))
+          (type (list 0))
+          (type (record (field "{field}" 1) (field "s" string)))
+          (import "outer" (type (eq 2)))
+          (type (func (param "o" 3)))
+          (import "use" (func (type 4))))""".encode()))
+
+    u = union_prefix([("A", comp("x"), {"outer", "use"}), ("B", comp("x"), {"outer", "use"})])
+    F.wasm_tools("validate", "-", input=u.encode())
+    assert [im.name.name for im in u.imports] == ["outer", "use"]
+    with pytest.raises(FuseError, match="`outer` is imported by A and B with different types"):
+        union_prefix([("A", comp("x"), {"outer", "use"}), ("B", comp("y"), {"outer", "use"})])

@@ -314,7 +314,7 @@ def _import(out: _Out, label: str, it: T.Import, pending: dict[int, Any], tyref:
         if a is None or b is None:
             if a is not b:
                 raise FuseError(clash)
-        elif a != b and (_item(out, a) is None or _item(out, a) != _item(out, b)):
+        elif a != b and not _same_type(out, _item(out, a), _item(out, b)):
             raise FuseError(clash)
         return oidx
     new_ty = new_ty if new_ty is not None else _item(out, tyref(ref))
@@ -322,7 +322,7 @@ def _import(out: _Out, label: str, it: T.Import, pending: dict[int, Any], tyref:
     if pos is None or new_ty is None:
         raise FuseError(clash)
     if sort == "func":
-        if out.items[pos][1] != new_ty:
+        if not _same_type(out, out.items[pos][1], new_ty):
             raise FuseError(clash)
         return oidx
     merged = merge_instance_types(out.items[pos][1], new_ty, clash)
@@ -338,6 +338,29 @@ def _import(out: _Out, label: str, it: T.Import, pending: dict[int, Any], tyref:
 
 def _find_import(out: _Out, name: str) -> T.Import:
     return next(it for sid, it in out.items if sid == 10 and it.name.name == name)
+
+
+def _skeleton(t: Any) -> tuple[Any, list[int]]:
+    """Type definition ``t`` with every type index it refers to replaced by 0, and those indices."""
+    refs: list[int] = []
+
+    def note(i: int) -> int:
+        refs.append(i)
+        return 0
+    return remap_type(t, note), refs
+
+
+def _same_type(out: _Out, x: Any, y: Any, depth: int = 0) -> bool:
+    """True when output type definitions ``x`` and ``y`` have the same structure (the types they
+    refer to compared the same way; other type indices must be equal)."""
+    if x == y:
+        return True
+    if x is None or y is None or type(x) is not type(y) or isinstance(x, T.InstanceType) or depth > MAX_TYPE_DEPTH:
+        return False
+    (sx, rx), (sy, ry) = _skeleton(x), _skeleton(y)
+    if sx != sy or len(rx) != len(ry):
+        return False
+    return all(a == b or _same_type(out, _item(out, a), _item(out, b), depth + 1) for a, b in zip(rx, ry))
 
 
 def _item(out: _Out, type_index: int) -> Any:
