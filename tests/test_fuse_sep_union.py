@@ -478,3 +478,24 @@ def test_union_prefix_compares_world_types_by_structure():
     assert [im.name.name for im in u.imports] == ["outer", "use"]
     with pytest.raises(FuseError, match="`outer` is imported by A and B with different types"):
         union_prefix([("A", comp("x"), {"outer", "use"}), ("B", comp("y"), {"outer", "use"})])
+
+
+def test_union_prefix_refuses_an_interface_whose_union_needs_a_later_import():
+    """``x:y/c`` uses ``x:y/a``'s resource in A and ``x:y/b``'s in B: its union would refer to B's
+    import of ``x:y/b``, which comes after it (compose sorts such imports; fuse refuses, naming both)."""
+    from wasmweld.component import parse_component
+    from wasmweld.fuse.union import union_prefix
+
+    def comp(iface: str, res: str, func: str) -> Component:
+        return parse_component(F.wasm_tools("parse", "-", input=f"""(component
+          (type (instance (export "{res}" (type (sub resource)))))
+          (import "x:y/{iface}" (instance (type 0)))
+          (alias export 0 "{res}" (type))
+          (type (instance (alias outer 1 1 (type)) (export "{res}" (type (eq 0)))
+                          (type (own 1)) (type (func (result 2))) (export "{func}" (func (type 3)))))
+          (import "x:y/c" (instance (type 2))))""".encode()))
+
+    a, b = comp("a", "r", "f"), comp("b", "s", "g")
+    F.wasm_tools("validate", "-", input=union_prefix([("A", a, {"x:y/a", "x:y/c"})]).encode())
+    with pytest.raises(FuseError, match="`x:y/c`: the union of its types in A and B uses an import that comes after it"):
+        union_prefix([("A", a, {"x:y/a", "x:y/c"}), ("B", b, {"x:y/b", "x:y/c"})])
