@@ -301,8 +301,10 @@ def test_separate_components_wired_by_name(built):
     for name in ("echo-string", "echo-points", "echo-shape"):
         for v in FIXED[name]:
             assert _key(b.call(name, v)) == _key(a.call(name, v))
-    # an import nothing satisfies (here: plugged to a name no input exports) stays a canonical-lowered import
-    core = fuse([("provider", prov), ("consumer", cons)], plugs={"test:fuse/api": "nope"}, emit="core")
+    # a plug to a name no input exports is refused; an import nothing satisfies stays a canonical-lowered import
+    with pytest.raises(FuseError, match="--plug test:fuse/api=nope: no other input exports `nope`"):
+        fuse([("provider", prov), ("consumer", cons)], plugs={"test:fuse/api": "nope"}, emit="core")
+    core = fuse([("consumer", cons)], emit="core")
     assert {i.module for i in core.imports} == {"test:fuse/api"}
     assert {i.name for i in core.imports} == set(F.FUNCS) | set(F.BAD)
     F.wasm_tools("validate", "-", input=core.encode())

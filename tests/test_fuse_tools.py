@@ -91,7 +91,9 @@ def world(tmp_path_factory):
     (d / "consumer.wasm").write_bytes(cons)
     mods = '[[module]]\nname = "provider"\npath = "provider.wasm"\n\n[[module]]\nname = "consumer"\npath = "consumer.wasm"\n'
     (d / "world.toml").write_text('[world]\nname = "app"\n\n' + mods + "\n[fuse]\nsingle_memory = true\n")
-    (d / "plugged.toml").write_text(mods + '\n[fuse]\nplugs = { "test:fuse/api" = "nope" }\nemit = "core"\n')
+    (d / "plugged.toml").write_text(mods + '\n[fuse]\nplugs = { "test:fuse/api" = "provider#test:fuse/api" }\n'
+                                    'emit = "core"\n')
+    (d / "nope.toml").write_text(mods + '\n[fuse]\nplugs = { "test:fuse/api" = "nope" }\n')
     (d / "bad.toml").write_text(mods + "\n[fuse]\nsingle_memory = 3\n")
     return d, [("provider", prov), ("consumer", cons)]
 
@@ -105,12 +107,16 @@ def test_world_manifest_fuses_its_modules_with_its_options(world, tmp_path):
     p = cli("fuse", str(d / "world.toml"), "-o", str(out))
     assert p.returncode == 0, p.stderr
     assert out.read_bytes() == expect.encode()
-    # the manifest's options, then the command line's: plugs from [fuse] leave the api imported
+    # the manifest's options, then the command line's: plugs from [fuse] (LABEL#EXPORT names the provider)
     plugged = fuse(str(d / "plugged.toml"))
-    assert {i.module for i in plugged.imports} == {"test:fuse/api"}
-    assert plugged.encode() == fuse(inputs, plugs={"test:fuse/api": "nope"}, emit="core").encode()
+    assert not plugged.imports and plugged.encode() == fuse(inputs, emit="core").encode()
     p = cli("fuse", str(d / "plugged.toml"), "--plan")
-    assert p.returncode == 0 and f"imports: {len(F.FUNCS) + len(F.BAD)}" in p.stdout, p.stderr
+    assert p.returncode == 0 and "imports: 0" in p.stdout and f"adapters: {len(F.FUNCS) + len(F.BAD)}" in p.stdout
+    # a plug no input can follow: one error line, exit 1, nothing written
+    p = cli("fuse", str(d / "nope.toml"), "-o", str(tmp_path / "n.wasm"))
+    assert p.returncode == 1 and p.stderr.count("\n") == 1, p.stderr
+    assert p.stderr.startswith("error: ") and "no other input exports `nope`" in p.stderr
+    assert not (tmp_path / "n.wasm").exists()
 
 
 def test_world_manifest_errors(world, tmp_path):

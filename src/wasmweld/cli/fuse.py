@@ -9,8 +9,9 @@
     $ wasmweld fuse wasi-app.wasm -o fused.wasm                # imports WASI 0.2: a component
     $ wasmweld fuse composed.wasm --emit component -o f.wasm   # a component with one core module
     $ wasmweld fuse provider.wasm consumer.wasm -o fused.wasm  # wired by interface name
-    $ wasmweld fuse wasi-prov.wasm consumer.wasm --emit component -o f.wasm   # the world compose gives
+    $ wasmweld fuse wasi-prov.wasm consumer.wasm -o f.wasm     # imports remain: the world compose gives
     $ wasmweld fuse a.wasm b.wasm --plug wasi:kv/store=my:kv/store -o fused.wasm
+    $ wasmweld fuse a.wasm a2.wasm b.wasm --plug my:kv/store=a2.wasm#my:kv/store   # two providers: pick one
     $ wasmweld fuse world.toml -o fused.wasm                   # a world manifest: [[module]] + [fuse]
 
 A world manifest (:mod:`wasmweld.manifest`, as for ``merge --world``) lists the components as
@@ -52,7 +53,8 @@ def register(subparsers: Any) -> ArgumentParser:
                    help="a core module, or a component around the one fused core module with the input's "
                         "imports and exports (auto, the default: a component when imports remain)")
     p.add_argument("--plug", action="append", default=[], metavar="IMPORT=EXPORT",
-                   help="satisfy the import IMPORT by the export EXPORT of another input (repeatable)")
+                   help="satisfy the import IMPORT by the export EXPORT of another input, or LABEL#EXPORT for the "
+                        "input named LABEL (its file name) (repeatable)")
     p.add_argument("--single-memory", action="store_true",
                    help="lay every component's memory out in one memory (merge's single-memory pass)")
     p.add_argument("--memory-reserve", type=int, metavar="PAGES",
@@ -76,6 +78,7 @@ def run(args: Namespace) -> int:
         if not sep or not imp or not exp:
             raise WasmError(f"--plug wants IMPORT=EXPORT, got {spec!r}")
         plugs[imp] = exp
+    plugs_arg = plugs or None                      # none given: a manifest's [fuse] plugs apply
     written_from = list(args.inputs)
     if len(args.inputs) == 1 and is_manifest(args.inputs[0]):      # a world manifest ([[module]], [fuse])
         from wasmweld.fuse.pipeline import manifest_inputs
@@ -83,15 +86,15 @@ def run(args: Namespace) -> int:
         inputs: Any = args.inputs[0]
         written_from += [path for _name, path in manifest_inputs(inputs)[0]]
     else:
-        datas = [(display_name(path), read_input(path)) for path in args.inputs]
+        datas = [(label, read_input(path)) for label, path in zip(_labels(args.inputs), args.inputs)]
         inputs = datas[0][1] if len(datas) == 1 else datas
     with blame(args.inputs[0]) if len(args.inputs) == 1 else _nothing():
         if args.plan:
-            print(describe(fuse_plan(inputs, plugs=plugs)))
+            print(describe(fuse_plan(inputs, plugs=plugs_arg)))
             return 0
         if args.graph:
-            return _graph(args, fuse_plan(inputs, plugs=plugs))
-        m = fuse(inputs, plugs=plugs, gc=not args.no_gc, emit=args.emit, single_memory=args.single_memory,
+            return _graph(args, fuse_plan(inputs, plugs=plugs_arg))
+        m = fuse(inputs, plugs=plugs_arg, gc=not args.no_gc, emit=args.emit, single_memory=args.single_memory,
                  memory_reserve=args.memory_reserve)
     out = m.encode()
     path, force = output_target(args)
@@ -101,6 +104,24 @@ def run(args: Namespace) -> int:
         print(f"fused {len(args.inputs)} input(s) into one {kind} ({len(out)} bytes)"
               + (f", wrote {display_name(path)}" if path != "-" else ""), file=sys.stderr)
     return 0
+
+
+def _labels(paths: list[str]) -> list[str]:
+    """The inputs' names in the plan, messages and ``--plug LABEL#EXPORT``: their file names, or the
+    paths as given when two file names are the same (``~2``, ``~3`` added to the same path given again)."""
+    import os
+
+    from wasmweld.cli.io import display_name
+
+    base = [os.path.basename(p) or display_name(p) for p in paths]
+    if len(set(base)) < len(base) and len(set(zip(base, paths))) > len(set(base)):   # a/x.wasm, b/x.wasm
+        base = [display_name(p) for p in paths]
+    seen: dict[str, int] = {}
+    out = []
+    for b in base:                                  # the same file twice: cons.wasm, cons.wasm~2
+        seen[b] = seen.get(b, 0) + 1
+        out.append(b if seen[b] == 1 else f"{b}~{seen[b]}")
+    return out
 
 
 def _graph(args, plan) -> int:

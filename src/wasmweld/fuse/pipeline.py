@@ -32,8 +32,9 @@ from .abi import FuseError
 from .boundary import boundary
 from .build import build_inputs, lower_sig
 from .component_out import wrap
-from .plan import Adapter, Plan, plan
+from .plan import Adapter, Plan, plan, wiring
 from .record import adapter_lines, record
+from .union import union_prefix
 
 #: one fuse input: a Component, its bytes, or a path
 FuseSource = Union[Component, bytes, bytearray, memoryview, str, "os.PathLike[str]"]
@@ -108,12 +109,12 @@ def fuse(inputs: FuseInputs, *, plugs: dict[str, str] | None = None, emit: str =
          single_memory: bool = False, memory_reserve: int | None = None) -> Module | Component:
     """Fuse a composition (a component of components, bytes/path/Component) or several components
     (a list of them, wired by interface name; ``plugs`` maps an import name to the export name that
-    satisfies it) into one core :class:`~wasmweld.module.Module`.
+    satisfies it, or to ``LABEL#EXPORT`` for input LABEL's) into one core :class:`~wasmweld.module.Module`.
 
     ``emit="core"`` returns the core Module; ``emit="component"`` a Component with exactly that one
-    core module and the composition's imports and exports; ``emit="auto"`` (the default) is
-    ``component`` when the fused world still imports something (WASI 0.2, ...) and the input is one
-    composition, else ``core``.
+    core module and the composition's imports and exports (for several inputs: the imports they
+    leave unsatisfied, merged as ``wasm-tools compose`` merges them); ``emit="auto"`` (the default)
+    is ``component`` when the fused world still imports something (WASI 0.2, ...), else ``core``.
 
     ``single_memory``: every component's memory (and the handle tables) laid out in one memory by
     merge's single-memory pass (:mod:`wasmweld.link.single_memory`; ``memory_reserve`` pages for
@@ -129,12 +130,12 @@ def fuse(inputs: FuseInputs, *, plugs: dict[str, str] | None = None, emit: str =
     if emit not in ("core", "component", "auto"):
         raise FuseError(f"unknown output kind {emit!r} (core, component or auto)")
     comps = load(inputs)
-    prefix = comps if isinstance(comps, Component) else None
-    if emit == "component" and not isinstance(comps, Component):
-        prefix = _prefix_input(comps, plugs or {})
     p = fuse_plan(comps, plugs=plugs)
     if emit == "auto":
-        emit = "component" if p.host and isinstance(comps, Component) else "core"
+        emit = "component" if p.host else "core"
+    prefix = comps if isinstance(comps, Component) else None
+    if emit == "component" and not isinstance(comps, Component):
+        prefix = _union_input(comps, plugs or {})
     bnd = None
     if emit == "component":
         world = comps if isinstance(comps, Component) else comps[-1][1]
@@ -162,25 +163,29 @@ def fuse(inputs: FuseInputs, *, plugs: dict[str, str] | None = None, emit: str =
     return m
 
 
-def _prefix_input(comps: list[tuple[str, Component]], plugs: dict[str, str]) -> Component:
-    """For ``--emit component`` of several inputs: the input whose imports are exactly the imports
-    no other input satisfies (the output's imports: its import sections are copied, as those of a
-    composition are). The exports are the last input's, as :func:`.plan.plan` wires them."""
-    provided: dict[str, int] = {}
-    for i, (_, c) in enumerate(comps):
-        for e in c.exports:
-            provided.setdefault(e.name.name, i)
-    left: set[str] = set()
-    for i, (_, c) in enumerate(comps):
-        left |= {im.name.name for im in c.imports if provided.get(plugs.get(im.name.name, im.name.name), i) == i}
-    for _, c in comps:
-        if {im.name.name for im in c.imports} == left:
-            return c
-    if not left:
+def _compose_order(wires: list[dict[str, tuple[int, str]]]) -> list[int]:
+    """The inputs in the order ``wasm-tools compose LAST -d ...`` meets them: the last input (the
+    world's exports) first, then the providers of its imports in import order, breadth first;
+    inputs nobody imports from come last."""
+    order = [len(wires) - 1]
+    for i in order:
+        order += [j for j, _ in wires[i].values() if j not in order]
+    return order + [i for i in range(len(wires)) if i not in order]
+
+
+def _union_input(comps: list[tuple[str, Component]], plugs: dict[str, str]) -> Component:
+    """For ``--emit component`` of several inputs: a component of the imports they leave unsatisfied
+    (:func:`.union.union_prefix`: one import per name, instance types of an interface several
+    inputs import merged, as ``wasm-tools compose`` does). The exports are the last input's, as
+    :func:`.plan.plan` wires them."""
+    wires = wiring(comps, plugs)
+    parts = []
+    for i in _compose_order(wires):
+        label, c = comps[i]
+        parts.append((label, c, {im.name.name for im in c.imports if im.name.name not in wires[i]}))
+    if not any(keep for _, _, keep in parts):
         return Component()
-    raise FuseError("--emit component of several inputs: the imports they leave unsatisfied ("
-                    + ", ".join(sorted(left)) + ") are not those of one input; compose them first "
-                    "(e.g. `wasm-tools compose`) or use --emit core")
+    return union_prefix(parts)
 
 
 _DEFAULTS: dict[str, Any] = {"plugs": None, "emit": "auto", "gc": True, "single_memory": False,

@@ -23,14 +23,14 @@ from typing import Any
 
 from ..component import Component
 from ..component import types as T
-from ..component.typeval import Res, evaluate
+from ..component.typeval import Def, FuncT, Res, evaluate, peel
 from ..errors import ValidationError
 from ..module import Module
 from ..module import parse as parse_module
 from .abi import FuseError
 
 __all__ = ["Plan", "ModuleInstance", "Adapter", "Lifted", "HostFunc", "HostRes", "HostImport", "CoreRef", "Options",
-           "ResId", "Builtin", "plan", "MAX_INSTANCES", "MAX_COMPONENT_INSTANCES"]
+           "ResId", "Builtin", "plan", "wiring", "check_wire", "shape", "show", "MAX_INSTANCES", "MAX_COMPONENT_INSTANCES"]
 
 #: most core module instances one fusion makes (hostile compositions instantiate exponentially)
 MAX_INSTANCES = 4096
@@ -415,32 +415,131 @@ def plan(comps: Component | list[tuple[str, Component]], plugs: dict[str, str] |
     return w.plan
 
 
-def _wire(w: _Walker, comps: list, plugs: dict[str, str]) -> _Inst:
-    """Instantiate the inputs in dependency order; the exports of the last one."""
-    provided: dict[str, int] = {}
+def wiring(comps: list[tuple[str, Component]], plugs: dict[str, str]) -> list[dict[str, tuple[int, str]]]:
+    """For several inputs: per input, ``{import name: (providing input, export name)}`` for each
+    import another input satisfies (by name, or by ``plugs[import]``: an export name, or
+    ``LABEL#EXPORT`` for input LABEL's). A :class:`FuseError` for a plug no input can follow and
+    for an import two inputs export (name one with a plug)."""
+    exporters: dict[str, list[int]] = {}
     for i, (_, c) in enumerate(comps):
         for e in c.exports:
-            provided.setdefault(e.name.name, i)
-    done: dict[int, _Inst] = {}
-    order: list[int] = []
-    for _ in range(len(comps)):
-        for i, (_, c) in enumerate(comps):
-            if i in done:
+            exporters.setdefault(e.name.name, []).append(i)
+    labels = {label: i for i, (label, _) in enumerate(comps)}
+    imported = {im.name.name for _, c in comps for im in c.imports}
+    for k, v in plugs.items():
+        if k not in imported:
+            raise FuseError(f"--plug {k}={v}: no input imports `{k}`")
+    out: list[dict[str, tuple[int, str]]] = []
+    for i, (label, c) in enumerate(comps):
+        got: dict[str, tuple[int, str]] = {}
+        for im in c.imports:
+            name = im.name.name
+            target = plugs.get(name, name)
+            head, sep, tail = target.partition("#")
+            if sep and head in labels:
+                j = labels[head]
+                if j == i or j not in exporters.get(tail, ()):
+                    raise FuseError(f"--plug {name}={target}: {head} does not export `{tail}` to {label}")
+                got[name] = (j, tail)
                 continue
-            wants = [provided.get(plugs.get(im.name.name, im.name.name)) for im in c.imports]
-            if all(j is None or j == i or j in done for j in wants):
-                args = {}
-                for im in c.imports:
-                    src = plugs.get(im.name.name, im.name.name)
-                    j = provided.get(src)
-                    if j is not None and j != i:
-                        ent = done[j].get(src)
-                        if ent is None:
-                            raise FuseError(f"{comps[j][0]} does not export `{src}`")
-                        args[im.name.name] = ent
-                done[i] = w.component(c, args, comps[i][0], top=True)
-                order.append(i)
-                break
+            who = [j for j in exporters.get(target, ()) if j != i]
+            if not who and name in plugs:
+                raise FuseError(f"--plug {name}={target}: no other input exports `{target}`")
+            if len(who) > 1:
+                raise FuseError(f"`{target}` (imported by {label}) is exported by {comps[who[0]][0]} and "
+                                f"{comps[who[1]][0]}: choose one with --plug {name}={comps[who[0]][0]}#{target}")
+            if who:
+                got[name] = (who[0], target)
+        out.append(got)
+    return out
+
+
+def _wire(w: _Walker, comps: list, plugs: dict[str, str]) -> _Inst:
+    """Instantiate the inputs in dependency order; the exports of the last one."""
+    wires = wiring(comps, plugs)
+    done: dict[int, _Inst] = {}
+    for _ in range(len(comps)):
+        for i, (label, c) in enumerate(comps):
+            if i in done or not all(j in done for j, _ in wires[i].values()):
+                continue
+            args = {}
+            scope = None
+            for name, (j, src) in wires[i].items():
+                ent = done[j].get(src)
+                if ent is None:
+                    raise FuseError(f"{comps[j][0]} does not export `{src}`")
+                if scope is None:
+                    try:
+                        scope = w.scopes.get(id(c)) or w.scopes.setdefault(id(c), evaluate(c))
+                    except ValidationError as e:
+                        raise FuseError(f"component {label}: {e}") from None
+                check_wire(name, scope.imports[name], ent, label, comps[j][0])
+                args[name] = ent
+            done[i] = w.component(c, args, label, top=True)
+            break
         else:
             raise FuseError("the inputs import each other in a cycle")
     return done[len(comps) - 1]
+
+
+def check_wire(name: str, want: Any, ent: Any, label: str, provider: str) -> None:
+    """A :class:`FuseError` unless the export ``ent`` of ``provider`` has the functions import
+    ``name`` of ``label`` (an evaluated ``Ent``) expects, with the same types."""
+    if want.sort == "func":
+        pairs = [(name, want.ty, ent)]
+    elif want.sort == "instance" and isinstance(ent, dict):
+        pairs = [(f"{name}#{n}", e.ty, ent.get(n)) for n, e in want.ty.exports.items() if e.sort == "func"]
+    else:
+        return
+    for where, ft, got in pairs:
+        if not isinstance(got, Lifted):
+            raise FuseError(f"`{where}`: {label} imports it but {provider} does not export it as a function")
+        a, b = shape(ft), shape(got.functype)
+        if a != b:
+            raise FuseError(f"`{where}`: {label} imports it as {show(a)} but {provider} exports {show(b)}")
+
+
+def shape(t: Any, depth: int = 0) -> Any:
+    """A structural key of an evaluated function or value type (names of fields and cases kept;
+    resources only as own/borrow)."""
+    if depth > 100:
+        raise FuseError("value type nesting too deep")
+    if isinstance(t, FuncT):
+        return ("func", tuple((n, shape(x, depth + 1)) for n, x in t.params),
+                None if t.result is None else shape(t.result, depth + 1))
+    t = peel(t)
+    if t is None or isinstance(t, str):
+        return t
+    if not isinstance(t, Def):
+        return ("resource",)
+    k, d = t.kind, t.data
+    if k == "prim":
+        return d
+    if k in ("record", "variant"):
+        return (k, tuple((n, None if x is None else shape(x, depth + 1)) for n, x in d))
+    if k in ("tuple", "result"):
+        return (k, tuple(None if x is None else shape(x, depth + 1) for x in d))
+    if k in ("list", "option"):
+        return (k, shape(d, depth + 1))
+    if k in ("own", "borrow"):
+        return (k,)
+    return (k, tuple(d) if isinstance(d, (list, tuple)) else repr(d))
+
+
+def show(s: Any) -> str:
+    """A :func:`shape` as WIT-like text: ``func(x: u32) -> string``."""
+    if s is None or isinstance(s, str):
+        return str(s or "_")
+    k = s[0]
+    if k == "func":
+        res = "" if s[2] is None else f" -> {show(s[2])}"
+        return "func(" + ", ".join(f"{n}: {show(x)}" for n, x in s[1]) + ")" + res
+    if k in ("record", "variant"):
+        return f"{k} {{" + ", ".join(n if x is None else f"{n}: {show(x)}" for n, x in s[1]) + "}"
+    if k in ("tuple", "result"):
+        return f"{k}<" + ", ".join(show(x) for x in s[1]) + ">"
+    if k in ("list", "option"):
+        return f"{k}<{show(s[1])}>"
+    if len(s) > 1 and isinstance(s[1], tuple):
+        return f"{k} {{" + ", ".join(map(str, s[1])) + "}"
+    return k
