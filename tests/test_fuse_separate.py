@@ -56,3 +56,25 @@ def test_separate_inputs_plugged_to_a_missing_export_are_refused():
         fuse([("prov", prov), ("cons", cons)], plugs={"test:ml/api": "nope"}, emit="component")
     with pytest.raises(FuseError, match="--plug test:ml/apx=x: no input imports `test:ml/apx`"):
         fuse([("prov", prov), ("cons", cons)], plugs={"test:ml/apx": "x"})
+
+
+def test_separate_inputs_export_the_root_whatever_the_order(tmp_path):
+    """The world's exports are those of the input no other input imports from (the consumer's
+    ``run``), also when the consumer is not the last input: ``fuse cons.wasm prov.wasm`` equals
+    ``fuse prov.wasm cons.wasm`` (the provider's ``test:ml/api`` is consumed, not exported)."""
+    import fuse_fixtures as F
+    from test_fuse_may_leave import ML_CONSUMER, ML_PROVIDER, ML_WIT, _run
+    from test_fuse_perf import build_component
+
+    from wasmweld.fuse import fuse, fuse_plan
+
+    cons, prov = build_component(ML_WIT, "cons", ML_CONSUMER), build_component(ML_WIT, "prov", ML_PROVIDER)
+    a = fuse([("cons", cons), ("prov", prov)], emit="component").encode()
+    b = fuse([("prov", prov), ("cons", cons)], emit="component").encode()
+    (tmp_path / "a.wasm").write_bytes(a)
+    (tmp_path / "c.wasm").write_bytes(F.compose(cons, prov))
+    wit = F.wasm_tools("component", "wit", str(tmp_path / "a.wasm"))
+    assert wit == F.wasm_tools("component", "wit", str(tmp_path / "c.wasm"))
+    assert b"export run:" in wit and b"export test:ml/api" not in wit
+    assert _run(a, False, False) == _run(b, False, False) == (ord("h") + 5000, [5])
+    assert list(fuse_plan([("cons", cons), ("prov", prov)]).exports) == ["run"]

@@ -15,7 +15,7 @@
     $ wasmweld fuse world.toml -o fused.wasm                   # a world manifest: [[module]] + [fuse]
 
 A world manifest (:mod:`wasmweld.manifest`, as for ``merge --world``) lists the components as
-``[[module]]`` tables (wired by interface name; the last one's exports are the world's) and may set
+``[[module]]`` tables (wired by interface name; the exports of the one no other imports from are the world's) and may set
 the fuse options in a ``[fuse]`` table (``plugs = { "a:b/c" = "x:y/z" }``, ``emit``,
 ``single_memory``, ``memory_reserve``, ``gc``); options on the command line override it.
 
@@ -39,8 +39,8 @@ def register(subparsers: Any) -> ArgumentParser:
     p = subparsers.add_parser(
         NAME, help="fuse a composition of components into one core module (adapters compiled ahead of time)",
         description="Fuse a composition (a component of components, several components wired by "
-                    "interface name -- the last one's exports are the world's -- or a world manifest "
-                    "world.toml) into one core module, or a component around it when imports remain.",
+                    "interface name -- the exports of the one no other imports from are the world's -- "
+                    "or a world manifest world.toml) into one core module, or a component around it when imports remain.",
     )
     p.add_argument("inputs", nargs="+", metavar="IN", help="a composed component, several components, or a world manifest (.toml)")
     from wasmweld.cli.io import add_output_options

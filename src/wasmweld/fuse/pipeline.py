@@ -32,7 +32,7 @@ from .abi import FuseError
 from .boundary import boundary
 from .build import build_inputs, lower_sig
 from .component_out import wrap
-from .plan import Adapter, Plan, plan, wiring
+from .plan import Adapter, Plan, plan, root, wiring
 from .record import adapter_lines, record
 from .union import union_prefix
 
@@ -138,7 +138,7 @@ def fuse(inputs: FuseInputs, *, plugs: dict[str, str] | None = None, emit: str =
         prefix = _union_input(comps, plugs or {})
     bnd = None
     if emit == "component":
-        world = comps if isinstance(comps, Component) else comps[-1][1]
+        world = comps if isinstance(comps, Component) else comps[root(wiring(comps, plugs or {}))][1]
         try:
             bnd = boundary(p, evaluate(world))
         except ValidationError as e:
@@ -164,10 +164,10 @@ def fuse(inputs: FuseInputs, *, plugs: dict[str, str] | None = None, emit: str =
 
 
 def _compose_order(wires: list[dict[str, tuple[int, str]]]) -> list[int]:
-    """The inputs in the order ``wasm-tools compose LAST -d ...`` meets them: the last input (the
-    world's exports) first, then the providers of its imports in import order, breadth first;
+    """The inputs in the order ``wasm-tools compose ROOT -d ...`` meets them: the :func:`.plan.root`
+    input (the world's exports) first, then the providers of its imports in import order, breadth first;
     inputs nobody imports from come last."""
-    order = [len(wires) - 1]
+    order = [root(wires)]
     for i in order:
         order += [j for j, _ in wires[i].values() if j not in order]
     return order + [i for i in range(len(wires)) if i not in order]
@@ -176,7 +176,7 @@ def _compose_order(wires: list[dict[str, tuple[int, str]]]) -> list[int]:
 def _union_input(comps: list[tuple[str, Component]], plugs: dict[str, str]) -> Component:
     """For ``--emit component`` of several inputs: a component of the imports they leave unsatisfied
     (:func:`.union.union_prefix`: one import per name, instance types of an interface several
-    inputs import merged, as ``wasm-tools compose`` does). The exports are the last input's, as
+    inputs import merged, as ``wasm-tools compose`` does). The exports are the root input's, as
     :func:`.plan.plan` wires them."""
     wires = wiring(comps, plugs)
     parts = []

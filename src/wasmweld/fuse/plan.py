@@ -394,8 +394,8 @@ def _get(sp: dict, sort: str, i: int | None) -> Any:
 def plan(comps: Component | list[tuple[str, Component]], plugs: dict[str, str] | None = None) -> Plan:
     """Instantiate statically a composition (one Component), or several components wired by
     interface name (a list of ``(label, Component)``: an import is satisfied by the export of the same
-    name of another input, or of the name ``plugs[import]``; exports of the last input are the
-    world's); the :class:`Plan` of their fusion."""
+    name of another input, or of the name ``plugs[import]``; exports of the :func:`root` input are
+    the world's); the :class:`Plan` of their fusion."""
     w = _Walker()
     if isinstance(comps, Component):
         exports = w.component(comps, None, "root", top=True)
@@ -454,8 +454,17 @@ def wiring(comps: list[tuple[str, Component]], plugs: dict[str, str]) -> list[di
     return out
 
 
+def root(wires: list[dict[str, tuple[int, str]]]) -> int:
+    """The input whose exports are the fused world's (``wires`` from :func:`wiring`): the one input
+    no other input imports from, whatever the order on the command line; the last input when none
+    or several are (``wasm-tools compose LAST -d ...``)."""
+    used = {j for w in wires for j, _ in w.values()}
+    free = [i for i in range(len(wires)) if i not in used]
+    return free[0] if len(free) == 1 else len(wires) - 1
+
+
 def _wire(w: _Walker, comps: list, plugs: dict[str, str]) -> _Inst:
-    """Instantiate the inputs in dependency order; the exports of the last one."""
+    """Instantiate the inputs in dependency order; the exports of the :func:`root` one."""
     wires = wiring(comps, plugs)
     done: dict[int, _Inst] = {}
     for _ in range(len(comps)):
@@ -479,7 +488,7 @@ def _wire(w: _Walker, comps: list, plugs: dict[str, str]) -> _Inst:
             break
         else:
             raise FuseError("the inputs import each other in a cycle")
-    return done[len(comps) - 1]
+    return done[root(wires)]
 
 
 def check_wire(name: str, want: Any, ent: Any, label: str, provider: str) -> None:
