@@ -15,7 +15,7 @@ import pytest
 from helpers import corpus_path
 from wasmweld.errors import WasmError
 from wasmweld.link import merge
-from wasmweld.link.parallel import can_fork, fork_map
+from wasmweld.link.parallel import TwoPhaseMap, can_fork, fork_map
 
 pytestmark = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="fork_map forks on Linux only")
 
@@ -61,5 +61,75 @@ def test_merge_with_and_without_the_child_agree(monkeypatch, corpus_dir):
         monkeypatch.setenv("WASMWELD_FORK", forced)
         outs.append(merge(pairs, export_conflicts="rename", warn=lambda text: None).encode())
         if forced == "1":
-            assert len(forks) == 2          # bodies scanned and renumbered by two processes
-    assert len(forks) == 2 and outs[0] == outs[1]
+            assert len(forks) == 1          # bodies scanned and renumbered by one child (TwoPhaseMap)
+    assert len(forks) == 1 and outs[0] == outs[1]
+
+
+# ----------------------------------------------------------------------------- TwoPhaseMap
+
+def _two_phase(n: int, fail_first=None, fail_second=None, pickle_arg=True):
+    """A TwoPhaseMap whose first result is (x*x, pid, a big private part) and second (k, first, arg, pid)."""
+    parent = os.getpid()
+
+    def first(i):
+        if fail_first is not None and fail_first(i, os.getpid() != parent):
+            raise WasmError(f"bad first {i} in {'parent' if os.getpid() == parent else 'child'}")
+        return (i * i, os.getpid(), [i] * 3)
+
+    def make_second(arg):
+        def second(k, r):
+            if fail_second is not None and fail_second(k, os.getpid() != parent):
+                raise WasmError(f"bad second {k} in {'parent' if os.getpid() == parent else 'child'}")
+            return (k, None if r is None else (r[0], r[2]), arg if pickle_arg else arg(), os.getpid())
+        return second
+
+    return TwoPhaseMap(n, first, make_second, send=lambda r: (r[0], r[1], None))
+
+
+def test_two_phase_map_is_two_maps(monkeypatch):
+    monkeypatch.setenv("WASMWELD_FORK", "1")
+    parent = os.getpid()
+    n = 3000
+    job = _two_phase(n)
+    assert job.forks
+    with job:
+        firsts = job.first()
+        assert [r[0] for r in firsts] == [i * i for i in range(n)]
+        child_items = [i for i, r in enumerate(firsts) if r[1] != parent]
+        assert 1000 < len(child_items) < 2000 and 0 not in child_items
+        assert all(firsts[i][2] is None for i in child_items)      # only send(...) came back
+        keys = [5, "extra", *range(n - 1, 0, -3)]
+        out = job.second(keys, 42, index=lambda k: k if isinstance(k, int) else None)
+    assert [o[:3] for o in out] == [(k, None if not isinstance(k, int) else (k * k, [k] * 3), 42) for k in keys]
+    # each item's second phase ran where its first did (the child kept its private part)
+    assert {k for k, _r, _a, pid in out if pid != parent} == set(child_items) & set(keys)
+    assert job.pid is None
+
+
+def test_two_phase_map_child_failures_are_redone_in_the_parent(monkeypatch):
+    monkeypatch.setenv("WASMWELD_FORK", "1")
+    n = 3000
+    with pytest.raises(WasmError, match="bad first 2999 in parent"):
+        _two_phase(n, fail_first=lambda i, child: i == n - 1).first()
+    job = _two_phase(n, fail_second=lambda k, child: child)          # the child fails its second phase
+    firsts = job.first()
+    out = job.second(list(range(n)), "arg")
+    assert [o[:3] for o in out] == [(k, (k * k, [k] * 3), "arg") for k in range(n)]
+    assert all(o[3] == os.getpid() for o in out) and firsts[-1][2] is None
+    job = _two_phase(n, pickle_arg=False)                               # an arg the child cannot get
+    job.first()
+    out = job.second(list(range(n)), lambda: "local")
+    assert [o[2] for o in out] == ["local"] * n and all(o[3] == os.getpid() for o in out)
+    with pytest.raises(WasmError, match="bad second 2998 in parent"):
+        job = _two_phase(n, fail_second=lambda k, child: k == n - 2)
+        job.first()
+        job.second(list(range(n)), 0)
+
+
+def test_two_phase_map_in_one_process(monkeypatch):
+    monkeypatch.setenv("WASMWELD_FORK", "0")
+    job = _two_phase(3000)
+    assert not job.forks
+    firsts = job.first()
+    assert all(r[1] == os.getpid() and r[2] is not None for r in firsts)
+    assert job.second([1, 2], "a") == [(1, (1, [1] * 3), "a", os.getpid()), (2, (4, [2] * 3), "a", os.getpid())]

@@ -51,6 +51,9 @@ class Builder:
         self.opts: MergeOptions = opts
         self.warn: Callable[[str], None] = warn
         self.extra_func_names: dict[int, str] = {}
+        #: starts the inputs' validation in a thread (merge's ``validate_inputs``), when the build
+        #: finds a core idle for it (:mod:`.merge_gc`); calling it again does nothing
+        self.start_checks: Callable[[], None] = lambda: None
 
     # step 5: plan the index spaces ------------------------------------------------------------
     def _plan_spaces(self) -> None:

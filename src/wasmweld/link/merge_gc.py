@@ -20,7 +20,7 @@ from ..passes.gc import gc_plan
 from ..passes.used import CodeView, body_refs as refs_of, body_table_accesses
 from ..types import ExternKind
 from .merge_inputs import blame_input
-from .parallel import fork_map
+from .parallel import TwoPhaseMap, note
 
 if TYPE_CHECKING:
     from .merge_build import Builder
@@ -74,9 +74,32 @@ def gc_fused(b: Builder, out: Module, dwarf: bool, extra_bodies: dict[int, Any])
 
     # Every body is read once (a malformed one is an error even when gc drops its function), by
     # two processes when the code is big; the analysis then looks the answers up, and the
-    # renumbering below patches the sites found instead of reading the code again.
-    scanned = fork_map(input_refs, range(len(src)), weight=scan_cost, share=0.53)
+    # renumbering below patches the sites found instead of reading the code again. A forked child
+    # keeps the sites of its bodies and patches those itself (only the refs travel to the parent).
+    job = TwoPhaseMap(len(src), input_refs, _patcher(b, src, memory_sites, extra_bodies), send=lambda r: (r[0], None),
+                      weight=scan_cost, share=0.5)
+    if not job.forks:
+        b.start_checks()            # (the inputs' validation, in a thread: overlaps everything)
+    with job:
+        note("merge: scan starts")
+        scanned = job.first()
+        note("merge: scanned")
+        b.start_checks()            # (with two processes: now, when a core is idle during the analysis)
+        out_code = _analyse_and_patch(b, out, dwarf, src, scanned, extra_bodies, job)
+    scanned.clear()                     # the sites (tens of MB for big inputs) are no longer needed
+    gmaps = b.gc_maps
+    out.code = out_code
+    note("merge: patched")
+    data = out.encode()
+    note("merge: encoded")
+    data = data if gmaps is None else renumber_bytes(data, gmaps, skip=(10,))
+    note("merge: renumbered the other sections")
+    return data
 
+
+def _analyse_and_patch(b: Builder, out: Module, dwarf: bool, src: list, scanned: list,
+                       extra_bodies: dict[int, Any], job: TwoPhaseMap) -> list:
+    """gc's analysis of the merged module from the scanned refs, then each kept body patched once."""
     def body_refs(d: int) -> dict:
         return scanned[d][0] if d < len(src) else refs_of(extra_bodies[d])
 
@@ -91,36 +114,36 @@ def gc_fused(b: Builder, out: Module, dwarf: bool, extra_bodies: dict[int, Any])
 
     _result, gmaps = gc_plan(out, roots=_gc_roots(b, dwarf), code=CodeView(body_refs, table_accesses))
     b.gc_maps = gmaps                   # for the DWARF step
-    renumberers: dict[int, Renumberer] = {}
-    for inp in b.ins:
-        m = inp.maps
-        renumberers[inp.pos] = Renumberer(IndexMaps(
-            type=inp.tmap, func=m["func"], table=m["table"], memory=m["memory"], global_=m["global"],
-            tag=m["tag"], elem=m["elem"], data=m["data"]), then=gmaps)
-    extra_r = Renumberer(gmaps) if gmaps is not None else None
+    note("merge: analysed")
+    n = len(src)
+    bodies = job.second(out.code, gmaps, index=lambda d: d if isinstance(d, int) and d < n else None)
+    return [x if isinstance(x, FuncBody) else FuncBody(x) for x in bodies]
 
-    def renumbered(d) -> FuncBody | bytes:
-        """The merged body ``d`` (a placeholder) renumbered once: its bytes."""
-        if isinstance(d, FuncBody):     # made by gc itself (its shared trap function): nothing to renumber
-            return d
-        if d >= len(src):
-            body = extra_bodies[d]
-            return body if extra_r is None else extra_r.body(body.raw)
-        inp, k = src[d]
-        with blame_input(inp.name):
-            r = renumberers[inp.pos]
-            if memory_sites[inp.pos] or "memory" not in r.active:
-                return r.patch(inp.module.code[k].raw, scanned[d][1], memory=memory_sites[inp.pos])
-            return r.body(inp.module.code[k].raw)     # gc moved memories the merge did not: read it again
 
-    def renumber_cost(d) -> int:
-        if isinstance(d, FuncBody) or d >= len(src):
-            return 1
-        inp, k = src[d]
-        return len(scanned[d][1]) + len(inp.module.code[k].raw) // 16
+def _patcher(b: Builder, src: list, memory_sites: dict[int, bool], extra_bodies: dict[int, Any]):
+    """``make(gmaps) -> renumbered(d, scanned)``: the merged body ``d`` (a placeholder of the
+    merged code, or a FuncBody gc made) renumbered once, by the merge's maps and gc's; ``scanned``
+    is the scan of input body ``d`` (its sites: see :func:`gc_fused`)."""
+    def make(gmaps: IndexMaps | None):
+        renumberers: dict[int, Renumberer] = {}
+        for inp in b.ins:
+            m = inp.maps
+            renumberers[inp.pos] = Renumberer(IndexMaps(
+                type=inp.tmap, func=m["func"], table=m["table"], memory=m["memory"], global_=m["global"],
+                tag=m["tag"], elem=m["elem"], data=m["data"]), then=gmaps)
+        extra_r = Renumberer(gmaps) if gmaps is not None else None
 
-    out.code = [x if isinstance(x, FuncBody) else FuncBody(x)
-                for x in fork_map(renumbered, out.code, weight=renumber_cost)]
-    scanned.clear()                     # the sites (tens of MB for big inputs) are no longer needed
-    data = out.encode()
-    return data if gmaps is None else renumber_bytes(data, gmaps, skip=(10,))
+        def renumbered(d, scanned) -> FuncBody | bytes:
+            if isinstance(d, FuncBody):     # made by gc itself (its shared trap function): nothing to renumber
+                return d
+            if d >= len(src):
+                body = extra_bodies[d]
+                return body if extra_r is None else extra_r.body(body.raw)
+            inp, k = src[d]
+            with blame_input(inp.name):
+                r = renumberers[inp.pos]
+                if memory_sites[inp.pos] or "memory" not in r.active:
+                    return r.patch(inp.module.code[k].raw, scanned[1], memory=memory_sites[inp.pos])
+                return r.body(inp.module.code[k].raw)     # gc moved memories the merge did not: read it again
+        return renumbered
+    return make
