@@ -133,3 +133,19 @@ def test_two_phase_map_in_one_process(monkeypatch):
     firsts = job.first()
     assert all(r[1] == os.getpid() and r[2] is not None for r in firsts)
     assert job.second([1, 2], "a") == [(1, (1, [1] * 3), "a", os.getpid()), (2, (4, [2] * 3), "a", os.getpid())]
+
+
+def test_two_phase_map_started_early(monkeypatch):
+    """start() forks before the parent's own share; an error in the item it warms up with is raised by
+    first(), in order, as without it."""
+    monkeypatch.setenv("WASMWELD_FORK", "1")
+    job = _two_phase(3000)
+    job.start()
+    assert job.pid is not None
+    assert [r[0] for r in job.first()] == [i * i for i in range(3000)]
+    job.close()
+    job = _two_phase(3000, fail_first=lambda i, child: i == 0)
+    job.start()                                     # item 0 fails here: nothing raised yet
+    with pytest.raises(WasmError, match="bad first 0 in parent"):
+        job.first()
+    assert job.pid is None

@@ -25,7 +25,7 @@ from .parallel import TwoPhaseMap, note
 if TYPE_CHECKING:
     from .merge_build import Builder
 
-__all__ = ["gc_two_pass", "gc_fused"]
+__all__ = ["gc_two_pass", "gc_fused", "start_scan", "FusedScan"]
 
 def _gc_roots(b, dwarf: bool):
     if not dwarf:
@@ -41,43 +41,65 @@ def gc_two_pass(b: Builder, out: Module, dwarf: bool) -> Module:
     return result.module if b.gc_maps is None else renumber(result.module, b.gc_maps)
 
 
-def gc_fused(b: Builder, out: Module, dwarf: bool, extra_bodies: dict[int, Any]) -> bytes:
+class FusedScan:
+    """The scan of every input body for :func:`gc_fused`, started by :func:`start_scan` as soon as
+    the merge's maps are known: with a second process, the child scans while the parent copies the
+    other sections (the parent keeps a little less than half of the bodies for that)."""
+
+    def __init__(self, b: Builder, extra_bodies: dict[int, Any]):
+        self.src: list = []             # merged defined function -> (input, its defined index)
+        # an input whose memories move has its memargs' sites recorded too (most of its sites)
+        memory_sites = {inp.pos: "memory" in IndexMaps(memory=inp.maps["memory"]).active for inp in b.ins}
+        src = self.src
+        for inp in b.ins:
+            src.extend((inp, k) for k in range(len(inp.module.funcs)))
+            _ = inp.module.code         # decoded here, before a forked child could decode its own copy
+        scanner = Scanner()
+
+        def input_refs(d: int) -> tuple:
+            """What body ``d`` refers to (in the merged spaces), and where its indices are."""
+            inp, k = src[d]
+            with blame_input(inp.name):
+                body = inp.module.code[k]
+                refs, sites = scanner.body_sites(body.raw, 0 if body.modified else (body.offset or 0),
+                                                 memory=memory_sites[inp.pos])
+                maps, tmap = inp.maps, inp.tmap
+                return {space: set(map((tmap if space == "type" else maps[space]).__getitem__, items))
+                        if items else items for space, items in refs.items()}, sites
+
+        def scan_cost(d: int) -> int:
+            inp, k = src[d]
+            return len(inp.module.code[k].raw) * (3 if memory_sites[inp.pos] else 2)
+
+        # Every body is read once (a malformed one is an error even when gc drops its function), by
+        # two processes when the code is big; the analysis then looks the answers up, and the
+        # renumbering patches the sites found instead of reading the code again. A forked child
+        # keeps the sites of its bodies and patches those itself (only the refs travel to the parent).
+        self.job = TwoPhaseMap(len(src), input_refs, _patcher(b, src, memory_sites, extra_bodies),
+                               send=lambda r: (r[0], None), weight=scan_cost, share=0.47)
+
+    def close(self) -> None:
+        """Stop the child, if any (a merge that fails before :func:`gc_fused`)."""
+        self.job.close(kill=True)
+
+
+def start_scan(b: Builder, extra_bodies: dict[int, Any]) -> FusedScan:
+    """Step 6's scan of the code, its second process started now (see :class:`FusedScan`)."""
+    scan = FusedScan(b, extra_bodies)
+    if scan.job.forks:
+        note("merge: scan starts (child)")
+        scan.job.start()
+    return scan
+
+
+def gc_fused(b: Builder, out: Module, dwarf: bool, extra_bodies: dict[int, Any], scan: FusedScan) -> bytes:
     """Steps 6 (code) and 11 in one: ``out.code`` holds placeholders (defined function ``d`` of
     the merged module); gc analyses the merged module reading each input's own body (its
     references mapped into the merged spaces), then every body it keeps is renumbered once,
     by the merge maps followed by gc's (:class:`Renumberer` ``then``), which writes the same
     bytes as the two passes would. The other sections are renumbered by gc's maps as
     :func:`~wasmweld.passes.gc.gc` does. Returns the encoded module."""
-    src: list = []                  # merged defined function -> (input, its defined index)
-    # an input whose memories move has its memargs' sites recorded too (most of its sites)
-    memory_sites = {inp.pos: "memory" in IndexMaps(memory=inp.maps["memory"]).active for inp in b.ins}
-    for inp in b.ins:
-        src.extend((inp, k) for k in range(len(inp.module.funcs)))
-        _ = inp.module.code         # decoded here, before a forked child could decode its own copy
-    scanner = Scanner()
-
-    def input_refs(d: int) -> tuple:
-        """What body ``d`` refers to (in the merged spaces), and where its indices are."""
-        inp, k = src[d]
-        with blame_input(inp.name):
-            body = inp.module.code[k]
-            refs, sites = scanner.body_sites(body.raw, 0 if body.modified else (body.offset or 0),
-                                             memory=memory_sites[inp.pos])
-            maps, tmap = inp.maps, inp.tmap
-            return {space: ({tmap[i] for i in items} if space == "type" else
-                            {maps[space][i] for i in items}) if items else items
-                    for space, items in refs.items()}, sites
-
-    def scan_cost(d: int) -> int:
-        inp, k = src[d]
-        return len(inp.module.code[k].raw) * (3 if memory_sites[inp.pos] else 2)
-
-    # Every body is read once (a malformed one is an error even when gc drops its function), by
-    # two processes when the code is big; the analysis then looks the answers up, and the
-    # renumbering below patches the sites found instead of reading the code again. A forked child
-    # keeps the sites of its bodies and patches those itself (only the refs travel to the parent).
-    job = TwoPhaseMap(len(src), input_refs, _patcher(b, src, memory_sites, extra_bodies), send=lambda r: (r[0], None),
-                      weight=scan_cost, share=0.5)
+    job, src = scan.job, scan.src
     if not job.forks:
         b.start_checks()            # (the inputs' validation, in a thread: overlaps everything)
     with job:

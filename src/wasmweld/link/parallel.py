@@ -166,6 +166,9 @@ class TwoPhaseMap:
         self._partial = False                   # self.results holds send(...) for the child's items
         self._theirs_set: set[int] = set()
         self.pid: int | None = None
+        self._started = False
+        self._ours: list[int] = []
+        self._warm = 0                          # 1: the parent's first item was done by start()
         if n >= max(min_items, 2) and can_fork():
             self._theirs = _deal([1.0] * n if weight is None else [weight(i) for i in range(n)], share)
 
@@ -173,6 +176,20 @@ class TwoPhaseMap:
     def forks(self) -> bool:
         """Whether a child takes part (decided when the job is made)."""
         return bool(self._theirs)
+
+    def start(self) -> None:
+        """Start the child's first phase now (``first`` does it otherwise): the parent can do other
+        work before its own share (and should keep a smaller ``share`` of the weight for it)."""
+        if self._theirs and not self._started:
+            self._started = True
+            self._ours = _complement(self._theirs, self.n)
+            i = self._ours[0]
+            try:                                # what fn sets up lazily (patterns, caches) is shared
+                self.results[i] = self._first(i)
+                self._warm = 1
+            except Exception:                   # noqa: BLE001 - raised again in order by first()
+                self._warm = 0
+            self._fork(self._theirs)
 
     def first(self) -> list[Any]:
         """The first map: ``results[i] = first(i)`` (``send(first(i))`` for the child's items)."""
@@ -182,11 +199,9 @@ class TwoPhaseMap:
             for i in range(self.n):
                 res[i] = first(i)
             return res
-        ours = _complement(theirs, self.n)
-        res[ours[0]] = first(ours[0])           # what fn sets up lazily (patterns, caches) is shared
-        self._fork(theirs)
         try:
-            for i in ours[1:]:
+            self.start()
+            for i in self._ours[self._warm:]:
                 res[i] = first(i)
         except BaseException:
             self.close(kill=True)
