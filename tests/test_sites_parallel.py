@@ -108,6 +108,43 @@ def test_patch_equals_body_on_corpus(cid, corpus_dir):
     assert _check_bodies(bodies, random.Random(cid), lambda i: m.code[i].offset or 0) > 0
 
 
+def _check_table_accesses(bodies) -> int:
+    """scan.table_accesses (from the sites) == passes.used.body_table_accesses (a second walk)."""
+    from wasmweld.binary.scan import table_accesses
+    from wasmweld.module import FuncBody
+    from wasmweld.passes.used import body_table_accesses
+
+    scanner = Scanner()
+    found = 0
+    for raw in bodies:
+        _sets, sites = scanner.body_sites(raw)
+        want = body_table_accesses(FuncBody(raw))
+        assert table_accesses(raw, sites) == want
+        found += len(want)
+    return found
+
+
+def test_table_accesses_from_sites():
+    """call_indirect / return_call_indirect (type then table), every other table instruction, indices
+    of one and of several bytes, on the fixtures and a module made for it."""
+    bodies = [b.raw for name in FIXTURES for b in parse(wat2wasm((WAT_DIR / name).read_text())).code]
+    wat = ("(module (type $t (func)) " + "".join(f"(type $u{i} (func (param i32)))" for i in range(130)) +
+           "(table $a 1 funcref) " + "".join(f"(table $x{i} 1 funcref)" for i in range(130)) +
+           "(elem $e func) (func $f (call_indirect $x129 (type $u129) (i32.const 0) (i32.const 0)) "
+           "(call_indirect $a (type $t) (i32.const 0)) (drop (table.get $x128 (i32.const 0))) "
+           "(table.copy $x5 $x129 (i32.const 0) (i32.const 0) (i32.const 0)) "
+           "(table.init $x7 $e (i32.const 0) (i32.const 0) (i32.const 0)) (drop (table.size $a)) "
+           "(return_call_indirect $x3 (type $u2) (i32.const 1) (i32.const 0))))")
+    made = parse(wat2wasm(wat)).code[0].raw
+    assert _check_table_accesses([made]) == 8        # table.copy: two
+    assert _check_table_accesses(bodies) > 0
+
+
+def test_table_accesses_from_sites_on_corpus(corpus_dir):
+    m = parse((corpus_dir / "em-quickjs.wasm").read_bytes())
+    assert _check_table_accesses([b.raw for b in m.code]) > 100
+
+
 def test_patch_with_identity_maps_returns_the_body():
     raw = bytes.fromhex("00 10 03 0b")
     sites = Scanner().body_sites(raw)[1]

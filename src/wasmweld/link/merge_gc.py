@@ -15,6 +15,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from ..binary.reencode import IndexMaps, Renumberer, Scanner, renumber, renumber_bytes
+from ..binary.scan import table_accesses
 from ..module import FuncBody, Module
 from ..passes.gc import gc_plan
 from ..passes.used import CodeView, body_refs as refs_of, body_table_accesses
@@ -64,8 +65,12 @@ class FusedScan:
                 refs, sites = scanner.body_sites(body.raw, 0 if body.modified else (body.offset or 0),
                                                  memory=memory_sites[inp.pos])
                 maps, tmap = inp.maps, inp.tmap
-                return {space: set(map((tmap if space == "type" else maps[space]).__getitem__, items))
-                        if items else items for space, items in refs.items()}, sites
+                # the table accesses (for the analysis' call_indirect targets) read off the sites too
+                tables = table_accesses(body.raw, sites) if refs["table"] else []
+                tabmap = maps["table"]
+                return ({space: set(map((tmap if space == "type" else maps[space]).__getitem__, items))
+                         if items else items for space, items in refs.items()}, sites,
+                        [(tabmap[t], None if c is None else tmap[c]) for t, c in tables])
 
         def scan_cost(d: int) -> int:
             inp, k = src[d]
@@ -76,7 +81,7 @@ class FusedScan:
         # renumbering patches the sites found instead of reading the code again. A forked child
         # keeps the sites of its bodies and patches those itself (only the refs travel to the parent).
         self.job = TwoPhaseMap(len(src), input_refs, _patcher(b, src, memory_sites, extra_bodies),
-                               send=lambda r: (r[0], None), weight=scan_cost, share=0.47)
+                               send=lambda r: (r[0], None, r[2]), weight=scan_cost, share=0.47)
 
     def close(self) -> None:
         """Stop the child, if any (a merge that fails before :func:`gc_fused`)."""
@@ -126,13 +131,7 @@ def _analyse_and_patch(b: Builder, out: Module, dwarf: bool, src: list, scanned:
         return scanned[d][0] if d < len(src) else refs_of(extra_bodies[d])
 
     def table_accesses(d: int) -> list:
-        if d >= len(src):
-            return body_table_accesses(extra_bodies[d])
-        inp, k = src[d]
-        with blame_input(inp.name):
-            tabmap, tmap = inp.maps["table"], inp.tmap
-            return [(tabmap[t], None if c is None else tmap[c])
-                    for t, c in body_table_accesses(inp.module.code[k])]
+        return scanned[d][2] if d < len(src) else body_table_accesses(extra_bodies[d])
 
     _result, gmaps = gc_plan(out, roots=_gc_roots(b, dwarf), code=CodeView(body_refs, table_accesses))
     b.gc_maps = gmaps                   # for the DWARF step

@@ -42,16 +42,17 @@ R = TypeVar("R")
 
 
 def note(step: str) -> None:
-    """With ``WASMWELD_TIMING=1`` in the environment, one line on stderr: ``timing <pid> <wall> <cpu> step``
-    (seconds: wall since this module was loaded, CPU of this process and its threads; a forked child's
-    CPU counts from the fork). A merge notes its steps, and its child each phase::
+    """With ``WASMWELD_TIMING=1`` in the environment, one line on stderr: ``timing <pid> <wall> <cpu>
+    <thread cpu> step`` (seconds: wall since this module was loaded, CPU of this process and its threads,
+    CPU of the calling thread; a forked child's CPU counts from the fork). A merge notes its steps,
+    and its child each phase::
 
         WASMWELD_TIMING=1 wasmweld merge a.wasm=a b.wasm=b -o ab.wasm
-        timing 4242 0.412 0.409 merge: scan
+        timing 4242 0.412 0.409 0.409 merge: scan
     """
     if _TIMING:
-        print(f"timing {os.getpid()} {time.perf_counter() - _T0:.3f} {time.process_time():.3f} {step}",
-              file=sys.stderr, flush=True)
+        print(f"timing {os.getpid()} {time.perf_counter() - _T0:.3f} {time.process_time():.3f} "
+              f"{time.thread_time():.3f} {step}", file=sys.stderr, flush=True)
 
 
 def can_fork() -> bool:
