@@ -18,6 +18,7 @@ is idle (see :func:`can_fork`; ``WASMWELD_FORK=0``/``1`` decides instead).
 from __future__ import annotations
 
 import gc
+import mmap
 import os
 import pickle
 from contextlib import contextmanager
@@ -82,61 +83,83 @@ def forks_for(code_bytes: int) -> bool:
 
 def fork_map(fn: Callable[[T], R], items: Iterable[T], *, min_items: int = 2000,
              weight: Callable[[T], float] | None = None, share: float = 0.5) -> list[R]:
-    """``[fn(x) for x in items]``, the second half computed by a forked child when worth it.
+    """``[fn(x) for x in items]``, the work shared with a forked child when worth it.
 
-    ``weight``: the cost of each item (say, the size of a body); the halves are then halves of
-    the total cost rather than of the count. ``share``: the part of it the parent keeps (a
-    little more than half when the child's results are big: it spends the time pickling them)."""
+    The parent takes the items from the front, the child from the back, until they meet: each
+    notes in a shared page the item it is about to do, and stops at the other's mark, so the
+    split follows the actual cost of the items and the load of the cores (an item at the meeting
+    point may be computed by both; the results are the same). ``weight`` and ``share`` are no
+    longer needed for that and are accepted for callers that still give them."""
+    del weight, share
     items = list(items)
-    if len(items) < min_items or not can_fork():
+    n = len(items)
+    if n < max(min_items, 2) or not can_fork():
         return [fn(x) for x in items]
-    mid = len(items) // 2 if weight is None else _halfway([weight(x) for x in items], share)
     first = [fn(items[0])]              # anything lazily set up by fn (caches, compiled patterns) is shared
+    marks = mmap.mmap(-1, 16)           # shared: the parent's next item (at 0), the child's last started (at 8)
+    _MARK.pack_into(marks, 0, 1)
+    _MARK.pack_into(marks, 8, n)
     r, w = os.pipe()
     with warnings.catch_warnings():     # 3.12+ warns about fork in a process with threads: the child uses none
         warnings.simplefilter("ignore", DeprecationWarning)
         pid = os.fork()
     if pid == 0:                        # the child: compute, send, exit without running any cleanup
         try:
+            gc.disable()                # (a collection would touch, and so copy, every shared page)
             os.close(r)
             try:
-                payload = pickle.dumps([fn(x) for x in items[mid:]], protocol=pickle.HIGHEST_PROTOCOL)
-            except BaseException:       # noqa: BLE001 - the parent redoes the half and raises the error
+                payload = pickle.dumps(_from_the_back(fn, items, marks), protocol=pickle.HIGHEST_PROTOCOL)
+            except BaseException:       # noqa: BLE001 - the parent redoes the items and raises the error
+                _MARK.pack_into(marks, 8, n + 1)        # (the parent need not stop for it any more)
                 payload = b""
             with os.fdopen(w, "wb") as f:
                 f.write(payload)
         finally:
             os._exit(0)
     os.close(w)
-    try:
-        first.extend(fn(x) for x in items[1:mid])
-    except BaseException:
-        os.close(r)
-        _reap(pid, kill=True)
-        raise
-    try:
-        with os.fdopen(r, "rb") as f:
-            payload = f.read()
-    finally:
-        _reap(pid)
+    with pause_cyclic_gc():             # (its collections would copy the pages the child shares)
+        try:
+            i = 1
+            while i < n and i < _MARK.unpack_from(marks, 8)[0]:
+                _MARK.pack_into(marks, 0, i + 1)
+                first.append(fn(items[i]))
+                i += 1
+        except BaseException:
+            os.close(r)
+            _reap(pid, kill=True)
+            raise
+        try:
+            with os.fdopen(r, "rb") as f:
+                payload = f.read()
+        finally:
+            _reap(pid)
+    got = None
     if payload:
         try:
-            return first + pickle.loads(payload)
+            start, got = pickle.loads(payload)
+            if not (start <= i and start + len(got) == n):
+                got = None
         except Exception:               # noqa: BLE001 - a damaged answer: compute it here
-            pass
-    return first + [fn(x) for x in items[mid:]]
+            got = None
+    if got is None:
+        return first + [fn(x) for x in items[i:]]
+    return first + got[i - start:]
 
 
-def _halfway(weights: list[float], share: float = 0.5) -> int:
-    """The split ``k`` (1 <= k < len) where the running total of ``weights`` first reaches ``share``
-    of the total."""
-    half = sum(weights) * share
-    acc = 0.0
-    for k, w in enumerate(weights):
-        acc += w
-        if acc >= half:
-            return min(max(k + 1, 1), len(weights) - 1)
-    return len(weights) // 2
+#: a shared mark of :func:`fork_map` (each process writes only its own)
+_MARK = struct.Struct("q")
+
+
+def _from_the_back(fn: Callable[[T], R], items: list[T], marks: mmap.mmap) -> tuple[int, list[R]]:
+    """The child's part of :func:`fork_map`: ``(k, [fn(x) for x in items[k:]])``, ``k`` where it met the parent."""
+    out: list[R] = []
+    j = len(items) - 1
+    while j >= _MARK.unpack_from(marks, 0)[0]:
+        _MARK.pack_into(marks, 8, j)
+        out.append(fn(items[j]))
+        j -= 1
+    out.reverse()
+    return j + 1, out
 
 
 class TwoPhaseMap:
@@ -268,6 +291,7 @@ class TwoPhaseMap:
             pid = os.fork()
         if pid == 0:                        # the child: both phases of its items, then exit without cleanup
             try:
+                gc.disable()            # (a collection would touch, and so copy, every shared page)
                 os.close(c2p_r)
                 os.close(p2c_w)
                 with os.fdopen(c2p_w, "wb") as out, os.fdopen(p2c_r, "rb") as inp:
