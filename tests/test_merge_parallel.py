@@ -158,3 +158,21 @@ def test_two_phase_map_started_early(monkeypatch):
     with pytest.raises(WasmError, match="bad first 0 in parent"):
         job.first()
     assert job.pid is None
+
+
+def test_can_fork_when_a_core_is_idle(monkeypatch, tmp_path):
+    """Without WASMWELD_FORK: a child when the load average is below the cores, or when nothing else is
+    runnable right now (the average remembers this process's own last runs); not on a busy machine."""
+    import wasmweld.link.parallel as par
+
+    monkeypatch.delenv("WASMWELD_FORK", raising=False)
+    monkeypatch.setattr(os, "cpu_count", lambda: 2)
+    proc = tmp_path / "loadavg"
+    monkeypatch.setattr(par, "_LOADAVG", str(proc))
+    cases = [(0.5, "1/300", True), (2.4, "1/300", True), (2.4, "3/300", False), (5.0, "2/300", False)]
+    for avg, running, expected in cases:
+        monkeypatch.setattr(os, "getloadavg", lambda avg=avg: (avg, avg, avg))
+        proc.write_text(f"{avg} {avg} {avg} {running} 4242\n")
+        assert can_fork() is expected, (avg, running)
+    proc.unlink()                       # unreadable: no child
+    assert not can_fork()

@@ -758,7 +758,7 @@ class Renumberer:
             out = sub.result(bend)
             return None if out is None else join_pieces(out)
 
-        news = fork_map(one, range(len(spans)), min_items=2, weight=lambda i: spans[i][2] - spans[i][1], share=0.54)
+        news = fork_map(one, range(len(spans)), min_items=2)
         for (size_at, p, bend), new in zip(spans, news):
             if new is not None:
                 if len(new) != bend - p:

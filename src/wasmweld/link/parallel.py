@@ -56,19 +56,30 @@ def note(step: str) -> None:
               f"{time.thread_time():.3f} {step}", file=sys.stderr, flush=True)
 
 
+#: where Linux says how many tasks are runnable now (the 4th field: runnable/total)
+_LOADAVG = "/proc/loadavg"
+
+
 def can_fork() -> bool:
-    """Whether :func:`fork_map` uses a child: on Linux, when a core is idle (the 1-minute load average,
-    which counts this process too once it has run a while, is below the number of cores), or always /
-    never with ``WASMWELD_FORK=1`` / ``WASMWELD_FORK=0``. On a machine whose cores are all busy a second
-    process only adds copying: the work stays in one."""
+    """Whether :func:`fork_map` uses a child: on Linux, when a core is idle, or always / never with
+    ``WASMWELD_FORK=1`` / ``WASMWELD_FORK=0``. A core counts as idle when the 1-minute load average
+    is below the number of cores, or when fewer tasks than cores are runnable right now besides this
+    one (``/proc/loadavg``: the average still remembers the last minute's work, this process's
+    own included, when a run follows another on an idle machine). On a machine whose cores are all
+    busy a second process only adds copying: the work stays in one."""
     if not (sys.platform.startswith("linux") and hasattr(os, "fork")):
         return False
     forced = os.environ.get("WASMWELD_FORK")
     if forced in ("0", "1"):
         return forced == "1"
+    cores = os.cpu_count() or 1
     try:
-        return os.getloadavg()[0] < (os.cpu_count() or 1)
-    except OSError:
+        if os.getloadavg()[0] < cores:
+            return True
+        with open(_LOADAVG, "rb") as f:
+            running = int(f.read().split()[3].split(b"/")[0])     # runnable now, this process included
+        return running - 1 < cores - 1          # (others runnable) + this process + the child <= cores
+    except (OSError, ValueError, IndexError):
         return False
 
 
