@@ -743,8 +743,8 @@ class Renumberer:
             p = bend
 
     def _code_sec_forked(self, buf, spans: list, base: int, edits: Edits) -> None:
-        """:meth:`_code_sec` of a big, well-framed section, the second half of the bodies (by size)
-        rewritten by a second process (:func:`~wasmweld.link.parallel.fork_map`): the same bytes, and
+        """:meth:`_code_sec` of a big, well-framed section, the bodies shared with a second process
+        (:func:`~wasmweld.link.parallel.fork_map`: it takes them from the end): the same bytes, and
         the same first error."""
         from ..link.parallel import fork_map
 

@@ -1,16 +1,17 @@
-"""A second process for big work: :func:`fork_map` runs half of a map in a forked child.
+"""A second process for big work: :func:`fork_map` shares a map with a forked child, :class:`TwoPhaseMap`
+two maps (the merge's scan, then its patch).
 
 The merge of two large modules scans and renumbers tens of thousands of function bodies, pure
-Python work that one process does on one core. ``fork_map(fn, items)`` gives the second half of
-``items`` to a child made with ``fork`` (it shares the parent's memory, copy on write, so nothing
-is sent to it) while the parent does the first half, then reads the child's results back through
-a pipe (pickled)::
+Python work that one process does on one core. ``fork_map(fn, items)`` forks a child (it shares
+the parent's memory, copy on write, so nothing is sent to it); the parent works through ``items``
+from the front, the child from the back, until they meet, and the child's results come back
+through a pipe (pickled)::
 
     refs = fork_map(lambda d: scan(bodies[d]), range(len(bodies)))   # == [scan(b) for b in bodies]
 
 The result is always exactly ``[fn(x) for x in items]``: the child only saves time. If it fails
 for any reason (an exception in ``fn``, a crash, no ``fork`` on this platform), the parent
-computes that half itself, so an error is raised in the parent, with its context, as without
+computes its items itself, so an error is raised in the parent, with its context, as without
 the child. Small maps (``min_items``) stay in one process, and so does everything when no core
 is idle (see :func:`can_fork`; ``WASMWELD_FORK=0``/``1`` decides instead).
 """
