@@ -20,7 +20,7 @@ from wasmweld.link.parallel import TwoPhaseMap, can_fork, fork_map
 pytestmark = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="fork_map forks on Linux only")
 
 
-def test_fork_map_is_map(monkeypatch):
+def test_fork_map_is_map(monkeypatch, tmp_path):
     """The parent takes items from the front, the child from the back, until they meet."""
     import time
 
@@ -28,15 +28,22 @@ def test_fork_map_is_map(monkeypatch):
     assert can_fork()
     items = list(range(3000))
     parent = os.getpid()
+    flag = tmp_path / "child-started"
 
     def fn(x):
-        time.sleep(0.0001)              # (both processes progress even on a busy machine)
+        if os.getpid() != parent:
+            if x == 2999:                           # (the child's first item)
+                flag.touch()
+        elif x == 1:                                # the parent waits (bounded) until the child works
+            deadline = time.monotonic() + 60
+            while not flag.exists() and time.monotonic() < deadline:
+                time.sleep(0.005)
         return x * x, os.getpid() != parent
 
     got = fork_map(fn, items)
     assert [v for v, _child in got] == [x * x for x in items]
     in_child = [x for x, (_v, c) in zip(items, got) if c]
-    assert in_child and in_child == list(range(in_child[0], 3000)) and in_child[0] > 0
+    assert in_child and in_child == list(range(in_child[0], 3000)) and in_child[0] > 1
 
 
 def test_fork_map_error_comes_from_the_parent(monkeypatch):

@@ -155,25 +155,30 @@ def test_patch_with_identity_maps_returns_the_body():
 
 
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="fork_map forks on Linux only")
-def test_fork_map_split_follows_the_cost(monkeypatch):
-    """The split is found at run time: when the first items are the slow ones, the child (which
-    works from the back) does most of the items; the result is the map."""
+def test_fork_map_split_follows_the_progress(monkeypatch, tmp_path):
+    """The split is found at run time: while the parent is held up on its second item, the child
+    (which works from the back) goes on, far past the middle; the result is the map."""
     import time
 
     monkeypatch.setenv("WASMWELD_FORK", "1")
     parent = os.getpid()
+    flag = tmp_path / "child-reached-150"
     items = list(range(2000))
 
     def fn(x):
-        time.sleep(0.003 if x < 100 else 0.0001)
-        return x + 1, os.getpid() != parent
+        in_child = os.getpid() != parent
+        if in_child and x == 150:
+            flag.touch()
+        if not in_child and x == 1:                 # wait (bounded) for the child to get that far
+            deadline = time.monotonic() + 60
+            while not flag.exists() and time.monotonic() < deadline:
+                time.sleep(0.005)
+        return x + 1, in_child
 
     got = fork_map(fn, items)
     assert [v for v, _c in got] == [x + 1 for x in items]
     in_child = [x for x, (_v, c) in zip(items, got) if c]
-    # the parent's 100 slow items weigh 0.3 s, about what the child's 1,900 quick ones take: the child
-    # does far more than the half a split by count would give it
-    assert in_child == list(range(in_child[0], 2000)) and 0 < in_child[0] < 600
+    assert in_child == list(range(in_child[0], 2000)) and 1 < in_child[0] <= 150
 
 
 # ----------------------------------------------------------------------------- big modules, two processes
