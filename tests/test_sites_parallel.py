@@ -178,7 +178,7 @@ def test_fork_map_split_follows_the_progress(monkeypatch, tmp_path):
     got = fork_map(fn, items)
     assert [v for v, _c in got] == [x + 1 for x in items]
     in_child = [x for x, (_v, c) in zip(items, got) if c]
-    assert in_child == list(range(in_child[0], 2000)) and 1 < in_child[0] <= 150
+    assert in_child == list(range(in_child[0], 2000)) and 1 <= in_child[0] <= 150
 
 
 # ----------------------------------------------------------------------------- big modules, two processes
