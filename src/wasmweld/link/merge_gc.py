@@ -81,7 +81,7 @@ class FusedScan:
         # renumbering patches the sites found instead of reading the code again. A forked child
         # keeps the sites of its bodies and patches those itself (only the refs travel to the parent).
         self.job = TwoPhaseMap(len(src), input_refs, _patcher(b, src, memory_sites, extra_bodies),
-                               send=lambda r: (r[0], None, r[2]), weight=scan_cost, share=0.47)
+                               send=lambda r: (r[0], None, r[2]), weight=scan_cost, share=0.48)
 
     def close(self) -> None:
         """Stop the child, if any (a merge that fails before :func:`gc_fused`)."""
