@@ -108,6 +108,43 @@ def test_patch_equals_body_on_corpus(cid, corpus_dir):
     assert _check_bodies(bodies, random.Random(cid), lambda i: m.code[i].offset or 0) > 0
 
 
+def _check_table_accesses(bodies) -> int:
+    """scan.table_accesses (from the sites) == passes.used.body_table_accesses (a second walk)."""
+    from wasmweld.binary.scan import table_accesses
+    from wasmweld.module import FuncBody
+    from wasmweld.passes.used import body_table_accesses
+
+    scanner = Scanner()
+    found = 0
+    for raw in bodies:
+        _sets, sites = scanner.body_sites(raw)
+        want = body_table_accesses(FuncBody(raw))
+        assert table_accesses(raw, sites) == want
+        found += len(want)
+    return found
+
+
+def test_table_accesses_from_sites():
+    """call_indirect / return_call_indirect (type then table), every other table instruction, indices
+    of one and of several bytes, on the fixtures and a module made for it."""
+    bodies = [b.raw for name in FIXTURES for b in parse(wat2wasm((WAT_DIR / name).read_text())).code]
+    wat = ("(module (type $t (func)) " + "".join(f"(type $u{i} (func (param i32)))" for i in range(130)) +
+           "(table $a 1 funcref) " + "".join(f"(table $x{i} 1 funcref)" for i in range(130)) +
+           "(elem $e func) (func $f (call_indirect $x129 (type $u129) (i32.const 0) (i32.const 0)) "
+           "(call_indirect $a (type $t) (i32.const 0)) (drop (table.get $x128 (i32.const 0))) "
+           "(table.copy $x5 $x129 (i32.const 0) (i32.const 0) (i32.const 0)) "
+           "(table.init $x7 $e (i32.const 0) (i32.const 0) (i32.const 0)) (drop (table.size $a)) "
+           "(return_call_indirect $x3 (type $u2) (i32.const 1) (i32.const 0))))")
+    made = parse(wat2wasm(wat)).code[0].raw
+    assert _check_table_accesses([made]) == 8        # table.copy: two
+    assert _check_table_accesses(bodies) > 0
+
+
+def test_table_accesses_from_sites_on_corpus(corpus_dir):
+    m = parse((corpus_dir / "em-quickjs.wasm").read_bytes())
+    assert _check_table_accesses([b.raw for b in m.code]) > 100
+
+
 def test_patch_with_identity_maps_returns_the_body():
     raw = bytes.fromhex("00 10 03 0b")
     sites = Scanner().body_sites(raw)[1]
@@ -118,16 +155,30 @@ def test_patch_with_identity_maps_returns_the_body():
 
 
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="fork_map forks on Linux only")
-def test_fork_map_weighted_halves(monkeypatch):
-    """With ``weight`` the child gets the second half of the cost, not of the count; the result is the map."""
+def test_fork_map_split_follows_the_progress(monkeypatch, tmp_path):
+    """The split is found at run time: while the parent is held up on its second item, the child
+    (which works from the back) goes on, far past the middle; the result is the map."""
+    import time
+
     monkeypatch.setenv("WASMWELD_FORK", "1")
     parent = os.getpid()
-    items = list(range(3000))
-    got = fork_map(lambda x: (x + 1, os.getpid() != parent), items, weight=lambda x: 100 if x < 100 else 1)
+    flag = tmp_path / "child-reached-150"
+    items = list(range(2000))
+
+    def fn(x):
+        in_child = os.getpid() != parent
+        if in_child and x == 150:
+            flag.touch()
+        if not in_child and x == 1:                 # wait (bounded) for the child to get that far
+            deadline = time.monotonic() + 60
+            while not flag.exists() and time.monotonic() < deadline:
+                time.sleep(0.005)
+        return x + 1, in_child
+
+    got = fork_map(fn, items)
     assert [v for v, _c in got] == [x + 1 for x in items]
     in_child = [x for x, (_v, c) in zip(items, got) if c]
-    # 100 items weigh 10000, the other 2900 weigh 2900: the parent keeps items 0..64 only
-    assert in_child and in_child == list(range(in_child[0], 3000)) and 50 < in_child[0] < 100
+    assert in_child == list(range(in_child[0], 2000)) and 1 <= in_child[0] <= 150
 
 
 # ----------------------------------------------------------------------------- big modules, two processes

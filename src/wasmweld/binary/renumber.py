@@ -224,6 +224,17 @@ class Renumberer:
                 edits.replace(p, np, rep)
         return np
 
+    def _span_index(self, space: str, buf, p: int, np: int, base: int, edits: Edits) -> None:
+        """:meth:`_leb_index` of an unsigned index whose encoding the section reader already found at
+        ``buf[p:np]`` (an element segment's function index, a supertype)."""
+        if space in self.active:
+            key = bytes(buf[p:np])
+            rep = self._caches[(space, "u")].get(key)
+            if rep is None:
+                rep = self._fills[(space, "u")](key, base + p)
+            if rep:
+                edits.replace(p, np, rep)
+
     # ------------------------------------------------------------------ the generic instruction path
 
     def _build_handlers(self):
@@ -649,9 +660,12 @@ class Renumberer:
         """Walk a section with the decoder's own item reader (``sections.read_*``), then rewrite the
         index-carrying parts it reports: the section's grammar is written once, in ``sections.py``."""
         spans = self._spans(read, buf, p, end, base)
-        for part, q, _e, kind in spans:
+        for part, q, e, kind in spans:
             if part == "type" or part == "super":
-                self._leb_index("type", False, buf, q, end, base, edits)
+                if e is None:               # (the import reader gives no end)
+                    self._leb_index("type", False, buf, q, end, base, edits)
+                else:
+                    self._span_index("type", buf, q, e, base, edits)
             elif part == "heap":
                 self._leb_index("type", True, buf, q, end, base, edits)
             elif part == "reftype" or part == "valtype":
@@ -690,9 +704,9 @@ class Renumberer:
         if not (self.active & _ELEM_SPACES or self._table0_moves):
             return
         flags = start = 0
-        for part, q, _e, v in self._spans(read_elem, buf, p, end, base):
+        for part, q, e, v in self._spans(read_elem, buf, p, end, base):
             if part == "func":
-                self._leb_index("func", False, buf, q, end, base, edits)
+                self._span_index("func", buf, q, e, base, edits)
             elif part == "expr":
                 self._const_expr_at(buf, q, end, base, edits)
             elif part == "flags":
@@ -743,8 +757,8 @@ class Renumberer:
             p = bend
 
     def _code_sec_forked(self, buf, spans: list, base: int, edits: Edits) -> None:
-        """:meth:`_code_sec` of a big, well-framed section, the second half of the bodies (by size)
-        rewritten by a second process (:func:`~wasmweld.link.parallel.fork_map`): the same bytes, and
+        """:meth:`_code_sec` of a big, well-framed section, the bodies shared with a second process
+        (:func:`~wasmweld.link.parallel.fork_map`: it takes them from the end): the same bytes, and
         the same first error."""
         from ..link.parallel import fork_map
 
@@ -758,7 +772,7 @@ class Renumberer:
             out = sub.result(bend)
             return None if out is None else join_pieces(out)
 
-        news = fork_map(one, range(len(spans)), min_items=2, weight=lambda i: spans[i][2] - spans[i][1])
+        news = fork_map(one, range(len(spans)), min_items=2)
         for (size_at, p, bend), new in zip(spans, news):
             if new is not None:
                 if len(new) != bend - p:

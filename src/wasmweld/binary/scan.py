@@ -367,6 +367,33 @@ class Scanner:
         return out
 
 
+_TYPE_U, _TABLE_U = _SITE_CODE[("type", "u")], _SITE_CODE[("table", "u")]
+
+
+def table_accesses(raw: ByteData, sites: MutableSequence[int], base: int = 0) -> list[tuple[int, int | None]]:
+    """What :func:`~wasmweld.passes.used.body_table_accesses` finds, from a body's sites
+    (:meth:`Scanner.body_sites` of a scanner with ``type`` and ``table``) instead of reading the code
+    again: ``(table, type)`` for each ``call_indirect`` / ``return_call_indirect`` (the only
+    instructions whose type index is followed by a table index, with no opcode in between),
+    ``(table, None)`` for every other table immediate, in code order::
+
+        (call_indirect (type 2) (table 0)) (table.get 1)   11 02 00 25 01   -> [(0, 2), (1, None)]
+    """
+    out: list[tuple[int, int | None]] = []
+    kinds = bytes(list(sites[2::3]))          # (an array would give its machine bytes)
+    j = kinds.find(_TABLE_U)
+    while j >= 0:
+        s, e = sites[3 * j], sites[3 * j + 1]
+        table = read_u32(raw, s, e, base)[0]
+        ctype = None
+        if j and kinds[j - 1] == _TYPE_U and sites[3 * j - 2] == s:
+            ts = sites[3 * j - 3]
+            ctype = read_u32(raw, ts, s, base)[0]
+        out.append((table, ctype))
+        j = kinds.find(_TABLE_U, j + 1)
+    return out
+
+
 _REF_SCANNERS: dict[frozenset, Scanner] = {}
 
 

@@ -241,13 +241,23 @@ def merge(
         else:
             warnings.warn(text, MergeWarning, stacklevel=3)
 
+    from .parallel import note, pause_cyclic_gc
+    note("merge: starts")
     ins, space, res, mp = _prepare(inputs, opts)
+    note("merge: resolved")
     if mp.problems:
         raise link_error(mp.problems)
-    checked = validate_in_background(ins) if opts.validate_inputs else None
+    checks: list = []
+
+    def start_checks() -> None:
+        if opts.validate_inputs and not checks:
+            checks.append(validate_in_background(ins))
+
     from .merge_build import Builder       # the build machinery loads on first use: `import wasmweld` stays light
-    from .parallel import pause_cyclic_gc
     builder = Builder(ins, space, res, mp, opts, warn_once)
+    if not (opts.gc and not opts.single_memory):
+        start_checks()                      # (with gc the build starts them when a core is idle)
+    builder.start_checks = start_checks
     try:
         with pause_cyclic_gc():
             module = builder.build()
@@ -255,10 +265,12 @@ def merge(
         # lazily decoded parts of the inputs are read here: a malformed or invalid input is named
         # (with its own offsets) rather than reported as a problem of the merged module
         raise diagnose(ins, exc) from None
-    if checked is not None:
-        problem = checked()
+    start_checks()
+    if checks:
+        problem = checks[0]()
         if problem is not None:
             raise problem
+    note("merge: built (and the inputs validated)")
     mp.warnings.extend(warn_list)
     if opts.report is not None:
         opts.report(mp)

@@ -27,7 +27,7 @@ from ..module import ConstExpr, Data, Elem, Export, FuncBody, Global, Import, Mo
 from ..types import ExternKind, FuncType, MemoryType
 from .merge_custom import custom_sections
 from ..dwarf.merge import merge_debug_info
-from .merge_gc import gc_fused, gc_two_pass
+from .merge_gc import FusedScan, gc_fused, gc_two_pass, start_scan
 from .merge_inputs import MergeInput, blame_input, find_export
 from .merge_model import KINDS, WASI_MODULES, MergeOptions, MergePlan
 from .merge_resolve import Resolution
@@ -51,6 +51,9 @@ class Builder:
         self.opts: MergeOptions = opts
         self.warn: Callable[[str], None] = warn
         self.extra_func_names: dict[int, str] = {}
+        #: starts the inputs' validation in a thread (merge's ``validate_inputs``), when the build
+        #: finds a core idle for it (:mod:`.merge_gc`); calling it again does nothing
+        self.start_checks: Callable[[], None] = lambda: None
 
     # step 5: plan the index spaces ------------------------------------------------------------
     def _plan_spaces(self) -> None:
@@ -135,6 +138,21 @@ class Builder:
     def build(self) -> Module:
         """Steps 5-12: the merged module."""
         self._plan_spaces()
+        # With gc (and no single-memory lowering, which rewrites code itself), the bodies are not
+        # copied here: gc's analysis reads the inputs' own bodies, and each body it keeps is then
+        # renumbered once, by this merge's maps and gc's together (see merge_gc.gc_fused). Their
+        # scan starts now: a second process reads them while this one copies the rest.
+        fused = self.opts.gc and not self.opts.single_memory
+        extra_bodies: dict[int, Any] = {}       # with ``fused``: bodies made here (merged numbering)
+        scan = start_scan(self, extra_bodies) if fused else None
+        try:
+            return self._build(fused, extra_bodies, scan)
+        except BaseException:
+            if scan is not None:
+                scan.close()
+            raise
+
+    def _build(self, fused: bool, extra_bodies: dict[int, Any], scan: FusedScan | None) -> Module:
         ins, space, res = self.ins, self.space, self.res
         out = Module()
         renumberers = {}
@@ -150,11 +168,6 @@ class Builder:
             r = renumberers[pos]
             imports.append(Import(imp.module, imp.name, imp.kind, self._import_desc(r, imp)))
 
-        # With gc (and no single-memory lowering, which rewrites code itself), the bodies are not
-        # copied here: gc's analysis reads the inputs' own bodies, and each body it keeps is then
-        # renumbered once, by this merge's maps and gc's together (see _gc_fused).
-        fused = self.opts.gc and not self.opts.single_memory
-        extra_bodies: dict[int, Any] = {}       # with ``fused``: bodies made here (merged numbering)
         funcs, tables, memories, tags, globals_, elems, datas, code = [], [], [], [], [], [], [], []  # type: list[Any], list[Any], list[Any], list[Any], list[Any], list[Any], list[Any], list[Any]  # noqa: E501
         for inp in ins:
             with blame_input(inp.name):
@@ -224,8 +237,8 @@ class Builder:
             out = single_memory.lower_memories(out, owners=self.memory_owner, drop_exports=self.opts.drop_memory_exports,
                                  reserve=self.opts.memory_reserve, warn=self.warn, layout=layout)
 
-        if fused:
-            data = gc_fused(self, out, dwarf, extra_bodies)
+        if scan is not None:
+            data = gc_fused(self, out, dwarf, extra_bodies, scan)
         else:
             if self.opts.gc:
                 out = gc_two_pass(self, out, dwarf)

@@ -15,17 +15,18 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from ..binary.reencode import IndexMaps, Renumberer, Scanner, renumber, renumber_bytes
+from ..binary.scan import table_accesses
 from ..module import FuncBody, Module
 from ..passes.gc import gc_plan
 from ..passes.used import CodeView, body_refs as refs_of, body_table_accesses
 from ..types import ExternKind
 from .merge_inputs import blame_input
-from .parallel import fork_map
+from .parallel import TwoPhaseMap, note
 
 if TYPE_CHECKING:
     from .merge_build import Builder
 
-__all__ = ["gc_two_pass", "gc_fused"]
+__all__ = ["gc_two_pass", "gc_fused", "start_scan", "FusedScan"]
 
 def _gc_roots(b, dwarf: bool):
     if not dwarf:
@@ -41,86 +42,129 @@ def gc_two_pass(b: Builder, out: Module, dwarf: bool) -> Module:
     return result.module if b.gc_maps is None else renumber(result.module, b.gc_maps)
 
 
-def gc_fused(b: Builder, out: Module, dwarf: bool, extra_bodies: dict[int, Any]) -> bytes:
+class FusedScan:
+    """The scan of every input body for :func:`gc_fused`, started by :func:`start_scan` as soon as
+    the merge's maps are known: with a second process, the child scans while the parent copies the
+    other sections (the parent keeps a little less than half of the bodies for that)."""
+
+    def __init__(self, b: Builder, extra_bodies: dict[int, Any]):
+        self.src: list = []             # merged defined function -> (input, its defined index)
+        # an input whose memories move has its memargs' sites recorded too (most of its sites)
+        memory_sites = {inp.pos: "memory" in IndexMaps(memory=inp.maps["memory"]).active for inp in b.ins}
+        src = self.src
+        for inp in b.ins:
+            src.extend((inp, k) for k in range(len(inp.module.funcs)))
+            _ = inp.module.code         # decoded here, before a forked child could decode its own copy
+        scanner = Scanner()
+
+        def input_refs(d: int) -> tuple:
+            """What body ``d`` refers to (in the merged spaces), and where its indices are."""
+            inp, k = src[d]
+            with blame_input(inp.name):
+                body = inp.module.code[k]
+                refs, sites = scanner.body_sites(body.raw, 0 if body.modified else (body.offset or 0),
+                                                 memory=memory_sites[inp.pos])
+                maps, tmap = inp.maps, inp.tmap
+                # the table accesses (for the analysis' call_indirect targets) read off the sites too
+                tables = table_accesses(body.raw, sites) if refs["table"] else []
+                tabmap = maps["table"]
+                return ({space: set(map((tmap if space == "type" else maps[space]).__getitem__, items))
+                         if items else items for space, items in refs.items()}, sites,
+                        [(tabmap[t], None if c is None else tmap[c]) for t, c in tables])
+
+        def scan_cost(d: int) -> int:
+            inp, k = src[d]
+            return len(inp.module.code[k].raw) * (3 if memory_sites[inp.pos] else 2)
+
+        # Every body is read once (a malformed one is an error even when gc drops its function), by
+        # two processes when the code is big; the analysis then looks the answers up, and the
+        # renumbering patches the sites found instead of reading the code again. A forked child
+        # keeps the sites of its bodies and patches those itself (only the refs travel to the parent).
+        self.job = TwoPhaseMap(len(src), input_refs, _patcher(b, src, memory_sites, extra_bodies),
+                               send=lambda r: (r[0], None, r[2]), weight=scan_cost, share=0.48)
+
+    def close(self) -> None:
+        """Stop the child, if any (a merge that fails before :func:`gc_fused`)."""
+        self.job.close(kill=True)
+
+
+def start_scan(b: Builder, extra_bodies: dict[int, Any]) -> FusedScan:
+    """Step 6's scan of the code, its second process started now (see :class:`FusedScan`)."""
+    scan = FusedScan(b, extra_bodies)
+    if scan.job.forks:
+        note("merge: scan starts (child)")
+        scan.job.start()
+    return scan
+
+
+def gc_fused(b: Builder, out: Module, dwarf: bool, extra_bodies: dict[int, Any], scan: FusedScan) -> bytes:
     """Steps 6 (code) and 11 in one: ``out.code`` holds placeholders (defined function ``d`` of
     the merged module); gc analyses the merged module reading each input's own body (its
     references mapped into the merged spaces), then every body it keeps is renumbered once,
     by the merge maps followed by gc's (:class:`Renumberer` ``then``), which writes the same
     bytes as the two passes would. The other sections are renumbered by gc's maps as
     :func:`~wasmweld.passes.gc.gc` does. Returns the encoded module."""
-    src: list = []                  # merged defined function -> (input, its defined index)
-    # an input whose memories move has its memargs' sites recorded too (most of its sites)
-    memory_sites = {inp.pos: "memory" in IndexMaps(memory=inp.maps["memory"]).active for inp in b.ins}
-    for inp in b.ins:
-        src.extend((inp, k) for k in range(len(inp.module.funcs)))
-        _ = inp.module.code         # decoded here, before a forked child could decode its own copy
-    scanner = Scanner()
+    job, src = scan.job, scan.src
+    if not job.forks:
+        b.start_checks()            # (the inputs' validation, in a thread: overlaps everything)
+    with job:
+        note("merge: scan starts")
+        scanned = job.first()
+        note("merge: scanned")
+        b.start_checks()            # (with two processes: now, when a core is idle during the analysis)
+        out_code = _analyse_and_patch(b, out, dwarf, src, scanned, extra_bodies, job)
+    scanned.clear()                     # the sites (tens of MB for big inputs) are no longer needed
+    gmaps = b.gc_maps
+    out.code = out_code
+    note("merge: patched")
+    data = out.encode()
+    note("merge: encoded")
+    data = data if gmaps is None else renumber_bytes(data, gmaps, skip=(10,))
+    note("merge: renumbered the other sections")
+    return data
 
-    def input_refs(d: int) -> tuple:
-        """What body ``d`` refers to (in the merged spaces), and where its indices are."""
-        inp, k = src[d]
-        with blame_input(inp.name):
-            body = inp.module.code[k]
-            refs, sites = scanner.body_sites(body.raw, 0 if body.modified else (body.offset or 0),
-                                             memory=memory_sites[inp.pos])
-            maps, tmap = inp.maps, inp.tmap
-            return {space: ({tmap[i] for i in items} if space == "type" else
-                            {maps[space][i] for i in items}) if items else items
-                    for space, items in refs.items()}, sites
 
-    def scan_cost(d: int) -> int:
-        inp, k = src[d]
-        return len(inp.module.code[k].raw) * (3 if memory_sites[inp.pos] else 2)
-
-    # Every body is read once (a malformed one is an error even when gc drops its function), by
-    # two processes when the code is big; the analysis then looks the answers up, and the
-    # renumbering below patches the sites found instead of reading the code again.
-    scanned = fork_map(input_refs, range(len(src)), weight=scan_cost, share=0.53)
-
+def _analyse_and_patch(b: Builder, out: Module, dwarf: bool, src: list, scanned: list,
+                       extra_bodies: dict[int, Any], job: TwoPhaseMap) -> list:
+    """gc's analysis of the merged module from the scanned refs, then each kept body patched once."""
     def body_refs(d: int) -> dict:
         return scanned[d][0] if d < len(src) else refs_of(extra_bodies[d])
 
     def table_accesses(d: int) -> list:
-        if d >= len(src):
-            return body_table_accesses(extra_bodies[d])
-        inp, k = src[d]
-        with blame_input(inp.name):
-            tabmap, tmap = inp.maps["table"], inp.tmap
-            return [(tabmap[t], None if c is None else tmap[c])
-                    for t, c in body_table_accesses(inp.module.code[k])]
+        return scanned[d][2] if d < len(src) else body_table_accesses(extra_bodies[d])
 
     _result, gmaps = gc_plan(out, roots=_gc_roots(b, dwarf), code=CodeView(body_refs, table_accesses))
     b.gc_maps = gmaps                   # for the DWARF step
-    renumberers: dict[int, Renumberer] = {}
-    for inp in b.ins:
-        m = inp.maps
-        renumberers[inp.pos] = Renumberer(IndexMaps(
-            type=inp.tmap, func=m["func"], table=m["table"], memory=m["memory"], global_=m["global"],
-            tag=m["tag"], elem=m["elem"], data=m["data"]), then=gmaps)
-    extra_r = Renumberer(gmaps) if gmaps is not None else None
+    note("merge: analysed")
+    n = len(src)
+    bodies = job.second(out.code, gmaps, index=lambda d: d if isinstance(d, int) and d < n else None)
+    return [x if isinstance(x, FuncBody) else FuncBody(x) for x in bodies]
 
-    def renumbered(d) -> FuncBody | bytes:
-        """The merged body ``d`` (a placeholder) renumbered once: its bytes."""
-        if isinstance(d, FuncBody):     # made by gc itself (its shared trap function): nothing to renumber
-            return d
-        if d >= len(src):
-            body = extra_bodies[d]
-            return body if extra_r is None else extra_r.body(body.raw)
-        inp, k = src[d]
-        with blame_input(inp.name):
-            r = renumberers[inp.pos]
-            if memory_sites[inp.pos] or "memory" not in r.active:
-                return r.patch(inp.module.code[k].raw, scanned[d][1], memory=memory_sites[inp.pos])
-            return r.body(inp.module.code[k].raw)     # gc moved memories the merge did not: read it again
 
-    def renumber_cost(d) -> int:
-        if isinstance(d, FuncBody) or d >= len(src):
-            return 1
-        inp, k = src[d]
-        return len(scanned[d][1]) + len(inp.module.code[k].raw) // 16
+def _patcher(b: Builder, src: list, memory_sites: dict[int, bool], extra_bodies: dict[int, Any]):
+    """``make(gmaps) -> renumbered(d, scanned)``: the merged body ``d`` (a placeholder of the
+    merged code, or a FuncBody gc made) renumbered once, by the merge's maps and gc's; ``scanned``
+    is the scan of input body ``d`` (its sites: see :func:`gc_fused`)."""
+    def make(gmaps: IndexMaps | None):
+        renumberers: dict[int, Renumberer] = {}
+        for inp in b.ins:
+            m = inp.maps
+            renumberers[inp.pos] = Renumberer(IndexMaps(
+                type=inp.tmap, func=m["func"], table=m["table"], memory=m["memory"], global_=m["global"],
+                tag=m["tag"], elem=m["elem"], data=m["data"]), then=gmaps)
+        extra_r = Renumberer(gmaps) if gmaps is not None else None
 
-    out.code = [x if isinstance(x, FuncBody) else FuncBody(x)
-                for x in fork_map(renumbered, out.code, weight=renumber_cost)]
-    scanned.clear()                     # the sites (tens of MB for big inputs) are no longer needed
-    data = out.encode()
-    return data if gmaps is None else renumber_bytes(data, gmaps, skip=(10,))
+        def renumbered(d, scanned) -> FuncBody | bytes:
+            if isinstance(d, FuncBody):     # made by gc itself (its shared trap function): nothing to renumber
+                return d
+            if d >= len(src):
+                body = extra_bodies[d]
+                return body if extra_r is None else extra_r.body(body.raw)
+            inp, k = src[d]
+            with blame_input(inp.name):
+                r = renumberers[inp.pos]
+                if memory_sites[inp.pos] or "memory" not in r.active:
+                    return r.patch(inp.module.code[k].raw, scanned[1], memory=memory_sites[inp.pos])
+                return r.body(inp.module.code[k].raw)     # gc moved memories the merge did not: read it again
+        return renumbered
+    return make

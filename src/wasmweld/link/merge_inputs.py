@@ -12,8 +12,7 @@ not contain, :func:`diagnose` names the malformed or invalid input::
 from __future__ import annotations
 
 import os
-from collections.abc import Iterable, Iterator
-from contextlib import contextmanager
+from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any, Callable
 
 from ..errors import DecodeError, EditError, LinkError, ValidationError, WasmError
@@ -88,25 +87,40 @@ class MergeInput:
         return self.types
 
 
-@contextmanager
-def blame_input(name: str) -> Iterator[None]:
-    """Name the input in errors raised while reading it (inputs decode lazily, so this can be anywhere).
+class blame_input:
+    """Name the input in errors raised while reading it (inputs decode lazily, so this can be anywhere)::
+
+        with blame_input("ledger"):
+            body = inp.module.code[k]
 
     A malformed input stays a DecodeError; an index that points nowhere (an invalid input)
-    becomes a LinkError instead of an IndexError.
+    becomes a LinkError instead of an IndexError. (A class rather than a generator: the merge
+    enters it once per function body.)
     """
-    try:
-        yield
-    except DecodeError as e:
-        if not e.message.startswith("input "):
-            e.message = f"input {name!r}: {e.message}"
-            e.args = (e._format(),)
-        e.merge_input = name  # lets the CLI name the file this input came from
-        raise
-    except (EditError, IndexError, KeyError, TypeError) as e:
-        detail = str(e) if isinstance(e, EditError) else f"an index out of range ({type(e).__name__}: {e})"
-        raise input_error(name, f"input {name!r} is not a valid module: {detail}; check it with wasmweld "
-                                 "validate") from None
+
+    __slots__ = ("name",)
+
+    def __init__(self, name: str):
+        self.name = name
+
+    def __enter__(self) -> None:
+        return None
+
+    def __exit__(self, typ: type[BaseException] | None, e: BaseException | None, tb: object) -> bool:
+        if typ is None:
+            return False
+        name = self.name
+        if isinstance(e, DecodeError):
+            if not e.message.startswith("input "):
+                e.message = f"input {name!r}: {e.message}"
+                e.args = (e._format(),)
+            e.merge_input = name  # lets the CLI name the file this input came from
+            return False
+        if isinstance(e, (EditError, IndexError, KeyError, TypeError)):
+            detail = str(e) if isinstance(e, EditError) else f"an index out of range ({type(e).__name__}: {e})"
+            raise input_error(name, f"input {name!r} is not a valid module: {detail}; check it with wasmweld "
+                                    "validate") from None
+        return False
 
 
 def load_inputs(inputs: MergeInputs) -> list[MergeInput]:

@@ -1,16 +1,17 @@
-"""A second process for big work: :func:`fork_map` runs half of a map in a forked child.
+"""A second process for big work: :func:`fork_map` shares a map with a forked child, :class:`TwoPhaseMap`
+two maps (the merge's scan, then its patch).
 
 The merge of two large modules scans and renumbers tens of thousands of function bodies, pure
-Python work that one process does on one core. ``fork_map(fn, items)`` gives the second half of
-``items`` to a child made with ``fork`` (it shares the parent's memory, copy on write, so nothing
-is sent to it) while the parent does the first half, then reads the child's results back through
-a pipe (pickled)::
+Python work that one process does on one core. ``fork_map(fn, items)`` forks a child (it shares
+the parent's memory, copy on write, so nothing is sent to it); the parent works through ``items``
+from the front, the child from the back, until they meet, and the child's results come back
+through a pipe (pickled)::
 
     refs = fork_map(lambda d: scan(bodies[d]), range(len(bodies)))   # == [scan(b) for b in bodies]
 
 The result is always exactly ``[fn(x) for x in items]``: the child only saves time. If it fails
 for any reason (an exception in ``fn``, a crash, no ``fork`` on this platform), the parent
-computes that half itself, so an error is raised in the parent, with its context, as without
+computes its items itself, so an error is raised in the parent, with its context, as without
 the child. Small maps (``min_items``) stay in one process, and so does everything when no core
 is idle (see :func:`can_fork`; ``WASMWELD_FORK=0``/``1`` decides instead).
 """
@@ -18,36 +19,68 @@ is idle (see :func:`can_fork`; ``WASMWELD_FORK=0``/``1`` decides instead).
 from __future__ import annotations
 
 import gc
+import mmap
 import os
 import pickle
 from contextlib import contextmanager
 import signal
+import struct
 import sys
+import time
 import warnings
-from typing import Callable, Iterable, Iterator, TypeVar
+from typing import Any, BinaryIO, Callable, Iterable, Iterator, TypeVar
 
-__all__ = ["fork_map", "can_fork", "forks_for", "pause_cyclic_gc", "MIN_PARALLEL_BYTES"]
+__all__ = ["fork_map", "TwoPhaseMap", "can_fork", "forks_for", "pause_cyclic_gc", "note", "MIN_PARALLEL_BYTES"]
 
 #: code sections smaller than this are renumbered and scanned for gc in one process
 MIN_PARALLEL_BYTES = 4_000_000
+
+#: ``WASMWELD_TIMING=1``: :func:`note` writes where the time of a big job goes on stderr
+_TIMING = os.environ.get("WASMWELD_TIMING") == "1"
+_T0 = time.perf_counter()
 
 T = TypeVar("T")
 R = TypeVar("R")
 
 
+def note(step: str) -> None:
+    """With ``WASMWELD_TIMING=1`` in the environment, one line on stderr: ``timing <pid> <wall> <cpu>
+    <thread cpu> step`` (seconds: wall since this module was loaded, CPU of this process and its threads,
+    CPU of the calling thread; a forked child's CPU counts from the fork). A merge notes its steps,
+    and its child each phase::
+
+        WASMWELD_TIMING=1 wasmweld merge a.wasm=a b.wasm=b -o ab.wasm
+        timing 4242 0.412 0.409 0.409 merge: scan
+    """
+    if _TIMING:
+        print(f"timing {os.getpid()} {time.perf_counter() - _T0:.3f} {time.process_time():.3f} "
+              f"{time.thread_time():.3f} {step}", file=sys.stderr, flush=True)
+
+
+#: where Linux says how many tasks are runnable now (the 4th field: runnable/total)
+_LOADAVG = "/proc/loadavg"
+
+
 def can_fork() -> bool:
-    """Whether :func:`fork_map` uses a child: on Linux, when a core is idle (the 1-minute load average,
-    which counts this process too once it has run a while, is below the number of cores), or always /
-    never with ``WASMWELD_FORK=1`` / ``WASMWELD_FORK=0``. On a machine whose cores are all busy a second
-    process only adds copying: the work stays in one."""
+    """Whether :func:`fork_map` uses a child: on Linux, when a core is idle, or always / never with
+    ``WASMWELD_FORK=1`` / ``WASMWELD_FORK=0``. A core counts as idle when the 1-minute load average
+    is below the number of cores, or when fewer tasks than cores are runnable right now besides this
+    one (``/proc/loadavg``: the average still remembers the last minute's work, this process's
+    own included, when a run follows another on an idle machine). On a machine whose cores are all
+    busy a second process only adds copying: the work stays in one."""
     if not (sys.platform.startswith("linux") and hasattr(os, "fork")):
         return False
     forced = os.environ.get("WASMWELD_FORK")
     if forced in ("0", "1"):
         return forced == "1"
+    cores = os.cpu_count() or 1
     try:
-        return os.getloadavg()[0] < (os.cpu_count() or 1)
-    except OSError:
+        if os.getloadavg()[0] < cores:
+            return True
+        with open(_LOADAVG, "rb") as f:
+            running = int(f.read().split()[3].split(b"/")[0])     # runnable now, this process included
+        return running - 1 < cores - 1          # (others runnable) + this process + the child <= cores
+    except (OSError, ValueError, IndexError):
         return False
 
 
@@ -62,61 +95,316 @@ def forks_for(code_bytes: int) -> bool:
 
 def fork_map(fn: Callable[[T], R], items: Iterable[T], *, min_items: int = 2000,
              weight: Callable[[T], float] | None = None, share: float = 0.5) -> list[R]:
-    """``[fn(x) for x in items]``, the second half computed by a forked child when worth it.
+    """``[fn(x) for x in items]``, the work shared with a forked child when worth it.
 
-    ``weight``: the cost of each item (say, the size of a body); the halves are then halves of
-    the total cost rather than of the count. ``share``: the part of it the parent keeps (a
-    little more than half when the child's results are big: it spends the time pickling them)."""
+    The parent takes the items from the front, the child from the back, until they meet: each
+    notes in a shared page the item it is about to do, and stops at the other's mark, so the
+    split follows the actual cost of the items and the load of the cores (an item at the meeting
+    point may be computed by both; the results are the same). ``weight`` and ``share`` are no
+    longer needed for that and are accepted for callers that still give them."""
+    del weight, share
     items = list(items)
-    if len(items) < min_items or not can_fork():
+    n = len(items)
+    if n < max(min_items, 2) or not can_fork():
         return [fn(x) for x in items]
-    mid = len(items) // 2 if weight is None else _halfway([weight(x) for x in items], share)
     first = [fn(items[0])]              # anything lazily set up by fn (caches, compiled patterns) is shared
+    marks = mmap.mmap(-1, 16)           # shared: the parent's next item (at 0), the child's last started (at 8)
+    _MARK.pack_into(marks, 0, 1)
+    _MARK.pack_into(marks, 8, n)
     r, w = os.pipe()
     with warnings.catch_warnings():     # 3.12+ warns about fork in a process with threads: the child uses none
         warnings.simplefilter("ignore", DeprecationWarning)
         pid = os.fork()
     if pid == 0:                        # the child: compute, send, exit without running any cleanup
         try:
+            gc.disable()                # (a collection would touch, and so copy, every shared page)
             os.close(r)
             try:
-                payload = pickle.dumps([fn(x) for x in items[mid:]], protocol=pickle.HIGHEST_PROTOCOL)
-            except BaseException:       # noqa: BLE001 - the parent redoes the half and raises the error
+                payload = pickle.dumps(_from_the_back(fn, items, marks), protocol=pickle.HIGHEST_PROTOCOL)
+            except BaseException:       # noqa: BLE001 - the parent redoes the items and raises the error
+                _MARK.pack_into(marks, 8, n + 1)        # (the parent need not stop for it any more)
                 payload = b""
             with os.fdopen(w, "wb") as f:
                 f.write(payload)
         finally:
             os._exit(0)
     os.close(w)
-    try:
-        first.extend(fn(x) for x in items[1:mid])
-    except BaseException:
-        os.close(r)
-        _reap(pid, kill=True)
-        raise
-    try:
-        with os.fdopen(r, "rb") as f:
-            payload = f.read()
-    finally:
-        _reap(pid)
+    with pause_cyclic_gc():             # (its collections would copy the pages the child shares)
+        try:
+            i = 1
+            while i < n and i < _MARK.unpack_from(marks, 8)[0]:
+                _MARK.pack_into(marks, 0, i + 1)
+                first.append(fn(items[i]))
+                i += 1
+        except BaseException:
+            os.close(r)
+            _reap(pid, kill=True)
+            raise
+        try:
+            with os.fdopen(r, "rb") as f:
+                payload = f.read()
+        finally:
+            _reap(pid)
+    got = None
     if payload:
         try:
-            return first + pickle.loads(payload)
+            start, got = pickle.loads(payload)
+            if not (start <= i and start + len(got) == n):
+                got = None
         except Exception:               # noqa: BLE001 - a damaged answer: compute it here
-            pass
-    return first + [fn(x) for x in items[mid:]]
+            got = None
+    if got is None:
+        return first + [fn(x) for x in items[i:]]
+    return first + got[i - start:]
 
 
-def _halfway(weights: list[float], share: float = 0.5) -> int:
-    """The split ``k`` (1 <= k < len) where the running total of ``weights`` first reaches ``share``
-    of the total."""
-    half = sum(weights) * share
-    acc = 0.0
-    for k, w in enumerate(weights):
-        acc += w
-        if acc >= half:
-            return min(max(k + 1, 1), len(weights) - 1)
-    return len(weights) // 2
+#: a shared mark of :func:`fork_map` (each process writes only its own)
+_MARK = struct.Struct("q")
+
+
+def _from_the_back(fn: Callable[[T], R], items: list[T], marks: mmap.mmap) -> tuple[int, list[R]]:
+    """The child's part of :func:`fork_map`: ``(k, [fn(x) for x in items[k:]])``, ``k`` where it met the parent."""
+    out: list[R] = []
+    j = len(items) - 1
+    while j >= _MARK.unpack_from(marks, 0)[0]:
+        _MARK.pack_into(marks, 8, j)
+        out.append(fn(items[j]))
+        j -= 1
+    out.reverse()
+    return j + 1, out
+
+
+class TwoPhaseMap:
+    """Two maps over ``range(n)`` whose second needs the first's results, one forked child doing its
+    share of both and keeping its own first results in between (nothing big sent back and forth)::
+
+        job = TwoPhaseMap(n, scan, make_patch, send=lambda r: r[0], weight=cost)
+        refs = job.first()              # [scan(i) ...]; the child's entries are send(scan(i))
+        ...                             # the parent works alone (say, an analysis of every refs)
+        out = job.second(keys, maps)    # [make_patch(maps)(k, scan(k)) for k in keys]
+        job.close()                     # (also done by second; a context manager too)
+
+    ``second``'s ``keys`` are items of ``range(n)`` (done by whichever process did their first
+    phase) or anything else (``index(k)`` None: done by the parent, with None as the first result);
+    ``make_patch`` is called in each process with ``arg`` (pickled for the child). The items are
+    dealt out alternately by ``weight`` (the parent keeps ``share`` of it), so both phases split
+    evenly. The results are always those of the plain maps: a child that fails in either phase has
+    its items redone by the parent (errors are raised there). One process when :func:`can_fork`
+    says no or ``n < min_items``.
+    """
+
+    def __init__(self, n: int, first: Callable[[int], Any], make_second: Callable[[Any], Callable[[Any, Any], Any]],
+                 *, send: Callable[[Any], Any] = lambda r: r, weight: Callable[[int], float] | None = None,
+                 share: float = 0.5, min_items: int = 2000):
+        self.n, self._first, self._make_second, self._send = n, first, make_second, send
+        self.results: list[Any] = [None] * n
+        self._theirs: list[int] = []            # the child's items (their results are send(first(i)))
+        self._partial = False                   # self.results holds send(...) for the child's items
+        self._theirs_set: set[int] = set()
+        self.pid: int | None = None
+        self._started = False
+        self._ours: list[int] = []
+        self._warm = 0                          # 1: the parent's first item was done by start()
+        if n >= max(min_items, 2) and can_fork():
+            self._theirs = _deal([1.0] * n if weight is None else [weight(i) for i in range(n)], share)
+
+    @property
+    def forks(self) -> bool:
+        """Whether a child takes part (decided when the job is made)."""
+        return bool(self._theirs)
+
+    def start(self) -> None:
+        """Start the child's first phase now (``first`` does it otherwise): the parent can do other
+        work before its own share (and should keep a smaller ``share`` of the weight for it)."""
+        if self._theirs and not self._started:
+            self._started = True
+            self._ours = _complement(self._theirs, self.n)
+            i = self._ours[0]
+            try:                                # what fn sets up lazily (patterns, caches) is shared
+                self.results[i] = self._first(i)
+                self._warm = 1
+            except Exception:                   # noqa: BLE001 - raised again in order by first()
+                self._warm = 0
+            self._fork(self._theirs)
+
+    def first(self) -> list[Any]:
+        """The first map: ``results[i] = first(i)`` (``send(first(i))`` for the child's items)."""
+        res, first = self.results, self._first
+        theirs = self._theirs
+        if not theirs:
+            for i in range(self.n):
+                res[i] = first(i)
+            return res
+        try:
+            self.start()
+            for i in self._ours[self._warm:]:
+                res[i] = first(i)
+        except BaseException:
+            self.close(kill=True)
+            raise
+        got = self._receive()
+        if got is not None and len(got) == len(theirs):
+            for i, r in zip(theirs, got):
+                res[i] = r
+            self._partial = True
+            self._theirs_set = set(theirs)
+        else:                                   # a failed child: its items are done here
+            self.close(kill=True)
+            for i in theirs:
+                res[i] = first(i)
+        return res
+
+    def second(self, keys: list, arg: Any, index: Callable[[Any], int | None] = lambda k: k) -> list[Any]:
+        """``[make_second(arg)(k, first(index(k)) or None) for k in keys]``; then closes the job."""
+        fn = self._make_second(arg)
+        theirs = set(self._theirs)
+        alive = self.pid is not None
+        idx = [index(k) for k in keys]
+        child_keys = [j for j, i in enumerate(idx) if i in theirs] if alive else []
+        mine = [j for j, i in enumerate(idx) if not (alive and i in theirs)]
+        out: list[Any] = [None] * len(keys)
+        sent = False
+        if child_keys:
+            try:
+                _write_msg(self._to_child, pickle.dumps(([idx[j] for j in child_keys], arg),
+                                                        protocol=pickle.HIGHEST_PROTOCOL))
+                sent = True
+            except Exception:               # noqa: BLE001 - (say, an unpicklable arg) done here
+                pass
+        try:
+            for j in mine:
+                out[j] = fn(keys[j], self._full(idx[j]))
+        except BaseException:
+            self.close(kill=True)
+            raise
+        got = self._receive() if sent else None
+        self.close(kill=not sent)
+        if got is not None and len(got) == len(child_keys):
+            for j, r in zip(child_keys, got):
+                out[j] = r
+        else:
+            for j in child_keys:                # their first results are partial here: redo them
+                out[j] = fn(keys[j], self._full(idx[j]))
+        return out
+
+    def _full(self, i: int | None) -> Any:
+        """The whole first result of item ``i`` (None for None), computed again if only its sent part is here."""
+        if i is None:
+            return None
+        if self._partial and i in self._theirs_set:
+            return self._first(i)
+        return self.results[i]
+
+    def _fork(self, theirs: list[int]) -> None:
+        c2p_r, c2p_w = os.pipe()
+        p2c_r, p2c_w = os.pipe()
+        with warnings.catch_warnings():     # 3.12+ warns about fork in a process with threads: the child uses none
+            warnings.simplefilter("ignore", DeprecationWarning)
+            pid = os.fork()
+        if pid == 0:                        # the child: both phases of its items, then exit without cleanup
+            try:
+                gc.disable()            # (a collection would touch, and so copy, every shared page)
+                os.close(c2p_r)
+                os.close(p2c_w)
+                with os.fdopen(c2p_w, "wb") as out, os.fdopen(p2c_r, "rb") as inp:
+                    self._child(theirs, out, inp)
+            finally:
+                os._exit(0)
+        os.close(c2p_w)
+        os.close(p2c_r)
+        self.pid = pid
+        self._from_child = os.fdopen(c2p_r, "rb")
+        self._to_child = os.fdopen(p2c_w, "wb")
+
+    def _child(self, theirs: list[int], out: BinaryIO, inp: BinaryIO) -> None:
+        try:
+            kept = [self._first(i) for i in theirs]
+            note("child: first phase")
+            payload = pickle.dumps([self._send(r) for r in kept], protocol=pickle.HIGHEST_PROTOCOL)
+        except BaseException:               # noqa: BLE001 - the parent redoes the items and raises the error
+            payload = b""
+        _write_msg(out, payload)
+        note("child: first results sent")
+        if not payload:
+            return
+        msg = _read_msg(inp)
+        note("child: second phase asked")
+        if not msg:                         # the parent needs no second phase
+            return
+        try:
+            keys, arg = pickle.loads(msg)
+            where = {i: j for j, i in enumerate(theirs)}
+            fn = self._make_second(arg)
+            payload = pickle.dumps([fn(i, kept[where[i]]) for i in keys], protocol=pickle.HIGHEST_PROTOCOL)
+        except BaseException:               # noqa: BLE001
+            payload = b""
+        _write_msg(out, payload)
+        note("child: second results sent")
+
+    def _receive(self) -> list | None:
+        try:
+            payload = _read_msg(self._from_child)
+            return pickle.loads(payload) if payload else None
+        except Exception:                   # noqa: BLE001 - a damaged answer: computed here instead
+            return None
+
+    def close(self, kill: bool = False) -> None:
+        """End the child (if any): it exits when told there is no second phase (or is killed)."""
+        if self.pid is None:
+            return
+        pid, self.pid = self.pid, None
+        for f in (self._to_child, self._from_child):
+            try:
+                f.close()
+            except OSError:
+                pass
+        _reap(pid, kill=kill)
+
+    def __enter__(self) -> "TwoPhaseMap":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close(kill=exc[0] is not None)
+
+
+def _deal(weights: list[float], share: float) -> list[int]:
+    """The child's items: dealt out alternately so that the parent keeps ``share`` of the weight
+    (and of each stretch of it: both phases of a two-input merge split evenly)."""
+    theirs = []
+    mine_w = their_w = 0.0
+    keep = share / max(1.0 - share, 1e-9)
+    for i, w in enumerate(weights):
+        if mine_w <= their_w * keep:
+            mine_w += w
+        else:
+            their_w += w
+            theirs.append(i)
+    return theirs
+
+
+def _complement(theirs: list[int], n: int) -> list[int]:
+    flags = bytearray(n)
+    for i in theirs:
+        flags[i] = 1
+    return [i for i in range(n) if not flags[i]]
+
+
+_LEN = struct.Struct("<Q")
+
+
+def _write_msg(f: BinaryIO, payload: bytes) -> None:
+    f.write(_LEN.pack(len(payload)))
+    f.write(payload)
+    f.flush()
+
+
+def _read_msg(f: BinaryIO) -> bytes:
+    head = f.read(_LEN.size)
+    if len(head) != _LEN.size:
+        return b""
+    n = _LEN.unpack(head)[0]
+    payload = f.read(n)
+    return payload if len(payload) == n else b""
 
 
 @contextmanager
