@@ -94,10 +94,35 @@ class _Types:
 
     def __init__(self, out: _Out) -> None:
         self.out = out
-        self.memo: dict[int, Any] = {}
+        self.memo: dict[Any, Any] = {}
+        #: ``id`` of a type the copied import sections name -> its type index, or ``(instance, export
+        #: name)`` of an imported instance's type export (aliased when first used)
+        self.imported: dict[int, int | tuple[int, str]] = {}
 
     def add(self, item) -> int:
         return self.out.add(7, item, "type")
+
+    def name_imports(self, top: Any, names: dict[str, tuple[str, int]]) -> None:
+        """Register the types the copied imports name: a type import, or a type export of an
+        imported instance; each use of one refers to it (``(alias export $types "point" (type))``),
+        as the composition does, instead of defining the type again (a new nominal type)."""
+        for n, (sort, idx) in names.items():
+            ent = top.imports.get(n)
+            if ent is None:
+                continue
+            if sort == "type":
+                pairs: list[tuple[Any, int | tuple[int, str]]] = [(ent.ty, idx)]
+            elif sort == "instance" and isinstance(ent.ty, InstT):
+                pairs = [(x.ty, (idx, en)) for en, x in ent.ty.exports.items() if x.sort == "type"]
+            else:
+                continue
+            for t, src in pairs:
+                for obj in (t, peel(t)):
+                    self.imported.setdefault(id(obj), src)
+
+    def is_imported(self, t: Any) -> bool:
+        """True when the type ``t`` (an alias chain) ends at a type the copied imports name."""
+        return any(id(x) in self.imported for x in _chain(t))
 
     def val(self, t: Any, depth: int = 0) -> Any:
         if depth > MAX_TYPE_DEPTH:
@@ -107,7 +132,12 @@ class _Types:
         key = id(t)
         if key in self.memo:
             return self.memo[key]
-        if isinstance(t, Alias):
+        src = self.imported.get(key)
+        if src is not None:
+            idx = src if isinstance(src, int) else self.memo.get(src)
+            if idx is None:
+                idx = self.memo[src] = self.out.alias("type", *src)
+        elif isinstance(t, Alias):
             idx = self.val(t.target, depth + 1)
         elif isinstance(t, Def):
             idx = self.add(self._defined(t, depth))
@@ -167,14 +197,16 @@ def _shim_component(ty: InstT, res_ids: set[int], types: _Types,
     inner = _Out({})
     it = _Types(inner)
     args: list[T.InstantiateArg] = []
-    tnames = [(n, x) for n, x in ty.exports.items() if x.sort == "type"]
+    tnames = [(n, x) for n, x in _types_first(ty.exports) if x.sort == "type"]
     funcs = [(n, x) for n, x in ty.exports.items() if x.sort == "func"]
     imported: dict[str, int] = {}
     for n, x in tnames:
         r = peel(x.referenced)
         bound = T.TypeBound(None) if id(r) in res_ids else T.TypeBound(it.val(x.ty))
         idx = inner.add(10, T.Import(T.ExternName(f"import-type-{n}"), T.ExternDesc("type", bound)), "type")
-        it.memo[id(r)] = it.memo[id(x.ty)] = imported[n] = idx
+        it.memo[id(r)] = imported[n] = idx
+        for obj in _chain(x.ty):            # later types refer to the import, not to its definition
+            it.memo[id(obj)] = idx
         args.append(T.InstantiateArg(f"import-type-{n}", "type", types.val(x.ty)))
     ifuncs = []
     for k, (n, x) in enumerate(funcs):
@@ -182,7 +214,9 @@ def _shim_component(ty: InstT, res_ids: set[int], types: _Types,
         ifuncs.append(inner.add(10, T.Import(T.ExternName(f"import-func-{k}"), T.ExternDesc("func", ft)), "func"))
         args.append(T.InstantiateArg(f"import-func-{k}", "func", lifted[n]))
     et = _Types(inner)
-    for n, x in tnames:
+    for n, x in ty.exports.items():         # in the interface's order (imported: dependencies first)
+        if x.sort != "type":
+            continue
         idx = inner.add(11, T.Export(T.ExternName(n), "type", imported[n]), "type")
         et.memo[id(peel(x.referenced))] = et.memo[id(x.ty)] = idx
     for (n, x), f in zip(funcs, ifuncs):
@@ -372,6 +406,7 @@ def wrap(core: Module, p: Plan, source: Component, bnd: Boundary | None = None) 
     types = _Types(out)
     for r, ty in zip(bnd.types, res_types):
         types.memo[id(r)] = ty
+    types.name_imports(top, names)
     _name_types(out, types, top, names)
     _exports(out, core, p, top, fused, types, {id(r) for r in bnd.types})
     body = _encode_sections(out.sections)[len(COMPONENT_PREAMBLE):]
@@ -394,6 +429,8 @@ def _name_types(out: _Out, types: _Types, top: Any, imported: dict[str, tuple[st
             needed += [d for d in _named_defs(ent.ty, names) if d not in needed]
     for d in needed:                     # dependencies first: each refers to the imported ones
         tn = names[_skey(d)]
+        if id(d) in types.imported:                     # an imported type (or instance's type export)
+            continue
         if imported.get(tn, ("", 0))[0] == "type":      # the input imports it already (copied)
             types.memo[id(d)] = imported[tn][1]
             continue
@@ -428,14 +465,15 @@ def _exports(out: _Out, core: Module, p: Plan, top: Any, fused: int, types: _Typ
             out.add(11, T.Export(T.ExternName(name), "func", lift(name, ent.ty)), "func")
         elif ent.sort == "instance" and isinstance(ent.ty, InstT):
             items = []
-            for n, x in ent.ty.exports.items():
+            for n, x in _types_first(ent.ty.exports):
                 if x.sort == "type":
                     items.append(T.Export(T.ExternName(n), "type", types.val(x.ty)))
                 elif x.sort == "func" and f"{name}#{n}" in p.exports:
                     items.append(T.Export(T.ExternName(n), "func", lift(f"{name}#{n}", x.ty)))
                 else:
                     raise FuseError(f"--emit component: cannot export `{name}` `{n}` ({x.sort})")
-            if any(x.sort == "type" and id(peel(x.referenced)) in res_ids for x in ent.ty.exports.values()):
+            if any(x.sort == "type" and (id(peel(x.referenced)) in res_ids or types.is_imported(x.ty))
+                   for x in ent.ty.exports.values()):
                 data, args = _shim_component(ent.ty, res_ids, types, {e.name.name: e.index for e in items
                                                                        if e.sort == "func"})
                 shim = out.add(4, data, "component")
@@ -448,6 +486,34 @@ def _exports(out: _Out, core: Module, p: Plan, top: Any, fused: int, types: _Typ
 
 
 _NAMED_KINDS = ("record", "variant", "enum", "flags")
+
+
+def _types_first(exports: dict[str, Any]) -> list[tuple[str, Any]]:
+    """An exported instance's exports, each type export after the type exports its definition uses
+    (a type must be named before a type or function refers to it: ``use types.{shape, point}``
+    lists ``shape`` first), the other exports after them in their order."""
+    tnames = {id(peel(x.ty)): n for n, x in exports.items() if x.sort == "type"}
+    done: dict[str, Any] = {}
+
+    def visit(n: str, x: Any, depth: int) -> None:
+        if n in done or depth > MAX_TYPE_DEPTH:
+            return
+        done[n] = None                              # before the parts: a cycle cannot recurse
+        todo = [(d, depth) for d in _parts(peel(x.ty))]
+        while todo:
+            d, k = todo.pop()
+            m = tnames.get(id(peel(d)))
+            if m is not None:
+                visit(m, exports[m], depth + 1)
+            elif k < MAX_TYPE_DEPTH:                 # an anonymous list<point>, option<shape>, ...
+                todo += [(y, k + 1) for y in _parts(peel(d))]
+        done.pop(n)
+        done[n] = x
+
+    for n, x in exports.items():
+        if x.sort == "type":
+            visit(n, x, 0)
+    return list(done.items()) + [(n, x) for n, x in exports.items() if x.sort != "type"]
 
 
 def _skey(t: Any, depth: int = 0) -> Any:
@@ -483,6 +549,27 @@ def _type_names(top: Any) -> dict[Any, str]:
             if e.sort == "type" and isinstance(e.referenced, Def) and e.referenced.kind in _NAMED_KINDS:
                 names.setdefault(_skey(e.referenced), n)
     return names
+
+
+def _chain(t: Any) -> list[Any]:
+    """``t`` and the types its Alias chain names, to the end."""
+    out = [t]
+    while isinstance(t, Alias) and len(out) < MAX_TYPE_DEPTH:
+        t = t.target
+        out.append(t)
+    return out
+
+
+def _parts(t: Any) -> list[Any]:
+    """The value types a Def's definition refers to directly (a handle: its resource)."""
+    if not isinstance(t, Def) or t.kind == "prim":
+        return []
+    d = t.data
+    if t.kind in ("record", "variant"):
+        return [x for _, x in d if x is not None and not isinstance(x, str)]
+    if t.kind in ("tuple", "result"):
+        return [x for x in d if x is not None and not isinstance(x, str)]
+    return [d] if t.kind in ("list", "option", "own", "borrow") and not isinstance(d, str) else []
 
 
 def _named_defs(t: Any, names: dict[Any, str], depth: int = 0) -> list[Def]:
