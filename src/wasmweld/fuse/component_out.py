@@ -47,7 +47,7 @@ from ..binary.instr import Instr
 from ..binary.leb import write_u
 from ..component import COMPONENT_PREAMBLE, Component, parse_component
 from ..component import types as T
-from ..component.typeval import Alias, Def, FuncT, InstT, evaluate, peel
+from ..component.typeval import Alias, Def, FuncT, InstT, Res, evaluate, peel
 from ..errors import ValidationError
 from ..items import ConstExpr, Elem, Export, FuncBody, Import, Table
 from ..module import Module
@@ -57,7 +57,7 @@ from .boundary import OUT_MODULE, Boundary
 from .build import host_option_names
 from .plan import HostImport, Plan
 
-__all__ = ["wrap"]
+__all__ = ["wrap", "check_output"]
 
 
 class _Out:
@@ -411,7 +411,71 @@ def wrap(core: Module, p: Plan, source: Component, bnd: Boundary | None = None) 
     _exports(out, core, p, top, fused, types, {id(r) for r in bnd.types})
     body = _encode_sections(out.sections)[len(COMPONENT_PREAMBLE):]
     mods = b"".join(_section(1, m.encode()) for m in modules)
-    return parse_component(COMPONENT_PREAMBLE + prefix + mods + body)
+    result = parse_component(COMPONENT_PREAMBLE + prefix + mods + body)
+    check_output(result)
+    return result
+
+
+def check_output(comp: Component) -> None:
+    """Raise FuseError unless the output component passes wasmweld's own component checks and
+    every record, variant, enum, flags or resource its exports use is named first (imported, or
+    exported before: the instance's own type exports), as a validator requires::
+
+        (type $p (record (field "x" u32)))
+        (instance $i (export "f" (func $f)))        ;; f takes $p, which no import or export names:
+        (export "api" (instance $i))                ;; "instance not valid to be used as export"
+
+    (an internal error of ``--emit component``: no invalid component is written)."""
+    from ..component.validation import own_problems
+
+    try:
+        comp.decode_all(modules=False)
+        problems = own_problems(comp)
+        top = evaluate(comp)
+    except ValidationError as e:
+        problems = [str(e)]
+    if not problems:
+        named: set[int] = set()
+        for ent in top.imports.values():
+            tys = [x.ty for x in ent.ty.exports.values() if x.sort == "type"] if isinstance(ent.ty, InstT) \
+                else [ent.ty] if ent.sort == "type" else []
+            named.update(id(peel(t)) for t in tys)
+        problems = [p for name, ent in top.exports.items() for p in _unnamed(name, ent, named)][:1]
+    if problems:
+        raise FuseError(f"--emit component wrote an invalid component (internal error): {problems[0]}")
+
+
+def _unnamed(where: str, ent: Any, named: set[int]) -> list[str]:
+    """What the export ``ent`` uses before a name for it exists (``named``: ids of named types,
+    extended by its type exports in order)."""
+    if ent.sort == "type":
+        t = peel(ent.ty)
+        bad = [] if id(t) in named else _unnamed_in(_parts(t), named)
+        named.add(id(t))
+        return [f"the type `{where}` uses {b}" for b in bad]
+    if ent.sort == "func" and isinstance(ent.ty, FuncT):
+        parts = [x for _, x in ent.ty.params] + ([ent.ty.result] if ent.ty.result is not None else [])
+        return [f"the function `{where}` uses {b}" for b in _unnamed_in(parts, named)]
+    if ent.sort == "instance" and isinstance(ent.ty, InstT):
+        inner = set(named)
+        return [p for n, x in ent.ty.exports.items() for p in _unnamed(f"{where}` `{n}", x, inner)]
+    return []
+
+
+def _unnamed_in(parts: list[Any], named: set[int]) -> list[str]:
+    """The first named-kind type among ``parts`` (anonymous types looked into) not in ``named``."""
+    todo = [(x, 0) for x in parts]
+    while todo:
+        x, depth = todo.pop()
+        t = peel(x)
+        if isinstance(t, str) or t is None or id(t) in named:
+            continue
+        if isinstance(t, Res) or (isinstance(t, Def) and t.kind in _NAMED_KINDS):
+            what = "a resource" if isinstance(t, Res) else f"a {t.kind}"
+            return [f"{what} that no import or earlier export names"]
+        if depth < MAX_TYPE_DEPTH:
+            todo += [(y, depth + 1) for y in _parts(t)]
+    return []
 
 
 def _name_types(out: _Out, types: _Types, top: Any, imported: dict[str, tuple[str, int]]) -> None:

@@ -1,0 +1,209 @@
+"""wasmweld fuse --emit component: named types an exported interface shares with imports.
+
+The most common shape of real WIT (wasi:http, ...): an interface ``types`` defines records,
+variants, enums and flags that an imported and an exported interface both ``use``::
+
+    interface types { record point {..} variant shape {..} enum color {..} flags perms {..} ... }
+    interface api { use types.{shape, point, small, perms, color}; echo-point: func(x: point) -> point; ... }
+    interface fwd { use types.{shape, point, small, perms, color}; ... }
+    world provider { export api; }   world consumer { import api; export fwd; }
+
+The composition imports ``test:fuse/types`` (a types-only instance) and exports ``test:fuse/fwd``;
+the fused component must name fwd's types by alias of that import, as the composition does (same
+``wasm-tools component wit``, valid), and behave as the composition under wasmtime. The ``use``
+lists ``shape`` before ``point`` (which it uses): the order that made the output invalid.
+When ``fwd`` uses the types of ``api`` that the composition satisfies internally (no import names
+them; ``wasm-tools compose`` refuses it), the fused component exports them in ``fwd``. Whatever
+the cause, ``fuse`` never writes an invalid component: its own check (``check_output``) agrees
+with ``wasm-tools validate`` on hand-written components.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+
+import pytest
+
+pytest.importorskip("wasmtime")
+
+import fuse_fixtures as F  # noqa: E402
+from component_build import WASM_TOOLS  # noqa: E402
+import wasmweld  # noqa: E402
+from test_fuse import FIXED, Runner, _key, same_for_generated  # noqa: E402
+from wasmweld.fuse import FuseError, fuse  # noqa: E402
+from wasmweld.fuse import component_out  # noqa: E402
+
+#: the ``use`` order of the fixture: a type before one it uses
+USE = "shape, point, small, perms, color"
+
+
+def _funcs() -> str:
+    out = "".join(f"  {n}: func(x: {t}) -> {t};\n" for n, t in F.FUNCS.items())
+    return out + "".join(f"  {n}: func() -> {t};\n" for n, (t, _) in F.BAD.items())
+
+
+def types_wit(shared: bool) -> str:
+    """``shared``: api and fwd use the interface ``types``; else fwd uses api's own types."""
+    if shared:
+        head = f"interface types {{\n{F.TYPES_WIT}\n}}\n\ninterface api {{\n  use types.{{{USE}}};\n{_funcs()}}}\n"
+        src = "types"
+    else:
+        head = f"interface api {{\n{F.TYPES_WIT}\n{_funcs()}}}\n"
+        src = "api"
+    return (f"package test:fuse;\n\n{head}\ninterface fwd {{\n  use {src}.{{{USE}}};\n{_funcs()}}}\n\n"
+            "world provider { export api; }\nworld consumer { import api; export fwd; }\n")
+
+
+def inputs(shared: bool) -> tuple[bytes, bytes]:
+    wit = types_wit(shared)
+    return (F.build_wit(wit, "provider", F.provider_wat()),
+            F.build_wit(wit, "consumer", F.forwarder_wat("test:fuse/api", "test:fuse/fwd")))
+
+
+@pytest.fixture(scope="module")
+def shared():
+    prov, cons = inputs(True)
+    comp = F.compose(cons, prov)
+    return comp, fuse(comp, emit="component").encode()
+
+
+@pytest.fixture(scope="module")
+def internal():
+    prov, cons = inputs(False)
+    return fuse([prov, cons], emit="component").encode()
+
+
+def _wit(data: bytes, tmp_path, name: str) -> str:
+    (tmp_path / name).write_bytes(data)
+    return F.wasm_tools("component", "wit", str(tmp_path / name)).decode()
+
+
+def test_imported_types_are_aliased_and_the_world_is_the_composition_s(shared, tmp_path):
+    comp, fused = shared
+    F.wasm_tools("validate", "-", input=fused)
+    c = wasmweld.component.parse_component(fused)
+    assert len(c.modules) == 1
+    wit = _wit(fused, tmp_path, "f.wasm")
+    assert wit == _wit(comp, tmp_path, "c.wasm")
+    assert "import test:fuse/types;" in wit and f"use types.{{{USE}}};" in wit
+    printed = F.wasm_tools("print", "-", input=fused).decode()
+    assert 'alias export 0 "point" (type' in printed       # named by the import, not defined again
+    assert "(enum" not in printed.split("(core module")[-1].split("(component")[0]
+
+
+def test_shared_types_same_results_as_composition(shared):
+    comp, fused = shared
+    a, b = Runner(comp), Runner(fused)
+    for name, values in FIXED.items():
+        for v in values:
+            ra, rb = a.call(name, v), b.call(name, v)
+            assert _key(ra) == _key(v) or (name == "echo-f32" and ra == v), (name, v, ra)
+            assert _key(rb) == _key(ra), (name, v, ra, rb)
+    for bad in F.BAD:
+        assert _key(Runner(comp).call(bad)) == _key(Runner(fused).call(bad)), bad
+
+
+@pytest.mark.parametrize("name", ["echo-shapes", "echo-nested", "echo-perms", "echo-color"])
+def test_shared_types_generated_values(shared, name):
+    comp, fused = shared
+    want = {"echo-color": 3, "echo-perms": 150}.get(name, 150)
+    assert same_for_generated(comp, fused, name, 150) >= want
+
+
+def test_types_of_an_internal_interface_are_exported_by_the_instance(shared, internal, tmp_path):
+    F.wasm_tools("validate", "-", input=internal)
+    wit = _wit(internal, tmp_path, "i.wasm")
+    fwd = wit.split("interface fwd {")[1]
+    assert "import" not in wit.split("package test:fuse")[0]
+    for decl in ("record point {", "variant shape {", "enum color {", "flags perms {", "flags small {"):
+        assert decl in fwd, decl
+    a, b = Runner(shared[0]), Runner(internal)      # the same code: the composition's results
+    for name, values in FIXED.items():
+        for v in values:
+            assert _key(b.call(name, v)) == _key(a.call(name, v)), (name, v)
+
+
+# -- the output check ----------------------------------------------------------------------------
+
+_LIFT = """
+  (core module $m (func (export "f") (param i32)))
+  (core instance $i (instantiate $m))
+"""
+CASES = {
+    # a function type using a record no import or export names
+    "unnamed-func": (False, _LIFT + """
+  (type $r (record (field "x" u32)))
+  (type $ft (func (param "p" $r)))
+  (func $f (type $ft) (canon lift (core func $i "f")))
+  (export "f" (func $f))"""),
+    "named-func": (True, _LIFT + """
+  (type $r (record (field "x" u32)))
+  (export $e "r" (type $r))
+  (type $ft (func (param "p" $e)))
+  (func $f (type $ft) (canon lift (core func $i "f")))
+  (export "f" (func $f))"""),
+    # an instance exporting a variant before the record it uses
+    "late-type": (False, """
+  (type $r (record (field "x" u32)))
+  (type $v (variant (case "a" $r) (case "b")))
+  (instance $x (export "v" (type $v)) (export "r" (type $r)))
+  (export "i" (instance $x))"""),
+    "types-first": (True, """
+  (type $r (record (field "x" u32)))
+  (type $v (variant (case "a" $r) (case "b")))
+  (instance $x (export "r" (type $r)) (export "v" (type $v)))
+  (export "i" (instance $x))"""),
+    "imported": (True, """
+  (type $it (instance (type (record (field "x" u32))) (export "r" (type (eq 0)))))
+  (import "t" (instance $t (type $it)))
+  (alias export $t "r" (type $r))
+  (type $l (list $r))
+  (instance $x (export "l" (type $l)))
+  (export "i" (instance $x))"""),
+    "redefined": (False, """
+  (type $it (instance (type (record (field "x" u32))) (export "r" (type (eq 0)))))
+  (import "t" (instance $t (type $it)))
+  (type $r (record (field "x" u32)))
+  (type $l (list $r))
+  (instance $x (export "l" (type $l)))
+  (export "i" (instance $x))"""),
+}
+
+
+@pytest.mark.parametrize("case", sorted(CASES))
+def test_output_check_agrees_with_wasm_tools(case):
+    valid, body = CASES[case]
+    data = F.wasm_tools("parse", "-", input=f"(component {body})".encode())
+    p = subprocess.run([str(WASM_TOOLS), "validate", "-"], input=data, capture_output=True)
+    assert (p.returncode == 0) == valid, p.stderr
+    comp = wasmweld.component.parse_component(data)
+    if valid:
+        component_out.check_output(comp)
+    else:
+        with pytest.raises(FuseError, match="invalid component.*no import or earlier export names"):
+            component_out.check_output(comp)
+
+
+def _unsorted(exports):
+    return list(exports.items())
+
+
+def test_fuse_refuses_to_write_an_invalid_component(monkeypatch, tmp_path):
+    """With the instance's type exports left in the interface's order (the bug this file is
+    about), fuse raises a FuseError instead of returning the invalid component, and the CLI
+    writes nothing."""
+    prov, cons = inputs(False)
+    monkeypatch.setattr(component_out, "_types_first", _unsorted)
+    with pytest.raises(FuseError, match="internal error.*`test:fuse/fwd` `shape` uses a record"):
+        fuse([prov, cons], emit="component")
+    (tmp_path / "p.wasm").write_bytes(prov)
+    (tmp_path / "c.wasm").write_bytes(cons)
+    out = tmp_path / "o.wasm"
+    code = ("import sys; from wasmweld.fuse import component_out as c; c._types_first = lambda e: list(e.items()); "
+            "from wasmweld.cli.main import main; sys.exit(main(sys.argv[1:]))")
+    p = subprocess.run([sys.executable, "-c", code, "fuse", str(tmp_path / "p.wasm"), str(tmp_path / "c.wasm"),
+                        "--emit", "component", "-o", str(out)], capture_output=True, text=True, env=dict(os.environ))
+    assert p.returncode == 1 and p.stderr.startswith("error: ") and p.stderr.count("\n") == 1, p.stderr
+    assert "invalid component" in p.stderr and not out.exists()
