@@ -31,7 +31,7 @@ pytest.importorskip("wasmtime")
 import fuse_fixtures as F  # noqa: E402
 from component_build import WASM_TOOLS  # noqa: E402
 import wasmweld  # noqa: E402
-from test_fuse import FIXED, Runner, _key, same_for_generated  # noqa: E402
+from test_fuse import FIXED, Runner, WorldRunner, _key, same_for_generated  # noqa: E402
 from wasmweld.fuse import FuseError, fuse  # noqa: E402
 from wasmweld.fuse import component_out  # noqa: E402
 
@@ -207,3 +207,44 @@ def test_fuse_refuses_to_write_an_invalid_component(monkeypatch, tmp_path):
                         "--emit", "component", "-o", str(out)], capture_output=True, text=True, env=dict(os.environ))
     assert p.returncode == 1 and p.stderr.startswith("error: ") and p.stderr.count("\n") == 1, p.stderr
     assert "invalid component" in p.stderr and not out.exists()
+
+
+# -- world-level exports using the shared types ------------------------------------------------------
+
+WORLD_FUNCS = {"echo-point": "point", "echo-shapes": "list<shape>", "echo-color": "color"}
+
+
+def world_consumer_wat() -> str:
+    """World-level exports forwarding to the imported ``api`` (results spilled at 128)."""
+    out = "(module\n"
+    body = ""
+    for name, wt in WORLD_FUNCS.items():
+        fp = F.abi.flatten(F.NORM[wt])
+        spill = len(fp) > 1
+        lp = " ".join(fp + (["i32"] if spill else []))
+        res = "" if spill else f"(result {' '.join(fp)})"
+        out += f'  (import "test:fuse/api" "{name}" (func ${name} (param {lp}) {res}))\n'
+        gets = " ".join(f"local.get {i}" for i in range(len(fp)))
+        tail = " i32.const 128" if spill else ""
+        body += (f'  (func (export "{name}") (param {" ".join(fp)}) (result {"i32" if spill else fp[0]})\n'
+                 f"    {gets}{tail} call ${name}{tail})\n")
+    return out + F.ALLOC + body + ")\n"
+
+
+def test_world_level_exports_name_the_imported_types(shared, tmp_path):
+    use = "point, shape, color"
+    wit = types_wit(True).replace(
+        "world consumer {", "world wcons {\n  import api;\n  use types.{" + use + "};\n"
+        + "".join(f"  export {n}: func(x: {t}) -> {t};\n" for n, t in WORLD_FUNCS.items()) + "}\nworld consumer {")
+    prov = F.build_wit(wit, "provider", F.provider_wat())
+    cons = F.build_wit(wit, "wcons", world_consumer_wat())
+    comp = F.compose(cons, prov)
+    fused = fuse(comp, emit="component").encode()
+    F.wasm_tools("validate", "-", input=fused)
+    world = _wit(fused, tmp_path, "f.wasm")
+    assert world == _wit(comp, tmp_path, "c.wasm") and f"use test:fuse/types.{{{use}}};" in world
+    a, b = WorldRunner(comp), WorldRunner(fused)
+    for name in WORLD_FUNCS:
+        for v in FIXED[name]:
+            ra, rb = a.call(name, v), b.call(name, v)
+            assert _key(ra) == _key(v) and _key(rb) == _key(ra), (name, v, ra, rb)

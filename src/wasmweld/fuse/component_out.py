@@ -116,9 +116,10 @@ class _Types:
                 pairs = [(x.ty, (idx, en)) for en, x in ent.ty.exports.items() if x.sort == "type"]
             else:
                 continue
-            for t, src in pairs:
+            for t, src in pairs:            # a world-level `(import "point" (type (eq ..)))` wins
                 for obj in (t, peel(t)):
-                    self.imported.setdefault(id(obj), src)
+                    if sort == "type" or id(obj) not in self.imported:
+                        self.imported[id(obj)] = src
 
     def is_imported(self, t: Any) -> bool:
         """True when the type ``t`` (an alias chain) ends at a type the copied imports name."""
