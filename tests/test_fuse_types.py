@@ -27,6 +27,7 @@ import sys
 import pytest
 
 pytest.importorskip("wasmtime")
+import wasmtime.component as C  # noqa: E402
 
 import fuse_fixtures as F  # noqa: E402
 from component_build import WASM_TOOLS  # noqa: E402
@@ -37,6 +38,8 @@ from wasmweld.fuse import component_out  # noqa: E402
 
 #: the ``use`` order of the fixture: a type before one it uses
 USE = "shape, point, small, perms, color"
+#: fwd's own types, defined on the used ones (and the second on the first)
+OWN = "  record extra { p: point, n: u32, s: list<shape> }\n  variant more { a(extra), b(color) }\n"
 
 
 def _funcs() -> str:
@@ -52,7 +55,7 @@ def types_wit(shared: bool) -> str:
     else:
         head = f"interface api {{\n{F.TYPES_WIT}\n{_funcs()}}}\n"
         src = "api"
-    return (f"package test:fuse;\n\n{head}\ninterface fwd {{\n  use {src}.{{{USE}}};\n{_funcs()}}}\n\n"
+    return (f"package test:fuse;\n\n{head}\ninterface fwd {{\n  use {src}.{{{USE}}};\n{OWN}{_funcs()}}}\n\n"
             "world provider { export api; }\nworld consumer { import api; export fwd; }\n")
 
 
@@ -88,6 +91,7 @@ def test_imported_types_are_aliased_and_the_world_is_the_composition_s(shared, t
     wit = _wit(fused, tmp_path, "f.wasm")
     assert wit == _wit(comp, tmp_path, "c.wasm")
     assert "import test:fuse/types;" in wit and f"use types.{{{USE}}};" in wit
+    assert "record extra {" in wit and "a(extra)," in wit
     printed = F.wasm_tools("print", "-", input=fused).decode()
     assert 'alias export 0 "point" (type' in printed       # named by the import, not defined again
     assert "(enum" not in printed.split("(core module")[-1].split("(component")[0]
@@ -117,7 +121,8 @@ def test_types_of_an_internal_interface_are_exported_by_the_instance(shared, int
     wit = _wit(internal, tmp_path, "i.wasm")
     fwd = wit.split("interface fwd {")[1]
     assert "import" not in wit.split("package test:fuse")[0]
-    for decl in ("record point {", "variant shape {", "enum color {", "flags perms {", "flags small {"):
+    for decl in ("record point {", "variant shape {", "enum color {", "flags perms {", "flags small {",
+                 "record extra {", "variant more {"):
         assert decl in fwd, decl
     a, b = Runner(shared[0]), Runner(internal)      # the same code: the composition's results
     for name, values in FIXED.items():
@@ -169,6 +174,29 @@ CASES = {
   (type $l (list $r))
   (instance $x (export "l" (type $l)))
   (export "i" (instance $x))"""),
+    # a component's type exports are new types: one defined on the other's import, not on its export
+    "nested-import": (False, """
+  (type $r (record (field "x" u32)))
+  (type $v (variant (case "a" $r)))
+  (component $c
+    (type $r0 (record (field "x" u32)))
+    (import "import-type-r" (type $ir (eq $r0)))
+    (type $v0 (variant (case "a" $ir)))
+    (import "import-type-v" (type $iv (eq $v0)))
+    (export "r" (type $ir))
+    (export "v" (type $iv)))
+  (instance $i (instantiate $c (with "import-type-r" (type $r)) (with "import-type-v" (type $v))))
+  (export "i" (instance $i))"""),
+    "nested-export": (True, """
+  (type $r (record (field "x" u32)))
+  (component $c
+    (type $r0 (record (field "x" u32)))
+    (import "import-type-r" (type $ir (eq $r0)))
+    (export $er "r" (type $ir))
+    (type $v0 (variant (case "a" $er)))
+    (export "v" (type $v0)))
+  (instance $i (instantiate $c (with "import-type-r" (type $r))))
+  (export "i" (instance $i))"""),
 }
 
 
@@ -248,3 +276,77 @@ def test_world_level_exports_name_the_imported_types(shared, tmp_path):
         for v in FIXED[name]:
             ra, rb = a.call(name, v), b.call(name, v)
             assert _key(ra) == _key(v) and _key(rb) == _key(ra), (name, v, ra, rb)
+
+
+# -- JS (componentize-js): the same shape, WASI imports remaining --------------------------------------
+
+JS_WIT = """package test:x;
+interface types {
+  enum color { red, green, blue }
+  flags perms { read, write, exec }
+  record item { id: u64, name: string, tags: list<string>, score: f32, color: color, perms: perms }
+  variant ev { none, click(tuple<s32, s32>), key(char), text(string), items(list<item>) }
+}
+interface shapes {
+  use types.{color, perms, item, ev};
+  mk: func(n: u32, name: string) -> list<item>;
+  handle: func(e: ev) -> result<tuple<string, u32>, string>;
+}
+interface runner {
+  use types.{item, ev, perms, color};
+  run-mk: func(n: u32, name: string) -> list<item>;
+  run-handle: func(e: ev) -> result<tuple<string, u32>, string>;
+}
+world prov { export shapes; }
+world cons { import shapes; export runner; }
+"""
+JS_PROV = """
+export const shapes = {
+  mk(n, name) { const out = []; for (let i = 0; i < n; i++) out.push({id: BigInt(i) * 1000000007n, name: name + i,
+    tags: Array.from({length: i % 4}, (_, j) => "t" + j), score: i / 2, color: ["red", "green", "blue"][i % 3],
+    perms: {read: i % 2 == 0, write: i % 3 == 0, exec: false}}); return out; },
+  handle(e) { if (e.tag === "none") throw "nothing"; if (e.tag === "click") return ["click", (e.val[0] + e.val[1]) >>> 0];
+    if (e.tag === "key") return ["key:" + e.val, e.val.codePointAt(0)]; if (e.tag === "text") return [e.val.toUpperCase(), e.val.length];
+    return ["items", e.val.reduce((s, x) => s + x.tags.length, 0)]; },
+};
+"""
+JS_CONS = """
+import { mk, handle } from 'test:x/shapes';
+export const runner = { runMk(n, name) { return mk(n, name); }, runHandle(e) { return handle(e); } };
+"""
+
+
+def _item(**kw):
+    r = C.Record()
+    for k, v in kw.items():
+        setattr(r, k, v)
+    return r
+
+
+def test_js_components_sharing_a_types_interface(tmp_path):
+    from component_build import build_js_component
+    from test_fuse_c_js import cached_engine
+    from test_fuse_wasi import WasiRunner
+
+    cons, prov = (build_js_component(src, JS_WIT, w) for src, w in ((JS_CONS, "cons"), (JS_PROV, "prov")))
+    comp = F.compose(cons, prov)
+    data = fuse(comp).encode()                  # a component: WASI imports remain
+    F.wasm_tools("validate", "-", input=data)
+    assert _wit(data, tmp_path, "f.wasm") == _wit(comp, tmp_path, "c.wasm")
+    engine = cached_engine()
+    calls = [("run-mk", 0, "x"), ("run-mk", 7, "név"), ("run-handle", C.Variant("click", (3, 4))),
+             ("run-handle", C.Variant("none")), ("run-handle", C.Variant("key", "ß")),
+             ("run-handle", C.Variant("items", [_item(id=1, name="a", tags=["x", "y"], score=1.5, color="green",
+                                                      perms={"read", "exec"})]))]
+    a, b = (WasiRunner(x, tmp_path / f"{i}.txt", engine) for i, x in enumerate((comp, data)))
+    idx = [r.inst.get_export_index(r.store, "test:x/runner") for r in (a, b)]
+    results = []
+    for name, *args in calls:
+        for r, i in zip((a, b), idx):
+            r.funcs[name] = r.inst.get_func(r.store, r.inst.get_export_index(r.store, name, i))
+        ra, rb = a.call(name, *args), b.call(name, *args)
+        assert _key(ra) == _key(rb), (name, args, ra, rb)
+        results.append(_key(ra))
+    assert results[3] == "nothing" and results[2] == ("click", 7) and len(results[1]) == 7
+    assert results[1][4] == _key(_item(id=4 * 1000000007, name="név4", tags=[], score=2.0, color="green",
+                                             perms={"read"}))

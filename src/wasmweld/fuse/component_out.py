@@ -36,7 +36,16 @@ and a fixup module fills the table with the real lowerings afterwards. Each comp
 write into that component's own memory (``fuse:memoryK`` / ``fuse:reallocK`` exports of the fused
 module). The export value types are rebuilt from the composition's own export types (names of
 records, variants, enums, flags and their fields/cases kept), every named type of an exported
-interface exported by the instance under its name.
+interface exported by the instance under its name. A type the copied imports name is aliased, not
+defined again (a copy would be another nominal type), and an interface using such types goes
+through a shim component, as the composition's own does::
+
+    (alias export $types "point" (type $point))   ;; test:fuse/types, imported
+    (instance $i (instantiate $shim (with "import-type-point" (type $point))
+                                    (with "import-func-0" (func $f))))
+    (export "test:fuse/fwd" (instance $i))          ;; WIT: interface fwd { use types.{point}; ... }
+
+:func:`check_output` checks every output before it is returned.
 """
 
 from __future__ import annotations
@@ -215,11 +224,15 @@ def _shim_component(ty: InstT, res_ids: set[int], types: _Types,
         ifuncs.append(inner.add(10, T.Import(T.ExternName(f"import-func-{k}"), T.ExternDesc("func", ft)), "func"))
         args.append(T.InstantiateArg(f"import-func-{k}", "func", lifted[n]))
     et = _Types(inner)
-    for n, x in ty.exports.items():         # in the interface's order (imported: dependencies first)
-        if x.sort != "type":
-            continue
-        idx = inner.add(11, T.Export(T.ExternName(n), "type", imported[n]), "type")
-        et.memo[id(peel(x.referenced))] = et.memo[id(x.ty)] = idx
+    for n, x in ty.exports.items():         # the used types (and resources) in the interface's order
+        if x.sort == "type" and (id(peel(x.referenced)) in res_ids or types.is_imported(x.ty)):
+            idx = inner.add(11, T.Export(T.ExternName(n), "type", imported[n]), "type")
+            et.memo[id(peel(x.referenced))] = et.memo[id(x.ty)] = idx
+    for n, x in tnames:                     # its own types: defined on the exported ones, exported
+        if id(peel(x.referenced)) not in et.memo:
+            idx = inner.add(11, T.Export(T.ExternName(n), "type", et.val(peel(x.referenced))), "type")
+            for obj in _chain(x.ty):
+                et.memo[id(obj)] = idx
     for (n, x), f in zip(funcs, ifuncs):
         inner.add(11, T.Export(T.ExternName(n), "func", f, T.ExternDesc("func", et.func(x.ty))), "func")
     return _encode_sections(inner.sections), tuple(args)
@@ -441,26 +454,48 @@ def check_output(comp: Component) -> None:
             tys = [x.ty for x in ent.ty.exports.values() if x.sort == "type"] if isinstance(ent.ty, InstT) \
                 else [ent.ty] if ent.sort == "type" else []
             named.update(id(peel(t)) for t in tys)
-        problems = [p for name, ent in top.exports.items() for p in _unnamed(name, ent, named)][:1]
+        made = _instantiated(comp)
+        problems = [p for name, ent in top.exports.items()
+                    for p in _unnamed(name, ent, named, made.get(name, False))][:1]
     if problems:
         raise FuseError(f"--emit component wrote an invalid component (internal error): {problems[0]}")
 
 
-def _unnamed(where: str, ent: Any, named: set[int]) -> list[str]:
+def _instantiated(comp: Component) -> dict[str, bool]:
+    """``{export name: True}`` for the instances exported that a component instantiation made (its
+    type exports are new types; an instance of exports re-exports the types themselves)."""
+    space: list[bool] = []
+    out: dict[str, bool] = {}
+    for sid, item in comp.items():
+        if sid == 10 and item.desc.sort == "instance" or sid == 6 and item.sort == "instance":
+            space.append(False)
+        elif sid == 5:
+            space.append(isinstance(item, T.ComponentInstantiate))
+        elif sid == 11 and item.sort == "instance":
+            out[item.name.name] = made = item.index < len(space) and space[item.index]
+            space.append(made)
+    return out
+
+
+def _unnamed(where: str, ent: Any, named: set[int], fresh: bool = False) -> list[str]:
     """What the export ``ent`` uses before a name for it exists (``named``: ids of named types,
-    extended by its type exports in order)."""
+    extended by its type exports in order; ``fresh``: its type exports are new types)."""
     if ent.sort == "type":
         t = peel(ent.ty)
-        bad = [] if id(t) in named else _unnamed_in(_parts(t), named)
-        named.add(id(t))
+        bad = [] if _is_named(ent.ty, named) else _unnamed_in(_parts(t), named)
+        named.add(id(ent.ty) if fresh else id(t))
         return [f"the type `{where}` uses {b}" for b in bad]
     if ent.sort == "func" and isinstance(ent.ty, FuncT):
         parts = [x for _, x in ent.ty.params] + ([ent.ty.result] if ent.ty.result is not None else [])
         return [f"the function `{where}` uses {b}" for b in _unnamed_in(parts, named)]
     if ent.sort == "instance" and isinstance(ent.ty, InstT):
         inner = set(named)
-        return [p for n, x in ent.ty.exports.items() for p in _unnamed(f"{where}` `{n}", x, inner)]
+        return [p for n, x in ent.ty.exports.items() for p in _unnamed(f"{where}` `{n}", x, inner, fresh)]
     return []
+
+
+def _is_named(t: Any, named: set[int]) -> bool:
+    return any(id(x) in named for x in _chain(t))
 
 
 def _unnamed_in(parts: list[Any], named: set[int]) -> list[str]:
@@ -469,7 +504,7 @@ def _unnamed_in(parts: list[Any], named: set[int]) -> list[str]:
     while todo:
         x, depth = todo.pop()
         t = peel(x)
-        if isinstance(t, str) or t is None or id(t) in named:
+        if isinstance(t, str) or t is None or _is_named(x, named):
             continue
         if isinstance(t, Res) or (isinstance(t, Def) and t.kind in _NAMED_KINDS):
             what = "a resource" if isinstance(t, Res) else f"a {t.kind}"
