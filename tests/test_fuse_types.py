@@ -350,3 +350,22 @@ def test_js_components_sharing_a_types_interface(tmp_path):
     assert results[3] == "nothing" and results[2] == ("click", 7) and len(results[1]) == 7
     assert results[1][4] == _key(_item(id=4 * 1000000007, name="név4", tags=[], score=2.0, color="green",
                                              perms={"read"}))
+
+
+def test_types_of_an_exported_interface_used_by_another_export(tmp_path):
+    """``world provider2 { export types; export api; }`` (api uses the exported types) and a
+    composition that imports ``types`` and exports it too: the later export aliases the exported
+    instance's types (as wit-component does), the world is the input's."""
+    wit = types_wit(True) + ("world provider2 { export types; export api; }\n"
+                             "world consumer2 { import api; export types; export fwd; }\n")
+    prov = F.build_wit(wit, "provider2", F.provider_wat())
+    cons = F.build_wit(wit, "consumer2", F.forwarder_wat("test:fuse/api", "test:fuse/fwd"))
+    comp = F.compose(cons, F.build_wit(wit, "provider", F.provider_wat()))
+    for src, iface in ((prov, "test:fuse/api"), (comp, "test:fuse/fwd")):
+        fused = fuse(src, emit="component").encode()
+        F.wasm_tools("validate", "-", input=fused)
+        assert _wit(fused, tmp_path, "f.wasm") == _wit(src, tmp_path, "s.wasm")
+        a, b = Runner(src, iface), Runner(fused, iface)
+        for name in ("echo-point", "echo-shapes", "echo-nested", "echo-perms"):
+            for v in FIXED[name]:
+                assert _key(b.call(name, v)) == _key(a.call(name, v)) == _key(v), (iface, name, v)

@@ -130,6 +130,15 @@ class _Types:
                     if sort == "type" or id(obj) not in self.imported:
                         self.imported[id(obj)] = src
 
+    def name_exported(self, ty: InstT, inst: int) -> None:
+        """Later exports refer to the type exports of the exported instance ``inst`` by alias (as
+        the inputs do: ``interface api { use types.{point}; }`` with both exported)."""
+        for n, x in ty.exports.items():
+            if x.sort == "type":
+                for obj in _chain(x.ty):
+                    self.memo.pop(id(obj), None)
+                    self.imported.setdefault(id(obj), (inst, n))
+
     def is_imported(self, t: Any) -> bool:
         """True when the type ``t`` (an alias chain) ends at a type the copied imports name."""
         return any(id(x) in self.imported for x in _chain(t))
@@ -489,8 +498,7 @@ def _unnamed(where: str, ent: Any, named: set[int], fresh: bool = False) -> list
         parts = [x for _, x in ent.ty.params] + ([ent.ty.result] if ent.ty.result is not None else [])
         return [f"the function `{where}` uses {b}" for b in _unnamed_in(parts, named)]
     if ent.sort == "instance" and isinstance(ent.ty, InstT):
-        inner = set(named)
-        return [p for n, x in ent.ty.exports.items() for p in _unnamed(f"{where}` `{n}", x, inner, fresh)]
+        return [p for n, x in ent.ty.exports.items() for p in _unnamed(f"{where}` `{n}", x, named, fresh)]
     return []
 
 
@@ -580,7 +588,7 @@ def _exports(out: _Out, core: Module, p: Plan, top: Any, fused: int, types: _Typ
                 inst = out.add(5, T.ComponentInstantiate(shim, args), "instance")
             else:
                 inst = out.add(5, T.InstanceExports(tuple(items)), "instance")
-            out.add(11, T.Export(T.ExternName(name), "instance", inst), "instance")
+            types.name_exported(ent.ty, out.add(11, T.Export(T.ExternName(name), "instance", inst), "instance"))
         else:
             raise FuseError(f"--emit component: cannot export `{name}` ({ent.sort})")
 
