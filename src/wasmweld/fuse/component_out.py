@@ -36,7 +36,16 @@ and a fixup module fills the table with the real lowerings afterwards. Each comp
 write into that component's own memory (``fuse:memoryK`` / ``fuse:reallocK`` exports of the fused
 module). The export value types are rebuilt from the composition's own export types (names of
 records, variants, enums, flags and their fields/cases kept), every named type of an exported
-interface exported by the instance under its name.
+interface exported by the instance under its name. A type the copied imports name is aliased, not
+defined again (a copy would be another nominal type), and an interface using such types goes
+through a shim component, as the composition's own does::
+
+    (alias export $types "point" (type $point))   ;; test:fuse/types, imported
+    (instance $i (instantiate $shim (with "import-type-point" (type $point))
+                                    (with "import-func-0" (func $f))))
+    (export "test:fuse/fwd" (instance $i))          ;; WIT: interface fwd { use types.{point}; ... }
+
+:func:`check_output` checks every output before it is returned.
 """
 
 from __future__ import annotations
@@ -47,7 +56,7 @@ from ..binary.instr import Instr
 from ..binary.leb import write_u
 from ..component import COMPONENT_PREAMBLE, Component, parse_component
 from ..component import types as T
-from ..component.typeval import Alias, Def, FuncT, InstT, evaluate, peel
+from ..component.typeval import Alias, Def, FuncT, InstT, Res, evaluate, peel
 from ..errors import ValidationError
 from ..items import ConstExpr, Elem, Export, FuncBody, Import, Table
 from ..module import Module
@@ -57,7 +66,7 @@ from .boundary import OUT_MODULE, Boundary
 from .build import host_option_names
 from .plan import HostImport, Plan
 
-__all__ = ["wrap"]
+__all__ = ["wrap", "check_output"]
 
 
 class _Out:
@@ -94,10 +103,45 @@ class _Types:
 
     def __init__(self, out: _Out) -> None:
         self.out = out
-        self.memo: dict[int, Any] = {}
+        self.memo: dict[Any, Any] = {}
+        #: ``id`` of a type the copied import sections name -> its type index, or ``(instance, export
+        #: name)`` of an imported instance's type export (aliased when first used)
+        self.imported: dict[int, int | tuple[int, str]] = {}
 
     def add(self, item) -> int:
         return self.out.add(7, item, "type")
+
+    def name_imports(self, top: Any, names: dict[str, tuple[str, int]]) -> None:
+        """Register the types the copied imports name: a type import, or a type export of an
+        imported instance; each use of one refers to it (``(alias export $types "point" (type))``),
+        as the composition does, instead of defining the type again (a new nominal type)."""
+        for n, (sort, idx) in names.items():
+            ent = top.imports.get(n)
+            if ent is None:
+                continue
+            if sort == "type":
+                pairs: list[tuple[Any, int | tuple[int, str]]] = [(ent.ty, idx)]
+            elif sort == "instance" and isinstance(ent.ty, InstT):
+                pairs = [(x.ty, (idx, en)) for en, x in ent.ty.exports.items() if x.sort == "type"]
+            else:
+                continue
+            for t, src in pairs:            # a world-level `(import "point" (type (eq ..)))` wins
+                for obj in (t, peel(t)):
+                    if sort == "type" or id(obj) not in self.imported:
+                        self.imported[id(obj)] = src
+
+    def name_exported(self, ty: InstT, inst: int) -> None:
+        """Later exports refer to the type exports of the exported instance ``inst`` by alias (as
+        the inputs do: ``interface api { use types.{point}; }`` with both exported)."""
+        for n, x in ty.exports.items():
+            if x.sort == "type":
+                for obj in _chain(x.ty):
+                    self.memo.pop(id(obj), None)
+                    self.imported.setdefault(id(obj), (inst, n))
+
+    def is_imported(self, t: Any) -> bool:
+        """True when the type ``t`` (an alias chain) ends at a type the copied imports name."""
+        return any(id(x) in self.imported for x in _chain(t))
 
     def val(self, t: Any, depth: int = 0) -> Any:
         if depth > MAX_TYPE_DEPTH:
@@ -107,7 +151,12 @@ class _Types:
         key = id(t)
         if key in self.memo:
             return self.memo[key]
-        if isinstance(t, Alias):
+        src = self.imported.get(key)
+        if src is not None:
+            idx = src if isinstance(src, int) else self.memo.get(src)
+            if idx is None:
+                idx = self.memo[src] = self.out.alias("type", *src)
+        elif isinstance(t, Alias):
             idx = self.val(t.target, depth + 1)
         elif isinstance(t, Def):
             idx = self.add(self._defined(t, depth))
@@ -167,14 +216,16 @@ def _shim_component(ty: InstT, res_ids: set[int], types: _Types,
     inner = _Out({})
     it = _Types(inner)
     args: list[T.InstantiateArg] = []
-    tnames = [(n, x) for n, x in ty.exports.items() if x.sort == "type"]
+    tnames = [(n, x) for n, x in _types_first(ty.exports) if x.sort == "type"]
     funcs = [(n, x) for n, x in ty.exports.items() if x.sort == "func"]
     imported: dict[str, int] = {}
     for n, x in tnames:
         r = peel(x.referenced)
         bound = T.TypeBound(None) if id(r) in res_ids else T.TypeBound(it.val(x.ty))
         idx = inner.add(10, T.Import(T.ExternName(f"import-type-{n}"), T.ExternDesc("type", bound)), "type")
-        it.memo[id(r)] = it.memo[id(x.ty)] = imported[n] = idx
+        it.memo[id(r)] = imported[n] = idx
+        for obj in _chain(x.ty):            # later types refer to the import, not to its definition
+            it.memo[id(obj)] = idx
         args.append(T.InstantiateArg(f"import-type-{n}", "type", types.val(x.ty)))
     ifuncs = []
     for k, (n, x) in enumerate(funcs):
@@ -182,9 +233,15 @@ def _shim_component(ty: InstT, res_ids: set[int], types: _Types,
         ifuncs.append(inner.add(10, T.Import(T.ExternName(f"import-func-{k}"), T.ExternDesc("func", ft)), "func"))
         args.append(T.InstantiateArg(f"import-func-{k}", "func", lifted[n]))
     et = _Types(inner)
-    for n, x in tnames:
-        idx = inner.add(11, T.Export(T.ExternName(n), "type", imported[n]), "type")
-        et.memo[id(peel(x.referenced))] = et.memo[id(x.ty)] = idx
+    for n, x in ty.exports.items():         # the used types (and resources) in the interface's order
+        if x.sort == "type" and (id(peel(x.referenced)) in res_ids or types.is_imported(x.ty)):
+            idx = inner.add(11, T.Export(T.ExternName(n), "type", imported[n]), "type")
+            et.memo[id(peel(x.referenced))] = et.memo[id(x.ty)] = idx
+    for n, x in tnames:                     # its own types: defined on the exported ones, exported
+        if id(peel(x.referenced)) not in et.memo:
+            idx = inner.add(11, T.Export(T.ExternName(n), "type", et.val(peel(x.referenced))), "type")
+            for obj in _chain(x.ty):
+                et.memo[id(obj)] = idx
     for (n, x), f in zip(funcs, ifuncs):
         inner.add(11, T.Export(T.ExternName(n), "func", f, T.ExternDesc("func", et.func(x.ty))), "func")
     return _encode_sections(inner.sections), tuple(args)
@@ -372,11 +429,97 @@ def wrap(core: Module, p: Plan, source: Component, bnd: Boundary | None = None) 
     types = _Types(out)
     for r, ty in zip(bnd.types, res_types):
         types.memo[id(r)] = ty
+    types.name_imports(top, names)
     _name_types(out, types, top, names)
     _exports(out, core, p, top, fused, types, {id(r) for r in bnd.types})
     body = _encode_sections(out.sections)[len(COMPONENT_PREAMBLE):]
     mods = b"".join(_section(1, m.encode()) for m in modules)
-    return parse_component(COMPONENT_PREAMBLE + prefix + mods + body)
+    result = parse_component(COMPONENT_PREAMBLE + prefix + mods + body)
+    check_output(result)
+    return result
+
+
+def check_output(comp: Component) -> None:
+    """Raise FuseError unless the output component passes wasmweld's own component checks and
+    every record, variant, enum, flags or resource its exports use is named first (imported, or
+    exported before: the instance's own type exports), as a validator requires::
+
+        (type $p (record (field "x" u32)))
+        (instance $i (export "f" (func $f)))        ;; f takes $p, which no import or export names:
+        (export "api" (instance $i))                ;; "instance not valid to be used as export"
+
+    (an internal error of ``--emit component``: no invalid component is written)."""
+    from ..component.validation import own_problems
+
+    try:
+        comp.decode_all(modules=False)
+        problems = own_problems(comp)
+        top = evaluate(comp)
+    except ValidationError as e:
+        problems = [str(e)]
+    if not problems:
+        named: set[int] = set()
+        for ent in top.imports.values():
+            tys = [x.ty for x in ent.ty.exports.values() if x.sort == "type"] if isinstance(ent.ty, InstT) \
+                else [ent.ty] if ent.sort == "type" else []
+            named.update(id(peel(t)) for t in tys)
+        made = _instantiated(comp)
+        problems = [p for name, ent in top.exports.items()
+                    for p in _unnamed(name, ent, named, made.get(name, False))][:1]
+    if problems:
+        raise FuseError(f"--emit component wrote an invalid component (internal error): {problems[0]}")
+
+
+def _instantiated(comp: Component) -> dict[str, bool]:
+    """``{export name: True}`` for the instances exported that a component instantiation made (its
+    type exports are new types; an instance of exports re-exports the types themselves)."""
+    space: list[bool] = []
+    out: dict[str, bool] = {}
+    for sid, item in comp.items():
+        if sid == 10 and item.desc.sort == "instance" or sid == 6 and item.sort == "instance":
+            space.append(False)
+        elif sid == 5:
+            space.append(isinstance(item, T.ComponentInstantiate))
+        elif sid == 11 and item.sort == "instance":
+            out[item.name.name] = made = item.index < len(space) and space[item.index]
+            space.append(made)
+    return out
+
+
+def _unnamed(where: str, ent: Any, named: set[int], fresh: bool = False) -> list[str]:
+    """What the export ``ent`` uses before a name for it exists (``named``: ids of named types,
+    extended by its type exports in order; ``fresh``: its type exports are new types)."""
+    if ent.sort == "type":
+        t = peel(ent.ty)
+        bad = [] if _is_named(ent.ty, named) else _unnamed_in(_parts(t), named)
+        named.add(id(ent.ty) if fresh else id(t))
+        return [f"the type `{where}` uses {b}" for b in bad]
+    if ent.sort == "func" and isinstance(ent.ty, FuncT):
+        parts = [x for _, x in ent.ty.params] + ([ent.ty.result] if ent.ty.result is not None else [])
+        return [f"the function `{where}` uses {b}" for b in _unnamed_in(parts, named)]
+    if ent.sort == "instance" and isinstance(ent.ty, InstT):
+        return [p for n, x in ent.ty.exports.items() for p in _unnamed(f"{where}` `{n}", x, named, fresh)]
+    return []
+
+
+def _is_named(t: Any, named: set[int]) -> bool:
+    return any(id(x) in named for x in _chain(t))
+
+
+def _unnamed_in(parts: list[Any], named: set[int]) -> list[str]:
+    """The first named-kind type among ``parts`` (anonymous types looked into) not in ``named``."""
+    todo = [(x, 0) for x in parts]
+    while todo:
+        x, depth = todo.pop()
+        t = peel(x)
+        if isinstance(t, str) or t is None or _is_named(x, named):
+            continue
+        if isinstance(t, Res) or (isinstance(t, Def) and t.kind in _NAMED_KINDS):
+            what = "a resource" if isinstance(t, Res) else f"a {t.kind}"
+            return [f"{what} that no import or earlier export names"]
+        if depth < MAX_TYPE_DEPTH:
+            todo += [(y, depth + 1) for y in _parts(t)]
+    return []
 
 
 def _name_types(out: _Out, types: _Types, top: Any, imported: dict[str, tuple[str, int]]) -> None:
@@ -394,6 +537,8 @@ def _name_types(out: _Out, types: _Types, top: Any, imported: dict[str, tuple[st
             needed += [d for d in _named_defs(ent.ty, names) if d not in needed]
     for d in needed:                     # dependencies first: each refers to the imported ones
         tn = names[_skey(d)]
+        if id(d) in types.imported:                     # an imported type (or instance's type export)
+            continue
         if imported.get(tn, ("", 0))[0] == "type":      # the input imports it already (copied)
             types.memo[id(d)] = imported[tn][1]
             continue
@@ -428,26 +573,55 @@ def _exports(out: _Out, core: Module, p: Plan, top: Any, fused: int, types: _Typ
             out.add(11, T.Export(T.ExternName(name), "func", lift(name, ent.ty)), "func")
         elif ent.sort == "instance" and isinstance(ent.ty, InstT):
             items = []
-            for n, x in ent.ty.exports.items():
+            for n, x in _types_first(ent.ty.exports):
                 if x.sort == "type":
                     items.append(T.Export(T.ExternName(n), "type", types.val(x.ty)))
                 elif x.sort == "func" and f"{name}#{n}" in p.exports:
                     items.append(T.Export(T.ExternName(n), "func", lift(f"{name}#{n}", x.ty)))
                 else:
                     raise FuseError(f"--emit component: cannot export `{name}` `{n}` ({x.sort})")
-            if any(x.sort == "type" and id(peel(x.referenced)) in res_ids for x in ent.ty.exports.values()):
+            if any(x.sort == "type" and (id(peel(x.referenced)) in res_ids or types.is_imported(x.ty))
+                   for x in ent.ty.exports.values()):
                 data, args = _shim_component(ent.ty, res_ids, types, {e.name.name: e.index for e in items
                                                                        if e.sort == "func"})
                 shim = out.add(4, data, "component")
                 inst = out.add(5, T.ComponentInstantiate(shim, args), "instance")
             else:
                 inst = out.add(5, T.InstanceExports(tuple(items)), "instance")
-            out.add(11, T.Export(T.ExternName(name), "instance", inst), "instance")
+            types.name_exported(ent.ty, out.add(11, T.Export(T.ExternName(name), "instance", inst), "instance"))
         else:
             raise FuseError(f"--emit component: cannot export `{name}` ({ent.sort})")
 
 
 _NAMED_KINDS = ("record", "variant", "enum", "flags")
+
+
+def _types_first(exports: dict[str, Any]) -> list[tuple[str, Any]]:
+    """An exported instance's exports, each type export after the type exports its definition uses
+    (a type must be named before a type or function refers to it: ``use types.{shape, point}``
+    lists ``shape`` first), the other exports after them in their order."""
+    tnames = {id(peel(x.ty)): n for n, x in exports.items() if x.sort == "type"}
+    done: dict[str, Any] = {}
+
+    def visit(n: str, x: Any, depth: int) -> None:
+        if n in done or depth > MAX_TYPE_DEPTH:
+            return
+        done[n] = None                              # before the parts: a cycle cannot recurse
+        todo = [(d, depth) for d in _parts(peel(x.ty))]
+        while todo:
+            d, k = todo.pop()
+            m = tnames.get(id(peel(d)))
+            if m is not None:
+                visit(m, exports[m], depth + 1)
+            elif k < MAX_TYPE_DEPTH:                 # an anonymous list<point>, option<shape>, ...
+                todo += [(y, k + 1) for y in _parts(peel(d))]
+        done.pop(n)
+        done[n] = x
+
+    for n, x in exports.items():
+        if x.sort == "type":
+            visit(n, x, 0)
+    return list(done.items()) + [(n, x) for n, x in exports.items() if x.sort != "type"]
 
 
 def _skey(t: Any, depth: int = 0) -> Any:
@@ -483,6 +657,27 @@ def _type_names(top: Any) -> dict[Any, str]:
             if e.sort == "type" and isinstance(e.referenced, Def) and e.referenced.kind in _NAMED_KINDS:
                 names.setdefault(_skey(e.referenced), n)
     return names
+
+
+def _chain(t: Any) -> list[Any]:
+    """``t`` and the types its Alias chain names, to the end."""
+    out = [t]
+    while isinstance(t, Alias) and len(out) < MAX_TYPE_DEPTH:
+        t = t.target
+        out.append(t)
+    return out
+
+
+def _parts(t: Any) -> list[Any]:
+    """The value types a Def's definition refers to directly (a handle: its resource)."""
+    if not isinstance(t, Def) or t.kind == "prim":
+        return []
+    d = t.data
+    if t.kind in ("record", "variant"):
+        return [x for _, x in d if x is not None and not isinstance(x, str)]
+    if t.kind in ("tuple", "result"):
+        return [x for x in d if x is not None and not isinstance(x, str)]
+    return [d] if t.kind in ("list", "option", "own", "borrow") and not isinstance(d, str) else []
 
 
 def _named_defs(t: Any, names: dict[Any, str], depth: int = 0) -> list[Def]:
