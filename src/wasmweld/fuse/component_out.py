@@ -183,7 +183,10 @@ def _shim_component(ty: InstT, res_ids: set[int], types: _Types,
         args.append(T.InstantiateArg(f"import-func-{k}", "func", lifted[n]))
     et = _Types(inner)
     for n, x in tnames:
-        idx = inner.add(11, T.Export(T.ExternName(n), "type", imported[n]), "type")
+        # a resource is exported as imported; a record, variant, ... holding its handles is
+        # defined again over the exported types first (as wit-component writes it)
+        src = imported[n] if id(peel(x.referenced)) in res_ids else et.val(x.ty)
+        idx = inner.add(11, T.Export(T.ExternName(n), "type", src), "type")
         et.memo[id(peel(x.referenced))] = et.memo[id(x.ty)] = idx
     for (n, x), f in zip(funcs, ifuncs):
         inner.add(11, T.Export(T.ExternName(n), "func", f, T.ExternDesc("func", et.func(x.ty))), "func")
