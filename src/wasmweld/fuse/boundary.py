@@ -35,8 +35,8 @@ from typing import Any
 
 from ..binary.instr import MemArg
 from ..component.typeval import Def, FuncT, InstT, Res, peel
-from ..items import ConstExpr, Global
-from ..types import I32, GlobalType
+from ..items import ConstExpr, Export, Global
+from ..types import I32, ExternKind, GlobalType
 from . import abi
 from .abi import MAX_TYPE_DEPTH, FuseError, flatten, normalize
 from .adapter import BORROW, OWN
@@ -45,7 +45,7 @@ from .handles import borrow_count
 from .plan import CoreRef, Plan, ResId
 from .transcode import asm
 
-__all__ = ["Boundary", "boundary", "OUT_MODULE", "out_imports", "define"]
+__all__ = ["Boundary", "boundary", "OUT_MODULE", "out_imports", "define", "lift_option_names", "lift_option_exports"]
 
 #: the core import module of the output component's ``canon resource.new|rep|drop``
 OUT_MODULE = "fuse:out"
@@ -67,18 +67,25 @@ class Boundary:
     mems: list[CoreRef] = field(default_factory=list)
 
 
-def tree(t: Any, index: dict[int, int], where: str, depth: int = 0) -> Any:
+#: most nodes :func:`tree` expands one function's types into (a type may use another many times)
+MAX_TREE_NODES = 100_000
+
+
+def tree(t: Any, index: dict[int, int], where: str, depth: int = 0, budget: list[int] | None = None) -> Any:
     """``abi.normalize(t)`` with each handle ``(kind, K)``: K the output's number of its resource
-    (``index``: ``id(Res)`` -> K), None for one the output imports."""
-    if depth > MAX_TYPE_DEPTH:
-        raise FuseError(f"{where}: value type nesting too deep")
+    (``index``: ``id(Res)`` -> K), None for one the output imports. ``budget``: nodes left (a
+    one-element list shared by the calls for one function; :data:`MAX_TREE_NODES` by default)."""
+    budget = [MAX_TREE_NODES] if budget is None else budget
+    budget[0] -= 1
+    if depth > MAX_TYPE_DEPTH or budget[0] < 0:
+        raise FuseError(f"{where}: value type nesting too deep or too large")
     d = peel(t)
     if not isinstance(d, Def):
         return normalize(t, where, depth)
     k, x = d.kind, d.data
 
     def sub(y: Any) -> Any:
-        return None if y is None else tree(y, index, where, depth + 1)
+        return None if y is None else tree(y, index, where, depth + 1, budget)
 
     if k in ("own", "borrow"):
         return (k, index.get(id(peel(x))))
@@ -126,14 +133,41 @@ def boundary(p: Plan, top: Any) -> Boundary:
     if not index:
         return b
     for name, ft in funcs:
-        params = tuple(tree(t, index, name) for _, t in ft.params)
-        result = None if ft.result is None else tree(ft.result, index, name)
+        budget = [MAX_TREE_NODES]
+        params = tuple(tree(t, index, name, 0, budget) for _, t in ft.params)
+        result = None if ft.result is None else tree(ft.result, index, name, 0, budget)
         if any(_exported(t) for t in params) or _exported(result):
             b.funcs[name] = (params, result)
             lifted = p.exports.get(name)
             if lifted is not None and lifted.options.memory is not None and lifted.options.memory not in b.mems:
                 b.mems.append(lifted.options.memory)
     return b
+
+
+def lift_option_names(p: Plan) -> dict[tuple[str, CoreRef], str]:
+    """The core export names of the memories and reallocs the exports are lifted with,
+    ``{("memory"|"realloc", ref): name}``: the first export's are ``memory`` and ``cabi_realloc``
+    (wit-component's names), those of exports of other components ``fuse:lift-memoryK`` and
+    ``fuse:lift-reallocK`` (K from 1): each component's exports are lifted with its own memory."""
+    out: dict[tuple[str, CoreRef], str] = {}
+    for lifted in p.exports.values():
+        for kind, ref, first in (("memory", lifted.options.memory, "memory"),
+                                 ("realloc", lifted.options.realloc, "cabi_realloc")):
+            if ref is not None and (kind, ref) not in out:
+                k = sum(1 for x in out if x[0] == kind)
+                out[(kind, ref)] = first if k == 0 else f"fuse:lift-{kind}{k}"
+    return out
+
+
+def lift_option_exports(am: Any, p: Plan) -> list[Export]:
+    """The adapter module's exports of the memories and reallocs :func:`lift_option_names` names
+    ``fuse:lift-...`` (for ``--emit component``; ``memory`` and ``cabi_realloc`` are exported anyway)."""
+    out = []
+    for (kind, ref), name in lift_option_names(p).items():
+        if name.startswith("fuse:lift-"):
+            idx = am.memory(ref) if kind == "memory" else am.func(ref, (["i32"] * 4, ["i32"]))
+            out.append(Export(name, ExternKind.MEMORY if kind == "memory" else ExternKind.FUNC, idx))
+    return out
 
 
 def out_imports(am: Any, b: Boundary) -> dict[tuple[str, int], int]:

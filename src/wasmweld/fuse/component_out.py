@@ -53,7 +53,7 @@ from ..items import ConstExpr, Elem, Export, FuncBody, Import, Table
 from ..module import Module
 from ..types import FUNCREF, I32, ExternKind, FuncType, Limits, RecGroup, SubType, TableType
 from .abi import MAX_TYPE_DEPTH, FuseError
-from .boundary import OUT_MODULE, Boundary
+from .boundary import OUT_MODULE, Boundary, lift_option_names
 from .build import host_option_names
 from .plan import HostImport, Plan
 
@@ -445,7 +445,14 @@ def _exports(out: _Out, core: Module, p: Plan, top: Any, fused: int, types: _Typ
                 inst = out.add(5, T.ComponentInstantiate(shim, args), "instance")
             else:
                 inst = out.add(5, T.InstanceExports(tuple(items)), "instance")
-            out.add(11, T.Export(T.ExternName(name), "instance", inst), "instance")
+            exported = out.add(11, T.Export(T.ExternName(name), "instance", inst), "instance")
+            # later interfaces `use` a resource through the exported instance (its exported identity,
+            # which `wasm-tools component wit` prints as `use iface.{r}`)
+            for n, x in ent.ty.exports.items():
+                if x.sort == "type" and id(peel(x.referenced)) in res_ids:
+                    old = types.memo[id(peel(x.referenced))]
+                    new = out.alias("type", exported, n)
+                    types.memo.update({k: new for k, v in types.memo.items() if v == old})
         else:
             raise FuseError(f"--emit component: cannot export `{name}` ({ent.sort})")
 
@@ -511,18 +518,8 @@ def _named_defs(t: Any, names: dict[Any, str], depth: int = 0) -> list[Def]:
 
 
 def _mem_name(p: Plan, lifted) -> str:
-    for name, other in p.exports.items():
-        if other.options.memory is not None:
-            return "memory" if other.options.memory == lifted.options.memory else _no(name)
-    return _no("memory")
+    return lift_option_names(p)[("memory", lifted.options.memory)]
 
 
 def _realloc_name(p: Plan, lifted) -> str:
-    for name, other in p.exports.items():
-        if other.options.realloc is not None:
-            return "cabi_realloc" if other.options.realloc == lifted.options.realloc else _no(name)
-    return _no("cabi_realloc")
-
-
-def _no(name: str) -> str:
-    raise FuseError(f"--emit component: exports lifted with different memories are not supported yet ({name})")
+    return lift_option_names(p)[("realloc", lifted.options.realloc)]
