@@ -408,6 +408,7 @@ def _exports(out: _Out, core: Module, p: Plan, top: Any, fused: int, types: _Typ
     """The lifted exports of the composition (functions, or instances of functions and types);
     ``res_ids``: the ``id`` of each exported resource's ``Res``."""
     core_names = {e.name for e in core.exports}
+    option_names = lift_option_names(p)        # each component's exports: its memory and realloc
 
     def core_item(sort: str, name: str) -> int:
         if name not in core_names:
@@ -418,9 +419,9 @@ def _exports(out: _Out, core: Module, p: Plan, top: Any, fused: int, types: _Typ
         lifted = p.exports[core_name]
         opts = [T.CanonOption(lifted.options.encoding)]
         if lifted.options.memory is not None:
-            opts.append(T.CanonOption("memory", core_item("core memory", _mem_name(p, lifted))))
+            opts.append(T.CanonOption("memory", core_item("core memory", option_names[("memory", lifted.options.memory)])))
         if lifted.options.realloc is not None:
-            opts.append(T.CanonOption("realloc", core_item("core func", _realloc_name(p, lifted))))
+            opts.append(T.CanonOption("realloc", core_item("core func", option_names[("realloc", lifted.options.realloc)])))
         if lifted.options.post_return is not None:
             opts.append(T.CanonOption("post-return", core_item("core func", f"cabi_post_{core_name}")))
         func = core_item("core func", core_name)
@@ -515,11 +516,3 @@ def _named_defs(t: Any, names: dict[Any, str], depth: int = 0) -> list[Def]:
     if isinstance(t, Def) and _skey(t) in names and t not in out:
         out.append(t)
     return out
-
-
-def _mem_name(p: Plan, lifted) -> str:
-    return lift_option_names(p)[("memory", lifted.options.memory)]
-
-
-def _realloc_name(p: Plan, lifted) -> str:
-    return lift_option_names(p)[("realloc", lifted.options.realloc)]
