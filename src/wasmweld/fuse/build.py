@@ -25,7 +25,7 @@ from ..module import Export, FuncBody, Import, Module
 from ..types import ExternKind, FuncType, Limits, MemoryType, RecGroup, SubType
 from . import abi
 from .abi import FuseError
-from .boundary import Boundary, out_imports
+from .boundary import Boundary, lift_option_exports, out_imports
 from .boundary import define as define_boundary
 from .adapter import (CORE, Dir, Dst, Emitter, Src, check_area, check_leave, end_lends, has_borrow, leave_flag,
                       set_leave, translate)
@@ -287,6 +287,8 @@ def build_inputs(p: Plan, host_options: bool = False, bnd: Boundary | None = Non
             exported.append(Export("memory", ExternKind.MEMORY, am.memory(lifted.options.memory)))
         if lifted.options.realloc is not None and "cabi_realloc" not in [e.name for e in exported]:
             exported.append(Export("cabi_realloc", ExternKind.FUNC, am.func(lifted.options.realloc, _REALLOC)))
+    if host_options:                 # the exports of other components are lifted with their own memory
+        exported += lift_option_exports(am, p)
     host_exports = []
     for ref, name in (host_option_names(p) if host_options else {}).items():
         if name.startswith("fuse:memory"):

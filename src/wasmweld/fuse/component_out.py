@@ -62,7 +62,7 @@ from ..items import ConstExpr, Elem, Export, FuncBody, Import, Table
 from ..module import Module
 from ..types import FUNCREF, I32, ExternKind, FuncType, Limits, RecGroup, SubType, TableType
 from .abi import MAX_TYPE_DEPTH, FuseError
-from .boundary import OUT_MODULE, Boundary
+from .boundary import OUT_MODULE, Boundary, lift_option_names
 from .build import host_option_names
 from .plan import HostImport, Plan
 
@@ -160,6 +160,8 @@ class _Types:
             idx = self.val(t.target, depth + 1)
         elif isinstance(t, Def):
             idx = self.add(self._defined(t, depth))
+        elif isinstance(t, Res):
+            raise FuseError("--emit component: a resource the output does not export or import")
         else:
             raise FuseError(f"--emit component: cannot write the type {t!r}")
         self.memo[key] = idx
@@ -190,9 +192,9 @@ class _Types:
             return T.Result(v(d[0]), v(d[1]))
         if k in ("own", "borrow"):
             r = peel(d)
-            if id(r) not in self.memo:
+            if id(r) not in self.memo and id(r) not in self.imported:
                 raise FuseError("--emit component: a handle of a resource the output does not export or import")
-            return (T.Own if k == "own" else T.Borrow)(self.memo[id(r)])
+            return (T.Own if k == "own" else T.Borrow)(self.val(r, depth + 1))
         raise FuseError(f"--emit component: values of kind {k} are not supported")
 
     def func(self, ft: FuncT) -> int:
@@ -550,6 +552,7 @@ def _exports(out: _Out, core: Module, p: Plan, top: Any, fused: int, types: _Typ
     """The lifted exports of the composition (functions, or instances of functions and types);
     ``res_ids``: the ``id`` of each exported resource's ``Res``."""
     core_names = {e.name for e in core.exports}
+    option_names = lift_option_names(p)        # each component's exports: its memory and realloc
 
     def core_item(sort: str, name: str) -> int:
         if name not in core_names:
@@ -560,9 +563,9 @@ def _exports(out: _Out, core: Module, p: Plan, top: Any, fused: int, types: _Typ
         lifted = p.exports[core_name]
         opts = [T.CanonOption(lifted.options.encoding)]
         if lifted.options.memory is not None:
-            opts.append(T.CanonOption("memory", core_item("core memory", _mem_name(p, lifted))))
+            opts.append(T.CanonOption("memory", core_item("core memory", option_names[("memory", lifted.options.memory)])))
         if lifted.options.realloc is not None:
-            opts.append(T.CanonOption("realloc", core_item("core func", _realloc_name(p, lifted))))
+            opts.append(T.CanonOption("realloc", core_item("core func", option_names[("realloc", lifted.options.realloc)])))
         if lifted.options.post_return is not None:
             opts.append(T.CanonOption("post-return", core_item("core func", f"cabi_post_{core_name}")))
         func = core_item("core func", core_name)
@@ -700,21 +703,3 @@ def _named_defs(t: Any, names: dict[Any, str], depth: int = 0) -> list[Def]:
     if isinstance(t, Def) and _skey(t) in names and t not in out:
         out.append(t)
     return out
-
-
-def _mem_name(p: Plan, lifted) -> str:
-    for name, other in p.exports.items():
-        if other.options.memory is not None:
-            return "memory" if other.options.memory == lifted.options.memory else _no(name)
-    return _no("memory")
-
-
-def _realloc_name(p: Plan, lifted) -> str:
-    for name, other in p.exports.items():
-        if other.options.realloc is not None:
-            return "cabi_realloc" if other.options.realloc == lifted.options.realloc else _no(name)
-    return _no("cabi_realloc")
-
-
-def _no(name: str) -> str:
-    raise FuseError(f"--emit component: exports lifted with different memories are not supported yet ({name})")
