@@ -239,3 +239,64 @@ def test_owned_host_handles_without_handle_tables():
         h = Host(data)
         out.append(([h.call("run", v) for v in (4, 9)], sorted(h.dropped)))
     assert out[0] == out[1] == ([1004 + 12, 1009 + 27], [1, 2, 3, 4])
+
+
+# -- an exported interface whose functions take and return handles of the host's resource -----------
+
+HX_WIT = HR_WIT.replace("world prov", """interface relay {
+  use store.{blob};
+  relay-peek: func(b: borrow<blob>) -> u32;
+  relay-take: func(b: blob) -> u32;
+  relay-give: func(v: u32) -> blob;
+}
+world relayer { import store; import api; export relay; }
+world prov""")
+
+HX_RELAYER = """(module
+  (import "test:hr/store" "[resource-drop]blob" (func $drop (param i32)))
+  (import "test:hr/api" "peek" (func $peek (param i32) (result i32)))
+  (import "test:hr/api" "take" (func $take (param i32) (result i32)))
+  (import "test:hr/api" "give" (func $give (param i32) (result i32)))
+  (func (export "test:hr/relay#relay-peek") (param i32) (result i32) (local $r i32)
+    (local.set $r (call $peek (local.get 0))) (call $drop (local.get 0)) (local.get $r))
+  (func (export "test:hr/relay#relay-take") (param i32) (result i32) (call $take (local.get 0)))
+  (func (export "test:hr/relay#relay-give") (param i32) (result i32) (call $give (local.get 0))))
+"""
+
+
+def test_exported_interface_using_the_host_s_resource_like_the_composition(tmp_path):
+    """``interface relay { use store.{blob}; ... }`` exported, ``store`` imported from the host: the
+    fused component imports the resource type and refers to it (it was refused: "cannot write the
+    type Res"); same world, same results and destructor counts as the composition."""
+    import fuse_fixtures as F
+    from test_fuse_perf import build_component
+
+    from wasmweld.fuse import fuse
+
+    comp = F.compose(build_component(HX_WIT, "relayer", HX_RELAYER),
+                     build_component(HX_WIT, "prov", HR_PROVIDER))
+    fused = fuse(comp).encode()
+    F.wasm_tools("validate", "-", input=fused)
+    (tmp_path / "c.wasm").write_bytes(comp)
+    (tmp_path / "f.wasm").write_bytes(fused)
+    wit = F.wasm_tools("component", "wit", str(tmp_path / "c.wasm"))
+    assert b"export test:hr/relay;" in wit and b"import test:hr/store;" in wit
+    assert F.wasm_tools("component", "wit", str(tmp_path / "f.wasm")) == wit
+    out = []
+    for data in (comp, fused):
+        h = Host(data)
+        relay = h.inst.get_export_index(h.store, "test:hr/relay")
+
+        def call(name, *args, h=h, relay=relay):
+            f = h.inst.get_func(h.store, h.inst.get_export_index(h.store, name, relay))
+            r = f(h.store, *args)
+            f.post_return(h.store)
+            return r
+
+        blob = h._new(None, 7)
+        got = [call("relay-peek", blob), call("relay-take", h._new(None, 8))]
+        made = call("relay-give", 5)
+        got.append(h.values[made.to_host(h.store).rep])
+        out.append((got, sorted(h.dropped)))
+    assert out[0] == out[1]
+    assert out[0][0] == [7, 1008, 15]

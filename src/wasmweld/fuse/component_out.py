@@ -223,7 +223,7 @@ def _shim_component(ty: InstT, res_ids: set[int], types: _Types,
     imported: dict[str, int] = {}
     for n, x in tnames:
         r = peel(x.referenced)
-        bound = T.TypeBound(None) if id(r) in res_ids else T.TypeBound(it.val(x.ty))
+        bound = T.TypeBound(None) if id(r) in res_ids or isinstance(r, Res) else T.TypeBound(it.val(x.ty))
         idx = inner.add(10, T.Import(T.ExternName(f"import-type-{n}"), T.ExternDesc("type", bound)), "type")
         it.memo[id(r)] = imported[n] = idx
         for obj in _chain(x.ty):            # later types refer to the import, not to its definition
