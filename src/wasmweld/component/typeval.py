@@ -43,14 +43,41 @@ class Def:
     """A defined value type: ``kind`` (record, variant, list, fixed-list, map, tuple, flags, enum, option,
     result, own, borrow, future, stream, prim) and resolved ``data``."""
 
-    __slots__ = ("kind", "data")
+    __slots__ = ("kind", "data", "size")
 
     def __init__(self, kind: str, data: Any):
         self.kind: str = kind
         self.data: Any = data
+        #: wasmparser's effective type size: 1 + the sizes of the types it refers to (shared types
+        #: counted at each use, so a chain of records of two copies doubles per link)
+        self.size: int = 1 + sum(_size(x) for x in _children(kind, data))
+        if self.size > MAX_TYPE_WORK:
+            raise ValidationError(f"effective type size exceeds the limit of {MAX_TYPE_WORK}")
 
     def __repr__(self) -> str:
         return f"Def({self.kind}, {self.data!r})"
+
+
+def _children(kind: str, data: Any) -> tuple:
+    """The types a Def of ``kind`` with ``data`` refers to (names and lengths left out)."""
+    if kind in ("record", "variant"):
+        return tuple(x for _, x in data)
+    if kind in ("tuple", "map", "result"):
+        return tuple(data)
+    if kind == "fixed-list":
+        return (data[0],)
+    if kind in ("list", "option", "future", "stream"):
+        return (data,)
+    return ()
+
+
+def _size(t: Any) -> int:
+    """The effective size of a type a Def refers to (a Def's own, an alias's target's, else 1)."""
+    for _ in range(MAX_DEPTH + 1):
+        if not isinstance(t, Alias):
+            break
+        t = t.target
+    return t.size if isinstance(t, Def) else 1
 
 
 class Res:
