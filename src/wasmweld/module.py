@@ -45,7 +45,7 @@ format (the spec's "malformed" cases), raising :class:`DecodeError`.
 from __future__ import annotations
 
 import gc
-from typing import TYPE_CHECKING, Any, Iterable
+from typing import TYPE_CHECKING, Any, Callable, Iterable
 
 from .binary.bodycheck import body_wellformed
 from .binary.instr import DATA_INDEX_PREFIX, decode_body, may_use_data_index
@@ -631,27 +631,41 @@ class Module:
         buf = self._buf
         sec = self._known[10]
         need_datacount = self.datacount is None and buf.find(DATA_INDEX_PREFIX, sec.payload_offset, sec.end) >= 0
-        ready = {} if check_only else _decode_in_two(self.code, sec.end - sec.payload_offset)
+        ready = {} if check_only else _decode_in_two(self.code, sec.end - sec.payload_offset, need_datacount,
+                                                        self._decode_after_code, 42 * (self._header_count(11) or 0))
         for i, body in enumerate(self.code):
             if body._orig_instrs is not None or body._raw is None or body.offset is None:
                 continue            # (every original body has raw bytes and an offset)
             if check_only and not (need_datacount and may_use_data_index(body._raw)) \
                     and body_wellformed(body._raw, body.offset):
                 continue
-            try:
-                done = ready.get(i)
-                locals_, instrs = decode_body(body._raw, body.offset) if done is None else done
-            except DecodeError as e:
-                raise self._wrap(self._overrun(e, body, decode_body), f"code body {i}", sec.end) from None
-            except RecursionError:
-                raise DecodeError("nesting too deep", body.offset, f"code body {i}") from None
+            done = ready.get(i)
+            if done is None:
+                try:
+                    locals_, instrs = decode_body(body._raw, body.offset)
+                except DecodeError as e:
+                    raise self._wrap(self._overrun(e, body, decode_body), f"code body {i}", sec.end) from None
+                except RecursionError:
+                    raise DecodeError("nesting too deep", body.offset, f"code body {i}") from None
+                bad = data_index_op(body._raw, instrs) if need_datacount else None
+            else:
+                locals_, instrs, bad = done
             body._set_decoded(locals_, instrs)
-            if need_datacount and may_use_data_index(body._raw):
-                for ins in instrs:
-                    op = ins.op
-                    if op.prefix == 0xFC and (op.code == 8 or op.code == 9):
-                        raise DecodeError("data count section required", body.offset,
-                                          f"code body {i} ({op.name})")
+            if bad is not None:
+                raise DecodeError("data count section required", body.offset, f"code body {i} ({bad})")
+
+    def _decode_after_code(self) -> None:
+        """Decode the known sections after the code section (the data section) as far as they decode: the
+        parent's work while a second process decodes bodies. A problem stays for the ordered pass to report."""
+        after = False
+        for sec in self._sections:
+            if sec.id == 10:
+                after = True
+            elif after and sec.id not in _SCALAR_IDS and sec.id != 0 and sec.id not in self._items:
+                try:
+                    self._decode_section(sec.id)
+                except DecodeError:
+                    return
 
     def _overrun(self, e: DecodeError, body: "FuncBody", decode_body) -> DecodeError:
         """An integer that runs over the end of a body: report the integer's problem, as the spec does."""
@@ -784,27 +798,98 @@ class Module:
         return repr_html(self)
 
 
-def _decode_in_two(code: list, size: int) -> dict[int, tuple]:
+#: the part of a big code section (by size) the parent decodes itself: a little more than half, as the
+#: child also packs its half (``bodypack``) and the parent then only loads it
+PARENT_SHARE = 0.56
+
+
+class _Stop(Exception):
+    """The parent's half met a body that does not decode: the ordered loop reports it."""
+
+
+def data_index_op(raw: bytes, instrs: list) -> str | None:
+    """The name of the first ``memory.init`` / ``data.drop`` in a decoded body (they need a data count
+    section), or None; ``raw`` (the body's bytes) spares the walk of most bodies."""
+    if may_use_data_index(raw):
+        for ins in instrs:
+            op = ins.op
+            if op.prefix == 0xFC and (op.code == 8 or op.code == 9):
+                return op.name
+    return None
+
+
+#: the part of a big code section (by size) the parent decodes itself: a little more than half, as the
+#: child also packs its part (``bodypack``) and the parent then only loads it
+PARENT_SHARE = 0.56
+
+
+class _Stop(Exception):
+    """The parent's part met a body that does not decode: the ordered loop reports it."""
+
+
+def _decode_in_two(code: list, size: int, need_datacount: bool, after: Callable[[], None] | None = None,
+                   after_weight: int = 0) -> dict[int, tuple]:
     """For a big code section (``size`` bytes, :func:`~wasmweld.link.parallel.forks_for`): the bodies
-    still to decode, decoded by two processes (a forked child takes the second half by size and
-    sends its instructions back pickled): ``{index: (locals, instrs)}``. A body that does not decode
-    is left out (the caller decodes it again and reports its error in order); {} for one process."""
-    from .link.parallel import fork_map, forks_for      # (stdlib only; loaded on first use)
+    still to decode, decoded by two processes: ``{index: (locals, instrs, data_index_op or None)}``. A
+    forked child decodes the second part (by size, :data:`PARENT_SHARE`) and sends it back packed
+    (:mod:`~wasmweld.binary.bodypack`: each distinct instruction once, as its bytes), which the parent
+    turns into its own shared instruction objects: the very lists one process decodes. Meanwhile the
+    parent decodes the first part, then runs ``after`` (worth ``after_weight`` bytes of bodies). A body
+    that does not decode is left out (the caller decodes it again and reports its error in order; the
+    parent stops at its first such body and gives up the child's part); {} for one process."""
+    from .link.parallel import fork_call, forks_for      # (stdlib only; loaded on first use)
+    from .binary.bodypack import pack_bodies, unpack_bodies
 
     if not forks_for(size):
         return {}
     todo = [i for i, body in enumerate(code)
             if body._orig_instrs is None and body._raw is not None and body.offset is not None]
+    if len(todo) < 2:
+        return {}
+    goal, acc, mid = (size + after_weight) * PARENT_SHARE - after_weight, 0, len(todo) - 1
+    for k, i in enumerate(todo):
+        acc += len(code[i]._raw)
+        if acc >= goal:
+            mid = max(1, min(k + 1, len(todo) - 1))
+            break
 
-    def one(i: int) -> tuple | None:
-        body = code[i]
+    def one(i: int) -> tuple:
+        raw = code[i]._raw
+        locals_, instrs = decode_body(raw, code[i].offset)
+        return locals_, instrs, data_index_op(raw, instrs) if need_datacount else None
+
+    def child() -> bytes:
+        out: list[tuple | None] = []
+        for i in todo[mid:]:
+            try:
+                out.append(one(i))
+            except (DecodeError, RecursionError):
+                out.append(None)
+        return pack_bodies(out)
+
+    def parent() -> dict[int, tuple]:
+        done = {}
+        for i in todo[:mid]:
+            try:
+                done[i] = one(i)
+            except (DecodeError, RecursionError):
+                raise _Stop(done) from None
+        if after is not None:
+            after()
+        return done
+
+    try:
+        done, payload = fork_call(child, parent)
+    except _Stop as stop:
+        return stop.args[0]
+    if payload is not None:
         try:
-            return decode_body(body._raw, body.offset)
-        except (DecodeError, RecursionError):
-            return None
-
-    done = fork_map(one, todo, min_items=2, weight=lambda i: len(code[i]._raw))
-    return {i: d for i, d in zip(todo, done) if d is not None}
+            theirs = unpack_bodies(payload)
+        except Exception:   # noqa: BLE001 - a damaged answer: the caller decodes that part itself
+            theirs = []
+        if len(theirs) == len(todo) - mid:
+            done.update((i, d) for i, d in zip(todo[mid:], theirs) if d is not None)
+    return done
 
 
 def parse(data: bytes | bytearray | memoryview, *, lazy: bool = True, bodies: bool = True) -> Module:
