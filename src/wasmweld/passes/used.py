@@ -38,9 +38,12 @@ carry no index), each body once.
 
 from __future__ import annotations
 
+import time
+from array import array
 from dataclasses import dataclass, field
 from typing import Any, Callable, Iterable, Mapping
 
+from wasmweld.binary.constexpr import single
 from wasmweld.binary.opcodes import BY_NAME
 from wasmweld.binary.reencode import Scanner
 from wasmweld.errors import EditError, WasmError
@@ -114,7 +117,13 @@ def _expr_refs(ce) -> dict[str, set]:
     """What a :class:`ConstExpr` (or None) refers to."""
     if ce is None:
         return {}
+    one = single(ce.raw)            # a lone numeric constant (most segment offsets) refers to nothing
+    if one is not None and one[0] in _NUMERIC_CONSTS:
+        return {}
     return _scanner().const_expr(ce.raw)
+
+
+_NUMERIC_CONSTS = frozenset({"i32.const", "i64.const", "f32.const", "f64.const"})
 
 
 def body_references(m: Module, defined_index: int) -> dict[str, set[int]]:
@@ -261,12 +270,98 @@ def analyze(m: Module, *, roots: Iterable[Any] | None = None, prune_tables: bool
     ``m.code[d]``; ``body_refs`` and ``table_accesses`` (given together) are the same hook as two
     functions.
     """
+    ahead = None
     if code is None:
         if body_refs is None or table_accesses is None:
-            code = CodeView.of(m)
+            ahead = _ScanAhead.start(m)
+            code = CodeView.of(m) if ahead is None else CodeView(ahead.refs, lambda d: body_table_accesses(m.code[d]))
         else:
             code = CodeView(body_refs, table_accesses)
-    return _Reach(m, code, prune_tables).run(roots)
+    try:
+        return _Reach(m, code, prune_tables).run(roots)
+    finally:
+        if ahead is not None:
+            ahead.close()
+
+
+class _ScanAhead:
+    """``CodeView.refs`` of a big module (:func:`~wasmweld.link.parallel.forks_for`) with a second process:
+    a forked child scans the bodies from the middle of the code section on (then the first half) and
+    streams their references (``array('I')`` runs, each set in the order it iterates); the analysis
+    takes a body's references from the child when they have arrived and scans it itself otherwise. So
+    the analysis follows the same order and meets the same first error as in one process, and never
+    waits: the child only takes work off it (a body the child could not scan is scanned here, for the
+    error). The child is ended when the analysis is over."""
+
+    CHUNK = 128             # bodies per message
+    POLL_EVERY = 0.004      # seconds between two looks at the pipe
+
+    def __init__(self, code: list, order: list[int], stream: Any) -> None:
+        self.code = code
+        self.rank = {d: k for k, d in enumerate(order)}
+        self.stream = stream
+        self.got: list[Any] = []          # per rank: (flat array, offset) or None (scan it here)
+        self.next_poll = 0.0
+
+    @classmethod
+    def start(cls, m: Module) -> "_ScanAhead | None":
+        from ..link.parallel import fork_stream, forks_for      # (stdlib only; loaded on first use)
+
+        sec = next((s for s in m.sections if s.id == 10), None)
+        if sec is None or not forks_for(sec.end - sec.payload_offset):
+            return None
+        code = m.code
+        mid = len(code) // 2
+        order = list(range(mid, len(code))) + list(range(mid))
+        codes = {s: k for k, s in enumerate(SPACES)}
+
+        def produce(send: Callable[[bytes], None]) -> None:
+            for at in range(0, len(order), cls.CHUNK):
+                flat, offsets = array("I"), array("I")
+                for d in order[at:at + cls.CHUNK]:
+                    offsets.append(len(flat))
+                    try:
+                        refs = body_refs(code[d])
+                    except (WasmError, RecursionError):
+                        flat.append(0xFFFFFFFF)
+                        continue
+                    flat.append(len(refs))
+                    for space, items in refs.items():
+                        flat.append(codes[space])
+                        flat.append(len(items))
+                        flat.extend(items)
+                send(offsets.tobytes() + flat.tobytes() + len(offsets).to_bytes(4, "little"))
+
+        return cls(code, order, fork_stream(produce))
+
+    def _receive(self) -> None:
+        now = time.perf_counter()
+        if now < self.next_poll:
+            return
+        self.next_poll = now + self.POLL_EVERY
+        for msg in self.stream.poll():
+            n = int.from_bytes(msg[-4:], "little")
+            offsets = array("I", msg[:4 * n])
+            flat = array("I", msg[4 * n:-4])
+            self.got.extend((flat, o) for o in offsets)
+
+    def refs(self, d: int) -> dict:
+        k = self.rank[d]
+        if k >= len(self.got) and not self.stream.done:
+            self._receive()
+        if k >= len(self.got) or self.got[k][0][self.got[k][1]] == 0xFFFFFFFF:
+            return body_refs(self.code[d])
+        flat, at = self.got[k]
+        out = {}
+        p = at + 1
+        for _ in range(flat[at]):
+            n = flat[p + 1]
+            out[SPACES[flat[p]]] = flat[p + 2:p + 2 + n]
+            p += 2 + n
+        return out
+
+    def close(self) -> None:
+        self.stream.close()
 
 
 _TOTALS = {"type": lambda m: len(m.type_list()), "func": lambda m: m.num_funcs, "table": lambda m: m.num_tables,
@@ -452,7 +547,7 @@ class _Reach:
         refs = self.code.refs(d)
         self.mark_all(refs, f"function #{idx}")
         private = self.private
-        if private and refs["table"] & private:
+        if private and not private.isdisjoint(refs["table"]):
             for table, ctype in self.code.table_accesses(d):
                 self.access(table, ctype)
 
