@@ -632,7 +632,7 @@ class Module:
         sec = self._known[10]
         need_datacount = self.datacount is None and buf.find(DATA_INDEX_PREFIX, sec.payload_offset, sec.end) >= 0
         ready = {} if check_only else _decode_in_two(self.code, sec.end - sec.payload_offset, need_datacount,
-                                                        self._decode_after_code, 42 * (self._header_count(11) or 0))
+                                                        self._decode_after_code)
         for i, body in enumerate(self.code):
             if body._orig_instrs is not None or body._raw is None or body.offset is None:
                 continue            # (every original body has raw bytes and an offset)
@@ -798,15 +798,6 @@ class Module:
         return repr_html(self)
 
 
-#: the part of a big code section (by size) the parent decodes itself: a little more than half, as the
-#: child also packs its half (``bodypack``) and the parent then only loads it
-PARENT_SHARE = 0.56
-
-
-class _Stop(Exception):
-    """The parent's half met a body that does not decode: the ordered loop reports it."""
-
-
 def data_index_op(raw: bytes, instrs: list) -> str | None:
     """The name of the first ``memory.init`` / ``data.drop`` in a decoded body (they need a data count
     section), or None; ``raw`` (the body's bytes) spares the walk of most bodies."""
@@ -818,27 +809,32 @@ def data_index_op(raw: bytes, instrs: list) -> str | None:
     return None
 
 
-#: the part of a big code section (by size) the parent decodes itself: a little more than half, as the
-#: child also packs its part (``bodypack``) and the parent then only loads it
-PARENT_SHARE = 0.56
+#: a big code section is decoded in about this many parts (the two processes take parts from either end)
+PARTS = 160
 
 
 class _Stop(Exception):
     """The parent's part met a body that does not decode: the ordered loop reports it."""
 
 
-def _decode_in_two(code: list, size: int, need_datacount: bool, after: Callable[[], None] | None = None,
-                   after_weight: int = 0) -> dict[int, tuple]:
+def _decode_in_two(code: list, size: int, need_datacount: bool, after: Callable[[], None] | None = None
+                   ) -> dict[int, tuple]:
     """For a big code section (``size`` bytes, :func:`~wasmweld.link.parallel.forks_for`): the bodies
-    still to decode, decoded by two processes: ``{index: (locals, instrs, data_index_op or None)}``. A
-    forked child decodes the second part (by size, :data:`PARENT_SHARE`) and sends it back packed
-    (:mod:`~wasmweld.binary.bodypack`: each distinct instruction once, as its bytes), which the parent
-    turns into its own shared instruction objects: the very lists one process decodes. Meanwhile the
-    parent decodes the first part, then runs ``after`` (worth ``after_weight`` bytes of bodies). A body
-    that does not decode is left out (the caller decodes it again and reports its error in order; the
-    parent stops at its first such body and gives up the child's part); {} for one process."""
+    still to decode, decoded by two processes: ``{index: (locals, instrs, data_index_op or None)}``.
+
+    The bodies are cut into :data:`PARTS` parts of about equal size. A forked child takes parts from
+    the end, decodes each and packs it at once (:class:`~wasmweld.binary.bodypack.BodyPacker`: each
+    distinct instruction once, as its bytes); the parent runs ``after``, then takes parts from the
+    start; each claims a part in a shared two-word page before decoding it and stops where the other
+    has been, so they meet where their speeds put them (a part may be done twice when both claim it at
+    once: the parent's copy counts). The parent then turns the child's parts into its own shared
+    instruction objects: the very lists one process decodes. A body nobody decoded (the child failed,
+    a part left over) or that does not decode is left out: the caller decodes it and reports its error
+    in order (the parent stops at its first bad body and gives up the child's parts); {} for one process.
+    """
+    import mmap
     from .link.parallel import fork_call, forks_for      # (stdlib only; loaded on first use)
-    from .binary.bodypack import pack_bodies, unpack_bodies
+    from .binary.bodypack import BodyPacker, unpack_parts
 
     if not forks_for(size):
         return {}
@@ -846,12 +842,16 @@ def _decode_in_two(code: list, size: int, need_datacount: bool, after: Callable[
             if body._orig_instrs is None and body._raw is not None and body.offset is not None]
     if len(todo) < 2:
         return {}
-    goal, acc, mid = (size + after_weight) * PARENT_SHARE - after_weight, 0, len(todo) - 1
-    for k, i in enumerate(todo):
+    parts: list[list[int]] = [[]]
+    step, acc = max(size // PARTS, 1), 0
+    for i in todo:
+        if acc >= step:
+            parts.append([])
+            acc = 0
+        parts[-1].append(i)
         acc += len(code[i]._raw)
-        if acc >= goal:
-            mid = max(1, min(k + 1, len(todo) - 1))
-            break
+    shared = mmap.mmap(-1, 8)           # [next part of the parent, lowest part of the child], u32 each
+    shared[0:8] = (0).to_bytes(4, "little") + len(parts).to_bytes(4, "little")
 
     def one(i: int) -> tuple:
         raw = code[i]._raw
@@ -859,36 +859,50 @@ def _decode_in_two(code: list, size: int, need_datacount: bool, after: Callable[
         return locals_, instrs, data_index_op(raw, instrs) if need_datacount else None
 
     def child() -> bytes:
-        out: list[tuple | None] = []
-        for i in todo[mid:]:
-            try:
-                out.append(one(i))
-            except (DecodeError, RecursionError):
-                out.append(None)
-        return pack_bodies(out)
+        packer = BodyPacker()
+        for k in range(len(parts) - 1, -1, -1):
+            if k < int.from_bytes(shared[0:4], "little"):
+                break
+            shared[4:8] = k.to_bytes(4, "little")
+            out: list[tuple | None] = []
+            for i in parts[k]:
+                try:
+                    out.append(one(i))
+                except (DecodeError, RecursionError):
+                    out.append(None)
+            packer.add((k, out))
+        return packer.getvalue()
 
     def parent() -> dict[int, tuple]:
-        done = {}
-        for i in todo[:mid]:
-            try:
-                done[i] = one(i)
-            except (DecodeError, RecursionError):
-                raise _Stop(done) from None
         if after is not None:
             after()
+        done = {}
+        for k in range(len(parts)):
+            if k >= int.from_bytes(shared[4:8], "little"):
+                break
+            shared[0:4] = (k + 1).to_bytes(4, "little")
+            for i in parts[k]:
+                try:
+                    done[i] = one(i)
+                except (DecodeError, RecursionError):
+                    raise _Stop(done) from None
         return done
 
     try:
         done, payload = fork_call(child, parent)
     except _Stop as stop:
         return stop.args[0]
+    finally:
+        shared.close()
     if payload is not None:
         try:
-            theirs = unpack_bodies(payload)
+            theirs = unpack_parts(payload)
         except Exception:   # noqa: BLE001 - a damaged answer: the caller decodes that part itself
             theirs = []
-        if len(theirs) == len(todo) - mid:
-            done.update((i, d) for i, d in zip(todo[mid:], theirs) if d is not None)
+        for k, out in theirs:
+            for i, d in zip(parts[k], out):
+                if d is not None and i not in done:
+                    done[i] = d
     return done
 
 

@@ -27,7 +27,7 @@ from typing import Any, Sequence
 
 from .instr import Instr, LocalList, decode_locals, encode_locals, instr_of_bytes
 
-__all__ = ["pack_bodies", "unpack_bodies", "locals_of_bytes"]
+__all__ = ["BodyPacker", "pack_bodies", "unpack_bodies", "unpack_parts", "locals_of_bytes"]
 
 #: locals bytes -> their items (bodies share a handful of local declarations)
 _LOCALS: dict[bytes, tuple] = {}
@@ -71,17 +71,45 @@ class _Loader(pickle.Unpickler):
             raise pickle.UnpicklingError(f"{module}.{name} is not part of a body payload") from None
 
 
+class BodyPacker:
+    """Packs decoded bodies in parts, as they are decoded: each :meth:`add` is one pickle, and all share
+    one memo (an instruction already written by an earlier part is a back-reference in a later one);
+    :func:`unpack_parts` reads them back in order."""
+
+    def __init__(self) -> None:
+        self._out = io.BytesIO()
+        self._pickler = _Packer(self._out, protocol=pickle.HIGHEST_PROTOCOL)
+
+    def add(self, part: Any) -> None:
+        """Append one part: any structure of tuples, lists, ints, None, Instr and LocalList."""
+        self._pickler.dump(part)
+
+    def getvalue(self) -> bytes:
+        return self._out.getvalue()
+
+
 def pack_bodies(decoded: Sequence[tuple[LocalList, list[Instr]] | None]) -> bytes:
     """``decoded`` (``(locals, instrs)`` pairs as :func:`~wasmweld.binary.instr.decode_body` returns
     them, or None) as bytes for :func:`unpack_bodies`."""
-    out = io.BytesIO()
-    _Packer(out, protocol=pickle.HIGHEST_PROTOCOL).dump(list(decoded))
-    return out.getvalue()
+    packer = BodyPacker()
+    packer.add(list(decoded))
+    return packer.getvalue()
+
+
+def unpack_parts(payload: bytes) -> list[Any]:
+    """The parts a :class:`BodyPacker` packed, in order, made of this process's own instruction objects."""
+    loader = _Loader(io.BytesIO(payload))
+    parts = []
+    while True:
+        try:
+            parts.append(loader.load())
+        except EOFError:
+            return parts
 
 
 def unpack_bodies(payload: bytes) -> list[tuple[LocalList, list[Instr]] | None]:
     """What :func:`pack_bodies` packed, made of this process's own instruction objects."""
-    got = _Loader(io.BytesIO(payload)).load()
-    if not isinstance(got, list):
+    parts = unpack_parts(payload)
+    if len(parts) != 1 or not isinstance(parts[0], list):
         raise pickle.UnpicklingError("not a list of bodies")
-    return got
+    return parts[0]
