@@ -341,10 +341,11 @@ class FuncBody:
         """The local declarations, ``(count, ValType)`` each (decoded on first access)."""
         if self._locals is None:
             self._decode()
-            assert self._locals is not None
         if self._locals is self._orig_locals:
             self._keep_originals()
-        return self._locals
+        locals_ = self._locals
+        assert locals_ is not None
+        return locals_
 
     @locals.setter
     def locals(self, value: Iterable[Local]) -> None:
@@ -355,10 +356,11 @@ class FuncBody:
         """The instructions, final ``end`` included (decoded on first access)."""
         if self._instrs is None:
             self._decode()
-            assert self._instrs is not None
         if self._instrs is self._orig_instrs:
             self._keep_originals()
-        return self._instrs
+        instrs = self._instrs
+        assert instrs is not None
+        return instrs
 
     @instrs.setter
     def instrs(self, value: Iterable[Instr]) -> None:

@@ -85,6 +85,7 @@ class BodyPacker:
         self._pickler.dump(part)
 
     def getvalue(self) -> bytes:
+        """Every part added so far, as bytes for :func:`unpack_parts`."""
         return self._out.getvalue()
 
 
