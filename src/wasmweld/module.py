@@ -813,28 +813,24 @@ def data_index_op(raw: bytes, instrs: list) -> str | None:
 PARTS = 160
 
 
-class _Stop(Exception):
-    """The parent's part met a body that does not decode: the ordered loop reports it."""
-
-
 def _decode_in_two(code: list, size: int, need_datacount: bool, after: Callable[[], None] | None = None
                    ) -> dict[int, tuple]:
     """For a big code section (``size`` bytes, :func:`~wasmweld.link.parallel.forks_for`): the bodies
     still to decode, decoded by two processes: ``{index: (locals, instrs, data_index_op or None)}``.
 
     The bodies are cut into :data:`PARTS` parts of about equal size. A forked child takes parts from
-    the end, decodes each and packs it at once (:class:`~wasmweld.binary.bodypack.BodyPacker`: each
-    distinct instruction once, as its bytes); the parent runs ``after``, then takes parts from the
-    start; each claims a part in a shared two-word page before decoding it and stops where the other
-    has been, so they meet where their speeds put them (a part may be done twice when both claim it at
-    once: the parent's copy counts). The parent then turns the child's parts into its own shared
-    instruction objects: the very lists one process decodes. A body nobody decoded (the child failed,
-    a part left over) or that does not decode is left out: the caller decodes it and reports its error
-    in order (the parent stops at its first bad body and gives up the child's parts); {} for one process.
+    the end, decodes each and sends it at once, packed (:class:`~wasmweld.binary.bodypack.BodyPacker`:
+    each distinct instruction once, as its bytes); the parent runs ``after``, then takes parts from
+    the start and, between two, loads what the child sent into its own shared instruction objects (the
+    very lists one process decodes). Each claims a part in a shared two-word page before decoding it
+    and stops where the other has been, so they meet where their speeds put them (a part both claim at
+    once is done twice: the parent's copy counts). A body nobody decoded (the child failed, a part
+    left over) or that does not decode is left out: the caller decodes it and reports its error in
+    order (the parent stops at its first bad body and ends the child); {} for one process.
     """
     import mmap
-    from .link.parallel import fork_call, forks_for      # (stdlib only; loaded on first use)
-    from .binary.bodypack import BodyPacker, unpack_parts
+    from .link.parallel import fork_stream, forks_for      # (stdlib only; loaded on first use)
+    from .binary.bodypack import BodyPacker, BodyReader
 
     if not forks_for(size):
         return {}
@@ -858,7 +854,7 @@ def _decode_in_two(code: list, size: int, need_datacount: bool, after: Callable[
         locals_, instrs = decode_body(raw, code[i].offset)
         return locals_, instrs, data_index_op(raw, instrs) if need_datacount else None
 
-    def child() -> bytes:
+    def child(send: Callable[[bytes], None]) -> None:
         packer = BodyPacker()
         for k in range(len(parts) - 1, -1, -1):
             if k < int.from_bytes(shared[0:4], "little"):
@@ -871,12 +867,25 @@ def _decode_in_two(code: list, size: int, need_datacount: bool, after: Callable[
                 except (DecodeError, RecursionError):
                     out.append(None)
             packer.add((k, out))
-        return packer.getvalue()
+            send(packer.take())
 
-    def parent() -> dict[int, tuple]:
+    done: dict[int, tuple] = {}
+    theirs: dict[int, tuple] = {}
+    reader = BodyReader()
+
+    def receive(wait: bool = False) -> None:
+        try:
+            for message in stream.poll(wait):
+                reader.feed(message)
+                for k, out in reader.parts():
+                    theirs.update((i, d) for i, d in zip(parts[k], out) if d is not None)
+        except Exception:   # noqa: BLE001 - a damaged answer: no more of it (the caller decodes what is missing)
+            stream.close()
+
+    stream = fork_stream(child)
+    try:
         if after is not None:
             after()
-        done = {}
         for k in range(len(parts)):
             if k >= int.from_bytes(shared[4:8], "little"):
                 break
@@ -885,25 +894,14 @@ def _decode_in_two(code: list, size: int, need_datacount: bool, after: Callable[
                 try:
                     done[i] = one(i)
                 except (DecodeError, RecursionError):
-                    raise _Stop(done) from None
-        return done
-
-    try:
-        done, payload = fork_call(child, parent)
-    except _Stop as stop:
-        return stop.args[0]
+                    return done
+            receive()
+        receive(wait=True)
     finally:
+        stream.close()
         shared.close()
-    if payload is not None:
-        try:
-            theirs = unpack_parts(payload)
-        except Exception:   # noqa: BLE001 - a damaged answer: the caller decodes that part itself
-            theirs = []
-        for k, out in theirs:
-            for i, d in zip(parts[k], out):
-                if d is not None and i not in done:
-                    done[i] = d
-    return done
+    theirs.update(done)
+    return theirs
 
 
 def parse(data: bytes | bytearray | memoryview, *, lazy: bool = True, bodies: bool = True) -> Module:

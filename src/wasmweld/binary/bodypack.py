@@ -27,7 +27,7 @@ from typing import Any, Sequence
 
 from .instr import Instr, LocalList, decode_locals, encode_locals, instr_of_bytes
 
-__all__ = ["BodyPacker", "pack_bodies", "unpack_bodies", "unpack_parts", "locals_of_bytes"]
+__all__ = ["BodyPacker", "BodyReader", "pack_bodies", "unpack_bodies", "unpack_parts", "locals_of_bytes"]
 
 #: locals bytes -> their items (bodies share a handful of local declarations)
 _LOCALS: dict[bytes, tuple] = {}
@@ -87,6 +87,51 @@ class BodyPacker:
     def getvalue(self) -> bytes:
         """Every part added so far, as bytes for :func:`unpack_parts`."""
         return self._out.getvalue()
+
+    def take(self) -> bytes:
+        """The bytes of the parts added since the last :meth:`take` (for a :class:`BodyReader`)."""
+        data = self._out.getvalue()
+        self._out.seek(0)
+        self._out.truncate()
+        return data
+
+
+class BodyReader:
+    """Reads the parts of a :class:`BodyPacker` as their bytes arrive: ``feed(packer.take())``, then
+    :meth:`parts` gives the parts complete so far (one memo across them)."""
+
+    def __init__(self) -> None:
+        self._buf = bytearray()
+        self._at = 0
+        self._loader = _Loader(self)      # reads through read/readline/readinto below
+
+    def feed(self, data: bytes) -> None:
+        """More bytes, as :meth:`BodyPacker.take` gave them (whole parts)."""
+        del self._buf[:self._at]
+        self._at = 0
+        self._buf += data
+
+    def parts(self) -> list[Any]:
+        """The parts fed so far and not yet returned."""
+        out = []
+        while self._at < len(self._buf):
+            out.append(self._loader.load())
+        return out
+
+    def read(self, n: int = -1) -> bytes:
+        end = len(self._buf) if n < 0 else min(self._at + n, len(self._buf))
+        data = bytes(self._buf[self._at:end])
+        self._at = end
+        return data
+
+    def readinto(self, b: Any) -> int:
+        data = self.read(len(b))
+        b[:len(data)] = data
+        return len(data)
+
+    def readline(self) -> bytes:
+        end = self._buf.find(b"\n", self._at)
+        return self.read(-1 if end < 0 else end + 1 - self._at)
 
 
 def pack_bodies(decoded: Sequence[tuple[LocalList, list[Instr]] | None]) -> bytes:
