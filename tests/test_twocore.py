@@ -97,6 +97,30 @@ def test_pack_unpack_gives_the_shared_objects_decode_gives():
         unpack_bodies(evil)
 
 
+def test_parts_read_as_they_arrive_share_one_memo():
+    from wasmweld.binary.bodypack import BodyPacker, BodyReader
+
+    bodies = [decode_body(b.raw, b.offset) for b in parse(_rich_module(2)).code]
+    packer, reader = BodyPacker(), BodyReader()
+    got = []
+    sizes = []
+    for k in range(0, len(bodies), 3):
+        packer.add((k, bodies[k:k + 3]))
+        chunk = packer.take()
+        sizes.append(len(chunk))
+        reader.feed(chunk)
+        got.extend(reader.parts())
+    assert [k for k, _ in got] == list(range(0, len(bodies), 3))
+    flat = [b for _, part in got for b in part]
+    assert len(flat) == len(bodies)
+    for (l1, i1), (l2, i2) in zip(bodies, flat):
+        assert l1 == l2 and len(i1) == len(i2) and all(a is b for a, b in zip(i1, i2))
+    # the later parts refer back to instructions the first ones wrote
+    fresh = BodyPacker()
+    fresh.add((3, bodies[3:6]))
+    assert sizes[1] < len(fresh.take())
+
+
 def test_instr_of_bytes():
     padded = bytes.fromhex("10 83 80 80 80 00")
     ins = instr_of_bytes(padded)

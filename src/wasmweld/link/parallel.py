@@ -149,45 +149,6 @@ def _reap(pid: int, kill: bool = False) -> None:
         pass
 
 
-def fork_call(child: Callable[[], bytes], parent: Callable[[], R]) -> tuple[R, bytes | None]:
-    """``(parent(), child())``, ``child`` run by a forked child (its bytes come back through a pipe) while
-    this process runs ``parent``; the second value is None when the child failed for any reason (the
-    caller then does that part itself). An exception from ``parent`` ends the child and propagates.
-    The caller decides whether a fork is worth it (:func:`forks_for`)::
-
-        mine, theirs = fork_call(lambda: pack(work(second_half)), lambda: work(first_half))
-    """
-    r, w = os.pipe()
-    _big_pipe(w)
-    with warnings.catch_warnings():     # 3.12+ warns about fork in a process with threads: the child uses none
-        warnings.simplefilter("ignore", DeprecationWarning)
-        pid = os.fork()
-    if pid == 0:                        # the child: compute, send, exit without running any cleanup
-        try:
-            os.close(r)
-            try:
-                payload = child()
-            except BaseException:       # noqa: BLE001 - the parent does the part itself
-                payload = b""
-            with os.fdopen(w, "wb") as f:
-                f.write(payload)
-        finally:
-            os._exit(0)
-    os.close(w)
-    try:
-        mine = parent()
-    except BaseException:
-        os.close(r)
-        _reap(pid, kill=True)
-        raise
-    try:
-        with os.fdopen(r, "rb") as f:
-            payload = f.read()
-    finally:
-        _reap(pid)
-    return mine, (payload or None)
-
-
 class ForkStream:
     """A forked child that sends messages (bytes) while this process works: :meth:`poll` returns those
     that have arrived (never waits), :meth:`close` ends the child. Made by :func:`fork_stream`."""
