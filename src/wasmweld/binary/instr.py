@@ -572,15 +572,23 @@ def instr_of_bytes(raw: bytes) -> Instr:
         instr_of_bytes(b"\\x10\\x03") == Instr.make("call", 3)
 
     Raises DecodeError unless ``raw`` is exactly one instruction."""
+    n = len(raw)
+    if n <= 2:      # the tables decode_expr reads first (they outlive a clearing of the cache)
+        b = raw[0] if n else -1
+        if n == 1:
+            ins = _SIMPLE[b]
+            if ins is not None:
+                return ins
+            if b == 0x0B:
+                return _END_INSTR
+        elif n == 2 and (_SHAPE[b] == 1 and raw[1] < 0x80 or _SHAPE[b] == 3):
+            ins = _SMALL[b][raw[1]]
+            if ins is None:
+                ins = _SMALL[b][raw[1]] = _decode_one(raw, 0, n, 0)[0]
+            return ins
     ins = _CACHE.get(raw)
     if ins is not None:
         return ins
-    if len(raw) == 1:
-        ins = _SIMPLE[raw[0]]
-        if ins is not None:
-            return ins
-        if raw[0] == 0x0B:
-            return _END_INSTR
     ins, p = _decode_one(raw, 0, len(raw), 0)
     if p != len(raw):
         raise DecodeError("not one instruction", p)

@@ -38,6 +38,7 @@ carry no index), each body once.
 
 from __future__ import annotations
 
+import heapq
 import time
 from array import array
 from dataclasses import dataclass, field
@@ -278,7 +279,12 @@ def analyze(m: Module, *, roots: Iterable[Any] | None = None, prune_tables: bool
         else:
             code = CodeView(body_refs, table_accesses)
     try:
-        return _Reach(m, code, prune_tables).run(roots)
+        try:
+            return _Reach(m, code, prune_tables).run(roots, ahead)
+        except (WasmError, RecursionError):
+            if ahead is None:
+                raise
+        return _Reach(m, code, prune_tables).run(roots)     # in order: one process's first error
     finally:
         if ahead is not None:
             ahead.close()
@@ -344,6 +350,12 @@ class _ScanAhead:
             offsets = array("I", msg[:4 * n])
             flat = array("I", msg[4 * n:-4])
             self.got.extend((flat, o) for o in offsets)
+
+    def arrived(self) -> int:
+        """How many bodies (in the child's order) have arrived; looks at the pipe now and then."""
+        if not self.stream.done:
+            self._receive()
+        return len(self.got)
 
     def refs(self, d: int) -> dict:
         k = self.rank[d]
@@ -522,20 +534,53 @@ class _Reach:
 
     # -- the worklist -----------------------------------------------------------------------------
 
-    def run(self, roots) -> Used:
+    def run(self, roots, ahead: "_ScanAhead | None" = None) -> Used:
+        """The worklist from the roots. ``ahead``: a second process scans bodies; a function whose
+        references have not arrived waits (the used sets are a fixpoint: the order does not change
+        them), and when nothing else is left the one the child would reach last is scanned here. The
+        order then differs from one process's, so :func:`analyze` reruns in order on an error."""
         self.mark_roots(roots)
         work = self.work
         visit = {"func": self.visit_func, "table": self.visit_extern, "memory": self.visit_extern,
                  "global": self.visit_extern, "tag": self.visit_extern, "elem": self.visit_elem,
                  "data": self.visit_data, "type": self.visit_type}
         mark = self.mark
-        while work:
-            space, idx = work.pop()
-            tset: set = set()
-            visit[space](space, idx, tset)
-            for t in tset:
-                mark("type", t, f"{space} {idx}")
-        return self.used
+        nimp = self.nimp["func"]
+        low: list[tuple[int, int]] = []        # waiting functions, by the child's order
+        high: list[tuple[int, int]] = []       # the same, latest in the child's order first
+        taken: set[int] = set()
+        while True:
+            while work:
+                space, idx = work.pop()
+                if ahead is not None and space == "func" and idx >= nimp:
+                    r = ahead.rank[idx - nimp]
+                    if r >= ahead.arrived():
+                        heapq.heappush(low, (r, idx))
+                        heapq.heappush(high, (-r, idx))
+                        continue
+                tset: set = set()
+                visit[space](space, idx, tset)
+                for t in tset:
+                    mark("type", t, f"{space} {idx}")
+            if ahead is None or not high:
+                return self.used
+            n = ahead.arrived()
+            ready = []
+            while low and low[0][0] < n:
+                idx = heapq.heappop(low)[1]
+                if idx not in taken:
+                    ready.append(idx)
+            while high and not ready:          # nothing arrived: the one the child reaches last, here
+                idx = heapq.heappop(high)[1]
+                if idx not in taken:
+                    ready.append(idx)
+            for idx in ready:
+                if idx not in taken:
+                    taken.add(idx)
+                    tset = set()
+                    visit["func"]("func", idx, tset)
+                    for t in tset:
+                        mark("type", t, f"func {idx}")
 
     def visit_func(self, space: str, idx: int, tset: set) -> None:
         n = self.nimp["func"]
