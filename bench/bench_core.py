@@ -120,8 +120,10 @@ def _forking(value: str):
 
 
 def _one_vs_two(ctx, cid: str, data: bytes, maps: IndexMaps, size: str) -> list:
-    """Issue 16.4: full decoding, renumbering and gc of a big module in one process and in two (a forked child takes
-    the second half of the bodies); the two-process row notes its speed-up. Interleaved runs."""
+    """Issue 16.4: full decoding, renumbering and gc of a big module in one process and in two (decoding: a forked
+    child takes parts of the bodies from the end and streams them packed, the parent takes them from the start;
+    gc: a child scans bodies ahead and streams their references); the two-process row notes its speed-up.
+    Interleaved runs."""
     jobs = {"decode+encode": lambda: parse(data, lazy=False).encode(),
             "renumber all funcs": lambda: renumber(parse(data), maps).encode(),
             "gc": lambda: gc(parse(data)).module.encode()}

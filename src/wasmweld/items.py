@@ -294,8 +294,9 @@ class FuncBody:
         self.offset: int | None = offset
         self._locals: list[Local] | None = None
         self._instrs: list[Instr] | None = None
-        self._orig_locals: tuple[Any, ...] | None = None
-        self._orig_instrs: tuple[Any, ...] | None = None
+        # what was decoded: the decoded list itself until handed out, then a tuple of its items
+        self._orig_locals: Sequence[Any] | None = None
+        self._orig_instrs: Sequence[Any] | None = None
 
     @classmethod
     def from_instrs(cls, locals: Iterable[Local], instrs: Iterable[Instr]) -> "FuncBody":
@@ -313,12 +314,22 @@ class FuncBody:
                 self._set_decoded(*decode_body(self._raw, self.offset or 0))
 
     def _set_decoded(self, locals_: list[Local], instrs: list[Instr]) -> None:
-        self._orig_locals = tuple(locals_)
-        self._orig_instrs = tuple(instrs)
+        # The decoded lists are their own originals until they are first handed out (_keep_originals
+        # copies them then): a body nobody looked at is unmodified without comparing millions of items.
+        self._orig_locals = locals_
+        self._orig_instrs = instrs
         if self._locals is None:
             self._locals = locals_   # instr.LocalList: remembers its bytes
         if self._instrs is None:
             self._instrs = instrs
+
+    def _keep_originals(self) -> None:
+        """Before a decoded list is first handed out (and may change): keep its items as they were."""
+        with DECODE_LOCK:   # a second thread must not copy a list the first one already changes
+            if type(self._orig_instrs) is not tuple and self._orig_instrs is not None:
+                self._orig_instrs = tuple(self._orig_instrs)
+            if type(self._orig_locals) is not tuple and self._orig_locals is not None:
+                self._orig_locals = tuple(self._orig_locals)
 
     @property
     def decoded(self) -> bool:
@@ -330,8 +341,11 @@ class FuncBody:
         """The local declarations, ``(count, ValType)`` each (decoded on first access)."""
         if self._locals is None:
             self._decode()
-            assert self._locals is not None
-        return self._locals
+        if self._locals is self._orig_locals:
+            self._keep_originals()
+        locals_ = self._locals
+        assert locals_ is not None
+        return locals_
 
     @locals.setter
     def locals(self, value: Iterable[Local]) -> None:
@@ -342,8 +356,11 @@ class FuncBody:
         """The instructions, final ``end`` included (decoded on first access)."""
         if self._instrs is None:
             self._decode()
-            assert self._instrs is not None
-        return self._instrs
+        if self._instrs is self._orig_instrs:
+            self._keep_originals()
+        instrs = self._instrs
+        assert instrs is not None
+        return instrs
 
     @instrs.setter
     def instrs(self, value: Iterable[Instr]) -> None:
@@ -354,9 +371,11 @@ class FuncBody:
         """True when encoding would not reproduce ``raw`` verbatim."""
         if self._raw is None:
             return True
-        if self._instrs is not None and (self._orig_instrs is None or not same_items(self._instrs, self._orig_instrs)):
+        instrs, orig = self._instrs, self._orig_instrs
+        if instrs is not None and instrs is not orig and (orig is None or not same_items(instrs, orig)):
             return True
-        if self._locals is not None and (self._orig_locals is None or not same_items(self._locals, self._orig_locals)):
+        locals_, orig = self._locals, self._orig_locals
+        if locals_ is not None and locals_ is not orig and (orig is None or not same_items(locals_, orig)):
             return True
         return False
 

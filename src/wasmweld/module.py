@@ -45,7 +45,7 @@ format (the spec's "malformed" cases), raising :class:`DecodeError`.
 from __future__ import annotations
 
 import gc
-from typing import TYPE_CHECKING, Any, Iterable
+from typing import TYPE_CHECKING, Any, Callable, Iterable
 
 from .binary.bodycheck import body_wellformed
 from .binary.instr import DATA_INDEX_PREFIX, decode_body, may_use_data_index
@@ -631,27 +631,41 @@ class Module:
         buf = self._buf
         sec = self._known[10]
         need_datacount = self.datacount is None and buf.find(DATA_INDEX_PREFIX, sec.payload_offset, sec.end) >= 0
-        ready = {} if check_only else _decode_in_two(self.code, sec.end - sec.payload_offset)
+        ready = {} if check_only else _decode_in_two(self.code, sec.end - sec.payload_offset, need_datacount,
+                                                        self._decode_after_code)
         for i, body in enumerate(self.code):
             if body._orig_instrs is not None or body._raw is None or body.offset is None:
                 continue            # (every original body has raw bytes and an offset)
             if check_only and not (need_datacount and may_use_data_index(body._raw)) \
                     and body_wellformed(body._raw, body.offset):
                 continue
-            try:
-                done = ready.get(i)
-                locals_, instrs = decode_body(body._raw, body.offset) if done is None else done
-            except DecodeError as e:
-                raise self._wrap(self._overrun(e, body, decode_body), f"code body {i}", sec.end) from None
-            except RecursionError:
-                raise DecodeError("nesting too deep", body.offset, f"code body {i}") from None
+            done = ready.get(i)
+            if done is None:
+                try:
+                    locals_, instrs = decode_body(body._raw, body.offset)
+                except DecodeError as e:
+                    raise self._wrap(self._overrun(e, body, decode_body), f"code body {i}", sec.end) from None
+                except RecursionError:
+                    raise DecodeError("nesting too deep", body.offset, f"code body {i}") from None
+                bad = data_index_op(body._raw, instrs) if need_datacount else None
+            else:
+                locals_, instrs, bad = done
             body._set_decoded(locals_, instrs)
-            if need_datacount and may_use_data_index(body._raw):
-                for ins in instrs:
-                    op = ins.op
-                    if op.prefix == 0xFC and (op.code == 8 or op.code == 9):
-                        raise DecodeError("data count section required", body.offset,
-                                          f"code body {i} ({op.name})")
+            if bad is not None:
+                raise DecodeError("data count section required", body.offset, f"code body {i} ({bad})")
+
+    def _decode_after_code(self) -> None:
+        """Decode the known sections after the code section (the data section) as far as they decode: the
+        parent's work while a second process decodes bodies. A problem stays for the ordered pass to report."""
+        after = False
+        for sec in self._sections:
+            if sec.id == 10:
+                after = True
+            elif after and sec.id not in _SCALAR_IDS and sec.id != 0 and sec.id not in self._items:
+                try:
+                    self._decode_section(sec.id)
+                except DecodeError:
+                    return
 
     def _overrun(self, e: DecodeError, body: "FuncBody", decode_body) -> DecodeError:
         """An integer that runs over the end of a body: report the integer's problem, as the spec does."""
@@ -784,27 +798,110 @@ class Module:
         return repr_html(self)
 
 
-def _decode_in_two(code: list, size: int) -> dict[int, tuple]:
+def data_index_op(raw: bytes, instrs: list) -> str | None:
+    """The name of the first ``memory.init`` / ``data.drop`` in a decoded body (they need a data count
+    section), or None; ``raw`` (the body's bytes) spares the walk of most bodies."""
+    if may_use_data_index(raw):
+        for ins in instrs:
+            op = ins.op
+            if op.prefix == 0xFC and (op.code == 8 or op.code == 9):
+                return op.name
+    return None
+
+
+#: a big code section is decoded in about this many parts (the two processes take parts from either end)
+PARTS = 160
+
+
+def _decode_in_two(code: list, size: int, need_datacount: bool, after: Callable[[], None] | None = None
+                   ) -> dict[int, tuple]:
     """For a big code section (``size`` bytes, :func:`~wasmweld.link.parallel.forks_for`): the bodies
-    still to decode, decoded by two processes (a forked child takes the second half by size and
-    sends its instructions back pickled): ``{index: (locals, instrs)}``. A body that does not decode
-    is left out (the caller decodes it again and reports its error in order); {} for one process."""
-    from .link.parallel import fork_map, forks_for      # (stdlib only; loaded on first use)
+    still to decode, decoded by two processes: ``{index: (locals, instrs, data_index_op or None)}``.
+
+    The bodies are cut into :data:`PARTS` parts of about equal size. A forked child takes parts from
+    the end, decodes each and sends it at once, packed (:class:`~wasmweld.binary.bodypack.BodyPacker`:
+    each distinct instruction once, as its bytes); the parent runs ``after``, then takes parts from
+    the start and, between two, loads what the child sent into its own shared instruction objects (the
+    very lists one process decodes). Each claims a part in a shared two-word page before decoding it
+    and stops where the other has been, so they meet where their speeds put them (a part both claim at
+    once is done twice: the parent's copy counts). A body nobody decoded (the child failed, a part
+    left over) or that does not decode is left out: the caller decodes it and reports its error in
+    order (the parent stops at its first bad body and ends the child); {} for one process.
+    """
+    import mmap
+    from .link.parallel import fork_stream, forks_for      # (stdlib only; loaded on first use)
+    from .binary.bodypack import BodyPacker, BodyReader
 
     if not forks_for(size):
         return {}
     todo = [i for i, body in enumerate(code)
             if body._orig_instrs is None and body._raw is not None and body.offset is not None]
+    if len(todo) < 2:
+        return {}
+    parts: list[list[int]] = [[]]
+    step, acc = max(size // PARTS, 1), 0
+    for i in todo:
+        if acc >= step:
+            parts.append([])
+            acc = 0
+        parts[-1].append(i)
+        acc += len(code[i]._raw)
+    shared = mmap.mmap(-1, 8)           # [next part of the parent, lowest part of the child], u32 each
+    shared[0:8] = (0).to_bytes(4, "little") + len(parts).to_bytes(4, "little")
 
-    def one(i: int) -> tuple | None:
-        body = code[i]
+    def one(i: int) -> tuple:
+        raw = code[i]._raw
+        locals_, instrs = decode_body(raw, code[i].offset)
+        return locals_, instrs, data_index_op(raw, instrs) if need_datacount else None
+
+    def child(send: Callable[[bytes], None]) -> None:
+        packer = BodyPacker()
+        for k in range(len(parts) - 1, -1, -1):
+            if k < int.from_bytes(shared[0:4], "little"):
+                break
+            shared[4:8] = k.to_bytes(4, "little")
+            out: list[tuple | None] = []
+            for i in parts[k]:
+                try:
+                    out.append(one(i))
+                except (DecodeError, RecursionError):
+                    out.append(None)
+            packer.add((k, out))
+            send(packer.take())
+
+    done: dict[int, tuple] = {}
+    theirs: dict[int, tuple] = {}
+    reader = BodyReader()
+
+    def receive(wait: bool = False) -> None:
         try:
-            return decode_body(body._raw, body.offset)
-        except (DecodeError, RecursionError):
-            return None
+            for message in stream.poll(wait):
+                reader.feed(message)
+                for k, out in reader.parts():
+                    theirs.update((i, d) for i, d in zip(parts[k], out) if d is not None)
+        except Exception:   # noqa: BLE001 - a damaged answer: no more of it (the caller decodes what is missing)
+            stream.close()
 
-    done = fork_map(one, todo, min_items=2, weight=lambda i: len(code[i]._raw))
-    return {i: d for i, d in zip(todo, done) if d is not None}
+    stream = fork_stream(child)
+    try:
+        if after is not None:
+            after()
+        for k in range(len(parts)):
+            if k >= int.from_bytes(shared[4:8], "little"):
+                break
+            shared[0:4] = (k + 1).to_bytes(4, "little")
+            for i in parts[k]:
+                try:
+                    done[i] = one(i)
+                except (DecodeError, RecursionError):
+                    return done
+            receive()
+        receive(wait=True)
+    finally:
+        stream.close()
+        shared.close()
+    theirs.update(done)
+    return theirs
 
 
 def parse(data: bytes | bytearray | memoryview, *, lazy: bool = True, bodies: bool = True) -> Module:

@@ -43,6 +43,7 @@ __all__ = [
     "Instr", "MemArg", "Catch", "CATCH_KINDS", "LocalList", "IMM_READERS", "read_opcode",
     "decode_expr", "decode_body", "decode_locals", "encode_instrs", "encode_expr",
     "encode_body", "encode_locals", "f32_bits", "f64_bits", "bits_f32", "bits_f64", "may_use_data_index", "DATA_INDEX_PREFIX",
+    "instr_of_bytes",
 ]
 
 MAX_LOCALS = 2 ** 32 - 1
@@ -561,6 +562,37 @@ def _decode_one(data: ByteData, pos: int, end: int, base: int):
             _CACHE.clear()
         ins = _CACHE[key] = _tuple_new(Instr, (op, tuple(args), key))
     return ins, p
+
+
+def instr_of_bytes(raw: bytes) -> Instr:
+    """The decoded :class:`Instr` of one whole instruction's bytes, the shared object :func:`decode_expr`
+    gives for them (the cache, the one-byte singletons, ``end``); how instructions decoded elsewhere (a
+    second process) become this process's own objects::
+
+        instr_of_bytes(b"\\x10\\x03") == Instr.make("call", 3)
+
+    Raises DecodeError unless ``raw`` is exactly one instruction."""
+    n = len(raw)
+    if n <= 2:      # the tables decode_expr reads first (they outlive a clearing of the cache)
+        b = raw[0] if n else -1
+        if n == 1:
+            ins = _SIMPLE[b]
+            if ins is not None:
+                return ins
+            if b == 0x0B:
+                return _END_INSTR
+        elif n == 2 and (_SHAPE[b] == 1 and raw[1] < 0x80 or _SHAPE[b] == 3):
+            ins = _SMALL[b][raw[1]]
+            if ins is None:
+                ins = _SMALL[b][raw[1]] = _decode_one(raw, 0, n, 0)[0]
+            return ins
+    ins = _CACHE.get(raw)
+    if ins is not None:
+        return ins
+    ins, p = _decode_one(raw, 0, len(raw), 0)
+    if p != len(raw):
+        raise DecodeError("not one instruction", p)
+    return ins
 
 
 def decode_expr(data: ByteData, pos: int, end: int, base: int = 0) -> tuple[list[Instr], int]:

@@ -38,9 +38,13 @@ carry no index), each body once.
 
 from __future__ import annotations
 
+import heapq
+import time
+from array import array
 from dataclasses import dataclass, field
 from typing import Any, Callable, Iterable, Mapping
 
+from wasmweld.binary.constexpr import single
 from wasmweld.binary.opcodes import BY_NAME
 from wasmweld.binary.reencode import Scanner
 from wasmweld.errors import EditError, WasmError
@@ -114,7 +118,13 @@ def _expr_refs(ce) -> dict[str, set]:
     """What a :class:`ConstExpr` (or None) refers to."""
     if ce is None:
         return {}
+    one = single(ce.raw)            # a lone numeric constant (most segment offsets) refers to nothing
+    if one is not None and one[0] in _NUMERIC_CONSTS:
+        return {}
     return _scanner().const_expr(ce.raw)
+
+
+_NUMERIC_CONSTS = frozenset({"i32.const", "i64.const", "f32.const", "f64.const"})
 
 
 def body_references(m: Module, defined_index: int) -> dict[str, set[int]]:
@@ -261,12 +271,109 @@ def analyze(m: Module, *, roots: Iterable[Any] | None = None, prune_tables: bool
     ``m.code[d]``; ``body_refs`` and ``table_accesses`` (given together) are the same hook as two
     functions.
     """
+    ahead = None
     if code is None:
         if body_refs is None or table_accesses is None:
-            code = CodeView.of(m)
+            ahead = _ScanAhead.start(m)
+            code = CodeView.of(m) if ahead is None else CodeView(ahead.refs, lambda d: body_table_accesses(m.code[d]))
         else:
             code = CodeView(body_refs, table_accesses)
-    return _Reach(m, code, prune_tables).run(roots)
+    try:
+        try:
+            return _Reach(m, code, prune_tables).run(roots, ahead)
+        except (WasmError, RecursionError):
+            if ahead is None:
+                raise
+        return _Reach(m, code, prune_tables).run(roots)     # in order: one process's first error
+    finally:
+        if ahead is not None:
+            ahead.close()
+
+
+class _ScanAhead:
+    """``CodeView.refs`` of a big module (:func:`~wasmweld.link.parallel.forks_for`) with a second process:
+    a forked child scans the bodies from the middle of the code section on (then the first half) and
+    streams their references (``array('I')`` runs, each set in the order it iterates); the analysis
+    takes a body's references from the child when they have arrived and scans it itself otherwise. So
+    the analysis follows the same order and meets the same first error as in one process, and never
+    waits: the child only takes work off it (a body the child could not scan is scanned here, for the
+    error). The child is ended when the analysis is over."""
+
+    CHUNK = 128             # bodies per message
+    POLL_EVERY = 0.004      # seconds between two looks at the pipe
+
+    def __init__(self, code: list, order: list[int], stream: Any) -> None:
+        self.code = code
+        self.rank = {d: k for k, d in enumerate(order)}
+        self.stream = stream
+        self.got: list[Any] = []          # per rank: (flat array, offset) or None (scan it here)
+        self.next_poll = 0.0
+
+    @classmethod
+    def start(cls, m: Module) -> "_ScanAhead | None":
+        from ..link.parallel import fork_stream, forks_for      # (stdlib only; loaded on first use)
+
+        sec = next((s for s in m.sections if s.id == 10), None)
+        if sec is None or not forks_for(sec.end - sec.payload_offset):
+            return None
+        code = m.code
+        mid = len(code) // 2
+        order = list(range(mid, len(code))) + list(range(mid))
+        codes = {s: k for k, s in enumerate(SPACES)}
+
+        def produce(send: Callable[[bytes], None]) -> None:
+            for at in range(0, len(order), cls.CHUNK):
+                flat, offsets = array("I"), array("I")
+                for d in order[at:at + cls.CHUNK]:
+                    offsets.append(len(flat))
+                    try:
+                        refs = body_refs(code[d])
+                    except (WasmError, RecursionError):
+                        flat.append(0xFFFFFFFF)
+                        continue
+                    flat.append(len(refs))
+                    for space, items in refs.items():
+                        flat.append(codes[space])
+                        flat.append(len(items))
+                        flat.extend(items)
+                send(offsets.tobytes() + flat.tobytes() + len(offsets).to_bytes(4, "little"))
+
+        return cls(code, order, fork_stream(produce))
+
+    def _receive(self) -> None:
+        now = time.perf_counter()
+        if now < self.next_poll:
+            return
+        self.next_poll = now + self.POLL_EVERY
+        for msg in self.stream.poll():
+            n = int.from_bytes(msg[-4:], "little")
+            offsets = array("I", msg[:4 * n])
+            flat = array("I", msg[4 * n:-4])
+            self.got.extend((flat, o) for o in offsets)
+
+    def arrived(self) -> int:
+        """How many bodies (in the child's order) have arrived; looks at the pipe now and then."""
+        if not self.stream.done:
+            self._receive()
+        return len(self.got)
+
+    def refs(self, d: int) -> dict:
+        k = self.rank[d]
+        if k >= len(self.got) and not self.stream.done:
+            self._receive()
+        if k >= len(self.got) or self.got[k][0][self.got[k][1]] == 0xFFFFFFFF:
+            return body_refs(self.code[d])
+        flat, at = self.got[k]
+        out = {}
+        p = at + 1
+        for _ in range(flat[at]):
+            n = flat[p + 1]
+            out[SPACES[flat[p]]] = flat[p + 2:p + 2 + n]
+            p += 2 + n
+        return out
+
+    def close(self) -> None:
+        self.stream.close()
 
 
 _TOTALS = {"type": lambda m: len(m.type_list()), "func": lambda m: m.num_funcs, "table": lambda m: m.num_tables,
@@ -427,20 +534,53 @@ class _Reach:
 
     # -- the worklist -----------------------------------------------------------------------------
 
-    def run(self, roots) -> Used:
+    def run(self, roots, ahead: "_ScanAhead | None" = None) -> Used:
+        """The worklist from the roots. ``ahead``: a second process scans bodies; a function whose
+        references have not arrived waits (the used sets are a fixpoint: the order does not change
+        them), and when nothing else is left the one the child would reach last is scanned here. The
+        order then differs from one process's, so :func:`analyze` reruns in order on an error."""
         self.mark_roots(roots)
         work = self.work
         visit = {"func": self.visit_func, "table": self.visit_extern, "memory": self.visit_extern,
                  "global": self.visit_extern, "tag": self.visit_extern, "elem": self.visit_elem,
                  "data": self.visit_data, "type": self.visit_type}
         mark = self.mark
-        while work:
-            space, idx = work.pop()
-            tset: set = set()
-            visit[space](space, idx, tset)
-            for t in tset:
-                mark("type", t, f"{space} {idx}")
-        return self.used
+        nimp = self.nimp["func"]
+        low: list[tuple[int, int]] = []        # waiting functions, by the child's order
+        high: list[tuple[int, int]] = []       # the same, latest in the child's order first
+        taken: set[int] = set()
+        while True:
+            while work:
+                space, idx = work.pop()
+                if ahead is not None and space == "func" and idx >= nimp:
+                    r = ahead.rank[idx - nimp]
+                    if r >= ahead.arrived():
+                        heapq.heappush(low, (r, idx))
+                        heapq.heappush(high, (-r, idx))
+                        continue
+                tset: set = set()
+                visit[space](space, idx, tset)
+                for t in tset:
+                    mark("type", t, f"{space} {idx}")
+            if ahead is None or not high:
+                return self.used
+            n = ahead.arrived()
+            ready = []
+            while low and low[0][0] < n:
+                idx = heapq.heappop(low)[1]
+                if idx not in taken:
+                    ready.append(idx)
+            while high and not ready:          # nothing arrived: the one the child reaches last, here
+                idx = heapq.heappop(high)[1]
+                if idx not in taken:
+                    ready.append(idx)
+            for idx in ready:
+                if idx not in taken:
+                    taken.add(idx)
+                    tset = set()
+                    visit["func"]("func", idx, tset)
+                    for t in tset:
+                        mark("type", t, f"func {idx}")
 
     def visit_func(self, space: str, idx: int, tset: set) -> None:
         n = self.nimp["func"]
@@ -452,7 +592,7 @@ class _Reach:
         refs = self.code.refs(d)
         self.mark_all(refs, f"function #{idx}")
         private = self.private
-        if private and refs["table"] & private:
+        if private and not private.isdisjoint(refs["table"]):
             for table, ctype in self.code.table_accesses(d):
                 self.access(table, ctype)
 

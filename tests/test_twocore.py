@@ -1,0 +1,339 @@
+"""Issue 16.4: full decoding and gc of a big module with a second process give what one process gives.
+
+Decoding: a forked child decodes part of the code section and sends it back packed
+(``binary.bodypack``: each distinct instruction once, as its bytes); the parent's bodies are then
+the very lists, of the same shared ``Instr`` objects, that one process decodes, and a bad body gives
+the same first error wherever it sits. gc: a forked child scans bodies ahead and streams their
+references (``passes.used._ScanAhead``); the analysis, its result and its first error are those of
+one process. ``FuncBody`` keeps a decoded list as its own original until it is handed out, so an
+untouched body encodes raw without comparing its items, and a changed one is still re-encoded.
+Every case runs with the second process forced on (``WASMWELD_FORK=1``, any size counts as big)
+and off, and the outcomes are compared.
+"""
+
+from __future__ import annotations
+
+import os
+import pickle
+import sys
+
+import pytest
+
+import helpers
+from wasmweld.binary.bodypack import pack_bodies, unpack_bodies
+from wasmweld.binary.instr import Instr, decode_body, instr_of_bytes
+from wasmweld.errors import DecodeError, WasmError
+from wasmweld.module import parse
+from wasmweld.runtime.engine import wat2wasm
+
+linux_only = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="the second process forks (Linux)")
+WAT_DIR = helpers.FIXTURES / "wat"
+
+
+def _outcome(fn):
+    try:
+        return fn()
+    except WasmError as exc:
+        return ("error", type(exc).__name__, str(exc))
+
+
+@pytest.fixture
+def forced(monkeypatch):
+    """Every code section counts as big; yields the list of forks made."""
+    import wasmweld.link.parallel as par
+
+    monkeypatch.setattr(par, "MIN_PARALLEL_BYTES", 0)
+    forks: list = []
+    real_fork = os.fork
+
+    def counting_fork():
+        forks.append(1)
+        return real_fork()
+
+    monkeypatch.setattr(os, "fork", counting_fork)
+    return forks
+
+
+def _both(monkeypatch, fn):
+    outs = []
+    for on in ("1", "0"):
+        monkeypatch.setenv("WASMWELD_FORK", on)
+        outs.append(_outcome(fn))
+    return outs
+
+
+def _rich_module(copies: int = 6) -> bytes:
+    """The renumbering fixtures' functions (every index-carrying instruction, reference-typed locals,
+    blocks, br_table, SIMD, exceptions) repeated, so both processes get a varied share."""
+    m = parse(wat2wasm((WAT_DIR / "renumber_core.wat").read_text()))
+    m.decode_all()
+    for _ in range(copies - 1):
+        for f, body in zip(list(m.funcs[:len(m.code)]), list(m.code)):
+            m.funcs.append(f)
+            m.code.append(type(body)(raw=body.raw))
+    return m.encode()
+
+
+_SMALL_IMMEDIATE = {"local.get", "local.set", "local.tee", "global.get", "i32.const", "call", "br", "br_if",
+                    "block", "loop", "if"}
+
+
+def _table_held(ins) -> bool:
+    """Instructions the decoder keeps in tables rather than its (bounded, sometimes cleared) cache."""
+    return len(ins.raw) == 1 or (len(ins.raw) == 2 and ins.name in _SMALL_IMMEDIATE)
+
+
+def _decoded(data: bytes):
+    m = parse(data, lazy=False)
+    return [(list(b.locals), [(i.name, i.args, i.raw) for i in b.instrs]) for b in m.code], m.encode()
+
+
+# ----------------------------------------------------------------------------- packing
+
+def test_pack_unpack_gives_the_shared_objects_decode_gives():
+    data = _rich_module(2)
+    bodies = [decode_body(b.raw, b.offset) for b in parse(data).code]
+    payload = pack_bodies([*bodies, None])
+    got = unpack_bodies(payload)
+    assert got[-1] is None and len(got) == len(bodies) + 1
+    for (locals_, instrs), (l2, i2) in zip(bodies, got[:-1]):
+        assert [(i.op, i.args, i.raw) for i in i2] == [(i.op, i.args, i.raw) for i in instrs]
+        # the shared objects (always for the table-held ones; the others while the cache keeps them)
+        assert all(a is b for a, b in zip(instrs, i2) if _table_held(a))
+        assert l2 == locals_ and l2 is not locals_ and l2._raw == locals_._raw
+    # a payload is a pickle that may name only the two constructors
+    evil = pickle.dumps([os.getcwd])
+    with pytest.raises(pickle.UnpicklingError):
+        unpack_bodies(evil)
+
+
+def test_parts_read_as_they_arrive_share_one_memo():
+    from wasmweld.binary.bodypack import BodyPacker, BodyReader
+
+    bodies = [decode_body(b.raw, b.offset) for b in parse(_rich_module(2)).code]
+    packer, reader = BodyPacker(), BodyReader()
+    got = []
+    sizes = []
+    for k in range(0, len(bodies), 3):
+        packer.add((k, bodies[k:k + 3]))
+        chunk = packer.take()
+        sizes.append(len(chunk))
+        reader.feed(chunk)
+        got.extend(reader.parts())
+    assert [k for k, _ in got] == list(range(0, len(bodies), 3))
+    flat = [b for _, part in got for b in part]
+    assert len(flat) == len(bodies)
+    for (l1, i1), (l2, i2) in zip(bodies, flat):
+        assert l1 == l2 and [(i.op, i.args, i.raw) for i in i1] == [(i.op, i.args, i.raw) for i in i2]
+    # the later parts refer back to instructions the first ones wrote
+    fresh = BodyPacker()
+    fresh.add((3, bodies[3:6]))
+    assert sizes[1] < len(fresh.take())
+
+
+def test_instr_of_bytes():
+    padded = bytes.fromhex("10 83 80 80 80 00")
+    ins = instr_of_bytes(padded)
+    assert ins == Instr.make("call", 3) and ins.raw == padded
+    assert instr_of_bytes(b"\x0b").name == "end" and instr_of_bytes(b"\x1a").name == "drop"
+    assert instr_of_bytes(b"\x41\x05") is decode_body(b"\x00\x41\x05\x0b")[1][0]
+    for bad in (b"\x10", b"\x41\x05\x1a", b"\xff"):
+        with pytest.raises(DecodeError):
+            instr_of_bytes(bad)
+
+
+# ----------------------------------------------------------------------------- full decode, two processes
+
+@linux_only
+def test_full_decode_with_a_second_process_is_identical(monkeypatch, forced):
+    data = _rich_module()
+    forced.clear()
+    with_child, without = _both(monkeypatch, lambda: _decoded(data))
+    assert len(forced) == 1 and with_child == without and without[1] == data
+    import wasmweld.module as module
+
+    here: list[int] = []
+    monkeypatch.setattr(module, "decode_body", lambda raw, base=0: here.append(1) or decode_body(raw, base))
+    monkeypatch.setenv("WASMWELD_FORK", "1")
+    m = parse(data, lazy=False)
+    assert 0 < len(here) < len(m.code)          # the rest came back from the child
+    last = m.code[-1]
+    assert not last.modified and last.instrs[-1].name == "end"
+    small = [i for b in m.code[len(m.code) // 2:] for i in b.instrs if _table_held(i)]
+    assert small and all(instr_of_bytes(i.raw) is i for i in small)     # this process's shared objects
+
+
+@linux_only
+@pytest.mark.parametrize("where", ["first", "last"])
+def test_same_first_error_from_either_process(monkeypatch, forced, where):
+    data = _rich_module()
+    m = parse(data)
+    body = m.code[0] if where == "first" else m.code[-1]
+    at = body.offset + len(body.raw) - 1                 # its final end: an illegal opcode instead
+    bad = data[:at] + b"\xff" + data[at + 1:]
+    with_child, without = _both(monkeypatch, lambda: parse(bad, lazy=False))
+    assert with_child == without and with_child[0] == "error" and "illegal opcode" in with_child[2]
+    # two bad bodies: the first one is reported
+    last = m.code[-1]
+    at2 = last.offset + len(last.raw) - 1
+    worse = bad[:at2] + b"\xff" + bad[at2 + 1:] if where == "first" else bad
+    with_child, without = _both(monkeypatch, lambda: parse(worse, lazy=False))
+    assert with_child == without and with_child[0] == "error"
+
+
+@linux_only
+def test_data_count_error_and_data_section_after_the_bodies(monkeypatch, forced):
+    """memory.init without a data count section, in the child's part; a bad data section comes
+    after a bad body and is reported only when every body is fine."""
+    funcs = "".join(f"(func (export \"f{i}\") (i32.const {i}) drop)" for i in range(30))
+    wat = (f"(module (memory 1) {funcs} (func (memory.init 0 (i32.const 0) (i32.const 0) (i32.const 1)))"
+           f" (data \"abc\"))")
+    data = wat2wasm(wat)
+    m = parse(data)
+    assert m.datacount is not None
+    # drop the data count section: the last body's memory.init then needs it
+    sec = next(s for s in m.sections if s.id == 12)
+    no_count = data[:sec.offset] + data[sec.end:]
+    with_child, without = _both(monkeypatch, lambda: parse(no_count, lazy=False))
+    assert with_child == without and with_child[0] == "error" and "data count section required" in with_child[2]
+    # a data section whose segment runs past its end: that error, with and without the child
+    dsec = next(s for s in m.sections if s.id == 11)
+    bad_data = data[:dsec.end - 4] + b"\x7f" + data[dsec.end - 3:]
+    with_child, without = _both(monkeypatch, lambda: parse(bad_data, lazy=False))
+    assert with_child == without and with_child[0] == "error"
+
+
+# ----------------------------------------------------------------------------- untouched bodies encode raw
+
+def test_decoded_bodies_stay_raw_until_changed():
+    data = _rich_module(2)
+    m = parse(data, lazy=False)
+    assert not any(b.modified for b in m.code) and m.encode() == data
+    body = m.code[1]
+    instrs = body.instrs                     # handed out: its originals are kept from now on
+    old = instrs[0]
+    instrs[0] = Instr.make("nop")
+    assert body.modified
+    out = m.encode()
+    assert out != data and parse(out, lazy=False).code[1].instrs[0].name == "nop"
+    instrs[0] = old                          # the very object again: unmodified
+    assert not body.modified and m.encode() == data
+    body.locals.append((1, body.locals[0][1] if body.locals else parse(wat2wasm(
+        "(module (func (local i32)))"), lazy=False).code[0].locals[0][1]))
+    assert body.modified and m.encode() != data
+    # a new list with the same objects is no change; an equal but different instruction is one
+    m2 = parse(data, lazy=False)
+    b2 = m2.code[2]
+    b2.instrs = list(b2.instrs)
+    assert not b2.modified
+    body3 = next(b for b in m2.code if any(i.name == "call" for i in b.instrs))
+    k = next(j for j, i in enumerate(body3.instrs) if i.name == "call")
+    same = Instr(body3.instrs[k].op, body3.instrs[k].args)     # equal, but not the decoded object
+    assert same == body3.instrs[k] and same is not body3.instrs[k]
+    body3.instrs[k] = same
+    assert body3.modified and parse(m2.encode(), lazy=False).code[m2.code.index(body3)].instrs[k] == same
+
+
+# ----------------------------------------------------------------------------- gc, two processes
+
+def _calls_module(n: int, extra: str = "") -> bytes:
+    funcs = "".join(f'(func $f{i} (export "f{i}") (result i32) (call $f{(i + 1) % n}) drop (i32.const {i}))'
+                    for i in range(n))
+    return wat2wasm(f"(module (memory 1) {funcs} (func $dead (result i32) (call $f0)) {extra})")
+
+
+def _analysis(data: bytes, wait: bool, monkeypatch):
+    """analyze() of ``data``; ``wait``: let the child finish first, so every answer comes from it."""
+    import wasmweld.passes.used as used
+
+    scanned: list[int] = []
+    real = used.body_refs
+    monkeypatch.setattr(used, "body_refs", lambda b: scanned.append(1) or real(b))
+    if wait:
+        real_start = used._ScanAhead.start.__func__
+
+        def start(cls, m):
+            ahead = real_start(cls, m)
+            if ahead is not None:
+                ahead.POLL_EVERY = 0.0
+                while not ahead.stream.done:
+                    ahead._receive()
+            return ahead
+
+        monkeypatch.setattr(used._ScanAhead, "start", classmethod(start))
+    u = used.analyze(parse(data))
+    return {s: sorted(u.space(s)) for s in used.SPACES}, len(scanned)
+
+
+@linux_only
+@pytest.mark.parametrize("wait", [True, False])
+def test_gc_analysis_with_a_second_process_is_identical(monkeypatch, forced, wait):
+    data = _calls_module(60)
+    monkeypatch.setenv("WASMWELD_FORK", "0")
+    want, scanned_alone = _analysis(data, False, monkeypatch)
+    monkeypatch.undo()
+    import wasmweld.link.parallel as par
+    monkeypatch.setattr(par, "MIN_PARALLEL_BYTES", 0)
+    monkeypatch.setenv("WASMWELD_FORK", "1")
+    got, scanned_here = _analysis(data, wait, monkeypatch)
+    assert got == want and scanned_alone == 60       # not the dead function
+    if wait:
+        assert scanned_here == 0            # every body's references came from the child
+    from wasmweld.passes import gc
+    with_child, without = _both(monkeypatch, lambda: gc(parse(data)).module.encode())
+    assert with_child == without and len(without) < len(data)
+
+
+@linux_only
+def test_gc_analysis_when_the_child_answers_nothing(monkeypatch, forced):
+    """Every function waits for the child, which never answers: they are taken back latest-first and
+    scanned here; the used sets are the same, and an error is the one-process first error."""
+    import wasmweld.passes.used as used
+
+    data = _calls_module(60, extra='(func (export "g") (call $f7) (call $f50))')
+    monkeypatch.setenv("WASMWELD_FORK", "0")
+    want = _analysis(data, False, monkeypatch)[0]
+    monkeypatch.setattr(used._ScanAhead, "arrived", lambda self: 0)
+    monkeypatch.setattr(used._ScanAhead, "_receive", lambda self: None)
+    monkeypatch.setenv("WASMWELD_FORK", "1")
+    got, scanned_here = _analysis(data, False, monkeypatch)
+    assert got == want and scanned_here == 61       # every reached body, here (not the dead one)
+    m = parse(data)
+    worse = bytearray(data)
+    for k in (5, 40):
+        at = m.code[k].offset + len(m.code[k].raw) - 1
+        worse[at] = 0xFF
+    with_child, without = _both(monkeypatch, lambda: used.analyze(parse(bytes(worse))))
+    assert with_child == without and with_child[0] == "error"
+
+
+@linux_only
+def test_gc_same_first_error_and_unreached_bad_body(monkeypatch, forced):
+    from wasmweld.passes import gc
+
+    data = _calls_module(40)
+    # a malformed body gc removes is no error
+    last = data.rindex(bytes.fromhex("10 00 0b"))
+    bad = data[:last] + bytes.fromhex("ff") + data[last + 1:]
+    with_child, without = _both(monkeypatch, lambda: gc(parse(bad)).module.encode())
+    assert with_child == without and with_child[0] != "error"
+    # reached malformed bodies: the analysis meets the same one first
+    m = parse(data)
+    worse = bytearray(data)
+    for k in (3, 35):
+        at = m.code[k].offset + len(m.code[k].raw) - 1
+        worse[at] = 0xFF
+    with_child, without = _both(monkeypatch, lambda: gc(parse(bytes(worse))).module.encode())
+    assert with_child == without and with_child[0] == "error"
+
+
+@pytest.mark.parametrize("cid", ["em-quickjs"])
+@linux_only
+def test_corpus_decode_and_gc_with_a_second_process(monkeypatch, forced, cid, corpus_dir):
+    from wasmweld.passes import gc
+
+    data = (corpus_dir / f"{cid}.wasm").read_bytes()
+    with_child, without = _both(monkeypatch, lambda: _decoded(data))
+    assert with_child == without and without[1] == data
+    with_child, without = _both(monkeypatch, lambda: gc(parse(data)).module.encode())
+    assert with_child == without
