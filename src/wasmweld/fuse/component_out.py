@@ -107,6 +107,8 @@ class _Types:
         #: ``id`` of a type the copied import sections name -> its type index, or ``(instance, export
         #: name)`` of an imported instance's type export (aliased when first used)
         self.imported: dict[int, int | tuple[int, str]] = {}
+        #: ``(instance, type export name)`` -> the output's alias of it (made on first use)
+        self.aliases: dict[tuple[int, str], int] = {}
 
     def add(self, item) -> int:
         return self.out.add(7, item, "type")
@@ -152,10 +154,12 @@ class _Types:
         if key in self.memo:
             return self.memo[key]
         src = self.imported.get(key)
-        if src is not None:
-            idx = src if isinstance(src, int) else self.memo.get(src)
-            if idx is None:
-                idx = self.memo[src] = self.out.alias("type", *src)
+        if isinstance(src, int):
+            idx = src
+        elif src is not None:
+            if src not in self.aliases:
+                self.aliases[src] = self.out.alias("type", *src)
+            idx = self.aliases[src]
         elif isinstance(t, Alias):
             idx = self.val(t.target, depth + 1)
         elif isinstance(t, Def):

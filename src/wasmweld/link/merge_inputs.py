@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterable
-from typing import TYPE_CHECKING, Any, Callable
+from typing import TYPE_CHECKING, Any, Callable, Literal
 
 from ..errors import DecodeError, EditError, LinkError, ValidationError, WasmError
 from ..module import Module, parse
@@ -106,7 +106,7 @@ class blame_input:
     def __enter__(self) -> None:
         return None
 
-    def __exit__(self, typ: type[BaseException] | None, e: BaseException | None, tb: object) -> bool:
+    def __exit__(self, typ: type[BaseException] | None, e: BaseException | None, tb: object) -> Literal[False]:
         if typ is None:
             return False
         name = self.name
