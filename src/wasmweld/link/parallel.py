@@ -30,7 +30,7 @@ import time
 import warnings
 from typing import Any, BinaryIO, Callable, Iterable, Iterator, TypeVar
 
-__all__ = ["fork_map", "TwoPhaseMap", "can_fork", "forks_for", "pause_cyclic_gc", "note", "MIN_PARALLEL_BYTES"]
+__all__ = ["fork_map", "TwoPhaseMap", "can_fork", "forks_for", "pause_cyclic_gc", "note", "MIN_PARALLEL_BYTES", "shared_words"]
 
 #: code sections smaller than this are renumbered and scanned for gc in one process
 MIN_PARALLEL_BYTES = 4_000_000
@@ -108,9 +108,7 @@ def fork_map(fn: Callable[[T], R], items: Iterable[T], *, min_items: int = 2000,
     if n < max(min_items, 2) or not can_fork():
         return [fn(x) for x in items]
     first = [fn(items[0])]              # anything lazily set up by fn (caches, compiled patterns) is shared
-    marks = mmap.mmap(-1, 16)           # shared: the parent's next item (at 0), the child's last started (at 8)
-    _MARK.pack_into(marks, 0, 1)
-    _MARK.pack_into(marks, 8, n)
+    marks = shared_words(1, n)          # the parent's next item, the child's last started
     r, w = os.pipe()
     with warnings.catch_warnings():     # 3.12+ warns about fork in a process with threads: the child uses none
         warnings.simplefilter("ignore", DeprecationWarning)
@@ -122,7 +120,7 @@ def fork_map(fn: Callable[[T], R], items: Iterable[T], *, min_items: int = 2000,
             try:
                 payload = pickle.dumps(_from_the_back(fn, items, marks), protocol=pickle.HIGHEST_PROTOCOL)
             except BaseException:       # noqa: BLE001 - the parent redoes the items and raises the error
-                _MARK.pack_into(marks, 8, n + 1)        # (the parent need not stop for it any more)
+                marks[1] = n + 1                         # (the parent need not stop for it any more)
                 payload = b""
             with os.fdopen(w, "wb") as f:
                 f.write(payload)
@@ -132,8 +130,8 @@ def fork_map(fn: Callable[[T], R], items: Iterable[T], *, min_items: int = 2000,
     with pause_cyclic_gc():             # (its collections would copy the pages the child shares)
         try:
             i = 1
-            while i < n and i < _MARK.unpack_from(marks, 8)[0]:
-                _MARK.pack_into(marks, 0, i + 1)
+            while i < n and i < marks[1]:
+                marks[0] = i + 1
                 first.append(fn(items[i]))
                 i += 1
         except BaseException:
@@ -158,16 +156,22 @@ def fork_map(fn: Callable[[T], R], items: Iterable[T], *, min_items: int = 2000,
     return first + got[i - start:]
 
 
-#: a shared mark of :func:`fork_map` (each process writes only its own)
-_MARK = struct.Struct("q")
+def shared_words(*values: int) -> memoryview:
+    """Signed 64-bit words in a page shared with the children forked after (``words[k]``), set to
+    ``values``. Each is read and written whole (``struct.pack_into`` zeroes its bytes before writing
+    them: another process could read a 0 meanwhile; fork_map's parent then stopped at once)."""
+    words = memoryview(mmap.mmap(-1, 8 * max(len(values), 1))).cast("q")
+    for k, v in enumerate(values):
+        words[k] = v
+    return words
 
 
-def _from_the_back(fn: Callable[[T], R], items: list[T], marks: mmap.mmap) -> tuple[int, list[R]]:
+def _from_the_back(fn: Callable[[T], R], items: list[T], marks: memoryview) -> tuple[int, list[R]]:
     """The child's part of :func:`fork_map`: ``(k, [fn(x) for x in items[k:]])``, ``k`` where it met the parent."""
     out: list[R] = []
     j = len(items) - 1
-    while j >= _MARK.unpack_from(marks, 0)[0]:
-        _MARK.pack_into(marks, 8, j)
+    while j >= marks[0]:
+        marks[1] = j
         out.append(fn(items[j]))
         j -= 1
     out.reverse()
