@@ -80,3 +80,53 @@ def test_snapshot_uses_the_shared_helper():
 
     src = open(snapshot.__file__).read()
     assert "write_outputs(" in src and "mkstemp" not in src and "os.replace" not in src
+
+
+def test_a_failing_check_writes_nothing(tmp_path, capsys):
+    """``check`` (merge's validation of its result) runs beside the staging: when it raises, the
+    target keeps its old bytes, no temporary file remains, nothing goes to standard output."""
+    (tmp_path / "a.wasm").write_bytes(b"old")
+    started = threading.Event()
+
+    def check():
+        started.set()
+        raise WasmError("the merged module does not validate")
+
+    with pytest.raises(WasmError, match="does not validate"):
+        cio.write_outputs([(tmp_path / "a.wasm", EMPTY), ("-", "report\n")], check=check)
+    assert started.is_set()
+    assert (tmp_path / "a.wasm").read_bytes() == b"old" and leftovers(tmp_path) == []
+    assert capsys.readouterr().out == ""
+
+
+def test_a_passing_check_runs_beside_the_staging(tmp_path):
+    """The check runs in another thread while the file is staged, and the file is committed after it."""
+    seen = []
+
+    def check():
+        seen.append(threading.current_thread() is not threading.main_thread())
+
+    cio.write_output(tmp_path / "a.wasm", EMPTY, check=check)
+    assert seen == [True] and (tmp_path / "a.wasm").read_bytes() == EMPTY and leftovers(tmp_path) == []
+
+
+def test_merge_cli_invalid_result_is_refused_and_nothing_written(tmp_path, monkeypatch, capsys):
+    """The merge command validates its result in that check: an invalid result (forced here) is
+    one error, exit 1, and the output file is not written."""
+    from wasmweld.cli.main import main
+    from wasmweld.errors import ValidationError
+
+    a = tmp_path / "a.wat"
+    a.write_text('(module (func (export "f") (result i32) i32.const 1))')
+    b = tmp_path / "b.wat"
+    b.write_text('(module (func (export "g") (result i32) i32.const 2))')
+
+    def invalid(data, **_kw):
+        raise ValidationError("type mismatch (forced)")
+
+    monkeypatch.setattr(cio, "validate_result", invalid)
+    rc = main(["merge", f"{a}=a", f"{b}=b", "-o", str(tmp_path / "out.wasm")])
+    assert rc == 1
+    err = capsys.readouterr().err
+    assert "the merged module does not validate" in err and "forced" in err
+    assert not (tmp_path / "out.wasm").exists() and leftovers(tmp_path) == []

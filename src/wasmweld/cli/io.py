@@ -34,7 +34,7 @@ import re
 import stat
 import sys
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 
 from wasmweld.cli.files import files_read, forget_files, read_file, read_stream
@@ -393,6 +393,7 @@ def write_output(
     *,
     inputs: Iterable[str | os.PathLike[str]] = (),
     force: bool = False,
+    check: Callable[[], object] | None = None,
 ) -> None:
     """Write ``data`` to ``path`` atomically (``-``: standard output).
 
@@ -404,9 +405,9 @@ def write_output(
       through; an existing file keeps its permission bits. A path that is not a
       regular file (a device, a pipe) is written to, never replaced.
 
-    One output of :func:`write_outputs`.
+    One output of :func:`write_outputs` (``check``: as there).
     """
-    write_outputs([(path, data)], inputs=inputs, force=force)
+    write_outputs([(path, data)], inputs=inputs, force=force, check=check)
 
 
 #: what an output may be: bytes (binary) or str (UTF-8 text)
@@ -512,6 +513,7 @@ def write_outputs(
     *,
     inputs: Iterable[str | os.PathLike[str]] = (),
     force: bool = False,
+    check: Callable[[], object] | None = None,
 ) -> None:
     """Write every ``(path, data)`` of ``outputs`` or none (as :func:`write_output` writes one).
 
@@ -519,7 +521,9 @@ def write_outputs(
     staged in a temporary file beside its target, then the direct outputs (``-``,
     devices, pipes) are written, and only then are the temporary files renamed into
     place: a failure before the renames (a full disk, an unwritable report, /dev/full)
-    leaves every target as it was and no temporary file behind.
+    leaves every target as it was and no temporary file behind. ``check`` (say, a
+    validation of the result) runs in a second thread while the files are staged; what
+    it raises is raised before anything is written directly or renamed (nothing written).
     """
     inputs = list(inputs)
     items: list[tuple[str, bytes, bool]] = []
@@ -530,18 +534,49 @@ def write_outputs(
     for path, _payload, text in items:
         check_output(path, inputs=inputs, force=force, binary=not text)
     staged = [StagedOutput(path, payload) for path, payload, _text in items]
+    checking = _Background(check) if check is not None else None
     try:
         for out in staged:
             out.stage()
+        if checking is not None:
+            checking.join()             # raises what the check raised
         for out in staged:
             if out.direct:
                 out.write_direct()
     except BaseException:
+        if checking is not None:
+            checking.wait()
         for out in staged:
             out.discard()
         raise
     for out in staged:
         out.commit()
+
+
+class _Background:
+    """``fn()`` in a daemon thread: :meth:`join` waits and raises what it raised, :meth:`wait` only waits
+    (wasmtime's validation and the staging's writes and fsync release the GIL, so they overlap)."""
+
+    def __init__(self, fn: Callable[[], object]) -> None:
+        import threading
+
+        self.error: BaseException | None = None
+        self.thread = threading.Thread(target=self._run, args=(fn,), daemon=True)
+        self.thread.start()
+
+    def _run(self, fn: Callable[[], object]) -> None:
+        try:
+            fn()
+        except BaseException as exc:    # noqa: BLE001 - handed to the caller by join()
+            self.error = exc
+
+    def wait(self) -> None:
+        self.thread.join()
+
+    def join(self) -> None:
+        self.thread.join()
+        if self.error is not None:
+            raise self.error
 
 
 def add_output_options(parser: argparse.ArgumentParser, *, in_place: bool = True) -> None:

@@ -283,14 +283,13 @@ def run(args: Namespace) -> int:
         return 1
     progress("encoding")
     data = module.encode()
-    validated = False
-    if not args.no_validate:
-        progress("validating")
+    def check() -> None:
+        """Validate the result (in a second thread while the output is staged: nothing written if it fails)."""
         from wasmweld.cli.io import validate_result
         from wasmweld.errors import ValidationError
 
         try:
-            validated = validate_result(data, what="the merged module")
+            validate_result(data, what="the merged module")
         except ValidationError as exc:
             from wasmweld.link.merge import check_inputs
 
@@ -298,7 +297,11 @@ def run(args: Namespace) -> int:
                 check_inputs(inputs)  # a malformed or invalid input is the input's fault, not the merge's
             raise WasmError(f"the merged module does not validate (a wasmweld bug; --no-validate writes it "
                             f"anyway): {exc}") from None
-    write_output(path, data, inputs=[p for p, _n in pairs], force=force)
+
+    validated = not args.no_validate
+    if validated:
+        progress("validating")
+    write_output(path, data, inputs=[p for p, _n in pairs], force=force, check=check if validated else None)
     if args.json:
         print_result([(n, p) for p, n in pairs], path, data, module, plans, warnings, validated)
     elif not args.quiet:
