@@ -102,3 +102,21 @@ def wat():
     from wasmweld.runtime.engine import wat2wasm
 
     return wat2wasm
+
+
+@pytest.fixture
+def forced(monkeypatch):
+    """Every code section counts as big (a second process for renumbering, decoding, gc's scan when
+    WASMWELD_FORK allows); yields the list of forks made."""
+    import wasmweld.link.parallel as par
+
+    monkeypatch.setattr(par, "MIN_PARALLEL_BYTES", 0)
+    forks: list = []
+    real_fork = os.fork
+
+    def counting_fork():
+        forks.append(1)
+        return real_fork()
+
+    monkeypatch.setattr(os, "fork", counting_fork)
+    return forks

@@ -442,3 +442,22 @@ def decoded_refs(locals_, instrs, spaces: Iterable[str] | None = None) -> dict:
         for s, i in pairs:
             out[s].add(i)
     return out
+
+
+def outcome(fn: Callable[[], object]) -> object:
+    """``fn()``, or ``("error", class name, message)`` for the WasmError it raises (to compare runs)."""
+    from wasmweld.errors import WasmError
+
+    try:
+        return fn()
+    except WasmError as exc:
+        return ("error", type(exc).__name__, str(exc))
+
+
+def both_ways(monkeypatch, fn: Callable[[], object]) -> list:
+    """:func:`outcome` of ``fn`` with the second process forced on, then off (``WASMWELD_FORK``)."""
+    outs = []
+    for on in ("1", "0"):
+        monkeypatch.setenv("WASMWELD_FORK", on)
+        outs.append(outcome(fn))
+    return outs

@@ -18,21 +18,14 @@ import sys
 import pytest
 
 import helpers
+from helpers import both_ways, outcome
 from wasmweld.binary.reencode import SPACES, IndexMaps, Renumberer, Scanner
-from wasmweld.errors import WasmError
 from wasmweld.link.parallel import fork_map
 from wasmweld.module import parse
 from wasmweld.runtime.engine import wat2wasm
 
 WAT_DIR = helpers.FIXTURES / "wat"
 FIXTURES = sorted(p.name for p in WAT_DIR.glob("renumber_*.wat"))
-
-
-def _outcome(fn):
-    try:
-        return fn()
-    except WasmError as exc:
-        return ("error", type(exc).__name__, str(exc))
 
 
 def _maps(rng: random.Random, spaces, n: int = 400, removal: bool = False) -> IndexMaps:
@@ -74,8 +67,8 @@ def _check_bodies(bodies, rng, base_of=lambda i: 0) -> int:
                     r.patch(bodies[0], scanned[0][1], memory=False)
                 continue
             for raw, (_sets, sites) in zip(bodies, scanned):
-                want = _outcome(lambda r=r, raw=raw: r.body(raw))
-                got = _outcome(lambda r=r, raw=raw, sites=sites, memory=memory: r.patch(raw, sites, memory=memory))
+                want = outcome(lambda r=r, raw=raw: r.body(raw))
+                got = outcome(lambda r=r, raw=raw, sites=sites, memory=memory: r.patch(raw, sites, memory=memory))
                 assert got == want
                 compared += 1
     return compared
@@ -190,46 +183,21 @@ def _calls_module(n: int) -> bytes:
     return wat2wasm(f"(module {funcs} (func $dead (result i32) (call $f0)))")
 
 
-@pytest.fixture
-def forced(monkeypatch):
-    """Every code section counts as big, the second process forced on; yields the list of forks made."""
-    import wasmweld.link.parallel as par
-
-    monkeypatch.setattr(par, "MIN_PARALLEL_BYTES", 0)
-    forks: list = []
-    real_fork = os.fork
-
-    def counting_fork():
-        forks.append(1)
-        return real_fork()
-
-    monkeypatch.setattr(os, "fork", counting_fork)
-    return forks
-
-
-def _both(monkeypatch, fn):
-    outs = []
-    for forced in ("1", "0"):
-        monkeypatch.setenv("WASMWELD_FORK", forced)
-        outs.append(_outcome(fn))
-    return outs
-
-
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="fork_map forks on Linux only")
 def test_renumber_of_a_big_code_section_forks_and_writes_the_same_bytes(monkeypatch, forced):
     from wasmweld.binary.reencode import renumber_bytes
 
     data = _calls_module(40)
     maps = IndexMaps(func=[40 - i for i in range(41)])
-    with_child, without = _both(monkeypatch, lambda: renumber_bytes(data, maps))
+    with_child, without = both_ways(monkeypatch, lambda: renumber_bytes(data, maps))
     assert len(forced) == 1 and with_child == without != data
     # the same first error, from the half the child had
     removed = IndexMaps(func=[None] + list(range(1, 41)))
-    with_child, without = _both(monkeypatch, lambda: renumber_bytes(data, removed))
+    with_child, without = both_ways(monkeypatch, lambda: renumber_bytes(data, removed))
     assert with_child == without and with_child[0] == "error" and "func index 0" in with_child[2]
     last = data.rindex(bytes.fromhex("10 00 0b"))     # the dead function's call: an illegal opcode
     bad = data[:last] + bytes.fromhex("27") + data[last + 1:]
-    with_child, without = _both(monkeypatch, lambda: renumber_bytes(bad, maps))
+    with_child, without = both_ways(monkeypatch, lambda: renumber_bytes(bad, maps))
     assert with_child == without and with_child[0] == "error" and "code body 40" in with_child[2]
 
 
@@ -238,12 +206,12 @@ def test_gc_of_a_big_module_forks_and_gives_the_same_module(monkeypatch, forced)
     from wasmweld.passes import gc
 
     data = _calls_module(40)
-    with_child, without = _both(monkeypatch, lambda: gc(parse(data)).module.encode())
+    with_child, without = both_ways(monkeypatch, lambda: gc(parse(data)).module.encode())
     assert len(forced) >= 1 and with_child == without and len(without) < len(data)   # the renumbering
     # a malformed body gc removes is no error, with or without the child
     last = data.rindex(bytes.fromhex("10 00 0b"))
     bad = data[:last] + bytes.fromhex("27") + data[last + 1:]
-    with_child, without = _both(monkeypatch, lambda: gc(parse(bad)).module.encode())
+    with_child, without = both_ways(monkeypatch, lambda: gc(parse(bad)).module.encode())
     assert with_child == without and with_child[0] != "error"
 
 
@@ -255,7 +223,7 @@ def test_full_decode_of_a_big_module_forks_and_decodes_the_same(monkeypatch, for
         m = parse(data, lazy=False)
         return [(list(b.locals), [(i.name, i.args, i.raw) for i in b.instrs]) for b in m.code], m.encode()
 
-    with_child, without = _both(monkeypatch, decoded)
+    with_child, without = both_ways(monkeypatch, decoded)
     assert len(forced) == 1 and with_child == without and without[1] == data
     # unpickled instructions share the opcode table's rows
     monkeypatch.setenv("WASMWELD_FORK", "1")
@@ -265,5 +233,5 @@ def test_full_decode_of_a_big_module_forks_and_decodes_the_same(monkeypatch, for
     # a malformed body in the child's half: the same error, reported in order
     last = data.rindex(bytes.fromhex("10 00 0b"))
     bad = data[:last] + bytes.fromhex("27") + data[last + 1:]
-    with_child, without = _both(monkeypatch, lambda: parse(bad, lazy=False))
+    with_child, without = both_ways(monkeypatch, lambda: parse(bad, lazy=False))
     assert with_child == without and with_child[0] == "error" and "code body 40" in with_child[2]

@@ -20,46 +20,15 @@ import sys
 import pytest
 
 import helpers
+from helpers import both_ways
 from wasmweld.binary.bodypack import pack_bodies, unpack_bodies
 from wasmweld.binary.instr import Instr, decode_body, instr_of_bytes
-from wasmweld.errors import DecodeError, WasmError
+from wasmweld.errors import DecodeError
 from wasmweld.module import parse
 from wasmweld.runtime.engine import wat2wasm
 
 linux_only = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="the second process forks (Linux)")
 WAT_DIR = helpers.FIXTURES / "wat"
-
-
-def _outcome(fn):
-    try:
-        return fn()
-    except WasmError as exc:
-        return ("error", type(exc).__name__, str(exc))
-
-
-@pytest.fixture
-def forced(monkeypatch):
-    """Every code section counts as big; yields the list of forks made."""
-    import wasmweld.link.parallel as par
-
-    monkeypatch.setattr(par, "MIN_PARALLEL_BYTES", 0)
-    forks: list = []
-    real_fork = os.fork
-
-    def counting_fork():
-        forks.append(1)
-        return real_fork()
-
-    monkeypatch.setattr(os, "fork", counting_fork)
-    return forks
-
-
-def _both(monkeypatch, fn):
-    outs = []
-    for on in ("1", "0"):
-        monkeypatch.setenv("WASMWELD_FORK", on)
-        outs.append(_outcome(fn))
-    return outs
 
 
 def _rich_module(copies: int = 6) -> bytes:
@@ -148,7 +117,7 @@ def test_instr_of_bytes():
 def test_full_decode_with_a_second_process_is_identical(monkeypatch, forced):
     data = _rich_module()
     forced.clear()
-    with_child, without = _both(monkeypatch, lambda: _decoded(data))
+    with_child, without = both_ways(monkeypatch, lambda: _decoded(data))
     assert len(forced) == 1 and with_child == without and without[1] == data
     import wasmweld.module as module
 
@@ -171,13 +140,13 @@ def test_same_first_error_from_either_process(monkeypatch, forced, where):
     body = m.code[0] if where == "first" else m.code[-1]
     at = body.offset + len(body.raw) - 1                 # its final end: an illegal opcode instead
     bad = data[:at] + b"\xff" + data[at + 1:]
-    with_child, without = _both(monkeypatch, lambda: parse(bad, lazy=False))
+    with_child, without = both_ways(monkeypatch, lambda: parse(bad, lazy=False))
     assert with_child == without and with_child[0] == "error" and "illegal opcode" in with_child[2]
     # two bad bodies: the first one is reported
     last = m.code[-1]
     at2 = last.offset + len(last.raw) - 1
     worse = bad[:at2] + b"\xff" + bad[at2 + 1:] if where == "first" else bad
-    with_child, without = _both(monkeypatch, lambda: parse(worse, lazy=False))
+    with_child, without = both_ways(monkeypatch, lambda: parse(worse, lazy=False))
     assert with_child == without and with_child[0] == "error"
 
 
@@ -194,12 +163,12 @@ def test_data_count_error_and_data_section_after_the_bodies(monkeypatch, forced)
     # drop the data count section: the last body's memory.init then needs it
     sec = next(s for s in m.sections if s.id == 12)
     no_count = data[:sec.offset] + data[sec.end:]
-    with_child, without = _both(monkeypatch, lambda: parse(no_count, lazy=False))
+    with_child, without = both_ways(monkeypatch, lambda: parse(no_count, lazy=False))
     assert with_child == without and with_child[0] == "error" and "data count section required" in with_child[2]
     # a data section whose segment runs past its end: that error, with and without the child
     dsec = next(s for s in m.sections if s.id == 11)
     bad_data = data[:dsec.end - 4] + b"\x7f" + data[dsec.end - 3:]
-    with_child, without = _both(monkeypatch, lambda: parse(bad_data, lazy=False))
+    with_child, without = both_ways(monkeypatch, lambda: parse(bad_data, lazy=False))
     assert with_child == without and with_child[0] == "error"
 
 
@@ -280,7 +249,7 @@ def test_gc_analysis_with_a_second_process_is_identical(monkeypatch, forced, wai
     if wait:
         assert scanned_here == 0            # every body's references came from the child
     from wasmweld.passes import gc
-    with_child, without = _both(monkeypatch, lambda: gc(parse(data)).module.encode())
+    with_child, without = both_ways(monkeypatch, lambda: gc(parse(data)).module.encode())
     assert with_child == without and len(without) < len(data)
 
 
@@ -303,7 +272,7 @@ def test_gc_analysis_when_the_child_answers_nothing(monkeypatch, forced):
     for k in (5, 40):
         at = m.code[k].offset + len(m.code[k].raw) - 1
         worse[at] = 0xFF
-    with_child, without = _both(monkeypatch, lambda: used.analyze(parse(bytes(worse))))
+    with_child, without = both_ways(monkeypatch, lambda: used.analyze(parse(bytes(worse))))
     assert with_child == without and with_child[0] == "error"
 
 
@@ -315,7 +284,7 @@ def test_gc_same_first_error_and_unreached_bad_body(monkeypatch, forced):
     # a malformed body gc removes is no error
     last = data.rindex(bytes.fromhex("10 00 0b"))
     bad = data[:last] + bytes.fromhex("ff") + data[last + 1:]
-    with_child, without = _both(monkeypatch, lambda: gc(parse(bad)).module.encode())
+    with_child, without = both_ways(monkeypatch, lambda: gc(parse(bad)).module.encode())
     assert with_child == without and with_child[0] != "error"
     # reached malformed bodies: the analysis meets the same one first
     m = parse(data)
@@ -323,7 +292,7 @@ def test_gc_same_first_error_and_unreached_bad_body(monkeypatch, forced):
     for k in (3, 35):
         at = m.code[k].offset + len(m.code[k].raw) - 1
         worse[at] = 0xFF
-    with_child, without = _both(monkeypatch, lambda: gc(parse(bytes(worse))).module.encode())
+    with_child, without = both_ways(monkeypatch, lambda: gc(parse(bytes(worse))).module.encode())
     assert with_child == without and with_child[0] == "error"
 
 
@@ -333,7 +302,7 @@ def test_corpus_decode_and_gc_with_a_second_process(monkeypatch, forced, cid, co
     from wasmweld.passes import gc
 
     data = (corpus_dir / f"{cid}.wasm").read_bytes()
-    with_child, without = _both(monkeypatch, lambda: _decoded(data))
+    with_child, without = both_ways(monkeypatch, lambda: _decoded(data))
     assert with_child == without and without[1] == data
-    with_child, without = _both(monkeypatch, lambda: gc(parse(data)).module.encode())
+    with_child, without = both_ways(monkeypatch, lambda: gc(parse(data)).module.encode())
     assert with_child == without
