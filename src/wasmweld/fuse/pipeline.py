@@ -133,12 +133,14 @@ def fuse(inputs: FuseInputs, *, plugs: dict[str, str] | None = None, emit: str =
     p = fuse_plan(comps, plugs=plugs)
     if emit == "auto":
         emit = "component" if p.host else "core"
-    prefix = comps if isinstance(comps, Component) else None
+    prefix: Component | None = comps if isinstance(comps, Component) else None
+    world = comps if isinstance(comps, Component) else None
     if emit == "component" and not isinstance(comps, Component):
-        prefix = _union_input(comps, plugs or {})
+        wires = wiring(comps, plugs or {})
+        prefix, world = _union_input(comps, wires), comps[root(wires)][1]
     bnd = None
     if emit == "component":
-        world = comps if isinstance(comps, Component) else comps[root(wiring(comps, plugs or {}))][1]
+        assert world is not None                                # set above
         try:
             bnd = boundary(p, evaluate(world))
         except ValidationError as e:
@@ -173,12 +175,11 @@ def _compose_order(wires: list[dict[str, tuple[int, str]]]) -> list[int]:
     return order + [i for i in range(len(wires)) if i not in order]
 
 
-def _union_input(comps: list[tuple[str, Component]], plugs: dict[str, str]) -> Component:
-    """For ``--emit component`` of several inputs: a component of the imports they leave unsatisfied
-    (:func:`.union.union_prefix`: one import per name, instance types of an interface several
-    inputs import merged, as ``wasm-tools compose`` does). The exports are the root input's, as
-    :func:`.plan.plan` wires them."""
-    wires = wiring(comps, plugs)
+def _union_input(comps: list[tuple[str, Component]], wires: list[dict[str, tuple[int, str]]]) -> Component:
+    """For ``--emit component`` of several inputs (wired as :func:`.plan.wiring` gives): a component of
+    the imports they leave unsatisfied (:func:`.union.union_prefix`: one import per name, instance types
+    of an interface several inputs import merged, as ``wasm-tools compose`` does). The exports are the
+    root input's, as :func:`.plan.plan` wires them."""
     parts = []
     for i in _compose_order(wires):
         label, c = comps[i]
