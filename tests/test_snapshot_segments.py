@@ -12,7 +12,7 @@ from __future__ import annotations
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from wasmweld.binary.leb import write_s, write_s32_fast, write_u, write_u32_fast
+from wasmweld.binary.leb import write_s, write_s32_fast, write_s32_u32_fast, write_u, write_u32_fast
 from wasmweld.preinit.snapshot import (
     MERGE_GAP, capture_ranges, capture_segments, limit_memories, limit_ranges, limit_split, segment_ranges,
     split_ranges,
@@ -177,6 +177,11 @@ def test_unrolled_leb_writers_match_the_general_ones():
     for v in edges + [-v for v in edges] + [-(1 << 31)]:
         if -(1 << 31) <= v < 1 << 31:
             assert write_s32_fast(v) == write_s(v), v
+    # the fused segment header writer: every edge of both values, inside and outside its one-call case
+    for v in edges + [-1, -0x100001, -(1 << 31)]:
+        for size in (0, 1, 0x7F, 0x80, 0x3FFF, 0x4000, 0x1FFFFF, 0x200000, (1 << 32) - 1):
+            want = b"\x00\x41" + write_s(v) + b"\x0b" + write_u(size)
+            assert write_s32_u32_fast((0, 0x41), v, 0x0B, size) == want, (v, size)
 
 
 @settings(max_examples=500, deadline=None)
@@ -184,3 +189,4 @@ def test_unrolled_leb_writers_match_the_general_ones():
 def test_unrolled_leb_writers_property(u, s):
     assert write_u32_fast(u) == write_u(u)
     assert write_s32_fast(s) == write_s(s)
+    assert write_s32_u32_fast((1, 2), s, 3, u) == b"\x01\x02" + write_s(s) + b"\x03" + write_u(u)

@@ -235,3 +235,39 @@ def test_code_spans_are_found_only_when_a_backtrace_needs_them(monkeypatch):
     with pytest.raises(InitError) as err:
         snapshot_bytes(bad, compiler="cranelift")
     assert calls == [1] and err.value.backtrace[0].startswith("#0 func 0 <boom> at offset 0x")
+
+
+def test_small_memories_are_copied_once_large_ones_read_through_a_view(monkeypatch):
+    """A memory up to COPY_MEMORY_BYTES is copied once (scanned, and its segments sliced from the copy); a
+    larger one is read through a view of the live memory: the same output, segments and globals either way,
+    over two memories and both segment encoders (memory 0: the one-call header; memory 1: the general one)."""
+    from wasmweld.runtime import preinit_runner
+
+    src = wat2wasm(
+        '(module (memory 20) (memory $b 1) (global $n (mut i32) (i32.const 0))'
+        ' (func (export "wizer-initialize") (local $i i32)'
+        '  (loop $l (i32.store (i32.add (i32.const 0x100000) (i32.mul (local.get $i) (i32.const 300)))'
+        '                      (i32.add (local.get $i) (i32.const 1)))'
+        '   (i32.store8 $b (local.get $i) (i32.const 7))'
+        '   (local.set $i (i32.add (local.get $i) (i32.const 1)))'
+        '   (br_if $l (i32.lt_u (local.get $i) (i32.const 500))))'
+        '  (i32.store (i32.const 16) (i32.const 0x01020304)) (global.set $n (local.get $i))))')
+    kinds: list = []
+    materialise = preinit_runner._materialise
+
+    def spy(live):
+        kinds.append([type(b).__name__ for b in live.buffers])
+        return materialise(live)
+
+    monkeypatch.setattr(preinit_runner, "_materialise", spy)
+    reports: list = []
+    copied = snapshot_bytes(src, report=reports.append)
+    monkeypatch.setattr(preinit_runner, "COPY_MEMORY_BYTES", 0)
+    viewed = snapshot_bytes(src, report=reports.append, max_segments=10_000)
+    assert kinds == [["bytes", "bytes"], ["memoryview", "memoryview"]]
+    assert copied == viewed
+    assert reports[0].segments == reports[1].segments == 502  # 500 words, 16, and memory 1's one run
+    m = parse(copied)
+    mem0 = {d.offset.value: bytes(d.init) for d in m.datas if d.memory == 0}
+    assert mem0[16] == b"\x04\x03\x02\x01" and mem0[0x100000 + 300 * 499] == (500).to_bytes(2, "little")
+    assert [bytes(d.init) for d in m.datas if d.memory == 1] == [b"\x07" * 500]

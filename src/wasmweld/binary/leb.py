@@ -28,7 +28,7 @@ __all__ = [
     "ByteData", "Span",
     "read_u32", "read_u64", "read_s32", "read_s33", "read_s64", "read_uN", "read_sN",
     "write_u", "write_s", "write_u32", "write_s32", "write_s64", "leb_len", "encode_u_width",
-    "write_u32_fast", "write_s32_fast",
+    "write_u32_fast", "write_s32_fast", "write_s32_u32_fast",
 ]
 
 
@@ -223,3 +223,17 @@ def write_s32_fast(value: int) -> bytes:
         return bytes((value & 0x7F | 0x80, value >> 7 & 0x7F | 0x80, value >> 14 & 0x7F | 0x80, value >> 21 & 0x7F))
     return bytes((value & 0x7F | 0x80, value >> 7 & 0x7F | 0x80, value >> 14 & 0x7F | 0x80,
                   value >> 21 & 0x7F | 0x80, value >> 28 & 0x7F))
+
+
+def write_s32_u32_fast(head: tuple[int, int], value: int, mid: int, size: int) -> bytes:
+    """``bytes(head) + write_s32_fast(value) + bytes((mid,)) + write_u32_fast(size)`` in one ``bytes`` call for
+    the usual case of a snapshot's data segment header (``value`` 2**20 to 2**27: four bytes; ``size`` under
+    2**14), else through those writers; nothing is checked."""
+    a, b = head
+    if 0x100000 <= value < 0x8000000 and size < 0x4000:
+        if size < 0x80:
+            return bytes((a, b, value & 0x7F | 0x80, value >> 7 & 0x7F | 0x80, value >> 14 & 0x7F | 0x80,
+                          value >> 21, mid, size))
+        return bytes((a, b, value & 0x7F | 0x80, value >> 7 & 0x7F | 0x80, value >> 14 & 0x7F | 0x80,
+                      value >> 21, mid, size & 0x7F | 0x80, size >> 7))
+    return bytes((a, b)) + write_s32_fast(value) + bytes((mid,)) + write_u32_fast(size)

@@ -42,11 +42,12 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Mapping
+from itertools import repeat
 from operator import itemgetter
 from typing import Any
 
 from ..binary.instr import Instr
-from ..binary.leb import read_u32, write_s32_fast, write_u, write_u32_fast
+from ..binary.leb import read_u32, write_s32_u32_fast, write_u
 from ..binary.opcodes import BY_NAME
 from ..binary.reader import SECTION_IDS, split_sections
 from ..binary.sections import encode_data
@@ -232,18 +233,22 @@ def rewrite_bytes(module: Module, snap: Snapshot, *, init_export_name: str, keep
     sec = next(s for s in reversed(sections) if s.id == _DATA_ID)
     tail = encode_data(placeholder)
     _, items_at = read_u32(out, sec.payload_offset, sec.end)
-    parts: list[bytes | memoryview] = [write_u(total), memoryview(out)[items_at:sec.end - len(tail)]]
+    view = memoryview(out)
+    parts: list[bytes | memoryview] = [write_u(total), view[items_at:sec.end - len(tail)]]
     for mi, is64, segs in new:
         _segment_parts(mi, is64, segs, parts)
-    replace = {sec.offset: (sec.end, _section(_DATA_ID, b"".join(parts)))}
+    # the data section's parts go straight into the one join of the output (no payload copy of its own)
+    size = sum(map(len, parts))
+    replace: dict[int, tuple[int, list]] = {sec.offset: (sec.end, [bytes((_DATA_ID,)), write_u(size), *parts])}
     count_sec = next((s for s in sections if s.id == _DATACOUNT_ID), None)
     if count_sec is not None:
-        replace[count_sec.offset] = (count_sec.end, _section(_DATACOUNT_ID, write_u(total)))
-    view, pos = memoryview(out), 0
+        replace[count_sec.offset] = (count_sec.end, [_section(_DATACOUNT_ID, write_u(total))])
+    pos = 0
     pieces: list[bytes | memoryview] = []
     for start in sorted(replace):
         end, data = replace[start]
-        pieces += (view[pos:start], data)
+        pieces.append(view[pos:start])
+        pieces += data
         pos = end
     pieces.append(view[pos:])
     return b"".join(pieces)
@@ -271,16 +276,15 @@ def _segment_parts(mi: int, is64: bool, segs, parts: list) -> None:
     offsets = list(map(itemgetter(0), segs))
     if offsets and (max(offsets) >= 1 << 31 or min(offsets) < 0):  # as ConstExpr.i32: a signed 32-bit value
         offsets = [_signed32(o & 0xFFFFFFFF) for o in offsets]
-    heads = list(map(_HEAD.__add__, map(write_s32_fast, offsets)))
-    tails = list(map(_END.__add__, map(write_u32_fast, map(len, map(itemgetter(1), segs)))))
-    both: list[bytes] = [b""] * (3 * len(segs))
-    both[0::3] = heads
-    both[1::3] = tails
-    both[2::3] = map(itemgetter(1), segs)
+    both: list[bytes] = [b""] * (2 * len(segs))
+    sizes = map(len, map(itemgetter(1), segs))
+    both[0::2] = map(write_s32_u32_fast, repeat(_HEAD_PAIR), offsets, repeat(_END[0]), sizes)
+    both[1::2] = map(itemgetter(1), segs)
     parts += both
 
 
 _HEAD = _ACTIVE_MEMORY0 + _I32_CONST  # an active segment of memory 0, offset ``i32.const ...``
+_HEAD_PAIR = (_HEAD[0], _HEAD[1])
 
 
 def _signed32(value: int) -> int:

@@ -58,6 +58,8 @@ import tempfile
 import threading
 import time
 from bisect import bisect_right
+from itertools import starmap
+from operator import itemgetter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
@@ -69,10 +71,11 @@ from .wasi import OUTPUT_TAIL_BYTES, WASI_MODULES, OutputTail, WasiOptions, make
 
 __all__ = ["WasmtimeRunner", "InitState", "OutputTail", "WASI_MODULES", "Ranges", "TABLE_ELEMENT_BYTES",
            "QUICK_COMPILE_CODE_BYTES", "QUICK_COMPILE_WASM_STACK", "OPT_LEVELS", "COMPILERS",
-           "WINCH_WASM_STACK", "WORKER_THREAD_STACK"]
+           "WINCH_WASM_STACK", "WORKER_THREAD_STACK", "COPY_MEMORY_BYTES"]
 
-#: ``ranges(buffers)``: per memory (a view of its bytes), the ``(start, end)`` ranges to capture
-Ranges = Callable[[list[memoryview]], list[list[tuple[int, int]]]]
+#: ``ranges(buffers)``: per memory (a copy of its bytes, or a view of a large one), the ``(start, end)`` ranges
+#: to capture
+Ranges = Callable[[list[bytes | memoryview]], list[list[tuple[int, int]]]]
 
 #: bytes one table element counts for against ``max_memory``
 TABLE_ELEMENT_BYTES = 8
@@ -87,6 +90,9 @@ QUICK_COMPILE_WASM_STACK = 1 << 20
 #: 4x the default lets such a recursion that fits Cranelift's 512 KiB fit here too (wasmtime refuses more
 #: than 2 MiB, its async stack)
 WINCH_WASM_STACK = 2 << 20
+
+#: memories up to this size are copied once when read back (larger ones are read through a view, in windows)
+COPY_MEMORY_BYTES = 16 << 20
 
 #: the native stack of the worker thread the init runs in (well above any wasm stack used here)
 WORKER_THREAD_STACK = 16 << 20
@@ -166,7 +172,7 @@ class _Live:
 
     state: InitState
     sizes: list[int]
-    buffers: list[memoryview]
+    buffers: list[bytes | memoryview]  # a copy of each small memory, a view of each large one
     ranges: list[list[tuple[int, int]]]
     store: Any
 
@@ -417,8 +423,16 @@ class WasmtimeRunner:
             mem = exports[mp.export]
             sizes.append(mem.size(store))
             n = mem.data_len(store)
-            # a view of the live memory, not a copy: the scan copies one window at a time
-            buffers.append(memoryview(mem.get_buffer_ptr(store, n)).cast("B") if n else memoryview(b""))
+            live = memoryview(mem.get_buffer_ptr(store, n)).cast("B") if n else memoryview(b"")
+            if n <= COPY_MEMORY_BYTES:
+                # one copy, which the scan reads and the segments are sliced from (cheaper than
+                # slicing the live memory segment by segment)
+                copy = live.tobytes()
+                live.release()
+                buffers.append(copy)
+                continue
+            # else a view of the live memory, not a copy: the scan copies one window at a time
+            buffers.append(live)
         chosen = ranges(buffers)
         stats = {"memory_bytes": sum(len(b) for b in buffers)}
         state = InitState(globals_out, [], dropped_datas, dropped_elems, stats)
@@ -750,10 +764,16 @@ class WasmtimeRunner:
 def _materialise(live: _Live) -> InitState:
     """Copy the chosen ranges out of the live memories into the state."""
     state = live.state
-    state.memories = [(size, [(s, bytes(buf[s:e])) for s, e in rs])
-                      for size, buf, rs in zip(live.sizes, live.buffers, live.ranges)]
+    memories = []
+    for size, buf, rs in zip(live.sizes, live.buffers, live.ranges):
+        if isinstance(buf, bytes):  # the copy of a small memory: its slices are bytes already
+            memories.append((size, list(zip(map(itemgetter(0), rs), map(buf.__getitem__, starmap(slice, rs))))))
+        else:
+            memories.append((size, [(s, bytes(buf[s:e])) for s, e in rs]))
+    state.memories = memories
     for buf in live.buffers:
-        buf.release()
+        if isinstance(buf, memoryview):
+            buf.release()
     return state
 
 
