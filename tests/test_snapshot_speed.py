@@ -271,3 +271,35 @@ def test_small_memories_are_copied_once_large_ones_read_through_a_view(monkeypat
     mem0 = {d.offset.value: bytes(d.init) for d in m.datas if d.memory == 0}
     assert mem0[16] == b"\x04\x03\x02\x01" and mem0[0x100000 + 300 * 499] == (500).to_bytes(2, "little")
     assert [bytes(d.init) for d in m.datas if d.memory == 1] == [b"\x07" * 500]
+
+
+def test_validation_and_compiling_without_wasmtime_pys_copy_behave_as_wasmtime_py():
+    """validate_bytes and module_from_bytes hand wasmtime the caller's bytes (no ctypes copy): the same
+    verdicts, messages and compiled modules as wasmtime-py's Module.validate / Module(...)."""
+    import wasmtime
+
+    from wasmweld.runtime.engine import engine, module_from_bytes
+
+    good = wat2wasm('(module (memory 1) (func (export "f") (param i32) (result i32) local.get 0))')
+    bad = wat2wasm("(module (func (result i32) i64.const 0))")
+    eng = engine()
+    for data in (good, bytearray(good), memoryview(good)):
+        assert validate_bytes(data) is None
+    wasmtime.Module.validate(eng, good)
+    with pytest.raises(wasmtime.WasmtimeError) as ref:
+        wasmtime.Module.validate(eng, bad)
+    for data in (bad, bytearray(bad)):
+        with pytest.raises(ValidationError) as exc:
+            validate_bytes(data)
+        assert "type mismatch" in str(exc.value) and exc.value.offset is not None
+        assert str(exc.value).split(" (at offset")[0] in " ".join(str(ref.value).split())
+    for data in (good, bytearray(good)):
+        m = module_from_bytes(eng, data)
+        def sig(mod):
+            return [(e.name, [str(t) for t in e.type.params], [str(t) for t in e.type.results]) for e in mod.exports]
+
+        assert sig(m) == sig(wasmtime.Module(eng, good)) == [("f", ["i32"], ["i32"])]
+        store = wasmtime.Store(eng)
+        assert wasmtime.Instance(store, m, []).exports(store)["f"](store, 41) == 41
+    with pytest.raises(wasmtime.WasmtimeError, match="type mismatch"):
+        module_from_bytes(eng, bad)

@@ -66,7 +66,8 @@ from typing import Any
 
 from ..binary.reader import SECTION_IDS, split_sections
 from ..errors import DecodeError, InitError, SnapshotError, ValidationError, WasmError
-from .engine import engine_settings, instantiate, make_config, make_engine, make_winch_engine, require_wasmtime
+from .engine import (engine_settings, instantiate, make_config, make_engine, make_winch_engine, module_from_bytes,
+                     require_wasmtime)
 from .wasi import OUTPUT_TAIL_BYTES, WASI_MODULES, OutputTail, WasiOptions, make_wasi_config
 
 __all__ = ["WasmtimeRunner", "InitState", "OutputTail", "WASI_MODULES", "Ranges", "TABLE_ELEMENT_BYTES",
@@ -339,7 +340,7 @@ class WasmtimeRunner:
         if eng is None:
             return None
         try:
-            return eng, wasmtime.Module(eng, wasm)
+            return eng, module_from_bytes(eng, wasm)
         except wasmtime.WasmtimeError:
             return None
 
@@ -350,7 +351,7 @@ class WasmtimeRunner:
                 extra["max_wasm_stack"] = QUICK_COMPILE_WASM_STACK
             eng = wasmtime.Engine(make_config(fuel=self.fuel is not None, epoch=self.timeout is not None, **extra))
             try:
-                return eng, wasmtime.Module(eng, wasm)
+                return eng, module_from_bytes(eng, wasm)
             except wasmtime.WasmtimeError as exc:
                 raise SnapshotError(f"the instrumented module does not compile: {_one_line(str(exc))}") from None
         from .cache import ArtifactCache
