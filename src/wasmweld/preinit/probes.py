@@ -28,7 +28,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Protocol, runtime_checkable
+from typing import Any, NamedTuple, Protocol, runtime_checkable
 
 from ..errors import InitError
 from .snapshot import MAX_SEGMENTS, Snapshot
@@ -49,19 +49,17 @@ __all__ = [
 ]
 
 
-@dataclass(frozen=True, slots=True)
-class MemoryProbe:
+class MemoryProbe(NamedTuple):
     """Defined memory ``index``, exported as ``export``; ``label`` names it in messages."""
 
-    index: int
+    index: int  # type: ignore[assignment]  # the field, read as such (it shadows tuple.index)
     export: str
     is64: bool = False
     shared: bool = False
     label: str = ""
 
 
-@dataclass(frozen=True, slots=True)
-class GlobalProbe:
+class GlobalProbe(NamedTuple):
     """Mutable defined global ``index`` of type ``valtype`` (``"i32"``... ``"v128"``, ``"ref"``).
 
     ``export`` is an exported global (i32/i64/ref) or, when ``getter`` is True,
@@ -73,7 +71,7 @@ class GlobalProbe:
     (``"func"``, ``"extern"``, ...; ``"concrete"`` for a type index).
     """
 
-    index: int
+    index: int  # type: ignore[assignment]  # the field, read as such (it shadows tuple.index)
     valtype: str
     mutable: bool
     export: str
@@ -84,8 +82,7 @@ class GlobalProbe:
     funcref: bool = False
 
 
-@dataclass(frozen=True, slots=True)
-class TableProbe:
+class TableProbe(NamedTuple):
     """Defined table ``index`` exported as ``export`` (compared before and after init).
 
     Tables of functions are compared element by element (function identity);
@@ -94,22 +91,20 @@ class TableProbe:
     must stay all null).
     """
 
-    index: int
+    index: int  # type: ignore[assignment]  # the field, read as such (it shadows tuple.index)
     export: str
     label: str = ""
     nonnull_counter: str | None = None
 
 
-@dataclass(frozen=True, slots=True)
-class SegmentProbe:
+class SegmentProbe(NamedTuple):
     """A passive data/elem segment and an exported function that traps iff the segment was dropped."""
 
-    index: int
+    index: int  # type: ignore[assignment]  # the field, read as such (it shadows tuple.index)
     export: str
 
 
-@dataclass(frozen=True, slots=True)
-class CodeSpan:
+class CodeSpan(NamedTuple):
     """Where a function body sits in the instrumented module and in the input (for backtraces)."""
 
     func: int
@@ -179,8 +174,7 @@ DEFAULT_TIMEOUT = 120.0
 DEFAULT_MAX_MEMORY = 2 << 30
 
 
-@dataclass(frozen=True, slots=True)
-class Bounds:
+class Bounds(NamedTuple):
     """Bounds on the init run; ``None`` lifts one.
 
     ``fuel``: units of wasmtime fuel for the module's own code. ``timeout``:

@@ -40,7 +40,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 from itertools import chain, compress, count, islice
 from operator import itemgetter, sub
-from typing import Any
+from typing import Any, NamedTuple
 
 __all__ = [
     "MERGE_GAP",
@@ -65,8 +65,7 @@ MERGE_GAP = 4
 MAX_SEGMENTS = 10_000
 
 
-@dataclass(frozen=True, slots=True)
-class GlobalValue:
+class GlobalValue(NamedTuple):
     """The value of defined global ``index`` after init.
 
     ``valtype`` is ``"i32"``, ``"i64"``, ``"f32"``, ``"f64"``, ``"v128"`` or
@@ -78,7 +77,7 @@ class GlobalValue:
     instantiation): the rewriter then keeps the original initialiser.
     """
 
-    index: int
+    index: int  # type: ignore[assignment]  # the field, read as such (it shadows tuple.index)
     valtype: str
     value: int | bytes | None
     unchanged: bool = False

@@ -62,7 +62,7 @@ from itertools import starmap
 from operator import itemgetter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
-from typing import Any
+from typing import Any, NamedTuple
 
 from ..binary.reader import SECTION_IDS, split_sections
 from ..errors import DecodeError, InitError, SnapshotError, ValidationError, WasmError
@@ -167,8 +167,7 @@ class InitState:
     stats: dict[str, Any] = field(default_factory=dict)
 
 
-@dataclass
-class _Live:
+class _Live(NamedTuple):
     """A finished run inside the process that ran it: the state, and the live memories to copy from."""
 
     state: InitState
@@ -419,7 +418,8 @@ class WasmtimeRunner:
         globals_out = self._globals_after(store, exports, probes, init_func, refs_before, numeric_before)
         dropped_datas = [sp.index for sp in probes.passive_datas if self._dropped(exports, store, sp.export)]
         dropped_elems = [sp.index for sp in probes.passive_elems if self._dropped(exports, store, sp.export)]
-        sizes, buffers = [], []
+        sizes: list[int] = []
+        buffers: list[bytes | memoryview] = []
         for mp in probes.memories:
             mem = exports[mp.export]
             sizes.append(mem.size(store))
