@@ -38,8 +38,9 @@ Tasks:
   the same three child processes, 3 runs each (each compiles 9 MB of code when cold; not with
   ``--quick``). The issue's target: within 1.1x of Wizer.
 * ``floor``: what any Python CLI doing this pays before its first stage, for scale:
-  ``python -c pass`` and ``python -c "import wasmtime, wasmweld.preinit"`` (child processes,
-  byte code cached).
+  ``python -c pass``, ``import wasmtime`` (wasmtime-py), ``import wasmweld.module`` (the module layer),
+  ``import wasmtime, wasmweld.preinit``, and loading wasmtime-py's shared library with ctypes alone (where
+  a binding of its own would start) (child processes, byte code cached).
 """
 
 from __future__ import annotations
@@ -112,9 +113,18 @@ def run(ctx):
 
 def _floor_rows(ctx) -> list:
     """The start-up every ``wasmweld snapshot`` process pays: the interpreter, then its imports."""
+    import importlib.util
+
     base = [sys.executable, "-X", f"pycache_prefix={ctx.tmp}/pycache", "-c"]
     argvs = {"python -c pass": base + ["pass"],
+             "python -c 'import wasmtime'": base + ["import wasmtime"],
+             "python -c 'import wasmweld.module'": base + ["import wasmweld.module"],
              "python -c 'import wasmtime, wasmweld.preinit'": base + ["import wasmtime, wasmweld.preinit"]}
+    spec = importlib.util.find_spec("wasmtime")
+    libs = sorted(Path(spec.origin).parent.glob("*-*/_libwasmtime.*")) if spec and spec.origin else []
+    if libs:  # what a ctypes binding of its own would start from: loading the library wasmtime-py ships
+        argvs["python -c 'import ctypes; ctypes.CDLL(<wasmtime-py's library>)'"] = base + [
+            f"import ctypes; ctypes.CDLL({str(libs[0])!r})"]
     medians = _children_interleaved(ctx, argvs)
     return [ctx.row("snapshot", "floor (start-up only)", label, wall, cpu=f"{cpu:.3f}s")
             for label, (wall, cpu) in medians.items()]
