@@ -181,7 +181,8 @@ def _plan_elems(m: Module, used: Used, trap: int | None) -> tuple[list, list[boo
                 changed = True
         else:
             keep = True
-            if el.mode == "active" and not all(_elem_item_used(x, used) for x in el.init):
+            if el.mode == "active" and not (used.funcs.issuperset(el.init)     # (index-encoded, all used)
+                                            or all(_elem_item_used(x, used) for x in el.init)):
                 if isinstance(el.init[0], int):
                     init = tuple(x if x in used.funcs else trap for x in el.init)
                 else:

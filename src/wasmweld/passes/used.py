@@ -40,6 +40,8 @@ from __future__ import annotations
 
 import heapq
 import marshal
+import mmap
+import select
 import time
 from array import array
 from dataclasses import dataclass, field
@@ -312,9 +314,14 @@ class _ScanAhead:
 
     CHUNK = 128             # bodies per message
     POLL_EVERY = 0.004      # seconds between two looks at the pipe
+    PATIENCE = 0.5          # seconds without an answer after which the analysis stops waiting for the child
 
-    def __init__(self, body: Callable[[int], FuncBody], order: list[int], stream: Any) -> None:
+    def __init__(self, body: Callable[[int], FuncBody], order: list[int], stream: Any, words: Any,
+                 claimed: Any) -> None:
         self.body = body                    # defined function -> its FuncBody
+        self.words = words                  # shared: the rank the child is at; 1 while the analysis waits
+        self.claimed = claimed              # shared: per rank, 1 when scanned here (the child skips it)
+        self.stalled = False                # the child did not answer for PATIENCE: every body is scanned here
         self.rank = [0] * len(order)        # defined function -> its place in the child's order
         for k, d in enumerate(order):
             self.rank[d] = k
@@ -324,7 +331,7 @@ class _ScanAhead:
 
     @classmethod
     def start(cls, m: Module) -> "_ScanAhead | None":
-        from ..link.parallel import fork_stream, forks_for      # (stdlib only; loaded on first use)
+        from ..link.parallel import fork_stream, forks_for, shared_words   # (stdlib only; loaded on first use)
 
         sec = next((s for s in m.sections if s.id == 10), None)
         if sec is None or not forks_for(sec.end - sec.payload_offset):
@@ -337,19 +344,29 @@ class _ScanAhead:
         order = list(range(mid, n)) + list(range(mid))
         codes = {s: k for k, s in enumerate(SPACES)}
 
+        words = shared_words(-1, 0)
+        claimed = mmap.mmap(-1, max(n, 1))     # per rank: 1 when the parent scans that body itself
+
         def produce(send: Callable[[bytes], None]) -> None:
-            for at in range(0, len(order), cls.CHUNK):
-                out: list[Any] = []
-                for d in order[at:at + cls.CHUNK]:
-                    try:
-                        refs = body_refs(body(d))
-                    except (WasmError, RecursionError):
-                        out.append(None)
-                        continue
+            out: list[Any] = []
+            for k, d in enumerate(order):
+                words[0] = k
+                if claimed[k]:                  # the parent has taken it
+                    out.append(None)
+                    continue
+                try:
+                    refs = body_refs(body(d))
+                except (WasmError, RecursionError):
+                    out.append(None)
+                else:
                     out.append(tuple([(codes[space], tuple(items)) for space, items in refs.items() if items]))
+                if len(out) >= cls.CHUNK or words[1]:       # (the parent waits: at once)
+                    send(marshal.dumps(out))
+                    out = []
+            if out:
                 send(marshal.dumps(out))
 
-        return cls(body, order, fork_stream(produce))
+        return cls(body, order, fork_stream(produce), words, claimed)
 
     def _receive(self) -> None:
         now = time.perf_counter()
@@ -373,6 +390,34 @@ class _ScanAhead:
         if pairs is None:
             return body_refs(self.body(d))
         return {SPACES[s]: items for s, items in pairs}
+
+    def claim(self, k: int) -> bool:
+        """Whether the body of rank ``k`` is to be scanned here: the child has not reached it (it then
+        skips it), has ended, or has not answered for a while."""
+        if self.stalled or self.stream.done:
+            return True
+        if k <= self.words[0]:
+            return False
+        self.claimed[k] = 1
+        return True
+
+    def wait(self) -> None:
+        """Until more of the child's answers have arrived (the child sends each at once meanwhile), it
+        has ended, or PATIENCE has run out (then :attr:`stalled`)."""
+        words, stream = self.words, self.stream
+        before = len(self.got)
+        give_up = time.perf_counter() + self.PATIENCE
+        words[1] = 1
+        try:
+            while len(self.got) == before and not stream.done:
+                if time.perf_counter() > give_up:
+                    self.stalled = True
+                    return
+                select.select([stream.fd], [], [], 0.01)
+                self.next_poll = 0.0
+                self._receive()
+        finally:
+            words[1] = 0
 
     def table_accesses(self, d: int) -> list:
         return body_table_accesses(self.body(d))
@@ -609,9 +654,15 @@ class _Reach:
                 if idx not in taken:
                     ready.append(idx)
             while high and not ready:          # nothing arrived: the one the child reaches last, here
-                idx = heapq.heappop(high)[1]
-                if idx not in taken:
+                r, idx = high[0]
+                if idx in taken:
+                    heapq.heappop(high)
+                elif ahead.claim(-r):
+                    heapq.heappop(high)
                     ready.append(idx)
+                else:                           # the child is at it already: its answer comes soon
+                    ahead.wait()
+                    break
             for idx in ready:
                 if idx not in taken:
                     taken.add(idx)
