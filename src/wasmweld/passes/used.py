@@ -307,10 +307,14 @@ class _ScanAhead:
     a forked child scans the bodies from the middle of the code section on (then the first half) and
     streams their references (:mod:`marshal`: per body a tuple of ``(space number, indices)`` pairs, the
     non-empty spaces only, each set in the order it iterates); the analysis takes a body's references
-    from the child when they have arrived and scans it itself otherwise. So the analysis follows the
-    same order and meets the same first error as in one process, and never waits: the child only takes
-    work off it (a body the child could not scan is scanned here, for the error). The child is ended
-    when the analysis is over."""
+    from the child when they have arrived. A function whose references have not arrived waits; with
+    nothing else left the analysis scans the one the child would reach last itself, after claiming it
+    in a shared page (the child skips a claimed body), or, when the child has reached that one already,
+    waits for its answer (the child then sends each body at once): no body is scanned twice (but for a
+    race at the meeting point, which gives the same answer). The bodies are the input's spans while
+    ``m.code`` was never decoded (:func:`_input_bodies`). The used sets and the first error are those of
+    one process (:func:`analyze` reruns in order on an error; a body the child could not scan is
+    scanned here). The child is ended when the analysis is over."""
 
     CHUNK = 128             # bodies per message
     POLL_EVERY = 0.004      # seconds between two looks at the pipe
