@@ -99,3 +99,41 @@ def test_gc_of_edited_code_reads_the_edited_bodies(monkeypatch, forced):
     with_child, without = both_ways(monkeypatch, edited)
     assert with_child == without
     assert len(parse(without[0]).funcs) == 41          # $dead is called now: nothing removed
+
+
+@linux_only
+def test_no_body_is_scanned_by_both_processes(monkeypatch, forced):
+    """The analysis claims the bodies it scans (the child skips them) and waits for those the child
+    has reached: a body is scanned by one process (a race at the meeting point may give a few more)."""
+    import wasmweld.passes.used as used
+
+    n = 300
+
+    def calls(i: int) -> str:
+        return "".join(f"(drop (call $f{(i * 7 + k) % n}))" for k in range(60))
+    funcs = "".join(f'(func $f{i} (export "f{i}") (result i32) {calls(i)} (i32.const {i}))' for i in range(n))
+    data = wat2wasm(f"(module {funcs})")
+    monkeypatch.setenv("WASMWELD_FORK", "1")
+    seen: list = []
+    real_start = used._ScanAhead.start.__func__
+    monkeypatch.setattr(used._ScanAhead, "start", classmethod(lambda cls, m: seen.append(real_start(cls, m))
+                                                             or seen[-1]))
+    real_close = used._ScanAhead.close
+
+    def drain_then_close(self) -> None:      # every answer the child would give, then end it
+        self.POLL_EVERY = 0.0
+        while not self.stream.done:
+            self._receive()
+        real_close(self)
+    monkeypatch.setattr(used._ScanAhead, "close", drain_then_close)
+    here: list[int] = []
+    real_refs = used.body_refs
+    monkeypatch.setattr(used, "body_refs", lambda b: here.append(b.offset) or real_refs(b))
+    m = parse(data)
+    got = used.analyze(m)
+    assert sorted(got.funcs) == list(range(n))
+    ahead = seen[0]
+    offsets = [b.offset for b in parse(data).code]
+    by_child = {offsets[d] for d in range(n) if ahead.rank[d] < len(ahead.got) and ahead.got[ahead.rank[d]]}
+    assert len(here) == len(set(here))                      # nothing twice here
+    assert len(by_child & set(here)) <= 3 and len(by_child | set(here)) == n
