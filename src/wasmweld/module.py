@@ -416,6 +416,11 @@ class Module:
 
     # -- file layout --------------------------------------------------------------------------
 
+    def is_decoded(self, sid: int) -> bool:
+        """Whether the item list of known section ``sid`` was decoded (or assigned) since parsing; when
+        not, its items are the input's, untouched (``m.sections`` says where)."""
+        return sid in self._items
+
     @property
     def sections(self) -> list[Section]:
         """The sections of the *input* in file order (id, name, offset, size, raw)."""

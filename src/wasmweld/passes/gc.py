@@ -112,10 +112,9 @@ def gc_plan(module: Module, *, roots: Iterable[Any] | None = None, keep_imports:
     defined_lists: dict[str, list[Any]] = {"func": m.funcs, "table": m.tables, "memory": m.memories, "global": m.globals, "tag": m.tags}
     keep_flags: dict[str, list[bool]] = {}
     for space, items in defined_lists.items():
-        s = used.space(space)
-        keep_flags[space] = [i in s for i in range(nimp[space] + len(items))]
+        keep_flags[space] = _keep(used.space(space), nimp[space] + len(items))
     new_elems, keep_flags["elem"], elems_changed = _plan_elems(m, used, trap)
-    keep_flags["data"] = [i in used.datas for i in range(len(m.datas))]
+    keep_flags["data"] = _keep(used.datas, len(m.datas))
     keep_flags["type"], new_groups = _plan_types(m, used)
 
     result = GcResult(m)
@@ -133,6 +132,13 @@ def gc_plan(module: Module, *, roots: Iterable[Any] | None = None, keep_imports:
         m.types = new_groups
     return result, IndexMaps(type=maps["type"], func=maps["func"], table=maps["table"], memory=maps["memory"],
                              global_=maps["global"], tag=maps["tag"], elem=maps["elem"], data=maps["data"])
+
+
+def _keep(used: set[int], n: int) -> list[bool]:
+    """Whether each of ``range(n)`` is in ``used`` (a subset of that range)."""
+    if len(used) == n and (not used or (min(used) >= 0 and max(used) < n)):
+        return [True] * n
+    return [i in used for i in range(n)]
 
 
 def _kept_imports(m: Module, used: Used, keep_imports: bool) -> tuple[list[bool], dict[str, int]]:
@@ -181,7 +187,8 @@ def _plan_elems(m: Module, used: Used, trap: int | None) -> tuple[list, list[boo
                 changed = True
         else:
             keep = True
-            if el.mode == "active" and not all(_elem_item_used(x, used) for x in el.init):
+            if el.mode == "active" and not (used.funcs.issuperset(el.init)     # (index-encoded, all used)
+                                            or all(_elem_item_used(x, used) for x in el.init)):
                 if isinstance(el.init[0], int):
                     init = tuple(x if x in used.funcs else trap for x in el.init)
                 else:

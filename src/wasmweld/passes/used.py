@@ -39,15 +39,19 @@ carry no index), each body once.
 from __future__ import annotations
 
 import heapq
+import marshal
+import mmap
+import select
 import time
 from array import array
 from dataclasses import dataclass, field
 from typing import Any, Callable, Iterable, Mapping
 
 from wasmweld.binary.constexpr import single
+from wasmweld.binary.leb import read_u32
 from wasmweld.binary.opcodes import BY_NAME
 from wasmweld.binary.reencode import Scanner
-from wasmweld.errors import EditError, WasmError
+from wasmweld.errors import DecodeError, EditError, WasmError
 from wasmweld.module import ConstExpr, FuncBody, Module
 from wasmweld.passes.common import FuncLookup
 from wasmweld.types import ArrayType, ExternKind, FuncType, IndexSpace, RefType, StructType, SubType
@@ -223,6 +227,14 @@ def _mem_min(m: Module, mem: int) -> int:
         return -1
 
 
+def _limit(cache: dict, limit: Callable[[Module, int], int], m: Module, target: str, t: int) -> int:
+    """``limit(m, t)``, once per table or memory."""
+    got = cache.get((target, t))
+    if got is None:
+        got = cache[(target, t)] = limit(m, t)
+    return got
+
+
 def body_table_accesses(body: FuncBody) -> list[tuple[int, int | None]]:
     """(table, type) for each call_indirect of ``body``; (table, None) for every other table access."""
     out: list[tuple[int, int | None]] = []
@@ -275,7 +287,7 @@ def analyze(m: Module, *, roots: Iterable[Any] | None = None, prune_tables: bool
     if code is None:
         if body_refs is None or table_accesses is None:
             ahead = _ScanAhead.start(m)
-            code = CodeView.of(m) if ahead is None else CodeView(ahead.refs, lambda d: body_table_accesses(m.code[d]))
+            code = CodeView.of(m) if ahead is None else CodeView(ahead.refs, ahead.table_accesses)
         else:
             code = CodeView(body_refs, table_accesses)
     try:
@@ -293,52 +305,72 @@ def analyze(m: Module, *, roots: Iterable[Any] | None = None, prune_tables: bool
 class _ScanAhead:
     """``CodeView.refs`` of a big module (:func:`~wasmweld.link.parallel.forks_for`) with a second process:
     a forked child scans the bodies from the middle of the code section on (then the first half) and
-    streams their references (``array('I')`` runs, each set in the order it iterates); the analysis
-    takes a body's references from the child when they have arrived and scans it itself otherwise. So
-    the analysis follows the same order and meets the same first error as in one process, and never
-    waits: the child only takes work off it (a body the child could not scan is scanned here, for the
-    error). The child is ended when the analysis is over."""
+    streams their references (:mod:`marshal`: per body a tuple of ``(space number, indices)`` pairs, the
+    non-empty spaces only, each set in the order it iterates); the analysis takes a body's references
+    from the child when they have arrived. A function whose references have not arrived waits; with
+    nothing else left the analysis scans the one the child would reach last itself, after claiming it
+    in a shared page (the child skips a claimed body), or, when the child has reached that one already,
+    waits for its answer (the child then sends each body at once): no body is scanned twice (but for a
+    race at the meeting point, which gives the same answer). The bodies are the input's spans while
+    ``m.code`` was never decoded (:func:`_input_bodies`). The used sets and the first error are those of
+    one process (:func:`analyze` reruns in order on an error; a body the child could not scan is
+    scanned here). The child is ended when the analysis is over."""
 
     CHUNK = 128             # bodies per message
     POLL_EVERY = 0.004      # seconds between two looks at the pipe
+    PATIENCE = 0.5          # seconds without an answer after which the analysis stops waiting for the child
 
-    def __init__(self, code: list, order: list[int], stream: Any) -> None:
-        self.code = code
-        self.rank = {d: k for k, d in enumerate(order)}
+    def __init__(self, body: Callable[[int], FuncBody], order: list[int], stream: Any, words: Any,
+                 claimed: Any) -> None:
+        self.body = body                    # defined function -> its FuncBody
+        self.words = words                  # shared: the rank the child is at; 1 while the analysis waits
+        self.claimed = claimed              # shared: per rank, 1 when scanned here (the child skips it)
+        self.stalled = False                # the child did not answer for PATIENCE: every body is scanned here
+        self.rank = [0] * len(order)        # defined function -> its place in the child's order
+        for k, d in enumerate(order):
+            self.rank[d] = k
         self.stream = stream
-        self.got: list[Any] = []          # per rank: (flat array, offset) or None (scan it here)
+        self.got: list[Any] = []          # per rank: the pairs, or None (scan it here)
         self.next_poll = 0.0
 
     @classmethod
     def start(cls, m: Module) -> "_ScanAhead | None":
-        from ..link.parallel import fork_stream, forks_for      # (stdlib only; loaded on first use)
+        from ..link.parallel import fork_stream, forks_for, shared_words   # (stdlib only; loaded on first use)
 
         sec = next((s for s in m.sections if s.id == 10), None)
         if sec is None or not forks_for(sec.end - sec.payload_offset):
             return None
-        code = m.code
-        mid = len(code) // 2
-        order = list(range(mid, len(code))) + list(range(mid))
+        try:
+            body, n = _input_bodies(m, sec)
+        except WasmError:
+            return None         # (one process meets the error in its order)
+        mid = n // 2
+        order = list(range(mid, n)) + list(range(mid))
         codes = {s: k for k, s in enumerate(SPACES)}
 
-        def produce(send: Callable[[bytes], None]) -> None:
-            for at in range(0, len(order), cls.CHUNK):
-                flat, offsets = array("I"), array("I")
-                for d in order[at:at + cls.CHUNK]:
-                    offsets.append(len(flat))
-                    try:
-                        refs = body_refs(code[d])
-                    except (WasmError, RecursionError):
-                        flat.append(0xFFFFFFFF)
-                        continue
-                    flat.append(len(refs))
-                    for space, items in refs.items():
-                        flat.append(codes[space])
-                        flat.append(len(items))
-                        flat.extend(items)
-                send(offsets.tobytes() + flat.tobytes() + len(offsets).to_bytes(4, "little"))
+        words = shared_words(-1, 0)
+        claimed = mmap.mmap(-1, max(n, 1))     # per rank: 1 when the parent scans that body itself
 
-        return cls(code, order, fork_stream(produce))
+        def produce(send: Callable[[bytes], None]) -> None:
+            out: list[Any] = []
+            for k, d in enumerate(order):
+                words[0] = k
+                if claimed[k]:                  # the parent has taken it
+                    out.append(None)
+                    continue
+                try:
+                    refs = body_refs(body(d))
+                except (WasmError, RecursionError):
+                    out.append(None)
+                else:
+                    out.append(tuple([(codes[space], tuple(items)) for space, items in refs.items() if items]))
+                if len(out) >= cls.CHUNK or words[1]:       # (the parent waits: at once)
+                    send(marshal.dumps(out))
+                    out = []
+            if out:
+                send(marshal.dumps(out))
+
+        return cls(body, order, fork_stream(produce), words, claimed)
 
     def _receive(self) -> None:
         now = time.perf_counter()
@@ -346,10 +378,7 @@ class _ScanAhead:
             return
         self.next_poll = now + self.POLL_EVERY
         for msg in self.stream.poll():
-            n = int.from_bytes(msg[-4:], "little")
-            offsets = array("I", msg[:4 * n])
-            flat = array("I", msg[4 * n:-4])
-            self.got.extend((flat, o) for o in offsets)
+            self.got.extend(marshal.loads(msg))
 
     def arrived(self) -> int:
         """How many bodies (in the child's order) have arrived; looks at the pipe now and then."""
@@ -361,19 +390,71 @@ class _ScanAhead:
         k = self.rank[d]
         if k >= len(self.got) and not self.stream.done:
             self._receive()
-        if k >= len(self.got) or self.got[k][0][self.got[k][1]] == 0xFFFFFFFF:
-            return body_refs(self.code[d])
-        flat, at = self.got[k]
-        out = {}
-        p = at + 1
-        for _ in range(flat[at]):
-            n = flat[p + 1]
-            out[SPACES[flat[p]]] = flat[p + 2:p + 2 + n]
-            p += 2 + n
-        return out
+        pairs = self.got[k] if k < len(self.got) else None
+        if pairs is None:
+            return body_refs(self.body(d))
+        return {SPACES[s]: items for s, items in pairs}
+
+    def claim(self, k: int) -> bool:
+        """Whether the body of rank ``k`` is to be scanned here: the child has not reached it (it then
+        skips it), has ended, or has not answered for a while."""
+        if self.stalled or self.stream.done:
+            return True
+        if k <= self.words[0]:
+            return False
+        self.claimed[k] = 1
+        return True
+
+    def wait(self) -> None:
+        """Until more of the child's answers have arrived (the child sends each at once meanwhile), it
+        has ended, or PATIENCE has run out (then :attr:`stalled`)."""
+        words, stream = self.words, self.stream
+        before = len(self.got)
+        give_up = time.perf_counter() + self.PATIENCE
+        words[1] = 1
+        try:
+            while len(self.got) == before and not stream.done:
+                if time.perf_counter() > give_up:
+                    self.stalled = True
+                    return
+                select.select([stream.fd], [], [], 0.01)
+                self.next_poll = 0.0
+                self._receive()
+        finally:
+            words[1] = 0
+
+    def table_accesses(self, d: int) -> list:
+        return body_table_accesses(self.body(d))
 
     def close(self) -> None:
         self.stream.close()
+
+
+def _input_bodies(m: Module, sec: Any) -> tuple[Callable[[int], FuncBody], int]:
+    """(defined function -> its body, how many bodies). While ``m.code`` was never decoded the bodies are read from the
+    input where they are (only those asked for are made; gc keeping everything never decodes the code
+    section, whose encoding stays the input's); a code section whose framing does not hold up is
+    decoded, for the error, as in one process."""
+    if not m.is_decoded(10):
+        data, end = m.data, sec.end
+        try:
+            n = len(m.funcs)
+        except WasmError:
+            n = -1
+        spans = array("I")          # start and end of each body
+        try:
+            count, p = read_u32(data, sec.payload_offset, end)
+            for _ in range(count if count == n else 0):
+                size, q = read_u32(data, p, end)
+                p = q + size
+                spans.append(q)
+                spans.append(p)
+        except DecodeError:
+            count = -1
+        if count == n and p == end:
+            return (lambda d: FuncBody(data[spans[2 * d]:spans[2 * d + 1]], spans[2 * d])), n
+    code = m.code
+    return code.__getitem__, len(code)
 
 
 _TOTALS = {"type": lambda m: len(m.type_list()), "func": lambda m: m.num_funcs, "table": lambda m: m.num_tables,
@@ -412,6 +493,7 @@ class _Reach:
         self.waiting: dict[int, list[int]] = {}      # private table -> functions of its kept active segments
         self.type_cache: dict[tuple[int, int], bool] = {}
         self.pending: dict[tuple[str, int], list[tuple[str, int]]] = {}
+        self.plain: set[tuple[str, int]] = set()      # active segments whose offset is a lone integer constant
         self.group_of: list[tuple[int, int]] = []      # type index -> (first index of its rec group, size)
         at = 0
         for rg in m.types:
@@ -433,9 +515,11 @@ class _Reach:
 
     def mark_all(self, refs: dict, why: str) -> None:
         mark = self.mark
+        sets = self.sets
         for space, items in refs.items():
-            for i in items:
-                mark(space, i, why)
+            if items and not sets[space].issuperset(items):     # (most references are marked already)
+                for i in items:
+                    mark(space, i, why)
 
     def mark_roots(self, roots) -> None:
         m = self.m
@@ -454,15 +538,18 @@ class _Reach:
         m = self.m
         segments: tuple[tuple[str, list[Any], str, Any], ...] = (("elem", m.elems, "table", _table_min),
                                                                  ("data", m.datas, "memory", _mem_min))
+        limits: dict[tuple[str, int], int] = {}
         for space, segs, target, limit in segments:
             for i, seg in enumerate(segs):
                 if seg.mode != "active":
                     continue
                 t = seg.table if space == "elem" else seg.memory
                 off = seg.offset.int_value if seg.offset is not None else None
+                if off is not None:
+                    self.plain.add((space, i))      # a lone i32/i64.const: its offset refers to nothing
                 size = len(seg.init)
                 observable = (t < self.nimp[target] or (target, t) in self.exported or off is None or off < 0
-                              or off + size > limit(m, t))
+                              or off + size > _limit(limits, limit, m, target, t))
                 if observable:
                     self.mark(space, i, f"active {space} segment {i}")
                 else:
@@ -554,7 +641,7 @@ class _Reach:
                 space, idx = work.pop()
                 if ahead is not None and space == "func" and idx >= nimp:
                     r = ahead.rank[idx - nimp]
-                    if r >= ahead.arrived():
+                    if r >= len(ahead.got) and r >= ahead.arrived():
                         heapq.heappush(low, (r, idx))
                         heapq.heappush(high, (-r, idx))
                         continue
@@ -571,9 +658,15 @@ class _Reach:
                 if idx not in taken:
                     ready.append(idx)
             while high and not ready:          # nothing arrived: the one the child reaches last, here
-                idx = heapq.heappop(high)[1]
-                if idx not in taken:
+                r, idx = high[0]
+                if idx in taken:
+                    heapq.heappop(high)
+                elif ahead.claim(-r):
+                    heapq.heappop(high)
                     ready.append(idx)
+                else:                           # the child is at it already: its answer comes soon
+                    ahead.wait()
+                    break
             for idx in ready:
                 if idx not in taken:
                     taken.add(idx)
@@ -592,7 +685,7 @@ class _Reach:
         refs = self.code.refs(d)
         self.mark_all(refs, f"function #{idx}")
         private = self.private
-        if private and not private.isdisjoint(refs["table"]):
+        if private and not private.isdisjoint(refs.get("table", ())):
             for table, ctype in self.code.table_accesses(d):
                 self.access(table, ctype)
 
@@ -622,7 +715,8 @@ class _Reach:
         _valtype_types(el.elem_type, tset)
         if el.mode == "active":
             self.mark("table", el.table, why)
-            self.mark_all(_expr_refs(el.offset), why)
+            if ("elem", idx) not in self.plain:
+                self.mark_all(_expr_refs(el.offset), why)
         if el.mode == "active" and el.table in self.private:
             # its functions wait for a call_indirect that can reach them
             for item in el.init:
@@ -645,7 +739,8 @@ class _Reach:
         d = self.m.datas[idx]
         if d.mode == "active":
             self.mark("memory", d.memory, f"data segment {idx}")
-            self.mark_all(_expr_refs(d.offset), f"data segment {idx}")
+            if ("data", idx) not in self.plain:
+                self.mark_all(_expr_refs(d.offset), f"data segment {idx}")
 
     def visit_type(self, space: str, idx: int, tset: set) -> None:
         first, size = self.group_of[idx]
