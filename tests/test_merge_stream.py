@@ -173,3 +173,29 @@ def test_merge_with_the_child_slowed_down_gives_the_same_bytes(monkeypatch, corp
     monkeypatch.setattr(merge_gc, "TwoPhaseMap", slow_job)
     two = merge(pairs, export_conflicts="rename", warn=lambda t: None).encode()
     assert two == one and seen[0].forks and seen[0].taken > len(seen[0].rank) // 4
+
+
+def test_big_sent_results_cross_the_pipe_while_the_parent_works(monkeypatch):
+    """The child's runs (megabytes: more than a pipe holds) are read while the parent does its own
+    share, so the child is not stopped by a full pipe: it does its whole share."""
+    import time
+
+    monkeypatch.setenv("WASMWELD_FORK", "1")
+    parent = os.getpid()
+    own = [True]
+
+    def first(i):
+        if os.getpid() != parent:
+            time.sleep(0.0002)
+        elif own[0]:
+            time.sleep(0.0008)              # the parent's own share is the slow one (what it takes is quick)
+        return (i, bytes([i % 251]) * 4096)
+
+    job = TwoPhaseMap(N, first, lambda arg: (lambda k, r: (k, len(r[1]) if r[1] else None)), stream=16)
+    with job:
+        job.first_own()
+        own[0] = False
+        firsts = job.finish_first()
+        assert [r[0] for r in firsts] == list(range(N))
+        assert all(r[1] == bytes([i % 251]) * 4096 for i, r in enumerate(firsts))
+        assert job.taken < len(job.rank) // 4

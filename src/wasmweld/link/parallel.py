@@ -311,6 +311,8 @@ class TwoPhaseMap:
     def _fork(self, theirs: list[int]) -> None:
         c2p_r, c2p_w = os.pipe()
         p2c_r, p2c_w = os.pipe()
+        if self._stream > 0:
+            _big_pipe(c2p_w)
         with warnings.catch_warnings():     # 3.12+ warns about fork in a process with threads: the child uses none
             warnings.simplefilter("ignore", DeprecationWarning)
             pid = os.fork()
@@ -326,6 +328,8 @@ class TwoPhaseMap:
         os.close(c2p_w)
         os.close(p2c_r)
         self.pid = pid
+        if self._stream > 0:
+            os.set_blocking(c2p_r, False)       # (read by _pump as the runs come; blocking again after)
         self._from_child = os.fdopen(c2p_r, "rb")
         self._to_child = os.fdopen(p2c_w, "wb")
 
@@ -408,13 +412,19 @@ class TwoPhaseMap:
             return res
         try:
             self.start()
-            for i in self._ours[self._warm:]:
-                res[i] = first(i)
+            ours = self._ours[self._warm:]
+            if self._stream > 0:
+                # the child's runs are read as they come (a full pipe would stop the child)
+                for at in range(0, len(ours), 128):
+                    for i in ours[at:at + 128]:
+                        res[i] = first(i)
+                    self.arrived()
+            else:
+                for i in ours:
+                    res[i] = first(i)
         except BaseException:
             self.close(kill=True)
             raise
-        if self._stream > 0:
-            os.set_blocking(self._from_child.fileno(), False)
         return res
 
     def arrived(self) -> int:
