@@ -195,6 +195,16 @@ class TwoPhaseMap:
     evenly. The results are always those of the plain maps: a child that fails in either phase has
     its items redone by the parent (errors are raised there). One process when :func:`can_fork`
     says no or ``n < min_items``.
+
+    ``stream=k``: the child sends its first results in runs of ``k`` as it goes, and the parent can
+    use them before the child is done::
+
+        job.first_own()                 # the parent's share (the child's runs are read meanwhile)
+        job.get(i)                      # any item's first result: arrived, or taken (done here now)
+        job.finish_first()              # the rest: awaited, or taken from the child's end
+        out = job.second(keys, maps)
+
+    (``rank`` and ``arrived()`` say which have come, in the child's order.)
     """
 
     def __init__(self, n: int, first: Callable[[int], Any], make_second: Callable[[Any], Callable[[Any, Any], Any]],
