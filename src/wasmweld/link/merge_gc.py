@@ -165,9 +165,24 @@ class _Arrivals:
         def __missing__(self, d: int) -> int:     # this process's bodies (and gc's own): always here
             return -1
 
+    class _Count:
+        def __init__(self, job: TwoPhaseMap):
+            self.job = job
+
+        def __len__(self) -> int:
+            return self.job.arrived()
+
     def __init__(self, job: TwoPhaseMap):
         self.rank = self._Ranks(job.rank)
         self.arrived = job.arrived
+        self.got = self._Count(job)             # ``len(got)``: as ``arrived()``
+
+    def claim(self, rank: int) -> bool:
+        """Whether the analysis may take the body of this rank now: always (the child skips it)."""
+        return True
+
+    def wait(self) -> None:
+        """(never needed: :meth:`claim` always says yes)"""
 
     def close(self) -> None:
         """(the job goes on: :func:`gc_fused` ends it)"""
