@@ -199,3 +199,19 @@ def test_big_sent_results_cross_the_pipe_while_the_parent_works(monkeypatch):
         assert [r[0] for r in firsts] == list(range(N))
         assert all(r[1] == bytes([i % 251]) * 4096 for i, r in enumerate(firsts))
         assert job.taken < len(job.rank) // 4
+
+
+def test_invalid_input_is_the_same_error_either_way(monkeypatch, corpus_dir, forced):
+    """An input that is well-formed but invalid (a body leaves a value behind): the inputs' validation,
+    which now starts after the patch phase when a child takes part, names it as in one process."""
+    from wasmweld.types import FuncType
+
+    m = parse(corpus_path("em-quickjs").read_bytes())
+    types = m.type_list()
+    k = next(k for k in range(len(m.code) - 1, -1, -1)
+             if isinstance(types[m.funcs[k]].comp, FuncType) and not types[m.funcs[k]].comp.results)
+    m.code[k] = FuncBody(b"\x00\x41\x00\x0b")      # (i32.const 0) in a function that returns nothing
+    pairs = [("em_sqljs", corpus_path("em-sqljs").read_bytes()), ("em_quickjs", m.encode())]
+    two, one = both_ways(monkeypatch, lambda: merge(pairs, export_conflicts="rename", validate_inputs=True,
+                                                    warn=lambda t: None).encode())
+    assert forced and two == one and one[0] == "error" and "em_quickjs" in one[2]
