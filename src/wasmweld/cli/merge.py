@@ -156,6 +156,19 @@ def blame_inputs(tokens: list[str]) -> Iterator[None]:
         raise
 
 
+def _know_version() -> None:
+    """Set ``wasmweld.__version__`` (the merge writes it in the ``producers`` section) the way
+    ``wasmweld --version`` reads it, from the dist-info folder: the package's own lookup imports
+    :mod:`importlib.metadata` (tens of ms of the command)."""
+    import wasmweld
+    from wasmweld.cli.version import distribution_version
+
+    if "__version__" not in vars(wasmweld):
+        found = distribution_version("wasmweld")
+        if found is not None:
+            wasmweld.__version__ = found
+
+
 def _options(args: Namespace) -> dict:
     policy = "rename" if args.rename_export_conflicts else "skip" if args.skip_export_conflicts else "error"
     opts = dict(
@@ -273,6 +286,7 @@ def run(args: Namespace) -> int:
 
     plans: list = []
     progress("merging")
+    _know_version()
     try:
         with blame_inputs(args.inputs):
             module = merge(inputs, warn=warn, report=plans.append, validate_inputs=not args.no_validate, **opts)

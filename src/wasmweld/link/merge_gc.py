@@ -80,8 +80,10 @@ class FusedScan:
         # two processes when the code is big; the analysis then looks the answers up, and the
         # renumbering patches the sites found instead of reading the code again. A forked child
         # keeps the sites of its bodies and patches those itself (only the refs travel to the parent).
+        # The child streams the refs of its bodies, so gc's analysis starts when this process is done
+        # with its own share (smaller for that) and takes any body it needs that has not arrived.
         self.job = TwoPhaseMap(len(src), input_refs, _patcher(b, src, memory_sites, extra_bodies),
-                               send=lambda r: (r[0], None, r[2]), weight=scan_cost, share=0.48)
+                               send=lambda r: (r[0], None, r[2]), weight=scan_cost, share=SHARE, stream=64)
 
     def close(self) -> None:
         """Stop the child, if any (a merge that fails before :func:`gc_fused`)."""
@@ -109,10 +111,10 @@ def gc_fused(b: Builder, out: Module, dwarf: bool, extra_bodies: dict[int, Any],
         b.start_checks()            # (the inputs' validation, in a thread: overlaps everything)
     with job:
         note("merge: scan starts")
-        scanned = job.first()
-        note("merge: scanned")
-        b.start_checks()            # (with two processes: now, when a core is idle during the analysis)
+        scanned = job.first_own()   # (the child's share arrives during the analysis)
+        note("merge: scanned (this process's share)")
         out_code = _analyse_and_patch(b, out, dwarf, src, scanned, extra_bodies, job)
+    b.start_checks()                # (with two processes: now, the child is gone: a core is idle from here on)
     scanned.clear()                     # the sites (tens of MB for big inputs) are no longer needed
     gmaps = b.gc_maps
     out.code = out_code
@@ -126,19 +128,64 @@ def gc_fused(b: Builder, out: Module, dwarf: bool, extra_bodies: dict[int, Any],
 
 def _analyse_and_patch(b: Builder, out: Module, dwarf: bool, src: list, scanned: list,
                        extra_bodies: dict[int, Any], job: TwoPhaseMap) -> list:
-    """gc's analysis of the merged module from the scanned refs, then each kept body patched once."""
+    """gc's analysis of the merged module from the scanned refs (the child's as they arrive), then
+    each kept body patched once."""
+    n = len(src)
+    get = job.get
+
     def body_refs(d: int) -> dict:
-        return scanned[d][0] if d < len(src) else refs_of(extra_bodies[d])
+        return get(d)[0] if d < n else refs_of(extra_bodies[d])
 
     def table_accesses(d: int) -> list:
-        return scanned[d][2] if d < len(src) else body_table_accesses(extra_bodies[d])
+        return get(d)[2] if d < n else body_table_accesses(extra_bodies[d])
 
-    _result, gmaps = gc_plan(out, roots=_gc_roots(b, dwarf), code=CodeView(body_refs, table_accesses))
+    view = CodeView(body_refs, table_accesses, _Arrivals(job) if job.forks else None)
+    try:
+        _result, gmaps = gc_plan(out, roots=_gc_roots(b, dwarf), code=view)
+    except Exception:
+        job.finish_first()          # a malformed body is the error, as when every body is read before
+        raise
+    job.finish_first()              # (every body is read: one that gc drops is still checked)
+    note(f"merge: analysed (and every body scanned; {job.taken} of the child's here)")
     b.gc_maps = gmaps                   # for the DWARF step
-    note("merge: analysed")
-    n = len(src)
     bodies = job.second(out.code, gmaps, index=lambda d: d if isinstance(d, int) and d < n else None)
     return [x if isinstance(x, FuncBody) else FuncBody(x) for x in bodies]
+
+
+#: the parent's share of the scan's weight: it also copies the other sections meanwhile, then analyses
+SHARE = 0.44
+
+
+class _Arrivals:
+    """:class:`~wasmweld.passes.used.CodeView`'s ``ahead`` for the merge: the child's bodies, in the order
+    it scans them, and how many have arrived (the analysis visits those first, and scans a missing one
+    itself only when nothing else is left)."""
+
+    class _Ranks(dict):
+        def __missing__(self, d: int) -> int:     # this process's bodies (and gc's own): always here
+            return -1
+
+    class _Count:
+        def __init__(self, job: TwoPhaseMap):
+            self.job = job
+
+        def __len__(self) -> int:
+            return self.job.arrived()
+
+    def __init__(self, job: TwoPhaseMap):
+        self.rank = self._Ranks(job.rank)
+        self.arrived = job.arrived
+        self.got = self._Count(job)             # ``len(got)``: as ``arrived()``
+
+    def claim(self, rank: int) -> bool:
+        """Whether the analysis may take the body of this rank now: always (the child skips it)."""
+        return True
+
+    def wait(self) -> None:
+        """(never needed: :meth:`claim` always says yes)"""
+
+    def close(self) -> None:
+        """(the job goes on: :func:`gc_fused` ends it)"""
 
 
 def _patcher(b: Builder, src: list, memory_sites: dict[int, bool], extra_bodies: dict[int, Any]):

@@ -195,12 +195,32 @@ class TwoPhaseMap:
     evenly. The results are always those of the plain maps: a child that fails in either phase has
     its items redone by the parent (errors are raised there). One process when :func:`can_fork`
     says no or ``n < min_items``.
+
+    ``stream=k``: the child sends its first results in runs of ``k`` as it goes, and the parent can
+    use them before the child is done::
+
+        job.first_own()                 # the parent's share (the child's runs are read meanwhile)
+        job.get(i)                      # any item's first result: arrived, or taken (done here now)
+        job.finish_first()              # the rest: awaited, or taken from the child's end
+        out = job.second(keys, maps)
+
+    (``rank`` and ``arrived()`` say which have come, in the child's order.)
     """
 
     def __init__(self, n: int, first: Callable[[int], Any], make_second: Callable[[Any], Callable[[Any, Any], Any]],
                  *, send: Callable[[Any], Any] = lambda r: r, weight: Callable[[int], float] | None = None,
-                 share: float = 0.5, min_items: int = 2000):
+                 share: float = 0.5, min_items: int = 2000, stream: int = 0):
         self.n, self._first, self._make_second, self._send = n, first, make_second, send
+        self._stream = stream                   # > 0: the child sends its first results in runs of that many
+        self._flags: memoryview | None = None   # (stream) shared page: flags[i] = 1 once the parent took item i
+        self._rank: dict[int, int] = {}         # (stream) the child's item -> its place in the child's order
+        self._settled = 0                       # (stream) the child's first places all received or taken
+        self._taken: set[int] = set()           # (stream) the child's items whose first phase the parent did
+        self._error: BaseException | None = None    # (stream) the first error of the first phase, once known
+        self._inbox = bytearray()
+        self._child_failed = False
+        self._tail = 0                          # (stream) the child's places from here on are all taken
+        self._received = 0                      # (stream) the child's first places whose results came
         self.results: list[Any] = [None] * n
         self._theirs: list[int] = []            # the child's items (their results are send(first(i)))
         self._partial = False                   # self.results holds send(...) for the child's items
@@ -211,6 +231,9 @@ class TwoPhaseMap:
         self._warm = 0                          # 1: the parent's first item was done by start()
         if n >= max(min_items, 2) and can_fork():
             self._theirs = _deal([1.0] * n if weight is None else [weight(i) for i in range(n)], share)
+            if stream > 0:
+                self._rank = {i: k for k, i in enumerate(self._theirs)}
+                self._tail = len(self._theirs)
 
     @property
     def forks(self) -> bool:
@@ -229,23 +252,19 @@ class TwoPhaseMap:
                 self._warm = 1
             except Exception:                   # noqa: BLE001 - raised again in order by first()
                 self._warm = 0
+            if self._stream > 0:
+                self._flags = memoryview(mmap.mmap(-1, max(self.n, 1)))
             self._fork(self._theirs)
 
     def first(self) -> list[Any]:
         """The first map: ``results[i] = first(i)`` (``send(first(i))`` for the child's items)."""
         res, first = self.results, self._first
         theirs = self._theirs
+        self.first_own()
         if not theirs:
-            for i in range(self.n):
-                res[i] = first(i)
             return res
-        try:
-            self.start()
-            for i in self._ours[self._warm:]:
-                res[i] = first(i)
-        except BaseException:
-            self.close(kill=True)
-            raise
+        if self._stream > 0:
+            return self.finish_first()
         got = self._receive()
         if got is not None and len(got) == len(theirs):
             for i, r in zip(theirs, got):
@@ -261,7 +280,7 @@ class TwoPhaseMap:
     def second(self, keys: list, arg: Any, index: Callable[[Any], int | None] = lambda k: k) -> list[Any]:
         """``[make_second(arg)(k, first(index(k)) or None) for k in keys]``; then closes the job."""
         fn = self._make_second(arg)
-        theirs = set(self._theirs)
+        theirs = self._theirs_set if self._stream > 0 else set(self._theirs)
         alive = self.pid is not None
         idx = [index(k) for k in keys]
         child_keys = [j for j, i in enumerate(idx) if i in theirs] if alive else []
@@ -302,6 +321,8 @@ class TwoPhaseMap:
     def _fork(self, theirs: list[int]) -> None:
         c2p_r, c2p_w = os.pipe()
         p2c_r, p2c_w = os.pipe()
+        if self._stream > 0:
+            _big_pipe(c2p_w)
         with warnings.catch_warnings():     # 3.12+ warns about fork in a process with threads: the child uses none
             warnings.simplefilter("ignore", DeprecationWarning)
             pid = os.fork()
@@ -317,33 +338,231 @@ class TwoPhaseMap:
         os.close(c2p_w)
         os.close(p2c_r)
         self.pid = pid
+        if self._stream > 0:
+            os.set_blocking(c2p_r, False)       # (read by _pump as the runs come; blocking again after)
         self._from_child = os.fdopen(c2p_r, "rb")
         self._to_child = os.fdopen(p2c_w, "wb")
 
     def _child(self, theirs: list[int], out: BinaryIO, inp: BinaryIO) -> None:
-        try:
-            kept = [self._first(i) for i in theirs]
-            note("child: first phase")
-            payload = pickle.dumps([self._send(r) for r in kept], protocol=pickle.HIGHEST_PROTOCOL)
-        except BaseException:               # noqa: BLE001 - the parent redoes the items and raises the error
-            payload = b""
-        _write_msg(out, payload)
-        note("child: first results sent")
-        if not payload:
-            return
+        if self._stream > 0:
+            got = self._child_stream(theirs, out)
+            if got is None:
+                return
+            kept, where = got
+        else:
+            try:
+                kept = [self._first(i) for i in theirs]
+                note("child: first phase")
+                payload = pickle.dumps([self._send(r) for r in kept], protocol=pickle.HIGHEST_PROTOCOL)
+            except BaseException:               # noqa: BLE001 - the parent redoes the items and raises the error
+                payload = b""
+            _write_msg(out, payload)
+            note("child: first results sent")
+            if not payload:
+                return
+            where = {i: j for j, i in enumerate(theirs)}
         msg = _read_msg(inp)
         note("child: second phase asked")
         if not msg:                         # the parent needs no second phase
             return
         try:
             keys, arg = pickle.loads(msg)
-            where = {i: j for j, i in enumerate(theirs)}
             fn = self._make_second(arg)
             payload = pickle.dumps([fn(i, kept[where[i]]) for i in keys], protocol=pickle.HIGHEST_PROTOCOL)
         except BaseException:               # noqa: BLE001
             payload = b""
         _write_msg(out, payload)
         note("child: second results sent")
+
+    def _child_stream(self, theirs: list[int], out: BinaryIO) -> tuple[list, dict[int, int]] | None:
+        """The child's first phase in stream mode: runs of ``(first place, [send(first(i)) or None])`` in
+        its order, an item the parent took skipped (None); an empty message if one fails. Returns what
+        the second phase needs (the kept results and where each item's is), None after a failure."""
+        flags, step = self._flags, self._stream
+        kept: list = []
+        where: dict[int, int] = {}
+        try:
+            for at in range(0, len(theirs), step):
+                sent = []
+                for i in theirs[at:at + step]:
+                    if flags is not None and flags[i]:
+                        sent.append(None)
+                        continue
+                    r = self._first(i)
+                    where[i] = len(kept)
+                    kept.append(r)
+                    sent.append(self._send(r))
+                _write_msg(out, pickle.dumps((at, sent), protocol=pickle.HIGHEST_PROTOCOL))
+            note("child: first phase streamed")
+            return kept, where
+        except BaseException:               # noqa: BLE001 - the parent redoes the items and raises the error
+            _write_msg(out, b"")
+            return None
+
+    # -- stream mode: the parent reads the child's first results as they come -----------------------
+
+    @property
+    def rank(self) -> dict[int, int]:
+        """(stream) The child's items -> their place in the order the child does them (others: absent)."""
+        return self._rank
+
+    @property
+    def taken(self) -> int:
+        """(stream) How many of the child's items this process did (taken, or redone after a failure)."""
+        return len(self._taken)
+
+    def first_own(self) -> list[Any]:
+        """The parent's share of the first map (:meth:`first` then waits for the child's). In stream mode
+        the child's results arrive meanwhile (see :meth:`get`, :meth:`arrived`, :meth:`finish_first`).
+        Without a child: the whole first map."""
+        res, first = self.results, self._first
+        if not self._theirs:
+            for i in range(self.n):
+                res[i] = first(i)
+            return res
+        try:
+            self.start()
+            ours = self._ours[self._warm:]
+            if self._stream > 0:
+                # the child's runs are read as they come (a full pipe would stop the child)
+                for at in range(0, len(ours), 128):
+                    for i in ours[at:at + 128]:
+                        res[i] = first(i)
+                    self.arrived()
+            else:
+                for i in ours:
+                    res[i] = first(i)
+        except BaseException:
+            self.close(kill=True)
+            raise
+        return res
+
+    def arrived(self) -> int:
+        """(stream) How many of the child's items, in its order, are settled (received or taken here)."""
+        if self.pid is not None and not self._child_failed and self._settled < len(self._theirs):
+            self._pump()
+        return self._settled
+
+    def get(self, i: int) -> Any:
+        """(stream) The first result of item ``i`` (the sent part for the child's items), taken here if
+        it has not arrived: computed by this process, the child told to skip it. The first phase's
+        first error (in the order of one process's share, then the child's) is raised, always the same."""
+        if self._error is not None:
+            raise self._error
+        k = self._rank.get(i)
+        if k is None or k < self._settled or i in self._taken:
+            return self.results[i]
+        self.arrived()
+        if k < self._settled:
+            return self.results[i]
+        if self._child_failed:
+            self._redo_unsettled()
+            return self.results[i]
+        self._take(i)
+        return self.results[i]
+
+    def finish_first(self) -> list[Any]:
+        """(stream) Wait for the rest of the child's first results (taking its last items here when none
+        arrive), or redo them if it failed: then ``results`` is complete, as :meth:`first` leaves it."""
+        theirs = self._theirs
+        if self._error is not None:
+            raise self._error
+        while self.pid is not None and self._settled < len(theirs):
+            before = self._settled
+            self._pump()
+            if self._child_failed:
+                break
+            if self._settled == before:          # nothing came: the item the child would do last, here
+                tail = self._tail
+                while tail > self._settled and theirs[tail - 1] in self._taken:
+                    tail -= 1
+                self._tail = tail
+                if tail <= self._settled:
+                    break
+                self._take(theirs[tail - 1])
+        while self.pid is not None and not self._child_failed and self._received < len(theirs):
+            self._pump(wait=True)               # (the child's last runs: the pipe is clear for the second phase)
+        self._redo_unsettled()
+        if self.pid is not None:
+            os.set_blocking(self._from_child.fileno(), True)
+        self._partial = True
+        # the items whose results here are only sent parts (the child does their second phase, or after
+        # a failure the parent computes them again)
+        self._theirs_set = {i for i in theirs[:self._settled] if i not in self._taken}
+        if self._child_failed:
+            self.close(kill=True)
+        return self.results
+
+    def _take(self, i: int) -> None:
+        flags = self._flags
+        if flags is not None:
+            flags[i] = 1
+        try:
+            self.results[i] = self._first(i)
+        except Exception:
+            self._redo_unsettled(failed=True)
+            raise
+        self._taken.add(i)
+        while self._settled < len(self._theirs) and self._theirs[self._settled] in self._taken:
+            self._settled += 1
+
+    def _redo_unsettled(self, failed: bool = False) -> None:
+        """The child's items neither received nor taken, done here in order (the first error raised
+        and kept: :meth:`get` and :meth:`finish_first` raise it again)."""
+        if not (failed or self._child_failed or self.pid is None):
+            return
+        self._child_failed = True
+        self.close(kill=True)
+        try:
+            for i in self._theirs[self._settled:]:
+                if i not in self._taken:
+                    self.results[i] = self._first(i)
+                    self._taken.add(i)
+        except BaseException as exc:
+            self._error = exc
+            raise
+        self._settled = len(self._theirs)
+
+    def _pump(self, wait: bool = False) -> None:
+        """Read what the child has sent (``wait``: at least something); record each run of first results."""
+        fd = self._from_child.fileno()
+        if wait:
+            import select
+
+            select.select([fd], [], [])
+        while True:
+            try:
+                chunk = os.read(fd, 1 << 20)
+            except BlockingIOError:
+                break
+            except OSError:
+                chunk = b""
+            if not chunk:
+                self._child_failed = True       # the child ended before sending everything
+                break
+            self._inbox += chunk
+        buf, at = self._inbox, 0
+        head = _LEN.size
+        while len(buf) - at >= head:
+            size = _LEN.unpack_from(buf, at)[0]
+            if len(buf) - at - head < size:
+                break
+            payload = bytes(buf[at + head:at + head + size])
+            at += head + size
+            if not payload:
+                self._child_failed = True
+                break
+            first, sent = pickle.loads(payload)
+            theirs, res, taken = self._theirs, self.results, self._taken
+            for k, r in enumerate(sent, first):
+                i = theirs[k]
+                if i not in taken:
+                    res[i] = r
+            self._received = first + len(sent)
+            self._settled = max(self._settled, self._received)
+        del buf[:at]
+        if self._received >= len(self._theirs):
+            self._child_failed = False          # (everything arrived: the end of the pipe is no failure)
 
     def _receive(self) -> list | None:
         try:

@@ -262,6 +262,9 @@ class CodeView:
 
     refs: Callable[[int], dict]
     table_accesses: Callable[[int], list]
+    #: optional: another process answers ``refs`` as it goes; ``ahead.rank[d]`` (its order, -1: here now),
+    #: ``ahead.arrived()`` (how many have arrived), ``ahead.close()`` (see :class:`_ScanAhead`)
+    ahead: Any = None
 
     @classmethod
     def of(cls, m: Module) -> "CodeView":
@@ -290,6 +293,8 @@ def analyze(m: Module, *, roots: Iterable[Any] | None = None, prune_tables: bool
             code = CodeView.of(m) if ahead is None else CodeView(ahead.refs, ahead.table_accesses)
         else:
             code = CodeView(body_refs, table_accesses)
+    else:
+        ahead = code.ahead
     try:
         try:
             return _Reach(m, code, prune_tables).run(roots, ahead)
