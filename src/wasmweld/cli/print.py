@@ -91,7 +91,7 @@ def run(args: Namespace) -> int:
     fd, tmp = tempfile.mkstemp(dir=os.path.dirname(target) or ".", prefix=f".{os.path.basename(target)}.",
                                suffix=".tmp")
     try:
-        with os.fdopen(fd, "w", encoding="utf-8", newline="") as fh:
+        with os.fdopen(fd, "wb") as fh:     # (UTF-8 text; a second process's text is copied as it is)
             with blame(args.input):
                 print_module(m, fh, **opts)
         os.chmod(tmp, 0o666 & ~_umask())

@@ -49,15 +49,27 @@ def _module(m):
 def print_module(module: Any, file: TextSink, *, fold: bool = False, names: bool = True, offsets: bool = False,
                  skeleton: bool = False, funcs: Iterable[int] | None = None, jobs: int | None = None) -> None:
     """Write ``module`` (a :class:`~wasmweld.module.Module`, or a :class:`~wasmweld.component.Component`) as
-    text to ``file`` (anything with ``write(str)``).
+    text to ``file``: anything with ``write(str)``, or a binary file (``open(path, "wb")``, any
+    ``io.BufferedIOBase``), which gets the text as UTF-8.
 
-    ``jobs=1`` keeps a big code section in this process (by default it is split with a forked child).
+    ``jobs=1`` keeps a big code section in this process (by default it is split with a forked child
+    where a core is idle, see :mod:`wasmweld.text.parallel`).
     """
     opts = Options(fold=fold, names=names, offsets=offsets, skeleton=skeleton,
                    funcs=None if funcs is None else frozenset(funcs), jobs=jobs)
+    binary = file if isinstance(file, io.BufferedIOBase) else None
+    write = file.write if binary is None else _utf8_writer(binary)
     if hasattr(module, "components"):  # a Component (not imported: component.model reaches text lazily)
-        return ComponentPrinter(module, file.write, opts).print()
-    ModulePrinter(_module(module), file.write, opts).print_module()
+        return ComponentPrinter(module, write, opts).print()
+    pr = ModulePrinter(_module(module), write, opts)
+    pr.binary = binary
+    pr.print_module()
+
+
+def _utf8_writer(f: io.BufferedIOBase) -> Any:
+    def write(s: str) -> None:
+        f.write(s.encode("utf-8"))
+    return write
 
 
 def to_wat(module: Any, **options: Any) -> str:
