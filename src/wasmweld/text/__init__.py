@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import html
 import io
-from typing import Any, Iterable
+from typing import Any, Callable, Iterable
 
 from .body import func_to_wat
 from .component import ComponentPrinter
@@ -46,7 +46,7 @@ def _module(m):
     return m if data is m.data else type(m).parse(data)
 
 
-def print_module(module: Any, file: TextSink, *, fold: bool = False, names: bool = True, offsets: bool = False,
+def print_module(module: Any, file: TextSink | io.BufferedIOBase, *, fold: bool = False, names: bool = True, offsets: bool = False,
                  skeleton: bool = False, funcs: Iterable[int] | None = None, jobs: int | None = None) -> None:
     """Write ``module`` (a :class:`~wasmweld.module.Module`, or a :class:`~wasmweld.component.Component`) as
     text to ``file``: anything with ``write(str)``, or a binary file (``open(path, "wb")``, any
@@ -57,8 +57,12 @@ def print_module(module: Any, file: TextSink, *, fold: bool = False, names: bool
     """
     opts = Options(fold=fold, names=names, offsets=offsets, skeleton=skeleton,
                    funcs=None if funcs is None else frozenset(funcs), jobs=jobs)
-    binary = file if isinstance(file, io.BufferedIOBase) else None
-    write = file.write if binary is None else _utf8_writer(binary)
+    binary: Any = None
+    write: Callable[[str], object]
+    if isinstance(file, io.BufferedIOBase):
+        binary, write = file, _utf8_writer(file)
+    else:
+        write = file.write
     if hasattr(module, "components"):  # a Component (not imported: component.model reaches text lazily)
         return ComponentPrinter(module, write, opts).print()
     pr = ModulePrinter(_module(module), write, opts)
@@ -66,7 +70,7 @@ def print_module(module: Any, file: TextSink, *, fold: bool = False, names: bool
     pr.print_module()
 
 
-def _utf8_writer(f: io.BufferedIOBase) -> Any:
+def _utf8_writer(f: io.BufferedIOBase) -> Callable[[str], object]:
     def write(s: str) -> None:
         f.write(s.encode("utf-8"))
     return write
