@@ -9,7 +9,9 @@
   component printed with offsets (the child's text goes through the component's rewriting ``write``);
 - a malformed body near the start, near the end, or a malformed data segment (printed by the child
   first): the same error (class, message, offset) as one process;
-- (``forced``, conftest.py, counts the forks) one process where ``WASMWELD_FORK=0``, ``jobs=1``, ``--func`` or ``--skeleton``.
+- a child that dies: the parent prints its part too (the same text, no temporary file left);
+- one process where ``WASMWELD_FORK=0``, ``jobs=1``, ``--func`` or ``--skeleton`` (conftest's ``forced``
+  counts the forks).
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ import os
 import random
 import subprocess
 import sys
+import tempfile
 
 import pytest
 
@@ -214,3 +217,14 @@ def test_chunks_cover_the_bodies_in_order(big):
     assert chunks[0][0] == 0 and chunks[-1][1] == len(bodies)
     assert all(a[1] == b[0] and a[0] < a[1] for a, b in zip(chunks, chunks[1:]))
     assert parallel.CHUNKS // 2 <= len(chunks) <= parallel.CHUNKS + 1
+
+
+def test_a_child_that_dies_leaves_the_work_to_the_parent(wat, monkeypatch, forced, tmp_path):
+    m = wasmweld.parse(_big_module(wat, copies=2))
+    one = to_wat(m, jobs=1)
+    monkeypatch.setattr(parallel, "MIN_BYTES", 0)
+    monkeypatch.setenv("WASMWELD_FORK", "1")
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
+    monkeypatch.setattr(parallel, "_child", lambda *_args: os._exit(3))    # dies before printing anything
+    assert to_wat(m) == one and len(forced) == 1
+    assert not os.listdir(tmp_path)
