@@ -104,7 +104,7 @@ def preview(module: Any, limit: int = REPR_LIMIT) -> tuple[str, bool]:
     """The first ``limit`` characters of the text (cut at a line end) and whether it was cut."""
     out = _Capped(limit)
     try:
-        print_module(module, out)
+        print_module(module, out, jobs=1)     # (the first characters only: no second process)
     except _Enough:
         text = "".join(out.parts)[:limit]
         return text[:text.rfind("\n") + 1], True
