@@ -28,7 +28,6 @@ import io
 from typing import Any, Callable, Iterable
 
 from .body import func_to_wat
-from .component import ComponentPrinter
 from .printer import ModulePrinter, Options, TextSink
 
 __all__ = ["print_module", "to_wat", "func_to_wat", "preview", "repr_pretty", "repr_html", "Options",
@@ -64,6 +63,7 @@ def print_module(module: Any, file: TextSink | io.BufferedIOBase, *, fold: bool 
     else:
         write = file.write
     if hasattr(module, "components"):  # a Component (not imported: component.model reaches text lazily)
+        from .component import ComponentPrinter     # (loaded for components only: start-up of `print`)
         return ComponentPrinter(module, write, opts).print()
     pr = ModulePrinter(_module(module), write, opts)
     pr.binary = binary
