@@ -136,7 +136,7 @@ def print_split(pr: ModulePrinter, bodies: list[FuncBody], nimp: int, rest: Sequ
         if index is None:           # the child failed: the rest is printed here, errors raised in order
             for j in range(i, n):
                 pr.print_bodies(bodies, *chunks[j], nimp)
-            pr.place = "after code"
+            pr.place = "after code" if bodies else pr.place
             for s in rest:
                 pr.section(s)
             pr.finish()
