@@ -8,6 +8,12 @@ Tasks, per corpus module:
             (``--enable-all``). Notes: the input size, the text size, MB of text per second and the
             child's peak memory (``maxrss_MB``).
 
+For rs-swc and em-ffmpeg (full run only) ``wasmweld (one process)`` and ``wasmweld (two processes)``
+time the same ``wasmweld print IN -o OUT`` with ``WASMWELD_FORK=0`` / ``1`` (issue 16.4: the second
+process prints the data section and the last bodies, see text/parallel.py), interleaved; the
+two-process row notes the speed-up, whether the two texts are identical, and ``cpu_s``: the
+process tree's CPU time (user + system; the best run of each).
+
 The full run prints rs-swc (18 MB in, about 380 MB of text out); ``--quick`` prints em-sqljs.
 Run with ``python bench/run.py -k print``.
 """
@@ -16,6 +22,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import statistics
 import subprocess
 import sys
 import time
@@ -23,16 +30,19 @@ from pathlib import Path
 
 QUICK = ["em-sqljs"]
 FULL = ["em-sqljs", "rs-swc"]
+#: one process vs two (full run only)
+TWO = ["rs-swc", "em-ffmpeg"]
 
 
 def _wasm_tools() -> str | None:
     return shutil.which("wasm-tools", path=str(Path(sys.executable).parent)) or shutil.which("wasm-tools")
 
 
-def _child(argv: list[str]) -> tuple[float, float]:
-    """Run ``argv``; (wall seconds, peak RSS in MB). Raises RuntimeError if it fails."""
+def _child(argv: list[str], env: dict[str, str] | None = None) -> tuple[float, float, float]:
+    """Run ``argv``; (wall seconds, peak RSS in MB, CPU seconds of it and its children). Raises
+    RuntimeError if it fails."""
     t0 = time.perf_counter()
-    proc = subprocess.Popen([str(a) for a in argv], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    proc = subprocess.Popen([str(a) for a in argv], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=env)
     _pid, status, usage = os.wait4(proc.pid, 0)
     elapsed = time.perf_counter() - t0
     proc.returncode = os.waitstatus_to_exitcode(status)
@@ -40,14 +50,14 @@ def _child(argv: list[str]) -> tuple[float, float]:
     proc.stderr.close()
     if proc.returncode != 0:
         raise RuntimeError(f"{Path(argv[0]).name} exited {proc.returncode}: {err[-300:]}")
-    return elapsed, usage.ru_maxrss / 1024
+    return elapsed, usage.ru_maxrss / 1024, usage.ru_utime + usage.ru_stime
 
 
 def _measure(ctx, cid: str, tool: str, argv: list[str], out: Path, size_mb: float):
     times, peaks = [], []
     try:
         for _ in range(ctx.repeats):
-            t, peak = _child(argv)
+            t, peak, _cpu = _child(argv)
             times.append(t)
             peaks.append(peak)
     except Exception as exc:  # a peer that cannot do the job is a result, not a crash
@@ -80,7 +90,33 @@ def run(ctx):
                                  [ctx.peers.tool("wasm2wat"), "--enable-all", path, "-o", w2w], w2w, size_mb))
         for f in ctx.tmp.glob(f"{cid}.*.wat"):
             f.unlink()
+    if not ctx.quick:
+        for cid in TWO:
+            rows += _one_vs_two(ctx, cid)
     return rows
+
+
+def _one_vs_two(ctx, cid: str) -> list:
+    """Issue 16.4: ``wasmweld print`` with ``WASMWELD_FORK=0`` and ``=1``, interleaved (median wall time)."""
+    path = ctx.corpus(cid)
+    size = f"{path.stat().st_size / 1e6:.2f} MB"
+    runs: dict[str, list[tuple[float, float, float]]] = {"0": [], "1": []}
+    outs = {fork: ctx.tmp / f"{cid}.fork{fork}.wat" for fork in runs}
+    try:
+        for _ in range(max(ctx.repeats, 3)):
+            for fork in runs:
+                argv = [sys.executable, "-m", "wasmweld", "print", path, "-o", outs[fork]]
+                runs[fork].append(_child(argv, env=dict(os.environ, WASMWELD_FORK=fork)))
+    except Exception as exc:  # noqa: BLE001 - a failure is a result
+        return [ctx.row("print", cid, "wasmweld (two processes)", None, error=f"{type(exc).__name__}: {exc}"[:200])]
+    same = _same_file(outs["0"], outs["1"])
+    for f in outs.values():
+        f.unlink()
+    one, two = (statistics.median(r[0] for r in runs[k]) for k in ("0", "1"))
+    cpu = {k: round(min(r[2] for r in runs[k]), 2) for k in runs}
+    return [ctx.row("print", cid, "wasmweld (one process)", one, size=size, cpu_s=cpu["0"], runs=len(runs["0"])),
+            ctx.row("print", cid, "wasmweld (two processes)", two, size=size, cpu_s=cpu["1"], runs=len(runs["1"]),
+                    speedup=f"{one / two:.2f}x", identical=same)]
 
 
 def _same_file(a: Path, b: Path) -> bool:

@@ -71,11 +71,14 @@ def resolve_funcs(m: Any, wanted: list[str]) -> set[int]:
 
 
 def run(args: Namespace) -> int:
-    from wasmweld.cli.io import blame, check_output, read_input
-    from wasmweld.component import parse  # a Module, or a Component (printed by text/component.py)
+    from wasmweld.cli.io import blame, check_output, is_component, read_input
     from wasmweld.text import print_module
 
     data = read_input(args.input)
+    if is_component(data):      # a Component (printed by text/component.py); the component package is
+        from wasmweld.component import parse   # loaded for components only (start-up)
+    else:
+        from wasmweld.module import parse
     with blame(args.input):
         m = parse(data)
         funcs = resolve_funcs(m, args.func) if args.func and hasattr(m, "num_funcs") else args.func or None
@@ -91,7 +94,7 @@ def run(args: Namespace) -> int:
     fd, tmp = tempfile.mkstemp(dir=os.path.dirname(target) or ".", prefix=f".{os.path.basename(target)}.",
                                suffix=".tmp")
     try:
-        with os.fdopen(fd, "w", encoding="utf-8", newline="") as fh:
+        with os.fdopen(fd, "wb") as fh:     # (UTF-8 text; a second process's text is copied as it is)
             with blame(args.input):
                 print_module(m, fh, **opts)
         os.chmod(tmp, 0o666 & ~_umask())

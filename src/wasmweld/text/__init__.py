@@ -25,10 +25,9 @@ from __future__ import annotations
 
 import html
 import io
-from typing import Any, Iterable
+from typing import Any, Callable, Iterable
 
 from .body import func_to_wat
-from .component import ComponentPrinter
 from .printer import ModulePrinter, Options, TextSink
 
 __all__ = ["print_module", "to_wat", "func_to_wat", "preview", "repr_pretty", "repr_html", "Options",
@@ -46,18 +45,35 @@ def _module(m):
     return m if data is m.data else type(m).parse(data)
 
 
-def print_module(module: Any, file: TextSink, *, fold: bool = False, names: bool = True, offsets: bool = False,
+def print_module(module: Any, file: TextSink | io.BufferedIOBase, *, fold: bool = False, names: bool = True, offsets: bool = False,
                  skeleton: bool = False, funcs: Iterable[int] | None = None, jobs: int | None = None) -> None:
     """Write ``module`` (a :class:`~wasmweld.module.Module`, or a :class:`~wasmweld.component.Component`) as
-    text to ``file`` (anything with ``write(str)``).
+    text to ``file``: anything with ``write(str)``, or a binary file (``open(path, "wb")``, any
+    ``io.BufferedIOBase``), which gets the text as UTF-8.
 
-    ``jobs=1`` keeps a big code section in this process (by default it is split with a forked child).
+    ``jobs=1`` keeps a big code section in this process (by default it is split with a forked child
+    where a core is idle, see :mod:`wasmweld.text.parallel`).
     """
     opts = Options(fold=fold, names=names, offsets=offsets, skeleton=skeleton,
                    funcs=None if funcs is None else frozenset(funcs), jobs=jobs)
+    binary: Any = None
+    write: Callable[[str], object]
+    if isinstance(file, io.BufferedIOBase):
+        binary, write = file, _utf8_writer(file)
+    else:
+        write = file.write
     if hasattr(module, "components"):  # a Component (not imported: component.model reaches text lazily)
-        return ComponentPrinter(module, file.write, opts).print()
-    ModulePrinter(_module(module), file.write, opts).print_module()
+        from .component import ComponentPrinter     # (loaded for components only: start-up of `print`)
+        return ComponentPrinter(module, write, opts).print()
+    pr = ModulePrinter(_module(module), write, opts)
+    pr.binary = binary
+    pr.print_module()
+
+
+def _utf8_writer(f: io.BufferedIOBase) -> Callable[[str], object]:
+    def write(s: str) -> None:
+        f.write(s.encode("utf-8"))
+    return write
 
 
 def to_wat(module: Any, **options: Any) -> str:
@@ -88,7 +104,7 @@ def preview(module: Any, limit: int = REPR_LIMIT) -> tuple[str, bool]:
     """The first ``limit`` characters of the text (cut at a line end) and whether it was cut."""
     out = _Capped(limit)
     try:
-        print_module(module, out)
+        print_module(module, out, jobs=1)     # (the first characters only: no second process)
     except _Enough:
         text = "".join(out.parts)[:limit]
         return text[:text.rfind("\n") + 1], True

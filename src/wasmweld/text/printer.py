@@ -19,7 +19,7 @@ module needs memory for one function's text, not for the whole output.
 from __future__ import annotations
 
 import re
-from typing import Any, Callable, Iterable, Protocol
+from typing import Any, BinaryIO, Callable, Iterable, Protocol
 
 from ..binary import sections as _sections
 from ..binary.instr import decode_expr, decode_locals
@@ -31,7 +31,7 @@ from ..items import ConstExpr, FuncBody, Import
 from ..types import (
     CompType, ExternKind, FieldType, GlobalType, Limits, MemoryType, SubType, TableType, TagType,
 )
-from .parallel import print_bodies_split, worth_forking
+from .parallel import print_split, splits
 from .body import MAX_LOCALS
 from .custom import dylink0_lines, producers_lines, read_branch_hints
 from .code import BodyPrinter
@@ -124,6 +124,9 @@ class ModulePrinter:
         self.data: bytes = module.data
         self.opts: Options = options or Options()
         self.write: Callable[[str], object] = write
+        #: the binary file under ``write``, where ``write(s)`` is ``binary.write(s.encode())`` (see
+        #: :func:`~wasmweld.text.print_module`): a second printing process's text is copied there as it is
+        self.binary: BinaryIO | None = None
         self.buf: list[str] = []
         self.w: Callable[[str], object] = self.buf.append
         self.nesting: int = 0
@@ -137,6 +140,8 @@ class ModulePrinter:
         self.tag_types: list[Any] = []
         #: branch hints still to print (a stack, see custom.read_branch_hints)
         self.hints: list[Any] = []
+        #: function index -> its branch hints, where the bodies are printed out of order (text/parallel.py)
+        self.hint_map: dict[int, list[Any]] | None = None
         self._uses: dict[Any, Any] = {}  # type index -> (type use text, param count), functions without local names
         self._locals: dict[Any, Any] = {}  # local declaration bytes -> text, functions without local names
         self.counts: dict[ExternKind, int] = {k: 0 for k in ExternKind}
@@ -195,26 +200,37 @@ class ModulePrinter:
         self.start_group(self.head)
         if self.names.module is not None and self.head == "module":
             self.w(" " + self.names.module.defn)
-        handlers = {1: self.types_section, 2: self.imports, 3: self.funcs_section, 4: self.tables,
-                    5: self.memories, 13: self.tags, 6: self.globals_, 7: self.exports, 9: self.elems,
-                    10: self.code, 11: self.datas}
-        for s in m.sections:
-            if s.id == 0:
-                self.custom(s)
-            elif s.id == 8:
-                self.newline(s.payload_offset)
-                self.start_group("start ")
-                func = _sections.decode_index_section(self.data, s.payload_offset, s.end)
-                self.w(self.tt.idx(self.names.func, func))
-                self.end_group()
-                self.place = "after start"
-            elif s.id == 12:
-                continue
-            else:
-                items, starts = _sections.DECODERS[s.id](self.data, s.payload_offset, s.end)
-                handlers[s.id](items, starts)
-                if len(self.buf) > _FLUSH_AT:
-                    self.flush()
+        sections = list(m.sections)
+        for k, s in enumerate(sections):
+            if s.id == 10 and splits(self, s):  # a big code section: this and the rest with a second process
+                bodies, _starts = _sections.DECODERS[10](self.data, s.payload_offset, s.end)
+                print_split(self, bodies, self.counts[ExternKind.FUNC], sections[k + 1:])
+                return
+            self.section(s)
+        self.finish()
+
+    def section(self, s: Section) -> None:
+        """Print one section (the name and branch-hint sections were read by :meth:`print_module`)."""
+        if s.id == 0:
+            self.custom(s)
+        elif s.id == 8:
+            self.newline(s.payload_offset)
+            self.start_group("start ")
+            func = _sections.decode_index_section(self.data, s.payload_offset, s.end)
+            self.w(self.tt.idx(self.names.func, func))
+            self.end_group()
+            self.place = "after start"
+        elif s.id != 12:
+            items, starts = _sections.DECODERS[s.id](self.data, s.payload_offset, s.end)
+            handlers = {1: self.types_section, 2: self.imports, 3: self.funcs_section, 4: self.tables,
+                        5: self.memories, 13: self.tags, 6: self.globals_, 7: self.exports, 9: self.elems,
+                        10: self.code, 11: self.datas}
+            handlers[s.id](items, starts)
+            if len(self.buf) > _FLUSH_AT:
+                self.flush()
+
+    def finish(self) -> None:
+        """Close the module (after its last section) and write out what is left."""
         self.end_group_at(len(self.data))
         self.w("\n" if self.head == "module" else "")
         self.flush()
@@ -507,11 +523,7 @@ class ModulePrinter:
 
     # ------------------------------------------------------------------ code
     def code(self, bodies: list[FuncBody], starts: list[int]) -> None:
-        nimp = self.counts[ExternKind.FUNC]
-        if self.opts.funcs is None and self.opts.jobs != 1 and worth_forking(bodies):
-            print_bodies_split(self, bodies, nimp)
-        else:
-            self.print_bodies(bodies, 0, len(bodies), nimp)
+        self.print_bodies(bodies, 0, len(bodies), self.counts[ExternKind.FUNC])
         if bodies:
             self.place = "after code"
 
@@ -531,8 +543,16 @@ class ModulePrinter:
 
     def skip_hints(self, fidx: int) -> None:
         """A function not printed: its branch hints go, as if it had been printed."""
+        self.take_hints(fidx)
+
+    def take_hints(self, fidx: int) -> list[Any] | None:
+        """The branch hints printed in function ``fidx`` (functions are taken in order, or looked up
+        in :attr:`hint_map` when the bodies are printed in parts)."""
+        if self.hint_map is not None:
+            return self.hint_map.get(fidx)
         if self.hints and self.hints[-1][0] == fidx:
-            self.hints.pop()
+            return self.hints.pop()[1]
+        return None
 
     def func(self, fidx: int, body: FuncBody, first: bool = False) -> None:
         if fidx >= len(self.func_types):
@@ -575,7 +595,7 @@ class ModulePrinter:
                 if plain:
                     self._locals[key] = text
             self.w(text)
-        hints = self.hints.pop()[1] if self.hints and self.hints[-1][0] == fidx else None
+        hints = self.take_hints(fidx)
         if self.opts.fold:
             from .fold import fold_body
             fold_body(self, fidx, instrs[:-1], base + locals_end, hints, base)
