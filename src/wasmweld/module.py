@@ -809,27 +809,47 @@ def data_index_op(raw: bytes, instrs: list) -> str | None:
     return None
 
 
-#: a big code section is decoded in about this many parts (the two processes take parts from either end)
+#: a big code section is decoded in about this many parts of equal size (the two processes take parts from
+#: either end); the middle fifth, where they meet, in parts a quarter that size (less waiting at the end)
 PARTS = 160
+
+
+def _cut_parts(code: list, todo: list[int], size: int) -> list[list[int]]:
+    """The bodies ``todo`` in consecutive parts (:data:`PARTS`; smaller in the middle of the section)."""
+    parts: list[list[int]] = [[]]
+    step = max(size // PARTS, 1)
+    lo, hi = size * 2 // 5, size * 3 // 5
+    acc = at = 0
+    for i in todo:
+        if acc >= (step if at < lo or at > hi else step // 4):
+            parts.append([])
+            acc = 0
+        parts[-1].append(i)
+        n = len(code[i]._raw)
+        acc += n
+        at += n
+    return parts
 
 
 def _decode_in_two(code: list, size: int, need_datacount: bool, after: Callable[[], None] | None = None
                    ) -> dict[int, tuple]:
-    """For a big code section (``size`` bytes, :func:`~wasmweld.link.parallel.forks_for`): the bodies
-    still to decode, decoded by two processes: ``{index: (locals, instrs, data_index_op or None)}``.
+    """For a big code section (``size`` bytes, :func:`~wasmweld.link.parallel.forks_for`): decode the
+    bodies with two processes, each body set decoded as it is done ({} for one process); the bodies that
+    use a data index are returned (``{index: (locals, instrs, data_index_op)}``: the caller reports them in order).
 
-    The bodies are cut into :data:`PARTS` parts of about equal size. A forked child takes parts from
-    the end, decodes each and sends it at once, packed (:class:`~wasmweld.binary.bodypack.BodyPacker`:
-    each distinct instruction once, as its bytes); the parent runs ``after``, then takes parts from
-    the start and, between two, loads what the child sent into its own shared instruction objects (the
-    very lists one process decodes). Each claims a part in a shared two-word page before decoding it
-    and stops where the other has been, so they meet where their speeds put them (a part both claim at
-    once is done twice: the parent's copy counts). A body nobody decoded (the child failed, a part
-    left over) or that does not decode is left out: the caller decodes it and reports its error in
-    order (the parent stops at its first bad body and ends the child); {} for one process.
+    The bodies are cut into parts (:func:`_cut_parts`). A forked child takes parts from the end, decodes
+    each and sends it at once, packed (:class:`~wasmweld.binary.bodypack.BodyPacker`: each distinct
+    instruction once, as its bytes); the parent runs ``after``, then takes parts from the start and,
+    between two, loads what the child sent into its own shared instruction objects (the very lists
+    one process decodes). Each claims a part in a shared two-word page before decoding it and stops
+    where the other has been, so they meet where their speeds put them (a part both claim at once is
+    done twice: the first copy counts); the parent then waits only for the parts the child claimed
+    (not for its exit). A body nobody decoded (the child failed) or that does not decode is left as it
+    was: the caller decodes it and reports its error in order (the parent stops at its first bad body).
     """
     import mmap
-    from .link.parallel import fork_stream, forks_for      # (stdlib only; loaded on first use)
+    import select
+    from .link.parallel import end_stream, fork_stream, forks_for, note      # (stdlib only; loaded on first use)
     from .binary.bodypack import BodyPacker, BodyReader
 
     if not forks_for(size):
@@ -838,14 +858,7 @@ def _decode_in_two(code: list, size: int, need_datacount: bool, after: Callable[
             if body._orig_instrs is None and body._raw is not None and body.offset is not None]
     if len(todo) < 2:
         return {}
-    parts: list[list[int]] = [[]]
-    step, acc = max(size // PARTS, 1), 0
-    for i in todo:
-        if acc >= step:
-            parts.append([])
-            acc = 0
-        parts[-1].append(i)
-        acc += len(code[i]._raw)
+    parts = _cut_parts(code, todo, size)
     shared = mmap.mmap(-1, 8)           # [next part of the parent, lowest part of the child], u32 each
     shared[0:8] = (0).to_bytes(4, "little") + len(parts).to_bytes(4, "little")
 
@@ -868,40 +881,60 @@ def _decode_in_two(code: list, size: int, need_datacount: bool, after: Callable[
                     out.append(None)
             packer.add((k, out))
             send(packer.take())
+        note("decode: child done")
 
-    done: dict[int, tuple] = {}
-    theirs: dict[int, tuple] = {}
+    bad: dict[int, tuple] = {}
+    have = bytearray(len(parts))        # 1: the part is done (here or by the child)
     reader = BodyReader()
 
-    def receive(wait: bool = False) -> None:
+    def put(k: int, out: list) -> None:
+        have[k] = 1
+        for i, d in zip(parts[k], out):
+            if d is not None:
+                if d[2] is None:
+                    code[i]._set_decoded(d[0], d[1])
+                else:
+                    bad[i] = d
+
+    def receive() -> None:
         try:
-            for message in stream.poll(wait):
+            for message in stream.poll():
                 reader.feed(message)
                 for k, out in reader.parts():
-                    theirs.update((i, d) for i, d in zip(parts[k], out) if d is not None)
+                    if not have[k]:
+                        put(k, out)
         except Exception:   # noqa: BLE001 - a damaged answer: no more of it (the caller decodes what is missing)
-            stream.close()
+            end_stream(stream)
 
+    note("decode: fork")
     stream = fork_stream(child)
     try:
         if after is not None:
             after()
-        for k in range(len(parts)):
-            if k >= int.from_bytes(shared[4:8], "little"):
-                break
+        k = 0
+        while k < len(parts) and k < int.from_bytes(shared[4:8], "little"):
             shared[0:4] = (k + 1).to_bytes(4, "little")
+            out = []
             for i in parts[k]:
                 try:
-                    done[i] = one(i)
+                    out.append(one(i))
                 except (DecodeError, RecursionError):
-                    return done
+                    if not have[k]:
+                        put(k, out)
+                    return bad
+            if not have[k]:
+                put(k, out)
             receive()
-        receive(wait=True)
+            k += 1
+        note(f"decode: parent's parts done ({k} of {len(parts)})")
+        while not (stream.done or all(have[k:])):       # the child's parts still to come
+            select.select([stream.fd], [], [])
+            receive()
+        note("decode: child's parts in")
     finally:
-        stream.close()
+        end_stream(stream)
         shared.close()
-    theirs.update(done)
-    return theirs
+    return bad
 
 
 def parse(data: bytes | bytearray | memoryview, *, lazy: bool = True, bodies: bool = True) -> Module:

@@ -729,7 +729,7 @@ class Renumberer:
 
         if forks_for(end - p):
             spans = _body_spans(buf, p, end)
-            if spans is not None:
+            if spans is not None and len(spans) >= 2:
                 self._code_sec_forked(buf, spans, base, edits)
                 return
         n, p = read_u32(buf, p, end, base)
@@ -757,10 +757,15 @@ class Renumberer:
             p = bend
 
     def _code_sec_forked(self, buf, spans: list, base: int, edits: Edits) -> None:
-        """:meth:`_code_sec` of a big, well-framed section, the bodies shared with a second process
-        (:func:`~wasmweld.link.parallel.fork_map`: it takes them from the end): the same bytes, and
-        the same first error."""
-        from ..link.parallel import fork_map
+        """:meth:`_code_sec` of a big, well-framed section, the bodies shared with a second process: the
+        same bytes, and the same first error. The bodies are cut into parts (:data:`FORK_PARTS`, of about
+        equal size); a forked child takes parts from the end and sends each part's new bodies as soon as
+        it is done (:func:`~wasmweld.link.parallel.fork_stream`), the parent takes them from the start,
+        each claiming a part in a shared page first, until they meet; then the parent waits only for the
+        parts the child claimed. A part the child did not send (it failed) is done here, in order."""
+        import pickle
+        import select
+        from ..link.parallel import end_stream, fork_stream, note, shared_words
 
         def one(i: int) -> bytes | None:
             _size_at, p, bend = spans[i]
@@ -772,13 +777,59 @@ class Renumberer:
             out = sub.result(bend)
             return None if out is None else join_pieces(out)
 
-        news = fork_map(one, range(len(spans)), min_items=2)
-        for (size_at, p, bend), new in zip(spans, news):
-            if new is not None:
-                if len(new) != bend - p:
-                    edits.extend(size_at, bend, [encode_u_width(len(new), p - size_at), new])
-                else:
-                    edits.extend(p, bend, [new])
+        step = max((spans[-1][2] - spans[0][0]) // FORK_PARTS, 1)
+        cuts, at = [0], spans[0][0]
+        for i, (size_at, _p, _bend) in enumerate(spans):
+            if size_at - at >= step:
+                cuts.append(i)
+                at = size_at
+        cuts.append(len(spans))
+        nparts = len(cuts) - 1
+        marks = shared_words(0, nparts)             # the parent's next part, the child's lowest started
+
+        def child(send: Callable[[bytes], None]) -> None:
+            for k in range(nparts - 1, -1, -1):
+                if k < marks[0]:
+                    break
+                marks[1] = k
+                send(pickle.dumps((k, [one(i) for i in range(cuts[k], cuts[k + 1])]), pickle.HIGHEST_PROTOCOL))
+
+        news: list[list | None] = [None] * nparts
+        note("renumber: fork")
+        stream = fork_stream(child)
+
+        def receive() -> None:
+            try:
+                for message in stream.poll():
+                    k, got = pickle.loads(message)
+                    if news[k] is None and len(got) == cuts[k + 1] - cuts[k]:
+                        news[k] = got
+            except Exception:       # noqa: BLE001 - a damaged answer: the missing parts are done here
+                end_stream(stream)
+
+        try:
+            k = 0
+            while k < nparts and k < marks[1]:
+                marks[0] = k + 1
+                news[k] = [one(i) for i in range(cuts[k], cuts[k + 1])]
+                receive()
+                k += 1
+            while not stream.done and any(x is None for x in news[k:]):
+                select.select([stream.fd], [], [])
+                receive()
+            note(f"renumber: child's parts in ({k} of {nparts} here)")
+        finally:
+            end_stream(stream)
+        for k in range(nparts):
+            got = news[k]
+            if got is None:
+                got = [one(i) for i in range(cuts[k], cuts[k + 1])]
+            for (size_at, p, bend), new in zip(spans[cuts[k]:cuts[k + 1]], got):
+                if new is not None:
+                    if len(new) != bend - p:
+                        edits.extend(size_at, bend, [encode_u_width(len(new), p - size_at), new])
+                    else:
+                        edits.extend(p, bend, [new])
 
     def _data_sec(self, buf, p, end, base, edits):
         if not (self.active & _DATA_SPACES or self._mem0_moves):
@@ -844,6 +895,10 @@ class Renumberer:
             out.append(write_u(new))
             out.append(rest)
         return join_pieces(out)
+
+
+#: a big code section is renumbered by two processes in about this many parts (:meth:`Renumberer._code_sec_forked`)
+FORK_PARTS = 200
 
 
 def _body_spans(buf, p: int, end: int) -> list | None:

@@ -528,3 +528,30 @@ def _big_pipe(fd: int) -> None:
         fcntl.fcntl(fd, getattr(fcntl, "F_SETPIPE_SZ", 1031), 1 << 20)
     except (ImportError, OSError):
         pass
+
+
+#: children ended by :func:`end_stream` whose exit is still under way (reaped by a later call)
+_ENDING: list[int] = []
+
+
+def end_stream(stream: ForkStream) -> None:
+    """:meth:`ForkStream.close` that does not wait for the child's exit to finish: a child that
+    shares a big parent's memory takes milliseconds to unmap it, time the parent need not spend.
+    The child is killed now and reaped by this call or a later one (the zombie holds no memory)."""
+    if stream.fd >= 0:
+        os.close(stream.fd)
+        stream.fd = -1
+        stream.done = True
+        try:
+            os.kill(stream.pid, signal.SIGKILL)
+        except OSError:
+            pass
+        _ENDING.append(stream.pid)
+    still = []
+    for pid in _ENDING:
+        try:
+            if os.waitpid(pid, os.WNOHANG)[0] == 0:
+                still.append(pid)
+        except ChildProcessError:
+            pass
+    _ENDING[:] = still
