@@ -306,3 +306,77 @@ def test_corpus_decode_and_gc_with_a_second_process(monkeypatch, forced, cid, co
     assert with_child == without and without[1] == data
     with_child, without = both_ways(monkeypatch, lambda: gc(parse(data)).module.encode())
     assert with_child == without
+
+
+# ----------------------------------------------------------------------------- renumbering, two processes
+
+def _renumbered(data: bytes):
+    from wasmweld.binary.reencode import IndexMaps, renumber_bytes
+
+    n = parse(data).num_funcs
+    return renumber_bytes(data, IndexMaps(func=list(range(n - 1, -1, -1))))
+
+
+@linux_only
+def test_renumber_streams_the_childs_parts(monkeypatch, forced):
+    """The child's parts arrive as it does them; the parent renumbers only its own share."""
+    from wasmweld.binary.renumber import Renumberer
+
+    data = _rich_module()
+    monkeypatch.setenv("WASMWELD_FORK", "0")
+    want = _renumbered(data)
+    here: list[int] = []
+    real = Renumberer._body_into
+    monkeypatch.setattr(Renumberer, "_body_into", lambda self, *a: here.append(1) or real(self, *a))
+    monkeypatch.setenv("WASMWELD_FORK", "1")
+    forced.clear()
+    assert _renumbered(data) == want != data
+    assert len(forced) == 1 and 0 < len(here) < len(parse(data).code)
+
+
+@linux_only
+@pytest.mark.parametrize("how", ["child fails", "damaged answer"])
+def test_renumber_when_the_child_gives_nothing_usable(monkeypatch, forced, how):
+    """A child that fails, or whose answer does not load: its parts are renumbered here, the same bytes."""
+    import pickle as pickle_module
+    from wasmweld.binary.renumber import Renumberer
+
+    data = _rich_module()
+    monkeypatch.setenv("WASMWELD_FORK", "0")
+    want = _renumbered(data)
+    if how == "child fails":
+        parent = os.getpid()
+        real = Renumberer._body_into
+
+        def body_into(self, *a):
+            if os.getpid() != parent:
+                raise RuntimeError("the child fails")
+            return real(self, *a)
+
+        monkeypatch.setattr(Renumberer, "_body_into", body_into)
+    else:
+        monkeypatch.setattr(pickle_module, "loads", lambda *a, **k: (_ for _ in ()).throw(ValueError("damaged")))
+    monkeypatch.setenv("WASMWELD_FORK", "1")
+    forced.clear()
+    assert _renumbered(data) == want and len(forced) == 1
+
+
+@linux_only
+def test_ended_children_are_reaped_later(monkeypatch, forced):
+    """The parent does not wait for a child's exit (end_stream); a later call reaps it: none piles up."""
+    import time
+    import wasmweld.link.parallel as par
+
+    data = _rich_module(2)
+    monkeypatch.setenv("WASMWELD_FORK", "1")
+    forced.clear()
+    for _ in range(4):
+        assert parse(data, lazy=False).encode() == data
+        assert len(par._ENDING) <= 1
+    assert len(forced) == 4
+    time.sleep(0.2)
+    stream = par.fork_stream(lambda send: None)
+    par.end_stream(stream)
+    time.sleep(0.2)
+    par.end_stream(stream)              # (a closed stream: only the reaping)
+    assert par._ENDING == []
