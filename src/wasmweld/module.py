@@ -848,8 +848,7 @@ def _decode_in_two(code: list, size: int, need_datacount: bool, after: Callable[
     was: the caller decodes it and reports its error in order (the parent stops at its first bad body).
     """
     import mmap
-    import select
-    from .link.parallel import end_stream, fork_stream, forks_for, note      # (stdlib only; loaded on first use)
+    from .link.parallel import end_stream, fork_stream, forks_for, note, wait_readable  # (stdlib only; loaded on first use)
     from .binary.bodypack import BodyPacker, BodyReader
 
     if not forks_for(size):
@@ -928,7 +927,7 @@ def _decode_in_two(code: list, size: int, need_datacount: bool, after: Callable[
             k += 1
         note(f"decode: parent's parts done ({k} of {len(parts)})")
         while not (stream.done or all(have[k:])):       # the child's parts still to come
-            select.select([stream.fd], [], [])
+            wait_readable(stream)
             receive()
         note("decode: child's parts in")
     finally:

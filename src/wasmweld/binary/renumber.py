@@ -903,8 +903,7 @@ class _ForkedCode:
     def finish(self, edits: Edits) -> None:
         """The parent's share, then every part's bodies into ``edits`` in order."""
         import pickle
-        import select
-        from ..link.parallel import note
+        from ..link.parallel import note, wait_readable
 
         stream, marks, nparts, cuts = self.stream, self.marks, self.nparts, self.cuts
         news: list[list | None] = [None] * nparts
@@ -926,7 +925,7 @@ class _ForkedCode:
                 receive()
                 k += 1
             while not stream.done and any(x is None for x in news[k:]):
-                select.select([stream.fd], [], [])
+                wait_readable(stream)
                 receive()
             note(f"renumber: child's parts in ({k} of {nparts} here)")
         finally:

@@ -555,3 +555,14 @@ def end_stream(stream: ForkStream) -> None:
         except ChildProcessError:
             pass
     _ENDING[:] = still
+
+
+def wait_readable(stream: ForkStream) -> None:
+    """Block until the child of ``stream`` has sent more or ended (``stream.poll()`` then has news);
+    for a parent whose own work is done (``poll``, not ``select``: any descriptor number)."""
+    import select
+
+    if stream.fd >= 0:
+        waiter = select.poll()
+        waiter.register(stream.fd, select.POLLIN)
+        waiter.poll()
