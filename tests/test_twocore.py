@@ -16,6 +16,7 @@ from __future__ import annotations
 import os
 import pickle
 import sys
+import time
 
 import pytest
 
@@ -306,3 +307,102 @@ def test_corpus_decode_and_gc_with_a_second_process(monkeypatch, forced, cid, co
     assert with_child == without and without[1] == data
     with_child, without = both_ways(monkeypatch, lambda: gc(parse(data)).module.encode())
     assert with_child == without
+
+
+# ----------------------------------------------------------------------------- renumbering, two processes
+
+def _renumbered(data: bytes):
+    from wasmweld.binary.reencode import IndexMaps, renumber_bytes
+
+    n = parse(data).num_funcs
+    return renumber_bytes(data, IndexMaps(func=list(range(n - 1, -1, -1))))
+
+
+@linux_only
+def test_renumber_streams_the_childs_parts(monkeypatch, forced):
+    """The child's parts arrive as it does them (it starts before the sections ahead of the code); the
+    parent renumbers only its own share."""
+    from wasmweld.binary.renumber import Renumberer
+
+    data = _rich_module()
+    monkeypatch.setenv("WASMWELD_FORK", "0")
+    want = _renumbered(data)
+    here: list[int] = []
+    real = Renumberer._body_into
+    parent = os.getpid()
+
+    def body_into(self, *a):
+        if os.getpid() == parent:       # the parent slowed down: the child surely gets parts, even on a busy machine
+            here.append(1)
+            time.sleep(0.005)
+        return real(self, *a)
+
+    monkeypatch.setattr(Renumberer, "_body_into", body_into)
+    monkeypatch.setenv("WASMWELD_FORK", "1")
+    forced.clear()
+    assert _renumbered(data) == want != data
+    assert len(forced) == 1 and len(here) < len(parse(data).code)     # (the child may even do them all)
+
+
+@linux_only
+@pytest.mark.parametrize("how", ["child fails", "damaged answer"])
+def test_renumber_when_the_child_gives_nothing_usable(monkeypatch, forced, how):
+    """A child that fails, or whose answer does not load: its parts are renumbered here, the same bytes."""
+    import pickle as pickle_module
+    from wasmweld.binary.renumber import Renumberer
+
+    data = _rich_module()
+    monkeypatch.setenv("WASMWELD_FORK", "0")
+    want = _renumbered(data)
+    if how == "child fails":
+        parent = os.getpid()
+        real = Renumberer._body_into
+
+        def body_into(self, *a):
+            if os.getpid() != parent:
+                raise RuntimeError("the child fails")
+            return real(self, *a)
+
+        monkeypatch.setattr(Renumberer, "_body_into", body_into)
+    else:
+        monkeypatch.setattr(pickle_module, "loads", lambda *a, **k: (_ for _ in ()).throw(ValueError("damaged")))
+    monkeypatch.setenv("WASMWELD_FORK", "1")
+    forced.clear()
+    assert _renumbered(data) == want and len(forced) == 1
+
+
+@linux_only
+def test_ended_children_are_reaped_later(monkeypatch, forced):
+    """The parent does not wait for a child's exit (end_stream); a later call reaps it: none piles up."""
+    import wasmweld.link.parallel as par
+
+    data = _rich_module(2)
+    monkeypatch.setenv("WASMWELD_FORK", "1")
+    forced.clear()
+    for _ in range(4):
+        assert parse(data, lazy=False).encode() == data
+    assert len(forced) == 4 and len(par._ENDING) <= 4
+    stream = par.fork_stream(lambda send: None)
+    par.end_stream(stream)
+    deadline = time.monotonic() + 30
+    while par._ENDING and time.monotonic() < deadline:
+        time.sleep(0.05)
+        par.end_stream(stream)          # (a closed stream: only the reaping)
+    assert par._ENDING == []
+
+
+@linux_only
+def test_renumber_error_before_the_code_section_with_the_child_started(monkeypatch, forced):
+    """The child starts on the code before the sections ahead of it are rewritten: an error in one of
+    them (a removed function that is exported) is the one-process error, and the child is ended."""
+    from wasmweld.binary.reencode import IndexMaps, renumber_bytes
+    import wasmweld.link.parallel as par
+
+    data = _rich_module()
+    m = parse(data)
+    exported = next(e.index for e in m.exports if e.kind == 0)
+    maps = IndexMaps(func=[None if i == exported else i for i in range(m.num_funcs)])
+    forced.clear()
+    with_child, without = both_ways(monkeypatch, lambda: renumber_bytes(data, maps))
+    assert with_child == without and with_child[0] == "error" and len(forced) == 1
+    assert len(par._ENDING) <= 1

@@ -814,28 +814,45 @@ def data_index_op(raw: bytes, instrs: list) -> str | None:
     return None
 
 
-#: a big code section is decoded in about this many parts (the two processes take parts from either end)
+#: a big code section is decoded in about this many parts of equal size (the two processes take parts from
+#: either end); the middle fifth, where they meet, in parts a quarter that size (less waiting at the end)
 PARTS = 160
+
+
+def _cut_parts(code: list, todo: list[int], size: int) -> list[list[int]]:
+    """The bodies ``todo`` in consecutive parts (:data:`PARTS`; smaller in the middle of the section)."""
+    parts: list[list[int]] = [[]]
+    step = max(size // PARTS, 1)
+    lo, hi = size * 2 // 5, size * 3 // 5
+    acc = at = 0
+    for i in todo:
+        if acc >= (step if at < lo or at > hi else step // 4):
+            parts.append([])
+            acc = 0
+        parts[-1].append(i)
+        n = len(code[i]._raw)
+        acc += n
+        at += n
+    return parts
 
 
 def _decode_in_two(code: list, size: int, need_datacount: bool, after: Callable[[], None] | None = None
                    ) -> dict[int, tuple]:
-    """For a big code section (``size`` bytes, :func:`~wasmweld.link.parallel.forks_for`): the bodies
-    still to decode, decoded by two processes: ``{index: (locals, instrs, data_index_op or None)}``.
+    """For a big code section (``size`` bytes, :func:`~wasmweld.link.parallel.forks_for`): decode the
+    bodies with two processes, each body set decoded as it is done ({} for one process); the bodies that
+    use a data index are returned (``{index: (locals, instrs, data_index_op)}``: the caller reports them in order).
 
-    The bodies are cut into :data:`PARTS` parts of about equal size. A forked child takes parts from
-    the end, decodes each and sends it at once, packed (:class:`~wasmweld.binary.bodypack.BodyPacker`:
-    each distinct instruction once, as its bytes); the parent runs ``after``, then takes parts from
-    the start and, between two, loads what the child sent into its own shared instruction objects (the
-    very lists one process decodes). Each claims a part in a shared two-word page before decoding it
-    and stops where the other has been, so they meet where their speeds put them (a part both claim at
-    once is done twice: the parent's copy counts). A body nobody decoded (the child failed, a part
-    left over) or that does not decode is left out: the caller decodes it and reports its error in
-    order (the parent stops at its first bad body and ends the child); {} for one process.
+    The bodies are cut into parts (:func:`_cut_parts`). A forked child takes parts from the end, decodes
+    each and sends it at once, packed (:class:`~wasmweld.binary.bodypack.BodyPacker`: each distinct
+    instruction once, as its bytes); the parent runs ``after``, then takes parts from the start and,
+    between two, loads what the child sent into its own shared instruction objects (the very lists
+    one process decodes). Each claims a part in a shared two-word page before decoding it and stops
+    where the other has been, so they meet where their speeds put them (a part both claim at once is
+    done twice: the first copy counts); the parent then waits only for the parts the child claimed
+    (not for its exit). A body nobody decoded (the child failed) or that does not decode is left as it
+    was: the caller decodes it and reports its error in order (the parent stops at its first bad body).
     """
-    import mmap
-    from .link.parallel import fork_stream, forks_for      # (stdlib only; loaded on first use)
-    from .binary.bodypack import BodyPacker, BodyReader
+    from .link.parallel import forks_for      # (stdlib only; loaded on first use)
 
     if not forks_for(size):
         return {}
@@ -843,70 +860,103 @@ def _decode_in_two(code: list, size: int, need_datacount: bool, after: Callable[
             if body._orig_instrs is None and body._raw is not None and body.offset is not None]
     if len(todo) < 2:
         return {}
-    parts: list[list[int]] = [[]]
-    step, acc = max(size // PARTS, 1), 0
-    for i in todo:
-        if acc >= step:
-            parts.append([])
-            acc = 0
-        parts[-1].append(i)
-        acc += len(code[i]._raw)
-    shared = mmap.mmap(-1, 8)           # [next part of the parent, lowest part of the child], u32 each
-    shared[0:8] = (0).to_bytes(4, "little") + len(parts).to_bytes(4, "little")
+    return _Halves(code, _cut_parts(code, todo, size), need_datacount).run(after)
 
-    def one(i: int) -> tuple:
-        raw = code[i]._raw
-        locals_, instrs = decode_body(raw, code[i].offset)
-        return locals_, instrs, data_index_op(raw, instrs) if need_datacount else None
 
-    def child(send: Callable[[bytes], None]) -> None:
-        packer = BodyPacker()
-        for k in range(len(parts) - 1, -1, -1):
+class _Halves:
+    """The two processes of :func:`_decode_in_two`: the child's loop (:meth:`child`) and the parent's (:meth:`run`)."""
+
+    def __init__(self, code: list, parts: list[list[int]], need_datacount: bool):
+        import mmap
+        from .binary.bodypack import BodyReader
+
+        self.code, self.parts, self.need_datacount = code, parts, need_datacount
+        self.shared = mmap.mmap(-1, 8)      # [next part of the parent, lowest part of the child], u32 each
+        self.shared[0:8] = (0).to_bytes(4, "little") + len(parts).to_bytes(4, "little")
+        self.bad: dict[int, tuple] = {}
+        self.have = bytearray(len(parts))   # 1: the part is done (here or by the child)
+        self.reader = BodyReader()
+        self.stream: Any = None             # the child (link.parallel.ForkStream), made by run
+
+    def one(self, i: int) -> tuple:
+        raw = self.code[i]._raw
+        locals_, instrs = decode_body(raw, self.code[i].offset)
+        return locals_, instrs, data_index_op(raw, instrs) if self.need_datacount else None
+
+    def child(self, send: Callable[[bytes], None]) -> None:
+        from .binary.bodypack import BodyPacker
+        from .link.parallel import note
+
+        packer, shared = BodyPacker(), self.shared
+        for k in range(len(self.parts) - 1, -1, -1):
             if k < int.from_bytes(shared[0:4], "little"):
                 break
             shared[4:8] = k.to_bytes(4, "little")
             out: list[tuple | None] = []
-            for i in parts[k]:
+            for i in self.parts[k]:
                 try:
-                    out.append(one(i))
+                    out.append(self.one(i))
                 except (DecodeError, RecursionError):
                     out.append(None)
             packer.add((k, out))
             send(packer.take())
+        note("decode: child done")
 
-    done: dict[int, tuple] = {}
-    theirs: dict[int, tuple] = {}
-    reader = BodyReader()
+    def put(self, k: int, out: list) -> None:
+        """Part ``k`` done: its bodies set decoded (those using a data index kept for the ordered check)."""
+        self.have[k] = 1
+        for i, d in zip(self.parts[k], out):
+            if d is not None:
+                if d[2] is None:
+                    self.code[i]._set_decoded(d[0], d[1])
+                else:
+                    self.bad[i] = d
 
-    def receive(wait: bool = False) -> None:
+    def receive(self) -> None:
+        from .link.parallel import end_stream
+
         try:
-            for message in stream.poll(wait):
-                reader.feed(message)
-                for k, out in reader.parts():
-                    theirs.update((i, d) for i, d in zip(parts[k], out) if d is not None)
+            for message in self.stream.poll():
+                self.reader.feed(message)
+                for k, out in self.reader.parts():
+                    if not self.have[k]:
+                        self.put(k, out)
         except Exception:   # noqa: BLE001 - a damaged answer: no more of it (the caller decodes what is missing)
-            stream.close()
+            end_stream(self.stream)
 
-    stream = fork_stream(child)
-    try:
-        if after is not None:
-            after()
-        for k in range(len(parts)):
-            if k >= int.from_bytes(shared[4:8], "little"):
-                break
-            shared[0:4] = (k + 1).to_bytes(4, "little")
-            for i in parts[k]:
-                try:
-                    done[i] = one(i)
-                except (DecodeError, RecursionError):
-                    return done
-            receive()
-        receive(wait=True)
-    finally:
-        stream.close()
-        shared.close()
-    theirs.update(done)
-    return theirs
+    def run(self, after: Callable[[], None] | None) -> dict[int, tuple]:
+        from .link.parallel import end_stream, fork_stream, note, wait_readable
+
+        parts, shared, have = self.parts, self.shared, self.have
+        note("decode: fork")
+        self.stream = stream = fork_stream(self.child)
+        try:
+            if after is not None:
+                after()
+            k = 0
+            while k < len(parts) and k < int.from_bytes(shared[4:8], "little"):
+                shared[0:4] = (k + 1).to_bytes(4, "little")
+                out = []
+                for i in parts[k]:
+                    try:
+                        out.append(self.one(i))
+                    except (DecodeError, RecursionError):
+                        if not have[k]:
+                            self.put(k, out)
+                        return self.bad
+                if not have[k]:
+                    self.put(k, out)
+                self.receive()
+                k += 1
+            note(f"decode: parent's parts done ({k} of {len(parts)})")
+            while not (stream.done or all(have[k:])):       # the child's parts still to come
+                wait_readable(stream)
+                self.receive()
+            note("decode: child's parts in")
+        finally:
+            end_stream(stream)
+            shared.close()
+        return self.bad
 
 
 def parse(data: bytes | bytearray | memoryview, *, lazy: bool = True, bodies: bool = True) -> Module:

@@ -88,23 +88,30 @@ def renumber_bytes(data: ByteData, maps: IndexMaps, *, skip: Iterable[int] = ())
         return data
     skip = frozenset(skip)
     edits = Edits(data, 0)
-    for sec in split_sections(data):
-        if sec.id in skip:
-            continue
-        try:
-            out = r._section_pieces(sec.id, data, sec.payload_offset, sec.end, 0)
-        except DecodeError:
-            if sec.id != 0:
-                raise
-            # a malformed name section does not make the module malformed; like binaryen, drop it
-            # rather than keep names that would now be wrong
-            edits.extend(sec.offset, sec.end, [])
-            continue
-        if out is None:
-            continue
-        size = sum(map(len, out))
-        width = sec.payload_offset - sec.offset - 1
-        edits.extend(sec.offset, sec.end, [bytes((sec.id,)), encode_u_width(size, width)] + out)
+    sections = split_sections(data)
+    code = next((sec for sec in sections if sec.id == 10), None)
+    if code is not None and 10 not in skip:
+        r.start_code(data, code.payload_offset, code.end)  # a second process starts on the code now
+    try:
+        for sec in sections:
+            if sec.id in skip:
+                continue
+            try:
+                out = r._section_pieces(sec.id, data, sec.payload_offset, sec.end, 0)
+            except DecodeError:
+                if sec.id != 0:
+                    raise
+                # a malformed name section does not make the module malformed; like binaryen, drop it
+                # rather than keep names that would now be wrong
+                edits.extend(sec.offset, sec.end, [])
+                continue
+            if out is None:
+                continue
+            size = sum(map(len, out))
+            width = sec.payload_offset - sec.offset - 1
+            edits.extend(sec.offset, sec.end, [bytes((sec.id,)), encode_u_width(size, width)] + out)
+    finally:
+        r.end_code()
     out = edits.result(len(data))
     return data if out is None else join_pieces(out)
 

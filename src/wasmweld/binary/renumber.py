@@ -132,6 +132,7 @@ class Renumberer:
             self._groups = {}
         self._single, self._prefixed = self._build_handlers()
         self._site_plan: list | None = None
+        self._ahead: _ForkedCode | None = None       # a code section's second process, started early
 
     # ------------------------------------------------------------------ single indices
 
@@ -724,13 +725,37 @@ class Renumberer:
             elif part == "reftype":
                 self._reftype(buf, q, end, base, edits)
 
+    def start_code(self, buf, p: int, end: int) -> None:
+        """Start the second process of a big code section ``buf[p:end]`` now (:class:`_ForkedCode`), so
+        it renumbers bodies while this process rewrites the sections before the code; the code section's
+        turn then only finishes the job. Nothing happens for a small section or when no core is idle; the
+        caller ends an unfinished job with :meth:`end_code`."""
+        from ..link.parallel import forks_for     # (stdlib only; loaded on first use)
+
+        if self._ahead is None and forks_for(end - p):
+            spans = _body_spans(buf, p, end)
+            if spans is not None and len(spans) >= 2:
+                self._ahead = _ForkedCode(self, buf, spans, 0, (p, end))
+
+    def end_code(self) -> None:
+        """End a second process :meth:`start_code` started and no code section finished (an earlier error)."""
+        if self._ahead is not None:
+            self._ahead.close()
+            self._ahead = None
+
     def _code_sec(self, buf, p, end, base, edits):
         from ..link.parallel import forks_for     # (stdlib only; loaded on first use)
 
+        job, self._ahead = self._ahead, None
+        if job is not None and job.where == (p, end) and job.buf is buf and base == 0:
+            job.finish(edits)
+            return
+        if job is not None:
+            job.close()
         if forks_for(end - p):
             spans = _body_spans(buf, p, end)
-            if spans is not None:
-                self._code_sec_forked(buf, spans, base, edits)
+            if spans is not None and len(spans) >= 2:
+                _ForkedCode(self, buf, spans, base, (p, end)).finish(edits)
                 return
         n, p = read_u32(buf, p, end, base)
         if n > end - p:
@@ -755,30 +780,6 @@ class Renumberer:
                 else:
                     edits.extend(p, bend, out)
             p = bend
-
-    def _code_sec_forked(self, buf, spans: list, base: int, edits: Edits) -> None:
-        """:meth:`_code_sec` of a big, well-framed section, the bodies shared with a second process
-        (:func:`~wasmweld.link.parallel.fork_map`: it takes them from the end): the same bytes, and
-        the same first error."""
-        from ..link.parallel import fork_map
-
-        def one(i: int) -> bytes | None:
-            _size_at, p, bend = spans[i]
-            sub = Edits(buf, p)
-            try:
-                self._body_into(buf, p, bend, base, sub)
-            except DecodeError as e:
-                raise e.with_context(f"code body {i}") from None
-            out = sub.result(bend)
-            return None if out is None else join_pieces(out)
-
-        news = fork_map(one, range(len(spans)), min_items=2)
-        for (size_at, p, bend), new in zip(spans, news):
-            if new is not None:
-                if len(new) != bend - p:
-                    edits.extend(size_at, bend, [encode_u_width(len(new), p - size_at), new])
-                else:
-                    edits.extend(p, bend, [new])
 
     def _data_sec(self, buf, p, end, base, edits):
         if not (self.active & _DATA_SPACES or self._mem0_moves):
@@ -844,6 +845,105 @@ class Renumberer:
             out.append(write_u(new))
             out.append(rest)
         return join_pieces(out)
+
+
+class _ForkedCode:
+    """A big, well-framed code section renumbered by two processes: the same bytes, and the same first
+    error. The bodies are cut into parts (:data:`FORK_PARTS`, of about equal size); a forked child takes
+    parts from the end and sends each part's new bodies as soon as it is done
+    (:func:`~wasmweld.link.parallel.fork_stream`); the parent (:meth:`finish`) takes them from the start,
+    each claiming a part in a shared page first, until they meet; then it waits only for the parts the
+    child claimed. A part the child did not send (it failed) is done here, in order."""
+
+    def __init__(self, r: Renumberer, buf, spans: list, base: int, where: tuple[int, int]):
+        import pickle
+        from ..link.parallel import fork_stream, note, shared_words
+
+        self.r, self.buf, self.spans, self.base, self.where = r, buf, spans, base, where
+        step = max((spans[-1][2] - spans[0][0]) // FORK_PARTS, 1)
+        cuts, at = [0], spans[0][0]
+        for i, (size_at, _p, _bend) in enumerate(spans):
+            if size_at - at >= step:
+                cuts.append(i)
+                at = size_at
+        cuts.append(len(spans))
+        self.cuts, self.nparts = cuts, len(cuts) - 1
+        self.marks = marks = shared_words(0, self.nparts)       # the parent's next part, the child's lowest started
+
+        def child(send: Callable[[bytes], None]) -> None:
+            for k in range(self.nparts - 1, -1, -1):
+                if k < marks[0]:
+                    break
+                marks[1] = k
+                send(pickle.dumps((k, self.part(k)), pickle.HIGHEST_PROTOCOL))
+
+        note("renumber: fork")
+        self.stream = fork_stream(child)
+
+    def one(self, i: int) -> bytes | None:
+        """Body ``i`` renumbered (None when nothing changes)."""
+        buf = self.buf
+        _size_at, p, bend = self.spans[i]
+        sub = Edits(buf, p)
+        try:
+            self.r._body_into(buf, p, bend, self.base, sub)
+        except DecodeError as e:
+            raise e.with_context(f"code body {i}") from None
+        out = sub.result(bend)
+        return None if out is None else join_pieces(out)
+
+    def part(self, k: int) -> list:
+        return [self.one(i) for i in range(self.cuts[k], self.cuts[k + 1])]
+
+    def close(self) -> None:
+        from ..link.parallel import end_stream
+
+        end_stream(self.stream)
+
+    def finish(self, edits: Edits) -> None:
+        """The parent's share, then every part's bodies into ``edits`` in order."""
+        import pickle
+        from ..link.parallel import note, wait_readable
+
+        stream, marks, nparts, cuts = self.stream, self.marks, self.nparts, self.cuts
+        news: list[list | None] = [None] * nparts
+
+        def receive() -> None:
+            try:
+                for message in stream.poll():
+                    k, got = pickle.loads(message)
+                    if news[k] is None and len(got) == cuts[k + 1] - cuts[k]:
+                        news[k] = got
+            except Exception:       # noqa: BLE001 - a damaged answer: the missing parts are done here
+                self.close()
+
+        try:
+            k = 0
+            while k < nparts and k < marks[1]:
+                marks[0] = k + 1
+                news[k] = self.part(k)
+                receive()
+                k += 1
+            while not stream.done and any(x is None for x in news[k:]):
+                wait_readable(stream)
+                receive()
+            note(f"renumber: child's parts in ({k} of {nparts} here)")
+        finally:
+            self.close()
+        for k in range(nparts):
+            got = news[k]
+            if got is None:
+                got = self.part(k)
+            for (size_at, p, bend), new in zip(self.spans[cuts[k]:cuts[k + 1]], got):
+                if new is not None:
+                    if len(new) != bend - p:
+                        edits.extend(size_at, bend, [encode_u_width(len(new), p - size_at), new])
+                    else:
+                        edits.extend(p, bend, [new])
+
+
+#: a big code section is renumbered by two processes in about this many parts (:class:`_ForkedCode`)
+FORK_PARTS = 200
 
 
 def _body_spans(buf, p: int, end: int) -> list | None:

@@ -747,3 +747,41 @@ def _big_pipe(fd: int) -> None:
         fcntl.fcntl(fd, getattr(fcntl, "F_SETPIPE_SZ", 1031), 1 << 20)
     except (ImportError, OSError):
         pass
+
+
+#: children ended by :func:`end_stream` whose exit is still under way (reaped by a later call)
+_ENDING: list[int] = []
+
+
+def end_stream(stream: ForkStream) -> None:
+    """:meth:`ForkStream.close` that does not wait for the child's exit to finish: a child that
+    shares a big parent's memory takes milliseconds to unmap it, time the parent need not spend.
+    The child is killed now and reaped by this call or a later one (the zombie holds no memory)."""
+    if stream.fd >= 0:
+        os.close(stream.fd)
+        stream.fd = -1
+        stream.done = True
+        try:
+            os.kill(stream.pid, signal.SIGKILL)
+        except OSError:
+            pass
+        _ENDING.append(stream.pid)
+    still = []
+    for pid in _ENDING:
+        try:
+            if os.waitpid(pid, os.WNOHANG)[0] == 0:
+                still.append(pid)
+        except ChildProcessError:
+            pass
+    _ENDING[:] = still
+
+
+def wait_readable(stream: ForkStream) -> None:
+    """Block until the child of ``stream`` has sent more or ended (``stream.poll()`` then has news);
+    for a parent whose own work is done (``poll``, not ``select``: any descriptor number)."""
+    import select
+
+    if stream.fd >= 0:
+        waiter = select.poll()
+        waiter.register(stream.fd, select.POLLIN)
+        waiter.poll()
