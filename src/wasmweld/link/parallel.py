@@ -30,7 +30,8 @@ import time
 import warnings
 from typing import Any, BinaryIO, Callable, Iterable, Iterator, TypeVar
 
-__all__ = ["fork_map", "TwoPhaseMap", "can_fork", "forks_for", "pause_cyclic_gc", "note", "MIN_PARALLEL_BYTES", "shared_words"]
+__all__ = ["fork_map", "TwoPhaseMap", "can_fork", "forks_for", "pause_cyclic_gc", "note", "MIN_PARALLEL_BYTES", "shared_words",
+           "fork_stream", "ForkStream", "end_stream", "wait_readable"]
 
 #: code sections smaller than this are renumbered and scanned for gc in one process
 MIN_PARALLEL_BYTES = 4_000_000
@@ -383,7 +384,7 @@ class TwoPhaseMap:
         where: dict[int, int] = {}
         try:
             for at in range(0, len(theirs), step):
-                sent = []
+                sent: list = []
                 for i in theirs[at:at + step]:
                     if flags is not None and flags[i]:
                         sent.append(None)
