@@ -738,6 +738,11 @@ ENCODERS: dict[int, Callable[[Any], bytes]] = {
 }
 
 
+def _body_bytes(body: FuncBody) -> bytes:
+    """A code entry's body without its size (:func:`encode_code` is size + this)."""
+    return body.raw
+
+
 def _encode_one(enc, sid: int, i: int, it) -> bytes:
     try:
         return enc(it)
@@ -756,14 +761,20 @@ def encode_items(sid: int, items: list[Any], orig: Sequence[Any], starts: Any, b
     enc = ENCODERS[sid]
     parts: list[bytes | memoryview] = [write_u(len(items))]
     append = parts.append
+    is_code = sid == 10
     if not orig or starts is None:
-        for i, it in enumerate(items):
-            append(_encode_one(enc, sid, i, it))
+        if is_code:                 # size and body as two parts: each body is copied once, by the join
+            for i, it in enumerate(items):
+                raw = _encode_one(_body_bytes, sid, i, it)
+                append(write_u(len(raw)))
+                append(raw)
+        else:
+            for i, it in enumerate(items):
+                append(_encode_one(enc, sid, i, it))
         return b"".join(parts)
     mv = memoryview(buf)
     norig = len(orig)
     index: dict[int, int] | None = None
-    is_code = sid == 10
     j: int | None
     for i, it in enumerate(items):
         if i < norig and orig[i] is it:
@@ -778,6 +789,10 @@ def encode_items(sid: int, items: list[Any], orig: Sequence[Any], starts: Any, b
                 j = None
         if j is not None and not (is_code and it.modified):
             append(mv[starts[j]:starts[j + 1]])
+        elif is_code:
+            raw = _encode_one(_body_bytes, sid, i, it)
+            append(write_u(len(raw)))
+            append(raw)
         else:
             append(_encode_one(enc, sid, i, it))
     return b"".join(parts)

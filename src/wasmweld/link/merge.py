@@ -93,7 +93,7 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Union
 
 from ..errors import DecodeError, WasmError
-from .merge_inputs import check_inputs, diagnose, fold_types, load_inputs, validate_in_background
+from .merge_inputs import check_inputs, diagnose, fold_types, input_bytes, load_inputs, validate_in_background
 from .merge_model import (
     EXPORT_POLICIES, MERGE_OPTIONS, ExportEntry, Fusion, MergeOptions, MergePlan, MergeWarning, Unresolved,
     check_options, link_error, parse_options,
@@ -248,10 +248,11 @@ def merge(
     if mp.problems:
         raise link_error(mp.problems)
     checks: list = []
+    blobs = input_bytes(ins) if opts.validate_inputs else None   # (now, while the inputs are undecoded)
 
     def start_checks() -> None:
         if opts.validate_inputs and not checks:
-            checks.append(validate_in_background(ins))
+            checks.append(validate_in_background(ins, blobs))
 
     from .merge_build import Builder       # the build machinery loads on first use: `import wasmweld` stays light
     builder = Builder(ins, space, res, mp, opts, warn_once)

@@ -114,7 +114,7 @@ def gc_fused(b: Builder, out: Module, dwarf: bool, extra_bodies: dict[int, Any],
         scanned = job.first_own()   # (the child's share arrives during the analysis)
         note("merge: scanned (this process's share)")
         out_code = _analyse_and_patch(b, out, dwarf, src, scanned, extra_bodies, job)
-    b.start_checks()                # (with two processes: now, the child is gone: a core is idle from here on)
+    b.start_checks()                # (if not started yet: no second phase, or it failed)
     scanned.clear()                     # the sites (tens of MB for big inputs) are no longer needed
     gmaps = b.gc_maps
     out.code = out_code
@@ -148,7 +148,9 @@ def _analyse_and_patch(b: Builder, out: Module, dwarf: bool, src: list, scanned:
     job.finish_first()              # (every body is read: one that gc drops is still checked)
     note(f"merge: analysed (and every body scanned; {job.taken} of the child's here)")
     b.gc_maps = gmaps                   # for the DWARF step
-    bodies = job.second(out.code, gmaps, index=lambda d: d if isinstance(d, int) and d < n else None)
+    # the inputs' validation starts when this process has patched its share: a core is idle from then on
+    bodies = job.second(out.code, gmaps, index=lambda d: d if isinstance(d, int) and d < n else None,
+                        meanwhile=b.start_checks)
     return [x if isinstance(x, FuncBody) else FuncBody(x) for x in bodies]
 
 

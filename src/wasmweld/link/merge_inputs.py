@@ -26,7 +26,7 @@ if TYPE_CHECKING:
     from .merge import MergeInputs
 
 __all__ = ["MergeInput", "blame_input", "load_inputs", "fold_types", "out_desc", "input_error", "input_problem",
-           "diagnose", "validate_in_background", "check_inputs", "find_export"]
+           "diagnose", "validate_in_background", "input_bytes", "check_inputs", "find_export"]
 
 # --------------------------------------------------------------------------------------------- step 1: load
 
@@ -252,11 +252,19 @@ def diagnose(ins: list[MergeInput], exc: BaseException) -> BaseException:
     return exc
 
 
-def validate_in_background(ins: list[MergeInput]) -> Callable[[], WasmError | None]:
+def input_bytes(ins: list[MergeInput]) -> list[tuple[MergeInput, bytes]]:
+    """Each input with its bytes, for :func:`validate_in_background`: taken before the merge decodes
+    the inputs' code (an input nothing changed encodes as the bytes it was parsed from, at no cost;
+    once its code section is decoded, encoding compares every body)."""
+    return [(inp, inp.module.encode()) for inp in ins]
+
+
+def validate_in_background(ins: list[MergeInput],
+                           blobs: list[tuple[MergeInput, bytes]] | None = None) -> Callable[[], WasmError | None]:
     """Start validating the inputs with wasmtime in a second thread (wasmtime runs without the GIL);
     the returned function waits and gives the first invalid input's problem, or None. The bytes
-    are taken here, in the calling thread (a Module's lazy decoding is not shared across threads).
-    Without wasmtime nothing is checked."""
+    are ``blobs`` (:func:`input_bytes`), or taken here, in the calling thread (a Module's lazy
+    decoding is not shared across threads). Without wasmtime nothing is checked."""
     try:
         from ..runtime.engine import require_wasmtime, validate_bytes
         require_wasmtime()
@@ -264,7 +272,8 @@ def validate_in_background(ins: list[MergeInput]) -> Callable[[], WasmError | No
         return lambda: None
     import threading                      # only when inputs are validated (the CLI's merge)
 
-    blobs = [(inp, inp.module.encode()) for inp in ins]
+    if blobs is None:
+        blobs = input_bytes(ins)
     bad: list[MergeInput] = []
 
     def work() -> None:

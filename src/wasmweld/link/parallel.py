@@ -278,8 +278,13 @@ class TwoPhaseMap:
                 res[i] = first(i)
         return res
 
-    def second(self, keys: list, arg: Any, index: Callable[[Any], int | None] = lambda k: k) -> list[Any]:
-        """``[make_second(arg)(k, first(index(k)) or None) for k in keys]``; then closes the job."""
+    def second(self, keys: list, arg: Any, index: Callable[[Any], int | None] = lambda k: k, *,
+               meanwhile: Callable[[], object] | None = None) -> list[Any]:
+        """``[make_second(arg)(k, first(index(k)) or None) for k in keys]``; then closes the job.
+
+        ``meanwhile``: called once the parent's own items are done, while the child may still work on
+        its share (say, starting a thread that needs a core); the parent's first results are dropped
+        then (no longer needed: only the child's are redone if it fails)."""
         fn = self._make_second(arg)
         theirs = self._theirs_set if self._stream > 0 else set(self._theirs)
         alive = self.pid is not None
@@ -301,6 +306,14 @@ class TwoPhaseMap:
         except BaseException:
             self.close(kill=True)
             raise
+        if sent:
+            res = self.results
+            for j in mine:
+                i = idx[j]
+                if i is not None:
+                    res[i] = None
+        if meanwhile is not None:
+            meanwhile()
         got = self._receive() if sent else None
         self.close(kill=not sent)
         if got is not None and len(got) == len(child_keys):
@@ -582,7 +595,7 @@ class TwoPhaseMap:
                 f.close()
             except OSError:
                 pass
-        _reap(pid, kill=kill)
+        _reap_later(pid, kill=kill)
 
     def __enter__(self) -> "TwoPhaseMap":
         return self
@@ -750,8 +763,30 @@ def _big_pipe(fd: int) -> None:
         pass
 
 
-#: children ended by :func:`end_stream` whose exit is still under way (reaped by a later call)
+#: children ended by :func:`end_stream` or :meth:`TwoPhaseMap.close` whose exit is still under way
+#: (reaped by a later call)
 _ENDING: list[int] = []
+
+
+def _reap_later(pid: int | None, kill: bool = False) -> None:
+    """End child ``pid`` without waiting for its exit to finish (a child that shares a big parent's
+    memory takes milliseconds to unmap it): killed now with ``kill``; reaped by this call or a later
+    one (the zombie holds no memory). None: only reap those that have ended."""
+    if pid is not None:
+        if kill:
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except OSError:
+                pass
+        _ENDING.append(pid)
+    still = []
+    for p in _ENDING:
+        try:
+            if os.waitpid(p, os.WNOHANG)[0] == 0:
+                still.append(p)
+        except ChildProcessError:
+            pass
+    _ENDING[:] = still
 
 
 def end_stream(stream: ForkStream) -> None:
@@ -762,19 +797,9 @@ def end_stream(stream: ForkStream) -> None:
         os.close(stream.fd)
         stream.fd = -1
         stream.done = True
-        try:
-            os.kill(stream.pid, signal.SIGKILL)
-        except OSError:
-            pass
-        _ENDING.append(stream.pid)
-    still = []
-    for pid in _ENDING:
-        try:
-            if os.waitpid(pid, os.WNOHANG)[0] == 0:
-                still.append(pid)
-        except ChildProcessError:
-            pass
-    _ENDING[:] = still
+        _reap_later(stream.pid, kill=True)
+    else:
+        _reap_later(None)
 
 
 def wait_readable(stream: ForkStream) -> None:
