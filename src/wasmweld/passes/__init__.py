@@ -31,22 +31,28 @@ CLI and for edit plans (:mod:`wasmweld.passes.plan`, docs/edit-plan.md).
 
 from __future__ import annotations
 
-from wasmweld.passes.body import replace_body
-from wasmweld.passes.data import (
-    DataResult, add_active_data, add_passive_data, check_active_placement, find_layout, inject_data,
-)
-from wasmweld.passes.entry import EntryPoint, add_entry_point, add_entry_points, parse_entry_spec, reexport
-from wasmweld.passes.exports import keep_exports, remove_exports, rename_export
+from typing import TYPE_CHECKING
+
+# ``gc`` is both a submodule and a function: the function is bound here, before anything imports the
+# submodule by its path (which would otherwise leave the module under that name)
 from wasmweld.passes.gc import GcResult, gc, remove_unused
-from wasmweld.passes.imports import (
-    list_uncalled_imports, rename_import, resolve_import, resolve_imports, stub_imports,
-)
-from wasmweld.passes.metadata import add_custom, add_producer, format_metadata, show_metadata
-from wasmweld.passes.plan import load_plan, parse_plan
-from wasmweld.passes.registry import PASSES, EditContext, Op, apply_ops, describe
-from wasmweld.passes.result import PassResult
-from wasmweld.passes.strip import strip_custom
-from wasmweld.passes.used import Used, analyze, collect_references
+
+if TYPE_CHECKING:
+    from wasmweld.passes.body import replace_body
+    from wasmweld.passes.data import (
+        DataResult, add_active_data, add_passive_data, check_active_placement, find_layout, inject_data,
+    )
+    from wasmweld.passes.entry import EntryPoint, add_entry_point, add_entry_points, parse_entry_spec, reexport
+    from wasmweld.passes.exports import keep_exports, remove_exports, rename_export
+    from wasmweld.passes.imports import (
+        list_uncalled_imports, rename_import, resolve_import, resolve_imports, stub_imports,
+    )
+    from wasmweld.passes.metadata import add_custom, add_producer, format_metadata, show_metadata
+    from wasmweld.passes.plan import load_plan, parse_plan
+    from wasmweld.passes.registry import PASSES, EditContext, Op, apply_ops, describe
+    from wasmweld.passes.result import PassResult
+    from wasmweld.passes.strip import strip_custom
+    from wasmweld.passes.used import Used, analyze, collect_references
 
 __all__ = [
     "add_passive_data", "add_active_data", "inject_data", "find_layout", "check_active_placement", "DataResult",
@@ -58,3 +64,32 @@ __all__ = [
     "analyze", "collect_references", "Used", "remove_unused", "gc", "GcResult",
     "load_plan", "parse_plan", "apply_ops", "Op", "EditContext", "PASSES", "describe", "PassResult",
 ]
+
+#: where each public name lives (imported on first use: ``import wasmweld.passes`` stays light)
+_HOME = {
+    "replace_body": "body", "DataResult": "data", "add_active_data": "data", "add_passive_data": "data",
+    "check_active_placement": "data", "find_layout": "data", "inject_data": "data",
+    "EntryPoint": "entry", "add_entry_point": "entry", "add_entry_points": "entry", "parse_entry_spec": "entry",
+    "reexport": "entry", "keep_exports": "exports", "remove_exports": "exports", "rename_export": "exports",
+    "list_uncalled_imports": "imports", "rename_import": "imports", "resolve_import": "imports",
+    "resolve_imports": "imports", "stub_imports": "imports", "add_custom": "metadata", "add_producer": "metadata",
+    "format_metadata": "metadata", "show_metadata": "metadata", "load_plan": "plan", "parse_plan": "plan",
+    "PASSES": "registry", "EditContext": "registry", "Op": "registry", "apply_ops": "registry",
+    "describe": "registry", "PassResult": "result", "strip_custom": "strip", "Used": "used", "analyze": "used",
+    "collect_references": "used",
+}
+
+
+def __getattr__(name: str) -> object:
+    home = _HOME.get(name)
+    if home is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    import importlib
+
+    value = getattr(importlib.import_module(f"{__name__}.{home}"), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(__all__))
