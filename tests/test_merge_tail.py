@@ -130,3 +130,28 @@ def test_merge_still_refuses_an_invalid_input_with_a_second_process(monkeypatch,
     assert with_child == without and with_child[0] == "error"
     with pytest.raises(WasmError):
         merge([("a", good), ("b", parse(bad))], validate_inputs=True)
+
+
+@linux_only
+def test_waiting_for_a_child_works_with_descriptors_above_1023():
+    """The parent waits for its child's messages with poll: select() refuses descriptor numbers above
+    1023, which a process with many open files hands out."""
+    import resource
+
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if hard != resource.RLIM_INFINITY and hard < 1100:
+        pytest.fail(f"this test needs 1100 file descriptors; the hard limit is {hard}")
+    if soft != resource.RLIM_INFINITY and soft < 1100:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (1100, hard))
+    r, w = os.pipe()
+    high_r = os.dup2(r, 1050)
+    try:
+        os.write(w, b"x")
+        parallel._wait_readable_fd(high_r)            # returns: there is something to read
+        assert os.read(high_r, 1) == b"x"
+        parallel._wait_readable_fd(high_r, 0.01)      # nothing to read: returns after the timeout
+    finally:
+        for fd in (r, w, high_r):
+            os.close(fd)
+        if soft != resource.RLIM_INFINITY and soft < 1100:
+            resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))

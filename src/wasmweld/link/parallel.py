@@ -541,9 +541,7 @@ class TwoPhaseMap:
         """Read what the child has sent (``wait``: at least something); record each run of first results."""
         fd = self._from_child.fileno()
         if wait:
-            import select
-
-            select.select([fd], [], [])
+            _wait_readable_fd(fd)
         while True:
             try:
                 chunk = os.read(fd, 1 << 20)
@@ -802,12 +800,18 @@ def end_stream(stream: ForkStream) -> None:
         _reap_later(None)
 
 
-def wait_readable(stream: ForkStream) -> None:
-    """Block until the child of ``stream`` has sent more or ended (``stream.poll()`` then has news);
-    for a parent whose own work is done (``poll``, not ``select``: any descriptor number)."""
+def wait_readable(stream: ForkStream, timeout: float | None = None) -> None:
+    """Block until the child of ``stream`` has sent more or ended (``stream.poll()`` then has news),
+    or ``timeout`` seconds have passed; for a parent whose own work is done."""
+    if stream.fd >= 0:
+        _wait_readable_fd(stream.fd, timeout)
+
+
+def _wait_readable_fd(fd: int, timeout: float | None = None) -> None:
+    """Block until ``fd`` can be read (or its writer is gone) or ``timeout`` seconds have passed:
+    ``poll``, not ``select``, which refuses descriptor numbers above 1023."""
     import select
 
-    if stream.fd >= 0:
-        waiter = select.poll()
-        waiter.register(stream.fd, select.POLLIN)
-        waiter.poll()
+    waiter = select.poll()
+    waiter.register(fd, select.POLLIN)
+    waiter.poll(None if timeout is None else max(0, round(timeout * 1000)))

@@ -41,7 +41,6 @@ from __future__ import annotations
 import heapq
 import marshal
 import mmap
-import select
 import time
 from array import array
 from dataclasses import dataclass, field
@@ -413,6 +412,8 @@ class _ScanAhead:
     def wait(self) -> None:
         """Until more of the child's answers have arrived (the child sends each at once meanwhile), it
         has ended, or PATIENCE has run out (then :attr:`stalled`)."""
+        from ..link.parallel import wait_readable
+
         words, stream = self.words, self.stream
         before = len(self.got)
         give_up = time.perf_counter() + self.PATIENCE
@@ -422,7 +423,7 @@ class _ScanAhead:
                 if time.perf_counter() > give_up:
                     self.stalled = True
                     return
-                select.select([stream.fd], [], [], 0.01)
+                wait_readable(stream, 0.01)
                 self.next_poll = 0.0
                 self._receive()
         finally:
