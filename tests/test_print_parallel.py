@@ -78,7 +78,8 @@ def _custom(name: str, payload: bytes) -> bytes:
 def _big_module(wat, copies: int = COPIES, bad_body: int | None = None, bad_data: bool = False) -> bytes:
     """The template's bodies ``copies`` times over (with names, branch hints, data and custom sections);
     ``bad_body``: that body cut short; ``bad_data``: a data segment whose offset expression is cut short."""
-    tmpl = wasmweld.parse(wat(_wat_template(random.Random(16))), lazy=False)
+    # (lazily: a full decode here would fork its own second process, counted by ``forced``, whenever a core is idle)
+    tmpl = wasmweld.parse(wat(_wat_template(random.Random(16))))
     raw = {s.id: tmpl.data[s.payload_offset:s.end] for s in tmpl.sections if s.id}
     bodies = [b.raw for b in tmpl.code]
     last = bodies.pop()                      # the exported () -> () function stays the last one

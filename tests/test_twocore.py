@@ -381,7 +381,7 @@ def test_renumber_when_the_child_gives_nothing_usable(monkeypatch, forced, how):
 
 @linux_only
 def test_ended_children_are_reaped_later(monkeypatch, forced):
-    """The parent does not wait for a child's exit (end_stream); a later call reaps it: none piles up."""
+    """The parent does not wait for a child's exit (ForkStream.close); a later call reaps it: none piles up."""
     import wasmweld.link.parallel as par
 
     data = _rich_module(2)
@@ -391,11 +391,11 @@ def test_ended_children_are_reaped_later(monkeypatch, forced):
         assert parse(data, lazy=False).encode() == data
     assert len(forced) == 4 and len(par._ENDING) <= 4
     stream = par.fork_stream(lambda send: None)
-    par.end_stream(stream)
+    stream.close()
     deadline = time.monotonic() + 30
     while par._ENDING and time.monotonic() < deadline:
         time.sleep(0.05)
-        par.end_stream(stream)          # (a closed stream: only the reaping)
+        stream.close()                  # (a closed stream: only the reaping)
     assert par._ENDING == []
 
 

@@ -913,8 +913,6 @@ class _Halves:
                     self.bad[i] = d
 
     def receive(self) -> None:
-        from .link.parallel import end_stream
-
         try:
             for message in self.stream.poll():
                 self.reader.feed(message)
@@ -922,10 +920,10 @@ class _Halves:
                     if not self.have[k]:
                         self.put(k, out)
         except Exception:   # noqa: BLE001 - a damaged answer: no more of it (the caller decodes what is missing)
-            end_stream(self.stream)
+            self.stream.close()
 
     def run(self, after: Callable[[], None] | None) -> dict[int, tuple]:
-        from .link.parallel import end_stream, fork_stream, note, wait_readable
+        from .link.parallel import fork_stream, note, wait_readable
 
         parts, shared, have = self.parts, self.shared, self.have
         note("decode: fork")
@@ -954,7 +952,7 @@ class _Halves:
                 self.receive()
             note("decode: child's parts in")
         finally:
-            end_stream(stream)
+            stream.close()
             shared.close()
         return self.bad
 

@@ -896,9 +896,7 @@ class _ForkedCode:
         return [self.one(i) for i in range(self.cuts[k], self.cuts[k + 1])]
 
     def close(self) -> None:
-        from ..link.parallel import end_stream
-
-        end_stream(self.stream)
+        self.stream.close()
 
     def finish(self, edits: Edits) -> None:
         """The parent's share, then every part's bodies into ``edits`` in order."""

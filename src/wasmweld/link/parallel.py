@@ -31,7 +31,7 @@ import warnings
 from typing import Any, BinaryIO, Callable, Iterable, Iterator, TypeVar
 
 __all__ = ["fork_map", "TwoPhaseMap", "can_fork", "forks_for", "pause_cyclic_gc", "note", "MIN_PARALLEL_BYTES", "shared_words",
-           "fork_stream", "ForkStream", "end_stream", "wait_readable"]
+           "fork_stream", "ForkStream", "wait_readable"]
 
 #: code sections smaller than this are renumbered and scanned for gc in one process
 MIN_PARALLEL_BYTES = 4_000_000
@@ -708,12 +708,17 @@ class ForkStream:
         return out
 
     def close(self) -> None:
-        """End the child (whatever it still had to do) and free the pipe."""
+        """End the child (whatever it still had to do) and free the pipe, without waiting for the
+        child's exit to finish: a child that shares a big parent's memory takes milliseconds to unmap
+        it, time the parent need not spend. The child is killed now and reaped by this call or a later
+        one (the zombie holds no memory); closing a closed stream only reaps."""
         if self.fd >= 0:
             os.close(self.fd)
             self.fd = -1
             self.done = True
-            _reap(self.pid, kill=True)
+            _reap_later(self.pid, kill=True)
+        else:
+            _reap_later(None)
 
 
 def fork_stream(produce: Callable[[Callable[[bytes], None]], None]) -> ForkStream:
@@ -761,7 +766,7 @@ def _big_pipe(fd: int) -> None:
         pass
 
 
-#: children ended by :func:`end_stream` or :meth:`TwoPhaseMap.close` whose exit is still under way
+#: children ended by :meth:`ForkStream.close` or :meth:`TwoPhaseMap.close` whose exit is still under way
 #: (reaped by a later call)
 _ENDING: list[int] = []
 
@@ -785,19 +790,6 @@ def _reap_later(pid: int | None, kill: bool = False) -> None:
         except ChildProcessError:
             pass
     _ENDING[:] = still
-
-
-def end_stream(stream: ForkStream) -> None:
-    """:meth:`ForkStream.close` that does not wait for the child's exit to finish: a child that
-    shares a big parent's memory takes milliseconds to unmap it, time the parent need not spend.
-    The child is killed now and reaped by this call or a later one (the zombie holds no memory)."""
-    if stream.fd >= 0:
-        os.close(stream.fd)
-        stream.fd = -1
-        stream.done = True
-        _reap_later(stream.pid, kill=True)
-    else:
-        _reap_later(None)
 
 
 def wait_readable(stream: ForkStream, timeout: float | None = None) -> None:
