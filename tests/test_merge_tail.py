@@ -155,3 +155,54 @@ def test_waiting_for_a_child_works_with_descriptors_above_1023():
             os.close(fd)
         if soft != resource.RLIM_INFINITY and soft < 1100:
             resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))
+
+
+def _fused_and_two_pass(inputs: list) -> tuple[bytes, bytes]:
+    from wasmweld.passes.gc import gc
+
+    fused = merge(inputs, export_conflicts="rename").encode()
+    two = gc(merge(inputs, export_conflicts="rename", gc=False)).module.encode()
+    return fused, two
+
+
+@linux_only
+def test_sections_encoded_while_the_child_patches_are_those_of_merge_then_gc(monkeypatch, forced):
+    """The parent encodes and renumbers every section but the code while the child patches its bodies
+    (merge_gc._Shell), then splices the code in: the bytes are those of merging without gc and collecting
+    after (names, exports, data, elements renumbered by gc's maps), with a second process or without."""
+    n = 2500
+    a = wat2wasm("(module (memory (export \"mem\") 1) (global $g (mut i32) (i32.const 0))"
+                 + "".join(f"(func $f{i} (export \"f{i}\") (result i32) (global.set $g (i32.const {i})) (call $h{i}))"
+                           for i in range(0, n, 2))
+                 + "".join(f"(func $h{i} (result i32) (i32.load (i32.const {i * 4})))" for i in range(n))
+                 + "(func $dead (drop (i32.const 7))) (table 2 funcref) (elem (i32.const 0) $h1 $h3))")
+    b = wat2wasm("(module (import \"a\" \"f0\" (func $f0 (result i32))) (memory 1) (data (i32.const 8) \"hi\")"
+                 + "".join(f"(func $k{i} (export \"k{i}\") (result i32) (i32.add (call $f0) (i32.load8_u (i32.const {i}))))"
+                           for i in range(n))
+                 + "(func $dead2 (drop (i32.const 8))))")
+    outs = []
+    for on in ("1", "0"):
+        monkeypatch.setenv("WASMWELD_FORK", on)
+        fused, two = _fused_and_two_pass([("a", a), ("b", b)])
+        assert fused == two
+        outs.append(fused)
+    assert forced and outs[0] == outs[1]
+    m = parse(outs[0])
+    assert m.custom("name") is not None and len(m.code) == n // 2 + n // 2 + n     # the odd $h, $dead, $dead2 removed
+    from wasmweld.runtime.engine import validate_bytes
+    validate_bytes(outs[0])
+
+
+@linux_only
+def test_fused_merge_that_keeps_no_function_writes_no_code_section(monkeypatch, forced):
+    """gc removes every function (only a memory and a global are exported): the spliced module has no
+    code section, as merging and collecting after gives."""
+    funcs = "".join(f"(func $f{i} (result i32) (i32.const {i}))" for i in range(2100))
+    a = wat2wasm(f"(module (memory (export \"mem\") 1) {funcs})")
+    b = wat2wasm(f"(module (global (export \"g\") i32 (i32.const 5)) {funcs})")
+    for on in ("1", "0"):
+        monkeypatch.setenv("WASMWELD_FORK", on)
+        fused, two = _fused_and_two_pass([("a", a), ("b", b)])
+        assert fused == two
+        m = parse(fused)
+        assert len(m.code) == 0 and 10 not in {s.id for s in m.sections}

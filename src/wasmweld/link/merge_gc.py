@@ -14,6 +14,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from ..binary.leb import write_u
+from ..binary.reader import split_sections
 from ..binary.reencode import IndexMaps, Renumberer, Scanner, renumber, renumber_bytes
 from ..binary.scan import table_accesses
 from ..module import FuncBody, Module
@@ -105,31 +107,83 @@ def gc_fused(b: Builder, out: Module, dwarf: bool, extra_bodies: dict[int, Any],
     references mapped into the merged spaces), then every body it keeps is renumbered once,
     by the merge maps followed by gc's (:class:`Renumberer` ``then``), which writes the same
     bytes as the two passes would. The other sections are renumbered by gc's maps as
-    :func:`~wasmweld.passes.gc.gc` does. Returns the encoded module."""
+    :func:`~wasmweld.passes.gc.gc` does, while the child patches its bodies (:class:`_Shell`).
+    Returns the encoded module."""
     job, src = scan.job, scan.src
     if not job.forks:
         b.start_checks()            # (the inputs' validation, in a thread: overlaps everything)
+    shell = _Shell(b, out)
     with job:
         note("merge: scan starts")
         scanned = job.first_own()   # (the child's share arrives during the analysis)
         note("merge: scanned (this process's share)")
-        out_code = _analyse_and_patch(b, out, dwarf, src, scanned, extra_bodies, job)
+        bodies = _analyse_and_patch(b, out, dwarf, src, scanned, extra_bodies, job, shell)
     b.start_checks()                # (if not started yet: no second phase, or it failed)
     scanned.clear()                     # the sites (tens of MB for big inputs) are no longer needed
-    gmaps = b.gc_maps
-    out.code = out_code
     note("merge: patched")
-    data = out.encode()
-    note("merge: encoded")
-    data = data if gmaps is None else renumber_bytes(data, gmaps, skip=(10,))
-    note("merge: renumbered the other sections")
+    data = shell.splice(bodies)
+    note("merge: code spliced in")
     return data
 
 
+class _Shell:
+    """The merged module without its code, renumbered by gc's maps: made while the forked child patches
+    its share of the bodies (the parent's core is idle then), the code section spliced in when they
+    arrive. The bytes are those of encoding ``out`` with its code and renumbering all but the code::
+
+        shell.make()            # encode(out with empty bodies) -> renumber_bytes(.., gc maps, skip=(10,))
+        shell.splice(bodies)    # the code section of ``bodies`` (bytes or FuncBody) in place of the empty one
+    """
+
+    def __init__(self, b: Builder, out: Module):
+        self.b, self.out = b, out
+        self.data: bytes | None = None
+        self.span: tuple[int, int] | None = None    # the empty code section's place in ``data``
+
+    def make(self) -> None:
+        """Encode and renumber everything but the code (``out.code`` as gc left it: one entry per body)."""
+        if self.data is not None:
+            return
+        out, gmaps = self.out, self.b.gc_maps
+        kept = out.code
+        out.code = [_EMPTY_BODY] * len(kept)       # the function/code pairing holds; no body is copied
+        try:
+            data = out.encode()
+        finally:
+            out.code = kept
+        if gmaps is not None:
+            data = renumber_bytes(data, gmaps, skip=(10,))
+        code = next((sec for sec in split_sections(data) if sec.id == 10), None)
+        self.data, self.span = data, None if code is None else (code.offset, code.end)
+        note("merge: the other sections encoded and renumbered")
+
+    def splice(self, bodies: list) -> bytes:
+        """The module with ``bodies`` (in code order: patched bytes, or FuncBody) as its code section."""
+        self.make()
+        data, span = self.data, self.span
+        self.data = None
+        assert data is not None
+        if span is None:                # no function at all: no code section
+            return data
+        parts: list[Any] = [write_u(len(bodies))]
+        append = parts.append
+        for x in bodies:
+            raw = x.raw if isinstance(x, FuncBody) else x
+            append(write_u(len(raw)))
+            append(raw)
+        size = sum(map(len, parts))
+        mv = memoryview(data)
+        return b"".join([mv[:span[0]], _CODE_ID, write_u(size), *parts, mv[span[1]:]])
+
+
+_EMPTY_BODY = FuncBody(b"")
+_CODE_ID = bytes((10,))
+
+
 def _analyse_and_patch(b: Builder, out: Module, dwarf: bool, src: list, scanned: list,
-                       extra_bodies: dict[int, Any], job: TwoPhaseMap) -> list:
+                       extra_bodies: dict[int, Any], job: TwoPhaseMap, shell: _Shell) -> list:
     """gc's analysis of the merged module from the scanned refs (the child's as they arrive), then
-    each kept body patched once."""
+    each kept body patched once (bytes, or a FuncBody gc made); the shell made while the child patches."""
     n = len(src)
     get = job.get
 
@@ -148,10 +202,14 @@ def _analyse_and_patch(b: Builder, out: Module, dwarf: bool, src: list, scanned:
     job.finish_first()              # (every body is read: one that gc drops is still checked)
     note(f"merge: analysed (and every body scanned; {job.taken} of the child's here)")
     b.gc_maps = gmaps                   # for the DWARF step
-    # the inputs' validation starts when this process has patched its share: a core is idle from then on
-    bodies = job.second(out.code, gmaps, index=lambda d: d if isinstance(d, int) and d < n else None,
-                        meanwhile=b.start_checks)
-    return [x if isinstance(x, FuncBody) else FuncBody(x) for x in bodies]
+    # when this process has patched its share, a core is idle while the child finishes: the inputs'
+    # validation starts (a thread) and the other sections are encoded and renumbered meanwhile
+
+    def meanwhile() -> None:
+        b.start_checks()
+        shell.make()
+    return job.second(out.code, gmaps, index=lambda d: d if isinstance(d, int) and d < n else None,
+                      meanwhile=meanwhile)
 
 
 #: the parent's share of the scan's weight: it also copies the other sections meanwhile, then analyses
