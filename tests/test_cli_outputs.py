@@ -130,3 +130,59 @@ def test_merge_cli_invalid_result_is_refused_and_nothing_written(tmp_path, monke
     err = capsys.readouterr().err
     assert "the merged module does not validate" in err and "forced" in err
     assert not (tmp_path / "out.wasm").exists() and leftovers(tmp_path) == []
+
+
+# ----------------------------------------------------------------------------- the console entry point
+
+def _cli(args: list[str], stdout):
+    import subprocess
+    import sys
+
+    return subprocess.run([sys.executable, "-m", "wasmweld", *args], stdout=stdout, stderr=subprocess.PIPE)
+
+
+@pytest.mark.skipif(not os.path.exists("/dev/full"), reason="needs /dev/full (Linux)")
+@pytest.mark.parametrize("command", ["info", "dump", "print"])
+def test_standard_output_on_a_full_device_is_an_error_line_not_a_bug(tmp_path, command):
+    """``wasmweld info x.wasm > /dev/full``: one ``error:`` line, exit 1 (it was an internal error, exit 2)."""
+    from wasmweld.runtime.engine import wat2wasm
+
+    src = tmp_path / "m.wasm"
+    src.write_bytes(wat2wasm('(module (func (export "f") (result i32) (i32.const 7)))'))
+    with open("/dev/full", "wb") as full:
+        proc = _cli([command, str(src)], stdout=full)
+    err = proc.stderr.decode().strip().splitlines()
+    assert proc.returncode == 1 and len(err) == 1 and err[0].startswith("error: cannot write"), err
+    assert "Traceback" not in proc.stderr.decode()
+
+
+def test_console_runs_atexit_handlers_and_flushes_before_its_fast_exit(tmp_path):
+    """``console()`` ends the process without the interpreter's teardown (os._exit): what was printed
+    is all there, atexit handlers ran, the status is main()'s."""
+    import subprocess
+    import sys
+
+    from wasmweld.cli.main import main
+    from wasmweld.runtime.engine import wat2wasm
+
+    src = tmp_path / "m.wasm"
+    src.write_bytes(wat2wasm("(module " + "".join(f'(func (export "f{i}") (result i32) (i32.const {i}))'
+                                                  for i in range(400)) + ")"))
+    script = ("import atexit, sys\n"
+              "atexit.register(lambda: sys.stderr.write('atexit ran\\n'))\n"
+              "sys.argv = ['wasmweld'] + sys.argv[1:]\n"
+              "from wasmweld.cli.main import console\n"
+              "console()\n"
+              "sys.stderr.write('not reached\\n')\n")
+    proc = subprocess.run([sys.executable, "-c", script, "print", str(src)], capture_output=True, text=True)
+    assert proc.returncode == 0 and proc.stderr == "atexit ran\n"
+    import contextlib
+    import io
+
+    buf = io.StringIO()
+    with contextlib.redirect_stdout(buf):
+        assert main(["print", str(src)]) == 0
+    assert proc.stdout == buf.getvalue() and len(proc.stdout) > 10_000     # all of it, flushed
+    bad = subprocess.run([sys.executable, "-c", script, "info", str(tmp_path / "missing.wasm")],
+                         capture_output=True, text=True)
+    assert bad.returncode == 1 and bad.stderr.splitlines()[-1] == "atexit ran"

@@ -1,7 +1,5 @@
 """``python -m wasmweld ...`` is the ``wasmweld`` command."""
 
-import sys
+from wasmweld.cli.main import console
 
-from wasmweld.cli.main import main
-
-sys.exit(main())
+console()
