@@ -68,3 +68,28 @@ def test_snapshot_cli_does_not_load_the_linker(tmp_path):
     assert "wasmweld.preinit" in mods and (tmp_path / "out.wasm").stat().st_size > 0
     assert not {m for m in mods if m.startswith(("wasmweld.link", "wasmweld.fuse", "wasmweld.component",
                                                  "wasmweld.text", "wasmweld.validator"))}
+
+
+def test_first_world_imports_neither_dataclasses_nor_threading_nor_wasi():
+    """``wasmweld.World`` + ``World()`` load no :mod:`dataclasses` (with inspect, ast, dis, tokenize: 5 ms),
+    threading or the WASI glue; a World with WASI, the dynamic-link limits and ``world.WasiOptions`` load
+    them when used. Checked on what each step adds to sys.modules, so what wasmtime itself imports does not count."""
+    code = ("import wasmtime, wasmweld\nbefore = set(sys.modules)\nw = wasmweld.World()\n"
+            "print(' '.join(sorted(set(sys.modules) - before)))\n"
+            "assert w.invoke(w.add('m', '(module (func (export \"f\") (result i32) i32.const 7))').name, 'f') == 7\n"
+            "assert w.dl_limits.max_mem_size == 1 << 30\n"
+            "print(' '.join(sorted(set(sys.modules) - before)))")
+    proc = subprocess.run([sys.executable, "-c", "import sys\n" + code], capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    first, after_use = (set(line.split()) for line in proc.stdout.strip().splitlines()[-2:])
+    assert "wasmweld.runtime.world" in first
+    heavy = {"dataclasses", "inspect", "ast", "dis", "tokenize", "threading", "importlib",
+             "wasmweld.runtime.wasi", "wasmweld.runtime.dylink_loader", "wasmweld.runtime.cache"}
+    assert not heavy & first, heavy & first
+    assert "wasmweld.runtime.dylink_loader" in after_use  # dl_limits: the DlLimits dataclass, made when asked for
+    # a World with WASI loads the WASI module (and WasiOptions is the one class, wherever it is reached from)
+    mods = _modules_after("import wasmweld\nfrom wasmweld.runtime import world, wasi\n"
+                          "w = wasmweld.World(wasi=True)\n"
+                          "assert w.wasi_options == wasi.WasiOptions(stdin='inherit')\n"
+                          "assert world.WasiOptions is wasi.WasiOptions is wasmweld.WasiOptions")
+    assert "wasmweld.runtime.wasi" in mods
