@@ -93,3 +93,44 @@ def test_first_world_imports_neither_dataclasses_nor_threading_nor_wasi():
                           "assert w.wasi_options == wasi.WasiOptions(stdin='inherit')\n"
                           "assert world.WasiOptions is wasi.WasiOptions is wasmweld.WasiOptions")
     assert "wasmweld.runtime.wasi" in mods
+
+
+def test_adding_a_core_module_loads_neither_component_model_nor_cache_nor_dwarf(tmp_path):
+    """World.add of a plain core module (path or bytes, no cache_dir, no DWARF) does not import the component
+    model (telling a component apart needs 8 bytes), the artifact cache's hashing code or the DWARF reader."""
+    path = tmp_path / "m.wasm"
+    path.write_bytes(wat2wasm('(module (func (export "f") (result i32) i32.const 7))'))
+    code = ("import wasmweld\nw = wasmweld.World()\nbefore = set(sys.modules)\n"
+            f"w.add('a', {str(path)!r})\nw.add('b', open({str(path)!r}, 'rb').read())\n"
+            "assert w.invoke('a', 'f') == w.invoke('b', 'f') == 7\n"
+            "print(' '.join(sorted(set(sys.modules) - before)))")
+    proc = subprocess.run([sys.executable, "-c", "import sys\n" + code], capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    added = set(proc.stdout.split())
+    assert "wasmweld.runtime.sourcefile" in added and "wasmweld.module" in added  # it read and typed the module
+    assert not {m for m in added if m.startswith(("wasmweld.component", "wasmweld.dwarf", "wasmweld.runtime.cache",
+                                                  "wasmweld.runtime.trust"))}, added
+
+
+def test_component_preamble_is_the_component_models():
+    from wasmweld.component.model import COMPONENT_PREAMBLE
+    from wasmweld.runtime.component_world import COMPONENT_PREAMBLE as SEEN_BY_WORLD
+
+    assert SEEN_BY_WORLD == COMPONENT_PREAMBLE
+
+
+
+def test_component_sources_are_still_told_apart(tmp_path):
+    """A component as bytes, a file or a parsed wasmweld Component is one; a core module, WAT or a missing file not."""
+    import wasmweld
+    from wasmweld.runtime.component_world import component_source
+
+    comp, core = wat2wasm("(component)"), wat2wasm("(module)")
+    (tmp_path / "c.wasm").write_bytes(comp)
+    (tmp_path / "m.wasm").write_bytes(core)
+    assert component_source(comp) and component_source(memoryview(comp)) and component_source(bytearray(comp))
+    assert component_source(str(tmp_path / "c.wasm")) and component_source(tmp_path / "c.wasm")
+    assert component_source(wasmweld.parse(comp))
+    assert not component_source(core) and not component_source(tmp_path / "m.wasm")
+    assert not component_source(wasmweld.parse(core)) and not component_source("(component)")
+    assert not component_source(tmp_path / "missing.wasm") and not component_source(b"")

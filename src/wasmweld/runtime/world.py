@@ -194,7 +194,7 @@ class World:
 
     def _read_source(self, source: Any, name: str) -> tuple[bytes | None, Any, str | None]:
         """-> (wasm bytes or None, (precompiled module, its type report or None) or None, path or None)."""
-        from wasmweld.runtime.cache import is_artifact, load_artifact, read_module_file
+        from wasmweld.runtime.sourcefile import is_artifact, read_module_file  # not the cache: no hashing code
 
         if isinstance(source, wasmtime.Module):
             return None, (source, None), None
@@ -216,6 +216,8 @@ class World:
         if isinstance(source, (str, os.PathLike)):
             path = os.fspath(source)
             if is_artifact(path):
+                from wasmweld.runtime.cache import load_artifact
+
                 return None, load_artifact(path, self.engine, self.settings, trusted=self.trust_artifacts,
                                            with_types=True), path
             data = read_module_file(path, f"module {name!r}")
@@ -303,9 +305,10 @@ class World:
                    for k, i in enumerate(module.imports)]
         entry = Entry(name, module, wasm, imports, {e.name: e.type for e in module.exports}, export_all=export_all,
                       bad_exports=types.exports)
-        from wasmweld.dwarf.trap import remember as remember_debug_info  # when used: World() stays cheap
+        if wasm and b".debug_line" in wasm:  # what remember() keeps: others need not import dwarf (5-8 ms)
+            from wasmweld.dwarf.trap import remember as remember_debug_info
 
-        remember_debug_info(wasm)       # trap messages then show file:line frames (wasmweld.dwarf.trap)
+            remember_debug_info(wasm)       # trap messages then show file:line frames (wasmweld.dwarf.trap)
         self._admit(entry)
         return Handle(self, name)
 
