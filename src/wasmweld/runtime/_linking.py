@@ -11,7 +11,7 @@ asking wasmtime-py about value types it cannot represent (see :mod:`wasmweld.run
 from __future__ import annotations
 
 import re
-from typing import TYPE_CHECKING, Any, Callable
+from typing import TYPE_CHECKING, Any, Callable, ClassVar
 
 from wasmweld.runtime.engine import require_wasmtime
 
@@ -224,11 +224,11 @@ class ImportSlot:
     __slots__ = ("module", "name", "type", "bad", "index")
 
     def __init__(self, module: str, name: str, type: Any, bad: Unsupported | None = None, index: int = -1) -> None:
-        self.module = module
-        self.name = name
-        self.type = type
-        self.bad = bad  # set when the type uses a value type wasmtime-py cannot represent
-        self.index = index  # position in the module's import list
+        self.module: str = module
+        self.name: str = name
+        self.type: Any = type
+        self.bad: Unsupported | None = bad  # set when the type uses a value type wasmtime-py cannot represent
+        self.index: int = index  # position in the module's import list
 
     def __repr__(self) -> str:
         return (f"ImportSlot(module={self.module!r}, name={self.name!r}, type={self.type!r}, bad={self.bad!r}, "
@@ -250,18 +250,18 @@ class Entry:
                  exports: dict[str, Any] | None = None, bound: list[Any] | None = None, kind: str = "module",
                  export_all: bool = False, scan: Any = None, meta: dict[str, Any] | None = None,
                  bad_exports: dict[str, Unsupported] | None = None) -> None:
-        self.name = name
-        self.module = module  # None only for the placeholder of an unresolved library
-        self.wasm = wasm
-        self.imports = imports
-        self.export_types = export_types
-        self.index = index
-        self.instance = instance
+        self.name: str = name
+        self.module: wasmtime.Module | None = module  # None only for the placeholder of an unresolved library
+        self.wasm: bytes | None = wasm
+        self.imports: list[ImportSlot] = imports
+        self.export_types: dict[str, Any] = export_types
+        self.index: int = index
+        self.instance: wasmtime.Instance | None = instance
         self.exports: dict[str, Any] = {} if exports is None else exports  # name -> extern, once instantiated
         self.bound: list[Any] = [] if bound is None else bound  # externs the imports were bound to
-        self.kind = kind  # "module" | "side" (dylink) | "trampoline"
-        self.export_all = export_all
-        self.scan = scan
+        self.kind: str = kind  # "module" | "side" (dylink) | "trampoline"
+        self.export_all: bool = export_all
+        self.scan: Any = scan
         self.meta: dict[str, Any] = {} if meta is None else meta
         self.bad_exports: dict[str, Unsupported] = {} if bad_exports is None else bad_exports
 
@@ -280,18 +280,18 @@ class Host:
     __slots__ = ("module", "name", "func", "type")
 
     def __init__(self, module: str, name: str, func: wasmtime.Func, type: wasmtime.FuncType) -> None:
-        self.module = module
-        self.name = name
-        self.func = func
-        self.type = type
+        self.module: str = module
+        self.name: str = name
+        self.func: wasmtime.Func = func
+        self.type: wasmtime.FuncType = type
 
     def __eq__(self, other: object) -> bool:
         if other.__class__ is not self.__class__:
             return NotImplemented
         return (self.module, self.name, self.func, self.type) == \
-            (other.module, other.name, other.func, other.type)  # type: ignore[attr-defined]
+            (other.module, other.name, other.func, other.type)
 
-    __hash__ = None  # type: ignore[assignment]  # mutable and compared by value: unhashable
+    __hash__: ClassVar[None] = None  # type: ignore[assignment]  # mutable and compared by value: unhashable
 
     def __repr__(self) -> str:
         return f"Host(module={self.module!r}, name={self.name!r}, func={self.func!r}, type={self.type!r})"

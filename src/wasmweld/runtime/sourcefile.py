@@ -24,7 +24,7 @@ __all__ = ["FileBytes", "read_module_file", "is_artifact", "MAGIC", "OLD_MAGIC",
 MAGIC = b"WWCWASM\x02"
 OLD_MAGIC = b"WWCWASM\x01"  # format 1: a plain sha256 anyone could recompute; refused
 #: an artifact's trailer after the meta JSON: meta length, HMAC-SHA256, magic
-TRAILER = struct.Struct("<I32s8s")
+TRAILER: struct.Struct = struct.Struct("<I32s8s")
 
 
 class FileBytes(bytes):

@@ -21,7 +21,7 @@ carry it and a warm start need not decode anything.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from wasmweld.errors import WasmError
 if TYPE_CHECKING:  # wasmweld.module is imported when a type report is made: World() stays cheap
@@ -69,12 +69,12 @@ class Unsupported:
     def __eq__(self, other: object) -> bool:
         if other.__class__ is not self.__class__:
             return NotImplemented
-        return self._key() == other._key()  # type: ignore[attr-defined]
+        return self._key() == other._key()
 
     def __hash__(self) -> int:
         return hash(self._key())
 
-    def __reduce__(self) -> tuple:  # pickle and copy through __init__ (__setattr__ refuses)
+    def __reduce__(self) -> tuple[type[Unsupported], tuple[Any, ...]]:  # pickle and copy through __init__ (__setattr__ refuses)
         return (self.__class__, self._key())
 
     def __repr__(self) -> str:
@@ -104,9 +104,9 @@ class TypeReport:
     def __eq__(self, other: object) -> bool:
         if other.__class__ is not self.__class__:
             return NotImplemented
-        return (self.imports, self.exports) == (other.imports, other.exports)  # type: ignore[attr-defined]
+        return (self.imports, self.exports) == (other.imports, other.exports)
 
-    __hash__ = None  # type: ignore[assignment]  # mutable: unhashable, as before
+    __hash__: ClassVar[None] = None  # type: ignore[assignment]  # mutable: unhashable, as before
 
     def __repr__(self) -> str:
         return f"TypeReport(imports={self.imports!r}, exports={self.exports!r})"

@@ -133,9 +133,12 @@ class World:
         self.wasi_options: WasiOptions | None = None
         self._linker: wasmtime.Linker | None = None
         if wasi is not None and wasi is not False:  # WasiOptions.coerce's "no WASI", without importing it
-            from wasmweld.runtime.wasi import WasiOptions, make_wasi_config
+            from wasmweld.runtime.wasi import WasiOptions
 
             self.wasi_options = WasiOptions.coerce(wasi)
+        if self.wasi_options is not None:
+            from wasmweld.runtime.wasi import make_wasi_config
+
             self._linker = wasmtime.Linker(self.engine)
             self._linker.define_wasi()
             self.store.set_wasi(make_wasi_config(self.wasi_options, ["main"]))
