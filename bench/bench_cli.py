@@ -10,7 +10,9 @@ scale, a bare ``python -c pass`` (the floor any Python CLI pays) and the native
 ``wasm-tools`` CLI doing the same job (``--version``; ``objdump``, its closest
 to ``info``) when it is installed beside Python. Inputs: a module built from
 examples/bank.wat, and the corpus's as-rabin (5 KB) and jco-p1-adapter-reactor
-(about 60 KB) modules.
+(about 60 KB) modules. One more row, without a target: ``wasmweld run M --invoke f`` on a
+one-function module (importing wasmtime, a World, one add and one call: what the World's own
+start-up, issue 16.3, is part of).
 """
 
 from __future__ import annotations
@@ -73,4 +75,9 @@ def run(ctx):
         if wasm_tools:
             rows.append(_measure(ctx, "info", name, "wasm-tools objdump", [wasm_tools, "objdump", str(path)],
                                  size=size))
+    # what a World costs a CLI process (issue 16.3): import wasmtime, one World, one module, one call
+    answer = ctx.tmp / "answer.wasm"
+    answer.write_bytes(wat2wasm('(module (func (export "answer") (result i32) i32.const 42))'))
+    rows.append(_measure(ctx, "run --invoke", "answer.wasm (one function)", "wasmweld",
+                         [exe, "run", str(answer), "--invoke", "answer"]))
     return rows

@@ -187,9 +187,11 @@ imports = time.perf_counter() - t
 t = time.perf_counter()
 World = wasmweld.World
 t1 = time.perf_counter()
-World()
+w = World()
 t2 = time.perf_counter()
-print(t2 - t, t1 - t, t2 - t1, imports)
+w.add("m", b"\\0asm\\1\\0\\0\\0")  # the first add (what it imports: the module model for type reports)
+t3 = time.perf_counter()
+print(t2 - t, t1 - t, t2 - t1, imports, t3 - t2)
 """
 
 _FIRST_PLAIN = """
@@ -209,7 +211,8 @@ def _construction(ctx):
 
     Both in fresh processes, run in alternation, after ``import wasmtime`` and ``import wasmweld``
     (whose time is a row of its own, for scale). The World row is ``wasmweld.World()`` as a user
-    writes it: importing wasmweld.runtime.world (``import_ms``) and constructing (``construct_ms``).
+    writes it: importing wasmweld.runtime.world (``import_ms``) and constructing (``construct_ms``);
+    ``first_add_ms`` (not in the row's time) is the first ``add`` of an empty module after it.
     """
     import statistics
     import subprocess
@@ -233,7 +236,7 @@ def _construction(ctx):
     n = len(samples["world"])
     return [ctx.row("World construction", label, "wasmweld.World() (import of runtime.world included)", med("world", 0),
                     runs=n, import_ms=round(med("world", 1) * 1e3, 2), construct_ms=round(med("world", 2) * 1e3, 2),
-                    target="<= 0.015 s"),
+                    first_add_ms=round(med("world", 4) * 1e3, 2), target="<= 0.015 s"),
             ctx.row("World construction", label, "wasmtime Engine+Store+Linker", med("plain", 0), runs=n),
             ctx.row("World construction", label, "(for scale) import wasmtime + import wasmweld",
                     statistics.median([*(s[3] for s in samples["world"]), *(s[1] for s in samples["plain"])]),

@@ -53,10 +53,15 @@ def test_first_world_loads_no_parser_until_a_module_is_added():
     heavy = {"wasmweld.module", "wasmweld.types", "wasmweld.items", "wasmweld.binary.sections"}
     assert not heavy & mods, heavy & mods
     assert not {m for m in mods if m.startswith("wasmweld.dwarf")}
-    # adding a module brings them in, and the World works
+    # adding a module whose types wasmtime-py represents needs no decoding (typecheck.only_simple_types)
     mods = _modules_after("import wasmweld\nw = wasmweld.World()\n"
                           "w.add('m', '(module (func (export \"f\") (result i32) i32.const 7))')\n"
                           "assert w.invoke('m', 'f') == 7")
+    assert not heavy & mods, heavy & mods
+    # one with a v128 in an export's type brings the module model in (its type report), and the World works
+    mods = _modules_after("import wasmweld\nw = wasmweld.World()\n"
+                          "w.add('m', '(module (func (export \"f\") (param v128)))')\n"
+                          "assert w.get_fn('m', 'f').params == ['v128']")
     assert "wasmweld.module" in mods
 
 
@@ -68,3 +73,70 @@ def test_snapshot_cli_does_not_load_the_linker(tmp_path):
     assert "wasmweld.preinit" in mods and (tmp_path / "out.wasm").stat().st_size > 0
     assert not {m for m in mods if m.startswith(("wasmweld.link", "wasmweld.fuse", "wasmweld.component",
                                                  "wasmweld.text", "wasmweld.validator"))}
+
+
+def test_first_world_imports_neither_dataclasses_nor_threading_nor_wasi():
+    """``wasmweld.World`` + ``World()`` load no :mod:`dataclasses` (with inspect, ast, dis, tokenize: 5 ms),
+    threading or the WASI glue; a World with WASI, the dynamic-link limits and ``world.WasiOptions`` load
+    them when used. Checked on what each step adds to sys.modules, so what wasmtime itself imports does not count."""
+    code = ("import wasmtime, wasmweld\nbefore = set(sys.modules)\nw = wasmweld.World()\n"
+            "print(' '.join(sorted(set(sys.modules) - before)))\n"
+            "assert w.invoke(w.add('m', '(module (func (export \"f\") (result i32) i32.const 7))').name, 'f') == 7\n"
+            "assert w.dl_limits.max_mem_size == 1 << 30\n"
+            "print(' '.join(sorted(set(sys.modules) - before)))")
+    proc = subprocess.run([sys.executable, "-c", "import sys\n" + code], capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    first, after_use = (set(line.split()) for line in proc.stdout.strip().splitlines()[-2:])
+    assert "wasmweld.runtime.world" in first
+    heavy = {"dataclasses", "inspect", "ast", "dis", "tokenize", "threading", "importlib",
+             "wasmweld.runtime.wasi", "wasmweld.runtime.dylink_loader", "wasmweld.runtime.cache"}
+    assert not heavy & first, heavy & first
+    assert "wasmweld.runtime.dylink_loader" in after_use  # dl_limits: the DlLimits dataclass, made when asked for
+    # a World with WASI loads the WASI module (and WasiOptions is the one class, wherever it is reached from)
+    mods = _modules_after("import wasmweld\nfrom wasmweld.runtime import world, wasi\n"
+                          "w = wasmweld.World(wasi=True)\n"
+                          "assert w.wasi_options == wasi.WasiOptions(stdin='inherit')\n"
+                          "assert world.WasiOptions is wasi.WasiOptions is wasmweld.WasiOptions")
+    assert "wasmweld.runtime.wasi" in mods
+
+
+def test_adding_a_core_module_loads_neither_component_model_nor_cache_nor_dwarf(tmp_path):
+    """World.add of a plain core module (path or bytes, no cache_dir, no DWARF, only types wasmtime-py represents)
+    does not import the component model (telling a component apart needs 8 bytes), the artifact cache's hashing
+    code, the DWARF reader or the module model (the type report's byte-level check clears it)."""
+    path = tmp_path / "m.wasm"
+    path.write_bytes(wat2wasm('(module (func (export "f") (result i32) i32.const 7))'))
+    code = ("import wasmweld\nw = wasmweld.World()\nbefore = set(sys.modules)\n"
+            f"w.add('a', {str(path)!r})\nw.add('b', open({str(path)!r}, 'rb').read())\n"
+            "assert w.invoke('a', 'f') == w.invoke('b', 'f') == 7\n"
+            "print(' '.join(sorted(set(sys.modules) - before)))")
+    proc = subprocess.run([sys.executable, "-c", "import sys\n" + code], capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    added = set(proc.stdout.split())
+    assert "wasmweld.runtime.sourcefile" in added and "wasmweld.binary.reader" in added  # it read and checked it
+    assert not {m for m in added if m.startswith(("wasmweld.component", "wasmweld.dwarf", "wasmweld.runtime.cache",
+                                                  "wasmweld.runtime.trust", "wasmweld.module"))}, added
+
+
+def test_component_preamble_is_the_component_models():
+    from wasmweld.component.model import COMPONENT_PREAMBLE
+    from wasmweld.runtime.component_world import COMPONENT_PREAMBLE as SEEN_BY_WORLD
+
+    assert SEEN_BY_WORLD == COMPONENT_PREAMBLE
+
+
+
+def test_component_sources_are_still_told_apart(tmp_path):
+    """A component as bytes, a file or a parsed wasmweld Component is one; a core module, WAT or a missing file not."""
+    import wasmweld
+    from wasmweld.runtime.component_world import component_source
+
+    comp, core = wat2wasm("(component)"), wat2wasm("(module)")
+    (tmp_path / "c.wasm").write_bytes(comp)
+    (tmp_path / "m.wasm").write_bytes(core)
+    assert component_source(comp) and component_source(memoryview(comp)) and component_source(bytearray(comp))
+    assert component_source(str(tmp_path / "c.wasm")) and component_source(tmp_path / "c.wasm")
+    assert component_source(wasmweld.parse(comp))
+    assert not component_source(core) and not component_source(tmp_path / "m.wasm")
+    assert not component_source(wasmweld.parse(core)) and not component_source("(component)")
+    assert not component_source(tmp_path / "missing.wasm") and not component_source(b"")

@@ -94,9 +94,10 @@ def __getattr__(name: str) -> object:
         target = _LAZY.get(name)
         if target is None:
             raise AttributeError(f"module 'wasmweld' has no attribute {name!r}")
-        import importlib
+        import sys  # __import__ + sys.modules: importlib.import_module without importing importlib
 
-        value = getattr(importlib.import_module(target), name)
+        __import__(target)
+        value = getattr(sys.modules[target], name)
     globals()[name] = value
     return value
 

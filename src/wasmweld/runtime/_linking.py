@@ -11,8 +11,7 @@ asking wasmtime-py about value types it cannot represent (see :mod:`wasmweld.run
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Callable
+from typing import TYPE_CHECKING, Any, Callable, ClassVar
 
 from wasmweld.runtime.engine import require_wasmtime
 
@@ -27,7 +26,7 @@ if not TYPE_CHECKING:  # type checkers see the import above
 
 __all__ = ["ProcExit", "vt_name", "HOST_VALTYPES", "host_valtype", "parse_functype", "kind_of", "fmt_type", "extern_type",
            "is_simple", "type_mismatch", "MAX_FUEL", "check_fuel", "first_line", "trap_text", "exec_error",
-           "ImportSlot", "Entry", "DlLimits", "wrap_host", "tarjan", "Host", "WAIT", "DEP", "OK"]
+           "ImportSlot", "Entry", "wrap_host", "tarjan", "Host", "WAIT", "DEP", "OK"]
 
 
 class ProcExit(ExecutionError):
@@ -219,71 +218,88 @@ def exec_error(e: BaseException, what: str) -> ExecutionError:
     return ExecutionError(f"{what}: {first_line(e)}")
 
 
-
-
-
-@dataclass(eq=False)
 class ImportSlot:
-    module: str
-    name: str
-    type: Any
-    bad: Unsupported | None = None  # set when the type uses a value type wasmtime-py cannot represent
-    index: int = -1  # position in the module's import list
+    """One import of a World entry (compared by identity)."""
+
+    __slots__ = ("module", "name", "type", "bad", "index")
+
+    def __init__(self, module: str, name: str, type: Any, bad: Unsupported | None = None, index: int = -1) -> None:
+        self.module: str = module
+        self.name: str = name
+        self.type: Any = type
+        self.bad: Unsupported | None = bad  # set when the type uses a value type wasmtime-py cannot represent
+        self.index: int = index  # position in the module's import list
+
+    def __repr__(self) -> str:
+        return (f"ImportSlot(module={self.module!r}, name={self.name!r}, type={self.type!r}, bad={self.bad!r}, "
+                f"index={self.index!r})")
 
     @property
     def label(self) -> str:
         return f"{self.module}.{self.name}"
 
 
-@dataclass(eq=False)
 class Entry:
-    """One module of a World: compiled, then instantiated once its imports can be bound."""
+    """One module of a World: compiled, then instantiated once its imports can be bound (compared by identity)."""
 
-    name: str
-    module: wasmtime.Module | None          # None only for the placeholder of an unresolved library
-    wasm: bytes | None
-    imports: list[ImportSlot]
-    export_types: dict[str, Any]
-    index: int = -1
-    instance: wasmtime.Instance | None = None
-    exports: dict[str, Any] = field(default_factory=dict)  # name -> extern, once instantiated
-    bound: list[Any] = field(default_factory=list)  # externs the imports were bound to
-    kind: str = "module"  # "module" | "side" (dylink) | "trampoline"
-    export_all: bool = False
-    scan: Any = None
-    meta: dict[str, Any] = field(default_factory=dict)
-    bad_exports: dict[str, Unsupported] = field(default_factory=dict)
+    __slots__ = ("name", "module", "wasm", "imports", "export_types", "index", "instance", "exports", "bound", "kind",
+                 "export_all", "scan", "meta", "bad_exports")
+
+    def __init__(self, name: str, module: wasmtime.Module | None, wasm: bytes | None, imports: list[ImportSlot],
+                 export_types: dict[str, Any], index: int = -1, instance: wasmtime.Instance | None = None,
+                 exports: dict[str, Any] | None = None, bound: list[Any] | None = None, kind: str = "module",
+                 export_all: bool = False, scan: Any = None, meta: dict[str, Any] | None = None,
+                 bad_exports: dict[str, Unsupported] | None = None) -> None:
+        self.name: str = name
+        self.module: wasmtime.Module | None = module  # None only for the placeholder of an unresolved library
+        self.wasm: bytes | None = wasm
+        self.imports: list[ImportSlot] = imports
+        self.export_types: dict[str, Any] = export_types
+        self.index: int = index
+        self.instance: wasmtime.Instance | None = instance
+        self.exports: dict[str, Any] = {} if exports is None else exports  # name -> extern, once instantiated
+        self.bound: list[Any] = [] if bound is None else bound  # externs the imports were bound to
+        self.kind: str = kind  # "module" | "side" (dylink) | "trampoline"
+        self.export_all: bool = export_all
+        self.scan: Any = scan
+        self.meta: dict[str, Any] = {} if meta is None else meta
+        self.bad_exports: dict[str, Unsupported] = {} if bad_exports is None else bad_exports
+
+    def __repr__(self) -> str:
+        fields = ", ".join(f"{k}={getattr(self, k)!r}" for k in self.__slots__)
+        return f"Entry({fields})"
 
     @property
     def ready(self) -> bool:
         return self.instance is not None
 
 
-@dataclass
 class Host:
-    module: str
-    name: str
-    func: wasmtime.Func
-    type: wasmtime.FuncType
+    """A host function defined in a World (``World.define_host``); compared by value."""
+
+    __slots__ = ("module", "name", "func", "type")
+
+    def __init__(self, module: str, name: str, func: wasmtime.Func, type: wasmtime.FuncType) -> None:
+        self.module: str = module
+        self.name: str = name
+        self.func: wasmtime.Func = func
+        self.type: wasmtime.FuncType = type
+
+    def __eq__(self, other: object) -> bool:
+        if other.__class__ is not self.__class__:
+            return NotImplemented
+        return (self.module, self.name, self.func, self.type) == \
+            (other.module, other.name, other.func, other.type)
+
+    __hash__: ClassVar[None] = None  # type: ignore[assignment]  # mutable and compared by value: unhashable
+
+    def __repr__(self) -> str:
+        return f"Host(module={self.module!r}, name={self.name!r}, func={self.func!r}, type={self.type!r})"
 
 
 WAIT = "wait"
 DEP = "dep"
 OK = "ok"
-
-
-@dataclass(frozen=True)
-class DlLimits:
-    """What one side module's ``dylink.0`` may ask of the shared memory and table (``World(dl_limits=...)``).
-
-    A 90-byte side module can claim ``table_align=31`` or ``mem_size=3 GiB``; these bounds
-    refuse such requests with a LinkError before anything grows.
-    """
-
-    max_mem_size: int = 1 << 30  # bytes of data + bss
-    max_table_size: int = 1 << 20  # table slots
-    max_mem_align: int = 16  # log2: 64 KiB
-    max_table_align: int = 12  # log2: 4096 slots
 
 
 def wrap_host(fn: Callable, label: str, results: list[str]):

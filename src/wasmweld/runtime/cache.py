@@ -55,7 +55,9 @@ import warnings
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from wasmweld.errors import CacheError, LinkError
+from wasmweld.errors import CacheError
+# the file reading and artifact test World.add needs without the cache (re-exported: part of this API)
+from wasmweld.runtime.sourcefile import MAGIC, OLD_MAGIC, TRAILER, FileBytes, is_artifact, read_module_file
 from wasmweld.runtime.engine import compile_module, engine_settings, make_engine, require_wasmtime  # noqa: F401
 from wasmweld.runtime.typecheck import TypeReport, type_report
 from wasmweld.runtime.trust import check_private_dir, default_cache_dir, mac, user_key
@@ -82,10 +84,8 @@ __all__ = [
     "MAGIC",
 ]
 
-MAGIC = b"WWCWASM\x02"
-OLD_MAGIC = b"WWCWASM\x01"  # format 1: a plain sha256 anyone could recompute; refused
 FORMAT = "wasmweld-cwasm/2"
-_TRAILER = struct.Struct("<I32s8s")  # meta length, HMAC-SHA256, magic
+_TRAILER = TRAILER  # meta length, HMAC-SHA256, magic
 _MAX_META = 1 << 20
 
 _VERSION: list[str] = []
@@ -146,37 +146,6 @@ def fingerprint(settings: dict[str, Any]) -> str:
     return fp
 
 
-class FileBytes(bytes):
-    """The bytes of a module file, with the identity of the file version they were read from.
-
-    ``ident`` (path, device, inode, size, mtime, ctime; None if the file changed while being
-    read) lets the artifact cache skip hashing a file it has seen before
-    (:meth:`~wasmweld.runtime.cache.ArtifactCache.digest`).
-    """
-
-    ident: bytes | None = None
-
-
-def read_module_file(path: str, what: str) -> FileBytes:
-    """Read a module file (a regular file only: a device or pipe could be endless), with its identity."""
-    def identity(st) -> str:
-        return f"{st.st_dev}:{st.st_ino}:{st.st_size}:{st.st_mtime_ns}:{st.st_ctime_ns}"
-
-    try:
-        with open(path, "rb") as f:
-            st = os.fstat(f.fileno())
-            if not stat.S_ISREG(st.st_mode):  # a device or a pipe could be endless
-                raise LinkError(f"{what}: {path} is not a regular file")
-            before = identity(st)
-            data = FileBytes(f.read())
-            after = identity(os.fstat(f.fileno()))
-    except OSError as e:
-        raise LinkError(f"{what}: cannot read {path}: {e.strerror or e}") from None
-    if before == after:
-        data.ident = f"{os.path.realpath(path)}\0{before}".encode("utf-8", "surrogateescape")
-    return data
-
-
 def _meta(settings: dict[str, Any], wasm_sha256: str | None, wasm_size: int | None, name: str | None) -> dict:
     return {
         "format": FORMAT,
@@ -235,21 +204,6 @@ def _atomic_write(path: str, data: bytes) -> None:
 def write_artifact(path: str, data: bytes) -> None:
     """Write artifact bytes atomically (temp file in the same directory + rename)."""
     _atomic_write(path, data)
-
-
-def is_artifact(data_or_path: bytes | str) -> bool:
-    """True when the bytes (or file) end with a wasmweld artifact magic (this format or an older one)."""
-    if isinstance(data_or_path, (bytes, bytearray, memoryview)):
-        return bytes(data_or_path[-8:]) in (MAGIC, OLD_MAGIC)
-    try:
-        with open(data_or_path, "rb") as f:
-            f.seek(0, os.SEEK_END)
-            if f.tell() < _TRAILER.size:
-                return False
-            f.seek(-8, os.SEEK_END)
-            return f.read(8) in (MAGIC, OLD_MAGIC)
-    except OSError:
-        return False
 
 
 def _parse_meta(raw: bytes, path: str) -> dict[str, Any]:

@@ -62,8 +62,8 @@ from wasmweld.runtime.engine import require_wasmtime
 
 from wasmweld.custom.dylink import Dylink, SYMBOL_BINDING_WEAK
 from wasmweld.errors import DecodeError, EditError, ExecutionError, LinkError, WasmError
-from wasmweld.runtime._linking import (  # noqa: F401 - DlLimits re-exported here
-    DEP, OK, DlLimits, Entry, ImportSlot, exec_error, first_line, fmt_type, kind_of, type_mismatch, vt_name,
+from wasmweld.runtime._linking import (
+    DEP, OK, Entry, ImportSlot, exec_error, first_line, fmt_type, kind_of, type_mismatch, vt_name,
 )
 from wasmweld.runtime.objects import Function, Global, Memory
 
@@ -77,6 +77,21 @@ __all__ = ["DynamicLinker", "DlLimits", "LibHandle", "ModuleScan", "ScanExport",
            "EMSCRIPTEN_SHIMS"]
 
 PAGE = 65536
+
+
+@dataclass(frozen=True)
+class DlLimits:
+    """What one side module's ``dylink.0`` may ask of the shared memory and table (``World(dl_limits=...)``).
+
+    A 90-byte side module can claim ``table_align=31`` or ``mem_size=3 GiB``; these bounds
+    refuse such requests with a LinkError before anything grows. (Defined here, not in the
+    World's own modules: a World loads this module, and :mod:`dataclasses`, only when it needs it.)
+    """
+
+    max_mem_size: int = 1 << 30  # bytes of data + bss
+    max_table_size: int = 1 << 20  # table slots
+    max_mem_align: int = 16  # log2: 64 KiB
+    max_table_align: int = 12  # log2: 4096 slots
 
 
 # ----------------------------------------------------------------------------------------

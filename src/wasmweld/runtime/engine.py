@@ -21,10 +21,10 @@ off unless asked for through ``make_config(**overrides)``.
 
 from __future__ import annotations
 
+import _thread
 import atexit
 import os
 import re
-import threading
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, TypeVar, Union
 
@@ -49,6 +49,7 @@ __all__ = [
     "WINCH_UNSUPPORTED",
     "make_winch_engine",
     "module_from_bytes",
+    "WASI_MODULES",
 ]
 
 #: wasmtime.Config switches turned on by :func:`make_config` (those wasmtime knows).
@@ -71,11 +72,16 @@ FEATURES: tuple[str, ...] = (
 
 BytesLike = Union[bytes, bytearray, memoryview]
 
-_OFFSET_RE = re.compile(r"\s*\(at offset (0x[0-9a-fA-F]+|\d+)\)")
-_WAT_LOCATION_RE = re.compile(r"-->\s*\S*?:(\d+):(\d+)")
+#: import module names served by WASI preview 1 (here, not in :mod:`wasmweld.runtime.wasi`, which re-exports
+#: it, so that a World without WASI need not import that module and :mod:`dataclasses`)
+WASI_MODULES = ("wasi_snapshot_preview1", "wasi_unstable")
+
+# patterns, compiled on first use by re's own cache (not at import: World() start-up)
+_OFFSET_PAT = r"\s*\(at offset (0x[0-9a-fA-F]+|\d+)\)"
+_WAT_LOCATION_PAT = r"-->\s*\S*?:(\d+):(\d+)"
 
 _engines: dict[tuple, Any] = {}
-_engines_lock = threading.Lock()
+_engines_lock = _thread.allocate_lock()  # threading.Lock() without importing threading
 # Drop the engines while wasmtime's module globals still exist: at interpreter teardown its
 # finalizers would otherwise run against half-cleared modules and print ignored exceptions.
 atexit.register(_engines.clear)
@@ -198,7 +204,7 @@ def wat2wasm(text: str | BytesLike) -> bytes:
         raw = str(exc)
         lines = [ln for ln in raw.strip().splitlines() if ln.strip()]
         message = lines[0].strip() if lines else "invalid WebAssembly text"
-        loc = _WAT_LOCATION_RE.search(raw)
+        loc = re.search(_WAT_LOCATION_PAT, raw)
         if loc:
             message += f" (line {loc.group(1)}, column {loc.group(2)})"
         err = DecodeError(message, None, "WAT text")
@@ -220,7 +226,7 @@ def validate_bytes(data: BytesLike) -> None:
     except wasmtime.WasmtimeError as exc:
         text = _one_line(str(exc))
         offset = None
-        match = _OFFSET_RE.search(text)
+        match = re.search(_OFFSET_PAT, text)
         if match:
             offset = int(match.group(1), 0)
             text = (text[: match.start()] + text[match.end():]).strip()

@@ -14,35 +14,78 @@ it cannot handle::
     report.exports["dot"]       # Unsupported(kind='func', desc='func (v128, v128) -> (i32)', bad='v128',
                                 #             params=('v128', 'v128'), results=('i32',))
 
-Modules without such types (the usual case) give an empty report. The
+Modules without such types (the usual case) give an empty report, most of
+them without being decoded: :func:`only_simple_types` reads the type, import,
+table and global sections with the binary cursor and clears a module whose
+types are all plain function types over ``i32 i64 f32 f64 funcref externref``
+(``(module (import "env" "memory" (memory 1)) (func (export "f") (param i32)))``
+is cleared; ``(func (export "f") (param v128))`` is decoded and reported). The
 report is JSON-serialisable (:meth:`TypeReport.to_json`) so compiled artifacts
 carry it and a warm start need not decode anything.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from wasmweld.errors import WasmError
 if TYPE_CHECKING:  # wasmweld.module is imported when a type report is made: World() stays cheap
     from wasmweld.module import Module
 
-__all__ = ["Unsupported", "TypeReport", "type_report", "unsupported_valtype", "trap_stub", "PYTHON_VALTYPES"]
+__all__ = ["Unsupported", "TypeReport", "type_report", "only_simple_types", "unsupported_valtype", "trap_stub",
+           "PYTHON_VALTYPES"]
 
 #: value types wasmtime-py can represent (its names; ``externref`` it calls ``anyref``)
 PYTHON_VALTYPES = ("i32", "i64", "f32", "f64", "funcref", "externref")
 
 
-@dataclass(frozen=True)
 class Unsupported:
-    """An import or export whose type uses a value type wasmtime-py cannot represent."""
+    """An import or export whose type uses a value type wasmtime-py cannot represent.
+
+    Immutable, compared and hashed by value (a plain class, not a dataclass: importing
+    :mod:`dataclasses` costs the World's import 5 ms).
+    """
+
+    __slots__ = ("kind", "desc", "bad", "params", "results")
 
     kind: str  # func | global | table | tag
     desc: str  # WAT-style, e.g. "func (i32, v128) -> ()"
     bad: str  # the first unsupported value type, e.g. "v128"
-    params: tuple[str, ...] = ()
-    results: tuple[str, ...] = ()
+    params: tuple[str, ...]
+    results: tuple[str, ...]
+
+    def __init__(self, kind: str, desc: str, bad: str, params: tuple[str, ...] = (),
+                 results: tuple[str, ...] = ()) -> None:
+        set_ = object.__setattr__
+        set_(self, "kind", kind)
+        set_(self, "desc", desc)
+        set_(self, "bad", bad)
+        set_(self, "params", params)
+        set_(self, "results", results)
+
+    def _key(self) -> tuple:
+        return (self.kind, self.desc, self.bad, self.params, self.results)
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        raise AttributeError(f"cannot assign to field {name!r} (Unsupported is immutable)")
+
+    def __delattr__(self, name: str) -> None:
+        raise AttributeError(f"cannot delete field {name!r} (Unsupported is immutable)")
+
+    def __eq__(self, other: object) -> bool:
+        if other.__class__ is not self.__class__:
+            return NotImplemented
+        return self._key() == other._key()
+
+    def __hash__(self) -> int:
+        return hash(self._key())
+
+    def __reduce__(self) -> tuple[type[Unsupported], tuple[Any, ...]]:  # pickle and copy through __init__ (__setattr__ refuses)
+        return (self.__class__, self._key())
+
+    def __repr__(self) -> str:
+        return (f"Unsupported(kind={self.kind!r}, desc={self.desc!r}, bad={self.bad!r}, params={self.params!r}, "
+                f"results={self.results!r})")
 
     def to_json(self) -> list[Any]:
         """``[kind, desc, bad, params, results]`` (for the artifact cache)."""
@@ -54,12 +97,25 @@ class Unsupported:
         return cls(str(kind), str(desc), str(bad), tuple(map(str, params)), tuple(map(str, results)))
 
 
-@dataclass
 class TypeReport:
-    """Unsupported imports (by position in the import list) and exports (by name)."""
+    """Unsupported imports (by position in the import list) and exports (by name); compared by value."""
 
-    imports: dict[int, Unsupported] = field(default_factory=dict)
-    exports: dict[str, Unsupported] = field(default_factory=dict)
+    __slots__ = ("imports", "exports")
+
+    def __init__(self, imports: dict[int, Unsupported] | None = None,
+                 exports: dict[str, Unsupported] | None = None) -> None:
+        self.imports: dict[int, Unsupported] = {} if imports is None else imports
+        self.exports: dict[str, Unsupported] = {} if exports is None else exports
+
+    def __eq__(self, other: object) -> bool:
+        if other.__class__ is not self.__class__:
+            return NotImplemented
+        return (self.imports, self.exports) == (other.imports, other.exports)
+
+    __hash__: ClassVar[None] = None  # type: ignore[assignment]  # mutable: unhashable, as before
+
+    def __repr__(self) -> str:
+        return f"TypeReport(imports={self.imports!r}, exports={self.exports!r})"
 
     def to_json(self) -> dict[str, Any]:
         """The report as JSON-ready data (for the artifact cache)."""
@@ -114,12 +170,27 @@ def _describe(m: Module, kind, desc_or_index: Any, *, imported: bool) -> Unsuppo
     return None
 
 
-def type_report(wasm: bytes) -> TypeReport:
+def only_simple_types(wasm: bytes) -> bool:
+    """True when no import or export of ``wasm`` can use a value type wasmtime-py cannot represent.
+
+    :func:`wasmweld.binary.typescan.only_simple_valtypes`: the type, import, table and global sections read
+    with the binary cursor alone, without the module model (importing it costs a World's first ``add``
+    15-25 ms). False whenever unsure: then :func:`type_report` decodes the module. True implies an empty report.
+    """
+    from wasmweld.binary.typescan import only_simple_valtypes
+
+    return only_simple_valtypes(wasm)
+
+
+def type_report(wasm: bytes, *, quick: bool = True) -> TypeReport:
     """Decode the type, import, function, global, table and export sections of ``wasm`` and report.
 
     A module wasmweld cannot decode gives an empty report (wasmtime compiled it,
-    so its types are whatever wasmtime says; nothing better is known).
+    so its types are whatever wasmtime says; nothing better is known); so does one
+    :func:`only_simple_types` clears without decoding (``quick=False``: decode anyway).
     """
+    if quick and only_simple_types(wasm):
+        return TypeReport()
     from wasmweld.module import parse
 
     report = TypeReport()

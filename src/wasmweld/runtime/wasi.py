@@ -22,15 +22,12 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Callable, Iterable, Mapping, Union
 
 from wasmweld.errors import LinkError
-from wasmweld.runtime.engine import require_wasmtime
+from wasmweld.runtime.engine import WASI_MODULES, require_wasmtime
 
 if TYPE_CHECKING:
     import wasmtime
 
 __all__ = ["WasiOptions", "Preopen", "OutputTail", "OUTPUT_TAIL_BYTES", "WASI_MODULES", "make_wasi_config"]
-
-#: import module names served by WASI preview 1
-WASI_MODULES = ("wasi_snapshot_preview1", "wasi_unstable")
 
 Stream = Union[None, str, os.PathLike[str], Callable[[bytes], None]]
 

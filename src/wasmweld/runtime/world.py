@@ -38,23 +38,28 @@ search path (docs/security.md).
 
 from __future__ import annotations
 
+import _thread
 import os
-import threading
 from typing import TYPE_CHECKING, Any, Callable, Iterable
 
 from wasmweld.runtime.engine import instantiate, require_wasmtime
 
 from wasmweld.errors import CacheError, DecodeError, ExecutionError, LinkError, WasmError
 from wasmweld.runtime._linking import (
-    DEP, OK, WAIT, DlLimits, Entry, Host, ImportSlot, ProcExit, check_fuel, exec_error, extern_type, first_line, fmt_type,
+    DEP, OK, WAIT, Entry, Host, ImportSlot, ProcExit, check_fuel, exec_error, extern_type, first_line, fmt_type,
     kind_of, parse_functype, tarjan, type_mismatch, vt_name, wrap_host,
 )
-from wasmweld.runtime.engine import compile_module, engine_settings, looks_like_wat, make_engine, wat2wasm
+from wasmweld.runtime.engine import (
+    WASI_MODULES, compile_module, engine_settings, looks_like_wat, make_engine, wat2wasm,
+)
 from wasmweld.runtime.objects import Function, Global, Handle, Memory, Table
 from wasmweld.runtime.typecheck import TypeReport, trap_stub, type_report
-from wasmweld.runtime.wasi import WASI_MODULES, WasiOptions, make_wasi_config
 
 if TYPE_CHECKING:
+    import threading
+
+    from wasmweld.runtime.dylink_loader import DlLimits
+    from wasmweld.runtime.wasi import WasiOptions
     from wasmweld.runtime.component_world import ComponentHandle
     import wasmtime
 
@@ -62,6 +67,17 @@ if not TYPE_CHECKING:  # type checkers see the import above
     wasmtime = require_wasmtime()  # a WasmError with the install hint when it is missing
 
 __all__ = ["World", "WasiOptions", "Function", "Memory", "Global", "Table", "Handle", "ProcExit", "parse_functype"]
+
+
+def __getattr__(name: str) -> Any:
+    """``WasiOptions``, imported on first use (PEP 562): a World without WASI never loads
+    :mod:`wasmweld.runtime.wasi` (nor :mod:`dataclasses`, which costs 5 ms of start-up)."""
+    if name == "WasiOptions":
+        from wasmweld.runtime.wasi import WasiOptions
+
+        globals()[name] = WasiOptions
+        return WasiOptions
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def _locked(method: Callable) -> Callable:
@@ -102,21 +118,27 @@ class World:
         self.engine: wasmtime.Engine = make_engine(self.settings)
         self.store: wasmtime.Store = wasmtime.Store(self.engine)
         #: held around every call into the store (one thread at a time; re-entrant for host callbacks)
-        self._lock = threading.RLock()
+        self._lock = _thread.RLock()  # what threading.RLock() makes, without importing threading
         if fuel is not None:
             self.store.set_fuel(check_fuel(fuel))
         self.trust_artifacts: bool = bool(trust_artifacts)
         self.dlopen_path: tuple[str, ...] = tuple(os.fspath(p) for p in dlopen_path)
         self.dlopen_anywhere: bool = bool(dlopen_anywhere)
-        self.dl_limits: DlLimits = DlLimits() if dl_limits is None else dl_limits
+        self._dl_limits: DlLimits | None = dl_limits  # the default made when first asked for (dl_limits)
         self.cache: Any = None     # an ArtifactCache when cache_dir is given
         if cache_dir is not None and cache_dir is not False:
             from wasmweld.runtime.cache import ArtifactCache  # imported when used: World() stays cheap
 
             self.cache = ArtifactCache(None if cache_dir is True else os.fspath(cache_dir), self.engine, self.settings)
-        self.wasi_options: WasiOptions | None = WasiOptions.coerce(wasi)
+        self.wasi_options: WasiOptions | None = None
         self._linker: wasmtime.Linker | None = None
+        if wasi is not None and wasi is not False:  # WasiOptions.coerce's "no WASI", without importing it
+            from wasmweld.runtime.wasi import WasiOptions
+
+            self.wasi_options = WasiOptions.coerce(wasi)
         if self.wasi_options is not None:
+            from wasmweld.runtime.wasi import make_wasi_config
+
             self._linker = wasmtime.Linker(self.engine)
             self._linker.define_wasi()
             self.store.set_wasi(make_wasi_config(self.wasi_options, ["main"]))
@@ -175,7 +197,7 @@ class World:
 
     def _read_source(self, source: Any, name: str) -> tuple[bytes | None, Any, str | None]:
         """-> (wasm bytes or None, (precompiled module, its type report or None) or None, path or None)."""
-        from wasmweld.runtime.cache import is_artifact, load_artifact, read_module_file
+        from wasmweld.runtime.sourcefile import is_artifact, read_module_file  # not the cache: no hashing code
 
         if isinstance(source, wasmtime.Module):
             return None, (source, None), None
@@ -197,6 +219,8 @@ class World:
         if isinstance(source, (str, os.PathLike)):
             path = os.fspath(source)
             if is_artifact(path):
+                from wasmweld.runtime.cache import load_artifact
+
                 return None, load_artifact(path, self.engine, self.settings, trusted=self.trust_artifacts,
                                            with_types=True), path
             data = read_module_file(path, f"module {name!r}")
@@ -284,9 +308,10 @@ class World:
                    for k, i in enumerate(module.imports)]
         entry = Entry(name, module, wasm, imports, {e.name: e.type for e in module.exports}, export_all=export_all,
                       bad_exports=types.exports)
-        from wasmweld.dwarf.trap import remember as remember_debug_info  # when used: World() stays cheap
+        if wasm and b".debug_line" in wasm:  # what remember() keeps: others need not import dwarf (5-8 ms)
+            from wasmweld.dwarf.trap import remember as remember_debug_info
 
-        remember_debug_info(wasm)       # trap messages then show file:line frames (wasmweld.dwarf.trap)
+            remember_debug_info(wasm)       # trap messages then show file:line frames (wasmweld.dwarf.trap)
         self._admit(entry)
         return Handle(self, name)
 
@@ -860,6 +885,8 @@ class World:
         if argv is not None:
             if self.wasi_options is None:
                 raise LinkError("run_command(argv=...) needs a World with WASI enabled")
+            from wasmweld.runtime.wasi import make_wasi_config
+
             self.store.set_wasi(make_wasi_config(self.wasi_options.with_argv(argv)))
         start = e.exports.get("_start")
         if not isinstance(start, wasmtime.Func):
@@ -934,6 +961,20 @@ class World:
         elif main is not None and self._dl.main_name not in (None, main):
             raise LinkError(f"dynamic linking already uses {self._dl.main_name!r} as its main module")
         return self._dl.load(name, wasm, dl, path, allow_undefined=allow_undefined)
+
+    @property
+    def dl_limits(self) -> DlLimits:
+        """The bounds on side modules' ``dylink.0`` requests (``World(dl_limits=...)``, else the defaults)."""
+        lim = self._dl_limits
+        if lim is None:  # made on first use: DlLimits lives with the dynamic linker (imported when needed)
+            from wasmweld.runtime.dylink_loader import DlLimits
+
+            lim = self._dl_limits = DlLimits()
+        return lim
+
+    @dl_limits.setter
+    def dl_limits(self, value: DlLimits) -> None:
+        self._dl_limits = value
 
     @property
     def dynamic_linker(self) -> Any:
