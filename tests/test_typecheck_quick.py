@@ -15,8 +15,7 @@ import pytest
 
 from helpers import FIXTURES
 from wasmweld.runtime.engine import wat2wasm
-from wasmweld.binary.typescan import SIMPLE_VALTYPE_CODES
-from wasmweld.runtime.typecheck import only_simple_types, type_report
+from wasmweld.runtime.typecheck import SIMPLE_VALTYPE_CODES, only_simple_types, type_report
 from wasmweld.runtime.world import World
 
 UNSUPPORTED = {
