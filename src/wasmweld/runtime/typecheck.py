@@ -14,12 +14,7 @@ it cannot handle::
     report.exports["dot"]       # Unsupported(kind='func', desc='func (v128, v128) -> (i32)', bad='v128',
                                 #             params=('v128', 'v128'), results=('i32',))
 
-Modules without such types (the usual case) give an empty report, most of
-them without being decoded: :func:`only_simple_types` reads the type, import,
-table and global sections with the binary cursor and clears a module whose
-types are all plain function types over ``i32 i64 f32 f64 funcref externref``
-(``(module (import "env" "memory" (memory 1)) (func (export "f") (param i32)))``
-is cleared; ``(func (export "f") (param v128))`` is decoded and reported). The
+Modules without such types (the usual case) give an empty report. The
 report is JSON-serialisable (:meth:`TypeReport.to_json`) so compiled artifacts
 carry it and a warm start need not decode anything.
 """
@@ -32,8 +27,7 @@ from wasmweld.errors import WasmError
 if TYPE_CHECKING:  # wasmweld.module is imported when a type report is made: World() stays cheap
     from wasmweld.module import Module
 
-__all__ = ["Unsupported", "TypeReport", "type_report", "only_simple_types", "SIMPLE_VALTYPE_CODES", "unsupported_valtype",
-           "trap_stub", "PYTHON_VALTYPES"]
+__all__ = ["Unsupported", "TypeReport", "type_report", "unsupported_valtype", "trap_stub", "PYTHON_VALTYPES"]
 
 #: value types wasmtime-py can represent (its names; ``externref`` it calls ``anyref``)
 PYTHON_VALTYPES = ("i32", "i64", "f32", "f64", "funcref", "externref")
@@ -170,116 +164,12 @@ def _describe(m: Module, kind, desc_or_index: Any, *, imported: bool) -> Unsuppo
     return None
 
 
-#: the binary codes of the value types wasmtime-py represents, each one byte: i32 i64 f32 f64 funcref externref
-#: (every other value type starts with another byte: v128 0x7b, ``(ref ...)`` 0x63/0x64, anyref 0x6e ...)
-SIMPLE_VALTYPE_CODES: frozenset[int] = frozenset((0x7F, 0x7E, 0x7D, 0x7C, 0x70, 0x6F))
-_FUNC_FORM = 0x60  # a type section entry that is a plain (non-recursive, final) function type
-_TABLE_WITH_INIT = 0x40  # a table section entry with an initialiser expression
-_CONST_IMMEDIATES = {"i32": "s32", "i64": "s64", "global": "u32", "func": "u32", "heaptype": "s33"}
-
-
-def _limits(r: Any) -> None:
-    """Skip a limits field (flags, min, [max], [page size]): see ``binary.typecodec.decode_limits``."""
-    flags = r.byte()
-    if flags & ~0x0F:
-        raise ValueError("limits flags")
-    r.u64()
-    if flags & 1:
-        r.u64()
-    if flags & 8:
-        r.u32()
-
-
-def _simple_valtypes(r: Any) -> bool:
-    return all(r.byte() in SIMPLE_VALTYPE_CODES for _ in range(r.count()))
-
-
-def _const_expr(r: Any) -> bool:
-    """Skip a constant expression made of plain one-byte instructions; False at anything else."""
-    from wasmweld.binary.opcodes import END, SINGLE
-
-    while True:
-        op = SINGLE[r.byte()]
-        if op is None:
-            return False
-        if op is END:
-            return True
-        for kind in op.imm:
-            if kind in ("f32", "f64"):
-                r.bytes(4 if kind == "f32" else 8)
-            elif kind in _CONST_IMMEDIATES:
-                getattr(r, _CONST_IMMEDIATES[kind])()
-            else:
-                return False
-
-
-def _section_simple(sid: int, r: Any) -> bool:
-    """Whether section ``sid`` (read by ``r``) certainly uses only :data:`SIMPLE_VALTYPE_CODES`."""
-    for _ in range(r.count()):
-        if sid == 1:  # types: function types only
-            if r.byte() != _FUNC_FORM or not _simple_valtypes(r) or not _simple_valtypes(r):
-                return False
-        elif sid == 2:  # imports
-            r.name()
-            r.name()
-            kind = r.byte()
-            if kind in (0, 4):  # func (type index), tag (attribute, type index)
-                if kind == 4:
-                    r.byte()
-                r.u32()
-            elif kind in (1, 3):  # table (reftype, limits), global (valtype, mutability)
-                if r.byte() not in SIMPLE_VALTYPE_CODES:
-                    return False
-                if kind == 3:
-                    r.byte()
-                else:
-                    _limits(r)
-            elif kind == 2:
-                _limits(r)
-            else:
-                return False
-        elif sid == 4:  # tables
-            if r.byte() not in SIMPLE_VALTYPE_CODES:  # also the initialiser form
-                return False
-            _limits(r)
-        else:  # globals
-            if r.byte() not in SIMPLE_VALTYPE_CODES:
-                return False
-            r.byte()
-            if not _const_expr(r):
-                return False
-    return r.at_end()
-
-
-def only_simple_types(wasm: bytes) -> bool:
-    """True when no import or export of ``wasm`` can use a value type wasmtime-py cannot represent.
-
-    Read from the type, import, table and global sections with the binary cursor alone, without the
-    module model (importing it costs a World's first ``add`` 15-25 ms): every type a plain function
-    type, every imported or defined global and table of a type in :data:`SIMPLE_VALTYPE_CODES`.
-    False whenever unsure (another form, an unusual initialiser, bytes it cannot read): then
-    :func:`type_report` decodes the module. True implies an empty report.
-    """
-    from wasmweld.binary.reader import Reader, iter_sections
-
-    try:
-        for sec in iter_sections(wasm):
-            if sec.id in (1, 2, 4, 6) and not _section_simple(sec.id, Reader(wasm, sec.payload_offset, sec.end)):
-                return False
-    except (WasmError, ValueError, IndexError):
-        return False
-    return True
-
-
-def type_report(wasm: bytes, *, quick: bool = True) -> TypeReport:
+def type_report(wasm: bytes) -> TypeReport:
     """Decode the type, import, function, global, table and export sections of ``wasm`` and report.
 
     A module wasmweld cannot decode gives an empty report (wasmtime compiled it,
-    so its types are whatever wasmtime says; nothing better is known); so does one
-    :func:`only_simple_types` clears without decoding (``quick=False``: decode anyway).
+    so its types are whatever wasmtime says; nothing better is known).
     """
-    if quick and only_simple_types(wasm):
-        return TypeReport()
     from wasmweld.module import parse
 
     report = TypeReport()
