@@ -1,4 +1,4 @@
-"""A full decode and Python's cyclic collector (``module._DecodingGC``, issue 16.4).
+"""A full decode and Python's cyclic collector (``gcscope.DecodingGC``, issue 16.4).
 
 ``parse(data, lazy=False)`` pauses the collector while it decodes; when the caller had it enabled
 and nothing frozen, what the decode made ends in the oldest generation (so the next young collection

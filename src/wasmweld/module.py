@@ -44,7 +44,6 @@ format (the spec's "malformed" cases), raising :class:`DecodeError`.
 
 from __future__ import annotations
 
-import gc
 from typing import TYPE_CHECKING, Any, Callable, Iterable
 
 from .binary.bodycheck import body_wellformed
@@ -60,6 +59,7 @@ from .custom.name import NameSection
 from .custom.producers import Producers
 from .custom.target_features import TargetFeatures
 from .errors import DecodeError, EditError, EncodeError
+from .gcscope import DecodingGC
 from .items import (
     DECODE_LOCK, ConstExpr, CustomSection, Data, Elem, Export, FuncBody, Global, Import, Table, Tag, same_items,
 )
@@ -543,7 +543,7 @@ class Module:
         function bodies are only checked (:func:`~wasmweld.binary.bodycheck.body_wellformed`),
         not decoded, unless the quick check cannot vouch for one (same errors, a fraction of the time).
         """
-        with _DecodingGC():
+        with DecodingGC():
             with DECODE_LOCK:
                 return self._decode_all(_complete, bodies)
 
@@ -792,46 +792,6 @@ class Module:
     def _repr_html_(self) -> str:
         from .text import repr_html
         return repr_html(self)
-
-
-class _DecodingGC:
-    """Python's cyclic collector around a full decode, which makes millions of list slots (and a few
-    objects per body) but no reference cycles.
-
-    The collector is paused meanwhile (it would only re-walk them: a quarter of the time on large
-    modules) and re-enabled as it was found. Left there, the new objects would all sit in the youngest
-    generation, and the first collection after the decode, at the caller's next allocations, would
-    walk every instruction list twice (0.07 s for rs-swc's 7.5 million instructions, 0.14 s em-ffmpeg's
-    11.6 million; a second walk at the first middle-generation collection). So when the collector was
-    enabled and nothing is frozen (``gc.get_freeze_count() == 0``), the young generations are first
-    collected (``gc.collect(1)``: the caller's young objects, a collection the next allocations would
-    have made anyway) and, once the decode has succeeded, what it made goes straight to the oldest
-    generation (``gc.freeze()`` then ``gc.unfreeze()``: list moves, nothing walked; the permanent
-    generation ends empty, as found). Those objects are then walked only by full collections; a cycle
-    among them (the decoder makes none) would be collected by the next one, not leaked. After a failed
-    decode, or with the collector disabled or objects frozen by the caller, only the pause applies::
-
-        gc.isenabled() and gc.get_freeze_count() == 0      # before parse(data, lazy=False)
-        m = parse(data, lazy=False)                         # gc.get_count()[0] is now small
-        gc.isenabled() and gc.get_freeze_count() == 0      # the same state after
-    """
-
-    __slots__ = ("enabled", "promote")
-
-    def __enter__(self) -> None:
-        self.enabled = gc.isenabled()
-        self.promote = self.enabled and hasattr(gc, "freeze") and gc.get_freeze_count() == 0
-        if self.enabled:
-            gc.disable()
-            if self.promote:
-                gc.collect(1)
-
-    def __exit__(self, kind: type | None, *_: Any) -> None:
-        if self.promote and kind is None and gc.get_freeze_count() == 0:
-            gc.freeze()
-            gc.unfreeze()
-        if self.enabled:
-            gc.enable()
 
 
 def data_index_op(raw: bytes, instrs: list) -> str | None:
