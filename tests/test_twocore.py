@@ -215,7 +215,7 @@ def test_parts_read_from_a_shared_area_up_to_the_end_the_writer_gave():
 @linux_only
 def test_full_decode_when_the_childs_area_is_too_small(monkeypatch, forced):
     """The child's packed parts go into a shared memory map; a child that runs out of room there stops,
-    and the parent decodes the rest itself: the same module."""
+    and the parent decodes the rest itself: the same module. A map that cannot be made: one process."""
     import wasmweld.module as module
 
     data = _rich_module()
@@ -226,6 +226,9 @@ def test_full_decode_when_the_childs_area_is_too_small(monkeypatch, forced):
         forced.clear()
         monkeypatch.setenv("WASMWELD_FORK", "1")
         assert _decoded(data) == want and len(forced) == 1
+    monkeypatch.setattr(module, "AREA_PER_BYTE", 1 << 62)      # no such map: one process, no fork
+    forced.clear()
+    assert _decoded(data) == want and forced == []
 
 
 # ----------------------------------------------------------------------------- untouched bodies encode raw

@@ -857,7 +857,11 @@ def _decode_in_two(code: list, size: int, need_datacount: bool, after: Callable[
             if body._orig_instrs is None and body._raw is not None and body.offset is not None]
     if len(todo) < 2:
         return {}
-    return _Halves(code, _cut_parts(code, todo, size), need_datacount, size).run(after)
+    try:
+        halves = _Halves(code, _cut_parts(code, todo, size), need_datacount, size)
+    except (OSError, ValueError, OverflowError):    # no room for the shared maps: one process
+        return {}
+    return halves.run(after)
 
 
 class _Halves:
