@@ -840,8 +840,9 @@ def _decode_in_two(code: list, size: int, need_datacount: bool, after: Callable[
     use a data index are returned (``{index: (locals, instrs, data_index_op)}``: the caller reports them in order).
 
     The bodies are cut into parts (:func:`_cut_parts`). A forked child takes parts from the end, decodes
-    each and sends it at once, packed (:class:`~wasmweld.binary.bodypack.BodyPacker`: each distinct
-    instruction once, as its bytes); the parent runs ``after``, then takes parts from the start and,
+    each and writes it at once, packed, into a memory map both share (:class:`~wasmweld.binary.bodypack.BodyPacker`:
+    each distinct instruction once, as its bytes), sending through the pipe only where its parts now end;
+    the parent runs ``after``, then takes parts from the start and,
     between two, loads what the child sent into its own shared instruction objects (the very lists
     one process decodes). Each claims a part in a shared two-word page before decoding it and stops
     where the other has been, so they meet where their speeds put them (a part both claim at once is
