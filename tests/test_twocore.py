@@ -181,6 +181,56 @@ def test_data_count_error_and_data_section_after_the_bodies(monkeypatch, forced)
     assert with_child == without and with_child[0] == "error"
 
 
+def test_parts_read_from_a_shared_area_up_to_the_end_the_writer_gave():
+    import mmap
+
+    from wasmweld.binary.bodypack import BodyPacker, BodyReader
+
+    bodies = [decode_body(b.raw, b.offset) for b in parse(_rich_module(2)).code]
+    area = mmap.mmap(-1, 1 << 20)
+    packer, reader = BodyPacker(area), BodyReader(area)
+    ends = []
+    for k in range(0, len(bodies), 4):
+        packer.add((k, bodies[k:k + 4]))
+        ends.append(area.tell())
+    area.seek(0)                # (one process here: the writer and the reader share the map's position)
+    got = reader.parts_to(ends[1])                      # two parts so far
+    assert [k for k, _ in got] == [0, 4] and area.tell() == ends[1]
+    got += reader.parts_to(ends[-1])
+    flat = [b for _, part in got for b in part]
+    assert [(list(a), [i.raw for i in b]) for a, b in flat] == [(list(a), [i.raw for i in b]) for a, b in bodies]
+    with pytest.raises(pickle.UnpicklingError):         # an end behind what was read
+        reader.parts_to(ends[0])
+    area.seek(0)
+    with pytest.raises(pickle.UnpicklingError):         # an end inside a part
+        BodyReader(area).parts_to(ends[0] - 1)
+    # a part that does not fit: the writer fails, nothing past the last whole part is claimed
+    small = mmap.mmap(-1, ends[0] + 10)
+    full = BodyPacker(small)
+    full.add((0, bodies[:4]))
+    with pytest.raises(ValueError):
+        full.add((4, bodies[4:8]))
+
+
+@linux_only
+def test_full_decode_when_the_childs_area_is_too_small(monkeypatch, forced):
+    """The child's packed parts go into a shared memory map; a child that runs out of room there stops,
+    and the parent decodes the rest itself: the same module. A map that cannot be made: one process."""
+    import wasmweld.module as module
+
+    data = _rich_module()
+    want = _decoded(data)
+    monkeypatch.setattr(module, "AREA_PER_BYTE", 0)
+    for slack in (64, 4096):                            # nothing fits / the first parts fit
+        monkeypatch.setattr(module, "AREA_SLACK", slack)
+        forced.clear()
+        monkeypatch.setenv("WASMWELD_FORK", "1")
+        assert _decoded(data) == want and len(forced) == 1
+    monkeypatch.setattr(module, "AREA_PER_BYTE", 1 << 62)      # no such map: one process, no fork
+    forced.clear()
+    assert _decoded(data) == want and forced == []
+
+
 # ----------------------------------------------------------------------------- untouched bodies encode raw
 
 def test_decoded_bodies_stay_raw_until_changed():

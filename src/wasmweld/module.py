@@ -44,7 +44,6 @@ format (the spec's "malformed" cases), raising :class:`DecodeError`.
 
 from __future__ import annotations
 
-import gc
 from typing import TYPE_CHECKING, Any, Callable, Iterable
 
 from .binary.bodycheck import body_wellformed
@@ -60,6 +59,7 @@ from .custom.name import NameSection
 from .custom.producers import Producers
 from .custom.target_features import TargetFeatures
 from .errors import DecodeError, EditError, EncodeError
+from .gcscope import DecodingGC
 from .items import (
     DECODE_LOCK, ConstExpr, CustomSection, Data, Elem, Export, FuncBody, Global, Import, Table, Tag, same_items,
 )
@@ -543,18 +543,9 @@ class Module:
         function bodies are only checked (:func:`~wasmweld.binary.bodycheck.body_wellformed`),
         not decoded, unless the quick check cannot vouch for one (same errors, a fraction of the time).
         """
-        # Decoding allocates millions of list slots and instructions but makes no reference
-        # cycles; the cyclic collector would only re-walk them (a quarter of the time on large
-        # modules), so it pauses meanwhile and is re-enabled as it was found.
-        paused = gc.isenabled()
-        if paused:
-            gc.disable()
-        try:
+        with DecodingGC():
             with DECODE_LOCK:
                 return self._decode_all(_complete, bodies)
-        finally:
-            if paused:
-                gc.enable()
 
     def _decode_all(self, _complete: bool, bodies: bool = True) -> "Module":
         for sec in self._sections:
@@ -814,6 +805,12 @@ def data_index_op(raw: bytes, instrs: list) -> str | None:
     return None
 
 
+#: the child of a two-process decode writes its packed parts into a shared memory map of this many bytes
+#: per byte of the code section (it needs about one; reserved, not taken: pages are used as written)
+AREA_PER_BYTE = 4
+#: ... plus this many
+AREA_SLACK = 1 << 20
+
 #: a big code section is decoded in about this many parts of equal size (the two processes take parts from
 #: either end); the middle fifth, where they meet, in parts a quarter that size (less waiting at the end)
 PARTS = 160
@@ -843,8 +840,9 @@ def _decode_in_two(code: list, size: int, need_datacount: bool, after: Callable[
     use a data index are returned (``{index: (locals, instrs, data_index_op)}``: the caller reports them in order).
 
     The bodies are cut into parts (:func:`_cut_parts`). A forked child takes parts from the end, decodes
-    each and sends it at once, packed (:class:`~wasmweld.binary.bodypack.BodyPacker`: each distinct
-    instruction once, as its bytes); the parent runs ``after``, then takes parts from the start and,
+    each and writes it at once, packed, into a memory map both share (:class:`~wasmweld.binary.bodypack.BodyPacker`:
+    each distinct instruction once, as its bytes), sending through the pipe only where its parts now end;
+    the parent runs ``after``, then takes parts from the start and,
     between two, loads what the child sent into its own shared instruction objects (the very lists
     one process decodes). Each claims a part in a shared two-word page before decoding it and stops
     where the other has been, so they meet where their speeds put them (a part both claim at once is
@@ -860,22 +858,29 @@ def _decode_in_two(code: list, size: int, need_datacount: bool, after: Callable[
             if body._orig_instrs is None and body._raw is not None and body.offset is not None]
     if len(todo) < 2:
         return {}
-    return _Halves(code, _cut_parts(code, todo, size), need_datacount).run(after)
+    try:
+        halves = _Halves(code, _cut_parts(code, todo, size), need_datacount, size)
+    except (OSError, ValueError, OverflowError):    # no room for the shared maps: one process
+        return {}
+    return halves.run(after)
 
 
 class _Halves:
     """The two processes of :func:`_decode_in_two`: the child's loop (:meth:`child`) and the parent's (:meth:`run`)."""
 
-    def __init__(self, code: list, parts: list[list[int]], need_datacount: bool):
+    def __init__(self, code: list, parts: list[list[int]], need_datacount: bool, size: int):
         import mmap
         from .binary.bodypack import BodyReader
 
         self.code, self.parts, self.need_datacount = code, parts, need_datacount
         self.shared = mmap.mmap(-1, 8)      # [next part of the parent, lowest part of the child], u32 each
         self.shared[0:8] = (0).to_bytes(4, "little") + len(parts).to_bytes(4, "little")
+        # the child's packed parts (pages taken only as it writes them; a child that runs out of room
+        # stops, and the parent decodes the rest)
+        self.area = mmap.mmap(-1, AREA_PER_BYTE * size + AREA_SLACK)
         self.bad: dict[int, tuple] = {}
         self.have = bytearray(len(parts))   # 1: the part is done (here or by the child)
-        self.reader = BodyReader()
+        self.reader = BodyReader(self.area)
         self.stream: Any = None             # the child (link.parallel.ForkStream), made by run
 
     def one(self, i: int) -> tuple:
@@ -887,19 +892,23 @@ class _Halves:
         from .binary.bodypack import BodyPacker
         from .link.parallel import note
 
-        packer, shared = BodyPacker(), self.shared
+        packer, shared, area = BodyPacker(self.area), self.shared, self.area
+        out: list[tuple | None] = []
         for k in range(len(self.parts) - 1, -1, -1):
             if k < int.from_bytes(shared[0:4], "little"):
                 break
             shared[4:8] = k.to_bytes(4, "little")
-            out: list[tuple | None] = []
+            for d in out:                   # the last part's lists, sent: their slots are reused (the
+                if d is not None:           # packer's memo keeps the list objects)
+                    d[1].clear()
+            out = []
             for i in self.parts[k]:
                 try:
                     out.append(self.one(i))
                 except (DecodeError, RecursionError):
                     out.append(None)
-            packer.add((k, out))
-            send(packer.take())
+            packer.add((k, out))            # (a part that does not fit in the area ends the child here)
+            send(area.tell().to_bytes(8, "little"))     # where the parts written so far end
         note("decode: child done")
 
     def put(self, k: int, out: list) -> None:
@@ -914,9 +923,9 @@ class _Halves:
 
     def receive(self) -> None:
         try:
-            for message in self.stream.poll():
-                self.reader.feed(message)
-                for k, out in self.reader.parts():
+            messages = self.stream.poll()
+            if messages:
+                for k, out in self.reader.parts_to(int.from_bytes(messages[-1], "little")):
                     if not self.have[k]:
                         self.put(k, out)
         except Exception:   # noqa: BLE001 - a damaged answer: no more of it (the caller decodes what is missing)
@@ -954,6 +963,7 @@ class _Halves:
         finally:
             stream.close()
             shared.close()
+            self.area.close()
         return self.bad
 
 

@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import io
 import pickle
-from typing import Any, Sequence
+from typing import Any, BinaryIO, Sequence
 
 from .instr import Instr, LocalList, decode_locals, encode_locals, instr_of_bytes
 
@@ -74,10 +74,11 @@ class _Loader(pickle.Unpickler):
 class BodyPacker:
     """Packs decoded bodies in parts, as they are decoded: each :meth:`add` is one pickle, and all share
     one memo (an instruction already written by an earlier part is a back-reference in a later one);
-    :func:`unpack_parts` reads them back in order."""
+    :func:`unpack_parts` reads them back in order. ``file``: the pickles are written there as they are
+    made (e.g. a memory map shared with the reader's process) instead of kept for :meth:`take`."""
 
-    def __init__(self) -> None:
-        self._out = io.BytesIO()
+    def __init__(self, file: BinaryIO | None = None) -> None:
+        self._out: Any = io.BytesIO() if file is None else file
         self._pickler = _Packer(self._out, protocol=pickle.HIGHEST_PROTOCOL)
 
     def add(self, part: Any) -> None:
@@ -99,10 +100,14 @@ class BodyPacker:
 class BodyReader:
     """Reads the parts of a :class:`BodyPacker` as their bytes arrive: ``feed(packer.take())``, then
     :meth:`parts` gives the parts complete so far (one memo across them). The bytes go into one
-    in-memory file the unpickler reads at C speed (no copies of its own)."""
+    in-memory file the unpickler reads at C speed (no copies of its own).
 
-    def __init__(self) -> None:
-        self._file = io.BytesIO()
+    ``file``: the packer wrote there (a memory map both processes share: the child's pickles need
+    neither a pipe nor a copy of their own); :meth:`parts_to` reads the parts that end by an offset
+    the writer said it has reached (``file`` starts at 0)."""
+
+    def __init__(self, file: BinaryIO | None = None) -> None:
+        self._file: Any = io.BytesIO() if file is None else file
         self._end = 0                       # the bytes fed so far (the file's length)
         self._loader = _Loader(self._file)
 
@@ -126,6 +131,18 @@ class BodyReader:
         f = self._file
         while f.tell() < self._end:
             out.append(self._loader.load())
+        return out
+
+    def parts_to(self, end: int) -> list[Any]:
+        """The parts in the shared ``file`` up to offset ``end`` (where the writer's last complete part
+        ended) and not yet returned. Raises :class:`pickle.UnpicklingError` for an ``end`` behind what
+        was read or a part that runs past it."""
+        if end < self._end:
+            raise pickle.UnpicklingError("a part's end before the last one")
+        self._end = end
+        out = self.parts()
+        if self._file.tell() != end:
+            raise pickle.UnpicklingError("a part running past its end")
         return out
 
 
