@@ -23,7 +23,10 @@ from __future__ import annotations
 
 import io
 import pickle
-from typing import Any, BinaryIO, Sequence
+from typing import TYPE_CHECKING, Any, BinaryIO, Sequence
+
+if TYPE_CHECKING:
+    from mmap import mmap
 
 from .instr import Instr, LocalList, decode_locals, encode_locals, instr_of_bytes
 
@@ -77,7 +80,7 @@ class BodyPacker:
     :func:`unpack_parts` reads them back in order. ``file``: the pickles are written there as they are
     made (e.g. a memory map shared with the reader's process) instead of kept for :meth:`take`."""
 
-    def __init__(self, file: BinaryIO | None = None) -> None:
+    def __init__(self, file: BinaryIO | mmap | None = None) -> None:
         self._out: Any = io.BytesIO() if file is None else file
         self._pickler = _Packer(self._out, protocol=pickle.HIGHEST_PROTOCOL)
 
@@ -106,7 +109,7 @@ class BodyReader:
     neither a pipe nor a copy of their own); :meth:`parts_to` reads the parts that end by an offset
     the writer said it has reached (``file`` starts at 0)."""
 
-    def __init__(self, file: BinaryIO | None = None) -> None:
+    def __init__(self, file: BinaryIO | mmap | None = None) -> None:
         self._file: Any = io.BytesIO() if file is None else file
         self._end = 0                       # the bytes fed so far (the file's length)
         self._loader = _Loader(self._file)
