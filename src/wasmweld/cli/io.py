@@ -534,7 +534,9 @@ def write_outputs(
     for path, _payload, text in items:
         check_output(path, inputs=inputs, force=force, binary=not text)
     staged = [StagedOutput(path, payload) for path, payload, _text in items]
-    checking = _Background(check) if check is not None else None
+    from wasmweld.background import Background
+
+    checking = Background(check, name="wasmweld-check-output") if check is not None else None
     try:
         for out in staged:
             out.stage()
@@ -551,32 +553,6 @@ def write_outputs(
         raise
     for out in staged:
         out.commit()
-
-
-class _Background:
-    """``fn()`` in a daemon thread: :meth:`join` waits and raises what it raised, :meth:`wait` only waits
-    (wasmtime's validation and the staging's writes and fsync release the GIL, so they overlap)."""
-
-    def __init__(self, fn: Callable[[], object]) -> None:
-        import threading
-
-        self.error: BaseException | None = None
-        self.thread = threading.Thread(target=self._run, args=(fn,), daemon=True)
-        self.thread.start()
-
-    def _run(self, fn: Callable[[], object]) -> None:
-        try:
-            fn()
-        except BaseException as exc:    # noqa: BLE001 - handed to the caller by join()
-            self.error = exc
-
-    def wait(self) -> None:
-        self.thread.join()
-
-    def join(self) -> None:
-        self.thread.join()
-        if self.error is not None:
-            raise self.error
 
 
 def add_output_options(parser: argparse.ArgumentParser, *, in_place: bool = True) -> None:

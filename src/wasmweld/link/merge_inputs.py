@@ -270,7 +270,7 @@ def validate_in_background(ins: list[MergeInput],
         require_wasmtime()
     except (ImportError, WasmError):
         return lambda: None
-    import threading                      # only when inputs are validated (the CLI's merge)
+    from ..background import Background
 
     if blobs is None:
         blobs = input_bytes(ins)
@@ -283,11 +283,10 @@ def validate_in_background(ins: list[MergeInput],
             except ValidationError:
                 bad.append(inp)
 
-    thread = threading.Thread(target=work, name="wasmweld-validate-inputs", daemon=True)
-    thread.start()
+    job = Background(work, name="wasmweld-validate-inputs")
 
     def finish() -> WasmError | None:
-        thread.join()
+        job.join()
         for inp in bad:  # wasmtime refused these; input_problem asks wasmweld's validator too
             problem = input_problem(inp.name, inp.module)
             if problem is not None:

@@ -178,25 +178,9 @@ def _validate_meanwhile(data: bytes) -> Callable[[], None]:
     if len(data) < VALIDATE_MEANWHILE_BYTES:
         validate_bytes(data)
         return lambda: None
-    import threading
+    from ..background import Background
 
-    failed: list[BaseException] = []
-
-    def work() -> None:
-        try:
-            validate_bytes(data)
-        except BaseException as exc:  # handed to the caller's thread
-            failed.append(exc)
-
-    worker = threading.Thread(target=work, name="wasmweld-validate", daemon=True)
-    worker.start()
-
-    def wait() -> None:
-        worker.join()
-        if failed:
-            raise failed[0]
-
-    return wait
+    return Background(validate_bytes, data, name="wasmweld-validate").join
 
 
 def _wasi_options(wasi) -> WasiOptions | None:
