@@ -40,8 +40,16 @@ class FuseError(WasmError):
     """A composition ``fuse`` cannot turn into one module (unsupported feature, bad wiring)."""
 
 
-def normalize(t: Any, where: str, depth: int = 0) -> Any:
-    """The plain tree of the resolved value type ``t`` (from :mod:`wasmweld.component.typeval`)."""
+def normalize(t: Any, where: str, depth: int = 0, *, handle: Any = None, budget: list[int] | None = None) -> Any:
+    """The plain tree of the resolved value type ``t`` (from :mod:`wasmweld.component.typeval`).
+
+    A handle is ``(kind,)``, or ``handle(kind, resource type)`` when given (the fused boundary's
+    ``(kind, K)``, :func:`wasmweld.fuse.boundary.tree`); ``budget``: a one-element list of the nodes
+    left, shared by the calls for one function (a type may use another many times)."""
+    if budget is not None:
+        budget[0] -= 1
+        if depth > MAX_TYPE_DEPTH or budget[0] < 0:
+            raise FuseError(f"{where}: value type nesting too deep or too large")
     if depth > MAX_TYPE_DEPTH:
         raise FuseError(f"{where}: value type nesting too deep")
     t = peel(t)
@@ -54,7 +62,7 @@ def normalize(t: Any, where: str, depth: int = 0) -> Any:
     if not isinstance(t, Def):
         raise FuseError(f"{where}: unexpected type {t!r}")
     k, d = t.kind, t.data
-    n = lambda x: None if x is None else normalize(x, where, depth + 1)  # noqa: E731
+    n = lambda x: None if x is None else normalize(x, where, depth + 1, handle=handle, budget=budget)  # noqa: E731
     if k == "prim":
         return normalize(d, where, depth + 1)
     if k == "record":
@@ -76,7 +84,7 @@ def normalize(t: Any, where: str, depth: int = 0) -> Any:
     if k in ("future", "stream"):
         raise FuseError(f"{where}: async values ({k}) are not supported by fuse")
     if k in ("own", "borrow"):
-        return (k,)
+        return (k,) if handle is None else handle(k, d)
     raise FuseError(f"{where}: values of kind {k} are not supported by fuse")
 
 

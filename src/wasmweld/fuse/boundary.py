@@ -34,7 +34,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ..binary.instr import MemArg
-from ..component.typeval import Def, FuncT, InstT, Res, peel
+from ..component.typeval import FuncT, InstT, Res, peel
 from ..items import ConstExpr, Export, Global
 from ..types import I32, ExternKind, GlobalType
 from . import abi
@@ -75,33 +75,10 @@ def tree(t: Any, index: dict[int, int], where: str, depth: int = 0, budget: list
     """``abi.normalize(t)`` with each handle ``(kind, K)``: K the output's number of its resource
     (``index``: ``id(Res)`` -> K), None for one the output imports. ``budget``: nodes left (a
     one-element list shared by the calls for one function; :data:`MAX_TREE_NODES` by default)."""
-    budget = [MAX_TREE_NODES] if budget is None else budget
-    budget[0] -= 1
-    if depth > MAX_TYPE_DEPTH or budget[0] < 0:
-        raise FuseError(f"{where}: value type nesting too deep or too large")
-    d = peel(t)
-    if not isinstance(d, Def):
-        return normalize(t, where, depth)
-    k, x = d.kind, d.data
+    def handle(kind: str, res: Any) -> tuple[str, int | None]:
+        return (kind, index.get(id(peel(res))))
 
-    def sub(y: Any) -> Any:
-        return None if y is None else tree(y, index, where, depth + 1, budget)
-
-    if k in ("own", "borrow"):
-        return (k, index.get(id(peel(x))))
-    if k == "record":
-        return ("record", tuple(sub(y) for _, y in x))
-    if k == "tuple":
-        return ("record", tuple(sub(y) for y in x))
-    if k == "list":
-        return ("list", sub(x))
-    if k == "variant":
-        return ("variant", tuple(sub(y) for _, y in x))
-    if k == "option":
-        return ("variant", (None, sub(x)))
-    if k == "result":
-        return ("variant", (sub(x[0]), sub(x[1])))
-    return normalize(t, where, depth)
+    return normalize(t, where, depth, handle=handle, budget=[MAX_TREE_NODES] if budget is None else budget)
 
 
 def _exported(t: Any) -> bool:
