@@ -77,19 +77,25 @@ def test_pack_unpack_gives_the_shared_objects_decode_gives():
         unpack_bodies(evil)
 
 
-def test_parts_read_as_they_arrive_share_one_memo():
+def test_parts_read_as_they_arrive_share_one_memo(tmp_path):
+    import mmap
+
     from wasmweld.binary.bodypack import BodyPacker, BodyReader
 
     bodies = [decode_body(b.raw, b.offset) for b in parse(_rich_module(2)).code]
-    packer, reader = BodyPacker(), BodyReader()
+    # the writer's and the reader's views of one shared area (two processes' views, here two maps)
+    path = tmp_path / "area"
+    path.write_bytes(bytes(1 << 20))
+    with open(path, "r+b") as f:
+        wmap, rmap = mmap.mmap(f.fileno(), 0), mmap.mmap(f.fileno(), 0)
+    packer, reader = BodyPacker(wmap), BodyReader(rmap)
     got = []
     sizes = []
     for k in range(0, len(bodies), 3):
+        at = wmap.tell()
         packer.add((k, bodies[k:k + 3]))
-        chunk = packer.take()
-        sizes.append(len(chunk))
-        reader.feed(chunk)
-        got.extend(reader.parts())
+        sizes.append(wmap.tell() - at)
+        got.extend(reader.parts_to(wmap.tell()))
     assert [k for k, _ in got] == list(range(0, len(bodies), 3))
     flat = [b for _, part in got for b in part]
     assert len(flat) == len(bodies)
@@ -98,7 +104,9 @@ def test_parts_read_as_they_arrive_share_one_memo():
     # the later parts refer back to instructions the first ones wrote
     fresh = BodyPacker()
     fresh.add((3, bodies[3:6]))
-    assert sizes[1] < len(fresh.take())
+    assert sizes[1] < len(fresh.getvalue())
+    wmap.close()
+    rmap.close()
 
 
 def test_instr_of_bytes():

@@ -78,7 +78,8 @@ class BodyPacker:
     """Packs decoded bodies in parts, as they are decoded: each :meth:`add` is one pickle, and all share
     one memo (an instruction already written by an earlier part is a back-reference in a later one);
     :func:`unpack_parts` reads them back in order. ``file``: the pickles are written there as they are
-    made (e.g. a memory map shared with the reader's process) instead of kept for :meth:`take`."""
+    made (the memory map a :class:`BodyReader` in the other process reads) instead of kept for
+    :meth:`getvalue`."""
 
     def __init__(self, file: BinaryIO | mmap | None = None) -> None:
         self._out: Any = io.BytesIO() if file is None else file
@@ -92,44 +93,20 @@ class BodyPacker:
         """Every part added so far, as bytes for :func:`unpack_parts`."""
         return self._out.getvalue()
 
-    def take(self) -> bytes:
-        """The bytes of the parts added since the last :meth:`take` (for a :class:`BodyReader`)."""
-        data = self._out.getvalue()
-        self._out.seek(0)
-        self._out.truncate()
-        return data
-
 
 class BodyReader:
-    """Reads the parts of a :class:`BodyPacker` as their bytes arrive: ``feed(packer.take())``, then
-    :meth:`parts` gives the parts complete so far (one memo across them). The bytes go into one
-    in-memory file the unpickler reads at C speed (no copies of its own).
+    """Reads the parts a :class:`BodyPacker` writes into ``file`` (a memory map both processes share:
+    the child's pickles need neither a pipe nor a copy of their own) as the writer reaches them:
+    :meth:`parts_to` gives the parts that end by an offset the writer said it has reached (one memo
+    across them; ``file`` starts at 0), read by the unpickler at C speed."""
 
-    ``file``: the packer wrote there (a memory map both processes share: the child's pickles need
-    neither a pipe nor a copy of their own); :meth:`parts_to` reads the parts that end by an offset
-    the writer said it has reached (``file`` starts at 0)."""
-
-    def __init__(self, file: BinaryIO | mmap | None = None) -> None:
-        self._file: Any = io.BytesIO() if file is None else file
-        self._end = 0                       # the bytes fed so far (the file's length)
+    def __init__(self, file: BinaryIO | mmap) -> None:
+        self._file: Any = file
+        self._end = 0                       # where the writer's parts end, as far as told
         self._loader = _Loader(self._file)
 
-    def feed(self, data: bytes) -> None:
-        """More bytes, as :meth:`BodyPacker.take` gave them (whole parts)."""
-        f = self._file
-        at = f.tell()
-        if at == self._end:                 # everything read: start again at the front
-            f.seek(0)
-            f.truncate()
-            self._end = f.write(data)
-            f.seek(0)
-        else:
-            f.seek(self._end)
-            self._end += f.write(data)
-            f.seek(at)
-
     def parts(self) -> list[Any]:
-        """The parts fed so far and not yet returned."""
+        """The parts up to the end last given to :meth:`parts_to` and not yet returned."""
         out = []
         f = self._file
         while f.tell() < self._end:
