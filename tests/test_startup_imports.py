@@ -112,11 +112,13 @@ def test_adding_a_core_module_loads_neither_component_model_nor_cache_nor_dwarf(
                                                   "wasmweld.runtime.trust"))}, added
 
 
-def test_component_preamble_is_the_component_models():
-    from wasmweld.component.model import COMPONENT_PREAMBLE
-    from wasmweld.runtime.component_world import COMPONENT_PREAMBLE as SEEN_BY_WORLD
+def test_component_preamble_is_defined_once_in_the_binary_reader():
+    """The World tells a component apart with the binary layer's test, the one the component model uses."""
+    from wasmweld.binary import reader
+    from wasmweld.component import model
 
-    assert SEEN_BY_WORLD == COMPONENT_PREAMBLE
+    assert model.COMPONENT_PREAMBLE is reader.COMPONENT_PREAMBLE == reader.MAGIC + b"\x0d\x00\x01\x00"
+    assert model.is_component is reader.is_component
 
 
 

@@ -32,13 +32,22 @@ from .leb import read_s32, read_s33, read_s64, read_u32, read_u64
 from .leb import ByteData
 
 __all__ = [
-    "MAGIC", "VERSION", "COMPACT_BY_NAME", "COMPACT_BY_TYPE", "PREAMBLE", "SECTION_NAMES", "SECTION_IDS", "CANONICAL_ORDER", "ORDER_RANK",
+    "MAGIC", "VERSION", "COMPONENT_VERSION", "COMPONENT_PREAMBLE", "is_component", "COMPACT_BY_NAME", "COMPACT_BY_TYPE", "PREAMBLE", "SECTION_NAMES", "SECTION_IDS", "CANONICAL_ORDER", "ORDER_RANK",
     "Section", "Reader", "check_preamble", "split_sections", "iter_sections", "split_sections_partial", "decode_name", "end_message",
 ]
 
 MAGIC = b"\x00asm"
 VERSION = b"\x01\x00\x00\x00"
 PREAMBLE = MAGIC + VERSION
+#: a component's version and layer fields (0x0d, layer 1) after the same magic
+COMPONENT_VERSION = b"\x0d\x00\x01\x00"
+COMPONENT_PREAMBLE = MAGIC + COMPONENT_VERSION
+
+
+def is_component(data: bytes | bytearray | memoryview) -> bool:
+    """True if ``data`` starts with the component preamble (magic, version 0x0d, layer 1)."""
+    return bytes(data[:8]) == COMPONENT_PREAMBLE
+
 
 #: section id -> spec name
 SECTION_NAMES: dict[int, str] = {

@@ -23,7 +23,7 @@ from collections.abc import Iterator
 from typing import Any
 
 from ..binary.leb import read_u32, write_u
-from ..binary.reader import Reader, Section, decode_name
+from ..binary.reader import COMPONENT_PREAMBLE, COMPONENT_VERSION, Reader, Section, decode_name, is_component
 from ..errors import DecodeError
 from ..module import CustomSection, Module
 from ..module import parse as parse_module
@@ -33,15 +33,8 @@ from .types import Alias, Canon, CoreInstance, CoreType, Export, Import, Instanc
 __all__ = ["COMPONENT_VERSION", "COMPONENT_PREAMBLE", "MAX_NESTING", "ComponentSection", "Component",
            "parse_component", "is_component", "component_type_sections"]
 
-COMPONENT_VERSION = b"\x0d\x00\x01\x00"
-COMPONENT_PREAMBLE = b"\x00asm" + COMPONENT_VERSION
 #: deepest nesting of components inside components accepted
 MAX_NESTING = 100
-
-
-def is_component(data: bytes | bytearray | memoryview) -> bool:
-    """True if ``data`` starts with the component preamble (magic, version 0x0d, layer 1)."""
-    return bytes(data[:8]) == COMPONENT_PREAMBLE
 
 
 class ComponentSection(Section):

@@ -49,24 +49,21 @@ def split_func_name(name: str) -> tuple[str | None, str]:
     return None, name
 
 
-#: the component preamble (``wasmweld.component.model.COMPONENT_PREAMBLE``: magic, version 0x0d, layer 1), here
-#: so that telling a core module from a component does not import the component model (~30 ms)
-COMPONENT_PREAMBLE = b"\x00asm\x0d\x00\x01\x00"
-
-
 def component_source(source: Any) -> bool:
     """True if ``source`` (bytes, a path, a wasmweld Component) is a component binary."""
     import sys
+
+    from wasmweld.binary.reader import is_component  # (not the component model: ~30 ms to import)
 
     model = sys.modules.get("wasmweld.component")  # a Component exists only once its module was imported
     if model is not None and isinstance(source, model.Component):
         return True
     if isinstance(source, (bytes, bytearray, memoryview)):
-        return bytes(source[:8]) == COMPONENT_PREAMBLE
+        return is_component(source)
     if isinstance(source, (str, os.PathLike)) and not (isinstance(source, str) and source.lstrip().startswith("(")):
         try:
             with open(os.fspath(source), "rb") as fh:
-                return fh.read(8) == COMPONENT_PREAMBLE
+                return is_component(fh.read(8))
         except (OSError, ValueError):
             return False
     return False
