@@ -741,7 +741,7 @@ def test_devices_and_pipes_are_not_read_whole(tmp_path, capsys):
     (tmp_path / "w.toml").write_text('[[module]]\nname = "z"\npath = "/dev/zero"\n')
     assert cli(["run", str(tmp_path / "w.toml"), "--invoke", "z.f"]) == 1
     err = capsys.readouterr().err
-    assert err.startswith("error: ") and "/dev/zero is not a regular file" in err
+    assert err.startswith("error: ") and "/dev/zero: not a regular file (a character device)" in err
     with pytest.raises(LinkError, match="not a regular file"):
         World().add("z", "/dev/zero")
     with pytest.raises(LinkError, match="not a regular file"):
@@ -837,3 +837,45 @@ def test_library_paths_read_through_the_bounded_reader():
         wasmweld.snapshot("/dev/zero")
     with pytest.raises(WasmError, match="not a regular file"):
         wasmweld.merge([("a", "/dev/zero")])
+
+
+def test_world_add_of_a_fifo_is_refused_not_waited_on(tmp_path):
+    """World.add(path) opened the file blocking before checking it was a regular file (and the artifact
+    test before that read its end the same way): a FIFO with no writer hung it. Both now go through the
+    bounded reader's non-blocking open (wasmweld.files)."""
+    from wasmweld.runtime.sourcefile import is_artifact, read_module_file
+
+    fifo = tmp_path / "planted.wasm"
+    os.mkfifo(fifo)
+    assert is_artifact(str(fifo)) is False
+    with pytest.raises(LinkError, match=r"module 'p': .*planted.wasm: not a regular file \(a FIFO\)"):
+        World().add("p", str(fifo))
+    with pytest.raises(LinkError, match="not a regular file"):
+        read_module_file(str(fifo), "module 'q'")
+
+
+def test_world_add_reads_a_module_file_within_the_input_bound(tmp_path, monkeypatch):
+    """A module file larger than WASMWELD_MAX_INPUT is refused before it is read, like every other input."""
+    path = tmp_path / "m.wasm"
+    path.write_bytes(wat2wasm('(module (func (export "f") (result i32) i32.const 7))'))
+    assert World().add("m", str(path)) is not None
+    monkeypatch.setenv("WASMWELD_MAX_INPUT", "16")
+    with pytest.raises(LinkError, match="too large"):
+        World().add("m", str(path))
+
+
+def test_world_add_of_a_component_file_is_read_within_the_input_bound(tmp_path, monkeypatch):
+    """A component path is told apart by its first 8 bytes (a FIFO: not waited on) and then read by the
+    bounded reader: over WASMWELD_MAX_INPUT it is refused before it is read."""
+    from wasmweld.runtime.component_world import component_source
+
+    comp = tmp_path / "c.wasm"
+    comp.write_bytes(wat2wasm('(component (core module $m (func (export "f"))))'))
+    fifo = tmp_path / "c2.wasm"
+    os.mkfifo(fifo)
+    assert component_source(str(comp)) and not component_source(str(fifo))
+    monkeypatch.setenv("WASMWELD_MAX_INPUT", "8")
+    from wasmweld.errors import WasmError
+
+    with pytest.raises(WasmError, match="too large"):
+        World().add("c", str(comp))

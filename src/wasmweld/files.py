@@ -31,7 +31,7 @@ TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing (start-up
 if TYPE_CHECKING:  # pragma: no cover
     from typing import BinaryIO
 
-__all__ = ["read_file", "read_stream", "max_input", "files_read", "forget_files", "note_read", "DEFAULT_MAX_INPUT"]
+__all__ = ["read_file", "read_file_stat", "peek_regular_file", "read_stream", "max_input", "files_read", "forget_files", "note_read", "DEFAULT_MAX_INPUT"]
 
 #: the default cap on one input's size: 1 GiB (the largest real modules are tens of MB)
 DEFAULT_MAX_INPUT = 1 << 30
@@ -89,6 +89,13 @@ def read_file(path: str | os.PathLike[str], label: str | None = None, *, limit: 
     Raises :class:`WasmError`: no such file, a directory, not a regular file,
     permission denied, too large, or another read error.
     """
+    return read_file_stat(path, label, limit=limit)[0]
+
+
+def read_file_stat(path: str | os.PathLike[str], label: str | None = None, *,
+                   limit: int | None = None) -> tuple[bytes, os.stat_result, os.stat_result]:
+    """:func:`read_file`, with the open file's status before and after reading: when the two agree
+    (device, inode, size, times), the bytes are one version of the file (the artifact cache keys on it)."""
     name = os.fspath(path)
     label = name if label is None else label
     limit = max_input() if limit is None else limit
@@ -114,12 +121,33 @@ def read_file(path: str | os.PathLike[str], label: str | None = None, *, limit: 
             raise _too_large(label, st.st_size, limit)
         with os.fdopen(fd, "rb", closefd=False) as fh:
             data = _read_capped(fh, label, limit)
+        after = os.fstat(fd)
     except OSError as exc:
         raise WasmError(f"{label}: cannot read: {exc.strerror or exc}") from None
     finally:
         os.close(fd)
     note_read(name)
-    return data
+    return data, st, after
+
+
+def peek_regular_file(path: str | os.PathLike[str], n: int, *, end: bool = False) -> bytes | None:
+    """The first (``end``: last) ``n`` bytes of ``path`` when it is a regular file of at least ``n``
+    bytes, else None: a FIFO or device is neither waited on nor read; a missing or unreadable file
+    is None too. For telling kinds of file apart by their bytes (a component's preamble, an
+    artifact's trailer) before reading them with :func:`read_file`."""
+    try:
+        fd = os.open(os.fspath(path), os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_CLOEXEC", 0))
+    except (OSError, ValueError):
+        return None
+    try:
+        st = os.fstat(fd)
+        if not stat.S_ISREG(st.st_mode) or st.st_size < n:
+            return None
+        return os.pread(fd, n, st.st_size - n if end else 0)
+    except OSError:
+        return None
+    finally:
+        os.close(fd)
 
 
 def _read_capped(stream: BinaryIO, label: str, limit: int) -> bytes:

@@ -33,7 +33,7 @@ import os
 from collections.abc import Callable
 from typing import Any
 
-from wasmweld.errors import ExecutionError, LinkError, WasmError
+from wasmweld.errors import ExecutionError, LinkError
 from wasmweld.runtime.engine import instantiate
 
 __all__ = ["ComponentWorld", "ComponentHandle", "split_func_name", "component_source", "components_of"]
@@ -61,11 +61,10 @@ def component_source(source: Any) -> bool:
     if isinstance(source, (bytes, bytearray, memoryview)):
         return is_component(source)
     if isinstance(source, (str, os.PathLike)) and not (isinstance(source, str) and source.lstrip().startswith("(")):
-        try:
-            with open(os.fspath(source), "rb") as fh:
-                return is_component(fh.read(8))
-        except (OSError, ValueError):
-            return False
+        from wasmweld.files import peek_regular_file
+
+        head = peek_regular_file(source, 8)     # (a FIFO or device: not a component, and not waited on)
+        return head is not None and is_component(head)
     return False
 
 
@@ -282,11 +281,9 @@ class ComponentWorld:
         elif isinstance(source, (bytes, bytearray, memoryview)):
             data = bytes(source)
         else:
-            try:
-                with open(os.fspath(source), "rb") as fh:
-                    data = fh.read()
-            except OSError as e:
-                raise WasmError(f"cannot read {source}: {e.strerror}") from None
+            from wasmweld.files import read_file
+
+            data = read_file(source, f"component {name!r}: {os.fspath(source)}")  # bounded, regular files only
         from wasmweld.component import parse_component
         from wasmweld.errors import ValidationError
 

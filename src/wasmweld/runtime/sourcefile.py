@@ -14,10 +14,10 @@ Kept apart from the cache so that adding a plain module imports no hashing or JS
 from __future__ import annotations
 
 import os
-import stat
 import struct
 
-from wasmweld.errors import LinkError
+from wasmweld.errors import LinkError, WasmError
+from wasmweld.files import peek_regular_file, read_file_stat
 
 __all__ = ["FileBytes", "read_module_file", "is_artifact", "MAGIC", "OLD_MAGIC", "TRAILER"]
 
@@ -39,35 +39,24 @@ class FileBytes(bytes):
 
 
 def read_module_file(path: str, what: str) -> FileBytes:
-    """Read a module file (a regular file only: a device or pipe could be endless), with its identity."""
-    def identity(st) -> str:
+    """Read a module file with :func:`wasmweld.files.read_file_stat` (a regular file only, bounded by
+    ``WASMWELD_MAX_INPUT``; a FIFO is refused, not waited on), with its identity; LinkError otherwise."""
+    def identity(st: os.stat_result) -> str:
         return f"{st.st_dev}:{st.st_ino}:{st.st_size}:{st.st_mtime_ns}:{st.st_ctime_ns}"
 
     try:
-        with open(path, "rb") as f:
-            st = os.fstat(f.fileno())
-            if not stat.S_ISREG(st.st_mode):  # a device or a pipe could be endless
-                raise LinkError(f"{what}: {path} is not a regular file")
-            before = identity(st)
-            data = FileBytes(f.read())
-            after = identity(os.fstat(f.fileno()))
-    except OSError as e:
-        raise LinkError(f"{what}: cannot read {path}: {e.strerror or e}") from None
-    if before == after:
-        data.ident = f"{os.path.realpath(path)}\0{before}".encode("utf-8", "surrogateescape")
+        raw, before, after = read_file_stat(path, f"{what}: {path}")
+    except WasmError as e:
+        raise LinkError(str(e)) from None
+    data = FileBytes(raw)
+    if identity(before) == identity(after):
+        data.ident = f"{os.path.realpath(path)}\0{identity(before)}".encode("utf-8", "surrogateescape")
     return data
 
 
 def is_artifact(data_or_path: bytes | str) -> bool:
-    """True when the bytes (or file) end with a wasmweld artifact magic (this format or an older one)."""
+    """True when the bytes (or a regular file) end with a wasmweld artifact magic (this format or an older one)."""
     if isinstance(data_or_path, (bytes, bytearray, memoryview)):
         return bytes(data_or_path[-8:]) in (MAGIC, OLD_MAGIC)
-    try:
-        with open(data_or_path, "rb") as f:
-            f.seek(0, os.SEEK_END)
-            if f.tell() < TRAILER.size:
-                return False
-            f.seek(-8, os.SEEK_END)
-            return f.read(8) in (MAGIC, OLD_MAGIC)
-    except OSError:
-        return False
+    tail = peek_regular_file(data_or_path, TRAILER.size, end=True)
+    return tail is not None and tail[-8:] in (MAGIC, OLD_MAGIC)
