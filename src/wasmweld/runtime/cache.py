@@ -85,7 +85,6 @@ __all__ = [
 ]
 
 FORMAT = "wasmweld-cwasm/2"
-_TRAILER = TRAILER  # meta length, HMAC-SHA256, magic
 _MAX_META = 1 << 20
 
 _VERSION: list[str] = []
@@ -224,7 +223,8 @@ class _Opened:
         self.path = path
         self.data: bytes | None = None
         try:
-            self.fd = os.open(path, os.O_RDONLY | getattr(os, "O_CLOEXEC", 0))
+            # O_NONBLOCK: a FIFO put in the file's place is refused below, not waited on
+            self.fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_CLOEXEC", 0))
         except OSError as e:
             raise CacheError(f"compiled artifact {path}: cannot read: {e.strerror or e}") from None
         try:
@@ -232,15 +232,15 @@ class _Opened:
             if not stat.S_ISREG(self.st.st_mode):
                 raise CacheError(f"compiled artifact {path}: not a regular file")
             size = self.size = self.st.st_size
-            if size < _TRAILER.size + 16:
+            if size < TRAILER.size + 16:
                 raise CacheError(f"compiled artifact {path}: truncated ({size} bytes)")
-            meta_len, self.tag, magic = _TRAILER.unpack(os.pread(self.fd, _TRAILER.size, size - _TRAILER.size))
+            meta_len, self.tag, magic = TRAILER.unpack(os.pread(self.fd, TRAILER.size, size - TRAILER.size))
             if magic == OLD_MAGIC:
                 raise CacheError(f"compiled artifact {path}: made by an older wasmweld without an authenticated "
                                  "trailer; compile it again with wasmweld compile")
             if magic != MAGIC:
                 raise CacheError(f"compiled artifact {path}: not a wasmweld .cwasm file (no trailer magic)")
-            if meta_len > min(_MAX_META, size - _TRAILER.size):
+            if meta_len > min(_MAX_META, size - TRAILER.size):
                 raise CacheError(f"compiled artifact {path}: corrupt trailer (meta length {meta_len})")
             self.body_len = size - 40  # everything before the MAC and the magic
             self.meta_len = meta_len
