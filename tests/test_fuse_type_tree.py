@@ -47,3 +47,18 @@ def test_depth_limit_either_way():
         abi.normalize(t, "g")
     with pytest.raises(FuseError, match="nesting too deep or too large"):
         boundary.tree(t, {}, "g")
+
+
+def test_fuse_reads_a_path_through_the_bounded_reader(tmp_path):
+    """fuse(path) had its own 1 GiB cap and a blocking open (a FIFO hung it; /dev/zero was read up to the cap):
+    it reads like every other input now."""
+    import os
+
+    import wasmweld.fuse
+
+    fifo = tmp_path / "planted.wasm"
+    os.mkfifo(fifo)
+    for path, why in ((str(fifo), "not a regular file \\(a FIFO\\)"), ("/dev/zero", "not a regular file"),
+                      (str(tmp_path / "missing.wasm"), "no such file")):
+        with pytest.raises(FuseError, match=why):
+            wasmweld.fuse.fuse(path)

@@ -24,6 +24,7 @@ from typing import Any, Union
 from ..component import Component, is_component, parse_component
 from ..component.typeval import evaluate
 from ..errors import LinkError, ValidationError, WasmError
+from ..files import read_file
 from ..link import merge
 from ..module import Module
 from ..passes.gc import gc as gc_pass
@@ -44,19 +45,14 @@ FuseInputs = Union[FuseSource, Iterable[Union[FuseSource, tuple[str, FuseSource]
 
 __all__ = ["fuse", "fuse_plan", "describe", "load", "FuseSource", "FuseInputs"]
 
-#: largest input read (bytes)
-MAX_INPUT = 1 << 30
-
-
 def _read(x: Any, label: str) -> Component:
     if isinstance(x, Component):
         return x
     if isinstance(x, (str, os.PathLike)):
         try:
-            with open(x, "rb") as f:
-                x = f.read(MAX_INPUT + 1)
-        except OSError as e:
-            raise FuseError(f"{label}: {e.strerror or e}") from None
+            x = read_file(x, f"{label}: {os.fspath(x)}")   # bounded (WASMWELD_MAX_INPUT), regular files only
+        except WasmError as e:
+            raise FuseError(str(e)) from None
     if not isinstance(x, (bytes, bytearray, memoryview)):
         raise FuseError(f"{label}: not a component")
     if not is_component(x):
