@@ -109,6 +109,7 @@ def forced(monkeypatch):
     """Every code section counts as big (a second process for renumbering, decoding, gc's scan when
     WASMWELD_FORK allows); yields the list of forks made."""
     import wasmweld.link.parallel as par
+    from wasmweld.bodydecode import stop_helper
 
     monkeypatch.setattr(par, "MIN_PARALLEL_BYTES", 0)
     forks: list = []
@@ -119,4 +120,6 @@ def forced(monkeypatch):
         return real_fork()
 
     monkeypatch.setattr(os, "fork", counting_fork)
-    return forks
+    stop_helper()               # (a decoding helper kept from an earlier test would take the job without a fork)
+    yield forks
+    stop_helper()

@@ -47,7 +47,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any, Callable, Iterable
 
 from .binary.bodycheck import body_wellformed
-from .binary.instr import DATA_INDEX_PREFIX, decode_body, may_use_data_index
+from .binary.instr import DATA_INDEX_PREFIX, data_index_op, decode_body, may_use_data_index
 from .binary import sections as grammar
 from .binary.leb import read_u32, write_u
 from .binary.reader import (
@@ -627,8 +627,8 @@ class Module:
         buf = self._buf
         sec = self._known[10]
         need_datacount = self.datacount is None and buf.find(DATA_INDEX_PREFIX, sec.payload_offset, sec.end) >= 0
-        ready = {} if check_only else _decode_in_two(self.code, sec.end - sec.payload_offset, need_datacount,
-                                                        self._decode_after_code)
+        ready = {} if check_only else _two_process_decode(self.code, sec.end - sec.payload_offset, need_datacount,
+                                                             self._decode_after_code)
         for i, body in enumerate(self.code):
             if body._orig_instrs is not None or body._raw is None or body.offset is None:
                 continue            # (every original body has raw bytes and an offset)
@@ -794,177 +794,11 @@ class Module:
         return repr_html(self)
 
 
-def data_index_op(raw: bytes, instrs: list) -> str | None:
-    """The name of the first ``memory.init`` / ``data.drop`` in a decoded body (they need a data count
-    section), or None; ``raw`` (the body's bytes) spares the walk of most bodies."""
-    if may_use_data_index(raw):
-        for ins in instrs:
-            op = ins.op
-            if op.prefix == 0xFC and (op.code == 8 or op.code == 9):
-                return op.name
-    return None
+def _two_process_decode(code: list, size: int, need_datacount: bool, after: Callable[[], None]) -> dict[int, tuple]:
+    """:func:`wasmweld.bodydecode.decode_in_two` (loaded on first use: a lazy parse needs none of it)."""
+    from .bodydecode import decode_in_two
 
-
-#: the child of a two-process decode writes its packed parts into a shared memory map of this many bytes
-#: per byte of the code section (it needs about one; reserved, not taken: pages are used as written)
-AREA_PER_BYTE = 4
-#: ... plus this many
-AREA_SLACK = 1 << 20
-
-#: a big code section is decoded in about this many parts of equal size (the two processes take parts from
-#: either end); the middle fifth, where they meet, in parts a quarter that size (less waiting at the end)
-PARTS = 160
-
-
-def _cut_parts(code: list, todo: list[int], size: int) -> list[list[int]]:
-    """The bodies ``todo`` in consecutive parts (:data:`PARTS`; smaller in the middle of the section)."""
-    parts: list[list[int]] = [[]]
-    step = max(size // PARTS, 1)
-    lo, hi = size * 2 // 5, size * 3 // 5
-    acc = at = 0
-    for i in todo:
-        if acc >= (step if at < lo or at > hi else step // 4):
-            parts.append([])
-            acc = 0
-        parts[-1].append(i)
-        n = len(code[i]._raw)
-        acc += n
-        at += n
-    return parts
-
-
-def _decode_in_two(code: list, size: int, need_datacount: bool, after: Callable[[], None] | None = None
-                   ) -> dict[int, tuple]:
-    """For a big code section (``size`` bytes, :func:`~wasmweld.link.parallel.forks_for`): decode the
-    bodies with two processes, each body set decoded as it is done ({} for one process); the bodies that
-    use a data index are returned (``{index: (locals, instrs, data_index_op)}``: the caller reports them in order).
-
-    The bodies are cut into parts (:func:`_cut_parts`). A forked child takes parts from the end, decodes
-    each and writes it at once, packed, into a memory map both share (:class:`~wasmweld.binary.bodypack.BodyPacker`:
-    each distinct instruction once, as its bytes), sending through the pipe only where its parts now end;
-    the parent runs ``after``, then takes parts from the start and,
-    between two, loads what the child sent into its own shared instruction objects (the very lists
-    one process decodes). Each claims a part in a shared two-word page before decoding it and stops
-    where the other has been, so they meet where their speeds put them (a part both claim at once is
-    done twice: the first copy counts); the parent then waits only for the parts the child claimed
-    (not for its exit). A body nobody decoded (the child failed) or that does not decode is left as it
-    was: the caller decodes it and reports its error in order (the parent stops at its first bad body).
-    """
-    from .link.parallel import forks_for      # (stdlib only; loaded on first use)
-
-    if not forks_for(size):
-        return {}
-    todo = [i for i, body in enumerate(code)
-            if body._orig_instrs is None and body._raw is not None and body.offset is not None]
-    if len(todo) < 2:
-        return {}
-    try:
-        halves = _Halves(code, _cut_parts(code, todo, size), need_datacount, size)
-    except (OSError, ValueError, OverflowError):    # no room for the shared maps: one process
-        return {}
-    return halves.run(after)
-
-
-class _Halves:
-    """The two processes of :func:`_decode_in_two`: the child's loop (:meth:`child`) and the parent's (:meth:`run`)."""
-
-    def __init__(self, code: list, parts: list[list[int]], need_datacount: bool, size: int):
-        import mmap
-        from .binary.bodypack import BodyReader
-
-        self.code, self.parts, self.need_datacount = code, parts, need_datacount
-        self.shared = mmap.mmap(-1, 8)      # [next part of the parent, lowest part of the child], u32 each
-        self.shared[0:8] = (0).to_bytes(4, "little") + len(parts).to_bytes(4, "little")
-        # the child's packed parts (pages taken only as it writes them; a child that runs out of room
-        # stops, and the parent decodes the rest)
-        self.area = mmap.mmap(-1, AREA_PER_BYTE * size + AREA_SLACK)
-        self.bad: dict[int, tuple] = {}
-        self.have = bytearray(len(parts))   # 1: the part is done (here or by the child)
-        self.reader = BodyReader(self.area)
-        self.stream: Any = None             # the child (link.parallel.ForkStream), made by run
-
-    def one(self, i: int) -> tuple:
-        raw = self.code[i]._raw
-        locals_, instrs = decode_body(raw, self.code[i].offset)
-        return locals_, instrs, data_index_op(raw, instrs) if self.need_datacount else None
-
-    def child(self, send: Callable[[bytes], None]) -> None:
-        from .binary.bodypack import BodyPacker
-        from .link.parallel import note
-
-        packer, shared, area = BodyPacker(self.area), self.shared, self.area
-        out: list[tuple | None] = []
-        for k in range(len(self.parts) - 1, -1, -1):
-            if k < int.from_bytes(shared[0:4], "little"):
-                break
-            shared[4:8] = k.to_bytes(4, "little")
-            for d in out:                   # the last part's lists, sent: their slots are reused (the
-                if d is not None:           # packer's memo keeps the list objects)
-                    d[1].clear()
-            out = []
-            for i in self.parts[k]:
-                try:
-                    out.append(self.one(i))
-                except (DecodeError, RecursionError):
-                    out.append(None)
-            packer.add((k, out))            # (a part that does not fit in the area ends the child here)
-            send(area.tell().to_bytes(8, "little"))     # where the parts written so far end
-        note("decode: child done")
-
-    def put(self, k: int, out: list) -> None:
-        """Part ``k`` done: its bodies set decoded (those using a data index kept for the ordered check)."""
-        self.have[k] = 1
-        for i, d in zip(self.parts[k], out):
-            if d is not None:
-                if d[2] is None:
-                    self.code[i]._set_decoded(d[0], d[1])
-                else:
-                    self.bad[i] = d
-
-    def receive(self) -> None:
-        try:
-            messages = self.stream.poll()
-            if messages:
-                for k, out in self.reader.parts_to(int.from_bytes(messages[-1], "little")):
-                    if not self.have[k]:
-                        self.put(k, out)
-        except Exception:   # noqa: BLE001 - a damaged answer: no more of it (the caller decodes what is missing)
-            self.stream.close()
-
-    def run(self, after: Callable[[], None] | None) -> dict[int, tuple]:
-        from .link.parallel import fork_stream, note, wait_readable
-
-        parts, shared, have = self.parts, self.shared, self.have
-        note("decode: fork")
-        self.stream = stream = fork_stream(self.child)
-        try:
-            if after is not None:
-                after()
-            k = 0
-            while k < len(parts) and k < int.from_bytes(shared[4:8], "little"):
-                shared[0:4] = (k + 1).to_bytes(4, "little")
-                out = []
-                for i in parts[k]:
-                    try:
-                        out.append(self.one(i))
-                    except (DecodeError, RecursionError):
-                        if not have[k]:
-                            self.put(k, out)
-                        return self.bad
-                if not have[k]:
-                    self.put(k, out)
-                self.receive()
-                k += 1
-            note(f"decode: parent's parts done ({k} of {len(parts)})")
-            while not (stream.done or all(have[k:])):       # the child's parts still to come
-                wait_readable(stream)
-                self.receive()
-            note("decode: child's parts in")
-        finally:
-            stream.close()
-            shared.close()
-            self.area.close()
-        return self.bad
+    return decode_in_two(code, size, need_datacount, after)
 
 
 def parse(data: bytes | bytearray | memoryview, *, lazy: bool = True, bodies: bool = True) -> Module:

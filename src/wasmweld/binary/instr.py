@@ -42,7 +42,7 @@ from .leb import ByteData
 __all__ = [
     "Instr", "MemArg", "Catch", "CATCH_KINDS", "LocalList", "IMM_READERS", "read_opcode",
     "decode_expr", "decode_body", "decode_locals", "encode_instrs", "encode_expr",
-    "encode_body", "encode_locals", "f32_bits", "f64_bits", "bits_f32", "bits_f64", "may_use_data_index", "DATA_INDEX_PREFIX",
+    "encode_body", "encode_locals", "f32_bits", "f64_bits", "bits_f32", "bits_f64", "may_use_data_index", "data_index_op", "DATA_INDEX_PREFIX",
     "instr_of_bytes",
 ]
 
@@ -875,3 +875,14 @@ DATA_INDEX_PREFIX = _data_index_patterns()[0][:1]
 def may_use_data_index(raw: bytes) -> bool:
     """Cheap pre-check: could this body contain ``memory.init`` or ``data.drop`` (which need a data count)?"""
     return any(p in raw for p in _DATA_INDEX_PATTERNS)
+
+
+def data_index_op(raw: bytes, instrs: list[Instr]) -> str | None:
+    """The name of the first ``memory.init`` / ``data.drop`` in a decoded body (they need a data count
+    section), or None; ``raw`` (the body's bytes) spares the walk of most bodies."""
+    if may_use_data_index(raw):
+        for ins in instrs:
+            op = ins.op
+            if op.prefix == 0xFC and (op.code == 8 or op.code == 9):
+                return op.name
+    return None

@@ -480,6 +480,9 @@ def decode_code(data: bytes, pos: int, end: int) -> tuple[list[Any], list[int]]:
         if pos < end and data[pos] < 0x80:
             size = data[pos]
             p = pos + 1
+        elif pos + 1 < end and data[pos + 1] < 0x80:     # (two bytes: any such u32 is well formed)
+            size = (data[pos] & 0x7F) | data[pos + 1] << 7
+            p = pos + 2
         else:
             try:
                 size, p = read_u32(data, pos, end)

@@ -686,15 +686,8 @@ class ForkStream:
         messages still to come, once the child has finished."""
         if wait and not self.done:
             os.set_blocking(self.fd, True)
-        while not self.done:
-            try:
-                got = os.read(self.fd, 1 << 20)
-            except BlockingIOError:
-                break
-            except OSError:
-                got = b""
-            if not got:
-                self.done = True
+        if not self.done:
+            got, self.done = read_ready(self.fd)
             self.buf += got
         out = []
         buf, at = self.buf, 0
@@ -719,6 +712,22 @@ class ForkStream:
             _reap_later(self.pid, kill=True)
         else:
             _reap_later(None)
+
+
+def read_ready(fd: int) -> tuple[bytes, bool]:
+    """What the pipe ``fd`` holds now (non-blocking; a blocking one: everything until its end), and whether
+    its writer is gone (the end reached, or the pipe failed)."""
+    chunks = []
+    while True:
+        try:
+            got = os.read(fd, 1 << 20)
+        except BlockingIOError:
+            return b"".join(chunks), False
+        except OSError:
+            got = b""
+        if not got:
+            return b"".join(chunks), True
+        chunks.append(got)
 
 
 def fork_stream(produce: Callable[[Callable[[bytes], None]], None]) -> ForkStream:
