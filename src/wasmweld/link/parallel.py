@@ -717,7 +717,7 @@ class ForkStream:
 def read_ready(fd: int) -> tuple[bytes, bool]:
     """What the pipe ``fd`` holds now (non-blocking; a blocking one: everything until its end), and whether
     its writer is gone (the end reached, or the pipe failed)."""
-    chunks = []
+    chunks: list[bytes] = []
     while True:
         try:
             got = os.read(fd, 1 << 20)
