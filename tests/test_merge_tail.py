@@ -85,12 +85,12 @@ def test_ended_children_are_reaped_later_and_do_not_pile_up(monkeypatch):
         pids.append(job.pid)
         job.second(list(range(N)), None)
         assert job.pid is None
-    parallel._reap_later(None)
+    parallel.reap_later(None)
     import time
     deadline = time.monotonic() + 10
     while parallel._ENDING and time.monotonic() < deadline:
         time.sleep(0.02)
-        parallel._reap_later(None)
+        parallel.reap_later(None)
     assert parallel._ENDING == []
     for pid in pids:                            # every one reaped: none is our child any more
         with pytest.raises(ChildProcessError):
@@ -147,9 +147,9 @@ def test_waiting_for_a_child_works_with_descriptors_above_1023():
     high_r = os.dup2(r, 1050)
     try:
         os.write(w, b"x")
-        parallel._wait_readable_fd(high_r)            # returns: there is something to read
+        parallel.wait_readable_fd(high_r)            # returns: there is something to read
         assert os.read(high_r, 1) == b"x"
-        parallel._wait_readable_fd(high_r, 0.01)      # nothing to read: returns after the timeout
+        parallel.wait_readable_fd(high_r, 0.01)      # nothing to read: returns after the timeout
     finally:
         for fd in (r, w, high_r):
             os.close(fd)

@@ -239,12 +239,12 @@ class _Helper:
         """Start the helper with ``job`` (it reads the job's bodies from what it inherits)."""
         import warnings
 
-        from .link.parallel import _big_pipe
+        from .link.parallel import big_pipe
 
         self._begin(job)
         cmd_r, cmd_w = os.pipe()
         ans_r, ans_w = os.pipe()
-        _big_pipe(cmd_w)
+        big_pipe(cmd_w)
         with warnings.catch_warnings():     # 3.12+ warns about fork in a process with threads: the helper uses none
             warnings.simplefilter("ignore", DeprecationWarning)
             pid = os.fork()
@@ -298,10 +298,10 @@ class _Helper:
 
     def wait(self, timeout: float | None = None) -> None:
         """Block until the helper has answered or ended, or ``timeout`` seconds have passed."""
-        from .link.parallel import _wait_readable_fd
+        from .link.parallel import wait_readable_fd
 
         if not self.dead:
-            _wait_readable_fd(self.fd, timeout)
+            wait_readable_fd(self.fd, timeout)
 
     def settle(self) -> bool:
         """Whether the helper has finished its last job (waiting for it at most :data:`SETTLE_SECONDS`: a job
@@ -320,7 +320,7 @@ class _Helper:
 
     def close(self) -> None:
         """End the helper (if it is still there) and free the pipes; the shared maps go with the object."""
-        from .link.parallel import _reap_later
+        from .link.parallel import reap_later
 
         self.dead = True
         for fd in (self.cmd, self.fd):
@@ -328,7 +328,7 @@ class _Helper:
                 os.close(fd)
         self.cmd = self.fd = -1
         if self.pid > 0:
-            _reap_later(self.pid, kill=True)
+            reap_later(self.pid, kill=True)
             self.pid = -1
 
 

@@ -31,7 +31,8 @@ import warnings
 from typing import Any, BinaryIO, Callable, Iterable, Iterator, TypeVar
 
 __all__ = ["fork_map", "TwoPhaseMap", "can_fork", "forks_for", "pause_cyclic_gc", "note", "MIN_PARALLEL_BYTES", "shared_words",
-           "fork_stream", "ForkStream", "wait_readable"]
+           "fork_stream", "ForkStream", "wait_readable", "wait_readable_fd", "read_ready", "big_pipe",
+           "reap_later"]
 
 #: code sections smaller than this are renumbered and scanned for gc in one process
 MIN_PARALLEL_BYTES = 4_000_000
@@ -336,7 +337,7 @@ class TwoPhaseMap:
         c2p_r, c2p_w = os.pipe()
         p2c_r, p2c_w = os.pipe()
         if self._stream > 0:
-            _big_pipe(c2p_w)
+            big_pipe(c2p_w)
         with warnings.catch_warnings():     # 3.12+ warns about fork in a process with threads: the child uses none
             warnings.simplefilter("ignore", DeprecationWarning)
             pid = os.fork()
@@ -541,7 +542,7 @@ class TwoPhaseMap:
         """Read what the child has sent (``wait``: at least something); record each run of first results."""
         fd = self._from_child.fileno()
         if wait:
-            _wait_readable_fd(fd)
+            wait_readable_fd(fd)
         while True:
             try:
                 chunk = os.read(fd, 1 << 20)
@@ -593,7 +594,7 @@ class TwoPhaseMap:
                 f.close()
             except OSError:
                 pass
-        _reap_later(pid, kill=kill)
+        reap_later(pid, kill=kill)
 
     def __enter__(self) -> "TwoPhaseMap":
         return self
@@ -709,9 +710,9 @@ class ForkStream:
             os.close(self.fd)
             self.fd = -1
             self.done = True
-            _reap_later(self.pid, kill=True)
+            reap_later(self.pid, kill=True)
         else:
-            _reap_later(None)
+            reap_later(None)
 
 
 def read_ready(fd: int) -> tuple[bytes, bool]:
@@ -742,7 +743,7 @@ def fork_stream(produce: Callable[[Callable[[bytes], None]], None]) -> ForkStrea
             stream.close()
     """
     r, w = os.pipe()
-    _big_pipe(w)
+    big_pipe(w)
     with warnings.catch_warnings():     # 3.12+ warns about fork in a process with threads: the child uses none
         warnings.simplefilter("ignore", DeprecationWarning)
         pid = os.fork()
@@ -766,7 +767,7 @@ def fork_stream(produce: Callable[[Callable[[bytes], None]], None]) -> ForkStrea
     return ForkStream(pid, r)
 
 
-def _big_pipe(fd: int) -> None:
+def big_pipe(fd: int) -> None:
     """A 1 MB pipe buffer where Linux allows it: fewer round trips, a writer that blocks less."""
     try:
         import fcntl
@@ -780,7 +781,7 @@ def _big_pipe(fd: int) -> None:
 _ENDING: list[int] = []
 
 
-def _reap_later(pid: int | None, kill: bool = False) -> None:
+def reap_later(pid: int | None, kill: bool = False) -> None:
     """End child ``pid`` without waiting for its exit to finish (a child that shares a big parent's
     memory takes milliseconds to unmap it): killed now with ``kill``; reaped by this call or a later
     one (the zombie holds no memory). None: only reap those that have ended."""
@@ -805,10 +806,10 @@ def wait_readable(stream: ForkStream, timeout: float | None = None) -> None:
     """Block until the child of ``stream`` has sent more or ended (``stream.poll()`` then has news),
     or ``timeout`` seconds have passed; for a parent whose own work is done."""
     if stream.fd >= 0:
-        _wait_readable_fd(stream.fd, timeout)
+        wait_readable_fd(stream.fd, timeout)
 
 
-def _wait_readable_fd(fd: int, timeout: float | None = None) -> None:
+def wait_readable_fd(fd: int, timeout: float | None = None) -> None:
     """Block until ``fd`` can be read (or its writer is gone) or ``timeout`` seconds have passed:
     ``poll``, not ``select``, which refuses descriptor numbers above 1023."""
     import select
