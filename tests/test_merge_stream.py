@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import os
 import sys
+import time
 
 import pytest
 
@@ -101,7 +102,15 @@ def test_a_child_that_fails_has_its_items_redone_here(monkeypatch):
     monkeypatch.setenv("WASMWELD_FORK", "1")
     probe = _job()
     theirs = sorted(probe.rank, key=probe.rank.get)
-    job = _job(lambda i, child: child and i == theirs[len(theirs) // 2])
+    bad, share, slow = theirs[len(theirs) // 2], set(theirs), [60]
+
+    def fail(i, child):
+        if not child and i in share and slow[0]:    # (the parent's first takings of the child's items are slow:
+            slow[0] -= 1                            # the child, however late it starts on a loaded machine,
+            time.sleep(0.005)                       # reaches its bad item before the parent does)
+        return child and i == bad
+
+    job = _job(fail)
     job.first_own()
     firsts = job.finish_first()
     assert [r[0] for r in firsts] == [i * i for i in range(N)] and job.pid is None
