@@ -201,3 +201,25 @@ def test_bodies_from_another_module_are_decoded_from_their_own_bytes(monkeypatch
     got = [(list(b.locals), [i.raw for i in b.instrs]) for b in m.code]
     expect = [(list(a), [i.raw for i in b]) for a, b in (decode_body(b.raw) for b in m.code)]
     assert got == expect
+
+
+def test_the_helper_holds_no_file_its_owner_had_open(monkeypatch, forced):
+    """A pipe open here when the helper was forked reaches its end of file as soon as this process closes
+    its write end: the kept helper does not hold it (it closed everything it inherited but its own pipes)."""
+    import select
+
+    data = _rich_module()
+    want = _one_process(monkeypatch, data, forced)
+    r, w = os.pipe()
+    try:
+        assert _decoded(data) == want and len(forced) == 1     # the helper is forked with ``w`` open here
+        os.close(w)
+        w = -1
+        waiter = select.poll()
+        waiter.register(r, select.POLLIN | select.POLLHUP)
+        assert waiter.poll(5000) and os.read(r, 1) == b""      # the end, though the helper lives on
+        assert not bodydecode._HELPER.dead and not _gone(bodydecode._HELPER.pid)
+    finally:
+        os.close(r)
+        if w >= 0:
+            os.close(w)

@@ -368,6 +368,7 @@ def _serve(helper: _Helper, first: _Job, cmd: int, ans: int) -> None:
     import select
 
     gc.disable()                # (a collection would walk, and so copy, every shared page)
+    _drop_inherited_files(cmd, ans)
 
     def answer(number: int, value: int) -> None:
         os.write(ans, _ANSWER.pack(number, value))     # (12 bytes: one atomic write)
@@ -387,6 +388,23 @@ def _serve(helper: _Helper, first: _Job, cmd: int, ans: int) -> None:
         number, need_datacount, starts, sizes = marshal.loads(message)
         _pack_from_end(_Sliced(helper.source, starts, sizes), len(starts), need_datacount, helper, number, answer)
         answer(number, DONE)
+
+
+def _drop_inherited_files(*keep: int) -> None:
+    """The helper outlives the job it was forked for: it must not hold the files, pipes and sockets its owner
+    had open then (whoever reads one would wait for an end of file until the helper ends). All but ``keep``
+    are closed; standard input and output become /dev/null, and so does standard error unless
+    ``WASMWELD_TIMING=1`` (:func:`~wasmweld.link.parallel.note` writes there)."""
+    null = os.open(os.devnull, os.O_RDWR)
+    for fd in (0, 1) if os.environ.get("WASMWELD_TIMING") == "1" else (0, 1, 2):
+        os.dup2(null, fd)
+    for name in os.listdir("/proc/self/fd"):
+        fd = int(name)
+        if fd > 2 and fd not in keep:
+            try:
+                os.close(fd)
+            except OSError:         # (the listing's own descriptor, closed by now)
+                pass
 
 
 class _Sliced:
