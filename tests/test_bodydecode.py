@@ -8,6 +8,7 @@ for the next module, and forks of the process that owns it must all leave later 
 
 from __future__ import annotations
 
+import gc
 import os
 import signal
 import subprocess
@@ -27,10 +28,11 @@ pytestmark = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="th
 
 
 def _one_process(monkeypatch, data: bytes, forced: list):
-    """The one-process decode of ``data``; the fork count starts again from here (building a module may fork)."""
+    """The one-process decode of ``data``; no helper, and the fork count starts again from here."""
     monkeypatch.setenv("WASMWELD_FORK", "0")
     want = _decoded(data)
     monkeypatch.setenv("WASMWELD_FORK", "1")
+    bodydecode.stop_helper()    # (building the module may have forked one, under a light load)
     forced.clear()
     return want
 
@@ -223,3 +225,19 @@ def test_the_helper_holds_no_file_its_owner_had_open(monkeypatch, forced):
         os.close(r)
         if w >= 0:
             os.close(w)
+
+
+def test_a_fork_that_fails_leaves_one_process_and_no_open_pipe(monkeypatch, forced):
+    """No process to be had (``fork`` fails): the decode is done here alone, and the helper's pipes made for the
+    fork are closed again."""
+    data = _rich_module()
+    want = _one_process(monkeypatch, data, forced)
+
+    def no_fork():
+        raise OSError(11, "Resource temporarily unavailable")
+
+    monkeypatch.setattr(os, "fork", no_fork)
+    gc.collect()                # (garbage holding a descriptor, e.g. from building the module, closed now)
+    before = sorted(os.listdir("/proc/self/fd"))
+    assert _decoded(data) == want
+    assert sorted(os.listdir("/proc/self/fd")) == before and bodydecode._HELPER is None

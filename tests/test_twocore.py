@@ -124,7 +124,10 @@ def test_instr_of_bytes():
 
 @linux_only
 def test_full_decode_with_a_second_process_is_identical(monkeypatch, forced):
+    from wasmweld.bodydecode import stop_helper
+
     data = _rich_module()
+    stop_helper()       # (building the module may have forked a helper, under a light load: forks then start here)
     forced.clear()
     with_child, without = both_ways(monkeypatch, lambda: _decoded(data))
     assert len(forced) == 1 and with_child == without and without[1] == data

@@ -245,9 +245,14 @@ class _Helper:
         cmd_r, cmd_w = os.pipe()
         ans_r, ans_w = os.pipe()
         big_pipe(cmd_w)
-        with warnings.catch_warnings():     # 3.12+ warns about fork in a process with threads: the helper uses none
-            warnings.simplefilter("ignore", DeprecationWarning)
-            pid = os.fork()
+        try:
+            with warnings.catch_warnings():     # 3.12+ warns about fork in a process with threads: the helper uses none
+                warnings.simplefilter("ignore", DeprecationWarning)
+                pid = os.fork()
+        except OSError:                         # (no fork: one process, no pipe left open)
+            for fd in (cmd_r, cmd_w, ans_r, ans_w):
+                os.close(fd)
+            raise
         if pid == 0:
             try:
                 os.close(cmd_w)
