@@ -271,6 +271,8 @@ class _Helper:
         bodies' sizes by the pipe."""
         import marshal
 
+        from .link.parallel import write_message
+
         source = self.source
         source.seek(0)
         write = source.write
@@ -279,10 +281,7 @@ class _Helper:
             starts.append(source.tell())
             sizes.append([write(raw) for raw in job.raws(k)])
         self._begin(job)
-        message = marshal.dumps((job.number, job.need_datacount, starts, sizes))
-        data = memoryview(len(message).to_bytes(4, "little") + message)
-        while data:
-            data = data[os.write(self.cmd, data):]
+        write_message(self.cmd, marshal.dumps((job.number, job.need_datacount, starts, sizes)))
 
     def answers(self) -> list[tuple[int, int]]:
         """The answers received since the last call (never waits); the helper's exit makes it :attr:`dead`."""
@@ -372,6 +371,8 @@ def _serve(helper: _Helper, first: _Job, cmd: int, ans: int) -> None:
     import marshal
     import select
 
+    from .link.parallel import read_message
+
     gc.disable()                # (a collection would walk, and so copy, every shared page)
     _drop_inherited_files(cmd, ans)
 
@@ -384,10 +385,7 @@ def _serve(helper: _Helper, first: _Job, cmd: int, ans: int) -> None:
     waiter = select.poll()
     waiter.register(cmd, select.POLLIN)
     while waiter.poll(round(IDLE_SECONDS * 1000)):
-        size = _read_exactly(cmd, 4)
-        if size is None:
-            return
-        message = _read_exactly(cmd, int.from_bytes(size, "little"))
+        message = read_message(cmd)
         if message is None:
             return
         number, need_datacount, starts, sizes = marshal.loads(message)
@@ -425,18 +423,6 @@ class _Sliced:
             out.append(source[at:at + n])
             at += n
         return out
-
-
-def _read_exactly(fd: int, n: int) -> bytes | None:
-    """``n`` bytes from the pipe ``fd`` (blocking), or None at its end."""
-    chunks, left = [], n
-    while left:
-        got = os.read(fd, min(left, 1 << 20))
-        if not got:
-            return None
-        chunks.append(got)
-        left -= len(got)
-    return b"".join(chunks)
 
 
 def _pack_from_end(raws: Callable[[int], list[bytes]], nparts: int, need_datacount: bool, helper: _Helper,

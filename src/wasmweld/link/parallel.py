@@ -32,7 +32,7 @@ from typing import Any, BinaryIO, Callable, Iterable, Iterator, TypeVar
 
 __all__ = ["fork_map", "TwoPhaseMap", "can_fork", "forks_for", "pause_cyclic_gc", "note", "MIN_PARALLEL_BYTES", "shared_words",
            "fork_stream", "ForkStream", "wait_readable", "wait_readable_fd", "read_ready", "big_pipe",
-           "reap_later"]
+           "reap_later", "write_message", "read_message"]
 
 #: code sections smaller than this are renumbered and scanned for gc in one process
 MIN_PARALLEL_BYTES = 4_000_000
@@ -731,6 +731,32 @@ def read_ready(fd: int) -> tuple[bytes, bool]:
         chunks.append(got)
 
 
+def write_message(fd: int, message: bytes) -> None:
+    """Write ``message`` whole to the blocking pipe ``fd``, framed as :meth:`ForkStream.poll` and
+    :func:`read_message` read it: its length (4 bytes, little-endian), then its bytes."""
+    data = memoryview(len(message).to_bytes(4, "little") + message)
+    while data:
+        data = data[os.write(fd, data):]
+
+
+def read_message(fd: int) -> bytes | None:
+    """The next message :func:`write_message` wrote to the pipe ``fd`` (blocking), or None at its end."""
+    size = _read_exactly(fd, 4)
+    return None if size is None else _read_exactly(fd, int.from_bytes(size, "little"))
+
+
+def _read_exactly(fd: int, n: int) -> bytes | None:
+    """``n`` bytes from the pipe ``fd`` (blocking), or None at its end."""
+    chunks, left = [], n
+    while left:
+        got = os.read(fd, min(left, 1 << 20))
+        if not got:
+            return None
+        chunks.append(got)
+        left -= len(got)
+    return b"".join(chunks)
+
+
 def fork_stream(produce: Callable[[Callable[[bytes], None]], None]) -> ForkStream:
     """Run ``produce(send)`` in a forked child; each ``send(message)`` reaches the parent's
     :meth:`ForkStream.poll` in order. A failure in the child only ends its messages early (the
@@ -752,9 +778,7 @@ def fork_stream(produce: Callable[[Callable[[bytes], None]], None]) -> ForkStrea
             os.close(r)
 
             def send(message: bytes) -> None:
-                data = memoryview(len(message).to_bytes(4, "little") + message)
-                while data:
-                    data = data[os.write(w, data):]
+                write_message(w, message)
 
             try:
                 produce(send)
