@@ -543,17 +543,10 @@ class TwoPhaseMap:
         fd = self._from_child.fileno()
         if wait:
             wait_readable_fd(fd)
-        while True:
-            try:
-                chunk = os.read(fd, 1 << 20)
-            except BlockingIOError:
-                break
-            except OSError:
-                chunk = b""
-            if not chunk:
-                self._child_failed = True       # the child ended before sending everything
-                break
-            self._inbox += chunk
+        got, ended = read_ready(fd)
+        self._inbox += got
+        if ended:
+            self._child_failed = True           # the child ended before sending everything
         buf, at = self._inbox, 0
         head = _LEN.size
         while len(buf) - at >= head:
