@@ -322,15 +322,19 @@ class _Helper:
                 return False
             self.wait(left)
 
-    def close(self) -> None:
-        """End the helper (if it is still there) and free the pipes; the shared maps go with the object."""
-        from .link.parallel import reap_later
-
+    def drop_pipes(self) -> None:
+        """Close this process's ends of the helper's pipes; the helper counts as gone here."""
         self.dead = True
         for fd in (self.cmd, self.fd):
             if fd >= 0:
                 os.close(fd)
         self.cmd = self.fd = -1
+
+    def close(self) -> None:
+        """End the helper (if it is still there) and free the pipes; the shared maps go with the object."""
+        from .link.parallel import reap_later
+
+        self.drop_pipes()
         if self.pid > 0:
             reap_later(self.pid, kill=True)
             self.pid = -1
@@ -350,11 +354,8 @@ def _forget_in_child() -> None:
     global _HELPER
     helper, _HELPER = _HELPER, None
     if helper is not None:
-        for fd in (helper.cmd, helper.fd):
-            if fd >= 0:
-                os.close(fd)
-        helper.cmd = helper.fd = helper.pid = -1
-        helper.dead = True
+        helper.drop_pipes()
+        helper.pid = -1
 
 
 if hasattr(os, "register_at_fork"):
