@@ -1,4 +1,4 @@
-"""The items of a module's sections: frozen dataclasses (and FuncBody), the leaf both the
+"""The items of a module's sections: frozen records (and FuncBody), the leaf both the
 :class:`~wasmweld.module.Module` and the section decoders build on.
 
 ::
@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import operator
 import threading
-from dataclasses import dataclass, field
+from .record import field, record
 from typing import TYPE_CHECKING, Any, Callable, Iterable, Sequence, Union
 
 from .binary import constexpr as _ce
@@ -44,7 +44,7 @@ DECODE_LOCK = threading.RLock()
 Local = tuple[int, ValType]
 
 
-@dataclass(frozen=True, slots=True)
+@record(frozen=True, slots=True)
 class ConstExpr:
     """A constant expression: its encoding *including* the final ``end`` (0x0B).
 
@@ -187,7 +187,7 @@ class ConstExpr:
         return f"ConstExpr({self.raw.hex(' ')})"
 
 
-@dataclass(frozen=True, slots=True)
+@record(frozen=True, slots=True)
 class Import:
     """``(import "module" "name" desc)``; ``desc`` is a type index (func) or a TableType/MemoryType/GlobalType/TagType."""
 
@@ -197,20 +197,20 @@ class Import:
     desc: Any
 
 
-@dataclass(frozen=True, slots=True)
+@record(frozen=True, slots=True)
 class Export:
     name: str
     kind: ExternKind
     index: int
 
 
-@dataclass(frozen=True, slots=True)
+@record(frozen=True, slots=True)
 class Global:
     type: GlobalType
     init: ConstExpr
 
 
-@dataclass(frozen=True, slots=True)
+@record(frozen=True, slots=True)
 class Table:
     """A defined table; ``init`` is the explicit init expression (the ``0x40 0x00`` form) or None."""
 
@@ -218,12 +218,12 @@ class Table:
     init: ConstExpr | None = None
 
 
-@dataclass(frozen=True, slots=True)
+@record(frozen=True, slots=True)
 class Tag:
     type: TagType
 
 
-@dataclass(frozen=True, slots=True)
+@record(frozen=True, slots=True)
 class Elem:
     """An element segment.
 
@@ -241,7 +241,7 @@ class Elem:
     flags: int | None = None
 
 
-@dataclass(frozen=True, slots=True)
+@record(frozen=True, slots=True)
 class Data:
     """A data segment: ``mode`` ``"active"`` (``memory``, ``offset``) or ``"passive"``; ``flags`` 0..2 or None."""
 
@@ -257,7 +257,7 @@ class Data:
                 f"init={init!r} ({len(self.init)} bytes), flags={self.flags})")
 
 
-@dataclass(frozen=True, slots=True)
+@record(frozen=True, slots=True)
 class CustomSection:
     """A custom section: ``name`` and its ``data`` (the bytes after the name)."""
 

@@ -1,4 +1,4 @@
-"""WebAssembly types as frozen dataclasses: value, reference, composite and extern types.
+"""WebAssembly types as frozen records (:mod:`wasmweld.record`): value, reference, composite and extern types.
 
 The model follows the spec's names. A module's type section is a list of
 :class:`RecGroup`; each holds :class:`SubType`s whose ``comp`` is a
@@ -24,7 +24,7 @@ thing index renumbering rewrites.
 from __future__ import annotations
 
 import enum
-from dataclasses import dataclass, field
+from .record import field, record
 from typing import Union
 
 __all__ = [
@@ -36,7 +36,7 @@ __all__ = [
 ]
 
 
-@dataclass(frozen=True, slots=True)
+@record(frozen=True, slots=True)
 class NumType:
     """A number or vector type: ``i32``, ``i64``, ``f32``, ``f64`` or ``v128``."""
 
@@ -53,7 +53,7 @@ F64 = NumType("f64")
 V128 = NumType("v128")
 
 
-@dataclass(frozen=True, slots=True)
+@record(frozen=True, slots=True)
 class PackedType:
     """A packed storage type of a struct/array field: ``i8`` or ``i16``."""
 
@@ -77,7 +77,7 @@ ABSTRACT_HEAP_NAMES: dict[int, str] = {v: k for k, v in ABSTRACT_HEAP_CODES.item
 HeapType = Union[str, int]
 
 
-@dataclass(frozen=True, slots=True)
+@record(frozen=True, slots=True)
 class RefType:
     """A reference type ``(ref null? heap)``.
 
@@ -104,7 +104,7 @@ ValType = Union[NumType, RefType]
 StorageType = Union[NumType, RefType, PackedType]
 
 
-@dataclass(frozen=True, slots=True)
+@record(frozen=True, slots=True)
 class FieldType:
     """A struct field or array element type with its mutability."""
 
@@ -112,7 +112,7 @@ class FieldType:
     mutable: bool = False
 
 
-@dataclass(frozen=True, slots=True)
+@record(frozen=True, slots=True)
 class FuncType:
     params: tuple[ValType, ...] = ()
     results: tuple[ValType, ...] = ()
@@ -121,12 +121,12 @@ class FuncType:
         return f"[{' '.join(map(str, self.params))}] -> [{' '.join(map(str, self.results))}]"
 
 
-@dataclass(frozen=True, slots=True)
+@record(frozen=True, slots=True)
 class StructType:
     fields: tuple[FieldType, ...] = ()
 
 
-@dataclass(frozen=True, slots=True)
+@record(frozen=True, slots=True)
 class ArrayType:
     field: FieldType
 
@@ -134,7 +134,7 @@ class ArrayType:
 CompType = Union[FuncType, StructType, ArrayType]
 
 
-@dataclass(frozen=True, slots=True)
+@record(frozen=True, slots=True)
 class SubType:
     """A (possibly sub-typed) composite type.
 
@@ -148,7 +148,7 @@ class SubType:
     form: str | None = field(default=None, compare=False)
 
 
-@dataclass(frozen=True, slots=True)
+@record(frozen=True, slots=True)
 class RecGroup:
     """One entry of the type section: a recursion group.
 
@@ -160,7 +160,7 @@ class RecGroup:
     explicit: bool = False
 
 
-@dataclass(frozen=True, slots=True)
+@record(frozen=True, slots=True)
 class Limits:
     """Limits of a memory or table.
 
@@ -179,24 +179,24 @@ class Limits:
     page_size_log2: int | None = None
 
 
-@dataclass(frozen=True, slots=True)
+@record(frozen=True, slots=True)
 class TableType:
     elem: RefType
     limits: Limits
 
 
-@dataclass(frozen=True, slots=True)
+@record(frozen=True, slots=True)
 class MemoryType:
     limits: Limits
 
 
-@dataclass(frozen=True, slots=True)
+@record(frozen=True, slots=True)
 class GlobalType:
     val: ValType
     mutable: bool = False
 
 
-@dataclass(frozen=True, slots=True)
+@record(frozen=True, slots=True)
 class TagType:
     """An exception tag: ``attribute`` 0 (exception) and the index of its function type."""
 

@@ -49,7 +49,7 @@ exception instructions keep their names (``try``, ``catch``, ``catch_all``,
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from ..record import field, record
 
 from .leb import write_u
 
@@ -73,7 +73,7 @@ VALUELESS_KINDS = frozenset({"zero"})
 PREFIXES = (0xFB, 0xFC, 0xFD, 0xFE)
 
 
-@dataclass(frozen=True, slots=True)
+@record(frozen=True, slots=True)
 class OpInfo:
     """One instruction: text ``name``, ``prefix`` byte (or None), ``code``, immediate kinds ``imm``.
 

@@ -42,7 +42,7 @@ from __future__ import annotations
 
 from typing import Any, Iterator
 
-from dataclasses import dataclass, field
+from ..record import field, record
 
 from wasmweld.binary.leb import ByteData, Span, read_u32, write_u
 from wasmweld.binary.reader import PREAMBLE, Reader, decode_name
@@ -94,7 +94,7 @@ SYMBOL_ABSOLUTE = 0x200
 _U32_MAX = 0xFFFFFFFF
 
 
-@dataclass(frozen=True, slots=True)
+@record(frozen=True, slots=True)
 class ExportInfo:
     """Extra information about one exported symbol (``flags``: SYMBOL_* bits)."""
 
@@ -102,7 +102,7 @@ class ExportInfo:
     flags: int = 0
 
 
-@dataclass(frozen=True, slots=True)
+@record(frozen=True, slots=True)
 class ImportInfo:
     """Extra information about one imported symbol (e.g. ``SYMBOL_BINDING_WEAK``)."""
 
@@ -181,7 +181,7 @@ _leb_u32 = encode_u32
 _name = encode_name
 
 
-@dataclass(eq=False)
+@record(eq=False)
 class Dylink:
     """The decoded ``dylink.0`` (or legacy ``dylink``) custom section.
 

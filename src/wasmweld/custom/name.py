@@ -28,7 +28,7 @@ from __future__ import annotations
 from typing import Any
 
 import copy
-from dataclasses import dataclass, field
+from ..record import field, record
 
 from ..binary.leb import Span, read_u32, write_u
 from ..binary.reader import decode_name
@@ -156,7 +156,7 @@ def _enc_indirect(m: dict[int, dict[int, str]]) -> bytes:
     return b"".join(parts)
 
 
-@dataclass
+@record
 class NameSection:
     """Decoded ``name`` section. Empty maps / ``module=None`` mean "subsection absent"."""
 

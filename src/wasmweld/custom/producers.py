@@ -23,7 +23,7 @@ from __future__ import annotations
 from typing import Any
 
 import copy
-from dataclasses import dataclass, field
+from ..record import field, record
 
 from ..binary.leb import Span, read_u32, write_u
 from ..binary.reader import decode_name
@@ -38,7 +38,7 @@ def _enc_name(s: str) -> bytes:
     return write_u(len(b)) + b
 
 
-@dataclass
+@record
 class Producers:
     """``fields`` maps a field name to ``{tool name: version}``, both in file order."""
 

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from dataclasses import dataclass, field
+from ..record import field, record
 
 from ..binary.leb import Span, read_u32, write_u
 from ..binary.reader import decode_name
@@ -32,7 +32,7 @@ PREFIXES = {0x2B: "+", 0x2D: "-", 0x3D: "="}
 _PREFIX_BYTES = {v: k for k, v in PREFIXES.items()}
 
 
-@dataclass
+@record
 class TargetFeatures:
     """``features`` is the list of ``(prefix, name)`` pairs in file order."""
 

@@ -1,0 +1,115 @@
+"""wasmweld.record (issue 16.2, start-up): a record behaves as the dataclass of the same declaration.
+
+Each case declares one class twice, with ``@record`` and with ``@dataclass``, and compares what users
+see: construction (positional, keyword, defaults, factories, ``init=False``, ``__post_init__``), repr,
+equality and hashing with uncompared fields, frozen assignment, slots, pickling and copying, and the
+:mod:`dataclasses` functions (``fields``, ``replace``, ``asdict``, ``is_dataclass``) on a record. Then
+the library's own item types: each is a record, and equal to a dataclass twin field for field.
+"""
+
+from __future__ import annotations
+
+import copy
+import dataclasses
+import pickle
+from typing import Any
+
+import pytest
+
+from wasmweld import items, types
+from wasmweld.binary.opcodes import OpInfo
+from wasmweld.custom.name import NameSection
+from wasmweld.record import field, record
+
+
+def _twins(frozen: bool, slots: bool) -> tuple[type, type]:
+    @record(frozen=frozen, slots=slots)
+    class R:
+        a: int
+        b: Any = None
+        c: list = field(default_factory=list)
+        d: int | None = field(default=None, compare=False)
+        e: str = field(default="x", repr=False)
+        f: int = field(default=7, init=False)
+
+    @dataclasses.dataclass(frozen=frozen, slots=slots)
+    class D:
+        a: int
+        b: Any = None
+        c: list = dataclasses.field(default_factory=list)
+        d: int | None = dataclasses.field(default=None, compare=False)
+        e: str = dataclasses.field(default="x", repr=False)
+        f: int = dataclasses.field(default=7, init=False)
+
+    return R, D
+
+
+@pytest.mark.parametrize("frozen", [True, False])
+@pytest.mark.parametrize("slots", [True, False])
+def test_a_record_behaves_as_its_dataclass_twin(frozen, slots):
+    R, D = _twins(frozen, slots)
+    for args, kw in [((1,), {}), ((1, "b", [2]), {"d": 4}), ((), {"a": 3, "e": "y"})]:
+        r, d = R(*args, **kw), D(*args, **kw)
+        assert repr(r).replace("R(", "D(", 1) == repr(d)
+        assert (r.a, r.b, r.c, r.d, r.e, r.f) == (d.a, d.b, d.c, d.d, d.e, d.f)
+    assert (R(1, d=1) == R(1, d=2)) and R(1) != R(2) and R(1) != D(1)
+    assert R.__match_args__ == D.__match_args__
+    assert R.__doc__ == "R(a: int, b: Any = None, c: list = <factory>, d: int | None = None, e: str = 'x')"
+    assert R(1).c is not R(1).c                           # a new list each time
+    assert hasattr(R(1), "__dict__") == hasattr(D(1), "__dict__")
+    if frozen:
+        assert hash(R(1, c=(), d=1)) == hash(R(1, c=(), d=2)) == hash(D(1, c=(), d=3))
+        with pytest.raises(dataclasses.FrozenInstanceError):
+            R(1).a = 2
+        with pytest.raises(dataclasses.FrozenInstanceError):
+            del R(1).a
+    else:
+        assert R.__hash__ is None and D.__hash__ is None  # equal by value and mutable: unhashable
+        r = R(1)
+        r.a = 5
+        assert r.a == 5
+    with pytest.raises(TypeError):
+        R(1, f=3)                                         # init=False
+    with pytest.raises(TypeError):
+        R()                                               # a is required
+
+
+def test_dataclasses_functions_work_on_records():
+    R, D = _twins(True, True)
+    r = R(1, "b", [2], d=4)
+    assert dataclasses.is_dataclass(r) and dataclasses.is_dataclass(R)
+    assert [f.name for f in dataclasses.fields(R)] == [f.name for f in dataclasses.fields(D)]
+    assert dataclasses.asdict(r) == dataclasses.asdict(D(1, "b", [2], d=4))
+    s = dataclasses.replace(r, a=9)
+    assert type(s) is R and (s.a, s.b, s.c, s.d) == (9, "b", [2], 4)
+    with pytest.raises(ValueError):
+        dataclasses.replace(r, f=1)                       # init=False, as dataclasses says
+
+
+@pytest.mark.parametrize("frozen", [True, False])
+def test_records_pickle_and_copy(frozen):
+    r = types.Limits(1, 5, flags=1) if frozen else NameSection(module="m", funcs={1: "f"})
+    for other in (pickle.loads(pickle.dumps(r)), copy.copy(r), copy.deepcopy(r)):
+        assert other == r and type(other) is type(r)
+
+
+def test_post_init_runs_and_a_written_method_is_kept():
+    e = items.ConstExpr(bytearray(b"\x41\x05\x0b"))          # __post_init__ makes bytes of it
+    assert type(e.raw) is bytes and e.value == 5
+    d = items.Data(mode="passive", init=b"x" * 100)
+    assert "(100 bytes)" in repr(d)                          # Data's own __repr__
+    op = OpInfo("memory.copy", 0xFC, 10, ("memory", "memory"))
+    assert op.opcode == b"\xfc\x0a" and "opcode" not in repr(op)
+
+
+ITEM_TYPES = [c for mod in (types, items) for c in vars(mod).values()
+              if isinstance(c, type) and c.__module__ == mod.__name__ and "__record_fields__" in vars(c)]
+
+
+def test_the_item_types_are_records():
+    names = {c.__name__ for c in ITEM_TYPES}
+    assert {"FuncType", "RefType", "Limits", "Import", "Export", "Elem", "Data", "ConstExpr"} <= names
+    for c in ITEM_TYPES:
+        assert c.__slots__ and "__dict__" not in vars(c), c      # frozen, slotted, like the dataclasses they were
+        with pytest.raises(dataclasses.FrozenInstanceError):
+            object.__new__(c).__setattr__(dataclasses.fields(c)[0].name, 1)
