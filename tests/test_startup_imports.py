@@ -39,7 +39,7 @@ def test_info_on_a_small_module_loads_neither_linker_nor_wasmtime(tmp_path):
     loaded = {m for m in mods if m.startswith(("wasmweld.link", "wasmweld.preinit", "wasmweld.runtime", "wasmtime",
                                                "wasmweld.fuse", "wasmweld.component"))}
     assert not loaded, loaded
-    slow = {"dataclasses", "inspect", "ast", "dis", "tokenize"} & mods    # (the item types are records)
+    slow = {"dataclasses", "inspect", "ast", "dis", "tokenize", "shutil"} & mods    # (records; cli.main.Formatter)
     assert not slow, slow
 
 
@@ -138,3 +138,15 @@ def test_component_sources_are_still_told_apart(tmp_path):
     assert not component_source(core) and not component_source(tmp_path / "m.wasm")
     assert not component_source(wasmweld.parse(core)) and not component_source("(component)")
     assert not component_source(tmp_path / "missing.wasm") and not component_source(b"")
+
+
+def test_help_width_is_what_shutil_says(monkeypatch):
+    import shutil
+
+    from wasmweld.cli.main import terminal_columns
+    for columns in ("57", "0", "wide", None):
+        if columns is None:
+            monkeypatch.delenv("COLUMNS", raising=False)
+        else:
+            monkeypatch.setenv("COLUMNS", columns)
+        assert terminal_columns() == shutil.get_terminal_size().columns
