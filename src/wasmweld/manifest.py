@@ -50,7 +50,7 @@ from __future__ import annotations
 
 import os
 import stat
-from dataclasses import dataclass, field
+from .record import field, record
 from typing import Any
 
 from wasmweld import _toml
@@ -68,27 +68,27 @@ class ManifestError(WasmError):
     """A world manifest cannot be read or does not make sense (names the file and the key)."""
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class ModuleSpec:
     name: str
     path: str  # absolute
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class StubSpec:
     module: str
     name: str | None  # None: every import from ``module``
     action: str = "trap"  # "trap" | "zero"
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class EntryPoint:
     name: str
     module: str
     func: str
 
 
-@dataclass
+@record
 class WorldManifest:
     """A parsed manifest; paths are absolute."""
 

@@ -37,7 +37,7 @@ else:
     def dataclass_transform(**_options: Any) -> Any:     # (read by type checkers; nothing to do at run time)
         return lambda f: f
 
-__all__ = ["record", "field", "Field"]
+__all__ = ["record", "field", "Field", "replace"]
 
 T = TypeVar("T")
 
@@ -90,25 +90,25 @@ def _fields(cls: type) -> list[Field]:
 
 
 def _source(cls: type, fields: list[Field], frozen: bool, eq: bool, ns: dict[str, Any]) -> list[str]:
-    """The methods' source (defaults and factories go into ``ns`` as ``_d<i>``/``_f<i>``)."""
+    """The methods' source (defaults and factories go into ``ns`` as ``_rec_d<i>``/``_rec_f<i>``)."""
     params, body = [], []
     for i, f in enumerate(fields):
         value = f.name
         if f.default is not _MISSING:
-            ns[f"_d{i}"] = f.default
-            default = f"_d{i}"
+            ns[f"_rec_d{i}"] = f.default
+            default = f"_rec_d{i}"
         elif f.default_factory is not _MISSING:
-            ns[f"_f{i}"] = f.default_factory
-            default, value = "_MISSING", f"_f{i}() if {f.name} is _MISSING else {f.name}"
+            ns[f"_rec_f{i}"] = f.default_factory
+            default, value = "_rec_missing", f"_rec_f{i}() if {f.name} is _rec_missing else {f.name}"
         else:
             default = ""
         if not f.init:
             if not default:
                 continue                    # (set by __post_init__)
-            value = f"_f{i}()" if default == "_MISSING" else default
+            value = f"_rec_f{i}()" if default == "_rec_missing" else default
         else:
             params.append(f"{f.name}={default}" if default else f.name)
-        body.append(f"_set(self, {f.name!r}, {value})" if frozen else f"self.{f.name} = {value}")
+        body.append(f"_rec_set(self, {f.name!r}, {value})" if frozen else f"self.{f.name} = {value}")
     if hasattr(cls, "__post_init__"):
         body.append("self.__post_init__()")
     shown = ", ".join(f"{f.name}={{self.{f.name}!r}}" for f in fields if f.repr)
@@ -122,14 +122,14 @@ def _source(cls: type, fields: list[Field], frozen: bool, eq: bool, ns: dict[str
     if eq and frozen:
         src.append(f"def __hash__(self):\n    return hash(({mine}))")
     if frozen:
-        src.append("def __setattr__(self, name, value):\n    raise _frozen(name)")
-        src.append("def __delattr__(self, name):\n    raise _frozen(name)")
+        src.append("def __setattr__(self, name, value):\n    raise _rec_frozen(name)")
+        src.append("def __delattr__(self, name):\n    raise _rec_frozen(name)")
     return src
 
 
 def _make(cls: type[T], frozen: bool, slots: bool, eq: bool) -> type[T]:
     fields = _fields(cls)
-    ns: dict[str, Any] = {"_set": object.__setattr__, "_MISSING": _MISSING, "_frozen": _frozen}
+    ns: dict[str, Any] = {"_rec_set": object.__setattr__, "_rec_missing": _MISSING, "_rec_frozen": _frozen}
     exec("\n".join(_source(cls, fields, frozen, eq, ns)), ns)     # noqa: S102 - our own generated methods
     if slots:
         own = [f.name for f in fields if f.name in cls.__dict__.get("__annotations__", {})]
@@ -164,6 +164,26 @@ def _make(cls: type[T], frozen: bool, slots: bool, eq: bool) -> type[T]:
     cls.__record_fields__ = tuple(fields)   # type: ignore[attr-defined]
     cls.__dataclass_fields__ = _DataclassView()     # type: ignore[attr-defined]
     return cls
+
+
+def replace(obj: T, /, **changes: Any) -> T:
+    """A copy of record ``obj`` with ``changes`` (:func:`dataclasses.replace`, without loading :mod:`dataclasses`
+    for a record; any other dataclass goes to it)::
+
+        replace(Limits(1, 2), min=3)        # Limits(min=3, max=2, shared=False, ...)
+    """
+    fields = getattr(type(obj), "__record_fields__", None)
+    if fields is None:
+        import dataclasses
+
+        return dataclasses.replace(obj, **changes)  # type: ignore[type-var]
+    for f in fields:
+        if not f.init:
+            if f.name in changes:
+                raise ValueError(f"field {f.name} is declared with init=False, it cannot be specified with replace()")
+        elif f.name not in changes:
+            changes[f.name] = getattr(obj, f.name)
+    return type(obj)(**changes)
 
 
 def _signature(f: Field) -> str:

@@ -10,7 +10,7 @@ for the whole picture)::
 from __future__ import annotations
 
 import re
-from dataclasses import replace
+from ..record import replace
 from collections.abc import Iterable
 from typing import Any, Callable, Protocol, cast
 

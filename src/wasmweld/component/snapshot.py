@@ -34,7 +34,7 @@ component boundary).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from ..record import record
 from typing import TYPE_CHECKING
 
 from ..binary.instr import Instr, MemArg
@@ -59,7 +59,7 @@ PROBE_PREFIX = "wasmweld-probe-"
 _HELPER = "__wasmweld_cprobe:"
 
 
-@dataclass
+@record
 class ProbePlan:
     """What the runner calls: component export names, by role."""
 

@@ -1,4 +1,4 @@
-"""The component-model type system and section items as frozen dataclasses.
+"""The component-model type system and section items as frozen records (:mod:`wasmweld.record`).
 
 A component (layer 1, ``00 61 73 6d 0d 00 01 00``) describes its interface with
 *component types*: value types (``string``, ``list<u8>``, records, variants...),
@@ -19,7 +19,7 @@ read; :mod:`wasmweld.component.codec` decodes and encodes them.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from ..record import record
 from typing import Any, Optional, Union
 
 from ..types import RecGroup
@@ -58,7 +58,7 @@ CORE_SORTS: dict[int, str] = {
 COMPONENT_SORTS: dict[int, str] = {0x01: "func", 0x02: "value", 0x03: "type", 0x04: "component", 0x05: "instance"}
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class ExternName:
     """An import/export name: ``prefix`` is the leading byte (0x00, 0x01, or 0x02 with ``options``).
 
@@ -86,19 +86,19 @@ class ExternName:
 # ------------------------------------------------------------------ value types
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class Primitive:
     """A type definition that is just a primitive (``(type u32)``)."""
 
     name: str
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class Record:
     fields: tuple[tuple[str, ValType], ...]
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class Case:
     """A variant case; ``refines`` is the trailing byte (always 0 in valid input)."""
 
@@ -107,12 +107,12 @@ class Case:
     refines: int = 0
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class Variant:
     cases: tuple[Case, ...]
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class List:
     """``list<T>``, or ``list<T, N>`` (fixed length) when ``length`` is set."""
 
@@ -120,54 +120,54 @@ class List:
     length: Optional[int] = None
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class Map:
     key: ValType
     value: ValType
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class Tuple:
     types: tuple[ValType, ...]
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class Flags:
     names: tuple[str, ...]
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class Enum:
     names: tuple[str, ...]
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class Option:
     type: ValType
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class Result:
     ok: Optional[ValType]
     err: Optional[ValType]
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class Own:
     resource: int
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class Borrow:
     resource: int
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class Future:
     type: Optional[ValType]
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class Stream:
     type: Optional[ValType]
 
@@ -179,7 +179,7 @@ DefinedType = Union[Primitive, Record, Variant, List, Map, Tuple, Flags, Enum, O
 # ------------------------------------------------------------------ function, resource, instance, component types
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class FuncType:
     """``(func (param "a" u32) (result string))``; ``result`` None means no result."""
 
@@ -188,7 +188,7 @@ class FuncType:
     is_async: bool = False
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class ResourceType:
     """``(resource (rep i32) (dtor (func N)))``: ``rep`` the core value type of the representation."""
 
@@ -196,14 +196,14 @@ class ResourceType:
     dtor: Optional[int]
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class TypeBound:
     """``(eq N)`` (``index`` set) or ``(sub resource)`` (``index`` None)."""
 
     index: Optional[int]
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class ExternDesc:
     """What an import/export is: ``sort`` (``"core module"``, ``"func"``, ``"value"``, ``"type"``,
     ``"component"``, ``"instance"``) and ``ref``: a type index, a :data:`ValType` (value) or a
@@ -213,7 +213,7 @@ class ExternDesc:
     ref: Any
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class TypeDecl:
     """A declaration inside an instance/component type: a (core) type or an alias.
 
@@ -224,26 +224,26 @@ class TypeDecl:
     item: object
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class DeclImport:
     name: ExternName
     desc: ExternDesc
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class DeclExport:
     name: ExternName
     desc: ExternDesc
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class InstanceType:
     """``(instance (export "f" (func ...)) ...)``: an instance type, its declarations in order."""
 
     decls: tuple[TypeDecl | DeclExport, ...]
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class ComponentType:
     """``(component (import ...) (export ...))``: a component type, its declarations in order."""
 
@@ -256,7 +256,7 @@ TypeDef = Union[DefinedType, FuncType, ResourceType, InstanceType, ComponentType
 # ------------------------------------------------------------------ core types (core type section)
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class CoreRecGroup:
     """A core rec group; ``prefixed`` when written after a 0x00 byte (GC form)."""
 
@@ -264,7 +264,7 @@ class CoreRecGroup:
     prefixed: bool = False
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class CoreImport:
     module: str
     name: str
@@ -272,25 +272,25 @@ class CoreImport:
     desc: object
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class CoreExportDecl:
     name: str
     kind: int
     desc: object
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class CoreOuterAlias:
     count: int
     index: int
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class CoreTypeDecl:
     group: RecGroup
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class CoreModuleType:
     """``(core module (import ...) (export ...))``: a core module type, its declarations in order."""
 
@@ -303,26 +303,26 @@ CoreType = Union[CoreRecGroup, CoreModuleType]
 # ------------------------------------------------------------------ instances, aliases, canon, start, imports, exports
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class CoreArg:
     name: str
     index: int  # a core instance
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class CoreExport:
     name: str
     kind: int  # core external kind byte (0 func .. 4 tag)
     index: int
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class CoreInstantiate:
     module: int
     args: tuple[CoreArg, ...]
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class CoreInstanceExports:
     exports: tuple[CoreExport, ...]
 
@@ -330,20 +330,20 @@ class CoreInstanceExports:
 CoreInstance = Union[CoreInstantiate, CoreInstanceExports]
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class InstantiateArg:
     name: str
     sort: Sort
     index: int
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class ComponentInstantiate:
     component: int
     args: tuple[InstantiateArg, ...]
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class InstanceExports:
     """``(instance (export "f" (func 0)) ...)``: an instance made of existing items."""
 
@@ -353,7 +353,7 @@ class InstanceExports:
 Instance = Union[ComponentInstantiate, InstanceExports]
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class InstanceExportAlias:
     """``(alias export $inst "name" (func))``; a core alias when ``sort`` starts with ``core``."""
 
@@ -362,7 +362,7 @@ class InstanceExportAlias:
     name: str
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class OuterAlias:
     sort: Sort
     count: int
@@ -372,7 +372,7 @@ class OuterAlias:
 Alias = Union[InstanceExportAlias, OuterAlias]
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class CanonOption:
     """A canonical option: ``name`` (utf8, utf16, latin1+utf16, memory, realloc, post-return, async,
     callback, core-type, gc) and its index argument (None for flags)."""
@@ -381,7 +381,7 @@ class CanonOption:
     index: Optional[int] = None
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class Canon:
     """One canonical function definition: ``op`` (``"lift"``, ``"lower"``, ``"resource.new"``, ...),
     ``args`` its immediates in binary order (ints, bools, a result valtype, a core valtype), ``options``."""
@@ -407,20 +407,20 @@ class Canon:
         return None if o is None else o.index
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class Start:
     func: int
     args: tuple[int, ...]
     results: int
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class Import:
     name: ExternName
     desc: ExternDesc
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class Export:
     """``(export "name" (func 3))``; ``desc`` is the optional type ascription."""
 

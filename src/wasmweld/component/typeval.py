@@ -23,7 +23,7 @@ a validator (invalid components may evaluate, or raise :class:`~wasmweld.errors.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from ..record import field, record
 from typing import TYPE_CHECKING, Any
 
 from ..errors import ValidationError
@@ -99,7 +99,7 @@ class Alias:
         self.target: Any = target
 
 
-@dataclass(eq=False)
+@record(eq=False)
 class FuncT:
     """A function type: ``params`` ``((name, type), ...)``, ``result`` a type or None."""
 
@@ -108,14 +108,14 @@ class FuncT:
     is_async: bool = False
 
 
-@dataclass(eq=False)
+@record(eq=False)
 class InstT:
     """An instance type: ``exports`` ``{name: Ent}``."""
 
     exports: dict[str, Ent] = field(default_factory=dict)
 
 
-@dataclass(eq=False)
+@record(eq=False)
 class CompT:
     """A component type: ``imports`` and ``exports`` ``{name: Ent}``."""
 
@@ -123,7 +123,7 @@ class CompT:
     exports: dict[str, Ent] = field(default_factory=dict)
 
 
-@dataclass(eq=False)
+@record(eq=False)
 class Ent:
     """An import/export: ``sort`` and its type; for types ``ty`` is the *created* object (the new
     name) and ``referenced`` what it refers to; ``name`` the extern name (ExternName)."""

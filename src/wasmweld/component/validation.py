@@ -25,7 +25,6 @@ component model async feature").
 
 from __future__ import annotations
 
-import dataclasses
 import re
 from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
@@ -139,8 +138,9 @@ def _walk_uses(x, cm: frozenset[str], depth: int = 0) -> str | None:
     if found is not None:
         return found
     children: Iterable
-    if dataclasses.is_dataclass(x) and not isinstance(x, type):
-        children = (getattr(x, f.name) for f in dataclasses.fields(x))
+    fields = getattr(type(x), "__record_fields__", None)
+    if fields is not None:
+        children = (getattr(x, f.name) for f in fields)
     elif isinstance(x, tuple):
         children = x
     else:

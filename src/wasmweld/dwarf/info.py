@@ -12,7 +12,7 @@ and width of each value, so a writer can patch fixed-width values in place.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from ..record import field, record
 from typing import Any, Iterator
 
 from ..binary.reader import Reader
@@ -60,7 +60,7 @@ _BLOCK = {FORM["block1"]: 1, FORM["block2"]: 2, FORM["block4"]: 4}
 MAX_DEPTH = 10_000
 
 
-@dataclass
+@record
 class Unit:
     """One unit of ``.debug_info``: absolute offsets within the section and its header fields."""
     offset: int
@@ -76,7 +76,7 @@ class Unit:
     extra: dict[Any, Any] = field(default_factory=dict)
 
 
-@dataclass
+@record
 class Attr:
     """One attribute value: attribute and form codes, the value's position and width, its value."""
     at: int
@@ -86,7 +86,7 @@ class Attr:
     value: int | None
 
 
-@dataclass
+@record
 class Die:
     """One debugging information entry: its offset, tag, nesting depth and attributes."""
     offset: int

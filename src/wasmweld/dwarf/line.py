@@ -15,7 +15,7 @@ step re-encoded (``advance_pc`` by the new distance; a special opcode becomes ``
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from ..record import field, record
 from typing import Any, Callable, Iterator
 
 from ..binary.leb import read_s64, read_u64, write_s, write_u
@@ -29,7 +29,7 @@ __all__ = ["LineHeader", "line_header", "ops", "rows", "rebase_unit", "Row"]
 _STRING_FORMS = {0x08: "string", 0x1F: "line_strp", 0x0E: "strp"}
 
 
-@dataclass
+@record
 class LineHeader:
     """One line program's header (offsets absolute within ``.debug_line``)."""
     offset: int
@@ -170,7 +170,7 @@ def ops(data: ByteData, hdr: LineHeader) -> Iterator[tuple[int, int, str, int]]:
             yield start, p, "other", 0
 
 
-@dataclass
+@record
 class Row:
     """One row of a line table (``end_sequence``: the address one past the sequence)."""
     address: int

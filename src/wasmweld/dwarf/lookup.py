@@ -16,7 +16,7 @@ from __future__ import annotations
 from typing import Any, Iterable
 
 from bisect import bisect_right
-from dataclasses import dataclass
+from ..record import record
 
 from ..binary.reader import Reader
 from ..errors import WasmError
@@ -36,7 +36,7 @@ _MAX_ORIGIN = 16
 _OVERLAP = 8
 
 
-@dataclass
+@record
 class Frame:
     """One frame: function name (None: unknown) and source position (each part may be None)."""
     function: str | None
@@ -72,7 +72,7 @@ def _join(path: str, part: str) -> str:
     return path + part if path.endswith("/") else path + "/" + part
 
 
-@dataclass
+@record
 class _Func:
     ranges: list[Any]
     die: int
@@ -289,7 +289,7 @@ class DebugInfo:
         return (f, line or None, (col or 0) if line else None)
 
 
-@dataclass
+@record
 class _Val:
     form: int
     value: int

@@ -28,7 +28,7 @@ post-return, checked by every adapter it calls, as the canonical ABI traps there
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from ..record import record, replace
 from typing import Any
 
 from ..binary.instr import MemArg
@@ -57,7 +57,7 @@ _FROM = {("f32", "i32"): ["i32.reinterpret_f32"], ("i32", "i64"): ["i64.extend_i
          ("f32", "i64"): ["i32.reinterpret_f32", "i64.extend_i32_u"], ("f64", "i64"): ["i64.reinterpret_f64"]}
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class Src:
     """Where a value is read: ``locals`` (stack form) or ``base`` local + ``offset`` in ``mem``.
     ``limit``: a local holding the source memory's size in bytes (i64), read once before a list's
@@ -70,7 +70,7 @@ class Src:
     limit: int | None = None
 
 
-@dataclass
+@record
 class Dst:
     """Where a value goes: ``out`` (new locals appended) or ``base`` local + ``offset``.
     ``kept``: the place already holds the source's bytes of the value (a list's elements copied

@@ -30,7 +30,7 @@ host's handles in it (a flat result: the component's handle, as above).
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from ..record import field, record
 from typing import Any
 
 from ..binary.instr import MemArg
@@ -51,7 +51,7 @@ __all__ = ["Boundary", "boundary", "OUT_MODULE", "out_imports", "define", "lift_
 OUT_MODULE = "fuse:out"
 
 
-@dataclass
+@record
 class Boundary:
     """The exported resources (``resources[K]``, output type K, with their ``Res`` in the
     composition's type) and, per exported core function that moves their handles, the trees of its
@@ -237,7 +237,7 @@ def _wrapper(am: Any, p: Plan, b: Boundary, outs: dict[tuple[str, int], int], na
     return am.define(sig[0], sig[1], e, name)
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class _Flat:
     """A value in core locals: ``(local, core type)`` per flat value (a handle's slot may be an
     i64 joined by a variant)."""
@@ -245,7 +245,7 @@ class _Flat:
     slots: tuple[tuple[int, str], ...]
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class _Mem:
     """A value in the callee's memory at local ``base`` + ``offset``."""
 

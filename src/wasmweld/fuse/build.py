@@ -16,7 +16,6 @@ names: ``iface#func`` (or ``func``), ``cabi_post_iface#func``, ``memory``, ``cab
 
 from __future__ import annotations
 
-import dataclasses
 from collections.abc import Sequence
 from typing import Any, overload
 
@@ -31,6 +30,7 @@ from .adapter import (CORE, Dir, Dst, Emitter, Src, check_area, check_leave, end
                       set_leave, translate)
 from .handles import REGION, borrow_count, builtin, helpers, host_drop
 from .plan import Adapter, Builtin, CoreRef, HostImport, Plan
+from ..record import replace
 
 __all__ = ["lower_sig", "lift_sig", "AdapterModule", "build_inputs"]
 
@@ -342,18 +342,18 @@ def _rename(inst, am: AdapterModule) -> Module:
     for imp in m.imports:
         b = inst.imports[(imp.module, imp.name)]
         if isinstance(b, CoreRef):
-            new.append(dataclasses.replace(imp, module=f"fuse:i{b.instance}", name=b.name))
+            new.append(replace(imp, module=f"fuse:i{b.instance}", name=b.name))
         elif isinstance(b, Adapter):
-            new.append(dataclasses.replace(imp, module="fuse:adapters", name=f"fuse$adapter{b.index}"))
+            new.append(replace(imp, module="fuse:adapters", name=f"fuse$adapter{b.index}"))
         elif isinstance(b, Builtin):
-            new.append(dataclasses.replace(imp, module="fuse:adapters", name=f"fuse$builtin{b.index}"))
+            new.append(replace(imp, module="fuse:adapters", name=f"fuse$builtin{b.index}"))
         elif isinstance(b, HostImport) and (b.index, inst.component) in am.host_checks:
-            new.append(dataclasses.replace(imp, module="fuse:adapters", name=f"fuse$host{b.index}c{inst.component}"))
+            new.append(replace(imp, module="fuse:adapters", name=f"fuse$host{b.index}c{inst.component}"))
         elif _host_drop_name(am, b, inst):
-            new.append(dataclasses.replace(imp, module="fuse:adapters", name=_host_drop_name(am, b, inst)))
+            new.append(replace(imp, module="fuse:adapters", name=_host_drop_name(am, b, inst)))
         else:
             assert isinstance(b, HostImport)
-            new.append(dataclasses.replace(imp, module=b.module, name=b.core_name))
+            new.append(replace(imp, module=b.module, name=b.core_name))
     m.imports[:] = new
     return m
 

@@ -12,7 +12,7 @@ traps on ill-formed UTF-8. In WAT, ``check_range`` is::
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from ..record import record
 from typing import Any
 
 from ..binary.instr import Instr, MemArg
@@ -24,7 +24,7 @@ __all__ = ["CORE", "Dir", "Emitter", "check_range", "alloc", "check_utf8"]
 CORE = {"i32": I32, "i64": I64, "f32": F32, "f64": F64, "v128": V128}
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class Dir:
     """One direction of a call: source and destination memory, the destination's realloc, encodings."""
 

@@ -18,7 +18,7 @@ a host import, or -- for a ``canon lower`` of a function another component lifte
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from ..record import field, record
 from typing import Any
 
 from ..component import Component
@@ -39,7 +39,7 @@ MAX_COMPONENT_INSTANCES = 4096
 _CORE_KIND = {0: "core func", 1: "core table", 2: "core memory", 3: "core global", 4: "core tag"}
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class CoreRef:
     """A core item exported by module instance ``instance`` under ``name``."""
 
@@ -47,7 +47,7 @@ class CoreRef:
     name: str
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class Options:
     """Canonical options resolved to core items (``None`` when absent)."""
 
@@ -59,7 +59,7 @@ class Options:
     is_async: bool = False
 
 
-@dataclass(eq=False)
+@record(eq=False)
 class Lifted:
     """A component function made by ``canon lift`` of ``core`` (a CoreRef) with ``options``."""
 
@@ -69,7 +69,7 @@ class Lifted:
     where: str
 
 
-@dataclass(eq=False)
+@record(eq=False)
 class HostFunc:
     """A function the fused world still imports: ``module`` (interface or ``""``) and ``name``;
     for the ``canon resource.drop`` of an imported resource, ``resource`` is that :class:`HostRes`
@@ -81,7 +81,7 @@ class HostFunc:
     resource: HostRes | None = None
 
 
-@dataclass(eq=False)
+@record(eq=False)
 class HostRes:
     """A resource type the fused world imports: type export ``name`` of the imported instance
     ``module`` (``""``: a type imported at the world level)."""
@@ -90,7 +90,7 @@ class HostRes:
     name: str
 
 
-@dataclass(eq=False)
+@record(eq=False)
 class HostImport:
     """One core import of the fused module that stays an import: ``func`` lowered with ``options``,
     imported as ``(module, core_name)``; ``module`` is the interface (``$root`` for world-level
@@ -104,13 +104,13 @@ class HostImport:
     core_name: str
 
 
-@dataclass(eq=False)
+@record(eq=False)
 class Lowered:
     func: Any
     options: Options
 
 
-@dataclass(eq=False)
+@record(eq=False)
 class ResId:
     """A resource type defined by component ``component`` (``index``: its number in the plan);
     ``dtor`` the CoreRef of its destructor or None."""
@@ -120,7 +120,7 @@ class ResId:
     dtor: CoreRef | None
 
 
-@dataclass(eq=False)
+@record(eq=False)
 class Builtin:
     """A ``canon resource.new|rep|drop`` of ``resource`` used by component ``component``."""
 
@@ -130,7 +130,7 @@ class Builtin:
     component: int
 
 
-@dataclass(eq=False)
+@record(eq=False)
 class Adapter:
     """One adapter: the caller lowered ``callee`` (a Lifted) with ``caller`` options."""
 
@@ -140,7 +140,7 @@ class Adapter:
     name: str
 
 
-@dataclass(eq=False)
+@record(eq=False)
 class ModuleInstance:
     """One instantiation of a core module: ``imports[(module, name)]`` is a CoreRef, an Adapter,
     a ``(HostFunc, Options)`` pair."""
@@ -152,7 +152,7 @@ class ModuleInstance:
     imports: dict[tuple[str, str], Any] = field(default_factory=dict)
 
 
-@dataclass
+@record
 class Plan:
     instances: list[ModuleInstance] = field(default_factory=list)
     adapters: list[Adapter] = field(default_factory=list)

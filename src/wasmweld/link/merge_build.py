@@ -14,7 +14,7 @@ one (:mod:`wasmweld.link.single_memory`).
 
 from __future__ import annotations
 
-from dataclasses import replace
+from ..record import replace
 
 import wasmweld.link.single_memory as single_memory
 from typing import Any, Callable

@@ -12,7 +12,7 @@ the plan holds one :class:`Fusion` (``app`` imports ``lib.f``, ``lib`` exports `
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from ..record import field, record
 from typing import Any, Callable
 
 from ..errors import LinkError
@@ -36,7 +36,7 @@ class MergeWarning(UserWarning):
 
 # --------------------------------------------------------------------------------------------- plan records
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class Fusion:
     """One import bound to another input's export (one link of a chain)."""
 
@@ -51,7 +51,7 @@ class Fusion:
     type: str = ""
 
 
-@dataclass
+@record
 class Unresolved:
     """An import that stays an import of the merged module (once per module, name and type)."""
 
@@ -64,7 +64,7 @@ class Unresolved:
     missing: bool = False       # the module is an input but has no such export (allow_unresolved)
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class ExportEntry:
     input: str
     name: str
@@ -74,7 +74,7 @@ class ExportEntry:
     reason: str = ""
 
 
-@dataclass
+@record
 class MergePlan:
     """What a merge will do: fusions, unresolved imports, exports, warnings, problems."""
 
@@ -119,7 +119,7 @@ def link_error(problems: list[str]) -> LinkError:
 
 # --------------------------------------------------------------------------------------------- options
 
-@dataclass
+@record
 class MergeOptions:
     """The options of :func:`~wasmweld.link.merge.merge` (see there), checked by :func:`parse_options`."""
 

@@ -13,7 +13,7 @@ them, for one :class:`~wasmweld.errors.LinkError`.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from ..record import field, record
 from typing import Any
 
 from ..errors import LinkError
@@ -26,7 +26,7 @@ __all__ = ["Resolution", "resolve", "export_policy"]
 
 # --------------------------------------------------------------------------------------------- step 3/4: resolve, typecheck
 
-@dataclass
+@record
 class Resolution:
     """Where every import of every input goes, the host imports that stay, the fusions and problems."""
 

@@ -44,7 +44,7 @@ silently wrong code):
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass, field
+from ..record import field, record
 
 from ..binary.instr import Instr, MemArg
 from ..errors import LinkError
@@ -60,7 +60,7 @@ MAX_PAGES = 65536
 DEFAULT_RESERVE = 256
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class MemoryRegion:
     """Where memory ``memory`` of the multi-memory merge sits in the single memory.
 
@@ -86,7 +86,7 @@ class MemoryRegion:
         return self.pages * PAGE
 
 
-@dataclass
+@record
 class MemoryLayout:
     """The plan of :func:`lower_memories`: one region per memory, what refuses it, which exports go."""
 

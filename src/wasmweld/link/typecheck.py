@@ -22,7 +22,7 @@ says what (if anything) is wrong with one fusion, in words fit for a
 
 from __future__ import annotations
 
-from dataclasses import replace
+from ..record import replace
 from typing import Any
 
 from ..types import (

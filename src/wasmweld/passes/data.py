@@ -56,7 +56,7 @@ data segments.
 from __future__ import annotations
 
 import struct
-from dataclasses import dataclass, field
+from ..record import field, record
 from typing import Any
 
 from wasmweld.binary.instr import Instr
@@ -77,7 +77,7 @@ __all__ = ["run_add_data", "DataResult", "Layout", "add_passive_data", "add_acti
 PAGE = 65536
 
 
-@dataclass
+@record
 class DataResult:
     """What an injection did. ``address`` is None for passive data."""
 
@@ -234,7 +234,7 @@ def add_passive_data(m: Module, name: str, data: bytes, *, size_func: str | None
 
 # ------------------------------------------------------------------------------------ active
 
-@dataclass
+@record
 class _Sym:
     name: str
     global_index: int
@@ -242,7 +242,7 @@ class _Sym:
     found_by: str        # "export" | "name section" | "heuristic"
 
 
-@dataclass
+@record
 class Layout:
     """What the module says about its linear memory 0 (wasm-ld conventions)."""
 

@@ -21,7 +21,7 @@ The new function returns what the target returns, unless ``drop_results``.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from ..record import record
 from typing import Any, Iterable
 
 from wasmweld.binary.instr import Instr
@@ -36,7 +36,7 @@ __all__ = ["run_add_export", "EntryPoint", "add_entry_point", "add_entry_points"
 PASS = "..."
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class EntryPoint:
     """One export to add: ``call`` a function with ``args``, or re-export ``func``."""
 

@@ -36,7 +36,7 @@ with them (:mod:`wasmweld.dwarf.edits`).
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from ..record import field, record
 from typing import Any, Iterable
 
 from wasmweld.binary.reencode import IndexMaps, renumber
@@ -52,7 +52,7 @@ __all__ = ["run_gc", "remove_unused", "gc", "GcResult"]
 _EXTERN_SPACES = tuple(k.space.value for k in ExternKind)
 
 
-@dataclass
+@record
 class GcResult:
     module: Module
     removed: dict[str, int] = field(default_factory=dict)   # space -> how many removed

@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import functools
 import inspect
-from dataclasses import dataclass, field
+from ..record import field, record
 from typing import Any, Callable, Iterable
 
 from wasmweld.errors import EditError, WasmError
@@ -41,7 +41,7 @@ from wasmweld.module import Module
 __all__ = ["Op", "PassInfo", "EditContext", "PassResult", "PASSES", "apply_ops", "run_checked", "describe"]
 
 
-@dataclass
+@record
 class Op:
     """One operation: registered pass ``name``, its ``params``, and ``origin`` for messages."""
 
@@ -50,7 +50,7 @@ class Op:
     origin: str = ""
 
 
-@dataclass
+@record
 class EditContext:
     """What the operations reported: ``messages`` (what was done), ``listings`` (query output),
     ``warnings``, and each operation's :class:`PassResult` in ``results``."""
@@ -61,7 +61,7 @@ class EditContext:
     results: list[PassResult] = field(default_factory=list)
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class PassInfo:
     """A registered pass: its ``name``, a one-line ``description`` and ``run(module, **options) -> PassResult``."""
 

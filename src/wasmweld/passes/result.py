@@ -21,7 +21,7 @@ fold into one line (``added entry point 'a' (function #7) (+3 more)``).
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from ..record import field, record
 from typing import Any
 
 from wasmweld.module import Module
@@ -29,7 +29,7 @@ from wasmweld.module import Module
 __all__ = ["PassResult"]
 
 
-@dataclass
+@record
 class PassResult:
     """What one pass did: ``module`` (continue with it), ``counts``, ``messages``, ``warnings``, ``listing``,
     ``value`` (the pass's own detail: an index, a removed-name list, a :class:`~wasmweld.passes.data.DataResult`)."""

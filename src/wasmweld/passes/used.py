@@ -43,7 +43,7 @@ import marshal
 import mmap
 import time
 from array import array
-from dataclasses import dataclass, field
+from ..record import field, record
 from typing import Any, Callable, Iterable, Mapping
 
 from wasmweld.binary.constexpr import single
@@ -63,7 +63,7 @@ SPACES = tuple(s.value for s in IndexSpace)
 _SPACE_ALIASES = {"global_": "global", "function": "func", "functions": "func"}
 
 
-@dataclass
+@record
 class Refs:
     """Sets of indices, one per index space."""
 
@@ -249,7 +249,7 @@ def body_table_accesses(body: FuncBody) -> list[tuple[int, int | None]]:
     return out
 
 
-@dataclass
+@record
 class CodeView:
     """How :func:`analyze` reads the code of defined function ``d``: the public hook for callers that
     analyse a module whose bodies live elsewhere (merge reads each input's own body and maps the

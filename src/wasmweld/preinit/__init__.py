@@ -46,7 +46,7 @@ import os
 import sys
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from ..record import field, record
 from typing import TYPE_CHECKING
 
 from ..errors import SnapshotError, WasmError
@@ -82,7 +82,7 @@ __all__ = [
 ]
 
 
-@dataclass
+@record
 class SnapshotReport:
     """What a snapshot did; ``str(report)`` is the text the CLI prints."""
 

@@ -35,7 +35,7 @@ and ``(func (export "__wasmweld_snapshot:global:0") (result i32)
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from ..record import record
 from functools import partial
 from typing import Any
 
@@ -67,7 +67,7 @@ _MAX_PAGES_64 = 1 << 48
 _MAX_PAGES_32 = 1 << 16
 
 
-@dataclass
+@record
 class Instrumented:
     """The instrumented module (bytes), the probes the runner reads, and the init function's export.
 

@@ -27,7 +27,7 @@ a :class:`~wasmweld.errors.SnapshotError` and an
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
-from dataclasses import dataclass, field
+from ..record import field, record
 from typing import Any, NamedTuple, Protocol, runtime_checkable
 
 from ..errors import InitError
@@ -149,7 +149,7 @@ class LazySpans(Sequence[CodeSpan]):
         return f"LazySpans({self._all()!r})"
 
 
-@dataclass(frozen=True, slots=True)
+@record(frozen=True, slots=True)
 class Probes:
     """Everything the runner reads back, by export name in the instrumented module."""
 

@@ -40,7 +40,6 @@ with a snapshot of ``$n = 7`` and memory ``[(8, b"ab"), (64, b"\\x2a")]`` the re
 
 from __future__ import annotations
 
-import dataclasses
 from collections.abc import Mapping
 from itertools import repeat
 from operator import itemgetter
@@ -53,6 +52,7 @@ from ..binary.reader import SECTION_IDS, split_sections
 from ..binary.sections import encode_data
 from ..errors import SnapshotError
 from ..module import ConstExpr, Data, Global, Module
+from ..record import replace
 from ..types import ExternKind, RefType, ValType
 from .snapshot import GlobalValue, Snapshot
 
@@ -109,7 +109,7 @@ def apply_exports(module: Module, init_export_name: str, keep_init_func: bool,
     out = []
     for e in exports:
         if e.name in by_src:
-            out.append(dataclasses.replace(e, name=by_src[e.name]))
+            out.append(replace(e, name=by_src[e.name]))
         elif e.name in renames:
             continue  # overwritten by a rename
         else:
@@ -155,7 +155,7 @@ def _finish(module: Module, snap: Snapshot, init_export_name: str, keep_init_fun
     if snap.dropped_elems:
         elems = list(module.elems)
         for i in snap.dropped_elems:
-            elems[i] = dataclasses.replace(elems[i], init=())
+            elems[i] = replace(elems[i], init=())
         module.elems = elems
     module.start = None
     apply_exports(module, init_export_name, keep_init_func, rename_funcs, ran_exports)
@@ -196,7 +196,7 @@ def _rewrite_state(module: Module, snap: Snapshot) -> list:
         if lim.max is not None and ms.size_pages > lim.max:
             raise SnapshotError(f"memory {i} grew past its maximum ({ms.size_pages} > {lim.max} pages)")
         if ms.size_pages != lim.min:
-            mems[i] = dataclasses.replace(mt, limits=dataclasses.replace(lim, min=ms.size_pages))
+            mems[i] = replace(mt, limits=replace(lim, min=ms.size_pages))
             changed = True
     if changed:
         module.memories = mems

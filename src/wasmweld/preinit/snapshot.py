@@ -37,7 +37,7 @@ from __future__ import annotations
 
 from bisect import bisect_left
 from collections import Counter
-from dataclasses import dataclass, field
+from ..record import field, record
 from itertools import chain, compress, count, islice
 from operator import itemgetter, sub
 from typing import Any, NamedTuple
@@ -83,7 +83,7 @@ class GlobalValue(NamedTuple):
     unchanged: bool = False
 
 
-@dataclass(frozen=True, slots=True)
+@record(frozen=True, slots=True)
 class MemorySnapshot:
     """One defined memory: its size in pages and its non-zero ``(offset, bytes)`` segments, ascending."""
 
@@ -96,7 +96,7 @@ class MemorySnapshot:
         return sum(map(len, map(itemgetter(1), self.segments)))
 
 
-@dataclass(slots=True)
+@record(slots=True)
 class Snapshot:
     """The state the rewriter writes into the module (see the module docstring).
 

@@ -52,7 +52,7 @@ import stat
 import struct
 import time
 import warnings
-from dataclasses import dataclass, field
+from ..record import field, record
 from typing import TYPE_CHECKING, Any
 
 from wasmweld.errors import CacheError
@@ -382,7 +382,7 @@ class CacheWarning(UserWarning):
     """A cache entry was unusable (damaged, truncated, from another wasmtime/configuration) and was replaced."""
 
 
-@dataclass
+@record
 class CacheStats:
     hits: int = 0
     misses: int = 0

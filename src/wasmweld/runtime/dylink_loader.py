@@ -55,7 +55,7 @@ from __future__ import annotations
 import math
 import os
 import time
-from dataclasses import dataclass, field
+from ..record import field, record
 from typing import TYPE_CHECKING, Any
 
 from wasmweld.runtime.engine import require_wasmtime
@@ -79,13 +79,13 @@ __all__ = ["DynamicLinker", "DlLimits", "LibHandle", "ModuleScan", "ScanExport",
 PAGE = 65536
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class DlLimits:
     """What one side module's ``dylink.0`` may ask of the shared memory and table (``World(dl_limits=...)``).
 
     A 90-byte side module can claim ``table_align=31`` or ``mem_size=3 GiB``; these bounds
     refuse such requests with a LinkError before anything grows. (Defined here, not in the
-    World's own modules: a World loads this module, and :mod:`dataclasses`, only when it needs it.)
+    World's own modules: a World loads this module only when it needs it.)
     """
 
     max_mem_size: int = 1 << 30  # bytes of data + bss
@@ -98,14 +98,14 @@ class DlLimits:
 # minimal binary scan
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class ScanExport:
     name: str
     kind: int  # 0 func, 1 table, 2 memory, 3 global, 4 tag
     index: int
 
 
-@dataclass
+@record
 class ModuleScan:
     """What :func:`scan_module` reads: exports, counts and simple global initial values."""
 
@@ -229,7 +229,7 @@ def export_all_funcs(wasm: bytes, prefix: str = "__wasmweld_func_") -> bytes:
 # the loader
 
 
-@dataclass
+@record
 class _Sym:
     kind: str  # "func" | "data" | "global"
     value: Any  # wasmtime.Func | int address | wasmtime.Global

@@ -61,7 +61,7 @@ from bisect import bisect_right
 from itertools import starmap
 from operator import itemgetter
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field, replace
+from ..record import field, record, replace
 from typing import Any, NamedTuple
 
 from ..binary.reader import SECTION_IDS, split_sections
@@ -148,7 +148,7 @@ class _OutputFiles:
             self.dir = None
 
 
-@dataclass
+@record
 class InitState:
     """The state the init run left, as plain data.
 

@@ -25,7 +25,7 @@ slot that a later ``dlopen`` fills.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from ..record import field, record
 from typing import Any, Sequence
 
 from wasmweld.errors import LinkError
@@ -37,7 +37,7 @@ _SIMPLE = {"i32", "i64", "f32", "f64", "v128", "funcref", "externref", "anyref",
            "structref", "arrayref", "exnref", "nullref", "nullfuncref", "nullexternref"}
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class Slot:
     """One forwarding function: ``params -> results`` (WAT value type names), a label for errors."""
 
@@ -46,7 +46,7 @@ class Slot:
     label: str = ""
 
 
-@dataclass
+@record
 class TrampolineSpec:
     """The forwarding functions of one trampoline module, one :class:`Slot` each."""
 

@@ -18,7 +18,7 @@ descriptors), as processes linked into one program would.
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass, field
+from ..record import field, record
 from typing import TYPE_CHECKING, Callable, Iterable, Mapping, Union
 
 from wasmweld.errors import LinkError
@@ -32,7 +32,7 @@ __all__ = ["WasiOptions", "Preopen", "OutputTail", "OUTPUT_TAIL_BYTES", "WASI_MO
 Stream = Union[None, str, os.PathLike[str], Callable[[bytes], None]]
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class Preopen:
     """A host directory made visible to the guest at ``guest`` (read-only unless ``writable``)."""
 
@@ -41,7 +41,7 @@ class Preopen:
     writable: bool = True
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class WasiOptions:
     """What WASI guests of a World may see.
 
@@ -81,7 +81,7 @@ class WasiOptions:
         raise TypeError(f"wasi must be a bool or WasiOptions, not {type(value).__name__}")
 
     def with_argv(self, argv: Iterable[str]) -> "WasiOptions":
-        from dataclasses import replace
+        from ..record import replace
 
         return replace(self, argv=tuple(argv))
 
