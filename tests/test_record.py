@@ -19,7 +19,7 @@ import pytest
 from wasmweld import items, types
 from wasmweld.binary.opcodes import OpInfo
 from wasmweld.custom.name import NameSection
-from wasmweld.record import field, record
+from wasmweld.record import field, record, replace
 
 
 def _twins(frozen: bool, slots: bool) -> tuple[type, type]:
@@ -113,3 +113,17 @@ def test_the_item_types_are_records():
         assert c.__slots__ and "__dict__" not in vars(c), c      # frozen, slotted, like the dataclasses they were
         with pytest.raises(dataclasses.FrozenInstanceError):
             object.__new__(c).__setattr__(dataclasses.fields(c)[0].name, 1)
+
+
+def test_replace_copies_a_record_with_changes():
+    R, D = _twins(True, True)
+    r = R(1, "b", [2], d=4)
+    s = replace(r, a=9, d=5)
+    assert type(s) is R and (s.a, s.b, s.c, s.d, s.f) == (9, "b", [2], 5, 7) and r.a == 1
+    with pytest.raises(ValueError):
+        replace(r, f=1)                                   # init=False, as dataclasses says
+    with pytest.raises(TypeError):
+        replace(r, nosuch=1)
+    assert replace(D(1), a=2) == D(2)                     # any other dataclass: dataclasses.replace
+    lim = types.Limits(1, 4, flags=1)
+    assert replace(lim, min=2) == types.Limits(2, 4) and replace(lim, min=2).flags == 1

@@ -70,6 +70,7 @@ def test_snapshot_cli_does_not_load_the_linker(tmp_path):
     assert "wasmweld.preinit" in mods and (tmp_path / "out.wasm").stat().st_size > 0
     assert not {m for m in mods if m.startswith(("wasmweld.link", "wasmweld.fuse", "wasmweld.component",
                                                  "wasmweld.text", "wasmweld.validator"))}
+    assert not {"dataclasses", "inspect"} & mods        # (the snapshot's classes are records)
 
 
 def test_first_world_imports_neither_dataclasses_nor_threading_nor_wasi():
