@@ -18,7 +18,8 @@ Tasks, per corpus module (MB/s in the notes is the input size over the median ti
 
 For the modules over 4 MB, ``decode+encode``, ``renumber all funcs`` and ``gc`` (``gc(parse(data)).module.encode()``) are
 also timed in one process and in two (``WASMWELD_FORK=0`` / ``1``, interleaved; issue 16.4), the
-two-process row noting the speed-up.
+two-process row noting the speed-up: medians of :data:`PAIRS` interleaved pairs (``--repeats`` more if
+asked), since the machine's speed drifts by 10-15% between runs.
 
 Peers run as child processes; their times include process start-up (walrus's own
 parse/emit timings are in its notes). Run with ``make bench`` or ``python bench/run.py -k core``.
@@ -105,6 +106,10 @@ def _bench_module(ctx, cid: str) -> list:
     return rows
 
 
+#: one-process / two-process pairs timed (interleaved) for each speed-up row
+PAIRS = 7
+
+
 @contextmanager
 def _forking(value: str):
     """``WASMWELD_FORK`` set to ``value`` meanwhile: "0" one process, "1" a second one whatever the load."""
@@ -130,7 +135,7 @@ def _one_vs_two(ctx, cid: str, data: bytes, maps: IndexMaps, size: str) -> list:
     rows = []
     for task, fn in jobs.items():
         times: dict[str, list[float]] = {"0": [], "1": []}
-        for _ in range(max(ctx.repeats, 3)):
+        for _ in range(max(ctx.repeats, PAIRS)):
             for forced in ("0", "1"):
                 with _forking(forced):
                     times[forced].extend(ctx.times(fn, repeats=1))

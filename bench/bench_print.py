@@ -11,7 +11,7 @@ Tasks, per corpus module:
 
 For rs-swc and em-ffmpeg (full run only) ``wasmweld (one process)`` and ``wasmweld (two processes)``
 time the same ``wasmweld print IN -o OUT`` with ``WASMWELD_FORK=0`` / ``1`` (issue 16.4: the second
-process prints the data section and the last bodies, see text/parallel.py), interleaved; the
+process prints the data section and the last bodies, see text/parallel.py), interleaved (:data:`PAIRS`); the
 two-process row notes the speed-up, whether the two texts are identical, and ``cpu_s``: the
 process tree's CPU time (user + system; the best run of each).
 
@@ -31,8 +31,9 @@ from pathlib import Path
 
 QUICK = ["em-sqljs"]
 FULL = ["em-sqljs", "rs-swc"]
-#: one process vs two (full run only)
+#: one process vs two (full run only), in this many interleaved pairs
 TWO = ["rs-swc", "em-ffmpeg"]
+PAIRS = 7
 
 
 def _wasm_tools() -> str | None:
@@ -118,7 +119,7 @@ def _one_vs_two(ctx, cid: str) -> list:
     runs: dict[str, list[tuple[float, float, float]]] = {"0": [], "1": []}
     outs = {fork: ctx.tmp / f"{cid}.fork{fork}.wat" for fork in runs}
     try:
-        for _ in range(max(ctx.repeats, 3)):
+        for _ in range(max(ctx.repeats, PAIRS)):
             for fork in runs:
                 argv = [sys.executable, "-m", "wasmweld", "print", path, "-o", outs[fork]]
                 runs[fork].append(_child(argv, outs[fork], env=dict(os.environ, WASMWELD_FORK=fork)))
