@@ -31,11 +31,11 @@ import subprocess
 import sys
 from pathlib import Path
 
+import peers
 from wasmweld.link import merge
 
 SERVICES = ("logger", "ledger", "bank")
 PAIRS_QUICK = [("em-sqljs", "em-quickjs")]
-GNU_TIME = "/usr/bin/time"
 PAIRS_FULL = [("em-sqljs", "em-quickjs"), ("wasisdk-starlingmonkey", "rs-swc")]
 
 
@@ -65,16 +65,15 @@ def _wasmweld_cli(inputs: list[tuple[Path, str]], out: Path, peaks: list | None 
         env["WASMWELD_FORK"] = fork
     env["PYTHONPATH"] = os.pathsep.join([str(Path(__file__).resolve().parent.parent / "src"),
                                          env.get("PYTHONPATH", "")])
-    # a child's peak RSS counts the memory of the process that forked it (Linux copies the high-water
-    # mark), so the peak is taken by GNU time, a small process, around the CLI
     peak_file = out.with_suffix(".peak")
-    if peaks is not None and os.access(GNU_TIME, os.X_OK):
-        argv = [GNU_TIME, "-f", "%M", "-o", str(peak_file), *argv]
+    if peaks is not None:
+        argv = peers.with_peak(argv, peak_file)
     proc = subprocess.run(argv, capture_output=True, env=env)
     if proc.returncode != 0:
         raise RuntimeError(proc.stderr.decode(errors="replace")[-500:])
-    if peaks is not None and peak_file.exists():
-        peaks.append(int(peak_file.read_text().split()[-1]))
+    kb = peers.read_peak(peak_file) if peaks is not None else None
+    if peaks is not None and kb is not None:
+        peaks.append(kb)
 
 
 def _size(n: int) -> str:

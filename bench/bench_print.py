@@ -29,6 +29,8 @@ import sys
 import time
 from pathlib import Path
 
+import peers
+
 QUICK = ["em-sqljs"]
 FULL = ["em-sqljs", "rs-swc"]
 #: one process vs two (full run only), in this many interleaved pairs
@@ -40,20 +42,14 @@ def _wasm_tools() -> str | None:
     return shutil.which("wasm-tools", path=str(Path(sys.executable).parent)) or shutil.which("wasm-tools")
 
 
-#: GNU time, a small process around each child: its peak RSS (a child's own ru_maxrss starts at the
-#: bench process's, which Linux copies at fork)
-GNU_TIME = "/usr/bin/time"
-
-
 def _child(argv: list[str], out: Path, env: dict[str, str] | None = None) -> tuple[float, float | None, float]:
     """Run ``argv``, which writes ``out``; (wall seconds, peak RSS in MB or None, CPU seconds of it and
     its children). ``out`` is removed first, untimed: freeing the last run's 380 MB of text is the
     file system's work, not printing's (0.2 s in a ``rename`` over it). Raises RuntimeError if it fails."""
     out.unlink(missing_ok=True)
     peak_file = out.with_suffix(".peak")
-    peak_file.unlink(missing_ok=True)
-    if os.access(GNU_TIME, os.X_OK):
-        argv = [GNU_TIME, "-f", "%M", "-o", str(peak_file), *argv]
+    name = Path(str(argv[0])).name
+    argv = peers.with_peak(argv, peak_file)
     t0 = time.perf_counter()
     proc = subprocess.Popen([str(a) for a in argv], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=env)
     _pid, status, usage = os.wait4(proc.pid, 0)
@@ -62,10 +58,9 @@ def _child(argv: list[str], out: Path, env: dict[str, str] | None = None) -> tup
     err = proc.stderr.read().decode("utf-8", "replace").strip()
     proc.stderr.close()
     if proc.returncode != 0:
-        raise RuntimeError(f"{Path(str(argv[0])).name} exited {proc.returncode}: {err[-300:]}")
-    peak = int(peak_file.read_text().split()[-1]) / 1024 if peak_file.exists() else None
-    peak_file.unlink(missing_ok=True)
-    return elapsed, peak, usage.ru_utime + usage.ru_stime
+        raise RuntimeError(f"{name} exited {proc.returncode}: {err[-300:]}")
+    kb = peers.read_peak(peak_file)
+    return elapsed, None if kb is None else kb / 1024, usage.ru_utime + usage.ru_stime
 
 
 def _measure(ctx, cid: str, tool: str, argv: list[str], out: Path, size_mb: float):

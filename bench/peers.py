@@ -25,6 +25,28 @@ BIN = PEERS_DIR / "node_modules" / ".bin"
 BINARYEN_FLAGS = ("-all", "--disable-compact-imports")
 
 
+#: GNU time, a small process around a measured child, for its peak resident memory: a child's own
+#: ru_maxrss starts at that of the process that forked it (Linux copies the high-water mark at fork)
+GNU_TIME = "/usr/bin/time"
+
+
+def with_peak(argv: Sequence[str | Path], peak_file: Path) -> list[str]:
+    """``argv`` run under GNU time, which writes the child's peak RSS (KB) to ``peak_file`` (``argv`` as
+    it is where GNU time is missing); :func:`read_peak` reads it."""
+    peak_file.unlink(missing_ok=True)
+    head = [GNU_TIME, "-f", "%M", "-o", str(peak_file)] if os.access(GNU_TIME, os.X_OK) else []
+    return head + [str(a) for a in argv]
+
+
+def read_peak(peak_file: Path) -> int | None:
+    """The peak RSS in KB that :func:`with_peak`'s GNU time wrote (the file removed), or None."""
+    if not peak_file.exists():
+        return None
+    kb = int(peak_file.read_text().split()[-1])
+    peak_file.unlink()
+    return kb
+
+
 class PeerError(RuntimeError):
     """A peer tool is missing or failed."""
 
