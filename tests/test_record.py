@@ -127,3 +127,30 @@ def test_replace_copies_a_record_with_changes():
     assert replace(D(1), a=2) == D(2)                     # any other dataclass: dataclasses.replace
     lim = types.Limits(1, 4, flags=1)
     assert replace(lim, min=2) == types.Limits(2, 4) and replace(lim, min=2).flags == 1
+
+
+def test_methods_are_compiled_at_their_first_call_then_kept():
+    """Start-up (issue 16.2): making a record compiles nothing; each method is compiled once, when first called."""
+    R, _ = _twins(True, True)
+    stubs = {name: R.__dict__[name] for name in ("__init__", "__repr__", "__eq__", "__hash__")}
+    assert all(hasattr(stub, "__owner__") for stub in stubs.values())
+    r = R(1)
+    assert R.__dict__["__init__"] is not stubs["__init__"] and not hasattr(R.__dict__["__init__"], "__owner__")
+    assert R.__dict__["__repr__"] is stubs["__repr__"]         # not called yet: still the stand-in
+    assert repr(r).endswith("R(a=1, b=None, c=[], d=None, f=7)") and R.__dict__["__repr__"].__qualname__.endswith("R.__repr__")
+    assert r == R(1) and hash(R(1, c=())) == hash(R(1, c=()))
+    assert not any(hasattr(R.__dict__[name], "__owner__") for name in stubs)
+
+
+def test_a_plain_subclass_calls_its_record_base_methods():
+    @record
+    class Base:
+        a: int
+        b: int = 2
+
+    class Plain(Base):
+        def __init__(self, a):
+            super().__init__(a, b=a + 1)
+
+    p = Plain(4)
+    assert (p.a, p.b) == (4, 5) and Base(1) == Base(1, 2) and repr(Base(3)).endswith(".Base(a=3, b=2)")

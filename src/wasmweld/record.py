@@ -4,7 +4,10 @@ The item types every command loads (``types``, ``items``, the opcode table, the 
 package's other record classes were dataclasses: :mod:`dataclasses` with :mod:`inspect`, :mod:`ast`,
 :mod:`dis` and :mod:`tokenize` takes 8-11 ms to import and each class about 0.8 ms to make (its methods
 generated and compiled one by one), 15-20 ms of ``wasmweld info``'s start-up. :func:`record` makes the same
-class, from the same declaration, with one ``exec`` of its methods (about 0.2 ms)::
+class, from the same declaration, in about 0.04 ms: each generated method is compiled at its first call
+(a stand-in calls the compiler, puts the real method on the class and calls it), so a class that is never
+printed, compared or made costs no compile at all (compiling every method at import, ~0.2 ms a class, was
+a third of ``wasmweld snapshot``'s imports: 7.5 of 30 ms)::
 
     @record(frozen=True, slots=True)
     class Limits:
@@ -91,8 +94,8 @@ def _fields(cls: type) -> list[Field]:
     return list(out.values())
 
 
-def _source(cls: type, fields: list[Field], frozen: bool, eq: bool, ns: dict[str, Any]) -> list[str]:
-    """The methods' source (defaults and factories go into ``ns`` as ``_rec_d<i>``/``_rec_f<i>``)."""
+def _source(cls: type, fields: list[Field], frozen: bool, eq: bool, ns: dict[str, Any]) -> dict[str, str]:
+    """Each method's source, by name (defaults and factories go into ``ns`` as ``_rec_d<i>``/``_rec_f<i>``)."""
     params, body = [], []
     for i, f in enumerate(fields):
         value = f.name
@@ -116,23 +119,53 @@ def _source(cls: type, fields: list[Field], frozen: bool, eq: bool, ns: dict[str
     shown = ", ".join(f"{f.name}={{self.{f.name}!r}}" for f in fields if f.repr)
     mine = "".join(f"self.{f.name}," for f in fields if f.compare)
     theirs = "".join(f"other.{f.name}," for f in fields if f.compare)
-    src = [f"def __init__(self, {', '.join(params)}):\n    " + ("\n    ".join(body) or "pass"),
-           f"def __repr__(self):\n    return f'{{self.__class__.__qualname__}}({shown})'"]
+    src = {"__init__": f"def __init__(self, {', '.join(params)}):\n    " + ("\n    ".join(body) or "pass"),
+           "__repr__": f"def __repr__(self):\n    return f'{{self.__class__.__qualname__}}({shown})'"}
     if eq:
-        src.append(f"def __eq__(self, other):\n    if other.__class__ is self.__class__:\n"
-                   f"        return ({mine}) == ({theirs})\n    return NotImplemented")
+        src["__eq__"] = (f"def __eq__(self, other):\n    if other.__class__ is self.__class__:\n"
+                         f"        return ({mine}) == ({theirs})\n    return NotImplemented")
     if eq and frozen:
-        src.append(f"def __hash__(self):\n    return hash(({mine}))")
-    if frozen:
-        src.append("def __setattr__(self, name, value):\n    raise _rec_frozen(name)")
-        src.append("def __delattr__(self, name):\n    raise _rec_frozen(name)")
+        src["__hash__"] = f"def __hash__(self):\n    return hash(({mine}))"
     return src
+
+
+def _compiled(cls: type, name: str, source: str, ns: dict[str, Any]) -> Callable[..., Any]:
+    """Method ``name`` of ``cls`` compiled from ``source`` and put on the class (in place of its stub)."""
+    exec(source, ns)     # noqa: S102 - our own generated method
+    method = ns[name]
+    method.__qualname__ = f"{cls.__qualname__}.{name}"
+    type.__setattr__(cls, name, method)
+    return method
+
+
+def _stub(name: str, source: str, ns: dict[str, Any]) -> Callable[..., Any]:
+    """A stand-in for method ``name`` that compiles the real one at its first call (most record classes a
+    command loads never print or compare an instance, some are never made: compiling every method of every
+    class at import was about a third of a command's import time)."""
+    cls: list[type] = []            # (the class, set once it exists: a slotted class is a new one)
+
+    def stub(self: Any, *args: Any, **kwargs: Any) -> Any:
+        return _compiled(cls[0], name, source, ns)(self, *args, **kwargs)
+    stub.__name__ = name
+    stub.__owner__ = cls            # type: ignore[attr-defined]
+    return stub
+
+
+def _frozen_setattr(self: Any, name: str, value: Any) -> None:
+    raise _frozen(name)
+
+
+def _frozen_delattr(self: Any, name: str) -> None:
+    raise _frozen(name)
 
 
 def _make(cls: type[T], frozen: bool, slots: bool, eq: bool) -> type[T]:
     fields = _fields(cls)
-    ns: dict[str, Any] = {"_rec_set": object.__setattr__, "_rec_missing": _MISSING, "_rec_frozen": _frozen}
-    exec("\n".join(_source(cls, fields, frozen, eq, ns)), ns)     # noqa: S102 - our own generated methods
+    ns: dict[str, Any] = {"_rec_set": object.__setattr__, "_rec_missing": _MISSING}
+    methods: dict[str, Any] = {name: _stub(name, source, ns)
+                               for name, source in _source(cls, fields, frozen, eq, ns).items()}
+    if frozen:
+        methods["__setattr__"], methods["__delattr__"] = _frozen_setattr, _frozen_delattr
     if slots:
         own = [f.name for f in fields if f.name in cls.__dict__.get("__annotations__", {})]
         body = {k: v for k, v in cls.__dict__.items() if k not in own and k not in ("__dict__", "__weakref__")}
@@ -142,17 +175,17 @@ def _make(cls: type[T], frozen: bool, slots: bool, eq: bool) -> type[T]:
         cls = meta(cls.__name__, cls.__bases__, body)
         cls.__qualname__ = qualname
         if frozen:
-            ns["__getstate__"], ns["__setstate__"] = _getstate, _setstate
-    ns["__match_args__"] = tuple(f.name for f in fields if f.init)
+            methods["__getstate__"], methods["__setstate__"] = _getstate, _setstate
+    methods["__match_args__"] = tuple(f.name for f in fields if f.init)
     own_hash = cls.__dict__.get("__hash__", _MISSING)
     if own_hash is None and "__eq__" in cls.__dict__:
         own_hash = _MISSING                 # (Python's implicit None beside a written __eq__)
-    for name in ("__init__", "__repr__", "__eq__", "__hash__", "__setattr__", "__delattr__", "__getstate__",
-                 "__setstate__", "__match_args__"):
-        if name in ns and (name not in cls.__dict__ or name == "__hash__" and own_hash is _MISSING):
-            if callable(ns[name]) and hasattr(ns[name], "__qualname__"):
-                ns[name].__qualname__ = f"{cls.__qualname__}.{name}"
-            setattr(cls, name, ns[name])
+    for name, value in methods.items():
+        if name not in cls.__dict__ or name == "__hash__" and own_hash is _MISSING:
+            owner = getattr(value, "__owner__", None)
+            if owner is not None:
+                owner.append(cls)
+            setattr(cls, name, value)
     if eq and not frozen and own_hash is _MISSING:
         cls.__hash__ = None      # type: ignore[assignment]  # (as dataclasses: equal by value, mutable: unhashable)
     for f in fields:                        # (non-slot classes keep plain defaults as class attributes)
