@@ -1,5 +1,6 @@
-"""The World's record classes are plain ``__slots__`` classes (not dataclasses: issue 16.3, start-up):
-they behave as the dataclasses they replaced did. Each is compared with a reference dataclass of the
+"""The World's record classes are :func:`wasmweld.record.record` classes with ``__slots__`` (not dataclasses:
+issue 16.3, start-up; they were hand-written twins of a record before): they behave as the dataclasses they
+replaced did. Each is compared with a reference dataclass of the
 same fields (repr, equality, hashing, immutability, defaults), and the World's public options keep
 their dataclass behaviour (DlLimits, WasiOptions)."""
 
@@ -35,6 +36,11 @@ ENTRY_FIELDS = [("name", str), ("module", Any), ("wasm", Any), ("imports", list)
                 ("scan", Any, F(default=None)), ("meta", dict, F(default_factory=dict)),
                 ("bad_exports", dict, F(default_factory=dict))]
 RefEntry = dataclasses.make_dataclass("Entry", ENTRY_FIELDS, eq=False)
+
+
+def test_the_world_classes_are_slotted_records():
+    for cls in (Unsupported, TypeReport, ImportSlot, Entry, Host):
+        assert cls.__record_fields__ and "__dict__" not in vars(cls) and cls.__slots__, cls
 
 
 def test_unsupported_is_a_frozen_value():

@@ -11,11 +11,12 @@ asking wasmtime-py about value types it cannot represent (see :mod:`wasmweld.run
 from __future__ import annotations
 
 import re
-from typing import TYPE_CHECKING, Any, Callable, ClassVar
+from typing import TYPE_CHECKING, Any, Callable
 
 from wasmweld.runtime.engine import require_wasmtime
 
 from wasmweld.errors import ExecutionError, LinkError
+from wasmweld.record import field, record
 from wasmweld.runtime.typecheck import Unsupported
 
 if TYPE_CHECKING:
@@ -218,83 +219,53 @@ def exec_error(e: BaseException, what: str) -> ExecutionError:
     return ExecutionError(f"{what}: {first_line(e)}")
 
 
+@record(slots=True, eq=False)
 class ImportSlot:
     """One import of a World entry (compared by identity)."""
 
-    __slots__ = ("module", "name", "type", "bad", "index")
-
-    def __init__(self, module: str, name: str, type: Any, bad: Unsupported | None = None, index: int = -1) -> None:
-        self.module: str = module
-        self.name: str = name
-        self.type: Any = type
-        self.bad: Unsupported | None = bad  # set when the type uses a value type wasmtime-py cannot represent
-        self.index: int = index  # position in the module's import list
-
-    def __repr__(self) -> str:
-        return (f"ImportSlot(module={self.module!r}, name={self.name!r}, type={self.type!r}, bad={self.bad!r}, "
-                f"index={self.index!r})")
+    module: str
+    name: str
+    type: Any
+    bad: Unsupported | None = None  # set when the type uses a value type wasmtime-py cannot represent
+    index: int = -1  # position in the module's import list
 
     @property
     def label(self) -> str:
         return f"{self.module}.{self.name}"
 
 
+@record(slots=True, eq=False)
 class Entry:
     """One module of a World: compiled, then instantiated once its imports can be bound (compared by identity)."""
 
-    __slots__ = ("name", "module", "wasm", "imports", "export_types", "index", "instance", "exports", "bound", "kind",
-                 "export_all", "scan", "meta", "bad_exports")
-
-    def __init__(self, name: str, module: wasmtime.Module | None, wasm: bytes | None, imports: list[ImportSlot],
-                 export_types: dict[str, Any], index: int = -1, instance: wasmtime.Instance | None = None,
-                 exports: dict[str, Any] | None = None, bound: list[Any] | None = None, kind: str = "module",
-                 export_all: bool = False, scan: Any = None, meta: dict[str, Any] | None = None,
-                 bad_exports: dict[str, Unsupported] | None = None) -> None:
-        self.name: str = name
-        self.module: wasmtime.Module | None = module  # None only for the placeholder of an unresolved library
-        self.wasm: bytes | None = wasm
-        self.imports: list[ImportSlot] = imports
-        self.export_types: dict[str, Any] = export_types
-        self.index: int = index
-        self.instance: wasmtime.Instance | None = instance
-        self.exports: dict[str, Any] = {} if exports is None else exports  # name -> extern, once instantiated
-        self.bound: list[Any] = [] if bound is None else bound  # externs the imports were bound to
-        self.kind: str = kind  # "module" | "side" (dylink) | "trampoline"
-        self.export_all: bool = export_all
-        self.scan: Any = scan
-        self.meta: dict[str, Any] = {} if meta is None else meta
-        self.bad_exports: dict[str, Unsupported] = {} if bad_exports is None else bad_exports
-
-    def __repr__(self) -> str:
-        fields = ", ".join(f"{k}={getattr(self, k)!r}" for k in self.__slots__)
-        return f"Entry({fields})"
+    name: str
+    module: wasmtime.Module | None  # None only for the placeholder of an unresolved library
+    wasm: bytes | None
+    imports: list[ImportSlot]
+    export_types: dict[str, Any]
+    index: int = -1
+    instance: wasmtime.Instance | None = None
+    exports: dict[str, Any] = field(default_factory=dict)  # name -> extern, once instantiated
+    bound: list[Any] = field(default_factory=list)  # externs the imports were bound to
+    kind: str = "module"  # "module" | "side" (dylink) | "trampoline"
+    export_all: bool = False
+    scan: Any = None
+    meta: dict[str, Any] = field(default_factory=dict)
+    bad_exports: dict[str, Unsupported] = field(default_factory=dict)
 
     @property
     def ready(self) -> bool:
         return self.instance is not None
 
 
+@record(slots=True)
 class Host:
     """A host function defined in a World (``World.define_host``); compared by value."""
 
-    __slots__ = ("module", "name", "func", "type")
-
-    def __init__(self, module: str, name: str, func: wasmtime.Func, type: wasmtime.FuncType) -> None:
-        self.module: str = module
-        self.name: str = name
-        self.func: wasmtime.Func = func
-        self.type: wasmtime.FuncType = type
-
-    def __eq__(self, other: object) -> bool:
-        if other.__class__ is not self.__class__:
-            return NotImplemented
-        return (self.module, self.name, self.func, self.type) == \
-            (other.module, other.name, other.func, other.type)
-
-    __hash__: ClassVar[None] = None  # type: ignore[assignment]  # mutable and compared by value: unhashable
-
-    def __repr__(self) -> str:
-        return f"Host(module={self.module!r}, name={self.name!r}, func={self.func!r}, type={self.type!r})"
+    module: str
+    name: str
+    func: wasmtime.Func
+    type: wasmtime.FuncType
 
 
 WAIT = "wait"

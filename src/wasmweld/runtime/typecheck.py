@@ -21,9 +21,10 @@ carry it and a warm start need not decode anything.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import TYPE_CHECKING, Any
 
 from wasmweld.errors import WasmError
+from wasmweld.record import field, record
 if TYPE_CHECKING:  # wasmweld.module is imported when a type report is made: World() stays cheap
     from wasmweld.module import Module
 
@@ -33,53 +34,16 @@ __all__ = ["Unsupported", "TypeReport", "type_report", "unsupported_valtype", "t
 PYTHON_VALTYPES = ("i32", "i64", "f32", "f64", "funcref", "externref")
 
 
+@record(frozen=True, slots=True)
 class Unsupported:
-    """An import or export whose type uses a value type wasmtime-py cannot represent.
-
-    Immutable, compared and hashed by value (a plain class, not a dataclass: importing
-    :mod:`dataclasses` costs the World's import 5 ms).
-    """
-
-    __slots__ = ("kind", "desc", "bad", "params", "results")
+    """An import or export whose type uses a value type wasmtime-py cannot represent (immutable, compared
+    and hashed by value)."""
 
     kind: str  # func | global | table | tag
     desc: str  # WAT-style, e.g. "func (i32, v128) -> ()"
     bad: str  # the first unsupported value type, e.g. "v128"
-    params: tuple[str, ...]
-    results: tuple[str, ...]
-
-    def __init__(self, kind: str, desc: str, bad: str, params: tuple[str, ...] = (),
-                 results: tuple[str, ...] = ()) -> None:
-        set_ = object.__setattr__
-        set_(self, "kind", kind)
-        set_(self, "desc", desc)
-        set_(self, "bad", bad)
-        set_(self, "params", params)
-        set_(self, "results", results)
-
-    def _key(self) -> tuple:
-        return (self.kind, self.desc, self.bad, self.params, self.results)
-
-    def __setattr__(self, name: str, value: Any) -> None:
-        raise AttributeError(f"cannot assign to field {name!r} (Unsupported is immutable)")
-
-    def __delattr__(self, name: str) -> None:
-        raise AttributeError(f"cannot delete field {name!r} (Unsupported is immutable)")
-
-    def __eq__(self, other: object) -> bool:
-        if other.__class__ is not self.__class__:
-            return NotImplemented
-        return self._key() == other._key()
-
-    def __hash__(self) -> int:
-        return hash(self._key())
-
-    def __reduce__(self) -> tuple[type[Unsupported], tuple[Any, ...]]:  # pickle and copy through __init__ (__setattr__ refuses)
-        return (self.__class__, self._key())
-
-    def __repr__(self) -> str:
-        return (f"Unsupported(kind={self.kind!r}, desc={self.desc!r}, bad={self.bad!r}, params={self.params!r}, "
-                f"results={self.results!r})")
+    params: tuple[str, ...] = ()
+    results: tuple[str, ...] = ()
 
     def to_json(self) -> list[Any]:
         """``[kind, desc, bad, params, results]`` (for the artifact cache)."""
@@ -91,25 +55,12 @@ class Unsupported:
         return cls(str(kind), str(desc), str(bad), tuple(map(str, params)), tuple(map(str, results)))
 
 
+@record(slots=True)
 class TypeReport:
     """Unsupported imports (by position in the import list) and exports (by name); compared by value."""
 
-    __slots__ = ("imports", "exports")
-
-    def __init__(self, imports: dict[int, Unsupported] | None = None,
-                 exports: dict[str, Unsupported] | None = None) -> None:
-        self.imports: dict[int, Unsupported] = {} if imports is None else imports
-        self.exports: dict[str, Unsupported] = {} if exports is None else exports
-
-    def __eq__(self, other: object) -> bool:
-        if other.__class__ is not self.__class__:
-            return NotImplemented
-        return (self.imports, self.exports) == (other.imports, other.exports)
-
-    __hash__: ClassVar[None] = None  # type: ignore[assignment]  # mutable: unhashable, as before
-
-    def __repr__(self) -> str:
-        return f"TypeReport(imports={self.imports!r}, exports={self.exports!r})"
+    imports: dict[int, Unsupported] = field(default_factory=dict)
+    exports: dict[str, Unsupported] = field(default_factory=dict)
 
     def to_json(self) -> dict[str, Any]:
         """The report as JSON-ready data (for the artifact cache)."""
