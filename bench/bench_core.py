@@ -124,6 +124,12 @@ def _forking(value: str):
             os.environ["WASMWELD_FORK"] = old
 
 
+def _forked(value: str, fn) -> None:
+    """``fn()`` under :func:`_forking` ``(value)``."""
+    with _forking(value):
+        fn()
+
+
 def _one_vs_two(ctx, cid: str, data: bytes, maps: IndexMaps, size: str) -> list:
     """Issue 16.4: full decoding, renumbering and gc of a big module in one process and in two (decoding: a forked
     child takes parts of the bodies from the end and streams them packed, the parent takes them from the start;
@@ -134,11 +140,7 @@ def _one_vs_two(ctx, cid: str, data: bytes, maps: IndexMaps, size: str) -> list:
             "gc": lambda: gc(parse(data)).module.encode()}
     rows = []
     for task, fn in jobs.items():
-        times: dict[str, list[float]] = {"0": [], "1": []}
-        for _ in range(max(ctx.repeats, PAIRS)):
-            for forced in ("0", "1"):
-                with _forking(forced):
-                    times[forced].extend(ctx.times(fn, repeats=1))
+        times = ctx.paired({forced: lambda forced=forced, fn=fn: _forked(forced, fn) for forced in ("0", "1")}, PAIRS)
         one, two = statistics.median(times["0"]), statistics.median(times["1"])
         rows.append(ctx.row(task, cid, "wasmweld (one process)", one, size=size, runs=len(times["0"])))
         rows.append(ctx.row(task, cid, "wasmweld (two processes)", two, size=size, runs=len(times["1"]),

@@ -2,7 +2,8 @@
 
 Task ``validate`` (in-process where possible): ``wasmweld`` is ``wasmweld.validate(data)`` (the pure-Python
 validator, big code sections in two processes), ``wasmweld (1 process)`` the same with
-``WASMWELD_VALIDATE_JOBS=1``, ``wasmtime`` is wasmtime-py's ``Module.validate`` in-process (it refuses
+``WASMWELD_VALIDATE_JOBS=1`` (these two timed in :data:`PAIRS` interleaved pairs; ``speedup``: one process's
+median over two's), ``wasmtime`` is wasmtime-py's ``Module.validate`` in-process (it refuses
 em-pyodide's legacy exception handling: an error row), ``wasm-tools validate`` the native CLI as a child
 process (start-up included). Task ``validate (CLI)``: the whole ``wasmweld validate FILE`` command
 (``--engine auto``: wasmtime's acceptance when it accepts, else wasmweld's validator) against a Python
@@ -51,6 +52,22 @@ def _one_process(data):
             os.environ["WASMWELD_VALIDATE_JOBS"] = old
 
 
+#: wasmweld's validator in two processes and in one, this many interleaved pairs
+PAIRS = 7
+
+
+def _one_vs_two(ctx, cid: str, data: bytes, size: str) -> list:
+    """``wasmweld`` (a second process for a big code section) and ``wasmweld (1 process)``, interleaved (issue
+    16.4: the one-process row notes the speed-up of the two-process one)."""
+    try:
+        times = ctx.paired({"two": lambda: validate(data), "one": lambda: _one_process(data)}, PAIRS)
+    except Exception as exc:  # noqa: BLE001 - a module the validator refuses is a result
+        return [ctx.row("validate", cid, "wasmweld", None, size=size, error=f"{type(exc).__name__}: {exc}"[:200])]
+    two, one = statistics.median(times["two"]), statistics.median(times["one"])
+    return [ctx.row("validate", cid, "wasmweld", two, size=size, runs=len(times["two"])),
+            ctx.row("validate", cid, "wasmweld (1 process)", one, runs=len(times["one"]), speedup=f"{one / two:.2f}x")]
+
+
 def _run(argv):
     r = subprocess.run(argv, capture_output=True, text=True)
     if r.returncode != 0:
@@ -66,8 +83,7 @@ def run(ctx):
         path = ctx.corpus(cid)
         data = path.read_bytes()
         size = f"{len(data) / 1e6:.2f} MB"
-        rows.append(ctx.measure("validate", cid, "wasmweld", lambda data=data: validate(data), size=size))
-        rows.append(ctx.measure("validate", cid, "wasmweld (1 process)", lambda data=data: _one_process(data)))
+        rows += _one_vs_two(ctx, cid, data, size)
         rows.append(ctx.measure("validate", cid, "wasmtime (in-process)",
                                 lambda data=data: validate(data, engine="wasmtime")))
         if wasm_tools.is_file():

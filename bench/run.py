@@ -87,6 +87,17 @@ class Context:
             out.append(time.perf_counter() - t0)
         return out
 
+    def paired(self, fns: dict[str, Callable[[], object]], rounds: int) -> dict[str, list[float]]:
+        """Wall-clock seconds of each of ``fns``, called in turn for ``max(repeats, rounds)`` rounds (interleaved:
+        a ratio between them is not moved by the machine drifting between two series)."""
+        out: dict[str, list[float]] = {k: [] for k in fns}
+        for _ in range(max(self.repeats, rounds)):
+            for k, fn in fns.items():
+                t0 = time.perf_counter()
+                fn()
+                out[k].append(time.perf_counter() - t0)
+        return out
+
     def time(self, fn: Callable[[], object], repeats: int | None = None, warmup: int = 0) -> float:
         """Median wall-clock seconds of ``fn()`` over ``repeats`` calls."""
         return statistics.median(self.times(fn, repeats, warmup))
