@@ -138,16 +138,13 @@ def _compiled(cls: type, name: str, source: str, ns: dict[str, Any]) -> Callable
     return method
 
 
-def _stub(name: str, source: str, ns: dict[str, Any]) -> Callable[..., Any]:
-    """A stand-in for method ``name`` that compiles the real one at its first call (most record classes a
-    command loads never print or compare an instance, some are never made: compiling every method of every
-    class at import was about a third of a command's import time)."""
-    cls: list[type] = []            # (the class, set once it exists: a slotted class is a new one)
-
+def _stub(cls: type, name: str, source: str, ns: dict[str, Any]) -> Callable[..., Any]:
+    """A stand-in for method ``name`` of ``cls`` that compiles the real one at its first call (most record
+    classes a command loads never print or compare an instance, some are never made: compiling every method
+    of every class at import was about a third of a command's import time)."""
     def stub(self: Any, *args: Any, **kwargs: Any) -> Any:
-        return _compiled(cls[0], name, source, ns)(self, *args, **kwargs)
+        return _compiled(cls, name, source, ns)(self, *args, **kwargs)
     stub.__name__ = name
-    stub.__owner__ = cls            # type: ignore[attr-defined]
     return stub
 
 
@@ -162,8 +159,8 @@ def _frozen_delattr(self: Any, name: str) -> None:
 def _make(cls: type[T], frozen: bool, slots: bool, eq: bool) -> type[T]:
     fields = _fields(cls)
     ns: dict[str, Any] = {"_rec_set": object.__setattr__, "_rec_missing": _MISSING}
-    methods: dict[str, Any] = {name: _stub(name, source, ns)
-                               for name, source in _source(cls, fields, frozen, eq, ns).items()}
+    sources = _source(cls, fields, frozen, eq, ns)
+    methods: dict[str, Any] = {}
     if frozen:
         methods["__setattr__"], methods["__delattr__"] = _frozen_setattr, _frozen_delattr
     if slots:
@@ -176,15 +173,13 @@ def _make(cls: type[T], frozen: bool, slots: bool, eq: bool) -> type[T]:
         cls.__qualname__ = qualname
         if frozen:
             methods["__getstate__"], methods["__setstate__"] = _getstate, _setstate
+    methods.update((name, _stub(cls, name, source, ns)) for name, source in sources.items())
     methods["__match_args__"] = tuple(f.name for f in fields if f.init)
     own_hash = cls.__dict__.get("__hash__", _MISSING)
     if own_hash is None and "__eq__" in cls.__dict__:
         own_hash = _MISSING                 # (Python's implicit None beside a written __eq__)
     for name, value in methods.items():
         if name not in cls.__dict__ or name == "__hash__" and own_hash is _MISSING:
-            owner = getattr(value, "__owner__", None)
-            if owner is not None:
-                owner.append(cls)
             setattr(cls, name, value)
     if eq and not frozen and own_hash is _MISSING:
         cls.__hash__ = None      # type: ignore[assignment]  # (as dataclasses: equal by value, mutable: unhashable)
