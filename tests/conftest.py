@@ -10,6 +10,7 @@ import fcntl
 import os
 import subprocess
 import sys
+import threading
 from pathlib import Path
 
 import pytest
@@ -121,5 +122,8 @@ def forced(monkeypatch):
 
     monkeypatch.setattr(os, "fork", counting_fork)
     stop_helper()               # (a decoding helper kept from an earlier test would take the job without a fork)
+    for thread in threading.enumerate():    # (nor is there a fork while another thread runs: an earlier
+        if thread is not threading.main_thread():   # test's background thread is given time to end)
+            thread.join(timeout=10)
     yield forks
     stop_helper()
