@@ -27,9 +27,7 @@ parse/emit timings are in its notes). Run with ``make bench`` or ``python bench/
 
 from __future__ import annotations
 
-import os
 import statistics
-from contextlib import contextmanager
 
 from wasmweld.binary.reencode import IndexMaps, renumber
 from wasmweld.module import Export, parse
@@ -110,26 +108,6 @@ def _bench_module(ctx, cid: str) -> list:
 PAIRS = 7
 
 
-@contextmanager
-def _forking(value: str):
-    """``WASMWELD_FORK`` set to ``value`` meanwhile: "0" one process, "1" a second one whatever the load."""
-    old = os.environ.get("WASMWELD_FORK")
-    os.environ["WASMWELD_FORK"] = value
-    try:
-        yield
-    finally:
-        if old is None:
-            del os.environ["WASMWELD_FORK"]
-        else:
-            os.environ["WASMWELD_FORK"] = old
-
-
-def _forked(value: str, fn) -> None:
-    """``fn()`` under :func:`_forking` ``(value)``."""
-    with _forking(value):
-        fn()
-
-
 def _one_vs_two(ctx, cid: str, data: bytes, maps: IndexMaps, size: str) -> list:
     """Issue 16.4: full decoding, renumbering and gc of a big module in one process and in two (decoding: a forked
     child takes parts of the bodies from the end and streams them packed, the parent takes them from the start;
@@ -140,7 +118,8 @@ def _one_vs_two(ctx, cid: str, data: bytes, maps: IndexMaps, size: str) -> list:
             "gc": lambda: gc(parse(data)).module.encode()}
     rows = []
     for task, fn in jobs.items():
-        times = ctx.paired({forced: lambda forced=forced, fn=fn: _forked(forced, fn) for forced in ("0", "1")}, PAIRS)
+        times = ctx.paired({forced: lambda forced=forced, fn=fn: ctx.call_with_env(fn, WASMWELD_FORK=forced)
+                            for forced in ("0", "1")}, PAIRS)
         one, two = statistics.median(times["0"]), statistics.median(times["1"])
         rows.append(ctx.row(task, cid, "wasmweld (one process)", one, size=size, runs=len(times["0"])))
         rows.append(ctx.row(task, cid, "wasmweld (two processes)", two, size=size, runs=len(times["1"]),

@@ -40,18 +40,6 @@ _WASMTIME_ONLY = ("import sys, wasmtime; wasmtime.Module.validate(wasmtime.Engin
                   "open(sys.argv[1], 'rb').read())")
 
 
-def _one_process(data):
-    old = os.environ.get("WASMWELD_VALIDATE_JOBS")
-    os.environ["WASMWELD_VALIDATE_JOBS"] = "1"
-    try:
-        validate(data)
-    finally:
-        if old is None:
-            del os.environ["WASMWELD_VALIDATE_JOBS"]
-        else:
-            os.environ["WASMWELD_VALIDATE_JOBS"] = old
-
-
 #: wasmweld's validator in two processes and in one, this many interleaved pairs
 PAIRS = 7
 
@@ -60,7 +48,8 @@ def _one_vs_two(ctx, cid: str, data: bytes, size: str) -> list:
     """``wasmweld`` (a second process for a big code section) and ``wasmweld (1 process)``, interleaved (issue
     16.4: the one-process row notes the speed-up of the two-process one)."""
     try:
-        times = ctx.paired({"two": lambda: validate(data), "one": lambda: _one_process(data)}, PAIRS)
+        times = ctx.paired({"two": lambda: validate(data),
+                            "one": lambda: ctx.call_with_env(lambda: validate(data), WASMWELD_VALIDATE_JOBS="1")}, PAIRS)
     except Exception as exc:  # noqa: BLE001 - a module the validator refuses is a result
         return [ctx.row("validate", cid, "wasmweld", None, size=size, error=f"{type(exc).__name__}: {exc}"[:200])]
     two, one = statistics.median(times["two"]), statistics.median(times["one"])

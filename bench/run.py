@@ -98,6 +98,20 @@ class Context:
                 out[k].append(time.perf_counter() - t0)
         return out
 
+    @staticmethod
+    def call_with_env(fn: Callable[[], object], **env: str) -> object:
+        """``fn()`` with the environment variables ``env`` set meanwhile (``WASMWELD_FORK="0"``: one process)."""
+        old = {k: os.environ.get(k) for k in env}
+        os.environ.update(env)
+        try:
+            return fn()
+        finally:
+            for k, v in old.items():
+                if v is None:
+                    del os.environ[k]
+                else:
+                    os.environ[k] = v
+
     def time(self, fn: Callable[[], object], repeats: int | None = None, warmup: int = 0) -> float:
         """Median wall-clock seconds of ``fn()`` over ``repeats`` calls."""
         return statistics.median(self.times(fn, repeats, warmup))
