@@ -71,8 +71,7 @@ def _wasmweld_cli(inputs: list[tuple[Path, str]], out: Path, peaks: list | None 
     proc = subprocess.run(argv, capture_output=True, env=env)
     if proc.returncode != 0:
         raise RuntimeError(proc.stderr.decode(errors="replace")[-500:])
-    kb = peers.read_peak(peak_file) if peaks is not None else None
-    if peaks is not None and kb is not None:
+    if peaks is not None and (kb := peers.read_peak(peak_file)) is not None:
         peaks.append(kb)
 
 
